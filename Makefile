@@ -1,0 +1,137 @@
+# ckptdoc - Makefile. `make` builds build/ckptdoc; `make check` runs every Check suite twice,
+# a plain build and an ASan+UBSan build; `make demo` installs what is missing, builds and runs
+# the main job on a bundled fixture. `make V=1` shows the commands.
+
+CC        ?= gcc
+BUILD     ?= build
+SAN       ?= 0
+PREFIX    ?= /usr/local
+DESTDIR   ?=
+CUDA_HOME ?= /usr/local/cuda
+NVCC      ?= $(firstword $(wildcard $(CUDA_HOME)/bin/nvcc) $(shell command -v nvcc 2>/dev/null))
+FUZZ_TIME ?= 60
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+CFLAGS   := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -MMD -MP
+LDLIBS   := -lcjson -lcrypto -lpthread -lm
+CHECKLIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm -lpthread)
+ifeq ($(SAN),1)
+CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+LDFLAGS  += -fsanitize=address,undefined
+endif
+
+LIB_SRC := inspect/ckerr.c inspect/dtype.c inspect/finding.c inspect/strmap.c inspect/st.c \
+           inspect/sniff.c inspect/config.c inspect/ckpt.c inspect/verify.c \
+           kernels/convert_ref.c
+CLI_SRC := cli/main.c cli/out.c cli/cmd_inspect.c
+TESTS   := check_inspect check_kernels
+
+ifneq ($(NVCC),)
+HAVE_CUDA := 1
+NVFLAGS   := -O2 -std=c++17 -Xcompiler -Wall,-Wextra,-Werror \
+             -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
+             -gencode arch=compute_90,code=compute_90
+CUDA_OBJ  := $(BUILD)/obj/kernels/convert.cu.o
+LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
+else
+HAVE_CUDA := 0
+CUDA_OBJ  := $(BUILD)/obj/kernels/convert_stub.o
+endif
+
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CUDA_OBJ)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+BIN     := $(BUILD)/ckptdoc
+
+.SECONDARY:
+.PHONY: all check test-run bench fuzz install uninstall clean deps demo fixtures
+all: $(BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/kernels/convert.cu.o: kernels/convert.cu kernels/convert.h kernels/dtype_conv.h kernels/cuda_check.h inspect/ckerr.h inspect/dtype.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  NVCC    $<")
+	$(Q)$(NVCC) $(NVFLAGS) -c $< -o $@
+
+$(BIN): $(CLI_OBJ) $(LIB_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/testutil.o $(LIB_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CHECKLIBS) $(LDLIBS)
+
+$(BUILD)/fuzz_replay: $(BUILD)/obj/tests/fuzz_st_header.o $(BUILD)/obj/tests/fuzz_replay.o $(BUILD)/obj/tests/testutil.o $(LIB_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+# Runs the suites of one build (BUILD, SAN) from the repository root.
+test-run: $(BIN) $(TESTS:%=$(BUILD)/%) $(BUILD)/fuzz_replay
+	@for t in $(TESTS); do echo "== $(BUILD)/$$t"; CKPTDOC_BIN=$(BIN) ./$(BUILD)/$$t || exit 1; done
+	@echo "== $(BUILD)/fuzz_replay fixtures/fuzz-corpus"
+	$(Q)./$(BUILD)/fuzz_replay fixtures/fuzz-corpus fixtures/malformed
+
+# The README's test command: plain build, then ASan+UBSan build.
+check: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build SAN=0 test-run
+	$(Q)ASAN_OPTIONS=protect_shadow_gap=0:detect_leaks=1:abort_on_error=0 \
+	    LSAN_OPTIONS=suppressions=$(CURDIR)/tests/lsan.supp:print_suppressions=0 \
+	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	    $(MAKE) --no-print-directory BUILD=build/asan SAN=1 test-run
+	@echo "make check: all suites passed (plain and ASan+UBSan)"
+
+bench: deps $(BIN)
+	$(Q)bash bench/bench_inspect.sh $(BIN)
+
+# libFuzzer over the safetensors header parser (clang); new inputs land in build/fuzz-corpus.
+FUZZ_SRC := tests/fuzz_st_header.c inspect/st.c inspect/strmap.c inspect/finding.c \
+            inspect/dtype.c inspect/ckerr.c
+fuzz: deps
+	@command -v clang >/dev/null || { echo "make fuzz needs clang: apt-get install clang"; exit 2; }
+	@mkdir -p $(BUILD)/fuzz-corpus
+	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz_st_header $(FUZZ_SRC)
+	$(Q)./$(BUILD)/fuzz_st_header -max_total_time=$(FUZZ_TIME) -rss_limit_mb=1024 -timeout=5 \
+	    $(BUILD)/fuzz-corpus fixtures/fuzz-corpus
+
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/ckptdoc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/ckptdoc
+
+clean:
+	rm -rf build
+
+# Debian packages the build, the tests and the bench need; installs only what is missing.
+DEB_PKGS := gcc make pkg-config libcjson-dev check libncurses-dev libssl-dev tmux python3
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	    echo "make deps: installing$$missing"; \
+	    SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	    $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+demo: deps $(BIN)
+	@echo "== ckptdoc inspect fixtures/real/tiny-qwen2  (a tiny Qwen2 written by transformers, sharded)"
+	-./$(BIN) inspect fixtures/real/tiny-qwen2
+	@echo
+	@echo "== ckptdoc inspect fixtures/folders/lfs-pointers  (a clone made without git-lfs)"
+	-./$(BIN) inspect fixtures/folders/lfs-pointers
+
+# Regenerates the committed fixtures that need only Python's standard library.
+fixtures:
+	python3 fixtures/make_malformed.py
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,52 @@
+/* main.c - ckptdoc: dispatches the subcommand. The only place, with cmd_*.c, that prints
+ * reports or picks an exit status. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+#ifndef CKPTDOC_VERSION
+#define CKPTDOC_VERSION "0.1.0"
+#endif
+
+static void usage(FILE *fp)
+{
+    fprintf(fp,
+            "ckptdoc %s - a checkpoint doctor for large LLM safetensors checkpoints\n"
+            "usage: ckptdoc COMMAND [ARGS]\n"
+            "  inspect DIR|FILE   what is in a checkpoint; is every file sound (headers only,\n"
+            "                     --verify to read the data)\n"
+            "Planned, not available in this version: lint, explain, check, tui, rules.\n"
+            "Run 'ckptdoc COMMAND --help' for a command's options.\n"
+            "Exit status: 0 clean, 1 findings of error severity, 2 usage or unreadable input.\n",
+            CKPTDOC_VERSION);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "inspect") == 0)
+        return cmd_inspect(argc - 1, argv + 1);
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return EXIT_CLEAN;
+    }
+    if (strcmp(cmd, "--version") == 0) {
+        printf("ckptdoc %s\n", CKPTDOC_VERSION);
+        return EXIT_CLEAN;
+    }
+    static const char *planned[] = {"lint", "explain", "check", "tui", "rules"};
+    for (unsigned i = 0; i < sizeof planned / sizeof *planned; i++)
+        if (strcmp(cmd, planned[i]) == 0) {
+            fprintf(stderr, "ckptdoc: '%s' is not available in this version yet; 'inspect' is\n",
+                    cmd);
+            return EXIT_USAGE;
+        }
+    fprintf(stderr, "ckptdoc: unknown command '%s'\n", cmd);
+    usage(stderr);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,29 @@
+/* out.h - terminal output helpers for the command line: colors (only on a terminal, never with
+ * NO_COLOR or TERM=dumb), human sizes, a progress bar on stderr. */
+#ifndef CK_OUT_H
+#define CK_OUT_H
+
+#include <stdint.h>
+#include <stdio.h>
+
+#include "../inspect/finding.h"
+
+typedef struct {
+    int color;     /* emit ANSI colors */
+    int progress;  /* draw a progress bar on stderr */
+} out_style;
+
+/* Decides colors for stream fp and the progress bar for stderr from isatty, NO_COLOR and TERM. */
+void out_style_detect(out_style *s, FILE *fp, int no_color_flag);
+const char *out_sev_color(const out_style *s, ck_severity sev);
+const char *out_bold(const out_style *s);
+const char *out_dim(const out_style *s);
+const char *out_reset(const out_style *s);
+/* "1.5 GB", "812 KB", "17 B" (decimal units, like the Hub) */
+const char *out_bytes(uint64_t n, char *buf, size_t size);
+/* "671.0 B", "1.50 M" */
+const char *out_count(uint64_t n, char *buf, size_t size);
+/* Progress callback: ctx is an out_style*. Draws "verify [#####     ] 45% 12.3 GB/27 GB" */
+void out_progress(uint64_t done, uint64_t total, void *ctx);
+
+#endif

@@ -1,0 +1,661 @@
+/* ckpt.c - open a checkpoint folder: find its files, read every shard header (in parallel),
+ * say what the files that are not safetensors are, and cross-check the index against the
+ * headers. */
+#include "ckpt.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define INDEX_NAME "model.safetensors.index.json"
+#define INDEX_MAX_BYTES (1ull << 30)
+
+static char *path_join(const char *dir, const char *name)
+{
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p)
+        return NULL;
+    memcpy(p, dir, a);
+    size_t n = a;
+    if (a && dir[a - 1] != '/')
+        p[n++] = '/';
+    memcpy(p + n, name, b + 1);
+    return p;
+}
+
+static int ends_with(const char *s, const char *suffix)
+{
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+/* A shard name from the index must stay inside the folder: no absolute path, no ".." part. */
+static int name_is_safe(const char *name)
+{
+    if (!name[0] || name[0] == '/')
+        return 0;
+    const char *p = name;
+    while (*p) {
+        const char *e = strchr(p, '/');
+        size_t l = e ? (size_t)(e - p) : strlen(p);
+        if (l == 2 && p[0] == '.' && p[1] == '.')
+            return 0;
+        if (!e)
+            break;
+        p = e + 1;
+    }
+    return 1;
+}
+
+static ck_shard *shard_add(ck_checkpoint *ck, size_t *cap, const char *name, const char *path)
+{
+    if (ck->n_shards == *cap) {
+        size_t c = *cap ? *cap * 2 : 16;
+        ck_shard *s = realloc(ck->shards, c * sizeof *s);
+        if (!s)
+            return NULL;
+        ck->shards = s;
+        *cap = c;
+    }
+    ck_shard *s = &ck->shards[ck->n_shards];
+    memset(s, 0, sizeof *s);
+    s->name = strdup(name);
+    s->path = strdup(path);
+    if (!s->name || !s->path) {
+        free(s->name);
+        free(s->path);
+        return NULL;
+    }
+    ck->n_shards++;
+    return s;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Reading one shard. */
+
+typedef struct {
+    ck_checkpoint *ck;
+    ck_findings *per;   /* (n_shards) findings of each shard, merged in order afterwards */
+    ck_err *errs;       /* (n_shards) I/O errors */
+    atomic_size_t next;
+} shard_job;
+
+static void shard_read(ck_shard *s, ck_findings *f, ck_err *err)
+{
+    s->status = ST_NOMEM;
+    int fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) {
+        ck_err_set(err, CK_EIO, s->path, NULL, CK_NO_OFFSET, "cannot open: %s", strerror(errno));
+        return;
+    }
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ck_err_set(err, CK_EIO, s->path, NULL, CK_NO_OFFSET, "not a regular file");
+        close(fd);
+        return;
+    }
+    s->exists = 1;
+    s->size = (uint64_t)st.st_size;
+    ck_findings tmp;
+    findings_init(&tmp);
+    s->status = st_header_read_fd(fd, s->size, s->name, &s->h, &tmp, err);
+    if (s->status != ST_OK && !err->code && s->status <= ST_INVALID_JSON) {
+        /* the header check failed early: say what the file is instead, when we can tell */
+        uint8_t head[SNIFF_BYTES];
+        size_t want = s->size < SNIFF_BYTES ? (size_t)s->size : SNIFF_BYTES, got = 0;
+        while (got < want) {
+            ssize_t r = pread(fd, head + got, want - got, (off_t)got);
+            if (r <= 0)
+                break;
+            got += (size_t)r;
+        }
+        s->kind = sniff_bytes(head, got, s->size, &s->lfs);
+        if (s->status == ST_INVALID_JSON && (s->kind == SNIFF_TEXT || s->kind == SNIFF_JSON))
+            s->kind = SNIFF_UNKNOWN; /* a safetensors file whose JSON is broken, not a text file */
+    }
+    close(fd);
+    const ck_finding *st_err = s->status != ST_OK ? findings_find(&tmp, st_status_code(s->status)) : NULL;
+    const char *variant = st_status_variant(s->status);
+    switch (s->kind) {
+    case SNIFF_UNKNOWN:
+        break;
+    case SNIFF_LFS_POINTER: {
+        uint64_t missing = s->lfs.size > s->size ? s->lfs.size - s->size : 0;
+        findings_add(f, "file.lfs_pointer", SEV_ERROR, s->name, NULL, 0,
+                     "is a git-lfs pointer (%llu bytes), not tensors: the real file is %llu bytes "
+                     "(oid sha256:%s), %llu bytes are missing. Fetch it with `git lfs install && "
+                     "git lfs pull` (or `huggingface-cli download`) in the model folder. "
+                     "safetensors reports this as %s",
+                     (unsigned long long)s->size, (unsigned long long)s->lfs.size, s->lfs.oid,
+                     (unsigned long long)missing, variant);
+        break;
+    }
+    case SNIFF_EMPTY:
+        findings_add(f, "file.empty", SEV_ERROR, s->name, NULL, 0, "is empty (0 bytes): the "
+                     "download or copy did not finish; fetch the file again (safetensors: %s)",
+                     variant);
+        break;
+    case SNIFF_HTML:
+    case SNIFF_JSON:
+    case SNIFF_TEXT:
+        findings_add(f, sniff_code(s->kind), SEV_ERROR, s->name, NULL, 0,
+                     "is %s of %llu bytes, not tensors: most likely an error page or message saved "
+                     "by a failed download (an expired link, a gated model without a token, a "
+                     "proxy); download the file again (safetensors: %s)", sniff_what(s->kind),
+                     (unsigned long long)s->size, variant);
+        break;
+    case SNIFF_TORCH_ZIP:
+    case SNIFF_TORCH_PICKLE:
+        findings_add(f, sniff_code(s->kind), SEV_ERROR, s->name, NULL, 0,
+                     "is %s (a pytorch_model.bin renamed?), not safetensors; convert it with "
+                     "safetensors.torch.save_file or load it as .bin (safetensors: %s)",
+                     sniff_what(s->kind), variant);
+        break;
+    case SNIFF_GGUF:
+        findings_add(f, "file.gguf", SEV_ERROR, s->name, NULL, 0, "is a GGUF file (llama.cpp), "
+                     "not safetensors; use the original safetensors checkpoint (safetensors: %s)",
+                     variant);
+        break;
+    }
+    /* keep the reader's own findings, except its error when the sniffed kind explains it */
+    for (size_t i = 0; i < tmp.n; i++) {
+        ck_finding *x = &tmp.v[i];
+        if (s->kind != SNIFF_UNKNOWN && x == st_err)
+            continue;
+        findings_add(f, x->code, x->sev, x->file, x->key, x->offset, "%s", x->msg);
+    }
+    findings_free(&tmp);
+}
+
+static void *shard_worker(void *arg)
+{
+    shard_job *j = arg;
+    for (;;) {
+        size_t i = atomic_fetch_add(&j->next, 1);
+        if (i >= j->ck->n_shards)
+            break;
+        ck_shard *s = &j->ck->shards[i];
+        if (!s->path[0])
+            continue; /* unsafe name: never opened */
+        shard_read(s, &j->per[i], &j->errs[i]);
+    }
+    return NULL;
+}
+
+static int read_shards(ck_checkpoint *ck, int threads)
+{
+    shard_job j;
+    j.ck = ck;
+    atomic_init(&j.next, 0);
+    j.per = calloc(ck->n_shards ? ck->n_shards : 1, sizeof *j.per);
+    j.errs = calloc(ck->n_shards ? ck->n_shards : 1, sizeof *j.errs);
+    if (!j.per || !j.errs) {
+        free(j.per);
+        free(j.errs);
+        return -1;
+    }
+    if (threads <= 0) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = n > 0 ? (int)n : 1;
+    }
+    if (threads > 16)
+        threads = 16;
+    if ((size_t)threads > ck->n_shards)
+        threads = ck->n_shards ? (int)ck->n_shards : 1;
+    pthread_t tid[16];
+    int started = 0;
+    for (int t = 1; t < threads; t++)
+        if (pthread_create(&tid[started], NULL, shard_worker, &j) == 0)
+            started++;
+    shard_worker(&j);
+    for (int t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+    for (size_t i = 0; i < ck->n_shards; i++) {
+        ck_shard *s = &ck->shards[i];
+        if (j.errs[i].code && s->exists)
+            findings_add(&ck->findings, "file.unreadable", SEV_ERROR, s->name, NULL,
+                         j.errs[i].offset, "%s", j.errs[i].msg);
+        for (size_t k = 0; k < j.per[i].n; k++) {
+            ck_finding *x = &j.per[i].v[k];
+            findings_add(&ck->findings, x->code, x->sev, x->file, x->key, x->offset, "%s", x->msg);
+        }
+        findings_free(&j.per[i]);
+    }
+    free(j.per);
+    free(j.errs);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* The index. */
+
+static int index_load(ck_checkpoint *ck, const char *path, strmap *shard_ix, size_t *cap)
+{
+    const char *iname = ck->index_name;
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        findings_add(&ck->findings, "index.invalid", SEV_ERROR, iname, NULL, CK_NO_OFFSET,
+                     "cannot read the index: %s", strerror(errno));
+        return 0;
+    }
+    struct stat st;
+    if (fstat(fileno(fp), &st) != 0 || (uint64_t)st.st_size > INDEX_MAX_BYTES) {
+        findings_add(&ck->findings, "index.invalid", SEV_ERROR, iname, NULL, CK_NO_OFFSET,
+                     "the index is larger than 1 GiB");
+        fclose(fp);
+        return 0;
+    }
+    size_t len = (size_t)st.st_size;
+    char *text = malloc(len + 1);
+    if (!text || fread(text, 1, len, fp) != len) {
+        free(text);
+        fclose(fp);
+        findings_add(&ck->findings, "index.invalid", SEV_ERROR, iname, NULL, CK_NO_OFFSET,
+                     "cannot read the index");
+        return 0;
+    }
+    fclose(fp);
+    text[len] = 0;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
+    if (!root) {
+        const char *at = cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : text;
+        int line = 1, col = 1;
+        for (const char *p = text; p < at && *p; p++)
+            if (*p == '\n') {
+                line++;
+                col = 1;
+            } else
+                col++;
+        findings_add(&ck->findings, "index.invalid", SEV_ERROR, iname, NULL, (uint64_t)(at - text),
+                     "the index is not valid JSON at line %d, column %d; no loader can read it",
+                     line, col);
+        free(text);
+        return 0;
+    }
+    free(text);
+    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "metadata");
+    const cJSON *ts = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "total_size") : NULL;
+    if (cJSON_IsNumber(ts) && ts->valuedouble >= 0) {
+        ck->has_total_size = 1;
+        ck->total_size = (uint64_t)ts->valuedouble;
+    }
+    const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
+    if (!cJSON_IsObject(wm)) {
+        findings_add(&ck->findings, "index.invalid", SEV_ERROR, iname, NULL, CK_NO_OFFSET,
+                     "the index has no \"weight_map\" object mapping tensor names to shard files");
+        cJSON_Delete(root);
+        return 0;
+    }
+    size_t n = 0, bytes = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, wm)
+    {
+        n++;
+        bytes += strlen(e->string) + 1;
+    }
+    ck->index = calloc(n ? n : 1, sizeof *ck->index);
+    ck->index_arena = malloc(bytes ? bytes : 1);
+    if (!ck->index || !ck->index_arena) {
+        cJSON_Delete(root);
+        return -1;
+    }
+    char *a = ck->index_arena;
+    strmap seen;
+    strmap_init(&seen);
+    int rc = 0;
+    cJSON_ArrayForEach(e, wm)
+    {
+        size_t l = strlen(e->string);
+        memcpy(a, e->string, l + 1);
+        const char *key = a;
+        a += l + 1;
+        if (!cJSON_IsString(e)) {
+            findings_add(&ck->findings, "index.invalid", SEV_ERROR, iname, key, CK_NO_OFFSET,
+                         "weight_map value is not a string naming a shard file");
+            continue;
+        }
+        const char *sname = e->valuestring;
+        size_t si;
+        if (!strmap_get(shard_ix, sname, &si)) {
+            int safe = name_is_safe(sname);
+            char *p = safe ? path_join(ck->root, sname) : strdup("");
+            ck_shard *s = p ? shard_add(ck, cap, sname, p) : NULL;
+            free(p);
+            if (!s) {
+                rc = -1;
+                break;
+            }
+            si = ck->n_shards - 1;
+            if (strmap_put(shard_ix, s->name, si, NULL) < 0) {
+                rc = -1;
+                break;
+            }
+            s->referenced = 1;
+            if (!safe)
+                findings_add(&ck->findings, "index.unsafe_shard_name", SEV_ERROR, iname, key,
+                             CK_NO_OFFSET, "shard name \"%s\" points outside the model folder "
+                             "(absolute path or '..'); it was not opened. A shard must be a file "
+                             "inside the folder", sname);
+        }
+        ck->shards[si].index_keys++;
+        size_t prev;
+        int r = strmap_put(&seen, key, n, &prev);
+        if (r < 0) {
+            rc = -1;
+            break;
+        }
+        if (r == 0) {
+            findings_add(&ck->findings, "index.duplicate_key", SEV_ERROR, iname, key, CK_NO_OFFSET,
+                         "weight_map lists this tensor more than once (the last entry, \"%s\", is "
+                         "the one a JSON reader keeps)", sname);
+            continue;
+        }
+        ck->index[ck->n_index].key = key;
+        ck->index[ck->n_index].shard = (uint32_t)si;
+        ck->n_index++;
+    }
+    strmap_free(&seen);
+    cJSON_Delete(root);
+    return rc;
+}
+
+static int by_name(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Folder listing: every *.safetensors file, sorted by name. */
+static int list_safetensors(const char *dir, char ***names, size_t *n)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    size_t cap = 0;
+    *names = NULL;
+    *n = 0;
+    struct dirent *de;
+    while ((de = readdir(d))) {
+        if (de->d_name[0] == '.' || !ends_with(de->d_name, ".safetensors"))
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 16;
+            char **p = realloc(*names, cap * sizeof *p);
+            if (!p)
+                break;
+            *names = p;
+        }
+        if (!((*names)[*n] = strdup(de->d_name)))
+            break;
+        (*n)++;
+    }
+    closedir(d);
+    if (*n)
+        qsort(*names, *n, sizeof **names, by_name);
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Cross-checks once every header is read. */
+
+static int collect_tensors(ck_checkpoint *ck)
+{
+    size_t total = 0;
+    for (size_t i = 0; i < ck->n_shards; i++)
+        if (ck->shards[i].status == ST_OK)
+            total += ck->shards[i].h.n_tensors;
+    ck->tensors = malloc((total ? total : 1) * sizeof *ck->tensors);
+    if (!ck->tensors)
+        return -1;
+    for (size_t i = 0; i < ck->n_shards; i++) {
+        ck_shard *s = &ck->shards[i];
+        if (s->status != ST_OK)
+            continue;
+        for (size_t t = 0; t < s->h.n_tensors; t++) {
+            const st_tensor *x = &s->h.tensors[t];
+            size_t prev;
+            int r = strmap_put(&ck->by_name, x->name, ck->n_tensors, &prev);
+            if (r < 0)
+                return -1;
+            if (r == 0) {
+                const ck_tensor_ref o = ck->tensors[prev];
+                findings_add(&ck->findings, "ckpt.duplicate_tensor", SEV_ERROR, s->name, x->name,
+                             CK_NO_OFFSET, "tensor is stored in two files, %s and %s; loaders "
+                             "silently keep whichever they read last. Remove one copy",
+                             ck->shards[o.shard].name, s->name);
+                strmap_put(&ck->by_name, x->name, prev, NULL); /* keep the first */
+                continue;
+            }
+            ck->tensors[ck->n_tensors].shard = i;
+            ck->tensors[ck->n_tensors].tensor = t;
+            ck->n_tensors++;
+            uint64_t nel = st_tensor_numel(x);
+            ck->params += nel;
+            ck->bytes += x->nbytes;
+            ck->dtype_bytes[x->dtype] += x->nbytes;
+            ck->dtype_count[x->dtype]++;
+        }
+    }
+    return 0;
+}
+
+static void check_index(ck_checkpoint *ck)
+{
+    const char *iname = ck->index_name;
+    for (size_t i = 0; i < ck->n_shards; i++) {
+        ck_shard *s = &ck->shards[i];
+        if (!s->referenced) {
+            findings_add(&ck->findings, "index.stray_shard", SEV_WARNING, s->name, NULL,
+                         CK_NO_OFFSET, "file is not referenced by %s: loaders that follow the "
+                         "index (transformers) ignore it, loaders that glob *.safetensors (vLLM) "
+                         "read it too. Delete it or add its tensors to the index", iname);
+            continue;
+        }
+        if (!s->path[0])
+            continue;
+        if (!s->exists)
+            findings_add(&ck->findings, "index.missing_shard", SEV_ERROR, s->name, NULL,
+                         CK_NO_OFFSET, "shard named by %s for %zu tensors does not exist in the "
+                         "folder; download it", iname, s->index_keys);
+    }
+    uint64_t sum = 0;
+    int all_ok = 1;
+    for (size_t i = 0; i < ck->n_index; i++) {
+        const ck_index_entry *e = &ck->index[i];
+        ck_shard *s = &ck->shards[e->shard];
+        if (s->status != ST_OK) {
+            all_ok = 0;
+            continue;
+        }
+        ck_tensor_ref r;
+        int found = ckpt_find(ck, e->key, &r);
+        if (found && r.shard == e->shard)
+            continue;
+        /* not in the shard the index names (maybe in another one) */
+        int here = 0;
+        if (found) {
+            for (size_t t = 0; t < s->h.n_tensors && !here; t++)
+                here = strcmp(s->h.tensors[t].name, e->key) == 0;
+            if (here)
+                continue; /* a duplicate kept elsewhere; reported already */
+        }
+        if (found)
+            findings_add(&ck->findings, "index.key_not_in_shard", SEV_ERROR, iname, e->key,
+                         CK_NO_OFFSET, "index maps the tensor to %s, but it is in %s; loaders "
+                         "that follow the index fail to find it. Fix the index entry",
+                         s->name, ck->shards[r.shard].name);
+        else
+            findings_add(&ck->findings, "index.key_not_in_shard", SEV_ERROR, iname, e->key,
+                         CK_NO_OFFSET, "index maps the tensor to %s, but no shard has it; the "
+                         "checkpoint is incomplete or the index is stale", s->name);
+    }
+    strmap listed;
+    strmap_init(&listed);
+    for (size_t i = 0; i < ck->n_index; i++)
+        strmap_put(&listed, ck->index[i].key, i, NULL);
+    for (size_t i = 0; i < ck->n_tensors; i++) {
+        const ck_shard *s = &ck->shards[ck->tensors[i].shard];
+        const st_tensor *t = ckpt_tensor(ck, ck->tensors[i]);
+        if (s->referenced)
+            sum += t->nbytes;
+        if (s->referenced && !strmap_get(&listed, t->name, NULL))
+            findings_add(&ck->findings, "index.unlisted_tensor", SEV_WARNING, s->name, t->name,
+                         CK_NO_OFFSET, "tensor is in the shard but not in %s: loaders that "
+                         "follow the index never load it", iname);
+    }
+    strmap_free(&listed);
+    if (!ck->has_total_size)
+        findings_add(&ck->findings, "index.no_total_size", SEV_NOTE, iname, NULL, CK_NO_OFFSET,
+                     "index metadata has no total_size (DeepSeek's tools write \"metadata\": {}); "
+                     "loaders do not need it");
+    else if (all_ok && sum != ck->total_size)
+        findings_add(&ck->findings, "index.total_size_mismatch", SEV_WARNING, iname, NULL,
+                     CK_NO_OFFSET, "metadata.total_size is %llu but the shards' tensors add up to "
+                     "%llu bytes (%+lld); the index was written for other files or by a tool that "
+                     "counts differently", (unsigned long long)ck->total_size,
+                     (unsigned long long)sum, (long long)(sum - ck->total_size));
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+int ckpt_find(const ck_checkpoint *ck, const char *name, ck_tensor_ref *ref)
+{
+    size_t i;
+    if (!strmap_get(&ck->by_name, name, &i))
+        return 0;
+    if (ref)
+        *ref = ck->tensors[i];
+    return 1;
+}
+
+const char *ckpt_family(const ck_checkpoint *ck, char *buf, size_t size)
+{
+    if (!ck->cfg.present)
+        snprintf(buf, size, "unknown (no config.json)");
+    else
+        snprintf(buf, size, "%s (%s)", ck->cfg.architectures[0] ? ck->cfg.architectures : "?",
+                 ck->cfg.model_type[0] ? ck->cfg.model_type : "no model_type");
+    return buf;
+}
+
+void ckpt_free(ck_checkpoint *ck)
+{
+    if (!ck)
+        return;
+    for (size_t i = 0; i < ck->n_shards; i++) {
+        free(ck->shards[i].name);
+        free(ck->shards[i].path);
+        st_header_free(&ck->shards[i].h);
+    }
+    free(ck->shards);
+    free(ck->index);
+    free(ck->index_arena);
+    free(ck->index_name);
+    free(ck->tensors);
+    free(ck->root);
+    strmap_free(&ck->by_name);
+    config_free(&ck->cfg);
+    findings_free(&ck->findings);
+    memset(ck, 0, sizeof *ck);
+}
+
+int ckpt_open(const char *path, int threads, ck_checkpoint *ck, ck_err *err)
+{
+    memset(ck, 0, sizeof *ck);
+    findings_init(&ck->findings);
+    strmap_init(&ck->by_name);
+    struct stat st;
+    if (stat(path, &st) != 0)
+        return ck_err_set(err, CK_EIO, path, NULL, CK_NO_OFFSET, "cannot open: %s", strerror(errno));
+    ck->root = strdup(path);
+    if (!ck->root)
+        return ck_err_set(err, CK_ENOMEM, path, NULL, CK_NO_OFFSET, "out of memory");
+    size_t cap = 0;
+    strmap shard_ix;
+    strmap_init(&shard_ix);
+    int rc = CK_OK;
+    if (S_ISREG(st.st_mode)) {
+        ck->single_file = 1;
+        const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        ck_shard *s = shard_add(ck, &cap, base, path);
+        if (!s)
+            goto oom;
+        s->referenced = 1;
+    } else if (S_ISDIR(st.st_mode)) {
+        char *cfgp = path_join(path, "config.json");
+        if (!cfgp)
+            goto oom;
+        config_load(cfgp, &ck->cfg, &ck->findings);
+        if (!ck->cfg.present && !findings_find(&ck->findings, "config.invalid"))
+            findings_add(&ck->findings, "config.missing", SEV_WARNING, "config.json", NULL,
+                         CK_NO_OFFSET, "the folder has no config.json: the model family and "
+                         "dimensions are unknown, and no loader can build the model");
+        free(cfgp);
+        char *ip = path_join(path, INDEX_NAME);
+        if (!ip)
+            goto oom;
+        if (access(ip, F_OK) == 0) {
+            ck->has_index = 1;
+            ck->index_name = strdup(INDEX_NAME);
+            if (!ck->index_name || index_load(ck, ip, &shard_ix, &cap) != 0) {
+                free(ip);
+                goto oom;
+            }
+        }
+        free(ip);
+        char **names = NULL;
+        size_t n = 0;
+        if (list_safetensors(path, &names, &n) != 0) {
+            rc = ck_err_set(err, CK_EIO, path, NULL, CK_NO_OFFSET, "cannot list the folder: %s",
+                            strerror(errno));
+            goto fail;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (!strmap_get(&shard_ix, names[i], NULL)) {
+                char *p = path_join(path, names[i]);
+                ck_shard *s = p ? shard_add(ck, &cap, names[i], p) : NULL;
+                free(p);
+                if (!s || strmap_put(&shard_ix, s->name, ck->n_shards - 1, NULL) < 0) {
+                    for (size_t k = i; k < n; k++)
+                        free(names[k]);
+                    free(names);
+                    goto oom;
+                }
+                s->referenced = !ck->has_index;
+            }
+            free(names[i]);
+        }
+        free(names);
+        if (!ck->n_shards && !ck->has_index) {
+            rc = ck_err_set(err, CK_EFORMAT, path, NULL, CK_NO_OFFSET, "no *.safetensors files and "
+                            "no %s in this folder; is it a model folder?", INDEX_NAME);
+            goto fail;
+        }
+    } else {
+        rc = ck_err_set(err, CK_EIO, path, NULL, CK_NO_OFFSET, "not a file or folder");
+        goto fail;
+    }
+    strmap_free(&shard_ix);
+    if (read_shards(ck, threads) != 0 || collect_tensors(ck) != 0)
+        goto oom;
+    if (ck->has_index)
+        check_index(ck);
+    if (ck->findings.oom)
+        goto oom;
+    return CK_OK;
+oom:
+    rc = ck_err_set(err, CK_ENOMEM, path, NULL, CK_NO_OFFSET, "out of memory");
+fail:
+    strmap_free(&shard_ix);
+    ckpt_free(ck);
+    return rc;
+}

@@ -1,0 +1,77 @@
+/* ckpt.h - a checkpoint folder (or one file) read and cross-checked from headers alone:
+ * config.json, model.safetensors.index.json, and every safetensors shard. Nothing here reads
+ * tensor data; memory stays proportional to the headers. Files are opened read-only. */
+#ifndef CK_CKPT_H
+#define CK_CKPT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ckerr.h"
+#include "config.h"
+#include "finding.h"
+#include "sniff.h"
+#include "st.h"
+#include "strmap.h"
+
+typedef struct {
+    char *name;         /* as named in the index or the folder, e.g. "model-00001-of-00163.safetensors" */
+    char *path;         /* path to open */
+    int exists;         /* the file is there and is a regular file */
+    uint64_t size;
+    sniff_kind kind;    /* SNIFF_UNKNOWN when it was read as safetensors */
+    lfs_pointer lfs;    /* kind == SNIFF_LFS_POINTER */
+    st_status status;   /* ST_OK when the header was valid */
+    st_header h;        /* valid when status == ST_OK */
+    size_t index_keys;  /* keys the index maps to this shard */
+    int referenced;     /* named by the index (or no index: always 1) */
+} ck_shard;
+
+typedef struct {
+    const char *key;    /* borrowed from the index arena */
+    uint32_t shard;     /* index into ck_checkpoint.shards */
+} ck_index_entry;
+
+typedef struct {
+    size_t shard;       /* index into shards */
+    size_t tensor;      /* index into shards[shard].h.tensors */
+} ck_tensor_ref;
+
+typedef struct {
+    char *root;               /* the folder, or the file given */
+    int single_file;          /* inspect FILE */
+    ck_config cfg;
+    int has_index;
+    char *index_name;
+    int has_total_size;
+    uint64_t total_size;      /* index metadata.total_size */
+    ck_index_entry *index;    /* (n_index) weight_map in file order */
+    size_t n_index;
+    char *index_arena;
+    ck_shard *shards;         /* (n_shards) index order first, then unreferenced files */
+    size_t n_shards;
+    ck_tensor_ref *tensors;   /* (n_tensors) all valid tensors, shard by shard, header order */
+    size_t n_tensors;
+    strmap by_name;           /* tensor name -> index into tensors */
+    uint64_t bytes, params;
+    uint64_t dtype_bytes[DT_COUNT], dtype_count[DT_COUNT];
+    ck_findings findings;
+} ck_checkpoint;
+
+/* Opens a folder or a single .safetensors file. Returns CK_OK, or an error code with err filled
+ * when the input is unusable as a whole (path missing, a folder with no safetensors and no index).
+ * Problems with individual files are findings in ck->findings, not errors. threads <= 0 picks the
+ * number of online CPUs. On error *ck is freed and zeroed. */
+int ckpt_open(const char *path, int threads, ck_checkpoint *ck, ck_err *err);
+void ckpt_free(ck_checkpoint *ck);
+/* The tensor named name: 1 and *ref when present, else 0. */
+int ckpt_find(const ck_checkpoint *ck, const char *name, ck_tensor_ref *ref);
+static inline const st_tensor *ckpt_tensor(const ck_checkpoint *ck, ck_tensor_ref r)
+{
+    return &ck->shards[r.shard].h.tensors[r.tensor];
+}
+/* A one-line description of the model family from config.json, e.g.
+ * "DeepseekV3ForCausalLM (deepseek_v3)"; "unknown (no config.json)" without one. */
+const char *ckpt_family(const ck_checkpoint *ck, char *buf, size_t size);
+
+#endif

@@ -1,0 +1,282 @@
+/* config.c - config.json through cJSON; the tree is copied into ck_config and deleted here. */
+#include "config.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONFIG_MAX_BYTES (64u << 20)
+
+static char *dup_or_empty(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+/* Reads a whole small text file; returns NULL and sets *why on failure. */
+static char *slurp(const char *path, size_t *len, const char **why)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        *why = strerror(errno);
+        return NULL;
+    }
+    if (fseek(fp, 0, SEEK_END) != 0) {
+        *why = strerror(errno);
+        fclose(fp);
+        return NULL;
+    }
+    long sz = ftell(fp);
+    if (sz < 0 || (unsigned long)sz > CONFIG_MAX_BYTES) {
+        *why = sz < 0 ? strerror(errno) : "file larger than 64 MiB";
+        fclose(fp);
+        return NULL;
+    }
+    rewind(fp);
+    char *buf = malloc((size_t)sz + 1);
+    if (!buf || fread(buf, 1, (size_t)sz, fp) != (size_t)sz) {
+        *why = buf ? "short read" : "out of memory";
+        free(buf);
+        fclose(fp);
+        return NULL;
+    }
+    fclose(fp);
+    buf[sz] = 0;
+    *len = (size_t)sz;
+    return buf;
+}
+
+static void line_col(const char *text, const char *at, int *line, int *col)
+{
+    *line = 1;
+    *col = 1;
+    for (const char *p = text; p < at && *p; p++) {
+        if (*p == '\n') {
+            (*line)++;
+            *col = 1;
+        } else
+            (*col)++;
+    }
+}
+
+static const char *jstr(const cJSON *o, const char *name)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsString(x) ? x->valuestring : NULL;
+}
+
+static int jint(const cJSON *o, const char *name, int dflt)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsNumber(x) ? (int)x->valuedouble : dflt;
+}
+
+static int jbool(const cJSON *o, const char *name)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, name);
+    return cJSON_IsBool(x) ? cJSON_IsTrue(x) : -1;
+}
+
+static void quant_summarize(const cJSON *q, cfg_quant *out)
+{
+    memset(out, 0, sizeof *out);
+    out->symmetric = -1;
+    out->desc_act = -1;
+    snprintf(out->method, sizeof out->method, "%s", jstr(q, "quant_method") ? jstr(q, "quant_method") : "unknown");
+    const cJSON *ign = cJSON_GetObjectItemCaseSensitive(q, "ignore");
+    if (!cJSON_IsArray(ign))
+        ign = cJSON_GetObjectItemCaseSensitive(q, "modules_to_not_convert");
+    out->n_ignore = cJSON_IsArray(ign) ? cJSON_GetArraySize(ign) : 0;
+    if (strcmp(out->method, "fp8") == 0) {
+        snprintf(out->fmt, sizeof out->fmt, "%s", jstr(q, "fmt") ? jstr(q, "fmt") : "e4m3");
+        const cJSON *bs = cJSON_GetObjectItemCaseSensitive(q, "weight_block_size");
+        if (cJSON_IsArray(bs) && cJSON_GetArraySize(bs) == 2) {
+            out->block[0] = (int)cJSON_GetArrayItem(bs, 0)->valuedouble;
+            out->block[1] = (int)cJSON_GetArrayItem(bs, 1)->valuedouble;
+        }
+        snprintf(out->activation, sizeof out->activation, "%s",
+                 jstr(q, "activation_scheme") ? jstr(q, "activation_scheme") : "");
+        out->bits = 8;
+        snprintf(out->type, sizeof out->type, "float");
+        if (out->block[0])
+            snprintf(out->summary, sizeof out->summary, "fp8 %s, %dx%d blocks (weight_scale_inv), "
+                     "%s activations", out->fmt, out->block[0], out->block[1],
+                     out->activation[0] ? out->activation : "dynamic");
+        else
+            snprintf(out->summary, sizeof out->summary, "fp8 %s, per-tensor scales, %s activations",
+                     out->fmt, out->activation[0] ? out->activation : "dynamic");
+    } else if (strcmp(out->method, "compressed-tensors") == 0) {
+        snprintf(out->fmt, sizeof out->fmt, "%s", jstr(q, "format") ? jstr(q, "format") : "?");
+        const cJSON *groups = cJSON_GetObjectItemCaseSensitive(q, "config_groups");
+        const cJSON *g = cJSON_IsObject(groups) ? groups->child : NULL;
+        const cJSON *w = g ? cJSON_GetObjectItemCaseSensitive(g, "weights") : NULL;
+        const cJSON *ia = g ? cJSON_GetObjectItemCaseSensitive(g, "input_activations") : NULL;
+        if (cJSON_IsObject(w)) {
+            out->bits = jint(w, "num_bits", 0);
+            snprintf(out->type, sizeof out->type, "%s", jstr(w, "type") ? jstr(w, "type") : "int");
+            out->symmetric = jbool(w, "symmetric");
+            snprintf(out->strategy, sizeof out->strategy, "%s", jstr(w, "strategy") ? jstr(w, "strategy") : "");
+            out->group_size = jint(w, "group_size", 0);
+            const cJSON *ao = cJSON_GetObjectItemCaseSensitive(w, "actorder");
+            out->desc_act = cJSON_IsString(ao) ? 1 : cJSON_IsNull(ao) || !ao ? 0 : -1;
+        }
+        if (cJSON_IsObject(ia))
+            snprintf(out->activation, sizeof out->activation, "A%d", jint(ia, "num_bits", 16));
+        else
+            snprintf(out->activation, sizeof out->activation, "A16");
+        char gs[32] = "";
+        if (strcmp(out->strategy, "group") == 0)
+            snprintf(gs, sizeof gs, " %d", out->group_size);
+        int ngroups = cJSON_IsObject(groups) ? cJSON_GetArraySize(groups) : 0;
+        snprintf(out->summary, sizeof out->summary, "compressed-tensors %s, %s%d %s%s%s (W%d%s)%s",
+                 out->fmt, out->type, out->bits, out->strategy, gs,
+                 out->symmetric == 1 ? " symmetric" : out->symmetric == 0 ? " asymmetric" : "",
+                 out->bits, out->activation, ngroups > 1 ? ", several config groups" : "");
+    } else if (strcmp(out->method, "gptq") == 0 || strcmp(out->method, "awq") == 0) {
+        out->bits = jint(q, "bits", jint(q, "w_bit", 0));
+        out->group_size = jint(q, "group_size", jint(q, "q_group_size", 0));
+        out->desc_act = jbool(q, "desc_act");
+        out->symmetric = jbool(q, "sym");
+        snprintf(out->type, sizeof out->type, "int");
+        snprintf(out->summary, sizeof out->summary, "%s %d-bit, group %d%s%s", out->method,
+                 out->bits, out->group_size, out->desc_act == 1 ? ", desc_act" : "",
+                 out->symmetric == 0 ? ", asymmetric" : "");
+    } else {
+        snprintf(out->summary, sizeof out->summary, "%s", out->method);
+    }
+    if (out->n_ignore) {
+        size_t l = strlen(out->summary);
+        snprintf(out->summary + l, sizeof out->summary - l, ", %d module%s left unquantized",
+                 out->n_ignore, out->n_ignore == 1 ? "" : "s");
+    }
+}
+
+int config_load(const char *path, ck_config *cfg, ck_findings *f)
+{
+    memset(cfg, 0, sizeof *cfg);
+    size_t len = 0;
+    const char *why = NULL;
+    char *text = slurp(path, &len, &why);
+    if (!text) {
+        if (errno == ENOENT)
+            return 0;
+        findings_add(f, "config.invalid", SEV_ERROR, path, NULL, UINT64_MAX,
+                     "cannot read config.json: %s", why);
+        return -1;
+    }
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
+    if (!root || !cJSON_IsObject(root)) {
+        int line, col;
+        const char *at = root ? text : (cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : text);
+        line_col(text, at, &line, &col);
+        findings_add(f, "config.invalid", SEV_ERROR, path, NULL, (uint64_t)(at - text),
+                     root ? "config.json is not a JSON object" :
+                     "config.json is not valid JSON at line %d, column %d", line, col);
+        cJSON_Delete(root);
+        free(text);
+        return -1;
+    }
+    cfg->present = 1;
+    cfg->path = strdup(path);
+    const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
+    char buf[512] = "";
+    if (cJSON_IsArray(arch)) {
+        const cJSON *a;
+        cJSON_ArrayForEach(a, arch) if (cJSON_IsString(a))
+        {
+            size_t l = strlen(buf);
+            snprintf(buf + l, sizeof buf - l, "%s%s", l ? "," : "", a->valuestring);
+        }
+    }
+    cfg->architectures = strdup(buf);
+    cfg->model_type = dup_or_empty(jstr(root, "model_type"));
+    const char *td = jstr(root, "torch_dtype") ? jstr(root, "torch_dtype") : jstr(root, "dtype");
+    cfg->torch_dtype = dup_or_empty(td);
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quantization_config");
+    if (!cJSON_IsObject(q))
+        q = cJSON_GetObjectItemCaseSensitive(root, "compression_config");
+    if (cJSON_IsObject(q)) {
+        cfg->has_quant = 1;
+        quant_summarize(q, &cfg->quant);
+    }
+    int n = 0;
+    const cJSON *it;
+    cJSON_ArrayForEach(it, root) n++;
+    cfg->fields = calloc(n ? (size_t)n : 1, sizeof *cfg->fields);
+    if (!cfg->fields || !cfg->architectures || !cfg->model_type || !cfg->torch_dtype || !cfg->path) {
+        findings_add(f, "config.invalid", SEV_ERROR, path, NULL, UINT64_MAX, "out of memory");
+        cJSON_Delete(root);
+        free(text);
+        config_free(cfg);
+        return -1;
+    }
+    cJSON_ArrayForEach(it, root)
+    {
+        cfg_field *fl = &cfg->fields[cfg->n_fields];
+        if (cJSON_IsNull(it))
+            fl->kind = CFG_NULL;
+        else if (cJSON_IsBool(it)) {
+            fl->kind = CFG_BOOL;
+            fl->num = cJSON_IsTrue(it);
+        } else if (cJSON_IsNumber(it)) {
+            fl->kind = CFG_NUMBER;
+            fl->num = it->valuedouble;
+        } else if (cJSON_IsString(it)) {
+            fl->kind = CFG_STRING;
+            fl->str = strdup(it->valuestring);
+        } else
+            continue;
+        fl->name = strdup(it->string ? it->string : "");
+        cfg->n_fields++;
+    }
+    cJSON_Delete(root);
+    free(text);
+    return 0;
+}
+
+void config_free(ck_config *cfg)
+{
+    if (!cfg)
+        return;
+    for (int i = 0; i < cfg->n_fields; i++) {
+        free(cfg->fields[i].name);
+        free(cfg->fields[i].str);
+    }
+    free(cfg->fields);
+    free(cfg->path);
+    free(cfg->architectures);
+    free(cfg->model_type);
+    free(cfg->torch_dtype);
+    memset(cfg, 0, sizeof *cfg);
+}
+
+const cfg_field *config_field(const ck_config *cfg, const char *name)
+{
+    for (int i = 0; i < cfg->n_fields; i++)
+        if (cfg->fields[i].name && strcmp(cfg->fields[i].name, name) == 0)
+            return &cfg->fields[i];
+    return NULL;
+}
+
+int config_int(const ck_config *cfg, const char *name, int64_t *v)
+{
+    const cfg_field *fl = config_field(cfg, name);
+    if (!fl || fl->kind == CFG_NULL)
+        return 0;
+    if (fl->kind != CFG_NUMBER && fl->kind != CFG_BOOL)
+        return -1;
+    *v = (int64_t)fl->num;
+    return 1;
+}
+
+int64_t config_experts(const ck_config *cfg)
+{
+    static const char *names[] = {"n_routed_experts", "num_experts", "num_local_experts"};
+    int64_t v;
+    for (unsigned i = 0; i < sizeof names / sizeof *names; i++)
+        if (config_int(cfg, names[i], &v) == 1)
+            return v;
+    return 0;
+}

@@ -1,0 +1,60 @@
+/* config.h - config.json of a Hugging Face model folder: the family, the dimensions later
+ * stages need, and quantization_config summarized. Every top-level scalar is also kept by name,
+ * so that rules can test any field without C code per model. */
+#ifndef CK_CONFIG_H
+#define CK_CONFIG_H
+
+#include <stdint.h>
+
+#include "finding.h"
+
+typedef enum { CFG_NULL, CFG_BOOL, CFG_NUMBER, CFG_STRING } cfg_kind;
+
+typedef struct {
+    char *name;         /* owned */
+    cfg_kind kind;
+    double num;         /* CFG_BOOL (0/1) and CFG_NUMBER */
+    char *str;          /* owned, CFG_STRING */
+} cfg_field;
+
+typedef struct {
+    char method[32];     /* quant_method: "fp8", "compressed-tensors", "gptq", "awq", ... */
+    char fmt[32];        /* fp8 "fmt" (e4m3) or compressed-tensors "format" (pack-quantized) */
+    int block[2];        /* fp8 weight_block_size, 0 when absent */
+    int bits;            /* weight bits (compressed-tensors group weights, gptq/awq bits) */
+    char type[16];       /* "int" or "float" */
+    int symmetric;       /* -1 unknown */
+    char strategy[16];   /* tensor, channel, group, block */
+    int group_size;      /* 0 when absent; -1 means whole row (gptq -1) */
+    int desc_act;        /* gptq actorder, -1 unknown */
+    char activation[32]; /* activation scheme or input bits, "" unknown */
+    int n_ignore;        /* modules left unquantized ("ignore" / modules_to_not_convert) */
+    char summary[256];   /* one line, e.g. "fp8 e4m3, 128x128 blocks, dynamic activations" */
+} cfg_quant;
+
+typedef struct {
+    int present;         /* config.json was found and parsed */
+    char *path;
+    char *architectures; /* comma-joined, owned; "" when absent */
+    char *model_type;    /* owned; "" when absent */
+    char *torch_dtype;   /* owned; "" when absent */
+    int has_quant;
+    cfg_quant quant;
+    cfg_field *fields;   /* (n_fields) top-level scalars in file order */
+    int n_fields;
+} ck_config;
+
+/* Reads path. A missing file leaves cfg->present 0 and returns 0. Unreadable or invalid JSON
+ * adds a "config.invalid" error finding naming the line and column, and returns -1. */
+int config_load(const char *path, ck_config *cfg, ck_findings *f);
+void config_free(ck_config *cfg);
+/* Integer field by name: 1 and *v when present and a number, 0 when absent or null,
+ * -1 when present with another type. Also looks at the usual aliases for expert counts. */
+int config_int(const ck_config *cfg, const char *name, int64_t *v);
+/* The field by name, or NULL. */
+const cfg_field *config_field(const ck_config *cfg, const char *name);
+/* Number of routed experts under any of its names (n_routed_experts, num_experts,
+ * num_local_experts); 0 for a dense model. */
+int64_t config_experts(const ck_config *cfg);
+
+#endif

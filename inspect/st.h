@@ -1,0 +1,87 @@
+/* st.h - the safetensors header reader.
+ *
+ * Validates a file exactly as the reference reader (huggingface/safetensors, read_metadata and
+ * Metadata::validate) does, in the same order, so that a file it accepts is accepted and one it
+ * rejects is rejected; the verdict is an st_status named after the reference's error variant.
+ * Where the reference is more lenient than its written spec (whitespace around the JSON object,
+ * an unpadded header, duplicate names, unknown fields in a tensor entry) the file is accepted and
+ * a warning finding is added. Only the first 8 + N bytes are ever read; tensor data never is.
+ *
+ * Memory: allocations are bounded by a small multiple of the header length N (names are decoded
+ * into one arena of N bytes; each dimension costs at least 2 header bytes). */
+#ifndef CK_ST_H
+#define CK_ST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "ckerr.h"
+#include "dtype.h"
+#include "finding.h"
+
+#define ST_MAX_HEADER 100000000ull /* the reference's limit on N */
+#define ST_MAX_DEPTH 128           /* JSON nesting limit of the reference's JSON parser */
+
+typedef enum {
+    ST_OK = 0,
+    ST_HEADER_TOO_SMALL,      /* HeaderTooSmall */
+    ST_HEADER_TOO_LARGE,      /* HeaderTooLarge */
+    ST_INVALID_HEADER_LENGTH, /* InvalidHeaderLength */
+    ST_INVALID_UTF8,          /* InvalidHeader(Utf8Error) */
+    ST_INVALID_JSON,          /* InvalidHeaderDeserialization: syntax */
+    ST_INVALID_SCHEMA,        /* InvalidHeaderDeserialization: types, fields */
+    ST_UNKNOWN_DTYPE,         /* InvalidHeaderDeserialization: dtype string */
+    ST_INVALID_OFFSET,        /* InvalidOffset */
+    ST_OVERFLOW,              /* ValidationOverflow */
+    ST_MISALIGNED,            /* MisalignedSlice */
+    ST_INVALID_INFO,          /* TensorInvalidInfo */
+    ST_INCOMPLETE_BUFFER,     /* MetadataIncompleteBuffer */
+    ST_NOMEM,                 /* not the reference's: an allocation failed */
+    ST_STATUS_COUNT
+} st_status;
+
+typedef struct {
+    const char *name;   /* into the header's arena, NUL-terminated (may contain no NUL) */
+    const uint64_t *shape; /* (ndim) */
+    uint64_t begin, end;   /* data_offsets, relative to the start of the data (8 + N) */
+    uint64_t nbytes;       /* end - begin, checked against shape x dtype */
+    uint32_t ndim;
+    ck_dtype dtype;
+} st_tensor;
+
+typedef struct {
+    uint64_t header_len;   /* N */
+    uint64_t data_start;   /* 8 + N */
+    uint64_t data_len;     /* end of the last tensor */
+    uint64_t file_size;
+    st_tensor *tensors;    /* (n_tensors) in header order, duplicates already resolved */
+    size_t n_tensors;
+    const char **meta_keys, **meta_vals; /* (n_meta) __metadata__, in header order */
+    size_t n_meta;
+    char *arena;           /* owns names and metadata strings */
+    uint64_t *dims;        /* owns all shapes */
+} st_header;
+
+/* The reference's variant name ("HeaderTooLarge") and our finding code ("st.header_too_large"). */
+const char *st_status_variant(st_status s);
+const char *st_status_code(st_status s);
+
+/* Parses a file image. buf holds the first len bytes of a file of file_size bytes; len must be
+ * at least min(file_size, 8 + N) for the verdict to be complete (the fuzz target passes a whole
+ * file). fname names the file in findings. On ST_OK *out holds the tensors; on any other status
+ * *out is zeroed and one error finding says why. Warnings are added to f in both cases. */
+st_status st_header_parse(const uint8_t *buf, size_t len, uint64_t file_size, const char *fname,
+                          st_header *out, ck_findings *f);
+
+/* Reads and parses the header of an open, read-only file descriptor with pread: 8 bytes, then N.
+ * Returns the status as above; an I/O failure fills err and returns ST_NOMEM with err->code set. */
+st_status st_header_read_fd(int fd, uint64_t file_size, const char *fname, st_header *out,
+                            ck_findings *f, ck_err *err);
+
+void st_header_free(st_header *h);
+/* Elements of a tensor (product of its shape; 1 for a scalar). Overflow was ruled out by parse. */
+uint64_t st_tensor_numel(const st_tensor *t);
+/* Writes "[2, 3]" into buf. */
+const char *st_shape_str(const uint64_t *shape, uint32_t ndim, char *buf, size_t size);
+
+#endif

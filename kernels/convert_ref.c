@@ -1,0 +1,136 @@
+/* convert_ref.c - the C reference for dtype conversion and statistics. */
+#include "convert.h"
+
+#include <math.h>
+#include <string.h>
+
+#include "dtype_conv.h"
+
+int kern_convert_supported(ck_dtype dt)
+{
+    return dt == DT_F32 || dt == DT_F64 || dt == DT_F16 || dt == DT_BF16 || dt == DT_F8_E4M3 ||
+           dt == DT_F8_E5M2;
+}
+
+void kern_stats_init(kern_stats *s)
+{
+    memset(s, 0, sizeof *s);
+    s->min = INFINITY;
+    s->max = -INFINITY;
+}
+
+void kern_stats_merge(kern_stats *a, const kern_stats *b)
+{
+    a->count += b->count;
+    a->finite += b->finite;
+    a->nan += b->nan;
+    a->inf += b->inf;
+    a->zeros += b->zeros;
+    if (b->min < a->min)
+        a->min = b->min;
+    if (b->max > a->max)
+        a->max = b->max;
+    a->sum += b->sum;
+    a->sumsq += b->sumsq;
+}
+
+double kern_stats_mean(const kern_stats *s)
+{
+    return s->finite ? s->sum / (double)s->finite : 0.0;
+}
+
+double kern_stats_std(const kern_stats *s)
+{
+    if (!s->finite)
+        return 0.0;
+    double m = kern_stats_mean(s), v = s->sumsq / (double)s->finite - m * m;
+    return v > 0 ? sqrt(v) : 0.0;
+}
+
+static inline float load_one(ck_dtype dt, const uint8_t *p, size_t i)
+{
+    switch (dt) {
+    case DT_F32: {
+        float f;
+        memcpy(&f, p + 4 * i, 4);
+        return f;
+    }
+    case DT_F64: {
+        double d;
+        memcpy(&d, p + 8 * i, 8);
+        return (float)d;
+    }
+    case DT_F16: {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        return ck_f16_to_f32(h);
+    }
+    case DT_BF16: {
+        uint16_t h;
+        memcpy(&h, p + 2 * i, 2);
+        return ck_bf16_to_f32(h);
+    }
+    case DT_F8_E4M3:
+        return ck_e4m3_to_f32(p[i]);
+    default:
+        return ck_e5m2_to_f32(p[i]);
+    }
+}
+
+int kern_convert_ref(ck_dtype dt, const void *src, size_t n, float *dst)
+{
+    if (!kern_convert_supported(dt))
+        return -1;
+    const uint8_t *p = src;
+    for (size_t i = 0; i < n; i++)
+        dst[i] = load_one(dt, p, i);
+    return 0;
+}
+
+/* Statistics are taken of the values as converted to float (F64 too), like the CUDA side. */
+#define STATS_LOOP(EXPR)                                                                          \
+    for (size_t i = 0; i < n; i++) {                                                              \
+        float v = (EXPR);                                                                         \
+        if (isnan(v)) {                                                                           \
+            s.nan++;                                                                              \
+            continue;                                                                             \
+        }                                                                                         \
+        if (isinf(v)) {                                                                           \
+            s.inf++;                                                                              \
+            continue;                                                                             \
+        }                                                                                         \
+        s.zeros += v == 0.0f;                                                                     \
+        if (v < mn)                                                                               \
+            mn = v;                                                                               \
+        if (v > mx)                                                                               \
+            mx = v;                                                                               \
+        sum += v;                                                                                 \
+        sumsq += (double)v * v;                                                                   \
+    }
+
+int kern_stats_ref(ck_dtype dt, const void *src, size_t n, kern_stats *acc)
+{
+    if (!kern_convert_supported(dt))
+        return -1;
+    const uint8_t *p = src;
+    kern_stats s;
+    kern_stats_init(&s);
+    float mn = INFINITY, mx = -INFINITY;
+    double sum = 0, sumsq = 0;
+    switch (dt) { /* one loop per dtype so that each inner loop is branch-light */
+    case DT_BF16: STATS_LOOP(load_one(DT_BF16, p, i)) break;
+    case DT_F16: STATS_LOOP(load_one(DT_F16, p, i)) break;
+    case DT_F8_E4M3: STATS_LOOP(load_one(DT_F8_E4M3, p, i)) break;
+    case DT_F8_E5M2: STATS_LOOP(load_one(DT_F8_E5M2, p, i)) break;
+    case DT_F32: STATS_LOOP(load_one(DT_F32, p, i)) break;
+    default: STATS_LOOP(load_one(DT_F64, p, i)) break;
+    }
+    s.count = n;
+    s.finite = n - s.nan - s.inf;
+    s.min = mn;
+    s.max = mx;
+    s.sum = sum;
+    s.sumsq = sumsq;
+    kern_stats_merge(acc, &s);
+    return 0;
+}

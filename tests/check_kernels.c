@@ -1,0 +1,249 @@
+/* check_kernels.c - dtype conversion and statistics: the C reference against independent
+ * decodings (every bit pattern of every 8- and 16-bit format), then CUDA against the C
+ * reference on random inputs of awkward sizes. The CUDA cases are skipped, visibly, when no
+ * device (or no CUDA build) is there. */
+#include <check.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernels/convert.h"
+#include "testutil.h"
+
+static const size_t sizes[] = {0, 1, 31, 33, 4097, 1u << 20};
+static const ck_dtype dtypes[] = {DT_F32, DT_F64, DT_F16, DT_BF16, DT_F8_E4M3, DT_F8_E5M2};
+#define N_SIZES (sizeof sizes / sizeof *sizes)
+#define N_DTYPES (sizeof dtypes / sizeof *dtypes)
+
+static int same_float(float a, float b)
+{
+    if (isnan(a) || isnan(b))
+        return isnan(a) && isnan(b);
+    return memcmp(&a, &b, 4) == 0;
+}
+
+/* E4M3 "fn" decoded from its definition with ldexp, independently of dtype_conv.h. */
+static float e4m3_spec(uint8_t b)
+{
+    int s = b >> 7, e = (b >> 3) & 15, m = b & 7;
+    if (e == 15 && m == 7)
+        return NAN;
+    float v = e == 0 ? ldexpf((float)m / 8.0f, -6) : ldexpf(1.0f + (float)m / 8.0f, e - 7);
+    return s ? -v : v;
+}
+
+START_TEST(test_known_values)
+{
+    struct { ck_dtype dt; uint32_t bits; float want; } v[] = {
+        {DT_F8_E4M3, 0x38, 1.0f},      {DT_F8_E4M3, 0x7E, 448.0f},   {DT_F8_E4M3, 0xFE, -448.0f},
+        {DT_F8_E4M3, 0x01, 0.001953125f}, {DT_F8_E4M3, 0x00, 0.0f},  {DT_F8_E5M2, 0x3C, 1.0f},
+        {DT_F8_E5M2, 0x7B, 57344.0f},  {DT_F8_E5M2, 0x7C, INFINITY}, {DT_F8_E5M2, 0xFC, -INFINITY},
+        {DT_F16, 0x3C00, 1.0f},        {DT_F16, 0x7BFF, 65504.0f},   {DT_F16, 0x0001, 5.9604644775390625e-8f},
+        {DT_F16, 0xFC00, -INFINITY},   {DT_F16, 0xC000, -2.0f},      {DT_BF16, 0x3F80, 1.0f},
+        {DT_BF16, 0xC2F7, -123.5f},    {DT_BF16, 0x7F80, INFINITY},
+    };
+    for (unsigned i = 0; i < sizeof v / sizeof *v; i++) {
+        uint8_t buf[4];
+        memcpy(buf, &v[i].bits, 4);
+        float out = -1;
+        ck_assert_int_eq(kern_convert_ref(v[i].dt, buf, 1, &out), 0);
+        ck_assert_msg(same_float(out, v[i].want), "%s 0x%x: got %g want %g", dtype_name(v[i].dt),
+                      v[i].bits, out, v[i].want);
+    }
+    uint8_t nan8[2] = {0x7F, 0xFF};
+    float o[2];
+    kern_convert_ref(DT_F8_E4M3, nan8, 2, o);
+    ck_assert(isnan(o[0]) && isnan(o[1]));
+    ck_assert_int_eq(kern_convert_ref(DT_I32, nan8, 1, o), -1);
+}
+END_TEST
+
+START_TEST(test_exhaustive_patterns)
+{
+    /* F16 against the compiler's own _Float16 conversion; E5M2 is the high byte of an F16;
+     * BF16 is the high half of an F32; E4M3 against its definition */
+    for (uint32_t u = 0; u < 65536; u++) {
+        uint16_t h = (uint16_t)u;
+        float got;
+        kern_convert_ref(DT_F16, &h, 1, &got);
+        _Float16 hf;
+        memcpy(&hf, &h, 2);
+        ck_assert_msg(same_float(got, (float)hf), "F16 0x%04x: %g vs %g", u, got, (float)hf);
+        kern_convert_ref(DT_BF16, &h, 1, &got);
+        uint32_t w = u << 16;
+        float want;
+        memcpy(&want, &w, 4);
+        ck_assert_msg(same_float(got, want), "BF16 0x%04x", u);
+    }
+    for (uint32_t u = 0; u < 256; u++) {
+        uint8_t b = (uint8_t)u;
+        float got;
+        kern_convert_ref(DT_F8_E5M2, &b, 1, &got);
+        uint16_t h = (uint16_t)(u << 8);
+        _Float16 hf;
+        memcpy(&hf, &h, 2);
+        ck_assert_msg(same_float(got, (float)hf), "E5M2 0x%02x", u);
+        kern_convert_ref(DT_F8_E4M3, &b, 1, &got);
+        ck_assert_msg(same_float(got, e4m3_spec(b)), "E4M3 0x%02x: %g vs %g", u, got, e4m3_spec(b));
+    }
+}
+END_TEST
+
+/* Random source bytes of dtype dt (NaN/Inf patterns included for the narrow formats). */
+static void *random_source(ck_dtype dt, size_t n, uint32_t seed)
+{
+    size_t eb = dtype_bits(dt) / 8;
+    uint8_t *b = malloc(n * eb + 1);
+    uint32_t s = seed;
+    if (dt == DT_F32 || dt == DT_F64) {
+        for (size_t i = 0; i < n; i++) {
+            float f = ((float)(tu_rand(&s) & 0xFFFFFF) / 8388608.0f - 1.0f) * 3.0f;
+            if (i % 97 == 5)
+                f = 0.0f;
+            if (i % 1009 == 7)
+                f = NAN;
+            if (dt == DT_F32)
+                memcpy(b + 4 * i, &f, 4);
+            else {
+                double d = f;
+                memcpy(b + 8 * i, &d, 8);
+            }
+        }
+    } else
+        for (size_t i = 0; i < n * eb; i++)
+            b[i] = (uint8_t)tu_rand(&s);
+    return b;
+}
+
+START_TEST(test_stats_ref_against_naive)
+{
+    for (unsigned d = 0; d < N_DTYPES; d++) {
+        size_t n = 10007;
+        void *src = random_source(dtypes[d], n, 99 + d);
+        float *v = malloc(n * sizeof *v);
+        kern_convert_ref(dtypes[d], src, n, v);
+        kern_stats s;
+        kern_stats_init(&s);
+        /* in two pieces, to exercise merging */
+        size_t eb = dtype_bits(dtypes[d]) / 8;
+        kern_stats_ref(dtypes[d], src, 5000, &s);
+        kern_stats_ref(dtypes[d], (uint8_t *)src + 5000 * eb, n - 5000, &s);
+        uint64_t nan = 0, inf = 0, zeros = 0;
+        double sum = 0, mn = INFINITY, mx = -INFINITY;
+        for (size_t i = 0; i < n; i++) {
+            if (isnan(v[i])) { nan++; continue; }
+            if (isinf(v[i])) { inf++; continue; }
+            zeros += v[i] == 0;
+            sum += v[i];
+            mn = fmin(mn, v[i]);
+            mx = fmax(mx, v[i]);
+        }
+        ck_assert_uint_eq(s.count, n);
+        ck_assert_uint_eq(s.nan, nan);
+        ck_assert_uint_eq(s.inf, inf);
+        ck_assert_uint_eq(s.zeros, zeros);
+        ck_assert(s.min == mn && s.max == mx);
+        ck_assert_msg(fabs(s.sum - sum) <= 1e-9 * fabs(sum) + 1e-6, "%s sum", dtype_name(dtypes[d]));
+        ck_assert_uint_gt(s.finite, 0);
+        free(v);
+        free(src);
+    }
+}
+END_TEST
+
+/* CUDA against the C reference: conversion must be bit-identical (same decoding code, and
+ * NaN must agree); statistics counts, min and max exactly; sums within 1e-9 relative, since the
+ * device adds in another order (double accumulation, so 1e-9 is far above its rounding). */
+START_TEST(test_cuda_vs_ref)
+{
+    char why[256];
+    if (!kern_cuda_available(why, sizeof why))
+        return; /* main() printed the skip once */
+    unsigned d = (unsigned)_i / N_SIZES, z = (unsigned)_i % N_SIZES;
+    ck_dtype dt = dtypes[d];
+    size_t n = sizes[z];
+    void *src = random_source(dt, n ? n : 1, 1234 + _i);
+    const size_t guard = 16;
+    float *ref = malloc((n + guard) * sizeof *ref), *got = malloc((n + guard) * sizeof *got);
+    for (size_t i = 0; i < guard; i++)
+        got[n + i] = 1234.5f;
+    kern_convert_ref(dt, src, n, ref);
+    ck_err err;
+    ck_err_clear(&err);
+    ck_assert_msg(kern_convert_cuda_host(dt, src, n, got, &err) == CK_OK, "%s", err.msg);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(same_float(got[i], ref[i]), "%s n=%zu at %zu: cuda %g ref %g", dtype_name(dt), n,
+                      i, got[i], ref[i]);
+    for (size_t i = 0; i < guard; i++)
+        ck_assert(got[n + i] == 1234.5f);
+    kern_stats a, b;
+    kern_stats_init(&a);
+    kern_stats_init(&b);
+    kern_stats_ref(dt, src, n, &a);
+    ck_assert_msg(kern_stats_cuda_host(dt, src, n, &b, &err) == CK_OK, "%s", err.msg);
+    ck_assert_uint_eq(a.count, b.count);
+    ck_assert_uint_eq(a.nan, b.nan);
+    ck_assert_uint_eq(a.inf, b.inf);
+    ck_assert_uint_eq(a.zeros, b.zeros);
+    ck_assert_uint_eq(a.finite, b.finite);
+    if (a.finite) {
+        ck_assert(a.min == b.min && a.max == b.max);
+        ck_assert_msg(fabs(a.sum - b.sum) <= 1e-9 * fabs(a.sumsq) + 1e-9, "%s n=%zu sum %.17g vs %.17g",
+                      dtype_name(dt), n, a.sum, b.sum);
+        ck_assert(fabs(a.sumsq - b.sumsq) <= 1e-9 * fabs(a.sumsq));
+    }
+    free(src);
+    free(ref);
+    free(got);
+}
+END_TEST
+
+START_TEST(test_cuda_errors)
+{
+    char why[256];
+    ck_err err;
+    ck_err_clear(&err);
+    float out;
+    uint8_t b[4] = {0};
+    if (!kern_cuda_available(why, sizeof why)) {
+        /* without CUDA every entry point says why, and nothing crashes */
+        ck_assert_int_eq(kern_convert_cuda_host(DT_F32, b, 1, &out, &err), CK_ECUDA);
+        ck_assert_msg(strstr(err.msg, "CUDA") || strstr(err.msg, "cuda") || strstr(err.msg, "device"),
+                      "%s", err.msg);
+        fprintf(stderr, "SKIP CUDA device part of test_cuda_errors: %s\n", why);
+        return;
+    }
+    ck_assert_int_eq(kern_convert_cuda_host(DT_I32, b, 1, &out, &err), CK_EUSAGE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "I32"));
+}
+END_TEST
+
+static Suite *kernels_suite(void)
+{
+    Suite *s = suite_create("kernels");
+    TCase *core = tcase_create("core");
+    tcase_add_test(core, test_known_values);
+    tcase_add_test(core, test_exhaustive_patterns);
+    tcase_add_test(core, test_stats_ref_against_naive);
+    suite_add_tcase(s, core);
+    TCase *cuda = tcase_create("cuda");
+    tcase_add_loop_test(cuda, test_cuda_vs_ref, 0, N_DTYPES * N_SIZES);
+    tcase_add_test(cuda, test_cuda_errors);
+    tcase_set_timeout(cuda, 120);
+    suite_add_tcase(s, cuda);
+    return s;
+}
+
+int main(void)
+{
+    char why[256];
+    if (!kern_cuda_available(why, sizeof why))
+        fprintf(stderr, "SKIP check_kernels: %zu CUDA cases (CUDA vs C reference) skipped: %s\n",
+                N_DTYPES * N_SIZES + 1, why);
+    SRunner *sr = srunner_create(kernels_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
