@@ -2,8 +2,8 @@
  * say what the files that are not safetensors are, and cross-check the index against the
  * headers. */
 #include "ckpt.h"
+#include "jscan.h"
 
-#include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -238,134 +239,235 @@ static int read_shards(ck_checkpoint *ck, int threads)
 /* ------------------------------------------------------------------------------------------ */
 /* The index. */
 
+static int entry_add(ck_checkpoint *ck, size_t *cap, const char *key, size_t key_len,
+                     uint32_t shard)
+{
+    if (ck->n_index == *cap) {
+        size_t c = *cap ? *cap * 2 : 1024;
+        ck_index_entry *v = realloc(ck->index, c * sizeof *v);
+        if (!v)
+            return -1;
+        ck->index = v;
+        *cap = c;
+    }
+    ck->index[ck->n_index].key = key;
+    ck->index[ck->n_index].key_len = (uint32_t)key_len;
+    ck->index[ck->n_index].shard = shard;
+    ck->index[ck->n_index].superseded = 0;
+    ck->n_index++;
+    return 0;
+}
+
+/* Finds or adds the shard named sname (from the index); returns its position or -1 (no memory). */
+static long index_shard(ck_checkpoint *ck, strmap *shard_ix, size_t *cap, const char *sname,
+                        const char *key)
+{
+    size_t si;
+    if (strmap_get(shard_ix, sname, &si))
+        return (long)si;
+    int safe = name_is_safe(sname);
+    char *p = safe ? path_join(ck->root, sname) : strdup("");
+    ck_shard *sh = p ? shard_add(ck, cap, sname, p) : NULL;
+    free(p);
+    if (!sh || strmap_put(shard_ix, sh->name, ck->n_shards - 1, NULL) < 0)
+        return -1;
+    sh->referenced = 1;
+    if (!safe)
+        findings_add(&ck->findings, "index.unsafe_shard_name", SEV_ERROR, ck->index_name, key,
+                     CK_NO_OFFSET, "shard name \"%s\" points outside the model folder (absolute "
+                     "path or '..'); it was not opened. A shard must be a file inside the folder",
+                     sname);
+    return (long)(ck->n_shards - 1);
+}
+
+/* The index is a fixed schema, {"metadata": {"total_size": N, ...}, "weight_map": {key: shard}},
+ * read with the same strict scanner as the shard headers (it can hold ~100k entries). */
+static int index_scan(ck_checkpoint *ck, jscan *j, strmap *shard_ix, size_t *shard_cap)
+{
+    size_t ecap = 0;
+    int seen_map = 0;
+    jscan_ws(j);
+    if (jscan_expect(j, '{', "'{'"))
+        return 0;
+    jscan_ws(j);
+    if (j->i < j->n && j->b[j->i] == '}')
+        j->i++;
+    else
+        for (;;) {
+            size_t mark = j->arena_n, klen;
+            const char *k = jscan_string(j, 1, &klen);
+            if (!k || jscan_expect(j, ':', "':'"))
+                return 0;
+            j->arena_n = mark;
+            jscan_ws(j);
+            int is_meta = klen == 8 && memcmp(k, "metadata", 8) == 0;
+            int is_map = klen == 10 && memcmp(k, "weight_map", 10) == 0;
+            if ((is_meta || is_map) && (j->i >= j->n || j->b[j->i] != '{')) {
+                if (is_map)
+                    return jscan_fail(j, 2, NULL, j->i, "\"weight_map\" is %s but must be an "
+                                      "object mapping tensor names to shard files", jscan_kind(j)), 0;
+                if (jscan_skip(j))
+                    return 0;
+            } else if (is_meta) {
+                j->i++;
+                jscan_ws(j);
+                if (j->i < j->n && j->b[j->i] == '}')
+                    j->i++;
+                else
+                    for (;;) {
+                        size_t m2 = j->arena_n, l2;
+                        const char *mk = jscan_string(j, 1, &l2);
+                        if (!mk || jscan_expect(j, ':', "':'"))
+                            return 0;
+                        j->arena_n = m2;
+                        jscan_ws(j);
+                        uint64_t v;
+                        int big;
+                        if (l2 == 10 && memcmp(mk, "total_size", 10) == 0 && j->i < j->n &&
+                            (j->b[j->i] == '-' || (j->b[j->i] >= '0' && j->b[j->i] <= '9'))) {
+                            int kind = jscan_number(j, &v, &big);
+                            if (kind < 0)
+                                return 0;
+                            ck->has_total_size = kind == 0 && !big;
+                            ck->total_size = v;
+                        } else if (jscan_skip(j))
+                            return 0;
+                        jscan_ws(j);
+                        if (j->i < j->n && j->b[j->i] == ',') {
+                            j->i++;
+                            continue;
+                        }
+                        if (jscan_expect(j, '}', "',' or '}' in metadata"))
+                            return 0;
+                        break;
+                    }
+            } else if (is_map) {
+                seen_map = 1;
+                j->i++;
+                jscan_ws(j);
+                if (j->i < j->n && j->b[j->i] == '}')
+                    j->i++;
+                else {
+                    const char *prev = NULL;
+                    long prev_si = -1;
+                    for (;;) {
+                        size_t key_len;
+                        const char *key = jscan_string_ref(j, &key_len);
+                        if (!key || jscan_expect(j, ':', "':'"))
+                            return 0;
+                        char shown[256];
+                        snprintf(shown, sizeof shown, "%.*s", (int)key_len, key);
+                        jscan_ws(j);
+                        if (j->i >= j->n || j->b[j->i] != '"') {
+                            findings_add(&ck->findings, "index.invalid", SEV_ERROR, ck->index_name,
+                                         shown, j->i, "weight_map value is %s, not a string naming "
+                                         "a shard file", jscan_kind(j));
+                            if (jscan_skip(j))
+                                return 0;
+                        } else {
+                            size_t m3 = j->arena_n;
+                            const char *sname = jscan_string(j, 1, NULL);
+                            if (!sname)
+                                return 0;
+                            long si = prev && strcmp(prev, sname) == 0 ? prev_si
+                                    : index_shard(ck, shard_ix, shard_cap, sname, shown);
+                            if (si < 0 || entry_add(ck, &ecap, key, key_len, (uint32_t)si) != 0)
+                                return -1;
+                            ck->shards[si].index_keys++;
+                            if (si == prev_si)
+                                j->arena_n = m3; /* the name is known: drop this copy */
+                            else {
+                                prev = sname;
+                                prev_si = si;
+                            }
+                        }
+                        jscan_ws(j);
+                        if (j->i < j->n && j->b[j->i] == ',') {
+                            j->i++;
+                            continue;
+                        }
+                        if (jscan_expect(j, '}', "',' or '}' in weight_map"))
+                            return 0;
+                        break;
+                    }
+                }
+            } else if (jscan_skip(j))
+                return 0;
+            jscan_ws(j);
+            if (j->i < j->n && j->b[j->i] == ',') {
+                j->i++;
+                continue;
+            }
+            if (jscan_expect(j, '}', "',' or '}'"))
+                return 0;
+            break;
+        }
+    jscan_ws(j);
+    if (j->i < j->n)
+        return jscan_fail(j, 1, NULL, j->i, "trailing characters after the JSON object"), 0;
+    if (!seen_map)
+        jscan_fail(j, 2, NULL, 0, "the index has no \"weight_map\" object mapping tensor names "
+                   "to shard files");
+    return 0;
+}
+
 static int index_load(ck_checkpoint *ck, const char *path, strmap *shard_ix, size_t *cap)
 {
     const char *iname = ck->index_name;
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    struct stat st;
+    if (fd < 0 || fstat(fd, &st) != 0) {
         findings_add(&ck->findings, "index.invalid", SEV_ERROR, iname, NULL, CK_NO_OFFSET,
                      "cannot read the index: %s", strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return 0;
     }
-    struct stat st;
-    if (fstat(fileno(fp), &st) != 0 || (uint64_t)st.st_size > INDEX_MAX_BYTES) {
+    if ((uint64_t)st.st_size > INDEX_MAX_BYTES) {
         findings_add(&ck->findings, "index.invalid", SEV_ERROR, iname, NULL, CK_NO_OFFSET,
-                     "the index is larger than 1 GiB");
-        fclose(fp);
+                     "the index is %llu bytes, larger than 1 GiB", (unsigned long long)st.st_size);
+        close(fd);
         return 0;
     }
-    size_t len = (size_t)st.st_size;
-    char *text = malloc(len + 1);
-    if (!text || fread(text, 1, len, fp) != len) {
-        free(text);
-        fclose(fp);
+    size_t len = (size_t)st.st_size, got = len;
+    char *text = len ? mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0) : NULL;
+    close(fd);
+    if (len && text == MAP_FAILED) {
         findings_add(&ck->findings, "index.invalid", SEV_ERROR, iname, NULL, CK_NO_OFFSET,
-                     "cannot read the index");
+                     "cannot map the index: %s", strerror(errno));
         return 0;
     }
-    fclose(fp);
-    text[len] = 0;
-    const char *end = NULL;
-    cJSON *root = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
-    if (!root) {
-        const char *at = cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : text;
+    ck->index_map = text;
+    ck->index_map_len = len;
+    ck->index_arena = malloc(len + 1); /* only strings with escapes are written here */
+    if (!ck->index_arena)
+        return -1;
+    jscan j;
+    memset(&j, 0, sizeof j);
+    j.b = (const uint8_t *)text;
+    j.n = got;
+    j.syntax = 1;
+    j.doc = "index";
+    j.arena = ck->index_arena;
+    int rc = 0;
+    size_t bad = jscan_utf8_invalid_at(j.b, j.n);
+    if (bad != SIZE_MAX)
+        jscan_fail(&j, 1, NULL, bad, "not valid UTF-8 (byte 0x%02x)", j.b[bad]);
+    else
+        rc = index_scan(ck, &j, shard_ix, cap);
+    if (j.status) {
         int line = 1, col = 1;
-        for (const char *p = text; p < at && *p; p++)
-            if (*p == '\n') {
+        for (size_t k = 0; k < j.off && k < got; k++)
+            if (text[k] == '\n') {
                 line++;
                 col = 1;
             } else
                 col++;
-        findings_add(&ck->findings, "index.invalid", SEV_ERROR, iname, NULL, (uint64_t)(at - text),
-                     "the index is not valid JSON at line %d, column %d; no loader can read it",
-                     line, col);
-        free(text);
-        return 0;
+        const char *m = strncmp(j.msg, "header is not valid JSON: ", 26) == 0 ? j.msg + 26 : j.msg;
+        findings_add(&ck->findings, "index.invalid", SEV_ERROR, iname, j.key, j.off,
+                     "%s at line %d, column %d: %s; loaders cannot read this index",
+                     j.status == 1 ? "not valid JSON" : "unexpected structure", line, col, m);
     }
-    free(text);
-    const cJSON *meta = cJSON_GetObjectItemCaseSensitive(root, "metadata");
-    const cJSON *ts = cJSON_IsObject(meta) ? cJSON_GetObjectItemCaseSensitive(meta, "total_size") : NULL;
-    if (cJSON_IsNumber(ts) && ts->valuedouble >= 0) {
-        ck->has_total_size = 1;
-        ck->total_size = (uint64_t)ts->valuedouble;
-    }
-    const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
-    if (!cJSON_IsObject(wm)) {
-        findings_add(&ck->findings, "index.invalid", SEV_ERROR, iname, NULL, CK_NO_OFFSET,
-                     "the index has no \"weight_map\" object mapping tensor names to shard files");
-        cJSON_Delete(root);
-        return 0;
-    }
-    size_t n = 0, bytes = 0;
-    const cJSON *e;
-    cJSON_ArrayForEach(e, wm)
-    {
-        n++;
-        bytes += strlen(e->string) + 1;
-    }
-    ck->index = calloc(n ? n : 1, sizeof *ck->index);
-    ck->index_arena = malloc(bytes ? bytes : 1);
-    if (!ck->index || !ck->index_arena) {
-        cJSON_Delete(root);
-        return -1;
-    }
-    char *a = ck->index_arena;
-    strmap seen;
-    strmap_init(&seen);
-    int rc = 0;
-    cJSON_ArrayForEach(e, wm)
-    {
-        size_t l = strlen(e->string);
-        memcpy(a, e->string, l + 1);
-        const char *key = a;
-        a += l + 1;
-        if (!cJSON_IsString(e)) {
-            findings_add(&ck->findings, "index.invalid", SEV_ERROR, iname, key, CK_NO_OFFSET,
-                         "weight_map value is not a string naming a shard file");
-            continue;
-        }
-        const char *sname = e->valuestring;
-        size_t si;
-        if (!strmap_get(shard_ix, sname, &si)) {
-            int safe = name_is_safe(sname);
-            char *p = safe ? path_join(ck->root, sname) : strdup("");
-            ck_shard *s = p ? shard_add(ck, cap, sname, p) : NULL;
-            free(p);
-            if (!s) {
-                rc = -1;
-                break;
-            }
-            si = ck->n_shards - 1;
-            if (strmap_put(shard_ix, s->name, si, NULL) < 0) {
-                rc = -1;
-                break;
-            }
-            s->referenced = 1;
-            if (!safe)
-                findings_add(&ck->findings, "index.unsafe_shard_name", SEV_ERROR, iname, key,
-                             CK_NO_OFFSET, "shard name \"%s\" points outside the model folder "
-                             "(absolute path or '..'); it was not opened. A shard must be a file "
-                             "inside the folder", sname);
-        }
-        ck->shards[si].index_keys++;
-        size_t prev;
-        int r = strmap_put(&seen, key, n, &prev);
-        if (r < 0) {
-            rc = -1;
-            break;
-        }
-        if (r == 0) {
-            findings_add(&ck->findings, "index.duplicate_key", SEV_ERROR, iname, key, CK_NO_OFFSET,
-                         "weight_map lists this tensor more than once (the last entry, \"%s\", is "
-                         "the one a JSON reader keeps)", sname);
-            continue;
-        }
-        ck->index[ck->n_index].key = key;
-        ck->index[ck->n_index].shard = (uint32_t)si;
-        ck->n_index++;
-    }
-    strmap_free(&seen);
-    cJSON_Delete(root);
     return rc;
 }
 
@@ -414,7 +516,7 @@ static int collect_tensors(ck_checkpoint *ck)
         if (ck->shards[i].status == ST_OK)
             total += ck->shards[i].h.n_tensors;
     ck->tensors = malloc((total ? total : 1) * sizeof *ck->tensors);
-    if (!ck->tensors)
+    if (!ck->tensors || strmap_reserve(&ck->by_name, total) != 0)
         return -1;
     for (size_t i = 0; i < ck->n_shards; i++) {
         ck_shard *s = &ck->shards[i];
@@ -423,7 +525,7 @@ static int collect_tensors(ck_checkpoint *ck)
         for (size_t t = 0; t < s->h.n_tensors; t++) {
             const st_tensor *x = &s->h.tensors[t];
             size_t prev;
-            int r = strmap_put(&ck->by_name, x->name, ck->n_tensors, &prev);
+            int r = strmap_put_h(&ck->by_name, x->name, x->hash, ck->n_tensors, &prev);
             if (r < 0)
                 return -1;
             if (r == 0) {
@@ -432,7 +534,7 @@ static int collect_tensors(ck_checkpoint *ck)
                              CK_NO_OFFSET, "tensor is stored in two files, %s and %s; loaders "
                              "silently keep whichever they read last. Remove one copy",
                              ck->shards[o.shard].name, s->name);
-                strmap_put(&ck->by_name, x->name, prev, NULL); /* keep the first */
+                strmap_put_h(&ck->by_name, x->name, x->hash, prev, NULL); /* keep the first */
                 continue;
             }
             ck->tensors[ck->n_tensors].shard = i;
@@ -460,14 +562,33 @@ static void check_index(ck_checkpoint *ck)
                          "read it too. Delete it or add its tensors to the index", iname);
             continue;
         }
-        if (!s->path[0])
-            continue;
-        if (!s->exists)
+        if (s->path[0] && !s->exists)
             findings_add(&ck->findings, "index.missing_shard", SEV_ERROR, s->name, NULL,
                          CK_NO_OFFSET, "shard named by %s for %zu tensors does not exist in the "
                          "folder; download it", iname, s->index_keys);
     }
-    uint64_t sum = 0;
+    /* entry of the index that names each tensor, +1 (0: not named); a key named twice */
+    size_t *named = calloc(ck->n_tensors ? ck->n_tensors : 1, sizeof *named);
+    if (!named) {
+        ck->findings.oom = 1;
+        return;
+    }
+    for (size_t i = 0; i < ck->n_index; i++) {
+        ck_index_entry *e = &ck->index[i];
+        size_t g;
+        e->tensor = SIZE_MAX;
+        if (!strmap_get_n(&ck->by_name, e->key, e->key_len, &g))
+            continue;
+        e->tensor = g;
+        if (named[g]) {
+            ck->index[named[g] - 1].superseded = 1;
+            findings_add(&ck->findings, "index.duplicate_key", SEV_ERROR, iname,
+                         ckpt_tensor(ck, ck->tensors[g])->name,
+                         CK_NO_OFFSET, "weight_map lists this tensor more than once (the last "
+                         "entry, \"%s\", is the one a JSON reader keeps)", ck->shards[e->shard].name);
+        }
+        named[g] = i + 1;
+    }
     int all_ok = 1;
     for (size_t i = 0; i < ck->n_index; i++) {
         const ck_index_entry *e = &ck->index[i];
@@ -476,43 +597,42 @@ static void check_index(ck_checkpoint *ck)
             all_ok = 0;
             continue;
         }
-        ck_tensor_ref r;
-        int found = ckpt_find(ck, e->key, &r);
-        if (found && r.shard == e->shard)
+        if (e->superseded)
             continue;
-        /* not in the shard the index names (maybe in another one) */
-        int here = 0;
-        if (found) {
+        if (e->tensor != SIZE_MAX) {
+            ck_tensor_ref r = ck->tensors[e->tensor];
+            if (r.shard == e->shard)
+                continue;
+            const char *name = ckpt_tensor(ck, r)->name;
+            int here = 0; /* a tensor stored twice, kept from another shard: reported already */
             for (size_t t = 0; t < s->h.n_tensors && !here; t++)
-                here = strcmp(s->h.tensors[t].name, e->key) == 0;
-            if (here)
-                continue; /* a duplicate kept elsewhere; reported already */
-        }
-        if (found)
-            findings_add(&ck->findings, "index.key_not_in_shard", SEV_ERROR, iname, e->key,
-                         CK_NO_OFFSET, "index maps the tensor to %s, but it is in %s; loaders "
-                         "that follow the index fail to find it. Fix the index entry",
-                         s->name, ck->shards[r.shard].name);
-        else
-            findings_add(&ck->findings, "index.key_not_in_shard", SEV_ERROR, iname, e->key,
+                here = strcmp(s->h.tensors[t].name, name) == 0;
+            if (!here)
+                findings_add(&ck->findings, "index.key_not_in_shard", SEV_ERROR, iname, name,
+                             CK_NO_OFFSET, "index maps the tensor to %s, but it is in %s; loaders "
+                             "that follow the index fail to find it. Fix the index entry",
+                             s->name, ck->shards[r.shard].name);
+        } else {
+            char key[1024];
+            snprintf(key, sizeof key, "%.*s", (int)e->key_len, e->key);
+            findings_add(&ck->findings, "index.key_not_in_shard", SEV_ERROR, iname, key,
                          CK_NO_OFFSET, "index maps the tensor to %s, but no shard has it; the "
                          "checkpoint is incomplete or the index is stale", s->name);
+        }
     }
-    strmap listed;
-    strmap_init(&listed);
-    for (size_t i = 0; i < ck->n_index; i++)
-        strmap_put(&listed, ck->index[i].key, i, NULL);
+    uint64_t sum = 0;
     for (size_t i = 0; i < ck->n_tensors; i++) {
         const ck_shard *s = &ck->shards[ck->tensors[i].shard];
         const st_tensor *t = ckpt_tensor(ck, ck->tensors[i]);
-        if (s->referenced)
-            sum += t->nbytes;
-        if (s->referenced && !strmap_get(&listed, t->name, NULL))
+        if (!s->referenced)
+            continue;
+        sum += t->nbytes;
+        if (!named[i])
             findings_add(&ck->findings, "index.unlisted_tensor", SEV_WARNING, s->name, t->name,
                          CK_NO_OFFSET, "tensor is in the shard but not in %s: loaders that "
                          "follow the index never load it", iname);
     }
-    strmap_free(&listed);
+    free(named);
     if (!ck->has_total_size)
         findings_add(&ck->findings, "index.no_total_size", SEV_NOTE, iname, NULL, CK_NO_OFFSET,
                      "index metadata has no total_size (DeepSeek's tools write \"metadata\": {}); "
@@ -559,6 +679,8 @@ void ckpt_free(ck_checkpoint *ck)
     free(ck->shards);
     free(ck->index);
     free(ck->index_arena);
+    if (ck->index_map)
+        munmap(ck->index_map, ck->index_map_len);
     free(ck->index_name);
     free(ck->tensors);
     free(ck->root);

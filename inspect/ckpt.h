@@ -28,8 +28,12 @@ typedef struct {
 } ck_shard;
 
 typedef struct {
-    const char *key;    /* borrowed from the index arena */
+    const char *key;    /* key_len bytes, NOT NUL-terminated: into the mapped index (or its
+                         * arena when the key had escapes); valid until ckpt_free */
+    uint32_t key_len;
     uint32_t shard;     /* index into ck_checkpoint.shards */
+    int superseded;     /* a later entry names the same key (JSON readers keep the last) */
+    size_t tensor;      /* index into ck_checkpoint.tensors, SIZE_MAX when no shard has it */
 } ck_index_entry;
 
 typedef struct {
@@ -47,7 +51,9 @@ typedef struct {
     uint64_t total_size;      /* index metadata.total_size */
     ck_index_entry *index;    /* (n_index) weight_map in file order */
     size_t n_index;
-    char *index_arena;
+    char *index_arena;        /* decoded strings that had escapes */
+    void *index_map;          /* the index file, mapped read-only */
+    size_t index_map_len;
     ck_shard *shards;         /* (n_shards) index order first, then unreferenced files */
     size_t n_shards;
     ck_tensor_ref *tensors;   /* (n_tensors) all valid tensors, shard by shard, header order */

@@ -30,9 +30,13 @@ unsigned dtype_bits(ck_dtype t)
 
 int dtype_parse(const char *name, size_t len, ck_dtype *out)
 {
+    static unsigned char lens[DT_COUNT];
+    if (!lens[0]) /* benign race: every thread writes the same values */
+        for (int i = 0; i < DT_COUNT; i++)
+            lens[i] = (unsigned char)strlen(dtype_table[i].name);
     for (int i = 0; i < DT_COUNT; i++) {
-        const char *n = dtype_table[i].name;
-        if (strlen(n) == len && memcmp(n, name, len) == 0) {
+        if (lens[i] == len && dtype_table[i].name[0] == name[0] &&
+            memcmp(dtype_table[i].name, name, len) == 0) {
             *out = (ck_dtype)i;
             return 0;
         }

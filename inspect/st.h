@@ -20,7 +20,6 @@
 #include "finding.h"
 
 #define ST_MAX_HEADER 100000000ull /* the reference's limit on N */
-#define ST_MAX_DEPTH 128           /* JSON nesting limit of the reference's JSON parser */
 
 typedef enum {
     ST_OK = 0,
@@ -46,6 +45,7 @@ typedef struct {
     uint64_t begin, end;   /* data_offsets, relative to the start of the data (8 + N) */
     uint64_t nbytes;       /* end - begin, checked against shape x dtype */
     uint32_t ndim;
+    uint32_t hash;         /* strmap_hash(name) */
     ck_dtype dtype;
 } st_tensor;
 

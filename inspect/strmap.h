@@ -1,5 +1,6 @@
-/* strmap.h - an open-addressing hash map from borrowed NUL-terminated strings to size_t.
- * Keys are not copied: they must outlive the map. Used for tensor-name lookups over ~100k keys. */
+/* strmap.h - an open-addressing hash map from borrowed NUL-terminated strings to indices.
+ * Keys are not copied: they must outlive the map. Used for tensor-name lookups over ~100k keys;
+ * a slot is 16 bytes (key, hash, value), so the whole table stays small. Values fit 32 bits. */
 #ifndef CK_STRMAP_H
 #define CK_STRMAP_H
 
@@ -7,19 +8,31 @@
 #include <stdint.h>
 
 typedef struct {
-    const char **keys;  /* (cap) borrowed; NULL marks an empty slot */
-    size_t *vals;       /* (cap) */
-    uint32_t *hashes;   /* (cap) */
-    size_t n, cap;      /* cap is 0 or a power of two */
+    const char *key;    /* borrowed; NULL marks an empty slot */
+    uint32_t hash;
+    uint32_t val;
+} strmap_slot;
+
+typedef struct {
+    strmap_slot *slots; /* (cap) */
+    size_t n, cap;      /* cap is 0 or a power of two; n <= 3/4 cap */
 } strmap;
 
 void strmap_init(strmap *m);
 void strmap_free(strmap *m);
-/* Inserts or replaces key -> val. Returns 1 if the key was new, 0 if replaced (*old set when
- * old is non-NULL), -1 on allocation failure (the map is unchanged). */
+/* Sizes the table for n keys at once (no rehashing while they are added). 0, or -1 (no memory). */
+int strmap_reserve(strmap *m, size_t n);
+/* Inserts or replaces key -> val (val < 2^32). Returns 1 if the key was new, 0 if replaced (*old
+ * set when old is non-NULL), -1 on allocation failure (the map is unchanged). */
 int strmap_put(strmap *m, const char *key, size_t val, size_t *old);
 /* Looks key up; returns 1 and sets *val when found, else 0. */
 int strmap_get(const strmap *m, const char *key, size_t *val);
+/* The same with the key's strmap_hash already computed. */
+int strmap_put_h(strmap *m, const char *key, uint32_t h, size_t val, size_t *old);
+int strmap_get_h(const strmap *m, const char *key, uint32_t h, size_t *val);
 uint32_t strmap_hash(const char *s);
+/* Hash and lookup of a key given by pointer and length (not NUL-terminated). */
+uint32_t strmap_hash_n(const char *s, size_t n);
+int strmap_get_n(const strmap *m, const char *key, size_t n, size_t *val);
 
 #endif

@@ -1,0 +1,97 @@
+#!/usr/bin/env python3
+"""make bench: times `ckptdoc inspect` on the full-scale sparse DeepSeek-V3 layout against a
+Python script that only reads the 163 headers with json.loads, in the same run; and
+`ckptdoc inspect --verify` on a few GB of real (non-sparse) data against `cat FILES >/dev/null`.
+Prints each figure and the ratios. Usage: bench_inspect.py CKPTDOC WORKDIR [--verify-gb N]"""
+import glob
+import json
+import os
+import resource
+import statistics
+import struct
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.dirname(HERE)
+
+
+def run_timed(cmd):
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, ru = os.wait4(p.pid, 0)
+    return time.perf_counter() - t, ru.ru_maxrss, os.waitstatus_to_exitcode(status)
+
+
+def python_headers(files):
+    n = 0
+    for p in files:
+        with open(p, "rb") as f:
+            l = struct.unpack("<Q", f.read(8))[0]
+            n += len(json.loads(f.read(l)))
+    return n
+
+
+def best_of(fn, k):
+    ts = []
+    for _ in range(k):
+        t = time.perf_counter()
+        fn()
+        ts.append(time.perf_counter() - t)
+    return min(ts), statistics.median(ts)
+
+
+def main():
+    ckptdoc, work = sys.argv[1], sys.argv[2]
+    gb = float(sys.argv[sys.argv.index("--verify-gb") + 1]) if "--verify-gb" in sys.argv else 4.0
+    dsv3 = os.path.join(work, "dsv3-sparse")
+    if not os.path.exists(os.path.join(dsv3, "config.json")):
+        subprocess.check_call([sys.executable, os.path.join(ROOT, "fixtures", "make_sparse_dsv3.py"), dsv3])
+    files = sorted(glob.glob(os.path.join(dsv3, "*.safetensors")))
+    python_headers(files)  # warm the page cache
+    runs = [run_timed([ckptdoc, "inspect", dsv3]) for _ in range(11)]
+    rc = runs[0][2]
+    c_min = min(r[0] for r in runs)
+    c_med = statistics.median(r[0] for r in runs)
+    rss = max(r[1] for r in runs) / 1024
+    p_min, p_med = best_of(lambda: python_headers(files), 11)
+    print("inspect, full-scale DeepSeek-V3 sparse layout (%d files, 91,991 tensors):" % len(files))
+    print("  ckptdoc inspect          min %.1f ms  median %.1f ms  peak RSS %.1f MB  exit %d"
+          % (c_min * 1e3, c_med * 1e3, rss, rc))
+    print("  python json.loads x163   min %.1f ms  median %.1f ms" % (p_min * 1e3, p_med * 1e3))
+    print("  ratio ckptdoc/python     %.2f (median), goal <= 0.33; peak RSS goal < 150 MB"
+          % (c_med / p_med))
+    tui = os.path.join(os.path.dirname(ckptdoc), "ckptdoc")
+    del tui
+    # --verify throughput on real data, from the page cache
+    vdir = os.path.join(work, "verify-%dgb" % int(gb))
+    if not os.path.exists(os.path.join(vdir, "done")):
+        os.makedirs(vdir, exist_ok=True)
+        per = 512 << 20
+        n = max(1, int(gb * 1e9 // per))
+        for k in range(n):
+            with open(os.path.join(vdir, "model-%05d-of-%05d.safetensors" % (k + 1, n)), "wb") as f:
+                cnt = per // 2
+                hdr = json.dumps({"__metadata__": {"format": "pt"},
+                                  "w": {"dtype": "BF16", "shape": [cnt], "data_offsets": [0, per]}}).encode()
+                hdr += b" " * (-len(hdr) % 8)
+                f.write(struct.pack("<Q", len(hdr)) + hdr)
+                chunk = os.urandom(64 << 20)
+                for _ in range(per // len(chunk)):
+                    f.write(chunk)
+        open(os.path.join(vdir, "done"), "w").close()
+    vfiles = sorted(glob.glob(os.path.join(vdir, "*.safetensors")))
+    total = sum(os.path.getsize(p) for p in vfiles)
+    subprocess.run(["cat"] + vfiles, stdout=subprocess.DEVNULL)  # into the page cache
+    cat_t = min(run_timed(["cat"] + vfiles)[0] for _ in range(3))
+    ver = [run_timed([ckptdoc, "inspect", "--verify", vdir]) for _ in range(3)]
+    v_t = min(r[0] for r in ver)
+    print("verify, %.2f GB of BF16 data in %d files, from the page cache:" % (total / 1e9, len(vfiles)))
+    print("  cat FILES >/dev/null     %.2f s  %.2f GB/s" % (cat_t, total / cat_t / 1e9))
+    print("  ckptdoc inspect --verify %.2f s  %.2f GB/s  (sha256 + statistics)" % (v_t, total / v_t / 1e9))
+    print("  throughput ratio         %.2f of cat, goal >= 0.70" % (cat_t / v_t))
+
+
+if __name__ == "__main__":
+    main()

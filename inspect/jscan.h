@@ -1,0 +1,57 @@
+/* jscan.h - a strict JSON scanner over a byte buffer, for the fixed schemas of checkpoint files
+ * (safetensors headers, the shard index). The caller drives it: skip whitespace, expect a
+ * character, read a string (decoded into a caller-provided arena that must hold at least n + 1
+ * bytes), read a number, skip any value. The first error is recorded with its position. */
+#ifndef CK_JSCAN_H
+#define CK_JSCAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define JSCAN_MAX_DEPTH 128 /* nesting limit of the reference's JSON parser (serde_json) */
+
+typedef struct {
+    const uint8_t *b;   /* the JSON text */
+    size_t n, i;        /* its length, the cursor */
+    int depth;
+    int syntax;         /* status recorded for syntax errors (set by the owner, non-zero) */
+    const char *doc;    /* what the text is, for messages ("header"); NULL: "text" */
+    int status;         /* 0, or the status of the first error */
+    char msg[1024];
+    char key[256];
+    uint64_t base;      /* added to positions to give file offsets */
+    uint64_t off;       /* file offset of the first error */
+    char *arena;        /* decoded strings */
+    size_t arena_n;
+} jscan;
+
+/* Records an error (the first wins) at position at; returns -1. */
+int jscan_fail(jscan *s, int status, const char *key, size_t at, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+/* Position of the first byte that is not valid UTF-8 (as Rust's str::from_utf8), or SIZE_MAX. */
+size_t jscan_utf8_invalid_at(const uint8_t *s, size_t n);
+static inline void jscan_ws(jscan *s)
+{
+    while (s->i < s->n && (s->b[s->i] == ' ' || s->b[s->i] == '\n' || s->b[s->i] == '\r' ||
+                           s->b[s->i] == '\t'))
+        s->i++;
+}
+/* "'x'", "byte 0x01" or "the end of the header" for the byte at the cursor. */
+const char *jscan_describe(jscan *s);
+/* "an object", "a string", ... for the value starting at the cursor. */
+const char *jscan_kind(jscan *s);
+int jscan_expect(jscan *s, char c, const char *what);
+/* A string at the cursor; keep: decoded into the arena, NUL-terminated, and returned; else
+ * validated only (returns ""). NULL on error. */
+const char *jscan_string(jscan *s, int keep, size_t *len_out);
+/* A number at the cursor: 0 non-negative integer (*v, or *big when over 64 bits), 1 negative
+ * integer (including -0), 2 fraction or exponent, -1 error. */
+int jscan_number(jscan *s, uint64_t *v, int *big);
+/* A string at the cursor without copying when it has no escapes: returns a pointer into the
+ * text (not NUL-terminated) or, with escapes, into the arena; *len_out is its length. */
+const char *jscan_string_ref(jscan *s, size_t *len_out);
+int jscan_literal(jscan *s, const char *lit);
+/* Validates and skips one value of any type. */
+int jscan_skip(jscan *s);
+
+#endif
