@@ -33,7 +33,7 @@ TESTS   := check_inspect check_kernels
 
 ifneq ($(NVCC),)
 HAVE_CUDA := 1
-NVFLAGS   := -O2 -std=c++17 -Xcompiler -Wall,-Wextra,-Werror \
+NVFLAGS   := -O2 -std=c++17 $(CPPFLAGS) -Xcompiler -Wall,-Wextra,-Werror \
              -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -gencode arch=compute_90,code=compute_90
 CUDA_OBJ  := $(BUILD)/obj/kernels/convert.cu.o
@@ -54,7 +54,7 @@ all: $(BIN)
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
-	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/obj/kernels/convert.cu.o: kernels/convert.cu kernels/convert.h kernels/dtype_conv.h kernels/cuda_check.h inspect/ckerr.h inspect/dtype.h
 	@mkdir -p $(dir $@)

@@ -113,12 +113,9 @@ static void shard_read(ck_shard *s, ck_findings *f, ck_err *err)
         /* the header check failed early: say what the file is instead, when we can tell */
         uint8_t head[SNIFF_BYTES];
         size_t want = s->size < SNIFF_BYTES ? (size_t)s->size : SNIFF_BYTES, got = 0;
-        while (got < want) {
-            ssize_t r = pread(fd, head + got, want - got, (off_t)got);
-            if (r <= 0)
-                break;
-            got += (size_t)r;
-        }
+        ssize_t r = pread(fd, head, want, 0); /* a regular file: all of it, or an error */
+        if (r > 0 && (size_t)r <= want)
+            got = (size_t)r;
         s->kind = sniff_bytes(head, got, s->size, &s->lfs);
         if (s->status == ST_INVALID_JSON && (s->kind == SNIFF_TEXT || s->kind == SNIFF_JSON))
             s->kind = SNIFF_UNKNOWN; /* a safetensors file whose JSON is broken, not a text file */

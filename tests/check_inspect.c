@@ -4,6 +4,7 @@
 #include <check.h>
 #include <cjson/cJSON.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -657,6 +658,87 @@ START_TEST(test_cli_verify)
 }
 END_TEST
 
+
+/* ------------------------------------------------------------------------------------------ */
+/* files written by the real libraries (fixtures/make_real.py: transformers, safetensors) */
+
+START_TEST(test_real_transformers_folders)
+{
+    ck_checkpoint ck;
+    ck_err err;
+    ck_err_clear(&err);
+    ck_assert_int_eq(ckpt_open("fixtures/real/tiny-qwen2", 2, &ck, &err), CK_OK);
+    ck_assert_uint_eq(ck.findings.n, 0);
+    ck_assert_uint_eq(ck.n_shards, 3);
+    ck_assert_uint_eq(ck.n_tensors, 27);
+    ck_assert_uint_eq(ck.n_index, 27);
+    ck_assert(ck.has_total_size && ck.total_size == ck.bytes);
+    ck_assert_str_eq(ck.cfg.model_type, "qwen2");
+    ck_tensor_ref r;
+    ck_assert(ckpt_find(&ck, "model.layers.1.self_attn.k_proj.bias", &r));
+    const st_tensor *t = ckpt_tensor(&ck, r);
+    ck_assert_int_eq(t->dtype, DT_F32);
+    ck_assert_uint_eq(t->ndim, 1);
+    ck_assert_uint_eq(t->shape[0], 32); /* 2 kv heads x 16 */
+    ck_assert_str_eq(ck.shards[0].h.meta_vals[0], "pt");
+    ckpt_free(&ck);
+    ck_assert_int_eq(ckpt_open("fixtures/real/tiny-llama-bf16", 1, &ck, &err), CK_OK);
+    ck_assert_uint_eq(ck.findings.n, 0);
+    ck_assert_uint_eq(ck.dtype_count[DT_BF16], ck.n_tensors);
+    ck_assert_uint_eq(ck.n_tensors, 21);
+    ckpt_free(&ck);
+}
+END_TEST
+
+/* --verify statistics against torch's own (st-dtypes.stats, written with the file) */
+START_TEST(test_real_stats_match_torch)
+{
+    ck_checkpoint ck;
+    ck_err err;
+    ck_err_clear(&err);
+    ck_assert_int_eq(ckpt_open("fixtures/real/st-dtypes.safetensors", 1, &ck, &err), CK_OK);
+    ck_assert_uint_eq(ck.findings.n, 0);
+    ck_assert_uint_eq(ck.n_tensors, 15);
+    verify_opts o = {1, 0, NULL, NULL, NULL};
+    verify_result r;
+    ck_assert_int_eq(verify_run(&ck, &o, &r, &err), CK_OK);
+    FILE *fp = fopen("fixtures/real/st-dtypes.stats", "r");
+    ck_assert_ptr_nonnull(fp);
+    char magic[64];
+    int version = 0;
+    ck_assert_int_eq(fscanf(fp, "%63s %d", magic, &version), 2);
+    ck_assert_str_eq(magic, "ckptdoc-refstats");
+    ck_assert_int_eq(version, 1);
+    char name[128], smin[64], smax[64];
+    unsigned long long count, finite, nan_, inf, zeros;
+    double sum;
+    int rows = 0;
+    while (fscanf(fp, "%127s %llu %llu %llu %llu %llu %63s %63s %lf", name, &count, &finite, &nan_,
+                  &inf, &zeros, smin, smax, &sum) == 9) {
+        const kern_stats *s = stats_of(&ck, &r, name);
+        ck_assert_msg(s != NULL, "%s: no statistics", name);
+        ck_assert_uint_eq(s->count, count);
+        ck_assert_uint_eq(s->finite, finite);
+        ck_assert_uint_eq(s->nan, nan_);
+        ck_assert_uint_eq(s->inf, inf);
+        ck_assert_uint_eq(s->zeros, zeros);
+        if (finite) {
+            /* min and max are float32 values both sides: exact */
+            ck_assert_msg(s->min == strtod(smin, NULL) && s->max == strtod(smax, NULL),
+                          "%s: min/max %g/%g vs torch %s/%s", name, s->min, s->max, smin, smax);
+            /* both sum float32 values in float64, in other orders: 1e-12 relative is ample */
+            ck_assert_msg(fabs(s->sum - sum) <= 1e-12 * fabs(sum) + 1e-12, "%s: sum %.17g vs %.17g",
+                          name, s->sum, sum);
+        }
+        rows++;
+    }
+    fclose(fp);
+    ck_assert_int_ge(rows, 9);
+    verify_result_free(&r);
+    ckpt_free(&ck);
+}
+END_TEST
+
 static Suite *inspect_suite(void)
 {
     Suite *s = suite_create("inspect");
@@ -665,6 +747,8 @@ static Suite *inspect_suite(void)
     tcase_add_test(core, test_valid_details);
     tcase_add_test(core, test_folder_lfs_pointers);
     tcase_add_test(core, test_real_granite_pointer);
+    tcase_add_test(core, test_real_transformers_folders);
+    tcase_add_test(core, test_real_stats_match_torch);
     tcase_add_test(core, test_folder_index_problems);
     tcase_add_test(core, test_folder_total_size);
     tcase_add_test(core, test_folder_download_error_and_config);

@@ -242,6 +242,8 @@ int main(void)
         fprintf(stderr, "SKIP check_kernels: %zu CUDA cases (CUDA vs C reference) skipped: %s\n",
                 N_DTYPES * N_SIZES + 1, why);
     SRunner *sr = srunner_create(kernels_suite());
+    /* a CUDA context does not survive fork(): run in this process */
+    srunner_set_fork_status(sr, CK_NOFORK);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);
