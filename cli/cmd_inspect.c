@@ -136,12 +136,12 @@ static void print_config(const ck_checkpoint *ck, const out_style *st)
             continue;
         n += (size_t)snprintf(line + n, sizeof line - n, "%s%s %lld", n ? ", " : "", dims[i][1],
                               (long long)v);
-        if (i == 5 && config_experts(c))
-            n += (size_t)snprintf(line + n, sizeof line - n, ", experts %lld",
-                                  (long long)config_experts(c));
         if (n >= sizeof line)
             break;
     }
+    if (config_experts(c) && n < sizeof line)
+        snprintf(line + n, sizeof line - n, "%sexperts %lld", n ? ", " : "",
+                 (long long)config_experts(c));
     if (line[0])
         printf("  %-10s %s\n", "config", line);
     const cfg_field *tie = config_field(c, "tie_word_embeddings");
@@ -226,11 +226,12 @@ static void print_text(const ck_checkpoint *ck, const inspect_args *a, const ver
     printf("  %-10s %zu safetensors file%s (%s)", "files", ck->n_shards, ck->n_shards == 1 ? "" : "s",
            out_bytes(fbytes, b1, sizeof b1));
     if (ck->has_index)
-        printf(", index maps %zu tensors", ck->n_index);
+        printf(", index maps %zu tensor%s", ck->n_index, ck->n_index == 1 ? "" : "s");
     if (bad || missing || stray)
         printf(" - %zu unreadable, %zu missing, %zu not in the index", bad, missing, stray);
     printf("\n");
-    printf("  %-10s %zu tensors, %s parameters, %s\n", "tensors", ck->n_tensors,
+    printf("  %-10s %zu tensor%s, %s parameters, %s\n", "tensors", ck->n_tensors,
+           ck->n_tensors == 1 ? "" : "s",
            out_count(ck->params, b2, sizeof b2), out_bytes(ck->bytes, b3, sizeof b3));
     int first = 1;
     for (int d = 0; d < DT_COUNT; d++) {

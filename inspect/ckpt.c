@@ -561,8 +561,8 @@ static void check_index(ck_checkpoint *ck)
         }
         if (s->path[0] && !s->exists)
             findings_add(&ck->findings, "index.missing_shard", SEV_ERROR, s->name, NULL,
-                         CK_NO_OFFSET, "shard named by %s for %zu tensors does not exist in the "
-                         "folder; download it", iname, s->index_keys);
+                         CK_NO_OFFSET, "shard named by %s for %zu tensor%s does not exist in the "
+                         "folder; download it", iname, s->index_keys, s->index_keys == 1 ? "" : "s");
     }
     /* entry of the index that names each tensor, +1 (0: not named); a key named twice */
     size_t *named = calloc(ck->n_tensors ? ck->n_tensors : 1, sizeof *named);
@@ -590,7 +590,7 @@ static void check_index(ck_checkpoint *ck)
     for (size_t i = 0; i < ck->n_index; i++) {
         const ck_index_entry *e = &ck->index[i];
         ck_shard *s = &ck->shards[e->shard];
-        if (s->status != ST_OK) {
+        if (!s->exists || s->status != ST_OK) { /* missing, unsafe or unreadable: said already */
             all_ok = 0;
             continue;
         }
