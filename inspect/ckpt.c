@@ -85,9 +85,13 @@ static ck_shard *shard_add(ck_checkpoint *ck, size_t *cap, const char *name, con
 
 typedef struct {
     ck_checkpoint *ck;
-    ck_findings *per;   /* (n_shards) findings of each shard, merged in order afterwards */
-    ck_err *errs;       /* (n_shards) I/O errors */
+    ck_shard *base;       /* ck->shards when started: it must not move until finished */
+    size_t begin, end;    /* the shards this job reads */
+    ck_findings *per;     /* (end - begin) findings of each shard, merged in order afterwards */
+    ck_err *errs;         /* (end - begin) I/O errors */
     atomic_size_t next;
+    pthread_t tid[16];
+    int started;
 } shard_job;
 
 static void shard_read(ck_shard *s, ck_findings *f, ck_err *err)
@@ -179,58 +183,68 @@ static void *shard_worker(void *arg)
     shard_job *j = arg;
     for (;;) {
         size_t i = atomic_fetch_add(&j->next, 1);
-        if (i >= j->ck->n_shards)
+        if (i >= j->end)
             break;
-        ck_shard *s = &j->ck->shards[i];
+        ck_shard *s = &j->base[i];
         if (!s->path[0])
             continue; /* unsafe name: never opened */
-        shard_read(s, &j->per[i], &j->errs[i]);
+        shard_read(s, &j->per[i - j->begin], &j->errs[i - j->begin]);
     }
     return NULL;
 }
 
-static int read_shards(ck_checkpoint *ck, int threads)
+/* Starts reading shards [begin, end) on threads - 1 new threads; the caller may do other work
+ * (it must not move ck->shards meanwhile) and then calls shards_finish, which lends the calling
+ * thread to the work, joins, and adds the findings in shard order. */
+static int shards_start(ck_checkpoint *ck, size_t begin, size_t end, int threads, shard_job *j)
 {
-    shard_job j;
-    j.ck = ck;
-    atomic_init(&j.next, 0);
-    j.per = calloc(ck->n_shards ? ck->n_shards : 1, sizeof *j.per);
-    j.errs = calloc(ck->n_shards ? ck->n_shards : 1, sizeof *j.errs);
-    if (!j.per || !j.errs) {
-        free(j.per);
-        free(j.errs);
+    memset(j, 0, sizeof *j);
+    j->ck = ck;
+    j->base = ck->shards;
+    j->begin = begin;
+    j->end = end;
+    atomic_init(&j->next, begin);
+    size_t n = end - begin;
+    j->per = calloc(n ? n : 1, sizeof *j->per);
+    j->errs = calloc(n ? n : 1, sizeof *j->errs);
+    if (!j->per || !j->errs) {
+        free(j->per);
+        free(j->errs);
         return -1;
     }
     if (threads <= 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n > 0 ? (int)n : 1;
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = c > 0 ? (int)c : 1;
     }
     if (threads > 16)
         threads = 16;
-    if ((size_t)threads > ck->n_shards)
-        threads = ck->n_shards ? (int)ck->n_shards : 1;
-    pthread_t tid[16];
-    int started = 0;
+    if ((size_t)threads > n)
+        threads = n ? (int)n : 1;
     for (int t = 1; t < threads; t++)
-        if (pthread_create(&tid[started], NULL, shard_worker, &j) == 0)
-            started++;
-    shard_worker(&j);
-    for (int t = 0; t < started; t++)
-        pthread_join(tid[t], NULL);
-    for (size_t i = 0; i < ck->n_shards; i++) {
+        if (pthread_create(&j->tid[j->started], NULL, shard_worker, j) == 0)
+            j->started++;
+    return 0;
+}
+
+static void shards_finish(ck_checkpoint *ck, shard_job *j)
+{
+    shard_worker(j);
+    for (int t = 0; t < j->started; t++)
+        pthread_join(j->tid[t], NULL);
+    for (size_t i = j->begin; i < j->end; i++) {
         ck_shard *s = &ck->shards[i];
-        if (j.errs[i].code && s->exists)
+        size_t k = i - j->begin;
+        if (j->errs[k].code && s->exists)
             findings_add(&ck->findings, "file.unreadable", SEV_ERROR, s->name, NULL,
-                         j.errs[i].offset, "%s", j.errs[i].msg);
-        for (size_t k = 0; k < j.per[i].n; k++) {
-            ck_finding *x = &j.per[i].v[k];
+                         j->errs[k].offset, "%s", j->errs[k].msg);
+        for (size_t f = 0; f < j->per[k].n; f++) {
+            ck_finding *x = &j->per[k].v[f];
             findings_add(&ck->findings, x->code, x->sev, x->file, x->key, x->offset, "%s", x->msg);
         }
-        findings_free(&j.per[i]);
+        findings_free(&j->per[k]);
     }
-    free(j.per);
-    free(j.errs);
-    return 0;
+    free(j->per);
+    free(j->errs);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -255,31 +269,104 @@ static int entry_add(ck_checkpoint *ck, size_t *cap, const char *key, size_t key
     return 0;
 }
 
-/* Finds or adds the shard named sname (from the index); returns its position or -1 (no memory). */
-static long index_shard(ck_checkpoint *ck, strmap *shard_ix, size_t *cap, const char *sname,
-                        const char *key)
+/* key_len bytes of key as a C string in buf, for a message. */
+static const char *key_str(char *buf, size_t size, const char *key, size_t key_len)
+{
+    snprintf(buf, size, "%.*s", (int)key_len, key);
+    return buf;
+}
+
+/* Shards the index names that the folder listing did not have (missing files, subfolders,
+ * unsafe names). While the listed shards are being read, ck->shards must not move, so these
+ * wait here and are appended afterwards; index entries name them as PENDING | id. */
+#define PENDING 0x80000000u
+
+typedef struct {
+    strmap *shard_ix;     /* listed shard name -> position in ck->shards */
+    strmap pend_ix;       /* pending name -> id */
+    char **pend;          /* (npend) owned names */
+    size_t *pend_keys;    /* (npend) index entries naming each */
+    size_t npend, cappend;
+} index_ctx;
+
+/* The shard named sname: its position in ck->shards, PENDING | id, or -1 (no memory). */
+static long index_shard(ck_checkpoint *ck, index_ctx *x, const char *sname, const char *key,
+                        size_t key_len)
 {
     size_t si;
-    if (strmap_get(shard_ix, sname, &si))
+    if (strmap_get(x->shard_ix, sname, &si)) {
+        ck->shards[si].referenced = 1;
+        ck->shards[si].index_keys++;
         return (long)si;
-    int safe = name_is_safe(sname);
-    char *p = safe ? path_join(ck->root, sname) : strdup("");
-    ck_shard *sh = p ? shard_add(ck, cap, sname, p) : NULL;
-    free(p);
-    if (!sh || strmap_put(shard_ix, sh->name, ck->n_shards - 1, NULL) < 0)
+    }
+    if (strmap_get(&x->pend_ix, sname, &si)) {
+        x->pend_keys[si]++;
+        return (long)(PENDING | si);
+    }
+    if (x->npend == x->cappend) {
+        size_t c = x->cappend ? x->cappend * 2 : 8;
+        char **p = realloc(x->pend, c * sizeof *p);
+        if (p)
+            x->pend = p;
+        size_t *k = realloc(x->pend_keys, c * sizeof *k);
+        if (k)
+            x->pend_keys = k;
+        if (!p || !k)
+            return -1;
+        x->cappend = c;
+    }
+    char *name = strdup(sname);
+    if (!name || strmap_put(&x->pend_ix, name, x->npend, NULL) < 0) {
+        free(name);
         return -1;
-    sh->referenced = 1;
-    if (!safe)
-        findings_add(&ck->findings, "index.unsafe_shard_name", SEV_ERROR, ck->index_name, key,
+    }
+    x->pend[x->npend] = name;
+    x->pend_keys[x->npend] = 1;
+    char shown[256];
+    key_str(shown, sizeof shown, key, key_len);
+    if (!name_is_safe(sname))
+        findings_add(&ck->findings, "index.unsafe_shard_name", SEV_ERROR, ck->index_name, shown,
                      CK_NO_OFFSET, "shard name \"%s\" points outside the model folder (absolute "
                      "path or '..'); it was not opened. A shard must be a file inside the folder",
                      sname);
-    return (long)(ck->n_shards - 1);
+    return (long)(PENDING | x->npend++);
+}
+
+/* Appends the pending shards to ck->shards and renumbers the entries that name them. Returns
+ * the position of the first appended shard, or -1 (no memory). */
+static long index_pending_append(ck_checkpoint *ck, index_ctx *x, size_t *cap)
+{
+    size_t first = ck->n_shards;
+    for (size_t k = 0; k < x->npend; k++) {
+        int safe = name_is_safe(x->pend[k]);
+        char *p = safe ? path_join(ck->root, x->pend[k]) : strdup("");
+        ck_shard *sh = p ? shard_add(ck, cap, x->pend[k], p) : NULL;
+        free(p);
+        if (!sh)
+            return -1;
+        sh->referenced = 1;
+        sh->index_keys = x->pend_keys[k];
+        if (!safe)
+            sh->status = ST_NOMEM; /* never opened */
+    }
+    for (size_t i = 0; i < ck->n_index; i++)
+        if (ck->index[i].shard & PENDING)
+            ck->index[i].shard = (uint32_t)(first + (ck->index[i].shard & ~PENDING));
+    return (long)first;
+}
+
+static void index_ctx_free(index_ctx *x)
+{
+    for (size_t k = 0; k < x->npend; k++)
+        free(x->pend[k]);
+    free(x->pend);
+    free(x->pend_keys);
+    strmap_free(&x->pend_ix);
 }
 
 /* The index is a fixed schema, {"metadata": {"total_size": N, ...}, "weight_map": {key: shard}},
  * read with the same strict scanner as the shard headers (it can hold ~100k entries). */
-static int index_scan(ck_checkpoint *ck, jscan *j, strmap *shard_ix, size_t *shard_cap)
+static int index_scan(ck_checkpoint *ck, jscan *j, index_ctx *x)
 {
     size_t ecap = 0;
     int seen_map = 0;
@@ -352,12 +439,11 @@ static int index_scan(ck_checkpoint *ck, jscan *j, strmap *shard_ix, size_t *sha
                         const char *key = jscan_string_ref(j, &key_len);
                         if (!key || jscan_expect(j, ':', "':'"))
                             return 0;
-                        char shown[256];
-                        snprintf(shown, sizeof shown, "%.*s", (int)key_len, key);
+                        char shown[256]; /* the key as a C string, built only for a finding */
                         jscan_ws(j);
                         if (j->i >= j->n || j->b[j->i] != '"') {
                             findings_add(&ck->findings, "index.invalid", SEV_ERROR, ck->index_name,
-                                         shown, j->i, "weight_map value is %s, not a string naming "
+                                         key_str(shown, sizeof shown, key, key_len), j->i, "weight_map value is %s, not a string naming "
                                          "a shard file", jscan_kind(j));
                             if (jscan_skip(j))
                                 return 0;
@@ -367,10 +453,13 @@ static int index_scan(ck_checkpoint *ck, jscan *j, strmap *shard_ix, size_t *sha
                             if (!sname)
                                 return 0;
                             long si = prev && strcmp(prev, sname) == 0 ? prev_si
-                                    : index_shard(ck, shard_ix, shard_cap, sname, shown);
+                                    : index_shard(ck, x, sname, key, key_len);
                             if (si < 0 || entry_add(ck, &ecap, key, key_len, (uint32_t)si) != 0)
                                 return -1;
-                            ck->shards[si].index_keys++;
+                            if (si == prev_si && !(si & PENDING))
+                                ck->shards[si].index_keys++;
+                            else if (si == prev_si)
+                                x->pend_keys[si & ~PENDING]++;
                             if (si == prev_si)
                                 j->arena_n = m3; /* the name is known: drop this copy */
                             else {
@@ -408,7 +497,7 @@ static int index_scan(ck_checkpoint *ck, jscan *j, strmap *shard_ix, size_t *sha
     return 0;
 }
 
-static int index_load(ck_checkpoint *ck, const char *path, strmap *shard_ix, size_t *cap)
+static int index_load(ck_checkpoint *ck, const char *path, index_ctx *x)
 {
     const char *iname = ck->index_name;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -451,7 +540,7 @@ static int index_load(ck_checkpoint *ck, const char *path, strmap *shard_ix, siz
     if (bad != SIZE_MAX)
         jscan_fail(&j, 1, NULL, bad, "not valid UTF-8 (byte 0x%02x)", j.b[bad]);
     else
-        rc = index_scan(ck, &j, shard_ix, cap);
+        rc = index_scan(ck, &j, x);
     if (j.status) {
         int line = 1, col = 1;
         for (size_t k = 0; k < j.off && k < got; k++)
@@ -722,49 +811,74 @@ int ckpt_open(const char *path, int threads, ck_checkpoint *ck, ck_err *err)
         char *ip = path_join(path, INDEX_NAME);
         if (!ip)
             goto oom;
-        if (access(ip, F_OK) == 0) {
-            ck->has_index = 1;
-            ck->index_name = strdup(INDEX_NAME);
-            if (!ck->index_name || index_load(ck, ip, &shard_ix, &cap) != 0) {
-                free(ip);
-                goto oom;
-            }
-        }
-        free(ip);
+        ck->has_index = access(ip, F_OK) == 0;
         char **names = NULL;
         size_t n = 0;
         if (list_safetensors(path, &names, &n) != 0) {
+            free(ip);
             rc = ck_err_set(err, CK_EIO, path, NULL, CK_NO_OFFSET, "cannot list the folder: %s",
                             strerror(errno));
             goto fail;
         }
+        int ok = 1;
         for (size_t i = 0; i < n; i++) {
-            if (!strmap_get(&shard_ix, names[i], NULL)) {
-                char *p = path_join(path, names[i]);
-                ck_shard *s = p ? shard_add(ck, &cap, names[i], p) : NULL;
-                free(p);
-                if (!s || strmap_put(&shard_ix, s->name, ck->n_shards - 1, NULL) < 0) {
-                    for (size_t k = i; k < n; k++)
-                        free(names[k]);
-                    free(names);
-                    goto oom;
-                }
+            char *p = ok ? path_join(path, names[i]) : NULL;
+            ck_shard *s = p ? shard_add(ck, &cap, names[i], p) : NULL;
+            free(p);
+            if (!s || strmap_put(&shard_ix, s->name, ck->n_shards - 1, NULL) < 0)
+                ok = 0;
+            else
                 s->referenced = !ck->has_index;
-            }
             free(names[i]);
         }
         free(names);
+        if (!ok) {
+            free(ip);
+            goto oom;
+        }
         if (!ck->n_shards && !ck->has_index) {
+            free(ip);
             rc = ck_err_set(err, CK_EFORMAT, path, NULL, CK_NO_OFFSET, "no *.safetensors files and "
                             "no %s in this folder; is it a model folder?", INDEX_NAME);
             goto fail;
+        }
+        /* the listed shards are read on other threads while this one reads the index */
+        shard_job job;
+        if (shards_start(ck, 0, ck->n_shards, threads, &job) != 0) {
+            free(ip);
+            goto oom;
+        }
+        index_ctx x;
+        memset(&x, 0, sizeof x);
+        x.shard_ix = &shard_ix;
+        int irc = 0;
+        if (ck->has_index) {
+            ck->index_name = strdup(INDEX_NAME);
+            irc = ck->index_name ? index_load(ck, ip, &x) : -1;
+        }
+        free(ip);
+        shards_finish(ck, &job);
+        long first = irc == 0 ? index_pending_append(ck, &x, &cap) : -1;
+        index_ctx_free(&x);
+        if (first < 0)
+            goto oom;
+        if ((size_t)first < ck->n_shards) { /* named by the index only: mostly missing */
+            if (shards_start(ck, (size_t)first, ck->n_shards, 1, &job) != 0)
+                goto oom;
+            shards_finish(ck, &job);
         }
     } else {
         rc = ck_err_set(err, CK_EIO, path, NULL, CK_NO_OFFSET, "not a file or folder");
         goto fail;
     }
+    if (ck->single_file) {
+        shard_job job;
+        if (shards_start(ck, 0, ck->n_shards, 1, &job) != 0)
+            goto oom;
+        shards_finish(ck, &job);
+    }
     strmap_free(&shard_ix);
-    if (read_shards(ck, threads) != 0 || collect_tensors(ck) != 0)
+    if (collect_tensors(ck) != 0)
         goto oom;
     if (ck->has_index)
         check_index(ck);

@@ -87,25 +87,38 @@ int kern_convert_ref(ck_dtype dt, const void *src, size_t n, float *dst)
     return 0;
 }
 
-/* Statistics are taken of the values as converted to float (F64 too), like the CUDA side. */
+/* Statistics are taken of the values as converted to float (F64 too), like the CUDA side.
+ * Four lanes of partial results break the dependency chain of the double sums; NaN and Inf are
+ * rare, so their branch is predictable. */
 #define STATS_LOOP(EXPR)                                                                          \
-    for (size_t i = 0; i < n; i++) {                                                              \
-        float v = (EXPR);                                                                         \
-        if (isnan(v)) {                                                                           \
-            s.nan++;                                                                              \
-            continue;                                                                             \
+    {                                                                                             \
+        float mn_[4] = {INFINITY, INFINITY, INFINITY, INFINITY};                                  \
+        float mx_[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};                              \
+        double sum_[4] = {0, 0, 0, 0}, sq_[4] = {0, 0, 0, 0};                                     \
+        uint64_t zero_[4] = {0, 0, 0, 0};                                                         \
+        for (size_t i = 0; i < n; i++) {                                                          \
+            float v = (EXPR);                                                                     \
+            unsigned l = (unsigned)(i & 3);                                                       \
+            if (!isfinite(v)) {                                                                   \
+                if (isnan(v))                                                                     \
+                    s.nan++;                                                                      \
+                else                                                                              \
+                    s.inf++;                                                                      \
+                continue;                                                                         \
+            }                                                                                     \
+            zero_[l] += v == 0.0f;                                                                \
+            mn_[l] = v < mn_[l] ? v : mn_[l];                                                     \
+            mx_[l] = v > mx_[l] ? v : mx_[l];                                                     \
+            sum_[l] += v;                                                                         \
+            sq_[l] += (double)v * v;                                                              \
         }                                                                                         \
-        if (isinf(v)) {                                                                           \
-            s.inf++;                                                                              \
-            continue;                                                                             \
+        for (int l = 0; l < 4; l++) {                                                             \
+            mn = mn_[l] < mn ? mn_[l] : mn;                                                       \
+            mx = mx_[l] > mx ? mx_[l] : mx;                                                       \
+            sum += sum_[l];                                                                       \
+            sumsq += sq_[l];                                                                      \
+            s.zeros += zero_[l];                                                                  \
         }                                                                                         \
-        s.zeros += v == 0.0f;                                                                     \
-        if (v < mn)                                                                               \
-            mn = v;                                                                               \
-        if (v > mx)                                                                               \
-            mx = v;                                                                               \
-        sum += v;                                                                                 \
-        sumsq += (double)v * v;                                                                   \
     }
 
 int kern_stats_ref(ck_dtype dt, const void *src, size_t n, kern_stats *acc)
