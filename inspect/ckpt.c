@@ -369,125 +369,96 @@ static void index_ctx_free(index_ctx *x)
 static int index_scan(ck_checkpoint *ck, jscan *j, index_ctx *x)
 {
     size_t ecap = 0;
-    int seen_map = 0;
+    int seen_map = 0, top = 0, r;
     jscan_ws(j);
     if (jscan_expect(j, '{', "'{'"))
         return 0;
-    jscan_ws(j);
-    if (j->i < j->n && j->b[j->i] == '}')
-        j->i++;
-    else
-        for (;;) {
-            size_t mark = j->arena_n, klen;
-            const char *k = jscan_string(j, 1, &klen);
-            if (!k || jscan_expect(j, ':', "':'"))
+    while ((r = jscan_next(j, '}', &top, "in the index")) > 0) {
+        size_t mark = j->arena_n, klen;
+        const char *k = jscan_string(j, 1, &klen);
+        if (!k || jscan_expect(j, ':', "':'"))
+            return 0;
+        j->arena_n = mark;
+        jscan_ws(j);
+        int is_meta = klen == 8 && memcmp(k, "metadata", 8) == 0;
+        int is_map = klen == 10 && memcmp(k, "weight_map", 10) == 0;
+        int is_obj = j->i < j->n && j->b[j->i] == '{';
+        if (is_map && !is_obj)
+            return jscan_fail(j, 2, NULL, j->i, "\"weight_map\" is %s but must be an object "
+                              "mapping tensor names to shard files", jscan_kind(j)), 0;
+        if (!is_obj || (!is_meta && !is_map)) {
+            if (jscan_skip(j))
                 return 0;
-            j->arena_n = mark;
+            continue;
+        }
+        j->i++;
+        int st = 0;
+        if (is_meta) {
+            while ((r = jscan_next(j, '}', &st, "in metadata")) > 0) {
+                size_t m2 = j->arena_n, l2;
+                const char *mk = jscan_string(j, 1, &l2);
+                if (!mk || jscan_expect(j, ':', "':'"))
+                    return 0;
+                j->arena_n = m2;
+                jscan_ws(j);
+                uint64_t v;
+                int big;
+                if (l2 == 10 && memcmp(mk, "total_size", 10) == 0 && j->i < j->n &&
+                    (j->b[j->i] == '-' || (j->b[j->i] >= '0' && j->b[j->i] <= '9'))) {
+                    int kind = jscan_number(j, &v, &big);
+                    if (kind < 0)
+                        return 0;
+                    ck->has_total_size = kind == 0 && !big;
+                    ck->total_size = v;
+                } else if (jscan_skip(j))
+                    return 0;
+            }
+            if (r < 0)
+                return 0;
+            continue;
+        }
+        seen_map = 1;
+        const char *prev = NULL;
+        long prev_si = -1;
+        while ((r = jscan_next(j, '}', &st, "in weight_map")) > 0) {
+            size_t key_len;
+            const char *key = jscan_string_ref(j, &key_len);
+            if (!key || jscan_expect(j, ':', "':'"))
+                return 0;
+            char shown[256]; /* the key as a C string, built only for a finding */
             jscan_ws(j);
-            int is_meta = klen == 8 && memcmp(k, "metadata", 8) == 0;
-            int is_map = klen == 10 && memcmp(k, "weight_map", 10) == 0;
-            if ((is_meta || is_map) && (j->i >= j->n || j->b[j->i] != '{')) {
-                if (is_map)
-                    return jscan_fail(j, 2, NULL, j->i, "\"weight_map\" is %s but must be an "
-                                      "object mapping tensor names to shard files", jscan_kind(j)), 0;
+            if (j->i >= j->n || j->b[j->i] != '"') {
+                findings_add(&ck->findings, "index.invalid", SEV_ERROR, ck->index_name,
+                             key_str(shown, sizeof shown, key, key_len), j->i, "weight_map value "
+                             "is %s, not a string naming a shard file", jscan_kind(j));
                 if (jscan_skip(j))
                     return 0;
-            } else if (is_meta) {
-                j->i++;
-                jscan_ws(j);
-                if (j->i < j->n && j->b[j->i] == '}')
-                    j->i++;
-                else
-                    for (;;) {
-                        size_t m2 = j->arena_n, l2;
-                        const char *mk = jscan_string(j, 1, &l2);
-                        if (!mk || jscan_expect(j, ':', "':'"))
-                            return 0;
-                        j->arena_n = m2;
-                        jscan_ws(j);
-                        uint64_t v;
-                        int big;
-                        if (l2 == 10 && memcmp(mk, "total_size", 10) == 0 && j->i < j->n &&
-                            (j->b[j->i] == '-' || (j->b[j->i] >= '0' && j->b[j->i] <= '9'))) {
-                            int kind = jscan_number(j, &v, &big);
-                            if (kind < 0)
-                                return 0;
-                            ck->has_total_size = kind == 0 && !big;
-                            ck->total_size = v;
-                        } else if (jscan_skip(j))
-                            return 0;
-                        jscan_ws(j);
-                        if (j->i < j->n && j->b[j->i] == ',') {
-                            j->i++;
-                            continue;
-                        }
-                        if (jscan_expect(j, '}', "',' or '}' in metadata"))
-                            return 0;
-                        break;
-                    }
-            } else if (is_map) {
-                seen_map = 1;
-                j->i++;
-                jscan_ws(j);
-                if (j->i < j->n && j->b[j->i] == '}')
-                    j->i++;
-                else {
-                    const char *prev = NULL;
-                    long prev_si = -1;
-                    for (;;) {
-                        size_t key_len;
-                        const char *key = jscan_string_ref(j, &key_len);
-                        if (!key || jscan_expect(j, ':', "':'"))
-                            return 0;
-                        char shown[256]; /* the key as a C string, built only for a finding */
-                        jscan_ws(j);
-                        if (j->i >= j->n || j->b[j->i] != '"') {
-                            findings_add(&ck->findings, "index.invalid", SEV_ERROR, ck->index_name,
-                                         key_str(shown, sizeof shown, key, key_len), j->i, "weight_map value is %s, not a string naming "
-                                         "a shard file", jscan_kind(j));
-                            if (jscan_skip(j))
-                                return 0;
-                        } else {
-                            size_t m3 = j->arena_n;
-                            const char *sname = jscan_string(j, 1, NULL);
-                            if (!sname)
-                                return 0;
-                            long si = prev && strcmp(prev, sname) == 0 ? prev_si
-                                    : index_shard(ck, x, sname, key, key_len);
-                            if (si < 0 || entry_add(ck, &ecap, key, key_len, (uint32_t)si) != 0)
-                                return -1;
-                            if (si == prev_si && !(si & PENDING))
-                                ck->shards[si].index_keys++;
-                            else if (si == prev_si)
-                                x->pend_keys[si & ~PENDING]++;
-                            if (si == prev_si)
-                                j->arena_n = m3; /* the name is known: drop this copy */
-                            else {
-                                prev = sname;
-                                prev_si = si;
-                            }
-                        }
-                        jscan_ws(j);
-                        if (j->i < j->n && j->b[j->i] == ',') {
-                            j->i++;
-                            continue;
-                        }
-                        if (jscan_expect(j, '}', "',' or '}' in weight_map"))
-                            return 0;
-                        break;
-                    }
-                }
-            } else if (jscan_skip(j))
-                return 0;
-            jscan_ws(j);
-            if (j->i < j->n && j->b[j->i] == ',') {
-                j->i++;
                 continue;
             }
-            if (jscan_expect(j, '}', "',' or '}'"))
+            size_t m3 = j->arena_n;
+            const char *sname = jscan_string(j, 1, NULL);
+            if (!sname)
                 return 0;
-            break;
+            int same = prev && strcmp(prev, sname) == 0;
+            long si = same ? prev_si : index_shard(ck, x, sname, key, key_len);
+            if (si < 0 || entry_add(ck, &ecap, key, key_len, (uint32_t)si) != 0)
+                return -1;
+            if (!same) {
+                prev = sname;
+                prev_si = si;
+                continue;
+            }
+            j->arena_n = m3; /* the name is known: drop this copy */
+            if (si & PENDING)
+                x->pend_keys[si & ~PENDING]++;
+            else
+                ck->shards[si].index_keys++;
         }
+        if (r < 0)
+            return 0;
+    }
+    if (r < 0)
+        return 0;
     jscan_ws(j);
     if (j->i < j->n)
         return jscan_fail(j, 1, NULL, j->i, "trailing characters after the JSON object"), 0;

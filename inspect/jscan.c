@@ -376,34 +376,18 @@ int jscan_skip(jscan *s)
                     "header is not valid JSON: nested deeper than %d levels", JSCAN_MAX_DEPTH);
     s->i++;
     char close = c == '[' ? ']' : '}';
-    jscan_ws(s);
-    if (s->i < s->n && s->b[s->i] == (uint8_t)close) {
-        s->i++;
-        s->depth--;
-        return 0;
-    }
-    for (;;) {
-        if (c == '{') {
-            if (!jscan_string(s, 0, NULL) || jscan_expect(s, ':', "':'"))
-                return -1;
-        }
+    int state = 0, r;
+    while ((r = jscan_next(s, close, &state, c == '[' ? "in an array" : "in an object")) > 0) {
+        if (c == '{' && (!jscan_string(s, 0, NULL) || jscan_expect(s, ':', "':'")))
+            return -1;
         if (jscan_skip(s))
             return -1;
-        jscan_ws(s);
-        if (s->i < s->n && s->b[s->i] == ',') {
-            s->i++;
-            continue;
-        }
-        if (s->i < s->n && s->b[s->i] == (uint8_t)close) {
-            s->i++;
-            s->depth--;
-            return 0;
-        }
-        return jscan_fail(s, s->syntax, NULL, s->i, "header is not valid JSON: expected ',' or "
-                    "'%c', found %s", close, jscan_describe(s));
     }
+    if (r < 0)
+        return -1;
+    s->depth--;
+    return 0;
 }
-
 
 const char *jscan_string_ref(jscan *s, size_t *len_out)
 {
@@ -420,4 +404,25 @@ const char *jscan_string_ref(jscan *s, size_t *len_out)
         }
     }
     return jscan_string(s, 1, len_out);
+}
+
+int jscan_next(jscan *s, char close, int *state, const char *what)
+{
+    jscan_ws(s);
+    int at_close = s->i < s->n && s->b[s->i] == (uint8_t)close;
+    if (*state == 0) {
+        *state = 1;
+        if (!at_close)
+            return 1;
+    } else if (!at_close) {
+        if (s->i < s->n && s->b[s->i] == ',') {
+            s->i++;
+            jscan_ws(s);
+            return 1;
+        }
+        return jscan_fail(s, s->syntax, NULL, s->i, "header is not valid JSON: expected ',' or "
+                          "'%c' %s, found %s", close, what, jscan_describe(s));
+    }
+    s->i++;
+    return 0;
 }

@@ -51,6 +51,10 @@ int jscan_number(jscan *s, uint64_t *v, int *big);
  * text (not NUL-terminated) or, with escapes, into the arena; *len_out is its length. */
 const char *jscan_string_ref(jscan *s, size_t *len_out);
 int jscan_literal(jscan *s, const char *lit);
+/* Steps through an array or object whose opening bracket was consumed; *state starts at 0.
+ * Returns 1 when an element follows (the cursor is at it, for an object at its key), 0 once the
+ * closing bracket is consumed, -1 on a syntax error (what says where, e.g. "in shape"). */
+int jscan_next(jscan *s, char close, int *state, const char *what);
 /* Validates and skips one value of any type. */
 int jscan_skip(jscan *s);
 

@@ -157,23 +157,14 @@ static int parse_shape(scan *s, const char *key, uint32_t *ndim)
     }
     s->j.i++;
     *ndim = 0;
-    jscan_ws(&s->j);
-    if (s->j.i < s->j.n && s->j.b[s->j.i] == ']') {
-        s->j.i++;
-        return 0;
-    }
-    for (;;) {
+    int state = 0, r;
+    while ((r = jscan_next(&s->j, ']', &state, "in shape")) > 0) {
         uint64_t d;
         if (parse_size(s, key, "shape", *ndim, &d) || push_dim(s, d))
             return -1;
         (*ndim)++;
-        jscan_ws(&s->j);
-        if (s->j.i < s->j.n && s->j.b[s->j.i] == ',') {
-            s->j.i++;
-            continue;
-        }
-        return jscan_expect(&s->j, ']', "',' or ']' in shape");
     }
+    return r;
 }
 
 static int parse_offsets(scan *s, const char *key, uint64_t *b, uint64_t *e)
@@ -314,53 +305,41 @@ static int parse_tensor(scan *s, const char *name)
     if (++s->j.depth > JSCAN_MAX_DEPTH)
         return jscan_fail(&s->j, ST_INVALID_JSON, NULL, s->j.i, "header is not valid JSON: nested too deep");
     s->j.i++;
-    int seen = 0;
-    jscan_ws(&s->j);
-    if (s->j.i < s->j.n && s->j.b[s->j.i] == '}')
-        s->j.i++;
-    else
-        for (;;) {
-            size_t mark = s->j.arena_n, flen, fat;
-            jscan_ws(&s->j);
-            fat = s->j.i;
-            const char *field = jscan_string(&s->j, 1, &flen);
-            if (!field || jscan_expect(&s->j, ':', "':'"))
-                return -1;
-            int which = 0;
-            if (flen == 5 && memcmp(field, "dtype", 5) == 0)
-                which = F_DTYPE;
-            else if (flen == 5 && memcmp(field, "shape", 5) == 0)
-                which = F_SHAPE;
-            else if (flen == 12 && memcmp(field, "data_offsets", 12) == 0)
-                which = F_OFFSETS;
-            if (which && (seen & which))
-                return jscan_fail(&s->j, ST_INVALID_SCHEMA, name, fat, "duplicate field `%s` in the tensor "
-                            "entry", field);
-            if (!which) {
-                char shown[64];
-                snprintf(shown, sizeof shown, "%s", field);
-                findings_add(s->f, "st.unknown_field", SEV_WARNING, s->fname, name, 8 + (uint64_t)fat,
-                             "tensor entry has unknown field \"%s\"; the reference reader ignores "
-                             "it but the format's schema allows only dtype, shape, data_offsets",
-                             shown);
-            }
-            s->j.arena_n = mark;
-            seen |= which;
-            int r = which == F_DTYPE ? parse_dtype(s, name, &dt)
-                  : which == F_SHAPE ? parse_shape(s, name, &ndim)
-                  : which == F_OFFSETS ? parse_offsets(s, name, &b, &e)
-                  : jscan_skip(&s->j);
-            if (r)
-                return -1;
-            jscan_ws(&s->j);
-            if (s->j.i < s->j.n && s->j.b[s->j.i] == ',') {
-                s->j.i++;
-                continue;
-            }
-            if (jscan_expect(&s->j, '}', "',' or '}' in the tensor entry"))
-                return -1;
-            break;
+    int seen = 0, state = 0, more;
+    while ((more = jscan_next(&s->j, '}', &state, "in the tensor entry")) > 0) {
+        size_t mark = s->j.arena_n, flen, fat = s->j.i;
+        const char *field = jscan_string(&s->j, 1, &flen);
+        if (!field || jscan_expect(&s->j, ':', "':'"))
+            return -1;
+        int which = 0;
+        if (flen == 5 && memcmp(field, "dtype", 5) == 0)
+            which = F_DTYPE;
+        else if (flen == 5 && memcmp(field, "shape", 5) == 0)
+            which = F_SHAPE;
+        else if (flen == 12 && memcmp(field, "data_offsets", 12) == 0)
+            which = F_OFFSETS;
+        if (which && (seen & which))
+            return jscan_fail(&s->j, ST_INVALID_SCHEMA, name, fat, "duplicate field `%s` in the "
+                              "tensor entry", field);
+        if (!which) {
+            char shown[64];
+            snprintf(shown, sizeof shown, "%s", field);
+            findings_add(s->f, "st.unknown_field", SEV_WARNING, s->fname, name, 8 + (uint64_t)fat,
+                         "tensor entry has unknown field \"%s\"; the reference reader ignores "
+                         "it but the format's schema allows only dtype, shape, data_offsets",
+                         shown);
         }
+        s->j.arena_n = mark;
+        seen |= which;
+        int r = which == F_DTYPE ? parse_dtype(s, name, &dt)
+              : which == F_SHAPE ? parse_shape(s, name, &ndim)
+              : which == F_OFFSETS ? parse_offsets(s, name, &b, &e)
+              : jscan_skip(&s->j);
+        if (r)
+            return -1;
+    }
+    if (more < 0)
+        return -1;
     s->j.depth--;
     if (!(seen & F_DTYPE))
         return jscan_fail(&s->j, ST_INVALID_SCHEMA, name, at, "missing field `dtype` in the tensor entry");
@@ -416,12 +395,8 @@ static int parse_metadata(scan *s, size_t at)
                     "an object of string values", k);
     }
     s->j.i++;
-    jscan_ws(&s->j);
-    if (s->j.i < s->j.n && s->j.b[s->j.i] == '}') {
-        s->j.i++;
-        return 0;
-    }
-    for (;;) {
+    int state = 0, r;
+    while ((r = jscan_next(&s->j, '}', &state, "in __metadata__")) > 0) {
         const char *k = jscan_string(&s->j, 1, NULL);
         if (!k || jscan_expect(&s->j, ':', "':'"))
             return -1;
@@ -433,19 +408,14 @@ static int parse_metadata(scan *s, size_t at)
                 return -1;
             char shown[64];
             snprintf(shown, sizeof shown, "%s", k);
-            return jscan_fail(&s->j, ST_INVALID_SCHEMA, "__metadata__", vat, "__metadata__ value of \"%s\" "
-                        "is %s but must be a string", shown, kind);
+            return jscan_fail(&s->j, ST_INVALID_SCHEMA, "__metadata__", vat, "__metadata__ value "
+                              "of \"%s\" is %s but must be a string", shown, kind);
         }
         const char *v = jscan_string(&s->j, 1, NULL);
         if (!v || push_meta(s, k, v))
             return -1;
-        jscan_ws(&s->j);
-        if (s->j.i < s->j.n && s->j.b[s->j.i] == ',') {
-            s->j.i++;
-            continue;
-        }
-        return jscan_expect(&s->j, '}', "',' or '}' in __metadata__");
     }
+    return r;
 }
 
 static int parse_top(scan *s)
@@ -472,30 +442,20 @@ static int parse_top(scan *s)
     }
     s->j.depth = 1;
     s->j.i++;
-    jscan_ws(&s->j);
-    if (s->j.i < s->j.n && s->j.b[s->j.i] == '}')
-        s->j.i++;
-    else
-        for (;;) {
-            jscan_ws(&s->j);
-            size_t at = s->j.i, klen;
-            const char *k = jscan_string(&s->j, 1, &klen);
-            if (!k || jscan_expect(&s->j, ':', "':'"))
+    int state = 0, r;
+    while ((r = jscan_next(&s->j, '}', &state, "between tensor entries")) > 0) {
+        size_t at = s->j.i, klen;
+        const char *k = jscan_string(&s->j, 1, &klen);
+        if (!k || jscan_expect(&s->j, ':', "':'"))
+            return -1;
+        if (klen == 12 && memcmp(k, "__metadata__", 12) == 0) {
+            if (parse_metadata(s, at))
                 return -1;
-            if (klen == 12 && memcmp(k, "__metadata__", 12) == 0) {
-                if (parse_metadata(s, at))
-                    return -1;
-            } else if (parse_tensor(s, k))
-                return -1;
-            jscan_ws(&s->j);
-            if (s->j.i < s->j.n && s->j.b[s->j.i] == ',') {
-                s->j.i++;
-                continue;
-            }
-            if (jscan_expect(&s->j, '}', "',' or '}' between tensor entries"))
-                return -1;
-            break;
-        }
+        } else if (parse_tensor(s, k))
+            return -1;
+    }
+    if (r < 0)
+        return -1;
     size_t end = s->j.i;
     jscan_ws(&s->j);
     if (s->j.i < s->j.n)

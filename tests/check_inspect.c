@@ -351,6 +351,44 @@ START_TEST(test_folder_index_problems)
 }
 END_TEST
 
+
+/* The index scanner: escapes in keys, a value that is not a string, broken JSON with its line. */
+START_TEST(test_index_edge_cases)
+{
+    char *tmp = tu_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cp " FOLD "no-total-size/model-00001-of-00001.safetensors %s/ && "
+             "printf '%%s' '{\"weight_map\":{\"lm_head.\\u0077eight\":\"model-00001-of-00001.safetensors\","
+             "\"x\":7},\"metadata\":{\"total_size\":8,\"other\":[1,{\"a\":null}]}}' "
+             "> %s/model.safetensors.index.json", tmp, tmp);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_checkpoint ck;
+    ck_err err;
+    ck_err_clear(&err);
+    ck_assert_int_eq(ckpt_open(tmp, 2, &ck, &err), CK_OK);
+    /* the escaped key names the real tensor: no key or unlisted-tensor finding */
+    ck_assert_ptr_null(findings_find(&ck.findings, "index.key_not_in_shard"));
+    ck_assert_ptr_null(findings_find(&ck.findings, "index.unlisted_tensor"));
+    const ck_finding *x = find_key(&ck.findings, "index.invalid", "x");
+    ck_assert_ptr_nonnull(x);
+    ck_assert_msg(starts_with(x->msg, "weight_map value is a number, not a string"), "%s", x->msg);
+    ck_assert(ck.has_total_size && ck.total_size == 8);
+    ck_assert_ptr_null(findings_find(&ck.findings, "index.total_size_mismatch"));
+    ckpt_free(&ck);
+    snprintf(cmd, sizeof cmd, "printf '{\n  \"weight_map\": {\n    \"a\": \"b\",\n  }\n}\n' "
+             "> %s/model.safetensors.index.json", tmp);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_int_eq(ckpt_open(tmp, 1, &ck, &err), CK_OK);
+    x = findings_find(&ck.findings, "index.invalid");
+    ck_assert_ptr_nonnull(x);
+    ck_assert_msg(starts_with(x->msg, "not valid JSON at line 4, column 3: expected a string"), "%s", x->msg);
+    ckpt_free(&ck);
+    tu_rmtree(tmp);
+    free(tmp);
+}
+END_TEST
+
 START_TEST(test_folder_total_size)
 {
     ck_checkpoint ck;
@@ -751,6 +789,7 @@ static Suite *inspect_suite(void)
     tcase_add_test(core, test_real_stats_match_torch);
     tcase_add_test(core, test_folder_index_problems);
     tcase_add_test(core, test_folder_total_size);
+    tcase_add_test(core, test_index_edge_cases);
     tcase_add_test(core, test_folder_download_error_and_config);
     tcase_add_test(core, test_config_quant_summary);
     tcase_add_test(core, test_verify_data);
