@@ -1,0 +1,43 @@
+/* expr.h - the expression language of rules files: integer arithmetic over config.json fields,
+ * derived variables and pattern captures.
+ *
+ *   expr := a ? b : c | a || b | a && b | a == b (!= < <= > >=) | a ?? b | a + b (-) | a * b (/ %)
+ *         | -a | !a | INT | null | true | false | NAME | NAME(args) | (expr)
+ *   functions: ceil_div(a, b), min(a, b), max(a, b), round_up(a, b) (a rounded up to a multiple
+ *   of b), defined(NAME) (1 when NAME is present and not null).
+ *
+ * Values are 64-bit integers or null; booleans are 0 and 1. `a ?? b` is b when a is null or
+ * absent. Any other use of null, an absent name, a division by zero or an overflow is an error
+ * with the column where it happened. */
+#ifndef CK_EXPR_H
+#define CK_EXPR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+    int is_null;
+    int64_t v;
+} expr_val;
+
+/* Looks a name up: returns 1 and sets *out when known (null included), 0 when absent. */
+typedef int (*expr_lookup)(void *ctx, const char *name, size_t len, expr_val *out);
+
+typedef struct expr expr; /* opaque, immutable once compiled */
+
+typedef struct {
+    int col;            /* 1-based column in the expression text, 0 when not about one place */
+    char msg[256];
+} expr_err;
+
+/* Compiles text; NULL with *err filled on a syntax error. */
+expr *expr_compile(const char *text, expr_err *err);
+void expr_free(expr *e);
+/* Evaluates e; 0 and *out, or -1 with *err filled. */
+int expr_eval(const expr *e, expr_lookup lookup, void *ctx, expr_val *out, expr_err *err);
+/* The text e was compiled from. */
+const char *expr_text(const expr *e);
+/* Calls fn for every distinct name e reads (functions excluded). */
+void expr_names(const expr *e, void (*fn)(void *ctx, const char *name, size_t len), void *ctx);
+
+#endif

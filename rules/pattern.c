@@ -1,0 +1,158 @@
+/* pattern.c - compile a key pattern into literal pieces and captures; match with backtracking
+ * over the (few) places where a capture may end. */
+#include "pattern.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void pattern_free(pattern *p)
+{
+    if (!p)
+        return;
+    free(p->text);
+    for (int i = 0; i <= p->n_caps && i <= PATTERN_MAX_CAPS; i++)
+        free(p->lit[i]);
+    memset(p, 0, sizeof *p);
+}
+
+int pattern_compile(const char *text, pattern *p, char *why, size_t why_size, int *col)
+{
+    memset(p, 0, sizeof *p);
+    *col = 0;
+    p->text = strdup(text);
+    if (!p->text) {
+        snprintf(why, why_size, "out of memory");
+        return -1;
+    }
+    const char *s = text, *lit = text;
+    while (*s) {
+        if (*s == '}') {
+            *col = (int)(s - text) + 1;
+            snprintf(why, why_size, "'}' without a matching '{'");
+            goto fail;
+        }
+        if (*s != '{') {
+            s++;
+            continue;
+        }
+        const char *close = strchr(s, '}');
+        const char *open2 = strchr(s + 1, '{');
+        *col = (int)(s - text) + 1;
+        if (!close || (open2 && open2 < close)) {
+            snprintf(why, why_size, "'{' without a matching '}'");
+            goto fail;
+        }
+        if (p->n_caps == PATTERN_MAX_CAPS) {
+            snprintf(why, why_size, "more than %d captures", PATTERN_MAX_CAPS);
+            goto fail;
+        }
+        if (s == lit && p->n_caps > 0) {
+            snprintf(why, why_size, "two captures with no text between them cannot be told apart");
+            goto fail;
+        }
+        const char *colon = memchr(s, ':', (size_t)(close - s));
+        size_t nlen = (size_t)((colon ? colon : close) - (s + 1));
+        if (nlen == 0 || nlen >= sizeof p->caps[0].name) {
+            snprintf(why, why_size, nlen ? "capture name too long" : "empty capture name");
+            goto fail;
+        }
+        pattern_cap *c = &p->caps[p->n_caps];
+        memcpy(c->name, s + 1, nlen);
+        c->name[nlen] = 0;
+        for (size_t k = 0; k < nlen; k++) {
+            char ch = c->name[k];
+            if (!((ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || ch == '_' ||
+                  (k && ch >= '0' && ch <= '9'))) {
+                snprintf(why, why_size, "capture name \"%s\" is not an identifier", c->name);
+                goto fail;
+            }
+        }
+        if (pattern_cap_index(p, c->name, nlen) >= 0) {
+            snprintf(why, why_size, "capture {%s} appears twice", c->name);
+            goto fail;
+        }
+        c->kind = CAP_NAME;
+        if (colon) {
+            size_t klen = (size_t)(close - colon - 1);
+            if (klen == 3 && strncmp(colon + 1, "int", 3) == 0)
+                c->kind = CAP_INT;
+            else if (klen == 3 && strncmp(colon + 1, "any", 3) == 0)
+                c->kind = CAP_ANY;
+            else if (!(klen == 4 && strncmp(colon + 1, "name", 4) == 0)) {
+                snprintf(why, why_size, "unknown capture kind \"%.*s\" (int, name or any)",
+                         (int)klen, colon + 1);
+                goto fail;
+            }
+        }
+        p->lit[p->n_caps] = strndup(lit, (size_t)(s - lit));
+        if (!p->lit[p->n_caps])
+            goto oom;
+        p->n_caps++;
+        s = lit = close + 1;
+    }
+    p->lit[p->n_caps] = strdup(lit);
+    if (!p->lit[p->n_caps])
+        goto oom;
+    return 0;
+oom:
+    snprintf(why, why_size, "out of memory");
+fail:
+    pattern_free(p);
+    return -1;
+}
+
+int pattern_cap_index(const pattern *p, const char *name, size_t len)
+{
+    for (int i = 0; i < p->n_caps; i++)
+        if (strlen(p->caps[i].name) == len && strncmp(p->caps[i].name, name, len) == 0)
+            return i;
+    return -1;
+}
+
+/* Matches captures k.. and the literal after each against key[pos..). */
+static int match_from(const pattern *p, int k, const char *key, size_t n, size_t pos,
+                      pattern_value *vals)
+{
+    const char *lit = p->lit[k];
+    size_t ll = strlen(lit);
+    if (k == p->n_caps)
+        return n - pos == ll && memcmp(key + pos, lit, ll) == 0;
+    /* lit[k] precedes capture k */
+    if (n - pos < ll || memcmp(key + pos, lit, ll) != 0)
+        return 0;
+    pos += ll;
+    const pattern_cap *c = &p->caps[k];
+    size_t end = pos;
+    for (;;) {
+        if (end >= n)
+            break;
+        char ch = key[end];
+        if (c->kind == CAP_INT ? !(ch >= '0' && ch <= '9') : c->kind == CAP_NAME && ch == '.')
+            break;
+        end++;
+    }
+    /* try the longest capture first, then shorter ones */
+    for (size_t e = end; e > pos; e--) {
+        if (c->kind == CAP_INT) {
+            if (key[pos] == '0' && e - pos > 1)
+                continue; /* no leading zeros: "01" is not layer 1 */
+            if (e - pos > 18)
+                continue;
+            int64_t v = 0;
+            for (size_t q = pos; q < e; q++)
+                v = v * 10 + (key[q] - '0');
+            vals[k].v = v;
+        }
+        vals[k].s = key + pos;
+        vals[k].len = e - pos;
+        if (match_from(p, k + 1, key, n, e, vals))
+            return 1;
+    }
+    return 0;
+}
+
+int pattern_match(const pattern *p, const char *key, size_t key_len, pattern_value *vals)
+{
+    return match_from(p, 0, key, key_len, 0, vals);
+}

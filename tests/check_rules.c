@@ -1,0 +1,216 @@
+/* check_rules.c - the rules language: expressions over config fields and key patterns. */
+#include <check.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../rules/expr.h"
+#include "../rules/pattern.h"
+
+/* A config: DeepSeek-V3's numbers, q_lora_rank present, one field null. */
+static int lookup(void *ctx, const char *name, size_t len, expr_val *out)
+{
+    (void)ctx;
+    static const struct { const char *n; int is_null; int64_t v; } cfg[] = {
+        {"num_hidden_layers", 0, 61}, {"num_nextn_predict_layers", 0, 1},
+        {"hidden_size", 0, 7168},      {"q_lora_rank", 0, 1536},
+        {"kv_lora_rank", 0, 512},      {"qk_rope_head_dim", 0, 64},
+        {"vocab_size", 0, 129280},     {"first_k_dense_replace", 0, 3},
+        {"sliding_window", 1, 0},      {"layer", 0, 61},
+    };
+    for (unsigned i = 0; i < sizeof cfg / sizeof *cfg; i++)
+        if (strlen(cfg[i].n) == len && strncmp(cfg[i].n, name, len) == 0) {
+            out->is_null = cfg[i].is_null;
+            out->v = cfg[i].v;
+            return 1;
+        }
+    return 0;
+}
+
+static expr_val run(const char *text)
+{
+    expr_err err;
+    expr *e = expr_compile(text, &err);
+    ck_assert_msg(e != NULL, "'%s' does not compile: col %d: %s", text, err.col, err.msg);
+    expr_val v;
+    ck_assert_msg(expr_eval(e, lookup, NULL, &v, &err) == 0, "'%s': col %d: %s", text, err.col, err.msg);
+    expr_free(e);
+    return v;
+}
+
+START_TEST(test_expr_values)
+{
+    static const struct { const char *text; int64_t want; } t[] = {
+        {"1 + 2 * 3", 7},
+        {"(1 + 2) * 3", 9},
+        {"q_lora_rank + kv_lora_rank + qk_rope_head_dim", 2112},
+        {"ceil_div(hidden_size, 128)", 56},
+        {"ceil_div(kv_lora_rank + qk_rope_head_dim, 128)", 5},
+        {"round_up(vocab_size, 64) / 8", 16160},
+        {"min(3, 4) + max(3, 4)", 7},
+        {"layer >= num_hidden_layers && layer < num_hidden_layers + (num_nextn_predict_layers ?? 0)", 1},
+        {"layer < first_k_dense_replace", 0},
+        {"q_lora_rank != null", 1},
+        {"sliding_window == null", 1},
+        {"absent_field ?? 7", 7},
+        {"sliding_window ?? 4096", 4096},
+        {"defined(q_lora_rank) && !defined(sliding_window) && !defined(nope)", 1},
+        {"q_lora_rank == null ? 1 : 2", 2},
+        {"-5 % 3", -2},
+        {"10 - 2 - 3", 5},
+        {"true || 1 / 0", 1},
+        {"false && 1 / 0", 0},
+    };
+    for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
+        expr_val v = run(t[i].text);
+        ck_assert_msg(!v.is_null && v.v == t[i].want, "'%s' = %lld, want %lld", t[i].text,
+                      (long long)v.v, (long long)t[i].want);
+    }
+    ck_assert(run("null").is_null);
+    ck_assert(run("sliding_window").is_null);
+}
+END_TEST
+
+START_TEST(test_expr_errors)
+{
+    static const struct { const char *text; int compiles, col; const char *prefix; } t[] = {
+        {"1 +", 0, 4, "unexpected end of expression"},
+        {"(1 + 2", 0, 7, "expected ')'"},
+        {"foo(1, 2)", 0, 1, "unknown function 'foo'"},
+        {"1 2", 0, 3, "unexpected '2' after the expression"},
+        {"12abc", 0, 3, "unexpected 'a' after a number"},
+        {"a ? b", 0, 6, "expected ':'"},
+        {"hidden_size / 0", 1, 13, "division by zero"},
+        {"nope + 1", 1, 1, "'nope' is not in config.json"},
+        {"sliding_window + 1", 1, 1, "'sliding_window' is null (use ?? to give a default)"},
+        {"9223372036854775807 + 1", 1, 21, "integer overflow"},
+        {"ceil_div(hidden_size, 0)", 1, 1, "ceil_div() needs a positive divisor, got 0"},
+    };
+    for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
+        expr_err err;
+        expr *e = expr_compile(t[i].text, &err);
+        if (t[i].compiles) {
+            ck_assert_msg(e != NULL, "'%s': %s", t[i].text, err.msg);
+            expr_val v;
+            ck_assert_int_eq(expr_eval(e, lookup, NULL, &v, &err), -1);
+            expr_free(e);
+        } else
+            ck_assert_msg(e == NULL, "'%s' compiled", t[i].text);
+        ck_assert_msg(strncmp(err.msg, t[i].prefix, strlen(t[i].prefix)) == 0, "'%s': '%s'",
+                      t[i].text, err.msg);
+        ck_assert_msg(err.col == t[i].col, "'%s': column %d, want %d", t[i].text, err.col, t[i].col);
+    }
+    /* deep nesting is refused, not a stack overflow */
+    char deep[4096];
+    memset(deep, '(', 2000);
+    strcpy(deep + 2000, "1");
+    expr_err err;
+    ck_assert_ptr_null(expr_compile(deep, &err));
+    ck_assert_ptr_nonnull(strstr(err.msg, "nested too deeply"));
+}
+END_TEST
+
+static void collect_name(void *ctx, const char *name, size_t len)
+{
+    char *buf = ctx;
+    strncat(buf, name, len);
+    strcat(buf, ";");
+}
+
+START_TEST(test_expr_names)
+{
+    expr_err err;
+    expr *e = expr_compile("a + b * a ?? defined(c)", &err);
+    ck_assert_ptr_nonnull(e);
+    char buf[64] = "";
+    expr_names(e, collect_name, buf);
+    ck_assert_str_eq(buf, "a;b;c;");
+    ck_assert_str_eq(expr_text(e), "a + b * a ?? defined(c)");
+    expr_free(e);
+}
+END_TEST
+
+START_TEST(test_pattern_match)
+{
+    pattern p;
+    char why[128];
+    int col;
+    ck_assert_int_eq(pattern_compile("model.layers.{layer:int}.mlp.experts.{expert:int}.{proj}.{suffix}",
+                                     &p, why, sizeof why, &col), 0);
+    ck_assert_int_eq(p.n_caps, 4);
+    pattern_value v[PATTERN_MAX_CAPS];
+    const char *k = "model.layers.61.mlp.experts.255.down_proj.weight_scale_inv";
+    ck_assert(pattern_match(&p, k, strlen(k), v));
+    ck_assert_int_eq(v[0].v, 61);
+    ck_assert_int_eq(v[1].v, 255);
+    ck_assert_int_eq((int)v[2].len, 9);
+    ck_assert(strncmp(v[2].s, "down_proj", 9) == 0);
+    ck_assert(strncmp(v[3].s, "weight_scale_inv", v[3].len) == 0 && v[3].len == 16);
+    static const char *no[] = {
+        "model.layers.01.mlp.experts.3.up_proj.weight",     /* leading zero */
+        "model.layers.x.mlp.experts.3.up_proj.weight",      /* not an integer */
+        "model.layers.3.mlp.experts.3.up_proj",             /* missing part */
+        "model.layers.3.mlp.experts.3.up_proj.weight.extra", /* {suffix} takes no dot */
+        "layers.3.mlp.experts.3.up_proj.weight",            /* prefix */
+    };
+    for (unsigned i = 0; i < sizeof no / sizeof *no; i++)
+        ck_assert_msg(!pattern_match(&p, no[i], strlen(no[i]), v), "%s matched", no[i]);
+    ck_assert_int_eq(pattern_cap_index(&p, "expert", 6), 1);
+    ck_assert_int_eq(pattern_cap_index(&p, "nope", 4), -1);
+    pattern_free(&p);
+    /* backtracking: a name capture followed by text that also occurs inside it */
+    ck_assert_int_eq(pattern_compile("x.{a}_proj.{rest:any}", &p, why, sizeof why, &col), 0);
+    const char *k2 = "x.gate_up_proj.weight.extra";
+    ck_assert(pattern_match(&p, k2, strlen(k2), v));
+    ck_assert(v[0].len == 7 && strncmp(v[0].s, "gate_up", 7) == 0);
+    ck_assert(v[1].len == 12);
+    pattern_free(&p);
+}
+END_TEST
+
+START_TEST(test_pattern_errors)
+{
+    static const struct { const char *text; int col; const char *prefix; } t[] = {
+        {"a.{layer", 3, "'{' without a matching '}'"},
+        {"a.layer}", 8, "'}' without a matching '{'"},
+        {"a.{}", 3, "empty capture name"},
+        {"a.{x}{y}", 6, "two captures with no text between them"},
+        {"a.{x}.{x}", 7, "capture {x} appears twice"},
+        {"a.{x:float}", 3, "unknown capture kind \"float\""},
+        {"a.{1x}", 3, "capture name \"1x\" is not an identifier"},
+        {"a.{x.{y}}", 3, "'{' without a matching '}'"},
+    };
+    for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
+        pattern p;
+        char why[128];
+        int col;
+        ck_assert_int_eq(pattern_compile(t[i].text, &p, why, sizeof why, &col), -1);
+        ck_assert_msg(strncmp(why, t[i].prefix, strlen(t[i].prefix)) == 0, "'%s': '%s'", t[i].text, why);
+        ck_assert_msg(col == t[i].col, "'%s': column %d, want %d", t[i].text, col, t[i].col);
+    }
+}
+END_TEST
+
+static Suite *rules_suite(void)
+{
+    Suite *s = suite_create("rules");
+    TCase *core = tcase_create("core");
+    tcase_add_test(core, test_expr_values);
+    tcase_add_test(core, test_expr_names);
+    tcase_add_test(core, test_pattern_match);
+    suite_add_tcase(s, core);
+    TCase *errors = tcase_create("errors");
+    tcase_add_test(errors, test_expr_errors);
+    tcase_add_test(errors, test_pattern_errors);
+    suite_add_tcase(s, errors);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(rules_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
