@@ -27,7 +27,7 @@ endif
 
 LIB_SRC := inspect/ckerr.c inspect/dtype.c inspect/finding.c inspect/strmap.c inspect/jscan.c inspect/st.c \
            inspect/sniff.c inspect/config.c inspect/ckpt.c inspect/verify.c \
-           rules/expr.c rules/pattern.c \
+           rules/expr.c rules/pattern.c rules/rules.c rules/builtin.c \
            kernels/convert_ref.c
 CLI_SRC := cli/main.c cli/out.c cli/cmd_inspect.c
 TESTS   := check_inspect check_rules check_kernels
@@ -44,7 +44,7 @@ HAVE_CUDA := 0
 CUDA_OBJ  := $(BUILD)/obj/kernels/convert_stub.o
 endif
 
-LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(CUDA_OBJ)
+LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/rules/builtin_data.o $(CUDA_OBJ)
 CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 BIN     := $(BUILD)/ckptdoc
 
@@ -56,6 +56,12 @@ $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
+
+# the built-in rules files, embedded with .incbin (run from the repository root)
+$(BUILD)/obj/rules/builtin_data.o: rules/builtin.S $(wildcard rules/builtin/*.json)
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AS      $<")
+	$(Q)$(CC) -c $< -o $@
 
 $(BUILD)/obj/kernels/convert.cu.o: kernels/convert.cu kernels/convert.h kernels/dtype_conv.h kernels/cuda_check.h inspect/ckerr.h inspect/dtype.h
 	@mkdir -p $(dir $@)

@@ -7,7 +7,7 @@
 #include <string.h>
 
 typedef enum {
-    N_INT, N_NULL, N_NAME, N_NEG, N_NOT, N_BIN, N_AND, N_OR, N_COAL, N_COND, N_CALL
+    N_INT, N_STR, N_NULL, N_NAME, N_NEG, N_NOT, N_BIN, N_AND, N_OR, N_COAL, N_COND, N_CALL
 } node_kind;
 
 typedef enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MOD, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE } bin_op;
@@ -125,6 +125,20 @@ static int parse_primary(parser *p)
         int k = add_node(p, N_INT, at);
         if (k >= 0)
             p->e->n[k].v = v;
+        return k;
+    }
+    if (c == '"') {
+        size_t b = ++p->i;
+        while (p->s[p->i] && p->s[p->i] != '"')
+            p->i++;
+        if (!p->s[p->i])
+            return perr(p, at, "string not terminated");
+        int k = add_node(p, N_STR, at);
+        if (k >= 0) {
+            p->e->n[k].name = b;
+            p->e->n[k].len = p->i - b;
+        }
+        p->i++;
         return k;
     }
     if (c == '(') {
@@ -419,6 +433,8 @@ static int eval_int(evaluator *ev, int k, int64_t *v)
     expr_val x;
     if (eval(ev, k, &x))
         return -1;
+    if (x.is_str)
+        return eerr(ev, &ev->e->n[k], "a string where a number is needed");
     if (x.is_null) {
         const node *n = &ev->e->n[k];
         if (n->kind == N_NAME)
@@ -433,12 +449,16 @@ static int eval_int(evaluator *ev, int k, int64_t *v)
 static int eval(evaluator *ev, int k, expr_val *out)
 {
     const node *x = &ev->e->n[k];
-    out->is_null = 0;
-    out->v = 0;
+    memset(out, 0, sizeof *out);
     int64_t a, b;
     switch (x->kind) {
     case N_INT:
         out->v = x->v;
+        return 0;
+    case N_STR:
+        out->is_str = 1;
+        out->s = ev->e->text + x->name;
+        out->slen = x->len;
         return 0;
     case N_NULL:
         out->is_null = 1;
@@ -459,7 +479,8 @@ static int eval(evaluator *ev, int k, expr_val *out)
         expr_val v;
         if (eval(ev, x->a, &v))
             return -1;
-        out->v = v.is_null || v.v == 0;
+        out->v = v.is_null || (!v.is_str && v.v == 0);
+        out->is_str = 0;
         return 0;
     }
     case N_AND:
@@ -467,14 +488,14 @@ static int eval(evaluator *ev, int k, expr_val *out)
         expr_val v;
         if (eval(ev, x->a, &v))
             return -1;
-        int t = !v.is_null && v.v != 0;
+        int t = !v.is_null && (v.is_str || v.v != 0);
         if (x->kind == N_AND ? !t : t) {
             out->v = t;
             return 0;
         }
         if (eval(ev, x->b, &v))
             return -1;
-        out->v = !v.is_null && v.v != 0;
+        out->v = !v.is_null && (v.is_str || v.v != 0);
         return 0;
     }
     case N_COAL: {
@@ -492,14 +513,17 @@ static int eval(evaluator *ev, int k, expr_val *out)
         expr_val v;
         if (eval(ev, x->a, &v))
             return -1;
-        return eval(ev, !v.is_null && v.v ? x->b : x->c, out);
+        return eval(ev, !v.is_null && (v.is_str || v.v) ? x->b : x->c, out);
     }
     case N_BIN: {
         if (x->v == OP_EQ || x->v == OP_NE) {
             expr_val l, r;
             if (eval(ev, x->a, &l) || eval(ev, x->b, &r))
                 return -1;
-            int eq = l.is_null || r.is_null ? l.is_null == r.is_null : l.v == r.v;
+            int eq = l.is_null || r.is_null ? l.is_null == r.is_null
+                   : l.is_str || r.is_str ? l.is_str && r.is_str && l.slen == r.slen &&
+                                                memcmp(l.s, r.s, l.slen) == 0
+                   : l.v == r.v;
             out->v = x->v == OP_EQ ? eq : !eq;
             return 0;
         }

@@ -2,11 +2,11 @@
  * derived variables and pattern captures.
  *
  *   expr := a ? b : c | a || b | a && b | a == b (!= < <= > >=) | a ?? b | a + b (-) | a * b (/ %)
- *         | -a | !a | INT | null | true | false | NAME | NAME(args) | (expr)
+ *         | -a | !a | INT | "string" | null | true | false | NAME | NAME(args) | (expr)
  *   functions: ceil_div(a, b), min(a, b), max(a, b), round_up(a, b) (a rounded up to a multiple
  *   of b), defined(NAME) (1 when NAME is present and not null).
  *
- * Values are 64-bit integers or null; booleans are 0 and 1. `a ?? b` is b when a is null or
+ * Values are 64-bit integers, strings (compared with == and != only) or null; booleans are 0 and 1. `a ?? b` is b when a is null or
  * absent. Any other use of null, an absent name, a division by zero or an overflow is an error
  * with the column where it happened. */
 #ifndef CK_EXPR_H
@@ -17,7 +17,10 @@
 
 typedef struct {
     int is_null;
+    int is_str;         /* a string (config values such as topk_method); only == and != apply */
     int64_t v;
+    const char *s;      /* is_str: slen bytes, borrowed from the lookup or the expression */
+    size_t slen;
 } expr_val;
 
 /* Looks a name up: returns 1 and sets *out when known (null included), 0 when absent. */

@@ -6,6 +6,7 @@
 
 #include "../rules/expr.h"
 #include "../rules/pattern.h"
+#include "../rules/rules.h"
 
 /* A config: DeepSeek-V3's numbers, q_lora_rank present, one field null. */
 static int lookup(void *ctx, const char *name, size_t len, expr_val *out)
@@ -18,6 +19,13 @@ static int lookup(void *ctx, const char *name, size_t len, expr_val *out)
         {"vocab_size", 0, 129280},     {"first_k_dense_replace", 0, 3},
         {"sliding_window", 1, 0},      {"layer", 0, 61},
     };
+    if (len == 11 && strncmp(name, "topk_method", 11) == 0) {
+        memset(out, 0, sizeof *out);
+        out->is_str = 1;
+        out->s = "noaux_tc";
+        out->slen = 8;
+        return 1;
+    }
     for (unsigned i = 0; i < sizeof cfg / sizeof *cfg; i++)
         if (strlen(cfg[i].n) == len && strncmp(cfg[i].n, name, len) == 0) {
             out->is_null = cfg[i].is_null;
@@ -60,6 +68,8 @@ START_TEST(test_expr_values)
         {"10 - 2 - 3", 5},
         {"true || 1 / 0", 1},
         {"false && 1 / 0", 0},
+        {"topk_method == \"noaux_tc\"", 1},
+        {"topk_method != \"greedy\" && topk_method != 1", 1},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
         expr_val v = run(t[i].text);
@@ -85,6 +95,8 @@ START_TEST(test_expr_errors)
         {"sliding_window + 1", 1, 1, "'sliding_window' is null (use ?? to give a default)"},
         {"9223372036854775807 + 1", 1, 21, "integer overflow"},
         {"ceil_div(hidden_size, 0)", 1, 1, "ceil_div() needs a positive divisor, got 0"},
+        {"topk_method + 1", 1, 1, "a string where a number is needed"},
+        {"\"abc", 0, 1, "string not terminated"},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
         expr_err err;
@@ -191,6 +203,73 @@ START_TEST(test_pattern_errors)
 }
 END_TEST
 
+
+START_TEST(test_builtin_rules_load)
+{
+    ck_assert_uint_ge(rules_builtin_count(), 1);
+    for (size_t i = 0; i < rules_builtin_count(); i++) {
+        rules_file r;
+        ck_err err;
+        ck_err_clear(&err);
+        int rc = rules_load_builtin(rules_builtin_name(i), &r, &err);
+        ck_assert_msg(rc == CK_OK, "%s: line %d col %d %s: %s", rules_builtin_name(i), err.line,
+                      err.col, err.key, err.msg);
+        ck_assert_str_eq(r.name, rules_builtin_name(i));
+        ck_assert_int_gt(r.n_params, 0);
+        rules_free(&r);
+    }
+    rules_file r;
+    ck_err err;
+    ck_err_clear(&err);
+    ck_assert_int_eq(rules_load_builtin("deepseek_v3", &r, &err), CK_OK);
+    ck_assert_str_eq(r.strip_prefix, "model.");
+    ck_assert_int_eq(r.pp_guard, 1);
+    ck_assert_int_eq(r.n_skips, 2);
+    ck_assert_int_eq(r.n_quants, 3);
+    ck_assert_int_gt(r.params[0].line, 1);
+    rules_free(&r);
+    ck_err_clear(&err);
+    ck_assert_int_eq(rules_load_builtin("no_such_family", &r, &err), CK_EUSAGE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "deepseek_v3"));
+}
+END_TEST
+
+/* A bad rules file: the error names the file, line:column and the JSON path. */
+START_TEST(test_rules_errors)
+{
+    static const struct { const char *text; const char *path; int line, col; const char *prefix; } t[] = {
+        {"{\n  \"ckptdoc_rules\": 1,\n  \"name\": 3\n}", "$.name", 3, 11, "\"name\" must be a string"},
+        {"{\"ckptdoc_rules\": 2}", "$.ckptdoc_rules", 1, 19, "\"ckptdoc_rules\": 1 must say"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"lodaer\": {}}", "$.lodaer", 1, 45, "unknown field \"lodaer\""},
+        {"{\"ckptdoc_rules\": 1,\n \"name\": \"x\",\n \"loader\": {\"name\": \"l\"},\n \"ranges\": {\"layer\": \"0 .. L\"},\n"
+         " \"params\": [\n  {\"name\": \"a.{layer}.w\", \"shape\": [\"hidden_size +\"]}\n ]\n}",
+         "$.params[0].shape[0]", 6, 51, "bad expression \"hidden_size +\": column 14: unexpected end"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"params\": [{\"name\": \"a.{layer.w\", \"shape\": [1]}]}", "$.params[0].name", 2, 25, "bad pattern \"a.{layer.w\""},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"params\": [{\"name\": \"a.{expert}.w\", \"shape\": [1]}]}", "$.params[0].name", 2, 22, "capture {expert} is not a range"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"params\": [{\"name\": \"a.w\", \"shape\": [1], \"shard\": \"diagonal\"}]}", "$.params[0].shard", 2, 52, "unknown sharding kind"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"keys\": [{\"key\": \"a.{x:int}\", \"param\": \"b.{y}\"}]}", "$.keys[0].param", 2, 41, "{y} is not captured by \"key\""},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"params\": [{\"name\": \"a.w\"}]}", "$.params[0]", 2, 13, "a parameter needs exactly one of \"shape\" and \"linear\""},
+        {"{\"ckptdoc_rules\": 1,\n \"name\": \"x\",,}", "$", 2, 15, "not valid JSON"},
+    };
+    for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
+        rules_file r;
+        ck_err err;
+        ck_err_clear(&err);
+        ck_assert_int_eq(rules_parse(t[i].text, strlen(t[i].text), "bad.json", &r, &err), CK_EFORMAT);
+        ck_assert_str_eq(err.path, "bad.json");
+        ck_assert_msg(strcmp(err.key, t[i].path) == 0, "case %u: path '%s', want '%s'", i, err.key, t[i].path);
+        ck_assert_msg(strncmp(err.msg, t[i].prefix, strlen(t[i].prefix)) == 0, "case %u: '%s'", i, err.msg);
+        ck_assert_msg(err.line == t[i].line && err.col == t[i].col, "case %u: at %d:%d, want %d:%d (%s)",
+                      i, err.line, err.col, t[i].line, t[i].col, err.msg);
+    }
+}
+END_TEST
+
 static Suite *rules_suite(void)
 {
     Suite *s = suite_create("rules");
@@ -198,10 +277,12 @@ static Suite *rules_suite(void)
     tcase_add_test(core, test_expr_values);
     tcase_add_test(core, test_expr_names);
     tcase_add_test(core, test_pattern_match);
+    tcase_add_test(core, test_builtin_rules_load);
     suite_add_tcase(s, core);
     TCase *errors = tcase_create("errors");
     tcase_add_test(errors, test_expr_errors);
     tcase_add_test(errors, test_pattern_errors);
+    tcase_add_test(errors, test_rules_errors);
     suite_add_tcase(s, errors);
     return s;
 }

@@ -1,0 +1,14 @@
+/* builtin.S - embeds rules/builtin/*.json into the binary, each NUL-terminated, so that an
+ * installed ckptdoc needs no data files. Adding a family: a JSON file, a RULE line here and a
+ * line in builtin.c. Paths are relative to the repository root, where make runs. */
+#define RULE(sym, file)                                                                           \
+    .global sym;                                                                                  \
+    .balign 8;                                                                                    \
+sym:                                                                                              \
+    .incbin file;                                                                                 \
+    .byte 0
+
+    .section .rodata
+RULE(ck_rules_deepseek_v3, "rules/builtin/deepseek_v3.json")
+
+    .section .note.GNU-stack,"",@progbits

@@ -1,0 +1,31 @@
+/* builtin.c - the table of built-in rules files (their text is embedded by builtin.S). */
+#include <string.h>
+
+#include "rules.h"
+
+extern const char ck_rules_deepseek_v3[];
+
+static const struct {
+    const char *name;
+    const char *text;
+} builtins[] = {
+    {"deepseek_v3", ck_rules_deepseek_v3},
+};
+
+size_t rules_builtin_count(void)
+{
+    return sizeof builtins / sizeof *builtins;
+}
+
+const char *rules_builtin_name(size_t i)
+{
+    return i < rules_builtin_count() ? builtins[i].name : NULL;
+}
+
+const char *rules_builtin_text(size_t i, size_t *len)
+{
+    if (i >= rules_builtin_count())
+        return NULL;
+    *len = strlen(builtins[i].text);
+    return builtins[i].text;
+}

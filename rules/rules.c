@@ -1,0 +1,754 @@
+/* rules.c - reading rules files. cJSON parses the text; every field is checked and copied into
+ * rules_file; an error names the JSON path, and the scanner of inspect/jscan.c walks the text
+ * along that path to find its line and column. */
+#include "rules.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../inspect/jscan.h"
+
+#define RULES_MAX_BYTES (16u << 20)
+
+static const char *shard_names[SHARD_COUNT] = {"replicated", "column", "row", "vocab", "expert"};
+
+const char *shard_kind_name(shard_kind k)
+{
+    return (unsigned)k < SHARD_COUNT ? shard_names[k] : "?";
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* Locating a JSON path ("$.params[3].shape[1]") in the text. */
+
+/* Moves j to the value at path; returns 0, or -1 when the path is not there. */
+static int locate(jscan *j, const char *path)
+{
+    const char *p = path;
+    if (*p == '$')
+        p++;
+    jscan_ws(j);
+    while (*p) {
+        if (*p == '.') {
+            const char *e = p + 1;
+            while (*e && *e != '.' && *e != '[')
+                e++;
+            size_t want = (size_t)(e - p - 1);
+            if (j->i >= j->n || j->b[j->i] != '{')
+                return -1;
+            j->i++;
+            int st = 0, r, found = 0;
+            while (!found && (r = jscan_next(j, '}', &st, "")) > 0) {
+                size_t mark = j->arena_n, l;
+                const char *k = jscan_string(j, 1, &l);
+                if (!k || jscan_expect(j, ':', "':'"))
+                    return -1;
+                j->arena_n = mark;
+                jscan_ws(j);
+                if (l == want && memcmp(k, p + 1, l) == 0)
+                    found = 1;
+                else if (jscan_skip(j))
+                    return -1;
+            }
+            if (!found)
+                return -1;
+            p = e;
+        } else if (*p == '[') {
+            long idx = strtol(p + 1, (char **)&p, 10);
+            if (*p != ']')
+                return -1;
+            p++;
+            if (j->i >= j->n || j->b[j->i] != '[')
+                return -1;
+            j->i++;
+            int st = 0, r;
+            for (long k = 0;; k++) {
+                if ((r = jscan_next(j, ']', &st, "")) <= 0)
+                    return -1;
+                if (k == idx)
+                    break;
+                if (jscan_skip(j))
+                    return -1;
+            }
+        } else
+            return -1;
+        jscan_ws(j);
+    }
+    return 0;
+}
+
+static void line_col(const char *text, size_t off, int *line, int *col)
+{
+    *line = 1;
+    *col = 1;
+    for (size_t i = 0; i < off && text[i]; i++) {
+        if (text[i] == '\n') {
+            (*line)++;
+            *col = 1;
+        } else
+            (*col)++;
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *text;
+    size_t len;
+    const char *file;
+    ck_err *err;
+    rules_file *r;
+} rctx;
+
+/* Fails at JSON path `path` (string offset `col_in` adds a column inside a string value). */
+static int rfail(rctx *c, const char *path, int col_in, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int rfail(rctx *c, const char *path, int col_in, const char *fmt, ...)
+{
+    if (c->err->code)
+        return -1;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    ck_err_set(c->err, CK_EFORMAT, c->file, path, CK_NO_OFFSET, "%s", msg);
+    jscan j;
+    memset(&j, 0, sizeof j);
+    j.b = (const uint8_t *)c->text;
+    j.n = c->len;
+    j.syntax = 1;
+    j.arena = malloc(c->len + 1);
+    if (j.arena && locate(&j, path) == 0) {
+        size_t off = j.i;
+        if (col_in > 0 && off < c->len && c->text[off] == '"')
+            off += (size_t)col_in; /* past the quote, to the column inside the string */
+        line_col(c->text, off, &c->err->line, &c->err->col);
+    }
+    free(j.arena);
+    return -1;
+}
+
+static const char *path_of(char *buf, size_t size, const char *parent, const char *key, int idx)
+{
+    int n = key ? snprintf(buf, size, "%s.%s", parent, key) : snprintf(buf, size, "%s[%d]", parent, idx);
+    if (n < 0 || (size_t)n >= size)
+        buf[size - 1] = 0; /* a path that long is cut; it still names the place */
+    return buf;
+}
+
+static int check_fields(rctx *c, const cJSON *obj, const char *path, const char *const *known)
+{
+    const cJSON *f;
+    cJSON_ArrayForEach(f, obj)
+    {
+        int ok = 0;
+        for (const char *const *k = known; *k && !ok; k++)
+            ok = strcmp(*k, f->string) == 0;
+        if (!ok) {
+            char list[256] = "", p[512];
+            for (const char *const *k = known; *k; k++) {
+                size_t l = strlen(list);
+                snprintf(list + l, sizeof list - l, "%s%s", l ? ", " : "", *k);
+            }
+            return rfail(c, path_of(p, sizeof p, path, f->string, 0), 0,
+                         "unknown field \"%s\" (known: %s)", f->string, list);
+        }
+    }
+    return 0;
+}
+
+static int get_string(rctx *c, const cJSON *obj, const char *path, const char *key, int required,
+                      char **out)
+{
+    char p[512];
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!x) {
+        if (required)
+            return rfail(c, path, 0, "missing field \"%s\"", key);
+        return 0;
+    }
+    if (!cJSON_IsString(x))
+        return rfail(c, path_of(p, sizeof p, path, key, 0), 0, "\"%s\" must be a string", key);
+    *out = strdup(x->valuestring);
+    return *out ? 0 : rfail(c, path, 0, "out of memory");
+}
+
+static int get_expr(rctx *c, const cJSON *x, const char *path, expr **out)
+{
+    if (cJSON_IsNumber(x)) {
+        char num[32];
+        snprintf(num, sizeof num, "%lld", (long long)x->valuedouble);
+        expr_err e;
+        *out = expr_compile(num, &e);
+        return *out ? 0 : rfail(c, path, 0, "%s", e.msg);
+    }
+    if (!cJSON_IsString(x))
+        return rfail(c, path, 0, "must be an expression in a string (or an integer)");
+    expr_err e;
+    *out = expr_compile(x->valuestring, &e);
+    if (!*out)
+        return rfail(c, path, e.col, "bad expression \"%s\": column %d: %s", x->valuestring,
+                     e.col, e.msg);
+    return 0;
+}
+
+static int get_opt_expr(rctx *c, const cJSON *obj, const char *path, const char *key, expr **out)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(obj, key);
+    char p[512];
+    *out = NULL;
+    return x ? get_expr(c, x, path_of(p, sizeof p, path, key, 0), out) : 0;
+}
+
+static int get_pattern(rctx *c, const cJSON *obj, const char *path, const char *key, pattern *out)
+{
+    char p[512], why[256];
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!x)
+        return rfail(c, path, 0, "missing field \"%s\"", key);
+    path_of(p, sizeof p, path, key, 0);
+    if (!cJSON_IsString(x))
+        return rfail(c, p, 0, "\"%s\" must be a pattern in a string", key);
+    int col;
+    if (pattern_compile(x->valuestring, out, why, sizeof why, &col) != 0)
+        return rfail(c, p, col, "bad pattern \"%s\": column %d: %s", x->valuestring, col, why);
+    return 0;
+}
+
+static int get_expr_array(rctx *c, const cJSON *x, const char *path, expr ***out, int *n)
+{
+    char p[512];
+    if (!cJSON_IsArray(x))
+        return rfail(c, path, 0, "must be an array of expressions");
+    int k = cJSON_GetArraySize(x);
+    *out = calloc(k ? (size_t)k : 1, sizeof **out);
+    if (!*out)
+        return rfail(c, path, 0, "out of memory");
+    *n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, x)
+    {
+        if (get_expr(c, e, path_of(p, sizeof p, path, NULL, *n), &(*out)[*n]))
+            return -1;
+        (*n)++;
+    }
+    return 0;
+}
+
+static int get_string_array(rctx *c, const cJSON *x, const char *path, char ***out, int *n)
+{
+    char p[512];
+    if (cJSON_IsString(x)) {
+        *out = calloc(1, sizeof **out);
+        if (!*out || !((*out)[0] = strdup(x->valuestring)))
+            return rfail(c, path, 0, "out of memory");
+        *n = 1;
+        return 0;
+    }
+    if (!cJSON_IsArray(x))
+        return rfail(c, path, 0, "must be a string or an array of strings");
+    int k = cJSON_GetArraySize(x);
+    *out = calloc(k ? (size_t)k : 1, sizeof **out);
+    if (!*out)
+        return rfail(c, path, 0, "out of memory");
+    *n = 0;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, x)
+    {
+        if (!cJSON_IsString(e))
+            return rfail(c, path_of(p, sizeof p, path, NULL, *n), 0, "must be a string");
+        if (!((*out)[(*n)++] = strdup(e->valuestring)))
+            return rfail(c, path, 0, "out of memory");
+    }
+    return 0;
+}
+
+static int line_of(rctx *c, const char *path)
+{
+    jscan j;
+    memset(&j, 0, sizeof j);
+    j.b = (const uint8_t *)c->text;
+    j.n = c->len;
+    j.syntax = 1;
+    j.arena = malloc(c->len + 1);
+    int line = 0, col;
+    if (j.arena && locate(&j, path) == 0)
+        line_col(c->text, j.i, &line, &col);
+    free(j.arena);
+    return line;
+}
+
+static int range_known(const rules_file *r, const char *name)
+{
+    for (int i = 0; i < r->n_ranges; i++)
+        if (strcmp(r->ranges[i].name, name) == 0)
+            return 1;
+    return 0;
+}
+
+static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *pr)
+{
+    static const char *const known[] = {"name", "when", "shape", "linear", "experts", "shard",
+                                        "expert_shard", "stage", "parts", NULL};
+    char p[512];
+    if (!cJSON_IsObject(o))
+        return rfail(c, path, 0, "a parameter must be an object");
+    if (check_fields(c, o, path, known) || get_pattern(c, o, path, "name", &pr->name) ||
+        get_opt_expr(c, o, path, "when", &pr->when))
+        return -1;
+    pr->line = line_of(c, path);
+    const cJSON *lin0 = cJSON_GetObjectItemCaseSensitive(o, "linear");
+    for (int k = 0; k < pr->name.n_caps; k++)
+        if (!(lin0 && strcmp(pr->name.caps[k].name, "suffix") == 0) &&
+            !range_known(c->r, pr->name.caps[k].name))
+            return rfail(c, path_of(p, sizeof p, path, "name", 0), 0, "capture {%s} is not a range "
+                         "(declare it under \"ranges\")", pr->name.caps[k].name);
+    const cJSON *shape = cJSON_GetObjectItemCaseSensitive(o, "shape");
+    const cJSON *lin = cJSON_GetObjectItemCaseSensitive(o, "linear");
+    if (!!shape == !!lin)
+        return rfail(c, path, 0, "a parameter needs exactly one of \"shape\" and \"linear\" "
+                     "([out, in])");
+    if (get_expr_array(c, shape ? shape : lin, path_of(p, sizeof p, path, shape ? "shape" : "linear", 0),
+                       &pr->shape, &pr->ndim))
+        return -1;
+    pr->linear = lin != NULL;
+    if (pr->linear && pr->ndim != 2)
+        return rfail(c, p, 0, "\"linear\" is [out, in]: 2 expressions, not %d", pr->ndim);
+    if (pr->linear && pattern_cap_index(&pr->name, "suffix", 6) < 0)
+        return rfail(c, path_of(p, sizeof p, path, "name", 0), 0, "a linear's name needs a "
+                     "{suffix} capture where weight, weight_scale_inv, ... go");
+    if (get_opt_expr(c, o, path, "experts", &pr->experts))
+        return -1;
+    char *s = NULL;
+    if (get_string(c, o, path, "shard", 0, &s))
+        return -1;
+    pr->shard = SHARD_REPLICATED;
+    if (s) {
+        int found = -1;
+        for (int k = 0; k < SHARD_COUNT; k++)
+            if (strcmp(s, shard_names[k]) == 0)
+                found = k;
+        free(s);
+        if (found < 0)
+            return rfail(c, path_of(p, sizeof p, path, "shard", 0), 0, "unknown sharding kind "
+                         "(replicated, column, row, vocab, expert)");
+        pr->shard = (shard_kind)found;
+    }
+    s = NULL;
+    if (get_string(c, o, path, "expert_shard", 0, &s))
+        return -1;
+    if (s) {
+        pr->expert_dim = strcmp(s, "column") == 0 ? 1 : strcmp(s, "row") == 0 ? 2 : -1;
+        free(s);
+        if (pr->expert_dim < 0 || pr->shard != SHARD_EXPERT)
+            return rfail(c, path_of(p, sizeof p, path, "expert_shard", 0), 0, "\"expert_shard\" "
+                         "is column or row, and only with \"shard\": \"expert\"");
+    }
+    s = NULL;
+    if (get_string(c, o, path, "stage", 0, &s))
+        return -1;
+    pr->stage = pattern_cap_index(&pr->name, "layer", 5) >= 0 ? STAGE_LAYER : STAGE_ALL;
+    if (s) {
+        int st = strcmp(s, "layer") == 0 ? STAGE_LAYER : strcmp(s, "first") == 0 ? STAGE_FIRST
+               : strcmp(s, "last") == 0 ? STAGE_LAST : strcmp(s, "all") == 0 ? STAGE_ALL : -1;
+        free(s);
+        if (st < 0)
+            return rfail(c, path_of(p, sizeof p, path, "stage", 0), 0, "unknown stage (layer, "
+                         "first, last, all)");
+        if (st == STAGE_LAYER && pattern_cap_index(&pr->name, "layer", 5) < 0)
+            return rfail(c, path_of(p, sizeof p, path, "stage", 0), 0, "stage \"layer\" needs a "
+                         "{layer} capture in the name");
+        pr->stage = (stage_kind)st;
+    }
+    const cJSON *parts = cJSON_GetObjectItemCaseSensitive(o, "parts");
+    if (parts) {
+        char pp[512];
+        path_of(pp, sizeof pp, path, "parts", 0);
+        if (!cJSON_IsArray(parts) || cJSON_GetArraySize(parts) < 2)
+            return rfail(c, pp, 0, "\"parts\" must list at least two parts");
+        pr->parts = calloc((size_t)cJSON_GetArraySize(parts), sizeof *pr->parts);
+        if (!pr->parts)
+            return rfail(c, pp, 0, "out of memory");
+        const cJSON *e;
+        cJSON_ArrayForEach(e, parts)
+        {
+            char ep[512];
+            path_of(ep, sizeof ep, pp, NULL, pr->n_parts);
+            rules_part *part = &pr->parts[pr->n_parts++];
+            static const char *const pk[] = {"id", "size", NULL};
+            if (!cJSON_IsObject(e))
+                return rfail(c, ep, 0, "a part is {\"id\": ..., \"size\": ...}");
+            if (check_fields(c, e, ep, pk) || get_string(c, e, ep, "id", 1, &part->id))
+                return -1;
+            const cJSON *sz = cJSON_GetObjectItemCaseSensitive(e, "size");
+            if (!sz)
+                return rfail(c, ep, 0, "missing field \"size\"");
+            if (get_expr(c, sz, path_of(p, sizeof p, ep, "size", 0), &part->size))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static int parse_key(rctx *c, const cJSON *o, const char *path, rules_key *k)
+{
+    static const char *const known[] = {"key", "param", "when", "part", "expert", NULL};
+    char p[512];
+    if (!cJSON_IsObject(o))
+        return rfail(c, path, 0, "a key rule must be an object");
+    if (check_fields(c, o, path, known) || get_pattern(c, o, path, "key", &k->key) ||
+        get_pattern(c, o, path, "param", &k->param) || get_opt_expr(c, o, path, "when", &k->when) ||
+        get_string(c, o, path, "part", 0, &k->part))
+        return -1;
+    k->line = line_of(c, path);
+    for (int i = 0; i < k->param.n_caps; i++)
+        if (pattern_cap_index(&k->key, k->param.caps[i].name, strlen(k->param.caps[i].name)) < 0)
+            return rfail(c, path_of(p, sizeof p, path, "param", 0), 0, "{%s} is not captured by "
+                         "\"key\"", k->param.caps[i].name);
+    k->expert_cap = -1;
+    char *ex = NULL;
+    if (get_string(c, o, path, "expert", 0, &ex))
+        return -1;
+    if (ex) {
+        k->expert_cap = pattern_cap_index(&k->key, ex, strlen(ex));
+        int ok = k->expert_cap >= 0 && k->key.caps[k->expert_cap].kind == CAP_INT;
+        free(ex);
+        if (!ok)
+            return rfail(c, path_of(p, sizeof p, path, "expert", 0), 0, "\"expert\" must name an "
+                         "integer capture of \"key\"");
+    }
+    return 0;
+}
+
+static int parse_skip(rctx *c, const cJSON *o, const char *path, rules_skip *s)
+{
+    static const char *const known[] = {"key", "when", "reason", NULL};
+    if (!cJSON_IsObject(o))
+        return rfail(c, path, 0, "a skip must be an object");
+    if (check_fields(c, o, path, known) || get_pattern(c, o, path, "key", &s->key) ||
+        get_opt_expr(c, o, path, "when", &s->when) || get_string(c, o, path, "reason", 1, &s->reason))
+        return -1;
+    s->line = line_of(c, path);
+    return 0;
+}
+
+static int parse_quant(rctx *c, const cJSON *o, const char *path)
+{
+    rules_file *r = c->r;
+    char p[512];
+    if (!cJSON_IsObject(o))
+        return rfail(c, path, 0, "\"quant\" maps quant_method (or \"none\") to its suffixes");
+    r->quants = calloc((size_t)cJSON_GetArraySize(o) + 1, sizeof *r->quants);
+    if (!r->quants)
+        return rfail(c, path, 0, "out of memory");
+    const cJSON *m;
+    cJSON_ArrayForEach(m, o)
+    {
+        char mp[512];
+        path_of(mp, sizeof mp, path, m->string, 0);
+        rules_quant *q = &r->quants[r->n_quants++];
+        if (!(q->method = strdup(m->string)))
+            return rfail(c, mp, 0, "out of memory");
+        if (!cJSON_IsObject(m) || !m->child)
+            return rfail(c, mp, 0, "must map each suffix (\"weight\", \"weight_scale_inv\") to "
+                         "{\"shape\": [...], \"dtype\": ...}");
+        q->suffixes = calloc((size_t)cJSON_GetArraySize(m), sizeof *q->suffixes);
+        if (!q->suffixes)
+            return rfail(c, mp, 0, "out of memory");
+        const cJSON *sfx;
+        cJSON_ArrayForEach(sfx, m)
+        {
+            char sp[512];
+            path_of(sp, sizeof sp, mp, sfx->string, 0);
+            rules_suffix *s = &q->suffixes[q->n_suffixes++];
+            static const char *const sk[] = {"shape", "dtype", NULL};
+            if (!(s->suffix = strdup(sfx->string)))
+                return rfail(c, sp, 0, "out of memory");
+            if (!cJSON_IsObject(sfx) || check_fields(c, sfx, sp, sk) ||
+                get_string(c, sfx, sp, "dtype", 0, &s->dtype))
+                return c->err->code ? -1 : rfail(c, sp, 0, "must be an object");
+            const cJSON *sh = cJSON_GetObjectItemCaseSensitive(sfx, "shape");
+            if (sh && get_expr_array(c, sh, path_of(p, sizeof p, sp, "shape", 0), &s->shape, &s->ndim))
+                return -1;
+        }
+    }
+    return 0;
+}
+
+static int parse_top(rctx *c, const cJSON *root)
+{
+    rules_file *r = c->r;
+    static const char *const known[] = {"ckptdoc_rules", "name", "description", "loader", "match",
+                                        "let", "ranges", "params", "keys", "skips", "quant", NULL};
+    char p[512];
+    if (!cJSON_IsObject(root))
+        return rfail(c, "$", 0, "a rules file is a JSON object");
+    if (check_fields(c, root, "$", known))
+        return -1;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "ckptdoc_rules");
+    if (!cJSON_IsNumber(v) || v->valuedouble != RULES_VERSION)
+        return rfail(c, v ? "$.ckptdoc_rules" : "$", 0, "\"ckptdoc_rules\": %d must say which "
+                     "version of the rules language this file is written in", RULES_VERSION);
+    if (get_string(c, root, "$", "name", 1, &r->name) ||
+        get_string(c, root, "$", "description", 0, &r->description))
+        return -1;
+    const cJSON *ld = cJSON_GetObjectItemCaseSensitive(root, "loader");
+    if (!cJSON_IsObject(ld))
+        return rfail(c, ld ? "$.loader" : "$", 0, "\"loader\" must be an object describing the "
+                     "loader simulated (name, strip_prefix, error, pp_guard)");
+    static const char *const lk[] = {"name", "strip_prefix", "error", "pp_guard", NULL};
+    if (check_fields(c, ld, "$.loader", lk) || get_string(c, ld, "$.loader", "name", 1, &r->loader) ||
+        get_string(c, ld, "$.loader", "strip_prefix", 0, &r->strip_prefix) ||
+        get_string(c, ld, "$.loader", "error", 0, &r->error_format))
+        return -1;
+    if (!r->strip_prefix && !(r->strip_prefix = strdup("")))
+        return rfail(c, "$.loader", 0, "out of memory");
+    if (!r->error_format && !(r->error_format = strdup("KeyError: '{param}'")))
+        return rfail(c, "$.loader", 0, "out of memory");
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(ld, "pp_guard");
+    if (g && !cJSON_IsBool(g))
+        return rfail(c, "$.loader.pp_guard", 0, "must be true or false");
+    r->pp_guard = !g || cJSON_IsTrue(g);
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "match");
+    if (m) {
+        static const char *const mk[] = {"model_type", "architectures", NULL};
+        if (!cJSON_IsObject(m) || check_fields(c, m, "$.match", mk))
+            return c->err->code ? -1 : rfail(c, "$.match", 0, "must be an object");
+        const cJSON *mt = cJSON_GetObjectItemCaseSensitive(m, "model_type");
+        const cJSON *ar = cJSON_GetObjectItemCaseSensitive(m, "architectures");
+        if ((mt && get_string_array(c, mt, "$.match.model_type", &r->model_types, &r->n_model_types)) ||
+            (ar && get_string_array(c, ar, "$.match.architectures", &r->architectures, &r->n_architectures)))
+            return -1;
+    }
+    const cJSON *lets = cJSON_GetObjectItemCaseSensitive(root, "let");
+    if (lets) {
+        if (!cJSON_IsObject(lets))
+            return rfail(c, "$.let", 0, "must map names to expressions");
+        r->lets = calloc((size_t)cJSON_GetArraySize(lets) + 1, sizeof *r->lets);
+        if (!r->lets)
+            return rfail(c, "$.let", 0, "out of memory");
+        const cJSON *e;
+        cJSON_ArrayForEach(e, lets)
+        {
+            rules_let *l = &r->lets[r->n_lets++];
+            if (!(l->name = strdup(e->string)) ||
+                get_expr(c, e, path_of(p, sizeof p, "$.let", e->string, 0), &l->value))
+                return c->err->code ? -1 : rfail(c, "$.let", 0, "out of memory");
+        }
+    }
+    const cJSON *ranges = cJSON_GetObjectItemCaseSensitive(root, "ranges");
+    if (ranges) {
+        if (!cJSON_IsObject(ranges))
+            return rfail(c, "$.ranges", 0, "must map capture names to \"lo .. hi\"");
+        r->ranges = calloc((size_t)cJSON_GetArraySize(ranges) + 1, sizeof *r->ranges);
+        if (!r->ranges)
+            return rfail(c, "$.ranges", 0, "out of memory");
+        const cJSON *e;
+        cJSON_ArrayForEach(e, ranges)
+        {
+            path_of(p, sizeof p, "$.ranges", e->string, 0);
+            rules_range *rg = &r->ranges[r->n_ranges++];
+            if (!(rg->name = strdup(e->string)))
+                return rfail(c, p, 0, "out of memory");
+            const char *dots = cJSON_IsString(e) ? strstr(e->valuestring, "..") : NULL;
+            if (!dots)
+                return rfail(c, p, 0, "a range is a string \"lo .. hi\" (hi excluded)");
+            char *lo = strndup(e->valuestring, (size_t)(dots - e->valuestring));
+            expr_err ee;
+            if (!lo)
+                return rfail(c, p, 0, "out of memory");
+            rg->lo = expr_compile(lo, &ee);
+            free(lo);
+            if (!rg->lo)
+                return rfail(c, p, ee.col, "bad range start: column %d: %s", ee.col, ee.msg);
+            rg->hi = expr_compile(dots + 2, &ee);
+            if (!rg->hi)
+                return rfail(c, p, (int)(dots + 2 - e->valuestring) + ee.col, "bad range end: %s",
+                             ee.msg);
+        }
+    }
+#define ARRAY(field, count, type, fn, what)                                                       \
+    do {                                                                                          \
+        const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, what);                            \
+        if (!a)                                                                                   \
+            break;                                                                                \
+        if (!cJSON_IsArray(a))                                                                    \
+            return rfail(c, "$." what, 0, "\"" what "\" must be an array");                      \
+        r->field = calloc((size_t)cJSON_GetArraySize(a) + 1, sizeof(type));                      \
+        if (!r->field)                                                                            \
+            return rfail(c, "$." what, 0, "out of memory");                                       \
+        const cJSON *e;                                                                           \
+        cJSON_ArrayForEach(e, a)                                                                  \
+        {                                                                                         \
+            if (fn(c, e, path_of(p, sizeof p, "$." what, NULL, r->count), &r->field[r->count]))   \
+                return -1;                                                                        \
+            r->count++;                                                                           \
+        }                                                                                         \
+    } while (0)
+    ARRAY(params, n_params, rules_param, parse_param, "params");
+    ARRAY(keys, n_keys, rules_key, parse_key, "keys");
+    ARRAY(skips, n_skips, rules_skip, parse_skip, "skips");
+#undef ARRAY
+    const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quant");
+    if (q && parse_quant(c, q, "$.quant"))
+        return -1;
+    return 0;
+}
+
+int rules_parse(const char *text, size_t len, const char *path, rules_file *r, ck_err *err)
+{
+    memset(r, 0, sizeof *r);
+    rctx c = {text, len, path, err, r};
+    if (len > RULES_MAX_BYTES)
+        return ck_err_set(err, CK_EFORMAT, path, NULL, CK_NO_OFFSET, "rules file larger than 16 MiB");
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, 0);
+    if (!root) {
+        const char *at = cJSON_GetErrorPtr();
+        size_t off = at && at >= text && at <= text + len ? (size_t)(at - text) : 0;
+        ck_err_set(err, CK_EFORMAT, path, "$", off, "not valid JSON");
+        line_col(text, off, &err->line, &err->col);
+        return CK_EFORMAT;
+    }
+    /* trailing text after the object */
+    while (end && (size_t)(end - text) < len && (*end == ' ' || *end == '\n' || *end == '\t' || *end == '\r'))
+        end++;
+    if (end && (size_t)(end - text) < len && *end) {
+        size_t off = (size_t)(end - text);
+        ck_err_set(err, CK_EFORMAT, path, "$", off, "not valid JSON: text after the object");
+        line_col(text, off, &err->line, &err->col);
+        cJSON_Delete(root);
+        return CK_EFORMAT;
+    }
+    if (!(r->path = strdup(path)) || parse_top(&c, root) != 0) {
+        if (!err->code)
+            ck_err_set(err, CK_ENOMEM, path, NULL, CK_NO_OFFSET, "out of memory");
+        cJSON_Delete(root);
+        rules_free(r);
+        return err->code;
+    }
+    cJSON_Delete(root);
+    return CK_OK;
+}
+
+int rules_load_file(const char *path, rules_file *r, ck_err *err)
+{
+    memset(r, 0, sizeof *r);
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return ck_err_set(err, CK_EIO, path, NULL, CK_NO_OFFSET, "cannot open the rules file: %s",
+                          strerror(errno));
+    char *buf = malloc(RULES_MAX_BYTES + 1);
+    size_t n = buf ? fread(buf, 1, RULES_MAX_BYTES + 1, fp) : 0;
+    fclose(fp);
+    if (!buf)
+        return ck_err_set(err, CK_ENOMEM, path, NULL, CK_NO_OFFSET, "out of memory");
+    buf[n <= RULES_MAX_BYTES ? n : RULES_MAX_BYTES] = 0;
+    int rc = rules_parse(buf, n, path, r, err);
+    free(buf);
+    return rc;
+}
+
+int rules_load_builtin(const char *name, rules_file *r, ck_err *err)
+{
+    memset(r, 0, sizeof *r);
+    for (size_t i = 0; i < rules_builtin_count(); i++)
+        if (strcmp(rules_builtin_name(i), name) == 0) {
+            size_t len;
+            const char *text = rules_builtin_text(i, &len);
+            char path[128];
+            snprintf(path, sizeof path, "builtin:%s", name);
+            return rules_parse(text, len, path, r, err);
+        }
+    char list[512] = "";
+    for (size_t i = 0; i < rules_builtin_count(); i++) {
+        size_t l = strlen(list);
+        snprintf(list + l, sizeof list - l, "%s%s", l ? ", " : "", rules_builtin_name(i));
+    }
+    return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "no built-in rules named \"%s\" "
+                      "(built in: %s)", name, list);
+}
+
+static void free_exprs(expr **e, int n)
+{
+    for (int i = 0; i < n; i++)
+        expr_free(e[i]);
+    free(e);
+}
+
+void rules_free(rules_file *r)
+{
+    if (!r)
+        return;
+    free(r->path);
+    free(r->name);
+    free(r->description);
+    free(r->loader);
+    free(r->strip_prefix);
+    free(r->error_format);
+    for (int i = 0; i < r->n_model_types; i++)
+        free(r->model_types[i]);
+    free(r->model_types);
+    for (int i = 0; i < r->n_architectures; i++)
+        free(r->architectures[i]);
+    free(r->architectures);
+    if (r->lets)
+        for (int i = 0; i <= r->n_lets; i++) {
+            free(r->lets[i].name);
+            expr_free(r->lets[i].value);
+        }
+    free(r->lets);
+    if (r->ranges)
+        for (int i = 0; i <= r->n_ranges; i++) {
+            free(r->ranges[i].name);
+            expr_free(r->ranges[i].lo);
+            expr_free(r->ranges[i].hi);
+        }
+    free(r->ranges);
+    if (r->params)
+        for (int i = 0; i <= r->n_params; i++) {
+            rules_param *p = &r->params[i];
+            pattern_free(&p->name);
+            expr_free(p->when);
+            expr_free(p->experts);
+            free_exprs(p->shape, p->ndim);
+            for (int k = 0; k < p->n_parts; k++) {
+                free(p->parts[k].id);
+                expr_free(p->parts[k].size);
+            }
+            free(p->parts);
+        }
+    free(r->params);
+    if (r->keys)
+        for (int i = 0; i <= r->n_keys; i++) {
+            pattern_free(&r->keys[i].key);
+            pattern_free(&r->keys[i].param);
+            expr_free(r->keys[i].when);
+            free(r->keys[i].part);
+        }
+    free(r->keys);
+    if (r->skips)
+        for (int i = 0; i <= r->n_skips; i++) {
+            pattern_free(&r->skips[i].key);
+            expr_free(r->skips[i].when);
+            free(r->skips[i].reason);
+        }
+    free(r->skips);
+    if (r->quants)
+        for (int i = 0; i <= r->n_quants; i++) {
+            for (int k = 0; k < r->quants[i].n_suffixes; k++) {
+                free(r->quants[i].suffixes[k].suffix);
+                free(r->quants[i].suffixes[k].dtype);
+                free_exprs(r->quants[i].suffixes[k].shape, r->quants[i].suffixes[k].ndim);
+            }
+            free(r->quants[i].suffixes);
+            free(r->quants[i].method);
+        }
+    free(r->quants);
+    memset(r, 0, sizeof *r);
+}

@@ -1,0 +1,137 @@
+/* rules.h - rules files: how one loader maps a model family's checkpoint keys onto the
+ * parameters it builds. A rules file is JSON (docs/rules.md); this module reads it with cJSON,
+ * compiles its expressions and patterns, and reports a bad file with its name, line:column and
+ * JSON path. Built-in rules (the JSON files in rules/builtin/) are compiled into the binary.
+ *
+ * Nothing here knows a model family: families are data. */
+#ifndef CK_RULES_H
+#define CK_RULES_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../inspect/ckerr.h"
+#include "expr.h"
+#include "pattern.h"
+
+#define RULES_VERSION 1
+
+typedef enum {
+    SHARD_REPLICATED = 0, /* every TP rank holds all of it */
+    SHARD_COLUMN,         /* output dim (0) split over TP */
+    SHARD_ROW,            /* input dim (1) split over TP */
+    SHARD_VOCAB,          /* rows padded to a multiple of 64, then split over TP */
+    SHARD_EXPERT,         /* dim 0 is experts: whole experts per rank under EP, else replicated;
+                           * the per-expert dims are split as `expert_shard` says */
+    SHARD_COUNT
+} shard_kind;
+
+typedef enum { STAGE_LAYER = 0, STAGE_FIRST, STAGE_LAST, STAGE_ALL } stage_kind;
+
+typedef struct {
+    char *id;            /* "q", "w1", 0-based index as text, ... */
+    expr *size;          /* rows of the fused parameter this part fills (before TP) */
+} rules_part;
+
+/* A parameter template: expands to one parameter per value of its range variables (and, for a
+ * linear, per suffix). Names are as the loader's params_dict spells them. */
+typedef struct {
+    pattern name;        /* "layers.{layer}.self_attn.o_proj" (captures name range variables) */
+    expr *when;          /* NULL: always */
+    expr **shape;        /* (ndim) full, unsharded shape; for a linear: [out, in] */
+    int ndim;
+    int linear;          /* a linear layer: the name's {suffix} takes each suffix of the
+                          * quantization variant (weight, weight_scale_inv, ...) */
+    expr *experts;       /* a fused expert parameter: this many experts lead the shape */
+    shard_kind shard;
+    int expert_dim;      /* SHARD_EXPERT: 1 + the dim split over TP inside an expert, 0: none */
+    stage_kind stage;
+    rules_part *parts;   /* (n_parts) fused parts in order, with their sizes */
+    int n_parts;
+    int line;            /* where it was written, for messages */
+} rules_param;
+
+/* A key rule: checkpoint keys matching `key` (as the loader sees them) go to `param`. */
+typedef struct {
+    pattern key;
+    pattern param;       /* template over key's captures */
+    expr *when;          /* NULL: always */
+    char *part;          /* fused part id, or NULL */
+    int expert_cap;      /* capture index of the expert id, or -1 */
+    int line;
+} rules_key;
+
+typedef struct {
+    pattern key;
+    expr *when;
+    char *reason;
+    int line;
+} rules_skip;
+
+typedef struct {
+    char *suffix;        /* "weight", "weight_scale_inv", "weight_packed" */
+    expr **shape;        /* (ndim) over `out` and `in`; NULL shape: as the linear */
+    int ndim;
+    char *dtype;         /* expected dtype, or NULL for any */
+} rules_suffix;
+
+typedef struct {
+    char *method;        /* quantization_config.quant_method, or "none" */
+    rules_suffix *suffixes;
+    int n_suffixes;
+} rules_quant;
+
+typedef struct {
+    char *name;
+    expr *value;
+} rules_let;
+
+typedef struct {
+    char *name;          /* range variable ("layer") */
+    expr *lo, *hi;       /* [lo, hi) */
+} rules_range;
+
+typedef struct {
+    char *path;          /* the file, or "builtin:NAME" */
+    char *name;          /* "deepseek_v3" */
+    char *description;
+    char *loader;        /* the loader simulated, for messages ("vLLM DeepseekV2Model.load_weights") */
+    char *strip_prefix;  /* removed from checkpoint keys before matching ("model."), or "" */
+    char *error_format;  /* how a missing parameter is raised: "KeyError: '{param}'" */
+    int pp_guard;        /* the loader skips parameters of layers other stages own */
+    char **model_types;  /* (n_model_types) config.json model_type values this file is for */
+    int n_model_types;
+    char **architectures;
+    int n_architectures;
+    rules_let *lets;
+    int n_lets;
+    rules_range *ranges;
+    int n_ranges;
+    rules_param *params;
+    int n_params;
+    rules_key *keys;
+    int n_keys;
+    rules_skip *skips;
+    int n_skips;
+    rules_quant *quants;
+    int n_quants;
+} rules_file;
+
+/* Parses a rules file from text (len bytes); path names it in errors. Returns CK_OK, or
+ * CK_EFORMAT with err->path, err->line, err->col and err->key (the JSON path, "$.params[3].shape")
+ * filled. On error *r is zeroed. */
+int rules_parse(const char *text, size_t len, const char *path, rules_file *r, ck_err *err);
+/* Reads and parses a file. */
+int rules_load_file(const char *path, rules_file *r, ck_err *err);
+/* A built-in rules file by name ("deepseek_v3"); CK_EUSAGE when there is none. */
+int rules_load_builtin(const char *name, rules_file *r, ck_err *err);
+void rules_free(rules_file *r);
+
+/* The built-in rules: names and their JSON text. */
+size_t rules_builtin_count(void);
+const char *rules_builtin_name(size_t i);
+const char *rules_builtin_text(size_t i, size_t *len);
+
+const char *shard_kind_name(shard_kind k);
+
+#endif
