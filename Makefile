@@ -28,8 +28,9 @@ endif
 LIB_SRC := inspect/ckerr.c inspect/dtype.c inspect/finding.c inspect/strmap.c inspect/jscan.c inspect/st.c \
            inspect/sniff.c inspect/config.c inspect/ckpt.c inspect/verify.c \
            rules/expr.c rules/pattern.c rules/rules.c rules/builtin.c \
+           loader/plan.c loader/simulate.c \
            kernels/convert_ref.c
-CLI_SRC := cli/main.c cli/out.c cli/cmd_inspect.c
+CLI_SRC := cli/main.c cli/out.c cli/cmd_inspect.c cli/cmd_lint.c
 TESTS   := check_inspect check_rules check_kernels
 
 ifneq ($(NVCC),)

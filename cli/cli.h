@@ -5,5 +5,6 @@
 enum { EXIT_CLEAN = 0, EXIT_FINDINGS = 1, EXIT_USAGE = 2 };
 
 int cmd_inspect(int argc, char **argv);
+int cmd_lint(int argc, char **argv);
 
 #endif

@@ -13,7 +13,6 @@
 #include "out.h"
 
 #define SCHEMA "ckptdoc.inspect/1"
-#define SHOW_PER_CODE 5
 
 typedef struct {
     const char *path;
@@ -153,37 +152,6 @@ static void print_config(const ck_checkpoint *ck, const out_style *st)
            out_reset(st));
 }
 
-static void print_findings(const ck_findings *f, const out_style *st)
-{
-    /* errors first, then warnings, then notes; at most SHOW_PER_CODE of each code */
-    for (int sev = SEV_ERROR; sev >= SEV_NOTE; sev--) {
-        for (size_t i = 0; i < f->n; i++) {
-            const ck_finding *x = &f->v[i];
-            if ((int)x->sev != sev)
-                continue;
-            size_t before = 0, total = 0;
-            for (size_t k = 0; k < f->n; k++)
-                if (strcmp(f->v[k].code, x->code) == 0) {
-                    total++;
-                    before += k < i;
-                }
-            if (before >= SHOW_PER_CODE) {
-                if (before == SHOW_PER_CODE)
-                    printf("  %s... and %zu more %s%s\n", out_dim(st), total - SHOW_PER_CODE,
-                           x->code, out_reset(st));
-                continue;
-            }
-            printf("%s%-7s%s %s%s%s %s", out_sev_color(st, x->sev), severity_name(x->sev),
-                   out_reset(st), out_dim(st), x->code, out_reset(st), x->file);
-            if (x->key[0])
-                printf("%s'%s'", x->file[0] ? ": " : "", x->key);
-            if (x->offset != UINT64_MAX)
-                printf(" @%llu", (unsigned long long)x->offset);
-            printf("%s%s\n", x->file[0] || x->key[0] ? ": " : "", x->msg);
-        }
-    }
-}
-
 static void print_list(const ck_checkpoint *ck, const verify_result *vr)
 {
     printf("\n%-60s %-8s %-22s %-40s %s\n", "tensor", "dtype", "shape", "file", "bytes [begin, end)");
@@ -260,7 +228,7 @@ static void print_text(const ck_checkpoint *ck, const inspect_args *a, const ver
            nn == 1 ? "" : "s");
     if (f->n)
         printf("\n");
-    print_findings(f, st);
+    out_findings(f, st);
     if (a->list)
         print_list(ck, vr);
 }
@@ -377,26 +345,7 @@ static void print_json(const ck_checkpoint *ck, const inspect_args *a, const ver
         cJSON_AddNumberToObject(o, "tensors", (double)ck->dtype_count[d]);
         cJSON_AddNumberToObject(o, "bytes", (double)ck->dtype_bytes[d]);
     }
-    const ck_findings *f = &ck->findings;
-    cJSON *counts = cJSON_AddObjectToObject(root, "counts");
-    cJSON_AddNumberToObject(counts, "error", (double)findings_count(f, SEV_ERROR));
-    cJSON_AddNumberToObject(counts, "warning", (double)findings_count(f, SEV_WARNING));
-    cJSON_AddNumberToObject(counts, "note", (double)findings_count(f, SEV_NOTE));
-    cJSON *fa = cJSON_AddArrayToObject(root, "findings");
-    for (size_t i = 0; i < f->n; i++) {
-        const ck_finding *x = &f->v[i];
-        cJSON *o = cJSON_CreateObject();
-        cJSON_AddStringToObject(o, "code", x->code);
-        cJSON_AddStringToObject(o, "severity", severity_name(x->sev));
-        cJSON_AddStringToObject(o, "file", x->file);
-        cJSON_AddStringToObject(o, "key", x->key);
-        if (x->offset != UINT64_MAX)
-            cJSON_AddNumberToObject(o, "offset", (double)x->offset);
-        else
-            cJSON_AddNullToObject(o, "offset");
-        cJSON_AddStringToObject(o, "message", x->msg);
-        cJSON_AddItemToArray(fa, o);
-    }
+    out_findings_json(root, &ck->findings);
     if (a->list) {
         cJSON *ta = cJSON_AddArrayToObject(root, "tensors");
         for (size_t i = 0; i < ck->n_tensors; i++) {

@@ -1,6 +1,8 @@
 /* out.c - terminal output helpers. */
 #include "out.h"
 
+#include <cjson/cJSON.h>
+
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -81,4 +83,60 @@ void out_progress(uint64_t done, uint64_t total, void *ctx)
     if (done >= total)
         fprintf(stderr, "\r%*s\r", 80, "");
     fflush(stderr);
+}
+
+#define SHOW_PER_CODE 5
+
+void out_findings(const ck_findings *f, const out_style *st)
+{
+    /* errors first, then warnings, then notes; at most SHOW_PER_CODE of each code */
+    for (int sev = SEV_ERROR; sev >= SEV_NOTE; sev--) {
+        for (size_t i = 0; i < f->n; i++) {
+            const ck_finding *x = &f->v[i];
+            if ((int)x->sev != sev)
+                continue;
+            size_t before = 0, total = 0;
+            for (size_t k = 0; k < f->n; k++)
+                if (strcmp(f->v[k].code, x->code) == 0) {
+                    total++;
+                    before += k < i;
+                }
+            if (before >= SHOW_PER_CODE) {
+                if (before == SHOW_PER_CODE)
+                    printf("  %s... and %zu more %s%s\n", out_dim(st), total - SHOW_PER_CODE,
+                           x->code, out_reset(st));
+                continue;
+            }
+            printf("%s%-7s%s %s%s%s %s", out_sev_color(st, x->sev), severity_name(x->sev),
+                   out_reset(st), out_dim(st), x->code, out_reset(st), x->file);
+            if (x->key[0])
+                printf("%s'%s'", x->file[0] ? ": " : "", x->key);
+            if (x->offset != UINT64_MAX)
+                printf(" @%llu", (unsigned long long)x->offset);
+            printf("%s%s\n", x->file[0] || x->key[0] ? ": " : "", x->msg);
+        }
+    }
+}
+
+void out_findings_json(cJSON *root, const ck_findings *f)
+{
+    cJSON *counts = cJSON_AddObjectToObject(root, "counts");
+    cJSON_AddNumberToObject(counts, "error", (double)findings_count(f, SEV_ERROR));
+    cJSON_AddNumberToObject(counts, "warning", (double)findings_count(f, SEV_WARNING));
+    cJSON_AddNumberToObject(counts, "note", (double)findings_count(f, SEV_NOTE));
+    cJSON *fa = cJSON_AddArrayToObject(root, "findings");
+    for (size_t i = 0; i < f->n; i++) {
+        const ck_finding *x = &f->v[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "code", x->code);
+        cJSON_AddStringToObject(o, "severity", severity_name(x->sev));
+        cJSON_AddStringToObject(o, "file", x->file);
+        cJSON_AddStringToObject(o, "key", x->key);
+        if (x->offset != UINT64_MAX)
+            cJSON_AddNumberToObject(o, "offset", (double)x->offset);
+        else
+            cJSON_AddNullToObject(o, "offset");
+        cJSON_AddStringToObject(o, "message", x->msg);
+        cJSON_AddItemToArray(fa, o);
+    }
 }

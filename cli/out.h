@@ -26,4 +26,10 @@ const char *out_count(uint64_t n, char *buf, size_t size);
 /* Progress callback: ctx is an out_style*. Draws "verify [#####     ] 45% 12.3 GB/27 GB" */
 void out_progress(uint64_t done, uint64_t total, void *ctx);
 
+/* Prints findings: errors, then warnings, then notes; at most 5 of each code, then a count. */
+void out_findings(const ck_findings *f, const out_style *s);
+struct cJSON;
+/* Adds "counts" and "findings" (code, severity, file, key, offset, message) to a JSON object. */
+void out_findings_json(struct cJSON *root, const ck_findings *f);
+
 #endif

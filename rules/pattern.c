@@ -156,3 +156,27 @@ int pattern_match(const pattern *p, const char *key, size_t key_len, pattern_val
 {
     return match_from(p, 0, key, key_len, 0, vals);
 }
+
+int pattern_format(const pattern *p, const pattern_value *vals, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (int k = 0; k <= p->n_caps; k++) {
+        size_t l = strlen(p->lit[k]);
+        if (n + l >= size)
+            return -1;
+        memcpy(buf + n, p->lit[k], l);
+        n += l;
+        if (k == p->n_caps)
+            break;
+        int w;
+        if (p->caps[k].kind == CAP_INT || !vals[k].s) /* an integer, or a range variable */
+            w = snprintf(buf + n, size - n, "%lld", (long long)vals[k].v);
+        else
+            w = snprintf(buf + n, size - n, "%.*s", (int)vals[k].len, vals[k].s);
+        if (w < 0 || (size_t)w >= size - n)
+            return -1;
+        n += (size_t)w;
+    }
+    buf[n] = 0;
+    return (int)n;
+}

@@ -37,6 +37,10 @@ int pattern_compile(const char *text, pattern *p, char *why, size_t why_size, in
 void pattern_free(pattern *p);
 /* Matches all of key; on 1 fills vals[0..n_caps). */
 int pattern_match(const pattern *p, const char *key, size_t key_len, pattern_value *vals);
+/* Writes the pattern with vals[i] in place of capture i (integers in decimal; a value with s
+ * NULL is written as the integer v whatever the capture's kind). Returns the
+ * length written, or -1 when buf is too small. */
+int pattern_format(const pattern *p, const pattern_value *vals, char *buf, size_t size);
 /* The index of capture name, or -1. */
 int pattern_cap_index(const pattern *p, const char *name, size_t len);
 

@@ -397,7 +397,7 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
 
 static int parse_key(rctx *c, const cJSON *o, const char *path, rules_key *k)
 {
-    static const char *const known[] = {"key", "param", "when", "part", "expert", NULL};
+    static const char *const known[] = {"key", "param", "when", "part", "expert", "pp_guard", NULL};
     char p[512];
     if (!cJSON_IsObject(o))
         return rfail(c, path, 0, "a key rule must be an object");
@@ -411,6 +411,10 @@ static int parse_key(rctx *c, const cJSON *o, const char *path, rules_key *k)
             return rfail(c, path_of(p, sizeof p, path, "param", 0), 0, "{%s} is not captured by "
                          "\"key\"", k->param.caps[i].name);
     k->expert_cap = -1;
+    const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "pp_guard");
+    if (g && !cJSON_IsBool(g))
+        return rfail(c, path_of(p, sizeof p, path, "pp_guard", 0), 0, "must be true or false");
+    k->pp_guard = g ? cJSON_IsTrue(g) : -1;
     char *ex = NULL;
     if (get_string(c, o, path, "expert", 0, &ex))
         return -1;

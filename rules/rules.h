@@ -58,6 +58,8 @@ typedef struct {
     expr *when;          /* NULL: always */
     char *part;          /* fused part id, or NULL */
     int expert_cap;      /* capture index of the expert id, or -1 */
+    int pp_guard;        /* 1/0: this loader path does / does not skip parameters of layers
+                          * other stages own; -1: as the loader's pp_guard */
     int line;
 } rules_key;
 

@@ -1,0 +1,339 @@
+/* cmd_lint.c - `ckptdoc lint DIR`: would this checkpoint load under this layout? Builds the
+ * plan of every pipeline stage from the rules, replays the loader over the checkpoint's keys
+ * (headers, or the index alone) and reports, per rank, what it would raise. */
+#include <cjson/cJSON.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../inspect/ckpt.h"
+#include "../loader/plan.h"
+#include "../loader/simulate.h"
+#include "../rules/rules.h"
+#include "cli.h"
+#include "out.h"
+
+#define SCHEMA "ckptdoc.lint/1"
+
+typedef struct {
+    const char *path, *rules;
+    int tp, pp, ep, fmt, no_color, strict;
+    plan_layout layout;
+} lint_args;
+
+enum { FMT_TEXT, FMT_JSON, FMT_GITHUB };
+
+static void usage_lint(FILE *fp)
+{
+    fprintf(fp,
+            "usage: ckptdoc lint DIR [--rules NAME|FILE] [--tp N] [--pp N] [--ep]\n"
+            "                    [--pp-partition A,B,..] [--format text|json|github] [--strict]\n"
+            "Predicts, from headers alone (or the index alone), what the loader does with this\n"
+            "checkpoint on every rank of a tensor/pipeline-parallel layout: which keys load where,\n"
+            "which are skipped and why, which parameters stay empty, and the exception it raises.\n"
+            "  --rules R          built-in rules name or a rules file (default: from config.json)\n"
+            "  --tp N, --tensor-parallel-size N     --pp N, --pipeline-parallel-size N\n"
+            "  --ep, --enable-expert-parallel       experts split over the TP ranks\n"
+            "  --pp-partition A,B  layers per stage (vLLM's VLLM_PP_LAYER_PARTITION)\n"
+            "  --strict           warnings count as errors for the exit status\n"
+            "Exit status: 0 no error findings, 1 error findings, 2 usage or unreadable input.\n");
+}
+
+static int parse_int(const char *s, int lo, int hi, int *out)
+{
+    char *end;
+    long v = strtol(s, &end, 10);
+    if (*s == 0 || *end || v < lo || v > hi)
+        return -1;
+    *out = (int)v;
+    return 0;
+}
+
+static int parse_args(int argc, char **argv, lint_args *a)
+{
+    static const struct option opts[] = {
+        {"rules", required_argument, 0, 'r'}, {"tp", required_argument, 0, 't'},
+        {"tensor-parallel-size", required_argument, 0, 't'}, {"pp", required_argument, 0, 'p'},
+        {"pipeline-parallel-size", required_argument, 0, 'p'}, {"ep", no_argument, 0, 'e'},
+        {"enable-expert-parallel", no_argument, 0, 'e'}, {"pp-partition", required_argument, 0, 'P'},
+        {"format", required_argument, 0, 'f'}, {"strict", no_argument, 0, 's'},
+        {"no-color", no_argument, 0, 'C'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    memset(a, 0, sizeof *a);
+    a->tp = a->pp = 1;
+    const char *partition = NULL;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "r:t:p:eP:f:sCh", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r': a->rules = optarg; break;
+        case 't':
+            if (parse_int(optarg, 1, 4096, &a->tp)) {
+                fprintf(stderr, "ckptdoc lint: --tp must be 1..4096, not '%s'\n", optarg);
+                return -1;
+            }
+            break;
+        case 'p':
+            if (parse_int(optarg, 1, PLAN_MAX_PP, &a->pp)) {
+                fprintf(stderr, "ckptdoc lint: --pp must be 1..%d, not '%s'\n", PLAN_MAX_PP, optarg);
+                return -1;
+            }
+            break;
+        case 'e': a->ep = 1; break;
+        case 'P': partition = optarg; break;
+        case 'f':
+            a->fmt = strcmp(optarg, "json") == 0 ? FMT_JSON : strcmp(optarg, "github") == 0 ? FMT_GITHUB
+                   : strcmp(optarg, "text") == 0 ? FMT_TEXT : -1;
+            if (a->fmt < 0) {
+                fprintf(stderr, "ckptdoc lint: --format must be text, json or github, not '%s'\n", optarg);
+                return -1;
+            }
+            break;
+        case 's': a->strict = 1; break;
+        case 'C': a->no_color = 1; break;
+        case 'h':
+            usage_lint(stdout);
+            exit(0);
+        default:
+            return -1;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "ckptdoc lint: expected one checkpoint folder\n");
+        return -1;
+    }
+    a->path = argv[optind];
+    a->layout.tp = a->tp;
+    a->layout.pp = a->pp;
+    a->layout.ep = a->ep;
+    if (partition) {
+        int n = 0;
+        char buf[512];
+        snprintf(buf, sizeof buf, "%s", partition);
+        for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+            if (n == PLAN_MAX_PP || parse_int(t, 1, 1 << 20, &a->layout.partition[n])) {
+                fprintf(stderr, "ckptdoc lint: --pp-partition: \"%s\" is not a list of positive "
+                        "layer counts (vLLM: \"Invalid partition string: %s\")\n", partition, partition);
+                return -1;
+            }
+            n++;
+        }
+        if (n != a->pp) {
+            fprintf(stderr, "ckptdoc lint: --pp-partition has %d stages but --pp is %d (vLLM: "
+                    "\"len(partitions)=%d does not match pp_size=%d.\")\n", n, a->pp, n, a->pp);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int rules_match(const rules_file *r, const ck_config *c)
+{
+    for (int i = 0; i < r->n_model_types; i++)
+        if (strcmp(r->model_types[i], c->model_type) == 0)
+            return 1;
+    for (int i = 0; i < r->n_architectures; i++)
+        if (strstr(c->architectures, r->architectures[i]))
+            return 1;
+    return 0;
+}
+
+/* The rules: --rules as a file or a built-in name, else the built-in that matches config.json. */
+static int choose_rules(const lint_args *a, const ck_config *cfg, rules_file *r, ck_err *err)
+{
+    struct stat st;
+    if (a->rules && stat(a->rules, &st) == 0)
+        return rules_load_file(a->rules, r, err);
+    if (a->rules)
+        return rules_load_builtin(a->rules, r, err);
+    for (size_t i = 0; i < rules_builtin_count(); i++) {
+        if (rules_load_builtin(rules_builtin_name(i), r, err) != CK_OK)
+            return err->code;
+        if (rules_match(r, cfg))
+            return CK_OK;
+        rules_free(r);
+    }
+    return ck_err_set(err, CK_EUSAGE, a->path, NULL, CK_NO_OFFSET, "no built-in rules for "
+                      "model_type \"%s\" (%s); name some with --rules (see 'ckptdoc rules list')",
+                      cfg->model_type, cfg->architectures[0] ? cfg->architectures : "no architectures");
+}
+
+static void print_text(const lint_args *a, const ck_checkpoint *ck, const rules_file *r,
+                       const plan *p, const sim_result *res, const ck_findings *f, const out_style *st)
+{
+    char fam[512], ranks[256];
+    printf("%s%s%s\n", out_bold(st), ck->root, out_reset(st));
+    printf("  %-10s %s\n", "family", ckpt_family(ck, fam, sizeof fam));
+    printf("  %-10s %s (%s), loader %s\n", "rules", r->name, r->path, r->loader);
+    printf("  %-10s TP %d x PP %d%s = %d ranks, quantization %s\n", "layout", a->tp, a->pp,
+           a->ep ? " with expert parallelism" : "", a->tp * a->pp, p->quant->method);
+    printf("  %-10s %zu keys per rank%s\n", "keys", res->keys,
+           res->from_index ? " (from the index: shard headers unreadable, shape checks skipped)" : "");
+    for (int s = 0; s < res->n_stages; s++) {
+        const sim_stage *x = &res->stages[s];
+        const plan_stage *ps = &p->stages[s];
+        sim_ranks_str(p, 1ull << s, ranks, sizeof ranks);
+        printf("  %-10s %s, layers %d-%d: %zu loaded, %zu skipped by rules, %zu for other stages",
+               s ? "" : "stages", ranks, ps->layer_start, ps->layer_end - 1, x->loaded,
+               x->skipped_rules, x->skipped_pp);
+        if (x->error[0])
+            printf(" - %sraises %s%s", out_sev_color(st, SEV_ERROR), x->error, out_reset(st));
+        else if (!x->missing)
+            printf(" - loads");
+        printf("\n");
+    }
+    size_t ne = findings_count(f, SEV_ERROR), nw = findings_count(f, SEV_WARNING),
+           nn = findings_count(f, SEV_NOTE);
+    printf("  %-10s %zu error%s, %zu warning%s, %zu note%s\n", "findings", ne, ne == 1 ? "" : "s",
+           nw, nw == 1 ? "" : "s", nn, nn == 1 ? "" : "s");
+    if (f->n)
+        printf("\n");
+    out_findings(f, st);
+}
+
+static void print_json(const lint_args *a, const ck_checkpoint *ck, const rules_file *r,
+                       const plan *p, const sim_result *res, const ck_findings *f)
+{
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "schema", SCHEMA);
+    cJSON_AddStringToObject(root, "path", ck->root);
+    cJSON *rj = cJSON_AddObjectToObject(root, "rules");
+    cJSON_AddStringToObject(rj, "name", r->name);
+    cJSON_AddStringToObject(rj, "path", r->path);
+    cJSON_AddStringToObject(rj, "loader", r->loader);
+    cJSON *lj = cJSON_AddObjectToObject(root, "layout");
+    cJSON_AddNumberToObject(lj, "tp", a->tp);
+    cJSON_AddNumberToObject(lj, "pp", a->pp);
+    cJSON_AddBoolToObject(lj, "ep", a->ep);
+    cJSON_AddStringToObject(lj, "quantization", p->quant->method);
+    cJSON_AddNumberToObject(root, "keys", (double)res->keys);
+    cJSON_AddBoolToObject(root, "from_index", res->from_index);
+    cJSON *sa = cJSON_AddArrayToObject(root, "stages");
+    for (int s = 0; s < res->n_stages; s++) {
+        const sim_stage *x = &res->stages[s];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "stage", s);
+        int rk[2] = {s * a->tp, (s + 1) * a->tp - 1};
+        cJSON_AddItemToObject(o, "ranks", cJSON_CreateIntArray(rk, 2));
+        int ly[2] = {p->stages[s].layer_start, p->stages[s].layer_end};
+        cJSON_AddItemToObject(o, "layers", cJSON_CreateIntArray(ly, 2));
+        cJSON_AddNumberToObject(o, "params", (double)p->stages[s].n);
+        cJSON_AddNumberToObject(o, "loaded", (double)x->loaded);
+        cJSON_AddNumberToObject(o, "skipped_rules", (double)x->skipped_rules);
+        cJSON_AddNumberToObject(o, "skipped_other_stages", (double)x->skipped_pp);
+        cJSON_AddNumberToObject(o, "unexpected", (double)x->unexpected);
+        cJSON_AddNumberToObject(o, "missing", (double)x->missing);
+        if (x->error[0]) {
+            cJSON_AddStringToObject(o, "error", x->error);
+            cJSON_AddStringToObject(o, "error_key", x->error_key);
+            cJSON_AddStringToObject(o, "error_file", x->error_file);
+        } else
+            cJSON_AddNullToObject(o, "error");
+        cJSON_AddItemToArray(sa, o);
+    }
+    out_findings_json(root, f);
+    char *text = cJSON_PrintUnformatted(root);
+    if (text)
+        puts(text);
+    free(text);
+    cJSON_Delete(root);
+}
+
+/* GitHub workflow annotations: one line per finding. */
+static void print_github(const ck_findings *f)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        const ck_finding *x = &f->v[i];
+        const char *level = x->sev == SEV_ERROR ? "error" : x->sev == SEV_WARNING ? "warning" : "notice";
+        printf("::%s", level);
+        if (x->file[0])
+            printf(" file=%s", x->file);
+        printf(",title=%s::", x->code);
+        if (x->key[0])
+            printf("%s: ", x->key);
+        for (const char *c = x->msg; *c; c++) { /* annotations end at a newline */
+            if (*c == '%')
+                fputs("%25", stdout);
+            else if (*c == '\n')
+                fputs("%0A", stdout);
+            else
+                putchar(*c);
+        }
+        putchar('\n');
+    }
+}
+
+int cmd_lint(int argc, char **argv)
+{
+    lint_args a;
+    if (parse_args(argc, argv, &a) != 0) {
+        usage_lint(stderr);
+        return EXIT_USAGE;
+    }
+    out_style st;
+    out_style_detect(&st, stdout, a.no_color || a.fmt != FMT_TEXT);
+    ck_checkpoint ck;
+    ck_err err;
+    char buf[1600];
+    ck_err_clear(&err);
+    if (ckpt_open(a.path, 0, &ck, &err) != CK_OK) {
+        fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
+        return EXIT_USAGE;
+    }
+    if (!ck.cfg.present) {
+        fprintf(stderr, "ckptdoc lint: %s: no readable config.json; a loader cannot build the "
+                "model without it\n", a.path);
+        ckpt_free(&ck);
+        return EXIT_USAGE;
+    }
+    rules_file r;
+    if (choose_rules(&a, &ck.cfg, &r, &err) != CK_OK) {
+        fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
+        ckpt_free(&ck);
+        return EXIT_USAGE;
+    }
+    ck_findings f;
+    findings_init(&f);
+    /* the reader's own errors (a pointer shard, a broken header) matter to the load too */
+    for (size_t i = 0; i < ck.findings.n; i++) {
+        const ck_finding *x = &ck.findings.v[i];
+        if (x->sev == SEV_ERROR)
+            findings_add(&f, x->code, x->sev, x->file, x->key, x->offset, "%s", x->msg);
+    }
+    if (!rules_match(&r, &ck.cfg))
+        findings_add(&f, "lint.wrong_family", SEV_ERROR, "config.json", NULL, UINT64_MAX,
+                     "rules \"%s\" are for model_type %s, but config.json says \"%s\" (%s): the "
+                     "checkpoint is not of this family, expect every key to fail",
+                     r.name, r.n_model_types ? r.model_types[0] : "?", ck.cfg.model_type,
+                     ck.cfg.architectures);
+    plan p;
+    int rc = plan_build(&r, &ck.cfg, &a.layout, &p, &f, &err);
+    if (rc != CK_OK) {
+        fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
+        findings_free(&f);
+        rules_free(&r);
+        ckpt_free(&ck);
+        return EXIT_USAGE;
+    }
+    sim_result res;
+    int status = EXIT_USAGE;
+    if (simulate_run(&ck, &p, &res, &f, &err) != CK_OK) {
+        fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
+    } else {
+        if (a.fmt == FMT_JSON)
+            print_json(&a, &ck, &r, &p, &res, &f);
+        else if (a.fmt == FMT_GITHUB)
+            print_github(&f);
+        else
+            print_text(&a, &ck, &r, &p, &res, &f, &st);
+        status = findings_count(&f, SEV_ERROR) || (a.strict && findings_count(&f, SEV_WARNING))
+               ? EXIT_FINDINGS : EXIT_CLEAN;
+        sim_result_free(&res);
+    }
+    plan_free(&p);
+    findings_free(&f);
+    rules_free(&r);
+    ckpt_free(&ck);
+    return status;
+}

@@ -1,0 +1,465 @@
+/* plan.c - expand a rules file's parameter templates for each pipeline stage of a layout. */
+#include "plan.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int plan_pp_indices(int layers, const plan_layout *lay, int stage, int *start, int *end, ck_err *err)
+{
+    int pp = lay->pp, sizes[PLAN_MAX_PP];
+    int explicit_ = 0;
+    for (int k = 0; k < pp; k++)
+        explicit_ |= lay->partition[k] != 0;
+    if (explicit_) {
+        int sum = 0;
+        for (int k = 0; k < pp; k++) {
+            if (lay->partition[k] <= 0)
+                return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "--pp-partition: stage "
+                                  "%d has %d layers; every stage needs at least one", k, lay->partition[k]);
+            sizes[k] = lay->partition[k];
+            sum += sizes[k];
+        }
+        if (sum != layers)
+            return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "--pp-partition adds up to "
+                              "%d layers but num_hidden_layers is %d (vLLM: \"sum(partitions)=%d "
+                              "does not match num_hidden_layers=%d.\")", sum, layers, sum, layers);
+    } else {
+        if (layers < pp)
+            return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "%d pipeline stages for "
+                              "%d layers: a stage would own no layer", pp, layers);
+        int base = layers / pp, rem = layers % pp;
+        for (int k = 0; k < pp; k++)
+            sizes[k] = base;
+        for (int k = 0; k < rem; k++)
+            sizes[pp - 2 - k]++; /* the 2nd-to-last, 3rd-to-last, ... stage */
+    }
+    int s = 0;
+    for (int k = 0; k < stage; k++)
+        s += sizes[k];
+    *start = s;
+    *end = s + sizes[stage];
+    return CK_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+static int name_is(const char *a, const char *name, size_t len)
+{
+    return strlen(a) == len && strncmp(a, name, len) == 0;
+}
+
+int plan_lookup(void *envp, const char *name, size_t len, expr_val *out)
+{
+    plan_env *env = envp;
+    const plan *p = env->p;
+    memset(out, 0, sizeof *out);
+    if (env->caps)
+        for (int i = 0; i < env->caps->n_caps; i++)
+            if (name_is(env->caps->caps[i].name, name, len)) {
+                if (env->caps->caps[i].kind == CAP_INT || !env->vals[i].s)
+                    out->v = env->vals[i].v; /* an integer capture, or a range variable */
+                else {
+                    out->is_str = 1;
+                    out->s = env->vals[i].s;
+                    out->slen = env->vals[i].len;
+                }
+                return 1;
+            }
+    for (int i = 0; i < env->n_extra; i++)
+        if (name_is(env->extra_n[i], name, len)) {
+            out->v = env->extra_v[i];
+            return 1;
+        }
+    for (int i = 0; p->lets && i < p->n_lets; i++)
+        if (name_is(p->rules->lets[i].name, name, len)) {
+            *out = p->lets[i];
+            return 1;
+        }
+    const ck_config *c = p->cfg;
+    if (len > 6 && strncmp(name, "quant_", 6) == 0) {
+        const char *q = name + 6;
+        size_t ql = len - 6;
+        if (name_is("method", q, ql)) {
+            out->is_str = 1;
+            out->s = c->has_quant ? c->quant.method : "none";
+            out->slen = strlen(out->s);
+            return 1;
+        }
+        if (name_is("bits", q, ql)) {
+            out->v = c->has_quant ? c->quant.bits : 16;
+            return 1;
+        }
+        if (name_is("group_size", q, ql)) {
+            out->v = c->has_quant ? c->quant.group_size : 0;
+            return 1;
+        }
+        if (name_is("block_n", q, ql) || name_is("block_k", q, ql)) {
+            out->v = c->has_quant ? c->quant.block[q[6] == 'n' ? 0 : 1] : 0;
+            return 1;
+        }
+    }
+    for (int i = 0; i < c->n_fields; i++) {
+        const cfg_field *fl = &c->fields[i];
+        if (!name_is(fl->name, name, len))
+            continue;
+        switch (fl->kind) {
+        case CFG_NULL: out->is_null = 1; break;
+        case CFG_BOOL:
+        case CFG_NUMBER: out->v = (int64_t)fl->num; break;
+        case CFG_STRING:
+            out->is_str = 1;
+            out->s = fl->str;
+            out->slen = strlen(fl->str);
+            break;
+        }
+        return 1;
+    }
+    return 0;
+}
+
+int plan_eval(const plan *p, const expr *e, plan_env *env, int line, expr_val *out, ck_err *err)
+{
+    expr_err ee;
+    if (expr_eval(e, plan_lookup, env, out, &ee) == 0)
+        return CK_OK;
+    ck_err_set(err, CK_EFORMAT, p->rules->path, NULL, CK_NO_OFFSET, "\"%s\": column %d: %s",
+               expr_text(e), ee.col, ee.msg);
+    err->line = line;
+    return CK_EFORMAT;
+}
+
+static int eval_int(const plan *p, const expr *e, plan_env *env, int line, int64_t *v, ck_err *err)
+{
+    expr_val x;
+    if (plan_eval(p, e, env, line, &x, err))
+        return CK_EFORMAT;
+    if (x.is_null || x.is_str) {
+        ck_err_set(err, CK_EFORMAT, p->rules->path, NULL, CK_NO_OFFSET, "\"%s\" is %s where a "
+                   "number is needed", expr_text(e), x.is_null ? "null" : "a string");
+        err->line = line;
+        return CK_EFORMAT;
+    }
+    *v = x.v;
+    return CK_OK;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    plan *p;
+    plan_stage *st;
+    const rules_param *t;
+    int tmpl;
+    pattern_value vals[PATTERN_MAX_CAPS];
+    ck_findings *f;
+    ck_err *err;
+    int reported;       /* construction findings already given for this template */
+} expander;
+
+static int stage_add(plan_stage *st, size_t *cap, const plan_param *pp)
+{
+    if (st->n == *cap) {
+        size_t c = *cap ? *cap * 2 : 256;
+        plan_param *v = realloc(st->params, c * sizeof *v);
+        if (!v)
+            return -1;
+        st->params = v;
+        *cap = c;
+    }
+    st->params[st->n] = *pp;
+    if (strmap_put(&st->by_name, st->params[st->n].name, st->n, NULL) < 0)
+        return -1;
+    st->n++;
+    return 0;
+}
+
+static void construct_finding(expander *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void construct_finding(expander *x, const char *fmt, ...)
+{
+    if (x->reported)
+        return;
+    x->reported = 1;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    char where[64];
+    snprintf(where, sizeof where, "%s:%d", x->p->rules->path, x->t->line);
+    findings_add(x->f, "lint.tp_indivisible", SEV_ERROR, where, x->t->name.text, UINT64_MAX, "%s",
+                 msg);
+}
+
+/* Local (one TP rank) size of `size` split `ways`; a finding when it does not divide. */
+static int64_t split(expander *x, int64_t size, int ways, const char *what)
+{
+    if (ways <= 1)
+        return size;
+    if (size % ways)
+        construct_finding(x, "%s %lld is not divisible by tensor-parallel size %d: the model "
+                          "cannot be built (vLLM: AssertionError: %lld is not divisible by %d)",
+                          what, (long long)size, ways, (long long)size, ways);
+    return size / ways;
+}
+
+static int emit(expander *x, size_t *cap, int layer)
+{
+    plan *p = x->p;
+    const rules_param *t = x->t;
+    const rules_quant *q = p->quant;
+    int nsuf = t->linear ? q->n_suffixes : 1;
+    int tp = p->layout.tp, ep = p->layout.ep;
+    plan_env env = {p, &t->name, x->vals, NULL, NULL, 0};
+    int64_t full[PLAN_MAX_DIMS] = {0}, out = 0, in = 0, experts = 0;
+    if (t->experts && eval_int(p, t->experts, &env, t->line, &experts, x->err))
+        return -1;
+    for (int d = 0; d < t->ndim; d++)
+        if (eval_int(p, t->shape[d], &env, t->line, &full[d], x->err))
+            return -1;
+    if (t->linear) {
+        out = full[0];
+        in = full[1];
+    }
+    /* the TP split of a linear's [out, in] */
+    int64_t lout = out, lin = in;
+    int block_n = p->cfg->has_quant ? p->cfg->quant.block[0] : 0;
+    int block_k = p->cfg->has_quant ? p->cfg->quant.block[1] : 0;
+    int fp8_block = p->cfg->has_quant && strcmp(p->cfg->quant.method, "fp8") == 0 && block_n > 0;
+    if (t->linear) {
+        int col = t->shard == SHARD_COLUMN || (t->shard == SHARD_EXPERT && t->expert_dim == 1 && !ep);
+        int row = t->shard == SHARD_ROW || (t->shard == SHARD_EXPERT && t->expert_dim == 2 && !ep);
+        if (col && t->n_parts) {
+            lout = 0;
+            for (int k = 0; k < t->n_parts; k++) {
+                int64_t ps;
+                if (eval_int(p, t->parts[k].size, &env, t->line, &ps, x->err))
+                    return -1;
+                int64_t lp = split(x, ps, tp, "output size");
+                if (fp8_block && tp > 1 && lp % block_n)
+                    construct_finding(x, t->experts ? "The output_size of gate's and up's weight = %lld "
+                                      "is not divisible by weight quantization block_n = %d."
+                                      : "Weight output_partition_size = %lld is not divisible by "
+                                      "weight quantization block_n = %d.", (long long)lp, block_n);
+                lout += lp;
+            }
+        } else if (col) {
+            lout = split(x, out, tp, "output size");
+            if (fp8_block && tp > 1 && lout % block_n)
+                construct_finding(x, "Weight output_partition_size = %lld is not divisible by "
+                                  "weight quantization block_n = %d.", (long long)lout, block_n);
+        }
+        if (row) {
+            lin = split(x, in, tp, "input size");
+            if (fp8_block && tp > 1 && lin % block_k)
+                construct_finding(x, t->experts ? "The input_size of down's weight = %lld is not "
+                                  "divisible by weight quantization block_k = %d."
+                                  : "Weight input_size_per_partition = %lld is not divisible by "
+                                  "weight quantization block_k = %d.", (long long)lin, block_k);
+        }
+    }
+    int64_t lexperts = experts;
+    if (experts && ep && tp > 1)
+        lexperts = experts / tp + (experts % tp != 0); /* the most any rank holds */
+    for (int s = 0; s < nsuf; s++) {
+        plan_param pp;
+        memset(&pp, 0, sizeof pp);
+        pp.tmpl = x->tmpl;
+        pp.suffix = t->linear ? s : -1;
+        pp.layer = layer;
+        pp.out = out;
+        pp.in = in;
+        pp.experts = experts;
+        int si = pattern_cap_index(&t->name, "suffix", 6);
+        if (si >= 0) {
+            x->vals[si].s = q->suffixes[s].suffix;
+            x->vals[si].len = strlen(q->suffixes[s].suffix);
+        }
+        char name[512];
+        if (pattern_format(&t->name, x->vals, name, sizeof name) < 0 || !(pp.name = strdup(name))) {
+            ck_err_set(x->err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "parameter name too long or out of memory");
+            return -1;
+        }
+        int d0 = 0;
+        if (experts) {
+            pp.full[0] = (uint64_t)experts;
+            pp.local[0] = (uint64_t)lexperts;
+            d0 = 1;
+        }
+        if (t->linear && q->suffixes[s].shape) {
+            for (int pass = 0; pass < 2; pass++) {
+                const char *names[2] = {"out", "in"};
+                int64_t v[2] = {pass ? lout : out, pass ? lin : in};
+                plan_env e2 = {p, &t->name, x->vals, v, names, 2};
+                for (int d = 0; d < q->suffixes[s].ndim && d0 + d < PLAN_MAX_DIMS; d++) {
+                    int64_t dim;
+                    if (eval_int(p, q->suffixes[s].shape[d], &e2, t->line, &dim, x->err)) {
+                        free(pp.name);
+                        return -1;
+                    }
+                    (pass ? pp.local : pp.full)[d0 + d] = (uint64_t)dim;
+                }
+            }
+            pp.ndim = d0 + q->suffixes[s].ndim;
+        } else if (t->linear) {
+            pp.full[d0] = (uint64_t)out;
+            pp.full[d0 + 1] = (uint64_t)in;
+            pp.local[d0] = (uint64_t)lout;
+            pp.local[d0 + 1] = (uint64_t)lin;
+            pp.ndim = d0 + 2;
+        } else {
+            for (int d = 0; d < t->ndim && d0 + d < PLAN_MAX_DIMS; d++)
+                pp.full[d0 + d] = pp.local[d0 + d] = (uint64_t)full[d];
+            pp.ndim = d0 + t->ndim;
+            if (t->shard == SHARD_VOCAB && t->ndim >= 1)
+                pp.local[d0] = (uint64_t)split(x, (full[0] + 63) / 64 * 64, tp, "padded vocabulary");
+            else if (t->shard == SHARD_COLUMN && t->ndim >= 1)
+                pp.local[d0] = (uint64_t)split(x, full[0], tp, "size");
+            else if (t->shard == SHARD_ROW && t->ndim >= 2)
+                pp.local[d0 + 1] = (uint64_t)split(x, full[1], tp, "size");
+        }
+        if (stage_add(x->st, cap, &pp) != 0) {
+            free(pp.name);
+            ck_err_set(x->err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+            return -1;
+        }
+    }
+    return 0;
+}
+
+/* Binds capture k (and the rest after it) to every value of its range, then emits. */
+static int expand(expander *x, size_t *cap, int k)
+{
+    const rules_param *t = x->t;
+    plan *p = x->p;
+    plan_env env = {p, &t->name, x->vals, NULL, NULL, 0};
+    if (k == t->name.n_caps) {
+        if (t->when) {
+            expr_val w;
+            if (plan_eval(p, t->when, &env, t->line, &w, x->err))
+                return -1;
+            if (w.is_null || (!w.is_str && !w.v))
+                return 0;
+        }
+        int li = pattern_cap_index(&t->name, "layer", 5);
+        int layer = li >= 0 ? (int)x->vals[li].v : -1;
+        const plan_stage *st = x->st;
+        int here = t->stage == STAGE_ALL || (t->stage == STAGE_FIRST && st->first) ||
+                   (t->stage == STAGE_LAST && st->last) ||
+                   (t->stage == STAGE_LAYER && layer >= st->layer_start && layer < st->layer_end);
+        return here ? emit(x, cap, layer) : 0;
+    }
+    if (strcmp(t->name.caps[k].name, "suffix") == 0)
+        return expand(x, cap, k + 1); /* bound per suffix in emit */
+    const rules_range *rg = NULL;
+    for (int i = 0; i < p->rules->n_ranges; i++)
+        if (strcmp(p->rules->ranges[i].name, t->name.caps[k].name) == 0)
+            rg = &p->rules->ranges[i];
+    int64_t lo, hi;
+    if (!rg || eval_int(p, rg->lo, &env, t->line, &lo, x->err) ||
+        eval_int(p, rg->hi, &env, t->line, &hi, x->err))
+        return rg ? -1 : ck_err_set(x->err, CK_EFORMAT, p->rules->path, NULL, CK_NO_OFFSET,
+                                    "no range for {%s}", t->name.caps[k].name);
+    if (hi - lo > 1000000)
+        return ck_err_set(x->err, CK_EFORMAT, p->rules->path, NULL, CK_NO_OFFSET, "range of {%s} "
+                          "has %lld values", t->name.caps[k].name, (long long)(hi - lo));
+    for (int64_t v = lo; v < hi; v++) {
+        x->vals[k].v = v;
+        if (expand(x, cap, k + 1))
+            return -1;
+    }
+    return 0;
+}
+
+int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay, plan *p,
+               ck_findings *f, ck_err *err)
+{
+    memset(p, 0, sizeof *p);
+    p->rules = r;
+    p->cfg = cfg;
+    p->layout = *lay;
+    if (lay->tp < 1 || lay->pp < 1 || lay->pp > PLAN_MAX_PP)
+        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "--tp must be >= 1 and --pp "
+                          "1..%d", PLAN_MAX_PP);
+    const char *method = cfg->has_quant ? cfg->quant.method : "none";
+    for (int i = 0; i < r->n_quants && !p->quant; i++)
+        if (strcmp(r->quants[i].method, method) == 0)
+            p->quant = &r->quants[i];
+    if (!p->quant)
+        return ck_err_set(err, CK_EUSAGE, r->path, NULL, CK_NO_OFFSET, "the rules have no variant "
+                          "for quant_method \"%s\" (their \"quant\" section lists the methods they "
+                          "know)", method);
+    p->lets = calloc((size_t)r->n_lets + 1, sizeof *p->lets);
+    p->stages = calloc((size_t)lay->pp, sizeof *p->stages);
+    if (!p->lets || !p->stages) {
+        plan_free(p);
+        return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    }
+    /* lets in order: each sees the ones before it (later ones are not yet known) */
+    for (int i = 0; i < r->n_lets; i++) {
+        plan_env env = {p, NULL, NULL, NULL, NULL, 0};
+        if (plan_eval(p, r->lets[i].value, &env, 0, &p->lets[i], err)) {
+            snprintf(err->key, sizeof err->key, "let %s", r->lets[i].name);
+            plan_free(p);
+            return CK_EFORMAT;
+        }
+        p->n_lets = i + 1;
+    }
+    int64_t layers = 0;
+    plan_env env = {p, NULL, NULL, NULL, NULL, 0};
+    expr_val lv;
+    if (!plan_lookup(&env, "num_hidden_layers", 17, &lv) || lv.is_null || lv.is_str || lv.v < 1) {
+        plan_free(p);
+        return ck_err_set(err, CK_EFORMAT, cfg->path ? cfg->path : "config.json", "num_hidden_layers",
+                          CK_NO_OFFSET, "config.json needs num_hidden_layers (a positive integer) to "
+                          "place layers on pipeline stages");
+    }
+    layers = lv.v;
+    p->num_layers = (int)layers;
+    for (int s = 0; s < lay->pp; s++) {
+        plan_stage *st = &p->stages[s];
+        strmap_init(&st->by_name);
+        st->stage = s;
+        st->first = s == 0;
+        st->last = s == lay->pp - 1;
+        if (plan_pp_indices((int)layers, lay, s, &st->layer_start, &st->layer_end, err) != CK_OK) {
+            plan_free(p);
+            return err->code;
+        }
+        size_t cap = 0;
+        for (int t = 0; t < r->n_params; t++) {
+            expander x;
+            memset(&x, 0, sizeof x);
+            x.p = p;
+            x.st = st;
+            x.t = &r->params[t];
+            x.tmpl = t;
+            x.f = s == 0 ? f : NULL; /* construction findings once, not per stage */
+            x.err = err;
+            x.reported = s != 0;
+            if (expand(&x, &cap, 0) != 0) {
+                plan_free(p);
+                return err->code ? err->code : CK_EFORMAT;
+            }
+        }
+    }
+    return CK_OK;
+}
+
+void plan_free(plan *p)
+{
+    if (!p)
+        return;
+    if (p->stages)
+        for (int s = 0; s < p->layout.pp; s++) {
+            for (size_t i = 0; i < p->stages[s].n; i++)
+                free(p->stages[s].params[i].name);
+            free(p->stages[s].params);
+            strmap_free(&p->stages[s].by_name);
+        }
+    free(p->stages);
+    free(p->lets);
+    memset(p, 0, sizeof *p);
+}

@@ -1,0 +1,85 @@
+/* plan.h - the load plan: from (checkpoint config, rules, layout) the parameters each pipeline
+ * stage builds, with full and per-rank shapes. Tensor-parallel ranks of one stage build the
+ * same parameter names with the same shapes, so a plan is kept per stage; what differs per TP
+ * rank (the slice, the local experts under EP) is computed from the layout when needed.
+ *
+ * Pipeline split: vLLM's get_pp_indices (every stage num_hidden_layers / pp layers, the
+ * remainder added to the second-to-last, third-to-last, ... stages) or an explicit partition. */
+#ifndef CK_PLAN_H
+#define CK_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../inspect/ckerr.h"
+#include "../inspect/config.h"
+#include "../inspect/finding.h"
+#include "../inspect/strmap.h"
+#include "../rules/rules.h"
+
+#define PLAN_MAX_DIMS 4
+#define PLAN_MAX_PP 64
+
+typedef struct {
+    int tp, pp, ep;              /* ep: experts split over the TP ranks instead of sliced */
+    int partition[PLAN_MAX_PP];  /* layers per stage; all 0: vLLM's default split */
+} plan_layout;
+
+typedef struct {
+    char *name;                  /* as the loader's params_dict spells it */
+    int tmpl;                    /* index into rules->params */
+    int suffix;                  /* index into the quant variant's suffixes, -1 if not linear */
+    int layer;                   /* the {layer} capture, -1 when none */
+    int ndim;
+    uint64_t full[PLAN_MAX_DIMS];  /* unsharded shape */
+    uint64_t local[PLAN_MAX_DIMS]; /* one TP rank's shape */
+    int64_t out, in;             /* a linear's unsharded [out, in] (without the experts dim) */
+    int64_t experts;             /* leading experts dim, 0 when none */
+} plan_param;
+
+typedef struct {
+    int stage;
+    int layer_start, layer_end;  /* [start, end) decoder layers this stage owns */
+    int first, last;             /* holds the embedding / the norm and lm_head */
+    plan_param *params;          /* (n) */
+    size_t n;
+    strmap by_name;              /* name -> index into params */
+} plan_stage;
+
+typedef struct {
+    const rules_file *rules;     /* borrowed, must outlive the plan */
+    const ck_config *cfg;        /* borrowed */
+    const rules_quant *quant;    /* the variant chosen by quantization_config */
+    plan_layout layout;
+    int num_layers;              /* num_hidden_layers */
+    expr_val *lets;              /* (n_lets) the rules' lets evaluated so far, in order */
+    int n_lets;
+    plan_stage *stages;          /* (layout.pp) */
+} plan;
+
+/* Builds the plan. Returns CK_OK; CK_EUSAGE for an impossible layout (a partition that does
+ * not add up); CK_EFORMAT when a rules expression cannot be evaluated on this config (err names
+ * the rules file, its line and the expression). Construction-time problems of the model that a
+ * loader would raise (a size not divisible by TP) are findings in f. */
+int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay, plan *p,
+               ck_findings *f, ck_err *err);
+void plan_free(plan *p);
+/* Stage boundaries as vLLM computes them; 0, or -1 with err filled. */
+int plan_pp_indices(int layers, const plan_layout *lay, int stage, int *start, int *end, ck_err *err);
+
+/* Looks a name up for expressions: captures first (caps/vals of a matched pattern, may be NULL),
+ * then the rules' lets, the quantization fields (quant_method, quant_bits, quant_group_size,
+ * quant_block_n, quant_block_k), then config.json. */
+typedef struct {
+    const plan *p;
+    const pattern *caps;
+    const pattern_value *vals;
+    const int64_t *extra_v;      /* extra integer names (out, in) */
+    const char *const *extra_n;
+    int n_extra;
+} plan_env;
+int plan_lookup(void *env, const char *name, size_t len, expr_val *out);
+/* Evaluates e in env; on error fills err naming the rules file line `line`. */
+int plan_eval(const plan *p, const expr *e, plan_env *env, int line, expr_val *out, ck_err *err);
+
+#endif

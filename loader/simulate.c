@@ -1,0 +1,662 @@
+/* simulate.c - the load replay. Per key, once: the name the loader sees (prefix stripped), the
+ * skip rule or key rule that takes it and the parameter it maps to. Per stage: whether that
+ * parameter exists there, is owned by another stage (skipped when the path has the stage
+ * guard), or is missing (the loader's exception). Then what stayed empty, and the shapes. */
+#include "simulate.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    const char *key;      /* checkpoint key, NUL-terminated */
+    const char *seen;     /* the name the loader sees (into key, or key itself) */
+    size_t shard;
+    int has_tensor;
+    ck_tensor_ref ref;
+    int skip;             /* index into rules->skips, -1 */
+    int rule;             /* index into rules->keys, -1: identity */
+    char *param;          /* the parameter it maps to (owned) */
+    const char *part;     /* fused part id, or NULL */
+    int64_t expert;       /* -1 */
+    int guard;            /* the path skips parameters of layers other stages own */
+    int layer;            /* the layer of param, -1 */
+} sim_key;
+
+typedef struct {
+    const char *code;
+    ck_severity sev;
+    char *file, *key, *msg;
+    uint64_t mask;        /* stages */
+} sfind;
+
+typedef struct {
+    const ck_checkpoint *ck;
+    const plan *p;
+    ck_err *err;
+    sim_key *keys;
+    size_t n;
+    char **owned;         /* strings to free */
+    size_t n_owned, cap_owned;
+    sfind *fs;
+    size_t nf, capf;
+    strmap fmap;          /* "code\1key\1msg" -> index into fs */
+    char **fkeys;         /* owned map keys */
+    int oom;
+} sim;
+
+static char *own(sim *s, char *str)
+{
+    if (!str) {
+        s->oom = 1;
+        return NULL;
+    }
+    if (s->n_owned == s->cap_owned) {
+        size_t c = s->cap_owned ? s->cap_owned * 2 : 1024;
+        char **v = realloc(s->owned, c * sizeof *v);
+        if (!v) {
+            free(str);
+            s->oom = 1;
+            return NULL;
+        }
+        s->owned = v;
+        s->cap_owned = c;
+    }
+    s->owned[s->n_owned++] = str;
+    return str;
+}
+
+static void sfind_add(sim *s, const char *code, ck_severity sev, int stage, const char *file,
+                      const char *key, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
+
+static void sfind_add(sim *s, const char *code, ck_severity sev, int stage, const char *file,
+                      const char *key, const char *fmt, ...)
+{
+    char msg[1536];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    size_t kl = strlen(code) + strlen(key ? key : "") + strlen(msg) + 3;
+    char *mk = malloc(kl);
+    if (!mk) {
+        s->oom = 1;
+        return;
+    }
+    snprintf(mk, kl, "%s\1%s\1%s", code, key ? key : "", msg);
+    size_t at;
+    if (strmap_get(&s->fmap, mk, &at)) {
+        s->fs[at].mask |= 1ull << stage;
+        free(mk);
+        return;
+    }
+    if (s->nf == s->capf) {
+        size_t c = s->capf ? s->capf * 2 : 64;
+        sfind *v = realloc(s->fs, c * sizeof *v);
+        if (!v) {
+            free(mk);
+            s->oom = 1;
+            return;
+        }
+        s->fs = v;
+        s->capf = c;
+    }
+    if (!own(s, mk))
+        return;
+    sfind *x = &s->fs[s->nf];
+    x->code = code;
+    x->sev = sev;
+    x->file = own(s, strdup(file ? file : ""));
+    x->key = own(s, strdup(key ? key : ""));
+    x->msg = own(s, strdup(msg));
+    x->mask = 1ull << stage;
+    if (!x->file || !x->key || !x->msg || strmap_put(&s->fmap, mk, s->nf, NULL) < 0) {
+        s->oom = 1;
+        return;
+    }
+    s->nf++;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+/* Natural order of file names: digit runs compare as numbers. */
+static int natural_cmp(const char *a, const char *b)
+{
+    while (*a && *b) {
+        if (*a >= '0' && *a <= '9' && *b >= '0' && *b <= '9') {
+            while (*a == '0')
+                a++;
+            while (*b == '0')
+                b++;
+            const char *ea = a, *eb = b;
+            while (*ea >= '0' && *ea <= '9')
+                ea++;
+            while (*eb >= '0' && *eb <= '9')
+                eb++;
+            if (ea - a != eb - b)
+                return ea - a < eb - b ? -1 : 1;
+            int c = strncmp(a, b, (size_t)(ea - a));
+            if (c)
+                return c;
+            a = ea;
+            b = eb;
+            continue;
+        }
+        if (*a != *b)
+            return (unsigned char)*a < (unsigned char)*b ? -1 : 1;
+        a++;
+        b++;
+    }
+    return (unsigned char)*a - (unsigned char)*b;
+}
+
+static const ck_checkpoint *sort_ck;
+
+static int key_order(const void *x, const void *y)
+{
+    const sim_key *a = x, *b = y;
+    if (a->shard != b->shard) {
+        int c = natural_cmp(sort_ck->shards[a->shard].name, sort_ck->shards[b->shard].name);
+        if (c)
+            return c;
+    }
+    return strcmp(a->key, b->key);
+}
+
+static int collect_keys(sim *s)
+{
+    const ck_checkpoint *ck = s->ck;
+    size_t cap = ck->n_tensors + ck->n_index + 1;
+    s->keys = calloc(cap, sizeof *s->keys);
+    if (!s->keys)
+        return -1;
+    for (size_t i = 0; i < ck->n_tensors; i++) {
+        sim_key *k = &s->keys[s->n++];
+        k->ref = ck->tensors[i];
+        k->has_tensor = 1;
+        k->shard = k->ref.shard;
+        k->key = ckpt_tensor(ck, k->ref)->name;
+    }
+    /* shards whose headers cannot be read: their keys come from the index */
+    for (size_t i = 0; i < ck->n_index; i++) {
+        const ck_index_entry *e = &ck->index[i];
+        const ck_shard *sh = &ck->shards[e->shard];
+        if (sh->status == ST_OK && sh->exists)
+            continue;
+        sim_key *k = &s->keys[s->n++];
+        k->shard = e->shard;
+        k->key = own(s, strndup(e->key, e->key_len));
+        if (!k->key)
+            return -1;
+    }
+    sort_ck = ck;
+    qsort(s->keys, s->n, sizeof *s->keys, key_order);
+    return 0;
+}
+
+static int truthy(const expr_val *v)
+{
+    return !v->is_null && (v->is_str || v->v != 0);
+}
+
+/* The per-key, stage-independent part: skip, rule, parameter name. */
+static int map_keys(sim *s)
+{
+    const plan *p = s->p;
+    const rules_file *r = p->rules;
+    size_t sp = strlen(r->strip_prefix);
+    for (size_t i = 0; i < s->n; i++) {
+        sim_key *k = &s->keys[i];
+        k->seen = sp && strncmp(k->key, r->strip_prefix, sp) == 0 ? k->key + sp : k->key;
+        size_t sl = strlen(k->seen);
+        k->skip = k->rule = -1;
+        k->expert = -1;
+        k->layer = -1;
+        k->guard = r->pp_guard;
+        pattern_value v[PATTERN_MAX_CAPS];
+        for (int j = 0; j < r->n_skips && k->skip < 0; j++) {
+            const rules_skip *sk = &r->skips[j];
+            if (!pattern_match(&sk->key, k->seen, sl, v))
+                continue;
+            if (sk->when) {
+                plan_env env = {p, &sk->key, v, NULL, NULL, 0};
+                expr_val w;
+                if (plan_eval(p, sk->when, &env, sk->line, &w, s->err))
+                    return -1;
+                if (!truthy(&w))
+                    continue;
+            }
+            k->skip = j;
+        }
+        if (k->skip >= 0)
+            continue;
+        for (int j = 0; j < r->n_keys && k->rule < 0; j++) {
+            const rules_key *kr = &r->keys[j];
+            if (!pattern_match(&kr->key, k->seen, sl, v))
+                continue;
+            if (kr->when) {
+                plan_env env = {p, &kr->key, v, NULL, NULL, 0};
+                expr_val w;
+                if (plan_eval(p, kr->when, &env, kr->line, &w, s->err))
+                    return -1;
+                if (!truthy(&w))
+                    continue;
+            }
+            /* the param template names key captures: bind them by name */
+            pattern_value pv[PATTERN_MAX_CAPS];
+            for (int c = 0; c < kr->param.n_caps; c++)
+                pv[c] = v[pattern_cap_index(&kr->key, kr->param.caps[c].name,
+                                            strlen(kr->param.caps[c].name))];
+            char name[768];
+            if (pattern_format(&kr->param, pv, name, sizeof name) < 0)
+                continue;
+            k->rule = j;
+            k->param = own(s, strdup(name));
+            if (!k->param)
+                return -1;
+            k->part = kr->part;
+            k->expert = kr->expert_cap >= 0 ? v[kr->expert_cap].v : -1;
+            if (kr->pp_guard >= 0)
+                k->guard = kr->pp_guard;
+        }
+        if (k->rule < 0)
+            k->param = (char *)k->seen; /* the generic path: params_dict[name] */
+    }
+    return 0;
+}
+
+/* The layer a parameter name belongs to, from the {layer} templates' literal prefixes. */
+static int param_layer(const plan *p, const char *name)
+{
+    const rules_file *r = p->rules;
+    for (int t = 0; t < r->n_params; t++) {
+        const pattern *pt = &r->params[t].name;
+        int li = pattern_cap_index(pt, "layer", 5);
+        if (li < 0)
+            continue;
+        size_t pl = strlen(pt->lit[li]);
+        if (strncmp(name, pt->lit[li], pl) != 0 || name[pl] < '0' || name[pl] > '9')
+            continue;
+        long v = 0;
+        const char *q = name + pl;
+        while (*q >= '0' && *q <= '9' && v < 100000000)
+            v = v * 10 + (*q++ - '0');
+        if (*q == '.' || *q == 0)
+            return (int)v;
+    }
+    return -1;
+}
+
+/* Whether stage st's model has a placeholder (vLLM: PPMissingLayer) where name would live: a
+ * layer another stage owns, or a first/last-stage module it does not hold. */
+static int pp_missing(const plan *p, const plan_stage *st, const char *name, int layer)
+{
+    if (layer >= 0)
+        return layer < p->num_layers && (layer < st->layer_start || layer >= st->layer_end);
+    const rules_file *r = p->rules;
+    for (int t = 0; t < r->n_params; t++) {
+        const rules_param *rp = &r->params[t];
+        if (!((rp->stage == STAGE_FIRST && !st->first) || (rp->stage == STAGE_LAST && !st->last)))
+            continue;
+        /* the module: the template's text up to its last '.' */
+        const char *txt = rp->name.text, *dot = strrchr(txt, '.');
+        if (dot && strchr(txt, '{') == NULL && strncmp(name, txt, (size_t)(dot - txt + 1)) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int stage_owning(const plan *p, const char *name)
+{
+    for (int s = 0; s < p->layout.pp; s++)
+        if (strmap_get(&p->stages[s].by_name, name, NULL))
+            return s;
+    return -1;
+}
+
+/* Why name is not a parameter of stage st, in a sentence. */
+static void explain_missing(const plan *p, const plan_stage *st, const sim_key *k, char *buf, size_t size)
+{
+    const rules_file *r = p->rules;
+    int other = stage_owning(p, k->param);
+    if (k->layer >= p->num_layers) {
+        int64_t mtp = 0;
+        const cfg_field *f = config_field(p->cfg, "num_nextn_predict_layers");
+        if (f && f->kind == CFG_NUMBER)
+            mtp = (int64_t)f->num;
+        if (k->layer < p->num_layers + mtp)
+            snprintf(buf, size, "layer %d is a multi-token-prediction layer (num_hidden_layers=%d, "
+                     "num_nextn_predict_layers=%lld) that the main model does not build, and no "
+                     "skip rule matched the name the loader sees, '%s'", k->layer, p->num_layers,
+                     (long long)mtp, k->seen);
+        else
+            snprintf(buf, size, "layer %d is at or beyond num_hidden_layers=%d: the checkpoint has "
+                     "more layers than config.json builds (a trimmed config?)", k->layer,
+                     p->num_layers);
+        return;
+    }
+    if (other >= 0) {
+        snprintf(buf, size, "the parameter belongs to PP stage %d (layers %d..%d); this loader "
+                 "path has no pipeline-stage guard (%s), so the stage that lacks it looks it up "
+                 "anyway", other, p->stages[other].layer_start, p->stages[other].layer_end - 1,
+                 k->rule >= 0 ? "its key rule sets \"pp_guard\": false" : "the loader's pp_guard is false");
+        return;
+    }
+    /* a quantization suffix the model was not built with? */
+    const char *dot = strrchr(k->param, '.'), *us = strrchr(k->param, '_');
+    const char *sfx = dot ? dot + 1 : k->param;
+    (void)us;
+    for (int qi = 0; qi < r->n_quants; qi++) {
+        const rules_quant *q = &r->quants[qi];
+        if (q == p->quant)
+            continue;
+        for (int j = 0; j < q->n_suffixes; j++) {
+            size_t l = strlen(q->suffixes[j].suffix), pl = strlen(k->param);
+            if (pl > l && strcmp(k->param + pl - l, q->suffixes[j].suffix) == 0 &&
+                (k->param[pl - l - 1] == '.' || k->param[pl - l - 1] == '_')) {
+                int own_variant = 0;
+                for (int m = 0; m < p->quant->n_suffixes; m++)
+                    own_variant |= strcmp(p->quant->suffixes[m].suffix, q->suffixes[j].suffix) == 0;
+                if (own_variant)
+                    continue;
+                snprintf(buf, size, "'%s' belongs to %s quantization, but config.json builds the "
+                         "model %s: was quantization_config removed or changed?", q->suffixes[j].suffix,
+                         q->method, strcmp(p->quant->method, "none") == 0 ? "unquantized"
+                         : p->quant->method);
+                return;
+            }
+        }
+    }
+    (void)sfx;
+    (void)st;
+    snprintf(buf, size, "no parameter of this name in the model these rules build (%s): the "
+             "checkpoint's naming does not match them", r->name);
+}
+
+static void run_stage(sim *s, int si, sim_result *res)
+{
+    const plan *p = s->p;
+    const rules_file *r = p->rules;
+    const plan_stage *st = &p->stages[si];
+    sim_stage *out = &res->stages[si];
+    out->stage = si;
+    uint8_t **bits = calloc(st->n ? st->n : 1, sizeof *bits);
+    size_t *nbits = calloc(st->n ? st->n : 1, sizeof *nbits);
+    size_t *skip_count = calloc((size_t)r->n_skips + 1, sizeof *skip_count);
+    const char **skip_example = calloc((size_t)r->n_skips + 1, sizeof *skip_example);
+    if (!bits || !nbits || !skip_count || !skip_example) {
+        s->oom = 1;
+        goto out;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        const sim_key *k = &s->keys[i];
+        if (k->skip >= 0) {
+            if (!skip_count[k->skip]++)
+                skip_example[k->skip] = k->key;
+            out->skipped_rules++;
+            continue;
+        }
+        size_t pi;
+        if (!strmap_get(&st->by_name, k->param, &pi)) {
+            size_t pl = strlen(k->param);
+            if (pl > 5 && strcmp(k->param + pl - 5, ".bias") == 0 && stage_owning(p, k->param) < 0)
+                continue; /* the loaders drop a bias the model does not have */
+            if (k->guard && pp_missing(p, st, k->param, k->layer)) {
+                out->skipped_pp++;
+                continue;
+            }
+            char why[768], line[600];
+            explain_missing(p, st, k, why, sizeof why);
+            const char *fmt = r->error_format;
+            const char *ph = strstr(fmt, "{param}");
+            if (ph)
+                snprintf(line, sizeof line, "%.*s%s%s", (int)(ph - fmt), fmt, k->param, ph + 7);
+            else
+                snprintf(line, sizeof line, "%s", fmt);
+            const char *file = s->ck->shards[k->shard].name;
+            if (!out->error[0]) {
+                snprintf(out->error, sizeof out->error, "%s", line);
+                snprintf(out->error_key, sizeof out->error_key, "%s", k->key);
+                snprintf(out->error_file, sizeof out->error_file, "%s", file);
+                sfind_add(s, "lint.keyerror", SEV_ERROR, si, file, k->key, "the load fails here "
+                          "first: %s: %s", line, why);
+            } else
+                sfind_add(s, "lint.unexpected", SEV_ERROR, si, file, k->key, "maps to '%s', which "
+                          "these ranks do not have (%s): %s", k->param, line, why);
+            out->unexpected++;
+            continue;
+        }
+        /* loaded: record the part and expert it fills */
+        const plan_param *pp = &st->params[pi];
+        const rules_param *t = &r->params[pp->tmpl];
+        int np = t->n_parts ? t->n_parts : 1, part = 0;
+        if (k->part && t->n_parts)
+            for (int j = 0; j < t->n_parts; j++)
+                if (strcmp(t->parts[j].id, k->part) == 0)
+                    part = j;
+        int64_t ne = pp->experts ? pp->experts : 1, e = k->expert >= 0 ? k->expert : 0;
+        if (e >= ne) {
+            sfind_add(s, "lint.unexpected", SEV_ERROR, si, s->ck->shards[k->shard].name, k->key,
+                      "expert %lld is beyond the model's %lld experts ('%s')", (long long)e,
+                      (long long)ne, k->param);
+            continue;
+        }
+        if (!bits[pi]) {
+            nbits[pi] = (size_t)(np * ne);
+            bits[pi] = calloc(nbits[pi], 1);
+            if (!bits[pi]) {
+                s->oom = 1;
+                goto out;
+            }
+        }
+        size_t b = (size_t)(e * np + part);
+        if (bits[pi][b])
+            sfind_add(s, "lint.duplicate", SEV_WARNING, si, s->ck->shards[k->shard].name, k->key,
+                      "fills '%s'%s%s a second time: two checkpoint names for one slot, the later wins",
+                      k->param, k->part ? " part " : "", k->part ? k->part : "");
+        bits[pi][b] = 1;
+        out->loaded++;
+    }
+    /* what stayed empty */
+    for (size_t pi = 0; pi < st->n; pi++) {
+        const plan_param *pp = &st->params[pi];
+        const rules_param *t = &r->params[pp->tmpl];
+        if (!bits[pi]) {
+            out->missing++;
+            sfind_add(s, "lint.missing", SEV_ERROR, si, "", pp->name, "no checkpoint key fills "
+                      "this parameter (rules line %d): it stays uninitialized", t->line);
+            continue;
+        }
+        int np = t->n_parts ? t->n_parts : 1;
+        size_t holes = 0, first = SIZE_MAX;
+        for (size_t b = 0; b < nbits[pi]; b++)
+            if (!bits[pi][b]) {
+                holes++;
+                if (first == SIZE_MAX)
+                    first = b;
+            }
+        if (!holes)
+            continue;
+        out->missing++;
+        char where[128] = "";
+        if (pp->experts)
+            snprintf(where, sizeof where, "expert %zu ", first / (size_t)np);
+        sfind_add(s, "lint.incomplete", SEV_ERROR, si, "", pp->name, "%zu of %zu parts are filled "
+                  "by no key; the first missing is %spart %s: that slice stays uninitialized",
+                  holes, nbits[pi], where, t->n_parts ? t->parts[first % (size_t)np].id : "0");
+    }
+    for (int j = 0; j < r->n_skips; j++)
+        if (skip_count[j])
+            sfind_add(s, "lint.skipped", SEV_NOTE, si, "", skip_example[j], "%zu key%s skipped "
+                      "(like this one): %s", skip_count[j], skip_count[j] == 1 ? "" : "s",
+                      r->skips[j].reason);
+out:
+    if (bits)
+        for (size_t pi = 0; pi < st->n; pi++)
+            free(bits[pi]);
+    free(bits);
+    free(nbits);
+    free(skip_count);
+    free(skip_example);
+}
+
+const char *sim_ranks_str(const plan *p, uint64_t mask, char *buf, size_t size)
+{
+    int tp = p->layout.tp, pp = p->layout.pp;
+    uint64_t all = pp >= 64 ? ~0ull : (1ull << pp) - 1;
+    if ((mask & all) == all) {
+        snprintf(buf, size, pp * tp == 1 ? "rank 0" : "all ranks (0-%d)", pp * tp - 1);
+        return buf;
+    }
+    size_t n = 0;
+    buf[0] = 0;
+    for (int s = 0; s < pp && n < size; s++) {
+        if (!(mask & (1ull << s)))
+            continue;
+        int e = s;
+        while (e + 1 < pp && (mask & (1ull << (e + 1))))
+            e++;
+        int lo = s * tp, hi = (e + 1) * tp - 1;
+        char rk[64], sg[64];
+        if (lo == hi)
+            snprintf(rk, sizeof rk, "rank %d", lo);
+        else
+            snprintf(rk, sizeof rk, "ranks %d-%d", lo, hi);
+        if (s == e)
+            snprintf(sg, sizeof sg, "PP stage %d", s);
+        else
+            snprintf(sg, sizeof sg, "PP stages %d-%d", s, e);
+        n += (size_t)snprintf(buf + n, size - n, "%s%s (%s)", n ? ", " : "", rk, sg);
+        s = e;
+    }
+    return buf;
+}
+
+/* The checkpoint shape of a key against what the parameter expects from it. */
+static void check_shapes(sim *s)
+{
+    const plan *p = s->p;
+    const rules_file *r = p->rules;
+    for (size_t i = 0; i < s->n; i++) {
+        const sim_key *k = &s->keys[i];
+        if (!k->has_tensor || k->skip >= 0)
+            continue;
+        int st = stage_owning(p, k->param);
+        if (st < 0)
+            continue;
+        size_t pi;
+        strmap_get(&p->stages[st].by_name, k->param, &pi);
+        const plan_param *pp = &p->stages[st].params[pi];
+        const rules_param *t = &r->params[pp->tmpl];
+        uint64_t want[PLAN_MAX_DIMS];
+        int nd = 0, d0 = k->expert >= 0 && pp->experts ? 1 : 0;
+        for (int d = d0; d < pp->ndim; d++)
+            want[nd++] = pp->full[d];
+        if (k->part && t->n_parts && t->linear) {
+            /* a part fills rows of the fused parameter: its own [size, in] (or suffix shape) */
+            int part = -1;
+            for (int j = 0; j < t->n_parts; j++)
+                if (strcmp(t->parts[j].id, k->part) == 0)
+                    part = j;
+            if (part < 0)
+                continue;
+            plan_env env = {p, NULL, NULL, NULL, NULL, 0};
+            expr_val ps;
+            ck_err e2;
+            ck_err_clear(&e2);
+            if (plan_eval(p, t->parts[part].size, &env, t->line, &ps, &e2) || ps.is_str || ps.is_null)
+                continue;
+            const rules_suffix *sf = pp->suffix >= 0 ? &p->quant->suffixes[pp->suffix] : NULL;
+            if (sf && sf->shape) {
+                const char *names[2] = {"out", "in"};
+                int64_t v[2] = {ps.v, pp->in};
+                plan_env e3 = {p, NULL, NULL, v, names, 2};
+                int ok = 1;
+                for (int d = 0; d < sf->ndim && d < PLAN_MAX_DIMS; d++) {
+                    expr_val x;
+                    if (plan_eval(p, sf->shape[d], &e3, t->line, &x, &e2) || x.is_null || x.is_str)
+                        ok = 0;
+                    else
+                        want[d] = (uint64_t)x.v;
+                }
+                if (!ok)
+                    continue;
+                nd = sf->ndim;
+            } else
+                want[0] = (uint64_t)ps.v;
+        }
+        const st_tensor *ten = ckpt_tensor(s->ck, k->ref);
+        int same = (int)ten->ndim == nd;
+        for (int d = 0; same && d < nd; d++)
+            same = ten->shape[d] == want[d];
+        if (same)
+            continue;
+        char a[128], b[128];
+        st_shape_str(ten->shape, ten->ndim, a, sizeof a);
+        st_shape_str(want, (uint32_t)nd, b, sizeof b);
+        sfind_add(s, "lint.shape", SEV_ERROR, st, s->ck->shards[k->shard].name, k->key,
+                  "shape %s does not match %s expected for '%s'%s%s (from config.json and rules "
+                  "line %d)", a, b, k->param, k->part ? " part " : "", k->part ? k->part : "",
+                  t->line);
+    }
+}
+
+int simulate_run(const ck_checkpoint *ck, const plan *p, sim_result *res, ck_findings *f,
+                 ck_err *err)
+{
+    memset(res, 0, sizeof *res);
+    sim s;
+    memset(&s, 0, sizeof s);
+    s.ck = ck;
+    s.p = p;
+    s.err = err;
+    strmap_init(&s.fmap);
+    res->stages = calloc((size_t)p->layout.pp, sizeof *res->stages);
+    res->n_stages = p->layout.pp;
+    int rc = CK_OK;
+    if (!res->stages || collect_keys(&s) != 0) {
+        rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+        goto done;
+    }
+    res->keys = s.n;
+    res->from_index = ck->n_tensors == 0 && s.n > 0;
+    if (map_keys(&s) != 0) {
+        rc = err->code ? err->code : CK_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < s.n; i++)
+        if (s.keys[i].param)
+            s.keys[i].layer = param_layer(p, s.keys[i].param);
+    for (int st = 0; st < p->layout.pp && !s.oom; st++)
+        run_stage(&s, st, res);
+    check_shapes(&s);
+    if (s.oom) {
+        rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+        goto done;
+    }
+    for (size_t i = 0; i < s.nf; i++) {
+        char ranks[256];
+        const sfind *x = &s.fs[i];
+        findings_add(f, x->code, x->sev, x->file, x->key, UINT64_MAX, "%s: %s",
+                     sim_ranks_str(p, x->mask, ranks, sizeof ranks), x->msg);
+    }
+done:
+    for (size_t i = 0; i < s.n_owned; i++)
+        free(s.owned[i]);
+    free(s.owned);
+    free(s.keys);
+    free(s.fs);
+    strmap_free(&s.fmap);
+    if (rc != CK_OK)
+        sim_result_free(res);
+    return rc;
+}
+
+void sim_result_free(sim_result *res)
+{
+    if (!res)
+        return;
+    free(res->stages);
+    memset(res, 0, sizeof *res);
+}

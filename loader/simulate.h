@@ -1,0 +1,38 @@
+/* simulate.h - replays a loader over the checkpoint's keys for every pipeline stage of a plan,
+ * from headers (or the index alone), and predicts what the real load does: which keys load
+ * where, which are skipped and why, which parameters stay empty, and the exception the loader
+ * raises first on each rank, with its exact text.
+ *
+ * Order: every rank iterates the whole checkpoint, files in natural order, keys sorted within a
+ * file (safetensors' safe_open().keys()). Tensor-parallel ranks of one stage behave alike, so
+ * findings name rank ranges ("ranks 8-15, PP stage 1"); identical findings of several stages
+ * are folded into one. */
+#ifndef CK_SIMULATE_H
+#define CK_SIMULATE_H
+
+#include "../inspect/ckpt.h"
+#include "plan.h"
+
+typedef struct {
+    int stage;
+    char error[600];      /* the first exception this stage's ranks raise, "" when none */
+    char error_key[512];  /* the checkpoint key that raises it */
+    char error_file[256];
+    size_t loaded, skipped_rules, skipped_pp, skipped_expert, unexpected, missing;
+} sim_stage;
+
+typedef struct {
+    sim_stage *stages;    /* (plan->layout.pp) */
+    int n_stages;
+    size_t keys;          /* checkpoint keys iterated (per rank) */
+    int from_index;       /* shapes unknown: keys from model.safetensors.index.json only */
+} sim_result;
+
+/* Simulates the load of ck under p; adds lint.* findings to f. Returns CK_OK or CK_ENOMEM. */
+int simulate_run(const ck_checkpoint *ck, const plan *p, sim_result *res, ck_findings *f,
+                 ck_err *err);
+void sim_result_free(sim_result *res);
+/* "ranks 8-15 (PP stage 1)" for a stage, "ranks 0-15 (all)" etc. */
+const char *sim_ranks_str(const plan *p, uint64_t stage_mask, char *buf, size_t size);
+
+#endif
