@@ -31,7 +31,7 @@ LIB_SRC := inspect/ckerr.c inspect/dtype.c inspect/finding.c inspect/strmap.c in
            loader/plan.c loader/simulate.c \
            kernels/convert_ref.c
 CLI_SRC := cli/main.c cli/out.c cli/cmd_inspect.c cli/cmd_lint.c
-TESTS   := check_inspect check_rules check_kernels
+TESTS   := check_inspect check_rules check_loader check_kernels
 
 ifneq ($(NVCC),)
 HAVE_CUDA := 1

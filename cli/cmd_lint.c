@@ -128,6 +128,31 @@ static int parse_args(int argc, char **argv, lint_args *a)
     return 0;
 }
 
+/* The family a checkpoint's key names suggest, from a few telltale module names. */
+static const char *keys_look_like(const ck_checkpoint *ck)
+{
+    int qkv = 0, qkv_bias = 0, mla = 0, moe_mixtral = 0, experts = 0;
+    for (size_t i = 0; i < ck->n_tensors; i++) {
+        const char *n = ckpt_tensor(ck, ck->tensors[i])->name;
+        qkv |= strstr(n, ".self_attn.k_proj.") != NULL;
+        qkv_bias |= strstr(n, ".self_attn.k_proj.bias") != NULL;
+        mla |= strstr(n, ".kv_a_proj_with_mqa.") != NULL;
+        moe_mixtral |= strstr(n, ".block_sparse_moe.") != NULL;
+        experts |= strstr(n, ".mlp.experts.") != NULL;
+    }
+    if (mla)
+        return "DeepSeek MLA attention (kv_a_proj_with_mqa)";
+    if (moe_mixtral)
+        return "Mixtral (block_sparse_moe experts)";
+    if (qkv && experts)
+        return "a Qwen-MoE-style model (q/k/v projections, mlp.experts)";
+    if (qkv_bias)
+        return "Qwen2 (q/k/v projections with bias, as in the R1-Distill-Qwen models)";
+    if (qkv)
+        return "Llama (q/k/v projections without bias, as in R1-Distill-Llama)";
+    return "no family ckptdoc knows";
+}
+
 static int rules_match(const rules_file *r, const ck_config *c)
 {
     for (int i = 0; i < r->n_model_types; i++)
@@ -301,14 +326,29 @@ int cmd_lint(int argc, char **argv)
         if (x->sev == SEV_ERROR)
             findings_add(&f, x->code, x->sev, x->file, x->key, x->offset, "%s", x->msg);
     }
-    if (!rules_match(&r, &ck.cfg))
+    int wrong = !rules_match(&r, &ck.cfg);
+    if (wrong)
         findings_add(&f, "lint.wrong_family", SEV_ERROR, "config.json", NULL, UINT64_MAX,
-                     "rules \"%s\" are for model_type %s, but config.json says \"%s\" (%s): the "
-                     "checkpoint is not of this family, expect every key to fail",
+                     "rules \"%s\" are for model_type %s, but config.json says \"%s\" (%s) and "
+                     "the keys look like %s: this loader cannot load this checkpoint",
                      r.name, r.n_model_types ? r.model_types[0] : "?", ck.cfg.model_type,
-                     ck.cfg.architectures);
+                     ck.cfg.architectures, keys_look_like(&ck));
     plan p;
     int rc = plan_build(&r, &ck.cfg, &a.layout, &p, &f, &err);
+    if (rc != CK_OK && wrong && rc == CK_EFORMAT) {
+        /* the rules need fields this config does not have: part of the same verdict */
+        findings_add(&f, "lint.rules_not_applicable", SEV_ERROR, r.path, NULL, UINT64_MAX,
+                     "the model these rules build cannot be derived from this config.json: %s",
+                     ck_err_str(&err, buf, sizeof buf));
+        if (a.fmt == FMT_GITHUB)
+            print_github(&f);
+        else
+            out_findings(&f, &st);
+        findings_free(&f);
+        rules_free(&r);
+        ckpt_free(&ck);
+        return EXIT_FINDINGS;
+    }
     if (rc != CK_OK) {
         fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
         findings_free(&f);

@@ -553,7 +553,18 @@ static void check_shapes(sim *s)
         int nd = 0, d0 = k->expert >= 0 && pp->experts ? 1 : 0;
         for (int d = d0; d < pp->ndim; d++)
             want[nd++] = pp->full[d];
-        if (k->part && t->n_parts && t->linear) {
+        if (k->part && t->n_parts && !t->linear) {
+            for (int j = 0; j < t->n_parts; j++)
+                if (strcmp(t->parts[j].id, k->part) == 0) {
+                    plan_env env = {p, NULL, NULL, NULL, NULL, 0};
+                    expr_val ps;
+                    ck_err e2;
+                    ck_err_clear(&e2);
+                    if (plan_eval(p, t->parts[j].size, &env, t->line, &ps, &e2) == CK_OK && !ps.is_str &&
+                        !ps.is_null)
+                        want[0] = (uint64_t)ps.v;
+                }
+        } else if (k->part && t->n_parts && t->linear) {
             /* a part fills rows of the fused parameter: its own [size, in] (or suffix shape) */
             int part = -1;
             for (int j = 0; j < t->n_parts; j++)

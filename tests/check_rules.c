@@ -224,7 +224,7 @@ START_TEST(test_builtin_rules_load)
     ck_assert_int_eq(rules_load_builtin("deepseek_v3", &r, &err), CK_OK);
     ck_assert_str_eq(r.strip_prefix, "model.");
     ck_assert_int_eq(r.pp_guard, 1);
-    ck_assert_int_eq(r.n_skips, 2);
+    ck_assert_int_eq(r.n_skips, 3);
     ck_assert_int_eq(r.n_quants, 3);
     ck_assert_int_gt(r.params[0].line, 1);
     rules_free(&r);

@@ -1,0 +1,250 @@
+/* check_loader.c - the load plan and its simulation: vLLM's pipeline split, and the lint seeds
+ * as fixtures with the exact exception text; correct layouts lint clean at every TP/PP. */
+#include <check.h>
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../inspect/ckpt.h"
+#include "../loader/plan.h"
+#include "../loader/simulate.h"
+#include "../rules/rules.h"
+#include "testutil.h"
+
+START_TEST(test_pp_indices)
+{
+    /* vLLM's get_pp_indices on DeepSeek-V3's 61 layers (the examples of its docs) */
+    static const struct { int pp; int sizes[8]; } t[] = {
+        {2, {31, 30}}, {3, {20, 21, 20}}, {4, {15, 15, 16, 15}}, {8, {7, 7, 8, 8, 8, 8, 8, 7}},
+    };
+    for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
+        plan_layout lay = {1, t[i].pp, 0, {0}};
+        int expect_start = 0;
+        for (int s = 0; s < t[i].pp; s++) {
+            int a, b;
+            ck_err err;
+            ck_err_clear(&err);
+            ck_assert_int_eq(plan_pp_indices(61, &lay, s, &a, &b, &err), CK_OK);
+            ck_assert_int_eq(a, expect_start);
+            ck_assert_int_eq(b - a, t[i].sizes[s]);
+            expect_start = b;
+        }
+        ck_assert_int_eq(expect_start, 61);
+    }
+    plan_layout lay = {1, 3, 0, {22, 20, 19}}; /* #16450's VLLM_PP_LAYER_PARTITION */
+    int a, b;
+    ck_err err;
+    ck_err_clear(&err);
+    ck_assert_int_eq(plan_pp_indices(61, &lay, 1, &a, &b, &err), CK_OK);
+    ck_assert(a == 22 && b == 42);
+    plan_layout bad = {1, 2, 0, {30, 30}};
+    ck_assert_int_eq(plan_pp_indices(61, &bad, 0, &a, &b, &err), CK_EUSAGE);
+    ck_assert_ptr_nonnull(strstr(err.msg, "sum(partitions)=60 does not match num_hidden_layers=61."));
+}
+END_TEST
+
+/* Runs lint in-process: returns the number of error findings; *first_error of stage `stage`. */
+static size_t lint(const char *dir, const char *rules, int tp, int pp, int stage, char *first,
+                   size_t size, ck_findings *out)
+{
+    ck_checkpoint ck;
+    ck_err err;
+    ck_err_clear(&err);
+    ck_assert_msg(ckpt_open(dir, 2, &ck, &err) == CK_OK, "%s: %s", dir, err.msg);
+    rules_file r;
+    int rc = strchr(rules, '/') ? rules_load_file(rules, &r, &err) : rules_load_builtin(rules, &r, &err);
+    ck_assert_msg(rc == CK_OK, "%s: %s", rules, err.msg);
+    plan_layout lay = {tp, pp, 0, {0}};
+    plan p;
+    ck_findings f;
+    findings_init(&f);
+    ck_assert_msg(plan_build(&r, &ck.cfg, &lay, &p, &f, &err) == CK_OK, "plan: line %d %s", err.line, err.msg);
+    sim_result res;
+    ck_assert_int_eq(simulate_run(&ck, &p, &res, &f, &err), CK_OK);
+    if (first)
+        snprintf(first, size, "%s", res.stages[stage].error);
+    size_t n = findings_count(&f, SEV_ERROR);
+    if (out)
+        *out = f;
+    else
+        findings_free(&f);
+    sim_result_free(&res);
+    plan_free(&p);
+    rules_free(&r);
+    ckpt_free(&ck);
+    return n;
+}
+
+/* No false alarms: the correct layouts lint clean at every TP and PP. */
+START_TEST(test_clean_layouts)
+{
+    static const int tps[] = {1, 2, 4, 8}, pps[] = {1, 2, 3, 4, 8};
+    for (unsigned i = 0; i < 4; i++)
+        for (unsigned j = 0; j < 5; j++) {
+            char first[600];
+            ck_findings f;
+            size_t n = lint("fixtures/lint/r1-tiny", "deepseek_v3", tps[i], pps[j], 0, first,
+                            sizeof first, &f);
+            ck_assert_msg(n == 0, "r1-tiny TP%d PP%d: %zu errors, first: %s", tps[i], pps[j], n,
+                          f.n ? f.v[0].msg : "");
+            ck_assert_str_eq(first, "");
+            /* the MTP layer is skipped, with its reason */
+            ck_assert_ptr_nonnull(findings_find(&f, "lint.skipped"));
+            findings_free(&f);
+            n = lint("fixtures/lint/glm5-tiny", "deepseek_v3", tps[i], pps[j], 0, NULL, 0, &f);
+            ck_assert_msg(n == 0, "glm5-tiny TP%d PP%d: %zu errors, first: %s", tps[i], pps[j], n,
+                          f.n ? f.v[0].msg : "");
+            findings_free(&f);
+        }
+}
+END_TEST
+
+/* Seed: DeepSeek-R1's MTP layer 61 and a skip that tests 'model.layers.61.' on names the loader
+ * sees without 'model.' (vLLM #16450). */
+START_TEST(test_seed_mtp_keyerror)
+{
+    static const int pps[] = {2, 3};
+    for (unsigned i = 0; i < 2; i++) {
+        char first[600];
+        ck_findings f;
+        size_t n = lint("fixtures/lint/r1-tiny", "fixtures/rules/deepseek_v3-old-mtp-prefix.json", 8,
+                        pps[i], pps[i] - 1, first, sizeof first, &f);
+        ck_assert_uint_gt(n, 0);
+        ck_assert_str_eq(first, "KeyError: 'layers.61.mlp.experts.w2_weight'");
+        const ck_finding *x = findings_find(&f, "lint.keyerror");
+        ck_assert_ptr_nonnull(x);
+        ck_assert_str_eq(x->key, "model.layers.61.mlp.experts.0.down_proj.weight");
+        ck_assert_msg(strstr(x->msg, "layer 61 is a multi-token-prediction layer") != NULL, "%s", x->msg);
+        ck_assert_msg(strncmp(x->msg, pps[i] == 2 ? "all ranks (0-15)" : "all ranks (0-23)", 16) == 0,
+                      "%s", x->msg);
+        findings_free(&f);
+    }
+}
+END_TEST
+
+/* Seed: GLM-5-style FP8 indexer at PP8 whose fused path lacks the stage guard (vLLM #42944). */
+START_TEST(test_seed_indexer_pp_guard)
+{
+    char first[600];
+    ck_findings f;
+    ck_assert_uint_eq(lint("fixtures/lint/glm5-tiny", "deepseek_v3", 1, 8, 3, first, sizeof first, NULL), 0);
+    size_t n = lint("fixtures/lint/glm5-tiny", "fixtures/rules/deepseek_v3-indexer-no-pp-guard.json",
+                    1, 8, 3, first, sizeof first, &f);
+    ck_assert_uint_gt(n, 0);
+    ck_assert_str_eq(first, "KeyError: 'layers.0.self_attn.indexer.wk_weights_proj.weight'");
+    int on_others = 0;
+    for (size_t i = 0; i < f.n; i++)
+        if (strcmp(f.v[i].code, "lint.keyerror") == 0 &&
+            strstr(f.v[i].msg, "ranks 1-7 (PP stages 1-7): the load fails here first: KeyError: "
+                   "'layers.0.self_attn.indexer.wk_weights_proj.weight'"))
+            on_others = 1;
+    ck_assert_msg(on_others, "no KeyError folded over ranks 1-7");
+    findings_free(&f);
+}
+END_TEST
+
+/* The wrong family: DeepSeek rules on a Qwen2 checkpoint. */
+START_TEST(test_wrong_family_cli)
+{
+    char cmd[512], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s lint --rules deepseek_v3 fixtures/real/tiny-qwen2", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 0, &out), 1);
+    ck_assert_ptr_nonnull(strstr(out, "lint.wrong_family"));
+    ck_assert_ptr_nonnull(strstr(out, "config.json says \"qwen2\""));
+    free(out);
+    /* no rules for the family: a usage error that says how to name some */
+    snprintf(cmd, sizeof cmd, "%s lint fixtures/real/tiny-qwen2", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
+    ck_assert_ptr_nonnull(strstr(out, "no built-in rules for model_type \"qwen2\""));
+    free(out);
+    /* vLLM's spellings of the flags, JSON and GitHub output */
+    snprintf(cmd, sizeof cmd, "%s lint --tensor-parallel-size 8 --pipeline-parallel-size 2 "
+             "--format json fixtures/lint/r1-tiny", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 0, &out), 0);
+    cJSON *j = cJSON_Parse(out);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "schema")->valuestring, "ckptdoc.lint/1");
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "stages")), 2);
+    cJSON_Delete(j);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s lint --tp 8 --pp 2 --format github --rules "
+             "fixtures/rules/deepseek_v3-old-mtp-prefix.json fixtures/lint/r1-tiny", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 0, &out), 1);
+    ck_assert_ptr_nonnull(strstr(out, "::error file=model-00017-of-000018.safetensors,title=lint.keyerror::"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s lint --pp 2 --pp-partition 30,30 fixtures/lint/r1-tiny", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
+    ck_assert_ptr_nonnull(strstr(out, "sum(partitions)=60 does not match num_hidden_layers=61."));
+    free(out);
+}
+END_TEST
+
+/* TP that the model's sizes do not divide: the construction error before any load. */
+START_TEST(test_tp_indivisible)
+{
+    ck_findings f;
+    size_t n = lint("fixtures/lint/r1-tiny", "deepseek_v3", 16, 1, 0, NULL, 0, &f);
+    ck_assert_uint_gt(n, 0);
+    const ck_finding *x = findings_find(&f, "lint.tp_indivisible");
+    ck_assert_ptr_nonnull(x);
+    ck_assert_msg(strstr(x->msg, "is not divisible by weight quantization block_") != NULL, "%s", x->msg);
+    findings_free(&f);
+}
+END_TEST
+
+
+/* Shards not downloaded (git-lfs pointers): the keys come from the index, shapes are skipped. */
+START_TEST(test_index_only)
+{
+    char *tmp = tu_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    char cmd[4096];
+    snprintf(cmd, sizeof cmd, "cp fixtures/lint/r1-tiny/*.json %s/ && for f in fixtures/lint/r1-tiny/"
+             "*.safetensors; do printf 'version https://git-lfs.github.com/spec/v1\\noid sha256:"
+             "%%064d\\nsize 123\\n' 0 > %s/$(basename $f); done", tmp, tmp);
+    ck_assert_int_eq(system(cmd), 0);
+    char first[600];
+    ck_findings f;
+    lint(tmp, "fixtures/rules/deepseek_v3-old-mtp-prefix.json", 8, 2, 0, first, sizeof first, &f);
+    ck_assert_str_eq(first, "KeyError: 'layers.61.mlp.experts.w2_weight'");
+    findings_free(&f);
+    char *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s lint --tp 8 --pp 2 %s", tu_bin(), tmp);
+    ck_assert_int_eq(tu_run(cmd, 0, &out), 1); /* the pointers themselves are errors */
+    ck_assert_ptr_nonnull(strstr(out, "(from the index: shard headers unreadable, shape checks skipped)"));
+    ck_assert_ptr_null(strstr(out, "lint.keyerror"));
+    ck_assert_ptr_nonnull(strstr(out, "file.lfs_pointer"));
+    free(out);
+    tu_rmtree(tmp);
+    free(tmp);
+}
+END_TEST
+
+static Suite *loader_suite(void)
+{
+    Suite *s = suite_create("loader");
+    TCase *core = tcase_create("core");
+    tcase_add_test(core, test_pp_indices);
+    tcase_add_test(core, test_clean_layouts);
+    tcase_set_timeout(core, 120);
+    suite_add_tcase(s, core);
+    TCase *seeds = tcase_create("errors");
+    tcase_add_test(seeds, test_seed_mtp_keyerror);
+    tcase_add_test(seeds, test_seed_indexer_pp_guard);
+    tcase_add_test(seeds, test_wrong_family_cli);
+    tcase_add_test(seeds, test_tp_indivisible);
+    tcase_add_test(seeds, test_index_only);
+    tcase_set_timeout(seeds, 60);
+    suite_add_tcase(s, seeds);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(loader_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
