@@ -62,6 +62,10 @@ def main():
     print("  python json.loads x163   min %.1f ms  median %.1f ms" % (p_min * 1e3, p_med * 1e3))
     print("  ratio ckptdoc/python     %.2f (median), goal <= 0.33; peak RSS goal < 150 MB"
           % (c_med / p_med))
+    lint = [run_timed([ckptdoc, "lint", "--tp", "8", "--pp", "2", dsv3]) for _ in range(11)]
+    l_med = statistics.median(r[0] for r in lint)
+    print("  ckptdoc lint --tp 8 --pp 2 (16 ranks)  median %.1f ms  peak RSS %.1f MB  exit %d  ratio %.2f"
+          % (l_med * 1e3, max(r[1] for r in lint) / 1024, lint[0][2], l_med / p_med))
     # --verify throughput on real data, from the page cache
     vdir = os.path.join(work, "verify-%dgb-256mb" % int(gb))
     if not os.path.exists(os.path.join(vdir, "done")):

@@ -152,15 +152,20 @@ static int natural_cmp(const char *a, const char *b)
 }
 
 static const ck_checkpoint *sort_ck;
+static size_t *sort_rank; /* natural position of each shard's file name */
+
+static int shard_order(const void *x, const void *y)
+{
+    size_t a = *(const size_t *)x, b = *(const size_t *)y;
+    int c = natural_cmp(sort_ck->shards[a].name, sort_ck->shards[b].name);
+    return c ? c : (a > b) - (a < b);
+}
 
 static int key_order(const void *x, const void *y)
 {
     const sim_key *a = x, *b = y;
-    if (a->shard != b->shard) {
-        int c = natural_cmp(sort_ck->shards[a->shard].name, sort_ck->shards[b->shard].name);
-        if (c)
-            return c;
-    }
+    if (a->shard != b->shard)
+        return sort_rank[a->shard] < sort_rank[b->shard] ? -1 : 1;
     return strcmp(a->key, b->key);
 }
 
@@ -190,8 +195,23 @@ static int collect_keys(sim *s)
         if (!k->key)
             return -1;
     }
+    size_t ns = ck->n_shards ? ck->n_shards : 1;
+    size_t *order = malloc(ns * sizeof *order), *rank = malloc(ns * sizeof *rank);
+    if (!order || !rank) {
+        free(order);
+        free(rank);
+        return -1;
+    }
+    for (size_t i = 0; i < ck->n_shards; i++)
+        order[i] = i;
     sort_ck = ck;
+    qsort(order, ck->n_shards, sizeof *order, shard_order);
+    for (size_t i = 0; i < ck->n_shards; i++)
+        rank[order[i]] = i;
+    sort_rank = rank;
     qsort(s->keys, s->n, sizeof *s->keys, key_order);
+    free(order);
+    free(rank);
     return 0;
 }
 
@@ -200,8 +220,70 @@ static int truthy(const expr_val *v)
     return !v->is_null && (v->is_str || v->v != 0);
 }
 
+/* A rule's `when` usually reads one integer capture ({layer}) and config values: its value is
+ * remembered per value of that capture, so 90k keys cost ~60 evaluations. */
+typedef struct {
+    int cap;              /* the one integer capture the expression reads, -1: not memoizable */
+    int8_t *memo;         /* (MEMO_N) -1 unknown, 0, 1 */
+} when_memo;
+
+#define MEMO_N 65536
+
+typedef struct {
+    const pattern *pt;
+    int cap;
+    int other;
+} names_ctx;
+
+static void note_name(void *ctx, const char *name, size_t len)
+{
+    names_ctx *c = ctx;
+    int i = pattern_cap_index(c->pt, name, len);
+    if (i < 0)
+        return;
+    if (c->pt->caps[i].kind != CAP_INT || (c->cap >= 0 && c->cap != i))
+        c->other = 1;
+    c->cap = i;
+}
+
+static void memo_init(when_memo *m, const pattern *pt, const expr *when)
+{
+    m->cap = -1;
+    m->memo = NULL;
+    if (!when)
+        return;
+    names_ctx c = {pt, -1, 0};
+    expr_names(when, note_name, &c);
+    if (c.other || c.cap < 0)
+        return;
+    m->memo = malloc(MEMO_N);
+    if (m->memo) {
+        memset(m->memo, -1, MEMO_N);
+        m->cap = c.cap;
+    }
+}
+
+/* 1/0 for the rule's `when` on these captures, -1 on an evaluation error. */
+static int when_true(sim *s, when_memo *m, const pattern *pt, const expr *when, int line,
+                     const pattern_value *v)
+{
+    if (!when)
+        return 1;
+    int64_t key = m->cap >= 0 ? v[m->cap].v : -1;
+    if (m->memo && key >= 0 && key < MEMO_N && m->memo[key] >= 0)
+        return m->memo[key];
+    plan_env env = {s->p, pt, v, NULL, NULL, 0};
+    expr_val w;
+    if (plan_eval(s->p, when, &env, line, &w, s->err))
+        return -1;
+    int t = truthy(&w);
+    if (m->memo && key >= 0 && key < MEMO_N)
+        m->memo[key] = (int8_t)t;
+    return t;
+}
+
 /* The per-key, stage-independent part: skip, rule, parameter name. */
-static int map_keys(sim *s)
+static int map_keys_with(sim *s, when_memo *sm, when_memo *km)
 {
     const plan *p = s->p;
     const rules_file *r = p->rules;
@@ -219,15 +301,11 @@ static int map_keys(sim *s)
             const rules_skip *sk = &r->skips[j];
             if (!pattern_match(&sk->key, k->seen, sl, v))
                 continue;
-            if (sk->when) {
-                plan_env env = {p, &sk->key, v, NULL, NULL, 0};
-                expr_val w;
-                if (plan_eval(p, sk->when, &env, sk->line, &w, s->err))
-                    return -1;
-                if (!truthy(&w))
-                    continue;
-            }
-            k->skip = j;
+            int t = when_true(s, &sm[j], &sk->key, sk->when, sk->line, v);
+            if (t < 0)
+                return -1;
+            if (t)
+                k->skip = j;
         }
         if (k->skip >= 0)
             continue;
@@ -235,14 +313,11 @@ static int map_keys(sim *s)
             const rules_key *kr = &r->keys[j];
             if (!pattern_match(&kr->key, k->seen, sl, v))
                 continue;
-            if (kr->when) {
-                plan_env env = {p, &kr->key, v, NULL, NULL, 0};
-                expr_val w;
-                if (plan_eval(p, kr->when, &env, kr->line, &w, s->err))
-                    return -1;
-                if (!truthy(&w))
-                    continue;
-            }
+            int t = when_true(s, &km[j], &kr->key, kr->when, kr->line, v);
+            if (t < 0)
+                return -1;
+            if (!t)
+                continue;
             /* the param template names key captures: bind them by name */
             pattern_value pv[PATTERN_MAX_CAPS];
             for (int c = 0; c < kr->param.n_caps; c++)
@@ -264,6 +339,28 @@ static int map_keys(sim *s)
             k->param = (char *)k->seen; /* the generic path: params_dict[name] */
     }
     return 0;
+}
+
+static int map_keys(sim *s)
+{
+    const rules_file *r = s->p->rules;
+    when_memo *sm = calloc((size_t)r->n_skips + 1, sizeof *sm);
+    when_memo *km = calloc((size_t)r->n_keys + 1, sizeof *km);
+    int rc = -1;
+    if (sm && km) {
+        for (int j = 0; j < r->n_skips; j++)
+            memo_init(&sm[j], &r->skips[j].key, r->skips[j].when);
+        for (int j = 0; j < r->n_keys; j++)
+            memo_init(&km[j], &r->keys[j].key, r->keys[j].when);
+        rc = map_keys_with(s, sm, km);
+    }
+    for (int j = 0; sm && j < r->n_skips; j++)
+        free(sm[j].memo);
+    for (int j = 0; km && j < r->n_keys; j++)
+        free(km[j].memo);
+    free(sm);
+    free(km);
+    return rc;
 }
 
 /* The layer a parameter name belongs to, from the {layer} templates' literal prefixes. */

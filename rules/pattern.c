@@ -94,6 +94,8 @@ int pattern_compile(const char *text, pattern *p, char *why, size_t why_size, in
     p->lit[p->n_caps] = strdup(lit);
     if (!p->lit[p->n_caps])
         goto oom;
+    for (int k = 0; k <= p->n_caps; k++)
+        p->lit_len[k] = strlen(p->lit[k]);
     return 0;
 oom:
     snprintf(why, why_size, "out of memory");
@@ -115,7 +117,7 @@ static int match_from(const pattern *p, int k, const char *key, size_t n, size_t
                       pattern_value *vals)
 {
     const char *lit = p->lit[k];
-    size_t ll = strlen(lit);
+    size_t ll = p->lit_len[k];
     if (k == p->n_caps)
         return n - pos == ll && memcmp(key + pos, lit, ll) == 0;
     /* lit[k] precedes capture k */
@@ -123,6 +125,29 @@ static int match_from(const pattern *p, int k, const char *key, size_t n, size_t
         return 0;
     pos += ll;
     const pattern_cap *c = &p->caps[k];
+    if (k == p->n_caps - 1) {
+        /* the last capture runs up to the trailing literal: one place to try, no search */
+        size_t tl = p->lit_len[k + 1];
+        if (n - pos <= tl || memcmp(key + n - tl, p->lit[k + 1], tl) != 0)
+            return 0;
+        size_t e = n - tl;
+        for (size_t q = pos; q < e; q++) {
+            char ch = key[q];
+            if (c->kind == CAP_INT ? !(ch >= '0' && ch <= '9') : c->kind == CAP_NAME && ch == '.')
+                return 0;
+        }
+        if (c->kind == CAP_INT) {
+            if ((key[pos] == '0' && e - pos > 1) || e - pos > 18)
+                return 0;
+            int64_t v = 0;
+            for (size_t q = pos; q < e; q++)
+                v = v * 10 + (key[q] - '0');
+            vals[k].v = v;
+        }
+        vals[k].s = key + pos;
+        vals[k].len = e - pos;
+        return 1;
+    }
     size_t end = pos;
     for (;;) {
         if (end >= n)
@@ -132,8 +157,14 @@ static int match_from(const pattern *p, int k, const char *key, size_t n, size_t
             break;
         end++;
     }
-    /* try the longest capture first, then shorter ones */
-    for (size_t e = end; e > pos; e--) {
+    /* try the longest capture first, then shorter ones; when the next literal starts with a
+     * character the capture cannot hold, only the longest can be followed by it */
+    char next = p->lit[k + 1][0];
+    size_t shortest = pos + 1;
+    if ((c->kind == CAP_INT && next && !(next >= '0' && next <= '9')) ||
+        (c->kind == CAP_NAME && next == '.'))
+        shortest = end;
+    for (size_t e = end; e > pos && e >= shortest; e--) {
         if (c->kind == CAP_INT) {
             if (key[pos] == '0' && e - pos > 1)
                 continue; /* no leading zeros: "01" is not layer 1 */
@@ -161,21 +192,33 @@ int pattern_format(const pattern *p, const pattern_value *vals, char *buf, size_
 {
     size_t n = 0;
     for (int k = 0; k <= p->n_caps; k++) {
-        size_t l = strlen(p->lit[k]);
+        size_t l = p->lit_len[k];
         if (n + l >= size)
             return -1;
         memcpy(buf + n, p->lit[k], l);
         n += l;
         if (k == p->n_caps)
             break;
-        int w;
-        if (p->caps[k].kind == CAP_INT || !vals[k].s) /* an integer, or a range variable */
-            w = snprintf(buf + n, size - n, "%lld", (long long)vals[k].v);
-        else
-            w = snprintf(buf + n, size - n, "%.*s", (int)vals[k].len, vals[k].s);
-        if (w < 0 || (size_t)w >= size - n)
-            return -1;
-        n += (size_t)w;
+        if (p->caps[k].kind == CAP_INT || !vals[k].s) { /* an integer, or a range variable */
+            char digits[24];
+            int64_t v = vals[k].v;
+            uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+            int d = 0;
+            do
+                digits[d++] = (char)('0' + u % 10);
+            while ((u /= 10) != 0);
+            if (v < 0)
+                digits[d++] = '-';
+            if (n + (size_t)d >= size)
+                return -1;
+            while (d)
+                buf[n++] = digits[--d];
+        } else {
+            if (n + vals[k].len >= size)
+                return -1;
+            memcpy(buf + n, vals[k].s, vals[k].len);
+            n += vals[k].len;
+        }
     }
     buf[n] = 0;
     return (int)n;

@@ -21,6 +21,7 @@ typedef struct {
 typedef struct {
     char *text;                     /* the pattern as written (owned) */
     char *lit[PATTERN_MAX_CAPS + 1];/* literal pieces around the captures (owned), n_caps + 1 */
+    size_t lit_len[PATTERN_MAX_CAPS + 1];
     pattern_cap caps[PATTERN_MAX_CAPS];
     int n_caps;
 } pattern;
