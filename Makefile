@@ -137,6 +137,9 @@ demo: deps $(BIN)
 	@echo
 	@echo "== ckptdoc inspect fixtures/folders/lfs-pointers  (a clone made without git-lfs)"
 	-./$(BIN) inspect fixtures/folders/lfs-pointers
+	@echo
+	@echo "== ckptdoc lint --tp 8 --pp 2 fixtures/lint/r1-tiny  (DeepSeek-R1's layout: would it load?)"
+	-./$(BIN) lint --tp 8 --pp 2 fixtures/lint/r1-tiny
 
 # Regenerates the committed fixtures that need only Python's standard library.
 fixtures:
