@@ -30,7 +30,7 @@ LIB_SRC := inspect/ckerr.c inspect/dtype.c inspect/finding.c inspect/strmap.c in
            rules/expr.c rules/pattern.c rules/rules.c rules/builtin.c \
            loader/plan.c loader/simulate.c \
            kernels/convert_ref.c
-CLI_SRC := cli/main.c cli/out.c cli/cmd_inspect.c cli/cmd_lint.c
+CLI_SRC := cli/main.c cli/out.c cli/setup.c cli/cmd_inspect.c cli/cmd_lint.c cli/cmd_explain.c
 TESTS   := check_inspect check_rules check_loader check_kernels
 
 ifneq ($(NVCC),)

@@ -6,5 +6,7 @@ enum { EXIT_CLEAN = 0, EXIT_FINDINGS = 1, EXIT_USAGE = 2 };
 
 int cmd_inspect(int argc, char **argv);
 int cmd_lint(int argc, char **argv);
+int cmd_explain(int argc, char **argv);
+int cmd_rules(int argc, char **argv);
 
 #endif

@@ -19,7 +19,9 @@ static void usage(FILE *fp)
             "                     --verify to read the data)\n"
             "  lint DIR           would it load under this TP/PP layout: the exception each rank\n"
             "                     raises, keys skipped, parameters left empty (headers only)\n"
-            "Planned, not available in this version: explain, check, tui, rules.\n"
+            "  explain DIR ERROR  from a pasted \"KeyError: '...'\" back to the keys, ranks and cause\n"
+            "  rules list | show NAME | explain KEY DIR   the rules files and what maps a key\n"
+            "Planned, not available in this version: check, tui.\n"
             "Run 'ckptdoc COMMAND --help' for a command's options.\n"
             "Exit status: 0 clean, 1 findings of error severity, 2 usage or unreadable input.\n",
             CKPTDOC_VERSION);
@@ -41,6 +43,10 @@ int main(int argc, char **argv)
         return cmd_inspect(argc - 1, argv + 1);
     if (strcmp(cmd, "lint") == 0)
         return cmd_lint(argc - 1, argv + 1);
+    if (strcmp(cmd, "explain") == 0)
+        return cmd_explain(argc - 1, argv + 1);
+    if (strcmp(cmd, "rules") == 0)
+        return cmd_rules(argc - 1, argv + 1);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         return EXIT_CLEAN;
@@ -49,7 +55,7 @@ int main(int argc, char **argv)
         printf("ckptdoc %s\n", CKPTDOC_VERSION);
         return EXIT_CLEAN;
     }
-    static const char *planned[] = {"explain", "check", "tui", "rules"};
+    static const char *planned[] = {"check", "tui"};
     for (unsigned i = 0; i < sizeof planned / sizeof *planned; i++)
         if (strcmp(cmd, planned[i]) == 0) {
             fprintf(stderr, "ckptdoc: '%s' is not available in this version yet; 'inspect' is\n",

@@ -283,61 +283,67 @@ static int when_true(sim *s, when_memo *m, const pattern *pt, const expr *when, 
 }
 
 /* The per-key, stage-independent part: skip, rule, parameter name. */
-static int map_keys_with(sim *s, when_memo *sm, when_memo *km)
+/* Maps one key: skip, rule, parameter name (owned by s). 0, or -1 on an error in err. */
+static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km)
 {
     const plan *p = s->p;
     const rules_file *r = p->rules;
     size_t sp = strlen(r->strip_prefix);
-    for (size_t i = 0; i < s->n; i++) {
-        sim_key *k = &s->keys[i];
-        k->seen = sp && strncmp(k->key, r->strip_prefix, sp) == 0 ? k->key + sp : k->key;
-        size_t sl = strlen(k->seen);
-        k->skip = k->rule = -1;
-        k->expert = -1;
-        k->layer = -1;
-        k->guard = r->pp_guard;
-        pattern_value v[PATTERN_MAX_CAPS];
-        for (int j = 0; j < r->n_skips && k->skip < 0; j++) {
-            const rules_skip *sk = &r->skips[j];
-            if (!pattern_match(&sk->key, k->seen, sl, v))
-                continue;
-            int t = when_true(s, &sm[j], &sk->key, sk->when, sk->line, v);
-            if (t < 0)
-                return -1;
-            if (t)
-                k->skip = j;
-        }
-        if (k->skip >= 0)
+    k->seen = sp && strncmp(k->key, r->strip_prefix, sp) == 0 ? k->key + sp : k->key;
+    size_t sl = strlen(k->seen);
+    k->skip = k->rule = -1;
+    k->expert = -1;
+    k->layer = -1;
+    k->guard = r->pp_guard;
+    pattern_value v[PATTERN_MAX_CAPS];
+    for (int j = 0; j < r->n_skips && k->skip < 0; j++) {
+        const rules_skip *sk = &r->skips[j];
+        if (!pattern_match(&sk->key, k->seen, sl, v))
             continue;
-        for (int j = 0; j < r->n_keys && k->rule < 0; j++) {
-            const rules_key *kr = &r->keys[j];
-            if (!pattern_match(&kr->key, k->seen, sl, v))
-                continue;
-            int t = when_true(s, &km[j], &kr->key, kr->when, kr->line, v);
-            if (t < 0)
-                return -1;
-            if (!t)
-                continue;
-            /* the param template names key captures: bind them by name */
-            pattern_value pv[PATTERN_MAX_CAPS];
-            for (int c = 0; c < kr->param.n_caps; c++)
-                pv[c] = v[pattern_cap_index(&kr->key, kr->param.caps[c].name,
-                                            strlen(kr->param.caps[c].name))];
-            char name[768];
-            if (pattern_format(&kr->param, pv, name, sizeof name) < 0)
-                continue;
-            k->rule = j;
-            k->param = own(s, strdup(name));
-            if (!k->param)
-                return -1;
-            k->part = kr->part;
-            k->expert = kr->expert_cap >= 0 ? v[kr->expert_cap].v : -1;
-            if (kr->pp_guard >= 0)
-                k->guard = kr->pp_guard;
-        }
-        if (k->rule < 0)
-            k->param = (char *)k->seen; /* the generic path: params_dict[name] */
+        int t = when_true(s, &sm[j], &sk->key, sk->when, sk->line, v);
+        if (t < 0)
+            return -1;
+        if (t)
+            k->skip = j;
     }
+    if (k->skip >= 0)
+        return 0;
+    for (int j = 0; j < r->n_keys && k->rule < 0; j++) {
+        const rules_key *kr = &r->keys[j];
+        if (!pattern_match(&kr->key, k->seen, sl, v))
+            continue;
+        int t = when_true(s, &km[j], &kr->key, kr->when, kr->line, v);
+        if (t < 0)
+            return -1;
+        if (!t)
+            continue;
+        /* the param template names key captures: bind them by name */
+        pattern_value pv[PATTERN_MAX_CAPS];
+        for (int c = 0; c < kr->param.n_caps; c++)
+            pv[c] = v[pattern_cap_index(&kr->key, kr->param.caps[c].name,
+                                        strlen(kr->param.caps[c].name))];
+        char name[768];
+        if (pattern_format(&kr->param, pv, name, sizeof name) < 0)
+            continue;
+        k->rule = j;
+        k->param = own(s, strdup(name));
+        if (!k->param)
+            return -1;
+        k->part = kr->part;
+        k->expert = kr->expert_cap >= 0 ? v[kr->expert_cap].v : -1;
+        if (kr->pp_guard >= 0)
+            k->guard = kr->pp_guard;
+    }
+    if (k->rule < 0)
+        k->param = (char *)k->seen; /* the generic path: params_dict[name] */
+    return 0;
+}
+
+static int map_keys_with(sim *s, when_memo *sm, when_memo *km)
+{
+    for (size_t i = 0; i < s->n; i++)
+        if (map_one(s, &s->keys[i], sm, km))
+            return -1;
     return 0;
 }
 
@@ -767,4 +773,99 @@ void sim_result_free(sim_result *res)
         return;
     free(res->stages);
     memset(res, 0, sizeof *res);
+}
+
+/* ------------------------------------------------------------------------------------------ */
+/* One key, one parameter: for `rules explain` and `explain`. */
+
+static void sim_free_strings(sim *s)
+{
+    for (size_t i = 0; i < s->n_owned; i++)
+        free(s->owned[i]);
+    free(s->owned);
+    free(s->keys);
+    free(s->fs);
+    strmap_free(&s->fmap);
+}
+
+int simulate_map_key(const plan *p, const char *key, sim_mapping *m, ck_err *err)
+{
+    memset(m, 0, sizeof *m);
+    sim s;
+    memset(&s, 0, sizeof s);
+    s.p = p;
+    s.err = err;
+    strmap_init(&s.fmap);
+    const rules_file *r = p->rules;
+    when_memo *sm = calloc((size_t)r->n_skips + 1, sizeof *sm);
+    when_memo *km = calloc((size_t)r->n_keys + 1, sizeof *km);
+    sim_key k;
+    memset(&k, 0, sizeof k);
+    k.key = key;
+    int rc = sm && km ? map_one(&s, &k, sm, km) : -1;
+    if (rc == 0) {
+        m->skip = k.skip;
+        m->rule = k.rule;
+        m->expert = k.expert;
+        m->guard = k.guard;
+        m->part = k.part;
+        snprintf(m->seen, sizeof m->seen, "%s", k.seen);
+        if (k.param) {
+            snprintf(m->param, sizeof m->param, "%s", k.param);
+            m->layer = param_layer(p, k.param);
+        } else
+            m->layer = -1;
+        for (int st = 0; st < p->layout.pp; st++) {
+            size_t pi;
+            if (k.param && strmap_get(&p->stages[st].by_name, k.param, &pi))
+                m->stages |= 1ull << st;
+            else if (k.param && k.guard && pp_missing(p, &p->stages[st], k.param, m->layer))
+                m->pp_skipped |= 1ull << st;
+        }
+        if (k.param && m->stages != (p->layout.pp >= 64 ? ~0ull : (1ull << p->layout.pp) - 1)) {
+            int st = 0;
+            while (st < p->layout.pp && (m->stages & (1ull << st)))
+                st++;
+            if (st < p->layout.pp) {
+                k.layer = m->layer;
+                explain_missing(p, &p->stages[st], &k, m->why, sizeof m->why);
+            }
+        }
+    } else if (!err->code)
+        ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    free(sm);
+    free(km);
+    sim_free_strings(&s);
+    return rc == 0 ? CK_OK : err->code;
+}
+
+int simulate_keys_for_param(const ck_checkpoint *ck, const plan *p, const char *param,
+                            void (*fn)(void *ctx, const char *key, const char *file,
+                                       const sim_mapping *m),
+                            void *ctx, ck_err *err)
+{
+    sim s;
+    memset(&s, 0, sizeof s);
+    s.ck = ck;
+    s.p = p;
+    s.err = err;
+    strmap_init(&s.fmap);
+    int rc = CK_OK;
+    if (collect_keys(&s) != 0 || map_keys(&s) != 0) {
+        rc = err->code ? err->code : ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    } else {
+        for (size_t i = 0; i < s.n; i++) {
+            const sim_key *k = &s.keys[i];
+            if (!k->param || strcmp(k->param, param) != 0)
+                continue;
+            sim_mapping m;
+            if (simulate_map_key(p, k->key, &m, err) != CK_OK) {
+                rc = err->code;
+                break;
+            }
+            fn(ctx, k->key, ck->shards[k->shard].name, &m);
+        }
+    }
+    sim_free_strings(&s);
+    return rc;
 }

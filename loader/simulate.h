@@ -32,6 +32,28 @@ typedef struct {
 int simulate_run(const ck_checkpoint *ck, const plan *p, sim_result *res, ck_findings *f,
                  ck_err *err);
 void sim_result_free(sim_result *res);
+/* What the loader does with one key. */
+typedef struct {
+    char seen[512];       /* the name the loader sees */
+    int skip;             /* the skip rule that takes it, -1 */
+    int rule;             /* the key rule that maps it, -1: the generic path */
+    char param[768];      /* the parameter it goes to ("" when skipped) */
+    const char *part;     /* fused part, or NULL (borrowed from the rules) */
+    int64_t expert;       /* -1 */
+    int guard;            /* the path skips parameters of layers other stages own */
+    int layer;            /* layer of param, -1 */
+    uint64_t stages;      /* stages that have param */
+    uint64_t pp_skipped;  /* stages that skip it (another stage owns it) */
+    char why[768];        /* why a stage lacks it, when one does */
+} sim_mapping;
+
+int simulate_map_key(const plan *p, const char *key, sim_mapping *m, ck_err *err);
+/* Calls fn for every checkpoint key that maps to param, in the loader's order. */
+int simulate_keys_for_param(const ck_checkpoint *ck, const plan *p, const char *param,
+                            void (*fn)(void *ctx, const char *key, const char *file,
+                                       const sim_mapping *m),
+                            void *ctx, ck_err *err);
+
 /* "ranks 8-15 (PP stage 1)" for a stage, "ranks 0-15 (all)" etc. */
 const char *sim_ranks_str(const plan *p, uint64_t stage_mask, char *buf, size_t size);
 

@@ -221,6 +221,44 @@ START_TEST(test_index_only)
 }
 END_TEST
 
+
+/* explain: from the pasted error line back to the keys, ranks and cause; rules explain. */
+START_TEST(test_explain_cli)
+{
+    char cmd[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s explain --tp 8 --pp 2 --rules fixtures/rules/deepseek_v3-old-mtp-prefix.json "
+             "fixtures/lint/r1-tiny \"KeyError: 'layers.61.mlp.experts.w2_weight'\"", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 0, &out), 1);
+    ck_assert_ptr_nonnull(strstr(out, "exists on no rank"));
+    ck_assert_ptr_nonnull(strstr(out, "checkpoint key 'model.layers.61.mlp.experts.0.down_proj.weight'"));
+    ck_assert_ptr_nonnull(strstr(out, "all ranks (0-15) raise KeyError: 'layers.61.mlp.experts.w2_weight': "
+                                      "layer 61 is a multi-token-prediction layer"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s explain --pp 8 --rules fixtures/rules/deepseek_v3-indexer-no-pp-guard.json "
+             "fixtures/lint/glm5-tiny \"KeyError: 'layers.0.self_attn.indexer.wk_weights_proj.weight'\"", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 0, &out), 1);
+    ck_assert_ptr_nonnull(strstr(out, "exists on rank 0 (PP stage 0)"));
+    ck_assert_ptr_nonnull(strstr(out, "ranks 1-7 (PP stages 1-7) raise KeyError: "
+                                      "'layers.0.self_attn.indexer.wk_weights_proj.weight': the parameter "
+                                      "belongs to PP stage 0"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s rules explain model.layers.5.mlp.experts.2.up_proj.weight_scale_inv "
+             "fixtures/lint/r1-tiny --tp 8 --pp 2", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 0, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "maps to 'layers.5.mlp.experts.w13_weight_scale_inv', part w3"));
+    ck_assert_ptr_nonnull(strstr(out, "skipped on ranks 8-15 (PP stage 1): another stage owns layer 5"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s rules list", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 0, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "deepseek_v3"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s rules show deepseek_v3 | head -c 20", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 0, &out), 0);
+    ck_assert(strncmp(out, "{\n  \"ckptdoc_rules\"", 19) == 0);
+    free(out);
+}
+END_TEST
+
 static Suite *loader_suite(void)
 {
     Suite *s = suite_create("loader");
@@ -235,6 +273,7 @@ static Suite *loader_suite(void)
     tcase_add_test(seeds, test_wrong_family_cli);
     tcase_add_test(seeds, test_tp_indivisible);
     tcase_add_test(seeds, test_index_only);
+    tcase_add_test(seeds, test_explain_cli);
     tcase_set_timeout(seeds, 60);
     suite_add_tcase(s, seeds);
     return s;

@@ -1,0 +1,281 @@
+/* cmd_explain.c - `ckptdoc explain DIR "KeyError: '...'"`: from an error line pasted from a
+ * log (or a bare parameter name) back to the checkpoint keys, the ranks, and the cause; and
+ * `ckptdoc rules list | show NAME | explain KEY DIR`: which rule maps a key where. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "../inspect/ckpt.h"
+#include "../loader/plan.h"
+#include "../loader/simulate.h"
+#include "../rules/rules.h"
+#include "cli.h"
+#include "out.h"
+#include "setup.h"
+
+typedef struct {
+    const char *rules;
+    plan_layout layout;
+    int argc;
+    char **args;
+} common_args;
+
+/* --rules, --tp, --pp, --ep and their vLLM spellings; the rest are positional. */
+static int parse_common(int argc, char **argv, common_args *a, const char *cmd)
+{
+    static const struct option opts[] = {
+        {"rules", required_argument, 0, 'r'}, {"tp", required_argument, 0, 't'},
+        {"tensor-parallel-size", required_argument, 0, 't'}, {"pp", required_argument, 0, 'p'},
+        {"pipeline-parallel-size", required_argument, 0, 'p'}, {"ep", no_argument, 0, 'e'},
+        {"enable-expert-parallel", no_argument, 0, 'e'}, {0, 0, 0, 0}};
+    memset(a, 0, sizeof *a);
+    a->layout.tp = a->layout.pp = 1;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "r:t:p:e", opts, NULL)) != -1) {
+        char *end;
+        long v;
+        switch (c) {
+        case 'r': a->rules = optarg; break;
+        case 't':
+        case 'p':
+            v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > (c == 'p' ? PLAN_MAX_PP : 4096)) {
+                fprintf(stderr, "ckptdoc %s: --%s must be a positive integer%s, not '%s'\n", cmd,
+                        c == 't' ? "tp" : "pp", c == 'p' ? " up to 64" : "", optarg);
+                return -1;
+            }
+            *(c == 't' ? &a->layout.tp : &a->layout.pp) = (int)v;
+            break;
+        case 'e': a->layout.ep = 1; break;
+        default: return -1;
+        }
+    }
+    a->argc = argc - optind;
+    a->args = argv + optind;
+    return 0;
+}
+
+typedef struct {
+    ck_checkpoint ck;
+    rules_file r;
+    plan p;
+    ck_findings f;
+    int opened, loaded, planned;
+} setup;
+
+static void setup_free(setup *s)
+{
+    if (s->planned)
+        plan_free(&s->p);
+    if (s->loaded)
+        rules_free(&s->r);
+    if (s->opened)
+        ckpt_free(&s->ck);
+    findings_free(&s->f);
+}
+
+static int setup_open(const char *cmd, const char *dir, const common_args *a, setup *s)
+{
+    memset(s, 0, sizeof *s);
+    findings_init(&s->f);
+    ck_err err;
+    char buf[1600];
+    ck_err_clear(&err);
+    if (ckpt_open(dir, 0, &s->ck, &err) != CK_OK)
+        goto fail;
+    s->opened = 1;
+    if (!s->ck.cfg.present) {
+        ck_err_set(&err, CK_EFORMAT, dir, NULL, CK_NO_OFFSET, "no readable config.json");
+        goto fail;
+    }
+    if (choose_rules(dir, a->rules, &s->ck.cfg, &s->r, &err) != CK_OK)
+        goto fail;
+    s->loaded = 1;
+    if (plan_build(&s->r, &s->ck.cfg, &a->layout, &s->p, &s->f, &err) != CK_OK)
+        goto fail;
+    s->planned = 1;
+    return 0;
+fail:
+    fprintf(stderr, "ckptdoc %s: %s\n", cmd, ck_err_str(&err, buf, sizeof buf));
+    setup_free(s);
+    return -1;
+}
+
+static void print_mapping(const plan *p, const rules_file *r, const sim_mapping *m)
+{
+    char ranks[256];
+    if (m->skip >= 0) {
+        printf("  skipped by the rule at %s line %d: %s\n", r->path, r->skips[m->skip].line,
+               r->skips[m->skip].reason);
+        return;
+    }
+    if (m->rule >= 0)
+        printf("  maps to '%s'%s%s by the key rule at %s line %d\n", m->param,
+               m->part ? ", part " : "", m->part ? m->part : "", r->path, r->keys[m->rule].line);
+    else
+        printf("  no key rule takes '%s': the generic path looks up a parameter of that name\n", m->seen);
+    if (m->expert >= 0)
+        printf("  expert %lld\n", (long long)m->expert);
+    uint64_t all = p->layout.pp >= 64 ? ~0ull : (1ull << p->layout.pp) - 1;
+    if (m->stages)
+        printf("  loaded on %s\n", sim_ranks_str(p, m->stages, ranks, sizeof ranks));
+    if (m->pp_skipped)
+        printf("  skipped on %s: another stage owns layer %d\n",
+               sim_ranks_str(p, m->pp_skipped, ranks, sizeof ranks), m->layer);
+    uint64_t fails = all & ~m->stages & ~m->pp_skipped;
+    if (fails) {
+        const char *ph = strstr(r->error_format, "{param}");
+        char line[1024];
+        if (ph)
+            snprintf(line, sizeof line, "%.*s%s%s", (int)(ph - r->error_format), r->error_format,
+                     m->param, ph + 7);
+        else
+            snprintf(line, sizeof line, "%s", r->error_format);
+        printf("  %s raise %s: %s\n", sim_ranks_str(p, fails, ranks, sizeof ranks), line, m->why);
+    }
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+typedef struct {
+    const plan *p;
+    const rules_file *r;
+    int n;
+} explain_ctx;
+
+static void show_key(void *ctx, const char *key, const char *file, const sim_mapping *m)
+{
+    explain_ctx *c = ctx;
+    if (c->n++ < 8) {
+        printf("\ncheckpoint key '%s' (%s)\n", key, file);
+        print_mapping(c->p, c->r, m);
+    }
+}
+
+/* The parameter name in a pasted error line: the text between the first pair of quotes after
+ * "KeyError", or the whole argument. */
+static void param_from_error(const char *text, char *out, size_t size)
+{
+    const char *k = strstr(text, "KeyError");
+    const char *q = strchr(k ? k : text, '\'');
+    if (!q)
+        q = strchr(k ? k : text, '"');
+    if (q) {
+        const char *e = strchr(q + 1, *q);
+        if (e) {
+            snprintf(out, size, "%.*s", (int)(e - q - 1), q + 1);
+            return;
+        }
+    }
+    snprintf(out, size, "%s", text);
+}
+
+int cmd_explain(int argc, char **argv)
+{
+    common_args a;
+    if (parse_common(argc, argv, &a, "explain") != 0 || a.argc != 2) {
+        fprintf(stderr, "usage: ckptdoc explain DIR \"KeyError: 'PARAM'\"|PARAM [--rules R] [--tp N] "
+                "[--pp N] [--ep]\nSays which checkpoint keys map to the parameter, on which ranks "
+                "it exists, and why the loader could not find it.\n");
+        return EXIT_USAGE;
+    }
+    setup s;
+    if (setup_open("explain", a.args[0], &a, &s) != 0)
+        return EXIT_USAGE;
+    char param[768], ranks[256];
+    param_from_error(a.args[1], param, sizeof param);
+    /* a name with the prefix the loader strips is the same parameter */
+    size_t sp = strlen(s.r.strip_prefix);
+    if (sp && strncmp(param, s.r.strip_prefix, sp) == 0)
+        memmove(param, param + sp, strlen(param + sp) + 1);
+    uint64_t has = 0;
+    for (int st = 0; st < s.p.layout.pp; st++)
+        if (strmap_get(&s.p.stages[st].by_name, param, NULL))
+            has |= 1ull << st;
+    printf("parameter '%s' (rules %s, TP %d x PP %d)\n", param, s.r.name, a.layout.tp, a.layout.pp);
+    if (has)
+        printf("  exists on %s\n", sim_ranks_str(&s.p, has, ranks, sizeof ranks));
+    else
+        printf("  exists on no rank: the model these rules build from config.json has no such "
+               "parameter\n");
+    explain_ctx c = {&s.p, &s.r, 0};
+    ck_err err;
+    ck_err_clear(&err);
+    if (simulate_keys_for_param(&s.ck, &s.p, param, show_key, &c, &err) != CK_OK) {
+        char buf[1600];
+        fprintf(stderr, "ckptdoc explain: %s\n", ck_err_str(&err, buf, sizeof buf));
+        setup_free(&s);
+        return EXIT_USAGE;
+    }
+    if (c.n > 8)
+        printf("\n... and %d more checkpoint keys map to it\n", c.n - 8);
+    if (!c.n)
+        printf("  no checkpoint key maps to it%s\n", has ? ": it stays uninitialized" : "");
+    int bad = c.n && has != ((s.p.layout.pp >= 64) ? ~0ull : (1ull << s.p.layout.pp) - 1);
+    setup_free(&s);
+    return bad || !c.n ? EXIT_FINDINGS : EXIT_CLEAN;
+}
+
+/* ------------------------------------------------------------------------------------------ */
+
+int cmd_rules(int argc, char **argv)
+{
+    if (argc >= 2 && strcmp(argv[1], "list") == 0) {
+        for (size_t i = 0; i < rules_builtin_count(); i++) {
+            rules_file r;
+            ck_err err;
+            ck_err_clear(&err);
+            if (rules_load_builtin(rules_builtin_name(i), &r, &err) != CK_OK)
+                continue;
+            printf("%-16s model_type", r.name);
+            for (int k = 0; k < r.n_model_types; k++)
+                printf("%s%s", k ? ", " : " ", r.model_types[k]);
+            printf("\n%-16s %s\n", "", r.loader);
+            rules_free(&r);
+        }
+        return EXIT_CLEAN;
+    }
+    if (argc == 3 && strcmp(argv[1], "show") == 0) {
+        for (size_t i = 0; i < rules_builtin_count(); i++)
+            if (strcmp(rules_builtin_name(i), argv[2]) == 0) {
+                size_t len;
+                fwrite(rules_builtin_text(i, &len), 1, len, stdout);
+                return EXIT_CLEAN;
+            }
+        fprintf(stderr, "ckptdoc rules show: no built-in rules named \"%s\" (ckptdoc rules list)\n", argv[2]);
+        return EXIT_USAGE;
+    }
+    if (argc >= 2 && strcmp(argv[1], "explain") == 0) {
+        common_args a;
+        if (parse_common(argc - 1, argv + 1, &a, "rules explain") != 0 || a.argc != 2) {
+            fprintf(stderr, "usage: ckptdoc rules explain KEY DIR [--rules R] [--tp N] [--pp N]\n"
+                    "Says which rule maps checkpoint key KEY, to which parameter and part, and on "
+                    "which ranks (DIR gives config.json).\n");
+            return EXIT_USAGE;
+        }
+        setup s;
+        if (setup_open("rules explain", a.args[1], &a, &s) != 0)
+            return EXIT_USAGE;
+        sim_mapping m;
+        ck_err err;
+        ck_err_clear(&err);
+        int rc = simulate_map_key(&s.p, a.args[0], &m, &err);
+        if (rc == CK_OK) {
+            printf("checkpoint key '%s' (rules %s, TP %d x PP %d)\n", a.args[0], s.r.name,
+                   a.layout.tp, a.layout.pp);
+            if (strcmp(m.seen, a.args[0]) != 0)
+                printf("  the loader sees '%s'\n", m.seen);
+            print_mapping(&s.p, &s.r, &m);
+        } else {
+            char buf[1600];
+            fprintf(stderr, "ckptdoc rules explain: %s\n", ck_err_str(&err, buf, sizeof buf));
+        }
+        setup_free(&s);
+        return rc == CK_OK ? EXIT_CLEAN : EXIT_USAGE;
+    }
+    fprintf(stderr, "usage: ckptdoc rules list | show NAME | explain KEY DIR [--rules R] [--tp N] [--pp N]\n");
+    return EXIT_USAGE;
+}
