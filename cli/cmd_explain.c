@@ -241,8 +241,9 @@ int cmd_rules(int argc, char **argv)
     if (argc == 3 && strcmp(argv[1], "show") == 0) {
         for (size_t i = 0; i < rules_builtin_count(); i++)
             if (strcmp(rules_builtin_name(i), argv[2]) == 0) {
-                size_t len;
-                fwrite(rules_builtin_text(i, &len), 1, len, stdout);
+                size_t len = 0;
+                const char *text = rules_builtin_text(i, &len);
+                fwrite(text, 1, len, stdout);
                 return EXIT_CLEAN;
             }
         fprintf(stderr, "ckptdoc rules show: no built-in rules named \"%s\" (ckptdoc rules list)\n", argv[2]);
