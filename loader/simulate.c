@@ -604,6 +604,90 @@ out:
     free(skip_example);
 }
 
+/* The rules' post-load checks: on each stage, the first owned layer whose module has none of
+ * the parameters the check looks for raises the check's error. */
+static void run_checks(sim *s)
+{
+    const plan *p = s->p;
+    const rules_file *r = p->rules;
+    for (int ci = 0; ci < r->n_checks; ci++) {
+        const rules_check *c = &r->checks[ci];
+        int li = pattern_cap_index(&c->module, "layer", 5);
+        for (int si = 0; si < p->layout.pp; si++) {
+            const plan_stage *st = &p->stages[si];
+            int lo = li >= 0 ? st->layer_start : 0, hi = li >= 0 ? st->layer_end : 1;
+            for (int layer = lo; layer < hi; layer++) {
+                pattern_value v[PATTERN_MAX_CAPS];
+                memset(v, 0, sizeof v);
+                if (li >= 0)
+                    v[li].v = layer;
+                plan_env env = {p, &c->module, v, NULL, NULL, 0};
+                if (c->when) {
+                    expr_val w;
+                    ck_err e2;
+                    ck_err_clear(&e2);
+                    if (plan_eval(p, c->when, &env, c->line, &w, &e2) || !truthy(&w))
+                        continue;
+                }
+                char mod[512], name[640];
+                if (pattern_format(&c->module, v, mod, sizeof mod) < 0)
+                    continue;
+                const plan_param *any = NULL;
+                size_t ml = strlen(mod);
+                for (size_t i = 0; i < st->n && !any; i++)
+                    if (strncmp(st->params[i].name, mod, ml) == 0 && st->params[i].name[ml] == '.')
+                        any = &st->params[i];
+                if (!any)
+                    continue; /* the module is not there at all (another variant, another stage) */
+                int found = 0;
+                for (int h = 0; h < c->n_has && !found; h++) {
+                    snprintf(name, sizeof name, "%s.%s", mod, c->has_one_of[h]);
+                    found = strmap_get(&st->by_name, name, NULL);
+                }
+                if (found)
+                    continue;
+                /* the error text with the module's sizes */
+                char msg[1024];
+                size_t n = 0;
+                for (const char *q = c->error; *q && n + 32 < sizeof msg; q++) {
+                    long long val;
+                    int isval = 1;
+                    shard_kind sk = r->params[any->tmpl].shard;
+                    int tp = p->layout.tp;
+                    if (strncmp(q, "{in}", 4) == 0)
+                        val = (long long)(sk == SHARD_ROW ? any->in / tp : any->in), q += 3;
+                    else if (strncmp(q, "{out}", 5) == 0)
+                        val = (long long)(sk == SHARD_COLUMN ? any->out / tp : any->out), q += 4;
+                    else if (strncmp(q, "{tp}", 4) == 0)
+                        val = p->layout.tp, q += 3;
+                    else if (strncmp(q, "{layer}", 7) == 0)
+                        val = layer, q += 6;
+                    else
+                        isval = 0;
+                    if (isval)
+                        n += (size_t)snprintf(msg + n, sizeof msg - n, "%lld", val);
+                    else
+                        msg[n++] = *q;
+                }
+                msg[n] = 0;
+                char have[256] = "";
+                for (size_t i = 0, hn = 0; i < st->n && hn < sizeof have; i++)
+                    if (strncmp(st->params[i].name, mod, ml) == 0 && st->params[i].name[ml] == '.')
+                        hn += (size_t)snprintf(have + hn, sizeof have - hn, "%s%s", hn ? ", " : "",
+                                               st->params[i].name + ml + 1);
+                char wants[256] = "";
+                for (int h = 0, wn = 0; h < c->n_has && wn < (int)sizeof wants; h++)
+                    wn += snprintf(wants + wn, sizeof wants - (size_t)wn, "%s%s", h ? ", " : "",
+                                   c->has_one_of[h]);
+                sfind_add(s, "lint.postload", SEV_ERROR, si, r->path, mod, "after loading, the model "
+                          "fails on layer %d: %s (the module holds %s; this loader path knows only "
+                          "%s; rules line %d)", layer, msg, have, wants, c->line);
+                break; /* the first failing layer stops this stage */
+            }
+        }
+    }
+}
+
 const char *sim_ranks_str(const plan *p, uint64_t mask, char *buf, size_t size)
 {
     int tp = p->layout.tp, pp = p->layout.pp;
@@ -745,6 +829,7 @@ int simulate_run(const ck_checkpoint *ck, const plan *p, sim_result *res, ck_fin
     for (int st = 0; st < p->layout.pp && !s.oom; st++)
         run_stage(&s, st, res);
     check_shapes(&s);
+    run_checks(&s);
     if (s.oom) {
         rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         goto done;

@@ -441,6 +441,26 @@ static int parse_skip(rctx *c, const cJSON *o, const char *path, rules_skip *s)
     return 0;
 }
 
+static int parse_check(rctx *c, const cJSON *o, const char *path, rules_check *k)
+{
+    static const char *const known[] = {"module", "when", "has_one_of", "error", NULL};
+    char p[512];
+    if (!cJSON_IsObject(o))
+        return rfail(c, path, 0, "a check must be an object");
+    if (check_fields(c, o, path, known) || get_pattern(c, o, path, "module", &k->module) ||
+        get_opt_expr(c, o, path, "when", &k->when) || get_string(c, o, path, "error", 1, &k->error))
+        return -1;
+    k->line = line_of(c, path);
+    for (int i = 0; i < k->module.n_caps; i++)
+        if (!range_known(c->r, k->module.caps[i].name))
+            return rfail(c, path_of(p, sizeof p, path, "module", 0), 0, "capture {%s} is not a range",
+                         k->module.caps[i].name);
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(o, "has_one_of");
+    if (!h)
+        return rfail(c, path, 0, "missing field \"has_one_of\"");
+    return get_string_array(c, h, path_of(p, sizeof p, path, "has_one_of", 0), &k->has_one_of, &k->n_has);
+}
+
 static int parse_quant(rctx *c, const cJSON *o, const char *path)
 {
     rules_file *r = c->r;
@@ -488,7 +508,8 @@ static int parse_top(rctx *c, const cJSON *root)
 {
     rules_file *r = c->r;
     static const char *const known[] = {"ckptdoc_rules", "name", "description", "loader", "match",
-                                        "let", "ranges", "params", "keys", "skips", "quant", NULL};
+                                        "let", "ranges", "params", "keys", "skips", "quant",
+                                        "checks", NULL};
     char p[512];
     if (!cJSON_IsObject(root))
         return rfail(c, "$", 0, "a rules file is a JSON object");
@@ -597,6 +618,7 @@ static int parse_top(rctx *c, const cJSON *root)
     ARRAY(params, n_params, rules_param, parse_param, "params");
     ARRAY(keys, n_keys, rules_key, parse_key, "keys");
     ARRAY(skips, n_skips, rules_skip, parse_skip, "skips");
+    ARRAY(checks, n_checks, rules_check, parse_check, "checks");
 #undef ARRAY
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quant");
     if (q && parse_quant(c, q, "$.quant"))
@@ -743,6 +765,16 @@ void rules_free(rules_file *r)
             free(r->skips[i].reason);
         }
     free(r->skips);
+    if (r->checks)
+        for (int i = 0; i <= r->n_checks; i++) {
+            pattern_free(&r->checks[i].module);
+            expr_free(r->checks[i].when);
+            for (int k = 0; k < r->checks[i].n_has; k++)
+                free(r->checks[i].has_one_of[k]);
+            free(r->checks[i].has_one_of);
+            free(r->checks[i].error);
+        }
+    free(r->checks);
     if (r->quants)
         for (int i = 0; i <= r->n_quants; i++) {
             for (int k = 0; k < r->quants[i].n_suffixes; k++) {

@@ -83,6 +83,17 @@ typedef struct {
     int n_suffixes;
 } rules_quant;
 
+/* A check the model runs after loading (vLLM's process_weights_after_loading): a module must
+ * have a parameter with one of these suffixes, else the loader raises `error`. */
+typedef struct {
+    pattern module;      /* "layers.{layer}.self_attn.kv_b_proj" */
+    expr *when;
+    char **has_one_of;   /* (n_has) suffixes, e.g. weight, qweight, weight_packed */
+    int n_has;
+    char *error;         /* with {in}, {out} (per rank), {tp}, {layer} */
+    int line;
+} rules_check;
+
 typedef struct {
     char *name;
     expr *value;
@@ -117,6 +128,8 @@ typedef struct {
     int n_skips;
     rules_quant *quants;
     int n_quants;
+    rules_check *checks;
+    int n_checks;
 } rules_file;
 
 /* Parses a rules file from text (len bytes); path names it in errors. Returns CK_OK, or

@@ -96,6 +96,12 @@ START_TEST(test_clean_layouts)
             ck_assert_msg(n == 0, "glm5-tiny TP%d PP%d: %zu errors, first: %s", tps[i], pps[j], n,
                           f.n ? f.v[0].msg : "");
             findings_free(&f);
+            if (pps[j] > 4)
+                continue; /* 4 layers: no more stages than layers */
+            n = lint("fixtures/lint/v3-w8a16-tiny", "deepseek_v3", tps[i], pps[j], 0, NULL, 0, &f);
+            ck_assert_msg(n == 0, "v3-w8a16-tiny TP%d PP%d: %zu errors, first: %s", tps[i], pps[j], n,
+                          f.n ? f.v[0].msg : "");
+            findings_free(&f);
         }
 }
 END_TEST
@@ -259,6 +265,27 @@ START_TEST(test_explain_cli)
 }
 END_TEST
 
+
+/* Seed: a W8A16 compressed-tensors DeepSeek checkpoint against the MLA post-load step that knew
+ * only weight and qweight (vLLM before PR #13725; DeepSeek-R1 #487). */
+START_TEST(test_seed_weight_packed)
+{
+    ck_findings f;
+    ck_assert_uint_eq(lint("fixtures/lint/v3-w8a16-tiny", "deepseek_v3", 2, 1, 0, NULL, 0, NULL), 0);
+    size_t n = lint("fixtures/lint/v3-w8a16-tiny", "fixtures/rules/deepseek_v3-mla-weight-or-qweight.json",
+                    2, 1, 0, NULL, 0, &f);
+    ck_assert_uint_eq(n, 1);
+    const ck_finding *x = findings_find(&f, "lint.postload");
+    ck_assert_ptr_nonnull(x);
+    ck_assert_str_eq(x->key, "layers.0.self_attn.kv_b_proj");
+    ck_assert_msg(strstr(x->msg, "fails on layer 0: AttributeError: Layer 'ColumnParallelLinear("
+                         "in_features=16, output_features=64, bias=False, tp_size=2, gather_output="
+                         "False)' has neither weight nor qweight") != NULL, "%s", x->msg);
+    ck_assert_ptr_nonnull(strstr(x->msg, "the module holds weight_packed"));
+    findings_free(&f);
+}
+END_TEST
+
 static Suite *loader_suite(void)
 {
     Suite *s = suite_create("loader");
@@ -274,6 +301,7 @@ static Suite *loader_suite(void)
     tcase_add_test(seeds, test_tp_indivisible);
     tcase_add_test(seeds, test_index_only);
     tcase_add_test(seeds, test_explain_cli);
+    tcase_add_test(seeds, test_seed_weight_packed);
     tcase_set_timeout(seeds, 60);
     suite_add_tcase(s, seeds);
     return s;
