@@ -228,16 +228,33 @@ static int emit(expander *x, size_t *cap, int layer)
     int block_n = p->cfg->has_quant ? p->cfg->quant.block[0] : 0;
     int block_k = p->cfg->has_quant ? p->cfg->quant.block[1] : 0;
     int fp8_block = p->cfg->has_quant && strcmp(p->cfg->quant.method, "fp8") == 0 && block_n > 0;
-    if (t->linear) {
+    if (!t->linear && t->shard == SHARD_COLUMN && t->n_parts) /* a fused bias, say */
+        out = full[0];
+    if (t->linear || (t->shard == SHARD_COLUMN && t->n_parts)) {
         int col = t->shard == SHARD_COLUMN || (t->shard == SHARD_EXPERT && t->expert_dim == 1 && !ep);
         int row = t->shard == SHARD_ROW || (t->shard == SHARD_EXPERT && t->expert_dim == 2 && !ep);
         if (col && t->n_parts) {
             lout = 0;
             for (int k = 0; k < t->n_parts; k++) {
-                int64_t ps;
-                if (eval_int(p, t->parts[k].size, &env, t->line, &ps, x->err))
+                int64_t ps, heads = 0, lp;
+                if (eval_int(p, t->parts[k].size, &env, t->line, &ps, x->err) ||
+                    (t->parts[k].heads && eval_int(p, t->parts[k].heads, &env, t->line, &heads, x->err)))
                     return -1;
-                int64_t lp = split(x, ps, tp, "output size");
+                if (heads > 0 && heads < tp) {
+                    /* vLLM's QKVParallelLinear: fewer kv heads than ranks, one head per rank */
+                    if (tp % heads)
+                        construct_finding(x, "%lld key/value heads cannot be replicated over %d "
+                                          "tensor-parallel ranks (vLLM: assert tp_size %% "
+                                          "total_num_kv_heads == 0)", (long long)heads, tp);
+                    lp = ps / heads;
+                } else if (heads > 0) {
+                    if (heads % tp)
+                        construct_finding(x, "%lld heads are not divisible by tensor-parallel size "
+                                          "%d (vLLM: AssertionError: %lld is not divisible by %d)",
+                                          (long long)heads, tp, (long long)heads, tp);
+                    lp = ps / tp;
+                } else
+                    lp = split(x, ps, tp, "output size");
                 if (fp8_block && tp > 1 && lp % block_n)
                     construct_finding(x, t->experts ? "The output_size of gate's and up's weight = %lld "
                                       "is not divisible by weight quantization block_n = %d."
@@ -313,7 +330,9 @@ static int emit(expander *x, size_t *cap, int layer)
             for (int d = 0; d < t->ndim && d0 + d < PLAN_MAX_DIMS; d++)
                 pp.full[d0 + d] = pp.local[d0 + d] = (uint64_t)full[d];
             pp.ndim = d0 + t->ndim;
-            if (t->shard == SHARD_VOCAB && t->ndim >= 1)
+            if (t->shard == SHARD_COLUMN && t->n_parts && t->ndim >= 1)
+                pp.local[d0] = (uint64_t)lout;
+            else if (t->shard == SHARD_VOCAB && t->ndim >= 1)
                 pp.local[d0] = (uint64_t)split(x, (full[0] + 63) / 64 * 64, tp, "padded vocabulary");
             else if (t->shard == SHARD_COLUMN && t->ndim >= 1)
                 pp.local[d0] = (uint64_t)split(x, full[0], tp, "size");
@@ -347,6 +366,7 @@ static int expand(expander *x, size_t *cap, int k)
         int layer = li >= 0 ? (int)x->vals[li].v : -1;
         const plan_stage *st = x->st;
         int here = t->stage == STAGE_ALL || (t->stage == STAGE_FIRST && st->first) ||
+                   (t->stage == STAGE_EDGES && (st->first || st->last)) ||
                    (t->stage == STAGE_LAST && st->last) ||
                    (t->stage == STAGE_LAYER && layer >= st->layer_start && layer < st->layer_end);
         return here ? emit(x, cap, layer) : 0;

@@ -400,7 +400,8 @@ static int pp_missing(const plan *p, const plan_stage *st, const char *name, int
     const rules_file *r = p->rules;
     for (int t = 0; t < r->n_params; t++) {
         const rules_param *rp = &r->params[t];
-        if (!((rp->stage == STAGE_FIRST && !st->first) || (rp->stage == STAGE_LAST && !st->last)))
+        if (!((rp->stage == STAGE_FIRST && !st->first) || (rp->stage == STAGE_LAST && !st->last) ||
+              (rp->stage == STAGE_EDGES && !st->first && !st->last)))
             continue;
         /* the module: the template's text up to its last '.' */
         const char *txt = rp->name.text, *dot = strrchr(txt, '.');

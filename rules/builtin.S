@@ -10,5 +10,7 @@ sym:                                                                            
 
     .section .rodata
 RULE(ck_rules_deepseek_v3, "rules/builtin/deepseek_v3.json")
+RULE(ck_rules_qwen2, "rules/builtin/qwen2.json")
+RULE(ck_rules_llama, "rules/builtin/llama.json")
 
     .section .note.GNU-stack,"",@progbits

@@ -4,12 +4,16 @@
 #include "rules.h"
 
 extern const char ck_rules_deepseek_v3[];
+extern const char ck_rules_qwen2[];
+extern const char ck_rules_llama[];
 
 static const struct {
     const char *name;
     const char *text;
 } builtins[] = {
     {"deepseek_v3", ck_rules_deepseek_v3},
+    {"qwen2", ck_rules_qwen2},
+    {"llama", ck_rules_llama},
 };
 
 size_t rules_builtin_count(void)

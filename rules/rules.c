@@ -355,11 +355,12 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
     pr->stage = pattern_cap_index(&pr->name, "layer", 5) >= 0 ? STAGE_LAYER : STAGE_ALL;
     if (s) {
         int st = strcmp(s, "layer") == 0 ? STAGE_LAYER : strcmp(s, "first") == 0 ? STAGE_FIRST
-               : strcmp(s, "last") == 0 ? STAGE_LAST : strcmp(s, "all") == 0 ? STAGE_ALL : -1;
+               : strcmp(s, "last") == 0 ? STAGE_LAST : strcmp(s, "all") == 0 ? STAGE_ALL
+               : strcmp(s, "edges") == 0 ? STAGE_EDGES : -1;
         free(s);
         if (st < 0)
             return rfail(c, path_of(p, sizeof p, path, "stage", 0), 0, "unknown stage (layer, "
-                         "first, last, all)");
+                         "first, last, edges, all)");
         if (st == STAGE_LAYER && pattern_cap_index(&pr->name, "layer", 5) < 0)
             return rfail(c, path_of(p, sizeof p, path, "stage", 0), 0, "stage \"layer\" needs a "
                          "{layer} capture in the name");
@@ -380,7 +381,7 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
             char ep[512];
             path_of(ep, sizeof ep, pp, NULL, pr->n_parts);
             rules_part *part = &pr->parts[pr->n_parts++];
-            static const char *const pk[] = {"id", "size", NULL};
+            static const char *const pk[] = {"id", "size", "heads", NULL};
             if (!cJSON_IsObject(e))
                 return rfail(c, ep, 0, "a part is {\"id\": ..., \"size\": ...}");
             if (check_fields(c, e, ep, pk) || get_string(c, e, ep, "id", 1, &part->id))
@@ -388,7 +389,8 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
             const cJSON *sz = cJSON_GetObjectItemCaseSensitive(e, "size");
             if (!sz)
                 return rfail(c, ep, 0, "missing field \"size\"");
-            if (get_expr(c, sz, path_of(p, sizeof p, ep, "size", 0), &part->size))
+            if (get_expr(c, sz, path_of(p, sizeof p, ep, "size", 0), &part->size) ||
+                get_opt_expr(c, e, ep, "heads", &part->heads))
                 return -1;
         }
     }
@@ -746,6 +748,7 @@ void rules_free(rules_file *r)
             for (int k = 0; k < p->n_parts; k++) {
                 free(p->parts[k].id);
                 expr_free(p->parts[k].size);
+                expr_free(p->parts[k].heads);
             }
             free(p->parts);
         }

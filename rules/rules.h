@@ -26,11 +26,14 @@ typedef enum {
     SHARD_COUNT
 } shard_kind;
 
-typedef enum { STAGE_LAYER = 0, STAGE_FIRST, STAGE_LAST, STAGE_ALL } stage_kind;
+typedef enum { STAGE_LAYER = 0, STAGE_FIRST, STAGE_LAST, STAGE_ALL, STAGE_EDGES } stage_kind;
+/* STAGE_EDGES: the first and the last stage (a tied embedding lives on both). */
 
 typedef struct {
     char *id;            /* "q", "w1", 0-based index as text, ... */
     expr *size;          /* rows of the fused parameter this part fills (before TP) */
+    expr *heads;         /* attention heads in the part, or NULL: with fewer heads than TP ranks
+                          * each rank holds one head, replicated (GQA key/value heads) */
 } rules_part;
 
 /* A parameter template: expands to one parameter per value of its range variables (and, for a
