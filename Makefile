@@ -81,11 +81,17 @@ $(BUILD)/fuzz_replay: $(BUILD)/obj/tests/fuzz_st_header.o $(BUILD)/obj/tests/fuz
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/fuzz_replay_rules: $(BUILD)/obj/tests/fuzz_rules.o $(BUILD)/obj/tests/fuzz_replay.o $(BUILD)/obj/tests/testutil.o $(LIB_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # Runs the suites of one build (BUILD, SAN) from the repository root.
-test-run: $(BIN) $(TESTS:%=$(BUILD)/%) $(BUILD)/fuzz_replay
+test-run: $(BIN) $(TESTS:%=$(BUILD)/%) $(BUILD)/fuzz_replay $(BUILD)/fuzz_replay_rules
 	@for t in $(TESTS); do echo "== $(BUILD)/$$t"; CKPTDOC_BIN=$(BIN) ./$(BUILD)/$$t || exit 1; done
 	@echo "== $(BUILD)/fuzz_replay fixtures/fuzz-corpus"
 	$(Q)./$(BUILD)/fuzz_replay fixtures/fuzz-corpus fixtures/malformed
+	@echo "== $(BUILD)/fuzz_replay_rules fixtures/fuzz-rules"
+	$(Q)./$(BUILD)/fuzz_replay_rules fixtures/fuzz-rules
 
 # The README's test command: plain build, then ASan+UBSan build.
 check: deps
@@ -102,12 +108,19 @@ bench: deps $(BIN)
 # libFuzzer over the safetensors header parser (clang); new inputs land in build/fuzz-corpus.
 FUZZ_SRC := tests/fuzz_st_header.c inspect/st.c inspect/jscan.c inspect/sniff.c inspect/strmap.c inspect/finding.c \
             inspect/dtype.c inspect/ckerr.c
+FUZZ_RULES_SRC := tests/fuzz_rules.c rules/rules.c rules/expr.c rules/pattern.c rules/builtin.c \
+            inspect/jscan.c inspect/ckerr.c
 fuzz: deps
 	@command -v clang >/dev/null || { echo "make fuzz needs clang: apt-get install clang"; exit 2; }
 	@mkdir -p $(BUILD)/fuzz-corpus
 	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz_st_header $(FUZZ_SRC)
 	$(Q)./$(BUILD)/fuzz_st_header -max_total_time=$(FUZZ_TIME) -rss_limit_mb=1024 -timeout=5 \
 	    $(BUILD)/fuzz-corpus fixtures/fuzz-corpus
+	@mkdir -p $(BUILD)/fuzz-rules
+	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz_rules \
+	    $(FUZZ_RULES_SRC) rules/builtin.S -lcjson
+	$(Q)./$(BUILD)/fuzz_rules -max_total_time=$(FUZZ_TIME) -rss_limit_mb=1024 -timeout=5 \
+	    $(BUILD)/fuzz-rules fixtures/fuzz-rules
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin

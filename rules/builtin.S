@@ -1,4 +1,4 @@
-/* builtin.S - embeds rules/builtin/*.json into the binary, each NUL-terminated, so that an
+/* builtin.S - embeds the JSON files of rules/builtin/ into the binary, each NUL-terminated, so that an
  * installed ckptdoc needs no data files. Adding a family: a JSON file, a RULE line here and a
  * line in builtin.c. Paths are relative to the repository root, where make runs. */
 #define RULE(sym, file)                                                                           \
