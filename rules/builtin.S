@@ -12,5 +12,6 @@ sym:                                                                            
 RULE(ck_rules_deepseek_v3, "rules/builtin/deepseek_v3.json")
 RULE(ck_rules_qwen2, "rules/builtin/qwen2.json")
 RULE(ck_rules_llama, "rules/builtin/llama.json")
+RULE(ck_rules_mixtral, "rules/builtin/mixtral.json")
 
     .section .note.GNU-stack,"",@progbits

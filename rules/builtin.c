@@ -6,6 +6,7 @@
 extern const char ck_rules_deepseek_v3[];
 extern const char ck_rules_qwen2[];
 extern const char ck_rules_llama[];
+extern const char ck_rules_mixtral[];
 
 static const struct {
     const char *name;
@@ -14,6 +15,7 @@ static const struct {
     {"deepseek_v3", ck_rules_deepseek_v3},
     {"qwen2", ck_rules_qwen2},
     {"llama", ck_rules_llama},
+    {"mixtral", ck_rules_mixtral},
 };
 
 size_t rules_builtin_count(void)

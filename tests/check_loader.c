@@ -303,6 +303,13 @@ START_TEST(test_real_transformers_clean)
             ck_assert_msg(n == 0, "tiny-llama TP%d PP%d: %s", tps[i], pp, f.n ? f.v[0].msg : "");
             findings_free(&f);
         }
+    for (unsigned i = 0; i < 4; i++)
+        for (int pp = 1; pp <= 2; pp++) {
+            ck_findings fm;
+            size_t n = lint("fixtures/lint/mixtral-tiny", "mixtral", tps[i], pp, 0, NULL, 0, &fm);
+            ck_assert_msg(n == 0, "mixtral-tiny TP%d PP%d: %s", tps[i], pp, fm.n ? fm.v[0].msg : "");
+            findings_free(&fm);
+        }
     /* 4 query heads over 3 ranks: the model cannot be built */
     ck_findings f;
     ck_assert_uint_gt(lint("fixtures/real/tiny-qwen2", "qwen2", 3, 1, 0, NULL, 0, &f), 0);
