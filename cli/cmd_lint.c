@@ -136,8 +136,9 @@ static void print_text(const lint_args *a, const ck_checkpoint *ck, const rules_
     printf("%s%s%s\n", out_bold(st), ck->root, out_reset(st));
     printf("  %-10s %s\n", "family", ckpt_family(ck, fam, sizeof fam));
     printf("  %-10s %s (%s), loader %s\n", "rules", r->name, r->path, r->loader);
-    printf("  %-10s TP %d x PP %d%s = %d ranks, quantization %s\n", "layout", a->tp, a->pp,
-           a->ep ? " with expert parallelism" : "", a->tp * a->pp, p->quant->method);
+    printf("  %-10s TP %d x PP %d%s = %d rank%s, quantization %s\n", "layout", a->tp, a->pp,
+           a->ep ? " with expert parallelism" : "", a->tp * a->pp, a->tp * a->pp == 1 ? "" : "s",
+           p->quant->method);
     printf("  %-10s %zu keys per rank%s\n", "keys", res->keys,
            res->from_index ? " (from the index: shard headers unreadable, shape checks skipped)" : "");
     for (int s = 0; s < res->n_stages; s++) {

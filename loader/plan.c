@@ -78,6 +78,10 @@ int plan_lookup(void *envp, const char *name, size_t len, expr_val *out)
             return 1;
         }
     const ck_config *c = p->cfg;
+    if (name_is("tp_size", name, len) || name_is("pp_size", name, len)) {
+        out->v = name[0] == 't' ? p->layout.tp : p->layout.pp;
+        return 1;
+    }
     if (len > 6 && strncmp(name, "quant_", 6) == 0) {
         const char *q = name + 6;
         size_t ql = len - 6;
@@ -404,9 +408,12 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
         return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "--tp must be >= 1 and --pp "
                           "1..%d", PLAN_MAX_PP);
     const char *method = cfg->has_quant ? cfg->quant.method : "none";
+    static const rules_quant no_quant = {"none", NULL, 0};
     for (int i = 0; i < r->n_quants && !p->quant; i++)
         if (strcmp(r->quants[i].method, method) == 0)
             p->quant = &r->quants[i];
+    if (!p->quant && !r->builds_model)
+        p->quant = &no_quant; /* a converter keeps whatever suffixes the checkpoint has */
     if (!p->quant)
         return ck_err_set(err, CK_EUSAGE, r->path, NULL, CK_NO_OFFSET, "the rules have no variant "
                           "for quant_method \"%s\" (their \"quant\" section lists the methods they "

@@ -478,6 +478,32 @@ static void explain_missing(const plan *p, const plan_stage *st, const sim_key *
              "checkpoint's naming does not match them", r->name);
 }
 
+/* The loader's exception for key k: its error format with {param} and {module} filled. */
+static void error_line(const rules_file *r, const sim_key *k, char *buf, size_t size)
+{
+    size_t n = 0;
+    const char *dot = strrchr(k->seen, '.'), *prev = NULL;
+    for (const char *q = k->seen; dot && q < dot; q++)
+        if (*q == '.')
+            prev = q;
+    const char *mod = prev ? prev + 1 : k->seen;
+    size_t mlen = dot ? (size_t)(dot - mod) : strlen(mod);
+    for (const char *q = r->error_format; *q && n + 1 < size; q++) {
+        int w = 0;
+        if (strncmp(q, "{param}", 7) == 0) {
+            w = snprintf(buf + n, size - n, "%s", k->param ? k->param : k->seen);
+            q += 6;
+        } else if (strncmp(q, "{module}", 8) == 0) {
+            w = snprintf(buf + n, size - n, "%.*s", (int)mlen, mod);
+            q += 7;
+        } else
+            buf[n++] = *q;
+        if (w > 0)
+            n += (size_t)w < size - n ? (size_t)w : size - n - 1;
+    }
+    buf[n] = 0;
+}
+
 static void run_stage(sim *s, int si, sim_result *res)
 {
     const plan *p = s->p;
@@ -502,22 +528,45 @@ static void run_stage(sim *s, int si, sim_result *res)
             continue;
         }
         size_t pi;
-        if (!strmap_get(&st->by_name, k->param, &pi)) {
+        if (!r->builds_model && k->rule >= 0) {
+            /* a converter: the rule renames the key; a split dim must divide */
+            const rules_key *kr = &r->keys[k->rule];
+            if (kr->dim >= 0 && k->has_tensor) {
+                const st_tensor *t = ckpt_tensor(s->ck, k->ref);
+                if ((uint32_t)kr->dim < t->ndim && t->shape[kr->dim] % (uint64_t)p->layout.tp) {
+                    char line[256];
+                    snprintf(line, sizeof line, "AssertionError: Dimension %d must be divisible by %d",
+                             kr->dim, p->layout.tp);
+                    if (!out->error[0]) {
+                        snprintf(out->error, sizeof out->error, "%s", line);
+                        snprintf(out->error_key, sizeof out->error_key, "%s", k->key);
+                        snprintf(out->error_file, sizeof out->error_file, "%s", s->ck->shards[k->shard].name);
+                    }
+                    sfind_add(s, out->error[0] && strcmp(out->error_key, k->key) ? "lint.unexpected"
+                              : "lint.keyerror", SEV_ERROR, si, s->ck->shards[k->shard].name, k->key,
+                              "%s: dim %d is %llu, which %d ranks cannot split", line, kr->dim,
+                              (unsigned long long)t->shape[kr->dim], p->layout.tp);
+                    continue;
+                }
+            }
+            out->loaded++;
+            continue;
+        }
+        if (!r->builds_model || !strmap_get(&st->by_name, k->param, &pi)) {
             size_t pl = strlen(k->param);
-            if (pl > 5 && strcmp(k->param + pl - 5, ".bias") == 0 && stage_owning(p, k->param) < 0)
+            if (r->builds_model && pl > 5 && strcmp(k->param + pl - 5, ".bias") == 0 &&
+                stage_owning(p, k->param) < 0)
                 continue; /* the loaders drop a bias the model does not have */
             if (k->guard && pp_missing(p, st, k->param, k->layer)) {
                 out->skipped_pp++;
                 continue;
             }
             char why[768], line[600];
-            explain_missing(p, st, k, why, sizeof why);
-            const char *fmt = r->error_format;
-            const char *ph = strstr(fmt, "{param}");
-            if (ph)
-                snprintf(line, sizeof line, "%.*s%s%s", (int)(ph - fmt), fmt, k->param, ph + 7);
+            if (r->builds_model)
+                explain_missing(p, st, k, why, sizeof why);
             else
-                snprintf(line, sizeof line, "%s", fmt);
+                snprintf(why, sizeof why, "no rule of %s takes this name", r->name);
+            error_line(r, k, line, sizeof line);
             const char *file = s->ck->shards[k->shard].name;
             if (!out->error[0]) {
                 snprintf(out->error, sizeof out->error, "%s", line);
@@ -525,7 +574,10 @@ static void run_stage(sim *s, int si, sim_result *res)
                 snprintf(out->error_file, sizeof out->error_file, "%s", file);
                 sfind_add(s, "lint.keyerror", SEV_ERROR, si, file, k->key, "the load fails here "
                           "first: %s: %s", line, why);
-            } else
+            } else if (!r->builds_model)
+                sfind_add(s, "lint.unexpected", SEV_ERROR, si, file, k->key, "is not in the "
+                          "converter's table either (%s)", line);
+            else
                 sfind_add(s, "lint.unexpected", SEV_ERROR, si, file, k->key, "maps to '%s', which "
                           "these ranks do not have (%s): %s", k->param, line, why);
             out->unexpected++;
@@ -827,6 +879,23 @@ int simulate_run(const ck_checkpoint *ck, const plan *p, sim_result *res, ck_fin
     for (size_t i = 0; i < s.n; i++)
         if (s.keys[i].param)
             s.keys[i].layer = param_layer(p, s.keys[i].param);
+    for (int i = 0; i < p->rules->n_asserts; i++) {
+        const rules_assert *a = &p->rules->asserts[i];
+        plan_env env = {p, NULL, NULL, NULL, NULL, 0};
+        expr_val v;
+        if (plan_eval(p, a->cond, &env, a->line, &v, err)) {
+            rc = err->code;
+            goto done;
+        }
+        if (truthy(&v))
+            continue;
+        for (int st = 0; st < p->layout.pp; st++) {
+            snprintf(res->stages[st].error, sizeof res->stages[st].error, "%s", a->error);
+            sfind_add(&s, "lint.assert", SEV_ERROR, st, p->rules->path, "", "the loader stops "
+                      "before reading any key: %s (%s does not hold; rules line %d)", a->error,
+                      expr_text(a->cond), a->line);
+        }
+    }
     for (int st = 0; st < p->layout.pp && !s.oom; st++)
         run_stage(&s, st, res);
     check_shapes(&s);

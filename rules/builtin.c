@@ -7,6 +7,7 @@ extern const char ck_rules_deepseek_v3[];
 extern const char ck_rules_qwen2[];
 extern const char ck_rules_llama[];
 extern const char ck_rules_mixtral[];
+extern const char ck_rules_deepseek_ref[];
 
 static const struct {
     const char *name;
@@ -16,6 +17,7 @@ static const struct {
     {"qwen2", ck_rules_qwen2},
     {"llama", ck_rules_llama},
     {"mixtral", ck_rules_mixtral},
+    {"deepseek-ref", ck_rules_deepseek_ref},
 };
 
 size_t rules_builtin_count(void)

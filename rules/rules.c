@@ -399,7 +399,7 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
 
 static int parse_key(rctx *c, const cJSON *o, const char *path, rules_key *k)
 {
-    static const char *const known[] = {"key", "param", "when", "part", "expert", "pp_guard", NULL};
+    static const char *const known[] = {"key", "param", "when", "part", "expert", "pp_guard", "dim", NULL};
     char p[512];
     if (!cJSON_IsObject(o))
         return rfail(c, path, 0, "a key rule must be an object");
@@ -417,6 +417,14 @@ static int parse_key(rctx *c, const cJSON *o, const char *path, rules_key *k)
     if (g && !cJSON_IsBool(g))
         return rfail(c, path_of(p, sizeof p, path, "pp_guard", 0), 0, "must be true or false");
     k->pp_guard = g ? cJSON_IsTrue(g) : -1;
+    const cJSON *dm = cJSON_GetObjectItemCaseSensitive(o, "dim");
+    k->dim = -1;
+    if (dm && !cJSON_IsNull(dm)) {
+        if (!cJSON_IsNumber(dm) || dm->valuedouble < 0 || dm->valuedouble > 7)
+            return rfail(c, path_of(p, sizeof p, path, "dim", 0), 0, "\"dim\" is the tensor "
+                         "dimension split over TP: 0..7, or null");
+        k->dim = (int)dm->valuedouble;
+    }
     char *ex = NULL;
     if (get_string(c, o, path, "expert", 0, &ex))
         return -1;
@@ -440,6 +448,20 @@ static int parse_skip(rctx *c, const cJSON *o, const char *path, rules_skip *s)
         get_opt_expr(c, o, path, "when", &s->when) || get_string(c, o, path, "reason", 1, &s->reason))
         return -1;
     s->line = line_of(c, path);
+    return 0;
+}
+
+static int parse_assert(rctx *c, const cJSON *o, const char *path, rules_assert *a)
+{
+    static const char *const known[] = {"assert", "error", NULL};
+    if (!cJSON_IsObject(o))
+        return rfail(c, path, 0, "an assertion is {\"assert\": EXPR, \"error\": TEXT}");
+    if (check_fields(c, o, path, known) || get_opt_expr(c, o, path, "assert", &a->cond) ||
+        get_string(c, o, path, "error", 1, &a->error))
+        return -1;
+    if (!a->cond)
+        return rfail(c, path, 0, "missing field \"assert\"");
+    a->line = line_of(c, path);
     return 0;
 }
 
@@ -511,7 +533,7 @@ static int parse_top(rctx *c, const cJSON *root)
     rules_file *r = c->r;
     static const char *const known[] = {"ckptdoc_rules", "name", "description", "loader", "match",
                                         "let", "ranges", "params", "keys", "skips", "quant",
-                                        "checks", NULL};
+                                        "checks", "asserts", NULL};
     char p[512];
     if (!cJSON_IsObject(root))
         return rfail(c, "$", 0, "a rules file is a JSON object");
@@ -528,7 +550,7 @@ static int parse_top(rctx *c, const cJSON *root)
     if (!cJSON_IsObject(ld))
         return rfail(c, ld ? "$.loader" : "$", 0, "\"loader\" must be an object describing the "
                      "loader simulated (name, strip_prefix, error, pp_guard)");
-    static const char *const lk[] = {"name", "strip_prefix", "error", "pp_guard", NULL};
+    static const char *const lk[] = {"name", "strip_prefix", "error", "pp_guard", "builds_model", NULL};
     if (check_fields(c, ld, "$.loader", lk) || get_string(c, ld, "$.loader", "name", 1, &r->loader) ||
         get_string(c, ld, "$.loader", "strip_prefix", 0, &r->strip_prefix) ||
         get_string(c, ld, "$.loader", "error", 0, &r->error_format))
@@ -541,6 +563,10 @@ static int parse_top(rctx *c, const cJSON *root)
     if (g && !cJSON_IsBool(g))
         return rfail(c, "$.loader.pp_guard", 0, "must be true or false");
     r->pp_guard = !g || cJSON_IsTrue(g);
+    const cJSON *bm = cJSON_GetObjectItemCaseSensitive(ld, "builds_model");
+    if (bm && !cJSON_IsBool(bm))
+        return rfail(c, "$.loader.builds_model", 0, "must be true or false");
+    r->builds_model = !bm || cJSON_IsTrue(bm);
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "match");
     if (m) {
         static const char *const mk[] = {"model_type", "architectures", NULL};
@@ -621,6 +647,7 @@ static int parse_top(rctx *c, const cJSON *root)
     ARRAY(keys, n_keys, rules_key, parse_key, "keys");
     ARRAY(skips, n_skips, rules_skip, parse_skip, "skips");
     ARRAY(checks, n_checks, rules_check, parse_check, "checks");
+    ARRAY(asserts, n_asserts, rules_assert, parse_assert, "asserts");
 #undef ARRAY
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quant");
     if (q && parse_quant(c, q, "$.quant"))
@@ -778,6 +805,12 @@ void rules_free(rules_file *r)
             free(r->checks[i].error);
         }
     free(r->checks);
+    if (r->asserts)
+        for (int i = 0; i <= r->n_asserts; i++) {
+            expr_free(r->asserts[i].cond);
+            free(r->asserts[i].error);
+        }
+    free(r->asserts);
     if (r->quants)
         for (int i = 0; i <= r->n_quants; i++) {
             for (int k = 0; k < r->quants[i].n_suffixes; k++) {

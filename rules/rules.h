@@ -63,8 +63,16 @@ typedef struct {
     int expert_cap;      /* capture index of the expert id, or -1 */
     int pp_guard;        /* 1/0: this loader path does / does not skip parameters of layers
                           * other stages own; -1: as the loader's pp_guard */
+    int dim;             /* -1, or the tensor dim a converter splits over TP (asserting it divides) */
     int line;
 } rules_key;
+
+/* An assertion the loader makes on the configuration and layout before reading keys. */
+typedef struct {
+    expr *cond;          /* must hold; tp_size and pp_size are names it may use */
+    char *error;
+    int line;
+} rules_assert;
 
 typedef struct {
     pattern key;
@@ -113,8 +121,12 @@ typedef struct {
     char *description;
     char *loader;        /* the loader simulated, for messages ("vLLM DeepseekV2Model.load_weights") */
     char *strip_prefix;  /* removed from checkpoint keys before matching ("model."), or "" */
-    char *error_format;  /* how a missing parameter is raised: "KeyError: '{param}'" */
+    char *error_format;  /* how a missing parameter is raised: "KeyError: '{param}'"; {module} is
+                          * the second-to-last part of the name the loader sees */
     int pp_guard;        /* the loader skips parameters of layers other stages own */
+    int builds_model;    /* 0: a converter that renames and shards keys without building a model
+                          * (DeepSeek's convert.py): a key no rule takes is the error, and there
+                          * are no parameters to fill */
     char **model_types;  /* (n_model_types) config.json model_type values this file is for */
     int n_model_types;
     char **architectures;
@@ -133,6 +145,8 @@ typedef struct {
     int n_quants;
     rules_check *checks;
     int n_checks;
+    rules_assert *asserts;
+    int n_asserts;
 } rules_file;
 
 /* Parses a rules file from text (len bytes); path names it in errors. Returns CK_OK, or

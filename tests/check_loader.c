@@ -323,6 +323,35 @@ START_TEST(test_real_transformers_clean)
 }
 END_TEST
 
+
+/* DeepSeek's convert.py: a Qwen2 distill stops at its table; R1's layout converts at MP 4 and
+ * stops at MP 8 (4 experts). */
+START_TEST(test_seed_deepseek_ref)
+{
+    char first[600];
+    ck_findings f;
+    size_t n = lint("fixtures/real/tiny-qwen2", "deepseek-ref", 1, 1, 0, first, sizeof first, &f);
+    ck_assert_uint_gt(n, 0);
+    ck_assert_str_eq(first, "AssertionError: Key k_proj not found in mapping");
+    const ck_finding *x = findings_find(&f, "lint.keyerror");
+    ck_assert_ptr_nonnull(x);
+    ck_assert_str_eq(x->key, "model.layers.0.self_attn.k_proj.bias");
+    findings_free(&f);
+    ck_assert_uint_eq(lint("fixtures/lint/r1-tiny", "deepseek-ref", 4, 1, 0, first, sizeof first, NULL), 0);
+    ck_assert_str_eq(first, "");
+    n = lint("fixtures/lint/r1-tiny", "deepseek-ref", 8, 1, 0, first, sizeof first, NULL);
+    ck_assert_uint_eq(n, 1);
+    ck_assert_str_eq(first, "AssertionError: Number of experts must be divisible by model parallelism");
+    /* the CLI names the family the keys look like */
+    char cmd[512], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s lint --rules deepseek-ref fixtures/real/tiny-qwen2", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 0, &out), 1);
+    ck_assert_ptr_nonnull(strstr(out, "the keys look like Qwen2"));
+    ck_assert_ptr_nonnull(strstr(out, "raises AssertionError: Key k_proj not found in mapping"));
+    free(out);
+}
+END_TEST
+
 static Suite *loader_suite(void)
 {
     Suite *s = suite_create("loader");
@@ -340,6 +369,7 @@ static Suite *loader_suite(void)
     tcase_add_test(seeds, test_index_only);
     tcase_add_test(seeds, test_explain_cli);
     tcase_add_test(seeds, test_seed_weight_packed);
+    tcase_add_test(seeds, test_seed_deepseek_ref);
     tcase_set_timeout(seeds, 60);
     suite_add_tcase(s, seeds);
     return s;

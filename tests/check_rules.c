@@ -215,7 +215,7 @@ START_TEST(test_builtin_rules_load)
         ck_assert_msg(rc == CK_OK, "%s: line %d col %d %s: %s", rules_builtin_name(i), err.line,
                       err.col, err.key, err.msg);
         ck_assert_str_eq(r.name, rules_builtin_name(i));
-        ck_assert_int_gt(r.n_params, 0);
+        ck_assert(r.n_params > 0 || !r.builds_model); /* a converter fills no parameters */
         rules_free(&r);
     }
     rules_file r;
