@@ -81,17 +81,23 @@ $(BUILD)/fuzz_replay: $(BUILD)/obj/tests/fuzz_st_header.o $(BUILD)/obj/tests/fuz
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/fuzz_replay_folder: $(BUILD)/obj/tests/fuzz_folder.o $(BUILD)/obj/tests/fuzz_replay.o $(BUILD)/obj/tests/testutil.o $(LIB_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/fuzz_replay_rules: $(BUILD)/obj/tests/fuzz_rules.o $(BUILD)/obj/tests/fuzz_replay.o $(BUILD)/obj/tests/testutil.o $(LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Runs the suites of one build (BUILD, SAN) from the repository root.
-test-run: $(BIN) $(TESTS:%=$(BUILD)/%) $(BUILD)/fuzz_replay $(BUILD)/fuzz_replay_rules
+test-run: $(BIN) $(TESTS:%=$(BUILD)/%) $(BUILD)/fuzz_replay $(BUILD)/fuzz_replay_rules $(BUILD)/fuzz_replay_folder
 	@for t in $(TESTS); do echo "== $(BUILD)/$$t"; CKPTDOC_BIN=$(BIN) ./$(BUILD)/$$t || exit 1; done
 	@echo "== $(BUILD)/fuzz_replay fixtures/fuzz-corpus"
 	$(Q)./$(BUILD)/fuzz_replay fixtures/fuzz-corpus fixtures/malformed
 	@echo "== $(BUILD)/fuzz_replay_rules fixtures/fuzz-rules"
 	$(Q)./$(BUILD)/fuzz_replay_rules fixtures/fuzz-rules
+	@echo "== $(BUILD)/fuzz_replay_folder fixtures/fuzz-folder"
+	$(Q)./$(BUILD)/fuzz_replay_folder fixtures/fuzz-folder
 
 # The README's test command: plain build, then ASan+UBSan build.
 check: deps
@@ -121,6 +127,12 @@ fuzz: deps
 	    $(FUZZ_RULES_SRC) rules/builtin.S -lcjson
 	$(Q)./$(BUILD)/fuzz_rules -max_total_time=$(FUZZ_TIME) -rss_limit_mb=1024 -timeout=5 \
 	    $(BUILD)/fuzz-rules fixtures/fuzz-rules
+	@mkdir -p $(BUILD)/fuzz-folder
+	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz_folder \
+	    tests/fuzz_folder.c $(filter inspect/%,$(LIB_SRC)) kernels/convert_ref.c kernels/convert_stub.c \
+	    -lcjson -lcrypto -lpthread -lm
+	$(Q)./$(BUILD)/fuzz_folder -max_total_time=$(FUZZ_TIME) -rss_limit_mb=1024 -timeout=5 \
+	    $(BUILD)/fuzz-folder fixtures/fuzz-folder
 
 install: $(BIN)
 	install -d $(DESTDIR)$(PREFIX)/bin
