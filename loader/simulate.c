@@ -568,6 +568,14 @@ static void run_stage(sim *s, int si, sim_result *res)
                 snprintf(why, sizeof why, "no rule of %s takes this name", r->name);
             error_line(r, k, line, sizeof line);
             const char *file = s->ck->shards[k->shard].name;
+            if (!r->raises) {
+                sfind_add(s, "lint.unused", SEV_WARNING, si, file, k->key, "%s warns that it was not "
+                          "used (\"Some weights of the model checkpoint at %s were not used when "
+                          "initializing %s\") and drops it: %s", r->loader, s->ck->root,
+                          s->p->cfg->architectures, why);
+                out->unexpected++;
+                continue;
+            }
             if (!out->error[0]) {
                 snprintf(out->error, sizeof out->error, "%s", line);
                 snprintf(out->error_key, sizeof out->error_key, "%s", k->key);
@@ -620,8 +628,14 @@ static void run_stage(sim *s, int si, sim_result *res)
         const rules_param *t = &r->params[pp->tmpl];
         if (!bits[pi]) {
             out->missing++;
-            sfind_add(s, "lint.missing", SEV_ERROR, si, "", pp->name, "no checkpoint key fills "
-                      "this parameter (rules line %d): it stays uninitialized", t->line);
+            if (r->raises)
+                sfind_add(s, "lint.missing", SEV_ERROR, si, "", pp->name, "no checkpoint key fills "
+                          "this parameter (rules line %d): it stays uninitialized", t->line);
+            else
+                sfind_add(s, "lint.missing", SEV_ERROR, si, "", pp->name, "no checkpoint key fills "
+                          "this parameter (rules line %d): %s leaves it newly initialized, at random "
+                          "(\"Some weights of %s were not initialized from the model checkpoint\")",
+                          t->line, r->loader, s->p->cfg->architectures);
             continue;
         }
         int np = t->n_parts ? t->n_parts : 1;

@@ -14,5 +14,6 @@ RULE(ck_rules_qwen2, "rules/builtin/qwen2.json")
 RULE(ck_rules_llama, "rules/builtin/llama.json")
 RULE(ck_rules_mixtral, "rules/builtin/mixtral.json")
 RULE(ck_rules_deepseek_ref, "rules/builtin/deepseek_ref.json")
+RULE(ck_rules_deepseek_v3_hf, "rules/builtin/deepseek_v3-hf.json")
 
     .section .note.GNU-stack,"",@progbits

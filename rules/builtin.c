@@ -8,6 +8,7 @@ extern const char ck_rules_qwen2[];
 extern const char ck_rules_llama[];
 extern const char ck_rules_mixtral[];
 extern const char ck_rules_deepseek_ref[];
+extern const char ck_rules_deepseek_v3_hf[];
 
 static const struct {
     const char *name;
@@ -18,6 +19,7 @@ static const struct {
     {"llama", ck_rules_llama},
     {"mixtral", ck_rules_mixtral},
     {"deepseek-ref", ck_rules_deepseek_ref},
+    {"deepseek_v3-hf", ck_rules_deepseek_v3_hf},
 };
 
 size_t rules_builtin_count(void)

@@ -550,7 +550,8 @@ static int parse_top(rctx *c, const cJSON *root)
     if (!cJSON_IsObject(ld))
         return rfail(c, ld ? "$.loader" : "$", 0, "\"loader\" must be an object describing the "
                      "loader simulated (name, strip_prefix, error, pp_guard)");
-    static const char *const lk[] = {"name", "strip_prefix", "error", "pp_guard", "builds_model", NULL};
+    static const char *const lk[] = {"name", "strip_prefix", "error", "pp_guard", "builds_model",
+                                     "raises", NULL};
     if (check_fields(c, ld, "$.loader", lk) || get_string(c, ld, "$.loader", "name", 1, &r->loader) ||
         get_string(c, ld, "$.loader", "strip_prefix", 0, &r->strip_prefix) ||
         get_string(c, ld, "$.loader", "error", 0, &r->error_format))
@@ -567,6 +568,10 @@ static int parse_top(rctx *c, const cJSON *root)
     if (bm && !cJSON_IsBool(bm))
         return rfail(c, "$.loader.builds_model", 0, "must be true or false");
     r->builds_model = !bm || cJSON_IsTrue(bm);
+    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(ld, "raises");
+    if (rs && !cJSON_IsBool(rs))
+        return rfail(c, "$.loader.raises", 0, "must be true or false");
+    r->raises = !rs || cJSON_IsTrue(rs);
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "match");
     if (m) {
         static const char *const mk[] = {"model_type", "architectures", NULL};

@@ -124,6 +124,8 @@ typedef struct {
     char *error_format;  /* how a missing parameter is raised: "KeyError: '{param}'"; {module} is
                           * the second-to-last part of the name the loader sees */
     int pp_guard;        /* the loader skips parameters of layers other stages own */
+    int raises;          /* 0: the loader warns about unused keys and leaves missing parameters
+                          * newly initialized instead of raising (transformers) */
     int builds_model;    /* 0: a converter that renames and shards keys without building a model
                           * (DeepSeek's convert.py): a key no rule takes is the error, and there
                           * are no parameters to fill */

@@ -80,6 +80,7 @@ static size_t lint(const char *dir, const char *rules, int tp, int pp, int stage
 START_TEST(test_clean_layouts)
 {
     static const int tps[] = {1, 2, 4, 8}, pps[] = {1, 2, 3, 4, 8};
+    ck_assert_uint_eq(lint("fixtures/lint/r1-tiny", "deepseek_v3-hf", 1, 1, 0, NULL, 0, NULL), 0);
     for (unsigned i = 0; i < 4; i++)
         for (unsigned j = 0; j < 5; j++) {
             char first[600];
@@ -352,6 +353,47 @@ START_TEST(test_seed_deepseek_ref)
 }
 END_TEST
 
+
+/* Configs edited after the fact: quantization_config removed, num_hidden_layers trimmed. The
+ * vLLM rules predict the KeyError and name the cause; transformers (deepseek_v3-hf) warns and
+ * drops the extra keys instead. */
+START_TEST(test_edited_configs)
+{
+    char *tmp = tu_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    char cmd[4096], first[600];
+    snprintf(cmd, sizeof cmd, "cp fixtures/lint/r1-tiny/* %s/ && sed -i 's/\"quantization_config\"/"
+             "\"quantization_config_removed\"/' %s/config.json", tmp, tmp);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_findings f;
+    ck_assert_uint_gt(lint(tmp, "deepseek_v3", 1, 1, 0, first, sizeof first, &f), 0);
+    ck_assert_str_eq(first, "KeyError: 'layers.0.mlp.down_proj.weight_scale_inv'");
+    const ck_finding *x = findings_find(&f, "lint.keyerror");
+    ck_assert_ptr_nonnull(x);
+    ck_assert_msg(strstr(x->msg, "'weight_scale_inv' belongs to fp8 quantization, but config.json builds "
+                         "the model unquantized: was quantization_config removed") != NULL, "%s", x->msg);
+    findings_free(&f);
+    snprintf(cmd, sizeof cmd, "cp fixtures/lint/r1-tiny/config.json %s/ && sed -i "
+             "'s/\"num_hidden_layers\": 61/\"num_hidden_layers\": 30/' %s/config.json", tmp, tmp);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_assert_uint_gt(lint(tmp, "deepseek_v3", 1, 1, 0, first, sizeof first, &f), 0);
+    ck_assert_str_eq(first, "KeyError: 'layers.31.input_layernorm.weight'");
+    x = findings_find(&f, "lint.keyerror");
+    ck_assert_ptr_nonnull(x);
+    ck_assert_msg(strstr(x->msg, "layer 31 is at or beyond num_hidden_layers=30") != NULL, "%s", x->msg);
+    findings_free(&f);
+    ck_assert_uint_eq(lint(tmp, "deepseek_v3-hf", 1, 1, 0, first, sizeof first, &f), 0);
+    ck_assert_str_eq(first, "");
+    x = findings_find(&f, "lint.unused");
+    ck_assert_ptr_nonnull(x);
+    ck_assert_int_eq(x->sev, SEV_WARNING);
+    ck_assert_ptr_nonnull(strstr(x->msg, "were not used when initializing DeepseekV3ForCausalLM"));
+    findings_free(&f);
+    tu_rmtree(tmp);
+    free(tmp);
+}
+END_TEST
+
 static Suite *loader_suite(void)
 {
     Suite *s = suite_create("loader");
@@ -370,6 +412,7 @@ static Suite *loader_suite(void)
     tcase_add_test(seeds, test_explain_cli);
     tcase_add_test(seeds, test_seed_weight_packed);
     tcase_add_test(seeds, test_seed_deepseek_ref);
+    tcase_add_test(seeds, test_edited_configs);
     tcase_set_timeout(seeds, 60);
     suite_add_tcase(s, seeds);
     return s;
