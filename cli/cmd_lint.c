@@ -283,9 +283,14 @@ int cmd_lint(int argc, char **argv)
     int rc = plan_build(&r, &ck.cfg, &a.layout, &p, &f, &err);
     if (rc != CK_OK && wrong && rc == CK_EFORMAT) {
         /* the rules need fields this config does not have: part of the same verdict */
+        char where[320];
+        if (err.line)
+            snprintf(where, sizeof where, "rules line %d", err.line);
+        else
+            snprintf(where, sizeof where, "%s", err.key[0] ? err.key : "rules");
         findings_add(&f, "lint.rules_not_applicable", SEV_ERROR, r.path, NULL, UINT64_MAX,
-                     "the model these rules build cannot be derived from this config.json: %s",
-                     ck_err_str(&err, buf, sizeof buf));
+                     "the model these rules build cannot be derived from this config.json (%s): %s",
+                     where, err.msg);
         if (a.fmt == FMT_GITHUB)
             print_github(&f);
         else

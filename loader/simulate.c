@@ -420,20 +420,42 @@ static int stage_owning(const plan *p, const char *name)
 }
 
 /* Why name is not a parameter of stage st, in a sentence. */
-static void explain_missing(const plan *p, const plan_stage *st, const sim_key *k, char *buf, size_t size)
+/* A skip rule written for layer `layer` (its `when` holds with {layer} bound to it) whose key
+ * pattern missed this key: the rules meant to skip the layer but the loader sees another name. */
+static const rules_skip *skip_meant_for(const plan *p, int layer)
+{
+    const rules_file *r = p->rules;
+    for (int j = 0; j < r->n_skips; j++) {
+        const rules_skip *sk = &r->skips[j];
+        int li = pattern_cap_index(&sk->key, "layer", 5);
+        if (li < 0 || !sk->when)
+            continue;
+        pattern_value v[PATTERN_MAX_CAPS];
+        memset(v, 0, sizeof v);
+        for (int c = 0; c < sk->key.n_caps; c++)
+            v[c].s = ""; /* other captures: empty names */
+        v[li].s = NULL;
+        v[li].v = layer;
+        plan_env env = {p, &sk->key, v, NULL, NULL, 0};
+        expr_val w;
+        ck_err e;
+        ck_err_clear(&e);
+        if (plan_eval(p, sk->when, &env, sk->line, &w, &e) == CK_OK && truthy(&w))
+            return sk;
+    }
+    return NULL;
+}
+
+static void explain_missing(const plan *p, const sim_key *k, char *buf, size_t size)
 {
     const rules_file *r = p->rules;
     int other = stage_owning(p, k->param);
     if (k->layer >= p->num_layers) {
-        int64_t mtp = 0;
-        const cfg_field *f = config_field(p->cfg, "num_nextn_predict_layers");
-        if (f && f->kind == CFG_NUMBER)
-            mtp = (int64_t)f->num;
-        if (k->layer < p->num_layers + mtp)
-            snprintf(buf, size, "layer %d is a multi-token-prediction layer (num_hidden_layers=%d, "
-                     "num_nextn_predict_layers=%lld) that the main model does not build, and no "
-                     "skip rule matched the name the loader sees, '%s'", k->layer, p->num_layers,
-                     (long long)mtp, k->seen);
+        const rules_skip *sk = skip_meant_for(p, k->layer);
+        if (sk)
+            snprintf(buf, size, "layer %d is %s; the skip rule for it (%s line %d) does not match "
+                     "the name the loader sees, '%s' (its key is '%s')", k->layer, sk->reason,
+                     r->path, sk->line, k->seen, sk->key.text);
         else
             snprintf(buf, size, "layer %d is at or beyond num_hidden_layers=%d: the checkpoint has "
                      "more layers than config.json builds (a trimmed config?)", k->layer,
@@ -448,9 +470,6 @@ static void explain_missing(const plan *p, const plan_stage *st, const sim_key *
         return;
     }
     /* a quantization suffix the model was not built with? */
-    const char *dot = strrchr(k->param, '.'), *us = strrchr(k->param, '_');
-    const char *sfx = dot ? dot + 1 : k->param;
-    (void)us;
     for (int qi = 0; qi < r->n_quants; qi++) {
         const rules_quant *q = &r->quants[qi];
         if (q == p->quant)
@@ -472,8 +491,6 @@ static void explain_missing(const plan *p, const plan_stage *st, const sim_key *
             }
         }
     }
-    (void)sfx;
-    (void)st;
     snprintf(buf, size, "no parameter of this name in the model these rules build (%s): the "
              "checkpoint's naming does not match them", r->name);
 }
@@ -563,7 +580,7 @@ static void run_stage(sim *s, int si, sim_result *res)
             }
             char why[768], line[600];
             if (r->builds_model)
-                explain_missing(p, st, k, why, sizeof why);
+                explain_missing(p, k, why, sizeof why);
             else
                 snprintf(why, sizeof why, "no rule of %s takes this name", r->name);
             error_line(r, k, line, sizeof line);
@@ -992,13 +1009,8 @@ int simulate_map_key(const plan *p, const char *key, sim_mapping *m, ck_err *err
                 m->pp_skipped |= 1ull << st;
         }
         if (k.param && m->stages != (p->layout.pp >= 64 ? ~0ull : (1ull << p->layout.pp) - 1)) {
-            int st = 0;
-            while (st < p->layout.pp && (m->stages & (1ull << st)))
-                st++;
-            if (st < p->layout.pp) {
-                k.layer = m->layer;
-                explain_missing(p, &p->stages[st], &k, m->why, sizeof m->why);
-            }
+            k.layer = m->layer; /* some stage lacks it: say why */
+            explain_missing(p, &k, m->why, sizeof m->why);
         }
     } else if (!err->code)
         ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
