@@ -2,6 +2,7 @@
  * reference's offset validation. The scanner accepts exactly the JSON the reference's serde_json
  * accepts for this schema (RFC 8259 syntax, integer literals for sizes, 128 levels of nesting). */
 #include "st.h"
+#include "fileio.h"
 #include "jscan.h"
 #include "strmap.h"
 
@@ -721,28 +722,14 @@ done:
     return s.j.status;
 }
 
-static int pread_full(int fd, void *buf, size_t len, uint64_t off)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t r = pread(fd, (char *)buf + got, len - got, (off_t)(off + got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        got += (size_t)r;
-    }
-    return 0;
-}
-
 st_status st_header_read_fd(int fd, uint64_t file_size, const char *fname, st_header *out,
                             ck_findings *f, ck_err *err)
 {
     uint8_t head[8];
     memset(out, 0, sizeof *out);
     size_t first = file_size < 8 ? (size_t)file_size : 8;
-    if (first && pread_full(fd, head, first, 0) != 0) {
-        ck_err_set(err, CK_EIO, fname, NULL, 0, "cannot read: %s", strerror(errno));
+    if (first && ck_pread_full(fd, head, first, 0) != 0) {
+        ck_err_set(err, CK_EIO, fname, NULL, 0, "cannot read: %s", errno ? strerror(errno) : "the file ended early");
         return ST_NOMEM;
     }
     if (first < 8)
@@ -768,9 +755,9 @@ st_status st_header_read_fd(int fd, uint64_t file_size, const char *fname, st_he
         return ST_NOMEM;
     }
     memcpy(buf, head, 8);
-    if (n && pread_full(fd, buf + 8, (size_t)n, 8) != 0) {
+    if (n && ck_pread_full(fd, buf + 8, (size_t)n, 8) != 0) {
         ck_err_set(err, CK_EIO, fname, NULL, 8, "cannot read the %llu-byte header: %s",
-                   (unsigned long long)n, strerror(errno));
+                   (unsigned long long)n, errno ? strerror(errno) : "the file ended early");
         free(buf);
         return ST_NOMEM;
     }

@@ -2,6 +2,7 @@
  * spread over threads; each file is read front to back in one pass, so the hash and the
  * statistics share every read. */
 #include "verify.h"
+#include "fileio.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -47,20 +48,6 @@ static void hex_digest(const unsigned char *d, char out[65])
         out[2 * i + 1] = hx[d[i] & 15];
     }
     out[64] = 0;
-}
-
-static int read_at(int fd, uint8_t *buf, size_t len, uint64_t off)
-{
-    size_t got = 0;
-    while (got < len) {
-        ssize_t r = pread(fd, buf + got, len - got, (off_t)(off + got));
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            return -1;
-        got += (size_t)r;
-    }
-    return 0;
 }
 
 typedef struct {
@@ -119,7 +106,7 @@ static int verify_file(vctx *c, size_t si, uint8_t *buf, EVP_MD_CTX *md)
         } else if (order && end > s->h.data_start && s->h.data_start - pos < len) {
             len = (size_t)(s->h.data_start - pos); /* the header alone */
         }
-        if (read_at(fd, buf, len, pos) != 0) {
+        if (ck_pread_full(fd, buf, len, pos) != 0) {
             rc = -1;
             break;
         }

@@ -112,6 +112,28 @@ int pattern_cap_index(const pattern *p, const char *name, size_t len)
     return -1;
 }
 
+static int cap_holds(const pattern_cap *c, char ch)
+{
+    return c->kind == CAP_INT ? ch >= '0' && ch <= '9' : c->kind == CAP_ANY || ch != '.';
+}
+
+/* Binds capture k to key[pos, e); 0 when an integer capture cannot take it (a leading zero:
+ * "01" is not layer 1; more than 18 digits). */
+static int cap_bind(const pattern_cap *c, const char *key, size_t pos, size_t e, pattern_value *val)
+{
+    if (c->kind == CAP_INT) {
+        if ((key[pos] == '0' && e - pos > 1) || e - pos > 18)
+            return 0;
+        int64_t v = 0;
+        for (size_t q = pos; q < e; q++)
+            v = v * 10 + (key[q] - '0');
+        val->v = v;
+    }
+    val->s = key + pos;
+    val->len = e - pos;
+    return 1;
+}
+
 /* Matches captures k.. and the literal after each against key[pos..). */
 static int match_from(const pattern *p, int k, const char *key, size_t n, size_t pos,
                       pattern_value *vals)
@@ -131,55 +153,21 @@ static int match_from(const pattern *p, int k, const char *key, size_t n, size_t
         if (n - pos <= tl || memcmp(key + n - tl, p->lit[k + 1], tl) != 0)
             return 0;
         size_t e = n - tl;
-        for (size_t q = pos; q < e; q++) {
-            char ch = key[q];
-            if (c->kind == CAP_INT ? !(ch >= '0' && ch <= '9') : c->kind == CAP_NAME && ch == '.')
+        for (size_t q = pos; q < e; q++)
+            if (!cap_holds(c, key[q]))
                 return 0;
-        }
-        if (c->kind == CAP_INT) {
-            if ((key[pos] == '0' && e - pos > 1) || e - pos > 18)
-                return 0;
-            int64_t v = 0;
-            for (size_t q = pos; q < e; q++)
-                v = v * 10 + (key[q] - '0');
-            vals[k].v = v;
-        }
-        vals[k].s = key + pos;
-        vals[k].len = e - pos;
-        return 1;
+        return cap_bind(c, key, pos, e, &vals[k]);
     }
     size_t end = pos;
-    for (;;) {
-        if (end >= n)
-            break;
-        char ch = key[end];
-        if (c->kind == CAP_INT ? !(ch >= '0' && ch <= '9') : c->kind == CAP_NAME && ch == '.')
-            break;
+    while (end < n && cap_holds(c, key[end]))
         end++;
-    }
     /* try the longest capture first, then shorter ones; when the next literal starts with a
      * character the capture cannot hold, only the longest can be followed by it */
     char next = p->lit[k + 1][0];
-    size_t shortest = pos + 1;
-    if ((c->kind == CAP_INT && next && !(next >= '0' && next <= '9')) ||
-        (c->kind == CAP_NAME && next == '.'))
-        shortest = end;
-    for (size_t e = end; e > pos && e >= shortest; e--) {
-        if (c->kind == CAP_INT) {
-            if (key[pos] == '0' && e - pos > 1)
-                continue; /* no leading zeros: "01" is not layer 1 */
-            if (e - pos > 18)
-                continue;
-            int64_t v = 0;
-            for (size_t q = pos; q < e; q++)
-                v = v * 10 + (key[q] - '0');
-            vals[k].v = v;
-        }
-        vals[k].s = key + pos;
-        vals[k].len = e - pos;
-        if (match_from(p, k + 1, key, n, e, vals))
+    size_t shortest = next && !cap_holds(c, next) ? end : pos + 1;
+    for (size_t e = end; e > pos && e >= shortest; e--)
+        if (cap_bind(c, key, pos, e, &vals[k]) && match_from(p, k + 1, key, n, e, vals))
             return 1;
-    }
     return 0;
 }
 
