@@ -58,11 +58,20 @@ $(BUILD)/obj/%.o: %.c
 	@$(if $(Q),echo "  CC      $<")
 	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -c $< -o $@
 
-# the built-in rules files, embedded with .incbin (run from the repository root)
-$(BUILD)/obj/rules/builtin_data.o: rules/builtin.S $(wildcard rules/builtin/*.json)
+# the built-in rules files, embedded with .incbin (run from the repository root); the list is
+# written from the folder, so a new family is a new JSON file and nothing else
+BUILTIN_JSON := $(sort $(wildcard rules/builtin/*.json))
+$(BUILD)/gen/builtin_list.inc: FORCE
+	@mkdir -p $(dir $@)
+	$(Q)i=0; for f in $(BUILTIN_JSON); do n=$${f##*/}; n=$${n%.json}; \
+	    echo "RULE($$i, \"$$n\", \"$$f\")"; i=$$((i+1)); done > $@.tmp; \
+	    if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+FORCE:
+
+$(BUILD)/obj/rules/builtin_data.o: rules/builtin.S $(BUILD)/gen/builtin_list.inc $(BUILTIN_JSON)
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AS      $<")
-	$(Q)$(CC) -c $< -o $@
+	$(Q)$(CC) -I$(BUILD)/gen -c $< -o $@
 
 $(BUILD)/obj/kernels/convert.cu.o: kernels/convert.cu kernels/convert.h kernels/dtype_conv.h kernels/cuda_check.h inspect/ckerr.h inspect/dtype.h
 	@mkdir -p $(dir $@)
@@ -123,8 +132,9 @@ fuzz: deps
 	$(Q)./$(BUILD)/fuzz_st_header -max_total_time=$(FUZZ_TIME) -rss_limit_mb=1024 -timeout=5 \
 	    $(BUILD)/fuzz-corpus fixtures/fuzz-corpus
 	@mkdir -p $(BUILD)/fuzz-rules
+	$(Q)$(MAKE) --no-print-directory $(BUILD)/gen/builtin_list.inc
 	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz_rules \
-	    $(FUZZ_RULES_SRC) rules/builtin.S -lcjson
+	    $(FUZZ_RULES_SRC) -I$(BUILD)/gen rules/builtin.S -lcjson
 	$(Q)./$(BUILD)/fuzz_rules -max_total_time=$(FUZZ_TIME) -rss_limit_mb=1024 -timeout=5 \
 	    $(BUILD)/fuzz-rules fixtures/fuzz-rules
 	@mkdir -p $(BUILD)/fuzz-folder

@@ -233,7 +233,7 @@ int cmd_rules(int argc, char **argv)
             printf("%-16s model_type", r.name);
             for (int k = 0; k < r.n_model_types; k++)
                 printf("%s%s", k ? ", " : " ", r.model_types[k]);
-            printf("\n%-16s %s\n", "", r.loader);
+            printf("%s\n%-16s %s\n", r.auto_choose ? "" : " (with --rules only)", "", r.loader);
             rules_free(&r);
         }
         return EXIT_CLEAN;

@@ -273,12 +273,13 @@ int cmd_lint(int argc, char **argv)
             findings_add(&f, x->code, x->sev, x->file, x->key, x->offset, "%s", x->msg);
     }
     int wrong = !rules_match(&r, &ck.cfg);
+    char family[256];
     if (wrong)
         findings_add(&f, "lint.wrong_family", SEV_ERROR, "config.json", NULL, UINT64_MAX,
                      "rules \"%s\" are for model_type %s, but config.json says \"%s\" (%s) and "
                      "the keys look like %s: this loader cannot load this checkpoint",
                      r.name, r.n_model_types ? r.model_types[0] : "?", ck.cfg.model_type,
-                     ck.cfg.architectures, keys_look_like(&ck));
+                     ck.cfg.architectures, keys_look_like(&ck, family, sizeof family));
     plan p;
     int rc = plan_build(&r, &ck.cfg, &a.layout, &p, &f, &err);
     if (rc != CK_OK && wrong && rc == CK_EFORMAT) {

@@ -6,29 +6,38 @@
 
 #include "setup.h"
 
-/* The family a checkpoint's key names suggest, from a few telltale module names. */
-const char *keys_look_like(const ck_checkpoint *ck)
+/* The family a checkpoint's key names suggest: the built-in rules whose match.keys patterns all
+ * occur among the keys, the one with the most patterns when several do. */
+const char *keys_look_like(const ck_checkpoint *ck, char *buf, size_t size)
 {
-    int qkv = 0, qkv_bias = 0, mla = 0, moe_mixtral = 0, experts = 0;
-    for (size_t i = 0; i < ck->n_tensors; i++) {
-        const char *n = ckpt_tensor(ck, ck->tensors[i])->name;
-        qkv |= strstr(n, ".self_attn.k_proj.") != NULL;
-        qkv_bias |= strstr(n, ".self_attn.k_proj.bias") != NULL;
-        mla |= strstr(n, ".kv_a_proj_with_mqa.") != NULL;
-        moe_mixtral |= strstr(n, ".block_sparse_moe.") != NULL;
-        experts |= strstr(n, ".mlp.experts.") != NULL;
+    snprintf(buf, size, "no family ckptdoc knows");
+    int best = 0;
+    for (size_t b = 0; b < rules_builtin_count(); b++) {
+        rules_file r;
+        ck_err err;
+        if (rules_load_builtin(rules_builtin_name(b), &r, &err) != CK_OK)
+            continue;
+        int n = r.n_family_keys, left = n;
+        if (n > best && r.family) {
+            char seen[64] = {0};
+            pattern_value v[PATTERN_MAX_CAPS];
+            for (size_t i = 0; i < ck->n_tensors && left > 0; i++) {
+                const char *name = ckpt_tensor(ck, ck->tensors[i])->name;
+                size_t len = strlen(name);
+                for (int k = 0; k < n && k < 64; k++)
+                    if (!seen[k] && pattern_match(&r.family_keys[k], name, len, v)) {
+                        seen[k] = 1;
+                        left--;
+                    }
+            }
+            if (left == 0) {
+                best = n;
+                snprintf(buf, size, "%s", r.family);
+            }
+        }
+        rules_free(&r);
     }
-    if (mla)
-        return "DeepSeek MLA attention (kv_a_proj_with_mqa)";
-    if (moe_mixtral)
-        return "Mixtral (block_sparse_moe experts)";
-    if (qkv && experts)
-        return "a Qwen-MoE-style model (q/k/v projections, mlp.experts)";
-    if (qkv_bias)
-        return "Qwen2 (q/k/v projections with bias, as in the R1-Distill-Qwen models)";
-    if (qkv)
-        return "Llama (q/k/v projections without bias, as in R1-Distill-Llama)";
-    return "no family ckptdoc knows";
+    return buf;
 }
 
 int rules_match(const rules_file *r, const ck_config *c)
@@ -53,7 +62,7 @@ int choose_rules(const char *path, const char *rules, const ck_config *cfg, rule
     for (size_t i = 0; i < rules_builtin_count(); i++) {
         if (rules_load_builtin(rules_builtin_name(i), r, err) != CK_OK)
             return err->code;
-        if (rules_match(r, cfg))
+        if (r->auto_choose && rules_match(r, cfg))
             return CK_OK;
         rules_free(r);
     }

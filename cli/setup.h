@@ -11,6 +11,6 @@ int rules_match(const rules_file *r, const ck_config *c);
  * checkpoint in errors. Returns CK_OK or an error code with err filled. */
 int choose_rules(const char *path, const char *rules, const ck_config *cfg, rules_file *r, ck_err *err);
 /* The family a checkpoint's key names suggest ("Qwen2 (q/k/v projections with bias, ...)"). */
-const char *keys_look_like(const ck_checkpoint *ck);
+const char *keys_look_like(const ck_checkpoint *ck, char *buf, size_t size);
 
 #endif

@@ -3,6 +3,7 @@
 
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -226,6 +227,17 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
         } else if (cJSON_IsString(it)) {
             fl->kind = CFG_STRING;
             fl->str = strdup(it->valuestring);
+        } else if (cJSON_IsArray(it)) {
+            int m = cJSON_GetArraySize(it), ok = 1;
+            const cJSON *x;
+            cJSON_ArrayForEach(x, it) ok &= cJSON_IsNumber(x) && fabs(x->valuedouble) < 9e15 &&
+                                        x->valuedouble == (double)(int64_t)x->valuedouble;
+            if (!ok)
+                continue; /* only lists of integers are kept (layer lists) */
+            fl->kind = CFG_LIST;
+            fl->list = malloc((m ? (size_t)m : 1) * sizeof *fl->list);
+            if (fl->list)
+                cJSON_ArrayForEach(x, it) fl->list[fl->n_list++] = (int64_t)x->valuedouble;
         } else
             continue;
         fl->name = strdup(it->string ? it->string : "");
@@ -243,6 +255,7 @@ void config_free(ck_config *cfg)
     for (int i = 0; i < cfg->n_fields; i++) {
         free(cfg->fields[i].name);
         free(cfg->fields[i].str);
+        free(cfg->fields[i].list);
     }
     free(cfg->fields);
     free(cfg->path);

@@ -1,5 +1,6 @@
 /* config.h - config.json of a Hugging Face model folder: the family, the dimensions later
- * stages need, and quantization_config summarized. Every top-level scalar is also kept by name,
+ * stages need, and quantization_config summarized. Every top-level scalar and integer list is kept
+ * by name,
  * so that rules can test any field without C code per model. */
 #ifndef CK_CONFIG_H
 #define CK_CONFIG_H
@@ -8,13 +9,15 @@
 
 #include "finding.h"
 
-typedef enum { CFG_NULL, CFG_BOOL, CFG_NUMBER, CFG_STRING } cfg_kind;
+typedef enum { CFG_NULL, CFG_BOOL, CFG_NUMBER, CFG_STRING, CFG_LIST } cfg_kind;
 
 typedef struct {
     char *name;         /* owned */
     cfg_kind kind;
     double num;         /* CFG_BOOL (0/1) and CFG_NUMBER */
     char *str;          /* owned, CFG_STRING */
+    int64_t *list;      /* owned, CFG_LIST: an array of integers (e.g. mlp_only_layers) */
+    int n_list;
 } cfg_field;
 
 typedef struct {

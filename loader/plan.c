@@ -117,6 +117,11 @@ int plan_lookup(void *envp, const char *name, size_t len, expr_val *out)
             out->s = fl->str;
             out->slen = strlen(fl->str);
             break;
+        case CFG_LIST:
+            out->is_list = 1;
+            out->list = fl->list;
+            out->nlist = fl->n_list;
+            break;
         }
         return 1;
     }

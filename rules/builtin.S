@@ -1,19 +1,18 @@
-/* builtin.S - embeds the JSON files of rules/builtin/ into the binary, each NUL-terminated, so that an
- * installed ckptdoc needs no data files. Adding a family: a JSON file, a RULE line here and a
- * line in builtin.c. Paths are relative to the repository root, where make runs. */
-#define RULE(sym, file)                                                                           \
-    .global sym;                                                                                  \
-    .balign 8;                                                                                    \
-sym:                                                                                              \
-    .incbin file;                                                                                 \
-    .byte 0
-
+/* builtin.S - embeds every JSON file of rules/builtin/ into the binary, each NUL-terminated, with
+ * a table of (name, text) pairs ended by a null pair, so that an installed ckptdoc needs no data
+ * files. The list comes from builtin_list.inc, which make writes from the folder: adding a family
+ * is dropping its JSON file there (named as its "name") and rebuilding. */
     .section .rodata
-RULE(ck_rules_deepseek_v3, "rules/builtin/deepseek_v3.json")
-RULE(ck_rules_qwen2, "rules/builtin/qwen2.json")
-RULE(ck_rules_llama, "rules/builtin/llama.json")
-RULE(ck_rules_mixtral, "rules/builtin/mixtral.json")
-RULE(ck_rules_deepseek_ref, "rules/builtin/deepseek_ref.json")
-RULE(ck_rules_deepseek_v3_hf, "rules/builtin/deepseek_v3-hf.json")
+#define RULE(i, name, file) ck_rule_text_##i: .incbin file; .byte 0; ck_rule_name_##i: .asciz name; .balign 8;
+#include "builtin_list.inc"
+#undef RULE
+
+    .section .data.rel.ro,"aw"
+    .balign 8
+    .global ck_rules_builtin
+ck_rules_builtin:
+#define RULE(i, name, file) .quad ck_rule_name_##i, ck_rule_text_##i;
+#include "builtin_list.inc"
+    .quad 0, 0
 
     .section .note.GNU-stack,"",@progbits

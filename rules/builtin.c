@@ -3,39 +3,30 @@
 
 #include "rules.h"
 
-extern const char ck_rules_deepseek_v3[];
-extern const char ck_rules_qwen2[];
-extern const char ck_rules_llama[];
-extern const char ck_rules_mixtral[];
-extern const char ck_rules_deepseek_ref[];
-extern const char ck_rules_deepseek_v3_hf[];
-
-static const struct {
+typedef struct {
     const char *name;
     const char *text;
-} builtins[] = {
-    {"deepseek_v3", ck_rules_deepseek_v3},
-    {"qwen2", ck_rules_qwen2},
-    {"llama", ck_rules_llama},
-    {"mixtral", ck_rules_mixtral},
-    {"deepseek-ref", ck_rules_deepseek_ref},
-    {"deepseek_v3-hf", ck_rules_deepseek_v3_hf},
-};
+} builtin_rule;
+
+extern const builtin_rule ck_rules_builtin[]; /* ends with {NULL, NULL} */
 
 size_t rules_builtin_count(void)
 {
-    return sizeof builtins / sizeof *builtins;
+    size_t n = 0;
+    while (ck_rules_builtin[n].name)
+        n++;
+    return n;
 }
 
 const char *rules_builtin_name(size_t i)
 {
-    return i < rules_builtin_count() ? builtins[i].name : NULL;
+    return i < rules_builtin_count() ? ck_rules_builtin[i].name : NULL;
 }
 
 const char *rules_builtin_text(size_t i, size_t *len)
 {
     if (i >= rules_builtin_count())
         return NULL;
-    *len = strlen(builtins[i].text);
-    return builtins[i].text;
+    *len = strlen(ck_rules_builtin[i].text);
+    return ck_rules_builtin[i].text;
 }

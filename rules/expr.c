@@ -11,7 +11,7 @@ typedef enum {
 } node_kind;
 
 typedef enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MOD, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE } bin_op;
-typedef enum { F_CEIL_DIV, F_MIN, F_MAX, F_ROUND_UP, F_DEFINED } func_id;
+typedef enum { F_CEIL_DIV, F_MIN, F_MAX, F_ROUND_UP, F_DEFINED, F_CONTAINS } func_id;
 
 typedef struct {
     node_kind kind;
@@ -178,28 +178,37 @@ static int parse_primary(parser *p)
     }
     static const struct { const char *name; func_id id; int args; } funcs[] = {
         {"ceil_div", F_CEIL_DIV, 2}, {"min", F_MIN, 2}, {"max", F_MAX, 2},
-        {"round_up", F_ROUND_UP, 2}, {"defined", F_DEFINED, 1}};
+        {"round_up", F_ROUND_UP, 2}, {"defined", F_DEFINED, 1}, {"contains", F_CONTAINS, 2}};
     int fi = -1;
     for (unsigned k = 0; k < sizeof funcs / sizeof *funcs; k++)
         if (strlen(funcs[k].name) == len && strncmp(funcs[k].name, p->s + b, len) == 0)
             fi = (int)k;
     if (fi < 0)
-        return perr(p, at, "unknown function '%.*s' (known: ceil_div, min, max, round_up, defined)",
+        return perr(p, at, "unknown function '%.*s' (known: ceil_div, min, max, round_up, defined, contains)",
                     (int)len, p->s + b);
     p->i++;
     int k = add_node(p, N_CALL, at);
     if (k < 0)
         return -1;
     p->e->n[k].v = funcs[fi].id;
-    if (funcs[fi].id == F_DEFINED) {
+    if (funcs[fi].id == F_DEFINED || funcs[fi].id == F_CONTAINS) {
         ws(p);
         size_t nb = p->i;
         while (is_id(p->s[p->i]))
             p->i++;
         if (p->i == nb || !is_id0(p->s[nb]))
-            return perr(p, nb, "defined() takes a name");
+            return perr(p, nb, "%s() takes a name first", funcs[fi].name);
         p->e->n[k].name = nb;
         p->e->n[k].len = p->i - nb;
+        if (funcs[fi].id == F_CONTAINS) {
+            ws(p);
+            if (!accept(p, ","))
+                return perr(p, p->i, "expected ',' in contains()");
+            int a = parse_expr(p);
+            if (a < 0)
+                return -1;
+            p->e->n[k].a = a;
+        }
     } else {
         int a = parse_expr(p);
         if (a < 0)
@@ -392,12 +401,12 @@ void expr_names(const expr *e, void (*fn)(void *ctx, const char *name, size_t le
 {
     for (int i = 0; i < e->nn; i++) {
         const node *x = &e->n[i];
-        if (x->kind != N_NAME && !(x->kind == N_CALL && x->v == F_DEFINED))
+        if (x->kind != N_NAME && !(x->kind == N_CALL && (x->v == F_DEFINED || x->v == F_CONTAINS)))
             continue;
         int seen = 0;
         for (int j = 0; j < i && !seen; j++) {
             const node *y = &e->n[j];
-            seen = (y->kind == N_NAME || (y->kind == N_CALL && y->v == F_DEFINED)) &&
+            seen = (y->kind == N_NAME || (y->kind == N_CALL && (y->v == F_DEFINED || y->v == F_CONTAINS))) &&
                    y->len == x->len && strncmp(e->text + y->name, e->text + x->name, x->len) == 0;
         }
         if (!seen)
@@ -435,6 +444,8 @@ static int eval_int(evaluator *ev, int k, int64_t *v)
         return -1;
     if (x.is_str)
         return eerr(ev, &ev->e->n[k], "a string where a number is needed");
+    if (x.is_list)
+        return eerr(ev, &ev->e->n[k], "a list where a number is needed (use contains())");
     if (x.is_null) {
         const node *n = &ev->e->n[k];
         if (n->kind == N_NAME)
@@ -562,6 +573,23 @@ static int eval(evaluator *ev, int k, expr_val *out)
             expr_val v;
             int found = ev->lookup && ev->lookup(ev->ctx, ev->e->text + x->name, x->len, &v);
             out->v = found && !v.is_null;
+            return 0;
+        }
+        if (x->v == F_CONTAINS) {
+            expr_val v;
+            memset(&v, 0, sizeof v);
+            int found = ev->lookup && ev->lookup(ev->ctx, ev->e->text + x->name, x->len, &v);
+            if (eval_int(ev, x->a, &a))
+                return -1;
+            if (!found || v.is_null)
+                return 0;
+            if (!v.is_list)
+                return eerr(ev, x, "'%.*s' is not a list of integers", (int)x->len, ev->e->text + x->name);
+            for (int i = 0; i < v.nlist; i++)
+                if (v.list[i] == a) {
+                    out->v = 1;
+                    break;
+                }
             return 0;
         }
         if (eval_int(ev, x->a, &a) || eval_int(ev, x->b, &b))

@@ -574,7 +574,7 @@ static int parse_top(rctx *c, const cJSON *root)
     r->raises = !rs || cJSON_IsTrue(rs);
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "match");
     if (m) {
-        static const char *const mk[] = {"model_type", "architectures", NULL};
+        static const char *const mk[] = {"model_type", "architectures", "auto", "family", "keys", NULL};
         if (!cJSON_IsObject(m) || check_fields(c, m, "$.match", mk))
             return c->err->code ? -1 : rfail(c, "$.match", 0, "must be an object");
         const cJSON *mt = cJSON_GetObjectItemCaseSensitive(m, "model_type");
@@ -582,6 +582,36 @@ static int parse_top(rctx *c, const cJSON *root)
         if ((mt && get_string_array(c, mt, "$.match.model_type", &r->model_types, &r->n_model_types)) ||
             (ar && get_string_array(c, ar, "$.match.architectures", &r->architectures, &r->n_architectures)))
             return -1;
+        const cJSON *au = cJSON_GetObjectItemCaseSensitive(m, "auto");
+        if (au && !cJSON_IsBool(au))
+            return rfail(c, "$.match.auto", 0, "must be true or false");
+        r->auto_choose = !au || cJSON_IsTrue(au);
+        const cJSON *fa = cJSON_GetObjectItemCaseSensitive(m, "family");
+        if (fa && !cJSON_IsString(fa))
+            return rfail(c, "$.match.family", 0, "must be a string");
+        if (fa && !(r->family = strdup(fa->valuestring)))
+            return rfail(c, "$.match.family", 0, "out of memory");
+        const cJSON *ks = cJSON_GetObjectItemCaseSensitive(m, "keys");
+        if (ks) {
+            if (!cJSON_IsArray(ks))
+                return rfail(c, "$.match.keys", 0, "must be an array of key patterns");
+            r->family_keys = calloc((size_t)cJSON_GetArraySize(ks) + 1, sizeof *r->family_keys);
+            if (!r->family_keys)
+                return rfail(c, "$.match.keys", 0, "out of memory");
+            const cJSON *e;
+            int i = 0;
+            cJSON_ArrayForEach(e, ks)
+            {
+                char pp[64], why[256];
+                int col;
+                snprintf(pp, sizeof pp, "$.match.keys[%d]", i++);
+                if (!cJSON_IsString(e))
+                    return rfail(c, pp, 0, "must be a pattern in a string");
+                if (pattern_compile(e->valuestring, &r->family_keys[r->n_family_keys], why, sizeof why, &col))
+                    return rfail(c, pp, col, "bad pattern \"%s\": column %d: %s", e->valuestring, col, why);
+                r->n_family_keys++;
+            }
+        }
     }
     const cJSON *lets = cJSON_GetObjectItemCaseSensitive(root, "let");
     if (lets) {
@@ -757,6 +787,10 @@ void rules_free(rules_file *r)
     for (int i = 0; i < r->n_architectures; i++)
         free(r->architectures[i]);
     free(r->architectures);
+    for (int i = 0; i < r->n_family_keys; i++)
+        pattern_free(&r->family_keys[i]);
+    free(r->family_keys);
+    free(r->family);
     if (r->lets)
         for (int i = 0; i <= r->n_lets; i++) {
             free(r->lets[i].name);

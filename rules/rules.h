@@ -133,6 +133,12 @@ typedef struct {
     int n_model_types;
     char **architectures;
     int n_architectures;
+    int auto_choose;     /* match.auto: chosen from config.json (1), or only when named (0: other
+                          * loaders' naming for a family another file already covers) */
+    char *family;        /* match.family: what the keys look like, for the wrong-family finding */
+    pattern *family_keys;/* match.keys: patterns (on unstripped keys) that all occur in a
+                          * checkpoint of this family; the most specific full match names it */
+    int n_family_keys;
     rules_let *lets;
     int n_lets;
     rules_range *ranges;

@@ -19,6 +19,14 @@ static int lookup(void *ctx, const char *name, size_t len, expr_val *out)
         {"vocab_size", 0, 129280},     {"first_k_dense_replace", 0, 3},
         {"sliding_window", 1, 0},      {"layer", 0, 61},
     };
+    static const int64_t only[] = {0, 5, 7};
+    if (len == 15 && strncmp(name, "mlp_only_layers", 15) == 0) {
+        memset(out, 0, sizeof *out);
+        out->is_list = 1;
+        out->list = only;
+        out->nlist = 3;
+        return 1;
+    }
     if (len == 11 && strncmp(name, "topk_method", 11) == 0) {
         memset(out, 0, sizeof *out);
         out->is_str = 1;
@@ -70,6 +78,10 @@ START_TEST(test_expr_values)
         {"false && 1 / 0", 0},
         {"topk_method == \"noaux_tc\"", 1},
         {"topk_method != \"greedy\" && topk_method != 1", 1},
+        {"contains(mlp_only_layers, 5)", 1},
+        {"contains(mlp_only_layers, layer - 56)", 1},
+        {"contains(mlp_only_layers, 6)", 0},
+        {"contains(absent_list, 6) || contains(sliding_window, 1)", 0},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
         expr_val v = run(t[i].text);
@@ -97,6 +109,9 @@ START_TEST(test_expr_errors)
         {"ceil_div(hidden_size, 0)", 1, 1, "ceil_div() needs a positive divisor, got 0"},
         {"topk_method + 1", 1, 1, "a string where a number is needed"},
         {"\"abc", 0, 1, "string not terminated"},
+        {"mlp_only_layers + 1", 1, 1, "a list where a number is needed"},
+        {"contains(hidden_size, 1)", 1, 1, "'hidden_size' is not a list of integers"},
+        {"contains(1, 2)", 0, 10, "contains() takes a name first"},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
         expr_err err;
