@@ -61,12 +61,12 @@ $(BUILD)/obj/%.o: %.c
 # the built-in rules files, embedded with .incbin (run from the repository root); the list is
 # written from the folder, so a new family is a new JSON file and nothing else
 BUILTIN_JSON := $(sort $(wildcard rules/builtin/*.json))
-$(BUILD)/gen/builtin_list.inc: FORCE
-	@mkdir -p $(dir $@)
-	$(Q)i=0; for f in $(BUILTIN_JSON); do n=$${f##*/}; n=$${n%.json}; \
-	    echo "RULE($$i, \"$$n\", \"$$f\")"; i=$$((i+1)); done > $@.tmp; \
-	    if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
-FORCE:
+# (written while make reads this file, and only when the list changed, so that adding or
+# removing a file rebuilds the embedding and nothing else)
+BUILTIN_LIST := $(shell mkdir -p $(BUILD)/gen && i=0; for f in $(BUILTIN_JSON); do \
+    echo "RULE($$i, \"$$(basename $$f .json)\", \"$$f\")"; i=$$((i+1)); done > $(BUILD)/gen/builtin_list.tmp; \
+    cmp -s $(BUILD)/gen/builtin_list.tmp $(BUILD)/gen/builtin_list.inc && rm -f $(BUILD)/gen/builtin_list.tmp \
+    || mv $(BUILD)/gen/builtin_list.tmp $(BUILD)/gen/builtin_list.inc)
 
 $(BUILD)/obj/rules/builtin_data.o: rules/builtin.S $(BUILD)/gen/builtin_list.inc $(BUILTIN_JSON)
 	@mkdir -p $(dir $@)
@@ -132,7 +132,6 @@ fuzz: deps
 	$(Q)./$(BUILD)/fuzz_st_header -max_total_time=$(FUZZ_TIME) -rss_limit_mb=1024 -timeout=5 \
 	    $(BUILD)/fuzz-corpus fixtures/fuzz-corpus
 	@mkdir -p $(BUILD)/fuzz-rules
-	$(Q)$(MAKE) --no-print-directory $(BUILD)/gen/builtin_list.inc
 	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz_rules \
 	    $(FUZZ_RULES_SRC) -I$(BUILD)/gen rules/builtin.S -lcjson
 	$(Q)./$(BUILD)/fuzz_rules -max_total_time=$(FUZZ_TIME) -rss_limit_mb=1024 -timeout=5 \

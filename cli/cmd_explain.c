@@ -173,6 +173,29 @@ static void param_from_error(const char *text, char *out, size_t size)
     snprintf(out, size, "%s", text);
 }
 
+/* When line is the loader's notice (matched anywhere in it, after any log prefix), the
+ * parameter it names: 1 and param filled, else 0. */
+static int notice_param(const rules_file *r, const char *line, char *param, size_t size)
+{
+    if (!r->has_notice)
+        return 0;
+    pattern_value v[PATTERN_MAX_CAPS];
+    size_t len = strlen(line);
+    while (len && (line[len - 1] == '\n' || line[len - 1] == '\r' || line[len - 1] == ' '))
+        len--;
+    if (!pattern_match(&r->notice, line, len, v))
+        return 0;
+    const pattern_value *p = &v[pattern_cap_index(&r->notice, "param", 5)];
+    const char *b = p->s, *e = p->s + p->len;
+    for (const char *q = b; q < e; q++) /* the last word: a log prefix may precede the name */
+        if (*q == ' ' || *q == '\t')
+            b = q + 1;
+    if (b == e)
+        return 0;
+    snprintf(param, size, "%.*s", (int)(e - b), b);
+    return 1;
+}
+
 int cmd_explain(int argc, char **argv)
 {
     common_args a;
@@ -182,11 +205,29 @@ int cmd_explain(int argc, char **argv)
                 "it exists, and why the loader could not find it.\n");
         return EXIT_USAGE;
     }
+    /* a loader's harmless log line (XTuner's "... not in state_dict, loading ...") picks the
+     * rules of the loader that prints it when none are named */
+    char rules_name[64] = "";
+    if (!a.rules)
+        for (size_t i = 0; i < rules_builtin_count() && !rules_name[0]; i++) {
+            rules_file r;
+            ck_err e;
+            char tmp[768];
+            if (rules_load_builtin(rules_builtin_name(i), &r, &e) != CK_OK)
+                continue;
+            if (notice_param(&r, a.args[1], tmp, sizeof tmp))
+                snprintf(rules_name, sizeof rules_name, "%s", r.name);
+            rules_free(&r);
+        }
+    if (rules_name[0])
+        a.rules = rules_name;
     setup s;
     if (setup_open("explain", a.args[0], &a, &s) != 0)
         return EXIT_USAGE;
     char param[768], ranks[256];
-    param_from_error(a.args[1], param, sizeof param);
+    int notice = notice_param(&s.r, a.args[1], param, sizeof param);
+    if (!notice)
+        param_from_error(a.args[1], param, sizeof param);
     /* a name with the prefix the loader strips is the same parameter */
     size_t sp = strlen(s.r.strip_prefix);
     if (sp && strncmp(param, s.r.strip_prefix, sp) == 0)
@@ -215,6 +256,26 @@ int cmd_explain(int argc, char **argv)
     if (!c.n)
         printf("  no checkpoint key maps to it%s\n", has ? ": it stays uninitialized" : "");
     int bad = c.n && has != ((s.p.layout.pp >= 64) ? ~0ull : (1ull << s.p.layout.pp) - 1);
+    if (notice) {
+        /* harmless only when the load itself finds nothing wrong with this parameter */
+        ck_findings f;
+        findings_init(&f);
+        sim_result res;
+        int broken = !has || !c.n;
+        if (simulate_run(&s.ck, &s.p, &res, &f, &err) == CK_OK) {
+            for (size_t i = 0; i < f.n; i++)
+                if (f.v[i].sev == SEV_ERROR && strstr(f.v[i].msg, param)) {
+                    printf("\n  but: %s\n", f.v[i].msg);
+                    broken = 1;
+                    break;
+                }
+            sim_result_free(&res);
+        }
+        findings_free(&f);
+        printf("\n%s: %s's notice, %s\n  %s\n", broken ? "error" : "info", s.r.loader,
+               broken ? "and this parameter will not load" : "not an error", s.r.notice_reason);
+        bad = broken;
+    }
     setup_free(&s);
     return bad || !c.n ? EXIT_FINDINGS : EXIT_CLEAN;
 }

@@ -235,6 +235,60 @@ static void print_github(const ck_findings *f)
     }
 }
 
+typedef struct {
+    char keys[3][200];
+    int n;
+} notice_keys;
+
+static void collect_key(void *ctx, const char *key, const char *file, const sim_mapping *m)
+{
+    notice_keys *k = ctx;
+    (void)file;
+    if (k->n < 3)
+        snprintf(k->keys[k->n], sizeof k->keys[0], "%s%s%s%s", key, m->part ? " (part " : "",
+                 m->part ? m->part : "", m->part ? ")" : "");
+    k->n++;
+}
+
+/* A loader that logs a harmless line for each parameter the checkpoint does not spell as such
+ * (XTuner's merged w1w3): one note with the count and the mapping of the first, so the log
+ * lines can be read for what they are. */
+static void add_notice(const ck_checkpoint *ck, const plan *p, ck_findings *f)
+{
+    size_t n = 0;
+    const char *first = NULL;
+    notice_keys k = {{{0}}, 0};
+    for (int st = 0; st < p->layout.pp; st++)
+        for (size_t i = 0; i < p->stages[st].n; i++) {
+            const plan_param *pp = &p->stages[st].params[i];
+            if (p->rules->params[pp->tmpl].n_parts == 0 || strmap_get(&ck->by_name, pp->name, NULL))
+                continue;
+            n++;
+            if (!first) {
+                first = pp->name;
+                ck_err err;
+                if (simulate_keys_for_param(ck, p, first, collect_key, &k, &err) != CK_OK)
+                    k.n = 0;
+            }
+        }
+    if (!n)
+        return;
+    char line[600];
+    pattern_value v[PATTERN_MAX_CAPS] = {{0}};
+    int pi = pattern_cap_index(&p->rules->notice, "param", 5);
+    for (int i = 0; i < p->rules->notice.n_caps; i++) {
+        v[i].s = i == pi ? first : "<shard>";
+        v[i].len = strlen(v[i].s);
+    }
+    if (pattern_format(&p->rules->notice, v, line, sizeof line) < 0)
+        snprintf(line, sizeof line, "%s", first);
+    findings_add(f, "lint.loader_notice", SEV_NOTE, "", first, UINT64_MAX,
+                 "%s logs '%s' for %zu merged parameters: harmless, %s is built from %s%s%s%s%s. %s",
+                 p->rules->loader, line, n, first, k.n ? k.keys[0] : "no key", k.n > 1 ? " + " : "",
+                 k.n > 1 ? k.keys[1] : "", k.n > 2 ? " + " : "", k.n > 2 ? k.keys[2] : "",
+                 p->rules->notice_reason);
+}
+
 int cmd_lint(int argc, char **argv)
 {
     lint_args a;
@@ -313,6 +367,8 @@ int cmd_lint(int argc, char **argv)
     if (simulate_run(&ck, &p, &res, &f, &err) != CK_OK) {
         fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
     } else {
+        if (r.has_notice)
+            add_notice(&ck, &p, &f);
         if (a.fmt == FMT_JSON)
             print_json(&a, &ck, &r, &p, &res, &f);
         else if (a.fmt == FMT_GITHUB)

@@ -450,6 +450,11 @@ static void explain_missing(const plan *p, const sim_key *k, char *buf, size_t s
 {
     const rules_file *r = p->rules;
     int other = stage_owning(p, k->param);
+    if (k->rule >= 0 && r->keys[k->rule].hazard) {
+        snprintf(buf, size, "%s (the key rule at %s line %d)", r->keys[k->rule].hazard, r->path,
+                 r->keys[k->rule].line);
+        return;
+    }
     if (k->layer >= p->num_layers) {
         const rules_skip *sk = skip_meant_for(p, k->layer);
         if (sk)

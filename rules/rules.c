@@ -399,13 +399,13 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
 
 static int parse_key(rctx *c, const cJSON *o, const char *path, rules_key *k)
 {
-    static const char *const known[] = {"key", "param", "when", "part", "expert", "pp_guard", "dim", NULL};
+    static const char *const known[] = {"key", "param", "when", "part", "expert", "pp_guard", "dim", "hazard", NULL};
     char p[512];
     if (!cJSON_IsObject(o))
         return rfail(c, path, 0, "a key rule must be an object");
     if (check_fields(c, o, path, known) || get_pattern(c, o, path, "key", &k->key) ||
         get_pattern(c, o, path, "param", &k->param) || get_opt_expr(c, o, path, "when", &k->when) ||
-        get_string(c, o, path, "part", 0, &k->part))
+        get_string(c, o, path, "part", 0, &k->part) || get_string(c, o, path, "hazard", 0, &k->hazard))
         return -1;
     k->line = line_of(c, path);
     for (int i = 0; i < k->param.n_caps; i++)
@@ -551,11 +551,19 @@ static int parse_top(rctx *c, const cJSON *root)
         return rfail(c, ld ? "$.loader" : "$", 0, "\"loader\" must be an object describing the "
                      "loader simulated (name, strip_prefix, error, pp_guard)");
     static const char *const lk[] = {"name", "strip_prefix", "error", "pp_guard", "builds_model",
-                                     "raises", NULL};
+                                     "raises", "notice", "notice_reason", NULL};
     if (check_fields(c, ld, "$.loader", lk) || get_string(c, ld, "$.loader", "name", 1, &r->loader) ||
         get_string(c, ld, "$.loader", "strip_prefix", 0, &r->strip_prefix) ||
-        get_string(c, ld, "$.loader", "error", 0, &r->error_format))
+        get_string(c, ld, "$.loader", "error", 0, &r->error_format) ||
+        get_string(c, ld, "$.loader", "notice_reason", 0, &r->notice_reason))
         return -1;
+    if (cJSON_GetObjectItemCaseSensitive(ld, "notice")) {
+        if (get_pattern(c, ld, "$.loader", "notice", &r->notice))
+            return -1;
+        if (pattern_cap_index(&r->notice, "param", 5) < 0 || !r->notice_reason)
+            return rfail(c, "$.loader.notice", 0, "a notice needs a {param} capture and a notice_reason");
+        r->has_notice = 1;
+    }
     if (!r->strip_prefix && !(r->strip_prefix = strdup("")))
         return rfail(c, "$.loader", 0, "out of memory");
     if (!r->error_format && !(r->error_format = strdup("KeyError: '{param}'")))
@@ -789,6 +797,9 @@ void rules_free(rules_file *r)
     free(r->architectures);
     for (int i = 0; i < r->n_family_keys; i++)
         pattern_free(&r->family_keys[i]);
+    if (r->has_notice)
+        pattern_free(&r->notice);
+    free(r->notice_reason);
     free(r->family_keys);
     free(r->family);
     if (r->lets)
@@ -825,6 +836,7 @@ void rules_free(rules_file *r)
             pattern_free(&r->keys[i].param);
             expr_free(r->keys[i].when);
             free(r->keys[i].part);
+            free(r->keys[i].hazard);
         }
     free(r->keys);
     if (r->skips)

@@ -64,6 +64,8 @@ typedef struct {
     int pp_guard;        /* 1/0: this loader path does / does not skip parameters of layers
                           * other stages own; -1: as the loader's pp_guard */
     int dim;             /* -1, or the tensor dim a converter splits over TP (asserting it divides) */
+    char *hazard;        /* a naming hazard this rule reproduces (a substring rename that mangles
+                          * an already-fused name), said when its key fails; NULL otherwise */
     int line;
 } rules_key;
 
@@ -133,6 +135,10 @@ typedef struct {
     int n_model_types;
     char **architectures;
     int n_architectures;
+    pattern notice;      /* loader.notice: a line the loader logs that is not a failure
+                          * ("{param:any} not in state_dict, loading {file:any}") */
+    int has_notice;
+    char *notice_reason; /* why that line is harmless, for explain */
     int auto_choose;     /* match.auto: chosen from config.json (1), or only when named (0: other
                           * loaders' naming for a family another file already covers) */
     char *family;        /* match.family: what the keys look like, for the wrong-family finding */

@@ -394,6 +394,102 @@ START_TEST(test_edited_configs)
 }
 END_TEST
 
+/* The other built-in families lint clean at every layout, their config-driven layer kinds
+ * (mlp_only_layers, first_k_dense_replace, the GLM MTP layer) matter, and a checkpoint that
+ * already ships fused names is the naming hazard of substring renames. */
+START_TEST(test_more_families)
+{
+    static const struct { const char *dir, *rules; } fx[] = {
+        {"fixtures/lint/v2-lite-tiny", "deepseek_v3"}, {"fixtures/lint/qwen2-moe-tiny", "qwen2_moe"},
+        {"fixtures/lint/qwen3-moe-tiny", "qwen2_moe"}, {"fixtures/lint/glm45-tiny", "glm4_moe"}};
+    static const int tps[] = {1, 2, 4, 8};
+    for (unsigned k = 0; k < 4; k++)
+        for (unsigned i = 0; i < 4; i++)
+            for (int pp = 1; pp <= 3; pp++) {
+                ck_findings f;
+                size_t n = lint(fx[k].dir, fx[k].rules, tps[i], pp, 0, NULL, 0, &f);
+                ck_assert_msg(n == 0, "%s TP%d PP%d: %s", fx[k].dir, tps[i], pp, f.n ? f.v[0].msg : "");
+                if (k == 3) { /* GLM's MTP layer 4 is skipped by the rule, with its reason */
+                    const ck_finding *x = findings_find(&f, "lint.skipped");
+                    ck_assert_ptr_nonnull(x);
+                    ck_assert_ptr_nonnull(strstr(x->msg, "draft model (Glm4MoeMTP)"));
+                    ck_assert_ptr_nonnull(strstr(x->key, "model.layers.4."));
+                }
+                findings_free(&f);
+            }
+    /* without mlp_only_layers, Qwen2-MoE's layer 1 would be MoE: its dense MLP keys fail */
+    char *tmp = tu_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    char cmd[4096], first[600];
+    snprintf(cmd, sizeof cmd, "cp fixtures/lint/qwen2-moe-tiny/* %s/ && sed -i "
+             "'s/\"mlp_only_layers\"/\"mlp_only_layers_removed\"/' %s/config.json", tmp, tmp);
+    ck_assert_int_eq(system(cmd), 0);
+    ck_findings f;
+    ck_assert_uint_gt(lint(tmp, "qwen2_moe", 1, 1, 0, first, sizeof first, &f), 0);
+    ck_assert_str_eq(first, "KeyError: 'layers.1.mlp.down_proj.weight'");
+    findings_free(&f);
+    tu_rmtree(tmp);
+    free(tmp);
+    /* fused names in the checkpoint: vLLM's substring rename makes gate_gate_up_proj */
+    ck_assert_uint_eq(lint("fixtures/lint/llama-fused-tiny", "llama", 1, 1, 0, first, sizeof first, &f), 8);
+    ck_assert_str_eq(first, "KeyError: 'layers.0.mlp.gate_gate_up_proj.weight'");
+    const ck_finding *x = findings_find(&f, "lint.keyerror");
+    ck_assert_ptr_nonnull(x);
+    ck_assert_ptr_nonnull(strstr(x->msg, "'up_proj' inside the already fused 'gate_up_proj'"));
+    int qkv = 0;
+    for (size_t i = 0; i < f.n; i++)
+        qkv |= strstr(f.v[i].msg, "KeyError: 'layers.1.self_attn.qkqkv_proj.weight'") != NULL;
+    ck_assert(qkv);
+    findings_free(&f);
+    /* the family the keys look like comes from the rules' match.keys */
+    static const struct { const char *rules, *dir, *looks; } wf[] = {
+        {"qwen2", "fixtures/lint/glm45-tiny", "the keys look like GLM-4.5-style MoE"},
+        {"deepseek_v3", "fixtures/lint/qwen3-moe-tiny", "the keys look like Qwen-MoE"},
+        {"llama", "fixtures/lint/v2-lite-tiny", "the keys look like DeepSeek-V2/V3-style MLA"},
+        {"glm4_moe", "fixtures/lint/mixtral-tiny", "the keys look like Mixtral"},
+        {"deepseek_v3", "fixtures/real/tiny-llama-bf16", "the keys look like Llama"}};
+    for (unsigned i = 0; i < sizeof wf / sizeof *wf; i++) {
+        char *out = NULL;
+        snprintf(cmd, sizeof cmd, "%s lint --rules %s %s", tu_bin(), wf[i].rules, wf[i].dir);
+        ck_assert_int_eq(tu_run(cmd, 0, &out), 1);
+        ck_assert_msg(strstr(out, wf[i].looks) != NULL, "%s: %s", cmd, out);
+        free(out);
+    }
+}
+END_TEST
+
+/* XTuner's "... w1w3 not in state_dict, loading ..." is a notice: explain says so, with the
+ * keys merged into the parameter, and lint notes it once. */
+START_TEST(test_xtuner_notice)
+{
+    char cmd[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s explain fixtures/lint/v2-lite-tiny '08/01 12:00:00 - mmengine - INFO - "
+             "model.layers.2.mlp.experts.3.w1w3 not in state_dict, loading x/model-00002-of-000005.safetensors'",
+             tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 0, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "parameter 'model.layers.2.mlp.experts.3.w1w3' (rules xtuner"));
+    ck_assert_ptr_nonnull(strstr(out, "'model.layers.2.mlp.experts.3.gate_proj.weight'"));
+    ck_assert_ptr_nonnull(strstr(out, "part w3"));
+    ck_assert_ptr_nonnull(strstr(out, "info: XTuner load_state_dict_into_model's notice, not an error"));
+    free(out);
+    /* a layer that has no experts in this config: the parameter does not exist, not harmless */
+    snprintf(cmd, sizeof cmd, "%s explain fixtures/lint/v2-lite-tiny "
+             "'model.layers.0.mlp.experts.3.w1w3 not in state_dict, loading x'", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 0, &out), 1);
+    ck_assert_ptr_nonnull(strstr(out, "error: XTuner load_state_dict_into_model's notice, and this parameter will not load"));
+    free(out);
+    ck_findings f;
+    ck_assert_uint_eq(lint("fixtures/lint/v2-lite-tiny", "xtuner", 1, 1, 0, NULL, 0, &f), 0);
+    findings_free(&f);
+    snprintf(cmd, sizeof cmd, "%s lint --rules xtuner fixtures/lint/v2-lite-tiny", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 0, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "lint.loader_notice"));
+    ck_assert_ptr_nonnull(strstr(out, "for 24 merged parameters"));
+    ck_assert_ptr_nonnull(strstr(out, "model.layers.1.mlp.experts.0.up_proj.weight (part w3)"));
+    free(out);
+}
+END_TEST
+
 static Suite *loader_suite(void)
 {
     Suite *s = suite_create("loader");
@@ -413,6 +509,8 @@ static Suite *loader_suite(void)
     tcase_add_test(seeds, test_seed_weight_packed);
     tcase_add_test(seeds, test_seed_deepseek_ref);
     tcase_add_test(seeds, test_edited_configs);
+    tcase_add_test(seeds, test_more_families);
+    tcase_add_test(seeds, test_xtuner_notice);
     tcase_set_timeout(seeds, 60);
     suite_add_tcase(s, seeds);
     return s;
