@@ -117,8 +117,26 @@ static void print_mapping(const plan *p, const rules_file *r, const sim_mapping 
                m->part ? ", part " : "", m->part ? m->part : "", r->path, r->keys[m->rule].line);
     else
         printf("  no key rule takes '%s': the generic path looks up a parameter of that name\n", m->seen);
-    if (m->expert >= 0)
-        printf("  expert %lld\n", (long long)m->expert);
+    if (m->expert >= 0) {
+        size_t pi;
+        int64_t ne = 0;
+        for (int st = 0; st < p->layout.pp && !ne; st++)
+            if (strmap_get(&p->stages[st].by_name, m->param, &pi))
+                ne = p->stages[st].params[pi].experts;
+        int er = ne ? plan_expert_rank(p, ne, m->expert) : -1;
+        if (er >= 0) {
+            int64_t s0, c;
+            plan_expert_range(p, ne, er, &s0, &c);
+            printf("  expert %lld of %lld: under expert parallelism only TP rank %d of its stage holds "
+                   "it (experts %lld-%lld, local index %lld); the other ranks skip the key\n",
+                   (long long)m->expert, (long long)ne, er, (long long)s0, (long long)(s0 + c - 1),
+                   (long long)(m->expert - s0));
+        } else if (ne)
+            printf("  expert %lld of %lld: every TP rank holds it, each a 1/%d slice\n",
+                   (long long)m->expert, (long long)ne, p->layout.tp);
+        else
+            printf("  expert %lld\n", (long long)m->expert);
+    }
     uint64_t all = p->layout.pp >= 64 ? ~0ull : (1ull << p->layout.pp) - 1;
     if (m->stages)
         printf("  loaded on %s\n", sim_ranks_str(p, m->stages, ranks, sizeof ranks));

@@ -139,6 +139,22 @@ static void print_text(const lint_args *a, const ck_checkpoint *ck, const rules_
     printf("  %-10s TP %d x PP %d%s = %d rank%s, quantization %s\n", "layout", a->tp, a->pp,
            a->ep ? " with expert parallelism" : "", a->tp * a->pp, a->tp * a->pp == 1 ? "" : "s",
            p->quant->method);
+    int64_t n_exp = plan_experts(p);
+    if (n_exp && a->ep && a->tp > 1) {
+        /* where each expert lives: vLLM's linear placement over the TP ranks of a stage */
+        printf("  %-10s %lld routed experts per MoE layer over %d ranks:", "experts", (long long)n_exp, a->tp);
+        for (int k = 0; k < a->tp; k++) {
+            int64_t s0, c;
+            plan_expert_range(p, n_exp, k, &s0, &c);
+            if (k < 4 || k == a->tp - 1)
+                printf("%s TP rank %d: %lld-%lld", k ? "," : "", k, (long long)s0, (long long)(s0 + c - 1));
+            else if (k == 4)
+                printf(", ...");
+        }
+        printf("\n");
+    } else if (n_exp)
+        printf("  %-10s %lld routed experts per MoE layer, all on every rank, each sliced over TP %d\n",
+               "experts", (long long)n_exp, a->tp);
     printf("  %-10s %zu keys per rank%s\n", "keys", res->keys,
            res->from_index ? " (from the index: shard headers unreadable, shape checks skipped)" : "");
     for (int s = 0; s < res->n_stages; s++) {

@@ -402,6 +402,41 @@ static int expand(expander *x, size_t *cap, int k)
     return 0;
 }
 
+void plan_expert_range(const plan *p, int64_t experts, int rank, int64_t *start, int64_t *count)
+{
+    int n = p->layout.tp;
+    if (!p->layout.ep || n <= 1) {
+        *start = 0;
+        *count = experts;
+        return;
+    }
+    int64_t base = experts / n, rem = experts % n;
+    *count = base + (rank < rem);
+    *start = rank * base + (rank < rem ? rank : rem);
+}
+
+int plan_expert_rank(const plan *p, int64_t experts, int64_t e)
+{
+    if (!p->layout.ep || p->layout.tp <= 1)
+        return -1;
+    for (int r = 0; r < p->layout.tp; r++) {
+        int64_t s, c;
+        plan_expert_range(p, experts, r, &s, &c);
+        if (e >= s && e < s + c)
+            return r;
+    }
+    return -1;
+}
+
+int64_t plan_experts(const plan *p)
+{
+    for (int st = 0; st < p->layout.pp; st++)
+        for (size_t i = 0; i < p->stages[st].n; i++)
+            if (p->stages[st].params[i].experts)
+                return p->stages[st].params[i].experts;
+    return 0;
+}
+
 int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay, plan *p,
                ck_findings *f, ck_err *err)
 {

@@ -490,6 +490,30 @@ START_TEST(test_xtuner_notice)
 }
 END_TEST
 
+/* Under EP, where each expert lives: vLLM's linear placement (8 experts over 3 ranks: 3, 3, 2). */
+START_TEST(test_ep_placement)
+{
+    char cmd[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s lint --tp 3 --enable-expert-parallel fixtures/lint/qwen3-moe-tiny", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 0, &out), 1); /* 8 heads over 3 ranks cannot be built */
+    ck_assert_ptr_nonnull(strstr(out, "8 heads are not divisible by tensor-parallel size 3"));
+    ck_assert_ptr_nonnull(strstr(out, "8 routed experts per MoE layer over 3 ranks: TP rank 0: 0-2, "
+                                      "TP rank 1: 3-5, TP rank 2: 6-7"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s rules explain model.layers.2.mlp.experts.5.up_proj.weight "
+             "fixtures/lint/qwen3-moe-tiny --tp 3 --ep", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 0, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "expert 5 of 8: under expert parallelism only TP rank 1 of its "
+                                      "stage holds it (experts 3-5, local index 2)"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s rules explain model.layers.2.mlp.experts.5.up_proj.weight "
+             "fixtures/lint/qwen3-moe-tiny --tp 2", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 0, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "expert 5 of 8: every TP rank holds it, each a 1/2 slice"));
+    free(out);
+}
+END_TEST
+
 static Suite *loader_suite(void)
 {
     Suite *s = suite_create("loader");
@@ -511,6 +535,7 @@ static Suite *loader_suite(void)
     tcase_add_test(seeds, test_edited_configs);
     tcase_add_test(seeds, test_more_families);
     tcase_add_test(seeds, test_xtuner_notice);
+    tcase_add_test(seeds, test_ep_placement);
     tcase_set_timeout(seeds, 60);
     suite_add_tcase(s, seeds);
     return s;
