@@ -18,7 +18,8 @@ Q := @
 endif
 
 CFLAGS   := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -MMD -MP
-LDLIBS   := -lcjson -lcrypto -lpthread -lm
+CURSES_LIBS := $(shell pkg-config --libs ncurses 2>/dev/null || echo -lncurses)
+LDLIBS   := -lcjson -lcrypto $(CURSES_LIBS) -lpthread -lm
 CHECKLIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm -lpthread)
 ifeq ($(SAN),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -26,12 +27,13 @@ LDFLAGS  += -fsanitize=address,undefined
 endif
 
 LIB_SRC := inspect/ckerr.c inspect/fileio.c inspect/dtype.c inspect/finding.c inspect/strmap.c inspect/jscan.c inspect/st.c \
-           inspect/sniff.c inspect/config.c inspect/ckpt.c inspect/verify.c \
+           inspect/sniff.c inspect/config.c inspect/ckpt.c inspect/verify.c inspect/tree.c inspect/tstats.c \
+           inspect/tui_state.c inspect/tui.c \
            rules/expr.c rules/pattern.c rules/rules.c rules/builtin.c \
            loader/plan.c loader/simulate.c \
            kernels/convert_ref.c
-CLI_SRC := cli/main.c cli/out.c cli/setup.c cli/cmd_inspect.c cli/cmd_lint.c cli/cmd_explain.c
-TESTS   := check_inspect check_rules check_loader check_kernels
+CLI_SRC := cli/main.c cli/out.c cli/setup.c cli/cmd_inspect.c cli/cmd_lint.c cli/cmd_explain.c cli/cmd_tui.c
+TESTS   := check_inspect check_rules check_loader check_kernels check_tui
 
 ifneq ($(NVCC),)
 HAVE_CUDA := 1

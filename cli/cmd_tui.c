@@ -1,0 +1,182 @@
+/* cmd_tui.c - `ckptdoc tui DIR [--rules R] [--tp N] [--pp N] [--ep]`: reads the headers, lints
+ * the layout when config.json and rules allow, and browses the key tree with the findings on it. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../inspect/ckpt.h"
+#include "../inspect/tree.h"
+#include "../inspect/tui.h"
+#include "../loader/plan.h"
+#include "../loader/simulate.h"
+#include "cli.h"
+#include "setup.h"
+
+typedef struct {
+    const plan *p;
+    const rules_file *r;
+} map_ctx;
+
+static const char *shard_words(const rules_param *t, int ep)
+{
+    switch (t->shard) {
+    case SHARD_COLUMN: return "rows split over TP";
+    case SHARD_ROW: return "columns split over TP";
+    case SHARD_VOCAB: return "vocabulary rows split over TP (padded to 64)";
+    case SHARD_EXPERT: return ep ? "whole experts split over the ranks (EP)" : "every expert sliced over TP";
+    default: return "replicated on every rank";
+    }
+}
+
+/* What the loader does with one key, in a few lines for the panel. */
+static int mapping(void *vctx, const char *key, char lines[][256], int max)
+{
+    map_ctx *c = vctx;
+    sim_mapping m;
+    ck_err err;
+    ck_err_clear(&err);
+    if (max < 3 || simulate_map_key(c->p, key, &m, &err) != CK_OK)
+        return 0;
+    char ranks[200];
+    int n = 0;
+    if (m.skip >= 0) {
+        snprintf(lines[n++], 256, "%.60s skips it (%.60s line %d): %.100s", c->r->loader, c->r->path,
+                 c->r->skips[m.skip].line, c->r->skips[m.skip].reason);
+        return n;
+    }
+    char how[120];
+    if (m.rule >= 0)
+        snprintf(how, sizeof how, "key rule at %.80s line %d", c->r->path, c->r->keys[m.rule].line);
+    else
+        snprintf(how, sizeof how, "same name");
+    snprintf(lines[n++], 256, "loads as %.100s%s%.16s%s (%.90s)", m.param, m.part ? ", part " : "",
+             m.part ? m.part : "", m.expert >= 0 ? ", an expert" : "", how);
+    if (m.stages) {
+        size_t pi = 0;
+        const plan_param *pp = NULL;
+        for (int st = 0; st < c->p->layout.pp && !pp; st++)
+            if ((m.stages >> st) & 1 && strmap_get(&c->p->stages[st].by_name, m.param, &pi))
+                pp = &c->p->stages[st].params[pi];
+        char full[96] = "", local[96] = "";
+        if (pp)
+            for (int d = 0, of = 0, ol = 0; d < pp->ndim; d++) {
+                of += snprintf(full + of, sizeof full - (size_t)of, "%s%llu", d ? ", " : "",
+                               (unsigned long long)pp->full[d]);
+                ol += snprintf(local + ol, sizeof local - (size_t)ol, "%s%llu", d ? ", " : "",
+                               (unsigned long long)pp->local[d]);
+            }
+        snprintf(lines[n++], 256, "on %.60s: [%.60s] -> [%.60s] per rank, %.44s",
+                 sim_ranks_str(c->p, m.stages, ranks, sizeof ranks), full, local,
+                 pp ? shard_words(&c->r->params[pp->tmpl], c->p->layout.ep) : "");
+    }
+    if (m.pp_skipped && n < max)
+        snprintf(lines[n++], 256, "skipped on %s: another stage owns layer %d",
+                 sim_ranks_str(c->p, m.pp_skipped, ranks, sizeof ranks), m.layer);
+    uint64_t all = c->p->layout.pp >= 64 ? ~0ull : (1ull << c->p->layout.pp) - 1;
+    if ((all & ~m.stages & ~m.pp_skipped) && n < max)
+        snprintf(lines[n++], 256, "%.60s: %.180s", sim_ranks_str(c->p, all & ~m.stages & ~m.pp_skipped, ranks,
+                 sizeof ranks), m.why);
+    return n;
+}
+
+int cmd_tui(int argc, char **argv)
+{
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    static const struct option opts[] = {
+        {"rules", required_argument, 0, 'r'}, {"tp", required_argument, 0, 't'},
+        {"tensor-parallel-size", required_argument, 0, 't'}, {"pp", required_argument, 0, 'p'},
+        {"pipeline-parallel-size", required_argument, 0, 'p'}, {"ep", no_argument, 0, 'e'},
+        {"enable-expert-parallel", no_argument, 0, 'e'}, {"first-screen", no_argument, 0, 'F'},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *rules = NULL;
+    plan_layout lay = {1, 1, 0, {0}};
+    int first_only = 0, c;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "r:t:p:eh", opts, NULL)) != -1) {
+        char *end;
+        long v;
+        switch (c) {
+        case 'r': rules = optarg; break;
+        case 't':
+        case 'p':
+            v = strtol(optarg, &end, 10);
+            if (*end || v < 1 || v > (c == 'p' ? PLAN_MAX_PP : 4096)) {
+                fprintf(stderr, "ckptdoc tui: --%s must be a positive integer, not '%s'\n",
+                        c == 't' ? "tp" : "pp", optarg);
+                return EXIT_USAGE;
+            }
+            *(c == 't' ? &lay.tp : &lay.pp) = (int)v;
+            break;
+        case 'e': lay.ep = 1; break;
+        case 'F': first_only = 1; break;
+        case 'h':
+            printf("usage: ckptdoc tui DIR [--rules NAME|FILE] [--tp N] [--pp N] [--ep]\n"
+                   "Browses the checkpoint's keys as a tree with the lint findings of the layout marked\n"
+                   "on them; s shows a tensor's statistics, ? every key.\n");
+            return EXIT_CLEAN;
+        default:
+            return EXIT_USAGE;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, "usage: ckptdoc tui DIR [--rules NAME|FILE] [--tp N] [--pp N] [--ep]\n");
+        return EXIT_USAGE;
+    }
+    const char *dir = argv[optind];
+    ck_checkpoint ck;
+    ck_err err;
+    char buf[1600];
+    ck_err_clear(&err);
+    if (ckpt_open(dir, 0, &ck, &err) != CK_OK) {
+        fprintf(stderr, "ckptdoc tui: %s\n", ck_err_str(&err, buf, sizeof buf));
+        return EXIT_USAGE;
+    }
+    ck_findings f;
+    findings_init(&f);
+    for (size_t i = 0; i < ck.findings.n; i++) {
+        const ck_finding *x = &ck.findings.v[i];
+        findings_add(&f, x->code, x->sev, x->file, x->key, x->offset, "%s", x->msg);
+    }
+    rules_file r;
+    plan p;
+    int have_rules = 0, have_plan = 0;
+    char summary[512] = "";
+    if (ck.cfg.present && choose_rules(dir, rules, &ck.cfg, &r, &err) == CK_OK) {
+        have_rules = 1;
+        if (plan_build(&r, &ck.cfg, &lay, &p, &f, &err) == CK_OK) {
+            have_plan = 1;
+            sim_result res;
+            if (simulate_run(&ck, &p, &res, &f, &err) == CK_OK)
+                sim_result_free(&res);
+            snprintf(summary, sizeof summary, " rules %s, TP %d x PP %d%s: %zu errors, %zu warnings",
+                     r.name, lay.tp, lay.pp, lay.ep ? " EP" : "", findings_count(&f, SEV_ERROR),
+                     findings_count(&f, SEV_WARNING));
+        } else
+            snprintf(summary, sizeof summary, " rules %.60s do not apply: %.300s", r.name, err.msg);
+    } else if (rules || ck.cfg.present)
+        snprintf(summary, sizeof summary, " (no rules: %.300s)", err.msg[0] ? err.msg : "none match");
+    else
+        snprintf(summary, sizeof summary, " (no config.json: tensors only)");
+    ck_tree t;
+    int rc = EXIT_USAGE;
+    if (tree_build(&ck, &t) != 0 || tree_attach(&t, &f, have_rules ? r.strip_prefix : "") != 0) {
+        fprintf(stderr, "ckptdoc tui: out of memory\n");
+    } else {
+        map_ctx mc = {have_plan ? &p : NULL, have_rules ? &r : NULL};
+        tui_ctx tc = {&ck, &t, summary, have_plan ? mapping : NULL, &mc, have_rules ? r.strip_prefix : "",
+                      ck.cfg.has_quant ? ck.cfg.quant.block[0] : 0, ck.cfg.has_quant ? ck.cfg.quant.block[1] : 0,
+                      (double)t0.tv_sec + t0.tv_nsec * 1e-9, first_only};
+        rc = tui_run(&tc) ? EXIT_USAGE : EXIT_CLEAN;
+        tree_free(&t);
+    }
+    if (have_plan)
+        plan_free(&p);
+    if (have_rules)
+        rules_free(&r);
+    findings_free(&f);
+    ckpt_free(&ck);
+    return rc;
+}

@@ -1,0 +1,168 @@
+/* tstats.c - two passes over the tensor's bytes in chunks of whole rows: statistics (and the
+ * preview) first, then the histogram over [min, max]. */
+#include "tstats.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "fileio.h"
+
+#define CHUNK_BYTES (8u << 20)
+
+typedef struct {
+    int fd;
+    const ck_shard *sh;
+    const st_tensor *t;
+    float *scale;        /* [sr x sc] or NULL */
+    uint64_t sr, sc, rows, cols;
+    int bn, bk;
+    uint8_t *raw;
+    float *vals;
+    size_t chunk_rows;
+} reader;
+
+/* Converts rows [r0, r0 + nr) into rd->vals, dequantized. */
+static int read_rows(reader *rd, uint64_t r0, size_t nr, ck_err *err)
+{
+    size_t esz = dtype_bits(rd->t->dtype) / 8;
+    size_t n = nr * rd->cols;
+    uint64_t off = rd->sh->h.data_start + rd->t->begin + r0 * rd->cols * esz;
+    if (ck_pread_full(rd->fd, rd->raw, n * esz, off) != 0)
+        return ck_err_set(err, CK_EIO, rd->sh->path, rd->t->name, off, "cannot read %zu bytes: %s",
+                          n * esz, errno ? strerror(errno) : "the file ends early");
+    if (kern_convert_ref(rd->t->dtype, rd->raw, n, rd->vals) != 0)
+        return ck_err_set(err, CK_EUSAGE, rd->sh->path, rd->t->name, CK_NO_OFFSET, "dtype %s has no "
+                          "float conversion", dtype_name(rd->t->dtype));
+    if (rd->scale)
+        for (size_t r = 0; r < nr; r++) {
+            const float *srow = rd->scale + ((r0 + r) / (uint64_t)rd->bn) * rd->sc;
+            float *v = rd->vals + r * rd->cols;
+            for (uint64_t c = 0; c < rd->cols; c++)
+                v[c] *= srow[c / (uint64_t)rd->bk];
+        }
+    return CK_OK;
+}
+
+/* The weight_scale_inv beside an FP8 weight, read whole (it is small). */
+static int load_scale(const ck_checkpoint *ck, reader *rd, tensor_summary *out, ck_err *err)
+{
+    const char *name = rd->t->name;
+    size_t len = strlen(name);
+    if (rd->t->dtype != DT_F8_E4M3 || rd->t->ndim != 2 || len < 7 || strcmp(name + len - 7, ".weight"))
+        return CK_OK;
+    snprintf(out->scale_name, sizeof out->scale_name, "%.*s.weight_scale_inv", (int)(len - 7), name);
+    ck_tensor_ref ref;
+    if (!ckpt_find(ck, out->scale_name, &ref)) {
+        out->scale_name[0] = 0;
+        return CK_OK;
+    }
+    const st_tensor *s = ckpt_tensor(ck, ref);
+    const ck_shard *sh = &ck->shards[ref.shard];
+    if (s->ndim != 2 || s->shape[0] * s->shape[1] == 0 || s->shape[0] * (uint64_t)rd->bn < rd->rows ||
+        s->shape[1] * (uint64_t)rd->bk < rd->cols || !kern_convert_supported(s->dtype)) {
+        out->scale_name[0] = 0; /* not a block scale of this weight: show the raw values */
+        return CK_OK;
+    }
+    rd->sr = s->shape[0];
+    rd->sc = s->shape[1];
+    size_t n = (size_t)(rd->sr * rd->sc);
+    uint8_t *raw = malloc(s->nbytes ? s->nbytes : 1);
+    rd->scale = malloc(n * sizeof *rd->scale);
+    int fd = open(sh->path, O_RDONLY | O_CLOEXEC);
+    int rc = CK_OK;
+    if (!raw || !rd->scale)
+        rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    else if (fd < 0 || ck_pread_full(fd, raw, s->nbytes, sh->h.data_start + s->begin) != 0)
+        rc = ck_err_set(err, CK_EIO, sh->path, s->name, sh->h.data_start + s->begin, "cannot read: %s",
+                        errno ? strerror(errno) : "the file ends early");
+    else
+        kern_convert_ref(s->dtype, raw, n, rd->scale);
+    if (fd >= 0)
+        close(fd);
+    free(raw);
+    if (rc == CK_OK)
+        out->dequantized = 1;
+    return rc;
+}
+
+int tensor_summarize(const ck_checkpoint *ck, size_t i, int block_n, int block_k, tensor_summary *out,
+                     ck_err *err)
+{
+    memset(out, 0, sizeof *out);
+    kern_stats_init(&out->st);
+    if (i >= ck->n_tensors)
+        return ck_err_set(err, CK_EUSAGE, ck->root, NULL, CK_NO_OFFSET, "no tensor %zu", i);
+    reader rd;
+    memset(&rd, 0, sizeof rd);
+    rd.fd = -1;
+    rd.sh = &ck->shards[ck->tensors[i].shard];
+    rd.t = ckpt_tensor(ck, ck->tensors[i]);
+    if (!kern_convert_supported(rd.t->dtype))
+        return ck_err_set(err, CK_EUSAGE, rd.sh->path, rd.t->name, CK_NO_OFFSET, "dtype %s has no "
+                          "float conversion: statistics are for floating-point tensors",
+                          dtype_name(rd.t->dtype));
+    uint64_t el = 1;
+    for (uint32_t d = 0; d < rd.t->ndim; d++)
+        el *= rd.t->shape[d];
+    rd.cols = rd.t->ndim ? rd.t->shape[rd.t->ndim - 1] : 1;
+    rd.rows = rd.cols ? el / rd.cols : 0;
+    rd.bn = out->block_n = block_n > 0 ? block_n : 128;
+    rd.bk = out->block_k = block_k > 0 ? block_k : 128;
+    if (!el)
+        return CK_OK;
+    size_t esz = dtype_bits(rd.t->dtype) / 8;
+    rd.chunk_rows = CHUNK_BYTES / (rd.cols * esz);
+    if (!rd.chunk_rows)
+        rd.chunk_rows = 1;
+    if (rd.chunk_rows > rd.rows)
+        rd.chunk_rows = (size_t)rd.rows;
+    int rc = load_scale(ck, &rd, out, err);
+    if (rc != CK_OK) {
+        free(rd.scale);
+        return rc;
+    }
+    rd.raw = malloc(rd.chunk_rows * rd.cols * esz);
+    rd.vals = malloc(rd.chunk_rows * rd.cols * sizeof *rd.vals);
+    rd.fd = open(rd.sh->path, O_RDONLY | O_CLOEXEC);
+    if (!rd.raw || !rd.vals)
+        rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    else if (rd.fd < 0)
+        rc = ck_err_set(err, CK_EIO, rd.sh->path, NULL, CK_NO_OFFSET, "cannot open: %s", strerror(errno));
+    for (uint64_t r = 0; rc == CK_OK && r < rd.rows; r += rd.chunk_rows) {
+        size_t nr = (size_t)(rd.rows - r < rd.chunk_rows ? rd.rows - r : rd.chunk_rows);
+        if ((rc = read_rows(&rd, r, nr, err)) != CK_OK)
+            break;
+        size_t n = nr * rd.cols;
+        kern_stats_ref(DT_F32, rd.vals, n, &out->st);
+        for (size_t k = 0; k < n && out->n_preview < TSTATS_PREVIEW; k++)
+            out->preview[out->n_preview++] = rd.vals[k];
+    }
+    if (rc == CK_OK && out->st.finite) {
+        out->lo = out->st.min;
+        out->hi = out->st.max;
+        double w = (out->hi - out->lo) / TSTATS_BINS;
+        for (uint64_t r = 0; rc == CK_OK && r < rd.rows; r += rd.chunk_rows) {
+            size_t nr = (size_t)(rd.rows - r < rd.chunk_rows ? rd.rows - r : rd.chunk_rows);
+            if ((rc = read_rows(&rd, r, nr, err)) != CK_OK)
+                break;
+            for (size_t k = 0; k < nr * rd.cols; k++) {
+                double v = rd.vals[k];
+                if (!isfinite(v))
+                    continue;
+                int b = w > 0 ? (int)((v - out->lo) / w) : 0;
+                out->hist[b < 0 ? 0 : b >= TSTATS_BINS ? TSTATS_BINS - 1 : b]++;
+            }
+        }
+    }
+    if (rd.fd >= 0)
+        close(rd.fd);
+    free(rd.raw);
+    free(rd.vals);
+    free(rd.scale);
+    return rc;
+}
