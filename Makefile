@@ -31,7 +31,7 @@ LIB_SRC := inspect/ckerr.c inspect/fileio.c inspect/dtype.c inspect/finding.c in
            inspect/tui_state.c inspect/tui.c \
            rules/expr.c rules/pattern.c rules/rules.c rules/builtin.c \
            loader/plan.c loader/simulate.c \
-           kernels/convert_ref.c
+           kernels/convert_ref.c kernels/dequant_ref.c
 CLI_SRC := cli/main.c cli/out.c cli/setup.c cli/cmd_inspect.c cli/cmd_lint.c cli/cmd_explain.c cli/cmd_tui.c
 TESTS   := check_inspect check_rules check_loader check_kernels check_tui
 
@@ -40,7 +40,7 @@ HAVE_CUDA := 1
 NVFLAGS   := -O2 -std=c++17 $(CPPFLAGS) -Xcompiler -Wall,-Wextra,-Werror \
              -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -gencode arch=compute_90,code=compute_90
-CUDA_OBJ  := $(BUILD)/obj/kernels/convert.cu.o
+CUDA_OBJ  := $(BUILD)/obj/kernels/convert.cu.o $(BUILD)/obj/kernels/dequant.cu.o
 LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
 else
 HAVE_CUDA := 0
@@ -76,6 +76,11 @@ $(BUILD)/obj/rules/builtin_data.o: rules/builtin.S $(BUILD)/gen/builtin_list.inc
 	$(Q)$(CC) -I$(BUILD)/gen -c $< -o $@
 
 $(BUILD)/obj/kernels/convert.cu.o: kernels/convert.cu kernels/convert.h kernels/dtype_conv.h kernels/cuda_check.h inspect/ckerr.h inspect/dtype.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  NVCC    $<")
+	$(Q)$(NVCC) $(NVFLAGS) -c $< -o $@
+
+$(BUILD)/obj/kernels/dequant.cu.o: kernels/dequant.cu kernels/dequant.h kernels/dequant_elem.h kernels/dtype_conv.h kernels/cuda_check.h inspect/ckerr.h inspect/dtype.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  NVCC    $<")
 	$(Q)$(NVCC) $(NVFLAGS) -c $< -o $@
@@ -140,7 +145,8 @@ fuzz: deps
 	    $(BUILD)/fuzz-rules fixtures/fuzz-rules
 	@mkdir -p $(BUILD)/fuzz-folder
 	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz_folder \
-	    tests/fuzz_folder.c $(filter inspect/%,$(LIB_SRC)) kernels/convert_ref.c kernels/convert_stub.c \
+	    tests/fuzz_folder.c $(filter-out inspect/tui%,$(filter inspect/%,$(LIB_SRC))) kernels/convert_ref.c \
+	    kernels/dequant_ref.c kernels/convert_stub.c \
 	    -lcjson -lcrypto -lpthread -lm
 	$(Q)./$(BUILD)/fuzz_folder -max_total_time=$(FUZZ_TIME) -rss_limit_mb=1024 -timeout=5 \
 	    $(BUILD)/fuzz-folder fixtures/fuzz-folder

@@ -3,6 +3,7 @@
 #include <stdio.h>
 
 #include "convert.h"
+#include "dequant.h"
 
 int kern_cuda_available(char *why, size_t size)
 {
@@ -37,4 +38,32 @@ int kern_stats_cuda_host(ck_dtype dt, const void *src, size_t n, kern_stats *acc
 {
     (void)dt, (void)src, (void)n, (void)acc;
     STUB("kern_stats_cuda_host");
+}
+
+int kern_dequant_fp8_block_cuda(const uint8_t *d_w, size_t rows, size_t cols, const float *d_scale, int bn,
+                                int bk, float *d_out, ck_err *err)
+{
+    (void)d_w, (void)rows, (void)cols, (void)d_scale, (void)bn, (void)bk, (void)d_out;
+    STUB("kern_dequant_fp8_block_cuda");
+}
+
+int kern_dequant_packed_cuda(const int32_t *d_packed, size_t rows, size_t cols, int bits,
+                             const float *d_scale, int group, const int32_t *d_zp, float *d_out, ck_err *err)
+{
+    (void)d_packed, (void)rows, (void)cols, (void)bits, (void)d_scale, (void)group, (void)d_zp, (void)d_out;
+    STUB("kern_dequant_packed_cuda");
+}
+
+int kern_dequant_fp8_block_cuda_host(const uint8_t *w, size_t rows, size_t cols, const float *scale, int bn,
+                                     int bk, float *out, ck_err *err)
+{
+    (void)w, (void)rows, (void)cols, (void)scale, (void)bn, (void)bk, (void)out;
+    STUB("kern_dequant_fp8_block_cuda_host");
+}
+
+int kern_dequant_packed_cuda_host(const int32_t *packed, size_t rows, size_t cols, int bits, const float *scale,
+                                  int group, const int32_t *zp, float *out, ck_err *err)
+{
+    (void)packed, (void)rows, (void)cols, (void)bits, (void)scale, (void)group, (void)zp, (void)out;
+    STUB("kern_dequant_packed_cuda_host");
 }

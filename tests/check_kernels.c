@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "../kernels/convert.h"
+#include "../kernels/dequant.h"
 #include "testutil.h"
 
 static const size_t sizes[] = {0, 1, 31, 33, 4097, 1u << 20};
@@ -219,6 +220,181 @@ START_TEST(test_cuda_errors)
 }
 END_TEST
 
+/* ------------------------------------------------------------------------------------------ */
+/* Dequantization: the reference against values packed and scaled independently here. */
+
+typedef struct {
+    size_t rows, cols;
+    int bits, group, asym;
+} packed_case;
+
+static const packed_case packed_cases[] = {
+    {3, 1, 4, 0, 0},    {3, 13, 4, 0, 0},  {5, 64, 4, 32, 0},  {4, 100, 4, 32, 1}, {2, 70, 8, 0, 0},
+    {3, 129, 8, 128, 0}, {4, 33, 8, 7, 1},  {3, 45, 3, 9, 0},   {2, 50, 5, 16, 1},  {3, 31, 7, 0, 0},
+    {2, 40, 2, 8, 0},   {64, 256, 4, 128, 0}};
+#define N_PACKED (sizeof packed_cases / sizeof *packed_cases)
+
+typedef struct {
+    int32_t *packed, *zp, *q;
+    float *scale, *want;
+    size_t groups, words;
+} packed_data;
+
+/* Random signed values in range, packed bit by bit into a dense little-endian stream with the
+ * 2^(bits-1) offset; random non-zero scales (and zero points when asym). */
+static void make_packed(const packed_case *pc, uint32_t seed, packed_data *d)
+{
+    size_t rows = pc->rows, cols = pc->cols;
+    d->groups = pc->group ? (cols + (size_t)pc->group - 1) / (size_t)pc->group : 1;
+    d->words = (cols * (size_t)pc->bits + 31) / 32;
+    d->packed = calloc(rows * d->words + 1, 4);
+    d->q = malloc(rows * cols * 4);
+    d->scale = malloc(rows * d->groups * 4);
+    d->zp = pc->asym ? malloc(rows * d->groups * 4) : NULL;
+    d->want = malloc(rows * cols * 4);
+    uint32_t st = seed;
+    int lo = -(1 << (pc->bits - 1)), span = 1 << pc->bits;
+    for (size_t i = 0; i < rows * d->groups; i++) {
+        d->scale[i] = (float)((tu_rand(&st) % 1000) + 1) / 4096.0f * ((tu_rand(&st) & 1) ? 1 : -1);
+        if (d->zp)
+            d->zp[i] = (int32_t)(tu_rand(&st) % (uint32_t)span) + lo;
+    }
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++) {
+            int32_t q = (int32_t)(tu_rand(&st) % (uint32_t)span) + lo;
+            d->q[r * cols + c] = q;
+            uint32_t u = (uint32_t)(q - lo);
+            for (int b = 0; b < pc->bits; b++)
+                if ((u >> b) & 1) {
+                    size_t bit = c * (size_t)pc->bits + (size_t)b;
+                    ((uint32_t *)d->packed)[r * d->words + bit / 32] |= 1u << (bit % 32);
+                }
+            size_t g = pc->group ? c / (size_t)pc->group : 0;
+            int32_t z = d->zp ? d->zp[r * d->groups + g] : 0;
+            d->want[r * cols + c] = (float)(q - z) * d->scale[r * d->groups + g];
+        }
+}
+
+static void free_packed(packed_data *d)
+{
+    free(d->packed);
+    free(d->zp);
+    free(d->q);
+    free(d->scale);
+    free(d->want);
+}
+
+START_TEST(test_dequant_packed_ref)
+{
+    for (unsigned k = 0; k < N_PACKED; k++) {
+        const packed_case *pc = &packed_cases[k];
+        packed_data d;
+        make_packed(pc, 99 + k, &d);
+        ck_assert_uint_eq(kern_packed_words(pc->cols, pc->bits), d.words);
+        float *got = malloc(pc->rows * pc->cols * 4);
+        ck_assert_int_eq(kern_dequant_packed_ref(d.packed, pc->rows, pc->cols, pc->bits, d.scale, pc->group,
+                                                 d.zp, got), 0);
+        int nonzero = 0;
+        for (size_t i = 0; i < pc->rows * pc->cols; i++) {
+            ck_assert_msg(same_float(got[i], d.want[i]), "case %u (%d bits, group %d) at %zu: %g want %g", k,
+                          pc->bits, pc->group, i, got[i], d.want[i]);
+            nonzero |= got[i] != 0;
+        }
+        ck_assert(nonzero);
+        free(got);
+        free_packed(&d);
+    }
+    float out;
+    int32_t p = 0;
+    ck_assert_int_eq(kern_dequant_packed_ref(&p, 1, 1, 9, &out, 0, NULL, &out), -1);
+    ck_assert_int_eq(kern_dequant_packed_ref(&p, 1, 1, 4, &out, -1, NULL, &out), -1);
+}
+END_TEST
+
+static const struct { size_t rows, cols; int bn, bk; } fp8_cases[] = {
+    {1, 1, 128, 128}, {5, 7, 2, 3}, {130, 300, 128, 128}, {256, 128, 128, 128}, {33, 65, 16, 8}};
+#define N_FP8 (sizeof fp8_cases / sizeof *fp8_cases)
+
+static void make_fp8(unsigned k, uint8_t **w, float **scale, float **want)
+{
+    size_t rows = fp8_cases[k].rows, cols = fp8_cases[k].cols;
+    int bn = fp8_cases[k].bn, bk = fp8_cases[k].bk;
+    size_t sr = (rows + (size_t)bn - 1) / (size_t)bn, sc = (cols + (size_t)bk - 1) / (size_t)bk;
+    *w = malloc(rows * cols);
+    *scale = malloc(sr * sc * 4);
+    *want = malloc(rows * cols * 4);
+    uint32_t st = 7 + k;
+    for (size_t i = 0; i < sr * sc; i++)
+        (*scale)[i] = (float)(tu_rand(&st) % 4096 + 1) / 65536.0f;
+    for (size_t i = 0; i < rows * cols; i++) {
+        (*w)[i] = (uint8_t)tu_rand(&st);
+        size_t r = i / cols, c = i % cols;
+        (*want)[i] = e4m3_spec((*w)[i]) * (*scale)[(r / (size_t)bn) * sc + c / (size_t)bk];
+    }
+}
+
+START_TEST(test_dequant_fp8_ref)
+{
+    for (unsigned k = 0; k < N_FP8; k++) {
+        uint8_t *w;
+        float *scale, *want;
+        make_fp8(k, &w, &scale, &want);
+        size_t n = fp8_cases[k].rows * fp8_cases[k].cols;
+        float *got = malloc(n * 4);
+        ck_assert_int_eq(kern_dequant_fp8_block_ref(w, fp8_cases[k].rows, fp8_cases[k].cols, scale,
+                                                    fp8_cases[k].bn, fp8_cases[k].bk, got), 0);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_msg(same_float(got[i], want[i]), "case %u at %zu: %g want %g", k, i, got[i], want[i]);
+        free(got);
+        free(w);
+        free(scale);
+        free(want);
+    }
+}
+END_TEST
+
+/* CUDA against the reference on the same random inputs: bit-identical (same element code). */
+START_TEST(test_dequant_cuda_vs_ref)
+{
+    char why[256];
+    if (!kern_cuda_available(why, sizeof why))
+        return; /* main() printed the skip once */
+    ck_err err;
+    ck_err_clear(&err);
+    for (unsigned k = 0; k < N_PACKED; k++) {
+        const packed_case *pc = &packed_cases[k];
+        packed_data d;
+        make_packed(pc, 500 + k, &d);
+        size_t n = pc->rows * pc->cols;
+        float *ref = malloc(n * 4), *got = malloc(n * 4);
+        kern_dequant_packed_ref(d.packed, pc->rows, pc->cols, pc->bits, d.scale, pc->group, d.zp, ref);
+        ck_assert_msg(kern_dequant_packed_cuda_host(d.packed, pc->rows, pc->cols, pc->bits, d.scale, pc->group,
+                                                    d.zp, got, &err) == CK_OK, "%s", err.msg);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_msg(same_float(got[i], ref[i]), "packed case %u at %zu: cuda %g ref %g", k, i, got[i], ref[i]);
+        free(ref);
+        free(got);
+        free_packed(&d);
+    }
+    for (unsigned k = 0; k < N_FP8; k++) {
+        uint8_t *w;
+        float *scale, *want;
+        make_fp8(k, &w, &scale, &want);
+        size_t n = fp8_cases[k].rows * fp8_cases[k].cols;
+        float *got = malloc(n * 4);
+        ck_assert_msg(kern_dequant_fp8_block_cuda_host(w, fp8_cases[k].rows, fp8_cases[k].cols, scale,
+                                                       fp8_cases[k].bn, fp8_cases[k].bk, got, &err) == CK_OK,
+                      "%s", err.msg);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_msg(same_float(got[i], want[i]), "fp8 case %u at %zu: cuda %g want %g", k, i, got[i], want[i]);
+        free(got);
+        free(w);
+        free(scale);
+        free(want);
+    }
+}
+END_TEST
+
 static Suite *kernels_suite(void)
 {
     Suite *s = suite_create("kernels");
@@ -226,10 +402,13 @@ static Suite *kernels_suite(void)
     tcase_add_test(core, test_known_values);
     tcase_add_test(core, test_exhaustive_patterns);
     tcase_add_test(core, test_stats_ref_against_naive);
+    tcase_add_test(core, test_dequant_packed_ref);
+    tcase_add_test(core, test_dequant_fp8_ref);
     suite_add_tcase(s, core);
     TCase *cuda = tcase_create("cuda");
     tcase_add_loop_test(cuda, test_cuda_vs_ref, 0, N_DTYPES * N_SIZES);
     tcase_add_test(cuda, test_cuda_errors);
+    tcase_add_test(cuda, test_dequant_cuda_vs_ref);
     tcase_set_timeout(cuda, 120);
     suite_add_tcase(s, cuda);
     return s;
@@ -240,7 +419,7 @@ int main(void)
     char why[256];
     if (!kern_cuda_available(why, sizeof why))
         fprintf(stderr, "SKIP check_kernels: %zu CUDA cases (CUDA vs C reference) skipped: %s\n",
-                N_DTYPES * N_SIZES + 1, why);
+                N_DTYPES * N_SIZES + 2, why);
     SRunner *sr = srunner_create(kernels_suite());
     /* a CUDA context does not survive fork(): run in this process */
     srunner_set_fork_status(sr, CK_NOFORK);

@@ -1,0 +1,120 @@
+/* dequant.cu - CUDA versions of the dequantizations in dequant.h: one thread per output
+ * element (grid-stride), the element steps shared with the reference (dequant_elem.h). */
+#include "dequant.h"
+
+#include "cuda_check.h"
+#include "dequant_elem.h"
+
+#define THREADS 256
+#define MAX_BLOCKS 4096
+
+static unsigned blocks_for(size_t n)
+{
+    size_t b = (n + THREADS - 1) / THREADS;
+    return (unsigned)(b < 1 ? 1 : b > MAX_BLOCKS ? MAX_BLOCKS : b);
+}
+
+__global__ void fp8_block_kernel(const uint8_t *w, size_t rows, size_t cols, size_t sc, const float *scale,
+                                 int bn, int bk, float *out)
+{
+    size_t n = rows * cols;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        out[i] = ck_fp8_block_dequant(w, cols, sc, i / cols, i % cols, bn, bk, scale);
+}
+
+__global__ void packed_kernel(const uint32_t *packed, size_t rows, size_t cols, size_t words, size_t groups,
+                              int bits, const float *scale, int group, const int32_t *zp, float *out)
+{
+    size_t n = rows * cols;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        out[i] = ck_packed_dequant(packed, words, groups, i / cols, i % cols, bits, scale, group, zp);
+}
+
+extern "C" int kern_dequant_fp8_block_cuda(const uint8_t *d_w, size_t rows, size_t cols, const float *d_scale,
+                                           int bn, int bk, float *d_out, ck_err *err)
+{
+    if (bn <= 0 || bk <= 0)
+        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "FP8 block %dx%d", bn, bk);
+    if (!rows || !cols)
+        return CK_OK;
+    size_t sc = (cols + (size_t)bk - 1) / (size_t)bk;
+    fp8_block_kernel<<<blocks_for(rows * cols), THREADS>>>(d_w, rows, cols, sc, d_scale, bn, bk, d_out);
+    CK_CUDA_LAUNCH(err, "fp8_block_kernel");
+    CK_CUDA(err, cudaDeviceSynchronize());
+    return CK_OK;
+}
+
+extern "C" int kern_dequant_packed_cuda(const int32_t *d_packed, size_t rows, size_t cols, int bits,
+                                        const float *d_scale, int group, const int32_t *d_zp, float *d_out,
+                                        ck_err *err)
+{
+    if (bits < 1 || bits > 8 || group < 0)
+        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "%d bits, group %d", bits, group);
+    if (!rows || !cols)
+        return CK_OK;
+    size_t words = kern_packed_words(cols, bits);
+    size_t groups = group > 0 ? (cols + (size_t)group - 1) / (size_t)group : 1;
+    packed_kernel<<<blocks_for(rows * cols), THREADS>>>((const uint32_t *)d_packed, rows, cols, words, groups,
+                                                        bits, d_scale, group, d_zp, d_out);
+    CK_CUDA_LAUNCH(err, "packed_kernel");
+    CK_CUDA(err, cudaDeviceSynchronize());
+    return CK_OK;
+}
+
+/* Device buffers of a host call, freed together. */
+struct dev_bufs {
+    void *p[4];
+    ~dev_bufs()
+    {
+        for (void *x : p)
+            cudaFree(x);
+    }
+};
+
+static int to_dev(void **d, const void *h, size_t bytes, ck_err *err)
+{
+    CK_CUDA(err, cudaMalloc(d, bytes ? bytes : 1));
+    if (h && bytes)
+        CK_CUDA(err, cudaMemcpy(*d, h, bytes, cudaMemcpyHostToDevice));
+    return CK_OK;
+}
+
+extern "C" int kern_dequant_fp8_block_cuda_host(const uint8_t *w, size_t rows, size_t cols, const float *scale,
+                                                int bn, int bk, float *out, ck_err *err)
+{
+    if (bn <= 0 || bk <= 0)
+        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "FP8 block %dx%d", bn, bk);
+    size_t n = rows * cols, ns = ((rows + bn - 1) / bn) * ((cols + bk - 1) / bk);
+    dev_bufs b = {{NULL, NULL, NULL, NULL}};
+    int rc;
+    if ((rc = to_dev(&b.p[0], w, n, err)) || (rc = to_dev(&b.p[1], scale, ns * sizeof(float), err)) ||
+        (rc = to_dev(&b.p[2], NULL, n * sizeof(float), err)))
+        return rc;
+    if ((rc = kern_dequant_fp8_block_cuda((const uint8_t *)b.p[0], rows, cols, (const float *)b.p[1], bn, bk,
+                                          (float *)b.p[2], err)))
+        return rc;
+    if (n)
+        CK_CUDA(err, cudaMemcpy(out, b.p[2], n * sizeof(float), cudaMemcpyDeviceToHost));
+    return CK_OK;
+}
+
+extern "C" int kern_dequant_packed_cuda_host(const int32_t *packed, size_t rows, size_t cols, int bits,
+                                             const float *scale, int group, const int32_t *zp, float *out,
+                                             ck_err *err)
+{
+    if (bits < 1 || bits > 8 || group < 0)
+        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "%d bits, group %d", bits, group);
+    size_t n = rows * cols, words = kern_packed_words(cols, bits);
+    size_t ns = rows * (group > 0 ? (cols + (size_t)group - 1) / (size_t)group : 1);
+    dev_bufs b = {{NULL, NULL, NULL, NULL}};
+    int rc;
+    if ((rc = to_dev(&b.p[0], packed, rows * words * 4, err)) || (rc = to_dev(&b.p[1], scale, ns * 4, err)) ||
+        (zp && (rc = to_dev(&b.p[3], zp, ns * 4, err))) || (rc = to_dev(&b.p[2], NULL, n * 4, err)))
+        return rc;
+    if ((rc = kern_dequant_packed_cuda((const int32_t *)b.p[0], rows, cols, bits, (const float *)b.p[1], group,
+                                       (const int32_t *)b.p[3], (float *)b.p[2], err)))
+        return rc;
+    if (n)
+        CK_CUDA(err, cudaMemcpy(out, b.p[2], n * sizeof(float), cudaMemcpyDeviceToHost));
+    return CK_OK;
+}

@@ -1,0 +1,51 @@
+/* dequant.h - dequantization of stored weights to float: block-FP8 (DeepSeek-V3/R1, GLM-5 FP8)
+ * and compressed-tensors pack-quantized integers (W4A16, W8A16).
+ *
+ * Block-FP8: w is [rows, cols] F8_E4M3; scale ("weight_scale_inv") is [ceil(rows/bn),
+ * ceil(cols/bk)] float, and out[r][c] = fp8(w[r][c]) * scale[r / bn][c / bk] (blocks at the
+ * right and bottom edges are partial).
+ *
+ * Pack-quantized: "weight_packed" is [rows, ceil(cols * bits / 32)] int32, a dense little-endian
+ * bit stream per row: element c occupies bits [c * bits, (c + 1) * bits) of the row (words hold
+ * bits 32w .. 32w + 31, so with bits 3, 5, 6 or 7 an element may straddle two words). Stored
+ * values are offset by 2^(bits-1) (q = stored - 2^(bits-1), in [-2^(bits-1), 2^(bits-1) - 1]).
+ * "weight_scale" is [rows, groups] float with groups = ceil(cols / group) (group > 0), or
+ * [rows, 1] per channel (group 0); an optional zero point zp has the same shape (asymmetric
+ * schemes). out[r][c] = (q - zp[r][g]) * scale[r][g], g = c / group.
+ *
+ * kern_*_ref is the specification; kern_*_cuda has the same meaning on device memory (CK_OK, or
+ * CK_ECUDA with err naming the call; CK_EUSAGE for impossible arguments). */
+#ifndef CK_DEQUANT_H
+#define CK_DEQUANT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../inspect/ckerr.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+int kern_dequant_fp8_block_ref(const uint8_t *w, size_t rows, size_t cols, const float *scale, int bn,
+                               int bk, float *out);
+int kern_dequant_packed_ref(const int32_t *packed, size_t rows, size_t cols, int bits, const float *scale,
+                            int group, const int32_t *zp, float *out);
+/* The number of int32 words of one packed row. */
+size_t kern_packed_words(size_t cols, int bits);
+
+int kern_dequant_fp8_block_cuda(const uint8_t *d_w, size_t rows, size_t cols, const float *d_scale, int bn,
+                                int bk, float *d_out, ck_err *err);
+int kern_dequant_packed_cuda(const int32_t *d_packed, size_t rows, size_t cols, int bits,
+                             const float *d_scale, int group, const int32_t *d_zp, float *d_out, ck_err *err);
+/* Host-memory conveniences for both: copy in, run, copy out (tests, one-off tensors). */
+int kern_dequant_fp8_block_cuda_host(const uint8_t *w, size_t rows, size_t cols, const float *scale, int bn,
+                                     int bk, float *out, ck_err *err);
+int kern_dequant_packed_cuda_host(const int32_t *packed, size_t rows, size_t cols, int bits, const float *scale,
+                                  int group, const int32_t *zp, float *out, ck_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,36 @@
+/* dequant_elem.h - the per-element steps of dequant.h, shared by the C reference and the CUDA
+ * kernels (CK_HD as in dtype_conv.h), so both compute the same thing. */
+#ifndef CK_DEQUANT_ELEM_H
+#define CK_DEQUANT_ELEM_H
+
+#include "dtype_conv.h"
+
+/* Element c of a packed row: the signed integer after removing the 2^(bits-1) offset. */
+CK_HD int32_t ck_packed_get(const uint32_t *row, size_t c, int bits)
+{
+    size_t bit = c * (size_t)bits, wi = bit / 32;
+    unsigned sh = (unsigned)(bit % 32);
+    uint32_t v = row[wi] >> sh;
+    if (sh + (unsigned)bits > 32)
+        v |= row[wi + 1] << (32 - sh);
+    return (int32_t)(v & ((1u << bits) - 1)) - (1 << (bits - 1));
+}
+
+/* out[r][c] of a pack-quantized weight. */
+CK_HD float ck_packed_dequant(const uint32_t *packed, size_t words, size_t groups, size_t r, size_t c,
+                              int bits, const float *scale, int group, const int32_t *zp)
+{
+    int32_t q = ck_packed_get(packed + r * words, c, bits);
+    size_t g = group > 0 ? c / (size_t)group : 0;
+    int32_t z = zp ? zp[r * groups + g] : 0;
+    return (float)(q - z) * scale[r * groups + g];
+}
+
+/* out[r][c] of a block-FP8 weight. */
+CK_HD float ck_fp8_block_dequant(const uint8_t *w, size_t cols, size_t sc, size_t r, size_t c, int bn,
+                                 int bk, const float *scale)
+{
+    return ck_e4m3_to_f32(w[r * cols + c]) * scale[(r / (size_t)bn) * sc + c / (size_t)bk];
+}
+
+#endif

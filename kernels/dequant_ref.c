@@ -1,0 +1,35 @@
+/* dequant_ref.c - the C reference of dequant.h, element by element (dequant_elem.h). */
+#include "dequant.h"
+
+#include "dequant_elem.h"
+
+size_t kern_packed_words(size_t cols, int bits)
+{
+    return (cols * (size_t)bits + 31) / 32;
+}
+
+int kern_dequant_fp8_block_ref(const uint8_t *w, size_t rows, size_t cols, const float *scale, int bn,
+                               int bk, float *out)
+{
+    if (bn <= 0 || bk <= 0)
+        return -1;
+    size_t sc = (cols + (size_t)bk - 1) / (size_t)bk;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++)
+            out[r * cols + c] = ck_fp8_block_dequant(w, cols, sc, r, c, bn, bk, scale);
+    return 0;
+}
+
+int kern_dequant_packed_ref(const int32_t *packed, size_t rows, size_t cols, int bits, const float *scale,
+                            int group, const int32_t *zp, float *out)
+{
+    if (bits < 1 || bits > 8 || group < 0)
+        return -1;
+    size_t words = kern_packed_words(cols, bits);
+    size_t groups = group > 0 ? (cols + (size_t)group - 1) / (size_t)group : 1;
+    const uint32_t *p = (const uint32_t *)(const void *)packed;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++)
+            out[r * cols + c] = ck_packed_dequant(p, words, groups, r, c, bits, scale, group, zp);
+    return 0;
+}
