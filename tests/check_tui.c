@@ -380,14 +380,21 @@ static void keys(const char *k)
     free(out);
 }
 
+/* A new tmux server (its own socket) running ckptdoc with args in a w x h pane. */
 static void start(const char *args, int w, int h)
 {
+    static int runs;
     char a[2048], *out = NULL;
-    tmux("kill-server", &out);
-    free(out);
-    snprintf(a, sizeof a, "new-session -d -s ck -x %d -y %d \"env %s %s %s; sleep 60\"", w,
-             h, getenv("NO_COLOR") ? "NO_COLOR=1" : "", tu_bin(), args);
-    ck_assert_int_eq(tmux(a, &out), 0);
+    if (sock[0]) {
+        tmux("kill-server", &out);
+        free(out);
+        out = NULL;
+    }
+    snprintf(sock, sizeof sock, "ckptdoc-test-%d-%d", (int)getpid(), runs++);
+    snprintf(a, sizeof a, "new-session -d -s ck -x %d -y %d \"env %s %s %s; sleep 60\"", w, h,
+             getenv("NO_COLOR") ? "NO_COLOR=1" : "", tu_bin(), args);
+    int rc = tmux(a, &out);
+    ck_assert_msg(rc == 0, "tmux %s: %s", a, out ? out : "");
     free(out);
 }
 
@@ -400,7 +407,6 @@ START_TEST(test_e2e_tmux)
         return;
     }
     free(out);
-    snprintf(sock, sizeof sock, "ckptdoc-test-%d", (int)getpid());
     /* the MTP seed in 80x24: the finding marked in place, n jumps to it */
     start("tui --tp 8 --pp 2 --rules " OLD_MTP " " R1, 80, 24);
     char *s = wait_for("model/");
