@@ -24,30 +24,29 @@ static double now(void)
     return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static const char *hsize(uint64_t b, char *buf, size_t size)
+/* n in thousands steps with units u[0..4] ("B", "KB", ... or "", "K", ...), sep between. */
+static const char *human(uint64_t n, const char *const u[5], const char *sep, char *buf, size_t size)
 {
-    static const char *u[] = {"B", "KB", "MB", "GB", "TB", "PB"};
-    double v = (double)b;
-    int k = 0;
-    while (v >= 1000 && k < 5) {
-        v /= 1000;
-        k++;
-    }
-    snprintf(buf, size, k ? "%.1f %s" : "%.0f %s", v, u[k]);
-    return buf;
-}
-
-static const char *hcount(uint64_t n, char *buf, size_t size)
-{
-    static const char *u[] = {"", "K", "M", "G", "T"};
     double v = (double)n;
     int k = 0;
     while (v >= 1000 && k < 4) {
         v /= 1000;
         k++;
     }
-    snprintf(buf, size, k ? "%.1f%s" : "%.0f%s", v, u[k]);
+    snprintf(buf, size, k ? "%.1f%s%s" : "%.0f%s%s", v, sep, u[k]);
     return buf;
+}
+
+static const char *hsize(uint64_t b, char *buf, size_t size)
+{
+    static const char *const u[5] = {"B", "KB", "MB", "GB", "TB"};
+    return human(b, u, " ", buf, size);
+}
+
+static const char *hcount(uint64_t n, char *buf, size_t size)
+{
+    static const char *const u[5] = {"", "K", "M", "G", "T"};
+    return human(n, u, "", buf, size);
 }
 
 static void attr_sev(int sev, int on)
