@@ -1,0 +1,236 @@
+/* load.c - one rank's parameters on the host, slice by slice (see load.h). */
+#include "load.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../inspect/fileio.h"
+#include "../kernels/convert.h"
+#include "simulate.h"
+
+/* Rows of part j as this rank takes them: [src0, src0 + rows) of the full part, written at dst0
+ * of the local parameter. */
+typedef struct {
+    int64_t src0, rows, dst0;
+} part_slice;
+
+static int part_slice_of(const plan *p, const rules_param *t, int j, int tp, int rank, part_slice *s,
+                         ck_err *err)
+{
+    plan_env env = {p, NULL, NULL, NULL, NULL, 0};
+    int64_t dst = 0;
+    for (int k = 0; k <= j; k++) {
+        expr_val sz, hv;
+        if (plan_eval(p, t->parts[k].size, &env, t->line, &sz, err) ||
+            (t->parts[k].heads && plan_eval(p, t->parts[k].heads, &env, t->line, &hv, err)))
+            return CK_EFORMAT;
+        int64_t heads = t->parts[k].heads ? hv.v : 0, full = sz.v, lp, src;
+        if (heads > 0 && heads < tp) { /* fewer heads than ranks: one whole head, replicated */
+            lp = full / heads;
+            src = (rank / (tp / heads)) * lp;
+        } else {
+            lp = full / tp;
+            src = rank * lp;
+        }
+        if (k == j) {
+            s->src0 = src;
+            s->rows = lp;
+            s->dst0 = dst;
+        }
+        dst += lp;
+    }
+    return CK_OK;
+}
+
+static int read_floats(const ck_checkpoint *ck, ck_tensor_ref ref, float **out, uint64_t *n, uint64_t *bytes,
+                       ck_err *err)
+{
+    const ck_shard *sh = &ck->shards[ref.shard];
+    const st_tensor *t = ckpt_tensor(ck, ref);
+    uint64_t el = 1;
+    for (uint32_t d = 0; d < t->ndim; d++)
+        el *= t->shape[d];
+    *n = el;
+    if (!kern_convert_supported(t->dtype))
+        return ck_err_set(err, CK_EUSAGE, sh->path, t->name, CK_NO_OFFSET, "dtype %s is not loaded as "
+                          "float by this version", dtype_name(t->dtype));
+    void *raw = malloc(t->nbytes ? t->nbytes : 1);
+    *out = malloc((el ? el : 1) * sizeof **out);
+    int fd = open(sh->path, O_RDONLY | O_CLOEXEC);
+    int rc = CK_OK;
+    uint64_t off = sh->h.data_start + t->begin;
+    if (!raw || !*out)
+        rc = ck_err_set(err, CK_ENOMEM, sh->path, t->name, CK_NO_OFFSET, "out of memory");
+    else if (fd < 0 || ck_pread_full(fd, raw, t->nbytes, off) != 0)
+        rc = ck_err_set(err, CK_EIO, sh->path, t->name, off, "cannot read %llu bytes: %s",
+                        (unsigned long long)t->nbytes, errno ? strerror(errno) : "the file ends early");
+    else {
+        kern_convert_ref(t->dtype, raw, el, *out);
+        *bytes += t->nbytes;
+    }
+    if (fd >= 0)
+        close(fd);
+    free(raw);
+    if (rc != CK_OK) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* Copies the rank's slice of one checkpoint tensor (src, rows x cols as stored) into lp. */
+static int place(const plan *p, const rules_param *t, const load_param *lp, const char *part, const float *src,
+                 const st_tensor *ten, int rank, uint64_t *filled, ck_err *err)
+{
+    const plan_param *pp = lp->pp;
+    int tp = p->layout.tp;
+    uint64_t rows = ten->ndim ? ten->shape[0] : 1, cols = 1;
+    for (uint32_t d = 1; d < ten->ndim; d++)
+        cols *= ten->shape[d];
+    uint64_t lcols = pp->ndim > 1 ? lp->n / pp->local[0] : 1;
+    if (t->n_parts) {
+        int j = -1;
+        for (int k = 0; k < t->n_parts; k++)
+            if (part && strcmp(t->parts[k].id, part) == 0)
+                j = k;
+        if (j < 0)
+            return ck_err_set(err, CK_EUSAGE, p->rules->path, pp->name, CK_NO_OFFSET, "no part '%s'",
+                              part ? part : "(none)");
+        part_slice s = {0, 0, 0};
+        int rc = part_slice_of(p, t, j, t->shard == SHARD_COLUMN ? tp : 1, t->shard == SHARD_COLUMN ? rank : 0,
+                               &s, err);
+        if (rc)
+            return rc;
+        if ((uint64_t)(s.src0 + s.rows) > rows || cols != lcols || (uint64_t)(s.dst0 + s.rows) > pp->local[0])
+            return ck_err_set(err, CK_EFORMAT, p->rules->path, pp->name, CK_NO_OFFSET, "part %s: rows "
+                              "[%lld, %lld) of a [%llu x %llu] tensor do not fit the local [%llu x %llu]",
+                              part, (long long)s.src0, (long long)(s.src0 + s.rows), (unsigned long long)rows,
+                              (unsigned long long)cols, (unsigned long long)pp->local[0],
+                              (unsigned long long)lcols);
+        memcpy(lp->data + (uint64_t)s.dst0 * lcols, src + (uint64_t)s.src0 * cols,
+               (size_t)((uint64_t)s.rows * cols) * sizeof *src);
+        *filled += (uint64_t)s.rows * cols;
+        return CK_OK;
+    }
+    uint64_t lrows = pp->ndim ? pp->local[0] : 1;
+    switch (t->shard) {
+    case SHARD_COLUMN:
+    case SHARD_VOCAB: {
+        uint64_t r0 = (uint64_t)rank * lrows;
+        for (uint64_t r = 0; r < lrows; r++)
+            if (r0 + r < rows) /* vocab padding rows stay zero */
+                memcpy(lp->data + r * lcols, src + (r0 + r) * cols, (size_t)cols * sizeof *src);
+        *filled += lrows * lcols;
+        return cols == lcols ? CK_OK
+                             : ck_err_set(err, CK_EFORMAT, NULL, pp->name, CK_NO_OFFSET, "row length %llu, "
+                                          "the parameter's %llu", (unsigned long long)cols,
+                                          (unsigned long long)lcols);
+    }
+    case SHARD_ROW: {
+        if (pp->ndim < 2 || rows != lrows)
+            return ck_err_set(err, CK_EFORMAT, NULL, pp->name, CK_NO_OFFSET, "a row-parallel [%llu x %llu] "
+                              "for a local [%llu x %llu]", (unsigned long long)rows, (unsigned long long)cols,
+                              (unsigned long long)lrows, (unsigned long long)lcols);
+        uint64_t c0 = (uint64_t)rank * lcols;
+        for (uint64_t r = 0; r < rows; r++)
+            memcpy(lp->data + r * lcols, src + r * cols + c0, (size_t)lcols * sizeof *src);
+        *filled += rows * lcols;
+        return CK_OK;
+    }
+    case SHARD_REPLICATED:
+        if (rows * cols != lp->n)
+            return ck_err_set(err, CK_EFORMAT, NULL, pp->name, CK_NO_OFFSET, "%llu elements for %llu",
+                              (unsigned long long)(rows * cols), (unsigned long long)lp->n);
+        memcpy(lp->data, src, (size_t)lp->n * sizeof *src);
+        *filled += lp->n;
+        return CK_OK;
+    default:
+        return ck_err_set(err, CK_EUSAGE, p->rules->path, pp->name, CK_NO_OFFSET, "routed experts are not "
+                          "loaded by this version");
+    }
+}
+
+int load_rank(const ck_checkpoint *ck, const plan *p, int stage, int tp_rank, rank_load *out, ck_err *err)
+{
+    memset(out, 0, sizeof *out);
+    if (stage < 0 || stage >= p->layout.pp || tp_rank < 0 || tp_rank >= p->layout.tp)
+        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "no rank %d of stage %d", tp_rank, stage);
+    const plan_stage *st = &p->stages[stage];
+    out->stage = stage;
+    out->tp_rank = tp_rank;
+    out->params = calloc(st->n ? st->n : 1, sizeof *out->params);
+    if (!out->params)
+        return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    out->n = st->n;
+    for (size_t i = 0; i < st->n; i++) {
+        const plan_param *pp = &st->params[i];
+        const rules_param *t = &p->rules->params[pp->tmpl];
+        load_param *lp = &out->params[i];
+        lp->pp = pp;
+        if (pp->experts || t->shard == SHARD_EXPERT) {
+            rank_load_free(out);
+            return ck_err_set(err, CK_EUSAGE, p->rules->path, pp->name, CK_NO_OFFSET, "routed experts are not "
+                              "loaded by this version");
+        }
+        if (pp->suffix >= 0 && strcmp(p->quant->suffixes[pp->suffix].suffix, "weight") != 0) {
+            rank_load_free(out);
+            return ck_err_set(err, CK_EUSAGE, p->rules->path, pp->name, CK_NO_OFFSET, "quantized parameters "
+                              "(%s) are not loaded by this version", p->quant->suffixes[pp->suffix].suffix);
+        }
+        uint64_t n = 1;
+        for (int d = 0; d < pp->ndim; d++)
+            n *= pp->local[d];
+        lp->n = n;
+        if (!(lp->data = calloc(n ? n : 1, sizeof *lp->data))) {
+            rank_load_free(out);
+            return ck_err_set(err, CK_ENOMEM, NULL, pp->name, CK_NO_OFFSET, "out of memory");
+        }
+    }
+    for (size_t i = 0; i < ck->n_tensors; i++) {
+        const st_tensor *ten = ckpt_tensor(ck, ck->tensors[i]);
+        sim_mapping m;
+        if (simulate_map_key(p, ten->name, &m, err) != CK_OK) {
+            rank_load_free(out);
+            return err->code;
+        }
+        size_t pi;
+        if (m.skip >= 0 || !strmap_get(&st->by_name, m.param, &pi))
+            continue; /* skipped, or another stage's */
+        load_param *lp = &out->params[pi];
+        float *src = NULL;
+        uint64_t n;
+        int rc = read_floats(ck, ck->tensors[i], &src, &n, &out->bytes_read, err);
+        if (rc == CK_OK)
+            rc = place(p, &p->rules->params[lp->pp->tmpl], lp, m.part, src, ten, tp_rank, &lp->filled, err);
+        free(src);
+        if (rc != CK_OK) {
+            if (!err->key[0])
+                snprintf(err->key, sizeof err->key, "%s", ten->name);
+            rank_load_free(out);
+            return rc;
+        }
+    }
+    return CK_OK;
+}
+
+void rank_load_free(rank_load *r)
+{
+    if (!r || !r->params)
+        return;
+    for (size_t i = 0; i < r->n; i++)
+        free(r->params[i].data);
+    free(r->params);
+    memset(r, 0, sizeof *r);
+}
+
+const load_param *rank_param(const rank_load *r, const plan *p, const char *name)
+{
+    size_t i;
+    if (!strmap_get(&p->stages[r->stage].by_name, name, &i) || i >= r->n)
+        return NULL;
+    return &r->params[i];
+}

@@ -1,0 +1,38 @@
+/* load.h - executing the load plan for one rank on the host: every checkpoint key the loader
+ * maps to a parameter of this rank's stage is read (pread, read-only), converted to float, cut to
+ * the rank's slice and placed at its fused part's offset, as vLLM's weight loaders do:
+ *   column: rows of each part split over TP (GQA key/value heads replicated when there are fewer
+ *           heads than ranks: rank r takes head r / (tp / heads));
+ *   row:    columns split over TP;
+ *   vocab:  rows of the vocabulary padded to a multiple of 64, split over TP (padding zero);
+ *   replicated: whole.
+ * This version loads unquantized dense parameters (float dtypes); routed experts and quantized
+ * suffixes are refused with CK_EUSAGE naming the parameter. */
+#ifndef CK_LOAD_H
+#define CK_LOAD_H
+
+#include "../inspect/ckpt.h"
+#include "plan.h"
+
+typedef struct {
+    const plan_param *pp;  /* borrowed from the plan */
+    float *data;           /* pp->local shape, row-major */
+    uint64_t n;            /* elements */
+    uint64_t filled;       /* elements written by some key */
+} load_param;
+
+typedef struct {
+    int stage, tp_rank;
+    load_param *params;    /* (n) in the plan stage's order */
+    size_t n;
+    uint64_t bytes_read;
+} rank_load;
+
+/* Loads stage `stage`, TP rank `tp_rank` of p from ck. Returns CK_OK, CK_EUSAGE for what this
+ * version does not load, CK_EIO / CK_ENOMEM with err naming the file, key and offset. */
+int load_rank(const ck_checkpoint *ck, const plan *p, int stage, int tp_rank, rank_load *out, ck_err *err);
+void rank_load_free(rank_load *r);
+/* The loaded parameter named `name` (as the loader spells it), or NULL. */
+const load_param *rank_param(const rank_load *r, const plan *p, const char *name);
+
+#endif
