@@ -30,9 +30,9 @@ LIB_SRC := inspect/ckerr.c inspect/fileio.c inspect/dtype.c inspect/finding.c in
            inspect/sniff.c inspect/config.c inspect/ckpt.c inspect/verify.c inspect/tree.c inspect/tstats.c \
            inspect/tui_state.c inspect/tui.c \
            rules/expr.c rules/pattern.c rules/rules.c rules/builtin.c \
-           loader/plan.c loader/simulate.c loader/load.c \
-           kernels/convert_ref.c kernels/dequant_ref.c
-CLI_SRC := cli/main.c cli/out.c cli/setup.c cli/cmd_inspect.c cli/cmd_lint.c cli/cmd_explain.c cli/cmd_tui.c
+           loader/plan.c loader/simulate.c loader/load.c loader/forward.c \
+           kernels/convert_ref.c kernels/dequant_ref.c kernels/forward_ref.c
+CLI_SRC := cli/main.c cli/out.c cli/setup.c cli/cmd_inspect.c cli/cmd_lint.c cli/cmd_explain.c cli/cmd_tui.c cli/cmd_check.c
 TESTS   := check_inspect check_rules check_loader check_kernels check_tui
 
 ifneq ($(NVCC),)

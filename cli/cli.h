@@ -9,5 +9,6 @@ int cmd_lint(int argc, char **argv);
 int cmd_explain(int argc, char **argv);
 int cmd_rules(int argc, char **argv);
 int cmd_tui(int argc, char **argv);
+int cmd_check(int argc, char **argv);
 
 #endif

@@ -195,6 +195,26 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
     cfg->model_type = dup_or_empty(jstr(root, "model_type"));
     const char *td = jstr(root, "torch_dtype") ? jstr(root, "torch_dtype") : jstr(root, "dtype");
     cfg->torch_dtype = dup_or_empty(td);
+    /* rotary settings: top level (transformers v4) or rope_parameters / rope_scaling (v5) */
+    cfg->rope_theta = 10000.0;
+    snprintf(cfg->rope_type, sizeof cfg->rope_type, "default");
+    static const char *const rope_objs[] = {"rope_parameters", "rope_scaling"};
+    const cJSON *th = cJSON_GetObjectItemCaseSensitive(root, "rope_theta");
+    if (cJSON_IsNumber(th))
+        cfg->rope_theta = th->valuedouble;
+    for (int k = 1; k >= 0; k--) {
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, rope_objs[k]);
+        if (!cJSON_IsObject(o))
+            continue;
+        const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "rope_theta");
+        if (cJSON_IsNumber(t))
+            cfg->rope_theta = t->valuedouble;
+        const cJSON *ty = cJSON_GetObjectItemCaseSensitive(o, "rope_type");
+        if (!cJSON_IsString(ty))
+            ty = cJSON_GetObjectItemCaseSensitive(o, "type");
+        if (cJSON_IsString(ty))
+            snprintf(cfg->rope_type, sizeof cfg->rope_type, "%s", ty->valuestring);
+    }
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quantization_config");
     if (!cJSON_IsObject(q))
         q = cJSON_GetObjectItemCaseSensitive(root, "compression_config");

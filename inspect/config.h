@@ -43,6 +43,8 @@ typedef struct {
     char *torch_dtype;   /* owned; "" when absent */
     int has_quant;
     cfg_quant quant;
+    double rope_theta;   /* rope_theta at the top or in rope_parameters/rope_scaling; 10000 */
+    char rope_type[32];  /* "default", "llama3", "yarn", ... */
     cfg_field *fields;   /* (n_fields) top-level scalars in file order */
     int n_fields;
 } ck_config;

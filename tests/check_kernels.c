@@ -10,6 +10,7 @@
 
 #include "../kernels/convert.h"
 #include "../kernels/dequant.h"
+#include "../kernels/forward.h"
 #include "testutil.h"
 
 static const size_t sizes[] = {0, 1, 31, 33, 4097, 1u << 20};
@@ -395,6 +396,44 @@ START_TEST(test_dequant_cuda_vs_ref)
 }
 END_TEST
 
+/* The forward operations on cases with known answers. */
+START_TEST(test_forward_ops)
+{
+    /* linear with bias, and accumulation */
+    float x[2 * 3] = {1, 2, 3, -1, 0, 2}, w[2 * 3] = {1, 0, -1, 2, 1, 0}, b[2] = {0.5f, -1}, y[4];
+    fwd_linear(x, 2, 3, w, 2, b, y, 0);
+    ck_assert(y[0] == -1.5f && y[1] == 3.0f && y[2] == -2.5f && y[3] == -3.0f);
+    fwd_linear(x, 2, 3, w, 2, NULL, y, 1);
+    ck_assert(y[0] == -3.5f && y[1] == 7.0f);
+    /* RMSNorm: [3, 4] has rms sqrt(12.5) */
+    float v[2] = {3, 4}, g[2] = {1, 2}, o[2];
+    fwd_rmsnorm(v, 1, 2, g, 0.0f, o);
+    ck_assert_float_eq_tol(o[0], 3 / sqrtf(12.5f), 1e-6f);
+    ck_assert_float_eq_tol(o[1], 8 / sqrtf(12.5f), 1e-6f);
+    /* RoPE: position 0 is the identity; position 1 turns pair (0, 2) by 1 rad, (1, 3) by theta^-0.5 */
+    float r[2 * 4] = {1, 2, 3, 4, 1, 0, 0, 1};
+    fwd_rope(r, 2, 1, 4, 100.0);
+    ck_assert(r[0] == 1 && r[1] == 2 && r[2] == 3 && r[3] == 4);
+    ck_assert_float_eq_tol(r[4], cosf(1), 1e-6f);
+    ck_assert_float_eq_tol(r[6], sinf(1), 1e-6f);
+    ck_assert_float_eq_tol(r[5], -sinf(0.1f), 1e-6f);
+    ck_assert_float_eq_tol(r[7], cosf(0.1f), 1e-6f);
+    /* attention: the first token sees only itself; two query heads share one key/value head */
+    float q[2 * 2 * 2] = {1, 0, 0, 1, 1, 0, 0, 1}, k[2 * 1 * 2] = {1, 0, 0, 1}, vv[2 * 2] = {2, 4, 6, 8}, a[8];
+    fwd_attention(q, k, vv, 2, 2, 1, 2, a);
+    ck_assert(a[0] == 2 && a[1] == 4 && a[2] == 2 && a[3] == 4);
+    /* token 1, head 0: scores q.k / sqrt(2) = (1, 0) / sqrt(2) over keys 0 and 1 */
+    double e0 = exp(1 / sqrt(2.0)), e1 = 1, w0 = e0 / (e0 + e1);
+    ck_assert_float_eq_tol(a[4], (float)(w0 * 2 + (1 - w0) * 6), 1e-5f);
+    ck_assert_float_eq_tol(a[6], (float)((1 - w0) * 2 + w0 * 6), 1e-5f); /* head 1 prefers key 1 */
+    /* SwiGLU */
+    float gu[4] = {0, 2, 3, 5}, s[2];
+    fwd_silu_mul(gu, 1, 2, s);
+    ck_assert(s[0] == 0);
+    ck_assert_float_eq_tol(s[1], 2 / (1 + expf(-2)) * 5, 1e-6f);
+}
+END_TEST
+
 static Suite *kernels_suite(void)
 {
     Suite *s = suite_create("kernels");
@@ -404,6 +443,7 @@ static Suite *kernels_suite(void)
     tcase_add_test(core, test_stats_ref_against_naive);
     tcase_add_test(core, test_dequant_packed_ref);
     tcase_add_test(core, test_dequant_fp8_ref);
+    tcase_add_test(core, test_forward_ops);
     suite_add_tcase(s, core);
     TCase *cuda = tcase_create("cuda");
     tcase_add_loop_test(cuda, test_cuda_vs_ref, 0, N_DTYPES * N_SIZES);

@@ -648,6 +648,55 @@ START_TEST(test_load_slices)
 }
 END_TEST
 
+/* check: the sharded load must compute what the unsharded one does (dense fixtures written by
+ * transformers), and a wrong slice is caught and placed. */
+START_TEST(test_check_cli)
+{
+    char cmd[1024], *out = NULL;
+    static const int tps[] = {1, 2, 4};
+    for (unsigned i = 0; i < 3; i++)
+        for (int pp = 1; pp <= 2; pp++) {
+            snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --tp %d --pp %d", tu_bin(), tps[i], pp);
+            ck_assert_msg(tu_run(cmd, 1, &out) == 0, "%s: %s", cmd, out);
+            ck_assert_ptr_nonnull(strstr(out, "top-1 tokens agree 8/8"));
+            ck_assert_ptr_nonnull(strstr(out, "verdict    PASS"));
+            free(out);
+        }
+    snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-llama-bf16 --tp 4 --pp 2 --tokens 5,6,7,200", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "4 tokens"));
+    ck_assert_ptr_nonnull(strstr(out, "top-1 tokens agree 4/4"));
+    free(out);
+    /* right sizes, wrong values: o_proj cut by rows; the divergence is placed */
+    snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --tp 4 --rules "
+             "fixtures/rules/qwen2-o-proj-column.json", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 1);
+    ck_assert_msg(strstr(out, "diverges   at layer 0, attention") != NULL, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "verdict    FAIL"));
+    free(out);
+    /* at TP 2 every key/value head is whole on its rank: the same wrong rules pass there */
+    snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --tp 2 --rules "
+             "fixtures/rules/qwen2-no-kv-replication.json", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 0);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --tp 4 --rules "
+             "fixtures/rules/qwen2-no-kv-replication.json", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 1);
+    ck_assert_msg(strstr(out, "holds 2048 values of 'layers.0.self_attn.qkv_proj.weight', but the model's "
+                              "computation on 4 ranks needs 3072") != NULL, "%s", out);
+    free(out);
+    /* what this version does not compute: a clear usage error */
+    snprintf(cmd, sizeof cmd, "%s check fixtures/lint/mixtral-tiny", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
+    ck_assert_ptr_nonnull(strstr(out, "mixture-of-experts forward passes are not computed by this version"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --tokens 5,300", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
+    ck_assert_ptr_nonnull(strstr(out, "token 300 is not below vocab_size 256"));
+    free(out);
+}
+END_TEST
+
 static Suite *loader_suite(void)
 {
     Suite *s = suite_create("loader");
@@ -671,6 +720,7 @@ static Suite *loader_suite(void)
     tcase_add_test(seeds, test_xtuner_notice);
     tcase_add_test(seeds, test_ep_placement);
     tcase_add_test(seeds, test_load_slices);
+    tcase_add_test(seeds, test_check_cli);
     tcase_set_timeout(seeds, 60);
     suite_add_tcase(s, seeds);
     return s;

@@ -1,0 +1,22 @@
+/* forward.h - the operations of a decoder forward pass, in fp32 (C reference). Row-major;
+ * T tokens. CUDA versions (cuBLAS for the products) are to follow with the device path. */
+#ifndef CK_FORWARD_H
+#define CK_FORWARD_H
+
+#include <stddef.h>
+
+/* y[T, N] = x[T, K] @ w[N, K]^T (+ bias[N] when not NULL); accumulate into y when acc. */
+void fwd_linear(const float *x, size_t T, size_t K, const float *w, size_t N, const float *bias, float *y, int acc);
+/* y[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, rows of n. y may be x. */
+void fwd_rmsnorm(const float *x, size_t T, size_t n, const float *w, float eps, float *y);
+/* Rotary embedding in the "rotate half" layout (Llama, Qwen2): for each of `heads` heads of
+ * `hd` at position t, pairs (i, i + hd/2) rotate by t * theta^(-2i/hd). In place on x[T, heads*hd]. */
+void fwd_rope(float *x, size_t T, size_t heads, size_t hd, double theta);
+/* Causal attention with grouped key/value heads: q[T, hq*hd], k and v [T, hkv*hd], query head j
+ * reads key/value head j / (hq / hkv); softmax scale 1/sqrt(hd). out[T, hq*hd]. */
+void fwd_attention(const float *q, const float *k, const float *v, size_t T, size_t hq, size_t hkv, size_t hd,
+                   float *out);
+/* out[T, n] = silu(gu[:, :n]) * gu[:, n:] for gu[T, 2n]. */
+void fwd_silu_mul(const float *gu, size_t T, size_t n, float *out);
+
+#endif

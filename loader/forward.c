@@ -1,0 +1,183 @@
+/* forward.c - the dense decoder over rank-local weights (see forward.h). */
+#include "forward.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernels/forward.h"
+
+static int64_t cfg_int(const ck_config *c, const char *name, int64_t dflt)
+{
+    int64_t v;
+    return config_int(c, name, &v) == 1 ? v : dflt;
+}
+
+int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
+{
+    const ck_config *c = p->cfg;
+    memset(d, 0, sizeof *d);
+    d->hidden = cfg_int(c, "hidden_size", 0);
+    d->heads = cfg_int(c, "num_attention_heads", 0);
+    d->kv_heads = cfg_int(c, "num_key_value_heads", d->heads);
+    d->head_dim = cfg_int(c, "head_dim", d->heads ? d->hidden / d->heads : 0);
+    d->inter = cfg_int(c, "intermediate_size", 0);
+    d->vocab = cfg_int(c, "vocab_size", 0);
+    d->layers = p->num_layers;
+    d->tied = cfg_int(c, "tie_word_embeddings", 0) != 0;
+    const cfg_field *e = config_field(c, "rms_norm_eps");
+    d->eps = e && e->kind == CFG_NUMBER ? e->num : 1e-6;
+    d->theta = c->rope_theta;
+    if (!d->hidden || !d->heads || !d->kv_heads || !d->head_dim || !d->inter || !d->vocab)
+        return ck_err_set(err, CK_EUSAGE, c->path, NULL, CK_NO_OFFSET, "config.json lacks the dimensions of a "
+                          "dense decoder (hidden_size, num_attention_heads, intermediate_size, vocab_size)");
+    if (strcmp(c->rope_type, "default") != 0)
+        return ck_err_set(err, CK_EUSAGE, c->path, "rope_type", CK_NO_OFFSET, "rope_type \"%s\" is not "
+                          "computed by this version (default rotary only)", c->rope_type);
+    if (cfg_int(c, "n_routed_experts", 0) || cfg_int(c, "num_experts", 0) || cfg_int(c, "num_local_experts", 0))
+        return ck_err_set(err, CK_EUSAGE, c->path, NULL, CK_NO_OFFSET, "mixture-of-experts forward passes are "
+                          "not computed by this version (dense Llama/Qwen2 only)");
+    return CK_OK;
+}
+
+/* The rank's parameter (fmt with the layer), checked to hold exactly `want` values: a slice of
+ * another size would make the products read past it. */
+static const float *W(const rank_load *r, const plan *p, const char *fmt, int64_t layer, int need, uint64_t want,
+                      ck_err *err)
+{
+    char name[256];
+    snprintf(name, sizeof name, fmt, (long long)layer);
+    const load_param *lp = rank_param(r, p, name);
+    if (!lp && need)
+        ck_err_set(err, CK_EUSAGE, p->rules->path, NULL, CK_NO_OFFSET, "rank %d of stage %d has no parameter "
+                   "'%s': not a dense Llama/Qwen2 layout", r->tp_rank, r->stage, name);
+    if (lp && lp->n != want) {
+        ck_err_set(err, CK_EFORMAT, p->rules->path, name, CK_NO_OFFSET, "TP rank %d of stage %d holds %llu values "
+                   "of '%s', but the model's computation on %d ranks needs %llu: the load cuts a slice of the "
+                   "wrong size", r->tp_rank, r->stage, (unsigned long long)lp->n, name, p->layout.tp,
+                   (unsigned long long)want);
+        return NULL;
+    }
+    return lp ? lp->data : NULL;
+}
+
+int forward_dense(const plan *p, const dense_dims *d, rank_load *const *ranks, const int *tokens, int T,
+                  float *logits, float *trace, ck_err *err)
+{
+    int tp = p->layout.tp;
+    size_t H = (size_t)d->hidden, hd = (size_t)d->head_dim, Tz = (size_t)T;
+    size_t hq = (size_t)(d->heads / tp), hkv = (size_t)(d->kv_heads >= tp ? d->kv_heads / tp : 1);
+    size_t Il = (size_t)(d->inter / tp), Vp = (size_t)((d->vocab + 63) / 64 * 64), Vl = Vp / (size_t)tp;
+    size_t qkv = (hq + 2 * hkv) * hd;
+    float *x = calloc(Tz * H, sizeof *x), *h = malloc(Tz * H * sizeof *h);
+    float *a = malloc(Tz * qkv * sizeof *a), *q = malloc(Tz * hq * hd * sizeof *q);
+    float *k = malloc(Tz * hkv * hd * sizeof *k), *v = malloc(Tz * hkv * hd * sizeof *v);
+    float *o = malloc(Tz * hq * hd * sizeof *o), *gu = malloc(Tz * 2 * Il * sizeof *gu);
+    float *act = malloc(Tz * Il * sizeof *act), *full = malloc(Tz * Vp * sizeof *full);
+    float *part = malloc(Tz * Vl * sizeof *part);
+    int rc = CK_OK;
+    if (!x || !h || !a || !q || !k || !v || !o || !gu || !act || !full || !part) {
+        rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+        goto done;
+    }
+    /* vocabulary-parallel embedding: each rank adds the rows it holds */
+    for (int r = 0; r < tp; r++) {
+        const float *emb = W(ranks[r], p, "embed_tokens.weight", 0, 1, Vl * H, err);
+        if (!emb) {
+            rc = err->code;
+            goto done;
+        }
+        for (size_t t = 0; t < Tz; t++) {
+            size_t id = (size_t)tokens[t];
+            if (id >= (size_t)r * Vl && id < (size_t)(r + 1) * Vl)
+                for (size_t i = 0; i < H; i++)
+                    x[t * H + i] += emb[(id - (size_t)r * Vl) * H + i];
+        }
+    }
+    for (int st = 0; st < p->layout.pp; st++) {
+        rank_load *const *R = ranks + (size_t)st * (size_t)tp;
+        for (int64_t l = p->stages[st].layer_start; l < p->stages[st].layer_end; l++) {
+            /* attention: every rank its heads, o_proj partial sums added */
+            const float *ln = W(R[0], p, "layers.%lld.input_layernorm.weight", l, 1, H, err);
+            if (!ln) {
+                rc = err->code;
+                goto done;
+            }
+            fwd_rmsnorm(x, Tz, H, ln, (float)d->eps, h);
+            for (int r = 0; r < tp; r++) {
+                const float *wqkv = W(R[r], p, "layers.%lld.self_attn.qkv_proj.weight", l, 1, qkv * H, err);
+                const float *bqkv = W(R[r], p, "layers.%lld.self_attn.qkv_proj.bias", l, 0, qkv, err);
+                const float *wo = W(R[r], p, "layers.%lld.self_attn.o_proj.weight", l, 1, H * hq * hd, err);
+                if (!wqkv || !wo || (!bqkv && err->code)) {
+                    rc = err->code;
+                    goto done;
+                }
+                fwd_linear(h, Tz, H, wqkv, qkv, bqkv, a, 0);
+                for (size_t t = 0; t < Tz; t++) {
+                    memcpy(q + t * hq * hd, a + t * qkv, hq * hd * sizeof *q);
+                    memcpy(k + t * hkv * hd, a + t * qkv + hq * hd, hkv * hd * sizeof *k);
+                    memcpy(v + t * hkv * hd, a + t * qkv + (hq + hkv) * hd, hkv * hd * sizeof *v);
+                }
+                fwd_rope(q, Tz, hq, hd, d->theta);
+                fwd_rope(k, Tz, hkv, hd, d->theta);
+                fwd_attention(q, k, v, Tz, hq, hkv, hd, o);
+                fwd_linear(o, Tz, hq * hd, wo, H, NULL, x, 1);
+            }
+            if (trace)
+                memcpy(trace + (size_t)(2 * l) * Tz * H, x, Tz * H * sizeof *x);
+            /* MLP: gate_up column-parallel, down_proj row-parallel partial sums added */
+            const float *pln = W(R[0], p, "layers.%lld.post_attention_layernorm.weight", l, 1, H, err);
+            if (!pln) {
+                rc = err->code;
+                goto done;
+            }
+            fwd_rmsnorm(x, Tz, H, pln, (float)d->eps, h);
+            for (int r = 0; r < tp; r++) {
+                const float *wgu = W(R[r], p, "layers.%lld.mlp.gate_up_proj.weight", l, 1, 2 * Il * H, err);
+                const float *wd = W(R[r], p, "layers.%lld.mlp.down_proj.weight", l, 1, H * Il, err);
+                if (!wgu || !wd) {
+                    rc = err->code;
+                    goto done;
+                }
+                fwd_linear(h, Tz, H, wgu, 2 * Il, NULL, gu, 0);
+                fwd_silu_mul(gu, Tz, Il, act);
+                fwd_linear(act, Tz, Il, wd, H, NULL, x, 1);
+            }
+            if (trace)
+                memcpy(trace + (size_t)(2 * l + 1) * Tz * H, x, Tz * H * sizeof *x);
+        }
+    }
+    /* the last stage: final norm, vocabulary-parallel lm_head gathered */
+    rank_load *const *R = ranks + (size_t)(p->layout.pp - 1) * (size_t)tp;
+    const float *nw = W(R[0], p, "norm.weight", 0, 1, H, err);
+    if (!nw) {
+        rc = err->code;
+        goto done;
+    }
+    fwd_rmsnorm(x, Tz, H, nw, (float)d->eps, h);
+    for (int r = 0; r < tp; r++) {
+        const float *head = W(R[r], p, d->tied ? "embed_tokens.weight" : "lm_head.weight", 0, 1, Vl * H, err);
+        if (!head) {
+            rc = err->code;
+            goto done;
+        }
+        fwd_linear(h, Tz, H, head, Vl, NULL, part, 0); /* this rank's vocabulary columns */
+        for (size_t t = 0; t < Tz; t++)
+            memcpy(full + t * Vp + (size_t)r * Vl, part + t * Vl, Vl * sizeof *full);
+    }
+    for (size_t t = 0; t < Tz; t++)
+        memcpy(logits + t * (size_t)d->vocab, full + t * Vp, (size_t)d->vocab * sizeof *full);
+done:
+    free(x);
+    free(h);
+    free(a);
+    free(q);
+    free(k);
+    free(v);
+    free(o);
+    free(gu);
+    free(act);
+    free(full);
+    free(part);
+    return rc;
+}

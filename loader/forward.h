@@ -1,0 +1,25 @@
+/* forward.h - a forward pass over loaded ranks, as the ranks would run it: tensor-parallel
+ * partial results combined as vLLM combines them (the vocabulary-parallel embedding and the
+ * row-parallel o_proj/down_proj summed, the vocabulary-parallel lm_head gathered), pipeline
+ * stages chained. Dense Llama/Qwen2-style decoders (vLLM's parameter names: qkv_proj with
+ * optional bias, gate_up_proj, down_proj, RMSNorm, rotary embedding), fp32 on the CPU. */
+#ifndef CK_FORWARD_PASS_H
+#define CK_FORWARD_PASS_H
+
+#include "load.h"
+
+typedef struct {
+    int64_t hidden, heads, kv_heads, head_dim, inter, vocab, layers;
+    double eps, theta;
+    int tied;
+} dense_dims;
+
+/* Reads the dimensions from the plan's config; CK_EUSAGE naming what is missing or unsupported. */
+int dense_dims_of(const plan *p, dense_dims *d, ck_err *err);
+/* Runs tokens[0..T) through ranks[stage * tp + rank] (every rank of every stage loaded).
+ * logits: [T, vocab]. trace (optional): [2 * layers][T * hidden], the residual stream after
+ * each layer's attention and after its MLP. */
+int forward_dense(const plan *p, const dense_dims *d, rank_load *const *ranks, const int *tokens, int T,
+                  float *logits, float *trace, ck_err *err);
+
+#endif
