@@ -71,11 +71,11 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
             *bytes += rl->bytes_read;
             L.ptrs[s * lay->tp + k] = rl;
             for (size_t i = 0; i < rl->n; i++)
-                if (rl->params[i].filled < rl->params[i].n) {
+                if (rl->params[i].filled < rl->params[i].expect) {
                     ck_err_set(err, CK_EFORMAT, ck->root, rl->params[i].pp->name, CK_NO_OFFSET, "rank %d of "
                                "stage %d: only %llu of %llu values of this parameter came from the checkpoint",
                                k, s, (unsigned long long)rl->params[i].filled,
-                               (unsigned long long)rl->params[i].n);
+                               (unsigned long long)rl->params[i].expect);
                     run_free(&L);
                     return CK_EFORMAT;
                 }
@@ -112,12 +112,13 @@ int cmd_check(int argc, char **argv)
         {"rules", required_argument, 0, 'r'}, {"tp", required_argument, 0, 't'},
         {"tensor-parallel-size", required_argument, 0, 't'}, {"pp", required_argument, 0, 'p'},
         {"pipeline-parallel-size", required_argument, 0, 'p'}, {"device", required_argument, 0, 'd'},
-        {"tokens", required_argument, 0, 'k'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"tokens", required_argument, 0, 'k'}, {"ep", no_argument, 0, 'e'},
+        {"enable-expert-parallel", no_argument, 0, 'e'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *rules = NULL, *device = NULL;
     plan_layout lay = {1, 1, 0, {0}};
     int tokens[64] = {1, 7, 42, 100, 3, 250, 17, 9}, T = 8, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "r:t:p:d:k:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:t:p:d:k:eh", opts, NULL)) != -1) {
         char *end;
         long v;
         switch (c) {
@@ -152,8 +153,9 @@ int cmd_check(int argc, char **argv)
                 s = *end == ',' ? end + 1 : end;
             }
             break;
+        case 'e': lay.ep = 1; break;
         case 'h':
-            printf("usage: ckptdoc check DIR [--tp N] [--pp N] [--rules NAME|FILE] [--device cpu|cuda] "
+            printf("usage: ckptdoc check DIR [--tp N] [--pp N] [--ep] [--rules NAME|FILE] [--device cpu|cuda] "
                    "[--tokens 1,2,...]\nLoads every rank of the layout from the data and the unsharded model, "
                    "runs the tokens through both and compares the logits.\n");
             return EXIT_CLEAN;
@@ -237,8 +239,8 @@ int cmd_check(int argc, char **argv)
         for (int t = 0; t < T; t++)
             agree += argmax(ln + (size_t)t * (size_t)vocab, (size_t)vocab) ==
                      argmax(l1 + (size_t)t * (size_t)vocab, (size_t)vocab);
-        printf("%s: rules %s, TP %d x PP %d against TP 1 x PP 1, %d tokens, fp32 on the CPU\n", dir, r.name,
-               lay.tp, lay.pp, T);
+        printf("%s: rules %s, TP %d x PP %d%s against TP 1 x PP 1, %d tokens, fp32 on the CPU\n", dir, r.name,
+               lay.tp, lay.pp, lay.ep ? " with expert parallelism" : "", T);
         printf("  loaded     %.1f MB read for the layout, %.1f MB for the unsharded model\n", bn / 1e6, b1 / 1e6);
         printf("  logits     relative error %.3g (tolerance %.0e), top-1 tokens agree %d/%d\n", e, TOL, agree, T);
         int ok = e <= TOL && agree == T;

@@ -1,6 +1,7 @@
 /* forward.c - the dense decoder over rank-local weights (see forward.h). */
 #include "forward.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,9 +35,17 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     if (strcmp(c->rope_type, "default") != 0)
         return ck_err_set(err, CK_EUSAGE, c->path, "rope_type", CK_NO_OFFSET, "rope_type \"%s\" is not "
                           "computed by this version (default rotary only)", c->rope_type);
-    if (cfg_int(c, "n_routed_experts", 0) || cfg_int(c, "num_experts", 0) || cfg_int(c, "num_local_experts", 0))
-        return ck_err_set(err, CK_EUSAGE, c->path, NULL, CK_NO_OFFSET, "mixture-of-experts forward passes are "
-                          "not computed by this version (dense Llama/Qwen2 only)");
+    if (strcmp(c->model_type, "mixtral") == 0) {
+        d->experts = cfg_int(c, "num_local_experts", 0);
+        d->topk = cfg_int(c, "num_experts_per_tok", 2);
+        if (d->experts < 1 || d->topk < 1 || d->topk > d->experts || d->experts > 4096)
+            return ck_err_set(err, CK_EUSAGE, c->path, "num_local_experts", CK_NO_OFFSET, "%lld experts, top %lld",
+                              (long long)d->experts, (long long)d->topk);
+    } else if (cfg_int(c, "n_routed_experts", 0) || cfg_int(c, "num_experts", 0) ||
+               cfg_int(c, "num_local_experts", 0))
+        return ck_err_set(err, CK_EUSAGE, c->path, NULL, CK_NO_OFFSET, "mixture-of-experts forward passes of "
+                          "model_type \"%s\" are not computed by this version (dense Llama/Qwen2 and Mixtral)",
+                          c->model_type);
     return CK_OK;
 }
 
@@ -59,6 +68,93 @@ static const float *W(const rank_load *r, const plan *p, const char *fmt, int64_
         return NULL;
     }
     return lp ? lp->data : NULL;
+}
+
+/* Mixtral's sparse MLP: the replicated router's softmax, the top-k experts renormalized, each
+ * rank adding what its experts (or its slice of every expert) contribute. */
+static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, const float *h, size_t T,
+                     float *x, ck_err *err)
+{
+    int tp = p->layout.tp;
+    size_t H = (size_t)d->hidden, E = (size_t)d->experts, K = (size_t)d->topk;
+    const float *gate = W(R[0], p, "layers.%lld.block_sparse_moe.gate.weight", l, 1, E * H, err);
+    if (!gate)
+        return err->code;
+    float *logit = malloc(E * sizeof *logit), *gu = NULL, *act = NULL, *y = malloc(H * sizeof *y);
+    size_t *sel = malloc(K * sizeof *sel);
+    double *wt = malloc(K * sizeof *wt);
+    int rc = CK_OK;
+    for (size_t t = 0; t < T && rc == CK_OK; t++) {
+        if (!logit || !y || !sel || !wt) {
+            rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+            break;
+        }
+        fwd_linear(h + t * H, 1, H, gate, E, NULL, logit, 0);
+        double mx = logit[0], sum = 0, ksum = 0;
+        for (size_t e = 1; e < E; e++)
+            mx = logit[e] > mx ? logit[e] : mx;
+        for (size_t e = 0; e < E; e++)
+            sum += exp(logit[e] - mx);
+        for (size_t k = 0; k < K; k++) { /* top-k by probability, the lower index first on ties */
+            size_t best = E;
+            for (size_t e = 0; e < E; e++) {
+                int taken = 0;
+                for (size_t j = 0; j < k; j++)
+                    taken |= sel[j] == e;
+                if (!taken && (best == E || logit[e] > logit[best]))
+                    best = e;
+            }
+            sel[k] = best;
+            wt[k] = exp(logit[best] - mx) / sum;
+            ksum += wt[k];
+        }
+        for (int r = 0; r < tp && rc == CK_OK; r++) {
+            const load_param *w13, *w2;
+            char n13[160], n2[160];
+            snprintf(n13, sizeof n13, "layers.%lld.block_sparse_moe.experts.w13_weight", (long long)l);
+            snprintf(n2, sizeof n2, "layers.%lld.block_sparse_moe.experts.w2_weight", (long long)l);
+            w13 = rank_param(R[r], p, n13);
+            w2 = rank_param(R[r], p, n2);
+            if (!w13 || !w2) {
+                rc = ck_err_set(err, CK_EUSAGE, p->rules->path, n13, CK_NO_OFFSET, "rank %d has no routed experts "
+                                "of layer %lld", r, (long long)l);
+                break;
+            }
+            size_t Il = (size_t)w2->pp->local[2];
+            if (w13->pp->local[1] != 2 * Il || w13->pp->local[2] != H || w2->pp->local[1] != H) {
+                rc = ck_err_set(err, CK_EFORMAT, p->rules->path, n13, CK_NO_OFFSET, "rank %d: experts of [%llu x "
+                                "%llu] and [%llu x %llu] do not make an MLP of hidden %zu", r,
+                                (unsigned long long)w13->pp->local[1], (unsigned long long)w13->pp->local[2],
+                                (unsigned long long)w2->pp->local[1], (unsigned long long)w2->pp->local[2], H);
+                break;
+            }
+            if (!gu) {
+                gu = malloc(2 * Il * sizeof *gu);
+                act = malloc(Il * sizeof *act);
+                if (!gu || !act) {
+                    rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+                    break;
+                }
+            }
+            for (size_t k = 0; k < K; k++) {
+                int64_t le = (int64_t)sel[k] - w13->expert0;
+                if (le < 0 || le >= w13->n_experts)
+                    continue; /* another rank's expert */
+                fwd_linear(h + t * H, 1, H, w13->data + (size_t)le * 2 * Il * H, 2 * Il, NULL, gu, 0);
+                fwd_silu_mul(gu, 1, Il, act);
+                fwd_linear(act, 1, Il, w2->data + (size_t)le * H * Il, H, NULL, y, 0);
+                for (size_t i = 0; i < H; i++)
+                    x[t * H + i] += (float)(wt[k] / ksum) * y[i];
+            }
+        }
+    }
+    free(logit);
+    free(gu);
+    free(act);
+    free(y);
+    free(sel);
+    free(wt);
+    return rc;
 }
 
 int forward_dense(const plan *p, const dense_dims *d, rank_load *const *ranks, const int *tokens, int T,
@@ -132,6 +228,10 @@ int forward_dense(const plan *p, const dense_dims *d, rank_load *const *ranks, c
                 goto done;
             }
             fwd_rmsnorm(x, Tz, H, pln, (float)d->eps, h);
+            if (d->experts) {
+                if ((rc = moe_block(p, d, R, l, h, Tz, x, err)) != CK_OK)
+                    goto done;
+            } else
             for (int r = 0; r < tp; r++) {
                 const float *wgu = W(R[r], p, "layers.%lld.mlp.gate_up_proj.weight", l, 1, 2 * Il * H, err);
                 const float *wd = W(R[r], p, "layers.%lld.mlp.down_proj.weight", l, 1, H * Il, err);

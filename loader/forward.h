@@ -1,8 +1,9 @@
 /* forward.h - a forward pass over loaded ranks, as the ranks would run it: tensor-parallel
  * partial results combined as vLLM combines them (the vocabulary-parallel embedding and the
  * row-parallel o_proj/down_proj summed, the vocabulary-parallel lm_head gathered), pipeline
- * stages chained. Dense Llama/Qwen2-style decoders (vLLM's parameter names: qkv_proj with
- * optional bias, gate_up_proj, down_proj, RMSNorm, rotary embedding), fp32 on the CPU. */
+ * stages chained. Llama/Qwen2-style decoders (vLLM's parameter names: qkv_proj with optional
+ * bias, gate_up_proj, down_proj, RMSNorm, rotary embedding) and Mixtral's experts (softmax
+ * router, top-k renormalized, experts split over TP or placed whole under EP), fp32 on the CPU. */
 #ifndef CK_FORWARD_PASS_H
 #define CK_FORWARD_PASS_H
 
@@ -12,6 +13,7 @@ typedef struct {
     int64_t hidden, heads, kv_heads, head_dim, inter, vocab, layers;
     double eps, theta;
     int tied;
+    int64_t experts, topk;   /* Mixtral's routed experts (block_sparse_moe), 0 for a dense MLP */
 } dense_dims;
 
 /* Reads the dimensions from the plan's config; CK_EUSAGE naming what is missing or unsupported. */

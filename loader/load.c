@@ -118,6 +118,8 @@ static int place(const plan *p, const rules_param *t, const load_param *lp, cons
     }
     uint64_t lrows = pp->ndim ? pp->local[0] : 1;
     switch (t->shard) {
+    case SHARD_EXPERT:
+        return CK_EUSAGE; /* place_expert handles these */
     case SHARD_COLUMN:
     case SHARD_VOCAB: {
         uint64_t r0 = (uint64_t)rank * lrows;
@@ -149,9 +151,55 @@ static int place(const plan *p, const rules_param *t, const load_param *lp, cons
         *filled += lp->n;
         return CK_OK;
     default:
-        return ck_err_set(err, CK_EUSAGE, p->rules->path, pp->name, CK_NO_OFFSET, "routed experts are not "
-                          "loaded by this version");
+        return ck_err_set(err, CK_EUSAGE, p->rules->path, pp->name, CK_NO_OFFSET, "shard kind %s is not "
+                          "loaded by this version", shard_kind_name(t->shard));
     }
+}
+
+/* One expert's tensor (rows x cols as stored) into its local expert slot: whole under EP, else
+ * the rank's rows of its part (w1/w3 of w13) or its columns (w2). Keys of experts this rank
+ * does not hold are skipped. */
+static int place_expert(const plan *p, const rules_param *t, load_param *lp, const char *part, int64_t e,
+                        const float *src, const st_tensor *ten, int rank, ck_err *err)
+{
+    const plan_param *pp = lp->pp;
+    if (e < lp->expert0 || e >= lp->expert0 + lp->n_experts)
+        return CK_OK;
+    int ep = p->layout.ep && p->layout.tp > 1, tp = ep ? 1 : p->layout.tp, r = ep ? 0 : rank;
+    uint64_t per = lp->n / pp->local[0], lrows = pp->local[1], lcols = pp->ndim > 2 ? pp->local[2] : 1;
+    float *dst = lp->data + (uint64_t)(e - lp->expert0) * per;
+    uint64_t rows = ten->shape[0], cols = ten->ndim > 1 ? ten->shape[1] : 1;
+    if (t->n_parts) {
+        int j = -1;
+        for (int k = 0; k < t->n_parts; k++)
+            if (part && strcmp(t->parts[k].id, part) == 0)
+                j = k;
+        part_slice s = {0, 0, 0};
+        int rc = j < 0 ? ck_err_set(err, CK_EUSAGE, p->rules->path, pp->name, CK_NO_OFFSET, "no part '%s'",
+                                    part ? part : "(none)")
+                       : part_slice_of(p, t, j, tp, r, &s, err);
+        if (rc)
+            return rc;
+        if ((uint64_t)(s.src0 + s.rows) > rows || cols != lcols || (uint64_t)(s.dst0 + s.rows) > lrows)
+            return ck_err_set(err, CK_EFORMAT, p->rules->path, pp->name, CK_NO_OFFSET, "expert %lld part %s: "
+                              "rows [%lld, %lld) of [%llu x %llu] do not fit the local [%llu x %llu]",
+                              (long long)e, part, (long long)s.src0, (long long)(s.src0 + s.rows),
+                              (unsigned long long)rows, (unsigned long long)cols, (unsigned long long)lrows,
+                              (unsigned long long)lcols);
+        memcpy(dst + (uint64_t)s.dst0 * lcols, src + (uint64_t)s.src0 * cols,
+               (size_t)((uint64_t)s.rows * cols) * sizeof *src);
+        lp->filled += (uint64_t)s.rows * cols;
+        return CK_OK;
+    }
+    /* w2: [H, I] with the columns split over TP (whole under EP) */
+    if (rows != lrows || cols < lcols * (uint64_t)tp)
+        return ck_err_set(err, CK_EFORMAT, p->rules->path, pp->name, CK_NO_OFFSET, "expert %lld: [%llu x %llu] "
+                          "for a local [%llu x %llu]", (long long)e, (unsigned long long)rows,
+                          (unsigned long long)cols, (unsigned long long)lrows, (unsigned long long)lcols);
+    for (uint64_t i = 0; i < rows; i++)
+        memcpy(dst + i * lcols, src + i * cols + (uint64_t)r * lcols, (size_t)lcols * sizeof *src);
+    lp->filled += rows * lcols;
+    return CK_OK;
 }
 
 int load_rank(const ck_checkpoint *ck, const plan *p, int stage, int tp_rank, rank_load *out, ck_err *err)
@@ -168,14 +216,8 @@ int load_rank(const ck_checkpoint *ck, const plan *p, int stage, int tp_rank, ra
     out->n = st->n;
     for (size_t i = 0; i < st->n; i++) {
         const plan_param *pp = &st->params[i];
-        const rules_param *t = &p->rules->params[pp->tmpl];
         load_param *lp = &out->params[i];
         lp->pp = pp;
-        if (pp->experts || t->shard == SHARD_EXPERT) {
-            rank_load_free(out);
-            return ck_err_set(err, CK_EUSAGE, p->rules->path, pp->name, CK_NO_OFFSET, "routed experts are not "
-                              "loaded by this version");
-        }
         if (pp->suffix >= 0 && strcmp(p->quant->suffixes[pp->suffix].suffix, "weight") != 0) {
             rank_load_free(out);
             return ck_err_set(err, CK_EUSAGE, p->rules->path, pp->name, CK_NO_OFFSET, "quantized parameters "
@@ -184,7 +226,11 @@ int load_rank(const ck_checkpoint *ck, const plan *p, int stage, int tp_rank, ra
         uint64_t n = 1;
         for (int d = 0; d < pp->ndim; d++)
             n *= pp->local[d];
-        lp->n = n;
+        lp->n = lp->expect = n;
+        if (pp->experts) {
+            plan_expert_range(p, pp->experts, tp_rank, &lp->expert0, &lp->n_experts);
+            lp->expect = n / pp->local[0] * (uint64_t)lp->n_experts;
+        }
         if (!(lp->data = calloc(n ? n : 1, sizeof *lp->data))) {
             rank_load_free(out);
             return ck_err_set(err, CK_ENOMEM, NULL, pp->name, CK_NO_OFFSET, "out of memory");
@@ -204,8 +250,13 @@ int load_rank(const ck_checkpoint *ck, const plan *p, int stage, int tp_rank, ra
         float *src = NULL;
         uint64_t n;
         int rc = read_floats(ck, ck->tensors[i], &src, &n, &out->bytes_read, err);
-        if (rc == CK_OK)
-            rc = place(p, &p->rules->params[lp->pp->tmpl], lp, m.part, src, ten, tp_rank, &lp->filled, err);
+        const rules_param *t = &p->rules->params[lp->pp->tmpl];
+        if (rc == CK_OK && lp->pp->experts)
+            rc = m.expert < 0 ? ck_err_set(err, CK_EFORMAT, p->rules->path, lp->pp->name, CK_NO_OFFSET,
+                                           "a key without an expert index for a routed-expert parameter")
+                              : place_expert(p, t, lp, m.part, m.expert, src, ten, tp_rank, err);
+        else if (rc == CK_OK)
+            rc = place(p, t, lp, m.part, src, ten, tp_rank, &lp->filled, err);
         free(src);
         if (rc != CK_OK) {
             if (!err->key[0])

@@ -6,8 +6,10 @@
  *   row:    columns split over TP;
  *   vocab:  rows of the vocabulary padded to a multiple of 64, split over TP (padding zero);
  *   replicated: whole.
- * This version loads unquantized dense parameters (float dtypes); routed experts and quantized
- * suffixes are refused with CK_EUSAGE naming the parameter. */
+ *   expert: whole experts split over the ranks under EP (vLLM's linear placement), else every
+ *           expert on every rank with its rows (w1/w3) or columns (w2) split over TP.
+ * This version loads unquantized parameters (float dtypes); quantized suffixes are refused with
+ * CK_EUSAGE naming the parameter. */
 #ifndef CK_LOAD_H
 #define CK_LOAD_H
 
@@ -19,6 +21,9 @@ typedef struct {
     float *data;           /* pp->local shape, row-major */
     uint64_t n;            /* elements */
     uint64_t filled;       /* elements written by some key */
+    uint64_t expect;       /* elements some key must write (under EP a rank may hold fewer
+                            * experts than the buffer has room for) */
+    int64_t expert0, n_experts; /* routed experts: the global index of local expert 0, and how many */
 } load_param;
 
 typedef struct {

@@ -627,22 +627,50 @@ START_TEST(test_load_slices)
             plan_free(&p);
             findings_free(&f);
         }
-    free(want);
-    /* routed experts are refused by this version, naming the parameter */
     rules_free(&r);
     ckpt_free(&ck);
-    ck_assert_int_eq(ckpt_open("fixtures/lint/mixtral-tiny", 1, &ck, &err), CK_OK);
+    /* routed experts: under TP every expert on every rank with w1/w3 rows and w2 columns split;
+     * under EP whole experts, 0-1 on rank 0 and 2-3 on rank 1 */
+    ck_assert_int_eq(ckpt_open("fixtures/moe/tiny-mixtral", 1, &ck, &err), CK_OK);
     ck_assert_int_eq(rules_load_builtin("mixtral", &r, &err), CK_OK);
-    plan_layout lay = {1, 1, 0, {0}};
-    plan p;
-    ck_findings f;
-    findings_init(&f);
-    ck_assert_int_eq(plan_build(&r, &ck.cfg, &lay, &p, &f, &err), CK_OK);
-    rank_load rl;
-    ck_assert_int_eq(load_rank(&ck, &p, 0, 0, &rl, &err), CK_EUSAGE);
-    ck_assert_ptr_nonnull(strstr(err.msg, "routed experts"));
-    plan_free(&p);
-    findings_free(&f);
+    for (int ep = 0; ep <= 1; ep++) {
+        plan_layout lay = {2, 1, ep, {0}};
+        plan p;
+        ck_findings f;
+        findings_init(&f);
+        ck_assert_int_eq(plan_build(&r, &ck.cfg, &lay, &p, &f, &err), CK_OK);
+        for (int rank = 0; rank < 2; rank++) {
+            rank_load rl;
+            ck_assert_msg(load_rank(&ck, &p, 0, rank, &rl, &err) == CK_OK, "%s", err.msg);
+            const load_param *w13 = rank_param(&rl, &p, "layers.1.block_sparse_moe.experts.w13_weight");
+            const load_param *w2 = rank_param(&rl, &p, "layers.1.block_sparse_moe.experts.w2_weight");
+            ck_assert_ptr_nonnull(w13);
+            ck_assert_ptr_nonnull(w2);
+            ck_assert_int_eq(w13->expert0, ep ? 2 * rank : 0);
+            ck_assert_int_eq(w13->n_experts, ep ? 2 : 4);
+            ck_assert_uint_eq(w13->filled, w13->expect);
+            ck_assert_uint_eq(w2->filled, w2->expect);
+            for (int64_t e = 0; e < w13->n_experts; e++) {
+                char a[128], b[128], c[128];
+                int64_t g = w13->expert0 + e;
+                snprintf(a, sizeof a, "model.layers.1.block_sparse_moe.experts.%lld.w1.weight", (long long)g);
+                snprintf(b, sizeof b, "model.layers.1.block_sparse_moe.experts.%lld.w3.weight", (long long)g);
+                snprintf(c, sizeof c, "model.layers.1.block_sparse_moe.experts.%lld.w2.weight", (long long)g);
+                size_t n = take(&ck, a, ep ? 0 : (uint64_t)rank * 16, ep ? 32 : 16, 0, want, 0);
+                n = take(&ck, b, ep ? 0 : (uint64_t)rank * 16, ep ? 32 : 16, 0, want, n);
+                ck_assert_uint_eq(n * (size_t)w13->pp->local[0], w13->n);
+                ck_assert_msg(memcmp(w13->data + (size_t)e * n, want, n * sizeof *want) == 0,
+                              "EP %d rank %d expert %lld: w13 differs", ep, rank, (long long)g);
+                n = take(&ck, c, ep ? 0 : (uint64_t)rank * 16, ep ? 32 : 16, 1, want, 0);
+                ck_assert_msg(memcmp(w2->data + (size_t)e * n, want, n * sizeof *want) == 0,
+                              "EP %d rank %d expert %lld: w2 differs", ep, rank, (long long)g);
+            }
+            rank_load_free(&rl);
+        }
+        plan_free(&p);
+        findings_free(&f);
+    }
+    free(want);
     rules_free(&r);
     ckpt_free(&ck);
 }
@@ -667,6 +695,14 @@ START_TEST(test_check_cli)
     ck_assert_ptr_nonnull(strstr(out, "4 tokens"));
     ck_assert_ptr_nonnull(strstr(out, "top-1 tokens agree 4/4"));
     free(out);
+    /* Mixtral's experts: sliced over TP, or whole experts per rank under EP */
+    static const char *moe[] = {"--tp 2", "--tp 4 --pp 2", "--tp 2 --ep", "--tp 4 --enable-expert-parallel"};
+    for (unsigned i = 0; i < 4; i++) {
+        snprintf(cmd, sizeof cmd, "%s check fixtures/moe/tiny-mixtral %s", tu_bin(), moe[i]);
+        ck_assert_msg(tu_run(cmd, 1, &out) == 0, "%s: %s", cmd, out);
+        ck_assert_ptr_nonnull(strstr(out, "top-1 tokens agree 8/8"));
+        free(out);
+    }
     /* right sizes, wrong values: o_proj cut by rows; the divergence is placed */
     snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --tp 4 --rules "
              "fixtures/rules/qwen2-o-proj-column.json", tu_bin());
@@ -686,9 +722,10 @@ START_TEST(test_check_cli)
                               "computation on 4 ranks needs 3072") != NULL, "%s", out);
     free(out);
     /* what this version does not compute: a clear usage error */
-    snprintf(cmd, sizeof cmd, "%s check fixtures/lint/mixtral-tiny", tu_bin());
+    snprintf(cmd, sizeof cmd, "%s check fixtures/lint/qwen3-moe-tiny", tu_bin());
     ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
-    ck_assert_ptr_nonnull(strstr(out, "mixture-of-experts forward passes are not computed by this version"));
+    ck_assert_ptr_nonnull(strstr(out, "mixture-of-experts forward passes of model_type \"qwen3_moe\" are not "
+                                      "computed by this version"));
     free(out);
     snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --tokens 5,300", tu_bin());
     ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
