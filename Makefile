@@ -182,6 +182,9 @@ demo: deps $(BIN)
 	@echo
 	@echo "== ckptdoc lint --tp 8 --pp 2 fixtures/lint/r1-tiny  (DeepSeek-R1's layout: would it load?)"
 	-./$(BIN) lint --tp 8 --pp 2 fixtures/lint/r1-tiny
+	@echo
+	@echo "== ckptdoc check --tp 4 --pp 2 fixtures/real/tiny-qwen2  (load every rank from the data, prove the logits)"
+	-./$(BIN) check --tp 4 --pp 2 fixtures/real/tiny-qwen2
 
 # Regenerates the committed fixtures that need only Python's standard library.
 fixtures:
