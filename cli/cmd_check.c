@@ -61,14 +61,13 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
         run_free(&L);
         return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
     }
-    for (int s = 0; s < lay->pp; s++)
+    for (int s = 0; s < lay->pp; s++) {
+        if ((rc = load_stage(ck, &L.p, s, 0, lay->tp, &L.ranks[s * lay->tp], bytes, err)) != CK_OK) {
+            run_free(&L);
+            return rc;
+        }
         for (int k = 0; k < lay->tp; k++) {
             rank_load *rl = &L.ranks[s * lay->tp + k];
-            if ((rc = load_rank(ck, &L.p, s, k, rl, err)) != CK_OK) {
-                run_free(&L);
-                return rc;
-            }
-            *bytes += rl->bytes_read;
             L.ptrs[s * lay->tp + k] = rl;
             for (size_t i = 0; i < rl->n; i++)
                 if (rl->params[i].filled < rl->params[i].expect) {
@@ -80,6 +79,7 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
                     return CK_EFORMAT;
                 }
         }
+    }
     rc = forward_dense(&L.p, &d, L.ptrs, tokens, T, logits, trace, err);
     run_free(&L);
     return rc;
@@ -241,7 +241,8 @@ int cmd_check(int argc, char **argv)
                      argmax(l1 + (size_t)t * (size_t)vocab, (size_t)vocab);
         printf("%s: rules %s, TP %d x PP %d%s against TP 1 x PP 1, %d tokens, fp32 on the CPU\n", dir, r.name,
                lay.tp, lay.pp, lay.ep ? " with expert parallelism" : "", T);
-        printf("  loaded     %.1f MB read for the layout, %.1f MB for the unsharded model\n", bn / 1e6, b1 / 1e6);
+        printf("  loaded     %.2f MB read once for the %d ranks of the layout (each tensor once per stage), "
+               "%.2f MB for the unsharded model\n", bn / 1e6, lay.tp * lay.pp, b1 / 1e6);
         printf("  logits     relative error %.3g (tolerance %.0e), top-1 tokens agree %d/%d\n", e, TOL, agree, T);
         int ok = e <= TOL && agree == T;
         if (!ok) {

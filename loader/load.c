@@ -202,11 +202,10 @@ static int place_expert(const plan *p, const rules_param *t, load_param *lp, con
     return CK_OK;
 }
 
-int load_rank(const ck_checkpoint *ck, const plan *p, int stage, int tp_rank, rank_load *out, ck_err *err)
+/* Allocates rank `tp_rank`'s buffers of the stage. */
+static int alloc_rank(const plan *p, int stage, int tp_rank, rank_load *out, ck_err *err)
 {
     memset(out, 0, sizeof *out);
-    if (stage < 0 || stage >= p->layout.pp || tp_rank < 0 || tp_rank >= p->layout.tp)
-        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "no rank %d of stage %d", tp_rank, stage);
     const plan_stage *st = &p->stages[stage];
     out->stage = stage;
     out->tp_rank = tp_rank;
@@ -218,11 +217,9 @@ int load_rank(const ck_checkpoint *ck, const plan *p, int stage, int tp_rank, ra
         const plan_param *pp = &st->params[i];
         load_param *lp = &out->params[i];
         lp->pp = pp;
-        if (pp->suffix >= 0 && strcmp(p->quant->suffixes[pp->suffix].suffix, "weight") != 0) {
-            rank_load_free(out);
+        if (pp->suffix >= 0 && strcmp(p->quant->suffixes[pp->suffix].suffix, "weight") != 0)
             return ck_err_set(err, CK_EUSAGE, p->rules->path, pp->name, CK_NO_OFFSET, "quantized parameters "
                               "(%s) are not loaded by this version", p->quant->suffixes[pp->suffix].suffix);
-        }
         uint64_t n = 1;
         for (int d = 0; d < pp->ndim; d++)
             n *= pp->local[d];
@@ -231,41 +228,62 @@ int load_rank(const ck_checkpoint *ck, const plan *p, int stage, int tp_rank, ra
             plan_expert_range(p, pp->experts, tp_rank, &lp->expert0, &lp->n_experts);
             lp->expect = n / pp->local[0] * (uint64_t)lp->n_experts;
         }
-        if (!(lp->data = calloc(n ? n : 1, sizeof *lp->data))) {
-            rank_load_free(out);
+        if (!(lp->data = calloc(n ? n : 1, sizeof *lp->data)))
             return ck_err_set(err, CK_ENOMEM, NULL, pp->name, CK_NO_OFFSET, "out of memory");
-        }
-    }
-    for (size_t i = 0; i < ck->n_tensors; i++) {
-        const st_tensor *ten = ckpt_tensor(ck, ck->tensors[i]);
-        sim_mapping m;
-        if (simulate_map_key(p, ten->name, &m, err) != CK_OK) {
-            rank_load_free(out);
-            return err->code;
-        }
-        size_t pi;
-        if (m.skip >= 0 || !strmap_get(&st->by_name, m.param, &pi))
-            continue; /* skipped, or another stage's */
-        load_param *lp = &out->params[pi];
-        float *src = NULL;
-        uint64_t n;
-        int rc = read_floats(ck, ck->tensors[i], &src, &n, &out->bytes_read, err);
-        const rules_param *t = &p->rules->params[lp->pp->tmpl];
-        if (rc == CK_OK && lp->pp->experts)
-            rc = m.expert < 0 ? ck_err_set(err, CK_EFORMAT, p->rules->path, lp->pp->name, CK_NO_OFFSET,
-                                           "a key without an expert index for a routed-expert parameter")
-                              : place_expert(p, t, lp, m.part, m.expert, src, ten, tp_rank, err);
-        else if (rc == CK_OK)
-            rc = place(p, t, lp, m.part, src, ten, tp_rank, &lp->filled, err);
-        free(src);
-        if (rc != CK_OK) {
-            if (!err->key[0])
-                snprintf(err->key, sizeof err->key, "%s", ten->name);
-            rank_load_free(out);
-            return rc;
-        }
     }
     return CK_OK;
+}
+
+int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int n_ranks, rank_load *out,
+               uint64_t *bytes_read, ck_err *err)
+{
+    if (stage < 0 || stage >= p->layout.pp || rank0 < 0 || n_ranks < 1 || rank0 + n_ranks > p->layout.tp)
+        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "no ranks %d..%d of stage %d", rank0,
+                          rank0 + n_ranks - 1, stage);
+    const plan_stage *st = &p->stages[stage];
+    int rc = CK_OK;
+    memset(out, 0, (size_t)n_ranks * sizeof *out);
+    for (int k = 0; k < n_ranks && rc == CK_OK; k++)
+        rc = alloc_rank(p, stage, rank0 + k, &out[k], err);
+    /* every key once: read, converted, then cut for each rank */
+    for (size_t i = 0; i < ck->n_tensors && rc == CK_OK; i++) {
+        const st_tensor *ten = ckpt_tensor(ck, ck->tensors[i]);
+        sim_mapping m;
+        size_t pi;
+        if ((rc = simulate_map_key(p, ten->name, &m, err)) != CK_OK)
+            break;
+        if (m.skip >= 0 || !strmap_get(&st->by_name, m.param, &pi))
+            continue; /* skipped, or another stage's */
+        float *src = NULL;
+        uint64_t n;
+        rc = read_floats(ck, ck->tensors[i], &src, &n, bytes_read, err);
+        const rules_param *t = &p->rules->params[st->params[pi].tmpl];
+        for (int k = 0; k < n_ranks && rc == CK_OK; k++) {
+            load_param *lp = &out[k].params[pi];
+            if (lp->pp->experts)
+                rc = m.expert < 0 ? ck_err_set(err, CK_EFORMAT, p->rules->path, lp->pp->name, CK_NO_OFFSET,
+                                               "a key without an expert index for a routed-expert parameter")
+                                  : place_expert(p, t, lp, m.part, m.expert, src, ten, rank0 + k, err);
+            else
+                rc = place(p, t, lp, m.part, src, ten, rank0 + k, &lp->filled, err);
+        }
+        free(src);
+        if (rc != CK_OK && !err->key[0])
+            snprintf(err->key, sizeof err->key, "%s", ten->name);
+    }
+    if (rc != CK_OK)
+        for (int k = 0; k < n_ranks; k++)
+            rank_load_free(&out[k]);
+    return rc;
+}
+
+int load_rank(const ck_checkpoint *ck, const plan *p, int stage, int tp_rank, rank_load *out, ck_err *err)
+{
+    memset(out, 0, sizeof *out);
+    uint64_t bytes = 0;
+    int rc = load_stage(ck, p, stage, tp_rank, 1, out, &bytes, err);
+    out->bytes_read = bytes;
+    return rc;
 }
 
 void rank_load_free(rank_load *r)

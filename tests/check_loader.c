@@ -688,6 +688,8 @@ START_TEST(test_check_cli)
             ck_assert_msg(tu_run(cmd, 1, &out) == 0, "%s: %s", cmd, out);
             ck_assert_ptr_nonnull(strstr(out, "top-1 tokens agree 8/8"));
             ck_assert_ptr_nonnull(strstr(out, "verdict    PASS"));
+            /* each tensor read once per stage, however many ranks cut it */
+            ck_assert_msg(strstr(out, "0.43 MB read once") != NULL, "%s", out);
             free(out);
         }
     snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-llama-bf16 --tp 4 --pp 2 --tokens 5,6,7,200", tu_bin());
