@@ -40,7 +40,14 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
 {
     layout_run L;
     memset(&L, 0, sizeof L);
-    int rc = plan_build(r, &ck->cfg, lay, &L.p, f, err);
+    /* quantized weights are dequantized as they are read: the model is planned unquantized */
+    ck_config plain = ck->cfg;
+    plain.has_quant = 0;
+    const cfg_quant *deq = ck->cfg.has_quant ? &ck->cfg.quant : NULL;
+    if (deq && strcmp(deq->method, "compressed-tensors") != 0 && strcmp(deq->method, "fp8") != 0)
+        return ck_err_set(err, CK_EUSAGE, ck->cfg.path, "quantization_config", CK_NO_OFFSET, "quant_method "
+                          "\"%s\" is not dequantized by this version (compressed-tensors, fp8)", deq->method);
+    int rc = plan_build(r, deq ? &plain : &ck->cfg, lay, &L.p, f, err);
     if (rc != CK_OK)
         return rc;
     L.planned = 1;
@@ -62,7 +69,7 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
         return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
     }
     for (int s = 0; s < lay->pp; s++) {
-        if ((rc = load_stage(ck, &L.p, s, 0, lay->tp, &L.ranks[s * lay->tp], bytes, err)) != CK_OK) {
+        if ((rc = load_stage(ck, &L.p, s, 0, lay->tp, &L.ranks[s * lay->tp], bytes, deq, err)) != CK_OK) {
             run_free(&L);
             return rc;
         }
@@ -106,19 +113,80 @@ static int argmax(const float *v, size_t n)
     return (int)b;
 }
 
+/* This checkpoint (unsharded, dequantized as read) against another of the same model: the relative
+ * error of the residual stream after every attention and MLP, and of the logits. */
+static int compare_against(const char *dir, const ck_checkpoint *mine, const int *tokens, int T, const float *l1,
+                           const float *t1, int64_t layers, int64_t hidden, int64_t vocab)
+{
+    ck_checkpoint other;
+    ck_err err;
+    char buf[1600];
+    ck_err_clear(&err);
+    if (ckpt_open(dir, 0, &other, &err) != CK_OK) {
+        fprintf(stderr, "ckptdoc check: --against: %s\n", ck_err_str(&err, buf, sizeof buf));
+        return -1;
+    }
+    int64_t ol = 0, oh = 0, ov = 0;
+    config_int(&other.cfg, "num_hidden_layers", &ol);
+    config_int(&other.cfg, "hidden_size", &oh);
+    config_int(&other.cfg, "vocab_size", &ov);
+    rules_file r;
+    int rc = -1;
+    size_t nl = (size_t)T * (size_t)vocab, nt = 2 * (size_t)layers * (size_t)T * (size_t)hidden;
+    float *lo = malloc(nl * sizeof *lo), *to = malloc((nt ? nt : 1) * sizeof *to);
+    plan_layout one = {1, 1, 0, {0}};
+    uint64_t b = 0;
+    ck_findings f;
+    findings_init(&f);
+    if (ol != layers || oh != hidden || ov != vocab || strcmp(other.cfg.model_type, mine->cfg.model_type) != 0)
+        fprintf(stderr, "ckptdoc check: --against %s: %s with %lld layers, hidden %lld, vocab %lld; this checkpoint "
+                "is %s with %lld, %lld, %lld: not the same model\n", dir, other.cfg.model_type, (long long)ol,
+                (long long)oh, (long long)ov, mine->cfg.model_type, (long long)layers, (long long)hidden,
+                (long long)vocab);
+    else if (!other.cfg.present || choose_rules(dir, NULL, &other.cfg, &r, &err) != CK_OK)
+        fprintf(stderr, "ckptdoc check: --against %s: %s\n", dir, other.cfg.present ? err.msg : "no config.json");
+    else {
+        if (!lo || !to || run_layout(&other, &r, &one, tokens, T, lo, to, &b, &f, &err) != CK_OK)
+            fprintf(stderr, "ckptdoc check: --against %s: %s\n", dir, lo && to ? ck_err_str(&err, buf, sizeof buf)
+                                                                              : "out of memory");
+        else {
+            printf("against %s (%s, %s): relative error of this checkpoint's residual stream\n", dir,
+                   other.cfg.has_quant ? other.cfg.quant.summary : "unquantized",
+                   mine->cfg.has_quant ? "this one dequantized as read" : "this one unquantized");
+            for (int64_t l = 0; l < layers; l++) {
+                size_t n = (size_t)T * (size_t)hidden, a = (size_t)(2 * l) * n;
+                printf("  layer %-4lld attention %.3g   MLP %.3g\n", (long long)l, rel_err(t1 + a, to + a, n),
+                       rel_err(t1 + a + n, to + a + n, n));
+            }
+            int agree = 0;
+            for (int t = 0; t < T; t++)
+                agree += argmax(l1 + (size_t)t * (size_t)vocab, (size_t)vocab) ==
+                         argmax(lo + (size_t)t * (size_t)vocab, (size_t)vocab);
+            printf("  logits     relative error %.3g, top-1 tokens agree %d/%d\n", rel_err(l1, lo, nl), agree, T);
+            rc = 0;
+        }
+        rules_free(&r);
+    }
+    free(lo);
+    free(to);
+    findings_free(&f);
+    ckpt_free(&other);
+    return rc;
+}
+
 int cmd_check(int argc, char **argv)
 {
     static const struct option opts[] = {
         {"rules", required_argument, 0, 'r'}, {"tp", required_argument, 0, 't'},
         {"tensor-parallel-size", required_argument, 0, 't'}, {"pp", required_argument, 0, 'p'},
         {"pipeline-parallel-size", required_argument, 0, 'p'}, {"device", required_argument, 0, 'd'},
-        {"tokens", required_argument, 0, 'k'}, {"ep", no_argument, 0, 'e'},
+        {"tokens", required_argument, 0, 'k'}, {"ep", no_argument, 0, 'e'}, {"against", required_argument, 0, 'a'},
         {"enable-expert-parallel", no_argument, 0, 'e'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *rules = NULL, *device = NULL;
+    const char *rules = NULL, *device = NULL, *against = NULL;
     plan_layout lay = {1, 1, 0, {0}};
     int tokens[64] = {1, 7, 42, 100, 3, 250, 17, 9}, T = 8, c;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "r:t:p:d:k:eh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:t:p:d:k:a:eh", opts, NULL)) != -1) {
         char *end;
         long v;
         switch (c) {
@@ -154,10 +222,13 @@ int cmd_check(int argc, char **argv)
             }
             break;
         case 'e': lay.ep = 1; break;
+        case 'a': against = optarg; break;
         case 'h':
             printf("usage: ckptdoc check DIR [--tp N] [--pp N] [--ep] [--rules NAME|FILE] [--device cpu|cuda] "
-                   "[--tokens 1,2,...]\nLoads every rank of the layout from the data and the unsharded model, "
-                   "runs the tokens through both and compares the logits.\n");
+                   "[--tokens 1,2,...] [--against DIR]\nLoads every rank of the layout from the data and the unsharded model, "
+                   "runs the tokens through both and compares the logits. --against DIR: the same tokens through "
+                   "another checkpoint of the same model (say the BF16 original of a quantized one), layer by "
+                   "layer.\n");
             return EXIT_CLEAN;
         default:
             return EXIT_USAGE;
@@ -262,6 +333,8 @@ int cmd_check(int argc, char **argv)
         printf("  verdict    %s\n", ok ? "PASS: the sharded load computes what the unsharded one does"
                                        : "FAIL: the sharded load computes something else");
         status = ok ? EXIT_CLEAN : EXIT_FINDINGS;
+        if (against && compare_against(against, &ck, tokens, T, l1, t1, layers, hidden, vocab) != 0)
+            status = EXIT_USAGE;
     }
     free(l1);
     free(ln);

@@ -10,6 +10,7 @@
 
 #include "../inspect/fileio.h"
 #include "../kernels/convert.h"
+#include "../kernels/dequant.h"
 #include "simulate.h"
 
 /* Rows of part j as this rank takes them: [src0, src0 + rows) of the full part, written at dst0
@@ -46,40 +47,179 @@ static int part_slice_of(const plan *p, const rules_param *t, int j, int tp, int
     return CK_OK;
 }
 
-static int read_floats(const ck_checkpoint *ck, ck_tensor_ref ref, float **out, uint64_t *n, uint64_t *bytes,
-                       ck_err *err)
+/* The raw bytes of one tensor (read-only pread). */
+static int read_raw(const ck_checkpoint *ck, ck_tensor_ref ref, void **out, uint64_t *bytes, ck_err *err)
 {
     const ck_shard *sh = &ck->shards[ref.shard];
     const st_tensor *t = ckpt_tensor(ck, ref);
-    uint64_t el = 1;
-    for (uint32_t d = 0; d < t->ndim; d++)
-        el *= t->shape[d];
-    *n = el;
-    if (!kern_convert_supported(t->dtype))
-        return ck_err_set(err, CK_EUSAGE, sh->path, t->name, CK_NO_OFFSET, "dtype %s is not loaded as "
-                          "float by this version", dtype_name(t->dtype));
-    void *raw = malloc(t->nbytes ? t->nbytes : 1);
-    *out = malloc((el ? el : 1) * sizeof **out);
+    *out = malloc(t->nbytes ? t->nbytes : 1);
     int fd = open(sh->path, O_RDONLY | O_CLOEXEC);
     int rc = CK_OK;
     uint64_t off = sh->h.data_start + t->begin;
-    if (!raw || !*out)
+    if (!*out)
         rc = ck_err_set(err, CK_ENOMEM, sh->path, t->name, CK_NO_OFFSET, "out of memory");
-    else if (fd < 0 || ck_pread_full(fd, raw, t->nbytes, off) != 0)
+    else if (fd < 0 || ck_pread_full(fd, *out, t->nbytes, off) != 0)
         rc = ck_err_set(err, CK_EIO, sh->path, t->name, off, "cannot read %llu bytes: %s",
                         (unsigned long long)t->nbytes, errno ? strerror(errno) : "the file ends early");
-    else {
-        kern_convert_ref(t->dtype, raw, el, *out);
+    else
         *bytes += t->nbytes;
-    }
     if (fd >= 0)
         close(fd);
-    free(raw);
     if (rc != CK_OK) {
         free(*out);
         *out = NULL;
     }
     return rc;
+}
+
+static uint64_t elements(const st_tensor *t)
+{
+    uint64_t el = 1;
+    for (uint32_t d = 0; d < t->ndim; d++)
+        el *= t->shape[d];
+    return el;
+}
+
+static int read_floats(const ck_checkpoint *ck, ck_tensor_ref ref, float **out, uint64_t *n, uint64_t *bytes,
+                       ck_err *err)
+{
+    const ck_shard *sh = &ck->shards[ref.shard];
+    const st_tensor *t = ckpt_tensor(ck, ref);
+    *n = elements(t);
+    *out = NULL;
+    if (!kern_convert_supported(t->dtype))
+        return ck_err_set(err, CK_EUSAGE, sh->path, t->name, CK_NO_OFFSET, "dtype %s is not loaded as "
+                          "float by this version", dtype_name(t->dtype));
+    void *raw;
+    int rc = read_raw(ck, ref, &raw, bytes, err);
+    if (rc != CK_OK)
+        return rc;
+    if (!(*out = malloc((*n ? *n : 1) * sizeof **out)))
+        rc = ck_err_set(err, CK_ENOMEM, sh->path, t->name, CK_NO_OFFSET, "out of memory");
+    else
+        kern_convert_ref(t->dtype, raw, *n, *out);
+    free(raw);
+    return rc;
+}
+
+static int ends_with(const char *s, size_t len, const char *suf)
+{
+    size_t n = strlen(suf);
+    return len >= n && memcmp(s + len - n, suf, n) == 0;
+}
+
+/* The tensor base + suffix of the checkpoint, or -1. */
+static int find_sibling(const ck_checkpoint *ck, const char *base, size_t blen, const char *suffix,
+                        ck_tensor_ref *ref)
+{
+    char name[600];
+    if (blen + strlen(suffix) + 1 > sizeof name)
+        return 0;
+    memcpy(name, base, blen);
+    strcpy(name + blen, suffix);
+    return ckpt_find(ck, name, ref);
+}
+
+/* A quantized weight as float: compressed-tensors weight_packed (+ weight_scale, optional
+ * weight_zero_point and weight_shape) or a block-FP8 weight (+ weight_scale_inv), dequantized
+ * with the kernels' reference. *shape gets [out, in]. 0 with *out NULL when `ten` is not one. */
+static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, float **out, uint64_t shape[2],
+                        uint64_t *bytes, ck_err *err)
+{
+    const st_tensor *ten = ckpt_tensor(ck, ck->tensors[i]);
+    const char *path = ck->shards[ck->tensors[i].shard].path;
+    size_t len = strlen(ten->name);
+    ck_tensor_ref sref, zref, wref;
+    *out = NULL;
+    void *raw = NULL;
+    float *scale = NULL;
+    uint64_t n;
+    int rc = CK_OK;
+    if (ends_with(ten->name, len, ".weight_packed")) {
+        size_t blen = len - strlen("_packed");
+        if (!find_sibling(ck, ten->name, blen, "_scale", &sref))
+            return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "no weight_scale beside it");
+        int bits = q->bits > 0 ? q->bits : 4, group = q->group_size > 0 ? q->group_size : 0;
+        if (ten->dtype != DT_I32 || ten->ndim != 2 || bits > 8)
+            return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "weight_packed of %s with %u dims "
+                              "(%d bits): not pack-quantized int32", dtype_name(ten->dtype), ten->ndim, bits);
+        uint64_t rows = ten->shape[0], cols = ten->shape[1] * 32 / (uint64_t)bits;
+        if (find_sibling(ck, ten->name, blen, "_shape", &wref)) {
+            const st_tensor *ws = ckpt_tensor(ck, wref);
+            int64_t dims[2];
+            void *wr;
+            if (ws->dtype == DT_I64 && elements(ws) == 2 && (rc = read_raw(ck, wref, &wr, bytes, err)) == CK_OK) {
+                memcpy(dims, wr, sizeof dims);
+                free(wr);
+                if (dims[0] == (int64_t)rows && dims[1] > 0 && (uint64_t)dims[1] <= cols)
+                    cols = (uint64_t)dims[1];
+            }
+        }
+        if (rc == CK_OK && kern_packed_words(cols, bits) != ten->shape[1])
+            rc = ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "%llu columns of %d bits need %zu "
+                            "int32 words per row, the tensor has %llu", (unsigned long long)cols, bits,
+                            kern_packed_words(cols, bits), (unsigned long long)ten->shape[1]);
+        uint64_t groups = group ? (cols + (uint64_t)group - 1) / (uint64_t)group : 1;
+        int32_t *zp = NULL;
+        if (rc == CK_OK && (rc = read_raw(ck, ck->tensors[i], &raw, bytes, err)) == CK_OK &&
+            (rc = read_floats(ck, sref, &scale, &n, bytes, err)) == CK_OK && n != rows * groups)
+            rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, sref)->name, CK_NO_OFFSET, "%llu scales for "
+                            "%llu rows x %llu groups of %d", (unsigned long long)n, (unsigned long long)rows,
+                            (unsigned long long)groups, group);
+        if (rc == CK_OK && find_sibling(ck, ten->name, blen, "_zero_point", &zref)) {
+            float *zf;
+            if ((rc = read_floats(ck, zref, &zf, &n, bytes, err)) == CK_OK) {
+                if (n != rows * groups || !(zp = malloc(n * sizeof *zp)))
+                    rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, zref)->name, CK_NO_OFFSET,
+                                    "zero points are not [rows, groups]");
+                for (uint64_t k = 0; zp && k < n; k++)
+                    zp[k] = (int32_t)zf[k];
+                free(zf);
+            }
+        }
+        if (rc == CK_OK && !(*out = malloc(rows * cols * sizeof **out)))
+            rc = ck_err_set(err, CK_ENOMEM, path, ten->name, CK_NO_OFFSET, "out of memory");
+        if (rc == CK_OK)
+            kern_dequant_packed_ref(raw, rows, cols, bits, scale, group, zp, *out);
+        free(zp);
+        shape[0] = rows;
+        shape[1] = cols;
+    } else if (ten->dtype == DT_F8_E4M3 && ten->ndim == 2 && ends_with(ten->name, len, ".weight") &&
+               find_sibling(ck, ten->name, len, "_scale_inv", &sref)) {
+        int bn = q->block[0] > 0 ? q->block[0] : 128, bk = q->block[1] > 0 ? q->block[1] : 128;
+        uint64_t rows = ten->shape[0], cols = ten->shape[1];
+        if ((rc = read_raw(ck, ck->tensors[i], &raw, bytes, err)) == CK_OK &&
+            (rc = read_floats(ck, sref, &scale, &n, bytes, err)) == CK_OK &&
+            n != ((rows + (uint64_t)bn - 1) / (uint64_t)bn) * ((cols + (uint64_t)bk - 1) / (uint64_t)bk))
+            rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, sref)->name, CK_NO_OFFSET, "%llu scales for a "
+                            "[%llu x %llu] weight in %dx%d blocks", (unsigned long long)n, (unsigned long long)rows,
+                            (unsigned long long)cols, bn, bk);
+        if (rc == CK_OK && !(*out = malloc(rows * cols * sizeof **out)))
+            rc = ck_err_set(err, CK_ENOMEM, path, ten->name, CK_NO_OFFSET, "out of memory");
+        if (rc == CK_OK)
+            kern_dequant_fp8_block_ref(raw, rows, cols, scale, bn, bk, *out);
+        shape[0] = rows;
+        shape[1] = cols;
+    }
+    free(raw);
+    free(scale);
+    if (rc != CK_OK) {
+        free(*out);
+        *out = NULL;
+    }
+    return rc;
+}
+
+/* Tensors consumed with the weight they quantize. */
+static int is_quant_companion(const char *name)
+{
+    static const char *const suf[] = {".weight_scale", ".weight_zero_point", ".weight_shape", ".weight_scale_inv",
+                                      ".input_scale", ".weight_g_idx"};
+    size_t len = strlen(name);
+    for (unsigned k = 0; k < sizeof suf / sizeof *suf; k++)
+        if (ends_with(name, len, suf[k]))
+            return 1;
+    return 0;
 }
 
 /* Copies the rank's slice of one checkpoint tensor (src, rows x cols as stored) into lp. */
@@ -235,7 +375,7 @@ static int alloc_rank(const plan *p, int stage, int tp_rank, rank_load *out, ck_
 }
 
 int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int n_ranks, rank_load *out,
-               uint64_t *bytes_read, ck_err *err)
+               uint64_t *bytes_read, const cfg_quant *deq, ck_err *err)
 {
     if (stage < 0 || stage >= p->layout.pp || rank0 < 0 || n_ranks < 1 || rank0 + n_ranks > p->layout.tp)
         return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "no ranks %d..%d of stage %d", rank0,
@@ -248,15 +388,37 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
     /* every key once: read, converted, then cut for each rank */
     for (size_t i = 0; i < ck->n_tensors && rc == CK_OK; i++) {
         const st_tensor *ten = ckpt_tensor(ck, ck->tensors[i]);
+        st_tensor as_float = *ten; /* a dequantized weight goes in under its unquantized name */
+        char fname[600];
+        uint64_t fshape[2];
+        float *src = NULL;
+        if (deq) {
+            if (is_quant_companion(ten->name))
+                continue;
+            if ((rc = read_dequant(ck, i, deq, &src, fshape, bytes_read, err)) != CK_OK)
+                break;
+            if (src) {
+                size_t len = strlen(ten->name);
+                snprintf(fname, sizeof fname, "%.*s.weight", (int)(len - (ends_with(ten->name, len, "_packed")
+                         ? strlen(".weight_packed") : strlen(".weight"))), ten->name);
+                as_float.name = fname;
+                as_float.shape = fshape;
+                as_float.ndim = 2;
+                ten = &as_float;
+            }
+        }
         sim_mapping m;
         size_t pi;
-        if ((rc = simulate_map_key(p, ten->name, &m, err)) != CK_OK)
-            break;
-        if (m.skip >= 0 || !strmap_get(&st->by_name, m.param, &pi))
-            continue; /* skipped, or another stage's */
-        float *src = NULL;
+        if ((rc = simulate_map_key(p, ten->name, &m, err)) != CK_OK ||
+            m.skip >= 0 || !strmap_get(&st->by_name, m.param, &pi)) {
+            free(src); /* skipped, or another stage's */
+            if (rc != CK_OK)
+                break;
+            continue;
+        }
         uint64_t n;
-        rc = read_floats(ck, ck->tensors[i], &src, &n, bytes_read, err);
+        if (!src)
+            rc = read_floats(ck, ck->tensors[i], &src, &n, bytes_read, err);
         const rules_param *t = &p->rules->params[st->params[pi].tmpl];
         for (int k = 0; k < n_ranks && rc == CK_OK; k++) {
             load_param *lp = &out[k].params[pi];
@@ -281,7 +443,7 @@ int load_rank(const ck_checkpoint *ck, const plan *p, int stage, int tp_rank, ra
 {
     memset(out, 0, sizeof *out);
     uint64_t bytes = 0;
-    int rc = load_stage(ck, p, stage, tp_rank, 1, out, &bytes, err);
+    int rc = load_stage(ck, p, stage, tp_rank, 1, out, &bytes, NULL, err);
     out->bytes_read = bytes;
     return rc;
 }

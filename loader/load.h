@@ -34,9 +34,12 @@ typedef struct {
 } rank_load;
 
 /* Loads TP ranks rank0 .. rank0 + n_ranks - 1 of stage `stage` into out[0 .. n_ranks), reading
- * every key the stage needs once and cutting it for each rank; adds the bytes read. */
+ * every key the stage needs once and cutting it for each rank; adds the bytes read. With deq
+ * (the checkpoint's quantization, p planned unquantized), quantized weights are dequantized
+ * first (compressed-tensors pack-quantized, block-FP8) and loaded as the float weights a
+ * reference that dequantized the same way would hold; their scales are consumed with them. */
 int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int n_ranks, rank_load *out,
-               uint64_t *bytes_read, ck_err *err);
+               uint64_t *bytes_read, const cfg_quant *deq, ck_err *err);
 /* Loads stage `stage`, TP rank `tp_rank` of p from ck. Returns CK_OK, CK_EUSAGE for what this
  * version does not load, CK_EIO / CK_ENOMEM with err naming the file, key and offset. */
 int load_rank(const ck_checkpoint *ck, const plan *p, int stage, int tp_rank, rank_load *out, ck_err *err);

@@ -705,6 +705,32 @@ START_TEST(test_check_cli)
         ck_assert_ptr_nonnull(strstr(out, "top-1 tokens agree 8/8"));
         free(out);
     }
+    /* W4A16 / W8A16 (compressed-tensors pack-quantized): dequantized as read, sharded as planned;
+     * against the float32 original the error is that of the quantization, 16x smaller at 8 bits */
+    double qerr[2];
+    for (int b = 0; b < 2; b++) {
+        for (unsigned i = 0; i < 3; i++) {
+            snprintf(cmd, sizeof cmd, "%s check fixtures/quant/tiny-llama-w%da16 --tp %d --pp 2", tu_bin(),
+                     b ? 8 : 4, tps[i]);
+            ck_assert_msg(tu_run(cmd, 1, &out) == 0, "%s: %s", cmd, out);
+            ck_assert_ptr_nonnull(strstr(out, "top-1 tokens agree 8/8"));
+            free(out);
+        }
+        snprintf(cmd, sizeof cmd, "%s check fixtures/quant/tiny-llama-w%da16 --against fixtures/quant/tiny-llama-f32",
+                 tu_bin(), b ? 8 : 4);
+        ck_assert_int_eq(tu_run(cmd, 1, &out), 0);
+        ck_assert_ptr_nonnull(strstr(out, "layer 1    attention"));
+        const char *lg = strstr(strstr(out, "against fixtures/quant/tiny-llama-f32"), "logits     relative error ");
+        ck_assert_ptr_nonnull(lg);
+        qerr[b] = atof(lg + strlen("logits     relative error "));
+        free(out);
+    }
+    ck_assert_msg(qerr[0] > 1e-3 && qerr[0] < 0.1, "W4A16 against float32: %g", qerr[0]);
+    ck_assert_msg(qerr[1] > 0 && qerr[1] < qerr[0] / 8, "W8A16 %g, W4A16 %g", qerr[1], qerr[0]);
+    snprintf(cmd, sizeof cmd, "%s check fixtures/quant/tiny-llama-w8a16 --against fixtures/real/tiny-qwen2", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
+    ck_assert_ptr_nonnull(strstr(out, "not the same model"));
+    free(out);
     /* right sizes, wrong values: o_proj cut by rows; the divergence is placed */
     snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --tp 4 --rules "
              "fixtures/rules/qwen2-o-proj-column.json", tu_bin());
