@@ -727,6 +727,18 @@ START_TEST(test_check_cli)
     }
     ck_assert_msg(qerr[0] > 1e-3 && qerr[0] < 0.1, "W4A16 against float32: %g", qerr[0]);
     ck_assert_msg(qerr[1] > 0 && qerr[1] < qerr[0] / 8, "W8A16 %g, W4A16 %g", qerr[1], qerr[0]);
+    /* block-FP8 (16x16 blocks, encoded by the fixture script on its own): the same checks */
+    for (unsigned i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "%s check fixtures/quant/tiny-llama-fp8 --tp %d --against "
+                 "fixtures/quant/tiny-llama-f32", tu_bin(), tps[i]);
+        ck_assert_msg(tu_run(cmd, 1, &out) == 0, "%s: %s", cmd, out);
+        ck_assert_ptr_nonnull(strstr(out, "verdict    PASS"));
+        const char *lg = strstr(strstr(out, "against fixtures/quant/tiny-llama-f32"), "logits     relative error ");
+        ck_assert_ptr_nonnull(lg);
+        double e = atof(lg + strlen("logits     relative error "));
+        ck_assert_msg(e > 1e-4 && e < 0.03, "FP8 against float32: %g", e);
+        free(out);
+    }
     snprintf(cmd, sizeof cmd, "%s check fixtures/quant/tiny-llama-w8a16 --against fixtures/real/tiny-qwen2", tu_bin());
     ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
     ck_assert_ptr_nonnull(strstr(out, "not the same model"));
