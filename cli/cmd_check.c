@@ -35,8 +35,11 @@ static void run_free(layout_run *L)
     memset(L, 0, sizeof *L);
 }
 
+static uint64_t layout_bytes(const plan *p, int64_t layer);
+
 static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_layout *lay, const int *tokens,
-                      int T, float *logits, float *trace, uint64_t *bytes, ck_findings *f, ck_err *err)
+                      int T, float *logits, float *trace, uint64_t *bytes, uint64_t max_mem, ck_findings *f,
+                      ck_err *err)
 {
     layout_run L;
     memset(&L, 0, sizeof L);
@@ -47,6 +50,7 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
     if (deq && strcmp(deq->method, "compressed-tensors") != 0 && strcmp(deq->method, "fp8") != 0)
         return ck_err_set(err, CK_EUSAGE, ck->cfg.path, "quantization_config", CK_NO_OFFSET, "quant_method "
                           "\"%s\" is not dequantized by this version (compressed-tensors, fp8)", deq->method);
+    load_opts lo = {deq, -1};
     int rc = plan_build(r, deq ? &plain : &ck->cfg, lay, &L.p, f, err);
     if (rc != CK_OK)
         return rc;
@@ -61,6 +65,13 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
         run_free(&L);
         return rc;
     }
+    uint64_t need = layout_bytes(&L.p, -1);
+    if (max_mem && need > max_mem) {
+        run_free(&L);
+        return ck_err_set(err, CK_EUSAGE, ck->root, NULL, CK_NO_OFFSET, "TP %d x PP %d needs %.1f MB on the host "
+                          "(fp32, every rank), over --max-memory %.1f MB: check it layer by layer with --layers",
+                          lay->tp, lay->pp, need / 1e6, max_mem / 1e6);
+    }
     L.n = lay->tp * lay->pp;
     L.ranks = calloc((size_t)L.n, sizeof *L.ranks);
     L.ptrs = calloc((size_t)L.n, sizeof *L.ptrs);
@@ -69,7 +80,7 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
         return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
     }
     for (int s = 0; s < lay->pp; s++) {
-        if ((rc = load_stage(ck, &L.p, s, 0, lay->tp, &L.ranks[s * lay->tp], bytes, deq, err)) != CK_OK) {
+        if ((rc = load_stage(ck, &L.p, s, 0, lay->tp, &L.ranks[s * lay->tp], bytes, &lo, err)) != CK_OK) {
             run_free(&L);
             return rc;
         }
@@ -90,6 +101,34 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
     rc = forward_dense(&L.p, &d, L.ptrs, tokens, T, logits, trace, err);
     run_free(&L);
     return rc;
+}
+
+/* Parses "512M", "2G", "1500000": bytes, or 0 when it is not a size. */
+static uint64_t parse_size(const char *s)
+{
+    char *end;
+    double v = strtod(s, &end);
+    if (end == s || v <= 0)
+        return 0;
+    switch (*end) {
+    case 'K': case 'k': v *= 1e3; end++; break;
+    case 'M': case 'm': v *= 1e6; end++; break;
+    case 'G': case 'g': v *= 1e9; end++; break;
+    case 'T': case 't': v *= 1e12; end++; break;
+    default: break;
+    }
+    if (*end == 'B' || *end == 'b')
+        end++;
+    return *end ? 0 : (uint64_t)v;
+}
+
+/* Host bytes of every rank of a layout (fp32), layer < 0: whole model. */
+static uint64_t layout_bytes(const plan *p, int64_t layer)
+{
+    uint64_t b = 0;
+    for (int s = 0; s < p->layout.pp; s++)
+        b += load_bytes(p, s, 0, layer) * (uint64_t)p->layout.tp;
+    return b;
 }
 
 /* max |a - b| / max |b| over n values. */
@@ -146,7 +185,7 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const int
     else if (!other.cfg.present || choose_rules(dir, NULL, &other.cfg, &r, &err) != CK_OK)
         fprintf(stderr, "ckptdoc check: --against %s: %s\n", dir, other.cfg.present ? err.msg : "no config.json");
     else {
-        if (!lo || !to || run_layout(&other, &r, &one, tokens, T, lo, to, &b, &f, &err) != CK_OK)
+        if (!lo || !to || run_layout(&other, &r, &one, tokens, T, lo, to, &b, 0, &f, &err) != CK_OK)
             fprintf(stderr, "ckptdoc check: --against %s: %s\n", dir, lo && to ? ck_err_str(&err, buf, sizeof buf)
                                                                               : "out of memory");
         else {
@@ -174,6 +213,122 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const int
     return rc;
 }
 
+/* Layer by layer: each requested decoder layer alone, loaded sharded (the stage that owns it, all
+ * its TP ranks) and unsharded, run on the same random hidden states; memory holds one layer. */
+static int check_layers(const ck_checkpoint *ck, const rules_file *r, const plan_layout *lay, const int64_t *layers,
+                        int n_layers, int T, uint64_t max_mem, const char *dir)
+{
+    ck_config plain = ck->cfg;
+    plain.has_quant = 0;
+    const cfg_quant *deq = ck->cfg.has_quant ? &ck->cfg.quant : NULL;
+    const ck_config *cfg = deq ? &plain : &ck->cfg;
+    plan ps, p1;
+    plan_layout one = {1, 1, 0, {0}};
+    ck_findings f;
+    ck_err err;
+    char buf[1600];
+    dense_dims d;
+    findings_init(&f);
+    ck_err_clear(&err);
+    int status = EXIT_USAGE, have_s = 0, have_1 = 0;
+    if (plan_build(r, cfg, lay, &ps, &f, &err) != CK_OK || !(have_s = 1) ||
+        plan_build(r, cfg, &one, &p1, &f, &err) != CK_OK || !(have_1 = 1) || dense_dims_of(&p1, &d, &err) != CK_OK) {
+        fprintf(stderr, "ckptdoc check: %s\n", ck_err_str(&err, buf, sizeof buf));
+        goto out;
+    }
+    if (findings_count(&f, SEV_ERROR)) {
+        fprintf(stderr, "ckptdoc check: the model cannot be built at TP %d x PP %d: %s\n", lay->tp, lay->pp,
+                f.v[0].msg);
+        goto out;
+    }
+    printf("%s: rules %s, layer by layer, TP %d x PP %d%s against TP 1, %d random hidden states each\n", dir,
+           r->name, lay->tp, lay->pp, lay->ep ? " with expert parallelism" : "", T);
+    size_t H = (size_t)d.hidden, n = (size_t)T * H;
+    int failed = 0;
+    status = EXIT_CLEAN;
+    for (int i = 0; i < n_layers && status == EXIT_CLEAN; i++) {
+        int64_t l = layers[i];
+        int st = -1;
+        for (int s2 = 0; s2 < lay->pp; s2++)
+            if (l >= ps.stages[s2].layer_start && l < ps.stages[s2].layer_end)
+                st = s2;
+        if (st < 0) {
+            fprintf(stderr, "ckptdoc check: layer %lld is not a decoder layer of this model (num_hidden_layers "
+                    "%d)\n", (long long)l, p1.num_layers);
+            status = EXIT_USAGE;
+            break;
+        }
+        uint64_t need = load_bytes(&ps, st, 0, l) * (uint64_t)lay->tp + load_bytes(&p1, 0, 0, l);
+        if (max_mem && need > max_mem) {
+            fprintf(stderr, "ckptdoc check: layer %lld needs %.1f MB on the host (fp32, sharded and unsharded), "
+                    "over --max-memory %.1f MB\n", (long long)l, need / 1e6, max_mem / 1e6);
+            status = EXIT_USAGE;
+            break;
+        }
+        rank_load *rs = calloc((size_t)lay->tp, sizeof *rs), r1;
+        rank_load **ptr = calloc((size_t)lay->tp, sizeof *ptr);
+        rank_load *p1r = &r1;
+        float *x1 = malloc(n * sizeof *x1), *xn = malloc(n * sizeof *xn);
+        float *a1 = malloc(n * sizeof *a1), *an = malloc(n * sizeof *an);
+        uint64_t bytes = 0;
+        load_opts lo = {deq, l};
+        memset(&r1, 0, sizeof r1);
+        int rc = !rs || !ptr || !x1 || !xn || !a1 || !an ? ck_err_set(&err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET,
+                                                                       "out of memory")
+                 : load_stage(ck, &ps, st, 0, lay->tp, rs, &bytes, &lo, &err);
+        if (rc == CK_OK)
+            rc = load_stage(ck, &p1, 0, 0, 1, &r1, &bytes, &lo, &err);
+        if (rc == CK_OK) {
+            uint32_t seed = 12345u + (uint32_t)l;
+            for (size_t k = 0; k < n; k++) {
+                seed = seed * 1664525u + 1013904223u;
+                x1[k] = xn[k] = (float)((double)(seed >> 8) / (double)(1u << 24) * 2.0 - 1.0);
+            }
+            for (int k = 0; k < lay->tp; k++)
+                ptr[k] = &rs[k];
+            rc = forward_layer(&p1, &d, &p1r, l, x1, T, a1, &err);
+            if (rc == CK_OK)
+                rc = forward_layer(&ps, &d, ptr, l, xn, T, an, &err);
+        }
+        if (rc == CK_OK) {
+            double ea = rel_err(an, a1, n), eo = rel_err(xn, x1, n);
+            int ok = ea <= TOL && eo <= TOL;
+            failed |= !ok;
+            printf("  layer %-4lld stage %d: %.2f MB read, %.2f MB held; attention %.3g, output %.3g  %s\n",
+                   (long long)l, st, bytes / 1e6, need / 1e6, ea, eo,
+                   ok ? "PASS" : ea > TOL ? "FAIL in attention" : "FAIL in the MLP");
+        } else if (err.code == CK_EFORMAT) {
+            printf("  layer %-4lld FAIL: %s\n", (long long)l, ck_err_str(&err, buf, sizeof buf));
+            failed = 1;
+        } else {
+            fprintf(stderr, "ckptdoc check: layer %lld: %s\n", (long long)l, ck_err_str(&err, buf, sizeof buf));
+            status = EXIT_USAGE;
+        }
+        for (int k = 0; rs && k < lay->tp; k++)
+            rank_load_free(&rs[k]);
+        rank_load_free(&r1);
+        free(rs);
+        free(ptr);
+        free(x1);
+        free(xn);
+        free(a1);
+        free(an);
+        ck_err_clear(&err);
+    }
+    if (status == EXIT_CLEAN) {
+        printf("  verdict    %s\n", failed ? "FAIL: a sharded layer computes something else"
+                                           : "PASS: every layer checked computes what the unsharded one does");
+        status = failed ? EXIT_FINDINGS : EXIT_CLEAN;
+    }
+out:
+    if (have_s)
+        plan_free(&ps);
+    if (have_1)
+        plan_free(&p1);
+    findings_free(&f);
+    return status;
+}
+
 int cmd_check(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -181,8 +336,12 @@ int cmd_check(int argc, char **argv)
         {"tensor-parallel-size", required_argument, 0, 't'}, {"pp", required_argument, 0, 'p'},
         {"pipeline-parallel-size", required_argument, 0, 'p'}, {"device", required_argument, 0, 'd'},
         {"tokens", required_argument, 0, 'k'}, {"ep", no_argument, 0, 'e'}, {"against", required_argument, 0, 'a'},
+        {"layers", required_argument, 0, 'L'}, {"max-memory", required_argument, 0, 'M'},
         {"enable-expert-parallel", no_argument, 0, 'e'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *rules = NULL, *device = NULL, *against = NULL;
+    int64_t only[256];
+    int n_only = 0;
+    uint64_t max_mem = 0;
     plan_layout lay = {1, 1, 0, {0}};
     int tokens[64] = {1, 7, 42, 100, 3, 250, 17, 9}, T = 8, c;
     optind = 1;
@@ -223,9 +382,29 @@ int cmd_check(int argc, char **argv)
             break;
         case 'e': lay.ep = 1; break;
         case 'a': against = optarg; break;
+        case 'L':
+            for (char *q = optarg; *q;) {
+                char *end2;
+                long lv = strtol(q, &end2, 10);
+                if (end2 == q || lv < 0 || n_only == 256 || (*end2 && *end2 != ',')) {
+                    fprintf(stderr, "ckptdoc check: --layers takes layer indices separated by commas, not '%s'\n",
+                            optarg);
+                    return EXIT_USAGE;
+                }
+                only[n_only++] = lv;
+                q = *end2 ? end2 + 1 : end2;
+            }
+            break;
+        case 'M':
+            if (!(max_mem = parse_size(optarg))) {
+                fprintf(stderr, "ckptdoc check: --max-memory takes a size (512M, 2G), not '%s'\n", optarg);
+                return EXIT_USAGE;
+            }
+            break;
         case 'h':
             printf("usage: ckptdoc check DIR [--tp N] [--pp N] [--ep] [--rules NAME|FILE] [--device cpu|cuda] "
-                   "[--tokens 1,2,...] [--against DIR]\nLoads every rank of the layout from the data and the unsharded model, "
+                   "[--tokens 1,2,...] [--against DIR]\n"
+                   "       [--layers 0,3,61] [--max-memory SIZE]\nLoads every rank of the layout from the data and the unsharded model, "
                    "runs the tokens through both and compares the logits. --against DIR: the same tokens through "
                    "another checkpoint of the same model (say the BF16 original of a quantized one), layer by "
                    "layer.\n");
@@ -273,6 +452,12 @@ int cmd_check(int argc, char **argv)
         ckpt_free(&ck);
         return EXIT_USAGE;
     }
+    if (n_only) {
+        int st = check_layers(&ck, &r, &lay, only, n_only, T, max_mem, dir);
+        rules_free(&r);
+        ckpt_free(&ck);
+        return st;
+    }
     int64_t vocab = 0, hidden = 0, layers = 0;
     config_int(&ck.cfg, "vocab_size", &vocab);
     config_int(&ck.cfg, "hidden_size", &hidden);
@@ -294,9 +479,9 @@ int cmd_check(int argc, char **argv)
     int status = EXIT_USAGE;
     if (!l1 || !ln || !t1 || !tn)
         fprintf(stderr, "ckptdoc check: out of memory\n");
-    else if (run_layout(&ck, &r, &one, tokens, T, l1, t1, &b1, &f, &err) != CK_OK)
+    else if (run_layout(&ck, &r, &one, tokens, T, l1, t1, &b1, max_mem, &f, &err) != CK_OK)
         fprintf(stderr, "ckptdoc check: %s\n", ck_err_str(&err, buf, sizeof buf));
-    else if (run_layout(&ck, &r, &lay, tokens, T, ln, tn, &bn, &f, &err) != CK_OK) {
+    else if (run_layout(&ck, &r, &lay, tokens, T, ln, tn, &bn, max_mem, &f, &err) != CK_OK) {
         /* the unsharded model ran: a slice that does not fit is this layout's failure */
         if (err.code == CK_EFORMAT) {
             printf("%s: rules %s, TP %d x PP %d against TP 1 x PP 1\n  verdict    FAIL: %s\n", dir, r.name,

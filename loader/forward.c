@@ -157,22 +157,95 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
     return rc;
 }
 
-int forward_dense(const plan *p, const dense_dims *d, rank_load *const *ranks, const int *tokens, int T,
-                  float *logits, float *trace, ck_err *err)
+int forward_layer(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, float *x, int T,
+                  float *after_attn, ck_err *err)
 {
     int tp = p->layout.tp;
     size_t H = (size_t)d->hidden, hd = (size_t)d->head_dim, Tz = (size_t)T;
     size_t hq = (size_t)(d->heads / tp), hkv = (size_t)(d->kv_heads >= tp ? d->kv_heads / tp : 1);
-    size_t Il = (size_t)(d->inter / tp), Vp = (size_t)((d->vocab + 63) / 64 * 64), Vl = Vp / (size_t)tp;
-    size_t qkv = (hq + 2 * hkv) * hd;
-    float *x = calloc(Tz * H, sizeof *x), *h = malloc(Tz * H * sizeof *h);
-    float *a = malloc(Tz * qkv * sizeof *a), *q = malloc(Tz * hq * hd * sizeof *q);
+    size_t Il = (size_t)(d->inter / tp), qkv = (hq + 2 * hkv) * hd;
+    float *h = malloc(Tz * H * sizeof *h), *a = malloc(Tz * qkv * sizeof *a), *q = malloc(Tz * hq * hd * sizeof *q);
     float *k = malloc(Tz * hkv * hd * sizeof *k), *v = malloc(Tz * hkv * hd * sizeof *v);
     float *o = malloc(Tz * hq * hd * sizeof *o), *gu = malloc(Tz * 2 * Il * sizeof *gu);
-    float *act = malloc(Tz * Il * sizeof *act), *full = malloc(Tz * Vp * sizeof *full);
-    float *part = malloc(Tz * Vl * sizeof *part);
+    float *act = malloc(Tz * Il * sizeof *act);
     int rc = CK_OK;
-    if (!x || !h || !a || !q || !k || !v || !o || !gu || !act || !full || !part) {
+    const float *ln, *pln;
+    if (!h || !a || !q || !k || !v || !o || !gu || !act) {
+        rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+        goto done;
+    }
+    /* attention: every rank its heads, o_proj partial sums added */
+    if (!(ln = W(R[0], p, "layers.%lld.input_layernorm.weight", l, 1, H, err))) {
+        rc = err->code;
+        goto done;
+    }
+    fwd_rmsnorm(x, Tz, H, ln, (float)d->eps, h);
+    for (int r = 0; r < tp; r++) {
+        const float *wqkv = W(R[r], p, "layers.%lld.self_attn.qkv_proj.weight", l, 1, qkv * H, err);
+        const float *bqkv = W(R[r], p, "layers.%lld.self_attn.qkv_proj.bias", l, 0, qkv, err);
+        const float *wo = W(R[r], p, "layers.%lld.self_attn.o_proj.weight", l, 1, H * hq * hd, err);
+        if (!wqkv || !wo || (!bqkv && err->code)) {
+            rc = err->code;
+            goto done;
+        }
+        fwd_linear(h, Tz, H, wqkv, qkv, bqkv, a, 0);
+        for (size_t t = 0; t < Tz; t++) {
+            memcpy(q + t * hq * hd, a + t * qkv, hq * hd * sizeof *q);
+            memcpy(k + t * hkv * hd, a + t * qkv + hq * hd, hkv * hd * sizeof *k);
+            memcpy(v + t * hkv * hd, a + t * qkv + (hq + hkv) * hd, hkv * hd * sizeof *v);
+        }
+        fwd_rope(q, Tz, hq, hd, d->theta);
+        fwd_rope(k, Tz, hkv, hd, d->theta);
+        fwd_attention(q, k, v, Tz, hq, hkv, hd, o);
+        fwd_linear(o, Tz, hq * hd, wo, H, NULL, x, 1);
+    }
+    if (after_attn)
+        memcpy(after_attn, x, Tz * H * sizeof *x);
+    /* MLP: gate_up column-parallel, down_proj row-parallel partial sums added (or the experts) */
+    if (!(pln = W(R[0], p, "layers.%lld.post_attention_layernorm.weight", l, 1, H, err))) {
+        rc = err->code;
+        goto done;
+    }
+    fwd_rmsnorm(x, Tz, H, pln, (float)d->eps, h);
+    if (d->experts) {
+        rc = moe_block(p, d, R, l, h, Tz, x, err);
+        goto done;
+    }
+    for (int r = 0; r < tp; r++) {
+        const float *wgu = W(R[r], p, "layers.%lld.mlp.gate_up_proj.weight", l, 1, 2 * Il * H, err);
+        const float *wd = W(R[r], p, "layers.%lld.mlp.down_proj.weight", l, 1, H * Il, err);
+        if (!wgu || !wd) {
+            rc = err->code;
+            goto done;
+        }
+        fwd_linear(h, Tz, H, wgu, 2 * Il, NULL, gu, 0);
+        fwd_silu_mul(gu, Tz, Il, act);
+        fwd_linear(act, Tz, Il, wd, H, NULL, x, 1);
+    }
+done:
+    free(h);
+    free(a);
+    free(q);
+    free(k);
+    free(v);
+    free(o);
+    free(gu);
+    free(act);
+    return rc;
+}
+
+int forward_dense(const plan *p, const dense_dims *d, rank_load *const *ranks, const int *tokens, int T,
+                  float *logits, float *trace, ck_err *err)
+{
+    int tp = p->layout.tp;
+    size_t H = (size_t)d->hidden, Tz = (size_t)T;
+    size_t Vp = (size_t)((d->vocab + 63) / 64 * 64), Vl = Vp / (size_t)tp;
+    float *x = calloc(Tz * H, sizeof *x), *h = malloc(Tz * H * sizeof *h);
+    float *full = malloc(Tz * Vp * sizeof *full), *part = malloc(Tz * Vl * sizeof *part);
+    int rc = CK_OK;
+    rank_load *const *R;
+    const float *nw;
+    if (!x || !h || !full || !part) {
         rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         goto done;
     }
@@ -190,67 +263,17 @@ int forward_dense(const plan *p, const dense_dims *d, rank_load *const *ranks, c
                     x[t * H + i] += emb[(id - (size_t)r * Vl) * H + i];
         }
     }
-    for (int st = 0; st < p->layout.pp; st++) {
-        rank_load *const *R = ranks + (size_t)st * (size_t)tp;
+    for (int st = 0; st < p->layout.pp; st++)
         for (int64_t l = p->stages[st].layer_start; l < p->stages[st].layer_end; l++) {
-            /* attention: every rank its heads, o_proj partial sums added */
-            const float *ln = W(R[0], p, "layers.%lld.input_layernorm.weight", l, 1, H, err);
-            if (!ln) {
-                rc = err->code;
+            float *ta = trace ? trace + (size_t)(2 * l) * Tz * H : NULL;
+            if ((rc = forward_layer(p, d, ranks + (size_t)st * (size_t)tp, l, x, T, ta, err)) != CK_OK)
                 goto done;
-            }
-            fwd_rmsnorm(x, Tz, H, ln, (float)d->eps, h);
-            for (int r = 0; r < tp; r++) {
-                const float *wqkv = W(R[r], p, "layers.%lld.self_attn.qkv_proj.weight", l, 1, qkv * H, err);
-                const float *bqkv = W(R[r], p, "layers.%lld.self_attn.qkv_proj.bias", l, 0, qkv, err);
-                const float *wo = W(R[r], p, "layers.%lld.self_attn.o_proj.weight", l, 1, H * hq * hd, err);
-                if (!wqkv || !wo || (!bqkv && err->code)) {
-                    rc = err->code;
-                    goto done;
-                }
-                fwd_linear(h, Tz, H, wqkv, qkv, bqkv, a, 0);
-                for (size_t t = 0; t < Tz; t++) {
-                    memcpy(q + t * hq * hd, a + t * qkv, hq * hd * sizeof *q);
-                    memcpy(k + t * hkv * hd, a + t * qkv + hq * hd, hkv * hd * sizeof *k);
-                    memcpy(v + t * hkv * hd, a + t * qkv + (hq + hkv) * hd, hkv * hd * sizeof *v);
-                }
-                fwd_rope(q, Tz, hq, hd, d->theta);
-                fwd_rope(k, Tz, hkv, hd, d->theta);
-                fwd_attention(q, k, v, Tz, hq, hkv, hd, o);
-                fwd_linear(o, Tz, hq * hd, wo, H, NULL, x, 1);
-            }
-            if (trace)
-                memcpy(trace + (size_t)(2 * l) * Tz * H, x, Tz * H * sizeof *x);
-            /* MLP: gate_up column-parallel, down_proj row-parallel partial sums added */
-            const float *pln = W(R[0], p, "layers.%lld.post_attention_layernorm.weight", l, 1, H, err);
-            if (!pln) {
-                rc = err->code;
-                goto done;
-            }
-            fwd_rmsnorm(x, Tz, H, pln, (float)d->eps, h);
-            if (d->experts) {
-                if ((rc = moe_block(p, d, R, l, h, Tz, x, err)) != CK_OK)
-                    goto done;
-            } else
-            for (int r = 0; r < tp; r++) {
-                const float *wgu = W(R[r], p, "layers.%lld.mlp.gate_up_proj.weight", l, 1, 2 * Il * H, err);
-                const float *wd = W(R[r], p, "layers.%lld.mlp.down_proj.weight", l, 1, H * Il, err);
-                if (!wgu || !wd) {
-                    rc = err->code;
-                    goto done;
-                }
-                fwd_linear(h, Tz, H, wgu, 2 * Il, NULL, gu, 0);
-                fwd_silu_mul(gu, Tz, Il, act);
-                fwd_linear(act, Tz, Il, wd, H, NULL, x, 1);
-            }
             if (trace)
                 memcpy(trace + (size_t)(2 * l + 1) * Tz * H, x, Tz * H * sizeof *x);
         }
-    }
     /* the last stage: final norm, vocabulary-parallel lm_head gathered */
-    rank_load *const *R = ranks + (size_t)(p->layout.pp - 1) * (size_t)tp;
-    const float *nw = W(R[0], p, "norm.weight", 0, 1, H, err);
-    if (!nw) {
+    R = ranks + (size_t)(p->layout.pp - 1) * (size_t)tp;
+    if (!(nw = W(R[0], p, "norm.weight", 0, 1, H, err))) {
         rc = err->code;
         goto done;
     }
@@ -270,13 +293,6 @@ int forward_dense(const plan *p, const dense_dims *d, rank_load *const *ranks, c
 done:
     free(x);
     free(h);
-    free(a);
-    free(q);
-    free(k);
-    free(v);
-    free(o);
-    free(gu);
-    free(act);
     free(full);
     free(part);
     return rc;

@@ -24,4 +24,9 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err);
 int forward_dense(const plan *p, const dense_dims *d, rank_load *const *ranks, const int *tokens, int T,
                   float *logits, float *trace, ck_err *err);
 
+/* One decoder layer on the residual stream x[T, hidden] in place, with the ranks R[0 .. tp) of
+ * the stage that owns it; after_attn (optional) gets the stream after the attention block. */
+int forward_layer(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, float *x, int T,
+                  float *after_attn, ck_err *err);
+
 #endif

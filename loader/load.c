@@ -343,7 +343,7 @@ static int place_expert(const plan *p, const rules_param *t, load_param *lp, con
 }
 
 /* Allocates rank `tp_rank`'s buffers of the stage. */
-static int alloc_rank(const plan *p, int stage, int tp_rank, rank_load *out, ck_err *err)
+static int alloc_rank(const plan *p, int stage, int tp_rank, int64_t layer, rank_load *out, ck_err *err)
 {
     memset(out, 0, sizeof *out);
     const plan_stage *st = &p->stages[stage];
@@ -360,6 +360,8 @@ static int alloc_rank(const plan *p, int stage, int tp_rank, rank_load *out, ck_
         if (pp->suffix >= 0 && strcmp(p->quant->suffixes[pp->suffix].suffix, "weight") != 0)
             return ck_err_set(err, CK_EUSAGE, p->rules->path, pp->name, CK_NO_OFFSET, "quantized parameters "
                               "(%s) are not loaded by this version", p->quant->suffixes[pp->suffix].suffix);
+        if (layer >= 0 && pp->layer != layer)
+            continue; /* not loaded: data NULL, nothing expected */
         uint64_t n = 1;
         for (int d = 0; d < pp->ndim; d++)
             n *= pp->local[d];
@@ -375,8 +377,10 @@ static int alloc_rank(const plan *p, int stage, int tp_rank, rank_load *out, ck_
 }
 
 int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int n_ranks, rank_load *out,
-               uint64_t *bytes_read, const cfg_quant *deq, ck_err *err)
+               uint64_t *bytes_read, const load_opts *o, ck_err *err)
 {
+    const cfg_quant *deq = o ? o->deq : NULL;
+    int64_t layer = o ? o->layer : -1;
     if (stage < 0 || stage >= p->layout.pp || rank0 < 0 || n_ranks < 1 || rank0 + n_ranks > p->layout.tp)
         return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "no ranks %d..%d of stage %d", rank0,
                           rank0 + n_ranks - 1, stage);
@@ -384,7 +388,7 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
     int rc = CK_OK;
     memset(out, 0, (size_t)n_ranks * sizeof *out);
     for (int k = 0; k < n_ranks && rc == CK_OK; k++)
-        rc = alloc_rank(p, stage, rank0 + k, &out[k], err);
+        rc = alloc_rank(p, stage, rank0 + k, layer, &out[k], err);
     /* every key once: read, converted, then cut for each rank */
     for (size_t i = 0; i < ck->n_tensors && rc == CK_OK; i++) {
         const st_tensor *ten = ckpt_tensor(ck, ck->tensors[i]);
@@ -410,7 +414,7 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
         sim_mapping m;
         size_t pi;
         if ((rc = simulate_map_key(p, ten->name, &m, err)) != CK_OK ||
-            m.skip >= 0 || !strmap_get(&st->by_name, m.param, &pi)) {
+            m.skip >= 0 || !strmap_get(&st->by_name, m.param, &pi) || (layer >= 0 && st->params[pi].layer != layer)) {
             free(src); /* skipped, or another stage's */
             if (rc != CK_OK)
                 break;
@@ -444,8 +448,24 @@ int load_rank(const ck_checkpoint *ck, const plan *p, int stage, int tp_rank, ra
     memset(out, 0, sizeof *out);
     uint64_t bytes = 0;
     int rc = load_stage(ck, p, stage, tp_rank, 1, out, &bytes, NULL, err);
-    out->bytes_read = bytes;
-    return rc;
+    return rc == CK_OK ? (out->bytes_read = bytes, CK_OK) : rc;
+}
+
+uint64_t load_bytes(const plan *p, int stage, int tp_rank, int64_t layer)
+{
+    const plan_stage *st = &p->stages[stage];
+    uint64_t b = 0;
+    for (size_t i = 0; i < st->n; i++) {
+        const plan_param *pp = &st->params[i];
+        if (layer >= 0 && pp->layer != layer)
+            continue;
+        uint64_t n = 1;
+        for (int d = 0; d < pp->ndim; d++)
+            n *= pp->local[d];
+        b += n * sizeof(float);
+    }
+    (void)tp_rank; /* every TP rank of a stage holds the same shapes */
+    return b;
 }
 
 void rank_load_free(rank_load *r)

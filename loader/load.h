@@ -38,12 +38,19 @@ typedef struct {
  * (the checkpoint's quantization, p planned unquantized), quantized weights are dequantized
  * first (compressed-tensors pack-quantized, block-FP8) and loaded as the float weights a
  * reference that dequantized the same way would hold; their scales are consumed with them. */
+typedef struct {
+    const cfg_quant *deq;  /* dequantize as read (see above), or NULL */
+    int64_t layer;         /* >= 0: only that decoder layer's parameters (layer-by-layer checks) */
+} load_opts;
+
 int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int n_ranks, rank_load *out,
-               uint64_t *bytes_read, const cfg_quant *deq, ck_err *err);
+               uint64_t *bytes_read, const load_opts *o, ck_err *err);
 /* Loads stage `stage`, TP rank `tp_rank` of p from ck. Returns CK_OK, CK_EUSAGE for what this
  * version does not load, CK_EIO / CK_ENOMEM with err naming the file, key and offset. */
 int load_rank(const ck_checkpoint *ck, const plan *p, int stage, int tp_rank, rank_load *out, ck_err *err);
 void rank_load_free(rank_load *r);
+/* Host bytes (fp32) the stage's parameters of one TP rank take; layer >= 0: only that layer's. */
+uint64_t load_bytes(const plan *p, int stage, int tp_rank, int64_t layer);
 /* The loaded parameter named `name` (as the loader spells it), or NULL. */
 const load_param *rank_param(const rank_load *r, const plan *p, const char *name);
 

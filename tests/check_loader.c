@@ -761,6 +761,36 @@ START_TEST(test_check_cli)
     ck_assert_msg(strstr(out, "holds 2048 values of 'layers.0.self_attn.qkv_proj.weight', but the model's "
                               "computation on 4 ranks needs 3072") != NULL, "%s", out);
     free(out);
+    /* a budget the whole model does not fit: refused with the way out; layer by layer fits */
+    snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --tp 4 --pp 2 --max-memory 400K", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
+    ck_assert_ptr_nonnull(strstr(out, "over --max-memory 0.4 MB: check it layer by layer with --layers"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --tp 4 --pp 2 --max-memory 400K --layers 0,1",
+             tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "layer 1    stage 1:"));
+    ck_assert_ptr_nonnull(strstr(out, "PASS: every layer checked"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --tp 4 --layers 1 --max-memory 100K", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
+    ck_assert_ptr_nonnull(strstr(out, "layer 1 needs 0.3 MB on the host"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --tp 4 --layers 1 --rules "
+             "fixtures/rules/qwen2-o-proj-column.json", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 1);
+    ck_assert_ptr_nonnull(strstr(out, "FAIL in attention"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s check fixtures/moe/tiny-mixtral --tp 2 --ep --layers 0,1", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 0);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s check fixtures/quant/tiny-llama-fp8 --tp 4 --layers 1", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 0);
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --layers 2", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
+    ck_assert_ptr_nonnull(strstr(out, "layer 2 is not a decoder layer of this model"));
+    free(out);
     /* what this version does not compute: a clear usage error */
     snprintf(cmd, sizeof cmd, "%s check fixtures/lint/qwen3-moe-tiny", tu_bin());
     ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
