@@ -189,20 +189,47 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const int
             fprintf(stderr, "ckptdoc check: --against %s: %s\n", dir, lo && to ? ck_err_str(&err, buf, sizeof buf)
                                                                               : "out of memory");
         else {
-            printf("against %s (%s, %s): relative error of this checkpoint's residual stream\n", dir,
+            printf("against %s (%s, %s): relative error of each block's output\n", dir,
                    other.cfg.has_quant ? other.cfg.quant.summary : "unquantized",
                    mine->cfg.has_quant ? "this one dequantized as read" : "this one unquantized");
-            for (int64_t l = 0; l < layers; l++) {
-                size_t n = (size_t)T * (size_t)hidden, a = (size_t)(2 * l) * n;
-                printf("  layer %-4lld attention %.3g   MLP %.3g\n", (long long)l, rel_err(t1 + a, to + a, n),
-                       rel_err(t1 + a + n, to + a + n, n));
+            size_t nb = 2 * (size_t)layers, n = (size_t)T * (size_t)hidden;
+            double *e = malloc((nb ? nb : 1) * sizeof *e), *sorted = malloc((nb ? nb : 1) * sizeof *sorted);
+            for (size_t b2 = 0; e && sorted && b2 < nb; b2++)
+                sorted[b2] = e[b2] = rel_err(t1 + b2 * n, to + b2 * n, n);
+            for (int64_t l = 0; e && l < layers; l++)
+                printf("  layer %-4lld attention %.3g   MLP %.3g\n", (long long)l, e[2 * l], e[2 * l + 1]);
+            /* quantization spreads its error over every block; a load that went wrong makes one
+             * block stand out: the first above 3x the median (and above the fp32 tolerance) */
+            double med = 0;
+            if (e && sorted && nb) {
+                for (size_t i = 1; i < nb; i++)
+                    for (size_t j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
+                        double tmp = sorted[j];
+                        sorted[j] = sorted[j - 1];
+                        sorted[j - 1] = tmp;
+                    }
+                med = nb % 2 ? sorted[nb / 2] : (sorted[nb / 2 - 1] + sorted[nb / 2]) / 2;
             }
+            int64_t bad = -1;
+            for (size_t b2 = 0; e && b2 < nb && bad < 0; b2++)
+                if (e[b2] > TOL && e[b2] > 3 * med)
+                    bad = (int64_t)b2;
             int agree = 0;
             for (int t = 0; t < T; t++)
                 agree += argmax(l1 + (size_t)t * (size_t)vocab, (size_t)vocab) ==
                          argmax(lo + (size_t)t * (size_t)vocab, (size_t)vocab);
             printf("  logits     relative error %.3g, top-1 tokens agree %d/%d\n", rel_err(l1, lo, nl), agree, T);
-            rc = 0;
+            if (bad >= 0)
+                printf("  verdict    FAIL: layer %lld, %s stands out (relative error %.3g, %.1fx the median %.3g of "
+                       "all blocks): its parameters (layers.%lld.%s) do not hold what %s's do\n",
+                       (long long)(bad / 2), bad % 2 ? "the MLP" : "attention", e[bad], med > 0 ? e[bad] / med : 0.0,
+                       med, (long long)(bad / 2), bad % 2 ? "mlp / block_sparse_moe" : "self_attn", dir);
+            else
+                printf("  verdict    PASS: the error is spread evenly over the blocks (median %.3g), as quantization "
+                       "spreads it\n", med);
+            rc = bad >= 0 ? 1 : 0;
+            free(e);
+            free(sorted);
         }
         rules_free(&r);
     }
@@ -507,7 +534,7 @@ int cmd_check(int argc, char **argv)
                 size_t off = (size_t)l * (size_t)T * (size_t)hidden;
                 double le = rel_err(tn + off, t1 + off, (size_t)T * (size_t)hidden);
                 if (le > TOL) {
-                    printf("  diverges   at layer %lld, %s: relative error %.3g of the residual stream "
+                    printf("  diverges   at layer %lld, %s: relative error %.3g of its output "
                            "(parameters layers.%lld.%s)\n", (long long)(l / 2),
                            l % 2 ? "the MLP" : "attention", le, (long long)(l / 2),
                            l % 2 ? "mlp.gate_up_proj / mlp.down_proj" : "self_attn.qkv_proj / self_attn.o_proj");
@@ -518,8 +545,10 @@ int cmd_check(int argc, char **argv)
         printf("  verdict    %s\n", ok ? "PASS: the sharded load computes what the unsharded one does"
                                        : "FAIL: the sharded load computes something else");
         status = ok ? EXIT_CLEAN : EXIT_FINDINGS;
-        if (against && compare_against(against, &ck, tokens, T, l1, t1, layers, hidden, vocab) != 0)
-            status = EXIT_USAGE;
+        if (against) {
+            int ca = compare_against(against, &ck, tokens, T, l1, t1, layers, hidden, vocab);
+            status = ca < 0 ? EXIT_USAGE : ca > 0 ? EXIT_FINDINGS : status;
+        }
     }
     free(l1);
     free(ln);

@@ -265,11 +265,16 @@ int forward_dense(const plan *p, const dense_dims *d, rank_load *const *ranks, c
     }
     for (int st = 0; st < p->layout.pp; st++)
         for (int64_t l = p->stages[st].layer_start; l < p->stages[st].layer_end; l++) {
-            float *ta = trace ? trace + (size_t)(2 * l) * Tz * H : NULL;
+            float *ta = trace ? trace + (size_t)(2 * l) * Tz * H : NULL, *tm = ta ? ta + Tz * H : NULL;
+            if (trace)
+                memcpy(h, x, Tz * H * sizeof *x); /* the stream entering the layer */
             if ((rc = forward_layer(p, d, ranks + (size_t)st * (size_t)tp, l, x, T, ta, err)) != CK_OK)
                 goto done;
-            if (trace)
-                memcpy(trace + (size_t)(2 * l + 1) * Tz * H, x, Tz * H * sizeof *x);
+            if (trace) /* what each block added: attention's and the MLP's own outputs */
+                for (size_t i = 0; i < Tz * H; i++) {
+                    tm[i] = x[i] - ta[i];
+                    ta[i] -= h[i];
+                }
         }
     /* the last stage: final norm, vocabulary-parallel lm_head gathered */
     R = ranks + (size_t)(p->layout.pp - 1) * (size_t)tp;

@@ -19,8 +19,8 @@ typedef struct {
 /* Reads the dimensions from the plan's config; CK_EUSAGE naming what is missing or unsupported. */
 int dense_dims_of(const plan *p, dense_dims *d, ck_err *err);
 /* Runs tokens[0..T) through ranks[stage * tp + rank] (every rank of every stage loaded).
- * logits: [T, vocab]. trace (optional): [2 * layers][T * hidden], the residual stream after
- * each layer's attention and after its MLP. */
+ * logits: [T, vocab]. trace (optional): [2 * layers][T * hidden], what each layer's attention
+ * and its MLP added to the residual stream (their outputs). */
 int forward_dense(const plan *p, const dense_dims *d, rank_load *const *ranks, const int *tokens, int T,
                   float *logits, float *trace, ck_err *err);
 

@@ -725,7 +725,7 @@ START_TEST(test_check_cli)
         qerr[b] = atof(lg + strlen("logits     relative error "));
         free(out);
     }
-    ck_assert_msg(qerr[0] > 1e-3 && qerr[0] < 0.1, "W4A16 against float32: %g", qerr[0]);
+    ck_assert_msg(qerr[0] > 1e-3 && qerr[0] < 0.3, "W4A16 against float32: %g", qerr[0]);
     ck_assert_msg(qerr[1] > 0 && qerr[1] < qerr[0] / 8, "W8A16 %g, W4A16 %g", qerr[1], qerr[0]);
     /* block-FP8 (16x16 blocks, encoded by the fixture script on its own): the same checks */
     for (unsigned i = 0; i < 3; i++) {
@@ -736,13 +736,29 @@ START_TEST(test_check_cli)
         const char *lg = strstr(strstr(out, "against fixtures/quant/tiny-llama-f32"), "logits     relative error ");
         ck_assert_ptr_nonnull(lg);
         double e = atof(lg + strlen("logits     relative error "));
-        ck_assert_msg(e > 1e-4 && e < 0.03, "FP8 against float32: %g", e);
+        ck_assert_msg(e > 1e-4 && e < 0.06, "FP8 against float32: %g", e);
+        ck_assert_ptr_nonnull(strstr(out, "PASS: the error is spread evenly over the blocks"));
         free(out);
     }
     snprintf(cmd, sizeof cmd, "%s check fixtures/quant/tiny-llama-w8a16 --against fixtures/real/tiny-qwen2", tu_bin());
     ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
     ck_assert_ptr_nonnull(strstr(out, "not the same model"));
     free(out);
+    /* checkpoints that load without an error and compute something else: against the original,
+     * check fails and names the block where it starts */
+    static const struct { const char *dir, *orig, *place; } neg[] = {
+        {"mixtral-gate-up-swapped", "moe/tiny-mixtral", "layer 1, the MLP stands out"},
+        {"mixtral-expert-rows-shifted", "moe/tiny-mixtral", "layer 0, the MLP stands out"},
+        {"fp8-scale-off-by-one", "quant/tiny-llama-f32", "layer 1, the MLP stands out"},
+        {"fp8-o-proj-transposed", "quant/tiny-llama-f32", "layer 0, attention stands out"}};
+    for (unsigned i = 0; i < sizeof neg / sizeof *neg; i++) {
+        snprintf(cmd, sizeof cmd, "%s check fixtures/negative/%s --tp 2 --against fixtures/%s", tu_bin(), neg[i].dir,
+                 neg[i].orig);
+        ck_assert_msg(tu_run(cmd, 1, &out) == 1, "%s: %s", cmd, out);
+        ck_assert_ptr_nonnull(strstr(out, "verdict    PASS: the sharded load")); /* it loads consistently */
+        ck_assert_msg(strstr(out, neg[i].place) != NULL, "%s: %s", neg[i].dir, out);
+        free(out);
+    }
     /* right sizes, wrong values: o_proj cut by rows; the divergence is placed */
     snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --tp 4 --rules "
              "fixtures/rules/qwen2-o-proj-column.json", tu_bin());
