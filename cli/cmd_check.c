@@ -370,7 +370,7 @@ int cmd_check(int argc, char **argv)
     int n_only = 0;
     uint64_t max_mem = 0;
     plan_layout lay = {1, 1, 0, {0}};
-    int tokens[64] = {1, 7, 42, 100, 3, 250, 17, 9}, T = 8, c;
+    int tokens[64] = {1, 7, 42, 100, 3, 250, 17, 9}, T = 8, c, tokens_given = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "r:t:p:d:k:a:eh", opts, NULL)) != -1) {
         char *end;
@@ -396,6 +396,7 @@ int cmd_check(int argc, char **argv)
             break;
         case 'k':
             T = 0;
+            tokens_given = 1;
             for (char *s = optarg; *s && T < 64;) {
                 v = strtol(s, &end, 10);
                 if (end == s || v < 0) {
@@ -489,13 +490,16 @@ int cmd_check(int argc, char **argv)
     config_int(&ck.cfg, "vocab_size", &vocab);
     config_int(&ck.cfg, "hidden_size", &hidden);
     config_int(&ck.cfg, "num_hidden_layers", &layers);
-    for (int i = 0; i < T; i++)
+    for (int i = 0; i < T; i++) {
+        if (!tokens_given && vocab > 0)
+            tokens[i] %= (int)vocab; /* the default ids fit any vocabulary */
         if (vocab <= 0 || tokens[i] >= vocab) {
             fprintf(stderr, "ckptdoc check: token %d is not below vocab_size %lld\n", tokens[i], (long long)vocab);
             rules_free(&r);
             ckpt_free(&ck);
             return EXIT_USAGE;
         }
+    }
     size_t nl = (size_t)T * (size_t)vocab, nt = 2 * (size_t)(layers > 0 ? layers : 0) * (size_t)T * (size_t)hidden;
     float *l1 = malloc(nl * sizeof *l1), *ln = malloc(nl * sizeof *ln);
     float *t1 = malloc((nt ? nt : 1) * sizeof *t1), *tn = malloc((nt ? nt : 1) * sizeof *tn);

@@ -35,16 +35,20 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     if (strcmp(c->rope_type, "default") != 0)
         return ck_err_set(err, CK_EUSAGE, c->path, "rope_type", CK_NO_OFFSET, "rope_type \"%s\" is not "
                           "computed by this version (default rotary only)", c->rope_type);
-    if (strcmp(c->model_type, "mixtral") == 0) {
-        d->experts = cfg_int(c, "num_local_experts", 0);
+    if (strcmp(c->model_type, "mixtral") == 0 || strcmp(c->model_type, "qwen2_moe") == 0 ||
+        strcmp(c->model_type, "qwen3_moe") == 0) {
+        int mix = c->model_type[0] == 'm';
+        d->experts = cfg_int(c, mix ? "num_local_experts" : "num_experts", 0);
         d->topk = cfg_int(c, "num_experts_per_tok", 2);
+        d->renorm = mix ? 1 : cfg_int(c, "norm_topk_prob", 0) != 0;
+        d->moe = mix ? "block_sparse_moe" : "mlp";
         if (d->experts < 1 || d->topk < 1 || d->topk > d->experts || d->experts > 4096)
-            return ck_err_set(err, CK_EUSAGE, c->path, "num_local_experts", CK_NO_OFFSET, "%lld experts, top %lld",
+            return ck_err_set(err, CK_EUSAGE, c->path, "num_experts", CK_NO_OFFSET, "%lld experts, top %lld",
                               (long long)d->experts, (long long)d->topk);
     } else if (cfg_int(c, "n_routed_experts", 0) || cfg_int(c, "num_experts", 0) ||
                cfg_int(c, "num_local_experts", 0))
         return ck_err_set(err, CK_EUSAGE, c->path, NULL, CK_NO_OFFSET, "mixture-of-experts forward passes of "
-                          "model_type \"%s\" are not computed by this version (dense Llama/Qwen2 and Mixtral)",
+                          "model_type \"%s\" are not computed by this version (Llama/Qwen2, Mixtral, Qwen2/3-MoE)",
                           c->model_type);
     return CK_OK;
 }
@@ -77,7 +81,9 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
 {
     int tp = p->layout.tp;
     size_t H = (size_t)d->hidden, E = (size_t)d->experts, K = (size_t)d->topk;
-    const float *gate = W(R[0], p, "layers.%lld.block_sparse_moe.gate.weight", l, 1, E * H, err);
+    char gname[128];
+    snprintf(gname, sizeof gname, "layers.%%lld.%s.gate.weight", d->moe);
+    const float *gate = W(R[0], p, gname, l, 1, E * H, err);
     if (!gate)
         return err->code;
     float *logit = malloc(E * sizeof *logit), *gu = NULL, *act = NULL, *y = malloc(H * sizeof *y);
@@ -111,8 +117,8 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
         for (int r = 0; r < tp && rc == CK_OK; r++) {
             const load_param *w13, *w2;
             char n13[160], n2[160];
-            snprintf(n13, sizeof n13, "layers.%lld.block_sparse_moe.experts.w13_weight", (long long)l);
-            snprintf(n2, sizeof n2, "layers.%lld.block_sparse_moe.experts.w2_weight", (long long)l);
+            snprintf(n13, sizeof n13, "layers.%lld.%s.experts.w13_weight", (long long)l, d->moe);
+            snprintf(n2, sizeof n2, "layers.%lld.%s.experts.w2_weight", (long long)l, d->moe);
             w13 = rank_param(R[r], p, n13);
             w2 = rank_param(R[r], p, n2);
             if (!w13 || !w2) {
@@ -143,8 +149,9 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
                 fwd_linear(h + t * H, 1, H, w13->data + (size_t)le * 2 * Il * H, 2 * Il, NULL, gu, 0);
                 fwd_silu_mul(gu, 1, Il, act);
                 fwd_linear(act, 1, Il, w2->data + (size_t)le * H * Il, H, NULL, y, 0);
+                double wk = d->renorm ? wt[k] / ksum : wt[k];
                 for (size_t i = 0; i < H; i++)
-                    x[t * H + i] += (float)(wt[k] / ksum) * y[i];
+                    x[t * H + i] += (float)wk * y[i];
             }
         }
     }
@@ -154,6 +161,56 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
     free(y);
     free(sel);
     free(wt);
+    return rc;
+}
+
+/* Qwen2-MoE's shared expert: a column/row-parallel SwiGLU MLP scaled per token by
+ * sigmoid(h . shared_expert_gate); nothing when the layer has none. */
+static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, const float *h,
+                         size_t T, float *x, ck_err *err)
+{
+    char ngu[160], nd[160], ng[160];
+    snprintf(ngu, sizeof ngu, "layers.%lld.mlp.shared_expert.gate_up_proj.weight", (long long)l);
+    snprintf(nd, sizeof nd, "layers.%lld.mlp.shared_expert.down_proj.weight", (long long)l);
+    snprintf(ng, sizeof ng, "layers.%lld.mlp.shared_expert_gate.weight", (long long)l);
+    const load_param *g = rank_param(R[0], p, ng);
+    size_t H = (size_t)d->hidden;
+    if (!rank_param(R[0], p, ngu))
+        return CK_OK;
+    if (!g || g->n != H)
+        return ck_err_set(err, CK_EFORMAT, p->rules->path, ng, CK_NO_OFFSET, "a shared expert without its [1, %zu] "
+                          "gate", H);
+    float *gs = malloc(T * sizeof *gs);
+    if (!gs)
+        return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    fwd_linear(h, T, H, g->data, 1, NULL, gs, 0);
+    for (size_t t = 0; t < T; t++)
+        gs[t] = 1.0f / (1.0f + expf(-gs[t]));
+    int rc = CK_OK;
+    for (int r = 0; r < p->layout.tp && rc == CK_OK; r++) {
+        const load_param *gu = rank_param(R[r], p, ngu), *dn = rank_param(R[r], p, nd);
+        if (!gu || !dn || dn->pp->ndim != 2 || dn->pp->local[0] != H || gu->n != 2 * dn->pp->local[1] * H) {
+            rc = ck_err_set(err, CK_EFORMAT, p->rules->path, ngu, CK_NO_OFFSET, "rank %d: the shared expert's "
+                            "gate_up_proj and down_proj do not make an MLP of hidden %zu", r, H);
+            break;
+        }
+        size_t Is = (size_t)dn->pp->local[1];
+        float *a = malloc(T * 2 * Is * sizeof *a), *act = malloc(T * Is * sizeof *act), *y = malloc(T * H * sizeof *y);
+        if (!a || !act || !y)
+            rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+        else {
+            fwd_linear(h, T, H, gu->data, 2 * Is, NULL, a, 0);
+            fwd_silu_mul(a, T, Is, act);
+            fwd_linear(act, T, Is, dn->data, H, NULL, y, 0);
+            for (size_t t = 0; t < T; t++)
+                for (size_t i = 0; i < H; i++)
+                    x[t * H + i] += gs[t] * y[t * H + i];
+        }
+        free(a);
+        free(act);
+        free(y);
+    }
+    free(gs);
     return rc;
 }
 
@@ -194,6 +251,17 @@ int forward_layer(const plan *p, const dense_dims *d, rank_load *const *R, int64
             memcpy(k + t * hkv * hd, a + t * qkv + hq * hd, hkv * hd * sizeof *k);
             memcpy(v + t * hkv * hd, a + t * qkv + (hq + hkv) * hd, hkv * hd * sizeof *v);
         }
+        /* Qwen3: RMSNorm over each head of q and k before the rotation */
+        const float *qn = W(R[r], p, "layers.%lld.self_attn.q_norm.weight", l, 0, hd, err);
+        const float *kn = W(R[r], p, "layers.%lld.self_attn.k_norm.weight", l, 0, hd, err);
+        if ((!qn || !kn) && err->code) {
+            rc = err->code;
+            goto done;
+        }
+        if (qn && kn) {
+            fwd_rmsnorm(q, Tz * hq, hd, qn, (float)d->eps, q);
+            fwd_rmsnorm(k, Tz * hkv, hd, kn, (float)d->eps, k);
+        }
         fwd_rope(q, Tz, hq, hd, d->theta);
         fwd_rope(k, Tz, hkv, hd, d->theta);
         fwd_attention(q, k, v, Tz, hq, hkv, hd, o);
@@ -207,8 +275,11 @@ int forward_layer(const plan *p, const dense_dims *d, rank_load *const *R, int64
         goto done;
     }
     fwd_rmsnorm(x, Tz, H, pln, (float)d->eps, h);
-    if (d->experts) {
-        rc = moe_block(p, d, R, l, h, Tz, x, err);
+    char n13[160];
+    snprintf(n13, sizeof n13, "layers.%lld.%s.experts.w13_weight", (long long)l, d->experts ? d->moe : "");
+    if (d->experts && rank_param(R[0], p, n13)) {
+        if ((rc = moe_block(p, d, R, l, h, Tz, x, err)) == CK_OK)
+            rc = shared_expert(p, d, R, l, h, Tz, x, err);
         goto done;
     }
     for (int r = 0; r < tp; r++) {

@@ -2,8 +2,10 @@
  * partial results combined as vLLM combines them (the vocabulary-parallel embedding and the
  * row-parallel o_proj/down_proj summed, the vocabulary-parallel lm_head gathered), pipeline
  * stages chained. Llama/Qwen2-style decoders (vLLM's parameter names: qkv_proj with optional
- * bias, gate_up_proj, down_proj, RMSNorm, rotary embedding) and Mixtral's experts (softmax
- * router, top-k renormalized, experts split over TP or placed whole under EP), fp32 on the CPU. */
+ * bias, optional q_norm/k_norm, gate_up_proj, down_proj, RMSNorm, rotary embedding) and the
+ * experts of Mixtral and Qwen2/Qwen3-MoE (softmax router, top-k, renormalized when the model
+ * says so, Qwen2-MoE's shared expert with its sigmoid gate; experts split over TP or placed whole
+ * under EP; a layer without experts runs the dense MLP), fp32 on the CPU. */
 #ifndef CK_FORWARD_PASS_H
 #define CK_FORWARD_PASS_H
 
@@ -13,7 +15,9 @@ typedef struct {
     int64_t hidden, heads, kv_heads, head_dim, inter, vocab, layers;
     double eps, theta;
     int tied;
-    int64_t experts, topk;   /* Mixtral's routed experts (block_sparse_moe), 0 for a dense MLP */
+    int64_t experts, topk;   /* routed experts, 0 for a dense model */
+    int renorm;              /* the top-k weights renormalized (Mixtral; norm_topk_prob) */
+    const char *moe;         /* the sparse block's module: "block_sparse_moe" (Mixtral) or "mlp" (Qwen-MoE) */
 } dense_dims;
 
 /* Reads the dimensions from the plan's config; CK_EUSAGE naming what is missing or unsupported. */

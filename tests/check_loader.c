@@ -699,12 +699,14 @@ START_TEST(test_check_cli)
     free(out);
     /* Mixtral's experts: sliced over TP, or whole experts per rank under EP */
     static const char *moe[] = {"--tp 2", "--tp 4 --pp 2", "--tp 2 --ep", "--tp 4 --enable-expert-parallel"};
-    for (unsigned i = 0; i < 4; i++) {
-        snprintf(cmd, sizeof cmd, "%s check fixtures/moe/tiny-mixtral %s", tu_bin(), moe[i]);
-        ck_assert_msg(tu_run(cmd, 1, &out) == 0, "%s: %s", cmd, out);
-        ck_assert_ptr_nonnull(strstr(out, "top-1 tokens agree 8/8"));
-        free(out);
-    }
+    static const char *moe_dirs[] = {"tiny-mixtral", "tiny-qwen2-moe", "tiny-qwen3-moe"};
+    for (unsigned k = 0; k < 3; k++) /* Qwen2-MoE: shared expert, a dense layer; Qwen3: q/k norms */
+        for (unsigned i = 0; i < 4; i++) {
+            snprintf(cmd, sizeof cmd, "%s check fixtures/moe/%s %s", tu_bin(), moe_dirs[k], moe[i]);
+            ck_assert_msg(tu_run(cmd, 1, &out) == 0, "%s: %s", cmd, out);
+            ck_assert_ptr_nonnull(strstr(out, "top-1 tokens agree 8/8"));
+            free(out);
+        }
     /* W4A16 / W8A16 (compressed-tensors pack-quantized): dequantized as read, sharded as planned;
      * against the float32 original the error is that of the quantization, 16x smaller at 8 bits */
     double qerr[2];
@@ -808,9 +810,9 @@ START_TEST(test_check_cli)
     ck_assert_ptr_nonnull(strstr(out, "layer 2 is not a decoder layer of this model"));
     free(out);
     /* what this version does not compute: a clear usage error */
-    snprintf(cmd, sizeof cmd, "%s check fixtures/lint/qwen3-moe-tiny", tu_bin());
+    snprintf(cmd, sizeof cmd, "%s check fixtures/lint/glm45-tiny", tu_bin());
     ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
-    ck_assert_ptr_nonnull(strstr(out, "mixture-of-experts forward passes of model_type \"qwen3_moe\" are not "
+    ck_assert_ptr_nonnull(strstr(out, "mixture-of-experts forward passes of model_type \"glm4_moe\" are not "
                                       "computed by this version"));
     free(out);
     snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --tokens 5,300", tu_bin());
