@@ -356,6 +356,40 @@ out:
     return status;
 }
 
+/* reference.logits (fixtures/make_reference_logits.py): "CKLOGIT1", u32 version 1, u32 T, u32 V,
+ * i32 tokens[T], f32 logits[T][V], little-endian. Returns 1 and fills *tok and *lg (caller frees), 0
+ * when the file is absent, -1 (message printed) when it is not one. */
+static int read_reference(const char *path, int *T, int64_t *V, int **tok, float **lg)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp)
+        return 0;
+    char magic[8];
+    uint32_t h[3];
+    int rc = -1;
+    *tok = NULL;
+    *lg = NULL;
+    if (fread(magic, 1, 8, fp) != 8 || memcmp(magic, "CKLOGIT1", 8) || fread(h, 4, 3, fp) != 3 || h[0] != 1 ||
+        !h[1] || h[1] > 64 || !h[2] || h[2] > (1u << 24))
+        fprintf(stderr, "ckptdoc check: %s: not a reference logits file (magic CKLOGIT1, version 1)\n", path);
+    else if (!(*tok = malloc(h[1] * sizeof **tok)) || !(*lg = malloc((size_t)h[1] * h[2] * sizeof **lg)) ||
+             fread(*tok, 4, h[1], fp) != h[1] || fread(*lg, 4, (size_t)h[1] * h[2], fp) != (size_t)h[1] * h[2])
+        fprintf(stderr, "ckptdoc check: %s: the file ends early\n", path);
+    else {
+        *T = (int)h[1];
+        *V = h[2];
+        rc = 1;
+    }
+    fclose(fp);
+    if (rc < 0) {
+        free(*tok);
+        free(*lg);
+        *tok = NULL;
+        *lg = NULL;
+    }
+    return rc;
+}
+
 int cmd_check(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -364,15 +398,16 @@ int cmd_check(int argc, char **argv)
         {"pipeline-parallel-size", required_argument, 0, 'p'}, {"device", required_argument, 0, 'd'},
         {"tokens", required_argument, 0, 'k'}, {"ep", no_argument, 0, 'e'}, {"against", required_argument, 0, 'a'},
         {"layers", required_argument, 0, 'L'}, {"max-memory", required_argument, 0, 'M'},
+        {"reference", required_argument, 0, 'R'},
         {"enable-expert-parallel", no_argument, 0, 'e'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *rules = NULL, *device = NULL, *against = NULL;
+    const char *rules = NULL, *device = NULL, *against = NULL, *reference = NULL;
     int64_t only[256];
     int n_only = 0;
     uint64_t max_mem = 0;
     plan_layout lay = {1, 1, 0, {0}};
     int tokens[64] = {1, 7, 42, 100, 3, 250, 17, 9}, T = 8, c, tokens_given = 0;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "r:t:p:d:k:a:eh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "r:t:p:d:k:a:L:M:R:eh", opts, NULL)) != -1) {
         char *end;
         long v;
         switch (c) {
@@ -410,6 +445,7 @@ int cmd_check(int argc, char **argv)
             break;
         case 'e': lay.ep = 1; break;
         case 'a': against = optarg; break;
+        case 'R': reference = optarg; break;
         case 'L':
             for (char *q = optarg; *q;) {
                 char *end2;
@@ -432,7 +468,7 @@ int cmd_check(int argc, char **argv)
         case 'h':
             printf("usage: ckptdoc check DIR [--tp N] [--pp N] [--ep] [--rules NAME|FILE] [--device cpu|cuda] "
                    "[--tokens 1,2,...] [--against DIR]\n"
-                   "       [--layers 0,3,61] [--max-memory SIZE]\nLoads every rank of the layout from the data and the unsharded model, "
+                   "       [--layers 0,3,61] [--max-memory SIZE] [--reference FILE]\nLoads every rank of the layout from the data and the unsharded model, "
                    "runs the tokens through both and compares the logits. --against DIR: the same tokens through "
                    "another checkpoint of the same model (say the BF16 original of a quantized one), layer by "
                    "layer.\n");
@@ -486,6 +522,26 @@ int cmd_check(int argc, char **argv)
         ckpt_free(&ck);
         return st;
     }
+    /* transformers' own logits for fixed tokens, when the checkpoint carries them */
+    char refpath[1200];
+    snprintf(refpath, sizeof refpath, "%s/reference.logits", dir);
+    int ref_T = 0;
+    int64_t ref_V = 0;
+    int *ref_tok = NULL;
+    float *ref_lg = NULL;
+    int have_ref = read_reference(reference ? reference : refpath, &ref_T, &ref_V, &ref_tok, &ref_lg);
+    if (have_ref < 0 || (reference && !have_ref)) {
+        if (!have_ref)
+            fprintf(stderr, "ckptdoc check: --reference %s: cannot open\n", reference);
+        rules_free(&r);
+        ckpt_free(&ck);
+        return EXIT_USAGE;
+    }
+    if (have_ref && !tokens_given) {
+        T = ref_T;
+        memcpy(tokens, ref_tok, (size_t)T * sizeof *tokens);
+        tokens_given = 1;
+    }
     int64_t vocab = 0, hidden = 0, layers = 0;
     config_int(&ck.cfg, "vocab_size", &vocab);
     config_int(&ck.cfg, "hidden_size", &hidden);
@@ -495,6 +551,8 @@ int cmd_check(int argc, char **argv)
             tokens[i] %= (int)vocab; /* the default ids fit any vocabulary */
         if (vocab <= 0 || tokens[i] >= vocab) {
             fprintf(stderr, "ckptdoc check: token %d is not below vocab_size %lld\n", tokens[i], (long long)vocab);
+            free(ref_tok);
+            free(ref_lg);
             rules_free(&r);
             ckpt_free(&ck);
             return EXIT_USAGE;
@@ -549,6 +607,25 @@ int cmd_check(int argc, char **argv)
         printf("  verdict    %s\n", ok ? "PASS: the sharded load computes what the unsharded one does"
                                        : "FAIL: the sharded load computes something else");
         status = ok ? EXIT_CLEAN : EXIT_FINDINGS;
+        if (have_ref) {
+            int same = ref_V == vocab && ref_T == T && memcmp(ref_tok, tokens, (size_t)T * sizeof *tokens) == 0;
+            if (!same)
+                printf("  reference  %s is for other tokens or another vocabulary: not compared\n",
+                       reference ? reference : refpath);
+            else {
+                double e1 = rel_err(l1, ref_lg, nl), en = rel_err(ln, ref_lg, nl);
+                int agree1 = 0;
+                for (int t = 0; t < T; t++)
+                    agree1 += argmax(l1 + (size_t)t * (size_t)vocab, (size_t)vocab) ==
+                              argmax(ref_lg + (size_t)t * (size_t)vocab, (size_t)vocab);
+                int rok = e1 <= TOL && en <= TOL && agree1 == T;
+                printf("  reference  transformers' logits (%s): relative error %.3g unsharded, %.3g sharded, "
+                       "top-1 tokens agree %d/%d: %s\n", reference ? reference : "reference.logits", e1, en, agree1,
+                       T, rok ? "PASS" : "FAIL: these weights, loaded this way, do not compute the reference logits");
+                if (!rok)
+                    status = EXIT_FINDINGS;
+            }
+        }
         if (against) {
             int ca = compare_against(against, &ck, tokens, T, l1, t1, layers, hidden, vocab);
             status = ca < 0 ? EXIT_USAGE : ca > 0 ? EXIT_FINDINGS : status;
@@ -558,6 +635,8 @@ int cmd_check(int argc, char **argv)
     free(ln);
     free(t1);
     free(tn);
+    free(ref_tok);
+    free(ref_lg);
     findings_free(&f);
     rules_free(&r);
     ckpt_free(&ck);

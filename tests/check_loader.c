@@ -746,6 +746,37 @@ START_TEST(test_check_cli)
     ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
     ck_assert_ptr_nonnull(strstr(out, "not the same model"));
     free(out);
+    /* the forward pass is transformers' own: each fixture carries the logits transformers computed
+     * for it (fixtures/make_reference_logits.py), sharded and unsharded agree with them */
+    static const char *refd[] = {"real/tiny-qwen2", "real/tiny-llama-bf16", "quant/tiny-llama-f32",
+                                 "moe/tiny-mixtral", "moe/tiny-qwen2-moe", "moe/tiny-qwen3-moe"};
+    for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
+        snprintf(cmd, sizeof cmd, "%s check fixtures/%s --tp 2 --pp 2", tu_bin(), refd[i]);
+        ck_assert_msg(tu_run(cmd, 1, &out) == 0, "%s: %s", cmd, out);
+        ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
+                      strstr(out, "top-1 tokens agree 8/8: PASS") != NULL, "%s: %s", refd[i], out);
+        free(out);
+    }
+    snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --reference fixtures/moe/tiny-mixtral/reference.logits",
+             tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 1); /* another model's logits for the same tokens */
+    ck_assert_ptr_nonnull(strstr(out, "top-1 tokens agree 0/8: FAIL"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --tokens 1,2,3 --reference "
+             "fixtures/real/tiny-qwen2/reference.logits", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 0); /* other tokens: not compared, and said so */
+    ck_assert_ptr_nonnull(strstr(out, "is for other tokens or another vocabulary: not compared"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --reference fixtures/real/tiny-qwen2/config.json",
+             tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
+    ck_assert_ptr_nonnull(strstr(out, "not a reference logits file"));
+    free(out);
+    /* a negative carries its original's reference: the weights do not compute it */
+    snprintf(cmd, sizeof cmd, "%s check fixtures/negative/mixtral-gate-up-swapped --tp 2", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 1);
+    ck_assert_ptr_nonnull(strstr(out, "FAIL: these weights, loaded this way, do not compute the reference logits"));
+    free(out);
     /* checkpoints that load without an error and compute something else: against the original,
      * check fails and names the block where it starts */
     static const struct { const char *dir, *orig, *place; } neg[] = {
