@@ -414,13 +414,8 @@ int cmd_check(int argc, char **argv)
         case 'r': rules = optarg; break;
         case 't':
         case 'p':
-            v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > (c == 'p' ? PLAN_MAX_PP : 4096)) {
-                fprintf(stderr, "ckptdoc check: --%s must be a positive integer, not '%s'\n",
-                        c == 't' ? "tp" : "pp", optarg);
+            if (parse_tp_pp(c, optarg, &lay, "check"))
                 return EXIT_USAGE;
-            }
-            *(c == 't' ? &lay.tp : &lay.pp) = (int)v;
             break;
         case 'd':
             device = optarg;

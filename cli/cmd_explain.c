@@ -35,19 +35,12 @@ static int parse_common(int argc, char **argv, common_args *a, const char *cmd)
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "r:t:p:e", opts, NULL)) != -1) {
-        char *end;
-        long v;
         switch (c) {
         case 'r': a->rules = optarg; break;
         case 't':
         case 'p':
-            v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > (c == 'p' ? PLAN_MAX_PP : 4096)) {
-                fprintf(stderr, "ckptdoc %s: --%s must be a positive integer%s, not '%s'\n", cmd,
-                        c == 't' ? "tp" : "pp", c == 'p' ? " up to 64" : "", optarg);
+            if (parse_tp_pp(c, optarg, &a->layout, cmd))
                 return -1;
-            }
-            *(c == 't' ? &a->layout.tp : &a->layout.pp) = (int)v;
             break;
         case 'e': a->layout.ep = 1; break;
         default: return -1;

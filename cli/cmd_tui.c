@@ -96,19 +96,12 @@ int cmd_tui(int argc, char **argv)
     int first_only = 0, c;
     optind = 1;
     while ((c = getopt_long(argc, argv, "r:t:p:eh", opts, NULL)) != -1) {
-        char *end;
-        long v;
         switch (c) {
         case 'r': rules = optarg; break;
         case 't':
         case 'p':
-            v = strtol(optarg, &end, 10);
-            if (*end || v < 1 || v > (c == 'p' ? PLAN_MAX_PP : 4096)) {
-                fprintf(stderr, "ckptdoc tui: --%s must be a positive integer, not '%s'\n",
-                        c == 't' ? "tp" : "pp", optarg);
+            if (parse_tp_pp(c, optarg, &lay, "tui"))
                 return EXIT_USAGE;
-            }
-            *(c == 't' ? &lay.tp : &lay.pp) = (int)v;
             break;
         case 'e': lay.ep = 1; break;
         case 'F': first_only = 1; break;

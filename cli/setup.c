@@ -1,6 +1,7 @@
 /* setup.c - what lint, explain and rules explain share: choosing the rules for a checkpoint,
  * and naming the family its keys look like. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
@@ -38,6 +39,19 @@ const char *keys_look_like(const ck_checkpoint *ck, char *buf, size_t size)
         rules_free(&r);
     }
     return buf;
+}
+
+int parse_tp_pp(int opt, const char *arg, plan_layout *lay, const char *cmd)
+{
+    char *end;
+    long v = strtol(arg, &end, 10);
+    if (end == arg || *end || v < 1 || v > (opt == 'p' ? PLAN_MAX_PP : 4096)) {
+        fprintf(stderr, "ckptdoc %s: --%s must be a positive integer%s, not '%s'\n", cmd, opt == 't' ? "tp" : "pp",
+                opt == 'p' ? " up to 64" : "", arg);
+        return -1;
+    }
+    *(opt == 't' ? &lay->tp : &lay->pp) = (int)v;
+    return 0;
 }
 
 int rules_match(const rules_file *r, const ck_config *c)

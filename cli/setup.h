@@ -3,8 +3,11 @@
 #define CK_SETUP_H
 
 #include "../inspect/ckpt.h"
+#include "../loader/plan.h"
 #include "../rules/rules.h"
 
+/* --tp (opt 't') or --pp (opt 'p') into lay: 0, or -1 with the message for `cmd` printed. */
+int parse_tp_pp(int opt, const char *arg, plan_layout *lay, const char *cmd);
 /* Whether r's match list fits config.json. */
 int rules_match(const rules_file *r, const ck_config *c);
 /* rules as a file or a built-in name; NULL: the built-in that matches cfg. path names the
