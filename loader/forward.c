@@ -35,6 +35,31 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     if (strcmp(c->rope_type, "default") != 0)
         return ck_err_set(err, CK_EUSAGE, c->path, "rope_type", CK_NO_OFFSET, "rope_type \"%s\" is not "
                           "computed by this version (default rotary only)", c->rope_type);
+    d->rscale = 1.0;
+    if (strcmp(c->model_type, "deepseek_v2") == 0 || strcmp(c->model_type, "deepseek_v3") == 0) {
+        const cfg_field *tm = config_field(c, "topk_method"), *sf = config_field(c, "scoring_func"),
+                        *rs = config_field(c, "routed_scaling_factor");
+        d->mla = 1;
+        d->q_lora = cfg_int(c, "q_lora_rank", 0);
+        d->kv_lora = cfg_int(c, "kv_lora_rank", 0);
+        d->qk_nope = cfg_int(c, "qk_nope_head_dim", 0);
+        d->qk_rope = cfg_int(c, "qk_rope_head_dim", 0);
+        d->v_head = cfg_int(c, "v_head_dim", 0);
+        d->experts = cfg_int(c, "n_routed_experts", 0);
+        d->topk = cfg_int(c, "num_experts_per_tok", 1);
+        d->renorm = cfg_int(c, "norm_topk_prob", 0) != 0;
+        d->moe = "mlp";
+        d->rscale = rs && rs->kind == CFG_NUMBER ? rs->num : 1.0;
+        if (!d->kv_lora || !d->qk_nope || !d->qk_rope || !d->v_head || d->qk_rope % 2)
+            return ck_err_set(err, CK_EUSAGE, c->path, "kv_lora_rank", CK_NO_OFFSET, "the latent attention's "
+                              "dimensions (kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim) are missing");
+        if ((tm && tm->kind == CFG_STRING && strcmp(tm->str, "greedy") != 0) ||
+            (sf && sf->kind == CFG_STRING && strcmp(sf->str, "softmax") != 0))
+            return ck_err_set(err, CK_EUSAGE, c->path, "topk_method", CK_NO_OFFSET, "routing \"%s\" with \"%s\" "
+                              "scores is not computed by this version (greedy softmax top-k, as DeepSeek-V2-Lite)",
+                              tm && tm->kind == CFG_STRING ? tm->str : "?", sf && sf->kind == CFG_STRING ? sf->str : "?");
+        return CK_OK;
+    }
     if (strcmp(c->model_type, "mixtral") == 0 || strcmp(c->model_type, "qwen2_moe") == 0 ||
         strcmp(c->model_type, "qwen3_moe") == 0) {
         int mix = c->model_type[0] == 'm';
@@ -149,7 +174,7 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
                 fwd_linear(h + t * H, 1, H, w13->data + (size_t)le * 2 * Il * H, 2 * Il, NULL, gu, 0);
                 fwd_silu_mul(gu, 1, Il, act);
                 fwd_linear(act, 1, Il, w2->data + (size_t)le * H * Il, H, NULL, y, 0);
-                double wk = d->renorm ? wt[k] / ksum : wt[k];
+                double wk = (d->renorm ? wt[k] / ksum : wt[k]) * d->rscale;
                 for (size_t i = 0; i < H; i++)
                     x[t * H + i] += (float)wk * y[i];
             }
@@ -170,22 +195,28 @@ static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R
                          size_t T, float *x, ck_err *err)
 {
     char ngu[160], nd[160], ng[160];
-    snprintf(ngu, sizeof ngu, "layers.%lld.mlp.shared_expert.gate_up_proj.weight", (long long)l);
-    snprintf(nd, sizeof nd, "layers.%lld.mlp.shared_expert.down_proj.weight", (long long)l);
+    const char *mod = d->mla ? "shared_experts" : "shared_expert"; /* DeepSeek's are ungated */
+    snprintf(ngu, sizeof ngu, "layers.%lld.mlp.%s.gate_up_proj.weight", (long long)l, mod);
+    snprintf(nd, sizeof nd, "layers.%lld.mlp.%s.down_proj.weight", (long long)l, mod);
     snprintf(ng, sizeof ng, "layers.%lld.mlp.shared_expert_gate.weight", (long long)l);
     const load_param *g = rank_param(R[0], p, ng);
     size_t H = (size_t)d->hidden;
     if (!rank_param(R[0], p, ngu))
         return CK_OK;
-    if (!g || g->n != H)
+    if (!d->mla && (!g || g->n != H))
         return ck_err_set(err, CK_EFORMAT, p->rules->path, ng, CK_NO_OFFSET, "a shared expert without its [1, %zu] "
                           "gate", H);
     float *gs = malloc(T * sizeof *gs);
     if (!gs)
         return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
-    fwd_linear(h, T, H, g->data, 1, NULL, gs, 0);
-    for (size_t t = 0; t < T; t++)
-        gs[t] = 1.0f / (1.0f + expf(-gs[t]));
+    if (d->mla)
+        for (size_t t = 0; t < T; t++)
+            gs[t] = 1.0f;
+    else {
+        fwd_linear(h, T, H, g->data, 1, NULL, gs, 0);
+        for (size_t t = 0; t < T; t++)
+            gs[t] = 1.0f / (1.0f + expf(-gs[t]));
+    }
     int rc = CK_OK;
     for (int r = 0; r < p->layout.tp && rc == CK_OK; r++) {
         const load_param *gu = rank_param(R[r], p, ngu), *dn = rank_param(R[r], p, nd);
@@ -214,6 +245,106 @@ static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R
     return rc;
 }
 
+/* Rotary embedding on interleaved pairs (2i, 2i+1), as DeepSeek's latent attention applies it. */
+static void rope_interleaved(float *x, size_t T, size_t heads, size_t stride, size_t off, size_t dim, double theta)
+{
+    for (size_t t = 0; t < T; t++)
+        for (size_t h = 0; h < heads; h++) {
+            float *v = x + (t * heads + h) * stride + off;
+            for (size_t i = 0; i < dim / 2; i++) {
+                double f = pow(theta, -2.0 * (double)i / (double)dim) * (double)t;
+                float c = (float)cos(f), sn = (float)sin(f), a = v[2 * i], b = v[2 * i + 1];
+                v[2 * i] = a * c - b * sn;
+                v[2 * i + 1] = a * sn + b * c;
+            }
+        }
+}
+
+/* DeepSeek's multi-head latent attention for one rank's heads, its o_proj partial added to x. */
+static int mla_rank(const plan *p, const dense_dims *d, const rank_load *R, int64_t l, const float *h, size_t T,
+                    float *x, ck_err *err)
+{
+    int tp = p->layout.tp;
+    size_t H = (size_t)d->hidden, hq = (size_t)(d->heads / tp), nope = (size_t)d->qk_nope;
+    size_t rope = (size_t)d->qk_rope, qk = nope + rope, vh = (size_t)d->v_head, kvl = (size_t)d->kv_lora;
+    size_t kva = kvl + rope, ql = (size_t)d->q_lora;
+    float *q = malloc(T * hq * qk * sizeof *q), *a = malloc(T * (ql + kva) * sizeof *a);
+    float *c = malloc(T * kvl * sizeof *c), *kv = malloc(T * hq * (nope + vh) * sizeof *kv);
+    float *o = malloc(T * hq * vh * sizeof *o), *qa = ql ? malloc(T * ql * sizeof *qa) : NULL;
+    double *pr = malloc(T * sizeof *pr);
+    int rc = CK_OK;
+    const float *wq = NULL, *wqa = NULL, *wqn = NULL, *wkva, *wkvn, *wkvb, *wo;
+    if (!q || !a || !c || !kv || !o || !pr || (ql && !qa)) {
+        rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+        goto done;
+    }
+    if (ql) {
+        wkva = W(R, p, "layers.%lld.self_attn.fused_qkv_a_proj.weight", l, 1, (ql + kva) * H, err);
+        wqn = W(R, p, "layers.%lld.self_attn.q_a_layernorm.weight", l, 1, ql, err);
+        wq = W(R, p, "layers.%lld.self_attn.q_b_proj.weight", l, 1, hq * qk * ql, err);
+        wqa = wkva;
+    } else {
+        wq = W(R, p, "layers.%lld.self_attn.q_proj.weight", l, 1, hq * qk * H, err);
+        wkva = W(R, p, "layers.%lld.self_attn.kv_a_proj_with_mqa.weight", l, 1, kva * H, err);
+    }
+    wkvn = W(R, p, "layers.%lld.self_attn.kv_a_layernorm.weight", l, 1, kvl, err);
+    wkvb = W(R, p, "layers.%lld.self_attn.kv_b_proj.weight", l, 1, hq * (nope + vh) * kvl, err);
+    wo = W(R, p, "layers.%lld.self_attn.o_proj.weight", l, 1, H * hq * vh, err);
+    if (!wq || !wkva || !wkvn || !wkvb || !wo || (ql && (!wqa || !wqn))) {
+        rc = err->code;
+        goto done;
+    }
+    /* the latent: [q_a |] c_kv | k_pe, replicated on every rank */
+    fwd_linear(h, T, H, wkva, ql + kva, NULL, a, 0);
+    if (ql) {
+        for (size_t t = 0; t < T; t++)
+            memcpy(qa + t * ql, a + t * (ql + kva), ql * sizeof *qa);
+        fwd_rmsnorm(qa, T, ql, wqn, (float)d->eps, qa);
+        fwd_linear(qa, T, ql, wq, hq * qk, NULL, q, 0);
+    } else
+        fwd_linear(h, T, H, wq, hq * qk, NULL, q, 0);
+    for (size_t t = 0; t < T; t++)
+        memcpy(c + t * kvl, a + t * (ql + kva) + ql, kvl * sizeof *c);
+    fwd_rmsnorm(c, T, kvl, wkvn, (float)d->eps, c);
+    rope_interleaved(q, T, hq, qk, nope, rope, d->theta);
+    rope_interleaved(a, T, 1, ql + kva, ql + kvl, rope, d->theta); /* k_pe, one head shared by all */
+    fwd_linear(c, T, kvl, wkvb, hq * (nope + vh), NULL, kv, 0);
+    double scale = 1.0 / sqrt((double)qk);
+    for (size_t hh = 0; hh < hq; hh++)
+        for (size_t t = 0; t < T; t++) {
+            const float *qv = q + (t * hq + hh) * qk;
+            double mx = -INFINITY, sum = 0;
+            for (size_t s2 = 0; s2 <= t; s2++) {
+                const float *kn = kv + (s2 * hq + hh) * (nope + vh), *kp = a + s2 * (ql + kva) + ql + kvl;
+                double dd = 0;
+                for (size_t i = 0; i < nope; i++)
+                    dd += (double)qv[i] * kn[i];
+                for (size_t i = 0; i < rope; i++)
+                    dd += (double)qv[nope + i] * kp[i];
+                pr[s2] = dd * scale;
+                mx = pr[s2] > mx ? pr[s2] : mx;
+            }
+            for (size_t s2 = 0; s2 <= t; s2++)
+                sum += (pr[s2] = exp(pr[s2] - mx));
+            for (size_t i = 0; i < vh; i++) {
+                double acc = 0;
+                for (size_t s2 = 0; s2 <= t; s2++)
+                    acc += pr[s2] * kv[(s2 * hq + hh) * (nope + vh) + nope + i];
+                o[(t * hq + hh) * vh + i] = (float)(acc / sum);
+            }
+        }
+    fwd_linear(o, T, hq * vh, wo, H, NULL, x, 1);
+done:
+    free(q);
+    free(a);
+    free(c);
+    free(kv);
+    free(o);
+    free(qa);
+    free(pr);
+    return rc;
+}
+
 int forward_layer(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, float *x, int T,
                   float *after_attn, ck_err *err)
 {
@@ -237,7 +368,10 @@ int forward_layer(const plan *p, const dense_dims *d, rank_load *const *R, int64
         goto done;
     }
     fwd_rmsnorm(x, Tz, H, ln, (float)d->eps, h);
-    for (int r = 0; r < tp; r++) {
+    for (int r = 0; d->mla && r < tp; r++)
+        if ((rc = mla_rank(p, d, R[r], l, h, Tz, x, err)) != CK_OK)
+            goto done;
+    for (int r = 0; !d->mla && r < tp; r++) {
         const float *wqkv = W(R[r], p, "layers.%lld.self_attn.qkv_proj.weight", l, 1, qkv * H, err);
         const float *bqkv = W(R[r], p, "layers.%lld.self_attn.qkv_proj.bias", l, 0, qkv, err);
         const float *wo = W(R[r], p, "layers.%lld.self_attn.o_proj.weight", l, 1, H * hq * hd, err);

@@ -5,7 +5,9 @@
  * bias, optional q_norm/k_norm, gate_up_proj, down_proj, RMSNorm, rotary embedding) and the
  * experts of Mixtral and Qwen2/Qwen3-MoE (softmax router, top-k, renormalized when the model
  * says so, Qwen2-MoE's shared expert with its sigmoid gate; experts split over TP or placed whole
- * under EP; a layer without experts runs the dense MLP), fp32 on the CPU. */
+ * under EP; a layer without experts runs the dense MLP), and DeepSeek-V2-style multi-head latent
+ * attention with its MoE (softmax scores, greedy top-k, routed_scaling_factor, shared experts,
+ * dense layers first), default rotary only, fp32 on the CPU. */
 #ifndef CK_FORWARD_PASS_H
 #define CK_FORWARD_PASS_H
 
@@ -18,6 +20,10 @@ typedef struct {
     int64_t experts, topk;   /* routed experts, 0 for a dense model */
     int renorm;              /* the top-k weights renormalized (Mixtral; norm_topk_prob) */
     const char *moe;         /* the sparse block's module: "block_sparse_moe" (Mixtral) or "mlp" (Qwen-MoE) */
+    double rscale;           /* routed_scaling_factor (DeepSeek), 1 elsewhere */
+    /* DeepSeek-V2/V3 multi-head latent attention (mla = 1): q_lora 0 means a plain q_proj */
+    int mla;
+    int64_t q_lora, kv_lora, qk_nope, qk_rope, v_head;
 } dense_dims;
 
 /* Reads the dimensions from the plan's config; CK_EUSAGE naming what is missing or unsupported. */
