@@ -53,11 +53,23 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         if (!d->kv_lora || !d->qk_nope || !d->qk_rope || !d->v_head || d->qk_rope % 2)
             return ck_err_set(err, CK_EUSAGE, c->path, "kv_lora_rank", CK_NO_OFFSET, "the latent attention's "
                               "dimensions (kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim) are missing");
-        if ((tm && tm->kind == CFG_STRING && strcmp(tm->str, "greedy") != 0) ||
-            (sf && sf->kind == CFG_STRING && strcmp(sf->str, "softmax") != 0))
+        /* transformers' DeepseekV3Config writes neither: V3's routing is implied by the model type */
+        int v3 = strcmp(c->model_type, "deepseek_v3") == 0;
+        const char *tms = tm && tm->kind == CFG_STRING ? tm->str : v3 ? "noaux_tc" : "greedy";
+        const char *sfs = sf && sf->kind == CFG_STRING ? sf->str : v3 ? "sigmoid" : "softmax";
+        d->noaux = strcmp(tms, "noaux_tc") == 0 && strcmp(sfs, "sigmoid") == 0;
+        d->n_group = cfg_int(c, "n_group", 1);
+        d->topk_group = cfg_int(c, "topk_group", 1);
+        if (d->noaux && (d->n_group < 1 || d->experts % d->n_group || d->topk_group < 1 || d->topk_group > d->n_group ||
+                         d->experts / d->n_group < 2 || d->topk_group * (d->experts / d->n_group) < d->topk))
+            return ck_err_set(err, CK_EUSAGE, c->path, "n_group", CK_NO_OFFSET, "%lld experts in %lld groups, %lld "
+                              "chosen: not a group-limited routing", (long long)d->experts, (long long)d->n_group,
+                              (long long)d->topk_group);
+        if (!d->noaux && (strcmp(tms, "greedy") != 0 || strcmp(sfs, "softmax") != 0))
             return ck_err_set(err, CK_EUSAGE, c->path, "topk_method", CK_NO_OFFSET, "routing \"%s\" with \"%s\" "
-                              "scores is not computed by this version (greedy softmax top-k, as DeepSeek-V2-Lite)",
-                              tm && tm->kind == CFG_STRING ? tm->str : "?", sf && sf->kind == CFG_STRING ? sf->str : "?");
+                              "scores is not computed by this version (greedy softmax top-k as DeepSeek-V2-Lite, noaux_tc "
+                              "sigmoid as V3)",
+                              tms, sfs);
         return CK_OK;
     }
     if (strcmp(c->model_type, "mixtral") == 0 || strcmp(c->model_type, "qwen2_moe") == 0 ||
@@ -99,6 +111,60 @@ static const float *W(const rank_load *r, const plan *p, const char *fmt, int64_
     return lp ? lp->data : NULL;
 }
 
+/* DeepSeek-V3's choice of experts for one token: scores sigmoid(logit); the choice ranks
+ * score + bias within the topk_group groups whose two best choices sum highest; the weights are
+ * the scores of the chosen (renormalized later when norm_topk_prob). */
+static int noaux_select(const dense_dims *d, const float *logit, const float *bias, size_t E, size_t *sel,
+                        double *wt, double *ksum)
+{
+    size_t G = (size_t)d->n_group, per = E / G, K = (size_t)d->topk;
+    double *sc = malloc(E * sizeof *sc), *ch = malloc(E * sizeof *ch), *gs = malloc(G * sizeof *gs);
+    int *keep = calloc(G, sizeof *keep);
+    if (!sc || !ch || !gs || !keep) {
+        free(sc), free(ch), free(gs), free(keep);
+        return -1;
+    }
+    for (size_t e = 0; e < E; e++) {
+        sc[e] = 1.0 / (1.0 + exp(-(double)logit[e]));
+        ch[e] = sc[e] + bias[e];
+    }
+    for (size_t g = 0; g < G; g++) {
+        double a = -INFINITY, b = -INFINITY;
+        for (size_t e = g * per; e < (g + 1) * per; e++)
+            if (ch[e] > a) {
+                b = a;
+                a = ch[e];
+            } else if (ch[e] > b)
+                b = ch[e];
+        gs[g] = a + b;
+    }
+    for (int64_t k = 0; k < d->topk_group; k++) {
+        size_t best = G;
+        for (size_t g = 0; g < G; g++)
+            if (!keep[g] && (best == G || gs[g] > gs[best]))
+                best = g;
+        keep[best] = 1;
+    }
+    *ksum = 0;
+    for (size_t k = 0; k < K; k++) {
+        size_t best = E;
+        for (size_t e = 0; e < E; e++) {
+            int taken = !keep[e / per];
+            for (size_t j = 0; j < k && !taken; j++)
+                taken = sel[j] == e;
+            if (!taken && (best == E || ch[e] > ch[best]))
+                best = e;
+        }
+        sel[k] = best;
+        wt[k] = sc[best];
+        *ksum += wt[k];
+    }
+    if (d->renorm)
+        *ksum += 1e-20;
+    free(sc), free(ch), free(gs), free(keep);
+    return 0;
+}
+
 /* Mixtral's sparse MLP: the replicated router's softmax, the top-k experts renormalized, each
  * rank adding what its experts (or its slice of every expert) contribute. */
 static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, const float *h, size_t T,
@@ -108,8 +174,10 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
     size_t H = (size_t)d->hidden, E = (size_t)d->experts, K = (size_t)d->topk;
     char gname[128];
     snprintf(gname, sizeof gname, "layers.%%lld.%s.gate.weight", d->moe);
-    const float *gate = W(R[0], p, gname, l, 1, E * H, err);
+    const float *gate = W(R[0], p, gname, l, 1, E * H, err), *bias = NULL;
     if (!gate)
+        return err->code;
+    if (d->noaux && !(bias = W(R[0], p, "layers.%lld.mlp.gate.e_score_correction_bias", l, 1, E, err)))
         return err->code;
     float *logit = malloc(E * sizeof *logit), *gu = NULL, *act = NULL, *y = malloc(H * sizeof *y);
     size_t *sel = malloc(K * sizeof *sel);
@@ -126,6 +194,12 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
             mx = logit[e] > mx ? logit[e] : mx;
         for (size_t e = 0; e < E; e++)
             sum += exp(logit[e] - mx);
+        if (d->noaux) { /* V3: sigmoid scores; bias and groups decide the choice, not the weights */
+            if (noaux_select(d, logit, bias, E, sel, wt, &ksum) != 0) {
+                rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+                break;
+            }
+        } else
         for (size_t k = 0; k < K; k++) { /* top-k by probability, the lower index first on ties */
             size_t best = E;
             for (size_t e = 0; e < E; e++) {

@@ -700,8 +700,8 @@ START_TEST(test_check_cli)
     /* Mixtral's experts: sliced over TP, or whole experts per rank under EP */
     static const char *moe[] = {"--tp 2", "--tp 4 --pp 2", "--tp 2 --ep", "--tp 4 --enable-expert-parallel"};
     static const char *moe_dirs[] = {"moe/tiny-mixtral", "moe/tiny-qwen2-moe", "moe/tiny-qwen3-moe",
-                                     "real/tiny-deepseek-v2"};
-    for (unsigned k = 0; k < 4; k++) /* Qwen2-MoE: shared expert, a dense layer; Qwen3: q/k norms;
+                                     "real/tiny-deepseek-v2", "real/tiny-deepseek-v3"};
+    for (unsigned k = 0; k < 5; k++) /* Qwen2-MoE: shared expert, a dense layer; Qwen3: q/k norms;
                                       * DeepSeek-V2: latent attention, shared experts */
         for (unsigned i = 0; i < 4; i++) {
             snprintf(cmd, sizeof cmd, "%s check fixtures/%s %s", tu_bin(), moe_dirs[k], moe[i]);
@@ -750,7 +750,7 @@ START_TEST(test_check_cli)
     free(out);
     /* the forward pass is transformers' own: each fixture carries the logits transformers computed
      * for it (fixtures/make_reference_logits.py), sharded and unsharded agree with them */
-    static const char *refd[] = {"real/tiny-deepseek-v2", "real/tiny-qwen2", "real/tiny-llama-bf16", "quant/tiny-llama-f32",
+    static const char *refd[] = {"real/tiny-deepseek-v2", "real/tiny-deepseek-v3", "real/tiny-qwen2", "real/tiny-llama-bf16", "quant/tiny-llama-f32",
                                  "moe/tiny-mixtral", "moe/tiny-qwen2-moe", "moe/tiny-qwen3-moe"};
     for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
         snprintf(cmd, sizeof cmd, "%s check fixtures/%s --tp 2 --pp 2", tu_bin(), refd[i]);
