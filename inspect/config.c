@@ -4,6 +4,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -197,6 +198,7 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
     cfg->torch_dtype = dup_or_empty(td);
     /* rotary settings: top level (transformers v4) or rope_parameters / rope_scaling (v5) */
     cfg->rope_theta = 10000.0;
+    cfg->rope_truncate = 1;
     snprintf(cfg->rope_type, sizeof cfg->rope_type, "default");
     static const char *const rope_objs[] = {"rope_parameters", "rope_scaling"};
     const cJSON *th = cJSON_GetObjectItemCaseSensitive(root, "rope_theta");
@@ -209,6 +211,22 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "rope_theta");
         if (cJSON_IsNumber(t))
             cfg->rope_theta = t->valuedouble;
+        static const struct { const char *name; size_t off; } num[] = {
+            {"factor", offsetof(ck_config, rope_factor)},
+            {"original_max_position_embeddings", offsetof(ck_config, rope_orig_max)},
+            {"beta_fast", offsetof(ck_config, rope_beta_fast)},
+            {"beta_slow", offsetof(ck_config, rope_beta_slow)},
+            {"mscale", offsetof(ck_config, rope_mscale)},
+            {"mscale_all_dim", offsetof(ck_config, rope_mscale_all_dim)},
+            {"attention_factor", offsetof(ck_config, rope_attention_factor)}};
+        for (unsigned n = 0; n < sizeof num / sizeof *num; n++) {
+            const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, num[n].name);
+            if (cJSON_IsNumber(x))
+                *(double *)(void *)((char *)cfg + num[n].off) = x->valuedouble;
+        }
+        const cJSON *tr = cJSON_GetObjectItemCaseSensitive(o, "truncate");
+        if (cJSON_IsBool(tr))
+            cfg->rope_truncate = cJSON_IsTrue(tr);
         const cJSON *ty = cJSON_GetObjectItemCaseSensitive(o, "rope_type");
         if (!cJSON_IsString(ty))
             ty = cJSON_GetObjectItemCaseSensitive(o, "type");

@@ -32,9 +32,10 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     if (!d->hidden || !d->heads || !d->kv_heads || !d->head_dim || !d->inter || !d->vocab)
         return ck_err_set(err, CK_EUSAGE, c->path, NULL, CK_NO_OFFSET, "config.json lacks the dimensions of a "
                           "dense decoder (hidden_size, num_attention_heads, intermediate_size, vocab_size)");
-    if (strcmp(c->rope_type, "default") != 0)
+    int deepseek = strcmp(c->model_type, "deepseek_v2") == 0 || strcmp(c->model_type, "deepseek_v3") == 0;
+    if (strcmp(c->rope_type, "default") != 0 && !(deepseek && strcmp(c->rope_type, "yarn") == 0))
         return ck_err_set(err, CK_EUSAGE, c->path, "rope_type", CK_NO_OFFSET, "rope_type \"%s\" is not "
-                          "computed by this version (default rotary only)", c->rope_type);
+                          "computed by this version (default rotary; yarn for DeepSeek)", c->rope_type);
     d->rscale = 1.0;
     if (strcmp(c->model_type, "deepseek_v2") == 0 || strcmp(c->model_type, "deepseek_v3") == 0) {
         const cfg_field *tm = config_field(c, "topk_method"), *sf = config_field(c, "scoring_func"),
@@ -50,7 +51,7 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         d->renorm = cfg_int(c, "norm_topk_prob", 0) != 0;
         d->moe = "mlp";
         d->rscale = rs && rs->kind == CFG_NUMBER ? rs->num : 1.0;
-        if (!d->kv_lora || !d->qk_nope || !d->qk_rope || !d->v_head || d->qk_rope % 2)
+        if (!d->kv_lora || !d->qk_nope || !d->qk_rope || !d->v_head || d->qk_rope % 2 || d->qk_rope > 512)
             return ck_err_set(err, CK_EUSAGE, c->path, "kv_lora_rank", CK_NO_OFFSET, "the latent attention's "
                               "dimensions (kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim) are missing");
         /* transformers' DeepseekV3Config writes neither: V3's routing is implied by the model type */
@@ -319,19 +320,70 @@ static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R
     return rc;
 }
 
-/* Rotary embedding on interleaved pairs (2i, 2i+1), as DeepSeek's latent attention applies it. */
-static void rope_interleaved(float *x, size_t T, size_t heads, size_t stride, size_t off, size_t dim, double theta)
+/* Rotary embedding on interleaved pairs (2i, 2i+1), as DeepSeek's latent attention applies it,
+ * with per-pair inverse frequencies and cos/sin scaled by af (yarn's attention factor). */
+static void rope_interleaved(float *x, size_t T, size_t heads, size_t stride, size_t off, size_t dim,
+                             const double *inv, double af)
 {
     for (size_t t = 0; t < T; t++)
         for (size_t h = 0; h < heads; h++) {
             float *v = x + (t * heads + h) * stride + off;
             for (size_t i = 0; i < dim / 2; i++) {
-                double f = pow(theta, -2.0 * (double)i / (double)dim) * (double)t;
-                float c = (float)cos(f), sn = (float)sin(f), a = v[2 * i], b = v[2 * i + 1];
+                double f = inv[i] * (double)t;
+                float c = (float)(cos(f) * af), sn = (float)(sin(f) * af), a = v[2 * i], b = v[2 * i + 1];
                 v[2 * i] = a * c - b * sn;
                 v[2 * i + 1] = a * sn + b * c;
             }
         }
+}
+
+static double yarn_mscale(double scale, double m)
+{
+    return scale <= 1 ? 1.0 : 0.1 * m * log(scale) + 1.0;
+}
+
+/* Inverse frequencies of a rotary dim (default, or yarn as DeepSeek configures it), the factor
+ * on cos/sin, and the factor on the softmax scale. */
+static void rope_freqs(const ck_config *c, size_t dim, double *inv, double *af, double *smul)
+{
+    double base = c->rope_theta;
+    *af = 1.0;
+    *smul = 1.0;
+    for (size_t i = 0; i < dim / 2; i++)
+        inv[i] = 1.0 / pow(base, 2.0 * (double)i / (double)dim);
+    if (strcmp(c->rope_type, "yarn") != 0)
+        return;
+    int64_t maxpos = 0;
+    config_int(c, "max_position_embeddings", &maxpos);
+    double orig = c->rope_orig_max > 0 ? c->rope_orig_max : (double)maxpos;
+    double factor = c->rope_factor > 0 ? c->rope_factor : orig > 0 ? (double)maxpos / orig : 1.0;
+    if (c->rope_attention_factor > 0)
+        *af = c->rope_attention_factor;
+    else if (c->rope_mscale > 0 && c->rope_mscale_all_dim > 0)
+        *af = yarn_mscale(factor, c->rope_mscale) / yarn_mscale(factor, c->rope_mscale_all_dim);
+    else
+        *af = yarn_mscale(factor, 1.0);
+    if (c->rope_mscale_all_dim > 0) {
+        double m = yarn_mscale(factor, c->rope_mscale_all_dim);
+        *smul = m * m;
+    }
+    double fast = c->rope_beta_fast > 0 ? c->rope_beta_fast : 32, slow = c->rope_beta_slow > 0 ? c->rope_beta_slow : 1;
+    double lo = (double)dim * log(orig / (fast * 2 * M_PI)) / (2 * log(base));
+    double hi = (double)dim * log(orig / (slow * 2 * M_PI)) / (2 * log(base));
+    if (c->rope_truncate) {
+        lo = floor(lo);
+        hi = ceil(hi);
+    }
+    lo = lo < 0 ? 0 : lo;
+    hi = hi > (double)dim - 1 ? (double)dim - 1 : hi;
+    if (lo == hi)
+        hi += 0.001;
+    for (size_t i = 0; i < dim / 2; i++) {
+        double ramp = ((double)i - lo) / (hi - lo);
+        ramp = ramp < 0 ? 0 : ramp > 1 ? 1 : ramp;
+        double extra = 1.0 - ramp; /* the share kept unscaled */
+        inv[i] = inv[i] / factor * (1.0 - extra) + inv[i] * extra;
+    }
 }
 
 /* DeepSeek's multi-head latent attention for one rank's heads, its o_proj partial added to x. */
@@ -380,10 +432,12 @@ static int mla_rank(const plan *p, const dense_dims *d, const rank_load *R, int6
     for (size_t t = 0; t < T; t++)
         memcpy(c + t * kvl, a + t * (ql + kva) + ql, kvl * sizeof *c);
     fwd_rmsnorm(c, T, kvl, wkvn, (float)d->eps, c);
-    rope_interleaved(q, T, hq, qk, nope, rope, d->theta);
-    rope_interleaved(a, T, 1, ql + kva, ql + kvl, rope, d->theta); /* k_pe, one head shared by all */
+    double inv[256], af, smul;
+    rope_freqs(p->cfg, rope, inv, &af, &smul);
+    rope_interleaved(q, T, hq, qk, nope, rope, inv, af);
+    rope_interleaved(a, T, 1, ql + kva, ql + kvl, rope, inv, af); /* k_pe, one head shared by all */
     fwd_linear(c, T, kvl, wkvb, hq * (nope + vh), NULL, kv, 0);
-    double scale = 1.0 / sqrt((double)qk);
+    double scale = smul / sqrt((double)qk);
     for (size_t hh = 0; hh < hq; hh++)
         for (size_t t = 0; t < T; t++) {
             const float *qv = q + (t * hq + hh) * qk;
