@@ -218,7 +218,9 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
             {"beta_slow", offsetof(ck_config, rope_beta_slow)},
             {"mscale", offsetof(ck_config, rope_mscale)},
             {"mscale_all_dim", offsetof(ck_config, rope_mscale_all_dim)},
-            {"attention_factor", offsetof(ck_config, rope_attention_factor)}};
+            {"attention_factor", offsetof(ck_config, rope_attention_factor)},
+            {"low_freq_factor", offsetof(ck_config, rope_low_freq_factor)},
+            {"high_freq_factor", offsetof(ck_config, rope_high_freq_factor)}};
         for (unsigned n = 0; n < sizeof num / sizeof *num; n++) {
             const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, num[n].name);
             if (cJSON_IsNumber(x))

@@ -44,6 +44,22 @@ void fwd_rope(float *x, size_t T, size_t heads, size_t hd, double theta)
         }
 }
 
+void fwd_rope_freqs(float *x, size_t T, size_t heads, size_t hd, const double *inv)
+{
+    size_t half = hd / 2;
+    for (size_t t = 0; t < T; t++)
+        for (size_t h = 0; h < heads; h++) {
+            float *v = x + (t * heads + h) * hd;
+            for (size_t i = 0; i < half; i++) {
+                double f = inv[i] * (double)t;
+                float c = (float)cos(f), s = (float)sin(f);
+                float a = v[i], b = v[i + half];
+                v[i] = a * c - b * s;
+                v[i + half] = b * c + a * s;
+            }
+        }
+}
+
 void fwd_attention(const float *q, const float *k, const float *v, size_t T, size_t hq, size_t hkv, size_t hd,
                    float *out)
 {

@@ -33,9 +33,10 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         return ck_err_set(err, CK_EUSAGE, c->path, NULL, CK_NO_OFFSET, "config.json lacks the dimensions of a "
                           "dense decoder (hidden_size, num_attention_heads, intermediate_size, vocab_size)");
     int deepseek = strcmp(c->model_type, "deepseek_v2") == 0 || strcmp(c->model_type, "deepseek_v3") == 0;
-    if (strcmp(c->rope_type, "default") != 0 && !(deepseek && strcmp(c->rope_type, "yarn") == 0))
+    if (strcmp(c->rope_type, "default") != 0 && strcmp(c->rope_type, "llama3") != 0 &&
+        !(deepseek && strcmp(c->rope_type, "yarn") == 0))
         return ck_err_set(err, CK_EUSAGE, c->path, "rope_type", CK_NO_OFFSET, "rope_type \"%s\" is not "
-                          "computed by this version (default rotary; yarn for DeepSeek)", c->rope_type);
+                          "computed by this version (default and llama3 rotary; yarn for DeepSeek)", c->rope_type);
     d->rscale = 1.0;
     if (strcmp(c->model_type, "deepseek_v2") == 0 || strcmp(c->model_type, "deepseek_v3") == 0) {
         const cfg_field *tm = config_field(c, "topk_method"), *sf = config_field(c, "scoring_func"),
@@ -351,6 +352,20 @@ static void rope_freqs(const ck_config *c, size_t dim, double *inv, double *af, 
     *smul = 1.0;
     for (size_t i = 0; i < dim / 2; i++)
         inv[i] = 1.0 / pow(base, 2.0 * (double)i / (double)dim);
+    if (strcmp(c->rope_type, "llama3") == 0) { /* Llama 3.1: long wavelengths slowed by factor, a smooth band */
+        double factor = c->rope_factor > 0 ? c->rope_factor : 8, lf = c->rope_low_freq_factor > 0 ? c->rope_low_freq_factor : 1;
+        double hf = c->rope_high_freq_factor > 0 ? c->rope_high_freq_factor : 4, old = c->rope_orig_max > 0 ? c->rope_orig_max : 8192;
+        for (size_t i = 0; i < dim / 2; i++) {
+            double wl = 2 * M_PI / inv[i];
+            if (wl > old / lf)
+                inv[i] /= factor;
+            else if (wl >= old / hf) {
+                double sm = (old / wl - lf) / (hf - lf);
+                inv[i] = (1 - sm) * inv[i] / factor + sm * inv[i];
+            }
+        }
+        return;
+    }
     if (strcmp(c->rope_type, "yarn") != 0)
         return;
     int64_t maxpos = 0;
@@ -490,6 +505,12 @@ int forward_layer(const plan *p, const dense_dims *d, rank_load *const *R, int64
         rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         goto done;
     }
+    double inv[512], af, smul;
+    if (hd / 2 > 512) {
+        rc = ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "head_dim %zu", hd);
+        goto done;
+    }
+    rope_freqs(p->cfg, hd, inv, &af, &smul); /* default or llama3 (yarn is DeepSeek's, in mla_rank) */
     /* attention: every rank its heads, o_proj partial sums added */
     if (!(ln = W(R[0], p, "layers.%lld.input_layernorm.weight", l, 1, H, err))) {
         rc = err->code;
@@ -524,8 +545,8 @@ int forward_layer(const plan *p, const dense_dims *d, rank_load *const *R, int64
             fwd_rmsnorm(q, Tz * hq, hd, qn, (float)d->eps, q);
             fwd_rmsnorm(k, Tz * hkv, hd, kn, (float)d->eps, k);
         }
-        fwd_rope(q, Tz, hq, hd, d->theta);
-        fwd_rope(k, Tz, hkv, hd, d->theta);
+        fwd_rope_freqs(q, Tz, hq, hd, inv);
+        fwd_rope_freqs(k, Tz, hkv, hd, inv);
         fwd_attention(q, k, v, Tz, hq, hkv, hd, o);
         fwd_linear(o, Tz, hq * hd, wo, H, NULL, x, 1);
     }

@@ -750,7 +750,7 @@ START_TEST(test_check_cli)
     free(out);
     /* the forward pass is transformers' own: each fixture carries the logits transformers computed
      * for it (fixtures/make_reference_logits.py), sharded and unsharded agree with them */
-    static const char *refd[] = {"real/tiny-deepseek-v2", "real/tiny-deepseek-v3", "real/tiny-qwen2", "real/tiny-llama-bf16", "quant/tiny-llama-f32",
+    static const char *refd[] = {"real/tiny-deepseek-v2", "real/tiny-deepseek-v3", "real/tiny-llama3-rope", "real/tiny-qwen2", "real/tiny-llama-bf16", "quant/tiny-llama-f32",
                                  "moe/tiny-mixtral", "moe/tiny-qwen2-moe", "moe/tiny-qwen3-moe"};
     for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
         snprintf(cmd, sizeof cmd, "%s check fixtures/%s --tp 2 --pp 2", tu_bin(), refd[i]);
