@@ -204,6 +204,9 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
     const cJSON *th = cJSON_GetObjectItemCaseSensitive(root, "rope_theta");
     if (cJSON_IsNumber(th))
         cfg->rope_theta = th->valuedouble;
+    const cJSON *prf = cJSON_GetObjectItemCaseSensitive(root, "partial_rotary_factor");
+    if (cJSON_IsNumber(prf))
+        cfg->rope_partial = prf->valuedouble;
     for (int k = 1; k >= 0; k--) {
         const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, rope_objs[k]);
         if (!cJSON_IsObject(o))
@@ -220,7 +223,8 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
             {"mscale_all_dim", offsetof(ck_config, rope_mscale_all_dim)},
             {"attention_factor", offsetof(ck_config, rope_attention_factor)},
             {"low_freq_factor", offsetof(ck_config, rope_low_freq_factor)},
-            {"high_freq_factor", offsetof(ck_config, rope_high_freq_factor)}};
+            {"high_freq_factor", offsetof(ck_config, rope_high_freq_factor)},
+            {"partial_rotary_factor", offsetof(ck_config, rope_partial)}};
         for (unsigned n = 0; n < sizeof num / sizeof *num; n++) {
             const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, num[n].name);
             if (cJSON_IsNumber(x))

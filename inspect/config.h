@@ -48,6 +48,7 @@ typedef struct {
     double rope_factor, rope_orig_max, rope_beta_fast, rope_beta_slow; /* yarn: 0 when absent */
     double rope_mscale, rope_mscale_all_dim, rope_attention_factor;    /* 0 when absent */
     double rope_low_freq_factor, rope_high_freq_factor;                /* llama3: 0 when absent */
+    double rope_partial;  /* partial_rotary_factor (top level or in the rope object); 0 when absent */
     int rope_truncate;   /* yarn's "truncate" (default 1) */
     cfg_field *fields;   /* (n_fields) top-level scalars in file order */
     int n_fields;

@@ -12,8 +12,9 @@ void fwd_rmsnorm(const float *x, size_t T, size_t n, const float *w, float eps, 
 /* Rotary embedding in the "rotate half" layout (Llama, Qwen2): for each of `heads` heads of
  * `hd` at position t, pairs (i, i + hd/2) rotate by t * theta^(-2i/hd). In place on x[T, heads*hd]. */
 void fwd_rope(float *x, size_t T, size_t heads, size_t hd, double theta);
-/* The same with the hd/2 inverse frequencies given (scaled rotary: llama3, yarn). */
-void fwd_rope_freqs(float *x, size_t T, size_t heads, size_t hd, const double *inv);
+/* The same on the first `rot` dims of each head only (partial rotary, GLM), with the rot/2
+ * inverse frequencies given (scaled rotary: llama3, yarn). */
+void fwd_rope_freqs(float *x, size_t T, size_t heads, size_t hd, size_t rot, const double *inv);
 /* Causal attention with grouped key/value heads: q[T, hq*hd], k and v [T, hkv*hd], query head j
  * reads key/value head j / (hq / hkv); softmax scale 1/sqrt(hd). out[T, hq*hd]. */
 void fwd_attention(const float *q, const float *k, const float *v, size_t T, size_t hq, size_t hkv, size_t hd,

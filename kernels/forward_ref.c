@@ -44,9 +44,9 @@ void fwd_rope(float *x, size_t T, size_t heads, size_t hd, double theta)
         }
 }
 
-void fwd_rope_freqs(float *x, size_t T, size_t heads, size_t hd, const double *inv)
+void fwd_rope_freqs(float *x, size_t T, size_t heads, size_t hd, size_t rot, const double *inv)
 {
-    size_t half = hd / 2;
+    size_t half = rot / 2;
     for (size_t t = 0; t < T; t++)
         for (size_t h = 0; h < heads; h++) {
             float *v = x + (t * heads + h) * hd;

@@ -38,10 +38,15 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         return ck_err_set(err, CK_EUSAGE, c->path, "rope_type", CK_NO_OFFSET, "rope_type \"%s\" is not "
                           "computed by this version (default and llama3 rotary; yarn for DeepSeek)", c->rope_type);
     d->rscale = 1.0;
+    d->rot = c->rope_partial > 0 && c->rope_partial < 1 ? (int64_t)((double)d->head_dim * c->rope_partial) : d->head_dim;
+    if (d->rot % 2 || d->rot < 2)
+        return ck_err_set(err, CK_EUSAGE, c->path, "partial_rotary_factor", CK_NO_OFFSET, "%lld rotary dims of a "
+                          "%lld-wide head", (long long)d->rot, (long long)d->head_dim);
     if (strcmp(c->model_type, "deepseek_v2") == 0 || strcmp(c->model_type, "deepseek_v3") == 0) {
         const cfg_field *tm = config_field(c, "topk_method"), *sf = config_field(c, "scoring_func"),
                         *rs = config_field(c, "routed_scaling_factor");
         d->mla = 1;
+        d->shared_ungated = 1;
         d->q_lora = cfg_int(c, "q_lora_rank", 0);
         d->kv_lora = cfg_int(c, "kv_lora_rank", 0);
         d->qk_nope = cfg_int(c, "qk_nope_head_dim", 0);
@@ -74,6 +79,25 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
                               tms, sfs);
         return CK_OK;
     }
+    if (strcmp(c->model_type, "glm4_moe") == 0) { /* GLM-4.5/4.6/4.7: V3-style routing, ungated shared experts */
+        const cfg_field *rs = config_field(c, "routed_scaling_factor");
+        d->experts = cfg_int(c, "n_routed_experts", 0);
+        d->topk = cfg_int(c, "num_experts_per_tok", 1);
+        d->renorm = cfg_int(c, "norm_topk_prob", 1) != 0;
+        d->moe = "mlp";
+        d->rscale = rs && rs->kind == CFG_NUMBER ? rs->num : 1.0;
+        d->noaux = 1;
+        d->shared_ungated = 1;
+        d->n_group = cfg_int(c, "n_group", 1);
+        d->topk_group = cfg_int(c, "topk_group", 1);
+        if (d->experts < 1 || d->topk < 1 || d->n_group < 1 || d->experts % d->n_group || d->topk_group < 1 ||
+            d->topk_group > d->n_group || d->experts / d->n_group < 2 ||
+            d->topk_group * (d->experts / d->n_group) < d->topk)
+            return ck_err_set(err, CK_EUSAGE, c->path, "n_routed_experts", CK_NO_OFFSET, "%lld experts in %lld "
+                              "groups, top %lld: not a routing this version computes", (long long)d->experts,
+                              (long long)d->n_group, (long long)d->topk);
+        return CK_OK;
+    }
     if (strcmp(c->model_type, "mixtral") == 0 || strcmp(c->model_type, "qwen2_moe") == 0 ||
         strcmp(c->model_type, "qwen3_moe") == 0) {
         int mix = c->model_type[0] == 'm';
@@ -87,7 +111,7 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     } else if (cfg_int(c, "n_routed_experts", 0) || cfg_int(c, "num_experts", 0) ||
                cfg_int(c, "num_local_experts", 0))
         return ck_err_set(err, CK_EUSAGE, c->path, NULL, CK_NO_OFFSET, "mixture-of-experts forward passes of "
-                          "model_type \"%s\" are not computed by this version (Llama/Qwen2, Mixtral, Qwen2/3-MoE)",
+                          "model_type \"%s\" are not computed by this version (Llama/Qwen2, Mixtral, Qwen2/3-MoE, DeepSeek-V2/V3, GLM-4.5)",
                           c->model_type);
     return CK_OK;
 }
@@ -271,7 +295,7 @@ static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R
                          size_t T, float *x, ck_err *err)
 {
     char ngu[160], nd[160], ng[160];
-    const char *mod = d->mla ? "shared_experts" : "shared_expert"; /* DeepSeek's are ungated */
+    const char *mod = d->shared_ungated ? "shared_experts" : "shared_expert"; /* DeepSeek's, GLM's: ungated */
     snprintf(ngu, sizeof ngu, "layers.%lld.mlp.%s.gate_up_proj.weight", (long long)l, mod);
     snprintf(nd, sizeof nd, "layers.%lld.mlp.%s.down_proj.weight", (long long)l, mod);
     snprintf(ng, sizeof ng, "layers.%lld.mlp.shared_expert_gate.weight", (long long)l);
@@ -279,13 +303,13 @@ static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R
     size_t H = (size_t)d->hidden;
     if (!rank_param(R[0], p, ngu))
         return CK_OK;
-    if (!d->mla && (!g || g->n != H))
+    if (!d->shared_ungated && (!g || g->n != H))
         return ck_err_set(err, CK_EFORMAT, p->rules->path, ng, CK_NO_OFFSET, "a shared expert without its [1, %zu] "
                           "gate", H);
     float *gs = malloc(T * sizeof *gs);
     if (!gs)
         return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
-    if (d->mla)
+    if (d->shared_ungated)
         for (size_t t = 0; t < T; t++)
             gs[t] = 1.0f;
     else {
@@ -510,7 +534,8 @@ int forward_layer(const plan *p, const dense_dims *d, rank_load *const *R, int64
         rc = ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "head_dim %zu", hd);
         goto done;
     }
-    rope_freqs(p->cfg, hd, inv, &af, &smul); /* default or llama3 (yarn is DeepSeek's, in mla_rank) */
+    size_t rot = (size_t)d->rot;
+    rope_freqs(p->cfg, rot, inv, &af, &smul); /* default or llama3 (yarn is DeepSeek's, in mla_rank) */
     /* attention: every rank its heads, o_proj partial sums added */
     if (!(ln = W(R[0], p, "layers.%lld.input_layernorm.weight", l, 1, H, err))) {
         rc = err->code;
@@ -545,8 +570,8 @@ int forward_layer(const plan *p, const dense_dims *d, rank_load *const *R, int64
             fwd_rmsnorm(q, Tz * hq, hd, qn, (float)d->eps, q);
             fwd_rmsnorm(k, Tz * hkv, hd, kn, (float)d->eps, k);
         }
-        fwd_rope_freqs(q, Tz, hq, hd, inv);
-        fwd_rope_freqs(k, Tz, hkv, hd, inv);
+        fwd_rope_freqs(q, Tz, hq, hd, rot, inv);
+        fwd_rope_freqs(k, Tz, hkv, hd, rot, inv);
         fwd_attention(q, k, v, Tz, hq, hkv, hd, o);
         fwd_linear(o, Tz, hq * hd, wo, H, NULL, x, 1);
     }

@@ -27,6 +27,8 @@ typedef struct {
     int noaux;               /* DeepSeek-V3 routing: sigmoid scores, e_score_correction_bias for the
                               * choice only, the best topk_group of n_group groups (top-2 sums) */
     int64_t n_group, topk_group;
+    int shared_ungated;      /* shared experts under mlp.shared_experts, added as they are (DeepSeek, GLM) */
+    int64_t rot;             /* rotary dims of a head (partial_rotary_factor), head_dim otherwise */
 } dense_dims;
 
 /* Reads the dimensions from the plan's config; CK_EUSAGE naming what is missing or unsupported. */

@@ -700,8 +700,8 @@ START_TEST(test_check_cli)
     /* Mixtral's experts: sliced over TP, or whole experts per rank under EP */
     static const char *moe[] = {"--tp 2", "--tp 4 --pp 2", "--tp 2 --ep", "--tp 4 --enable-expert-parallel"};
     static const char *moe_dirs[] = {"moe/tiny-mixtral", "moe/tiny-qwen2-moe", "moe/tiny-qwen3-moe",
-                                     "real/tiny-deepseek-v2", "real/tiny-deepseek-v3"};
-    for (unsigned k = 0; k < 5; k++) /* Qwen2-MoE: shared expert, a dense layer; Qwen3: q/k norms;
+                                     "real/tiny-deepseek-v2", "real/tiny-deepseek-v3", "real/tiny-glm4-moe"};
+    for (unsigned k = 0; k < 6; k++) /* Qwen2-MoE: shared expert, a dense layer; Qwen3: q/k norms;
                                       * DeepSeek-V2: latent attention, shared experts */
         for (unsigned i = 0; i < 4; i++) {
             snprintf(cmd, sizeof cmd, "%s check fixtures/%s %s", tu_bin(), moe_dirs[k], moe[i]);
@@ -750,7 +750,8 @@ START_TEST(test_check_cli)
     free(out);
     /* the forward pass is transformers' own: each fixture carries the logits transformers computed
      * for it (fixtures/make_reference_logits.py), sharded and unsharded agree with them */
-    static const char *refd[] = {"real/tiny-deepseek-v2", "real/tiny-deepseek-v3", "real/tiny-llama3-rope", "real/tiny-qwen2", "real/tiny-llama-bf16", "quant/tiny-llama-f32",
+    static const char *refd[] = {"real/tiny-deepseek-v2", "real/tiny-deepseek-v3", "real/tiny-llama3-rope",
+                                 "real/tiny-glm4-moe", "real/tiny-qwen2", "real/tiny-llama-bf16", "quant/tiny-llama-f32",
                                  "moe/tiny-mixtral", "moe/tiny-qwen2-moe", "moe/tiny-qwen3-moe"};
     for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
         snprintf(cmd, sizeof cmd, "%s check fixtures/%s --tp 2 --pp 2", tu_bin(), refd[i]);
@@ -843,9 +844,9 @@ START_TEST(test_check_cli)
     ck_assert_ptr_nonnull(strstr(out, "layer 2 is not a decoder layer of this model"));
     free(out);
     /* what this version does not compute: a clear usage error */
-    snprintf(cmd, sizeof cmd, "%s check fixtures/lint/glm45-tiny", tu_bin());
+    snprintf(cmd, sizeof cmd, "%s check fixtures/lint/glm5-tiny", tu_bin());
     ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
-    ck_assert_ptr_nonnull(strstr(out, "mixture-of-experts forward passes of model_type \"glm4_moe\" are not "
+    ck_assert_ptr_nonnull(strstr(out, "mixture-of-experts forward passes of model_type \"glm_moe_dsa\" are not "
                                       "computed by this version"));
     free(out);
     snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --tokens 5,300", tu_bin());
