@@ -223,7 +223,9 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const int
                 printf("  verdict    FAIL: layer %lld, %s stands out (relative error %.3g, %.1fx the median %.3g of "
                        "all blocks): its parameters (layers.%lld.%s) do not hold what %s's do\n",
                        (long long)(bad / 2), bad % 2 ? "the MLP" : "attention", e[bad], med > 0 ? e[bad] / med : 0.0,
-                       med, (long long)(bad / 2), bad % 2 ? "mlp / block_sparse_moe" : "self_attn", dir);
+                       med, (long long)(bad / 2),
+                       bad % 2 ? (strcmp(mine->cfg.model_type, "mixtral") == 0 ? "block_sparse_moe" : "mlp")
+                               : "self_attn", dir);
             else
                 printf("  verdict    PASS: the error is spread evenly over the blocks (median %.3g), as quantization "
                        "spreads it\n", med);
