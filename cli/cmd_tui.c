@@ -9,6 +9,7 @@
 #include "../inspect/ckpt.h"
 #include "../inspect/tree.h"
 #include "../inspect/tui.h"
+#include "../loader/load.h"
 #include "../loader/plan.h"
 #include "../loader/simulate.h"
 #include "cli.h"
@@ -70,6 +71,36 @@ static int mapping(void *vctx, const char *key, char lines[][256], int max)
         snprintf(lines[n++], 256, "on %.60s: [%.60s] -> [%.60s] per rank, %.44s",
                  sim_ranks_str(c->p, m.stages, ranks, sizeof ranks), full, local,
                  pp ? shard_words(&c->r->params[pp->tmpl], c->p->layout.ep) : "");
+    }
+    /* the slice each rank of the stage takes of this very tensor */
+    size_t pi2;
+    const plan_param *pq = NULL;
+    for (int st = 0; st < c->p->layout.pp && !pq; st++)
+        if ((m.stages >> st) & 1 && strmap_get(&c->p->stages[st].by_name, m.param, &pi2))
+            pq = &c->p->stages[st].params[pi2];
+    if (pq && n < max) {
+        int o = snprintf(lines[n], 256, "slices:");
+        for (int r = 0; r < c->p->layout.tp && o < 200; r++) {
+            int dim;
+            int64_t s0, len;
+            ck_err e2;
+            ck_err_clear(&e2);
+            if (load_slice(c->p, pq, m.part, m.expert, r, &dim, &s0, &len, &e2) != CK_OK)
+                break;
+            if (r == 4 && c->p->layout.tp > 5) {
+                o += snprintf(lines[n] + o, 256 - (size_t)o, " ...");
+                r = c->p->layout.tp - 2;
+                continue;
+            }
+            if (dim == -2)
+                o += snprintf(lines[n] + o, 256 - (size_t)o, " TP%d -", r);
+            else if (dim < 0)
+                o += snprintf(lines[n] + o, 256 - (size_t)o, " TP%d all", r);
+            else
+                o += snprintf(lines[n] + o, 256 - (size_t)o, " TP%d %s %lld-%lld", r, dim ? "cols" : "rows",
+                              (long long)s0, (long long)(s0 + len - 1));
+        }
+        n++;
     }
     if (m.pp_skipped && n < max)
         snprintf(lines[n++], 256, "skipped on %s: another stage owns layer %d",

@@ -222,6 +222,58 @@ static int is_quant_companion(const char *name)
     return 0;
 }
 
+int load_slice(const plan *p, const plan_param *pp, const char *part, int64_t expert, int rank, int *dim,
+               int64_t *start, int64_t *len, ck_err *err)
+{
+    const rules_param *t = &p->rules->params[pp->tmpl];
+    int tp = p->layout.tp, ep = p->layout.ep && tp > 1;
+    *dim = -1;
+    *start = 0;
+    *len = 0;
+    if (pp->experts) {
+        int64_t e0, n;
+        plan_expert_range(p, pp->experts, rank, &e0, &n);
+        if (expert >= 0 && (expert < e0 || expert >= e0 + n)) {
+            *dim = -2;
+            return CK_OK;
+        }
+        if (ep)
+            return CK_OK; /* whole experts */
+    }
+    int col = t->shard == SHARD_COLUMN || t->shard == SHARD_VOCAB || (t->shard == SHARD_EXPERT && t->expert_dim == 1);
+    int row = t->shard == SHARD_ROW || (t->shard == SHARD_EXPERT && t->expert_dim == 2);
+    int d0 = pp->experts ? 1 : 0;
+    if (t->n_parts && (col || t->shard == SHARD_REPLICATED)) {
+        int j = -1;
+        for (int k = 0; k < t->n_parts; k++)
+            if (part && strcmp(t->parts[k].id, part) == 0)
+                j = k;
+        if (j < 0)
+            return ck_err_set(err, CK_EUSAGE, p->rules->path, pp->name, CK_NO_OFFSET, "no part '%s'",
+                              part ? part : "(none)");
+        part_slice sl = {0, 0, 0};
+        int rc = part_slice_of(p, t, j, col ? tp : 1, col ? rank : 0, &sl, err);
+        if (rc)
+            return rc;
+        *dim = 0;
+        *start = sl.src0;
+        *len = sl.rows;
+        return CK_OK;
+    }
+    if (col && pp->ndim > d0) {
+        *dim = 0;
+        *len = (int64_t)pp->local[d0];
+        *start = rank * *len;
+        return CK_OK;
+    }
+    if (row && pp->ndim > d0 + 1) {
+        *dim = 1;
+        *len = (int64_t)pp->local[d0 + 1];
+        *start = rank * *len;
+    }
+    return CK_OK;
+}
+
 /* Copies the rank's slice of one checkpoint tensor (src, rows x cols as stored) into lp. */
 static int place(const plan *p, const rules_param *t, const load_param *lp, const char *part, const float *src,
                  const st_tensor *ten, int rank, uint64_t *filled, ck_err *err)

@@ -49,6 +49,11 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
  * version does not load, CK_EIO / CK_ENOMEM with err naming the file, key and offset. */
 int load_rank(const ck_checkpoint *ck, const plan *p, int stage, int tp_rank, rank_load *out, ck_err *err);
 void rank_load_free(rank_load *r);
+/* What TP rank `rank` takes of a checkpoint tensor that fills `part` (or NULL) of parameter pp
+ * (of template t, holding `expert` or -1): *dim is the tensor dim cut (-1: the whole tensor,
+ * -2: not this rank's expert under EP), [*start, *start + *len) the range along it. CK_OK. */
+int load_slice(const plan *p, const plan_param *pp, const char *part, int64_t expert, int rank, int *dim,
+               int64_t *start, int64_t *len, ck_err *err);
 /* Host bytes (fp32) the stage's parameters of one TP rank take; layer >= 0: only that layer's. */
 uint64_t load_bytes(const plan *p, int stage, int tp_rank, int64_t layer);
 /* The loaded parameter named `name` (as the loader spells it), or NULL. */

@@ -627,6 +627,32 @@ START_TEST(test_load_slices)
             plan_free(&p);
             findings_free(&f);
         }
+    /* what each rank takes, as the TUI shows it: GQA heads replicated in pairs at TP 4 */
+    {
+        plan_layout lay = {4, 1, 0, {0}};
+        plan p;
+        ck_findings f;
+        findings_init(&f);
+        ck_assert_int_eq(plan_build(&r, &ck.cfg, &lay, &p, &f, &err), CK_OK);
+        size_t pi;
+        ck_assert(strmap_get(&p.stages[0].by_name, "layers.0.self_attn.qkv_proj.weight", &pi));
+        static const int64_t kstart[4] = {0, 0, 16, 16}, qstart[4] = {0, 16, 32, 48};
+        for (int rank = 0; rank < 4; rank++) {
+            int dim;
+            int64_t s0, len;
+            ck_assert_int_eq(load_slice(&p, &p.stages[0].params[pi], "k", -1, rank, &dim, &s0, &len, &err), CK_OK);
+            ck_assert(dim == 0 && s0 == kstart[rank] && len == 16);
+            ck_assert_int_eq(load_slice(&p, &p.stages[0].params[pi], "q", -1, rank, &dim, &s0, &len, &err), CK_OK);
+            ck_assert(dim == 0 && s0 == qstart[rank] && len == 16);
+        }
+        ck_assert(strmap_get(&p.stages[0].by_name, "layers.0.self_attn.o_proj.weight", &pi));
+        int dim;
+        int64_t s0, len;
+        ck_assert_int_eq(load_slice(&p, &p.stages[0].params[pi], NULL, -1, 3, &dim, &s0, &len, &err), CK_OK);
+        ck_assert(dim == 1 && s0 == 48 && len == 16);
+        plan_free(&p);
+        findings_free(&f);
+    }
     rules_free(&r);
     ckpt_free(&ck);
     /* routed experts: under TP every expert on every rank with w1/w3 rows and w2 columns split;

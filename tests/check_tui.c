@@ -453,6 +453,7 @@ START_TEST(test_e2e_tmux)
     s = wait_for("keys match");
     ck_assert_msg(s && strstr(s, "model > layers > 1 > mlp > down_proj"), "%s", s ? s : "");
     ck_assert_ptr_nonnull(strstr(s, "loads as layers.1.mlp.down_proj.weight"));
+    ck_assert_msg(strstr(s, "slices: TP0 cols 0-127") != NULL, "%s", s);
     free(s);
     keys("s");
     s = wait_for("histogram");
