@@ -460,6 +460,32 @@ START_TEST(test_more_families)
 }
 END_TEST
 
+/* transformers' own naming for Qwen2 and Llama: the checkpoints it wrote lint clean; fused names
+ * are dropped with its warning and the parameters they should fill stay newly initialized. */
+START_TEST(test_hf_rules)
+{
+    ck_findings f;
+    ck_assert_uint_eq(lint("fixtures/real/tiny-qwen2", "qwen2-hf", 1, 1, 0, NULL, 0, &f), 0);
+    ck_assert_uint_eq(f.n, 0);
+    findings_free(&f);
+    ck_assert_uint_eq(lint("fixtures/real/tiny-llama3-rope", "llama-hf", 1, 1, 0, NULL, 0, &f), 0);
+    ck_assert_uint_eq(f.n, 0);
+    findings_free(&f);
+    ck_assert_uint_gt(lint("fixtures/lint/llama-fused-tiny", "llama-hf", 1, 1, 0, NULL, 0, &f), 0);
+    const ck_finding *u = findings_find(&f, "lint.unused"), *m = findings_find(&f, "lint.missing");
+    ck_assert_ptr_nonnull(u);
+    ck_assert_int_eq(u->sev, SEV_WARNING);
+    ck_assert_ptr_nonnull(strstr(u->msg, "were not used when initializing LlamaForCausalLM"));
+    ck_assert_ptr_nonnull(m);
+    ck_assert_ptr_nonnull(strstr(m->msg, "newly initialized"));
+    findings_free(&f);
+    /* one process only */
+    ck_assert_uint_gt(lint("fixtures/real/tiny-qwen2", "qwen2-hf", 2, 1, 0, NULL, 0, &f), 0);
+    ck_assert_ptr_nonnull(findings_find(&f, "lint.assert"));
+    findings_free(&f);
+}
+END_TEST
+
 /* XTuner's "... w1w3 not in state_dict, loading ..." is a notice: explain says so, with the
  * keys merged into the parameter, and lint notes it once. */
 START_TEST(test_xtuner_notice)
@@ -903,6 +929,7 @@ static Suite *loader_suite(void)
     tcase_add_test(seeds, test_edited_configs);
     tcase_add_test(seeds, test_more_families);
     tcase_add_test(seeds, test_xtuner_notice);
+    tcase_add_test(seeds, test_hf_rules);
     tcase_add_test(seeds, test_ep_placement);
     tcase_add_test(seeds, test_load_slices);
     tcase_add_test(seeds, test_check_cli);
