@@ -32,7 +32,8 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     if (!d->hidden || !d->heads || !d->kv_heads || !d->head_dim || !d->inter || !d->vocab)
         return ck_err_set(err, CK_EUSAGE, c->path, NULL, CK_NO_OFFSET, "config.json lacks the dimensions of a "
                           "dense decoder (hidden_size, num_attention_heads, intermediate_size, vocab_size)");
-    int deepseek = strcmp(c->model_type, "deepseek_v2") == 0 || strcmp(c->model_type, "deepseek_v3") == 0;
+    int deepseek = strcmp(c->model_type, "deepseek_v2") == 0 || strcmp(c->model_type, "deepseek_v3") == 0 ||
+                   strcmp(c->model_type, "kimi_k2") == 0 || strcmp(c->model_type, "glm_moe_dsa") == 0;
     if (strcmp(c->rope_type, "default") != 0 && strcmp(c->rope_type, "llama3") != 0 &&
         !(deepseek && strcmp(c->rope_type, "yarn") == 0))
         return ck_err_set(err, CK_EUSAGE, c->path, "rope_type", CK_NO_OFFSET, "rope_type \"%s\" is not "
@@ -42,7 +43,7 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     if (d->rot % 2 || d->rot < 2)
         return ck_err_set(err, CK_EUSAGE, c->path, "partial_rotary_factor", CK_NO_OFFSET, "%lld rotary dims of a "
                           "%lld-wide head", (long long)d->rot, (long long)d->head_dim);
-    if (strcmp(c->model_type, "deepseek_v2") == 0 || strcmp(c->model_type, "deepseek_v3") == 0) {
+    if (deepseek) {
         const cfg_field *tm = config_field(c, "topk_method"), *sf = config_field(c, "scoring_func"),
                         *rs = config_field(c, "routed_scaling_factor");
         d->mla = 1;
@@ -61,7 +62,8 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
             return ck_err_set(err, CK_EUSAGE, c->path, "kv_lora_rank", CK_NO_OFFSET, "the latent attention's "
                               "dimensions (kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim) are missing");
         /* transformers' DeepseekV3Config writes neither: V3's routing is implied by the model type */
-        int v3 = strcmp(c->model_type, "deepseek_v3") == 0;
+        int v3 = strcmp(c->model_type, "deepseek_v2") != 0;
+        d->index_topk = cfg_int(c, "index_topk", 0);
         const char *tms = tm && tm->kind == CFG_STRING ? tm->str : v3 ? "noaux_tc" : "greedy";
         const char *sfs = sf && sf->kind == CFG_STRING ? sf->str : v3 ? "sigmoid" : "softmax";
         d->noaux = strcmp(tms, "noaux_tc") == 0 && strcmp(sfs, "sigmoid") == 0;
@@ -457,6 +459,13 @@ static int mla_rank(const plan *p, const dense_dims *d, const rank_load *R, int6
     wo = W(R, p, "layers.%lld.self_attn.o_proj.weight", l, 1, H * hq * vh, err);
     if (!wq || !wkva || !wkvn || !wkvb || !wo || (ql && (!wqa || !wqn))) {
         rc = err->code;
+        goto done;
+    }
+    if (d->index_topk > 0 && (int64_t)T > d->index_topk) {
+        rc = ck_err_set(err, CK_EUSAGE, p->cfg->path, "index_topk", CK_NO_OFFSET, "%zu tokens is more than index_topk "
+                        "%lld: the sparse attention's selection is not computed by this version (use at most %lld "
+                        "tokens; up to there it keeps every token)", T, (long long)d->index_topk,
+                        (long long)d->index_topk);
         goto done;
     }
     /* the latent: [q_a |] c_kv | k_pe, replicated on every rank */

@@ -24,6 +24,7 @@ typedef struct {
     /* DeepSeek-V2/V3 multi-head latent attention (mla = 1): q_lora 0 means a plain q_proj */
     int mla;
     int64_t q_lora, kv_lora, qk_nope, qk_rope, v_head;
+    int64_t index_topk;      /* GLM-5 / V3.2 sparse attention: up to this many tokens it keeps all */
     int noaux;               /* DeepSeek-V3 routing: sigmoid scores, e_score_correction_bias for the
                               * choice only, the best topk_group of n_group groups (top-2 sums) */
     int64_t n_group, topk_group;
