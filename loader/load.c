@@ -448,29 +448,32 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
         char fname[600];
         uint64_t fshape[2];
         float *src = NULL;
+        size_t len = strlen(ten->name);
+        const char *mapname = ten->name;
         if (deq) {
             if (is_quant_companion(ten->name))
                 continue;
+            if (ends_with(ten->name, len, ".weight_packed")) {
+                snprintf(fname, sizeof fname, "%.*s.weight", (int)(len - strlen(".weight_packed")), ten->name);
+                mapname = fname;
+            }
+        }
+        /* where it goes first: keys of other stages or layers are not read, let alone dequantized */
+        sim_mapping m;
+        size_t pi;
+        if ((rc = simulate_map_key(p, mapname, &m, err)) != CK_OK)
+            break;
+        if (m.skip >= 0 || !strmap_get(&st->by_name, m.param, &pi) || (layer >= 0 && st->params[pi].layer != layer))
+            continue;
+        if (deq) {
             if ((rc = read_dequant(ck, i, deq, &src, fshape, bytes_read, err)) != CK_OK)
                 break;
             if (src) {
-                size_t len = strlen(ten->name);
-                snprintf(fname, sizeof fname, "%.*s.weight", (int)(len - (ends_with(ten->name, len, "_packed")
-                         ? strlen(".weight_packed") : strlen(".weight"))), ten->name);
-                as_float.name = fname;
+                as_float.name = mapname;
                 as_float.shape = fshape;
                 as_float.ndim = 2;
                 ten = &as_float;
             }
-        }
-        sim_mapping m;
-        size_t pi;
-        if ((rc = simulate_map_key(p, ten->name, &m, err)) != CK_OK ||
-            m.skip >= 0 || !strmap_get(&st->by_name, m.param, &pi) || (layer >= 0 && st->params[pi].layer != layer)) {
-            free(src); /* skipped, or another stage's */
-            if (rc != CK_OK)
-                break;
-            continue;
         }
         uint64_t n;
         if (!src)
