@@ -18,6 +18,7 @@ int tui_state_init(tui_state *s, const ck_tree *t)
     s->rows = malloc(cap * sizeof *s->rows);
     if (!s->rows)
         return -1;
+    s->cap = cap;
     s->dir = 0;
     tui_refresh(s);
     return 0;
@@ -48,11 +49,7 @@ static void clamp(tui_state *s)
 
 void tui_refresh(tui_state *s)
 {
-    size_t cap = 1;
-    for (size_t i = 0; i < s->t->nn; i++)
-        if ((size_t)s->t->n[i].n_kids > cap)
-            cap = (size_t)s->t->n[i].n_kids;
-    s->nrows = tree_children(s->t, s->dir, s->by_size, s->only_findings, s->filter, s->rows, cap);
+    s->nrows = tree_children(s->t, s->dir, s->by_size, s->only_findings, s->filter, s->rows, s->cap);
     clamp(s);
 }
 

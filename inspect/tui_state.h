@@ -26,7 +26,7 @@ typedef struct {
     tui_mode mode;
     int quit;
     int32_t *rows;          /* (nrows) the children listed */
-    size_t nrows;
+    size_t nrows, cap;      /* cap: room in rows, the most children any node has */
     int32_t stats_node;     /* the tensor node TUI_STATS is about */
     char msg[256];          /* a one-line message for the status bar, "" for none */
 } tui_state;

@@ -80,6 +80,16 @@ static uint64_t elements(const st_tensor *t)
     return el;
 }
 
+/* The part a key fills, or -1 with err naming the rules file, the parameter and the part. */
+static int find_part(const plan *p, const plan_param *pp, const rules_param *t, const char *part, ck_err *err)
+{
+    int j = rules_part_index(t, part);
+    if (j < 0)
+        ck_err_set(err, CK_EFORMAT, p->rules->path, pp->name, CK_NO_OFFSET, "the key rule names part '%s', which "
+                   "this parameter's rule does not list: fix the part id in the rules file", part ? part : "(none)");
+    return j;
+}
+
 static int read_floats(const ck_checkpoint *ck, ck_tensor_ref ref, float **out, uint64_t *n, uint64_t *bytes,
                        ck_err *err)
 {
@@ -244,13 +254,9 @@ int load_slice(const plan *p, const plan_param *pp, const char *part, int64_t ex
     int row = t->shard == SHARD_ROW || (t->shard == SHARD_EXPERT && t->expert_dim == 2);
     int d0 = pp->experts ? 1 : 0;
     if (t->n_parts && (col || t->shard == SHARD_REPLICATED)) {
-        int j = -1;
-        for (int k = 0; k < t->n_parts; k++)
-            if (part && strcmp(t->parts[k].id, part) == 0)
-                j = k;
+        int j = find_part(p, pp, t, part, err);
         if (j < 0)
-            return ck_err_set(err, CK_EUSAGE, p->rules->path, pp->name, CK_NO_OFFSET, "no part '%s'",
-                              part ? part : "(none)");
+            return err->code;
         part_slice sl = {0, 0, 0};
         int rc = part_slice_of(p, t, j, col ? tp : 1, col ? rank : 0, &sl, err);
         if (rc)
@@ -285,13 +291,9 @@ static int place(const plan *p, const rules_param *t, const load_param *lp, cons
         cols *= ten->shape[d];
     uint64_t lcols = pp->ndim > 1 ? lp->n / pp->local[0] : 1;
     if (t->n_parts) {
-        int j = -1;
-        for (int k = 0; k < t->n_parts; k++)
-            if (part && strcmp(t->parts[k].id, part) == 0)
-                j = k;
+        int j = find_part(p, pp, t, part, err);
         if (j < 0)
-            return ck_err_set(err, CK_EUSAGE, p->rules->path, pp->name, CK_NO_OFFSET, "no part '%s'",
-                              part ? part : "(none)");
+            return err->code;
         part_slice s = {0, 0, 0};
         int rc = part_slice_of(p, t, j, t->shard == SHARD_COLUMN ? tp : 1, t->shard == SHARD_COLUMN ? rank : 0,
                                &s, err);
@@ -362,14 +364,9 @@ static int place_expert(const plan *p, const rules_param *t, load_param *lp, con
     float *dst = lp->data + (uint64_t)(e - lp->expert0) * per;
     uint64_t rows = ten->shape[0], cols = ten->ndim > 1 ? ten->shape[1] : 1;
     if (t->n_parts) {
-        int j = -1;
-        for (int k = 0; k < t->n_parts; k++)
-            if (part && strcmp(t->parts[k].id, part) == 0)
-                j = k;
+        int j = find_part(p, pp, t, part, err);
         part_slice s = {0, 0, 0};
-        int rc = j < 0 ? ck_err_set(err, CK_EUSAGE, p->rules->path, pp->name, CK_NO_OFFSET, "no part '%s'",
-                                    part ? part : "(none)")
-                       : part_slice_of(p, t, j, tp, r, &s, err);
+        int rc = j < 0 ? err->code : part_slice_of(p, t, j, tp, r, &s, err);
         if (rc)
             return rc;
         if ((uint64_t)(s.src0 + s.rows) > rows || cols != lcols || (uint64_t)(s.dst0 + s.rows) > lrows)

@@ -616,11 +616,9 @@ static void run_stage(sim *s, int si, sim_result *res)
         /* loaded: record the part and expert it fills */
         const plan_param *pp = &st->params[pi];
         const rules_param *t = &r->params[pp->tmpl];
-        int np = t->n_parts ? t->n_parts : 1, part = 0;
-        if (k->part && t->n_parts)
-            for (int j = 0; j < t->n_parts; j++)
-                if (strcmp(t->parts[j].id, k->part) == 0)
-                    part = j;
+        int np = t->n_parts ? t->n_parts : 1, part = rules_part_index(t, k->part);
+        if (part < 0)
+            part = 0;
         int64_t ne = pp->experts ? pp->experts : 1, e = k->expert >= 0 ? k->expert : 0;
         if (e >= ne) {
             sfind_add(s, "lint.unexpected", SEV_ERROR, si, s->ck->shards[k->shard].name, k->key,
@@ -829,23 +827,16 @@ static void check_shapes(sim *s)
         int nd = 0, d0 = k->expert >= 0 && pp->experts ? 1 : 0;
         for (int d = d0; d < pp->ndim; d++)
             want[nd++] = pp->full[d];
-        if (k->part && t->n_parts && !t->linear) {
-            for (int j = 0; j < t->n_parts; j++)
-                if (strcmp(t->parts[j].id, k->part) == 0) {
-                    plan_env env = {p, NULL, NULL, NULL, NULL, 0};
-                    expr_val ps;
-                    ck_err e2;
-                    ck_err_clear(&e2);
-                    if (plan_eval(p, t->parts[j].size, &env, t->line, &ps, &e2) == CK_OK && !ps.is_str &&
-                        !ps.is_null)
-                        want[0] = (uint64_t)ps.v;
-                }
+        int part = rules_part_index(t, k->part);
+        if (part >= 0 && !t->linear) {
+            plan_env env = {p, NULL, NULL, NULL, NULL, 0};
+            expr_val ps;
+            ck_err e2;
+            ck_err_clear(&e2);
+            if (plan_eval(p, t->parts[part].size, &env, t->line, &ps, &e2) == CK_OK && !ps.is_str && !ps.is_null)
+                want[0] = (uint64_t)ps.v;
         } else if (k->part && t->n_parts && t->linear) {
             /* a part fills rows of the fused parameter: its own [size, in] (or suffix shape) */
-            int part = -1;
-            for (int j = 0; j < t->n_parts; j++)
-                if (strcmp(t->parts[j].id, k->part) == 0)
-                    part = j;
             if (part < 0)
                 continue;
             plan_env env = {p, NULL, NULL, NULL, NULL, 0};

@@ -875,3 +875,11 @@ void rules_free(rules_file *r)
     free(r->quants);
     memset(r, 0, sizeof *r);
 }
+
+int rules_part_index(const rules_param *t, const char *id)
+{
+    for (int k = 0; id && k < t->n_parts; k++)
+        if (strcmp(t->parts[k].id, id) == 0)
+            return k;
+    return -1;
+}

@@ -179,5 +179,7 @@ const char *rules_builtin_name(size_t i);
 const char *rules_builtin_text(size_t i, size_t *len);
 
 const char *shard_kind_name(shard_kind k);
+/* The index of fused part `id` of t, or -1 (id NULL, or no such part). */
+int rules_part_index(const rules_param *t, const char *id);
 
 #endif
