@@ -61,12 +61,16 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         if (!d->kv_lora || !d->qk_nope || !d->qk_rope || !d->v_head || d->qk_rope % 2 || d->qk_rope > 512)
             return ck_err_set(err, CK_EUSAGE, c->path, "kv_lora_rank", CK_NO_OFFSET, "the latent attention's "
                               "dimensions (kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim) are missing");
-        /* transformers' DeepseekV3Config writes neither: V3's routing is implied by the model type */
-        int v3 = strcmp(c->model_type, "deepseek_v2") != 0;
+        /* the routing as the rules decide it (their NOAUX let: transformers' DeepseekV3Config writes
+         * no topk_method, the rules imply it from the model type); scoring follows it */
+        plan_env env = {p, NULL, NULL, NULL, NULL, 0};
+        expr_val nv;
+        int noaux = plan_lookup(&env, "NOAUX", 5, &nv) ? !nv.is_null && !nv.is_str && nv.v
+                    : tm && tm->kind == CFG_STRING && strcmp(tm->str, "noaux_tc") == 0; /* rules without it */
         d->index_topk = cfg_int(c, "index_topk", 0);
-        const char *tms = tm && tm->kind == CFG_STRING ? tm->str : v3 ? "noaux_tc" : "greedy";
-        const char *sfs = sf && sf->kind == CFG_STRING ? sf->str : v3 ? "sigmoid" : "softmax";
-        d->noaux = strcmp(tms, "noaux_tc") == 0 && strcmp(sfs, "sigmoid") == 0;
+        const char *tms = tm && tm->kind == CFG_STRING ? tm->str : noaux ? "noaux_tc" : "greedy";
+        const char *sfs = sf && sf->kind == CFG_STRING ? sf->str : noaux ? "sigmoid" : "softmax";
+        d->noaux = noaux && strcmp(sfs, "sigmoid") == 0;
         d->n_group = cfg_int(c, "n_group", 1);
         d->topk_group = cfg_int(c, "topk_group", 1);
         if (d->noaux && (d->n_group < 1 || d->experts % d->n_group || d->topk_group < 1 || d->topk_group > d->n_group ||
