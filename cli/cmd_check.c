@@ -35,7 +35,14 @@ static void run_free(layout_run *L)
     memset(L, 0, sizeof *L);
 }
 
-static uint64_t layout_bytes(const plan *p, int64_t layer);
+/* Host bytes of every rank of a layout (fp32), layer < 0: whole model. */
+static uint64_t layout_bytes(const plan *p, int64_t layer)
+{
+    uint64_t b = 0;
+    for (int s = 0; s < p->layout.pp; s++)
+        b += load_bytes(p, s, 0, layer) * (uint64_t)p->layout.tp;
+    return b;
+}
 
 static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_layout *lay, const int *tokens,
                       int T, float *logits, float *trace, uint64_t *bytes, uint64_t max_mem, ck_findings *f,
@@ -122,14 +129,6 @@ static uint64_t parse_size(const char *s)
     return *end ? 0 : (uint64_t)v;
 }
 
-/* Host bytes of every rank of a layout (fp32), layer < 0: whole model. */
-static uint64_t layout_bytes(const plan *p, int64_t layer)
-{
-    uint64_t b = 0;
-    for (int s = 0; s < p->layout.pp; s++)
-        b += load_bytes(p, s, 0, layer) * (uint64_t)p->layout.tp;
-    return b;
-}
 
 /* max |a - b| / max |b| over n values. */
 static double rel_err(const float *a, const float *b, size_t n)
@@ -150,6 +149,15 @@ static int argmax(const float *v, size_t n)
         if (v[i] > v[b])
             b = i;
     return (int)b;
+}
+
+/* The MLP module as this checkpoint names it (Mixtral's block_sparse_moe, or mlp). */
+static const char *mlp_module(const ck_checkpoint *ck)
+{
+    for (size_t i = 0; i < ck->n_tensors; i++)
+        if (strstr(ckpt_tensor(ck, ck->tensors[i])->name, ".block_sparse_moe."))
+            return "block_sparse_moe";
+    return "mlp";
 }
 
 /* This checkpoint (unsharded, dequantized as read) against another of the same model: the relative
@@ -221,11 +229,11 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const int
             printf("  logits     relative error %.3g, top-1 tokens agree %d/%d\n", rel_err(l1, lo, nl), agree, T);
             if (bad >= 0)
                 printf("  verdict    FAIL: layer %lld, %s stands out (relative error %.3g, %.1fx the median %.3g of "
-                       "all blocks): its parameters (layers.%lld.%s) do not hold what %s's do\n",
+                       "all blocks): its parameters (layers.%lld.%s) do not hold what %s's do; compare those "
+                       "tensors with the original's ('ckptdoc tui' statistics) and re-export them\n",
                        (long long)(bad / 2), bad % 2 ? "the MLP" : "attention", e[bad], med > 0 ? e[bad] / med : 0.0,
                        med, (long long)(bad / 2),
-                       bad % 2 ? (strcmp(mine->cfg.model_type, "mixtral") == 0 ? "block_sparse_moe" : "mlp")
-                               : "self_attn", dir);
+                       bad % 2 ? mlp_module(mine) : "self_attn", dir);
             else
                 printf("  verdict    PASS: the error is spread evenly over the blocks (median %.3g), as quantization "
                        "spreads it\n", med);
@@ -547,7 +555,8 @@ int cmd_check(int argc, char **argv)
         if (!tokens_given && vocab > 0)
             tokens[i] %= (int)vocab; /* the default ids fit any vocabulary */
         if (vocab <= 0 || tokens[i] >= vocab) {
-            fprintf(stderr, "ckptdoc check: token %d is not below vocab_size %lld\n", tokens[i], (long long)vocab);
+            fprintf(stderr, "ckptdoc check: token %d is not below vocab_size %lld of %s: pass --tokens with smaller ids\n",
+                    tokens[i], (long long)vocab, ck.cfg.path);
             free(ref_tok);
             free(ref_lg);
             rules_free(&r);
