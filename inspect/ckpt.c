@@ -94,7 +94,7 @@ typedef struct {
     int started;
 } shard_job;
 
-static void shard_read(ck_shard *s, ck_findings *f, ck_err *err)
+static void shard_read(ck_shard *s, ck_findings *f, ck_err *err, st_scratch *scratch)
 {
     s->status = ST_NOMEM;
     int fd = open(s->path, O_RDONLY | O_CLOEXEC);
@@ -112,7 +112,7 @@ static void shard_read(ck_shard *s, ck_findings *f, ck_err *err)
     s->size = (uint64_t)st.st_size;
     ck_findings tmp;
     findings_init(&tmp);
-    s->status = st_header_read_fd(fd, s->size, s->name, &s->h, &tmp, err);
+    s->status = st_header_read_fd(fd, s->size, s->name, &s->h, &tmp, err, scratch);
     if (s->status != ST_OK && !err->code && s->status <= ST_INVALID_JSON) {
         /* the header check failed early: say what the file is instead, when we can tell */
         uint8_t head[SNIFF_BYTES];
@@ -181,6 +181,7 @@ static void shard_read(ck_shard *s, ck_findings *f, ck_err *err)
 static void *shard_worker(void *arg)
 {
     shard_job *j = arg;
+    st_scratch scratch = {NULL, 0};
     for (;;) {
         size_t i = atomic_fetch_add(&j->next, 1);
         if (i >= j->end)
@@ -188,8 +189,9 @@ static void *shard_worker(void *arg)
         ck_shard *s = &j->base[i];
         if (!s->path[0])
             continue; /* unsafe name: never opened */
-        shard_read(s, &j->per[i - j->begin], &j->errs[i - j->begin]);
+        shard_read(s, &j->per[i - j->begin], &j->errs[i - j->begin], &scratch);
     }
+    free(scratch.buf);
     return NULL;
 }
 

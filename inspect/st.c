@@ -11,7 +11,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <unistd.h>
 
 static const struct { const char *variant, *code; } st_status_names[ST_STATUS_COUNT] = {
@@ -723,7 +722,7 @@ done:
 }
 
 st_status st_header_read_fd(int fd, uint64_t file_size, const char *fname, st_header *out,
-                            ck_findings *f, ck_err *err)
+                            ck_findings *f, ck_err *err, st_scratch *scratch)
 {
     uint8_t head[8];
     memset(out, 0, sizeof *out);
@@ -739,29 +738,34 @@ st_status st_header_read_fd(int fd, uint64_t file_size, const char *fname, st_he
         n = (n << 8) | head[k];
     if (n > ST_MAX_HEADER || 8 + n > file_size)
         return st_header_parse(head, 8, file_size, fname, out, f);
-    /* Map the header read-only from the page cache: no copy, no anonymous pages to fault in.
-     * Fall back to pread where mapping is not possible (pipes, odd file systems). */
+    /* Read into the caller's reusable buffer: one copy from the page cache, and no mapping to
+     * set up and tear down per file (mmap/munmap serialize threads on the address space). */
     size_t len = (size_t)(8 + n);
-    void *map = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, 0);
-    if (map != MAP_FAILED) {
-        st_status r = st_header_parse(map, len, file_size, fname, out, f);
-        munmap(map, len);
-        return r;
+    st_scratch own = {NULL, 0};
+    if (!scratch)
+        scratch = &own;
+    if (scratch->cap < len) {
+        size_t c = scratch->cap ? scratch->cap : 1u << 20;
+        while (c < len)
+            c *= 2;
+        uint8_t *nb = realloc(scratch->buf, c);
+        if (!nb) {
+            ck_err_set(err, CK_ENOMEM, fname, NULL, 0, "out of memory reading a %llu-byte header",
+                       (unsigned long long)n);
+            return ST_NOMEM;
+        }
+        scratch->buf = nb;
+        scratch->cap = c;
     }
-    uint8_t *buf = malloc(len);
-    if (!buf) {
-        ck_err_set(err, CK_ENOMEM, fname, NULL, 0, "out of memory reading a %llu-byte header",
-                   (unsigned long long)n);
-        return ST_NOMEM;
-    }
+    uint8_t *buf = scratch->buf;
     memcpy(buf, head, 8);
     if (n && ck_pread_full(fd, buf + 8, (size_t)n, 8) != 0) {
         ck_err_set(err, CK_EIO, fname, NULL, 8, "cannot read the %llu-byte header: %s",
                    (unsigned long long)n, errno ? strerror(errno) : "the file ended early");
-        free(buf);
+        free(own.buf);
         return ST_NOMEM;
     }
     st_status r = st_header_parse(buf, len, file_size, fname, out, f);
-    free(buf);
+    free(own.buf);
     return r;
 }

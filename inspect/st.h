@@ -73,10 +73,18 @@ const char *st_status_code(st_status s);
 st_status st_header_parse(const uint8_t *buf, size_t len, uint64_t file_size, const char *fname,
                           st_header *out, ck_findings *f);
 
-/* Reads and parses the header of an open, read-only file descriptor with pread: 8 bytes, then N.
+/* A buffer reused from one header read to the next (one per thread); {NULL, 0} to start, free
+ * buf when done. */
+typedef struct {
+    uint8_t *buf;
+    size_t cap;
+} st_scratch;
+
+/* Reads and parses the header of an open, read-only file descriptor with pread: 8 bytes, then N
+ * (into scratch, grown as needed; NULL: a buffer of its own, freed before returning).
  * Returns the status as above; an I/O failure fills err and returns ST_NOMEM with err->code set. */
 st_status st_header_read_fd(int fd, uint64_t file_size, const char *fname, st_header *out,
-                            ck_findings *f, ck_err *err);
+                            ck_findings *f, ck_err *err, st_scratch *scratch);
 
 void st_header_free(st_header *h);
 /* Elements of a tensor (product of its shape; 1 for a scalar). Overflow was ruled out by parse. */
