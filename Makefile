@@ -40,11 +40,12 @@ HAVE_CUDA := 1
 NVFLAGS   := -O2 -std=c++17 $(CPPFLAGS) -Xcompiler -Wall,-Wextra,-Werror \
              -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -gencode arch=compute_90,code=compute_90
-CUDA_OBJ  := $(BUILD)/obj/kernels/convert.cu.o $(BUILD)/obj/kernels/dequant.cu.o
-LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -lstdc++
+CUDA_OBJ  := $(BUILD)/obj/kernels/convert.cu.o $(BUILD)/obj/kernels/dequant.cu.o $(BUILD)/obj/kernels/devmem.cu.o \
+             $(BUILD)/obj/kernels/forward.cu.o
+LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
 else
 HAVE_CUDA := 0
-CUDA_OBJ  := $(BUILD)/obj/kernels/convert_stub.o
+CUDA_OBJ  := $(BUILD)/obj/kernels/convert_stub.o $(BUILD)/obj/kernels/devmem_stub.o
 endif
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/rules/builtin_data.o $(CUDA_OBJ)
@@ -81,6 +82,16 @@ $(BUILD)/obj/kernels/convert.cu.o: kernels/convert.cu kernels/convert.h kernels/
 	$(Q)$(NVCC) $(NVFLAGS) -c $< -o $@
 
 $(BUILD)/obj/kernels/dequant.cu.o: kernels/dequant.cu kernels/dequant.h kernels/dequant_elem.h kernels/dtype_conv.h kernels/cuda_check.h inspect/ckerr.h inspect/dtype.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  NVCC    $<")
+	$(Q)$(NVCC) $(NVFLAGS) -c $< -o $@
+
+$(BUILD)/obj/kernels/devmem.cu.o: kernels/devmem.cu kernels/devmem.h kernels/cuda_check.h inspect/ckerr.h
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  NVCC    $<")
+	$(Q)$(NVCC) $(NVFLAGS) -c $< -o $@
+
+$(BUILD)/obj/kernels/forward.cu.o: kernels/forward.cu kernels/forward.h kernels/cuda_check.h inspect/ckerr.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  NVCC    $<")
 	$(Q)$(NVCC) $(NVFLAGS) -c $< -o $@

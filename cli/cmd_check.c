@@ -7,9 +7,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../inspect/ckpt.h"
 #include "../kernels/convert.h"
+#include "../kernels/devmem.h"
 #include "../loader/forward.h"
 #include "../loader/plan.h"
 #include "cli.h"
@@ -35,6 +37,21 @@ static void run_free(layout_run *L)
     memset(L, 0, sizeof *L);
 }
 
+/* The sharded layout on the CUDA device: the stager it loads through, and what the load took. */
+typedef struct {
+    kdev_stager *stager;
+    double load_s;        /* reading, copying, converting and cutting every rank's parameters */
+    uint64_t dev_bytes;   /* device memory the parameters took, counted by the allocator */
+    uint64_t plan_bytes;  /* what the plan says every rank's parameters take (fp32) */
+} dev_run;
+
+static double now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec * 1e-9;
+}
+
 /* Host bytes of every rank of a layout (fp32), layer < 0: whole model. */
 static uint64_t layout_bytes(const plan *p, int64_t layer)
 {
@@ -44,9 +61,11 @@ static uint64_t layout_bytes(const plan *p, int64_t layer)
     return b;
 }
 
+/* Loads every rank of the layout (on the device when dv has a stager; dv gets the load's time)
+ * and, when logits is not NULL, runs the tokens through it. */
 static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_layout *lay, const int *tokens,
-                      int T, float *logits, float *trace, uint64_t *bytes, uint64_t max_mem, ck_findings *f,
-                      ck_err *err)
+                      int T, float *logits, float *trace, uint64_t *bytes, uint64_t max_mem, dev_run *dv,
+                      ck_findings *f, ck_err *err)
 {
     layout_run L;
     memset(&L, 0, sizeof L);
@@ -57,7 +76,8 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
     if (deq && strcmp(deq->method, "compressed-tensors") != 0 && strcmp(deq->method, "fp8") != 0)
         return ck_err_set(err, CK_EUSAGE, ck->cfg.path, "quantization_config", CK_NO_OFFSET, "quant_method "
                           "\"%s\" is not dequantized by this version (compressed-tensors, fp8)", deq->method);
-    load_opts lo = {deq, -1};
+    load_opts lo = {deq, -1, dv ? dv->stager : NULL};
+    int on_dev = dv && dv->stager;
     int rc = plan_build(r, deq ? &plain : &ck->cfg, lay, &L.p, f, err);
     if (rc != CK_OK)
         return rc;
@@ -72,12 +92,13 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
         run_free(&L);
         return rc;
     }
+    d.device = on_dev;
     uint64_t need = layout_bytes(&L.p, -1);
     if (max_mem && need > max_mem) {
         run_free(&L);
-        return ck_err_set(err, CK_EUSAGE, ck->root, NULL, CK_NO_OFFSET, "TP %d x PP %d needs %.1f MB on the host "
+        return ck_err_set(err, CK_EUSAGE, ck->root, NULL, CK_NO_OFFSET, "TP %d x PP %d needs %.1f MB on the %s "
                           "(fp32, every rank), over --max-memory %.1f MB: check it layer by layer with --layers",
-                          lay->tp, lay->pp, need / 1e6, max_mem / 1e6);
+                          lay->tp, lay->pp, need / 1e6, on_dev ? "device" : "host", max_mem / 1e6);
     }
     L.n = lay->tp * lay->pp;
     L.ranks = calloc((size_t)L.n, sizeof *L.ranks);
@@ -86,6 +107,8 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
         run_free(&L);
         return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
     }
+    double t0 = now_s();
+    uint64_t dev0 = kdev_bytes_in_use();
     for (int s = 0; s < lay->pp; s++) {
         if ((rc = load_stage(ck, &L.p, s, 0, lay->tp, &L.ranks[s * lay->tp], bytes, &lo, err)) != CK_OK) {
             run_free(&L);
@@ -105,9 +128,43 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
                 }
         }
     }
-    rc = forward_dense(&L.p, &d, L.ptrs, tokens, T, logits, trace, err);
+    if (dv) {
+        dv->load_s = now_s() - t0;
+        dv->dev_bytes = kdev_bytes_in_use() - dev0;
+        dv->plan_bytes = need;
+    }
+    rc = logits ? forward_dense(&L.p, &d, L.ptrs, tokens, T, logits, trace, err) : CK_OK;
     run_free(&L);
     return rc;
+}
+
+/* --load-only: every rank of the layout loaded (onto the GPU when dv has a stager), nothing run;
+ * the figures a benchmark wants. */
+static int load_figures(const ck_checkpoint *ck, const rules_file *r, const plan_layout *lay, uint64_t max_mem,
+                        dev_run *dv, const char *dir)
+{
+    ck_findings f;
+    ck_err err;
+    char buf[1600];
+    uint64_t bytes = 0;
+    findings_init(&f);
+    ck_err_clear(&err);
+    int rc = run_layout(ck, r, lay, NULL, 0, NULL, NULL, &bytes, max_mem, dv, &f, &err);
+    findings_free(&f);
+    if (rc != CK_OK) {
+        fprintf(stderr, "ckptdoc check: %s\n", ck_err_str(&err, buf, sizeof buf));
+        return rc == CK_EFORMAT ? EXIT_FINDINGS : EXIT_USAGE;
+    }
+    printf("%s: TP %d x PP %d%s loaded %s: %.1f MB read in %.3f s, %.2f GB/s\n", dir, lay->tp, lay->pp,
+           lay->ep ? " (EP)" : "", dv->stager ? "onto the GPU through pinned staging" : "on the host",
+           bytes / 1e6, dv->load_s, dv->load_s > 0 ? bytes / dv->load_s / 1e9 : 0.0);
+    if (dv->stager)
+        printf("  device memory  %.1f MB of parameters (the plan's fp32 bytes: %.1f MB) + %.1f MB staging "
+               "(pinned host buffers and device scratch)\n", dv->dev_bytes / 1e6, dv->plan_bytes / 1e6,
+               kdev_stager_bytes(dv->stager) / 1e6);
+    else
+        printf("  host memory    %.1f MB of parameters (fp32)\n", dv->plan_bytes / 1e6);
+    return EXIT_CLEAN;
 }
 
 /* Parses "512M", "2G", "1500000": bytes, or 0 when it is not a size. */
@@ -193,7 +250,7 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const int
     else if (!other.cfg.present || choose_rules(dir, NULL, &other.cfg, &r, &err) != CK_OK)
         fprintf(stderr, "ckptdoc check: --against %s: %s\n", dir, other.cfg.present ? err.msg : "no config.json");
     else {
-        if (!lo || !to || run_layout(&other, &r, &one, tokens, T, lo, to, &b, 0, &f, &err) != CK_OK)
+        if (!lo || !to || run_layout(&other, &r, &one, tokens, T, lo, to, &b, 0, NULL, &f, &err) != CK_OK)
             fprintf(stderr, "ckptdoc check: --against %s: %s\n", dir, lo && to ? ck_err_str(&err, buf, sizeof buf)
                                                                               : "out of memory");
         else {
@@ -253,7 +310,7 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const int
 /* Layer by layer: each requested decoder layer alone, loaded sharded (the stage that owns it, all
  * its TP ranks) and unsharded, run on the same random hidden states; memory holds one layer. */
 static int check_layers(const ck_checkpoint *ck, const rules_file *r, const plan_layout *lay, const int64_t *layers,
-                        int n_layers, int T, uint64_t max_mem, const char *dir)
+                        int n_layers, int T, uint64_t max_mem, dev_run *dv, const char *dir)
 {
     ck_config plain = ck->cfg;
     plain.has_quant = 0;
@@ -308,11 +365,13 @@ static int check_layers(const ck_checkpoint *ck, const rules_file *r, const plan
         float *x1 = malloc(n * sizeof *x1), *xn = malloc(n * sizeof *xn);
         float *a1 = malloc(n * sizeof *a1), *an = malloc(n * sizeof *an);
         uint64_t bytes = 0;
-        load_opts lo = {deq, l};
+        load_opts lo = {deq, l, NULL}, lod = {deq, l, dv ? dv->stager : NULL};
+        dense_dims dd = d;
+        dd.device = dv != NULL;
         memset(&r1, 0, sizeof r1);
         int rc = !rs || !ptr || !x1 || !xn || !a1 || !an ? ck_err_set(&err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET,
                                                                        "out of memory")
-                 : load_stage(ck, &ps, st, 0, lay->tp, rs, &bytes, &lo, &err);
+                 : load_stage(ck, &ps, st, 0, lay->tp, rs, &bytes, &lod, &err);
         if (rc == CK_OK)
             rc = load_stage(ck, &p1, 0, 0, 1, &r1, &bytes, &lo, &err);
         if (rc == CK_OK) {
@@ -325,7 +384,7 @@ static int check_layers(const ck_checkpoint *ck, const rules_file *r, const plan
                 ptr[k] = &rs[k];
             rc = forward_layer(&p1, &d, &p1r, l, x1, T, a1, &err);
             if (rc == CK_OK)
-                rc = forward_layer(&ps, &d, ptr, l, xn, T, an, &err);
+                rc = forward_layer(&ps, &dd, ptr, l, xn, T, an, &err);
         }
         if (rc == CK_OK) {
             double ea = rel_err(an, a1, n), eo = rel_err(xn, x1, n);
@@ -408,14 +467,14 @@ int cmd_check(int argc, char **argv)
         {"pipeline-parallel-size", required_argument, 0, 'p'}, {"device", required_argument, 0, 'd'},
         {"tokens", required_argument, 0, 'k'}, {"ep", no_argument, 0, 'e'}, {"against", required_argument, 0, 'a'},
         {"layers", required_argument, 0, 'L'}, {"max-memory", required_argument, 0, 'M'},
-        {"reference", required_argument, 0, 'R'},
+        {"reference", required_argument, 0, 'R'}, {"load-only", no_argument, 0, 'O'},
         {"enable-expert-parallel", no_argument, 0, 'e'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *rules = NULL, *device = NULL, *against = NULL, *reference = NULL;
     int64_t only[256];
     int n_only = 0;
     uint64_t max_mem = 0;
     plan_layout lay = {1, 1, 0, {0}};
-    int tokens[64] = {1, 7, 42, 100, 3, 250, 17, 9}, T = 8, c, tokens_given = 0;
+    int tokens[64] = {1, 7, 42, 100, 3, 250, 17, 9}, T = 8, c, tokens_given = 0, load_only = 0;
     optind = 1;
     while ((c = getopt_long(argc, argv, "r:t:p:d:k:a:L:M:R:eh", opts, NULL)) != -1) {
         char *end;
@@ -451,6 +510,7 @@ int cmd_check(int argc, char **argv)
         case 'e': lay.ep = 1; break;
         case 'a': against = optarg; break;
         case 'R': reference = optarg; break;
+        case 'O': load_only = 1; break;
         case 'L':
             for (char *q = optarg; *q;) {
                 char *end2;
@@ -473,7 +533,7 @@ int cmd_check(int argc, char **argv)
         case 'h':
             printf("usage: ckptdoc check DIR [--tp N] [--pp N] [--ep] [--rules NAME|FILE] [--device cpu|cuda] "
                    "[--tokens 1,2,...] [--against DIR]\n"
-                   "       [--layers 0,3,61] [--max-memory SIZE] [--reference FILE]\nLoads every rank of the layout from the data and the unsharded model, "
+                   "       [--layers 0,3,61] [--max-memory SIZE] [--reference FILE] [--load-only]\nLoads every rank of the layout from the data and the unsharded model, "
                    "runs the tokens through both and compares the logits. --against DIR: the same tokens through "
                    "another checkpoint of the same model (say the BF16 original of a quantized one), layer by "
                    "layer.\n");
@@ -488,11 +548,15 @@ int cmd_check(int argc, char **argv)
     }
     const char *dir = argv[optind];
     char why[256], buf[1600];
+    /* the layout under test runs on the GPU when there is one; the unsharded model it is compared
+     * with always runs on the CPU (the C reference) */
+    dev_run dvr = {NULL, 0, 0, 0}, *dv = NULL;
+    int want_dev = 0;
     if (!device || strcmp(device, "cuda") == 0) {
         if (!kern_cuda_available(why, sizeof why))
             printf("no GPU (%s): running on the CPU\n", why);
         else
-            printf("the forward pass runs on the CPU in this version (the device path is not built yet)\n");
+            want_dev = 1;
     }
     ck_checkpoint ck;
     ck_err err;
@@ -521,8 +585,24 @@ int cmd_check(int argc, char **argv)
         ckpt_free(&ck);
         return EXIT_USAGE;
     }
+    if (want_dev) {
+        ck_err de;
+        ck_err_clear(&de);
+        if (kdev_stager_new(0, &dvr.stager, &de) != CK_OK)
+            printf("no GPU (%s): running on the CPU\n", ck_err_str(&de, buf, sizeof buf));
+        else
+            dv = &dvr;
+    }
+    if (load_only) {
+        int st = load_figures(&ck, &r, &lay, max_mem, &dvr, dir);
+        kdev_stager_free(dvr.stager);
+        rules_free(&r);
+        ckpt_free(&ck);
+        return st;
+    }
     if (n_only) {
-        int st = check_layers(&ck, &r, &lay, only, n_only, T, max_mem, dir);
+        int st = check_layers(&ck, &r, &lay, only, n_only, T, max_mem, dv, dir);
+        kdev_stager_free(dvr.stager);
         rules_free(&r);
         ckpt_free(&ck);
         return st;
@@ -538,6 +618,7 @@ int cmd_check(int argc, char **argv)
     if (have_ref < 0 || (reference && !have_ref)) {
         if (!have_ref)
             fprintf(stderr, "ckptdoc check: --reference %s: cannot open\n", reference);
+        kdev_stager_free(dvr.stager);
         rules_free(&r);
         ckpt_free(&ck);
         return EXIT_USAGE;
@@ -559,6 +640,7 @@ int cmd_check(int argc, char **argv)
                     tokens[i], (long long)vocab, ck.cfg.path);
             free(ref_tok);
             free(ref_lg);
+            kdev_stager_free(dvr.stager);
             rules_free(&r);
             ckpt_free(&ck);
             return EXIT_USAGE;
@@ -574,9 +656,9 @@ int cmd_check(int argc, char **argv)
     int status = EXIT_USAGE;
     if (!l1 || !ln || !t1 || !tn)
         fprintf(stderr, "ckptdoc check: out of memory\n");
-    else if (run_layout(&ck, &r, &one, tokens, T, l1, t1, &b1, max_mem, &f, &err) != CK_OK)
+    else if (run_layout(&ck, &r, &one, tokens, T, l1, t1, &b1, max_mem, NULL, &f, &err) != CK_OK)
         fprintf(stderr, "ckptdoc check: %s\n", ck_err_str(&err, buf, sizeof buf));
-    else if (run_layout(&ck, &r, &lay, tokens, T, ln, tn, &bn, max_mem, &f, &err) != CK_OK) {
+    else if (run_layout(&ck, &r, &lay, tokens, T, ln, tn, &bn, max_mem, dv, &f, &err) != CK_OK) {
         /* the unsharded model ran: a slice that does not fit is this layout's failure */
         if (err.code == CK_EFORMAT) {
             printf("%s: rules %s, TP %d x PP %d against TP 1 x PP 1\n  verdict    FAIL: %s\n", dir, r.name,
@@ -590,8 +672,12 @@ int cmd_check(int argc, char **argv)
         for (int t = 0; t < T; t++)
             agree += argmax(ln + (size_t)t * (size_t)vocab, (size_t)vocab) ==
                      argmax(l1 + (size_t)t * (size_t)vocab, (size_t)vocab);
-        printf("%s: rules %s, TP %d x PP %d%s against TP 1 x PP 1, %d tokens, fp32 on the CPU\n", dir, r.name,
-               lay.tp, lay.pp, lay.ep ? " with expert parallelism" : "", T);
+        printf("%s: rules %s, TP %d x PP %d%s against TP 1 x PP 1, %d tokens, fp32 %s\n", dir, r.name,
+               lay.tp, lay.pp, lay.ep ? " with expert parallelism" : "", T,
+               dv ? "on the GPU (cuBLAS) against the C reference on the CPU" : "on the CPU");
+        if (dv)
+            printf("  device     %.2f MB of parameters loaded in %.3f s; device memory %.2f MB = the plan's "
+                   "%.2f MB\n", bn / 1e6, dvr.load_s, dvr.dev_bytes / 1e6, dvr.plan_bytes / 1e6);
         printf("  loaded     %.2f MB read once for the %d ranks of the layout (each tensor once per stage), "
                "%.2f MB for the unsharded model\n", bn / 1e6, lay.tp * lay.pp, b1 / 1e6);
         printf("  logits     relative error %.3g (tolerance %.0e), top-1 tokens agree %d/%d\n", e, TOL, agree, T);
@@ -644,6 +730,7 @@ int cmd_check(int argc, char **argv)
     free(ref_tok);
     free(ref_lg);
     findings_free(&f);
+    kdev_stager_free(dvr.stager);
     rules_free(&r);
     ckpt_free(&ck);
     return status;

@@ -1,9 +1,18 @@
-/* forward.h - the operations of a decoder forward pass, in fp32 (C reference). Row-major;
- * T tokens. CUDA versions (cuBLAS for the products) are to follow with the device path. */
+/* forward.h - the operations of a decoder forward pass, in fp32. Row-major; T tokens.
+ * fwd_* is the C reference; fwd_*_cuda does the same on device (or managed) memory, the
+ * products with cuBLAS (forward.cu), returning CK_OK or CK_ECUDA / CK_EUSAGE with err naming
+ * the failed call; without nvcc they report "CUDA not built" (devmem_stub.c). */
 #ifndef CK_FORWARD_H
 #define CK_FORWARD_H
 
 #include <stddef.h>
+
+#include "../inspect/ckerr.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 
 /* y[T, N] = x[T, K] @ w[N, K]^T (+ bias[N] when not NULL); accumulate into y when acc. */
 void fwd_linear(const float *x, size_t T, size_t K, const float *w, size_t N, const float *bias, float *y, int acc);
@@ -21,5 +30,17 @@ void fwd_attention(const float *q, const float *k, const float *v, size_t T, siz
                    float *out);
 /* out[T, n] = silu(gu[:, :n]) * gu[:, n:] for gu[T, 2n]. */
 void fwd_silu_mul(const float *gu, size_t T, size_t n, float *out);
+
+int fwd_linear_cuda(const float *x, size_t T, size_t K, const float *w, size_t N, const float *bias, float *y,
+                    int acc, ck_err *err);
+int fwd_rmsnorm_cuda(const float *x, size_t T, size_t n, const float *w, float eps, float *y, ck_err *err);
+int fwd_rope_freqs_cuda(float *x, size_t T, size_t heads, size_t hd, size_t rot, const double *inv, ck_err *err);
+int fwd_attention_cuda(const float *q, const float *k, const float *v, size_t T, size_t hq, size_t hkv, size_t hd,
+                       float *out, ck_err *err);
+int fwd_silu_mul_cuda(const float *gu, size_t T, size_t n, float *out, ck_err *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -6,7 +6,94 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "../kernels/devmem.h"
 #include "../kernels/forward.h"
+
+/* The pass runs its operations either with the C reference on host memory or with CUDA on
+ * managed memory (dense_dims.device): every buffer of the pass comes from fmalloc, and the
+ * first device error is kept and returned when the pass ends. */
+static __thread int g_dev;
+static __thread ck_err g_dev_err;
+
+static void *fmalloc(size_t n)
+{
+    if (!g_dev)
+        return malloc(n ? n : 1);
+    void *p = NULL;
+    ck_err e;
+    ck_err_clear(&e);
+    if (kdev_alloc(&p, n ? n : 1, &e) != CK_OK) {
+        if (!g_dev_err.code)
+            g_dev_err = e;
+        return NULL;
+    }
+    return p;
+}
+
+static void *fcalloc(size_t n, size_t size)
+{
+    return g_dev ? fmalloc(n * size) : calloc(n ? n : 1, size); /* device memory starts zeroed */
+}
+
+static void ffree(void *p)
+{
+    if (g_dev)
+        kdev_free(p);
+    else
+        free(p);
+}
+
+#define DEV_OP(call)                                   \
+    do {                                               \
+        ck_err e_;                                     \
+        ck_err_clear(&e_);                             \
+        if ((call) != CK_OK && !g_dev_err.code)        \
+            g_dev_err = e_;                            \
+    } while (0)
+
+static void op_linear(const float *x, size_t T, size_t K, const float *w, size_t N, const float *bias, float *y,
+                      int acc)
+{
+    if (g_dev)
+        DEV_OP(fwd_linear_cuda(x, T, K, w, N, bias, y, acc, &e_));
+    else
+        fwd_linear(x, T, K, w, N, bias, y, acc);
+}
+
+static void op_rmsnorm(const float *x, size_t T, size_t n, const float *w, float eps, float *y)
+{
+    if (g_dev)
+        DEV_OP(fwd_rmsnorm_cuda(x, T, n, w, eps, y, &e_));
+    else
+        fwd_rmsnorm(x, T, n, w, eps, y);
+}
+
+static void op_rope_freqs(float *x, size_t T, size_t heads, size_t hd, size_t rot, const double *inv)
+{
+    if (g_dev)
+        DEV_OP(fwd_rope_freqs_cuda(x, T, heads, hd, rot, inv, &e_));
+    else
+        fwd_rope_freqs(x, T, heads, hd, rot, inv);
+}
+
+static void op_attention(const float *q, const float *k, const float *v, size_t T, size_t hq, size_t hkv, size_t hd,
+                         float *out)
+{
+    if (g_dev)
+        DEV_OP(fwd_attention_cuda(q, k, v, T, hq, hkv, hd, out, &e_));
+    else
+        fwd_attention(q, k, v, T, hq, hkv, hd, out);
+}
+
+static void op_silu_mul(const float *gu, size_t T, size_t n, float *out)
+{
+    if (g_dev)
+        DEV_OP(fwd_silu_mul_cuda(gu, T, n, out, &e_));
+    else
+        fwd_silu_mul(gu, T, n, out);
+}
+
+
 
 static int64_t cfg_int(const ck_config *c, const char *name, int64_t dflt)
 {
@@ -150,10 +237,10 @@ static int noaux_select(const dense_dims *d, const float *logit, const float *bi
                         double *wt, double *ksum)
 {
     size_t G = (size_t)d->n_group, per = E / G, K = (size_t)d->topk;
-    double *sc = malloc(E * sizeof *sc), *ch = malloc(E * sizeof *ch), *gs = malloc(G * sizeof *gs);
-    int *keep = calloc(G, sizeof *keep);
+    double *sc = fmalloc(E * sizeof *sc), *ch = fmalloc(E * sizeof *ch), *gs = fmalloc(G * sizeof *gs);
+    int *keep = fcalloc(G, sizeof *keep);
     if (!sc || !ch || !gs || !keep) {
-        free(sc), free(ch), free(gs), free(keep);
+        ffree(sc), ffree(ch), ffree(gs), ffree(keep);
         return -1;
     }
     for (size_t e = 0; e < E; e++) {
@@ -193,7 +280,7 @@ static int noaux_select(const dense_dims *d, const float *logit, const float *bi
     }
     if (d->renorm)
         *ksum += 1e-20;
-    free(sc), free(ch), free(gs), free(keep);
+    ffree(sc), ffree(ch), ffree(gs), ffree(keep);
     return 0;
 }
 
@@ -211,16 +298,16 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
         return err->code;
     if (d->noaux && !(bias = W(R[0], p, "layers.%lld.mlp.gate.e_score_correction_bias", l, 1, E, err)))
         return err->code;
-    float *logit = malloc(E * sizeof *logit), *gu = NULL, *act = NULL, *y = malloc(H * sizeof *y);
-    size_t *sel = malloc(K * sizeof *sel);
-    double *wt = malloc(K * sizeof *wt);
+    float *logit = fmalloc(E * sizeof *logit), *gu = NULL, *act = NULL, *y = fmalloc(H * sizeof *y);
+    size_t *sel = fmalloc(K * sizeof *sel);
+    double *wt = fmalloc(K * sizeof *wt);
     int rc = CK_OK;
     for (size_t t = 0; t < T && rc == CK_OK; t++) {
         if (!logit || !y || !sel || !wt) {
             rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
             break;
         }
-        fwd_linear(h + t * H, 1, H, gate, E, NULL, logit, 0);
+        op_linear(h + t * H, 1, H, gate, E, NULL, logit, 0);
         double mx = logit[0], sum = 0, ksum = 0;
         for (size_t e = 1; e < E; e++)
             mx = logit[e] > mx ? logit[e] : mx;
@@ -266,8 +353,8 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
                 break;
             }
             if (!gu) {
-                gu = malloc(2 * Il * sizeof *gu);
-                act = malloc(Il * sizeof *act);
+                gu = fmalloc(2 * Il * sizeof *gu);
+                act = fmalloc(Il * sizeof *act);
                 if (!gu || !act) {
                     rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
                     break;
@@ -277,21 +364,21 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
                 int64_t le = (int64_t)sel[k] - w13->expert0;
                 if (le < 0 || le >= w13->n_experts)
                     continue; /* another rank's expert */
-                fwd_linear(h + t * H, 1, H, w13->data + (size_t)le * 2 * Il * H, 2 * Il, NULL, gu, 0);
-                fwd_silu_mul(gu, 1, Il, act);
-                fwd_linear(act, 1, Il, w2->data + (size_t)le * H * Il, H, NULL, y, 0);
+                op_linear(h + t * H, 1, H, w13->data + (size_t)le * 2 * Il * H, 2 * Il, NULL, gu, 0);
+                op_silu_mul(gu, 1, Il, act);
+                op_linear(act, 1, Il, w2->data + (size_t)le * H * Il, H, NULL, y, 0);
                 double wk = (d->renorm ? wt[k] / ksum : wt[k]) * d->rscale;
                 for (size_t i = 0; i < H; i++)
                     x[t * H + i] += (float)wk * y[i];
             }
         }
     }
-    free(logit);
-    free(gu);
-    free(act);
-    free(y);
-    free(sel);
-    free(wt);
+    ffree(logit);
+    ffree(gu);
+    ffree(act);
+    ffree(y);
+    ffree(sel);
+    ffree(wt);
     return rc;
 }
 
@@ -312,14 +399,14 @@ static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R
     if (!d->shared_ungated && (!g || g->n != H))
         return ck_err_set(err, CK_EFORMAT, p->rules->path, ng, CK_NO_OFFSET, "a shared expert without its [1, %zu] "
                           "gate", H);
-    float *gs = malloc(T * sizeof *gs);
+    float *gs = fmalloc(T * sizeof *gs);
     if (!gs)
         return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
     if (d->shared_ungated)
         for (size_t t = 0; t < T; t++)
             gs[t] = 1.0f;
     else {
-        fwd_linear(h, T, H, g->data, 1, NULL, gs, 0);
+        op_linear(h, T, H, g->data, 1, NULL, gs, 0);
         for (size_t t = 0; t < T; t++)
             gs[t] = 1.0f / (1.0f + expf(-gs[t]));
     }
@@ -332,22 +419,22 @@ static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R
             break;
         }
         size_t Is = (size_t)dn->pp->local[1];
-        float *a = malloc(T * 2 * Is * sizeof *a), *act = malloc(T * Is * sizeof *act), *y = malloc(T * H * sizeof *y);
+        float *a = fmalloc(T * 2 * Is * sizeof *a), *act = fmalloc(T * Is * sizeof *act), *y = fmalloc(T * H * sizeof *y);
         if (!a || !act || !y)
             rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         else {
-            fwd_linear(h, T, H, gu->data, 2 * Is, NULL, a, 0);
-            fwd_silu_mul(a, T, Is, act);
-            fwd_linear(act, T, Is, dn->data, H, NULL, y, 0);
+            op_linear(h, T, H, gu->data, 2 * Is, NULL, a, 0);
+            op_silu_mul(a, T, Is, act);
+            op_linear(act, T, Is, dn->data, H, NULL, y, 0);
             for (size_t t = 0; t < T; t++)
                 for (size_t i = 0; i < H; i++)
                     x[t * H + i] += gs[t] * y[t * H + i];
         }
-        free(a);
-        free(act);
-        free(y);
+        ffree(a);
+        ffree(act);
+        ffree(y);
     }
-    free(gs);
+    ffree(gs);
     return rc;
 }
 
@@ -439,10 +526,10 @@ static int mla_rank(const plan *p, const dense_dims *d, const rank_load *R, int6
     size_t H = (size_t)d->hidden, hq = (size_t)(d->heads / tp), nope = (size_t)d->qk_nope;
     size_t rope = (size_t)d->qk_rope, qk = nope + rope, vh = (size_t)d->v_head, kvl = (size_t)d->kv_lora;
     size_t kva = kvl + rope, ql = (size_t)d->q_lora;
-    float *q = malloc(T * hq * qk * sizeof *q), *a = malloc(T * (ql + kva) * sizeof *a);
-    float *c = malloc(T * kvl * sizeof *c), *kv = malloc(T * hq * (nope + vh) * sizeof *kv);
-    float *o = malloc(T * hq * vh * sizeof *o), *qa = ql ? malloc(T * ql * sizeof *qa) : NULL;
-    double *pr = malloc(T * sizeof *pr);
+    float *q = fmalloc(T * hq * qk * sizeof *q), *a = fmalloc(T * (ql + kva) * sizeof *a);
+    float *c = fmalloc(T * kvl * sizeof *c), *kv = fmalloc(T * hq * (nope + vh) * sizeof *kv);
+    float *o = fmalloc(T * hq * vh * sizeof *o), *qa = ql ? fmalloc(T * ql * sizeof *qa) : NULL;
+    double *pr = fmalloc(T * sizeof *pr);
     int rc = CK_OK;
     const float *wq = NULL, *wqa = NULL, *wqn = NULL, *wkva, *wkvn, *wkvb, *wo;
     if (!q || !a || !c || !kv || !o || !pr || (ql && !qa)) {
@@ -473,22 +560,22 @@ static int mla_rank(const plan *p, const dense_dims *d, const rank_load *R, int6
         goto done;
     }
     /* the latent: [q_a |] c_kv | k_pe, replicated on every rank */
-    fwd_linear(h, T, H, wkva, ql + kva, NULL, a, 0);
+    op_linear(h, T, H, wkva, ql + kva, NULL, a, 0);
     if (ql) {
         for (size_t t = 0; t < T; t++)
             memcpy(qa + t * ql, a + t * (ql + kva), ql * sizeof *qa);
-        fwd_rmsnorm(qa, T, ql, wqn, (float)d->eps, qa);
-        fwd_linear(qa, T, ql, wq, hq * qk, NULL, q, 0);
+        op_rmsnorm(qa, T, ql, wqn, (float)d->eps, qa);
+        op_linear(qa, T, ql, wq, hq * qk, NULL, q, 0);
     } else
-        fwd_linear(h, T, H, wq, hq * qk, NULL, q, 0);
+        op_linear(h, T, H, wq, hq * qk, NULL, q, 0);
     for (size_t t = 0; t < T; t++)
         memcpy(c + t * kvl, a + t * (ql + kva) + ql, kvl * sizeof *c);
-    fwd_rmsnorm(c, T, kvl, wkvn, (float)d->eps, c);
+    op_rmsnorm(c, T, kvl, wkvn, (float)d->eps, c);
     double inv[256], af, smul;
     rope_freqs(p->cfg, rope, inv, &af, &smul);
     rope_interleaved(q, T, hq, qk, nope, rope, inv, af);
     rope_interleaved(a, T, 1, ql + kva, ql + kvl, rope, inv, af); /* k_pe, one head shared by all */
-    fwd_linear(c, T, kvl, wkvb, hq * (nope + vh), NULL, kv, 0);
+    op_linear(c, T, kvl, wkvb, hq * (nope + vh), NULL, kv, 0);
     double scale = smul / sqrt((double)qk);
     for (size_t hh = 0; hh < hq; hh++)
         for (size_t t = 0; t < T; t++) {
@@ -513,29 +600,29 @@ static int mla_rank(const plan *p, const dense_dims *d, const rank_load *R, int6
                 o[(t * hq + hh) * vh + i] = (float)(acc / sum);
             }
         }
-    fwd_linear(o, T, hq * vh, wo, H, NULL, x, 1);
+    op_linear(o, T, hq * vh, wo, H, NULL, x, 1);
 done:
-    free(q);
-    free(a);
-    free(c);
-    free(kv);
-    free(o);
-    free(qa);
-    free(pr);
+    ffree(q);
+    ffree(a);
+    ffree(c);
+    ffree(kv);
+    ffree(o);
+    ffree(qa);
+    ffree(pr);
     return rc;
 }
 
-int forward_layer(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, float *x, int T,
-                  float *after_attn, ck_err *err)
+static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, float *x, int T,
+                      float *after_attn, ck_err *err)
 {
     int tp = p->layout.tp;
     size_t H = (size_t)d->hidden, hd = (size_t)d->head_dim, Tz = (size_t)T;
     size_t hq = (size_t)(d->heads / tp), hkv = (size_t)(d->kv_heads >= tp ? d->kv_heads / tp : 1);
     size_t Il = (size_t)(d->inter / tp), qkv = (hq + 2 * hkv) * hd;
-    float *h = malloc(Tz * H * sizeof *h), *a = malloc(Tz * qkv * sizeof *a), *q = malloc(Tz * hq * hd * sizeof *q);
-    float *k = malloc(Tz * hkv * hd * sizeof *k), *v = malloc(Tz * hkv * hd * sizeof *v);
-    float *o = malloc(Tz * hq * hd * sizeof *o), *gu = malloc(Tz * 2 * Il * sizeof *gu);
-    float *act = malloc(Tz * Il * sizeof *act);
+    float *h = fmalloc(Tz * H * sizeof *h), *a = fmalloc(Tz * qkv * sizeof *a), *q = fmalloc(Tz * hq * hd * sizeof *q);
+    float *k = fmalloc(Tz * hkv * hd * sizeof *k), *v = fmalloc(Tz * hkv * hd * sizeof *v);
+    float *o = fmalloc(Tz * hq * hd * sizeof *o), *gu = fmalloc(Tz * 2 * Il * sizeof *gu);
+    float *act = fmalloc(Tz * Il * sizeof *act);
     int rc = CK_OK;
     const float *ln, *pln;
     if (!h || !a || !q || !k || !v || !o || !gu || !act) {
@@ -554,7 +641,7 @@ int forward_layer(const plan *p, const dense_dims *d, rank_load *const *R, int64
         rc = err->code;
         goto done;
     }
-    fwd_rmsnorm(x, Tz, H, ln, (float)d->eps, h);
+    op_rmsnorm(x, Tz, H, ln, (float)d->eps, h);
     for (int r = 0; d->mla && r < tp; r++)
         if ((rc = mla_rank(p, d, R[r], l, h, Tz, x, err)) != CK_OK)
             goto done;
@@ -566,7 +653,7 @@ int forward_layer(const plan *p, const dense_dims *d, rank_load *const *R, int64
             rc = err->code;
             goto done;
         }
-        fwd_linear(h, Tz, H, wqkv, qkv, bqkv, a, 0);
+        op_linear(h, Tz, H, wqkv, qkv, bqkv, a, 0);
         for (size_t t = 0; t < Tz; t++) {
             memcpy(q + t * hq * hd, a + t * qkv, hq * hd * sizeof *q);
             memcpy(k + t * hkv * hd, a + t * qkv + hq * hd, hkv * hd * sizeof *k);
@@ -580,13 +667,13 @@ int forward_layer(const plan *p, const dense_dims *d, rank_load *const *R, int64
             goto done;
         }
         if (qn && kn) {
-            fwd_rmsnorm(q, Tz * hq, hd, qn, (float)d->eps, q);
-            fwd_rmsnorm(k, Tz * hkv, hd, kn, (float)d->eps, k);
+            op_rmsnorm(q, Tz * hq, hd, qn, (float)d->eps, q);
+            op_rmsnorm(k, Tz * hkv, hd, kn, (float)d->eps, k);
         }
-        fwd_rope_freqs(q, Tz, hq, hd, rot, inv);
-        fwd_rope_freqs(k, Tz, hkv, hd, rot, inv);
-        fwd_attention(q, k, v, Tz, hq, hkv, hd, o);
-        fwd_linear(o, Tz, hq * hd, wo, H, NULL, x, 1);
+        op_rope_freqs(q, Tz, hq, hd, rot, inv);
+        op_rope_freqs(k, Tz, hkv, hd, rot, inv);
+        op_attention(q, k, v, Tz, hq, hkv, hd, o);
+        op_linear(o, Tz, hq * hd, wo, H, NULL, x, 1);
     }
     if (after_attn)
         memcpy(after_attn, x, Tz * H * sizeof *x);
@@ -595,7 +682,7 @@ int forward_layer(const plan *p, const dense_dims *d, rank_load *const *R, int64
         rc = err->code;
         goto done;
     }
-    fwd_rmsnorm(x, Tz, H, pln, (float)d->eps, h);
+    op_rmsnorm(x, Tz, H, pln, (float)d->eps, h);
     char n13[160];
     snprintf(n13, sizeof n13, "layers.%lld.%s.experts.w13_weight", (long long)l, d->experts ? d->moe : "");
     if (d->experts && rank_param(R[0], p, n13)) {
@@ -610,30 +697,30 @@ int forward_layer(const plan *p, const dense_dims *d, rank_load *const *R, int64
             rc = err->code;
             goto done;
         }
-        fwd_linear(h, Tz, H, wgu, 2 * Il, NULL, gu, 0);
-        fwd_silu_mul(gu, Tz, Il, act);
-        fwd_linear(act, Tz, Il, wd, H, NULL, x, 1);
+        op_linear(h, Tz, H, wgu, 2 * Il, NULL, gu, 0);
+        op_silu_mul(gu, Tz, Il, act);
+        op_linear(act, Tz, Il, wd, H, NULL, x, 1);
     }
 done:
-    free(h);
-    free(a);
-    free(q);
-    free(k);
-    free(v);
-    free(o);
-    free(gu);
-    free(act);
+    ffree(h);
+    ffree(a);
+    ffree(q);
+    ffree(k);
+    ffree(v);
+    ffree(o);
+    ffree(gu);
+    ffree(act);
     return rc;
 }
 
-int forward_dense(const plan *p, const dense_dims *d, rank_load *const *ranks, const int *tokens, int T,
-                  float *logits, float *trace, ck_err *err)
+static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *ranks, const int *tokens, int T,
+                      float *logits, float *trace, ck_err *err)
 {
     int tp = p->layout.tp;
     size_t H = (size_t)d->hidden, Tz = (size_t)T;
     size_t Vp = (size_t)((d->vocab + 63) / 64 * 64), Vl = Vp / (size_t)tp;
-    float *x = calloc(Tz * H, sizeof *x), *h = malloc(Tz * H * sizeof *h);
-    float *full = malloc(Tz * Vp * sizeof *full), *part = malloc(Tz * Vl * sizeof *part);
+    float *x = fcalloc(Tz * H, sizeof *x), *h = fmalloc(Tz * H * sizeof *h);
+    float *full = fmalloc(Tz * Vp * sizeof *full), *part = fmalloc(Tz * Vl * sizeof *part);
     int rc = CK_OK;
     rank_load *const *R;
     const float *nw;
@@ -660,7 +747,7 @@ int forward_dense(const plan *p, const dense_dims *d, rank_load *const *ranks, c
             float *ta = trace ? trace + (size_t)(2 * l) * Tz * H : NULL, *tm = ta ? ta + Tz * H : NULL;
             if (trace)
                 memcpy(h, x, Tz * H * sizeof *x); /* the stream entering the layer */
-            if ((rc = forward_layer(p, d, ranks + (size_t)st * (size_t)tp, l, x, T, ta, err)) != CK_OK)
+            if ((rc = layer_pass(p, d, ranks + (size_t)st * (size_t)tp, l, x, T, ta, err)) != CK_OK)
                 goto done;
             if (trace) /* what each block added: attention's and the MLP's own outputs */
                 for (size_t i = 0; i < Tz * H; i++) {
@@ -674,23 +761,65 @@ int forward_dense(const plan *p, const dense_dims *d, rank_load *const *ranks, c
         rc = err->code;
         goto done;
     }
-    fwd_rmsnorm(x, Tz, H, nw, (float)d->eps, h);
+    op_rmsnorm(x, Tz, H, nw, (float)d->eps, h);
     for (int r = 0; r < tp; r++) {
         const float *head = W(R[r], p, d->tied ? "embed_tokens.weight" : "lm_head.weight", 0, 1, Vl * H, err);
         if (!head) {
             rc = err->code;
             goto done;
         }
-        fwd_linear(h, Tz, H, head, Vl, NULL, part, 0); /* this rank's vocabulary columns */
+        op_linear(h, Tz, H, head, Vl, NULL, part, 0); /* this rank's vocabulary columns */
         for (size_t t = 0; t < Tz; t++)
             memcpy(full + t * Vp + (size_t)r * Vl, part + t * Vl, Vl * sizeof *full);
     }
     for (size_t t = 0; t < Tz; t++)
         memcpy(logits + t * (size_t)d->vocab, full + t * Vp, (size_t)d->vocab * sizeof *full);
 done:
-    free(x);
-    free(h);
-    free(full);
-    free(part);
+    ffree(x);
+    ffree(h);
+    ffree(full);
+    ffree(part);
     return rc;
+}
+
+/* Enters a pass on the host or the device; pass_end returns its status, a device error first. */
+static void pass_begin(const dense_dims *d)
+{
+    g_dev = d->device;
+    ck_err_clear(&g_dev_err);
+}
+
+static int pass_end(int rc, ck_err *err)
+{
+    if (g_dev && g_dev_err.code) {
+        *err = g_dev_err;
+        rc = g_dev_err.code;
+    }
+    g_dev = 0;
+    return rc;
+}
+
+int forward_dense(const plan *p, const dense_dims *d, rank_load *const *ranks, const int *tokens, int T,
+                  float *logits, float *trace, ck_err *err)
+{
+    pass_begin(d);
+    return pass_end(dense_pass(p, d, ranks, tokens, T, logits, trace, err), err);
+}
+
+int forward_layer(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, float *x, int T,
+                  float *after_attn, ck_err *err)
+{
+    pass_begin(d);
+    size_t n = (size_t)T * (size_t)d->hidden;
+    float *xs = g_dev ? fmalloc(n * sizeof *xs) : x; /* the stream in device memory */
+    int rc = xs ? CK_OK : ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of device memory");
+    if (rc == CK_OK && xs != x)
+        memcpy(xs, x, n * sizeof *xs);
+    if (rc == CK_OK)
+        rc = layer_pass(p, d, R, l, xs, T, after_attn, err);
+    if (rc == CK_OK && xs != x && !g_dev_err.code)
+        memcpy(x, xs, n * sizeof *xs);
+    if (xs && xs != x)
+        ffree(xs);
+    return pass_end(rc, err);
 }

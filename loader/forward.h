@@ -7,7 +7,7 @@
  * says so, Qwen2-MoE's shared expert with its sigmoid gate; experts split over TP or placed whole
  * under EP; a layer without experts runs the dense MLP), and DeepSeek-V2-style multi-head latent
  * attention with its MoE (softmax scores, greedy top-k, routed_scaling_factor, shared experts,
- * dense layers first), default rotary only, fp32 on the CPU. */
+ * dense layers first), fp32, with the C reference on the CPU or with CUDA (dense_dims.device). */
 #ifndef CK_FORWARD_PASS_H
 #define CK_FORWARD_PASS_H
 
@@ -30,6 +30,8 @@ typedef struct {
     int64_t n_group, topk_group;
     int shared_ungated;      /* shared experts under mlp.shared_experts, added as they are (DeepSeek, GLM) */
     int64_t rot;             /* rotary dims of a head (partial_rotary_factor), head_dim otherwise */
+    int device;              /* run the operations with CUDA (cuBLAS products) on device-resident
+                              * (managed) memory: the ranks must have been loaded onto the device */
 } dense_dims;
 
 /* Reads the dimensions from the plan's config; CK_EUSAGE naming what is missing or unsupported. */

@@ -11,6 +11,7 @@
 #include "../inspect/fileio.h"
 #include "../kernels/convert.h"
 #include "../kernels/dequant.h"
+#include "../kernels/devmem.h"
 #include "simulate.h"
 
 /* Rows of part j as this rank takes them: [src0, src0 + rows) of the full part, written at dst0
@@ -47,18 +48,60 @@ static int part_slice_of(const plan *p, const rules_param *t, int j, int tp, int
     return CK_OK;
 }
 
-/* The raw bytes of one tensor (read-only pread). */
-static int read_raw(const ck_checkpoint *ck, ck_tensor_ref ref, void **out, uint64_t *bytes, ck_err *err)
+/* Where a load puts what it reads: host memory (stager NULL), or device memory through the
+ * stager's pinned buffers, each intermediate in one of its four device scratch slots (0: a raw
+ * weight, 1: its floats, 2 and 3: a scale's raw bytes and floats, or zero points). */
+typedef struct {
+    kdev_stager *stager;
+} mem_ctx;
+
+#define ON_DEV(m) ((m) && (m)->stager)
+
+static int mem_buf(const mem_ctx *m, int slot, size_t bytes, void **out, ck_err *err)
+{
+    if (ON_DEV(m))
+        return kdev_scratch(m->stager, slot, bytes ? bytes : 1, out, err);
+    if (!(*out = malloc(bytes ? bytes : 1)))
+        return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory (%zu bytes)", bytes);
+    return CK_OK;
+}
+
+static void mem_release(const mem_ctx *m, void *p)
+{
+    if (!ON_DEV(m))
+        free(p); /* device scratch stays with the stager */
+}
+
+/* height rows of width bytes between buffers of the context (host memcpy or a device cut). */
+static int mem_copy2d(const mem_ctx *m, void *dst, size_t dpitch, const void *src, size_t spitch, size_t width,
+                      size_t height, ck_err *err)
+{
+    if (ON_DEV(m))
+        return kdev_copy2d(dst, dpitch, src, spitch, width, height, err);
+    for (size_t r = 0; r < height; r++)
+        memcpy((char *)dst + r * dpitch, (const char *)src + r * spitch, width);
+    return CK_OK;
+}
+
+/* The raw bytes of one tensor (read-only pread; on the device through the stager, into slot). */
+static int read_raw_to(const ck_checkpoint *ck, ck_tensor_ref ref, const mem_ctx *m, int slot, void **out,
+                       uint64_t *bytes, ck_err *err)
 {
     const ck_shard *sh = &ck->shards[ref.shard];
     const st_tensor *t = ckpt_tensor(ck, ref);
-    *out = malloc(t->nbytes ? t->nbytes : 1);
+    int rc = mem_buf(m, slot, t->nbytes, out, err);
+    if (rc != CK_OK) {
+        *out = NULL;
+        return rc;
+    }
     int fd = open(sh->path, O_RDONLY | O_CLOEXEC);
-    int rc = CK_OK;
     uint64_t off = sh->h.data_start + t->begin;
-    if (!*out)
-        rc = ck_err_set(err, CK_ENOMEM, sh->path, t->name, CK_NO_OFFSET, "out of memory");
-    else if (fd < 0 || ck_pread_full(fd, *out, t->nbytes, off) != 0)
+    if (fd >= 0 && ON_DEV(m)) {
+        if ((rc = kdev_read_fd(m->stager, fd, off, t->nbytes, *out, sh->path, err)) == CK_OK)
+            *bytes += t->nbytes;
+        else if (!err->key[0])
+            snprintf(err->key, sizeof err->key, "%s", t->name);
+    } else if (fd < 0 || ck_pread_full(fd, *out, t->nbytes, off) != 0)
         rc = ck_err_set(err, CK_EIO, sh->path, t->name, off, "cannot read %llu bytes: %s",
                         (unsigned long long)t->nbytes, errno ? strerror(errno) : "the file ends early");
     else
@@ -66,10 +109,15 @@ static int read_raw(const ck_checkpoint *ck, ck_tensor_ref ref, void **out, uint
     if (fd >= 0)
         close(fd);
     if (rc != CK_OK) {
-        free(*out);
+        mem_release(m, *out);
         *out = NULL;
     }
     return rc;
+}
+
+static int read_raw(const ck_checkpoint *ck, ck_tensor_ref ref, void **out, uint64_t *bytes, ck_err *err)
+{
+    return read_raw_to(ck, ref, NULL, 0, out, bytes, err);
 }
 
 static uint64_t elements(const st_tensor *t)
@@ -90,8 +138,9 @@ static int find_part(const plan *p, const plan_param *pp, const rules_param *t, 
     return j;
 }
 
-static int read_floats(const ck_checkpoint *ck, ck_tensor_ref ref, float **out, uint64_t *n, uint64_t *bytes,
-                       ck_err *err)
+/* One tensor as floats: its raw bytes in slot raw_slot, the floats in slot out_slot. */
+static int read_floats_to(const ck_checkpoint *ck, ck_tensor_ref ref, const mem_ctx *m, int raw_slot, int out_slot,
+                          float **out, uint64_t *n, uint64_t *bytes, ck_err *err)
 {
     const ck_shard *sh = &ck->shards[ref.shard];
     const st_tensor *t = ckpt_tensor(ck, ref);
@@ -100,16 +149,25 @@ static int read_floats(const ck_checkpoint *ck, ck_tensor_ref ref, float **out, 
     if (!kern_convert_supported(t->dtype))
         return ck_err_set(err, CK_EUSAGE, sh->path, t->name, CK_NO_OFFSET, "dtype %s is not loaded as "
                           "float by this version", dtype_name(t->dtype));
-    void *raw;
-    int rc = read_raw(ck, ref, &raw, bytes, err);
+    void *raw, *fl = NULL;
+    int rc = read_raw_to(ck, ref, m, raw_slot, &raw, bytes, err);
     if (rc != CK_OK)
         return rc;
-    if (!(*out = malloc((*n ? *n : 1) * sizeof **out)))
-        rc = ck_err_set(err, CK_ENOMEM, sh->path, t->name, CK_NO_OFFSET, "out of memory");
+    if ((rc = mem_buf(m, out_slot, (size_t)*n * sizeof **out, &fl, err)) != CK_OK)
+        snprintf(err->key, sizeof err->key, "%s", t->name);
+    else if (ON_DEV(m))
+        rc = kern_convert_cuda(t->dtype, raw, (size_t)*n, fl, err);
     else
-        kern_convert_ref(t->dtype, raw, *n, *out);
-    free(raw);
+        kern_convert_ref(t->dtype, raw, (size_t)*n, fl);
+    mem_release(m, raw);
+    *out = fl;
     return rc;
+}
+
+static int read_floats(const ck_checkpoint *ck, ck_tensor_ref ref, float **out, uint64_t *n, uint64_t *bytes,
+                       ck_err *err)
+{
+    return read_floats_to(ck, ref, NULL, 0, 0, out, n, bytes, err);
 }
 
 static int ends_with(const char *s, size_t len, const char *suf)
@@ -133,8 +191,8 @@ static int find_sibling(const ck_checkpoint *ck, const char *base, size_t blen, 
 /* A quantized weight as float: compressed-tensors weight_packed (+ weight_scale, optional
  * weight_zero_point and weight_shape) or a block-FP8 weight (+ weight_scale_inv), dequantized
  * with the kernels' reference. *shape gets [out, in]. 0 with *out NULL when `ten` is not one. */
-static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, float **out, uint64_t shape[2],
-                        uint64_t *bytes, ck_err *err)
+static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, const mem_ctx *m, float **out,
+                        uint64_t shape[2], uint64_t *bytes, ck_err *err)
 {
     const st_tensor *ten = ckpt_tensor(ck, ck->tensors[i]);
     const char *path = ck->shards[ck->tensors[i].shard].path;
@@ -171,8 +229,8 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, f
                             kern_packed_words(cols, bits), (unsigned long long)ten->shape[1]);
         uint64_t groups = group ? (cols + (uint64_t)group - 1) / (uint64_t)group : 1;
         int32_t *zp = NULL;
-        if (rc == CK_OK && (rc = read_raw(ck, ck->tensors[i], &raw, bytes, err)) == CK_OK &&
-            (rc = read_floats(ck, sref, &scale, &n, bytes, err)) == CK_OK && n != rows * groups)
+        if (rc == CK_OK && (rc = read_raw_to(ck, ck->tensors[i], m, 0, &raw, bytes, err)) == CK_OK &&
+            (rc = read_floats_to(ck, sref, m, 2, 3, &scale, &n, bytes, err)) == CK_OK && n != rows * groups)
             rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, sref)->name, CK_NO_OFFSET, "%llu scales for "
                             "%llu rows x %llu groups of %d", (unsigned long long)n, (unsigned long long)rows,
                             (unsigned long long)groups, group);
@@ -187,9 +245,15 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, f
                 free(zf);
             }
         }
-        if (rc == CK_OK && !(*out = malloc(rows * cols * sizeof **out)))
-            rc = ck_err_set(err, CK_ENOMEM, path, ten->name, CK_NO_OFFSET, "out of memory");
+        int32_t *d_zp = zp;
+        if (rc == CK_OK && zp && ON_DEV(m) &&
+            (rc = kdev_scratch(m->stager, 2, (size_t)(rows * groups) * sizeof *zp, (void **)&d_zp, err)) == CK_OK)
+            rc = kdev_upload(d_zp, zp, (size_t)(rows * groups) * sizeof *zp, err);
         if (rc == CK_OK)
+            rc = mem_buf(m, 1, (size_t)(rows * cols) * sizeof **out, (void **)out, err);
+        if (rc == CK_OK && ON_DEV(m))
+            rc = kern_dequant_packed_cuda(raw, rows, cols, bits, scale, group, d_zp, *out, err);
+        else if (rc == CK_OK)
             kern_dequant_packed_ref(raw, rows, cols, bits, scale, group, zp, *out);
         free(zp);
         shape[0] = rows;
@@ -198,23 +262,25 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, f
                find_sibling(ck, ten->name, len, "_scale_inv", &sref)) {
         int bn = q->block[0] > 0 ? q->block[0] : 128, bk = q->block[1] > 0 ? q->block[1] : 128;
         uint64_t rows = ten->shape[0], cols = ten->shape[1];
-        if ((rc = read_raw(ck, ck->tensors[i], &raw, bytes, err)) == CK_OK &&
-            (rc = read_floats(ck, sref, &scale, &n, bytes, err)) == CK_OK &&
+        if ((rc = read_raw_to(ck, ck->tensors[i], m, 0, &raw, bytes, err)) == CK_OK &&
+            (rc = read_floats_to(ck, sref, m, 2, 3, &scale, &n, bytes, err)) == CK_OK &&
             n != ((rows + (uint64_t)bn - 1) / (uint64_t)bn) * ((cols + (uint64_t)bk - 1) / (uint64_t)bk))
             rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, sref)->name, CK_NO_OFFSET, "%llu scales for a "
                             "[%llu x %llu] weight in %dx%d blocks", (unsigned long long)n, (unsigned long long)rows,
                             (unsigned long long)cols, bn, bk);
-        if (rc == CK_OK && !(*out = malloc(rows * cols * sizeof **out)))
-            rc = ck_err_set(err, CK_ENOMEM, path, ten->name, CK_NO_OFFSET, "out of memory");
         if (rc == CK_OK)
+            rc = mem_buf(m, 1, (size_t)(rows * cols) * sizeof **out, (void **)out, err);
+        if (rc == CK_OK && ON_DEV(m))
+            rc = kern_dequant_fp8_block_cuda(raw, rows, cols, scale, bn, bk, *out, err);
+        else if (rc == CK_OK)
             kern_dequant_fp8_block_ref(raw, rows, cols, scale, bn, bk, *out);
         shape[0] = rows;
         shape[1] = cols;
     }
-    free(raw);
-    free(scale);
+    mem_release(m, raw);
+    mem_release(m, scale);
     if (rc != CK_OK) {
-        free(*out);
+        mem_release(m, *out);
         *out = NULL;
     }
     return rc;
@@ -282,8 +348,9 @@ int load_slice(const plan *p, const plan_param *pp, const char *part, int64_t ex
 
 /* Copies the rank's slice of one checkpoint tensor (src, rows x cols as stored) into lp. */
 static int place(const plan *p, const rules_param *t, const load_param *lp, const char *part, const float *src,
-                 const st_tensor *ten, int rank, uint64_t *filled, ck_err *err)
+                 const st_tensor *ten, int rank, uint64_t *filled, const mem_ctx *m, ck_err *err)
 {
+    const size_t F = sizeof *src;
     const plan_param *pp = lp->pp;
     int tp = p->layout.tp;
     uint64_t rows = ten->ndim ? ten->shape[0] : 1, cols = 1;
@@ -305,10 +372,9 @@ static int place(const plan *p, const rules_param *t, const load_param *lp, cons
                               part, (long long)s.src0, (long long)(s.src0 + s.rows), (unsigned long long)rows,
                               (unsigned long long)cols, (unsigned long long)pp->local[0],
                               (unsigned long long)lcols);
-        memcpy(lp->data + (uint64_t)s.dst0 * lcols, src + (uint64_t)s.src0 * cols,
-               (size_t)((uint64_t)s.rows * cols) * sizeof *src);
         *filled += (uint64_t)s.rows * cols;
-        return CK_OK;
+        return mem_copy2d(m, lp->data + (uint64_t)s.dst0 * lcols, 0, src + (uint64_t)s.src0 * cols, 0,
+                          (size_t)((uint64_t)s.rows * cols) * F, 1, err);
     }
     uint64_t lrows = pp->ndim ? pp->local[0] : 1;
     switch (t->shard) {
@@ -317,14 +383,13 @@ static int place(const plan *p, const rules_param *t, const load_param *lp, cons
     case SHARD_COLUMN:
     case SHARD_VOCAB: {
         uint64_t r0 = (uint64_t)rank * lrows;
-        for (uint64_t r = 0; r < lrows; r++)
-            if (r0 + r < rows) /* vocab padding rows stay zero */
-                memcpy(lp->data + r * lcols, src + (r0 + r) * cols, (size_t)cols * sizeof *src);
+        if (cols != lcols)
+            return ck_err_set(err, CK_EFORMAT, NULL, pp->name, CK_NO_OFFSET, "row length %llu, the parameter's "
+                              "%llu", (unsigned long long)cols, (unsigned long long)lcols);
+        /* vocab padding rows (beyond the tensor's) stay zero */
+        uint64_t nr = r0 >= rows ? 0 : rows - r0 < lrows ? rows - r0 : lrows;
         *filled += lrows * lcols;
-        return cols == lcols ? CK_OK
-                             : ck_err_set(err, CK_EFORMAT, NULL, pp->name, CK_NO_OFFSET, "row length %llu, "
-                                          "the parameter's %llu", (unsigned long long)cols,
-                                          (unsigned long long)lcols);
+        return mem_copy2d(m, lp->data, 0, src + r0 * cols, 0, (size_t)(nr * cols) * F, nr ? 1 : 0, err);
     }
     case SHARD_ROW: {
         if (pp->ndim < 2 || rows != lrows)
@@ -332,18 +397,16 @@ static int place(const plan *p, const rules_param *t, const load_param *lp, cons
                               "for a local [%llu x %llu]", (unsigned long long)rows, (unsigned long long)cols,
                               (unsigned long long)lrows, (unsigned long long)lcols);
         uint64_t c0 = (uint64_t)rank * lcols;
-        for (uint64_t r = 0; r < rows; r++)
-            memcpy(lp->data + r * lcols, src + r * cols + c0, (size_t)lcols * sizeof *src);
         *filled += rows * lcols;
-        return CK_OK;
+        return mem_copy2d(m, lp->data, (size_t)lcols * F, src + c0, (size_t)cols * F, (size_t)lcols * F,
+                          (size_t)rows, err);
     }
     case SHARD_REPLICATED:
         if (rows * cols != lp->n)
             return ck_err_set(err, CK_EFORMAT, NULL, pp->name, CK_NO_OFFSET, "%llu elements for %llu",
                               (unsigned long long)(rows * cols), (unsigned long long)lp->n);
-        memcpy(lp->data, src, (size_t)lp->n * sizeof *src);
         *filled += lp->n;
-        return CK_OK;
+        return mem_copy2d(m, lp->data, 0, src, 0, (size_t)lp->n * F, 1, err);
     default:
         return ck_err_set(err, CK_EUSAGE, p->rules->path, pp->name, CK_NO_OFFSET, "shard kind %s is not "
                           "loaded by this version", shard_kind_name(t->shard));
@@ -354,8 +417,9 @@ static int place(const plan *p, const rules_param *t, const load_param *lp, cons
  * the rank's rows of its part (w1/w3 of w13) or its columns (w2). Keys of experts this rank
  * does not hold are skipped. */
 static int place_expert(const plan *p, const rules_param *t, load_param *lp, const char *part, int64_t e,
-                        const float *src, const st_tensor *ten, int rank, ck_err *err)
+                        const float *src, const st_tensor *ten, int rank, const mem_ctx *m, ck_err *err)
 {
+    const size_t F = sizeof *src;
     const plan_param *pp = lp->pp;
     if (e < lp->expert0 || e >= lp->expert0 + lp->n_experts)
         return CK_OK;
@@ -375,26 +439,26 @@ static int place_expert(const plan *p, const rules_param *t, load_param *lp, con
                               (long long)e, part, (long long)s.src0, (long long)(s.src0 + s.rows),
                               (unsigned long long)rows, (unsigned long long)cols, (unsigned long long)lrows,
                               (unsigned long long)lcols);
-        memcpy(dst + (uint64_t)s.dst0 * lcols, src + (uint64_t)s.src0 * cols,
-               (size_t)((uint64_t)s.rows * cols) * sizeof *src);
         lp->filled += (uint64_t)s.rows * cols;
-        return CK_OK;
+        return mem_copy2d(m, dst + (uint64_t)s.dst0 * lcols, 0, src + (uint64_t)s.src0 * cols, 0,
+                          (size_t)((uint64_t)s.rows * cols) * F, 1, err);
     }
     /* w2: [H, I] with the columns split over TP (whole under EP) */
     if (rows != lrows || cols < lcols * (uint64_t)tp)
         return ck_err_set(err, CK_EFORMAT, p->rules->path, pp->name, CK_NO_OFFSET, "expert %lld: [%llu x %llu] "
                           "for a local [%llu x %llu]", (long long)e, (unsigned long long)rows,
                           (unsigned long long)cols, (unsigned long long)lrows, (unsigned long long)lcols);
-    for (uint64_t i = 0; i < rows; i++)
-        memcpy(dst + i * lcols, src + i * cols + (uint64_t)r * lcols, (size_t)lcols * sizeof *src);
     lp->filled += rows * lcols;
-    return CK_OK;
+    return mem_copy2d(m, dst, (size_t)lcols * F, src + (uint64_t)r * lcols, (size_t)cols * F, (size_t)lcols * F,
+                      (size_t)rows, err);
 }
 
 /* Allocates rank `tp_rank`'s buffers of the stage. */
-static int alloc_rank(const plan *p, int stage, int tp_rank, int64_t layer, rank_load *out, ck_err *err)
+static int alloc_rank(const plan *p, int stage, int tp_rank, int64_t layer, int device, rank_load *out,
+                      ck_err *err)
 {
     memset(out, 0, sizeof *out);
+    out->device = device;
     const plan_stage *st = &p->stages[stage];
     out->stage = stage;
     out->tp_rank = tp_rank;
@@ -419,7 +483,12 @@ static int alloc_rank(const plan *p, int stage, int tp_rank, int64_t layer, rank
             plan_expert_range(p, pp->experts, tp_rank, &lp->expert0, &lp->n_experts);
             lp->expect = n / pp->local[0] * (uint64_t)lp->n_experts;
         }
-        if (!(lp->data = calloc(n ? n : 1, sizeof *lp->data)))
+        if (device) {
+            if (kdev_alloc((void **)&lp->data, (size_t)(n ? n : 1) * sizeof *lp->data, err) != CK_OK) {
+                snprintf(err->key, sizeof err->key, "%s", pp->name);
+                return err->code;
+            }
+        } else if (!(lp->data = calloc(n ? n : 1, sizeof *lp->data)))
             return ck_err_set(err, CK_ENOMEM, NULL, pp->name, CK_NO_OFFSET, "out of memory");
     }
     return CK_OK;
@@ -430,6 +499,7 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
 {
     const cfg_quant *deq = o ? o->deq : NULL;
     int64_t layer = o ? o->layer : -1;
+    mem_ctx mc = {o ? o->stager : NULL}, *m = &mc;
     if (stage < 0 || stage >= p->layout.pp || rank0 < 0 || n_ranks < 1 || rank0 + n_ranks > p->layout.tp)
         return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "no ranks %d..%d of stage %d", rank0,
                           rank0 + n_ranks - 1, stage);
@@ -437,7 +507,7 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
     int rc = CK_OK;
     memset(out, 0, (size_t)n_ranks * sizeof *out);
     for (int k = 0; k < n_ranks && rc == CK_OK; k++)
-        rc = alloc_rank(p, stage, rank0 + k, layer, &out[k], err);
+        rc = alloc_rank(p, stage, rank0 + k, layer, ON_DEV(m), &out[k], err);
     /* every key once: read, converted, then cut for each rank */
     for (size_t i = 0; i < ck->n_tensors && rc == CK_OK; i++) {
         const st_tensor *ten = ckpt_tensor(ck, ck->tensors[i]);
@@ -456,14 +526,14 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
             }
         }
         /* where it goes first: keys of other stages or layers are not read, let alone dequantized */
-        sim_mapping m;
+        sim_mapping mp;
         size_t pi;
-        if ((rc = simulate_map_key(p, mapname, &m, err)) != CK_OK)
+        if ((rc = simulate_map_key(p, mapname, &mp, err)) != CK_OK)
             break;
-        if (m.skip >= 0 || !strmap_get(&st->by_name, m.param, &pi) || (layer >= 0 && st->params[pi].layer != layer))
+        if (mp.skip >= 0 || !strmap_get(&st->by_name, mp.param, &pi) || (layer >= 0 && st->params[pi].layer != layer))
             continue;
         if (deq) {
-            if ((rc = read_dequant(ck, i, deq, &src, fshape, bytes_read, err)) != CK_OK)
+            if ((rc = read_dequant(ck, i, deq, m, &src, fshape, bytes_read, err)) != CK_OK)
                 break;
             if (src) {
                 as_float.name = mapname;
@@ -474,21 +544,23 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
         }
         uint64_t n;
         if (!src)
-            rc = read_floats(ck, ck->tensors[i], &src, &n, bytes_read, err);
+            rc = read_floats_to(ck, ck->tensors[i], m, 0, 1, &src, &n, bytes_read, err);
         const rules_param *t = &p->rules->params[st->params[pi].tmpl];
         for (int k = 0; k < n_ranks && rc == CK_OK; k++) {
             load_param *lp = &out[k].params[pi];
             if (lp->pp->experts)
-                rc = m.expert < 0 ? ck_err_set(err, CK_EFORMAT, p->rules->path, lp->pp->name, CK_NO_OFFSET,
+                rc = mp.expert < 0 ? ck_err_set(err, CK_EFORMAT, p->rules->path, lp->pp->name, CK_NO_OFFSET,
                                                "a key without an expert index for a routed-expert parameter")
-                                  : place_expert(p, t, lp, m.part, m.expert, src, ten, rank0 + k, err);
+                                  : place_expert(p, t, lp, mp.part, mp.expert, src, ten, rank0 + k, m, err);
             else
-                rc = place(p, t, lp, m.part, src, ten, rank0 + k, &lp->filled, err);
+                rc = place(p, t, lp, mp.part, src, ten, rank0 + k, &lp->filled, m, err);
         }
-        free(src);
+        mem_release(m, src);
         if (rc != CK_OK && !err->key[0])
             snprintf(err->key, sizeof err->key, "%s", ten->name);
     }
+    if (rc == CK_OK && ON_DEV(m))
+        rc = kdev_sync(err); /* the cuts were queued on the load stream */
     if (rc != CK_OK)
         for (int k = 0; k < n_ranks; k++)
             rank_load_free(&out[k]);
@@ -525,7 +597,10 @@ void rank_load_free(rank_load *r)
     if (!r || !r->params)
         return;
     for (size_t i = 0; i < r->n; i++)
-        free(r->params[i].data);
+        if (r->device)
+            kdev_free(r->params[i].data);
+        else
+            free(r->params[i].data);
     free(r->params);
     memset(r, 0, sizeof *r);
 }

@@ -8,7 +8,8 @@
  *   replicated: whole.
  *   expert: whole experts split over the ranks under EP (vLLM's linear placement), else every
  *           expert on every rank with its rows (w1/w3) or columns (w2) split over TP.
- * This version loads unquantized parameters (float dtypes); quantized suffixes are refused with
+ * Parameters are held in fp32, on the host or (load_opts.stager) in device memory; quantized
+ * weights are dequantized as read (load_opts.deq), other quantized suffixes are refused with
  * CK_EUSAGE naming the parameter. */
 #ifndef CK_LOAD_H
 #define CK_LOAD_H
@@ -28,6 +29,7 @@ typedef struct {
 
 typedef struct {
     int stage, tp_rank;
+    int device;            /* the parameters are in device (managed) memory: kdev_alloc */
     load_param *params;    /* (n) in the plan stage's order */
     size_t n;
     uint64_t bytes_read;
@@ -41,6 +43,8 @@ typedef struct {
 typedef struct {
     const cfg_quant *deq;  /* dequantize as read (see above), or NULL */
     int64_t layer;         /* >= 0: only that decoder layer's parameters (layer-by-layer checks) */
+    struct kdev_stager *stager; /* non-NULL: load onto the CUDA device through this stager's pinned
+                            * buffers; conversion, dequantization and the cuts run there */
 } load_opts;
 
 int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int n_ranks, rank_load *out,

@@ -10,6 +10,7 @@
 
 #include "../kernels/convert.h"
 #include "../kernels/dequant.h"
+#include "../kernels/devmem.h"
 #include "../kernels/forward.h"
 #include "testutil.h"
 
@@ -396,6 +397,111 @@ START_TEST(test_dequant_cuda_vs_ref)
 }
 END_TEST
 
+/* Random values in [-1, 1) from a fixed seed (never all zero). */
+static void fill_random(float *v, size_t n, uint32_t seed)
+{
+    for (size_t i = 0; i < n; i++) {
+        seed = seed * 1664525u + 1013904223u;
+        v[i] = (float)((double)(seed >> 8) / (double)(1u << 24) * 2.0 - 1.0);
+    }
+}
+
+static double rel_err(const float *got, const float *want, size_t n)
+{
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        double d = (double)got[i] - want[i];
+        num += d * d;
+        den += (double)want[i] * want[i];
+    }
+    return den > 0 ? sqrt(num / den) : sqrt(num);
+}
+
+/* A device (managed) copy of n floats. */
+static float *dev_copy(const float *h, size_t n)
+{
+    float *d;
+    ck_err err;
+    ck_err_clear(&err);
+    ck_assert_msg(kdev_alloc((void **)&d, n * sizeof *d, &err) == CK_OK, "%s", err.msg);
+    memcpy(d, h, n * sizeof *d); /* managed memory: the host writes it directly */
+    return d;
+}
+
+/* Every forward operation on the device against the C reference, on random inputs, by relative
+ * error (cuBLAS sums in another order: 1e-5; the element-wise kernels run the reference's code). */
+START_TEST(test_forward_cuda_vs_ref)
+{
+    char why[256];
+    if (!kern_cuda_available(why, sizeof why))
+        return; /* main() printed the skip once */
+    ck_err err;
+    ck_err_clear(&err);
+    const size_t T = 7, K = 96, N = 80, heads = 6, kvh = 2, hd = 32;
+    float *x = malloc(T * K * 4), *w = malloc(N * K * 4), *b = malloc(N * 4), *y = malloc(T * N * 4);
+    fill_random(x, T * K, 1);
+    fill_random(w, N * K, 2);
+    fill_random(b, N, 3);
+    fill_random(y, T * N, 4);
+    float *dx = dev_copy(x, T * K), *dw = dev_copy(w, N * K), *db = dev_copy(b, N), *dy = dev_copy(y, T * N);
+    for (int acc = 0; acc <= 1; acc++) {
+        fwd_linear(x, T, K, w, N, b, y, acc);
+        ck_assert_msg(fwd_linear_cuda(dx, T, K, dw, N, db, dy, acc, &err) == CK_OK, "%s", err.msg);
+        double e = rel_err(dy, y, T * N);
+        ck_assert_msg(e < 1e-5, "linear (acc %d): relative error %g", acc, e);
+    }
+    /* RMSNorm, in place as the forward pass uses it */
+    fwd_rmsnorm(x, T, K, w, 1e-6f, y);
+    ck_assert_msg(fwd_rmsnorm_cuda(dx, T, K, dw, 1e-6f, dx, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(rel_err(dx, y, T * K) < 1e-6, "rmsnorm: %g", rel_err(dx, y, T * K));
+    /* partial rotary with given frequencies */
+    double inv[16];
+    for (int i = 0; i < 16; i++)
+        inv[i] = pow(10000.0, -2.0 * i / 32.0) * (i % 3 ? 1.0 : 0.25);
+    float *q = malloc(T * heads * hd * 4), *k = malloc(T * kvh * hd * 4), *v = malloc(T * kvh * hd * 4);
+    float *o = malloc(T * heads * hd * 4);
+    fill_random(q, T * heads * hd, 5);
+    fill_random(k, T * kvh * hd, 6);
+    fill_random(v, T * kvh * hd, 7);
+    float *dq = dev_copy(q, T * heads * hd), *dk = dev_copy(k, T * kvh * hd), *dv = dev_copy(v, T * kvh * hd);
+    float *dout;
+    ck_assert_msg(kdev_alloc((void **)&dout, T * heads * hd * 4, &err) == CK_OK, "%s", err.msg);
+    fwd_rope_freqs(q, T, heads, hd, 24, inv);
+    ck_assert_msg(fwd_rope_freqs_cuda(dq, T, heads, hd, 24, inv, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(rel_err(dq, q, T * heads * hd) < 1e-6, "rope: %g", rel_err(dq, q, T * heads * hd));
+    /* causal attention, three query heads per key/value head */
+    fwd_attention(q, k, v, T, heads, kvh, hd, o);
+    ck_assert_msg(fwd_attention_cuda(dq, dk, dv, T, heads, kvh, hd, dout, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(rel_err(dout, o, T * heads * hd) < 1e-6, "attention: %g", rel_err(dout, o, T * heads * hd));
+    /* SwiGLU over [T, 2 * 40] */
+    fwd_silu_mul(dy, T, 40, o);
+    ck_assert_msg(fwd_silu_mul_cuda(dy, T, 40, dout, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(rel_err(dout, o, T * 40) < 1e-6, "silu_mul: %g", rel_err(dout, o, T * 40));
+    /* an impossible head grouping is refused, not launched */
+    ck_assert_int_eq(fwd_attention_cuda(dq, dk, dv, T, 5, 2, hd, dout, &err), CK_EUSAGE);
+    float *dev[] = {dx, dw, db, dy, dq, dk, dv, dout};
+    for (unsigned i = 0; i < sizeof dev / sizeof *dev; i++)
+        kdev_free(dev[i]);
+    ck_assert_int_eq(kdev_bytes_in_use(), 0);
+    free(x), free(w), free(b), free(y), free(q), free(k), free(v), free(o);
+}
+END_TEST
+
+/* Without a device (or without nvcc), the device load says why instead of doing anything. */
+START_TEST(test_device_stubs_say_why)
+{
+    char why[256];
+    if (kern_cuda_available(why, sizeof why))
+        return; /* a device: the real entry points are tested above */
+    ck_err err;
+    ck_err_clear(&err);
+    kdev_stager *s = NULL;
+    ck_assert_int_eq(kdev_stager_new(0, &s, &err), CK_ECUDA);
+    ck_assert_ptr_null(s);
+    ck_assert_msg(strlen(err.msg) > 0, "an error without a reason");
+}
+END_TEST
+
 /* The forward operations on cases with known answers. */
 START_TEST(test_forward_ops)
 {
@@ -444,11 +550,13 @@ static Suite *kernels_suite(void)
     tcase_add_test(core, test_dequant_packed_ref);
     tcase_add_test(core, test_dequant_fp8_ref);
     tcase_add_test(core, test_forward_ops);
+    tcase_add_test(core, test_device_stubs_say_why);
     suite_add_tcase(s, core);
     TCase *cuda = tcase_create("cuda");
     tcase_add_loop_test(cuda, test_cuda_vs_ref, 0, N_DTYPES * N_SIZES);
     tcase_add_test(cuda, test_cuda_errors);
     tcase_add_test(cuda, test_dequant_cuda_vs_ref);
+    tcase_add_test(cuda, test_forward_cuda_vs_ref);
     tcase_set_timeout(cuda, 120);
     suite_add_tcase(s, cuda);
     return s;
@@ -459,7 +567,7 @@ int main(void)
     char why[256];
     if (!kern_cuda_available(why, sizeof why))
         fprintf(stderr, "SKIP check_kernels: %zu CUDA cases (CUDA vs C reference) skipped: %s\n",
-                N_DTYPES * N_SIZES + 2, why);
+                N_DTYPES * N_SIZES + 3, why);
     SRunner *sr = srunner_create(kernels_suite());
     /* a CUDA context does not survive fork(): run in this process */
     srunner_set_fork_status(sr, CK_NOFORK);

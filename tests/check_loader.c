@@ -11,6 +11,8 @@
 #include "../loader/simulate.h"
 #include "../loader/load.h"
 #include "../kernels/convert.h"
+#include "../kernels/devmem.h"
+#include "../loader/forward.h"
 #include "../rules/rules.h"
 #include "testutil.h"
 
@@ -913,6 +915,88 @@ START_TEST(test_check_cli)
 }
 END_TEST
 
+/* The load onto the device gives the host load's parameters bit for bit (the same conversion
+ * and dequantization code, the same cuts as copies), and the forward pass on the device the
+ * C reference's logits: the transformers-written Qwen2 at TP 2 x PP 2, and block-FP8 and W8A16
+ * Llamas dequantized as read. Without a device this says why and checks nothing more. */
+START_TEST(test_device_load)
+{
+    char why[256];
+    if (!kern_cuda_available(why, sizeof why)) {
+        fprintf(stderr, "SKIP test_device_load: %s\n", why);
+        return;
+    }
+    static const char *const dirs[] = {"fixtures/real/tiny-qwen2", "fixtures/quant/tiny-llama-fp8",
+                                       "fixtures/quant/tiny-llama-w8a16"};
+    ck_err err;
+    ck_err_clear(&err);
+    kdev_stager *sg;
+    ck_assert_msg(kdev_stager_new(1 << 16, &sg, &err) == CK_OK, "%s", err.msg); /* small chunks: many turns */
+    for (unsigned di = 0; di < 3; di++) {
+        ck_checkpoint ck;
+        ck_assert_int_eq(ckpt_open(dirs[di], 1, &ck, &err), CK_OK);
+        rules_file r;
+        ck_assert_int_eq(rules_load_builtin(di ? "llama" : "qwen2", &r, &err), CK_OK);
+        ck_config plain = ck.cfg;
+        plain.has_quant = 0;
+        const cfg_quant *deq = ck.cfg.has_quant ? &ck.cfg.quant : NULL;
+        plan_layout lay = {2, 2, 0, {0}};
+        plan p;
+        ck_findings f;
+        findings_init(&f);
+        ck_assert_int_eq(plan_build(&r, deq ? &plain : &ck.cfg, &lay, &p, &f, &err), CK_OK);
+        rank_load host[4], dev[4];
+        rank_load *hp[4], *dp[4];
+        load_opts ho = {deq, -1, NULL}, dO = {deq, -1, sg};
+        for (int st = 0; st < 2; st++) {
+            uint64_t bh = 0, bd = 0;
+            ck_assert_msg(load_stage(&ck, &p, st, 0, 2, host + 2 * st, &bh, &ho, &err) == CK_OK, "%s", err.msg);
+            ck_assert_msg(load_stage(&ck, &p, st, 0, 2, dev + 2 * st, &bd, &dO, &err) == CK_OK, "%s: %s",
+                          err.key, err.msg);
+            ck_assert_int_eq(bh, bd);
+        }
+        for (int k = 0; k < 4; k++) {
+            hp[k] = &host[k];
+            dp[k] = &dev[k];
+            ck_assert(dev[k].device && !host[k].device);
+            for (size_t i = 0; i < host[k].n; i++) {
+                ck_assert_int_eq(host[k].params[i].filled, dev[k].params[i].filled);
+                ck_assert_msg(memcmp(host[k].params[i].data, dev[k].params[i].data,
+                                     host[k].params[i].n * sizeof(float)) == 0,
+                              "%s: rank %d parameter %s differs on the device", dirs[di], k,
+                              host[k].params[i].pp->name);
+            }
+        }
+        dense_dims d;
+        ck_assert_int_eq(dense_dims_of(&p, &d, &err), CK_OK);
+        int tok[5] = {1, 7, 42, 3, 9};
+        size_t nv = 5 * (size_t)d.vocab;
+        float *lh = malloc(nv * 4), *ld = malloc(nv * 4);
+        ck_assert_int_eq(forward_dense(&p, &d, hp, tok, 5, lh, NULL, &err), CK_OK);
+        d.device = 1;
+        ck_assert_msg(forward_dense(&p, &d, dp, tok, 5, ld, NULL, &err) == CK_OK, "%s", err.msg);
+        double num = 0, den = 0;
+        for (size_t i = 0; i < nv; i++) {
+            num += ((double)ld[i] - lh[i]) * ((double)ld[i] - lh[i]);
+            den += (double)lh[i] * lh[i];
+        }
+        ck_assert_msg(den > 0 && sqrt(num / den) < 1e-5, "%s: device logits off by %g", dirs[di], sqrt(num / den));
+        free(lh);
+        free(ld);
+        for (int k = 0; k < 4; k++) {
+            rank_load_free(&host[k]);
+            rank_load_free(&dev[k]);
+        }
+        plan_free(&p);
+        findings_free(&f);
+        rules_free(&r);
+        ckpt_free(&ck);
+    }
+    ck_assert_int_eq(kdev_bytes_in_use(), 0);
+    kdev_stager_free(sg);
+}
+END_TEST
+
 static Suite *loader_suite(void)
 {
     Suite *s = suite_create("loader");
@@ -938,6 +1022,7 @@ static Suite *loader_suite(void)
     tcase_add_test(seeds, test_ep_placement);
     tcase_add_test(seeds, test_load_slices);
     tcase_add_test(seeds, test_check_cli);
+    tcase_add_test(seeds, test_device_load);
     tcase_set_timeout(seeds, 60);
     suite_add_tcase(s, seeds);
     return s;

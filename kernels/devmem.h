@@ -1,0 +1,59 @@
+/* devmem.h - device memory for the load and the forward pass on a CUDA device.
+ *
+ * Parameters and activations live in CUDA managed memory prefetched to the device: kernels and
+ * cuBLAS read them there, and the few host-side steps of the forward pass (routing decisions on
+ * a handful of tokens) read them after the device finished, without separate copies.
+ *
+ * Reads from a checkpoint go through a stager: two pinned host buffers of `chunk` bytes used in
+ * turn, so that the pread of chunk k+1 proceeds while chunk k is copied host-to-device on the
+ * load stream. Everything the load does on the device (copies, conversion, dequantization, the
+ * rank cuts) is ordered on that one stream; kdev_sync waits for it.
+ *
+ * Every function returns CK_OK or CK_ECUDA with err naming the failed call (CK_EIO for a read),
+ * and is linked from devmem_stub.c (CUDA not built) where nvcc is absent. */
+#ifndef CK_DEVMEM_H
+#define CK_DEVMEM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "../inspect/ckerr.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Zeroed managed memory of `bytes`, resident on the device; counted in kdev_bytes_in_use. */
+int kdev_alloc(void **p, size_t bytes, ck_err *err);
+void kdev_free(void *p);
+/* Bytes allocated by kdev_alloc and not yet freed, and the most at any time. */
+uint64_t kdev_bytes_in_use(void);
+uint64_t kdev_bytes_peak(void);
+
+/* height rows of width bytes, from src (row pitch spitch) to dst (dpitch), device to device,
+ * on the load stream. */
+int kdev_copy2d(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height,
+                ck_err *err);
+/* n bytes host -> device (synchronous; small tensors: scales, zero points). */
+int kdev_upload(void *d_dst, const void *src, size_t n, ck_err *err);
+/* Waits for everything queued on the load stream. */
+int kdev_sync(ck_err *err);
+
+typedef struct kdev_stager kdev_stager;
+/* Two pinned buffers of chunk bytes (chunk 0: 64 MiB), and a device scratch area. */
+int kdev_stager_new(size_t chunk, kdev_stager **out, ck_err *err);
+void kdev_stager_free(kdev_stager *s);
+/* Bytes of pinned host memory and device scratch the stager holds (the load's constant). */
+uint64_t kdev_stager_bytes(const kdev_stager *s);
+/* n bytes at offset off of the open file fd (named path in errors) into the device memory
+ * d_dst, through the pinned buffers (pread overlapped with the copy of the previous chunk). */
+int kdev_read_fd(kdev_stager *s, int fd, uint64_t off, size_t n, void *d_dst, const char *path, ck_err *err);
+/* The stager's device scratch area of at least n bytes, slot 0 to 3 (grown as needed; a grow
+ * waits for the stream). Valid until the next call for the same slot. */
+int kdev_scratch(kdev_stager *s, int slot, size_t n, void **d_out, ck_err *err);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

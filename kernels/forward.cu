@@ -1,0 +1,205 @@
+/* forward.cu - the forward operations of forward.h on the device: products with cuBLAS (SGEMM,
+ * fp32 without TF32), the rest as kernels that follow the C reference step by step (double
+ * accumulation where it accumulates in double). Pointers are device or managed memory; each
+ * call checks every CUDA/cuBLAS status and the last error after each launch, and waits for the
+ * device before returning, so the caller may read the result from the host. */
+#include "forward.h"
+
+#include <math.h>
+#include <stdio.h>
+
+#include <cublas_v2.h>
+
+#include "cuda_check.h"
+
+#define THREADS 256
+
+static cublasHandle_t g_blas;
+static int g_blas_ready;
+
+#define CK_BLAS(err, call)                                                                        \
+    do {                                                                                          \
+        cublasStatus_t ck_blas_rc_ = (call);                                                      \
+        if (ck_blas_rc_ != CUBLAS_STATUS_SUCCESS)                                                 \
+            return ck_err_set((err), CK_ECUDA, __FILE__, #call, CK_NO_OFFSET, "line %d: %s",      \
+                              __LINE__, cublasGetStatusString(ck_blas_rc_));                      \
+    } while (0)
+
+static int blas(cublasHandle_t *h, ck_err *err)
+{
+    if (!g_blas_ready) {
+        CK_BLAS(err, cublasCreate(&g_blas));
+        CK_BLAS(err, cublasSetMathMode(g_blas, CUBLAS_PEDANTIC_MATH)); /* no TF32: fp32 as the reference */
+        g_blas_ready = 1;
+    }
+    *h = g_blas;
+    return CK_OK;
+}
+
+static unsigned blocks_for(size_t n)
+{
+    size_t b = (n + THREADS - 1) / THREADS;
+    return b == 0 ? 1 : b > 65535 ? 65535 : (unsigned)b;
+}
+
+__global__ void add_bias_kernel(float *y, size_t T, size_t N, const float *bias)
+{
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < T * N; i += (size_t)gridDim.x * blockDim.x)
+        y[i] += bias[i % N];
+}
+
+extern "C" int fwd_linear_cuda(const float *x, size_t T, size_t K, const float *w, size_t N, const float *bias,
+                               float *y, int acc, ck_err *err)
+{
+    if (!T || !N)
+        return CK_OK;
+    cublasHandle_t h = NULL;
+    if (blas(&h, err))
+        return err->code;
+    /* row-major y[T,N] = x[T,K] w[N,K]^T is column-major y^T[N,T] = (w as [K,N])^T (x as [K,T]) */
+    const float one = 1.0f, beta = acc ? 1.0f : 0.0f;
+    CK_BLAS(err, cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)T, (int)K, &one, w, (int)K, x, (int)K, &beta,
+                             y, (int)N));
+    if (bias) {
+        add_bias_kernel<<<blocks_for(T * N), THREADS>>>(y, T, N, bias);
+        CK_CUDA_LAUNCH(err, "add_bias_kernel");
+    }
+    CK_CUDA(err, cudaDeviceSynchronize());
+    return CK_OK;
+}
+
+__global__ void rmsnorm_kernel(const float *x, size_t n, const float *w, float eps, float *y)
+{
+    __shared__ double part[THREADS];
+    const float *row = x + blockIdx.x * n;
+    double ss = 0;
+    for (size_t i = threadIdx.x; i < n; i += blockDim.x)
+        ss += (double)row[i] * row[i];
+    part[threadIdx.x] = ss;
+    __syncthreads();
+    for (int s = THREADS / 2; s > 0; s >>= 1) {
+        if ((int)threadIdx.x < s)
+            part[threadIdx.x] += part[threadIdx.x + s];
+        __syncthreads();
+    }
+    float r = (float)(1.0 / sqrt(part[0] / (double)n + eps));
+    for (size_t i = threadIdx.x; i < n; i += blockDim.x)
+        y[blockIdx.x * n + i] = row[i] * r * w[i];
+}
+
+extern "C" int fwd_rmsnorm_cuda(const float *x, size_t T, size_t n, const float *w, float eps, float *y, ck_err *err)
+{
+    if (!T)
+        return CK_OK;
+    rmsnorm_kernel<<<(unsigned)T, THREADS>>>(x, n, w, eps, y);
+    CK_CUDA_LAUNCH(err, "rmsnorm_kernel");
+    CK_CUDA(err, cudaDeviceSynchronize());
+    return CK_OK;
+}
+
+__global__ void rope_kernel(float *x, size_t T, size_t heads, size_t hd, size_t half, const double *inv)
+{
+    for (size_t j = blockIdx.x * (size_t)blockDim.x + threadIdx.x; j < T * heads * half;
+         j += (size_t)gridDim.x * blockDim.x) {
+        size_t i = j % half, th = j / half, t = th / heads;
+        float *v = x + th * hd;
+        double f = inv[i] * (double)t;
+        float c = (float)cos(f), s = (float)sin(f);
+        float a = v[i], b = v[i + half];
+        v[i] = a * c - b * s;
+        v[i + half] = b * c + a * s;
+    }
+}
+
+extern "C" int fwd_rope_freqs_cuda(float *x, size_t T, size_t heads, size_t hd, size_t rot, const double *inv,
+                                   ck_err *err)
+{
+    size_t half = rot / 2;
+    if (!T || !heads || !half)
+        return CK_OK;
+    double *d_inv = NULL;
+    CK_CUDA(err, cudaMalloc((void **)&d_inv, half * sizeof *d_inv));
+    cudaError_t e = cudaMemcpy(d_inv, inv, half * sizeof *d_inv, cudaMemcpyHostToDevice);
+    if (e == cudaSuccess) {
+        rope_kernel<<<blocks_for(T * heads * half), THREADS>>>(x, T, heads, hd, half, d_inv);
+        e = cudaGetLastError();
+    }
+    if (e == cudaSuccess)
+        e = cudaDeviceSynchronize();
+    cudaFree(d_inv);
+    if (e != cudaSuccess)
+        return ck_err_set(err, CK_ECUDA, __FILE__, "rope_kernel", CK_NO_OFFSET, "%s", cudaGetErrorString(e));
+    return CK_OK;
+}
+
+/* One block per (token t, query head h): the scores of keys 0..t in shared memory (double). */
+__global__ void attention_kernel(const float *q, const float *k, const float *v, size_t T, size_t hq, size_t hkv,
+                                 size_t hd, float *out)
+{
+    extern __shared__ double p[];
+    __shared__ double sum;
+    size_t t = blockIdx.x / hq, h = blockIdx.x % hq, kh = h / (hq / hkv);
+    double scale = 1.0 / sqrt((double)hd);
+    const float *qv = q + (t * hq + h) * hd;
+    for (size_t s = threadIdx.x; s <= t; s += blockDim.x) {
+        const float *kv = k + (s * hkv + kh) * hd;
+        double d = 0;
+        for (size_t i = 0; i < hd; i++)
+            d += (double)qv[i] * kv[i];
+        p[s] = d * scale;
+    }
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        double m = -INFINITY, sm = 0;
+        for (size_t s = 0; s <= t; s++)
+            m = p[s] > m ? p[s] : m;
+        for (size_t s = 0; s <= t; s++)
+            sm += (p[s] = exp(p[s] - m));
+        sum = sm;
+    }
+    __syncthreads();
+    float *o = out + (t * hq + h) * hd;
+    for (size_t i = threadIdx.x; i < hd; i += blockDim.x) {
+        double a = 0;
+        for (size_t s = 0; s <= t; s++)
+            a += p[s] * v[(s * hkv + kh) * hd + i];
+        o[i] = (float)(a / sum);
+    }
+}
+
+extern "C" int fwd_attention_cuda(const float *q, const float *k, const float *v, size_t T, size_t hq, size_t hkv,
+                                  size_t hd, float *out, ck_err *err)
+{
+    if (!T || !hq)
+        return CK_OK;
+    if (!hkv || hq % hkv)
+        return ck_err_set(err, CK_EUSAGE, NULL, "fwd_attention_cuda", CK_NO_OFFSET, "%zu query heads over %zu "
+                          "key/value heads", hq, hkv);
+    size_t shm = T * sizeof(double);
+    if (shm > 48 * 1024)
+        return ck_err_set(err, CK_EUSAGE, NULL, "fwd_attention_cuda", CK_NO_OFFSET, "%zu tokens: at most %d",
+                          T, 48 * 1024 / (int)sizeof(double));
+    attention_kernel<<<(unsigned)(T * hq), 128, shm>>>(q, k, v, T, hq, hkv, hd, out);
+    CK_CUDA_LAUNCH(err, "attention_kernel");
+    CK_CUDA(err, cudaDeviceSynchronize());
+    return CK_OK;
+}
+
+__global__ void silu_mul_kernel(const float *gu, size_t T, size_t n, float *out)
+{
+    for (size_t j = blockIdx.x * (size_t)blockDim.x + threadIdx.x; j < T * n; j += (size_t)gridDim.x * blockDim.x) {
+        size_t t = j / n, i = j % n;
+        float g = gu[t * 2 * n + i], u = gu[t * 2 * n + n + i];
+        out[j] = g / (1.0f + expf(-g)) * u;
+    }
+}
+
+extern "C" int fwd_silu_mul_cuda(const float *gu, size_t T, size_t n, float *out, ck_err *err)
+{
+    if (!T || !n)
+        return CK_OK;
+    silu_mul_kernel<<<blocks_for(T * n), THREADS>>>(gu, T, n, out);
+    CK_CUDA_LAUNCH(err, "silu_mul_kernel");
+    CK_CUDA(err, cudaDeviceSynchronize());
+    return CK_OK;
+}
