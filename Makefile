@@ -42,7 +42,7 @@ NVFLAGS   := -O2 -std=c++17 $(CPPFLAGS) -Xcompiler -Wall,-Wextra,-Werror \
              -gencode arch=compute_90,code=compute_90
 CUDA_OBJ  := $(BUILD)/obj/kernels/convert.cu.o $(BUILD)/obj/kernels/dequant.cu.o $(BUILD)/obj/kernels/devmem.cu.o \
              $(BUILD)/obj/kernels/forward.cu.o
-LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcudart -lstdc++
+LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -ldl -lstdc++
 else
 HAVE_CUDA := 0
 CUDA_OBJ  := $(BUILD)/obj/kernels/convert_stub.o $(BUILD)/obj/kernels/devmem_stub.o
@@ -94,7 +94,7 @@ $(BUILD)/obj/kernels/devmem.cu.o: kernels/devmem.cu kernels/devmem.h kernels/cud
 $(BUILD)/obj/kernels/forward.cu.o: kernels/forward.cu kernels/forward.h kernels/cuda_check.h inspect/ckerr.h
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  NVCC    $<")
-	$(Q)$(NVCC) $(NVFLAGS) -c $< -o $@
+	$(Q)$(NVCC) $(NVFLAGS) -DCK_CUDA_LIBDIR='"$(CUDA_HOME)/lib64"' -c $< -o $@
 
 $(BIN): $(CLI_OBJ) $(LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")

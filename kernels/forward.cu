@@ -5,6 +5,7 @@
  * device before returning, so the caller may read the result from the host. */
 #include "forward.h"
 
+#include <dlfcn.h>
 #include <math.h>
 #include <stdio.h>
 
@@ -13,26 +14,54 @@
 #include "cuda_check.h"
 
 #define THREADS 256
+#define STR_(x) #x
+#define STR(x) STR_(x)
 
-static cublasHandle_t g_blas;
-static int g_blas_ready;
+/* cuBLAS is opened on first use, not linked: loading it costs tens of milliseconds, which every
+ * header-only command (inspect, lint) would pay at start-up otherwise. */
+static struct {
+    int ready;
+    cublasHandle_t h;
+    decltype(&cublasCreate_v2) create;
+    decltype(&cublasSetMathMode) math;
+    decltype(&cublasSgemm_v2) sgemm;
+    decltype(&cublasGetStatusString) status;
+} B;
 
 #define CK_BLAS(err, call)                                                                        \
     do {                                                                                          \
         cublasStatus_t ck_blas_rc_ = (call);                                                      \
         if (ck_blas_rc_ != CUBLAS_STATUS_SUCCESS)                                                 \
             return ck_err_set((err), CK_ECUDA, __FILE__, #call, CK_NO_OFFSET, "line %d: %s",      \
-                              __LINE__, cublasGetStatusString(ck_blas_rc_));                      \
+                              __LINE__, B.status(ck_blas_rc_));                                   \
     } while (0)
 
 static int blas(cublasHandle_t *h, ck_err *err)
 {
-    if (!g_blas_ready) {
-        CK_BLAS(err, cublasCreate(&g_blas));
-        CK_BLAS(err, cublasSetMathMode(g_blas, CUBLAS_PEDANTIC_MATH)); /* no TF32: fp32 as the reference */
-        g_blas_ready = 1;
+    if (!B.ready) {
+        static const char *const names[] = {"libcublas.so." STR(CUBLAS_VER_MAJOR),
+#ifdef CK_CUDA_LIBDIR
+                                            CK_CUDA_LIBDIR "/libcublas.so." STR(CUBLAS_VER_MAJOR),
+#endif
+                                            "libcublas.so"};
+        void *lib = NULL;
+        for (unsigned i = 0; i < sizeof names / sizeof *names && !lib; i++)
+            lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
+        if (!lib)
+            return ck_err_set(err, CK_ECUDA, __FILE__, "dlopen(libcublas)", CK_NO_OFFSET, "cannot load cuBLAS: %s",
+                              dlerror());
+        B.create = (decltype(B.create))dlsym(lib, "cublasCreate_v2");
+        B.math = (decltype(B.math))dlsym(lib, "cublasSetMathMode");
+        B.sgemm = (decltype(B.sgemm))dlsym(lib, "cublasSgemm_v2");
+        B.status = (decltype(B.status))dlsym(lib, "cublasGetStatusString");
+        if (!B.create || !B.math || !B.sgemm || !B.status)
+            return ck_err_set(err, CK_ECUDA, __FILE__, "dlsym(libcublas)", CK_NO_OFFSET, "cuBLAS lacks a symbol: %s",
+                              dlerror());
+        CK_BLAS(err, B.create(&B.h));
+        CK_BLAS(err, B.math(B.h, CUBLAS_PEDANTIC_MATH)); /* no TF32: fp32 as the reference */
+        B.ready = 1;
     }
-    *h = g_blas;
+    *h = B.h;
     return CK_OK;
 }
 
@@ -58,7 +87,7 @@ extern "C" int fwd_linear_cuda(const float *x, size_t T, size_t K, const float *
         return err->code;
     /* row-major y[T,N] = x[T,K] w[N,K]^T is column-major y^T[N,T] = (w as [K,N])^T (x as [K,T]) */
     const float one = 1.0f, beta = acc ? 1.0f : 0.0f;
-    CK_BLAS(err, cublasSgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)T, (int)K, &one, w, (int)K, x, (int)K, &beta,
+    CK_BLAS(err, B.sgemm(h, CUBLAS_OP_T, CUBLAS_OP_N, (int)N, (int)T, (int)K, &one, w, (int)K, x, (int)K, &beta,
                              y, (int)N));
     if (bias) {
         add_bias_kernel<<<blocks_for(T * N), THREADS>>>(y, T, N, bias);

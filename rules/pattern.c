@@ -173,6 +173,10 @@ static int match_from(const pattern *p, int k, const char *key, size_t n, size_t
 
 int pattern_match(const pattern *p, const char *key, size_t key_len, pattern_value *vals)
 {
+    /* the trailing literal first: most patterns a key does not match end differently */
+    size_t tl = p->lit_len[p->n_caps];
+    if (tl > key_len || (tl && memcmp(key + key_len - tl, p->lit[p->n_caps], tl) != 0))
+        return 0;
     return match_from(p, 0, key, key_len, 0, vals);
 }
 
