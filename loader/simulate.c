@@ -4,10 +4,13 @@
  * guard), or is missing (the loader's exception). Then what stayed empty, and the shapes. */
 #include "simulate.h"
 
+#include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 typedef struct {
     const char *key;      /* checkpoint key, NUL-terminated */
@@ -22,6 +25,8 @@ typedef struct {
     int64_t expert;       /* -1 */
     int guard;            /* the path skips parameters of layers other stages own */
     int layer;            /* the layer of param, -1 */
+    int own_st;           /* the first stage whose model has param, -1 (filled by run_stage) */
+    size_t own_pi;        /* its index there */
 } sim_key;
 
 typedef struct {
@@ -37,6 +42,8 @@ typedef struct {
     ck_err *err;
     sim_key *keys;
     size_t n;
+    size_t *seg;          /* (n_seg + 1) key ranges of one shard each, in the loader's order */
+    size_t n_seg;
     char **owned;         /* strings to free */
     size_t n_owned, cap_owned;
     sfind *fs;
@@ -152,7 +159,6 @@ static int natural_cmp(const char *a, const char *b)
 }
 
 static const ck_checkpoint *sort_ck;
-static size_t *sort_rank; /* natural position of each shard's file name */
 
 static int shard_order(const void *x, const void *y)
 {
@@ -161,45 +167,29 @@ static int shard_order(const void *x, const void *y)
     return c ? c : (a > b) - (a < b);
 }
 
-static int key_order(const void *x, const void *y)
+typedef struct {
+    const char *name;
+    size_t pos;
+} name_pos;
+
+static int name_order(const void *x, const void *y)
 {
-    const sim_key *a = x, *b = y;
-    if (a->shard != b->shard)
-        return sort_rank[a->shard] < sort_rank[b->shard] ? -1 : 1;
-    return strcmp(a->key, b->key);
+    return strcmp(((const name_pos *)x)->name, ((const name_pos *)y)->name);
 }
 
+/* The keys, grouped by shard in the loader's order (file names in natural order); each shard's
+ * keys are sorted by name when they are mapped (map_keys). */
 static int collect_keys(sim *s)
 {
     const ck_checkpoint *ck = s->ck;
-    size_t cap = ck->n_tensors + ck->n_index + 1;
-    s->keys = calloc(cap, sizeof *s->keys);
-    if (!s->keys)
-        return -1;
-    for (size_t i = 0; i < ck->n_tensors; i++) {
-        sim_key *k = &s->keys[s->n++];
-        k->ref = ck->tensors[i];
-        k->has_tensor = 1;
-        k->shard = k->ref.shard;
-        k->key = ckpt_tensor(ck, k->ref)->name;
-    }
-    /* shards whose headers cannot be read: their keys come from the index */
-    for (size_t i = 0; i < ck->n_index; i++) {
-        const ck_index_entry *e = &ck->index[i];
-        const ck_shard *sh = &ck->shards[e->shard];
-        if (sh->status == ST_OK && sh->exists)
-            continue;
-        sim_key *k = &s->keys[s->n++];
-        k->shard = e->shard;
-        k->key = own(s, strndup(e->key, e->key_len));
-        if (!k->key)
-            return -1;
-    }
     size_t ns = ck->n_shards ? ck->n_shards : 1;
     size_t *order = malloc(ns * sizeof *order), *rank = malloc(ns * sizeof *rank);
-    if (!order || !rank) {
+    size_t *start = calloc(ns + 1, sizeof *start);
+    s->keys = malloc((ck->n_tensors + ck->n_index + 1) * sizeof *s->keys);
+    if (!order || !rank || !start || !s->keys) {
         free(order);
         free(rank);
+        free(start);
         return -1;
     }
     for (size_t i = 0; i < ck->n_shards; i++)
@@ -208,11 +198,44 @@ static int collect_keys(sim *s)
     qsort(order, ck->n_shards, sizeof *order, shard_order);
     for (size_t i = 0; i < ck->n_shards; i++)
         rank[order[i]] = i;
-    sort_rank = rank;
-    qsort(s->keys, s->n, sizeof *s->keys, key_order);
+    /* shards whose headers cannot be read: their keys come from the index */
+#define FROM_INDEX(e) (ck->shards[(e)->shard].status != ST_OK || !ck->shards[(e)->shard].exists)
+    for (size_t i = 0; i < ck->n_tensors; i++)
+        start[rank[ck->tensors[i].shard] + 1]++;
+    for (size_t i = 0; i < ck->n_index; i++)
+        if (FROM_INDEX(&ck->index[i]))
+            start[rank[ck->index[i].shard] + 1]++;
+    for (size_t i = 0; i < ns; i++)
+        start[i + 1] += start[i];
+    s->n = start[ns];
+    size_t *at = order; /* reused: the next free place of each shard */
+    for (size_t i = 0; i < ns; i++)
+        at[i] = start[i];
+    int rc = 0;
+    for (size_t i = 0; i < ck->n_tensors; i++) {
+        sim_key *k = &s->keys[at[rank[ck->tensors[i].shard]]++];
+        memset(k, 0, sizeof *k);
+        k->ref = ck->tensors[i];
+        k->has_tensor = 1;
+        k->shard = k->ref.shard;
+        k->key = ckpt_tensor(ck, k->ref)->name;
+    }
+    for (size_t i = 0; i < ck->n_index; i++) {
+        const ck_index_entry *e = &ck->index[i];
+        if (!FROM_INDEX(e))
+            continue;
+        sim_key *k = &s->keys[at[rank[e->shard]]++];
+        memset(k, 0, sizeof *k);
+        k->shard = e->shard;
+        if (!(k->key = own(s, strndup(e->key, e->key_len))))
+            rc = -1;
+    }
+#undef FROM_INDEX
+    s->seg = start;
+    s->n_seg = ns;
     free(order);
     free(rank);
-    return 0;
+    return rc;
 }
 
 static int truthy(const expr_val *v)
@@ -265,7 +288,7 @@ static void memo_init(when_memo *m, const pattern *pt, const expr *when)
 
 /* 1/0 for the rule's `when` on these captures, -1 on an evaluation error. */
 static int when_true(sim *s, when_memo *m, const pattern *pt, const expr *when, int line,
-                     const pattern_value *v)
+                     const pattern_value *v, ck_err *err)
 {
     if (!when)
         return 1;
@@ -274,7 +297,7 @@ static int when_true(sim *s, when_memo *m, const pattern *pt, const expr *when, 
         return m->memo[key];
     plan_env env = {s->p, pt, v, NULL, NULL, 0};
     expr_val w;
-    if (plan_eval(s->p, when, &env, line, &w, s->err))
+    if (plan_eval(s->p, when, &env, line, &w, err))
         return -1;
     int t = truthy(&w);
     if (m->memo && key >= 0 && key < MEMO_N)
@@ -282,25 +305,59 @@ static int when_true(sim *s, when_memo *m, const pattern *pt, const expr *when, 
     return t;
 }
 
-/* The per-key, stage-independent part: skip, rule, parameter name. */
-/* Maps one key: skip, rule, parameter name (owned by s). 0, or -1 on an error in err. */
-static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km)
+/* Strings made while mapping, one pool per thread: 64 KB blocks, freed with the sim. */
+typedef struct {
+    char **v;             /* the blocks */
+    size_t n, cap;
+    char *blk;
+    size_t used, size;
+} strpool;
+
+static char *pool_dup(strpool *sp, const char *str, size_t len)
+{
+    if (sp->used + len + 1 > sp->size) {
+        size_t size = len + 1 > 65536 ? len + 1 : 65536;
+        if (sp->n == sp->cap) {
+            size_t c = sp->cap ? sp->cap * 2 : 64;
+            char **v = realloc(sp->v, c * sizeof *v);
+            if (!v)
+                return NULL;
+            sp->v = v;
+            sp->cap = c;
+        }
+        if (!(sp->blk = malloc(size)))
+            return NULL;
+        sp->v[sp->n++] = sp->blk;
+        sp->used = 0;
+        sp->size = size;
+    }
+    char *d = sp->blk + sp->used;
+    memcpy(d, str, len);
+    d[len] = 0;
+    sp->used += len + 1;
+    return d;
+}
+
+/* The per-key, stage-independent part. Maps one key: skip, rule, parameter name (in sp). 0, or
+ * -1 on an error in err (err->code 0: out of memory). */
+static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, strpool *sp, ck_err *err)
 {
     const plan *p = s->p;
     const rules_file *r = p->rules;
-    size_t sp = strlen(r->strip_prefix);
-    k->seen = sp && strncmp(k->key, r->strip_prefix, sp) == 0 ? k->key + sp : k->key;
+    size_t spl = strlen(r->strip_prefix);
+    k->seen = spl && strncmp(k->key, r->strip_prefix, spl) == 0 ? k->key + spl : k->key;
     size_t sl = strlen(k->seen);
     k->skip = k->rule = -1;
     k->expert = -1;
     k->layer = -1;
+    k->own_st = -1;
     k->guard = r->pp_guard;
     pattern_value v[PATTERN_MAX_CAPS];
     for (int j = 0; j < r->n_skips && k->skip < 0; j++) {
         const rules_skip *sk = &r->skips[j];
         if (!pattern_match(&sk->key, k->seen, sl, v))
             continue;
-        int t = when_true(s, &sm[j], &sk->key, sk->when, sk->line, v);
+        int t = when_true(s, &sm[j], &sk->key, sk->when, sk->line, v, err);
         if (t < 0)
             return -1;
         if (t)
@@ -312,7 +369,7 @@ static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km)
         const rules_key *kr = &r->keys[j];
         if (!pattern_match(&kr->key, k->seen, sl, v))
             continue;
-        int t = when_true(s, &km[j], &kr->key, kr->when, kr->line, v);
+        int t = when_true(s, &km[j], &kr->key, kr->when, kr->line, v, err);
         if (t < 0)
             return -1;
         if (!t)
@@ -323,11 +380,11 @@ static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km)
             pv[c] = v[pattern_cap_index(&kr->key, kr->param.caps[c].name,
                                         strlen(kr->param.caps[c].name))];
         char name[768];
-        if (pattern_format(&kr->param, pv, name, sizeof name) < 0)
+        int nl = pattern_format(&kr->param, pv, name, sizeof name);
+        if (nl < 0)
             continue;
         k->rule = j;
-        k->param = own(s, strdup(name));
-        if (!k->param)
+        if (!(k->param = pool_dup(sp, name, (size_t)nl)))
             return -1;
         k->part = kr->part;
         k->expert = kr->expert_cap >= 0 ? v[kr->expert_cap].v : -1;
@@ -337,36 +394,6 @@ static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km)
     if (k->rule < 0)
         k->param = (char *)k->seen; /* the generic path: params_dict[name] */
     return 0;
-}
-
-static int map_keys_with(sim *s, when_memo *sm, when_memo *km)
-{
-    for (size_t i = 0; i < s->n; i++)
-        if (map_one(s, &s->keys[i], sm, km))
-            return -1;
-    return 0;
-}
-
-static int map_keys(sim *s)
-{
-    const rules_file *r = s->p->rules;
-    when_memo *sm = calloc((size_t)r->n_skips + 1, sizeof *sm);
-    when_memo *km = calloc((size_t)r->n_keys + 1, sizeof *km);
-    int rc = -1;
-    if (sm && km) {
-        for (int j = 0; j < r->n_skips; j++)
-            memo_init(&sm[j], &r->skips[j].key, r->skips[j].when);
-        for (int j = 0; j < r->n_keys; j++)
-            memo_init(&km[j], &r->keys[j].key, r->keys[j].when);
-        rc = map_keys_with(s, sm, km);
-    }
-    for (int j = 0; sm && j < r->n_skips; j++)
-        free(sm[j].memo);
-    for (int j = 0; km && j < r->n_keys; j++)
-        free(km[j].memo);
-    free(sm);
-    free(km);
-    return rc;
 }
 
 /* The layer a parameter name belongs to, from the {layer} templates' literal prefixes. */
@@ -389,6 +416,130 @@ static int param_layer(const plan *p, const char *name)
             return (int)v;
     }
     return -1;
+}
+
+/* Sorting and mapping, shard by shard, on as many threads as there are cores (up to 16): each
+ * thread its own memos of `when` values, its own string pool and error. */
+typedef struct {
+    sim *s;
+    atomic_size_t next;   /* the next shard to take */
+} map_job;
+
+typedef struct {
+    map_job *j;
+    strpool pool;
+    ck_err err;
+    int failed;
+    pthread_t tid;
+} map_worker;
+
+static void *map_worker_run(void *arg)
+{
+    map_worker *w = arg;
+    sim *s = w->j->s;
+    const rules_file *r = s->p->rules;
+    when_memo *sm = calloc((size_t)r->n_skips + 1, sizeof *sm);
+    when_memo *km = calloc((size_t)r->n_keys + 1, sizeof *km);
+    name_pos *np = NULL;
+    sim_key *tmp = NULL;
+    size_t cap = 0;
+    if (!sm || !km) {
+        w->failed = 1;
+        goto out;
+    }
+    for (int j = 0; j < r->n_skips; j++)
+        memo_init(&sm[j], &r->skips[j].key, r->skips[j].when);
+    for (int j = 0; j < r->n_keys; j++)
+        memo_init(&km[j], &r->keys[j].key, r->keys[j].when);
+    for (;;) {
+        size_t g = atomic_fetch_add(&w->j->next, 1);
+        if (g >= s->n_seg)
+            break;
+        size_t a = s->seg[g], b = s->seg[g + 1];
+        /* the loader reads a shard's keys sorted by name; headers often list them so already */
+        int sorted = 1;
+        for (size_t i = a + 1; i < b && sorted; i++)
+            sorted = strcmp(s->keys[i - 1].key, s->keys[i].key) <= 0;
+        if (!sorted) {
+            if (b - a > cap) {
+                free(np);
+                free(tmp);
+                cap = b - a;
+                np = malloc(cap * sizeof *np);
+                tmp = malloc(cap * sizeof *tmp);
+                if (!np || !tmp) {
+                    w->failed = 1;
+                    goto out;
+                }
+            }
+            for (size_t i = a; i < b; i++) {
+                np[i - a].name = s->keys[i].key;
+                np[i - a].pos = i;
+            }
+            qsort(np, b - a, sizeof *np, name_order);
+            for (size_t i = a; i < b; i++)
+                tmp[i - a] = s->keys[np[i - a].pos];
+            memcpy(s->keys + a, tmp, (b - a) * sizeof *tmp);
+        }
+        for (size_t i = a; i < b; i++) {
+            sim_key *k = &s->keys[i];
+            if (map_one(s, k, sm, km, &w->pool, &w->err)) {
+                w->failed = 1;
+                goto out;
+            }
+            if (k->param)
+                k->layer = param_layer(s->p, k->param);
+        }
+    }
+out:
+    for (int j = 0; sm && j < r->n_skips; j++)
+        free(sm[j].memo);
+    for (int j = 0; km && j < r->n_keys; j++)
+        free(km[j].memo);
+    free(sm);
+    free(km);
+    free(np);
+    free(tmp);
+    return NULL;
+}
+
+static int map_keys(sim *s)
+{
+    map_job j;
+    j.s = s;
+    atomic_init(&j.next, 0);
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    size_t nt = c > 1 ? (size_t)c : 1;
+    if (nt > 16)
+        nt = 16;
+    if (nt > s->n_seg)
+        nt = s->n_seg ? s->n_seg : 1;
+    map_worker w[16];
+    memset(w, 0, sizeof w);
+    size_t started = 1;
+    for (size_t t = 0; t < nt; t++) {
+        w[t].j = &j;
+        ck_err_clear(&w[t].err);
+    }
+    for (size_t t = 1; t < nt; t++)
+        if (pthread_create(&w[started].tid, NULL, map_worker_run, &w[started]) == 0)
+            started++;
+    map_worker_run(&w[0]);
+    for (size_t t = 1; t < started; t++)
+        pthread_join(w[t].tid, NULL);
+    int rc = 0;
+    for (size_t t = 0; t < started; t++) {
+        for (size_t b = 0; b < w[t].pool.n; b++)
+            if (!own(s, w[t].pool.v[b]))
+                rc = -1;
+        free(w[t].pool.v);
+        if (w[t].failed && !rc) {
+            rc = -1;
+            if (w[t].err.code)
+                *s->err = w[t].err;
+        }
+    }
+    return rc;
 }
 
 /* Whether stage st's model has a placeholder (vLLM: PPMissingLayer) where name would live: a
@@ -574,7 +725,12 @@ static void run_stage(sim *s, int si, sim_result *res)
             out->loaded++;
             continue;
         }
-        if (!r->builds_model || !strmap_get(&st->by_name, k->param, &pi)) {
+        int found = r->builds_model && strmap_get(&st->by_name, k->param, &pi);
+        if (found && s->keys[i].own_st < 0) {
+            s->keys[i].own_st = si;
+            s->keys[i].own_pi = pi;
+        }
+        if (!found) {
             size_t pl = strlen(k->param);
             if (r->builds_model && pl > 5 && strcmp(k->param + pl - 5, ".bias") == 0 &&
                 stage_owning(p, k->param) < 0)
@@ -812,15 +968,34 @@ static void check_shapes(sim *s)
 {
     const plan *p = s->p;
     const rules_file *r = p->rules;
+    /* a part's size depends on the template and the part alone: evaluated once each */
+    size_t np = 0;
+    for (int t = 0; t < r->n_params; t++)
+        np += (size_t)r->params[t].n_parts;
+    int64_t *psize = malloc((np ? np : 1) * sizeof *psize);
+    size_t *pbase = malloc(((size_t)r->n_params + 1) * sizeof *pbase);
+    if (!psize || !pbase) {
+        free(psize);
+        free(pbase);
+        s->oom = 1;
+        return;
+    }
+    for (int t = 0, b = 0; t <= r->n_params; t++) {
+        pbase[t] = (size_t)b;
+        b += t < r->n_params ? r->params[t].n_parts : 0;
+    }
+    for (size_t j = 0; j < np; j++)
+        psize[j] = INT64_MIN;
     for (size_t i = 0; i < s->n; i++) {
         const sim_key *k = &s->keys[i];
         if (!k->has_tensor || k->skip >= 0)
             continue;
-        int st = stage_owning(p, k->param);
+        int st = r->builds_model ? k->own_st : stage_owning(p, k->param);
         if (st < 0)
             continue;
-        size_t pi;
-        strmap_get(&p->stages[st].by_name, k->param, &pi);
+        size_t pi = k->own_pi;
+        if (!r->builds_model)
+            strmap_get(&p->stages[st].by_name, k->param, &pi);
         const plan_param *pp = &p->stages[st].params[pi];
         const rules_param *t = &r->params[pp->tmpl];
         uint64_t want[PLAN_MAX_DIMS];
@@ -828,22 +1003,25 @@ static void check_shapes(sim *s)
         for (int d = d0; d < pp->ndim; d++)
             want[nd++] = pp->full[d];
         int part = rules_part_index(t, k->part);
+        expr_val ps = {0};
+        ck_err e2;
+        if (part >= 0) {
+            int64_t *memo = &psize[pbase[pp->tmpl] + (size_t)part];
+            if (*memo == INT64_MIN) {
+                plan_env env = {p, NULL, NULL, NULL, NULL, 0};
+                ck_err_clear(&e2);
+                *memo = plan_eval(p, t->parts[part].size, &env, t->line, &ps, &e2) == CK_OK && !ps.is_str &&
+                        !ps.is_null ? ps.v : INT64_MIN + 1; /* INT64_MIN + 1: no size */
+            }
+            ps.v = *memo;
+            ps.is_null = *memo == INT64_MIN + 1;
+        }
         if (part >= 0 && !t->linear) {
-            plan_env env = {p, NULL, NULL, NULL, NULL, 0};
-            expr_val ps;
-            ck_err e2;
-            ck_err_clear(&e2);
-            if (plan_eval(p, t->parts[part].size, &env, t->line, &ps, &e2) == CK_OK && !ps.is_str && !ps.is_null)
+            if (!ps.is_null)
                 want[0] = (uint64_t)ps.v;
         } else if (k->part && t->n_parts && t->linear) {
             /* a part fills rows of the fused parameter: its own [size, in] (or suffix shape) */
-            if (part < 0)
-                continue;
-            plan_env env = {p, NULL, NULL, NULL, NULL, 0};
-            expr_val ps;
-            ck_err e2;
-            ck_err_clear(&e2);
-            if (plan_eval(p, t->parts[part].size, &env, t->line, &ps, &e2) || ps.is_str || ps.is_null)
+            if (part < 0 || ps.is_null)
                 continue;
             const rules_suffix *sf = pp->suffix >= 0 ? &p->quant->suffixes[pp->suffix] : NULL;
             if (sf && sf->shape) {
@@ -878,6 +1056,8 @@ static void check_shapes(sim *s)
                   "line %d)", a, b, k->param, k->part ? " part " : "", k->part ? k->part : "",
                   t->line);
     }
+    free(psize);
+    free(pbase);
 }
 
 int simulate_run(const ck_checkpoint *ck, const plan *p, sim_result *res, ck_findings *f,
@@ -903,9 +1083,6 @@ int simulate_run(const ck_checkpoint *ck, const plan *p, sim_result *res, ck_fin
         rc = err->code ? err->code : CK_ENOMEM;
         goto done;
     }
-    for (size_t i = 0; i < s.n; i++)
-        if (s.keys[i].param)
-            s.keys[i].layer = param_layer(p, s.keys[i].param);
     for (int i = 0; i < p->rules->n_asserts; i++) {
         const rules_assert *a = &p->rules->asserts[i];
         plan_env env = {p, NULL, NULL, NULL, NULL, 0};
@@ -942,6 +1119,7 @@ done:
         free(s.owned[i]);
     free(s.owned);
     free(s.keys);
+    free(s.seg);
     free(s.fs);
     strmap_free(&s.fmap);
     if (rc != CK_OK)
@@ -966,6 +1144,7 @@ static void sim_free_strings(sim *s)
         free(s->owned[i]);
     free(s->owned);
     free(s->keys);
+    free(s->seg);
     free(s->fs);
     strmap_free(&s->fmap);
 }
@@ -984,7 +1163,9 @@ int simulate_map_key(const plan *p, const char *key, sim_mapping *m, ck_err *err
     sim_key k;
     memset(&k, 0, sizeof k);
     k.key = key;
-    int rc = sm && km ? map_one(&s, &k, sm, km) : -1;
+    strpool pool;
+    memset(&pool, 0, sizeof pool);
+    int rc = sm && km ? map_one(&s, &k, sm, km, &pool, err) : -1;
     if (rc == 0) {
         m->skip = k.skip;
         m->rule = k.rule;
@@ -1012,6 +1193,9 @@ int simulate_map_key(const plan *p, const char *key, sim_mapping *m, ck_err *err
         ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
     free(sm);
     free(km);
+    for (size_t b = 0; b < pool.n; b++)
+        free(pool.v[b]);
+    free(pool.v);
     sim_free_strings(&s);
     return rc == 0 ? CK_OK : err->code;
 }
