@@ -251,6 +251,7 @@ typedef struct {
 } when_memo;
 
 #define MEMO_N 65536
+#define CONSTANT (-2) /* when_memo.cap of an expression that reads no capture */
 
 typedef struct {
     const pattern *pt;
@@ -277,8 +278,15 @@ static void memo_init(when_memo *m, const pattern *pt, const expr *when)
         return;
     names_ctx c = {pt, -1, 0};
     expr_names(when, note_name, &c);
-    if (c.other || c.cap < 0)
+    if (c.other)
         return;
+    if (c.cap < 0) { /* config values only: one value for every key */
+        if ((m->memo = malloc(1))) {
+            m->memo[0] = -1;
+            m->cap = CONSTANT;
+        }
+        return;
+    }
     m->memo = malloc(MEMO_N);
     if (m->memo) {
         memset(m->memo, -1, MEMO_N);
@@ -292,7 +300,7 @@ static int when_true(sim *s, when_memo *m, const pattern *pt, const expr *when, 
 {
     if (!when)
         return 1;
-    int64_t key = m->cap >= 0 ? v[m->cap].v : -1;
+    int64_t key = m->cap >= 0 ? v[m->cap].v : m->cap == CONSTANT ? 0 : -1;
     if (m->memo && key >= 0 && key < MEMO_N && m->memo[key] >= 0)
         return m->memo[key];
     plan_env env = {s->p, pt, v, NULL, NULL, 0};
@@ -340,7 +348,8 @@ static char *pool_dup(strpool *sp, const char *str, size_t len)
 
 /* The per-key, stage-independent part. Maps one key: skip, rule, parameter name (in sp). 0, or
  * -1 on an error in err (err->code 0: out of memory). */
-static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, strpool *sp, ck_err *err)
+static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, const uint64_t *cand, strpool *sp,
+                   ck_err *err)
 {
     const plan *p = s->p;
     const rules_file *r = p->rules;
@@ -355,7 +364,7 @@ static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, strpool *sp
     pattern_value v[PATTERN_MAX_CAPS];
     for (int j = 0; j < r->n_skips && k->skip < 0; j++) {
         const rules_skip *sk = &r->skips[j];
-        if (!pattern_match(&sk->key, k->seen, sl, v))
+        if ((cand && !(cand[0] >> j & 1)) || !pattern_match(&sk->key, k->seen, sl, v))
             continue;
         int t = when_true(s, &sm[j], &sk->key, sk->when, sk->line, v, err);
         if (t < 0)
@@ -367,7 +376,7 @@ static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, strpool *sp
         return 0;
     for (int j = 0; j < r->n_keys && k->rule < 0; j++) {
         const rules_key *kr = &r->keys[j];
-        if (!pattern_match(&kr->key, k->seen, sl, v))
+        if ((cand && !(cand[1] >> j & 1)) || !pattern_match(&kr->key, k->seen, sl, v))
             continue;
         int t = when_true(s, &km[j], &kr->key, kr->when, kr->line, v, err);
         if (t < 0)
@@ -423,7 +432,71 @@ static int param_layer(const plan *p, const char *name)
 typedef struct {
     sim *s;
     atomic_size_t next;   /* the next shard to take */
+    int shapes;           /* the patterns allow the cache of key shapes (shape_safe) */
 } map_job;
+
+/* Which patterns a key can match depends only on its shape, the key with every all-digit
+ * dot-separated component that is an integer capture's value (no leading zero, at most 18
+ * digits) written as '#' ("layers.#.mlp.experts.#.down_proj.weight"), provided no literal of a
+ * pattern has a digit that could fall in such a component: each digit run in a literal must
+ * follow a character of the same component (as in "w1", "fp8"). Digits inside other components
+ * are kept, so w1 and w3 stay apart. Only `when` conditions then differ between keys of one
+ * shape, and they are still evaluated per key. */
+static int literal_safe(const pattern *pt)
+{
+    for (int i = 0; i <= pt->n_caps; i++)
+        for (size_t q = 0; q < pt->lit_len[i]; q++) {
+            char ch = pt->lit[i][q], prev = q ? pt->lit[i][q - 1] : 0;
+            if (ch == '#' || (ch >= '0' && ch <= '9' && (q == 0 || prev == '.')))
+                return 0;
+        }
+    return 1;
+}
+
+static int shape_safe(const rules_file *r)
+{
+    if (r->n_skips > 64 || r->n_keys > 64)
+        return 0;
+    for (int j = 0; j < r->n_skips; j++)
+        if (!literal_safe(&r->skips[j].key))
+            return 0;
+    for (int j = 0; j < r->n_keys; j++)
+        if (!literal_safe(&r->keys[j].key))
+            return 0;
+    return 1;
+}
+
+/* The shape of key into buf; 0 when it has none (too long, or a '#' of its own). */
+static int key_shape(const char *key, char *buf, size_t size)
+{
+    size_t n = 0;
+    for (const char *c = key; *c;) {
+        const char *e = c;
+        int digits = 1;
+        while (*e && *e != '.') {
+            if (*e == '#')
+                return 0;
+            digits &= *e >= '0' && *e <= '9';
+            e++;
+        }
+        size_t len = (size_t)(e - c);
+        int num = digits && len > 0 && len <= 18 && (len == 1 || *c != '0');
+        size_t w = num ? 1 : len;
+        if (n + w + 2 > size)
+            return 0;
+        if (num)
+            buf[n++] = '#';
+        else {
+            memcpy(buf + n, c, len);
+            n += len;
+        }
+        if (*e == '.')
+            buf[n++] = '.';
+        c = *e ? e + 1 : e;
+    }
+    buf[n] = 0;
+    return 1;
+}
 
 typedef struct {
     map_job *j;
@@ -431,7 +504,44 @@ typedef struct {
     ck_err err;
     int failed;
     pthread_t tid;
+    strmap shapes;        /* key shape -> index into cand */
+    uint64_t (*cand)[2];  /* the skips and key rules whose patterns match the shape */
+    size_t n_cand, cap_cand;
 } map_worker;
+
+/* The candidate patterns of k's shape, computed on the first key of that shape; NULL: try all. */
+static const uint64_t *shape_candidates(map_worker *w, const sim *s, const sim_key *k)
+{
+    const rules_file *r = s->p->rules;
+    char shape[768];
+    size_t ci;
+    if (!w->j->shapes || !key_shape(k->seen, shape, sizeof shape))
+        return NULL;
+    if (strmap_get(&w->shapes, shape, &ci))
+        return w->cand[ci];
+    if (w->n_cand == w->cap_cand) {
+        size_t c = w->cap_cand ? w->cap_cand * 2 : 256;
+        uint64_t(*v)[2] = realloc(w->cand, c * sizeof *v);
+        if (!v)
+            return NULL;
+        w->cand = v;
+        w->cap_cand = c;
+    }
+    const char *kept = pool_dup(&w->pool, shape, strlen(shape));
+    if (!kept || strmap_put(&w->shapes, kept, w->n_cand, NULL) < 0)
+        return NULL;
+    uint64_t *m = w->cand[w->n_cand++];
+    m[0] = m[1] = 0;
+    pattern_value v[PATTERN_MAX_CAPS];
+    size_t sl = strlen(k->seen);
+    for (int j = 0; j < r->n_skips; j++)
+        if (pattern_match(&r->skips[j].key, k->seen, sl, v))
+            m[0] |= 1ull << j;
+    for (int j = 0; j < r->n_keys; j++)
+        if (pattern_match(&r->keys[j].key, k->seen, sl, v))
+            m[1] |= 1ull << j;
+    return m;
+}
 
 static void *map_worker_run(void *arg)
 {
@@ -483,7 +593,9 @@ static void *map_worker_run(void *arg)
         }
         for (size_t i = a; i < b; i++) {
             sim_key *k = &s->keys[i];
-            if (map_one(s, k, sm, km, &w->pool, &w->err)) {
+            size_t spl = strlen(r->strip_prefix);
+            k->seen = spl && strncmp(k->key, r->strip_prefix, spl) == 0 ? k->key + spl : k->key;
+            if (map_one(s, k, sm, km, shape_candidates(w, s, k), &w->pool, &w->err)) {
                 w->failed = 1;
                 goto out;
             }
@@ -500,6 +612,8 @@ out:
     free(km);
     free(np);
     free(tmp);
+    strmap_free(&w->shapes);
+    free(w->cand);
     return NULL;
 }
 
@@ -507,6 +621,7 @@ static int map_keys(sim *s)
 {
     map_job j;
     j.s = s;
+    j.shapes = shape_safe(s->p->rules);
     atomic_init(&j.next, 0);
     long c = sysconf(_SC_NPROCESSORS_ONLN);
     size_t nt = c > 1 ? (size_t)c : 1;
@@ -520,6 +635,7 @@ static int map_keys(sim *s)
     for (size_t t = 0; t < nt; t++) {
         w[t].j = &j;
         ck_err_clear(&w[t].err);
+        strmap_init(&w[t].shapes);
     }
     for (size_t t = 1; t < nt; t++)
         if (pthread_create(&w[started].tid, NULL, map_worker_run, &w[started]) == 0)
@@ -1165,7 +1281,7 @@ int simulate_map_key(const plan *p, const char *key, sim_mapping *m, ck_err *err
     k.key = key;
     strpool pool;
     memset(&pool, 0, sizeof pool);
-    int rc = sm && km ? map_one(&s, &k, sm, km, &pool, err) : -1;
+    int rc = sm && km ? map_one(&s, &k, sm, km, NULL, &pool, err) : -1;
     if (rc == 0) {
         m->skip = k.skip;
         m->rule = k.rule;
