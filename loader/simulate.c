@@ -25,8 +25,10 @@ typedef struct {
     int64_t expert;       /* -1 */
     int guard;            /* the path skips parameters of layers other stages own */
     int layer;            /* the layer of param, -1 */
-    int own_st;           /* the first stage whose model has param, -1 (filled by run_stage) */
+    int own_st;           /* the first stage whose model has param, -1 */
     size_t own_pi;        /* its index there */
+    uint64_t stages;      /* the stages whose model has param */
+    int bad_shape;        /* the tensor's shape is not what its parameter expects */
 } sim_key;
 
 typedef struct {
@@ -44,6 +46,10 @@ typedef struct {
     size_t n;
     size_t *seg;          /* (n_seg + 1) key ranges of one shard each, in the loader's order */
     size_t n_seg;
+    size_t *seg_first;    /* (n_seg) the shard's first entry in ck->tensors, SIZE_MAX: filled already */
+    size_t *seg_count;    /* (n_seg) its number of entries there */
+    int64_t *psize;       /* the size of part j of parameter template t: psize[pbase[t] + j] */
+    size_t *pbase;
     char **owned;         /* strings to free */
     size_t n_owned, cap_owned;
     sfind *fs;
@@ -212,7 +218,34 @@ static int collect_keys(sim *s)
     for (size_t i = 0; i < ns; i++)
         at[i] = start[i];
     int rc = 0;
+    /* the reader lists tensors shard after shard: each shard's keys are then filled by the
+     * thread that maps them (map_keys); otherwise here */
+    s->seg_first = malloc(ns * sizeof *s->seg_first);
+    s->seg_count = calloc(ns, sizeof *s->seg_count);
+    if (!s->seg_first || !s->seg_count) {
+        free(order);
+        free(rank);
+        free(start);
+        return -1;
+    }
+    int grouped = 1;
+    for (size_t i = 0; i < ns; i++)
+        s->seg_first[i] = SIZE_MAX;
     for (size_t i = 0; i < ck->n_tensors; i++) {
+        size_t g = rank[ck->tensors[i].shard];
+        if (i && ck->tensors[i].shard < ck->tensors[i - 1].shard)
+            grouped = 0;
+        if (s->seg_first[g] == SIZE_MAX)
+            s->seg_first[g] = i;
+        s->seg_count[g]++;
+    }
+    for (size_t g = 0; g < ns; g++) {
+        if (grouped)
+            at[g] += s->seg_count[g];
+        else
+            s->seg_first[g] = SIZE_MAX;
+    }
+    for (size_t i = 0; i < ck->n_tensors && !grouped; i++) {
         sim_key *k = &s->keys[at[rank[ck->tensors[i].shard]]++];
         memset(k, 0, sizeof *k);
         k->ref = ck->tensors[i];
@@ -251,6 +284,7 @@ typedef struct {
 } when_memo;
 
 #define MEMO_N 65536
+#define NO_SIZE INT64_MIN /* a part size that cannot be evaluated */
 #define CONSTANT (-2) /* when_memo.cap of an expression that reads no capture */
 
 typedef struct {
@@ -543,6 +577,82 @@ static const uint64_t *shape_candidates(map_worker *w, const sim *s, const sim_k
     return m;
 }
 
+/* The stages whose model has the key's parameter, the first of them and its index there. */
+static void key_stages(const sim *s, sim_key *k)
+{
+    k->own_st = -1;
+    k->stages = 0;
+    if (!k->param || k->skip >= 0)
+        return;
+    uint32_t h = strmap_hash(k->param);
+    for (int si = 0; si < s->p->layout.pp; si++) {
+        size_t pi;
+        if (!strmap_get_h(&s->p->stages[si].by_name, k->param, h, &pi))
+            continue;
+        k->stages |= 1ull << si;
+        if (k->own_st < 0) {
+            k->own_st = si;
+            k->own_pi = pi;
+        }
+    }
+}
+
+/* The shape the key's tensor must have: 1 with want[0 .. *nd), the owning stage and the
+ * parameter's template; 0 when nothing is expected of it. Reads only (threads share it). */
+static int expected_shape(const sim *s, const sim_key *k, uint64_t *want, int *nd, int *st_out,
+                          const rules_param **t_out)
+{
+    const plan *p = s->p;
+    const rules_file *r = p->rules;
+    int st = k->own_st;
+    if (st < 0)
+        return 0;
+    const plan_param *pp = &p->stages[st].params[k->own_pi];
+    const rules_param *t = &r->params[pp->tmpl];
+    *nd = 0;
+    int d0 = k->expert >= 0 && pp->experts ? 1 : 0;
+    for (int d = d0; d < pp->ndim; d++)
+        want[(*nd)++] = pp->full[d];
+    int part = rules_part_index(t, k->part);
+    int64_t size = part >= 0 ? s->psize[s->pbase[pp->tmpl] + (size_t)part] : NO_SIZE;
+    if (part >= 0 && !t->linear) {
+        if (size != NO_SIZE)
+            want[0] = (uint64_t)size;
+    } else if (k->part && t->n_parts && t->linear) {
+        /* a part fills rows of the fused parameter: its own [size, in] (or suffix shape) */
+        if (part < 0 || size == NO_SIZE)
+            return 0;
+        const rules_suffix *sf = pp->suffix >= 0 ? &p->quant->suffixes[pp->suffix] : NULL;
+        if (sf && sf->shape) {
+            const char *names[2] = {"out", "in"};
+            int64_t v[2] = {size, pp->in};
+            plan_env e3 = {p, NULL, NULL, v, names, 2};
+            ck_err e2;
+            ck_err_clear(&e2);
+            for (int d = 0; d < sf->ndim && d < PLAN_MAX_DIMS; d++) {
+                expr_val x;
+                if (plan_eval(p, sf->shape[d], &e3, t->line, &x, &e2) || x.is_null || x.is_str)
+                    return 0;
+                want[d] = (uint64_t)x.v;
+            }
+            *nd = sf->ndim;
+        } else
+            want[0] = (uint64_t)size;
+    }
+    *st_out = st;
+    *t_out = t;
+    return 1;
+}
+
+static int shape_is(const sim *s, const sim_key *k, const uint64_t *want, int nd)
+{
+    const st_tensor *ten = ckpt_tensor(s->ck, k->ref);
+    int same = (int)ten->ndim == nd;
+    for (int d = 0; same && d < nd; d++)
+        same = ten->shape[d] == want[d];
+    return same;
+}
+
 static void *map_worker_run(void *arg)
 {
     map_worker *w = arg;
@@ -566,6 +676,15 @@ static void *map_worker_run(void *arg)
         if (g >= s->n_seg)
             break;
         size_t a = s->seg[g], b = s->seg[g + 1];
+        if (s->seg_first[g] != SIZE_MAX)
+            for (size_t i = 0; i < s->seg_count[g]; i++) {
+                sim_key *k = &s->keys[a + i];
+                memset(k, 0, sizeof *k);
+                k->ref = s->ck->tensors[s->seg_first[g] + i];
+                k->has_tensor = 1;
+                k->shard = k->ref.shard;
+                k->key = ckpt_tensor(s->ck, k->ref)->name;
+            }
         /* the loader reads a shard's keys sorted by name; headers often list them so already */
         int sorted = 1;
         for (size_t i = a + 1; i < b && sorted; i++)
@@ -601,6 +720,13 @@ static void *map_worker_run(void *arg)
             }
             if (k->param)
                 k->layer = param_layer(s->p, k->param);
+            key_stages(s, k);
+            if (k->has_tensor && k->skip < 0) {
+                uint64_t want[PLAN_MAX_DIMS];
+                int nd, st;
+                const rules_param *t;
+                k->bad_shape = expected_shape(s, k, want, &nd, &st, &t) && !shape_is(s, k, want, nd);
+            }
         }
     }
 out:
@@ -617,8 +743,37 @@ out:
     return NULL;
 }
 
+/* Every part's size, once: it depends on the template and the part alone. */
+static int part_sizes(sim *s)
+{
+    const plan *p = s->p;
+    const rules_file *r = p->rules;
+    size_t np = 0;
+    for (int t = 0; t < r->n_params; t++)
+        np += (size_t)r->params[t].n_parts;
+    s->psize = malloc((np ? np : 1) * sizeof *s->psize);
+    s->pbase = malloc(((size_t)r->n_params + 1) * sizeof *s->pbase);
+    if (!s->psize || !s->pbase)
+        return -1;
+    for (int t = 0, b = 0; t <= r->n_params; t++) {
+        s->pbase[t] = (size_t)b;
+        for (int j = 0; t < r->n_params && j < r->params[t].n_parts; j++) {
+            plan_env env = {p, NULL, NULL, NULL, NULL, 0};
+            expr_val ps;
+            ck_err e2;
+            ck_err_clear(&e2);
+            s->psize[b + j] = plan_eval(p, r->params[t].parts[j].size, &env, r->params[t].line, &ps, &e2) == CK_OK &&
+                              !ps.is_str && !ps.is_null ? ps.v : NO_SIZE;
+        }
+        b += t < r->n_params ? r->params[t].n_parts : 0;
+    }
+    return 0;
+}
+
 static int map_keys(sim *s)
 {
+    if (part_sizes(s) != 0)
+        return -1;
     map_job j;
     j.s = s;
     j.shapes = shape_safe(s->p->rules);
@@ -841,11 +996,9 @@ static void run_stage(sim *s, int si, sim_result *res)
             out->loaded++;
             continue;
         }
-        int found = r->builds_model && strmap_get(&st->by_name, k->param, &pi);
-        if (found && s->keys[i].own_st < 0) {
-            s->keys[i].own_st = si;
-            s->keys[i].own_pi = pi;
-        }
+        int found = r->builds_model && (k->stages >> si & 1);
+        if (found)
+            pi = si == k->own_st ? k->own_pi : (strmap_get(&st->by_name, k->param, &pi), pi);
         if (!found) {
             size_t pl = strlen(k->param);
             if (r->builds_model && pl > 5 && strcmp(k->param + pl - 5, ".bias") == 0 &&
@@ -1082,88 +1235,14 @@ const char *sim_ranks_str(const plan *p, uint64_t mask, char *buf, size_t size)
 /* The checkpoint shape of a key against what the parameter expects from it. */
 static void check_shapes(sim *s)
 {
-    const plan *p = s->p;
-    const rules_file *r = p->rules;
-    /* a part's size depends on the template and the part alone: evaluated once each */
-    size_t np = 0;
-    for (int t = 0; t < r->n_params; t++)
-        np += (size_t)r->params[t].n_parts;
-    int64_t *psize = malloc((np ? np : 1) * sizeof *psize);
-    size_t *pbase = malloc(((size_t)r->n_params + 1) * sizeof *pbase);
-    if (!psize || !pbase) {
-        free(psize);
-        free(pbase);
-        s->oom = 1;
-        return;
-    }
-    for (int t = 0, b = 0; t <= r->n_params; t++) {
-        pbase[t] = (size_t)b;
-        b += t < r->n_params ? r->params[t].n_parts : 0;
-    }
-    for (size_t j = 0; j < np; j++)
-        psize[j] = INT64_MIN;
     for (size_t i = 0; i < s->n; i++) {
         const sim_key *k = &s->keys[i];
-        if (!k->has_tensor || k->skip >= 0)
-            continue;
-        int st = r->builds_model ? k->own_st : stage_owning(p, k->param);
-        if (st < 0)
-            continue;
-        size_t pi = k->own_pi;
-        if (!r->builds_model)
-            strmap_get(&p->stages[st].by_name, k->param, &pi);
-        const plan_param *pp = &p->stages[st].params[pi];
-        const rules_param *t = &r->params[pp->tmpl];
         uint64_t want[PLAN_MAX_DIMS];
-        int nd = 0, d0 = k->expert >= 0 && pp->experts ? 1 : 0;
-        for (int d = d0; d < pp->ndim; d++)
-            want[nd++] = pp->full[d];
-        int part = rules_part_index(t, k->part);
-        expr_val ps = {0};
-        ck_err e2;
-        if (part >= 0) {
-            int64_t *memo = &psize[pbase[pp->tmpl] + (size_t)part];
-            if (*memo == INT64_MIN) {
-                plan_env env = {p, NULL, NULL, NULL, NULL, 0};
-                ck_err_clear(&e2);
-                *memo = plan_eval(p, t->parts[part].size, &env, t->line, &ps, &e2) == CK_OK && !ps.is_str &&
-                        !ps.is_null ? ps.v : INT64_MIN + 1; /* INT64_MIN + 1: no size */
-            }
-            ps.v = *memo;
-            ps.is_null = *memo == INT64_MIN + 1;
-        }
-        if (part >= 0 && !t->linear) {
-            if (!ps.is_null)
-                want[0] = (uint64_t)ps.v;
-        } else if (k->part && t->n_parts && t->linear) {
-            /* a part fills rows of the fused parameter: its own [size, in] (or suffix shape) */
-            if (part < 0 || ps.is_null)
-                continue;
-            const rules_suffix *sf = pp->suffix >= 0 ? &p->quant->suffixes[pp->suffix] : NULL;
-            if (sf && sf->shape) {
-                const char *names[2] = {"out", "in"};
-                int64_t v[2] = {ps.v, pp->in};
-                plan_env e3 = {p, NULL, NULL, v, names, 2};
-                int ok = 1;
-                for (int d = 0; d < sf->ndim && d < PLAN_MAX_DIMS; d++) {
-                    expr_val x;
-                    if (plan_eval(p, sf->shape[d], &e3, t->line, &x, &e2) || x.is_null || x.is_str)
-                        ok = 0;
-                    else
-                        want[d] = (uint64_t)x.v;
-                }
-                if (!ok)
-                    continue;
-                nd = sf->ndim;
-            } else
-                want[0] = (uint64_t)ps.v;
-        }
-        const st_tensor *ten = ckpt_tensor(s->ck, k->ref);
-        int same = (int)ten->ndim == nd;
-        for (int d = 0; same && d < nd; d++)
-            same = ten->shape[d] == want[d];
-        if (same)
+        int nd, st;
+        const rules_param *t;
+        if (!k->bad_shape || !expected_shape(s, k, want, &nd, &st, &t))
             continue;
+        const st_tensor *ten = ckpt_tensor(s->ck, k->ref);
         char a[128], b[128];
         st_shape_str(ten->shape, ten->ndim, a, sizeof a);
         st_shape_str(want, (uint32_t)nd, b, sizeof b);
@@ -1172,8 +1251,6 @@ static void check_shapes(sim *s)
                   "line %d)", a, b, k->param, k->part ? " part " : "", k->part ? k->part : "",
                   t->line);
     }
-    free(psize);
-    free(pbase);
 }
 
 int simulate_run(const ck_checkpoint *ck, const plan *p, sim_result *res, ck_findings *f,
@@ -1236,6 +1313,10 @@ done:
     free(s.owned);
     free(s.keys);
     free(s.seg);
+    free(s.seg_first);
+    free(s.seg_count);
+    free(s.psize);
+    free(s.pbase);
     free(s.fs);
     strmap_free(&s.fmap);
     if (rc != CK_OK)
@@ -1261,6 +1342,10 @@ static void sim_free_strings(sim *s)
     free(s->owned);
     free(s->keys);
     free(s->seg);
+    free(s->seg_first);
+    free(s->seg_count);
+    free(s->psize);
+    free(s->pbase);
     free(s->fs);
     strmap_free(&s->fmap);
 }
