@@ -2,6 +2,7 @@
 #include "fileio.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <unistd.h>
 
 int ck_pread_full(int fd, void *buf, size_t len, uint64_t off)
@@ -18,5 +19,60 @@ int ck_pread_full(int fd, void *buf, size_t len, uint64_t off)
         }
         got += (size_t)r;
     }
+    return 0;
+}
+
+typedef struct {
+    int fd;
+    char *buf;
+    size_t len;
+    uint64_t off;
+    int rc, err;
+    pthread_t tid;
+} slice_job;
+
+static void *slice_read(void *arg)
+{
+    slice_job *j = arg;
+    j->rc = ck_pread_full(j->fd, j->buf, j->len, j->off);
+    j->err = errno;
+    return NULL;
+}
+
+#define SLICE_MIN ((size_t)4 << 20)
+
+int ck_pread_par(int fd, void *buf, size_t len, uint64_t off, int threads)
+{
+    if (threads <= 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = c > 0 ? (int)c : 1;
+    }
+    if (threads > 16)
+        threads = 16;
+    size_t n = len / SLICE_MIN;
+    if (n > (size_t)threads)
+        n = (size_t)threads;
+    if (n < 2)
+        return ck_pread_full(fd, buf, len, off);
+    slice_job j[16];
+    size_t per = (len + n - 1) / n;
+    for (size_t k = 0; k < n; k++) {
+        size_t a = k * per, b = a + per < len ? a + per : len;
+        j[k] = (slice_job){fd, (char *)buf + a, b - a, off + a, 0, 0, 0};
+    }
+    /* slice 0 is read by this thread, after starting the others */
+    size_t started = 1;
+    while (started < n && pthread_create(&j[started].tid, NULL, slice_read, &j[started]) == 0)
+        started++;
+    slice_read(&j[0]);
+    for (size_t k = 1; k < started; k++)
+        pthread_join(j[k].tid, NULL);
+    for (size_t k = started; k < n; k++) /* threads that could not start: read them here */
+        slice_read(&j[k]);
+    for (size_t k = 0; k < n; k++)
+        if (j[k].rc) {
+            errno = j[k].err;
+            return -1;
+        }
     return 0;
 }

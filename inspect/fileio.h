@@ -5,8 +5,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Reads len bytes at off with pread, retrying on EINTR and short reads. 0, or -1 (errno set;
  * end of file before len bytes leaves errno 0). */
 int ck_pread_full(int fd, void *buf, size_t len, uint64_t off);
+/* The same with up to `threads` threads (0: one per core, at most 16), each reading one
+ * contiguous slice of at least 4 MiB: a copy out of the page cache runs at several GB/s per
+ * core, so one thread cannot keep up with a host-to-device copy. Same result and errors. */
+int ck_pread_par(int fd, void *buf, size_t len, uint64_t off, int threads);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

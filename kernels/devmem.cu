@@ -7,10 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <atomic>
 
+#include "../inspect/fileio.h"
 #include "cuda_check.h"
 
 static std::atomic<unsigned long long> g_in_use(0), g_peak(0);
@@ -186,15 +186,9 @@ extern "C" int kdev_read_fd(kdev_stager *s, int fd, uint64_t off, size_t n, void
         /* the copy that last used this buffer must have finished; the other one keeps going */
         CK_CUDA(err, cudaEventSynchronize(s->done[k]));
         char *buf = (char *)s->pinned[k];
-        for (size_t got = 0; got < len;) {
-            ssize_t r = pread(fd, buf + got, len - got, (off_t)(off + done + got));
-            if (r < 0 && errno == EINTR)
-                continue;
-            if (r <= 0)
-                return ck_err_set(err, CK_EIO, path, NULL, off + done + got, "cannot read %zu bytes: %s",
-                                  len - got, r < 0 ? strerror(errno) : "the file ends early");
-            got += (size_t)r;
-        }
+        if (ck_pread_par(fd, buf, len, off + done, 0) != 0) /* one thread per core, 4 MiB slices */
+            return ck_err_set(err, CK_EIO, path, NULL, off + done, "cannot read %zu bytes: %s", len,
+                              errno ? strerror(errno) : "the file ends early");
         CK_CUDA(err, cudaMemcpyAsync((char *)d_dst + done, buf, len, cudaMemcpyHostToDevice, st));
         CK_CUDA(err, cudaEventRecord(s->done[k], st));
         done += len;

@@ -53,23 +53,44 @@ static int part_slice_of(const plan *p, const rules_param *t, int j, int tp, int
  * weight, 1: its floats, 2 and 3: a scale's raw bytes and floats, or zero points). */
 typedef struct {
     kdev_stager *stager;
+    void *host[4];         /* on the host: the same four slots, reused from key to key (fresh
+                            * memory for every tensor would be zeroed by the kernel each time) */
+    size_t host_size[4];
 } mem_ctx;
 
 #define ON_DEV(m) ((m) && (m)->stager)
 
-static int mem_buf(const mem_ctx *m, int slot, size_t bytes, void **out, ck_err *err)
+static int mem_buf(mem_ctx *m, int slot, size_t bytes, void **out, ck_err *err)
 {
     if (ON_DEV(m))
         return kdev_scratch(m->stager, slot, bytes ? bytes : 1, out, err);
-    if (!(*out = malloc(bytes ? bytes : 1)))
-        return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory (%zu bytes)", bytes);
+    if (!m) {
+        if (!(*out = malloc(bytes ? bytes : 1)))
+            return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory (%zu bytes)", bytes);
+        return CK_OK;
+    }
+    slot &= 3;
+    if (m->host_size[slot] < bytes || !m->host[slot]) {
+        free(m->host[slot]);
+        m->host_size[slot] = 0;
+        if (!(m->host[slot] = malloc(bytes ? bytes : 1)))
+            return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory (%zu bytes)", bytes);
+        m->host_size[slot] = bytes;
+    }
+    *out = m->host[slot];
     return CK_OK;
 }
 
 static void mem_release(const mem_ctx *m, void *p)
 {
-    if (!ON_DEV(m))
-        free(p); /* device scratch stays with the stager */
+    if (!m)
+        free(p); /* slots stay with the context until the load ends */
+}
+
+static void mem_ctx_free(mem_ctx *m)
+{
+    for (int k = 0; k < 4; k++)
+        free(m->host[k]);
 }
 
 /* height rows of width bytes between buffers of the context (host memcpy or a device cut). */
@@ -84,7 +105,7 @@ static int mem_copy2d(const mem_ctx *m, void *dst, size_t dpitch, const void *sr
 }
 
 /* The raw bytes of one tensor (read-only pread; on the device through the stager, into slot). */
-static int read_raw_to(const ck_checkpoint *ck, ck_tensor_ref ref, const mem_ctx *m, int slot, void **out,
+static int read_raw_to(const ck_checkpoint *ck, ck_tensor_ref ref, mem_ctx *m, int slot, void **out,
                        uint64_t *bytes, ck_err *err)
 {
     const ck_shard *sh = &ck->shards[ref.shard];
@@ -101,7 +122,7 @@ static int read_raw_to(const ck_checkpoint *ck, ck_tensor_ref ref, const mem_ctx
             *bytes += t->nbytes;
         else if (!err->key[0])
             snprintf(err->key, sizeof err->key, "%s", t->name);
-    } else if (fd < 0 || ck_pread_full(fd, *out, t->nbytes, off) != 0)
+    } else if (fd < 0 || ck_pread_par(fd, *out, t->nbytes, off, 0) != 0)
         rc = ck_err_set(err, CK_EIO, sh->path, t->name, off, "cannot read %llu bytes: %s",
                         (unsigned long long)t->nbytes, errno ? strerror(errno) : "the file ends early");
     else
@@ -139,7 +160,7 @@ static int find_part(const plan *p, const plan_param *pp, const rules_param *t, 
 }
 
 /* One tensor as floats: its raw bytes in slot raw_slot, the floats in slot out_slot. */
-static int read_floats_to(const ck_checkpoint *ck, ck_tensor_ref ref, const mem_ctx *m, int raw_slot, int out_slot,
+static int read_floats_to(const ck_checkpoint *ck, ck_tensor_ref ref, mem_ctx *m, int raw_slot, int out_slot,
                           float **out, uint64_t *n, uint64_t *bytes, ck_err *err)
 {
     const ck_shard *sh = &ck->shards[ref.shard];
@@ -191,7 +212,7 @@ static int find_sibling(const ck_checkpoint *ck, const char *base, size_t blen, 
 /* A quantized weight as float: compressed-tensors weight_packed (+ weight_scale, optional
  * weight_zero_point and weight_shape) or a block-FP8 weight (+ weight_scale_inv), dequantized
  * with the kernels' reference. *shape gets [out, in]. 0 with *out NULL when `ten` is not one. */
-static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, const mem_ctx *m, float **out,
+static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, mem_ctx *m, float **out,
                         uint64_t shape[2], uint64_t *bytes, ck_err *err)
 {
     const st_tensor *ten = ckpt_tensor(ck, ck->tensors[i]);
@@ -499,7 +520,7 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
 {
     const cfg_quant *deq = o ? o->deq : NULL;
     int64_t layer = o ? o->layer : -1;
-    mem_ctx mc = {o ? o->stager : NULL}, *m = &mc;
+    mem_ctx mc = {o ? o->stager : NULL, {NULL}, {0}}, *m = &mc;
     if (stage < 0 || stage >= p->layout.pp || rank0 < 0 || n_ranks < 1 || rank0 + n_ranks > p->layout.tp)
         return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "no ranks %d..%d of stage %d", rank0,
                           rank0 + n_ranks - 1, stage);
@@ -561,6 +582,7 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
     }
     if (rc == CK_OK && ON_DEV(m))
         rc = kdev_sync(err); /* the cuts were queued on the load stream */
+    mem_ctx_free(m);
     if (rc != CK_OK)
         for (int k = 0; k < n_ranks; k++)
             rank_load_free(&out[k]);

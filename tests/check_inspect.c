@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "../inspect/ckpt.h"
+#include "../inspect/fileio.h"
 #include "../inspect/verify.h"
 #include "testutil.h"
 
@@ -785,11 +786,47 @@ START_TEST(test_real_stats_match_torch)
 }
 END_TEST
 
+/* The parallel read returns the same bytes as one pread, whatever the number of threads and
+ * slices (the length is not a multiple of the slices), and reports a file that ends early. */
+START_TEST(test_pread_par)
+{
+    char *tmp = tu_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/data.bin", tmp);
+    size_t len = ((size_t)21 << 20) + 12345;
+    uint8_t *want = malloc(len), *got = malloc(len);
+    uint32_t st = 99;
+    for (size_t i = 0; i < len; i++)
+        want[i] = (uint8_t)(tu_rand(&st) >> 13);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(want, 1, len, f), len);
+    fclose(f);
+    int fd = open(path, O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    static const int threads[] = {1, 2, 3, 5, 16, 0};
+    for (unsigned k = 0; k < sizeof threads / sizeof *threads; k++) {
+        memset(got, 0, len);
+        ck_assert_int_eq(ck_pread_par(fd, got, len - 777, 777, threads[k]), 0);
+        ck_assert_msg(memcmp(got, want + 777, len - 777) == 0, "%d threads: other bytes", threads[k]);
+    }
+    /* past the end: an error, whichever slice hits it */
+    ck_assert_int_eq(ck_pread_par(fd, got, len, 1000, 4), -1);
+    close(fd);
+    free(want);
+    free(got);
+    tu_rmtree(tmp);
+    free(tmp);
+}
+END_TEST
+
 static Suite *inspect_suite(void)
 {
     Suite *s = suite_create("inspect");
     TCase *core = tcase_create("core");
     tcase_add_test(core, test_valid_files);
+    tcase_add_test(core, test_pread_par);
     tcase_add_test(core, test_valid_details);
     tcase_add_test(core, test_folder_lfs_pointers);
     tcase_add_test(core, test_real_granite_pointer);
