@@ -2,18 +2,60 @@
 #include "forward.h"
 
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
+#include <unistd.h>
 
+typedef struct {
+    const float *x, *w, *bias;
+    float *y;
+    size_t T, K, N, n0, n1;
+    int acc;
+    pthread_t tid;
+} linear_job;
+
+/* Output columns [n0, n1) of every token. */
+static void *linear_cols(void *arg)
+{
+    const linear_job *j = arg;
+    for (size_t t = 0; t < j->T; t++)
+        for (size_t n = j->n0; n < j->n1; n++) {
+            const float *a = j->x + t * j->K, *b = j->w + n * j->K;
+            double s = j->bias ? j->bias[n] : 0.0;
+            for (size_t k = 0; k < j->K; k++)
+                s += (double)a[k] * b[k];
+            float *o = &j->y[t * j->N + n];
+            *o = j->acc ? *o + (float)s : (float)s;
+        }
+    return NULL;
+}
+
+#define LINEAR_PAR_MIN ((size_t)1 << 21) /* multiply-adds below which one thread does it all */
+
+/* Large products are split by output columns over one thread per core (at most 16): each
+ * value is computed exactly as by one thread, so the result does not depend on the split. */
 void fwd_linear(const float *x, size_t T, size_t K, const float *w, size_t N, const float *bias, float *y, int acc)
 {
-    for (size_t t = 0; t < T; t++)
-        for (size_t n = 0; n < N; n++) {
-            const float *a = x + t * K, *b = w + n * K;
-            double s = bias ? bias[n] : 0.0;
-            for (size_t k = 0; k < K; k++)
-                s += (double)a[k] * b[k];
-            y[t * N + n] = acc ? y[t * N + n] + (float)s : (float)s;
-        }
+    size_t nt = 1;
+    if (T * N * K >= LINEAR_PAR_MIN) { /* only then is asking for the cores worth a system call */
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        nt = c > 1 ? (c > 16 ? 16 : (size_t)c) : 1;
+    }
+    if (nt > N / 8)
+        nt = N / 8 ? N / 8 : 1;
+    linear_job j[16];
+    size_t per = (N + nt - 1) / nt, started = 1;
+    for (size_t k = 0; k < nt; k++) {
+        size_t a = k * per < N ? k * per : N, b = a + per < N ? a + per : N;
+        j[k] = (linear_job){x, w, bias, y, T, K, N, a, b, acc, 0};
+    }
+    while (started < nt && pthread_create(&j[started].tid, NULL, linear_cols, &j[started]) == 0)
+        started++;
+    linear_cols(&j[0]);
+    for (size_t k = 1; k < started; k++)
+        pthread_join(j[k].tid, NULL);
+    for (size_t k = started; k < nt; k++) /* threads that did not start */
+        linear_cols(&j[k]);
 }
 
 void fwd_rmsnorm(const float *x, size_t T, size_t n, const float *w, float eps, float *y)

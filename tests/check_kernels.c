@@ -502,6 +502,31 @@ START_TEST(test_device_stubs_say_why)
 }
 END_TEST
 
+/* A product large enough to be split over threads gives, value for value, what one thread
+ * computes (the same double sums in the same order), with bias and accumulation. */
+START_TEST(test_linear_threads)
+{
+    const size_t T = 5, K = 301, N = 2003;
+    float *x = malloc(T * K * 4), *w = malloc(N * K * 4), *b = malloc(N * 4), *y = malloc(T * N * 4);
+    fill_random(x, T * K, 11);
+    fill_random(w, N * K, 12);
+    fill_random(b, N, 13);
+    fill_random(y, T * N, 14);
+    float *want = malloc(T * N * 4);
+    for (size_t t = 0; t < T; t++)
+        for (size_t n = 0; n < N; n++) {
+            double s = b[n];
+            for (size_t k = 0; k < K; k++)
+                s += (double)x[t * K + k] * w[n * K + k];
+            want[t * N + n] = y[t * N + n] + (float)s;
+        }
+    fwd_linear(x, T, K, w, N, b, y, 1);
+    for (size_t i = 0; i < T * N; i++)
+        ck_assert_msg(y[i] == want[i], "value %zu: %g, one thread gives %g", i, y[i], want[i]);
+    free(x), free(w), free(b), free(y), free(want);
+}
+END_TEST
+
 /* The forward operations on cases with known answers. */
 START_TEST(test_forward_ops)
 {
@@ -551,6 +576,7 @@ static Suite *kernels_suite(void)
     tcase_add_test(core, test_dequant_fp8_ref);
     tcase_add_test(core, test_forward_ops);
     tcase_add_test(core, test_device_stubs_say_why);
+    tcase_add_test(core, test_linear_threads);
     suite_add_tcase(s, core);
     TCase *cuda = tcase_create("cuda");
     tcase_add_loop_test(cuda, test_cuda_vs_ref, 0, N_DTYPES * N_SIZES);
