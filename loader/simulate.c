@@ -597,10 +597,21 @@ static void key_stages(const sim *s, sim_key *k)
     }
 }
 
+/* A quantization suffix's shape for a part of `out` rows and `in` columns, remembered: every
+ * FP8 weight's scale asks the same few questions. */
+typedef struct {
+    int valid, suffix, ok, nd;
+    int64_t out, in;
+    uint64_t dims[PLAN_MAX_DIMS];
+} suffix_memo;
+
+#define SUFFIX_MEMO 64
+
 /* The shape the key's tensor must have: 1 with want[0 .. *nd), the owning stage and the
- * parameter's template; 0 when nothing is expected of it. Reads only (threads share it). */
+ * parameter's template; 0 when nothing is expected of it. Reads only (threads share it); memo
+ * (SUFFIX_MEMO entries, or NULL) is the calling thread's. */
 static int expected_shape(const sim *s, const sim_key *k, uint64_t *want, int *nd, int *st_out,
-                          const rules_param **t_out)
+                          const rules_param **t_out, suffix_memo *memo)
 {
     const plan *p = s->p;
     const rules_file *r = p->rules;
@@ -624,18 +635,31 @@ static int expected_shape(const sim *s, const sim_key *k, uint64_t *want, int *n
             return 0;
         const rules_suffix *sf = pp->suffix >= 0 ? &p->quant->suffixes[pp->suffix] : NULL;
         if (sf && sf->shape) {
-            const char *names[2] = {"out", "in"};
-            int64_t v[2] = {size, pp->in};
-            plan_env e3 = {p, NULL, NULL, v, names, 2};
-            ck_err e2;
-            ck_err_clear(&e2);
-            for (int d = 0; d < sf->ndim && d < PLAN_MAX_DIMS; d++) {
-                expr_val x;
-                if (plan_eval(p, sf->shape[d], &e3, t->line, &x, &e2) || x.is_null || x.is_str)
-                    return 0;
-                want[d] = (uint64_t)x.v;
+            uint64_t slot = ((uint64_t)size * 31u + (uint64_t)pp->in * 17u + (uint64_t)pp->suffix) % SUFFIX_MEMO;
+            suffix_memo *m = memo ? &memo[slot] : NULL;
+            if (!m || !m->valid || m->suffix != pp->suffix || m->out != size || m->in != pp->in) {
+                suffix_memo fresh = {1, pp->suffix, 1, sf->ndim < PLAN_MAX_DIMS ? sf->ndim : PLAN_MAX_DIMS,
+                                     size, pp->in, {0}};
+                const char *names[2] = {"out", "in"};
+                int64_t v[2] = {size, pp->in};
+                plan_env e3 = {p, NULL, NULL, v, names, 2};
+                ck_err e2;
+                ck_err_clear(&e2);
+                for (int d = 0; d < fresh.nd && fresh.ok; d++) {
+                    expr_val x;
+                    if (plan_eval(p, sf->shape[d], &e3, t->line, &x, &e2) || x.is_null || x.is_str)
+                        fresh.ok = 0;
+                    else
+                        fresh.dims[d] = (uint64_t)x.v;
+                }
+                if (!m)
+                    m = &fresh;
+                *m = fresh;
             }
-            *nd = sf->ndim;
+            if (!m->ok)
+                return 0;
+            memcpy(want, m->dims, (size_t)m->nd * sizeof *want);
+            *nd = m->nd;
         } else
             want[0] = (uint64_t)size;
     }
@@ -663,7 +687,8 @@ static void *map_worker_run(void *arg)
     name_pos *np = NULL;
     sim_key *tmp = NULL;
     size_t cap = 0;
-    if (!sm || !km) {
+    suffix_memo *smemo = calloc(SUFFIX_MEMO, sizeof *smemo);
+    if (!sm || !km || !smemo) {
         w->failed = 1;
         goto out;
     }
@@ -725,7 +750,7 @@ static void *map_worker_run(void *arg)
                 uint64_t want[PLAN_MAX_DIMS];
                 int nd, st;
                 const rules_param *t;
-                k->bad_shape = expected_shape(s, k, want, &nd, &st, &t) && !shape_is(s, k, want, nd);
+                k->bad_shape = expected_shape(s, k, want, &nd, &st, &t, smemo) && !shape_is(s, k, want, nd);
             }
         }
     }
@@ -738,6 +763,7 @@ out:
     free(km);
     free(np);
     free(tmp);
+    free(smemo);
     strmap_free(&w->shapes);
     free(w->cand);
     return NULL;
@@ -1240,7 +1266,7 @@ static void check_shapes(sim *s)
         uint64_t want[PLAN_MAX_DIMS];
         int nd, st;
         const rules_param *t;
-        if (!k->bad_shape || !expected_shape(s, k, want, &nd, &st, &t))
+        if (!k->bad_shape || !expected_shape(s, k, want, &nd, &st, &t, NULL))
             continue;
         const st_tensor *ten = ckpt_tensor(s->ck, k->ref);
         char a[128], b[128];

@@ -358,6 +358,61 @@ START_TEST(test_seed_deepseek_ref)
 END_TEST
 
 
+/* Shapes against config.json: a config whose moe_intermediate_size (48) no longer matches the
+ * stored experts (64) gives a shape error for every expert weight and for the quantization
+ * tensors beside it, with the expected shape derived the way the model derives it: FP8 block
+ * scales (8x8 blocks: [6, 4] for [48, 32]) and W8A16 packed weights ([48, 8] int32 words); a
+ * per-channel scale of down_proj ([32, 1]) is not affected. The stored model, linted at other
+ * layouts, has none. */
+START_TEST(test_shape_findings)
+{
+    static const struct {
+        const char *dir, *key, *msg;
+        size_t count;
+    } cases[] = {
+        {"fixtures/lint/r1-tiny", "model.layers.3.mlp.experts.1.gate_proj.weight_scale_inv",
+         "shape [8, 4] does not match [6, 4] expected for 'layers.3.mlp.experts.w13_weight_scale_inv' part w1 "
+         "(from config.json and rules line 68)", 1740},
+        {"fixtures/lint/v3-w8a16-tiny", "model.layers.3.mlp.experts.1.gate_proj.weight_packed",
+         "shape [64, 8] does not match [48, 8] expected for 'layers.3.mlp.experts.w13_weight_packed' part w1 "
+         "(from config.json and rules line 68)", 75},
+    };
+    for (unsigned c = 0; c < 2; c++) {
+        char *tmp = tu_tmpdir();
+        ck_assert_ptr_nonnull(tmp);
+        char cmd[4096];
+        snprintf(cmd, sizeof cmd, "cp %s/* %s/ && sed -i 's/\"moe_intermediate_size\": 64/"
+                 "\"moe_intermediate_size\": 48/' %s/config.json", cases[c].dir, tmp, tmp);
+        ck_assert_int_eq(system(cmd), 0);
+        for (int tp = 1; tp <= 2; tp++) {
+            ck_findings f;
+            lint(tmp, "deepseek_v3", tp, 2, 0, NULL, 0, &f);
+            size_t shapes = 0;
+            const ck_finding *hit = NULL, *down_scale = NULL;
+            for (size_t i = 0; i < f.n; i++) {
+                if (strcmp(f.v[i].code, "lint.shape") != 0)
+                    continue;
+                shapes++;
+                if (strcmp(f.v[i].key, cases[c].key) == 0)
+                    hit = &f.v[i];
+                if (strstr(f.v[i].key, "down_proj.weight_scale") && !strstr(f.v[i].key, "scale_inv"))
+                    down_scale = &f.v[i];
+            }
+            ck_assert_uint_eq(shapes, cases[c].count);
+            ck_assert_msg(hit && strstr(hit->msg, cases[c].msg), "%s: %s", cases[c].key, hit ? hit->msg : "none");
+            ck_assert_ptr_null(down_scale);
+            findings_free(&f);
+        }
+        ck_findings f;
+        lint(cases[c].dir, "deepseek_v3", 2, 2, 0, NULL, 0, &f);
+        ck_assert_ptr_null(findings_find(&f, "lint.shape"));
+        findings_free(&f);
+        tu_rmtree(tmp);
+        free(tmp);
+    }
+}
+END_TEST
+
 /* Configs edited after the fact: quantization_config removed, num_hidden_layers trimmed. The
  * vLLM rules predict the KeyError and name the cause; transformers (deepseek_v3-hf) warns and
  * drops the extra keys instead. */
@@ -1016,6 +1071,7 @@ static Suite *loader_suite(void)
     tcase_add_test(seeds, test_seed_weight_packed);
     tcase_add_test(seeds, test_seed_deepseek_ref);
     tcase_add_test(seeds, test_edited_configs);
+    tcase_add_test(seeds, test_shape_findings);
     tcase_add_test(seeds, test_more_families);
     tcase_add_test(seeds, test_xtuner_notice);
     tcase_add_test(seeds, test_hf_rules);
