@@ -9,7 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 GB=${1:-4}
 make -j"$(nproc)"
-make check
+make test-run   # every suite, plain build (the CUDA cases run here)
 DIR=build/bench/gpu-llama
 [ -f "$DIR/config.json" ] || python3 bench/gpu_peers.py make "$DIR" "$GB"
 cat "$DIR"/*.safetensors > /dev/null   # into the page cache, for every reader alike
