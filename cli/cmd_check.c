@@ -676,8 +676,9 @@ int cmd_check(int argc, char **argv)
                lay.tp, lay.pp, lay.ep ? " with expert parallelism" : "", T,
                dv ? "on the GPU (cuBLAS) against the C reference on the CPU" : "on the CPU");
         if (dv)
-            printf("  device     %.2f MB of parameters loaded in %.3f s; device memory %.2f MB = the plan's "
-                   "%.2f MB\n", bn / 1e6, dvr.load_s, dvr.dev_bytes / 1e6, dvr.plan_bytes / 1e6);
+            printf("  device     %.2f MB read and loaded onto the GPU in %.3f s; parameters take %.2f MB of device "
+                   "memory (the plan's fp32 bytes: %.2f MB) + %.2f MB of staging\n", bn / 1e6, dvr.load_s,
+                   dvr.dev_bytes / 1e6, dvr.plan_bytes / 1e6, kdev_stager_bytes(dvr.stager) / 1e6);
         printf("  loaded     %.2f MB read once for the %d ranks of the layout (each tensor once per stage), "
                "%.2f MB for the unsharded model\n", bn / 1e6, lay.tp * lay.pp, b1 / 1e6);
         printf("  logits     relative error %.3g (tolerance %.0e), top-1 tokens agree %d/%d\n", e, TOL, agree, T);

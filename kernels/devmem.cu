@@ -89,6 +89,10 @@ extern "C" int kdev_copy2d(void *dst, size_t dpitch, const void *src, size_t spi
         return err->code;
     if (!width || !height)
         return CK_OK;
+    if (height == 1) { /* one run of bytes: the pitches do not matter (and may be given as 0) */
+        CK_CUDA(err, cudaMemcpyAsync(dst, src, width, cudaMemcpyDeviceToDevice, s));
+        return CK_OK;
+    }
     CK_CUDA(err, cudaMemcpy2DAsync(dst, dpitch, src, spitch, width, height, cudaMemcpyDeviceToDevice, s));
     return CK_OK;
 }

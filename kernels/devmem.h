@@ -31,7 +31,7 @@ uint64_t kdev_bytes_in_use(void);
 uint64_t kdev_bytes_peak(void);
 
 /* height rows of width bytes, from src (row pitch spitch) to dst (dpitch), device to device,
- * on the load stream. */
+ * on the load stream; with height 1 the pitches are not used. */
 int kdev_copy2d(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height,
                 ck_err *err);
 /* n bytes host -> device (synchronous; small tensors: scales, zero points). */
