@@ -15,6 +15,7 @@
 #include "../loader/forward.h"
 #include "../loader/plan.h"
 #include "cli.h"
+#include "out.h"
 #include "setup.h"
 
 #define TOL 1e-4 /* fp32 weights and accumulation: relative error of the logits */
@@ -76,7 +77,11 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
     if (deq && strcmp(deq->method, "compressed-tensors") != 0 && strcmp(deq->method, "fp8") != 0)
         return ck_err_set(err, CK_EUSAGE, ck->cfg.path, "quantization_config", CK_NO_OFFSET, "quant_method "
                           "\"%s\" is not dequantized by this version (compressed-tensors, fp8)", deq->method);
-    load_opts lo = {deq, -1, dv ? dv->stager : NULL};
+    out_style bar;
+    char label[64];
+    out_style_detect(&bar, stdout, 1);
+    bar.label = label;
+    load_opts lo = {deq, -1, dv ? dv->stager : NULL, out_progress, &bar};
     int on_dev = dv && dv->stager;
     int rc = plan_build(r, deq ? &plain : &ck->cfg, lay, &L.p, f, err);
     if (rc != CK_OK)
@@ -110,6 +115,7 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
     double t0 = now_s();
     uint64_t dev0 = kdev_bytes_in_use();
     for (int s = 0; s < lay->pp; s++) {
+        snprintf(label, sizeof label, "load TP %d x PP %d, stage %d%s", lay->tp, lay->pp, s, on_dev ? " (GPU)" : "");
         if ((rc = load_stage(ck, &L.p, s, 0, lay->tp, &L.ranks[s * lay->tp], bytes, &lo, err)) != CK_OK) {
             run_free(&L);
             return rc;
@@ -365,7 +371,7 @@ static int check_layers(const ck_checkpoint *ck, const rules_file *r, const plan
         float *x1 = malloc(n * sizeof *x1), *xn = malloc(n * sizeof *xn);
         float *a1 = malloc(n * sizeof *a1), *an = malloc(n * sizeof *an);
         uint64_t bytes = 0;
-        load_opts lo = {deq, l, NULL}, lod = {deq, l, dv ? dv->stager : NULL};
+        load_opts lo = {deq, l, NULL, NULL, NULL}, lod = {deq, l, dv ? dv->stager : NULL, NULL, NULL};
         dense_dims dd = d;
         dd.device = dv != NULL;
         memset(&r1, 0, sizeof r1);

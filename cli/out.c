@@ -22,6 +22,8 @@ void out_style_detect(out_style *s, FILE *fp, int no_color_flag)
 {
     s->color = !no_color_flag && isatty(fileno(fp)) && color_allowed();
     s->progress = isatty(STDERR_FILENO) && getenv("TERM") && strcmp(getenv("TERM"), "dumb") != 0;
+    s->label = NULL;
+    s->last_pct = -1;
 }
 
 const char *out_sev_color(const out_style *s, ck_severity sev)
@@ -69,16 +71,20 @@ const char *out_count(uint64_t n, char *buf, size_t size)
 
 void out_progress(uint64_t done, uint64_t total, void *ctx)
 {
-    const out_style *s = ctx;
+    out_style *s = ctx;
     if (!s || !s->progress)
         return;
     char a[32], b[32], bar[41];
     int pct = total ? (int)(done * 100 / total) : 100;
+    if (pct == s->last_pct && done < total)
+        return;
+    s->last_pct = done < total ? pct : -1;
     int fill = pct * 40 / 100;
     for (int i = 0; i < 40; i++)
         bar[i] = i < fill ? '#' : ' ';
     bar[40] = 0;
-    fprintf(stderr, "\rverify [%s] %3d%% %s / %s ", bar, pct, out_bytes(done, a, sizeof a),
+    fprintf(stderr, "\r%s [%s] %3d%% %s / %s ", s->label ? s->label : "verify", bar, pct,
+            out_bytes(done, a, sizeof a),
             out_bytes(total, b, sizeof b));
     if (done >= total)
         fprintf(stderr, "\r%*s\r", 80, "");

@@ -11,6 +11,8 @@
 typedef struct {
     int color;     /* emit ANSI colors */
     int progress;  /* draw a progress bar on stderr */
+    const char *label; /* the progress bar's word, "verify" when NULL */
+    int last_pct;  /* the percentage drawn last (the bar is redrawn when it changes) */
 } out_style;
 
 /* Decides colors for stream fp and the progress bar for stderr from isatty, NO_COLOR and TERM. */
@@ -23,7 +25,8 @@ const char *out_reset(const out_style *s);
 const char *out_bytes(uint64_t n, char *buf, size_t size);
 /* "671.0 B", "1.50 M" */
 const char *out_count(uint64_t n, char *buf, size_t size);
-/* Progress callback: ctx is an out_style*. Draws "verify [#####     ] 45% 12.3 GB/27 GB" */
+/* Progress callback: ctx is an out_style*. Draws "verify [#####     ] 45% 12.3 GB/27 GB" (the
+ * style's label in place of "verify") and clears the line when done reaches total. */
 void out_progress(uint64_t done, uint64_t total, void *ctx);
 
 /* Prints findings: errors, then warnings, then notes; at most 5 of each code, then a count. */

@@ -530,8 +530,13 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
     for (int k = 0; k < n_ranks && rc == CK_OK; k++)
         rc = alloc_rank(p, stage, rank0 + k, layer, ON_DEV(m), &out[k], err);
     /* every key once: read, converted, then cut for each rank */
+    uint64_t seen = 0;
     for (size_t i = 0; i < ck->n_tensors && rc == CK_OK; i++) {
         const st_tensor *ten = ckpt_tensor(ck, ck->tensors[i]);
+        if (o && o->progress) {
+            seen += ten->nbytes;
+            o->progress(seen, ck->bytes, o->progress_ctx);
+        }
         st_tensor as_float = *ten; /* a dequantized weight goes in under its unquantized name */
         char fname[600];
         uint64_t fshape[2];

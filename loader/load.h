@@ -45,6 +45,10 @@ typedef struct {
     int64_t layer;         /* >= 0: only that decoder layer's parameters (layer-by-layer checks) */
     struct kdev_stager *stager; /* non-NULL: load onto the CUDA device through this stager's pinned
                             * buffers; conversion, dequantization and the cuts run there */
+    /* optional: called after each checkpoint tensor with the bytes of the tensors gone through
+     * so far and of all of them (the stage reads those it needs) */
+    void (*progress)(uint64_t done, uint64_t total, void *ctx);
+    void *progress_ctx;
 } load_opts;
 
 int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int n_ranks, rank_load *out,

@@ -1002,7 +1002,7 @@ START_TEST(test_device_load)
         ck_assert_int_eq(plan_build(&r, deq ? &plain : &ck.cfg, &lay, &p, &f, &err), CK_OK);
         rank_load host[4], dev[4];
         rank_load *hp[4], *dp[4];
-        load_opts ho = {deq, -1, NULL}, dO = {deq, -1, sg};
+        load_opts ho = {deq, -1, NULL, NULL, NULL}, dO = {deq, -1, sg, NULL, NULL};
         for (int st = 0; st < 2; st++) {
             uint64_t bh = 0, bd = 0;
             ck_assert_msg(load_stage(&ck, &p, st, 0, 2, host + 2 * st, &bh, &ho, &err) == CK_OK, "%s", err.msg);
@@ -1052,6 +1052,59 @@ START_TEST(test_device_load)
 }
 END_TEST
 
+typedef struct {
+    uint64_t last, total;
+    size_t calls;
+    int backwards;
+} progress_log;
+
+static void note_progress(uint64_t done, uint64_t total, void *ctx)
+{
+    progress_log *g = ctx;
+    if (done < g->last || (g->calls && total != g->total))
+        g->backwards = 1;
+    g->last = done;
+    g->total = total;
+    g->calls++;
+}
+
+/* The load's progress: one call per checkpoint tensor, never backwards, ending at all the
+ * checkpoint's tensor bytes, for each stage. */
+START_TEST(test_load_progress)
+{
+    ck_checkpoint ck;
+    ck_err err;
+    ck_err_clear(&err);
+    ck_assert_int_eq(ckpt_open("fixtures/real/tiny-qwen2", 1, &ck, &err), CK_OK);
+    rules_file r;
+    ck_assert_int_eq(rules_load_builtin("qwen2", &r, &err), CK_OK);
+    plan_layout lay = {2, 2, 0, {0}};
+    plan p;
+    ck_findings f;
+    findings_init(&f);
+    ck_assert_int_eq(plan_build(&r, &ck.cfg, &lay, &p, &f, &err), CK_OK);
+    for (int st = 0; st < 2; st++) {
+        progress_log g = {0, 0, 0, 0};
+        load_opts o = {NULL, -1, NULL, note_progress, &g};
+        rank_load rl[2];
+        uint64_t bytes = 0;
+        ck_assert_int_eq(load_stage(&ck, &p, st, 0, 2, rl, &bytes, &o, &err), CK_OK);
+        ck_assert_uint_eq(g.calls, ck.n_tensors);
+        ck_assert(!g.backwards);
+        ck_assert_uint_eq(g.last, ck.bytes);
+        ck_assert_uint_eq(g.total, ck.bytes);
+        ck_assert_uint_gt(bytes, 0);
+        ck_assert_uint_lt(bytes, ck.bytes); /* each stage reads only its own layers' tensors */
+        rank_load_free(&rl[0]);
+        rank_load_free(&rl[1]);
+    }
+    plan_free(&p);
+    findings_free(&f);
+    rules_free(&r);
+    ckpt_free(&ck);
+}
+END_TEST
+
 static Suite *loader_suite(void)
 {
     Suite *s = suite_create("loader");
@@ -1079,6 +1132,7 @@ static Suite *loader_suite(void)
     tcase_add_test(seeds, test_load_slices);
     tcase_add_test(seeds, test_check_cli);
     tcase_add_test(seeds, test_device_load);
+    tcase_add_test(seeds, test_load_progress);
     tcase_set_timeout(seeds, 60);
     suite_add_tcase(s, seeds);
     return s;
