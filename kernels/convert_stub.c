@@ -67,3 +67,17 @@ int kern_dequant_packed_cuda_host(const int32_t *packed, size_t rows, size_t col
     (void)packed, (void)rows, (void)cols, (void)bits, (void)scale, (void)group, (void)zp, (void)out;
     STUB("kern_dequant_packed_cuda_host");
 }
+
+int kern_dequant_int8_cuda(const int8_t *d_q, size_t rows, size_t cols, const float *d_scale, int group,
+                           const int32_t *d_zp, float *d_out, ck_err *err)
+{
+    (void)d_q, (void)rows, (void)cols, (void)d_scale, (void)group, (void)d_zp, (void)d_out;
+    STUB("kern_dequant_int8_cuda");
+}
+
+int kern_dequant_int8_cuda_host(const int8_t *q, size_t rows, size_t cols, const float *scale, int group,
+                                const int32_t *zp, float *out, ck_err *err)
+{
+    (void)q, (void)rows, (void)cols, (void)scale, (void)group, (void)zp, (void)out;
+    STUB("kern_dequant_int8_cuda_host");
+}

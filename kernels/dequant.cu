@@ -30,6 +30,28 @@ __global__ void packed_kernel(const uint32_t *packed, size_t rows, size_t cols, 
         out[i] = ck_packed_dequant(packed, words, groups, i / cols, i % cols, bits, scale, group, zp);
 }
 
+__global__ void int8_kernel(const int8_t *q, size_t rows, size_t cols, size_t groups, const float *scale, int group,
+                            const int32_t *zp, float *out)
+{
+    size_t n = rows * cols;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        out[i] = ck_int8_dequant(q, cols, groups, i / cols, i % cols, scale, group, zp);
+}
+
+extern "C" int kern_dequant_int8_cuda(const int8_t *d_q, size_t rows, size_t cols, const float *d_scale, int group,
+                                      const int32_t *d_zp, float *d_out, ck_err *err)
+{
+    if (group < 0)
+        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "group %d", group);
+    if (!rows || !cols)
+        return CK_OK;
+    size_t groups = group > 0 ? (cols + (size_t)group - 1) / (size_t)group : 1;
+    int8_kernel<<<blocks_for(rows * cols), THREADS>>>(d_q, rows, cols, groups, d_scale, group, d_zp, d_out);
+    CK_CUDA_LAUNCH(err, "int8_kernel");
+    CK_CUDA(err, cudaDeviceSynchronize());
+    return CK_OK;
+}
+
 extern "C" int kern_dequant_fp8_block_cuda(const uint8_t *d_w, size_t rows, size_t cols, const float *d_scale,
                                            int bn, int bk, float *d_out, ck_err *err)
 {
@@ -113,6 +135,25 @@ extern "C" int kern_dequant_packed_cuda_host(const int32_t *packed, size_t rows,
         return rc;
     if ((rc = kern_dequant_packed_cuda((const int32_t *)b.p[0], rows, cols, bits, (const float *)b.p[1], group,
                                        (const int32_t *)b.p[3], (float *)b.p[2], err)))
+        return rc;
+    if (n)
+        CK_CUDA(err, cudaMemcpy(out, b.p[2], n * sizeof(float), cudaMemcpyDeviceToHost));
+    return CK_OK;
+}
+
+extern "C" int kern_dequant_int8_cuda_host(const int8_t *q, size_t rows, size_t cols, const float *scale, int group,
+                                           const int32_t *zp, float *out, ck_err *err)
+{
+    if (group < 0)
+        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "group %d", group);
+    size_t n = rows * cols, ns = rows * (group > 0 ? (cols + (size_t)group - 1) / (size_t)group : 1);
+    dev_bufs b = {{NULL, NULL, NULL, NULL}};
+    int rc;
+    if ((rc = to_dev(&b.p[0], q, n, err)) || (rc = to_dev(&b.p[1], scale, ns * 4, err)) ||
+        (zp && (rc = to_dev(&b.p[3], zp, ns * 4, err))) || (rc = to_dev(&b.p[2], NULL, n * 4, err)))
+        return rc;
+    if ((rc = kern_dequant_int8_cuda((const int8_t *)b.p[0], rows, cols, (const float *)b.p[1], group,
+                                     (const int32_t *)b.p[3], (float *)b.p[2], err)))
         return rc;
     if (n)
         CK_CUDA(err, cudaMemcpy(out, b.p[2], n * sizeof(float), cudaMemcpyDeviceToHost));

@@ -13,6 +13,10 @@
  * [rows, 1] per channel (group 0); an optional zero point zp has the same shape (asymmetric
  * schemes). out[r][c] = (q - zp[r][g]) * scale[r][g], g = c / group.
  *
+ * Int8 ("int-quantized", the naive W8 format): "weight" is [rows, cols] I8 holding q itself;
+ * "weight_scale" and the optional zero point are [rows, groups] as above (per-tensor scales are
+ * expanded to one per row by the caller). out[r][c] = (q - zp[r][g]) * scale[r][g].
+ *
  * kern_*_ref is the specification; kern_*_cuda has the same meaning on device memory (CK_OK, or
  * CK_ECUDA with err naming the call; CK_EUSAGE for impossible arguments). */
 #ifndef CK_DEQUANT_H
@@ -31,6 +35,8 @@ int kern_dequant_fp8_block_ref(const uint8_t *w, size_t rows, size_t cols, const
                                int bk, float *out);
 int kern_dequant_packed_ref(const int32_t *packed, size_t rows, size_t cols, int bits, const float *scale,
                             int group, const int32_t *zp, float *out);
+int kern_dequant_int8_ref(const int8_t *q, size_t rows, size_t cols, const float *scale, int group,
+                          const int32_t *zp, float *out);
 /* The number of int32 words of one packed row. */
 size_t kern_packed_words(size_t cols, int bits);
 
@@ -38,11 +44,15 @@ int kern_dequant_fp8_block_cuda(const uint8_t *d_w, size_t rows, size_t cols, co
                                 int bk, float *d_out, ck_err *err);
 int kern_dequant_packed_cuda(const int32_t *d_packed, size_t rows, size_t cols, int bits,
                              const float *d_scale, int group, const int32_t *d_zp, float *d_out, ck_err *err);
-/* Host-memory conveniences for both: copy in, run, copy out (tests, one-off tensors). */
+int kern_dequant_int8_cuda(const int8_t *d_q, size_t rows, size_t cols, const float *d_scale, int group,
+                           const int32_t *d_zp, float *d_out, ck_err *err);
+/* Host-memory conveniences: copy in, run, copy out (tests, one-off tensors). */
 int kern_dequant_fp8_block_cuda_host(const uint8_t *w, size_t rows, size_t cols, const float *scale, int bn,
                                      int bk, float *out, ck_err *err);
 int kern_dequant_packed_cuda_host(const int32_t *packed, size_t rows, size_t cols, int bits, const float *scale,
                                   int group, const int32_t *zp, float *out, ck_err *err);
+int kern_dequant_int8_cuda_host(const int8_t *q, size_t rows, size_t cols, const float *scale, int group,
+                                const int32_t *zp, float *out, ck_err *err);
 
 #ifdef __cplusplus
 }

@@ -26,6 +26,15 @@ CK_HD float ck_packed_dequant(const uint32_t *packed, size_t words, size_t group
     return (float)(q - z) * scale[r * groups + g];
 }
 
+/* out[r][c] of an int8 weight (compressed-tensors int-quantized): (q - zp) * scale per row or group. */
+CK_HD float ck_int8_dequant(const int8_t *q, size_t cols, size_t groups, size_t r, size_t c, const float *scale,
+                            int group, const int32_t *zp)
+{
+    size_t g = group > 0 ? c / (size_t)group : 0;
+    int32_t z = zp ? zp[r * groups + g] : 0;
+    return (float)((int32_t)q[r * cols + c] - z) * scale[r * groups + g];
+}
+
 /* out[r][c] of a block-FP8 weight. */
 CK_HD float ck_fp8_block_dequant(const uint8_t *w, size_t cols, size_t sc, size_t r, size_t c, int bn,
                                  int bk, const float *scale)

@@ -33,3 +33,15 @@ int kern_dequant_packed_ref(const int32_t *packed, size_t rows, size_t cols, int
             out[r * cols + c] = ck_packed_dequant(p, words, groups, r, c, bits, scale, group, zp);
     return 0;
 }
+
+int kern_dequant_int8_ref(const int8_t *q, size_t rows, size_t cols, const float *scale, int group,
+                          const int32_t *zp, float *out)
+{
+    if (group < 0)
+        return -1;
+    size_t groups = group > 0 ? (cols + (size_t)group - 1) / (size_t)group : 1;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++)
+            out[r * cols + c] = ck_int8_dequant(q, cols, groups, r, c, scale, group, zp);
+    return 0;
+}

@@ -279,6 +279,58 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
         free(zp);
         shape[0] = rows;
         shape[1] = cols;
+    } else if (ten->dtype == DT_I8 && ten->ndim == 2 && ends_with(ten->name, len, ".weight") &&
+               find_sibling(ck, ten->name, len, "_scale", &sref)) {
+        /* compressed-tensors int-quantized: q itself, one scale per row, per group or per tensor */
+        uint64_t rows = ten->shape[0], cols = ten->shape[1];
+        int group = q->group_size > 0 ? q->group_size : 0;
+        uint64_t groups = group ? (cols + (uint64_t)group - 1) / (uint64_t)group : 1;
+        float *hs = NULL;
+        int32_t *zp = NULL;
+        if ((rc = read_raw_to(ck, ck->tensors[i], m, 0, &raw, bytes, err)) == CK_OK &&
+            (rc = read_floats(ck, sref, &hs, &n, bytes, err)) == CK_OK && n != rows * groups && n != 1)
+            rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, sref)->name, CK_NO_OFFSET, "%llu scales for "
+                            "%llu rows x %llu groups (or 1 for the tensor)", (unsigned long long)n,
+                            (unsigned long long)rows, (unsigned long long)groups);
+        if (rc == CK_OK && n == 1 && rows * groups > 1) { /* per tensor: the same scale on every row */
+            float *all = malloc((size_t)(rows * groups) * sizeof *all);
+            if (!all)
+                rc = ck_err_set(err, CK_ENOMEM, path, ten->name, CK_NO_OFFSET, "out of memory");
+            for (uint64_t k = 0; all && k < rows * groups; k++)
+                all[k] = hs[0];
+            free(hs);
+            hs = all;
+        }
+        if (rc == CK_OK && find_sibling(ck, ten->name, len, "_zero_point", &zref)) {
+            float *zf;
+            if ((rc = read_floats(ck, zref, &zf, &n, bytes, err)) == CK_OK) {
+                if (n != rows * groups || !(zp = malloc(n * sizeof *zp)))
+                    rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, zref)->name, CK_NO_OFFSET,
+                                    "zero points are not [rows, groups]");
+                for (uint64_t k = 0; zp && k < n; k++)
+                    zp[k] = (int32_t)zf[k];
+                free(zf);
+            }
+        }
+        float *d_s = hs;
+        int32_t *d_zp = zp;
+        size_t ns = (size_t)(rows * groups);
+        if (rc == CK_OK && ON_DEV(m)) {
+            if ((rc = kdev_scratch(m->stager, 3, ns * sizeof *hs, (void **)&d_s, err)) == CK_OK)
+                rc = kdev_upload(d_s, hs, ns * sizeof *hs, err);
+            if (rc == CK_OK && zp && (rc = kdev_scratch(m->stager, 2, ns * sizeof *zp, (void **)&d_zp, err)) == CK_OK)
+                rc = kdev_upload(d_zp, zp, ns * sizeof *zp, err);
+        }
+        if (rc == CK_OK)
+            rc = mem_buf(m, 1, (size_t)(rows * cols) * sizeof **out, (void **)out, err);
+        if (rc == CK_OK && ON_DEV(m))
+            rc = kern_dequant_int8_cuda(raw, rows, cols, d_s, group, d_zp, *out, err);
+        else if (rc == CK_OK)
+            kern_dequant_int8_ref(raw, rows, cols, hs, group, zp, *out);
+        free(hs);
+        free(zp);
+        shape[0] = rows;
+        shape[1] = cols;
     } else if (ten->dtype == DT_F8_E4M3 && ten->ndim == 2 && ends_with(ten->name, len, ".weight") &&
                find_sibling(ck, ten->name, len, "_scale_inv", &sref)) {
         int bn = q->block[0] > 0 ? q->block[0] : 128, bk = q->block[1] > 0 ? q->block[1] : 128;

@@ -449,6 +449,13 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
                           "1..%d", PLAN_MAX_PP);
     const char *method = cfg->has_quant ? cfg->quant.method : "none";
     static const rules_quant no_quant = {"none", NULL, 0};
+    /* "method:format" first (compressed-tensors stores int-quantized and pack-quantized weights
+     * under different suffixes), then the method alone */
+    char mf[80];
+    snprintf(mf, sizeof mf, "%s:%s", method, cfg->has_quant ? cfg->quant.fmt : "");
+    for (int i = 0; i < r->n_quants && !p->quant; i++)
+        if (strcmp(r->quants[i].method, mf) == 0)
+            p->quant = &r->quants[i];
     for (int i = 0; i < r->n_quants && !p->quant; i++)
         if (strcmp(r->quants[i].method, method) == 0)
             p->quant = &r->quants[i];

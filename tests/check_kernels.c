@@ -313,6 +313,89 @@ START_TEST(test_dequant_packed_ref)
 }
 END_TEST
 
+/* int8 weights with per-row or per-group scales and optional zero points, against the formula
+ * written out here; the same inputs on the device give the same values (CUDA case below). */
+typedef struct {
+    size_t rows, cols;
+    int group, zp;
+} int8_case;
+
+static const int8_case int8_cases[] = {{1, 1, 0, 0}, {7, 33, 0, 0}, {16, 96, 32, 0}, {9, 50, 16, 1}, {64, 128, 0, 1}};
+#define N_INT8 (sizeof int8_cases / sizeof *int8_cases)
+
+static void make_int8(const int8_case *c, uint32_t seed, int8_t **q, float **scale, int32_t **zp, float **want)
+{
+    size_t groups = c->group ? (c->cols + (size_t)c->group - 1) / (size_t)c->group : 1;
+    *q = malloc(c->rows * c->cols);
+    *scale = malloc(c->rows * groups * 4);
+    *zp = c->zp ? malloc(c->rows * groups * 4) : NULL;
+    *want = malloc(c->rows * c->cols * 4);
+    for (size_t i = 0; i < c->rows * groups; i++) {
+        (*scale)[i] = (float)(tu_rand(&seed) % 1000 + 1) * 1e-4f;
+        if (*zp)
+            (*zp)[i] = (int32_t)(tu_rand(&seed) % 21) - 10;
+    }
+    for (size_t r = 0; r < c->rows; r++)
+        for (size_t col = 0; col < c->cols; col++) {
+            int8_t v = (int8_t)(tu_rand(&seed) & 0xFF);
+            if (r == 0 && col == 0)
+                v = -128; /* the extremes */
+            if (r == 0 && col == 1)
+                v = 127;
+            (*q)[r * c->cols + col] = v;
+            size_t g = r * groups + (c->group ? col / (size_t)c->group : 0);
+            (*want)[r * c->cols + col] = (float)((int32_t)v - (*zp ? (*zp)[g] : 0)) * (*scale)[g];
+        }
+}
+
+START_TEST(test_dequant_int8_ref)
+{
+    for (unsigned k = 0; k < N_INT8; k++) {
+        const int8_case *c = &int8_cases[k];
+        int8_t *q;
+        float *scale, *want;
+        int32_t *zp;
+        make_int8(c, 700 + k, &q, &scale, &zp, &want);
+        float *got = malloc(c->rows * c->cols * 4);
+        ck_assert_int_eq(kern_dequant_int8_ref(q, c->rows, c->cols, scale, c->group, zp, got), 0);
+        int nonzero = 0;
+        for (size_t i = 0; i < c->rows * c->cols; i++) {
+            ck_assert_msg(same_float(got[i], want[i]), "case %u at %zu: %g want %g", k, i, got[i], want[i]);
+            nonzero |= got[i] != 0;
+        }
+        ck_assert(nonzero);
+        free(q), free(scale), free(zp), free(want), free(got);
+    }
+    float out;
+    int8_t q0 = 1;
+    ck_assert_int_eq(kern_dequant_int8_ref(&q0, 1, 1, &out, -1, NULL, &out), -1);
+}
+END_TEST
+
+START_TEST(test_dequant_int8_cuda_vs_ref)
+{
+    char why[256];
+    if (!kern_cuda_available(why, sizeof why))
+        return; /* main() printed the skip once */
+    ck_err err;
+    ck_err_clear(&err);
+    for (unsigned k = 0; k < N_INT8; k++) {
+        const int8_case *c = &int8_cases[k];
+        int8_t *q;
+        float *scale, *want;
+        int32_t *zp;
+        make_int8(c, 800 + k, &q, &scale, &zp, &want);
+        float *ref = malloc(c->rows * c->cols * 4), *got = malloc(c->rows * c->cols * 4);
+        kern_dequant_int8_ref(q, c->rows, c->cols, scale, c->group, zp, ref);
+        ck_assert_msg(kern_dequant_int8_cuda_host(q, c->rows, c->cols, scale, c->group, zp, got, &err) == CK_OK,
+                      "%s", err.msg);
+        for (size_t i = 0; i < c->rows * c->cols; i++)
+            ck_assert_msg(same_float(got[i], ref[i]), "case %u at %zu: cuda %g ref %g", k, i, got[i], ref[i]);
+        free(q), free(scale), free(zp), free(want), free(ref), free(got);
+    }
+}
+END_TEST
+
 static const struct { size_t rows, cols; int bn, bk; } fp8_cases[] = {
     {1, 1, 128, 128}, {5, 7, 2, 3}, {130, 300, 128, 128}, {256, 128, 128, 128}, {33, 65, 16, 8}};
 #define N_FP8 (sizeof fp8_cases / sizeof *fp8_cases)
@@ -574,6 +657,7 @@ static Suite *kernels_suite(void)
     tcase_add_test(core, test_stats_ref_against_naive);
     tcase_add_test(core, test_dequant_packed_ref);
     tcase_add_test(core, test_dequant_fp8_ref);
+    tcase_add_test(core, test_dequant_int8_ref);
     tcase_add_test(core, test_forward_ops);
     tcase_add_test(core, test_device_stubs_say_why);
     tcase_add_test(core, test_linear_threads);
@@ -583,6 +667,7 @@ static Suite *kernels_suite(void)
     tcase_add_test(cuda, test_cuda_errors);
     tcase_add_test(cuda, test_dequant_cuda_vs_ref);
     tcase_add_test(cuda, test_forward_cuda_vs_ref);
+    tcase_add_test(cuda, test_dequant_int8_cuda_vs_ref);
     tcase_set_timeout(cuda, 120);
     suite_add_tcase(s, cuda);
     return s;
@@ -593,7 +678,7 @@ int main(void)
     char why[256];
     if (!kern_cuda_available(why, sizeof why))
         fprintf(stderr, "SKIP check_kernels: %zu CUDA cases (CUDA vs C reference) skipped: %s\n",
-                N_DTYPES * N_SIZES + 3, why);
+                N_DTYPES * N_SIZES + 4, why);
     SRunner *sr = srunner_create(kernels_suite());
     /* a CUDA context does not survive fork(): run in this process */
     srunner_set_fork_status(sr, CK_NOFORK);

@@ -853,6 +853,25 @@ START_TEST(test_check_cli)
         ck_assert_ptr_nonnull(strstr(out, "PASS: the error is spread evenly over the blocks"));
         free(out);
     }
+    /* int-quantized int8 weights with per-channel scales (W8A8's storage): lint clean, sharded
+     * loads equal the unsharded one, and against float32 about as close as W8A16 */
+    snprintf(cmd, sizeof cmd, "%s lint --tp 2 --pp 2 fixtures/quant/tiny-llama-int8", tu_bin());
+    ck_assert_msg(tu_run(cmd, 1, &out) == 0, "%s: %s", cmd, out);
+    ck_assert_ptr_nonnull(strstr(out, "quantization compressed-tensors:int-quantized"));
+    ck_assert_ptr_nonnull(strstr(out, "0 errors, 0 warnings"));
+    free(out);
+    for (unsigned i = 0; i < 3; i++) {
+        snprintf(cmd, sizeof cmd, "%s check fixtures/quant/tiny-llama-int8 --tp %d --pp 2 --against "
+                 "fixtures/quant/tiny-llama-f32", tu_bin(), tps[i]);
+        ck_assert_msg(tu_run(cmd, 1, &out) == 0, "%s: %s", cmd, out);
+        ck_assert_ptr_nonnull(strstr(out, "verdict    PASS: the sharded load computes what the unsharded one does"));
+        const char *lg = strstr(strstr(out, "against fixtures/quant/tiny-llama-f32"), "logits     relative error ");
+        ck_assert_ptr_nonnull(lg);
+        double e = atof(lg + strlen("logits     relative error "));
+        ck_assert_msg(e > 1e-4 && e < 4 * qerr[1], "int8 against float32: %g (W8A16: %g)", e, qerr[1]);
+        ck_assert_ptr_nonnull(strstr(out, "PASS: the error is spread evenly over the blocks"));
+        free(out);
+    }
     snprintf(cmd, sizeof cmd, "%s check fixtures/quant/tiny-llama-w8a16 --against fixtures/real/tiny-qwen2", tu_bin());
     ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
     ck_assert_ptr_nonnull(strstr(out, "not the same model"));
@@ -982,12 +1001,12 @@ START_TEST(test_device_load)
         return;
     }
     static const char *const dirs[] = {"fixtures/real/tiny-qwen2", "fixtures/quant/tiny-llama-fp8",
-                                       "fixtures/quant/tiny-llama-w8a16"};
+                                       "fixtures/quant/tiny-llama-w8a16", "fixtures/quant/tiny-llama-int8"};
     ck_err err;
     ck_err_clear(&err);
     kdev_stager *sg;
     ck_assert_msg(kdev_stager_new(1 << 16, &sg, &err) == CK_OK, "%s", err.msg); /* small chunks: many turns */
-    for (unsigned di = 0; di < 3; di++) {
+    for (unsigned di = 0; di < sizeof dirs / sizeof *dirs; di++) {
         ck_checkpoint ck;
         ck_assert_int_eq(ckpt_open(dirs[di], 1, &ck, &err), CK_OK);
         rules_file r;
