@@ -636,10 +636,10 @@ static int expected_shape(const sim *s, const sim_key *k, uint64_t *want, int *n
         const rules_suffix *sf = pp->suffix >= 0 ? &p->quant->suffixes[pp->suffix] : NULL;
         if (sf && sf->shape) {
             uint64_t slot = ((uint64_t)size * 31u + (uint64_t)pp->in * 17u + (uint64_t)pp->suffix) % SUFFIX_MEMO;
-            suffix_memo *m = memo ? &memo[slot] : NULL;
+            suffix_memo *m = memo ? &memo[slot] : NULL, fresh;
             if (!m || !m->valid || m->suffix != pp->suffix || m->out != size || m->in != pp->in) {
-                suffix_memo fresh = {1, pp->suffix, 1, sf->ndim < PLAN_MAX_DIMS ? sf->ndim : PLAN_MAX_DIMS,
-                                     size, pp->in, {0}};
+                fresh = (suffix_memo){1, pp->suffix, 1, sf->ndim < PLAN_MAX_DIMS ? sf->ndim : PLAN_MAX_DIMS,
+                                      size, pp->in, {0}};
                 const char *names[2] = {"out", "in"};
                 int64_t v[2] = {size, pp->in};
                 plan_env e3 = {p, NULL, NULL, v, names, 2};

@@ -1029,6 +1029,12 @@ START_TEST(test_device_load)
                           err.key, err.msg);
             ck_assert_int_eq(bh, bd);
         }
+        /* device memory: exactly the plan's fp32 parameter bytes of the four ranks */
+        uint64_t plan_bytes = 0;
+        for (int st = 0; st < 2; st++)
+            for (int k = 0; k < 2; k++)
+                plan_bytes += load_bytes(&p, st, k, -1);
+        ck_assert_uint_eq(kdev_bytes_in_use(), plan_bytes);
         for (int k = 0; k < 4; k++) {
             hp[k] = &host[k];
             dp[k] = &dev[k];

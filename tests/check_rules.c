@@ -240,7 +240,8 @@ START_TEST(test_builtin_rules_load)
     ck_assert_str_eq(r.strip_prefix, "model.");
     ck_assert_int_eq(r.pp_guard, 1);
     ck_assert_int_eq(r.n_skips, 3);
-    ck_assert_int_eq(r.n_quants, 3);
+    ck_assert_int_eq(r.n_quants, 4); /* none, fp8, compressed-tensors, compressed-tensors:int-quantized */
+    ck_assert_str_eq(r.quants[3].method, "compressed-tensors:int-quantized");
     ck_assert_int_gt(r.params[0].line, 1);
     rules_free(&r);
     ck_err_clear(&err);
