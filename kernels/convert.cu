@@ -110,6 +110,19 @@ extern "C" int kern_convert_cuda(ck_dtype dt, const void *d_src, size_t n, float
     return CK_OK;
 }
 
+extern "C" int kern_convert_cuda_async(ck_dtype dt, const void *d_src, size_t n, float *d_dst, void *stream,
+                                       ck_err *err)
+{
+    if (!kern_convert_supported(dt))
+        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "dtype %s cannot be converted",
+                          dtype_name(dt));
+    if (n == 0)
+        return CK_OK;
+    convert_kernel<<<blocks_for(n), THREADS, 0, (cudaStream_t)stream>>>(dt, (const uint8_t *)d_src, n, d_dst);
+    CK_CUDA_LAUNCH(err, "convert_kernel");
+    return CK_OK;
+}
+
 extern "C" int kern_stats_cuda(ck_dtype dt, const void *d_src, size_t n, kern_stats *acc, ck_err *err)
 {
     if (!kern_convert_supported(dt))

@@ -46,6 +46,9 @@ int kern_cuda_available(char *why, size_t size);
  * with err naming the failed call. Synchronous. */
 int kern_convert_cuda(ck_dtype dt, const void *d_src, size_t n, float *d_dst, ck_err *err);
 int kern_stats_cuda(ck_dtype dt, const void *d_src, size_t n, kern_stats *acc, ck_err *err);
+/* kern_convert_cuda queued on a CUDA stream (a cudaStream_t given as void *) without waiting:
+ * launch errors are returned, execution errors show at the stream's next synchronization. */
+int kern_convert_cuda_async(ck_dtype dt, const void *d_src, size_t n, float *d_dst, void *stream, ck_err *err);
 /* Host-memory convenience for both: copies src to the device, runs, copies back. */
 int kern_convert_cuda_host(ck_dtype dt, const void *src, size_t n, float *dst, ck_err *err);
 int kern_stats_cuda_host(ck_dtype dt, const void *src, size_t n, kern_stats *acc, ck_err *err);

@@ -22,6 +22,12 @@ int kern_convert_cuda(ck_dtype dt, const void *d_src, size_t n, float *d_dst, ck
     STUB("kern_convert_cuda");
 }
 
+int kern_convert_cuda_async(ck_dtype dt, const void *d_src, size_t n, float *d_dst, void *stream, ck_err *err)
+{
+    (void)dt, (void)d_src, (void)n, (void)d_dst, (void)stream;
+    STUB("kern_convert_cuda_async");
+}
+
 int kern_stats_cuda(ck_dtype dt, const void *d_src, size_t n, kern_stats *acc, ck_err *err)
 {
     (void)dt, (void)d_src, (void)n, (void)acc;

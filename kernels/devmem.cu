@@ -46,13 +46,16 @@ extern "C" int kdev_alloc(void **p, size_t bytes, ck_err *err)
 #else
     cudaError_t e = cudaMemPrefetchAsync(base, bytes + HDR, dev, 0);
 #endif
-    if (e == cudaSuccess)
-        e = cudaMemsetAsync(base + HDR, 0, bytes, 0);
+    if (e != cudaSuccess) { /* placing it ahead is an optimization (not every system can) */
+        (void)cudaGetLastError();
+        e = cudaSuccess;
+    }
+    e = cudaMemsetAsync(base + HDR, 0, bytes, 0);
     if (e == cudaSuccess)
         e = cudaStreamSynchronize(0);
     if (e != cudaSuccess) {
         cudaFree(base);
-        return ck_err_set(err, CK_ECUDA, __FILE__, "cudaMemPrefetchAsync/cudaMemsetAsync", CK_NO_OFFSET, "%s",
+        return ck_err_set(err, CK_ECUDA, __FILE__, "cudaMemsetAsync", CK_NO_OFFSET, "%s",
                           cudaGetErrorString(e));
     }
     unsigned long long now = g_in_use += bytes, peak = g_peak.load();
@@ -104,6 +107,15 @@ extern "C" int kdev_upload(void *d_dst, const void *src, size_t n, ck_err *err)
         return err->code;
     CK_CUDA(err, cudaStreamSynchronize(s));
     CK_CUDA(err, cudaMemcpy(d_dst, src, n, cudaMemcpyHostToDevice));
+    return CK_OK;
+}
+
+extern "C" int kdev_stream(void **stream, ck_err *err)
+{
+    cudaStream_t s = 0;
+    if (load_stream(&s, err))
+        return err->code;
+    *stream = (void *)s;
     return CK_OK;
 }
 

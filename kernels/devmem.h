@@ -36,6 +36,8 @@ int kdev_copy2d(void *dst, size_t dpitch, const void *src, size_t spitch, size_t
                 ck_err *err);
 /* n bytes host -> device (synchronous; small tensors: scales, zero points). */
 int kdev_upload(void *d_dst, const void *src, size_t n, ck_err *err);
+/* The load stream (a cudaStream_t), for work queued behind the stager's copies. */
+int kdev_stream(void **stream, ck_err *err);
 /* Waits for everything queued on the load stream. */
 int kdev_sync(ck_err *err);
 

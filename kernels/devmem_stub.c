@@ -41,6 +41,12 @@ int kdev_upload(void *d_dst, const void *src, size_t n, ck_err *err)
     STUB("kdev_upload");
 }
 
+int kdev_stream(void **stream, ck_err *err)
+{
+    *stream = NULL;
+    STUB("kdev_stream");
+}
+
 int kdev_sync(ck_err *err)
 {
     STUB("kdev_sync");

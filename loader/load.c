@@ -176,8 +176,12 @@ static int read_floats_to(const ck_checkpoint *ck, ck_tensor_ref ref, mem_ctx *m
         return rc;
     if ((rc = mem_buf(m, out_slot, (size_t)*n * sizeof **out, &fl, err)) != CK_OK)
         snprintf(err->key, sizeof err->key, "%s", t->name);
-    else if (ON_DEV(m))
-        rc = kern_convert_cuda(t->dtype, raw, (size_t)*n, fl, err);
+    else if (ON_DEV(m)) {
+        /* queued behind the copies on the load stream: the host goes on reading the next tensor */
+        void *stream;
+        if ((rc = kdev_stream(&stream, err)) == CK_OK)
+            rc = kern_convert_cuda_async(t->dtype, raw, (size_t)*n, fl, stream, err);
+    }
     else
         kern_convert_ref(t->dtype, raw, (size_t)*n, fl);
     mem_release(m, raw);
