@@ -93,8 +93,6 @@ static void op_silu_mul(const float *gu, size_t T, size_t n, float *out)
         fwd_silu_mul(gu, T, n, out);
 }
 
-
-
 static int64_t cfg_int(const ck_config *c, const char *name, int64_t dflt)
 {
     int64_t v;
