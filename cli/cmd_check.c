@@ -290,13 +290,18 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const int
                 agree += argmax(l1 + (size_t)t * (size_t)vocab, (size_t)vocab) ==
                          argmax(lo + (size_t)t * (size_t)vocab, (size_t)vocab);
             printf("  logits     relative error %.3g, top-1 tokens agree %d/%d\n", rel_err(l1, lo, nl), agree, T);
+            char against_med[96];
+            if (med > 0)
+                snprintf(against_med, sizeof against_med, "%.1fx the median %.3g of all blocks",
+                         bad >= 0 ? e[bad] / med : 0.0, med);
+            else
+                snprintf(against_med, sizeof against_med, "while most blocks match exactly");
             if (bad >= 0)
-                printf("  verdict    FAIL: layer %lld, %s stands out (relative error %.3g, %.1fx the median %.3g of "
-                       "all blocks): its parameters (layers.%lld.%s) do not hold what %s's do; compare those "
-                       "tensors with the original's ('ckptdoc tui' statistics) and re-export them\n",
-                       (long long)(bad / 2), bad % 2 ? "the MLP" : "attention", e[bad], med > 0 ? e[bad] / med : 0.0,
-                       med, (long long)(bad / 2),
-                       bad % 2 ? mlp_module(mine) : "self_attn", dir);
+                printf("  verdict    FAIL: layer %lld, %s stands out (relative error %.3g, %s): its parameters "
+                       "(layers.%lld.%s) do not hold what %s's do; compare those tensors with the original's "
+                       "('ckptdoc tui' statistics) and re-export them\n",
+                       (long long)(bad / 2), bad % 2 ? "the MLP" : "attention", e[bad], against_med,
+                       (long long)(bad / 2), bad % 2 ? mlp_module(mine) : "self_attn", dir);
             else
                 printf("  verdict    PASS: the error is spread evenly over the blocks (median %.3g), as quantization "
                        "spreads it\n", med);
