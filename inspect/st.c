@@ -260,12 +260,79 @@ static int add_tensor(scan *s, const char *name, ck_dtype dt, size_t dim0, uint3
     return 0;
 }
 
+/* The entry as writers lay it out, {"dtype":"BF16","shape":[7168,2048],"data_offsets":[B,E]}
+ * without whitespace, read by direct comparison: 1 when read, 0 when the entry is anything else
+ * (the general reader below then takes it from the same place, with its messages), -1 on no
+ * memory. A number is taken only as plain digits without a leading zero, at most 19 of them. */
+static int fast_lit(scan *s, const char *lit, size_t n)
+{
+    if (s->j.i + n > s->j.n || memcmp(s->j.b + s->j.i, lit, n) != 0)
+        return 0;
+    s->j.i += n;
+    return 1;
+}
+
+static int fast_num(scan *s, uint64_t *v)
+{
+    size_t i = s->j.i, n = 0;
+    uint64_t x = 0;
+    while (i + n < s->j.n && s->j.b[i + n] >= '0' && s->j.b[i + n] <= '9' && n < 20)
+        x = x * 10 + (uint64_t)(s->j.b[i + n++] - '0');
+    if (n == 0 || n > 19 || (n > 1 && s->j.b[i] == '0') || i + n >= s->j.n ||
+        (s->j.b[i + n] != ',' && s->j.b[i + n] != ']'))
+        return 0;
+    s->j.i = i + n;
+    *v = x;
+    return 1;
+}
+
+static int parse_tensor_fast(scan *s, const char *name)
+{
+    size_t at = s->j.i, dim0 = s->nd;
+    if (!fast_lit(s, "{\"dtype\":\"", 10))
+        return 0;
+    size_t d0 = s->j.i;
+    while (s->j.i < s->j.n && s->j.i - d0 < 16 && ((s->j.b[s->j.i] >= 'A' && s->j.b[s->j.i] <= 'Z') ||
+                                                 (s->j.b[s->j.i] >= '0' && s->j.b[s->j.i] <= '9') ||
+                                                 s->j.b[s->j.i] == '_'))
+        s->j.i++;
+    ck_dtype dt;
+    uint32_t ndim = 0;
+    uint64_t b, e;
+    if (dtype_parse((const char *)s->j.b + d0, s->j.i - d0, &dt) != 0 || !fast_lit(s, "\",\"shape\":[", 11))
+        goto other;
+    if (s->j.i < s->j.n && s->j.b[s->j.i] == ']')
+        s->j.i++;
+    else
+        for (;;) {
+            uint64_t d;
+            if (!fast_num(s, &d))
+                goto other;
+            if (push_dim(s, d))
+                return -1;
+            ndim++;
+            if (s->j.b[s->j.i++] == ']')
+                break;
+        }
+    if (!fast_lit(s, ",\"data_offsets\":[", 17) || !fast_num(s, &b) || !fast_lit(s, ",", 1) || !fast_num(s, &e) ||
+        !fast_lit(s, "]}", 2))
+        goto other;
+    return add_tensor(s, name, dt, dim0, ndim, b, e) ? -1 : 1;
+other:
+    s->j.i = at;
+    s->nd = dim0;
+    return 0;
+}
+
 /* A tensor entry: {"dtype": .., "shape": [..], "data_offsets": [b, e]} in any order, unknown
  * fields skipped (the reference ignores them; the spec's schema forbids them: a warning), or the
  * sequence form [dtype, shape, data_offsets] that the reference's deserializer also accepts. */
 static int parse_tensor(scan *s, const char *name)
 {
     jscan_ws(&s->j);
+    int fr = parse_tensor_fast(s, name);
+    if (fr)
+        return fr < 0 ? -1 : 0;
     size_t at = s->j.i;
     ck_dtype dt = DT_F32;
     uint32_t ndim = 0;

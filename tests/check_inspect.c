@@ -821,12 +821,78 @@ START_TEST(test_pread_par)
 }
 END_TEST
 
+/* One tensor "a" with the entry text given, as a whole file image (data of `data` bytes). */
+static st_status parse_entry(const char *entry, size_t data, st_header *h, ck_findings *f)
+{
+    char head[512];
+    int n = snprintf(head, sizeof head, "{\"a\":%s}", entry);
+    size_t len = 8 + (size_t)n + data;
+    uint8_t *b = calloc(len, 1);
+    for (int k = 0; k < 8; k++)
+        b[k] = (uint8_t)((uint64_t)n >> (8 * k));
+    memcpy(b + 8, head, (size_t)n);
+    findings_init(f);
+    st_status st = st_header_parse(b, len, len, "entry", h, f);
+    free(b);
+    return st;
+}
+
+/* The common layout of an entry is read by a direct path; anything else (spaces, another field
+ * order, numbers that are not plain integers, unknown fields) must get exactly the general
+ * reader's verdict, so the same entries are read both ways here. */
+START_TEST(test_entry_layouts)
+{
+    static const struct {
+        const char *entry;
+        size_t data;
+        st_status want;
+        uint32_t ndim;
+        uint64_t d0;
+    } c[] = {
+        {"{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}", 24, ST_OK, 2, 2},
+        {"{ \"dtype\" : \"F32\", \"shape\": [2, 3], \"data_offsets\": [0, 24] }", 24, ST_OK, 2, 2},
+        {"{\"shape\":[2,3],\"dtype\":\"F32\",\"data_offsets\":[0,24]}", 24, ST_OK, 2, 2},
+        {"{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}", 4, ST_OK, 0, 0},
+        {"{\"dtype\":\"BF16\",\"shape\":[0],\"data_offsets\":[0,0]}", 0, ST_OK, 1, 0},
+        {"{\"dtype\":\"F32\",\"shape\":[6],\"data_offsets\":[0,24],\"x\":1}", 24, ST_OK, 1, 6},
+        {"{\"dtype\":\"F32\",\"shape\":[02,3],\"data_offsets\":[0,24]}", 24, ST_INVALID_JSON, 0, 0},
+        {"{\"dtype\":\"F32\",\"shape\":[2e0,3],\"data_offsets\":[0,24]}", 24, ST_INVALID_SCHEMA, 0, 0},
+        {"{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,24]}", 24, ST_INVALID_SCHEMA, 0, 0},
+        {"{\"dtype\":\"F32\",\"shape\":[18446744073709551616],\"data_offsets\":[0,4]}", 4, ST_INVALID_SCHEMA, 0, 0},
+        {"{\"dtype\":\"F32\",\"shape\":[2,],\"data_offsets\":[0,8]}", 8, ST_INVALID_JSON, 0, 0},
+        {"{\"dtype\":\"F31\",\"shape\":[1],\"data_offsets\":[0,4]}", 4, ST_UNKNOWN_DTYPE, 0, 0},
+        {"{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}", 4, ST_INVALID_INFO, 0, 0},
+        {"{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4,8]}", 8, ST_INVALID_SCHEMA, 0, 0},
+        {"{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]", 4, ST_INVALID_JSON, 0, 0},
+    };
+    for (unsigned i = 0; i < sizeof c / sizeof *c; i++) {
+        st_header h;
+        ck_findings f;
+        st_status st = parse_entry(c[i].entry, c[i].data, &h, &f);
+        ck_assert_msg(st == c[i].want, "%s: %s, want %s", c[i].entry, st_status_variant(st),
+                      st_status_variant(c[i].want));
+        if (st == ST_OK) {
+            ck_assert_uint_eq(h.n_tensors, 1);
+            ck_assert_str_eq(h.tensors[0].name, "a");
+            ck_assert_uint_eq(h.tensors[0].ndim, c[i].ndim);
+            if (c[i].ndim)
+                ck_assert_uint_eq(h.tensors[0].shape[0], c[i].d0);
+            ck_assert_uint_eq(h.tensors[0].end, c[i].data);
+            ck_assert_int_eq(findings_find(&f, "st.unknown_field") != NULL, strstr(c[i].entry, "\"x\"") != NULL);
+            st_header_free(&h);
+        }
+        findings_free(&f);
+    }
+}
+END_TEST
+
 static Suite *inspect_suite(void)
 {
     Suite *s = suite_create("inspect");
     TCase *core = tcase_create("core");
     tcase_add_test(core, test_valid_files);
     tcase_add_test(core, test_pread_par);
+    tcase_add_test(core, test_entry_layouts);
     tcase_add_test(core, test_valid_details);
     tcase_add_test(core, test_folder_lfs_pointers);
     tcase_add_test(core, test_real_granite_pointer);
