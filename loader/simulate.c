@@ -353,6 +353,8 @@ typedef struct {
     size_t n, cap;
     char *blk;
     size_t used, size;
+    strmap *names;        /* optional: parameter names made so far -> their index (interned) */
+    size_t hit;           /* out of map_one: that index when the name was made before, else SIZE_MAX */
 } strpool;
 
 static char *pool_dup(strpool *sp, const char *str, size_t len)
@@ -395,6 +397,7 @@ static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, const uint6
     k->layer = -1;
     k->own_st = -1;
     k->guard = r->pp_guard;
+    sp->hit = SIZE_MAX;
     pattern_value v[PATTERN_MAX_CAPS];
     for (int j = 0; j < r->n_skips && k->skip < 0; j++) {
         const rules_skip *sk = &r->skips[j];
@@ -427,7 +430,10 @@ static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, const uint6
         if (nl < 0)
             continue;
         k->rule = j;
-        if (!(k->param = pool_dup(sp, name, (size_t)nl)))
+        size_t ix;
+        if (sp->names && strmap_get_n(sp->names, name, (size_t)nl, &ix))
+            sp->hit = ix; /* thousands of experts' keys make one parameter name: the caller has it */
+        else if (!(k->param = pool_dup(sp, name, (size_t)nl)))
             return -1;
         k->part = kr->part;
         k->expert = kr->expert_cap >= 0 ? v[kr->expert_cap].v : -1;
@@ -541,6 +547,9 @@ typedef struct {
     strmap shapes;        /* key shape -> index into cand */
     uint64_t (*cand)[2];  /* the skips and key rules whose patterns match the shape */
     size_t n_cand, cap_cand;
+    strmap names;         /* parameter name -> index into made */
+    sim_key *made;        /* what the first key of each name found out: param, layer, stages */
+    size_t n_made, cap_made;
 } map_worker;
 
 /* The candidate patterns of k's shape, computed on the first key of that shape; NULL: try all. */
@@ -677,6 +686,24 @@ static int shape_is(const sim *s, const sim_key *k, const uint64_t *want, int nd
     return same;
 }
 
+/* Keeps what k's parameter name resolved to, for the next keys that make the same name. */
+static int remember_name(map_worker *w, const sim_key *k)
+{
+    if (w->n_made == w->cap_made) {
+        size_t c = w->cap_made ? w->cap_made * 2 : 256;
+        sim_key *v = realloc(w->made, c * sizeof *v);
+        if (!v)
+            return 0;
+        w->made = v;
+        w->cap_made = c;
+    }
+    w->made[w->n_made] = *k;
+    if (strmap_put(&w->names, k->param, w->n_made, NULL) < 0)
+        return 0;
+    w->n_made++;
+    return 1;
+}
+
 static void *map_worker_run(void *arg)
 {
     map_worker *w = arg;
@@ -743,9 +770,22 @@ static void *map_worker_run(void *arg)
                 w->failed = 1;
                 goto out;
             }
-            if (k->param)
-                k->layer = param_layer(s->p, k->param);
-            key_stages(s, k);
+            if (w->pool.hit != SIZE_MAX) { /* a name made before: its layer and stages too */
+                const sim_key *o = &w->made[w->pool.hit];
+                k->param = o->param;
+                k->layer = o->layer;
+                k->own_st = o->own_st;
+                k->own_pi = o->own_pi;
+                k->stages = o->stages;
+            } else {
+                if (k->param)
+                    k->layer = param_layer(s->p, k->param);
+                key_stages(s, k);
+                if (k->rule >= 0 && !remember_name(w, k)) {
+                    w->failed = 1;
+                    goto out;
+                }
+            }
             if (k->has_tensor && k->skip < 0) {
                 uint64_t want[PLAN_MAX_DIMS];
                 int nd, st;
@@ -766,6 +806,8 @@ out:
     free(smemo);
     strmap_free(&w->shapes);
     free(w->cand);
+    strmap_free(&w->names);
+    free(w->made);
     return NULL;
 }
 
@@ -817,6 +859,8 @@ static int map_keys(sim *s)
         w[t].j = &j;
         ck_err_clear(&w[t].err);
         strmap_init(&w[t].shapes);
+        strmap_init(&w[t].names);
+        w[t].pool.names = &w[t].names;
     }
     for (size_t t = 1; t < nt; t++)
         if (pthread_create(&w[started].tid, NULL, map_worker_run, &w[started]) == 0)
