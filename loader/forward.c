@@ -99,6 +99,64 @@ static int64_t cfg_int(const ck_config *c, const char *name, int64_t dflt)
     return config_int(c, name, &v) == 1 ? v : dflt;
 }
 
+/* An entry of the rules' "forward" section, evaluated (dflt when the rules have none); errors
+ * name the rules file, the entry and its line. */
+static int fwd_eval(const plan *p, int which, expr_val *v, ck_err *err)
+{
+    plan_env env = {p, NULL, NULL, NULL, NULL, 0};
+    if (plan_eval(p, p->rules->forward[which], &env, p->rules->forward_line[which], v, err) != CK_OK) {
+        snprintf(err->key, sizeof err->key, "forward.%s", rules_forward_name(which));
+        return err->code;
+    }
+    return CK_OK;
+}
+
+static int fwd_fail(const plan *p, int which, int code, ck_err *err, const char *what, const char *value,
+                    const char *known)
+{
+    char key[64];
+    snprintf(key, sizeof key, "forward.%s", rules_forward_name(which));
+    return ck_err_set(err, code, p->rules->path, key, CK_NO_OFFSET, "%s (rules %s, line %d, for this config.json): "
+                      "%s%s%s", what, p->rules->name, p->rules->forward_line[which], value, known ? "; this version "
+                      "computes " : "", known ? known : "");
+}
+
+static int fwd_int(const plan *p, int which, int64_t dflt, int64_t *out, ck_err *err)
+{
+    expr_val v;
+    *out = dflt;
+    if (!p->rules->forward[which])
+        return CK_OK;
+    int rc = fwd_eval(p, which, &v, err);
+    if (rc == CK_OK && (v.is_str || v.is_list))
+        return fwd_fail(p, which, CK_EFORMAT, err, "must be a number", ", not a string or list", NULL);
+    if (rc == CK_OK && !v.is_null)
+        *out = v.v;
+    return rc;
+}
+
+static int fwd_str(const plan *p, int which, const char *dflt, char *buf, size_t size, ck_err *err)
+{
+    expr_val v;
+    snprintf(buf, size, "%s", dflt);
+    if (!p->rules->forward[which])
+        return CK_OK;
+    int rc = fwd_eval(p, which, &v, err);
+    if (rc == CK_OK && !v.is_null && !v.is_str)
+        return fwd_fail(p, which, CK_EFORMAT, err, "must be a string", ", not a number", NULL);
+    if (rc == CK_OK && v.is_str)
+        snprintf(buf, size, "%.*s", (int)v.slen, v.s);
+    return rc;
+}
+
+/* A forward entry whose value this version does not compute. */
+static int fwd_unknown(const plan *p, int which, const char *value, const char *known, ck_err *err)
+{
+    char what[96];
+    snprintf(what, sizeof what, "%s \"%s\"", rules_forward_name(which), value);
+    return fwd_fail(p, which, CK_EUSAGE, err, what, "not computed", known);
+}
+
 int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
 {
     const ck_config *c = p->cfg;
@@ -117,93 +175,68 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     if (!d->hidden || !d->heads || !d->kv_heads || !d->head_dim || !d->inter || !d->vocab)
         return ck_err_set(err, CK_EUSAGE, c->path, NULL, CK_NO_OFFSET, "config.json lacks the dimensions of a "
                           "dense decoder (hidden_size, num_attention_heads, intermediate_size, vocab_size)");
-    int deepseek = strcmp(c->model_type, "deepseek_v2") == 0 || strcmp(c->model_type, "deepseek_v3") == 0 ||
-                   strcmp(c->model_type, "kimi_k2") == 0 || strcmp(c->model_type, "glm_moe_dsa") == 0;
+    /* what the model computes, as its rules describe it (their "forward" section) */
+    const rules_file *r = p->rules;
+    char attn[16], router[48], shared[16];
+    int64_t renorm;
+    int rc;
+    if ((rc = fwd_str(p, FWD_ATTENTION, "gqa", attn, sizeof attn, err)) ||
+        (rc = fwd_int(p, FWD_EXPERTS, 0, &d->experts, err)) || (rc = fwd_int(p, FWD_TOPK, 1, &d->topk, err)) ||
+        (rc = fwd_str(p, FWD_ROUTER, "softmax", router, sizeof router, err)) ||
+        (rc = fwd_int(p, FWD_RENORM, 0, &renorm, err)) || (rc = fwd_int(p, FWD_GROUPS, 1, &d->n_group, err)) ||
+        (rc = fwd_int(p, FWD_TOPK_GROUPS, 1, &d->topk_group, err)) ||
+        (rc = fwd_str(p, FWD_MOE, "mlp", d->moe, sizeof d->moe, err)) ||
+        (rc = fwd_str(p, FWD_SHARED, "none", shared, sizeof shared, err)))
+        return rc;
+    d->renorm = renorm != 0;
+    d->mla = strcmp(attn, "mla") == 0;
+    d->shared_ungated = strcmp(shared, "ungated") == 0;
+    if (!d->mla && strcmp(attn, "gqa") != 0)
+        return fwd_unknown(p, FWD_ATTENTION, attn, "gqa, mla", err);
+    if (!d->shared_ungated && strcmp(shared, "gated") != 0 && strcmp(shared, "none") != 0)
+        return fwd_unknown(p, FWD_SHARED, shared, "gated, ungated, none", err);
     if (strcmp(c->rope_type, "default") != 0 && strcmp(c->rope_type, "llama3") != 0 &&
-        !(deepseek && strcmp(c->rope_type, "yarn") == 0))
+        !(d->mla && strcmp(c->rope_type, "yarn") == 0))
         return ck_err_set(err, CK_EUSAGE, c->path, "rope_type", CK_NO_OFFSET, "rope_type \"%s\" is not "
-                          "computed by this version (default and llama3 rotary; yarn for DeepSeek)", c->rope_type);
-    d->rscale = 1.0;
+                          "computed by this version (default and llama3 rotary; yarn with latent attention)",
+                          c->rope_type);
+    const cfg_field *rs = config_field(c, "routed_scaling_factor");
+    d->rscale = rs && rs->kind == CFG_NUMBER ? rs->num : 1.0;
+    d->index_topk = cfg_int(c, "index_topk", 0);
     d->rot = c->rope_partial > 0 && c->rope_partial < 1 ? (int64_t)((double)d->head_dim * c->rope_partial) : d->head_dim;
     if (d->rot % 2 || d->rot < 2)
         return ck_err_set(err, CK_EUSAGE, c->path, "partial_rotary_factor", CK_NO_OFFSET, "%lld rotary dims of a "
                           "%lld-wide head", (long long)d->rot, (long long)d->head_dim);
-    if (deepseek) {
-        const cfg_field *tm = config_field(c, "topk_method"), *sf = config_field(c, "scoring_func"),
-                        *rs = config_field(c, "routed_scaling_factor");
-        d->mla = 1;
-        d->shared_ungated = 1;
+    if (d->mla) {
         d->q_lora = cfg_int(c, "q_lora_rank", 0);
         d->kv_lora = cfg_int(c, "kv_lora_rank", 0);
         d->qk_nope = cfg_int(c, "qk_nope_head_dim", 0);
         d->qk_rope = cfg_int(c, "qk_rope_head_dim", 0);
         d->v_head = cfg_int(c, "v_head_dim", 0);
-        d->experts = cfg_int(c, "n_routed_experts", 0);
-        d->topk = cfg_int(c, "num_experts_per_tok", 1);
-        d->renorm = cfg_int(c, "norm_topk_prob", 0) != 0;
-        d->moe = "mlp";
-        d->rscale = rs && rs->kind == CFG_NUMBER ? rs->num : 1.0;
         if (!d->kv_lora || !d->qk_nope || !d->qk_rope || !d->v_head || d->qk_rope % 2 || d->qk_rope > 512)
             return ck_err_set(err, CK_EUSAGE, c->path, "kv_lora_rank", CK_NO_OFFSET, "the latent attention's "
                               "dimensions (kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim) are missing");
-        /* the routing as the rules decide it (their NOAUX let: transformers' DeepseekV3Config writes
-         * no topk_method, the rules imply it from the model type); scoring follows it */
-        plan_env env = {p, NULL, NULL, NULL, NULL, 0};
-        expr_val nv;
-        int noaux = plan_lookup(&env, "NOAUX", 5, &nv) ? !nv.is_null && !nv.is_str && nv.v
-                    : tm && tm->kind == CFG_STRING && strcmp(tm->str, "noaux_tc") == 0; /* rules without it */
-        d->index_topk = cfg_int(c, "index_topk", 0);
-        const char *tms = tm && tm->kind == CFG_STRING ? tm->str : noaux ? "noaux_tc" : "greedy";
-        const char *sfs = sf && sf->kind == CFG_STRING ? sf->str : noaux ? "sigmoid" : "softmax";
-        d->noaux = noaux && strcmp(sfs, "sigmoid") == 0;
-        d->n_group = cfg_int(c, "n_group", 1);
-        d->topk_group = cfg_int(c, "topk_group", 1);
-        if (d->noaux && (d->n_group < 1 || d->experts % d->n_group || d->topk_group < 1 || d->topk_group > d->n_group ||
-                         d->experts / d->n_group < 2 || d->topk_group * (d->experts / d->n_group) < d->topk))
-            return ck_err_set(err, CK_EUSAGE, c->path, "n_group", CK_NO_OFFSET, "%lld experts in %lld groups, %lld "
-                              "chosen: not a group-limited routing", (long long)d->experts, (long long)d->n_group,
-                              (long long)d->topk_group);
-        if (!d->noaux && (strcmp(tms, "greedy") != 0 || strcmp(sfs, "softmax") != 0))
-            return ck_err_set(err, CK_EUSAGE, c->path, "topk_method", CK_NO_OFFSET, "routing \"%s\" with \"%s\" "
-                              "scores is not computed by this version (greedy softmax top-k as DeepSeek-V2-Lite, noaux_tc "
-                              "sigmoid as V3)",
-                              tms, sfs);
+    }
+    if (!d->experts) {
+        if (!r->forward[FWD_EXPERTS] && (cfg_int(c, "n_routed_experts", 0) || cfg_int(c, "num_experts", 0) ||
+                                         cfg_int(c, "num_local_experts", 0)))
+            return ck_err_set(err, CK_EUSAGE, r->path, "forward.experts", CK_NO_OFFSET, "config.json describes "
+                              "experts, but rules \"%s\" do not say how the forward pass routes them: add a "
+                              "\"forward\" section (experts, topk, router; docs/rules.md)", r->name);
         return CK_OK;
     }
-    if (strcmp(c->model_type, "glm4_moe") == 0) { /* GLM-4.5/4.6/4.7: V3-style routing, ungated shared experts */
-        const cfg_field *rs = config_field(c, "routed_scaling_factor");
-        d->experts = cfg_int(c, "n_routed_experts", 0);
-        d->topk = cfg_int(c, "num_experts_per_tok", 1);
-        d->renorm = cfg_int(c, "norm_topk_prob", 1) != 0;
-        d->moe = "mlp";
-        d->rscale = rs && rs->kind == CFG_NUMBER ? rs->num : 1.0;
-        d->noaux = 1;
-        d->shared_ungated = 1;
-        d->n_group = cfg_int(c, "n_group", 1);
-        d->topk_group = cfg_int(c, "topk_group", 1);
-        if (d->experts < 1 || d->topk < 1 || d->n_group < 1 || d->experts % d->n_group || d->topk_group < 1 ||
-            d->topk_group > d->n_group || d->experts / d->n_group < 2 ||
-            d->topk_group * (d->experts / d->n_group) < d->topk)
-            return ck_err_set(err, CK_EUSAGE, c->path, "n_routed_experts", CK_NO_OFFSET, "%lld experts in %lld "
-                              "groups, top %lld: not a routing this version computes", (long long)d->experts,
-                              (long long)d->n_group, (long long)d->topk);
-        return CK_OK;
-    }
-    if (strcmp(c->model_type, "mixtral") == 0 || strcmp(c->model_type, "qwen2_moe") == 0 ||
-        strcmp(c->model_type, "qwen3_moe") == 0) {
-        int mix = c->model_type[0] == 'm';
-        d->experts = cfg_int(c, mix ? "num_local_experts" : "num_experts", 0);
-        d->topk = cfg_int(c, "num_experts_per_tok", 2);
-        d->renorm = mix ? 1 : cfg_int(c, "norm_topk_prob", 0) != 0;
-        d->moe = mix ? "block_sparse_moe" : "mlp";
-        if (d->experts < 1 || d->topk < 1 || d->topk > d->experts || d->experts > 4096)
-            return ck_err_set(err, CK_EUSAGE, c->path, "num_experts", CK_NO_OFFSET, "%lld experts, top %lld",
-                              (long long)d->experts, (long long)d->topk);
-    } else if (cfg_int(c, "n_routed_experts", 0) || cfg_int(c, "num_experts", 0) ||
-               cfg_int(c, "num_local_experts", 0))
-        return ck_err_set(err, CK_EUSAGE, c->path, NULL, CK_NO_OFFSET, "mixture-of-experts forward passes of "
-                          "model_type \"%s\" are not computed by this version (Llama/Qwen2, Mixtral, Qwen2/3-MoE, DeepSeek-V2/V3, GLM-4.5)",
-                          c->model_type);
+    d->noaux = strcmp(router, "grouped_sigmoid") == 0;
+    if (!d->noaux && strcmp(router, "softmax") != 0)
+        return fwd_unknown(p, FWD_ROUTER, router, "softmax, grouped_sigmoid", err);
+    if (d->experts < 1 || d->experts > 65536 || d->topk < 1 || d->topk > d->experts)
+        return ck_err_set(err, CK_EUSAGE, c->path, "num_experts_per_tok", CK_NO_OFFSET, "%lld experts, top %lld: "
+                          "not a routing (rules %s, forward.experts and forward.topk)", (long long)d->experts,
+                          (long long)d->topk, r->name);
+    if (d->noaux && (d->n_group < 1 || d->experts % d->n_group || d->topk_group < 1 || d->topk_group > d->n_group ||
+                     d->experts / d->n_group < 2 || d->topk_group * (d->experts / d->n_group) < d->topk))
+        return ck_err_set(err, CK_EUSAGE, c->path, "n_group", CK_NO_OFFSET, "%lld experts in %lld groups, %lld "
+                          "chosen, top %lld: not a group-limited routing", (long long)d->experts,
+                          (long long)d->n_group, (long long)d->topk_group, (long long)d->topk);
     return CK_OK;
 }
 

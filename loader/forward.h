@@ -7,7 +7,9 @@
  * says so, Qwen2-MoE's shared expert with its sigmoid gate; experts split over TP or placed whole
  * under EP; a layer without experts runs the dense MLP), and DeepSeek-V2-style multi-head latent
  * attention with its MoE (softmax scores, greedy top-k, routed_scaling_factor, shared experts,
- * dense layers first), fp32, with the C reference on the CPU or with CUDA (dense_dims.device). */
+ * dense layers first), fp32, with the C reference on the CPU or with CUDA (dense_dims.device).
+ * Which of these a model uses is read from its rules' "forward" section (docs/rules.md), never
+ * from its model_type. */
 #ifndef CK_FORWARD_PASS_H
 #define CK_FORWARD_PASS_H
 
@@ -19,7 +21,7 @@ typedef struct {
     int tied;
     int64_t experts, topk;   /* routed experts, 0 for a dense model */
     int renorm;              /* the top-k weights renormalized (Mixtral; norm_topk_prob) */
-    const char *moe;         /* the sparse block's module: "block_sparse_moe" (Mixtral) or "mlp" (Qwen-MoE) */
+    char moe[32];            /* the sparse block's module: "block_sparse_moe" (Mixtral) or "mlp" (Qwen-MoE) */
     double rscale;           /* routed_scaling_factor (DeepSeek), 1 elsewhere */
     /* DeepSeek-V2/V3 multi-head latent attention (mla = 1): q_lora 0 means a plain q_proj */
     int mla;
@@ -34,7 +36,9 @@ typedef struct {
                               * (managed) memory: the ranks must have been loaded onto the device */
 } dense_dims;
 
-/* Reads the dimensions from the plan's config; CK_EUSAGE naming what is missing or unsupported. */
+/* Reads the dimensions from the plan's config and what the model computes from its rules'
+ * "forward" section; CK_EUSAGE (or CK_EFORMAT for a malformed entry) naming the config field or
+ * the rules entry and its line. */
 int dense_dims_of(const plan *p, dense_dims *d, ck_err *err);
 /* Runs tokens[0..T) through ranks[stage * tp + rank] (every rank of every stage loaded).
  * logits: [T, vocab]. trace (optional): [2 * layers][T * hidden], what each layer's attention

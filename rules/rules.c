@@ -533,7 +533,7 @@ static int parse_top(rctx *c, const cJSON *root)
     rules_file *r = c->r;
     static const char *const known[] = {"ckptdoc_rules", "name", "description", "loader", "match",
                                         "let", "ranges", "params", "keys", "skips", "quant",
-                                        "checks", "asserts", NULL};
+                                        "checks", "asserts", "forward", NULL};
     char p[512];
     if (!cJSON_IsObject(root))
         return rfail(c, "$", 0, "a rules file is a JSON object");
@@ -635,6 +635,26 @@ static int parse_top(rctx *c, const cJSON *root)
             if (!(l->name = strdup(e->string)) ||
                 get_expr(c, e, path_of(p, sizeof p, "$.let", e->string, 0), &l->value))
                 return c->err->code ? -1 : rfail(c, "$.let", 0, "out of memory");
+        }
+    }
+    const cJSON *fw = cJSON_GetObjectItemCaseSensitive(root, "forward");
+    if (fw) {
+        const char *fk[FWD_COUNT + 1] = {NULL};
+        for (int i = 0; i < FWD_COUNT; i++)
+            fk[i] = rules_forward_name(i);
+        if (!cJSON_IsObject(fw))
+            return rfail(c, "$.forward", 0, "must map what the forward pass needs (attention, experts, "
+                         "router, ...) to expressions");
+        if (check_fields(c, fw, "$.forward", fk))
+            return -1;
+        for (int i = 0; i < FWD_COUNT; i++) {
+            const cJSON *e = cJSON_GetObjectItemCaseSensitive(fw, fk[i]);
+            if (!e)
+                continue;
+            path_of(p, sizeof p, "$.forward", fk[i], 0);
+            if (get_expr(c, e, p, &r->forward[i]))
+                return c->err->code ? -1 : rfail(c, "$.forward", 0, "out of memory");
+            r->forward_line[i] = line_of(c, p);
         }
     }
     const cJSON *ranges = cJSON_GetObjectItemCaseSensitive(root, "ranges");
@@ -802,6 +822,8 @@ void rules_free(rules_file *r)
     free(r->notice_reason);
     free(r->family_keys);
     free(r->family);
+    for (int i = 0; i < FWD_COUNT; i++)
+        expr_free(r->forward[i]);
     if (r->lets)
         for (int i = 0; i <= r->n_lets; i++) {
             free(r->lets[i].name);
@@ -882,4 +904,11 @@ int rules_part_index(const rules_param *t, const char *id)
         if (strcmp(t->parts[k].id, id) == 0)
             return k;
     return -1;
+}
+
+const char *rules_forward_name(int which)
+{
+    static const char *const names[FWD_COUNT] = {"attention", "experts", "topk", "router", "renorm", "groups",
+                                                 "topk_groups", "moe", "shared"};
+    return which >= 0 && which < FWD_COUNT ? names[which] : "?";
 }

@@ -112,6 +112,26 @@ typedef struct {
     expr *value;
 } rules_let;
 
+/* How check's forward pass computes the model: each an expression over config.json and the
+ * lets, NULL when the rules do not say (a dense decoder with grouped-query attention). */
+typedef enum {
+    FWD_ATTENTION,       /* "gqa" (default) or "mla" (multi-head latent attention, yarn allowed) */
+    FWD_EXPERTS,         /* routed experts per MoE layer (0: dense) */
+    FWD_TOPK,            /* experts each token takes */
+    FWD_ROUTER,          /* "softmax" (top-k of the softmax) or "grouped_sigmoid" (DeepSeek-V3:
+                          * sigmoid scores, e_score_correction_bias for the choice, groups) */
+    FWD_RENORM,          /* the chosen weights renormalized to sum 1 */
+    FWD_GROUPS,          /* grouped_sigmoid: expert groups, and how many of them are chosen */
+    FWD_TOPK_GROUPS,
+    FWD_MOE,             /* the module holding gate and experts: "mlp" or "block_sparse_moe" */
+    FWD_SHARED,          /* shared experts: "gated" (mlp.shared_expert + shared_expert_gate),
+                          * "ungated" (mlp.shared_experts), "none" (default) */
+    FWD_COUNT
+} rules_fwd;
+
+/* The field name of a forward entry ("router"). */
+const char *rules_forward_name(int which);
+
 typedef struct {
     char *name;          /* range variable ("layer") */
     expr *lo, *hi;       /* [lo, hi) */
@@ -147,6 +167,8 @@ typedef struct {
     int n_family_keys;
     rules_let *lets;
     int n_lets;
+    expr *forward[FWD_COUNT]; /* "forward": see rules_fwd */
+    int forward_line[FWD_COUNT];
     rules_range *ranges;
     int n_ranges;
     rules_param *params;

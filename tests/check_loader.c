@@ -982,6 +982,38 @@ START_TEST(test_check_cli)
     ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
     ck_assert_ptr_nonnull(strstr(out, "rope_type \"longrope\" is not computed by this version"));
     free(out);
+    /* how the forward pass routes experts is the rules' "forward" section: a router it does not
+     * compute, or rules that say nothing of an MoE config's experts, are named with the fix */
+    for (int drop = 0; drop <= 1; drop++) {
+        size_t len;
+        char *text = (char *)tu_read_file("rules/builtin/mixtral.json", &len);
+        ck_assert_ptr_nonnull(text);
+        cJSON *j = cJSON_ParseWithLength(text, len), *fw = cJSON_GetObjectItem(j, "forward");
+        ck_assert_ptr_nonnull(fw);
+        if (drop)
+            cJSON_DeleteItemFromObject(j, "forward");
+        else
+            cJSON_ReplaceItemInObject(fw, "router", cJSON_CreateString("\"sparsemixer\""));
+        char *edited = cJSON_Print(j), path[600];
+        snprintf(path, sizeof path, "%s/r%d.json", tmp, drop);
+        FILE *fp = fopen(path, "w");
+        ck_assert_ptr_nonnull(fp);
+        fputs(edited, fp);
+        fclose(fp);
+        snprintf(cmd, sizeof cmd, "%s check fixtures/moe/tiny-mixtral --rules %s", tu_bin(), path);
+        ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
+        if (drop)
+            ck_assert_msg(strstr(out, "config.json describes experts, but rules \"mixtral\" do not say how the "
+                                      "forward pass routes them: add a \"forward\" section") != NULL, "%s", out);
+        else
+            ck_assert_msg(strstr(out, "'forward.router': router \"sparsemixer\" (rules mixtral, line ") != NULL &&
+                          strstr(out, "not computed; this version computes softmax, grouped_sigmoid") != NULL,
+                          "%s", out);
+        free(out);
+        free(edited);
+        cJSON_Delete(j);
+        free(text);
+    }
     tu_rmtree(tmp);
     free(tmp);
     snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --tokens 5,300", tu_bin());

@@ -270,6 +270,10 @@ START_TEST(test_rules_errors)
          " \"keys\": [{\"key\": \"a.{x:int}\", \"param\": \"b.{y}\"}]}", "$.keys[0].param", 2, 41, "{y} is not captured by \"key\""},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
          " \"params\": [{\"name\": \"a.w\"}]}", "$.params[0]", 2, 13, "a parameter needs exactly one of \"shape\" and \"linear\""},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"forward\": {\"routre\": \"1\"}}", "$.forward.routre", 2, 24, "unknown field \"routre\""},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"forward\": {\"topk\": \"2 +\"}}", "$.forward.topk", 2, 26, "bad expression \"2 +\""},
         {"{\"ckptdoc_rules\": 1,\n \"name\": \"x\",,}", "$", 2, 15, "not valid JSON"},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
