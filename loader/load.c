@@ -213,6 +213,38 @@ static int find_sibling(const ck_checkpoint *ck, const char *base, size_t blen, 
     return ckpt_find(ck, name, ref);
 }
 
+/* The zero points beside a quantized weight (its name's first blen bytes + "_zero_point"), when
+ * it has them: count int32 values in *zp (the caller frees it) and, where the dequantization
+ * reads them, *d_zp (the same on the host; device scratch slot 2 on the GPU). None: both NULL. */
+static int read_zero_points(const ck_checkpoint *ck, const char *wname, size_t blen, uint64_t count, mem_ctx *m,
+                            int32_t **zp, int32_t **d_zp, uint64_t *bytes, ck_err *err)
+{
+    ck_tensor_ref zref;
+    float *zf;
+    uint64_t n;
+    *zp = *d_zp = NULL;
+    if (!find_sibling(ck, wname, blen, "_zero_point", &zref))
+        return CK_OK;
+    int rc = read_floats(ck, zref, &zf, &n, bytes, err);
+    if (rc != CK_OK)
+        return rc;
+    if (n != count)
+        rc = ck_err_set(err, CK_EFORMAT, ck->shards[zref.shard].path, ckpt_tensor(ck, zref)->name, CK_NO_OFFSET,
+                        "%llu zero points where the weight's scales make %llu (one per row and group): this tensor "
+                        "does not belong to its weight; re-export the checkpoint", (unsigned long long)n,
+                        (unsigned long long)count);
+    else if (!(*zp = malloc((size_t)n * sizeof **zp)))
+        rc = ck_err_set(err, CK_ENOMEM, NULL, ckpt_tensor(ck, zref)->name, CK_NO_OFFSET, "out of memory");
+    for (uint64_t k = 0; *zp && k < n; k++)
+        (*zp)[k] = (int32_t)zf[k];
+    free(zf);
+    *d_zp = *zp;
+    if (rc == CK_OK && ON_DEV(m) &&
+        (rc = kdev_scratch(m->stager, 2, (size_t)n * sizeof **zp, (void **)d_zp, err)) == CK_OK)
+        rc = kdev_upload(*d_zp, *zp, (size_t)n * sizeof **zp, err);
+    return rc;
+}
+
 /* A quantized weight as float: compressed-tensors weight_packed (+ weight_scale, optional
  * weight_zero_point and weight_shape) or a block-FP8 weight (+ weight_scale_inv), dequantized
  * with the kernels' reference. *shape gets [out, in]. 0 with *out NULL when `ten` is not one. */
@@ -222,7 +254,7 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
     const st_tensor *ten = ckpt_tensor(ck, ck->tensors[i]);
     const char *path = ck->shards[ck->tensors[i].shard].path;
     size_t len = strlen(ten->name);
-    ck_tensor_ref sref, zref, wref;
+    ck_tensor_ref sref, wref;
     *out = NULL;
     void *raw = NULL;
     float *scale = NULL;
@@ -259,21 +291,9 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
             rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, sref)->name, CK_NO_OFFSET, "%llu scales for "
                             "%llu rows x %llu groups of %d", (unsigned long long)n, (unsigned long long)rows,
                             (unsigned long long)groups, group);
-        if (rc == CK_OK && find_sibling(ck, ten->name, blen, "_zero_point", &zref)) {
-            float *zf;
-            if ((rc = read_floats(ck, zref, &zf, &n, bytes, err)) == CK_OK) {
-                if (n != rows * groups || !(zp = malloc(n * sizeof *zp)))
-                    rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, zref)->name, CK_NO_OFFSET,
-                                    "zero points are not [rows, groups]");
-                for (uint64_t k = 0; zp && k < n; k++)
-                    zp[k] = (int32_t)zf[k];
-                free(zf);
-            }
-        }
-        int32_t *d_zp = zp;
-        if (rc == CK_OK && zp && ON_DEV(m) &&
-            (rc = kdev_scratch(m->stager, 2, (size_t)(rows * groups) * sizeof *zp, (void **)&d_zp, err)) == CK_OK)
-            rc = kdev_upload(d_zp, zp, (size_t)(rows * groups) * sizeof *zp, err);
+        int32_t *d_zp = NULL;
+        if (rc == CK_OK)
+            rc = read_zero_points(ck, ten->name, blen, rows * groups, m, &zp, &d_zp, bytes, err);
         if (rc == CK_OK)
             rc = mem_buf(m, 1, (size_t)(rows * cols) * sizeof **out, (void **)out, err);
         if (rc == CK_OK && ON_DEV(m))
@@ -305,26 +325,13 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
             free(hs);
             hs = all;
         }
-        if (rc == CK_OK && find_sibling(ck, ten->name, len, "_zero_point", &zref)) {
-            float *zf;
-            if ((rc = read_floats(ck, zref, &zf, &n, bytes, err)) == CK_OK) {
-                if (n != rows * groups || !(zp = malloc(n * sizeof *zp)))
-                    rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, zref)->name, CK_NO_OFFSET,
-                                    "zero points are not [rows, groups]");
-                for (uint64_t k = 0; zp && k < n; k++)
-                    zp[k] = (int32_t)zf[k];
-                free(zf);
-            }
-        }
         float *d_s = hs;
-        int32_t *d_zp = zp;
+        int32_t *d_zp = NULL;
         size_t ns = (size_t)(rows * groups);
-        if (rc == CK_OK && ON_DEV(m)) {
-            if ((rc = kdev_scratch(m->stager, 3, ns * sizeof *hs, (void **)&d_s, err)) == CK_OK)
-                rc = kdev_upload(d_s, hs, ns * sizeof *hs, err);
-            if (rc == CK_OK && zp && (rc = kdev_scratch(m->stager, 2, ns * sizeof *zp, (void **)&d_zp, err)) == CK_OK)
-                rc = kdev_upload(d_zp, zp, ns * sizeof *zp, err);
-        }
+        if (rc == CK_OK)
+            rc = read_zero_points(ck, ten->name, len, rows * groups, m, &zp, &d_zp, bytes, err);
+        if (rc == CK_OK && ON_DEV(m) && (rc = kdev_scratch(m->stager, 3, ns * sizeof *hs, (void **)&d_s, err)) == CK_OK)
+            rc = kdev_upload(d_s, hs, ns * sizeof *hs, err);
         if (rc == CK_OK)
             rc = mem_buf(m, 1, (size_t)(rows * cols) * sizeof **out, (void **)out, err);
         if (rc == CK_OK && ON_DEV(m))
