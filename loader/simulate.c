@@ -382,15 +382,20 @@ static char *pool_dup(strpool *sp, const char *str, size_t len)
     return d;
 }
 
-/* The per-key, stage-independent part. Maps one key: skip, rule, parameter name (in sp). 0, or
- * -1 on an error in err (err->code 0: out of memory). */
+/* The name the loader sees: the key without the rules' strip_prefix. */
+static void key_seen(const rules_file *r, sim_key *k)
+{
+    size_t spl = strlen(r->strip_prefix);
+    k->seen = spl && strncmp(k->key, r->strip_prefix, spl) == 0 ? k->key + spl : k->key;
+}
+
+/* The per-key, stage-independent part. Maps one key (k->seen set by key_seen): skip, rule,
+ * parameter name (in sp). 0, or -1 on an error in err (err->code 0: out of memory). */
 static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, const uint64_t *cand, strpool *sp,
                    ck_err *err)
 {
     const plan *p = s->p;
     const rules_file *r = p->rules;
-    size_t spl = strlen(r->strip_prefix);
-    k->seen = spl && strncmp(k->key, r->strip_prefix, spl) == 0 ? k->key + spl : k->key;
     size_t sl = strlen(k->seen);
     k->skip = k->rule = -1;
     k->expert = -1;
@@ -764,8 +769,7 @@ static void *map_worker_run(void *arg)
         }
         for (size_t i = a; i < b; i++) {
             sim_key *k = &s->keys[i];
-            size_t spl = strlen(r->strip_prefix);
-            k->seen = spl && strncmp(k->key, r->strip_prefix, spl) == 0 ? k->key + spl : k->key;
+            key_seen(r, k);
             if (map_one(s, k, sm, km, shape_candidates(w, s, k), &w->pool, &w->err)) {
                 w->failed = 1;
                 goto out;
@@ -911,7 +915,6 @@ static int stage_owning(const plan *p, const char *name)
     return -1;
 }
 
-/* Why name is not a parameter of stage st, in a sentence. */
 /* A skip rule written for layer `layer` (its `when` holds with {layer} bound to it) whose key
  * pattern missed this key: the rules meant to skip the layer but the loader sees another name. */
 static const rules_skip *skip_meant_for(const plan *p, int layer)
@@ -938,6 +941,7 @@ static const rules_skip *skip_meant_for(const plan *p, int layer)
     return NULL;
 }
 
+/* Why k's parameter is not one of the stage's, in a sentence. */
 static void explain_missing(const plan *p, const sim_key *k, char *buf, size_t size)
 {
     const rules_file *r = p->rules;
@@ -1071,8 +1075,7 @@ static void run_stage(sim *s, int si, sim_result *res)
             pi = si == k->own_st ? k->own_pi : (strmap_get(&st->by_name, k->param, &pi), pi);
         if (!found) {
             size_t pl = strlen(k->param);
-            if (r->builds_model && pl > 5 && strcmp(k->param + pl - 5, ".bias") == 0 &&
-                stage_owning(p, k->param) < 0)
+            if (r->builds_model && pl > 5 && strcmp(k->param + pl - 5, ".bias") == 0 && !k->stages)
                 continue; /* the loaders drop a bias the model does not have */
             if (k->guard && pp_missing(p, st, k->param, k->layer)) {
                 out->skipped_pp++;
@@ -1434,6 +1437,7 @@ int simulate_map_key(const plan *p, const char *key, sim_mapping *m, ck_err *err
     sim_key k;
     memset(&k, 0, sizeof k);
     k.key = key;
+    key_seen(r, &k);
     strpool pool;
     memset(&pool, 0, sizeof pool);
     int rc = sm && km ? map_one(&s, &k, sm, km, NULL, &pool, err) : -1;
