@@ -144,6 +144,15 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
     return rc;
 }
 
+/* An error of check on stderr; one of the GPU path also says how to go on without it. */
+static void say_error(const char *what, const ck_err *err)
+{
+    char buf[1600];
+    fprintf(stderr, "ckptdoc check: %s%s\n", what, ck_err_str(err, buf, sizeof buf));
+    if (err->code == CK_ECUDA)
+        fprintf(stderr, "ckptdoc check: that was the GPU path; --device cpu checks the same on the CPU\n");
+}
+
 /* --load-only: every rank of the layout loaded (onto the GPU when dv has a stager), nothing run;
  * the figures a benchmark wants. */
 static int load_figures(const ck_checkpoint *ck, const rules_file *r, const plan_layout *lay, uint64_t max_mem,
@@ -151,14 +160,13 @@ static int load_figures(const ck_checkpoint *ck, const rules_file *r, const plan
 {
     ck_findings f;
     ck_err err;
-    char buf[1600];
     uint64_t bytes = 0;
     findings_init(&f);
     ck_err_clear(&err);
     int rc = run_layout(ck, r, lay, NULL, 0, NULL, NULL, &bytes, max_mem, dv, &f, &err);
     findings_free(&f);
     if (rc != CK_OK) {
-        fprintf(stderr, "ckptdoc check: %s\n", ck_err_str(&err, buf, sizeof buf));
+        say_error("", &err);
         return rc == CK_EFORMAT ? EXIT_FINDINGS : EXIT_USAGE;
     }
     printf("%s: TP %d x PP %d%s loaded %s: %.1f MB read in %.3f s, %.2f GB/s\n", dir, lay->tp, lay->pp,
@@ -338,7 +346,7 @@ static int check_layers(const ck_checkpoint *ck, const rules_file *r, const plan
     int status = EXIT_USAGE, have_s = 0, have_1 = 0;
     if (plan_build(r, cfg, lay, &ps, &f, &err) != CK_OK || !(have_s = 1) ||
         plan_build(r, cfg, &one, &p1, &f, &err) != CK_OK || !(have_1 = 1) || dense_dims_of(&p1, &d, &err) != CK_OK) {
-        fprintf(stderr, "ckptdoc check: %s\n", ck_err_str(&err, buf, sizeof buf));
+        say_error("", &err);
         goto out;
     }
     if (findings_count(&f, SEV_ERROR)) {
@@ -408,7 +416,9 @@ static int check_layers(const ck_checkpoint *ck, const rules_file *r, const plan
             printf("  layer %-4lld FAIL: %s\n", (long long)l, ck_err_str(&err, buf, sizeof buf));
             failed = 1;
         } else {
-            fprintf(stderr, "ckptdoc check: layer %lld: %s\n", (long long)l, ck_err_str(&err, buf, sizeof buf));
+            char what[48];
+            snprintf(what, sizeof what, "layer %lld: ", (long long)l);
+            say_error(what, &err);
             status = EXIT_USAGE;
         }
         for (int k = 0; rs && k < lay->tp; k++)
@@ -573,7 +583,7 @@ int cmd_check(int argc, char **argv)
     ck_err err;
     ck_err_clear(&err);
     if (ckpt_open(dir, 0, &ck, &err) != CK_OK) {
-        fprintf(stderr, "ckptdoc check: %s\n", ck_err_str(&err, buf, sizeof buf));
+        say_error("", &err);
         return EXIT_USAGE;
     }
     if (findings_count(&ck.findings, SEV_ERROR)) {
@@ -668,7 +678,7 @@ int cmd_check(int argc, char **argv)
     if (!l1 || !ln || !t1 || !tn)
         fprintf(stderr, "ckptdoc check: out of memory\n");
     else if (run_layout(&ck, &r, &one, tokens, T, l1, t1, &b1, max_mem, NULL, &f, &err) != CK_OK)
-        fprintf(stderr, "ckptdoc check: %s\n", ck_err_str(&err, buf, sizeof buf));
+        say_error("", &err);
     else if (run_layout(&ck, &r, &lay, tokens, T, ln, tn, &bn, max_mem, dv, &f, &err) != CK_OK) {
         /* the unsharded model ran: a slice that does not fit is this layout's failure */
         if (err.code == CK_EFORMAT) {
@@ -676,7 +686,7 @@ int cmd_check(int argc, char **argv)
                    lay.tp, lay.pp, ck_err_str(&err, buf, sizeof buf));
             status = EXIT_FINDINGS;
         } else
-            fprintf(stderr, "ckptdoc check: %s\n", ck_err_str(&err, buf, sizeof buf));
+            say_error("", &err);
     } else {
         double e = rel_err(ln, l1, nl);
         int agree = 0;

@@ -48,14 +48,16 @@ static int blas(cublasHandle_t *h, ck_err *err)
         for (unsigned i = 0; i < sizeof names / sizeof *names && !lib; i++)
             lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
         if (!lib)
-            return ck_err_set(err, CK_ECUDA, __FILE__, "dlopen(libcublas)", CK_NO_OFFSET, "cannot load cuBLAS: %s",
+            return ck_err_set(err, CK_ECUDA, __FILE__, "dlopen(libcublas)", CK_NO_OFFSET, "cannot load cuBLAS "
+                              "(%s): install the CUDA toolkit's libcublas, or point CUDA_HOME at it when building",
                               dlerror());
         B.create = (decltype(B.create))dlsym(lib, "cublasCreate_v2");
         B.math = (decltype(B.math))dlsym(lib, "cublasSetMathMode");
         B.sgemm = (decltype(B.sgemm))dlsym(lib, "cublasSgemm_v2");
         B.status = (decltype(B.status))dlsym(lib, "cublasGetStatusString");
         if (!B.create || !B.math || !B.sgemm || !B.status)
-            return ck_err_set(err, CK_ECUDA, __FILE__, "dlsym(libcublas)", CK_NO_OFFSET, "cuBLAS lacks a symbol: %s",
+            return ck_err_set(err, CK_ECUDA, __FILE__, "dlsym(libcublas)", CK_NO_OFFSET, "the cuBLAS found "
+                              "lacks a symbol (%s): it is older than the CUDA runtime ckptdoc was built with",
                               dlerror());
         CK_BLAS(err, B.create(&B.h));
         CK_BLAS(err, B.math(B.h, CUBLAS_PEDANTIC_MATH)); /* no TF32: fp32 as the reference */
