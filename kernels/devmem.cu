@@ -13,7 +13,7 @@
 #include "../inspect/fileio.h"
 #include "cuda_check.h"
 
-static std::atomic<unsigned long long> g_in_use(0), g_peak(0);
+static std::atomic<unsigned long long> g_in_use(0);
 static cudaStream_t g_stream;
 static int g_stream_ready;
 
@@ -58,9 +58,7 @@ extern "C" int kdev_alloc(void **p, size_t bytes, ck_err *err)
         return ck_err_set(err, CK_ECUDA, __FILE__, "cudaMemsetAsync", CK_NO_OFFSET, "%s",
                           cudaGetErrorString(e));
     }
-    unsigned long long now = g_in_use += bytes, peak = g_peak.load();
-    while (now > peak && !g_peak.compare_exchange_weak(peak, now))
-        ;
+    g_in_use += bytes;
     *p = base + HDR;
     return CK_OK;
 }
@@ -77,11 +75,6 @@ extern "C" void kdev_free(void *p)
 extern "C" uint64_t kdev_bytes_in_use(void)
 {
     return g_in_use.load();
-}
-
-extern "C" uint64_t kdev_bytes_peak(void)
-{
-    return g_peak.load();
 }
 
 extern "C" int kdev_copy2d(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height,

@@ -26,9 +26,8 @@ extern "C" {
 /* Zeroed managed memory of `bytes`, resident on the device; counted in kdev_bytes_in_use. */
 int kdev_alloc(void **p, size_t bytes, ck_err *err);
 void kdev_free(void *p);
-/* Bytes allocated by kdev_alloc and not yet freed, and the most at any time. */
+/* Bytes allocated by kdev_alloc and not yet freed. */
 uint64_t kdev_bytes_in_use(void);
-uint64_t kdev_bytes_peak(void);
 
 /* height rows of width bytes, from src (row pitch spitch) to dst (dpitch), device to device,
  * on the load stream; with height 1 the pitches are not used. */

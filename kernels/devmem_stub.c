@@ -24,11 +24,6 @@ uint64_t kdev_bytes_in_use(void)
     return 0;
 }
 
-uint64_t kdev_bytes_peak(void)
-{
-    return 0;
-}
-
 int kdev_copy2d(void *dst, size_t dpitch, const void *src, size_t spitch, size_t width, size_t height, ck_err *err)
 {
     (void)dst, (void)dpitch, (void)src, (void)spitch, (void)width, (void)height;

@@ -136,11 +136,6 @@ static int read_raw_to(const ck_checkpoint *ck, ck_tensor_ref ref, mem_ctx *m, i
     return rc;
 }
 
-static int read_raw(const ck_checkpoint *ck, ck_tensor_ref ref, void **out, uint64_t *bytes, ck_err *err)
-{
-    return read_raw_to(ck, ref, NULL, 0, out, bytes, err);
-}
-
 static uint64_t elements(const st_tensor *t)
 {
     uint64_t el = 1;
@@ -273,7 +268,7 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
             const st_tensor *ws = ckpt_tensor(ck, wref);
             int64_t dims[2];
             void *wr;
-            if (ws->dtype == DT_I64 && elements(ws) == 2 && (rc = read_raw(ck, wref, &wr, bytes, err)) == CK_OK) {
+            if (ws->dtype == DT_I64 && elements(ws) == 2 && (rc = read_raw_to(ck, wref, NULL, 0, &wr, bytes, err)) == CK_OK) {
                 memcpy(dims, wr, sizeof dims);
                 free(wr);
                 if (dims[0] == (int64_t)rows && dims[1] > 0 && (uint64_t)dims[1] <= cols)
