@@ -101,23 +101,34 @@ static int to_dev(void **d, const void *h, size_t bytes, ck_err *err)
     return CK_OK;
 }
 
+/* The host conveniences: the weight (wbytes), ns scales and optional zero points copied to the
+ * device, run(weight, scale, zp, out) there, n floats copied back into out. */
+template <class Run>
+static int on_device(const void *w, size_t wbytes, const float *scale, size_t ns, const int32_t *zp, size_t n,
+                     float *out, Run run, ck_err *err)
+{
+    dev_bufs b = {{NULL, NULL, NULL, NULL}};
+    int rc;
+    if ((rc = to_dev(&b.p[0], w, wbytes, err)) || (rc = to_dev(&b.p[1], scale, ns * sizeof(float), err)) ||
+        (zp && (rc = to_dev(&b.p[3], zp, ns * sizeof(int32_t), err))) ||
+        (rc = to_dev(&b.p[2], NULL, n * sizeof(float), err)))
+        return rc;
+    if ((rc = run(b.p[0], (const float *)b.p[1], (const int32_t *)b.p[3], (float *)b.p[2])))
+        return rc;
+    if (n)
+        CK_CUDA(err, cudaMemcpy(out, b.p[2], n * sizeof(float), cudaMemcpyDeviceToHost));
+    return CK_OK;
+}
+
 extern "C" int kern_dequant_fp8_block_cuda_host(const uint8_t *w, size_t rows, size_t cols, const float *scale,
                                                 int bn, int bk, float *out, ck_err *err)
 {
     if (bn <= 0 || bk <= 0)
         return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "FP8 block %dx%d", bn, bk);
     size_t n = rows * cols, ns = ((rows + bn - 1) / bn) * ((cols + bk - 1) / bk);
-    dev_bufs b = {{NULL, NULL, NULL, NULL}};
-    int rc;
-    if ((rc = to_dev(&b.p[0], w, n, err)) || (rc = to_dev(&b.p[1], scale, ns * sizeof(float), err)) ||
-        (rc = to_dev(&b.p[2], NULL, n * sizeof(float), err)))
-        return rc;
-    if ((rc = kern_dequant_fp8_block_cuda((const uint8_t *)b.p[0], rows, cols, (const float *)b.p[1], bn, bk,
-                                          (float *)b.p[2], err)))
-        return rc;
-    if (n)
-        CK_CUDA(err, cudaMemcpy(out, b.p[2], n * sizeof(float), cudaMemcpyDeviceToHost));
-    return CK_OK;
+    return on_device(w, n, scale, ns, NULL, n, out, [&](const void *dw, const float *ds, const int32_t *, float *dout) {
+        return kern_dequant_fp8_block_cuda((const uint8_t *)dw, rows, cols, ds, bn, bk, dout, err);
+    }, err);
 }
 
 extern "C" int kern_dequant_packed_cuda_host(const int32_t *packed, size_t rows, size_t cols, int bits,
@@ -126,19 +137,12 @@ extern "C" int kern_dequant_packed_cuda_host(const int32_t *packed, size_t rows,
 {
     if (bits < 1 || bits > 8 || group < 0)
         return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "%d bits, group %d", bits, group);
-    size_t n = rows * cols, words = kern_packed_words(cols, bits);
-    size_t ns = rows * (group > 0 ? (cols + (size_t)group - 1) / (size_t)group : 1);
-    dev_bufs b = {{NULL, NULL, NULL, NULL}};
-    int rc;
-    if ((rc = to_dev(&b.p[0], packed, rows * words * 4, err)) || (rc = to_dev(&b.p[1], scale, ns * 4, err)) ||
-        (zp && (rc = to_dev(&b.p[3], zp, ns * 4, err))) || (rc = to_dev(&b.p[2], NULL, n * 4, err)))
-        return rc;
-    if ((rc = kern_dequant_packed_cuda((const int32_t *)b.p[0], rows, cols, bits, (const float *)b.p[1], group,
-                                       (const int32_t *)b.p[3], (float *)b.p[2], err)))
-        return rc;
-    if (n)
-        CK_CUDA(err, cudaMemcpy(out, b.p[2], n * sizeof(float), cudaMemcpyDeviceToHost));
-    return CK_OK;
+    size_t n = rows * cols, ns = rows * (group > 0 ? (cols + (size_t)group - 1) / (size_t)group : 1);
+    return on_device(packed, rows * kern_packed_words(cols, bits) * 4, scale, ns, zp, n, out,
+                     [&](const void *dw, const float *ds, const int32_t *dz, float *dout) {
+                         return kern_dequant_packed_cuda((const int32_t *)dw, rows, cols, bits, ds, group, dz, dout,
+                                                         err);
+                     }, err);
 }
 
 extern "C" int kern_dequant_int8_cuda_host(const int8_t *q, size_t rows, size_t cols, const float *scale, int group,
@@ -147,15 +151,7 @@ extern "C" int kern_dequant_int8_cuda_host(const int8_t *q, size_t rows, size_t 
     if (group < 0)
         return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "group %d", group);
     size_t n = rows * cols, ns = rows * (group > 0 ? (cols + (size_t)group - 1) / (size_t)group : 1);
-    dev_bufs b = {{NULL, NULL, NULL, NULL}};
-    int rc;
-    if ((rc = to_dev(&b.p[0], q, n, err)) || (rc = to_dev(&b.p[1], scale, ns * 4, err)) ||
-        (zp && (rc = to_dev(&b.p[3], zp, ns * 4, err))) || (rc = to_dev(&b.p[2], NULL, n * 4, err)))
-        return rc;
-    if ((rc = kern_dequant_int8_cuda((const int8_t *)b.p[0], rows, cols, (const float *)b.p[1], group,
-                                     (const int32_t *)b.p[3], (float *)b.p[2], err)))
-        return rc;
-    if (n)
-        CK_CUDA(err, cudaMemcpy(out, b.p[2], n * sizeof(float), cudaMemcpyDeviceToHost));
-    return CK_OK;
+    return on_device(q, n, scale, ns, zp, n, out, [&](const void *dw, const float *ds, const int32_t *dz, float *dout) {
+        return kern_dequant_int8_cuda((const int8_t *)dw, rows, cols, ds, group, dz, dout, err);
+    }, err);
 }

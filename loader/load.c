@@ -104,7 +104,8 @@ static int mem_copy2d(const mem_ctx *m, void *dst, size_t dpitch, const void *sr
     return CK_OK;
 }
 
-/* The raw bytes of one tensor (read-only pread; on the device through the stager, into slot). */
+/* The raw bytes of one tensor (read-only pread; on the device through the stager, into slot;
+ * m NULL: a malloc'ed buffer the caller frees). */
 static int read_raw_to(const ck_checkpoint *ck, ck_tensor_ref ref, mem_ctx *m, int slot, void **out,
                        uint64_t *bytes, ck_err *err)
 {
