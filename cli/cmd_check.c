@@ -222,19 +222,32 @@ static int argmax(const float *v, size_t n)
     return (int)b;
 }
 
-/* The MLP module as this checkpoint names it (Mixtral's block_sparse_moe, or mlp). */
-static const char *mlp_module(const ck_checkpoint *ck)
+/* The module of a layer's MLP in the loader's names, as the rules' forward section says ("mlp",
+ * Mixtral's "block_sparse_moe"). */
+static void mlp_module(const ck_checkpoint *ck, const rules_file *r, char *buf, size_t size)
 {
-    for (size_t i = 0; i < ck->n_tensors; i++)
-        if (strstr(ckpt_tensor(ck, ck->tensors[i])->name, ".block_sparse_moe."))
-            return "block_sparse_moe";
-    return "mlp";
+    ck_config plain = ck->cfg;
+    plain.has_quant = 0;
+    plan_layout one = {1, 1, 0, {0}};
+    plan p;
+    ck_findings f;
+    ck_err err;
+    dense_dims d;
+    findings_init(&f);
+    ck_err_clear(&err);
+    snprintf(buf, size, "mlp");
+    if (plan_build(r, &plain, &one, &p, &f, &err) == CK_OK) {
+        if (dense_dims_of(&p, &d, &err) == CK_OK)
+            snprintf(buf, size, "%s", d.moe);
+        plan_free(&p);
+    }
+    findings_free(&f);
 }
 
 /* This checkpoint (unsharded, dequantized as read) against another of the same model: the relative
  * error of the residual stream after every attention and MLP, and of the logits. */
-static int compare_against(const char *dir, const ck_checkpoint *mine, const int *tokens, int T, const float *l1,
-                           const float *t1, int64_t layers, int64_t hidden, int64_t vocab)
+static int compare_against(const char *dir, const ck_checkpoint *mine, const char *mlp, const int *tokens, int T,
+                           const float *l1, const float *t1, int64_t layers, int64_t hidden, int64_t vocab)
 {
     ck_checkpoint other;
     ck_err err;
@@ -309,7 +322,7 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const int
                        "(layers.%lld.%s) do not hold what %s's do; compare those tensors with the original's "
                        "('ckptdoc tui' statistics) and re-export them\n",
                        (long long)(bad / 2), bad % 2 ? "the MLP" : "attention", e[bad], against_med,
-                       (long long)(bad / 2), bad % 2 ? mlp_module(mine) : "self_attn", dir);
+                       (long long)(bad / 2), bad % 2 ? mlp : "self_attn", dir);
             else
                 printf("  verdict    PASS: the error is spread evenly over the blocks (median %.3g), as quantization "
                        "spreads it\n", med);
@@ -667,6 +680,8 @@ int cmd_check(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
+    char mlp[32]; /* how divergences name a layer's MLP */
+    mlp_module(&ck, &r, mlp, sizeof mlp);
     size_t nl = (size_t)T * (size_t)vocab, nt = 2 * (size_t)(layers > 0 ? layers : 0) * (size_t)T * (size_t)hidden;
     float *l1 = malloc(nl * sizeof *l1), *ln = malloc(nl * sizeof *ln);
     float *t1 = malloc((nt ? nt : 1) * sizeof *t1), *tn = malloc((nt ? nt : 1) * sizeof *tn);
@@ -712,8 +727,7 @@ int cmd_check(int argc, char **argv)
                 if (le > TOL) {
                     printf("  diverges   at layer %lld, %s: relative error %.3g of its output "
                            "(parameters layers.%lld.%s)\n", (long long)(l / 2),
-                           l % 2 ? "the MLP" : "attention", le, (long long)(l / 2),
-                           l % 2 ? "mlp.gate_up_proj / mlp.down_proj" : "self_attn.qkv_proj / self_attn.o_proj");
+                           l % 2 ? "the MLP" : "attention", le, (long long)(l / 2), l % 2 ? mlp : "self_attn");
                     break;
                 }
             }
@@ -741,7 +755,7 @@ int cmd_check(int argc, char **argv)
             }
         }
         if (against) {
-            int ca = compare_against(against, &ck, tokens, T, l1, t1, layers, hidden, vocab);
+            int ca = compare_against(against, &ck, mlp, tokens, T, l1, t1, layers, hidden, vocab);
             status = ca < 0 ? EXIT_USAGE : ca > 0 ? EXIT_FINDINGS : status;
         }
     }
