@@ -218,8 +218,7 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
                               "dimensions (kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim) are missing");
     }
     if (!d->experts) {
-        if (!r->forward[FWD_EXPERTS] && (cfg_int(c, "n_routed_experts", 0) || cfg_int(c, "num_experts", 0) ||
-                                         cfg_int(c, "num_local_experts", 0)))
+        if (!r->forward[FWD_EXPERTS] && config_experts(c))
             return ck_err_set(err, CK_EUSAGE, r->path, "forward.experts", CK_NO_OFFSET, "config.json describes "
                               "experts, but rules \"%s\" do not say how the forward pass routes them: add a "
                               "\"forward\" section (experts, topk, router; docs/rules.md)", r->name);
