@@ -277,7 +277,7 @@ static void add_notice(const ck_checkpoint *ck, const plan *p, ck_findings *f)
     for (int st = 0; st < p->layout.pp; st++)
         for (size_t i = 0; i < p->stages[st].n; i++) {
             const plan_param *pp = &p->stages[st].params[i];
-            if (p->rules->params[pp->tmpl].n_parts == 0 || strmap_get(&ck->by_name, pp->name, NULL))
+            if (p->rules->params[pp->tmpl].n_parts == 0 || ckpt_find(ck, pp->name, NULL))
                 continue;
             n++;
             if (!first) {

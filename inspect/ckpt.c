@@ -421,6 +421,8 @@ static int index_scan(ck_checkpoint *ck, jscan *j, index_ctx *x)
         }
         seen_map = 1;
         const char *prev = NULL;
+        size_t prev_len = 0;
+        int prev_plain = 0; /* prev is its own JSON text: no '"', '\\' or control character */
         long prev_si = -1;
         while ((r = jscan_next(j, '}', &st, "in weight_map")) > 0) {
             size_t key_len;
@@ -437,8 +439,21 @@ static int index_scan(ck_checkpoint *ck, jscan *j, index_ctx *x)
                     return 0;
                 continue;
             }
-            size_t m3 = j->arena_n;
-            const char *sname = jscan_string(j, 1, NULL);
+            /* most entries name the shard the previous one named: compared in place */
+            size_t at = j->i + 1;
+            if (prev_plain && prev_len < j->n - at && j->b[at + prev_len] == '"' &&
+                memcmp(j->b + at, prev, prev_len) == 0) {
+                j->i = at + prev_len + 1;
+                if (entry_add(ck, &ecap, key, key_len, (uint32_t)prev_si) != 0)
+                    return -1;
+                if (prev_si & PENDING)
+                    x->pend_keys[prev_si & ~PENDING]++;
+                else
+                    ck->shards[prev_si].index_keys++;
+                continue;
+            }
+            size_t m3 = j->arena_n, sl;
+            const char *sname = jscan_string(j, 1, &sl);
             if (!sname)
                 return 0;
             int same = prev && strcmp(prev, sname) == 0;
@@ -447,6 +462,8 @@ static int index_scan(ck_checkpoint *ck, jscan *j, index_ctx *x)
                 return -1;
             if (!same) {
                 prev = sname;
+                prev_len = sl;
+                prev_plain = jscan_plain_end((const uint8_t *)sname, 0, sl) == sl;
                 prev_si = si;
                 continue;
             }
@@ -627,16 +644,41 @@ static void check_index(ck_checkpoint *ck)
                          "folder; download it", iname, s->index_keys, s->index_keys == 1 ? "" : "s");
     }
     /* entry of the index that names each tensor, +1 (0: not named); a key named twice */
-    size_t *named = calloc(ck->n_tensors ? ck->n_tensors : 1, sizeof *named);
+    size_t *named = malloc((ck->n_tensors ? ck->n_tensors : 1) * sizeof *named);
     if (!named) {
         ck->findings.oom = 1;
         return;
     }
+    memset(named, 0, (ck->n_tensors ? ck->n_tensors : 1) * sizeof *named); /* one fault a page */
+    /* The tensor of each entry. Writers list a shard's tensors in the index in the order of its
+     * header (both in key order, or both in the order written): each entry is first compared
+     * with the next tensor of its shard, and looked up by name only when that is another. */
+    size_t *next = calloc(ck->n_shards ? ck->n_shards : 1, sizeof *next);
+    size_t *base = malloc((ck->n_shards ? ck->n_shards : 1) * sizeof *base);
+    if (!next || !base) {
+        free(next);
+        free(base);
+        free(named);
+        ck->findings.oom = 1;
+        return;
+    }
+    size_t valid = 0;
+    for (size_t i = 0; i < ck->n_shards; i++) {
+        base[i] = valid;
+        valid += ck->shards[i].status == ST_OK ? ck->shards[i].h.n_tensors : 0;
+    }
+    int in_order = valid == ck->n_tensors; /* no tensor left out as a duplicate */
     for (size_t i = 0; i < ck->n_index; i++) {
         ck_index_entry *e = &ck->index[i];
-        size_t g;
+        const ck_shard *s = &ck->shards[e->shard];
+        size_t g, at = next[e->shard];
         e->tensor = SIZE_MAX;
-        if (!strmap_get_n(&ck->by_name, e->key, e->key_len, &g))
+        if (in_order && s->status == ST_OK && at < s->h.n_tensors &&
+            strncmp(s->h.tensors[at].name, e->key, e->key_len) == 0 &&
+            s->h.tensors[at].name[e->key_len] == 0) {
+            g = base[e->shard] + at;
+            next[e->shard] = at + 1;
+        } else if (!strmap_get_n(&ck->by_name, e->key, e->key_len, &g))
             continue;
         e->tensor = g;
         if (named[g]) {
@@ -692,6 +734,8 @@ static void check_index(ck_checkpoint *ck)
                          "follow the index never load it", iname);
     }
     free(named);
+    free(next);
+    free(base);
     if (!ck->has_total_size)
         findings_add(&ck->findings, "index.no_total_size", SEV_NOTE, iname, NULL, CK_NO_OFFSET,
                      "index metadata has no total_size (DeepSeek's tools write \"metadata\": {}); "
@@ -706,10 +750,15 @@ static void check_index(ck_checkpoint *ck)
 
 /* ------------------------------------------------------------------------------------------ */
 
+int ckpt_find_index(const ck_checkpoint *ck, const char *name, size_t *i)
+{
+    return strmap_get(&ck->by_name, name, i);
+}
+
 int ckpt_find(const ck_checkpoint *ck, const char *name, ck_tensor_ref *ref)
 {
     size_t i;
-    if (!strmap_get(&ck->by_name, name, &i))
+    if (!ckpt_find_index(ck, name, &i))
         return 0;
     if (ref)
         *ref = ck->tensors[i];

@@ -72,6 +72,8 @@ int ckpt_open(const char *path, int threads, ck_checkpoint *ck, ck_err *err);
 void ckpt_free(ck_checkpoint *ck);
 /* The tensor named name: 1 and *ref when present, else 0. */
 int ckpt_find(const ck_checkpoint *ck, const char *name, ck_tensor_ref *ref);
+/* The same as its position in ck->tensors. */
+int ckpt_find_index(const ck_checkpoint *ck, const char *name, size_t *i);
 static inline const st_tensor *ckpt_tensor(const ck_checkpoint *ck, ck_tensor_ref r)
 {
     return &ck->shards[r.shard].h.tensors[r.tensor];

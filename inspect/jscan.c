@@ -154,6 +154,26 @@ static size_t put_utf8(char *d, unsigned cp)
 /* Parses a string at the cursor (after whitespace). When keep, decodes it into the arena and
  * returns its start (NUL-terminated); otherwise only validates it and returns a non-NULL dummy.
  * A decoded string never outgrows its quoted source, so the arena (n + 1 bytes) cannot overflow. */
+size_t jscan_plain_end(const uint8_t *b, size_t i, size_t n)
+{
+#ifdef __SSE2__
+    /* 16 bytes at a time: stop at the first '"', '\\' or control character */
+    while (i + 16 <= n) {
+        __m128i v = _mm_loadu_si128((const __m128i *)(b + i));
+        __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
+                                                _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
+                                   _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v));
+        int mask = _mm_movemask_epi8(hit);
+        if (mask)
+            return i + (size_t)__builtin_ctz((unsigned)mask);
+        i += 16;
+    }
+#endif
+    while (i < n && b[i] != '"' && b[i] != '\\' && b[i] >= 0x20)
+        i++;
+    return i;
+}
+
 const char *jscan_string(jscan *s, int keep, size_t *len_out)
 {
     jscan_ws(s);
@@ -167,27 +187,7 @@ const char *jscan_string(jscan *s, int keep, size_t *len_out)
     size_t dn = 0;
     for (;;) {
         size_t start = s->i;
-#ifdef __SSE2__
-        /* 16 bytes at a time: stop at the first '"', '\\' or control character */
-        while (s->i + 16 <= s->n) {
-            __m128i v = _mm_loadu_si128((const __m128i *)(s->b + s->i));
-            __m128i hit = _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('"')),
-                                                    _mm_cmpeq_epi8(v, _mm_set1_epi8('\\'))),
-                                       _mm_cmpeq_epi8(_mm_min_epu8(v, _mm_set1_epi8(0x1F)), v));
-            int mask = _mm_movemask_epi8(hit);
-            if (mask) {
-                s->i += (size_t)__builtin_ctz((unsigned)mask);
-                break;
-            }
-            s->i += 16;
-        }
-#endif
-        while (s->i < s->n) {
-            uint8_t c = s->b[s->i];
-            if (c == '"' || c == '\\' || c < 0x20)
-                break;
-            s->i++;
-        }
+        s->i = jscan_plain_end(s->b, s->i, s->n);
         if (keep && s->i > start) {
             memcpy(dst + dn, s->b + start, s->i - start);
             dn += s->i - start;
@@ -394,9 +394,7 @@ const char *jscan_string_ref(jscan *s, size_t *len_out)
     jscan_ws(s);
     size_t at = s->i;
     if (at < s->n && s->b[at] == '"') {
-        size_t k = at + 1;
-        while (k < s->n && s->b[k] != '"' && s->b[k] != '\\' && s->b[k] >= 0x20)
-            k++;
+        size_t k = jscan_plain_end(s->b, at + 1, s->n);
         if (k < s->n && s->b[k] == '"') { /* no escape: the source bytes are the string */
             s->i = k + 1;
             *len_out = k - at - 1;

@@ -50,6 +50,9 @@ int jscan_number(jscan *s, uint64_t *v, int *big);
 /* A string at the cursor without copying when it has no escapes: returns a pointer into the
  * text (not NUL-terminated) or, with escapes, into the arena; *len_out is its length. */
 const char *jscan_string_ref(jscan *s, size_t *len_out);
+/* The first position at or after i (below n) of a '"', '\\' or control character: where a
+ * string's plain run of bytes ends. n when there is none. */
+size_t jscan_plain_end(const uint8_t *b, size_t i, size_t n);
 int jscan_literal(jscan *s, const char *lit);
 /* Steps through an array or object whose opening bracket was consumed; *state starts at 0.
  * Returns 1 when an element follows (the cursor is at it, for an object at its key), 0 once the

@@ -43,9 +43,12 @@ uint32_t strmap_hash_n(const char *s, size_t n)
 
 static int strmap_resize(strmap *m, size_t cap)
 {
-    strmap_slot *slots = calloc(cap, sizeof *slots);
+    /* written, not calloc'ed: a fresh zero page read by a probe and then written faults twice
+     * (and, with other threads running, flushes their TLBs in between) */
+    strmap_slot *slots = malloc(cap * sizeof *slots);
     if (!slots)
         return -1;
+    memset(slots, 0, cap * sizeof *slots);
     for (size_t i = 0; i < m->cap; i++) {
         if (!m->slots[i].key)
             continue;

@@ -12,24 +12,45 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct {
+typedef struct {          /* 64 bytes: one per key, ~92k of them for DeepSeek-V3 */
     const char *key;      /* checkpoint key, NUL-terminated */
-    const char *seen;     /* the name the loader sees (into key, or key itself) */
-    size_t shard;
-    int has_tensor;
-    ck_tensor_ref ref;
-    int skip;             /* index into rules->skips, -1 */
-    int rule;             /* index into rules->keys, -1: identity */
     char *param;          /* the parameter it maps to (owned) */
-    const char *part;     /* fused part id, or NULL */
-    int64_t expert;       /* -1 */
-    int guard;            /* the path skips parameters of layers other stages own */
-    int layer;            /* the layer of param, -1 */
-    int own_st;           /* the first stage whose model has param, -1 */
-    size_t own_pi;        /* its index there */
     uint64_t stages;      /* the stages whose model has param */
-    int bad_shape;        /* the tensor's shape is not what its parameter expects */
+    int64_t expert;       /* -1 */
+    uint32_t shard;
+    uint32_t tensor;      /* has_tensor: index into the shard's tensors */
+    int32_t layer;        /* the layer of param, -1 */
+    uint32_t own_pi;      /* own_st's index of param */
+    int16_t skip;         /* index into rules->skips, -1 */
+    int16_t rule;         /* index into rules->keys, -1: identity */
+    int8_t own_st;        /* the first stage whose model has param, -1 */
+    uint8_t has_tensor;
+    uint8_t bad_shape;    /* the tensor's shape is not what its parameter expects */
+    uint16_t seen_off;    /* the name the loader sees starts here (strip_prefix) */
 } sim_key;
+_Static_assert(sizeof(sim_key) == 64, "sim_key grew: it is allocated once per key");
+
+/* The name the loader sees, the key rule's fused part id (or NULL), and whether the path
+ * skips parameters of layers other stages own: all follow from the key and its rule. */
+static inline const char *key_seen_name(const sim_key *k)
+{
+    return k->key + k->seen_off;
+}
+
+static inline const char *key_part(const rules_file *r, const sim_key *k)
+{
+    return k->rule >= 0 ? r->keys[k->rule].part : NULL;
+}
+
+static inline const st_tensor *key_tensor(const ck_checkpoint *ck, const sim_key *k)
+{
+    return &ck->shards[k->shard].h.tensors[k->tensor];
+}
+
+static inline int key_guard(const rules_file *r, const sim_key *k)
+{
+    return k->rule >= 0 && r->keys[k->rule].pp_guard >= 0 ? r->keys[k->rule].pp_guard : r->pp_guard;
+}
 
 typedef struct {
     const char *code;
@@ -248,10 +269,10 @@ static int collect_keys(sim *s)
     for (size_t i = 0; i < ck->n_tensors && !grouped; i++) {
         sim_key *k = &s->keys[at[rank[ck->tensors[i].shard]]++];
         memset(k, 0, sizeof *k);
-        k->ref = ck->tensors[i];
+        k->shard = (uint32_t)ck->tensors[i].shard;
+        k->tensor = (uint32_t)ck->tensors[i].tensor;
         k->has_tensor = 1;
-        k->shard = k->ref.shard;
-        k->key = ckpt_tensor(ck, k->ref)->name;
+        k->key = key_tensor(ck, k)->name;
     }
     for (size_t i = 0; i < ck->n_index; i++) {
         const ck_index_entry *e = &ck->index[i];
@@ -386,39 +407,39 @@ static char *pool_dup(strpool *sp, const char *str, size_t len)
 static void key_seen(const rules_file *r, sim_key *k)
 {
     size_t spl = strlen(r->strip_prefix);
-    k->seen = spl && strncmp(k->key, r->strip_prefix, spl) == 0 ? k->key + spl : k->key;
+    k->seen_off = spl && spl <= UINT16_MAX && strncmp(k->key, r->strip_prefix, spl) == 0 ? (uint16_t)spl : 0;
 }
 
-/* The per-key, stage-independent part. Maps one key (k->seen set by key_seen): skip, rule,
+/* The per-key, stage-independent part. Maps one key (k->seen_off set by key_seen): skip, rule,
  * parameter name (in sp). 0, or -1 on an error in err (err->code 0: out of memory). */
 static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, const uint64_t *cand, strpool *sp,
                    ck_err *err)
 {
     const plan *p = s->p;
     const rules_file *r = p->rules;
-    size_t sl = strlen(k->seen);
+    const char *seen = key_seen_name(k);
+    size_t sl = strlen(seen);
     k->skip = k->rule = -1;
     k->expert = -1;
     k->layer = -1;
     k->own_st = -1;
-    k->guard = r->pp_guard;
     sp->hit = SIZE_MAX;
     pattern_value v[PATTERN_MAX_CAPS];
     for (int j = 0; j < r->n_skips && k->skip < 0; j++) {
         const rules_skip *sk = &r->skips[j];
-        if ((cand && !(cand[0] >> j & 1)) || !pattern_match(&sk->key, k->seen, sl, v))
+        if ((cand && !(cand[0] >> j & 1)) || !pattern_match(&sk->key, seen, sl, v))
             continue;
         int t = when_true(s, &sm[j], &sk->key, sk->when, sk->line, v, err);
         if (t < 0)
             return -1;
         if (t)
-            k->skip = j;
+            k->skip = (int16_t)j;
     }
     if (k->skip >= 0)
         return 0;
     for (int j = 0; j < r->n_keys && k->rule < 0; j++) {
         const rules_key *kr = &r->keys[j];
-        if ((cand && !(cand[1] >> j & 1)) || !pattern_match(&kr->key, k->seen, sl, v))
+        if ((cand && !(cand[1] >> j & 1)) || !pattern_match(&kr->key, seen, sl, v))
             continue;
         int t = when_true(s, &km[j], &kr->key, kr->when, kr->line, v, err);
         if (t < 0)
@@ -434,19 +455,16 @@ static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, const uint6
         int nl = pattern_format(&kr->param, pv, name, sizeof name);
         if (nl < 0)
             continue;
-        k->rule = j;
+        k->rule = (int16_t)j;
         size_t ix;
         if (sp->names && strmap_get_n(sp->names, name, (size_t)nl, &ix))
             sp->hit = ix; /* thousands of experts' keys make one parameter name: the caller has it */
         else if (!(k->param = pool_dup(sp, name, (size_t)nl)))
             return -1;
-        k->part = kr->part;
         k->expert = kr->expert_cap >= 0 ? v[kr->expert_cap].v : -1;
-        if (kr->pp_guard >= 0)
-            k->guard = kr->pp_guard;
     }
     if (k->rule < 0)
-        k->param = (char *)k->seen; /* the generic path: params_dict[name] */
+        k->param = (char *)seen; /* the generic path: params_dict[name] */
     return 0;
 }
 
@@ -563,7 +581,8 @@ static const uint64_t *shape_candidates(map_worker *w, const sim *s, const sim_k
     const rules_file *r = s->p->rules;
     char shape[768];
     size_t ci;
-    if (!w->j->shapes || !key_shape(k->seen, shape, sizeof shape))
+    const char *seen = key_seen_name(k);
+    if (!w->j->shapes || !key_shape(seen, shape, sizeof shape))
         return NULL;
     if (strmap_get(&w->shapes, shape, &ci))
         return w->cand[ci];
@@ -581,12 +600,12 @@ static const uint64_t *shape_candidates(map_worker *w, const sim *s, const sim_k
     uint64_t *m = w->cand[w->n_cand++];
     m[0] = m[1] = 0;
     pattern_value v[PATTERN_MAX_CAPS];
-    size_t sl = strlen(k->seen);
+    size_t sl = strlen(seen);
     for (int j = 0; j < r->n_skips; j++)
-        if (pattern_match(&r->skips[j].key, k->seen, sl, v))
+        if (pattern_match(&r->skips[j].key, seen, sl, v))
             m[0] |= 1ull << j;
     for (int j = 0; j < r->n_keys; j++)
-        if (pattern_match(&r->keys[j].key, k->seen, sl, v))
+        if (pattern_match(&r->keys[j].key, seen, sl, v))
             m[1] |= 1ull << j;
     return m;
 }
@@ -638,12 +657,13 @@ static int expected_shape(const sim *s, const sim_key *k, uint64_t *want, int *n
     int d0 = k->expert >= 0 && pp->experts ? 1 : 0;
     for (int d = d0; d < pp->ndim; d++)
         want[(*nd)++] = pp->full[d];
-    int part = rules_part_index(t, k->part);
+    const char *kpart = key_part(r, k);
+    int part = rules_part_index(t, kpart);
     int64_t size = part >= 0 ? s->psize[s->pbase[pp->tmpl] + (size_t)part] : NO_SIZE;
     if (part >= 0 && !t->linear) {
         if (size != NO_SIZE)
             want[0] = (uint64_t)size;
-    } else if (k->part && t->n_parts && t->linear) {
+    } else if (kpart && t->n_parts && t->linear) {
         /* a part fills rows of the fused parameter: its own [size, in] (or suffix shape) */
         if (part < 0 || size == NO_SIZE)
             return 0;
@@ -684,7 +704,7 @@ static int expected_shape(const sim *s, const sim_key *k, uint64_t *want, int *n
 
 static int shape_is(const sim *s, const sim_key *k, const uint64_t *want, int nd)
 {
-    const st_tensor *ten = ckpt_tensor(s->ck, k->ref);
+    const st_tensor *ten = key_tensor(s->ck, k);
     int same = (int)ten->ndim == nd;
     for (int d = 0; same && d < nd; d++)
         same = ten->shape[d] == want[d];
@@ -737,10 +757,10 @@ static void *map_worker_run(void *arg)
             for (size_t i = 0; i < s->seg_count[g]; i++) {
                 sim_key *k = &s->keys[a + i];
                 memset(k, 0, sizeof *k);
-                k->ref = s->ck->tensors[s->seg_first[g] + i];
+                k->shard = (uint32_t)s->ck->tensors[s->seg_first[g] + i].shard;
+                k->tensor = (uint32_t)s->ck->tensors[s->seg_first[g] + i].tensor;
                 k->has_tensor = 1;
-                k->shard = k->ref.shard;
-                k->key = ckpt_tensor(s->ck, k->ref)->name;
+                k->key = key_tensor(s->ck, k)->name;
             }
         /* the loader reads a shard's keys sorted by name; headers often list them so already */
         int sorted = 1;
@@ -956,7 +976,7 @@ static void explain_missing(const plan *p, const sim_key *k, char *buf, size_t s
         if (sk)
             snprintf(buf, size, "layer %d is %s; the skip rule for it (%s line %d) does not match "
                      "the name the loader sees, '%s' (its key is '%s')", k->layer, sk->reason,
-                     r->path, sk->line, k->seen, sk->key.text);
+                     r->path, sk->line, key_seen_name(k), sk->key.text);
         else
             snprintf(buf, size, "layer %d is at or beyond num_hidden_layers=%d: the checkpoint has "
                      "more layers than config.json builds (a trimmed config?)", k->layer,
@@ -1000,16 +1020,17 @@ static void explain_missing(const plan *p, const sim_key *k, char *buf, size_t s
 static void error_line(const rules_file *r, const sim_key *k, char *buf, size_t size)
 {
     size_t n = 0;
-    const char *dot = strrchr(k->seen, '.'), *prev = NULL;
-    for (const char *q = k->seen; dot && q < dot; q++)
+    const char *seen = key_seen_name(k);
+    const char *dot = strrchr(seen, '.'), *prev = NULL;
+    for (const char *q = seen; dot && q < dot; q++)
         if (*q == '.')
             prev = q;
-    const char *mod = prev ? prev + 1 : k->seen;
+    const char *mod = prev ? prev + 1 : seen;
     size_t mlen = dot ? (size_t)(dot - mod) : strlen(mod);
     for (const char *q = r->error_format; *q && n + 1 < size; q++) {
         int w = 0;
         if (strncmp(q, "{param}", 7) == 0) {
-            w = snprintf(buf + n, size - n, "%s", k->param ? k->param : k->seen);
+            w = snprintf(buf + n, size - n, "%s", k->param ? k->param : seen);
             q += 6;
         } else if (strncmp(q, "{module}", 8) == 0) {
             w = snprintf(buf + n, size - n, "%.*s", (int)mlen, mod);
@@ -1050,7 +1071,7 @@ static void run_stage(sim *s, int si, sim_result *res)
             /* a converter: the rule renames the key; a split dim must divide */
             const rules_key *kr = &r->keys[k->rule];
             if (kr->dim >= 0 && k->has_tensor) {
-                const st_tensor *t = ckpt_tensor(s->ck, k->ref);
+                const st_tensor *t = key_tensor(s->ck, k);
                 if ((uint32_t)kr->dim < t->ndim && t->shape[kr->dim] % (uint64_t)p->layout.tp) {
                     char line[256];
                     snprintf(line, sizeof line, "AssertionError: Dimension %d must be divisible by %d",
@@ -1077,7 +1098,7 @@ static void run_stage(sim *s, int si, sim_result *res)
             size_t pl = strlen(k->param);
             if (r->builds_model && pl > 5 && strcmp(k->param + pl - 5, ".bias") == 0 && !k->stages)
                 continue; /* the loaders drop a bias the model does not have */
-            if (k->guard && pp_missing(p, st, k->param, k->layer)) {
+            if (key_guard(r, k) && pp_missing(p, st, k->param, k->layer)) {
                 out->skipped_pp++;
                 continue;
             }
@@ -1114,7 +1135,8 @@ static void run_stage(sim *s, int si, sim_result *res)
         /* loaded: record the part and expert it fills */
         const plan_param *pp = &st->params[pi];
         const rules_param *t = &r->params[pp->tmpl];
-        int np = t->n_parts ? t->n_parts : 1, part = rules_part_index(t, k->part);
+        const char *kpart = key_part(r, k);
+        int np = t->n_parts ? t->n_parts : 1, part = rules_part_index(t, kpart);
         if (part < 0)
             part = 0;
         int64_t ne = pp->experts ? pp->experts : 1, e = k->expert >= 0 ? k->expert : 0;
@@ -1136,7 +1158,7 @@ static void run_stage(sim *s, int si, sim_result *res)
         if (bits[pi][b])
             sfind_add(s, "lint.duplicate", SEV_WARNING, si, s->ck->shards[k->shard].name, k->key,
                       "fills '%s'%s%s a second time: two checkpoint names for one slot, the later wins",
-                      k->param, k->part ? " part " : "", k->part ? k->part : "");
+                      k->param, kpart ? " part " : "", kpart ? kpart : "");
         bits[pi][b] = 1;
         out->loaded++;
     }
@@ -1315,13 +1337,14 @@ static void check_shapes(sim *s)
         const rules_param *t;
         if (!k->bad_shape || !expected_shape(s, k, want, &nd, &st, &t, NULL))
             continue;
-        const st_tensor *ten = ckpt_tensor(s->ck, k->ref);
+        const st_tensor *ten = key_tensor(s->ck, k);
         char a[128], b[128];
         st_shape_str(ten->shape, ten->ndim, a, sizeof a);
         st_shape_str(want, (uint32_t)nd, b, sizeof b);
         sfind_add(s, "lint.shape", SEV_ERROR, st, s->ck->shards[k->shard].name, k->key,
                   "shape %s does not match %s expected for '%s'%s%s (from config.json and rules "
-                  "line %d)", a, b, k->param, k->part ? " part " : "", k->part ? k->part : "",
+                  "line %d)", a, b, k->param, key_part(s->p->rules, k) ? " part " : "",
+                  key_part(s->p->rules, k) ? key_part(s->p->rules, k) : "",
                   t->line);
     }
 }
@@ -1445,9 +1468,9 @@ int simulate_map_key(const plan *p, const char *key, sim_mapping *m, ck_err *err
         m->skip = k.skip;
         m->rule = k.rule;
         m->expert = k.expert;
-        m->guard = k.guard;
-        m->part = k.part;
-        snprintf(m->seen, sizeof m->seen, "%s", k.seen);
+        m->guard = key_guard(r, &k);
+        m->part = key_part(r, &k);
+        snprintf(m->seen, sizeof m->seen, "%s", key_seen_name(&k));
         if (k.param) {
             snprintf(m->param, sizeof m->param, "%s", k.param);
             m->layer = param_layer(p, k.param);
@@ -1457,7 +1480,7 @@ int simulate_map_key(const plan *p, const char *key, sim_mapping *m, ck_err *err
             size_t pi;
             if (k.param && strmap_get(&p->stages[st].by_name, k.param, &pi))
                 m->stages |= 1ull << st;
-            else if (k.param && k.guard && pp_missing(p, &p->stages[st], k.param, m->layer))
+            else if (k.param && m->guard && pp_missing(p, &p->stages[st], k.param, m->layer))
                 m->pp_skipped |= 1ull << st;
         }
         if (k.param && m->stages != (p->layout.pp >= 64 ? ~0ull : (1ull << p->layout.pp) - 1)) {

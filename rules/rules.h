@@ -15,6 +15,7 @@
 #include "pattern.h"
 
 #define RULES_VERSION 1
+#define RULES_MAX_ENTRIES 4096 /* params, keys, skips, checks, asserts: each at most this many */
 
 typedef enum {
     SHARD_REPLICATED = 0, /* every TP rank holds all of it */

@@ -390,6 +390,105 @@ START_TEST(test_index_edge_cases)
 }
 END_TEST
 
+/* Writes DIR/NAME: a safetensors file of n one-element F32 tensors named by fmt % i, listed in
+ * the header in the order given by perm (NULL: 0..n-1). */
+static void write_shard(const char *dir, const char *name, const char *fmt, int n, const int *perm)
+{
+    char path[1024], key[128];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    size_t cap = (size_t)n * 128 + 64, len = 0;
+    char *hdr = malloc(cap);
+    ck_assert_ptr_nonnull(hdr);
+    len += (size_t)snprintf(hdr + len, cap - len, "{");
+    for (int i = 0; i < n; i++) {
+        int k = perm ? perm[i] : i;
+        snprintf(key, sizeof key, fmt, k);
+        len += (size_t)snprintf(hdr + len, cap - len, "%s\"%s\":{\"dtype\":\"F32\",\"shape\":[1],"
+                                "\"data_offsets\":[%d,%d]}", i ? "," : "", key, 4 * i, 4 * i + 4);
+    }
+    len += (size_t)snprintf(hdr + len, cap - len, "}");
+    while (len % 8)
+        hdr[len++] = ' '; /* as the reference writer pads it */
+    FILE *fp = fopen(path, "wb");
+    ck_assert_ptr_nonnull(fp);
+    uint64_t le = len;
+    float zero[64] = {0};
+    ck_assert_uint_eq(fwrite(&le, 8, 1, fp), 1);
+    ck_assert_uint_eq(fwrite(hdr, 1, len, fp), len);
+    for (int i = 0; i < n; i += 64)
+        ck_assert_uint_eq(fwrite(zero, 4, (size_t)(n - i < 64 ? n - i : 64), fp), (size_t)(n - i < 64 ? n - i : 64));
+    fclose(fp);
+    free(hdr);
+}
+
+/* The index names each tensor whatever the order of its entries against the headers (the same,
+ * reversed, shards interleaved, a shard name written with an escape); a wrong shard, a key named
+ * twice and a key stored in two shards are still found. */
+START_TEST(test_index_orders)
+{
+    enum { N = 40 };
+    char *tmp = tu_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    write_shard(tmp, "a.safetensors", "a.%d.w", N, NULL);
+    int perm[N];
+    for (int i = 0; i < N; i++)
+        perm[i] = (i * 7) % N; /* header order other than key order */
+    write_shard(tmp, "b.safetensors", "b.%d.w", N, perm);
+    for (int variant = 0; variant < 5; variant++) {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/model.safetensors.index.json", tmp);
+        FILE *fp = fopen(path, "w");
+        ck_assert_ptr_nonnull(fp);
+        fprintf(fp, "{\"metadata\":{},\"weight_map\":{");
+        for (int j = 0; j < 2 * N; j++) {
+            int i = variant == 1 ? 2 * N - 1 - j : variant >= 2 ? (j % 2) * N + j / 2 : j;
+            int in_b = i >= N, k = in_b ? (variant == 0 ? perm[i - N] : i - N) : i;
+            const char *shard = in_b ? (variant == 3 && k % 3 == 0 ? "b\\u002esafetensors" : "b.safetensors")
+                                     : "a.safetensors";
+            if (variant == 4 && !in_b && k == 5)
+                shard = "b.safetensors"; /* a.5.w is in a */
+            fprintf(fp, "%s\"%c.%d.w\":\"%s\"", j ? "," : "", in_b ? 'b' : 'a', k, shard);
+        }
+        if (variant == 4)
+            fprintf(fp, ",\"a.7.w\":\"a.safetensors\"");
+        fprintf(fp, "}}");
+        fclose(fp);
+        if (variant == 4)
+            write_shard(tmp, "c.safetensors", "b.%d.w", 1, (int[]){3}); /* b.3.w stored twice */
+        ck_checkpoint ck;
+        ck_err err;
+        ck_err_clear(&err);
+        ck_assert_int_eq(ckpt_open(tmp, 2, &ck, &err), CK_OK);
+        if (variant < 4) {
+            for (size_t i = 0; i < ck.findings.n; i++) {
+                const char *c = ck.findings.v[i].code;
+                ck_assert_msg(strcmp(c, "config.missing") == 0 || strcmp(c, "index.no_total_size") == 0,
+                              "variant %d: %s %s", variant, c, ck.findings.v[i].msg);
+            }
+            ck_assert_uint_eq(ck.n_index, 2 * N);
+            for (size_t i = 0; i < ck.n_index; i++) {
+                const ck_index_entry *e = &ck.index[i];
+                ck_assert_uint_ne(e->tensor, SIZE_MAX);
+                ck_assert_uint_eq(ck.tensors[e->tensor].shard, e->shard);
+                const char *name = ckpt_tensor(&ck, ck.tensors[e->tensor])->name;
+                ck_assert_uint_eq(strlen(name), e->key_len);
+                ck_assert_int_eq(memcmp(name, e->key, e->key_len), 0);
+            }
+        } else {
+            const ck_finding *x = find_key(&ck.findings, "index.key_not_in_shard", "a.5.w");
+            ck_assert_ptr_nonnull(x);
+            ck_assert_msg(starts_with(x->msg, "index maps the tensor to b.safetensors, but it is in a.safetensors"), "%s", x->msg);
+            ck_assert_ptr_nonnull(find_key(&ck.findings, "index.duplicate_key", "a.7.w"));
+            ck_assert_ptr_nonnull(find_key(&ck.findings, "ckpt.duplicate_tensor", "b.3.w"));
+            ck_assert_ptr_nonnull(find_key(&ck.findings, "index.stray_shard", "c.safetensors"));
+        }
+        ckpt_free(&ck);
+    }
+    tu_rmtree(tmp);
+    free(tmp);
+}
+END_TEST
+
 START_TEST(test_folder_total_size)
 {
     ck_checkpoint ck;
@@ -901,6 +1000,7 @@ static Suite *inspect_suite(void)
     tcase_add_test(core, test_folder_index_problems);
     tcase_add_test(core, test_folder_total_size);
     tcase_add_test(core, test_index_edge_cases);
+    tcase_add_test(core, test_index_orders);
     tcase_add_test(core, test_folder_download_error_and_config);
     tcase_add_test(core, test_config_quant_summary);
     tcase_add_test(core, test_verify_data);

@@ -287,6 +287,21 @@ START_TEST(test_rules_errors)
         ck_assert_msg(err.line == t[i].line && err.col == t[i].col, "case %u: at %d:%d, want %d:%d (%s)",
                       i, err.line, err.col, t[i].line, t[i].col, err.msg);
     }
+    /* an array over the limit (rules index their entries with 16 bits) */
+    size_t cap = (RULES_MAX_ENTRIES + 2) * 40 + 256, n = 0;
+    char *big = malloc(cap);
+    ck_assert_ptr_nonnull(big);
+    n += (size_t)snprintf(big + n, cap - n, "{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n \"skips\": [");
+    for (int i = 0; i <= RULES_MAX_ENTRIES; i++)
+        n += (size_t)snprintf(big + n, cap - n, "%s{\"key\": \"k%d\", \"reason\": \"r\"}", i ? "," : "", i);
+    n += (size_t)snprintf(big + n, cap - n, "]}");
+    rules_file r;
+    ck_err err;
+    ck_err_clear(&err);
+    ck_assert_int_eq(rules_parse(big, n, "big.json", &r, &err), CK_EFORMAT);
+    ck_assert_str_eq(err.key, "$.skips");
+    ck_assert_msg(strstr(err.msg, "has 4097 entries, more than 4096"), "%s", err.msg);
+    free(big);
 }
 END_TEST
 

@@ -254,7 +254,7 @@ START_TEST(test_stats_match_torch)
                    &mn, &mx, &sum) != 9 || !cnt)
             continue;
         size_t i;
-        ck_assert(strmap_get(&ck.by_name, name, &i));
+        ck_assert(ckpt_find_index(&ck, name, &i));
         tensor_summary ts;
         if (tensor_summarize(&ck, i, 0, 0, &ts, &err) != CK_OK) {
             ck_assert_int_eq(err.code, CK_EUSAGE); /* an integer dtype */
@@ -317,7 +317,7 @@ START_TEST(test_stats_fp8_dequant)
     ck_err_clear(&err);
     ck_assert_int_eq(ckpt_open(path, 1, &ck, &err), CK_OK);
     size_t i;
-    ck_assert(strmap_get(&ck.by_name, "l.weight", &i));
+    ck_assert(ckpt_find_index(&ck, "l.weight", &i));
     tensor_summary ts;
     ck_assert_int_eq(tensor_summarize(&ck, i, 2, 3, &ts, &err), CK_OK);
     ck_assert_int_eq(ts.dequantized, 1);
@@ -336,7 +336,7 @@ START_TEST(test_stats_fp8_dequant)
     ck_assert_double_eq_tol(ts.st.sum, sum, 1e-9 * (fabs(sum) + 1));
     ck_assert_double_eq(ts.st.min, mn);
     /* without the scale: raw values */
-    ck_assert(strmap_get(&ck.by_name, "l.weight_scale_inv", &i));
+    ck_assert(ckpt_find_index(&ck, "l.weight_scale_inv", &i));
     ck_assert_int_eq(tensor_summarize(&ck, i, 0, 0, &ts, &err), CK_OK);
     ck_assert_int_eq(ts.dequantized, 0);
     ck_assert_double_eq(ts.st.max, 8.5);
