@@ -376,6 +376,14 @@ typedef struct {
     size_t used, size;
     strmap *names;        /* optional: parameter names made so far -> their index (interned) */
     size_t hit;           /* out of map_one: that index when the name was made before, else SIZE_MAX */
+    struct param_memo *memo; /* optional: (shape, rule, numbers) -> that index */
+    int pending;          /* out of map_one: memo_key holds a key the memo does not have yet */
+    struct memo_key {
+        uint32_t shape;
+        int16_t rule;
+        uint8_t n;
+        int64_t v[3];
+    } memo_key;
 } strpool;
 
 static char *pool_dup(strpool *sp, const char *str, size_t len)
@@ -403,6 +411,167 @@ static char *pool_dup(strpool *sp, const char *str, size_t len)
     return d;
 }
 
+/* The numbers of a key: its all-digit components that an integer capture can take (no leading
+ * zero, at most 18 digits), where they start, their length and value (see key_shape). */
+#define KEY_NUMS 16
+
+typedef struct {
+    int n;
+    uint16_t at[KEY_NUMS];
+    uint8_t len[KEY_NUMS];
+    int64_t v[KEY_NUMS];
+} key_nums;
+
+/* How a pattern that matched the first key of a shape captures on every key of that shape:
+ * capture i takes number src[i] of the key, or (src[i] < 0) the same text as on the first key,
+ * cval[i]. ok 0: a capture holds a number and more, so each key is matched in full. */
+typedef struct {
+    int16_t j;            /* the skip or key rule */
+    int8_t kind;          /* 0 skip, 1 key rule */
+    int8_t ok;
+    int8_t src[PATTERN_MAX_CAPS];
+    pattern_value cval[PATTERN_MAX_CAPS];
+} cap_plan;
+
+#define SHAPE_PLANS 4
+
+typedef struct {
+    uint64_t cand[2];     /* the skips and key rules whose patterns match the shape */
+    uint32_t id;
+    int n_plan;           /* plans of the first SHAPE_PLANS candidates; others are matched */
+    cap_plan plan[SHAPE_PLANS];
+} shape_ent;
+
+/* The key's shape entry and numbers, for map_one; NULL when the key has no shape. */
+typedef struct {
+    const shape_ent *se;
+    const key_nums *kn;
+} key_shape_ctx;
+
+/* Matches pattern pt (skip or key rule j) against the key: from the shape's plan when it has
+ * one, else in full. */
+static int match_key(const key_shape_ctx *sc, int kind, int j, const pattern *pt, const char *seen,
+                     size_t sl, pattern_value *v, const cap_plan **plan_out)
+{
+    *plan_out = NULL;
+    for (int i = 0; sc && i < sc->se->n_plan; i++) {
+        const cap_plan *pl = &sc->se->plan[i];
+        if (pl->j != j || pl->kind != kind)
+            continue;
+        if (!pl->ok)
+            break;
+        for (int c = 0; c < pt->n_caps; c++) {
+            if (pl->src[c] < 0) {
+                v[c] = pl->cval[c];
+                continue;
+            }
+            int o = pl->src[c];
+            v[c].s = seen + sc->kn->at[o];
+            v[c].len = sc->kn->len[o];
+            v[c].v = sc->kn->v[o];
+        }
+        *plan_out = pl;
+        return 1;
+    }
+    return pattern_match(pt, seen, sl, v);
+}
+
+/* Parameter names already made, by (shape, key rule, the numbers the name is made of): most
+ * keys are one of 256 experts that all fill the same fused parameter. */
+typedef struct param_memo {
+    struct memo_ent {
+        struct memo_key k;
+        uint32_t made;
+        uint8_t used;
+    } *e;
+    size_t n, cap;
+} param_memo;
+
+static uint64_t memo_hash(const struct memo_key *k)
+{
+    uint64_t h = (uint64_t)k->shape * 0x9E3779B97F4A7C15ull ^ (uint64_t)(uint16_t)k->rule << 32 ^ k->n;
+    for (int i = 0; i < k->n; i++)
+        h = (h ^ (uint64_t)k->v[i]) * 0xFF51AFD7ED558CCDull;
+    return h ^ h >> 29;
+}
+
+static int memo_same(const struct memo_key *a, const struct memo_key *b)
+{
+    if (a->shape != b->shape || a->rule != b->rule || a->n != b->n)
+        return 0;
+    for (int i = 0; i < a->n; i++)
+        if (a->v[i] != b->v[i])
+            return 0;
+    return 1;
+}
+
+static struct memo_ent *memo_slot(param_memo *m, const struct memo_key *k)
+{
+    size_t j = memo_hash(k) & (m->cap - 1);
+    while (m->e[j].used && !memo_same(&m->e[j].k, k))
+        j = (j + 1) & (m->cap - 1);
+    return &m->e[j];
+}
+
+static int memo_get(param_memo *m, const struct memo_key *k, size_t *made)
+{
+    if (!m->cap)
+        return 0;
+    struct memo_ent *e = memo_slot(m, k);
+    if (e->used)
+        *made = e->made;
+    return e->used;
+}
+
+static int memo_put(param_memo *m, const struct memo_key *k, size_t made)
+{
+    if ((m->n + 1) * 2 > m->cap) {
+        size_t cap = m->cap ? m->cap * 2 : 256;
+        struct memo_ent *e = malloc(cap * sizeof *e), *old = m->e;
+        if (!e)
+            return -1;
+        memset(e, 0, cap * sizeof *e);
+        size_t ocap = m->cap;
+        m->e = e;
+        m->cap = cap;
+        for (size_t i = 0; i < ocap; i++)
+            if (old[i].used)
+                *memo_slot(m, &old[i].k) = old[i];
+        free(old);
+    }
+    struct memo_ent *e = memo_slot(m, k);
+    if (!e->used) {
+        e->k = *k;
+        e->used = 1;
+        m->n++;
+    }
+    e->made = (uint32_t)made;
+    return 0;
+}
+
+/* The memo key of key rule kr's parameter name when the shape's plan gives every capture the
+ * name uses (at most three of them numbers); 0 otherwise. */
+static int memo_key_of(const rules_key *kr, int j, const key_shape_ctx *sc, const cap_plan *pl,
+                       struct memo_key *mk)
+{
+    if (!pl)
+        return 0;
+    memset(mk, 0, sizeof *mk);
+    mk->shape = sc->se->id;
+    mk->rule = (int16_t)j;
+    for (int c = 0; c < kr->param.n_caps; c++) {
+        int kc = pattern_cap_index(&kr->key, kr->param.caps[c].name, strlen(kr->param.caps[c].name));
+        if (kc < 0)
+            return 0;
+        if (pl->src[kc] < 0)
+            continue; /* the same text on every key of the shape */
+        if (mk->n == 3)
+            return 0;
+        mk->v[mk->n++] = sc->kn->v[pl->src[kc]];
+    }
+    return 1;
+}
+
 /* The name the loader sees: the key without the rules' strip_prefix. */
 static void key_seen(const rules_file *r, sim_key *k)
 {
@@ -412,8 +581,8 @@ static void key_seen(const rules_file *r, sim_key *k)
 
 /* The per-key, stage-independent part. Maps one key (k->seen_off set by key_seen): skip, rule,
  * parameter name (in sp). 0, or -1 on an error in err (err->code 0: out of memory). */
-static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, const uint64_t *cand, strpool *sp,
-                   ck_err *err)
+static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, const key_shape_ctx *sc,
+                   strpool *sp, ck_err *err)
 {
     const plan *p = s->p;
     const rules_file *r = p->rules;
@@ -424,10 +593,13 @@ static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, const uint6
     k->layer = -1;
     k->own_st = -1;
     sp->hit = SIZE_MAX;
+    sp->pending = 0;
+    const uint64_t *cand = sc ? sc->se->cand : NULL;
+    const cap_plan *pl;
     pattern_value v[PATTERN_MAX_CAPS];
     for (int j = 0; j < r->n_skips && k->skip < 0; j++) {
         const rules_skip *sk = &r->skips[j];
-        if ((cand && !(cand[0] >> j & 1)) || !pattern_match(&sk->key, seen, sl, v))
+        if ((cand && !(cand[0] >> j & 1)) || !match_key(sc, 0, j, &sk->key, seen, sl, v, &pl))
             continue;
         int t = when_true(s, &sm[j], &sk->key, sk->when, sk->line, v, err);
         if (t < 0)
@@ -439,13 +611,25 @@ static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, const uint6
         return 0;
     for (int j = 0; j < r->n_keys && k->rule < 0; j++) {
         const rules_key *kr = &r->keys[j];
-        if ((cand && !(cand[1] >> j & 1)) || !pattern_match(&kr->key, seen, sl, v))
+        if ((cand && !(cand[1] >> j & 1)) || !match_key(sc, 1, j, &kr->key, seen, sl, v, &pl))
             continue;
         int t = when_true(s, &km[j], &kr->key, kr->when, kr->line, v, err);
         if (t < 0)
             return -1;
         if (!t)
             continue;
+        struct memo_key mk;
+        size_t ix;
+        if (sp->memo && memo_key_of(kr, j, sc, pl, &mk)) {
+            if (memo_get(sp->memo, &mk, &ix)) {
+                k->rule = (int16_t)j;
+                sp->hit = ix;
+                k->expert = kr->expert_cap >= 0 ? v[kr->expert_cap].v : -1;
+                return 0;
+            }
+            sp->memo_key = mk;
+            sp->pending = 1;
+        }
         /* the param template names key captures: bind them by name */
         pattern_value pv[PATTERN_MAX_CAPS];
         for (int c = 0; c < kr->param.n_caps; c++)
@@ -453,10 +637,11 @@ static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, const uint6
                                         strlen(kr->param.caps[c].name))];
         char name[768];
         int nl = pattern_format(&kr->param, pv, name, sizeof name);
-        if (nl < 0)
+        if (nl < 0) {
+            sp->pending = 0;
             continue;
+        }
         k->rule = (int16_t)j;
-        size_t ix;
         if (sp->names && strmap_get_n(sp->names, name, (size_t)nl, &ix))
             sp->hit = ix; /* thousands of experts' keys make one parameter name: the caller has it */
         else if (!(k->param = pool_dup(sp, name, (size_t)nl)))
@@ -529,10 +714,12 @@ static int shape_safe(const rules_file *r)
     return 1;
 }
 
-/* The shape of key into buf; 0 when it has none (too long, or a '#' of its own). */
-static int key_shape(const char *key, char *buf, size_t size)
+/* The shape of key into buf and its numbers into kn; 0 when it has none (too long, a '#' of
+ * its own, more than KEY_NUMS numbers). Returns the shape's length + 1 otherwise. */
+static size_t key_shape(const char *key, char *buf, size_t size, key_nums *kn)
 {
     size_t n = 0;
+    kn->n = 0;
     for (const char *c = key; *c;) {
         const char *e = c;
         int digits = 1;
@@ -547,9 +734,17 @@ static int key_shape(const char *key, char *buf, size_t size)
         size_t w = num ? 1 : len;
         if (n + w + 2 > size)
             return 0;
-        if (num)
+        if (num) {
+            if (kn->n == KEY_NUMS || (size_t)(c - key) > UINT16_MAX)
+                return 0;
+            int64_t v = 0;
+            for (const char *q = c; q < e; q++)
+                v = v * 10 + (*q - '0');
+            kn->at[kn->n] = (uint16_t)(c - key);
+            kn->len[kn->n] = (uint8_t)len;
+            kn->v[kn->n++] = v;
             buf[n++] = '#';
-        else {
+        } else {
             memcpy(buf + n, c, len);
             n += len;
         }
@@ -558,7 +753,60 @@ static int key_shape(const char *key, char *buf, size_t size)
         c = *e ? e + 1 : e;
     }
     buf[n] = 0;
-    return 1;
+    return n + 1;
+}
+
+typedef struct {
+    const pattern *pt;
+    unsigned mask;
+} used_ctx;
+
+static void note_used(void *ctx, const char *name, size_t len)
+{
+    used_ctx *u = ctx;
+    int i = pattern_cap_index(u->pt, name, len);
+    if (i >= 0)
+        u->mask |= 1u << i;
+}
+
+/* The captures of pattern pt whose values a rule reads: in its `when`, its parameter name
+ * (param, or NULL) and as the expert id. The others only have to match. */
+static unsigned caps_used(const pattern *pt, const expr *when, const pattern *param, int expert_cap)
+{
+    used_ctx u = {pt, 0};
+    if (when)
+        expr_names(when, note_used, &u);
+    for (int c = 0; param && c < param->n_caps; c++)
+        note_used(&u, param->caps[c].name, strlen(param->caps[c].name));
+    if (expert_cap >= 0)
+        u.mask |= 1u << expert_cap;
+    return u.mask;
+}
+
+/* The plan of a pattern that matched the first key of a shape (seen, numbers kn, captures v).
+ * Under shape_safe the pattern matches every key of the shape or none (its literals hold no
+ * number), and a capture starts and ends at the edge of a component or inside text that has no
+ * number: one that is exactly a number takes that number on every key of the shape, one that
+ * covers no number is the same text on all of them. One that holds a number and more differs
+ * from key to key in other ways: the plan is ok only when the rule does not read it (used). */
+static void plan_of(cap_plan *pl, int kind, int j, const pattern *pt, unsigned used,
+                    const char *seen, const key_nums *kn, const pattern_value *v)
+{
+    pl->j = (int16_t)j;
+    pl->kind = (int8_t)kind;
+    pl->ok = 1;
+    for (int c = 0; c < pt->n_caps; c++) {
+        size_t at = (size_t)(v[c].s - seen), end = at + v[c].len;
+        pl->src[c] = -1;
+        pl->cval[c] = v[c];
+        for (int o = 0; o < kn->n; o++) {
+            size_t na = kn->at[o], ne = na + kn->len[o];
+            if (na == at && ne == end)
+                pl->src[c] = (int8_t)o;
+            else if (na < end && at < ne && (used >> c & 1))
+                pl->ok = 0; /* a number and more, and the rule reads it */
+        }
+    }
 }
 
 typedef struct {
@@ -567,47 +815,55 @@ typedef struct {
     ck_err err;
     int failed;
     pthread_t tid;
-    strmap shapes;        /* key shape -> index into cand */
-    uint64_t (*cand)[2];  /* the skips and key rules whose patterns match the shape */
-    size_t n_cand, cap_cand;
+    strmap shapes;        /* key shape -> index into ents */
+    shape_ent *ents;
+    size_t n_ents, cap_ents;
+    param_memo memo;
     strmap names;         /* parameter name -> index into made */
     sim_key *made;        /* what the first key of each name found out: param, layer, stages */
     size_t n_made, cap_made;
 } map_worker;
 
-/* The candidate patterns of k's shape, computed on the first key of that shape; NULL: try all. */
-static const uint64_t *shape_candidates(map_worker *w, const sim *s, const sim_key *k)
+/* The shape entry of k (its candidate patterns and their plans), made on the first key of that
+ * shape, and k's numbers in kn; NULL: try every pattern in full. */
+static const shape_ent *shape_of(map_worker *w, const sim *s, const sim_key *k, key_nums *kn)
 {
     const rules_file *r = s->p->rules;
     char shape[768];
-    size_t ci;
+    size_t ci, sl1;
     const char *seen = key_seen_name(k);
-    if (!w->j->shapes || !key_shape(seen, shape, sizeof shape))
+    if (!w->j->shapes || !(sl1 = key_shape(seen, shape, sizeof shape, kn)))
         return NULL;
-    if (strmap_get(&w->shapes, shape, &ci))
-        return w->cand[ci];
-    if (w->n_cand == w->cap_cand) {
-        size_t c = w->cap_cand ? w->cap_cand * 2 : 256;
-        uint64_t(*v)[2] = realloc(w->cand, c * sizeof *v);
+    if (strmap_get_n(&w->shapes, shape, sl1 - 1, &ci))
+        return &w->ents[ci];
+    if (w->n_ents == w->cap_ents) {
+        size_t c = w->cap_ents ? w->cap_ents * 2 : 64;
+        shape_ent *v = realloc(w->ents, c * sizeof *v);
         if (!v)
             return NULL;
-        w->cand = v;
-        w->cap_cand = c;
+        w->ents = v;
+        w->cap_ents = c;
     }
-    const char *kept = pool_dup(&w->pool, shape, strlen(shape));
-    if (!kept || strmap_put(&w->shapes, kept, w->n_cand, NULL) < 0)
+    const char *kept = pool_dup(&w->pool, shape, sl1 - 1);
+    if (!kept || strmap_put(&w->shapes, kept, w->n_ents, NULL) < 0)
         return NULL;
-    uint64_t *m = w->cand[w->n_cand++];
-    m[0] = m[1] = 0;
+    shape_ent *se = &w->ents[w->n_ents];
+    memset(se, 0, sizeof *se);
+    se->id = (uint32_t)w->n_ents++;
     pattern_value v[PATTERN_MAX_CAPS];
     size_t sl = strlen(seen);
-    for (int j = 0; j < r->n_skips; j++)
-        if (pattern_match(&r->skips[j].key, seen, sl, v))
-            m[0] |= 1ull << j;
-    for (int j = 0; j < r->n_keys; j++)
-        if (pattern_match(&r->keys[j].key, seen, sl, v))
-            m[1] |= 1ull << j;
-    return m;
+    for (int kind = 0; kind < 2; kind++)
+        for (int j = 0; j < (kind ? r->n_keys : r->n_skips); j++) {
+            const pattern *pt = kind ? &r->keys[j].key : &r->skips[j].key;
+            if (!pattern_match(pt, seen, sl, v))
+                continue;
+            se->cand[kind] |= 1ull << j;
+            if (se->n_plan < SHAPE_PLANS)
+                plan_of(&se->plan[se->n_plan++], kind, j, pt,
+                        kind ? caps_used(pt, r->keys[j].when, &r->keys[j].param, r->keys[j].expert_cap)
+                             : caps_used(pt, r->skips[j].when, NULL, -1), seen, kn, v);
+        }
+    return se;
 }
 
 /* The stages whose model has the key's parameter, the first of them and its index there. */
@@ -790,11 +1046,17 @@ static void *map_worker_run(void *arg)
         for (size_t i = a; i < b; i++) {
             sim_key *k = &s->keys[i];
             key_seen(r, k);
-            if (map_one(s, k, sm, km, shape_candidates(w, s, k), &w->pool, &w->err)) {
+            key_nums kn;
+            key_shape_ctx sc = {shape_of(w, s, k, &kn), &kn};
+            if (map_one(s, k, sm, km, sc.se ? &sc : NULL, &w->pool, &w->err)) {
                 w->failed = 1;
                 goto out;
             }
             if (w->pool.hit != SIZE_MAX) { /* a name made before: its layer and stages too */
+                if (w->pool.pending && memo_put(&w->memo, &w->pool.memo_key, w->pool.hit) != 0) {
+                    w->failed = 1;
+                    goto out;
+                }
                 const sim_key *o = &w->made[w->pool.hit];
                 k->param = o->param;
                 k->layer = o->layer;
@@ -805,7 +1067,8 @@ static void *map_worker_run(void *arg)
                 if (k->param)
                     k->layer = param_layer(s->p, k->param);
                 key_stages(s, k);
-                if (k->rule >= 0 && !remember_name(w, k)) {
+                if (k->rule >= 0 && (!remember_name(w, k) ||
+                                     (w->pool.pending && memo_put(&w->memo, &w->pool.memo_key, w->n_made - 1) != 0))) {
                     w->failed = 1;
                     goto out;
                 }
@@ -829,7 +1092,8 @@ out:
     free(tmp);
     free(smemo);
     strmap_free(&w->shapes);
-    free(w->cand);
+    free(w->ents);
+    free(w->memo.e);
     strmap_free(&w->names);
     free(w->made);
     return NULL;
@@ -862,13 +1126,20 @@ static int part_sizes(sim *s)
     return 0;
 }
 
+static int shape_cache_on = 1;
+
+void simulate_shape_cache(int on)
+{
+    shape_cache_on = on;
+}
+
 static int map_keys(sim *s)
 {
     if (part_sizes(s) != 0)
         return -1;
     map_job j;
     j.s = s;
-    j.shapes = shape_safe(s->p->rules);
+    j.shapes = shape_cache_on && shape_safe(s->p->rules);
     atomic_init(&j.next, 0);
     long c = sysconf(_SC_NPROCESSORS_ONLN);
     size_t nt = c > 1 ? (size_t)c : 1;
@@ -885,6 +1156,7 @@ static int map_keys(sim *s)
         strmap_init(&w[t].shapes);
         strmap_init(&w[t].names);
         w[t].pool.names = &w[t].names;
+        w[t].pool.memo = &w[t].memo;
     }
     for (size_t t = 1; t < nt; t++)
         if (pthread_create(&w[started].tid, NULL, map_worker_run, &w[started]) == 0)

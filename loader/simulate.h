@@ -32,6 +32,10 @@ typedef struct {
 int simulate_run(const ck_checkpoint *ck, const plan *p, sim_result *res, ck_findings *f,
                  ck_err *err);
 void sim_result_free(sim_result *res);
+/* Keys are mapped through a cache of key shapes (the patterns each shape matches, how they
+ * capture, the parameter names made); off (0), every key is matched in full. The result is the
+ * same: the switch is for tests that check it. */
+void simulate_shape_cache(int on);
 /* What the loader does with one key. */
 typedef struct {
     char seen[512];       /* the name the loader sees */

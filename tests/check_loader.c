@@ -80,6 +80,191 @@ static size_t lint(const char *dir, const char *rules, int tp, int pp, int stage
     return n;
 }
 
+/* Every finding of a lint run, one line each, and the stage counters. */
+static char *lint_text(const char *dir, const char *rules, int tp, int pp)
+{
+    ck_checkpoint ck;
+    ck_err err;
+    ck_err_clear(&err);
+    ck_assert_msg(ckpt_open(dir, 2, &ck, &err) == CK_OK, "%s: %s", dir, err.msg);
+    rules_file r;
+    ck_assert_msg(rules_load_builtin(rules, &r, &err) == CK_OK, "%s: %s", rules, err.msg);
+    plan_layout lay = {tp, pp, 0, {0}};
+    plan p;
+    ck_findings f;
+    findings_init(&f);
+    size_t cap = 1 << 16, n = 0;
+    char *out = malloc(cap);
+    ck_assert_ptr_nonnull(out);
+    out[0] = 0;
+    if (plan_build(&r, &ck.cfg, &lay, &p, &f, &err) == CK_OK) {
+        sim_result res;
+        ck_assert_int_eq(simulate_run(&ck, &p, &res, &f, &err), CK_OK);
+        for (int st = 0; st < res.n_stages; st++) {
+            const sim_stage *x = &res.stages[st];
+            n += (size_t)snprintf(out + n, cap - n, "stage %d: %s|%s|%zu %zu %zu %zu %zu %zu\n", st,
+                                  x->error, x->error_key, x->loaded, x->skipped_rules, x->skipped_pp,
+                                  x->skipped_expert, x->unexpected, x->missing);
+        }
+        sim_result_free(&res);
+        plan_free(&p);
+    }
+    for (size_t i = 0; i < f.n; i++) {
+        size_t need = strlen(f.v[i].code) + strlen(f.v[i].key) + strlen(f.v[i].msg) + 8;
+        if (n + need >= cap) {
+            cap = (cap + need) * 2;
+            out = realloc(out, cap);
+            ck_assert_ptr_nonnull(out);
+        }
+        n += (size_t)snprintf(out + n, cap - n, "%s %s %s\n", f.v[i].code, f.v[i].key, f.v[i].msg);
+    }
+    findings_free(&f);
+    rules_free(&r);
+    ckpt_free(&ck);
+    return out;
+}
+
+typedef struct {
+    const char *want_param;
+    size_t listed;
+} param_keys;
+
+static void check_param_key(void *ctx, const char *key, const char *file, const sim_mapping *m)
+{
+    param_keys *c = ctx;
+    (void)file;
+    /* the cache mapped key to want_param; matched in full it maps there too */
+    ck_assert_msg(strcmp(m->param, c->want_param) == 0, "%s: %s in full, %s with the cache", key,
+                  m->param, c->want_param);
+    c->listed++;
+}
+
+/* Key by key: the parameter each key of dir maps to with the cache is the one it maps to when
+ * matched in full. simulate_keys_for_param lists the keys the cache maps to a parameter and
+ * matches each in full: for every parameter, the keys listed map to it in full, and as many as
+ * map to it in full. Returns the keys checked. */
+static size_t same_params(const char *dir, const char *rules)
+{
+    ck_checkpoint ck;
+    ck_err err;
+    ck_err_clear(&err);
+    ck_assert_int_eq(ckpt_open(dir, 1, &ck, &err), CK_OK);
+    rules_file r;
+    int rc = strchr(rules, '/') ? rules_load_file(rules, &r, &err) : rules_load_builtin(rules, &r, &err);
+    ck_assert_msg(rc == CK_OK, "%s: %s", rules, err.msg);
+    plan_layout lay = {1, 1, 0, {0}};
+    plan p;
+    ck_findings f;
+    findings_init(&f);
+    ck_assert_msg(plan_build(&r, &ck.cfg, &lay, &p, &f, &err) == CK_OK, "%s with %s: %s", dir, rules, err.msg);
+    strmap count;  /* parameter (in names) -> keys that map to it in full */
+    strmap_init(&count);
+    char **names = calloc(ck.n_index + 1, sizeof *names);
+    size_t *full = calloc(ck.n_index + 1, sizeof *full), n_names = 0, n = 0;
+    ck_assert(names && full);
+    for (size_t i = 0; i < ck.n_index; i++) {
+        char key[512];
+        snprintf(key, sizeof key, "%.*s", (int)ck.index[i].key_len, ck.index[i].key);
+        sim_mapping m;
+        ck_assert_int_eq(simulate_map_key(&p, key, &m, &err), CK_OK);
+        if (!m.param[0])
+            continue;
+        size_t at;
+        if (!strmap_get(&count, m.param, &at)) {
+            at = n_names;
+            names[n_names++] = strdup(m.param);
+            ck_assert_int_eq(strmap_put(&count, names[at], at, NULL), 1);
+        }
+        full[at]++;
+        n++;
+    }
+    for (size_t i = 0; i < n_names; i++) {
+        param_keys c = {names[i], 0};
+        ck_assert_int_eq(simulate_keys_for_param(&ck, &p, names[i], check_param_key, &c, &err), CK_OK);
+        ck_assert_msg(c.listed == full[i], "%s with %s: %zu keys map to %s in full, %zu with the cache",
+                      dir, rules, full[i], names[i], c.listed);
+        free(names[i]);
+    }
+    free(names);
+    free(full);
+    strmap_free(&count);
+    findings_free(&f);
+    plan_free(&p);
+    rules_free(&r);
+    ckpt_free(&ck);
+    return n;
+}
+
+/* The key-shape cache changes nothing: every fixture, every rules file that applies to it and
+ * keys made to trip it (a layer number with a leading zero, 19 digits, numbers in the part a
+ * skip's {rest:any} takes, an expert id of one digit and of three) lint the same with the cache
+ * on and off. */
+START_TEST(test_shape_cache_same)
+{
+    char *tmp = tu_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    char cmd[2048];
+    /* an index-only copy of r1-tiny with odd keys added */
+    snprintf(cmd, sizeof cmd, "cp fixtures/lint/r1-tiny/config.json %s/ && sed "
+             "'s/\"weight_map\": {/\"weight_map\": {\"model.layers.01.mlp.experts.1.gate_proj.weight\": "
+             "\"model-00002-of-000018.safetensors\", \"model.layers.1234567890123456789.mlp.gate.weight\": "
+             "\"model-00002-of-000018.safetensors\", \"model.layers.61.mlp.experts.7.up_proj.weight_scale_inv\": "
+             "\"model-00018-of-000018.safetensors\", \"model.layers.3.mlp.experts.100.down_proj.weight\": "
+             "\"model-00005-of-000018.safetensors\", \"model.layers.3.mlp.experts.9.down_proj.weight\": "
+             "\"model-00005-of-000018.safetensors\", \"model.layers.62.mlp.experts.10.w1w3.weight\": "
+             "\"model-00005-of-000018.safetensors\",/' "
+             "fixtures/lint/r1-tiny/model.safetensors.index.json > %s/model.safetensors.index.json",
+             tmp, tmp);
+    ck_assert_int_eq(system(cmd), 0);
+    const char *dirs[] = {"fixtures/lint/r1-tiny", "fixtures/lint/glm5-tiny", "fixtures/lint/v2-lite-tiny",
+                          "fixtures/lint/mixtral-tiny", "fixtures/lint/qwen2-moe-tiny",
+                          "fixtures/lint/llama-fused-tiny", "fixtures/real/tiny-qwen2", tmp};
+    size_t checked = 0;
+    for (unsigned d = 0; d < sizeof dirs / sizeof *dirs; d++)
+        for (size_t b = 0; b < rules_builtin_count(); b++) {
+            const char *rules = rules_builtin_name(b);
+            int lay[][2] = {{1, 1}, {2, 2}, {4, 3}};
+            for (unsigned l = 0; l < 3; l++) {
+                simulate_shape_cache(1);
+                char *on = lint_text(dirs[d], rules, lay[l][0], lay[l][1]);
+                simulate_shape_cache(0);
+                char *off = lint_text(dirs[d], rules, lay[l][0], lay[l][1]);
+                simulate_shape_cache(1);
+                ck_assert_msg(strcmp(on, off) == 0, "%s with %s at TP%d PP%d:\n-- cache on:\n%.2000s\n"
+                              "-- cache off:\n%.2000s", dirs[d], rules, lay[l][0], lay[l][1], on, off);
+                checked += strlen(on) > 0;
+                free(on);
+                free(off);
+            }
+        }
+    ck_assert_uint_gt(checked, 100);
+    /* and key by key, where numbers sit inside what a capture takes: deepseek-ref's {pre:any}
+     * (its MTP skip, literally 'layers.61.', rewritten as a condition so the cache applies) */
+    size_t len;
+    const char *text = NULL;
+    for (size_t b = 0; b < rules_builtin_count(); b++)
+        if (strcmp(rules_builtin_name(b), "deepseek-ref") == 0)
+            text = rules_builtin_text(b, &len);
+    ck_assert_ptr_nonnull(text);
+    const char *at = strstr(text, "\"key\": \"layers.61.{rest:any}\"");
+    ck_assert_ptr_nonnull(at);
+    char path[1024];
+    snprintf(path, sizeof path, "%s/ref.json", tmp);
+    FILE *fp = fopen(path, "w");
+    ck_assert_ptr_nonnull(fp);
+    size_t skip = strlen("\"key\": \"layers.61.{rest:any}\"");
+    fprintf(fp, "%.*s\"key\": \"layers.{l:int}.{rest:any}\", \"when\": \"l == 61\"%.*s", (int)(at - text),
+            text, (int)(len - (size_t)(at - text) - skip), at + skip);
+    fclose(fp);
+    ck_assert_uint_gt(same_params(tmp, path), 500);
+    ck_assert_uint_gt(same_params(tmp, "deepseek_v3"), 500);
+    ck_assert_uint_gt(same_params("fixtures/lint/mixtral-tiny", "mixtral"), 30);
+    ck_assert_uint_gt(same_params("fixtures/lint/v2-lite-tiny", "xtuner"), 30);
+    tu_rmtree(tmp);
+    free(tmp);
+}
+END_TEST
+
 /* No false alarms: the correct layouts lint clean at every TP and PP. */
 START_TEST(test_clean_layouts)
 {
@@ -1170,6 +1355,7 @@ static Suite *loader_suite(void)
     TCase *core = tcase_create("core");
     tcase_add_test(core, test_pp_indices);
     tcase_add_test(core, test_clean_layouts);
+    tcase_add_test(core, test_shape_cache_same);
     tcase_add_test(core, test_real_transformers_clean);
     tcase_set_timeout(core, 120);
     suite_add_tcase(s, core);
