@@ -600,6 +600,8 @@ static int collect_tensors(ck_checkpoint *ck)
             continue;
         for (size_t t = 0; t < s->h.n_tensors; t++) {
             const st_tensor *x = &s->h.tensors[t];
+            if (t + 8 < s->h.n_tensors)
+                strmap_prefetch(&ck->by_name, s->h.tensors[t + 8].hash);
             size_t prev;
             int r = strmap_put_h(&ck->by_name, x->name, x->hash, ck->n_tensors, &prev);
             if (r < 0)
@@ -644,12 +646,11 @@ static void check_index(ck_checkpoint *ck)
                          "folder; download it", iname, s->index_keys, s->index_keys == 1 ? "" : "s");
     }
     /* entry of the index that names each tensor, +1 (0: not named); a key named twice */
-    size_t *named = malloc((ck->n_tensors ? ck->n_tensors : 1) * sizeof *named);
+    size_t *named = strmap_zalloc(ck->n_tensors * sizeof *named);
     if (!named) {
         ck->findings.oom = 1;
         return;
     }
-    memset(named, 0, (ck->n_tensors ? ck->n_tensors : 1) * sizeof *named); /* one fault a page */
     /* The tensor of each entry. Writers list a shard's tensors in the index in the order of its
      * header (both in key order, or both in the order written): each entry is first compared
      * with the next tensor of its shard, and looked up by name only when that is another. */

@@ -41,14 +41,26 @@ uint32_t strmap_hash_n(const char *s, size_t n)
     return (uint32_t)h;
 }
 
+void *strmap_zalloc(size_t size)
+{
+    /* Not calloc: fresh pages of a large calloc are never written, so a probe that reads one
+     * maps the shared zero page and the first write faults a second time (and, with other
+     * threads running, flushes their TLBs in between). One write per page first, through a
+     * volatile pointer so that the compiler does not turn malloc + memset back into calloc. */
+    char *p = malloc(size ? size : 1);
+    if (!p)
+        return NULL;
+    for (size_t o = 0; o < size; o += 4096)
+        ((volatile char *)p)[o] = 0;
+    memset(p, 0, size);
+    return p;
+}
+
 static int strmap_resize(strmap *m, size_t cap)
 {
-    /* written, not calloc'ed: a fresh zero page read by a probe and then written faults twice
-     * (and, with other threads running, flushes their TLBs in between) */
-    strmap_slot *slots = malloc(cap * sizeof *slots);
+    strmap_slot *slots = strmap_zalloc(cap * sizeof *slots);
     if (!slots)
         return -1;
-    memset(slots, 0, cap * sizeof *slots);
     for (size_t i = 0; i < m->cap; i++) {
         if (!m->slots[i].key)
             continue;

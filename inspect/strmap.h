@@ -19,6 +19,8 @@ typedef struct {
 } strmap;
 
 void strmap_init(strmap *m);
+/* size zeroed bytes, every page already written: for tables read before they are written. */
+void *strmap_zalloc(size_t size);
 void strmap_free(strmap *m);
 /* Sizes the table for n keys at once (no rehashing while they are added). 0, or -1 (no memory). */
 int strmap_reserve(strmap *m, size_t n);
@@ -31,6 +33,13 @@ int strmap_get(const strmap *m, const char *key, size_t *val);
 int strmap_put_h(strmap *m, const char *key, uint32_t h, size_t val, size_t *old);
 int strmap_get_h(const strmap *m, const char *key, uint32_t h, size_t *val);
 uint32_t strmap_hash(const char *s);
+/* A hint that a key of hash h is about to be looked up or added: its slot is fetched into the
+ * cache meanwhile (the table is larger than the cache for ~100k keys). */
+static inline void strmap_prefetch(const strmap *m, uint32_t h)
+{
+    if (m->cap)
+        __builtin_prefetch(&m->slots[h & (m->cap - 1)], 1);
+}
 /* Hash and lookup of a key given by pointer and length (not NUL-terminated). */
 uint32_t strmap_hash_n(const char *s, size_t n);
 int strmap_get_n(const strmap *m, const char *key, size_t n, size_t *val);
