@@ -195,13 +195,59 @@ static int shard_order(const void *x, const void *y)
 }
 
 typedef struct {
+    uint64_t pfx;         /* 8 bytes of name after the prefix all names share, big-endian */
     const char *name;
     size_t pos;
 } name_pos;
 
-static int name_order(const void *x, const void *y)
+static int name_before(const name_pos *x, const name_pos *y, size_t lcp)
 {
-    return strcmp(((const name_pos *)x)->name, ((const name_pos *)y)->name);
+    if (x->pfx != y->pfx)
+        return x->pfx < y->pfx;
+    return strcmp(x->name + lcp, y->name + lcp) < 0;
+}
+
+/* Sorts v[0 .. n) by name in strcmp order, stably (a merge sort; tmp holds n). The names of a
+ * shard share a long prefix ("model.layers.7.mlp.experts."): it is skipped, and the next 8 bytes
+ * compared as one integer decide almost every comparison. */
+static void sort_names(name_pos *v, name_pos *tmp, size_t n)
+{
+    if (n < 2)
+        return;
+    size_t lcp = strlen(v[0].name);
+    for (size_t i = 1; i < n && lcp; i++) {
+        size_t q = 0;
+        while (q < lcp && v[i].name[q] == v[0].name[q])
+            q++;
+        lcp = q;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const unsigned char *c = (const unsigned char *)v[i].name + lcp;
+        uint64_t p = 0;
+        for (int b = 0; b < 8; b++) {
+            p = p << 8 | *c; /* past the end: zeros, as strcmp orders a prefix first */
+            c += *c != 0;
+        }
+        v[i].pfx = p;
+    }
+    name_pos *src = v, *dst = tmp;
+    for (size_t w = 1; w < n; w *= 2) {
+        for (size_t lo = 0; lo < n; lo += 2 * w) {
+            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+            size_t i = lo, j = mid, o = lo;
+            while (i < mid && j < hi)
+                dst[o++] = name_before(&src[j], &src[i], lcp) ? src[j++] : src[i++];
+            while (i < mid)
+                dst[o++] = src[i++];
+            while (j < hi)
+                dst[o++] = src[j++];
+        }
+        name_pos *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != v)
+        memcpy(v, src, n * sizeof *v);
 }
 
 /* The keys, grouped by shard in the loader's order (file names in natural order); each shard's
@@ -1027,7 +1073,7 @@ static void *map_worker_run(void *arg)
                 free(np);
                 free(tmp);
                 cap = b - a;
-                np = malloc(cap * sizeof *np);
+                np = malloc(2 * cap * sizeof *np);
                 tmp = malloc(cap * sizeof *tmp);
                 if (!np || !tmp) {
                     w->failed = 1;
@@ -1038,7 +1084,7 @@ static void *map_worker_run(void *arg)
                 np[i - a].name = s->keys[i].key;
                 np[i - a].pos = i;
             }
-            qsort(np, b - a, sizeof *np, name_order);
+            sort_names(np, np + (b - a), b - a);
             for (size_t i = a; i < b; i++)
                 tmp[i - a] = s->keys[np[i - a].pos];
             memcpy(s->keys + a, tmp, (b - a) * sizeof *tmp);
