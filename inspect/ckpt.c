@@ -628,6 +628,47 @@ static int collect_tensors(ck_checkpoint *ck)
     return 0;
 }
 
+/* The tensor of each index entry, found without the name map where it can be, on another
+ * thread while the map is built. Writers list a shard's tensors in the index in the order of
+ * its header (both in key order, or both in the order written): each entry is compared with
+ * the next tensor of its shard; e->tensor is its position in ck->tensors if no tensor is left
+ * out as a copy (check_index uses it only then), or LOOK_UP. */
+#define LOOK_UP (SIZE_MAX - 1)
+
+static void *index_in_order(void *arg)
+{
+    ck_checkpoint *ck = arg;
+    size_t *next = calloc(ck->n_shards ? ck->n_shards : 1, sizeof *next);
+    size_t *base = malloc((ck->n_shards ? ck->n_shards : 1) * sizeof *base);
+    if (!next || !base) {
+        free(next);
+        free(base);
+        return NULL; /* in_order_done stays 0: every entry is looked up */
+    }
+    size_t valid = 0;
+    for (size_t i = 0; i < ck->n_shards; i++) {
+        base[i] = valid;
+        valid += ck->shards[i].status == ST_OK ? ck->shards[i].h.n_tensors : 0;
+    }
+    for (size_t i = 0; i < ck->n_index; i++) {
+        ck_index_entry *e = &ck->index[i];
+        const ck_shard *s = &ck->shards[e->shard];
+        size_t at = next[e->shard];
+        e->tensor = LOOK_UP;
+        if (s->status == ST_OK && at < s->h.n_tensors &&
+            strncmp(s->h.tensors[at].name, e->key, e->key_len) == 0 &&
+            s->h.tensors[at].name[e->key_len] == 0) {
+            e->tensor = base[e->shard] + at;
+            next[e->shard] = at + 1;
+        }
+    }
+    ck->n_valid = valid;
+    ck->in_order_done = 1;
+    free(next);
+    free(base);
+    return NULL;
+}
+
 static void check_index(ck_checkpoint *ck)
 {
     const char *iname = ck->index_name;
@@ -651,35 +692,12 @@ static void check_index(ck_checkpoint *ck)
         ck->findings.oom = 1;
         return;
     }
-    /* The tensor of each entry. Writers list a shard's tensors in the index in the order of its
-     * header (both in key order, or both in the order written): each entry is first compared
-     * with the next tensor of its shard, and looked up by name only when that is another. */
-    size_t *next = calloc(ck->n_shards ? ck->n_shards : 1, sizeof *next);
-    size_t *base = malloc((ck->n_shards ? ck->n_shards : 1) * sizeof *base);
-    if (!next || !base) {
-        free(next);
-        free(base);
-        free(named);
-        ck->findings.oom = 1;
-        return;
-    }
-    size_t valid = 0;
-    for (size_t i = 0; i < ck->n_shards; i++) {
-        base[i] = valid;
-        valid += ck->shards[i].status == ST_OK ? ck->shards[i].h.n_tensors : 0;
-    }
-    int in_order = valid == ck->n_tensors; /* no tensor left out as a duplicate */
+    int in_order = ck->in_order_done && ck->n_tensors == ck->n_valid; /* no copy left out */
     for (size_t i = 0; i < ck->n_index; i++) {
         ck_index_entry *e = &ck->index[i];
-        const ck_shard *s = &ck->shards[e->shard];
-        size_t g, at = next[e->shard];
+        size_t g = in_order ? e->tensor : LOOK_UP;
         e->tensor = SIZE_MAX;
-        if (in_order && s->status == ST_OK && at < s->h.n_tensors &&
-            strncmp(s->h.tensors[at].name, e->key, e->key_len) == 0 &&
-            s->h.tensors[at].name[e->key_len] == 0) {
-            g = base[e->shard] + at;
-            next[e->shard] = at + 1;
-        } else if (!strmap_get_n(&ck->by_name, e->key, e->key_len, &g))
+        if (g == LOOK_UP && !strmap_get_n(&ck->by_name, e->key, e->key_len, &g))
             continue;
         e->tensor = g;
         if (named[g]) {
@@ -735,8 +753,6 @@ static void check_index(ck_checkpoint *ck)
                          "follow the index never load it", iname);
     }
     free(named);
-    free(next);
-    free(base);
     if (!ck->has_total_size)
         findings_add(&ck->findings, "index.no_total_size", SEV_NOTE, iname, NULL, CK_NO_OFFSET,
                      "index metadata has no total_size (DeepSeek's tools write \"metadata\": {}); "
@@ -901,7 +917,12 @@ int ckpt_open(const char *path, int threads, ck_checkpoint *ck, ck_err *err)
         shards_finish(ck, &job);
     }
     strmap_free(&shard_ix);
-    if (collect_tensors(ck) != 0)
+    pthread_t in_order;
+    int started = ck->has_index && pthread_create(&in_order, NULL, index_in_order, ck) == 0;
+    int crc = collect_tensors(ck);
+    if (started)
+        pthread_join(in_order, NULL);
+    if (crc != 0)
         goto oom;
     if (ck->has_index)
         check_index(ck);
