@@ -633,7 +633,7 @@ static int collect_tensors(ck_checkpoint *ck)
  * its header (both in key order, or both in the order written): each entry is compared with
  * the next tensor of its shard; e->tensor is its position in ck->tensors if no tensor is left
  * out as a copy (check_index uses it only then), or LOOK_UP. */
-#define LOOK_UP (SIZE_MAX - 1)
+#define LOOK_UP (CK_NO_TENSOR - 1)
 
 static void *index_in_order(void *arg)
 {
@@ -658,7 +658,7 @@ static void *index_in_order(void *arg)
         if (s->status == ST_OK && at < s->h.n_tensors &&
             strncmp(s->h.tensors[at].name, e->key, e->key_len) == 0 &&
             s->h.tensors[at].name[e->key_len] == 0) {
-            e->tensor = base[e->shard] + at;
+            e->tensor = (uint32_t)(base[e->shard] + at);
             next[e->shard] = at + 1;
         }
     }
@@ -696,10 +696,10 @@ static void check_index(ck_checkpoint *ck)
     for (size_t i = 0; i < ck->n_index; i++) {
         ck_index_entry *e = &ck->index[i];
         size_t g = in_order ? e->tensor : LOOK_UP;
-        e->tensor = SIZE_MAX;
+        e->tensor = CK_NO_TENSOR;
         if (g == LOOK_UP && !strmap_get_n(&ck->by_name, e->key, e->key_len, &g))
             continue;
-        e->tensor = g;
+        e->tensor = (uint32_t)g;
         if (named[g]) {
             ck->index[named[g] - 1].superseded = 1;
             findings_add(&ck->findings, "index.duplicate_key", SEV_ERROR, iname,
@@ -719,7 +719,7 @@ static void check_index(ck_checkpoint *ck)
         }
         if (e->superseded)
             continue;
-        if (e->tensor != SIZE_MAX) {
+        if (e->tensor != CK_NO_TENSOR) {
             ck_tensor_ref r = ck->tensors[e->tensor];
             if (r.shard == e->shard)
                 continue;

@@ -32,9 +32,11 @@ typedef struct {
                          * arena when the key had escapes); valid until ckpt_free */
     uint32_t key_len;
     uint32_t shard;     /* index into ck_checkpoint.shards */
-    int superseded;     /* a later entry names the same key (JSON readers keep the last) */
-    size_t tensor;      /* index into ck_checkpoint.tensors, SIZE_MAX when no shard has it */
-} ck_index_entry;
+    uint32_t tensor;    /* index into ck_checkpoint.tensors, CK_NO_TENSOR when no shard has it */
+    uint8_t superseded; /* a later entry names the same key (JSON readers keep the last) */
+} ck_index_entry;       /* 24 bytes: one per key of the index, ~92k for DeepSeek-V3 */
+
+#define CK_NO_TENSOR UINT32_MAX
 
 typedef struct {
     size_t shard;       /* index into shards */

@@ -468,7 +468,7 @@ START_TEST(test_index_orders)
             ck_assert_uint_eq(ck.n_index, 2 * N);
             for (size_t i = 0; i < ck.n_index; i++) {
                 const ck_index_entry *e = &ck.index[i];
-                ck_assert_uint_ne(e->tensor, SIZE_MAX);
+                ck_assert_uint_ne(e->tensor, CK_NO_TENSOR);
                 ck_assert_uint_eq(ck.tensors[e->tensor].shard, e->shard);
                 const char *name = ckpt_tensor(&ck, ck.tensors[e->tensor])->name;
                 ck_assert_uint_eq(strlen(name), e->key_len);
