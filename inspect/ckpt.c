@@ -655,9 +655,8 @@ static void *index_in_order(void *arg)
         const ck_shard *s = &ck->shards[e->shard];
         size_t at = next[e->shard];
         e->tensor = LOOK_UP;
-        if (s->status == ST_OK && at < s->h.n_tensors &&
-            strncmp(s->h.tensors[at].name, e->key, e->key_len) == 0 &&
-            s->h.tensors[at].name[e->key_len] == 0) {
+        if (s->status == ST_OK && at < s->h.n_tensors && s->h.tensors[at].name_len == e->key_len &&
+            memcmp(s->h.tensors[at].name, e->key, e->key_len) == 0) {
             e->tensor = (uint32_t)(base[e->shard] + at);
             next[e->shard] = at + 1;
         }

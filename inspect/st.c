@@ -85,6 +85,7 @@ typedef struct {
     int meta_seen;
     const char *fname;
     ck_findings *f;
+    size_t name_len;    /* decoded length of the tensor name being read */
 } scan;
 
 /* Parses a size: a non-negative integer literal that fits 64 bits, as serde's usize. */
@@ -251,6 +252,7 @@ static int add_tensor(scan *s, const char *name, ck_dtype dt, size_t dim0, uint3
     st_tensor *t = &s->t[s->nt];
     memset(t, 0, sizeof *t);
     t->name = name;
+    t->name_len = (uint32_t)strnlen(name, s->name_len); /* a "\u0000" ends it early */
     t->dtype = dt;
     t->ndim = ndim;
     t->begin = b;
@@ -515,6 +517,7 @@ static int parse_top(scan *s)
         const char *k = jscan_string(&s->j, 1, &klen);
         if (!k || jscan_expect(&s->j, ':', "':'"))
             return -1;
+        s->name_len = klen;
         if (klen == 12 && memcmp(k, "__metadata__", 12) == 0) {
             if (parse_metadata(s, at))
                 return -1;
@@ -552,7 +555,7 @@ static int resolve_duplicates(scan *s)
     char *gone = NULL;
     for (size_t i = 0; i < s->nt; i++) {
         size_t old;
-        s->t[i].hash = strmap_hash(s->t[i].name);
+        s->t[i].hash = strmap_hash_n(s->t[i].name, s->t[i].name_len);
         int r = strmap_put_h(&m, s->t[i].name, s->t[i].hash, i, &old);
         if (r < 0) {
             strmap_free(&m);

@@ -47,6 +47,7 @@ typedef struct {
     uint32_t ndim;
     uint32_t hash;         /* strmap_hash(name) */
     ck_dtype dtype;
+    uint32_t name_len;     /* strlen(name) */
 } st_tensor;
 
 typedef struct {

@@ -132,8 +132,8 @@ int strmap_get_h(const strmap *m, const char *key, uint32_t h, size_t *val)
 
 int strmap_get_n(const strmap *m, const char *key, size_t n, size_t *val)
 {
-    if (!m->cap)
-        return 0;
+    if (!m->cap || memchr(key, 0, n))
+        return 0; /* a stored key has no NUL before its end */
     uint32_t h = strmap_hash_n(key, n);
     size_t j = h & (m->cap - 1);
     while (m->slots[j].key) {
