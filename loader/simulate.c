@@ -761,22 +761,22 @@ static int shape_safe(const rules_file *r)
 }
 
 /* The shape of key into buf and its numbers into kn; 0 when it has none (too long, a '#' of
- * its own, more than KEY_NUMS numbers). Returns the shape's length + 1 otherwise. */
+ * its own, more than KEY_NUMS numbers). Returns the shape's length + 1 otherwise. Component by
+ * component: most start with a letter and are copied whole. */
 static size_t key_shape(const char *key, char *buf, size_t size, key_nums *kn)
 {
-    size_t n = 0;
+    size_t n = 0, kl = strlen(key);
     kn->n = 0;
-    for (const char *c = key; *c;) {
-        const char *e = c;
-        int digits = 1;
-        while (*e && *e != '.') {
-            if (*e == '#')
-                return 0;
-            digits &= *e >= '0' && *e <= '9';
-            e++;
-        }
+    if (memchr(key, '#', kl))
+        return 0;
+    for (const char *c = key, *end = key + kl;;) {
+        const char *e = memchr(c, '.', (size_t)(end - c));
+        if (!e)
+            e = end;
         size_t len = (size_t)(e - c);
-        int num = digits && len > 0 && len <= 18 && (len == 1 || *c != '0');
+        int num = len > 0 && len <= 18 && *c >= '0' && *c <= '9' && (len == 1 || *c != '0');
+        for (const char *q = c + 1; num && q < e; q++)
+            num = *q >= '0' && *q <= '9';
         size_t w = num ? 1 : len;
         if (n + w + 2 > size)
             return 0;
@@ -794,9 +794,10 @@ static size_t key_shape(const char *key, char *buf, size_t size, key_nums *kn)
             memcpy(buf + n, c, len);
             n += len;
         }
-        if (*e == '.')
-            buf[n++] = '.';
-        c = *e ? e + 1 : e;
+        if (e == end)
+            break;
+        buf[n++] = '.';
+        c = e + 1;
     }
     buf[n] = 0;
     return n + 1;
