@@ -13,6 +13,7 @@
 
 #include "../inspect/ckpt.h"
 #include "../inspect/fileio.h"
+#include "../inspect/jscan.h"
 #include "../inspect/verify.h"
 #include "testutil.h"
 
@@ -486,6 +487,29 @@ START_TEST(test_index_orders)
     }
     tu_rmtree(tmp);
     free(tmp);
+}
+END_TEST
+
+/* UTF-8 validation finds the first bad byte wherever it is: in or after a long ASCII run (the
+ * run is skipped 64 and 8 bytes at a time), and accepts valid sequences at every position. */
+START_TEST(test_utf8_positions)
+{
+    uint8_t b[300];
+    for (size_t n = 1; n <= sizeof b; n += (n < 140 ? 1 : 7))
+        for (size_t p = 0; p < n; p++) {
+            memset(b, 'a', n);
+            b[p] = 0xff;
+            ck_assert_uint_eq(jscan_utf8_invalid_at(b, n), p);
+            b[p] = 0xc3; /* a lead byte without its continuation: bad unless one follows */
+            ck_assert_uint_eq(jscan_utf8_invalid_at(b, n), p);
+            if (p + 1 < n) {
+                b[p + 1] = 0xa9; /* U+00E9 */
+                ck_assert_uint_eq(jscan_utf8_invalid_at(b, n), SIZE_MAX);
+                b[p + 1] = 0x80;
+                b[p] = 0xc0; /* overlong */
+                ck_assert_uint_eq(jscan_utf8_invalid_at(b, n), p);
+            }
+        }
 }
 END_TEST
 
@@ -1001,6 +1025,7 @@ static Suite *inspect_suite(void)
     tcase_add_test(core, test_folder_total_size);
     tcase_add_test(core, test_index_edge_cases);
     tcase_add_test(core, test_index_orders);
+    tcase_add_test(core, test_utf8_positions);
     tcase_add_test(core, test_folder_download_error_and_config);
     tcase_add_test(core, test_config_quant_summary);
     tcase_add_test(core, test_verify_data);
