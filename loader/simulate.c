@@ -320,15 +320,25 @@ static int collect_keys(sim *s)
         k->has_tensor = 1;
         k->key = key_tensor(ck, k)->name;
     }
-    for (size_t i = 0; i < ck->n_index; i++) {
+    /* keys known only from the index: NUL-terminated copies, all in one block */
+    size_t bytes = 0, used = 0;
+    for (size_t i = 0; i < ck->n_index; i++)
+        if (FROM_INDEX(&ck->index[i]))
+            bytes += ck->index[i].key_len + 1;
+    char *block = bytes ? own(s, malloc(bytes)) : NULL;
+    if (bytes && !block)
+        rc = -1;
+    for (size_t i = 0; i < ck->n_index && block; i++) {
         const ck_index_entry *e = &ck->index[i];
         if (!FROM_INDEX(e))
             continue;
         sim_key *k = &s->keys[at[rank[e->shard]]++];
         memset(k, 0, sizeof *k);
         k->shard = e->shard;
-        if (!(k->key = own(s, strndup(e->key, e->key_len))))
-            rc = -1;
+        k->key = block + used;
+        memcpy(block + used, e->key, e->key_len);
+        block[used + e->key_len] = 0;
+        used += e->key_len + 1;
     }
 #undef FROM_INDEX
     s->seg = start;
