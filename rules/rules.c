@@ -101,6 +101,13 @@ typedef struct {
     const char *file;
     ck_err *err;
     rules_file *r;
+    /* line_of's last array element ($.keys[4]: prefix "$.keys", index 4, where, its line), so
+     * that the next one is found from there, not from the start of the text */
+    char lo_prefix[64];
+    long lo_idx;
+    size_t lo_pos;
+    int lo_line;
+    char *arena;          /* the scanner's, for every line_of */
 } rctx;
 
 /* Fails at JSON path `path` (string offset `col_in` adds a column inside a string value). */
@@ -270,16 +277,49 @@ static int get_string_array(rctx *c, const cJSON *x, const char *path, char ***o
 
 static int line_of(rctx *c, const char *path)
 {
+    if (!c->arena && !(c->arena = malloc(c->len + 1)))
+        return 0;
     jscan j;
     memset(&j, 0, sizeof j);
     j.b = (const uint8_t *)c->text;
     j.n = c->len;
     j.syntax = 1;
-    j.arena = malloc(c->len + 1);
+    j.arena = c->arena;
+    const char *br = strrchr(path, '[');
+    char *end = NULL;
+    long idx = br ? strtol(br + 1, &end, 10) : -1;
+    size_t plen = br ? (size_t)(br - path) : 0;
+    if (!br || !end || end[0] != ']' || end[1] || idx < 0 || plen >= sizeof c->lo_prefix)
+        idx = -1;
     int line = 0, col;
-    if (j.arena && locate(&j, path) == 0)
+    if (idx > 0 && c->lo_idx == idx - 1 && strncmp(c->lo_prefix, path, plen) == 0 &&
+        c->lo_prefix[plen] == 0) {
+        /* the element after the last one found */
+        int st = 1;
+        j.i = c->lo_pos;
+        if (jscan_skip(&j) == 0 && jscan_next(&j, ']', &st, "") > 0) {
+            line = c->lo_line;
+            for (size_t q = c->lo_pos; q < j.i; q++)
+                line += c->text[q] == '\n';
+        }
+    }
+    if (!line) {
+        memset(&j, 0, sizeof j);
+        j.b = (const uint8_t *)c->text;
+        j.n = c->len;
+        j.syntax = 1;
+        j.arena = c->arena;
+        if (locate(&j, path) != 0)
+            return 0;
         line_col(c->text, j.i, &line, &col);
-    free(j.arena);
+    }
+    c->lo_idx = idx;
+    if (idx >= 0) {
+        memcpy(c->lo_prefix, path, plen);
+        c->lo_prefix[plen] = 0;
+        c->lo_pos = j.i;
+        c->lo_line = line;
+    }
     return line;
 }
 
@@ -724,7 +764,7 @@ static int parse_top(rctx *c, const cJSON *root)
 int rules_parse(const char *text, size_t len, const char *path, rules_file *r, ck_err *err)
 {
     memset(r, 0, sizeof *r);
-    rctx c = {text, len, path, err, r};
+    rctx c = {text, len, path, err, r, "", -1, 0, 0, NULL};
     if (len > RULES_MAX_BYTES)
         return ck_err_set(err, CK_EFORMAT, path, NULL, CK_NO_OFFSET, "rules file larger than 16 MiB");
     const char *end = NULL;
@@ -750,10 +790,12 @@ int rules_parse(const char *text, size_t len, const char *path, rules_file *r, c
         if (!err->code)
             ck_err_set(err, CK_ENOMEM, path, NULL, CK_NO_OFFSET, "out of memory");
         cJSON_Delete(root);
+        free(c.arena);
         rules_free(r);
         return err->code;
     }
     cJSON_Delete(root);
+    free(c.arena);
     return CK_OK;
 }
 

@@ -247,6 +247,29 @@ START_TEST(test_builtin_rules_load)
     ck_err_clear(&err);
     ck_assert_int_eq(rules_load_builtin("no_such_family", &r, &err), CK_EUSAGE);
     ck_assert_ptr_nonnull(strstr(err.msg, "deepseek_v3"));
+    /* the line of each entry, found from the previous one: entries sharing a line, one written
+     * over two lines, a string holding ']' and '},', an array over two lines before one */
+    static const char text[] =
+        "{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+        " \"skips\": [\n"
+        "  {\"key\": \"a\", \"reason\": \"r ], },\"},\n"
+        "  {\"key\": \"b\", \"reason\": \"r\"}, {\"key\": \"c\", \"reason\": \"r\"},\n"
+        "  {\n"
+        "   \"key\": \"d\", \"reason\": \"r\"},\n"
+        "  {\"key\": \"e\", \"reason\": \"r\"}],\n"
+        " \"params\": [{\"name\": \"w\", \"shape\": [\"1\",\n \"2\"]}, {\"name\": \"v\",\n"
+        "  \"shape\": [\"4\"]}]\n"
+        "}\n";
+    ck_err_clear(&err);
+    ck_assert_msg(rules_parse(text, strlen(text), "lines.json", &r, &err) == CK_OK, "%s", err.msg);
+    static const int skip_lines[] = {3, 4, 4, 5, 7};
+    ck_assert_int_eq(r.n_skips, 5);
+    for (int i = 0; i < 5; i++)
+        ck_assert_msg(r.skips[i].line == skip_lines[i], "skip %d on line %d, want %d", i, r.skips[i].line,
+                      skip_lines[i]);
+    ck_assert_int_eq(r.params[0].line, 8);
+    ck_assert_int_eq(r.params[1].line, 9);
+    rules_free(&r);
 }
 END_TEST
 
