@@ -771,43 +771,41 @@ static int shape_safe(const rules_file *r)
 }
 
 /* The shape of key into buf and its numbers into kn; 0 when it has none (too long, a '#' of
- * its own, more than KEY_NUMS numbers). Returns the shape's length + 1 otherwise. Component by
- * component: most start with a letter and are copied whole. */
+ * its own, more than KEY_NUMS numbers). Returns the shape's length + 1 otherwise. One pass: each
+ * component is copied as it is read and replaced by '#' when it turns out to be a number. */
 static size_t key_shape(const char *key, char *buf, size_t size, key_nums *kn)
 {
-    size_t n = 0, kl = strlen(key);
+    size_t n = 0, c0 = 0, b0 = 0; /* where the component starts in key and in buf */
+    int digits = 1;
     kn->n = 0;
-    if (memchr(key, '#', kl))
-        return 0;
-    for (const char *c = key, *end = key + kl;;) {
-        const char *e = memchr(c, '.', (size_t)(end - c));
-        if (!e)
-            e = end;
-        size_t len = (size_t)(e - c);
-        int num = len > 0 && len <= 18 && *c >= '0' && *c <= '9' && (len == 1 || *c != '0');
-        for (const char *q = c + 1; num && q < e; q++)
-            num = *q >= '0' && *q <= '9';
-        size_t w = num ? 1 : len;
-        if (n + w + 2 > size)
-            return 0;
-        if (num) {
-            if (kn->n == KEY_NUMS || (size_t)(c - key) > UINT16_MAX)
+    for (size_t i = 0;; i++) {
+        char ch = key[i];
+        if (ch != '.' && ch) {
+            if (ch == '#' || n + 2 >= size)
+                return 0;
+            digits &= ch >= '0' && ch <= '9';
+            buf[n++] = ch;
+            continue;
+        }
+        size_t len = i - c0;
+        if (digits && len > 0 && len <= 18 && (len == 1 || key[c0] != '0')) {
+            if (kn->n == KEY_NUMS || c0 > UINT16_MAX)
                 return 0;
             int64_t v = 0;
-            for (const char *q = c; q < e; q++)
-                v = v * 10 + (*q - '0');
-            kn->at[kn->n] = (uint16_t)(c - key);
+            for (size_t q = c0; q < i; q++)
+                v = v * 10 + (key[q] - '0');
+            kn->at[kn->n] = (uint16_t)c0;
             kn->len[kn->n] = (uint8_t)len;
             kn->v[kn->n++] = v;
+            n = b0;
             buf[n++] = '#';
-        } else {
-            memcpy(buf + n, c, len);
-            n += len;
         }
-        if (e == end)
+        if (!ch)
             break;
         buf[n++] = '.';
-        c = e + 1;
+        c0 = i + 1;
+        b0 = n;
+        digits = 1;
     }
     buf[n] = 0;
     return n + 1;
