@@ -70,6 +70,7 @@ typedef struct {
     size_t *seg_first;    /* (n_seg) the shard's first entry in ck->tensors, SIZE_MAX: filled already */
     size_t *seg_count;    /* (n_seg) its number of entries there */
     int64_t *psize;       /* the size of part j of parameter template t: psize[pbase[t] + j] */
+    int *part_of;         /* (n_keys x n_params) the part of template t key rule j fills, -1 */
     size_t *pbase;
     char **owned;         /* strings to free */
     size_t n_owned, cap_owned;
@@ -79,6 +80,12 @@ typedef struct {
     char **fkeys;         /* owned map keys */
     int oom;
 } sim;
+
+/* The part of template tmpl that k's key rule fills (rules_part_index, looked up once). */
+static int key_part_index(const sim *s, const sim_key *k, int tmpl)
+{
+    return k->rule >= 0 ? s->part_of[(size_t)k->rule * (size_t)s->p->rules->n_params + (size_t)tmpl] : -1;
+}
 
 static char *own(sim *s, char *str)
 {
@@ -487,6 +494,9 @@ typedef struct {
     int8_t ok;
     int8_t src[PATTERN_MAX_CAPS];
     pattern_value cval[PATTERN_MAX_CAPS];
+    int8_t memo_ok;       /* key rule: its parameter name is made of numbers memo_src only */
+    int8_t memo_n;
+    int8_t memo_src[3];
 } cap_plan;
 
 #define SHAPE_PLANS 4
@@ -605,27 +615,34 @@ static int memo_put(param_memo *m, const struct memo_key *k, size_t made)
     return 0;
 }
 
-/* The memo key of key rule kr's parameter name when the shape's plan gives every capture the
- * name uses (at most three of them numbers); 0 otherwise. */
-static int memo_key_of(const rules_key *kr, int j, const key_shape_ctx *sc, const cap_plan *pl,
-                       struct memo_key *mk)
+/* The memo key of a key rule's parameter name on this key, when the shape's plan has a recipe
+ * for it (memo_recipe); 0 otherwise. */
+static int memo_key_of(int j, const key_shape_ctx *sc, const cap_plan *pl, struct memo_key *mk)
 {
-    if (!pl)
+    if (!pl || !pl->memo_ok)
         return 0;
     memset(mk, 0, sizeof *mk);
     mk->shape = sc->se->id;
     mk->rule = (int16_t)j;
-    for (int c = 0; c < kr->param.n_caps; c++) {
-        int kc = pattern_cap_index(&kr->key, kr->param.caps[c].name, strlen(kr->param.caps[c].name));
-        if (kc < 0)
-            return 0;
-        if (pl->src[kc] < 0)
-            continue; /* the same text on every key of the shape */
-        if (mk->n == 3)
-            return 0;
-        mk->v[mk->n++] = sc->kn->v[pl->src[kc]];
-    }
+    mk->n = (uint8_t)pl->memo_n;
+    for (int i = 0; i < pl->memo_n; i++)
+        mk->v[i] = sc->kn->v[pl->memo_src[i]];
     return 1;
+}
+
+/* Which numbers of the shape key rule kr's parameter name is made of, for memo_key_of: the name
+ * uses at most three captures that are numbers (others are the same text on every key). */
+static void memo_recipe(cap_plan *pl, const rules_key *kr)
+{
+    pl->memo_ok = pl->ok;
+    pl->memo_n = 0;
+    for (int c = 0; c < kr->param.n_caps && pl->memo_ok; c++) {
+        int kc = pattern_cap_index(&kr->key, kr->param.caps[c].name, strlen(kr->param.caps[c].name));
+        if (kc < 0 || (pl->src[kc] >= 0 && pl->memo_n == 3))
+            pl->memo_ok = 0;
+        else if (pl->src[kc] >= 0)
+            pl->memo_src[pl->memo_n++] = pl->src[kc];
+    }
 }
 
 /* The name the loader sees: the key without the rules' strip_prefix. */
@@ -676,7 +693,7 @@ static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, const key_s
             continue;
         struct memo_key mk;
         size_t ix;
-        if (sp->memo && memo_key_of(kr, j, sc, pl, &mk)) {
+        if (sp->memo && memo_key_of(j, sc, pl, &mk)) {
             if (memo_get(sp->memo, &mk, &ix)) {
                 k->rule = (int16_t)j;
                 sp->hit = ix;
@@ -913,10 +930,14 @@ static const shape_ent *shape_of(map_worker *w, const sim *s, const sim_key *k, 
             if (!pattern_match(pt, seen, sl, v))
                 continue;
             se->cand[kind] |= 1ull << j;
-            if (se->n_plan < SHAPE_PLANS)
-                plan_of(&se->plan[se->n_plan++], kind, j, pt,
-                        kind ? caps_used(pt, r->keys[j].when, &r->keys[j].param, r->keys[j].expert_cap)
-                             : caps_used(pt, r->skips[j].when, NULL, -1), seen, kn, v);
+            if (se->n_plan == SHAPE_PLANS)
+                continue;
+            cap_plan *pl = &se->plan[se->n_plan++];
+            plan_of(pl, kind, j, pt,
+                    kind ? caps_used(pt, r->keys[j].when, &r->keys[j].param, r->keys[j].expert_cap)
+                         : caps_used(pt, r->skips[j].when, NULL, -1), seen, kn, v);
+            if (kind)
+                memo_recipe(pl, &r->keys[j]);
         }
     return se;
 }
@@ -969,7 +990,7 @@ static int expected_shape(const sim *s, const sim_key *k, uint64_t *want, int *n
     for (int d = d0; d < pp->ndim; d++)
         want[(*nd)++] = pp->full[d];
     const char *kpart = key_part(r, k);
-    int part = rules_part_index(t, kpart);
+    int part = key_part_index(s, k, pp->tmpl);
     int64_t size = part >= 0 ? s->psize[s->pbase[pp->tmpl] + (size_t)part] : NO_SIZE;
     if (part >= 0 && !t->linear) {
         if (size != NO_SIZE)
@@ -1163,6 +1184,13 @@ static int part_sizes(sim *s)
     for (int t = 0; t < r->n_params; t++)
         np += (size_t)r->params[t].n_parts;
     s->psize = malloc((np ? np : 1) * sizeof *s->psize);
+    size_t npt = (size_t)r->n_keys * (size_t)r->n_params;
+    if (!(s->part_of = malloc((npt ? npt : 1) * sizeof *s->part_of)))
+        return -1;
+    for (int j = 0; j < r->n_keys; j++)
+        for (int t = 0; t < r->n_params; t++) {
+            s->part_of[(size_t)j * (size_t)r->n_params + (size_t)t] = rules_part_index(&r->params[t], r->keys[j].part);
+        }
     s->pbase = malloc(((size_t)r->n_params + 1) * sizeof *s->pbase);
     if (!s->psize || !s->pbase)
         return -1;
@@ -1463,7 +1491,7 @@ static void run_stage(sim *s, int si, sim_result *res)
         const plan_param *pp = &st->params[pi];
         const rules_param *t = &r->params[pp->tmpl];
         const char *kpart = key_part(r, k);
-        int np = t->n_parts ? t->n_parts : 1, part = rules_part_index(t, kpart);
+        int np = t->n_parts ? t->n_parts : 1, part = key_part_index(s, k, pp->tmpl);
         if (part < 0)
             part = 0;
         int64_t ne = pp->experts ? pp->experts : 1, e = k->expert >= 0 ? k->expert : 0;
@@ -1739,6 +1767,7 @@ done:
     free(s.seg_first);
     free(s.seg_count);
     free(s.psize);
+    free(s.part_of);
     free(s.pbase);
     free(s.fs);
     strmap_free(&s.fmap);
@@ -1768,6 +1797,7 @@ static void sim_free_strings(sim *s)
     free(s->seg_first);
     free(s->seg_count);
     free(s->psize);
+    free(s->part_of);
     free(s->pbase);
     free(s->fs);
     strmap_free(&s->fmap);
