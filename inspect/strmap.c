@@ -132,13 +132,14 @@ int strmap_get_h(const strmap *m, const char *key, uint32_t h, size_t *val)
 
 int strmap_get_n(const strmap *m, const char *key, size_t n, size_t *val)
 {
-    if (!m->cap || memchr(key, 0, n))
-        return 0; /* a stored key has no NUL before its end */
+    if (!m->cap)
+        return 0;
     uint32_t h = strmap_hash_n(key, n);
     size_t j = h & (m->cap - 1);
     while (m->slots[j].key) {
-        if (m->slots[j].hash == h && strncmp(m->slots[j].key, key, n) == 0 &&
-            m->slots[j].key[n] == 0) {
+        /* the stored key is n bytes long (strnlen reads no further than its NUL) and equal */
+        if (m->slots[j].hash == h && strnlen(m->slots[j].key, n + 1) == n &&
+            memcmp(m->slots[j].key, key, n) == 0) {
             if (val)
                 *val = m->slots[j].val;
             return 1;

@@ -513,6 +513,36 @@ START_TEST(test_utf8_positions)
 }
 END_TEST
 
+/* The name map: lookups by pointer and length, keys that are prefixes of others, a length that
+ * runs past a stored key's end, a NUL inside the key looked up, growth past the reserved size. */
+START_TEST(test_strmap_lookups)
+{
+    strmap m;
+    strmap_init(&m);
+    static const char *keys[] = {"a", "ab", "abc", "model.layers.0.w", "model.layers.0.w_scale"};
+    for (size_t i = 0; i < 5; i++)
+        ck_assert_int_eq(strmap_put(&m, keys[i], i, NULL), 1);
+    size_t v;
+    ck_assert(strmap_get_n(&m, "abcd", 2, &v) && v == 1);
+    ck_assert(strmap_get_n(&m, "model.layers.0.w_scale", 16, &v) && v == 3);
+    ck_assert(!strmap_get_n(&m, "model.layers.0.w_", 17, &v));
+    ck_assert(!strmap_get_n(&m, "a\0b", 3, &v)); /* not "a": the key looked up is 3 bytes */
+    ck_assert(!strmap_get_n(&m, "", 0, &v));
+    ck_assert_int_eq(strmap_put(&m, "ab", 9, &v), 0);
+    ck_assert_uint_eq(v, 1);
+    ck_assert(strmap_get(&m, "ab", &v) && v == 9);
+    char names[2000][16];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(names[i], sizeof names[i], "k%d", i);
+        ck_assert_int_eq(strmap_put(&m, names[i], (size_t)i + 100, NULL), 1);
+    }
+    for (int i = 0; i < 2000; i++)
+        ck_assert(strmap_get_n(&m, names[i], strlen(names[i]), &v) && v == (size_t)i + 100);
+    ck_assert_uint_eq(m.n, 2005);
+    strmap_free(&m);
+}
+END_TEST
+
 START_TEST(test_folder_total_size)
 {
     ck_checkpoint ck;
@@ -1026,6 +1056,7 @@ static Suite *inspect_suite(void)
     tcase_add_test(core, test_index_edge_cases);
     tcase_add_test(core, test_index_orders);
     tcase_add_test(core, test_utf8_positions);
+    tcase_add_test(core, test_strmap_lookups);
     tcase_add_test(core, test_folder_download_error_and_config);
     tcase_add_test(core, test_config_quant_summary);
     tcase_add_test(core, test_verify_data);
