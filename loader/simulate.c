@@ -204,6 +204,7 @@ static int shard_order(const void *x, const void *y)
 typedef struct {
     uint64_t pfx;         /* 8 bytes of name after the prefix all names share, big-endian */
     const char *name;
+    size_t len;           /* strlen(name) */
     size_t pos;
 } name_pos;
 
@@ -211,7 +212,26 @@ static int name_before(const name_pos *x, const name_pos *y, size_t lcp)
 {
     if (x->pfx != y->pfx)
         return x->pfx < y->pfx;
-    return strcmp(x->name + lcp, y->name + lcp) < 0;
+    /* strcmp order from the lengths: names hold no NUL */
+    size_t n = x->len < y->len ? x->len : y->len;
+    int c = memcmp(x->name + lcp, y->name + lcp, n - lcp);
+    return c ? c < 0 : x->len < y->len;
+}
+
+/* The length of the common prefix of a[0 .. n) and b[0 .. n), 8 bytes at a time. */
+static size_t common_prefix(const char *a, const char *b, size_t n)
+{
+    size_t q = 0;
+    for (; q + 8 <= n; q += 8) {
+        uint64_t x, y;
+        memcpy(&x, a + q, 8);
+        memcpy(&y, b + q, 8);
+        if (x != y)
+            return q + (size_t)__builtin_ctzll(x ^ y) / 8; /* little-endian: the first byte */
+    }
+    while (q < n && a[q] == b[q])
+        q++;
+    return q;
 }
 
 /* Sorts v[0 .. n) by name in strcmp order, stably (a merge sort; tmp holds n). The names of a
@@ -221,13 +241,9 @@ static void sort_names(name_pos *v, name_pos *tmp, size_t n)
 {
     if (n < 2)
         return;
-    size_t lcp = strlen(v[0].name);
-    for (size_t i = 1; i < n && lcp; i++) {
-        size_t q = 0;
-        while (q < lcp && v[i].name[q] == v[0].name[q])
-            q++;
-        lcp = q;
-    }
+    size_t lcp = v[0].len;
+    for (size_t i = 1; i < n && lcp; i++)
+        lcp = common_prefix(v[0].name, v[i].name, lcp < v[i].len ? lcp : v[i].len);
     for (size_t i = 0; i < n; i++) {
         const unsigned char *c = (const unsigned char *)v[i].name + lcp;
         uint64_t p = 0;
@@ -1111,7 +1127,9 @@ static void *map_worker_run(void *arg)
                 }
             }
             for (size_t i = a; i < b; i++) {
-                np[i - a].name = s->keys[i].key;
+                const sim_key *k = &s->keys[i];
+                np[i - a].name = k->key;
+                np[i - a].len = k->has_tensor ? key_tensor(s->ck, k)->name_len : strlen(k->key);
                 np[i - a].pos = i;
             }
             sort_names(np, np + (b - a), b - a);
