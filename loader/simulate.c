@@ -803,32 +803,64 @@ static int shape_safe(const rules_file *r)
     return 1;
 }
 
-/* The shape of key into buf and its numbers into kn; 0 when it has none (too long, a '#' of
- * its own, more than KEY_NUMS numbers). Returns the shape's length + 1 otherwise. One pass: each
- * component is copied as it is read and replaced by '#' when it turns out to be a number. */
-static size_t key_shape(const char *key, char *buf, size_t size, key_nums *kn)
+/* A map thread's last key shape: the key, its shape, its numbers, and where each component
+ * starts in the key and in the shape, so that the next key (sorted: it shares most of its
+ * prefix) is shaped from the first component that differs. */
+#define SHAPE_MAX 768
+#define SHAPE_COMPS 64
+
+typedef struct {
+    int valid;
+    const char *key;
+    size_t len;
+    char buf[SHAPE_MAX];
+    key_nums kn;
+    int ncomp;
+    uint16_t comp_key[SHAPE_COMPS], comp_buf[SHAPE_COMPS];
+    uint8_t comp_num[SHAPE_COMPS];
+} shape_state;
+
+/* The shape of key (len bytes) into st->buf and its numbers into st->kn; 0 when it has none
+ * (too long, a '#' of its own, more than KEY_NUMS numbers). Returns the shape's length + 1
+ * otherwise. One pass from where the key first differs from the last one: each component is
+ * copied as it is read and replaced by '#' when it turns out to be a number. */
+static size_t key_shape(shape_state *st, const char *key, size_t len)
 {
-    size_t n = 0, c0 = 0, b0 = 0; /* where the component starts in key and in buf */
+    int ci = 0;
+    if (st->valid && len <= UINT16_MAX) {
+        size_t l = common_prefix(st->key, key, st->len < len ? st->len : len);
+        while (ci + 1 < st->ncomp && st->comp_key[ci + 1] <= l)
+            ci++;
+    }
+    size_t i = ci ? st->comp_key[ci] : 0;
+    size_t n = ci ? st->comp_buf[ci] : 0, c0 = i, b0 = n; /* where the component starts */
+    key_nums *kn = &st->kn;
+    char *buf = st->buf;
+    kn->n = ci ? st->comp_num[ci] : 0;
+    st->ncomp = ci + 1;
+    st->comp_key[ci] = (uint16_t)i;
+    st->comp_buf[ci] = (uint16_t)n;
+    st->comp_num[ci] = (uint8_t)kn->n;
+    st->valid = 0;
     int digits = 1;
-    kn->n = 0;
-    for (size_t i = 0;; i++) {
+    for (;; i++) {
         char ch = key[i];
         if (ch != '.' && ch) {
-            if (ch == '#' || n + 2 >= size)
+            if (ch == '#' || n + 2 >= SHAPE_MAX)
                 return 0;
             digits &= ch >= '0' && ch <= '9';
             buf[n++] = ch;
             continue;
         }
-        size_t len = i - c0;
-        if (digits && len > 0 && len <= 18 && (len == 1 || key[c0] != '0')) {
+        size_t clen = i - c0;
+        if (digits && clen > 0 && clen <= 18 && (clen == 1 || key[c0] != '0')) {
             if (kn->n == KEY_NUMS || c0 > UINT16_MAX)
                 return 0;
             int64_t v = 0;
             for (size_t q = c0; q < i; q++)
                 v = v * 10 + (key[q] - '0');
             kn->at[kn->n] = (uint16_t)c0;
-            kn->len[kn->n] = (uint8_t)len;
+            kn->len[kn->n] = (uint8_t)clen;
             kn->v[kn->n++] = v;
             n = b0;
             buf[n++] = '#';
@@ -839,8 +871,16 @@ static size_t key_shape(const char *key, char *buf, size_t size, key_nums *kn)
         c0 = i + 1;
         b0 = n;
         digits = 1;
+        if (st->ncomp < SHAPE_COMPS && c0 <= UINT16_MAX) {
+            st->comp_key[st->ncomp] = (uint16_t)c0;
+            st->comp_buf[st->ncomp] = (uint16_t)n;
+            st->comp_num[st->ncomp++] = (uint8_t)kn->n;
+        }
     }
     buf[n] = 0;
+    st->valid = len <= UINT16_MAX;
+    st->key = key;
+    st->len = len;
     return n + 1;
 }
 
@@ -903,6 +943,7 @@ typedef struct {
     ck_err err;
     int failed;
     pthread_t tid;
+    shape_state sh;
     strmap shapes;        /* key shape -> index into ents */
     shape_ent *ents;
     size_t n_ents, cap_ents;
@@ -914,14 +955,16 @@ typedef struct {
 
 /* The shape entry of k (its candidate patterns and their plans), made on the first key of that
  * shape, and k's numbers in kn; NULL: try every pattern in full. */
-static const shape_ent *shape_of(map_worker *w, const sim *s, const sim_key *k, key_nums *kn)
+static const shape_ent *shape_of(map_worker *w, const sim *s, const sim_key *k)
 {
     const rules_file *r = s->p->rules;
-    char shape[768];
     size_t ci, sl1;
     const char *seen = key_seen_name(k);
-    if (!w->j->shapes || !(sl1 = key_shape(seen, shape, sizeof shape, kn)))
+    size_t sl = k->has_tensor ? key_tensor(s->ck, k)->name_len - k->seen_off : strlen(seen);
+    const key_nums *kn = &w->sh.kn;
+    if (!w->j->shapes || !(sl1 = key_shape(&w->sh, seen, sl)))
         return NULL;
+    const char *shape = w->sh.buf;
     if (strmap_get_n(&w->shapes, shape, sl1 - 1, &ci))
         return &w->ents[ci];
     if (w->n_ents == w->cap_ents) {
@@ -939,7 +982,6 @@ static const shape_ent *shape_of(map_worker *w, const sim *s, const sim_key *k, 
     memset(se, 0, sizeof *se);
     se->id = (uint32_t)w->n_ents++;
     pattern_value v[PATTERN_MAX_CAPS];
-    size_t sl = strlen(seen);
     for (int kind = 0; kind < 2; kind++)
         for (int j = 0; j < (kind ? r->n_keys : r->n_skips); j++) {
             const pattern *pt = kind ? &r->keys[j].key : &r->skips[j].key;
@@ -1140,8 +1182,7 @@ static void *map_worker_run(void *arg)
         for (size_t i = a; i < b; i++) {
             sim_key *k = &s->keys[i];
             key_seen(r, k);
-            key_nums kn;
-            key_shape_ctx sc = {shape_of(w, s, k, &kn), &kn};
+            key_shape_ctx sc = {shape_of(w, s, k), &w->sh.kn};
             if (map_one(s, k, sm, km, sc.se ? &sc : NULL, &w->pool, &w->err)) {
                 w->failed = 1;
                 goto out;
