@@ -37,12 +37,12 @@ TESTS   := check_inspect check_rules check_loader check_kernels check_tui
 
 ifneq ($(NVCC),)
 HAVE_CUDA := 1
-NVFLAGS   := -O2 -std=c++17 $(CPPFLAGS) -Xcompiler -Wall,-Wextra,-Werror \
+NVFLAGS   := -O2 -std=c++17 $(CPPFLAGS) -Xcompiler -Wall,-Wextra,-Werror,-fno-exceptions,-fno-threadsafe-statics \
              -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -gencode arch=compute_90,code=compute_90
 CUDA_OBJ  := $(BUILD)/obj/kernels/convert.cu.o $(BUILD)/obj/kernels/dequant.cu.o $(BUILD)/obj/kernels/devmem.cu.o \
              $(BUILD)/obj/kernels/forward.cu.o
-LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -ldl -lstdc++
+LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -ldl
 else
 HAVE_CUDA := 0
 CUDA_OBJ  := $(BUILD)/obj/kernels/convert_stub.o $(BUILD)/obj/kernels/devmem_stub.o
