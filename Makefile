@@ -19,7 +19,7 @@ endif
 
 CFLAGS   := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -MMD -MP
 CURSES_LIBS := $(shell pkg-config --libs ncurses 2>/dev/null || echo -lncurses)
-LDLIBS   := -lcjson -lcrypto $(CURSES_LIBS) -lpthread -lm
+LDLIBS   := -lcjson $(CURSES_LIBS) -lpthread -lm -ldl
 CHECKLIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm -lpthread)
 ifeq ($(SAN),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
@@ -158,7 +158,7 @@ fuzz: deps
 	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz_folder \
 	    tests/fuzz_folder.c $(filter-out inspect/tui%,$(filter inspect/%,$(LIB_SRC))) kernels/convert_ref.c \
 	    kernels/dequant_ref.c kernels/convert_stub.c \
-	    -lcjson -lcrypto -lpthread -lm
+	    -lcjson -lpthread -lm -ldl
 	$(Q)./$(BUILD)/fuzz_folder -max_total_time=$(FUZZ_TIME) -rss_limit_mb=1024 -timeout=5 \
 	    $(BUILD)/fuzz-folder fixtures/fuzz-folder
 
