@@ -814,11 +814,15 @@ typedef struct {
     const char *key;
     size_t len;
     char buf[SHAPE_MAX];
+    uint32_t hash;        /* of buf, made as it is written (a component's hash is kept too) */
     key_nums kn;
     int ncomp;
     uint16_t comp_key[SHAPE_COMPS], comp_buf[SHAPE_COMPS];
     uint8_t comp_num[SHAPE_COMPS];
+    uint32_t comp_hash[SHAPE_COMPS];
 } shape_state;
+
+#define SHAPE_HASH(h, ch) (((h) ^ (uint8_t)(ch)) * 16777619u) /* FNV-1a, a byte at a time */
 
 /* The shape of key (len bytes) into st->buf and its numbers into st->kn; 0 when it has none
  * (too long, a '#' of its own, more than KEY_NUMS numbers). Returns the shape's length + 1
@@ -837,10 +841,12 @@ static size_t key_shape(shape_state *st, const char *key, size_t len)
     key_nums *kn = &st->kn;
     char *buf = st->buf;
     kn->n = ci ? st->comp_num[ci] : 0;
+    uint32_t h = ci ? st->comp_hash[ci] : 2166136261u, h0 = h; /* h0: at the component start */
     st->ncomp = ci + 1;
     st->comp_key[ci] = (uint16_t)i;
     st->comp_buf[ci] = (uint16_t)n;
     st->comp_num[ci] = (uint8_t)kn->n;
+    st->comp_hash[ci] = h;
     st->valid = 0;
     int digits = 1;
     for (;; i++) {
@@ -850,6 +856,7 @@ static size_t key_shape(shape_state *st, const char *key, size_t len)
                 return 0;
             digits &= ch >= '0' && ch <= '9';
             buf[n++] = ch;
+            h = SHAPE_HASH(h, ch);
             continue;
         }
         size_t clen = i - c0;
@@ -864,20 +871,24 @@ static size_t key_shape(shape_state *st, const char *key, size_t len)
             kn->v[kn->n++] = v;
             n = b0;
             buf[n++] = '#';
+            h = SHAPE_HASH(h0, '#');
         }
         if (!ch)
             break;
         buf[n++] = '.';
+        h = h0 = SHAPE_HASH(h, '.');
         c0 = i + 1;
         b0 = n;
         digits = 1;
         if (st->ncomp < SHAPE_COMPS && c0 <= UINT16_MAX) {
             st->comp_key[st->ncomp] = (uint16_t)c0;
             st->comp_buf[st->ncomp] = (uint16_t)n;
+            st->comp_hash[st->ncomp] = h;
             st->comp_num[st->ncomp++] = (uint8_t)kn->n;
         }
     }
     buf[n] = 0;
+    st->hash = h;
     st->valid = len <= UINT16_MAX;
     st->key = key;
     st->len = len;
@@ -965,7 +976,7 @@ static const shape_ent *shape_of(map_worker *w, const sim *s, const sim_key *k)
     if (!w->j->shapes || !(sl1 = key_shape(&w->sh, seen, sl)))
         return NULL;
     const char *shape = w->sh.buf;
-    if (strmap_get_n(&w->shapes, shape, sl1 - 1, &ci))
+    if (strmap_get_h(&w->shapes, shape, w->sh.hash, &ci)) /* the table is keyed by SHAPE_HASH */
         return &w->ents[ci];
     if (w->n_ents == w->cap_ents) {
         size_t c = w->cap_ents ? w->cap_ents * 2 : 64;
@@ -976,7 +987,7 @@ static const shape_ent *shape_of(map_worker *w, const sim *s, const sim_key *k)
         w->cap_ents = c;
     }
     const char *kept = pool_dup(&w->pool, shape, sl1 - 1);
-    if (!kept || strmap_put(&w->shapes, kept, w->n_ents, NULL) < 0)
+    if (!kept || strmap_put_h(&w->shapes, kept, w->sh.hash, w->n_ents, NULL) < 0)
         return NULL;
     shape_ent *se = &w->ents[w->n_ents];
     memset(se, 0, sizeof *se);
