@@ -567,6 +567,8 @@ typedef struct param_memo {
         uint8_t used;
     } *e;
     size_t n, cap;
+    struct memo_ent recent[8]; /* the last entry found for each shape (by its id mod 8): the
+                                * keys of one layer repeat a few shapes in turn */
 } param_memo;
 
 static uint64_t memo_hash(const struct memo_key *k)
@@ -597,11 +599,18 @@ static struct memo_ent *memo_slot(param_memo *m, const struct memo_key *k)
 
 static int memo_get(param_memo *m, const struct memo_key *k, size_t *made)
 {
+    struct memo_ent *r = &m->recent[k->shape & 7];
+    if (r->used && memo_same(&r->k, k)) {
+        *made = r->made;
+        return 1;
+    }
     if (!m->cap)
         return 0;
     struct memo_ent *e = memo_slot(m, k);
-    if (e->used)
+    if (e->used) {
         *made = e->made;
+        *r = *e;
+    }
     return e->used;
 }
 
@@ -1112,6 +1121,38 @@ static int shape_is(const sim *s, const sim_key *k, const uint64_t *want, int nd
     return same;
 }
 
+/* What expected_shape says of keys that fill the same part of the same parameter (the 256
+ * experts of a layer, say), remembered: the stage, the parameter's index there, the key rule
+ * and whether the key names an expert decide it. */
+typedef struct {
+    int used, st, rule, expert, ok, nd;
+    size_t pi;
+    uint64_t want[PLAN_MAX_DIMS];
+} want_memo;
+
+#define WANT_MEMO 256
+
+/* 1 when k's tensor has the shape its parameter expects of it, or nothing is expected. */
+static int shape_expected(const sim *s, const sim_key *k, suffix_memo *smemo, want_memo *wm)
+{
+    if (k->own_st < 0)
+        return 1;
+    int ex = k->expert >= 0;
+    size_t slot = ((size_t)k->own_pi * 31u + (size_t)k->own_st * 7u + (size_t)(k->rule + 1) * 3u + (size_t)ex) % WANT_MEMO;
+    want_memo *m = &wm[slot];
+    if (!m->used || m->st != k->own_st || m->pi != k->own_pi || m->rule != k->rule || m->expert != ex) {
+        int st;
+        const rules_param *t;
+        m->used = 1;
+        m->st = k->own_st;
+        m->pi = k->own_pi;
+        m->rule = k->rule;
+        m->expert = ex;
+        m->ok = expected_shape(s, k, m->want, &m->nd, &st, &t, smemo);
+    }
+    return !m->ok || shape_is(s, k, m->want, m->nd);
+}
+
 /* Keeps what k's parameter name resolved to, for the next keys that make the same name. */
 static int remember_name(map_worker *w, const sim_key *k)
 {
@@ -1141,7 +1182,8 @@ static void *map_worker_run(void *arg)
     sim_key *tmp = NULL;
     size_t cap = 0;
     suffix_memo *smemo = calloc(SUFFIX_MEMO, sizeof *smemo);
-    if (!sm || !km || !smemo) {
+    want_memo *wmemo = calloc(WANT_MEMO, sizeof *wmemo);
+    if (!sm || !km || !smemo || !wmemo) {
         w->failed = 1;
         goto out;
     }
@@ -1219,12 +1261,8 @@ static void *map_worker_run(void *arg)
                     goto out;
                 }
             }
-            if (k->has_tensor && k->skip < 0) {
-                uint64_t want[PLAN_MAX_DIMS];
-                int nd, st;
-                const rules_param *t;
-                k->bad_shape = expected_shape(s, k, want, &nd, &st, &t, smemo) && !shape_is(s, k, want, nd);
-            }
+            if (k->has_tensor && k->skip < 0)
+                k->bad_shape = !shape_expected(s, k, smemo, wmemo);
         }
     }
 out:
@@ -1237,6 +1275,7 @@ out:
     free(np);
     free(tmp);
     free(smemo);
+    free(wmemo);
     strmap_free(&w->shapes);
     free(w->ents);
     free(w->memo.e);
