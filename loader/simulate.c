@@ -1204,6 +1204,10 @@ static void *map_worker_run(void *arg)
                 k->tensor = (uint32_t)s->ck->tensors[s->seg_first[g] + i].tensor;
                 k->has_tensor = 1;
                 k->key = key_tensor(s->ck, k)->name;
+                if (i + 8 < s->seg_count[g]) { /* the headers were read on another core */
+                    ck_tensor_ref ahead = s->ck->tensors[s->seg_first[g] + i + 8];
+                    __builtin_prefetch(&s->ck->shards[ahead.shard].h.tensors[ahead.tensor]);
+                }
             }
         /* the loader reads a shard's keys sorted by name; headers often list them so already */
         int sorted = 1;
