@@ -77,7 +77,6 @@ typedef struct {
     sfind *fs;
     size_t nf, capf;
     strmap fmap;          /* "code\1key\1msg" -> index into fs */
-    char **fkeys;         /* owned map keys */
     int oom;
 } sim;
 
