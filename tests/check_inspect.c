@@ -2,6 +2,7 @@
  * code and message prefix (one table); the verdict on every fixture agrees with the reference
  * reader's recorded verdict; folders, the index, config.json, --verify and the command line. */
 #include <check.h>
+#include <errno.h>
 #include <cjson/cJSON.h>
 #include <fcntl.h>
 #include <math.h>
@@ -993,6 +994,41 @@ static st_status parse_entry(const char *entry, size_t data, st_header *h, ck_fi
 /* The common layout of an entry is read by a direct path; anything else (spaces, another field
  * order, numbers that are not plain integers, unknown fields) must get exactly the general
  * reader's verdict, so the same entries are read both ways here. */
+/* Numbers of every length in a shape, close to the end of the header and far from it (the
+ * direct reader takes 8 digits at a time where 24 bytes remain, one at a time elsewhere): each
+ * parses to its value, or is refused as the general reader refuses it. */
+START_TEST(test_number_lengths)
+{
+    static const char *const nums[] = {"0", "7", "12", "123", "1234", "98765", "100000", "1234567",
+                                       "12345678", "99999999", "100000000", "123456789012",
+                                       "1234567890123456", "12345678901234567", "999999999999999999",
+                                       "1234567890123456789", "9999999999999999999",
+                                       "12345678901234567890", "18446744073709551615",
+                                       "18446744073709551616", "123456789012345678901234",
+                                       "01", "00", "007"};
+    for (unsigned i = 0; i < sizeof nums / sizeof *nums; i++)
+        for (int pad = 0; pad <= 40; pad++) {
+            char entry[256];
+            snprintf(entry, sizeof entry, "{\"dtype\":\"U8\",\"shape\":[%s,0],\"data_offsets\":[0,0]}%*s",
+                     nums[i], pad, "");
+            st_header h;
+            ck_findings f;
+            st_status st = parse_entry(entry, 0, &h, &f);
+            errno = 0;
+            char *end;
+            unsigned long long want = strtoull(nums[i], &end, 10);
+            int valid = errno == 0 && (nums[i][0] != '0' || !nums[i][1]);
+            ck_assert_msg((st == ST_OK) == valid, "%s + %d spaces: %s", nums[i], pad, st_status_variant(st));
+            if (st == ST_OK) {
+                ck_assert_msg(h.tensors[0].shape[0] == want, "%s + %d spaces: read %llu", nums[i], pad,
+                              (unsigned long long)h.tensors[0].shape[0]);
+                st_header_free(&h);
+            }
+            findings_free(&f);
+        }
+}
+END_TEST
+
 START_TEST(test_entry_layouts)
 {
     static const struct {
@@ -1046,6 +1082,7 @@ static Suite *inspect_suite(void)
     tcase_add_test(core, test_valid_files);
     tcase_add_test(core, test_pread_par);
     tcase_add_test(core, test_entry_layouts);
+    tcase_add_test(core, test_number_lengths);
     tcase_add_test(core, test_valid_details);
     tcase_add_test(core, test_folder_lfs_pointers);
     tcase_add_test(core, test_real_granite_pointer);
