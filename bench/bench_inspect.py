@@ -7,6 +7,7 @@ import glob
 import json
 import os
 import resource
+import shutil
 import statistics
 import struct
 import subprocess
@@ -95,6 +96,16 @@ def main():
     l_med = statistics.median(r[0] for r in lint)
     print("  ckptdoc lint --tp 8 --pp 2 (16 ranks)  median %.1f ms  peak RSS %.1f MB  exit %d  ratio %.2f"
           % (l_med * 1e3, max(r[1] for r in lint) / 1024, lint[0][2], l_med / p_med))
+    # from the index alone: config.json and the index, every shard absent (exit 1: they are missing)
+    only = os.path.join(work, "dsv3-index-only")
+    if not os.path.exists(os.path.join(only, "model.safetensors.index.json")):
+        os.makedirs(only, exist_ok=True)
+        for name in ("config.json", "model.safetensors.index.json"):
+            shutil.copy(os.path.join(dsv3, name), only)
+    lio = [run_timed([ckptdoc, "lint", "--tp", "8", "--pp", "2", only]) for _ in range(11)]
+    lio_med = statistics.median(r[0] for r in lio)
+    print("  ckptdoc lint --tp 8 --pp 2, index alone     median %.1f ms  peak RSS %.1f MB  exit %d  ratio %.2f"
+          % (lio_med * 1e3, max(r[1] for r in lio) / 1024, lio[0][2], lio_med / p_med))
     tui_first_screen(ckptdoc, dsv3)
     # --verify throughput on real data, from the page cache
     vdir = os.path.join(work, "verify-%dgb-256mb" % int(gb))
