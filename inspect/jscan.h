@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #define JSCAN_MAX_DEPTH 128 /* nesting limit of the reference's JSON parser (serde_json) */
 
@@ -53,6 +54,23 @@ const char *jscan_string_ref(jscan *s, size_t *len_out);
 /* The first position at or after i (below n) of a '"', '\\' or control character: where a
  * string's plain run of bytes ends. n when there is none. */
 size_t jscan_plain_end(const uint8_t *b, size_t i, size_t n);
+/* The length of the common prefix of a[0 .. n) and b[0 .. n), compared 8 bytes at a time. */
+static inline __attribute__((always_inline)) size_t jscan_common_prefix(const void *a, const void *b,
+                                                                       size_t n)
+{
+    const unsigned char *x = a, *y = b;
+    size_t q = 0;
+    for (; q + 8 <= n; q += 8) {
+        uint64_t u, v;
+        memcpy(&u, x + q, 8);
+        memcpy(&v, y + q, 8);
+        if (u != v)
+            return q + (size_t)__builtin_ctzll(u ^ v) / 8; /* little-endian: the first byte */
+    }
+    while (q < n && x[q] == y[q])
+        q++;
+    return q;
+}
 int jscan_literal(jscan *s, const char *lit);
 /* Steps through an array or object whose opening bracket was consumed; *state starts at 0.
  * Returns 1 when an element follows (the cursor is at it, for an object at its key), 0 once the

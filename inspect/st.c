@@ -268,21 +268,9 @@ static int add_tensor(scan *s, const char *name, ck_dtype dt, size_t dim0, uint3
  * memory. A number is taken only as plain digits without a leading zero, at most 19 of them. */
 static inline __attribute__((always_inline)) int fast_lit(scan *s, const char *lit, size_t n)
 {
-    if (s->j.i + n > s->j.n)
+    /* n is a constant at every call: compared in place, no call to memcmp */
+    if (s->j.i + n > s->j.n || jscan_common_prefix(s->j.b + s->j.i, lit, n) != n)
         return 0;
-    /* n is a constant at every call: 8 bytes at a time, no call to memcmp */
-    const uint8_t *p = s->j.b + s->j.i;
-    size_t k = 0;
-    for (; k + 8 <= n; k += 8) {
-        uint64_t a, b;
-        memcpy(&a, p + k, 8);
-        memcpy(&b, lit + k, 8);
-        if (a != b)
-            return 0;
-    }
-    for (; k < n; k++)
-        if (p[k] != (uint8_t)lit[k])
-            return 0;
     s->j.i += n;
     return 1;
 }

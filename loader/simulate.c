@@ -3,6 +3,7 @@
  * parameter exists there, is owned by another stage (skipped when the path has the stage
  * guard), or is missing (the loader's exception). Then what stayed empty, and the shapes. */
 #include "simulate.h"
+#include "../inspect/jscan.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -217,22 +218,6 @@ static int name_before(const name_pos *x, const name_pos *y, size_t lcp)
     return c ? c < 0 : x->len < y->len;
 }
 
-/* The length of the common prefix of a[0 .. n) and b[0 .. n), 8 bytes at a time. */
-static size_t common_prefix(const char *a, const char *b, size_t n)
-{
-    size_t q = 0;
-    for (; q + 8 <= n; q += 8) {
-        uint64_t x, y;
-        memcpy(&x, a + q, 8);
-        memcpy(&y, b + q, 8);
-        if (x != y)
-            return q + (size_t)__builtin_ctzll(x ^ y) / 8; /* little-endian: the first byte */
-    }
-    while (q < n && a[q] == b[q])
-        q++;
-    return q;
-}
-
 /* Sorts v[0 .. n) by name in strcmp order, stably (a merge sort; tmp holds n). The names of a
  * shard share a long prefix ("model.layers.7.mlp.experts."): it is skipped, and the next 8 bytes
  * compared as one integer decide almost every comparison. */
@@ -242,7 +227,7 @@ static void sort_names(name_pos *v, name_pos *tmp, size_t n)
         return;
     size_t lcp = v[0].len;
     for (size_t i = 1; i < n && lcp; i++)
-        lcp = common_prefix(v[0].name, v[i].name, lcp < v[i].len ? lcp : v[i].len);
+        lcp = jscan_common_prefix(v[0].name, v[i].name, lcp < v[i].len ? lcp : v[i].len);
     for (size_t i = 0; i < n; i++) {
         const unsigned char *c = (const unsigned char *)v[i].name + lcp;
         uint64_t p = 0;
@@ -840,7 +825,7 @@ static size_t key_shape(shape_state *st, const char *key, size_t len)
 {
     int ci = 0;
     if (st->valid && len <= UINT16_MAX) {
-        size_t l = common_prefix(st->key, key, st->len < len ? st->len : len);
+        size_t l = jscan_common_prefix(st->key, key, st->len < len ? st->len : len);
         while (ci + 1 < st->ncomp && st->comp_key[ci + 1] <= l)
             ci++;
     }
