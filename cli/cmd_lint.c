@@ -305,6 +305,41 @@ static void add_notice(const ck_checkpoint *ck, const plan *p, ck_findings *f)
                  p->rules->notice_reason);
 }
 
+/* The rules and the plan, made from config.json while the reader cross-checks the headers. */
+typedef struct {
+    const lint_args *a;
+    int ran, rules_rc, plan_rc;
+    ck_err rules_err, plan_err;
+    rules_file r;
+    plan p;
+    ck_findings pf;       /* plan_build's findings, added after the reader's */
+} lint_prep;
+
+static void prepare(void *ctx, const ck_checkpoint *ck)
+{
+    lint_prep *x = ctx;
+    x->ran = 1;
+    ck_err_clear(&x->rules_err);
+    ck_err_clear(&x->plan_err);
+    findings_init(&x->pf);
+    x->rules_rc = x->plan_rc = CK_EUSAGE;
+    if (!ck->cfg.present)
+        return;
+    x->rules_rc = choose_rules(x->a->path, x->a->rules, &ck->cfg, &x->r, &x->rules_err);
+    if (x->rules_rc == CK_OK)
+        x->plan_rc = plan_build(&x->r, &ck->cfg, &x->a->layout, &x->p, &x->pf, &x->plan_err);
+}
+
+/* What prepare made and lint no longer needs (the plan itself is freed by its user). */
+static void prep_free(lint_prep *x, int with_rules)
+{
+    if (!x->ran)
+        return;
+    findings_free(&x->pf);
+    if (with_rules && x->rules_rc == CK_OK)
+        rules_free(&x->r);
+}
+
 int cmd_lint(int argc, char **argv)
 {
     lint_args a;
@@ -318,22 +353,31 @@ int cmd_lint(int argc, char **argv)
     ck_err err;
     char buf[1600];
     ck_err_clear(&err);
-    if (ckpt_open(a.path, 0, &ck, &err) != CK_OK) {
+    lint_prep prep;
+    memset(&prep, 0, sizeof prep);
+    prep.a = &a;
+    ckpt_side side = {prepare, &prep};
+    if (ckpt_open_with(a.path, 0, &side, &ck, &err) != CK_OK) {
         fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
+        if (prep.ran && prep.plan_rc == CK_OK)
+            plan_free(&prep.p);
+        prep_free(&prep, 1);
         return EXIT_USAGE;
     }
     if (!ck.cfg.present) {
         fprintf(stderr, "ckptdoc lint: %s: no readable config.json; a loader cannot build the "
                 "model without it\n", a.path);
+        prep_free(&prep, 1);
         ckpt_free(&ck);
         return EXIT_USAGE;
     }
-    rules_file r;
-    if (choose_rules(a.path, a.rules, &ck.cfg, &r, &err) != CK_OK) {
-        fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
+    if (prep.rules_rc != CK_OK) {
+        fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&prep.rules_err, buf, sizeof buf));
+        prep_free(&prep, 1);
         ckpt_free(&ck);
         return EXIT_USAGE;
     }
+    rules_file *rp = &prep.r;
     ck_findings f;
     findings_init(&f);
     /* the reader's own errors (a pointer shard, a broken header) matter to the load too */
@@ -342,16 +386,23 @@ int cmd_lint(int argc, char **argv)
         if (x->sev == SEV_ERROR)
             findings_add(&f, x->code, x->sev, x->file, x->key, x->offset, "%s", x->msg);
     }
-    int wrong = !rules_match(&r, &ck.cfg);
+    int wrong = !rules_match(rp, &ck.cfg);
     char family[256];
     if (wrong)
         findings_add(&f, "lint.wrong_family", SEV_ERROR, "config.json", NULL, UINT64_MAX,
                      "rules \"%s\" are for model_type %s, but config.json says \"%s\" (%s) and "
                      "the keys look like %s: this loader cannot load this checkpoint",
-                     r.name, r.n_model_types ? r.model_types[0] : "?", ck.cfg.model_type,
+                     rp->name, rp->n_model_types ? rp->model_types[0] : "?", ck.cfg.model_type,
                      ck.cfg.architectures, keys_look_like(&ck, family, sizeof family));
-    plan p;
-    int rc = plan_build(&r, &ck.cfg, &a.layout, &p, &f, &err);
+    /* plan_build's findings follow the reader's and the family's, as when it ran here */
+    for (size_t i = 0; i < prep.pf.n; i++) {
+        const ck_finding *x = &prep.pf.v[i];
+        findings_add(&f, x->code, x->sev, x->file, x->key, x->offset, "%s", x->msg);
+    }
+    findings_free(&prep.pf);
+    plan *pl = &prep.p;
+    int rc = prep.plan_rc;
+    err = prep.plan_err;
     if (rc != CK_OK && wrong && rc == CK_EFORMAT) {
         /* the rules need fields this config does not have: part of the same verdict */
         char where[320];
@@ -359,7 +410,7 @@ int cmd_lint(int argc, char **argv)
             snprintf(where, sizeof where, "rules line %d", err.line);
         else
             snprintf(where, sizeof where, "%s", err.key[0] ? err.key : "rules");
-        findings_add(&f, "lint.rules_not_applicable", SEV_ERROR, r.path, NULL, UINT64_MAX,
+        findings_add(&f, "lint.rules_not_applicable", SEV_ERROR, rp->path, NULL, UINT64_MAX,
                      "the model these rules build cannot be derived from this config.json (%s): %s",
                      where, err.msg);
         if (a.fmt == FMT_GITHUB)
@@ -367,37 +418,37 @@ int cmd_lint(int argc, char **argv)
         else
             out_findings(&f, &st);
         findings_free(&f);
-        rules_free(&r);
+        rules_free(rp);
         ckpt_free(&ck);
         return EXIT_FINDINGS;
     }
     if (rc != CK_OK) {
         fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
         findings_free(&f);
-        rules_free(&r);
+        rules_free(rp);
         ckpt_free(&ck);
         return EXIT_USAGE;
     }
     sim_result res;
     int status = EXIT_USAGE;
-    if (simulate_run(&ck, &p, &res, &f, &err) != CK_OK) {
+    if (simulate_run(&ck, pl, &res, &f, &err) != CK_OK) {
         fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
     } else {
-        if (r.has_notice)
-            add_notice(&ck, &p, &f);
+        if (rp->has_notice)
+            add_notice(&ck, pl, &f);
         if (a.fmt == FMT_JSON)
-            print_json(&a, &ck, &r, &p, &res, &f);
+            print_json(&a, &ck, rp, pl, &res, &f);
         else if (a.fmt == FMT_GITHUB)
             print_github(&f);
         else
-            print_text(&a, &ck, &r, &p, &res, &f, &st);
+            print_text(&a, &ck, rp, pl, &res, &f, &st);
         status = findings_count(&f, SEV_ERROR) || (a.strict && findings_count(&f, SEV_WARNING))
                ? EXIT_FINDINGS : EXIT_CLEAN;
         sim_result_free(&res);
     }
-    plan_free(&p);
+    plan_free(pl);
     findings_free(&f);
-    rules_free(&r);
+    rules_free(rp);
     ckpt_free(&ck);
     return status;
 }

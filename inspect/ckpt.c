@@ -814,7 +814,29 @@ void ckpt_free(ck_checkpoint *ck)
     memset(ck, 0, sizeof *ck);
 }
 
+/* The second thread of the cross-checks: the index in header order, then the caller's work. */
+typedef struct {
+    ck_checkpoint *ck;
+    const ckpt_side *side;
+} helper_job;
+
+static void *helper_run(void *arg)
+{
+    helper_job *h = arg;
+    if (h->ck->has_index)
+        index_in_order(h->ck);
+    if (h->side)
+        h->side->fn(h->side->ctx, h->ck);
+    return NULL;
+}
+
 int ckpt_open(const char *path, int threads, ck_checkpoint *ck, ck_err *err)
+{
+    return ckpt_open_with(path, threads, NULL, ck, err);
+}
+
+int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_checkpoint *ck,
+                   ck_err *err)
 {
     memset(ck, 0, sizeof *ck);
     findings_init(&ck->findings);
@@ -916,11 +938,14 @@ int ckpt_open(const char *path, int threads, ck_checkpoint *ck, ck_err *err)
         shards_finish(ck, &job);
     }
     strmap_free(&shard_ix);
-    pthread_t in_order;
-    int started = ck->has_index && pthread_create(&in_order, NULL, index_in_order, ck) == 0;
+    pthread_t helper;
+    helper_job hj = {ck, side};
+    int started = (ck->has_index || side) && pthread_create(&helper, NULL, helper_run, &hj) == 0;
+    if (!started && side) /* no second thread: the caller's work first */
+        side->fn(side->ctx, ck);
     int crc = collect_tensors(ck);
     if (started)
-        pthread_join(in_order, NULL);
+        pthread_join(helper, NULL);
     if (crc != 0)
         goto oom;
     if (ck->has_index)

@@ -73,6 +73,16 @@ typedef struct {
  * Problems with individual files are findings in ck->findings, not errors. threads <= 0 picks the
  * number of online CPUs. On error *ck is freed and zeroed. */
 int ckpt_open(const char *path, int threads, ck_checkpoint *ck, ck_err *err);
+/* Work of the caller's to run while the checkpoint is cross-checked: fn(ctx, ck) is called once
+ * the headers are read, on the second thread beside the name map (on the calling thread when
+ * there is no index), and may read ck->cfg and ck->root only. It is not called when ckpt_open
+ * fails before the headers are read. */
+typedef struct {
+    void (*fn)(void *ctx, const ck_checkpoint *ck);
+    void *ctx;
+} ckpt_side;
+int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_checkpoint *ck,
+                   ck_err *err);
 void ckpt_free(ck_checkpoint *ck);
 /* The tensor named name: 1 and *ref when present, else 0. */
 int ckpt_find(const ck_checkpoint *ck, const char *name, ck_tensor_ref *ref);
