@@ -615,8 +615,8 @@ static int collect_tensors(ck_checkpoint *ck)
                 strmap_put_h(&ck->by_name, x->name, x->hash, prev, NULL); /* keep the first */
                 continue;
             }
-            ck->tensors[ck->n_tensors].shard = i;
-            ck->tensors[ck->n_tensors].tensor = t;
+            ck->tensors[ck->n_tensors].shard = (uint32_t)i;
+            ck->tensors[ck->n_tensors].tensor = (uint32_t)t;
             ck->n_tensors++;
             uint64_t nel = st_tensor_numel(x);
             ck->params += nel;

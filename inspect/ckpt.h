@@ -38,9 +38,9 @@ typedef struct {
 
 #define CK_NO_TENSOR UINT32_MAX
 
-typedef struct {
-    size_t shard;       /* index into shards */
-    size_t tensor;      /* index into shards[shard].h.tensors */
+typedef struct {        /* 8 bytes: one per tensor (positions fit 32 bits, as in the name map) */
+    uint32_t shard;     /* index into shards */
+    uint32_t tensor;    /* index into shards[shard].h.tensors */
 } ck_tensor_ref;
 
 typedef struct {
