@@ -620,8 +620,8 @@ static int collect_tensors(ck_checkpoint *ck)
             ck->n_tensors++;
             uint64_t nel = st_tensor_numel(x);
             ck->params += nel;
-            ck->bytes += x->nbytes;
-            ck->dtype_bytes[x->dtype] += x->nbytes;
+            ck->bytes += st_tensor_nbytes(x);
+            ck->dtype_bytes[x->dtype] += st_tensor_nbytes(x);
             ck->dtype_count[x->dtype]++;
         }
     }
@@ -745,7 +745,7 @@ static void check_index(ck_checkpoint *ck)
         const st_tensor *t = ckpt_tensor(ck, ck->tensors[i]);
         if (!s->referenced)
             continue;
-        sum += t->nbytes;
+        sum += st_tensor_nbytes(t);
         if (!named[i])
             findings_add(&ck->findings, "index.unlisted_tensor", SEV_WARNING, s->name, t->name,
                          CK_NO_OFFSET, "tensor is in the shard but not in %s: loaders that "

@@ -669,7 +669,6 @@ static int validate_offsets(scan *s, uint64_t *data_len)
                      dtype_name(t->dtype), (unsigned long long)(nbits / 8));
             break;
         }
-        t->nbytes = nbits / 8;
         start = t->end;
         prev = t->name;
     }

@@ -42,8 +42,8 @@ typedef enum {
 typedef struct {
     const char *name;   /* into the header's arena, NUL-terminated (may contain no NUL) */
     const uint64_t *shape; /* (ndim) */
-    uint64_t begin, end;   /* data_offsets, relative to the start of the data (8 + N) */
-    uint64_t nbytes;       /* end - begin, checked against shape x dtype */
+    uint64_t begin, end;   /* data_offsets, relative to the start of the data (8 + N); end - begin
+                            * is checked against shape x dtype (st_tensor_nbytes) */
     uint32_t ndim;
     uint32_t hash;         /* strmap_hash(name) */
     ck_dtype dtype;
@@ -90,6 +90,11 @@ st_status st_header_read_fd(int fd, uint64_t file_size, const char *fname, st_he
 void st_header_free(st_header *h);
 /* Elements of a tensor (product of its shape; 1 for a scalar). Overflow was ruled out by parse. */
 uint64_t st_tensor_numel(const st_tensor *t);
+/* The tensor's bytes: end - begin, which the reader checked against its shape and dtype. */
+static inline uint64_t st_tensor_nbytes(const st_tensor *t)
+{
+    return t->end - t->begin;
+}
 /* Writes "[2, 3]" into buf. */
 const char *st_shape_str(const uint64_t *shape, uint32_t ndim, char *buf, size_t size);
 

@@ -160,7 +160,7 @@ int tree_build(const ck_checkpoint *ck, ck_tree *t)
             el *= st->shape[d];
         x->count += 1;
         x->elems += el;
-        x->bytes += st->nbytes;
+        x->bytes += st_tensor_nbytes(st);
     }
     /* child lists */
     t->kids = malloc((t->nn ? t->nn : 1) * sizeof *t->kids);

@@ -216,7 +216,7 @@ static void draw_panel(const tui_ctx *c, const tui_state *s, int y0, int ymax)
         for (uint32_t d = 0; d < t->ndim && o < 200; d++)
             o += snprintf(line + o, sizeof line - (size_t)o, "%s%llu", d ? ", " : "",
                           (unsigned long long)t->shape[d]);
-        snprintf(line + o, sizeof line - (size_t)o, "]  %s, %llu elements", hsize(t->nbytes, a, sizeof a),
+        snprintf(line + o, sizeof line - (size_t)o, "]  %s, %llu elements", hsize(st_tensor_nbytes(t), a, sizeof a),
                  (unsigned long long)x->elems);
         panel_line(&y, ymax, line);
         draw_findings_of(c, n, &y, ymax, 2); /* what is wrong first, then where it is */
@@ -296,7 +296,7 @@ static void draw_stats(const tui_ctx *c, const tui_state *s)
     const st_tensor *t = ckpt_tensor(c->ck, ref);
     char line[1200], a[32];
     snprintf(line, sizeof line, "statistics of %s (%s, %s): reading...", x->path, dtype_name(t->dtype),
-             hsize(t->nbytes, a, sizeof a));
+             hsize(st_tensor_nbytes(t), a, sizeof a));
     attron(A_BOLD);
     put(0, 1, COLS - 2, line);
     attroff(A_BOLD);
@@ -317,7 +317,7 @@ static void draw_stats(const tui_ctx *c, const tui_state *s)
     clrtoeol();
     attron(A_BOLD);
     snprintf(line, sizeof line, "statistics of %s (%s, %s)", x->path, dtype_name(t->dtype),
-             hsize(t->nbytes, a, sizeof a));
+             hsize(st_tensor_nbytes(t), a, sizeof a));
     put(0, 1, COLS - 2, line);
     attroff(A_BOLD);
     if (ts.dequantized) {

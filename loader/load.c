@@ -111,7 +111,7 @@ static int read_raw_to(const ck_checkpoint *ck, ck_tensor_ref ref, mem_ctx *m, i
 {
     const ck_shard *sh = &ck->shards[ref.shard];
     const st_tensor *t = ckpt_tensor(ck, ref);
-    int rc = mem_buf(m, slot, t->nbytes, out, err);
+    int rc = mem_buf(m, slot, st_tensor_nbytes(t), out, err);
     if (rc != CK_OK) {
         *out = NULL;
         return rc;
@@ -119,15 +119,15 @@ static int read_raw_to(const ck_checkpoint *ck, ck_tensor_ref ref, mem_ctx *m, i
     int fd = open(sh->path, O_RDONLY | O_CLOEXEC);
     uint64_t off = sh->h.data_start + t->begin;
     if (fd >= 0 && ON_DEV(m)) {
-        if ((rc = kdev_read_fd(m->stager, fd, off, t->nbytes, *out, sh->path, err)) == CK_OK)
-            *bytes += t->nbytes;
+        if ((rc = kdev_read_fd(m->stager, fd, off, st_tensor_nbytes(t), *out, sh->path, err)) == CK_OK)
+            *bytes += st_tensor_nbytes(t);
         else if (!err->key[0])
             snprintf(err->key, sizeof err->key, "%s", t->name);
-    } else if (fd < 0 || ck_pread_par(fd, *out, t->nbytes, off, 0) != 0)
+    } else if (fd < 0 || ck_pread_par(fd, *out, st_tensor_nbytes(t), off, 0) != 0)
         rc = ck_err_set(err, CK_EIO, sh->path, t->name, off, "cannot read %llu bytes: %s",
-                        (unsigned long long)t->nbytes, errno ? strerror(errno) : "the file ends early");
+                        (unsigned long long)st_tensor_nbytes(t), errno ? strerror(errno) : "the file ends early");
     else
-        *bytes += t->nbytes;
+        *bytes += st_tensor_nbytes(t);
     if (fd >= 0)
         close(fd);
     if (rc != CK_OK) {
@@ -593,7 +593,7 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
     for (size_t i = 0; i < ck->n_tensors && rc == CK_OK; i++) {
         const st_tensor *ten = ckpt_tensor(ck, ck->tensors[i]);
         if (o && o->progress) {
-            seen += ten->nbytes;
+            seen += st_tensor_nbytes(ten);
             o->progress(seen, ck->bytes, o->progress_ctx);
         }
         st_tensor as_float = *ten; /* a dequantized weight goes in under its unquantized name */

@@ -238,7 +238,7 @@ START_TEST(test_valid_details)
     ck_assert_uint_eq(h.tensors[0].ndim, 2);
     ck_assert_uint_eq(h.tensors[0].shape[1], 2);
     ck_assert_uint_eq(h.tensors[1].begin, 16);
-    ck_assert_uint_eq(h.tensors[1].nbytes, 6);
+    ck_assert_uint_eq(st_tensor_nbytes(&h.tensors[1]), 6);
     ck_assert_uint_eq(h.header_len % 8, 0);
     st_header_free(&h);
     /* escapes and non-ASCII names decode to UTF-8 */

@@ -88,7 +88,7 @@ START_TEST(test_tree_shape)
     for (size_t i = 0; i < x.ck.n_tensors; i++) {
         const st_tensor *s = ckpt_tensor(&x.ck, x.ck.tensors[i]);
         if (strncmp(s->name, "model.layers.61.", 16) == 0) {
-            sum += s->nbytes;
+            sum += st_tensor_nbytes(s);
             cnt++;
         }
     }

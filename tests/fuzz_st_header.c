@@ -22,8 +22,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         for (size_t i = 0; i < h.n_tensors; i++) {
             if (h.tensors[i].end > end)
                 end = h.tensors[i].end;
-            if (h.tensors[i].end - h.tensors[i].begin != h.tensors[i].nbytes)
-                abort();
+            if (st_tensor_numel(&h.tensors[i]) * dtype_bits(h.tensors[i].dtype) / 8 !=
+                st_tensor_nbytes(&h.tensors[i]))
+                abort(); /* the bytes a tensor covers are what its shape and dtype need */
         }
         if (end != h.data_len || h.data_start + h.data_len != size)
             abort();
