@@ -13,30 +13,26 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct {          /* 64 bytes: one per key, ~92k of them for DeepSeek-V3 */
-    const char *key;      /* checkpoint key, NUL-terminated */
+typedef struct {          /* 48 bytes: one per key, ~92k of them for DeepSeek-V3 */
     char *param;          /* the parameter it maps to (owned) */
     uint64_t stages;      /* the stages whose model has param */
     int64_t expert;       /* -1 */
     uint32_t shard;
-    uint32_t tensor;      /* has_tensor: index into the shard's tensors */
+    uint32_t tensor;      /* has_tensor: index into the shard's tensors; else where its name
+                           * starts in the sim's block of keys (key_name) */
     int32_t layer;        /* the layer of param, -1 */
     uint32_t own_pi;      /* own_st's index of param */
     int16_t skip;         /* index into rules->skips, -1 */
     int16_t rule;         /* index into rules->keys, -1: identity */
     int8_t own_st;        /* the first stage whose model has param, -1 */
-    uint8_t has_tensor;
-    uint8_t bad_shape;    /* the tensor's shape is not what its parameter expects */
+    uint8_t has_tensor : 1;
+    uint8_t bad_shape : 1; /* the tensor's shape is not what its parameter expects */
     uint16_t seen_off;    /* the name the loader sees starts here (strip_prefix) */
 } sim_key;
-_Static_assert(sizeof(sim_key) == 64, "sim_key grew: it is allocated once per key");
+_Static_assert(sizeof(sim_key) == 48, "sim_key grew: it is allocated once per key");
 
-/* The name the loader sees, the key rule's fused part id (or NULL), and whether the path
- * skips parameters of layers other stages own: all follow from the key and its rule. */
-static inline const char *key_seen_name(const sim_key *k)
-{
-    return k->key + k->seen_off;
-}
+/* The key rule's fused part id (or NULL), and whether the path skips parameters of layers other
+ * stages own: both follow from the key's rule. */
 
 static inline const char *key_part(const rules_file *r, const sim_key *k)
 {
@@ -66,6 +62,7 @@ typedef struct {
     ck_err *err;
     sim_key *keys;
     size_t n;
+    const char *iblock;   /* the names of keys without a tensor, NUL-terminated one after another */
     size_t *seg;          /* (n_seg + 1) key ranges of one shard each, in the loader's order */
     size_t n_seg;
     size_t *seg_first;    /* (n_seg) the shard's first entry in ck->tensors, SIZE_MAX: filled already */
@@ -80,6 +77,17 @@ typedef struct {
     strmap fmap;          /* "code\1key\1msg" -> index into fs */
     int oom;
 } sim;
+
+/* The checkpoint key, and the name the loader sees (the key past strip_prefix). */
+static inline const char *key_name(const sim *s, const sim_key *k)
+{
+    return k->has_tensor ? key_tensor(s->ck, k)->name : s->iblock + k->tensor;
+}
+
+static inline const char *key_seen_name(const sim *s, const sim_key *k)
+{
+    return key_name(s, k) + k->seen_off;
+}
 
 /* The part of template tmpl that k's key rule fills (rules_part_index, looked up once). */
 static int key_part_index(const sim *s, const sim_key *k, int tmpl)
@@ -325,7 +333,6 @@ static int collect_keys(sim *s)
         k->shard = (uint32_t)ck->tensors[i].shard;
         k->tensor = (uint32_t)ck->tensors[i].tensor;
         k->has_tensor = 1;
-        k->key = key_tensor(ck, k)->name;
     }
     /* keys known only from the index: NUL-terminated copies, all in one block */
     size_t bytes = 0, used = 0;
@@ -333,6 +340,7 @@ static int collect_keys(sim *s)
         if (FROM_INDEX(&ck->index[i]))
             bytes += ck->index[i].key_len + 1;
     char *block = bytes ? own(s, malloc(bytes)) : NULL;
+    s->iblock = block;
     if (bytes && !block)
         rc = -1;
     for (size_t i = 0; i < ck->n_index && block; i++) {
@@ -342,7 +350,7 @@ static int collect_keys(sim *s)
         sim_key *k = &s->keys[at[rank[e->shard]]++];
         memset(k, 0, sizeof *k);
         k->shard = e->shard;
-        k->key = block + used;
+        k->tensor = (uint32_t)used;
         memcpy(block + used, e->key, e->key_len);
         block[used + e->key_len] = 0;
         used += e->key_len + 1;
@@ -655,10 +663,11 @@ static void memo_recipe(cap_plan *pl, const rules_key *kr)
 }
 
 /* The name the loader sees: the key without the rules' strip_prefix. */
-static void key_seen(const rules_file *r, sim_key *k)
+static void key_seen(const sim *s, sim_key *k)
 {
-    size_t spl = strlen(r->strip_prefix);
-    k->seen_off = spl && spl <= UINT16_MAX && strncmp(k->key, r->strip_prefix, spl) == 0 ? (uint16_t)spl : 0;
+    const char *strip = s->p->rules->strip_prefix;
+    size_t spl = strlen(strip);
+    k->seen_off = spl && spl <= UINT16_MAX && strncmp(key_name(s, k), strip, spl) == 0 ? (uint16_t)spl : 0;
 }
 
 /* The per-key, stage-independent part. Maps one key (k->seen_off set by key_seen): skip, rule,
@@ -668,7 +677,7 @@ static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, const key_s
 {
     const plan *p = s->p;
     const rules_file *r = p->rules;
-    const char *seen = key_seen_name(k);
+    const char *seen = key_seen_name(s, k);
     size_t sl = strlen(seen);
     k->skip = k->rule = -1;
     k->expert = -1;
@@ -963,7 +972,7 @@ static const shape_ent *shape_of(map_worker *w, const sim *s, const sim_key *k)
 {
     const rules_file *r = s->p->rules;
     size_t ci, sl1;
-    const char *seen = key_seen_name(k);
+    const char *seen = key_seen_name(s, k);
     size_t sl = k->has_tensor ? key_tensor(s->ck, k)->name_len - k->seen_off : strlen(seen);
     const key_nums *kn = &w->sh.kn;
     if (!w->j->shapes || !(sl1 = key_shape(&w->sh, seen, sl)))
@@ -1187,7 +1196,6 @@ static void *map_worker_run(void *arg)
                 k->shard = (uint32_t)s->ck->tensors[s->seg_first[g] + i].shard;
                 k->tensor = (uint32_t)s->ck->tensors[s->seg_first[g] + i].tensor;
                 k->has_tensor = 1;
-                k->key = key_tensor(s->ck, k)->name;
                 if (i + 8 < s->seg_count[g]) { /* the headers were read on another core */
                     ck_tensor_ref ahead = s->ck->tensors[s->seg_first[g] + i + 8];
                     __builtin_prefetch(&s->ck->shards[ahead.shard].h.tensors[ahead.tensor]);
@@ -1196,7 +1204,7 @@ static void *map_worker_run(void *arg)
         /* the loader reads a shard's keys sorted by name; headers often list them so already */
         int sorted = 1;
         for (size_t i = a + 1; i < b && sorted; i++)
-            sorted = strcmp(s->keys[i - 1].key, s->keys[i].key) <= 0;
+            sorted = strcmp(key_name(s, &s->keys[i - 1]), key_name(s, &s->keys[i])) <= 0;
         if (!sorted) {
             if (b - a > cap) {
                 free(np);
@@ -1211,8 +1219,8 @@ static void *map_worker_run(void *arg)
             }
             for (size_t i = a; i < b; i++) {
                 const sim_key *k = &s->keys[i];
-                np[i - a].name = k->key;
-                np[i - a].len = k->has_tensor ? key_tensor(s->ck, k)->name_len : strlen(k->key);
+                np[i - a].name = key_name(s, k);
+                np[i - a].len = k->has_tensor ? key_tensor(s->ck, k)->name_len : strlen(np[i - a].name);
                 np[i - a].pos = i;
             }
             sort_names(np, np + (b - a), b - a);
@@ -1222,7 +1230,7 @@ static void *map_worker_run(void *arg)
         }
         for (size_t i = a; i < b; i++) {
             sim_key *k = &s->keys[i];
-            key_seen(r, k);
+            key_seen(s, k);
             key_shape_ctx sc = {shape_of(w, s, k), &w->sh.kn};
             if (map_one(s, k, sm, km, sc.se ? &sc : NULL, &w->pool, &w->err)) {
                 w->failed = 1;
@@ -1413,8 +1421,8 @@ static const rules_skip *skip_meant_for(const plan *p, int layer)
     return NULL;
 }
 
-/* Why k's parameter is not one of the stage's, in a sentence. */
-static void explain_missing(const plan *p, const sim_key *k, char *buf, size_t size)
+/* Why k's parameter is not one of the stage's, in a sentence (seen: the name the loader sees). */
+static void explain_missing(const plan *p, const sim_key *k, const char *seen, char *buf, size_t size)
 {
     const rules_file *r = p->rules;
     int other = stage_owning(p, k->param);
@@ -1428,7 +1436,7 @@ static void explain_missing(const plan *p, const sim_key *k, char *buf, size_t s
         if (sk)
             snprintf(buf, size, "layer %d is %s; the skip rule for it (%s line %d) does not match "
                      "the name the loader sees, '%s' (its key is '%s')", k->layer, sk->reason,
-                     r->path, sk->line, key_seen_name(k), sk->key.text);
+                     r->path, sk->line, seen, sk->key.text);
         else
             snprintf(buf, size, "layer %d is at or beyond num_hidden_layers=%d: the checkpoint has "
                      "more layers than config.json builds (a trimmed config?)", k->layer,
@@ -1469,10 +1477,9 @@ static void explain_missing(const plan *p, const sim_key *k, char *buf, size_t s
 }
 
 /* The loader's exception for key k: its error format with {param} and {module} filled. */
-static void error_line(const rules_file *r, const sim_key *k, char *buf, size_t size)
+static void error_line(const rules_file *r, const sim_key *k, const char *seen, char *buf, size_t size)
 {
     size_t n = 0;
-    const char *seen = key_seen_name(k);
     const char *dot = strrchr(seen, '.'), *prev = NULL;
     for (const char *q = seen; dot && q < dot; q++)
         if (*q == '.')
@@ -1512,9 +1519,10 @@ static void run_stage(sim *s, int si, sim_result *res)
     }
     for (size_t i = 0; i < s->n; i++) {
         const sim_key *k = &s->keys[i];
+        const char *kname = key_name(s, k);
         if (k->skip >= 0) {
             if (!skip_count[k->skip]++)
-                skip_example[k->skip] = k->key;
+                skip_example[k->skip] = kname;
             out->skipped_rules++;
             continue;
         }
@@ -1530,11 +1538,11 @@ static void run_stage(sim *s, int si, sim_result *res)
                              kr->dim, p->layout.tp);
                     if (!out->error[0]) {
                         snprintf(out->error, sizeof out->error, "%s", line);
-                        snprintf(out->error_key, sizeof out->error_key, "%s", k->key);
+                        snprintf(out->error_key, sizeof out->error_key, "%s", kname);
                         snprintf(out->error_file, sizeof out->error_file, "%s", s->ck->shards[k->shard].name);
                     }
-                    sfind_add(s, out->error[0] && strcmp(out->error_key, k->key) ? "lint.unexpected"
-                              : "lint.keyerror", SEV_ERROR, si, s->ck->shards[k->shard].name, k->key,
+                    sfind_add(s, out->error[0] && strcmp(out->error_key, kname) ? "lint.unexpected"
+                              : "lint.keyerror", SEV_ERROR, si, s->ck->shards[k->shard].name, kname,
                               "%s: dim %d is %llu, which %d ranks cannot split", line, kr->dim,
                               (unsigned long long)t->shape[kr->dim], p->layout.tp);
                     continue;
@@ -1556,13 +1564,13 @@ static void run_stage(sim *s, int si, sim_result *res)
             }
             char why[768], line[600];
             if (r->builds_model)
-                explain_missing(p, k, why, sizeof why);
+                explain_missing(p, k, kname + k->seen_off, why, sizeof why);
             else
                 snprintf(why, sizeof why, "no rule of %s takes this name", r->name);
-            error_line(r, k, line, sizeof line);
+            error_line(r, k, kname + k->seen_off, line, sizeof line);
             const char *file = s->ck->shards[k->shard].name;
             if (!r->raises) {
-                sfind_add(s, "lint.unused", SEV_WARNING, si, file, k->key, "%s warns that it was not "
+                sfind_add(s, "lint.unused", SEV_WARNING, si, file, kname, "%s warns that it was not "
                           "used (\"Some weights of the model checkpoint at %s were not used when "
                           "initializing %s\") and drops it: %s", r->loader, s->ck->root,
                           s->p->cfg->architectures, why);
@@ -1571,15 +1579,15 @@ static void run_stage(sim *s, int si, sim_result *res)
             }
             if (!out->error[0]) {
                 snprintf(out->error, sizeof out->error, "%s", line);
-                snprintf(out->error_key, sizeof out->error_key, "%s", k->key);
+                snprintf(out->error_key, sizeof out->error_key, "%s", kname);
                 snprintf(out->error_file, sizeof out->error_file, "%s", file);
-                sfind_add(s, "lint.keyerror", SEV_ERROR, si, file, k->key, "the load fails here "
+                sfind_add(s, "lint.keyerror", SEV_ERROR, si, file, kname, "the load fails here "
                           "first: %s: %s", line, why);
             } else if (!r->builds_model)
-                sfind_add(s, "lint.unexpected", SEV_ERROR, si, file, k->key, "is not in the "
+                sfind_add(s, "lint.unexpected", SEV_ERROR, si, file, kname, "is not in the "
                           "converter's table either (%s)", line);
             else
-                sfind_add(s, "lint.unexpected", SEV_ERROR, si, file, k->key, "maps to '%s', which "
+                sfind_add(s, "lint.unexpected", SEV_ERROR, si, file, kname, "maps to '%s', which "
                           "these ranks do not have (%s): %s", k->param, line, why);
             out->unexpected++;
             continue;
@@ -1593,7 +1601,7 @@ static void run_stage(sim *s, int si, sim_result *res)
             part = 0;
         int64_t ne = pp->experts ? pp->experts : 1, e = k->expert >= 0 ? k->expert : 0;
         if (e >= ne) {
-            sfind_add(s, "lint.unexpected", SEV_ERROR, si, s->ck->shards[k->shard].name, k->key,
+            sfind_add(s, "lint.unexpected", SEV_ERROR, si, s->ck->shards[k->shard].name, kname,
                       "expert %lld is beyond the model's %lld experts ('%s')", (long long)e,
                       (long long)ne, k->param);
             continue;
@@ -1608,7 +1616,7 @@ static void run_stage(sim *s, int si, sim_result *res)
         }
         size_t b = (size_t)(e * np + part);
         if (bits[pi][b])
-            sfind_add(s, "lint.duplicate", SEV_WARNING, si, s->ck->shards[k->shard].name, k->key,
+            sfind_add(s, "lint.duplicate", SEV_WARNING, si, s->ck->shards[k->shard].name, kname,
                       "fills '%s'%s%s a second time: two checkpoint names for one slot, the later wins",
                       k->param, kpart ? " part " : "", kpart ? kpart : "");
         bits[pi][b] = 1;
@@ -1793,7 +1801,7 @@ static void check_shapes(sim *s)
         char a[128], b[128];
         st_shape_str(ten->shape, ten->ndim, a, sizeof a);
         st_shape_str(want, (uint32_t)nd, b, sizeof b);
-        sfind_add(s, "lint.shape", SEV_ERROR, st, s->ck->shards[k->shard].name, k->key,
+        sfind_add(s, "lint.shape", SEV_ERROR, st, s->ck->shards[k->shard].name, key_name(s, k),
                   "shape %s does not match %s expected for '%s'%s%s (from config.json and rules "
                   "line %d)", a, b, k->param, key_part(s->p->rules, k) ? " part " : "",
                   key_part(s->p->rules, k) ? key_part(s->p->rules, k) : "",
@@ -1913,8 +1921,8 @@ int simulate_map_key(const plan *p, const char *key, sim_mapping *m, ck_err *err
     when_memo *km = calloc((size_t)r->n_keys + 1, sizeof *km);
     sim_key k;
     memset(&k, 0, sizeof k);
-    k.key = key;
-    key_seen(r, &k);
+    s.iblock = key; /* the one key, as if known from the index alone */
+    key_seen(&s, &k);
     strpool pool;
     memset(&pool, 0, sizeof pool);
     int rc = sm && km ? map_one(&s, &k, sm, km, NULL, &pool, err) : -1;
@@ -1924,7 +1932,7 @@ int simulate_map_key(const plan *p, const char *key, sim_mapping *m, ck_err *err
         m->expert = k.expert;
         m->guard = key_guard(r, &k);
         m->part = key_part(r, &k);
-        snprintf(m->seen, sizeof m->seen, "%s", key_seen_name(&k));
+        snprintf(m->seen, sizeof m->seen, "%s", key_seen_name(&s, &k));
         if (k.param) {
             snprintf(m->param, sizeof m->param, "%s", k.param);
             m->layer = param_layer(p, k.param);
@@ -1939,7 +1947,7 @@ int simulate_map_key(const plan *p, const char *key, sim_mapping *m, ck_err *err
         }
         if (k.param && m->stages != (p->layout.pp >= 64 ? ~0ull : (1ull << p->layout.pp) - 1)) {
             k.layer = m->layer; /* some stage lacks it: say why */
-            explain_missing(p, &k, m->why, sizeof m->why);
+            explain_missing(p, &k, key_seen_name(&s, &k), m->why, sizeof m->why);
         }
     } else if (!err->code)
         ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
@@ -1972,11 +1980,11 @@ int simulate_keys_for_param(const ck_checkpoint *ck, const plan *p, const char *
             if (!k->param || strcmp(k->param, param) != 0)
                 continue;
             sim_mapping m;
-            if (simulate_map_key(p, k->key, &m, err) != CK_OK) {
+            if (simulate_map_key(p, key_name(&s, k), &m, err) != CK_OK) {
                 rc = err->code;
                 break;
             }
-            fn(ctx, k->key, ck->shards[k->shard].name, &m);
+            fn(ctx, key_name(&s, k), ck->shards[k->shard].name, &m);
         }
     }
     sim_free_strings(&s);
