@@ -686,7 +686,7 @@ static void check_index(ck_checkpoint *ck)
                          "folder; download it", iname, s->index_keys, s->index_keys == 1 ? "" : "s");
     }
     /* entry of the index that names each tensor, +1 (0: not named); a key named twice */
-    size_t *named = strmap_zalloc(ck->n_tensors * sizeof *named);
+    uint32_t *named = strmap_zalloc(ck->n_tensors * sizeof *named); /* index entries fit 32 bits */
     if (!named) {
         ck->findings.oom = 1;
         return;
@@ -706,7 +706,7 @@ static void check_index(ck_checkpoint *ck)
                          CK_NO_OFFSET, "weight_map lists this tensor more than once (the last "
                          "entry, \"%s\", is the one a JSON reader keeps)", ck->shards[e->shard].name);
         }
-        named[g] = i + 1;
+        named[g] = (uint32_t)(i + 1);
     }
     int all_ok = 1;
     for (size_t i = 0; i < ck->n_index; i++) {
