@@ -1030,7 +1030,8 @@ START_TEST(test_check_cli)
             ck_assert_ptr_nonnull(strstr(out, "top-1 tokens agree 8/8"));
             free(out);
         }
-        out = cli(0, NULL, "check fixtures/quant/tiny-llama-w%da16 --against fixtures/quant/tiny-llama-f32", b ? 8 : 4);
+        out = cli(0, NULL, "check fixtures/quant/tiny-llama-w%da16 --against fixtures/quant/tiny-llama-f32",
+                  b ? 8 : 4);
         ck_assert_ptr_nonnull(strstr(out, "layer 1    attention"));
         const char *lg = strstr(strstr(out, "against fixtures/quant/tiny-llama-f32"), "logits     relative error ");
         ck_assert_ptr_nonnull(lg);
@@ -1083,12 +1084,14 @@ START_TEST(test_check_cli)
                       strstr(out, "top-1 tokens agree 8/8: PASS") != NULL, "%s: %s", refd[i], out);
         free(out);
     }
-    out = cli(1, NULL, "check fixtures/real/tiny-qwen2 --reference fixtures/moe/tiny-mixtral/reference.logits"); /* another model's logits for the same tokens */
+    /* another model's logits for the same tokens */
+    out = cli(1, NULL, "check fixtures/real/tiny-qwen2 --reference fixtures/moe/tiny-mixtral/reference.logits");
     ck_assert_ptr_nonnull(strstr(out, "top-1 tokens agree 0/8: FAIL"));
     free(out);
     /* other tokens: not compared, and said so */
     free(cli(0, "is for other tokens or another vocabulary: not compared",
-             "check fixtures/real/tiny-qwen2 --tokens 1,2,3 --reference fixtures/real/tiny-qwen2/reference.logits"));
+             "check fixtures/real/tiny-qwen2 --tokens 1,2,3 --reference "
+             "fixtures/real/tiny-qwen2/reference.logits"));
     free(cli(2, "not a reference logits file",
              "check fixtures/real/tiny-qwen2 --reference fixtures/real/tiny-qwen2/config.json"));
     /* a negative carries its original's reference: the weights do not compute it */
