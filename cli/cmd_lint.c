@@ -20,7 +20,7 @@
 
 typedef struct {
     const char *path, *rules;
-    int tp, pp, ep, fmt, no_color, strict;
+    int fmt, no_color, strict;
     plan_layout layout;
 } lint_args;
 
@@ -62,7 +62,7 @@ static int parse_args(int argc, char **argv, lint_args *a)
         {"format", required_argument, 0, 'f'}, {"strict", no_argument, 0, 's'},
         {"no-color", no_argument, 0, 'C'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
-    a->tp = a->pp = 1;
+    a->layout.tp = a->layout.pp = 1;
     const char *partition = NULL;
     optind = 1;
     int c;
@@ -70,18 +70,11 @@ static int parse_args(int argc, char **argv, lint_args *a)
         switch (c) {
         case 'r': a->rules = optarg; break;
         case 't':
-            if (parse_int(optarg, 1, 4096, &a->tp)) {
-                fprintf(stderr, "ckptdoc lint: --tp must be 1..4096, not '%s'\n", optarg);
-                return -1;
-            }
-            break;
         case 'p':
-            if (parse_int(optarg, 1, PLAN_MAX_PP, &a->pp)) {
-                fprintf(stderr, "ckptdoc lint: --pp must be 1..%d, not '%s'\n", PLAN_MAX_PP, optarg);
+            if (parse_tp_pp(c, optarg, &a->layout, "lint"))
                 return -1;
-            }
             break;
-        case 'e': a->ep = 1; break;
+        case 'e': a->layout.ep = 1; break;
         case 'P': partition = optarg; break;
         case 'f':
             a->fmt = strcmp(optarg, "json") == 0 ? FMT_JSON : strcmp(optarg, "github") == 0 ? FMT_GITHUB
@@ -105,9 +98,6 @@ static int parse_args(int argc, char **argv, lint_args *a)
         return -1;
     }
     a->path = argv[optind];
-    a->layout.tp = a->tp;
-    a->layout.pp = a->pp;
-    a->layout.ep = a->ep;
     if (partition) {
         int n = 0;
         char buf[512];
@@ -120,9 +110,9 @@ static int parse_args(int argc, char **argv, lint_args *a)
             }
             n++;
         }
-        if (n != a->pp) {
+        if (n != a->layout.pp) {
             fprintf(stderr, "ckptdoc lint: --pp-partition has %d stages but --pp is %d (vLLM: "
-                    "\"len(partitions)=%d does not match pp_size=%d.\")\n", n, a->pp, n, a->pp);
+                    "\"len(partitions)=%d does not match pp_size=%d.\")\n", n, a->layout.pp, n, a->layout.pp);
             return -1;
         }
     }
@@ -136,17 +126,17 @@ static void print_text(const lint_args *a, const ck_checkpoint *ck, const rules_
     printf("%s%s%s\n", out_bold(st), ck->root, out_reset(st));
     printf("  %-10s %s\n", "family", ckpt_family(ck, fam, sizeof fam));
     printf("  %-10s %s (%s), loader %s\n", "rules", r->name, r->path, r->loader);
-    printf("  %-10s TP %d x PP %d%s = %d rank%s, quantization %s\n", "layout", a->tp, a->pp,
-           a->ep ? " with expert parallelism" : "", a->tp * a->pp, a->tp * a->pp == 1 ? "" : "s",
+    printf("  %-10s TP %d x PP %d%s = %d rank%s, quantization %s\n", "layout", a->layout.tp, a->layout.pp,
+           a->layout.ep ? " with expert parallelism" : "", a->layout.tp * a->layout.pp, a->layout.tp * a->layout.pp == 1 ? "" : "s",
            p->quant->method);
     int64_t n_exp = plan_experts(p);
-    if (n_exp && a->ep && a->tp > 1) {
+    if (n_exp && a->layout.ep && a->layout.tp > 1) {
         /* where each expert lives: vLLM's linear placement over the TP ranks of a stage */
-        printf("  %-10s %lld routed experts per MoE layer over %d ranks:", "experts", (long long)n_exp, a->tp);
-        for (int k = 0; k < a->tp; k++) {
+        printf("  %-10s %lld routed experts per MoE layer over %d ranks:", "experts", (long long)n_exp, a->layout.tp);
+        for (int k = 0; k < a->layout.tp; k++) {
             int64_t s0, c;
             plan_expert_range(p, n_exp, k, &s0, &c);
-            if (k < 4 || k == a->tp - 1)
+            if (k < 4 || k == a->layout.tp - 1)
                 printf("%s TP rank %d: %lld-%lld", k ? "," : "", k, (long long)s0, (long long)(s0 + c - 1));
             else if (k == 4)
                 printf(", ...");
@@ -154,7 +144,7 @@ static void print_text(const lint_args *a, const ck_checkpoint *ck, const rules_
         printf("\n");
     } else if (n_exp)
         printf("  %-10s %lld routed experts per MoE layer, all on every rank, each sliced over TP %d\n",
-               "experts", (long long)n_exp, a->tp);
+               "experts", (long long)n_exp, a->layout.tp);
     printf("  %-10s %zu keys per rank%s\n", "keys", res->keys,
            res->from_index ? " (from the index: shard headers unreadable, shape checks skipped)" : "");
     for (int s = 0; s < res->n_stages; s++) {
@@ -190,9 +180,9 @@ static void print_json(const lint_args *a, const ck_checkpoint *ck, const rules_
     cJSON_AddStringToObject(rj, "path", r->path);
     cJSON_AddStringToObject(rj, "loader", r->loader);
     cJSON *lj = cJSON_AddObjectToObject(root, "layout");
-    cJSON_AddNumberToObject(lj, "tp", a->tp);
-    cJSON_AddNumberToObject(lj, "pp", a->pp);
-    cJSON_AddBoolToObject(lj, "ep", a->ep);
+    cJSON_AddNumberToObject(lj, "tp", a->layout.tp);
+    cJSON_AddNumberToObject(lj, "pp", a->layout.pp);
+    cJSON_AddBoolToObject(lj, "ep", a->layout.ep);
     cJSON_AddStringToObject(lj, "quantization", p->quant->method);
     cJSON_AddNumberToObject(root, "keys", (double)res->keys);
     cJSON_AddBoolToObject(root, "from_index", res->from_index);
@@ -201,7 +191,7 @@ static void print_json(const lint_args *a, const ck_checkpoint *ck, const rules_
         const sim_stage *x = &res->stages[s];
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "stage", s);
-        int rk[2] = {s * a->tp, (s + 1) * a->tp - 1};
+        int rk[2] = {s * a->layout.tp, (s + 1) * a->layout.tp - 1};
         cJSON_AddItemToObject(o, "ranks", cJSON_CreateIntArray(rk, 2));
         int ly[2] = {p->stages[s].layer_start, p->stages[s].layer_end};
         cJSON_AddItemToObject(o, "layers", cJSON_CreateIntArray(ly, 2));

@@ -46,8 +46,8 @@ int parse_tp_pp(int opt, const char *arg, plan_layout *lay, const char *cmd)
     char *end;
     long v = strtol(arg, &end, 10);
     if (end == arg || *end || v < 1 || v > (opt == 'p' ? PLAN_MAX_PP : 4096)) {
-        fprintf(stderr, "ckptdoc %s: --%s must be a positive integer%s, not '%s'\n", cmd, opt == 't' ? "tp" : "pp",
-                opt == 'p' ? " up to 64" : "", arg);
+        fprintf(stderr, "ckptdoc %s: --%s must be an integer from 1 to %d, not '%s'\n", cmd,
+                opt == 't' ? "tp" : "pp", opt == 'p' ? PLAN_MAX_PP : 4096, arg);
         return -1;
     }
     *(opt == 't' ? &lay->tp : &lay->pp) = (int)v;
