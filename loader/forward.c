@@ -321,12 +321,13 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
 {
     int tp = p->layout.tp;
     size_t H = (size_t)d->hidden, E = (size_t)d->experts, K = (size_t)d->topk;
-    char gname[128];
+    char gname[128], bname[160]; /* the router and its bias, in the module the rules name */
     snprintf(gname, sizeof gname, "layers.%%lld.%s.gate.weight", d->moe);
+    snprintf(bname, sizeof bname, "layers.%%lld.%s.gate.e_score_correction_bias", d->moe);
     const float *gate = W(R[0], p, gname, l, 1, E * H, err), *bias = NULL;
     if (!gate)
         return err->code;
-    if (d->noaux && !(bias = W(R[0], p, "layers.%lld.mlp.gate.e_score_correction_bias", l, 1, E, err)))
+    if (d->noaux && !(bias = W(R[0], p, bname, l, 1, E, err)))
         return err->code;
     float *logit = fmalloc(E * sizeof *logit), *gu = NULL, *act = NULL, *y = fmalloc(H * sizeof *y);
     size_t *sel = fmalloc(K * sizeof *sel);
