@@ -9,6 +9,9 @@
 #include "../kernels/devmem.h"
 #include "../kernels/forward.h"
 
+/* Rotary frequency pairs a head may have (its rotary dims / 2): the tables are on the stack. */
+#define ROPE_MAX_PAIRS 512
+
 /* The pass runs its operations either with the C reference on host memory or with CUDA on
  * managed memory (dense_dims.device): every buffer of the pass comes from fmalloc, and the
  * first device error is kept and returned when the pass ends. */
@@ -206,16 +209,26 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     d->rot = c->rope_partial > 0 && c->rope_partial < 1 ? (int64_t)((double)d->head_dim * c->rope_partial) : d->head_dim;
     if (d->rot % 2 || d->rot < 2)
         return ck_err_set(err, CK_EUSAGE, c->path, "partial_rotary_factor", CK_NO_OFFSET, "%lld rotary dims of a "
-                          "%lld-wide head", (long long)d->rot, (long long)d->head_dim);
+                          "%lld-wide head: not an even number of at least 2; check head_dim and "
+                          "partial_rotary_factor", (long long)d->rot, (long long)d->head_dim);
+    if (d->rot > 2 * ROPE_MAX_PAIRS)
+        return ck_err_set(err, CK_EUSAGE, c->path, "head_dim", CK_NO_OFFSET, "%lld rotary dims: this version "
+                          "computes at most %d (is head_dim %lld right?)", (long long)d->rot, 2 * ROPE_MAX_PAIRS,
+                          (long long)d->head_dim);
     if (d->mla) {
         d->q_lora = cfg_int(c, "q_lora_rank", 0);
         d->kv_lora = cfg_int(c, "kv_lora_rank", 0);
         d->qk_nope = cfg_int(c, "qk_nope_head_dim", 0);
         d->qk_rope = cfg_int(c, "qk_rope_head_dim", 0);
         d->v_head = cfg_int(c, "v_head_dim", 0);
-        if (!d->kv_lora || !d->qk_nope || !d->qk_rope || !d->v_head || d->qk_rope % 2 || d->qk_rope > 512)
+        if (!d->kv_lora || !d->qk_nope || !d->qk_rope || !d->v_head)
             return ck_err_set(err, CK_EUSAGE, c->path, "kv_lora_rank", CK_NO_OFFSET, "the latent attention's "
-                              "dimensions (kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim) are missing");
+                              "dimensions (kv_lora_rank, qk_nope_head_dim, qk_rope_head_dim, v_head_dim) are "
+                              "missing or 0: config.json must give all four");
+        if (d->qk_rope % 2 || d->qk_rope > 2 * ROPE_MAX_PAIRS)
+            return ck_err_set(err, CK_EUSAGE, c->path, "qk_rope_head_dim", CK_NO_OFFSET, "qk_rope_head_dim %lld: "
+                              "this version computes an even number up to %d", (long long)d->qk_rope,
+                              2 * ROPE_MAX_PAIRS);
     }
     if (!d->experts) {
         if (!r->forward[FWD_EXPERTS] && config_experts(c))
@@ -602,7 +615,7 @@ static int mla_rank(const plan *p, const dense_dims *d, const rank_load *R, int6
     for (size_t t = 0; t < T; t++)
         memcpy(c + t * kvl, a + t * (ql + kva) + ql, kvl * sizeof *c);
     op_rmsnorm(c, T, kvl, wkvn, (float)d->eps, c);
-    double inv[256], af, smul;
+    double inv[ROPE_MAX_PAIRS], af, smul; /* qk_rope <= 2 * ROPE_MAX_PAIRS (dense_dims_of) */
     rope_freqs(p->cfg, rope, inv, &af, &smul);
     rope_interleaved(q, T, hq, qk, nope, rope, inv, af);
     rope_interleaved(a, T, 1, ql + kva, ql + kvl, rope, inv, af); /* k_pe, one head shared by all */
@@ -660,11 +673,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         goto done;
     }
-    double inv[512], af, smul;
-    if (hd / 2 > 512) {
-        rc = ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "head_dim %zu", hd);
-        goto done;
-    }
+    double inv[ROPE_MAX_PAIRS], af, smul; /* d->rot <= 2 * ROPE_MAX_PAIRS (dense_dims_of) */
     size_t rot = (size_t)d->rot;
     rope_freqs(p->cfg, rot, inv, &af, &smul); /* default or llama3 (yarn is DeepSeek's, in mla_rank) */
     /* attention: every rank its heads, o_proj partial sums added */

@@ -1152,6 +1152,12 @@ START_TEST(test_check_cli)
     ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
     ck_assert_ptr_nonnull(strstr(out, "rope_type \"longrope\" is not computed by this version"));
     free(out);
+    /* rotary dims the config makes odd: the fields to look at are named */
+    snprintf(cmd, sizeof cmd, "sed -i 's/\"longrope\"/\"llama3\"/; s/^{/{\"partial_rotary_factor\": 0.1, /' "
+             "%s/config.json", tmp);
+    ck_assert_int_eq(system(cmd), 0);
+    free(cli(2, "1 rotary dims of a 16-wide head: not an even number of at least 2; check head_dim and "
+             "partial_rotary_factor", "check %s", tmp));
     /* how the forward pass routes experts is the rules' "forward" section: a router it does not
      * compute, or rules that say nothing of an MoE config's experts, are named with the fix */
     for (int drop = 0; drop <= 1; drop++) {
