@@ -97,30 +97,29 @@ extern "C" int kern_cuda_available(char *why, size_t size)
     return 1;
 }
 
-extern "C" int kern_convert_cuda(ck_dtype dt, const void *d_src, size_t n, float *d_dst, ck_err *err)
+static int not_convertible(ck_dtype dt, ck_err *err)
 {
-    if (!kern_convert_supported(dt))
-        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "dtype %s cannot be converted",
-                          dtype_name(dt));
-    if (n == 0)
-        return CK_OK;
-    convert_kernel<<<blocks_for(n), THREADS>>>(dt, (const uint8_t *)d_src, n, d_dst);
-    CK_CUDA_LAUNCH(err, "convert_kernel");
-    CK_CUDA(err, cudaDeviceSynchronize());
-    return CK_OK;
+    return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "dtype %s cannot be converted", dtype_name(dt));
 }
 
 extern "C" int kern_convert_cuda_async(ck_dtype dt, const void *d_src, size_t n, float *d_dst, void *stream,
                                        ck_err *err)
 {
     if (!kern_convert_supported(dt))
-        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "dtype %s cannot be converted",
-                          dtype_name(dt));
+        return not_convertible(dt, err);
     if (n == 0)
         return CK_OK;
     convert_kernel<<<blocks_for(n), THREADS, 0, (cudaStream_t)stream>>>(dt, (const uint8_t *)d_src, n, d_dst);
     CK_CUDA_LAUNCH(err, "convert_kernel");
     return CK_OK;
+}
+
+extern "C" int kern_convert_cuda(ck_dtype dt, const void *d_src, size_t n, float *d_dst, ck_err *err)
+{
+    int rc = kern_convert_cuda_async(dt, d_src, n, d_dst, NULL, err); /* the default stream */
+    if (rc == CK_OK && n)
+        CK_CUDA(err, cudaDeviceSynchronize());
+    return rc;
 }
 
 extern "C" int kern_stats_cuda(ck_dtype dt, const void *d_src, size_t n, kern_stats *acc, ck_err *err)
@@ -169,8 +168,7 @@ static size_t elem_bytes(ck_dtype dt)
 extern "C" int kern_convert_cuda_host(ck_dtype dt, const void *src, size_t n, float *dst, ck_err *err)
 {
     if (!kern_convert_supported(dt))
-        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "dtype %s cannot be converted",
-                          dtype_name(dt));
+        return not_convertible(dt, err);
     if (n == 0)
         return CK_OK;
     void *d_src = NULL;
