@@ -256,7 +256,16 @@ int cmd_explain(int argc, char **argv)
     explain_ctx c = {&s.p, &s.r, 0};
     ck_err err;
     ck_err_clear(&err);
-    if (simulate_keys_for_param(&s.ck, &s.p, param, show_key, &c, &err) != CK_OK) {
+    /* for a notice the whole load is simulated too (is the parameter harmless?): one pass lists
+     * the keys and finds what else goes wrong */
+    sim_listing listing = {param, show_key, &c};
+    ck_findings f;
+    findings_init(&f);
+    sim_result res;
+    int ran = notice ? simulate_run_listing(&s.ck, &s.p, &listing, &res, &f, &err)
+                     : simulate_keys_for_param(&s.ck, &s.p, param, show_key, &c, &err);
+    if (ran != CK_OK) {
+        findings_free(&f);
         char buf[1600];
         fprintf(stderr, "ckptdoc explain: %s\n", ck_err_str(&err, buf, sizeof buf));
         setup_free(&s);
@@ -269,24 +278,19 @@ int cmd_explain(int argc, char **argv)
     int bad = c.n && has != ((s.p.layout.pp >= 64) ? ~0ull : (1ull << s.p.layout.pp) - 1);
     if (notice) {
         /* harmless only when the load itself finds nothing wrong with this parameter */
-        ck_findings f;
-        findings_init(&f);
-        sim_result res;
         int broken = !has || !c.n;
-        if (simulate_run(&s.ck, &s.p, &res, &f, &err) == CK_OK) {
-            for (size_t i = 0; i < f.n; i++)
-                if (f.v[i].sev == SEV_ERROR && strstr(f.v[i].msg, param)) {
-                    printf("\n  but: %s\n", f.v[i].msg);
-                    broken = 1;
-                    break;
-                }
-            sim_result_free(&res);
-        }
-        findings_free(&f);
+        for (size_t i = 0; i < f.n; i++)
+            if (f.v[i].sev == SEV_ERROR && strstr(f.v[i].msg, param)) {
+                printf("\n  but: %s\n", f.v[i].msg);
+                broken = 1;
+                break;
+            }
+        sim_result_free(&res);
         printf("\n%s: %s's notice, %s\n  %s\n", broken ? "error" : "info", s.r.loader,
                broken ? "and this parameter will not load" : "not an error", s.r.notice_reason);
         bad = broken;
     }
+    findings_free(&f);
     setup_free(&s);
     return bad || !c.n ? EXIT_FINDINGS : EXIT_CLEAN;
 }

@@ -126,8 +126,9 @@ static void print_text(const lint_args *a, const ck_checkpoint *ck, const rules_
     printf("%s%s%s\n", out_bold(st), ck->root, out_reset(st));
     printf("  %-10s %s\n", "family", ckpt_family(ck, fam, sizeof fam));
     printf("  %-10s %s (%s), loader %s\n", "rules", r->name, r->path, r->loader);
-    printf("  %-10s TP %d x PP %d%s = %d rank%s, quantization %s\n", "layout", a->layout.tp, a->layout.pp,
-           a->layout.ep ? " with expert parallelism" : "", a->layout.tp * a->layout.pp, a->layout.tp * a->layout.pp == 1 ? "" : "s",
+    const plan_layout *lay = &a->layout;
+    printf("  %-10s TP %d x PP %d%s = %d rank%s, quantization %s\n", "layout", lay->tp, lay->pp,
+           lay->ep ? " with expert parallelism" : "", lay->tp * lay->pp, lay->tp * lay->pp == 1 ? "" : "s",
            p->quant->method);
     int64_t n_exp = plan_experts(p);
     if (n_exp && a->layout.ep && a->layout.tp > 1) {
@@ -259,26 +260,27 @@ static void collect_key(void *ctx, const char *key, const char *file, const sim_
 /* A loader that logs a harmless line for each parameter the checkpoint does not spell as such
  * (XTuner's merged w1w3): one note with the count and the mapping of the first, so the log
  * lines can be read for what they are. */
-static void add_notice(const ck_checkpoint *ck, const plan *p, ck_findings *f)
+/* The parameters the loader's notice is about (fused ones no key of that name fills): the first
+ * of them, and how many there are in *n. NULL when none. */
+static const char *notice_param(const ck_checkpoint *ck, const plan *p, size_t *n)
 {
-    size_t n = 0;
     const char *first = NULL;
-    notice_keys k = {{{0}}, 0};
+    *n = 0;
     for (int st = 0; st < p->layout.pp; st++)
         for (size_t i = 0; i < p->stages[st].n; i++) {
             const plan_param *pp = &p->stages[st].params[i];
             if (p->rules->params[pp->tmpl].n_parts == 0 || ckpt_find(ck, pp->name, NULL))
                 continue;
-            n++;
-            if (!first) {
+            (*n)++;
+            if (!first)
                 first = pp->name;
-                ck_err err;
-                if (simulate_keys_for_param(ck, p, first, collect_key, &k, &err) != CK_OK)
-                    k.n = 0;
-            }
         }
-    if (!n)
-        return;
+    return first;
+}
+
+/* The notice for n merged parameters, first of them made from the keys k lists. */
+static void add_notice(const plan *p, const char *first, size_t n, const notice_keys *k, ck_findings *f)
+{
     char line[600];
     pattern_value v[PATTERN_MAX_CAPS] = {{0}};
     int pi = pattern_cap_index(&p->rules->notice, "param", 5);
@@ -290,8 +292,8 @@ static void add_notice(const ck_checkpoint *ck, const plan *p, ck_findings *f)
         snprintf(line, sizeof line, "%s", first);
     findings_add(f, "lint.loader_notice", SEV_NOTE, "", first, UINT64_MAX,
                  "%s logs '%s' for %zu merged parameters: harmless, %s is built from %s%s%s%s%s. %s",
-                 p->rules->loader, line, n, first, k.n ? k.keys[0] : "no key", k.n > 1 ? " + " : "",
-                 k.n > 1 ? k.keys[1] : "", k.n > 2 ? " + " : "", k.n > 2 ? k.keys[2] : "",
+                 p->rules->loader, line, n, first, k->n ? k->keys[0] : "no key", k->n > 1 ? " + " : "",
+                 k->n > 1 ? k->keys[1] : "", k->n > 2 ? " + " : "", k->n > 2 ? k->keys[2] : "",
                  p->rules->notice_reason);
 }
 
@@ -421,11 +423,16 @@ int cmd_lint(int argc, char **argv)
     }
     sim_result res;
     int status = EXIT_USAGE;
-    if (simulate_run(&ck, pl, &res, &f, &err) != CK_OK) {
+    /* the keys of the loader's notice are listed by the same pass */
+    size_t n_notice = 0;
+    const char *notice = rp->has_notice ? notice_param(&ck, pl, &n_notice) : NULL;
+    notice_keys nk = {{{0}}, 0};
+    sim_listing listing = {notice, collect_key, &nk};
+    if (simulate_run_listing(&ck, pl, notice ? &listing : NULL, &res, &f, &err) != CK_OK) {
         fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
     } else {
-        if (rp->has_notice)
-            add_notice(&ck, pl, &f);
+        if (notice)
+            add_notice(pl, notice, n_notice, &nk, &f);
         if (a.fmt == FMT_JSON)
             print_json(&a, &ck, rp, pl, &res, &f);
         else if (a.fmt == FMT_GITHUB)

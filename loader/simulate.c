@@ -1809,8 +1809,29 @@ static void check_shapes(sim *s)
     }
 }
 
+/* Calls l->fn for every key s mapped to l->param, in the loader's order, with its full mapping. */
+static int list_keys(sim *s, const sim_listing *l)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const sim_key *k = &s->keys[i];
+        if (!k->param || strcmp(k->param, l->param) != 0)
+            continue;
+        sim_mapping m;
+        if (simulate_map_key(s->p, key_name(s, k), &m, s->err) != CK_OK)
+            return s->err->code;
+        l->fn(l->ctx, key_name(s, k), s->ck->shards[k->shard].name, &m);
+    }
+    return CK_OK;
+}
+
 int simulate_run(const ck_checkpoint *ck, const plan *p, sim_result *res, ck_findings *f,
                  ck_err *err)
+{
+    return simulate_run_listing(ck, p, NULL, res, f, err);
+}
+
+int simulate_run_listing(const ck_checkpoint *ck, const plan *p, const sim_listing *l,
+                         sim_result *res, ck_findings *f, ck_err *err)
 {
     memset(res, 0, sizeof *res);
     sim s;
@@ -1832,6 +1853,8 @@ int simulate_run(const ck_checkpoint *ck, const plan *p, sim_result *res, ck_fin
         rc = err->code ? err->code : CK_ENOMEM;
         goto done;
     }
+    if (l && (rc = list_keys(&s, l)) != CK_OK)
+        goto done;
     for (int i = 0; i < p->rules->n_asserts; i++) {
         const rules_assert *a = &p->rules->asserts[i];
         plan_env env = {p, NULL, NULL, NULL, NULL, 0};
@@ -1971,22 +1994,12 @@ int simulate_keys_for_param(const ck_checkpoint *ck, const plan *p, const char *
     s.p = p;
     s.err = err;
     strmap_init(&s.fmap);
+    sim_listing l = {param, fn, ctx};
     int rc = CK_OK;
-    if (collect_keys(&s) != 0 || map_keys(&s) != 0) {
+    if (collect_keys(&s) != 0 || map_keys(&s) != 0)
         rc = err->code ? err->code : ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
-    } else {
-        for (size_t i = 0; i < s.n; i++) {
-            const sim_key *k = &s.keys[i];
-            if (!k->param || strcmp(k->param, param) != 0)
-                continue;
-            sim_mapping m;
-            if (simulate_map_key(p, key_name(&s, k), &m, err) != CK_OK) {
-                rc = err->code;
-                break;
-            }
-            fn(ctx, key_name(&s, k), ck->shards[k->shard].name, &m);
-        }
-    }
+    else
+        rc = list_keys(&s, &l);
     sim_free_strings(&s);
     return rc;
 }

@@ -31,6 +31,11 @@ typedef struct {
 /* Simulates the load of ck under p; adds lint.* findings to f. Returns CK_OK or CK_ENOMEM. */
 int simulate_run(const ck_checkpoint *ck, const plan *p, sim_result *res, ck_findings *f,
                  ck_err *err);
+struct sim_listing;
+/* The same, listing on the way the keys that map to one parameter (simulate_keys_for_param's
+ * listing, without mapping every key a second time); l may be NULL. */
+int simulate_run_listing(const ck_checkpoint *ck, const plan *p, const struct sim_listing *l,
+                         sim_result *res, ck_findings *f, ck_err *err);
 void sim_result_free(sim_result *res);
 /* Keys are mapped through a cache of key shapes (the patterns each shape matches, how they
  * capture, the parameter names made); off (0), every key is matched in full. The result is the
@@ -52,6 +57,12 @@ typedef struct {
 } sim_mapping;
 
 int simulate_map_key(const plan *p, const char *key, sim_mapping *m, ck_err *err);
+/* Keys to list: fn(ctx, key, file, mapping) for every checkpoint key that maps to param. */
+typedef struct sim_listing {
+    const char *param;
+    void (*fn)(void *ctx, const char *key, const char *file, const sim_mapping *m);
+    void *ctx;
+} sim_listing;
 /* Calls fn for every checkpoint key that maps to param, in the loader's order. */
 int simulate_keys_for_param(const ck_checkpoint *ck, const plan *p, const char *param,
                             void (*fn)(void *ctx, const char *key, const char *file,
