@@ -632,18 +632,18 @@ static int collect_tensors(ck_checkpoint *ck)
  * thread while the map is built. Writers list a shard's tensors in the index in the order of
  * its header (both in key order, or both in the order written): each entry is compared with
  * the next tensor of its shard; e->tensor is its position in ck->tensors if no tensor is left
- * out as a copy (check_index uses it only then), or LOOK_UP. */
+ * out as a copy (check_index uses it only then), or LOOK_UP. Returns the number of tensors of
+ * readable shards, copies included, or SIZE_MAX when it could not run (no memory). */
 #define LOOK_UP (CK_NO_TENSOR - 1)
 
-static void *index_in_order(void *arg)
+static size_t index_in_order(ck_checkpoint *ck)
 {
-    ck_checkpoint *ck = arg;
     size_t *next = calloc(ck->n_shards ? ck->n_shards : 1, sizeof *next);
     size_t *base = malloc((ck->n_shards ? ck->n_shards : 1) * sizeof *base);
     if (!next || !base) {
         free(next);
         free(base);
-        return NULL; /* in_order_done stays 0: every entry is looked up */
+        return SIZE_MAX; /* every entry is looked up */
     }
     size_t valid = 0;
     for (size_t i = 0; i < ck->n_shards; i++) {
@@ -661,14 +661,12 @@ static void *index_in_order(void *arg)
             next[e->shard] = at + 1;
         }
     }
-    ck->n_valid = valid;
-    ck->in_order_done = 1;
     free(next);
     free(base);
-    return NULL;
+    return valid;
 }
 
-static void check_index(ck_checkpoint *ck)
+static void check_index(ck_checkpoint *ck, size_t valid)
 {
     const char *iname = ck->index_name;
     for (size_t i = 0; i < ck->n_shards; i++) {
@@ -691,7 +689,7 @@ static void check_index(ck_checkpoint *ck)
         ck->findings.oom = 1;
         return;
     }
-    int in_order = ck->in_order_done && ck->n_tensors == ck->n_valid; /* no copy left out */
+    int in_order = valid == ck->n_tensors; /* index_in_order ran and no copy was left out */
     for (size_t i = 0; i < ck->n_index; i++) {
         ck_index_entry *e = &ck->index[i];
         size_t g = in_order ? e->tensor : LOOK_UP;
@@ -818,13 +816,14 @@ void ckpt_free(ck_checkpoint *ck)
 typedef struct {
     ck_checkpoint *ck;
     const ckpt_side *side;
+    size_t valid;         /* out of index_in_order; SIZE_MAX: it did not run */
 } helper_job;
 
 static void *helper_run(void *arg)
 {
     helper_job *h = arg;
     if (h->ck->has_index)
-        index_in_order(h->ck);
+        h->valid = index_in_order(h->ck);
     if (h->side)
         h->side->fn(h->side->ctx, h->ck);
     return NULL;
@@ -939,17 +938,17 @@ int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_chec
     }
     strmap_free(&shard_ix);
     pthread_t helper;
-    helper_job hj = {ck, side};
+    helper_job hj = {ck, side, SIZE_MAX};
     int started = (ck->has_index || side) && pthread_create(&helper, NULL, helper_run, &hj) == 0;
-    if (!started && side) /* no second thread: the caller's work first */
-        side->fn(side->ctx, ck);
+    if (!started) /* no second thread: its work first, on this one */
+        helper_run(&hj);
     int crc = collect_tensors(ck);
     if (started)
         pthread_join(helper, NULL);
     if (crc != 0)
         goto oom;
     if (ck->has_index)
-        check_index(ck);
+        check_index(ck, hj.valid);
     if (ck->findings.oom)
         goto oom;
     return CK_OK;

@@ -61,8 +61,6 @@ typedef struct {
     ck_tensor_ref *tensors;   /* (n_tensors) all valid tensors, shard by shard, header order */
     size_t n_tensors;
     strmap by_name;           /* tensor name -> index into tensors */
-    size_t n_valid;           /* tensors of readable shards, copies included */
-    int in_order_done;        /* index[].tensor found in header order (private to ckpt.c) */
     uint64_t bytes, params;
     uint64_t dtype_bytes[DT_COUNT], dtype_count[DT_COUNT];
     ck_findings findings;
