@@ -322,13 +322,15 @@ static void prepare(void *ctx, const ck_checkpoint *ck)
         x->plan_rc = plan_build(&x->r, &ck->cfg, &x->a->layout, &x->p, &x->pf, &x->plan_err);
 }
 
-/* What prepare made and lint no longer needs (the plan itself is freed by its user). */
-static void prep_free(lint_prep *x, int with_rules)
+/* All that prepare made, when lint stops before using it. */
+static void prep_free(lint_prep *x)
 {
     if (!x->ran)
         return;
     findings_free(&x->pf);
-    if (with_rules && x->rules_rc == CK_OK)
+    if (x->plan_rc == CK_OK)
+        plan_free(&x->p);
+    if (x->rules_rc == CK_OK)
         rules_free(&x->r);
 }
 
@@ -351,21 +353,19 @@ int cmd_lint(int argc, char **argv)
     ckpt_side side = {prepare, &prep};
     if (ckpt_open_with(a.path, 0, &side, &ck, &err) != CK_OK) {
         fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
-        if (prep.ran && prep.plan_rc == CK_OK)
-            plan_free(&prep.p);
-        prep_free(&prep, 1);
+        prep_free(&prep);
         return EXIT_USAGE;
     }
     if (!ck.cfg.present) {
         fprintf(stderr, "ckptdoc lint: %s: no readable config.json; a loader cannot build the "
                 "model without it\n", a.path);
-        prep_free(&prep, 1);
+        prep_free(&prep);
         ckpt_free(&ck);
         return EXIT_USAGE;
     }
     if (prep.rules_rc != CK_OK) {
         fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&prep.rules_err, buf, sizeof buf));
-        prep_free(&prep, 1);
+        prep_free(&prep);
         ckpt_free(&ck);
         return EXIT_USAGE;
     }
