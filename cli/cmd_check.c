@@ -2,6 +2,7 @@
  * [--tokens 1,2,..]`: loads every rank of the layout for real (read-only, from the data) and of
  * the unsharded layout, runs the same tokens through both, and compares: the sharded load must
  * give the unsharded logits, or the report names the layer and sub-block where they part. */
+#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -474,10 +475,12 @@ static int read_reference(const char *path, int *T, int64_t *V, int **tok, float
     *lg = NULL;
     if (fread(magic, 1, 8, fp) != 8 || memcmp(magic, "CKLOGIT1", 8) || fread(h, 4, 3, fp) != 3 || h[0] != 1 ||
         !h[1] || h[1] > 64 || !h[2] || h[2] > (1u << 24))
-        fprintf(stderr, "ckptdoc check: %s: not a reference logits file (magic CKLOGIT1, version 1)\n", path);
+        fprintf(stderr, "ckptdoc check: %s: not a reference logits file (magic CKLOGIT1, version 1); write one "
+                "with fixtures/make_reference_logits.py\n", path);
     else if (!(*tok = malloc(h[1] * sizeof **tok)) || !(*lg = malloc((size_t)h[1] * h[2] * sizeof **lg)) ||
              fread(*tok, 4, h[1], fp) != h[1] || fread(*lg, 4, (size_t)h[1] * h[2], fp) != (size_t)h[1] * h[2])
-        fprintf(stderr, "ckptdoc check: %s: the file ends early\n", path);
+        fprintf(stderr, "ckptdoc check: %s: the file ends early (%u tokens x %u logits announced): it was cut "
+                "short; write it again with fixtures/make_reference_logits.py\n", path, h[1], h[2]);
     else {
         *T = (int)h[1];
         *V = h[2];
@@ -651,7 +654,7 @@ int cmd_check(int argc, char **argv)
     int have_ref = read_reference(reference ? reference : refpath, &ref_T, &ref_V, &ref_tok, &ref_lg);
     if (have_ref < 0 || (reference && !have_ref)) {
         if (!have_ref)
-            fprintf(stderr, "ckptdoc check: --reference %s: cannot open\n", reference);
+            fprintf(stderr, "ckptdoc check: --reference %s: cannot open: %s\n", reference, strerror(errno));
         kdev_stager_free(dvr.stager);
         rules_free(&r);
         ckpt_free(&ck);
