@@ -285,8 +285,9 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
         if (rc == CK_OK && (rc = read_raw_to(ck, ck->tensors[i], m, 0, &raw, bytes, err)) == CK_OK &&
             (rc = read_floats_to(ck, sref, m, 2, 3, &scale, &n, bytes, err)) == CK_OK && n != rows * groups)
             rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, sref)->name, CK_NO_OFFSET, "%llu scales for "
-                            "%llu rows x %llu groups of %d", (unsigned long long)n, (unsigned long long)rows,
-                            (unsigned long long)groups, group);
+                            "%llu rows x %llu groups of %d: the scale does not belong to this weight (or "
+                            "quantization_config's group_size is wrong); re-export the checkpoint",
+                            (unsigned long long)n, (unsigned long long)rows, (unsigned long long)groups, group);
         int32_t *d_zp = NULL;
         if (rc == CK_OK)
             rc = read_zero_points(ck, ten->name, blen, rows * groups, m, &zp, &d_zp, bytes, err);
@@ -310,8 +311,9 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
         if ((rc = read_raw_to(ck, ck->tensors[i], m, 0, &raw, bytes, err)) == CK_OK &&
             (rc = read_floats(ck, sref, &hs, &n, bytes, err)) == CK_OK && n != rows * groups && n != 1)
             rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, sref)->name, CK_NO_OFFSET, "%llu scales for "
-                            "%llu rows x %llu groups (or 1 for the tensor)", (unsigned long long)n,
-                            (unsigned long long)rows, (unsigned long long)groups);
+                            "%llu rows x %llu groups (or 1 for the tensor): the scale does not belong to this "
+                            "weight (or quantization_config's group_size is wrong); re-export the checkpoint",
+                            (unsigned long long)n, (unsigned long long)rows, (unsigned long long)groups);
         if (rc == CK_OK && n == 1 && rows * groups > 1) { /* per tensor: the same scale on every row */
             float *all = malloc((size_t)(rows * groups) * sizeof *all);
             if (!all)
@@ -464,8 +466,10 @@ static int place(const plan *p, const rules_param *t, const load_param *lp, cons
     case SHARD_VOCAB: {
         uint64_t r0 = (uint64_t)rank * lrows;
         if (cols != lcols)
-            return ck_err_set(err, CK_EFORMAT, NULL, pp->name, CK_NO_OFFSET, "row length %llu, the parameter's "
-                              "%llu", (unsigned long long)cols, (unsigned long long)lcols);
+            return ck_err_set(err, CK_EFORMAT, p->rules->path, pp->name, CK_NO_OFFSET, "the checkpoint's rows "
+                              "hold %llu values, the parameter's %llu (it is cut by rows): the tensor's shape is "
+                              "not what config.json makes; 'ckptdoc lint' names the key",
+                              (unsigned long long)cols, (unsigned long long)lcols);
         /* vocab padding rows (beyond the tensor's) stay zero */
         uint64_t nr = r0 >= rows ? 0 : rows - r0 < lrows ? rows - r0 : lrows;
         *filled += lrows * lcols;
