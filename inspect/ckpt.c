@@ -812,21 +812,53 @@ void ckpt_free(ck_checkpoint *ck)
     memset(ck, 0, sizeof *ck);
 }
 
-/* The second thread of the cross-checks: the index in header order, then the caller's work. */
+/* The second thread of the cross-checks: the index in header order. */
 typedef struct {
     ck_checkpoint *ck;
-    const ckpt_side *side;
     size_t valid;         /* out of index_in_order; SIZE_MAX: it did not run */
 } helper_job;
 
 static void *helper_run(void *arg)
 {
     helper_job *h = arg;
-    if (h->ck->has_index)
-        h->valid = index_in_order(h->ck);
-    if (h->side)
-        h->side->fn(h->side->ctx, h->ck);
+    h->valid = index_in_order(h->ck);
     return NULL;
+}
+
+/* The caller's work beside the reader: started once config.json is read, joined before
+ * ckpt_open_with returns. */
+typedef struct {
+    const ckpt_side *side;
+    const ck_checkpoint *ck;
+    pthread_t tid;
+    int state;            /* 0 not started, 1 on its thread, 2 done */
+} side_job;
+
+static void *side_run(void *arg)
+{
+    side_job *j = arg;
+    j->side->fn(j->side->ctx, j->ck);
+    return NULL;
+}
+
+static void side_start(side_job *j)
+{
+    if (!j->side || j->state)
+        return;
+    if (pthread_create(&j->tid, NULL, side_run, j) == 0) {
+        j->state = 1;
+        return;
+    }
+    side_run(j); /* no second thread: here and now */
+    j->state = 2;
+}
+
+static void side_join(side_job *j)
+{
+    side_start(j); /* reached before config.json was read: it runs all the same */
+    if (j->state == 1)
+        pthread_join(j->tid, NULL);
+    j->state = 2;
 }
 
 int ckpt_open(const char *path, int threads, ck_checkpoint *ck, ck_err *err)
@@ -849,9 +881,11 @@ int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_chec
     size_t cap = 0;
     strmap shard_ix;
     strmap_init(&shard_ix);
+    side_job sj = {side, ck, 0, 0};
     int rc = CK_OK;
     if (S_ISREG(st.st_mode)) {
         ck->single_file = 1;
+        side_start(&sj); /* no config.json: ck->cfg stays absent */
         const char *base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
         ck_shard *s = shard_add(ck, &cap, base, path);
         if (!s)
@@ -867,6 +901,7 @@ int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_chec
                          CK_NO_OFFSET, "the folder has no config.json: the model family and "
                          "dimensions are unknown, and no loader can build the model");
         free(cfgp);
+        side_start(&sj);
         char *ip = path_join(path, INDEX_NAME);
         if (!ip)
             goto oom;
@@ -938,13 +973,14 @@ int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_chec
     }
     strmap_free(&shard_ix);
     pthread_t helper;
-    helper_job hj = {ck, side, SIZE_MAX};
-    int started = (ck->has_index || side) && pthread_create(&helper, NULL, helper_run, &hj) == 0;
-    if (!started) /* no second thread: its work first, on this one */
+    helper_job hj = {ck, SIZE_MAX};
+    int started = ck->has_index && pthread_create(&helper, NULL, helper_run, &hj) == 0;
+    if (!started && ck->has_index) /* no second thread: its work first, on this one */
         helper_run(&hj);
     int crc = collect_tensors(ck);
     if (started)
         pthread_join(helper, NULL);
+    side_join(&sj);
     if (crc != 0)
         goto oom;
     if (ck->has_index)
@@ -955,6 +991,7 @@ int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_chec
 oom:
     rc = ck_err_set(err, CK_ENOMEM, path, NULL, CK_NO_OFFSET, "out of memory");
 fail:
+    side_join(&sj);
     strmap_free(&shard_ix);
     ckpt_free(ck);
     return rc;

@@ -71,10 +71,10 @@ typedef struct {
  * Problems with individual files are findings in ck->findings, not errors. threads <= 0 picks the
  * number of online CPUs. On error *ck is freed and zeroed. */
 int ckpt_open(const char *path, int threads, ck_checkpoint *ck, ck_err *err);
-/* Work of the caller's to run while the checkpoint is cross-checked: fn(ctx, ck) is called once
- * the headers are read, on the second thread beside the name map (on the calling thread when
- * there is no index), and may read ck->cfg and ck->root only. It is not called when ckpt_open
- * fails before the headers are read. */
+/* Work of the caller's to run while the checkpoint is read: fn(ctx, ck) is called once, on a
+ * thread of its own started as soon as config.json is read (ck->cfg is then final), and may read
+ * ck->cfg and ck->root only. It has returned when ckpt_open_with returns, failed or not, except
+ * when the path itself cannot be opened (then it is not called). */
 typedef struct {
     void (*fn)(void *ctx, const ck_checkpoint *ck);
     void *ctx;

@@ -423,6 +423,59 @@ static void write_shard(const char *dir, const char *name, const char *fmt, int 
     free(hdr);
 }
 
+/* The caller's side work runs once, beside the reader, and has returned when ckpt_open_with
+ * returns: with a config (it sees the model type), without one, and when the folder turns out
+ * to hold no checkpoint at all. */
+typedef struct {
+    int calls;
+    char model_type[64];
+} side_seen;
+
+static void side_note(void *ctx, const ck_checkpoint *ck)
+{
+    side_seen *x = ctx;
+    usleep(20000); /* slower than the reader: ckpt_open_with must wait for it */
+    snprintf(x->model_type, sizeof x->model_type, "%s", ck->cfg.present ? ck->cfg.model_type : "-");
+    x->calls++;
+}
+
+START_TEST(test_side_work)
+{
+    char *tmp = tu_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    char path[1024];
+    for (int variant = 0; variant < 3; variant++) {
+        if (variant == 0) {
+            snprintf(path, sizeof path, "%s/config.json", tmp);
+            FILE *fp = fopen(path, "w");
+            ck_assert_ptr_nonnull(fp);
+            fprintf(fp, "{\"model_type\": \"llama\"}");
+            fclose(fp);
+            write_shard(tmp, "a.safetensors", "a.%d.w", 3, NULL);
+        }
+        if (variant == 1)
+            unlink(path);
+        if (variant == 2) {
+            snprintf(path, sizeof path, "%s/a.safetensors", tmp);
+            unlink(path);
+        }
+        side_seen seen = {0, ""};
+        ckpt_side side = {side_note, &seen};
+        ck_checkpoint ck;
+        ck_err err;
+        ck_err_clear(&err);
+        int rc = ckpt_open_with(tmp, 2, &side, &ck, &err);
+        ck_assert_int_eq(rc, variant == 2 ? CK_EFORMAT : CK_OK);
+        ck_assert_int_eq(seen.calls, 1);
+        ck_assert_str_eq(seen.model_type, variant == 0 ? "llama" : "-");
+        if (rc == CK_OK)
+            ckpt_free(&ck);
+    }
+    tu_rmtree(tmp);
+    free(tmp);
+}
+END_TEST
+
 /* The index names each tensor whatever the order of its entries against the headers (the same,
  * reversed, shards interleaved, a shard name written with an escape); a wrong shard, a key named
  * twice and a key stored in two shards are still found. */
@@ -1092,6 +1145,7 @@ static Suite *inspect_suite(void)
     tcase_add_test(core, test_folder_total_size);
     tcase_add_test(core, test_index_edge_cases);
     tcase_add_test(core, test_index_orders);
+    tcase_add_test(core, test_side_work);
     tcase_add_test(core, test_utf8_positions);
     tcase_add_test(core, test_strmap_lookups);
     tcase_add_test(core, test_folder_download_error_and_config);
