@@ -26,7 +26,7 @@ CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-saniti
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
-LIB_SRC := inspect/ckerr.c inspect/fileio.c inspect/dtype.c inspect/finding.c inspect/strmap.c inspect/jscan.c inspect/st.c \
+LIB_SRC := inspect/ckerr.c inspect/fileio.c inspect/thread.c inspect/dtype.c inspect/finding.c inspect/strmap.c inspect/jscan.c inspect/st.c \
            inspect/sniff.c inspect/config.c inspect/ckpt.c inspect/verify.c inspect/tree.c inspect/tstats.c \
            inspect/tui_state.c inspect/tui.c \
            rules/expr.c rules/pattern.c rules/rules.c rules/builtin.c \
@@ -139,7 +139,7 @@ bench: deps $(BIN)
 	$(Q)bash bench/bench_inspect.sh $(BIN)
 
 # libFuzzer over the safetensors header parser (clang); new inputs land in build/fuzz-corpus.
-FUZZ_SRC := tests/fuzz_st_header.c inspect/st.c inspect/fileio.c inspect/jscan.c inspect/sniff.c inspect/strmap.c inspect/finding.c \
+FUZZ_SRC := tests/fuzz_st_header.c inspect/st.c inspect/fileio.c inspect/thread.c inspect/jscan.c inspect/sniff.c inspect/strmap.c inspect/finding.c \
             inspect/dtype.c inspect/ckerr.c
 FUZZ_RULES_SRC := tests/fuzz_rules.c rules/rules.c rules/expr.c rules/pattern.c rules/builtin.c \
             inspect/jscan.c inspect/ckerr.c

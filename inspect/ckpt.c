@@ -3,6 +3,7 @@
  * headers. */
 #include "ckpt.h"
 #include "jscan.h"
+#include "thread.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -223,7 +224,7 @@ static int shards_start(ck_checkpoint *ck, size_t begin, size_t end, int threads
     if ((size_t)threads > n)
         threads = n ? (int)n : 1;
     for (int t = 1; t < threads; t++)
-        if (pthread_create(&j->tid[j->started], NULL, shard_worker, j) == 0)
+        if (ck_thread_start(&j->tid[j->started], shard_worker, j) == 0)
             j->started++;
     return 0;
 }
@@ -845,7 +846,7 @@ static void side_start(side_job *j)
 {
     if (!j->side || j->state)
         return;
-    if (pthread_create(&j->tid, NULL, side_run, j) == 0) {
+    if (ck_thread_start(&j->tid, side_run, j) == 0) {
         j->state = 1;
         return;
     }
@@ -974,7 +975,7 @@ int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_chec
     strmap_free(&shard_ix);
     pthread_t helper;
     helper_job hj = {ck, SIZE_MAX};
-    int started = ck->has_index && pthread_create(&helper, NULL, helper_run, &hj) == 0;
+    int started = ck->has_index && ck_thread_start(&helper, helper_run, &hj) == 0;
     if (!started && ck->has_index) /* no second thread: its work first, on this one */
         helper_run(&hj);
     int crc = collect_tensors(ck);

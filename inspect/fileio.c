@@ -1,5 +1,6 @@
 /* fileio.c - reading exactly what was asked from a read-only file descriptor. */
 #include "fileio.h"
+#include "thread.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -62,7 +63,7 @@ int ck_pread_par(int fd, void *buf, size_t len, uint64_t off, int threads)
     }
     /* slice 0 is read by this thread, after starting the others */
     size_t started = 1;
-    while (started < n && pthread_create(&j[started].tid, NULL, slice_read, &j[started]) == 0)
+    while (started < n && ck_thread_start(&j[started].tid, slice_read, &j[started]) == 0)
         started++;
     slice_read(&j[0]);
     for (size_t k = 1; k < started; k++)

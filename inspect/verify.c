@@ -3,6 +3,7 @@
  * statistics share every read. */
 #include "verify.h"
 #include "fileio.h"
+#include "thread.h"
 
 #include <dirent.h>
 #include <dlfcn.h>
@@ -490,7 +491,7 @@ int verify_run(ck_checkpoint *ck, const verify_opts *o, verify_result *r, ck_err
     pthread_t tid[64];
     int started = 0;
     for (int t = 0; t < threads; t++)
-        if (pthread_create(&tid[started], NULL, verify_worker, &c) == 0)
+        if (ck_thread_start(&tid[started], verify_worker, &c) == 0)
             started++;
     if (!started)
         verify_worker(&c);

@@ -1,5 +1,6 @@
 /* forward_ref.c - fp32 forward operations with double accumulation where sums are long. */
 #include "forward.h"
+#include "../inspect/thread.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -49,7 +50,7 @@ void fwd_linear(const float *x, size_t T, size_t K, const float *w, size_t N, co
         size_t a = k * per < N ? k * per : N, b = a + per < N ? a + per : N;
         j[k] = (linear_job){x, w, bias, y, T, K, N, a, b, acc, 0};
     }
-    while (started < nt && pthread_create(&j[started].tid, NULL, linear_cols, &j[started]) == 0)
+    while (started < nt && ck_thread_start(&j[started].tid, linear_cols, &j[started]) == 0)
         started++;
     linear_cols(&j[0]);
     for (size_t k = 1; k < started; k++)

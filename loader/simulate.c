@@ -4,6 +4,7 @@
  * guard), or is missing (the loader's exception). Then what stayed empty, and the shapes. */
 #include "simulate.h"
 #include "../inspect/jscan.h"
+#include "../inspect/thread.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -87,6 +88,12 @@ static inline const char *key_name(const sim *s, const sim_key *k)
 static inline const char *key_seen_name(const sim *s, const sim_key *k)
 {
     return key_name(s, k) + k->seen_off;
+}
+
+/* strlen(key_name(s, k)), known for keys with a tensor */
+static inline size_t key_len(const sim *s, const sim_key *k)
+{
+    return k->has_tensor ? key_tensor(s->ck, k)->name_len : strlen(s->iblock + k->tensor);
 }
 
 /* The part of template tmpl that k's key rule fills (rules_part_index, looked up once). */
@@ -667,7 +674,18 @@ static void key_seen(const sim *s, sim_key *k)
 {
     const char *strip = s->p->rules->strip_prefix;
     size_t spl = strlen(strip);
-    k->seen_off = spl && spl <= UINT16_MAX && strncmp(key_name(s, k), strip, spl) == 0 ? (uint16_t)spl : 0;
+    k->seen_off = spl && spl <= UINT16_MAX && key_len(s, k) >= spl && memcmp(key_name(s, k), strip, spl) == 0
+                  ? (uint16_t)spl : 0;
+}
+
+/* The rule after j (-1: the first) that can match: the next bit of the shape's candidates
+ * (patterns of at most 64 rules, shape_safe), or simply j + 1 without a shape. */
+static inline int next_rule(const uint64_t *cand, int j, int n)
+{
+    if (!cand)
+        return j + 1;
+    uint64_t m = j + 1 < 64 ? *cand & (~0ull << (j + 1)) : 0;
+    return m ? __builtin_ctzll(m) : n;
 }
 
 /* The per-key, stage-independent part. Maps one key (k->seen_off set by key_seen): skip, rule,
@@ -678,7 +696,7 @@ static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, const key_s
     const plan *p = s->p;
     const rules_file *r = p->rules;
     const char *seen = key_seen_name(s, k);
-    size_t sl = strlen(seen);
+    size_t sl = key_len(s, k) - k->seen_off;
     k->skip = k->rule = -1;
     k->expert = -1;
     k->layer = -1;
@@ -688,9 +706,10 @@ static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, const key_s
     const uint64_t *cand = sc ? sc->se->cand : NULL;
     const cap_plan *pl;
     pattern_value v[PATTERN_MAX_CAPS];
-    for (int j = 0; j < r->n_skips && k->skip < 0; j++) {
+    for (int j = next_rule(cand, -1, r->n_skips); j < r->n_skips && k->skip < 0;
+         j = next_rule(cand, j, r->n_skips)) {
         const rules_skip *sk = &r->skips[j];
-        if ((cand && !(cand[0] >> j & 1)) || !match_key(sc, 0, j, &sk->key, seen, sl, v, &pl))
+        if (!match_key(sc, 0, j, &sk->key, seen, sl, v, &pl))
             continue;
         int t = when_true(s, &sm[j], &sk->key, sk->when, sk->line, v, err);
         if (t < 0)
@@ -700,9 +719,11 @@ static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, const key_s
     }
     if (k->skip >= 0)
         return 0;
-    for (int j = 0; j < r->n_keys && k->rule < 0; j++) {
+    const uint64_t *kcand = cand ? cand + 1 : NULL;
+    for (int j = next_rule(kcand, -1, r->n_keys); j < r->n_keys && k->rule < 0;
+         j = next_rule(kcand, j, r->n_keys)) {
         const rules_key *kr = &r->keys[j];
-        if ((cand && !(cand[1] >> j & 1)) || !match_key(sc, 1, j, &kr->key, seen, sl, v, &pl))
+        if (!match_key(sc, 1, j, &kr->key, seen, sl, v, &pl))
             continue;
         int t = when_true(s, &km[j], &kr->key, kr->when, kr->line, v, err);
         if (t < 0)
@@ -973,7 +994,7 @@ static const shape_ent *shape_of(map_worker *w, const sim *s, const sim_key *k)
     const rules_file *r = s->p->rules;
     size_t ci, sl1;
     const char *seen = key_seen_name(s, k);
-    size_t sl = k->has_tensor ? key_tensor(s->ck, k)->name_len - k->seen_off : strlen(seen);
+    size_t sl = key_len(s, k) - k->seen_off;
     const key_nums *kn = &w->sh.kn;
     if (!w->j->shapes || !(sl1 = key_shape(&w->sh, seen, sl)))
         return NULL;
@@ -1220,7 +1241,7 @@ static void *map_worker_run(void *arg)
             for (size_t i = a; i < b; i++) {
                 const sim_key *k = &s->keys[i];
                 np[i - a].name = key_name(s, k);
-                np[i - a].len = k->has_tensor ? key_tensor(s->ck, k)->name_len : strlen(np[i - a].name);
+                np[i - a].len = key_len(s, k);
                 np[i - a].pos = i;
             }
             sort_names(np, np + (b - a), b - a);
@@ -1347,7 +1368,7 @@ static int map_keys(sim *s)
         w[t].pool.memo = &w[t].memo;
     }
     for (size_t t = 1; t < nt; t++)
-        if (pthread_create(&w[started].tid, NULL, map_worker_run, &w[started]) == 0)
+        if (ck_thread_start(&w[started].tid, map_worker_run, &w[started]) == 0)
             started++;
     map_worker_run(&w[0]);
     for (size_t t = 1; t < started; t++)

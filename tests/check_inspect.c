@@ -2,6 +2,7 @@
  * code and message prefix (one table); the verdict on every fixture agrees with the reference
  * reader's recorded verdict; folders, the index, config.json, --verify and the command line. */
 #include <check.h>
+#include <sched.h>
 #include <errno.h>
 #include <cjson/cJSON.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include "../inspect/ckpt.h"
 #include "../inspect/fileio.h"
 #include "../inspect/jscan.h"
+#include "../inspect/thread.h"
 #include "../inspect/verify.h"
 #include "testutil.h"
 
@@ -422,6 +424,54 @@ static void write_shard(const char *dir, const char *name, const char *fmt, int 
     fclose(fp);
     free(hdr);
 }
+
+/* A thread from ck_thread_start runs fn(arg), hands its result to pthread_join, and may then
+ * use every CPU its creator may: the start on another CPU is not left behind as a pin. With one
+ * CPU allowed it still starts. */
+typedef struct {
+    int arg_seen;
+    cpu_set_t mask;
+    int mask_rc;
+} thread_seen;
+
+static void *thread_note(void *p)
+{
+    thread_seen *x = p;
+    x->arg_seen = 1;
+    x->mask_rc = sched_getaffinity(0, sizeof x->mask, &x->mask);
+    return p;
+}
+
+START_TEST(test_thread_start)
+{
+    cpu_set_t all;
+    ck_assert_int_eq(sched_getaffinity(0, sizeof all, &all), 0);
+    for (int variant = 0; variant < 2; variant++) {
+        cpu_set_t want = all;
+        if (variant == 1) { /* only the CPU this thread is on */
+            int me = sched_getcpu();
+            ck_assert_int_ge(me, 0);
+            CPU_ZERO(&want);
+            CPU_SET(me, &want);
+            ck_assert_int_eq(sched_setaffinity(0, sizeof want, &want), 0);
+        }
+        for (int k = 0; k < 8; k++) {
+            thread_seen seen;
+            memset(&seen, 0, sizeof seen);
+            pthread_t t;
+            ck_assert_int_eq(ck_thread_start(&t, thread_note, &seen), 0);
+            void *ret = NULL;
+            ck_assert_int_eq(pthread_join(t, &ret), 0);
+            ck_assert_ptr_eq(ret, &seen);
+            ck_assert_int_eq(seen.arg_seen, 1);
+            ck_assert_int_eq(seen.mask_rc, 0);
+            ck_assert_msg(CPU_EQUAL(&seen.mask, &want), "variant %d: the thread kept %d CPUs of %d",
+                          variant, CPU_COUNT(&seen.mask), CPU_COUNT(&want));
+        }
+    }
+    ck_assert_int_eq(sched_setaffinity(0, sizeof all, &all), 0);
+}
+END_TEST
 
 /* The caller's side work runs once, beside the reader, and has returned when ckpt_open_with
  * returns: with a config (it sees the model type), without one, and when the folder turns out
@@ -1146,6 +1196,7 @@ static Suite *inspect_suite(void)
     tcase_add_test(core, test_index_edge_cases);
     tcase_add_test(core, test_index_orders);
     tcase_add_test(core, test_side_work);
+    tcase_add_test(core, test_thread_start);
     tcase_add_test(core, test_utf8_positions);
     tcase_add_test(core, test_strmap_lookups);
     tcase_add_test(core, test_folder_download_error_and_config);
