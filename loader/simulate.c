@@ -126,14 +126,9 @@ static char *own(sim *s, char *str)
 static void sfind_add(sim *s, const char *code, ck_severity sev, int stage, const char *file,
                       const char *key, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 
-static void sfind_add(sim *s, const char *code, ck_severity sev, int stage, const char *file,
-                      const char *key, const char *fmt, ...)
+static void sfind_put(sim *s, const char *code, ck_severity sev, int stage, const char *file,
+                      const char *key, const char *msg)
 {
-    char msg[1536];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     size_t kl = strlen(code) + strlen(key ? key : "") + strlen(msg) + 3;
     char *mk = malloc(kl);
     if (!mk) {
@@ -172,6 +167,79 @@ static void sfind_add(sim *s, const char *code, ck_severity sev, int stage, cons
         return;
     }
     s->nf++;
+}
+
+static void sfind_add(sim *s, const char *code, ck_severity sev, int stage, const char *file,
+                      const char *key, const char *fmt, ...)
+{
+    char msg[1536];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    sfind_put(s, code, sev, stage, file, key, msg);
+}
+
+/* A stage's findings, kept while the stages run on several threads and then added (sfind_put)
+ * stage after stage: the order and the merged rank masks are those of one thread. */
+typedef struct {
+    const char *code;
+    ck_severity sev;
+    char *file, *key, *msg;
+} stage_find;
+
+typedef struct {
+    stage_find *v;
+    size_t n, cap;
+    int oom;
+} stage_finds;
+
+static void stage_add(stage_finds *o, const char *code, ck_severity sev, const char *file,
+                      const char *key, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+
+static void stage_add(stage_finds *o, const char *code, ck_severity sev, const char *file,
+                      const char *key, const char *fmt, ...)
+{
+    char msg[1536];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (o->n == o->cap) {
+        size_t c = o->cap ? o->cap * 2 : 16;
+        stage_find *v = realloc(o->v, c * sizeof *v);
+        if (!v) {
+            o->oom = 1;
+            return;
+        }
+        o->v = v;
+        o->cap = c;
+    }
+    stage_find *x = &o->v[o->n];
+    x->code = code;
+    x->sev = sev;
+    x->file = strdup(file ? file : "");
+    x->key = strdup(key ? key : "");
+    x->msg = strdup(msg);
+    if (!x->file || !x->key || !x->msg) {
+        free(x->file);
+        free(x->key);
+        free(x->msg);
+        o->oom = 1;
+        return;
+    }
+    o->n++;
+}
+
+static void stage_finds_free(stage_finds *o)
+{
+    for (size_t i = 0; i < o->n; i++) {
+        free(o->v[i].file);
+        free(o->v[i].key);
+        free(o->v[i].msg);
+    }
+    free(o->v);
+    memset(o, 0, sizeof *o);
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -1523,19 +1591,18 @@ static void error_line(const rules_file *r, const sim_key *k, const char *seen, 
     buf[n] = 0;
 }
 
-static void run_stage(sim *s, int si, sim_result *res)
+static void run_stage(const sim *s, int si, sim_stage *out, stage_finds *o)
 {
     const plan *p = s->p;
     const rules_file *r = p->rules;
     const plan_stage *st = &p->stages[si];
-    sim_stage *out = &res->stages[si];
     out->stage = si;
     uint8_t **bits = calloc(st->n ? st->n : 1, sizeof *bits);
     size_t *nbits = calloc(st->n ? st->n : 1, sizeof *nbits);
     size_t *skip_count = calloc((size_t)r->n_skips + 1, sizeof *skip_count);
     const char **skip_example = calloc((size_t)r->n_skips + 1, sizeof *skip_example);
     if (!bits || !nbits || !skip_count || !skip_example) {
-        s->oom = 1;
+        o->oom = 1;
         goto out;
     }
     for (size_t i = 0; i < s->n; i++) {
@@ -1562,8 +1629,8 @@ static void run_stage(sim *s, int si, sim_result *res)
                         snprintf(out->error_key, sizeof out->error_key, "%s", kname);
                         snprintf(out->error_file, sizeof out->error_file, "%s", s->ck->shards[k->shard].name);
                     }
-                    sfind_add(s, out->error[0] && strcmp(out->error_key, kname) ? "lint.unexpected"
-                              : "lint.keyerror", SEV_ERROR, si, s->ck->shards[k->shard].name, kname,
+                    stage_add(o, out->error[0] && strcmp(out->error_key, kname) ? "lint.unexpected"
+                              : "lint.keyerror", SEV_ERROR, s->ck->shards[k->shard].name, kname,
                               "%s: dim %d is %llu, which %d ranks cannot split", line, kr->dim,
                               (unsigned long long)t->shape[kr->dim], p->layout.tp);
                     continue;
@@ -1591,7 +1658,7 @@ static void run_stage(sim *s, int si, sim_result *res)
             error_line(r, k, kname + k->seen_off, line, sizeof line);
             const char *file = s->ck->shards[k->shard].name;
             if (!r->raises) {
-                sfind_add(s, "lint.unused", SEV_WARNING, si, file, kname, "%s warns that it was not "
+                stage_add(o, "lint.unused", SEV_WARNING, file, kname, "%s warns that it was not "
                           "used (\"Some weights of the model checkpoint at %s were not used when "
                           "initializing %s\") and drops it: %s", r->loader, s->ck->root,
                           s->p->cfg->architectures, why);
@@ -1602,13 +1669,13 @@ static void run_stage(sim *s, int si, sim_result *res)
                 snprintf(out->error, sizeof out->error, "%s", line);
                 snprintf(out->error_key, sizeof out->error_key, "%s", kname);
                 snprintf(out->error_file, sizeof out->error_file, "%s", file);
-                sfind_add(s, "lint.keyerror", SEV_ERROR, si, file, kname, "the load fails here "
+                stage_add(o, "lint.keyerror", SEV_ERROR, file, kname, "the load fails here "
                           "first: %s: %s", line, why);
             } else if (!r->builds_model)
-                sfind_add(s, "lint.unexpected", SEV_ERROR, si, file, kname, "is not in the "
+                stage_add(o, "lint.unexpected", SEV_ERROR, file, kname, "is not in the "
                           "converter's table either (%s)", line);
             else
-                sfind_add(s, "lint.unexpected", SEV_ERROR, si, file, kname, "maps to '%s', which "
+                stage_add(o, "lint.unexpected", SEV_ERROR, file, kname, "maps to '%s', which "
                           "these ranks do not have (%s): %s", k->param, line, why);
             out->unexpected++;
             continue;
@@ -1622,7 +1689,7 @@ static void run_stage(sim *s, int si, sim_result *res)
             part = 0;
         int64_t ne = pp->experts ? pp->experts : 1, e = k->expert >= 0 ? k->expert : 0;
         if (e >= ne) {
-            sfind_add(s, "lint.unexpected", SEV_ERROR, si, s->ck->shards[k->shard].name, kname,
+            stage_add(o, "lint.unexpected", SEV_ERROR, s->ck->shards[k->shard].name, kname,
                       "expert %lld is beyond the model's %lld experts ('%s')", (long long)e,
                       (long long)ne, k->param);
             continue;
@@ -1631,13 +1698,13 @@ static void run_stage(sim *s, int si, sim_result *res)
             nbits[pi] = (size_t)(np * ne);
             bits[pi] = calloc(nbits[pi], 1);
             if (!bits[pi]) {
-                s->oom = 1;
+                o->oom = 1;
                 goto out;
             }
         }
         size_t b = (size_t)(e * np + part);
         if (bits[pi][b])
-            sfind_add(s, "lint.duplicate", SEV_WARNING, si, s->ck->shards[k->shard].name, kname,
+            stage_add(o, "lint.duplicate", SEV_WARNING, s->ck->shards[k->shard].name, kname,
                       "fills '%s'%s%s a second time: two checkpoint names for one slot, the later wins",
                       k->param, kpart ? " part " : "", kpart ? kpart : "");
         bits[pi][b] = 1;
@@ -1650,10 +1717,10 @@ static void run_stage(sim *s, int si, sim_result *res)
         if (!bits[pi]) {
             out->missing++;
             if (r->raises)
-                sfind_add(s, "lint.missing", SEV_ERROR, si, "", pp->name, "no checkpoint key fills "
+                stage_add(o, "lint.missing", SEV_ERROR, "", pp->name, "no checkpoint key fills "
                           "this parameter (rules line %d): it stays uninitialized", t->line);
             else
-                sfind_add(s, "lint.missing", SEV_ERROR, si, "", pp->name, "no checkpoint key fills "
+                stage_add(o, "lint.missing", SEV_ERROR, "", pp->name, "no checkpoint key fills "
                           "this parameter (rules line %d): %s leaves it newly initialized, at random "
                           "(\"Some weights of %s were not initialized from the model checkpoint\")",
                           t->line, r->loader, s->p->cfg->architectures);
@@ -1673,13 +1740,13 @@ static void run_stage(sim *s, int si, sim_result *res)
         char where[128] = "";
         if (pp->experts)
             snprintf(where, sizeof where, "expert %zu ", first / (size_t)np);
-        sfind_add(s, "lint.incomplete", SEV_ERROR, si, "", pp->name, "%zu of %zu parts are filled "
+        stage_add(o, "lint.incomplete", SEV_ERROR, "", pp->name, "%zu of %zu parts are filled "
                   "by no key; the first missing is %spart %s: that slice stays uninitialized",
                   holes, nbits[pi], where, t->n_parts ? t->parts[first % (size_t)np].id : "0");
     }
     for (int j = 0; j < r->n_skips; j++)
         if (skip_count[j])
-            sfind_add(s, "lint.skipped", SEV_NOTE, si, "", skip_example[j], "%zu key%s skipped "
+            stage_add(o, "lint.skipped", SEV_NOTE, "", skip_example[j], "%zu key%s skipped "
                       "(like this one): %s", skip_count[j], skip_count[j] == 1 ? "" : "s",
                       r->skips[j].reason);
 out:
@@ -1690,6 +1757,60 @@ out:
     free(nbits);
     free(skip_count);
     free(skip_example);
+}
+
+/* The stages, each on its own thread up to the number of CPUs (every stage walks all keys);
+ * their findings are then added in stage order. */
+typedef struct {
+    const sim *s;
+    sim_result *res;
+    stage_finds *out;
+    atomic_int next;
+} stages_job;
+
+static void *stages_worker(void *arg)
+{
+    stages_job *j = arg;
+    for (;;) {
+        int si = atomic_fetch_add(&j->next, 1);
+        if (si >= j->res->n_stages)
+            break;
+        run_stage(j->s, si, &j->res->stages[si], &j->out[si]);
+    }
+    return NULL;
+}
+
+static void run_stages(sim *s, sim_result *res)
+{
+    int n = res->n_stages;
+    stages_job j = {s, res, calloc((size_t)n, sizeof *j.out), 0};
+    if (!j.out) {
+        s->oom = 1;
+        return;
+    }
+    atomic_init(&j.next, 0);
+    long c = sysconf(_SC_NPROCESSORS_ONLN);
+    int nt = c > 1 ? (int)c : 1;
+    if (nt > n)
+        nt = n;
+    if (nt > 16)
+        nt = 16;
+    pthread_t tid[16];
+    int started = 0;
+    for (int t = 1; t < nt; t++)
+        if (ck_thread_start(&tid[started], stages_worker, &j) == 0)
+            started++;
+    stages_worker(&j);
+    for (int t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+    for (int si = 0; si < n; si++) {
+        const stage_finds *o = &j.out[si];
+        s->oom |= o->oom;
+        for (size_t i = 0; i < o->n && !s->oom; i++)
+            sfind_put(s, o->v[i].code, o->v[i].sev, si, o->v[i].file, o->v[i].key, o->v[i].msg);
+        stage_finds_free(&j.out[si]);
+    }
+    free(j.out);
 }
 
 /* The rules' post-load checks: on each stage, the first owned layer whose module has none of
@@ -1893,8 +2014,8 @@ int simulate_run_listing(const ck_checkpoint *ck, const plan *p, const sim_listi
                       expr_text(a->cond), a->line);
         }
     }
-    for (int st = 0; st < p->layout.pp && !s.oom; st++)
-        run_stage(&s, st, res);
+    if (!s.oom)
+        run_stages(&s, res);
     check_shapes(&s);
     run_checks(&s);
     if (s.oom) {
