@@ -589,6 +589,53 @@ START_TEST(test_index_orders)
         }
         ckpt_free(&ck);
     }
+    /* the index in header order, and a copy of b.3.w in a shard it does not name: the two-thread
+     * cross-check is undone by the copy and done again on one thread, the first copy kept */
+    {
+        char path[1024];
+        snprintf(path, sizeof path, "%s/model.safetensors.index.json", tmp);
+        FILE *fp = fopen(path, "w");
+        ck_assert_ptr_nonnull(fp);
+        fprintf(fp, "{\"metadata\":{},\"weight_map\":{");
+        for (int j = 0; j < 2 * N; j++)
+            fprintf(fp, "%s\"%c.%d.w\":\"%c.safetensors\"", j ? "," : "", j < N ? 'a' : 'b',
+                    j < N ? j : perm[j - N], j < N ? 'a' : 'b');
+        fprintf(fp, "}}");
+        fclose(fp);
+        ck_checkpoint ck;
+        ck_err err;
+        ck_err_clear(&err);
+        ck_assert_int_eq(ckpt_open(tmp, 2, &ck, &err), CK_OK);
+        ck_assert_uint_eq(ck.n_tensors, 2 * N);
+        ck_tensor_ref r;
+        ck_assert_int_eq(ckpt_find(&ck, "b.3.w", &r), 1);
+        ck_assert_str_eq(ck.shards[r.shard].name, "b.safetensors");
+        size_t dup = 0, stray = 0;
+        for (size_t i = 0; i < ck.findings.n; i++) {
+            const char *c = ck.findings.v[i].code;
+            dup += strcmp(c, "ckpt.duplicate_tensor") == 0;
+            stray += strcmp(c, "index.stray_shard") == 0;
+            ck_assert_msg(strcmp(c, "ckpt.duplicate_tensor") == 0 || strcmp(c, "index.stray_shard") == 0 ||
+                          strcmp(c, "config.missing") == 0 || strcmp(c, "index.no_total_size") == 0,
+                          "%s %s", c, ck.findings.v[i].msg);
+        }
+        ck_assert_uint_eq(dup, 1);
+        ck_assert_uint_eq(stray, 1);
+        uint64_t bytes = 0;
+        for (size_t i = 0; i < ck.n_tensors; i++)
+            bytes += st_tensor_nbytes(ckpt_tensor(&ck, ck.tensors[i]));
+        ck_assert_uint_eq(ck.bytes, bytes); /* the copy is not counted */
+        for (size_t i = 0; i < ck.n_index; i++) {
+            const ck_index_entry *e = &ck.index[i];
+            ck_assert_uint_ne(e->tensor, CK_NO_TENSOR);
+            ck_assert_uint_eq(ck.tensors[e->tensor].shard, e->shard);
+            ck_assert_int_eq(e->superseded, 0);
+            const char *name = ckpt_tensor(&ck, ck.tensors[e->tensor])->name;
+            ck_assert_uint_eq(strlen(name), e->key_len);
+            ck_assert_int_eq(memcmp(name, e->key, e->key_len), 0);
+        }
+        ckpt_free(&ck);
+    }
     tu_rmtree(tmp);
     free(tmp);
 }
