@@ -14,23 +14,36 @@
 #include <string.h>
 #include <unistd.h>
 
-typedef struct {          /* 48 bytes: one per key, ~92k of them for DeepSeek-V3 */
-    char *param;          /* the parameter it maps to (owned) */
-    uint64_t stages;      /* the stages whose model has param */
+typedef struct {          /* 32 bytes: one per key, ~92k of them for DeepSeek-V3 */
     int64_t expert;       /* -1 */
     uint32_t shard;
     uint32_t tensor;      /* has_tensor: index into the shard's tensors; else where its name
                            * starts in the sim's block of keys (key_name) */
-    int32_t layer;        /* the layer of param, -1 */
-    uint32_t own_pi;      /* own_st's index of param */
+    uint32_t pid;         /* its parameter (key_param); PID_NONE when skipped */
     int16_t skip;         /* index into rules->skips, -1 */
     int16_t rule;         /* index into rules->keys, -1: identity */
-    int8_t own_st;        /* the first stage whose model has param, -1 */
+    uint16_t seen_off;    /* the name the loader sees starts here (strip_prefix) */
     uint8_t has_tensor : 1;
     uint8_t bad_shape : 1; /* the tensor's shape is not what its parameter expects */
-    uint16_t seen_off;    /* the name the loader sees starts here (strip_prefix) */
 } sim_key;
-_Static_assert(sizeof(sim_key) == 48, "sim_key grew: it is allocated once per key");
+_Static_assert(sizeof(sim_key) == 32, "sim_key grew: it is allocated once per key");
+
+/* What a parameter name the keys make is on each stage: one per name (the 256 experts' keys of
+ * a layer share one), one per key of the generic path. */
+typedef struct {
+    const char *param;    /* the parameter (the pool's, or the key's own name); NULL: skipped */
+    uint64_t stages;      /* the stages whose model has param */
+    int32_t layer;        /* the layer of param, -1 */
+    uint32_t own_pi;      /* own_st's index of param */
+    int8_t own_st;        /* the first stage whose model has param, -1 */
+} sim_param;
+
+/* A key's pid: the map thread that made the parameter (high bits) and its place in that
+ * thread's table. */
+#define PID_SHIFT 27
+#define PID_MAX_LOCAL ((1u << PID_SHIFT) - 1)
+#define PID_NONE UINT32_MAX
+#define SIM_THREADS 16
 
 /* The key rule's fused part id (or NULL), and whether the path skips parameters of layers other
  * stages own: both follow from the key's rule. */
@@ -77,7 +90,33 @@ typedef struct {
     size_t nf, capf;
     strmap fmap;          /* "code\1key\1msg" -> index into fs */
     int oom;
+    sim_param *prm[SIM_THREADS]; /* the parameters map thread t made (written by it alone) */
+    size_t n_prm[SIM_THREADS], cap_prm[SIM_THREADS];
 } sim;
+
+static const sim_param no_param = {NULL, 0, -1, 0, -1};
+
+static inline const sim_param *key_param(const sim *s, const sim_key *k)
+{
+    return k->pid == PID_NONE ? &no_param : &s->prm[k->pid >> PID_SHIFT][k->pid & PID_MAX_LOCAL];
+}
+
+/* Adds a parameter to map thread t's table: its pid, or PID_NONE out of room. */
+static uint32_t param_add(sim *s, int t, const sim_param *pr)
+{
+    if (s->n_prm[t] == PID_MAX_LOCAL)
+        return PID_NONE;
+    if (s->n_prm[t] == s->cap_prm[t]) {
+        size_t c = s->cap_prm[t] ? s->cap_prm[t] * 2 : 256;
+        sim_param *v = realloc(s->prm[t], c * sizeof *v);
+        if (!v)
+            return PID_NONE;
+        s->prm[t] = v;
+        s->cap_prm[t] = c;
+    }
+    s->prm[t][s->n_prm[t]] = *pr;
+    return (uint32_t)t << PID_SHIFT | (uint32_t)s->n_prm[t]++;
+}
 
 /* The checkpoint key, and the name the loader sees (the key past strip_prefix). */
 static inline const char *key_name(const sim *s, const sim_key *k)
@@ -522,6 +561,7 @@ typedef struct {
     size_t used, size;
     strmap *names;        /* optional: parameter names made so far -> their index (interned) */
     size_t hit;           /* out of map_one: that index when the name was made before, else SIZE_MAX */
+    const char *param;    /* out of map_one otherwise: the parameter name (NULL: skipped) */
     struct param_memo *memo; /* optional: (shape, rule, numbers) -> that index */
     int pending;          /* out of map_one: memo_key holds a key the memo does not have yet */
     struct memo_key {
@@ -767,9 +807,9 @@ static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, const key_s
     size_t sl = key_len(s, k) - k->seen_off;
     k->skip = k->rule = -1;
     k->expert = -1;
-    k->layer = -1;
-    k->own_st = -1;
+    k->pid = PID_NONE;
     sp->hit = SIZE_MAX;
+    sp->param = NULL;
     sp->pending = 0;
     const uint64_t *cand = sc ? sc->se->cand : NULL;
     const cap_plan *pl;
@@ -824,12 +864,12 @@ static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, const key_s
         k->rule = (int16_t)j;
         if (sp->names && strmap_get_n(sp->names, name, (size_t)nl, &ix))
             sp->hit = ix; /* thousands of experts' keys make one parameter name: the caller has it */
-        else if (!(k->param = pool_dup(sp, name, (size_t)nl)))
+        else if (!(sp->param = pool_dup(sp, name, (size_t)nl)))
             return -1;
         k->expert = kr->expert_cap >= 0 ? v[kr->expert_cap].v : -1;
     }
     if (k->rule < 0)
-        k->param = (char *)seen; /* the generic path: params_dict[name] */
+        sp->param = seen; /* the generic path: params_dict[name] */
     return 0;
 }
 
@@ -1050,9 +1090,8 @@ typedef struct {
     shape_ent *ents;
     size_t n_ents, cap_ents;
     param_memo memo;
-    strmap names;         /* parameter name -> index into made */
-    sim_key *made;        /* what the first key of each name found out: param, layer, stages */
-    size_t n_made, cap_made;
+    strmap names;         /* parameter name -> its pid */
+    int index;            /* the thread's table of parameters: s->prm[index] */
 } map_worker;
 
 /* The shape entry of k (its candidate patterns and their plans), made on the first key of that
@@ -1102,22 +1141,22 @@ static const shape_ent *shape_of(map_worker *w, const sim *s, const sim_key *k)
     return se;
 }
 
-/* The stages whose model has the key's parameter, the first of them and its index there. */
-static void key_stages(const sim *s, sim_key *k)
+/* The stages whose model has the parameter, the first of them and its index there. */
+static void param_stages(const sim *s, sim_param *pr)
 {
-    k->own_st = -1;
-    k->stages = 0;
-    if (!k->param || k->skip >= 0)
+    pr->own_st = -1;
+    pr->stages = 0;
+    if (!pr->param)
         return;
-    uint32_t h = strmap_hash(k->param);
+    uint32_t h = strmap_hash(pr->param);
     for (int si = 0; si < s->p->layout.pp; si++) {
         size_t pi;
-        if (!strmap_get_h(&s->p->stages[si].by_name, k->param, h, &pi))
+        if (!strmap_get_h(&s->p->stages[si].by_name, pr->param, h, &pi))
             continue;
-        k->stages |= 1ull << si;
-        if (k->own_st < 0) {
-            k->own_st = si;
-            k->own_pi = pi;
+        pr->stages |= 1ull << si;
+        if (pr->own_st < 0) {
+            pr->own_st = (int8_t)si;
+            pr->own_pi = (uint32_t)pi;
         }
     }
 }
@@ -1140,10 +1179,11 @@ static int expected_shape(const sim *s, const sim_key *k, uint64_t *want, int *n
 {
     const plan *p = s->p;
     const rules_file *r = p->rules;
-    int st = k->own_st;
+    const sim_param *kp = key_param(s, k);
+    int st = kp->own_st;
     if (st < 0)
         return 0;
-    const plan_param *pp = &p->stages[st].params[k->own_pi];
+    const plan_param *pp = &p->stages[st].params[kp->own_pi];
     const rules_param *t = &r->params[pp->tmpl];
     *nd = 0;
     int d0 = k->expert >= 0 && pp->experts ? 1 : 0;
@@ -1217,17 +1257,18 @@ typedef struct {
 /* 1 when k's tensor has the shape its parameter expects of it, or nothing is expected. */
 static int shape_expected(const sim *s, const sim_key *k, suffix_memo *smemo, want_memo *wm)
 {
-    if (k->own_st < 0)
+    const sim_param *kp = key_param(s, k);
+    if (kp->own_st < 0)
         return 1;
     int ex = k->expert >= 0;
-    size_t slot = ((size_t)k->own_pi * 31u + (size_t)k->own_st * 7u + (size_t)(k->rule + 1) * 3u + (size_t)ex) % WANT_MEMO;
+    size_t slot = ((size_t)kp->own_pi * 31u + (size_t)kp->own_st * 7u + (size_t)(k->rule + 1) * 3u + (size_t)ex) % WANT_MEMO;
     want_memo *m = &wm[slot];
-    if (!m->used || m->st != k->own_st || m->pi != k->own_pi || m->rule != k->rule || m->expert != ex) {
+    if (!m->used || m->st != kp->own_st || m->pi != kp->own_pi || m->rule != k->rule || m->expert != ex) {
         int st;
         const rules_param *t;
         m->used = 1;
-        m->st = k->own_st;
-        m->pi = k->own_pi;
+        m->st = kp->own_st;
+        m->pi = kp->own_pi;
         m->rule = k->rule;
         m->expert = ex;
         m->ok = expected_shape(s, k, m->want, &m->nd, &st, &t, smemo);
@@ -1235,22 +1276,26 @@ static int shape_expected(const sim *s, const sim_key *k, suffix_memo *smemo, wa
     return !m->ok || shape_is(s, k, m->want, m->nd);
 }
 
-/* Keeps what k's parameter name resolved to, for the next keys that make the same name. */
-static int remember_name(map_worker *w, const sim_key *k)
+/* The parameter of the key map_one just mapped (its name in w->pool.param, or w->pool.hit when
+ * made before): k->pid, made and remembered (for the next keys of the same name, by name and
+ * by memo key) when new. 0, or -1 out of memory. */
+static int key_pid(map_worker *w, sim *s, sim_key *k)
 {
-    if (w->n_made == w->cap_made) {
-        size_t c = w->cap_made ? w->cap_made * 2 : 256;
-        sim_key *v = realloc(w->made, c * sizeof *v);
-        if (!v)
-            return 0;
-        w->made = v;
-        w->cap_made = c;
+    strpool *sp = &w->pool;
+    if (sp->hit != SIZE_MAX) { /* a name made before: its layer and stages too */
+        k->pid = (uint32_t)sp->hit;
+        return sp->pending && memo_put(&w->memo, &sp->memo_key, sp->hit) != 0 ? -1 : 0;
     }
-    w->made[w->n_made] = *k;
-    if (strmap_put(&w->names, k->param, w->n_made, NULL) < 0)
-        return 0;
-    w->n_made++;
-    return 1;
+    if (!sp->param)
+        return 0; /* skipped */
+    sim_param pr = {sp->param, 0, param_layer(s->p, sp->param), 0, -1};
+    param_stages(s, &pr);
+    if ((k->pid = param_add(s, w->index, &pr)) == PID_NONE)
+        return -1;
+    if (k->rule >= 0 && (strmap_put(&w->names, sp->param, k->pid, NULL) < 0 ||
+                         (sp->pending && memo_put(&w->memo, &sp->memo_key, k->pid) != 0)))
+        return -1;
+    return 0;
 }
 
 static void *map_worker_run(void *arg)
@@ -1321,30 +1366,9 @@ static void *map_worker_run(void *arg)
             sim_key *k = &s->keys[i];
             key_seen(s, k);
             key_shape_ctx sc = {shape_of(w, s, k), &w->sh.kn};
-            if (map_one(s, k, sm, km, sc.se ? &sc : NULL, &w->pool, &w->err)) {
+            if (map_one(s, k, sm, km, sc.se ? &sc : NULL, &w->pool, &w->err) || key_pid(w, s, k)) {
                 w->failed = 1;
                 goto out;
-            }
-            if (w->pool.hit != SIZE_MAX) { /* a name made before: its layer and stages too */
-                if (w->pool.pending && memo_put(&w->memo, &w->pool.memo_key, w->pool.hit) != 0) {
-                    w->failed = 1;
-                    goto out;
-                }
-                const sim_key *o = &w->made[w->pool.hit];
-                k->param = o->param;
-                k->layer = o->layer;
-                k->own_st = o->own_st;
-                k->own_pi = o->own_pi;
-                k->stages = o->stages;
-            } else {
-                if (k->param)
-                    k->layer = param_layer(s->p, k->param);
-                key_stages(s, k);
-                if (k->rule >= 0 && (!remember_name(w, k) ||
-                                     (w->pool.pending && memo_put(&w->memo, &w->pool.memo_key, w->n_made - 1) != 0))) {
-                    w->failed = 1;
-                    goto out;
-                }
             }
             if (k->has_tensor && k->skip < 0)
                 k->bad_shape = !shape_expected(s, k, smemo, wmemo);
@@ -1365,7 +1389,6 @@ out:
     free(w->ents);
     free(w->memo.e);
     strmap_free(&w->names);
-    free(w->made);
     return NULL;
 }
 
@@ -1420,15 +1443,16 @@ static int map_keys(sim *s)
     atomic_init(&j.next, 0);
     long c = sysconf(_SC_NPROCESSORS_ONLN);
     size_t nt = c > 1 ? (size_t)c : 1;
-    if (nt > 16)
-        nt = 16;
+    if (nt > SIM_THREADS)
+        nt = SIM_THREADS;
     if (nt > s->n_seg)
         nt = s->n_seg ? s->n_seg : 1;
-    map_worker w[16];
+    map_worker w[SIM_THREADS];
     memset(w, 0, sizeof w);
     size_t started = 1;
     for (size_t t = 0; t < nt; t++) {
         w[t].j = &j;
+        w[t].index = (int)t;
         ck_err_clear(&w[t].err);
         strmap_init(&w[t].shapes);
         strmap_init(&w[t].names);
@@ -1511,24 +1535,25 @@ static const rules_skip *skip_meant_for(const plan *p, int layer)
 }
 
 /* Why k's parameter is not one of the stage's, in a sentence (seen: the name the loader sees). */
-static void explain_missing(const plan *p, const sim_key *k, const char *seen, char *buf, size_t size)
+static void explain_missing(const plan *p, const sim_key *k, const sim_param *kp, const char *seen,
+                            char *buf, size_t size)
 {
     const rules_file *r = p->rules;
-    int other = stage_owning(p, k->param);
+    int other = stage_owning(p, kp->param);
     if (k->rule >= 0 && r->keys[k->rule].hazard) {
         snprintf(buf, size, "%s (the key rule at %s line %d)", r->keys[k->rule].hazard, r->path,
                  r->keys[k->rule].line);
         return;
     }
-    if (k->layer >= p->num_layers) {
-        const rules_skip *sk = skip_meant_for(p, k->layer);
+    if (kp->layer >= p->num_layers) {
+        const rules_skip *sk = skip_meant_for(p, kp->layer);
         if (sk)
             snprintf(buf, size, "layer %d is %s; the skip rule for it (%s line %d) does not match "
-                     "the name the loader sees, '%s' (its key is '%s')", k->layer, sk->reason,
+                     "the name the loader sees, '%s' (its key is '%s')", kp->layer, sk->reason,
                      r->path, sk->line, seen, sk->key.text);
         else
             snprintf(buf, size, "layer %d is at or beyond num_hidden_layers=%d: the checkpoint has "
-                     "more layers than config.json builds (a trimmed config?)", k->layer,
+                     "more layers than config.json builds (a trimmed config?)", kp->layer,
                      p->num_layers);
         return;
     }
@@ -1545,9 +1570,9 @@ static void explain_missing(const plan *p, const sim_key *k, const char *seen, c
         if (q == p->quant)
             continue;
         for (int j = 0; j < q->n_suffixes; j++) {
-            size_t l = strlen(q->suffixes[j].suffix), pl = strlen(k->param);
-            if (pl > l && strcmp(k->param + pl - l, q->suffixes[j].suffix) == 0 &&
-                (k->param[pl - l - 1] == '.' || k->param[pl - l - 1] == '_')) {
+            size_t l = strlen(q->suffixes[j].suffix), pl = strlen(kp->param);
+            if (pl > l && strcmp(kp->param + pl - l, q->suffixes[j].suffix) == 0 &&
+                (kp->param[pl - l - 1] == '.' || kp->param[pl - l - 1] == '_')) {
                 int own_variant = 0;
                 for (int m = 0; m < p->quant->n_suffixes; m++)
                     own_variant |= strcmp(p->quant->suffixes[m].suffix, q->suffixes[j].suffix) == 0;
@@ -1566,7 +1591,7 @@ static void explain_missing(const plan *p, const sim_key *k, const char *seen, c
 }
 
 /* The loader's exception for key k: its error format with {param} and {module} filled. */
-static void error_line(const rules_file *r, const sim_key *k, const char *seen, char *buf, size_t size)
+static void error_line(const rules_file *r, const char *param, const char *seen, char *buf, size_t size)
 {
     size_t n = 0;
     const char *dot = strrchr(seen, '.'), *prev = NULL;
@@ -1578,7 +1603,7 @@ static void error_line(const rules_file *r, const sim_key *k, const char *seen, 
     for (const char *q = r->error_format; *q && n + 1 < size; q++) {
         int w = 0;
         if (strncmp(q, "{param}", 7) == 0) {
-            w = snprintf(buf + n, size - n, "%s", k->param ? k->param : seen);
+            w = snprintf(buf + n, size - n, "%s", param ? param : seen);
             q += 6;
         } else if (strncmp(q, "{module}", 8) == 0) {
             w = snprintf(buf + n, size - n, "%.*s", (int)mlen, mod);
@@ -1607,6 +1632,7 @@ static void run_stage(const sim *s, int si, sim_stage *out, stage_finds *o)
     }
     for (size_t i = 0; i < s->n; i++) {
         const sim_key *k = &s->keys[i];
+        const sim_param *kp = key_param(s, k);
         const char *kname = key_name(s, k);
         if (k->skip >= 0) {
             if (!skip_count[k->skip]++)
@@ -1639,23 +1665,23 @@ static void run_stage(const sim *s, int si, sim_stage *out, stage_finds *o)
             out->loaded++;
             continue;
         }
-        int found = r->builds_model && (k->stages >> si & 1);
+        int found = r->builds_model && (kp->stages >> si & 1);
         if (found)
-            pi = si == k->own_st ? k->own_pi : (strmap_get(&st->by_name, k->param, &pi), pi);
+            pi = si == kp->own_st ? kp->own_pi : (strmap_get(&st->by_name, kp->param, &pi), pi);
         if (!found) {
-            size_t pl = strlen(k->param);
-            if (r->builds_model && pl > 5 && strcmp(k->param + pl - 5, ".bias") == 0 && !k->stages)
+            size_t pl = strlen(kp->param);
+            if (r->builds_model && pl > 5 && strcmp(kp->param + pl - 5, ".bias") == 0 && !kp->stages)
                 continue; /* the loaders drop a bias the model does not have */
-            if (key_guard(r, k) && pp_missing(p, st, k->param, k->layer)) {
+            if (key_guard(r, k) && pp_missing(p, st, kp->param, kp->layer)) {
                 out->skipped_pp++;
                 continue;
             }
             char why[768], line[600];
             if (r->builds_model)
-                explain_missing(p, k, kname + k->seen_off, why, sizeof why);
+                explain_missing(p, k, kp, kname + k->seen_off, why, sizeof why);
             else
                 snprintf(why, sizeof why, "no rule of %s takes this name", r->name);
-            error_line(r, k, kname + k->seen_off, line, sizeof line);
+            error_line(r, kp->param, kname + k->seen_off, line, sizeof line);
             const char *file = s->ck->shards[k->shard].name;
             if (!r->raises) {
                 stage_add(o, "lint.unused", SEV_WARNING, file, kname, "%s warns that it was not "
@@ -1676,7 +1702,7 @@ static void run_stage(const sim *s, int si, sim_stage *out, stage_finds *o)
                           "converter's table either (%s)", line);
             else
                 stage_add(o, "lint.unexpected", SEV_ERROR, file, kname, "maps to '%s', which "
-                          "these ranks do not have (%s): %s", k->param, line, why);
+                          "these ranks do not have (%s): %s", kp->param, line, why);
             out->unexpected++;
             continue;
         }
@@ -1691,7 +1717,7 @@ static void run_stage(const sim *s, int si, sim_stage *out, stage_finds *o)
         if (e >= ne) {
             stage_add(o, "lint.unexpected", SEV_ERROR, s->ck->shards[k->shard].name, kname,
                       "expert %lld is beyond the model's %lld experts ('%s')", (long long)e,
-                      (long long)ne, k->param);
+                      (long long)ne, kp->param);
             continue;
         }
         if (!bits[pi]) {
@@ -1706,7 +1732,7 @@ static void run_stage(const sim *s, int si, sim_stage *out, stage_finds *o)
         if (bits[pi][b])
             stage_add(o, "lint.duplicate", SEV_WARNING, s->ck->shards[k->shard].name, kname,
                       "fills '%s'%s%s a second time: two checkpoint names for one slot, the later wins",
-                      k->param, kpart ? " part " : "", kpart ? kpart : "");
+                      kp->param, kpart ? " part " : "", kpart ? kpart : "");
         bits[pi][b] = 1;
         out->loaded++;
     }
@@ -1945,7 +1971,7 @@ static void check_shapes(sim *s)
         st_shape_str(want, (uint32_t)nd, b, sizeof b);
         sfind_add(s, "lint.shape", SEV_ERROR, st, s->ck->shards[k->shard].name, key_name(s, k),
                   "shape %s does not match %s expected for '%s'%s%s (from config.json and rules "
-                  "line %d)", a, b, k->param, key_part(s->p->rules, k) ? " part " : "",
+                  "line %d)", a, b, key_param(s, k)->param, key_part(s->p->rules, k) ? " part " : "",
                   key_part(s->p->rules, k) ? key_part(s->p->rules, k) : "",
                   t->line);
     }
@@ -1956,7 +1982,8 @@ static int list_keys(sim *s, const sim_listing *l)
 {
     for (size_t i = 0; i < s->n; i++) {
         const sim_key *k = &s->keys[i];
-        if (!k->param || strcmp(k->param, l->param) != 0)
+        const char *param = key_param(s, k)->param;
+        if (!param || strcmp(param, l->param) != 0)
             continue;
         sim_mapping m;
         if (simulate_map_key(s->p, key_name(s, k), &m, s->err) != CK_OK)
@@ -1964,6 +1991,24 @@ static int list_keys(sim *s, const sim_listing *l)
         l->fn(l->ctx, key_name(s, k), s->ck->shards[k->shard].name, &m);
     }
     return CK_OK;
+}
+
+static void sim_free_strings(sim *s)
+{
+    for (int t = 0; t < SIM_THREADS; t++)
+        free(s->prm[t]);
+    for (size_t i = 0; i < s->n_owned; i++)
+        free(s->owned[i]);
+    free(s->owned);
+    free(s->keys);
+    free(s->seg);
+    free(s->seg_first);
+    free(s->seg_count);
+    free(s->psize);
+    free(s->part_of);
+    free(s->pbase);
+    free(s->fs);
+    strmap_free(&s->fmap);
 }
 
 int simulate_run(const ck_checkpoint *ck, const plan *p, sim_result *res, ck_findings *f,
@@ -2029,18 +2074,7 @@ int simulate_run_listing(const ck_checkpoint *ck, const plan *p, const sim_listi
                      sim_ranks_str(p, x->mask, ranks, sizeof ranks), x->msg);
     }
 done:
-    for (size_t i = 0; i < s.n_owned; i++)
-        free(s.owned[i]);
-    free(s.owned);
-    free(s.keys);
-    free(s.seg);
-    free(s.seg_first);
-    free(s.seg_count);
-    free(s.psize);
-    free(s.part_of);
-    free(s.pbase);
-    free(s.fs);
-    strmap_free(&s.fmap);
+    sim_free_strings(&s);
     if (rc != CK_OK)
         sim_result_free(res);
     return rc;
@@ -2056,22 +2090,6 @@ void sim_result_free(sim_result *res)
 
 /* ------------------------------------------------------------------------------------------ */
 /* One key, one parameter: for `rules explain` and `explain`. */
-
-static void sim_free_strings(sim *s)
-{
-    for (size_t i = 0; i < s->n_owned; i++)
-        free(s->owned[i]);
-    free(s->owned);
-    free(s->keys);
-    free(s->seg);
-    free(s->seg_first);
-    free(s->seg_count);
-    free(s->psize);
-    free(s->part_of);
-    free(s->pbase);
-    free(s->fs);
-    strmap_free(&s->fmap);
-}
 
 int simulate_map_key(const plan *p, const char *key, sim_mapping *m, ck_err *err)
 {
@@ -2092,27 +2110,28 @@ int simulate_map_key(const plan *p, const char *key, sim_mapping *m, ck_err *err
     memset(&pool, 0, sizeof pool);
     int rc = sm && km ? map_one(&s, &k, sm, km, NULL, &pool, err) : -1;
     if (rc == 0) {
+        const char *param = pool.param;
         m->skip = k.skip;
         m->rule = k.rule;
         m->expert = k.expert;
         m->guard = key_guard(r, &k);
         m->part = key_part(r, &k);
         snprintf(m->seen, sizeof m->seen, "%s", key_seen_name(&s, &k));
-        if (k.param) {
-            snprintf(m->param, sizeof m->param, "%s", k.param);
-            m->layer = param_layer(p, k.param);
+        if (param) {
+            snprintf(m->param, sizeof m->param, "%s", param);
+            m->layer = param_layer(p, param);
         } else
             m->layer = -1;
         for (int st = 0; st < p->layout.pp; st++) {
             size_t pi;
-            if (k.param && strmap_get(&p->stages[st].by_name, k.param, &pi))
+            if (param && strmap_get(&p->stages[st].by_name, param, &pi))
                 m->stages |= 1ull << st;
-            else if (k.param && m->guard && pp_missing(p, &p->stages[st], k.param, m->layer))
+            else if (param && m->guard && pp_missing(p, &p->stages[st], param, m->layer))
                 m->pp_skipped |= 1ull << st;
         }
-        if (k.param && m->stages != (p->layout.pp >= 64 ? ~0ull : (1ull << p->layout.pp) - 1)) {
-            k.layer = m->layer; /* some stage lacks it: say why */
-            explain_missing(p, &k, key_seen_name(&s, &k), m->why, sizeof m->why);
+        if (param && m->stages != (p->layout.pp >= 64 ? ~0ull : (1ull << p->layout.pp) - 1)) {
+            sim_param kp = {param, m->stages, m->layer, 0, -1}; /* some stage lacks it: say why */
+            explain_missing(p, &k, &kp, key_seen_name(&s, &k), m->why, sizeof m->why);
         }
     } else if (!err->code)
         ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
