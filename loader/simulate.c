@@ -326,8 +326,8 @@ static int shard_order(const void *x, const void *y)
 typedef struct {
     uint64_t pfx;         /* 8 bytes of name after the prefix all names share, big-endian */
     const char *name;
-    size_t len;           /* strlen(name) */
-    size_t pos;
+    uint32_t len;         /* strlen(name) */
+    uint32_t pos;         /* where the key is now, from the start of its shard's keys */
 } name_pos;
 
 static int name_before(const name_pos *x, const name_pos *y, size_t lcp)
@@ -340,10 +340,12 @@ static int name_before(const name_pos *x, const name_pos *y, size_t lcp)
     return c ? c < 0 : x->len < y->len;
 }
 
-/* Sorts v[0 .. n) by name in strcmp order, stably (a merge sort; tmp holds n). The names of a
- * shard share a long prefix ("model.layers.7.mlp.experts."): it is skipped, and the next 8 bytes
- * compared as one integer decide almost every comparison. */
-static void sort_names(name_pos *v, name_pos *tmp, size_t n)
+/* Sorts v[0 .. n) by name in strcmp order (tmp holds n, runs n + 1): a merge sort of the runs
+ * already in order (a header lists its keys in a few ascending runs, one per dtype, or in model
+ * order: "experts.9" before "experts.10"). The names of a shard share a long prefix
+ * ("model.layers.7.mlp.experts."): it is skipped, and the next 8 bytes compared as one integer
+ * decide almost every comparison. */
+static void sort_names(name_pos *v, name_pos *tmp, size_t *runs, size_t n)
 {
     if (n < 2)
         return;
@@ -359,10 +361,17 @@ static void sort_names(name_pos *v, name_pos *tmp, size_t n)
         }
         v[i].pfx = p;
     }
+    size_t nr = 0; /* runs[k] .. runs[k + 1]: in order */
+    runs[nr++] = 0;
+    for (size_t i = 1; i < n; i++)
+        if (name_before(&v[i], &v[i - 1], lcp))
+            runs[nr++] = i;
+    runs[nr] = n;
     name_pos *src = v, *dst = tmp;
-    for (size_t w = 1; w < n; w *= 2) {
-        for (size_t lo = 0; lo < n; lo += 2 * w) {
-            size_t mid = lo + w < n ? lo + w : n, hi = lo + 2 * w < n ? lo + 2 * w : n;
+    while (nr > 1) {
+        size_t out = 0;
+        for (size_t k = 0; k < nr; k += 2) {
+            size_t lo = runs[k], mid = runs[k + 1], hi = k + 2 <= nr ? runs[k + 2] : mid;
             size_t i = lo, j = mid, o = lo;
             while (i < mid && j < hi)
                 dst[o++] = name_before(&src[j], &src[i], lcp) ? src[j++] : src[i++];
@@ -370,7 +379,10 @@ static void sort_names(name_pos *v, name_pos *tmp, size_t n)
                 dst[o++] = src[i++];
             while (j < hi)
                 dst[o++] = src[j++];
+            runs[out++] = lo;
         }
+        runs[out] = n;
+        nr = out;
         name_pos *t = src;
         src = dst;
         dst = t;
@@ -1307,6 +1319,7 @@ static void *map_worker_run(void *arg)
     when_memo *km = calloc((size_t)r->n_keys + 1, sizeof *km);
     name_pos *np = NULL;
     sim_key *tmp = NULL;
+    size_t *runs = NULL;
     size_t cap = 0;
     suffix_memo *smemo = calloc(SUFFIX_MEMO, sizeof *smemo);
     want_memo *wmemo = calloc(WANT_MEMO, sizeof *wmemo);
@@ -1343,10 +1356,12 @@ static void *map_worker_run(void *arg)
             if (b - a > cap) {
                 free(np);
                 free(tmp);
+                free(runs);
                 cap = b - a;
                 np = malloc(2 * cap * sizeof *np);
                 tmp = malloc(cap * sizeof *tmp);
-                if (!np || !tmp) {
+                runs = malloc((cap + 1) * sizeof *runs);
+                if (!np || !tmp || !runs) {
                     w->failed = 1;
                     goto out;
                 }
@@ -1354,12 +1369,12 @@ static void *map_worker_run(void *arg)
             for (size_t i = a; i < b; i++) {
                 const sim_key *k = &s->keys[i];
                 np[i - a].name = key_name(s, k);
-                np[i - a].len = key_len(s, k);
-                np[i - a].pos = i;
+                np[i - a].len = (uint32_t)key_len(s, k);
+                np[i - a].pos = (uint32_t)(i - a);
             }
-            sort_names(np, np + (b - a), b - a);
+            sort_names(np, np + (b - a), runs, b - a);
             for (size_t i = a; i < b; i++)
-                tmp[i - a] = s->keys[np[i - a].pos];
+                tmp[i - a] = s->keys[a + np[i - a].pos];
             memcpy(s->keys + a, tmp, (b - a) * sizeof *tmp);
         }
         for (size_t i = a; i < b; i++) {
@@ -1383,6 +1398,7 @@ out:
     free(km);
     free(np);
     free(tmp);
+    free(runs);
     free(smemo);
     free(wmemo);
     strmap_free(&w->shapes);
