@@ -355,10 +355,16 @@ static void sort_names(name_pos *v, name_pos *tmp, size_t *runs, size_t n)
     for (size_t i = 0; i < n; i++) {
         const unsigned char *c = (const unsigned char *)v[i].name + lcp;
         uint64_t p = 0;
-        for (int b = 0; b < 8; b++) {
-            p = p << 8 | *c; /* past the end: zeros, as strcmp orders a prefix first */
-            c += *c != 0;
-        }
+        if (v[i].len - lcp >= 8) {
+            memcpy(&p, c, 8);
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            p = __builtin_bswap64(p); /* the first byte most significant */
+#endif
+        } else
+            for (int b = 0; b < 8; b++) {
+                p = p << 8 | *c; /* past the end: zeros, as strcmp orders a prefix first */
+                c += *c != 0;
+            }
         v[i].pfx = p;
     }
     size_t nr = 0; /* runs[k] .. runs[k + 1]: in order */
@@ -957,15 +963,13 @@ typedef struct {
     const char *key;
     size_t len;
     char buf[SHAPE_MAX];
-    uint32_t hash;        /* of buf, made as it is written (a component's hash is kept too) */
+    uint32_t hash;        /* strmap_hash of buf */
     key_nums kn;
     int ncomp;
     uint16_t comp_key[SHAPE_COMPS], comp_buf[SHAPE_COMPS];
     uint8_t comp_num[SHAPE_COMPS];
-    uint32_t comp_hash[SHAPE_COMPS];
 } shape_state;
 
-#define SHAPE_HASH(h, ch) (((h) ^ (uint8_t)(ch)) * 16777619u) /* FNV-1a, a byte at a time */
 
 /* The shape of key (len bytes) into st->buf and its numbers into st->kn; 0 when it has none
  * (too long, a '#' of its own, more than KEY_NUMS numbers). Returns the shape's length + 1
@@ -984,12 +988,10 @@ static size_t key_shape(shape_state *st, const char *key, size_t len)
     key_nums *kn = &st->kn;
     char *buf = st->buf;
     kn->n = ci ? st->comp_num[ci] : 0;
-    uint32_t h = ci ? st->comp_hash[ci] : 2166136261u, h0 = h; /* h0: at the component start */
     st->ncomp = ci + 1;
     st->comp_key[ci] = (uint16_t)i;
     st->comp_buf[ci] = (uint16_t)n;
     st->comp_num[ci] = (uint8_t)kn->n;
-    st->comp_hash[ci] = h;
     st->valid = 0;
     int digits = 1;
     for (;; i++) {
@@ -999,7 +1001,6 @@ static size_t key_shape(shape_state *st, const char *key, size_t len)
                 return 0;
             digits &= ch >= '0' && ch <= '9';
             buf[n++] = ch;
-            h = SHAPE_HASH(h, ch);
             continue;
         }
         size_t clen = i - c0;
@@ -1014,24 +1015,21 @@ static size_t key_shape(shape_state *st, const char *key, size_t len)
             kn->v[kn->n++] = v;
             n = b0;
             buf[n++] = '#';
-            h = SHAPE_HASH(h0, '#');
         }
         if (!ch)
             break;
         buf[n++] = '.';
-        h = h0 = SHAPE_HASH(h, '.');
         c0 = i + 1;
         b0 = n;
         digits = 1;
         if (st->ncomp < SHAPE_COMPS && c0 <= UINT16_MAX) {
             st->comp_key[st->ncomp] = (uint16_t)c0;
             st->comp_buf[st->ncomp] = (uint16_t)n;
-            st->comp_hash[st->ncomp] = h;
             st->comp_num[st->ncomp++] = (uint8_t)kn->n;
         }
     }
     buf[n] = 0;
-    st->hash = h;
+    st->hash = strmap_hash_n(buf, n);
     st->valid = len <= UINT16_MAX;
     st->key = key;
     st->len = len;
@@ -1118,7 +1116,7 @@ static const shape_ent *shape_of(map_worker *w, const sim *s, const sim_key *k)
     if (!w->j->shapes || !(sl1 = key_shape(&w->sh, seen, sl)))
         return NULL;
     const char *shape = w->sh.buf;
-    if (strmap_get_h(&w->shapes, shape, w->sh.hash, &ci)) /* the table is keyed by SHAPE_HASH */
+    if (strmap_get_h(&w->shapes, shape, w->sh.hash, &ci))
         return &w->ents[ci];
     if (w->n_ents == w->cap_ents) {
         size_t c = w->cap_ents ? w->cap_ents * 2 : 64;
@@ -1685,8 +1683,8 @@ static void run_stage(const sim *s, int si, sim_stage *out, stage_finds *o)
         if (found)
             pi = si == kp->own_st ? kp->own_pi : (strmap_get(&st->by_name, kp->param, &pi), pi);
         if (!found) {
-            size_t pl = strlen(kp->param);
-            if (r->builds_model && pl > 5 && strcmp(kp->param + pl - 5, ".bias") == 0 && !kp->stages)
+            size_t pl = r->builds_model && !kp->stages ? strlen(kp->param) : 0;
+            if (pl > 5 && strcmp(kp->param + pl - 5, ".bias") == 0)
                 continue; /* the loaders drop a bias the model does not have */
             if (key_guard(r, k) && pp_missing(p, st, kp->param, kp->layer)) {
                 out->skipped_pp++;
