@@ -729,10 +729,11 @@ st_status st_header_parse(const uint8_t *buf, size_t len, uint64_t file_size, co
         goto done;
     }
     s.j.arena = malloc(s.j.n + 1);
-    /* Upper bounds from the header length (an entry takes at least 16 bytes, a dimension 2):
-     * reserved once, so nothing is copied while growing; pages never touched cost nothing. */
-    s.capt = s.j.n / 16 + 1;
-    s.capd = s.j.n / 2 + 1;
+    /* Sized from the header length as writers lay entries out (~130 bytes a tensor, two or
+     * three dimensions; less is grown by doubling): small enough to come from the thread's heap,
+     * not from a mapping of its own that costs a system call to make and one to free. */
+    s.capt = s.j.n / 96 + 16;
+    s.capd = s.j.n / 32 + 16;
     s.t = malloc(s.capt * sizeof *s.t);
     s.dim_at = malloc(s.capt * sizeof *s.dim_at);
     s.dims = malloc(s.capd * sizeof *s.dims);

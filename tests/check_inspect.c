@@ -906,13 +906,13 @@ END_TEST
 START_TEST(test_many_tensors)
 {
     const int n = 20000;
-    size_t cap = (size_t)n * 96 + 64, len = 0;
+    size_t cap = (size_t)n * 112 + 64, len = 0;
     char *hdr = malloc(cap);
     len += (size_t)snprintf(hdr + len, cap - len, "{");
     for (int i = 0; i < n; i++)
         len += (size_t)snprintf(hdr + len, cap - len, "%s\"model.layers.%d.w\":{\"dtype\":\"BF16\","
-                                "\"shape\":[%d,1],\"data_offsets\":[%d,%d]}", i ? "," : "", i, 1,
-                                2 * i, 2 * i + 2);
+                                "\"shape\":[%d,1,1,1,1],\"data_offsets\":[%d,%d]}", i ? "," : "", i, 1,
+                                2 * i, 2 * i + 2); /* more entries and dimensions than first reserved */
     len += (size_t)snprintf(hdr + len, cap - len, "}");
     size_t total = 8 + len + 2 * (size_t)n;
     uint8_t *b = calloc(total, 1);
@@ -926,6 +926,11 @@ START_TEST(test_many_tensors)
     ck_assert_uint_eq(h.n_tensors, (size_t)n);
     ck_assert_str_eq(h.tensors[12345].name, "model.layers.12345.w");
     ck_assert_uint_eq(h.tensors[n - 1].end, 2 * (uint64_t)n);
+    for (int i = 0; i < n; i += 997) {
+        ck_assert_uint_eq(h.tensors[i].ndim, 5);
+        for (int d = 0; d < 5; d++)
+            ck_assert_uint_eq(h.tensors[i].shape[d], 1);
+    }
     st_header_free(&h);
     findings_free(&f);
     free(b);
