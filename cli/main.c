@@ -41,10 +41,10 @@ int main(int argc, char **argv)
      * parse itself on a DeepSeek-size checkpoint. */
     mallopt(M_MMAP_THRESHOLD, 64 << 20);
     mallopt(M_TRIM_THRESHOLD, 256 << 20);
-    /* Grow a heap 8 MB at a time (address space only: a page costs nothing until written), not
+    /* Grow a heap 16 MB at a time (address space only: a page costs nothing until written), not
      * by what each allocation needs: the reader threads grew theirs in some 300 system calls
      * (brk, mprotect) that each hold up the other threads' page faults. */
-    mallopt(M_TOP_PAD, 8 << 20);
+    mallopt(M_TOP_PAD, 16 << 20);
     const char *cmd = argv[1];
     if (strcmp(cmd, "inspect") == 0)
         return cmd_inspect(argc - 1, argv + 1);
