@@ -215,14 +215,7 @@ static int shards_start(ck_checkpoint *ck, size_t begin, size_t end, int threads
         free(j->errs);
         return -1;
     }
-    if (threads <= 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = c > 0 ? (int)c : 1;
-    }
-    if (threads > 16)
-        threads = 16;
-    if ((size_t)threads > n)
-        threads = n ? (int)n : 1;
+    threads = ck_thread_count(threads, 16, n);
     for (int t = 1; t < threads; t++)
         if (ck_thread_start(&j->tid[j->started], shard_worker, j) == 0)
             j->started++;

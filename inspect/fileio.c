@@ -44,12 +44,7 @@ static void *slice_read(void *arg)
 
 int ck_pread_par(int fd, void *buf, size_t len, uint64_t off, int threads)
 {
-    if (threads <= 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = c > 0 ? (int)c : 1;
-    }
-    if (threads > 16)
-        threads = 16;
+    threads = ck_thread_count(threads, 16, SIZE_MAX);
     size_t n = len / SLICE_MIN;
     if (n > (size_t)threads)
         n = (size_t)threads;

@@ -3,6 +3,7 @@
 
 #include <sched.h>
 #include <stdlib.h>
+#include <unistd.h>
 
 typedef struct {
     void *(*fn)(void *);
@@ -43,4 +44,17 @@ int ck_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
         return pthread_create(t, NULL, fn, arg);
     }
     return 0;
+}
+
+int ck_thread_count(int want, int max, size_t n)
+{
+    if (want <= 0) {
+        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        want = c > 0 ? (c > max ? max : (int)c) : 1;
+    }
+    if (want > max)
+        want = max;
+    if ((size_t)want > n)
+        want = (int)n;
+    return want > 0 ? want : 1;
 }

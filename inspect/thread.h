@@ -3,6 +3,7 @@
 #define CK_THREAD_H
 
 #include <pthread.h>
+#include <stddef.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -14,6 +15,9 @@ extern "C" {
  * long as a whole phase of a lint), although another CPU is idle. Once running, the thread may
  * use every CPU the process may. Returns what pthread_create returns. */
 int ck_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
+/* How many threads to run: want, or one per online CPU when want <= 0; then at most max and
+ * at most n (the pieces of work there are), and at least 1. */
+int ck_thread_count(int want, int max, size_t n);
 
 #ifdef __cplusplus
 }

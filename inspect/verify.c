@@ -481,13 +481,7 @@ int verify_run(ck_checkpoint *ck, const verify_opts *o, verify_result *r, ck_err
     uint64_t total = 0;
     for (size_t i = 0; i < ck->n_shards; i++)
         total += ck->shards[i].exists ? ck->shards[i].size : 0;
-    int threads = o->threads;
-    if (threads <= 0) {
-        long n = sysconf(_SC_NPROCESSORS_ONLN);
-        threads = n > 0 ? (int)n : 1;
-    }
-    if (threads > 64)
-        threads = 64;
+    int threads = ck_thread_count(o->threads, 64, SIZE_MAX);
     pthread_t tid[64];
     int started = 0;
     for (int t = 0; t < threads; t++)

@@ -5,7 +5,6 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
-#include <unistd.h>
 
 typedef struct {
     const float *x, *w, *bias;
@@ -37,13 +36,8 @@ static void *linear_cols(void *arg)
  * value is computed exactly as by one thread, so the result does not depend on the split. */
 void fwd_linear(const float *x, size_t T, size_t K, const float *w, size_t N, const float *bias, float *y, int acc)
 {
-    size_t nt = 1;
-    if (T * N * K >= LINEAR_PAR_MIN) { /* only then is asking for the cores worth a system call */
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
-        nt = c > 1 ? (c > 16 ? 16 : (size_t)c) : 1;
-    }
-    if (nt > N / 8)
-        nt = N / 8 ? N / 8 : 1;
+    /* only a large product is worth asking for the cores (a system call) */
+    size_t nt = T * N * K >= LINEAR_PAR_MIN ? (size_t)ck_thread_count(0, 16, N / 8) : 1;
     linear_job j[16];
     size_t per = (N + nt - 1) / nt, started = 1;
     for (size_t k = 0; k < nt; k++) {

@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 typedef struct {          /* 32 bytes: one per key, ~92k of them for DeepSeek-V3 */
     int64_t expert;       /* -1 */
@@ -1455,12 +1454,7 @@ static int map_keys(sim *s)
     j.s = s;
     j.shapes = shape_cache_on && shape_safe(s->p->rules);
     atomic_init(&j.next, 0);
-    long c = sysconf(_SC_NPROCESSORS_ONLN);
-    size_t nt = c > 1 ? (size_t)c : 1;
-    if (nt > SIM_THREADS)
-        nt = SIM_THREADS;
-    if (nt > s->n_seg)
-        nt = s->n_seg ? s->n_seg : 1;
+    size_t nt = (size_t)ck_thread_count(0, SIM_THREADS, s->n_seg);
     map_worker w[SIM_THREADS];
     memset(w, 0, sizeof w);
     size_t started = 1;
@@ -1829,13 +1823,8 @@ static void run_stages(sim *s, sim_result *res)
         return;
     }
     atomic_init(&j.next, 0);
-    long c = sysconf(_SC_NPROCESSORS_ONLN);
-    int nt = c > 1 ? (int)c : 1;
-    if (nt > n)
-        nt = n;
-    if (nt > 16)
-        nt = 16;
-    pthread_t tid[16];
+    int nt = ck_thread_count(0, SIM_THREADS, (size_t)n);
+    pthread_t tid[SIM_THREADS];
     int started = 0;
     for (int t = 1; t < nt; t++)
         if (ck_thread_start(&tid[started], stages_worker, &j) == 0)

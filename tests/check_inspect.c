@@ -442,6 +442,19 @@ static void *thread_note(void *p)
     return p;
 }
 
+/* ck_thread_count: the asked number or one per CPU, within the maximum and the work, >= 1. */
+START_TEST(test_thread_count)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    ck_assert_int_eq(ck_thread_count(3, 16, 100), 3);
+    ck_assert_int_eq(ck_thread_count(40, 16, 100), 16);
+    ck_assert_int_eq(ck_thread_count(8, 16, 5), 5);
+    ck_assert_int_eq(ck_thread_count(8, 16, 0), 1);
+    ck_assert_int_eq(ck_thread_count(0, 64, SIZE_MAX), cpus > 64 ? 64 : cpus);
+    ck_assert_int_eq(ck_thread_count(-1, 1, SIZE_MAX), 1);
+}
+END_TEST
+
 START_TEST(test_thread_start)
 {
     cpu_set_t all;
@@ -1249,6 +1262,7 @@ static Suite *inspect_suite(void)
     tcase_add_test(core, test_index_orders);
     tcase_add_test(core, test_side_work);
     tcase_add_test(core, test_thread_start);
+    tcase_add_test(core, test_thread_count);
     tcase_add_test(core, test_utf8_positions);
     tcase_add_test(core, test_strmap_lookups);
     tcase_add_test(core, test_folder_download_error_and_config);
