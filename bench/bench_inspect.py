@@ -34,15 +34,6 @@ def python_headers(files):
     return n
 
 
-def best_of(fn, k):
-    ts = []
-    for _ in range(k):
-        t = time.perf_counter()
-        fn()
-        ts.append(time.perf_counter() - t)
-    return min(ts), statistics.median(ts)
-
-
 def tui_first_screen(ckptdoc, dsv3):
     """`ckptdoc tui` from start to its first screen, in a 120x40 tmux pane (the program reports
     the time itself with --first-screen, then exits)."""
@@ -80,29 +71,36 @@ def main():
         subprocess.check_call([sys.executable, os.path.join(ROOT, "fixtures", "make_sparse_dsv3.py"), dsv3])
     files = sorted(glob.glob(os.path.join(dsv3, "*.safetensors")))
     python_headers(files)  # warm the page cache
-    runs = [run_timed([ckptdoc, "inspect", dsv3]) for _ in range(11)]
-    rc = runs[0][2]
-    c_min = min(r[0] for r in runs)
-    c_med = statistics.median(r[0] for r in runs)
-    rss = max(r[1] for r in runs) / 1024
-    p_min, p_med = best_of(lambda: python_headers(files), 11)
-    print("inspect, full-scale DeepSeek-V3 sparse layout (%d files, 91,991 tensors):" % len(files))
-    print("  ckptdoc inspect          min %.1f ms  median %.1f ms  peak RSS %.1f MB  exit %d"
-          % (c_min * 1e3, c_med * 1e3, rss, rc))
-    print("  python json.loads x163   min %.1f ms  median %.1f ms" % (p_min * 1e3, p_med * 1e3))
-    print("  ratio ckptdoc/python     %.2f (median), goal <= 0.33; peak RSS goal < 150 MB"
-          % (c_med / p_med))
-    lint = [run_timed([ckptdoc, "lint", "--tp", "8", "--pp", "2", dsv3]) for _ in range(11)]
-    l_med = statistics.median(r[0] for r in lint)
-    print("  ckptdoc lint --tp 8 --pp 2 (16 ranks)  median %.1f ms  peak RSS %.1f MB  exit %d  ratio %.2f"
-          % (l_med * 1e3, max(r[1] for r in lint) / 1024, lint[0][2], l_med / p_med))
     # from the index alone: config.json and the index, every shard absent (exit 1: they are missing)
     only = os.path.join(work, "dsv3-index-only")
     if not os.path.exists(os.path.join(only, "model.safetensors.index.json")):
         os.makedirs(only, exist_ok=True)
         for name in ("config.json", "model.safetensors.index.json"):
             shutil.copy(os.path.join(dsv3, name), only)
-    lio = [run_timed([ckptdoc, "lint", "--tp", "8", "--pp", "2", only]) for _ in range(11)]
+    # rounds of the Python reader and each ckptdoc command one after the other, so that every
+    # ratio compares runs made under the same load of the machine
+    py, runs, lint, lio = [], [], [], []
+    for _ in range(21):
+        t = time.perf_counter()
+        python_headers(files)
+        py.append(time.perf_counter() - t)
+        runs.append(run_timed([ckptdoc, "inspect", dsv3]))
+        lint.append(run_timed([ckptdoc, "lint", "--tp", "8", "--pp", "2", dsv3]))
+        lio.append(run_timed([ckptdoc, "lint", "--tp", "8", "--pp", "2", only]))
+    rc = runs[0][2]
+    c_min = min(r[0] for r in runs)
+    c_med = statistics.median(r[0] for r in runs)
+    rss = max(r[1] for r in runs) / 1024
+    p_min, p_med = min(py), statistics.median(py)
+    print("inspect, full-scale DeepSeek-V3 sparse layout (%d files, 91,991 tensors):" % len(files))
+    print("  ckptdoc inspect          min %.1f ms  median %.1f ms  peak RSS %.1f MB  exit %d"
+          % (c_min * 1e3, c_med * 1e3, rss, rc))
+    print("  python json.loads x163   min %.1f ms  median %.1f ms" % (p_min * 1e3, p_med * 1e3))
+    print("  ratio ckptdoc/python     %.2f (median), goal <= 0.33; peak RSS goal < 150 MB"
+          % (c_med / p_med))
+    l_med = statistics.median(r[0] for r in lint)
+    print("  ckptdoc lint --tp 8 --pp 2 (16 ranks)  median %.1f ms  peak RSS %.1f MB  exit %d  ratio %.2f"
+          % (l_med * 1e3, max(r[1] for r in lint) / 1024, lint[0][2], l_med / p_med))
     lio_med = statistics.median(r[0] for r in lio)
     print("  ckptdoc lint --tp 8 --pp 2, index alone     median %.1f ms  peak RSS %.1f MB  exit %d  ratio %.2f"
           % (lio_med * 1e3, max(r[1] for r in lio) / 1024, lio[0][2], lio_med / p_med))
