@@ -305,6 +305,7 @@ typedef struct {
     rules_file r;
     plan p;
     ck_findings pf;       /* plan_build's findings, added after the reader's */
+    sim_early *early;     /* the map of the keys, begun while the reader cross-checks */
 } lint_prep;
 
 static void prepare(void *ctx, const ck_checkpoint *ck)
@@ -322,9 +323,25 @@ static void prepare(void *ctx, const ck_checkpoint *ck)
         x->plan_rc = plan_build(&x->r, &ck->cfg, &x->a->layout, &x->p, &x->pf, &x->plan_err);
 }
 
+/* Once the headers are read: the map of the keys begins on other threads. */
+static void headers_read(void *ctx, const ck_checkpoint *ck)
+{
+    lint_prep *x = ctx;
+    if (x->plan_rc == CK_OK)
+        x->early = simulate_start(ck, &x->p);
+}
+
+static void stop_early(void *ctx)
+{
+    lint_prep *x = ctx;
+    simulate_abandon(x->early);
+    x->early = NULL;
+}
+
 /* All that prepare made, when lint stops before using it. */
 static void prep_free(lint_prep *x)
 {
+    stop_early(x);
     if (!x->ran)
         return;
     findings_free(&x->pf);
@@ -350,7 +367,7 @@ int cmd_lint(int argc, char **argv)
     lint_prep prep;
     memset(&prep, 0, sizeof prep);
     prep.a = &a;
-    ckpt_side side = {prepare, &prep};
+    ckpt_side side = {prepare, &prep, headers_read, stop_early};
     if (ckpt_open_with(a.path, 0, &side, &ck, &err) != CK_OK) {
         fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
         prep_free(&prep);
@@ -410,6 +427,7 @@ int cmd_lint(int argc, char **argv)
         else
             out_findings(&f, &st);
         findings_free(&f);
+        stop_early(&prep);
         rules_free(rp);
         ckpt_free(&ck);
         return EXIT_FINDINGS;
@@ -417,6 +435,7 @@ int cmd_lint(int argc, char **argv)
     if (rc != CK_OK) {
         fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
         findings_free(&f);
+        stop_early(&prep);
         rules_free(rp);
         ckpt_free(&ck);
         return EXIT_USAGE;
@@ -428,7 +447,11 @@ int cmd_lint(int argc, char **argv)
     const char *notice = rp->has_notice ? notice_param(&ck, pl, &n_notice) : NULL;
     notice_keys nk = {{{0}}, 0};
     sim_listing listing = {notice, collect_key, &nk};
-    if (simulate_run_listing(&ck, pl, notice ? &listing : NULL, &res, &f, &err) != CK_OK) {
+    sim_early *early = prep.early; /* begun while the reader cross-checked the headers */
+    prep.early = NULL;
+    int src = early ? simulate_run_early(early, notice ? &listing : NULL, &res, &f, &err)
+                    : simulate_run_listing(&ck, pl, notice ? &listing : NULL, &res, &f, &err);
+    if (src != CK_OK) {
         fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
     } else {
         if (notice)

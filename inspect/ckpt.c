@@ -826,6 +826,7 @@ typedef struct {
     const ck_checkpoint *ck;
     pthread_t tid;
     int state;            /* 0 not started, 1 on its thread, 2 done */
+    int headers;          /* side->headers was called */
 } side_job;
 
 static void *side_run(void *arg)
@@ -875,7 +876,7 @@ int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_chec
     size_t cap = 0;
     strmap shard_ix;
     strmap_init(&shard_ix);
-    side_job sj = {side, ck, 0, 0};
+    side_job sj = {side, ck, 0, 0, 0};
     int rc = CK_OK;
     if (S_ISREG(st.st_mode)) {
         ck->single_file = 1;
@@ -966,6 +967,11 @@ int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_chec
         shards_finish(ck, &job);
     }
     strmap_free(&shard_ix);
+    side_join(&sj);
+    if (side && side->headers) {
+        side->headers(side->ctx, ck);
+        sj.headers = 1;
+    }
     pthread_t helper;
     helper_job hj = {ck, SIZE_MAX};
     int started = ck->has_index && ck_thread_start(&helper, helper_run, &hj) == 0;
@@ -974,7 +980,6 @@ int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_chec
     int crc = collect_tensors(ck);
     if (started)
         pthread_join(helper, NULL);
-    side_join(&sj);
     if (crc != 0)
         goto oom;
     if (ck->has_index)
@@ -986,6 +991,8 @@ oom:
     rc = ck_err_set(err, CK_ENOMEM, path, NULL, CK_NO_OFFSET, "out of memory");
 fail:
     side_join(&sj);
+    if (sj.headers && side->stop)
+        side->stop(side->ctx);
     strmap_free(&shard_ix);
     ckpt_free(ck);
     return rc;

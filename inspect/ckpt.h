@@ -78,6 +78,13 @@ int ckpt_open(const char *path, int threads, ck_checkpoint *ck, ck_err *err);
 typedef struct {
     void (*fn)(void *ctx, const ck_checkpoint *ck);
     void *ctx;
+    /* Optional: called on the calling thread once every header is read and fn has returned,
+     * before the cross-checks (which only add ck->tensors, the name map, the index entries'
+     * tensors and findings). It may start work that reads ck->cfg, ck->shards with their
+     * headers and the index entries' shards and names while ckpt_open_with goes on; when
+     * ckpt_open_with then fails, stop(ctx) is called before ck is freed, and must end it. */
+    void (*headers)(void *ctx, const ck_checkpoint *ck);
+    void (*stop)(void *ctx);
 } ckpt_side;
 int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_checkpoint *ck,
                    ck_err *err);

@@ -78,7 +78,9 @@ typedef struct {
     const char *iblock;   /* the names of keys without a tensor, NUL-terminated one after another */
     size_t *seg;          /* (n_seg + 1) key ranges of one shard each, in the loader's order */
     size_t n_seg;
-    size_t *seg_first;    /* (n_seg) the shard's first entry in ck->tensors, SIZE_MAX: filled already */
+    size_t *seg_first;    /* (n_seg) the shard's first entry in ck->tensors (direct: the shard
+                           * itself, whose tensors are all the segment's), SIZE_MAX: filled already */
+    int direct;           /* the segments were laid out from the headers, before ck->tensors */
     size_t *seg_count;    /* (n_seg) its number of entries there */
     int64_t *psize;       /* the size of part j of parameter template t: psize[pbase[t] + j] */
     int *part_of;         /* (n_keys x n_params) the part of template t key rule j fills, -1 */
@@ -397,14 +399,18 @@ static void sort_names(name_pos *v, name_pos *tmp, size_t *runs, size_t n)
 }
 
 /* The keys, grouped by shard in the loader's order (file names in natural order); each shard's
- * keys are sorted by name when they are mapped (map_keys). */
+ * keys are sorted by name when they are mapped (map_keys). s->direct: from the headers before the
+ * reader's cross-checks, every readable shard's tensors taken (no copy dropped). */
 static int collect_keys(sim *s)
 {
     const ck_checkpoint *ck = s->ck;
     size_t ns = ck->n_shards ? ck->n_shards : 1;
     size_t *order = malloc(ns * sizeof *order), *rank = malloc(ns * sizeof *rank);
     size_t *start = calloc(ns + 1, sizeof *start);
-    s->keys = malloc((ck->n_tensors + ck->n_index + 1) * sizeof *s->keys);
+    size_t n_tensors = ck->n_tensors;
+    for (size_t i = 0; i < ck->n_shards && s->direct; i++)
+        n_tensors += ck->shards[i].status == ST_OK ? ck->shards[i].h.n_tensors : 0;
+    s->keys = malloc((n_tensors + ck->n_index + 1) * sizeof *s->keys);
     if (!order || !rank || !start || !s->keys) {
         free(order);
         free(rank);
@@ -419,8 +425,13 @@ static int collect_keys(sim *s)
         rank[order[i]] = i;
     /* shards whose headers cannot be read: their keys come from the index */
 #define FROM_INDEX(e) (ck->shards[(e)->shard].status != ST_OK || !ck->shards[(e)->shard].exists)
-    for (size_t i = 0; i < ck->n_tensors; i++)
-        start[rank[ck->tensors[i].shard] + 1]++;
+    if (s->direct) {
+        for (size_t i = 0; i < ck->n_shards; i++)
+            if (ck->shards[i].status == ST_OK)
+                start[rank[i] + 1] += ck->shards[i].h.n_tensors;
+    } else
+        for (size_t i = 0; i < ck->n_tensors; i++)
+            start[rank[ck->tensors[i].shard] + 1]++;
     for (size_t i = 0; i < ck->n_index; i++)
         if (FROM_INDEX(&ck->index[i]))
             start[rank[ck->index[i].shard] + 1]++;
@@ -444,7 +455,12 @@ static int collect_keys(sim *s)
     int grouped = 1;
     for (size_t i = 0; i < ns; i++)
         s->seg_first[i] = SIZE_MAX;
-    for (size_t i = 0; i < ck->n_tensors; i++) {
+    for (size_t i = 0; i < ck->n_shards && s->direct; i++)
+        if (ck->shards[i].status == ST_OK) {
+            s->seg_first[rank[i]] = i;
+            s->seg_count[rank[i]] = ck->shards[i].h.n_tensors;
+        }
+    for (size_t i = 0; i < ck->n_tensors && !s->direct; i++) {
         size_t g = rank[ck->tensors[i].shard];
         if (i && ck->tensors[i].shard < ck->tensors[i - 1].shard)
             grouped = 0;
@@ -1337,12 +1353,18 @@ static void *map_worker_run(void *arg)
             for (size_t i = 0; i < s->seg_count[g]; i++) {
                 sim_key *k = &s->keys[a + i];
                 memset(k, 0, sizeof *k);
-                k->shard = (uint32_t)s->ck->tensors[s->seg_first[g] + i].shard;
-                k->tensor = (uint32_t)s->ck->tensors[s->seg_first[g] + i].tensor;
+                if (s->direct) {
+                    k->shard = (uint32_t)s->seg_first[g];
+                    k->tensor = (uint32_t)i;
+                } else {
+                    k->shard = (uint32_t)s->ck->tensors[s->seg_first[g] + i].shard;
+                    k->tensor = (uint32_t)s->ck->tensors[s->seg_first[g] + i].tensor;
+                }
                 k->has_tensor = 1;
                 if (i + 8 < s->seg_count[g]) { /* the headers were read on another core */
-                    ck_tensor_ref ahead = s->ck->tensors[s->seg_first[g] + i + 8];
-                    __builtin_prefetch(&s->ck->shards[ahead.shard].h.tensors[ahead.tensor]);
+                    const st_tensor *ahead = s->direct ? &s->ck->shards[s->seg_first[g]].h.tensors[i + 8]
+                                                       : ckpt_tensor(s->ck, s->ck->tensors[s->seg_first[g] + i + 8]);
+                    __builtin_prefetch(ahead);
                 }
             }
         /* the loader reads a shard's keys sorted by name; headers often list them so already */
@@ -1446,45 +1468,67 @@ void simulate_shape_cache(int on)
     shape_cache_on = on;
 }
 
-static int map_keys(sim *s)
+/* The map threads of a sim: started by map_start (threads 1 ..), finished by map_finish (thread
+ * 0 is the caller's). */
+typedef struct {
+    map_job j;
+    map_worker w[SIM_THREADS];
+    size_t nt, started;
+} map_run;
+
+static int map_start(sim *s, map_run *m)
 {
+    memset(m, 0, sizeof *m);
+    m->started = 1;
     if (part_sizes(s) != 0)
         return -1;
-    map_job j;
-    j.s = s;
-    j.shapes = shape_cache_on && shape_safe(s->p->rules);
-    atomic_init(&j.next, 0);
-    size_t nt = (size_t)ck_thread_count(0, SIM_THREADS, s->n_seg);
-    map_worker w[SIM_THREADS];
-    memset(w, 0, sizeof w);
-    size_t started = 1;
-    for (size_t t = 0; t < nt; t++) {
-        w[t].j = &j;
-        w[t].index = (int)t;
-        ck_err_clear(&w[t].err);
-        strmap_init(&w[t].shapes);
-        strmap_init(&w[t].names);
-        w[t].pool.names = &w[t].names;
-        w[t].pool.memo = &w[t].memo;
+    m->j.s = s;
+    m->j.shapes = shape_cache_on && shape_safe(s->p->rules);
+    atomic_init(&m->j.next, 0);
+    m->nt = (size_t)ck_thread_count(0, SIM_THREADS, s->n_seg);
+    for (size_t t = 0; t < m->nt; t++) {
+        m->w[t].j = &m->j;
+        m->w[t].index = (int)t;
+        ck_err_clear(&m->w[t].err);
+        strmap_init(&m->w[t].shapes);
+        strmap_init(&m->w[t].names);
+        m->w[t].pool.names = &m->w[t].names;
+        m->w[t].pool.memo = &m->w[t].memo;
     }
-    for (size_t t = 1; t < nt; t++)
-        if (ck_thread_start(&w[started].tid, map_worker_run, &w[started]) == 0)
-            started++;
-    map_worker_run(&w[0]);
-    for (size_t t = 1; t < started; t++)
-        pthread_join(w[t].tid, NULL);
+    for (size_t t = 1; t < m->nt; t++)
+        if (ck_thread_start(&m->w[m->started].tid, map_worker_run, &m->w[m->started]) == 0)
+            m->started++;
+    return 0;
+}
+
+/* Maps what the started threads have not taken on this thread, then joins them. */
+static int map_finish(sim *s, map_run *m)
+{
+    map_worker_run(&m->w[0]);
+    for (size_t t = 1; t < m->started; t++)
+        pthread_join(m->w[t].tid, NULL);
     int rc = 0;
-    for (size_t t = 0; t < started; t++) {
-        for (size_t b = 0; b < w[t].pool.n; b++)
-            if (!own(s, w[t].pool.v[b]))
+    for (size_t t = 0; t < m->started; t++) {
+        for (size_t b = 0; b < m->w[t].pool.n; b++)
+            if (!own(s, m->w[t].pool.v[b]))
                 rc = -1;
-        free(w[t].pool.v);
-        if (w[t].failed && !rc) {
+        free(m->w[t].pool.v);
+        if (m->w[t].failed && !rc) {
             rc = -1;
-            if (w[t].err.code)
-                *s->err = w[t].err;
+            if (m->w[t].err.code)
+                *s->err = m->w[t].err;
         }
     }
+    return rc;
+}
+
+static int map_keys(sim *s)
+{
+    map_run *m = malloc(sizeof *m);
+    if (!m)
+        return -1;
+    int rc = map_start(s, m) == 0 ? map_finish(s, m) : -1;
+    free(m);
     return rc;
 }
 
@@ -2014,6 +2058,44 @@ static void sim_free_strings(sim *s)
     strmap_free(&s->fmap);
 }
 
+/* After the map: the keys listed, the rules' assertions, the stages, the shapes, the post-load
+ * checks, and the findings into f. */
+static int sim_tail(sim *s, const sim_listing *l, sim_result *res, ck_findings *f, ck_err *err)
+{
+    const plan *p = s->p;
+    int rc = CK_OK;
+    if (l && (rc = list_keys(s, l)) != CK_OK)
+        return rc;
+    for (int i = 0; i < p->rules->n_asserts; i++) {
+        const rules_assert *a = &p->rules->asserts[i];
+        plan_env env = {p, NULL, NULL, NULL, NULL, 0};
+        expr_val v;
+        if (plan_eval(p, a->cond, &env, a->line, &v, err))
+            return err->code;
+        if (truthy(&v))
+            continue;
+        for (int st = 0; st < p->layout.pp; st++) {
+            snprintf(res->stages[st].error, sizeof res->stages[st].error, "%s", a->error);
+            sfind_add(s, "lint.assert", SEV_ERROR, st, p->rules->path, "", "the loader stops "
+                      "before reading any key: %s (%s does not hold; rules line %d)", a->error,
+                      expr_text(a->cond), a->line);
+        }
+    }
+    if (!s->oom)
+        run_stages(s, res);
+    check_shapes(s);
+    run_checks(s);
+    if (s->oom)
+        return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    for (size_t i = 0; i < s->nf; i++) {
+        char ranks[256];
+        const sfind *x = &s->fs[i];
+        findings_add(f, x->code, x->sev, x->file, x->key, UINT64_MAX, "%s: %s",
+                     sim_ranks_str(p, x->mask, ranks, sizeof ranks), x->msg);
+    }
+    return CK_OK;
+}
+
 int simulate_run(const ck_checkpoint *ck, const plan *p, sim_result *res, ck_findings *f,
                  ck_err *err)
 {
@@ -2043,41 +2125,88 @@ int simulate_run_listing(const ck_checkpoint *ck, const plan *p, const sim_listi
         rc = err->code ? err->code : CK_ENOMEM;
         goto done;
     }
-    if (l && (rc = list_keys(&s, l)) != CK_OK)
-        goto done;
-    for (int i = 0; i < p->rules->n_asserts; i++) {
-        const rules_assert *a = &p->rules->asserts[i];
-        plan_env env = {p, NULL, NULL, NULL, NULL, 0};
-        expr_val v;
-        if (plan_eval(p, a->cond, &env, a->line, &v, err)) {
-            rc = err->code;
-            goto done;
-        }
-        if (truthy(&v))
-            continue;
-        for (int st = 0; st < p->layout.pp; st++) {
-            snprintf(res->stages[st].error, sizeof res->stages[st].error, "%s", a->error);
-            sfind_add(&s, "lint.assert", SEV_ERROR, st, p->rules->path, "", "the loader stops "
-                      "before reading any key: %s (%s does not hold; rules line %d)", a->error,
-                      expr_text(a->cond), a->line);
-        }
-    }
-    if (!s.oom)
-        run_stages(&s, res);
-    check_shapes(&s);
-    run_checks(&s);
-    if (s.oom) {
-        rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
-        goto done;
-    }
-    for (size_t i = 0; i < s.nf; i++) {
-        char ranks[256];
-        const sfind *x = &s.fs[i];
-        findings_add(f, x->code, x->sev, x->file, x->key, UINT64_MAX, "%s: %s",
-                     sim_ranks_str(p, x->mask, ranks, sizeof ranks), x->msg);
-    }
+    rc = sim_tail(&s, l, res, f, err);
 done:
     sim_free_strings(&s);
+    if (rc != CK_OK)
+        sim_result_free(res);
+    return rc;
+}
+
+/* A map begun while the reader cross-checks the headers (simulate_start). */
+struct sim_early {
+    sim s;
+    map_run m;
+    size_t tensors;       /* every readable shard's tensors, all of which the layout took */
+    ck_err err;           /* the map threads' errors go here until simulate_run_early */
+    int mapping;          /* map_start ran: threads to finish or to stop */
+};
+
+sim_early *simulate_start(const ck_checkpoint *ck, const plan *p)
+{
+    sim_early *e = calloc(1, sizeof *e);
+    if (!e)
+        return NULL;
+    e->s.ck = ck;
+    e->s.p = p;
+    e->s.err = &e->err;
+    e->s.direct = 1;
+    strmap_init(&e->s.fmap);
+    ck_err_clear(&e->err);
+    for (size_t i = 0; i < ck->n_shards; i++)
+        e->tensors += ck->shards[i].status == ST_OK ? ck->shards[i].h.n_tensors : 0;
+    if (collect_keys(&e->s) != 0 || map_start(&e->s, &e->m) != 0) {
+        simulate_abandon(e);
+        return NULL;
+    }
+    e->mapping = 1;
+    return e;
+}
+
+void simulate_abandon(sim_early *e)
+{
+    if (!e)
+        return;
+    if (e->mapping) {
+        atomic_store(&e->m.j.next, e->s.n_seg); /* the threads stop after their current shard */
+        for (size_t t = 1; t < e->m.started; t++)
+            pthread_join(e->m.w[t].tid, NULL);
+        for (size_t t = 0; t < e->m.started; t++) {
+            for (size_t b = 0; b < e->m.w[t].pool.n; b++)
+                free(e->m.w[t].pool.v[b]);
+            free(e->m.w[t].pool.v);
+        }
+    }
+    sim_free_strings(&e->s);
+    free(e);
+}
+
+int simulate_run_early(sim_early *e, const sim_listing *l, sim_result *res, ck_findings *f,
+                       ck_err *err)
+{
+    const ck_checkpoint *ck = e->s.ck;
+    const plan *p = e->s.p;
+    if (ck->n_tensors != e->tensors) { /* the reader dropped a copy of a tensor: lay out again */
+        simulate_abandon(e);
+        return simulate_run_listing(ck, p, l, res, f, err);
+    }
+    memset(res, 0, sizeof *res);
+    sim *s = &e->s;
+    s->err = err;
+    int rc = map_finish(s, &e->m) != 0 ? (err->code ? err->code : CK_ENOMEM) : CK_OK;
+    e->mapping = 0;
+    res->stages = calloc((size_t)p->layout.pp, sizeof *res->stages);
+    res->n_stages = p->layout.pp;
+    if (rc == CK_OK && !res->stages)
+        rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    if (rc == CK_OK) {
+        res->keys = s->n;
+        res->from_index = ck->n_tensors == 0 && s->n > 0;
+        rc = sim_tail(s, l, res, f, err);
+    } else if (!err->code)
+        ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    sim_free_strings(s);
+    free(e);
     if (rc != CK_OK)
         sim_result_free(res);
     return rc;

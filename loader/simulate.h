@@ -36,6 +36,17 @@ struct sim_listing;
  * listing, without mapping every key a second time); l may be NULL. */
 int simulate_run_listing(const ck_checkpoint *ck, const plan *p, const struct sim_listing *l,
                          sim_result *res, ck_findings *f, ck_err *err);
+/* The map of every key, begun early: simulate_start(ck, p) once every header is read (its
+ * caller keeps ck->shards and their headers, ck->index and p as they are until the map is
+ * finished or abandoned), on threads while the reader cross-checks the headers; NULL when it
+ * cannot begin. simulate_run_early then does what simulate_run_listing does, from that map (or
+ * afresh when the reader dropped a copy of a tensor after all), and frees e. simulate_abandon
+ * stops and frees an early map that will not be used. */
+typedef struct sim_early sim_early;
+sim_early *simulate_start(const ck_checkpoint *ck, const plan *p);
+int simulate_run_early(sim_early *e, const struct sim_listing *l, sim_result *res, ck_findings *f,
+                       ck_err *err);
+void simulate_abandon(sim_early *e);
 void sim_result_free(sim_result *res);
 /* Keys are mapped through a cache of key shapes (the patterns each shape matches, how they
  * capture, the parameter names made); off (0), every key is matched in full. The result is the

@@ -488,9 +488,10 @@ END_TEST
 
 /* The caller's side work runs once, beside the reader, and has returned when ckpt_open_with
  * returns: with a config (it sees the model type), without one, and when the folder turns out
- * to hold no checkpoint at all. */
+ * to hold no checkpoint at all; its headers hook runs once every header is read, after it. */
 typedef struct {
-    int calls;
+    int calls, headers, calls_at_headers, stops;
+    size_t tensors_at_headers;
     char model_type[64];
 } side_seen;
 
@@ -500,6 +501,20 @@ static void side_note(void *ctx, const ck_checkpoint *ck)
     usleep(20000); /* slower than the reader: ckpt_open_with must wait for it */
     snprintf(x->model_type, sizeof x->model_type, "%s", ck->cfg.present ? ck->cfg.model_type : "-");
     x->calls++;
+}
+
+static void side_headers(void *ctx, const ck_checkpoint *ck)
+{
+    side_seen *x = ctx;
+    x->headers++;
+    x->calls_at_headers = x->calls;
+    for (size_t i = 0; i < ck->n_shards; i++)
+        x->tensors_at_headers += ck->shards[i].status == ST_OK ? ck->shards[i].h.n_tensors : 0;
+}
+
+static void side_stop(void *ctx)
+{
+    ((side_seen *)ctx)->stops++;
 }
 
 START_TEST(test_side_work)
@@ -522,8 +537,8 @@ START_TEST(test_side_work)
             snprintf(path, sizeof path, "%s/a.safetensors", tmp);
             unlink(path);
         }
-        side_seen seen = {0, ""};
-        ckpt_side side = {side_note, &seen};
+        side_seen seen = {0, 0, 0, 0, 0, ""};
+        ckpt_side side = {side_note, &seen, side_headers, side_stop};
         ck_checkpoint ck;
         ck_err err;
         ck_err_clear(&err);
@@ -531,6 +546,11 @@ START_TEST(test_side_work)
         ck_assert_int_eq(rc, variant == 2 ? CK_EFORMAT : CK_OK);
         ck_assert_int_eq(seen.calls, 1);
         ck_assert_str_eq(seen.model_type, variant == 0 ? "llama" : "-");
+        /* the headers hook: after fn returned, every header read; not when nothing was read */
+        ck_assert_int_eq(seen.headers, variant == 2 ? 0 : 1);
+        ck_assert_int_eq(seen.calls_at_headers, variant == 2 ? 0 : 1);
+        ck_assert_uint_eq(seen.tensors_at_headers, variant == 2 ? 0 : 3);
+        ck_assert_int_eq(seen.stops, 0);
         if (rc == CK_OK)
             ckpt_free(&ck);
     }

@@ -101,7 +101,10 @@ static size_t lint(const char *dir, const char *rules, int tp, int pp, int stage
     return n;
 }
 
-/* Every finding of a lint run, one line each, and the stage counters. */
+/* Every finding of a lint run, one line each, and the stage counters; through an early map
+ * (simulate_start, then simulate_run_early) when lint_early is set. */
+static int lint_early;
+
 static char *lint_text(const char *dir, const char *rules, int tp, int pp)
 {
     ck_checkpoint ck;
@@ -120,7 +123,12 @@ static char *lint_text(const char *dir, const char *rules, int tp, int pp)
     out[0] = 0;
     if (plan_build(&r, &ck.cfg, &lay, &p, &f, &err) == CK_OK) {
         sim_result res;
-        ck_assert_int_eq(simulate_run(&ck, &p, &res, &f, &err), CK_OK);
+        if (lint_early) {
+            sim_early *e = simulate_start(&ck, &p);
+            ck_assert_ptr_nonnull(e);
+            ck_assert_int_eq(simulate_run_early(e, NULL, &res, &f, &err), CK_OK);
+        } else
+            ck_assert_int_eq(simulate_run(&ck, &p, &res, &f, &err), CK_OK);
         for (int st = 0; st < res.n_stages; st++) {
             const sim_stage *x = &res.stages[st];
             n += (size_t)snprintf(out + n, cap - n, "stage %d: %s|%s|%zu %zu %zu %zu %zu %zu\n", st,
@@ -287,6 +295,55 @@ START_TEST(test_shape_cache_same)
 END_TEST
 
 /* No false alarms: the correct layouts lint clean at every TP and PP. */
+/* A map begun early (as lint does while the reader cross-checks) gives what the plain run
+ * gives: on every lint fixture, a folder with a tensor stored twice (the early layout is then
+ * dropped and made again) and one known from its index alone; one abandoned unused. */
+START_TEST(test_early_map_same)
+{
+    const char *dirs[] = {"fixtures/lint/r1-tiny", "fixtures/lint/glm5-tiny", "fixtures/lint/v2-lite-tiny",
+                          "fixtures/lint/mixtral-tiny", "fixtures/lint/qwen2-moe-tiny",
+                          "fixtures/real/tiny-qwen2", "fixtures/folders/index-problems",
+                          "fixtures/folders/lfs-pointers"};
+    const char *rules[] = {"deepseek_v3", "qwen2", "mixtral", "deepseek-ref"};
+    size_t checked = 0;
+    for (unsigned d = 0; d < sizeof dirs / sizeof *dirs; d++)
+        for (unsigned b = 0; b < sizeof rules / sizeof *rules; b++) {
+            int lay[][2] = {{1, 1}, {2, 2}, {8, 3}};
+            for (unsigned l = 0; l < 3; l++) {
+                lint_early = 0;
+                char *plain = lint_text(dirs[d], rules[b], lay[l][0], lay[l][1]);
+                lint_early = 1;
+                char *early = lint_text(dirs[d], rules[b], lay[l][0], lay[l][1]);
+                lint_early = 0;
+                ck_assert_msg(strcmp(plain, early) == 0, "%s with %s at TP%d PP%d:\n-- plain:\n%.2000s\n"
+                              "-- early:\n%.2000s", dirs[d], rules[b], lay[l][0], lay[l][1], plain, early);
+                checked += strlen(plain) > 0;
+                free(plain);
+                free(early);
+            }
+        }
+    ck_assert_uint_gt(checked, 40);
+    ck_checkpoint ck;
+    ck_err err;
+    ck_err_clear(&err);
+    ck_assert_int_eq(ckpt_open("fixtures/lint/r1-tiny", 2, &ck, &err), CK_OK);
+    rules_file r;
+    ck_assert_int_eq(rules_load_builtin("deepseek_v3", &r, &err), CK_OK);
+    plan_layout lay = {8, 2, 0, {0}};
+    plan p;
+    ck_findings f;
+    findings_init(&f);
+    ck_assert_int_eq(plan_build(&r, &ck.cfg, &lay, &p, &f, &err), CK_OK);
+    for (int k = 0; k < 4; k++)
+        simulate_abandon(simulate_start(&ck, &p)); /* stopped while its threads map */
+    simulate_abandon(NULL);
+    plan_free(&p);
+    findings_free(&f);
+    rules_free(&r);
+    ckpt_free(&ck);
+}
+END_TEST
+
 START_TEST(test_clean_layouts)
 {
     static const int tps[] = {1, 2, 4, 8}, pps[] = {1, 2, 3, 4, 8};
@@ -1345,6 +1402,7 @@ static Suite *loader_suite(void)
     tcase_add_test(core, test_pp_indices);
     tcase_add_test(core, test_clean_layouts);
     tcase_add_test(core, test_shape_cache_same);
+    tcase_add_test(core, test_early_map_same);
     tcase_add_test(core, test_real_transformers_clean);
     tcase_set_timeout(core, 120);
     suite_add_tcase(s, core);
