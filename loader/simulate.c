@@ -220,68 +220,6 @@ static void sfind_add(sim *s, const char *code, ck_severity sev, int stage, cons
     sfind_put(s, code, sev, stage, file, key, msg);
 }
 
-/* A stage's findings, kept while the stages run on several threads and then added (sfind_put)
- * stage after stage: the order and the merged rank masks are those of one thread. */
-typedef struct {
-    const char *code;
-    ck_severity sev;
-    char *file, *key, *msg;
-} stage_find;
-
-typedef struct {
-    stage_find *v;
-    size_t n, cap;
-    int oom;
-} stage_finds;
-
-static void stage_add(stage_finds *o, const char *code, ck_severity sev, const char *file,
-                      const char *key, const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-
-static void stage_add(stage_finds *o, const char *code, ck_severity sev, const char *file,
-                      const char *key, const char *fmt, ...)
-{
-    char msg[1536];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    if (o->n == o->cap) {
-        size_t c = o->cap ? o->cap * 2 : 16;
-        stage_find *v = realloc(o->v, c * sizeof *v);
-        if (!v) {
-            o->oom = 1;
-            return;
-        }
-        o->v = v;
-        o->cap = c;
-    }
-    stage_find *x = &o->v[o->n];
-    x->code = code;
-    x->sev = sev;
-    x->file = strdup(file ? file : "");
-    x->key = strdup(key ? key : "");
-    x->msg = strdup(msg);
-    if (!x->file || !x->key || !x->msg) {
-        free(x->file);
-        free(x->key);
-        free(x->msg);
-        o->oom = 1;
-        return;
-    }
-    o->n++;
-}
-
-static void stage_finds_free(stage_finds *o)
-{
-    for (size_t i = 0; i < o->n; i++) {
-        free(o->v[i].file);
-        free(o->v[i].key);
-        free(o->v[i].msg);
-    }
-    free(o->v);
-    memset(o, 0, sizeof *o);
-}
-
 /* ------------------------------------------------------------------------------------------ */
 
 /* Natural order of file names: digit runs compare as numbers. */
@@ -315,12 +253,11 @@ static int natural_cmp(const char *a, const char *b)
     return (unsigned char)*a - (unsigned char)*b;
 }
 
-static const ck_checkpoint *sort_ck;
-
-static int shard_order(const void *x, const void *y)
+static int shard_order(const void *x, const void *y, void *ctx)
 {
+    const ck_checkpoint *ck = ctx;
     size_t a = *(const size_t *)x, b = *(const size_t *)y;
-    int c = natural_cmp(sort_ck->shards[a].name, sort_ck->shards[b].name);
+    int c = natural_cmp(ck->shards[a].name, ck->shards[b].name);
     return c ? c : (a > b) - (a < b);
 }
 
@@ -419,8 +356,7 @@ static int collect_keys(sim *s)
     }
     for (size_t i = 0; i < ck->n_shards; i++)
         order[i] = i;
-    sort_ck = ck;
-    qsort(order, ck->n_shards, sizeof *order, shard_order);
+    qsort_r(order, ck->n_shards, sizeof *order, shard_order, (void *)ck);
     for (size_t i = 0; i < ck->n_shards; i++)
         rank[order[i]] = i;
     /* shards whose headers cannot be read: their keys come from the index */
@@ -592,10 +528,10 @@ typedef struct {
     size_t n, cap;
     char *blk;
     size_t used, size;
-    strmap *names;        /* optional: parameter names made so far -> their index (interned) */
-    size_t hit;           /* out of map_one: that index when the name was made before, else SIZE_MAX */
+    strmap *names;        /* optional: parameter names made so far -> their pid (interned) */
+    size_t hit;           /* out of map_one: that pid when the name was made before, else SIZE_MAX */
     const char *param;    /* out of map_one otherwise: the parameter name (NULL: skipped) */
-    struct param_memo *memo; /* optional: (shape, rule, numbers) -> that index */
+    struct param_memo *memo; /* optional: (shape, rule, numbers) -> the pid of the name */
     int pending;          /* out of map_one: memo_key holds a key the memo does not have yet */
     struct memo_key {
         uint32_t shape;
@@ -703,7 +639,7 @@ static int match_key(const key_shape_ctx *sc, int kind, int j, const pattern *pt
 typedef struct param_memo {
     struct memo_ent {
         struct memo_key k;
-        uint32_t made;
+        uint32_t pid;
         uint8_t used;
     } *e;
     size_t n, cap;
@@ -737,24 +673,24 @@ static struct memo_ent *memo_slot(param_memo *m, const struct memo_key *k)
     return &m->e[j];
 }
 
-static int memo_get(param_memo *m, const struct memo_key *k, size_t *made)
+static int memo_get(param_memo *m, const struct memo_key *k, size_t *pid)
 {
     struct memo_ent *r = &m->recent[k->shape & 7];
     if (r->used && memo_same(&r->k, k)) {
-        *made = r->made;
+        *pid = r->pid;
         return 1;
     }
     if (!m->cap)
         return 0;
     struct memo_ent *e = memo_slot(m, k);
     if (e->used) {
-        *made = e->made;
+        *pid = e->pid;
         *r = *e;
     }
     return e->used;
 }
 
-static int memo_put(param_memo *m, const struct memo_key *k, size_t made)
+static int memo_put(param_memo *m, const struct memo_key *k, size_t pid)
 {
     if ((m->n + 1) * 2 > m->cap) {
         size_t cap = m->cap ? m->cap * 2 : 256;
@@ -776,7 +712,7 @@ static int memo_put(param_memo *m, const struct memo_key *k, size_t made)
         e->used = 1;
         m->n++;
     }
-    e->made = (uint32_t)made;
+    e->pid = (uint32_t)pid;
     return 0;
 }
 
@@ -1668,7 +1604,10 @@ static void error_line(const rules_file *r, const char *param, const char *seen,
     buf[n] = 0;
 }
 
-static void run_stage(const sim *s, int si, sim_stage *out, stage_finds *o)
+/* The stages run on several threads: each keeps its findings in a list of its own (file, key
+ * and message; offsets unused), added (sfind_put) stage after stage once all have run, so that
+ * the order and the merged rank masks are those of one thread. */
+static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
 {
     const plan *p = s->p;
     const rules_file *r = p->rules;
@@ -1707,10 +1646,10 @@ static void run_stage(const sim *s, int si, sim_stage *out, stage_finds *o)
                         snprintf(out->error_key, sizeof out->error_key, "%s", kname);
                         snprintf(out->error_file, sizeof out->error_file, "%s", s->ck->shards[k->shard].name);
                     }
-                    stage_add(o, out->error[0] && strcmp(out->error_key, kname) ? "lint.unexpected"
-                              : "lint.keyerror", SEV_ERROR, s->ck->shards[k->shard].name, kname,
-                              "%s: dim %d is %llu, which %d ranks cannot split", line, kr->dim,
-                              (unsigned long long)t->shape[kr->dim], p->layout.tp);
+                    findings_add(o, out->error[0] && strcmp(out->error_key, kname) ? "lint.unexpected"
+                                 : "lint.keyerror", SEV_ERROR, s->ck->shards[k->shard].name, kname,
+                                 CK_NO_OFFSET, "%s: dim %d is %llu, which %d ranks cannot split",
+                                 line, kr->dim, (unsigned long long)t->shape[kr->dim], p->layout.tp);
                     continue;
                 }
             }
@@ -1736,10 +1675,10 @@ static void run_stage(const sim *s, int si, sim_stage *out, stage_finds *o)
             error_line(r, kp->param, kname + k->seen_off, line, sizeof line);
             const char *file = s->ck->shards[k->shard].name;
             if (!r->raises) {
-                stage_add(o, "lint.unused", SEV_WARNING, file, kname, "%s warns that it was not "
-                          "used (\"Some weights of the model checkpoint at %s were not used when "
-                          "initializing %s\") and drops it: %s", r->loader, s->ck->root,
-                          s->p->cfg->architectures, why);
+                findings_add(o, "lint.unused", SEV_WARNING, file, kname, CK_NO_OFFSET, "%s warns "
+                             "that it was not used (\"Some weights of the model checkpoint at %s were "
+                             "not used when initializing %s\") and drops it: %s", r->loader,
+                             s->ck->root, s->p->cfg->architectures, why);
                 out->unexpected++;
                 continue;
             }
@@ -1747,14 +1686,14 @@ static void run_stage(const sim *s, int si, sim_stage *out, stage_finds *o)
                 snprintf(out->error, sizeof out->error, "%s", line);
                 snprintf(out->error_key, sizeof out->error_key, "%s", kname);
                 snprintf(out->error_file, sizeof out->error_file, "%s", file);
-                stage_add(o, "lint.keyerror", SEV_ERROR, file, kname, "the load fails here "
-                          "first: %s: %s", line, why);
+                findings_add(o, "lint.keyerror", SEV_ERROR, file, kname, CK_NO_OFFSET, "the load "
+                             "fails here first: %s: %s", line, why);
             } else if (!r->builds_model)
-                stage_add(o, "lint.unexpected", SEV_ERROR, file, kname, "is not in the "
-                          "converter's table either (%s)", line);
+                findings_add(o, "lint.unexpected", SEV_ERROR, file, kname, CK_NO_OFFSET, "is not in "
+                             "the converter's table either (%s)", line);
             else
-                stage_add(o, "lint.unexpected", SEV_ERROR, file, kname, "maps to '%s', which "
-                          "these ranks do not have (%s): %s", kp->param, line, why);
+                findings_add(o, "lint.unexpected", SEV_ERROR, file, kname, CK_NO_OFFSET, "maps to "
+                             "'%s', which these ranks do not have (%s): %s", kp->param, line, why);
             out->unexpected++;
             continue;
         }
@@ -1767,9 +1706,9 @@ static void run_stage(const sim *s, int si, sim_stage *out, stage_finds *o)
             part = 0;
         int64_t ne = pp->experts ? pp->experts : 1, e = k->expert >= 0 ? k->expert : 0;
         if (e >= ne) {
-            stage_add(o, "lint.unexpected", SEV_ERROR, s->ck->shards[k->shard].name, kname,
-                      "expert %lld is beyond the model's %lld experts ('%s')", (long long)e,
-                      (long long)ne, kp->param);
+            findings_add(o, "lint.unexpected", SEV_ERROR, s->ck->shards[k->shard].name, kname,
+                         CK_NO_OFFSET, "expert %lld is beyond the model's %lld experts ('%s')",
+                         (long long)e, (long long)ne, kp->param);
             continue;
         }
         if (!bits[pi]) {
@@ -1782,9 +1721,9 @@ static void run_stage(const sim *s, int si, sim_stage *out, stage_finds *o)
         }
         size_t b = (size_t)(e * np + part);
         if (bits[pi][b])
-            stage_add(o, "lint.duplicate", SEV_WARNING, s->ck->shards[k->shard].name, kname,
-                      "fills '%s'%s%s a second time: two checkpoint names for one slot, the later wins",
-                      kp->param, kpart ? " part " : "", kpart ? kpart : "");
+            findings_add(o, "lint.duplicate", SEV_WARNING, s->ck->shards[k->shard].name, kname,
+                         CK_NO_OFFSET, "fills '%s'%s%s a second time: two checkpoint names for one slot, "
+                         "the later wins", kp->param, kpart ? " part " : "", kpart ? kpart : "");
         bits[pi][b] = 1;
         out->loaded++;
     }
@@ -1795,13 +1734,13 @@ static void run_stage(const sim *s, int si, sim_stage *out, stage_finds *o)
         if (!bits[pi]) {
             out->missing++;
             if (r->raises)
-                stage_add(o, "lint.missing", SEV_ERROR, "", pp->name, "no checkpoint key fills "
-                          "this parameter (rules line %d): it stays uninitialized", t->line);
+                findings_add(o, "lint.missing", SEV_ERROR, "", pp->name, CK_NO_OFFSET, "no checkpoint "
+                             "key fills this parameter (rules line %d): it stays uninitialized", t->line);
             else
-                stage_add(o, "lint.missing", SEV_ERROR, "", pp->name, "no checkpoint key fills "
-                          "this parameter (rules line %d): %s leaves it newly initialized, at random "
-                          "(\"Some weights of %s were not initialized from the model checkpoint\")",
-                          t->line, r->loader, s->p->cfg->architectures);
+                findings_add(o, "lint.missing", SEV_ERROR, "", pp->name, CK_NO_OFFSET, "no checkpoint "
+                             "key fills this parameter (rules line %d): %s leaves it newly initialized, "
+                             "at random (\"Some weights of %s were not initialized from the model "
+                             "checkpoint\")", t->line, r->loader, s->p->cfg->architectures);
             continue;
         }
         int np = t->n_parts ? t->n_parts : 1;
@@ -1818,15 +1757,16 @@ static void run_stage(const sim *s, int si, sim_stage *out, stage_finds *o)
         char where[128] = "";
         if (pp->experts)
             snprintf(where, sizeof where, "expert %zu ", first / (size_t)np);
-        stage_add(o, "lint.incomplete", SEV_ERROR, "", pp->name, "%zu of %zu parts are filled "
-                  "by no key; the first missing is %spart %s: that slice stays uninitialized",
-                  holes, nbits[pi], where, t->n_parts ? t->parts[first % (size_t)np].id : "0");
+        findings_add(o, "lint.incomplete", SEV_ERROR, "", pp->name, CK_NO_OFFSET, "%zu of %zu parts "
+                     "are filled by no key; the first missing is %spart %s: that slice stays "
+                     "uninitialized", holes, nbits[pi], where,
+                     t->n_parts ? t->parts[first % (size_t)np].id : "0");
     }
     for (int j = 0; j < r->n_skips; j++)
         if (skip_count[j])
-            stage_add(o, "lint.skipped", SEV_NOTE, "", skip_example[j], "%zu key%s skipped "
-                      "(like this one): %s", skip_count[j], skip_count[j] == 1 ? "" : "s",
-                      r->skips[j].reason);
+            findings_add(o, "lint.skipped", SEV_NOTE, "", skip_example[j], CK_NO_OFFSET, "%zu key%s "
+                         "skipped (like this one): %s", skip_count[j], skip_count[j] == 1 ? "" : "s",
+                         r->skips[j].reason);
 out:
     if (bits)
         for (size_t pi = 0; pi < st->n; pi++)
@@ -1842,7 +1782,7 @@ out:
 typedef struct {
     const sim *s;
     sim_result *res;
-    stage_finds *out;
+    ck_findings *out;
     atomic_int next;
 } stages_job;
 
@@ -1877,11 +1817,11 @@ static void run_stages(sim *s, sim_result *res)
     for (int t = 0; t < started; t++)
         pthread_join(tid[t], NULL);
     for (int si = 0; si < n; si++) {
-        const stage_finds *o = &j.out[si];
+        const ck_findings *o = &j.out[si];
         s->oom |= o->oom;
         for (size_t i = 0; i < o->n && !s->oom; i++)
             sfind_put(s, o->v[i].code, o->v[i].sev, si, o->v[i].file, o->v[i].key, o->v[i].msg);
-        stage_finds_free(&j.out[si]);
+        findings_free(&j.out[si]);
     }
     free(j.out);
 }
