@@ -434,23 +434,16 @@ static int index_scan(ck_checkpoint *ck, jscan *j, index_ctx *x)
                 continue;
             }
             /* most entries name the shard the previous one named: compared in place */
-            size_t at = j->i + 1;
-            if (prev_plain && prev_len < j->n - at && j->b[at + prev_len] == '"' &&
-                memcmp(j->b + at, prev, prev_len) == 0) {
+            size_t at = j->i + 1, m3 = j->arena_n, sl = 0;
+            const char *sname = NULL;
+            int same = prev_plain && prev_len < j->n - at && j->b[at + prev_len] == '"' &&
+                       memcmp(j->b + at, prev, prev_len) == 0;
+            if (same)
                 j->i = at + prev_len + 1;
-                if (entry_add(ck, &ecap, key, key_len, (uint32_t)prev_si) != 0)
-                    return -1;
-                if (prev_si & PENDING)
-                    x->pend_keys[prev_si & ~PENDING]++;
-                else
-                    ck->shards[prev_si].index_keys++;
-                continue;
-            }
-            size_t m3 = j->arena_n, sl;
-            const char *sname = jscan_string(j, 1, &sl);
-            if (!sname)
+            else if (!(sname = jscan_string(j, 1, &sl)))
                 return 0;
-            int same = prev && strcmp(prev, sname) == 0;
+            else
+                same = prev && strcmp(prev, sname) == 0;
             long si = same ? prev_si : index_shard(ck, x, sname, key, key_len);
             if (si < 0 || entry_add(ck, &ecap, key, key_len, (uint32_t)si) != 0)
                 return -1;
@@ -461,7 +454,7 @@ static int index_scan(ck_checkpoint *ck, jscan *j, index_ctx *x)
                 prev_si = si;
                 continue;
             }
-            j->arena_n = m3; /* the name is known: drop this copy */
+            j->arena_n = m3; /* the name is known: drop any copy */
             if (si & PENDING)
                 x->pend_keys[si & ~PENDING]++;
             else

@@ -161,9 +161,6 @@ static size_t put_utf8(char *d, unsigned cp)
     return 4;
 }
 
-/* Parses a string at the cursor (after whitespace). When keep, decodes it into the arena and
- * returns its start (NUL-terminated); otherwise only validates it and returns a non-NULL dummy.
- * A decoded string never outgrows its quoted source, so the arena (n + 1 bytes) cannot overflow. */
 size_t jscan_plain_end(const uint8_t *b, size_t i, size_t n)
 {
 #ifdef __SSE2__
@@ -184,6 +181,9 @@ size_t jscan_plain_end(const uint8_t *b, size_t i, size_t n)
     return i;
 }
 
+/* Parses a string at the cursor (after whitespace). When keep, decodes it into the arena and
+ * returns its start (NUL-terminated); otherwise only validates it and returns a non-NULL dummy.
+ * A decoded string never outgrows its quoted source, so the arena (n + 1 bytes) cannot overflow. */
 const char *jscan_string(jscan *s, int keep, size_t *len_out)
 {
     jscan_ws(s);
