@@ -131,13 +131,13 @@ static void print_text(const lint_args *a, const ck_checkpoint *ck, const rules_
            lay->ep ? " with expert parallelism" : "", lay->tp * lay->pp, lay->tp * lay->pp == 1 ? "" : "s",
            p->quant->method);
     int64_t n_exp = plan_experts(p);
-    if (n_exp && a->layout.ep && a->layout.tp > 1) {
+    if (n_exp && lay->ep && lay->tp > 1) {
         /* where each expert lives: vLLM's linear placement over the TP ranks of a stage */
-        printf("  %-10s %lld routed experts per MoE layer over %d ranks:", "experts", (long long)n_exp, a->layout.tp);
-        for (int k = 0; k < a->layout.tp; k++) {
+        printf("  %-10s %lld routed experts per MoE layer over %d ranks:", "experts", (long long)n_exp, lay->tp);
+        for (int k = 0; k < lay->tp; k++) {
             int64_t s0, c;
             plan_expert_range(p, n_exp, k, &s0, &c);
-            if (k < 4 || k == a->layout.tp - 1)
+            if (k < 4 || k == lay->tp - 1)
                 printf("%s TP rank %d: %lld-%lld", k ? "," : "", k, (long long)s0, (long long)(s0 + c - 1));
             else if (k == 4)
                 printf(", ...");
@@ -145,7 +145,7 @@ static void print_text(const lint_args *a, const ck_checkpoint *ck, const rules_
         printf("\n");
     } else if (n_exp)
         printf("  %-10s %lld routed experts per MoE layer, all on every rank, each sliced over TP %d\n",
-               "experts", (long long)n_exp, a->layout.tp);
+               "experts", (long long)n_exp, lay->tp);
     printf("  %-10s %zu keys per rank%s\n", "keys", res->keys,
            res->from_index ? " (from the index: shard headers unreadable, shape checks skipped)" : "");
     for (int s = 0; s < res->n_stages; s++) {
@@ -257,9 +257,6 @@ static void collect_key(void *ctx, const char *key, const char *file, const sim_
     k->n++;
 }
 
-/* A loader that logs a harmless line for each parameter the checkpoint does not spell as such
- * (XTuner's merged w1w3): one note with the count and the mapping of the first, so the log
- * lines can be read for what they are. */
 /* The parameters the loader's notice is about (fused ones no key of that name fills): the first
  * of them, and how many there are in *n. NULL when none. */
 static const char *notice_param(const ck_checkpoint *ck, const plan *p, size_t *n)
@@ -278,7 +275,9 @@ static const char *notice_param(const ck_checkpoint *ck, const plan *p, size_t *
     return first;
 }
 
-/* The notice for n merged parameters, first of them made from the keys k lists. */
+/* A loader that logs a harmless line for each parameter the checkpoint does not spell as such
+ * (XTuner's merged w1w3): one note with the count and the mapping of the first (from the keys k
+ * lists), so the log lines can be read for what they are. */
 static void add_notice(const plan *p, const char *first, size_t n, const notice_keys *k, ck_findings *f)
 {
     char line[600];
@@ -427,16 +426,14 @@ int cmd_lint(int argc, char **argv)
         else
             out_findings(&f, &st);
         findings_free(&f);
-        stop_early(&prep);
-        rules_free(rp);
+        prep_free(&prep);
         ckpt_free(&ck);
         return EXIT_FINDINGS;
     }
     if (rc != CK_OK) {
         fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
         findings_free(&f);
-        stop_early(&prep);
-        rules_free(rp);
+        prep_free(&prep);
         ckpt_free(&ck);
         return EXIT_USAGE;
     }
@@ -466,9 +463,8 @@ int cmd_lint(int argc, char **argv)
                ? EXIT_FINDINGS : EXIT_CLEAN;
         sim_result_free(&res);
     }
-    plan_free(pl);
     findings_free(&f);
-    rules_free(rp);
+    prep_free(&prep);
     ckpt_free(&ck);
     return status;
 }
