@@ -71,13 +71,14 @@ static int load_scale(const ck_checkpoint *ck, reader *rd, tensor_summary *out, 
     rd->sr = s->shape[0];
     rd->sc = s->shape[1];
     size_t n = (size_t)(rd->sr * rd->sc);
-    uint8_t *raw = malloc(st_tensor_nbytes(s) ? st_tensor_nbytes(s) : 1);
+    uint64_t nb = st_tensor_nbytes(s);
+    uint8_t *raw = malloc(nb ? nb : 1);
     rd->scale = malloc(n * sizeof *rd->scale);
     int fd = open(sh->path, O_RDONLY | O_CLOEXEC);
     int rc = CK_OK;
     if (!raw || !rd->scale)
         rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
-    else if (fd < 0 || ck_pread_full(fd, raw, st_tensor_nbytes(s), sh->h.data_start + s->begin) != 0)
+    else if (fd < 0 || ck_pread_full(fd, raw, nb, sh->h.data_start + s->begin) != 0)
         rc = ck_err_set(err, CK_EIO, sh->path, s->name, sh->h.data_start + s->begin, "cannot read: %s",
                         errno ? strerror(errno) : "the file ends early");
     else

@@ -56,7 +56,8 @@ static int crypto_load(ck_err *err)
     *(void **)&C.final = dlsym(lib, "EVP_DigestFinal_ex");
     if (!C.ctx_new || !C.ctx_free || !C.sha256 || !C.init || !C.update || !C.final)
         return ck_err_set(err, CK_EIO, "libcrypto", NULL, CK_NO_OFFSET, "the libcrypto found lacks "
-                          "the EVP digest functions (%s)", dlerror());
+                          "the EVP digest functions (%s): install OpenSSL 1.1 or 3 (libssl3 on Debian)",
+                          dlerror());
     C.ready = 1;
     return CK_OK;
 }

@@ -99,7 +99,8 @@ extern "C" int kern_cuda_available(char *why, size_t size)
 
 static int not_convertible(ck_dtype dt, ck_err *err)
 {
-    return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "dtype %s cannot be converted", dtype_name(dt));
+    return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "dtype %s has no conversion to float32 (this "
+                      "version converts F32, F64, F16, BF16, F8_E4M3 and F8_E5M2)", dtype_name(dt));
 }
 
 extern "C" int kern_convert_cuda_async(ck_dtype dt, const void *d_src, size_t n, float *d_dst, void *stream,

@@ -111,7 +111,8 @@ static int read_raw_to(const ck_checkpoint *ck, ck_tensor_ref ref, mem_ctx *m, i
 {
     const ck_shard *sh = &ck->shards[ref.shard];
     const st_tensor *t = ckpt_tensor(ck, ref);
-    int rc = mem_buf(m, slot, st_tensor_nbytes(t), out, err);
+    uint64_t nb = st_tensor_nbytes(t);
+    int rc = mem_buf(m, slot, nb, out, err);
     if (rc != CK_OK) {
         *out = NULL;
         return rc;
@@ -119,15 +120,15 @@ static int read_raw_to(const ck_checkpoint *ck, ck_tensor_ref ref, mem_ctx *m, i
     int fd = open(sh->path, O_RDONLY | O_CLOEXEC);
     uint64_t off = sh->h.data_start + t->begin;
     if (fd >= 0 && ON_DEV(m)) {
-        if ((rc = kdev_read_fd(m->stager, fd, off, st_tensor_nbytes(t), *out, sh->path, err)) == CK_OK)
-            *bytes += st_tensor_nbytes(t);
+        if ((rc = kdev_read_fd(m->stager, fd, off, nb, *out, sh->path, err)) == CK_OK)
+            *bytes += nb;
         else if (!err->key[0])
             snprintf(err->key, sizeof err->key, "%s", t->name);
-    } else if (fd < 0 || ck_pread_par(fd, *out, st_tensor_nbytes(t), off, 0) != 0)
+    } else if (fd < 0 || ck_pread_par(fd, *out, nb, off, 0) != 0)
         rc = ck_err_set(err, CK_EIO, sh->path, t->name, off, "cannot read %llu bytes: %s",
-                        (unsigned long long)st_tensor_nbytes(t), errno ? strerror(errno) : "the file ends early");
+                        (unsigned long long)nb, errno ? strerror(errno) : "the file ends early");
     else
-        *bytes += st_tensor_nbytes(t);
+        *bytes += nb;
     if (fd >= 0)
         close(fd);
     if (rc != CK_OK) {
@@ -177,8 +178,7 @@ static int read_floats_to(const ck_checkpoint *ck, ck_tensor_ref ref, mem_ctx *m
         void *stream;
         if ((rc = kdev_stream(&stream, err)) == CK_OK)
             rc = kern_convert_cuda_async(t->dtype, raw, (size_t)*n, fl, stream, err);
-    }
-    else
+    } else
         kern_convert_ref(t->dtype, raw, (size_t)*n, fl);
     mem_release(m, raw);
     *out = fl;
@@ -348,8 +348,9 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
             (rc = read_floats_to(ck, sref, m, 2, 3, &scale, &n, bytes, err)) == CK_OK &&
             n != ((rows + (uint64_t)bn - 1) / (uint64_t)bn) * ((cols + (uint64_t)bk - 1) / (uint64_t)bk))
             rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, sref)->name, CK_NO_OFFSET, "%llu scales for a "
-                            "[%llu x %llu] weight in %dx%d blocks", (unsigned long long)n, (unsigned long long)rows,
-                            (unsigned long long)cols, bn, bk);
+                            "[%llu x %llu] weight in %dx%d blocks: the scale does not belong to this weight (or "
+                            "quantization_config's weight_block_size is wrong); re-export the checkpoint",
+                            (unsigned long long)n, (unsigned long long)rows, (unsigned long long)cols, bn, bk);
         if (rc == CK_OK)
             rc = mem_buf(m, 1, (size_t)(rows * cols) * sizeof **out, (void **)out, err);
         if (rc == CK_OK && ON_DEV(m))
