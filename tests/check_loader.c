@@ -69,35 +69,56 @@ static char *cli(int want, const char *needle, const char *fmt, ...)
     return out;
 }
 
+/* A checkpoint, its rules (a built-in name, or a file when the name holds a '/') and their plan
+ * for TP x PP, as lint makes them; planned is 0 when plan_build failed (its error in err). */
+typedef struct {
+    ck_checkpoint ck;
+    rules_file r;
+    plan p;
+    ck_findings f;        /* plan_build's findings, then the simulation's */
+    ck_err err;
+    int planned;
+} planned_ckpt;
+
+static void planned_open(planned_ckpt *x, const char *dir, int threads, const char *rules, int tp, int pp)
+{
+    ck_err_clear(&x->err);
+    ck_assert_msg(ckpt_open(dir, threads, &x->ck, &x->err) == CK_OK, "%s: %s", dir, x->err.msg);
+    int rc = strchr(rules, '/') ? rules_load_file(rules, &x->r, &x->err)
+                                : rules_load_builtin(rules, &x->r, &x->err);
+    ck_assert_msg(rc == CK_OK, "%s: %s", rules, x->err.msg);
+    plan_layout lay = {tp, pp, 0, {0}};
+    findings_init(&x->f);
+    x->planned = plan_build(&x->r, &x->ck.cfg, &lay, &x->p, &x->f, &x->err) == CK_OK;
+}
+
+static void planned_close(planned_ckpt *x)
+{
+    if (x->planned)
+        plan_free(&x->p);
+    findings_free(&x->f);
+    rules_free(&x->r);
+    ckpt_free(&x->ck);
+}
+
 /* Runs lint in-process: returns the number of error findings; *first_error of stage `stage`. */
 static size_t lint(const char *dir, const char *rules, int tp, int pp, int stage, char *first,
                    size_t size, ck_findings *out)
 {
-    ck_checkpoint ck;
-    ck_err err;
-    ck_err_clear(&err);
-    ck_assert_msg(ckpt_open(dir, 2, &ck, &err) == CK_OK, "%s: %s", dir, err.msg);
-    rules_file r;
-    int rc = strchr(rules, '/') ? rules_load_file(rules, &r, &err) : rules_load_builtin(rules, &r, &err);
-    ck_assert_msg(rc == CK_OK, "%s: %s", rules, err.msg);
-    plan_layout lay = {tp, pp, 0, {0}};
-    plan p;
-    ck_findings f;
-    findings_init(&f);
-    ck_assert_msg(plan_build(&r, &ck.cfg, &lay, &p, &f, &err) == CK_OK, "plan: line %d %s", err.line, err.msg);
+    planned_ckpt x;
+    planned_open(&x, dir, 2, rules, tp, pp);
+    ck_assert_msg(x.planned, "plan: line %d %s", x.err.line, x.err.msg);
     sim_result res;
-    ck_assert_int_eq(simulate_run(&ck, &p, &res, &f, &err), CK_OK);
+    ck_assert_int_eq(simulate_run(&x.ck, &x.p, &res, &x.f, &x.err), CK_OK);
     if (first)
         snprintf(first, size, "%s", res.stages[stage].error);
-    size_t n = findings_count(&f, SEV_ERROR);
-    if (out)
-        *out = f;
-    else
-        findings_free(&f);
+    size_t n = findings_count(&x.f, SEV_ERROR);
+    if (out) { /* handed over */
+        *out = x.f;
+        findings_init(&x.f);
+    }
     sim_result_free(&res);
-    plan_free(&p);
-    rules_free(&r);
-    ckpt_free(&ck);
+    planned_close(&x);
     return n;
 }
 
@@ -107,49 +128,39 @@ static int lint_early;
 
 static char *lint_text(const char *dir, const char *rules, int tp, int pp)
 {
-    ck_checkpoint ck;
-    ck_err err;
-    ck_err_clear(&err);
-    ck_assert_msg(ckpt_open(dir, 2, &ck, &err) == CK_OK, "%s: %s", dir, err.msg);
-    rules_file r;
-    ck_assert_msg(rules_load_builtin(rules, &r, &err) == CK_OK, "%s: %s", rules, err.msg);
-    plan_layout lay = {tp, pp, 0, {0}};
-    plan p;
-    ck_findings f;
-    findings_init(&f);
+    planned_ckpt x;
+    planned_open(&x, dir, 2, rules, tp, pp);
+    const ck_findings *f = &x.f;
     size_t cap = 1 << 16, n = 0;
     char *out = malloc(cap);
     ck_assert_ptr_nonnull(out);
     out[0] = 0;
-    if (plan_build(&r, &ck.cfg, &lay, &p, &f, &err) == CK_OK) {
+    if (x.planned) {
         sim_result res;
         if (lint_early) {
-            sim_early *e = simulate_start(&ck, &p);
+            sim_early *e = simulate_start(&x.ck, &x.p);
             ck_assert_ptr_nonnull(e);
-            ck_assert_int_eq(simulate_run_early(e, NULL, &res, &f, &err), CK_OK);
+            ck_assert_int_eq(simulate_run_early(e, NULL, &res, &x.f, &x.err), CK_OK);
         } else
-            ck_assert_int_eq(simulate_run(&ck, &p, &res, &f, &err), CK_OK);
+            ck_assert_int_eq(simulate_run(&x.ck, &x.p, &res, &x.f, &x.err), CK_OK);
         for (int st = 0; st < res.n_stages; st++) {
-            const sim_stage *x = &res.stages[st];
+            const sim_stage *g = &res.stages[st];
             n += (size_t)snprintf(out + n, cap - n, "stage %d: %s|%s|%zu %zu %zu %zu %zu %zu\n", st,
-                                  x->error, x->error_key, x->loaded, x->skipped_rules, x->skipped_pp,
-                                  x->skipped_expert, x->unexpected, x->missing);
+                                  g->error, g->error_key, g->loaded, g->skipped_rules, g->skipped_pp,
+                                  g->skipped_expert, g->unexpected, g->missing);
         }
         sim_result_free(&res);
-        plan_free(&p);
     }
-    for (size_t i = 0; i < f.n; i++) {
-        size_t need = strlen(f.v[i].code) + strlen(f.v[i].key) + strlen(f.v[i].msg) + 8;
+    for (size_t i = 0; i < f->n; i++) {
+        size_t need = strlen(f->v[i].code) + strlen(f->v[i].key) + strlen(f->v[i].msg) + 8;
         if (n + need >= cap) {
             cap = (cap + need) * 2;
             out = realloc(out, cap);
             ck_assert_ptr_nonnull(out);
         }
-        n += (size_t)snprintf(out + n, cap - n, "%s %s %s\n", f.v[i].code, f.v[i].key, f.v[i].msg);
+        n += (size_t)snprintf(out + n, cap - n, "%s %s %s\n", f->v[i].code, f->v[i].key, f->v[i].msg);
     }
-    findings_free(&f);
-    rules_free(&r);
-    ckpt_free(&ck);
+    planned_close(&x);
     return out;
 }
 
@@ -174,28 +185,19 @@ static void check_param_key(void *ctx, const char *key, const char *file, const 
  * map to it in full. Returns the keys checked. */
 static size_t same_params(const char *dir, const char *rules)
 {
-    ck_checkpoint ck;
-    ck_err err;
-    ck_err_clear(&err);
-    ck_assert_int_eq(ckpt_open(dir, 1, &ck, &err), CK_OK);
-    rules_file r;
-    int rc = strchr(rules, '/') ? rules_load_file(rules, &r, &err) : rules_load_builtin(rules, &r, &err);
-    ck_assert_msg(rc == CK_OK, "%s: %s", rules, err.msg);
-    plan_layout lay = {1, 1, 0, {0}};
-    plan p;
-    ck_findings f;
-    findings_init(&f);
-    ck_assert_msg(plan_build(&r, &ck.cfg, &lay, &p, &f, &err) == CK_OK, "%s with %s: %s", dir, rules, err.msg);
+    planned_ckpt x;
+    planned_open(&x, dir, 1, rules, 1, 1);
+    ck_assert_msg(x.planned, "%s with %s: %s", dir, rules, x.err.msg);
     strmap count;  /* parameter (in names) -> keys that map to it in full */
     strmap_init(&count);
-    char **names = calloc(ck.n_index + 1, sizeof *names);
-    size_t *full = calloc(ck.n_index + 1, sizeof *full), n_names = 0, n = 0;
+    char **names = calloc(x.ck.n_index + 1, sizeof *names);
+    size_t *full = calloc(x.ck.n_index + 1, sizeof *full), n_names = 0, n = 0;
     ck_assert(names && full);
-    for (size_t i = 0; i < ck.n_index; i++) {
+    for (size_t i = 0; i < x.ck.n_index; i++) {
         char key[512];
-        snprintf(key, sizeof key, "%.*s", (int)ck.index[i].key_len, ck.index[i].key);
+        snprintf(key, sizeof key, "%.*s", (int)x.ck.index[i].key_len, x.ck.index[i].key);
         sim_mapping m;
-        ck_assert_int_eq(simulate_map_key(&p, key, &m, &err), CK_OK);
+        ck_assert_int_eq(simulate_map_key(&x.p, key, &m, &x.err), CK_OK);
         if (!m.param[0])
             continue;
         size_t at;
@@ -209,7 +211,7 @@ static size_t same_params(const char *dir, const char *rules)
     }
     for (size_t i = 0; i < n_names; i++) {
         param_keys c = {names[i], 0};
-        ck_assert_int_eq(simulate_keys_for_param(&ck, &p, names[i], check_param_key, &c, &err), CK_OK);
+        ck_assert_int_eq(simulate_keys_for_param(&x.ck, &x.p, names[i], check_param_key, &c, &x.err), CK_OK);
         ck_assert_msg(c.listed == full[i], "%s with %s: %zu keys map to %s in full, %zu with the cache",
                       dir, rules, full[i], names[i], c.listed);
         free(names[i]);
@@ -217,10 +219,7 @@ static size_t same_params(const char *dir, const char *rules)
     free(names);
     free(full);
     strmap_free(&count);
-    findings_free(&f);
-    plan_free(&p);
-    rules_free(&r);
-    ckpt_free(&ck);
+    planned_close(&x);
     return n;
 }
 
@@ -323,24 +322,13 @@ START_TEST(test_early_map_same)
             }
         }
     ck_assert_uint_gt(checked, 40);
-    ck_checkpoint ck;
-    ck_err err;
-    ck_err_clear(&err);
-    ck_assert_int_eq(ckpt_open("fixtures/lint/r1-tiny", 2, &ck, &err), CK_OK);
-    rules_file r;
-    ck_assert_int_eq(rules_load_builtin("deepseek_v3", &r, &err), CK_OK);
-    plan_layout lay = {8, 2, 0, {0}};
-    plan p;
-    ck_findings f;
-    findings_init(&f);
-    ck_assert_int_eq(plan_build(&r, &ck.cfg, &lay, &p, &f, &err), CK_OK);
+    planned_ckpt x;
+    planned_open(&x, "fixtures/lint/r1-tiny", 2, "deepseek_v3", 8, 2);
+    ck_assert(x.planned);
     for (int k = 0; k < 4; k++)
-        simulate_abandon(simulate_start(&ck, &p)); /* stopped while its threads map */
+        simulate_abandon(simulate_start(&x.ck, &x.p)); /* stopped while its threads map */
     simulate_abandon(NULL);
-    plan_free(&p);
-    findings_free(&f);
-    rules_free(&r);
-    ckpt_free(&ck);
+    planned_close(&x);
 }
 END_TEST
 
@@ -1362,36 +1350,26 @@ static void note_progress(uint64_t done, uint64_t total, void *ctx)
  * checkpoint's tensor bytes, for each stage. */
 START_TEST(test_load_progress)
 {
-    ck_checkpoint ck;
-    ck_err err;
-    ck_err_clear(&err);
-    ck_assert_int_eq(ckpt_open("fixtures/real/tiny-qwen2", 1, &ck, &err), CK_OK);
-    rules_file r;
-    ck_assert_int_eq(rules_load_builtin("qwen2", &r, &err), CK_OK);
-    plan_layout lay = {2, 2, 0, {0}};
-    plan p;
-    ck_findings f;
-    findings_init(&f);
-    ck_assert_int_eq(plan_build(&r, &ck.cfg, &lay, &p, &f, &err), CK_OK);
+    planned_ckpt x;
+    planned_open(&x, "fixtures/real/tiny-qwen2", 1, "qwen2", 2, 2);
+    ck_assert(x.planned);
+    const ck_checkpoint *ck = &x.ck;
     for (int st = 0; st < 2; st++) {
         progress_log g = {0, 0, 0, 0};
         load_opts o = {NULL, -1, NULL, note_progress, &g};
         rank_load rl[2];
         uint64_t bytes = 0;
-        ck_assert_int_eq(load_stage(&ck, &p, st, 0, 2, rl, &bytes, &o, &err), CK_OK);
-        ck_assert_uint_eq(g.calls, ck.n_tensors);
+        ck_assert_int_eq(load_stage(ck, &x.p, st, 0, 2, rl, &bytes, &o, &x.err), CK_OK);
+        ck_assert_uint_eq(g.calls, ck->n_tensors);
         ck_assert(!g.backwards);
-        ck_assert_uint_eq(g.last, ck.bytes);
-        ck_assert_uint_eq(g.total, ck.bytes);
+        ck_assert_uint_eq(g.last, ck->bytes);
+        ck_assert_uint_eq(g.total, ck->bytes);
         ck_assert_uint_gt(bytes, 0);
-        ck_assert_uint_lt(bytes, ck.bytes); /* each stage reads only its own layers' tensors */
+        ck_assert_uint_lt(bytes, ck->bytes); /* each stage reads only its own layers' tensors */
         rank_load_free(&rl[0]);
         rank_load_free(&rl[1]);
     }
-    plan_free(&p);
-    findings_free(&f);
-    rules_free(&r);
-    ckpt_free(&ck);
+    planned_close(&x);
 }
 END_TEST
 
