@@ -127,9 +127,10 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
             for (size_t i = 0; i < rl->n; i++)
                 if (rl->params[i].filled < rl->params[i].expect) {
                     ck_err_set(err, CK_EFORMAT, ck->root, rl->params[i].pp->name, CK_NO_OFFSET, "rank %d of "
-                               "stage %d: only %llu of %llu values of this parameter came from the checkpoint",
-                               k, s, (unsigned long long)rl->params[i].filled,
-                               (unsigned long long)rl->params[i].expect);
+                               "stage %d: only %llu of %llu values of this parameter came from the checkpoint; "
+                               "'ckptdoc lint --tp %d --pp %d' names the keys that are missing", k, s,
+                               (unsigned long long)rl->params[i].filled, (unsigned long long)rl->params[i].expect,
+                               lay->tp, lay->pp);
                     run_free(&L);
                     return CK_EFORMAT;
                 }
@@ -223,10 +224,13 @@ static int argmax(const float *v, size_t n)
     return (int)b;
 }
 
-/* The module of a layer's MLP in the loader's names, as the rules' forward section says ("mlp",
- * Mixtral's "block_sparse_moe"). */
-static void mlp_module(const ck_checkpoint *ck, const rules_file *r, char *buf, size_t size)
+/* The module of a layer's attention ("self_attn") or MLP in the loader's names, the MLP's as the
+ * rules' forward section says ("mlp", Mixtral's "block_sparse_moe"): asked only by a report of a
+ * divergence, which then builds the plan it needs. */
+static const char *block_module(const ck_checkpoint *ck, const rules_file *r, int mlp, char *buf, size_t size)
 {
+    if (!mlp)
+        return "self_attn";
     ck_config plain = ck->cfg;
     plain.has_quant = 0;
     plan_layout one = {1, 1, 0, {0}};
@@ -243,12 +247,13 @@ static void mlp_module(const ck_checkpoint *ck, const rules_file *r, char *buf, 
         plan_free(&p);
     }
     findings_free(&f);
+    return buf;
 }
 
 /* This checkpoint (unsharded, dequantized as read) against another of the same model: the relative
  * error of the residual stream after every attention and MLP, and of the logits. */
-static int compare_against(const char *dir, const ck_checkpoint *mine, const char *mlp, const int *tokens, int T,
-                           const float *l1, const float *t1, int64_t layers, int64_t hidden, int64_t vocab)
+static int compare_against(const char *dir, const ck_checkpoint *mine, const rules_file *mine_r, const int *tokens,
+                           int T, const float *l1, const float *t1, int64_t layers, int64_t hidden, int64_t vocab)
 {
     ck_checkpoint other;
     ck_err err;
@@ -318,12 +323,13 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const cha
                          bad >= 0 ? e[bad] / med : 0.0, med);
             else
                 snprintf(against_med, sizeof against_med, "while most blocks match exactly");
+            char mod[32];
             if (bad >= 0)
                 printf("  verdict    FAIL: layer %lld, %s stands out (relative error %.3g, %s): its parameters "
                        "(layers.%lld.%s) do not hold what %s's do; compare those tensors with the original's "
                        "('ckptdoc tui' statistics) and re-export them\n",
                        (long long)(bad / 2), bad % 2 ? "the MLP" : "attention", e[bad], against_med,
-                       (long long)(bad / 2), bad % 2 ? mlp : "self_attn", dir);
+                       (long long)(bad / 2), block_module(mine, mine_r, (int)(bad % 2), mod, sizeof mod), dir);
             else
                 printf("  verdict    PASS: the error is spread evenly over the blocks (median %.3g), as quantization "
                        "spreads it\n", med);
@@ -683,8 +689,6 @@ int cmd_check(int argc, char **argv)
             return EXIT_USAGE;
         }
     }
-    char mlp[32]; /* how divergences name a layer's MLP */
-    mlp_module(&ck, &r, mlp, sizeof mlp);
     size_t nl = (size_t)T * (size_t)vocab, nt = 2 * (size_t)(layers > 0 ? layers : 0) * (size_t)T * (size_t)hidden;
     float *l1 = malloc(nl * sizeof *l1), *ln = malloc(nl * sizeof *ln);
     float *t1 = malloc((nt ? nt : 1) * sizeof *t1), *tn = malloc((nt ? nt : 1) * sizeof *tn);
@@ -728,9 +732,10 @@ int cmd_check(int argc, char **argv)
                 size_t off = (size_t)l * (size_t)T * (size_t)hidden;
                 double le = rel_err(tn + off, t1 + off, (size_t)T * (size_t)hidden);
                 if (le > TOL) {
+                    char mod[32];
                     printf("  diverges   at layer %lld, %s: relative error %.3g of its output "
-                           "(parameters layers.%lld.%s)\n", (long long)(l / 2),
-                           l % 2 ? "the MLP" : "attention", le, (long long)(l / 2), l % 2 ? mlp : "self_attn");
+                           "(parameters layers.%lld.%s)\n", (long long)(l / 2), l % 2 ? "the MLP" : "attention",
+                           le, (long long)(l / 2), block_module(&ck, &r, (int)(l % 2), mod, sizeof mod));
                     break;
                 }
             }
@@ -758,7 +763,7 @@ int cmd_check(int argc, char **argv)
             }
         }
         if (against) {
-            int ca = compare_against(against, &ck, mlp, tokens, T, l1, t1, layers, hidden, vocab);
+            int ca = compare_against(against, &ck, &r, tokens, T, l1, t1, layers, hidden, vocab);
             status = ca < 0 ? EXIT_USAGE : ca > 0 ? EXIT_FINDINGS : status;
         }
     }

@@ -1147,7 +1147,8 @@ START_TEST(test_check_cli)
     static const struct { const char *dir, *orig, *place; } neg[] = {
         /* float weights against their original: only the broken block differs at all */
         {"mixtral-gate-up-swapped", "moe/tiny-mixtral", "layer 1, the MLP stands out (relative error 0.48, while "
-                                                        "most blocks match exactly)"},
+                                                        "most blocks match exactly): its parameters "
+                                                        "(layers.1.block_sparse_moe)"},
         {"mixtral-expert-rows-shifted", "moe/tiny-mixtral", "layer 0, the MLP stands out"},
         {"fp8-scale-off-by-one", "quant/tiny-llama-f32", "layer 1, the MLP stands out"},
         {"fp8-o-proj-transposed", "quant/tiny-llama-f32", "layer 0, attention stands out"}};
@@ -1162,6 +1163,7 @@ START_TEST(test_check_cli)
     out = cli(1, NULL, "check fixtures/real/tiny-qwen2 --tp 4 --rules "
              "fixtures/rules/qwen2-o-proj-column.json");
     ck_assert_msg(strstr(out, "diverges   at layer 0, attention") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "(parameters layers.0.self_attn)") != NULL, "%s", out);
     ck_assert_ptr_nonnull(strstr(out, "verdict    FAIL"));
     free(out);
     /* at TP 2 every key/value head is whole on its rank: the same wrong rules pass there */
