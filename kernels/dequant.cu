@@ -42,7 +42,8 @@ extern "C" int kern_dequant_int8_cuda(const int8_t *d_q, size_t rows, size_t col
                                       const int32_t *d_zp, float *d_out, ck_err *err)
 {
     if (group < 0)
-        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "group %d", group);
+        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "int8 dequantization with group %d: a "
+                          "group is 0 (one scale per row) or a positive number of columns", group);
     if (!rows || !cols)
         return CK_OK;
     size_t groups = group > 0 ? (cols + (size_t)group - 1) / (size_t)group : 1;
@@ -149,7 +150,8 @@ extern "C" int kern_dequant_int8_cuda_host(const int8_t *q, size_t rows, size_t 
                                            const int32_t *zp, float *out, ck_err *err)
 {
     if (group < 0)
-        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "group %d", group);
+        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "int8 dequantization with group %d: a "
+                          "group is 0 (one scale per row) or a positive number of columns", group);
     size_t n = rows * cols, ns = rows * (group > 0 ? (cols + (size_t)group - 1) / (size_t)group : 1);
     return on_device(q, n, scale, ns, zp, n, out, [&](const void *dw, const float *ds, const int32_t *dz, float *dout) {
         return kern_dequant_int8_cuda((const int8_t *)dw, rows, cols, ds, group, dz, dout, err);

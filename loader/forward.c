@@ -242,13 +242,14 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         return fwd_unknown(p, FWD_ROUTER, router, "softmax, grouped_sigmoid", err);
     if (d->experts < 1 || d->experts > 65536 || d->topk < 1 || d->topk > d->experts)
         return ck_err_set(err, CK_EUSAGE, c->path, "num_experts_per_tok", CK_NO_OFFSET, "%lld experts, top %lld: "
-                          "not a routing (rules %s, forward.experts and forward.topk)", (long long)d->experts,
-                          (long long)d->topk, r->name);
+                          "not a routing (rules %s, forward.experts and forward.topk): check the expert count and "
+                          "num_experts_per_tok in config.json", (long long)d->experts, (long long)d->topk, r->name);
     if (d->noaux && (d->n_group < 1 || d->experts % d->n_group || d->topk_group < 1 || d->topk_group > d->n_group ||
                      d->experts / d->n_group < 2 || d->topk_group * (d->experts / d->n_group) < d->topk))
         return ck_err_set(err, CK_EUSAGE, c->path, "n_group", CK_NO_OFFSET, "%lld experts in %lld groups, %lld "
-                          "chosen, top %lld: not a group-limited routing", (long long)d->experts,
-                          (long long)d->n_group, (long long)d->topk_group, (long long)d->topk);
+                          "chosen, top %lld: not a group-limited routing; check n_group and topk_group in "
+                          "config.json (groups must split the experts evenly and hold the top k)",
+                          (long long)d->experts, (long long)d->n_group, (long long)d->topk_group, (long long)d->topk);
     return CK_OK;
 }
 
