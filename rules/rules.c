@@ -275,16 +275,22 @@ static int get_string_array(rctx *c, const cJSON *x, const char *path, char ***o
     return 0;
 }
 
+/* A scanner over the rules text from its start. */
+static void text_scan(const rctx *c, jscan *j)
+{
+    memset(j, 0, sizeof *j);
+    j->b = (const uint8_t *)c->text;
+    j->n = c->len;
+    j->syntax = 1;
+    j->arena = c->arena;
+}
+
 static int line_of(rctx *c, const char *path)
 {
     if (!c->arena && !(c->arena = malloc(c->len + 1)))
         return 0;
     jscan j;
-    memset(&j, 0, sizeof j);
-    j.b = (const uint8_t *)c->text;
-    j.n = c->len;
-    j.syntax = 1;
-    j.arena = c->arena;
+    text_scan(c, &j);
     const char *br = strrchr(path, '[');
     char *end = NULL;
     long idx = br ? strtol(br + 1, &end, 10) : -1;
@@ -304,11 +310,7 @@ static int line_of(rctx *c, const char *path)
         }
     }
     if (!line) {
-        memset(&j, 0, sizeof j);
-        j.b = (const uint8_t *)c->text;
-        j.n = c->len;
-        j.syntax = 1;
-        j.arena = c->arena;
+        text_scan(c, &j);
         if (locate(&j, path) != 0)
             return 0;
         line_col(c->text, j.i, &line, &col);
