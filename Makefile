@@ -76,25 +76,15 @@ $(BUILD)/obj/rules/builtin_data.o: rules/builtin.S $(BUILD)/gen/builtin_list.inc
 	@$(if $(Q),echo "  AS      $<")
 	$(Q)$(CC) -I$(BUILD)/gen -c $< -o $@
 
-$(BUILD)/obj/kernels/convert.cu.o: kernels/convert.cu kernels/convert.h kernels/dtype_conv.h kernels/cuda_check.h inspect/ckerr.h inspect/dtype.h Makefile
+# CUDA objects: rebuilt when their headers or the flags (this Makefile) change
+$(BUILD)/obj/kernels/%.cu.o: kernels/%.cu kernels/%.h kernels/cuda_check.h inspect/ckerr.h Makefile
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  NVCC    $<")
-	$(Q)$(NVCC) $(NVFLAGS) -c $< -o $@
+	$(Q)$(NVCC) $(NVFLAGS) $(NVDEFS) -c $< -o $@
 
-$(BUILD)/obj/kernels/dequant.cu.o: kernels/dequant.cu kernels/dequant.h kernels/dequant_elem.h kernels/dtype_conv.h kernels/cuda_check.h inspect/ckerr.h inspect/dtype.h Makefile
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  NVCC    $<")
-	$(Q)$(NVCC) $(NVFLAGS) -c $< -o $@
-
-$(BUILD)/obj/kernels/devmem.cu.o: kernels/devmem.cu kernels/devmem.h kernels/cuda_check.h inspect/ckerr.h Makefile
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  NVCC    $<")
-	$(Q)$(NVCC) $(NVFLAGS) -c $< -o $@
-
-$(BUILD)/obj/kernels/forward.cu.o: kernels/forward.cu kernels/forward.h kernels/cuda_check.h inspect/ckerr.h Makefile
-	@mkdir -p $(dir $@)
-	@$(if $(Q),echo "  NVCC    $<")
-	$(Q)$(NVCC) $(NVFLAGS) -DCK_CUDA_LIBDIR='"$(CUDA_HOME)/lib64"' -c $< -o $@
+$(BUILD)/obj/kernels/convert.cu.o: kernels/dtype_conv.h inspect/dtype.h
+$(BUILD)/obj/kernels/dequant.cu.o: kernels/dequant_elem.h kernels/dtype_conv.h inspect/dtype.h
+$(BUILD)/obj/kernels/forward.cu.o: NVDEFS := -DCK_CUDA_LIBDIR='"$(CUDA_HOME)/lib64"'
 
 $(BIN): $(CLI_OBJ) $(LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
