@@ -738,7 +738,8 @@ static int parse_top(rctx *c, const cJSON *root)
         if (!cJSON_IsArray(a))                                                                    \
             return rfail(c, "$." what, 0, "\"" what "\" must be an array");                      \
         if (cJSON_GetArraySize(a) > RULES_MAX_ENTRIES)                                            \
-            return rfail(c, "$." what, 0, "\"" what "\" has %d entries, more than %d",             \
+            return rfail(c, "$." what, 0, "\"" what "\" has %d entries, more than %d (the "       \
+                         "most a rules file may have): merge entries into patterns",              \
                          cJSON_GetArraySize(a), RULES_MAX_ENTRIES);                               \
         r->field = calloc((size_t)cJSON_GetArraySize(a) + 1, sizeof(type));                      \
         if (!r->field)                                                                            \
