@@ -1,5 +1,6 @@
 /* out.c - terminal output helpers. */
 #include "out.h"
+#include "../inspect/strmap.h"
 
 #include <cjson/cJSON.h>
 
@@ -93,23 +94,49 @@ void out_progress(uint64_t done, uint64_t total, void *ctx)
 
 #define SHOW_PER_CODE 5
 
+/* For each finding, how many findings of its code come before it (in any severity), and how
+ * many its code has in all: one pass, codes numbered through a map (lint can report tens of
+ * thousands of findings of a few codes). 0, or -1 out of memory. */
+static int code_ranks(const ck_findings *f, size_t *before, size_t *total)
+{
+    strmap codes;
+    strmap_init(&codes);
+    size_t *count = calloc(f->n ? f->n : 1, sizeof *count), *id = malloc((f->n ? f->n : 1) * sizeof *id);
+    int rc = count && id ? 0 : -1;
+    for (size_t i = 0; i < f->n && !rc; i++) {
+        size_t c = codes.n;
+        if (strmap_get(&codes, f->v[i].code, &c) == 0 && strmap_put(&codes, f->v[i].code, c, NULL) < 0)
+            rc = -1;
+        id[i] = c;
+        before[i] = count[c]++;
+    }
+    for (size_t i = 0; i < f->n && !rc; i++)
+        total[i] = count[id[i]];
+    strmap_free(&codes);
+    free(count);
+    free(id);
+    return rc;
+}
+
 void out_findings(const ck_findings *f, const out_style *st)
 {
+    size_t *before = malloc((f->n ? f->n : 1) * sizeof *before);
+    size_t *total = malloc((f->n ? f->n : 1) * sizeof *total);
+    if (!before || !total || code_ranks(f, before, total) != 0) {
+        fprintf(stderr, "out of memory listing %zu findings\n", f->n);
+        free(before);
+        free(total);
+        return;
+    }
     /* errors first, then warnings, then notes; at most SHOW_PER_CODE of each code */
     for (int sev = SEV_ERROR; sev >= SEV_NOTE; sev--) {
         for (size_t i = 0; i < f->n; i++) {
             const ck_finding *x = &f->v[i];
             if ((int)x->sev != sev)
                 continue;
-            size_t before = 0, total = 0;
-            for (size_t k = 0; k < f->n; k++)
-                if (strcmp(f->v[k].code, x->code) == 0) {
-                    total++;
-                    before += k < i;
-                }
-            if (before >= SHOW_PER_CODE) {
-                if (before == SHOW_PER_CODE)
-                    printf("  %s... and %zu more %s%s\n", out_dim(st), total - SHOW_PER_CODE,
+            if (before[i] >= SHOW_PER_CODE) {
+                if (before[i] == SHOW_PER_CODE)
+                    printf("  %s... and %zu more %s%s\n", out_dim(st), total[i] - SHOW_PER_CODE,
                            x->code, out_reset(st));
                 continue;
             }
@@ -122,6 +149,8 @@ void out_findings(const ck_findings *f, const out_style *st)
             printf("%s%s\n", x->file[0] || x->key[0] ? ": " : "", x->msg);
         }
     }
+    free(before);
+    free(total);
 }
 
 void out_findings_json(cJSON *root, const ck_findings *f)

@@ -1375,6 +1375,59 @@ START_TEST(test_load_progress)
 }
 END_TEST
 
+/* The text report shows at most five findings of a code, in the order of the JSON report, then
+ * one "... and N more CODE" line: checked against the JSON findings of a lint with thousands of
+ * findings of several codes (the rules of another family). */
+START_TEST(test_text_folds_codes)
+{
+    const char *args = "lint fixtures/lint/r1-tiny --rules qwen2 --tp 2 --pp 2";
+    char *text = cli(1, NULL, "%s", args), *json = cli(1, NULL, "%s --format json", args);
+    cJSON *j = cJSON_Parse(json);
+    ck_assert_ptr_nonnull(j);
+    cJSON *fs = cJSON_GetObjectItem(j, "findings"), *x;
+    const char *codes[16];
+    size_t count[16], n_codes = 0, shown = 0;
+    cJSON_ArrayForEach(x, fs) {
+        const char *code = cJSON_GetObjectItem(x, "code")->valuestring;
+        size_t c = 0;
+        while (c < n_codes && strcmp(codes[c], code) != 0)
+            c++;
+        ck_assert_uint_lt(c, 16);
+        if (c == n_codes) {
+            codes[n_codes] = code;
+            count[n_codes++] = 0;
+        }
+        if (count[c]++ >= 5)
+            continue;
+        /* one of the first five of its code: its line, after the one shown before it */
+        char line[1200];
+        const char *key = cJSON_GetObjectItem(x, "key")->valuestring;
+        snprintf(line, sizeof line, "%s%s%s: %s\n", key[0] ? "'" : "", key, key[0] ? "'" : "",
+                 cJSON_GetObjectItem(x, "message")->valuestring);
+        ck_assert_msg(strstr(text, line), "not shown: %s", line);
+        shown++;
+    }
+    ck_assert_uint_ge(n_codes, 3);
+    size_t lines = 0; /* the report's lines of findings */
+    for (const char *q = text; q; q = strchr(q, '\n'), q = q ? q + 1 : NULL)
+        lines += strncmp(q, "error   ", 8) == 0 || strncmp(q, "warning ", 8) == 0 ||
+                 strncmp(q, "note    ", 8) == 0 || strncmp(q, "  ... and ", 10) == 0;
+    size_t folded = 0;
+    for (size_t c = 0; c < n_codes; c++) {
+        char more[128];
+        snprintf(more, sizeof more, "... and %zu more %s\n", count[c] - 5, codes[c]);
+        ck_assert_msg((strstr(text, more) != NULL) == (count[c] > 5), "%s: %zu findings\n%s", codes[c],
+                      count[c], text);
+        folded += count[c] > 5;
+    }
+    ck_assert_uint_gt(folded, 1);
+    ck_assert_uint_eq(lines, shown + folded);
+    cJSON_Delete(j);
+    free(json);
+    free(text);
+}
+END_TEST
+
 static Suite *loader_suite(void)
 {
     Suite *s = suite_create("loader");
@@ -1390,6 +1443,7 @@ static Suite *loader_suite(void)
     tcase_add_test(seeds, test_seed_mtp_keyerror);
     tcase_add_test(seeds, test_seed_indexer_pp_guard);
     tcase_add_test(seeds, test_wrong_family_cli);
+    tcase_add_test(seeds, test_text_folds_codes);
     tcase_add_test(seeds, test_tp_indivisible);
     tcase_add_test(seeds, test_index_only);
     tcase_add_test(seeds, test_explain_cli);
