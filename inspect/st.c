@@ -86,6 +86,12 @@ typedef struct {
     const char *fname;
     ck_findings *f;
     size_t name_len;    /* decoded length of the tensor name being read */
+    struct {            /* the dtypes met so far (a shard has two or three): name bytes, length */
+        uint64_t w;
+        size_t len;
+        ck_dtype dt;
+    } seen_dt[4];
+    int n_seen_dt;
 } scan;
 
 /* Parses a size: a non-negative integer literal that fits 64 bits, as serde's usize. */
@@ -275,17 +281,74 @@ static inline __attribute__((always_inline)) int fast_lit(scan *s, const char *l
     return 1;
 }
 
-static int fast_num(scan *s, uint64_t *v)
+/* The leading digits of 8 bytes read as a little-endian word: how many there are (0 .. 8). A
+ * byte below '0' borrows from the bytes after it, a byte above '9' carries into them: neither
+ * changes the bytes before the first non-digit. */
+static inline unsigned swar_digits(uint64_t w)
+{
+    uint64_t t = w - 0x3030303030303030ull;
+    uint64_t m = (t | (t + 0x7676767676767676ull)) & 0x8080808080808080ull;
+    return m ? (unsigned)__builtin_ctzll(m) / 8 : 8;
+}
+
+/* The value of the first n (1 .. 8) digits of w: they are moved to the top of the word, below
+ * them zeros, and the eight digits are combined in pairs, fours and eights. */
+static inline uint64_t swar_value(uint64_t w, unsigned n)
+{
+    uint64_t t = (w - 0x3030303030303030ull) << (8 * (8 - n));
+    t = (t * 10 + (t >> 8)) & 0x00FF00FF00FF00FFull;
+    t = (t * 100 + (t >> 16)) & 0x0000FFFF0000FFFFull;
+    return (t * 10000 + (t >> 32)) & 0xFFFFFFFFull;
+}
+
+static const uint64_t pow10_8[9] = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000};
+
+static inline __attribute__((always_inline)) int fast_num(scan *s, uint64_t *v)
 {
     size_t i = s->j.i, n = 0;
     uint64_t x = 0;
-    while (i + n < s->j.n && s->j.b[i + n] >= '0' && s->j.b[i + n] <= '9' && n < 20)
-        x = x * 10 + (uint64_t)(s->j.b[i + n++] - '0');
+    if (s->j.n - i >= 32) { /* three words and the byte after the number lie in the header */
+        const uint8_t *p = s->j.b + i;
+        uint64_t w;
+        unsigned k;
+        do { /* at most 24 digits are looked at: more than 19 is refused below */
+            memcpy(&w, p + n, 8);
+            k = swar_digits(w);
+            if (k)
+                x = x * pow10_8[k] + swar_value(w, k);
+            n += k;
+        } while (k == 8 && n < 24);
+    } else
+        while (i + n < s->j.n && s->j.b[i + n] >= '0' && s->j.b[i + n] <= '9' && n < 20)
+            x = x * 10 + (uint64_t)(s->j.b[i + n++] - '0');
     if (n == 0 || n > 19 || (n > 1 && s->j.b[i] == '0') || i + n >= s->j.n ||
         (s->j.b[i + n] != ',' && s->j.b[i + n] != ']'))
         return 0;
     s->j.i = i + n;
     *v = x;
+    return 1;
+}
+
+/* The dtype named by the len bytes at header position at, as dtype_parse says, remembered by
+ * their bytes: 1, or 0 when it is no dtype (or too long to remember; the general reader says). */
+static inline __attribute__((always_inline)) int seen_dtype(scan *s, size_t at, size_t len, ck_dtype *dt)
+{
+    if (len == 0 || len > 8 || s->j.n - at < 16)
+        return 0;
+    uint64_t w;
+    memcpy(&w, s->j.b + at, 8);
+    w &= ~0ull >> (64 - 8 * len);
+    for (int k = 0; k < s->n_seen_dt; k++)
+        if (s->seen_dt[k].w == w && s->seen_dt[k].len == len) {
+            *dt = s->seen_dt[k].dt;
+            return 1;
+        }
+    if (dtype_parse((const char *)s->j.b + at, len, dt) != 0)
+        return 0;
+    int k = s->n_seen_dt < 4 ? s->n_seen_dt++ : 3;
+    s->seen_dt[k].w = w;
+    s->seen_dt[k].len = len;
+    s->seen_dt[k].dt = *dt;
     return 1;
 }
 
@@ -302,7 +365,7 @@ static int parse_tensor_fast(scan *s, const char *name)
     ck_dtype dt;
     uint32_t ndim = 0;
     uint64_t b, e;
-    if (dtype_parse((const char *)s->j.b + d0, s->j.i - d0, &dt) != 0 || !fast_lit(s, "\",\"shape\":[", 11))
+    if (!seen_dtype(s, d0, s->j.i - d0, &dt) || !fast_lit(s, "\",\"shape\":[", 11))
         goto other;
     if (s->j.i < s->j.n && s->j.b[s->j.i] == ']')
         s->j.i++;

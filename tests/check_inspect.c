@@ -1179,11 +1179,8 @@ static st_status parse_entry(const char *entry, size_t data, st_header *h, ck_fi
     return st;
 }
 
-/* The common layout of an entry is read by a direct path; anything else (spaces, another field
- * order, numbers that are not plain integers, unknown fields) must get exactly the general
- * reader's verdict, so the same entries are read both ways here. */
 /* Numbers of every length in a shape, close to the end of the header and far from it (the
- * direct reader takes 8 digits at a time where 24 bytes remain, one at a time elsewhere): each
+ * direct reader takes 8 digits at a time where 32 bytes remain, one at a time elsewhere): each
  * parses to its value, or is refused as the general reader refuses it. */
 START_TEST(test_number_lengths)
 {
@@ -1217,6 +1214,62 @@ START_TEST(test_number_lengths)
 }
 END_TEST
 
+/* The direct reader remembers the dtypes a header has named (by their bytes, up to four of them):
+ * entries that cycle through more dtypes than that, some sharing a prefix or a length, each
+ * get their own; a name longer than eight bytes and a prefix of a dtype are read as the general
+ * reader reads them. */
+START_TEST(test_dtype_cycle)
+{
+    static const ck_dtype cycle[] = {DT_F32, DT_BF16, DT_F8_E4M3, DT_F8_E5M2, DT_I8, DT_F16,
+                                     DT_U8, DT_F8_E4M3FNUZ, DT_BOOL, DT_F64, DT_I16, DT_F8_E8M0};
+    const size_t n = 60, nc = sizeof cycle / sizeof *cycle;
+    char *hdr = malloc(n * 128 + 64);
+    size_t len = 1, off = 0;
+    hdr[0] = '{';
+    for (size_t i = 0; i < n; i++) {
+        ck_dtype dt = cycle[(i / 2 * 5) % nc]; /* each twice; 5 and 12 are coprime: every dtype */
+        size_t bytes = 2 * dtype_bits(dt) / 8;
+        len += (size_t)sprintf(hdr + len, "%s\"t%02zu\":{\"dtype\":\"%s\",\"shape\":[2],"
+                               "\"data_offsets\":[%zu,%zu]}", i ? "," : "", i, dtype_name(dt), off, off + bytes);
+        off += bytes;
+    }
+    hdr[len++] = '}';
+    uint8_t *b = calloc(8 + len + off, 1);
+    for (int k = 0; k < 8; k++)
+        b[k] = (uint8_t)((uint64_t)len >> (8 * k));
+    memcpy(b + 8, hdr, len);
+    st_header h;
+    ck_findings f;
+    findings_init(&f);
+    ck_assert_int_eq(st_header_parse(b, 8 + len + off, 8 + len + off, "cycle", &h, &f), ST_OK);
+    ck_assert_uint_eq(h.n_tensors, n);
+    for (size_t i = 0; i < n; i++)
+        ck_assert_msg(h.tensors[i].dtype == cycle[(i / 2 * 5) % nc], "%s: %s", h.tensors[i].name,
+                      dtype_name(h.tensors[i].dtype));
+    st_header_free(&h);
+    findings_free(&f);
+    free(b);
+    free(hdr);
+    /* names the direct reader must not take for a dtype it has seen */
+    static const struct { const char *entry; size_t data; st_status want; } odd[] = {
+        {"{\"dtype\":\"F3\",\"shape\":[1],\"data_offsets\":[0,4]}", 4, ST_UNKNOWN_DTYPE},
+        {"{\"dtype\":\"F32_\",\"shape\":[1],\"data_offsets\":[0,4]}", 4, ST_UNKNOWN_DTYPE},
+        {"{\"dtype\":\"F8_E4M3FN\",\"shape\":[1],\"data_offsets\":[0,1]}", 1, ST_UNKNOWN_DTYPE},
+        {"{\"dtype\":\"F8_E4M3FNUZ\",\"shape\":[1],\"data_offsets\":[0,1]}", 1, ST_OK},
+    };
+    for (unsigned i = 0; i < sizeof odd / sizeof *odd; i++) {
+        st_status st = parse_entry(odd[i].entry, odd[i].data, &h, &f);
+        ck_assert_msg(st == odd[i].want, "%s: %s", odd[i].entry, st_status_variant(st));
+        if (st == ST_OK)
+            st_header_free(&h);
+        findings_free(&f);
+    }
+}
+END_TEST
+
+/* The common layout of an entry is read by a direct path; anything else (spaces, another field
+ * order, numbers that are not plain integers, unknown fields) must get exactly the general
+ * reader's verdict, so the same entries are read both ways here. */
 START_TEST(test_entry_layouts)
 {
     static const struct {
@@ -1271,6 +1324,7 @@ static Suite *inspect_suite(void)
     tcase_add_test(core, test_pread_par);
     tcase_add_test(core, test_entry_layouts);
     tcase_add_test(core, test_number_lengths);
+    tcase_add_test(core, test_dtype_cycle);
     tcase_add_test(core, test_valid_details);
     tcase_add_test(core, test_folder_lfs_pointers);
     tcase_add_test(core, test_real_granite_pointer);
