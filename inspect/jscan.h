@@ -71,6 +71,22 @@ static inline __attribute__((always_inline)) size_t jscan_common_prefix(const vo
         q++;
     return q;
 }
+/* How many of the 8 bytes of w (read little-endian: the first byte lowest) are digits before
+ * the first that is not (0 .. 8). A byte below '0' borrows from the bytes after it and one
+ * above '9' carries into them: neither changes the bytes before it. */
+static inline unsigned jscan_leading_digits(uint64_t w)
+{
+    uint64_t t = w - 0x3030303030303030ull;
+    uint64_t m = (t | (t + 0x7676767676767676ull)) & 0x8080808080808080ull;
+    return m ? (unsigned)__builtin_ctzll(m) / 8 : 8;
+}
+/* The position (0 .. 8) of the first byte of w equal to c, 8 when there is none. */
+static inline unsigned jscan_byte_at(uint64_t w, unsigned char c)
+{
+    uint64_t x = w ^ (0x0101010101010101ull * c);
+    uint64_t m = (x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull;
+    return m ? (unsigned)__builtin_ctzll(m) / 8 : 8;
+}
 int jscan_literal(jscan *s, const char *lit);
 /* Steps through an array or object whose opening bracket was consumed; *state starts at 0.
  * Returns 1 when an element follows (the cursor is at it, for an object at its key), 0 once the

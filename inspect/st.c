@@ -281,16 +281,6 @@ static inline __attribute__((always_inline)) int fast_lit(scan *s, const char *l
     return 1;
 }
 
-/* The leading digits of 8 bytes read as a little-endian word: how many there are (0 .. 8). A
- * byte below '0' borrows from the bytes after it, a byte above '9' carries into them: neither
- * changes the bytes before the first non-digit. */
-static inline unsigned swar_digits(uint64_t w)
-{
-    uint64_t t = w - 0x3030303030303030ull;
-    uint64_t m = (t | (t + 0x7676767676767676ull)) & 0x8080808080808080ull;
-    return m ? (unsigned)__builtin_ctzll(m) / 8 : 8;
-}
-
 /* The value of the first n (1 .. 8) digits of w: they are moved to the top of the word, below
  * them zeros, and the eight digits are combined in pairs, fours and eights. */
 static inline uint64_t swar_value(uint64_t w, unsigned n)
@@ -313,7 +303,7 @@ static inline __attribute__((always_inline)) int fast_num(scan *s, uint64_t *v)
         unsigned k;
         do { /* at most 24 digits are looked at: more than 19 is refused below */
             memcpy(&w, p + n, 8);
-            k = swar_digits(w);
+            k = jscan_leading_digits(w);
             if (k)
                 x = x * pow10_8[k] + swar_value(w, k);
             n += k;

@@ -944,17 +944,36 @@ static size_t key_shape(shape_state *st, const char *key, size_t len)
     st->comp_buf[ci] = (uint16_t)n;
     st->comp_num[ci] = (uint8_t)kn->n;
     st->valid = 0;
-    int digits = 1;
-    for (;; i++) {
-        char ch = key[i];
-        if (ch != '.' && ch) {
-            if (ch == '#' || n + 2 >= SHAPE_MAX)
-                return 0;
-            digits &= ch >= '0' && ch <= '9';
-            buf[n++] = ch;
-            continue;
+    for (;;) {
+        /* the component [c0, i): 8 bytes at a time while they lie in the key */
+        int digits = 1;
+        for (;;) {
+            unsigned k = 8;
+            if (i + 8 <= len) {
+                uint64_t w;
+                memcpy(&w, key + i, 8);
+                k = jscan_byte_at(w, '.');
+                if (jscan_byte_at(w, '#') < k)
+                    return 0;
+                digits &= jscan_leading_digits(w) >= k;
+                i += k;
+            } else {
+                for (; i < len && key[i] != '.'; i++) {
+                    if (key[i] == '#')
+                        return 0;
+                    digits &= key[i] >= '0' && key[i] <= '9';
+                }
+                k = 0;
+            }
+            if (k < 8)
+                break;
         }
         size_t clen = i - c0;
+        if (clen && n + clen + 1 >= SHAPE_MAX)
+            return 0;
+        memcpy(buf + n, key + c0, clen);
+        n += clen;
+        char ch = i < len ? key[i] : 0;
         if (digits && clen > 0 && clen <= 18 && (clen == 1 || key[c0] != '0')) {
             if (kn->n == KEY_NUMS || c0 > UINT16_MAX)
                 return 0;
@@ -969,10 +988,11 @@ static size_t key_shape(shape_state *st, const char *key, size_t len)
         }
         if (!ch)
             break;
+        if (n + 2 >= SHAPE_MAX) /* a run of dots, which no component check sees */
+            return 0;
         buf[n++] = '.';
-        c0 = i + 1;
+        c0 = ++i;
         b0 = n;
-        digits = 1;
         if (st->ncomp < SHAPE_COMPS && c0 <= UINT16_MAX) {
             st->comp_key[st->ncomp] = (uint16_t)c0;
             st->comp_buf[st->ncomp] = (uint16_t)n;

@@ -194,12 +194,13 @@ static size_t same_params(const char *dir, const char *rules)
     size_t *full = calloc(x.ck.n_index + 1, sizeof *full), n_names = 0, n = 0;
     ck_assert(names && full);
     for (size_t i = 0; i < x.ck.n_index; i++) {
-        char key[512];
+        char key[2048];
+        ck_assert_uint_lt(x.ck.index[i].key_len, sizeof key);
         snprintf(key, sizeof key, "%.*s", (int)x.ck.index[i].key_len, x.ck.index[i].key);
         sim_mapping m;
         ck_assert_int_eq(simulate_map_key(&x.p, key, &m, &x.err), CK_OK);
-        if (!m.param[0])
-            continue;
+        if (!m.param[0] || strlen(m.param) + 1 >= sizeof m.param)
+            continue; /* none, or longer than a mapping shows: not to be looked up by it */
         size_t at;
         if (!strmap_get(&count, m.param, &at)) {
             at = n_names;
@@ -231,10 +232,19 @@ START_TEST(test_shape_cache_same)
 {
     char *tmp = tu_tmpdir();
     ck_assert_ptr_nonnull(tmp);
-    char cmd[2048];
-    /* an index-only copy of r1-tiny with odd keys added */
+    char cmd[8192], dots[801], longc[901];
+    memset(dots, '.', 800);
+    dots[800] = 0;
+    memset(longc, 'x', 900);
+    longc[900] = 0;
+    /* an index-only copy of r1-tiny with odd keys added: a leading zero, numbers of 19, 8 and 16
+     * digits, a '#', a run of 800 dots, a component of 900 bytes */
     snprintf(cmd, sizeof cmd, "cp fixtures/lint/r1-tiny/config.json %s/ && sed "
-             "'s/\"weight_map\": {/\"weight_map\": {\"model.layers.01.mlp.experts.1.gate_proj.weight\": "
+             "'s/\"weight_map\": {/\"weight_map\": {\"model.layers.12345678.mlp.experts.1234567812345678.w2\": "
+             "\"model-00002-of-000018.safetensors\", \"model.layers.3.mlp.experts.#.w2\": "
+             "\"model-00002-of-000018.safetensors\", \"model.layers.3%s.weight\": "
+             "\"model-00002-of-000018.safetensors\", \"model.layers.3.%s.weight\": "
+             "\"model-00002-of-000018.safetensors\", \"model.layers.01.mlp.experts.1.gate_proj.weight\": "
              "\"model-00002-of-000018.safetensors\", \"model.layers.1234567890123456789.mlp.gate.weight\": "
              "\"model-00002-of-000018.safetensors\", \"model.layers.61.mlp.experts.7.up_proj.weight_scale_inv\": "
              "\"model-00018-of-000018.safetensors\", \"model.layers.3.mlp.experts.100.down_proj.weight\": "
@@ -242,7 +252,7 @@ START_TEST(test_shape_cache_same)
              "\"model-00005-of-000018.safetensors\", \"model.layers.62.mlp.experts.10.w1w3.weight\": "
              "\"model-00005-of-000018.safetensors\",/' "
              "fixtures/lint/r1-tiny/model.safetensors.index.json > %s/model.safetensors.index.json",
-             tmp, tmp);
+             tmp, dots, longc, tmp);
     ck_assert_int_eq(system(cmd), 0);
     const char *dirs[] = {"fixtures/lint/r1-tiny", "fixtures/lint/glm5-tiny", "fixtures/lint/v2-lite-tiny",
                           "fixtures/lint/mixtral-tiny", "fixtures/lint/qwen2-moe-tiny",
