@@ -572,36 +572,149 @@ static int list_safetensors(const char *dir, char ***names, size_t *n)
 /* ------------------------------------------------------------------------------------------ */
 /* Cross-checks once every header is read. */
 
+/* Sorts v[0 .. n) by their top 32 bits (name hashes), keeping the order of equal ones: three
+ * passes of 11 bits through tmp. 0, or -1 out of memory. */
+static int sort_by_hash(uint64_t *v, size_t n)
+{
+    uint64_t *tmp = malloc((n ? n : 1) * sizeof *tmp);
+    uint32_t *count = malloc(2048 * sizeof *count);
+    if (!tmp || !count) {
+        free(tmp);
+        free(count);
+        return -1;
+    }
+    uint64_t *src = v, *dst = tmp;
+    for (int shift = 32; shift < 64; shift += 11) {
+        memset(count, 0, 2048 * sizeof *count);
+        for (size_t i = 0; i < n; i++)
+            count[(src[i] >> shift) & 2047]++;
+        uint32_t sum = 0;
+        for (int b = 0; b < 2048; b++) {
+            uint32_t c = count[b];
+            count[b] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++)
+            dst[count[(src[i] >> shift) & 2047]++] = src[i];
+        uint64_t *t = src;
+        src = dst;
+        dst = t;
+    }
+    if (src != v) /* three passes: the result is in tmp */
+        memcpy(v, src, n * sizeof *v);
+    free(tmp);
+    free(count);
+    return 0;
+}
+
+/* The name of the p-th tensor of the readable shards, counted shard by shard (first[s]: the
+ * count before shard s). */
+static const st_tensor *nth_tensor(const ck_checkpoint *ck, const size_t *first, size_t p, uint32_t *shard)
+{
+    size_t lo = 0, hi = ck->n_shards; /* the last shard whose first <= p */
+    while (hi - lo > 1) {
+        size_t mid = (lo + hi) / 2;
+        if (first[mid] <= p)
+            lo = mid;
+        else
+            hi = mid;
+    }
+    while (ck->shards[lo].status != ST_OK || p - first[lo] >= ck->shards[lo].h.n_tensors)
+        lo++; /* shards without tensors share their first with the next */
+    *shard = (uint32_t)lo;
+    return &ck->shards[lo].h.tensors[p - first[lo]];
+}
+
+static int by_position(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* ck->tensors and the name index: every tensor of every readable shard, in shard order, but a
+ * name met before (stored in two files), which is reported and left out. Duplicates are found
+ * by sorting the names' hashes and comparing names only where hashes are equal. */
 static int collect_tensors(ck_checkpoint *ck)
 {
     size_t total = 0;
-    for (size_t i = 0; i < ck->n_shards; i++)
-        if (ck->shards[i].status == ST_OK)
-            total += ck->shards[i].h.n_tensors;
-    ck->tensors = malloc((total ? total : 1) * sizeof *ck->tensors);
-    if (!ck->tensors || strmap_reserve(&ck->by_name, total) != 0)
+    size_t *first = malloc((ck->n_shards + 1) * sizeof *first);
+    if (!first)
         return -1;
     for (size_t i = 0; i < ck->n_shards; i++) {
+        first[i] = total;
+        if (ck->shards[i].status == ST_OK)
+            total += ck->shards[i].h.n_tensors;
+    }
+    first[ck->n_shards] = total;
+    ck->tensors = malloc((total ? total : 1) * sizeof *ck->tensors);
+    ck->names = malloc((total ? total : 1) * sizeof *ck->names);
+    if (!ck->tensors || !ck->names || total > UINT32_MAX) {
+        free(first);
+        return -1;
+    }
+    for (size_t i = 0, p = 0; i < ck->n_shards; i++)
+        for (size_t t = 0; ck->shards[i].status == ST_OK && t < ck->shards[i].h.n_tensors; t++, p++)
+            ck->names[p] = (uint64_t)ck->shards[i].h.tensors[t].hash << 32 | p;
+    if (sort_by_hash(ck->names, total) != 0) {
+        free(first);
+        return -1;
+    }
+    /* copies: (position, position of the first copy), found among equal hashes */
+    uint64_t *dup = NULL;
+    size_t n_dup = 0, cap_dup = 0;
+    for (size_t a = 0, b; a < total; a = b) {
+        for (b = a + 1; b < total && ck->names[b] >> 32 == ck->names[a] >> 32; b++)
+            ;
+        for (size_t j = a + 1; j < b; j++) {
+            uint32_t sj, sk;
+            const st_tensor *x = nth_tensor(ck, first, (uint32_t)ck->names[j], &sj);
+            for (size_t k = a; k < j; k++) {
+                const st_tensor *y = nth_tensor(ck, first, (uint32_t)ck->names[k], &sk);
+                if (x->name_len != y->name_len || strcmp(x->name, y->name) != 0)
+                    continue;
+                if (n_dup == cap_dup) {
+                    cap_dup = cap_dup ? cap_dup * 2 : 16;
+                    uint64_t *d = realloc(dup, cap_dup * sizeof *d);
+                    if (!d) {
+                        free(dup);
+                        free(first);
+                        return -1;
+                    }
+                    dup = d;
+                }
+                /* the first copy: k's own first copy when k is a copy itself */
+                dup[n_dup++] = (ck->names[j] & UINT32_MAX) << 32 | (ck->names[k] & UINT32_MAX);
+                break;
+            }
+        }
+    }
+    if (n_dup)
+        qsort(dup, n_dup, sizeof *dup, by_position);
+    /* positions of the tensors kept: the same as in the scan of all unless copies were left out */
+    uint32_t *kept = NULL;
+    if (n_dup && !(kept = malloc(total * sizeof *kept))) {
+        free(dup);
+        free(first);
+        return -1;
+    }
+    size_t d = 0;
+    for (size_t i = 0, p = 0; i < ck->n_shards; i++) {
         ck_shard *s = &ck->shards[i];
-        if (s->status != ST_OK)
-            continue;
-        for (size_t t = 0; t < s->h.n_tensors; t++) {
+        for (size_t t = 0; s->status == ST_OK && t < s->h.n_tensors; t++, p++) {
             const st_tensor *x = &s->h.tensors[t];
-            if (t + 8 < s->h.n_tensors)
-                strmap_prefetch(&ck->by_name, s->h.tensors[t + 8].hash);
-            size_t prev;
-            int r = strmap_put_h(&ck->by_name, x->name, x->hash, ck->n_tensors, &prev);
-            if (r < 0)
-                return -1;
-            if (r == 0) {
-                const ck_tensor_ref o = ck->tensors[prev];
+            if (d < n_dup && dup[d] >> 32 == p) {
+                uint32_t fs;
+                nth_tensor(ck, first, (uint32_t)dup[d++], &fs);
+                if (kept)
+                    kept[p] = CK_NO_TENSOR;
                 findings_add(&ck->findings, "ckpt.duplicate_tensor", SEV_ERROR, s->name, x->name,
                              CK_NO_OFFSET, "tensor is stored in two files, %s and %s; loaders "
                              "silently keep whichever they read last. Remove one copy",
-                             ck->shards[o.shard].name, s->name);
-                strmap_put_h(&ck->by_name, x->name, x->hash, prev, NULL); /* keep the first */
+                             ck->shards[fs].name, s->name);
                 continue;
             }
+            if (kept)
+                kept[p] = (uint32_t)ck->n_tensors;
             ck->tensors[ck->n_tensors].shard = (uint32_t)i;
             ck->tensors[ck->n_tensors].tensor = (uint32_t)t;
             ck->n_tensors++;
@@ -610,6 +723,41 @@ static int collect_tensors(ck_checkpoint *ck)
             ck->bytes += st_tensor_nbytes(x);
             ck->dtype_bytes[x->dtype] += st_tensor_nbytes(x);
             ck->dtype_count[x->dtype]++;
+        }
+    }
+    if (kept) { /* the name index in positions of ck->tensors, copies dropped */
+        size_t w = 0;
+        for (size_t i = 0; i < total; i++) {
+            uint32_t g = kept[(uint32_t)ck->names[i]];
+            if (g != CK_NO_TENSOR)
+                ck->names[w++] = (ck->names[i] >> 32) << 32 | g;
+        }
+    }
+    free(kept);
+    free(dup);
+    free(first);
+    return 0;
+}
+
+/* The tensor named by the len bytes at name (no NUL needed): its position in ck->tensors. */
+static int find_n(const ck_checkpoint *ck, const char *name, size_t len, size_t *i)
+{
+    uint64_t h = strmap_hash_n(name, len);
+    size_t lo = 0, hi = ck->n_tensors; /* the first entry of hash h or above */
+    while (lo < hi) {
+        size_t mid = (lo + hi) / 2;
+        if (ck->names[mid] >> 32 < h)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (; lo < ck->n_tensors && ck->names[lo] >> 32 == h; lo++) {
+        size_t g = (uint32_t)ck->names[lo];
+        const st_tensor *t = ckpt_tensor(ck, ck->tensors[g]);
+        if (t->name_len == len && memcmp(t->name, name, len) == 0) {
+            if (i)
+                *i = g;
+            return 1;
         }
     }
     return 0;
@@ -681,7 +829,7 @@ static void check_index(ck_checkpoint *ck, size_t valid)
         ck_index_entry *e = &ck->index[i];
         size_t g = in_order ? e->tensor : LOOK_UP;
         e->tensor = CK_NO_TENSOR;
-        if (g == LOOK_UP && !strmap_get_n(&ck->by_name, e->key, e->key_len, &g))
+        if (g == LOOK_UP && !find_n(ck, e->key, e->key_len, &g))
             continue;
         e->tensor = (uint32_t)g;
         if (named[g]) {
@@ -753,7 +901,7 @@ static void check_index(ck_checkpoint *ck, size_t valid)
 
 int ckpt_find_index(const ck_checkpoint *ck, const char *name, size_t *i)
 {
-    return strmap_get(&ck->by_name, name, i);
+    return find_n(ck, name, strlen(name), i);
 }
 
 int ckpt_find(const ck_checkpoint *ck, const char *name, ck_tensor_ref *ref)
@@ -793,7 +941,7 @@ void ckpt_free(ck_checkpoint *ck)
     free(ck->index_name);
     free(ck->tensors);
     free(ck->root);
-    strmap_free(&ck->by_name);
+    free(ck->names);
     config_free(&ck->cfg);
     findings_free(&ck->findings);
     memset(ck, 0, sizeof *ck);
@@ -859,7 +1007,6 @@ int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_chec
 {
     memset(ck, 0, sizeof *ck);
     findings_init(&ck->findings);
-    strmap_init(&ck->by_name);
     struct stat st;
     if (stat(path, &st) != 0)
         return ck_err_set(err, CK_EIO, path, NULL, CK_NO_OFFSET, "cannot open: %s", strerror(errno));

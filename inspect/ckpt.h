@@ -38,7 +38,7 @@ typedef struct {
 
 #define CK_NO_TENSOR UINT32_MAX
 
-typedef struct {        /* 8 bytes: one per tensor (positions fit 32 bits, as in the name map) */
+typedef struct {        /* 8 bytes: one per tensor (positions fit 32 bits, as in ck->names) */
     uint32_t shard;     /* index into shards */
     uint32_t tensor;    /* index into shards[shard].h.tensors */
 } ck_tensor_ref;
@@ -60,7 +60,8 @@ typedef struct {
     size_t n_shards;
     ck_tensor_ref *tensors;   /* (n_tensors) all valid tensors, shard by shard, header order */
     size_t n_tensors;
-    strmap by_name;           /* tensor name -> index into tensors */
+    uint64_t *names;          /* (n_tensors) each tensor's name hash << 32 | its index into
+                               * tensors, sorted: ckpt_find's binary search */
     uint64_t bytes, params;
     uint64_t dtype_bytes[DT_COUNT], dtype_count[DT_COUNT];
     ck_findings findings;
@@ -79,7 +80,7 @@ typedef struct {
     void (*fn)(void *ctx, const ck_checkpoint *ck);
     void *ctx;
     /* Optional: called on the calling thread once every header is read and fn has returned,
-     * before the cross-checks (which only add ck->tensors, the name map, the index entries'
+     * before the cross-checks (which only add ck->tensors, ck->names, the index entries'
      * tensors and findings). It may start work that reads ck->cfg, ck->shards with their
      * headers and the index entries' shards and names while ckpt_open_with goes on; when
      * ckpt_open_with then fails, stop(ctx) is called before ck is freed, and must end it. */

@@ -1214,6 +1214,59 @@ START_TEST(test_number_lengths)
 }
 END_TEST
 
+/* The name index: every tensor of a 2,783-tensor checkpoint is found at its own position, a name
+ * one byte off is not; a tensor stored in three files is kept from the first (in the order the
+ * files are read) and each later copy is reported against that first file, in file order. */
+START_TEST(test_find_names)
+{
+    ck_checkpoint ck;
+    ck_err err;
+    ck_err_clear(&err);
+    ck_assert_int_eq(ckpt_open("fixtures/lint/r1-tiny", 2, &ck, &err), CK_OK);
+    ck_assert_uint_gt(ck.n_tensors, 2000);
+    for (size_t i = 0; i < ck.n_tensors; i++) {
+        const char *name = ckpt_tensor(&ck, ck.tensors[i])->name;
+        size_t at = SIZE_MAX;
+        ck_assert_msg(ckpt_find_index(&ck, name, &at) && at == i, "%s: %zu, not %zu", name, at, i);
+        char off[512];
+        snprintf(off, sizeof off, "%s", name);
+        off[strlen(off) / 2] ^= 1;
+        ck_assert_msg(!ckpt_find_index(&ck, off, &at) || strcmp(ckpt_tensor(&ck, ck.tensors[at])->name, off) == 0,
+                      "%s found as %s", off, name);
+    }
+    ck_assert_int_eq(ckpt_find(&ck, "model.layers.0.no_such.weight", NULL), 0);
+    ckpt_free(&ck);
+    char *tmp = tu_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    write_shard(tmp, "model-1.safetensors", "a.%d.w", 4, (int[]){0, 1, 2, 3});
+    write_shard(tmp, "model-2.safetensors", "a.%d.w", 3, (int[]){7, 2, 8});
+    write_shard(tmp, "model-3.safetensors", "a.%d.w", 3, (int[]){9, 2, 3});
+    ck_assert_int_eq(ckpt_open(tmp, 2, &ck, &err), CK_OK);
+    ck_assert_uint_eq(ck.n_tensors, 7);
+    ck_tensor_ref r;
+    ck_assert_int_eq(ckpt_find(&ck, "a.2.w", &r), 1);
+    ck_assert_str_eq(ck.shards[r.shard].name, "model-1.safetensors");
+    ck_assert_int_eq(ckpt_find(&ck, "a.9.w", &r), 1);
+    ck_assert_str_eq(ck.shards[r.shard].name, "model-3.safetensors");
+    static const char *const want[][2] = {{"a.2.w", "model-1.safetensors and model-2.safetensors"},
+                                          {"a.2.w", "model-1.safetensors and model-3.safetensors"},
+                                          {"a.3.w", "model-1.safetensors and model-3.safetensors"}};
+    size_t n = 0;
+    for (size_t i = 0; i < ck.findings.n; i++) {
+        const ck_finding *x = &ck.findings.v[i];
+        if (strcmp(x->code, "ckpt.duplicate_tensor") != 0)
+            continue;
+        ck_assert_uint_lt(n, 3);
+        ck_assert_str_eq(x->key, want[n][0]);
+        ck_assert_msg(strstr(x->msg, want[n][1]), "%s", x->msg);
+        n++;
+    }
+    ck_assert_uint_eq(n, 3);
+    ckpt_free(&ck);
+    tu_rmtree(tmp);
+}
+END_TEST
+
 /* The direct reader remembers the dtypes a header has named (by their bytes, up to four of them):
  * entries that cycle through more dtypes than that, some sharing a prefix or a length, each
  * get their own; a name longer than eight bytes and a prefix of a dtype are read as the general
@@ -1324,6 +1377,7 @@ static Suite *inspect_suite(void)
     tcase_add_test(core, test_pread_par);
     tcase_add_test(core, test_entry_layouts);
     tcase_add_test(core, test_number_lengths);
+    tcase_add_test(core, test_find_names);
     tcase_add_test(core, test_dtype_cycle);
     tcase_add_test(core, test_valid_details);
     tcase_add_test(core, test_folder_lfs_pointers);
