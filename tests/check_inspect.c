@@ -1264,6 +1264,7 @@ START_TEST(test_find_names)
     ck_assert_uint_eq(n, 3);
     ckpt_free(&ck);
     tu_rmtree(tmp);
+    free(tmp);
 }
 END_TEST
 
