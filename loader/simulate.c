@@ -1644,10 +1644,9 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
     for (size_t i = 0; i < s->n; i++) {
         const sim_key *k = &s->keys[i];
         const sim_param *kp = key_param(s, k);
-        const char *kname = key_name(s, k);
         if (k->skip >= 0) {
             if (!skip_count[k->skip]++)
-                skip_example[k->skip] = kname;
+                skip_example[k->skip] = key_name(s, k);
             out->skipped_rules++;
             continue;
         }
@@ -1663,11 +1662,11 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
                              kr->dim, p->layout.tp);
                     if (!out->error[0]) {
                         snprintf(out->error, sizeof out->error, "%s", line);
-                        snprintf(out->error_key, sizeof out->error_key, "%s", kname);
+                        snprintf(out->error_key, sizeof out->error_key, "%s", key_name(s, k));
                         snprintf(out->error_file, sizeof out->error_file, "%s", s->ck->shards[k->shard].name);
                     }
-                    findings_add(o, out->error[0] && strcmp(out->error_key, kname) ? "lint.unexpected"
-                                 : "lint.keyerror", SEV_ERROR, s->ck->shards[k->shard].name, kname,
+                    findings_add(o, out->error[0] && strcmp(out->error_key, key_name(s, k)) ? "lint.unexpected"
+                                 : "lint.keyerror", SEV_ERROR, s->ck->shards[k->shard].name, key_name(s, k),
                                  CK_NO_OFFSET, "%s: dim %d is %llu, which %d ranks cannot split",
                                  line, kr->dim, (unsigned long long)t->shape[kr->dim], p->layout.tp);
                     continue;
@@ -1689,13 +1688,13 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
             }
             char why[768], line[600];
             if (r->builds_model)
-                explain_missing(p, k, kp, kname + k->seen_off, why, sizeof why);
+                explain_missing(p, k, kp, key_name(s, k) + k->seen_off, why, sizeof why);
             else
                 snprintf(why, sizeof why, "no rule of %s takes this name", r->name);
-            error_line(r, kp->param, kname + k->seen_off, line, sizeof line);
+            error_line(r, kp->param, key_name(s, k) + k->seen_off, line, sizeof line);
             const char *file = s->ck->shards[k->shard].name;
             if (!r->raises) {
-                findings_add(o, "lint.unused", SEV_WARNING, file, kname, CK_NO_OFFSET, "%s warns "
+                findings_add(o, "lint.unused", SEV_WARNING, file, key_name(s, k), CK_NO_OFFSET, "%s warns "
                              "that it was not used (\"Some weights of the model checkpoint at %s were "
                              "not used when initializing %s\") and drops it: %s", r->loader,
                              s->ck->root, s->p->cfg->architectures, why);
@@ -1704,15 +1703,15 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
             }
             if (!out->error[0]) {
                 snprintf(out->error, sizeof out->error, "%s", line);
-                snprintf(out->error_key, sizeof out->error_key, "%s", kname);
+                snprintf(out->error_key, sizeof out->error_key, "%s", key_name(s, k));
                 snprintf(out->error_file, sizeof out->error_file, "%s", file);
-                findings_add(o, "lint.keyerror", SEV_ERROR, file, kname, CK_NO_OFFSET, "the load "
+                findings_add(o, "lint.keyerror", SEV_ERROR, file, key_name(s, k), CK_NO_OFFSET, "the load "
                              "fails here first: %s: %s", line, why);
             } else if (!r->builds_model)
-                findings_add(o, "lint.unexpected", SEV_ERROR, file, kname, CK_NO_OFFSET, "is not in "
+                findings_add(o, "lint.unexpected", SEV_ERROR, file, key_name(s, k), CK_NO_OFFSET, "is not in "
                              "the converter's table either (%s)", line);
             else
-                findings_add(o, "lint.unexpected", SEV_ERROR, file, kname, CK_NO_OFFSET, "maps to "
+                findings_add(o, "lint.unexpected", SEV_ERROR, file, key_name(s, k), CK_NO_OFFSET, "maps to "
                              "'%s', which these ranks do not have (%s): %s", kp->param, line, why);
             out->unexpected++;
             continue;
@@ -1726,7 +1725,7 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
             part = 0;
         int64_t ne = pp->experts ? pp->experts : 1, e = k->expert >= 0 ? k->expert : 0;
         if (e >= ne) {
-            findings_add(o, "lint.unexpected", SEV_ERROR, s->ck->shards[k->shard].name, kname,
+            findings_add(o, "lint.unexpected", SEV_ERROR, s->ck->shards[k->shard].name, key_name(s, k),
                          CK_NO_OFFSET, "expert %lld is beyond the model's %lld experts ('%s')",
                          (long long)e, (long long)ne, kp->param);
             continue;
@@ -1741,7 +1740,7 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
         }
         size_t b = (size_t)(e * np + part);
         if (bits[pi][b])
-            findings_add(o, "lint.duplicate", SEV_WARNING, s->ck->shards[k->shard].name, kname,
+            findings_add(o, "lint.duplicate", SEV_WARNING, s->ck->shards[k->shard].name, key_name(s, k),
                          CK_NO_OFFSET, "fills '%s'%s%s a second time: two checkpoint names for one slot, "
                          "the later wins", kp->param, kpart ? " part " : "", kpart ? kpart : "");
         bits[pi][b] = 1;
