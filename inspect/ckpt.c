@@ -652,9 +652,13 @@ static int collect_tensors(ck_checkpoint *ck)
         free(first);
         return -1;
     }
+    /* every tensor, as if no name were stored twice (the list is made again below if one is) */
     for (size_t i = 0, p = 0; i < ck->n_shards; i++)
-        for (size_t t = 0; ck->shards[i].status == ST_OK && t < ck->shards[i].h.n_tensors; t++, p++)
+        for (size_t t = 0; ck->shards[i].status == ST_OK && t < ck->shards[i].h.n_tensors; t++, p++) {
             ck->names[p] = (uint64_t)ck->shards[i].h.tensors[t].hash << 32 | p;
+            ck->tensors[p].shard = (uint32_t)i;
+            ck->tensors[p].tensor = (uint32_t)t;
+        }
     if (sort_by_hash(ck->names, total) != 0) {
         free(first);
         return -1;
@@ -688,11 +692,26 @@ static int collect_tensors(ck_checkpoint *ck)
             }
         }
     }
-    if (n_dup)
-        qsort(dup, n_dup, sizeof *dup, by_position);
-    /* positions of the tensors kept: the same as in the scan of all unless copies were left out */
-    uint32_t *kept = NULL;
-    if (n_dup && !(kept = malloc(total * sizeof *kept))) {
+    if (!n_dup) { /* the usual case: the sums the reader made of each shard */
+        ck->n_tensors = total;
+        for (size_t i = 0; i < ck->n_shards; i++) {
+            const st_header *h = &ck->shards[i].h;
+            if (ck->shards[i].status != ST_OK)
+                continue;
+            ck->params += h->params;
+            for (int d = 0; d < DT_COUNT; d++) {
+                ck->bytes += h->dtype_bytes[d];
+                ck->dtype_bytes[d] += h->dtype_bytes[d];
+                ck->dtype_count[d] += h->dtype_count[d];
+            }
+        }
+        free(first);
+        return 0;
+    }
+    qsort(dup, n_dup, sizeof *dup, by_position);
+    /* positions of the tensors kept, the copies left out */
+    uint32_t *kept = malloc(total * sizeof *kept);
+    if (!kept) {
         free(dup);
         free(first);
         return -1;
@@ -705,16 +724,14 @@ static int collect_tensors(ck_checkpoint *ck)
             if (d < n_dup && dup[d] >> 32 == p) {
                 uint32_t fs;
                 nth_tensor(ck, first, (uint32_t)dup[d++], &fs);
-                if (kept)
-                    kept[p] = CK_NO_TENSOR;
+                kept[p] = CK_NO_TENSOR;
                 findings_add(&ck->findings, "ckpt.duplicate_tensor", SEV_ERROR, s->name, x->name,
                              CK_NO_OFFSET, "tensor is stored in two files, %s and %s; loaders "
                              "silently keep whichever they read last. Remove one copy",
                              ck->shards[fs].name, s->name);
                 continue;
             }
-            if (kept)
-                kept[p] = (uint32_t)ck->n_tensors;
+            kept[p] = (uint32_t)ck->n_tensors;
             ck->tensors[ck->n_tensors].shard = (uint32_t)i;
             ck->tensors[ck->n_tensors].tensor = (uint32_t)t;
             ck->n_tensors++;
@@ -725,13 +742,11 @@ static int collect_tensors(ck_checkpoint *ck)
             ck->dtype_count[x->dtype]++;
         }
     }
-    if (kept) { /* the name index in positions of ck->tensors, copies dropped */
-        size_t w = 0;
-        for (size_t i = 0; i < total; i++) {
-            uint32_t g = kept[(uint32_t)ck->names[i]];
-            if (g != CK_NO_TENSOR)
-                ck->names[w++] = (ck->names[i] >> 32) << 32 | g;
-        }
+    size_t w = 0; /* the name index in positions of ck->tensors, copies dropped */
+    for (size_t i = 0; i < total; i++) {
+        uint32_t g = kept[(uint32_t)ck->names[i]];
+        if (g != CK_NO_TENSOR)
+            ck->names[w++] = (ck->names[i] >> 32) << 32 | g;
     }
     free(kept);
     free(dup);

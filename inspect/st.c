@@ -92,6 +92,7 @@ typedef struct {
         ck_dtype dt;
     } seen_dt[4];
     int n_seen_dt;
+    uint64_t params, dtype_bytes[DT_COUNT], dtype_count[DT_COUNT]; /* validate_offsets adds them up */
 } scan;
 
 /* Parses a size: a non-negative integer literal that fits 64 bits, as serde's usize. */
@@ -724,6 +725,9 @@ static int validate_offsets(scan *s, uint64_t *data_len)
         }
         start = t->end;
         prev = t->name;
+        s->params += nel;
+        s->dtype_bytes[t->dtype] += t->end - t->begin;
+        s->dtype_count[t->dtype]++;
     }
     free(ord);
     *data_len = start;
@@ -836,6 +840,9 @@ st_status st_header_parse(const uint8_t *buf, size_t len, uint64_t file_size, co
     out->n_meta = s.nm;
     out->arena = s.j.arena;
     out->dims = s.dims;
+    out->params = s.params;
+    memcpy(out->dtype_bytes, s.dtype_bytes, sizeof out->dtype_bytes);
+    memcpy(out->dtype_count, s.dtype_count, sizeof out->dtype_count);
     free(s.dim_at);
     return ST_OK;
 done:

@@ -61,6 +61,8 @@ typedef struct {
     size_t n_meta;
     char *arena;           /* owns names and metadata strings */
     uint64_t *dims;        /* owns all shapes */
+    uint64_t params;       /* the tensors' elements, added up */
+    uint64_t dtype_bytes[DT_COUNT], dtype_count[DT_COUNT]; /* bytes and tensors of each dtype */
 } st_header;
 
 /* The reference's variant name ("HeaderTooLarge") and our finding code ("st.header_too_large"). */

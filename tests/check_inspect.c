@@ -1214,9 +1214,29 @@ START_TEST(test_number_lengths)
 }
 END_TEST
 
+/* ck's totals (elements, bytes, bytes and tensors per dtype) against its tensors, one by one. */
+static void assert_totals(const ck_checkpoint *ck)
+{
+    uint64_t params = 0, bytes = 0, db[DT_COUNT] = {0}, dc[DT_COUNT] = {0};
+    for (size_t i = 0; i < ck->n_tensors; i++) {
+        const st_tensor *t = ckpt_tensor(ck, ck->tensors[i]);
+        params += st_tensor_numel(t);
+        bytes += st_tensor_nbytes(t);
+        db[t->dtype] += st_tensor_nbytes(t);
+        dc[t->dtype]++;
+    }
+    ck_assert_uint_eq(ck->params, params);
+    ck_assert_uint_eq(ck->bytes, bytes);
+    for (int d = 0; d < DT_COUNT; d++) {
+        ck_assert_uint_eq(ck->dtype_bytes[d], db[d]);
+        ck_assert_uint_eq(ck->dtype_count[d], dc[d]);
+    }
+}
+
 /* The name index: every tensor of a 2,783-tensor checkpoint is found at its own position, a name
  * one byte off is not; a tensor stored in three files is kept from the first (in the order the
- * files are read) and each later copy is reported against that first file, in file order. */
+ * files are read) and each later copy is reported against that first file, in file order. The
+ * totals (elements, bytes, per dtype) are those of the tensors kept. */
 START_TEST(test_find_names)
 {
     ck_checkpoint ck;
@@ -1235,6 +1255,7 @@ START_TEST(test_find_names)
                       "%s found as %s", off, name);
     }
     ck_assert_int_eq(ckpt_find(&ck, "model.layers.0.no_such.weight", NULL), 0);
+    assert_totals(&ck);
     ckpt_free(&ck);
     char *tmp = tu_tmpdir();
     ck_assert_ptr_nonnull(tmp);
@@ -1262,6 +1283,7 @@ START_TEST(test_find_names)
         n++;
     }
     ck_assert_uint_eq(n, 3);
+    assert_totals(&ck); /* the copies not counted */
     ckpt_free(&ck);
     tu_rmtree(tmp);
     free(tmp);
