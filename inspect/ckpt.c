@@ -620,7 +620,7 @@ static const st_tensor *nth_tensor(const ck_checkpoint *ck, const size_t *first,
             hi = mid;
     }
     while (ck->shards[lo].status != ST_OK || p - first[lo] >= ck->shards[lo].h.n_tensors)
-        lo++; /* shards without tensors share their first with the next */
+        lo++; /* not reached: a shard without tensors shares its first with the next one */
     *shard = (uint32_t)lo;
     return &ck->shards[lo].h.tensors[p - first[lo]];
 }
@@ -631,91 +631,53 @@ static int by_position(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* ck->tensors and the name index: every tensor of every readable shard, in shard order, but a
- * name met before (stored in two files), which is reported and left out. Duplicates are found
- * by sorting the names' hashes and comparing names only where hashes are equal. */
-static int collect_tensors(ck_checkpoint *ck)
+/* Tensors stored twice: for each later copy, its position << 32 | the position of the first copy
+ * (positions count the readable shards' tensors in shard order), in *dup (n_dup of them, in
+ * order of position). names is sorted by hash, so names are compared only where hashes are
+ * equal. 0, or -1 out of memory. */
+static int find_copies(const ck_checkpoint *ck, const size_t *first, size_t total, uint64_t **dup,
+                       size_t *n_dup)
 {
-    size_t total = 0;
-    size_t *first = malloc((ck->n_shards + 1) * sizeof *first);
-    if (!first)
-        return -1;
-    for (size_t i = 0; i < ck->n_shards; i++) {
-        first[i] = total;
-        if (ck->shards[i].status == ST_OK)
-            total += ck->shards[i].h.n_tensors;
-    }
-    first[ck->n_shards] = total;
-    ck->tensors = malloc((total ? total : 1) * sizeof *ck->tensors);
-    ck->names = malloc((total ? total : 1) * sizeof *ck->names);
-    if (!ck->tensors || !ck->names || total > UINT32_MAX) {
-        free(first);
-        return -1;
-    }
-    /* every tensor, as if no name were stored twice (the list is made again below if one is) */
-    for (size_t i = 0, p = 0; i < ck->n_shards; i++)
-        for (size_t t = 0; ck->shards[i].status == ST_OK && t < ck->shards[i].h.n_tensors; t++, p++) {
-            ck->names[p] = (uint64_t)ck->shards[i].h.tensors[t].hash << 32 | p;
-            ck->tensors[p].shard = (uint32_t)i;
-            ck->tensors[p].tensor = (uint32_t)t;
-        }
-    if (sort_by_hash(ck->names, total) != 0) {
-        free(first);
-        return -1;
-    }
-    /* copies: (position, position of the first copy), found among equal hashes */
-    uint64_t *dup = NULL;
-    size_t n_dup = 0, cap_dup = 0;
+    size_t cap = 0;
+    *dup = NULL;
+    *n_dup = 0;
     for (size_t a = 0, b; a < total; a = b) {
         for (b = a + 1; b < total && ck->names[b] >> 32 == ck->names[a] >> 32; b++)
             ;
         for (size_t j = a + 1; j < b; j++) {
-            uint32_t sj, sk;
-            const st_tensor *x = nth_tensor(ck, first, (uint32_t)ck->names[j], &sj);
-            for (size_t k = a; k < j; k++) {
-                const st_tensor *y = nth_tensor(ck, first, (uint32_t)ck->names[k], &sk);
+            uint32_t shard;
+            const st_tensor *x = nth_tensor(ck, first, (uint32_t)ck->names[j], &shard);
+            for (size_t k = a; k < j; k++) { /* equal hashes are in position order: the first copy first */
+                const st_tensor *y = nth_tensor(ck, first, (uint32_t)ck->names[k], &shard);
                 if (x->name_len != y->name_len || strcmp(x->name, y->name) != 0)
                     continue;
-                if (n_dup == cap_dup) {
-                    cap_dup = cap_dup ? cap_dup * 2 : 16;
-                    uint64_t *d = realloc(dup, cap_dup * sizeof *d);
+                if (*n_dup == cap) {
+                    cap = cap ? cap * 2 : 16;
+                    uint64_t *d = realloc(*dup, cap * sizeof *d);
                     if (!d) {
-                        free(dup);
-                        free(first);
+                        free(*dup);
+                        *dup = NULL;
                         return -1;
                     }
-                    dup = d;
+                    *dup = d;
                 }
-                /* the first copy: k's own first copy when k is a copy itself */
-                dup[n_dup++] = (ck->names[j] & UINT32_MAX) << 32 | (ck->names[k] & UINT32_MAX);
+                (*dup)[(*n_dup)++] = (ck->names[j] & UINT32_MAX) << 32 | (ck->names[k] & UINT32_MAX);
                 break;
             }
         }
     }
-    if (!n_dup) { /* the usual case: the sums the reader made of each shard */
-        ck->n_tensors = total;
-        for (size_t i = 0; i < ck->n_shards; i++) {
-            const st_header *h = &ck->shards[i].h;
-            if (ck->shards[i].status != ST_OK)
-                continue;
-            ck->params += h->params;
-            for (int d = 0; d < DT_COUNT; d++) {
-                ck->bytes += h->dtype_bytes[d];
-                ck->dtype_bytes[d] += h->dtype_bytes[d];
-                ck->dtype_count[d] += h->dtype_count[d];
-            }
-        }
-        free(first);
-        return 0;
-    }
-    qsort(dup, n_dup, sizeof *dup, by_position);
-    /* positions of the tensors kept, the copies left out */
-    uint32_t *kept = malloc(total * sizeof *kept);
-    if (!kept) {
-        free(dup);
-        free(first);
+    if (*n_dup)
+        qsort(*dup, *n_dup, sizeof **dup, by_position);
+    return 0;
+}
+
+/* ck->tensors, the totals and ck->names again without the copies, each reported against the
+ * file of its first copy, in file order. 0, or -1 out of memory. */
+static int drop_copies(ck_checkpoint *ck, const size_t *first, size_t total, const uint64_t *dup, size_t n_dup)
+{
+    uint32_t *kept = malloc((total ? total : 1) * sizeof *kept); /* position -> index in ck->tensors */
+    if (!kept)
         return -1;
-    }
     size_t d = 0;
     for (size_t i = 0, p = 0; i < ck->n_shards; i++) {
         ck_shard *s = &ck->shards[i];
@@ -735,23 +697,71 @@ static int collect_tensors(ck_checkpoint *ck)
             ck->tensors[ck->n_tensors].shard = (uint32_t)i;
             ck->tensors[ck->n_tensors].tensor = (uint32_t)t;
             ck->n_tensors++;
-            uint64_t nel = st_tensor_numel(x);
-            ck->params += nel;
+            ck->params += st_tensor_numel(x);
             ck->bytes += st_tensor_nbytes(x);
             ck->dtype_bytes[x->dtype] += st_tensor_nbytes(x);
             ck->dtype_count[x->dtype]++;
         }
     }
-    size_t w = 0; /* the name index in positions of ck->tensors, copies dropped */
+    size_t w = 0;
     for (size_t i = 0; i < total; i++) {
         uint32_t g = kept[(uint32_t)ck->names[i]];
         if (g != CK_NO_TENSOR)
             ck->names[w++] = (ck->names[i] >> 32) << 32 | g;
     }
     free(kept);
+    return 0;
+}
+
+/* ck->tensors and the name index: every tensor of every readable shard, in shard order, but a
+ * name met before (stored in two files), which is reported and left out. */
+static int collect_tensors(ck_checkpoint *ck)
+{
+    size_t total = 0;
+    size_t *first = malloc((ck->n_shards + 1) * sizeof *first);
+    if (!first)
+        return -1;
+    for (size_t i = 0; i < ck->n_shards; i++) {
+        first[i] = total;
+        if (ck->shards[i].status == ST_OK)
+            total += ck->shards[i].h.n_tensors;
+    }
+    first[ck->n_shards] = total;
+    ck->tensors = malloc((total ? total : 1) * sizeof *ck->tensors);
+    ck->names = malloc((total ? total : 1) * sizeof *ck->names);
+    if (!ck->tensors || !ck->names || total > UINT32_MAX) {
+        free(first);
+        return -1;
+    }
+    /* every tensor, as if no name were stored twice (drop_copies makes the list again if one is) */
+    for (size_t i = 0, p = 0; i < ck->n_shards; i++)
+        for (size_t t = 0; ck->shards[i].status == ST_OK && t < ck->shards[i].h.n_tensors; t++, p++) {
+            ck->names[p] = (uint64_t)ck->shards[i].h.tensors[t].hash << 32 | p;
+            ck->tensors[p].shard = (uint32_t)i;
+            ck->tensors[p].tensor = (uint32_t)t;
+        }
+    uint64_t *dup = NULL;
+    size_t n_dup = 0;
+    int rc = sort_by_hash(ck->names, total) != 0 || find_copies(ck, first, total, &dup, &n_dup) != 0 ? -1 : 0;
+    if (!rc && n_dup)
+        rc = drop_copies(ck, first, total, dup, n_dup);
+    else if (!rc) { /* the usual case: the sums the reader made of each shard */
+        ck->n_tensors = total;
+        for (size_t i = 0; i < ck->n_shards; i++) {
+            const st_header *h = &ck->shards[i].h;
+            if (ck->shards[i].status != ST_OK)
+                continue;
+            ck->params += h->params;
+            for (int d = 0; d < DT_COUNT; d++) {
+                ck->bytes += h->dtype_bytes[d];
+                ck->dtype_bytes[d] += h->dtype_bytes[d];
+                ck->dtype_count[d] += h->dtype_count[d];
+            }
+        }
+    }
     free(dup);
     free(first);
-    return 0;
+    return rc;
 }
 
 /* The tensor named by the len bytes at name (no NUL needed): its position in ck->tensors. */
