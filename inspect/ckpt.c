@@ -607,48 +607,28 @@ static int sort_by_hash(uint64_t *v, size_t n)
     return 0;
 }
 
-/* The name of the p-th tensor of the readable shards, counted shard by shard (first[s]: the
- * count before shard s). */
-static const st_tensor *nth_tensor(const ck_checkpoint *ck, const size_t *first, size_t p, uint32_t *shard)
-{
-    size_t lo = 0, hi = ck->n_shards; /* the last shard whose first <= p */
-    while (hi - lo > 1) {
-        size_t mid = (lo + hi) / 2;
-        if (first[mid] <= p)
-            lo = mid;
-        else
-            hi = mid;
-    }
-    while (ck->shards[lo].status != ST_OK || p - first[lo] >= ck->shards[lo].h.n_tensors)
-        lo++; /* not reached: a shard without tensors shares its first with the next one */
-    *shard = (uint32_t)lo;
-    return &ck->shards[lo].h.tensors[p - first[lo]];
-}
-
 static int by_position(const void *a, const void *b)
 {
     uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
     return x < y ? -1 : x > y;
 }
 
-/* Tensors stored twice: for each later copy, its position << 32 | the position of the first copy
- * (positions count the readable shards' tensors in shard order), in *dup (n_dup of them, in
- * order of position). names is sorted by hash, so names are compared only where hashes are
- * equal. 0, or -1 out of memory. */
-static int find_copies(const ck_checkpoint *ck, const size_t *first, size_t total, uint64_t **dup,
-                       size_t *n_dup)
+/* Tensors stored twice, while ck->tensors still lists every tensor (a position is an index into
+ * it): for each later copy, its position << 32 | the position of the first copy, in *dup (n_dup
+ * of them, in order of position). ck->names is sorted by hash, so names are compared only where
+ * hashes are equal. 0, or -1 out of memory. */
+static int find_copies(const ck_checkpoint *ck, uint64_t **dup, size_t *n_dup)
 {
-    size_t cap = 0;
+    size_t cap = 0, n = ck->n_tensors;
     *dup = NULL;
     *n_dup = 0;
-    for (size_t a = 0, b; a < total; a = b) {
-        for (b = a + 1; b < total && ck->names[b] >> 32 == ck->names[a] >> 32; b++)
+    for (size_t a = 0, b; a < n; a = b) {
+        for (b = a + 1; b < n && ck->names[b] >> 32 == ck->names[a] >> 32; b++)
             ;
         for (size_t j = a + 1; j < b; j++) {
-            uint32_t shard;
-            const st_tensor *x = nth_tensor(ck, first, (uint32_t)ck->names[j], &shard);
+            const st_tensor *x = ckpt_tensor(ck, ck->tensors[(uint32_t)ck->names[j]]);
             for (size_t k = a; k < j; k++) { /* equal hashes are in position order: the first copy first */
-                const st_tensor *y = nth_tensor(ck, first, (uint32_t)ck->names[k], &shard);
+                const st_tensor *y = ckpt_tensor(ck, ck->tensors[(uint32_t)ck->names[k]]);
                 if (x->name_len != y->name_len || strcmp(x->name, y->name) != 0)
                     continue;
                 if (*n_dup == cap) {
@@ -671,40 +651,36 @@ static int find_copies(const ck_checkpoint *ck, const size_t *first, size_t tota
     return 0;
 }
 
-/* ck->tensors, the totals and ck->names again without the copies, each reported against the
- * file of its first copy, in file order. 0, or -1 out of memory. */
-static int drop_copies(ck_checkpoint *ck, const size_t *first, size_t total, const uint64_t *dup, size_t n_dup)
+/* Leaves the copies out of ck->tensors (in place), its totals and ck->names, each reported
+ * against the file of its first copy, in file order. 0, or -1 out of memory. */
+static int drop_copies(ck_checkpoint *ck, const uint64_t *dup, size_t n_dup)
 {
-    uint32_t *kept = malloc((total ? total : 1) * sizeof *kept); /* position -> index in ck->tensors */
+    size_t n = ck->n_tensors, d = 0, w = 0;
+    uint32_t *kept = malloc((n ? n : 1) * sizeof *kept); /* position -> index in ck->tensors */
     if (!kept)
         return -1;
-    size_t d = 0;
-    for (size_t i = 0, p = 0; i < ck->n_shards; i++) {
-        ck_shard *s = &ck->shards[i];
-        for (size_t t = 0; s->status == ST_OK && t < s->h.n_tensors; t++, p++) {
-            const st_tensor *x = &s->h.tensors[t];
-            if (d < n_dup && dup[d] >> 32 == p) {
-                uint32_t fs;
-                nth_tensor(ck, first, (uint32_t)dup[d++], &fs);
-                kept[p] = CK_NO_TENSOR;
-                findings_add(&ck->findings, "ckpt.duplicate_tensor", SEV_ERROR, s->name, x->name,
-                             CK_NO_OFFSET, "tensor is stored in two files, %s and %s; loaders "
-                             "silently keep whichever they read last. Remove one copy",
-                             ck->shards[fs].name, s->name);
-                continue;
-            }
-            kept[p] = (uint32_t)ck->n_tensors;
-            ck->tensors[ck->n_tensors].shard = (uint32_t)i;
-            ck->tensors[ck->n_tensors].tensor = (uint32_t)t;
-            ck->n_tensors++;
-            ck->params += st_tensor_numel(x);
-            ck->bytes += st_tensor_nbytes(x);
-            ck->dtype_bytes[x->dtype] += st_tensor_nbytes(x);
-            ck->dtype_count[x->dtype]++;
+    for (size_t p = 0; p < n; p++) {
+        ck_tensor_ref r = ck->tensors[p];
+        const st_tensor *x = ckpt_tensor(ck, r);
+        if (d < n_dup && dup[d] >> 32 == p) {
+            const ck_shard *s = &ck->shards[r.shard];
+            const ck_shard *f = &ck->shards[ck->tensors[kept[(uint32_t)dup[d++]]].shard]; /* kept */
+            kept[p] = CK_NO_TENSOR;
+            findings_add(&ck->findings, "ckpt.duplicate_tensor", SEV_ERROR, s->name, x->name,
+                         CK_NO_OFFSET, "tensor is stored in two files, %s and %s; loaders "
+                         "silently keep whichever they read last. Remove one copy", f->name, s->name);
+            ck->params -= st_tensor_numel(x);
+            ck->bytes -= st_tensor_nbytes(x);
+            ck->dtype_bytes[x->dtype] -= st_tensor_nbytes(x);
+            ck->dtype_count[x->dtype]--;
+            continue;
         }
+        kept[p] = (uint32_t)w;
+        ck->tensors[w++] = r;
     }
-    size_t w = 0;
-    for (size_t i = 0; i < total; i++) {
+    ck->n_tensors = w;
+    w = 0;
+    for (size_t i = 0; i < n; i++) {
         uint32_t g = kept[(uint32_t)ck->names[i]];
         if (g != CK_NO_TENSOR)
             ck->names[w++] = (ck->names[i] >> 32) << 32 | g;
@@ -713,54 +689,43 @@ static int drop_copies(ck_checkpoint *ck, const size_t *first, size_t total, con
     return 0;
 }
 
-/* ck->tensors and the name index: every tensor of every readable shard, in shard order, but a
- * name met before (stored in two files), which is reported and left out. */
+/* ck->tensors, its totals and the name index: every tensor of every readable shard, in shard
+ * order, but a name met before (stored in two files), which is reported and left out. */
 static int collect_tensors(ck_checkpoint *ck)
 {
     size_t total = 0;
-    size_t *first = malloc((ck->n_shards + 1) * sizeof *first);
-    if (!first)
-        return -1;
-    for (size_t i = 0; i < ck->n_shards; i++) {
-        first[i] = total;
+    for (size_t i = 0; i < ck->n_shards; i++)
         if (ck->shards[i].status == ST_OK)
             total += ck->shards[i].h.n_tensors;
-    }
-    first[ck->n_shards] = total;
+    if (total > UINT32_MAX) /* positions fit 32 bits */
+        return -1;
     ck->tensors = malloc((total ? total : 1) * sizeof *ck->tensors);
     ck->names = malloc((total ? total : 1) * sizeof *ck->names);
-    if (!ck->tensors || !ck->names || total > UINT32_MAX) {
-        free(first);
+    if (!ck->tensors || !ck->names)
         return -1;
-    }
-    /* every tensor, as if no name were stored twice (drop_copies makes the list again if one is) */
-    for (size_t i = 0, p = 0; i < ck->n_shards; i++)
-        for (size_t t = 0; ck->shards[i].status == ST_OK && t < ck->shards[i].h.n_tensors; t++, p++) {
-            ck->names[p] = (uint64_t)ck->shards[i].h.tensors[t].hash << 32 | p;
-            ck->tensors[p].shard = (uint32_t)i;
-            ck->tensors[p].tensor = (uint32_t)t;
+    /* every tensor and the totals the reader made of each shard; drop_copies takes the copies out */
+    for (size_t i = 0; i < ck->n_shards; i++) {
+        const st_header *h = &ck->shards[i].h;
+        if (ck->shards[i].status != ST_OK)
+            continue;
+        for (size_t t = 0; t < h->n_tensors; t++, ck->n_tensors++) {
+            ck->names[ck->n_tensors] = (uint64_t)h->tensors[t].hash << 32 | ck->n_tensors;
+            ck->tensors[ck->n_tensors].shard = (uint32_t)i;
+            ck->tensors[ck->n_tensors].tensor = (uint32_t)t;
         }
+        ck->params += h->params;
+        for (int d = 0; d < DT_COUNT; d++) {
+            ck->bytes += h->dtype_bytes[d];
+            ck->dtype_bytes[d] += h->dtype_bytes[d];
+            ck->dtype_count[d] += h->dtype_count[d];
+        }
+    }
     uint64_t *dup = NULL;
     size_t n_dup = 0;
-    int rc = sort_by_hash(ck->names, total) != 0 || find_copies(ck, first, total, &dup, &n_dup) != 0 ? -1 : 0;
+    int rc = sort_by_hash(ck->names, total) != 0 || find_copies(ck, &dup, &n_dup) != 0 ? -1 : 0;
     if (!rc && n_dup)
-        rc = drop_copies(ck, first, total, dup, n_dup);
-    else if (!rc) { /* the usual case: the sums the reader made of each shard */
-        ck->n_tensors = total;
-        for (size_t i = 0; i < ck->n_shards; i++) {
-            const st_header *h = &ck->shards[i].h;
-            if (ck->shards[i].status != ST_OK)
-                continue;
-            ck->params += h->params;
-            for (int d = 0; d < DT_COUNT; d++) {
-                ck->bytes += h->dtype_bytes[d];
-                ck->dtype_bytes[d] += h->dtype_bytes[d];
-                ck->dtype_count[d] += h->dtype_count[d];
-            }
-        }
-    }
+        rc = drop_copies(ck, dup, n_dup);
     free(dup);
-    free(first);
     return rc;
 }
 
@@ -788,7 +753,7 @@ static int find_n(const ck_checkpoint *ck, const char *name, size_t len, size_t 
     return 0;
 }
 
-/* The tensor of each index entry, found without the name map where it can be, on another
+/* The tensor of each index entry, found without a name lookup where it can be, on another
  * thread while the map is built. Writers list a shard's tensors in the index in the order of
  * its header (both in key order, or both in the order written): each entry is compared with
  * the next tensor of its shard; e->tensor is its position in ck->tensors if no tensor is left

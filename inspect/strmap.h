@@ -1,6 +1,7 @@
 /* strmap.h - an open-addressing hash map from borrowed NUL-terminated strings to indices.
- * Keys are not copied: they must outlive the map. Used for tensor-name lookups over ~100k keys;
- * a slot is 16 bytes (key, hash, value), so the whole table stays small. Values fit 32 bits. */
+ * Keys are not copied: they must outlive the map. Used for a shard's names, the TUI's key tree,
+ * plan parameters and key shapes; a slot is 16 bytes (key, hash, value). Values fit 32 bits.
+ * strmap_hash is also the hash of a tensor's name (st_tensor.hash, ck_checkpoint.names). */
 #ifndef CK_STRMAP_H
 #define CK_STRMAP_H
 
@@ -33,13 +34,6 @@ int strmap_get(const strmap *m, const char *key, size_t *val);
 int strmap_put_h(strmap *m, const char *key, uint32_t h, size_t val, size_t *old);
 int strmap_get_h(const strmap *m, const char *key, uint32_t h, size_t *val);
 uint32_t strmap_hash(const char *s);
-/* A hint that a key of hash h is about to be looked up or added: its slot is fetched into the
- * cache meanwhile (the table is larger than the cache for ~100k keys). */
-static inline void strmap_prefetch(const strmap *m, uint32_t h)
-{
-    if (m->cap)
-        __builtin_prefetch(&m->slots[h & (m->cap - 1)], 1);
-}
 /* Hash and lookup of a key given by pointer and length (not NUL-terminated). */
 uint32_t strmap_hash_n(const char *s, size_t n);
 int strmap_get_n(const strmap *m, const char *key, size_t n, size_t *val);
