@@ -922,6 +922,29 @@ typedef struct {
 } shape_state;
 
 
+/* Where the dot-separated component of key that starts at i ends (a '.' or len), 8 bytes at a
+ * time while they lie in the key; *digits: it is all digits. SIZE_MAX when it holds a '#'. */
+static size_t component_end(const char *key, size_t i, size_t len, int *digits)
+{
+    *digits = 1;
+    for (; i + 8 <= len; i += 8) {
+        uint64_t w;
+        memcpy(&w, key + i, 8);
+        unsigned k = jscan_byte_at(w, '.');
+        if (jscan_byte_at(w, '#') < k)
+            return SIZE_MAX;
+        *digits &= jscan_leading_digits(w) >= k;
+        if (k < 8)
+            return i + k;
+    }
+    for (; i < len && key[i] != '.'; i++) {
+        if (key[i] == '#')
+            return SIZE_MAX;
+        *digits &= key[i] >= '0' && key[i] <= '9';
+    }
+    return i;
+}
+
 /* The shape of key (len bytes) into st->buf and its numbers into st->kn; 0 when it has none
  * (too long, a '#' of its own, more than KEY_NUMS numbers). Returns the shape's length + 1
  * otherwise. One pass from where the key first differs from the last one: each component is
@@ -945,31 +968,11 @@ static size_t key_shape(shape_state *st, const char *key, size_t len)
     st->comp_num[ci] = (uint8_t)kn->n;
     st->valid = 0;
     for (;;) {
-        /* the component [c0, i): 8 bytes at a time while they lie in the key */
-        int digits = 1;
-        for (;;) {
-            unsigned k = 8;
-            if (i + 8 <= len) {
-                uint64_t w;
-                memcpy(&w, key + i, 8);
-                k = jscan_byte_at(w, '.');
-                if (jscan_byte_at(w, '#') < k)
-                    return 0;
-                digits &= jscan_leading_digits(w) >= k;
-                i += k;
-            } else {
-                for (; i < len && key[i] != '.'; i++) {
-                    if (key[i] == '#')
-                        return 0;
-                    digits &= key[i] >= '0' && key[i] <= '9';
-                }
-                k = 0;
-            }
-            if (k < 8)
-                break;
-        }
+        int digits;
+        if ((i = component_end(key, c0, len, &digits)) == SIZE_MAX)
+            return 0;
         size_t clen = i - c0;
-        if (clen && n + clen + 1 >= SHAPE_MAX)
+        if (n + clen + 2 > SHAPE_MAX) /* the component, a '.' or the NUL after it */
             return 0;
         memcpy(buf + n, key + c0, clen);
         n += clen;
@@ -988,8 +991,6 @@ static size_t key_shape(shape_state *st, const char *key, size_t len)
         }
         if (!ch)
             break;
-        if (n + 2 >= SHAPE_MAX) /* a run of dots, which no component check sees */
-            return 0;
         buf[n++] = '.';
         c0 = ++i;
         b0 = n;
@@ -1657,16 +1658,17 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
             if (kr->dim >= 0 && k->has_tensor) {
                 const st_tensor *t = key_tensor(s->ck, k);
                 if ((uint32_t)kr->dim < t->ndim && t->shape[kr->dim] % (uint64_t)p->layout.tp) {
+                    const char *kname = key_name(s, k);
                     char line[256];
                     snprintf(line, sizeof line, "AssertionError: Dimension %d must be divisible by %d",
                              kr->dim, p->layout.tp);
                     if (!out->error[0]) {
                         snprintf(out->error, sizeof out->error, "%s", line);
-                        snprintf(out->error_key, sizeof out->error_key, "%s", key_name(s, k));
+                        snprintf(out->error_key, sizeof out->error_key, "%s", kname);
                         snprintf(out->error_file, sizeof out->error_file, "%s", s->ck->shards[k->shard].name);
                     }
-                    findings_add(o, out->error[0] && strcmp(out->error_key, key_name(s, k)) ? "lint.unexpected"
-                                 : "lint.keyerror", SEV_ERROR, s->ck->shards[k->shard].name, key_name(s, k),
+                    findings_add(o, out->error[0] && strcmp(out->error_key, kname) ? "lint.unexpected"
+                                 : "lint.keyerror", SEV_ERROR, s->ck->shards[k->shard].name, kname,
                                  CK_NO_OFFSET, "%s: dim %d is %llu, which %d ranks cannot split",
                                  line, kr->dim, (unsigned long long)t->shape[kr->dim], p->layout.tp);
                     continue;
@@ -1686,15 +1688,16 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
                 out->skipped_pp++;
                 continue;
             }
+            const char *kname = key_name(s, k); /* only now: a loaded key is never named */
             char why[768], line[600];
             if (r->builds_model)
-                explain_missing(p, k, kp, key_name(s, k) + k->seen_off, why, sizeof why);
+                explain_missing(p, k, kp, kname + k->seen_off, why, sizeof why);
             else
                 snprintf(why, sizeof why, "no rule of %s takes this name", r->name);
-            error_line(r, kp->param, key_name(s, k) + k->seen_off, line, sizeof line);
+            error_line(r, kp->param, kname + k->seen_off, line, sizeof line);
             const char *file = s->ck->shards[k->shard].name;
             if (!r->raises) {
-                findings_add(o, "lint.unused", SEV_WARNING, file, key_name(s, k), CK_NO_OFFSET, "%s warns "
+                findings_add(o, "lint.unused", SEV_WARNING, file, kname, CK_NO_OFFSET, "%s warns "
                              "that it was not used (\"Some weights of the model checkpoint at %s were "
                              "not used when initializing %s\") and drops it: %s", r->loader,
                              s->ck->root, s->p->cfg->architectures, why);
@@ -1703,15 +1706,15 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
             }
             if (!out->error[0]) {
                 snprintf(out->error, sizeof out->error, "%s", line);
-                snprintf(out->error_key, sizeof out->error_key, "%s", key_name(s, k));
+                snprintf(out->error_key, sizeof out->error_key, "%s", kname);
                 snprintf(out->error_file, sizeof out->error_file, "%s", file);
-                findings_add(o, "lint.keyerror", SEV_ERROR, file, key_name(s, k), CK_NO_OFFSET, "the load "
+                findings_add(o, "lint.keyerror", SEV_ERROR, file, kname, CK_NO_OFFSET, "the load "
                              "fails here first: %s: %s", line, why);
             } else if (!r->builds_model)
-                findings_add(o, "lint.unexpected", SEV_ERROR, file, key_name(s, k), CK_NO_OFFSET, "is not in "
+                findings_add(o, "lint.unexpected", SEV_ERROR, file, kname, CK_NO_OFFSET, "is not in "
                              "the converter's table either (%s)", line);
             else
-                findings_add(o, "lint.unexpected", SEV_ERROR, file, key_name(s, k), CK_NO_OFFSET, "maps to "
+                findings_add(o, "lint.unexpected", SEV_ERROR, file, kname, CK_NO_OFFSET, "maps to "
                              "'%s', which these ranks do not have (%s): %s", kp->param, line, why);
             out->unexpected++;
             continue;
