@@ -94,38 +94,25 @@ void out_progress(uint64_t done, uint64_t total, void *ctx)
 
 #define SHOW_PER_CODE 5
 
-/* For each finding, how many findings of its code come before it (in any severity), and how
- * many its code has in all: one pass, codes numbered through a map (lint can report tens of
- * thousands of findings of a few codes). 0, or -1 out of memory. */
-static int code_ranks(const ck_findings *f, size_t *before, size_t *total)
-{
-    strmap codes;
-    strmap_init(&codes);
-    size_t *count = calloc(f->n ? f->n : 1, sizeof *count), *id = malloc((f->n ? f->n : 1) * sizeof *id);
-    int rc = count && id ? 0 : -1;
-    for (size_t i = 0; i < f->n && !rc; i++) {
-        size_t c = codes.n;
-        if (strmap_get(&codes, f->v[i].code, &c) == 0 && strmap_put(&codes, f->v[i].code, c, NULL) < 0)
-            rc = -1;
-        id[i] = c;
-        before[i] = count[c]++;
-    }
-    for (size_t i = 0; i < f->n && !rc; i++)
-        total[i] = count[id[i]];
-    strmap_free(&codes);
-    free(count);
-    free(id);
-    return rc;
-}
-
 void out_findings(const ck_findings *f, const out_style *st)
 {
+    /* for each finding, how many of its code come before it (in any severity); the map ends with
+     * each code's count: one pass, as lint can report tens of thousands of findings */
+    strmap count;
+    strmap_init(&count);
     size_t *before = malloc((f->n ? f->n : 1) * sizeof *before);
-    size_t *total = malloc((f->n ? f->n : 1) * sizeof *total);
-    if (!before || !total || code_ranks(f, before, total) != 0) {
-        fprintf(stderr, "out of memory listing %zu findings\n", f->n);
+    int oom = !before;
+    for (size_t i = 0; i < f->n && !oom; i++) {
+        size_t c = 0;
+        strmap_get(&count, f->v[i].code, &c);
+        before[i] = c;
+        oom = strmap_put(&count, f->v[i].code, c + 1, NULL) < 0;
+    }
+    if (oom) {
+        fprintf(stderr, "ckptdoc: out of memory listing %zu findings; --format json lists them "
+                "without grouping\n", f->n);
         free(before);
-        free(total);
+        strmap_free(&count);
         return;
     }
     /* errors first, then warnings, then notes; at most SHOW_PER_CODE of each code */
@@ -135,8 +122,9 @@ void out_findings(const ck_findings *f, const out_style *st)
             if ((int)x->sev != sev)
                 continue;
             if (before[i] >= SHOW_PER_CODE) {
-                if (before[i] == SHOW_PER_CODE)
-                    printf("  %s... and %zu more %s%s\n", out_dim(st), total[i] - SHOW_PER_CODE,
+                size_t total = 0;
+                if (before[i] == SHOW_PER_CODE && strmap_get(&count, x->code, &total))
+                    printf("  %s... and %zu more %s%s\n", out_dim(st), total - SHOW_PER_CODE,
                            x->code, out_reset(st));
                 continue;
             }
@@ -150,7 +138,7 @@ void out_findings(const ck_findings *f, const out_style *st)
         }
     }
     free(before);
-    free(total);
+    strmap_free(&count);
 }
 
 void out_findings_json(cJSON *root, const ck_findings *f)
