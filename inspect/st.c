@@ -86,9 +86,9 @@ typedef struct {
     const char *fname;
     ck_findings *f;
     size_t name_len;    /* decoded length of the tensor name being read */
-    struct {            /* the dtypes met so far (a shard has two or three): name bytes, length */
+    struct {            /* the dtypes met so far (a shard has two or three): the name's bytes as a
+                         * word, zero past its end (a dtype name has no NUL, so this is the length) */
         uint64_t w;
-        size_t len;
         ck_dtype dt;
     } seen_dt[4];
     int n_seen_dt;
@@ -330,7 +330,7 @@ static inline __attribute__((always_inline)) int seen_dtype(scan *s, size_t at, 
     memcpy(&w, s->j.b + at, 8);
     w &= ~0ull >> (64 - 8 * len);
     for (int k = 0; k < s->n_seen_dt; k++)
-        if (s->seen_dt[k].w == w && s->seen_dt[k].len == len) {
+        if (s->seen_dt[k].w == w) {
             *dt = s->seen_dt[k].dt;
             return 1;
         }
@@ -338,7 +338,6 @@ static inline __attribute__((always_inline)) int seen_dtype(scan *s, size_t at, 
         return 0;
     int k = s->n_seen_dt < 4 ? s->n_seen_dt++ : 3;
     s->seen_dt[k].w = w;
-    s->seen_dt[k].len = len;
     s->seen_dt[k].dt = *dt;
     return 1;
 }
