@@ -17,6 +17,7 @@ else
 Q := @
 endif
 
+CPPFLAGS += -I.
 CFLAGS   := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -MMD -MP
 CURSES_LIBS := $(shell pkg-config --libs ncurses 2>/dev/null || echo -lncurses)
 LDLIBS   := -lcjson $(CURSES_LIBS) -lpthread -lm -ldl
@@ -26,12 +27,13 @@ CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-saniti
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
-LIB_SRC := inspect/ckerr.c inspect/fileio.c inspect/thread.c inspect/dtype.c inspect/finding.c inspect/strmap.c inspect/jscan.c inspect/st.c \
-           inspect/sniff.c inspect/config.c inspect/ckpt.c inspect/verify.c inspect/tree.c inspect/tstats.c \
-           inspect/tui_state.c inspect/tui.c \
+BASE_SRC := base/ckerr.c base/fileio.c base/thread.c base/dtype.c base/finding.c base/strmap.c base/jscan.c
+LIB_SRC := $(BASE_SRC) \
+           inspect/st.c inspect/sniff.c inspect/config.c inspect/ckpt.c inspect/verify.c \
+           tui/tree.c tui/tstats.c tui/tui_state.c tui/tui.c \
            rules/expr.c rules/pattern.c rules/rules.c rules/builtin.c \
            loader/plan.c loader/simulate.c loader/load.c loader/forward.c \
-           kernels/convert_ref.c kernels/dequant_ref.c kernels/forward_ref.c
+           kernels/convert_ref.c kernels/dequant_ref.c kernels/ops_ref.c
 CLI_SRC := cli/main.c cli/out.c cli/setup.c cli/cmd_inspect.c cli/cmd_lint.c cli/cmd_explain.c cli/cmd_tui.c cli/cmd_check.c
 TESTS   := check_inspect check_rules check_loader check_kernels check_tui
 
@@ -41,7 +43,7 @@ NVFLAGS   := -O2 -std=c++17 $(CPPFLAGS) -Xcompiler -Wall,-Wextra,-Werror,-fno-ex
              -gencode arch=compute_80,code=sm_80 -gencode arch=compute_90,code=sm_90 \
              -gencode arch=compute_90,code=compute_90
 CUDA_OBJ  := $(BUILD)/obj/kernels/convert.cu.o $(BUILD)/obj/kernels/dequant.cu.o $(BUILD)/obj/kernels/devmem.cu.o \
-             $(BUILD)/obj/kernels/forward.cu.o
+             $(BUILD)/obj/kernels/ops.cu.o
 LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -ldl
 else
 HAVE_CUDA := 0
@@ -77,14 +79,14 @@ $(BUILD)/obj/rules/builtin_data.o: rules/builtin.S $(BUILD)/gen/builtin_list.inc
 	$(Q)$(CC) -I$(BUILD)/gen -c $< -o $@
 
 # CUDA objects: rebuilt when their headers or the flags (this Makefile) change
-$(BUILD)/obj/kernels/%.cu.o: kernels/%.cu kernels/%.h kernels/cuda_check.h inspect/ckerr.h Makefile
+$(BUILD)/obj/kernels/%.cu.o: kernels/%.cu kernels/%.h kernels/cuda_check.h base/ckerr.h Makefile
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  NVCC    $<")
 	$(Q)$(NVCC) $(NVFLAGS) $(NVDEFS) -c $< -o $@
 
-$(BUILD)/obj/kernels/convert.cu.o: kernels/dtype_conv.h inspect/dtype.h
-$(BUILD)/obj/kernels/dequant.cu.o: kernels/dequant_elem.h kernels/dtype_conv.h inspect/dtype.h
-$(BUILD)/obj/kernels/forward.cu.o: NVDEFS := -DCK_CUDA_LIBDIR='"$(CUDA_HOME)/lib64"'
+$(BUILD)/obj/kernels/convert.cu.o: kernels/dtype_conv.h base/dtype.h
+$(BUILD)/obj/kernels/dequant.cu.o: kernels/dequant_elem.h kernels/dtype_conv.h base/dtype.h
+$(BUILD)/obj/kernels/ops.cu.o: NVDEFS := -DCK_CUDA_LIBDIR='"$(CUDA_HOME)/lib64"'
 
 $(BIN): $(CLI_OBJ) $(LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
@@ -129,24 +131,23 @@ bench: deps $(BIN)
 	$(Q)bash bench/bench_inspect.sh $(BIN)
 
 # libFuzzer over the safetensors header parser (clang); new inputs land in build/fuzz-corpus.
-FUZZ_SRC := tests/fuzz_st_header.c inspect/st.c inspect/fileio.c inspect/thread.c inspect/jscan.c inspect/sniff.c inspect/strmap.c inspect/finding.c \
-            inspect/dtype.c inspect/ckerr.c
+FUZZ_SRC := tests/fuzz_st_header.c inspect/st.c inspect/sniff.c $(BASE_SRC)
 FUZZ_RULES_SRC := tests/fuzz_rules.c rules/rules.c rules/expr.c rules/pattern.c rules/builtin.c \
-            inspect/jscan.c inspect/ckerr.c
+            base/jscan.c base/ckerr.c
 fuzz: deps
 	@command -v clang >/dev/null || { echo "make fuzz needs clang: apt-get install clang"; exit 2; }
 	@mkdir -p $(BUILD)/fuzz-corpus
-	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz_st_header $(FUZZ_SRC)
+	$(Q)clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz_st_header $(FUZZ_SRC)
 	$(Q)./$(BUILD)/fuzz_st_header -max_total_time=$(FUZZ_TIME) -rss_limit_mb=1024 -timeout=5 \
 	    $(BUILD)/fuzz-corpus fixtures/fuzz-corpus
 	@mkdir -p $(BUILD)/fuzz-rules
-	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz_rules \
+	$(Q)clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz_rules \
 	    $(FUZZ_RULES_SRC) -I$(BUILD)/gen rules/builtin.S -lcjson
 	$(Q)./$(BUILD)/fuzz_rules -max_total_time=$(FUZZ_TIME) -rss_limit_mb=1024 -timeout=5 \
 	    $(BUILD)/fuzz-rules fixtures/fuzz-rules
 	@mkdir -p $(BUILD)/fuzz-folder
-	$(Q)clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz_folder \
-	    tests/fuzz_folder.c $(filter-out inspect/tui%,$(filter inspect/%,$(LIB_SRC))) kernels/convert_ref.c \
+	$(Q)clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz_folder \
+	    tests/fuzz_folder.c $(BASE_SRC) $(filter inspect/%,$(LIB_SRC)) kernels/convert_ref.c \
 	    kernels/dequant_ref.c kernels/convert_stub.c \
 	    -lcjson -lpthread -lm -ldl
 	$(Q)./$(BUILD)/fuzz_folder -max_total_time=$(FUZZ_TIME) -rss_limit_mb=1024 -timeout=5 \

@@ -10,14 +10,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "../inspect/ckpt.h"
-#include "../kernels/convert.h"
-#include "../kernels/devmem.h"
-#include "../loader/forward.h"
-#include "../loader/plan.h"
-#include "cli.h"
-#include "out.h"
-#include "setup.h"
+#include "inspect/ckpt.h"
+#include "kernels/convert.h"
+#include "kernels/devmem.h"
+#include "loader/forward.h"
+#include "loader/plan.h"
+#include "cli/cli.h"
+#include "cli/out.h"
+#include "cli/setup.h"
 
 #define TOL 1e-4 /* fp32 weights and accumulation: relative error of the logits */
 

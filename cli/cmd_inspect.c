@@ -7,10 +7,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../inspect/ckpt.h"
-#include "../inspect/verify.h"
-#include "cli.h"
-#include "out.h"
+#include "inspect/ckpt.h"
+#include "inspect/verify.h"
+#include "cli/cli.h"
+#include "cli/out.h"
 
 #define SCHEMA "ckptdoc.inspect/1"
 

@@ -8,13 +8,13 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "../inspect/ckpt.h"
-#include "../loader/plan.h"
-#include "../loader/simulate.h"
-#include "../rules/rules.h"
-#include "cli.h"
-#include "out.h"
-#include "setup.h"
+#include "inspect/ckpt.h"
+#include "loader/plan.h"
+#include "loader/simulate.h"
+#include "rules/rules.h"
+#include "cli/cli.h"
+#include "cli/out.h"
+#include "cli/setup.h"
 
 #define SCHEMA "ckptdoc.lint/1"
 

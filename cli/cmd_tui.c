@@ -6,14 +6,14 @@
 #include <string.h>
 #include <time.h>
 
-#include "../inspect/ckpt.h"
-#include "../inspect/tree.h"
-#include "../inspect/tui.h"
-#include "../loader/load.h"
-#include "../loader/plan.h"
-#include "../loader/simulate.h"
-#include "cli.h"
-#include "setup.h"
+#include "inspect/ckpt.h"
+#include "tui/tree.h"
+#include "tui/tui.h"
+#include "loader/load.h"
+#include "loader/plan.h"
+#include "loader/simulate.h"
+#include "cli/cli.h"
+#include "cli/setup.h"
 
 typedef struct {
     const plan *p;

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "cli.h"
+#include "cli/cli.h"
 
 #ifndef CKPTDOC_VERSION
 #define CKPTDOC_VERSION "0.1.0"

@@ -1,6 +1,6 @@
 /* out.c - terminal output helpers. */
-#include "out.h"
-#include "../inspect/strmap.h"
+#include "cli/out.h"
+#include "base/strmap.h"
 
 #include <cjson/cJSON.h>
 

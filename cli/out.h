@@ -6,7 +6,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "../inspect/finding.h"
+#include "base/finding.h"
 
 typedef struct {
     int color;     /* emit ANSI colors */

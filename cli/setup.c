@@ -5,7 +5,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
-#include "setup.h"
+#include "cli/setup.h"
 
 /* The family a checkpoint's key names suggest: the built-in rules whose match.keys patterns all
  * occur among the keys, the one with the most patterns when several do. */

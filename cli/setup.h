@@ -2,9 +2,9 @@
 #ifndef CK_SETUP_H
 #define CK_SETUP_H
 
-#include "../inspect/ckpt.h"
-#include "../loader/plan.h"
-#include "../rules/rules.h"
+#include "inspect/ckpt.h"
+#include "loader/plan.h"
+#include "rules/rules.h"
 
 /* --tp (opt 't') or --pp (opt 'p') into lay: 0, or -1 with the message for `cmd` printed. */
 int parse_tp_pp(int opt, const char *arg, plan_layout *lay, const char *cmd);

@@ -1,9 +1,9 @@
 /* ckpt.c - open a checkpoint folder: find its files, read every shard header (in parallel),
  * say what the files that are not safetensors are, and cross-check the index against the
  * headers. */
-#include "ckpt.h"
-#include "jscan.h"
-#include "thread.h"
+#include "inspect/ckpt.h"
+#include "base/jscan.h"
+#include "base/thread.h"
 
 #include <dirent.h>
 #include <errno.h>

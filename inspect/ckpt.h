@@ -7,12 +7,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ckerr.h"
-#include "config.h"
-#include "finding.h"
-#include "sniff.h"
-#include "st.h"
-#include "strmap.h"
+#include "base/ckerr.h"
+#include "inspect/config.h"
+#include "base/finding.h"
+#include "inspect/sniff.h"
+#include "inspect/st.h"
+#include "base/strmap.h"
 
 typedef struct {
     char *name;         /* as named in the index or the folder, e.g. "model-00001-of-00163.safetensors" */

@@ -1,5 +1,5 @@
 /* config.c - config.json through cJSON; the tree is copied into ck_config and deleted here. */
-#include "config.h"
+#include "inspect/config.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>

@@ -7,7 +7,7 @@
 
 #include <stdint.h>
 
-#include "finding.h"
+#include "base/finding.h"
 
 typedef enum { CFG_NULL, CFG_BOOL, CFG_NUMBER, CFG_STRING, CFG_LIST } cfg_kind;
 

@@ -1,5 +1,5 @@
 /* sniff.c - magic-byte and text checks for files that are not safetensors. */
-#include "sniff.h"
+#include "inspect/sniff.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -1,10 +1,10 @@
 /* st.c - a strict, single-pass scanner for the one JSON schema a safetensors header has, and the
  * reference's offset validation. The scanner accepts exactly the JSON the reference's serde_json
  * accepts for this schema (RFC 8259 syntax, integer literals for sizes, 128 levels of nesting). */
-#include "st.h"
-#include "fileio.h"
-#include "jscan.h"
-#include "strmap.h"
+#include "inspect/st.h"
+#include "base/fileio.h"
+#include "base/jscan.h"
+#include "base/strmap.h"
 
 #include <errno.h>
 #include <stdarg.h>

@@ -15,9 +15,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ckerr.h"
-#include "dtype.h"
-#include "finding.h"
+#include "base/ckerr.h"
+#include "base/dtype.h"
+#include "base/finding.h"
 
 #define ST_MAX_HEADER 100000000ull /* the reference's limit on N */
 

@@ -1,9 +1,9 @@
 /* verify.c - read the data: sha256 of every file, statistics of every float tensor. Files are
  * spread over threads; each file is read front to back in one pass, so the hash and the
  * statistics share every read. */
-#include "verify.h"
-#include "fileio.h"
-#include "thread.h"
+#include "inspect/verify.h"
+#include "base/fileio.h"
+#include "base/thread.h"
 
 #include <dirent.h>
 #include <dlfcn.h>

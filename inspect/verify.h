@@ -8,8 +8,8 @@
 
 #include <stdint.h>
 
-#include "../kernels/convert.h"
-#include "ckpt.h"
+#include "kernels/convert.h"
+#include "inspect/ckpt.h"
 
 typedef struct {
     int threads;            /* <= 0: online CPUs */

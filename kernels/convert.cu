@@ -1,13 +1,13 @@
 /* convert.cu - CUDA versions of kern_convert_ref and kern_stats_ref (see convert.h). The scalar
  * decoding is the same code as the reference (dtype_conv.h). */
-#include "convert.h"
+#include "kernels/convert.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cuda_check.h"
-#include "dtype_conv.h"
+#include "kernels/cuda_check.h"
+#include "kernels/dtype_conv.h"
 
 #define THREADS 256
 #define MAX_BLOCKS 1024

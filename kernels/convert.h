@@ -12,8 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../inspect/ckerr.h"
-#include "../inspect/dtype.h"
+#include "base/ckerr.h"
+#include "base/dtype.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,10 +1,10 @@
 /* convert_ref.c - the C reference for dtype conversion and statistics. */
-#include "convert.h"
+#include "kernels/convert.h"
 
 #include <math.h>
 #include <string.h>
 
-#include "dtype_conv.h"
+#include "kernels/dtype_conv.h"
 
 int kern_convert_supported(ck_dtype dt)
 {

@@ -2,8 +2,8 @@
  * point reports "CUDA not built" and the caller falls back to the C reference. */
 #include <stdio.h>
 
-#include "convert.h"
-#include "dequant.h"
+#include "kernels/convert.h"
+#include "kernels/dequant.h"
 
 int kern_cuda_available(char *why, size_t size)
 {

@@ -6,7 +6,7 @@
 
 #include <cuda_runtime.h>
 
-#include "../inspect/ckerr.h"
+#include "base/ckerr.h"
 
 #define CK_CUDA(err, call)                                                                        \
     do {                                                                                          \

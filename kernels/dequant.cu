@@ -1,9 +1,9 @@
 /* dequant.cu - CUDA versions of the dequantizations in dequant.h: one thread per output
  * element (grid-stride), the element steps shared with the reference (dequant_elem.h). */
-#include "dequant.h"
+#include "kernels/dequant.h"
 
-#include "cuda_check.h"
-#include "dequant_elem.h"
+#include "kernels/cuda_check.h"
+#include "kernels/dequant_elem.h"
 
 #define THREADS 256
 #define MAX_BLOCKS 4096

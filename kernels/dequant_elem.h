@@ -3,7 +3,7 @@
 #ifndef CK_DEQUANT_ELEM_H
 #define CK_DEQUANT_ELEM_H
 
-#include "dtype_conv.h"
+#include "kernels/dtype_conv.h"
 
 /* Element c of a packed row: the signed integer after removing the 2^(bits-1) offset. */
 CK_HD int32_t ck_packed_get(const uint32_t *row, size_t c, int bits)

@@ -1,7 +1,7 @@
 /* dequant_ref.c - the C reference of dequant.h, element by element (dequant_elem.h). */
-#include "dequant.h"
+#include "kernels/dequant.h"
 
-#include "dequant_elem.h"
+#include "kernels/dequant_elem.h"
 
 size_t kern_packed_words(size_t cols, int bits)
 {

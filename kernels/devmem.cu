@@ -1,7 +1,7 @@
 /* devmem.cu - managed parameter memory, the pinned stager and device-to-device cuts (see
  * devmem.h). The load stream is a blocking stream: the conversion and dequantization kernels,
  * launched on the legacy default stream, stay ordered with the copies queued here. */
-#include "devmem.h"
+#include "kernels/devmem.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -10,8 +10,8 @@
 
 #include <atomic>
 
-#include "../inspect/fileio.h"
-#include "cuda_check.h"
+#include "base/fileio.h"
+#include "kernels/cuda_check.h"
 
 static std::atomic<unsigned long long> g_in_use(0);
 static cudaStream_t g_stream;

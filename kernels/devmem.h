@@ -17,7 +17,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../inspect/ckerr.h"
+#include "base/ckerr.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,7 +1,7 @@
-/* devmem_stub.c - linked instead of devmem.cu and forward.cu where nvcc is not available: every
+/* devmem_stub.c - linked instead of devmem.cu and ops.cu where nvcc is not available: every
  * device entry point reports "CUDA not built" and callers stay on the C reference. */
-#include "devmem.h"
-#include "forward.h"
+#include "kernels/devmem.h"
+#include "kernels/ops.h"
 
 #define STUB(call)                                                                                \
     return ck_err_set(err, CK_ECUDA, NULL, call, CK_NO_OFFSET, "CUDA not built (no nvcc at build " \

@@ -1,13 +1,13 @@
 /* forward.c - the dense decoder over rank-local weights (see forward.h). */
-#include "forward.h"
+#include "loader/forward.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "../kernels/devmem.h"
-#include "../kernels/forward.h"
+#include "kernels/devmem.h"
+#include "kernels/ops.h"
 
 /* Rotary frequency pairs a head may have (its rotary dims / 2): the tables are on the stack. */
 #define ROPE_MAX_PAIRS 512

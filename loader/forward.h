@@ -13,7 +13,7 @@
 #ifndef CK_FORWARD_PASS_H
 #define CK_FORWARD_PASS_H
 
-#include "load.h"
+#include "loader/load.h"
 
 typedef struct {
     int64_t hidden, heads, kv_heads, head_dim, inter, vocab, layers;

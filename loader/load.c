@@ -1,5 +1,5 @@
 /* load.c - one rank's parameters on the host, slice by slice (see load.h). */
-#include "load.h"
+#include "loader/load.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -8,11 +8,11 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../inspect/fileio.h"
-#include "../kernels/convert.h"
-#include "../kernels/dequant.h"
-#include "../kernels/devmem.h"
-#include "simulate.h"
+#include "base/fileio.h"
+#include "kernels/convert.h"
+#include "kernels/dequant.h"
+#include "kernels/devmem.h"
+#include "loader/simulate.h"
 
 /* Rows of part j as this rank takes them: [src0, src0 + rows) of the full part, written at dst0
  * of the local parameter. */

@@ -14,8 +14,8 @@
 #ifndef CK_LOAD_H
 #define CK_LOAD_H
 
-#include "../inspect/ckpt.h"
-#include "plan.h"
+#include "inspect/ckpt.h"
+#include "loader/plan.h"
 
 typedef struct {
     const plan_param *pp;  /* borrowed from the plan */

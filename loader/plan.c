@@ -1,5 +1,5 @@
 /* plan.c - expand a rules file's parameter templates for each pipeline stage of a layout. */
-#include "plan.h"
+#include "loader/plan.h"
 
 #include <stdarg.h>
 #include <stdio.h>

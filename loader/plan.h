@@ -11,11 +11,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../inspect/ckerr.h"
-#include "../inspect/config.h"
-#include "../inspect/finding.h"
-#include "../inspect/strmap.h"
-#include "../rules/rules.h"
+#include "base/ckerr.h"
+#include "inspect/config.h"
+#include "base/finding.h"
+#include "base/strmap.h"
+#include "rules/rules.h"
 
 #define PLAN_MAX_DIMS 4
 #define PLAN_MAX_PP 64

@@ -2,9 +2,9 @@
  * skip rule or key rule that takes it and the parameter it maps to. Per stage: whether that
  * parameter exists there, is owned by another stage (skipped when the path has the stage
  * guard), or is missing (the loader's exception). Then what stayed empty, and the shapes. */
-#include "simulate.h"
-#include "../inspect/jscan.h"
-#include "../inspect/thread.h"
+#include "loader/simulate.h"
+#include "base/jscan.h"
+#include "base/thread.h"
 
 #include <pthread.h>
 #include <stdarg.h>

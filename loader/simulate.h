@@ -10,8 +10,8 @@
 #ifndef CK_SIMULATE_H
 #define CK_SIMULATE_H
 
-#include "../inspect/ckpt.h"
-#include "plan.h"
+#include "inspect/ckpt.h"
+#include "loader/plan.h"
 
 typedef struct {
     int stage;

@@ -1,7 +1,7 @@
 /* builtin.c - the table of built-in rules files (their text is embedded by builtin.S). */
 #include <string.h>
 
-#include "rules.h"
+#include "rules/rules.h"
 
 typedef struct {
     const char *name;

@@ -1,5 +1,5 @@
 /* expr.c - a recursive-descent compiler to a tree in one array, and a tree evaluator. */
-#include "expr.h"
+#include "rules/expr.h"
 
 #include <stdarg.h>
 #include <stdio.h>

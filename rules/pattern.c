@@ -1,6 +1,6 @@
 /* pattern.c - compile a key pattern into literal pieces and captures; match with backtracking
  * over the (few) places where a capture may end. */
-#include "pattern.h"
+#include "rules/pattern.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -1,7 +1,7 @@
 /* rules.c - reading rules files. cJSON parses the text; every field is checked and copied into
- * rules_file; an error names the JSON path, and the scanner of inspect/jscan.c walks the text
+ * rules_file; an error names the JSON path, and the scanner of base/jscan.c walks the text
  * along that path to find its line and column. */
-#include "rules.h"
+#include "rules/rules.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../inspect/jscan.h"
+#include "base/jscan.h"
 
 #define RULES_MAX_BYTES (16u << 20)
 

@@ -10,9 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "../inspect/ckerr.h"
-#include "expr.h"
-#include "pattern.h"
+#include "base/ckerr.h"
+#include "rules/expr.h"
+#include "rules/pattern.h"
 
 #define RULES_VERSION 1
 #define RULES_MAX_ENTRIES 4096 /* params, keys, skips, checks, asserts: each at most this many */

@@ -13,12 +13,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../inspect/ckpt.h"
-#include "../inspect/fileio.h"
-#include "../inspect/jscan.h"
-#include "../inspect/thread.h"
-#include "../inspect/verify.h"
-#include "testutil.h"
+#include "inspect/ckpt.h"
+#include "base/fileio.h"
+#include "base/jscan.h"
+#include "base/thread.h"
+#include "inspect/verify.h"
+#include "tests/testutil.h"
 
 #define MAL "fixtures/malformed/"
 #define FOLD "fixtures/folders/"

@@ -8,11 +8,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../kernels/convert.h"
-#include "../kernels/dequant.h"
-#include "../kernels/devmem.h"
-#include "../kernels/forward.h"
-#include "testutil.h"
+#include "kernels/convert.h"
+#include "kernels/dequant.h"
+#include "kernels/devmem.h"
+#include "kernels/ops.h"
+#include "tests/testutil.h"
 
 static const size_t sizes[] = {0, 1, 31, 33, 4097, 1u << 20};
 static const ck_dtype dtypes[] = {DT_F32, DT_F64, DT_F16, DT_BF16, DT_F8_E4M3, DT_F8_E5M2};

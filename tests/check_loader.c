@@ -7,15 +7,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../inspect/ckpt.h"
-#include "../loader/plan.h"
-#include "../loader/simulate.h"
-#include "../loader/load.h"
-#include "../kernels/convert.h"
-#include "../kernels/devmem.h"
-#include "../loader/forward.h"
-#include "../rules/rules.h"
-#include "testutil.h"
+#include "inspect/ckpt.h"
+#include "loader/plan.h"
+#include "loader/simulate.h"
+#include "loader/load.h"
+#include "kernels/convert.h"
+#include "kernels/devmem.h"
+#include "loader/forward.h"
+#include "rules/rules.h"
+#include "tests/testutil.h"
 
 START_TEST(test_pp_indices)
 {

@@ -4,9 +4,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../rules/expr.h"
-#include "../rules/pattern.h"
-#include "../rules/rules.h"
+#include "rules/expr.h"
+#include "rules/pattern.h"
+#include "rules/rules.h"
 
 /* A config: DeepSeek-V3's numbers, q_lora_rank present, one field null. */
 static int lookup(void *ctx, const char *name, size_t len, expr_val *out)

@@ -7,14 +7,14 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../inspect/ckpt.h"
-#include "../inspect/tree.h"
-#include "../inspect/tstats.h"
-#include "../inspect/tui_state.h"
-#include "../loader/plan.h"
-#include "../loader/simulate.h"
-#include "../rules/rules.h"
-#include "testutil.h"
+#include "inspect/ckpt.h"
+#include "tui/tree.h"
+#include "tui/tstats.h"
+#include "tui/tui_state.h"
+#include "loader/plan.h"
+#include "loader/simulate.h"
+#include "rules/rules.h"
+#include "tests/testutil.h"
 
 #define R1 "fixtures/lint/r1-tiny"
 #define OLD_MTP "fixtures/rules/deepseek_v3-old-mtp-prefix.json"

@@ -8,7 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../inspect/ckpt.h"
+#include "inspect/ckpt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -5,8 +5,8 @@
 #include <stdint.h>
 #include <stdlib.h>
 
-#include "../inspect/sniff.h"
-#include "../inspect/st.h"
+#include "inspect/sniff.h"
+#include "inspect/st.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -1,5 +1,5 @@
 /* testutil.c - helpers shared by the Check suites. */
-#include "testutil.h"
+#include "tests/testutil.h"
 
 #include <stdio.h>
 #include <stdlib.h>

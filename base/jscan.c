@@ -2,7 +2,7 @@
  * (safetensors headers, model.safetensors.index.json). It accepts exactly RFC 8259 JSON as the
  * safetensors reference's serde_json does: no leading zeros, no lone surrogates, no control
  * characters in strings, nesting limited to JSCAN_MAX_DEPTH. */
-#include "jscan.h"
+#include "base/jscan.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -1,13 +1,13 @@
-/* forward.h - the operations of a decoder forward pass, in fp32. Row-major; T tokens.
+/* ops.h - the operations of a decoder forward pass, in fp32. Row-major; T tokens.
  * fwd_* is the C reference; fwd_*_cuda does the same on device (or managed) memory, the
- * products with cuBLAS (forward.cu), returning CK_OK or CK_ECUDA / CK_EUSAGE with err naming
+ * products with cuBLAS (ops.cu), returning CK_OK or CK_ECUDA / CK_EUSAGE with err naming
  * the failed call; without nvcc they report "CUDA not built" (devmem_stub.c). */
-#ifndef CK_FORWARD_H
-#define CK_FORWARD_H
+#ifndef CK_KERN_OPS_H
+#define CK_KERN_OPS_H
 
 #include <stddef.h>
 
-#include "../inspect/ckerr.h"
+#include "base/ckerr.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -1,5 +1,5 @@
 /* tui_state.c - key handling as plain state changes. */
-#include "tui_state.h"
+#include "tui/tui_state.h"
 
 #include <stdio.h>
 #include <stdlib.h>

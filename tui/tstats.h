@@ -5,8 +5,8 @@
 #ifndef CK_TSTATS_H
 #define CK_TSTATS_H
 
-#include "../kernels/convert.h"
-#include "ckpt.h"
+#include "kernels/convert.h"
+#include "inspect/ckpt.h"
 
 #define TSTATS_BINS 32
 #define TSTATS_PREVIEW 8

@@ -3,8 +3,8 @@
 #ifndef CK_TUI_H
 #define CK_TUI_H
 
-#include "ckpt.h"
-#include "tree.h"
+#include "inspect/ckpt.h"
+#include "tui/tree.h"
 
 typedef struct {
     const ck_checkpoint *ck;

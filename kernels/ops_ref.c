@@ -1,6 +1,6 @@
-/* forward_ref.c - fp32 forward operations with double accumulation where sums are long. */
-#include "forward.h"
-#include "../inspect/thread.h"
+/* ops_ref.c - fp32 forward operations with double accumulation where sums are long. */
+#include "kernels/ops.h"
+#include "base/thread.h"
 
 #include <math.h>
 #include <pthread.h>

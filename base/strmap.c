@@ -1,5 +1,5 @@
 /* strmap.c - open addressing with linear probing; the table doubles past 3/4 load. */
-#include "strmap.h"
+#include "base/strmap.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,5 +1,5 @@
 /* dtype.c - the safetensors dtype table. */
-#include "dtype.h"
+#include "base/dtype.h"
 
 #include <string.h>
 

@@ -1,6 +1,6 @@
 /* tui.c - drawing tui_state with ncurses: a title, the path, the listing, a panel about the
  * selected node, a status line; overlays for help and statistics. Keys go to tui_key. */
-#include "tui.h"
+#include "tui/tui.h"
 
 #include <curses.h>
 #include <math.h>
@@ -10,8 +10,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "tstats.h"
-#include "tui_state.h"
+#include "tui/tstats.h"
+#include "tui/tui_state.h"
 
 enum { C_ERR = 1, C_WARN, C_NOTE, C_TITLE, C_DIM };
 

@@ -1,5 +1,5 @@
 /* finding.c - the findings list. */
-#include "finding.h"
+#include "base/finding.h"
 
 #include <stdarg.h>
 #include <stdio.h>

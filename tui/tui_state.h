@@ -5,7 +5,7 @@
 #ifndef CK_TUI_STATE_H
 #define CK_TUI_STATE_H
 
-#include "tree.h"
+#include "tui/tree.h"
 
 enum {
     TK_UP = 0x1000, TK_DOWN, TK_LEFT, TK_RIGHT, TK_PGUP, TK_PGDN, TK_HOME, TK_END, TK_BACKSPACE,

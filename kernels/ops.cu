@@ -1,9 +1,9 @@
-/* forward.cu - the forward operations of forward.h on the device: products with cuBLAS (SGEMM,
+/* ops.cu - the forward operations of ops.h on the device: products with cuBLAS (SGEMM,
  * fp32 without TF32), the rest as kernels that follow the C reference step by step (double
  * accumulation where it accumulates in double). Pointers are device or managed memory; each
  * call checks every CUDA/cuBLAS status and the last error after each launch, and waits for the
  * device before returning, so the caller may read the result from the host. */
-#include "forward.h"
+#include "kernels/ops.h"
 
 #include <dlfcn.h>
 #include <math.h>
@@ -11,7 +11,7 @@
 
 #include <cublas_v2.h>
 
-#include "cuda_check.h"
+#include "kernels/cuda_check.h"
 
 #define THREADS 256
 #define STR_(x) #x

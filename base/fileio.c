@@ -1,6 +1,6 @@
 /* fileio.c - reading exactly what was asked from a read-only file descriptor. */
-#include "fileio.h"
-#include "thread.h"
+#include "base/fileio.h"
+#include "base/thread.h"
 
 #include <errno.h>
 #include <pthread.h>

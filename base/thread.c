@@ -1,5 +1,5 @@
 /* thread.c - starting a helper thread where it can run at once. */
-#include "thread.h"
+#include "base/thread.h"
 
 #include <sched.h>
 #include <stdlib.h>

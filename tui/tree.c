@@ -1,7 +1,7 @@
 /* tree.c - the key hierarchy: nodes created in first-seen order (a parent always before its
  * children), paths in a block arena so that the path map can borrow them, child lists sorted
  * once, sums rolled up in reverse creation order. */
-#include "tree.h"
+#include "tui/tree.h"
 
 #include <fnmatch.h>
 #include <stdio.h>

@@ -1,6 +1,6 @@
 /* tstats.c - two passes over the tensor's bytes in chunks of whole rows: statistics (and the
  * preview) first, then the histogram over [min, max]. */
-#include "tstats.h"
+#include "tui/tstats.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -10,7 +10,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "fileio.h"
+#include "base/fileio.h"
 
 #define CHUNK_BYTES (8u << 20)
 

@@ -9,8 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "ckpt.h"
-#include "finding.h"
+#include "inspect/ckpt.h"
+#include "base/finding.h"
 
 #define TREE_NO_SEV (-1)
 

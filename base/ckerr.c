@@ -1,5 +1,5 @@
 /* ckerr.c - the error record. */
-#include "ckerr.h"
+#include "base/ckerr.h"
 
 #include <stdarg.h>
 #include <stdio.h>
