@@ -35,7 +35,7 @@ LIB_SRC := $(BASE_SRC) \
            loader/plan.c loader/simulate.c loader/load.c loader/forward.c \
            kernels/convert_ref.c kernels/dequant_ref.c kernels/ops_ref.c
 CLI_SRC := cli/main.c cli/out.c cli/setup.c cli/cmd_inspect.c cli/cmd_lint.c cli/cmd_explain.c cli/cmd_tui.c cli/cmd_check.c
-TESTS   := check_inspect check_rules check_loader check_kernels check_tui
+TESTS   := check_inspect check_rules check_loader check_kernels check_tui check_cli
 
 ifneq ($(NVCC),)
 HAVE_CUDA := 1
@@ -55,7 +55,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 BIN     := $(BUILD)/ckptdoc
 
 .SECONDARY:
-.PHONY: all check test-run bench fuzz install uninstall clean deps demo fixtures
+.PHONY: all check test-run golden sweep bench fuzz install uninstall clean deps demo fixtures
 all: $(BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -126,6 +126,18 @@ check: deps
 	    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	    $(MAKE) --no-print-directory BUILD=build/asan SAN=1 test-run
 	@echo "make check: all suites passed (plain and ASan+UBSan)"
+
+# Rewrites the CLI golden files (tests/golden/out) from this build's output; review the diff.
+golden: $(BIN) $(BUILD)/check_cli
+	$(Q)CKPTDOC_GOLDEN_WRITE=1 CKPTDOC_BIN=$(BIN) ./$(BUILD)/check_cli
+	@git status --short tests/golden/out | head -20
+
+# Records a hash of every command's output over every fixture, rules choice and layout (and the
+# full-scale layouts `make bench` writes) in SWEEP_OUT; two builds whose sweeps `diff -r` finds
+# equal behave the same. A refactor records one before and one after.
+SWEEP_OUT ?= $(BUILD)/sweep
+sweep: $(BIN)
+	$(Q)bash tests/golden/sweep.sh $(BIN) $(SWEEP_OUT)
 
 bench: deps $(BIN)
 	$(Q)bash bench/bench_inspect.sh $(BIN)

@@ -14,13 +14,15 @@ uint8_t *tu_read_file(const char *path, size_t *len)
     fseek(fp, 0, SEEK_END);
     long n = ftell(fp);
     rewind(fp);
-    uint8_t *b = malloc(n > 0 ? (size_t)n : 1);
+    uint8_t *b = malloc(n > 0 ? (size_t)n + 1 : 1);
     if (b && n > 0 && fread(b, 1, (size_t)n, fp) != (size_t)n) {
         free(b);
         b = NULL;
     }
     fclose(fp);
     *len = n > 0 ? (size_t)n : 0;
+    if (b)
+        b[*len] = 0;
     return b;
 }
 

@@ -5,7 +5,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Reads a whole file (NULL on failure); *len set. Caller frees. */
+/* Reads a whole file (NULL on failure); *len set; a NUL byte follows the data. Caller frees. */
 uint8_t *tu_read_file(const char *path, size_t *len);
 /* Runs a shell command, captures stdout (and stderr when merge) into *out (caller frees);
  * returns the exit status, or -1 when it could not run. */

@@ -1,0 +1,244 @@
+/* check_cli.c - the command line as a user meets it: every case of tests/golden/cases.txt runs
+ * the ckptdoc binary under test from the repository root and its exit status, standard output
+ * and standard error must equal tests/golden/out/NAME.txt byte for byte.
+ *
+ * The golden files are made by the binary itself, never by hand: `make golden` runs this suite
+ * with CKPTDOC_GOLDEN_WRITE=1, which writes each case's file instead of comparing; the change
+ * is then reviewed as a diff (`git diff tests/golden/out`). A case line is `NAME ARGS...`, the
+ * arguments as a POSIX shell reads them; `#` starts a comment. Elapsed times and rates
+ * (`in 0.01 s (1.23 GB/s)`, `"seconds":0.005`) are the only output masked. */
+#include <check.h>
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "tests/testutil.h"
+
+#define CASES "tests/golden/cases.txt"
+#define GOLDEN_DIR "tests/golden/out"
+#define MAX_CASES 512
+
+typedef struct {
+    char name[96];
+    char args[1024];
+} cli_case;
+
+static cli_case cases[MAX_CASES];
+static int n_cases;
+
+/* Reads CASES; returns -1 (with a message) when it cannot. */
+static int cases_load(void)
+{
+    FILE *f = fopen(CASES, "r");
+    if (!f) {
+        perror(CASES);
+        return -1;
+    }
+    char line[1200];
+    int lineno = 0;
+    while (fgets(line, sizeof line, f)) {
+        lineno++;
+        size_t n = strcspn(line, "\n");
+        line[n] = 0;
+        char *s = line;
+        while (isspace((unsigned char)*s))
+            s++;
+        if (!*s || *s == '#')
+            continue;
+        size_t w = strcspn(s, " \t");
+        if (n_cases == MAX_CASES || w >= sizeof cases[0].name || strlen(s + w) >= sizeof cases[0].args) {
+            fprintf(stderr, "%s:%d: too many cases or a line too long\n", CASES, lineno);
+            fclose(f);
+            return -1;
+        }
+        memcpy(cases[n_cases].name, s, w);
+        cases[n_cases].name[w] = 0;
+        for (int i = 0; i < n_cases; i++)
+            if (strcmp(cases[i].name, cases[n_cases].name) == 0) {
+                fprintf(stderr, "%s:%d: case name '%s' used twice\n", CASES, lineno, cases[i].name);
+                fclose(f);
+                return -1;
+            }
+        s += w;
+        while (isspace((unsigned char)*s))
+            s++;
+        snprintf(cases[n_cases].args, sizeof cases[0].args, "%s", s);
+        n_cases++;
+    }
+    fclose(f);
+    return 0;
+}
+
+/* Skips a number at s (digits and dots); returns where it ends (s when there is none). */
+static char *skip_number(char *s)
+{
+    while (isdigit((unsigned char)*s) || *s == '.')
+        s++;
+    return s;
+}
+
+/* Skips a rate "1.23 GB/s" at s; NULL when there is none. */
+static char *skip_rate(char *s)
+{
+    char *r = skip_number(s);
+    if (r == s)
+        return NULL;
+    while (*r == ' ' || *r == 'K' || *r == 'M' || *r == 'G')
+        r++;
+    return strncmp(r, "B/s", 3) == 0 ? r + 3 : NULL;
+}
+
+/* Masks elapsed times with their rates, "in 0.01 s (1.23 GB/s)" and "in 0.001 s, 0.43 GB/s",
+ * and JSON's "seconds":0.0054 (the only output that depends on the machine's speed), in place. */
+static void mask_timings(char *s)
+{
+    static const char m[] = " in T s (R)";
+    for (char *p = s; (p = strstr(p, " in ")) != NULL;) {
+        char *q = skip_number(p + 4), *r = NULL;
+        if (q > p + 4 && strncmp(q, " s (", 4) == 0 && (r = skip_rate(q + 4)) && *r == ')')
+            r++;
+        else if (q > p + 4 && strncmp(q, " s, ", 4) == 0)
+            r = skip_rate(q + 4);
+        else
+            r = NULL;
+        if (!r) {
+            p += 4;
+            continue;
+        }
+        memmove(p + sizeof m - 1, r, strlen(r) + 1);
+        memcpy(p, m, sizeof m - 1);
+        p += sizeof m - 1;
+    }
+    static const char js[] = "\"seconds\":";
+    for (char *p = s; (p = strstr(p, js)) != NULL;) {
+        p += sizeof js - 1;
+        char *q = p + strspn(p, "0123456789.eE+-");
+        if (q > p) {
+            memmove(p + 1, q, strlen(q) + 1);
+            *p = 'T';
+        }
+    }
+}
+
+/* Runs case c; returns the text its golden file holds (caller frees). */
+static char *case_run(const cli_case *c)
+{
+    char *dir = tu_tmpdir();
+    ck_assert_ptr_nonnull(dir);
+    char cmd[2048], errpath[600];
+    snprintf(errpath, sizeof errpath, "%s/stderr", dir);
+    snprintf(cmd, sizeof cmd, "{ NO_COLOR=1 %s %s 2>%s; }", tu_bin(), c->args, errpath);
+    char *out = NULL;
+    int rc = tu_run(cmd, 0, &out);
+    ck_assert_msg(rc >= 0 && out, "%s: could not run '%s'", c->name, cmd);
+    size_t elen = 0;
+    char *err = (char *)tu_read_file(errpath, &elen);
+    tu_rmtree(dir);
+    free(dir);
+    mask_timings(out);
+    if (err)
+        mask_timings(err);
+    size_t cap = strlen(c->args) + strlen(out) + (err ? strlen(err) : 0) + 128;
+    char *text = malloc(cap);
+    ck_assert_ptr_nonnull(text);
+    snprintf(text, cap, "$ ckptdoc %s\nexit %d\n--- stdout\n%s--- stderr\n%s", c->args, rc, out,
+             err ? err : "");
+    free(out);
+    free(err);
+    return text;
+}
+
+START_TEST(test_golden)
+{
+    const cli_case *c = &cases[_i];
+    char path[256];
+    snprintf(path, sizeof path, "%s/%s.txt", GOLDEN_DIR, c->name);
+    char *got = case_run(c);
+    if (getenv("CKPTDOC_GOLDEN_WRITE")) {
+        FILE *f = fopen(path, "w");
+        ck_assert_msg(f != NULL, "cannot write %s", path);
+        fputs(got, f);
+        ck_assert_int_eq(fclose(f), 0);
+        free(got);
+        return;
+    }
+    size_t len = 0;
+    char *want = (char *)tu_read_file(path, &len);
+    ck_assert_msg(want != NULL, "%s: no golden file %s (make golden writes it)", c->name, path);
+    if (strcmp(got, want) != 0) {
+        /* the first differing line, to say where */
+        const char *a = got, *b = want;
+        int line = 1;
+        while (*a && *a == *b) {
+            if (*a == '\n')
+                line++;
+            a++;
+            b++;
+        }
+        const char *la = a, *lb = b;
+        while (la > got && la[-1] != '\n')
+            la--;
+        while (lb > want && lb[-1] != '\n')
+            lb--;
+        ck_abort_msg("%s: output differs from %s at line %d:\n  got:  %.*s\n  want: %.*s\n"
+                     "(if the change is meant, run `make golden` and review `git diff %s`)",
+                     c->name, path, line, (int)strcspn(la, "\n"), la, (int)strcspn(lb, "\n"), lb,
+                     GOLDEN_DIR);
+    }
+    free(got);
+    free(want);
+}
+END_TEST
+
+/* Every golden file belongs to a case: a renamed or removed case leaves no stale file behind. */
+START_TEST(test_no_stale_golden)
+{
+    char *list = NULL;
+    ck_assert_int_eq(tu_run("ls " GOLDEN_DIR, 0, &list), 0);
+    for (char *s = strtok(list, "\n"); s; s = strtok(NULL, "\n")) {
+        size_t n = strlen(s);
+        int found = 0;
+        for (int i = 0; i < n_cases && !found; i++)
+            found = n == strlen(cases[i].name) + 4 && strncmp(s, cases[i].name, n - 4) == 0 &&
+                    strcmp(s + n - 4, ".txt") == 0;
+        ck_assert_msg(found, "%s/%s belongs to no case of %s: remove it", GOLDEN_DIR, s, CASES);
+    }
+    free(list);
+}
+END_TEST
+
+/* The masking itself: a timing is masked, other numbers are kept. */
+START_TEST(test_mask_timings)
+{
+    char s[] = "  verify     read 760 B in 0.00 s (0.00 GB/s)\nkept in 3 s\n4 files in 2.5 s (12 MB/s)!\n"
+               "0.4 MB read in 0.001 s, 0.43 GB/s\nkept in 2 s (3 tensors)\n{\"seconds\":5.4e-05,\"n\":2}";
+    mask_timings(s);
+    ck_assert_str_eq(s, "  verify     read 760 B in T s (R)\nkept in 3 s\n4 files in T s (R)!\n"
+                        "0.4 MB read in T s (R)\nkept in 2 s (3 tensors)\n{\"seconds\":T,\"n\":2}");
+}
+END_TEST
+
+int main(void)
+{
+    if (cases_load() != 0)
+        return EXIT_FAILURE;
+    mkdir(GOLDEN_DIR, 0755);
+    Suite *s = suite_create("cli");
+    TCase *core = tcase_create("core");
+    tcase_set_timeout(core, 120);
+    tcase_add_loop_test(core, test_golden, 0, n_cases);
+    tcase_add_test(core, test_mask_timings);
+    suite_add_tcase(s, core);
+    if (!getenv("CKPTDOC_GOLDEN_WRITE")) {
+        TCase *limits = tcase_create("limits");
+        tcase_add_test(limits, test_no_stale_golden);
+        suite_add_tcase(s, limits);
+    }
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
