@@ -9,6 +9,7 @@
 
 #include "inspect/ckpt.h"
 #include "loader/plan.h"
+#include "loader/shard.h"
 #include "loader/simulate.h"
 #include "rules/rules.h"
 #include "cli/cli.h"
@@ -116,10 +117,10 @@ static void print_mapping(const plan *p, const rules_file *r, const sim_mapping 
         for (int st = 0; st < p->layout.pp && !ne; st++)
             if (strmap_get(&p->stages[st].by_name, m->param, &pi))
                 ne = p->stages[st].params[pi].experts;
-        int er = ne ? plan_expert_rank(p, ne, m->expert) : -1;
+        int er = ne ? shard_expert_rank(p, ne, m->expert) : -1;
         if (er >= 0) {
             int64_t s0, c;
-            plan_expert_range(p, ne, er, &s0, &c);
+            shard_expert_range(p, ne, er, &s0, &c);
             printf("  expert %lld of %lld: under expert parallelism only TP rank %d of its stage holds "
                    "it (experts %lld-%lld, local index %lld); the other ranks skip the key\n",
                    (long long)m->expert, (long long)ne, er, (long long)s0, (long long)(s0 + c - 1),

@@ -10,6 +10,7 @@
 
 #include "inspect/ckpt.h"
 #include "loader/plan.h"
+#include "loader/shard.h"
 #include "loader/simulate.h"
 #include "rules/rules.h"
 #include "cli/cli.h"
@@ -136,7 +137,7 @@ static void print_text(const lint_args *a, const ck_checkpoint *ck, const rules_
         printf("  %-10s %lld routed experts per MoE layer over %d ranks:", "experts", (long long)n_exp, lay->tp);
         for (int k = 0; k < lay->tp; k++) {
             int64_t s0, c;
-            plan_expert_range(p, n_exp, k, &s0, &c);
+            shard_expert_range(p, n_exp, k, &s0, &c);
             if (k < 4 || k == lay->tp - 1)
                 printf("%s TP rank %d: %lld-%lld", k ? "," : "", k, (long long)s0, (long long)(s0 + c - 1));
             else if (k == 4)

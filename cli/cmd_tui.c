@@ -11,6 +11,7 @@
 #include "tui/tui.h"
 #include "loader/load.h"
 #include "loader/plan.h"
+#include "loader/shard.h"
 #include "loader/simulate.h"
 #include "cli/cli.h"
 #include "cli/setup.h"
@@ -19,17 +20,6 @@ typedef struct {
     const plan *p;
     const rules_file *r;
 } map_ctx;
-
-static const char *shard_words(const rules_param *t, int ep)
-{
-    switch (t->shard) {
-    case SHARD_COLUMN: return "rows split over TP";
-    case SHARD_ROW: return "columns split over TP";
-    case SHARD_VOCAB: return "vocabulary rows split over TP (padded to 64)";
-    case SHARD_EXPERT: return ep ? "whole experts split over the ranks (EP)" : "every expert sliced over TP";
-    default: return "replicated on every rank";
-    }
-}
 
 /* What the loader does with one key, in a few lines for the panel. */
 static int mapping(void *vctx, const char *key, char lines[][256], int max)
@@ -81,24 +71,23 @@ static int mapping(void *vctx, const char *key, char lines[][256], int max)
     if (pq && n < max) {
         int o = snprintf(lines[n], 256, "slices:");
         for (int r = 0; r < c->p->layout.tp && o < 200; r++) {
-            int dim;
-            int64_t s0, len;
+            shard_slice cut;
             ck_err e2;
             ck_err_clear(&e2);
-            if (load_slice(c->p, pq, m.part, m.expert, r, &dim, &s0, &len, &e2) != CK_OK)
+            if (shard_slice_of(c->p, pq, m.part, m.expert, r, &cut, &e2) != CK_OK)
                 break;
             if (r == 4 && c->p->layout.tp > 5) {
                 o += snprintf(lines[n] + o, 256 - (size_t)o, " ...");
                 r = c->p->layout.tp - 2;
                 continue;
             }
-            if (dim == -2)
+            if (cut.dim == -2)
                 o += snprintf(lines[n] + o, 256 - (size_t)o, " TP%d -", r);
-            else if (dim < 0)
+            else if (cut.dim < 0)
                 o += snprintf(lines[n] + o, 256 - (size_t)o, " TP%d all", r);
             else
-                o += snprintf(lines[n] + o, 256 - (size_t)o, " TP%d %s %lld-%lld", r, dim ? "cols" : "rows",
-                              (long long)s0, (long long)(s0 + len - 1));
+                o += snprintf(lines[n] + o, 256 - (size_t)o, " TP%d %s %lld-%lld", r, cut.dim ? "cols" : "rows",
+                              (long long)cut.start, (long long)(cut.start + cut.len - 1));
         }
         n++;
     }

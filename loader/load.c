@@ -12,41 +12,8 @@
 #include "kernels/convert.h"
 #include "kernels/dequant.h"
 #include "kernels/devmem.h"
+#include "loader/shard.h"
 #include "loader/simulate.h"
-
-/* Rows of part j as this rank takes them: [src0, src0 + rows) of the full part, written at dst0
- * of the local parameter. */
-typedef struct {
-    int64_t src0, rows, dst0;
-} part_slice;
-
-static int part_slice_of(const plan *p, const rules_param *t, int j, int tp, int rank, part_slice *s,
-                         ck_err *err)
-{
-    plan_env env = {p, NULL, NULL, NULL, NULL, 0};
-    int64_t dst = 0;
-    for (int k = 0; k <= j; k++) {
-        expr_val sz, hv;
-        if (plan_eval(p, t->parts[k].size, &env, t->line, &sz, err) ||
-            (t->parts[k].heads && plan_eval(p, t->parts[k].heads, &env, t->line, &hv, err)))
-            return CK_EFORMAT;
-        int64_t heads = t->parts[k].heads ? hv.v : 0, full = sz.v, lp, src;
-        if (heads > 0 && heads < tp) { /* fewer heads than ranks: one whole head, replicated */
-            lp = full / heads;
-            src = (rank / (tp / heads)) * lp;
-        } else {
-            lp = full / tp;
-            src = rank * lp;
-        }
-        if (k == j) {
-            s->src0 = src;
-            s->rows = lp;
-            s->dst0 = dst;
-        }
-        dst += lp;
-    }
-    return CK_OK;
-}
 
 /* Where a load puts what it reads: host memory (stager NULL), or device memory through the
  * stager's pinned buffers, each intermediate in one of its four device scratch slots (0: a raw
@@ -144,16 +111,6 @@ static uint64_t elements(const st_tensor *t)
     for (uint32_t d = 0; d < t->ndim; d++)
         el *= t->shape[d];
     return el;
-}
-
-/* The part a key fills, or -1 with err naming the rules file, the parameter and the part. */
-static int find_part(const plan *p, const plan_param *pp, const rules_param *t, const char *part, ck_err *err)
-{
-    int j = rules_part_index(t, part);
-    if (j < 0)
-        ck_err_set(err, CK_EFORMAT, p->rules->path, pp->name, CK_NO_OFFSET, "the key rule names part '%s', which "
-                   "this parameter's rule does not list: fix the part id in the rules file", part ? part : "(none)");
-    return j;
 }
 
 /* One tensor as floats: its raw bytes in slot raw_slot, the floats in slot out_slot. */
@@ -381,161 +338,73 @@ static int is_quant_companion(const char *name)
     return 0;
 }
 
-int load_slice(const plan *p, const plan_param *pp, const char *part, int64_t expert, int rank, int *dim,
-               int64_t *start, int64_t *len, ck_err *err)
-{
-    const rules_param *t = &p->rules->params[pp->tmpl];
-    int tp = p->layout.tp, ep = p->layout.ep && tp > 1;
-    *dim = -1;
-    *start = 0;
-    *len = 0;
-    if (pp->experts) {
-        int64_t e0, n;
-        plan_expert_range(p, pp->experts, rank, &e0, &n);
-        if (expert >= 0 && (expert < e0 || expert >= e0 + n)) {
-            *dim = -2;
-            return CK_OK;
-        }
-        if (ep)
-            return CK_OK; /* whole experts */
-    }
-    int col = t->shard == SHARD_COLUMN || t->shard == SHARD_VOCAB || (t->shard == SHARD_EXPERT && t->expert_dim == 1);
-    int row = t->shard == SHARD_ROW || (t->shard == SHARD_EXPERT && t->expert_dim == 2);
-    int d0 = pp->experts ? 1 : 0;
-    if (t->n_parts && (col || t->shard == SHARD_REPLICATED)) {
-        int j = find_part(p, pp, t, part, err);
-        if (j < 0)
-            return err->code;
-        part_slice sl = {0, 0, 0};
-        int rc = part_slice_of(p, t, j, col ? tp : 1, col ? rank : 0, &sl, err);
-        if (rc)
-            return rc;
-        *dim = 0;
-        *start = sl.src0;
-        *len = sl.rows;
-        return CK_OK;
-    }
-    if (col && pp->ndim > d0) {
-        *dim = 0;
-        *len = (int64_t)pp->local[d0];
-        *start = rank * *len;
-        return CK_OK;
-    }
-    if (row && pp->ndim > d0 + 1) {
-        *dim = 1;
-        *len = (int64_t)pp->local[d0 + 1];
-        *start = rank * *len;
-    }
-    return CK_OK;
-}
-
-/* Copies the rank's slice of one checkpoint tensor (src, rows x cols as stored) into lp. */
-static int place(const plan *p, const rules_param *t, const load_param *lp, const char *part, const float *src,
-                 const st_tensor *ten, int rank, uint64_t *filled, const mem_ctx *m, ck_err *err)
+/* Copies cut c of one checkpoint tensor (src, rows x cols as stored; e: its expert, or -1) into
+ * a local block of lrows x lcols floats at dst (the parameter, or its expert's slot), as shard.h
+ * describes the cut; adds the elements it fills to *filled. */
+static int place_cut(const plan *p, const plan_param *pp, const shard_slice *c, int64_t e, const float *src,
+                     uint64_t rows, uint64_t cols, float *dst, uint64_t lrows, uint64_t lcols, uint64_t *filled,
+                     const mem_ctx *m, ck_err *err)
 {
     const size_t F = sizeof *src;
+    char what[64] = "";
+    if (e >= 0)
+        snprintf(what, sizeof what, "expert %lld: ", (long long)e);
+    if (c->dim == -2)
+        return CK_OK; /* another rank's expert */
+    if (c->dim == -1 && c->part < 0) {
+        if (rows * cols != lrows * lcols)
+            return ck_err_set(err, CK_EFORMAT, p->rules->path, pp->name, CK_NO_OFFSET, "%s%llu elements for "
+                              "%llu", what, (unsigned long long)(rows * cols), (unsigned long long)(lrows * lcols));
+        *filled += lrows * lcols;
+        return mem_copy2d(m, dst, 0, src, 0, (size_t)(lrows * lcols) * F, 1, err);
+    }
+    if (c->dim == 1) {
+        if (rows != lrows || (uint64_t)c->len != lcols || (uint64_t)(c->start + c->len) > cols)
+            return ck_err_set(err, CK_EFORMAT, p->rules->path, pp->name, CK_NO_OFFSET, "%scolumns [%lld, %lld) "
+                              "of a [%llu x %llu] tensor for a local [%llu x %llu]", what, (long long)c->start,
+                              (long long)(c->start + c->len), (unsigned long long)rows, (unsigned long long)cols,
+                              (unsigned long long)lrows, (unsigned long long)lcols);
+        *filled += rows * lcols;
+        return mem_copy2d(m, dst, (size_t)lcols * F, src + c->start, (size_t)cols * F, (size_t)lcols * F,
+                          (size_t)rows, err);
+    }
+    /* rows: a cut of them, or a whole fused part at its offset */
+    uint64_t r0 = (uint64_t)c->start, n = (uint64_t)c->len;
+    if (c->part >= 0 ? r0 + n > rows || cols != lcols || (uint64_t)c->dst + n > lrows : cols != lcols)
+        return ck_err_set(err, CK_EFORMAT, p->rules->path, pp->name, CK_NO_OFFSET, "%srows [%llu, %llu) of a "
+                          "[%llu x %llu] tensor do not fit the local [%llu x %llu] from row %lld: the tensor's "
+                          "shape is not what config.json makes; 'ckptdoc lint' names the key", what,
+                          (unsigned long long)r0, (unsigned long long)(r0 + n), (unsigned long long)rows,
+                          (unsigned long long)cols, (unsigned long long)lrows, (unsigned long long)lcols,
+                          (long long)c->dst);
+    /* vocabulary padding rows (beyond the tensor's) stay zero */
+    uint64_t nr = r0 >= rows ? 0 : rows - r0 < n ? rows - r0 : n;
+    *filled += n * lcols;
+    return mem_copy2d(m, dst + (uint64_t)c->dst * lcols, 0, src + r0 * cols, 0, (size_t)(nr * cols) * F,
+                      nr ? 1 : 0, err);
+}
+
+/* Places TP rank `rank`'s cut of one checkpoint tensor (filling `part` of lp's parameter, of
+ * routed expert e or -1) into lp. */
+static int place(const plan *p, load_param *lp, const char *part, int64_t e, const float *src,
+                 const st_tensor *ten, int rank, const mem_ctx *m, ck_err *err)
+{
     const plan_param *pp = lp->pp;
-    int tp = p->layout.tp;
+    shard_slice c;
+    int rc = shard_slice_of(p, pp, part, e, rank, &c, err);
+    if (rc != CK_OK)
+        return rc;
     uint64_t rows = ten->ndim ? ten->shape[0] : 1, cols = 1;
     for (uint32_t d = 1; d < ten->ndim; d++)
         cols *= ten->shape[d];
-    uint64_t lcols = pp->ndim > 1 ? lp->n / pp->local[0] : 1;
-    if (t->n_parts) {
-        int j = find_part(p, pp, t, part, err);
-        if (j < 0)
-            return err->code;
-        part_slice s = {0, 0, 0};
-        int rc = part_slice_of(p, t, j, t->shard == SHARD_COLUMN ? tp : 1, t->shard == SHARD_COLUMN ? rank : 0,
-                               &s, err);
-        if (rc)
-            return rc;
-        if ((uint64_t)(s.src0 + s.rows) > rows || cols != lcols || (uint64_t)(s.dst0 + s.rows) > pp->local[0])
-            return ck_err_set(err, CK_EFORMAT, p->rules->path, pp->name, CK_NO_OFFSET, "part %s: rows "
-                              "[%lld, %lld) of a [%llu x %llu] tensor do not fit the local [%llu x %llu]",
-                              part, (long long)s.src0, (long long)(s.src0 + s.rows), (unsigned long long)rows,
-                              (unsigned long long)cols, (unsigned long long)pp->local[0],
-                              (unsigned long long)lcols);
-        *filled += (uint64_t)s.rows * cols;
-        return mem_copy2d(m, lp->data + (uint64_t)s.dst0 * lcols, 0, src + (uint64_t)s.src0 * cols, 0,
-                          (size_t)((uint64_t)s.rows * cols) * F, 1, err);
-    }
-    uint64_t lrows = pp->ndim ? pp->local[0] : 1;
-    switch (t->shard) {
-    case SHARD_EXPERT:
-        return CK_EUSAGE; /* place_expert handles these */
-    case SHARD_COLUMN:
-    case SHARD_VOCAB: {
-        uint64_t r0 = (uint64_t)rank * lrows;
-        if (cols != lcols)
-            return ck_err_set(err, CK_EFORMAT, p->rules->path, pp->name, CK_NO_OFFSET, "the checkpoint's rows "
-                              "hold %llu values, the parameter's %llu (it is cut by rows): the tensor's shape is "
-                              "not what config.json makes; 'ckptdoc lint' names the key",
-                              (unsigned long long)cols, (unsigned long long)lcols);
-        /* vocab padding rows (beyond the tensor's) stay zero */
-        uint64_t nr = r0 >= rows ? 0 : rows - r0 < lrows ? rows - r0 : lrows;
-        *filled += lrows * lcols;
-        return mem_copy2d(m, lp->data, 0, src + r0 * cols, 0, (size_t)(nr * cols) * F, nr ? 1 : 0, err);
-    }
-    case SHARD_ROW: {
-        if (pp->ndim < 2 || rows != lrows)
-            return ck_err_set(err, CK_EFORMAT, NULL, pp->name, CK_NO_OFFSET, "a row-parallel [%llu x %llu] "
-                              "for a local [%llu x %llu]", (unsigned long long)rows, (unsigned long long)cols,
-                              (unsigned long long)lrows, (unsigned long long)lcols);
-        uint64_t c0 = (uint64_t)rank * lcols;
-        *filled += rows * lcols;
-        return mem_copy2d(m, lp->data, (size_t)lcols * F, src + c0, (size_t)cols * F, (size_t)lcols * F,
-                          (size_t)rows, err);
-    }
-    case SHARD_REPLICATED:
-        if (rows * cols != lp->n)
-            return ck_err_set(err, CK_EFORMAT, NULL, pp->name, CK_NO_OFFSET, "%llu elements for %llu",
-                              (unsigned long long)(rows * cols), (unsigned long long)lp->n);
-        *filled += lp->n;
-        return mem_copy2d(m, lp->data, 0, src, 0, (size_t)lp->n * F, 1, err);
-    default:
-        return ck_err_set(err, CK_EUSAGE, p->rules->path, pp->name, CK_NO_OFFSET, "shard kind %s is not "
-                          "loaded by this version", shard_kind_name(t->shard));
-    }
-}
-
-/* One expert's tensor (rows x cols as stored) into its local expert slot: whole under EP, else
- * the rank's rows of its part (w1/w3 of w13) or its columns (w2). Keys of experts this rank
- * does not hold are skipped. */
-static int place_expert(const plan *p, const rules_param *t, load_param *lp, const char *part, int64_t e,
-                        const float *src, const st_tensor *ten, int rank, const mem_ctx *m, ck_err *err)
-{
-    const size_t F = sizeof *src;
-    const plan_param *pp = lp->pp;
-    if (e < lp->expert0 || e >= lp->expert0 + lp->n_experts)
-        return CK_OK;
-    int ep = p->layout.ep && p->layout.tp > 1, tp = ep ? 1 : p->layout.tp, r = ep ? 0 : rank;
-    uint64_t per = lp->n / pp->local[0], lrows = pp->local[1], lcols = pp->ndim > 2 ? pp->local[2] : 1;
-    float *dst = lp->data + (uint64_t)(e - lp->expert0) * per;
-    uint64_t rows = ten->shape[0], cols = ten->ndim > 1 ? ten->shape[1] : 1;
-    if (t->n_parts) {
-        int j = find_part(p, pp, t, part, err);
-        part_slice s = {0, 0, 0};
-        int rc = j < 0 ? err->code : part_slice_of(p, t, j, tp, r, &s, err);
-        if (rc)
-            return rc;
-        if ((uint64_t)(s.src0 + s.rows) > rows || cols != lcols || (uint64_t)(s.dst0 + s.rows) > lrows)
-            return ck_err_set(err, CK_EFORMAT, p->rules->path, pp->name, CK_NO_OFFSET, "expert %lld part %s: "
-                              "rows [%lld, %lld) of [%llu x %llu] do not fit the local [%llu x %llu]",
-                              (long long)e, part, (long long)s.src0, (long long)(s.src0 + s.rows),
-                              (unsigned long long)rows, (unsigned long long)cols, (unsigned long long)lrows,
-                              (unsigned long long)lcols);
-        lp->filled += (uint64_t)s.rows * cols;
-        return mem_copy2d(m, dst + (uint64_t)s.dst0 * lcols, 0, src + (uint64_t)s.src0 * cols, 0,
-                          (size_t)((uint64_t)s.rows * cols) * F, 1, err);
-    }
-    /* w2: [H, I] with the columns split over TP (whole under EP) */
-    if (rows != lrows || cols < lcols * (uint64_t)tp)
-        return ck_err_set(err, CK_EFORMAT, p->rules->path, pp->name, CK_NO_OFFSET, "expert %lld: [%llu x %llu] "
-                          "for a local [%llu x %llu]", (long long)e, (unsigned long long)rows,
-                          (unsigned long long)cols, (unsigned long long)lrows, (unsigned long long)lcols);
-    lp->filled += rows * lcols;
-    return mem_copy2d(m, dst, (size_t)lcols * F, src + (uint64_t)r * lcols, (size_t)cols * F, (size_t)lcols * F,
-                      (size_t)rows, err);
+    if (!pp->experts)
+        return place_cut(p, pp, &c, -1, src, rows, cols, lp->data, pp->ndim ? pp->local[0] : 1,
+                         pp->ndim > 1 ? lp->n / pp->local[0] : 1, &lp->filled, m, err);
+    if (c.dim == -2 || e < lp->expert0 || e >= lp->expert0 + lp->n_experts)
+        return CK_OK; /* another rank's expert */
+    uint64_t per = lp->n / pp->local[0];
+    return place_cut(p, pp, &c, e, src, rows, cols, lp->data + (uint64_t)(e - lp->expert0) * per, pp->local[1],
+                     pp->ndim > 2 ? pp->local[2] : 1, &lp->filled, m, err);
 }
 
 /* Allocates rank `tp_rank`'s buffers of the stage. */
@@ -565,7 +434,7 @@ static int alloc_rank(const plan *p, int stage, int tp_rank, int64_t layer, int 
             n *= pp->local[d];
         lp->n = lp->expect = n;
         if (pp->experts) {
-            plan_expert_range(p, pp->experts, tp_rank, &lp->expert0, &lp->n_experts);
+            shard_expert_range(p, pp->experts, tp_rank, &lp->expert0, &lp->n_experts);
             lp->expect = n / pp->local[0] * (uint64_t)lp->n_experts;
         }
         if (device) {
@@ -635,15 +504,13 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
         uint64_t n;
         if (!src)
             rc = read_floats_to(ck, ck->tensors[i], m, 0, 1, &src, &n, bytes_read, err);
-        const rules_param *t = &p->rules->params[st->params[pi].tmpl];
         for (int k = 0; k < n_ranks && rc == CK_OK; k++) {
             load_param *lp = &out[k].params[pi];
-            if (lp->pp->experts)
-                rc = mp.expert < 0 ? ck_err_set(err, CK_EFORMAT, p->rules->path, lp->pp->name, CK_NO_OFFSET,
-                                               "a key without an expert index for a routed-expert parameter")
-                                  : place_expert(p, t, lp, mp.part, mp.expert, src, ten, rank0 + k, m, err);
+            if (lp->pp->experts && mp.expert < 0)
+                rc = ck_err_set(err, CK_EFORMAT, p->rules->path, lp->pp->name, CK_NO_OFFSET,
+                                "a key without an expert index for a routed-expert parameter");
             else
-                rc = place(p, t, lp, mp.part, src, ten, rank0 + k, &lp->filled, m, err);
+                rc = place(p, lp, mp.part, mp.expert, src, ten, rank0 + k, m, err);
         }
         mem_release(m, src);
         if (rc != CK_OK && !err->key[0])

@@ -1,16 +1,9 @@
 /* load.h - executing the load plan for one rank on the host: every checkpoint key the loader
  * maps to a parameter of this rank's stage is read (pread, read-only), converted to float, cut to
- * the rank's slice and placed at its fused part's offset, as vLLM's weight loaders do:
- *   column: rows of each part split over TP (GQA key/value heads replicated when there are fewer
- *           heads than ranks: rank r takes head r / (tp / heads));
- *   row:    columns split over TP;
- *   vocab:  rows of the vocabulary padded to a multiple of 64, split over TP (padding zero);
- *   replicated: whole.
- *   expert: whole experts split over the ranks under EP (vLLM's linear placement), else every
- *           expert on every rank with its rows (w1/w3) or columns (w2) split over TP.
- * Parameters are held in fp32, on the host or (load_opts.stager) in device memory; quantized
- * weights are dequantized as read (load_opts.deq), other quantized suffixes are refused with
- * CK_EUSAGE naming the parameter. */
+ * the rank's slice as shard.h says vLLM's weight loaders cut it, and placed at its fused part's
+ * offset. Parameters are held in fp32, on the host or (load_opts.stager) in device memory;
+ * quantized weights are dequantized as read (load_opts.deq), other quantized suffixes are
+ * refused with CK_EUSAGE naming the parameter. */
 #ifndef CK_LOAD_H
 #define CK_LOAD_H
 
@@ -57,11 +50,6 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
  * version does not load, CK_EIO / CK_ENOMEM with err naming the file, key and offset. */
 int load_rank(const ck_checkpoint *ck, const plan *p, int stage, int tp_rank, rank_load *out, ck_err *err);
 void rank_load_free(rank_load *r);
-/* What TP rank `rank` takes of a checkpoint tensor that fills `part` (or NULL) of parameter pp
- * (of template t, holding `expert` or -1): *dim is the tensor dim cut (-1: the whole tensor,
- * -2: not this rank's expert under EP), [*start, *start + *len) the range along it. CK_OK. */
-int load_slice(const plan *p, const plan_param *pp, const char *part, int64_t expert, int rank, int *dim,
-               int64_t *start, int64_t *len, ck_err *err);
 /* Host bytes (fp32) the stage's parameters of one TP rank take; layer >= 0: only that layer's. */
 uint64_t load_bytes(const plan *p, int stage, int tp_rank, int64_t layer);
 /* The loaded parameter named `name` (as the loader spells it), or NULL. */

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "loader/shard.h"
+
 int plan_pp_indices(int layers, const plan_layout *lay, int stage, int *start, int *end, ck_err *err)
 {
     int pp = lay->pp, sizes[PLAN_MAX_PP];
@@ -249,21 +251,18 @@ static int emit(expander *x, size_t *cap, int layer)
                 if (eval_int(p, t->parts[k].size, &env, t->line, &ps, x->err) ||
                     (t->parts[k].heads && eval_int(p, t->parts[k].heads, &env, t->line, &heads, x->err)))
                     return -1;
-                if (heads > 0 && heads < tp) {
-                    /* vLLM's QKVParallelLinear: fewer kv heads than ranks, one head per rank */
-                    if (tp % heads)
-                        construct_finding(x, "%lld key/value heads cannot be replicated over %d "
-                                          "tensor-parallel ranks (vLLM: assert tp_size %% "
-                                          "total_num_kv_heads == 0)", (long long)heads, tp);
-                    lp = ps / heads;
-                } else if (heads > 0) {
-                    if (heads % tp)
-                        construct_finding(x, "%lld heads are not divisible by tensor-parallel size "
-                                          "%d (vLLM: AssertionError: %lld is not divisible by %d)",
-                                          (long long)heads, tp, (long long)heads, tp);
-                    lp = ps / tp;
-                } else
-                    lp = split(x, ps, tp, "output size");
+                /* vLLM's QKVParallelLinear: fewer kv heads than ranks, one head per rank */
+                if (heads > 0 && heads < tp && tp % heads)
+                    construct_finding(x, "%lld key/value heads cannot be replicated over %d "
+                                      "tensor-parallel ranks (vLLM: assert tp_size %% "
+                                      "total_num_kv_heads == 0)", (long long)heads, tp);
+                else if (heads >= tp && heads % tp)
+                    construct_finding(x, "%lld heads are not divisible by tensor-parallel size "
+                                      "%d (vLLM: AssertionError: %lld is not divisible by %d)",
+                                      (long long)heads, tp, (long long)heads, tp);
+                else if (heads <= 0)
+                    split(x, ps, tp, "output size");
+                lp = shard_part_rows(ps, heads, tp);
                 if (fp8_block && tp > 1 && lp % block_n)
                     construct_finding(x, t->experts ? "The output_size of gate's and up's weight = %lld "
                                       "is not divisible by weight quantization block_n = %d."
@@ -286,9 +285,8 @@ static int emit(expander *x, size_t *cap, int layer)
                                   "weight quantization block_k = %d.", (long long)lin, block_k);
         }
     }
-    int64_t lexperts = experts;
-    if (experts && ep && tp > 1)
-        lexperts = experts / tp + (experts % tp != 0); /* the most any rank holds */
+    int64_t lexperts = experts, first;
+    shard_expert_range(p, experts, 0, &first, &lexperts); /* the most any rank holds: rank 0's */
     for (int s = 0; s < nsuf; s++) {
         plan_param pp;
         memset(&pp, 0, sizeof pp);
@@ -342,7 +340,7 @@ static int emit(expander *x, size_t *cap, int layer)
             if (t->shard == SHARD_COLUMN && t->n_parts && t->ndim >= 1)
                 pp.local[d0] = (uint64_t)lout;
             else if (t->shard == SHARD_VOCAB && t->ndim >= 1)
-                pp.local[d0] = (uint64_t)split(x, (full[0] + 63) / 64 * 64, tp, "padded vocabulary");
+                pp.local[d0] = (uint64_t)split(x, shard_padded_vocab(full[0]), tp, "padded vocabulary");
             else if (t->shard == SHARD_COLUMN && t->ndim >= 1)
                 pp.local[d0] = (uint64_t)split(x, full[0], tp, "size");
             else if (t->shard == SHARD_ROW && t->ndim >= 2)
@@ -400,32 +398,6 @@ static int expand(expander *x, size_t *cap, int k)
             return -1;
     }
     return 0;
-}
-
-void plan_expert_range(const plan *p, int64_t experts, int rank, int64_t *start, int64_t *count)
-{
-    int n = p->layout.tp;
-    if (!p->layout.ep || n <= 1) {
-        *start = 0;
-        *count = experts;
-        return;
-    }
-    int64_t base = experts / n, rem = experts % n;
-    *count = base + (rank < rem);
-    *start = rank * base + (rank < rem ? rank : rem);
-}
-
-int plan_expert_rank(const plan *p, int64_t experts, int64_t e)
-{
-    if (!p->layout.ep || p->layout.tp <= 1)
-        return -1;
-    for (int r = 0; r < p->layout.tp; r++) {
-        int64_t s, c;
-        plan_expert_range(p, experts, r, &s, &c);
-        if (e >= s && e < s + c)
-            return r;
-    }
-    return -1;
 }
 
 int64_t plan_experts(const plan *p)

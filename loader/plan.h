@@ -64,12 +64,6 @@ typedef struct {
 int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay, plan *p,
                ck_findings *f, ck_err *err);
 void plan_free(plan *p);
-/* Expert parallelism: the experts TP rank `rank` of a stage holds, as vLLM's linear placement
- * (determine_expert_map) gives them: E / ranks each, the first E % ranks ranks one more.
- * Without EP every rank holds all experts. Sets *start and *count. */
-void plan_expert_range(const plan *p, int64_t experts, int rank, int64_t *start, int64_t *count);
-/* The TP rank that holds expert e under EP (every rank without EP: returns -1). */
-int plan_expert_rank(const plan *p, int64_t experts, int64_t e);
 /* Experts of the model's routed-expert parameters (the first with an experts dim), 0: none. */
 int64_t plan_experts(const plan *p);
 

@@ -9,6 +9,7 @@
 
 #include "inspect/ckpt.h"
 #include "loader/plan.h"
+#include "loader/shard.h"
 #include "loader/simulate.h"
 #include "loader/load.h"
 #include "kernels/convert.h"
@@ -980,19 +981,26 @@ START_TEST(test_load_slices)
         size_t pi;
         ck_assert(strmap_get(&p.stages[0].by_name, "layers.0.self_attn.qkv_proj.weight", &pi));
         static const int64_t kstart[4] = {0, 0, 16, 16}, qstart[4] = {0, 16, 32, 48};
+        shard_slice c;
         for (int rank = 0; rank < 4; rank++) {
-            int dim;
-            int64_t s0, len;
-            ck_assert_int_eq(load_slice(&p, &p.stages[0].params[pi], "k", -1, rank, &dim, &s0, &len, &err), CK_OK);
-            ck_assert(dim == 0 && s0 == kstart[rank] && len == 16);
-            ck_assert_int_eq(load_slice(&p, &p.stages[0].params[pi], "q", -1, rank, &dim, &s0, &len, &err), CK_OK);
-            ck_assert(dim == 0 && s0 == qstart[rank] && len == 16);
+            /* q: 16 of 64 rows each at row 0 of the local qkv; k: one whole head of 16 rows,
+             * shared by two ranks, after the rank's q rows */
+            ck_assert_int_eq(shard_slice_of(&p, &p.stages[0].params[pi], "k", -1, rank, &c, &err), CK_OK);
+            ck_assert(c.dim == 0 && c.start == kstart[rank] && c.len == 16 && c.dst == 16 && c.part == 1);
+            ck_assert_int_eq(shard_slice_of(&p, &p.stages[0].params[pi], "q", -1, rank, &c, &err), CK_OK);
+            ck_assert(c.dim == 0 && c.start == qstart[rank] && c.len == 16 && c.dst == 0 && c.part == 0);
         }
+        /* a part the rule does not list is an error that names the rules file and the parameter */
+        ck_assert_int_eq(shard_slice_of(&p, &p.stages[0].params[pi], "x", -1, 0, &c, &err), CK_EFORMAT);
+        ck_assert_str_eq(err.key, "layers.0.self_attn.qkv_proj.weight");
+        ck_assert_ptr_nonnull(strstr(err.msg, "part 'x'"));
+        ck_err_clear(&err);
         ck_assert(strmap_get(&p.stages[0].by_name, "layers.0.self_attn.o_proj.weight", &pi));
-        int dim;
-        int64_t s0, len;
-        ck_assert_int_eq(load_slice(&p, &p.stages[0].params[pi], NULL, -1, 3, &dim, &s0, &len, &err), CK_OK);
-        ck_assert(dim == 1 && s0 == 48 && len == 16);
+        ck_assert_int_eq(shard_slice_of(&p, &p.stages[0].params[pi], NULL, -1, 3, &c, &err), CK_OK);
+        ck_assert(c.dim == 1 && c.start == 48 && c.len == 16 && c.part == -1);
+        ck_assert(strmap_get(&p.stages[0].by_name, "norm.weight", &pi));
+        ck_assert_int_eq(shard_slice_of(&p, &p.stages[0].params[pi], NULL, -1, 3, &c, &err), CK_OK);
+        ck_assert_int_eq(c.dim, -1);
         plan_free(&p);
         findings_free(&f);
     }
