@@ -1,0 +1,508 @@
+/* stages.c - each pipeline stage's replay over the mapped keys: which keys load, which are
+ * skipped and why, the exception the loader raises first, what stays empty; the shapes of the
+ * keys against their parameters and the rules' post-load checks. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/thread.h"
+#include "loader/sim_internal.h"
+
+/* Whether stage st's model has a placeholder (vLLM: PPMissingLayer) where name would live: a
+ * layer another stage owns, or a first/last-stage module it does not hold. */
+int sim_pp_missing(const plan *p, const plan_stage *st, const char *name, int layer)
+{
+    if (layer >= 0)
+        return layer < p->num_layers && (layer < st->layer_start || layer >= st->layer_end);
+    const rules_file *r = p->rules;
+    for (int t = 0; t < r->n_params; t++) {
+        const rules_param *rp = &r->params[t];
+        if (!((rp->stage == STAGE_FIRST && !st->first) || (rp->stage == STAGE_LAST && !st->last) ||
+              (rp->stage == STAGE_EDGES && !st->first && !st->last)))
+            continue;
+        /* the module: the template's text up to its last '.' */
+        const char *txt = rp->name.text, *dot = strrchr(txt, '.');
+        if (dot && strchr(txt, '{') == NULL && strncmp(name, txt, (size_t)(dot - txt + 1)) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static int stage_owning(const plan *p, const char *name)
+{
+    for (int s = 0; s < p->layout.pp; s++)
+        if (strmap_get(&p->stages[s].by_name, name, NULL))
+            return s;
+    return -1;
+}
+
+/* A skip rule written for layer `layer` (its `when` holds with {layer} bound to it) whose key
+ * pattern missed this key: the rules meant to skip the layer but the loader sees another name. */
+static const rules_skip *skip_meant_for(const plan *p, int layer)
+{
+    const rules_file *r = p->rules;
+    for (int j = 0; j < r->n_skips; j++) {
+        const rules_skip *sk = &r->skips[j];
+        int li = pattern_cap_index(&sk->key, "layer", 5);
+        if (li < 0 || !sk->when)
+            continue;
+        pattern_value v[PATTERN_MAX_CAPS];
+        memset(v, 0, sizeof v);
+        for (int c = 0; c < sk->key.n_caps; c++)
+            v[c].s = ""; /* other captures: empty names */
+        v[li].s = NULL;
+        v[li].v = layer;
+        plan_env env = {p, &sk->key, v, NULL, NULL, 0};
+        expr_val w;
+        ck_err e;
+        ck_err_clear(&e);
+        if (plan_eval(p, sk->when, &env, sk->line, &w, &e) == CK_OK && sim_truthy(&w))
+            return sk;
+    }
+    return NULL;
+}
+
+/* Why k's parameter is not one of the stage's, in a sentence (seen: the name the loader sees). */
+void sim_explain_missing(const plan *p, const sim_key *k, const sim_param *kp, const char *seen,
+                            char *buf, size_t size)
+{
+    const rules_file *r = p->rules;
+    int other = stage_owning(p, kp->param);
+    if (k->rule >= 0 && r->keys[k->rule].hazard) {
+        snprintf(buf, size, "%s (the key rule at %s line %d)", r->keys[k->rule].hazard, r->path,
+                 r->keys[k->rule].line);
+        return;
+    }
+    if (kp->layer >= p->num_layers) {
+        const rules_skip *sk = skip_meant_for(p, kp->layer);
+        if (sk)
+            snprintf(buf, size, "layer %d is %s; the skip rule for it (%s line %d) does not match "
+                     "the name the loader sees, '%s' (its key is '%s')", kp->layer, sk->reason,
+                     r->path, sk->line, seen, sk->key.text);
+        else
+            snprintf(buf, size, "layer %d is at or beyond num_hidden_layers=%d: the checkpoint has "
+                     "more layers than config.json builds (a trimmed config?)", kp->layer,
+                     p->num_layers);
+        return;
+    }
+    if (other >= 0) {
+        snprintf(buf, size, "the parameter belongs to PP stage %d (layers %d..%d); this loader "
+                 "path has no pipeline-stage guard (%s), so the stage that lacks it looks it up "
+                 "anyway", other, p->stages[other].layer_start, p->stages[other].layer_end - 1,
+                 k->rule >= 0 ? "its key rule sets \"pp_guard\": false" : "the loader's pp_guard is false");
+        return;
+    }
+    /* a quantization suffix the model was not built with? */
+    for (int qi = 0; qi < r->n_quants; qi++) {
+        const rules_quant *q = &r->quants[qi];
+        if (q == p->quant)
+            continue;
+        for (int j = 0; j < q->n_suffixes; j++) {
+            size_t l = strlen(q->suffixes[j].suffix), pl = strlen(kp->param);
+            if (pl > l && strcmp(kp->param + pl - l, q->suffixes[j].suffix) == 0 &&
+                (kp->param[pl - l - 1] == '.' || kp->param[pl - l - 1] == '_')) {
+                int own_variant = 0;
+                for (int m = 0; m < p->quant->n_suffixes; m++)
+                    own_variant |= strcmp(p->quant->suffixes[m].suffix, q->suffixes[j].suffix) == 0;
+                if (own_variant)
+                    continue;
+                snprintf(buf, size, "'%s' belongs to %s quantization, but config.json builds the "
+                         "model %s: was quantization_config removed or changed?", q->suffixes[j].suffix,
+                         q->method, strcmp(p->quant->method, "none") == 0 ? "unquantized"
+                         : p->quant->method);
+                return;
+            }
+        }
+    }
+    snprintf(buf, size, "no parameter of this name in the model these rules build (%s): the "
+             "checkpoint's naming does not match them", r->name);
+}
+
+/* The loader's exception for key k: its error format with {param} and {module} filled. */
+static void error_line(const rules_file *r, const char *param, const char *seen, char *buf, size_t size)
+{
+    size_t n = 0;
+    const char *dot = strrchr(seen, '.'), *prev = NULL;
+    for (const char *q = seen; dot && q < dot; q++)
+        if (*q == '.')
+            prev = q;
+    const char *mod = prev ? prev + 1 : seen;
+    size_t mlen = dot ? (size_t)(dot - mod) : strlen(mod);
+    for (const char *q = r->error_format; *q && n + 1 < size; q++) {
+        int w = 0;
+        if (strncmp(q, "{param}", 7) == 0) {
+            w = snprintf(buf + n, size - n, "%s", param ? param : seen);
+            q += 6;
+        } else if (strncmp(q, "{module}", 8) == 0) {
+            w = snprintf(buf + n, size - n, "%.*s", (int)mlen, mod);
+            q += 7;
+        } else
+            buf[n++] = *q;
+        if (w > 0)
+            n += (size_t)w < size - n ? (size_t)w : size - n - 1;
+    }
+    buf[n] = 0;
+}
+
+/* The stages run on several threads: each keeps its findings in a list of its own (file, key
+ * and message; offsets unused), added (sim_finding_put) stage after stage once all have run, so that
+ * the order and the merged rank masks are those of one thread. */
+static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
+{
+    const plan *p = s->p;
+    const rules_file *r = p->rules;
+    const plan_stage *st = &p->stages[si];
+    out->stage = si;
+    uint8_t **bits = calloc(st->n ? st->n : 1, sizeof *bits);
+    size_t *nbits = calloc(st->n ? st->n : 1, sizeof *nbits);
+    size_t *skip_count = calloc((size_t)r->n_skips + 1, sizeof *skip_count);
+    const char **skip_example = calloc((size_t)r->n_skips + 1, sizeof *skip_example);
+    if (!bits || !nbits || !skip_count || !skip_example) {
+        o->oom = 1;
+        goto out;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        const sim_key *k = &s->keys[i];
+        const sim_param *kp = key_param(s, k);
+        if (k->skip >= 0) {
+            if (!skip_count[k->skip]++)
+                skip_example[k->skip] = key_name(s, k);
+            out->skipped_rules++;
+            continue;
+        }
+        size_t pi;
+        if (!r->builds_model && k->rule >= 0) {
+            /* a converter: the rule renames the key; a split dim must divide */
+            const rules_key *kr = &r->keys[k->rule];
+            if (kr->dim >= 0 && k->has_tensor) {
+                const st_tensor *t = key_tensor(s->ck, k);
+                if ((uint32_t)kr->dim < t->ndim && t->shape[kr->dim] % (uint64_t)p->layout.tp) {
+                    const char *kname = key_name(s, k);
+                    char line[256];
+                    snprintf(line, sizeof line, "AssertionError: Dimension %d must be divisible by %d",
+                             kr->dim, p->layout.tp);
+                    if (!out->error[0]) {
+                        snprintf(out->error, sizeof out->error, "%s", line);
+                        snprintf(out->error_key, sizeof out->error_key, "%s", kname);
+                        snprintf(out->error_file, sizeof out->error_file, "%s", s->ck->shards[k->shard].name);
+                    }
+                    findings_add(o, out->error[0] && strcmp(out->error_key, kname) ? "lint.unexpected"
+                                 : "lint.keyerror", SEV_ERROR, s->ck->shards[k->shard].name, kname,
+                                 CK_NO_OFFSET, "%s: dim %d is %llu, which %d ranks cannot split",
+                                 line, kr->dim, (unsigned long long)t->shape[kr->dim], p->layout.tp);
+                    continue;
+                }
+            }
+            out->loaded++;
+            continue;
+        }
+        int found = r->builds_model && (kp->stages >> si & 1);
+        if (found)
+            pi = si == kp->own_st ? kp->own_pi : (strmap_get(&st->by_name, kp->param, &pi), pi);
+        if (!found) {
+            size_t pl = r->builds_model && !kp->stages ? strlen(kp->param) : 0;
+            if (pl > 5 && strcmp(kp->param + pl - 5, ".bias") == 0)
+                continue; /* the loaders drop a bias the model does not have */
+            if (key_guard(r, k) && sim_pp_missing(p, st, kp->param, kp->layer)) {
+                out->skipped_pp++;
+                continue;
+            }
+            const char *kname = key_name(s, k); /* only now: a loaded key is never named */
+            char why[768], line[600];
+            if (r->builds_model)
+                sim_explain_missing(p, k, kp, kname + k->seen_off, why, sizeof why);
+            else
+                snprintf(why, sizeof why, "no rule of %s takes this name", r->name);
+            error_line(r, kp->param, kname + k->seen_off, line, sizeof line);
+            const char *file = s->ck->shards[k->shard].name;
+            if (!r->raises) {
+                findings_add(o, "lint.unused", SEV_WARNING, file, kname, CK_NO_OFFSET, "%s warns "
+                             "that it was not used (\"Some weights of the model checkpoint at %s were "
+                             "not used when initializing %s\") and drops it: %s", r->loader,
+                             s->ck->root, s->p->cfg->architectures, why);
+                out->unexpected++;
+                continue;
+            }
+            if (!out->error[0]) {
+                snprintf(out->error, sizeof out->error, "%s", line);
+                snprintf(out->error_key, sizeof out->error_key, "%s", kname);
+                snprintf(out->error_file, sizeof out->error_file, "%s", file);
+                findings_add(o, "lint.keyerror", SEV_ERROR, file, kname, CK_NO_OFFSET, "the load "
+                             "fails here first: %s: %s", line, why);
+            } else if (!r->builds_model)
+                findings_add(o, "lint.unexpected", SEV_ERROR, file, kname, CK_NO_OFFSET, "is not in "
+                             "the converter's table either (%s)", line);
+            else
+                findings_add(o, "lint.unexpected", SEV_ERROR, file, kname, CK_NO_OFFSET, "maps to "
+                             "'%s', which these ranks do not have (%s): %s", kp->param, line, why);
+            out->unexpected++;
+            continue;
+        }
+        /* loaded: record the part and expert it fills */
+        const plan_param *pp = &st->params[pi];
+        const rules_param *t = &r->params[pp->tmpl];
+        const char *kpart = key_part(r, k);
+        int np = t->n_parts ? t->n_parts : 1, part = key_part_index(s, k, pp->tmpl);
+        if (part < 0)
+            part = 0;
+        int64_t ne = pp->experts ? pp->experts : 1, e = k->expert >= 0 ? k->expert : 0;
+        if (e >= ne) {
+            findings_add(o, "lint.unexpected", SEV_ERROR, s->ck->shards[k->shard].name, key_name(s, k),
+                         CK_NO_OFFSET, "expert %lld is beyond the model's %lld experts ('%s')",
+                         (long long)e, (long long)ne, kp->param);
+            continue;
+        }
+        if (!bits[pi]) {
+            nbits[pi] = (size_t)(np * ne);
+            bits[pi] = calloc(nbits[pi], 1);
+            if (!bits[pi]) {
+                o->oom = 1;
+                goto out;
+            }
+        }
+        size_t b = (size_t)(e * np + part);
+        if (bits[pi][b])
+            findings_add(o, "lint.duplicate", SEV_WARNING, s->ck->shards[k->shard].name, key_name(s, k),
+                         CK_NO_OFFSET, "fills '%s'%s%s a second time: two checkpoint names for one slot, "
+                         "the later wins", kp->param, kpart ? " part " : "", kpart ? kpart : "");
+        bits[pi][b] = 1;
+        out->loaded++;
+    }
+    /* what stayed empty */
+    for (size_t pi = 0; pi < st->n; pi++) {
+        const plan_param *pp = &st->params[pi];
+        const rules_param *t = &r->params[pp->tmpl];
+        if (!bits[pi]) {
+            out->missing++;
+            if (r->raises)
+                findings_add(o, "lint.missing", SEV_ERROR, "", pp->name, CK_NO_OFFSET, "no checkpoint "
+                             "key fills this parameter (rules line %d): it stays uninitialized", t->line);
+            else
+                findings_add(o, "lint.missing", SEV_ERROR, "", pp->name, CK_NO_OFFSET, "no checkpoint "
+                             "key fills this parameter (rules line %d): %s leaves it newly initialized, "
+                             "at random (\"Some weights of %s were not initialized from the model "
+                             "checkpoint\")", t->line, r->loader, s->p->cfg->architectures);
+            continue;
+        }
+        int np = t->n_parts ? t->n_parts : 1;
+        size_t holes = 0, first = SIZE_MAX;
+        for (size_t b = 0; b < nbits[pi]; b++)
+            if (!bits[pi][b]) {
+                holes++;
+                if (first == SIZE_MAX)
+                    first = b;
+            }
+        if (!holes)
+            continue;
+        out->missing++;
+        char where[128] = "";
+        if (pp->experts)
+            snprintf(where, sizeof where, "expert %zu ", first / (size_t)np);
+        findings_add(o, "lint.incomplete", SEV_ERROR, "", pp->name, CK_NO_OFFSET, "%zu of %zu parts "
+                     "are filled by no key; the first missing is %spart %s: that slice stays "
+                     "uninitialized", holes, nbits[pi], where,
+                     t->n_parts ? t->parts[first % (size_t)np].id : "0");
+    }
+    for (int j = 0; j < r->n_skips; j++)
+        if (skip_count[j])
+            findings_add(o, "lint.skipped", SEV_NOTE, "", skip_example[j], CK_NO_OFFSET, "%zu key%s "
+                         "skipped (like this one): %s", skip_count[j], skip_count[j] == 1 ? "" : "s",
+                         r->skips[j].reason);
+out:
+    if (bits)
+        for (size_t pi = 0; pi < st->n; pi++)
+            free(bits[pi]);
+    free(bits);
+    free(nbits);
+    free(skip_count);
+    free(skip_example);
+}
+
+/* The stages, each on its own thread up to the number of CPUs (every stage walks all keys);
+ * their findings are then added in stage order. */
+typedef struct {
+    const sim *s;
+    sim_result *res;
+    ck_findings *out;
+    atomic_int next;
+} stages_job;
+
+static void *stages_worker(void *arg)
+{
+    stages_job *j = arg;
+    for (;;) {
+        int si = atomic_fetch_add(&j->next, 1);
+        if (si >= j->res->n_stages)
+            break;
+        run_stage(j->s, si, &j->res->stages[si], &j->out[si]);
+    }
+    return NULL;
+}
+
+void sim_run_stages(sim *s, sim_result *res)
+{
+    int n = res->n_stages;
+    stages_job j = {s, res, calloc((size_t)n, sizeof *j.out), 0};
+    if (!j.out) {
+        s->oom = 1;
+        return;
+    }
+    atomic_init(&j.next, 0);
+    int nt = ck_thread_count(0, SIM_THREADS, (size_t)n);
+    pthread_t tid[SIM_THREADS];
+    int started = 0;
+    for (int t = 1; t < nt; t++)
+        if (ck_thread_start(&tid[started], stages_worker, &j) == 0)
+            started++;
+    stages_worker(&j);
+    for (int t = 0; t < started; t++)
+        pthread_join(tid[t], NULL);
+    for (int si = 0; si < n; si++) {
+        const ck_findings *o = &j.out[si];
+        s->oom |= o->oom;
+        for (size_t i = 0; i < o->n && !s->oom; i++)
+            sim_finding_put(s, o->v[i].code, o->v[i].sev, si, o->v[i].file, o->v[i].key, o->v[i].msg);
+        findings_free(&j.out[si]);
+    }
+    free(j.out);
+}
+
+/* The rules' post-load checks: on each stage, the first owned layer whose module has none of
+ * the parameters the check looks for raises the check's error. */
+void sim_run_checks(sim *s)
+{
+    const plan *p = s->p;
+    const rules_file *r = p->rules;
+    for (int ci = 0; ci < r->n_checks; ci++) {
+        const rules_check *c = &r->checks[ci];
+        int li = pattern_cap_index(&c->module, "layer", 5);
+        for (int si = 0; si < p->layout.pp; si++) {
+            const plan_stage *st = &p->stages[si];
+            int lo = li >= 0 ? st->layer_start : 0, hi = li >= 0 ? st->layer_end : 1;
+            for (int layer = lo; layer < hi; layer++) {
+                pattern_value v[PATTERN_MAX_CAPS];
+                memset(v, 0, sizeof v);
+                if (li >= 0)
+                    v[li].v = layer;
+                plan_env env = {p, &c->module, v, NULL, NULL, 0};
+                if (c->when) {
+                    expr_val w;
+                    ck_err e2;
+                    ck_err_clear(&e2);
+                    if (plan_eval(p, c->when, &env, c->line, &w, &e2) || !sim_truthy(&w))
+                        continue;
+                }
+                char mod[512], name[640];
+                if (pattern_format(&c->module, v, mod, sizeof mod) < 0)
+                    continue;
+                const plan_param *any = NULL;
+                size_t ml = strlen(mod);
+                for (size_t i = 0; i < st->n && !any; i++)
+                    if (strncmp(st->params[i].name, mod, ml) == 0 && st->params[i].name[ml] == '.')
+                        any = &st->params[i];
+                if (!any)
+                    continue; /* the module is not there at all (another variant, another stage) */
+                int found = 0;
+                for (int h = 0; h < c->n_has && !found; h++) {
+                    snprintf(name, sizeof name, "%s.%s", mod, c->has_one_of[h]);
+                    found = strmap_get(&st->by_name, name, NULL);
+                }
+                if (found)
+                    continue;
+                /* the error text with the module's sizes */
+                char msg[1024];
+                size_t n = 0;
+                for (const char *q = c->error; *q && n + 32 < sizeof msg; q++) {
+                    long long val;
+                    int isval = 1;
+                    shard_kind sk = r->params[any->tmpl].shard;
+                    int tp = p->layout.tp;
+                    if (strncmp(q, "{in}", 4) == 0)
+                        val = (long long)(sk == SHARD_ROW ? any->in / tp : any->in), q += 3;
+                    else if (strncmp(q, "{out}", 5) == 0)
+                        val = (long long)(sk == SHARD_COLUMN ? any->out / tp : any->out), q += 4;
+                    else if (strncmp(q, "{tp}", 4) == 0)
+                        val = p->layout.tp, q += 3;
+                    else if (strncmp(q, "{layer}", 7) == 0)
+                        val = layer, q += 6;
+                    else
+                        isval = 0;
+                    if (isval)
+                        n += (size_t)snprintf(msg + n, sizeof msg - n, "%lld", val);
+                    else
+                        msg[n++] = *q;
+                }
+                msg[n] = 0;
+                char have[256] = "";
+                for (size_t i = 0, hn = 0; i < st->n && hn < sizeof have; i++)
+                    if (strncmp(st->params[i].name, mod, ml) == 0 && st->params[i].name[ml] == '.')
+                        hn += (size_t)snprintf(have + hn, sizeof have - hn, "%s%s", hn ? ", " : "",
+                                               st->params[i].name + ml + 1);
+                char wants[256] = "";
+                for (int h = 0, wn = 0; h < c->n_has && wn < (int)sizeof wants; h++)
+                    wn += snprintf(wants + wn, sizeof wants - (size_t)wn, "%s%s", h ? ", " : "",
+                                   c->has_one_of[h]);
+                sim_finding_add(s, "lint.postload", SEV_ERROR, si, r->path, mod, "after loading, the model "
+                          "fails on layer %d: %s (the module holds %s; this loader path knows only "
+                          "%s; rules line %d)", layer, msg, have, wants, c->line);
+                break; /* the first failing layer stops this stage */
+            }
+        }
+    }
+}
+
+const char *sim_ranks_str(const plan *p, uint64_t mask, char *buf, size_t size)
+{
+    int tp = p->layout.tp, pp = p->layout.pp;
+    uint64_t all = pp >= 64 ? ~0ull : (1ull << pp) - 1;
+    if ((mask & all) == all) {
+        snprintf(buf, size, pp * tp == 1 ? "rank 0" : "all ranks (0-%d)", pp * tp - 1);
+        return buf;
+    }
+    size_t n = 0;
+    buf[0] = 0;
+    for (int s = 0; s < pp && n < size; s++) {
+        if (!(mask & (1ull << s)))
+            continue;
+        int e = s;
+        while (e + 1 < pp && (mask & (1ull << (e + 1))))
+            e++;
+        int lo = s * tp, hi = (e + 1) * tp - 1;
+        char rk[64], sg[64];
+        if (lo == hi)
+            snprintf(rk, sizeof rk, "rank %d", lo);
+        else
+            snprintf(rk, sizeof rk, "ranks %d-%d", lo, hi);
+        if (s == e)
+            snprintf(sg, sizeof sg, "PP stage %d", s);
+        else
+            snprintf(sg, sizeof sg, "PP stages %d-%d", s, e);
+        n += (size_t)snprintf(buf + n, size - n, "%s%s (%s)", n ? ", " : "", rk, sg);
+        s = e;
+    }
+    return buf;
+}
+
+/* The checkpoint shape of a key against what the parameter expects from it. */
+void sim_check_shapes(sim *s)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        const sim_key *k = &s->keys[i];
+        uint64_t want[PLAN_MAX_DIMS];
+        int nd, st;
+        const rules_param *t;
+        if (!k->bad_shape || !sim_expected_shape(s, k, want, &nd, &st, &t, NULL))
+            continue;
+        const st_tensor *ten = key_tensor(s->ck, k);
+        char a[128], b[128];
+        st_shape_str(ten->shape, ten->ndim, a, sizeof a);
+        st_shape_str(want, (uint32_t)nd, b, sizeof b);
+        sim_finding_add(s, "lint.shape", SEV_ERROR, st, s->ck->shards[k->shard].name, key_name(s, k),
+                  "shape %s does not match %s expected for '%s'%s%s (from config.json and rules "
+                  "line %d)", a, b, key_param(s, k)->param, key_part(s->p->rules, k) ? " part " : "",
+                  key_part(s->p->rules, k) ? key_part(s->p->rules, k) : "",
+                  t->line);
+    }
+}
