@@ -1107,10 +1107,7 @@ int simulate_map_key(const plan *p, const char *key, sim_mapping *m, ck_err *err
 {
     memset(m, 0, sizeof *m);
     sim s;
-    memset(&s, 0, sizeof s);
-    s.p = p;
-    s.err = err;
-    strmap_init(&s.fmap);
+    sim_init(&s, NULL, p, err);
     const rules_file *r = p->rules;
     when_memo *sm = calloc((size_t)r->n_skips + 1, sizeof *sm);
     when_memo *km = calloc((size_t)r->n_keys + 1, sizeof *km);
@@ -1154,25 +1151,4 @@ int simulate_map_key(const plan *p, const char *key, sim_mapping *m, ck_err *err
     free(pool.v);
     sim_free_strings(&s);
     return rc == 0 ? CK_OK : err->code;
-}
-
-int simulate_keys_for_param(const ck_checkpoint *ck, const plan *p, const char *param,
-                            void (*fn)(void *ctx, const char *key, const char *file,
-                                       const sim_mapping *m),
-                            void *ctx, ck_err *err)
-{
-    sim s;
-    memset(&s, 0, sizeof s);
-    s.ck = ck;
-    s.p = p;
-    s.err = err;
-    strmap_init(&s.fmap);
-    sim_listing l = {param, fn, ctx};
-    int rc = CK_OK;
-    if (sim_collect_keys(&s) != 0 || sim_map_keys(&s) != 0)
-        rc = err->code ? err->code : ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
-    else
-        rc = sim_list_keys(&s, &l);
-    sim_free_strings(&s);
-    return rc;
 }

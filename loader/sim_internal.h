@@ -133,8 +133,10 @@ typedef struct {
     uint32_t pos;         /* where the key is now, from the start of its shard's keys */
 } name_pos;
 
-/* simulate.c: strings the sim frees (NULL and s->oom set when str is NULL or out of room);
- * findings of one stage, folded with the same finding of other stages; the sim's memory. */
+/* simulate.c: a zeroed sim for ck (NULL: one key alone) under p, errors into err; strings the
+ * sim frees (NULL and s->oom set when str is NULL or out of room); findings of one stage, folded
+ * with the same finding of other stages; the sim's memory. */
+void sim_init(sim *s, const ck_checkpoint *ck, const plan *p, ck_err *err);
 char *sim_own(sim *s, char *str);
 void sim_finding_put(sim *s, const char *code, ck_severity sev, int stage, const char *file,
                      const char *key, const char *msg);

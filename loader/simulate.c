@@ -158,6 +158,15 @@ static int sim_tail(sim *s, const sim_listing *l, sim_result *res, ck_findings *
     return CK_OK;
 }
 
+void sim_init(sim *s, const ck_checkpoint *ck, const plan *p, ck_err *err)
+{
+    memset(s, 0, sizeof *s);
+    s->ck = ck;
+    s->p = p;
+    s->err = err;
+    strmap_init(&s->fmap);
+}
+
 int simulate_run(const ck_checkpoint *ck, const plan *p, sim_result *res, ck_findings *f,
                  ck_err *err)
 {
@@ -169,11 +178,7 @@ int simulate_run_listing(const ck_checkpoint *ck, const plan *p, const sim_listi
 {
     memset(res, 0, sizeof *res);
     sim s;
-    memset(&s, 0, sizeof s);
-    s.ck = ck;
-    s.p = p;
-    s.err = err;
-    strmap_init(&s.fmap);
+    sim_init(&s, ck, p, err);
     res->stages = calloc((size_t)p->layout.pp, sizeof *res->stages);
     res->n_stages = p->layout.pp;
     int rc = CK_OK;
@@ -209,11 +214,8 @@ sim_early *simulate_start(const ck_checkpoint *ck, const plan *p)
     sim_early *e = calloc(1, sizeof *e);
     if (!e)
         return NULL;
-    e->s.ck = ck;
-    e->s.p = p;
-    e->s.err = &e->err;
+    sim_init(&e->s, ck, p, &e->err);
     e->s.direct = 1;
-    strmap_init(&e->s.fmap);
     ck_err_clear(&e->err);
     for (size_t i = 0; i < ck->n_shards; i++)
         e->tensors += ck->shards[i].status == ST_OK ? ck->shards[i].h.n_tensors : 0;
@@ -263,6 +265,23 @@ int simulate_run_early(sim_early *e, const sim_listing *l, sim_result *res, ck_f
     free(e);
     if (rc != CK_OK)
         sim_result_free(res);
+    return rc;
+}
+
+int simulate_keys_for_param(const ck_checkpoint *ck, const plan *p, const char *param,
+                            void (*fn)(void *ctx, const char *key, const char *file,
+                                       const sim_mapping *m),
+                            void *ctx, ck_err *err)
+{
+    sim s;
+    sim_init(&s, ck, p, err);
+    sim_listing l = {param, fn, ctx};
+    int rc = CK_OK;
+    if (sim_collect_keys(&s) != 0 || sim_map_keys(&s) != 0)
+        rc = err->code ? err->code : ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    else
+        rc = sim_list_keys(&s, &l);
+    sim_free_strings(&s);
     return rc;
 }
 
