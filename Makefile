@@ -34,7 +34,7 @@ LIB_SRC := $(BASE_SRC) \
            rules/expr.c rules/pattern.c rules/rules.c rules/builtin.c \
            loader/plan.c loader/shard.c loader/simulate.c loader/keyorder.c loader/keymap.c loader/stages.c loader/load.c loader/forward.c \
            kernels/convert_ref.c kernels/dequant_ref.c kernels/ops_ref.c
-CLI_SRC := cli/main.c cli/out.c cli/setup.c cli/cmd_inspect.c cli/cmd_lint.c cli/cmd_explain.c cli/cmd_tui.c cli/cmd_check.c
+CLI_SRC := cli/main.c cli/out.c cli/options.c cli/session.c cli/cmd_inspect.c cli/cmd_lint.c cli/cmd_explain.c cli/cmd_tui.c cli/cmd_check.c
 TESTS   := check_inspect check_rules check_loader check_kernels check_tui check_cli
 
 ifneq ($(NVCC),)

@@ -59,6 +59,15 @@ void findings_add(ck_findings *f, const char *code, ck_severity sev, const char 
     f->n++;
 }
 
+void findings_append(ck_findings *dst, const ck_findings *src, ck_severity min)
+{
+    for (size_t i = 0; i < src->n; i++) {
+        const ck_finding *x = &src->v[i];
+        if (x->sev >= min)
+            findings_add(dst, x->code, x->sev, x->file, x->key, x->offset, "%s", x->msg);
+    }
+}
+
 size_t findings_count(const ck_findings *f, ck_severity sev)
 {
     size_t n = 0;

@@ -30,6 +30,9 @@ void findings_free(ck_findings *f);
 void findings_add(ck_findings *f, const char *code, ck_severity sev, const char *file,
                   const char *key, uint64_t offset, const char *fmt, ...)
     __attribute__((format(printf, 7, 8)));
+/* Appends a copy of every finding of src whose severity is min or higher (SEV_NOTE: all), in
+ * src's order; on allocation failure as findings_add. */
+void findings_append(ck_findings *dst, const ck_findings *src, ck_severity min);
 /* Number of findings of severity sev. */
 size_t findings_count(const ck_findings *f, ck_severity sev);
 /* The first finding with this code, or NULL. */

@@ -17,7 +17,8 @@
 #include "loader/plan.h"
 #include "cli/cli.h"
 #include "cli/out.h"
-#include "cli/setup.h"
+#include "cli/options.h"
+#include "cli/session.h"
 
 #define TOL 1e-4 /* fp32 weights and accumulation: relative error of the logits */
 
@@ -505,30 +506,26 @@ static int read_reference(const char *path, int *T, int64_t *V, int **tok, float
 int cmd_check(int argc, char **argv)
 {
     static const struct option opts[] = {
-        {"rules", required_argument, 0, 'r'}, {"tp", required_argument, 0, 't'},
-        {"tensor-parallel-size", required_argument, 0, 't'}, {"pp", required_argument, 0, 'p'},
-        {"pipeline-parallel-size", required_argument, 0, 'p'}, {"device", required_argument, 0, 'd'},
-        {"tokens", required_argument, 0, 'k'}, {"ep", no_argument, 0, 'e'}, {"against", required_argument, 0, 'a'},
-        {"layers", required_argument, 0, 'L'}, {"max-memory", required_argument, 0, 'M'},
-        {"reference", required_argument, 0, 'R'}, {"load-only", no_argument, 0, 'O'},
-        {"enable-expert-parallel", no_argument, 0, 'e'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *rules = NULL, *device = NULL, *against = NULL, *reference = NULL;
+        LAYOUT_OPTIONS, {"device", required_argument, 0, 'd'}, {"tokens", required_argument, 0, 'k'},
+        {"against", required_argument, 0, 'a'}, {"layers", required_argument, 0, 'L'},
+        {"max-memory", required_argument, 0, 'M'}, {"reference", required_argument, 0, 'R'},
+        {"load-only", no_argument, 0, 'O'}, {0, 0, 0, 0}};
+    const char *device = NULL, *against = NULL, *reference = NULL;
     int64_t only[256];
     int n_only = 0;
     uint64_t max_mem = 0;
-    plan_layout lay = {1, 1, 0, {0}};
-    int tokens[64] = {1, 7, 42, 100, 3, 250, 17, 9}, T = 8, c, tokens_given = 0, load_only = 0;
+    layout_opts lo;
+    layout_opts_init(&lo, "check");
+    int tokens[64] = {1, 7, 42, 100, 3, 250, 17, 9}, T = 8, c, tokens_given = 0, load_only = 0, taken;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "r:t:p:d:k:a:L:M:R:eh", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, LAYOUT_SHORT "d:k:a:L:M:R:", opts, NULL)) != -1) {
         char *end;
         long v;
+        if ((taken = layout_opt_take(&lo, c, optarg)) < 0)
+            return EXIT_USAGE;
+        if (taken)
+            continue;
         switch (c) {
-        case 'r': rules = optarg; break;
-        case 't':
-        case 'p':
-            if (parse_tp_pp(c, optarg, &lay, "check"))
-                return EXIT_USAGE;
-            break;
         case 'd':
             device = optarg;
             if (strcmp(device, "cpu") && strcmp(device, "cuda")) {
@@ -550,7 +547,6 @@ int cmd_check(int argc, char **argv)
                 s = *end == ',' ? end + 1 : end;
             }
             break;
-        case 'e': lay.ep = 1; break;
         case 'a': against = optarg; break;
         case 'R': reference = optarg; break;
         case 'O': load_only = 1; break;
@@ -573,22 +569,24 @@ int cmd_check(int argc, char **argv)
                 return EXIT_USAGE;
             }
             break;
-        case 'h':
-            printf("usage: ckptdoc check DIR [--tp N] [--pp N] [--ep] [--rules NAME|FILE] [--device cpu|cuda] "
-                   "[--tokens 1,2,...] [--against DIR]\n"
-                   "       [--layers 0,3,61] [--max-memory SIZE] [--reference FILE] [--load-only]\nLoads every rank of the layout from the data and the unsharded model, "
-                   "runs the tokens through both and compares the logits. --against DIR: the same tokens through "
-                   "another checkpoint of the same model (say the BF16 original of a quantized one), layer by "
-                   "layer.\n");
-            return EXIT_CLEAN;
         default:
             return EXIT_USAGE;
         }
     }
-    if (optind != argc - 1) {
+    if (lo.help) {
+        printf("usage: ckptdoc check DIR [--tp N] [--pp N] [--ep] [--pp-partition A,B,..] [--rules NAME|FILE] "
+               "[--device cpu|cuda] [--tokens 1,2,...] [--against DIR]\n"
+               "       [--layers 0,3,61] [--max-memory SIZE] [--reference FILE] [--load-only]\nLoads every rank of "
+               "the layout from the data and the unsharded model, runs the tokens through both and compares the "
+               "logits. --against DIR: the same tokens through another checkpoint of the same model (say the BF16 "
+               "original of a quantized one), layer by layer.\n");
+        return EXIT_CLEAN;
+    }
+    if (optind != argc - 1 || layout_opts_finish(&lo)) {
         fprintf(stderr, "usage: ckptdoc check DIR [--tp N] [--pp N] [--rules NAME|FILE] [--device cpu|cuda]\n");
         return EXIT_USAGE;
     }
+    const plan_layout lay = lo.layout;
     const char *dir = argv[optind];
     char why[256], buf[1600];
     /* the layout under test runs on the GPU when there is one; the unsharded model it is compared
@@ -601,31 +599,32 @@ int cmd_check(int argc, char **argv)
         else
             want_dev = 1;
     }
-    ck_checkpoint ck;
+    session s;
     ck_err err;
     ck_err_clear(&err);
-    if (ckpt_open(dir, 0, &ck, &err) != CK_OK) {
+    int opened = session_open(&s, dir, &lo, 0, &err);
+    if (s.stage < SESSION_OPENED) {
         say_error("", &err);
+        session_free(&s);
         return EXIT_USAGE;
     }
-    if (findings_count(&ck.findings, SEV_ERROR)) {
+    if (findings_count(&s.ck.findings, SEV_ERROR)) {
         /* the data cannot be read as it is (a git-lfs pointer, a broken header): nothing to load */
-        for (size_t i = 0, k = 0; i < ck.findings.n && k < 3; i++)
-            if (ck.findings.v[i].sev == SEV_ERROR) {
-                fprintf(stderr, "ckptdoc check: %s: %s: %s\n", ck.findings.v[i].code, ck.findings.v[i].file,
-                        ck.findings.v[i].msg);
+        for (size_t i = 0, k = 0; i < s.ck.findings.n && k < 3; i++)
+            if (s.ck.findings.v[i].sev == SEV_ERROR) {
+                fprintf(stderr, "ckptdoc check: %s: %s: %s\n", s.ck.findings.v[i].code, s.ck.findings.v[i].file,
+                        s.ck.findings.v[i].msg);
                 k++;
             }
         fprintf(stderr, "ckptdoc check: %zu errors reading %s; nothing is loaded ('ckptdoc inspect' lists them)\n",
-                findings_count(&ck.findings, SEV_ERROR), dir);
-        ckpt_free(&ck);
+                findings_count(&s.ck.findings, SEV_ERROR), dir);
+        session_free(&s);
         return EXIT_USAGE;
     }
-    rules_file r;
-    if (!ck.cfg.present || choose_rules(dir, rules, &ck.cfg, &r, &err) != CK_OK) {
-        fprintf(stderr, "ckptdoc check: %s\n", ck.cfg.present ? ck_err_str(&err, buf, sizeof buf)
-                                                            : "no readable config.json");
-        ckpt_free(&ck);
+    if (opened != CK_OK) {
+        fprintf(stderr, "ckptdoc check: %s\n", s.ck.cfg.present ? ck_err_str(&err, buf, sizeof buf)
+                                                              : "no readable config.json");
+        session_free(&s);
         return EXIT_USAGE;
     }
     if (want_dev) {
@@ -637,17 +636,15 @@ int cmd_check(int argc, char **argv)
             dv = &dvr;
     }
     if (load_only) {
-        int st = load_figures(&ck, &r, &lay, max_mem, &dvr, dir);
+        int st = load_figures(&s.ck, &s.r, &lay, max_mem, &dvr, dir);
         kdev_stager_free(dvr.stager);
-        rules_free(&r);
-        ckpt_free(&ck);
+        session_free(&s);
         return st;
     }
     if (n_only) {
-        int st = check_layers(&ck, &r, &lay, only, n_only, T, max_mem, dv, dir);
+        int st = check_layers(&s.ck, &s.r, &lay, only, n_only, T, max_mem, dv, dir);
         kdev_stager_free(dvr.stager);
-        rules_free(&r);
-        ckpt_free(&ck);
+        session_free(&s);
         return st;
     }
     /* transformers' own logits for fixed tokens, when the checkpoint carries them */
@@ -662,8 +659,7 @@ int cmd_check(int argc, char **argv)
         if (!have_ref)
             fprintf(stderr, "ckptdoc check: --reference %s: cannot open: %s\n", reference, strerror(errno));
         kdev_stager_free(dvr.stager);
-        rules_free(&r);
-        ckpt_free(&ck);
+        session_free(&s);
         return EXIT_USAGE;
     }
     if (have_ref && !tokens_given) {
@@ -672,20 +668,19 @@ int cmd_check(int argc, char **argv)
         tokens_given = 1;
     }
     int64_t vocab = 0, hidden = 0, layers = 0;
-    config_int(&ck.cfg, "vocab_size", &vocab);
-    config_int(&ck.cfg, "hidden_size", &hidden);
-    config_int(&ck.cfg, "num_hidden_layers", &layers);
+    config_int(&s.ck.cfg, "vocab_size", &vocab);
+    config_int(&s.ck.cfg, "hidden_size", &hidden);
+    config_int(&s.ck.cfg, "num_hidden_layers", &layers);
     for (int i = 0; i < T; i++) {
         if (!tokens_given && vocab > 0)
             tokens[i] %= (int)vocab; /* the default ids fit any vocabulary */
         if (vocab <= 0 || tokens[i] >= vocab) {
             fprintf(stderr, "ckptdoc check: token %d is not below vocab_size %lld of %s: pass --tokens with smaller ids\n",
-                    tokens[i], (long long)vocab, ck.cfg.path);
+                    tokens[i], (long long)vocab, s.ck.cfg.path);
             free(ref_tok);
             free(ref_lg);
             kdev_stager_free(dvr.stager);
-            rules_free(&r);
-            ckpt_free(&ck);
+            session_free(&s);
             return EXIT_USAGE;
         }
     }
@@ -699,12 +694,12 @@ int cmd_check(int argc, char **argv)
     int status = EXIT_USAGE;
     if (!l1 || !ln || !t1 || !tn)
         fprintf(stderr, "ckptdoc check: out of memory\n");
-    else if (run_layout(&ck, &r, &one, tokens, T, l1, t1, &b1, max_mem, NULL, &f, &err) != CK_OK)
+    else if (run_layout(&s.ck, &s.r, &one, tokens, T, l1, t1, &b1, max_mem, NULL, &f, &err) != CK_OK)
         say_error("", &err);
-    else if (run_layout(&ck, &r, &lay, tokens, T, ln, tn, &bn, max_mem, dv, &f, &err) != CK_OK) {
+    else if (run_layout(&s.ck, &s.r, &lay, tokens, T, ln, tn, &bn, max_mem, dv, &f, &err) != CK_OK) {
         /* the unsharded model ran: a slice that does not fit is this layout's failure */
         if (err.code == CK_EFORMAT) {
-            printf("%s: rules %s, TP %d x PP %d against TP 1 x PP 1\n  verdict    FAIL: %s\n", dir, r.name,
+            printf("%s: rules %s, TP %d x PP %d against TP 1 x PP 1\n  verdict    FAIL: %s\n", dir, s.r.name,
                    lay.tp, lay.pp, ck_err_str(&err, buf, sizeof buf));
             status = EXIT_FINDINGS;
         } else
@@ -715,7 +710,7 @@ int cmd_check(int argc, char **argv)
         for (int t = 0; t < T; t++)
             agree += argmax(ln + (size_t)t * (size_t)vocab, (size_t)vocab) ==
                      argmax(l1 + (size_t)t * (size_t)vocab, (size_t)vocab);
-        printf("%s: rules %s, TP %d x PP %d%s against TP 1 x PP 1, %d tokens, fp32 %s\n", dir, r.name,
+        printf("%s: rules %s, TP %d x PP %d%s against TP 1 x PP 1, %d tokens, fp32 %s\n", dir, s.r.name,
                lay.tp, lay.pp, lay.ep ? " with expert parallelism" : "", T,
                dv ? "on the GPU (cuBLAS) against the C reference on the CPU" : "on the CPU");
         if (dv)
@@ -735,7 +730,7 @@ int cmd_check(int argc, char **argv)
                     char mod[32];
                     printf("  diverges   at layer %lld, %s: relative error %.3g of its output "
                            "(parameters layers.%lld.%s)\n", (long long)(l / 2), l % 2 ? "the MLP" : "attention",
-                           le, (long long)(l / 2), block_module(&ck, &r, (int)(l % 2), mod, sizeof mod));
+                           le, (long long)(l / 2), block_module(&s.ck, &s.r, (int)(l % 2), mod, sizeof mod));
                     break;
                 }
             }
@@ -763,7 +758,7 @@ int cmd_check(int argc, char **argv)
             }
         }
         if (against) {
-            int ca = compare_against(against, &ck, &r, tokens, T, l1, t1, layers, hidden, vocab);
+            int ca = compare_against(against, &s.ck, &s.r, tokens, T, l1, t1, layers, hidden, vocab);
             status = ca < 0 ? EXIT_USAGE : ca > 0 ? EXIT_FINDINGS : status;
         }
     }
@@ -775,7 +770,6 @@ int cmd_check(int argc, char **argv)
     free(ref_lg);
     findings_free(&f);
     kdev_stager_free(dvr.stager);
-    rules_free(&r);
-    ckpt_free(&ck);
+    session_free(&s);
     return status;
 }

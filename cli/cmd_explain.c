@@ -14,87 +14,40 @@
 #include "rules/rules.h"
 #include "cli/cli.h"
 #include "cli/out.h"
-#include "cli/setup.h"
+#include "cli/options.h"
+#include "cli/session.h"
 
 typedef struct {
-    const char *rules;
-    plan_layout layout;
+    layout_opts o;
     int argc;
     char **args;
 } common_args;
 
-/* --rules, --tp, --pp, --ep and their vLLM spellings; the rest are positional. */
+/* The layout options; the rest are positional. 0, or -1 on a usage error (message printed). */
 static int parse_common(int argc, char **argv, common_args *a, const char *cmd)
 {
-    static const struct option opts[] = {
-        {"rules", required_argument, 0, 'r'}, {"tp", required_argument, 0, 't'},
-        {"tensor-parallel-size", required_argument, 0, 't'}, {"pp", required_argument, 0, 'p'},
-        {"pipeline-parallel-size", required_argument, 0, 'p'}, {"ep", no_argument, 0, 'e'},
-        {"enable-expert-parallel", no_argument, 0, 'e'}, {0, 0, 0, 0}};
-    memset(a, 0, sizeof *a);
-    a->layout.tp = a->layout.pp = 1;
+    static const struct option opts[] = {LAYOUT_OPTIONS, {0, 0, 0, 0}};
+    layout_opts_init(&a->o, cmd);
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "r:t:p:e", opts, NULL)) != -1) {
-        switch (c) {
-        case 'r': a->rules = optarg; break;
-        case 't':
-        case 'p':
-            if (parse_tp_pp(c, optarg, &a->layout, cmd))
-                return -1;
-            break;
-        case 'e': a->layout.ep = 1; break;
-        default: return -1;
-        }
-    }
+    while ((c = getopt_long(argc, argv, LAYOUT_SHORT, opts, NULL)) != -1)
+        if (layout_opt_take(&a->o, c, optarg) <= 0)
+            return -1;
     a->argc = argc - optind;
     a->args = argv + optind;
-    return 0;
+    return layout_opts_finish(&a->o);
 }
 
-typedef struct {
-    ck_checkpoint ck;
-    rules_file r;
-    plan p;
-    ck_findings f;
-    int opened, loaded, planned;
-} setup;
-
-static void setup_free(setup *s)
+/* The session of a command of this file, its failure printed. 0, or -1. */
+static int open_session(const char *cmd, const char *dir, const common_args *a, session *s)
 {
-    if (s->planned)
-        plan_free(&s->p);
-    if (s->loaded)
-        rules_free(&s->r);
-    if (s->opened)
-        ckpt_free(&s->ck);
-    findings_free(&s->f);
-}
-
-static int setup_open(const char *cmd, const char *dir, const common_args *a, setup *s)
-{
-    memset(s, 0, sizeof *s);
-    findings_init(&s->f);
     ck_err err;
-    char buf[1600];
     ck_err_clear(&err);
-    if (ckpt_open(dir, 0, &s->ck, &err) != CK_OK)
-        goto fail;
-    s->opened = 1;
-    if (!s->ck.cfg.present) {
-        ck_err_set(&err, CK_EFORMAT, dir, NULL, CK_NO_OFFSET, "no readable config.json");
-        goto fail;
-    }
-    if (choose_rules(dir, a->rules, &s->ck.cfg, &s->r, &err) != CK_OK)
-        goto fail;
-    s->loaded = 1;
-    if (plan_build(&s->r, &s->ck.cfg, &a->layout, &s->p, &s->f, &err) != CK_OK)
-        goto fail;
-    s->planned = 1;
-    return 0;
-fail:
+    if (session_open(s, dir, &a->o, 1, &err) == CK_OK)
+        return 0;
+    char buf[1600];
     fprintf(stderr, "ckptdoc %s: %s\n", cmd, ck_err_str(&err, buf, sizeof buf));
-    setup_free(s);
+    session_free(s);
     return -1;
 }
 
@@ -211,16 +164,17 @@ static int notice_param(const rules_file *r, const char *line, char *param, size
 int cmd_explain(int argc, char **argv)
 {
     common_args a;
-    if (parse_common(argc, argv, &a, "explain") != 0 || a.argc != 2) {
-        fprintf(stderr, "usage: ckptdoc explain DIR \"KeyError: 'PARAM'\"|PARAM [--rules R] [--tp N] "
-                "[--pp N] [--ep]\nSays which checkpoint keys map to the parameter, on which ranks "
-                "it exists, and why the loader could not find it.\n");
-        return EXIT_USAGE;
+    int bad = parse_common(argc, argv, &a, "explain") != 0;
+    if (bad || a.o.help || a.argc != 2) {
+        fprintf(a.o.help && !bad ? stdout : stderr, "usage: ckptdoc explain DIR \"KeyError: 'PARAM'\"|PARAM "
+                "[--rules R] [--tp N] [--pp N] [--ep] [--pp-partition A,B,..]\nSays which checkpoint keys map "
+                "to the parameter, on which ranks it exists, and why the loader could not find it.\n");
+        return a.o.help && !bad ? EXIT_CLEAN : EXIT_USAGE;
     }
     /* a loader's harmless log line (XTuner's "... not in state_dict, loading ...") picks the
      * rules of the loader that prints it when none are named */
     char rules_name[64] = "";
-    if (!a.rules)
+    if (!a.o.rules)
         for (size_t i = 0; i < rules_builtin_count() && !rules_name[0]; i++) {
             rules_file r;
             ck_err e;
@@ -232,9 +186,9 @@ int cmd_explain(int argc, char **argv)
             rules_free(&r);
         }
     if (rules_name[0])
-        a.rules = rules_name;
-    setup s;
-    if (setup_open("explain", a.args[0], &a, &s) != 0)
+        a.o.rules = rules_name;
+    session s;
+    if (open_session("explain", a.args[0], &a, &s) != 0)
         return EXIT_USAGE;
     char param[768], ranks[256];
     int notice = notice_param(&s.r, a.args[1], param, sizeof param);
@@ -248,7 +202,7 @@ int cmd_explain(int argc, char **argv)
     for (int st = 0; st < s.p.layout.pp; st++)
         if (strmap_get(&s.p.stages[st].by_name, param, NULL))
             has |= 1ull << st;
-    printf("parameter '%s' (rules %s, TP %d x PP %d)\n", param, s.r.name, a.layout.tp, a.layout.pp);
+    printf("parameter '%s' (rules %s, TP %d x PP %d)\n", param, s.r.name, a.o.layout.tp, a.o.layout.pp);
     if (has)
         printf("  exists on %s\n", sim_ranks_str(&s.p, has, ranks, sizeof ranks));
     else
@@ -269,14 +223,14 @@ int cmd_explain(int argc, char **argv)
         findings_free(&f);
         char buf[1600];
         fprintf(stderr, "ckptdoc explain: %s\n", ck_err_str(&err, buf, sizeof buf));
-        setup_free(&s);
+        session_free(&s);
         return EXIT_USAGE;
     }
     if (c.n > 8)
         printf("\n... and %d more checkpoint keys map to it\n", c.n - 8);
     if (!c.n)
         printf("  no checkpoint key maps to it%s\n", has ? ": it stays uninitialized" : "");
-    int bad = c.n && has != ((s.p.layout.pp >= 64) ? ~0ull : (1ull << s.p.layout.pp) - 1);
+    bad = c.n && has != ((s.p.layout.pp >= 64) ? ~0ull : (1ull << s.p.layout.pp) - 1);
     if (notice) {
         /* harmless only when the load itself finds nothing wrong with this parameter */
         int broken = !has || !c.n;
@@ -292,7 +246,7 @@ int cmd_explain(int argc, char **argv)
         bad = broken;
     }
     findings_free(&f);
-    setup_free(&s);
+    session_free(&s);
     return bad || !c.n ? EXIT_FINDINGS : EXIT_CLEAN;
 }
 
@@ -300,6 +254,12 @@ int cmd_explain(int argc, char **argv)
 
 int cmd_rules(int argc, char **argv)
 {
+    static const char usage[] = "usage: ckptdoc rules list | show NAME | explain KEY DIR [--rules R] [--tp N] "
+                                "[--pp N] [--ep] [--pp-partition A,B,..]\n";
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(usage, stdout);
+        return EXIT_CLEAN;
+    }
     if (argc >= 2 && strcmp(argv[1], "list") == 0) {
         for (size_t i = 0; i < rules_builtin_count(); i++) {
             rules_file r;
@@ -328,14 +288,15 @@ int cmd_rules(int argc, char **argv)
     }
     if (argc >= 2 && strcmp(argv[1], "explain") == 0) {
         common_args a;
-        if (parse_common(argc - 1, argv + 1, &a, "rules explain") != 0 || a.argc != 2) {
-            fprintf(stderr, "usage: ckptdoc rules explain KEY DIR [--rules R] [--tp N] [--pp N]\n"
-                    "Says which rule maps checkpoint key KEY, to which parameter and part, and on "
-                    "which ranks (DIR gives config.json).\n");
-            return EXIT_USAGE;
+        int bad = parse_common(argc - 1, argv + 1, &a, "rules explain") != 0;
+        if (bad || a.o.help || a.argc != 2) {
+            fprintf(a.o.help && !bad ? stdout : stderr, "usage: ckptdoc rules explain KEY DIR [--rules R] "
+                    "[--tp N] [--pp N] [--ep] [--pp-partition A,B,..]\nSays which rule maps checkpoint key "
+                    "KEY, to which parameter and part, and on which ranks (DIR gives config.json).\n");
+            return a.o.help && !bad ? EXIT_CLEAN : EXIT_USAGE;
         }
-        setup s;
-        if (setup_open("rules explain", a.args[1], &a, &s) != 0)
+        session s;
+        if (open_session("rules explain", a.args[1], &a, &s) != 0)
             return EXIT_USAGE;
         sim_mapping m;
         ck_err err;
@@ -343,7 +304,7 @@ int cmd_rules(int argc, char **argv)
         int rc = simulate_map_key(&s.p, a.args[0], &m, &err);
         if (rc == CK_OK) {
             printf("checkpoint key '%s' (rules %s, TP %d x PP %d)\n", a.args[0], s.r.name,
-                   a.layout.tp, a.layout.pp);
+                   a.o.layout.tp, a.o.layout.pp);
             if (strcmp(m.seen, a.args[0]) != 0)
                 printf("  the loader sees '%s'\n", m.seen);
             print_mapping(&s.p, &s.r, &m);
@@ -351,9 +312,9 @@ int cmd_rules(int argc, char **argv)
             char buf[1600];
             fprintf(stderr, "ckptdoc rules explain: %s\n", ck_err_str(&err, buf, sizeof buf));
         }
-        setup_free(&s);
+        session_free(&s);
         return rc == CK_OK ? EXIT_CLEAN : EXIT_USAGE;
     }
-    fprintf(stderr, "usage: ckptdoc rules list | show NAME | explain KEY DIR [--rules R] [--tp N] [--pp N]\n");
+    fputs(usage, stderr);
     return EXIT_USAGE;
 }

@@ -14,8 +14,9 @@
 #include "loader/simulate.h"
 #include "rules/rules.h"
 #include "cli/cli.h"
+#include "cli/options.h"
 #include "cli/out.h"
-#include "cli/setup.h"
+#include "cli/session.h"
 
 #define SCHEMA "ckptdoc.lint/1"
 
@@ -43,40 +44,23 @@ static void usage_lint(FILE *fp)
             "Exit status: 0 no error findings, 1 error findings, 2 usage or unreadable input.\n");
 }
 
-static int parse_int(const char *s, int lo, int hi, int *out)
-{
-    char *end;
-    long v = strtol(s, &end, 10);
-    if (*s == 0 || *end || v < lo || v > hi)
-        return -1;
-    *out = (int)v;
-    return 0;
-}
-
+/* 0, 1 after --help (usage printed), -1 on a usage error (message printed). */
 static int parse_args(int argc, char **argv, lint_args *a)
 {
     static const struct option opts[] = {
-        {"rules", required_argument, 0, 'r'}, {"tp", required_argument, 0, 't'},
-        {"tensor-parallel-size", required_argument, 0, 't'}, {"pp", required_argument, 0, 'p'},
-        {"pipeline-parallel-size", required_argument, 0, 'p'}, {"ep", no_argument, 0, 'e'},
-        {"enable-expert-parallel", no_argument, 0, 'e'}, {"pp-partition", required_argument, 0, 'P'},
-        {"format", required_argument, 0, 'f'}, {"strict", no_argument, 0, 's'},
-        {"no-color", no_argument, 0, 'C'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        LAYOUT_OPTIONS, {"format", required_argument, 0, 'f'}, {"strict", no_argument, 0, 's'},
+        {"no-color", no_argument, 0, 'C'}, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
-    a->layout.tp = a->layout.pp = 1;
-    const char *partition = NULL;
+    layout_opts lo;
+    layout_opts_init(&lo, "lint");
     optind = 1;
-    int c;
-    while ((c = getopt_long(argc, argv, "r:t:p:eP:f:sCh", opts, NULL)) != -1) {
+    int c, taken;
+    while ((c = getopt_long(argc, argv, LAYOUT_SHORT "f:sC", opts, NULL)) != -1) {
+        if ((taken = layout_opt_take(&lo, c, optarg)) < 0)
+            return -1;
+        if (taken)
+            continue;
         switch (c) {
-        case 'r': a->rules = optarg; break;
-        case 't':
-        case 'p':
-            if (parse_tp_pp(c, optarg, &a->layout, "lint"))
-                return -1;
-            break;
-        case 'e': a->layout.ep = 1; break;
-        case 'P': partition = optarg; break;
         case 'f':
             a->fmt = strcmp(optarg, "json") == 0 ? FMT_JSON : strcmp(optarg, "github") == 0 ? FMT_GITHUB
                    : strcmp(optarg, "text") == 0 ? FMT_TEXT : -1;
@@ -87,36 +71,23 @@ static int parse_args(int argc, char **argv, lint_args *a)
             break;
         case 's': a->strict = 1; break;
         case 'C': a->no_color = 1; break;
-        case 'h':
-            usage_lint(stdout);
-            exit(0);
         default:
             return -1;
         }
+    }
+    if (lo.help) {
+        usage_lint(stdout);
+        return 1;
     }
     if (optind != argc - 1) {
         fprintf(stderr, "ckptdoc lint: expected one checkpoint folder\n");
         return -1;
     }
     a->path = argv[optind];
-    if (partition) {
-        int n = 0;
-        char buf[512];
-        snprintf(buf, sizeof buf, "%s", partition);
-        for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-            if (n == PLAN_MAX_PP || parse_int(t, 1, 1 << 20, &a->layout.partition[n])) {
-                fprintf(stderr, "ckptdoc lint: --pp-partition: \"%s\" is not a list of positive "
-                        "layer counts (vLLM: \"Invalid partition string: %s\")\n", partition, partition);
-                return -1;
-            }
-            n++;
-        }
-        if (n != a->layout.pp) {
-            fprintf(stderr, "ckptdoc lint: --pp-partition has %d stages but --pp is %d (vLLM: "
-                    "\"len(partitions)=%d does not match pp_size=%d.\")\n", n, a->layout.pp, n, a->layout.pp);
-            return -1;
-        }
-    }
+    a->rules = lo.rules;
+    if (layout_opts_finish(&lo))
+        return -1;
+    a->layout = lo.layout;
     return 0;
 }
 
@@ -297,121 +268,68 @@ static void add_notice(const plan *p, const char *first, size_t n, const notice_
                  p->rules->notice_reason);
 }
 
-/* The rules and the plan, made from config.json while the reader cross-checks the headers. */
-typedef struct {
-    const lint_args *a;
-    int ran, rules_rc, plan_rc;
-    ck_err rules_err, plan_err;
-    rules_file r;
-    plan p;
-    ck_findings pf;       /* plan_build's findings, added after the reader's */
-    sim_early *early;     /* the map of the keys, begun while the reader cross-checks */
-} lint_prep;
-
-static void prepare(void *ctx, const ck_checkpoint *ck)
+/* The map of the keys, begun on other threads once the headers are read, while the reader
+ * cross-checks them. */
+static void headers_read(void *ctx, const ck_checkpoint *ck, const plan *p)
 {
-    lint_prep *x = ctx;
-    x->ran = 1;
-    ck_err_clear(&x->rules_err);
-    ck_err_clear(&x->plan_err);
-    findings_init(&x->pf);
-    x->rules_rc = x->plan_rc = CK_EUSAGE;
-    if (!ck->cfg.present)
-        return;
-    x->rules_rc = choose_rules(x->a->path, x->a->rules, &ck->cfg, &x->r, &x->rules_err);
-    if (x->rules_rc == CK_OK)
-        x->plan_rc = plan_build(&x->r, &ck->cfg, &x->a->layout, &x->p, &x->pf, &x->plan_err);
-}
-
-/* Once the headers are read: the map of the keys begins on other threads. */
-static void headers_read(void *ctx, const ck_checkpoint *ck)
-{
-    lint_prep *x = ctx;
-    if (x->plan_rc == CK_OK)
-        x->early = simulate_start(ck, &x->p);
+    *(sim_early **)ctx = simulate_start(ck, p);
 }
 
 static void stop_early(void *ctx)
 {
-    lint_prep *x = ctx;
-    simulate_abandon(x->early);
-    x->early = NULL;
-}
-
-/* All that prepare made, when lint stops before using it. */
-static void prep_free(lint_prep *x)
-{
-    stop_early(x);
-    if (!x->ran)
-        return;
-    findings_free(&x->pf);
-    if (x->plan_rc == CK_OK)
-        plan_free(&x->p);
-    if (x->rules_rc == CK_OK)
-        rules_free(&x->r);
+    simulate_abandon(*(sim_early **)ctx);
+    *(sim_early **)ctx = NULL;
 }
 
 int cmd_lint(int argc, char **argv)
 {
     lint_args a;
-    if (parse_args(argc, argv, &a) != 0) {
+    int parsed = parse_args(argc, argv, &a);
+    if (parsed > 0)
+        return EXIT_CLEAN; /* --help */
+    if (parsed < 0) {
         usage_lint(stderr);
         return EXIT_USAGE;
     }
     out_style st;
     out_style_detect(&st, stdout, a.no_color || a.fmt != FMT_TEXT);
-    ck_checkpoint ck;
     ck_err err;
     char buf[1600];
     ck_err_clear(&err);
-    lint_prep prep;
-    memset(&prep, 0, sizeof prep);
-    prep.a = &a;
-    ckpt_side side = {prepare, &prep, headers_read, stop_early};
-    if (ckpt_open_with(a.path, 0, &side, &ck, &err) != CK_OK) {
-        fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
-        prep_free(&prep);
-        return EXIT_USAGE;
-    }
-    if (!ck.cfg.present) {
-        fprintf(stderr, "ckptdoc lint: %s: no readable config.json; a loader cannot build the "
-                "model without it\n", a.path);
-        prep_free(&prep);
-        ckpt_free(&ck);
-        return EXIT_USAGE;
-    }
-    if (prep.rules_rc != CK_OK) {
-        fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&prep.rules_err, buf, sizeof buf));
-        prep_free(&prep);
-        ckpt_free(&ck);
-        return EXIT_USAGE;
-    }
-    rules_file *rp = &prep.r;
+    layout_opts lo;
+    layout_opts_init(&lo, "lint");
+    lo.rules = a.rules;
+    lo.layout = a.layout;
+    sim_early *early = NULL; /* the map of the keys, begun while the reader cross-checks */
+    session_hooks hooks = {headers_read, stop_early, &early};
+    session s;
+    int rc = session_open_with(&s, a.path, &lo, 1, &hooks, &err);
+    int status = EXIT_USAGE;
     ck_findings f;
     findings_init(&f);
-    /* the reader's own errors (a pointer shard, a broken header) matter to the load too */
-    for (size_t i = 0; i < ck.findings.n; i++) {
-        const ck_finding *x = &ck.findings.v[i];
-        if (x->sev == SEV_ERROR)
-            findings_add(&f, x->code, x->sev, x->file, x->key, x->offset, "%s", x->msg);
+    const ck_checkpoint *ck = &s.ck;
+    const rules_file *rp = &s.r;
+    const plan *pl = &s.p;
+    if (s.stage < SESSION_OPENED || s.stage < SESSION_RULES) {
+        if (s.stage >= SESSION_OPENED && !ck->cfg.present)
+            fprintf(stderr, "ckptdoc lint: %s: no readable config.json; a loader cannot build the "
+                    "model without it\n", a.path);
+        else
+            fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
+        goto out;
     }
-    int wrong = !rules_match(rp, &ck.cfg);
+    /* the reader's own errors (a pointer shard, a broken header) matter to the load too */
+    findings_append(&f, &ck->findings, SEV_ERROR);
+    int wrong = !rules_match(rp, &ck->cfg);
     char family[256];
     if (wrong)
         findings_add(&f, "lint.wrong_family", SEV_ERROR, "config.json", NULL, UINT64_MAX,
                      "rules \"%s\" are for model_type %s, but config.json says \"%s\" (%s) and "
                      "the keys look like %s: this loader cannot load this checkpoint",
-                     rp->name, rp->n_model_types ? rp->model_types[0] : "?", ck.cfg.model_type,
-                     ck.cfg.architectures, keys_look_like(&ck, family, sizeof family));
+                     rp->name, rp->n_model_types ? rp->model_types[0] : "?", ck->cfg.model_type,
+                     ck->cfg.architectures, keys_look_like(ck, family, sizeof family));
     /* plan_build's findings follow the reader's and the family's, as when it ran here */
-    for (size_t i = 0; i < prep.pf.n; i++) {
-        const ck_finding *x = &prep.pf.v[i];
-        findings_add(&f, x->code, x->sev, x->file, x->key, x->offset, "%s", x->msg);
-    }
-    findings_free(&prep.pf);
-    plan *pl = &prep.p;
-    int rc = prep.plan_rc;
-    err = prep.plan_err;
+    findings_append(&f, &s.f, SEV_NOTE);
     if (rc != CK_OK && wrong && rc == CK_EFORMAT) {
         /* the rules need fields this config does not have: part of the same verdict */
         char where[320];
@@ -426,46 +344,41 @@ int cmd_lint(int argc, char **argv)
             print_github(&f);
         else
             out_findings(&f, &st);
-        findings_free(&f);
-        prep_free(&prep);
-        ckpt_free(&ck);
-        return EXIT_FINDINGS;
+        status = EXIT_FINDINGS;
+        goto out;
     }
     if (rc != CK_OK) {
         fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
-        findings_free(&f);
-        prep_free(&prep);
-        ckpt_free(&ck);
-        return EXIT_USAGE;
+        goto out;
     }
     sim_result res;
-    int status = EXIT_USAGE;
     /* the keys of the loader's notice are listed by the same pass */
     size_t n_notice = 0;
-    const char *notice = rp->has_notice ? notice_param(&ck, pl, &n_notice) : NULL;
+    const char *notice = rp->has_notice ? notice_param(ck, pl, &n_notice) : NULL;
     notice_keys nk = {{{0}}, 0};
     sim_listing listing = {notice, collect_key, &nk};
-    sim_early *early = prep.early; /* begun while the reader cross-checked the headers */
-    prep.early = NULL;
-    int src = early ? simulate_run_early(early, notice ? &listing : NULL, &res, &f, &err)
-                    : simulate_run_listing(&ck, pl, notice ? &listing : NULL, &res, &f, &err);
+    sim_early *e = early; /* begun while the reader cross-checked the headers */
+    early = NULL;
+    int src = e ? simulate_run_early(e, notice ? &listing : NULL, &res, &f, &err)
+                : simulate_run_listing(ck, pl, notice ? &listing : NULL, &res, &f, &err);
     if (src != CK_OK) {
         fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
     } else {
         if (notice)
             add_notice(pl, notice, n_notice, &nk, &f);
         if (a.fmt == FMT_JSON)
-            print_json(&a, &ck, rp, pl, &res, &f);
+            print_json(&a, ck, rp, pl, &res, &f);
         else if (a.fmt == FMT_GITHUB)
             print_github(&f);
         else
-            print_text(&a, &ck, rp, pl, &res, &f, &st);
+            print_text(&a, ck, rp, pl, &res, &f, &st);
         status = findings_count(&f, SEV_ERROR) || (a.strict && findings_count(&f, SEV_WARNING))
                ? EXIT_FINDINGS : EXIT_CLEAN;
         sim_result_free(&res);
     }
+out:
     findings_free(&f);
-    prep_free(&prep);
-    ckpt_free(&ck);
+    stop_early(&early);
+    session_free(&s);
     return status;
 }

@@ -14,7 +14,8 @@
 #include "loader/shard.h"
 #include "loader/simulate.h"
 #include "cli/cli.h"
-#include "cli/setup.h"
+#include "cli/options.h"
+#include "cli/session.h"
 
 typedef struct {
     const plan *p;
@@ -105,91 +106,76 @@ int cmd_tui(int argc, char **argv)
 {
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    static const struct option opts[] = {
-        {"rules", required_argument, 0, 'r'}, {"tp", required_argument, 0, 't'},
-        {"tensor-parallel-size", required_argument, 0, 't'}, {"pp", required_argument, 0, 'p'},
-        {"pipeline-parallel-size", required_argument, 0, 'p'}, {"ep", no_argument, 0, 'e'},
-        {"enable-expert-parallel", no_argument, 0, 'e'}, {"first-screen", no_argument, 0, 'F'},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *rules = NULL;
-    plan_layout lay = {1, 1, 0, {0}};
-    int first_only = 0, c;
+    static const struct option opts[] = {LAYOUT_OPTIONS, {"first-screen", no_argument, 0, 'F'}, {0, 0, 0, 0}};
+    static const char usage[] = "usage: ckptdoc tui DIR [--rules NAME|FILE] [--tp N] [--pp N] [--ep] "
+                                "[--pp-partition A,B,..]\n";
+    layout_opts lo;
+    layout_opts_init(&lo, "tui");
+    int first_only = 0, c, taken;
     optind = 1;
-    while ((c = getopt_long(argc, argv, "r:t:p:eh", opts, NULL)) != -1) {
-        switch (c) {
-        case 'r': rules = optarg; break;
-        case 't':
-        case 'p':
-            if (parse_tp_pp(c, optarg, &lay, "tui"))
-                return EXIT_USAGE;
-            break;
-        case 'e': lay.ep = 1; break;
-        case 'F': first_only = 1; break;
-        case 'h':
-            printf("usage: ckptdoc tui DIR [--rules NAME|FILE] [--tp N] [--pp N] [--ep]\n"
-                   "Browses the checkpoint's keys as a tree with the lint findings of the layout marked\n"
-                   "on them; s shows a tensor's statistics, ? every key.\n");
-            return EXIT_CLEAN;
-        default:
+    while ((c = getopt_long(argc, argv, LAYOUT_SHORT, opts, NULL)) != -1) {
+        if ((taken = layout_opt_take(&lo, c, optarg)) < 0)
             return EXIT_USAGE;
-        }
+        if (taken)
+            continue;
+        if (c != 'F')
+            return EXIT_USAGE;
+        first_only = 1;
     }
-    if (optind != argc - 1) {
-        fprintf(stderr, "usage: ckptdoc tui DIR [--rules NAME|FILE] [--tp N] [--pp N] [--ep]\n");
+    if (lo.help) {
+        printf("%sBrowses the checkpoint's keys as a tree with the lint findings of the layout marked\n"
+               "on them; s shows a tensor's statistics, ? every key.\n", usage);
+        return EXIT_CLEAN;
+    }
+    if (optind != argc - 1 || layout_opts_finish(&lo)) {
+        fputs(usage, stderr);
         return EXIT_USAGE;
     }
     const char *dir = argv[optind];
-    ck_checkpoint ck;
+    const plan_layout lay = lo.layout;
+    session s;
     ck_err err;
     char buf[1600];
     ck_err_clear(&err);
-    if (ckpt_open(dir, 0, &ck, &err) != CK_OK) {
+    session_open(&s, dir, &lo, 1, &err);
+    if (s.stage < SESSION_OPENED) {
         fprintf(stderr, "ckptdoc tui: %s\n", ck_err_str(&err, buf, sizeof buf));
+        session_free(&s);
         return EXIT_USAGE;
     }
+    /* the reader's findings, then the plan's, then the replay's */
     ck_findings f;
     findings_init(&f);
-    for (size_t i = 0; i < ck.findings.n; i++) {
-        const ck_finding *x = &ck.findings.v[i];
-        findings_add(&f, x->code, x->sev, x->file, x->key, x->offset, "%s", x->msg);
-    }
-    rules_file r;
-    plan p;
-    int have_rules = 0, have_plan = 0;
+    findings_append(&f, &s.ck.findings, SEV_NOTE);
+    findings_append(&f, &s.f, SEV_NOTE);
+    int have_rules = s.stage >= SESSION_RULES, have_plan = s.stage >= SESSION_PLANNED;
     char summary[512] = "";
-    if (ck.cfg.present && choose_rules(dir, rules, &ck.cfg, &r, &err) == CK_OK) {
-        have_rules = 1;
-        if (plan_build(&r, &ck.cfg, &lay, &p, &f, &err) == CK_OK) {
-            have_plan = 1;
-            sim_result res;
-            if (simulate_run(&ck, &p, &res, &f, &err) == CK_OK)
-                sim_result_free(&res);
-            snprintf(summary, sizeof summary, " rules %s, TP %d x PP %d%s: %zu errors, %zu warnings",
-                     r.name, lay.tp, lay.pp, lay.ep ? " EP" : "", findings_count(&f, SEV_ERROR),
-                     findings_count(&f, SEV_WARNING));
-        } else
-            snprintf(summary, sizeof summary, " rules %.60s do not apply: %.300s", r.name, err.msg);
-    } else if (rules || ck.cfg.present)
+    if (have_plan) {
+        sim_result res;
+        if (simulate_run(&s.ck, &s.p, &res, &f, &err) == CK_OK)
+            sim_result_free(&res);
+        snprintf(summary, sizeof summary, " rules %s, TP %d x PP %d%s: %zu errors, %zu warnings",
+                 s.r.name, lay.tp, lay.pp, lay.ep ? " EP" : "", findings_count(&f, SEV_ERROR),
+                 findings_count(&f, SEV_WARNING));
+    } else if (have_rules)
+        snprintf(summary, sizeof summary, " rules %.60s do not apply: %.300s", s.r.name, err.msg);
+    else if (lo.rules || s.ck.cfg.present)
         snprintf(summary, sizeof summary, " (no rules: %.300s)", err.msg[0] ? err.msg : "none match");
     else
         snprintf(summary, sizeof summary, " (no config.json: tensors only)");
     ck_tree t;
     int rc = EXIT_USAGE;
-    if (tree_build(&ck, &t) != 0 || tree_attach(&t, &f, have_rules ? r.strip_prefix : "") != 0) {
+    if (tree_build(&s.ck, &t) != 0 || tree_attach(&t, &f, have_rules ? s.r.strip_prefix : "") != 0) {
         fprintf(stderr, "ckptdoc tui: out of memory\n");
     } else {
-        map_ctx mc = {have_plan ? &p : NULL, have_rules ? &r : NULL};
-        tui_ctx tc = {&ck, &t, summary, have_plan ? mapping : NULL, &mc, have_rules ? r.strip_prefix : "",
-                      ck.cfg.has_quant ? ck.cfg.quant.block[0] : 0, ck.cfg.has_quant ? ck.cfg.quant.block[1] : 0,
+        map_ctx mc = {have_plan ? &s.p : NULL, have_rules ? &s.r : NULL};
+        tui_ctx tc = {&s.ck, &t, summary, have_plan ? mapping : NULL, &mc, have_rules ? s.r.strip_prefix : "",
+                      s.ck.cfg.has_quant ? s.ck.cfg.quant.block[0] : 0, s.ck.cfg.has_quant ? s.ck.cfg.quant.block[1] : 0,
                       (double)t0.tv_sec + t0.tv_nsec * 1e-9, first_only};
         rc = tui_run(&tc) ? EXIT_USAGE : EXIT_CLEAN;
         tree_free(&t);
     }
-    if (have_plan)
-        plan_free(&p);
-    if (have_rules)
-        rules_free(&r);
     findings_free(&f);
-    ckpt_free(&ck);
+    session_free(&s);
     return rc;
 }

@@ -233,10 +233,7 @@ static void shards_finish(ck_checkpoint *ck, shard_job *j)
         if (j->errs[k].code && s->exists)
             findings_add(&ck->findings, "file.unreadable", SEV_ERROR, s->name, NULL,
                          j->errs[k].offset, "%s", j->errs[k].msg);
-        for (size_t f = 0; f < j->per[k].n; f++) {
-            ck_finding *x = &j->per[k].v[f];
-            findings_add(&ck->findings, x->code, x->sev, x->file, x->key, x->offset, "%s", x->msg);
-        }
+        findings_append(&ck->findings, &j->per[k], SEV_NOTE);
         findings_free(&j->per[k]);
     }
     free(j->per);

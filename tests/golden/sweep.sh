@@ -17,7 +17,7 @@ run() {
     shift
     local h rc
     h=$({ "$bin" "$@" 2>&1; echo $? >"$out/.rc"; } |
-        sed -E 's/in [0-9.]+ s(,| \()[0-9.]+ [GMK]?B\/s\)?/in T s (R)/g; s/"seconds":[0-9.e-]+/"seconds":T/g' | sha256sum)
+        sed -E 's/in [0-9.]+ s(, | \()[0-9.]+ [GMK]?B\/s\)?/in T s (R)/g; s/"seconds":[0-9.e-]+/"seconds":T/g' | sha256sum)
     rc=$(cat "$out/.rc")
     printf '%s  %s  rc=%d\n' "$*" "${h%% *}" "$rc" >>"$out/$group.txt"
 }

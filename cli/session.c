@@ -1,0 +1,159 @@
+/* session.c - a checkpoint, its rules and their plan, opened and freed in one place (see
+ * session.h); choosing the rules for a checkpoint, and naming the family its keys look like. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cli/session.h"
+
+/* The family a checkpoint's key names suggest: the built-in rules whose match.keys patterns all
+ * occur among the keys, the one with the most patterns when several do. */
+const char *keys_look_like(const ck_checkpoint *ck, char *buf, size_t size)
+{
+    snprintf(buf, size, "no family ckptdoc knows");
+    int best = 0;
+    for (size_t b = 0; b < rules_builtin_count(); b++) {
+        rules_file r;
+        ck_err err;
+        if (rules_load_builtin(rules_builtin_name(b), &r, &err) != CK_OK)
+            continue;
+        int n = r.n_family_keys, left = n;
+        if (n > best && r.family) {
+            char seen[64] = {0};
+            pattern_value v[PATTERN_MAX_CAPS];
+            for (size_t i = 0; i < ck->n_tensors && left > 0; i++) {
+                const char *name = ckpt_tensor(ck, ck->tensors[i])->name;
+                size_t len = strlen(name);
+                for (int k = 0; k < n && k < 64; k++)
+                    if (!seen[k] && pattern_match(&r.family_keys[k], name, len, v)) {
+                        seen[k] = 1;
+                        left--;
+                    }
+            }
+            if (left == 0) {
+                best = n;
+                snprintf(buf, size, "%s", r.family);
+            }
+        }
+        rules_free(&r);
+    }
+    return buf;
+}
+
+int rules_match(const rules_file *r, const ck_config *c)
+{
+    for (int i = 0; i < r->n_model_types; i++)
+        if (strcmp(r->model_types[i], c->model_type) == 0)
+            return 1;
+    for (int i = 0; i < r->n_architectures; i++)
+        if (strstr(c->architectures, r->architectures[i]))
+            return 1;
+    return 0;
+}
+
+/* The rules: --rules as a file or a built-in name, else the built-in that matches config.json. */
+int choose_rules(const char *path, const char *rules, const ck_config *cfg, rules_file *r, ck_err *err)
+{
+    struct stat st;
+    if (rules && stat(rules, &st) == 0)
+        return rules_load_file(rules, r, err);
+    if (rules)
+        return rules_load_builtin(rules, r, err);
+    for (size_t i = 0; i < rules_builtin_count(); i++) {
+        if (rules_load_builtin(rules_builtin_name(i), r, err) != CK_OK)
+            return err->code;
+        if (r->auto_choose && rules_match(r, cfg))
+            return CK_OK;
+        rules_free(r);
+    }
+    return ck_err_set(err, CK_EUSAGE, path, NULL, CK_NO_OFFSET, "no built-in rules for "
+                      "model_type \"%s\" (%s); name some with --rules (see 'ckptdoc rules list')",
+                      cfg->model_type, cfg->architectures[0] ? cfg->architectures : "no architectures");
+}
+
+
+/* The rules and the plan, made on the reader's side thread as soon as config.json is read. */
+typedef struct {
+    session *s;
+    const char *dir;
+    const layout_opts *o;
+    int planned;
+    const session_hooks *h;
+    int rules_rc, plan_rc;
+    ck_err rules_err, plan_err;
+} side_ctx;
+
+static void side_prepare(void *ctx, const ck_checkpoint *ck)
+{
+    side_ctx *x = ctx;
+    if (!ck->cfg.present)
+        return;
+    x->rules_rc = choose_rules(x->dir, x->o->rules, &ck->cfg, &x->s->r, &x->rules_err);
+    if (x->rules_rc == CK_OK && x->planned)
+        x->plan_rc = plan_build(&x->s->r, &ck->cfg, &x->o->layout, &x->s->p, &x->s->f, &x->plan_err);
+}
+
+static void side_headers(void *ctx, const ck_checkpoint *ck)
+{
+    side_ctx *x = ctx;
+    if (x->plan_rc == CK_OK && x->h && x->h->headers)
+        x->h->headers(x->h->ctx, ck, &x->s->p);
+}
+
+static void side_stop(void *ctx)
+{
+    side_ctx *x = ctx;
+    if (x->h && x->h->stop)
+        x->h->stop(x->h->ctx);
+}
+
+int session_open_with(session *s, const char *dir, const layout_opts *o, int planned, const session_hooks *h,
+                      ck_err *err)
+{
+    memset(s, 0, sizeof *s);
+    findings_init(&s->f);
+    side_ctx x = {s, dir, o, planned, h, CK_EUSAGE, CK_EUSAGE, {0}, {0}};
+    ck_err_clear(&x.rules_err);
+    ck_err_clear(&x.plan_err);
+    ckpt_side side = {side_prepare, &x, side_headers, side_stop};
+    int rc = ckpt_open_with(dir, 0, &side, &s->ck, err);
+    if (rc != CK_OK) { /* s->ck is freed; what the side thread made goes with it */
+        if (x.plan_rc == CK_OK)
+            plan_free(&s->p);
+        if (x.rules_rc == CK_OK)
+            rules_free(&s->r);
+        findings_free(&s->f);
+        memset(s, 0, sizeof *s);
+        return rc;
+    }
+    s->stage = x.plan_rc == CK_OK ? SESSION_PLANNED : x.rules_rc == CK_OK ? SESSION_RULES : SESSION_OPENED;
+    if (!s->ck.cfg.present)
+        return ck_err_set(err, CK_EFORMAT, dir, NULL, CK_NO_OFFSET, "no readable config.json");
+    if (x.rules_rc != CK_OK) {
+        *err = x.rules_err;
+        return err->code;
+    }
+    if (planned && x.plan_rc != CK_OK) {
+        *err = x.plan_err;
+        return err->code;
+    }
+    return CK_OK;
+}
+
+int session_open(session *s, const char *dir, const layout_opts *o, int planned, ck_err *err)
+{
+    return session_open_with(s, dir, o, planned, NULL, err);
+}
+
+void session_free(session *s)
+{
+    if (s->stage >= SESSION_PLANNED)
+        plan_free(&s->p);
+    if (s->stage >= SESSION_RULES)
+        rules_free(&s->r);
+    if (s->stage >= SESSION_OPENED)
+        ckpt_free(&s->ck);
+    findings_free(&s->f);
+    memset(s, 0, sizeof *s);
+}
