@@ -24,6 +24,7 @@
 
 typedef struct {
     plan p;
+    keymap *km;       /* the map of the keys under p, shared by every stage's load */
     rank_load *ranks; /* pp * tp */
     rank_load **ptrs;
     int n, planned;
@@ -35,6 +36,7 @@ static void run_free(layout_run *L)
         rank_load_free(&L->ranks[i]);
     free(L->ranks);
     free(L->ptrs);
+    keymap_free(L->km);
     if (L->planned)
         plan_free(&L->p);
     memset(L, 0, sizeof *L);
@@ -83,7 +85,7 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
     char label[64];
     out_style_detect(&bar, stdout, 1);
     bar.label = label;
-    load_opts lo = {deq, -1, dv ? dv->stager : NULL, out_progress, &bar};
+    load_opts lo = {deq, -1, dv ? dv->stager : NULL, out_progress, &bar, NULL};
     int on_dev = dv && dv->stager;
     int rc = plan_build(r, deq ? &plain : &ck->cfg, lay, &L.p, f, err);
     if (rc != CK_OK)
@@ -107,6 +109,11 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
                           "(fp32, every rank), over --max-memory %.1f MB: check it layer by layer with --layers",
                           lay->tp, lay->pp, need / 1e6, on_dev ? "device" : "host", max_mem / 1e6);
     }
+    if ((rc = keymap_build(ck, &L.p, &L.km, err)) != CK_OK) {
+        run_free(&L);
+        return rc;
+    }
+    lo.km = L.km;
     L.n = lay->tp * lay->pp;
     L.ranks = calloc((size_t)L.n, sizeof *L.ranks);
     L.ptrs = calloc((size_t)L.n, sizeof *L.ptrs);
@@ -365,8 +372,10 @@ static int check_layers(const ck_checkpoint *ck, const rules_file *r, const plan
     findings_init(&f);
     ck_err_clear(&err);
     int status = EXIT_USAGE, have_s = 0, have_1 = 0;
+    keymap *kms = NULL, *km1 = NULL; /* the maps of the keys under each plan, for every layer's load */
     if (plan_build(r, cfg, lay, &ps, &f, &err) != CK_OK || !(have_s = 1) ||
-        plan_build(r, cfg, &one, &p1, &f, &err) != CK_OK || !(have_1 = 1) || dense_dims_of(&p1, &d, &err) != CK_OK) {
+        plan_build(r, cfg, &one, &p1, &f, &err) != CK_OK || !(have_1 = 1) || dense_dims_of(&p1, &d, &err) != CK_OK ||
+        keymap_build(ck, &ps, &kms, &err) != CK_OK || keymap_build(ck, &p1, &km1, &err) != CK_OK) {
         say_error("", &err);
         goto out;
     }
@@ -405,7 +414,7 @@ static int check_layers(const ck_checkpoint *ck, const rules_file *r, const plan
         float *x1 = malloc(n * sizeof *x1), *xn = malloc(n * sizeof *xn);
         float *a1 = malloc(n * sizeof *a1), *an = malloc(n * sizeof *an);
         uint64_t bytes = 0;
-        load_opts lo = {deq, l, NULL, NULL, NULL}, lod = {deq, l, dv ? dv->stager : NULL, NULL, NULL};
+        load_opts lo = {deq, l, NULL, NULL, NULL, km1}, lod = {deq, l, dv ? dv->stager : NULL, NULL, NULL, kms};
         dense_dims dd = d;
         dd.device = dv != NULL;
         memset(&r1, 0, sizeof r1);
@@ -459,6 +468,8 @@ static int check_layers(const ck_checkpoint *ck, const rules_file *r, const plan
         status = failed ? EXIT_FINDINGS : EXIT_CLEAN;
     }
 out:
+    keymap_free(kms);
+    keymap_free(km1);
     if (have_s)
         plan_free(&ps);
     if (have_1)

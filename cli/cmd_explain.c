@@ -217,8 +217,12 @@ int cmd_explain(int argc, char **argv)
     ck_findings f;
     findings_init(&f);
     sim_result res;
-    int ran = notice ? simulate_run_listing(&s.ck, &s.p, &listing, &res, &f, &err)
-                     : simulate_keys_for_param(&s.ck, &s.p, param, show_key, &c, &err);
+    keymap *km = NULL;
+    int ran = keymap_build(&s.ck, &s.p, &km, &err);
+    if (ran == CK_OK)
+        ran = notice ? simulate_run_map(km, &listing, &res, &f, &err)
+                     : simulate_keys_for_param(km, param, show_key, &c);
+    keymap_free(km);
     if (ran != CK_OK) {
         findings_free(&f);
         char buf[1600];

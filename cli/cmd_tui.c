@@ -20,6 +20,8 @@
 typedef struct {
     const plan *p;
     const rules_file *r;
+    const ck_checkpoint *ck;
+    const keymap *km;     /* the map of the keys, built once with the plan */
 } map_ctx;
 
 /* What the loader does with one key, in a few lines for the panel. */
@@ -29,7 +31,11 @@ static int mapping(void *vctx, const char *key, char lines[][256], int max)
     sim_mapping m;
     ck_err err;
     ck_err_clear(&err);
-    if (max < 3 || simulate_map_key(c->p, key, &m, &err) != CK_OK)
+    size_t ti;
+    if (max < 3)
+        return 0;
+    if (!(c->km && ckpt_find_index(c->ck, key, &ti) && keymap_explain(c->km, ti, &m)) &&
+        simulate_map_key(c->p, key, &m, &err) != CK_OK)
         return 0;
     char ranks[200];
     int n = 0;
@@ -150,9 +156,10 @@ int cmd_tui(int argc, char **argv)
     findings_append(&f, &s.f, SEV_NOTE);
     int have_rules = s.stage >= SESSION_RULES, have_plan = s.stage >= SESSION_PLANNED;
     char summary[512] = "";
+    keymap *km = NULL;
     if (have_plan) {
         sim_result res;
-        if (simulate_run(&s.ck, &s.p, &res, &f, &err) == CK_OK)
+        if (keymap_build(&s.ck, &s.p, &km, &err) == CK_OK && simulate_run_map(km, NULL, &res, &f, &err) == CK_OK)
             sim_result_free(&res);
         snprintf(summary, sizeof summary, " rules %s, TP %d x PP %d%s: %zu errors, %zu warnings",
                  s.r.name, lay.tp, lay.pp, lay.ep ? " EP" : "", findings_count(&f, SEV_ERROR),
@@ -168,13 +175,14 @@ int cmd_tui(int argc, char **argv)
     if (tree_build(&s.ck, &t) != 0 || tree_attach(&t, &f, have_rules ? s.r.strip_prefix : "") != 0) {
         fprintf(stderr, "ckptdoc tui: out of memory\n");
     } else {
-        map_ctx mc = {have_plan ? &s.p : NULL, have_rules ? &s.r : NULL};
+        map_ctx mc = {have_plan ? &s.p : NULL, have_rules ? &s.r : NULL, &s.ck, km};
         tui_ctx tc = {&s.ck, &t, summary, have_plan ? mapping : NULL, &mc, have_rules ? s.r.strip_prefix : "",
                       s.ck.cfg.has_quant ? s.ck.cfg.quant.block[0] : 0, s.ck.cfg.has_quant ? s.ck.cfg.quant.block[1] : 0,
                       (double)t0.tv_sec + t0.tv_nsec * 1e-9, first_only};
         rc = tui_run(&tc) ? EXIT_USAGE : EXIT_CLEAN;
         tree_free(&t);
     }
+    keymap_free(km);
     findings_free(&f);
     session_free(&s);
     return rc;

@@ -1103,6 +1103,35 @@ int sim_map_keys(sim *s)
 /* ------------------------------------------------------------------------------------------ */
 /* One key, one parameter: for `rules explain` and `explain`. */
 
+void sim_mapping_fill(const sim *s, const sim_key *k, const char *param, sim_mapping *m)
+{
+    const plan *p = s->p;
+    const rules_file *r = p->rules;
+    memset(m, 0, sizeof *m);
+    m->skip = k->skip;
+    m->rule = k->rule;
+    m->expert = k->expert;
+    m->guard = key_guard(r, k);
+    m->part = key_part(r, k);
+    snprintf(m->seen, sizeof m->seen, "%s", key_seen_name(s, k));
+    if (param) {
+        snprintf(m->param, sizeof m->param, "%s", param);
+        m->layer = param_layer(p, param);
+    } else
+        m->layer = -1;
+    for (int st = 0; st < p->layout.pp; st++) {
+        size_t pi;
+        if (param && strmap_get(&p->stages[st].by_name, param, &pi))
+            m->stages |= 1ull << st;
+        else if (param && m->guard && sim_pp_missing(p, &p->stages[st], param, m->layer))
+            m->pp_skipped |= 1ull << st;
+    }
+    if (param && m->stages != (p->layout.pp >= 64 ? ~0ull : (1ull << p->layout.pp) - 1)) {
+        sim_param kp = {param, m->stages, m->layer, 0, -1}; /* some stage lacks it: say why */
+        sim_explain_missing(p, k, &kp, key_seen_name(s, k), m->why, sizeof m->why);
+    }
+}
+
 int simulate_map_key(const plan *p, const char *key, sim_mapping *m, ck_err *err)
 {
     memset(m, 0, sizeof *m);
@@ -1118,31 +1147,9 @@ int simulate_map_key(const plan *p, const char *key, sim_mapping *m, ck_err *err
     strpool pool;
     memset(&pool, 0, sizeof pool);
     int rc = sm && km ? map_one(&s, &k, sm, km, NULL, &pool, err) : -1;
-    if (rc == 0) {
-        const char *param = pool.param;
-        m->skip = k.skip;
-        m->rule = k.rule;
-        m->expert = k.expert;
-        m->guard = key_guard(r, &k);
-        m->part = key_part(r, &k);
-        snprintf(m->seen, sizeof m->seen, "%s", key_seen_name(&s, &k));
-        if (param) {
-            snprintf(m->param, sizeof m->param, "%s", param);
-            m->layer = param_layer(p, param);
-        } else
-            m->layer = -1;
-        for (int st = 0; st < p->layout.pp; st++) {
-            size_t pi;
-            if (param && strmap_get(&p->stages[st].by_name, param, &pi))
-                m->stages |= 1ull << st;
-            else if (param && m->guard && sim_pp_missing(p, &p->stages[st], param, m->layer))
-                m->pp_skipped |= 1ull << st;
-        }
-        if (param && m->stages != (p->layout.pp >= 64 ? ~0ull : (1ull << p->layout.pp) - 1)) {
-            sim_param kp = {param, m->stages, m->layer, 0, -1}; /* some stage lacks it: say why */
-            sim_explain_missing(p, &k, &kp, key_seen_name(&s, &k), m->why, sizeof m->why);
-        }
-    } else if (!err->code)
+    if (rc == 0)
+        sim_mapping_fill(&s, &k, pool.param, m);
+    else if (!err->code)
         ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
     free(sm);
     free(km);

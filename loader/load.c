@@ -458,7 +458,14 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
         return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "no ranks %d..%d of stage %d", rank0,
                           rank0 + n_ranks - 1, stage);
     const plan_stage *st = &p->stages[stage];
-    int rc = CK_OK;
+    /* the map of the keys: the caller's when it was built for this plan, else one for this load */
+    const keymap *km = o && o->km && keymap_plan(o->km) == p ? o->km : NULL;
+    keymap *own = NULL;
+    int rc = km ? CK_OK : keymap_build(ck, p, &own, err);
+    if (rc != CK_OK)
+        return rc;
+    if (!km)
+        km = own;
     memset(out, 0, (size_t)n_ranks * sizeof *out);
     for (int k = 0; k < n_ranks && rc == CK_OK; k++)
         rc = alloc_rank(p, stage, rank0 + k, layer, ON_DEV(m), &out[k], err);
@@ -484,12 +491,18 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
                 mapname = fname;
             }
         }
-        /* where it goes first: keys of other stages or layers are not read, let alone dequantized */
+        /* where it goes first: keys of other stages or layers are not read, let alone dequantized;
+         * a packed weight read as its dequantized weight is mapped under that name */
+        keymap_entry e;
         sim_mapping mp;
         size_t pi;
-        if ((rc = simulate_map_key(p, mapname, &mp, err)) != CK_OK)
-            break;
-        if (mp.skip >= 0 || !strmap_get(&st->by_name, mp.param, &pi) || (layer >= 0 && st->params[pi].layer != layer))
+        if (mapname != ten->name || !keymap_get(km, i, &e)) {
+            if ((rc = simulate_map_key(p, mapname, &mp, err)) != CK_OK)
+                break;
+            e = (keymap_entry){mp.skip, mp.rule, mp.skip >= 0 ? NULL : mp.param, mp.part, mp.expert};
+        }
+        if (e.skip >= 0 || !e.param || !strmap_get(&st->by_name, e.param, &pi) ||
+            (layer >= 0 && st->params[pi].layer != layer))
             continue;
         if (deq) {
             if ((rc = read_dequant(ck, i, deq, m, &src, fshape, bytes_read, err)) != CK_OK)
@@ -506,11 +519,11 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
             rc = read_floats_to(ck, ck->tensors[i], m, 0, 1, &src, &n, bytes_read, err);
         for (int k = 0; k < n_ranks && rc == CK_OK; k++) {
             load_param *lp = &out[k].params[pi];
-            if (lp->pp->experts && mp.expert < 0)
+            if (lp->pp->experts && e.expert < 0)
                 rc = ck_err_set(err, CK_EFORMAT, p->rules->path, lp->pp->name, CK_NO_OFFSET,
                                 "a key without an expert index for a routed-expert parameter");
             else
-                rc = place(p, lp, mp.part, mp.expert, src, ten, rank0 + k, m, err);
+                rc = place(p, lp, e.part, e.expert, src, ten, rank0 + k, m, err);
         }
         mem_release(m, src);
         if (rc != CK_OK && !err->key[0])
@@ -519,6 +532,7 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
     if (rc == CK_OK && ON_DEV(m))
         rc = kdev_sync(err); /* the cuts were queued on the load stream */
     mem_ctx_free(m);
+    keymap_free(own);
     if (rc != CK_OK)
         for (int k = 0; k < n_ranks; k++)
             rank_load_free(&out[k]);

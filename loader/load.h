@@ -9,6 +9,7 @@
 
 #include "inspect/ckpt.h"
 #include "loader/plan.h"
+#include "loader/simulate.h"
 
 typedef struct {
     const plan_param *pp;  /* borrowed from the plan */
@@ -42,6 +43,8 @@ typedef struct {
      * so far and of all of them (the stage reads those it needs) */
     void (*progress)(uint64_t done, uint64_t total, void *ctx);
     void *progress_ctx;
+    const keymap *km;      /* the map of the keys built for this plan (keymap_build), shared by
+                            * every stage and rank the caller loads; NULL: one is built per call */
 } load_opts;
 
 int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int n_ranks, rank_load *out,

@@ -143,6 +143,7 @@ void sim_finding_put(sim *s, const char *code, ck_severity sev, int stage, const
 void sim_finding_add(sim *s, const char *code, ck_severity sev, int stage, const char *file,
                      const char *key, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
 int sim_list_keys(sim *s, const sim_listing *l);
+void sim_free_replay(sim *s);
 void sim_free_strings(sim *s);
 
 /* keyorder.c: the keys in the loader's order into s->keys and s->seg (0, or -1 out of memory);
@@ -159,6 +160,8 @@ map_run *sim_map_start(sim *s);
 int sim_map_finish(sim *s, map_run *m);
 void sim_map_abandon(sim *s, map_run *m);
 int sim_truthy(const expr_val *v);
+/* What the loader does with mapped key k (param: its parameter, NULL when skipped), for reports. */
+void sim_mapping_fill(const sim *s, const sim_key *k, const char *param, sim_mapping *m);
 struct suffix_memo;
 int sim_expected_shape(const sim *s, const sim_key *k, uint64_t *want, int *nd, int *st_out,
                        const rules_param **t_out, struct suffix_memo *memo);

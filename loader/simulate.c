@@ -95,20 +95,30 @@ int sim_list_keys(sim *s, const sim_listing *l)
         if (!param || strcmp(param, l->param) != 0)
             continue;
         sim_mapping m;
-        if (simulate_map_key(s->p, key_name(s, k), &m, s->err) != CK_OK)
-            return s->err->code;
+        sim_mapping_fill(s, k, param, &m);
         l->fn(l->ctx, key_name(s, k), s->ck->shards[k->shard].name, &m);
     }
     return CK_OK;
+}
+
+/* What a replay adds to a map: its findings and the strings they own. */
+void sim_free_replay(sim *s)
+{
+    for (size_t i = 0; i < s->n_owned; i++)
+        free(s->owned[i]);
+    free(s->owned);
+    s->owned = NULL;
+    s->n_owned = s->cap_owned = 0;
+    free(s->fs);
+    s->fs = NULL;
+    s->nf = s->capf = 0;
+    strmap_free(&s->fmap);
 }
 
 void sim_free_strings(sim *s)
 {
     for (int t = 0; t < SIM_THREADS; t++)
         free(s->prm[t]);
-    for (size_t i = 0; i < s->n_owned; i++)
-        free(s->owned[i]);
-    free(s->owned);
     free(s->keys);
     free(s->seg);
     free(s->seg_first);
@@ -116,8 +126,7 @@ void sim_free_strings(sim *s)
     free(s->psize);
     free(s->part_of);
     free(s->pbase);
-    free(s->fs);
-    strmap_free(&s->fmap);
+    sim_free_replay(s);
 }
 
 /* After the map: the keys listed, the rules' assertions, the stages, the shapes, the post-load
@@ -173,30 +182,150 @@ int simulate_run(const ck_checkpoint *ck, const plan *p, sim_result *res, ck_fin
     return simulate_run_listing(ck, p, NULL, res, f, err);
 }
 
+/* ------------------------------------------------------------------------------------------ */
+/* The map of every key, built once and shared. */
+
+struct keymap {
+    sim s;                /* the map: keys, parameters, part sizes; read-only once built */
+    size_t *base;         /* (ck->n_shards) where each shard's tensors start in key_of */
+    size_t *key_of;       /* a shard tensor's key, SIZE_MAX: it has none (a dropped copy) */
+    ck_err err;           /* the map's error record once built (the caller's while building) */
+};
+
+/* key_of from the keys: which key each tensor of each shard is. 0, or -1 out of memory. */
+static int keymap_index(keymap *km)
+{
+    const ck_checkpoint *ck = km->s.ck;
+    size_t n = 0;
+    if (!(km->base = malloc((ck->n_shards ? ck->n_shards : 1) * sizeof *km->base)))
+        return -1;
+    for (size_t i = 0; i < ck->n_shards; i++) {
+        km->base[i] = n;
+        n += ck->shards[i].status == ST_OK ? ck->shards[i].h.n_tensors : 0;
+    }
+    if (!(km->key_of = malloc((n ? n : 1) * sizeof *km->key_of)))
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        km->key_of[i] = SIZE_MAX;
+    for (size_t i = 0; i < km->s.n; i++) {
+        const sim_key *k = &km->s.keys[i];
+        if (k->has_tensor)
+            km->key_of[km->base[k->shard] + k->tensor] = i;
+    }
+    return 0;
+}
+
+int keymap_build(const ck_checkpoint *ck, const plan *p, keymap **out, ck_err *err)
+{
+    *out = NULL;
+    keymap *km = calloc(1, sizeof *km);
+    if (!km)
+        return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    sim_init(&km->s, ck, p, err);
+    int rc = CK_OK;
+    if (sim_collect_keys(&km->s) != 0 || km->s.oom)
+        rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    else if (sim_map_keys(&km->s) != 0)
+        rc = err->code ? err->code : CK_ENOMEM;
+    else if (km->s.oom || keymap_index(km) != 0)
+        rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    if (rc != CK_OK) {
+        keymap_free(km);
+        return rc;
+    }
+    ck_err_clear(&km->err);
+    km->s.err = &km->err;
+    *out = km;
+    return CK_OK;
+}
+
+void keymap_free(keymap *km)
+{
+    if (!km)
+        return;
+    sim_free_strings(&km->s);
+    free(km->base);
+    free(km->key_of);
+    free(km);
+}
+
+/* The key of checkpoint tensor i, or NULL. */
+static const sim_key *keymap_key(const keymap *km, size_t i)
+{
+    const ck_checkpoint *ck = km->s.ck;
+    if (i >= ck->n_tensors)
+        return NULL;
+    ck_tensor_ref ref = ck->tensors[i];
+    size_t k = km->key_of[km->base[ref.shard] + ref.tensor];
+    return k == SIZE_MAX ? NULL : &km->s.keys[k];
+}
+
+int keymap_get(const keymap *km, size_t i, keymap_entry *e)
+{
+    const sim_key *k = keymap_key(km, i);
+    if (!k)
+        return 0;
+    const sim_param *kp = key_param(&km->s, k);
+    e->skip = k->skip;
+    e->rule = k->rule;
+    e->param = kp->param;
+    e->part = key_part(km->s.p->rules, k);
+    e->expert = k->expert;
+    return 1;
+}
+
+int keymap_explain(const keymap *km, size_t i, sim_mapping *m)
+{
+    const sim_key *k = keymap_key(km, i);
+    if (!k)
+        return 0;
+    sim_mapping_fill(&km->s, k, key_param(&km->s, k)->param, m);
+    return 1;
+}
+
+const plan *keymap_plan(const keymap *km)
+{
+    return km->s.p;
+}
+
+int simulate_run_map(const keymap *km, const sim_listing *l, sim_result *res, ck_findings *f, ck_err *err)
+{
+    memset(res, 0, sizeof *res);
+    sim s = km->s; /* the map's records, shared; the replay's own findings and strings */
+    s.err = err;
+    s.owned = NULL;
+    s.n_owned = s.cap_owned = 0;
+    s.fs = NULL;
+    s.nf = s.capf = 0;
+    s.oom = 0;
+    strmap_init(&s.fmap);
+    const plan *p = s.p;
+    int rc = CK_OK;
+    res->stages = calloc((size_t)p->layout.pp, sizeof *res->stages);
+    res->n_stages = p->layout.pp;
+    if (!res->stages)
+        rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    else {
+        res->keys = s.n;
+        res->from_index = s.ck->n_tensors == 0 && s.n > 0;
+        rc = sim_tail(&s, l, res, f, err);
+    }
+    sim_free_replay(&s);
+    if (rc != CK_OK)
+        sim_result_free(res);
+    return rc;
+}
+
 int simulate_run_listing(const ck_checkpoint *ck, const plan *p, const sim_listing *l,
                          sim_result *res, ck_findings *f, ck_err *err)
 {
+    keymap *km;
     memset(res, 0, sizeof *res);
-    sim s;
-    sim_init(&s, ck, p, err);
-    res->stages = calloc((size_t)p->layout.pp, sizeof *res->stages);
-    res->n_stages = p->layout.pp;
-    int rc = CK_OK;
-    if (!res->stages || sim_collect_keys(&s) != 0) {
-        rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
-        goto done;
-    }
-    res->keys = s.n;
-    res->from_index = ck->n_tensors == 0 && s.n > 0;
-    if (sim_map_keys(&s) != 0) {
-        rc = err->code ? err->code : CK_ENOMEM;
-        goto done;
-    }
-    rc = sim_tail(&s, l, res, f, err);
-done:
-    sim_free_strings(&s);
+    int rc = keymap_build(ck, p, &km, err);
     if (rc != CK_OK)
-        sim_result_free(res);
+        return rc;
+    rc = simulate_run_map(km, l, res, f, err);
+    keymap_free(km);
     return rc;
 }
 
@@ -268,21 +397,14 @@ int simulate_run_early(sim_early *e, const sim_listing *l, sim_result *res, ck_f
     return rc;
 }
 
-int simulate_keys_for_param(const ck_checkpoint *ck, const plan *p, const char *param,
+int simulate_keys_for_param(const keymap *km, const char *param,
                             void (*fn)(void *ctx, const char *key, const char *file,
                                        const sim_mapping *m),
-                            void *ctx, ck_err *err)
+                            void *ctx)
 {
-    sim s;
-    sim_init(&s, ck, p, err);
     sim_listing l = {param, fn, ctx};
-    int rc = CK_OK;
-    if (sim_collect_keys(&s) != 0 || sim_map_keys(&s) != 0)
-        rc = err->code ? err->code : ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
-    else
-        rc = sim_list_keys(&s, &l);
-    sim_free_strings(&s);
-    return rc;
+    sim s = km->s; /* read-only: listing adds nothing to the map */
+    return sim_list_keys(&s, &l);
 }
 
 void sim_result_free(sim_result *res)

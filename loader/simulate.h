@@ -28,6 +28,27 @@ typedef struct {
     int from_index;       /* shapes unknown: keys from model.safetensors.index.json only */
 } sim_result;
 
+/* The map of every checkpoint key under a plan: the name the loader sees, the skip rule or key
+ * rule that takes it, the parameter and fused part it fills, its expert. Built once (on as many
+ * threads as there are cores), read-only afterwards, and shared: the replay of every stage
+ * (simulate_run_map), the real load (load_opts.km), the TUI's panel and explain ask it instead
+ * of mapping keys again. It borrows ck and p, which must outlive it. keymap_build returns CK_OK
+ * with *out set, or an error code with err filled (CK_ENOMEM) and *out NULL; keymap_free(NULL)
+ * does nothing. */
+typedef struct keymap keymap;
+int keymap_build(const ck_checkpoint *ck, const plan *p, keymap **out, ck_err *err);
+void keymap_free(keymap *km);
+const plan *keymap_plan(const keymap *km);
+/* What the loader does with checkpoint tensor i (an index into ck->tensors). */
+typedef struct {
+    int skip;             /* the skip rule that takes it, -1 */
+    int rule;             /* the key rule that maps it, -1: the generic path */
+    const char *param;    /* the parameter it fills, NULL when skipped (valid while km lives) */
+    const char *part;     /* the fused part, or NULL (the rules') */
+    int64_t expert;       /* its routed expert, -1 */
+} keymap_entry;
+/* 1 with *e filled; 0 when tensor i has no key in the map. Any thread. */
+int keymap_get(const keymap *km, size_t i, keymap_entry *e);
 /* Simulates the load of ck under p; adds lint.* findings to f. Returns CK_OK or CK_ENOMEM. */
 int simulate_run(const ck_checkpoint *ck, const plan *p, sim_result *res, ck_findings *f,
                  ck_err *err);
@@ -67,18 +88,24 @@ typedef struct {
     char why[768];        /* why a stage lacks it, when one does */
 } sim_mapping;
 
+/* One key alone, as if known from the index (the key need not be in any checkpoint: `rules
+ * explain`): CK_OK, or CK_ENOMEM / CK_EFORMAT with err filled. */
 int simulate_map_key(const plan *p, const char *key, sim_mapping *m, ck_err *err);
+/* The same for checkpoint tensor i, from the map: 1, or 0 when it has no key there. */
+int keymap_explain(const keymap *km, size_t i, sim_mapping *m);
 /* Keys to list: fn(ctx, key, file, mapping) for every checkpoint key that maps to param. */
 typedef struct sim_listing {
     const char *param;
     void (*fn)(void *ctx, const char *key, const char *file, const sim_mapping *m);
     void *ctx;
 } sim_listing;
-/* Calls fn for every checkpoint key that maps to param, in the loader's order. */
-int simulate_keys_for_param(const ck_checkpoint *ck, const plan *p, const char *param,
+/* Calls fn for every checkpoint key that maps to param, in the loader's order. CK_OK. */
+int simulate_keys_for_param(const keymap *km, const char *param,
                             void (*fn)(void *ctx, const char *key, const char *file,
                                        const sim_mapping *m),
-                            void *ctx, ck_err *err);
+                            void *ctx);
+/* The replay over a map built before (simulate_run_listing builds one and frees it). */
+int simulate_run_map(const keymap *km, const sim_listing *l, sim_result *res, ck_findings *f, ck_err *err);
 
 /* "ranks 8-15 (PP stage 1)" for a stage, "ranks 0-15 (all)" etc. */
 const char *sim_ranks_str(const plan *p, uint64_t stage_mask, char *buf, size_t size);

@@ -211,13 +211,30 @@ static size_t same_params(const char *dir, const char *rules)
         full[at]++;
         n++;
     }
+    keymap *km;
+    ck_assert_int_eq(keymap_build(&x.ck, &x.p, &km, &x.err), CK_OK);
+    /* the shared map says of every tensor what the one-key path says */
+    for (size_t i = 0; i < x.ck.n_tensors; i++) {
+        const char *key = ckpt_tensor(&x.ck, x.ck.tensors[i])->name;
+        sim_mapping a, b;
+        keymap_entry e;
+        ck_assert_int_eq(simulate_map_key(&x.p, key, &a, &x.err), CK_OK);
+        ck_assert_msg(keymap_explain(km, i, &b) && keymap_get(km, i, &e), "%s: %s has no entry", dir, key);
+        ck_assert_msg(a.skip == b.skip && a.rule == b.rule && a.expert == b.expert && a.part == b.part &&
+                      a.stages == b.stages && a.pp_skipped == b.pp_skipped && a.layer == b.layer &&
+                      strcmp(a.param, b.param) == 0 && strcmp(a.seen, b.seen) == 0 && strcmp(a.why, b.why) == 0,
+                      "%s with %s: %s maps to '%s' alone, to '%s' in the map", dir, rules, key, a.param, b.param);
+        ck_assert(e.skip == a.skip && e.rule == a.rule && e.expert == a.expert && e.part == a.part);
+        ck_assert(a.skip >= 0 ? e.param == NULL : e.param && strcmp(e.param, a.param) == 0);
+    }
     for (size_t i = 0; i < n_names; i++) {
         param_keys c = {names[i], 0};
-        ck_assert_int_eq(simulate_keys_for_param(&x.ck, &x.p, names[i], check_param_key, &c, &x.err), CK_OK);
+        ck_assert_int_eq(simulate_keys_for_param(km, names[i], check_param_key, &c), CK_OK);
         ck_assert_msg(c.listed == full[i], "%s with %s: %zu keys map to %s in full, %zu with the cache",
                       dir, rules, full[i], names[i], c.listed);
         free(names[i]);
     }
+    keymap_free(km);
     free(names);
     free(full);
     strmap_free(&count);
@@ -1294,7 +1311,7 @@ START_TEST(test_device_load)
         ck_assert_int_eq(plan_build(&r, deq ? &plain : &ck.cfg, &lay, &p, &f, &err), CK_OK);
         rank_load host[4], dev[4];
         rank_load *hp[4], *dp[4];
-        load_opts ho = {deq, -1, NULL, NULL, NULL}, dO = {deq, -1, sg, NULL, NULL};
+        load_opts ho = {deq, -1, NULL, NULL, NULL, NULL}, dO = {deq, -1, sg, NULL, NULL, NULL};
         for (int st = 0; st < 2; st++) {
             uint64_t bh = 0, bd = 0;
             ck_assert_msg(load_stage(&ck, &p, st, 0, 2, host + 2 * st, &bh, &ho, &err) == CK_OK, "%s", err.msg);
@@ -1376,7 +1393,7 @@ START_TEST(test_load_progress)
     const ck_checkpoint *ck = &x.ck;
     for (int st = 0; st < 2; st++) {
         progress_log g = {0, 0, 0, 0};
-        load_opts o = {NULL, -1, NULL, note_progress, &g};
+        load_opts o = {NULL, -1, NULL, note_progress, &g, NULL};
         rank_load rl[2];
         uint64_t bytes = 0;
         ck_assert_int_eq(load_stage(ck, &x.p, st, 0, 2, rl, &bytes, &o, &x.err), CK_OK);
