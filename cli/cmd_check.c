@@ -514,97 +514,248 @@ static int read_reference(const char *path, int *T, int64_t *V, int **tok, float
     return rc;
 }
 
-int cmd_check(int argc, char **argv)
+/* What check was asked: the layout, the device, the tokens and the comparisons. */
+typedef struct {
+    layout_opts lo;
+    const char *dir, *device, *against, *reference;
+    int64_t only[256];    /* --layers */
+    int n_only;
+    uint64_t max_mem;     /* --max-memory, 0: no limit */
+    int tokens[64], T, tokens_given, load_only;
+} check_args;
+
+/* 0; 1 after --help (usage printed); -1 on a usage error (message printed). */
+static int check_args_parse(int argc, char **argv, check_args *a)
 {
     static const struct option opts[] = {
         LAYOUT_OPTIONS, {"device", required_argument, 0, 'd'}, {"tokens", required_argument, 0, 'k'},
         {"against", required_argument, 0, 'a'}, {"layers", required_argument, 0, 'L'},
         {"max-memory", required_argument, 0, 'M'}, {"reference", required_argument, 0, 'R'},
         {"load-only", no_argument, 0, 'O'}, {0, 0, 0, 0}};
-    const char *device = NULL, *against = NULL, *reference = NULL;
-    int64_t only[256];
-    int n_only = 0;
-    uint64_t max_mem = 0;
-    layout_opts lo;
-    layout_opts_init(&lo, "check");
-    int tokens[64] = {1, 7, 42, 100, 3, 250, 17, 9}, T = 8, c, tokens_given = 0, load_only = 0, taken;
+    static const int default_tokens[8] = {1, 7, 42, 100, 3, 250, 17, 9};
+    memset(a, 0, sizeof *a);
+    layout_opts_init(&a->lo, "check");
+    memcpy(a->tokens, default_tokens, sizeof default_tokens);
+    a->T = 8;
+    int c, taken;
     optind = 1;
     while ((c = getopt_long(argc, argv, LAYOUT_SHORT "d:k:a:L:M:R:", opts, NULL)) != -1) {
         char *end;
         long v;
-        if ((taken = layout_opt_take(&lo, c, optarg)) < 0)
-            return EXIT_USAGE;
+        if ((taken = layout_opt_take(&a->lo, c, optarg)) < 0)
+            return -1;
         if (taken)
             continue;
         switch (c) {
         case 'd':
-            device = optarg;
-            if (strcmp(device, "cpu") && strcmp(device, "cuda")) {
-                fprintf(stderr, "ckptdoc check: --device must be cpu or cuda, not '%s'\n", device);
-                return EXIT_USAGE;
+            a->device = optarg;
+            if (strcmp(a->device, "cpu") && strcmp(a->device, "cuda")) {
+                fprintf(stderr, "ckptdoc check: --device must be cpu or cuda, not '%s'\n", a->device);
+                return -1;
             }
             break;
         case 'k':
-            T = 0;
-            tokens_given = 1;
-            for (char *s = optarg; *s && T < 64;) {
+            a->T = 0;
+            a->tokens_given = 1;
+            for (char *s = optarg; *s && a->T < 64;) {
                 v = strtol(s, &end, 10);
                 if (end == s || v < 0) {
                     fprintf(stderr, "ckptdoc check: --tokens takes token ids separated by commas, not '%s'\n",
                             optarg);
-                    return EXIT_USAGE;
+                    return -1;
                 }
-                tokens[T++] = (int)v;
+                a->tokens[a->T++] = (int)v;
                 s = *end == ',' ? end + 1 : end;
             }
             break;
-        case 'a': against = optarg; break;
-        case 'R': reference = optarg; break;
-        case 'O': load_only = 1; break;
+        case 'a': a->against = optarg; break;
+        case 'R': a->reference = optarg; break;
+        case 'O': a->load_only = 1; break;
         case 'L':
             for (char *q = optarg; *q;) {
                 char *end2;
                 long lv = strtol(q, &end2, 10);
-                if (end2 == q || lv < 0 || n_only == 256 || (*end2 && *end2 != ',')) {
+                if (end2 == q || lv < 0 || a->n_only == 256 || (*end2 && *end2 != ',')) {
                     fprintf(stderr, "ckptdoc check: --layers takes layer indices separated by commas, not '%s'\n",
                             optarg);
-                    return EXIT_USAGE;
+                    return -1;
                 }
-                only[n_only++] = lv;
+                a->only[a->n_only++] = lv;
                 q = *end2 ? end2 + 1 : end2;
             }
             break;
         case 'M':
-            if (!(max_mem = parse_size(optarg))) {
+            if (!(a->max_mem = parse_size(optarg))) {
                 fprintf(stderr, "ckptdoc check: --max-memory takes a size (512M, 2G), not '%s'\n", optarg);
-                return EXIT_USAGE;
+                return -1;
             }
             break;
         default:
-            return EXIT_USAGE;
+            return -1;
         }
     }
-    if (lo.help) {
+    if (a->lo.help) {
         printf("usage: ckptdoc check DIR [--tp N] [--pp N] [--ep] [--pp-partition A,B,..] [--rules NAME|FILE] "
                "[--device cpu|cuda] [--tokens 1,2,...] [--against DIR]\n"
                "       [--layers 0,3,61] [--max-memory SIZE] [--reference FILE] [--load-only]\nLoads every rank of "
                "the layout from the data and the unsharded model, runs the tokens through both and compares the "
                "logits. --against DIR: the same tokens through another checkpoint of the same model (say the BF16 "
                "original of a quantized one), layer by layer.\n");
-        return EXIT_CLEAN;
+        return 1;
     }
-    if (optind != argc - 1 || layout_opts_finish(&lo)) {
+    if (optind != argc - 1 || layout_opts_finish(&a->lo)) {
         fprintf(stderr, "usage: ckptdoc check DIR [--tp N] [--pp N] [--rules NAME|FILE] [--device cpu|cuda]\n");
+        return -1;
+    }
+    a->dir = argv[optind];
+    return 0;
+}
+
+/* The whole check: the layout and the unsharded model loaded, the tokens through both, the
+ * logits compared with each other, with reference.logits and with --against; the report printed.
+ * Returns the exit status. */
+static int check_full(const session *s, check_args *a, const char *dir, const plan_layout lay, dev_run *dvr,
+                      dev_run *dv)
+{
+    char buf[1600];
+    ck_err err;
+    ck_err_clear(&err);
+    /* transformers' own logits for fixed tokens, when the checkpoint carries them */
+    char refpath[1200];
+    snprintf(refpath, sizeof refpath, "%s/reference.logits", dir);
+    int ref_T = 0;
+    int64_t ref_V = 0;
+    int *ref_tok = NULL;
+    float *ref_lg = NULL;
+    int have_ref = read_reference(a->reference ? a->reference : refpath, &ref_T, &ref_V, &ref_tok, &ref_lg);
+    if (have_ref < 0 || (a->reference && !have_ref)) {
+        if (!have_ref)
+            fprintf(stderr, "ckptdoc check: --reference %s: cannot open: %s\n", a->reference, strerror(errno));
         return EXIT_USAGE;
     }
+    if (have_ref && !a->tokens_given) {
+        a->T = ref_T;
+        memcpy(a->tokens, ref_tok, (size_t)a->T * sizeof *a->tokens);
+        a->tokens_given = 1;
+    }
+    int64_t vocab = 0, hidden = 0, layers = 0;
+    config_int(&s->ck.cfg, "vocab_size", &vocab);
+    config_int(&s->ck.cfg, "hidden_size", &hidden);
+    config_int(&s->ck.cfg, "num_hidden_layers", &layers);
+    for (int i = 0; i < a->T; i++) {
+        if (!a->tokens_given && vocab > 0)
+            a->tokens[i] %= (int)vocab; /* the default ids fit any vocabulary */
+        if (vocab <= 0 || a->tokens[i] >= vocab) {
+            fprintf(stderr, "ckptdoc check: token %d is not below vocab_size %lld of %s: pass --tokens with smaller ids\n",
+                    a->tokens[i], (long long)vocab, s->ck.cfg.path);
+            free(ref_tok);
+            free(ref_lg);
+            return EXIT_USAGE;
+        }
+    }
+    size_t nl = (size_t)a->T * (size_t)vocab, nt = 2 * (size_t)(layers > 0 ? layers : 0) * (size_t)a->T * (size_t)hidden;
+    float *l1 = malloc(nl * sizeof *l1), *ln = malloc(nl * sizeof *ln);
+    float *t1 = malloc((nt ? nt : 1) * sizeof *t1), *tn = malloc((nt ? nt : 1) * sizeof *tn);
+    plan_layout one = {1, 1, 0, {0}};
+    uint64_t b1 = 0, bn = 0;
+    ck_findings f;
+    findings_init(&f);
+    int status = EXIT_USAGE;
+    if (!l1 || !ln || !t1 || !tn)
+        fprintf(stderr, "ckptdoc check: out of memory\n");
+    else if (run_layout(&s->ck, &s->r, &one, a->tokens, a->T, l1, t1, &b1, a->max_mem, NULL, &f, &err) != CK_OK)
+        say_error("", &err);
+    else if (run_layout(&s->ck, &s->r, &lay, a->tokens, a->T, ln, tn, &bn, a->max_mem, dv, &f, &err) != CK_OK) {
+        /* the unsharded model ran: a slice that does not fit is this layout's failure */
+        if (err.code == CK_EFORMAT) {
+            printf("%s: rules %s, TP %d x PP %d against TP 1 x PP 1\n  verdict    FAIL: %s\n", dir, s->r.name,
+                   lay.tp, lay.pp, ck_err_str(&err, buf, sizeof buf));
+            status = EXIT_FINDINGS;
+        } else
+            say_error("", &err);
+    } else {
+        double e = rel_err(ln, l1, nl);
+        int agree = 0;
+        for (int t = 0; t < a->T; t++)
+            agree += argmax(ln + (size_t)t * (size_t)vocab, (size_t)vocab) ==
+                     argmax(l1 + (size_t)t * (size_t)vocab, (size_t)vocab);
+        printf("%s: rules %s, TP %d x PP %d%s against TP 1 x PP 1, %d tokens, fp32 %s\n", dir, s->r.name,
+               lay.tp, lay.pp, lay.ep ? " with expert parallelism" : "", a->T,
+               dv ? "on the GPU (cuBLAS) against the C reference on the CPU" : "on the CPU");
+        if (dv)
+            printf("  device     %.2f MB read and loaded onto the GPU in %.3f s; parameters take %.2f MB of device "
+                   "memory (the plan's fp32 bytes: %.2f MB) + %.2f MB of staging\n", bn / 1e6, dvr->load_s,
+                   dvr->dev_bytes / 1e6, dvr->plan_bytes / 1e6, kdev_stager_bytes(dvr->stager) / 1e6);
+        printf("  loaded     %.2f MB read once for the %d ranks of the layout (each tensor once per stage), "
+               "%.2f MB for the unsharded model\n", bn / 1e6, lay.tp * lay.pp, b1 / 1e6);
+        printf("  logits     relative error %.3g (tolerance %.0e), top-1 tokens agree %d/%d\n", e, TOL, agree, a->T);
+        int ok = e <= TOL && agree == a->T;
+        if (!ok) {
+            /* where the two first part: the residual stream after each attention and MLP */
+            for (int64_t l = 0; l < layers * 2; l++) {
+                size_t off = (size_t)l * (size_t)a->T * (size_t)hidden;
+                double le = rel_err(tn + off, t1 + off, (size_t)a->T * (size_t)hidden);
+                if (le > TOL) {
+                    char mod[32];
+                    printf("  diverges   at layer %lld, %s: relative error %.3g of its output "
+                           "(parameters layers.%lld.%s)\n", (long long)(l / 2), l % 2 ? "the MLP" : "attention",
+                           le, (long long)(l / 2), block_module(&s->ck, &s->r, (int)(l % 2), mod, sizeof mod));
+                    break;
+                }
+            }
+        }
+        printf("  verdict    %s\n", ok ? "PASS: the sharded load computes what the unsharded one does"
+                                       : "FAIL: the sharded load computes something else");
+        status = ok ? EXIT_CLEAN : EXIT_FINDINGS;
+        if (have_ref) {
+            int same = ref_V == vocab && ref_T == a->T && memcmp(ref_tok, a->tokens, (size_t)a->T * sizeof *a->tokens) == 0;
+            if (!same)
+                printf("  reference  %s is for other tokens or another vocabulary: not compared\n",
+                       a->reference ? a->reference : refpath);
+            else {
+                double e1 = rel_err(l1, ref_lg, nl), en = rel_err(ln, ref_lg, nl);
+                int agree1 = 0;
+                for (int t = 0; t < a->T; t++)
+                    agree1 += argmax(l1 + (size_t)t * (size_t)vocab, (size_t)vocab) ==
+                              argmax(ref_lg + (size_t)t * (size_t)vocab, (size_t)vocab);
+                int rok = e1 <= TOL && en <= TOL && agree1 == a->T;
+                printf("  reference  transformers' logits (%s): relative error %.3g unsharded, %.3g sharded, "
+                       "top-1 tokens agree %d/%d: %s\n", a->reference ? a->reference : "reference.logits", e1, en, agree1,
+                       a->T, rok ? "PASS" : "FAIL: these weights, loaded this way, do not compute the reference logits");
+                if (!rok)
+                    status = EXIT_FINDINGS;
+            }
+        }
+        if (a->against) {
+            int ca = compare_against(a->against, &s->ck, &s->r, a->tokens, a->T, l1, t1, layers, hidden, vocab);
+            status = ca < 0 ? EXIT_USAGE : ca > 0 ? EXIT_FINDINGS : status;
+        }
+    }
+    free(l1);
+    free(ln);
+    free(t1);
+    free(tn);
+    free(ref_tok);
+    free(ref_lg);
+    findings_free(&f);
+    return status;
+}
+
+int cmd_check(int argc, char **argv)
+{
+    check_args a;
+    int parsed = check_args_parse(argc, argv, &a);
+    if (parsed != 0)
+        return parsed > 0 ? EXIT_CLEAN : EXIT_USAGE;
+    const layout_opts lo = a.lo;
     const plan_layout lay = lo.layout;
-    const char *dir = argv[optind];
+    const char *dir = a.dir;
     char why[256], buf[1600];
     /* the layout under test runs on the GPU when there is one; the unsharded model it is compared
-     * with always runs on the CPU (the C reference) */
+     * with always runs on the CPU (the C a.reference) */
     dev_run dvr = {NULL, 0, 0, 0}, *dv = NULL;
     int want_dev = 0;
-    if (!device || strcmp(device, "cuda") == 0) {
+    if (!a.device || strcmp(a.device, "cuda") == 0) {
         if (!kern_cuda_available(why, sizeof why))
             printf("no GPU (%s): running on the CPU\n", why);
         else
@@ -646,140 +797,19 @@ int cmd_check(int argc, char **argv)
         else
             dv = &dvr;
     }
-    if (load_only) {
-        int st = load_figures(&s.ck, &s.r, &lay, max_mem, &dvr, dir);
+    if (a.load_only) {
+        int st = load_figures(&s.ck, &s.r, &lay, a.max_mem, &dvr, dir);
         kdev_stager_free(dvr.stager);
         session_free(&s);
         return st;
     }
-    if (n_only) {
-        int st = check_layers(&s.ck, &s.r, &lay, only, n_only, T, max_mem, dv, dir);
+    if (a.n_only) {
+        int st = check_layers(&s.ck, &s.r, &lay, a.only, a.n_only, a.T, a.max_mem, dv, dir);
         kdev_stager_free(dvr.stager);
         session_free(&s);
         return st;
     }
-    /* transformers' own logits for fixed tokens, when the checkpoint carries them */
-    char refpath[1200];
-    snprintf(refpath, sizeof refpath, "%s/reference.logits", dir);
-    int ref_T = 0;
-    int64_t ref_V = 0;
-    int *ref_tok = NULL;
-    float *ref_lg = NULL;
-    int have_ref = read_reference(reference ? reference : refpath, &ref_T, &ref_V, &ref_tok, &ref_lg);
-    if (have_ref < 0 || (reference && !have_ref)) {
-        if (!have_ref)
-            fprintf(stderr, "ckptdoc check: --reference %s: cannot open: %s\n", reference, strerror(errno));
-        kdev_stager_free(dvr.stager);
-        session_free(&s);
-        return EXIT_USAGE;
-    }
-    if (have_ref && !tokens_given) {
-        T = ref_T;
-        memcpy(tokens, ref_tok, (size_t)T * sizeof *tokens);
-        tokens_given = 1;
-    }
-    int64_t vocab = 0, hidden = 0, layers = 0;
-    config_int(&s.ck.cfg, "vocab_size", &vocab);
-    config_int(&s.ck.cfg, "hidden_size", &hidden);
-    config_int(&s.ck.cfg, "num_hidden_layers", &layers);
-    for (int i = 0; i < T; i++) {
-        if (!tokens_given && vocab > 0)
-            tokens[i] %= (int)vocab; /* the default ids fit any vocabulary */
-        if (vocab <= 0 || tokens[i] >= vocab) {
-            fprintf(stderr, "ckptdoc check: token %d is not below vocab_size %lld of %s: pass --tokens with smaller ids\n",
-                    tokens[i], (long long)vocab, s.ck.cfg.path);
-            free(ref_tok);
-            free(ref_lg);
-            kdev_stager_free(dvr.stager);
-            session_free(&s);
-            return EXIT_USAGE;
-        }
-    }
-    size_t nl = (size_t)T * (size_t)vocab, nt = 2 * (size_t)(layers > 0 ? layers : 0) * (size_t)T * (size_t)hidden;
-    float *l1 = malloc(nl * sizeof *l1), *ln = malloc(nl * sizeof *ln);
-    float *t1 = malloc((nt ? nt : 1) * sizeof *t1), *tn = malloc((nt ? nt : 1) * sizeof *tn);
-    plan_layout one = {1, 1, 0, {0}};
-    uint64_t b1 = 0, bn = 0;
-    ck_findings f;
-    findings_init(&f);
-    int status = EXIT_USAGE;
-    if (!l1 || !ln || !t1 || !tn)
-        fprintf(stderr, "ckptdoc check: out of memory\n");
-    else if (run_layout(&s.ck, &s.r, &one, tokens, T, l1, t1, &b1, max_mem, NULL, &f, &err) != CK_OK)
-        say_error("", &err);
-    else if (run_layout(&s.ck, &s.r, &lay, tokens, T, ln, tn, &bn, max_mem, dv, &f, &err) != CK_OK) {
-        /* the unsharded model ran: a slice that does not fit is this layout's failure */
-        if (err.code == CK_EFORMAT) {
-            printf("%s: rules %s, TP %d x PP %d against TP 1 x PP 1\n  verdict    FAIL: %s\n", dir, s.r.name,
-                   lay.tp, lay.pp, ck_err_str(&err, buf, sizeof buf));
-            status = EXIT_FINDINGS;
-        } else
-            say_error("", &err);
-    } else {
-        double e = rel_err(ln, l1, nl);
-        int agree = 0;
-        for (int t = 0; t < T; t++)
-            agree += argmax(ln + (size_t)t * (size_t)vocab, (size_t)vocab) ==
-                     argmax(l1 + (size_t)t * (size_t)vocab, (size_t)vocab);
-        printf("%s: rules %s, TP %d x PP %d%s against TP 1 x PP 1, %d tokens, fp32 %s\n", dir, s.r.name,
-               lay.tp, lay.pp, lay.ep ? " with expert parallelism" : "", T,
-               dv ? "on the GPU (cuBLAS) against the C reference on the CPU" : "on the CPU");
-        if (dv)
-            printf("  device     %.2f MB read and loaded onto the GPU in %.3f s; parameters take %.2f MB of device "
-                   "memory (the plan's fp32 bytes: %.2f MB) + %.2f MB of staging\n", bn / 1e6, dvr.load_s,
-                   dvr.dev_bytes / 1e6, dvr.plan_bytes / 1e6, kdev_stager_bytes(dvr.stager) / 1e6);
-        printf("  loaded     %.2f MB read once for the %d ranks of the layout (each tensor once per stage), "
-               "%.2f MB for the unsharded model\n", bn / 1e6, lay.tp * lay.pp, b1 / 1e6);
-        printf("  logits     relative error %.3g (tolerance %.0e), top-1 tokens agree %d/%d\n", e, TOL, agree, T);
-        int ok = e <= TOL && agree == T;
-        if (!ok) {
-            /* where the two first part: the residual stream after each attention and MLP */
-            for (int64_t l = 0; l < layers * 2; l++) {
-                size_t off = (size_t)l * (size_t)T * (size_t)hidden;
-                double le = rel_err(tn + off, t1 + off, (size_t)T * (size_t)hidden);
-                if (le > TOL) {
-                    char mod[32];
-                    printf("  diverges   at layer %lld, %s: relative error %.3g of its output "
-                           "(parameters layers.%lld.%s)\n", (long long)(l / 2), l % 2 ? "the MLP" : "attention",
-                           le, (long long)(l / 2), block_module(&s.ck, &s.r, (int)(l % 2), mod, sizeof mod));
-                    break;
-                }
-            }
-        }
-        printf("  verdict    %s\n", ok ? "PASS: the sharded load computes what the unsharded one does"
-                                       : "FAIL: the sharded load computes something else");
-        status = ok ? EXIT_CLEAN : EXIT_FINDINGS;
-        if (have_ref) {
-            int same = ref_V == vocab && ref_T == T && memcmp(ref_tok, tokens, (size_t)T * sizeof *tokens) == 0;
-            if (!same)
-                printf("  reference  %s is for other tokens or another vocabulary: not compared\n",
-                       reference ? reference : refpath);
-            else {
-                double e1 = rel_err(l1, ref_lg, nl), en = rel_err(ln, ref_lg, nl);
-                int agree1 = 0;
-                for (int t = 0; t < T; t++)
-                    agree1 += argmax(l1 + (size_t)t * (size_t)vocab, (size_t)vocab) ==
-                              argmax(ref_lg + (size_t)t * (size_t)vocab, (size_t)vocab);
-                int rok = e1 <= TOL && en <= TOL && agree1 == T;
-                printf("  reference  transformers' logits (%s): relative error %.3g unsharded, %.3g sharded, "
-                       "top-1 tokens agree %d/%d: %s\n", reference ? reference : "reference.logits", e1, en, agree1,
-                       T, rok ? "PASS" : "FAIL: these weights, loaded this way, do not compute the reference logits");
-                if (!rok)
-                    status = EXIT_FINDINGS;
-            }
-        }
-        if (against) {
-            int ca = compare_against(against, &s.ck, &s.r, tokens, T, l1, t1, layers, hidden, vocab);
-            status = ca < 0 ? EXIT_USAGE : ca > 0 ? EXIT_FINDINGS : status;
-        }
-    }
-    free(l1);
-    free(ln);
-    free(t1);
-    free(tn);
-    free(ref_tok);
-    free(ref_lg);
-    findings_free(&f);
+    int status = check_full(&s, &a, dir, lay, &dvr, dv);
     kdev_stager_free(dvr.stager);
     session_free(&s);
     return status;

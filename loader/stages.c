@@ -149,128 +149,87 @@ static void error_line(const rules_file *r, const char *param, const char *seen,
 /* The stages run on several threads: each keeps its findings in a list of its own (file, key
  * and message; offsets unused), added (sim_finding_put) stage after stage once all have run, so that
  * the order and the merged rank masks are those of one thread. */
-static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
+/* A key a converter (a loader that builds no model) renames: loaded, unless its rule splits a dim
+ * that the TP ranks cannot. */
+static void converter_key(const sim *s, const sim_key *k, sim_stage *out, ck_findings *o)
+{
+    const plan *p = s->p;
+    const rules_file *r = p->rules;
+    /* a converter: the rule renames the key; a split dim must divide */
+    const rules_key *kr = &r->keys[k->rule];
+    if (kr->dim >= 0 && k->has_tensor) {
+        const st_tensor *t = key_tensor(s->ck, k);
+        if ((uint32_t)kr->dim < t->ndim && t->shape[kr->dim] % (uint64_t)p->layout.tp) {
+            const char *kname = key_name(s, k);
+            char line[256];
+            snprintf(line, sizeof line, "AssertionError: Dimension %d must be divisible by %d",
+                     kr->dim, p->layout.tp);
+            if (!out->error[0]) {
+                snprintf(out->error, sizeof out->error, "%s", line);
+                snprintf(out->error_key, sizeof out->error_key, "%s", kname);
+                snprintf(out->error_file, sizeof out->error_file, "%s", s->ck->shards[k->shard].name);
+            }
+            findings_add(o, out->error[0] && strcmp(out->error_key, kname) ? "lint.unexpected"
+                         : "lint.keyerror", SEV_ERROR, s->ck->shards[k->shard].name, kname,
+                         CK_NO_OFFSET, "%s: dim %d is %llu, which %d ranks cannot split",
+                         line, kr->dim, (unsigned long long)t->shape[kr->dim], p->layout.tp);
+            return;
+        }
+    }
+    out->loaded++;
+}
+
+/* A key whose parameter stage si does not have: dropped (a bias), skipped (another stage owns
+ * its layer and the path has the guard), or the loader's exception. */
+static void key_not_here(const sim *s, int si, const sim_key *k, const sim_param *kp, sim_stage *out,
+                         ck_findings *o)
 {
     const plan *p = s->p;
     const rules_file *r = p->rules;
     const plan_stage *st = &p->stages[si];
-    out->stage = si;
-    uint8_t **bits = calloc(st->n ? st->n : 1, sizeof *bits);
-    size_t *nbits = calloc(st->n ? st->n : 1, sizeof *nbits);
-    size_t *skip_count = calloc((size_t)r->n_skips + 1, sizeof *skip_count);
-    const char **skip_example = calloc((size_t)r->n_skips + 1, sizeof *skip_example);
-    if (!bits || !nbits || !skip_count || !skip_example) {
-        o->oom = 1;
-        goto out;
+    size_t pl = r->builds_model && !kp->stages ? strlen(kp->param) : 0;
+    if (pl > 5 && strcmp(kp->param + pl - 5, ".bias") == 0)
+        return; /* the loaders drop a bias the model does not have */
+    if (key_guard(r, k) && sim_pp_missing(p, st, kp->param, kp->layer)) {
+        out->skipped_pp++;
+        return;
     }
-    for (size_t i = 0; i < s->n; i++) {
-        const sim_key *k = &s->keys[i];
-        const sim_param *kp = key_param(s, k);
-        if (k->skip >= 0) {
-            if (!skip_count[k->skip]++)
-                skip_example[k->skip] = key_name(s, k);
-            out->skipped_rules++;
-            continue;
-        }
-        size_t pi;
-        if (!r->builds_model && k->rule >= 0) {
-            /* a converter: the rule renames the key; a split dim must divide */
-            const rules_key *kr = &r->keys[k->rule];
-            if (kr->dim >= 0 && k->has_tensor) {
-                const st_tensor *t = key_tensor(s->ck, k);
-                if ((uint32_t)kr->dim < t->ndim && t->shape[kr->dim] % (uint64_t)p->layout.tp) {
-                    const char *kname = key_name(s, k);
-                    char line[256];
-                    snprintf(line, sizeof line, "AssertionError: Dimension %d must be divisible by %d",
-                             kr->dim, p->layout.tp);
-                    if (!out->error[0]) {
-                        snprintf(out->error, sizeof out->error, "%s", line);
-                        snprintf(out->error_key, sizeof out->error_key, "%s", kname);
-                        snprintf(out->error_file, sizeof out->error_file, "%s", s->ck->shards[k->shard].name);
-                    }
-                    findings_add(o, out->error[0] && strcmp(out->error_key, kname) ? "lint.unexpected"
-                                 : "lint.keyerror", SEV_ERROR, s->ck->shards[k->shard].name, kname,
-                                 CK_NO_OFFSET, "%s: dim %d is %llu, which %d ranks cannot split",
-                                 line, kr->dim, (unsigned long long)t->shape[kr->dim], p->layout.tp);
-                    continue;
-                }
-            }
-            out->loaded++;
-            continue;
-        }
-        int found = r->builds_model && (kp->stages >> si & 1);
-        if (found)
-            pi = si == kp->own_st ? kp->own_pi : (strmap_get(&st->by_name, kp->param, &pi), pi);
-        if (!found) {
-            size_t pl = r->builds_model && !kp->stages ? strlen(kp->param) : 0;
-            if (pl > 5 && strcmp(kp->param + pl - 5, ".bias") == 0)
-                continue; /* the loaders drop a bias the model does not have */
-            if (key_guard(r, k) && sim_pp_missing(p, st, kp->param, kp->layer)) {
-                out->skipped_pp++;
-                continue;
-            }
-            const char *kname = key_name(s, k); /* only now: a loaded key is never named */
-            char why[768], line[600];
-            if (r->builds_model)
-                sim_explain_missing(p, k, kp, kname + k->seen_off, why, sizeof why);
-            else
-                snprintf(why, sizeof why, "no rule of %s takes this name", r->name);
-            error_line(r, kp->param, kname + k->seen_off, line, sizeof line);
-            const char *file = s->ck->shards[k->shard].name;
-            if (!r->raises) {
-                findings_add(o, "lint.unused", SEV_WARNING, file, kname, CK_NO_OFFSET, "%s warns "
-                             "that it was not used (\"Some weights of the model checkpoint at %s were "
-                             "not used when initializing %s\") and drops it: %s", r->loader,
-                             s->ck->root, s->p->cfg->architectures, why);
-                out->unexpected++;
-                continue;
-            }
-            if (!out->error[0]) {
-                snprintf(out->error, sizeof out->error, "%s", line);
-                snprintf(out->error_key, sizeof out->error_key, "%s", kname);
-                snprintf(out->error_file, sizeof out->error_file, "%s", file);
-                findings_add(o, "lint.keyerror", SEV_ERROR, file, kname, CK_NO_OFFSET, "the load "
-                             "fails here first: %s: %s", line, why);
-            } else if (!r->builds_model)
-                findings_add(o, "lint.unexpected", SEV_ERROR, file, kname, CK_NO_OFFSET, "is not in "
-                             "the converter's table either (%s)", line);
-            else
-                findings_add(o, "lint.unexpected", SEV_ERROR, file, kname, CK_NO_OFFSET, "maps to "
-                             "'%s', which these ranks do not have (%s): %s", kp->param, line, why);
-            out->unexpected++;
-            continue;
-        }
-        /* loaded: record the part and expert it fills */
-        const plan_param *pp = &st->params[pi];
-        const rules_param *t = &r->params[pp->tmpl];
-        const char *kpart = key_part(r, k);
-        int np = t->n_parts ? t->n_parts : 1, part = key_part_index(s, k, pp->tmpl);
-        if (part < 0)
-            part = 0;
-        int64_t ne = pp->experts ? pp->experts : 1, e = k->expert >= 0 ? k->expert : 0;
-        if (e >= ne) {
-            findings_add(o, "lint.unexpected", SEV_ERROR, s->ck->shards[k->shard].name, key_name(s, k),
-                         CK_NO_OFFSET, "expert %lld is beyond the model's %lld experts ('%s')",
-                         (long long)e, (long long)ne, kp->param);
-            continue;
-        }
-        if (!bits[pi]) {
-            nbits[pi] = (size_t)(np * ne);
-            bits[pi] = calloc(nbits[pi], 1);
-            if (!bits[pi]) {
-                o->oom = 1;
-                goto out;
-            }
-        }
-        size_t b = (size_t)(e * np + part);
-        if (bits[pi][b])
-            findings_add(o, "lint.duplicate", SEV_WARNING, s->ck->shards[k->shard].name, key_name(s, k),
-                         CK_NO_OFFSET, "fills '%s'%s%s a second time: two checkpoint names for one slot, "
-                         "the later wins", kp->param, kpart ? " part " : "", kpart ? kpart : "");
-        bits[pi][b] = 1;
-        out->loaded++;
+    const char *kname = key_name(s, k); /* only now: a loaded key is never named */
+    char why[768], line[600];
+    if (r->builds_model)
+        sim_explain_missing(p, k, kp, kname + k->seen_off, why, sizeof why);
+    else
+        snprintf(why, sizeof why, "no rule of %s takes this name", r->name);
+    error_line(r, kp->param, kname + k->seen_off, line, sizeof line);
+    const char *file = s->ck->shards[k->shard].name;
+    if (!r->raises) {
+        findings_add(o, "lint.unused", SEV_WARNING, file, kname, CK_NO_OFFSET, "%s warns "
+                     "that it was not used (\"Some weights of the model checkpoint at %s were "
+                     "not used when initializing %s\") and drops it: %s", r->loader,
+                     s->ck->root, s->p->cfg->architectures, why);
+        out->unexpected++;
+        return;
     }
-    /* what stayed empty */
+    if (!out->error[0]) {
+        snprintf(out->error, sizeof out->error, "%s", line);
+        snprintf(out->error_key, sizeof out->error_key, "%s", kname);
+        snprintf(out->error_file, sizeof out->error_file, "%s", file);
+        findings_add(o, "lint.keyerror", SEV_ERROR, file, kname, CK_NO_OFFSET, "the load "
+                     "fails here first: %s: %s", line, why);
+    } else if (!r->builds_model)
+        findings_add(o, "lint.unexpected", SEV_ERROR, file, kname, CK_NO_OFFSET, "is not in "
+                     "the converter's table either (%s)", line);
+    else
+        findings_add(o, "lint.unexpected", SEV_ERROR, file, kname, CK_NO_OFFSET, "maps to "
+                     "'%s', which these ranks do not have (%s): %s", kp->param, line, why);
+    out->unexpected++;
+}
+
+/* What stayed empty on a stage: parameters no key filled, and parts or experts of them. */
+static void report_empty(const sim *s, const plan_stage *st, uint8_t *const *bits, const size_t *nbits,
+                         sim_stage *out, ck_findings *o)
+{
+    const rules_file *r = s->p->rules;
     for (size_t pi = 0; pi < st->n; pi++) {
         const plan_param *pp = &st->params[pi];
         const rules_param *t = &r->params[pp->tmpl];
@@ -305,6 +264,74 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
                      "uninitialized", holes, nbits[pi], where,
                      t->n_parts ? t->parts[first % (size_t)np].id : "0");
     }
+}
+
+static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
+{
+    const plan *p = s->p;
+    const rules_file *r = p->rules;
+    const plan_stage *st = &p->stages[si];
+    out->stage = si;
+    uint8_t **bits = calloc(st->n ? st->n : 1, sizeof *bits);
+    size_t *nbits = calloc(st->n ? st->n : 1, sizeof *nbits);
+    size_t *skip_count = calloc((size_t)r->n_skips + 1, sizeof *skip_count);
+    const char **skip_example = calloc((size_t)r->n_skips + 1, sizeof *skip_example);
+    if (!bits || !nbits || !skip_count || !skip_example) {
+        o->oom = 1;
+        goto out;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        const sim_key *k = &s->keys[i];
+        const sim_param *kp = key_param(s, k);
+        if (k->skip >= 0) {
+            if (!skip_count[k->skip]++)
+                skip_example[k->skip] = key_name(s, k);
+            out->skipped_rules++;
+            continue;
+        }
+        size_t pi;
+        if (!r->builds_model && k->rule >= 0) {
+            converter_key(s, k, out, o);
+            continue;
+        }
+        int found = r->builds_model && (kp->stages >> si & 1);
+        if (found)
+            pi = si == kp->own_st ? kp->own_pi : (strmap_get(&st->by_name, kp->param, &pi), pi);
+        if (!found) {
+            key_not_here(s, si, k, kp, out, o);
+            continue;
+        }
+        /* loaded: record the part and expert it fills */
+        const plan_param *pp = &st->params[pi];
+        const rules_param *t = &r->params[pp->tmpl];
+        const char *kpart = key_part(r, k);
+        int np = t->n_parts ? t->n_parts : 1, part = key_part_index(s, k, pp->tmpl);
+        if (part < 0)
+            part = 0;
+        int64_t ne = pp->experts ? pp->experts : 1, e = k->expert >= 0 ? k->expert : 0;
+        if (e >= ne) {
+            findings_add(o, "lint.unexpected", SEV_ERROR, s->ck->shards[k->shard].name, key_name(s, k),
+                         CK_NO_OFFSET, "expert %lld is beyond the model's %lld experts ('%s')",
+                         (long long)e, (long long)ne, kp->param);
+            continue;
+        }
+        if (!bits[pi]) {
+            nbits[pi] = (size_t)(np * ne);
+            bits[pi] = calloc(nbits[pi], 1);
+            if (!bits[pi]) {
+                o->oom = 1;
+                goto out;
+            }
+        }
+        size_t b = (size_t)(e * np + part);
+        if (bits[pi][b])
+            findings_add(o, "lint.duplicate", SEV_WARNING, s->ck->shards[k->shard].name, key_name(s, k),
+                         CK_NO_OFFSET, "fills '%s'%s%s a second time: two checkpoint names for one slot, "
+                         "the later wins", kp->param, kpart ? " part " : "", kpart ? kpart : "");
+        bits[pi][b] = 1;
+        out->loaded++;
+    }
+    report_empty(s, st, bits, nbits, out, o);
     for (int j = 0; j < r->n_skips; j++)
         if (skip_count[j])
             findings_add(o, "lint.skipped", SEV_NOTE, "", skip_example[j], CK_NO_OFFSET, "%zu key%s "

@@ -457,11 +457,107 @@ static int eval_int(evaluator *ev, int k, int64_t *v)
     return 0;
 }
 
+/* A binary operator: comparison of any values, arithmetic with overflow checks. */
+static int eval_bin(evaluator *ev, const node *x, expr_val *out)
+{
+    int64_t a, b;
+    if (x->v == OP_EQ || x->v == OP_NE) {
+        expr_val l, r;
+        if (eval(ev, x->a, &l) || eval(ev, x->b, &r))
+            return -1;
+        int eq = l.is_null || r.is_null ? l.is_null == r.is_null
+               : l.is_str || r.is_str ? l.is_str && r.is_str && l.slen == r.slen &&
+                                            memcmp(l.s, r.s, l.slen) == 0
+               : l.v == r.v;
+        out->v = x->v == OP_EQ ? eq : !eq;
+        return 0;
+    }
+    if (eval_int(ev, x->a, &a) || eval_int(ev, x->b, &b))
+        return -1;
+    switch ((bin_op)x->v) {
+    case OP_ADD:
+        if (__builtin_add_overflow(a, b, &out->v))
+            return eerr(ev, x, "integer overflow");
+        return 0;
+    case OP_SUB:
+        if (__builtin_sub_overflow(a, b, &out->v))
+            return eerr(ev, x, "integer overflow");
+        return 0;
+    case OP_MUL:
+        if (__builtin_mul_overflow(a, b, &out->v))
+            return eerr(ev, x, "integer overflow");
+        return 0;
+    case OP_DIV:
+    case OP_MOD:
+        if (b == 0)
+            return eerr(ev, x, "division by zero");
+        if (a == INT64_MIN && b == -1)
+            return eerr(ev, x, "integer overflow");
+        out->v = x->v == OP_DIV ? a / b : a % b;
+        return 0;
+    case OP_LT: out->v = a < b; return 0;
+    case OP_LE: out->v = a <= b; return 0;
+    case OP_GT: out->v = a > b; return 0;
+    case OP_GE: out->v = a >= b; return 0;
+    default: return eerr(ev, x, "bad operator");
+    }
+}
+
+/* A function call: defined(), contains(), min, max, ceil_div, round_up. */
+static int eval_call(evaluator *ev, const node *x, expr_val *out)
+{
+    int64_t a, b;
+    if (x->v == F_DEFINED) {
+        expr_val v;
+        int found = ev->lookup && ev->lookup(ev->ctx, ev->e->text + x->name, x->len, &v);
+        out->v = found && !v.is_null;
+        return 0;
+    }
+    if (x->v == F_CONTAINS) {
+        expr_val v;
+        memset(&v, 0, sizeof v);
+        int found = ev->lookup && ev->lookup(ev->ctx, ev->e->text + x->name, x->len, &v);
+        if (eval_int(ev, x->a, &a))
+            return -1;
+        if (!found || v.is_null)
+            return 0;
+        if (!v.is_list)
+            return eerr(ev, x, "'%.*s' is not a list of integers", (int)x->len, ev->e->text + x->name);
+        for (int i = 0; i < v.nlist; i++)
+            if (v.list[i] == a) {
+                out->v = 1;
+                break;
+            }
+        return 0;
+    }
+    if (eval_int(ev, x->a, &a) || eval_int(ev, x->b, &b))
+        return -1;
+    switch ((func_id)x->v) {
+    case F_MIN: out->v = a < b ? a : b; return 0;
+    case F_MAX: out->v = a > b ? a : b; return 0;
+    case F_CEIL_DIV:
+    case F_ROUND_UP: {
+        if (b <= 0)
+            return eerr(ev, x, "%s() needs a positive divisor, got %lld",
+                        x->v == F_CEIL_DIV ? "ceil_div" : "round_up", (long long)b);
+        if (a < 0)
+            return eerr(ev, x, "%s() of a negative number", x->v == F_CEIL_DIV ? "ceil_div" : "round_up");
+        int64_t q = a / b + (a % b != 0);
+        if (x->v == F_ROUND_UP && __builtin_mul_overflow(q, b, &q))
+            return eerr(ev, x, "integer overflow");
+        out->v = q;
+        return 0;
+    }
+    default:
+        return eerr(ev, x, "bad function");
+    }
+}
+
 static int eval(evaluator *ev, int k, expr_val *out)
 {
     const node *x = &ev->e->n[k];
     memset(out, 0, sizeof *out);
-    int64_t a, b;
+    int64_t a;
     switch (x->kind) {
     case N_INT:
         out->v = x->v;
@@ -526,94 +622,10 @@ static int eval(evaluator *ev, int k, expr_val *out)
             return -1;
         return eval(ev, !v.is_null && (v.is_str || v.v) ? x->b : x->c, out);
     }
-    case N_BIN: {
-        if (x->v == OP_EQ || x->v == OP_NE) {
-            expr_val l, r;
-            if (eval(ev, x->a, &l) || eval(ev, x->b, &r))
-                return -1;
-            int eq = l.is_null || r.is_null ? l.is_null == r.is_null
-                   : l.is_str || r.is_str ? l.is_str && r.is_str && l.slen == r.slen &&
-                                                memcmp(l.s, r.s, l.slen) == 0
-                   : l.v == r.v;
-            out->v = x->v == OP_EQ ? eq : !eq;
-            return 0;
-        }
-        if (eval_int(ev, x->a, &a) || eval_int(ev, x->b, &b))
-            return -1;
-        switch ((bin_op)x->v) {
-        case OP_ADD:
-            if (__builtin_add_overflow(a, b, &out->v))
-                return eerr(ev, x, "integer overflow");
-            return 0;
-        case OP_SUB:
-            if (__builtin_sub_overflow(a, b, &out->v))
-                return eerr(ev, x, "integer overflow");
-            return 0;
-        case OP_MUL:
-            if (__builtin_mul_overflow(a, b, &out->v))
-                return eerr(ev, x, "integer overflow");
-            return 0;
-        case OP_DIV:
-        case OP_MOD:
-            if (b == 0)
-                return eerr(ev, x, "division by zero");
-            if (a == INT64_MIN && b == -1)
-                return eerr(ev, x, "integer overflow");
-            out->v = x->v == OP_DIV ? a / b : a % b;
-            return 0;
-        case OP_LT: out->v = a < b; return 0;
-        case OP_LE: out->v = a <= b; return 0;
-        case OP_GT: out->v = a > b; return 0;
-        case OP_GE: out->v = a >= b; return 0;
-        default: return eerr(ev, x, "bad operator");
-        }
-    }
-    case N_CALL: {
-        if (x->v == F_DEFINED) {
-            expr_val v;
-            int found = ev->lookup && ev->lookup(ev->ctx, ev->e->text + x->name, x->len, &v);
-            out->v = found && !v.is_null;
-            return 0;
-        }
-        if (x->v == F_CONTAINS) {
-            expr_val v;
-            memset(&v, 0, sizeof v);
-            int found = ev->lookup && ev->lookup(ev->ctx, ev->e->text + x->name, x->len, &v);
-            if (eval_int(ev, x->a, &a))
-                return -1;
-            if (!found || v.is_null)
-                return 0;
-            if (!v.is_list)
-                return eerr(ev, x, "'%.*s' is not a list of integers", (int)x->len, ev->e->text + x->name);
-            for (int i = 0; i < v.nlist; i++)
-                if (v.list[i] == a) {
-                    out->v = 1;
-                    break;
-                }
-            return 0;
-        }
-        if (eval_int(ev, x->a, &a) || eval_int(ev, x->b, &b))
-            return -1;
-        switch ((func_id)x->v) {
-        case F_MIN: out->v = a < b ? a : b; return 0;
-        case F_MAX: out->v = a > b ? a : b; return 0;
-        case F_CEIL_DIV:
-        case F_ROUND_UP: {
-            if (b <= 0)
-                return eerr(ev, x, "%s() needs a positive divisor, got %lld",
-                            x->v == F_CEIL_DIV ? "ceil_div" : "round_up", (long long)b);
-            if (a < 0)
-                return eerr(ev, x, "%s() of a negative number", x->v == F_CEIL_DIV ? "ceil_div" : "round_up");
-            int64_t q = a / b + (a % b != 0);
-            if (x->v == F_ROUND_UP && __builtin_mul_overflow(q, b, &q))
-                return eerr(ev, x, "integer overflow");
-            out->v = q;
-            return 0;
-        }
-        default:
-            return eerr(ev, x, "bad function");
-        }
-    }
+    case N_BIN:
+        return eval_bin(ev, x, out);
+    case N_CALL:
+        return eval_call(ev, x, out);
     }
     return eerr(ev, x, "bad expression node");
 }

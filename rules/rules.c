@@ -570,24 +570,10 @@ static int parse_quant(rctx *c, const cJSON *o, const char *path)
     return 0;
 }
 
-static int parse_top(rctx *c, const cJSON *root)
+/* "loader": the loader simulated (name, strip_prefix, error format, notice, pp_guard, builds_model, raises). 0, or -1 with c->err filled. */
+static int parse_loader(rctx *c, const cJSON *root)
 {
     rules_file *r = c->r;
-    static const char *const known[] = {"ckptdoc_rules", "name", "description", "loader", "match",
-                                        "let", "ranges", "params", "keys", "skips", "quant",
-                                        "checks", "asserts", "forward", NULL};
-    char p[512];
-    if (!cJSON_IsObject(root))
-        return rfail(c, "$", 0, "a rules file is a JSON object");
-    if (check_fields(c, root, "$", known))
-        return -1;
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "ckptdoc_rules");
-    if (!cJSON_IsNumber(v) || v->valuedouble != RULES_VERSION)
-        return rfail(c, v ? "$.ckptdoc_rules" : "$", 0, "\"ckptdoc_rules\": %d must say which "
-                     "version of the rules language this file is written in", RULES_VERSION);
-    if (get_string(c, root, "$", "name", 1, &r->name) ||
-        get_string(c, root, "$", "description", 0, &r->description))
-        return -1;
     const cJSON *ld = cJSON_GetObjectItemCaseSensitive(root, "loader");
     if (!cJSON_IsObject(ld))
         return rfail(c, ld ? "$.loader" : "$", 0, "\"loader\" must be an object describing the "
@@ -622,6 +608,13 @@ static int parse_top(rctx *c, const cJSON *root)
     if (rs && !cJSON_IsBool(rs))
         return rfail(c, "$.loader.raises", 0, "must be true or false");
     r->raises = !rs || cJSON_IsTrue(rs);
+    return 0;
+}
+
+/* "match": which checkpoints the rules are for (model types, architectures, key patterns, family). 0, or -1 with c->err filled. */
+static int parse_match(rctx *c, const cJSON *root)
+{
+    rules_file *r = c->r;
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(root, "match");
     if (m) {
         static const char *const mk[] = {"model_type", "architectures", "auto", "family", "keys", NULL};
@@ -663,6 +656,14 @@ static int parse_top(rctx *c, const cJSON *root)
             }
         }
     }
+    return 0;
+}
+
+/* "let": names for expressions over config.json, in order. 0, or -1 with c->err filled. */
+static int parse_lets(rctx *c, const cJSON *root)
+{
+    rules_file *r = c->r;
+    char p[512];
     const cJSON *lets = cJSON_GetObjectItemCaseSensitive(root, "let");
     if (lets) {
         if (!cJSON_IsObject(lets))
@@ -679,6 +680,14 @@ static int parse_top(rctx *c, const cJSON *root)
                 return c->err->code ? -1 : rfail(c, "$.let", 0, "out of memory");
         }
     }
+    return 0;
+}
+
+/* "forward": what the forward pass needs, as expressions. 0, or -1 with c->err filled. */
+static int parse_forward(rctx *c, const cJSON *root)
+{
+    rules_file *r = c->r;
+    char p[512];
     const cJSON *fw = cJSON_GetObjectItemCaseSensitive(root, "forward");
     if (fw) {
         const char *fk[FWD_COUNT + 1] = {NULL};
@@ -699,6 +708,14 @@ static int parse_top(rctx *c, const cJSON *root)
             r->forward_line[i] = line_of(c, p);
         }
     }
+    return 0;
+}
+
+/* "ranges": the values a capture takes, "lo .. hi". 0, or -1 with c->err filled. */
+static int parse_ranges(rctx *c, const cJSON *root)
+{
+    rules_file *r = c->r;
+    char p[512];
     const cJSON *ranges = cJSON_GetObjectItemCaseSensitive(root, "ranges");
     if (ranges) {
         if (!cJSON_IsObject(ranges))
@@ -730,6 +747,30 @@ static int parse_top(rctx *c, const cJSON *root)
                              ee.msg);
         }
     }
+    return 0;
+}
+
+static int parse_top(rctx *c, const cJSON *root)
+{
+    rules_file *r = c->r;
+    static const char *const known[] = {"ckptdoc_rules", "name", "description", "loader", "match",
+                                        "let", "ranges", "params", "keys", "skips", "quant",
+                                        "checks", "asserts", "forward", NULL};
+    char p[512];
+    if (!cJSON_IsObject(root))
+        return rfail(c, "$", 0, "a rules file is a JSON object");
+    if (check_fields(c, root, "$", known))
+        return -1;
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, "ckptdoc_rules");
+    if (!cJSON_IsNumber(v) || v->valuedouble != RULES_VERSION)
+        return rfail(c, v ? "$.ckptdoc_rules" : "$", 0, "\"ckptdoc_rules\": %d must say which "
+                     "version of the rules language this file is written in", RULES_VERSION);
+    if (get_string(c, root, "$", "name", 1, &r->name) ||
+        get_string(c, root, "$", "description", 0, &r->description))
+        return -1;
+    if (parse_loader(c, root) || parse_match(c, root) || parse_lets(c, root) || parse_forward(c, root) ||
+        parse_ranges(c, root))
+        return -1;
 #define ARRAY(field, count, type, fn, what)                                                       \
     do {                                                                                          \
         const cJSON *a = cJSON_GetObjectItemCaseSensitive(root, what);                            \
