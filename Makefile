@@ -35,7 +35,7 @@ LIB_SRC := $(BASE_SRC) \
            loader/plan.c loader/shard.c loader/simulate.c loader/keyorder.c loader/keymap.c loader/stages.c loader/load.c loader/forward.c \
            kernels/convert_ref.c kernels/dequant_ref.c kernels/ops_ref.c
 CLI_SRC := cli/main.c cli/out.c cli/options.c cli/session.c cli/cmd_inspect.c cli/cmd_lint.c cli/cmd_explain.c cli/cmd_tui.c cli/cmd_check.c
-TESTS   := check_inspect check_rules check_loader check_kernels check_tui check_cli
+TESTS   := check_base check_st check_inspect check_rules check_loader check_load check_kernels check_tui check_cli
 
 ifneq ($(NVCC),)
 HAVE_CUDA := 1
@@ -92,7 +92,7 @@ $(BIN): $(CLI_OBJ) $(LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/testutil.o $(LIB_OBJ)
+$(BUILD)/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/suiteutil.o $(BUILD)/obj/tests/testutil.o $(LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CHECKLIBS) $(LDLIBS)
 

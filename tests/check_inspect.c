@@ -425,66 +425,6 @@ static void write_shard(const char *dir, const char *name, const char *fmt, int 
     free(hdr);
 }
 
-/* A thread from ck_thread_start runs fn(arg), hands its result to pthread_join, and may then
- * use every CPU its creator may: the start on another CPU is not left behind as a pin. With one
- * CPU allowed it still starts. */
-typedef struct {
-    int arg_seen;
-    cpu_set_t mask;
-    int mask_rc;
-} thread_seen;
-
-static void *thread_note(void *p)
-{
-    thread_seen *x = p;
-    x->arg_seen = 1;
-    x->mask_rc = sched_getaffinity(0, sizeof x->mask, &x->mask);
-    return p;
-}
-
-/* ck_thread_count: the asked number or one per CPU, within the maximum and the work, >= 1. */
-START_TEST(test_thread_count)
-{
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    ck_assert_int_eq(ck_thread_count(3, 16, 100), 3);
-    ck_assert_int_eq(ck_thread_count(40, 16, 100), 16);
-    ck_assert_int_eq(ck_thread_count(8, 16, 5), 5);
-    ck_assert_int_eq(ck_thread_count(8, 16, 0), 1);
-    ck_assert_int_eq(ck_thread_count(0, 64, SIZE_MAX), cpus > 64 ? 64 : cpus);
-    ck_assert_int_eq(ck_thread_count(-1, 1, SIZE_MAX), 1);
-}
-END_TEST
-
-START_TEST(test_thread_start)
-{
-    cpu_set_t all;
-    ck_assert_int_eq(sched_getaffinity(0, sizeof all, &all), 0);
-    for (int variant = 0; variant < 2; variant++) {
-        cpu_set_t want = all;
-        if (variant == 1) { /* only the CPU this thread is on */
-            int me = sched_getcpu();
-            ck_assert_int_ge(me, 0);
-            CPU_ZERO(&want);
-            CPU_SET(me, &want);
-            ck_assert_int_eq(sched_setaffinity(0, sizeof want, &want), 0);
-        }
-        for (int k = 0; k < 8; k++) {
-            thread_seen seen;
-            memset(&seen, 0, sizeof seen);
-            pthread_t t;
-            ck_assert_int_eq(ck_thread_start(&t, thread_note, &seen), 0);
-            void *ret = NULL;
-            ck_assert_int_eq(pthread_join(t, &ret), 0);
-            ck_assert_ptr_eq(ret, &seen);
-            ck_assert_int_eq(seen.arg_seen, 1);
-            ck_assert_int_eq(seen.mask_rc, 0);
-            ck_assert_msg(CPU_EQUAL(&seen.mask, &want), "variant %d: the thread kept %d CPUs of %d",
-                          variant, CPU_COUNT(&seen.mask), CPU_COUNT(&want));
-        }
-    }
-    ck_assert_int_eq(sched_setaffinity(0, sizeof all, &all), 0);
-}
-END_TEST
 
 /* The caller's side work runs once, beside the reader, and has returned when ckpt_open_with
  * returns: with a config (it sees the model type), without one, and when the folder turns out
@@ -671,59 +611,6 @@ START_TEST(test_index_orders)
     }
     tu_rmtree(tmp);
     free(tmp);
-}
-END_TEST
-
-/* UTF-8 validation finds the first bad byte wherever it is: in or after a long ASCII run (the
- * run is skipped 64 and 8 bytes at a time), and accepts valid sequences at every position. */
-START_TEST(test_utf8_positions)
-{
-    uint8_t b[300];
-    for (size_t n = 1; n <= sizeof b; n += (n < 140 ? 1 : 7))
-        for (size_t p = 0; p < n; p++) {
-            memset(b, 'a', n);
-            b[p] = 0xff;
-            ck_assert_uint_eq(jscan_utf8_invalid_at(b, n), p);
-            b[p] = 0xc3; /* a lead byte without its continuation: bad unless one follows */
-            ck_assert_uint_eq(jscan_utf8_invalid_at(b, n), p);
-            if (p + 1 < n) {
-                b[p + 1] = 0xa9; /* U+00E9 */
-                ck_assert_uint_eq(jscan_utf8_invalid_at(b, n), SIZE_MAX);
-                b[p + 1] = 0x80;
-                b[p] = 0xc0; /* overlong */
-                ck_assert_uint_eq(jscan_utf8_invalid_at(b, n), p);
-            }
-        }
-}
-END_TEST
-
-/* The name map: lookups by pointer and length, keys that are prefixes of others, a length that
- * runs past a stored key's end, a NUL inside the key looked up, growth past the reserved size. */
-START_TEST(test_strmap_lookups)
-{
-    strmap m;
-    strmap_init(&m);
-    static const char *keys[] = {"a", "ab", "abc", "model.layers.0.w", "model.layers.0.w_scale"};
-    for (size_t i = 0; i < 5; i++)
-        ck_assert_int_eq(strmap_put(&m, keys[i], i, NULL), 1);
-    size_t v;
-    ck_assert(strmap_get_n(&m, "abcd", 2, &v) && v == 1);
-    ck_assert(strmap_get_n(&m, "model.layers.0.w_scale", 16, &v) && v == 3);
-    ck_assert(!strmap_get_n(&m, "model.layers.0.w_", 17, &v));
-    ck_assert(!strmap_get_n(&m, "a\0b", 3, &v)); /* not "a": the key looked up is 3 bytes */
-    ck_assert(!strmap_get_n(&m, "", 0, &v));
-    ck_assert_int_eq(strmap_put(&m, "ab", 9, &v), 0);
-    ck_assert_uint_eq(v, 1);
-    ck_assert(strmap_get(&m, "ab", &v) && v == 9);
-    char names[2000][16];
-    for (int i = 0; i < 2000; i++) {
-        snprintf(names[i], sizeof names[i], "k%d", i);
-        ck_assert_int_eq(strmap_put(&m, names[i], (size_t)i + 100, NULL), 1);
-    }
-    for (int i = 0; i < 2000; i++)
-        ck_assert(strmap_get_n(&m, names[i], strlen(names[i]), &v) && v == (size_t)i + 100);
-    ck_assert_uint_eq(m.n, 2005);
-    strmap_free(&m);
 }
 END_TEST
 
@@ -1128,92 +1015,6 @@ START_TEST(test_real_stats_match_torch)
 }
 END_TEST
 
-/* The parallel read returns the same bytes as one pread, whatever the number of threads and
- * slices (the length is not a multiple of the slices), and reports a file that ends early. */
-START_TEST(test_pread_par)
-{
-    char *tmp = tu_tmpdir();
-    ck_assert_ptr_nonnull(tmp);
-    char path[1024];
-    snprintf(path, sizeof path, "%s/data.bin", tmp);
-    size_t len = ((size_t)21 << 20) + 12345;
-    uint8_t *want = malloc(len), *got = malloc(len);
-    uint32_t st = 99;
-    for (size_t i = 0; i < len; i++)
-        want[i] = (uint8_t)(tu_rand(&st) >> 13);
-    FILE *f = fopen(path, "wb");
-    ck_assert_ptr_nonnull(f);
-    ck_assert_uint_eq(fwrite(want, 1, len, f), len);
-    fclose(f);
-    int fd = open(path, O_RDONLY);
-    ck_assert_int_ge(fd, 0);
-    static const int threads[] = {1, 2, 3, 5, 16, 0};
-    for (unsigned k = 0; k < sizeof threads / sizeof *threads; k++) {
-        memset(got, 0, len);
-        ck_assert_int_eq(ck_pread_par(fd, got, len - 777, 777, threads[k]), 0);
-        ck_assert_msg(memcmp(got, want + 777, len - 777) == 0, "%d threads: other bytes", threads[k]);
-    }
-    /* past the end: an error, whichever slice hits it */
-    ck_assert_int_eq(ck_pread_par(fd, got, len, 1000, 4), -1);
-    close(fd);
-    free(want);
-    free(got);
-    tu_rmtree(tmp);
-    free(tmp);
-}
-END_TEST
-
-/* One tensor "a" with the entry text given, as a whole file image (data of `data` bytes). */
-static st_status parse_entry(const char *entry, size_t data, st_header *h, ck_findings *f)
-{
-    char head[512];
-    int n = snprintf(head, sizeof head, "{\"a\":%s}", entry);
-    size_t len = 8 + (size_t)n + data;
-    uint8_t *b = calloc(len, 1);
-    for (int k = 0; k < 8; k++)
-        b[k] = (uint8_t)((uint64_t)n >> (8 * k));
-    memcpy(b + 8, head, (size_t)n);
-    findings_init(f);
-    st_status st = st_header_parse(b, len, len, "entry", h, f);
-    free(b);
-    return st;
-}
-
-/* Numbers of every length in a shape, close to the end of the header and far from it (the
- * direct reader takes 8 digits at a time where 32 bytes remain, one at a time elsewhere): each
- * parses to its value, or is refused as the general reader refuses it. */
-START_TEST(test_number_lengths)
-{
-    static const char *const nums[] = {"0", "7", "12", "123", "1234", "98765", "100000", "1234567",
-                                       "12345678", "99999999", "100000000", "123456789012",
-                                       "1234567890123456", "12345678901234567", "999999999999999999",
-                                       "1234567890123456789", "9999999999999999999",
-                                       "12345678901234567890", "18446744073709551615",
-                                       "18446744073709551616", "123456789012345678901234",
-                                       "01", "00", "007"};
-    for (unsigned i = 0; i < sizeof nums / sizeof *nums; i++)
-        for (int pad = 0; pad <= 40; pad++) {
-            char entry[256];
-            snprintf(entry, sizeof entry, "{\"dtype\":\"U8\",\"shape\":[%s,0],\"data_offsets\":[0,0]}%*s",
-                     nums[i], pad, "");
-            st_header h;
-            ck_findings f;
-            st_status st = parse_entry(entry, 0, &h, &f);
-            errno = 0;
-            char *end;
-            unsigned long long want = strtoull(nums[i], &end, 10);
-            int valid = errno == 0 && (nums[i][0] != '0' || !nums[i][1]);
-            ck_assert_msg((st == ST_OK) == valid, "%s + %d spaces: %s", nums[i], pad, st_status_variant(st));
-            if (st == ST_OK) {
-                ck_assert_msg(h.tensors[0].shape[0] == want, "%s + %d spaces: read %llu", nums[i], pad,
-                              (unsigned long long)h.tensors[0].shape[0]);
-                st_header_free(&h);
-            }
-            findings_free(&f);
-        }
-}
-END_TEST
-
 /* ck's totals (elements, bytes, bytes and tensors per dtype) against its tensors, one by one. */
 static void assert_totals(const ck_checkpoint *ck)
 {
@@ -1290,118 +1091,12 @@ START_TEST(test_find_names)
 }
 END_TEST
 
-/* The direct reader remembers the dtypes a header has named (by their bytes, up to four of them):
- * entries that cycle through more dtypes than that, some sharing a prefix or a length, each
- * get their own; a name longer than eight bytes and a prefix of a dtype are read as the general
- * reader reads them. */
-START_TEST(test_dtype_cycle)
-{
-    static const ck_dtype cycle[] = {DT_F32, DT_BF16, DT_F8_E4M3, DT_F8_E5M2, DT_I8, DT_F16,
-                                     DT_U8, DT_F8_E4M3FNUZ, DT_BOOL, DT_F64, DT_I16, DT_F8_E8M0};
-    const size_t n = 60, nc = sizeof cycle / sizeof *cycle;
-    char *hdr = malloc(n * 128 + 64);
-    size_t len = 1, off = 0;
-    hdr[0] = '{';
-    for (size_t i = 0; i < n; i++) {
-        ck_dtype dt = cycle[(i / 2 * 5) % nc]; /* each twice; 5 and 12 are coprime: every dtype */
-        size_t bytes = 2 * dtype_bits(dt) / 8;
-        len += (size_t)sprintf(hdr + len, "%s\"t%02zu\":{\"dtype\":\"%s\",\"shape\":[2],"
-                               "\"data_offsets\":[%zu,%zu]}", i ? "," : "", i, dtype_name(dt), off, off + bytes);
-        off += bytes;
-    }
-    hdr[len++] = '}';
-    uint8_t *b = calloc(8 + len + off, 1);
-    for (int k = 0; k < 8; k++)
-        b[k] = (uint8_t)((uint64_t)len >> (8 * k));
-    memcpy(b + 8, hdr, len);
-    st_header h;
-    ck_findings f;
-    findings_init(&f);
-    ck_assert_int_eq(st_header_parse(b, 8 + len + off, 8 + len + off, "cycle", &h, &f), ST_OK);
-    ck_assert_uint_eq(h.n_tensors, n);
-    for (size_t i = 0; i < n; i++)
-        ck_assert_msg(h.tensors[i].dtype == cycle[(i / 2 * 5) % nc], "%s: %s", h.tensors[i].name,
-                      dtype_name(h.tensors[i].dtype));
-    st_header_free(&h);
-    findings_free(&f);
-    free(b);
-    free(hdr);
-    /* names the direct reader must not take for a dtype it has seen */
-    static const struct { const char *entry; size_t data; st_status want; } odd[] = {
-        {"{\"dtype\":\"F3\",\"shape\":[1],\"data_offsets\":[0,4]}", 4, ST_UNKNOWN_DTYPE},
-        {"{\"dtype\":\"F32_\",\"shape\":[1],\"data_offsets\":[0,4]}", 4, ST_UNKNOWN_DTYPE},
-        {"{\"dtype\":\"F8_E4M3FN\",\"shape\":[1],\"data_offsets\":[0,1]}", 1, ST_UNKNOWN_DTYPE},
-        {"{\"dtype\":\"F8_E4M3FNUZ\",\"shape\":[1],\"data_offsets\":[0,1]}", 1, ST_OK},
-    };
-    for (unsigned i = 0; i < sizeof odd / sizeof *odd; i++) {
-        st_status st = parse_entry(odd[i].entry, odd[i].data, &h, &f);
-        ck_assert_msg(st == odd[i].want, "%s: %s", odd[i].entry, st_status_variant(st));
-        if (st == ST_OK)
-            st_header_free(&h);
-        findings_free(&f);
-    }
-}
-END_TEST
-
-/* The common layout of an entry is read by a direct path; anything else (spaces, another field
- * order, numbers that are not plain integers, unknown fields) must get exactly the general
- * reader's verdict, so the same entries are read both ways here. */
-START_TEST(test_entry_layouts)
-{
-    static const struct {
-        const char *entry;
-        size_t data;
-        st_status want;
-        uint32_t ndim;
-        uint64_t d0;
-    } c[] = {
-        {"{\"dtype\":\"F32\",\"shape\":[2,3],\"data_offsets\":[0,24]}", 24, ST_OK, 2, 2},
-        {"{ \"dtype\" : \"F32\", \"shape\": [2, 3], \"data_offsets\": [0, 24] }", 24, ST_OK, 2, 2},
-        {"{\"shape\":[2,3],\"dtype\":\"F32\",\"data_offsets\":[0,24]}", 24, ST_OK, 2, 2},
-        {"{\"dtype\":\"F32\",\"shape\":[],\"data_offsets\":[0,4]}", 4, ST_OK, 0, 0},
-        {"{\"dtype\":\"BF16\",\"shape\":[0],\"data_offsets\":[0,0]}", 0, ST_OK, 1, 0},
-        {"{\"dtype\":\"F32\",\"shape\":[6],\"data_offsets\":[0,24],\"x\":1}", 24, ST_OK, 1, 6},
-        {"{\"dtype\":\"F32\",\"shape\":[02,3],\"data_offsets\":[0,24]}", 24, ST_INVALID_JSON, 0, 0},
-        {"{\"dtype\":\"F32\",\"shape\":[2e0,3],\"data_offsets\":[0,24]}", 24, ST_INVALID_SCHEMA, 0, 0},
-        {"{\"dtype\":\"F32\",\"shape\":[-1],\"data_offsets\":[0,24]}", 24, ST_INVALID_SCHEMA, 0, 0},
-        {"{\"dtype\":\"F32\",\"shape\":[18446744073709551616],\"data_offsets\":[0,4]}", 4, ST_INVALID_SCHEMA, 0, 0},
-        {"{\"dtype\":\"F32\",\"shape\":[2,],\"data_offsets\":[0,8]}", 8, ST_INVALID_JSON, 0, 0},
-        {"{\"dtype\":\"F31\",\"shape\":[1],\"data_offsets\":[0,4]}", 4, ST_UNKNOWN_DTYPE, 0, 0},
-        {"{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,4]}", 4, ST_INVALID_INFO, 0, 0},
-        {"{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4,8]}", 8, ST_INVALID_SCHEMA, 0, 0},
-        {"{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]", 4, ST_INVALID_JSON, 0, 0},
-    };
-    for (unsigned i = 0; i < sizeof c / sizeof *c; i++) {
-        st_header h;
-        ck_findings f;
-        st_status st = parse_entry(c[i].entry, c[i].data, &h, &f);
-        ck_assert_msg(st == c[i].want, "%s: %s, want %s", c[i].entry, st_status_variant(st),
-                      st_status_variant(c[i].want));
-        if (st == ST_OK) {
-            ck_assert_uint_eq(h.n_tensors, 1);
-            ck_assert_str_eq(h.tensors[0].name, "a");
-            ck_assert_uint_eq(h.tensors[0].ndim, c[i].ndim);
-            if (c[i].ndim)
-                ck_assert_uint_eq(h.tensors[0].shape[0], c[i].d0);
-            ck_assert_uint_eq(h.tensors[0].end, c[i].data);
-            ck_assert_int_eq(findings_find(&f, "st.unknown_field") != NULL, strstr(c[i].entry, "\"x\"") != NULL);
-            st_header_free(&h);
-        }
-        findings_free(&f);
-    }
-}
-END_TEST
-
 static Suite *inspect_suite(void)
 {
     Suite *s = suite_create("inspect");
     TCase *core = tcase_create("core");
     tcase_add_test(core, test_valid_files);
-    tcase_add_test(core, test_pread_par);
-    tcase_add_test(core, test_entry_layouts);
-    tcase_add_test(core, test_number_lengths);
     tcase_add_test(core, test_find_names);
-    tcase_add_test(core, test_dtype_cycle);
     tcase_add_test(core, test_valid_details);
     tcase_add_test(core, test_folder_lfs_pointers);
     tcase_add_test(core, test_real_granite_pointer);
@@ -1412,10 +1107,6 @@ static Suite *inspect_suite(void)
     tcase_add_test(core, test_index_edge_cases);
     tcase_add_test(core, test_index_orders);
     tcase_add_test(core, test_side_work);
-    tcase_add_test(core, test_thread_start);
-    tcase_add_test(core, test_thread_count);
-    tcase_add_test(core, test_utf8_positions);
-    tcase_add_test(core, test_strmap_lookups);
     tcase_add_test(core, test_folder_download_error_and_config);
     tcase_add_test(core, test_config_quant_summary);
     tcase_add_test(core, test_verify_data);

@@ -1,0 +1,576 @@
+/* check_load.c - the real load and check: every rank's slices cut from the checkpoint equal the
+ * tensors' own bytes at TP 1/2/4 and PP 1/2, the check command end to end on every fixture family,
+ * the load onto a CUDA device against the host's, and the load's progress. */
+#include <check.h>
+#include <stdarg.h>
+#include <cjson/cJSON.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "inspect/ckpt.h"
+#include "kernels/convert.h"
+#include "kernels/devmem.h"
+#include "loader/forward.h"
+#include "loader/load.h"
+#include "loader/plan.h"
+#include "loader/shard.h"
+#include "loader/simulate.h"
+#include "rules/rules.h"
+#include "tests/suiteutil.h"
+#include "tests/testutil.h"
+
+/* The checkpoint tensor `name` as floats (read here independently of the loader). */
+static float *ck_floats(const ck_checkpoint *ck, const char *name, uint64_t *rows, uint64_t *cols)
+{
+    ck_tensor_ref ref;
+    ck_assert_msg(ckpt_find(ck, name, &ref), "no %s", name);
+    const st_tensor *t = ckpt_tensor(ck, ref);
+    size_t len;
+    uint8_t *file = tu_read_file(ck->shards[ref.shard].path, &len);
+    ck_assert_ptr_nonnull(file);
+    *rows = t->ndim ? t->shape[0] : 1;
+    *cols = t->ndim > 1 ? t->shape[1] : 1;
+    float *v = malloc(*rows * *cols * sizeof *v);
+    ck_assert_int_eq(kern_convert_ref(t->dtype, file + ck->shards[ref.shard].h.data_start + t->begin,
+                                      *rows * *cols, v), 0);
+    free(file);
+    return v;
+}
+
+/* Appends rows [r0, r0 + n) of `name`, or (cols_split) columns [r0, r0 + n) of every row. */
+static size_t take(const ck_checkpoint *ck, const char *name, uint64_t r0, uint64_t n, int cols_split,
+                   float *out, size_t at)
+{
+    uint64_t rows, cols;
+    float *v = ck_floats(ck, name, &rows, &cols);
+    if (cols_split)
+        for (uint64_t r = 0; r < rows; r++)
+            for (uint64_t c = 0; c < n; c++)
+                out[at++] = v[r * cols + r0 + c];
+    else
+        for (uint64_t r = r0; r < r0 + n; r++)
+            for (uint64_t c = 0; c < cols; c++)
+                out[at++] = r < rows ? v[r * cols + c] : 0.0f;
+    free(v);
+    return at;
+}
+
+/* Each rank's slice of a transformers-written Qwen2 (4 query heads, 2 key/value heads of 16,
+ * ffn 128, vocab 256) is what vLLM's loaders give that rank: checked tensor by tensor against
+ * slices cut here from the checkpoint, at TP 1, 2 and 4 (where each key/value head is
+ * replicated on two ranks) and PP 1 and 2. */
+START_TEST(test_load_slices)
+{
+    ck_checkpoint ck;
+    ck_err err;
+    ck_err_clear(&err);
+    ck_assert_int_eq(ckpt_open("fixtures/real/tiny-qwen2", 1, &ck, &err), CK_OK);
+    rules_file r;
+    ck_assert_int_eq(rules_load_builtin("qwen2", &r, &err), CK_OK);
+    static const int tps[] = {1, 2, 4};
+    float *want = malloc(1 << 20);
+    for (unsigned ti = 0; ti < 3; ti++)
+        for (int pp = 1; pp <= 2; pp++) {
+            int t = tps[ti];
+            plan_layout lay = {t, pp, 0, {0}};
+            plan p;
+            ck_findings f;
+            findings_init(&f);
+            ck_assert_int_eq(plan_build(&r, &ck.cfg, &lay, &p, &f, &err), CK_OK);
+            size_t checked = 0;
+            for (int st = 0; st < pp; st++)
+                for (int rank = 0; rank < t; rank++) {
+                    rank_load rl;
+                    ck_assert_msg(load_rank(&ck, &p, st, rank, &rl, &err) == CK_OK, "%s: %s", err.key, err.msg);
+                    for (size_t i = 0; i < rl.n; i++) {
+                        const load_param *lp = &rl.params[i];
+                        const char *name = lp->pp->name;
+                        char a[256], b[256], c[256];
+                        int layer = lp->pp->layer;
+                        size_t n = 0;
+                        int kvr = t <= 2 ? rank * 32 / t : (rank / 2) * 16, kvn = t <= 2 ? 32 / t : 16;
+                        if (strstr(name, "qkv_proj")) {
+                            const char *sfx = strstr(name, ".bias") ? "bias" : "weight";
+                            snprintf(a, sizeof a, "model.layers.%d.self_attn.q_proj.%s", layer, sfx);
+                            snprintf(b, sizeof b, "model.layers.%d.self_attn.k_proj.%s", layer, sfx);
+                            snprintf(c, sizeof c, "model.layers.%d.self_attn.v_proj.%s", layer, sfx);
+                            n = take(&ck, a, (uint64_t)rank * 64 / t, 64 / t, 0, want, 0);
+                            n = take(&ck, b, kvr, kvn, 0, want, n);
+                            n = take(&ck, c, kvr, kvn, 0, want, n);
+                        } else if (strstr(name, "gate_up_proj")) {
+                            snprintf(a, sizeof a, "model.layers.%d.mlp.gate_proj.weight", layer);
+                            snprintf(b, sizeof b, "model.layers.%d.mlp.up_proj.weight", layer);
+                            n = take(&ck, a, (uint64_t)rank * 128 / t, 128 / t, 0, want, 0);
+                            n = take(&ck, b, (uint64_t)rank * 128 / t, 128 / t, 0, want, n);
+                        } else if (strstr(name, "o_proj")) {
+                            snprintf(a, sizeof a, "model.layers.%d.self_attn.o_proj.weight", layer);
+                            n = take(&ck, a, (uint64_t)rank * 64 / t, 64 / t, 1, want, 0);
+                        } else if (strstr(name, "down_proj")) {
+                            snprintf(a, sizeof a, "model.layers.%d.mlp.down_proj.weight", layer);
+                            n = take(&ck, a, (uint64_t)rank * 128 / t, 128 / t, 1, want, 0);
+                        } else if (strcmp(name, "embed_tokens.weight") == 0 || strcmp(name, "lm_head.weight") == 0) {
+                            snprintf(a, sizeof a, "%s%s", name[0] == 'e' ? "model." : "", name);
+                            n = take(&ck, a, (uint64_t)rank * 256 / t, 256 / t, 0, want, 0);
+                        } else {
+                            snprintf(a, sizeof a, "model.%s", name);
+                            uint64_t rows, cols;
+                            free(ck_floats(&ck, a, &rows, &cols));
+                            n = take(&ck, a, 0, rows, 0, want, 0);
+                        }
+                        ck_assert_msg(n == lp->n, "TP%d PP%d rank %d %s: %zu elements, want %zu", t, pp, rank,
+                                      name, (size_t)lp->n, n);
+                        ck_assert_msg(memcmp(lp->data, want, n * sizeof *want) == 0, "TP%d PP%d rank %d: %s "
+                                      "differs from the slice", t, pp, rank, name);
+                        ck_assert_uint_eq(lp->filled, lp->n);
+                        checked++;
+                    }
+                    rank_load_free(&rl);
+                }
+            ck_assert_uint_eq(checked, (size_t)t * (2 * 7 + 3)); /* every parameter on every rank */
+            plan_free(&p);
+            findings_free(&f);
+        }
+    /* what each rank takes, as the TUI shows it: GQA heads replicated in pairs at TP 4 */
+    {
+        plan_layout lay = {4, 1, 0, {0}};
+        plan p;
+        ck_findings f;
+        findings_init(&f);
+        ck_assert_int_eq(plan_build(&r, &ck.cfg, &lay, &p, &f, &err), CK_OK);
+        size_t pi;
+        ck_assert(strmap_get(&p.stages[0].by_name, "layers.0.self_attn.qkv_proj.weight", &pi));
+        static const int64_t kstart[4] = {0, 0, 16, 16}, qstart[4] = {0, 16, 32, 48};
+        shard_slice c;
+        for (int rank = 0; rank < 4; rank++) {
+            /* q: 16 of 64 rows each at row 0 of the local qkv; k: one whole head of 16 rows,
+             * shared by two ranks, after the rank's q rows */
+            ck_assert_int_eq(shard_slice_of(&p, &p.stages[0].params[pi], "k", -1, rank, &c, &err), CK_OK);
+            ck_assert(c.dim == 0 && c.start == kstart[rank] && c.len == 16 && c.dst == 16 && c.part == 1);
+            ck_assert_int_eq(shard_slice_of(&p, &p.stages[0].params[pi], "q", -1, rank, &c, &err), CK_OK);
+            ck_assert(c.dim == 0 && c.start == qstart[rank] && c.len == 16 && c.dst == 0 && c.part == 0);
+        }
+        /* a part the rule does not list is an error that names the rules file and the parameter */
+        ck_assert_int_eq(shard_slice_of(&p, &p.stages[0].params[pi], "x", -1, 0, &c, &err), CK_EFORMAT);
+        ck_assert_str_eq(err.key, "layers.0.self_attn.qkv_proj.weight");
+        ck_assert_ptr_nonnull(strstr(err.msg, "part 'x'"));
+        ck_err_clear(&err);
+        ck_assert(strmap_get(&p.stages[0].by_name, "layers.0.self_attn.o_proj.weight", &pi));
+        ck_assert_int_eq(shard_slice_of(&p, &p.stages[0].params[pi], NULL, -1, 3, &c, &err), CK_OK);
+        ck_assert(c.dim == 1 && c.start == 48 && c.len == 16 && c.part == -1);
+        ck_assert(strmap_get(&p.stages[0].by_name, "norm.weight", &pi));
+        ck_assert_int_eq(shard_slice_of(&p, &p.stages[0].params[pi], NULL, -1, 3, &c, &err), CK_OK);
+        ck_assert_int_eq(c.dim, -1);
+        plan_free(&p);
+        findings_free(&f);
+    }
+    rules_free(&r);
+    ckpt_free(&ck);
+    /* routed experts: under TP every expert on every rank with w1/w3 rows and w2 columns split;
+     * under EP whole experts, 0-1 on rank 0 and 2-3 on rank 1 */
+    ck_assert_int_eq(ckpt_open("fixtures/moe/tiny-mixtral", 1, &ck, &err), CK_OK);
+    ck_assert_int_eq(rules_load_builtin("mixtral", &r, &err), CK_OK);
+    for (int ep = 0; ep <= 1; ep++) {
+        plan_layout lay = {2, 1, ep, {0}};
+        plan p;
+        ck_findings f;
+        findings_init(&f);
+        ck_assert_int_eq(plan_build(&r, &ck.cfg, &lay, &p, &f, &err), CK_OK);
+        for (int rank = 0; rank < 2; rank++) {
+            rank_load rl;
+            ck_assert_msg(load_rank(&ck, &p, 0, rank, &rl, &err) == CK_OK, "%s", err.msg);
+            const load_param *w13 = rank_param(&rl, &p, "layers.1.block_sparse_moe.experts.w13_weight");
+            const load_param *w2 = rank_param(&rl, &p, "layers.1.block_sparse_moe.experts.w2_weight");
+            ck_assert_ptr_nonnull(w13);
+            ck_assert_ptr_nonnull(w2);
+            ck_assert_int_eq(w13->expert0, ep ? 2 * rank : 0);
+            ck_assert_int_eq(w13->n_experts, ep ? 2 : 4);
+            ck_assert_uint_eq(w13->filled, w13->expect);
+            ck_assert_uint_eq(w2->filled, w2->expect);
+            for (int64_t e = 0; e < w13->n_experts; e++) {
+                char a[128], b[128], c[128];
+                int64_t g = w13->expert0 + e;
+                snprintf(a, sizeof a, "model.layers.1.block_sparse_moe.experts.%lld.w1.weight", (long long)g);
+                snprintf(b, sizeof b, "model.layers.1.block_sparse_moe.experts.%lld.w3.weight", (long long)g);
+                snprintf(c, sizeof c, "model.layers.1.block_sparse_moe.experts.%lld.w2.weight", (long long)g);
+                size_t n = take(&ck, a, ep ? 0 : (uint64_t)rank * 16, ep ? 32 : 16, 0, want, 0);
+                n = take(&ck, b, ep ? 0 : (uint64_t)rank * 16, ep ? 32 : 16, 0, want, n);
+                ck_assert_uint_eq(n * (size_t)w13->pp->local[0], w13->n);
+                ck_assert_msg(memcmp(w13->data + (size_t)e * n, want, n * sizeof *want) == 0,
+                              "EP %d rank %d expert %lld: w13 differs", ep, rank, (long long)g);
+                n = take(&ck, c, ep ? 0 : (uint64_t)rank * 16, ep ? 32 : 16, 1, want, 0);
+                ck_assert_msg(memcmp(w2->data + (size_t)e * n, want, n * sizeof *want) == 0,
+                              "EP %d rank %d expert %lld: w2 differs", ep, rank, (long long)g);
+            }
+            rank_load_free(&rl);
+        }
+        plan_free(&p);
+        findings_free(&f);
+    }
+    free(want);
+    rules_free(&r);
+    ckpt_free(&ck);
+}
+END_TEST
+
+/* check: the sharded load must compute what the unsharded one does (dense fixtures written by
+ * transformers), and a wrong slice is caught and placed. */
+START_TEST(test_check_cli)
+{
+    char cmd[1024], *out = NULL;
+    static const int tps[] = {1, 2, 4};
+    for (unsigned i = 0; i < 3; i++)
+        for (int pp = 1; pp <= 2; pp++) {
+            out = tu_cli(0, NULL, "check fixtures/real/tiny-qwen2 --tp %d --pp %d", tps[i], pp);
+            ck_assert_ptr_nonnull(strstr(out, "top-1 tokens agree 8/8"));
+            ck_assert_ptr_nonnull(strstr(out, "verdict    PASS"));
+            /* each tensor read once per stage, however many ranks cut it */
+            ck_assert_msg(strstr(out, "0.43 MB read once") != NULL, "%s", out);
+            free(out);
+        }
+    out = tu_cli(0, NULL, "check fixtures/real/tiny-llama-bf16 --tp 4 --pp 2 --tokens 5,6,7,200");
+    ck_assert_ptr_nonnull(strstr(out, "4 tokens"));
+    ck_assert_ptr_nonnull(strstr(out, "top-1 tokens agree 4/4"));
+    free(out);
+    /* Mixtral's experts: sliced over TP, or whole experts per rank under EP */
+    static const char *moe[] = {"--tp 2", "--tp 4 --pp 2", "--tp 2 --ep", "--tp 4 --enable-expert-parallel"};
+    static const char *moe_dirs[] = {"moe/tiny-mixtral", "moe/tiny-qwen2-moe", "moe/tiny-qwen3-moe",
+                                     "real/tiny-deepseek-v2", "real/tiny-deepseek-v3", "real/tiny-glm4-moe"};
+    for (unsigned k = 0; k < 6; k++) /* Qwen2-MoE: shared expert, a dense layer; Qwen3: q/k norms;
+                                      * DeepSeek-V2: latent attention, shared experts */
+        for (unsigned i = 0; i < 4; i++) {
+            out = tu_cli(0, NULL, "check fixtures/%s %s", moe_dirs[k], moe[i]);
+            ck_assert_ptr_nonnull(strstr(out, "top-1 tokens agree 8/8"));
+            free(out);
+        }
+    /* W4A16 / W8A16 (compressed-tensors pack-quantized): dequantized as read, sharded as planned;
+     * against the float32 original the error is that of the quantization, 16x smaller at 8 bits */
+    double qerr[2];
+    for (int b = 0; b < 2; b++) {
+        for (unsigned i = 0; i < 3; i++) {
+            out = tu_cli(0, NULL, "check fixtures/quant/tiny-llama-w%da16 --tp %d --pp 2",
+                     b ? 8 : 4, tps[i]);
+            ck_assert_ptr_nonnull(strstr(out, "top-1 tokens agree 8/8"));
+            free(out);
+        }
+        out = tu_cli(0, NULL, "check fixtures/quant/tiny-llama-w%da16 --against fixtures/quant/tiny-llama-f32",
+                  b ? 8 : 4);
+        ck_assert_ptr_nonnull(strstr(out, "layer 1    attention"));
+        const char *lg = strstr(strstr(out, "against fixtures/quant/tiny-llama-f32"), "logits     relative error ");
+        ck_assert_ptr_nonnull(lg);
+        qerr[b] = atof(lg + strlen("logits     relative error "));
+        free(out);
+    }
+    ck_assert_msg(qerr[0] > 1e-3 && qerr[0] < 0.3, "W4A16 against float32: %g", qerr[0]);
+    ck_assert_msg(qerr[1] > 0 && qerr[1] < qerr[0] / 8, "W8A16 %g, W4A16 %g", qerr[1], qerr[0]);
+    /* block-FP8 (16x16 blocks, encoded by the fixture script on its own): the same checks */
+    for (unsigned i = 0; i < 3; i++) {
+        out = tu_cli(0, NULL, "check fixtures/quant/tiny-llama-fp8 --tp %d --against "
+                 "fixtures/quant/tiny-llama-f32", tps[i]);
+        ck_assert_ptr_nonnull(strstr(out, "verdict    PASS"));
+        const char *lg = strstr(strstr(out, "against fixtures/quant/tiny-llama-f32"), "logits     relative error ");
+        ck_assert_ptr_nonnull(lg);
+        double e = atof(lg + strlen("logits     relative error "));
+        ck_assert_msg(e > 1e-4 && e < 0.06, "FP8 against float32: %g", e);
+        ck_assert_ptr_nonnull(strstr(out, "PASS: the error is spread evenly over the blocks"));
+        free(out);
+    }
+    /* int-quantized int8 weights with per-channel scales (W8A8's storage): lint clean, sharded
+     * loads equal the unsharded one, and against float32 about as close as W8A16 */
+    out = tu_cli(0, NULL, "lint --tp 2 --pp 2 fixtures/quant/tiny-llama-int8");
+    ck_assert_ptr_nonnull(strstr(out, "quantization compressed-tensors:int-quantized"));
+    ck_assert_ptr_nonnull(strstr(out, "0 errors, 0 warnings"));
+    free(out);
+    for (unsigned i = 0; i < 3; i++) {
+        out = tu_cli(0, NULL, "check fixtures/quant/tiny-llama-int8 --tp %d --pp 2 --against "
+                 "fixtures/quant/tiny-llama-f32", tps[i]);
+        ck_assert_ptr_nonnull(strstr(out, "verdict    PASS: the sharded load computes what the unsharded one does"));
+        const char *lg = strstr(strstr(out, "against fixtures/quant/tiny-llama-f32"), "logits     relative error ");
+        ck_assert_ptr_nonnull(lg);
+        double e = atof(lg + strlen("logits     relative error "));
+        ck_assert_msg(e > 1e-4 && e < 4 * qerr[1], "int8 against float32: %g (W8A16: %g)", e, qerr[1]);
+        ck_assert_ptr_nonnull(strstr(out, "PASS: the error is spread evenly over the blocks"));
+        free(out);
+    }
+    out = tu_cli(2, NULL, "check fixtures/quant/tiny-llama-w8a16 --against fixtures/real/tiny-qwen2");
+    ck_assert_ptr_nonnull(strstr(out, "not the same model"));
+    free(out);
+    /* the forward pass is transformers' own: each fixture carries the logits transformers computed
+     * for it (fixtures/make_reference_logits.py), sharded and unsharded agree with them */
+    static const char *refd[] = {"real/tiny-deepseek-v2", "real/tiny-deepseek-v3", "real/tiny-llama3-rope",
+                                 "real/tiny-glm4-moe", "real/tiny-glm5", "real/tiny-qwen2", "real/tiny-llama-bf16",
+                                 "quant/tiny-llama-f32", "moe/tiny-mixtral", "moe/tiny-qwen2-moe",
+                                 "moe/tiny-qwen3-moe"};
+    for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
+        out = tu_cli(0, NULL, "check fixtures/%s --tp 2 --pp 2", refd[i]);
+        ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
+                      strstr(out, "top-1 tokens agree 8/8: PASS") != NULL, "%s: %s", refd[i], out);
+        free(out);
+    }
+    /* another model's logits for the same tokens */
+    out = tu_cli(1, NULL, "check fixtures/real/tiny-qwen2 --reference fixtures/moe/tiny-mixtral/reference.logits");
+    ck_assert_ptr_nonnull(strstr(out, "top-1 tokens agree 0/8: FAIL"));
+    free(out);
+    /* other tokens: not compared, and said so */
+    free(tu_cli(0, "is for other tokens or another vocabulary: not compared",
+             "check fixtures/real/tiny-qwen2 --tokens 1,2,3 --reference "
+             "fixtures/real/tiny-qwen2/reference.logits"));
+    free(tu_cli(2, "not a reference logits file",
+             "check fixtures/real/tiny-qwen2 --reference fixtures/real/tiny-qwen2/config.json"));
+    /* a negative carries its original's reference: the weights do not compute it */
+    free(tu_cli(1, "FAIL: these weights, loaded this way, do not compute the reference logits",
+             "check fixtures/negative/mixtral-gate-up-swapped --tp 2"));
+    /* checkpoints that load without an error and compute something else: against the original,
+     * check fails and names the block where it starts */
+    static const struct { const char *dir, *orig, *place; } neg[] = {
+        /* float weights against their original: only the broken block differs at all */
+        {"mixtral-gate-up-swapped", "moe/tiny-mixtral", "layer 1, the MLP stands out (relative error 0.48, while "
+                                                        "most blocks match exactly): its parameters "
+                                                        "(layers.1.block_sparse_moe)"},
+        {"mixtral-expert-rows-shifted", "moe/tiny-mixtral", "layer 0, the MLP stands out"},
+        {"fp8-scale-off-by-one", "quant/tiny-llama-f32", "layer 1, the MLP stands out"},
+        {"fp8-o-proj-transposed", "quant/tiny-llama-f32", "layer 0, attention stands out"}};
+    for (unsigned i = 0; i < sizeof neg / sizeof *neg; i++) {
+        out = tu_cli(1, NULL, "check fixtures/negative/%s --tp 2 --against fixtures/%s", neg[i].dir,
+                 neg[i].orig);
+        ck_assert_ptr_nonnull(strstr(out, "verdict    PASS: the sharded load")); /* it loads consistently */
+        ck_assert_msg(strstr(out, neg[i].place) != NULL, "%s: %s", neg[i].dir, out);
+        free(out);
+    }
+    /* right sizes, wrong values: o_proj cut by rows; the divergence is placed */
+    out = tu_cli(1, NULL, "check fixtures/real/tiny-qwen2 --tp 4 --rules "
+             "fixtures/rules/qwen2-o-proj-column.json");
+    ck_assert_msg(strstr(out, "diverges   at layer 0, attention") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "(parameters layers.0.self_attn)") != NULL, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "verdict    FAIL"));
+    free(out);
+    /* at TP 2 every key/value head is whole on its rank: the same wrong rules pass there */
+    out = tu_cli(0, NULL, "check fixtures/real/tiny-qwen2 --tp 2 --rules "
+             "fixtures/rules/qwen2-no-kv-replication.json");
+    free(out);
+    out = tu_cli(1, NULL, "check fixtures/real/tiny-qwen2 --tp 4 --rules "
+             "fixtures/rules/qwen2-no-kv-replication.json");
+    ck_assert_msg(strstr(out, "holds 2048 values of 'layers.0.self_attn.qkv_proj.weight', but the model's "
+                              "computation on 4 ranks needs 3072") != NULL, "%s", out);
+    free(out);
+    /* a budget the whole model does not fit: refused with the way out; layer by layer fits */
+    out = tu_cli(2, NULL, "check fixtures/real/tiny-qwen2 --tp 4 --pp 2 --max-memory 400K");
+    ck_assert_ptr_nonnull(strstr(out, "over --max-memory 0.4 MB: check it layer by layer with --layers"));
+    free(out);
+    out = tu_cli(0, NULL, "check fixtures/real/tiny-qwen2 --tp 4 --pp 2 --max-memory 400K --layers 0,1");
+    ck_assert_ptr_nonnull(strstr(out, "layer 1    stage 1:"));
+    ck_assert_ptr_nonnull(strstr(out, "PASS: every layer checked"));
+    free(out);
+    out = tu_cli(2, NULL, "check fixtures/real/tiny-qwen2 --tp 4 --layers 1 --max-memory 100K");
+    ck_assert_ptr_nonnull(strstr(out, "layer 1 needs 0.3 MB on the host"));
+    free(out);
+    free(tu_cli(1, "FAIL in attention", "check fixtures/real/tiny-qwen2 --tp 4 --layers 1 --rules "
+             "fixtures/rules/qwen2-o-proj-column.json"));
+    free(tu_cli(0, NULL, "check fixtures/moe/tiny-mixtral --tp 2 --ep --layers 0,1"));
+    free(tu_cli(0, NULL, "check fixtures/quant/tiny-llama-fp8 --tp 4 --layers 1"));
+    free(tu_cli(2, "layer 2 is not a decoder layer of this model", "check fixtures/real/tiny-qwen2 --layers 2"));
+    /* what this version does not compute: a clear usage error */
+    char *tmp = tu_tmpdir();
+    ck_assert_ptr_nonnull(tmp);
+    snprintf(cmd, sizeof cmd, "cp fixtures/real/tiny-llama3-rope/* %s/ && sed -i 's/\"llama3\"/\"longrope\"/' "
+             "%s/config.json && %s check %s", tmp, tmp, tu_bin(), tmp);
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
+    ck_assert_ptr_nonnull(strstr(out, "rope_type \"longrope\" is not computed by this version"));
+    free(out);
+    /* rotary dims the config makes odd: the fields to look at are named */
+    snprintf(cmd, sizeof cmd, "sed -i 's/\"longrope\"/\"llama3\"/; s/^{/{\"partial_rotary_factor\": 0.1, /' "
+             "%s/config.json", tmp);
+    ck_assert_int_eq(system(cmd), 0);
+    free(tu_cli(2, "1 rotary dims of a 16-wide head: not an even number of at least 2; check head_dim and "
+             "partial_rotary_factor", "check %s", tmp));
+    /* how the forward pass routes experts is the rules' "forward" section: a router it does not
+     * compute, or rules that say nothing of an MoE config's experts, are named with the fix */
+    for (int drop = 0; drop <= 1; drop++) {
+        size_t len;
+        char *text = (char *)tu_read_file("rules/builtin/mixtral.json", &len);
+        ck_assert_ptr_nonnull(text);
+        cJSON *j = cJSON_ParseWithLength(text, len), *fw = cJSON_GetObjectItem(j, "forward");
+        ck_assert_ptr_nonnull(fw);
+        if (drop)
+            cJSON_DeleteItemFromObject(j, "forward");
+        else
+            cJSON_ReplaceItemInObject(fw, "router", cJSON_CreateString("\"sparsemixer\""));
+        char *edited = cJSON_Print(j), path[600];
+        snprintf(path, sizeof path, "%s/r%d.json", tmp, drop);
+        FILE *fp = fopen(path, "w");
+        ck_assert_ptr_nonnull(fp);
+        fputs(edited, fp);
+        fclose(fp);
+        out = tu_cli(2, NULL, "check fixtures/moe/tiny-mixtral --rules %s", path);
+        if (drop)
+            ck_assert_msg(strstr(out, "config.json describes experts, but rules \"mixtral\" do not say how the "
+                                      "forward pass routes them: add a \"forward\" section") != NULL, "%s", out);
+        else
+            ck_assert_msg(strstr(out, "'forward.router': router \"sparsemixer\" (rules mixtral, line ") != NULL &&
+                          strstr(out, "not computed; this version computes softmax, grouped_sigmoid") != NULL,
+                          "%s", out);
+        free(out);
+        free(edited);
+        cJSON_Delete(j);
+        free(text);
+    }
+    tu_rmtree(tmp);
+    free(tmp);
+    out = tu_cli(2, NULL, "check fixtures/real/tiny-qwen2 --tokens 5,300");
+    ck_assert_ptr_nonnull(strstr(out, "token 300 is not below vocab_size 256"));
+    free(out);
+}
+END_TEST
+
+/* The load onto the device gives the host load's parameters bit for bit (the same conversion
+ * and dequantization code, the same cuts as copies), and the forward pass on the device the
+ * C reference's logits: the transformers-written Qwen2 at TP 2 x PP 2, and block-FP8 and W8A16
+ * Llamas dequantized as read. Without a device this says why and checks nothing more. */
+START_TEST(test_device_load)
+{
+    char why[256];
+    if (!kern_cuda_available(why, sizeof why)) {
+        fprintf(stderr, "SKIP test_device_load: %s\n", why);
+        return;
+    }
+    static const char *const dirs[] = {"fixtures/real/tiny-qwen2", "fixtures/quant/tiny-llama-fp8",
+                                       "fixtures/quant/tiny-llama-w8a16", "fixtures/quant/tiny-llama-int8"};
+    ck_err err;
+    ck_err_clear(&err);
+    kdev_stager *sg;
+    ck_assert_msg(kdev_stager_new(1 << 16, &sg, &err) == CK_OK, "%s", err.msg); /* small chunks: many turns */
+    for (unsigned di = 0; di < sizeof dirs / sizeof *dirs; di++) {
+        ck_checkpoint ck;
+        ck_assert_int_eq(ckpt_open(dirs[di], 1, &ck, &err), CK_OK);
+        rules_file r;
+        ck_assert_int_eq(rules_load_builtin(di ? "llama" : "qwen2", &r, &err), CK_OK);
+        ck_config plain = ck.cfg;
+        plain.has_quant = 0;
+        const cfg_quant *deq = ck.cfg.has_quant ? &ck.cfg.quant : NULL;
+        plan_layout lay = {2, 2, 0, {0}};
+        plan p;
+        ck_findings f;
+        findings_init(&f);
+        ck_assert_int_eq(plan_build(&r, deq ? &plain : &ck.cfg, &lay, &p, &f, &err), CK_OK);
+        rank_load host[4], dev[4];
+        rank_load *hp[4], *dp[4];
+        load_opts ho = {deq, -1, NULL, NULL, NULL, NULL}, dO = {deq, -1, sg, NULL, NULL, NULL};
+        for (int st = 0; st < 2; st++) {
+            uint64_t bh = 0, bd = 0;
+            ck_assert_msg(load_stage(&ck, &p, st, 0, 2, host + 2 * st, &bh, &ho, &err) == CK_OK, "%s", err.msg);
+            ck_assert_msg(load_stage(&ck, &p, st, 0, 2, dev + 2 * st, &bd, &dO, &err) == CK_OK, "%s: %s",
+                          err.key, err.msg);
+            ck_assert_int_eq(bh, bd);
+        }
+        /* device memory: exactly the plan's fp32 parameter bytes of the four ranks */
+        uint64_t plan_bytes = 0;
+        for (int st = 0; st < 2; st++)
+            for (int k = 0; k < 2; k++)
+                plan_bytes += load_bytes(&p, st, k, -1);
+        ck_assert_uint_eq(kdev_bytes_in_use(), plan_bytes);
+        for (int k = 0; k < 4; k++) {
+            hp[k] = &host[k];
+            dp[k] = &dev[k];
+            ck_assert(dev[k].device && !host[k].device);
+            for (size_t i = 0; i < host[k].n; i++) {
+                ck_assert_int_eq(host[k].params[i].filled, dev[k].params[i].filled);
+                ck_assert_msg(memcmp(host[k].params[i].data, dev[k].params[i].data,
+                                     host[k].params[i].n * sizeof(float)) == 0,
+                              "%s: rank %d parameter %s differs on the device", dirs[di], k,
+                              host[k].params[i].pp->name);
+            }
+        }
+        dense_dims d;
+        ck_assert_int_eq(dense_dims_of(&p, &d, &err), CK_OK);
+        int tok[5] = {1, 7, 42, 3, 9};
+        size_t nv = 5 * (size_t)d.vocab;
+        float *lh = malloc(nv * 4), *ld = malloc(nv * 4);
+        ck_assert_int_eq(forward_dense(&p, &d, hp, tok, 5, lh, NULL, &err), CK_OK);
+        d.device = 1;
+        ck_assert_msg(forward_dense(&p, &d, dp, tok, 5, ld, NULL, &err) == CK_OK, "%s", err.msg);
+        double num = 0, den = 0;
+        for (size_t i = 0; i < nv; i++) {
+            num += ((double)ld[i] - lh[i]) * ((double)ld[i] - lh[i]);
+            den += (double)lh[i] * lh[i];
+        }
+        ck_assert_msg(den > 0 && sqrt(num / den) < 1e-5, "%s: device logits off by %g", dirs[di], sqrt(num / den));
+        free(lh);
+        free(ld);
+        for (int k = 0; k < 4; k++) {
+            rank_load_free(&host[k]);
+            rank_load_free(&dev[k]);
+        }
+        plan_free(&p);
+        findings_free(&f);
+        rules_free(&r);
+        ckpt_free(&ck);
+    }
+    ck_assert_int_eq(kdev_bytes_in_use(), 0);
+    kdev_stager_free(sg);
+}
+END_TEST
+
+typedef struct {
+    uint64_t last, total;
+    size_t calls;
+    int backwards;
+} progress_log;
+
+static void note_progress(uint64_t done, uint64_t total, void *ctx)
+{
+    progress_log *g = ctx;
+    if (done < g->last || (g->calls && total != g->total))
+        g->backwards = 1;
+    g->last = done;
+    g->total = total;
+    g->calls++;
+}
+
+/* The load's progress: one call per checkpoint tensor, never backwards, ending at all the
+ * checkpoint's tensor bytes, for each stage. */
+START_TEST(test_load_progress)
+{
+    tu_planned x;
+    tu_planned_open(&x, "fixtures/real/tiny-qwen2", 1, "qwen2", 2, 2);
+    ck_assert(x.planned);
+    const ck_checkpoint *ck = &x.ck;
+    for (int st = 0; st < 2; st++) {
+        progress_log g = {0, 0, 0, 0};
+        load_opts o = {NULL, -1, NULL, note_progress, &g, NULL};
+        rank_load rl[2];
+        uint64_t bytes = 0;
+        ck_assert_int_eq(load_stage(ck, &x.p, st, 0, 2, rl, &bytes, &o, &x.err), CK_OK);
+        ck_assert_uint_eq(g.calls, ck->n_tensors);
+        ck_assert(!g.backwards);
+        ck_assert_uint_eq(g.last, ck->bytes);
+        ck_assert_uint_eq(g.total, ck->bytes);
+        ck_assert_uint_gt(bytes, 0);
+        ck_assert_uint_lt(bytes, ck->bytes); /* each stage reads only its own layers' tensors */
+        rank_load_free(&rl[0]);
+        rank_load_free(&rl[1]);
+    }
+    tu_planned_close(&x);
+}
+END_TEST
+
+static Suite *load_suite(void)
+{
+    Suite *s = suite_create("load");
+    TCase *core = tcase_create("core");
+    tcase_add_test(core, test_load_slices);
+    tcase_add_test(core, test_check_cli);
+    tcase_add_test(core, test_device_load);
+    tcase_add_test(core, test_load_progress);
+    tcase_set_timeout(core, 120);
+    suite_add_tcase(s, core);
+    return s;
+}
+
+int main(void)
+{
+    SRunner *sr = srunner_create(load_suite());
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}

@@ -1,0 +1,28 @@
+/* suiteutil.h - helpers of the Check suites that assert (linked into the suites only, not the
+ * fuzz replayers). Tests run from the repository root. */
+#ifndef CK_SUITEUTIL_H
+#define CK_SUITEUTIL_H
+
+#include "inspect/ckpt.h"
+#include "loader/plan.h"
+#include "rules/rules.h"
+
+/* Runs ckptdoc with the arguments fmt makes (stdout and stderr together), asserts its exit status
+ * is want and, unless needle is NULL, that the output holds needle. Returns the output (free it). */
+char *tu_cli(int want, const char *needle, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+/* A checkpoint, its rules (a built-in name, or a file when the name holds a '/') and their plan
+ * for TP x PP, as lint makes them; planned is 0 when plan_build failed (its error in err). */
+typedef struct {
+    ck_checkpoint ck;
+    rules_file r;
+    plan p;
+    ck_findings f;        /* plan_build's findings, then the simulation's */
+    ck_err err;
+    int planned;
+} tu_planned;
+/* Opens dir, loads the rules and plans TP x PP, asserting each step but the plan. */
+void tu_planned_open(tu_planned *x, const char *dir, int threads, const char *rules, int tp, int pp);
+void tu_planned_close(tu_planned *x);
+
+#endif
