@@ -13,85 +13,88 @@
 #define ROPE_MAX_PAIRS 512
 
 /* The pass runs its operations either with the C reference on host memory or with CUDA on
- * managed memory (dense_dims.device): every buffer of the pass comes from fmalloc, and the
- * first device error is kept and returned when the pass ends. */
-static __thread int g_dev;
-static __thread ck_err g_dev_err;
-
-static void *fmalloc(size_t n)
+ * managed memory (d->device): every buffer of the pass comes from fmalloc, and the first device
+ * error is kept in *d->dev_err and returned when the pass ends. */
+static void dev_fail(const dense_dims *d, const ck_err *e)
 {
-    if (!g_dev)
+    if (d->dev_err && !d->dev_err->code)
+        *d->dev_err = *e;
+}
+
+static void *fmalloc(const dense_dims *d, size_t n)
+{
+    if (!d->device)
         return malloc(n ? n : 1);
     void *p = NULL;
     ck_err e;
     ck_err_clear(&e);
     if (kdev_alloc(&p, n ? n : 1, &e) != CK_OK) {
-        if (!g_dev_err.code)
-            g_dev_err = e;
+        dev_fail(d, &e);
         return NULL;
     }
     return p;
 }
 
-static void *fcalloc(size_t n, size_t size)
+static void *fcalloc(const dense_dims *d, size_t n, size_t size)
 {
-    return g_dev ? fmalloc(n * size) : calloc(n ? n : 1, size); /* device memory starts zeroed */
+    return d->device ? fmalloc(d, n * size) : calloc(n ? n : 1, size); /* device memory starts zeroed */
 }
 
-static void ffree(void *p)
+static void ffree(const dense_dims *d, void *p)
 {
-    if (g_dev)
+    if (d->device)
         kdev_free(p);
     else
         free(p);
 }
 
-#define DEV_OP(call)                                   \
+#define DEV_OP(d, call)                                \
     do {                                               \
         ck_err e_;                                     \
         ck_err_clear(&e_);                             \
-        if ((call) != CK_OK && !g_dev_err.code)        \
-            g_dev_err = e_;                            \
+        if ((call) != CK_OK)                           \
+            dev_fail(d, &e_);                          \
     } while (0)
 
-static void op_linear(const float *x, size_t T, size_t K, const float *w, size_t N, const float *bias, float *y,
-                      int acc)
+static void op_linear(const dense_dims *d, const float *x, size_t T, size_t K, const float *w, size_t N,
+                      const float *bias, float *y, int acc)
 {
-    if (g_dev)
-        DEV_OP(fwd_linear_cuda(x, T, K, w, N, bias, y, acc, &e_));
+    if (d->device)
+        DEV_OP(d, fwd_linear_cuda(x, T, K, w, N, bias, y, acc, &e_));
     else
         fwd_linear(x, T, K, w, N, bias, y, acc);
 }
 
-static void op_rmsnorm(const float *x, size_t T, size_t n, const float *w, float eps, float *y)
+static void op_rmsnorm(const dense_dims *d, const float *x, size_t T, size_t n, const float *w, float eps, float *y)
 {
-    if (g_dev)
-        DEV_OP(fwd_rmsnorm_cuda(x, T, n, w, eps, y, &e_));
+    if (d->device)
+        DEV_OP(d, fwd_rmsnorm_cuda(x, T, n, w, eps, y, &e_));
     else
         fwd_rmsnorm(x, T, n, w, eps, y);
 }
 
-static void op_rope_freqs(float *x, size_t T, size_t heads, size_t hd, size_t rot, const double *inv)
+static void op_rope_freqs(const dense_dims *d, float *x, size_t T, size_t heads, size_t hd, size_t rot,
+                          const double *inv)
 {
-    if (g_dev)
-        DEV_OP(fwd_rope_freqs_cuda(x, T, heads, hd, rot, inv, &e_));
+    if (d->device)
+        DEV_OP(d, fwd_rope_freqs_cuda(x, T, heads, hd, rot, inv, &e_));
     else
         fwd_rope_freqs(x, T, heads, hd, rot, inv);
 }
 
-static void op_attention(const float *q, const float *k, const float *v, size_t T, size_t hq, size_t hkv, size_t hd,
-                         float *out)
+static void op_attention(const dense_dims *d, const float *q, const float *k, const float *v, size_t T, size_t hq,
+                         size_t hkv, size_t hd, float *out)
 {
-    if (g_dev)
-        DEV_OP(fwd_attention_cuda(q, k, v, T, hq, hkv, hd, out, &e_));
+    if (d->device)
+        DEV_OP(d, fwd_attention_cuda(q, k, v, T, hq, hkv, hd, out, &e_));
     else
         fwd_attention(q, k, v, T, hq, hkv, hd, out);
 }
 
-static void op_silu_mul(const float *gu, size_t T, size_t n, float *out)
+static void op_silu_mul(const dense_dims *d, const float *gu, size_t T, size_t n, float *out)
 {
-    if (g_dev)
-        DEV_OP(fwd_silu_mul_cuda(gu, T, n, out, &e_));
+    if (d->device)
+        DEV_OP(d, fwd_silu_mul_cuda(gu, T, n, out, &e_));
     else
         fwd_silu_mul(gu, T, n, out);
 }
@@ -281,10 +284,10 @@ static int noaux_select(const dense_dims *d, const float *logit, const float *bi
                         double *wt, double *ksum)
 {
     size_t G = (size_t)d->n_group, per = E / G, K = (size_t)d->topk;
-    double *sc = fmalloc(E * sizeof *sc), *ch = fmalloc(E * sizeof *ch), *gs = fmalloc(G * sizeof *gs);
-    int *keep = fcalloc(G, sizeof *keep);
+    double *sc = fmalloc(d, E * sizeof *sc), *ch = fmalloc(d, E * sizeof *ch), *gs = fmalloc(d, G * sizeof *gs);
+    int *keep = fcalloc(d, G, sizeof *keep);
     if (!sc || !ch || !gs || !keep) {
-        ffree(sc), ffree(ch), ffree(gs), ffree(keep);
+        ffree(d, sc), ffree(d, ch), ffree(d, gs), ffree(d, keep);
         return -1;
     }
     for (size_t e = 0; e < E; e++) {
@@ -324,7 +327,7 @@ static int noaux_select(const dense_dims *d, const float *logit, const float *bi
     }
     if (d->renorm)
         *ksum += 1e-20;
-    ffree(sc), ffree(ch), ffree(gs), ffree(keep);
+    ffree(d, sc), ffree(d, ch), ffree(d, gs), ffree(d, keep);
     return 0;
 }
 
@@ -343,16 +346,16 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
         return err->code;
     if (d->noaux && !(bias = W(R[0], p, bname, l, 1, E, err)))
         return err->code;
-    float *logit = fmalloc(E * sizeof *logit), *gu = NULL, *act = NULL, *y = fmalloc(H * sizeof *y);
-    size_t *sel = fmalloc(K * sizeof *sel);
-    double *wt = fmalloc(K * sizeof *wt);
+    float *logit = fmalloc(d, E * sizeof *logit), *gu = NULL, *act = NULL, *y = fmalloc(d, H * sizeof *y);
+    size_t *sel = fmalloc(d, K * sizeof *sel);
+    double *wt = fmalloc(d, K * sizeof *wt);
     int rc = CK_OK;
     for (size_t t = 0; t < T && rc == CK_OK; t++) {
         if (!logit || !y || !sel || !wt) {
             rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
             break;
         }
-        op_linear(h + t * H, 1, H, gate, E, NULL, logit, 0);
+        op_linear(d, h + t * H, 1, H, gate, E, NULL, logit, 0);
         double mx = logit[0], sum = 0, ksum = 0;
         for (size_t e = 1; e < E; e++)
             mx = logit[e] > mx ? logit[e] : mx;
@@ -398,8 +401,8 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
                 break;
             }
             if (!gu) {
-                gu = fmalloc(2 * Il * sizeof *gu);
-                act = fmalloc(Il * sizeof *act);
+                gu = fmalloc(d, 2 * Il * sizeof *gu);
+                act = fmalloc(d, Il * sizeof *act);
                 if (!gu || !act) {
                     rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
                     break;
@@ -409,21 +412,21 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
                 int64_t le = (int64_t)sel[k] - w13->expert0;
                 if (le < 0 || le >= w13->n_experts)
                     continue; /* another rank's expert */
-                op_linear(h + t * H, 1, H, w13->data + (size_t)le * 2 * Il * H, 2 * Il, NULL, gu, 0);
-                op_silu_mul(gu, 1, Il, act);
-                op_linear(act, 1, Il, w2->data + (size_t)le * H * Il, H, NULL, y, 0);
+                op_linear(d, h + t * H, 1, H, w13->data + (size_t)le * 2 * Il * H, 2 * Il, NULL, gu, 0);
+                op_silu_mul(d, gu, 1, Il, act);
+                op_linear(d, act, 1, Il, w2->data + (size_t)le * H * Il, H, NULL, y, 0);
                 double wk = (d->renorm ? wt[k] / ksum : wt[k]) * d->rscale;
                 for (size_t i = 0; i < H; i++)
                     x[t * H + i] += (float)wk * y[i];
             }
         }
     }
-    ffree(logit);
-    ffree(gu);
-    ffree(act);
-    ffree(y);
-    ffree(sel);
-    ffree(wt);
+    ffree(d, logit);
+    ffree(d, gu);
+    ffree(d, act);
+    ffree(d, y);
+    ffree(d, sel);
+    ffree(d, wt);
     return rc;
 }
 
@@ -444,14 +447,14 @@ static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R
     if (!d->shared_ungated && (!g || g->n != H))
         return ck_err_set(err, CK_EFORMAT, p->rules->path, ng, CK_NO_OFFSET, "a shared expert without its [1, %zu] "
                           "gate", H);
-    float *gs = fmalloc(T * sizeof *gs);
+    float *gs = fmalloc(d, T * sizeof *gs);
     if (!gs)
         return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
     if (d->shared_ungated)
         for (size_t t = 0; t < T; t++)
             gs[t] = 1.0f;
     else {
-        op_linear(h, T, H, g->data, 1, NULL, gs, 0);
+        op_linear(d, h, T, H, g->data, 1, NULL, gs, 0);
         for (size_t t = 0; t < T; t++)
             gs[t] = 1.0f / (1.0f + expf(-gs[t]));
     }
@@ -464,22 +467,22 @@ static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R
             break;
         }
         size_t Is = (size_t)dn->pp->local[1];
-        float *a = fmalloc(T * 2 * Is * sizeof *a), *act = fmalloc(T * Is * sizeof *act), *y = fmalloc(T * H * sizeof *y);
+        float *a = fmalloc(d, T * 2 * Is * sizeof *a), *act = fmalloc(d, T * Is * sizeof *act), *y = fmalloc(d, T * H * sizeof *y);
         if (!a || !act || !y)
             rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         else {
-            op_linear(h, T, H, gu->data, 2 * Is, NULL, a, 0);
-            op_silu_mul(a, T, Is, act);
-            op_linear(act, T, Is, dn->data, H, NULL, y, 0);
+            op_linear(d, h, T, H, gu->data, 2 * Is, NULL, a, 0);
+            op_silu_mul(d, a, T, Is, act);
+            op_linear(d, act, T, Is, dn->data, H, NULL, y, 0);
             for (size_t t = 0; t < T; t++)
                 for (size_t i = 0; i < H; i++)
                     x[t * H + i] += gs[t] * y[t * H + i];
         }
-        ffree(a);
-        ffree(act);
-        ffree(y);
+        ffree(d, a);
+        ffree(d, act);
+        ffree(d, y);
     }
-    ffree(gs);
+    ffree(d, gs);
     return rc;
 }
 
@@ -571,10 +574,10 @@ static int mla_rank(const plan *p, const dense_dims *d, const rank_load *R, int6
     size_t H = (size_t)d->hidden, hq = (size_t)(d->heads / tp), nope = (size_t)d->qk_nope;
     size_t rope = (size_t)d->qk_rope, qk = nope + rope, vh = (size_t)d->v_head, kvl = (size_t)d->kv_lora;
     size_t kva = kvl + rope, ql = (size_t)d->q_lora;
-    float *q = fmalloc(T * hq * qk * sizeof *q), *a = fmalloc(T * (ql + kva) * sizeof *a);
-    float *c = fmalloc(T * kvl * sizeof *c), *kv = fmalloc(T * hq * (nope + vh) * sizeof *kv);
-    float *o = fmalloc(T * hq * vh * sizeof *o), *qa = ql ? fmalloc(T * ql * sizeof *qa) : NULL;
-    double *pr = fmalloc(T * sizeof *pr);
+    float *q = fmalloc(d, T * hq * qk * sizeof *q), *a = fmalloc(d, T * (ql + kva) * sizeof *a);
+    float *c = fmalloc(d, T * kvl * sizeof *c), *kv = fmalloc(d, T * hq * (nope + vh) * sizeof *kv);
+    float *o = fmalloc(d, T * hq * vh * sizeof *o), *qa = ql ? fmalloc(d, T * ql * sizeof *qa) : NULL;
+    double *pr = fmalloc(d, T * sizeof *pr);
     int rc = CK_OK;
     const float *wq = NULL, *wqa = NULL, *wqn = NULL, *wkva, *wkvn, *wkvb, *wo;
     if (!q || !a || !c || !kv || !o || !pr || (ql && !qa)) {
@@ -605,22 +608,22 @@ static int mla_rank(const plan *p, const dense_dims *d, const rank_load *R, int6
         goto done;
     }
     /* the latent: [q_a |] c_kv | k_pe, replicated on every rank */
-    op_linear(h, T, H, wkva, ql + kva, NULL, a, 0);
+    op_linear(d, h, T, H, wkva, ql + kva, NULL, a, 0);
     if (ql) {
         for (size_t t = 0; t < T; t++)
             memcpy(qa + t * ql, a + t * (ql + kva), ql * sizeof *qa);
-        op_rmsnorm(qa, T, ql, wqn, (float)d->eps, qa);
-        op_linear(qa, T, ql, wq, hq * qk, NULL, q, 0);
+        op_rmsnorm(d, qa, T, ql, wqn, (float)d->eps, qa);
+        op_linear(d, qa, T, ql, wq, hq * qk, NULL, q, 0);
     } else
-        op_linear(h, T, H, wq, hq * qk, NULL, q, 0);
+        op_linear(d, h, T, H, wq, hq * qk, NULL, q, 0);
     for (size_t t = 0; t < T; t++)
         memcpy(c + t * kvl, a + t * (ql + kva) + ql, kvl * sizeof *c);
-    op_rmsnorm(c, T, kvl, wkvn, (float)d->eps, c);
+    op_rmsnorm(d, c, T, kvl, wkvn, (float)d->eps, c);
     double inv[ROPE_MAX_PAIRS], af, smul; /* qk_rope <= 2 * ROPE_MAX_PAIRS (dense_dims_of) */
     rope_freqs(p->cfg, rope, inv, &af, &smul);
     rope_interleaved(q, T, hq, qk, nope, rope, inv, af);
     rope_interleaved(a, T, 1, ql + kva, ql + kvl, rope, inv, af); /* k_pe, one head shared by all */
-    op_linear(c, T, kvl, wkvb, hq * (nope + vh), NULL, kv, 0);
+    op_linear(d, c, T, kvl, wkvb, hq * (nope + vh), NULL, kv, 0);
     double scale = smul / sqrt((double)qk);
     for (size_t hh = 0; hh < hq; hh++)
         for (size_t t = 0; t < T; t++) {
@@ -645,15 +648,15 @@ static int mla_rank(const plan *p, const dense_dims *d, const rank_load *R, int6
                 o[(t * hq + hh) * vh + i] = (float)(acc / sum);
             }
         }
-    op_linear(o, T, hq * vh, wo, H, NULL, x, 1);
+    op_linear(d, o, T, hq * vh, wo, H, NULL, x, 1);
 done:
-    ffree(q);
-    ffree(a);
-    ffree(c);
-    ffree(kv);
-    ffree(o);
-    ffree(qa);
-    ffree(pr);
+    ffree(d, q);
+    ffree(d, a);
+    ffree(d, c);
+    ffree(d, kv);
+    ffree(d, o);
+    ffree(d, qa);
+    ffree(d, pr);
     return rc;
 }
 
@@ -664,10 +667,10 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     size_t H = (size_t)d->hidden, hd = (size_t)d->head_dim, Tz = (size_t)T;
     size_t hq = (size_t)(d->heads / tp), hkv = (size_t)(d->kv_heads >= tp ? d->kv_heads / tp : 1);
     size_t Il = (size_t)(d->inter / tp), qkv = (hq + 2 * hkv) * hd;
-    float *h = fmalloc(Tz * H * sizeof *h), *a = fmalloc(Tz * qkv * sizeof *a), *q = fmalloc(Tz * hq * hd * sizeof *q);
-    float *k = fmalloc(Tz * hkv * hd * sizeof *k), *v = fmalloc(Tz * hkv * hd * sizeof *v);
-    float *o = fmalloc(Tz * hq * hd * sizeof *o), *gu = fmalloc(Tz * 2 * Il * sizeof *gu);
-    float *act = fmalloc(Tz * Il * sizeof *act);
+    float *h = fmalloc(d, Tz * H * sizeof *h), *a = fmalloc(d, Tz * qkv * sizeof *a), *q = fmalloc(d, Tz * hq * hd * sizeof *q);
+    float *k = fmalloc(d, Tz * hkv * hd * sizeof *k), *v = fmalloc(d, Tz * hkv * hd * sizeof *v);
+    float *o = fmalloc(d, Tz * hq * hd * sizeof *o), *gu = fmalloc(d, Tz * 2 * Il * sizeof *gu);
+    float *act = fmalloc(d, Tz * Il * sizeof *act);
     int rc = CK_OK;
     const float *ln, *pln;
     if (!h || !a || !q || !k || !v || !o || !gu || !act) {
@@ -682,7 +685,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         rc = err->code;
         goto done;
     }
-    op_rmsnorm(x, Tz, H, ln, (float)d->eps, h);
+    op_rmsnorm(d, x, Tz, H, ln, (float)d->eps, h);
     for (int r = 0; d->mla && r < tp; r++)
         if ((rc = mla_rank(p, d, R[r], l, h, Tz, x, err)) != CK_OK)
             goto done;
@@ -694,7 +697,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
             rc = err->code;
             goto done;
         }
-        op_linear(h, Tz, H, wqkv, qkv, bqkv, a, 0);
+        op_linear(d, h, Tz, H, wqkv, qkv, bqkv, a, 0);
         for (size_t t = 0; t < Tz; t++) {
             memcpy(q + t * hq * hd, a + t * qkv, hq * hd * sizeof *q);
             memcpy(k + t * hkv * hd, a + t * qkv + hq * hd, hkv * hd * sizeof *k);
@@ -708,13 +711,13 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
             goto done;
         }
         if (qn && kn) {
-            op_rmsnorm(q, Tz * hq, hd, qn, (float)d->eps, q);
-            op_rmsnorm(k, Tz * hkv, hd, kn, (float)d->eps, k);
+            op_rmsnorm(d, q, Tz * hq, hd, qn, (float)d->eps, q);
+            op_rmsnorm(d, k, Tz * hkv, hd, kn, (float)d->eps, k);
         }
-        op_rope_freqs(q, Tz, hq, hd, rot, inv);
-        op_rope_freqs(k, Tz, hkv, hd, rot, inv);
-        op_attention(q, k, v, Tz, hq, hkv, hd, o);
-        op_linear(o, Tz, hq * hd, wo, H, NULL, x, 1);
+        op_rope_freqs(d, q, Tz, hq, hd, rot, inv);
+        op_rope_freqs(d, k, Tz, hkv, hd, rot, inv);
+        op_attention(d, q, k, v, Tz, hq, hkv, hd, o);
+        op_linear(d, o, Tz, hq * hd, wo, H, NULL, x, 1);
     }
     if (after_attn)
         memcpy(after_attn, x, Tz * H * sizeof *x);
@@ -723,7 +726,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         rc = err->code;
         goto done;
     }
-    op_rmsnorm(x, Tz, H, pln, (float)d->eps, h);
+    op_rmsnorm(d, x, Tz, H, pln, (float)d->eps, h);
     char n13[160];
     snprintf(n13, sizeof n13, "layers.%lld.%s.experts.w13_weight", (long long)l, d->experts ? d->moe : "");
     if (d->experts && rank_param(R[0], p, n13)) {
@@ -738,19 +741,19 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
             rc = err->code;
             goto done;
         }
-        op_linear(h, Tz, H, wgu, 2 * Il, NULL, gu, 0);
-        op_silu_mul(gu, Tz, Il, act);
-        op_linear(act, Tz, Il, wd, H, NULL, x, 1);
+        op_linear(d, h, Tz, H, wgu, 2 * Il, NULL, gu, 0);
+        op_silu_mul(d, gu, Tz, Il, act);
+        op_linear(d, act, Tz, Il, wd, H, NULL, x, 1);
     }
 done:
-    ffree(h);
-    ffree(a);
-    ffree(q);
-    ffree(k);
-    ffree(v);
-    ffree(o);
-    ffree(gu);
-    ffree(act);
+    ffree(d, h);
+    ffree(d, a);
+    ffree(d, q);
+    ffree(d, k);
+    ffree(d, v);
+    ffree(d, o);
+    ffree(d, gu);
+    ffree(d, act);
     return rc;
 }
 
@@ -760,8 +763,8 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
     int tp = p->layout.tp;
     size_t H = (size_t)d->hidden, Tz = (size_t)T;
     size_t Vp = (size_t)((d->vocab + 63) / 64 * 64), Vl = Vp / (size_t)tp;
-    float *x = fcalloc(Tz * H, sizeof *x), *h = fmalloc(Tz * H * sizeof *h);
-    float *full = fmalloc(Tz * Vp * sizeof *full), *part = fmalloc(Tz * Vl * sizeof *part);
+    float *x = fcalloc(d, Tz * H, sizeof *x), *h = fmalloc(d, Tz * H * sizeof *h);
+    float *full = fmalloc(d, Tz * Vp * sizeof *full), *part = fmalloc(d, Tz * Vl * sizeof *part);
     int rc = CK_OK;
     rank_load *const *R;
     const float *nw;
@@ -802,65 +805,70 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
         rc = err->code;
         goto done;
     }
-    op_rmsnorm(x, Tz, H, nw, (float)d->eps, h);
+    op_rmsnorm(d, x, Tz, H, nw, (float)d->eps, h);
     for (int r = 0; r < tp; r++) {
         const float *head = W(R[r], p, d->tied ? "embed_tokens.weight" : "lm_head.weight", 0, 1, Vl * H, err);
         if (!head) {
             rc = err->code;
             goto done;
         }
-        op_linear(h, Tz, H, head, Vl, NULL, part, 0); /* this rank's vocabulary columns */
+        op_linear(d, h, Tz, H, head, Vl, NULL, part, 0); /* this rank's vocabulary columns */
         for (size_t t = 0; t < Tz; t++)
             memcpy(full + t * Vp + (size_t)r * Vl, part + t * Vl, Vl * sizeof *full);
     }
     for (size_t t = 0; t < Tz; t++)
         memcpy(logits + t * (size_t)d->vocab, full + t * Vp, (size_t)d->vocab * sizeof *full);
 done:
-    ffree(x);
-    ffree(h);
-    ffree(full);
-    ffree(part);
+    ffree(d, x);
+    ffree(d, h);
+    ffree(d, full);
+    ffree(d, part);
     return rc;
 }
 
-/* Enters a pass on the host or the device; pass_end returns its status, a device error first. */
-static void pass_begin(const dense_dims *d)
+/* A pass on the host or the device: *dd is d with its error record; pass_end returns the pass's
+ * status, a device error first. */
+static void pass_begin(const dense_dims *d, dense_dims *dd, ck_err *dev_err)
 {
-    g_dev = d->device;
-    ck_err_clear(&g_dev_err);
+    *dd = *d;
+    ck_err_clear(dev_err);
+    dd->dev_err = dev_err;
 }
 
-static int pass_end(int rc, ck_err *err)
+static int pass_end(const dense_dims *dd, int rc, ck_err *err)
 {
-    if (g_dev && g_dev_err.code) {
-        *err = g_dev_err;
-        rc = g_dev_err.code;
+    if (dd->device && dd->dev_err->code) {
+        *err = *dd->dev_err;
+        rc = dd->dev_err->code;
     }
-    g_dev = 0;
     return rc;
 }
 
 int forward_dense(const plan *p, const dense_dims *d, rank_load *const *ranks, const int *tokens, int T,
                   float *logits, float *trace, ck_err *err)
 {
-    pass_begin(d);
-    return pass_end(dense_pass(p, d, ranks, tokens, T, logits, trace, err), err);
+    dense_dims dd;
+    ck_err dev_err;
+    pass_begin(d, &dd, &dev_err);
+    return pass_end(&dd, dense_pass(p, &dd, ranks, tokens, T, logits, trace, err), err);
 }
 
 int forward_layer(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, float *x, int T,
                   float *after_attn, ck_err *err)
 {
-    pass_begin(d);
-    size_t n = (size_t)T * (size_t)d->hidden;
-    float *xs = g_dev ? fmalloc(n * sizeof *xs) : x; /* the stream in device memory */
+    dense_dims dd;
+    ck_err dev_err;
+    pass_begin(d, &dd, &dev_err);
+    size_t n = (size_t)T * (size_t)dd.hidden;
+    float *xs = dd.device ? fmalloc(&dd, n * sizeof *xs) : x; /* the stream in device memory */
     int rc = xs ? CK_OK : ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of device memory");
     if (rc == CK_OK && xs != x)
         memcpy(xs, x, n * sizeof *xs);
     if (rc == CK_OK)
-        rc = layer_pass(p, d, R, l, xs, T, after_attn, err);
-    if (rc == CK_OK && xs != x && !g_dev_err.code)
+        rc = layer_pass(p, &dd, R, l, xs, T, after_attn, err);
+    if (rc == CK_OK && xs != x && !dev_err.code)
         memcpy(x, xs, n * sizeof *xs);
     if (xs && xs != x)
-        ffree(xs);
-    return pass_end(rc, err);
+        ffree(&dd, xs);
+    return pass_end(&dd, rc, err);
 }

@@ -34,6 +34,8 @@ typedef struct {
     int64_t rot;             /* rotary dims of a head (partial_rotary_factor), head_dim otherwise */
     int device;              /* run the operations with CUDA (cuBLAS products) on device-resident
                               * (managed) memory: the ranks must have been loaded onto the device */
+    ck_err *dev_err;         /* set by forward_dense/forward_layer for the pass: its first device
+                              * error, returned when the pass ends (the caller leaves it NULL) */
 } dense_dims;
 
 /* Reads the dimensions from the plan's config and what the model computes from its rules'
