@@ -1,5 +1,8 @@
 /* ckerr.h - the one error record that library code fills instead of printing or exiting.
- * The first error wins: once code is non-zero, later ck_err_set calls leave the record alone. */
+ * The first error wins: once code is non-zero, later ck_err_set calls leave the record alone.
+ * Convention: a function that can fail returns CK_OK or a CK_* code and fills the ck_err it is
+ * given (pass one cleared with ck_err_clear, or zeroed); helpers that return 0 / -1 instead say
+ * so in their header. Findings about a checkpoint are data (finding.h), never errors. */
 #ifndef CK_CKERR_H
 #define CK_CKERR_H
 
@@ -31,10 +34,13 @@ typedef struct ck_err {
 
 /* Clears e to "no error". */
 void ck_err_clear(ck_err *e);
-/* Records an error unless one is already recorded; path and key may be NULL. Returns code. */
+/* Records an error unless one is already recorded; path and key may be NULL, and so may e (then
+ * nothing is recorded). Returns code either way. line and col are left alone: a caller that knows
+ * them sets them afterwards. */
 int ck_err_set(ck_err *e, int code, const char *path, const char *key, uint64_t offset,
                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
-/* Formats e as "path: key 'k': at offset N: msg" into buf (always NUL-terminated). */
+/* Formats e as "path: key 'k': at offset N: msg" into buf (size >= 1; always NUL-terminated,
+ * truncated to fit). Returns buf. */
 const char *ck_err_str(const ck_err *e, char *buf, unsigned size);
 
 #ifdef __cplusplus

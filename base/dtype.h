@@ -1,5 +1,6 @@
 /* dtype.h - the 22 element types of the safetensors format and their sizes in bits.
- * Names are exactly the strings the format uses; the order is the reference's declaration order. */
+ * Names are exactly the strings the format uses; the order is the reference's declaration order.
+ * Lookups only: names are static strings and nothing is allocated or reported as an error. */
 #ifndef CK_DTYPE_H
 #define CK_DTYPE_H
 
@@ -20,7 +21,8 @@ typedef enum {
 const char *dtype_name(ck_dtype t);
 /* Bits per element (4, 6, 8, 16, 32 or 64); 0 for a value out of range. */
 unsigned dtype_bits(ck_dtype t);
-/* Looks up a name of len bytes (not NUL-terminated); returns 0 and sets *out, or -1 if unknown. */
+/* Looks up a name of len bytes (not NUL-terminated); returns 0 and sets *out, or -1 if unknown
+ * (*out untouched). */
 int dtype_parse(const char *name, size_t len, ck_dtype *out);
 /* Whether values of t are floating point numbers that --verify takes statistics of. */
 int dtype_is_float(ck_dtype t);

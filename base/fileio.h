@@ -1,4 +1,5 @@
-/* fileio.h - reading exactly what was asked from a read-only file descriptor. */
+/* fileio.h - reading exactly what was asked from a read-only file descriptor. The fd and buf stay
+ * the caller's; failure is reported as 0 / -1 with errno, not a ck_err (callers wrap it). */
 #ifndef CK_FILEIO_H
 #define CK_FILEIO_H
 
@@ -10,11 +11,13 @@ extern "C" {
 #endif
 
 /* Reads len bytes at off with pread, retrying on EINTR and short reads. 0, or -1 (errno set;
- * end of file before len bytes leaves errno 0). */
+ * end of file before len bytes leaves errno 0; buf may be partly written). */
 int ck_pread_full(int fd, void *buf, size_t len, uint64_t off);
 /* The same with up to `threads` threads (0: one per core, at most 16), each reading one
  * contiguous slice of at least 4 MiB: a copy out of the page cache runs at several GB/s per
- * core, so one thread cannot keep up with a host-to-device copy. Same result and errors. */
+ * core, so one thread cannot keep up with a host-to-device copy. Same result and errors (errno
+ * of the first slice that failed); slices whose thread cannot start are read on this thread.
+ * On -1 buf may be partly written. */
 int ck_pread_par(int fd, void *buf, size_t len, uint64_t off, int threads);
 
 #ifdef __cplusplus

@@ -61,6 +61,7 @@ void findings_add(ck_findings *f, const char *code, ck_severity sev, const char 
 
 void findings_append(ck_findings *dst, const ck_findings *src, ck_severity min)
 {
+    dst->oom |= src->oom; /* what src dropped is missing from dst too */
     for (size_t i = 0; i < src->n; i++) {
         const ck_finding *x = &src->v[i];
         if (x->sev >= min)

@@ -1,7 +1,10 @@
 /* jscan.h - a strict JSON scanner over a byte buffer, for the fixed schemas of checkpoint files
  * (safetensors headers, the shard index). The caller drives it: skip whitespace, expect a
  * character, read a string (decoded into a caller-provided arena that must hold at least n + 1
- * bytes), read a number, skip any value. The first error is recorded with its position. */
+ * bytes), read a number, skip any value. The first error is recorded with its position.
+ * The scanner allocates nothing: b and arena are the caller's, and must outlive every string it
+ * returns. Failure is -1 (or NULL) with status, msg, key and off filled (first error wins); the
+ * owner turns that into its own error or finding, not a ck_err. */
 #ifndef CK_JSCAN_H
 #define CK_JSCAN_H
 
@@ -37,19 +40,22 @@ static inline void jscan_ws(jscan *s)
                            s->b[s->i] == '\t'))
         s->i++;
 }
-/* "'x'", "byte 0x01" or "the end of the header" for the byte at the cursor. */
+/* "'x'", "byte 0x01" or "the end of the header" for the byte at the cursor. The text is in a
+ * thread-local buffer, overwritten by the next call on the same thread. */
 const char *jscan_describe(jscan *s);
-/* "an object", "a string", ... for the value starting at the cursor. */
+/* "an object", "a string", ... for the value starting at the cursor (static strings). */
 const char *jscan_kind(jscan *s);
+/* Skips whitespace and consumes c: 0, or -1 with a syntax error naming what was expected. */
 int jscan_expect(jscan *s, char c, const char *what);
 /* A string at the cursor; keep: decoded into the arena, NUL-terminated, and returned; else
- * validated only (returns ""). NULL on error. */
+ * validated only (returns ""). NULL on error. len_out (may be NULL) gets the decoded length. */
 const char *jscan_string(jscan *s, int keep, size_t *len_out);
 /* A number at the cursor: 0 non-negative integer (*v, or *big when over 64 bits), 1 negative
- * integer (including -0), 2 fraction or exponent, -1 error. */
+ * integer (including -0), 2 fraction or exponent, -1 error. v and big must not be NULL. */
 int jscan_number(jscan *s, uint64_t *v, int *big);
 /* A string at the cursor without copying when it has no escapes: returns a pointer into the
- * text (not NUL-terminated) or, with escapes, into the arena; *len_out is its length. */
+ * text (not NUL-terminated) or, with escapes, into the arena; *len_out is its length (len_out
+ * must not be NULL). NULL on error. */
 const char *jscan_string_ref(jscan *s, size_t *len_out);
 /* The first position at or after i (below n) of a '"', '\\' or control character: where a
  * string's plain run of bytes ends. n when there is none. */
@@ -87,12 +93,13 @@ static inline unsigned jscan_byte_at(uint64_t w, unsigned char c)
     uint64_t m = (x - 0x0101010101010101ull) & ~x & 0x8080808080808080ull;
     return m ? (unsigned)__builtin_ctzll(m) / 8 : 8;
 }
+/* Consumes lit ("true", "null") at the cursor: 0, or -1 with a syntax error. */
 int jscan_literal(jscan *s, const char *lit);
 /* Steps through an array or object whose opening bracket was consumed; *state starts at 0.
  * Returns 1 when an element follows (the cursor is at it, for an object at its key), 0 once the
  * closing bracket is consumed, -1 on a syntax error (what says where, e.g. "in shape"). */
 int jscan_next(jscan *s, char close, int *state, const char *what);
-/* Validates and skips one value of any type. */
+/* Validates and skips one value of any type: 0, or -1 on error. */
 int jscan_skip(jscan *s);
 
 #endif

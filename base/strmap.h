@@ -1,7 +1,9 @@
 /* strmap.h - an open-addressing hash map from borrowed NUL-terminated strings to indices.
  * Keys are not copied: they must outlive the map. Used for a shard's names, the TUI's key tree,
  * plan parameters and key shapes; a slot is 16 bytes (key, hash, value). Values fit 32 bits.
- * strmap_hash is also the hash of a tensor's name (st_tensor.hash, ck_checkpoint.names). */
+ * strmap_hash is also the hash of a tensor's name (st_tensor.hash, ck_checkpoint.names).
+ * The map owns only its slot table: a zeroed strmap is an empty map, strmap_free releases it.
+ * Failures are -1 (out of memory) with the map unchanged; lookups on an empty map return 0. */
 #ifndef CK_STRMAP_H
 #define CK_STRMAP_H
 
@@ -20,8 +22,10 @@ typedef struct {
 } strmap;
 
 void strmap_init(strmap *m);
-/* size zeroed bytes, every page already written: for tables read before they are written. */
+/* size zeroed bytes, every page already written: for tables read before they are written.
+ * NULL when out of memory; the caller frees the block with free(). */
 void *strmap_zalloc(size_t size);
+/* Frees the slot table (never the keys) and leaves m zeroed; accepts NULL and a zeroed map. */
 void strmap_free(strmap *m);
 /* Sizes the table for n keys at once (no rehashing while they are added). 0, or -1 (no memory). */
 int strmap_reserve(strmap *m, size_t n);

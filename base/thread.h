@@ -1,4 +1,5 @@
-/* thread.h - starting a helper thread where it can run at once. */
+/* thread.h - starting a helper thread where it can run at once. Nothing here allocates what the
+ * caller frees; a started thread is joinable and the caller joins it with pthread_join. */
 #ifndef CK_THREAD_H
 #define CK_THREAD_H
 
@@ -13,7 +14,8 @@ extern "C" {
  * calling thread's when the process may use one: Linux often queues a new thread on its
  * creator's CPU until the creator's time slice ends (0.5 to 3 ms measured on a 2-CPU VM, as
  * long as a whole phase of a lint), although another CPU is idle. Once running, the thread may
- * use every CPU the process may. Returns what pthread_create returns. */
+ * use every CPU the process may. Returns what pthread_create returns (0, or an errno value with
+ * no thread started); when pinning is not possible it falls back to a plain pthread_create. */
 int ck_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
 /* How many threads to run: want, or one per online CPU when want <= 0; then at most max and
  * at most n (the pieces of work there are), and at least 1. */

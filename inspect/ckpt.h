@@ -1,6 +1,8 @@
 /* ckpt.h - a checkpoint folder (or one file) read and cross-checked from headers alone:
  * config.json, model.safetensors.index.json, and every safetensors shard. Nothing here reads
- * tensor data; memory stays proportional to the headers. Files are opened read-only. */
+ * tensor data; memory stays proportional to the headers. Files are opened read-only.
+ * Whoever calls ckpt_open / ckpt_open_with calls ckpt_free: the checkpoint owns every string, array,
+ * header, its config and its findings, and every pointer into it is valid until then. */
 #ifndef CK_CKPT_H
 #define CK_CKPT_H
 
@@ -68,14 +70,15 @@ typedef struct {
 } ck_checkpoint;
 
 /* Opens a folder or a single .safetensors file. Returns CK_OK, or an error code with err filled
- * when the input is unusable as a whole (path missing, a folder with no safetensors and no index).
+ * when the input is unusable as a whole (path missing, a folder with no safetensors and no index),
+ * or CK_ENOMEM when memory runs out (ck->findings.oom set included).
  * Problems with individual files are findings in ck->findings, not errors. threads <= 0 picks the
  * number of online CPUs. On error *ck is freed and zeroed. */
 int ckpt_open(const char *path, int threads, ck_checkpoint *ck, ck_err *err);
 /* Work of the caller's to run while the checkpoint is read: fn(ctx, ck) is called once, on a
  * thread of its own started as soon as config.json is read (ck->cfg is then final), and may read
  * ck->cfg and ck->root only. It has returned when ckpt_open_with returns, failed or not, except
- * when the path itself cannot be opened (then it is not called). */
+ * when the path itself cannot be opened, or copied for lack of memory (then it is not called). */
 typedef struct {
     void (*fn)(void *ctx, const ck_checkpoint *ck);
     void *ctx;
@@ -89,17 +92,21 @@ typedef struct {
 } ckpt_side;
 int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_checkpoint *ck,
                    ck_err *err);
+/* Frees everything the checkpoint holds (unmapping the index) and leaves ck zeroed; accepts NULL
+ * and a zeroed checkpoint. */
 void ckpt_free(ck_checkpoint *ck);
-/* The tensor named name: 1 and *ref when present, else 0. */
+/* The tensor named name: 1 and *ref (when ref is non-NULL) when present, else 0. */
 int ckpt_find(const ck_checkpoint *ck, const char *name, ck_tensor_ref *ref);
-/* The same as its position in ck->tensors. */
+/* The same as its position in ck->tensors (*i set when i is non-NULL). */
 int ckpt_find_index(const ck_checkpoint *ck, const char *name, size_t *i);
+/* The header entry of r (not bounds-checked); borrowed, valid until ckpt_free. */
 static inline const st_tensor *ckpt_tensor(const ck_checkpoint *ck, ck_tensor_ref r)
 {
     return &ck->shards[r.shard].h.tensors[r.tensor];
 }
 /* A one-line description of the model family from config.json, e.g.
- * "DeepseekV3ForCausalLM (deepseek_v3)"; "unknown (no config.json)" without one. */
+ * "DeepseekV3ForCausalLM (deepseek_v3)"; "unknown (no config.json)" without one. Written into buf
+ * (NUL-terminated, truncated to fit); returns buf. */
 const char *ckpt_family(const ck_checkpoint *ck, char *buf, size_t size);
 
 #endif

@@ -1,7 +1,9 @@
 /* config.h - config.json of a Hugging Face model folder: the family, the dimensions later
  * stages need, and quantization_config summarized. Every top-level scalar and integer list is kept
  * by name,
- * so that rules can test any field without C code per model. */
+ * so that rules can test any field without C code per model.
+ * config_load fills a ck_config that owns all its strings and lists; the caller frees it with
+ * config_free. A bad config.json is a finding (it is about the checkpoint), reported with -1. */
 #ifndef CK_CONFIG_H
 #define CK_CONFIG_H
 
@@ -37,7 +39,7 @@ typedef struct {
 
 typedef struct {
     int present;         /* config.json was found and parsed */
-    char *path;
+    char *path;          /* owned */
     char *architectures; /* comma-joined, owned; "" when absent */
     char *model_type;    /* owned; "" when absent */
     char *torch_dtype;   /* owned; "" when absent */
@@ -55,13 +57,16 @@ typedef struct {
 } ck_config;
 
 /* Reads path. A missing file leaves cfg->present 0 and returns 0. Unreadable or invalid JSON
- * adds a "config.invalid" error finding naming the line and column, and returns -1. */
+ * adds a "config.invalid" error finding naming the line and column, and returns -1; so do a
+ * top level that is not an object and running out of memory. On -1 *cfg is zeroed. */
 int config_load(const char *path, ck_config *cfg, ck_findings *f);
+/* Frees what config_load allocated and leaves cfg zeroed; accepts NULL and a zeroed config. */
 void config_free(ck_config *cfg);
-/* Integer field by name: 1 and *v when present and a number, 0 when absent or null,
- * -1 when present with another type. Also looks at the usual aliases for expert counts. */
+/* Integer field by name: 1 and *v when present and a number (or a bool: 0/1), 0 when absent or
+ * null, -1 when present with another type (*v untouched unless 1). The name is taken as given:
+ * config_experts is the one that tries the aliases of the expert count. */
 int config_int(const ck_config *cfg, const char *name, int64_t *v);
-/* The field by name, or NULL. */
+/* The field by name, or NULL. Borrowed: valid until config_free. */
 const cfg_field *config_field(const ck_config *cfg, const char *name);
 /* Number of routed experts under any of its names (n_routed_experts, num_experts,
  * num_local_experts); 0 for a dense model. */

@@ -8,7 +8,11 @@
  * a warning finding is added. Only the first 8 + N bytes are ever read; tensor data never is.
  *
  * Memory: allocations are bounded by a small multiple of the header length N (names are decoded
- * into one arena of N bytes; each dimension costs at least 2 header bytes). */
+ * into one arena of N bytes; each dimension costs at least 2 header bytes).
+ *
+ * Ownership and failure: a parsed st_header owns its tensors, names and shapes (copies, never
+ * pointers into the input buffer) until st_header_free. The verdict is an st_status plus findings;
+ * a ck_err is filled only for st_header_read_fd's own read and buffer failures. */
 #ifndef CK_ST_H
 #define CK_ST_H
 
@@ -65,19 +69,21 @@ typedef struct {
     uint64_t dtype_bytes[DT_COUNT], dtype_count[DT_COUNT]; /* bytes and tensors of each dtype */
 } st_header;
 
-/* The reference's variant name ("HeaderTooLarge") and our finding code ("st.header_too_large"). */
+/* The reference's variant name ("HeaderTooLarge") and our finding code ("st.header_too_large");
+ * static strings, "?" and "st.unknown" for a value out of range. */
 const char *st_status_variant(st_status s);
 const char *st_status_code(st_status s);
 
 /* Parses a file image. buf holds the first len bytes of a file of file_size bytes; len must be
  * at least min(file_size, 8 + N) for the verdict to be complete (the fuzz target passes a whole
  * file). fname names the file in findings. On ST_OK *out holds the tensors; on any other status
- * *out is zeroed and one error finding says why. Warnings are added to f in both cases. */
+ * *out is zeroed and one error finding says why. Warnings are added to f in both cases. Out of
+ * memory is ST_NOMEM with an "st.out_of_memory" error finding (no ck_err here). */
 st_status st_header_parse(const uint8_t *buf, size_t len, uint64_t file_size, const char *fname,
                           st_header *out, ck_findings *f);
 
 /* A buffer reused from one header read to the next (one per thread); {NULL, 0} to start, free
- * buf when done. */
+ * buf when done (free(scratch.buf)). A parsed header does not point into it. */
 typedef struct {
     uint8_t *buf;
     size_t cap;
@@ -85,10 +91,13 @@ typedef struct {
 
 /* Reads and parses the header of an open, read-only file descriptor with pread: 8 bytes, then N
  * (into scratch, grown as needed; NULL: a buffer of its own, freed before returning).
- * Returns the status as above; an I/O failure fills err and returns ST_NOMEM with err->code set. */
+ * Returns the status as above; an I/O failure (CK_EIO), or scratch that cannot grow (CK_ENOMEM),
+ * fills err and returns ST_NOMEM with err->code set and no finding added. ST_NOMEM with err->code
+ * still 0 is the parser's own allocation failure (a finding, as above). *out is zeroed unless ST_OK. */
 st_status st_header_read_fd(int fd, uint64_t file_size, const char *fname, st_header *out,
                             ck_findings *f, ck_err *err, st_scratch *scratch);
 
+/* Frees what a parse put in h and leaves it zeroed; accepts NULL and a zeroed header. */
 void st_header_free(st_header *h);
 /* Elements of a tensor (product of its shape; 1 for a scalar). Overflow was ruled out by parse. */
 uint64_t st_tensor_numel(const st_tensor *t);
@@ -97,7 +106,7 @@ static inline uint64_t st_tensor_nbytes(const st_tensor *t)
 {
     return t->end - t->begin;
 }
-/* Writes "[2, 3]" into buf. */
+/* Writes "[2, 3]" into buf (size >= 1; NUL-terminated, truncated to fit). Returns buf. */
 const char *st_shape_str(const uint64_t *shape, uint32_t ndim, char *buf, size_t size);
 
 #endif

@@ -5,7 +5,11 @@
  *
  * Statistics: min, max, sum and sum of squares over the finite values; NaN, +-Inf and zero
  * counts (zero includes -0). Sums are accumulated in double. Two kern_stats merge exactly for
- * counts, min and max; sums merge in a different order, so CUDA and C agree within rounding. */
+ * counts, min and max; sums merge in a different order, so CUDA and C agree within rounding.
+ *
+ * Nothing here allocates what the caller frees: the CUDA calls free their device temporaries before
+ * returning. The _ref functions return 0 / -1; the CUDA ones a CK_* code with err filled, and
+ * CK_ECUDA "CUDA not built" from convert_stub.c when nvcc was absent. */
 #ifndef CK_CONVERT_H
 #define CK_CONVERT_H
 
@@ -27,23 +31,29 @@ typedef struct {
     double sum, sumsq;
 } kern_stats;
 
+/* 1 when dt converts to float (the list above), else 0. */
 int kern_convert_supported(ck_dtype dt);
+/* Empty statistics: counts and sums 0, min +inf, max -inf. */
 void kern_stats_init(kern_stats *s);
 /* Folds b into a. */
 void kern_stats_merge(kern_stats *a, const kern_stats *b);
+/* Mean and (population) standard deviation of the finite values; 0 when there are none. */
 double kern_stats_mean(const kern_stats *s);
 double kern_stats_std(const kern_stats *s);
 
 /* Converts n elements of src (dtype dt, little-endian) to float. Returns 0, or -1 when dt is
  * not supported (dst untouched). */
 int kern_convert_ref(ck_dtype dt, const void *src, size_t n, float *dst);
-/* Accumulates the statistics of n elements of src into *acc. Returns 0 or -1 (unsupported). */
+/* Accumulates the statistics of n elements of src into *acc. Returns 0 or -1 (unsupported; *acc
+ * untouched). */
 int kern_stats_ref(ck_dtype dt, const void *src, size_t n, kern_stats *acc);
 
-/* Whether a CUDA device can be used; on 0, why says why ("CUDA not built", "no CUDA device"). */
+/* Whether a CUDA device can be used: 1 or 0; on 0, why (when non-NULL) says why ("CUDA not built",
+ * "no CUDA device"). */
 int kern_cuda_available(char *why, size_t size);
 /* Device-memory versions: d_src and d_dst are device pointers. Return CK_OK or CK_ECUDA/CK_EUSAGE
- * with err naming the failed call. Synchronous. */
+ * with err naming the failed call (CK_EUSAGE: dtype not supported). Synchronous. *acc changes only
+ * on CK_OK. */
 int kern_convert_cuda(ck_dtype dt, const void *d_src, size_t n, float *d_dst, ck_err *err);
 int kern_stats_cuda(ck_dtype dt, const void *d_src, size_t n, kern_stats *acc, ck_err *err);
 /* kern_convert_cuda queued on a CUDA stream (a cudaStream_t given as void *) without waiting:

@@ -18,7 +18,12 @@
  * expanded to one per row by the caller). out[r][c] = (q - zp[r][g]) * scale[r][g].
  *
  * kern_*_ref is the specification; kern_*_cuda has the same meaning on device memory (CK_OK, or
- * CK_ECUDA with err naming the call; CK_EUSAGE for impossible arguments). */
+ * CK_ECUDA with err naming the call; CK_EUSAGE for impossible arguments).
+ *
+ * The _ref functions return 0, or -1 for impossible arguments (bn or bk <= 0; bits outside 1..8;
+ * group < 0) with out untouched. zp may be NULL (symmetric). The _cuda ones wait for the device
+ * before returning; the _host ones free their device copies; nothing is left for the caller to
+ * free. Without nvcc every _cuda call returns CK_ECUDA "CUDA not built" (convert_stub.c). */
 #ifndef CK_DEQUANT_H
 #define CK_DEQUANT_H
 

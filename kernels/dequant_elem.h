@@ -1,5 +1,6 @@
 /* dequant_elem.h - the per-element steps of dequant.h, shared by the C reference and the CUDA
- * kernels (CK_HD as in dtype_conv.h), so both compute the same thing. */
+ * kernels (CK_HD as in dtype_conv.h), so both compute the same thing. Pure and unchecked: the
+ * callers (dequant_ref.c, dequant.cu) validate bits (1..8), group and the shapes; zp may be NULL. */
 #ifndef CK_DEQUANT_ELEM_H
 #define CK_DEQUANT_ELEM_H
 

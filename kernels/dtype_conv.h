@@ -5,7 +5,8 @@
  *   F16      : IEEE binary16 (bias 15), subnormals, inf, NaN.
  *   F8_E4M3  : OCP E4M3 "fn" (torch.float8_e4m3fn): bias 7, no infinities, S.1111.111 is NaN,
  *              largest finite 448.
- *   F8_E5M2  : OCP E5M2: bias 15, IEEE-like, exponent 31 is inf (mantissa 0) or NaN. */
+ *   F8_E5M2  : OCP E5M2: bias 15, IEEE-like, exponent 31 is inf (mantissa 0) or NaN.
+ * Pure functions of their argument: every bit pattern has a value, nothing can fail or allocate. */
 #ifndef CK_DTYPE_CONV_H
 #define CK_DTYPE_CONV_H
 

@@ -1,7 +1,11 @@
 /* ops.h - the operations of a decoder forward pass, in fp32. Row-major; T tokens.
  * fwd_* is the C reference; fwd_*_cuda does the same on device (or managed) memory, the
  * products with cuBLAS (ops.cu), returning CK_OK or CK_ECUDA / CK_EUSAGE with err naming
- * the failed call; without nvcc they report "CUDA not built" (devmem_stub.c). */
+ * the failed call; without nvcc they report "CUDA not built" (devmem_stub.c).
+ * Buffers are the caller's; nothing is left to free. The C versions cannot fail (fwd_attention
+ * aborts when its T-double scratch cannot be allocated). The CUDA versions wait for the device
+ * before returning, and return CK_OK at once for an empty shape; cuBLAS is loaded and its handle
+ * made on first use, then kept for the process. */
 #ifndef CK_KERN_OPS_H
 #define CK_KERN_OPS_H
 
@@ -25,7 +29,8 @@ void fwd_rope(float *x, size_t T, size_t heads, size_t hd, double theta);
  * inverse frequencies given (scaled rotary: llama3, yarn). */
 void fwd_rope_freqs(float *x, size_t T, size_t heads, size_t hd, size_t rot, const double *inv);
 /* Causal attention with grouped key/value heads: q[T, hq*hd], k and v [T, hkv*hd], query head j
- * reads key/value head j / (hq / hkv); softmax scale 1/sqrt(hd). out[T, hq*hd]. */
+ * reads key/value head j / (hq / hkv); softmax scale 1/sqrt(hd). out[T, hq*hd]. hq must be a
+ * multiple of hkv (not checked here; the CUDA version returns CK_EUSAGE, and also past 6144 tokens). */
 void fwd_attention(const float *q, const float *k, const float *v, size_t T, size_t hq, size_t hkv, size_t hd,
                    float *out);
 /* out[T, n] = silu(gu[:, :n]) * gu[:, n:] for gu[T, 2n]. */

@@ -7,9 +7,12 @@
  *   of b), defined(NAME) (1 when NAME is present and not null), contains(NAME, x) (1 when the
  *   config list NAME holds x; 0 when NAME is absent, null or empty).
  *
- * Values are 64-bit integers, strings (compared with == and != only) or null; booleans are 0 and 1. `a ?? b` is b when a is null or
- * absent. Any other use of null, an absent name, a division by zero or an overflow is an error
- * with the column where it happened. */
+ * Values are 64-bit integers, strings (compared with == and != only) or null; booleans are 0 and 1.
+ * `a ?? b` is b when a is null or absent. Any other use of null, an absent name, a division by
+ * zero or an overflow is an error with the column where it happened.
+ *
+ * Errors are reported in an expr_err (column and message), not a ck_err: rules.c wraps them. The
+ * caller of expr_compile calls expr_free. */
 #ifndef CK_EXPR_H
 #define CK_EXPR_H
 
@@ -37,14 +40,18 @@ typedef struct {
     char msg[256];
 } expr_err;
 
-/* Compiles text; NULL with *err filled on a syntax error. */
+/* Compiles text (copied: it need not outlive e); NULL with *err filled on a syntax error or when
+ * out of memory ("out of memory", col 0 or where it ran out). */
 expr *expr_compile(const char *text, expr_err *err);
+/* Frees e; accepts NULL. */
 void expr_free(expr *e);
-/* Evaluates e; 0 and *out, or -1 with *err filled. */
+/* Evaluates e; 0 and *out, or -1 with *err filled. A string or list in *out is borrowed: from e's
+ * text (valid until expr_free) or from what lookup returned. */
 int expr_eval(const expr *e, expr_lookup lookup, void *ctx, expr_val *out, expr_err *err);
-/* The text e was compiled from. */
+/* The text e was compiled from (e's copy, valid until expr_free). */
 const char *expr_text(const expr *e);
-/* Calls fn for every distinct name e reads (functions excluded). */
+/* Calls fn for every distinct name e reads (functions excluded); name points into e's text and is
+ * not NUL-terminated at len. */
 void expr_names(const expr *e, void (*fn)(void *ctx, const char *name, size_t len), void *ctx);
 
 #endif

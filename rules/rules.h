@@ -3,7 +3,10 @@
  * compiles its expressions and patterns, and reports a bad file with its name, line:column and
  * JSON path. Built-in rules (the JSON files in rules/builtin/) are compiled into the binary.
  *
- * Nothing here knows a model family: families are data. */
+ * Nothing here knows a model family: families are data.
+ *
+ * A loaded rules_file owns every string, pattern and expression in it: whoever calls rules_parse,
+ * rules_load_file or rules_load_builtin calls rules_free. On error the loaders leave it zeroed. */
 #ifndef CK_RULES_H
 #define CK_RULES_H
 
@@ -188,19 +191,27 @@ typedef struct {
 
 /* Parses a rules file from text (len bytes); path names it in errors. Returns CK_OK, or
  * CK_EFORMAT with err->path, err->line, err->col and err->key (the JSON path, "$.params[3].shape")
- * filled. On error *r is zeroed. */
+ * filled (line and col when the place can be found). Running out of memory while reading an entry
+ * is reported the same way (CK_EFORMAT, "out of memory"); CK_ENOMEM comes only from a failure that
+ * recorded nothing else (the copy of path). text is not kept. On error *r is zeroed; err must not
+ * be NULL. */
 int rules_parse(const char *text, size_t len, const char *path, rules_file *r, ck_err *err);
-/* Reads and parses a file. */
+/* Reads and parses a file: as rules_parse, plus CK_EIO when it cannot be opened and CK_ENOMEM for
+ * the read buffer. A file over 16 MiB is CK_EFORMAT; a read that fails part way is not told apart
+ * from the end of the file (the bytes read are parsed). */
 int rules_load_file(const char *path, rules_file *r, ck_err *err);
 /* A built-in rules file by name ("deepseek_v3"); CK_EUSAGE when there is none. */
 int rules_load_builtin(const char *name, rules_file *r, ck_err *err);
+/* Frees everything r holds and leaves it zeroed; accepts NULL and a zeroed rules_file. */
 void rules_free(rules_file *r);
 
-/* The built-in rules: names and their JSON text. */
+/* The built-in rules: names and their JSON text (static, never freed; NULL for i out of range;
+ * len must not be NULL). */
 size_t rules_builtin_count(void);
 const char *rules_builtin_name(size_t i);
 const char *rules_builtin_text(size_t i, size_t *len);
 
+/* "replicated", "column", ... (static); "?" out of range, as rules_forward_name. */
 const char *shard_kind_name(shard_kind k);
 /* The index of fused part `id` of t, or -1 (id NULL, or no such part). */
 int rules_part_index(const rules_param *t, const char *id);

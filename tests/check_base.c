@@ -1,6 +1,6 @@
 /* check_base.c - what every module uses: threads started away from their creator's CPU and
  * given its CPUs back, the JSON scanner's UTF-8 positions, the string map's lookups, parallel
- * pread. */
+ * pread, findings copied between lists. */
 #include <check.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "base/fileio.h"
+#include "base/finding.h"
 #include "base/jscan.h"
 #include "base/strmap.h"
 #include "base/thread.h"
@@ -167,6 +168,38 @@ START_TEST(test_pread_par)
 }
 END_TEST
 
+/* findings_append copies the findings of a severity and above, in order, with their fields, and
+ * carries the source's oom (a list that dropped findings makes the copy incomplete too). */
+START_TEST(test_findings_append)
+{
+    ck_findings a, b;
+    findings_init(&a);
+    findings_init(&b);
+    findings_add(&a, "x.note", SEV_NOTE, "f1", "k1", 7, "note %d", 1);
+    findings_add(&a, "x.error", SEV_ERROR, "f2", NULL, UINT64_MAX, "error %s", "two");
+    findings_add(&a, "x.warning", SEV_WARNING, NULL, "k3", 9, "warning");
+    findings_append(&b, &a, SEV_WARNING);
+    ck_assert_uint_eq(b.n, 2);
+    ck_assert_str_eq(b.v[0].code, "x.error");
+    ck_assert_str_eq(b.v[0].file, "f2");
+    ck_assert_str_eq(b.v[0].key, "");
+    ck_assert_str_eq(b.v[0].msg, "error two");
+    ck_assert_uint_eq(b.v[0].offset, UINT64_MAX);
+    ck_assert_str_eq(b.v[1].code, "x.warning");
+    ck_assert_uint_eq(b.v[1].offset, 9);
+    ck_assert_int_eq(b.oom, 0);
+    findings_append(&b, &a, SEV_NOTE);
+    ck_assert_uint_eq(b.n, 5);
+    ck_assert_str_eq(b.v[2].msg, "note 1");
+    a.oom = 1;
+    findings_append(&b, &a, SEV_ERROR);
+    ck_assert_int_eq(b.oom, 1);
+    findings_free(&a);
+    findings_free(&b);
+    findings_free(NULL);
+}
+END_TEST
+
 static Suite *base_suite(void)
 {
     Suite *s = suite_create("base");
@@ -176,6 +209,7 @@ static Suite *base_suite(void)
     tcase_add_test(core, test_utf8_positions);
     tcase_add_test(core, test_strmap_lookups);
     tcase_add_test(core, test_pread_par);
+    tcase_add_test(core, test_findings_append);
     tcase_set_timeout(core, 60);
     suite_add_tcase(s, core);
     return s;

@@ -230,6 +230,8 @@ START_TEST(test_state_keys)
     tui_key(&s, 'q');
     ck_assert_int_eq(s.quit, 1);
     tui_state_free(&s);
+    tui_state_free(&s); /* a freed state, and NULL, are freed again safely */
+    tui_state_free(NULL);
     close_fx(&x, 1);
 }
 END_TEST

@@ -274,8 +274,10 @@ int tree_attach(ck_tree *t, const ck_findings *f, const char *prefix)
 {
     free(t->fnode);
     t->fnode = malloc((f->n ? f->n : 1) * sizeof *t->fnode);
-    if (!t->fnode)
+    if (!t->fnode) {
+        t->f = NULL; /* no findings attached, rather than the last ones without their nodes */
         return -1;
+    }
     t->f = f;
     for (size_t i = 0; i < t->nn; i++) {
         t->n[i].sev = t->n[i].own_sev = TREE_NO_SEV;

@@ -2,7 +2,10 @@
  * down_proj.weight" becomes model > layers > 61 > mlp > experts > 17 > down_proj > weight, each
  * node with its tensor count, elements and bytes rolled up, numeric children in numeric order,
  * and the most severe finding of its subtree. Plain data and functions, no terminal: the TUI
- * draws it, the tests check it. */
+ * draws it, the tests check it.
+ * Whoever calls tree_build calls tree_free; node paths live in the tree and stay valid until then,
+ * while node.tensor indexes ck->tensors of the checkpoint it was built from. Not thread-safe:
+ * tree_build and tree_children sort through one static context. */
 #ifndef CK_TREE_H
 #define CK_TREE_H
 
@@ -40,30 +43,36 @@ typedef struct {
 
 /* Builds the tree of ck's tensors. 0, or -1 when out of memory (t zeroed). */
 int tree_build(const ck_checkpoint *ck, ck_tree *t);
+/* Frees everything t holds (not the attached findings) and leaves it zeroed; accepts NULL and a
+ * zeroed tree. */
 void tree_free(ck_tree *t);
 /* Marks findings on their nodes: a finding's key is looked up as a tensor name, then with
  * `prefix` prepended (a loader's parameter name without "model."), then by its longest dotted
- * prefix that is a node; one about no key goes to the root. f must outlive t. 0 or -1. */
+ * prefix that is a node; one about no key goes to the root. f must outlive t and not grow while
+ * attached (fnode has f->n entries). May be called again with other findings. 0, or -1 when out of
+ * memory: no findings are attached then (t->fnode and t->f NULL; the severities stay as they were). */
 int tree_attach(ck_tree *t, const ck_findings *f, const char *prefix);
-/* The node of a dotted path, or -1. */
+/* The node of a dotted path ("" is the root), or -1. */
 int32_t tree_find(const ck_tree *t, const char *path);
 /* The last component of node i's path. */
 static inline const char *tree_name(const ck_tree *t, int32_t i)
 {
     return t->n[i].path + t->n[i].name_off;
 }
-/* Writes "model > layers > 61" for node i; returns buf. */
+/* Writes "model > layers > 61" for node i ("/" for the root) into buf, NUL-terminated and
+ * truncated to fit; returns buf. */
 const char *tree_breadcrumb(const ck_tree *t, int32_t i, char *buf, size_t size);
 /* Children of `dir` to show, in order: by name (numbers numerically) or by bytes (largest
  * first); only those with findings when only_findings; only those whose subtree holds a tensor
  * matching `filter` (substring, or a glob with * ? [ when it has one of those) when filter is
- * non-empty. Writes up to cap indices into out; returns how many there are. */
+ * non-empty. Writes up to cap indices into out; returns how many there are (when more than cap,
+ * out holds the first cap in name order, not sorted by bytes). */
 size_t tree_children(const ck_tree *t, int32_t dir, int by_size, int only_findings,
                      const char *filter, int32_t *out, size_t cap);
 /* Whether node i's subtree has a tensor whose full name matches filter. */
 int tree_matches(const ck_tree *t, int32_t i, const char *filter);
 /* The next (dir > 0) or previous node in depth-first order, after `from`, that carries a finding
- * itself, wrapping around; -1 when there is none. */
+ * itself, wrapping around (from < 0: from the root); -1 when there is none. */
 int32_t tree_next_finding(const ck_tree *t, int32_t from, int dir);
 
 #endif

@@ -1,7 +1,8 @@
 /* tstats.h - the values of one tensor, read on demand: statistics, a histogram and a preview,
  * through the kernels' dtype conversion. Only that tensor's bytes are read (pread, read-only),
  * in chunks, so memory stays bounded whatever its size. Block-FP8 weights are shown dequantized
- * with their weight_scale_inv when the checkpoint has one beside them. */
+ * with their weight_scale_inv when the checkpoint has one beside them. A tensor_summary holds no
+ * pointers (nothing to free); the files are opened and closed within the call. */
 #ifndef CK_TSTATS_H
 #define CK_TSTATS_H
 
@@ -24,7 +25,8 @@ typedef struct {
 
 /* Summarizes ck->tensors[i]. block_n/block_k: the FP8 scale block (0: 128). Returns CK_OK, or
  * CK_EUSAGE for a dtype the conversion does not know (integers, packed), CK_EIO when the bytes
- * cannot be read, with err naming the file, key and offset. */
+ * cannot be read, with err naming the file, key and offset. Also CK_EUSAGE when i is out of
+ * range and CK_ENOMEM when its buffers cannot be allocated. On error *out is partly filled. */
 int tensor_summarize(const ck_checkpoint *ck, size_t i, int block_n, int block_k, tensor_summary *out,
                      ck_err *err);
 

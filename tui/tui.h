@@ -1,5 +1,6 @@
 /* tui.h - the ncurses browser over a checkpoint's key tree (`ckptdoc tui`). What a tensor maps
- * to under a loader is supplied by the caller (the loader layer sits above this one). */
+ * to under a loader is supplied by the caller (the loader layer sits above this one). tui_run
+ * borrows everything c points to for the call and frees what it allocates before returning. */
 #ifndef CK_TUI_H
 #define CK_TUI_H
 
@@ -10,7 +11,7 @@ typedef struct {
     const ck_checkpoint *ck;
     const ck_tree *t;
     const char *summary;       /* one line for the title: family, rules, layout */
-    /* Writes up to max lines (each up to width bytes + NUL, in lines[i]) saying what the
+    /* Writes up to max lines (each at most 255 bytes + NUL, in lines[i]) saying what the
      * loader does with checkpoint key `key`; returns how many. NULL: nothing to say. */
     int (*mapping)(void *ctx, const char *key, char lines[][256], int max);
     void *mapping_ctx;
@@ -20,8 +21,8 @@ typedef struct {
     int first_screen_only;     /* draw once, print the time to it on stderr, exit (make bench) */
 } tui_ctx;
 
-/* Runs the browser on the terminal until q. Returns 0, or 2 when no terminal can be used
- * (the message is on stderr). */
+/* Runs the browser on the terminal until q. Returns 0, or 2 when no terminal can be used or
+ * memory runs out (the message is on stderr). */
 int tui_run(const tui_ctx *c);
 
 #endif

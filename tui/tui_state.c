@@ -16,8 +16,10 @@ int tui_state_init(tui_state *s, const ck_tree *t)
         if ((size_t)t->n[i].n_kids > cap)
             cap = (size_t)t->n[i].n_kids;
     s->rows = malloc(cap * sizeof *s->rows);
-    if (!s->rows)
+    if (!s->rows) {
+        memset(s, 0, sizeof *s);
         return -1;
+    }
     s->cap = cap;
     s->dir = 0;
     tui_refresh(s);
@@ -26,6 +28,8 @@ int tui_state_init(tui_state *s, const ck_tree *t)
 
 void tui_state_free(tui_state *s)
 {
+    if (!s)
+        return;
     free(s->rows);
     memset(s, 0, sizeof *s);
 }

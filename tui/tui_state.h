@@ -1,7 +1,8 @@
 /* tui_state.h - what the TUI shows and how keys change it, without a terminal: the folder
  * being browsed, the selection and scroll, sort order, the findings filter, the search, and the
  * mode (browsing, help, search input, statistics). The renderer (tui.c) maps terminal keys to
- * TK_* and draws the state; tests drive tui_key directly. */
+ * TK_* and draws the state; tests drive tui_key directly. The state borrows its tree (which must
+ * outlive it and not change) and owns only its rows: tui_state_init, then tui_state_free. */
 #ifndef CK_TUI_STATE_H
 #define CK_TUI_STATE_H
 
@@ -31,7 +32,9 @@ typedef struct {
     char msg[256];          /* a one-line message for the status bar, "" for none */
 } tui_state;
 
+/* The root's listing, selection at the top. 0, or -1 when out of memory (s left zeroed). */
 int tui_state_init(tui_state *s, const ck_tree *t);
+/* Frees the rows and leaves s zeroed; accepts a zeroed state and NULL. */
 void tui_state_free(tui_state *s);
 /* Recomputes the rows of s->dir after a change of sort, filter or folder; keeps sel in range. */
 void tui_refresh(tui_state *s);
