@@ -17,6 +17,7 @@
 #include "base/jscan.h"
 #include "base/strmap.h"
 #include "base/thread.h"
+#include "tests/suiteutil.h"
 #include "tests/testutil.h"
 
 /* A thread from ck_thread_start runs fn(arg), hands its result to pthread_join, and may then
@@ -217,9 +218,5 @@ static Suite *base_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(base_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_run(base_suite());
 }

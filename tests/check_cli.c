@@ -14,6 +14,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "tests/suiteutil.h"
 #include "tests/testutil.h"
 
 #define CASES "tests/golden/cases.txt"
@@ -236,9 +237,5 @@ int main(void)
         tcase_add_test(limits, test_no_stale_golden);
         suite_add_tcase(s, limits);
     }
-    SRunner *sr = srunner_create(s);
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_run(s);
 }

@@ -18,6 +18,7 @@
 #include "base/jscan.h"
 #include "base/thread.h"
 #include "inspect/verify.h"
+#include "tests/suiteutil.h"
 #include "tests/testutil.h"
 
 #define MAL "fixtures/malformed/"
@@ -1131,9 +1132,5 @@ static Suite *inspect_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(inspect_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_run(inspect_suite());
 }

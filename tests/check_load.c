@@ -568,9 +568,5 @@ static Suite *load_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(load_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_run(load_suite());
 }

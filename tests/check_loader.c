@@ -913,9 +913,5 @@ static Suite *loader_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(loader_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_run(loader_suite());
 }

@@ -7,6 +7,7 @@
 #include "rules/expr.h"
 #include "rules/pattern.h"
 #include "rules/rules.h"
+#include "tests/suiteutil.h"
 
 /* A config: DeepSeek-V3's numbers, q_lora_rank present, one field null. */
 static int lookup(void *ctx, const char *name, size_t len, expr_val *out)
@@ -347,9 +348,5 @@ static Suite *rules_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(rules_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_run(rules_suite());
 }

@@ -9,6 +9,7 @@
 
 #include "base/finding.h"
 #include "inspect/st.h"
+#include "tests/suiteutil.h"
 #include "tests/testutil.h"
 
 /* One tensor "a" with the entry text given, as a whole file image (data of `data` bytes). */
@@ -178,9 +179,5 @@ static Suite *st_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(st_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_run(st_suite());
 }

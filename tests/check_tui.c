@@ -14,6 +14,7 @@
 #include "loader/plan.h"
 #include "loader/simulate.h"
 #include "rules/rules.h"
+#include "tests/suiteutil.h"
 #include "tests/testutil.h"
 
 #define R1 "fixtures/lint/r1-tiny"
@@ -497,9 +498,5 @@ static Suite *tui_suite(void)
 
 int main(void)
 {
-    SRunner *sr = srunner_create(tui_suite());
-    srunner_run_all(sr, CK_NORMAL);
-    int failed = srunner_ntests_failed(sr);
-    srunner_free(sr);
-    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+    return tu_suite_run(tui_suite());
 }

@@ -9,6 +9,15 @@
 
 #include "tests/testutil.h"
 
+int tu_suite_run(Suite *s)
+{
+    SRunner *sr = srunner_create(s);
+    srunner_run_all(sr, CK_NORMAL);
+    int failed = srunner_ntests_failed(sr);
+    srunner_free(sr);
+    return failed ? EXIT_FAILURE : EXIT_SUCCESS;
+}
+
 char *tu_cli(int want, const char *needle, const char *fmt, ...)
 {
     char args[4096], cmd[4400];

@@ -3,9 +3,15 @@
 #ifndef CK_SUITEUTIL_H
 #define CK_SUITEUTIL_H
 
+#include <check.h>
+
 #include "inspect/ckpt.h"
 #include "loader/plan.h"
 #include "rules/rules.h"
+
+/* Runs every test of suite s (taking it) and returns the process exit status: EXIT_SUCCESS
+ * when none failed. */
+int tu_suite_run(Suite *s);
 
 /* Runs ckptdoc with the arguments fmt makes (stdout and stderr together), asserts its exit status
  * is want and, unless needle is NULL, that the output holds needle. Returns the output (free it). */
