@@ -131,39 +131,6 @@ START_TEST(test_load_slices)
             plan_free(&p);
             findings_free(&f);
         }
-    /* what each rank takes, as the TUI shows it: GQA heads replicated in pairs at TP 4 */
-    {
-        plan_layout lay = {4, 1, 0, {0}};
-        plan p;
-        ck_findings f;
-        findings_init(&f);
-        ck_assert_int_eq(plan_build(&r, &ck.cfg, &lay, &p, &f, &err), CK_OK);
-        size_t pi;
-        ck_assert(strmap_get(&p.stages[0].by_name, "layers.0.self_attn.qkv_proj.weight", &pi));
-        static const int64_t kstart[4] = {0, 0, 16, 16}, qstart[4] = {0, 16, 32, 48};
-        shard_slice c;
-        for (int rank = 0; rank < 4; rank++) {
-            /* q: 16 of 64 rows each at row 0 of the local qkv; k: one whole head of 16 rows,
-             * shared by two ranks, after the rank's q rows */
-            ck_assert_int_eq(shard_slice_of(&p, &p.stages[0].params[pi], "k", -1, rank, &c, &err), CK_OK);
-            ck_assert(c.dim == 0 && c.start == kstart[rank] && c.len == 16 && c.dst == 16 && c.part == 1);
-            ck_assert_int_eq(shard_slice_of(&p, &p.stages[0].params[pi], "q", -1, rank, &c, &err), CK_OK);
-            ck_assert(c.dim == 0 && c.start == qstart[rank] && c.len == 16 && c.dst == 0 && c.part == 0);
-        }
-        /* a part the rule does not list is an error that names the rules file and the parameter */
-        ck_assert_int_eq(shard_slice_of(&p, &p.stages[0].params[pi], "x", -1, 0, &c, &err), CK_EFORMAT);
-        ck_assert_str_eq(err.key, "layers.0.self_attn.qkv_proj.weight");
-        ck_assert_ptr_nonnull(strstr(err.msg, "part 'x'"));
-        ck_err_clear(&err);
-        ck_assert(strmap_get(&p.stages[0].by_name, "layers.0.self_attn.o_proj.weight", &pi));
-        ck_assert_int_eq(shard_slice_of(&p, &p.stages[0].params[pi], NULL, -1, 3, &c, &err), CK_OK);
-        ck_assert(c.dim == 1 && c.start == 48 && c.len == 16 && c.part == -1);
-        ck_assert(strmap_get(&p.stages[0].by_name, "norm.weight", &pi));
-        ck_assert_int_eq(shard_slice_of(&p, &p.stages[0].params[pi], NULL, -1, 3, &c, &err), CK_OK);
-        ck_assert_int_eq(c.dim, -1);
-        plan_free(&p);
-        findings_free(&f);
-    }
     rules_free(&r);
     ckpt_free(&ck);
     /* routed experts: under TP every expert on every rank with w1/w3 rows and w2 columns split;
@@ -213,11 +180,59 @@ START_TEST(test_load_slices)
 }
 END_TEST
 
+/* What each rank takes of a tensor, as shard.c tells the load and the TUI: GQA heads replicated
+ * in pairs at TP 4, each part at its row of the fused parameter, a row-parallel cut by columns. */
+START_TEST(test_shard_slices)
+{
+    ck_checkpoint ck;
+    ck_err err;
+    ck_err_clear(&err);
+    ck_assert_int_eq(ckpt_open("fixtures/real/tiny-qwen2", 1, &ck, &err), CK_OK);
+    rules_file r;
+    ck_assert_int_eq(rules_load_builtin("qwen2", &r, &err), CK_OK);
+    /* what each rank takes, as the TUI shows it: GQA heads replicated in pairs at TP 4 */
+    {
+        plan_layout lay = {4, 1, 0, {0}};
+        plan p;
+        ck_findings f;
+        findings_init(&f);
+        ck_assert_int_eq(plan_build(&r, &ck.cfg, &lay, &p, &f, &err), CK_OK);
+        size_t pi;
+        ck_assert(strmap_get(&p.stages[0].by_name, "layers.0.self_attn.qkv_proj.weight", &pi));
+        static const int64_t kstart[4] = {0, 0, 16, 16}, qstart[4] = {0, 16, 32, 48};
+        shard_slice c;
+        for (int rank = 0; rank < 4; rank++) {
+            /* q: 16 of 64 rows each at row 0 of the local qkv; k: one whole head of 16 rows,
+             * shared by two ranks, after the rank's q rows */
+            ck_assert_int_eq(shard_slice_of(&p, &p.stages[0].params[pi], "k", -1, rank, &c, &err), CK_OK);
+            ck_assert(c.dim == 0 && c.start == kstart[rank] && c.len == 16 && c.dst == 16 && c.part == 1);
+            ck_assert_int_eq(shard_slice_of(&p, &p.stages[0].params[pi], "q", -1, rank, &c, &err), CK_OK);
+            ck_assert(c.dim == 0 && c.start == qstart[rank] && c.len == 16 && c.dst == 0 && c.part == 0);
+        }
+        /* a part the rule does not list is an error that names the rules file and the parameter */
+        ck_assert_int_eq(shard_slice_of(&p, &p.stages[0].params[pi], "x", -1, 0, &c, &err), CK_EFORMAT);
+        ck_assert_str_eq(err.key, "layers.0.self_attn.qkv_proj.weight");
+        ck_assert_ptr_nonnull(strstr(err.msg, "part 'x'"));
+        ck_err_clear(&err);
+        ck_assert(strmap_get(&p.stages[0].by_name, "layers.0.self_attn.o_proj.weight", &pi));
+        ck_assert_int_eq(shard_slice_of(&p, &p.stages[0].params[pi], NULL, -1, 3, &c, &err), CK_OK);
+        ck_assert(c.dim == 1 && c.start == 48 && c.len == 16 && c.part == -1);
+        ck_assert(strmap_get(&p.stages[0].by_name, "norm.weight", &pi));
+        ck_assert_int_eq(shard_slice_of(&p, &p.stages[0].params[pi], NULL, -1, 3, &c, &err), CK_OK);
+        ck_assert_int_eq(c.dim, -1);
+        plan_free(&p);
+        findings_free(&f);
+    }
+    rules_free(&r);
+    ckpt_free(&ck);
+}
+END_TEST
+
 /* check: the sharded load must compute what the unsharded one does (dense fixtures written by
  * transformers), and a wrong slice is caught and placed. */
 START_TEST(test_check_cli)
 {
-    char cmd[1024], *out = NULL;
+    char *out = NULL;
     static const int tps[] = {1, 2, 4};
     for (unsigned i = 0; i < 3; i++)
         for (int pp = 1; pp <= 2; pp++) {
@@ -295,6 +310,14 @@ START_TEST(test_check_cli)
     out = tu_cli(2, NULL, "check fixtures/quant/tiny-llama-w8a16 --against fixtures/real/tiny-qwen2");
     ck_assert_ptr_nonnull(strstr(out, "not the same model"));
     free(out);
+}
+END_TEST
+
+/* check against transformers' logits and against another checkpoint: a sharded load that
+ * computes something else is caught and placed, what this version does not compute is refused. */
+START_TEST(test_check_cli_reference)
+{
+    char cmd[1024], *out = NULL;
     /* the forward pass is transformers' own: each fixture carries the logits transformers computed
      * for it (fixtures/make_reference_logits.py), sharded and unsharded agree with them */
     static const char *refd[] = {"real/tiny-deepseek-v2", "real/tiny-deepseek-v3", "real/tiny-llama3-rope",
@@ -558,7 +581,9 @@ static Suite *load_suite(void)
     Suite *s = suite_create("load");
     TCase *core = tcase_create("core");
     tcase_add_test(core, test_load_slices);
+    tcase_add_test(core, test_shard_slices);
     tcase_add_test(core, test_check_cli);
+    tcase_add_test(core, test_check_cli_reference);
     tcase_add_test(core, test_device_load);
     tcase_add_test(core, test_load_progress);
     tcase_set_timeout(core, 120);
