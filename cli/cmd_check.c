@@ -263,19 +263,23 @@ static const char *block_module(const ck_checkpoint *ck, const rules_file *r, in
 static int compare_against(const char *dir, const ck_checkpoint *mine, const rules_file *mine_r, const int *tokens,
                            int T, const float *l1, const float *t1, int64_t layers, int64_t hidden, int64_t vocab)
 {
-    ck_checkpoint other;
+    session so; /* the other checkpoint and the rules its config.json matches */
+    layout_opts lo1;
+    layout_opts_init(&lo1, "check");
     ck_err err;
     char buf[1600];
     ck_err_clear(&err);
-    if (ckpt_open(dir, 0, &other, &err) != CK_OK) {
+    session_open(&so, dir, &lo1, 0, &err);
+    if (so.stage < SESSION_OPENED) {
         fprintf(stderr, "ckptdoc check: --against: %s\n", ck_err_str(&err, buf, sizeof buf));
+        session_free(&so);
         return -1;
     }
+    const ck_checkpoint *other = &so.ck;
     int64_t ol = 0, oh = 0, ov = 0;
-    config_int(&other.cfg, "num_hidden_layers", &ol);
-    config_int(&other.cfg, "hidden_size", &oh);
-    config_int(&other.cfg, "vocab_size", &ov);
-    rules_file r;
+    config_int(&other->cfg, "num_hidden_layers", &ol);
+    config_int(&other->cfg, "hidden_size", &oh);
+    config_int(&other->cfg, "vocab_size", &ov);
     int rc = -1;
     size_t nl = (size_t)T * (size_t)vocab, nt = 2 * (size_t)layers * (size_t)T * (size_t)hidden;
     float *lo = malloc(nl * sizeof *lo), *to = malloc((nt ? nt : 1) * sizeof *to);
@@ -283,20 +287,20 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const rul
     uint64_t b = 0;
     ck_findings f;
     findings_init(&f);
-    if (ol != layers || oh != hidden || ov != vocab || strcmp(other.cfg.model_type, mine->cfg.model_type) != 0)
+    if (ol != layers || oh != hidden || ov != vocab || strcmp(other->cfg.model_type, mine->cfg.model_type) != 0)
         fprintf(stderr, "ckptdoc check: --against %s: %s with %lld layers, hidden %lld, vocab %lld; this checkpoint "
-                "is %s with %lld, %lld, %lld: not the same model\n", dir, other.cfg.model_type, (long long)ol,
+                "is %s with %lld, %lld, %lld: not the same model\n", dir, other->cfg.model_type, (long long)ol,
                 (long long)oh, (long long)ov, mine->cfg.model_type, (long long)layers, (long long)hidden,
                 (long long)vocab);
-    else if (!other.cfg.present || choose_rules(dir, NULL, &other.cfg, &r, &err) != CK_OK)
-        fprintf(stderr, "ckptdoc check: --against %s: %s\n", dir, other.cfg.present ? err.msg : "no config.json");
+    else if (so.stage < SESSION_RULES)
+        fprintf(stderr, "ckptdoc check: --against %s: %s\n", dir, other->cfg.present ? err.msg : "no config.json");
     else {
-        if (!lo || !to || run_layout(&other, &r, &one, tokens, T, lo, to, &b, 0, NULL, &f, &err) != CK_OK)
+        if (!lo || !to || run_layout(other, &so.r, &one, tokens, T, lo, to, &b, 0, NULL, &f, &err) != CK_OK)
             fprintf(stderr, "ckptdoc check: --against %s: %s\n", dir, lo && to ? ck_err_str(&err, buf, sizeof buf)
                                                                               : "out of memory");
         else {
             printf("against %s (%s, %s): relative error of each block's output\n", dir,
-                   other.cfg.has_quant ? other.cfg.quant.summary : "unquantized",
+                   other->cfg.has_quant ? other->cfg.quant.summary : "unquantized",
                    mine->cfg.has_quant ? "this one dequantized as read" : "this one unquantized");
             size_t nb = 2 * (size_t)layers, n = (size_t)T * (size_t)hidden;
             double *e = malloc((nb ? nb : 1) * sizeof *e), *sorted = malloc((nb ? nb : 1) * sizeof *sorted);
@@ -345,12 +349,11 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const rul
             free(e);
             free(sorted);
         }
-        rules_free(&r);
     }
     free(lo);
     free(to);
     findings_free(&f);
-    ckpt_free(&other);
+    session_free(&so);
     return rc;
 }
 
