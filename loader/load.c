@@ -338,45 +338,60 @@ static int is_quant_companion(const char *name)
     return 0;
 }
 
-/* Copies cut c of one checkpoint tensor (src, rows x cols as stored; e: its expert, or -1) into
- * a local block of lrows x lcols floats at dst (the parameter, or its expert's slot), as shard.h
- * describes the cut; adds the elements it fills to *filled. */
-static int place_cut(const plan *p, const plan_param *pp, const shard_slice *c, int64_t e, const float *src,
+/* The checkpoint tensor being placed, for errors: its file and key. */
+typedef struct {
+    const char *file;      /* the shard's path */
+    const char *key;       /* the checkpoint's name (a packed weight's, when it is read dequantized) */
+    const st_tensor *ten;  /* the shape it is cut by (the dequantized weight's) */
+} src_tensor;
+
+/* A tensor whose shape does not fit its parameter's local block: names the file, the key, the
+ * parameter and what to do. Returns CK_EFORMAT. */
+static int misfit(const src_tensor *t, const plan_param *pp, const char *what, uint64_t lrows, uint64_t lcols,
+                  ck_err *err)
+{
+    return ck_err_set(err, CK_EFORMAT, t->file, t->key, CK_NO_OFFSET, "%s does not fit the local [%llu x %llu] "
+                      "of parameter '%s': the tensor's shape is not what config.json makes; 'ckptdoc lint DIR' "
+                      "lists every key whose shape differs", what, (unsigned long long)lrows,
+                      (unsigned long long)lcols, pp->name);
+}
+
+/* Copies cut c of one checkpoint tensor (src, rows x cols as stored) into a local block of
+ * lrows x lcols floats at dst (the parameter, or its expert's slot), as shard.h describes the
+ * cut; adds the elements it fills to *filled. A tensor is cut only when its extent along the cut
+ * is the one config.json makes (c->full): a smaller config must not silently take a prefix. */
+static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slice *c, const float *src,
                      uint64_t rows, uint64_t cols, float *dst, uint64_t lrows, uint64_t lcols, uint64_t *filled,
                      const mem_ctx *m, ck_err *err)
 {
     const size_t F = sizeof *src;
-    char what[64] = "";
-    if (e >= 0)
-        snprintf(what, sizeof what, "expert %lld: ", (long long)e);
-    if (c->dim == -2)
-        return CK_OK; /* another rank's expert */
+    char what[160];
     if (c->dim == -1 && c->part < 0) {
+        snprintf(what, sizeof what, "the whole [%llu x %llu] tensor", (unsigned long long)rows,
+                 (unsigned long long)cols);
         if (rows * cols != lrows * lcols)
-            return ck_err_set(err, CK_EFORMAT, p->rules->path, pp->name, CK_NO_OFFSET, "%s%llu elements for "
-                              "%llu", what, (unsigned long long)(rows * cols), (unsigned long long)(lrows * lcols));
+            return misfit(t, pp, what, lrows, lcols, err);
         *filled += lrows * lcols;
         return mem_copy2d(m, dst, 0, src, 0, (size_t)(lrows * lcols) * F, 1, err);
     }
     if (c->dim == 1) {
-        if (rows != lrows || (uint64_t)c->len != lcols || (uint64_t)(c->start + c->len) > cols)
-            return ck_err_set(err, CK_EFORMAT, p->rules->path, pp->name, CK_NO_OFFSET, "%scolumns [%lld, %lld) "
-                              "of a [%llu x %llu] tensor for a local [%llu x %llu]", what, (long long)c->start,
-                              (long long)(c->start + c->len), (unsigned long long)rows, (unsigned long long)cols,
-                              (unsigned long long)lrows, (unsigned long long)lcols);
+        snprintf(what, sizeof what, "the [%llu x %llu] tensor, cut into columns [%lld, %lld) where config.json "
+                 "makes %lld columns,", (unsigned long long)rows, (unsigned long long)cols, (long long)c->start,
+                 (long long)(c->start + c->len), (long long)c->full);
+        if (rows != lrows || cols != (uint64_t)c->full || (uint64_t)c->len != lcols ||
+            (uint64_t)(c->start + c->len) > cols)
+            return misfit(t, pp, what, lrows, lcols, err);
         *filled += rows * lcols;
         return mem_copy2d(m, dst, (size_t)lcols * F, src + c->start, (size_t)cols * F, (size_t)lcols * F,
                           (size_t)rows, err);
     }
     /* rows: a cut of them, or a whole fused part at its offset */
     uint64_t r0 = (uint64_t)c->start, n = (uint64_t)c->len;
-    if (c->part >= 0 ? r0 + n > rows || cols != lcols || (uint64_t)c->dst + n > lrows : cols != lcols)
-        return ck_err_set(err, CK_EFORMAT, p->rules->path, pp->name, CK_NO_OFFSET, "%srows [%llu, %llu) of a "
-                          "[%llu x %llu] tensor do not fit the local [%llu x %llu] from row %lld: the tensor's "
-                          "shape is not what config.json makes; 'ckptdoc lint' names the key", what,
-                          (unsigned long long)r0, (unsigned long long)(r0 + n), (unsigned long long)rows,
-                          (unsigned long long)cols, (unsigned long long)lrows, (unsigned long long)lcols,
-                          (long long)c->dst);
+    snprintf(what, sizeof what, "the [%llu x %llu] tensor, cut into rows [%llu, %llu) placed from row %lld where "
+             "config.json makes %lld rows,", (unsigned long long)rows, (unsigned long long)cols,
+             (unsigned long long)r0, (unsigned long long)(r0 + n), (long long)c->dst, (long long)c->full);
+    if (rows != (uint64_t)c->full || cols != lcols || (c->part >= 0 && (r0 + n > rows || (uint64_t)c->dst + n > lrows)))
+        return misfit(t, pp, what, lrows, lcols, err);
     /* vocabulary padding rows (beyond the tensor's) stay zero */
     uint64_t nr = r0 >= rows ? 0 : rows - r0 < n ? rows - r0 : n;
     *filled += n * lcols;
@@ -384,26 +399,30 @@ static int place_cut(const plan *p, const plan_param *pp, const shard_slice *c, 
                       nr ? 1 : 0, err);
 }
 
-/* Places TP rank `rank`'s cut of one checkpoint tensor (filling `part` of lp's parameter, of
- * routed expert e or -1) into lp. */
+/* Places TP rank `rank`'s cut of checkpoint tensor t (filling `part` of lp's parameter, of routed
+ * expert e or -1) into lp; a routed expert this rank does not hold is skipped. */
 static int place(const plan *p, load_param *lp, const char *part, int64_t e, const float *src,
-                 const st_tensor *ten, int rank, const mem_ctx *m, ck_err *err)
+                 const src_tensor *t, int rank, const mem_ctx *m, ck_err *err)
 {
     const plan_param *pp = lp->pp;
     shard_slice c;
     int rc = shard_slice_of(p, pp, part, e, rank, &c, err);
-    if (rc != CK_OK)
+    if (rc != CK_OK || c.dim == -2)
         return rc;
+    const st_tensor *ten = t->ten;
     uint64_t rows = ten->ndim ? ten->shape[0] : 1, cols = 1;
     for (uint32_t d = 1; d < ten->ndim; d++)
         cols *= ten->shape[d];
     if (!pp->experts)
-        return place_cut(p, pp, &c, -1, src, rows, cols, lp->data, pp->ndim ? pp->local[0] : 1,
+        return place_cut(t, pp, &c, src, rows, cols, lp->data, pp->ndim ? pp->local[0] : 1,
                          pp->ndim > 1 ? lp->n / pp->local[0] : 1, &lp->filled, m, err);
-    if (c.dim == -2 || e < lp->expert0 || e >= lp->expert0 + lp->n_experts)
-        return CK_OK; /* another rank's expert */
+    if (e < 0)
+        return ck_err_set(err, CK_EFORMAT, t->file, t->key, CK_NO_OFFSET, "fills routed-expert parameter "
+                          "'%s' but its key rule (%s) captures no expert index: give the rule an {expert} "
+                          "capture", pp->name, p->rules->path);
+    /* shard_slice_of skips experts other ranks hold: e is one of this rank's */
     uint64_t per = lp->n / pp->local[0];
-    return place_cut(p, pp, &c, e, src, rows, cols, lp->data + (uint64_t)(e - lp->expert0) * per, pp->local[1],
+    return place_cut(t, pp, &c, src, rows, cols, lp->data + (uint64_t)(e - lp->expert0) * per, pp->local[1],
                      pp->ndim > 2 ? pp->local[2] : 1, &lp->filled, m, err);
 }
 
@@ -517,17 +536,12 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
         uint64_t n;
         if (!src)
             rc = read_floats_to(ck, ck->tensors[i], m, 0, 1, &src, &n, bytes_read, err);
-        for (int k = 0; k < n_ranks && rc == CK_OK; k++) {
-            load_param *lp = &out[k].params[pi];
-            if (lp->pp->experts && e.expert < 0)
-                rc = ck_err_set(err, CK_EFORMAT, p->rules->path, lp->pp->name, CK_NO_OFFSET,
-                                "a key without an expert index for a routed-expert parameter");
-            else
-                rc = place(p, lp, e.part, e.expert, src, ten, rank0 + k, m, err);
-        }
+        src_tensor from = {ck->shards[ck->tensors[i].shard].path, ckpt_tensor(ck, ck->tensors[i])->name, ten};
+        for (int k = 0; k < n_ranks && rc == CK_OK; k++)
+            rc = place(p, &out[k].params[pi], e.part, e.expert, src, &from, rank0 + k, m, err);
         mem_release(m, src);
         if (rc != CK_OK && !err->key[0])
-            snprintf(err->key, sizeof err->key, "%s", ten->name);
+            snprintf(err->key, sizeof err->key, "%s", from.key);
     }
     if (rc == CK_OK && ON_DEV(m))
         rc = kdev_sync(err); /* the cuts were queued on the load stream */

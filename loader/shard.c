@@ -61,26 +61,26 @@ const char *shard_words(const rules_param *t, int ep)
     }
 }
 
-/* Part j of rule t as one of `ways` ranks takes it: rows [*src, *src + *len) of the part,
- * written from row *dst of the local parameter (the parts before it, each cut the same way).
- * Part sizes are evaluated without captures (a size depends on config.json alone). */
-static int part_cut(const plan *p, const rules_param *t, int j, int ways, int rank,
-                    int64_t *src, int64_t *len, int64_t *dst, ck_err *err)
+/* Part s->part of rule t as one of `ways` ranks takes it: rows [start, start + len) of the part
+ * (full rows in all), written from row dst of the local parameter (the parts before it, each cut
+ * the same way). Part sizes are evaluated without captures (a size depends on config.json alone). */
+static int part_cut(const plan *p, const rules_param *t, int ways, int rank, shard_slice *s, ck_err *err)
 {
     plan_env env = {p, NULL, NULL, NULL, NULL, 0};
-    *dst = 0;
-    for (int k = 0; k <= j; k++) {
+    s->dst = 0;
+    for (int k = 0; k <= s->part; k++) {
         expr_val sz, hv;
         if (plan_eval(p, t->parts[k].size, &env, t->line, &sz, err) ||
             (t->parts[k].heads && plan_eval(p, t->parts[k].heads, &env, t->line, &hv, err)))
             return CK_EFORMAT;
         int64_t heads = t->parts[k].heads ? hv.v : 0, rows = shard_part_rows(sz.v, heads, ways);
-        if (k == j) {
-            *src = shard_part_start(sz.v, heads, ways, rank);
-            *len = rows;
+        if (k == s->part) {
+            s->start = shard_part_start(sz.v, heads, ways, rank);
+            s->len = rows;
+            s->full = sz.v;
             return CK_OK;
         }
-        *dst += rows;
+        s->dst += rows;
     }
     return CK_OK;
 }
@@ -108,7 +108,7 @@ int shard_slice_of(const plan *p, const plan_param *pp, const char *part, int64_
             return CK_OK;
         }
         if (ep) /* whole experts: a fused part whole, at its offset */
-            return t->n_parts ? part_cut(p, t, s->part, 1, 0, &s->start, &s->len, &s->dst, err) : CK_OK;
+            return t->n_parts ? part_cut(p, t, 1, 0, s, err) : CK_OK;
     }
     int col = t->shard == SHARD_COLUMN || t->shard == SHARD_VOCAB || (t->shard == SHARD_EXPERT && t->expert_dim == 1);
     int row = t->shard == SHARD_ROW || (t->shard == SHARD_EXPERT && t->expert_dim == 2);
@@ -116,18 +116,21 @@ int shard_slice_of(const plan *p, const plan_param *pp, const char *part, int64_
     if (t->n_parts) {
         if (row)
             return ck_err_set(err, CK_EFORMAT, p->rules->path, pp->name, CK_NO_OFFSET, "fused parts of a "
-                              "parameter whose columns are split over TP: a fused parameter is cut by rows");
+                              "parameter whose columns are split over TP: a fused parameter is cut by rows; give "
+                              "its rule \"shard\": \"column\" (or \"replicated\") in the rules file");
         s->dim = 0;
-        return part_cut(p, t, s->part, col ? tp : 1, col ? rank : 0, &s->start, &s->len, &s->dst, err);
+        return part_cut(p, t, col ? tp : 1, col ? rank : 0, s, err);
     }
     if (col && pp->ndim > d0) {
         s->dim = 0;
         s->len = (int64_t)pp->local[d0];
         s->start = rank * s->len;
+        s->full = (int64_t)pp->full[d0];
     } else if (row && pp->ndim > d0 + 1) {
         s->dim = 1;
         s->len = (int64_t)pp->local[d0 + 1];
         s->start = rank * s->len;
+        s->full = (int64_t)pp->full[d0 + 1];
     }
     return CK_OK;
 }

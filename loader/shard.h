@@ -27,6 +27,8 @@ typedef struct {
                      * (a fused part's: its rows [0, len)); 0: rows [start, start + len);
                      * 1: columns [start, start + len) */
     int64_t start, len;
+    int64_t full;   /* the tensor's extent along dim (rows for a whole fused part) that config.json
+                     * makes: a fused part's rows, the parameter's full size; 0 for a whole tensor */
     int64_t dst;    /* the row of the local parameter (of its expert) where the cut begins: a
                      * fused part's offset, 0 otherwise */
     int part;       /* index of the fused part in the parameter's rule, -1 when none */

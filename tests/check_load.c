@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "inspect/ckpt.h"
 #include "kernels/convert.h"
@@ -445,6 +446,51 @@ START_TEST(test_check_cli_reference)
 }
 END_TEST
 
+/* A config.json that makes a smaller model than the checkpoint holds (intermediate_size 96 for
+ * 128-row MLP tensors) is refused at the load, naming the shard, the key, the parameter and what
+ * to do, instead of loading a prefix of every tensor and passing. */
+START_TEST(test_check_shape_misfit)
+{
+    char *tmp = tu_tmpdir(), path[1200], *out;
+    ck_assert_ptr_nonnull(tmp);
+    static const char *files[] = {"model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors",
+                                  "model-00003-of-00003.safetensors", "model.safetensors.index.json"};
+    char cwd[1024];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    for (unsigned i = 0; i < sizeof files / sizeof *files; i++) {
+        char from[1200];
+        snprintf(from, sizeof from, "%s/fixtures/real/tiny-qwen2/%s", cwd, files[i]);
+        snprintf(path, sizeof path, "%s/%s", tmp, files[i]);
+        ck_assert_int_eq(symlink(from, path), 0);
+    }
+    size_t len;
+    char *text = (char *)tu_read_file("fixtures/real/tiny-qwen2/config.json", &len);
+    ck_assert_ptr_nonnull(text);
+    cJSON *j = cJSON_Parse(text);
+    ck_assert_ptr_nonnull(j);
+    cJSON_ReplaceItemInObject(j, "intermediate_size", cJSON_CreateNumber(96));
+    char *edited = cJSON_Print(j);
+    snprintf(path, sizeof path, "%s/config.json", tmp);
+    FILE *f = fopen(path, "w");
+    ck_assert_ptr_nonnull(f);
+    fputs(edited, f);
+    fclose(f);
+    for (int tp = 1; tp <= 2; tp++) {
+        out = tu_cli(2, NULL, "check %s --device cpu --tp %d", tmp, tp);
+        ck_assert_msg(strstr(out, "model-00001-of-00003.safetensors: 'model.layers.0.mlp.gate_proj.weight': the "
+                                  "[128 x 64] tensor") && strstr(out, "config.json makes 96 rows") &&
+                      strstr(out, "parameter 'layers.0.mlp.gate_up_proj.weight'") &&
+                      strstr(out, "'ckptdoc lint DIR' lists every key whose shape differs"), "%s", out);
+        free(out);
+    }
+    free(edited);
+    cJSON_Delete(j);
+    free(text);
+    tu_rmtree(tmp);
+    free(tmp);
+}
+END_TEST
+
 /* The load onto the device gives the host load's parameters bit for bit (the same conversion
  * and dequantization code, the same cuts as copies), and the forward pass on the device the
  * C reference's logits: the transformers-written Qwen2 at TP 2 x PP 2, and block-FP8 and W8A16
@@ -584,6 +630,7 @@ static Suite *load_suite(void)
     tcase_add_test(core, test_shard_slices);
     tcase_add_test(core, test_check_cli);
     tcase_add_test(core, test_check_cli_reference);
+    tcase_add_test(core, test_check_shape_misfit);
     tcase_add_test(core, test_device_load);
     tcase_add_test(core, test_load_progress);
     tcase_set_timeout(core, 120);
