@@ -142,7 +142,7 @@ void sim_finding_put(sim *s, const char *code, ck_severity sev, int stage, const
                      const char *key, const char *msg);
 void sim_finding_add(sim *s, const char *code, ck_severity sev, int stage, const char *file,
                      const char *key, const char *fmt, ...) __attribute__((format(printf, 7, 8)));
-int sim_list_keys(sim *s, const sim_listing *l);
+int sim_list_keys(const sim *s, const sim_listing *l);
 void sim_free_replay(sim *s);
 void sim_free_strings(sim *s);
 

@@ -87,7 +87,7 @@ void sim_finding_add(sim *s, const char *code, ck_severity sev, int stage, const
 
 
 /* Calls l->fn for every key s mapped to l->param, in the loader's order, with its full mapping. */
-int sim_list_keys(sim *s, const sim_listing *l)
+int sim_list_keys(const sim *s, const sim_listing *l)
 {
     for (size_t i = 0; i < s->n; i++) {
         const sim_key *k = &s->keys[i];
@@ -189,7 +189,6 @@ struct keymap {
     sim s;                /* the map: keys, parameters, part sizes; read-only once built */
     size_t *base;         /* (ck->n_shards) where each shard's tensors start in key_of */
     size_t *key_of;       /* a shard tensor's key, SIZE_MAX: it has none (a dropped copy) */
-    ck_err err;           /* the map's error record once built (the caller's while building) */
 };
 
 /* key_of from the keys: which key each tensor of each shard is. 0, or -1 out of memory. */
@@ -233,8 +232,7 @@ int keymap_build(const ck_checkpoint *ck, const plan *p, keymap **out, ck_err *e
         keymap_free(km);
         return rc;
     }
-    ck_err_clear(&km->err);
-    km->s.err = &km->err;
+    km->s.err = NULL; /* the caller's record was for the build; a replay brings its own */
     *out = km;
     return CK_OK;
 }
@@ -288,6 +286,23 @@ const plan *keymap_plan(const keymap *km)
     return km->s.p;
 }
 
+/* The replay of every stage over the mapped keys of s: res filled, the findings added to f;
+ * res freed on failure. */
+static int replay(sim *s, const sim_listing *l, sim_result *res, ck_findings *f, ck_err *err)
+{
+    res->stages = calloc((size_t)s->p->layout.pp, sizeof *res->stages);
+    res->n_stages = s->p->layout.pp;
+    int rc = res->stages ? CK_OK : ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    if (rc == CK_OK) {
+        res->keys = s->n;
+        res->from_index = s->ck->n_tensors == 0 && s->n > 0;
+        rc = sim_tail(s, l, res, f, err);
+    }
+    if (rc != CK_OK)
+        sim_result_free(res);
+    return rc;
+}
+
 int simulate_run_map(const keymap *km, const sim_listing *l, sim_result *res, ck_findings *f, ck_err *err)
 {
     memset(res, 0, sizeof *res);
@@ -299,20 +314,8 @@ int simulate_run_map(const keymap *km, const sim_listing *l, sim_result *res, ck
     s.nf = s.capf = 0;
     s.oom = 0;
     strmap_init(&s.fmap);
-    const plan *p = s.p;
-    int rc = CK_OK;
-    res->stages = calloc((size_t)p->layout.pp, sizeof *res->stages);
-    res->n_stages = p->layout.pp;
-    if (!res->stages)
-        rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
-    else {
-        res->keys = s.n;
-        res->from_index = s.ck->n_tensors == 0 && s.n > 0;
-        rc = sim_tail(&s, l, res, f, err);
-    }
+    int rc = replay(&s, l, res, f, err);
     sim_free_replay(&s);
-    if (rc != CK_OK)
-        sim_result_free(res);
     return rc;
 }
 
@@ -380,20 +383,12 @@ int simulate_run_early(sim_early *e, const sim_listing *l, sim_result *res, ck_f
     s->err = err;
     int rc = sim_map_finish(s, e->m) != 0 ? (err->code ? err->code : CK_ENOMEM) : CK_OK;
     e->mapping = 0;
-    res->stages = calloc((size_t)p->layout.pp, sizeof *res->stages);
-    res->n_stages = p->layout.pp;
-    if (rc == CK_OK && !res->stages)
-        rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
-    if (rc == CK_OK) {
-        res->keys = s->n;
-        res->from_index = ck->n_tensors == 0 && s->n > 0;
-        rc = sim_tail(s, l, res, f, err);
-    } else if (!err->code)
+    if (rc == CK_OK)
+        rc = replay(s, l, res, f, err);
+    else if (!err->code)
         ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
     sim_free_strings(s);
     free(e);
-    if (rc != CK_OK)
-        sim_result_free(res);
     return rc;
 }
 
@@ -403,8 +398,7 @@ int simulate_keys_for_param(const keymap *km, const char *param,
                             void *ctx)
 {
     sim_listing l = {param, fn, ctx};
-    sim s = km->s; /* read-only: listing adds nothing to the map */
-    return sim_list_keys(&s, &l);
+    return sim_list_keys(&km->s, &l);
 }
 
 void sim_result_free(sim_result *res)
