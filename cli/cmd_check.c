@@ -287,13 +287,15 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const rul
     uint64_t b = 0;
     ck_findings f;
     findings_init(&f);
-    if (ol != layers || oh != hidden || ov != vocab || strcmp(other->cfg.model_type, mine->cfg.model_type) != 0)
+    if (!other->cfg.present)
+        fprintf(stderr, "ckptdoc check: --against %s: %s\n", dir, ck_err_str(&err, buf, sizeof buf));
+    else if (ol != layers || oh != hidden || ov != vocab || strcmp(other->cfg.model_type, mine->cfg.model_type) != 0)
         fprintf(stderr, "ckptdoc check: --against %s: %s with %lld layers, hidden %lld, vocab %lld; this checkpoint "
                 "is %s with %lld, %lld, %lld: not the same model\n", dir, other->cfg.model_type, (long long)ol,
                 (long long)oh, (long long)ov, mine->cfg.model_type, (long long)layers, (long long)hidden,
                 (long long)vocab);
     else if (so.stage < SESSION_RULES)
-        fprintf(stderr, "ckptdoc check: --against %s: %s\n", dir, other->cfg.present ? err.msg : "no config.json");
+        fprintf(stderr, "ckptdoc check: --against %s: %s\n", dir, ck_err_str(&err, buf, sizeof buf));
     else {
         if (!lo || !to || run_layout(other, &so.r, &one, tokens, T, lo, to, &b, 0, NULL, &f, &err) != CK_OK)
             fprintf(stderr, "ckptdoc check: --against %s: %s\n", dir, lo && to ? ck_err_str(&err, buf, sizeof buf)
@@ -787,8 +789,7 @@ int cmd_check(int argc, char **argv)
         return EXIT_USAGE;
     }
     if (opened != CK_OK) {
-        fprintf(stderr, "ckptdoc check: %s\n", s.ck.cfg.present ? ck_err_str(&err, buf, sizeof buf)
-                                                              : "no readable config.json");
+        fprintf(stderr, "ckptdoc check: %s\n", ck_err_str(&err, buf, sizeof buf));
         session_free(&s);
         return EXIT_USAGE;
     }

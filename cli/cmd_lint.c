@@ -310,12 +310,8 @@ int cmd_lint(int argc, char **argv)
     const ck_checkpoint *ck = &s.ck;
     const rules_file *rp = &s.r;
     const plan *pl = &s.p;
-    if (s.stage < SESSION_OPENED || s.stage < SESSION_RULES) {
-        if (s.stage >= SESSION_OPENED && !ck->cfg.present)
-            fprintf(stderr, "ckptdoc lint: %s: no readable config.json; a loader cannot build the "
-                    "model without it\n", a.path);
-        else
-            fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
+    if (s.stage < SESSION_RULES) {
+        fprintf(stderr, "ckptdoc lint: %s\n", ck_err_str(&err, buf, sizeof buf));
         goto out;
     }
     /* the reader's own errors (a pointer shard, a broken header) matter to the load too */

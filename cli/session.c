@@ -128,8 +128,19 @@ int session_open_with(session *s, const char *dir, const layout_opts *o, int pla
         return rc;
     }
     s->stage = x.plan_rc == CK_OK ? SESSION_PLANNED : x.rules_rc == CK_OK ? SESSION_RULES : SESSION_OPENED;
-    if (!s->ck.cfg.present)
-        return ck_err_set(err, CK_EFORMAT, dir, NULL, CK_NO_OFFSET, "no readable config.json");
+    if (!s->ck.cfg.present) {
+        /* the reader said why: not valid JSON (where), or no file at all */
+        const ck_finding *why = findings_find(&s->ck.findings, "config.invalid");
+        if (why)
+            return ck_err_set(err, CK_EFORMAT, why->file, NULL, CK_NO_OFFSET, "%s; a loader cannot build the "
+                              "model without it: mend the file or download it again", why->msg);
+        struct stat st;
+        if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode))
+            return ck_err_set(err, CK_EUSAGE, dir, NULL, CK_NO_OFFSET, "is a file, not a model folder: pass the "
+                              "folder that holds config.json and the shards");
+        return ck_err_set(err, CK_EFORMAT, dir, NULL, CK_NO_OFFSET, "no config.json in the folder; a loader "
+                          "cannot build the model without it: download the model's config.json beside the shards");
+    }
     if (x.rules_rc != CK_OK) {
         *err = x.rules_err;
         return err->code;

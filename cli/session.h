@@ -26,7 +26,7 @@ typedef struct {
  * matches) and, when `planned`, builds the plan of o->layout; the rules and the plan are made on
  * a thread of their own as soon as config.json is read, while the headers are. Returns CK_OK,
  * or the code of the first step that failed with err filled (a folder without a readable
- * config.json: CK_EFORMAT naming dir); s->stage says which steps succeeded. Either way
+ * config.json: CK_EFORMAT naming the file and why, or the folder when there is none); s->stage says which steps succeeded. Either way
  * session_free(s) frees what the steps took. */
 int session_open(session *s, const char *dir, const layout_opts *o, int planned, ck_err *err);
 

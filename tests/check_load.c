@@ -491,6 +491,30 @@ START_TEST(test_check_shape_misfit)
 }
 END_TEST
 
+/* A folder of shards without config.json: lint, explain and check say so, name the folder and
+ * what to do, with exit status 2. */
+START_TEST(test_no_config)
+{
+    char *tmp = tu_tmpdir(), from[1200], to[1200], cwd[1024];
+    ck_assert_ptr_nonnull(tmp);
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    snprintf(from, sizeof from, "%s/fixtures/real/tiny-llama-bf16/model.safetensors", cwd);
+    snprintf(to, sizeof to, "%s/model.safetensors", tmp);
+    ck_assert_int_eq(symlink(from, to), 0);
+    static const char *cmds[] = {"lint %s", "explain %s lm_head.weight", "check %s --device cpu"};
+    for (unsigned i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        char args[1400];
+        snprintf(args, sizeof args, cmds[i], tmp);
+        char *out = tu_cli(2, NULL, "%s", args);
+        ck_assert_msg(strstr(out, tmp) && strstr(out, "no config.json in the folder") &&
+                      strstr(out, "download the model's config.json beside the shards"), "%s: %s", args, out);
+        free(out);
+    }
+    tu_rmtree(tmp);
+    free(tmp);
+}
+END_TEST
+
 /* The load onto the device gives the host load's parameters bit for bit (the same conversion
  * and dequantization code, the same cuts as copies), and the forward pass on the device the
  * C reference's logits: the transformers-written Qwen2 at TP 2 x PP 2, and block-FP8 and W8A16
@@ -631,6 +655,7 @@ static Suite *load_suite(void)
     tcase_add_test(core, test_check_cli);
     tcase_add_test(core, test_check_cli_reference);
     tcase_add_test(core, test_check_shape_misfit);
+    tcase_add_test(core, test_no_config);
     tcase_add_test(core, test_device_load);
     tcase_add_test(core, test_load_progress);
     tcase_set_timeout(core, 120);
