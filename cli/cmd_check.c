@@ -619,9 +619,10 @@ static int check_args_parse(int argc, char **argv, check_args *a)
 /* The whole check: the layout and the unsharded model loaded, the tokens through both, the
  * logits compared with each other, with reference.logits and with --against; the report printed.
  * Returns the exit status. */
-static int check_full(const session *s, check_args *a, const char *dir, const plan_layout lay, dev_run *dvr,
-                      dev_run *dv)
+static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv)
 {
+    const char *dir = a->dir;
+    const plan_layout lay = a->lo.layout;
     char buf[1600];
     ck_err err;
     ck_err_clear(&err);
@@ -752,8 +753,7 @@ int cmd_check(int argc, char **argv)
     int parsed = check_args_parse(argc, argv, &a);
     if (parsed != 0)
         return parsed > 0 ? EXIT_CLEAN : EXIT_USAGE;
-    const layout_opts lo = a.lo;
-    const plan_layout lay = lo.layout;
+    const plan_layout lay = a.lo.layout;
     const char *dir = a.dir;
     char why[256], buf[1600];
     /* the layout under test runs on the GPU when there is one; the unsharded model it is compared
@@ -769,7 +769,7 @@ int cmd_check(int argc, char **argv)
     session s;
     ck_err err;
     ck_err_clear(&err);
-    int opened = session_open(&s, dir, &lo, 0, &err);
+    int opened = session_open(&s, dir, &a.lo, 0, &err);
     if (s.stage < SESSION_OPENED) {
         say_error("", &err);
         session_free(&s);
@@ -813,7 +813,7 @@ int cmd_check(int argc, char **argv)
         session_free(&s);
         return st;
     }
-    int status = check_full(&s, &a, dir, lay, &dvr, dv);
+    int status = check_full(&s, &a, &dvr, dv);
     kdev_stager_free(dvr.stager);
     session_free(&s);
     return status;

@@ -21,9 +21,9 @@
 #define SCHEMA "ckptdoc.lint/1"
 
 typedef struct {
-    const char *path, *rules;
+    const char *path;
+    layout_opts lo;       /* --rules and the layout */
     int fmt, no_color, strict;
-    plan_layout layout;
 } lint_args;
 
 enum { FMT_TEXT, FMT_JSON, FMT_GITHUB };
@@ -51,12 +51,12 @@ static int parse_args(int argc, char **argv, lint_args *a)
         LAYOUT_OPTIONS, {"format", required_argument, 0, 'f'}, {"strict", no_argument, 0, 's'},
         {"no-color", no_argument, 0, 'C'}, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
-    layout_opts lo;
-    layout_opts_init(&lo, "lint");
+    layout_opts *lo = &a->lo;
+    layout_opts_init(lo, "lint");
     optind = 1;
     int c, taken;
     while ((c = getopt_long(argc, argv, LAYOUT_SHORT "f:sC", opts, NULL)) != -1) {
-        if ((taken = layout_opt_take(&lo, c, optarg)) < 0)
+        if ((taken = layout_opt_take(lo, c, optarg)) < 0)
             return -1;
         if (taken)
             continue;
@@ -75,7 +75,7 @@ static int parse_args(int argc, char **argv, lint_args *a)
             return -1;
         }
     }
-    if (lo.help) {
+    if (lo->help) {
         usage_lint(stdout);
         return 1;
     }
@@ -84,10 +84,8 @@ static int parse_args(int argc, char **argv, lint_args *a)
         return -1;
     }
     a->path = argv[optind];
-    a->rules = lo.rules;
-    if (layout_opts_finish(&lo))
+    if (layout_opts_finish(lo))
         return -1;
-    a->layout = lo.layout;
     return 0;
 }
 
@@ -98,7 +96,7 @@ static void print_text(const lint_args *a, const ck_checkpoint *ck, const rules_
     printf("%s%s%s\n", out_bold(st), ck->root, out_reset(st));
     printf("  %-10s %s\n", "family", ckpt_family(ck, fam, sizeof fam));
     printf("  %-10s %s (%s), loader %s\n", "rules", r->name, r->path, r->loader);
-    const plan_layout *lay = &a->layout;
+    const plan_layout *lay = &a->lo.layout;
     printf("  %-10s TP %d x PP %d%s = %d rank%s, quantization %s\n", "layout", lay->tp, lay->pp,
            lay->ep ? " with expert parallelism" : "", lay->tp * lay->pp, lay->tp * lay->pp == 1 ? "" : "s",
            p->quant->method);
@@ -153,9 +151,9 @@ static void print_json(const lint_args *a, const ck_checkpoint *ck, const rules_
     cJSON_AddStringToObject(rj, "path", r->path);
     cJSON_AddStringToObject(rj, "loader", r->loader);
     cJSON *lj = cJSON_AddObjectToObject(root, "layout");
-    cJSON_AddNumberToObject(lj, "tp", a->layout.tp);
-    cJSON_AddNumberToObject(lj, "pp", a->layout.pp);
-    cJSON_AddBoolToObject(lj, "ep", a->layout.ep);
+    cJSON_AddNumberToObject(lj, "tp", a->lo.layout.tp);
+    cJSON_AddNumberToObject(lj, "pp", a->lo.layout.pp);
+    cJSON_AddBoolToObject(lj, "ep", a->lo.layout.ep);
     cJSON_AddStringToObject(lj, "quantization", p->quant->method);
     cJSON_AddNumberToObject(root, "keys", (double)res->keys);
     cJSON_AddBoolToObject(root, "from_index", res->from_index);
@@ -164,7 +162,7 @@ static void print_json(const lint_args *a, const ck_checkpoint *ck, const rules_
         const sim_stage *x = &res->stages[s];
         cJSON *o = cJSON_CreateObject();
         cJSON_AddNumberToObject(o, "stage", s);
-        int rk[2] = {s * a->layout.tp, (s + 1) * a->layout.tp - 1};
+        int rk[2] = {s * a->lo.layout.tp, (s + 1) * a->lo.layout.tp - 1};
         cJSON_AddItemToObject(o, "ranks", cJSON_CreateIntArray(rk, 2));
         int ly[2] = {p->stages[s].layer_start, p->stages[s].layer_end};
         cJSON_AddItemToObject(o, "layers", cJSON_CreateIntArray(ly, 2));
@@ -296,14 +294,10 @@ int cmd_lint(int argc, char **argv)
     ck_err err;
     char buf[1600];
     ck_err_clear(&err);
-    layout_opts lo;
-    layout_opts_init(&lo, "lint");
-    lo.rules = a.rules;
-    lo.layout = a.layout;
     sim_early *early = NULL; /* the map of the keys, begun while the reader cross-checks */
     session_hooks hooks = {headers_read, stop_early, &early};
     session s;
-    int rc = session_open_with(&s, a.path, &lo, 1, &hooks, &err);
+    int rc = session_open_with(&s, a.path, &a.lo, 1, &hooks, &err);
     int status = EXIT_USAGE;
     ck_findings f;
     findings_init(&f);

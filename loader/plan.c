@@ -260,9 +260,7 @@ static int emit(expander *x, size_t *cap, int layer)
                     construct_finding(x, "%lld heads are not divisible by tensor-parallel size "
                                       "%d (vLLM: AssertionError: %lld is not divisible by %d)",
                                       (long long)heads, tp, (long long)heads, tp);
-                else if (heads <= 0)
-                    split(x, ps, tp, "output size");
-                lp = shard_part_rows(ps, heads, tp);
+                lp = heads > 0 ? shard_part_rows(ps, heads, tp) : split(x, ps, tp, "output size");
                 if (fp8_block && tp > 1 && lp % block_n)
                     construct_finding(x, t->experts ? "The output_size of gate's and up's weight = %lld "
                                       "is not divisible by weight quantization block_n = %d."
