@@ -51,12 +51,13 @@ static int mapping(void *vctx, const char *key, char lines[][256], int max)
         snprintf(how, sizeof how, "same name");
     snprintf(lines[n++], 256, "loads as %.100s%s%.16s%s (%.90s)", m.param, m.part ? ", part " : "",
              m.part ? m.part : "", m.expert >= 0 ? ", an expert" : "", how);
+    /* the parameter as the first stage that has it plans it */
+    size_t pi = 0;
+    const plan_param *pp = NULL;
+    for (int st = 0; st < c->p->layout.pp && !pp; st++)
+        if ((m.stages >> st) & 1 && strmap_get(&c->p->stages[st].by_name, m.param, &pi))
+            pp = &c->p->stages[st].params[pi];
     if (m.stages) {
-        size_t pi = 0;
-        const plan_param *pp = NULL;
-        for (int st = 0; st < c->p->layout.pp && !pp; st++)
-            if ((m.stages >> st) & 1 && strmap_get(&c->p->stages[st].by_name, m.param, &pi))
-                pp = &c->p->stages[st].params[pi];
         char full[96] = "", local[96] = "";
         if (pp)
             for (int d = 0, of = 0, ol = 0; d < pp->ndim; d++) {
@@ -70,18 +71,13 @@ static int mapping(void *vctx, const char *key, char lines[][256], int max)
                  pp ? shard_words(&c->r->params[pp->tmpl], c->p->layout.ep) : "");
     }
     /* the slice each rank of the stage takes of this very tensor */
-    size_t pi2;
-    const plan_param *pq = NULL;
-    for (int st = 0; st < c->p->layout.pp && !pq; st++)
-        if ((m.stages >> st) & 1 && strmap_get(&c->p->stages[st].by_name, m.param, &pi2))
-            pq = &c->p->stages[st].params[pi2];
-    if (pq && n < max) {
+    if (pp && n < max) {
         int o = snprintf(lines[n], 256, "slices:");
         for (int r = 0; r < c->p->layout.tp && o < 200; r++) {
             shard_slice cut;
             ck_err e2;
             ck_err_clear(&e2);
-            if (shard_slice_of(c->p, pq, m.part, m.expert, r, &cut, &e2) != CK_OK)
+            if (shard_slice_of(c->p, pp, m.part, m.expert, r, &cut, &e2) != CK_OK)
                 break;
             if (r == 4 && c->p->layout.tp > 5) {
                 o += snprintf(lines[n] + o, 256 - (size_t)o, " ...");
