@@ -478,6 +478,7 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
                           rank0 + n_ranks - 1, stage);
     const plan_stage *st = &p->stages[stage];
     /* the map of the keys: the caller's when it was built for this plan, else one for this load */
+    memset(out, 0, (size_t)n_ranks * sizeof *out);
     const keymap *km = o && o->km && keymap_plan(o->km) == p ? o->km : NULL;
     keymap *own = NULL;
     int rc = km ? CK_OK : keymap_build(ck, p, &own, err);
@@ -485,7 +486,6 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
         return rc;
     if (!km)
         km = own;
-    memset(out, 0, (size_t)n_ranks * sizeof *out);
     for (int k = 0; k < n_ranks && rc == CK_OK; k++)
         rc = alloc_rank(p, stage, rank0 + k, layer, ON_DEV(m), &out[k], err);
     /* every key once: read, converted, then cut for each rank */

@@ -47,11 +47,15 @@ typedef struct {
                             * every stage and rank the caller loads; NULL: one is built per call */
 } load_opts;
 
+/* Returns CK_OK; on failure an error code with err naming the file and key, and out[0 .. n_ranks)
+ * freed and zeroed (untouched when those ranks are not in the layout: CK_EUSAGE). The caller
+ * frees each out[k] with rank_load_free. */
 int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int n_ranks, rank_load *out,
                uint64_t *bytes_read, const load_opts *o, ck_err *err);
 /* Loads stage `stage`, TP rank `tp_rank` of p from ck. Returns CK_OK, CK_EUSAGE for what this
  * version does not load, CK_EIO / CK_ENOMEM with err naming the file, key and offset. */
 int load_rank(const ck_checkpoint *ck, const plan *p, int stage, int tp_rank, rank_load *out, ck_err *err);
+/* Frees the rank's parameters (host or device) and leaves r zeroed; accepts NULL and a zeroed one. */
 void rank_load_free(rank_load *r);
 /* Host bytes (fp32) the stage's parameters of one TP rank take; layer >= 0: only that layer's. */
 uint64_t load_bytes(const plan *p, int stage, int tp_rank, int64_t layer);

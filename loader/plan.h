@@ -60,9 +60,11 @@ typedef struct {
 /* Builds the plan. Returns CK_OK; CK_EUSAGE for an impossible layout (a partition that does
  * not add up); CK_EFORMAT when a rules expression cannot be evaluated on this config (err names
  * the rules file, its line and the expression). Construction-time problems of the model that a
- * loader would raise (a size not divisible by TP) are findings in f. */
+ * loader would raise (a size not divisible by TP) are findings in f. The plan borrows r and cfg,
+ * which must outlive it; on failure p is left freed and zeroed. */
 int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay, plan *p,
                ck_findings *f, ck_err *err);
+/* Frees what plan_build made and leaves p zeroed; accepts NULL and a zeroed plan. */
 void plan_free(plan *p);
 /* Experts of the model's routed-expert parameters (the first with an experts dim), 0: none. */
 int64_t plan_experts(const plan *p);

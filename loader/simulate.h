@@ -68,6 +68,7 @@ sim_early *simulate_start(const ck_checkpoint *ck, const plan *p);
 int simulate_run_early(sim_early *e, const struct sim_listing *l, sim_result *res, ck_findings *f,
                        ck_err *err);
 void simulate_abandon(sim_early *e);
+/* Frees res->stages and leaves res zeroed; accepts NULL and a zeroed result. */
 void sim_result_free(sim_result *res);
 /* Keys are mapped through a cache of key shapes (the patterns each shape matches, how they
  * capture, the parameter names made); off (0), every key is matched in full. The result is the
