@@ -421,10 +421,7 @@ START_TEST(test_check_cli_reference)
             cJSON_ReplaceItemInObject(fw, "router", cJSON_CreateString("\"sparsemixer\""));
         char *edited = cJSON_Print(j), path[600];
         snprintf(path, sizeof path, "%s/r%d.json", tmp, drop);
-        FILE *fp = fopen(path, "w");
-        ck_assert_ptr_nonnull(fp);
-        fputs(edited, fp);
-        fclose(fp);
+        tu_write_file(path, edited);
         out = tu_cli(2, NULL, "check fixtures/moe/tiny-mixtral --rules %s", path);
         if (drop)
             ck_assert_msg(strstr(out, "config.json describes experts, but rules \"mixtral\" do not say how the "
@@ -453,16 +450,7 @@ START_TEST(test_check_shape_misfit)
 {
     char *tmp = tu_tmpdir(), path[1200], *out;
     ck_assert_ptr_nonnull(tmp);
-    static const char *files[] = {"model-00001-of-00003.safetensors", "model-00002-of-00003.safetensors",
-                                  "model-00003-of-00003.safetensors", "model.safetensors.index.json"};
-    char cwd[1024];
-    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
-    for (unsigned i = 0; i < sizeof files / sizeof *files; i++) {
-        char from[1200];
-        snprintf(from, sizeof from, "%s/fixtures/real/tiny-qwen2/%s", cwd, files[i]);
-        snprintf(path, sizeof path, "%s/%s", tmp, files[i]);
-        ck_assert_int_eq(symlink(from, path), 0);
-    }
+    tu_link_folder("fixtures/real/tiny-qwen2", tmp, "config.json");
     size_t len;
     char *text = (char *)tu_read_file("fixtures/real/tiny-qwen2/config.json", &len);
     ck_assert_ptr_nonnull(text);
@@ -471,10 +459,7 @@ START_TEST(test_check_shape_misfit)
     cJSON_ReplaceItemInObject(j, "intermediate_size", cJSON_CreateNumber(96));
     char *edited = cJSON_Print(j);
     snprintf(path, sizeof path, "%s/config.json", tmp);
-    FILE *f = fopen(path, "w");
-    ck_assert_ptr_nonnull(f);
-    fputs(edited, f);
-    fclose(f);
+    tu_write_file(path, edited);
     for (int tp = 1; tp <= 2; tp++) {
         out = tu_cli(2, NULL, "check %s --device cpu --tp %d", tmp, tp);
         ck_assert_msg(strstr(out, "model-00001-of-00003.safetensors: 'model.layers.0.mlp.gate_proj.weight': the "
@@ -495,12 +480,9 @@ END_TEST
  * what to do, with exit status 2. */
 START_TEST(test_no_config)
 {
-    char *tmp = tu_tmpdir(), from[1200], to[1200], cwd[1024];
+    char *tmp = tu_tmpdir();
     ck_assert_ptr_nonnull(tmp);
-    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
-    snprintf(from, sizeof from, "%s/fixtures/real/tiny-llama-bf16/model.safetensors", cwd);
-    snprintf(to, sizeof to, "%s/model.safetensors", tmp);
-    ck_assert_int_eq(symlink(from, to), 0);
+    tu_link_folder("fixtures/real/tiny-llama-bf16", tmp, "config.json");
     static const char *cmds[] = {"lint %s", "explain %s lm_head.weight", "check %s --device cpu"};
     for (unsigned i = 0; i < sizeof cmds / sizeof *cmds; i++) {
         char args[1400];

@@ -5,7 +5,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <dirent.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "tests/testutil.h"
 
@@ -53,4 +55,29 @@ void tu_planned_close(tu_planned *x)
     findings_free(&x->f);
     rules_free(&x->r);
     ckpt_free(&x->ck);
+}
+
+void tu_link_folder(const char *src, const char *dst, const char *except)
+{
+    char cwd[1024];
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    DIR *d = opendir(src);
+    ck_assert_msg(d != NULL, "%s: cannot list", src);
+    for (struct dirent *e; (e = readdir(d)) != NULL;) {
+        if (e->d_name[0] == '.' || (except && strcmp(e->d_name, except) == 0))
+            continue;
+        char from[2048], to[2048];
+        snprintf(from, sizeof from, "%s/%s/%s", cwd, src, e->d_name);
+        snprintf(to, sizeof to, "%s/%s", dst, e->d_name);
+        ck_assert_msg(symlink(from, to) == 0, "cannot link %s", to);
+    }
+    closedir(d);
+}
+
+void tu_write_file(const char *path, const char *text)
+{
+    FILE *f = fopen(path, "w");
+    ck_assert_msg(f != NULL, "cannot write %s", path);
+    fputs(text, f);
+    ck_assert_int_eq(fclose(f), 0);
 }

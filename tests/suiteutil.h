@@ -27,6 +27,12 @@ typedef struct {
     ck_err err;
     int planned;
 } tu_planned;
+/* Links every file of folder src (relative to the repository root) into folder dst, but the file
+ * named `except` (NULL: none): a copy of a fixture to edit one file of. Asserts. */
+void tu_link_folder(const char *src, const char *dst, const char *except);
+/* Writes text to path (replacing it). Asserts. */
+void tu_write_file(const char *path, const char *text);
+
 /* Opens dir, loads the rules and plans TP x PP, asserting each step but the plan. */
 void tu_planned_open(tu_planned *x, const char *dir, int threads, const char *rules, int tp, int pp);
 void tu_planned_close(tu_planned *x);
