@@ -35,7 +35,7 @@ LIB_SRC := $(BASE_SRC) \
            loader/plan.c loader/shard.c loader/simulate.c loader/keyorder.c loader/keymap.c loader/stages.c loader/load.c loader/forward.c \
            kernels/convert_ref.c kernels/dequant_ref.c kernels/ops_ref.c
 CLI_SRC := cli/main.c cli/out.c cli/options.c cli/session.c cli/cmd_inspect.c cli/cmd_lint.c cli/cmd_explain.c cli/cmd_tui.c cli/cmd_check.c
-TESTS   := check_base check_st check_inspect check_rules check_loader check_load check_kernels check_tui check_cli
+TESTS   := check_base check_st check_inspect check_rules check_loader check_load check_kernels check_tui check_cli check_oracle
 
 ifneq ($(NVCC),)
 HAVE_CUDA := 1
@@ -55,7 +55,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 BIN     := $(BUILD)/ckptdoc
 
 .SECONDARY:
-.PHONY: all check test-run golden sweep bench fuzz install uninstall clean deps demo fixtures
+.PHONY: all check test-run golden sweep bench fuzz install uninstall clean deps demo fixtures oracle
 all: $(BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -95,6 +95,9 @@ $(BIN): $(CLI_OBJ) $(LIB_OBJ)
 $(BUILD)/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/suiteutil.o $(BUILD)/obj/tests/testutil.o $(LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CHECKLIBS) $(LDLIBS)
+
+# the oracle suite opens checkpoints as the commands do
+$(BUILD)/check_oracle: $(BUILD)/obj/cli/session.o $(BUILD)/obj/cli/options.o
 
 $(BUILD)/fuzz_replay: $(BUILD)/obj/tests/fuzz_st_header.o $(BUILD)/obj/tests/fuzz_replay.o $(BUILD)/obj/tests/testutil.o $(LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
@@ -199,6 +202,18 @@ demo: deps $(BIN)
 	@echo
 	@echo "== ckptdoc check --tp 4 --pp 2 fixtures/real/tiny-qwen2  (load every rank from the data, prove the logits)"
 	-./$(BIN) check --tp 4 --pp 2 fixtures/real/tiny-qwen2
+
+# Records what the real vLLM does with every oracle case (fixtures/oracle, docs/oracle.md): makes
+# the virtual environment with the pinned vLLM (CPU build) once, the negative variants, the
+# outcome files and the cross-check, then runs the suite that holds lint and the loader to them.
+# Never part of `make check`; the outcomes it writes are committed.
+ORACLE_VENV ?= build/oracle-venv
+oracle: $(BIN) $(BUILD)/check_oracle
+	sh fixtures/oracle/setup.sh $(ORACLE_VENV)
+	python3 fixtures/oracle/make_variants.py
+	PYTHONHASHSEED=0 $(ORACLE_VENV)/bin/python fixtures/oracle/run.py
+	PYTHONHASHSEED=0 $(ORACLE_VENV)/bin/python fixtures/oracle/run.py --crosscheck
+	./$(BUILD)/check_oracle
 
 # Regenerates the committed fixtures that need only Python's standard library.
 fixtures:

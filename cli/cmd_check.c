@@ -15,6 +15,7 @@
 #include "kernels/devmem.h"
 #include "loader/forward.h"
 #include "loader/plan.h"
+#include "loader/simulate.h"
 #include "cli/cli.h"
 #include "cli/out.h"
 #include "cli/options.h"
@@ -241,7 +242,7 @@ static const char *block_module(const ck_checkpoint *ck, const rules_file *r, in
         return "self_attn";
     ck_config plain = ck->cfg;
     plain.has_quant = 0;
-    plan_layout one = {1, 1, 0, {0}};
+    plan_layout one = {1, 1, 0, {0}, 0, plan_unties_embeddings(ck)};
     plan p;
     ck_findings f;
     ck_err err;
@@ -256,6 +257,65 @@ static const char *block_module(const ck_checkpoint *ck, const rules_file *r, in
     }
     findings_free(&f);
     return buf;
+}
+
+/* Whether parameter name (the loader's) belongs to layer l's attention block (its input norm and
+ * self_attn) or, mlp set, to its MLP block (its post-attention norm and the rest of the layer). */
+static int in_block(const char *name, int64_t l, int mlp)
+{
+    char pre[48];
+    int n = snprintf(pre, sizeof pre, "layers.%lld.", (long long)l);
+    if (strncmp(name, pre, (size_t)n) != 0)
+        return 0;
+    const char *rest = name + n;
+    int attn = strncmp(rest, "input_layernorm.", 16) == 0 || strncmp(rest, "self_attn.", 10) == 0;
+    return mlp ? !attn : attn;
+}
+
+/* The parameter of block (layer l, attention or MLP) whose values differ most between two
+ * unquantized checkpoints of one model, each loaded unsharded: its name into buf and its relative
+ * error, or -1 when the layer cannot be loaded or no parameter of the block is in both. */
+static double block_culprit(const ck_checkpoint *a, const rules_file *ra, const ck_checkpoint *b,
+                            const rules_file *rb, int64_t l, int mlp, char *buf, size_t size)
+{
+    plan pa, pb;
+    rank_load la, lb;
+    ck_findings f;
+    ck_err err;
+    uint64_t bytes = 0;
+    double worst = -1;
+    findings_init(&f);
+    ck_err_clear(&err);
+    plan_layout oa = {1, 1, 0, {0}, 0, plan_unties_embeddings(a)}, ob = {1, 1, 0, {0}, 0, plan_unties_embeddings(b)};
+    load_opts o = {0};
+    o.layer = l;
+    int ok_a = plan_build(ra, &a->cfg, &oa, &pa, &f, &err) == CK_OK;
+    int ok_b = ok_a && plan_build(rb, &b->cfg, &ob, &pb, &f, &err) == CK_OK;
+    int ld_a = ok_b && load_stage(a, &pa, 0, 0, 1, &la, &bytes, &o, &err) == CK_OK;
+    int ld_b = ld_a && load_stage(b, &pb, 0, 0, 1, &lb, &bytes, &o, &err) == CK_OK;
+    for (size_t i = 0; ld_b && i < la.n; i++) {
+        const load_param *x = &la.params[i];
+        if (!in_block(x->pp->name, l, mlp))
+            continue;
+        const load_param *y = rank_param(&lb, &pb, x->pp->name);
+        if (!y || y->n != x->n)
+            continue;
+        double e = rel_err(y->data, x->data, (size_t)x->n);
+        if (e > worst) {
+            worst = e;
+            snprintf(buf, size, "%s", x->pp->name);
+        }
+    }
+    if (ld_b)
+        rank_load_free(&lb);
+    if (ld_a)
+        rank_load_free(&la);
+    if (ok_b)
+        plan_free(&pb);
+    if (ok_a)
+        plan_free(&pa);
+    findings_free(&f);
+    return worst;
 }
 
 /* This checkpoint (unsharded, dequantized as read) against another of the same model: the relative
@@ -283,7 +343,7 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const rul
     int rc = -1;
     size_t nl = (size_t)T * (size_t)vocab, nt = 2 * (size_t)layers * (size_t)T * (size_t)hidden;
     float *lo = malloc(nl * sizeof *lo), *to = malloc((nt ? nt : 1) * sizeof *to);
-    plan_layout one = {1, 1, 0, {0}};
+    plan_layout one = {1, 1, 0, {0}, 0, plan_unties_embeddings(other)};
     uint64_t b = 0;
     ck_findings f;
     findings_init(&f);
@@ -322,9 +382,12 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const rul
                     }
                 med = nb % 2 ? sorted[nb / 2] : (sorted[nb / 2 - 1] + sorted[nb / 2]) / 2;
             }
+            /* neither quantized: the two must compute the same, so the first block above the
+             * tolerance is where they part (a wrong tensor there raises every later block) */
+            int exact = !other->cfg.has_quant && !mine->cfg.has_quant;
             int64_t bad = -1;
             for (size_t b2 = 0; e && b2 < nb && bad < 0; b2++)
-                if (e[b2] > TOL && e[b2] > 3 * med)
+                if (e[b2] > TOL && (exact || e[b2] > 3 * med))
                     bad = (int64_t)b2;
             int agree = 0;
             for (int t = 0; t < T; t++)
@@ -337,13 +400,29 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const rul
                          bad >= 0 ? e[bad] / med : 0.0, med);
             else
                 snprintf(against_med, sizeof against_med, "while most blocks match exactly");
-            char mod[32];
-            if (bad >= 0)
+            char mod[32], culprit[512];
+            double ce = bad >= 0 && exact ? block_culprit(mine, mine_r, other, &so.r, bad / 2, (int)(bad % 2),
+                                                          culprit, sizeof culprit) : -1;
+            if (ce > TOL)
+                printf("  verdict    FAIL: layer %lld, %s is the first block above the tolerance %.0e (relative "
+                       "error %.3g; neither checkpoint is quantized, so every block must match): its parameter "
+                       "%s differs from %s's by %.3g; compare it with the original's ('ckptdoc tui' "
+                       "statistics) and re-export it\n",
+                       (long long)(bad / 2), bad % 2 ? "the MLP" : "attention", TOL, e[bad], culprit, dir, ce);
+            else if (bad >= 0 && exact)
+                printf("  verdict    FAIL: layer %lld, %s is the first block above the tolerance %.0e (relative "
+                       "error %.3g; neither checkpoint is quantized, so every block must match): its parameters "
+                       "(layers.%lld.%s) do not compute what %s's do\n",
+                       (long long)(bad / 2), bad % 2 ? "the MLP" : "attention", TOL, e[bad], (long long)(bad / 2),
+                       block_module(mine, mine_r, (int)(bad % 2), mod, sizeof mod), dir);
+            else if (bad >= 0)
                 printf("  verdict    FAIL: layer %lld, %s stands out (relative error %.3g, %s): its parameters "
                        "(layers.%lld.%s) do not hold what %s's do; compare those tensors with the original's "
                        "('ckptdoc tui' statistics) and re-export them\n",
                        (long long)(bad / 2), bad % 2 ? "the MLP" : "attention", e[bad], against_med,
                        (long long)(bad / 2), block_module(mine, mine_r, (int)(bad % 2), mod, sizeof mod), dir);
+            else if (exact)
+                printf("  verdict    PASS: every block matches within the tolerance %.0e\n", TOL);
             else
                 printf("  verdict    PASS: the error is spread evenly over the blocks (median %.3g), as quantization "
                        "spreads it\n", med);
@@ -369,7 +448,7 @@ static int check_layers(const ck_checkpoint *ck, const rules_file *r, const plan
     const cfg_quant *deq = ck->cfg.has_quant ? &ck->cfg.quant : NULL;
     const ck_config *cfg = deq ? &plain : &ck->cfg;
     plan ps, p1;
-    plan_layout one = {1, 1, 0, {0}};
+    plan_layout one = {1, 1, 0, {0}, 0, plan_unties_embeddings(ck)};
     ck_findings f;
     ck_err err;
     char buf[1600];
@@ -619,10 +698,53 @@ static int check_args_parse(int argc, char **argv, check_args *a)
 /* The whole check: the layout and the unsharded model loaded, the tokens through both, the
  * logits compared with each other, with reference.logits and with --against; the report printed.
  * Returns the exit status. */
+/* What lint predicts vLLM does with the layout before any weight is read: the first refusal of
+ * the configuration, construction error or exception of a stage's load, into buf (1), or 0 when
+ * every rank loads. */
+static int predicted_failure(const session *s, const plan_layout *lay, char *buf, size_t size)
+{
+    plan p;
+    ck_findings f;
+    ck_err err;
+    sim_result res = {0};
+    int bad = 0;
+    findings_init(&f);
+    ck_err_clear(&err);
+    if (plan_build(&s->r, &s->ck.cfg, lay, &p, &f, &err) != CK_OK) {
+        findings_free(&f);
+        return 0; /* the load reports it, with its own words */
+    }
+    for (size_t i = 0; i < f.n && !bad; i++)
+        if (f.v[i].sev == SEV_ERROR && (strcmp(f.v[i].code, "lint.layout_refused") == 0 ||
+                                        strcmp(f.v[i].code, "lint.config_refused") == 0 ||
+                                        strcmp(f.v[i].code, "lint.tp_indivisible") == 0 ||
+                                        strcmp(f.v[i].code, "lint.stage_unbuilt") == 0)) {
+            snprintf(buf, size, "%s", f.v[i].msg);
+            bad = 1;
+        }
+    ck_findings sf;
+    findings_init(&sf);
+    if (!bad && simulate_run(&s->ck, &p, &res, &sf, &err) == CK_OK)
+        for (int st = 0; st < res.n_stages && !bad; st++)
+            if (res.stages[st].error[0]) {
+                char ranks[128];
+                snprintf(buf, size, "%s raise %.2047s (checkpoint key '%.300s' in %.200s)",
+                         sim_ranks_str(&p, 1ull << st, ranks, sizeof ranks), res.stages[st].error,
+                         res.stages[st].error_key, res.stages[st].error_file);
+                bad = 1;
+            }
+    sim_result_free(&res);
+    findings_free(&sf);
+    findings_free(&f);
+    plan_free(&p);
+    return bad;
+}
+
 static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv)
 {
     const char *dir = a->dir;
-    const plan_layout lay = a->lo.layout;
+    plan_layout lay = a->lo.layout;
+    lay.untie_embeddings = plan_unties_embeddings(&s->ck);
     char buf[1600];
     ck_err err;
     ck_err_clear(&err);
@@ -662,7 +784,7 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
     size_t nl = (size_t)a->T * (size_t)vocab, nt = 2 * (size_t)(layers > 0 ? layers : 0) * (size_t)a->T * (size_t)hidden;
     float *l1 = malloc(nl * sizeof *l1), *ln = malloc(nl * sizeof *ln);
     float *t1 = malloc((nt ? nt : 1) * sizeof *t1), *tn = malloc((nt ? nt : 1) * sizeof *tn);
-    plan_layout one = {1, 1, 0, {0}};
+    plan_layout one = {1, 1, 0, {0}, 0, plan_unties_embeddings(&s->ck)};
     uint64_t b1 = 0, bn = 0;
     ck_findings f;
     findings_init(&f);
@@ -753,7 +875,7 @@ int cmd_check(int argc, char **argv)
     int parsed = check_args_parse(argc, argv, &a);
     if (parsed != 0)
         return parsed > 0 ? EXIT_CLEAN : EXIT_USAGE;
-    const plan_layout lay = a.lo.layout;
+    plan_layout lay = a.lo.layout;
     const char *dir = a.dir;
     char why[256], buf[1600];
     /* the layout under test runs on the GPU when there is one; the unsharded model it is compared
@@ -770,6 +892,8 @@ int cmd_check(int argc, char **argv)
     ck_err err;
     ck_err_clear(&err);
     int opened = session_open(&s, dir, &a.lo, 0, &err);
+    if (s.stage >= SESSION_OPENED)
+        lay.untie_embeddings = plan_unties_embeddings(&s.ck);
     if (s.stage < SESSION_OPENED) {
         say_error("", &err);
         session_free(&s);
@@ -792,6 +916,16 @@ int cmd_check(int argc, char **argv)
         fprintf(stderr, "ckptdoc check: %s\n", ck_err_str(&err, buf, sizeof buf));
         session_free(&s);
         return EXIT_USAGE;
+    }
+    /* a layout the real loader refuses or fails on is not loaded as if it worked */
+    char failure[4096];
+    if (predicted_failure(&s, &lay, failure, sizeof failure)) {
+        printf("%s: rules %s (%s), TP %d x PP %d%s\n  verdict    FAIL: the load fails before any logit: %s; "
+               "'ckptdoc lint %s' lists every finding\n", dir, s.r.name,
+               s.r.loader_version ? s.r.loader_version : s.r.loader, lay.tp, lay.pp,
+               lay.ep ? " with expert parallelism" : "", failure, dir);
+        session_free(&s);
+        return EXIT_FINDINGS;
     }
     if (want_dev) {
         ck_err de;

@@ -120,22 +120,143 @@ static void show_key(void *ctx, const char *key, const char *file, const sim_map
     }
 }
 
-/* The parameter name in a pasted error line: the text between the first pair of quotes after
- * "KeyError", or the whole argument. */
-static void param_from_error(const char *text, char *out, size_t size)
+/* The exception a pasted line names ("KeyError", "ValueError", "AssertionError", ...), into kind
+ * ("" when it names none), and the name it is about into out: the first quoted dotted name after
+ * it (a KeyError's key; the module path of vLLM's "There is no module or parameter named '...'"),
+ * else the first quoted text, else the word after "Key " (AssertionError: Key w1w3 not found in
+ * mapping), else the whole argument. */
+static void param_from_error(const char *text, char *kind, size_t ksize, char *out, size_t size)
 {
-    const char *k = strstr(text, "KeyError");
-    const char *q = strchr(k ? k : text, '\'');
-    if (!q)
-        q = strchr(k ? k : text, '"');
-    if (q) {
+    kind[0] = 0;
+    const char *k = NULL;
+    for (const char *q = strstr(text, "Error"); q; q = strstr(q + 1, "Error")) {
+        const char *b = q;
+        while (b > text && ((b[-1] >= 'A' && b[-1] <= 'Z') || (b[-1] >= 'a' && b[-1] <= 'z')))
+            b--;
+        if (b < q) {
+            snprintf(kind, ksize, "%.*s", (int)(q + 5 - b), b);
+            k = q + 5;
+            break;
+        }
+    }
+    const char *from = k ? k : text, *first = NULL, *first_e = NULL;
+    for (const char *q = from; (q = strpbrk(q, "'\"")) != NULL;) {
         const char *e = strchr(q + 1, *q);
-        if (e) {
+        if (!e)
+            break;
+        if (!first) {
+            first = q + 1;
+            first_e = e;
+        }
+        if (memchr(q + 1, '.', (size_t)(e - q - 1))) {
             snprintf(out, size, "%.*s", (int)(e - q - 1), q + 1);
             return;
         }
+        q = e + 1;
+    }
+    if (first) {
+        snprintf(out, size, "%.*s", (int)(first_e - first), first);
+        return;
+    }
+    const char *key = strstr(from, "Key ");
+    if (key) {
+        key += 4;
+        size_t n = strcspn(key, " \t\n");
+        snprintf(out, size, "%.*s", (int)n, key);
+        return;
     }
     snprintf(out, size, "%s", text);
+}
+
+/* Checkpoint keys the rules would read into a parameter: every key rule whose parameter template
+ * gives `param`, written back as the key it takes (with the prefix the loader strips, and every
+ * routed expert of the parameter's when the key names one), and the parameter's own name (the
+ * generic path). fn(ctx, key, rule or -1, expert or -1) for each. */
+typedef void (*key_fn)(void *ctx, const char *key, int rule, int64_t expert);
+
+static void expected_keys(const plan *p, const char *param, int64_t experts, key_fn fn, void *ctx)
+{
+    const rules_file *r = p->rules;
+    char key[1024];
+    int any = 0;
+    for (int i = 0; i < r->n_keys; i++) {
+        const rules_key *kr = &r->keys[i];
+        pattern_value pv[PATTERN_MAX_CAPS], kv[PATTERN_MAX_CAPS];
+        if (kr->hazard || !pattern_match(&kr->param, param, strlen(param), pv))
+            continue;
+        int ok = 1, ei = -1;
+        for (int c = 0; c < kr->key.n_caps && ok; c++) {
+            int j = pattern_cap_index(&kr->param, kr->key.caps[c].name, strlen(kr->key.caps[c].name));
+            if (j >= 0 && kr->key.caps[c].kind == CAP_INT) {
+                char num[24];
+                snprintf(num, sizeof num, "%.*s", (int)(pv[j].s ? pv[j].len : 0), pv[j].s ? pv[j].s : "");
+                char *end;
+                kv[c].v = pv[j].s ? strtoll(num, &end, 10) : pv[j].v;
+                kv[c].s = NULL;
+                kv[c].len = 0;
+                ok = !pv[j].s || (*num && !*end);
+            } else if (j >= 0)
+                kv[c] = pv[j];
+            else if (c == kr->expert_cap)
+                ei = c;
+            else
+                ok = 0; /* a capture the parameter's name does not give */
+        }
+        if (!ok || (ei >= 0 && experts <= 0))
+            continue;
+        for (int64_t e = 0; e < (ei >= 0 ? experts : 1); e++) {
+            if (ei >= 0) {
+                kv[ei].s = NULL;
+                kv[ei].len = 0;
+                kv[ei].v = e;
+            }
+            size_t sp = strlen(r->strip_prefix);
+            snprintf(key, sizeof key, "%s", r->strip_prefix);
+            if (pattern_format(&kr->key, kv, key + sp, sizeof key - sp) < 0)
+                continue;
+            fn(ctx, key, i, ei >= 0 ? e : -1);
+            any = 1;
+        }
+    }
+    if (!any) {
+        snprintf(key, sizeof key, "%s%s", r->strip_prefix, param);
+        fn(ctx, key, -1, -1);
+    }
+}
+
+typedef struct {
+    const session *s;
+    const keymap *km;
+    const char *param;
+    int exists;           /* some rank has the parameter: a missing key leaves part of it empty */
+    int present, missing, skipped;
+} expect_ctx;
+
+/* One expected key: present (and what the loader does with it) or missing (and what it fills). */
+static void show_expected(void *ctx, const char *key, int rule, int64_t expert)
+{
+    expect_ctx *x = ctx;
+    size_t i;
+    if (ckpt_find_index(&x->s->ck, key, &i)) {
+        sim_mapping m;
+        x->present++;
+        if (keymap_explain(x->km, i, &m) && m.skip >= 0) {
+            if (x->skipped++ < 8) {
+                printf("\ncheckpoint key '%s'\n", key);
+                print_mapping(&x->s->p, &x->s->r, &m);
+            }
+        }
+        return;
+    }
+    if (!x->exists || x->missing++ >= 8)
+        return;
+    const rules_key *kr = rule >= 0 ? &x->s->r.keys[rule] : NULL;
+    printf("\ncheckpoint key '%s' is missing: it fills ", key);
+    if (kr && kr->part)
+        printf("part %s of ", kr->part);
+    if (expert >= 0)
+        printf("expert %lld of ", (long long)expert);
+    printf("'%s'%s\n", x->param, rule >= 0 ? "" : " (its own name)");
 }
 
 /* When line is the loader's notice (matched anywhere in it, after any log prefix), the
@@ -190,10 +311,28 @@ int cmd_explain(int argc, char **argv)
     session s;
     if (open_session("explain", a.args[0], &a, &s) != 0)
         return EXIT_USAGE;
-    char param[768], ranks[256];
+    char param[768], ranks[256], kind[64] = "";
     int notice = notice_param(&s.r, a.args[1], param, sizeof param);
     if (!notice)
-        param_from_error(a.args[1], param, sizeof param);
+        param_from_error(a.args[1], kind, sizeof kind, param, sizeof param);
+    /* an error of the configuration or of building the model (no key involved): the finding of
+     * the plan that predicts it */
+    const char *core = kind[0] ? strstr(a.args[1], kind) : NULL;
+    if (core && !strstr(core, "KeyError") && !strstr(core, "There is no module or parameter named")) {
+        char want[1024];
+        snprintf(want, sizeof want, "%s", core);
+        size_t wl = strlen(want);
+        while (wl && (want[wl - 1] == '\n' || want[wl - 1] == ' ' || want[wl - 1] == '\r'))
+            want[--wl] = 0;
+        for (size_t i = 0; i < s.f.n; i++)
+            if (s.f.v[i].sev == SEV_ERROR && strstr(s.f.v[i].msg, want)) {
+                printf("%s (rules %s, TP %d x PP %d): raised while vLLM builds the model, before any key is "
+                       "read\n  %s %s: %s\n", kind, s.r.name, a.o.layout.tp, a.o.layout.pp, s.f.v[i].code,
+                       s.f.v[i].key, s.f.v[i].msg);
+                session_free(&s);
+                return EXIT_FINDINGS;
+            }
+    }
     /* a name with the prefix the loader strips is the same parameter */
     size_t sp = strlen(s.r.strip_prefix);
     if (sp && strncmp(param, s.r.strip_prefix, sp) == 0)
@@ -202,7 +341,51 @@ int cmd_explain(int argc, char **argv)
     for (int st = 0; st < s.p.layout.pp; st++)
         if (strmap_get(&s.p.stages[st].by_name, param, NULL))
             has |= 1ull << st;
-    printf("parameter '%s' (rules %s, TP %d x PP %d)\n", param, s.r.name, a.o.layout.tp, a.o.layout.pp);
+    /* vLLM before 0.32 named the fused experts without "routed_experts." */
+    char renamed[768] = "";
+    const char *ex = strstr(param, ".experts.w");
+    if (!has && ex && (strncmp(ex, ".experts.w13_", 13) == 0 || strncmp(ex, ".experts.w2_", 12) == 0)) {
+        snprintf(renamed, sizeof renamed, "%.*s.experts.routed_experts.%.400s",
+                 (int)(ex - param < 300 ? ex - param : 300), param, ex + 9);
+        int known = 0;
+        for (int st = 0; st < s.p.layout.pp; st++)
+            if (strmap_get(&s.p.stages[st].by_name, renamed, NULL))
+                has |= 1ull << st;
+        for (int i = 0; i < s.r.n_keys && !known; i++) {
+            pattern_value pv[PATTERN_MAX_CAPS];
+            known = pattern_match(&s.r.keys[i].param, renamed, strlen(renamed), pv);
+        }
+        if (!has && !known)
+            renamed[0] = 0;
+    }
+    /* vLLM's AutoWeightsLoader names a module path it cannot find: the keys under it */
+    int module_path = strcmp(kind, "ValueError") == 0 && strstr(a.args[1], "There is no module or parameter named");
+    if (module_path) {
+        printf("module path '%s' (rules %s, TP %d x PP %d): %s's AutoWeightsLoader found no module or "
+               "parameter of this name in the model it builds\n", param, s.r.name, a.o.layout.tp, a.o.layout.pp,
+               s.r.loader);
+        size_t n = strlen(param), shown = 0, spl = strlen(s.r.strip_prefix);
+        for (size_t i = 0; i < s.ck.n_tensors; i++) {
+            const st_tensor *t = ckpt_tensor(&s.ck, s.ck.tensors[i]);
+            const char *nm = t->name;
+            if (spl && strncmp(nm, s.r.strip_prefix, spl) == 0)
+                nm += spl;
+            if (strncmp(nm, param, n) == 0 && nm[n] == '.' && shown++ < 8)
+                printf("  checkpoint key '%s' (%s) is under it: no rule of %s maps it to a parameter; rename "
+                       "it to the name the model has, or convert the checkpoint again\n", t->name,
+                       s.ck.shards[s.ck.tensors[i].shard].name, s.r.name);
+        }
+        if (!shown)
+            printf("  no checkpoint key is under it\n");
+        session_free(&s);
+        return EXIT_FINDINGS;
+    }
+    if (renamed[0]) {
+        printf("parameter '%s' (rules %s, TP %d x PP %d): %s names it '%s'\n", param, s.r.name, a.o.layout.tp,
+               a.o.layout.pp, s.r.loader_version ? s.r.loader_version : "this loader", renamed);
+        snprintf(param, sizeof param, "%s", renamed);
+    } else
+        printf("parameter '%s' (rules %s, TP %d x PP %d)\n", param, s.r.name, a.o.layout.tp, a.o.layout.pp);
     if (has)
         printf("  exists on %s\n", sim_ranks_str(&s.p, has, ranks, sizeof ranks));
     else
@@ -222,6 +405,30 @@ int cmd_explain(int argc, char **argv)
     if (ran == CK_OK)
         ran = notice ? simulate_run_map(km, &listing, &res, &f, &err)
                      : simulate_keys_for_param(km, param, show_key, &c);
+    /* the keys the rules would read into it: skipped ones say why the parameter is not built or
+     * not filled from them, missing ones which part or expert stays empty */
+    expect_ctx xc = {&s, km, param, has != 0, 0, 0, 0};
+    if (ran == CK_OK && !notice) {
+        int64_t experts = 0;
+        for (int st = 0; st < s.p.layout.pp && !experts; st++) {
+            uint64_t k;
+            if (strmap_get(&s.p.stages[st].by_name, param, &k))
+                experts = s.p.stages[st].params[k].experts;
+        }
+        if (!experts) {
+            int64_t e = 0;
+            experts = config_int(&s.ck.cfg, "n_routed_experts", &e) == 1 ? e : config_experts(&s.ck.cfg);
+        }
+        expected_keys(&s.p, param, experts, show_expected, &xc);
+        if (xc.skipped > 8)
+            printf("\n... and %d more such keys are skipped\n", xc.skipped - 8);
+        if (xc.missing > 8)
+            printf("\n... and %d more such keys are missing\n", xc.missing - 8);
+        if (xc.skipped && !has)
+            printf("\n%s skip these keys, so the model they build has no '%s'; the loader that raised %s for "
+                   "it read them anyway: an older or different loader than the one these rules model (%s)\n",
+                   s.r.name, param, kind[0] ? kind : "an error", s.r.loader_version ? s.r.loader_version : s.r.loader);
+    }
     keymap_free(km);
     if (ran != CK_OK) {
         findings_free(&f);
@@ -232,9 +439,9 @@ int cmd_explain(int argc, char **argv)
     }
     if (c.n > 8)
         printf("\n... and %d more checkpoint keys map to it\n", c.n - 8);
-    if (!c.n)
+    if (!c.n && !xc.skipped)
         printf("  no checkpoint key maps to it%s\n", has ? ": it stays uninitialized" : "");
-    bad = c.n && has != ((s.p.layout.pp >= 64) ? ~0ull : (1ull << s.p.layout.pp) - 1);
+    bad = (c.n && has != ((s.p.layout.pp >= 64) ? ~0ull : (1ull << s.p.layout.pp) - 1)) || xc.missing;
     if (notice) {
         /* harmless only when the load itself finds nothing wrong with this parameter */
         int broken = !has || !c.n;
@@ -274,7 +481,8 @@ int cmd_rules(int argc, char **argv)
             printf("%-16s model_type", r.name);
             for (int k = 0; k < r.n_model_types; k++)
                 printf("%s%s", k ? ", " : " ", r.model_types[k]);
-            printf("%s\n%-16s %s\n", r.auto_choose ? "" : " (with --rules only)", "", r.loader);
+            printf("%s\n%-16s %s, as of %s\n", r.auto_choose ? "" : " (with --rules only)", "", r.loader,
+                   r.loader_version ? r.loader_version : "an unnamed version");
             rules_free(&r);
         }
         return EXIT_CLEAN;

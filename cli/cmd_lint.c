@@ -89,13 +89,30 @@ static int parse_args(int argc, char **argv, lint_args *a)
     return 0;
 }
 
+/* What a stage's ranks do, in one word: vLLM refuses the layout before any rank starts, the model
+ * cannot be built (a size TP does not divide), the load raises, a parameter stays empty, or it
+ * loads. */
+static const char *stage_verdict(const ck_findings *f, const plan_stage *ps, const sim_stage *x)
+{
+    int refused = 0, unbuilt = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        if (f->v[i].sev != SEV_ERROR)
+            continue;
+        refused |= strcmp(f->v[i].code, "lint.layout_refused") == 0 ||
+                   strcmp(f->v[i].code, "lint.config_refused") == 0;
+        unbuilt |= strcmp(f->v[i].code, "lint.tp_indivisible") == 0;
+    }
+    return refused ? "refused" : unbuilt || ps->build_error[0] ? "not built" : x->error[0] ? "raises" : x->missing ? "incomplete" : "loads";
+}
+
 static void print_text(const lint_args *a, const ck_checkpoint *ck, const rules_file *r,
                        const plan *p, const sim_result *res, const ck_findings *f, const out_style *st)
 {
     char fam[512], ranks[256];
     printf("%s%s%s\n", out_bold(st), ck->root, out_reset(st));
     printf("  %-10s %s\n", "family", ckpt_family(ck, fam, sizeof fam));
-    printf("  %-10s %s (%s), loader %s\n", "rules", r->name, r->path, r->loader);
+    printf("  %-10s %s (%s), loader %s%s%s\n", "rules", r->name, r->path, r->loader,
+           r->loader_version ? ", as of " : "", r->loader_version ? r->loader_version : "");
     const plan_layout *lay = &a->lo.layout;
     printf("  %-10s TP %d x PP %d%s = %d rank%s, quantization %s\n", "layout", lay->tp, lay->pp,
            lay->ep ? " with expert parallelism" : "", lay->tp * lay->pp, lay->tp * lay->pp == 1 ? "" : "s",
@@ -122,10 +139,19 @@ static void print_text(const lint_args *a, const ck_checkpoint *ck, const rules_
         const sim_stage *x = &res->stages[s];
         const plan_stage *ps = &p->stages[s];
         sim_ranks_str(p, 1ull << s, ranks, sizeof ranks);
-        printf("  %-10s %s, layers %d-%d: %zu loaded, %zu skipped by rules, %zu for other stages",
-               s ? "" : "stages", ranks, ps->layer_start, ps->layer_end - 1, x->loaded,
-               x->skipped_rules, x->skipped_pp);
-        if (x->error[0])
+        char lay_s[48];
+        if (ps->layer_end > ps->layer_start)
+            snprintf(lay_s, sizeof lay_s, "layers %d-%d", ps->layer_start, ps->layer_end - 1);
+        else
+            snprintf(lay_s, sizeof lay_s, "no layers");
+        printf("  %-10s %s, %s: %zu loaded, %zu skipped by rules, %zu for other stages",
+               s ? "" : "stages", ranks, lay_s, x->loaded, x->skipped_rules, x->skipped_pp);
+        const char *v = stage_verdict(f, ps, x);
+        if (strcmp(v, "refused") == 0)
+            printf(" - %snot started: vLLM refuses the configuration%s", out_sev_color(st, SEV_ERROR), out_reset(st));
+        else if (strcmp(v, "not built") == 0)
+            printf(" - %sthe model cannot be built%s", out_sev_color(st, SEV_ERROR), out_reset(st));
+        else if (x->error[0])
             printf(" - %sraises %s%s", out_sev_color(st, SEV_ERROR), x->error, out_reset(st));
         else if (!x->missing)
             printf(" - loads");
@@ -150,6 +176,10 @@ static void print_json(const lint_args *a, const ck_checkpoint *ck, const rules_
     cJSON_AddStringToObject(rj, "name", r->name);
     cJSON_AddStringToObject(rj, "path", r->path);
     cJSON_AddStringToObject(rj, "loader", r->loader);
+    if (r->loader_version)
+        cJSON_AddStringToObject(rj, "loader_version", r->loader_version);
+    else
+        cJSON_AddNullToObject(rj, "loader_version");
     cJSON *lj = cJSON_AddObjectToObject(root, "layout");
     cJSON_AddNumberToObject(lj, "tp", a->lo.layout.tp);
     cJSON_AddNumberToObject(lj, "pp", a->lo.layout.pp);
@@ -172,6 +202,7 @@ static void print_json(const lint_args *a, const ck_checkpoint *ck, const rules_
         cJSON_AddNumberToObject(o, "skipped_other_stages", (double)x->skipped_pp);
         cJSON_AddNumberToObject(o, "unexpected", (double)x->unexpected);
         cJSON_AddNumberToObject(o, "missing", (double)x->missing);
+        cJSON_AddStringToObject(o, "verdict", stage_verdict(f, &p->stages[s], x));
         if (x->error[0]) {
             cJSON_AddStringToObject(o, "error", x->error);
             cJSON_AddStringToObject(o, "error_key", x->error_key);

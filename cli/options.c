@@ -51,9 +51,10 @@ int layout_opts_finish(layout_opts *o)
     char buf[512];
     snprintf(buf, sizeof buf, "%s", o->partition);
     memset(o->layout.partition, 0, sizeof o->layout.partition);
+    o->layout.has_partition = 1;
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (n == PLAN_MAX_PP || parse_int(t, 1, 1 << 20, &o->layout.partition[n])) {
-            fprintf(stderr, "ckptdoc %s: --pp-partition: \"%s\" is not a list of positive layer counts "
+        if (n == PLAN_MAX_PP || parse_int(t, 0, 1 << 20, &o->layout.partition[n])) {
+            fprintf(stderr, "ckptdoc %s: --pp-partition: \"%s\" is not a list of layer counts "
                     "(vLLM: \"Invalid partition string: %s\")\n", o->cmd, o->partition, o->partition);
             return -1;
         }

@@ -94,9 +94,31 @@ static void side_prepare(void *ctx, const ck_checkpoint *ck)
         x->plan_rc = plan_build(&x->s->r, &ck->cfg, &x->o->layout, &x->s->p, &x->s->f, &x->plan_err);
 }
 
+/* vLLM (ModelConfig.maybe_untie_word_embeddings) stops trusting tie_word_embeddings when the
+ * checkpoint ships an lm_head of its own: the plan is made again untied, with a note. */
+static void maybe_untie(side_ctx *x, const ck_checkpoint *ck)
+{
+    plan *p = &x->s->p;
+    if (!plan_unties_embeddings(ck))
+        return;
+    plan_layout lay = p->layout;
+    lay.untie_embeddings = 1;
+    plan_free(p);
+    findings_free(&x->s->f);
+    findings_init(&x->s->f);
+    x->plan_rc = plan_build(&x->s->r, &ck->cfg, &lay, p, &x->s->f, &x->plan_err);
+    findings_add(&x->s->f, "lint.untied", SEV_NOTE, ck->cfg.path ? ck->cfg.path : "config.json",
+                 "tie_word_embeddings", UINT64_MAX, "config.json ties the word embeddings, but the "
+                 "checkpoint ships its own lm_head.weight: vLLM builds lm_head untied and loads it "
+                 "(and ties the two again only when they are equal); set tie_word_embeddings to false "
+                 "if they differ on purpose, or drop lm_head.weight if they are the same");
+}
+
 static void side_headers(void *ctx, const ck_checkpoint *ck)
 {
     side_ctx *x = ctx;
+    if (x->plan_rc == CK_OK)
+        maybe_untie(x, ck);
     if (x->plan_rc == CK_OK && x->h && x->h->headers)
         x->h->headers(x->h->ctx, ck, &x->s->p);
 }

@@ -157,6 +157,7 @@ static void quant_summarize(const cJSON *q, cfg_quant *out)
 int config_load(const char *path, ck_config *cfg, ck_findings *f)
 {
     memset(cfg, 0, sizeof *cfg);
+    cfg->n_layer_types = -1;
     size_t len = 0;
     const char *why = NULL;
     char *text = slurp(path, &len, &why);
@@ -273,6 +274,8 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
             fl->str = strdup(it->valuestring);
         } else if (cJSON_IsArray(it)) {
             int m = cJSON_GetArraySize(it), ok = 1;
+            if (it->string && strcmp(it->string, "layer_types") == 0)
+                cfg->n_layer_types = m;
             const cJSON *x;
             cJSON_ArrayForEach(x, it) ok &= cJSON_IsNumber(x) && fabs(x->valuedouble) < 9e15 &&
                                         x->valuedouble == (double)(int64_t)x->valuedouble;

@@ -39,6 +39,7 @@ typedef struct {
 
 typedef struct {
     int present;         /* config.json was found and parsed */
+    int n_layer_types;   /* entries of the "layer_types" list, -1 when there is none */
     char *path;          /* owned */
     char *architectures; /* comma-joined, owned; "" when absent */
     char *model_type;    /* owned; "" when absent */

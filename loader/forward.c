@@ -383,8 +383,8 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
         for (int r = 0; r < tp && rc == CK_OK; r++) {
             const load_param *w13, *w2;
             char n13[160], n2[160];
-            snprintf(n13, sizeof n13, "layers.%lld.%s.experts.w13_weight", (long long)l, d->moe);
-            snprintf(n2, sizeof n2, "layers.%lld.%s.experts.w2_weight", (long long)l, d->moe);
+            snprintf(n13, sizeof n13, "layers.%lld.%s.experts.routed_experts.w13_weight", (long long)l, d->moe);
+            snprintf(n2, sizeof n2, "layers.%lld.%s.experts.routed_experts.w2_weight", (long long)l, d->moe);
             w13 = rank_param(R[r], p, n13);
             w2 = rank_param(R[r], p, n2);
             if (!w13 || !w2) {
@@ -728,7 +728,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     }
     op_rmsnorm(d, x, Tz, H, pln, (float)d->eps, h);
     char n13[160];
-    snprintf(n13, sizeof n13, "layers.%lld.%s.experts.w13_weight", (long long)l, d->experts ? d->moe : "");
+    snprintf(n13, sizeof n13, "layers.%lld.%s.experts.routed_experts.w13_weight", (long long)l, d->experts ? d->moe : "");
     if (d->experts && rank_param(R[0], p, n13)) {
         if ((rc = moe_block(p, d, R, l, h, Tz, x, err)) == CK_OK)
             rc = shared_expert(p, d, R, l, h, Tz, x, err);

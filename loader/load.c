@@ -405,14 +405,36 @@ static int place(const plan *p, load_param *lp, const char *part, int64_t e, con
                  const src_tensor *t, int rank, const mem_ctx *m, ck_err *err)
 {
     const plan_param *pp = lp->pp;
-    shard_slice c;
-    int rc = shard_slice_of(p, pp, part, e, rank, &c, err);
-    if (rc != CK_OK || c.dim == -2)
-        return rc;
+    const rules_param *rt = &p->rules->params[pp->tmpl];
     const st_tensor *ten = t->ten;
     uint64_t rows = ten->ndim ? ten->shape[0] : 1, cols = 1;
     for (uint32_t d = 1; d < ten->ndim; d++)
         cols *= ten->shape[d];
+    shard_slice c;
+    if (!part && rt->n_parts && !pp->experts) {
+        /* a checkpoint that ships the fused tensor (qkv_proj, gate_up_proj): vLLM's weight loader
+         * splits it into its parts by their sizes and loads each as that part */
+        uint64_t off = 0;
+        for (int k = 0; k < rt->n_parts; k++) {
+            int rc = shard_slice_of(p, pp, rt->parts[k].id, e, rank, &c, err);
+            if (rc != CK_OK)
+                return rc;
+            if (off + (uint64_t)c.full > rows)
+                break;
+            if ((rc = place_cut(t, pp, &c, src + off * cols, (uint64_t)c.full, cols, lp->data,
+                                pp->ndim ? pp->local[0] : 1, pp->ndim > 1 ? lp->n / pp->local[0] : 1,
+                                &lp->filled, m, err)) != CK_OK)
+                return rc;
+            off += (uint64_t)c.full;
+        }
+        if (off != rows)
+            return misfit(t, pp, "the fused tensor, whose rows are not its parts' added up,",
+                          pp->ndim ? pp->local[0] : 1, pp->ndim > 1 ? lp->n / pp->local[0] : 1, err);
+        return CK_OK;
+    }
+    int rc = shard_slice_of(p, pp, part, e, rank, &c, err);
+    if (rc != CK_OK || c.dim == -2)
+        return rc;
     if (!pp->experts)
         return place_cut(t, pp, &c, src, rows, cols, lp->data, pp->ndim ? pp->local[0] : 1,
                          pp->ndim > 1 ? lp->n / pp->local[0] : 1, &lp->filled, m, err);

@@ -11,15 +11,15 @@
 int plan_pp_indices(int layers, const plan_layout *lay, int stage, int *start, int *end, ck_err *err)
 {
     int pp = lay->pp, sizes[PLAN_MAX_PP];
-    int explicit_ = 0;
+    int explicit_ = lay->has_partition;
     for (int k = 0; k < pp; k++)
         explicit_ |= lay->partition[k] != 0;
     if (explicit_) {
         int sum = 0;
         for (int k = 0; k < pp; k++) {
-            if (lay->partition[k] <= 0)
+            if (lay->partition[k] < 0) /* vLLM accepts a stage of no layers */
                 return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "--pp-partition: stage "
-                                  "%d has %d layers; every stage needs at least one", k, lay->partition[k]);
+                                  "%d has %d layers", k, lay->partition[k]);
             sizes[k] = lay->partition[k];
             sum += sizes[k];
         }
@@ -28,9 +28,7 @@ int plan_pp_indices(int layers, const plan_layout *lay, int stage, int *start, i
                               "%d layers but num_hidden_layers is %d (vLLM: \"sum(partitions)=%d "
                               "does not match num_hidden_layers=%d.\")", sum, layers, sum, layers);
     } else {
-        if (layers < pp)
-            return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "%d pipeline stages for "
-                              "%d layers: a stage would own no layer", pp, layers);
+        /* more stages than layers: vLLM builds stages that own no layer */
         int base = layers / pp, rem = layers % pp;
         for (int k = 0; k < pp; k++)
             sizes[k] = base;
@@ -46,6 +44,30 @@ int plan_pp_indices(int layers, const plan_layout *lay, int stage, int *start, i
 }
 
 /* ------------------------------------------------------------------------------------------ */
+
+/* vLLM's checkpoint_has_lm_head: some key of the checkpoint ends in "lm_head.weight". */
+static int has_lm_head(const ck_checkpoint *ck)
+{
+    static const char suffix[] = "lm_head.weight";
+    const size_t n = sizeof suffix - 1;
+    for (size_t s = 0; s < ck->n_shards; s++)
+        for (size_t t = 0; t < ck->shards[s].h.n_tensors; t++) {
+            const st_tensor *e = &ck->shards[s].h.tensors[t];
+            if (e->name_len >= n && memcmp(e->name + e->name_len - n, suffix, n) == 0)
+                return 1;
+        }
+    for (size_t i = 0; i < ck->n_index; i++)
+        if (ck->index[i].key_len >= n && memcmp(ck->index[i].key + ck->index[i].key_len - n, suffix, n) == 0)
+            return 1;
+    return 0;
+}
+
+int plan_unties_embeddings(const ck_checkpoint *ck)
+{
+    int64_t tie = 0;
+    return config_int(&ck->cfg, "tie_word_embeddings", &tie) == 1 && tie && has_lm_head(ck);
+}
+
 
 static int name_is(const char *a, const char *name, size_t len)
 {
@@ -80,6 +102,8 @@ int plan_lookup(void *envp, const char *name, size_t len, expr_val *out)
             return 1;
         }
     const ck_config *c = p->cfg;
+    if (p->layout.untie_embeddings && name_is("tie_word_embeddings", name, len))
+        return 1; /* false: vLLM loads the checkpoint's lm_head untied */
     if (name_is("tp_size", name, len) || name_is("pp_size", name, len)) {
         out->v = name[0] == 't' ? p->layout.tp : p->layout.pp;
         return 1;
@@ -282,6 +306,25 @@ static int emit(expander *x, size_t *cap, int layer)
                                   : "Weight input_size_per_partition = %lld is not divisible by "
                                   "weight quantization block_k = %d.", (long long)lin, block_k);
         }
+        /* compressed-tensors WNA16 (pack-quantized, group strategy): every shard holds whole
+         * quant groups (vLLM's verify_group_size_divides_partition) */
+        const cfg_quant *cq = p->cfg->has_quant ? &p->cfg->quant : NULL;
+        if (t->linear && !t->experts && cq && strcmp(cq->method, "compressed-tensors") == 0 &&
+            strcmp(cq->fmt, "pack-quantized") == 0 && cq->group_size > 0 && lin % cq->group_size) {
+            char mod[512] = "";
+            int si = pattern_cap_index(&t->name, "suffix", 6);
+            if (si >= 0) {
+                x->vals[si].s = "weight";
+                x->vals[si].len = 6;
+            }
+            if (pattern_format(&t->name, x->vals, mod, sizeof mod) > 7)
+                mod[strlen(mod) - 7] = 0; /* less ".weight" */
+            construct_finding(x, "ValueError: Weight input_size_per_partition=%lld for layer '%s%s' is "
+                              "not divisible by group_size=%d. This happens when tensor_parallel_size "
+                              "splits the layer input into shards that are not a whole number of quant "
+                              "groups. Consider reducing tensor_parallel_size.", (long long)lin,
+                              p->rules->strip_prefix, mod, cq->group_size);
+        }
     }
     int64_t lexperts = experts, first;
     shard_expert_range(p, experts, 0, &first, &lexperts); /* the most any rank holds: rank 0's */
@@ -407,6 +450,47 @@ int64_t plan_experts(const plan *p)
     return 0;
 }
 
+/* A stage without a parameter of the template q names cannot be built: its error, and a finding. */
+static int stage_require(plan *p, const rules_stage_req *q, ck_findings *f, ck_err *err)
+{
+    const rules_file *r = p->rules;
+    if (q->when) {
+        plan_env env = {p, NULL, NULL, NULL, NULL, 0};
+        expr_val v;
+        if (plan_eval(p, q->when, &env, q->line, &v, err))
+            return -1;
+        if (!v.v)
+            return 0;
+    }
+    int t = 0;
+    while (t < r->n_params && strcmp(r->params[t].name.text, q->param) != 0)
+        t++;
+    for (int s = 0; s < p->layout.pp; s++) {
+        plan_stage *st = &p->stages[s];
+        int has = 0;
+        for (size_t i = 0; i < st->n && !has; i++)
+            has = st->params[i].tmpl == t;
+        if (has || st->build_error[0])
+            continue;
+        snprintf(st->build_error, sizeof st->build_error, "%s", q->error);
+        char where[64], lay[48], ranks[48];
+        if (p->layout.tp > 1)
+            snprintf(ranks, sizeof ranks, "ranks %d-%d", s * p->layout.tp, (s + 1) * p->layout.tp - 1);
+        else
+            snprintf(ranks, sizeof ranks, "rank %d", s);
+        snprintf(where, sizeof where, "%s:%d", r->path, q->line);
+        if (st->layer_end > st->layer_start)
+            snprintf(lay, sizeof lay, "layers %d-%d", st->layer_start, st->layer_end - 1);
+        else
+            snprintf(lay, sizeof lay, "no layers");
+        findings_add(f, "lint.stage_unbuilt", SEV_ERROR, where, q->param, UINT64_MAX,
+                     "%s (PP stage %d), %s: the model cannot be built: %s (this stage has no "
+                     "%s: choose a --pp-partition that gives every stage one)", ranks, s, lay, q->error,
+                     q->param);
+    }
+    return 0;
+}
+
 int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay, plan *p,
                ck_findings *f, ck_err *err)
 {
@@ -462,6 +546,20 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
     }
     layers = lv.v;
     p->num_layers = (int)layers;
+    /* transformers' config classes validate layer_types when vLLM loads config.json */
+    if (cfg->n_layer_types >= 0 && cfg->n_layer_types != layers)
+        findings_add(f, "lint.config_refused", SEV_ERROR, cfg->path ? cfg->path : "config.json",
+                     "layer_types", UINT64_MAX, "vLLM cannot load config.json (transformers' "
+                     "validate_layer_type): ValueError: `num_hidden_layers` (%lld) must be equal to "
+                     "the number of `layer_types` (%d); give layer_types one entry per layer",
+                     (long long)layers, cfg->n_layer_types);
+    /* vLLM's ModelConfig.verify_with_parallel_config: refused before any rank starts */
+    if (lay->tp > 1 && plan_lookup(&env, "num_attention_heads", 19, &lv) && !lv.is_null && !lv.is_str &&
+        lv.v > 0 && lv.v % lay->tp)
+        findings_add(f, "lint.layout_refused", SEV_ERROR, cfg->path ? cfg->path : "config.json",
+                     "num_attention_heads", UINT64_MAX, "vLLM refuses this layout before any rank "
+                     "starts: ValueError: Total number of attention heads (%lld) must be divisible "
+                     "by tensor parallel size (%d).", (long long)lv.v, lay->tp);
     for (int s = 0; s < lay->pp; s++) {
         plan_stage *st = &p->stages[s];
         strmap_init(&st->by_name);
@@ -489,6 +587,16 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
             }
         }
     }
+    for (int q = 0; q < r->n_stage_reqs; q++)
+        if (stage_require(p, &r->stage_reqs[q], f, err)) {
+            plan_free(p);
+            return err->code ? err->code : CK_EFORMAT;
+        }
+    if (lay->ep && r->builds_model && plan_experts(p) == 0)
+        findings_add(f, "lint.layout_refused", SEV_ERROR, cfg->path ? cfg->path : "config.json", "",
+                     UINT64_MAX, "vLLM refuses this layout before any rank starts: ValueError: "
+                     "Number of experts in the model must be greater than 0 when expert "
+                     "parallelism is enabled.");
     return CK_OK;
 }
 

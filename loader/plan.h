@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "base/ckerr.h"
+#include "inspect/ckpt.h"
 #include "inspect/config.h"
 #include "base/finding.h"
 #include "base/strmap.h"
@@ -22,7 +23,12 @@
 
 typedef struct {
     int tp, pp, ep;              /* ep: experts split over the TP ranks instead of sliced */
-    int partition[PLAN_MAX_PP];  /* layers per stage; all 0: vLLM's default split */
+    int partition[PLAN_MAX_PP];  /* layers per stage (a stage may own none, as in vLLM); all 0 and
+                                  * !has_partition: vLLM's default split */
+    int has_partition;           /* partition was given, even all 0 */
+    int untie_embeddings;        /* config.json ties the embeddings but the checkpoint ships an
+                                  * lm_head.weight: vLLM (ModelConfig.maybe_untie_word_embeddings)
+                                  * builds and loads lm_head untied; tie_word_embeddings reads false */
 } plan_layout;
 
 typedef struct {
@@ -44,6 +50,8 @@ typedef struct {
     plan_param *params;          /* (n) */
     size_t n;
     strmap by_name;              /* name -> index into params */
+    char build_error[256];       /* why this stage's model cannot be built (the rules'
+                                  * stage_requires), "" when it can */
 } plan_stage;
 
 typedef struct {
@@ -64,6 +72,10 @@ typedef struct {
  * which must outlive it; on failure p is left freed and zeroed. */
 int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay, plan *p,
                ck_findings *f, ck_err *err);
+/* vLLM's ModelConfig.maybe_untie_word_embeddings: config.json ties the word embeddings and some
+ * key of the checkpoint (its headers or index) ends in "lm_head.weight"; plan such a checkpoint
+ * with layout.untie_embeddings set. Reads ck->cfg, the shards' headers and the index only. */
+int plan_unties_embeddings(const ck_checkpoint *ck);
 /* Frees what plan_build made and leaves p zeroed; accepts NULL and a zeroed plan. */
 void plan_free(plan *p);
 /* Experts of the model's routed-expert parameters (the first with an experts dim), 0: none. */

@@ -15,7 +15,7 @@
 
 typedef struct {
     int stage;
-    char error[600];      /* the first exception this stage's ranks raise, "" when none */
+    char error[2048];     /* the first exception this stage's ranks raise, "" when none */
     char error_key[512];  /* the checkpoint key that raises it */
     char error_file[256];
     size_t loaded, skipped_rules, skipped_pp, skipped_expert, unexpected, missing;

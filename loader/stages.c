@@ -120,9 +120,60 @@ void sim_explain_missing(const plan *p, const sim_key *k, const sim_param *kp, c
              "checkpoint's naming does not match them", r->name);
 }
 
-/* The loader's exception for key k: its error format with {param} and {module} filled. */
-static void error_line(const rules_file *r, const char *param, const char *seen, char *buf, size_t size)
+/* Whether `path` (len bytes) names a module of the stage's model: some parameter lies under it. */
+static int is_module(const plan_stage *st, const char *path, size_t len)
 {
+    if (!len)
+        return 1;
+    for (size_t i = 0; i < st->n; i++)
+        if (strncmp(st->params[i].name, path, len) == 0 && st->params[i].name[len] == '.')
+            return 1;
+    return 0;
+}
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Appends s to buf[*n..size), truncating. */
+static void put(char *buf, size_t size, size_t *n, const char *s, size_t len)
+{
+    if (*n + 1 >= size)
+        return;
+    if (len > size - *n - 1)
+        len = size - *n - 1;
+    memcpy(buf + *n, s, len);
+    *n += len;
+    buf[*n] = 0;
+}
+
+/* The class name loader.classes gives module path `path` ("?" when none matches). */
+static void class_of(const plan *p, const char *path, char *out, size_t size)
+{
+    const rules_file *r = p->rules;
+    snprintf(out, size, "?");
+    for (int i = 0; i < r->n_classes; i++) {
+        pattern_value vals[PATTERN_MAX_CAPS];
+        if (!pattern_match(&r->class_pat[i], path, strlen(path), vals))
+            continue;
+        plan_env env = {p, &r->class_pat[i], vals, NULL, NULL, 0};
+        expr_val v;
+        ck_err err;
+        ck_err_clear(&err);
+        if (plan_eval(p, r->class_expr[i], &env, 0, &v, &err) == 0 && v.is_str)
+            snprintf(out, size, "%.*s", (int)v.slen, v.s);
+        return;
+    }
+}
+
+/* The loader's exception for a key that seen names: its error format with {param}, {module}, and
+ * AutoWeightsLoader's {missing}, {owner}, {owner_class}, {owner_params}, {model_class} filled
+ * from the stage's model. */
+static void error_line(const plan *p, const plan_stage *st, const char *param, const char *seen,
+                       char *buf, size_t size)
+{
+    const rules_file *r = p->rules;
     size_t n = 0;
     const char *dot = strrchr(seen, '.'), *prev = NULL;
     for (const char *q = seen; dot && q < dot; q++)
@@ -130,20 +181,61 @@ static void error_line(const rules_file *r, const char *param, const char *seen,
             prev = q;
     const char *mod = prev ? prev + 1 : seen;
     size_t mlen = dot ? (size_t)(dot - mod) : strlen(mod);
+    /* AutoWeightsLoader descends one dotted part at a time while it finds a child module */
+    size_t miss = 0, owner = 0;
+    if (strstr(r->error_format, "{missing}") || strstr(r->error_format, "{owner")) {
+        for (const char *q = seen;; q++)
+            if (*q == '.' || !*q) {
+                size_t len = (size_t)(q - seen);
+                if (!is_module(st, seen, len) || !*q) {
+                    miss = len;
+                    break;
+                }
+                owner = len;
+            }
+    }
+    buf[0] = 0;
     for (const char *q = r->error_format; *q && n + 1 < size; q++) {
-        int w = 0;
+        char cls[128];
         if (strncmp(q, "{param}", 7) == 0) {
-            w = snprintf(buf + n, size - n, "%s", param ? param : seen);
+            put(buf, size, &n, param ? param : seen, strlen(param ? param : seen));
             q += 6;
         } else if (strncmp(q, "{module}", 8) == 0) {
-            w = snprintf(buf + n, size - n, "%.*s", (int)mlen, mod);
+            put(buf, size, &n, mod, mlen);
             q += 7;
+        } else if (strncmp(q, "{missing}", 9) == 0) {
+            put(buf, size, &n, seen, miss);
+            q += 8;
+        } else if (strncmp(q, "{owner}", 7) == 0) {
+            put(buf, size, &n, seen, owner);
+            q += 6;
+        } else if (strncmp(q, "{owner_class}", 13) == 0 || strncmp(q, "{model_class}", 13) == 0) {
+            char path[512];
+            snprintf(path, sizeof path, "%.*s", q[1] == 'o' ? (int)owner : 0, seen);
+            class_of(p, path, cls, sizeof cls);
+            put(buf, size, &n, cls, strlen(cls));
+            q += 12;
+        } else if (strncmp(q, "{owner_params}", 14) == 0) {
+            /* Python's repr of the set, in sorted order */
+            const char **names = malloc((st->n ? st->n : 1) * sizeof *names);
+            size_t k = 0;
+            for (size_t i = 0; names && i < st->n; i++)
+                if (!owner || (strncmp(st->params[i].name, seen, owner) == 0 && st->params[i].name[owner] == '.'))
+                    names[k++] = st->params[i].name;
+            if (names)
+                qsort(names, k, sizeof *names, cmp_names);
+            put(buf, size, &n, "{", 1);
+            for (size_t i = 0; i < k; i++) {
+                put(buf, size, &n, i ? ", '" : "'", i ? 3 : 1);
+                put(buf, size, &n, names[i], strlen(names[i]));
+                put(buf, size, &n, "'", 1);
+            }
+            put(buf, size, &n, "}", 1);
+            free(names);
+            q += 13;
         } else
-            buf[n++] = *q;
-        if (w > 0)
-            n += (size_t)w < size - n ? (size_t)w : size - n - 1;
+            put(buf, size, &n, q, 1);
     }
-    buf[n] = 0;
 }
 
 /* The stages run on several threads: each keeps its findings in a list of its own (file, key
@@ -195,12 +287,12 @@ static void key_not_here(const sim *s, int si, const sim_key *k, const sim_param
         return;
     }
     const char *kname = key_name(s, k); /* only now: a loaded key is never named */
-    char why[768], line[600];
+    char why[768], line[2048];
     if (r->builds_model)
         sim_explain_missing(p, k, kp, kname + k->seen_off, why, sizeof why);
     else
         snprintf(why, sizeof why, "no rule of %s takes this name", r->name);
-    error_line(r, kp->param, kname + k->seen_off, line, sizeof line);
+    error_line(p, st, kp->param, kname + k->seen_off, line, sizeof line);
     const char *file = s->ck->shards[k->shard].name;
     if (!r->raises) {
         findings_add(o, "lint.unused", SEV_WARNING, file, kname, CK_NO_OFFSET, "%s warns "
@@ -323,12 +415,17 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
                 goto out;
             }
         }
-        size_t b = (size_t)(e * np + part);
-        if (bits[pi][b])
-            findings_add(o, "lint.duplicate", SEV_WARNING, s->ck->shards[k->shard].name, key_name(s, k),
-                         CK_NO_OFFSET, "fills '%s'%s%s a second time: two checkpoint names for one slot, "
-                         "the later wins", kp->param, kpart ? " part " : "", kpart ? kpart : "");
-        bits[pi][b] = 1;
+        /* a key of the fused parameter's own name (a checkpoint that ships qkv_proj) fills every
+         * part: vLLM's weight loader splits it by the parts' sizes */
+        int whole = !kpart && t->n_parts && !pp->experts;
+        for (int q = whole ? 0 : part; q < (whole ? np : part + 1); q++) {
+            size_t b = (size_t)(e * np + q);
+            if (bits[pi][b])
+                findings_add(o, "lint.duplicate", SEV_WARNING, s->ck->shards[k->shard].name, key_name(s, k),
+                             CK_NO_OFFSET, "fills '%s'%s%s a second time: two checkpoint names for one slot, "
+                             "the later wins", kp->param, kpart ? " part " : "", kpart ? kpart : "");
+            bits[pi][b] = 1;
+        }
         out->loaded++;
     }
     report_empty(s, st, bits, nbits, out, o);

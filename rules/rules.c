@@ -507,6 +507,21 @@ static int parse_assert(rctx *c, const cJSON *o, const char *path, rules_assert 
     return 0;
 }
 
+static int parse_stage_req(rctx *c, const cJSON *o, const char *path, rules_stage_req *q)
+{
+    static const char *const known[] = {"param", "when", "error", NULL};
+    if (!cJSON_IsObject(o))
+        return rfail(c, path, 0, "a stage requirement is {\"param\": NAME, \"error\": TEXT}");
+    if (check_fields(c, o, path, known) || get_string(c, o, path, "param", 1, &q->param) ||
+        get_opt_expr(c, o, path, "when", &q->when) || get_string(c, o, path, "error", 1, &q->error))
+        return -1;
+    q->line = line_of(c, path);
+    for (int i = 0; i < c->r->n_params; i++)
+        if (strcmp(c->r->params[i].name.text, q->param) == 0)
+            return 0;
+    return rfail(c, path, 0, "\"param\": \"%s\" is not the name of an entry of \"params\"", q->param);
+}
+
 static int parse_check(rctx *c, const cJSON *o, const char *path, rules_check *k)
 {
     static const char *const known[] = {"module", "when", "has_one_of", "error", NULL};
@@ -579,11 +594,12 @@ static int parse_loader(rctx *c, const cJSON *root)
         return rfail(c, ld ? "$.loader" : "$", 0, "\"loader\" must be an object describing the "
                      "loader simulated (name, strip_prefix, error, pp_guard)");
     static const char *const lk[] = {"name", "strip_prefix", "error", "pp_guard", "builds_model",
-                                     "raises", "notice", "notice_reason", NULL};
+                                     "raises", "notice", "notice_reason", "classes", "version", NULL};
     if (check_fields(c, ld, "$.loader", lk) || get_string(c, ld, "$.loader", "name", 1, &r->loader) ||
         get_string(c, ld, "$.loader", "strip_prefix", 0, &r->strip_prefix) ||
         get_string(c, ld, "$.loader", "error", 0, &r->error_format) ||
-        get_string(c, ld, "$.loader", "notice_reason", 0, &r->notice_reason))
+        get_string(c, ld, "$.loader", "notice_reason", 0, &r->notice_reason) ||
+        get_string(c, ld, "$.loader", "version", 0, &r->loader_version))
         return -1;
     if (cJSON_GetObjectItemCaseSensitive(ld, "notice")) {
         if (get_pattern(c, ld, "$.loader", "notice", &r->notice))
@@ -591,6 +607,33 @@ static int parse_loader(rctx *c, const cJSON *root)
         if (pattern_cap_index(&r->notice, "param", 5) < 0 || !r->notice_reason)
             return rfail(c, "$.loader.notice", 0, "a notice needs a {param} capture and a notice_reason");
         r->has_notice = 1;
+    }
+    const cJSON *cl = cJSON_GetObjectItemCaseSensitive(ld, "classes");
+    if (cl) {
+        if (!cJSON_IsObject(cl))
+            return rfail(c, "$.loader.classes", 0, "must be an object of module path patterns and "
+                         "class name expressions");
+        int n = cJSON_GetArraySize(cl);
+        if (n > RULES_MAX_ENTRIES)
+            return rfail(c, "$.loader.classes", 0, "has more than %d entries", RULES_MAX_ENTRIES);
+        r->class_pat = calloc((size_t)n + 1, sizeof *r->class_pat);
+        r->class_expr = calloc((size_t)n + 1, sizeof *r->class_expr);
+        if (!r->class_pat || !r->class_expr)
+            return rfail(c, "$.loader.classes", 0, "out of memory");
+        const cJSON *e;
+        char p[512], why[256];
+        cJSON_ArrayForEach(e, cl)
+        {
+            path_of(p, sizeof p, "$.loader.classes", e->string, 0);
+            int col = 0;
+            if (pattern_compile(e->string, &r->class_pat[r->n_classes], why, sizeof why, &col) != 0)
+                return rfail(c, p, col, "bad pattern \"%s\": column %d: %s", e->string, col, why);
+            if (get_expr(c, e, p, &r->class_expr[r->n_classes])) {
+                pattern_free(&r->class_pat[r->n_classes]);
+                return -1;
+            }
+            r->n_classes++;
+        }
     }
     if (!r->strip_prefix && !(r->strip_prefix = strdup("")))
         return rfail(c, "$.loader", 0, "out of memory");
@@ -755,7 +798,7 @@ static int parse_top(rctx *c, const cJSON *root)
     rules_file *r = c->r;
     static const char *const known[] = {"ckptdoc_rules", "name", "description", "loader", "match",
                                         "let", "ranges", "params", "keys", "skips", "quant",
-                                        "checks", "asserts", "forward", NULL};
+                                        "checks", "asserts", "stage_requires", "forward", NULL};
     char p[512];
     if (!cJSON_IsObject(root))
         return rfail(c, "$", 0, "a rules file is a JSON object");
@@ -798,6 +841,7 @@ static int parse_top(rctx *c, const cJSON *root)
     ARRAY(skips, n_skips, rules_skip, parse_skip, "skips");
     ARRAY(checks, n_checks, rules_check, parse_check, "checks");
     ARRAY(asserts, n_asserts, rules_assert, parse_assert, "asserts");
+    ARRAY(stage_reqs, n_stage_reqs, rules_stage_req, parse_stage_req, "stage_requires");
 #undef ARRAY
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quant");
     if (q && parse_quant(c, q, "$.quant"))
@@ -896,6 +940,7 @@ void rules_free(rules_file *r)
     free(r->name);
     free(r->description);
     free(r->loader);
+    free(r->loader_version);
     free(r->strip_prefix);
     free(r->error_format);
     for (int i = 0; i < r->n_model_types; i++)
@@ -973,6 +1018,19 @@ void rules_free(rules_file *r)
             free(r->asserts[i].error);
         }
     free(r->asserts);
+    if (r->stage_reqs)
+        for (int i = 0; i <= r->n_stage_reqs; i++) {
+            free(r->stage_reqs[i].param);
+            expr_free(r->stage_reqs[i].when);
+            free(r->stage_reqs[i].error);
+        }
+    free(r->stage_reqs);
+    for (int i = 0; i < r->n_classes; i++) {
+        pattern_free(&r->class_pat[i]);
+        expr_free(r->class_expr[i]);
+    }
+    free(r->class_pat);
+    free(r->class_expr);
     if (r->quants)
         for (int i = 0; i <= r->n_quants; i++) {
             for (int k = 0; k < r->quants[i].n_suffixes; k++) {

@@ -80,6 +80,16 @@ typedef struct {
     int line;
 } rules_assert;
 
+/* What building one pipeline stage's model needs: a parameter of the template named `param` on
+ * that stage (vLLM's MoE models look for one MoE layer among the stage's layers and raise
+ * `error` when there is none). */
+typedef struct {
+    char *param;         /* a params[] name, as written ("layers.{layer}.mlp.gate.weight") */
+    expr *when;          /* NULL: always */
+    char *error;         /* the exception text, "RuntimeError: No Glm4MoE layer found in model.layers." */
+    int line;
+} rules_stage_req;
+
 typedef struct {
     pattern key;
     expr *when;
@@ -146,9 +156,20 @@ typedef struct {
     char *name;          /* "deepseek_v3" */
     char *description;
     char *loader;        /* the loader simulated, for messages ("vLLM DeepseekV2Model.load_weights") */
+    char *loader_version;/* loader.version: the release whose behaviour the file models ("vLLM
+                          * 0.32.0"), NULL when the file does not say */
     char *strip_prefix;  /* removed from checkpoint keys before matching ("model."), or "" */
     char *error_format;  /* how a missing parameter is raised: "KeyError: '{param}'"; {module} is
-                          * the second-to-last part of the name the loader sees */
+                          * the second-to-last part of the name the loader sees; vLLM's
+                          * AutoWeightsLoader walks modules instead: {missing} is the first prefix
+                          * of the name that is no module or parameter of the stage's model,
+                          * {owner} the module above it, {owner_params} that module's parameters
+                          * as a Python set, {owner_class} and {model_class} from classes */
+    pattern *class_pat;  /* loader.classes: module paths (names as the loader sees them, "" the
+                          * model itself) and the expression of their class name, for the
+                          * {owner_class} and {model_class} of error_format; (n_classes) */
+    expr **class_expr;
+    int n_classes;
     int pp_guard;        /* the loader skips parameters of layers other stages own */
     int raises;          /* 0: the loader warns about unused keys and leaves missing parameters
                           * newly initialized instead of raising (transformers) */
@@ -187,6 +208,8 @@ typedef struct {
     int n_checks;
     rules_assert *asserts;
     int n_asserts;
+    rules_stage_req *stage_reqs; /* "stage_requires" */
+    int n_stage_reqs;
 } rules_file;
 
 /* Parses a rules file from text (len bytes); path names it in errors. Returns CK_OK, or
