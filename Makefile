@@ -213,6 +213,7 @@ oracle: $(BIN) $(BUILD)/check_oracle
 	python3 fixtures/oracle/make_variants.py
 	PYTHONHASHSEED=0 $(ORACLE_VENV)/bin/python fixtures/oracle/run.py
 	PYTHONHASHSEED=0 $(ORACLE_VENV)/bin/python fixtures/oracle/run.py --crosscheck
+	PYTHONHASHSEED=0 $(ORACLE_VENV)/bin/python fixtures/oracle/run_hf.py
 	./$(BUILD)/check_oracle
 
 # Regenerates the committed fixtures that need only Python's standard library.

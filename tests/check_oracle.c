@@ -461,6 +461,90 @@ START_TEST(oracle_coverage)
 }
 END_TEST
 
+/* transformers' from_pretrained (fixtures/oracle/transformers.txt): for each recorded checkpoint,
+ * lint with the *-hf rules named must warn of exactly the unexpected keys transformers reported
+ * (lint.unused), report exactly its missing keys (lint.missing), and its mismatched ones (lint.shape). */
+static int in_list(char **v, int n, const char *s)
+{
+    for (int i = 0; i < n; i++)
+        if (strcmp(v[i], s) == 0)
+            return 1;
+    return 0;
+}
+
+START_TEST(oracle_transformers)
+{
+    FILE *f = fopen("fixtures/oracle/transformers.txt", "r");
+    ck_assert_ptr_nonnull(f);
+    char line[4096], dir[1024] = "", rules[128] = "";
+    char *want[3][256]; /* unexpected, missing, mismatched */
+    int nw[3] = {0, 0, 0}, cases_seen = 0;
+    static const char *const what[3] = {"unexpected", "missing", "mismatched"};
+    static const char *const code[3] = {"lint.unused", "lint.missing", "lint.shape"};
+    report *rp = calloc(1, sizeof *rp);
+    while (fgets(line, sizeof line, f)) {
+        chomp(line);
+        if (strncmp(line, "case ", 5) == 0) {
+            ck_assert_int_eq(sscanf(line, "case %1023s rules=%127s", dir, rules), 2);
+            continue;
+        }
+        int k;
+        for (k = 0; k < 3; k++) {
+            size_t n = strlen(what[k]);
+            if (strncmp(line, "  ", 2) == 0 && strncmp(line + 2, what[k], n) == 0 && line[2 + n] == ' ') {
+                char name[1024];
+                ck_assert_int_eq(sscanf(line + 3 + n, "%1023s", name), 1);
+                ck_assert_int_lt(nw[k], 256);
+                want[k][nw[k]++] = strdup(name);
+                break;
+            }
+        }
+        ck_assert_msg(k < 3 || strncmp(line, "  error ", 8) != 0, "%s: transformers raised; the suite expects "
+                      "loading info: %s", dir, line);
+        if (strcmp(line, "end") != 0)
+            continue;
+        cases_seen++;
+        layout_opts o;
+        layout_opts_init(&o, "oracle");
+        o.rules = rules;
+        session s;
+        ck_err err;
+        ck_err_clear(&err);
+        ck_assert_msg(session_open(&s, dir, &o, 1, &err) == CK_OK, "%s: %s", dir, err.msg);
+        sim_result res;
+        ck_findings sf;
+        findings_init(&sf);
+        ck_assert_int_eq(simulate_run(&s.ck, &s.p, &res, &sf, &err), CK_OK);
+        /* the names lint gives: a key (unexpected) or a parameter (missing) */
+        for (k = 0; k < 3; k++) {
+            char *got[256];
+            int ng = 0;
+            for (size_t i = 0; i < sf.n && ng < 256; i++)
+                if (strcmp(sf.v[i].code, code[k]) == 0)
+                    got[ng++] = sf.v[i].key;
+            for (int i = 0; i < nw[k]; i++)
+                if (!in_list(got, ng, want[k][i]))
+                    say(rp, "%s (%s): transformers reports %s '%s'; lint does not (%s)", dir, rules, what[k],
+                        want[k][i], code[k]);
+            for (int i = 0; i < ng; i++)
+                if (!in_list(want[k], nw[k], got[i]))
+                    say(rp, "%s (%s): lint reports %s '%s'; transformers does not", dir, rules, code[k], got[i]);
+            for (int i = 0; i < nw[k]; i++)
+                free(want[k][i]);
+            nw[k] = 0;
+        }
+        sim_result_free(&res);
+        findings_free(&sf);
+        session_free(&s);
+    }
+    fclose(f);
+    ck_assert_int_gt(cases_seen, 0);
+    if (rp->n)
+        ck_abort_msg("%d disagreement(s) with transformers:\n%s", rp->n, rp->buf);
+    free(rp);
+}
+END_TEST
+
 /* The checks kept out of scope, each reason once with how many cases it covers; every one has a
  * reason. */
 START_TEST(oracle_scope)
@@ -492,6 +576,7 @@ int main(void)
     tcase_add_loop_test(tc, oracle_case, 0, n_cases);
     tcase_add_test(tc, oracle_coverage);
     tcase_add_test(tc, oracle_scope);
+    tcase_add_test(tc, oracle_transformers);
     suite_add_tcase(s, tc);
     return tu_suite_run(s);
 }
