@@ -214,6 +214,7 @@ oracle: $(BIN) $(BUILD)/check_oracle
 	PYTHONHASHSEED=0 $(ORACLE_VENV)/bin/python fixtures/oracle/run.py
 	PYTHONHASHSEED=0 $(ORACLE_VENV)/bin/python fixtures/oracle/run.py --crosscheck
 	PYTHONHASHSEED=0 $(ORACLE_VENV)/bin/python fixtures/oracle/run_hf.py
+	PYTHONHASHSEED=0 VLLM_CPU_KVCACHE_SPACE=1 $(ORACLE_VENV)/bin/python fixtures/oracle/run.py --logits
 	./$(BUILD)/check_oracle
 
 # Regenerates the committed fixtures that need only Python's standard library.

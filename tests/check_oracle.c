@@ -14,6 +14,7 @@
  * reason is printed. */
 #include <check.h>
 #include <dirent.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 
 #include "cli/options.h"
 #include "cli/session.h"
+#include "loader/forward.h"
 #include "loader/load.h"
 #include "loader/shard.h"
 #include "loader/simulate.h"
@@ -545,6 +547,120 @@ START_TEST(oracle_transformers)
 }
 END_TEST
 
+/* vLLM's logits (fixtures/oracle/logits.txt, through the whole engine): check's forward pass of
+ * every recorded layout, in float32, gives the same log-probabilities over the vocabulary at every
+ * position, within LOGIT_TOL (absolute, on log-probabilities of a few units). */
+#define LOGIT_TOL 1e-4
+
+START_TEST(oracle_logits)
+{
+    FILE *f = fopen("fixtures/oracle/logits.txt", "r");
+    ck_assert_ptr_nonnull(f);
+    size_t cap = 1 << 20;
+    char *line = malloc(cap);
+    char dir[1024] = "";
+    int tp = 1, pp = 1, T = 0, tokens[64], cases_seen = 0;
+    float *want = NULL;
+    int64_t V = 0;
+    report *rp = calloc(1, sizeof *rp);
+    double worst_all = 0;
+    while (fgets(line, (int)cap, f)) {
+        chomp(line);
+        if (strncmp(line, "case ", 5) == 0) {
+            ck_assert_int_eq(sscanf(line, "case %1023s tp=%d pp=%d", dir, &tp, &pp), 3);
+            T = 0;
+            free(want);
+            want = NULL;
+        } else if (strncmp(line, "  tokens ", 9) == 0) {
+            for (char *q = line + 9; *q && T < 64; q++) {
+                tokens[T++] = (int)strtol(q, &q, 10);
+                if (*q != ',')
+                    break;
+            }
+        } else if (strncmp(line, "  logprobs ", 11) == 0) {
+            char *q = line + 11;
+            int pos = (int)strtol(q, &q, 10);
+            int64_t n = 0;
+            float row[4096];
+            while (*q && n < 4096) {
+                char *e;
+                double v = strtod(q, &e);
+                if (e == q)
+                    break;
+                row[n++] = (float)v;
+                q = e;
+            }
+            if (!want) {
+                V = n;
+                want = calloc((size_t)(T * V), sizeof *want);
+            }
+            ck_assert_int_eq(n, V);
+            ck_assert(pos >= 0 && pos < T);
+            memcpy(want + (size_t)pos * (size_t)V, row, (size_t)V * sizeof *row);
+        } else if (strcmp(line, "end") == 0) {
+            cases_seen++;
+            layout_opts o;
+            layout_opts_init(&o, "oracle");
+            o.layout.tp = tp;
+            o.layout.pp = pp;
+            session s;
+            ck_err err;
+            ck_err_clear(&err);
+            ck_assert_msg(session_open(&s, dir, &o, 1, &err) == CK_OK, "%s: %s", dir, err.msg);
+            dense_dims d;
+            ck_assert_msg(dense_dims_of(&s.p, &d, &err) == CK_OK, "%s", err.msg);
+            ck_assert_int_eq(d.vocab, V);
+            rank_load *rl = calloc((size_t)(tp * pp), sizeof *rl);
+            rank_load **ptr = calloc((size_t)(tp * pp), sizeof *ptr);
+            load_opts lo = {0};
+            lo.layer = -1;
+            for (int st = 0; st < pp; st++) {
+                uint64_t bytes = 0;
+                ck_assert_msg(load_stage(&s.ck, &s.p, st, 0, tp, rl + st * tp, &bytes, &lo, &err) == CK_OK,
+                              "%s", err.msg);
+            }
+            for (int k = 0; k < tp * pp; k++)
+                ptr[k] = &rl[k];
+            float *lg = malloc((size_t)(T * V) * sizeof *lg);
+            ck_assert_msg(forward_dense(&s.p, &d, ptr, tokens, T, lg, NULL, &err) == CK_OK, "%s", err.msg);
+            double worst = 0;
+            for (int t = 0; t < T; t++) {
+                const float *x = lg + (size_t)t * (size_t)V;
+                double mx = x[0], sum = 0;
+                for (int64_t v = 1; v < V; v++)
+                    mx = x[v] > mx ? x[v] : mx;
+                for (int64_t v = 0; v < V; v++)
+                    sum += exp((double)x[v] - mx);
+                double lse = mx + log(sum);
+                for (int64_t v = 0; v < V; v++) {
+                    double dlt = fabs((double)x[v] - lse - want[(size_t)t * (size_t)V + (size_t)v]);
+                    worst = dlt > worst ? dlt : worst;
+                }
+            }
+            if (worst > LOGIT_TOL)
+                say(rp, "%s TP %d x PP %d: log-probabilities differ from vLLM's by up to %.3g (tolerance %.0e)",
+                    dir, tp, pp, worst, LOGIT_TOL);
+            worst_all = worst > worst_all ? worst : worst_all;
+            free(lg);
+            for (int k = 0; k < tp * pp; k++)
+                rank_load_free(&rl[k]);
+            free(rl);
+            free(ptr);
+            session_free(&s);
+        }
+    }
+    fclose(f);
+    free(line);
+    free(want);
+    printf("oracle: check's log-probabilities against vLLM's, %d layouts: largest difference %.3g\n", cases_seen,
+           worst_all);
+    ck_assert_int_gt(cases_seen, 0);
+    if (rp->n)
+        ck_abort_msg("%s", rp->buf);
+    free(rp);
+}
+END_TEST
+
 /* The checks kept out of scope, each reason once with how many cases it covers; every one has a
  * reason. */
 START_TEST(oracle_scope)
@@ -577,6 +693,7 @@ int main(void)
     tcase_add_test(tc, oracle_coverage);
     tcase_add_test(tc, oracle_scope);
     tcase_add_test(tc, oracle_transformers);
+    tcase_add_test(tc, oracle_logits);
     suite_add_tcase(s, tc);
     return tu_suite_run(s);
 }
