@@ -169,15 +169,42 @@ static int find_sibling(const ck_checkpoint *ck, const char *base, size_t blen, 
 /* The zero points beside a quantized weight (its name's first blen bytes + "_zero_point"), when
  * it has them: count int32 values in *zp (the caller frees it) and, where the dequantization
  * reads them, *d_zp (the same on the host; device scratch slot 2 on the GPU). None: both NULL. */
-static int read_zero_points(const ck_checkpoint *ck, const char *wname, size_t blen, uint64_t count, mem_ctx *m,
-                            int32_t **zp, int32_t **d_zp, uint64_t *bytes, ck_err *err)
+static int read_zero_points(const ck_checkpoint *ck, const char *wname, size_t blen, uint64_t rows, uint64_t groups,
+                            int bits, mem_ctx *m, int32_t **zp, int32_t **d_zp, uint64_t *bytes, ck_err *err)
 {
     ck_tensor_ref zref;
     float *zf;
-    uint64_t n;
+    uint64_t n, count = rows * groups;
     *zp = *d_zp = NULL;
     if (!find_sibling(ck, wname, blen, "_zero_point", &zref))
         return CK_OK;
+    const st_tensor *zt = ckpt_tensor(ck, zref);
+    if (bits > 0 && bits < 32 && zt->dtype == DT_I32 && zt->ndim == 2 && zt->shape[1] == groups &&
+        zt->shape[0] == kern_packed_words(rows, bits) && zt->shape[0] != rows) {
+        /* compressed-tensors packs asymmetric zero points along the rows (packed_dim 0): 32 / bits
+         * of them per int32, low bits first, each stored with the 2^(bits-1) offset */
+        void *raw;
+        int rc = read_raw_to(ck, zref, NULL, 0, &raw, bytes, err);
+        if (rc != CK_OK)
+            return rc;
+        if (!(*zp = malloc((size_t)count * sizeof **zp))) {
+            free(raw);
+            return ck_err_set(err, CK_ENOMEM, NULL, zt->name, CK_NO_OFFSET, "out of memory");
+        }
+        const int32_t *w = raw;
+        uint32_t pf = 32u / (uint32_t)bits, mask = (1u << bits) - 1u;
+        int32_t offset = 1 << (bits - 1);
+        for (uint64_t r = 0; r < rows; r++)
+            for (uint64_t g = 0; g < groups; g++) {
+                uint32_t word = (uint32_t)w[(r / pf) * groups + g];
+                (*zp)[r * groups + g] = (int32_t)((word >> ((r % pf) * (uint32_t)bits)) & mask) - offset;
+            }
+        free(raw);
+        *d_zp = *zp;
+        if (ON_DEV(m) && (rc = kdev_scratch(m->stager, 2, (size_t)count * sizeof **zp, (void **)d_zp, err)) == CK_OK)
+            rc = kdev_upload(*d_zp, *zp, (size_t)count * sizeof **zp, err);
+        return rc;
+    }
     int rc = read_floats(ck, zref, &zf, &n, bytes, err);
     if (rc != CK_OK)
         return rc;
@@ -247,7 +274,7 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
                             (unsigned long long)n, (unsigned long long)rows, (unsigned long long)groups, group);
         int32_t *d_zp = NULL;
         if (rc == CK_OK)
-            rc = read_zero_points(ck, ten->name, blen, rows * groups, m, &zp, &d_zp, bytes, err);
+            rc = read_zero_points(ck, ten->name, blen, rows, groups, bits, m, &zp, &d_zp, bytes, err);
         if (rc == CK_OK)
             rc = mem_buf(m, 1, (size_t)(rows * cols) * sizeof **out, (void **)out, err);
         if (rc == CK_OK && ON_DEV(m))
@@ -284,7 +311,7 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
         int32_t *d_zp = NULL;
         size_t ns = (size_t)(rows * groups);
         if (rc == CK_OK)
-            rc = read_zero_points(ck, ten->name, len, rows * groups, m, &zp, &d_zp, bytes, err);
+            rc = read_zero_points(ck, ten->name, len, rows, groups, 0, m, &zp, &d_zp, bytes, err);
         if (rc == CK_OK && ON_DEV(m) && (rc = kdev_scratch(m->stager, 3, ns * sizeof *hs, (void **)&d_s, err)) == CK_OK)
             rc = kdev_upload(d_s, hs, ns * sizeof *hs, err);
         if (rc == CK_OK)

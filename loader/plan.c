@@ -121,6 +121,10 @@ int plan_lookup(void *envp, const char *name, size_t len, expr_val *out)
             out->v = c->has_quant ? c->quant.bits : 16;
             return 1;
         }
+        if (name_is("symmetric", q, ql)) {
+            out->v = !c->has_quant || c->quant.symmetric != 0; /* unknown: symmetric */
+            return 1;
+        }
         if (name_is("group_size", q, ql)) {
             out->v = c->has_quant ? c->quant.group_size : 0;
             return 1;
@@ -519,6 +523,34 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
         return ck_err_set(err, CK_EUSAGE, r->path, NULL, CK_NO_OFFSET, "the rules have no variant "
                           "for quant_method \"%s\" (their \"quant\" section lists the methods they "
                           "know)", method);
+    /* suffixes that exist only on some configs (a zero point when the weights are asymmetric) */
+    int conditional = 0;
+    for (int i = 0; i < p->quant->n_suffixes; i++)
+        conditional |= p->quant->suffixes[i].when != NULL;
+    if (conditional) {
+        const rules_quant *q = p->quant;
+        p->quant_own = *q;
+        p->quant_own.suffixes = calloc((size_t)q->n_suffixes + 1, sizeof *q->suffixes);
+        if (!p->quant_own.suffixes) {
+            memset(&p->quant_own, 0, sizeof p->quant_own);
+            return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+        }
+        p->quant_own.n_suffixes = 0;
+        p->quant = &p->quant_own;
+        for (int i = 0; i < q->n_suffixes; i++) {
+            if (q->suffixes[i].when) {
+                plan_env env = {p, NULL, NULL, NULL, NULL, 0};
+                expr_val v;
+                if (plan_eval(p, q->suffixes[i].when, &env, 0, &v, err)) {
+                    plan_free(p);
+                    return CK_EFORMAT;
+                }
+                if (v.is_null || !v.v)
+                    continue;
+            }
+            p->quant_own.suffixes[p->quant_own.n_suffixes++] = q->suffixes[i];
+        }
+    }
     p->lets = calloc((size_t)r->n_lets + 1, sizeof *p->lets);
     p->stages = calloc((size_t)lay->pp, sizeof *p->stages);
     if (!p->lets || !p->stages) {
@@ -613,5 +645,6 @@ void plan_free(plan *p)
         }
     free(p->stages);
     free(p->lets);
+    free(p->quant_own.suffixes);
     memset(p, 0, sizeof *p);
 }

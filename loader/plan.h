@@ -57,7 +57,9 @@ typedef struct {
 typedef struct {
     const rules_file *rules;     /* borrowed, must outlive the plan */
     const ck_config *cfg;        /* borrowed */
-    const rules_quant *quant;    /* the variant chosen by quantization_config */
+    const rules_quant *quant;    /* the variant chosen by quantization_config, less the suffixes
+                                  * whose "when" does not hold on this config */
+    rules_quant quant_own;       /* that filtered copy (its suffixes borrowed from the rules) */
     plan_layout layout;
     int num_layers;              /* num_hidden_layers */
     expr_val *lets;              /* (n_lets) the rules' lets evaluated so far, in order */

@@ -571,11 +571,11 @@ static int parse_quant(rctx *c, const cJSON *o, const char *path)
             char sp[512];
             path_of(sp, sizeof sp, mp, sfx->string, 0);
             rules_suffix *s = &q->suffixes[q->n_suffixes++];
-            static const char *const sk[] = {"shape", "dtype", NULL};
+            static const char *const sk[] = {"shape", "dtype", "when", NULL};
             if (!(s->suffix = strdup(sfx->string)))
                 return rfail(c, sp, 0, "out of memory");
             if (!cJSON_IsObject(sfx) || check_fields(c, sfx, sp, sk) ||
-                get_string(c, sfx, sp, "dtype", 0, &s->dtype))
+                get_string(c, sfx, sp, "dtype", 0, &s->dtype) || get_opt_expr(c, sfx, sp, "when", &s->when))
                 return c->err->code ? -1 : rfail(c, sp, 0, "must be an object");
             const cJSON *sh = cJSON_GetObjectItemCaseSensitive(sfx, "shape");
             if (sh && get_expr_array(c, sh, path_of(p, sizeof p, sp, "shape", 0), &s->shape, &s->ndim))
@@ -1036,6 +1036,7 @@ void rules_free(rules_file *r)
             for (int k = 0; k < r->quants[i].n_suffixes; k++) {
                 free(r->quants[i].suffixes[k].suffix);
                 free(r->quants[i].suffixes[k].dtype);
+                expr_free(r->quants[i].suffixes[k].when);
                 free_exprs(r->quants[i].suffixes[k].shape, r->quants[i].suffixes[k].ndim);
             }
             free(r->quants[i].suffixes);

@@ -102,6 +102,8 @@ typedef struct {
     expr **shape;        /* (ndim) over `out` and `in`; NULL shape: as the linear */
     int ndim;
     char *dtype;         /* expected dtype, or NULL for any */
+    expr *when;          /* NULL: always; else the suffix exists only where it holds on the
+                          * config (quant_symmetric, ...) */
 } rules_suffix;
 
 typedef struct {

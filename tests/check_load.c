@@ -2,6 +2,7 @@
  * tensors' own bytes at TP 1/2/4 and PP 1/2, the check command end to end on every fixture family,
  * the load onto a CUDA device against the host's, and the load's progress. */
 #include <check.h>
+#include <math.h>
 #include <stdarg.h>
 #include <cjson/cJSON.h>
 #include <stdio.h>
@@ -656,6 +657,71 @@ START_TEST(test_load_progress)
 }
 END_TEST
 
+/* compressed-tensors asymmetric W4A16 (zero points packed along the rows, as the library packs
+ * them): the check loader's dequantization equals the compressed-tensors library's own
+ * decompression of every linear weight (fixtures/oracle/make_asym.py wrote both), q/k/v and
+ * gate/up fused in their parameters; and the layout lints clean, as vLLM loads it. */
+START_TEST(test_asymmetric_w4a16)
+{
+    const char *dir = "fixtures/quant/tiny-llama-w4a16-asym";
+    free(tu_cli(0, "0 errors, 0 warnings", "lint %s --tp 2 --pp 2", dir));
+    ck_checkpoint ck, ref;
+    ck_err err;
+    ck_err_clear(&err);
+    ck_assert_int_eq(ckpt_open(dir, 1, &ck, &err), CK_OK);
+    ck_assert_int_eq(ckpt_open("fixtures/quant/tiny-llama-w4a16-asym.dequantized.safetensors", 1, &ref, &err), CK_OK);
+    ck_assert_int_eq(ck.cfg.quant.symmetric, 0);
+    rules_file r;
+    ck_assert_int_eq(rules_load_builtin("llama", &r, &err), CK_OK);
+    ck_config plain = ck.cfg;
+    plain.has_quant = 0;
+    plan_layout lay = {1, 1, 0, {0}, 0, 0};
+    plan p;
+    ck_findings f;
+    findings_init(&f);
+    ck_assert_int_eq(plan_build(&r, &plain, &lay, &p, &f, &err), CK_OK);
+    rank_load rl;
+    uint64_t bytes = 0;
+    load_opts o = {&ck.cfg.quant, -1, NULL, NULL, NULL, NULL};
+    ck_assert_msg(load_stage(&ck, &p, 0, 0, 1, &rl, &bytes, &o, &err) == CK_OK, "%s", err.msg);
+    static const struct {
+        const char *param, *parts[3];
+    } lin[] = {{"layers.0.self_attn.qkv_proj.weight", {"q_proj", "k_proj", "v_proj"}},
+               {"layers.1.self_attn.o_proj.weight", {"o_proj"}},
+               {"layers.0.mlp.gate_up_proj.weight", {"gate_proj", "up_proj"}},
+               {"layers.1.mlp.down_proj.weight", {"down_proj"}}};
+    for (unsigned i = 0; i < sizeof lin / sizeof *lin; i++) {
+        const load_param *lp = rank_param(&rl, &p, lin[i].param);
+        ck_assert_ptr_nonnull(lp);
+        ck_assert_uint_eq(lp->filled, lp->n);
+        uint64_t at = 0;
+        double worst = 0;
+        for (int k = 0; k < 3 && lin[i].parts[k]; k++) {
+            char name[256];
+            snprintf(name, sizeof name, "model.layers.%c.%s.%s.weight", lin[i].param[7],
+                     strstr(lin[i].param, "self_attn") ? "self_attn" : "mlp", lin[i].parts[k]);
+            uint64_t rows, cols;
+            float *want = ck_floats(&ref, name, &rows, &cols);
+            for (uint64_t e = 0; e < rows * cols; e++) {
+                double d = fabs((double)lp->data[at + e] - want[e]) / (fabs(want[e]) + 1e-6);
+                worst = d > worst ? d : worst;
+            }
+            at += rows * cols;
+            free(want);
+        }
+        ck_assert_uint_eq(at, lp->n);
+        ck_assert_msg(worst < 1e-6, "%s: the dequantized weight differs from compressed-tensors' by %g",
+                      lin[i].param, worst);
+    }
+    rank_load_free(&rl);
+    plan_free(&p);
+    findings_free(&f);
+    rules_free(&r);
+    ckpt_free(&ref);
+    ckpt_free(&ck);
+}
+END_TEST
+
 /* --against with neither checkpoint quantized: the first block above the tolerance fails, named by
  * the parameter that differs (a norm entry negated is the norm, not the MLP after it; a transposed
  * o_proj is attention's); a copy equal to the original passes. The copies are made here from an
@@ -725,6 +791,7 @@ static Suite *load_suite(void)
     Suite *s = suite_create("load");
     TCase *core = tcase_create("core");
     tcase_add_test(core, test_against_exact);
+    tcase_add_test(core, test_asymmetric_w4a16);
     tcase_add_test(core, test_load_slices);
     tcase_add_test(core, test_shard_slices);
     tcase_add_test(core, test_check_cli);
