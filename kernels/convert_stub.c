@@ -87,3 +87,17 @@ int kern_dequant_int8_cuda_host(const int8_t *q, size_t rows, size_t cols, const
     (void)q, (void)rows, (void)cols, (void)scale, (void)group, (void)zp, (void)out;
     STUB("kern_dequant_int8_cuda_host");
 }
+
+int kern_dequant_awq_cuda(const int32_t *d_qweight, const int32_t *d_qzeros, const float *d_scale, size_t in,
+                          size_t out, int group, float *d_w, ck_err *err)
+{
+    (void)d_qweight, (void)d_qzeros, (void)d_scale, (void)in, (void)out, (void)group, (void)d_w;
+    STUB("kern_dequant_awq_cuda");
+}
+
+int kern_dequant_awq_cuda_host(const int32_t *qweight, const int32_t *qzeros, const float *scale, size_t in,
+                               size_t out, int group, float *w, ck_err *err)
+{
+    (void)qweight, (void)qzeros, (void)scale, (void)in, (void)out, (void)group, (void)w;
+    STUB("kern_dequant_awq_cuda_host");
+}

@@ -84,6 +84,29 @@ extern "C" int kern_dequant_packed_cuda(const int32_t *d_packed, size_t rows, si
     return CK_OK;
 }
 
+__global__ void awq_kernel(const uint32_t *qw, const uint32_t *qz, const float *scale, size_t in, size_t out,
+                           int group, float *w)
+{
+    size_t n = in * out;
+    for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < n; k += (size_t)gridDim.x * blockDim.x)
+        w[k] = ck_awq_dequant(qw, qz, scale, out, k / in, k % in, group);
+}
+
+extern "C" int kern_dequant_awq_cuda(const int32_t *d_qweight, const int32_t *d_qzeros, const float *d_scale,
+                                     size_t in, size_t out, int group, float *d_w, ck_err *err)
+{
+    if (group < 0 || out % 8)
+        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "AWQ with %zu output columns (a multiple of "
+                          "8), group %d", out, group);
+    if (!in || !out)
+        return CK_OK;
+    awq_kernel<<<blocks_for(in * out), THREADS>>>((const uint32_t *)d_qweight, (const uint32_t *)d_qzeros, d_scale,
+                                                  in, out, group, d_w);
+    CK_CUDA_LAUNCH(err, "awq_kernel");
+    CK_CUDA(err, cudaDeviceSynchronize());
+    return CK_OK;
+}
+
 /* Device buffers of a host call, freed together. */
 struct dev_bufs {
     void *p[4];
@@ -156,4 +179,26 @@ extern "C" int kern_dequant_int8_cuda_host(const int8_t *q, size_t rows, size_t 
     return on_device(q, n, scale, ns, zp, n, out, [&](const void *dw, const float *ds, const int32_t *dz, float *dout) {
         return kern_dequant_int8_cuda((const int8_t *)dw, rows, cols, ds, group, dz, dout, err);
     }, err);
+}
+
+extern "C" int kern_dequant_awq_cuda_host(const int32_t *qweight, const int32_t *qzeros, const float *scale,
+                                          size_t in, size_t out, int group, float *w, ck_err *err)
+{
+    if (group < 0 || out % 8)
+        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "AWQ with %zu output columns (a multiple of "
+                          "8), group %d", out, group);
+    size_t groups = group > 0 ? (in + (size_t)group - 1) / (size_t)group : 1, n = in * out;
+    dev_bufs b = {{NULL, NULL, NULL, NULL}};
+    int rc;
+    if ((rc = to_dev(&b.p[0], qweight, in * (out / 8) * 4, err)) ||
+        (rc = to_dev(&b.p[1], qzeros, groups * (out / 8) * 4, err)) ||
+        (rc = to_dev(&b.p[2], scale, groups * out * sizeof(float), err)) ||
+        (rc = to_dev(&b.p[3], NULL, n * sizeof(float), err)))
+        return rc;
+    if ((rc = kern_dequant_awq_cuda((const int32_t *)b.p[0], (const int32_t *)b.p[1], (const float *)b.p[2], in,
+                                    out, group, (float *)b.p[3], err)))
+        return rc;
+    if (n)
+        CK_CUDA(err, cudaMemcpy(w, b.p[3], n * sizeof(float), cudaMemcpyDeviceToHost));
+    return CK_OK;
 }

@@ -42,6 +42,16 @@ int kern_dequant_packed_ref(const int32_t *packed, size_t rows, size_t cols, int
                             int group, const int32_t *zp, float *out);
 int kern_dequant_int8_ref(const int8_t *q, size_t rows, size_t cols, const float *scale, int group,
                           const int32_t *zp, float *out);
+/* AWQ (GEMM layout, 4 bits, zero points): qweight [in][out/8] and qzeros [in/group][out/8] int32
+ * with eight output columns per word in AWQ's interleaved order, scale [in/group][out]; w gets the
+ * weight as [out][in] (vLLM's orientation): w[o][i] = (q[i][o] - zero[i/group][o]) *
+ * scale[i/group][o]. out must be a multiple of 8; group 0: one group over the input. */
+int kern_dequant_awq_ref(const int32_t *qweight, const int32_t *qzeros, const float *scale, size_t in,
+                         size_t out, int group, float *w);
+int kern_dequant_awq_cuda(const int32_t *d_qweight, const int32_t *d_qzeros, const float *d_scale, size_t in,
+                          size_t out, int group, float *d_w, ck_err *err);
+int kern_dequant_awq_cuda_host(const int32_t *qweight, const int32_t *qzeros, const float *scale, size_t in,
+                               size_t out, int group, float *w, ck_err *err);
 /* The number of int32 words of one packed row. */
 size_t kern_packed_words(size_t cols, int bits);
 

@@ -43,4 +43,23 @@ CK_HD float ck_fp8_block_dequant(const uint8_t *w, size_t cols, size_t sc, size_
     return ck_e4m3_to_f32(w[r * cols + c]) * scale[(r / (size_t)bn) * sc + c / (size_t)bk];
 }
 
+/* AWQ's GEMM packing (4 bits): eight output columns per int32, column j of the eight in nibble
+ * [0, 4, 1, 5, 2, 6, 3, 7][j] (AutoAWQ's interleaved order); rows are input channels. The value of
+ * row i, column o of a [rows][cols / 8] tensor. */
+CK_HD int32_t ck_awq_get(const uint32_t *q, size_t cols, size_t i, size_t o)
+{
+    size_t j = o % 8;
+    uint32_t w = q[i * (cols / 8) + o / 8];
+    return (int32_t)((w >> (4 * ((j & 1) * 4 + (j >> 1)))) & 0xFu);
+}
+
+/* w[o][i] of an AWQ linear (qweight [in][out/8], qzeros [in/group][out/8], scale [in/group][out]):
+ * (q - zero) * scale; group 0 is one group over the whole input. */
+CK_HD float ck_awq_dequant(const uint32_t *qw, const uint32_t *qz, const float *scale, size_t out, size_t o,
+                           size_t i, int group)
+{
+    size_t g = group > 0 ? i / (size_t)group : 0;
+    return (float)(ck_awq_get(qw, out, i, o) - ck_awq_get(qz, out, g, o)) * scale[g * out + o];
+}
+
 #endif

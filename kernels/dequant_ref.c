@@ -45,3 +45,15 @@ int kern_dequant_int8_ref(const int8_t *q, size_t rows, size_t cols, const float
             out[r * cols + c] = ck_int8_dequant(q, cols, groups, r, c, scale, group, zp);
     return 0;
 }
+
+int kern_dequant_awq_ref(const int32_t *qweight, const int32_t *qzeros, const float *scale, size_t in,
+                         size_t out, int group, float *w)
+{
+    if (group < 0 || out % 8)
+        return -1;
+    const uint32_t *qw = (const uint32_t *)(const void *)qweight, *qz = (const uint32_t *)(const void *)qzeros;
+    for (size_t o = 0; o < out; o++)
+        for (size_t i = 0; i < in; i++)
+            w[o * in + i] = ck_awq_dequant(qw, qz, scale, out, o, i, group);
+    return 0;
+}

@@ -324,6 +324,51 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
         free(zp);
         shape[0] = rows;
         shape[1] = cols;
+    } else if (ends_with(ten->name, len, ".qweight") && strcmp(q->method, "awq") == 0) {
+        /* AWQ GEMM: qweight [in][out/8], qzeros [in/group][out/8], scales [in/group][out] */
+        size_t blen = len - strlen("qweight");
+        ck_tensor_ref zref;
+        int group = q->group_size > 0 ? q->group_size : 0;
+        if (!find_sibling(ck, ten->name, blen, "scales", &sref) || !find_sibling(ck, ten->name, blen, "qzeros", &zref))
+            return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "an AWQ qweight needs its scales and "
+                              "qzeros beside it");
+        if (ten->dtype != DT_I32 || ten->ndim != 2 || (q->bits && q->bits != 4))
+            return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "AWQ qweight of %s with %u dims (%d "
+                              "bits): not AWQ's int32 GEMM layout of 4-bit values", dtype_name(ten->dtype), ten->ndim,
+                              q->bits);
+        uint64_t in = ten->shape[0], outc = ten->shape[1] * 8;
+        uint64_t groups = group ? in / (uint64_t)group : 1;
+        const st_tensor *zt = ckpt_tensor(ck, zref);
+        if (!groups || (group && in % (uint64_t)group))
+            return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "%llu input channels are not whole "
+                              "groups of %d (quantization_config's group_size)", (unsigned long long)in, group);
+        if (zt->dtype != DT_I32 || zt->ndim != 2 || zt->shape[0] != groups || zt->shape[1] != ten->shape[1])
+            return ck_err_set(err, CK_EFORMAT, ck->shards[zref.shard].path, zt->name, CK_NO_OFFSET, "AWQ qzeros "
+                              "must be int32 [%llu, %llu] beside qweight [%llu, %llu]", (unsigned long long)groups,
+                              (unsigned long long)ten->shape[1], (unsigned long long)in,
+                              (unsigned long long)ten->shape[1]);
+        void *zraw = NULL;
+        int32_t *d_z = NULL;
+        if ((rc = read_raw_to(ck, ck->tensors[i], m, 0, &raw, bytes, err)) == CK_OK &&
+            (rc = read_floats_to(ck, sref, m, 2, 3, &scale, &n, bytes, err)) == CK_OK && n != groups * outc)
+            rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, sref)->name, CK_NO_OFFSET, "%llu scales for "
+                            "%llu groups x %llu columns: the scales do not belong to this qweight; re-export the "
+                            "checkpoint", (unsigned long long)n, (unsigned long long)groups, (unsigned long long)outc);
+        if (rc == CK_OK)
+            rc = read_raw_to(ck, zref, NULL, 0, &zraw, bytes, err);
+        d_z = zraw;
+        if (rc == CK_OK && ON_DEV(m) &&
+            (rc = kdev_scratch(m->stager, 2, (size_t)(groups * ten->shape[1]) * 4, (void **)&d_z, err)) == CK_OK)
+            rc = kdev_upload(d_z, zraw, (size_t)(groups * ten->shape[1]) * 4, err);
+        if (rc == CK_OK)
+            rc = mem_buf(m, 1, (size_t)(in * outc) * sizeof **out, (void **)out, err);
+        if (rc == CK_OK && ON_DEV(m))
+            rc = kern_dequant_awq_cuda(raw, d_z, scale, in, outc, group, *out, err);
+        else if (rc == CK_OK)
+            kern_dequant_awq_ref(raw, zraw, scale, in, outc, group, *out);
+        free(zraw);
+        shape[0] = outc;
+        shape[1] = in;
     } else if (ten->dtype == DT_F8_E4M3 && ten->ndim == 2 && ends_with(ten->name, len, ".weight") &&
                find_sibling(ck, ten->name, len, "_scale_inv", &sref)) {
         int bn = q->block[0] > 0 ? q->block[0] : 128, bk = q->block[1] > 0 ? q->block[1] : 128;
@@ -357,7 +402,7 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
 static int is_quant_companion(const char *name)
 {
     static const char *const suf[] = {".weight_scale", ".weight_zero_point", ".weight_shape", ".weight_scale_inv",
-                                      ".input_scale", ".weight_g_idx"};
+                                      ".input_scale", ".weight_g_idx", ".qzeros", ".scales", ".g_idx"};
     size_t len = strlen(name);
     for (unsigned k = 0; k < sizeof suf / sizeof *suf; k++)
         if (ends_with(name, len, suf[k]))
@@ -556,6 +601,9 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
                 continue;
             if (ends_with(ten->name, len, ".weight_packed")) {
                 snprintf(fname, sizeof fname, "%.*s.weight", (int)(len - strlen(".weight_packed")), ten->name);
+                mapname = fname;
+            } else if (ends_with(ten->name, len, ".qweight")) {
+                snprintf(fname, sizeof fname, "%.*s.weight", (int)(len - strlen(".qweight")), ten->name);
                 mapname = fname;
             }
         }

@@ -310,6 +310,22 @@ static int emit(expander *x, size_t *cap, int layer)
                                   : "Weight input_size_per_partition = %lld is not divisible by "
                                   "weight quantization block_k = %d.", (long long)lin, block_k);
         }
+        /* AWQ: vLLM's CUDA kernels need whole groups per shard and whole int32 words of output
+         * (AutoAWQLinearMethod.create_weights, where Marlin does not take the layer); its CPU path
+         * floors the groups and loads the layer without scales */
+        const cfg_quant *aq = p->cfg->has_quant ? &p->cfg->quant : NULL;
+        if (t->linear && !t->experts && aq && strcmp(aq->method, "awq") == 0) {
+            int pf = 32 / (aq->bits > 0 ? aq->bits : 4);
+            if (aq->group_size > 0 && lin % aq->group_size)
+                construct_finding(x, "ValueError: The input size is not aligned with the quantized weight shape. "
+                                  "This can be caused by too large tensor parallel size. (vLLM's AWQ on CUDA: %lld "
+                                  "inputs per rank are not whole groups of %d; its CPU path loads the layer with no "
+                                  "scales at all)", (long long)lin, aq->group_size);
+            else if (lout % pf)
+                construct_finding(x, "ValueError: The output size is not aligned with the quantized weight shape. "
+                                  "This can be caused by too large tensor parallel size. (vLLM's AWQ on CUDA: %lld "
+                                  "outputs per rank are not whole int32 words of %d)", (long long)lout, pf);
+        }
         /* compressed-tensors WNA16 (pack-quantized, group strategy): every shard holds whole
          * quant groups (vLLM's verify_group_size_divides_partition) */
         const cfg_quant *cq = p->cfg->has_quant ? &p->cfg->quant : NULL;

@@ -396,6 +396,99 @@ START_TEST(test_dequant_int8_cuda_vs_ref)
 }
 END_TEST
 
+/* AWQ's GEMM layout, packed here from random values the way AutoAWQ packs them (column
+ * [0, 2, 4, 6, 1, 3, 5, 7][p] of each eight in nibble p), against the formula w[o][i] =
+ * (q[i][o] - z[i/group][o]) * s[i/group][o]. */
+static const struct { size_t in, out; int group; } awq_cases[] = {{64, 8, 32}, {128, 48, 64}, {96, 16, 0},
+                                                                  {256, 64, 128}};
+#define N_AWQ (sizeof awq_cases / sizeof *awq_cases)
+
+static void make_awq(unsigned k, int32_t **qw, int32_t **qz, float **scale, float **want)
+{
+    static const int order[8] = {0, 2, 4, 6, 1, 3, 5, 7};
+    size_t in = awq_cases[k].in, out = awq_cases[k].out;
+    size_t groups = awq_cases[k].group > 0 ? in / (size_t)awq_cases[k].group : 1;
+    uint8_t *q = malloc(in * out), *z = malloc(groups * out);
+    *qw = calloc(in * out / 8, 4);
+    *qz = calloc(groups * out / 8, 4);
+    *scale = malloc(groups * out * 4);
+    *want = malloc(in * out * 4);
+    uint32_t st = 91 + k;
+    for (size_t i = 0; i < in * out; i++)
+        q[i] = (uint8_t)(tu_rand(&st) % 16);
+    for (size_t i = 0; i < groups * out; i++) {
+        z[i] = (uint8_t)(tu_rand(&st) % 16);
+        (*scale)[i] = (float)(tu_rand(&st) % 4096 + 1) / 65536.0f;
+    }
+    for (size_t r = 0; r < in; r++)
+        for (size_t w = 0; w < out / 8; w++) {
+            uint32_t word = 0;
+            for (int p = 0; p < 8; p++)
+                word |= (uint32_t)q[r * out + w * 8 + (size_t)order[p]] << (4 * p);
+            memcpy(&(*qw)[r * (out / 8) + w], &word, 4);
+        }
+    for (size_t g = 0; g < groups; g++)
+        for (size_t w = 0; w < out / 8; w++) {
+            uint32_t word = 0;
+            for (int p = 0; p < 8; p++)
+                word |= (uint32_t)z[g * out + w * 8 + (size_t)order[p]] << (4 * p);
+            memcpy(&(*qz)[g * (out / 8) + w], &word, 4);
+        }
+    for (size_t o = 0; o < out; o++)
+        for (size_t i = 0; i < in; i++) {
+            size_t g = awq_cases[k].group > 0 ? i / (size_t)awq_cases[k].group : 0;
+            (*want)[o * in + i] = (float)((int)q[i * out + o] - (int)z[g * out + o]) * (*scale)[g * out + o];
+        }
+    free(q);
+    free(z);
+}
+
+START_TEST(test_dequant_awq_ref)
+{
+    for (unsigned k = 0; k < N_AWQ; k++) {
+        int32_t *qw, *qz;
+        float *scale, *want;
+        make_awq(k, &qw, &qz, &scale, &want);
+        size_t n = awq_cases[k].in * awq_cases[k].out;
+        float *got = malloc(n * 4);
+        ck_assert_int_eq(kern_dequant_awq_ref(qw, qz, scale, awq_cases[k].in, awq_cases[k].out, awq_cases[k].group,
+                                              got), 0);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_msg(got[i] == want[i], "case %u at %zu: %g, want %g", k, i, got[i], want[i]);
+        free(qw), free(qz), free(scale), free(want), free(got);
+    }
+    float one;
+    ck_assert_int_eq(kern_dequant_awq_ref(NULL, NULL, NULL, 8, 12, 0, &one), -1); /* out not a multiple of 8 */
+}
+END_TEST
+
+START_TEST(test_dequant_awq_cuda_vs_ref)
+{
+    char why[256];
+    if (!kern_cuda_available(why, sizeof why))
+        return; /* main() printed the skip once */
+    ck_err err;
+    ck_err_clear(&err);
+    for (unsigned k = 0; k < N_AWQ; k++) {
+        int32_t *qw, *qz;
+        float *scale, *want;
+        make_awq(k, &qw, &qz, &scale, &want);
+        size_t n = awq_cases[k].in * awq_cases[k].out;
+        float *ref = malloc(n * 4), *got = malloc(n * 4);
+        kern_dequant_awq_ref(qw, qz, scale, awq_cases[k].in, awq_cases[k].out, awq_cases[k].group, ref);
+        ck_assert_msg(kern_dequant_awq_cuda_host(qw, qz, scale, awq_cases[k].in, awq_cases[k].out, awq_cases[k].group,
+                                                 got, &err) == CK_OK, "%s", err.msg);
+        double num = 0, den = 0;
+        for (size_t i = 0; i < n; i++) {
+            num += ((double)got[i] - ref[i]) * ((double)got[i] - ref[i]);
+            den += (double)ref[i] * ref[i];
+        }
+        ck_assert_msg(den > 0 && sqrt(num / den) <= 1e-6, "case %u: relative error %g", k, sqrt(num / den));
+        free(qw), free(qz), free(scale), free(want), free(ref), free(got);
+    }
+}
+END_TEST
+
 static const struct { size_t rows, cols; int bn, bk; } fp8_cases[] = {
     {1, 1, 128, 128}, {5, 7, 2, 3}, {130, 300, 128, 128}, {256, 128, 128, 128}, {33, 65, 16, 8}};
 #define N_FP8 (sizeof fp8_cases / sizeof *fp8_cases)
@@ -658,6 +751,7 @@ static Suite *kernels_suite(void)
     tcase_add_test(core, test_dequant_packed_ref);
     tcase_add_test(core, test_dequant_fp8_ref);
     tcase_add_test(core, test_dequant_int8_ref);
+    tcase_add_test(core, test_dequant_awq_ref);
     tcase_add_test(core, test_forward_ops);
     tcase_add_test(core, test_device_stubs_say_why);
     tcase_add_test(core, test_linear_threads);
@@ -668,6 +762,7 @@ static Suite *kernels_suite(void)
     tcase_add_test(cuda, test_dequant_cuda_vs_ref);
     tcase_add_test(cuda, test_forward_cuda_vs_ref);
     tcase_add_test(cuda, test_dequant_int8_cuda_vs_ref);
+    tcase_add_test(cuda, test_dequant_awq_cuda_vs_ref);
     tcase_set_timeout(cuda, 120);
     suite_add_tcase(s, cuda);
     return s;
@@ -678,7 +773,7 @@ int main(void)
     char why[256];
     if (!kern_cuda_available(why, sizeof why))
         fprintf(stderr, "SKIP check_kernels: %zu CUDA cases (CUDA vs C reference) skipped: %s\n",
-                N_DTYPES * N_SIZES + 4, why);
+                N_DTYPES * N_SIZES + 5, why);
     SRunner *sr = srunner_create(kernels_suite());
     /* a CUDA context does not survive fork(): run in this process */
     srunner_set_fork_status(sr, CK_NOFORK);
