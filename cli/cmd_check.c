@@ -80,9 +80,10 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
     plain.has_quant = 0;
     const cfg_quant *deq = ck->cfg.has_quant ? &ck->cfg.quant : NULL;
     if (deq && strcmp(deq->method, "compressed-tensors") != 0 && strcmp(deq->method, "fp8") != 0 &&
-        strcmp(deq->method, "awq") != 0)
+        strcmp(deq->method, "awq") != 0 && strcmp(deq->method, "gptq") != 0)
         return ck_err_set(err, CK_EUSAGE, ck->cfg.path, "quantization_config", CK_NO_OFFSET, "quant_method "
-                          "\"%s\" is not dequantized by this version (compressed-tensors, fp8, awq)", deq->method);
+                          "\"%s\" is not dequantized by this version (compressed-tensors, fp8, awq, gptq)",
+                          deq->method);
     out_style bar;
     char label[64];
     out_style_detect(&bar, stdout, 1);

@@ -101,3 +101,17 @@ int kern_dequant_awq_cuda_host(const int32_t *qweight, const int32_t *qzeros, co
     (void)qweight, (void)qzeros, (void)scale, (void)in, (void)out, (void)group, (void)w;
     STUB("kern_dequant_awq_cuda_host");
 }
+
+int kern_dequant_gptq_cuda(const int32_t *d_qweight, const float *d_scale, const int32_t *d_g_idx, size_t in,
+                           size_t out, int bits, int group, float *d_w, ck_err *err)
+{
+    (void)d_qweight, (void)d_scale, (void)d_g_idx, (void)in, (void)out, (void)bits, (void)group, (void)d_w;
+    STUB("kern_dequant_gptq_cuda");
+}
+
+int kern_dequant_gptq_cuda_host(const int32_t *qweight, const float *scale, const int32_t *g_idx, size_t in,
+                                size_t out, int bits, int group, size_t groups, float *w, ck_err *err)
+{
+    (void)qweight, (void)scale, (void)g_idx, (void)in, (void)out, (void)bits, (void)group, (void)groups, (void)w;
+    STUB("kern_dequant_gptq_cuda_host");
+}

@@ -107,6 +107,29 @@ extern "C" int kern_dequant_awq_cuda(const int32_t *d_qweight, const int32_t *d_
     return CK_OK;
 }
 
+__global__ void gptq_kernel(const uint32_t *qw, const float *scale, const int32_t *g_idx, size_t in, size_t out,
+                            int bits, int group, float *w)
+{
+    size_t n = in * out;
+    for (size_t k = blockIdx.x * (size_t)blockDim.x + threadIdx.x; k < n; k += (size_t)gridDim.x * blockDim.x)
+        w[k] = ck_gptq_dequant(qw, scale, g_idx, out, k / in, k % in, bits, group);
+}
+
+extern "C" int kern_dequant_gptq_cuda(const int32_t *d_qweight, const float *d_scale, const int32_t *d_g_idx,
+                                      size_t in, size_t out, int bits, int group, float *d_w, ck_err *err)
+{
+    if ((bits != 4 && bits != 8) || group < 0 || in % (32 / (size_t)bits))
+        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "GPTQ of %d bits, group %d, %zu inputs (a "
+                          "multiple of %d)", bits, group, in, bits > 0 ? 32 / bits : 0);
+    if (!in || !out)
+        return CK_OK;
+    gptq_kernel<<<blocks_for(in * out), THREADS>>>((const uint32_t *)d_qweight, d_scale, d_g_idx, in, out, bits,
+                                                   group, d_w);
+    CK_CUDA_LAUNCH(err, "gptq_kernel");
+    CK_CUDA(err, cudaDeviceSynchronize());
+    return CK_OK;
+}
+
 /* Device buffers of a host call, freed together. */
 struct dev_bufs {
     void *p[4];
@@ -197,6 +220,29 @@ extern "C" int kern_dequant_awq_cuda_host(const int32_t *qweight, const int32_t 
         return rc;
     if ((rc = kern_dequant_awq_cuda((const int32_t *)b.p[0], (const int32_t *)b.p[1], (const float *)b.p[2], in,
                                     out, group, (float *)b.p[3], err)))
+        return rc;
+    if (n)
+        CK_CUDA(err, cudaMemcpy(w, b.p[3], n * sizeof(float), cudaMemcpyDeviceToHost));
+    return CK_OK;
+}
+
+extern "C" int kern_dequant_gptq_cuda_host(const int32_t *qweight, const float *scale, const int32_t *g_idx,
+                                           size_t in, size_t out, int bits, int group, size_t groups, float *w,
+                                           ck_err *err)
+{
+    if ((bits != 4 && bits != 8) || group < 0 || in % (32 / (size_t)bits))
+        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "GPTQ of %d bits, group %d, %zu inputs (a "
+                          "multiple of %d)", bits, group, in, bits > 0 ? 32 / bits : 0);
+    size_t n = in * out;
+    dev_bufs b = {{NULL, NULL, NULL, NULL}};
+    int rc;
+    if ((rc = to_dev(&b.p[0], qweight, in / (32 / (size_t)bits) * out * 4, err)) ||
+        (rc = to_dev(&b.p[1], scale, groups * out * sizeof(float), err)) ||
+        (g_idx && (rc = to_dev(&b.p[2], g_idx, in * sizeof(int32_t), err))) ||
+        (rc = to_dev(&b.p[3], NULL, n * sizeof(float), err)))
+        return rc;
+    if ((rc = kern_dequant_gptq_cuda((const int32_t *)b.p[0], (const float *)b.p[1], (const int32_t *)b.p[2], in,
+                                     out, bits, group, (float *)b.p[3], err)))
         return rc;
     if (n)
         CK_CUDA(err, cudaMemcpy(w, b.p[3], n * sizeof(float), cudaMemcpyDeviceToHost));

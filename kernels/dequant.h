@@ -52,6 +52,16 @@ int kern_dequant_awq_cuda(const int32_t *d_qweight, const int32_t *d_qzeros, con
                           size_t out, int group, float *d_w, ck_err *err);
 int kern_dequant_awq_cuda_host(const int32_t *qweight, const int32_t *qzeros, const float *scale, size_t in,
                                size_t out, int group, float *w, ck_err *err);
+/* GPTQ (checkpoint_format "gptq", symmetric, bits 4 or 8): qweight [in / (32/bits)][out] int32
+ * with 32/bits consecutive input rows per word, scale [groups][out]; g_idx (may be NULL) the
+ * group of each input; w gets [out][in]: w[o][i] = (q[i][o] - 2^(bits-1)) * scale[g][o]. in must
+ * be a multiple of 32/bits; group 0: one group. */
+int kern_dequant_gptq_ref(const int32_t *qweight, const float *scale, const int32_t *g_idx, size_t in, size_t out,
+                          int bits, int group, float *w);
+int kern_dequant_gptq_cuda(const int32_t *d_qweight, const float *d_scale, const int32_t *d_g_idx, size_t in,
+                           size_t out, int bits, int group, float *d_w, ck_err *err);
+int kern_dequant_gptq_cuda_host(const int32_t *qweight, const float *scale, const int32_t *g_idx, size_t in,
+                                size_t out, int bits, int group, size_t groups, float *w, ck_err *err);
 /* The number of int32 words of one packed row. */
 size_t kern_packed_words(size_t cols, int bits);
 

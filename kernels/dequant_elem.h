@@ -62,4 +62,18 @@ CK_HD float ck_awq_dequant(const uint32_t *qw, const uint32_t *qz, const float *
     return (float)(ck_awq_get(qw, out, i, o) - ck_awq_get(qz, out, g, o)) * scale[g * out + o];
 }
 
+/* GPTQ (checkpoint_format "gptq", symmetric): qweight [in / pf][out] packs pf = 32 / bits
+ * consecutive input rows per word, low bits first; the zero point is 2^(bits-1) (vLLM's uint4b8 /
+ * uint8b128: the stored qzeros are not read). w[o][i] = (q[i][o] - 2^(bits-1)) * scale[g][o], g
+ * the input's group (g_idx when given, else i / group; group 0: one group). */
+CK_HD float ck_gptq_dequant(const uint32_t *qw, const float *scale, const int32_t *g_idx, size_t out, size_t o,
+                            size_t i, int bits, int group)
+{
+    size_t pf = 32 / (size_t)bits;
+    uint32_t w = qw[(i / pf) * out + o];
+    int32_t q = (int32_t)((w >> ((i % pf) * (size_t)bits)) & ((1u << bits) - 1u)) - (1 << (bits - 1));
+    size_t g = g_idx ? (size_t)g_idx[i] : group > 0 ? i / (size_t)group : 0;
+    return (float)q * scale[g * out + o];
+}
+
 #endif

@@ -57,3 +57,15 @@ int kern_dequant_awq_ref(const int32_t *qweight, const int32_t *qzeros, const fl
             w[o * in + i] = ck_awq_dequant(qw, qz, scale, out, o, i, group);
     return 0;
 }
+
+int kern_dequant_gptq_ref(const int32_t *qweight, const float *scale, const int32_t *g_idx, size_t in, size_t out,
+                          int bits, int group, float *w)
+{
+    if ((bits != 4 && bits != 8) || group < 0 || in % (32 / (size_t)bits))
+        return -1;
+    const uint32_t *qw = (const uint32_t *)(const void *)qweight;
+    for (size_t o = 0; o < out; o++)
+        for (size_t i = 0; i < in; i++)
+            w[o * in + i] = ck_gptq_dequant(qw, scale, g_idx, out, o, i, bits, group);
+    return 0;
+}

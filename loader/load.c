@@ -369,6 +369,38 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
         free(zraw);
         shape[0] = outc;
         shape[1] = in;
+    } else if (ends_with(ten->name, len, ".qweight") && strcmp(q->method, "gptq") == 0) {
+        /* GPTQ (symmetric, checkpoint_format "gptq"): qweight [in/pf][out], scales [groups][out];
+         * vLLM reads neither qzeros (the zero point is 2^(bits-1)) nor g_idx (without desc_act) */
+        size_t blen = len - strlen("qweight");
+        int bits = q->bits > 0 ? q->bits : 4, group = q->group_size > 0 ? q->group_size : 0;
+        if (!find_sibling(ck, ten->name, blen, "scales", &sref))
+            return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "a GPTQ qweight needs its scales "
+                              "beside it");
+        if (ten->dtype != DT_I32 || ten->ndim != 2 || (bits != 4 && bits != 8) || q->symmetric == 0 ||
+            q->desc_act == 1)
+            return ck_err_set(err, CK_EUSAGE, path, ten->name, CK_NO_OFFSET, "GPTQ qweight of %s with %u dims, %d "
+                              "bits%s%s: this version dequantizes symmetric 4- and 8-bit GPTQ without desc_act",
+                              dtype_name(ten->dtype), ten->ndim, bits, q->symmetric == 0 ? ", asymmetric" : "",
+                              q->desc_act == 1 ? ", desc_act" : "");
+        uint64_t in = ten->shape[0] * (32 / (uint64_t)bits), outc = ten->shape[1];
+        uint64_t groups = group ? in / (uint64_t)group : 1;
+        if (!groups || (group && in % (uint64_t)group))
+            return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "%llu input channels are not whole "
+                              "groups of %d (quantization_config's group_size)", (unsigned long long)in, group);
+        if ((rc = read_raw_to(ck, ck->tensors[i], m, 0, &raw, bytes, err)) == CK_OK &&
+            (rc = read_floats_to(ck, sref, m, 2, 3, &scale, &n, bytes, err)) == CK_OK && n != groups * outc)
+            rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, sref)->name, CK_NO_OFFSET, "%llu scales for "
+                            "%llu groups x %llu columns: the scales do not belong to this qweight; re-export the "
+                            "checkpoint", (unsigned long long)n, (unsigned long long)groups, (unsigned long long)outc);
+        if (rc == CK_OK)
+            rc = mem_buf(m, 1, (size_t)(in * outc) * sizeof **out, (void **)out, err);
+        if (rc == CK_OK && ON_DEV(m))
+            rc = kern_dequant_gptq_cuda(raw, scale, NULL, in, outc, bits, group, *out, err);
+        else if (rc == CK_OK)
+            kern_dequant_gptq_ref(raw, scale, NULL, in, outc, bits, group, *out);
+        shape[0] = outc;
+        shape[1] = in;
     } else if (ten->dtype == DT_F8_E4M3 && ten->ndim == 2 && ends_with(ten->name, len, ".weight") &&
                find_sibling(ck, ten->name, len, "_scale_inv", &sref)) {
         int bn = q->block[0] > 0 ? q->block[0] : 128, bk = q->block[1] > 0 ? q->block[1] : 128;

@@ -121,6 +121,10 @@ int plan_lookup(void *envp, const char *name, size_t len, expr_val *out)
             out->v = c->has_quant ? c->quant.bits : 16;
             return 1;
         }
+        if (name_is("desc_act", q, ql)) {
+            out->v = c->has_quant && c->quant.desc_act == 1;
+            return 1;
+        }
         if (name_is("symmetric", q, ql)) {
             out->v = !c->has_quant || c->quant.symmetric != 0; /* unknown: symmetric */
             return 1;

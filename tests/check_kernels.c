@@ -489,6 +489,97 @@ START_TEST(test_dequant_awq_cuda_vs_ref)
 }
 END_TEST
 
+/* GPTQ's layout, packed here from random values (32/bits consecutive input rows per word, low
+ * bits first), against w[o][i] = (q[i][o] - 2^(bits-1)) * s[g][o] with g from g_idx (a shuffled
+ * assignment, as desc_act makes) or i / group. */
+static const struct { size_t in, out; int bits, group, shuffled; } gptq_cases[] = {
+    {64, 8, 4, 32, 0}, {128, 24, 4, 64, 1}, {64, 16, 8, 0, 0}, {256, 40, 8, 128, 1}};
+#define N_GPTQ (sizeof gptq_cases / sizeof *gptq_cases)
+
+static void make_gptq(unsigned k, int32_t **qw, float **scale, int32_t **g_idx, float **want)
+{
+    size_t in = gptq_cases[k].in, out = gptq_cases[k].out;
+    int bits = gptq_cases[k].bits, group = gptq_cases[k].group;
+    size_t pf = 32 / (size_t)bits, groups = group > 0 ? in / (size_t)group : 1;
+    uint32_t *q = malloc(in * out * 4), st = 131 + k;
+    *qw = calloc(in / pf * out, 4);
+    *scale = malloc(groups * out * 4);
+    *g_idx = malloc(in * 4);
+    *want = malloc(in * out * 4);
+    for (size_t i = 0; i < in * out; i++)
+        q[i] = tu_rand(&st) % (1u << bits);
+    for (size_t i = 0; i < groups * out; i++)
+        (*scale)[i] = (float)(tu_rand(&st) % 4096 + 1) / 65536.0f;
+    for (size_t i = 0; i < in; i++)
+        (*g_idx)[i] = gptq_cases[k].shuffled ? (int32_t)(tu_rand(&st) % groups) : group > 0 ? (int32_t)(i / (size_t)group) : 0;
+    for (size_t i = 0; i < in; i++)
+        for (size_t o = 0; o < out; o++) {
+            uint32_t word;
+            memcpy(&word, &(*qw)[(i / pf) * out + o], 4);
+            word |= q[i * out + o] << ((i % pf) * (size_t)bits);
+            memcpy(&(*qw)[(i / pf) * out + o], &word, 4);
+            (*want)[o * in + i] = (float)((int32_t)q[i * out + o] - (1 << (bits - 1))) *
+                                  (*scale)[(size_t)(*g_idx)[i] * out + o];
+        }
+    free(q);
+}
+
+START_TEST(test_dequant_gptq_ref)
+{
+    for (unsigned k = 0; k < N_GPTQ; k++) {
+        int32_t *qw, *g_idx;
+        float *scale, *want;
+        make_gptq(k, &qw, &scale, &g_idx, &want);
+        size_t n = gptq_cases[k].in * gptq_cases[k].out;
+        float *got = malloc(n * 4);
+        ck_assert_int_eq(kern_dequant_gptq_ref(qw, scale, g_idx, gptq_cases[k].in, gptq_cases[k].out, gptq_cases[k].bits,
+                                               gptq_cases[k].group, got), 0);
+        for (size_t i = 0; i < n; i++)
+            ck_assert_msg(got[i] == want[i], "case %u at %zu: %g, want %g", k, i, got[i], want[i]);
+        if (!gptq_cases[k].shuffled) { /* without g_idx: each input's group is its index / group */
+            ck_assert_int_eq(kern_dequant_gptq_ref(qw, scale, NULL, gptq_cases[k].in, gptq_cases[k].out,
+                                                   gptq_cases[k].bits, gptq_cases[k].group, got), 0);
+            for (size_t i = 0; i < n; i++)
+                ck_assert_msg(got[i] == want[i], "case %u without g_idx at %zu", k, i);
+        }
+        free(qw), free(scale), free(g_idx), free(want), free(got);
+    }
+    float one;
+    ck_assert_int_eq(kern_dequant_gptq_ref(NULL, NULL, NULL, 12, 8, 4, 0, &one), -1); /* 12 rows: not whole words */
+    ck_assert_int_eq(kern_dequant_gptq_ref(NULL, NULL, NULL, 16, 8, 3, 0, &one), -1);
+}
+END_TEST
+
+START_TEST(test_dequant_gptq_cuda_vs_ref)
+{
+    char why[256];
+    if (!kern_cuda_available(why, sizeof why))
+        return; /* main() printed the skip once */
+    ck_err err;
+    ck_err_clear(&err);
+    for (unsigned k = 0; k < N_GPTQ; k++) {
+        int32_t *qw, *g_idx;
+        float *scale, *want;
+        make_gptq(k, &qw, &scale, &g_idx, &want);
+        size_t n = gptq_cases[k].in * gptq_cases[k].out;
+        size_t groups = gptq_cases[k].group > 0 ? gptq_cases[k].in / (size_t)gptq_cases[k].group : 1;
+        float *ref = malloc(n * 4), *got = malloc(n * 4);
+        kern_dequant_gptq_ref(qw, scale, g_idx, gptq_cases[k].in, gptq_cases[k].out, gptq_cases[k].bits,
+                              gptq_cases[k].group, ref);
+        ck_assert_msg(kern_dequant_gptq_cuda_host(qw, scale, g_idx, gptq_cases[k].in, gptq_cases[k].out,
+                                                  gptq_cases[k].bits, gptq_cases[k].group, groups, got, &err) == CK_OK,
+                      "%s", err.msg);
+        double num = 0, den = 0;
+        for (size_t i = 0; i < n; i++) {
+            num += ((double)got[i] - ref[i]) * ((double)got[i] - ref[i]);
+            den += (double)ref[i] * ref[i];
+        }
+        ck_assert_msg(den > 0 && sqrt(num / den) <= 1e-6, "case %u: relative error %g", k, sqrt(num / den));
+        free(qw), free(scale), free(g_idx), free(want), free(ref), free(got);
+    }
+}
+END_TEST
+
 static const struct { size_t rows, cols; int bn, bk; } fp8_cases[] = {
     {1, 1, 128, 128}, {5, 7, 2, 3}, {130, 300, 128, 128}, {256, 128, 128, 128}, {33, 65, 16, 8}};
 #define N_FP8 (sizeof fp8_cases / sizeof *fp8_cases)
@@ -752,6 +843,7 @@ static Suite *kernels_suite(void)
     tcase_add_test(core, test_dequant_fp8_ref);
     tcase_add_test(core, test_dequant_int8_ref);
     tcase_add_test(core, test_dequant_awq_ref);
+    tcase_add_test(core, test_dequant_gptq_ref);
     tcase_add_test(core, test_forward_ops);
     tcase_add_test(core, test_device_stubs_say_why);
     tcase_add_test(core, test_linear_threads);
@@ -763,6 +855,7 @@ static Suite *kernels_suite(void)
     tcase_add_test(cuda, test_forward_cuda_vs_ref);
     tcase_add_test(cuda, test_dequant_int8_cuda_vs_ref);
     tcase_add_test(cuda, test_dequant_awq_cuda_vs_ref);
+    tcase_add_test(cuda, test_dequant_gptq_cuda_vs_ref);
     tcase_set_timeout(cuda, 120);
     suite_add_tcase(s, cuda);
     return s;
@@ -773,7 +866,7 @@ int main(void)
     char why[256];
     if (!kern_cuda_available(why, sizeof why))
         fprintf(stderr, "SKIP check_kernels: %zu CUDA cases (CUDA vs C reference) skipped: %s\n",
-                N_DTYPES * N_SIZES + 5, why);
+                N_DTYPES * N_SIZES + 6, why);
     SRunner *sr = srunner_create(kernels_suite());
     /* a CUDA context does not survive fork(): run in this process */
     srunner_set_fork_status(sr, CK_NOFORK);

@@ -551,9 +551,10 @@ END_TEST
  * every recorded layout, in float32, gives the same log-probabilities over the vocabulary at every
  * position, within LOGIT_TOL (absolute, on log-probabilities of a few units) where vLLM ran in
  * float32; where it ran in bfloat16 (AWQ and GPTQ run only in 16 bits) within LOGIT_TOL_BF16,
- * bfloat16's rounding of every activation, and with the same most likely token everywhere. */
+ * bfloat16's rounding of every activation (a zero point off by one gives 6), and with the same
+ * most likely token wherever vLLM's leads the next by more than that. */
 #define LOGIT_TOL 1e-4
-#define LOGIT_TOL_BF16 0.25
+#define LOGIT_TOL_BF16 0.5
 
 START_TEST(oracle_logits)
 {
@@ -648,7 +649,11 @@ START_TEST(oracle_logits)
                     ax = x[v] > x[ax] ? v : ax;
                     ay = y[v] > y[ay] ? v : ay;
                 }
-                top_differs += ax != ay;
+                double second = -1e30; /* vLLM's lead: a near tie may go either way in bfloat16 */
+                for (int64_t v = 0; v < V; v++)
+                    if (v != ay && y[v] > second)
+                        second = y[v];
+                top_differs += ax != ay && y[ay] - second > tol;
                 for (int64_t v = 0; v < V; v++)
                     sum += exp((double)x[v] - mx);
                 double lse = mx + log(sum);
@@ -659,7 +664,7 @@ START_TEST(oracle_logits)
             }
             if (worst > tol || top_differs)
                 say(rp, "%s TP %d x PP %d (vLLM in %s): log-probabilities differ from vLLM's by up to %.3g "
-                    "(tolerance %.0e), the most likely token at %d of %d positions", dir, tp, pp, dtype, worst, tol,
+                    "(tolerance %.2g), another most likely token at %d of %d positions", dir, tp, pp, dtype, worst, tol,
                     top_differs, T);
             printf("oracle: %s TP %d x PP %d (vLLM in %s): largest log-probability difference %.3g\n", dir, tp, pp,
                    dtype, worst);
