@@ -244,7 +244,7 @@ static const char *block_module(const ck_checkpoint *ck, const rules_file *r, in
         return "self_attn";
     ck_config plain = ck->cfg;
     plain.has_quant = 0;
-    plan_layout one = {1, 1, 0, {0}, 0, plan_unties_embeddings(ck)};
+    plan_layout one = {1, 1, 0, {0}, 0, plan_unties_embeddings(ck), NULL};
     plan p;
     ck_findings f;
     ck_err err;
@@ -288,7 +288,7 @@ static double block_culprit(const ck_checkpoint *a, const rules_file *ra, const 
     double worst = -1;
     findings_init(&f);
     ck_err_clear(&err);
-    plan_layout oa = {1, 1, 0, {0}, 0, plan_unties_embeddings(a)}, ob = {1, 1, 0, {0}, 0, plan_unties_embeddings(b)};
+    plan_layout oa = {1, 1, 0, {0}, 0, plan_unties_embeddings(a), NULL}, ob = {1, 1, 0, {0}, 0, plan_unties_embeddings(b), NULL};
     load_opts o = {0};
     o.layer = l;
     int ok_a = plan_build(ra, &a->cfg, &oa, &pa, &f, &err) == CK_OK;
@@ -345,7 +345,7 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const rul
     int rc = -1;
     size_t nl = (size_t)T * (size_t)vocab, nt = 2 * (size_t)layers * (size_t)T * (size_t)hidden;
     float *lo = malloc(nl * sizeof *lo), *to = malloc((nt ? nt : 1) * sizeof *to);
-    plan_layout one = {1, 1, 0, {0}, 0, plan_unties_embeddings(other)};
+    plan_layout one = {1, 1, 0, {0}, 0, plan_unties_embeddings(other), NULL};
     uint64_t b = 0;
     ck_findings f;
     findings_init(&f);
@@ -450,7 +450,7 @@ static int check_layers(const ck_checkpoint *ck, const rules_file *r, const plan
     const cfg_quant *deq = ck->cfg.has_quant ? &ck->cfg.quant : NULL;
     const ck_config *cfg = deq ? &plain : &ck->cfg;
     plan ps, p1;
-    plan_layout one = {1, 1, 0, {0}, 0, plan_unties_embeddings(ck)};
+    plan_layout one = {1, 1, 0, {0}, 0, plan_unties_embeddings(ck), NULL};
     ck_findings f;
     ck_err err;
     char buf[1600];
@@ -747,6 +747,7 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
     const char *dir = a->dir;
     plan_layout lay = a->lo.layout;
     lay.untie_embeddings = plan_unties_embeddings(&s->ck);
+    lay.unconverted = s->unconverted;
     char buf[1600];
     ck_err err;
     ck_err_clear(&err);
@@ -786,7 +787,7 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
     size_t nl = (size_t)a->T * (size_t)vocab, nt = 2 * (size_t)(layers > 0 ? layers : 0) * (size_t)a->T * (size_t)hidden;
     float *l1 = malloc(nl * sizeof *l1), *ln = malloc(nl * sizeof *ln);
     float *t1 = malloc((nt ? nt : 1) * sizeof *t1), *tn = malloc((nt ? nt : 1) * sizeof *tn);
-    plan_layout one = {1, 1, 0, {0}, 0, plan_unties_embeddings(&s->ck)};
+    plan_layout one = {1, 1, 0, {0}, 0, plan_unties_embeddings(&s->ck), NULL};
     uint64_t b1 = 0, bn = 0;
     ck_findings f;
     findings_init(&f);
@@ -894,8 +895,13 @@ int cmd_check(int argc, char **argv)
     ck_err err;
     ck_err_clear(&err);
     int opened = session_open(&s, dir, &a.lo, 0, &err);
-    if (s.stage >= SESSION_OPENED)
+    if (s.stage >= SESSION_OPENED) {
         lay.untie_embeddings = plan_unties_embeddings(&s.ck);
+        /* the session (opened unplanned) derives no list: this command keeps its own */
+        if (!s.unconverted)
+            s.unconverted = plan_unconverted(&s.ck);
+        lay.unconverted = s.unconverted;
+    }
     if (s.stage < SESSION_OPENED) {
         say_error("", &err);
         session_free(&s);

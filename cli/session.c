@@ -99,14 +99,19 @@ static void side_prepare(void *ctx, const ck_checkpoint *ck)
 static void maybe_untie(side_ctx *x, const ck_checkpoint *ck)
 {
     plan *p = &x->s->p;
-    if (!plan_unties_embeddings(ck))
+    int untie = plan_unties_embeddings(ck);
+    x->s->unconverted = plan_unconverted(ck);
+    if (!untie && !x->s->unconverted)
         return;
     plan_layout lay = p->layout;
-    lay.untie_embeddings = 1;
+    lay.untie_embeddings = untie;
+    lay.unconverted = x->s->unconverted;
     plan_free(p);
     findings_free(&x->s->f);
     findings_init(&x->s->f);
     x->plan_rc = plan_build(&x->s->r, &ck->cfg, &lay, p, &x->s->f, &x->plan_err);
+    if (!untie)
+        return;
     findings_add(&x->s->f, "lint.untied", SEV_NOTE, ck->cfg.path ? ck->cfg.path : "config.json",
                  "tie_word_embeddings", UINT64_MAX, "config.json ties the word embeddings, but the "
                  "checkpoint ships its own lm_head.weight: vLLM builds lm_head untied and loads it "
@@ -146,6 +151,7 @@ int session_open_with(session *s, const char *dir, const layout_opts *o, int pla
         if (x.rules_rc == CK_OK)
             rules_free(&s->r);
         findings_free(&s->f);
+        free(s->unconverted);
         memset(s, 0, sizeof *s);
         return rc;
     }
@@ -188,5 +194,6 @@ void session_free(session *s)
     if (s->stage >= SESSION_OPENED)
         ckpt_free(&s->ck);
     findings_free(&s->f);
+    free(s->unconverted);
     memset(s, 0, sizeof *s);
 }

@@ -19,6 +19,8 @@ typedef struct {
     rules_file r;       /* its rules (SESSION_RULES) */
     plan p;             /* the plan of the layout (SESSION_PLANNED), borrowing ck.cfg and r */
     ck_findings f;      /* plan_build's findings: what the model cannot be built with */
+    char *unconverted;  /* modules the checkpoint stores unquantized where vLLM derives them
+                         * (plan_unconverted), which the plan's layout borrows; NULL: none */
     int stage;          /* SESSION_*: the steps that succeeded */
 } session;
 

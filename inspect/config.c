@@ -80,6 +80,24 @@ static int jbool(const cJSON *o, const char *name)
     return cJSON_IsBool(x) ? cJSON_IsTrue(x) : -1;
 }
 
+/* The strings of list `name` of q, one per line (malloc), or NULL when there are none. */
+static char *string_lines(const cJSON *q, const char *name)
+{
+    const cJSON *l = cJSON_GetObjectItemCaseSensitive(q, name), *e;
+    size_t n = 0;
+    cJSON_ArrayForEach(e, l) if (cJSON_IsString(e)) n += strlen(e->valuestring) + 1;
+    char *out = n ? malloc(n + 1) : NULL;
+    if (!out)
+        return NULL;
+    out[0] = 0;
+    cJSON_ArrayForEach(e, l) if (cJSON_IsString(e))
+    {
+        strcat(out, e->valuestring);
+        strcat(out, "\n");
+    }
+    return out;
+}
+
 static void quant_summarize(const cJSON *q, cfg_quant *out)
 {
     memset(out, 0, sizeof *out);
@@ -246,6 +264,8 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
     if (cJSON_IsObject(q)) {
         cfg->has_quant = 1;
         quant_summarize(q, &cfg->quant);
+        if (strcmp(cfg->quant.method, "awq") == 0 || strcmp(cfg->quant.method, "gptq") == 0)
+            cfg->not_convert = string_lines(q, "modules_to_not_convert");
     }
     int n = 0;
     const cJSON *it;
@@ -309,6 +329,7 @@ void config_free(ck_config *cfg)
     free(cfg->architectures);
     free(cfg->model_type);
     free(cfg->torch_dtype);
+    free(cfg->not_convert);
     memset(cfg, 0, sizeof *cfg);
 }
 

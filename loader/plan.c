@@ -62,6 +62,76 @@ static int has_lm_head(const ck_checkpoint *ck)
     return 0;
 }
 
+typedef struct {
+    char *mod;
+    int is_float;
+} mod_dtype;
+
+static int cmp_mod(const void *a, const void *b)
+{
+    return strcmp(((const mod_dtype *)a)->mod, ((const mod_dtype *)b)->mod);
+}
+
+char *plan_unconverted(const ck_checkpoint *ck)
+{
+    const ck_config *c = &ck->cfg;
+    if (!c->has_quant || c->not_convert || (strcmp(c->quant.method, "awq") != 0 && strcmp(c->quant.method, "gptq") != 0))
+        return NULL;
+    size_t n = 0, k = 0, len = 0;
+    for (size_t s = 0; s < ck->n_shards; s++)
+        n += ck->shards[s].h.n_tensors;
+    mod_dtype *v = calloc(n ? n : 1, sizeof *v);
+    if (!v)
+        return NULL;
+    for (size_t s = 0; s < ck->n_shards; s++)
+        for (size_t t = 0; t < ck->shards[s].h.n_tensors; t++) {
+            const st_tensor *e = &ck->shards[s].h.tensors[t];
+            const char *dot = strrchr(e->name, '.');
+            if (!dot || !(v[k].mod = strndup(e->name, (size_t)(dot - e->name))))
+                continue;
+            v[k++].is_float = e->dtype == DT_F16 || e->dtype == DT_BF16 || e->dtype == DT_F32;
+        }
+    qsort(v, k, sizeof *v, cmp_mod);
+    for (size_t i = 0; i < k; i++)
+        len += strlen(v[i].mod) + 1;
+    char *out = malloc(len + 1), *w = out;
+    for (size_t i = 0, j; out && i < k; i = j) {
+        int all = 1;
+        for (j = i; j < k && strcmp(v[j].mod, v[i].mod) == 0; j++)
+            all &= v[j].is_float;
+        if (all) {
+            size_t l = strlen(v[i].mod);
+            memcpy(w, v[i].mod, l);
+            w += l;
+            *w++ = '\n';
+        }
+    }
+    if (out)
+        *w = 0;
+    for (size_t i = 0; i < k; i++)
+        free(v[i].mod);
+    free(v);
+    if (out && !*out) {
+        free(out);
+        out = NULL;
+    }
+    return out;
+}
+
+/* Whether module `mod` (the loader's name, vLLM's prefix with strip_prefix put back) is one a line
+ * of `lines` names, as vLLM's is_layer_skipped matches them: each line a substring of it. */
+static int listed(const char *lines, const char *mod)
+{
+    for (const char *q = lines; q && *q;) {
+        const char *e = strchr(q, '\n');
+        size_t l = e ? (size_t)(e - q) : strlen(q);
+        if (l && memmem(mod, strlen(mod), q, l))
+            return 1;
+        q = e ? e + 1 : q + l;
+    }
+    return 0;
+}
+
 int plan_unties_embeddings(const ck_checkpoint *ck)
 {
     int64_t tie = 0;
@@ -352,6 +422,25 @@ static int emit(expander *x, size_t *cap, int layer)
     }
     int64_t lexperts = experts, first;
     shard_expert_range(p, experts, 0, &first, &lexperts); /* the most any rank holds: rank 0's */
+    /* a module the config or the checkpoint leaves unquantized (AWQ/GPTQ modules_to_not_convert,
+     * or what vLLM derives from the stored dtypes): a plain weight */
+    int plain = 0;
+    if (t->linear && !t->experts && (p->cfg->not_convert || p->layout.unconverted)) {
+        char mod[512] = "";
+        int si = pattern_cap_index(&t->name, "suffix", 6);
+        if (si >= 0) {
+            x->vals[si].s = "weight";
+            x->vals[si].len = 6;
+        }
+        size_t sp = strlen(p->rules->strip_prefix);
+        snprintf(mod, sizeof mod, "%s", p->rules->strip_prefix);
+        if (pattern_format(&t->name, x->vals, mod + sp, sizeof mod - sp) > 7) {
+            mod[strlen(mod) - 7] = 0; /* less ".weight" */
+            plain = listed(p->cfg->not_convert, mod) || listed(p->layout.unconverted, mod);
+        }
+    }
+    if (plain)
+        nsuf = 1;
     for (int s = 0; s < nsuf; s++) {
         plan_param pp;
         memset(&pp, 0, sizeof pp);
@@ -363,9 +452,11 @@ static int emit(expander *x, size_t *cap, int layer)
         pp.experts = experts;
         int si = pattern_cap_index(&t->name, "suffix", 6);
         if (si >= 0) {
-            x->vals[si].s = q->suffixes[s].suffix;
-            x->vals[si].len = strlen(q->suffixes[s].suffix);
+            x->vals[si].s = plain ? "weight" : q->suffixes[s].suffix;
+            x->vals[si].len = strlen(x->vals[si].s);
         }
+        if (plain)
+            pp.suffix = -1;
         char name[512];
         if (pattern_format(&t->name, x->vals, name, sizeof name) < 0 || !(pp.name = strdup(name))) {
             ck_err_set(x->err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "parameter name too long or out of memory");
@@ -377,7 +468,7 @@ static int emit(expander *x, size_t *cap, int layer)
             pp.local[0] = (uint64_t)lexperts;
             d0 = 1;
         }
-        if (t->linear && q->suffixes[s].shape) {
+        if (t->linear && !plain && q->suffixes[s].shape) {
             for (int pass = 0; pass < 2; pass++) {
                 const char *names[2] = {"out", "in"};
                 int64_t v[2] = {pass ? lout : out, pass ? lin : in};

@@ -29,6 +29,10 @@ typedef struct {
     int untie_embeddings;        /* config.json ties the embeddings but the checkpoint ships an
                                   * lm_head.weight: vLLM (ModelConfig.maybe_untie_word_embeddings)
                                   * builds and loads lm_head untied; tie_word_embeddings reads false */
+    const char *unconverted;     /* modules the checkpoint stores unquantized, one per line (vLLM's
+                                  * AWQ/GPTQ maybe_update_config derives them when
+                                  * modules_to_not_convert is empty: plan_unconverted), borrowed;
+                                  * NULL: none */
 } plan_layout;
 
 typedef struct {
@@ -78,6 +82,11 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
  * key of the checkpoint (its headers or index) ends in "lm_head.weight"; plan such a checkpoint
  * with layout.untie_embeddings set. Reads ck->cfg, the shards' headers and the index only. */
 int plan_unties_embeddings(const ck_checkpoint *ck);
+/* vLLM's AutoAWQConfig/AutoGPTQConfig.maybe_update_config: when config.json quantizes with AWQ or
+ * GPTQ and lists no modules_to_not_convert, the modules whose every tensor the checkpoint stores as
+ * float are left unquantized: their names (as stored, less the last dotted part), one per line
+ * (the caller frees it), or NULL when none or not such a checkpoint. */
+char *plan_unconverted(const ck_checkpoint *ck);
 /* Frees what plan_build made and leaves p zeroed; accepts NULL and a zeroed plan. */
 void plan_free(plan *p);
 /* Experts of the model's routed-expert parameters (the first with an experts dim), 0: none. */

@@ -75,7 +75,7 @@ START_TEST(test_load_slices)
     for (unsigned ti = 0; ti < 3; ti++)
         for (int pp = 1; pp <= 2; pp++) {
             int t = tps[ti];
-            plan_layout lay = {t, pp, 0, {0}, 0, 0};
+            plan_layout lay = {t, pp, 0, {0}, 0, 0, NULL};
             plan p;
             ck_findings f;
             findings_init(&f);
@@ -140,7 +140,7 @@ START_TEST(test_load_slices)
     ck_assert_int_eq(ckpt_open("fixtures/moe/tiny-mixtral", 1, &ck, &err), CK_OK);
     ck_assert_int_eq(rules_load_builtin("mixtral", &r, &err), CK_OK);
     for (int ep = 0; ep <= 1; ep++) {
-        plan_layout lay = {2, 1, ep, {0}, 0, 0};
+        plan_layout lay = {2, 1, ep, {0}, 0, 0, NULL};
         plan p;
         ck_findings f;
         findings_init(&f);
@@ -194,7 +194,7 @@ START_TEST(test_shard_slices)
     ck_assert_int_eq(rules_load_builtin("qwen2", &r, &err), CK_OK);
     /* what each rank takes, as the TUI shows it: GQA heads replicated in pairs at TP 4 */
     {
-        plan_layout lay = {4, 1, 0, {0}, 0, 0};
+        plan_layout lay = {4, 1, 0, {0}, 0, 0, NULL};
         plan p;
         ck_findings f;
         findings_init(&f);
@@ -551,7 +551,7 @@ START_TEST(test_device_load)
         ck_config plain = ck.cfg;
         plain.has_quant = 0;
         const cfg_quant *deq = ck.cfg.has_quant ? &ck.cfg.quant : NULL;
-        plan_layout lay = {2, 2, 0, {0}, 0, 0};
+        plan_layout lay = {2, 2, 0, {0}, 0, 0, NULL};
         plan p;
         ck_findings f;
         findings_init(&f);
@@ -675,7 +675,7 @@ START_TEST(test_asymmetric_w4a16)
     ck_assert_int_eq(rules_load_builtin("llama", &r, &err), CK_OK);
     ck_config plain = ck.cfg;
     plain.has_quant = 0;
-    plan_layout lay = {1, 1, 0, {0}, 0, 0};
+    plan_layout lay = {1, 1, 0, {0}, 0, 0, NULL};
     plan p;
     ck_findings f;
     findings_init(&f);
