@@ -266,6 +266,8 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
         quant_summarize(q, &cfg->quant);
         if (strcmp(cfg->quant.method, "awq") == 0 || strcmp(cfg->quant.method, "gptq") == 0)
             cfg->not_convert = string_lines(q, "modules_to_not_convert");
+        else if (strcmp(cfg->quant.method, "compressed-tensors") == 0)
+            cfg->not_convert = string_lines(q, "ignore");
     }
     int n = 0;
     const cJSON *it;

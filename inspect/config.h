@@ -40,7 +40,8 @@ typedef struct {
 typedef struct {
     int present;         /* config.json was found and parsed */
     int n_layer_types;   /* entries of the "layer_types" list, -1 when there is none */
-    char *not_convert;   /* quantization_config's modules_to_not_convert (AWQ, GPTQ), one per
+    char *not_convert;   /* quantization_config's modules_to_not_convert (AWQ, GPTQ) or ignore
+                          * (compressed-tensors: names, or "re:" regular expressions), one per
                           * line, owned; NULL when absent or empty */
     char *path;          /* owned */
     char *architectures; /* comma-joined, owned; "" when absent */

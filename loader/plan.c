@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <regex.h>
+
 #include "loader/shard.h"
 
 int plan_pp_indices(int layers, const plan_layout *lay, int stage, int *start, int *end, ck_err *err)
@@ -119,13 +121,29 @@ char *plan_unconverted(const ck_checkpoint *ck)
 }
 
 /* Whether module `mod` (the loader's name, vLLM's prefix with strip_prefix put back) is one a line
- * of `lines` names, as vLLM's is_layer_skipped matches them: each line a substring of it. */
-static int listed(const char *lines, const char *mod)
+ * of `lines` names: as vLLM's is_layer_skipped matches AWQ/GPTQ lists (each line a substring of
+ * it), or (exact) as compressed-tensors' should_ignore_layer does: the name itself, or "re:" and a
+ * regular expression matched from its start. */
+static int listed(const char *lines, const char *mod, int exact)
 {
     for (const char *q = lines; q && *q;) {
         const char *e = strchr(q, '\n');
         size_t l = e ? (size_t)(e - q) : strlen(q);
-        if (l && memmem(mod, strlen(mod), q, l))
+        char line[512];
+        snprintf(line, sizeof line, "%.*s", (int)(l < sizeof line - 1 ? l : sizeof line - 1), q);
+        if (!exact && l && strstr(mod, line))
+            return 1;
+        if (exact && strncmp(line, "re:", 3) == 0) {
+            regex_t re;
+            char pat[600];
+            snprintf(pat, sizeof pat, "^(%s)", line + 3);
+            if (regcomp(&re, pat, REG_EXTENDED | REG_NOSUB) == 0) {
+                int hit = regexec(&re, mod, 0, NULL, 0) == 0;
+                regfree(&re);
+                if (hit)
+                    return 1;
+            }
+        } else if (exact && strcmp(line, mod) == 0)
             return 1;
         q = e ? e + 1 : q + l;
     }
@@ -436,7 +454,8 @@ static int emit(expander *x, size_t *cap, int layer)
         snprintf(mod, sizeof mod, "%s", p->rules->strip_prefix);
         if (pattern_format(&t->name, x->vals, mod + sp, sizeof mod - sp) > 7) {
             mod[strlen(mod) - 7] = 0; /* less ".weight" */
-            plain = listed(p->cfg->not_convert, mod) || listed(p->layout.unconverted, mod);
+            int ct = p->cfg->has_quant && strcmp(p->cfg->quant.method, "compressed-tensors") == 0;
+            plain = listed(p->cfg->not_convert, mod, ct) || listed(p->layout.unconverted, mod, 0);
         }
     }
     if (plain)
