@@ -715,6 +715,18 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
                      "validate_layer_type): ValueError: `num_hidden_layers` (%lld) must be equal to "
                      "the number of `layer_types` (%d); give layer_types one entry per layer",
                      (long long)layers, cfg->n_layer_types);
+    /* vLLM 0.32's AutoGPTQConfig: activation order and asymmetric weights are refused */
+    const cfg_quant *gq = cfg->has_quant && strcmp(cfg->quant.method, "gptq") == 0 ? &cfg->quant : NULL;
+    if (gq && gq->desc_act == 1 && gq->group_size != -1)
+        findings_add(f, "lint.config_refused", SEV_ERROR, cfg->path ? cfg->path : "config.json",
+                     "quantization_config.desc_act", UINT64_MAX, "vLLM refuses this quantization_config: "
+                     "ValueError: GPTQ group activation ordering (desc_act=True) is no longer supported. Use "
+                     "a checkpoint with static activation ordering or desc_act=False.");
+    else if (gq && gq->symmetric != -1 && !((gq->bits == 4 || gq->bits == 8) && gq->symmetric == 1))
+        findings_add(f, "lint.config_refused", SEV_ERROR, cfg->path ? cfg->path : "config.json",
+                     "quantization_config", UINT64_MAX, "vLLM refuses this quantization_config: ValueError: "
+                     "Unsupported quantization config: bits=%d, sym=%s (it runs symmetric 4- and 8-bit GPTQ)",
+                     gq->bits, gq->symmetric ? "True" : "False");
     /* vLLM's ModelConfig.verify_with_parallel_config: refused before any rank starts */
     if (lay->tp > 1 && plan_lookup(&env, "num_attention_heads", 19, &lv) && !lv.is_null && !lv.is_str &&
         lv.v > 0 && lv.v % lay->tp)
