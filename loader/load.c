@@ -225,6 +225,28 @@ static int read_zero_points(const ck_checkpoint *ck, const char *wname, size_t b
     return rc;
 }
 
+/* The words of an AWQ or GPTQ qweight (scratch slot 0) and its scales as floats (slots 2 and 3),
+ * [*groups][outc] with *groups = in / group (1 when group is 0), each count checked. */
+static int read_qweight_scales(const ck_checkpoint *ck, size_t i, ck_tensor_ref sref, uint64_t in, uint64_t outc,
+                               int group, mem_ctx *m, void **raw, float **scale, uint64_t *groups, uint64_t *bytes,
+                               ck_err *err)
+{
+    const st_tensor *ten = ckpt_tensor(ck, ck->tensors[i]);
+    const char *path = ck->shards[ck->tensors[i].shard].path;
+    uint64_t n;
+    *groups = group ? in / (uint64_t)group : 1;
+    if (!*groups || (group && in % (uint64_t)group))
+        return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "%llu input channels are not whole "
+                          "groups of %d (quantization_config's group_size)", (unsigned long long)in, group);
+    int rc = read_raw_to(ck, ck->tensors[i], m, 0, raw, bytes, err);
+    if (rc == CK_OK && (rc = read_floats_to(ck, sref, m, 2, 3, scale, &n, bytes, err)) == CK_OK &&
+        n != *groups * outc)
+        rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, sref)->name, CK_NO_OFFSET, "%llu scales for %llu "
+                        "groups x %llu columns: the scales do not belong to this qweight; re-export the checkpoint",
+                        (unsigned long long)n, (unsigned long long)*groups, (unsigned long long)outc);
+    return rc;
+}
+
 /* A quantized weight as float: compressed-tensors weight_packed (+ weight_scale, optional
  * weight_zero_point and weight_shape) or a block-FP8 weight (+ weight_scale_inv), dequantized
  * with the kernels' reference. *shape gets [out, in]. 0 with *out NULL when `ten` is not one. */
@@ -336,24 +358,16 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
             return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "AWQ qweight of %s with %u dims (%d "
                               "bits): not AWQ's int32 GEMM layout of 4-bit values", dtype_name(ten->dtype), ten->ndim,
                               q->bits);
-        uint64_t in = ten->shape[0], outc = ten->shape[1] * 8;
-        uint64_t groups = group ? in / (uint64_t)group : 1;
+        uint64_t in = ten->shape[0], outc = ten->shape[1] * 8, groups;
         const st_tensor *zt = ckpt_tensor(ck, zref);
-        if (!groups || (group && in % (uint64_t)group))
-            return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "%llu input channels are not whole "
-                              "groups of %d (quantization_config's group_size)", (unsigned long long)in, group);
-        if (zt->dtype != DT_I32 || zt->ndim != 2 || zt->shape[0] != groups || zt->shape[1] != ten->shape[1])
-            return ck_err_set(err, CK_EFORMAT, ck->shards[zref.shard].path, zt->name, CK_NO_OFFSET, "AWQ qzeros "
-                              "must be int32 [%llu, %llu] beside qweight [%llu, %llu]", (unsigned long long)groups,
-                              (unsigned long long)ten->shape[1], (unsigned long long)in,
-                              (unsigned long long)ten->shape[1]);
         void *zraw = NULL;
         int32_t *d_z = NULL;
-        if ((rc = read_raw_to(ck, ck->tensors[i], m, 0, &raw, bytes, err)) == CK_OK &&
-            (rc = read_floats_to(ck, sref, m, 2, 3, &scale, &n, bytes, err)) == CK_OK && n != groups * outc)
-            rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, sref)->name, CK_NO_OFFSET, "%llu scales for "
-                            "%llu groups x %llu columns: the scales do not belong to this qweight; re-export the "
-                            "checkpoint", (unsigned long long)n, (unsigned long long)groups, (unsigned long long)outc);
+        rc = read_qweight_scales(ck, i, sref, in, outc, group, m, &raw, &scale, &groups, bytes, err);
+        if (rc == CK_OK && (zt->dtype != DT_I32 || zt->ndim != 2 || zt->shape[0] != groups || zt->shape[1] != ten->shape[1]))
+            rc = ck_err_set(err, CK_EFORMAT, ck->shards[zref.shard].path, zt->name, CK_NO_OFFSET, "AWQ qzeros "
+                            "must be int32 [%llu, %llu] beside qweight [%llu, %llu]", (unsigned long long)groups,
+                            (unsigned long long)ten->shape[1], (unsigned long long)in,
+                            (unsigned long long)ten->shape[1]);
         if (rc == CK_OK)
             rc = read_raw_to(ck, zref, NULL, 0, &zraw, bytes, err);
         d_z = zraw;
@@ -383,16 +397,8 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
                               "bits%s%s: this version dequantizes symmetric 4- and 8-bit GPTQ without desc_act",
                               dtype_name(ten->dtype), ten->ndim, bits, q->symmetric == 0 ? ", asymmetric" : "",
                               q->desc_act == 1 ? ", desc_act" : "");
-        uint64_t in = ten->shape[0] * (32 / (uint64_t)bits), outc = ten->shape[1];
-        uint64_t groups = group ? in / (uint64_t)group : 1;
-        if (!groups || (group && in % (uint64_t)group))
-            return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "%llu input channels are not whole "
-                              "groups of %d (quantization_config's group_size)", (unsigned long long)in, group);
-        if ((rc = read_raw_to(ck, ck->tensors[i], m, 0, &raw, bytes, err)) == CK_OK &&
-            (rc = read_floats_to(ck, sref, m, 2, 3, &scale, &n, bytes, err)) == CK_OK && n != groups * outc)
-            rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, sref)->name, CK_NO_OFFSET, "%llu scales for "
-                            "%llu groups x %llu columns: the scales do not belong to this qweight; re-export the "
-                            "checkpoint", (unsigned long long)n, (unsigned long long)groups, (unsigned long long)outc);
+        uint64_t in = ten->shape[0] * (32 / (uint64_t)bits), outc = ten->shape[1], groups;
+        rc = read_qweight_scales(ck, i, sref, in, outc, group, m, &raw, &scale, &groups, bytes, err);
         if (rc == CK_OK)
             rc = mem_buf(m, 1, (size_t)(in * outc) * sizeof **out, (void **)out, err);
         if (rc == CK_OK && ON_DEV(m))
