@@ -158,10 +158,22 @@ static void quant_summarize(const cJSON *q, cfg_quant *out)
         out->group_size = jint(q, "group_size", jint(q, "q_group_size", 0));
         out->desc_act = jbool(q, "desc_act");
         out->symmetric = jbool(q, "sym");
+        int awq = strcmp(out->method, "awq") == 0, zp = jbool(q, "zero_point");
+        if (awq && zp != -1)
+            out->symmetric = !zp; /* AWQ stores zero points unless zero_point is false */
+        const char *layout = awq ? jstr(q, "version") : jstr(q, "checkpoint_format");
+        if (layout && strcmp(layout, out->method) == 0)
+            layout = NULL; /* GPTQ's own format: said once */
+        snprintf(out->fmt, sizeof out->fmt, "%s", layout ? layout : "");
         snprintf(out->type, sizeof out->type, "int");
-        snprintf(out->summary, sizeof out->summary, "%s %d-bit, group %d%s%s", out->method,
-                 out->bits, out->group_size, out->desc_act == 1 ? ", desc_act" : "",
-                 out->symmetric == 0 ? ", asymmetric" : "");
+        char grp[32];
+        if (out->group_size > 0)
+            snprintf(grp, sizeof grp, "group %d", out->group_size);
+        else
+            snprintf(grp, sizeof grp, "one group per row");
+        snprintf(out->summary, sizeof out->summary, "%s%s%s %d-bit, %s%s%s", out->method, layout ? " " : "",
+                 layout ? layout : "", out->bits, grp, out->desc_act == 1 ? ", desc_act" : "",
+                 out->symmetric == 0 ? (awq ? ", zero points" : ", asymmetric") : out->symmetric == 1 ? ", symmetric" : "");
     } else {
         snprintf(out->summary, sizeof out->summary, "%s", out->method);
     }
