@@ -63,6 +63,27 @@ def tui_first_screen(ckptdoc, dsv3):
               % statistics.median(ms))
 
 
+def awq_72b(ckptdoc, work):
+    """lint --tp 8 of the full-scale Qwen2.5-72B AWQ layout against the Python header reader."""
+    awq = os.path.join(work, "awq72b-sparse")
+    if not os.path.exists(os.path.join(awq, "config.json")):
+        subprocess.check_call([sys.executable, os.path.join(ROOT, "fixtures", "make_sparse_awq72b.py"), awq])
+    files = sorted(glob.glob(os.path.join(awq, "*.safetensors")))
+    python_headers(files)
+    py, lint = [], []
+    for _ in range(21):
+        t = time.perf_counter()
+        python_headers(files)
+        py.append(time.perf_counter() - t)
+        lint.append(run_timed([ckptdoc, "lint", "--tp", "8", awq]))
+    p_med, l_med = statistics.median(py), statistics.median(r[0] for r in lint)
+    print("lint, full-scale Qwen2.5-72B AWQ layout (%d files, 2,083 tensors, 80 layers):" % len(files))
+    print("  ckptdoc lint --tp 8      median %.1f ms  peak RSS %.1f MB  exit %d" % (
+        l_med * 1e3, max(r[1] for r in lint) / 1024, lint[0][2]))
+    print("  python json.loads x%d     median %.1f ms" % (len(files), p_med * 1e3))
+    print("  ratio ckptdoc/python     %.2f (median), goal < 0.33" % (l_med / p_med))
+
+
 def main():
     ckptdoc, work = sys.argv[1], sys.argv[2]
     gb = float(sys.argv[sys.argv.index("--verify-gb") + 1]) if "--verify-gb" in sys.argv else 4.0
@@ -104,6 +125,7 @@ def main():
     lio_med = statistics.median(r[0] for r in lio)
     print("  ckptdoc lint --tp 8 --pp 2, index alone     median %.1f ms  peak RSS %.1f MB  exit %d  ratio %.2f"
           % (lio_med * 1e3, max(r[1] for r in lio) / 1024, lio[0][2], lio_med / p_med))
+    awq_72b(ckptdoc, work)
     tui_first_screen(ckptdoc, dsv3)
     # --verify throughput on real data, from the page cache
     vdir = os.path.join(work, "verify-%dgb-256mb" % int(gb))

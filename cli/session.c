@@ -101,6 +101,10 @@ static void maybe_untie(side_ctx *x, const ck_checkpoint *ck)
     plan *p = &x->s->p;
     int untie = plan_unties_embeddings(ck);
     x->s->unconverted = plan_unconverted(ck);
+    if (x->s->unconverted && !plan_unconverts_any(p, x->s->unconverted)) {
+        free(x->s->unconverted); /* only norms and embeddings, which are float anyway */
+        x->s->unconverted = NULL;
+    }
     if (!untie && !x->s->unconverted)
         return;
     plan_layout lay = p->layout;

@@ -66,7 +66,7 @@ static int has_lm_head(const ck_checkpoint *ck)
 
 typedef struct {
     char *mod;
-    int is_float;
+    int is_float, is_matrix;
 } mod_dtype;
 
 static int cmp_mod(const void *a, const void *b)
@@ -91,6 +91,7 @@ char *plan_unconverted(const ck_checkpoint *ck)
             const char *dot = strrchr(e->name, '.');
             if (!dot || !(v[k].mod = strndup(e->name, (size_t)(dot - e->name))))
                 continue;
+            v[k].is_matrix = e->ndim >= 2;
             v[k++].is_float = e->dtype == DT_F16 || e->dtype == DT_BF16 || e->dtype == DT_F32;
         }
     qsort(v, k, sizeof *v, cmp_mod);
@@ -98,10 +99,13 @@ char *plan_unconverted(const ck_checkpoint *ck)
         len += strlen(v[i].mod) + 1;
     char *out = malloc(len + 1), *w = out;
     for (size_t i = 0, j; out && i < k; i = j) {
-        int all = 1;
-        for (j = i; j < k && strcmp(v[j].mod, v[i].mod) == 0; j++)
+        int all = 1, matrix = 0;
+        for (j = i; j < k && strcmp(v[j].mod, v[i].mod) == 0; j++) {
             all &= v[j].is_float;
-        if (all) {
+            matrix |= v[j].is_matrix;
+        }
+        /* only a module with a matrix can be a linear layer: norms and biases are left out */
+        if (all && matrix) {
             size_t l = strlen(v[i].mod);
             memcpy(w, v[i].mod, l);
             w += l;
@@ -126,14 +130,19 @@ char *plan_unconverted(const ck_checkpoint *ck)
  * regular expression matched from its start. */
 static int listed(const char *lines, const char *mod, int exact)
 {
+    size_t ml = strlen(mod);
     for (const char *q = lines; q && *q;) {
         const char *e = strchr(q, '\n');
         size_t l = e ? (size_t)(e - q) : strlen(q);
+        if (!exact) {
+            if (l && l <= ml && memmem(mod, ml, q, l))
+                return 1;
+            q = e ? e + 1 : q + l;
+            continue;
+        }
         char line[512];
         snprintf(line, sizeof line, "%.*s", (int)(l < sizeof line - 1 ? l : sizeof line - 1), q);
-        if (!exact && l && strstr(mod, line))
-            return 1;
-        if (exact && strncmp(line, "re:", 3) == 0) {
+        if (strncmp(line, "re:", 3) == 0) {
             regex_t re;
             char pat[600];
             snprintf(pat, sizeof pat, "^(%s)", line + 3);
@@ -143,10 +152,29 @@ static int listed(const char *lines, const char *mod, int exact)
                 if (hit)
                     return 1;
             }
-        } else if (exact && strcmp(line, mod) == 0)
+        } else if (strcmp(line, mod) == 0)
             return 1;
         q = e ? e + 1 : q + l;
     }
+    return 0;
+}
+
+int plan_unconverts_any(const plan *p, const char *lines)
+{
+    char mod[512];
+    size_t sp = strlen(p->rules->strip_prefix);
+    for (int st = 0; lines && st < p->layout.pp; st++)
+        for (size_t i = 0; i < p->stages[st].n; i++) {
+            const plan_param *pp = &p->stages[st].params[i];
+            const char *dot = strrchr(pp->name, '.');
+            if (pp->suffix < 0 || !dot || sp + (size_t)(dot - pp->name) + 1 > sizeof mod)
+                continue;
+            memcpy(mod, p->rules->strip_prefix, sp);
+            memcpy(mod + sp, pp->name, (size_t)(dot - pp->name));
+            mod[sp + (size_t)(dot - pp->name)] = 0;
+            if (listed(lines, mod, 0))
+                return 1;
+        }
     return 0;
 }
 

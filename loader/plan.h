@@ -84,9 +84,12 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
 int plan_unties_embeddings(const ck_checkpoint *ck);
 /* vLLM's AutoAWQConfig/AutoGPTQConfig.maybe_update_config: when config.json quantizes with AWQ or
  * GPTQ and lists no modules_to_not_convert, the modules whose every tensor the checkpoint stores as
- * float are left unquantized: their names (as stored, less the last dotted part), one per line
+ * float are left unquantized: the names of those holding a matrix (the ones that can be linear
+ * layers; as stored, less the last dotted part), one per line
  * (the caller frees it), or NULL when none or not such a checkpoint. */
 char *plan_unconverted(const ck_checkpoint *ck);
+/* Whether such a list names a module p plans quantized (then p is to be made again with it). */
+int plan_unconverts_any(const plan *p, const char *lines);
 /* Frees what plan_build made and leaves p zeroed; accepts NULL and a zeroed plan. */
 void plan_free(plan *p);
 /* Experts of the model's routed-expert parameters (the first with an experts dim), 0: none. */
