@@ -219,26 +219,54 @@ static void print_json(const lint_args *a, const ck_checkpoint *ck, const rules_
     cJSON_Delete(root);
 }
 
-/* GitHub workflow annotations: one line per finding. */
-static void print_github(const ck_findings *f)
+/* Writes s escaped for a GitHub workflow command: %, CR and LF always; ':' and ',' too in a
+ * property value (prop). */
+static void gh_escape(const char *s, int prop)
+{
+    for (; *s; s++) {
+        if (*s == '%')
+            fputs("%25", stdout);
+        else if (*s == '\r')
+            fputs("%0D", stdout);
+        else if (*s == '\n')
+            fputs("%0A", stdout);
+        else if (prop && *s == ':')
+            fputs("%3A", stdout);
+        else if (prop && *s == ',')
+            fputs("%2C", stdout);
+        else
+            putchar(*s);
+    }
+}
+
+/* GitHub workflow annotations, one line per finding: `::error file=F,title=CODE::KEY: MESSAGE`,
+ * properties after a space and separated by commas, values escaped as GitHub reads them. file is
+ * the path as given on the command line (relative to the workspace when the folder was): a shard
+ * named by the finding is joined to the checkpoint's folder; a rules location names no file. */
+static void print_github(const ck_findings *f, const ck_checkpoint *ck)
 {
     for (size_t i = 0; i < f->n; i++) {
         const ck_finding *x = &f->v[i];
         const char *level = x->sev == SEV_ERROR ? "error" : x->sev == SEV_WARNING ? "warning" : "notice";
-        printf("::%s", level);
-        if (x->file[0])
-            printf(" file=%s", x->file);
-        printf(",title=%s::", x->code);
-        if (x->key[0])
-            printf("%s: ", x->key);
-        for (const char *c = x->msg; *c; c++) { /* annotations end at a newline */
-            if (*c == '%')
-                fputs("%25", stdout);
-            else if (*c == '\n')
-                fputs("%0A", stdout);
+        printf("::%s ", level);
+        if (x->file[0] && strncmp(x->file, "builtin:", 8) != 0) {
+            char path[2048];
+            if (strchr(x->file, '/') || ck->single_file)
+                snprintf(path, sizeof path, "%s", x->file);
             else
-                putchar(*c);
+                snprintf(path, sizeof path, "%s/%s", ck->root, x->file);
+            fputs("file=", stdout);
+            gh_escape(path, 1);
+            putchar(',');
         }
+        fputs("title=", stdout);
+        gh_escape(x->code, 1);
+        fputs("::", stdout);
+        if (x->key[0]) {
+            gh_escape(x->key, 0);
+            fputs(": ", stdout);
+        }
+        gh_escape(x->msg, 0);
         putchar('\n');
     }
 }
@@ -362,7 +390,7 @@ int cmd_lint(int argc, char **argv)
                      "the model these rules build cannot be derived from this config.json (%s): %s",
                      where, err.msg);
         if (a.fmt == FMT_GITHUB)
-            print_github(&f);
+            print_github(&f, ck);
         else
             out_findings(&f, &st);
         status = EXIT_FINDINGS;
@@ -390,7 +418,7 @@ int cmd_lint(int argc, char **argv)
         if (a.fmt == FMT_JSON)
             print_json(&a, ck, rp, pl, &res, &f);
         else if (a.fmt == FMT_GITHUB)
-            print_github(&f);
+            print_github(&f, ck);
         else
             print_text(&a, ck, rp, pl, &res, &f, &st);
         status = findings_count(&f, SEV_ERROR) || (a.strict && findings_count(&f, SEV_WARNING))

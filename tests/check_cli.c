@@ -210,6 +210,49 @@ START_TEST(test_no_stale_golden)
 }
 END_TEST
 
+/* --format github writes workflow commands GitHub's runner reads: `::LEVEL` then, after one
+ * space, properties name=value separated by commas (values with no raw ':' ',' '%' or newline),
+ * then `::` and the message; a shard's file is the path under the folder given. */
+START_TEST(test_github_annotations)
+{
+    static const char *const dirs[] = {"fixtures/oracle/variants/qwen2-renamed-key", "fixtures/lint/r1-tiny",
+                                       "fixtures/oracle/variants/qwen2-layers-trimmed"};
+    int files = 0;
+    for (unsigned d = 0; d < sizeof dirs / sizeof *dirs; d++) {
+        char *out = tu_cli(1, NULL, "lint %s --tp 2 --pp 2 --format github --rules %s", dirs[d],
+                           d == 1 ? "fixtures/rules/deepseek_v3-old-mtp-prefix.json" : "qwen2");
+        for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+            const char *lv[] = {"::error ", "::warning ", "::notice "};
+            const char *p = NULL;
+            for (int k = 0; k < 3 && !p; k++)
+                if (strncmp(line, lv[k], strlen(lv[k])) == 0)
+                    p = line + strlen(lv[k]);
+            ck_assert_msg(p != NULL, "not a workflow command: %s", line);
+            const char *end = strstr(p, "::");
+            ck_assert_msg(end != NULL, "no '::' before the message: %s", line);
+            /* the properties: name=value pairs, commas between them, nothing GitHub would split */
+            for (const char *q = p; q < end;) {
+                const char *eq = memchr(q, '=', (size_t)(end - q));
+                ck_assert_msg(eq != NULL, "a property without '=': %s", line);
+                const char *comma = memchr(eq, ',', (size_t)(end - eq));
+                const char *stop = comma ? comma : end;
+                ck_assert_msg(!memchr(eq + 1, ' ', (size_t)(stop - eq - 1)) || strncmp(q, "file=", 5) == 0,
+                              "%s", line);
+                if (strncmp(q, "file=", 5) == 0) {
+                    files++;
+                    ck_assert_msg(strncmp(q + 5, dirs[d], strlen(dirs[d])) == 0, "file= not under %s: %s",
+                                  dirs[d], line);
+                }
+                q = comma ? comma + 1 : end;
+            }
+            ck_assert_msg(strstr(p, "title=") != NULL && strstr(p, "title=") < end, "no title: %s", line);
+        }
+        free(out);
+    }
+    ck_assert_int_gt(files, 0);
+}
+END_TEST
+
 /* The masking itself: a timing is masked, other numbers are kept. */
 START_TEST(test_mask_timings)
 {
@@ -231,6 +274,7 @@ int main(void)
     tcase_set_timeout(core, 120);
     tcase_add_loop_test(core, test_golden, 0, n_cases);
     tcase_add_test(core, test_mask_timings);
+    tcase_add_test(core, test_github_annotations);
     suite_add_tcase(s, core);
     if (!getenv("CKPTDOC_GOLDEN_WRITE")) {
         TCase *limits = tcase_create("limits");

@@ -411,7 +411,7 @@ START_TEST(test_wrong_family_cli)
     snprintf(cmd, sizeof cmd, "%s lint --tp 8 --pp 2 --format github --rules "
              "fixtures/rules/deepseek_v3-old-mtp-prefix.json fixtures/lint/r1-tiny", tu_bin());
     ck_assert_int_eq(tu_run(cmd, 0, &out), 1);
-    ck_assert_ptr_nonnull(strstr(out, "::error file=model-00017-of-000018.safetensors,title=lint.keyerror::"));
+    ck_assert_ptr_nonnull(strstr(out, "::error file=fixtures/lint/r1-tiny/model-00017-of-000018.safetensors,title=lint.keyerror::"));
     free(out);
     out = tu_cli(2, NULL, "lint --pp 2 --pp-partition 30,30 fixtures/lint/r1-tiny");
     ck_assert_ptr_nonnull(strstr(out, "sum(partitions)=60 does not match num_hidden_layers=61."));
