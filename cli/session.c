@@ -5,6 +5,8 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <cjson/cJSON.h>
+
 #include "cli/session.h"
 
 /* The family a checkpoint's key names suggest: the built-in rules whose match.keys patterns all
@@ -52,6 +54,32 @@ int rules_match(const rules_file *r, const ck_config *c)
     return 0;
 }
 
+/* Whether built-in rules i can be the ones config.json chooses, from their "match" section alone
+ * (auto, model_type, architectures, as rules_match reads them): only the one that can is then
+ * parsed in full. 1 when the section cannot be read that way (the full parse says why). */
+static int builtin_may_match(size_t i, const ck_config *cfg)
+{
+    size_t len = 0;
+    const char *text = rules_builtin_text(i, &len);
+    cJSON *root = text ? cJSON_ParseWithLength(text, len) : NULL;
+    const cJSON *m = root ? cJSON_GetObjectItemCaseSensitive(root, "match") : NULL, *e;
+    int may = 1;
+    if (cJSON_IsObject(m)) {
+        const cJSON *au = cJSON_GetObjectItemCaseSensitive(m, "auto");
+        const cJSON *mt = cJSON_GetObjectItemCaseSensitive(m, "model_type");
+        const cJSON *ar = cJSON_GetObjectItemCaseSensitive(m, "architectures");
+        if (cJSON_IsFalse(au))
+            may = 0;
+        else if ((!mt || cJSON_IsArray(mt)) && (!ar || cJSON_IsArray(ar))) {
+            may = 0;
+            cJSON_ArrayForEach(e, mt) may |= cJSON_IsString(e) ? strcmp(e->valuestring, cfg->model_type) == 0 : 1;
+            cJSON_ArrayForEach(e, ar) may |= cJSON_IsString(e) ? strstr(cfg->architectures, e->valuestring) != NULL : 1;
+        }
+    }
+    cJSON_Delete(root);
+    return may;
+}
+
 /* The rules: --rules as a file or a built-in name, else the built-in that matches config.json. */
 int choose_rules(const char *path, const char *rules, const ck_config *cfg, rules_file *r, ck_err *err)
 {
@@ -61,6 +89,8 @@ int choose_rules(const char *path, const char *rules, const ck_config *cfg, rule
     if (rules)
         return rules_load_builtin(rules, r, err);
     for (size_t i = 0; i < rules_builtin_count(); i++) {
+        if (!builtin_may_match(i, cfg))
+            continue;
         if (rules_load_builtin(rules_builtin_name(i), r, err) != CK_OK)
             return err->code;
         if (r->auto_choose && rules_match(r, cfg))
