@@ -717,10 +717,7 @@ static int predicted_failure(const session *s, const plan_layout *lay, char *buf
         return 0; /* the load reports it, with its own words */
     }
     for (size_t i = 0; i < f.n && !bad; i++)
-        if (f.v[i].sev == SEV_ERROR && (strcmp(f.v[i].code, "lint.layout_refused") == 0 ||
-                                        strcmp(f.v[i].code, "lint.config_refused") == 0 ||
-                                        strcmp(f.v[i].code, "lint.tp_indivisible") == 0 ||
-                                        strcmp(f.v[i].code, "lint.stage_unbuilt") == 0)) {
+        if (plan_finding_kind(&f.v[i])) {
             snprintf(buf, size, "%s", f.v[i].msg);
             bad = 1;
         }

@@ -96,11 +96,9 @@ static const char *stage_verdict(const ck_findings *f, const plan_stage *ps, con
 {
     int refused = 0, unbuilt = 0;
     for (size_t i = 0; i < f->n; i++) {
-        if (f->v[i].sev != SEV_ERROR)
-            continue;
-        refused |= strcmp(f->v[i].code, "lint.layout_refused") == 0 ||
-                   strcmp(f->v[i].code, "lint.config_refused") == 0;
-        unbuilt |= strcmp(f->v[i].code, "lint.tp_indivisible") == 0;
+        refused |= plan_finding_kind(&f->v[i]) == PLAN_REFUSED;
+        /* a stage's own construction error is its build_error; a size TP does not divide stops all */
+        unbuilt |= plan_finding_kind(&f->v[i]) == PLAN_UNBUILT && strcmp(f->v[i].code, "lint.stage_unbuilt") != 0;
     }
     return refused ? "refused" : unbuilt || ps->build_error[0] ? "not built" : x->error[0] ? "raises" : x->missing ? "incomplete" : "loads";
 }

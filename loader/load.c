@@ -265,7 +265,8 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
     if (ends_with(ten->name, len, ".weight_packed")) {
         size_t blen = len - strlen("_packed");
         if (!find_sibling(ck, ten->name, blen, "_scale", &sref))
-            return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "no weight_scale beside it");
+            return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "no weight_scale beside it: the "
+                              "index or a shard lacks it; download the shard that holds it or re-export");
         int bits = q->bits > 0 ? q->bits : 4, group = q->group_size > 0 ? q->group_size : 0;
         if (ten->dtype != DT_I32 || ten->ndim != 2 || bits > 8)
             return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "weight_packed of %s with %u dims "
@@ -353,7 +354,8 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
         int group = q->group_size > 0 ? q->group_size : 0;
         if (!find_sibling(ck, ten->name, blen, "scales", &sref) || !find_sibling(ck, ten->name, blen, "qzeros", &zref))
             return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "an AWQ qweight needs its scales and "
-                              "qzeros beside it");
+                              "qzeros beside it: the index or a shard lacks them; download the shard that holds "
+                              "them or re-export");
         if (ten->dtype != DT_I32 || ten->ndim != 2 || (q->bits && q->bits != 4))
             return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "AWQ qweight of %s with %u dims (%d "
                               "bits): not AWQ's int32 GEMM layout of 4-bit values", dtype_name(ten->dtype), ten->ndim,
@@ -365,7 +367,8 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
         rc = read_qweight_scales(ck, i, sref, in, outc, group, m, &raw, &scale, &groups, bytes, err);
         if (rc == CK_OK && (zt->dtype != DT_I32 || zt->ndim != 2 || zt->shape[0] != groups || zt->shape[1] != ten->shape[1]))
             rc = ck_err_set(err, CK_EFORMAT, ck->shards[zref.shard].path, zt->name, CK_NO_OFFSET, "AWQ qzeros "
-                            "must be int32 [%llu, %llu] beside qweight [%llu, %llu]", (unsigned long long)groups,
+                            "must be int32 [%llu, %llu] beside qweight [%llu, %llu]; re-export the "
+                            "checkpoint", (unsigned long long)groups,
                             (unsigned long long)ten->shape[1], (unsigned long long)in,
                             (unsigned long long)ten->shape[1]);
         if (rc == CK_OK)
@@ -390,7 +393,8 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
         int bits = q->bits > 0 ? q->bits : 4, group = q->group_size > 0 ? q->group_size : 0;
         if (!find_sibling(ck, ten->name, blen, "scales", &sref))
             return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "a GPTQ qweight needs its scales "
-                              "beside it");
+                              "beside it: the index or a shard lacks them; download the shard that holds them or "
+                              "re-export");
         if (ten->dtype != DT_I32 || ten->ndim != 2 || (bits != 4 && bits != 8) || q->symmetric == 0 ||
             q->desc_act == 1)
             return ck_err_set(err, CK_EUSAGE, path, ten->name, CK_NO_OFFSET, "GPTQ qweight of %s with %u dims, %d "

@@ -178,6 +178,17 @@ int plan_unconverts_any(const plan *p, const char *lines)
     return 0;
 }
 
+int plan_finding_kind(const ck_finding *x)
+{
+    if (x->sev != SEV_ERROR)
+        return 0;
+    if (strcmp(x->code, "lint.layout_refused") == 0 || strcmp(x->code, "lint.config_refused") == 0)
+        return PLAN_REFUSED;
+    if (strcmp(x->code, "lint.tp_indivisible") == 0 || strcmp(x->code, "lint.stage_unbuilt") == 0)
+        return PLAN_UNBUILT;
+    return 0;
+}
+
 int plan_unties_embeddings(const ck_checkpoint *ck)
 {
     int64_t tie = 0;
@@ -352,6 +363,29 @@ static void construct_finding(expander *x, const char *fmt, ...)
                  msg);
 }
 
+/* "1, 2, 4": the tensor-parallel sizes up to 64 that divide `size` into shards of whole multiples
+ * of `unit` (1: any divisor) and, when heads > 0, divide the attention heads too (vLLM refuses
+ * the others first), for a message's advice. */
+static const char *tp_sizes(int64_t size, int64_t unit, int64_t heads, char *buf, size_t n)
+{
+    size_t w = 0;
+    buf[0] = 0;
+    for (int64_t t = 1; t <= 64 && size > 0 && unit > 0; t++)
+        if (size % t == 0 && (size / t) % unit == 0 && (heads <= 0 || heads % t == 0) && w < n)
+            w += (size_t)snprintf(buf + w, n - w, "%s%lld", w ? ", " : "", (long long)t);
+    if (!w)
+        snprintf(buf, n, "none (quantize again with a smaller group_size)");
+    return buf;
+}
+
+/* config.json's num_attention_heads, 0 when it has none. */
+static int64_t plan_heads(const plan *p)
+{
+    plan_env env = {p, NULL, NULL, NULL, NULL, 0};
+    expr_val v;
+    return plan_lookup(&env, "num_attention_heads", 19, &v) && !v.is_null && !v.is_str ? v.v : 0;
+}
+
 /* Local (one TP rank) size of `size` split `ways`; a finding when it does not divide. */
 static int64_t split(expander *x, int64_t size, int ways, const char *what)
 {
@@ -436,11 +470,13 @@ static int emit(expander *x, size_t *cap, int layer)
         const cfg_quant *aq = p->cfg->has_quant ? &p->cfg->quant : NULL;
         if (t->linear && !t->experts && aq && strcmp(aq->method, "awq") == 0) {
             int pf = 32 / (aq->bits > 0 ? aq->bits : 4);
+            char sizes[256];
             if (aq->group_size > 0 && lin % aq->group_size)
                 construct_finding(x, "ValueError: The input size is not aligned with the quantized weight shape. "
                                   "This can be caused by too large tensor parallel size. (vLLM's AWQ on CUDA: %lld "
                                   "inputs per rank are not whole groups of %d; its CPU path loads the layer with no "
-                                  "scales at all)", (long long)lin, aq->group_size);
+                                  "scales at all; --tp sizes that keep whole groups here: %s)", (long long)lin,
+                                  aq->group_size, tp_sizes(in, aq->group_size, plan_heads(p), sizes, sizeof sizes));
             else if (lout % pf)
                 construct_finding(x, "ValueError: The output size is not aligned with the quantized weight shape. "
                                   "This can be caused by too large tensor parallel size. (vLLM's AWQ on CUDA: %lld "
@@ -459,11 +495,13 @@ static int emit(expander *x, size_t *cap, int layer)
             }
             if (pattern_format(&t->name, x->vals, mod, sizeof mod) > 7)
                 mod[strlen(mod) - 7] = 0; /* less ".weight" */
+            char sizes[256];
             construct_finding(x, "ValueError: Weight input_size_per_partition=%lld for layer '%s%s' is "
                               "not divisible by group_size=%d. This happens when tensor_parallel_size "
                               "splits the layer input into shards that are not a whole number of quant "
-                              "groups. Consider reducing tensor_parallel_size.", (long long)lin,
-                              p->rules->strip_prefix, mod, cq->group_size);
+                              "groups. Consider reducing tensor_parallel_size. (--tp sizes that keep whole "
+                              "groups here: %s)", (long long)lin, p->rules->strip_prefix, mod, cq->group_size,
+                              tp_sizes(in, cq->group_size, plan_heads(p), sizes, sizeof sizes));
         }
     }
     int64_t lexperts = experts, first;
@@ -756,12 +794,14 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
                      "Unsupported quantization config: bits=%d, sym=%s (it runs symmetric 4- and 8-bit GPTQ)",
                      gq->bits, gq->symmetric ? "True" : "False");
     /* vLLM's ModelConfig.verify_with_parallel_config: refused before any rank starts */
+    char sizes[256];
     if (lay->tp > 1 && plan_lookup(&env, "num_attention_heads", 19, &lv) && !lv.is_null && !lv.is_str &&
         lv.v > 0 && lv.v % lay->tp)
         findings_add(f, "lint.layout_refused", SEV_ERROR, cfg->path ? cfg->path : "config.json",
                      "num_attention_heads", UINT64_MAX, "vLLM refuses this layout before any rank "
                      "starts: ValueError: Total number of attention heads (%lld) must be divisible "
-                     "by tensor parallel size (%d).", (long long)lv.v, lay->tp);
+                     "by tensor parallel size (%d). (--tp %s would be accepted)", (long long)lv.v, lay->tp,
+                     tp_sizes(lv.v, 1, 0, sizes, sizeof sizes));
     for (int s = 0; s < lay->pp; s++) {
         plan_stage *st = &p->stages[s];
         strmap_init(&st->by_name);

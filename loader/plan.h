@@ -90,6 +90,12 @@ int plan_unties_embeddings(const ck_checkpoint *ck);
 char *plan_unconverted(const ck_checkpoint *ck);
 /* Whether such a list names a module p plans quantized (then p is to be made again with it). */
 int plan_unconverts_any(const plan *p, const char *lines);
+/* What a finding plan_build adds says of the whole layout, before any key is read:
+ * PLAN_REFUSED (vLLM refuses the configuration or the layout before any rank starts:
+ * lint.layout_refused, lint.config_refused), PLAN_UNBUILT (a rank cannot build the model:
+ * lint.tp_indivisible, lint.stage_unbuilt), or 0 (anything else, or not an error). */
+enum { PLAN_REFUSED = 1, PLAN_UNBUILT = 2 };
+int plan_finding_kind(const ck_finding *x);
 /* Frees what plan_build made and leaves p zeroed; accepts NULL and a zeroed plan. */
 void plan_free(plan *p);
 /* Experts of the model's routed-expert parameters (the first with an experts dim), 0: none. */

@@ -395,7 +395,7 @@ START_TEST(oracle_case)
     int quantized = s.ck.cfg.has_quant;
     if (c->refused) {
         const ck_finding *rf = planned ? error_finding(&s.f, c->refused) : NULL;
-        if (rf && strcmp(rf->code, "lint.layout_refused") != 0 && strcmp(rf->code, "lint.config_refused") != 0)
+        if (rf && plan_finding_kind(rf) != PLAN_REFUSED)
             rf = NULL;
         if (!rf)
             say(rp, "vLLM refuses the layout (%s); lint: %s", c->refused,
