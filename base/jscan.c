@@ -279,6 +279,14 @@ const char *jscan_string(jscan *s, int keep, size_t *len_out)
     return dst;
 }
 
+/* The end of the run of decimal digits that starts at i (i itself when there is none). */
+static size_t digits_end(const jscan *s, size_t i)
+{
+    while (i < s->n && s->b[i] >= '0' && s->b[i] <= '9')
+        i++;
+    return i;
+}
+
 /* Validates a JSON number at the cursor; returns its kind: 0 integer >= 0 (value in *v, or
  * *big set when it does not fit 64 bits), 1 negative integer, 2 fraction or exponent, -1 error. */
 int jscan_number(jscan *s, uint64_t *v, int *big)
@@ -310,21 +318,18 @@ int jscan_number(jscan *s, uint64_t *v, int *big)
     }
     kind = neg ? 1 : 0; /* "-0" too: serde_json reads it as the float -0.0 */
     if (i < s->n && s->b[i] == '.') {
-        i++;
-        if (i >= s->n || s->b[i] < '0' || s->b[i] > '9')
+        size_t at = ++i;
+        if ((i = digits_end(s, i)) == at)
             return jscan_fail(s, s->syntax, NULL, i, "header is not valid JSON: invalid number");
-        while (i < s->n && s->b[i] >= '0' && s->b[i] <= '9')
-            i++;
         kind = 2;
     }
     if (i < s->n && (s->b[i] == 'e' || s->b[i] == 'E')) {
         i++;
         if (i < s->n && (s->b[i] == '+' || s->b[i] == '-'))
             i++;
-        if (i >= s->n || s->b[i] < '0' || s->b[i] > '9')
+        size_t at = i;
+        if ((i = digits_end(s, i)) == at)
             return jscan_fail(s, s->syntax, NULL, i, "header is not valid JSON: invalid number");
-        while (i < s->n && s->b[i] >= '0' && s->b[i] <= '9')
-            i++;
         kind = 2;
     }
     s->i = i;
