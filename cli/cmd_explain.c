@@ -341,12 +341,14 @@ int cmd_explain(int argc, char **argv)
     for (int st = 0; st < s.p.layout.pp; st++)
         if (strmap_get(&s.p.stages[st].by_name, param, NULL))
             has |= 1ull << st;
-    /* vLLM before 0.32 named the fused experts without "routed_experts." */
+    /* a name an earlier release of the loader used (the rules' loader.old_names) */
     char renamed[768] = "";
-    const char *ex = strstr(param, ".experts.w");
-    if (!has && ex && (strncmp(ex, ".experts.w13_", 13) == 0 || strncmp(ex, ".experts.w2_", 12) == 0)) {
-        snprintf(renamed, sizeof renamed, "%.*s.experts.routed_experts.%.400s",
-                 (int)(ex - param < 300 ? ex - param : 300), param, ex + 9);
+    for (int o = 0; !has && !renamed[0] && o < s.r.n_old_names; o++) {
+        const char *ex = strstr(param, s.r.old_from[o]);
+        if (!ex)
+            continue;
+        snprintf(renamed, sizeof renamed, "%.*s%.200s%.300s", (int)(ex - param < 260 ? ex - param : 260), param,
+                 s.r.old_to[o], ex + strlen(s.r.old_from[o]));
         int known = 0;
         for (int st = 0; st < s.p.layout.pp; st++)
             if (strmap_get(&s.p.stages[st].by_name, renamed, NULL))

@@ -594,7 +594,8 @@ static int parse_loader(rctx *c, const cJSON *root)
         return rfail(c, ld ? "$.loader" : "$", 0, "\"loader\" must be an object describing the "
                      "loader simulated (name, strip_prefix, error, pp_guard)");
     static const char *const lk[] = {"name", "strip_prefix", "error", "pp_guard", "builds_model",
-                                     "raises", "notice", "notice_reason", "classes", "version", NULL};
+                                     "raises", "notice", "notice_reason", "classes", "version", "old_names",
+                                     NULL};
     if (check_fields(c, ld, "$.loader", lk) || get_string(c, ld, "$.loader", "name", 1, &r->loader) ||
         get_string(c, ld, "$.loader", "strip_prefix", 0, &r->strip_prefix) ||
         get_string(c, ld, "$.loader", "error", 0, &r->error_format) ||
@@ -633,6 +634,29 @@ static int parse_loader(rctx *c, const cJSON *root)
                 return -1;
             }
             r->n_classes++;
+        }
+    }
+    const cJSON *on = cJSON_GetObjectItemCaseSensitive(ld, "old_names");
+    if (on) {
+        int n = cJSON_IsObject(on) ? cJSON_GetArraySize(on) : -1;
+        if (n < 0 || n > RULES_MAX_ENTRIES)
+            return rfail(c, "$.loader.old_names", 0, "must be an object of at most %d name parts an earlier "
+                         "loader used and the parts this one uses instead", RULES_MAX_ENTRIES);
+        r->old_from = calloc((size_t)n + 1, sizeof *r->old_from);
+        r->old_to = calloc((size_t)n + 1, sizeof *r->old_to);
+        if (!r->old_from || !r->old_to)
+            return rfail(c, "$.loader.old_names", 0, "out of memory");
+        const cJSON *e;
+        cJSON_ArrayForEach(e, on) /* the names hold dots: the object is the place named */
+        {
+            if (!e->string[0] || !cJSON_IsString(e) || !e->valuestring[0])
+                return rfail(c, "$.loader.old_names", 0, "\"%.100s\" must map a non-empty name part to a "
+                             "non-empty string", e->string);
+            int k = r->n_old_names++;
+            r->old_from[k] = strdup(e->string);
+            r->old_to[k] = strdup(e->valuestring);
+            if (!r->old_from[k] || !r->old_to[k])
+                return rfail(c, "$.loader.old_names", 0, "out of memory");
         }
     }
     if (!r->strip_prefix && !(r->strip_prefix = strdup("")))
@@ -942,6 +966,12 @@ void rules_free(rules_file *r)
     free(r->loader);
     free(r->loader_version);
     free(r->strip_prefix);
+    for (int i = 0; i < r->n_old_names; i++) {
+        free(r->old_from[i]);
+        free(r->old_to[i]);
+    }
+    free(r->old_from);
+    free(r->old_to);
     free(r->error_format);
     for (int i = 0; i < r->n_model_types; i++)
         free(r->model_types[i]);

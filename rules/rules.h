@@ -161,6 +161,12 @@ typedef struct {
     char *loader_version;/* loader.version: the release whose behaviour the file models ("vLLM
                           * 0.32.0"), NULL when the file does not say */
     char *strip_prefix;  /* removed from checkpoint keys before matching ("model."), or "" */
+    char **old_from;     /* loader.old_names: parts of parameter names earlier releases of the
+                          * loader used (".experts.w13_") and what this one uses in their place
+                          * (".experts.routed_experts.w13_"), so explain understands an old
+                          * traceback's name; (n_old_names) */
+    char **old_to;
+    int n_old_names;
     char *error_format;  /* how a missing parameter is raised: "KeyError: '{param}'"; {module} is
                           * the second-to-last part of the name the loader sees; vLLM's
                           * AutoWeightsLoader walks modules instead: {missing} is the first prefix

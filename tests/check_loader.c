@@ -608,10 +608,10 @@ START_TEST(test_shape_findings)
     } cases[] = {
         {"fixtures/lint/r1-tiny", "model.layers.3.mlp.experts.1.gate_proj.weight_scale_inv",
          "shape [8, 4] does not match [6, 4] expected for 'layers.3.mlp.experts.routed_experts.w13_weight_scale_inv' part w1 "
-         "(from config.json and rules line 68)", 1740},
+         "(from config.json and rules line 69)", 1740},
         {"fixtures/lint/v3-w8a16-tiny", "model.layers.3.mlp.experts.1.gate_proj.weight_packed",
          "shape [64, 8] does not match [48, 8] expected for 'layers.3.mlp.experts.routed_experts.w13_weight_packed' part w1 "
-         "(from config.json and rules line 68)", 75},
+         "(from config.json and rules line 69)", 75},
     };
     for (unsigned c = 0; c < 2; c++) {
         char *tmp = tu_tmpdir();

@@ -244,6 +244,10 @@ START_TEST(test_builtin_rules_load)
     ck_assert_int_eq(r.n_quants, 4); /* none, fp8, compressed-tensors, compressed-tensors:int-quantized */
     ck_assert_str_eq(r.quants[3].method, "compressed-tensors:int-quantized");
     ck_assert_int_gt(r.params[0].line, 1);
+    /* the fused-expert names vLLM used before 0.32, for explain */
+    ck_assert_int_eq(r.n_old_names, 2);
+    ck_assert_str_eq(r.old_from[0], ".experts.w13_");
+    ck_assert_str_eq(r.old_to[0], ".experts.routed_experts.w13_");
     rules_free(&r);
     ck_err_clear(&err);
     ck_assert_int_eq(rules_load_builtin("no_such_family", &r, &err), CK_EUSAGE);
@@ -298,6 +302,8 @@ START_TEST(test_rules_errors)
          " \"forward\": {\"routre\": \"1\"}}", "$.forward.routre", 2, 24, "unknown field \"routre\""},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
          " \"forward\": {\"topk\": \"2 +\"}}", "$.forward.topk", 2, 26, "bad expression \"2 +\""},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n \"loader\": {\"name\": \"l\", \"old_names\": {\".w2_\": 2}}}",
+         "$.loader.old_names", 2, 39, "\".w2_\" must map a non-empty name part"},
         {"{\"ckptdoc_rules\": 1,\n \"name\": \"x\",,}", "$", 2, 15, "not valid JSON"},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
