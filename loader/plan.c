@@ -829,6 +829,16 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
             }
         }
     }
+    p->strict = r->strict_error != NULL;
+    if (r->strict_when) {
+        plan_env senv = {p, NULL, NULL, NULL, NULL, 0};
+        expr_val v;
+        if (plan_eval(p, r->strict_when, &senv, r->strict_line, &v, err)) {
+            plan_free(p);
+            return err->code ? err->code : CK_EFORMAT;
+        }
+        p->strict = !v.is_null && v.v != 0;
+    }
     for (int q = 0; q < r->n_stage_reqs; q++)
         if (stage_require(p, &r->stage_reqs[q], f, err)) {
             plan_free(p);

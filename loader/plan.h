@@ -69,6 +69,7 @@ typedef struct {
     expr_val *lets;              /* (n_lets) the rules' lets evaluated so far, in order */
     int n_lets;
     plan_stage *stages;          /* (layout.pp) */
+    int strict;                  /* the rules' loader.strict check runs on this config */
 } plan;
 
 /* Builds the plan. Returns CK_OK; CK_EUSAGE for an impossible layout (a partition that does

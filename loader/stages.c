@@ -317,17 +317,64 @@ static void key_not_here(const sim *s, int si, const sim_key *k, const sim_param
     out->unexpected++;
 }
 
+/* The loader's strict check after the last key (loader.strict): its text with {params} the full
+ * names (strip_prefix put back) of the strict parameters no key filled, as Python prints the set
+ * (sorted); "" when there are none or the check does not run. */
+static void strict_line(const plan *p, const plan_stage *st, uint8_t *const *bits, char *buf, size_t size)
+{
+    const rules_file *r = p->rules;
+    buf[0] = 0;
+    if (!p->strict || !r->raises || !r->builds_model)
+        return;
+    const char **names = malloc((st->n ? st->n : 1) * sizeof *names);
+    size_t k = 0, n = 0, pl = strlen(r->strip_prefix);
+    for (size_t i = 0; names && i < st->n; i++)
+        if (!bits[i] && r->params[st->params[i].tmpl].strict)
+            names[k++] = st->params[i].name;
+    if (!k) {
+        free(names);
+        return;
+    }
+    qsort(names, k, sizeof *names, cmp_names);
+    for (const char *q = r->strict_error; *q && n + 1 < size; q++) {
+        if (strncmp(q, "{params}", 8) != 0) {
+            put(buf, size, &n, q, 1);
+            continue;
+        }
+        put(buf, size, &n, "{", 1);
+        for (size_t i = 0; i < k; i++) {
+            put(buf, size, &n, i ? ", '" : "'", i ? 3 : 1);
+            put(buf, size, &n, r->strip_prefix, pl);
+            put(buf, size, &n, names[i], strlen(names[i]));
+            put(buf, size, &n, "'", 1);
+        }
+        put(buf, size, &n, "}", 1);
+        q += 7;
+    }
+    free(names);
+}
+
 /* What stayed empty on a stage: parameters no key filled, and parts or experts of them. */
 static void report_empty(const sim *s, const plan_stage *st, uint8_t *const *bits, const size_t *nbits,
                          sim_stage *out, ck_findings *o)
 {
     const rules_file *r = s->p->rules;
+    char strict[sizeof out->error];
+    strict_line(s->p, st, bits, strict, sizeof strict);
+    if (strict[0] && !out->error[0]) {
+        snprintf(out->error, sizeof out->error, "%s", strict);
+        out->error_key[0] = out->error_file[0] = 0;
+    }
     for (size_t pi = 0; pi < st->n; pi++) {
         const plan_param *pp = &st->params[pi];
         const rules_param *t = &r->params[pp->tmpl];
         if (!bits[pi]) {
             out->missing++;
-            if (r->raises)
+            if (strict[0] && t->strict)
+                findings_add(o, "lint.missing", SEV_ERROR, "", pp->name, CK_NO_OFFSET, "no checkpoint "
+                             "key fills this parameter (rules line %d): after the last key the load "
+                             "fails: %s", t->line, strict);
+            else if (r->raises)
                 findings_add(o, "lint.missing", SEV_ERROR, "", pp->name, CK_NO_OFFSET, "no checkpoint "
                              "key fills this parameter (rules line %d): it stays uninitialized", t->line);
             else

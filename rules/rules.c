@@ -336,7 +336,7 @@ static int range_known(const rules_file *r, const char *name)
 static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *pr)
 {
     static const char *const known[] = {"name", "when", "shape", "linear", "experts", "shard",
-                                        "expert_shard", "stage", "parts", NULL};
+                                        "expert_shard", "stage", "parts", "strict", NULL};
     char p[512];
     if (!cJSON_IsObject(o))
         return rfail(c, path, 0, "a parameter must be an object");
@@ -391,6 +391,10 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
             return rfail(c, path_of(p, sizeof p, path, "expert_shard", 0), 0, "\"expert_shard\" "
                          "is column or row, and only with \"shard\": \"expert\"");
     }
+    const cJSON *strict = cJSON_GetObjectItemCaseSensitive(o, "strict");
+    if (strict && !cJSON_IsBool(strict))
+        return rfail(c, path_of(p, sizeof p, path, "strict", 0), 0, "must be true or false");
+    pr->strict = strict ? cJSON_IsTrue(strict) : -1; /* resolved by strict_defaults */
     s = NULL;
     if (get_string(c, o, path, "stage", 0, &s))
         return -1;
@@ -595,7 +599,7 @@ static int parse_loader(rctx *c, const cJSON *root)
                      "loader simulated (name, strip_prefix, error, pp_guard)");
     static const char *const lk[] = {"name", "strip_prefix", "error", "pp_guard", "builds_model",
                                      "raises", "notice", "notice_reason", "classes", "version", "old_names",
-                                     NULL};
+                                     "strict", NULL};
     if (check_fields(c, ld, "$.loader", lk) || get_string(c, ld, "$.loader", "name", 1, &r->loader) ||
         get_string(c, ld, "$.loader", "strip_prefix", 0, &r->strip_prefix) ||
         get_string(c, ld, "$.loader", "error", 0, &r->error_format) ||
@@ -658,6 +662,20 @@ static int parse_loader(rctx *c, const cJSON *root)
             if (!r->old_from[k] || !r->old_to[k])
                 return rfail(c, "$.loader.old_names", 0, "out of memory");
         }
+    }
+    const cJSON *sc = cJSON_GetObjectItemCaseSensitive(ld, "strict");
+    if (sc) {
+        static const char *const sk[] = {"when", "error", NULL};
+        if (!cJSON_IsObject(sc))
+            return rfail(c, "$.loader.strict", 0, "must be an object: {\"when\": EXPR, \"error\": TEXT "
+                         "with {params}}");
+        if (check_fields(c, sc, "$.loader.strict", sk) ||
+            get_string(c, sc, "$.loader.strict", "error", 1, &r->strict_error) ||
+            get_opt_expr(c, sc, "$.loader.strict", "when", &r->strict_when))
+            return -1;
+        r->strict_line = line_of(c, "$.loader.strict");
+        if (!strstr(r->strict_error, "{params}"))
+            return rfail(c, "$.loader.strict.error", 0, "the text must name the parameters with {params}");
     }
     if (!r->strip_prefix && !(r->strip_prefix = strdup("")))
         return rfail(c, "$.loader", 0, "out of memory");
@@ -817,6 +835,29 @@ static int parse_ranges(rctx *c, const cJSON *root)
     return 0;
 }
 
+/* Whether vLLM's strict check covers a parameter the file does not say about: not when it sits in a
+ * module with a quant_method (a linear, the experts, the vocabulary embedding or head), which
+ * vLLM exempts because that method prepares the module after loading; a bias beside a linear's
+ * {suffix} parameters is in the same module. */
+static void strict_defaults(rules_file *r)
+{
+    for (int i = 0; i < r->n_params; i++) {
+        rules_param *a = &r->params[i];
+        if (a->strict >= 0)
+            continue;
+        a->strict = !a->linear && !a->experts && a->shard != SHARD_VOCAB && a->shard != SHARD_EXPERT;
+        const char *dot = strrchr(a->name.text, '.');
+        size_t mlen = dot ? (size_t)(dot - a->name.text) : 0;
+        for (int j = 0; a->strict && mlen && j < r->n_params; j++) {
+            const rules_param *b = &r->params[j];
+            const char *bd = strrchr(b->name.text, '.');
+            if (b->linear && bd && (size_t)(bd - b->name.text) == mlen &&
+                strncmp(a->name.text, b->name.text, mlen) == 0)
+                a->strict = 0;
+        }
+    }
+}
+
 static int parse_top(rctx *c, const cJSON *root)
 {
     rules_file *r = c->r;
@@ -861,6 +902,7 @@ static int parse_top(rctx *c, const cJSON *root)
         }                                                                                         \
     } while (0)
     ARRAY(params, n_params, rules_param, parse_param, "params");
+    strict_defaults(r);
     ARRAY(keys, n_keys, rules_key, parse_key, "keys");
     ARRAY(skips, n_skips, rules_skip, parse_skip, "skips");
     ARRAY(checks, n_checks, rules_check, parse_check, "checks");
@@ -973,6 +1015,8 @@ void rules_free(rules_file *r)
     free(r->old_from);
     free(r->old_to);
     free(r->error_format);
+    free(r->strict_error);
+    expr_free(r->strict_when);
     for (int i = 0; i < r->n_model_types; i++)
         free(r->model_types[i]);
     free(r->model_types);

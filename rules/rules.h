@@ -55,6 +55,9 @@ typedef struct {
     stage_kind stage;
     rules_part *parts;   /* (n_parts) fused parts in order, with their sizes */
     int n_parts;
+    int strict;          /* the loader's strict check (loader.strict) raises when no key fills it;
+                          * default: not for a linear, an expert or a vocabulary parameter, whose
+                          * modules vLLM exempts (their quant_method prepares them after loading) */
     int line;            /* where it was written, for messages */
 } rules_param;
 
@@ -179,6 +182,11 @@ typedef struct {
     expr **class_expr;
     int n_classes;
     int pp_guard;        /* the loader skips parameters of layers other stages own */
+    expr *strict_when;   /* loader.strict: after the last key, the loader raises strict_error when
+                          * a parameter whose template is strict was filled by no key (vLLM's
+                          * track_weights_loading, on unquantized models); NULL when is always */
+    char *strict_error;  /* the text, {params} the full names as a Python set; NULL: no check */
+    int strict_line;
     int raises;          /* 0: the loader warns about unused keys and leaves missing parameters
                           * newly initialized instead of raising (transformers) */
     int builds_model;    /* 0: a converter that renames and shards keys without building a model

@@ -608,10 +608,10 @@ START_TEST(test_shape_findings)
     } cases[] = {
         {"fixtures/lint/r1-tiny", "model.layers.3.mlp.experts.1.gate_proj.weight_scale_inv",
          "shape [8, 4] does not match [6, 4] expected for 'layers.3.mlp.experts.routed_experts.w13_weight_scale_inv' part w1 "
-         "(from config.json and rules line 69)", 1740},
+         "(from config.json and rules line 70)", 1740},
         {"fixtures/lint/v3-w8a16-tiny", "model.layers.3.mlp.experts.1.gate_proj.weight_packed",
          "shape [64, 8] does not match [48, 8] expected for 'layers.3.mlp.experts.routed_experts.w13_weight_packed' part w1 "
-         "(from config.json and rules line 69)", 75},
+         "(from config.json and rules line 70)", 75},
     };
     for (unsigned c = 0; c < 2; c++) {
         char *tmp = tu_tmpdir();
@@ -696,9 +696,9 @@ START_TEST(test_more_families)
 {
     static const struct { const char *dir, *rules; } fx[] = {
         {"fixtures/lint/v2-lite-tiny", "deepseek_v3"}, {"fixtures/lint/qwen3-moe-tiny", "qwen2_moe"},
-        {"fixtures/lint/glm45-tiny", "glm4_moe"}};
+        {"fixtures/lint/glm45-tiny", "glm4_moe"}, {"fixtures/lint/qwen3-tiny", "qwen3"}};
     static const int tps[] = {1, 2, 4, 8};
-    for (unsigned k = 0; k < 3; k++)
+    for (unsigned k = 0; k < 4; k++)
         for (unsigned i = 0; i < 4; i++)
             for (int pp = 1; pp <= 3; pp++) {
                 ck_findings f;
@@ -739,6 +739,18 @@ START_TEST(test_more_families)
                             "Qwen3MoeModel. The available parameters belonging to layers.1.mlp (Qwen3MoeMLP) are: "
                             "{'layers.1.mlp.down_proj.weight', 'layers.1.mlp.gate_up_proj.weight'}");
     findings_free(&f);
+    /* a norm no key fills: vLLM's strict check after the last key names it with the model's
+     * prefix (the oracle's qwen3-dropped-k-norm); on a stage without that layer it loads */
+    ck_assert_uint_eq(lint("fixtures/oracle/variants/qwen3-dropped-k-norm", "qwen3", 2, 1, 0, first, sizeof first,
+                           &f), 1);
+    ck_assert_str_eq(first, "ValueError: Following weights were not initialized from checkpoint: "
+                            "{'model.layers.1.self_attn.k_norm.weight'}");
+    ck_assert_str_eq(f.v[0].code, "lint.missing");
+    findings_free(&f);
+    ck_assert_uint_eq(lint("fixtures/oracle/variants/qwen3-dropped-k-norm", "qwen3", 1, 2, 0, first, sizeof first,
+                           &f), 1);
+    ck_assert_ptr_nonnull(strstr(f.v[0].msg, "rank 1 (PP stage 1):"));
+    findings_free(&f);
     /* fused names in the checkpoint: vLLM 0.32 renames '.up_proj' with its dot, so gate_up_proj is
      * left alone and the fused tensors load whole into their parameters */
     ck_assert_uint_eq(lint("fixtures/lint/llama-fused-tiny", "llama", 2, 1, 0, first, sizeof first, &f), 0);
@@ -750,7 +762,8 @@ START_TEST(test_more_families)
         {"deepseek_v3", "fixtures/lint/qwen3-moe-tiny", "the keys look like Qwen-MoE"},
         {"llama", "fixtures/lint/v2-lite-tiny", "the keys look like DeepSeek-V2/V3-style MLA"},
         {"glm4_moe", "fixtures/lint/mixtral-tiny", "the keys look like Mixtral"},
-        {"deepseek_v3", "fixtures/real/tiny-llama-bf16", "the keys look like Llama"}};
+        {"deepseek_v3", "fixtures/real/tiny-llama-bf16", "the keys look like Llama"},
+        {"qwen2", "fixtures/lint/qwen3-tiny", "the keys look like Qwen3"}};
     for (unsigned i = 0; i < sizeof wf / sizeof *wf; i++) {
         char *out = NULL;
         snprintf(cmd, sizeof cmd, "%s lint --rules %s %s", tu_bin(), wf[i].rules, wf[i].dir);

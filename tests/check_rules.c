@@ -248,6 +248,25 @@ START_TEST(test_builtin_rules_load)
     ck_assert_int_eq(r.n_old_names, 2);
     ck_assert_str_eq(r.old_from[0], ".experts.w13_");
     ck_assert_str_eq(r.old_to[0], ".experts.routed_experts.w13_");
+    /* vLLM's strict check: a norm is covered, a linear, the vocabulary, a bias beside a linear and
+     * the router's gate (a linear module written as a plain shape) are not */
+    ck_assert_ptr_nonnull(r.strict_error);
+    ck_assert_ptr_nonnull(strstr(r.strict_error, "{params}"));
+    int seen = 0;
+    for (int i = 0; i < r.n_params; i++) {
+        const char *nm = r.params[i].name.text;
+        int want = strstr(nm, "layernorm.weight") || strcmp(nm, "norm.weight") == 0 ||
+                   strstr(nm, "indexer.k_norm.");
+        ck_assert_msg(r.params[i].strict == want, "%s: strict %d", nm, r.params[i].strict);
+        seen += want;
+    }
+    ck_assert_int_ge(seen, 4);
+    rules_free(&r);
+    ck_err_clear(&err);
+    ck_assert_int_eq(rules_load_builtin("qwen2", &r, &err), CK_OK);
+    for (int i = 0; i < r.n_params; i++)
+        if (strcmp(r.params[i].name.text, "layers.{layer}.self_attn.qkv_proj.bias") == 0)
+            ck_assert_int_eq(r.params[i].strict, 0); /* in qkv_proj's module */
     rules_free(&r);
     ck_err_clear(&err);
     ck_assert_int_eq(rules_load_builtin("no_such_family", &r, &err), CK_EUSAGE);
@@ -304,6 +323,10 @@ START_TEST(test_rules_errors)
          " \"forward\": {\"topk\": \"2 +\"}}", "$.forward.topk", 2, 26, "bad expression \"2 +\""},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n \"loader\": {\"name\": \"l\", \"old_names\": {\".w2_\": 2}}}",
          "$.loader.old_names", 2, 39, "\".w2_\" must map a non-empty name part"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n \"loader\": {\"name\": \"l\", \"strict\": {\"error\": \"E\"}}}",
+         "$.loader.strict.error", 2, 46, "the text must name the parameters with {params}"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"params\": [{\"name\": \"a.w\", \"shape\": [1], \"strict\": 1}]}", "$.params[0].strict", 2, 53, "must be true or false"},
         {"{\"ckptdoc_rules\": 1,\n \"name\": \"x\",,}", "$", 2, 15, "not valid JSON"},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
