@@ -311,14 +311,28 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
             if (it->string && strcmp(it->string, "layer_types") == 0)
                 cfg->n_layer_types = m;
             const cJSON *x;
-            cJSON_ArrayForEach(x, it) ok &= cJSON_IsNumber(x) && fabs(x->valuedouble) < 9e15 &&
-                                        x->valuedouble == (double)(int64_t)x->valuedouble;
-            if (!ok)
-                continue; /* only lists of integers are kept (layer lists) */
+            int strs = 1;
+            cJSON_ArrayForEach(x, it)
+            {
+                ok &= cJSON_IsNumber(x) && fabs(x->valuedouble) < 9e15 &&
+                      x->valuedouble == (double)(int64_t)x->valuedouble;
+                strs &= cJSON_IsString(x);
+            }
+            if (!ok && !(strs && m))
+                continue; /* only lists of integers (layer lists) or strings (layer_types) are kept */
             fl->kind = CFG_LIST;
-            fl->list = malloc((m ? (size_t)m : 1) * sizeof *fl->list);
-            if (fl->list)
-                cJSON_ArrayForEach(x, it) fl->list[fl->n_list++] = (int64_t)x->valuedouble;
+            if (ok) {
+                fl->list = malloc((m ? (size_t)m : 1) * sizeof *fl->list);
+                if (fl->list)
+                    cJSON_ArrayForEach(x, it) fl->list[fl->n_list++] = (int64_t)x->valuedouble;
+            } else if ((fl->strs = calloc((size_t)m, sizeof *fl->strs)) != NULL) {
+                cJSON_ArrayForEach(x, it)
+                {
+                    if (!(fl->strs[fl->n_list] = strdup(x->valuestring)))
+                        break;
+                    fl->n_list++;
+                }
+            }
         } else
             continue;
         fl->name = strdup(it->string ? it->string : "");
@@ -337,6 +351,9 @@ void config_free(ck_config *cfg)
         free(cfg->fields[i].name);
         free(cfg->fields[i].str);
         free(cfg->fields[i].list);
+        for (int k = 0; cfg->fields[i].strs && k < cfg->fields[i].n_list; k++)
+            free(cfg->fields[i].strs[k]);
+        free(cfg->fields[i].strs);
     }
     free(cfg->fields);
     free(cfg->path);

@@ -19,6 +19,7 @@ typedef struct {
     double num;         /* CFG_BOOL (0/1) and CFG_NUMBER */
     char *str;          /* owned, CFG_STRING */
     int64_t *list;      /* owned, CFG_LIST: an array of integers (e.g. mlp_only_layers) */
+    char **strs;        /* owned, CFG_LIST of strings instead (layer_types): list is NULL */
     int n_list;
 } cfg_field;
 

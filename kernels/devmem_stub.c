@@ -98,14 +98,14 @@ int fwd_rope_freqs_cuda(float *x, size_t T, size_t heads, size_t hd, size_t rot,
 }
 
 int fwd_attention_cuda(const float *q, const float *k, const float *v, size_t T, size_t hq, size_t hkv, size_t hd,
-                       float *out, ck_err *err)
+                       const fwd_attn_opts *o, float *out, ck_err *err)
 {
-    (void)q, (void)k, (void)v, (void)T, (void)hq, (void)hkv, (void)hd, (void)out;
+    (void)q, (void)k, (void)v, (void)T, (void)hq, (void)hkv, (void)hd, (void)o, (void)out;
     STUB("fwd_attention_cuda");
 }
 
-int fwd_silu_mul_cuda(const float *gu, size_t T, size_t n, float *out, ck_err *err)
+int fwd_act_mul_cuda(const float *gu, size_t T, size_t n, fwd_act act, float *out, ck_err *err)
 {
-    (void)gu, (void)T, (void)n, (void)out;
-    STUB("fwd_silu_mul_cuda");
+    (void)gu, (void)T, (void)n, (void)act, (void)out;
+    STUB("fwd_act_mul_cuda");
 }

@@ -12,6 +12,7 @@
 #include <cublas_v2.h>
 
 #include "kernels/cuda_check.h"
+#include "kernels/ops_elem.h"
 
 #define THREADS 256
 #define STR_(x) #x
@@ -163,43 +164,43 @@ extern "C" int fwd_rope_freqs_cuda(float *x, size_t T, size_t heads, size_t hd, 
     return CK_OK;
 }
 
-/* One block per (token t, query head h): the scores of keys 0..t in shared memory (double). */
+/* One block per (token t, query head h): the scores of keys lo..t in shared memory (double). */
 __global__ void attention_kernel(const float *q, const float *k, const float *v, size_t T, size_t hq, size_t hkv,
-                                 size_t hd, float *out)
+                                 size_t hd, fwd_attn_opts o, float *out)
 {
     extern __shared__ double p[];
     __shared__ double sum;
-    size_t t = blockIdx.x / hq, h = blockIdx.x % hq, kh = h / (hq / hkv);
-    double scale = 1.0 / sqrt((double)hd);
+    size_t t = blockIdx.x / hq, h = blockIdx.x % hq, kh = h / (hq / hkv), lo = ck_window_start(t, o.window);
+    double scale = o.scale > 0 ? o.scale : 1.0 / sqrt((double)hd);
     const float *qv = q + (t * hq + h) * hd;
-    for (size_t s = threadIdx.x; s <= t; s += blockDim.x) {
+    for (size_t s = lo + threadIdx.x; s <= t; s += blockDim.x) {
         const float *kv = k + (s * hkv + kh) * hd;
         double d = 0;
         for (size_t i = 0; i < hd; i++)
             d += (double)qv[i] * kv[i];
-        p[s] = d * scale;
+        p[s] = ck_score(d, scale, o.softcap);
     }
     __syncthreads();
     if (threadIdx.x == 0) {
         double m = -INFINITY, sm = 0;
-        for (size_t s = 0; s <= t; s++)
+        for (size_t s = lo; s <= t; s++)
             m = p[s] > m ? p[s] : m;
-        for (size_t s = 0; s <= t; s++)
+        for (size_t s = lo; s <= t; s++)
             sm += (p[s] = exp(p[s] - m));
         sum = sm;
     }
     __syncthreads();
-    float *o = out + (t * hq + h) * hd;
+    float *ov = out + (t * hq + h) * hd;
     for (size_t i = threadIdx.x; i < hd; i += blockDim.x) {
         double a = 0;
-        for (size_t s = 0; s <= t; s++)
+        for (size_t s = lo; s <= t; s++)
             a += p[s] * v[(s * hkv + kh) * hd + i];
-        o[i] = (float)(a / sum);
+        ov[i] = (float)(a / sum);
     }
 }
 
 extern "C" int fwd_attention_cuda(const float *q, const float *k, const float *v, size_t T, size_t hq, size_t hkv,
-                                  size_t hd, float *out, ck_err *err)
+                                  size_t hd, const fwd_attn_opts *o, float *out, ck_err *err)
 {
     if (!T || !hq)
         return CK_OK;
@@ -210,27 +211,29 @@ extern "C" int fwd_attention_cuda(const float *q, const float *k, const float *v
     if (shm > 48 * 1024)
         return ck_err_set(err, CK_EUSAGE, NULL, "fwd_attention_cuda", CK_NO_OFFSET, "%zu tokens: at most %d",
                           T, 48 * 1024 / (int)sizeof(double));
-    attention_kernel<<<(unsigned)(T * hq), 128, shm>>>(q, k, v, T, hq, hkv, hd, out);
+    fwd_attn_opts oo = {0, 0, 0};
+    if (o)
+        oo = *o;
+    attention_kernel<<<(unsigned)(T * hq), 128, shm>>>(q, k, v, T, hq, hkv, hd, oo, out);
     CK_CUDA_LAUNCH(err, "attention_kernel");
     CK_CUDA(err, cudaDeviceSynchronize());
     return CK_OK;
 }
 
-__global__ void silu_mul_kernel(const float *gu, size_t T, size_t n, float *out)
+__global__ void act_mul_kernel(const float *gu, size_t T, size_t n, fwd_act act, float *out)
 {
     for (size_t j = blockIdx.x * (size_t)blockDim.x + threadIdx.x; j < T * n; j += (size_t)gridDim.x * blockDim.x) {
         size_t t = j / n, i = j % n;
-        float g = gu[t * 2 * n + i], u = gu[t * 2 * n + n + i];
-        out[j] = g / (1.0f + expf(-g)) * u;
+        out[j] = ck_act(act, gu[t * 2 * n + i]) * gu[t * 2 * n + n + i];
     }
 }
 
-extern "C" int fwd_silu_mul_cuda(const float *gu, size_t T, size_t n, float *out, ck_err *err)
+extern "C" int fwd_act_mul_cuda(const float *gu, size_t T, size_t n, fwd_act act, float *out, ck_err *err)
 {
     if (!T || !n)
         return CK_OK;
-    silu_mul_kernel<<<blocks_for(T * n), THREADS>>>(gu, T, n, out);
-    CK_CUDA_LAUNCH(err, "silu_mul_kernel");
+    act_mul_kernel<<<blocks_for(T * n), THREADS>>>(gu, T, n, act, out);
+    CK_CUDA_LAUNCH(err, "act_mul_kernel");
     CK_CUDA(err, cudaDeviceSynchronize());
     return CK_OK;
 }

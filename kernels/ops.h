@@ -28,21 +28,36 @@ void fwd_rope(float *x, size_t T, size_t heads, size_t hd, double theta);
 /* The same on the first `rot` dims of each head only (partial rotary, GLM), with the rot/2
  * inverse frequencies given (scaled rotary: llama3, yarn). */
 void fwd_rope_freqs(float *x, size_t T, size_t heads, size_t hd, size_t rot, const double *inv);
+/* What an attention may change from the plain causal softmax(q.k / sqrt(hd)); zeros: nothing. */
+typedef struct {
+    double scale;       /* scores q.k times this; 0: 1/sqrt(hd) (Gemma: query_pre_attn_scalar^-1/2) */
+    double softcap;     /* scores become softcap * tanh(score / softcap) after the scale (Gemma 2);
+                         * 0: none */
+    size_t window;      /* sliding window: a token sees itself and the window - 1 tokens before it
+                         * (vLLM's and transformers' sliding_window); 0: every earlier token */
+} fwd_attn_opts;
 /* Causal attention with grouped key/value heads: q[T, hq*hd], k and v [T, hkv*hd], query head j
- * reads key/value head j / (hq / hkv); softmax scale 1/sqrt(hd). out[T, hq*hd]. hq must be a
- * multiple of hkv (not checked here; the CUDA version returns CK_EUSAGE, and also past 6144 tokens). */
+ * reads key/value head j / (hq / hkv); the scores as o says (NULL: all defaults). out[T, hq*hd].
+ * hq must be a multiple of hkv (not checked here; the CUDA version returns CK_EUSAGE, and also past
+ * 6144 tokens). */
 void fwd_attention(const float *q, const float *k, const float *v, size_t T, size_t hq, size_t hkv, size_t hd,
-                   float *out);
-/* out[T, n] = silu(gu[:, :n]) * gu[:, n:] for gu[T, 2n]. */
-void fwd_silu_mul(const float *gu, size_t T, size_t n, float *out);
+                   const fwd_attn_opts *o, float *out);
+/* The gated MLP's activation: act(gate) * up. */
+typedef enum {
+    FWD_SILU,           /* silu(g) = g / (1 + e^-g) (SwiGLU: Llama, Qwen, DeepSeek) */
+    FWD_GELU_TANH       /* 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))) (GeGLU: Gemma's
+                         * gelu_pytorch_tanh) */
+} fwd_act;
+/* out[T, n] = act(gu[:, :n]) * gu[:, n:] for gu[T, 2n]. */
+void fwd_act_mul(const float *gu, size_t T, size_t n, fwd_act act, float *out);
 
 int fwd_linear_cuda(const float *x, size_t T, size_t K, const float *w, size_t N, const float *bias, float *y,
                     int acc, ck_err *err);
 int fwd_rmsnorm_cuda(const float *x, size_t T, size_t n, const float *w, float eps, float *y, ck_err *err);
 int fwd_rope_freqs_cuda(float *x, size_t T, size_t heads, size_t hd, size_t rot, const double *inv, ck_err *err);
 int fwd_attention_cuda(const float *q, const float *k, const float *v, size_t T, size_t hq, size_t hkv, size_t hd,
-                       float *out, ck_err *err);
-int fwd_silu_mul_cuda(const float *gu, size_t T, size_t n, float *out, ck_err *err);
+                       const fwd_attn_opts *o, float *out, ck_err *err);
+int fwd_act_mul_cuda(const float *gu, size_t T, size_t n, fwd_act act, float *out, ck_err *err);
 
 #ifdef __cplusplus
 }

@@ -1,5 +1,6 @@
 /* ops_ref.c - fp32 forward operations with double accumulation where sums are long. */
 #include "kernels/ops.h"
+#include "kernels/ops_elem.h"
 #include "base/thread.h"
 
 #include <math.h>
@@ -98,10 +99,11 @@ void fwd_rope_freqs(float *x, size_t T, size_t heads, size_t hd, size_t rot, con
 }
 
 void fwd_attention(const float *q, const float *k, const float *v, size_t T, size_t hq, size_t hkv, size_t hd,
-                   float *out)
+                   const fwd_attn_opts *o, float *out)
 {
     size_t group = hq / hkv;
-    double scale = 1.0 / sqrt((double)hd);
+    double scale = o && o->scale > 0 ? o->scale : 1.0 / sqrt((double)hd), cap = o ? o->softcap : 0;
+    size_t win = o ? o->window : 0;
     double *p = malloc((T ? T : 1) * sizeof *p);
     if (!p)
         abort();
@@ -109,34 +111,35 @@ void fwd_attention(const float *q, const float *k, const float *v, size_t T, siz
         size_t kh = h / group;
         for (size_t t = 0; t < T; t++) {
             const float *qv = q + (t * hq + h) * hd;
+            size_t lo = ck_window_start(t, win);
             double mx = -INFINITY, sum = 0;
-            for (size_t s = 0; s <= t; s++) {
+            for (size_t s = lo; s <= t; s++) {
                 const float *kv = k + (s * hkv + kh) * hd;
                 double d = 0;
                 for (size_t i = 0; i < hd; i++)
                     d += (double)qv[i] * kv[i];
-                p[s] = d * scale;
+                p[s] = ck_score(d, scale, cap);
                 mx = p[s] > mx ? p[s] : mx;
             }
-            for (size_t s = 0; s <= t; s++)
+            for (size_t s = lo; s <= t; s++)
                 sum += (p[s] = exp(p[s] - mx));
-            float *o = out + (t * hq + h) * hd;
+            float *ov = out + (t * hq + h) * hd;
             for (size_t i = 0; i < hd; i++) {
                 double a = 0;
-                for (size_t s = 0; s <= t; s++)
+                for (size_t s = lo; s <= t; s++)
                     a += p[s] * v[(s * hkv + kh) * hd + i];
-                o[i] = (float)(a / sum);
+                ov[i] = (float)(a / sum);
             }
         }
     }
     free(p);
 }
 
-void fwd_silu_mul(const float *gu, size_t T, size_t n, float *out)
+void fwd_act_mul(const float *gu, size_t T, size_t n, fwd_act act, float *out)
 {
     for (size_t t = 0; t < T; t++)
         for (size_t i = 0; i < n; i++) {
             float g = gu[t * 2 * n + i], u = gu[t * 2 * n + n + i];
-            out[t * n + i] = g / (1.0f + expf(-g)) * u;
+            out[t * n + i] = ck_act(act, g) * u;
         }
 }

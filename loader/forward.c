@@ -83,20 +83,38 @@ static void op_rope_freqs(const dense_dims *d, float *x, size_t T, size_t heads,
 }
 
 static void op_attention(const dense_dims *d, const float *q, const float *k, const float *v, size_t T, size_t hq,
-                         size_t hkv, size_t hd, float *out)
+                         size_t hkv, size_t hd, const fwd_attn_opts *o, float *out)
 {
     if (d->device)
-        DEV_OP(d, fwd_attention_cuda(q, k, v, T, hq, hkv, hd, out, &e_));
+        DEV_OP(d, fwd_attention_cuda(q, k, v, T, hq, hkv, hd, o, out, &e_));
     else
-        fwd_attention(q, k, v, T, hq, hkv, hd, out);
+        fwd_attention(q, k, v, T, hq, hkv, hd, o, out);
 }
 
-static void op_silu_mul(const dense_dims *d, const float *gu, size_t T, size_t n, float *out)
+static void op_act_mul(const dense_dims *d, const float *gu, size_t T, size_t n, float *out)
 {
     if (d->device)
-        DEV_OP(d, fwd_silu_mul_cuda(gu, T, n, out, &e_));
+        DEV_OP(d, fwd_act_mul_cuda(gu, T, n, (fwd_act)d->act, out, &e_));
     else
-        fwd_silu_mul(gu, T, n, out);
+        fwd_act_mul(gu, T, n, (fwd_act)d->act, out);
+}
+
+/* The model's RMSNorm: its weight plus the rules' norm_offset (Gemma's 1 + w), rows of n. */
+static void op_norm(const dense_dims *d, const float *x, size_t T, size_t n, const float *w, float *y)
+{
+    if (d->norm_off == 0) {
+        op_rmsnorm(d, x, T, n, w, (float)d->eps, y);
+        return;
+    }
+    float *w1 = fmalloc(d, n * sizeof *w1); /* managed memory on the device: the host fills it */
+    if (!w1 && !d->device)
+        abort(); /* a norm's width on the host, as fwd_attention's scratch */
+    if (!w1)
+        return; /* fmalloc kept the device error for the pass */
+    for (size_t i = 0; i < n; i++)
+        w1[i] = (float)(w[i] + d->norm_off);
+    op_rmsnorm(d, x, T, n, w1, (float)d->eps, y);
+    ffree(d, w1);
 }
 
 static int64_t cfg_int(const ck_config *c, const char *name, int64_t dflt)
@@ -163,6 +181,84 @@ static int fwd_unknown(const plan *p, int which, const char *value, const char *
     return fwd_fail(p, which, CK_EUSAGE, err, what, "not computed", known);
 }
 
+/* A soft cap: the config field the rules' entry names, 0 when the entry, the field or its value is
+ * absent or null. */
+static int fwd_softcap(const plan *p, int which, double *cap, ck_err *err)
+{
+    char field[64];
+    int rc = fwd_str(p, which, "", field, sizeof field, err);
+    *cap = 0;
+    if (rc != CK_OK || !field[0])
+        return rc;
+    const cfg_field *f = config_field(p->cfg, field);
+    if (!f || f->kind == CFG_NULL)
+        return CK_OK;
+    if (f->kind != CFG_NUMBER || !(f->num > 0))
+        return ck_err_set(err, CK_EUSAGE, p->cfg->path, field, CK_NO_OFFSET, "%s must be a positive number or "
+                          "null (the %s soft cap)", field, which == FWD_ATTN_SOFTCAP ? "attention scores'" : "logits'");
+    *cap = f->num;
+    return CK_OK;
+}
+
+/* What Gemma-style decoders change: norm offset, sandwich norms, activation, embedding scale,
+ * attention scale and soft caps, sliding window (the rules' "forward" entries). */
+static int gemma_dims(const plan *p, dense_dims *d, ck_err *err)
+{
+    char block[16], act[32], escale[16];
+    int64_t noff, sdim;
+    int rc;
+    if ((rc = fwd_int(p, FWD_NORM_OFFSET, 0, &noff, err)) || (rc = fwd_str(p, FWD_BLOCK, "pre", block, sizeof block, err)) ||
+        (rc = fwd_str(p, FWD_ACT, "silu", act, sizeof act, err)) ||
+        (rc = fwd_str(p, FWD_EMBED_SCALE, "none", escale, sizeof escale, err)) ||
+        (rc = fwd_int(p, FWD_ATTN_SCALE_DIM, 0, &sdim, err)) || (rc = fwd_softcap(p, FWD_ATTN_SOFTCAP, &d->attn_softcap, err)) ||
+        (rc = fwd_softcap(p, FWD_FINAL_SOFTCAP, &d->final_softcap, err)) || (rc = fwd_int(p, FWD_WINDOW, 0, &d->window, err)))
+        return rc;
+    d->norm_off = (double)noff;
+    d->sandwich = strcmp(block, "sandwich") == 0;
+    if (!d->sandwich && strcmp(block, "pre") != 0)
+        return fwd_unknown(p, FWD_BLOCK, block, "pre, sandwich", err);
+    if (strcmp(act, "silu") == 0)
+        d->act = FWD_SILU;
+    else if (strcmp(act, "gelu_pytorch_tanh") == 0)
+        d->act = FWD_GELU_TANH;
+    else
+        return fwd_unknown(p, FWD_ACT, act, "silu, gelu_pytorch_tanh", err);
+    d->embed_scale = 1;
+    if (strcmp(escale, "sqrt_hidden") == 0)
+        d->embed_scale = (double)sqrtf((float)d->hidden); /* transformers' fp32 buffer */
+    else if (strcmp(escale, "none") != 0)
+        return fwd_unknown(p, FWD_EMBED_SCALE, escale, "none, sqrt_hidden", err);
+    if (sdim < 0 || d->window < 0)
+        return fwd_fail(p, sdim < 0 ? FWD_ATTN_SCALE_DIM : FWD_WINDOW, CK_EUSAGE, err, "must not be negative", "",
+                        NULL);
+    d->attn_scale = sdim ? 1.0 / sqrt((double)sdim) : 0;
+    return CK_OK;
+}
+
+/* The sliding window layer l attends through (0: none): the rules' window where their "sliding"
+ * holds for l. */
+static int layer_window(const plan *p, const dense_dims *d, int64_t l, size_t *win, ck_err *err)
+{
+    *win = 0;
+    if (!d->window)
+        return CK_OK;
+    if (!p->rules->forward[FWD_SLIDING]) {
+        *win = (size_t)d->window;
+        return CK_OK;
+    }
+    static const char *const names[] = {"layer"};
+    plan_env env = {p, NULL, NULL, &l, names, 1};
+    expr_val v;
+    if (plan_eval(p, p->rules->forward[FWD_SLIDING], &env, p->rules->forward_line[FWD_SLIDING], &v, err) != CK_OK) {
+        snprintf(err->key, sizeof err->key, "forward.sliding");
+        return err->code;
+    }
+    if (v.is_str || v.is_list)
+        return fwd_fail(p, FWD_SLIDING, CK_EFORMAT, err, "must be a number", ", not a string or list", NULL);
+    *win = !v.is_null && v.v ? (size_t)d->window : 0;
+    return CK_OK;
+}
+
 int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
 {
     const ck_config *c = p->cfg;
@@ -194,11 +290,19 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         (rc = fwd_str(p, FWD_MOE, "mlp", d->moe, sizeof d->moe, err)) ||
         (rc = fwd_str(p, FWD_SHARED, "none", shared, sizeof shared, err)))
         return rc;
+    if ((rc = gemma_dims(p, d, err)) != CK_OK)
+        return rc;
     d->renorm = renorm != 0;
     d->mla = strcmp(attn, "mla") == 0;
     d->shared_ungated = strcmp(shared, "ungated") == 0;
     if (!d->mla && strcmp(attn, "gqa") != 0)
         return fwd_unknown(p, FWD_ATTENTION, attn, "gqa, mla", err);
+    if (d->mla && (d->window || d->attn_softcap > 0 || d->attn_scale > 0))
+        return fwd_fail(p, FWD_ATTENTION, CK_EUSAGE, err, "latent attention with a sliding window, soft cap or "
+                        "scale", "", "these for grouped-query attention only");
+    if (d->sandwich && (d->mla || d->experts))
+        return fwd_fail(p, FWD_BLOCK, CK_EUSAGE, err, "sandwich norms with latent attention or experts", "",
+                        "them for dense grouped-query decoders only");
     if (!d->shared_ungated && strcmp(shared, "gated") != 0 && strcmp(shared, "none") != 0)
         return fwd_unknown(p, FWD_SHARED, shared, "gated, ungated, none", err);
     if (strcmp(c->rope_type, "default") != 0 && strcmp(c->rope_type, "llama3") != 0 &&
@@ -413,7 +517,7 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
                 if (le < 0 || le >= w13->n_experts)
                     continue; /* another rank's expert */
                 op_linear(d, h + t * H, 1, H, w13->data + (size_t)le * 2 * Il * H, 2 * Il, NULL, gu, 0);
-                op_silu_mul(d, gu, 1, Il, act);
+                op_act_mul(d, gu, 1, Il, act);
                 op_linear(d, act, 1, Il, w2->data + (size_t)le * H * Il, H, NULL, y, 0);
                 double wk = (d->renorm ? wt[k] / ksum : wt[k]) * d->rscale;
                 for (size_t i = 0; i < H; i++)
@@ -472,7 +576,7 @@ static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R
             rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         else {
             op_linear(d, h, T, H, gu->data, 2 * Is, NULL, a, 0);
-            op_silu_mul(d, a, T, Is, act);
+            op_act_mul(d, a, T, Is, act);
             op_linear(d, act, T, Is, dn->data, H, NULL, y, 0);
             for (size_t t = 0; t < T; t++)
                 for (size_t i = 0; i < H; i++)
@@ -612,13 +716,13 @@ static int mla_rank(const plan *p, const dense_dims *d, const rank_load *R, int6
     if (ql) {
         for (size_t t = 0; t < T; t++)
             memcpy(qa + t * ql, a + t * (ql + kva), ql * sizeof *qa);
-        op_rmsnorm(d, qa, T, ql, wqn, (float)d->eps, qa);
+        op_norm(d, qa, T, ql, wqn, qa);
         op_linear(d, qa, T, ql, wq, hq * qk, NULL, q, 0);
     } else
         op_linear(d, h, T, H, wq, hq * qk, NULL, q, 0);
     for (size_t t = 0; t < T; t++)
         memcpy(c + t * kvl, a + t * (ql + kva) + ql, kvl * sizeof *c);
-    op_rmsnorm(d, c, T, kvl, wkvn, (float)d->eps, c);
+    op_norm(d, c, T, kvl, wkvn, c);
     double inv[ROPE_MAX_PAIRS], af, smul; /* qk_rope <= 2 * ROPE_MAX_PAIRS (dense_dims_of) */
     rope_freqs(p->cfg, rope, inv, &af, &smul);
     rope_interleaved(q, T, hq, qk, nope, rope, inv, af);
@@ -660,6 +764,20 @@ done:
     return rc;
 }
 
+/* x += norm(blk) with the layer's norm named by fmt (Gemma's post-block norms); h is scratch. */
+static int add_normed(const plan *p, const dense_dims *d, const rank_load *R0, const char *fmt, int64_t l,
+                      const float *blk, float *h, size_t T, float *x, ck_err *err)
+{
+    size_t H = (size_t)d->hidden;
+    const float *w = W(R0, p, fmt, l, 1, H, err);
+    if (!w)
+        return err->code;
+    op_norm(d, blk, T, H, w, h);
+    for (size_t i = 0; i < T * H; i++)
+        x[i] += h[i];
+    return CK_OK;
+}
+
 static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, float *x, int T,
                       float *after_attn, ck_err *err)
 {
@@ -671,9 +789,13 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     float *k = fmalloc(d, Tz * hkv * hd * sizeof *k), *v = fmalloc(d, Tz * hkv * hd * sizeof *v);
     float *o = fmalloc(d, Tz * hq * hd * sizeof *o), *gu = fmalloc(d, Tz * 2 * Il * sizeof *gu);
     float *act = fmalloc(d, Tz * Il * sizeof *act);
+    /* sandwich norms: each block's output, summed over the ranks, normed before it is added */
+    float *blk = d->sandwich ? fmalloc(d, Tz * H * sizeof *blk) : NULL;
+    float *sink = d->sandwich ? blk : x; /* where the row-parallel partial sums go */
     int rc = CK_OK;
     const float *ln, *pln;
-    if (!h || !a || !q || !k || !v || !o || !gu || !act) {
+    fwd_attn_opts ao = {d->attn_scale, d->attn_softcap, 0};
+    if (!h || !a || !q || !k || !v || !o || !gu || !act || (d->sandwich && !blk)) {
         rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         goto done;
     }
@@ -685,7 +807,11 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         rc = err->code;
         goto done;
     }
-    op_rmsnorm(d, x, Tz, H, ln, (float)d->eps, h);
+    op_norm(d, x, Tz, H, ln, h);
+    if ((rc = layer_window(p, d, l, &ao.window, err)) != CK_OK)
+        goto done;
+    if (blk)
+        memset(blk, 0, Tz * H * sizeof *blk);
     for (int r = 0; d->mla && r < tp; r++)
         if ((rc = mla_rank(p, d, R[r], l, h, Tz, x, err)) != CK_OK)
             goto done;
@@ -711,22 +837,27 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
             goto done;
         }
         if (qn && kn) {
-            op_rmsnorm(d, q, Tz * hq, hd, qn, (float)d->eps, q);
-            op_rmsnorm(d, k, Tz * hkv, hd, kn, (float)d->eps, k);
+            op_norm(d, q, Tz * hq, hd, qn, q);
+            op_norm(d, k, Tz * hkv, hd, kn, k);
         }
         op_rope_freqs(d, q, Tz, hq, hd, rot, inv);
         op_rope_freqs(d, k, Tz, hkv, hd, rot, inv);
-        op_attention(d, q, k, v, Tz, hq, hkv, hd, o);
-        op_linear(d, o, Tz, hq * hd, wo, H, NULL, x, 1);
+        op_attention(d, q, k, v, Tz, hq, hkv, hd, &ao, o);
+        op_linear(d, o, Tz, hq * hd, wo, H, NULL, sink, 1);
     }
+    if (blk && (rc = add_normed(p, d, R[0], "layers.%lld.post_attention_layernorm.weight", l, blk, h, Tz, x, err)))
+        goto done;
     if (after_attn)
         memcpy(after_attn, x, Tz * H * sizeof *x);
     /* MLP: gate_up column-parallel, down_proj row-parallel partial sums added (or the experts) */
-    if (!(pln = W(R[0], p, "layers.%lld.post_attention_layernorm.weight", l, 1, H, err))) {
+    if (!(pln = W(R[0], p, d->sandwich ? "layers.%lld.pre_feedforward_layernorm.weight"
+                                       : "layers.%lld.post_attention_layernorm.weight", l, 1, H, err))) {
         rc = err->code;
         goto done;
     }
-    op_rmsnorm(d, x, Tz, H, pln, (float)d->eps, h);
+    op_norm(d, x, Tz, H, pln, h);
+    if (blk)
+        memset(blk, 0, Tz * H * sizeof *blk);
     char n13[160];
     snprintf(n13, sizeof n13, "layers.%lld.%s.experts.routed_experts.w13_weight", (long long)l, d->experts ? d->moe : "");
     if (d->experts && rank_param(R[0], p, n13)) {
@@ -742,10 +873,13 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
             goto done;
         }
         op_linear(d, h, Tz, H, wgu, 2 * Il, NULL, gu, 0);
-        op_silu_mul(d, gu, Tz, Il, act);
-        op_linear(d, act, Tz, Il, wd, H, NULL, x, 1);
+        op_act_mul(d, gu, Tz, Il, act);
+        op_linear(d, act, Tz, Il, wd, H, NULL, sink, 1);
     }
+    if (blk)
+        rc = add_normed(p, d, R[0], "layers.%lld.post_feedforward_layernorm.weight", l, blk, h, Tz, x, err);
 done:
+    ffree(d, blk);
     ffree(d, h);
     ffree(d, a);
     ffree(d, q);
@@ -786,6 +920,9 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
                     x[t * H + i] += emb[(id - (size_t)r * Vl) * H + i];
         }
     }
+    if (d->embed_scale != 1) /* Gemma: the embeddings times sqrt(hidden_size) */
+        for (size_t i = 0; i < Tz * H; i++)
+            x[i] = (float)(x[i] * d->embed_scale);
     for (int st = 0; st < p->layout.pp; st++)
         for (int64_t l = p->stages[st].layer_start; l < p->stages[st].layer_end; l++) {
             float *ta = trace ? trace + (size_t)(2 * l) * Tz * H : NULL, *tm = ta ? ta + Tz * H : NULL;
@@ -805,7 +942,7 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
         rc = err->code;
         goto done;
     }
-    op_rmsnorm(d, x, Tz, H, nw, (float)d->eps, h);
+    op_norm(d, x, Tz, H, nw, h);
     for (int r = 0; r < tp; r++) {
         const float *head = W(R[r], p, d->tied ? "embed_tokens.weight" : "lm_head.weight", 0, 1, Vl * H, err);
         if (!head) {
@@ -818,6 +955,9 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
     }
     for (size_t t = 0; t < Tz; t++)
         memcpy(logits + t * (size_t)d->vocab, full + t * Vp, (size_t)d->vocab * sizeof *full);
+    if (d->final_softcap > 0) /* Gemma 2: cap * tanh(logit / cap) */
+        for (size_t i = 0; i < Tz * (size_t)d->vocab; i++)
+            logits[i] = (float)(d->final_softcap * tanh(logits[i] / d->final_softcap));
 done:
     ffree(d, x);
     ffree(d, h);

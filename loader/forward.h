@@ -7,7 +7,9 @@
  * says so, Qwen2-MoE's shared expert with its sigmoid gate; experts split over TP or placed whole
  * under EP; a layer without experts runs the dense MLP), and DeepSeek-V2-style multi-head latent
  * attention with its MoE (softmax scores, greedy top-k, routed_scaling_factor, shared experts,
- * dense layers first), fp32, with the C reference on the CPU or with CUDA (dense_dims.device).
+ * dense layers first), Gemma 2's sandwich norms, (1 + w) RMSNorm, GeGLU, scaled embeddings,
+ * soft-capped scores and logits and sliding windows, fp32, with the C reference on the CPU or with
+ * CUDA (dense_dims.device).
  * Which of these a model uses is read from its rules' "forward" section (docs/rules.md), never
  * from its model_type. */
 #ifndef CK_FORWARD_PASS_H
@@ -32,6 +34,17 @@ typedef struct {
     int64_t n_group, topk_group;
     int shared_ungated;      /* shared experts under mlp.shared_experts, added as they are (DeepSeek, GLM) */
     int64_t rot;             /* rotary dims of a head (partial_rotary_factor), head_dim otherwise */
+    /* what Gemma-style decoders change (rules "forward": norm_offset, block, act, embed_scale,
+     * attn_scale_dim, attn_softcap, final_softcap, window, sliding) */
+    double norm_off;         /* added to every RMSNorm weight (Gemma: 1) */
+    int sandwich;            /* each block's output normed (post_attention_layernorm,
+                              * post_feedforward_layernorm) before it is added; the MLP's input
+                              * normed by pre_feedforward_layernorm */
+    int act;                 /* fwd_act of the gated MLP */
+    double embed_scale;      /* embeddings times this (1, or sqrt(hidden_size)) */
+    double attn_scale;       /* attention scores times this (0: 1/sqrt(head_dim)) */
+    double attn_softcap, final_softcap; /* 0: none */
+    int64_t window;          /* sliding window of the layers the rules' "sliding" names, 0: none */
     int device;              /* run the operations with CUDA (cuBLAS products) on device-resident
                               * (managed) memory: the ranks must have been loaded onto the device */
     ck_err *dev_err;         /* set by forward_dense/forward_layer for the pass: its first device

@@ -281,6 +281,7 @@ int plan_lookup(void *envp, const char *name, size_t len, expr_val *out)
         case CFG_LIST:
             out->is_list = 1;
             out->list = fl->list;
+            out->strs = (const char *const *)fl->strs;
             out->nlist = fl->n_list;
             break;
         }

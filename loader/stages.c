@@ -170,10 +170,24 @@ static void class_of(const plan *p, const char *path, char *out, size_t size)
 /* The loader's exception for a key that seen names: its error format with {param}, {module}, and
  * AutoWeightsLoader's {missing}, {owner}, {owner_class}, {owner_params}, {model_class} filled
  * from the stage's model. */
-static void error_line(const plan *p, const plan_stage *st, const char *param, const char *seen,
+/* Whether a parameter sits in one of the outer model's own modules (loader.outer.modules). */
+static int outer_param(const rules_file *r, const char *name)
+{
+    for (int i = 0; i < r->n_outer_modules; i++) {
+        size_t n = strlen(r->outer_modules[i]);
+        if (strncmp(name, r->outer_modules[i], n) == 0 && name[n] == '.')
+            return 1;
+    }
+    return 0;
+}
+
+static void error_line(const plan *p, const plan_stage *st, const char *param, const char *seen, int outer,
                        char *buf, size_t size)
 {
     const rules_file *r = p->rules;
+    /* a key without strip_prefix is looked up from the model above it (loader.outer) */
+    outer = outer && r->outer_class && r->strip_prefix[0];
+    size_t pl = strlen(r->strip_prefix);
     size_t n = 0;
     const char *dot = strrchr(seen, '.'), *prev = NULL;
     for (const char *q = seen; dot && q < dot; q++)
@@ -212,16 +226,28 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
         } else if (strncmp(q, "{owner_class}", 13) == 0 || strncmp(q, "{model_class}", 13) == 0) {
             char path[512];
             snprintf(path, sizeof path, "%.*s", q[1] == 'o' ? (int)owner : 0, seen);
-            class_of(p, path, cls, sizeof cls);
+            if (outer && !path[0])
+                snprintf(cls, sizeof cls, "%s", r->outer_class);
+            else
+                class_of(p, path, cls, sizeof cls);
             put(buf, size, &n, cls, strlen(cls));
             q += 12;
         } else if (strncmp(q, "{owner_params}", 14) == 0) {
             /* Python's repr of the set, in sorted order */
             const char **names = malloc((st->n ? st->n : 1) * sizeof *names);
+            char **full = outer && !owner ? calloc(st->n ? st->n : 1, sizeof *full) : NULL;
             size_t k = 0;
-            for (size_t i = 0; names && i < st->n; i++)
-                if (!owner || (strncmp(st->params[i].name, seen, owner) == 0 && st->params[i].name[owner] == '.'))
-                    names[k++] = st->params[i].name;
+            for (size_t i = 0; names && i < st->n; i++) {
+                const char *nm = st->params[i].name;
+                if (owner && !(strncmp(nm, seen, owner) == 0 && nm[owner] == '.'))
+                    continue;
+                if (full && !outer_param(r, nm) && (full[k] = malloc(pl + strlen(nm) + 1)) != NULL) {
+                    memcpy(full[k], r->strip_prefix, pl); /* the outer model's name of it */
+                    strcpy(full[k] + pl, nm);
+                    nm = full[k];
+                }
+                names[k++] = nm;
+            }
             if (names)
                 qsort(names, k, sizeof *names, cmp_names);
             put(buf, size, &n, "{", 1);
@@ -231,6 +257,9 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
                 put(buf, size, &n, "'", 1);
             }
             put(buf, size, &n, "}", 1);
+            for (size_t i = 0; full && i < k; i++)
+                free(full[i]);
+            free(full);
             free(names);
             q += 13;
         } else
@@ -292,7 +321,7 @@ static void key_not_here(const sim *s, int si, const sim_key *k, const sim_param
         sim_explain_missing(p, k, kp, kname + k->seen_off, why, sizeof why);
     else
         snprintf(why, sizeof why, "no rule of %s takes this name", r->name);
-    error_line(p, st, kp->param, kname + k->seen_off, line, sizeof line);
+    error_line(p, st, kp->param, kname + k->seen_off, k->seen_off == 0, line, sizeof line);
     const char *file = s->ck->shards[k->shard].name;
     if (!r->raises) {
         findings_add(o, "lint.unused", SEV_WARNING, file, kname, CK_NO_OFFSET, "%s warns "

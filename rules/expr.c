@@ -11,7 +11,9 @@ typedef enum {
 } node_kind;
 
 typedef enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MOD, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE } bin_op;
-typedef enum { F_CEIL_DIV, F_MIN, F_MAX, F_ROUND_UP, F_DEFINED, F_CONTAINS } func_id;
+typedef enum { F_CEIL_DIV, F_MIN, F_MAX, F_ROUND_UP, F_DEFINED, F_CONTAINS, F_AT } func_id;
+/* the functions whose first argument is a name, not a value */
+#define NAMED_CALL(x) ((x)->kind == N_CALL && ((x)->v == F_DEFINED || (x)->v == F_CONTAINS || (x)->v == F_AT))
 
 typedef struct {
     node_kind kind;
@@ -178,20 +180,21 @@ static int parse_primary(parser *p)
     }
     static const struct { const char *name; func_id id; int args; } funcs[] = {
         {"ceil_div", F_CEIL_DIV, 2}, {"min", F_MIN, 2}, {"max", F_MAX, 2},
-        {"round_up", F_ROUND_UP, 2}, {"defined", F_DEFINED, 1}, {"contains", F_CONTAINS, 2}};
+        {"round_up", F_ROUND_UP, 2}, {"defined", F_DEFINED, 1}, {"contains", F_CONTAINS, 2},
+        {"at", F_AT, 2}};
     int fi = -1;
     for (unsigned k = 0; k < sizeof funcs / sizeof *funcs; k++)
         if (strlen(funcs[k].name) == len && strncmp(funcs[k].name, p->s + b, len) == 0)
             fi = (int)k;
     if (fi < 0)
-        return perr(p, at, "unknown function '%.*s' (known: ceil_div, min, max, round_up, defined, contains)",
+        return perr(p, at, "unknown function '%.*s' (known: ceil_div, min, max, round_up, defined, contains, at)",
                     (int)len, p->s + b);
     p->i++;
     int k = add_node(p, N_CALL, at);
     if (k < 0)
         return -1;
     p->e->n[k].v = funcs[fi].id;
-    if (funcs[fi].id == F_DEFINED || funcs[fi].id == F_CONTAINS) {
+    if (funcs[fi].id == F_DEFINED || funcs[fi].id == F_CONTAINS || funcs[fi].id == F_AT) {
         ws(p);
         size_t nb = p->i;
         while (is_id(p->s[p->i]))
@@ -200,10 +203,10 @@ static int parse_primary(parser *p)
             return perr(p, nb, "%s() takes a name first", funcs[fi].name);
         p->e->n[k].name = nb;
         p->e->n[k].len = p->i - nb;
-        if (funcs[fi].id == F_CONTAINS) {
+        if (funcs[fi].id != F_DEFINED) {
             ws(p);
             if (!accept(p, ","))
-                return perr(p, p->i, "expected ',' in contains()");
+                return perr(p, p->i, "expected ',' in %s()", funcs[fi].name);
             int a = parse_expr(p);
             if (a < 0)
                 return -1;
@@ -401,12 +404,12 @@ void expr_names(const expr *e, void (*fn)(void *ctx, const char *name, size_t le
 {
     for (int i = 0; i < e->nn; i++) {
         const node *x = &e->n[i];
-        if (x->kind != N_NAME && !(x->kind == N_CALL && (x->v == F_DEFINED || x->v == F_CONTAINS)))
+        if (x->kind != N_NAME && !NAMED_CALL(x))
             continue;
         int seen = 0;
         for (int j = 0; j < i && !seen; j++) {
             const node *y = &e->n[j];
-            seen = (y->kind == N_NAME || (y->kind == N_CALL && (y->v == F_DEFINED || y->v == F_CONTAINS))) &&
+            seen = (y->kind == N_NAME || NAMED_CALL(y)) &&
                    y->len == x->len && strncmp(e->text + y->name, e->text + x->name, x->len) == 0;
         }
         if (!seen)
@@ -503,10 +506,30 @@ static int eval_bin(evaluator *ev, const node *x, expr_val *out)
     }
 }
 
-/* A function call: defined(), contains(), min, max, ceil_div, round_up. */
+/* A function call: defined(), contains(), at(), min, max, ceil_div, round_up. */
 static int eval_call(evaluator *ev, const node *x, expr_val *out)
 {
     int64_t a, b;
+    if (x->v == F_AT) { /* element i of a config list, null when absent or past its end */
+        expr_val v;
+        memset(&v, 0, sizeof v);
+        int found = ev->lookup && ev->lookup(ev->ctx, ev->e->text + x->name, x->len, &v);
+        if (eval_int(ev, x->a, &a))
+            return -1;
+        if (found && !v.is_null && !v.is_list)
+            return eerr(ev, x, "'%.*s' is not a list", (int)x->len, ev->e->text + x->name);
+        if (!found || v.is_null || a < 0 || a >= v.nlist) {
+            out->is_null = 1;
+            return 0;
+        }
+        if (v.strs) {
+            out->is_str = 1;
+            out->s = v.strs[a];
+            out->slen = strlen(v.strs[a]);
+        } else
+            out->v = v.list[a];
+        return 0;
+    }
     if (x->v == F_DEFINED) {
         expr_val v;
         int found = ev->lookup && ev->lookup(ev->ctx, ev->e->text + x->name, x->len, &v);
@@ -521,7 +544,7 @@ static int eval_call(evaluator *ev, const node *x, expr_val *out)
             return -1;
         if (!found || v.is_null)
             return 0;
-        if (!v.is_list)
+        if (!v.is_list || v.strs)
             return eerr(ev, x, "'%.*s' is not a list of integers", (int)x->len, ev->e->text + x->name);
         for (int i = 0; i < v.nlist; i++)
             if (v.list[i] == a) {

@@ -5,7 +5,8 @@
  *         | -a | !a | INT | "string" | null | true | false | NAME | NAME(args) | (expr)
  *   functions: ceil_div(a, b), min(a, b), max(a, b), round_up(a, b) (a rounded up to a multiple
  *   of b), defined(NAME) (1 when NAME is present and not null), contains(NAME, x) (1 when the
- *   config list NAME holds x; 0 when NAME is absent, null or empty).
+ *   config list NAME holds x; 0 when NAME is absent, null or empty), at(NAME, i) (element i of
+ *   the config list NAME, an integer or a string; null when NAME is absent or i past its end).
  *
  * Values are 64-bit integers, strings (compared with == and != only) or null; booleans are 0 and 1.
  * `a ?? b` is b when a is null or absent. Any other use of null, an absent name, a division by
@@ -25,8 +26,9 @@ typedef struct {
     int64_t v;
     const char *s;      /* is_str: slen bytes, borrowed from the lookup or the expression */
     size_t slen;
-    int is_list;        /* an integer list from config.json; only contains() reads it */
-    const int64_t *list;
+    int is_list;        /* a list from config.json; only contains() and at() read it */
+    const int64_t *list;/* integers, or NULL when the list holds strings (strs) */
+    const char *const *strs;
     int nlist;
 } expr_val;
 

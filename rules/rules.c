@@ -599,7 +599,7 @@ static int parse_loader(rctx *c, const cJSON *root)
                      "loader simulated (name, strip_prefix, error, pp_guard)");
     static const char *const lk[] = {"name", "strip_prefix", "error", "pp_guard", "builds_model",
                                      "raises", "notice", "notice_reason", "classes", "version", "old_names",
-                                     "strict", NULL};
+                                     "strict", "outer", NULL};
     if (check_fields(c, ld, "$.loader", lk) || get_string(c, ld, "$.loader", "name", 1, &r->loader) ||
         get_string(c, ld, "$.loader", "strip_prefix", 0, &r->strip_prefix) ||
         get_string(c, ld, "$.loader", "error", 0, &r->error_format) ||
@@ -676,6 +676,16 @@ static int parse_loader(rctx *c, const cJSON *root)
         r->strict_line = line_of(c, "$.loader.strict");
         if (!strstr(r->strict_error, "{params}"))
             return rfail(c, "$.loader.strict.error", 0, "the text must name the parameters with {params}");
+    }
+    const cJSON *ou = cJSON_GetObjectItemCaseSensitive(ld, "outer");
+    if (ou) {
+        static const char *const ok[] = {"class", "modules", NULL};
+        const cJSON *om = cJSON_IsObject(ou) ? cJSON_GetObjectItemCaseSensitive(ou, "modules") : NULL;
+        if (!cJSON_IsObject(ou))
+            return rfail(c, "$.loader.outer", 0, "must be an object: {\"class\": NAME, \"modules\": [NAME, ...]}");
+        if (check_fields(c, ou, "$.loader.outer", ok) || get_string(c, ou, "$.loader.outer", "class", 1, &r->outer_class) ||
+            (om && get_string_array(c, om, "$.loader.outer.modules", &r->outer_modules, &r->n_outer_modules)))
+            return -1;
     }
     if (!r->strip_prefix && !(r->strip_prefix = strdup("")))
         return rfail(c, "$.loader", 0, "out of memory");
@@ -1016,6 +1026,10 @@ void rules_free(rules_file *r)
     free(r->old_to);
     free(r->error_format);
     free(r->strict_error);
+    free(r->outer_class);
+    for (int i = 0; i < r->n_outer_modules; i++)
+        free(r->outer_modules[i]);
+    free(r->outer_modules);
     expr_free(r->strict_when);
     for (int i = 0; i < r->n_model_types; i++)
         free(r->model_types[i]);
@@ -1131,6 +1145,8 @@ int rules_part_index(const rules_param *t, const char *id)
 const char *rules_forward_name(int which)
 {
     static const char *const names[FWD_COUNT] = {"attention", "experts", "topk", "router", "renorm", "groups",
-                                                 "topk_groups", "moe", "shared"};
+                                                 "topk_groups", "moe", "shared", "norm_offset", "block", "act",
+                                                 "embed_scale", "attn_scale_dim", "attn_softcap", "final_softcap",
+                                                 "window", "sliding"};
     return which >= 0 && which < FWD_COUNT ? names[which] : "?";
 }

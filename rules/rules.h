@@ -145,6 +145,18 @@ typedef enum {
     FWD_MOE,             /* the module holding gate and experts: "mlp" or "block_sparse_moe" */
     FWD_SHARED,          /* shared experts: "gated" (mlp.shared_expert + shared_expert_gate),
                           * "ungated" (mlp.shared_experts), "none" (default) */
+    FWD_NORM_OFFSET,     /* added to every RMSNorm weight before it scales (Gemma's 1 + w; 0) */
+    FWD_BLOCK,           /* "pre" (default: x += attn(norm(x)), x += mlp(norm(x))) or "sandwich"
+                          * (Gemma 2/3: each block's output normed again before it is added) */
+    FWD_ACT,             /* the gated MLP's activation as config.json names it: "silu" (default)
+                          * or "gelu_pytorch_tanh" */
+    FWD_EMBED_SCALE,     /* "none" (default) or "sqrt_hidden": embeddings times sqrt(hidden_size) */
+    FWD_ATTN_SCALE_DIM,  /* attention scores times this^-1/2 (default head_dim; Gemma:
+                          * query_pre_attn_scalar) */
+    FWD_ATTN_SOFTCAP,    /* the config field holding the attention scores' soft cap ("" none) */
+    FWD_FINAL_SOFTCAP,   /* the config field holding the logits' soft cap ("" none) */
+    FWD_WINDOW,          /* sliding window in tokens (0: none) */
+    FWD_SLIDING,         /* whether decoder layer `layer` uses the window (default: all) */
     FWD_COUNT
 } rules_fwd;
 
@@ -181,6 +193,12 @@ typedef struct {
                           * {owner_class} and {model_class} of error_format; (n_classes) */
     expr **class_expr;
     int n_classes;
+    char *outer_class;   /* loader.outer: the class of the model above strip_prefix (vLLM's
+                          * *ForCausalLM), which names the error for a key without the prefix;
+                          * NULL when the rules do not say */
+    char **outer_modules;/* its modules beside the stripped one ("lm_head"), whose parameters keep
+                          * their names there; (n_outer_modules) */
+    int n_outer_modules;
     int pp_guard;        /* the loader skips parameters of layers other stages own */
     expr *strict_when;   /* loader.strict: after the last key, the loader raises strict_error when
                           * a parameter whose template is strict was filled by no key (vLLM's

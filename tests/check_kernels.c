@@ -736,16 +736,23 @@ START_TEST(test_forward_cuda_vs_ref)
     fwd_rope_freqs(q, T, heads, hd, 24, inv);
     ck_assert_msg(fwd_rope_freqs_cuda(dq, T, heads, hd, 24, inv, &err) == CK_OK, "%s", err.msg);
     ck_assert_msg(rel_err(dq, q, T * heads * hd) < 1e-6, "rope: %g", rel_err(dq, q, T * heads * hd));
-    /* causal attention, three query heads per key/value head */
-    fwd_attention(q, k, v, T, heads, kvh, hd, o);
-    ck_assert_msg(fwd_attention_cuda(dq, dk, dv, T, heads, kvh, hd, dout, &err) == CK_OK, "%s", err.msg);
-    ck_assert_msg(rel_err(dout, o, T * heads * hd) < 1e-6, "attention: %g", rel_err(dout, o, T * heads * hd));
-    /* SwiGLU over [T, 2 * 40] */
-    fwd_silu_mul(dy, T, 40, o);
-    ck_assert_msg(fwd_silu_mul_cuda(dy, T, 40, dout, &err) == CK_OK, "%s", err.msg);
-    ck_assert_msg(rel_err(dout, o, T * 40) < 1e-6, "silu_mul: %g", rel_err(dout, o, T * 40));
+    /* causal attention, three query heads per key/value head; then with Gemma's scale, soft cap
+     * (small enough to bend the scores) and a sliding window shorter than T */
+    static const fwd_attn_opts opts[] = {{0, 0, 0}, {1.0 / 12, 0.3, 3}, {0, 0, 1}};
+    for (unsigned i = 0; i < sizeof opts / sizeof *opts; i++) {
+        fwd_attention(q, k, v, T, heads, kvh, hd, i ? &opts[i] : NULL, o);
+        ck_assert_msg(fwd_attention_cuda(dq, dk, dv, T, heads, kvh, hd, i ? &opts[i] : NULL, dout, &err) == CK_OK,
+                      "%s", err.msg);
+        ck_assert_msg(rel_err(dout, o, T * heads * hd) < 1e-6, "attention %u: %g", i, rel_err(dout, o, T * heads * hd));
+    }
+    /* SwiGLU and GeGLU over [T, 2 * 40] */
+    for (int act = FWD_SILU; act <= FWD_GELU_TANH; act++) {
+        fwd_act_mul(dy, T, 40, (fwd_act)act, o);
+        ck_assert_msg(fwd_act_mul_cuda(dy, T, 40, (fwd_act)act, dout, &err) == CK_OK, "%s", err.msg);
+        ck_assert_msg(rel_err(dout, o, T * 40) < 1e-6, "act_mul %d: %g", act, rel_err(dout, o, T * 40));
+    }
     /* an impossible head grouping is refused, not launched */
-    ck_assert_int_eq(fwd_attention_cuda(dq, dk, dv, T, 5, 2, hd, dout, &err), CK_EUSAGE);
+    ck_assert_int_eq(fwd_attention_cuda(dq, dk, dv, T, 5, 2, hd, NULL, dout, &err), CK_EUSAGE);
     float *dev[] = {dx, dw, db, dy, dq, dk, dv, dout};
     for (unsigned i = 0; i < sizeof dev / sizeof *dev; i++)
         kdev_free(dev[i]);
@@ -818,17 +825,30 @@ START_TEST(test_forward_ops)
     ck_assert_float_eq_tol(r[7], cosf(0.1f), 1e-6f);
     /* attention: the first token sees only itself; two query heads share one key/value head */
     float q[2 * 2 * 2] = {1, 0, 0, 1, 1, 0, 0, 1}, k[2 * 1 * 2] = {1, 0, 0, 1}, vv[2 * 2] = {2, 4, 6, 8}, a[8];
-    fwd_attention(q, k, vv, 2, 2, 1, 2, a);
+    fwd_attention(q, k, vv, 2, 2, 1, 2, NULL, a);
     ck_assert(a[0] == 2 && a[1] == 4 && a[2] == 2 && a[3] == 4);
     /* token 1, head 0: scores q.k / sqrt(2) = (1, 0) / sqrt(2) over keys 0 and 1 */
     double e0 = exp(1 / sqrt(2.0)), e1 = 1, w0 = e0 / (e0 + e1);
     ck_assert_float_eq_tol(a[4], (float)(w0 * 2 + (1 - w0) * 6), 1e-5f);
     ck_assert_float_eq_tol(a[6], (float)((1 - w0) * 2 + w0 * 6), 1e-5f); /* head 1 prefers key 1 */
-    /* SwiGLU */
+    /* scale 2 and a soft cap of 1: score tanh(1 * 2 / 1) = tanh(2) for key 0, 0 for key 1 */
+    fwd_attn_opts ao = {2.0, 1.0, 0};
+    fwd_attention(q, k, vv, 2, 2, 1, 2, &ao, a);
+    double c0 = exp(tanh(2.0)), c1 = 1, u0 = c0 / (c0 + c1);
+    ck_assert_float_eq_tol(a[4], (float)(u0 * 2 + (1 - u0) * 6), 1e-5f);
+    /* a window of one token: each token sees only itself */
+    ao = (fwd_attn_opts){0, 0, 1};
+    fwd_attention(q, k, vv, 2, 2, 1, 2, &ao, a);
+    ck_assert(a[4] == 6 && a[5] == 8 && a[6] == 6 && a[7] == 8);
+    /* SwiGLU and GeGLU (tanh form: gelu(2) = 0.5 * 2 * (1 + tanh(0.79788456 * (2 + 0.044715 * 8)))) */
     float gu[4] = {0, 2, 3, 5}, s[2];
-    fwd_silu_mul(gu, 1, 2, s);
+    fwd_act_mul(gu, 1, 2, FWD_SILU, s);
     ck_assert(s[0] == 0);
     ck_assert_float_eq_tol(s[1], 2 / (1 + expf(-2)) * 5, 1e-6f);
+    fwd_act_mul(gu, 1, 2, FWD_GELU_TANH, s);
+    ck_assert(s[0] == 0);
+    ck_assert_float_eq_tol(s[1], (float)(0.5 * 2 * (1 + tanh(0.7978845608 * (2 + 0.044715 * 8))) * 5), 1e-5f);
+    ck_assert_float_eq_tol(s[1], 1.9545977f * 5, 1e-4f); /* torch.nn.functional.gelu(2, approximate="tanh") */
 }
 END_TEST
 

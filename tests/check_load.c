@@ -340,7 +340,8 @@ START_TEST(test_check_cli_reference)
     static const char *refd[] = {"real/tiny-deepseek-v2", "oracle/variants/deepseek-v3-noaux-tc", "real/tiny-llama3-rope",
                                  "real/tiny-glm4-moe", "oracle/variants/glm5-noaux-tc", "real/tiny-qwen2", "real/tiny-llama-bf16",
                                  "quant/tiny-llama-f32", "moe/tiny-mixtral", "moe/tiny-qwen2-moe",
-                                 "moe/tiny-qwen3-moe", "real/tiny-qwen3"};
+                                 "moe/tiny-qwen3-moe", "real/tiny-qwen3",
+                                 "real/tiny-gemma2"};
     for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s --tp 2%s", refd[i], strstr(refd[i], "glm4-moe") ? "" : " --pp 2");
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
@@ -459,6 +460,31 @@ START_TEST(test_check_cli_reference)
             ck_assert_msg(strstr(out, "'forward.router': router \"sparsemixer\" (rules mixtral, line ") != NULL &&
                           strstr(out, "not computed; this version computes softmax, grouped_sigmoid") != NULL,
                           "%s", out);
+        free(out);
+        free(edited);
+        cJSON_Delete(j);
+        free(text);
+    }
+    /* Gemma's entries: an activation or block this version does not compute is named with what
+     * it does; each entry changes the logits (dropping one fails transformers' reference) */
+    static const struct { const char *entry, *value, *want; } gm[] = {
+        {"act", "\"gelu\"", "'forward.act': act \"gelu\" (rules gemma2, line "},
+        {"block", "\"post\"", "not computed; this version computes pre, sandwich"},
+        {"sliding", "0", "top-1 tokens agree"},
+        {"final_softcap", "\"\"", "relative error 1.01 unsharded"}};
+    for (unsigned g = 0; g < sizeof gm / sizeof *gm; g++) {
+        size_t len;
+        char *text = (char *)tu_read_file("rules/builtin/gemma2.json", &len), path[600];
+        ck_assert_ptr_nonnull(text);
+        cJSON *j = cJSON_ParseWithLength(text, len), *fw = cJSON_GetObjectItem(j, "forward");
+        cJSON_ReplaceItemInObject(fw, gm[g].entry, cJSON_CreateString(gm[g].value));
+        char *edited = cJSON_Print(j);
+        snprintf(path, sizeof path, "%s/g%u.json", tmp, g);
+        tu_write_file(path, edited);
+        out = tu_cli(g < 2 ? 2 : 1, NULL, "check fixtures/real/tiny-gemma2 --rules %s", path);
+        ck_assert_msg(strstr(out, gm[g].want) != NULL, "%s: %s", gm[g].entry, out);
+        if (g >= 2)
+            ck_assert_ptr_nonnull(strstr(out, "reference.logits): relative error"));
         free(out);
         free(edited);
         cJSON_Delete(j);

@@ -696,9 +696,10 @@ START_TEST(test_more_families)
 {
     static const struct { const char *dir, *rules; } fx[] = {
         {"fixtures/lint/v2-lite-tiny", "deepseek_v3"}, {"fixtures/lint/qwen3-moe-tiny", "qwen2_moe"},
-        {"fixtures/lint/glm45-tiny", "glm4_moe"}, {"fixtures/lint/qwen3-tiny", "qwen3"}};
+        {"fixtures/lint/glm45-tiny", "glm4_moe"}, {"fixtures/lint/qwen3-tiny", "qwen3"},
+        {"fixtures/lint/gemma2-tiny", "gemma2"}};
     static const int tps[] = {1, 2, 4, 8};
-    for (unsigned k = 0; k < 4; k++)
+    for (unsigned k = 0; k < 5; k++)
         for (unsigned i = 0; i < 4; i++)
             for (int pp = 1; pp <= 3; pp++) {
                 ck_findings f;
@@ -751,6 +752,14 @@ START_TEST(test_more_families)
                            &f), 1);
     ck_assert_ptr_nonnull(strstr(f.v[0].msg, "rank 1 (PP stage 1):"));
     findings_free(&f);
+    /* a key outside the stripped model is looked up from Gemma2ForCausalLM, which has no lm_head
+     * (the oracle's gemma2-with-lm-head) */
+    ck_assert_uint_eq(lint("fixtures/oracle/variants/gemma2-with-lm-head", "gemma2", 1, 1, 0, first, sizeof first,
+                           &f), 1);
+    ck_assert_msg(strncmp(first, "ValueError: There is no module or parameter named 'lm_head' in Gemma2ForCausalLM. "
+                          "The available parameters belonging to  (Gemma2ForCausalLM) are: {'model.embed_tokens.weight', "
+                          "'model.layers.0.input_layernorm.weight', ", 200) == 0, "%s", first);
+    findings_free(&f);
     /* fused names in the checkpoint: vLLM 0.32 renames '.up_proj' with its dot, so gate_up_proj is
      * left alone and the fused tensors load whole into their parameters */
     ck_assert_uint_eq(lint("fixtures/lint/llama-fused-tiny", "llama", 2, 1, 0, first, sizeof first, &f), 0);
@@ -763,7 +772,8 @@ START_TEST(test_more_families)
         {"llama", "fixtures/lint/v2-lite-tiny", "the keys look like DeepSeek-V2/V3-style MLA"},
         {"glm4_moe", "fixtures/lint/mixtral-tiny", "the keys look like Mixtral"},
         {"deepseek_v3", "fixtures/real/tiny-llama-bf16", "the keys look like Llama"},
-        {"qwen2", "fixtures/lint/qwen3-tiny", "the keys look like Qwen3"}};
+        {"qwen2", "fixtures/lint/qwen3-tiny", "the keys look like Qwen3"},
+        {"llama", "fixtures/lint/gemma2-tiny", "the keys look like Gemma 2"}};
     for (unsigned i = 0; i < sizeof wf / sizeof *wf; i++) {
         char *out = NULL;
         snprintf(cmd, sizeof cmd, "%s lint --rules %s %s", tu_bin(), wf[i].rules, wf[i].dir);

@@ -1,0 +1,31 @@
+/* ops_elem.h - the per-element steps of ops.h's operations, shared by the C reference (ops_ref.c)
+ * and the CUDA kernels (ops.cu; CK_HD as in dtype_conv.h), so both compute the same thing. */
+#ifndef CK_OPS_ELEM_H
+#define CK_OPS_ELEM_H
+
+#include <math.h>
+
+#include "kernels/dtype_conv.h"
+#include "kernels/ops.h"
+
+/* The gated MLP's activation of the gate value g (fwd_act). */
+CK_HD float ck_act(fwd_act act, float g)
+{
+    if (act == FWD_GELU_TANH)
+        return 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g)));
+    return g / (1.0f + expf(-g));
+}
+
+/* An attention score: q.k times the scale, then soft-capped when cap > 0. */
+CK_HD double ck_score(double dot, double scale, double cap)
+{
+    return cap > 0 ? cap * tanh(dot * scale / cap) : dot * scale;
+}
+
+/* The first key token t sees under a sliding window of win tokens (0: none). */
+CK_HD size_t ck_window_start(size_t t, size_t win)
+{
+    return win && t + 1 > win ? t + 1 - win : 0;
+}
+
+#endif
