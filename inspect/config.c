@@ -238,10 +238,30 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
     const cJSON *prf = cJSON_GetObjectItemCaseSensitive(root, "partial_rotary_factor");
     if (cJSON_IsNumber(prf))
         cfg->rope_partial = prf->valuedouble;
+    const cJSON *lb = cJSON_GetObjectItemCaseSensitive(root, "rope_local_base_freq");
+    if (cJSON_IsNumber(lb)) { /* Gemma 3 as transformers 4 wrote it */
+        cfg->has_rope_local = 1;
+        cfg->rope_theta_local = lb->valuedouble;
+        snprintf(cfg->rope_type_local, sizeof cfg->rope_type_local, "default");
+    }
     for (int k = 1; k >= 0; k--) {
         const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, rope_objs[k]);
         if (!cJSON_IsObject(o))
             continue;
+        /* transformers 5 keys them by layer type (Gemma 3): the full layers' are the model's */
+        const cJSON *sl = cJSON_GetObjectItemCaseSensitive(o, "sliding_attention");
+        if (cJSON_IsObject(sl)) {
+            const cJSON *x = cJSON_GetObjectItemCaseSensitive(sl, "rope_theta"), *fac = cJSON_GetObjectItemCaseSensitive(sl, "factor");
+            const cJSON *y = cJSON_GetObjectItemCaseSensitive(sl, "rope_type");
+            cfg->has_rope_local = 1;
+            cfg->rope_theta_local = cJSON_IsNumber(x) ? x->valuedouble : 10000.0;
+            cfg->rope_factor_local = cJSON_IsNumber(fac) ? fac->valuedouble : 0;
+            snprintf(cfg->rope_type_local, sizeof cfg->rope_type_local, "%s",
+                     cJSON_IsString(y) ? y->valuestring : "default");
+        }
+        const cJSON *fa = cJSON_GetObjectItemCaseSensitive(o, "full_attention");
+        if (cJSON_IsObject(fa))
+            o = fa;
         const cJSON *t = cJSON_GetObjectItemCaseSensitive(o, "rope_theta");
         if (cJSON_IsNumber(t))
             cfg->rope_theta = t->valuedouble;

@@ -57,6 +57,10 @@ typedef struct {
     double rope_low_freq_factor, rope_high_freq_factor;                /* llama3: 0 when absent */
     double rope_partial;  /* partial_rotary_factor (top level or in the rope object); 0 when absent */
     int rope_truncate;   /* yarn's "truncate" (default 1) */
+    int has_rope_local;  /* sliding-window layers rotate by their own settings (Gemma 3's
+                          * rope_local_base_freq, or rope_parameters.sliding_attention) */
+    double rope_theta_local, rope_factor_local;
+    char rope_type_local[32];
     cfg_field *fields;   /* (n_fields) top-level scalars in file order */
     int n_fields;
 } ck_config;

@@ -306,10 +306,14 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     if (!d->shared_ungated && strcmp(shared, "gated") != 0 && strcmp(shared, "none") != 0)
         return fwd_unknown(p, FWD_SHARED, shared, "gated, ungated, none", err);
     if (strcmp(c->rope_type, "default") != 0 && strcmp(c->rope_type, "llama3") != 0 &&
-        !(d->mla && strcmp(c->rope_type, "yarn") == 0))
+        strcmp(c->rope_type, "linear") != 0 && !(d->mla && strcmp(c->rope_type, "yarn") == 0))
         return ck_err_set(err, CK_EUSAGE, c->path, "rope_type", CK_NO_OFFSET, "rope_type \"%s\" is not "
-                          "computed by this version (default and llama3 rotary; yarn with latent attention)",
+                          "computed by this version (default, linear and llama3 rotary; yarn with latent attention)",
                           c->rope_type);
+    if (c->has_rope_local && strcmp(c->rope_type_local, "default") != 0 && strcmp(c->rope_type_local, "linear") != 0)
+        return ck_err_set(err, CK_EUSAGE, c->path, "rope_parameters.sliding_attention.rope_type", CK_NO_OFFSET,
+                          "rope_type \"%s\" of the sliding layers is not computed by this version (default and "
+                          "linear)", c->rope_type_local);
     const cfg_field *rs = config_field(c, "routed_scaling_factor");
     d->rscale = rs && rs->kind == CFG_NUMBER ? rs->num : 1.0;
     d->index_topk = cfg_int(c, "index_topk", 0);
@@ -635,6 +639,11 @@ static void rope_freqs(const ck_config *c, size_t dim, double *inv, double *af, 
         }
         return;
     }
+    if (strcmp(c->rope_type, "linear") == 0) { /* positions divided by factor */
+        for (size_t i = 0; c->rope_factor > 0 && i < dim / 2; i++)
+            inv[i] /= c->rope_factor;
+        return;
+    }
     if (strcmp(c->rope_type, "yarn") != 0)
         return;
     int64_t maxpos = 0;
@@ -801,15 +810,22 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     }
     double inv[ROPE_MAX_PAIRS], af, smul; /* d->rot <= 2 * ROPE_MAX_PAIRS (dense_dims_of) */
     size_t rot = (size_t)d->rot;
-    rope_freqs(p->cfg, rot, inv, &af, &smul); /* default or llama3 (yarn is DeepSeek's, in mla_rank) */
+    if ((rc = layer_window(p, d, l, &ao.window, err)) != CK_OK)
+        goto done;
+    if (ao.window && p->cfg->has_rope_local) { /* Gemma 3: the sliding layers' own rotary */
+        ck_config lc = *p->cfg;
+        lc.rope_theta = lc.rope_theta_local;
+        lc.rope_factor = lc.rope_factor_local;
+        snprintf(lc.rope_type, sizeof lc.rope_type, "%s", lc.rope_type_local);
+        rope_freqs(&lc, rot, inv, &af, &smul);
+    } else
+        rope_freqs(p->cfg, rot, inv, &af, &smul); /* default, linear or llama3 (yarn is DeepSeek's, in mla_rank) */
     /* attention: every rank its heads, o_proj partial sums added */
     if (!(ln = W(R[0], p, "layers.%lld.input_layernorm.weight", l, 1, H, err))) {
         rc = err->code;
         goto done;
     }
     op_norm(d, x, Tz, H, ln, h);
-    if ((rc = layer_window(p, d, l, &ao.window, err)) != CK_OK)
-        goto done;
     if (blk)
         memset(blk, 0, Tz * H * sizeof *blk);
     for (int r = 0; d->mla && r < tp; r++)
