@@ -697,9 +697,10 @@ START_TEST(test_more_families)
     static const struct { const char *dir, *rules; } fx[] = {
         {"fixtures/lint/v2-lite-tiny", "deepseek_v3"}, {"fixtures/lint/qwen3-moe-tiny", "qwen2_moe"},
         {"fixtures/lint/glm45-tiny", "glm4_moe"}, {"fixtures/lint/qwen3-tiny", "qwen3"},
-        {"fixtures/lint/gemma2-tiny", "gemma2"}, {"fixtures/lint/gemma3-tiny", "gemma3"}};
+        {"fixtures/lint/gemma2-tiny", "gemma2"}, {"fixtures/lint/gemma3-tiny", "gemma3"},
+        {"fixtures/lint/v32-tiny", "deepseek_v3"}};
     static const int tps[] = {1, 2, 4, 8};
-    for (unsigned k = 0; k < 6; k++)
+    for (unsigned k = 0; k < 7; k++)
         for (unsigned i = 0; i < 4; i++)
             for (int pp = 1; pp <= 3; pp++) {
                 ck_findings f;
