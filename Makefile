@@ -29,7 +29,7 @@ endif
 
 BASE_SRC := base/ckerr.c base/fileio.c base/thread.c base/dtype.c base/finding.c base/strmap.c base/jscan.c
 LIB_SRC := $(BASE_SRC) \
-           inspect/st.c inspect/sniff.c inspect/config.c inspect/ckpt.c inspect/verify.c \
+           inspect/st.c inspect/sniff.c inspect/config.c inspect/ckpt.c inspect/verify.c inspect/hfcache.c \
            tui/tree.c tui/tstats.c tui/tui_state.c tui/tui.c \
            rules/expr.c rules/pattern.c rules/rules.c rules/builtin.c \
            loader/plan.c loader/shard.c loader/simulate.c loader/keyorder.c loader/keymap.c loader/stages.c loader/load.c loader/forward.c \

@@ -11,4 +11,12 @@ int cmd_rules(int argc, char **argv);
 int cmd_tui(int argc, char **argv);
 int cmd_check(int argc, char **argv);
 
+#include <stddef.h>
+struct option;
+/* Edits (insertions, deletions, substitutions) between two short names; 64 past 62 characters. */
+size_t cli_edit_distance(const char *a, const char *b);
+/* After a usage error of command cmd (its message printed): for every --option not in opts (may
+ * be NULL), the known one at most two edits away, then one line on where the help is. */
+void cli_misuse(const char *cmd, int argc, char **argv, const struct option *opts);
+
 #endif

@@ -39,18 +39,19 @@ static void usage_inspect(FILE *fp)
             "Exit status: 0 no error findings, 1 error findings, 2 usage or unreadable input.\n");
 }
 
+static const struct option inspect_opts[] = {
+    {"format", required_argument, 0, 'f'}, {"list", no_argument, 0, 'l'},
+    {"verify", no_argument, 0, 'v'},       {"manifest", required_argument, 0, 'm'},
+    {"threads", required_argument, 0, 't'}, {"no-color", no_argument, 0, 'C'},
+    {"device", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'},
+    {0, 0, 0, 0}};
+
 static int parse_args(int argc, char **argv, inspect_args *a)
 {
-    static const struct option opts[] = {
-        {"format", required_argument, 0, 'f'}, {"list", no_argument, 0, 'l'},
-        {"verify", no_argument, 0, 'v'},       {"manifest", required_argument, 0, 'm'},
-        {"threads", required_argument, 0, 't'}, {"no-color", no_argument, 0, 'C'},
-        {"device", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "f:lvm:t:d:h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "f:lvm:t:d:h", inspect_opts, NULL)) != -1) {
         switch (c) {
         case 'f':
             if (strcmp(optarg, "json") == 0)
@@ -385,8 +386,8 @@ static void print_json(const ck_checkpoint *ck, const inspect_args *a, const ver
 int cmd_inspect(int argc, char **argv)
 {
     inspect_args a;
-    if (parse_args(argc, argv, &a) != 0) {
-        usage_inspect(stderr);
+    if (parse_args(argc, argv, &a) != 0) { /* --help printed and exited */
+        cli_misuse("inspect", argc, argv, inspect_opts);
         return EXIT_USAGE;
     }
     out_style st;

@@ -44,18 +44,19 @@ static void usage_lint(FILE *fp)
             "Exit status: 0 no error findings, 1 error findings, 2 usage or unreadable input.\n");
 }
 
+static const struct option lint_opts[] = {
+    LAYOUT_OPTIONS, {"format", required_argument, 0, 'f'}, {"strict", no_argument, 0, 's'},
+    {"no-color", no_argument, 0, 'C'}, {0, 0, 0, 0}};
+
 /* 0, 1 after --help (usage printed), -1 on a usage error (message printed). */
 static int parse_args(int argc, char **argv, lint_args *a)
 {
-    static const struct option opts[] = {
-        LAYOUT_OPTIONS, {"format", required_argument, 0, 'f'}, {"strict", no_argument, 0, 's'},
-        {"no-color", no_argument, 0, 'C'}, {0, 0, 0, 0}};
     memset(a, 0, sizeof *a);
     layout_opts *lo = &a->lo;
     layout_opts_init(lo, "lint");
     optind = 1;
     int c, taken;
-    while ((c = getopt_long(argc, argv, LAYOUT_SHORT "f:sC", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, LAYOUT_SHORT "f:sC", lint_opts, NULL)) != -1) {
         if ((taken = layout_opt_take(lo, c, optarg)) < 0)
             return -1;
         if (taken)
@@ -343,7 +344,7 @@ int cmd_lint(int argc, char **argv)
     if (parsed > 0)
         return EXIT_CLEAN; /* --help */
     if (parsed < 0) {
-        usage_lint(stderr);
+        cli_misuse("lint", argc, argv, lint_opts);
         return EXIT_USAGE;
     }
     out_style st;

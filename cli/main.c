@@ -24,10 +24,31 @@ static void usage(FILE *fp)
             "  tui DIR            browse the keys as a tree with the findings on them; statistics\n"
             "                     of a tensor on demand\n"
             "  check DIR          load every rank of a TP/PP layout from the data and prove the\n"
-            "                     forward pass equals the unsharded one (dense Llama/Qwen2, CPU)\n"
-            "Run 'ckptdoc COMMAND --help' for a command's options.\n"
+            "                     forward pass equals the unsharded one (GPU, or the CPU)\n"
+            "DIR may be a Hugging Face repo id (ORG/NAME[@REV]) whose snapshot is in the local\n"
+            "Hugging Face cache. vLLM's spellings -tp N and -pp N are accepted.\n"
+            "Run 'ckptdoc COMMAND --help' for a command's options; --version anywhere.\n"
             "Exit status: 0 clean, 1 findings of error severity, 2 usage or unreadable input.\n",
             CKPTDOC_VERSION);
+}
+
+/* vLLM's short spellings -tp and -pp (argparse aliases) become --tp and --pp, which every command
+ * takes; getopt would read "-tp 2" as -t with the value "p". */
+static void vllm_spellings(int argc, char **argv)
+{
+    static char tp[] = "--tp", pp[] = "--pp", eq[8][32];
+    int neq = 0;
+    for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strcmp(argv[i], "-tp") == 0)
+            argv[i] = tp;
+        else if (strcmp(argv[i], "-pp") == 0)
+            argv[i] = pp;
+        else if ((strncmp(argv[i], "-tp=", 4) == 0 || strncmp(argv[i], "-pp=", 4) == 0) && neq < 8 &&
+                 strlen(argv[i]) < sizeof eq[0] - 1) {
+            snprintf(eq[neq], sizeof eq[neq], "-%s", argv[i]);
+            argv[i] = eq[neq++];
+        }
+    }
 }
 
 int main(int argc, char **argv)
@@ -36,6 +57,12 @@ int main(int argc, char **argv)
         usage(stderr);
         return EXIT_USAGE;
     }
+    vllm_spellings(argc, argv);
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
+        if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
+            printf("ckptdoc %s\n", CKPTDOC_VERSION);
+            return EXIT_CLEAN;
+        }
     /* Keep freed memory in the process: inspect allocates and frees per-shard buffers 163 times
      * over, and returning them to the kernel only to fault them in again costs more than the
      * parse itself on a DeepSeek-size checkpoint. */
@@ -62,11 +89,18 @@ int main(int argc, char **argv)
         usage(stdout);
         return EXIT_CLEAN;
     }
-    if (strcmp(cmd, "--version") == 0) {
-        printf("ckptdoc %s\n", CKPTDOC_VERSION);
-        return EXIT_CLEAN;
+    static const char *const cmds[] = {"inspect", "lint", "explain", "rules", "check", "tui"};
+    const char *near = NULL;
+    size_t best = 3; /* at most two edits away */
+    for (unsigned i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        size_t d = cli_edit_distance(cmd, cmds[i]);
+        if (d < best)
+            best = d, near = cmds[i];
     }
-    fprintf(stderr, "ckptdoc: unknown command '%s'\n", cmd);
-    usage(stderr);
+    if (near)
+        fprintf(stderr, "ckptdoc: unknown command '%s'; did you mean '%s'?\n", cmd, near);
+    else
+        fprintf(stderr, "ckptdoc: unknown command '%s' (commands: inspect, lint, explain, rules, check, tui)\n", cmd);
+    fprintf(stderr, "Run 'ckptdoc --help' for what each does.\n");
     return EXIT_USAGE;
 }

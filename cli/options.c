@@ -1,5 +1,6 @@
 /* options.c - the layout options every command shares (see options.h). */
 #include "cli/options.h"
+#include "cli/cli.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -66,4 +67,49 @@ int layout_opts_finish(layout_opts *o)
         return -1;
     }
     return 0;
+}
+
+size_t cli_edit_distance(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b), row[64];
+    if (la >= 63 || lb >= 63)
+        return 64;
+    for (size_t j = 0; j <= lb; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= la; i++) {
+        size_t diag = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= lb; j++) {
+            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
+            if (up + 1 < best)
+                best = up + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            diag = up;
+            row[j] = best;
+        }
+    }
+    return row[lb];
+}
+
+void cli_misuse(const char *cmd, int argc, char **argv, const struct option *opts)
+{
+    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+        if (strncmp(argv[i], "--", 2) != 0 || !argv[i][2])
+            continue;
+        char name[64];
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(argv[i] + 2, "="), argv[i] + 2);
+        const char *near = NULL;
+        size_t best = 3; /* at most two edits away */
+        int known = 0;
+        for (const struct option *o = opts; o && o->name; o++) {
+            size_t d = cli_edit_distance(name, o->name);
+            known |= d == 0;
+            if (d < best)
+                best = d, near = o->name;
+        }
+        if (!known && near)
+            fprintf(stderr, "ckptdoc %s: did you mean --%s (not --%s)?\n", cmd, near, name);
+    }
+    fprintf(stderr, "Run 'ckptdoc %s --help' for its options.\n", cmd);
 }

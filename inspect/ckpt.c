@@ -4,6 +4,7 @@
 #include "inspect/ckpt.h"
 #include "base/jscan.h"
 #include "base/thread.h"
+#include "inspect/hfcache.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -984,6 +985,27 @@ static void side_join(side_job *j)
     j->state = 2;
 }
 
+/* PyTorch pickle weights in a folder (pytorch_model*.bin, *.pt, *.pth): how many, the first name
+ * in first. */
+static int pickle_weights(const char *dir, char *first, size_t n)
+{
+    DIR *d = opendir(dir);
+    int count = 0;
+    first[0] = 0;
+    if (!d)
+        return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        size_t l = strlen(e->d_name);
+        int pt = (l > 4 && strcmp(e->d_name + l - 4, ".bin") == 0 && strncmp(e->d_name, "pytorch_model", 13) == 0) ||
+                 (l > 3 && strcmp(e->d_name + l - 3, ".pt") == 0) || (l > 4 && strcmp(e->d_name + l - 4, ".pth") == 0);
+        if (pt && (!count++ || strcmp(e->d_name, first) < 0))
+            snprintf(first, n, "%s", e->d_name);
+    }
+    closedir(d);
+    return count;
+}
+
 int ckpt_open(const char *path, int threads, ck_checkpoint *ck, ck_err *err)
 {
     return ckpt_open_with(path, threads, NULL, ck, err);
@@ -995,6 +1017,18 @@ int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_chec
     memset(ck, 0, sizeof *ck);
     findings_init(&ck->findings);
     struct stat st;
+    char snap[4096];
+    if (stat(path, &st) != 0 && errno == ENOENT && hf_repo_id_like(path)) {
+        /* a repo id: the snapshot the local Hugging Face cache holds */
+        if (!hf_cache_find(path, snap, sizeof snap))
+            return ck_err_set(err, CK_EIO, path, NULL, CK_NO_OFFSET, "no such folder, and no Hugging Face cache "
+                              "($HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub) holds a snapshot of this repo "
+                              "id: download it (hf download %s), or what lint reads from it alone: hf download %s "
+                              "--include config.json model.safetensors.index.json (lint then works from the index)",
+                              path, path);
+        fprintf(stderr, "ckptdoc: %s: reading the Hugging Face cache's snapshot %s\n", path, snap);
+        path = snap;
+    }
     if (stat(path, &st) != 0)
         return ck_err_set(err, CK_EIO, path, NULL, CK_NO_OFFSET, "cannot open: %s", strerror(errno));
     ck->root = strdup(path);
@@ -1054,8 +1088,17 @@ int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_chec
         }
         if (!ck->n_shards && !ck->has_index) {
             free(ip);
-            rc = ck_err_set(err, CK_EFORMAT, path, NULL, CK_NO_OFFSET, "no *.safetensors files and "
-                            "no %s in this folder; is it a model folder?", INDEX_NAME);
+            char pt[256];
+            int npt = pickle_weights(path, pt, sizeof pt);
+            if (npt)
+                rc = ck_err_set(err, CK_EFORMAT, path, NULL, CK_NO_OFFSET, "holds PyTorch pickle weights (%s%s), "
+                                "not safetensors, which ckptdoc reads: "
+                                "convert them once with transformers: python3 -c \"import transformers as t; "
+                                "t.AutoModelForCausalLM.from_pretrained('%s').save_pretrained('%s-safetensors')\"",
+                                pt, npt > 1 ? " and more" : "", path, path);
+            else
+                rc = ck_err_set(err, CK_EFORMAT, path, NULL, CK_NO_OFFSET, "no *.safetensors files and "
+                                "no %s in this folder; is it a model folder?", INDEX_NAME);
             goto fail;
         }
         /* the listed shards are read on other threads while this one reads the index */

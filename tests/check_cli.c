@@ -264,6 +264,46 @@ START_TEST(test_mask_timings)
 }
 END_TEST
 
+/* Inputs that are not a model folder get what to do next: PyTorch pickles (how to convert), a repo
+ * id (the local Hugging Face cache's snapshot, read in place; otherwise how to download). */
+START_TEST(test_not_a_folder)
+{
+    char *tmp = tu_tmpdir(), path[512], cmd[4096];
+    snprintf(path, sizeof path, "%s/pt", tmp);
+    ck_assert_int_eq(mkdir(path, 0755), 0);
+    snprintf(path, sizeof path, "%s/pt/config.json", tmp);
+    tu_write_file(path, "{\"model_type\": \"llama\"}");
+    snprintf(path, sizeof path, "%s/pt/pytorch_model-00001-of-00002.bin", tmp);
+    tu_write_file(path, "PK");
+    free(tu_cli(2, "holds PyTorch pickle weights (pytorch_model-00001-of-00002.bin), not safetensors, which "
+                "ckptdoc reads: convert them once with transformers", "lint %s/pt", tmp));
+    /* a cache as huggingface_hub lays it out: refs/main names the snapshot, files link to blobs */
+    snprintf(path, sizeof path, "%s/hub/models--org--tiny/snapshots/0123abcd", tmp);
+    snprintf(cmd, sizeof cmd, "mkdir -p %s %s/hub/models--org--tiny/blobs %s/hub/models--org--tiny/refs && "
+             "printf 0123abcd > %s/hub/models--org--tiny/refs/main && for f in fixtures/real/tiny-qwen3/*; do "
+             "cp $f %s/hub/models--org--tiny/blobs/$(basename $f).blob && ln -s ../../blobs/$(basename $f).blob "
+             "%s/$(basename $f); done", path, tmp, tmp, tmp, tmp, path);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "%s/hub", tmp);
+    setenv("HF_HUB_CACHE", cmd, 1);
+    char *home = getenv("HOME") ? strdup(getenv("HOME")) : NULL;
+    setenv("HOME", tmp, 1);
+    char *out = tu_cli(0, "reading the Hugging Face cache's snapshot", "lint org/tiny --tp 2");
+    ck_assert_ptr_nonnull(strstr(out, "models--org--tiny/snapshots/0123abcd"));
+    ck_assert_ptr_nonnull(strstr(out, "0 errors, 0 warnings"));
+    free(out);
+    free(tu_cli(0, "models--org--tiny/snapshots/0123abcd", "inspect org/tiny@0123abcd"));
+    free(tu_cli(2, "no such folder, and no Hugging Face cache", "lint org/other"));
+    free(tu_cli(2, "hf download org/other --include config.json model.safetensors.index.json", "lint org/other"));
+    unsetenv("HF_HUB_CACHE");
+    if (home)
+        setenv("HOME", home, 1);
+    free(home);
+    tu_rmtree(tmp);
+    free(tmp);
+}
+END_TEST
+
 int main(void)
 {
     if (cases_load() != 0)
@@ -275,6 +315,7 @@ int main(void)
     tcase_add_loop_test(core, test_golden, 0, n_cases);
     tcase_add_test(core, test_mask_timings);
     tcase_add_test(core, test_github_annotations);
+    tcase_add_test(core, test_not_a_folder);
     suite_add_tcase(s, core);
     if (!getenv("CKPTDOC_GOLDEN_WRITE")) {
         TCase *limits = tcase_create("limits");
