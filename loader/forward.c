@@ -181,13 +181,13 @@ static int fwd_unknown(const plan *p, int which, const char *value, const char *
     return fwd_fail(p, which, CK_EUSAGE, err, what, "not computed", known);
 }
 
-/* A soft cap: the config field the rules' entry names, 0 when the entry, the field or its value is
- * absent or null. */
-static int fwd_softcap(const plan *p, int which, double *cap, ck_err *err)
+/* A number from config.json by the field the rules' entry names (soft caps, multipliers): dflt
+ * when the entry, the field or its value is absent or null; it must be positive. */
+static int fwd_field(const plan *p, int which, double dflt, double *out, ck_err *err)
 {
     char field[64];
     int rc = fwd_str(p, which, "", field, sizeof field, err);
-    *cap = 0;
+    *out = dflt;
     if (rc != CK_OK || !field[0])
         return rc;
     const cfg_field *f = config_field(p->cfg, field);
@@ -195,8 +195,8 @@ static int fwd_softcap(const plan *p, int which, double *cap, ck_err *err)
         return CK_OK;
     if (f->kind != CFG_NUMBER || !(f->num > 0))
         return ck_err_set(err, CK_EUSAGE, p->cfg->path, field, CK_NO_OFFSET, "%s must be a positive number or "
-                          "null (the %s soft cap)", field, which == FWD_ATTN_SOFTCAP ? "attention scores'" : "logits'");
-    *cap = f->num;
+                          "null (the forward pass's %s, rules %s)", field, rules_forward_name(which), p->rules->name);
+    *out = f->num;
     return CK_OK;
 }
 
@@ -210,9 +210,15 @@ static int gemma_dims(const plan *p, dense_dims *d, ck_err *err)
     if ((rc = fwd_int(p, FWD_NORM_OFFSET, 0, &noff, err)) || (rc = fwd_str(p, FWD_BLOCK, "pre", block, sizeof block, err)) ||
         (rc = fwd_str(p, FWD_ACT, "silu", act, sizeof act, err)) ||
         (rc = fwd_str(p, FWD_EMBED_SCALE, "none", escale, sizeof escale, err)) ||
-        (rc = fwd_int(p, FWD_ATTN_SCALE_DIM, 0, &sdim, err)) || (rc = fwd_softcap(p, FWD_ATTN_SOFTCAP, &d->attn_softcap, err)) ||
-        (rc = fwd_softcap(p, FWD_FINAL_SOFTCAP, &d->final_softcap, err)) || (rc = fwd_int(p, FWD_WINDOW, 0, &d->window, err)))
+        (rc = fwd_int(p, FWD_ATTN_SCALE_DIM, 0, &sdim, err)) || (rc = fwd_field(p, FWD_ATTN_SOFTCAP, 0, &d->attn_softcap, err)) ||
+        (rc = fwd_field(p, FWD_FINAL_SOFTCAP, 0, &d->final_softcap, err)) || (rc = fwd_int(p, FWD_WINDOW, 0, &d->window, err)))
         return rc;
+    double emul, ascale, lmul, ldiv;
+    if ((rc = fwd_field(p, FWD_EMBED_MULT, 1, &emul, err)) || (rc = fwd_field(p, FWD_RESIDUAL_MULT, 1, &d->residual_mult, err)) ||
+        (rc = fwd_field(p, FWD_ATTN_SCALE, 0, &ascale, err)) || (rc = fwd_field(p, FWD_LOGIT_SCALE, 1, &lmul, err)) ||
+        (rc = fwd_field(p, FWD_LOGIT_DIVISOR, 1, &ldiv, err)))
+        return rc;
+    d->logit_mult = lmul / ldiv;
     d->norm_off = (double)noff;
     d->sandwich = strcmp(block, "sandwich") == 0;
     if (!d->sandwich && strcmp(block, "pre") != 0)
@@ -231,7 +237,8 @@ static int gemma_dims(const plan *p, dense_dims *d, ck_err *err)
     if (sdim < 0 || d->window < 0)
         return fwd_fail(p, sdim < 0 ? FWD_ATTN_SCALE_DIM : FWD_WINDOW, CK_EUSAGE, err, "must not be negative", "",
                         NULL);
-    d->attn_scale = sdim ? 1.0 / sqrt((double)sdim) : 0;
+    d->attn_scale = ascale > 0 ? ascale : sdim ? 1.0 / sqrt((double)sdim) : 0;
+    d->embed_scale *= emul;
     return CK_OK;
 }
 
@@ -773,17 +780,21 @@ done:
     return rc;
 }
 
-/* x += norm(blk) with the layer's norm named by fmt (Gemma's post-block norms); h is scratch. */
-static int add_normed(const plan *p, const dense_dims *d, const rank_load *R0, const char *fmt, int64_t l,
-                      const float *blk, float *h, size_t T, float *x, ck_err *err)
+/* x += r * blk, blk normed first by the layer's norm named by fmt under sandwich norms (Gemma's
+ * post-block norms), r the residual multiplier (Granite); h is scratch. */
+static int add_block(const plan *p, const dense_dims *d, const rank_load *R0, const char *fmt, int64_t l,
+                     const float *blk, float *h, size_t T, float *x, ck_err *err)
 {
     size_t H = (size_t)d->hidden;
-    const float *w = W(R0, p, fmt, l, 1, H, err);
-    if (!w)
-        return err->code;
-    op_norm(d, blk, T, H, w, h);
+    if (d->sandwich) {
+        const float *w = W(R0, p, fmt, l, 1, H, err);
+        if (!w)
+            return err->code;
+        op_norm(d, blk, T, H, w, h);
+        blk = h;
+    }
     for (size_t i = 0; i < T * H; i++)
-        x[i] += h[i];
+        x[i] += (float)(d->residual_mult * blk[i]);
     return CK_OK;
 }
 
@@ -799,12 +810,13 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     float *o = fmalloc(d, Tz * hq * hd * sizeof *o), *gu = fmalloc(d, Tz * 2 * Il * sizeof *gu);
     float *act = fmalloc(d, Tz * Il * sizeof *act);
     /* sandwich norms: each block's output, summed over the ranks, normed before it is added */
-    float *blk = d->sandwich ? fmalloc(d, Tz * H * sizeof *blk) : NULL;
-    float *sink = d->sandwich ? blk : x; /* where the row-parallel partial sums go */
+    int own = d->sandwich || d->residual_mult != 1; /* a block's output kept apart before it is added */
+    float *blk = own ? fmalloc(d, Tz * H * sizeof *blk) : NULL;
+    float *sink = own ? blk : x; /* where the row-parallel partial sums go */
     int rc = CK_OK;
     const float *ln, *pln;
     fwd_attn_opts ao = {d->attn_scale, d->attn_softcap, 0};
-    if (!h || !a || !q || !k || !v || !o || !gu || !act || (d->sandwich && !blk)) {
+    if (!h || !a || !q || !k || !v || !o || !gu || !act || (own && !blk)) {
         rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         goto done;
     }
@@ -861,7 +873,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         op_attention(d, q, k, v, Tz, hq, hkv, hd, &ao, o);
         op_linear(d, o, Tz, hq * hd, wo, H, NULL, sink, 1);
     }
-    if (blk && (rc = add_normed(p, d, R[0], "layers.%lld.post_attention_layernorm.weight", l, blk, h, Tz, x, err)))
+    if (blk && (rc = add_block(p, d, R[0], "layers.%lld.post_attention_layernorm.weight", l, blk, h, Tz, x, err)))
         goto done;
     if (after_attn)
         memcpy(after_attn, x, Tz * H * sizeof *x);
@@ -877,8 +889,10 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     char n13[160];
     snprintf(n13, sizeof n13, "layers.%lld.%s.experts.routed_experts.w13_weight", (long long)l, d->experts ? d->moe : "");
     if (d->experts && rank_param(R[0], p, n13)) {
-        if ((rc = moe_block(p, d, R, l, h, Tz, x, err)) == CK_OK)
-            rc = shared_expert(p, d, R, l, h, Tz, x, err);
+        if ((rc = moe_block(p, d, R, l, h, Tz, sink, err)) == CK_OK)
+            rc = shared_expert(p, d, R, l, h, Tz, sink, err);
+        if (rc == CK_OK && blk)
+            rc = add_block(p, d, R[0], "layers.%lld.post_feedforward_layernorm.weight", l, blk, h, Tz, x, err);
         goto done;
     }
     for (int r = 0; r < tp; r++) {
@@ -893,7 +907,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         op_linear(d, act, Tz, Il, wd, H, NULL, sink, 1);
     }
     if (blk)
-        rc = add_normed(p, d, R[0], "layers.%lld.post_feedforward_layernorm.weight", l, blk, h, Tz, x, err);
+        rc = add_block(p, d, R[0], "layers.%lld.post_feedforward_layernorm.weight", l, blk, h, Tz, x, err);
 done:
     ffree(d, blk);
     ffree(d, h);
@@ -974,6 +988,9 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
     if (d->final_softcap > 0) /* Gemma 2: cap * tanh(logit / cap) */
         for (size_t i = 0; i < Tz * (size_t)d->vocab; i++)
             logits[i] = (float)(d->final_softcap * tanh(logits[i] / d->final_softcap));
+    if (d->logit_mult != 1) /* Cohere's logit_scale, Granite's 1 / logits_scaling */
+        for (size_t i = 0; i < Tz * (size_t)d->vocab; i++)
+            logits[i] = (float)(logits[i] * d->logit_mult);
 done:
     ffree(d, x);
     ffree(d, h);

@@ -45,6 +45,9 @@ typedef struct {
     double attn_scale;       /* attention scores times this (0: 1/sqrt(head_dim)) */
     double attn_softcap, final_softcap; /* 0: none */
     int64_t window;          /* sliding window of the layers the rules' "sliding" names, 0: none */
+    double residual_mult;    /* each block's output times this before it is added (Granite; 1) */
+    double logit_mult;       /* the logits times this after any soft cap (Cohere's logit_scale,
+                              * 1 / Granite's logits_scaling; 1) */
     int device;              /* run the operations with CUDA (cuBLAS products) on device-resident
                               * (managed) memory: the ranks must have been loaded onto the device */
     ck_err *dev_err;         /* set by forward_dense/forward_layer for the pass: its first device

@@ -1147,6 +1147,7 @@ const char *rules_forward_name(int which)
     static const char *const names[FWD_COUNT] = {"attention", "experts", "topk", "router", "renorm", "groups",
                                                  "topk_groups", "moe", "shared", "norm_offset", "block", "act",
                                                  "embed_scale", "attn_scale_dim", "attn_softcap", "final_softcap",
-                                                 "window", "sliding"};
+                                                 "window", "sliding", "embed_multiplier", "residual_multiplier",
+                                                 "attn_scale", "logit_scale", "logit_divisor"};
     return which >= 0 && which < FWD_COUNT ? names[which] : "?";
 }

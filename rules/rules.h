@@ -157,6 +157,14 @@ typedef enum {
     FWD_FINAL_SOFTCAP,   /* the config field holding the logits' soft cap ("" none) */
     FWD_WINDOW,          /* sliding window in tokens (0: none) */
     FWD_SLIDING,         /* whether decoder layer `layer` uses the window (default: all) */
+    FWD_EMBED_MULT,      /* the config field multiplying the embeddings (Granite's
+                          * embedding_multiplier; "" none) */
+    FWD_RESIDUAL_MULT,   /* the config field multiplying each block's output before it is added
+                          * (Granite's residual_multiplier) */
+    FWD_ATTN_SCALE,      /* the config field holding the attention scores' scale itself
+                          * (Granite's attention_multiplier; overrides attn_scale_dim) */
+    FWD_LOGIT_SCALE,     /* the config field multiplying the logits (Cohere's logit_scale) */
+    FWD_LOGIT_DIVISOR,   /* the config field dividing the logits (Granite's logits_scaling) */
     FWD_COUNT
 } rules_fwd;
 

@@ -341,7 +341,8 @@ START_TEST(test_check_cli_reference)
                                  "real/tiny-glm4-moe", "oracle/variants/glm5-noaux-tc", "real/tiny-qwen2", "real/tiny-llama-bf16",
                                  "quant/tiny-llama-f32", "moe/tiny-mixtral", "moe/tiny-qwen2-moe",
                                  "moe/tiny-qwen3-moe", "real/tiny-qwen3",
-                                 "real/tiny-gemma2", "real/tiny-mistral", "real/tiny-gemma3", "real/tiny-phi3"};
+                                 "real/tiny-gemma2", "real/tiny-mistral", "real/tiny-gemma3", "real/tiny-phi3",
+                                 "real/tiny-granite"};
     for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s --tp 2%s", refd[i], strstr(refd[i], "glm4-moe") ? "" : " --pp 2");
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
