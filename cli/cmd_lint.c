@@ -151,7 +151,10 @@ static void print_text(const lint_args *a, const ck_checkpoint *ck, const rules_
         else if (strcmp(v, "not built") == 0)
             printf(" - %sthe model cannot be built%s", out_sev_color(st, SEV_ERROR), out_reset(st));
         else if (x->error[0])
-            printf(" - %sraises %s%s", out_sev_color(st, SEV_ERROR), x->error, out_reset(st));
+            /* a long exception (a strict check naming hundreds of parameters) is cut on the summary
+             * line; the findings and --format json carry it whole */
+            printf(" - %sraises %.*s%s%s", out_sev_color(st, SEV_ERROR), 600, x->error,
+                   strlen(x->error) > 600 ? " ..." : "", out_reset(st));
         else if (!x->missing)
             printf(" - loads");
         printf("\n");

@@ -525,41 +525,60 @@ static int place(const plan *p, load_param *lp, const char *part, int64_t e, con
     for (uint32_t d = 1; d < ten->ndim; d++)
         cols *= ten->shape[d];
     shard_slice c;
-    if (!part && rt->n_parts && !pp->experts) {
-        /* a checkpoint that ships the fused tensor (qkv_proj, gate_up_proj): vLLM's weight loader
-         * splits it into its parts by their sizes and loads each as that part */
+    if (pp->experts && e < 0) {
+        /* every expert stacked on dim 0 (GraniteMoE's input_linear, vLLM's fused [E, ...] expert
+         * tensors): each expert's [rows, cols] in turn */
+        if (ten->ndim < 2 || ten->shape[0] != (uint64_t)pp->experts)
+            return ck_err_set(err, CK_EFORMAT, t->file, t->key, CK_NO_OFFSET, "fills routed-expert parameter "
+                              "'%s' without an expert index, so it must hold all %lld experts on its first dim; "
+                              "its shape does not: 'ckptdoc lint DIR' says what config.json expects",
+                              pp->name, (long long)pp->experts);
+        st_tensor sub = *ten;
+        sub.shape = ten->shape + 1;
+        sub.ndim = ten->ndim - 1;
+        src_tensor one = *t;
+        one.ten = &sub;
+        uint64_t per = 1;
+        for (uint32_t d = 0; d < sub.ndim; d++)
+            per *= sub.shape[d];
+        for (int64_t x = 0; x < pp->experts; x++) {
+            int rc = place(p, lp, part, x, src + (uint64_t)x * per, &one, rank, m, err);
+            if (rc != CK_OK)
+                return rc;
+        }
+        return CK_OK;
+    }
+    /* the block the cut lands in: the parameter, or its expert's slot */
+    float *dst = lp->data;
+    uint64_t lrows = pp->ndim ? pp->local[0] : 1, lcols = pp->ndim > 1 ? lp->n / pp->local[0] : 1;
+    if (pp->experts && e >= lp->expert0 && e < lp->expert0 + lp->n_experts) {
+        dst += (uint64_t)(e - lp->expert0) * (lp->n / pp->local[0]);
+        lrows = pp->local[1];
+        lcols = pp->ndim > 2 ? pp->local[2] : 1;
+    }
+    if (!part && rt->n_parts) {
+        /* a checkpoint that ships the fused tensor (qkv_proj, gate_up_proj, an expert's w13): vLLM's
+         * weight loader splits it into its parts by their sizes and loads each as that part */
         uint64_t off = 0;
         for (int k = 0; k < rt->n_parts; k++) {
             int rc = shard_slice_of(p, pp, rt->parts[k].id, e, rank, &c, err);
-            if (rc != CK_OK)
-                return rc;
+            if (rc != CK_OK || c.dim == -2)
+                return rc; /* -2: an expert another rank holds */
             if (off + (uint64_t)c.full > rows)
                 break;
-            if ((rc = place_cut(t, pp, &c, src + off * cols, (uint64_t)c.full, cols, lp->data,
-                                pp->ndim ? pp->local[0] : 1, pp->ndim > 1 ? lp->n / pp->local[0] : 1,
+            if ((rc = place_cut(t, pp, &c, src + off * cols, (uint64_t)c.full, cols, dst, lrows, lcols,
                                 &lp->filled, m, err)) != CK_OK)
                 return rc;
             off += (uint64_t)c.full;
         }
         if (off != rows)
-            return misfit(t, pp, "the fused tensor, whose rows are not its parts' added up,",
-                          pp->ndim ? pp->local[0] : 1, pp->ndim > 1 ? lp->n / pp->local[0] : 1, err);
+            return misfit(t, pp, "the fused tensor, whose rows are not its parts' added up,", lrows, lcols, err);
         return CK_OK;
     }
     int rc = shard_slice_of(p, pp, part, e, rank, &c, err);
     if (rc != CK_OK || c.dim == -2)
-        return rc;
-    if (!pp->experts)
-        return place_cut(t, pp, &c, src, rows, cols, lp->data, pp->ndim ? pp->local[0] : 1,
-                         pp->ndim > 1 ? lp->n / pp->local[0] : 1, &lp->filled, m, err);
-    if (e < 0)
-        return ck_err_set(err, CK_EFORMAT, t->file, t->key, CK_NO_OFFSET, "fills routed-expert parameter "
-                          "'%s' but its key rule (%s) captures no expert index: give the rule an {expert} "
-                          "capture", pp->name, p->rules->path);
-    /* shard_slice_of skips experts other ranks hold: e is one of this rank's */
-    uint64_t per = lp->n / pp->local[0];
-    return place_cut(t, pp, &c, src, rows, cols, lp->data + (uint64_t)(e - lp->expert0) * per, pp->local[1],
-                     pp->ndim > 2 ? pp->local[2] : 1, &lp->filled, m, err);
+        return rc; /* -2: an expert another rank holds */
+    return place_cut(t, pp, &c, src, rows, cols, dst, lrows, lcols, &lp->filled, m, err);
 }
 
 /* Allocates rank `tp_rank`'s buffers of the stage. */

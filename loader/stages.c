@@ -389,6 +389,7 @@ static void report_empty(const sim *s, const plan_stage *st, uint8_t *const *bit
 {
     const rules_file *r = s->p->rules;
     char strict[sizeof out->error];
+    int strict_said = 0;
     strict_line(s->p, st, bits, strict, sizeof strict);
     if (strict[0] && !out->error[0]) {
         snprintf(out->error, sizeof out->error, "%s", strict);
@@ -399,10 +400,10 @@ static void report_empty(const sim *s, const plan_stage *st, uint8_t *const *bit
         const rules_param *t = &r->params[pp->tmpl];
         if (!bits[pi]) {
             out->missing++;
-            if (strict[0] && t->strict)
+            if (strict[0] && t->strict) /* the whole text once, on the first: it names them all */
                 findings_add(o, "lint.missing", SEV_ERROR, "", pp->name, CK_NO_OFFSET, "no checkpoint "
                              "key fills this parameter (rules line %d): after the last key the load "
-                             "fails: %s", t->line, strict);
+                             "fails: %s", t->line, strict_said++ ? "the same check, which names it too" : strict);
             else if (r->raises)
                 findings_add(o, "lint.missing", SEV_ERROR, "", pp->name, CK_NO_OFFSET, "no checkpoint "
                              "key fills this parameter (rules line %d): it stays uninitialized", t->line);
@@ -476,6 +477,9 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
         int np = t->n_parts ? t->n_parts : 1, part = key_part_index(s, k, pp->tmpl);
         if (part < 0)
             part = 0;
+        /* a key without an expert index that fills an expert parameter holds them all, stacked on
+         * its first dim (vLLM's fused expert tensors: GraniteMoE's input_linear) */
+        int all_e = pp->experts && k->expert < 0;
         int64_t ne = pp->experts ? pp->experts : 1, e = k->expert >= 0 ? k->expert : 0;
         if (e >= ne) {
             findings_add(o, "lint.unexpected", SEV_ERROR, s->ck->shards[k->shard].name, key_name(s, k),
@@ -493,15 +497,17 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
         }
         /* a key of the fused parameter's own name (a checkpoint that ships qkv_proj) fills every
          * part: vLLM's weight loader splits it by the parts' sizes */
-        int whole = !kpart && t->n_parts && !pp->experts;
-        for (int q = whole ? 0 : part; q < (whole ? np : part + 1); q++) {
-            size_t b = (size_t)(e * np + q);
-            if (bits[pi][b])
-                findings_add(o, "lint.duplicate", SEV_WARNING, s->ck->shards[k->shard].name, key_name(s, k),
-                             CK_NO_OFFSET, "fills '%s'%s%s a second time: two checkpoint names for one slot, "
-                             "the later wins", kp->param, kpart ? " part " : "", kpart ? kpart : "");
-            bits[pi][b] = 1;
-        }
+        int whole = !kpart && t->n_parts && (!pp->experts || all_e), dup = 0;
+        for (int64_t x = all_e ? 0 : e; x < (all_e ? ne : e + 1); x++)
+            for (int q = whole ? 0 : part; q < (whole ? np : part + 1); q++) {
+                size_t b = (size_t)(x * np + q);
+                dup |= bits[pi][b];
+                bits[pi][b] = 1;
+            }
+        if (dup)
+            findings_add(o, "lint.duplicate", SEV_WARNING, s->ck->shards[k->shard].name, key_name(s, k),
+                         CK_NO_OFFSET, "fills '%s'%s%s a second time: two checkpoint names for one slot, "
+                         "the later wins", kp->param, kpart ? " part " : "", kpart ? kpart : "");
         out->loaded++;
     }
     report_empty(s, st, bits, nbits, out, o);

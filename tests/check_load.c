@@ -253,8 +253,8 @@ START_TEST(test_check_cli)
     static const char *moe[] = {"--tp 2", "--tp 4 --pp 2", "--tp 2 --ep", "--tp 4 --enable-expert-parallel"};
     static const char *moe_dirs[] = {"moe/tiny-mixtral", "moe/tiny-qwen2-moe", "moe/tiny-qwen3-moe",
                                      "real/tiny-deepseek-v2", "oracle/variants/deepseek-v3-noaux-tc",
-                                     "real/tiny-glm4-moe"};
-    for (unsigned k = 0; k < 6; k++) /* Qwen2-MoE: shared expert, a dense layer; Qwen3: q/k norms;
+                                     "real/tiny-glm4-moe", "moe/tiny-granitemoe"};
+    for (unsigned k = 0; k < 7; k++) /* GraniteMoE: every layer's experts in one fused tensor */ /* Qwen2-MoE: shared expert, a dense layer; Qwen3: q/k norms;
                                       * DeepSeek-V2: latent attention, shared experts */
         for (unsigned i = 0; i < 4; i++) {
             /* GLM-4.5's first layer is dense: a stage of it alone has no MoE layer, and vLLM
@@ -342,7 +342,7 @@ START_TEST(test_check_cli_reference)
                                  "quant/tiny-llama-f32", "moe/tiny-mixtral", "moe/tiny-qwen2-moe",
                                  "moe/tiny-qwen3-moe", "real/tiny-qwen3",
                                  "real/tiny-gemma2", "real/tiny-mistral", "real/tiny-gemma3", "real/tiny-phi3",
-                                 "real/tiny-granite"};
+                                 "real/tiny-granite", "moe/tiny-granitemoe"};
     for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s --tp 2%s", refd[i], strstr(refd[i], "glm4-moe") ? "" : " --pp 2");
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&

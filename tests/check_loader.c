@@ -392,12 +392,25 @@ START_TEST(test_wrong_family_cli)
     ck_assert_ptr_nonnull(strstr(out, "lint.wrong_family"));
     ck_assert_ptr_nonnull(strstr(out, "config.json says \"qwen2\""));
     free(out);
-    /* no rules for the family: a usage error that says how to name some */
+    /* a real published config (its weights a git-lfs pointer): its family's rules, and the pointer */
     snprintf(cmd, sizeof cmd, "%s lint ../shared/realdata/granite-3.1-1b-a400m-instruct", tu_bin());
     if (tu_run(cmd, 1, &out) != -1 && strstr(out, "cannot open") == NULL) {
-        ck_assert_ptr_nonnull(strstr(out, "no built-in rules for model_type \"granitemoe\""));
+        ck_assert_ptr_nonnull(strstr(out, "rules      granitemoe (builtin:granitemoe)"));
+        ck_assert_ptr_nonnull(strstr(out, "file.lfs_pointer model.safetensors"));
     }
     free(out);
+    /* no rules for the family: a usage error that says how to name some */
+    char *tmp = tu_tmpdir(), cfg[600];
+    tu_link_folder("fixtures/real/tiny-qwen2", tmp, "config.json");
+    snprintf(cfg, sizeof cfg, "%s/config.json", tmp);
+    tu_write_file(cfg, "{\"model_type\": \"starcoder2\", \"architectures\": [\"Starcoder2ForCausalLM\"], "
+                       "\"num_hidden_layers\": 2, \"hidden_size\": 64}");
+    snprintf(cmd, sizeof cmd, "%s lint %s", tu_bin(), tmp);
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
+    ck_assert_msg(strstr(out, "no built-in rules for model_type \"starcoder2\"") != NULL, "%s", out);
+    free(out);
+    tu_rmtree(tmp);
+    free(tmp);
     /* vLLM's spellings of the flags, JSON and GitHub output */
     snprintf(cmd, sizeof cmd, "%s lint --tensor-parallel-size 8 --pipeline-parallel-size 2 "
              "--format json fixtures/lint/r1-tiny", tu_bin());
