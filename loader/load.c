@@ -412,9 +412,19 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
         shape[0] = outc;
         shape[1] = in;
     } else if (ten->dtype == DT_F8_E4M3 && ten->ndim == 2 && ends_with(ten->name, len, ".weight") &&
-               find_sibling(ck, ten->name, len, "_scale_inv", &sref)) {
-        int bn = q->block[0] > 0 ? q->block[0] : 128, bk = q->block[1] > 0 ? q->block[1] : 128;
+               (find_sibling(ck, ten->name, len, "_scale_inv", &sref) ||
+                find_sibling(ck, ten->name, len, "_scale", &sref))) {
+        /* block-FP8 (weight_scale_inv per block), or compressed-tensors float-quantized
+         * (weight_scale per output channel, or one for the tensor): a channel is a block of one row
+         * and every column, the tensor one block of all */
         uint64_t rows = ten->shape[0], cols = ten->shape[1];
+        int scale_inv = ends_with(ckpt_tensor(ck, sref)->name, strlen(ckpt_tensor(ck, sref)->name), "_scale_inv");
+        uint64_t ns = elements(ckpt_tensor(ck, sref));
+        int bn = q->block[0] > 0 ? q->block[0] : 128, bk = q->block[1] > 0 ? q->block[1] : 128;
+        if (!scale_inv && ns == rows && q->group_size <= 0)
+            bn = 1, bk = (int)cols;
+        else if (!scale_inv && ns == 1)
+            bn = (int)rows, bk = (int)cols;
         if ((rc = read_raw_to(ck, ck->tensors[i], m, 0, &raw, bytes, err)) == CK_OK &&
             (rc = read_floats_to(ck, sref, m, 2, 3, &scale, &n, bytes, err)) == CK_OK &&
             n != ((rows + (uint64_t)bn - 1) / (uint64_t)bn) * ((cols + (uint64_t)bk - 1) / (uint64_t)bk))

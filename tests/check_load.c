@@ -324,6 +324,22 @@ START_TEST(test_check_cli)
         ck_assert_ptr_nonnull(strstr(out, "PASS: the error is spread evenly over the blocks"));
         free(out);
     }
+    /* compressed-tensors float-quantized FP8 with a scale per output channel (FP8-dynamic): lint
+     * clean (it was a false alarm before), sharded loads equal the unsharded one, and against
+     * float32 the error of 8-bit floats */
+    out = tu_cli(0, NULL, "lint --tp 2 --pp 2 fixtures/quant/tiny-llama-fp8-channel");
+    ck_assert_ptr_nonnull(strstr(out, "0 errors, 0 warnings"));
+    free(out);
+    for (unsigned i = 0; i < 3; i++) {
+        out = tu_cli(0, NULL, "check fixtures/quant/tiny-llama-fp8-channel --tp %d --pp 2 --against "
+                     "fixtures/quant/tiny-llama-f32", tps[i]);
+        ck_assert_ptr_nonnull(strstr(out, "verdict    PASS: the sharded load computes what the unsharded one does"));
+        const char *lg = strstr(strstr(out, "against fixtures/quant/tiny-llama-f32"), "logits     relative error ");
+        ck_assert_ptr_nonnull(lg);
+        double e = atof(lg + strlen("logits     relative error "));
+        ck_assert_msg(e > 1e-4 && e < 0.06, "FP8 per channel against float32: %g", e);
+        free(out);
+    }
     out = tu_cli(2, NULL, "check fixtures/quant/tiny-llama-w8a16 --against fixtures/real/tiny-qwen2");
     ck_assert_ptr_nonnull(strstr(out, "not the same model"));
     free(out);
