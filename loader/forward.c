@@ -102,6 +102,26 @@ static void op_act_mul(const dense_dims *d, const float *gu, size_t T, size_t n,
 /* The model's RMSNorm: its weight plus the rules' norm_offset (Gemma's 1 + w), rows of n. */
 static void op_norm(const dense_dims *d, const float *x, size_t T, size_t n, const float *w, float *y)
 {
+    if (d->layernorm) { /* Cohere's LayerNorm: RMSNorm of x less its mean (in double, as a reference) */
+        float *c = fmalloc(d, T * n * sizeof *c);
+        if (!c && !d->device)
+            abort(); /* as fwd_attention's scratch */
+        if (!c)
+            return; /* fmalloc kept the device error for the pass */
+        for (size_t t = 0; t < T; t++) {
+            double m = 0;
+            for (size_t i = 0; i < n; i++)
+                m += x[t * n + i];
+            m /= (double)n;
+            for (size_t i = 0; i < n; i++)
+                c[t * n + i] = (float)(x[t * n + i] - m);
+        }
+        dense_dims rd = *d;
+        rd.layernorm = 0;
+        op_norm(&rd, c, T, n, w, y);
+        ffree(d, c);
+        return;
+    }
     if (d->norm_off == 0) {
         op_rmsnorm(d, x, T, n, w, (float)d->eps, y);
         return;
@@ -204,7 +224,7 @@ static int fwd_field(const plan *p, int which, double dflt, double *out, ck_err 
  * attention scale and soft caps, sliding window (the rules' "forward" entries). */
 static int gemma_dims(const plan *p, dense_dims *d, ck_err *err)
 {
-    char block[16], act[32], escale[16];
+    char block[16], act[32], escale[16], norm[16], rstyle[16];
     int64_t noff, sdim;
     int rc;
     if ((rc = fwd_int(p, FWD_NORM_OFFSET, 0, &noff, err)) || (rc = fwd_str(p, FWD_BLOCK, "pre", block, sizeof block, err)) ||
@@ -219,10 +239,25 @@ static int gemma_dims(const plan *p, dense_dims *d, ck_err *err)
         (rc = fwd_field(p, FWD_LOGIT_DIVISOR, 1, &ldiv, err)))
         return rc;
     d->logit_mult = lmul / ldiv;
+    if ((rc = fwd_str(p, FWD_NORM, "rms", norm, sizeof norm, err)) ||
+        (rc = fwd_str(p, FWD_ROPE_STYLE, "neox", rstyle, sizeof rstyle, err)))
+        return rc;
     d->norm_off = (double)noff;
     d->sandwich = strcmp(block, "sandwich") == 0;
-    if (!d->sandwich && strcmp(block, "pre") != 0)
-        return fwd_unknown(p, FWD_BLOCK, block, "pre, sandwich", err);
+    d->parallel = strcmp(block, "parallel") == 0;
+    if (!d->sandwich && !d->parallel && strcmp(block, "pre") != 0)
+        return fwd_unknown(p, FWD_BLOCK, block, "pre, sandwich, parallel", err);
+    d->layernorm = strcmp(norm, "layernorm") == 0;
+    if (!d->layernorm && strcmp(norm, "rms") != 0)
+        return fwd_unknown(p, FWD_NORM, norm, "rms, layernorm", err);
+    d->interleaved = strcmp(rstyle, "interleaved") == 0;
+    if (!d->interleaved && strcmp(rstyle, "neox") != 0)
+        return fwd_unknown(p, FWD_ROPE_STYLE, rstyle, "neox, interleaved", err);
+    if (d->layernorm) { /* LayerNorm's epsilon where config.json gives no rms_norm_eps */
+        const cfg_field *le = config_field(p->cfg, "layer_norm_eps");
+        if (!config_field(p->cfg, "rms_norm_eps") && le && le->kind == CFG_NUMBER)
+            d->eps = le->num;
+    }
     if (strcmp(act, "silu") == 0)
         d->act = FWD_SILU;
     else if (strcmp(act, "gelu_pytorch_tanh") == 0)
@@ -263,6 +298,26 @@ static int layer_window(const plan *p, const dense_dims *d, int64_t l, size_t *w
     if (v.is_str || v.is_list)
         return fwd_fail(p, FWD_SLIDING, CK_EFORMAT, err, "must be a number", ", not a string or list", NULL);
     *win = !v.is_null && v.v ? (size_t)d->window : 0;
+    return CK_OK;
+}
+
+/* Whether layer l rotates q and k (the rules' "rope", default yes). */
+static int layer_rotates(const plan *p, int64_t l, int *yes, ck_err *err)
+{
+    *yes = 1;
+    if (!p->rules->forward[FWD_ROPE_LAYERS])
+        return CK_OK;
+    static const char *const names[] = {"layer"};
+    plan_env env = {p, NULL, NULL, &l, names, 1};
+    expr_val v;
+    if (plan_eval(p, p->rules->forward[FWD_ROPE_LAYERS], &env, p->rules->forward_line[FWD_ROPE_LAYERS], &v, err) !=
+        CK_OK) {
+        snprintf(err->key, sizeof err->key, "forward.rope");
+        return err->code;
+    }
+    if (v.is_str || v.is_list)
+        return fwd_fail(p, FWD_ROPE_LAYERS, CK_EFORMAT, err, "must be a number", ", not a string or list", NULL);
+    *yes = !v.is_null && v.v != 0;
     return CK_OK;
 }
 
@@ -307,9 +362,9 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     if (d->mla && (d->window || d->attn_softcap > 0 || d->attn_scale > 0))
         return fwd_fail(p, FWD_ATTENTION, CK_EUSAGE, err, "latent attention with a sliding window, soft cap or "
                         "scale", "", "these for grouped-query attention only");
-    if (d->sandwich && (d->mla || d->experts))
-        return fwd_fail(p, FWD_BLOCK, CK_EUSAGE, err, "sandwich norms with latent attention or experts", "",
-                        "them for dense grouped-query decoders only");
+    if ((d->sandwich || d->parallel) && (d->mla || d->experts))
+        return fwd_fail(p, FWD_BLOCK, CK_EUSAGE, err, "sandwich norms or a parallel block with latent attention "
+                        "or experts", "", "them for dense grouped-query decoders only");
     if (!d->shared_ungated && strcmp(shared, "gated") != 0 && strcmp(shared, "none") != 0)
         return fwd_unknown(p, FWD_SHARED, shared, "gated, ungated, none", err);
     if (strcmp(c->rope_type, "default") != 0 && strcmp(c->rope_type, "llama3") != 0 &&
@@ -814,7 +869,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     float *blk = own ? fmalloc(d, Tz * H * sizeof *blk) : NULL;
     float *sink = own ? blk : x; /* where the row-parallel partial sums go */
     int rc = CK_OK;
-    const float *ln, *pln;
+    const float *ln, *pln = NULL;
     fwd_attn_opts ao = {d->attn_scale, d->attn_softcap, 0};
     if (!h || !a || !q || !k || !v || !o || !gu || !act || (own && !blk)) {
         rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
@@ -822,7 +877,8 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     }
     double inv[ROPE_MAX_PAIRS], af, smul; /* d->rot <= 2 * ROPE_MAX_PAIRS (dense_dims_of) */
     size_t rot = (size_t)d->rot;
-    if ((rc = layer_window(p, d, l, &ao.window, err)) != CK_OK)
+    int rotates;
+    if ((rc = layer_window(p, d, l, &ao.window, err)) != CK_OK || (rc = layer_rotates(p, l, &rotates, err)) != CK_OK)
         goto done;
     if (ao.window && p->cfg->has_rope_local) { /* Gemma 3: the sliding layers' own rotary */
         ck_config lc = *p->cfg;
@@ -868,8 +924,13 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
             op_norm(d, q, Tz * hq, hd, qn, q);
             op_norm(d, k, Tz * hkv, hd, kn, k);
         }
-        op_rope_freqs(d, q, Tz, hq, hd, rot, inv);
-        op_rope_freqs(d, k, Tz, hkv, hd, rot, inv);
+        if (rotates && d->interleaved) { /* GPT-J / Cohere pairs, on the host (managed memory on a device) */
+            rope_interleaved(q, Tz, hq, hd, 0, rot, inv, 1.0);
+            rope_interleaved(k, Tz, hkv, hd, 0, rot, inv, 1.0);
+        } else if (rotates) {
+            op_rope_freqs(d, q, Tz, hq, hd, rot, inv);
+            op_rope_freqs(d, k, Tz, hkv, hd, rot, inv);
+        }
         op_attention(d, q, k, v, Tz, hq, hkv, hd, &ao, o);
         op_linear(d, o, Tz, hq * hd, wo, H, NULL, sink, 1);
     }
@@ -877,13 +938,15 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         goto done;
     if (after_attn)
         memcpy(after_attn, x, Tz * H * sizeof *x);
-    /* MLP: gate_up column-parallel, down_proj row-parallel partial sums added (or the experts) */
-    if (!(pln = W(R[0], p, d->sandwich ? "layers.%lld.pre_feedforward_layernorm.weight"
-                                       : "layers.%lld.post_attention_layernorm.weight", l, 1, H, err))) {
+    /* MLP: gate_up column-parallel, down_proj row-parallel partial sums added (or the experts); a
+     * parallel block's MLP reads what the attention read (h, the layer's one norm of x) */
+    if (!d->parallel && !(pln = W(R[0], p, d->sandwich ? "layers.%lld.pre_feedforward_layernorm.weight"
+                                                       : "layers.%lld.post_attention_layernorm.weight", l, 1, H, err))) {
         rc = err->code;
         goto done;
     }
-    op_norm(d, x, Tz, H, pln, h);
+    if (!d->parallel)
+        op_norm(d, x, Tz, H, pln, h);
     if (blk)
         memset(blk, 0, Tz * H * sizeof *blk);
     char n13[160];

@@ -46,6 +46,9 @@ typedef struct {
     double attn_softcap, final_softcap; /* 0: none */
     int64_t window;          /* sliding window of the layers the rules' "sliding" names, 0: none */
     double residual_mult;    /* each block's output times this before it is added (Granite; 1) */
+    int parallel;            /* attention and MLP both read norm(x) and add to x (Cohere) */
+    int layernorm;           /* norms subtract the mean first (Cohere's LayerNorm, no bias) */
+    int interleaved;         /* rotary pairs (2i, 2i+1), as GPT-J and Cohere rotate */
     double logit_mult;       /* the logits times this after any soft cap (Cohere's logit_scale,
                               * 1 / Granite's logits_scaling; 1) */
     int device;              /* run the operations with CUDA (cuBLAS products) on device-resident

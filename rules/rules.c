@@ -1148,6 +1148,7 @@ const char *rules_forward_name(int which)
                                                  "topk_groups", "moe", "shared", "norm_offset", "block", "act",
                                                  "embed_scale", "attn_scale_dim", "attn_softcap", "final_softcap",
                                                  "window", "sliding", "embed_multiplier", "residual_multiplier",
-                                                 "attn_scale", "logit_scale", "logit_divisor"};
+                                                 "attn_scale", "logit_scale", "logit_divisor", "norm", "rope_style",
+                                                 "rope"};
     return which >= 0 && which < FWD_COUNT ? names[which] : "?";
 }

@@ -146,8 +146,9 @@ typedef enum {
     FWD_SHARED,          /* shared experts: "gated" (mlp.shared_expert + shared_expert_gate),
                           * "ungated" (mlp.shared_experts), "none" (default) */
     FWD_NORM_OFFSET,     /* added to every RMSNorm weight before it scales (Gemma's 1 + w; 0) */
-    FWD_BLOCK,           /* "pre" (default: x += attn(norm(x)), x += mlp(norm(x))) or "sandwich"
-                          * (Gemma 2/3: each block's output normed again before it is added) */
+    FWD_BLOCK,           /* "pre" (default: x += attn(norm(x)), x += mlp(norm(x))), "sandwich"
+                          * (Gemma 2/3: each block's output normed again before it is added) or
+                          * "parallel" (Cohere: x += attn(norm(x)) + mlp(norm(x)), one norm) */
     FWD_ACT,             /* the gated MLP's activation as config.json names it: "silu" (default)
                           * or "gelu_pytorch_tanh" */
     FWD_EMBED_SCALE,     /* "none" (default) or "sqrt_hidden": embeddings times sqrt(hidden_size) */
@@ -165,6 +166,11 @@ typedef enum {
                           * (Granite's attention_multiplier; overrides attn_scale_dim) */
     FWD_LOGIT_SCALE,     /* the config field multiplying the logits (Cohere's logit_scale) */
     FWD_LOGIT_DIVISOR,   /* the config field dividing the logits (Granite's logits_scaling) */
+    FWD_NORM,            /* "rms" (default) or "layernorm" (mean subtracted first, weight, no bias:
+                          * Cohere's) */
+    FWD_ROPE_STYLE,      /* "neox" (default: pairs (i, i + d/2)) or "interleaved" (pairs (2i, 2i+1)) */
+    FWD_ROPE_LAYERS,     /* whether decoder layer `layer` rotates q and k at all (default: all;
+                          * Cohere 2's global layers do not) */
     FWD_COUNT
 } rules_fwd;
 
