@@ -411,8 +411,14 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         return CK_OK;
     }
     d->noaux = strcmp(router, "grouped_sigmoid") == 0;
-    if (!d->noaux && strcmp(router, "softmax") != 0)
-        return fwd_unknown(p, FWD_ROUTER, router, "softmax, grouped_sigmoid", err);
+    d->grouped_softmax = strcmp(router, "group_limited_greedy") == 0;
+    if (d->grouped_softmax && (d->n_group < 1 || d->experts % d->n_group || d->topk_group < 1 ||
+                               d->topk_group > d->n_group || d->topk_group * (d->experts / d->n_group) < d->topk))
+        return ck_err_set(err, CK_EUSAGE, p->cfg->path, "n_group", CK_NO_OFFSET, "%lld experts in %lld groups, %lld "
+                          "chosen, top %lld: not a group-limited routing; check n_group and topk_group in config.json",
+                          (long long)d->experts, (long long)d->n_group, (long long)d->topk_group, (long long)d->topk);
+    if (!d->noaux && !d->grouped_softmax && strcmp(router, "softmax") != 0)
+        return fwd_unknown(p, FWD_ROUTER, router, "softmax, group_limited_greedy, grouped_sigmoid", err);
     if (d->experts < 1 || d->experts > 65536 || d->topk < 1 || d->topk > d->experts)
         return ck_err_set(err, CK_EUSAGE, c->path, "num_experts_per_tok", CK_NO_OFFSET, "%lld experts, top %lld: "
                           "not a routing (rules %s, forward.experts and forward.topk): check the expert count and "
@@ -503,6 +509,25 @@ static int noaux_select(const dense_dims *d, const float *logit, const float *bi
 
 /* Mixtral's sparse MLP: the replicated router's softmax, the top-k experts renormalized, each
  * rank adding what its experts (or its slice of every expert) contribute. */
+/* group_limited_greedy: whether expert e's group is among the topk_group groups whose best
+ * logit is highest (the lower group first on ties); softmax keeps the order of the logits. */
+static int group_kept(const dense_dims *d, const float *logit, size_t E, size_t e)
+{
+    size_t G = (size_t)d->n_group, per = E / G, g0 = e / per, better = 0;
+    float m0 = -INFINITY;
+    for (size_t i = g0 * per; i < (g0 + 1) * per; i++)
+        m0 = logit[i] > m0 ? logit[i] : m0;
+    for (size_t g = 0; g < G; g++) {
+        if (g == g0)
+            continue;
+        float m = -INFINITY;
+        for (size_t i = g * per; i < (g + 1) * per; i++)
+            m = logit[i] > m ? logit[i] : m;
+        better += m > m0 || (m == m0 && g < g0);
+    }
+    return better < (size_t)d->topk_group;
+}
+
 static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, const float *h, size_t T,
                      float *x, ck_err *err)
 {
@@ -537,12 +562,16 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
                 break;
             }
         } else
-        for (size_t k = 0; k < K; k++) { /* top-k by probability, the lower index first on ties */
+        for (size_t k = 0; k < K; k++) { /* top-k by probability, the lower index first on ties; with
+                                          * group_limited_greedy (DeepSeek-V2) among the topk_group
+                                          * groups whose best expert scores highest */
             size_t best = E;
             for (size_t e = 0; e < E; e++) {
                 int taken = 0;
                 for (size_t j = 0; j < k; j++)
                     taken |= sel[j] == e;
+                if (!taken && d->grouped_softmax && !group_kept(d, logit, E, e))
+                    taken = 1;
                 if (!taken && (best == E || logit[e] > logit[best]))
                     best = e;
             }

@@ -32,6 +32,8 @@ typedef struct {
     int noaux;               /* DeepSeek-V3 routing: sigmoid scores, e_score_correction_bias for the
                               * choice only, the best topk_group of n_group groups (top-2 sums) */
     int64_t n_group, topk_group;
+    int grouped_softmax;     /* DeepSeek-V2's group_limited_greedy: softmax scores, the top-k among
+                              * the topk_group groups whose best expert scores highest */
     int shared_ungated;      /* shared experts under mlp.shared_experts, added as they are (DeepSeek, GLM) */
     int64_t rot;             /* rotary dims of a head (partial_rotary_factor), head_dim otherwise */
     /* what Gemma-style decoders change (rules "forward": norm_offset, block, act, embed_scale,
