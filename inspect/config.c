@@ -275,7 +275,8 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
             {"attention_factor", offsetof(ck_config, rope_attention_factor)},
             {"low_freq_factor", offsetof(ck_config, rope_low_freq_factor)},
             {"high_freq_factor", offsetof(ck_config, rope_high_freq_factor)},
-            {"partial_rotary_factor", offsetof(ck_config, rope_partial)}};
+            {"partial_rotary_factor", offsetof(ck_config, rope_partial)},
+            {"max_trained_positions", offsetof(ck_config, rope_max_trained)}};
         for (unsigned n = 0; n < sizeof num / sizeof *num; n++) {
             const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, num[n].name);
             if (cJSON_IsNumber(x))

@@ -368,10 +368,9 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     if (!d->shared_ungated && strcmp(shared, "gated") != 0 && strcmp(shared, "none") != 0)
         return fwd_unknown(p, FWD_SHARED, shared, "gated, ungated, none", err);
     if (strcmp(c->rope_type, "default") != 0 && strcmp(c->rope_type, "llama3") != 0 &&
-        strcmp(c->rope_type, "linear") != 0 && !(d->mla && strcmp(c->rope_type, "yarn") == 0))
+        strcmp(c->rope_type, "linear") != 0 && strcmp(c->rope_type, "yarn") != 0 && strcmp(c->rope_type, "dynamic") != 0)
         return ck_err_set(err, CK_EUSAGE, c->path, "rope_type", CK_NO_OFFSET, "rope_type \"%s\" is not "
-                          "computed by this version (default, linear and llama3 rotary; yarn with latent attention)",
-                          c->rope_type);
+                          "computed by this version (default, linear, dynamic, yarn and llama3 rotary)", c->rope_type);
     if (c->has_rope_local && strcmp(c->rope_type_local, "default") != 0 && strcmp(c->rope_type_local, "linear") != 0)
         return ck_err_set(err, CK_EUSAGE, c->path, "rope_parameters.sliding_attention.rope_type", CK_NO_OFFSET,
                           "rope_type \"%s\" of the sliding layers is not computed by this version (default and "
@@ -730,6 +729,20 @@ static void rope_freqs(const ck_config *c, size_t dim, double *inv, double *af, 
         }
         return;
     }
+    if (strcmp(c->rope_type, "dynamic") == 0) {
+        /* vLLM's DynamicNTKScalingRotaryEmbedding: one base for every length, scaled by
+         * (factor * max_position / max_trained_positions - (factor - 1))^(dim / (dim - 2)), which is
+         * 1 unless rope_parameters gives max_trained_positions */
+        int64_t mpe = 0;
+        config_int(c, "max_position_embeddings", &mpe);
+        double f = c->rope_factor > 0 ? c->rope_factor : 1, trained = c->rope_max_trained > 0 ? c->rope_max_trained
+                                                                                             : (double)mpe;
+        double b = trained > 0 && dim > 2 ? base * pow(f * (double)mpe / trained - (f - 1), (double)dim / (double)(dim - 2))
+                                          : base;
+        for (size_t i = 0; i < dim / 2; i++)
+            inv[i] = 1.0 / pow(b, 2.0 * (double)i / (double)dim);
+        return;
+    }
     if (strcmp(c->rope_type, "linear") == 0) { /* positions divided by factor */
         for (size_t i = 0; c->rope_factor > 0 && i < dim / 2; i++)
             inv[i] /= c->rope_factor;
@@ -954,11 +967,20 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
             op_norm(d, k, Tz * hkv, hd, kn, k);
         }
         if (rotates && d->interleaved) { /* GPT-J / Cohere pairs, on the host (managed memory on a device) */
-            rope_interleaved(q, Tz, hq, hd, 0, rot, inv, 1.0);
-            rope_interleaved(k, Tz, hkv, hd, 0, rot, inv, 1.0);
+            rope_interleaved(q, Tz, hq, hd, 0, rot, inv, af);
+            rope_interleaved(k, Tz, hkv, hd, 0, rot, inv, af);
         } else if (rotates) {
             op_rope_freqs(d, q, Tz, hq, hd, rot, inv);
             op_rope_freqs(d, k, Tz, hkv, hd, rot, inv);
+            if (af != 1) /* yarn: cos and sin times its attention factor, the rotated dims scaled */
+                for (size_t t = 0; t < Tz; t++) {
+                    for (size_t j = 0; j < hq; j++)
+                        for (size_t i = 0; i < rot; i++)
+                            q[(t * hq + j) * hd + i] = (float)(q[(t * hq + j) * hd + i] * af);
+                    for (size_t j = 0; j < hkv; j++)
+                        for (size_t i = 0; i < rot; i++)
+                            k[(t * hkv + j) * hd + i] = (float)(k[(t * hkv + j) * hd + i] * af);
+                }
         }
         op_attention(d, q, k, v, Tz, hq, hkv, hd, &ao, o);
         op_linear(d, o, Tz, hq * hd, wo, H, NULL, sink, 1);

@@ -359,7 +359,7 @@ START_TEST(test_check_cli_reference)
                                  "moe/tiny-qwen3-moe", "real/tiny-qwen3",
                                  "real/tiny-gemma2", "real/tiny-mistral", "real/tiny-gemma3", "real/tiny-phi3",
                                  "real/tiny-granite", "moe/tiny-granitemoe", "real/tiny-cohere", "real/tiny-cohere2",
-                                 "real/tiny-deepseek-v2-grouped"};
+                                 "real/tiny-deepseek-v2-grouped", "real/tiny-qwen2-yarn"};
     for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s --tp 2%s", refd[i], strstr(refd[i], "glm4-moe") ? "" : " --pp 2");
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
@@ -447,7 +447,8 @@ START_TEST(test_check_cli_reference)
     snprintf(cmd, sizeof cmd, "cp fixtures/real/tiny-llama3-rope/* %s/ && sed -i 's/\"llama3\"/\"longrope\"/' "
              "%s/config.json && %s check %s", tmp, tmp, tu_bin(), tmp);
     ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
-    ck_assert_ptr_nonnull(strstr(out, "rope_type \"longrope\" is not computed by this version"));
+    ck_assert_ptr_nonnull(strstr(out, "rope_type \"longrope\" is not computed by this version (default, linear, "
+                                      "dynamic, yarn and llama3 rotary)"));
     free(out);
     /* rotary dims the config makes odd: the fields to look at are named */
     snprintf(cmd, sizeof cmd, "sed -i 's/\"longrope\"/\"llama3\"/; s/^{/{\"partial_rotary_factor\": 0.1, /' "
