@@ -168,12 +168,22 @@ fuzz: deps
 	$(Q)./$(BUILD)/fuzz_folder -max_total_time=$(FUZZ_TIME) -rss_limit_mb=1024 -timeout=5 \
 	    $(BUILD)/fuzz-folder fixtures/fuzz-folder
 
+# The binary (its rules are built in), the man page, bash and zsh completions, and the built-in
+# rules files as reading matter (share/ckptdoc/rules: `ckptdoc lint --rules FILE` takes an edited copy).
 install: $(BIN)
-	install -d $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+	    $(DESTDIR)$(PREFIX)/share/ckptdoc/rules
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/ckptdoc
+	install -m 644 docs/ckptdoc.1 $(DESTDIR)$(PREFIX)/share/man/man1/ckptdoc.1
+	install -m 644 docs/completions/ckptdoc.bash $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ckptdoc
+	install -m 644 docs/completions/_ckptdoc $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_ckptdoc
+	install -m 644 $(BUILTIN_JSON) $(DESTDIR)$(PREFIX)/share/ckptdoc/rules/
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/bin/ckptdoc
+	rm -f $(DESTDIR)$(PREFIX)/bin/ckptdoc $(DESTDIR)$(PREFIX)/share/man/man1/ckptdoc.1 \
+	    $(DESTDIR)$(PREFIX)/share/bash-completion/completions/ckptdoc $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_ckptdoc
+	rm -rf $(DESTDIR)$(PREFIX)/share/ckptdoc
 
 clean:
 	rm -rf build

@@ -175,7 +175,8 @@ int cmd_tui(int argc, char **argv)
         tui_ctx tc = {&s.ck, &t, summary, have_plan ? mapping : NULL, &mc, have_rules ? s.r.strip_prefix : "",
                       s.ck.cfg.has_quant ? s.ck.cfg.quant.block[0] : 0, s.ck.cfg.has_quant ? s.ck.cfg.quant.block[1] : 0,
                       (double)t0.tv_sec + t0.tv_nsec * 1e-9, first_only};
-        rc = tui_run(&tc) ? EXIT_USAGE : EXIT_CLEAN;
+        int tr = tui_run(&tc);
+        rc = tr == 130 ? 130 : tr ? EXIT_USAGE : EXIT_CLEAN; /* 130: Ctrl-C, as a shell reports SIGINT */
         tree_free(&t);
     }
     keymap_free(km);

@@ -304,6 +304,52 @@ START_TEST(test_not_a_folder)
 }
 END_TEST
 
+/* make install places the binary, the man page (every command and exit status in it), the
+ * completions and the rules files; the installed binary works from any folder; uninstall removes
+ * them. */
+START_TEST(test_install)
+{
+    char *tmp = tu_tmpdir(), cmd[2048], *out = NULL;
+    snprintf(cmd, sizeof cmd, "make -s install DESTDIR=%s PREFIX=/usr", tmp); /* the plain build's binary */
+    ck_assert_msg(tu_run(cmd, 1, &out) == 0, "%s", out);
+    free(out);
+    static const char *const files[] = {"bin/ckptdoc", "share/man/man1/ckptdoc.1",
+                                        "share/bash-completion/completions/ckptdoc",
+                                        "share/zsh/site-functions/_ckptdoc", "share/ckptdoc/rules/llama.json"};
+    char path[1024];
+    for (unsigned i = 0; i < sizeof files / sizeof *files; i++) {
+        struct stat st;
+        snprintf(path, sizeof path, "%s/usr/%s", tmp, files[i]);
+        ck_assert_msg(stat(path, &st) == 0, "%s not installed", path);
+    }
+    snprintf(cmd, sizeof cmd, "cd / && %s/usr/bin/ckptdoc --version && %s/usr/bin/ckptdoc rules list", tmp, tmp);
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "ckptdoc 0.1.0"));
+    ck_assert_ptr_nonnull(strstr(out, "qwen3"));
+    free(out);
+    size_t len;
+    snprintf(path, sizeof path, "%s/usr/share/man/man1/ckptdoc.1", tmp);
+    char *man = (char *)tu_read_file(path, &len);
+    ck_assert_ptr_nonnull(man);
+    static const char *const words[] = {".B ckptdoc inspect", ".B ckptdoc lint", ".B ckptdoc explain", ".B ckptdoc rules",
+                                        ".B ckptdoc tui", ".B ckptdoc check", ".SH EXIT STATUS", ".B 130", "\\-tp"};
+    for (unsigned i = 0; i < sizeof words / sizeof *words; i++)
+        ck_assert_msg(strstr(man, words[i]) != NULL, "the man page lacks %s", words[i]);
+    free(man);
+    snprintf(cmd, sizeof cmd, "bash -c '. %s/usr/share/bash-completion/completions/ckptdoc && complete -p ckptdoc'",
+             tmp);
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 0);
+    ck_assert_ptr_nonnull(strstr(out, "-F _ckptdoc"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "make -s uninstall DESTDIR=%s PREFIX=/usr && test ! -e %s/usr/bin/ckptdoc && "
+             "test ! -e %s/usr/share/ckptdoc", tmp, tmp, tmp);
+    ck_assert_msg(tu_run(cmd, 1, &out) == 0, "%s", out);
+    free(out);
+    tu_rmtree(tmp);
+    free(tmp);
+}
+END_TEST
+
 int main(void)
 {
     if (cases_load() != 0)
@@ -316,6 +362,7 @@ int main(void)
     tcase_add_test(core, test_mask_timings);
     tcase_add_test(core, test_github_annotations);
     tcase_add_test(core, test_not_a_folder);
+    tcase_add_test(core, test_install);
     suite_add_tcase(s, core);
     if (!getenv("CKPTDOC_GOLDEN_WRITE")) {
         TCase *limits = tcase_create("limits");

@@ -467,6 +467,13 @@ START_TEST(test_e2e_tmux)
     keys("Escape");
     free(wait_for("Enter open"));
     keys("q");
+    /* Ctrl-C: the terminal given back and exit 130, as every command exits on SIGINT */
+    start("tui fixtures/real/tiny-qwen2; echo tui-exit=\\$?", 100, 30);
+    free(wait_for("model/"));
+    keys("C-c");
+    s = wait_for("tui-exit=");
+    ck_assert_msg(s && strstr(s, "tui-exit=130"), "%s", s ? s : "(no capture)");
+    free(s);
     tmux("kill-server", &out);
     free(out);
     /* no terminal: a clear message and exit 2 */

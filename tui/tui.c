@@ -4,6 +4,7 @@
 
 #include <curses.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,14 @@
 #include "tui/tui_state.h"
 
 enum { C_ERR = 1, C_WARN, C_NOTE, C_TITLE, C_DIM };
+
+static volatile sig_atomic_t interrupted; /* Ctrl-C while the browser runs */
+
+static void on_sigint(int sig)
+{
+    (void)sig;
+    interrupted = 1;
+}
 
 static int use_color;
 
@@ -464,16 +473,25 @@ int tui_run(const tui_ctx *c)
         init_pair(C_TITLE, COLOR_BLACK, COLOR_CYAN);
         init_pair(C_DIM, COLOR_BLUE, -1);
     }
+    /* Ctrl-C: leave the screen as it was and exit 130 like every other command, instead of dying
+     * with the terminal still in curses mode (no SA_RESTART: getch returns and the loop sees it) */
+    struct sigaction sa, old_sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_sa);
+    interrupted = 0;
     tui_state s;
     int rc = 0;
     if (tui_state_init(&s, c->t) != 0) {
+        sigaction(SIGINT, &old_sa, NULL);
         endwin();
         delscreen(scr);
         fprintf(stderr, "ckptdoc tui: out of memory\n");
         return 2;
     }
     int first = 1;
-    while (!s.quit) {
+    while (!s.quit && !interrupted) {
         erase();
         draw(c, &s);
         refresh();
@@ -493,5 +511,6 @@ int tui_run(const tui_ctx *c)
         endwin();
     delscreen(scr);
     tui_state_free(&s);
-    return rc;
+    sigaction(SIGINT, &old_sa, NULL);
+    return interrupted ? 130 : rc;
 }

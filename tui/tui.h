@@ -21,8 +21,8 @@ typedef struct {
     int first_screen_only;     /* draw once, print the time to it on stderr, exit (make bench) */
 } tui_ctx;
 
-/* Runs the browser on the terminal until q. Returns 0, or 2 when no terminal can be used or
- * memory runs out (the message is on stderr). */
+/* Runs the browser on the terminal until q. Returns 0, 130 after Ctrl-C (the terminal restored),
+ * or 2 when no terminal can be used or memory runs out (the message is on stderr). */
 int tui_run(const tui_ctx *c);
 
 #endif
