@@ -51,7 +51,7 @@ CUDA_OBJ  := $(BUILD)/obj/kernels/convert_stub.o $(BUILD)/obj/kernels/devmem_stu
 endif
 
 LIB_OBJ := $(LIB_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/rules/builtin_data.o $(CUDA_OBJ)
-CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/cli/catalogue.o
 BIN     := $(BUILD)/ckptdoc
 
 .SECONDARY:
@@ -77,6 +77,12 @@ $(BUILD)/obj/rules/builtin_data.o: rules/builtin.S $(BUILD)/gen/builtin_list.inc
 	@mkdir -p $(dir $@)
 	@$(if $(Q),echo "  AS      $<")
 	$(Q)$(CC) -I$(BUILD)/gen -c $< -o $@
+
+# the catalogue of finding codes (docs/findings.md) for `ckptdoc explain CODE`
+$(BUILD)/obj/cli/catalogue.o: cli/catalogue.S docs/findings.md
+	@mkdir -p $(dir $@)
+	@$(if $(Q),echo "  AS      $<")
+	$(Q)$(CC) -c $< -o $@
 
 # CUDA objects: rebuilt when their headers or the flags (this Makefile) change
 $(BUILD)/obj/kernels/%.cu.o: kernels/%.cu kernels/%.h kernels/cuda_check.h base/ckerr.h Makefile

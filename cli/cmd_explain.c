@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include <sys/stat.h>
 
 #include "inspect/ckpt.h"
@@ -282,14 +283,58 @@ static int notice_param(const rules_file *r, const char *line, char *param, size
     return 1;
 }
 
+extern const char ck_findings_doc[]; /* docs/findings.md, embedded by catalogue.S */
+
+/* Whether s reads as a finding code (lint.keyerror): lowercase words joined by one dot. */
+static int code_like(const char *s)
+{
+    const char *dot = strchr(s, '.');
+    if (!dot || dot == s || !dot[1] || strchr(dot + 1, '.') || strchr(s, '/'))
+        return 0;
+    for (const char *q = s; *q; q++)
+        if (!(*q == '.' || *q == '_' || (*q >= 'a' && *q <= 'z') || (*q >= '0' && *q <= '9')))
+            return 0;
+    return 1;
+}
+
+/* `ckptdoc explain CODE`: the catalogue's entry (docs/findings.md), or the codes nearest it. */
+static int explain_code(const char *code)
+{
+    char head[96];
+    snprintf(head, sizeof head, "\n## %s\n", code);
+    const char *at = strstr(ck_findings_doc, head);
+    if (at) {
+        const char *end = strstr(at + 1, "\n## ");
+        printf("%s\n%.*s", code, (int)((end ? end : at + strlen(at)) - (at + strlen(head))), at + strlen(head));
+        return EXIT_CLEAN;
+    }
+    fprintf(stderr, "ckptdoc explain: no finding code '%s'", code);
+    const char *near = NULL;
+    size_t best = 4;
+    for (const char *h = strstr(ck_findings_doc, "\n## "); h; h = strstr(h + 1, "\n## ")) {
+        char name[96];
+        snprintf(name, sizeof name, "%.*s", (int)strcspn(h + 4, "\n"), h + 4);
+        size_t d = cli_edit_distance(code, name);
+        if (d < best)
+            best = d, near = h + 4;
+    }
+    if (near)
+        fprintf(stderr, "; did you mean '%.*s'?", (int)strcspn(near, "\n"), near);
+    fprintf(stderr, " (docs/findings.md lists them all)\n");
+    return EXIT_USAGE;
+}
+
 int cmd_explain(int argc, char **argv)
 {
     common_args a;
     int bad = parse_common(argc, argv, &a, "explain") != 0;
+    if (!bad && !a.o.help && a.argc == 1 && code_like(a.args[0]) && access(a.args[0], F_OK) != 0)
+        return explain_code(a.args[0]);
     if (bad || a.o.help || a.argc != 2) {
         fprintf(a.o.help && !bad ? stdout : stderr, "usage: ckptdoc explain DIR \"KeyError: 'PARAM'\"|PARAM "
-                "[--rules R] [--tp N] [--pp N] [--ep] [--pp-partition A,B,..]\nSays which checkpoint keys map "
-                "to the parameter, on which ranks it exists, and why the loader could not find it.\n");
+                "[--rules R] [--tp N] [--pp N] [--ep] [--pp-partition A,B,..]\n       ckptdoc explain CODE\n"
+                "Says which checkpoint keys map to the parameter, on which ranks it exists, and why the loader "
+                "could not find it; with a finding code (lint.keyerror), what it means and how to fix it.\n");
         return a.o.help && !bad ? EXIT_CLEAN : EXIT_USAGE;
     }
     /* a loader's harmless log line (XTuner's "... not in state_dict, loading ...") picks the

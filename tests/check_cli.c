@@ -350,6 +350,48 @@ START_TEST(test_install)
 }
 END_TEST
 
+/* Every finding code the sources emit has its entry in docs/findings.md, and `explain CODE`
+ * prints it (or names the nearest code). */
+START_TEST(test_finding_catalogue)
+{
+    size_t dlen;
+    char *doc = (char *)tu_read_file("docs/findings.md", &dlen), *list = NULL;
+    ck_assert_ptr_nonnull(doc);
+    ck_assert_int_eq(tu_run("ls base/*.c cli/*.c inspect/*.c loader/*.c rules/*.c tui/*.c", 0, &list), 0);
+    static const char *const prefixes[] = {"st.", "file.", "index.", "config.", "ckpt.", "verify.", "lint."};
+    int codes = 0;
+    for (char *save = NULL, *f = strtok_r(list, "\n", &save); f; f = strtok_r(NULL, "\n", &save)) {
+        size_t len;
+        char *src = (char *)tu_read_file(f, &len);
+        ck_assert_ptr_nonnull(src);
+        for (char *q = strchr(src, '"'); q; q = strchr(q + 1, '"')) {
+            for (unsigned k = 0; k < sizeof prefixes / sizeof *prefixes; k++) {
+                size_t pl = strlen(prefixes[k]), n = pl;
+                if (strncmp(q + 1, prefixes[k], pl) != 0)
+                    continue;
+                while (islower((unsigned char)q[1 + n]) || isdigit((unsigned char)q[1 + n]) || q[1 + n] == '_')
+                    n++;
+                if (q[1 + n] != '"' || n == pl || strncmp(q + 1 + pl, "json", 4) == 0)
+                    continue;
+                char head[96];
+                snprintf(head, sizeof head, "\n## %.*s\n", (int)n, q + 1);
+                ck_assert_msg(strstr(doc, head) != NULL, "%s emits %.*s, which docs/findings.md does not "
+                              "describe", f, (int)n, q + 1);
+                codes++;
+            }
+        }
+        free(src);
+    }
+    ck_assert_int_gt(codes, 60);
+    free(list);
+    free(doc);
+    char *out = tu_cli(0, "**error**: a key's shape differs", "explain lint.shape");
+    ck_assert_ptr_nonnull(strstr(out, "Fix:"));
+    free(out);
+    free(tu_cli(2, "did you mean 'lint.shape'?", "explain lint.shap"));
+}
+END_TEST
+
 int main(void)
 {
     if (cases_load() != 0)
@@ -363,6 +405,7 @@ int main(void)
     tcase_add_test(core, test_github_annotations);
     tcase_add_test(core, test_not_a_folder);
     tcase_add_test(core, test_install);
+    tcase_add_test(core, test_finding_catalogue);
     suite_add_tcase(s, core);
     if (!getenv("CKPTDOC_GOLDEN_WRITE")) {
         TCase *limits = tcase_create("limits");
