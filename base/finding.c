@@ -89,3 +89,31 @@ const char *severity_name(ck_severity s)
 {
     return s == SEV_ERROR ? "error" : s == SEV_WARNING ? "warning" : "note";
 }
+
+int finding_code_matches(const char *code, const char *patterns)
+{
+    size_t cl = strlen(code);
+    for (const char *p = patterns; p && *p;) {
+        size_t n = strcspn(p, ",");
+        size_t m = n && p[n - 1] == '.' ? n - 1 : n; /* "st." as "st" */
+        if (m && ((m == cl && strncmp(code, p, m) == 0) || (m < cl && strncmp(code, p, m) == 0 && code[m] == '.')))
+            return 1;
+        p += n + (p[n] == ',');
+    }
+    return 0;
+}
+
+void findings_keep(ck_findings *f, int (*keep)(const ck_finding *x, void *ctx), void *ctx)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < f->n; i++) {
+        if (keep(&f->v[i], ctx)) {
+            f->v[w++] = f->v[i];
+            continue;
+        }
+        free(f->v[i].file);
+        free(f->v[i].key);
+        free(f->v[i].msg);
+    }
+    f->n = w;
+}

@@ -44,5 +44,10 @@ size_t findings_count(const ck_findings *f, ck_severity sev);
 const ck_finding *findings_find(const ck_findings *f, const char *code);
 /* "error", "warning" or "note" (static strings). */
 const char *severity_name(ck_severity s);
+/* Whether code matches one of the comma-separated patterns: a code ("lint.missing"), or a
+ * category ("lint", "st.") that matches every code in it. */
+int finding_code_matches(const char *code, const char *patterns);
+/* Drops the findings for which keep(finding, ctx) is 0, in place, keeping the order. */
+void findings_keep(ck_findings *f, int (*keep)(const ck_finding *x, void *ctx), void *ctx);
 
 #endif

@@ -2,6 +2,7 @@
  * plan of every pipeline stage from the rules, replays the loader over the checkpoint's keys
  * (headers, or the index alone) and reports, per rank, what it would raise. */
 #include <cjson/cJSON.h>
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,8 +24,22 @@
 typedef struct {
     const char *path;
     layout_opts lo;       /* --rules and the layout */
-    int fmt, no_color, strict;
+    int fmt, no_color, strict, quiet;
+    const char *ignore, *select; /* --ignore, --select: codes or categories, comma-separated */
+    const char *output;   /* --output FILE, or NULL: stdout */
 } lint_args;
+
+/* --select, --ignore and --quiet: which findings the report keeps (and the exit status counts,
+ * but for --quiet, which only leaves out what is not an error). */
+static int keep_finding(const ck_finding *x, void *ctx)
+{
+    const lint_args *a = ctx;
+    if (a->select && !finding_code_matches(x->code, a->select))
+        return 0;
+    if (a->ignore && finding_code_matches(x->code, a->ignore))
+        return 0;
+    return !a->quiet || x->sev == SEV_ERROR;
+}
 
 enum { FMT_TEXT, FMT_JSON, FMT_GITHUB };
 
@@ -33,6 +48,7 @@ static void usage_lint(FILE *fp)
     fprintf(fp,
             "usage: ckptdoc lint DIR [--rules NAME|FILE] [--tp N] [--pp N] [--ep]\n"
             "                    [--pp-partition A,B,..] [--format text|json|github] [--strict]\n"
+            "                    [--quiet] [--select CODES] [--ignore CODES] [--output FILE]\n"
             "Predicts, from headers alone (or the index alone), what the loader does with this\n"
             "checkpoint on every rank of a tensor/pipeline-parallel layout: which keys load where,\n"
             "which are skipped and why, which parameters stay empty, and the exception it raises.\n"
@@ -40,13 +56,16 @@ static void usage_lint(FILE *fp)
             "  --tp N, --tensor-parallel-size N     --pp N, --pipeline-parallel-size N\n"
             "  --ep, --enable-expert-parallel       experts split over the TP ranks\n"
             "  --pp-partition A,B  layers per stage (vLLM's VLLM_PP_LAYER_PARTITION)\n"
-            "  --strict           warnings count as errors for the exit status\n"
+            "  --strict           warnings count as errors for the exit status\n"            "  --quiet            errors only\n"
+            "  --select C,..      only these codes or categories (lint.missing, st); --ignore C,.. not these\n"
+            "  --output FILE      the report into FILE instead of standard output\n"
             "Exit status: 0 no error findings, 1 error findings, 2 usage or unreadable input.\n");
 }
 
 static const struct option lint_opts[] = {
     LAYOUT_OPTIONS, {"format", required_argument, 0, 'f'}, {"strict", no_argument, 0, 's'},
-    {"no-color", no_argument, 0, 'C'}, {0, 0, 0, 0}};
+    {"no-color", no_argument, 0, 'C'}, {"quiet", no_argument, 0, 'q'}, {"ignore", required_argument, 0, 'I'},
+    {"select", required_argument, 0, 'S'}, {"output", required_argument, 0, 'o'}, {0, 0, 0, 0}};
 
 /* 0, 1 after --help (usage printed), -1 on a usage error (message printed). */
 static int parse_args(int argc, char **argv, lint_args *a)
@@ -56,7 +75,7 @@ static int parse_args(int argc, char **argv, lint_args *a)
     layout_opts_init(lo, "lint");
     optind = 1;
     int c, taken;
-    while ((c = getopt_long(argc, argv, LAYOUT_SHORT "f:sC", lint_opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, LAYOUT_SHORT "f:sCqI:S:o:", lint_opts, NULL)) != -1) {
         if ((taken = layout_opt_take(lo, c, optarg)) < 0)
             return -1;
         if (taken)
@@ -72,6 +91,10 @@ static int parse_args(int argc, char **argv, lint_args *a)
             break;
         case 's': a->strict = 1; break;
         case 'C': a->no_color = 1; break;
+        case 'q': a->quiet = 1; break;
+        case 'I': a->ignore = optarg; break;
+        case 'S': a->select = optarg; break;
+        case 'o': a->output = optarg; break;
         default:
             return -1;
         }
@@ -350,8 +373,12 @@ int cmd_lint(int argc, char **argv)
         cli_misuse("lint", argc, argv, lint_opts);
         return EXIT_USAGE;
     }
+    if (a.output && !freopen(a.output, "w", stdout)) {
+        fprintf(stderr, "ckptdoc lint: --output %s: cannot write: %s\n", a.output, strerror(errno));
+        return EXIT_USAGE;
+    }
     out_style st;
-    out_style_detect(&st, stdout, a.no_color || a.fmt != FMT_TEXT);
+    out_style_detect(&st, stdout, a.no_color || a.fmt != FMT_TEXT || a.output);
     ck_err err;
     char buf[1600];
     ck_err_clear(&err);
@@ -391,11 +418,12 @@ int cmd_lint(int argc, char **argv)
         findings_add(&f, "lint.rules_not_applicable", SEV_ERROR, rp->path, NULL, UINT64_MAX,
                      "the model these rules build cannot be derived from this config.json (%s): %s",
                      where, err.msg);
+        findings_keep(&f, keep_finding, &a);
         if (a.fmt == FMT_GITHUB)
             print_github(&f, ck);
         else
             out_findings(&f, &st);
-        status = EXIT_FINDINGS;
+        status = findings_count(&f, SEV_ERROR) ? EXIT_FINDINGS : EXIT_CLEAN;
         goto out;
     }
     if (rc != CK_OK) {
@@ -417,6 +445,7 @@ int cmd_lint(int argc, char **argv)
     } else {
         if (notice)
             add_notice(pl, notice, n_notice, &nk, &f);
+        findings_keep(&f, keep_finding, &a);
         if (a.fmt == FMT_JSON)
             print_json(&a, ck, rp, pl, &res, &f);
         else if (a.fmt == FMT_GITHUB)

@@ -389,6 +389,21 @@ START_TEST(test_finding_catalogue)
     ck_assert_ptr_nonnull(strstr(out, "Fix:"));
     free(out);
     free(tu_cli(2, "did you mean 'lint.shape'?", "explain lint.shap"));
+    /* --output: the report in the file, nothing on standard output; an unwritable one is a usage error */
+    char *tmp = tu_tmpdir(), path[600];
+    snprintf(path, sizeof path, "%s/report.json", tmp);
+    out = tu_cli(1, NULL, "lint fixtures/folders/lfs-pointers --tp 2 --format json --output %s", path);
+    ck_assert_str_eq(out, "");
+    free(out);
+    size_t rl;
+    char *rep = (char *)tu_read_file(path, &rl);
+    ck_assert_ptr_nonnull(rep);
+    ck_assert_ptr_nonnull(strstr(rep, "\"code\":\"file.lfs_pointer\""));
+    free(rep);
+    free(tu_cli(2, "--output /no/such/dir/r.json: cannot write", "lint fixtures/real/tiny-qwen2 --output "
+                "/no/such/dir/r.json"));
+    tu_rmtree(tmp);
+    free(tmp);
 }
 END_TEST
 
