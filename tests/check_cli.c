@@ -402,6 +402,14 @@ START_TEST(test_finding_catalogue)
     free(rep);
     free(tu_cli(2, "--output /no/such/dir/r.json: cannot write", "lint fixtures/real/tiny-qwen2 --output "
                 "/no/such/dir/r.json"));
+    /* --index-only: config.json and the index alone lint clean, absent shards as notes */
+    snprintf(path, sizeof path, "cp fixtures/lint/qwen3-tiny/config.json fixtures/lint/qwen3-tiny/"
+             "model.safetensors.index.json %s/", tmp);
+    ck_assert_int_eq(system(path), 0);
+    free(tu_cli(1, "error   index.missing_shard", "lint %s --tp 2", tmp));
+    out = tu_cli(0, "0 errors, 0 warnings, 3 notes", "lint %s --tp 2 --index-only", tmp);
+    ck_assert_ptr_nonnull(strstr(out, "note    lint.index_only"));
+    free(out);
     tu_rmtree(tmp);
     free(tmp);
 }
