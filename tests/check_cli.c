@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "tests/suiteutil.h"
 #include "tests/testutil.h"
@@ -415,6 +416,68 @@ START_TEST(test_finding_catalogue)
 }
 END_TEST
 
+/* The integrations run as their hosts run them: the GitHub Action's lint step (action.yml) as a
+ * script with the inputs in its environment, and pre-commit's hook entry (.pre-commit-hooks.yaml)
+ * with the hook's args and the changed files, ckptdoc on the PATH. */
+START_TEST(test_integrations)
+{
+    size_t len;
+    char *act = (char *)tu_read_file("action.yml", &len), cwd[512], bindir[700], cmd[8192], *out = NULL;
+    ck_assert_ptr_nonnull(act);
+    ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+    snprintf(bindir, sizeof bindir, "%s/%s", cwd, tu_bin());
+    *strrchr(bindir, '/') = 0;
+    /* the lint step's script: the lines after its marker, as indented under `run: |` */
+    const char *m = strstr(act, "# ckptdoc-action-lint\n");
+    ck_assert_ptr_nonnull(m);
+    char script[2048];
+    size_t n = 0;
+    for (const char *q = m - 8; *q && strncmp(q, "        ", 8) == 0 && n + 200 < sizeof script;) {
+        const char *e = strchr(q, '\n');
+        size_t l = e ? (size_t)(e - q) : strlen(q);
+        n += (size_t)snprintf(script + n, sizeof script - n, "%.*s\n", (int)(l - 8), q + 8);
+        q = e ? e + 1 : q + l;
+    }
+    ck_assert_ptr_nonnull(strstr(script, "lint \"$CKPTDOC_PATH\""));
+    char *tmp = tu_tmpdir(), path[700];
+    snprintf(path, sizeof path, "%s/lint.sh", tmp);
+    tu_write_file(path, script);
+    /* GITHUB_ACTION_PATH is the action's checkout: a folder whose build/ckptdoc is the binary here */
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/action && ln -s %s %s/action/build", tmp, bindir, tmp);
+    ck_assert_int_eq(system(cmd), 0);
+    snprintf(cmd, sizeof cmd, "GITHUB_ACTION_PATH=%s/action CKPTDOC_PATH=fixtures/folders/lfs-pointers CKPTDOC_TP=2 "
+             "CKPTDOC_PP=1 CKPTDOC_ARGS= bash %s", tmp, path);
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 1);
+    ck_assert_msg(strstr(out, "::error file=fixtures/folders/lfs-pointers/model-00001-of-00002.safetensors") != NULL,
+                  "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "GITHUB_ACTION_PATH=%s/action CKPTDOC_PATH=fixtures/lint/qwen3-tiny CKPTDOC_TP=4 "
+             "CKPTDOC_PP=2 CKPTDOC_ARGS=--strict bash %s", tmp, path);
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 0);
+    free(out);
+    free(act);
+    /* pre-commit: `entry args... files...` through sh, ckptdoc on the PATH */
+    char *hooks = (char *)tu_read_file(".pre-commit-hooks.yaml", &len);
+    ck_assert_ptr_nonnull(hooks);
+    const char *en = strstr(hooks, "\n  entry: ");
+    ck_assert_ptr_nonnull(en);
+    en += strlen("\n  entry: ");
+    int el = (int)strcspn(en, "\n");
+    snprintf(cmd, sizeof cmd, "PATH=%s:$PATH %.*s --tp 2 fixtures/lint/qwen3-tiny/config.json", bindir, el, en);
+    ck_assert_msg(tu_run(cmd, 1, &out) == 0, "%s", out);
+    ck_assert_ptr_nonnull(strstr(out, "TP 2 x PP 1"));
+    free(out);
+    snprintf(cmd, sizeof cmd, "PATH=%s:$PATH %.*s fixtures/lint/qwen3-tiny/config.json "
+             "fixtures/folders/lfs-pointers/model.safetensors.index.json", bindir, el, en);
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 1);
+    ck_assert_ptr_nonnull(strstr(out, "lint.missing"));
+    free(out);
+    free(hooks);
+    tu_rmtree(tmp);
+    free(tmp);
+}
+END_TEST
+
 int main(void)
 {
     if (cases_load() != 0)
@@ -429,6 +492,7 @@ int main(void)
     tcase_add_test(core, test_not_a_folder);
     tcase_add_test(core, test_install);
     tcase_add_test(core, test_finding_catalogue);
+    tcase_add_test(core, test_integrations);
     suite_add_tcase(s, core);
     if (!getenv("CKPTDOC_GOLDEN_WRITE")) {
         TCase *limits = tcase_create("limits");
