@@ -57,13 +57,17 @@ static int keep_finding(const ck_finding *x, void *ctx)
     return !a->quiet || x->sev == SEV_ERROR;
 }
 
-enum { FMT_TEXT, FMT_JSON, FMT_GITHUB };
+enum { FMT_TEXT, FMT_JSON, FMT_GITHUB, FMT_SARIF };
+
+#ifndef CKPTDOC_VERSION
+#define CKPTDOC_VERSION "0.1.0"
+#endif
 
 static void usage_lint(FILE *fp)
 {
     fprintf(fp,
             "usage: ckptdoc lint DIR [--rules NAME|FILE] [--tp N] [--pp N] [--ep]\n"
-            "                    [--pp-partition A,B,..] [--format text|json|github] [--strict]\n"
+            "                    [--pp-partition A,B,..] [--format text|json|github|sarif] [--strict]\n"
             "                    [--quiet] [--select CODES] [--ignore CODES] [--output FILE] [--index-only]\n"
             "Predicts, from headers alone (or the index alone), what the loader does with this\n"
             "checkpoint on every rank of a tensor/pipeline-parallel layout: which keys load where,\n"
@@ -102,9 +106,9 @@ static int parse_args(int argc, char **argv, lint_args *a)
         switch (c) {
         case 'f':
             a->fmt = strcmp(optarg, "json") == 0 ? FMT_JSON : strcmp(optarg, "github") == 0 ? FMT_GITHUB
-                   : strcmp(optarg, "text") == 0 ? FMT_TEXT : -1;
+                   : strcmp(optarg, "sarif") == 0 ? FMT_SARIF : strcmp(optarg, "text") == 0 ? FMT_TEXT : -1;
             if (a->fmt < 0) {
-                fprintf(stderr, "ckptdoc lint: --format must be text, json or github, not '%s'\n", optarg);
+                fprintf(stderr, "ckptdoc lint: --format must be text, json, github or sarif, not '%s'\n", optarg);
                 return -1;
             }
             break;
@@ -316,6 +320,94 @@ static void print_github(const ck_findings *f, const ck_checkpoint *ck)
     }
 }
 
+extern const char ck_findings_doc[]; /* docs/findings.md, embedded by catalogue.S */
+
+/* A finding code's catalogue entry as one paragraph of plain text (markdown emphasis and
+ * backquotes dropped), or "" when the catalogue lacks it. */
+static void code_help(const char *code, char *buf, size_t size)
+{
+    char head[96];
+    size_t n = 0;
+    snprintf(head, sizeof head, "\n## %s\n", code);
+    const char *at = strstr(ck_findings_doc, head);
+    buf[0] = 0;
+    if (!at)
+        return;
+    const char *q = at + strlen(head), *end = strstr(q, "\n## ");
+    for (; *q && q != end && n + 1 < size; q++) {
+        if (*q == '*' || *q == '`')
+            continue;
+        buf[n++] = *q == '\n' ? ' ' : *q;
+    }
+    while (n && buf[n - 1] == ' ')
+        n--;
+    buf[n] = 0;
+}
+
+/* --format sarif: SARIF 2.1.0, one run, a rule per code (described from docs/findings.md), a
+ * result per finding located in its file (the path as github's annotations give it) with the key
+ * as a logical location. */
+static void print_sarif(const ck_findings *f, const ck_checkpoint *ck)
+{
+    cJSON *root = cJSON_CreateObject(), *runs = cJSON_AddArrayToObject(root, "runs");
+    cJSON_AddStringToObject(root, "$schema", "https://json.schemastore.org/sarif-2.1.0.json");
+    cJSON_AddStringToObject(root, "version", "2.1.0");
+    cJSON *run = cJSON_CreateObject(), *driver = cJSON_CreateObject(), *tool = cJSON_CreateObject();
+    cJSON_AddItemToArray(runs, run);
+    cJSON_AddItemToObject(run, "tool", tool);
+    cJSON_AddItemToObject(tool, "driver", driver);
+    cJSON_AddStringToObject(driver, "name", "ckptdoc");
+    cJSON_AddStringToObject(driver, "version", CKPTDOC_VERSION);
+    cJSON *rules = cJSON_AddArrayToObject(driver, "rules"), *results = cJSON_AddArrayToObject(run, "results");
+    char help[2048];
+    for (size_t i = 0; i < f->n; i++) {
+        const ck_finding *x = &f->v[i];
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(f->v[j].code, x->code) == 0;
+        if (!seen) {
+            cJSON *r = cJSON_CreateObject(), *sd = cJSON_CreateObject();
+            cJSON_AddStringToObject(r, "id", x->code);
+            code_help(x->code, help, sizeof help);
+            cJSON_AddStringToObject(sd, "text", help[0] ? help : x->code);
+            cJSON_AddItemToObject(r, "fullDescription", sd);
+            cJSON_AddItemToArray(rules, r);
+        }
+        cJSON *res = cJSON_CreateObject(), *msg = cJSON_CreateObject();
+        cJSON_AddStringToObject(res, "ruleId", x->code);
+        cJSON_AddStringToObject(res, "level", x->sev == SEV_ERROR ? "error" : x->sev == SEV_WARNING ? "warning" : "note");
+        char text[4096];
+        snprintf(text, sizeof text, "%s%s%s", x->key[0] ? x->key : "", x->key[0] ? ": " : "", x->msg);
+        cJSON_AddStringToObject(msg, "text", text);
+        cJSON_AddItemToObject(res, "message", msg);
+        cJSON *locs = cJSON_AddArrayToObject(res, "locations"), *loc = cJSON_CreateObject();
+        cJSON_AddItemToArray(locs, loc);
+        char path[2048];
+        if (x->file[0] && strncmp(x->file, "builtin:", 8) != 0)
+            snprintf(path, sizeof path, "%s%s%s", strchr(x->file, '/') || ck->single_file ? "" : ck->root,
+                     strchr(x->file, '/') || ck->single_file ? "" : "/", x->file);
+        else
+            snprintf(path, sizeof path, "%s%s", ck->root, ck->single_file ? "" : "/config.json");
+        cJSON *phys = cJSON_CreateObject(), *art = cJSON_CreateObject();
+        cJSON_AddStringToObject(art, "uri", path);
+        cJSON_AddItemToObject(phys, "artifactLocation", art);
+        cJSON_AddItemToObject(loc, "physicalLocation", phys);
+        if (x->key[0]) {
+            cJSON *ll = cJSON_AddArrayToObject(loc, "logicalLocations"), *l = cJSON_CreateObject();
+            cJSON_AddStringToObject(l, "fullyQualifiedName", x->key);
+            cJSON_AddItemToArray(ll, l);
+        }
+        cJSON_AddItemToArray(results, res);
+    }
+    char *out = cJSON_Print(root);
+    if (out) {
+        puts(out);
+        free(out);
+    } else
+        fprintf(stderr, "ckptdoc lint: out of memory printing SARIF\n");
+    cJSON_Delete(root);
+}
+
 typedef struct {
     char keys[3][200];
     int n;
@@ -439,7 +531,9 @@ int cmd_lint(int argc, char **argv)
                      "the model these rules build cannot be derived from this config.json (%s): %s",
                      where, err.msg);
         findings_keep(&f, keep_finding, &a);
-        if (a.fmt == FMT_GITHUB)
+        if (a.fmt == FMT_SARIF)
+            print_sarif(&f, ck);
+        else if (a.fmt == FMT_GITHUB)
             print_github(&f, ck);
         else
             out_findings(&f, &st);
@@ -470,6 +564,8 @@ int cmd_lint(int argc, char **argv)
         findings_keep(&f, keep_finding, &a);
         if (a.fmt == FMT_JSON)
             print_json(&a, ck, rp, pl, &res, &f);
+        else if (a.fmt == FMT_SARIF)
+            print_sarif(&f, ck);
         else if (a.fmt == FMT_GITHUB)
             print_github(&f, ck);
         else

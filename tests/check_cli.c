@@ -8,6 +8,7 @@
  * arguments as a POSIX shell reads them; `#` starts a comment. Elapsed times and rates
  * (`in 0.01 s (1.23 GB/s)`, `"seconds":0.005`) are the only output masked. */
 #include <check.h>
+#include <cjson/cJSON.h>
 #include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -478,6 +479,48 @@ START_TEST(test_integrations)
 }
 END_TEST
 
+/* --format sarif: SARIF 2.1.0 as upload-sarif reads it, checked against the specification's
+ * required properties: version, runs[].tool.driver.name, a rule per code, each result's ruleId
+ * naming a rule, a level of none/note/warning/error, message.text and an artifact location. */
+START_TEST(test_sarif)
+{
+    char *out = tu_cli(1, NULL, "lint fixtures/folders/lfs-pointers --tp 2 --format sarif");
+    cJSON *j = cJSON_Parse(out);
+    ck_assert_msg(j != NULL, "%s", out);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "version")->valuestring, "2.1.0");
+    cJSON *runs = cJSON_GetObjectItem(j, "runs");
+    ck_assert_int_eq(cJSON_GetArraySize(runs), 1);
+    cJSON *run = cJSON_GetArrayItem(runs, 0), *driver = cJSON_GetObjectItem(cJSON_GetObjectItem(run, "tool"), "driver");
+    ck_assert_str_eq(cJSON_GetObjectItem(driver, "name")->valuestring, "ckptdoc");
+    cJSON *rules = cJSON_GetObjectItem(driver, "rules"), *results = cJSON_GetObjectItem(run, "results"), *r;
+    ck_assert_int_gt(cJSON_GetArraySize(results), 2);
+    int errors = 0;
+    cJSON_ArrayForEach(r, results)
+    {
+        const char *id = cJSON_GetObjectItem(r, "ruleId")->valuestring, *lv = cJSON_GetObjectItem(r, "level")->valuestring;
+        int known = 0;
+        cJSON *ru;
+        cJSON_ArrayForEach(ru, rules) known |= strcmp(cJSON_GetObjectItem(ru, "id")->valuestring, id) == 0;
+        ck_assert_msg(known, "result of %s without its rule", id);
+        ck_assert(strcmp(lv, "error") == 0 || strcmp(lv, "warning") == 0 || strcmp(lv, "note") == 0 ||
+                  strcmp(lv, "none") == 0);
+        errors += strcmp(lv, "error") == 0;
+        ck_assert(cJSON_IsString(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "message"), "text")));
+        cJSON *loc = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "locations"), 0);
+        cJSON *uri = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(loc, "physicalLocation"),
+                                                             "artifactLocation"), "uri");
+        ck_assert(cJSON_IsString(uri) && strncmp(uri->valuestring, "fixtures/folders/lfs-pointers/", 30) == 0);
+    }
+    ck_assert_int_gt(errors, 0);
+    /* each rule described from the catalogue */
+    cJSON_ArrayForEach(r, rules)
+        ck_assert(strstr(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "fullDescription"), "text")->valuestring, "Fix") ||
+                  strstr(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "fullDescription"), "text")->valuestring, "error:"));
+    cJSON_Delete(j);
+    free(out);
+}
+END_TEST
+
 int main(void)
 {
     if (cases_load() != 0)
@@ -493,6 +536,7 @@ int main(void)
     tcase_add_test(core, test_install);
     tcase_add_test(core, test_finding_catalogue);
     tcase_add_test(core, test_integrations);
+    tcase_add_test(core, test_sarif);
     suite_add_tcase(s, core);
     if (!getenv("CKPTDOC_GOLDEN_WRITE")) {
         TCase *limits = tcase_create("limits");
