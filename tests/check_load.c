@@ -230,6 +230,22 @@ START_TEST(test_shard_slices)
 }
 END_TEST
 
+/* A quantized fixture of fixtures/quant checked at TP tp x PP 2 against the float32 original: the
+ * sharded load equals the unsharded one, the error is spread over the blocks as quantization
+ * spreads it; returns the logits' relative error. */
+static double against_f32(const char *fixture, int tp)
+{
+    char *out = tu_cli(0, NULL, "check fixtures/quant/%s --tp %d --pp 2 --against fixtures/quant/tiny-llama-f32",
+                       fixture, tp);
+    ck_assert_ptr_nonnull(strstr(out, "verdict    PASS: the sharded load computes what the unsharded one does"));
+    const char *lg = strstr(strstr(out, "against fixtures/quant/tiny-llama-f32"), "logits     relative error ");
+    ck_assert_ptr_nonnull(lg);
+    double e = atof(lg + strlen("logits     relative error "));
+    ck_assert_msg(strstr(out, "PASS: the error is spread evenly over the blocks") != NULL, "%s", out);
+    free(out);
+    return e;
+}
+
 /* check: the sharded load must compute what the unsharded one does (dense fixtures written by
  * transformers), and a wrong slice is caught and placed. */
 START_TEST(test_check_cli)
@@ -314,15 +330,8 @@ START_TEST(test_check_cli)
     ck_assert_ptr_nonnull(strstr(out, "0 errors, 0 warnings"));
     free(out);
     for (unsigned i = 0; i < 3; i++) {
-        out = tu_cli(0, NULL, "check fixtures/quant/tiny-llama-int8 --tp %d --pp 2 --against "
-                 "fixtures/quant/tiny-llama-f32", tps[i]);
-        ck_assert_ptr_nonnull(strstr(out, "verdict    PASS: the sharded load computes what the unsharded one does"));
-        const char *lg = strstr(strstr(out, "against fixtures/quant/tiny-llama-f32"), "logits     relative error ");
-        ck_assert_ptr_nonnull(lg);
-        double e = atof(lg + strlen("logits     relative error "));
+        double e = against_f32("tiny-llama-int8", tps[i]);
         ck_assert_msg(e > 1e-4 && e < 4 * qerr[1], "int8 against float32: %g (W8A16: %g)", e, qerr[1]);
-        ck_assert_ptr_nonnull(strstr(out, "PASS: the error is spread evenly over the blocks"));
-        free(out);
     }
     /* compressed-tensors float-quantized FP8 with a scale per output channel (FP8-dynamic): lint
      * clean (it was a false alarm before), sharded loads equal the unsharded one, and against
@@ -331,14 +340,8 @@ START_TEST(test_check_cli)
     ck_assert_ptr_nonnull(strstr(out, "0 errors, 0 warnings"));
     free(out);
     for (unsigned i = 0; i < 3; i++) {
-        out = tu_cli(0, NULL, "check fixtures/quant/tiny-llama-fp8-channel --tp %d --pp 2 --against "
-                     "fixtures/quant/tiny-llama-f32", tps[i]);
-        ck_assert_ptr_nonnull(strstr(out, "verdict    PASS: the sharded load computes what the unsharded one does"));
-        const char *lg = strstr(strstr(out, "against fixtures/quant/tiny-llama-f32"), "logits     relative error ");
-        ck_assert_ptr_nonnull(lg);
-        double e = atof(lg + strlen("logits     relative error "));
+        double e = against_f32("tiny-llama-fp8-channel", tps[i]);
         ck_assert_msg(e > 1e-4 && e < 0.06, "FP8 per channel against float32: %g", e);
-        free(out);
     }
     out = tu_cli(2, NULL, "check fixtures/quant/tiny-llama-w8a16 --against fixtures/real/tiny-qwen2");
     ck_assert_ptr_nonnull(strstr(out, "not the same model"));
