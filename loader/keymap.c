@@ -772,9 +772,9 @@ int sim_expected_shape(const sim *s, const sim_key *k, uint64_t *want, int *nd, 
             if (!m || !m->valid || m->suffix != pp->suffix || m->out != size || m->in != pp->in) {
                 fresh = (suffix_memo){1, pp->suffix, 1, sf->ndim < PLAN_MAX_DIMS ? sf->ndim : PLAN_MAX_DIMS,
                                       size, pp->in, {0}};
-                const char *names[2] = {"out", "in"};
-                int64_t v[2] = {size, pp->in};
-                plan_env e3 = {p, NULL, NULL, v, names, 2};
+                const char *names[3] = {"out", "in", "parts"}; /* one part: this key's */
+                int64_t v[3] = {size, pp->in, 1};
+                plan_env e3 = {p, NULL, NULL, v, names, 3};
                 ck_err e2;
                 ck_err_clear(&e2);
                 for (int d = 0; d < fresh.nd && fresh.ok; d++) {

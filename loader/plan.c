@@ -556,9 +556,9 @@ static int emit(expander *x, size_t *cap, int layer)
         }
         if (t->linear && !plain && q->suffixes[s].shape) {
             for (int pass = 0; pass < 2; pass++) {
-                const char *names[2] = {"out", "in"};
-                int64_t v[2] = {pass ? lout : out, pass ? lin : in};
-                plan_env e2 = {p, &t->name, x->vals, v, names, 2};
+                const char *names[3] = {"out", "in", "parts"}; /* parts: the fused parts, 1 if none */
+                int64_t v[3] = {pass ? lout : out, pass ? lin : in, t->n_parts ? t->n_parts : 1};
+                plan_env e2 = {p, &t->name, x->vals, v, names, 3};
                 for (int d = 0; d < q->suffixes[s].ndim && d0 + d < PLAN_MAX_DIMS; d++) {
                     int64_t dim;
                     if (eval_int(p, q->suffixes[s].shape[d], &e2, t->line, &dim, x->err)) {
@@ -706,8 +706,14 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
     static const rules_quant no_quant = {"none", NULL, 0};
     /* "method:format" first (compressed-tensors stores int-quantized and pack-quantized weights
      * under different suffixes), then the method alone */
-    char mf[80];
+    char mf[80], mfs[100];
     snprintf(mf, sizeof mf, "%s:%s", method, cfg->has_quant ? cfg->quant.fmt : "");
+    /* "method:format:strategy" before that (compressed-tensors FP8 per tensor keeps one scale per
+     * fused part, per channel one per row) */
+    snprintf(mfs, sizeof mfs, "%s:%s", mf, cfg->has_quant ? cfg->quant.strategy : "");
+    for (int i = 0; i < r->n_quants && !p->quant; i++)
+        if (strcmp(r->quants[i].method, mfs) == 0)
+            p->quant = &r->quants[i];
     for (int i = 0; i < r->n_quants && !p->quant; i++)
         if (strcmp(r->quants[i].method, mf) == 0)
             p->quant = &r->quants[i];

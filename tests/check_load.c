@@ -336,12 +336,15 @@ START_TEST(test_check_cli)
     /* compressed-tensors float-quantized FP8 with a scale per output channel (FP8-dynamic): lint
      * clean (it was a false alarm before), sharded loads equal the unsharded one, and against
      * float32 the error of 8-bit floats */
-    out = tu_cli(0, NULL, "lint --tp 2 --pp 2 fixtures/quant/tiny-llama-fp8-channel");
-    ck_assert_ptr_nonnull(strstr(out, "0 errors, 0 warnings"));
-    free(out);
-    for (unsigned i = 0; i < 3; i++) {
-        double e = against_f32("tiny-llama-fp8-channel", tps[i]);
-        ck_assert_msg(e > 1e-4 && e < 0.06, "FP8 per channel against float32: %g", e);
+    for (int tensor = 0; tensor <= 1; tensor++) { /* a scale per channel, or one per tensor (per fused part) */
+        const char *fx = tensor ? "tiny-llama-fp8-tensor" : "tiny-llama-fp8-channel";
+        out = tu_cli(0, NULL, "lint --tp 2 --pp 2 fixtures/quant/%s", fx);
+        ck_assert_ptr_nonnull(strstr(out, "0 errors, 0 warnings"));
+        free(out);
+        for (unsigned i = 0; i < 3; i++) {
+            double e = against_f32(fx, tps[i]);
+            ck_assert_msg(e > 1e-4 && e < 0.06, "%s against float32: %g", fx, e);
+        }
     }
     out = tu_cli(2, NULL, "check fixtures/quant/tiny-llama-w8a16 --against fixtures/real/tiny-qwen2");
     ck_assert_ptr_nonnull(strstr(out, "not the same model"));
