@@ -883,9 +883,14 @@ int cmd_check(int argc, char **argv)
     dev_run dvr = {NULL, 0, 0, 0}, *dv = NULL;
     int want_dev = 0;
     if (!a.device || strcmp(a.device, "cuda") == 0) {
-        if (!kern_cuda_available(why, sizeof why))
+        if (!kern_cuda_available(why, sizeof why)) {
+            if (a.device) { /* asked for by name: the CPU would not be what was asked */
+                fprintf(stderr, "ckptdoc check: --device cuda: no GPU to run on (%s); leave --device out to "
+                        "run on the CPU when there is none, or --device cpu\n", why);
+                return EXIT_USAGE;
+            }
             printf("no GPU (%s): running on the CPU\n", why);
-        else
+        } else
             want_dev = 1;
     }
     session s;

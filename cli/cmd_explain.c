@@ -52,13 +52,14 @@ static int open_session(const char *cmd, const char *dir, const common_args *a, 
     return -1;
 }
 
-static void print_mapping(const plan *p, const rules_file *r, const sim_mapping *m)
+/* Prints what the loader does with one key; 1 when some rank raises on it. */
+static int print_mapping(const plan *p, const rules_file *r, const sim_mapping *m)
 {
     char ranks[256];
     if (m->skip >= 0) {
         printf("  skipped by the rule at %s line %d: %s\n", r->path, r->skips[m->skip].line,
                r->skips[m->skip].reason);
-        return;
+        return 0;
     }
     if (m->rule >= 0)
         printf("  maps to '%s'%s%s by the key rule at %s line %d\n", m->param,
@@ -102,6 +103,7 @@ static void print_mapping(const plan *p, const rules_file *r, const sim_mapping 
             snprintf(line, sizeof line, "%s", r->error_format);
         printf("  %s raise %s: %s\n", sim_ranks_str(p, fails, ranks, sizeof ranks), line, m->why);
     }
+    return fails != 0;
 }
 
 /* ------------------------------------------------------------------------------------------ */
@@ -560,19 +562,20 @@ int cmd_rules(int argc, char **argv)
         sim_mapping m;
         ck_err err;
         ck_err_clear(&err);
-        int rc = simulate_map_key(&s.p, a.args[0], &m, &err);
+        int rc = simulate_map_key(&s.p, a.args[0], &m, &err), raises = 0;
         if (rc == CK_OK) {
             printf("checkpoint key '%s' (rules %s, TP %d x PP %d)\n", a.args[0], s.r.name,
                    a.o.layout.tp, a.o.layout.pp);
             if (strcmp(m.seen, a.args[0]) != 0)
                 printf("  the loader sees '%s'\n", m.seen);
-            print_mapping(&s.p, &s.r, &m);
+            raises = print_mapping(&s.p, &s.r, &m);
         } else {
             char buf[1600];
             fprintf(stderr, "ckptdoc rules explain: %s\n", ck_err_str(&err, buf, sizeof buf));
         }
         session_free(&s);
-        return rc == CK_OK ? EXIT_CLEAN : EXIT_USAGE;
+        /* a key some rank raises on is a finding of error severity: 1, as lint would exit */
+        return rc != CK_OK ? EXIT_USAGE : raises ? EXIT_FINDINGS : EXIT_CLEAN;
     }
     fputs(usage, stderr);
     return EXIT_USAGE;
