@@ -521,6 +521,39 @@ START_TEST(test_sarif)
 }
 END_TEST
 
+/* Every field lint --format json writes is documented in docs/lint-json.md. */
+static void doc_has_keys(const cJSON *j, const char *doc)
+{
+    const cJSON *c;
+    cJSON_ArrayForEach(c, j)
+    {
+        if (c->string) {
+            char q[96];
+            snprintf(q, sizeof q, "\"%s\":", c->string);
+            ck_assert_msg(strstr(doc, q) != NULL, "docs/lint-json.md does not document \"%s\"", c->string);
+        }
+        if (cJSON_IsObject(c) || cJSON_IsArray(c))
+            doc_has_keys(c, doc);
+    }
+}
+
+START_TEST(test_lint_json_documented)
+{
+    size_t len;
+    char *doc = (char *)tu_read_file("docs/lint-json.md", &len);
+    ck_assert_ptr_nonnull(doc);
+    char *out = tu_cli(1, NULL, "lint fixtures/lint/r1-tiny --tp 8 --pp 2 --rules "
+                       "fixtures/rules/deepseek_v3-old-mtp-prefix.json --format json");
+    cJSON *j = cJSON_Parse(out);
+    ck_assert_ptr_nonnull(j);
+    ck_assert_str_eq(cJSON_GetObjectItem(j, "schema")->valuestring, "ckptdoc.lint/1");
+    doc_has_keys(j, doc);
+    cJSON_Delete(j);
+    free(out);
+    free(doc);
+}
+END_TEST
+
 int main(void)
 {
     if (cases_load() != 0)
@@ -537,6 +570,7 @@ int main(void)
     tcase_add_test(core, test_finding_catalogue);
     tcase_add_test(core, test_integrations);
     tcase_add_test(core, test_sarif);
+    tcase_add_test(core, test_lint_json_documented);
     suite_add_tcase(s, core);
     if (!getenv("CKPTDOC_GOLDEN_WRITE")) {
         TCase *limits = tcase_create("limits");
