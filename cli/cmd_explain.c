@@ -285,8 +285,6 @@ static int notice_param(const rules_file *r, const char *line, char *param, size
     return 1;
 }
 
-extern const char ck_findings_doc[]; /* docs/findings.md, embedded by catalogue.S */
-
 /* Whether s reads as a finding code (lint.keyerror): lowercase words joined by one dot. */
 static int code_like(const char *s)
 {
@@ -299,29 +297,19 @@ static int code_like(const char *s)
     return 1;
 }
 
-/* `ckptdoc explain CODE`: the catalogue's entry (docs/findings.md), or the codes nearest it. */
+/* `ckptdoc explain CODE`: the catalogue's entry (docs/findings.md), or the code nearest it. */
 static int explain_code(const char *code)
 {
-    char head[96];
-    snprintf(head, sizeof head, "\n## %s\n", code);
-    const char *at = strstr(ck_findings_doc, head);
-    if (at) {
-        const char *end = strstr(at + 1, "\n## ");
-        printf("%s\n%.*s", code, (int)((end ? end : at + strlen(at)) - (at + strlen(head))), at + strlen(head));
+    size_t len;
+    const char *text = out_catalogue_entry(code, &len);
+    if (text) {
+        printf("%s\n%.*s", code, (int)len, text);
         return EXIT_CLEAN;
     }
     fprintf(stderr, "ckptdoc explain: no finding code '%s'", code);
-    const char *near = NULL;
-    size_t best = 4;
-    for (const char *h = strstr(ck_findings_doc, "\n## "); h; h = strstr(h + 1, "\n## ")) {
-        char name[96];
-        snprintf(name, sizeof name, "%.*s", (int)strcspn(h + 4, "\n"), h + 4);
-        size_t d = cli_edit_distance(code, name);
-        if (d < best)
-            best = d, near = h + 4;
-    }
+    const char *near = out_catalogue_nearest(code, &len);
     if (near)
-        fprintf(stderr, "; did you mean '%.*s'?", (int)strcspn(near, "\n"), near);
+        fprintf(stderr, "; did you mean '%.*s'?", (int)len, near);
     fprintf(stderr, " (docs/findings.md lists them all)\n");
     return EXIT_USAGE;
 }

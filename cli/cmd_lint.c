@@ -292,18 +292,28 @@ static void gh_escape(const char *s, int prop)
  * properties after a space and separated by commas, values escaped as GitHub reads them. file is
  * the path as given on the command line (relative to the workspace when the folder was): a shard
  * named by the finding is joined to the checkpoint's folder; a rules location names no file. */
+/* The file a finding is about as a path from where lint runs: its name under the model folder (a
+ * path it already carries, or the file given, as it is); 0 when it names no file of the checkpoint
+ * (the whole checkpoint, or a built-in rules file). */
+static int finding_path(const ck_finding *x, const ck_checkpoint *ck, char *path, size_t size)
+{
+    if (!x->file[0] || strncmp(x->file, "builtin:", 8) == 0)
+        return 0;
+    if (strchr(x->file, '/') || ck->single_file)
+        snprintf(path, size, "%s", x->file);
+    else
+        snprintf(path, size, "%s/%s", ck->root, x->file);
+    return 1;
+}
+
 static void print_github(const ck_findings *f, const ck_checkpoint *ck)
 {
     for (size_t i = 0; i < f->n; i++) {
         const ck_finding *x = &f->v[i];
         const char *level = x->sev == SEV_ERROR ? "error" : x->sev == SEV_WARNING ? "warning" : "notice";
         printf("::%s ", level);
-        if (x->file[0] && strncmp(x->file, "builtin:", 8) != 0) {
-            char path[2048];
-            if (strchr(x->file, '/') || ck->single_file)
-                snprintf(path, sizeof path, "%s", x->file);
-            else
-                snprintf(path, sizeof path, "%s/%s", ck->root, x->file);
+        char path[2048];
+        if (finding_path(x, ck, path, sizeof path)) {
             fputs("file=", stdout);
             gh_escape(path, 1);
             putchar(',');
@@ -320,25 +330,15 @@ static void print_github(const ck_findings *f, const ck_checkpoint *ck)
     }
 }
 
-extern const char ck_findings_doc[]; /* docs/findings.md, embedded by catalogue.S */
-
 /* A finding code's catalogue entry as one paragraph of plain text (markdown emphasis and
  * backquotes dropped), or "" when the catalogue lacks it. */
 static void code_help(const char *code, char *buf, size_t size)
 {
-    char head[96];
-    size_t n = 0;
-    snprintf(head, sizeof head, "\n## %s\n", code);
-    const char *at = strstr(ck_findings_doc, head);
-    buf[0] = 0;
-    if (!at)
-        return;
-    const char *q = at + strlen(head), *end = strstr(q, "\n## ");
-    for (; *q && q != end && n + 1 < size; q++) {
-        if (*q == '*' || *q == '`')
-            continue;
-        buf[n++] = *q == '\n' ? ' ' : *q;
-    }
+    size_t len, n = 0;
+    const char *q = out_catalogue_entry(code, &len);
+    for (size_t i = 0; q && i < len && n + 1 < size; i++)
+        if (q[i] != '*' && q[i] != '`')
+            buf[n++] = q[i] == '\n' ? ' ' : q[i];
     while (n && buf[n - 1] == ' ')
         n--;
     buf[n] = 0;
@@ -383,10 +383,7 @@ static void print_sarif(const ck_findings *f, const ck_checkpoint *ck)
         cJSON *locs = cJSON_AddArrayToObject(res, "locations"), *loc = cJSON_CreateObject();
         cJSON_AddItemToArray(locs, loc);
         char path[2048];
-        if (x->file[0] && strncmp(x->file, "builtin:", 8) != 0)
-            snprintf(path, sizeof path, "%s%s%s", strchr(x->file, '/') || ck->single_file ? "" : ck->root,
-                     strchr(x->file, '/') || ck->single_file ? "" : "/", x->file);
-        else
+        if (!finding_path(x, ck, path, sizeof path)) /* about the whole checkpoint: its config.json */
             snprintf(path, sizeof path, "%s%s", ck->root, ck->single_file ? "" : "/config.json");
         cJSON *phys = cJSON_CreateObject(), *art = cJSON_CreateObject();
         cJSON_AddStringToObject(art, "uri", path);

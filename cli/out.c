@@ -1,5 +1,6 @@
 /* out.c - terminal output helpers. */
 #include "cli/out.h"
+#include "cli/cli.h"
 #include "base/strmap.h"
 
 #include <cjson/cJSON.h>
@@ -162,4 +163,33 @@ void out_findings_json(cJSON *root, const ck_findings *f)
         cJSON_AddStringToObject(o, "message", x->msg);
         cJSON_AddItemToArray(fa, o);
     }
+}
+
+extern const char ck_findings_doc[]; /* docs/findings.md, embedded by catalogue.S */
+
+const char *out_catalogue_entry(const char *code, size_t *len)
+{
+    char head[96];
+    snprintf(head, sizeof head, "\n## %s\n", code);
+    const char *at = strstr(ck_findings_doc, head);
+    if (!at)
+        return NULL;
+    const char *text = at + strlen(head), *end = strstr(text, "\n## ");
+    *len = (size_t)((end ? end : text + strlen(text)) - text);
+    return text;
+}
+
+const char *out_catalogue_nearest(const char *code, size_t *len)
+{
+    const char *near = NULL;
+    size_t best = 4;
+    for (const char *h = strstr(ck_findings_doc, "\n## "); h; h = strstr(h + 1, "\n## ")) {
+        char name[96];
+        size_t l = strcspn(h + 4, "\n");
+        snprintf(name, sizeof name, "%.*s", (int)l, h + 4);
+        size_t d = cli_edit_distance(code, name);
+        if (d < best)
+            best = d, near = h + 4, *len = l;
+    }
+    return near;
 }

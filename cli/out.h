@@ -31,6 +31,11 @@ void out_progress(uint64_t done, uint64_t total, void *ctx);
 
 /* Prints findings: errors, then warnings, then notes; at most 5 of each code, then a count. */
 void out_findings(const ck_findings *f, const out_style *s);
+/* A finding code's entry in the catalogue (docs/findings.md, embedded by catalogue.S): its text
+ * after the heading, *len bytes (up to the next entry); NULL when the catalogue lacks the code. */
+const char *out_catalogue_entry(const char *code, size_t *len);
+/* The catalogue's code nearest to code (at most three edits), or NULL; *len its length. */
+const char *out_catalogue_nearest(const char *code, size_t *len);
 struct cJSON;
 /* Adds "counts" and "findings" (code, severity, file, key, offset, message) to a JSON object. */
 void out_findings_json(struct cJSON *root, const ck_findings *f);

@@ -145,9 +145,10 @@ static int64_t cfg_int(const ck_config *c, const char *name, int64_t dflt)
 
 /* An entry of the rules' "forward" section, evaluated (dflt when the rules have none); errors
  * name the rules file, the entry and its line. */
-static int fwd_eval(const plan *p, int which, expr_val *v, ck_err *err)
+static int fwd_eval(const plan *p, int which, const int64_t *layer, expr_val *v, ck_err *err)
 {
-    plan_env env = {p, NULL, NULL, NULL, NULL, 0};
+    static const char *const names[] = {"layer"}; /* per-layer entries (sliding, rope) see it */
+    plan_env env = {p, NULL, NULL, layer, layer ? names : NULL, layer ? 1 : 0};
     if (plan_eval(p, p->rules->forward[which], &env, p->rules->forward_line[which], v, err) != CK_OK) {
         snprintf(err->key, sizeof err->key, "forward.%s", rules_forward_name(which));
         return err->code;
@@ -171,7 +172,7 @@ static int fwd_int(const plan *p, int which, int64_t dflt, int64_t *out, ck_err 
     *out = dflt;
     if (!p->rules->forward[which])
         return CK_OK;
-    int rc = fwd_eval(p, which, &v, err);
+    int rc = fwd_eval(p, which, NULL, &v, err);
     if (rc == CK_OK && (v.is_str || v.is_list))
         return fwd_fail(p, which, CK_EFORMAT, err, "must be a number", ", not a string or list", NULL);
     if (rc == CK_OK && !v.is_null)
@@ -185,7 +186,7 @@ static int fwd_str(const plan *p, int which, const char *dflt, char *buf, size_t
     snprintf(buf, size, "%s", dflt);
     if (!p->rules->forward[which])
         return CK_OK;
-    int rc = fwd_eval(p, which, &v, err);
+    int rc = fwd_eval(p, which, NULL, &v, err);
     if (rc == CK_OK && !v.is_null && !v.is_str)
         return fwd_fail(p, which, CK_EFORMAT, err, "must be a string", ", not a number", NULL);
     if (rc == CK_OK && v.is_str)
@@ -220,9 +221,10 @@ static int fwd_field(const plan *p, int which, double dflt, double *out, ck_err 
     return CK_OK;
 }
 
-/* What Gemma-style decoders change: norm offset, sandwich norms, activation, embedding scale,
- * attention scale and soft caps, sliding window (the rules' "forward" entries). */
-static int gemma_dims(const plan *p, dense_dims *d, ck_err *err)
+/* What decoders beyond Llama's change, from the rules' "forward" entries: norms (offset,
+ * LayerNorm), the block (sandwich, parallel), activation, rotary style, embedding, attention,
+ * residual and logit scales, soft caps and the sliding window. */
+static int variant_dims(const plan *p, dense_dims *d, ck_err *err)
 {
     char block[16], act[32], escale[16], norm[16], rstyle[16];
     int64_t noff, sdim;
@@ -277,48 +279,20 @@ static int gemma_dims(const plan *p, dense_dims *d, ck_err *err)
     return CK_OK;
 }
 
-/* The sliding window layer l attends through (0: none): the rules' window where their "sliding"
- * holds for l. */
-static int layer_window(const plan *p, const dense_dims *d, int64_t l, size_t *win, ck_err *err)
+/* A per-layer entry (sliding, rope) for decoder layer l, `layer` bound: dflt when the rules have
+ * none. */
+static int fwd_layer_flag(const plan *p, int which, int64_t l, int dflt, int *out, ck_err *err)
 {
-    *win = 0;
-    if (!d->window)
-        return CK_OK;
-    if (!p->rules->forward[FWD_SLIDING]) {
-        *win = (size_t)d->window;
-        return CK_OK;
-    }
-    static const char *const names[] = {"layer"};
-    plan_env env = {p, NULL, NULL, &l, names, 1};
     expr_val v;
-    if (plan_eval(p, p->rules->forward[FWD_SLIDING], &env, p->rules->forward_line[FWD_SLIDING], &v, err) != CK_OK) {
-        snprintf(err->key, sizeof err->key, "forward.sliding");
-        return err->code;
-    }
-    if (v.is_str || v.is_list)
-        return fwd_fail(p, FWD_SLIDING, CK_EFORMAT, err, "must be a number", ", not a string or list", NULL);
-    *win = !v.is_null && v.v ? (size_t)d->window : 0;
-    return CK_OK;
-}
-
-/* Whether layer l rotates q and k (the rules' "rope", default yes). */
-static int layer_rotates(const plan *p, int64_t l, int *yes, ck_err *err)
-{
-    *yes = 1;
-    if (!p->rules->forward[FWD_ROPE_LAYERS])
+    *out = dflt;
+    if (!p->rules->forward[which])
         return CK_OK;
-    static const char *const names[] = {"layer"};
-    plan_env env = {p, NULL, NULL, &l, names, 1};
-    expr_val v;
-    if (plan_eval(p, p->rules->forward[FWD_ROPE_LAYERS], &env, p->rules->forward_line[FWD_ROPE_LAYERS], &v, err) !=
-        CK_OK) {
-        snprintf(err->key, sizeof err->key, "forward.rope");
-        return err->code;
-    }
-    if (v.is_str || v.is_list)
-        return fwd_fail(p, FWD_ROPE_LAYERS, CK_EFORMAT, err, "must be a number", ", not a string or list", NULL);
-    *yes = !v.is_null && v.v != 0;
-    return CK_OK;
+    int rc = fwd_eval(p, which, &l, &v, err);
+    if (rc == CK_OK && (v.is_str || v.is_list))
+        return fwd_fail(p, which, CK_EFORMAT, err, "must be a number", ", not a string or list", NULL);
+    if (rc == CK_OK)
+        *out = !v.is_null && v.v != 0;
+    return rc;
 }
 
 int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
@@ -352,7 +326,7 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         (rc = fwd_str(p, FWD_MOE, "mlp", d->moe, sizeof d->moe, err)) ||
         (rc = fwd_str(p, FWD_SHARED, "none", shared, sizeof shared, err)))
         return rc;
-    if ((rc = gemma_dims(p, d, err)) != CK_OK)
+    if ((rc = variant_dims(p, d, err)) != CK_OK)
         return rc;
     d->renorm = renorm != 0;
     d->mla = strcmp(attn, "mla") == 0;
@@ -440,8 +414,10 @@ static const float *W(const rank_load *r, const plan *p, const char *fmt, int64_
     snprintf(name, sizeof name, fmt, (long long)layer);
     const load_param *lp = rank_param(r, p, name);
     if (!lp && need)
-        ck_err_set(err, CK_EUSAGE, p->rules->path, NULL, CK_NO_OFFSET, "rank %d of stage %d has no parameter "
-                   "'%s': not a dense Llama/Qwen2 layout", r->tp_rank, r->stage, name);
+        ck_err_set(err, CK_EUSAGE, p->rules->path, name, CK_NO_OFFSET, "rank %d of stage %d has no parameter "
+                   "'%s', which the forward pass these rules' \"forward\" section describes reads: the rules "
+                   "build another model than they compute (add the parameter, or the entry that drops it; "
+                   "docs/rules.md)", r->tp_rank, r->stage, name);
     if (lp && lp->n != want) {
         ck_err_set(err, CK_EFORMAT, p->rules->path, name, CK_NO_OFFSET, "TP rank %d of stage %d holds %llu values "
                    "of '%s', but the model's computation on %d ranks needs %llu: the load cuts a slice of the "
@@ -919,9 +895,11 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     }
     double inv[ROPE_MAX_PAIRS], af, smul; /* d->rot <= 2 * ROPE_MAX_PAIRS (dense_dims_of) */
     size_t rot = (size_t)d->rot;
-    int rotates;
-    if ((rc = layer_window(p, d, l, &ao.window, err)) != CK_OK || (rc = layer_rotates(p, l, &rotates, err)) != CK_OK)
+    int rotates, slides; /* the rules' per-layer "rope" and "sliding" (a window only where one is set) */
+    if ((rc = fwd_layer_flag(p, FWD_ROPE_LAYERS, l, 1, &rotates, err)) != CK_OK ||
+        (rc = fwd_layer_flag(p, FWD_SLIDING, l, 1, &slides, err)) != CK_OK)
         goto done;
+    ao.window = slides ? (size_t)d->window : 0;
     if (ao.window && p->cfg->has_rope_local) { /* Gemma 3: the sliding layers' own rotary */
         ck_config lc = *p->cfg;
         lc.rope_theta = lc.rope_theta_local;
@@ -955,7 +933,16 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
             memcpy(k + t * hkv * hd, a + t * qkv + hq * hd, hkv * hd * sizeof *k);
             memcpy(v + t * hkv * hd, a + t * qkv + (hq + hkv) * hd, hkv * hd * sizeof *v);
         }
-        /* Qwen3: RMSNorm over each head of q and k before the rotation */
+        /* Qwen3: RMSNorm over each head of q and k before the rotation, one weight for all heads */
+        char qname[96];
+        snprintf(qname, sizeof qname, "layers.%lld.self_attn.q_norm.weight", (long long)l);
+        const load_param *qp = rank_param(R[r], p, qname);
+        if (qp && hq > 1 && qp->n == hq * hd) {
+            rc = ck_err_set(err, CK_EUSAGE, p->rules->path, qname, CK_NO_OFFSET, "q_norm and k_norm hold a "
+                            "weight per head (Cohere's use_qk_norm): this version computes one weight shared "
+                            "by every head; check cannot compute this model (lint still applies)");
+            goto done;
+        }
         const float *qn = W(R[r], p, "layers.%lld.self_attn.q_norm.weight", l, 0, hd, err);
         const float *kn = W(R[r], p, "layers.%lld.self_attn.k_norm.weight", l, 0, hd, err);
         if ((!qn || !kn) && err->code) {

@@ -148,6 +148,22 @@ static void put(char *buf, size_t size, size_t *n, const char *s, size_t len)
     buf[*n] = 0;
 }
 
+/* Appends the k names (prefix before each) as Python prints a set of strings, sorted: the form
+ * vLLM's messages take ({owner_params}, the strict check's {params}). Sorts names in place. */
+static void put_pyset(char *buf, size_t size, size_t *n, const char **names, size_t k, const char *prefix)
+{
+    size_t pl = strlen(prefix);
+    qsort(names, k, sizeof *names, cmp_names);
+    put(buf, size, n, "{", 1);
+    for (size_t i = 0; i < k; i++) {
+        put(buf, size, n, i ? ", '" : "'", i ? 3 : 1);
+        put(buf, size, n, prefix, pl);
+        put(buf, size, n, names[i], strlen(names[i]));
+        put(buf, size, n, "'", 1);
+    }
+    put(buf, size, n, "}", 1);
+}
+
 /* The class name loader.classes gives module path `path` ("?" when none matches). */
 static void class_of(const plan *p, const char *path, char *out, size_t size)
 {
@@ -249,14 +265,9 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
                 names[k++] = nm;
             }
             if (names)
-                qsort(names, k, sizeof *names, cmp_names);
-            put(buf, size, &n, "{", 1);
-            for (size_t i = 0; i < k; i++) {
-                put(buf, size, &n, i ? ", '" : "'", i ? 3 : 1);
-                put(buf, size, &n, names[i], strlen(names[i]));
-                put(buf, size, &n, "'", 1);
-            }
-            put(buf, size, &n, "}", 1);
+                put_pyset(buf, size, &n, names, k, "");
+            else
+                put(buf, size, &n, "{}", 2);
             for (size_t i = 0; full && i < k; i++)
                 free(full[i]);
             free(full);
@@ -356,7 +367,7 @@ static void strict_line(const plan *p, const plan_stage *st, uint8_t *const *bit
     if (!p->strict || !r->raises || !r->builds_model)
         return;
     const char **names = malloc((st->n ? st->n : 1) * sizeof *names);
-    size_t k = 0, n = 0, pl = strlen(r->strip_prefix);
+    size_t k = 0, n = 0;
     for (size_t i = 0; names && i < st->n; i++)
         if (!bits[i] && r->params[st->params[i].tmpl].strict)
             names[k++] = st->params[i].name;
@@ -364,20 +375,12 @@ static void strict_line(const plan *p, const plan_stage *st, uint8_t *const *bit
         free(names);
         return;
     }
-    qsort(names, k, sizeof *names, cmp_names);
     for (const char *q = r->strict_error; *q && n + 1 < size; q++) {
         if (strncmp(q, "{params}", 8) != 0) {
             put(buf, size, &n, q, 1);
             continue;
         }
-        put(buf, size, &n, "{", 1);
-        for (size_t i = 0; i < k; i++) {
-            put(buf, size, &n, i ? ", '" : "'", i ? 3 : 1);
-            put(buf, size, &n, r->strip_prefix, pl);
-            put(buf, size, &n, names[i], strlen(names[i]));
-            put(buf, size, &n, "'", 1);
-        }
-        put(buf, size, &n, "}", 1);
+        put_pyset(buf, size, &n, names, k, r->strip_prefix);
         q += 7;
     }
     free(names);
