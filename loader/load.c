@@ -48,6 +48,17 @@ static int mem_buf(mem_ctx *m, int slot, size_t bytes, void **out, ck_err *err)
     return CK_OK;
 }
 
+/* Where the kernels read a host buffer from: itself on the host; on the device, a copy in scratch
+ * slot `slot`. */
+static int to_kernel(const mem_ctx *m, int slot, void *host, size_t bytes, void **out, ck_err *err)
+{
+    *out = host;
+    if (!ON_DEV(m))
+        return CK_OK;
+    int rc = kdev_scratch(m->stager, slot, bytes ? bytes : 1, out, err);
+    return rc == CK_OK ? kdev_upload(*out, host, bytes, err) : rc;
+}
+
 static void mem_release(const mem_ctx *m, void *p)
 {
     if (!m)
@@ -200,10 +211,7 @@ static int read_zero_points(const ck_checkpoint *ck, const char *wname, size_t b
                 (*zp)[r * groups + g] = (int32_t)((word >> ((r % pf) * (uint32_t)bits)) & mask) - offset;
             }
         free(raw);
-        *d_zp = *zp;
-        if (ON_DEV(m) && (rc = kdev_scratch(m->stager, 2, (size_t)count * sizeof **zp, (void **)d_zp, err)) == CK_OK)
-            rc = kdev_upload(*d_zp, *zp, (size_t)count * sizeof **zp, err);
-        return rc;
+        return to_kernel(m, 2, *zp, (size_t)count * sizeof **zp, (void **)d_zp, err);
     }
     int rc = read_floats(ck, zref, &zf, &n, bytes, err);
     if (rc != CK_OK)
@@ -219,10 +227,7 @@ static int read_zero_points(const ck_checkpoint *ck, const char *wname, size_t b
         (*zp)[k] = (int32_t)zf[k];
     free(zf);
     *d_zp = *zp;
-    if (rc == CK_OK && ON_DEV(m) &&
-        (rc = kdev_scratch(m->stager, 2, (size_t)n * sizeof **zp, (void **)d_zp, err)) == CK_OK)
-        rc = kdev_upload(*d_zp, *zp, (size_t)n * sizeof **zp, err);
-    return rc;
+    return rc == CK_OK ? to_kernel(m, 2, *zp, (size_t)n * sizeof **zp, (void **)d_zp, err) : rc;
 }
 
 /* The words of an AWQ or GPTQ qweight (scratch slot 0) and its scales as floats (slots 2 and 3),
@@ -335,8 +340,8 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
         size_t ns = (size_t)(rows * groups);
         if (rc == CK_OK)
             rc = read_zero_points(ck, ten->name, len, rows, groups, 0, m, &zp, &d_zp, bytes, err);
-        if (rc == CK_OK && ON_DEV(m) && (rc = kdev_scratch(m->stager, 3, ns * sizeof *hs, (void **)&d_s, err)) == CK_OK)
-            rc = kdev_upload(d_s, hs, ns * sizeof *hs, err);
+        if (rc == CK_OK)
+            rc = to_kernel(m, 3, hs, ns * sizeof *hs, (void **)&d_s, err);
         if (rc == CK_OK)
             rc = mem_buf(m, 1, (size_t)(rows * cols) * sizeof **out, (void **)out, err);
         if (rc == CK_OK && ON_DEV(m))
@@ -373,10 +378,8 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
                             (unsigned long long)ten->shape[1]);
         if (rc == CK_OK)
             rc = read_raw_to(ck, zref, NULL, 0, &zraw, bytes, err);
-        d_z = zraw;
-        if (rc == CK_OK && ON_DEV(m) &&
-            (rc = kdev_scratch(m->stager, 2, (size_t)(groups * ten->shape[1]) * 4, (void **)&d_z, err)) == CK_OK)
-            rc = kdev_upload(d_z, zraw, (size_t)(groups * ten->shape[1]) * 4, err);
+        if (rc == CK_OK)
+            rc = to_kernel(m, 2, zraw, (size_t)(groups * ten->shape[1]) * 4, (void **)&d_z, err);
         if (rc == CK_OK)
             rc = mem_buf(m, 1, (size_t)(in * outc) * sizeof **out, (void **)out, err);
         if (rc == CK_OK && ON_DEV(m))
