@@ -105,7 +105,9 @@ static void quant_summarize(const cJSON *q, cfg_quant *out)
     out->desc_act = -1;
     snprintf(out->method, sizeof out->method, "%s", jstr(q, "quant_method") ? jstr(q, "quant_method") : "unknown");
     const cJSON *ign = cJSON_GetObjectItemCaseSensitive(q, "ignore");
-    if (!cJSON_IsArray(ign))
+    if (!cJSON_IsArray(ign) || !cJSON_GetArraySize(ign))
+        ign = cJSON_GetObjectItemCaseSensitive(q, "ignored_layers");
+    if (!cJSON_IsArray(ign) || !cJSON_GetArraySize(ign))
         ign = cJSON_GetObjectItemCaseSensitive(q, "modules_to_not_convert");
     out->n_ignore = cJSON_IsArray(ign) ? cJSON_GetArraySize(ign) : 0;
     if (strcmp(out->method, "fp8") == 0) {
@@ -118,6 +120,8 @@ static void quant_summarize(const cJSON *q, cfg_quant *out)
         snprintf(out->activation, sizeof out->activation, "%s",
                  jstr(q, "activation_scheme") ? jstr(q, "activation_scheme") : "");
         out->bits = 8;
+        out->static_input = strcmp(out->activation, "static") == 0;
+        snprintf(out->strategy, sizeof out->strategy, "%s", out->block[0] ? "block" : "tensor");
         snprintf(out->type, sizeof out->type, "float");
         if (out->block[0])
             snprintf(out->summary, sizeof out->summary, "fp8 %s, %dx%d blocks (weight_scale_inv), "
@@ -141,8 +145,10 @@ static void quant_summarize(const cJSON *q, cfg_quant *out)
             const cJSON *ao = cJSON_GetObjectItemCaseSensitive(w, "actorder");
             out->desc_act = cJSON_IsString(ao) ? 1 : cJSON_IsNull(ao) || !ao ? 0 : -1;
         }
-        if (cJSON_IsObject(ia))
+        if (cJSON_IsObject(ia)) {
             snprintf(out->activation, sizeof out->activation, "A%d", jint(ia, "num_bits", 16));
+            out->static_input = jbool(ia, "dynamic") == 0;
+        }
         else
             snprintf(out->activation, sizeof out->activation, "A16");
         char gs[32] = "";
@@ -301,6 +307,9 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
             cfg->not_convert = string_lines(q, "modules_to_not_convert");
         else if (strcmp(cfg->quant.method, "compressed-tensors") == 0)
             cfg->not_convert = string_lines(q, "ignore");
+        else if (strcmp(cfg->quant.method, "fp8") == 0 && !(cfg->not_convert = string_lines(q, "ignored_layers")))
+            cfg->not_convert = string_lines(q, "modules_to_not_convert"); /* vLLM's Fp8Config: the
+                                                                             first that is not empty */
     }
     int n = 0;
     const cJSON *it;

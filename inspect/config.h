@@ -30,10 +30,13 @@ typedef struct {
     int bits;            /* weight bits (compressed-tensors group weights, gptq/awq bits) */
     char type[16];       /* "int" or "float" */
     int symmetric;       /* -1 unknown */
-    char strategy[16];   /* tensor, channel, group, block */
+    char strategy[16];   /* tensor, channel, group, block (fp8: block with weight_block_size,
+                          * else tensor) */
     int group_size;      /* 0 when absent; -1 means whole row (gptq -1) */
     int desc_act;        /* gptq actorder, -1 unknown */
     char activation[32]; /* activation scheme or input bits, "" unknown */
+    int static_input;    /* activations quantized with a stored input_scale (fp8 "static",
+                          * compressed-tensors input_activations with dynamic false) */
     int n_ignore;        /* modules left unquantized ("ignore" / modules_to_not_convert) */
     char summary[256];   /* one line, e.g. "fp8 e4m3, 128x128 blocks, dynamic activations" */
 } cfg_quant;
@@ -41,9 +44,10 @@ typedef struct {
 typedef struct {
     int present;         /* config.json was found and parsed */
     int n_layer_types;   /* entries of the "layer_types" list, -1 when there is none */
-    char *not_convert;   /* quantization_config's modules_to_not_convert (AWQ, GPTQ) or ignore
-                          * (compressed-tensors: names, or "re:" regular expressions), one per
-                          * line, owned; NULL when absent or empty */
+    char *not_convert;   /* quantization_config's modules_to_not_convert (AWQ, GPTQ), ignore
+                          * (compressed-tensors: names, or "re:" regular expressions) or
+                          * ignored_layers (fp8, else its modules_to_not_convert), one per line,
+                          * owned; NULL when absent or empty */
     char *path;          /* owned */
     char *architectures; /* comma-joined, owned; "" when absent */
     char *model_type;    /* owned; "" when absent */

@@ -839,7 +839,12 @@ static int shape_expected(const sim *s, const sim_key *k, suffix_memo *smemo, wa
         m->expert = ex;
         m->ok = sim_expected_shape(s, k, m->want, &m->nd, &st, &t, smemo);
     }
-    return !m->ok || shape_is(s, k, m->want, m->nd);
+    if (!m->ok || shape_is(s, k, m->want, m->nd))
+        return 1;
+    /* the parameters of a linear layer (vLLM's BasevLLMParameter) take a scalar where they hold
+     * one element: AutoFP8's per-tensor weight_scale and input_scale have shape [] */
+    const plan_param *pp = &s->p->stages[kp->own_st].params[kp->own_pi];
+    return pp->suffix >= 0 && m->nd == 1 && m->want[0] == 1 && key_tensor(s->ck, k)->ndim == 0;
 }
 
 /* The parameter of the key map_one just mapped (its name in w->pool.param, or w->pool.hit when

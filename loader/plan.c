@@ -248,6 +248,10 @@ int plan_lookup(void *envp, const char *name, size_t len, expr_val *out)
             out->v = c->has_quant ? c->quant.bits : 16;
             return 1;
         }
+        if (name_is("static_input", q, ql)) {
+            out->v = c->has_quant && c->quant.static_input == 1;
+            return 1;
+        }
         if (name_is("desc_act", q, ql)) {
             out->v = c->has_quant && c->quant.desc_act == 1;
             return 1;
@@ -521,7 +525,10 @@ static int emit(expander *x, size_t *cap, int layer)
         snprintf(mod, sizeof mod, "%s", p->rules->strip_prefix);
         if (pattern_format(&t->name, x->vals, mod + sp, sizeof mod - sp) > 7) {
             mod[strlen(mod) - 7] = 0; /* less ".weight" */
-            int ct = p->cfg->has_quant && strcmp(p->cfg->quant.method, "compressed-tensors") == 0;
+            /* compressed-tensors and fp8 match names exactly (or "re:" patterns), AWQ and GPTQ
+             * by substring */
+            int ct = p->cfg->has_quant && (strcmp(p->cfg->quant.method, "compressed-tensors") == 0 ||
+                                           strcmp(p->cfg->quant.method, "fp8") == 0);
             plain = listed(p->cfg->not_convert, mod, ct) || listed(p->layout.unconverted, mod, 0);
         }
     }
@@ -706,13 +713,17 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
     static const rules_quant no_quant = {"none", NULL, 0};
     /* "method:format" first (compressed-tensors stores int-quantized and pack-quantized weights
      * under different suffixes), then the method alone */
-    char mf[80], mfs[100];
+    char mf[80], mfs[100], ms[100];
     snprintf(mf, sizeof mf, "%s:%s", method, cfg->has_quant ? cfg->quant.fmt : "");
     /* "method:format:strategy" before that (compressed-tensors FP8 per tensor keeps one scale per
-     * fused part, per channel one per row) */
+     * fused part, per channel one per row), and "method::strategy" for any format (fp8 per tensor) */
     snprintf(mfs, sizeof mfs, "%s:%s", mf, cfg->has_quant ? cfg->quant.strategy : "");
+    snprintf(ms, sizeof ms, "%s::%s", method, cfg->has_quant ? cfg->quant.strategy : "");
     for (int i = 0; i < r->n_quants && !p->quant; i++)
         if (strcmp(r->quants[i].method, mfs) == 0)
+            p->quant = &r->quants[i];
+    for (int i = 0; i < r->n_quants && !p->quant; i++)
+        if (strcmp(r->quants[i].method, ms) == 0)
             p->quant = &r->quants[i];
     for (int i = 0; i < r->n_quants && !p->quant; i++)
         if (strcmp(r->quants[i].method, mf) == 0)

@@ -173,5 +173,7 @@ void sim_explain_missing(const plan *p, const sim_key *k, const sim_param *kp, c
 void sim_run_stages(sim *s, sim_result *res);
 void sim_run_checks(sim *s);
 void sim_check_shapes(sim *s);
+/* lint.dtype for a float tensor stored where the quantization variant keeps FP8 or integer codes. */
+void sim_check_dtypes(sim *s);
 
 #endif

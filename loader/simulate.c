@@ -155,6 +155,7 @@ static int sim_tail(sim *s, const sim_listing *l, sim_result *res, ck_findings *
     if (!s->oom)
         sim_run_stages(s, res);
     sim_check_shapes(s);
+    sim_check_dtypes(s);
     sim_run_checks(s);
     if (s->oom)
         return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");

@@ -97,12 +97,21 @@ void sim_explain_missing(const plan *p, const sim_key *k, const sim_param *kp, c
     /* a quantization suffix the model was not built with? */
     for (int qi = 0; qi < r->n_quants; qi++) {
         const rules_quant *q = &r->quants[qi];
-        if (q == p->quant)
-            continue;
+        int same = strcmp(q->method, p->quant->method) == 0; /* p->quant may be its filtered copy */
         for (int j = 0; j < q->n_suffixes; j++) {
             size_t l = strlen(q->suffixes[j].suffix), pl = strlen(kp->param);
             if (pl > l && strcmp(kp->param + pl - l, q->suffixes[j].suffix) == 0 &&
                 (kp->param[pl - l - 1] == '.' || kp->param[pl - l - 1] == '_')) {
+                if (same && q->suffixes[j].when) { /* the config turned it off */
+                    snprintf(buf, size, "%s quantization has '%s' only where %s holds, and this "
+                             "config.json's quantization_config says it does not: the checkpoint was "
+                             "quantized with other settings than its config states (fix the config, "
+                             "e.g. activation_scheme, or re-export)", q->method, q->suffixes[j].suffix,
+                             expr_text(q->suffixes[j].when));
+                    return;
+                }
+                if (same)
+                    continue;
                 int own_variant = 0;
                 for (int m = 0; m < p->quant->n_suffixes; m++)
                     own_variant |= strcmp(p->quant->suffixes[m].suffix, q->suffixes[j].suffix) == 0;
@@ -715,3 +724,36 @@ void sim_check_shapes(sim *s)
                   t->line);
     }
 }
+
+/* A wide float stored where the quantization variant keeps codes (an FP8 or integer "weight"
+ * beside its scale): vLLM copies the values into its parameter of the code dtype with no scale
+ * to go with them, and loads without a word. */
+void sim_check_dtypes(sim *s)
+{
+    const plan *p = s->p;
+    for (size_t i = 0; i < s->n; i++) {
+        const sim_key *k = &s->keys[i];
+        const sim_param *kp = key_param(s, k);
+        if (!k->has_tensor || kp->own_st < 0)
+            continue; /* an index entry without its shard's header, or a key skipped */
+        const plan_param *pp = &p->stages[kp->own_st].params[kp->own_pi];
+        const rules_suffix *sf = pp->suffix >= 0 ? &p->quant->suffixes[pp->suffix] : NULL;
+        ck_dtype want;
+        if (!sf || !sf->dtype || dtype_parse(sf->dtype, strlen(sf->dtype), &want) != 0 || dtype_bits(want) > 8)
+            continue; /* a 32-bit scale or packed word, stored in another width, is a shape error */
+        const st_tensor *ten = key_tensor(s->ck, k);
+        ck_dtype got = ten->dtype;
+        if (got != DT_F16 && got != DT_BF16 && got != DT_F32 && got != DT_F64)
+            continue;
+        const char *m = p->cfg->has_quant ? p->cfg->quant.method : "";
+        const char *list = strcmp(m, "fp8") == 0 ? "ignored_layers" : strcmp(m, "compressed-tensors") == 0 ?
+                           "ignore" : "modules_to_not_convert";
+        sim_finding_add(s, "lint.dtype", SEV_ERROR, kp->own_st, s->ck->shards[k->shard].name, key_name(s, k),
+                        "%s values where %s quantization stores %s codes beside a scale: vLLM copies them "
+                        "into its %s parameter as they are and loads without an error, so '%s' computes "
+                        "garbage; quantize this module too, or name it in quantization_config's %s so "
+                        "that vLLM builds it unquantized", dtype_name(got), p->quant->method,
+                        dtype_name(want), dtype_name(want), key_param(s, k)->param, list);
+    }
+}
+

@@ -336,8 +336,13 @@ START_TEST(test_check_cli)
     /* compressed-tensors float-quantized FP8 with a scale per output channel (FP8-dynamic): lint
      * clean (it was a false alarm before), sharded loads equal the unsharded one, and against
      * float32 the error of 8-bit floats */
-    for (int tensor = 0; tensor <= 1; tensor++) { /* a scale per channel, or one per tensor (per fused part) */
-        const char *fx = tensor ? "tiny-llama-fp8-tensor" : "tiny-llama-fp8-channel";
+    /* a scale per channel, one per tensor (per fused part), and vLLM's own fp8 format per tensor
+     * (scalar weight_scale; with static activations an input_scale too, which check does not
+     * apply: it computes with float32 activations) */
+    static const char *const f8[] = {"tiny-llama-fp8-channel", "tiny-llama-fp8-tensor", "tiny-llama-fp8-dynamic",
+                                     "tiny-llama-fp8-static"};
+    for (unsigned k = 0; k < sizeof f8 / sizeof *f8; k++) {
+        const char *fx = f8[k];
         out = tu_cli(0, NULL, "lint --tp 2 --pp 2 fixtures/quant/%s", fx);
         ck_assert_ptr_nonnull(strstr(out, "0 errors, 0 warnings"));
         free(out);

@@ -781,6 +781,41 @@ START_TEST(test_more_families)
                           "The available parameters belonging to  (Gemma2ForCausalLM) are: {'model.embed_tokens.weight', "
                           "'model.layers.0.input_layernorm.weight', ", 200) == 0, "%s", first);
     findings_free(&f);
+    /* FP8 per tensor (quant_method fp8, no weight_block_size): scalar scales lint clean at every
+     * layout; an input_scale the config's dynamic scheme does not build is vLLM's error, with the
+     * reason; a float weight among FP8 ones is lint.dtype (vLLM loads it as codes, unscaled) */
+    static const int lay[][2] = {{1, 1}, {2, 1}, {4, 1}, {1, 2}, {2, 2}, {1, 3}};
+    for (unsigned i = 0; i < sizeof lay / sizeof *lay; i++) {
+        ck_assert_uint_eq(lint("fixtures/quant/tiny-llama-fp8-static", "llama", lay[i][0], lay[i][1], 0, NULL, 0,
+                               NULL), 0);
+        ck_assert_uint_eq(lint("fixtures/quant/tiny-llama-fp8-dynamic", "llama", lay[i][0], lay[i][1], 0, NULL, 0,
+                               NULL), 0);
+    }
+    ck_assert_uint_gt(lint("fixtures/oracle/variants/fp8-dynamic-with-input-scale", "llama", 1, 1, 0, first,
+                           sizeof first, &f), 0);
+    ck_assert_str_eq(first, "ValueError: There is no module or parameter named 'layers.0.mlp.down_proj.input_scale' "
+                            "in LlamaModel. The available parameters belonging to layers.0.mlp.down_proj "
+                            "(RowParallelLinear) are: {'layers.0.mlp.down_proj.weight', "
+                            "'layers.0.mlp.down_proj.weight_scale'}");
+    ck_assert_ptr_nonnull(strstr(f.v[0].msg, "fp8::tensor quantization has 'input_scale' only where "
+                                             "quant_static_input holds"));
+    findings_free(&f);
+    ck_assert_uint_eq(lint("fixtures/oracle/variants/fp8-unlisted-float", "llama", 1, 1, 0, first, sizeof first,
+                           &f), 2);
+    const ck_finding *dt = findings_find(&f, "lint.dtype");
+    ck_assert_ptr_nonnull(dt);
+    ck_assert_str_eq(dt->key, "model.layers.1.mlp.down_proj.weight");
+    ck_assert_ptr_nonnull(strstr(dt->msg, "F32 values where fp8::tensor quantization stores F8_E4M3 codes"));
+    ck_assert_ptr_nonnull(strstr(dt->msg, "ignored_layers"));
+    ck_assert_ptr_nonnull(findings_find(&f, "lint.missing"));
+    findings_free(&f);
+    /* listed in ignored_layers (exact name) but stored in FP8: the scale has no parameter */
+    ck_assert_uint_eq(lint("fixtures/oracle/variants/fp8-listed-but-quantized", "llama", 1, 1, 0, first,
+                           sizeof first, &f), 1);
+    ck_assert_str_eq(first, "ValueError: There is no module or parameter named 'layers.1.mlp.down_proj.weight_scale' "
+                            "in LlamaModel. The available parameters belonging to layers.1.mlp.down_proj "
+                            "(RowParallelLinear) are: {'layers.1.mlp.down_proj.weight'}");
+    findings_free(&f);
     /* fused names in the checkpoint: vLLM 0.32 renames '.up_proj' with its dot, so gate_up_proj is
      * left alone and the fused tensors load whole into their parameters */
     ck_assert_uint_eq(lint("fixtures/lint/llama-fused-tiny", "llama", 2, 1, 0, first, sizeof first, &f), 0);
