@@ -842,9 +842,12 @@ static int shape_expected(const sim *s, const sim_key *k, suffix_memo *smemo, wa
     if (!m->ok || shape_is(s, k, m->want, m->nd))
         return 1;
     /* the parameters of a linear layer (vLLM's BasevLLMParameter) take a scalar where they hold
-     * one element: AutoFP8's per-tensor weight_scale and input_scale have shape [] */
+     * one element, and a fused expert's one value per expert takes [1]: AutoFP8's per-tensor
+     * weight_scale and input_scale have shape [], compressed-tensors' [1] */
     const plan_param *pp = &s->p->stages[kp->own_st].params[kp->own_pi];
-    return pp->suffix >= 0 && m->nd == 1 && m->want[0] == 1 && key_tensor(s->ck, k)->ndim == 0;
+    const st_tensor *ten = key_tensor(s->ck, k);
+    int one = ten->ndim == 0 || (ten->ndim == 1 && ten->shape[0] == 1);
+    return pp->suffix >= 0 && one && (m->nd == 0 || (m->nd == 1 && m->want[0] == 1));
 }
 
 /* The parameter of the key map_one just mapped (its name in w->pool.param, or w->pool.hit when

@@ -566,16 +566,21 @@ static int emit(expander *x, size_t *cap, int layer)
                 const char *names[3] = {"out", "in", "parts"}; /* parts: the fused parts, 1 if none */
                 int64_t v[3] = {pass ? lout : out, pass ? lin : in, t->n_parts ? t->n_parts : 1};
                 plan_env e2 = {p, &t->name, x->vals, v, names, 3};
-                for (int d = 0; d < q->suffixes[s].ndim && d0 + d < PLAN_MAX_DIMS; d++) {
+                int nd = 0;
+                for (int d = 0; d < q->suffixes[s].ndim && d0 + nd < PLAN_MAX_DIMS; d++) {
                     int64_t dim;
+                    /* per-tensor scales of unfused experts (w2) are one value per expert: vLLM's
+                     * FusedMoE keeps [experts], not [experts, 1] */
+                    if (experts && !t->n_parts && strcmp(expr_text(q->suffixes[s].shape[d]), "parts") == 0)
+                        continue;
                     if (eval_int(p, q->suffixes[s].shape[d], &e2, t->line, &dim, x->err)) {
                         free(pp.name);
                         return -1;
                     }
-                    (pass ? pp.local : pp.full)[d0 + d] = (uint64_t)dim;
+                    (pass ? pp.local : pp.full)[d0 + nd++] = (uint64_t)dim;
                 }
+                pp.ndim = d0 + nd;
             }
-            pp.ndim = d0 + q->suffixes[s].ndim;
         } else if (t->linear) {
             pp.full[d0] = (uint64_t)out;
             pp.full[d0 + 1] = (uint64_t)in;

@@ -233,17 +233,26 @@ END_TEST
 /* A quantized fixture of fixtures/quant checked at TP tp x PP 2 against the float32 original: the
  * sharded load equals the unsharded one, the error is spread over the blocks as quantization
  * spreads it; returns the logits' relative error. */
-static double against_f32(const char *fixture, int tp)
+static double against_float(const char *dir, const char *layout, const char *orig)
 {
-    char *out = tu_cli(0, NULL, "check fixtures/quant/%s --tp %d --pp 2 --against fixtures/quant/tiny-llama-f32",
-                       fixture, tp);
+    char *out = tu_cli(0, NULL, "check %s %s --against %s", dir, layout, orig);
     ck_assert_ptr_nonnull(strstr(out, "verdict    PASS: the sharded load computes what the unsharded one does"));
-    const char *lg = strstr(strstr(out, "against fixtures/quant/tiny-llama-f32"), "logits     relative error ");
+    char head[512];
+    snprintf(head, sizeof head, "against %s", orig);
+    const char *lg = strstr(strstr(out, head), "logits     relative error ");
     ck_assert_ptr_nonnull(lg);
     double e = atof(lg + strlen("logits     relative error "));
     ck_assert_msg(strstr(out, "PASS: the error is spread evenly over the blocks") != NULL, "%s", out);
     free(out);
     return e;
+}
+
+static double against_f32(const char *fixture, int tp)
+{
+    char dir[256], layout[64];
+    snprintf(dir, sizeof dir, "fixtures/quant/%s", fixture);
+    snprintf(layout, sizeof layout, "--tp %d --pp 2", tp);
+    return against_float(dir, layout, "fixtures/quant/tiny-llama-f32");
 }
 
 /* check: the sharded load must compute what the unsharded one does (dense fixtures written by
@@ -350,6 +359,13 @@ START_TEST(test_check_cli)
             double e = against_f32(fx, tps[i]);
             ck_assert_msg(e > 1e-4 && e < 0.06, "%s against float32: %g", fx, e);
         }
+    }
+    /* FP8 per tensor in vLLM's format with experts (one scalar scale per expert's w1, w2, w3):
+     * tensor- and expert-parallel loads against the float32 original */
+    static const char *const moe_lay[] = {"--tp 2 --pp 2", "--tp 2 --ep", "--tp 1"};
+    for (unsigned i = 0; i < 3; i++) {
+        double e = against_float("fixtures/moe/tiny-mixtral-fp8", moe_lay[i], "fixtures/moe/tiny-mixtral");
+        ck_assert_msg(e > 1e-4 && e < 0.06, "tiny-mixtral-fp8 %s against float32: %g", moe_lay[i], e);
     }
     out = tu_cli(2, NULL, "check fixtures/quant/tiny-llama-w8a16 --against fixtures/real/tiny-qwen2");
     ck_assert_ptr_nonnull(strstr(out, "not the same model"));
