@@ -2,6 +2,7 @@
 #include "inspect/config.h"
 
 #include <cjson/cJSON.h>
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stddef.h>
@@ -108,6 +109,8 @@ static void quant_summarize(const cJSON *q, cfg_quant *out)
     if (!cJSON_IsArray(ign) || !cJSON_GetArraySize(ign))
         ign = cJSON_GetObjectItemCaseSensitive(q, "ignored_layers");
     if (!cJSON_IsArray(ign) || !cJSON_GetArraySize(ign))
+        ign = cJSON_GetObjectItemCaseSensitive(q, "exclude_modules");
+    if (!cJSON_IsArray(ign) || !cJSON_GetArraySize(ign))
         ign = cJSON_GetObjectItemCaseSensitive(q, "modules_to_not_convert");
     out->n_ignore = cJSON_IsArray(ign) ? cJSON_GetArraySize(ign) : 0;
     if (strcmp(out->method, "fp8") == 0) {
@@ -130,6 +133,23 @@ static void quant_summarize(const cJSON *q, cfg_quant *out)
         else
             snprintf(out->summary, sizeof out->summary, "fp8 %s, per-tensor scales, %s activations",
                      out->fmt, out->activation[0] ? out->activation : "dynamic");
+    } else if (strcmp(out->method, "modelopt") == 0) {
+        /* NVIDIA ModelOpt: quant_algo at the top (config.json) or under "quantization" (the
+         * legacy hf_quant_config.json layout) */
+        const cJSON *qq = cJSON_GetObjectItemCaseSensitive(q, "quantization");
+        const char *algo = jstr(q, "quant_algo") ? jstr(q, "quant_algo") : jstr(qq, "quant_algo");
+        snprintf(out->fmt, sizeof out->fmt, "%s", algo ? algo : "");
+        for (char *c = out->fmt; *c; c++)
+            *c = (char)toupper((unsigned char)*c);
+        if (strcmp(out->fmt, "FP8") == 0) { /* per-tensor weight and input scales */
+            out->bits = 8;
+            out->static_input = 1;
+            snprintf(out->type, sizeof out->type, "float");
+            snprintf(out->strategy, sizeof out->strategy, "tensor");
+            snprintf(out->activation, sizeof out->activation, "static");
+        }
+        snprintf(out->summary, sizeof out->summary, "modelopt %s%s", out->fmt[0] ? out->fmt : "(no quant_algo)",
+                 strcmp(out->fmt, "FP8") == 0 ? ", per-tensor weight and input scales" : "");
     } else if (strcmp(out->method, "compressed-tensors") == 0) {
         snprintf(out->fmt, sizeof out->fmt, "%s", jstr(q, "format") ? jstr(q, "format") : "?");
         const cJSON *groups = cJSON_GetObjectItemCaseSensitive(q, "config_groups");
@@ -307,6 +327,8 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
             cfg->not_convert = string_lines(q, "modules_to_not_convert");
         else if (strcmp(cfg->quant.method, "compressed-tensors") == 0)
             cfg->not_convert = string_lines(q, "ignore");
+        else if (strcmp(cfg->quant.method, "modelopt") == 0 && !(cfg->not_convert = string_lines(q, "ignore")))
+            cfg->not_convert = string_lines(q, "exclude_modules");
         else if (strcmp(cfg->quant.method, "fp8") == 0 && !(cfg->not_convert = string_lines(q, "ignored_layers")))
             cfg->not_convert = string_lines(q, "modules_to_not_convert"); /* vLLM's Fp8Config: the
                                                                              first that is not empty */

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <fnmatch.h>
 #include <regex.h>
 
 #include "loader/shard.h"
@@ -127,13 +128,29 @@ char *plan_unconverted(const ck_checkpoint *ck)
 /* Whether module `mod` (the loader's name, vLLM's prefix with strip_prefix put back) is one a line
  * of `lines` names: as vLLM's is_layer_skipped matches AWQ/GPTQ lists (each line a substring of
  * it), or (exact) as compressed-tensors' should_ignore_layer does: the name itself, or "re:" and a
- * regular expression matched from its start. */
+ * regular expression matched from its start; or (LISTED_WILDCARD) as ModelOpt's is_layer_excluded:
+ * a substring or a shell wildcard. */
+#define LISTED_WILDCARD 2
+
 static int listed(const char *lines, const char *mod, int exact)
 {
     size_t ml = strlen(mod);
     for (const char *q = lines; q && *q;) {
         const char *e = strchr(q, '\n');
         size_t l = e ? (size_t)(e - q) : strlen(q);
+        if (exact == LISTED_WILDCARD) {
+            /* ModelOpt: a substring of the name, or a shell wildcard over it; "path*" is read as
+             * "path" and "path.*" (vLLM's apply_vllm_mapper) */
+            char line[512];
+            snprintf(line, sizeof line, "%.*s", (int)(l < sizeof line - 1 ? l : sizeof line - 1), q);
+            size_t ll = strlen(line);
+            if (ll >= 2 && line[ll - 1] == '*' && line[ll - 2] != '.')
+                line[--ll] = 0; /* "path": its substring test covers "path.*" too */
+            if ((ll && memmem(mod, ml, line, ll)) || fnmatch(line, mod, 0) == 0)
+                return 1;
+            q = e ? e + 1 : q + l;
+            continue;
+        }
         if (!exact) {
             if (l && l <= ml && memmem(mod, ml, q, l))
                 return 1;
@@ -526,9 +543,10 @@ static int emit(expander *x, size_t *cap, int layer)
         if (pattern_format(&t->name, x->vals, mod + sp, sizeof mod - sp) > 7) {
             mod[strlen(mod) - 7] = 0; /* less ".weight" */
             /* compressed-tensors and fp8 match names exactly (or "re:" patterns), AWQ and GPTQ
-             * by substring */
-            int ct = p->cfg->has_quant && (strcmp(p->cfg->quant.method, "compressed-tensors") == 0 ||
-                                           strcmp(p->cfg->quant.method, "fp8") == 0);
+             * by substring, ModelOpt by substring or wildcard */
+            const char *qm = p->cfg->has_quant ? p->cfg->quant.method : "";
+            int ct = strcmp(qm, "compressed-tensors") == 0 || strcmp(qm, "fp8") == 0 ? 1 :
+                     strcmp(qm, "modelopt") == 0 ? LISTED_WILDCARD : 0;
             plain = listed(p->cfg->not_convert, mod, ct) || listed(p->layout.unconverted, mod, 0);
         }
     }

@@ -349,7 +349,7 @@ START_TEST(test_check_cli)
      * (scalar weight_scale; with static activations an input_scale too, which check does not
      * apply: it computes with float32 activations) */
     static const char *const f8[] = {"tiny-llama-fp8-channel", "tiny-llama-fp8-tensor", "tiny-llama-fp8-dynamic",
-                                     "tiny-llama-fp8-static"};
+                                     "tiny-llama-fp8-static", "tiny-llama-modelopt-fp8"};
     for (unsigned k = 0; k < sizeof f8 / sizeof *f8; k++) {
         const char *fx = f8[k];
         out = tu_cli(0, NULL, "lint --tp 2 --pp 2 fixtures/quant/%s", fx);

@@ -790,6 +790,8 @@ START_TEST(test_more_families)
                                NULL), 0);
         ck_assert_uint_eq(lint("fixtures/quant/tiny-llama-fp8-dynamic", "llama", lay[i][0], lay[i][1], 0, NULL, 0,
                                NULL), 0);
+        ck_assert_uint_eq(lint("fixtures/quant/tiny-llama-modelopt-fp8", "llama", lay[i][0], lay[i][1], 0, NULL, 0,
+                               NULL), 0);
         ck_assert_uint_eq(lint("fixtures/moe/tiny-mixtral-fp8", "mixtral", lay[i][0], lay[i][1], 0, NULL, 0,
                                NULL), lay[i][1] == 3 ? 1 : 0); /* 2 layers on 3 stages: vLLM raises */
     }
@@ -810,6 +812,15 @@ START_TEST(test_more_families)
     ck_assert_ptr_nonnull(strstr(dt->msg, "F32 values where fp8::tensor quantization stores F8_E4M3 codes"));
     ck_assert_ptr_nonnull(strstr(dt->msg, "ignored_layers"));
     ck_assert_ptr_nonnull(findings_find(&f, "lint.missing"));
+    findings_free(&f);
+    /* ModelOpt FP8: a float module excluded by a wildcard ("*.layers.1.mlp.down_proj") is built
+     * unquantized and lints clean; not excluded, it is lint.dtype, pointing at "ignore" */
+    ck_assert_uint_eq(lint("fixtures/oracle/variants/modelopt-excluded-wildcard", "llama", 2, 1, 0, NULL, 0, NULL), 0);
+    ck_assert_uint_eq(lint("fixtures/oracle/variants/modelopt-unlisted-float", "llama", 1, 1, 0, NULL, 0, &f), 3);
+    dt = findings_find(&f, "lint.dtype");
+    ck_assert_ptr_nonnull(dt);
+    ck_assert_ptr_nonnull(strstr(dt->msg, "F32 values where modelopt::tensor quantization stores F8_E4M3 codes"));
+    ck_assert_ptr_nonnull(strstr(dt->msg, "quantization_config's ignore"));
     findings_free(&f);
     /* listed in ignored_layers (exact name) but stored in FP8: the scale has no parameter */
     ck_assert_uint_eq(lint("fixtures/oracle/variants/fp8-listed-but-quantized", "llama", 1, 1, 0, first,

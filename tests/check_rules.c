@@ -241,10 +241,11 @@ START_TEST(test_builtin_rules_load)
     ck_assert_str_eq(r.strip_prefix, "model.");
     ck_assert_int_eq(r.pp_guard, 1);
     ck_assert_int_eq(r.n_skips, 3);
-    ck_assert_int_eq(r.n_quants, 7); /* none, fp8 (per block and per tensor), compressed-tensors, its int- and
-                                      * float-quantized (per tensor too) */
+    ck_assert_int_eq(r.n_quants, 8); /* none, fp8 (per block and per tensor), ModelOpt FP8, compressed-tensors,
+                                      * its int- and float-quantized (per tensor too) */
     ck_assert_str_eq(r.quants[2].method, "fp8::tensor");
-    ck_assert_str_eq(r.quants[4].method, "compressed-tensors:int-quantized");
+    ck_assert_str_eq(r.quants[3].method, "modelopt::tensor");
+    ck_assert_str_eq(r.quants[5].method, "compressed-tensors:int-quantized");
     ck_assert_int_gt(r.params[0].line, 1);
     /* the fused-expert names vLLM used before 0.32, for explain */
     ck_assert_int_eq(r.n_old_names, 2);
