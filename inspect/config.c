@@ -104,6 +104,7 @@ static void quant_summarize(const cJSON *q, cfg_quant *out)
     memset(out, 0, sizeof *out);
     out->symmetric = -1;
     out->desc_act = -1;
+    out->input_bits = 16;
     snprintf(out->method, sizeof out->method, "%s", jstr(q, "quant_method") ? jstr(q, "quant_method") : "unknown");
     const cJSON *ign = cJSON_GetObjectItemCaseSensitive(q, "ignore");
     if (!cJSON_IsArray(ign) || !cJSON_GetArraySize(ign))
@@ -124,6 +125,7 @@ static void quant_summarize(const cJSON *q, cfg_quant *out)
                  jstr(q, "activation_scheme") ? jstr(q, "activation_scheme") : "");
         out->bits = 8;
         out->static_input = strcmp(out->activation, "static") == 0;
+        out->input_bits = 8;
         snprintf(out->strategy, sizeof out->strategy, "%s", out->block[0] ? "block" : "tensor");
         snprintf(out->type, sizeof out->type, "float");
         if (out->block[0])
@@ -144,6 +146,7 @@ static void quant_summarize(const cJSON *q, cfg_quant *out)
         if (strcmp(out->fmt, "FP8") == 0) { /* per-tensor weight and input scales */
             out->bits = 8;
             out->static_input = 1;
+            out->input_bits = 8;
             snprintf(out->type, sizeof out->type, "float");
             snprintf(out->strategy, sizeof out->strategy, "tensor");
             snprintf(out->activation, sizeof out->activation, "static");
@@ -166,13 +169,14 @@ static void quant_summarize(const cJSON *q, cfg_quant *out)
             out->desc_act = cJSON_IsString(ao) ? 1 : cJSON_IsNull(ao) || !ao ? 0 : -1;
         }
         if (cJSON_IsObject(ia)) {
-            snprintf(out->activation, sizeof out->activation, "A%d", jint(ia, "num_bits", 16));
+            out->input_bits = jint(ia, "num_bits", 16);
+            snprintf(out->activation, sizeof out->activation, "A%d", out->input_bits);
             out->static_input = jbool(ia, "dynamic") == 0;
         }
         else
             snprintf(out->activation, sizeof out->activation, "A16");
         char gs[32] = "";
-        if (strcmp(out->strategy, "group") == 0)
+        if (out->group_size > 0) /* "group", or NVFP4's "tensor_group" */
             snprintf(gs, sizeof gs, " %d", out->group_size);
         int ngroups = cJSON_IsObject(groups) ? cJSON_GetArraySize(groups) : 0;
         snprintf(out->summary, sizeof out->summary, "compressed-tensors %s, %s%d %s%s%s (W%d%s)%s",

@@ -35,6 +35,7 @@ typedef struct {
     int group_size;      /* 0 when absent; -1 means whole row (gptq -1) */
     int desc_act;        /* gptq actorder, -1 unknown */
     char activation[32]; /* activation scheme or input bits, "" unknown */
+    int input_bits;      /* bits of quantized activations; 16 when they are not quantized */
     int static_input;    /* activations quantized with a stored input_scale (fp8 "static",
                           * compressed-tensors input_activations with dynamic false) */
     int n_ignore;        /* modules left unquantized ("ignore" / modules_to_not_convert) */

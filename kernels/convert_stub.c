@@ -115,3 +115,17 @@ int kern_dequant_gptq_cuda_host(const int32_t *qweight, const float *scale, cons
     (void)qweight, (void)scale, (void)g_idx, (void)in, (void)out, (void)bits, (void)group, (void)groups, (void)w;
     STUB("kern_dequant_gptq_cuda_host");
 }
+
+int kern_dequant_nvfp4_cuda(const uint8_t *d_packed, size_t rows, size_t cols, const float *d_scale, int group,
+                            float global, float *d_out, ck_err *err)
+{
+    (void)d_packed, (void)rows, (void)cols, (void)d_scale, (void)group, (void)global, (void)d_out;
+    STUB("kern_dequant_nvfp4_cuda");
+}
+
+int kern_dequant_nvfp4_cuda_host(const uint8_t *packed, size_t rows, size_t cols, const float *scale, int group,
+                                 float global, float *out, ck_err *err)
+{
+    (void)packed, (void)rows, (void)cols, (void)scale, (void)group, (void)global, (void)out;
+    STUB("kern_dequant_nvfp4_cuda_host");
+}

@@ -38,6 +38,35 @@ __global__ void int8_kernel(const int8_t *q, size_t rows, size_t cols, size_t gr
         out[i] = ck_int8_dequant(q, cols, groups, i / cols, i % cols, scale, group, zp);
 }
 
+__global__ void nvfp4_kernel(const uint8_t *packed, size_t rows, size_t cols, const float *scale, int group,
+                             float global, float *out)
+{
+    size_t n = rows * cols;
+    for (size_t i = blockIdx.x * (size_t)blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+        out[i] = ck_nvfp4_dequant(packed, cols, i / cols, i % cols, scale, group, global);
+}
+
+static int nvfp4_args(size_t cols, int group, float global, ck_err *err)
+{
+    if (group <= 0 || cols % 2 || cols % (size_t)group || !(global > 0))
+        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "NVFP4 of %zu columns, group %d, global "
+                          "scale %g: columns must be even and whole groups, the global scale positive", cols, group,
+                          (double)global);
+    return CK_OK;
+}
+
+extern "C" int kern_dequant_nvfp4_cuda(const uint8_t *d_packed, size_t rows, size_t cols, const float *d_scale,
+                                       int group, float global, float *d_out, ck_err *err)
+{
+    int rc = nvfp4_args(cols, group, global, err);
+    if (rc || !rows || !cols)
+        return rc;
+    nvfp4_kernel<<<blocks_for(rows * cols), THREADS>>>(d_packed, rows, cols, d_scale, group, global, d_out);
+    CK_CUDA_LAUNCH(err, "nvfp4_kernel");
+    CK_CUDA(err, cudaDeviceSynchronize());
+    return CK_OK;
+}
+
 extern "C" int kern_dequant_int8_cuda(const int8_t *d_q, size_t rows, size_t cols, const float *d_scale, int group,
                                       const int32_t *d_zp, float *d_out, ck_err *err)
 {
@@ -247,4 +276,17 @@ extern "C" int kern_dequant_gptq_cuda_host(const int32_t *qweight, const float *
     if (n)
         CK_CUDA(err, cudaMemcpy(w, b.p[3], n * sizeof(float), cudaMemcpyDeviceToHost));
     return CK_OK;
+}
+
+extern "C" int kern_dequant_nvfp4_cuda_host(const uint8_t *packed, size_t rows, size_t cols, const float *scale,
+                                            int group, float global, float *out, ck_err *err)
+{
+    int rc = nvfp4_args(cols, group, global, err);
+    if (rc)
+        return rc;
+    size_t n = rows * cols;
+    return on_device(packed, n / 2, scale, rows * (cols / (size_t)group), NULL, n, out,
+                     [&](const void *dw, const float *ds, const int32_t *, float *dout) {
+                         return kern_dequant_nvfp4_cuda((const uint8_t *)dw, rows, cols, ds, group, global, dout, err);
+                     }, err);
 }

@@ -1,5 +1,5 @@
-/* dequant.h - dequantization of stored weights to float: block-FP8 (DeepSeek-V3/R1, GLM-5 FP8)
- * and compressed-tensors pack-quantized integers (W4A16, W8A16).
+/* dequant.h - dequantization of stored weights to float: block-FP8 (DeepSeek-V3/R1, GLM-5 FP8),
+ * compressed-tensors pack-quantized integers (W4A16, W8A16) and NVFP4, AWQ and GPTQ.
  *
  * Block-FP8: w is [rows, cols] F8_E4M3; scale ("weight_scale_inv") is [ceil(rows/bn),
  * ceil(cols/bk)] float, and out[r][c] = fp8(w[r][c]) * scale[r / bn][c / bk] (blocks at the
@@ -62,6 +62,17 @@ int kern_dequant_gptq_cuda(const int32_t *d_qweight, const float *d_scale, const
                            size_t out, int bits, int group, float *d_w, ck_err *err);
 int kern_dequant_gptq_cuda_host(const int32_t *qweight, const float *scale, const int32_t *g_idx, size_t in,
                                 size_t out, int bits, int group, size_t groups, float *w, ck_err *err);
+/* NVFP4 (compressed-tensors "nvfp4-pack-quantized"): packed [rows][cols / 2] bytes, two FP4 E2M1
+ * codes each (element 2k in the low nibble, 2k+1 in the high one; bit 3 the sign, bits 0-2 index
+ * 0, 0.5, 1, 1.5, 2, 3, 4, 6), scale [rows][cols / group] float (the stored FP8 E4M3 group scales,
+ * converted), global the stored weight_global_scale, a divisor: out[r][c] = e2m1(code) *
+ * scale[r][c / group] / global. cols must be even and a multiple of group (> 0), global > 0. */
+int kern_dequant_nvfp4_ref(const uint8_t *packed, size_t rows, size_t cols, const float *scale, int group,
+                           float global, float *out);
+int kern_dequant_nvfp4_cuda(const uint8_t *d_packed, size_t rows, size_t cols, const float *d_scale, int group,
+                            float global, float *d_out, ck_err *err);
+int kern_dequant_nvfp4_cuda_host(const uint8_t *packed, size_t rows, size_t cols, const float *scale, int group,
+                                 float global, float *out, ck_err *err);
 /* The number of int32 words of one packed row. */
 size_t kern_packed_words(size_t cols, int bits);
 

@@ -76,4 +76,17 @@ CK_HD float ck_gptq_dequant(const uint32_t *qw, const float *scale, const int32_
     return (float)q * scale[g * out + o];
 }
 
+/* out[r][c] of an NVFP4 weight (dequant.h): the E2M1 code times its group's scale over the global
+ * divisor. */
+CK_HD float ck_nvfp4_dequant(const uint8_t *packed, size_t cols, size_t r, size_t c, const float *scale, int group,
+                             float global)
+{
+    uint8_t b = packed[r * (cols / 2) + c / 2];
+    unsigned code = c % 2 ? (unsigned)(b >> 4) : (unsigned)(b & 0xFu);
+    unsigned m = code & 7u; /* magnitude index: 0, 0.5, 1, 1.5, 2, 3, 4, 6 */
+    float v = m < 4 ? 0.5f * (float)m : m == 4 ? 2.0f : m == 5 ? 3.0f : m == 6 ? 4.0f : 6.0f;
+    size_t groups = cols / (size_t)group;
+    return (code & 8u ? -v : v) * scale[r * groups + c / (size_t)group] / global;
+}
+
 #endif

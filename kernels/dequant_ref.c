@@ -69,3 +69,14 @@ int kern_dequant_gptq_ref(const int32_t *qweight, const float *scale, const int3
             w[o * in + i] = ck_gptq_dequant(qw, scale, g_idx, out, o, i, bits, group);
     return 0;
 }
+
+int kern_dequant_nvfp4_ref(const uint8_t *packed, size_t rows, size_t cols, const float *scale, int group,
+                           float global, float *out)
+{
+    if (group <= 0 || cols % 2 || cols % (size_t)group || !(global > 0))
+        return -1;
+    for (size_t r = 0; r < rows; r++)
+        for (size_t c = 0; c < cols; c++)
+            out[r * cols + c] = ck_nvfp4_dequant(packed, cols, r, c, scale, group, global);
+    return 0;
+}

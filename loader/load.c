@@ -267,7 +267,42 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
     float *scale = NULL;
     uint64_t n;
     int rc = CK_OK;
-    if (ends_with(ten->name, len, ".weight_packed")) {
+    if (ends_with(ten->name, len, ".weight_packed") && ten->dtype == DT_U8 && strcmp(q->fmt, "nvfp4-pack-quantized") == 0) {
+        /* NVFP4: two E2M1 codes a byte, FP8 group scales, one global divisor */
+        size_t blen = len - strlen("_packed");
+        ck_tensor_ref gref;
+        int group = q->group_size > 0 ? q->group_size : 16;
+        if (!find_sibling(ck, ten->name, blen, "_scale", &sref) || !find_sibling(ck, ten->name, blen, "_global_scale", &gref))
+            return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "an NVFP4 weight_packed needs its "
+                              "weight_scale and weight_global_scale beside it: the index or a shard lacks them; "
+                              "download the shard that holds them or re-export");
+        uint64_t rows = ten->ndim == 2 ? ten->shape[0] : 0, cols = ten->ndim == 2 ? ten->shape[1] * 2 : 0;
+        if (ten->ndim != 2 || cols % (uint64_t)group)
+            return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "NVFP4 weight_packed with %u dims "
+                              "and %llu columns: not [rows, columns / 2] bytes of whole groups of %d",
+                              ten->ndim, (unsigned long long)cols, group);
+        float *glob = NULL;
+        uint64_t ng = 0;
+        if ((rc = read_floats(ck, gref, &glob, &ng, bytes, err)) == CK_OK && (ng != 1 || !(glob[0] > 0)))
+            rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, gref)->name, CK_NO_OFFSET, "%llu values%s: the "
+                            "global scale is one positive number", (unsigned long long)ng,
+                            ng == 1 ? ", not positive" : "");
+        if (rc == CK_OK && (rc = read_raw_to(ck, ck->tensors[i], m, 0, &raw, bytes, err)) == CK_OK &&
+            (rc = read_floats_to(ck, sref, m, 2, 3, &scale, &n, bytes, err)) == CK_OK && n != rows * (cols / (uint64_t)group))
+            rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, sref)->name, CK_NO_OFFSET, "%llu scales for "
+                            "%llu rows x %llu groups of %d: the scale does not belong to this weight; re-export "
+                            "the checkpoint", (unsigned long long)n, (unsigned long long)rows,
+                            (unsigned long long)(cols / (uint64_t)group), group);
+        if (rc == CK_OK)
+            rc = mem_buf(m, 1, (size_t)(rows * cols) * sizeof **out, (void **)out, err);
+        if (rc == CK_OK && ON_DEV(m))
+            rc = kern_dequant_nvfp4_cuda(raw, rows, cols, scale, group, glob[0], *out, err);
+        else if (rc == CK_OK)
+            kern_dequant_nvfp4_ref(raw, rows, cols, scale, group, glob[0], *out);
+        free(glob);
+        shape[0] = rows;
+        shape[1] = cols;
+    } else if (ends_with(ten->name, len, ".weight_packed")) {
         size_t blen = len - strlen("_packed");
         if (!find_sibling(ck, ten->name, blen, "_scale", &sref))
             return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "no weight_scale beside it: the "
@@ -457,7 +492,8 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
 static int is_quant_companion(const char *name)
 {
     static const char *const suf[] = {".weight_scale", ".weight_zero_point", ".weight_shape", ".weight_scale_inv",
-                                      ".input_scale", ".weight_g_idx", ".qzeros", ".scales", ".g_idx"};
+                                      ".input_scale", ".weight_g_idx", ".qzeros", ".scales", ".g_idx",
+                                      ".weight_global_scale", ".input_global_scale"};
     size_t len = strlen(name);
     for (unsigned k = 0; k < sizeof suf / sizeof *suf; k++)
         if (ends_with(name, len, suf[k]))

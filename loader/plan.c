@@ -265,6 +265,10 @@ int plan_lookup(void *envp, const char *name, size_t len, expr_val *out)
             out->v = c->has_quant ? c->quant.bits : 16;
             return 1;
         }
+        if (name_is("input_bits", q, ql)) {
+            out->v = c->has_quant ? c->quant.input_bits : 16;
+            return 1;
+        }
         if (name_is("static_input", q, ql)) {
             out->v = c->has_quant && c->quant.static_input == 1;
             return 1;

@@ -105,8 +105,8 @@ void sim_explain_missing(const plan *p, const sim_key *k, const sim_param *kp, c
                 if (same && q->suffixes[j].when) { /* the config turned it off */
                     snprintf(buf, size, "%s quantization has '%s' only where %s holds, and this "
                              "config.json's quantization_config says it does not: the checkpoint was "
-                             "quantized with other settings than its config states (fix the config, "
-                             "e.g. activation_scheme, or re-export)", q->method, q->suffixes[j].suffix,
+                             "quantized with other settings than its config states (fix the config's "
+                             "activation scheme, input activations or symmetry, or re-export)", q->method, q->suffixes[j].suffix,
                              expr_text(q->suffixes[j].when));
                     return;
                 }
@@ -739,8 +739,10 @@ void sim_check_dtypes(sim *s)
         const plan_param *pp = &p->stages[kp->own_st].params[kp->own_pi];
         const rules_suffix *sf = pp->suffix >= 0 ? &p->quant->suffixes[pp->suffix] : NULL;
         ck_dtype want;
-        if (!sf || !sf->dtype || dtype_parse(sf->dtype, strlen(sf->dtype), &want) != 0 || dtype_bits(want) > 8)
-            continue; /* a 32-bit scale or packed word, stored in another width, is a shape error */
+        if (!sf || !sf->dtype || dtype_parse(sf->dtype, strlen(sf->dtype), &want) != 0 || dtype_bits(want) > 8 ||
+            (strcmp(sf->suffix, "weight") != 0 && strcmp(sf->suffix, "weight_packed") != 0))
+            continue; /* the weight's codes only: a 32-bit packed word stored in another width is a shape
+                       * error, and vLLM casts a float scale into an FP8 one as a number */
         const st_tensor *ten = key_tensor(s->ck, k);
         ck_dtype got = ten->dtype;
         if (got != DT_F16 && got != DT_BF16 && got != DT_F32 && got != DT_F64)

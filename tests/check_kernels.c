@@ -622,6 +622,61 @@ START_TEST(test_dequant_fp8_ref)
 }
 END_TEST
 
+/* NVFP4: random packed bytes and group scales (FP8 values, as stored) against the format read
+ * independently: the E2M1 table, low nibble first, over the global divisor; CUDA (with a device)
+ * bit-identical to the reference; impossible arguments refused. */
+static const float e2m1_table[16] = {0, 0.5f, 1, 1.5f, 2, 3, 4, 6, -0.0f, -0.5f, -1, -1.5f, -2, -3, -4, -6};
+
+START_TEST(test_dequant_nvfp4)
+{
+    static const struct { size_t rows, cols; int group; float global; } cases[] = {
+        {4, 32, 16, 1.0f}, {7, 48, 16, 2688.0f / 3.1f}, {1, 64, 32, 17.5f}, {3, 16, 16, 1e-3f}};
+    char why[256];
+    int cuda = kern_cuda_available(why, sizeof why);
+    for (unsigned k = 0; k < sizeof cases / sizeof *cases; k++) {
+        size_t rows = cases[k].rows, cols = cases[k].cols, groups = cols / (size_t)cases[k].group;
+        uint8_t *packed = malloc(rows * cols / 2);
+        float *scale = malloc(rows * groups * 4), *want = malloc(rows * cols * 4), *got = malloc(rows * cols * 4);
+        uint32_t st = 91 + k;
+        for (size_t i = 0; i < rows * groups; i++)
+            scale[i] = e4m3_spec((uint8_t)(tu_rand(&st) % 0x77 + 1)); /* positive finite E4M3 values */
+        for (size_t i = 0; i < rows * cols / 2; i++)
+            packed[i] = (uint8_t)tu_rand(&st);
+        int nonzero = 0;
+        for (size_t r = 0; r < rows; r++)
+            for (size_t c = 0; c < cols; c++) {
+                uint8_t b = packed[r * cols / 2 + c / 2];
+                float v = e2m1_table[c & 1 ? b >> 4 : b & 15];
+                want[r * cols + c] = v * scale[r * groups + c / (size_t)cases[k].group] / cases[k].global;
+                nonzero |= v != 0;
+            }
+        ck_assert(nonzero);
+        ck_assert_int_eq(kern_dequant_nvfp4_ref(packed, rows, cols, scale, cases[k].group, cases[k].global, got), 0);
+        for (size_t i = 0; i < rows * cols; i++)
+            ck_assert_msg(same_float(got[i], want[i]), "case %u at %zu: %g want %g", k, i, got[i], want[i]);
+        if (cuda) {
+            ck_err err;
+            ck_err_clear(&err);
+            memset(got, 0, rows * cols * 4);
+            ck_assert_msg(kern_dequant_nvfp4_cuda_host(packed, rows, cols, scale, cases[k].group, cases[k].global,
+                                                       got, &err) == CK_OK, "%s", err.msg);
+            for (size_t i = 0; i < rows * cols; i++)
+                ck_assert_msg(same_float(got[i], want[i]), "cuda case %u at %zu: %g want %g", k, i, got[i], want[i]);
+        }
+        free(packed);
+        free(scale);
+        free(want);
+        free(got);
+    }
+    float s = 1, o[16];
+    uint8_t b[8] = {0};
+    ck_assert_int_eq(kern_dequant_nvfp4_ref(b, 1, 16, &s, 0, 1.0f, o), -1);  /* no group */
+    ck_assert_int_eq(kern_dequant_nvfp4_ref(b, 1, 15, &s, 15, 1.0f, o), -1); /* odd columns */
+    ck_assert_int_eq(kern_dequant_nvfp4_ref(b, 1, 16, &s, 16, 0.0f, o), -1); /* no global scale */
+    ck_assert_int_eq(kern_dequant_nvfp4_ref(b, 1, 24, &s, 16, 1.0f, o), -1); /* a partial group */
+}
+END_TEST
+
 /* CUDA against the reference on the same random inputs: bit-identical (same element code). */
 START_TEST(test_dequant_cuda_vs_ref)
 {
@@ -861,6 +916,7 @@ static Suite *kernels_suite(void)
     tcase_add_test(core, test_stats_ref_against_naive);
     tcase_add_test(core, test_dequant_packed_ref);
     tcase_add_test(core, test_dequant_fp8_ref);
+    tcase_add_test(core, test_dequant_nvfp4);
     tcase_add_test(core, test_dequant_int8_ref);
     tcase_add_test(core, test_dequant_awq_ref);
     tcase_add_test(core, test_dequant_gptq_ref);

@@ -732,20 +732,17 @@ START_TEST(test_load_progress)
 }
 END_TEST
 
-/* compressed-tensors asymmetric W4A16 (zero points packed along the rows, as the library packs
- * them): the check loader's dequantization equals the compressed-tensors library's own
- * decompression of every linear weight (fixtures/oracle/make_asym.py wrote both), q/k/v and
- * gate/up fused in their parameters; and the layout lints clean, as vLLM loads it. */
-START_TEST(test_asymmetric_w4a16)
+/* The check loader's dequantization of dir's linear weights equals the compressed-tensors
+ * library's own decompression in the file deq, q/k/v and gate/up fused in their parameters; and
+ * the layout lints clean, as vLLM loads it. */
+static void equals_library(const char *dir, const char *deq)
 {
-    const char *dir = "fixtures/quant/tiny-llama-w4a16-asym";
     free(tu_cli(0, "0 errors, 0 warnings", "lint %s --tp 2 --pp 2", dir));
     ck_checkpoint ck, ref;
     ck_err err;
     ck_err_clear(&err);
     ck_assert_int_eq(ckpt_open(dir, 1, &ck, &err), CK_OK);
-    ck_assert_int_eq(ckpt_open("fixtures/quant/tiny-llama-w4a16-asym.dequantized.safetensors", 1, &ref, &err), CK_OK);
-    ck_assert_int_eq(ck.cfg.quant.symmetric, 0);
+    ck_assert_int_eq(ckpt_open(deq, 1, &ref, &err), CK_OK);
     rules_file r;
     ck_assert_int_eq(rules_load_builtin("llama", &r, &err), CK_OK);
     ck_config plain = ck.cfg;
@@ -785,8 +782,8 @@ START_TEST(test_asymmetric_w4a16)
             free(want);
         }
         ck_assert_uint_eq(at, lp->n);
-        ck_assert_msg(worst < 1e-6, "%s: the dequantized weight differs from compressed-tensors' by %g",
-                      lin[i].param, worst);
+        ck_assert_msg(worst < 1e-6, "%s: %s: the dequantized weight differs from compressed-tensors' by %g",
+                      dir, lin[i].param, worst);
     }
     rank_load_free(&rl);
     plan_free(&p);
@@ -794,6 +791,22 @@ START_TEST(test_asymmetric_w4a16)
     rules_free(&r);
     ckpt_free(&ref);
     ckpt_free(&ck);
+}
+
+/* compressed-tensors asymmetric W4A16 (zero points packed along the rows, as the library packs
+ * them; fixtures/oracle/make_asym.py wrote both files). */
+START_TEST(test_asymmetric_w4a16)
+{
+    equals_library("fixtures/quant/tiny-llama-w4a16-asym", "fixtures/quant/tiny-llama-w4a16-asym.dequantized.safetensors");
+}
+END_TEST
+
+/* NVFP4 (FP4 codes, FP8 group scales of 16, a global divisor shared by fused parts), W4A4 and
+ * W4A16 (fixtures/oracle/make_nvfp4.py wrote them with the library's compressor). */
+START_TEST(test_nvfp4)
+{
+    equals_library("fixtures/quant/tiny-llama-nvfp4", "fixtures/quant/tiny-llama-nvfp4.dequantized.safetensors");
+    equals_library("fixtures/quant/tiny-llama-nvfp4a16", "fixtures/quant/tiny-llama-nvfp4.dequantized.safetensors");
 }
 END_TEST
 
@@ -867,6 +880,7 @@ static Suite *load_suite(void)
     TCase *core = tcase_create("core");
     tcase_add_test(core, test_against_exact);
     tcase_add_test(core, test_asymmetric_w4a16);
+    tcase_add_test(core, test_nvfp4);
     tcase_add_test(core, test_load_slices);
     tcase_add_test(core, test_shard_slices);
     tcase_add_test(core, test_check_cli);

@@ -781,6 +781,11 @@ START_TEST(test_more_families)
                           "The available parameters belonging to  (Gemma2ForCausalLM) are: {'model.embed_tokens.weight', "
                           "'model.layers.0.input_layernorm.weight', ", 200) == 0, "%s", first);
     findings_free(&f);
+    /* NVFP4 W4A4 carries an input_global_scale per module, W4A16 none: each is vLLM's error under
+     * the other's config (a W4A16 config over W4A4 tensors, here) */
+    ck_assert_uint_eq(lint("fixtures/oracle/variants/nvfp4-a16-config", "llama", 1, 1, 0, first, sizeof first, &f), 14);
+    ck_assert_ptr_nonnull(strstr(first, "There is no module or parameter named 'layers.0.mlp.down_proj.input_global_scale'"));
+    findings_free(&f);
     /* FP8 per tensor (quant_method fp8, no weight_block_size): scalar scales lint clean at every
      * layout; an input_scale the config's dynamic scheme does not build is vLLM's error, with the
      * reason; a float weight among FP8 ones is lint.dtype (vLLM loads it as codes, unscaled) */
@@ -791,6 +796,10 @@ START_TEST(test_more_families)
         ck_assert_uint_eq(lint("fixtures/quant/tiny-llama-fp8-dynamic", "llama", lay[i][0], lay[i][1], 0, NULL, 0,
                                NULL), 0);
         ck_assert_uint_eq(lint("fixtures/quant/tiny-llama-modelopt-fp8", "llama", lay[i][0], lay[i][1], 0, NULL, 0,
+                               NULL), 0);
+        ck_assert_uint_eq(lint("fixtures/quant/tiny-llama-nvfp4", "llama", lay[i][0], lay[i][1], 0, NULL, 0,
+                               NULL), 0);
+        ck_assert_uint_eq(lint("fixtures/quant/tiny-llama-nvfp4a16", "llama", lay[i][0], lay[i][1], 0, NULL, 0,
                                NULL), 0);
         ck_assert_uint_eq(lint("fixtures/moe/tiny-mixtral-fp8", "mixtral", lay[i][0], lay[i][1], 0, NULL, 0,
                                NULL), lay[i][1] == 3 ? 1 : 0); /* 2 layers on 3 stages: vLLM raises */
