@@ -160,9 +160,16 @@ static void print_text(const lint_args *a, const ck_checkpoint *ck, const rules_
     printf("  %-10s %s (%s), loader %s%s%s\n", "rules", r->name, r->path, r->loader,
            r->loader_version ? ", as of " : "", r->loader_version ? r->loader_version : "");
     const plan_layout *lay = &a->lo.layout;
-    printf("  %-10s TP %d x PP %d%s = %d rank%s, quantization %s\n", "layout", lay->tp, lay->pp,
+    printf("  %-10s TP %d x PP %d%s = %d rank%s, quantization %s", "layout", lay->tp, lay->pp,
            lay->ep ? " with expert parallelism" : "", lay->tp * lay->pp, lay->tp * lay->pp == 1 ? "" : "s",
            p->quant->method);
+    /* several config groups: the variant of each; GPTQ's per-module rules: how many */
+    if (ck->cfg.n_groups && strcmp(ck->cfg.quant.method, "gptq") == 0)
+        printf(" (%d dynamic per-module rule%s)", ck->cfg.n_groups, ck->cfg.n_groups == 1 ? "" : "s");
+    for (int i = 1; ck->cfg.n_groups > 1 && strcmp(ck->cfg.quant.method, "gptq") != 0 && i < p->n_schemes; i++)
+        printf("%s%s%s", i == 1 ? " (config groups: " : ", ", p->schemes[i].v.method,
+               i == p->n_schemes - 1 ? ")" : "");
+    printf("\n");
     int64_t n_exp = plan_experts(p);
     if (n_exp && lay->ep && lay->tp > 1) {
         /* where each expert lives: vLLM's linear placement over the TP ranks of a stage */

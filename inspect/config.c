@@ -5,10 +5,12 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <regex.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define CONFIG_MAX_BYTES (64u << 20)
 
@@ -99,6 +101,39 @@ static char *string_lines(const cJSON *q, const char *name)
     return out;
 }
 
+/* One compressed-tensors config group g (NULL: none) into out, whose method and format (the
+ * checkpoint's) are set: a group's own "format" replaces the format; n_groups is said in the
+ * summary when more than one. */
+static void ct_group(const cJSON *g, cfg_quant *out, int n_groups)
+{
+    const cJSON *w = g ? cJSON_GetObjectItemCaseSensitive(g, "weights") : NULL;
+    const cJSON *ia = g ? cJSON_GetObjectItemCaseSensitive(g, "input_activations") : NULL;
+    if (g && jstr(g, "format"))
+        snprintf(out->fmt, sizeof out->fmt, "%s", jstr(g, "format"));
+    if (cJSON_IsObject(w)) {
+        out->bits = jint(w, "num_bits", 0);
+        snprintf(out->type, sizeof out->type, "%s", jstr(w, "type") ? jstr(w, "type") : "int");
+        out->symmetric = jbool(w, "symmetric");
+        snprintf(out->strategy, sizeof out->strategy, "%s", jstr(w, "strategy") ? jstr(w, "strategy") : "");
+        out->group_size = jint(w, "group_size", 0);
+        const cJSON *ao = cJSON_GetObjectItemCaseSensitive(w, "actorder");
+        out->desc_act = cJSON_IsString(ao) ? 1 : cJSON_IsNull(ao) || !ao ? 0 : -1;
+    }
+    if (cJSON_IsObject(ia)) {
+        out->input_bits = jint(ia, "num_bits", 16);
+        snprintf(out->activation, sizeof out->activation, "A%d", out->input_bits);
+        out->static_input = jbool(ia, "dynamic") == 0;
+    } else
+        snprintf(out->activation, sizeof out->activation, "A16");
+    char gs[32] = "";
+    if (out->group_size > 0) /* "group", or NVFP4's "tensor_group" */
+        snprintf(gs, sizeof gs, " %d", out->group_size);
+    snprintf(out->summary, sizeof out->summary, "compressed-tensors %s, %s%d %s%s%s (W%d%s)%s",
+             out->fmt, out->type, out->bits, out->strategy, gs,
+             out->symmetric == 1 ? " symmetric" : out->symmetric == 0 ? " asymmetric" : "",
+             out->bits, out->activation, n_groups > 1 ? ", several config groups" : "");
+}
+
 static void quant_summarize(const cJSON *q, cfg_quant *out)
 {
     memset(out, 0, sizeof *out);
@@ -156,33 +191,8 @@ static void quant_summarize(const cJSON *q, cfg_quant *out)
     } else if (strcmp(out->method, "compressed-tensors") == 0) {
         snprintf(out->fmt, sizeof out->fmt, "%s", jstr(q, "format") ? jstr(q, "format") : "?");
         const cJSON *groups = cJSON_GetObjectItemCaseSensitive(q, "config_groups");
-        const cJSON *g = cJSON_IsObject(groups) ? groups->child : NULL;
-        const cJSON *w = g ? cJSON_GetObjectItemCaseSensitive(g, "weights") : NULL;
-        const cJSON *ia = g ? cJSON_GetObjectItemCaseSensitive(g, "input_activations") : NULL;
-        if (cJSON_IsObject(w)) {
-            out->bits = jint(w, "num_bits", 0);
-            snprintf(out->type, sizeof out->type, "%s", jstr(w, "type") ? jstr(w, "type") : "int");
-            out->symmetric = jbool(w, "symmetric");
-            snprintf(out->strategy, sizeof out->strategy, "%s", jstr(w, "strategy") ? jstr(w, "strategy") : "");
-            out->group_size = jint(w, "group_size", 0);
-            const cJSON *ao = cJSON_GetObjectItemCaseSensitive(w, "actorder");
-            out->desc_act = cJSON_IsString(ao) ? 1 : cJSON_IsNull(ao) || !ao ? 0 : -1;
-        }
-        if (cJSON_IsObject(ia)) {
-            out->input_bits = jint(ia, "num_bits", 16);
-            snprintf(out->activation, sizeof out->activation, "A%d", out->input_bits);
-            out->static_input = jbool(ia, "dynamic") == 0;
-        }
-        else
-            snprintf(out->activation, sizeof out->activation, "A16");
-        char gs[32] = "";
-        if (out->group_size > 0) /* "group", or NVFP4's "tensor_group" */
-            snprintf(gs, sizeof gs, " %d", out->group_size);
-        int ngroups = cJSON_IsObject(groups) ? cJSON_GetArraySize(groups) : 0;
-        snprintf(out->summary, sizeof out->summary, "compressed-tensors %s, %s%d %s%s%s (W%d%s)%s",
-                 out->fmt, out->type, out->bits, out->strategy, gs,
-                 out->symmetric == 1 ? " symmetric" : out->symmetric == 0 ? " asymmetric" : "",
-                 out->bits, out->activation, ngroups > 1 ? ", several config groups" : "");
+        ct_group(cJSON_IsObject(groups) ? groups->child : NULL, out,
+                 cJSON_IsObject(groups) ? cJSON_GetArraySize(groups) : 0);
     } else if (strcmp(out->method, "gptq") == 0 || strcmp(out->method, "awq") == 0) {
         out->bits = jint(q, "bits", jint(q, "w_bit", 0));
         out->group_size = jint(q, "group_size", jint(q, "q_group_size", 0));
@@ -212,6 +222,136 @@ static void quant_summarize(const cJSON *q, cfg_quant *out)
         snprintf(out->summary + l, sizeof out->summary - l, ", %d module%s left unquantized",
                  out->n_ignore, out->n_ignore == 1 ? "" : "s");
     }
+}
+
+int config_target_matches(const char *target, size_t len, const char *name)
+{
+    if (len < 3 || strncmp(target, "re:", 3) != 0)
+        return strlen(name) == len && strncmp(name, target, len) == 0;
+    /* Python's re.match: anchored at the start; its (?:...) and class escapes in POSIX terms */
+    char pat[1024];
+    size_t n = 0;
+    pat[n++] = '^', pat[n++] = '(';
+    for (size_t i = 3; i < len && n < sizeof pat - 16; i++) {
+        static const struct { const char *py, *posix; } tr[] = {
+            {"(?:", "("}, {"\\d", "[0-9]"}, {"\\w", "[A-Za-z0-9_]"}, {"\\s", "[[:space:]]"}};
+        size_t k;
+        for (k = 0; k < sizeof tr / sizeof *tr; k++) {
+            size_t pl = strlen(tr[k].py);
+            if (i + pl <= len && strncmp(target + i, tr[k].py, pl) == 0) {
+                n += (size_t)snprintf(pat + n, sizeof pat - n, "%s", tr[k].posix);
+                i += pl - 1;
+                break;
+            }
+        }
+        if (k == sizeof tr / sizeof *tr)
+            pat[n++] = target[i];
+    }
+    pat[n++] = ')', pat[n] = 0;
+    regex_t re;
+    if (regcomp(&re, pat, REG_EXTENDED | REG_NOSUB) != 0)
+        return 0;
+    int hit = regexec(&re, name, 0, NULL, 0) == 0;
+    regfree(&re);
+    return hit;
+}
+
+/* Whether one of the lines of `targets` names `module` (match 1) or, as a class-name target, is
+ * part of a linear layer's class name, case-insensitively (match 2: "Linear"). */
+static int group_targets(const char *targets, const char *module, int match)
+{
+    static const char *const classes[] = {"QKVParallelLinear", "MergedColumnParallelLinear", "RowParallelLinear",
+                                          "ColumnParallelLinear", "ReplicatedLinear"};
+    for (const char *t = targets; t && *t;) {
+        const char *e = strchr(t, '\n');
+        size_t l = e ? (size_t)(e - t) : strlen(t);
+        if (match == 1 && config_target_matches(t, l, module))
+            return 1;
+        for (unsigned c = 0; match == 2 && l && strncmp(t, "re:", 3) != 0 && c < sizeof classes / sizeof *classes; c++)
+            for (const char *h = classes[c]; *h; h++)
+                if (strncasecmp(h, t, l) == 0)
+                    return 1;
+        t = e ? e + 1 : t + l;
+    }
+    return 0;
+}
+
+/* The first group a target of which names `module` (match 1) or its class (match 2); -1: none. */
+static int group_of(const ck_config *cfg, const char *module, int match)
+{
+    for (int i = 0; i < cfg->n_groups; i++)
+        if (group_targets(cfg->groups[i].targets, module, match))
+            return i;
+    return -1;
+}
+
+const cfg_quant *config_scheme(const ck_config *cfg, const char *module, const char *const *parts)
+{
+    if (!cfg->has_quant)
+        return NULL;
+    if (!cfg->n_groups)
+        return &cfg->quant;
+    int g = group_of(cfg, module, 1);
+    if (strcmp(cfg->quant.method, "gptq") == 0)
+        return g < 0 ? &cfg->quant : cfg->groups[g].skip ? NULL : &cfg->groups[g].q;
+    if (g < 0 && parts && parts[0]) { /* every component named: the first one's group */
+        g = group_of(cfg, parts[0], 1);
+        for (int k = 1; g >= 0 && parts[k]; k++)
+            if (group_of(cfg, parts[k], 1) < 0)
+                g = -1;
+    }
+    if (g < 0)
+        g = group_of(cfg, module, 2);
+    return g < 0 ? NULL : &cfg->groups[g].q;
+}
+
+const cfg_quant *config_scheme_experts(const ck_config *cfg)
+{
+    if (!cfg->has_quant)
+        return NULL;
+    for (int i = 0; strcmp(cfg->quant.method, "compressed-tensors") == 0 && i < cfg->n_groups; i++)
+        for (const char *t = cfg->groups[i].targets; t && *t; t = strchr(t, '\n') ? strchr(t, '\n') + 1 : "")
+            if (strncmp(t, "Linear\n", 7) == 0)
+                return &cfg->groups[i].q;
+    return &cfg->quant;
+}
+
+/* cfg->groups from compressed-tensors' config_groups or GPTQ's dynamic rules; 0, -1 out of memory. */
+static int quant_groups(const cJSON *q, ck_config *cfg)
+{
+    int ct = strcmp(cfg->quant.method, "compressed-tensors") == 0;
+    const cJSON *src = cJSON_GetObjectItemCaseSensitive(q, ct ? "config_groups" : "dynamic"), *g;
+    if (!cJSON_IsObject(src) || (!ct && strcmp(cfg->quant.method, "gptq") != 0) || !cJSON_GetArraySize(src))
+        return 0;
+    cfg->groups = calloc((size_t)cJSON_GetArraySize(src), sizeof *cfg->groups);
+    if (!cfg->groups)
+        return -1;
+    int ngroups = cJSON_GetArraySize(src);
+    cJSON_ArrayForEach(g, src)
+    {
+        cfg_qgroup *x = &cfg->groups[cfg->n_groups++];
+        x->q = cfg->quant;
+        if (ct) {
+            snprintf(x->q.fmt, sizeof x->q.fmt, "%s", jstr(q, "format") ? jstr(q, "format") : "?");
+            ct_group(g, &x->q, ngroups);
+            x->targets = string_lines(g, "targets");
+            continue;
+        }
+        const char *key = g->string;
+        x->skip = strncmp(key, "-:", 2) == 0;
+        key += strncmp(key, "-:", 2) == 0 || strncmp(key, "+:", 2) == 0 ? 2 : 0;
+        size_t kl = strlen(key);
+        if (!(x->targets = malloc(kl + 5)))
+            return -1;
+        snprintf(x->targets, kl + 5, "re:%s\n", key);
+        x->q.bits = jint(g, "bits", x->q.bits);
+        x->q.group_size = jint(g, "group_size", x->q.group_size);
+        if (jbool(g, "desc_act") != -1)
+            x->q.desc_act = jbool(g, "desc_act");
+        if (jbool(g, "sym") != -1)
+            x->q.symmetric = jbool(g, "sym");
+    }
+    return 0;
 }
 
 int config_load(const char *path, ck_config *cfg, ck_findings *f)
@@ -327,6 +467,13 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
     if (cJSON_IsObject(q)) {
         cfg->has_quant = 1;
         quant_summarize(q, &cfg->quant);
+        if (quant_groups(q, cfg) != 0) {
+            findings_add(f, "config.invalid", SEV_ERROR, path, NULL, UINT64_MAX, "out of memory");
+            cJSON_Delete(root);
+            free(text);
+            config_free(cfg);
+            return -1;
+        }
         if (strcmp(cfg->quant.method, "awq") == 0 || strcmp(cfg->quant.method, "gptq") == 0)
             cfg->not_convert = string_lines(q, "modules_to_not_convert");
         else if (strcmp(cfg->quant.method, "compressed-tensors") == 0)
@@ -417,6 +564,9 @@ void config_free(ck_config *cfg)
     free(cfg->model_type);
     free(cfg->torch_dtype);
     free(cfg->not_convert);
+    for (int i = 0; i < cfg->n_groups; i++)
+        free(cfg->groups[i].targets);
+    free(cfg->groups);
     memset(cfg, 0, sizeof *cfg);
 }
 

@@ -42,6 +42,16 @@ typedef struct {
     char summary[256];   /* one line, e.g. "fp8 e4m3, 128x128 blocks, dynamic activations" */
 } cfg_quant;
 
+/* A scheme that applies to some modules only: a compressed-tensors config group (its "targets")
+ * or a GPTQ "dynamic" rule ("+:REGEX" overrides bits, group_size, desc_act, sym; "-:REGEX" leaves
+ * the module unquantized). */
+typedef struct {
+    cfg_quant q;         /* the scheme of the modules it targets */
+    char *targets;       /* owned: one per line, "Linear" (any linear layer's class), a module
+                          * name, or "re:" and a regular expression matched from the name's start */
+    int skip;            /* GPTQ "-:": the modules it matches stay unquantized */
+} cfg_qgroup;
+
 typedef struct {
     int present;         /* config.json was found and parsed */
     int n_layer_types;   /* entries of the "layer_types" list, -1 when there is none */
@@ -54,7 +64,10 @@ typedef struct {
     char *model_type;    /* owned; "" when absent */
     char *torch_dtype;   /* owned; "" when absent */
     int has_quant;
-    cfg_quant quant;
+    cfg_quant quant;     /* the whole config's scheme (compressed-tensors: its first group's) */
+    cfg_qgroup *groups;  /* (n_groups) owned: compressed-tensors' config groups in file order, or
+                          * GPTQ's dynamic rules; NULL when the scheme is the same everywhere */
+    int n_groups;
     double rope_theta;   /* rope_theta at the top or in rope_parameters/rope_scaling; 10000 */
     char rope_type[32];  /* "default", "llama3", "yarn", ... */
     double rope_factor, rope_orig_max, rope_beta_fast, rope_beta_slow; /* yarn: 0 when absent */
@@ -77,6 +90,21 @@ typedef struct {
 int config_load(const char *path, ck_config *cfg, ck_findings *f);
 /* Frees what config_load allocated and leaves cfg zeroed; accepts NULL and a zeroed config. */
 void config_free(ck_config *cfg);
+/* The scheme of linear module `module` (vLLM's prefix, "model.layers.0.self_attn.qkv_proj") as
+ * vLLM picks it: compressed-tensors' first target that is the name or a regular expression
+ * matching it, else (a fused module, `parts` its components' names, NULL-terminated, or NULL)
+ * the group of the first component when every component is named so, else a class-name target
+ * ("Linear"), else none (NULL: unquantized); GPTQ's first dynamic rule matching it ("-:" gives
+ * NULL), else the config's. The config's scheme when there are no groups; NULL without
+ * quantization. Borrowed. */
+const cfg_quant *config_scheme(const ck_config *cfg, const char *module, const char *const *parts);
+/* The scheme of fused MoE experts: compressed-tensors' "Linear" group (vLLM's MoE methods read
+ * that one), else the config's. */
+const cfg_quant *config_scheme_experts(const ck_config *cfg);
+/* Whether `name` is `target` or matches "re:REGEX" from its start (Python's syntax, the common
+ * part: (?:...) groups, \d, \w, \s). */
+int config_target_matches(const char *target, size_t len, const char *name);
+
 /* Integer field by name: 1 and *v when present and a number (or a bool: 0/1), 0 when absent or
  * null, -1 when present with another type (*v untouched unless 1). The name is taken as given:
  * config_experts is the one that tries the aliases of the expert count. */

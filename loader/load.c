@@ -263,6 +263,13 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
     size_t len = strlen(ten->name);
     ck_tensor_ref sref, wref;
     *out = NULL;
+    const char *dot = strrchr(ten->name, '.');
+    if (ck->cfg.n_groups && dot && (size_t)(dot - ten->name) < 512) { /* its module's config group */
+        char mod[512];
+        snprintf(mod, sizeof mod, "%.*s", (int)(dot - ten->name), ten->name);
+        if (!(q = config_scheme(&ck->cfg, mod, NULL)))
+            return CK_OK; /* a module no group targets: stored unquantized */
+    }
     void *raw = NULL;
     float *scale = NULL;
     uint64_t n;
@@ -647,9 +654,9 @@ static int alloc_rank(const plan *p, int stage, int tp_rank, int64_t layer, int 
         const plan_param *pp = &st->params[i];
         load_param *lp = &out->params[i];
         lp->pp = pp;
-        if (pp->suffix >= 0 && strcmp(p->quant->suffixes[pp->suffix].suffix, "weight") != 0)
+        if (pp->suffix >= 0 && strcmp(pp->quant->suffixes[pp->suffix].suffix, "weight") != 0)
             return ck_err_set(err, CK_EUSAGE, p->rules->path, pp->name, CK_NO_OFFSET, "quantized parameters "
-                              "(%s) are not loaded by this version", p->quant->suffixes[pp->suffix].suffix);
+                              "(%s) are not loaded by this version", pp->quant->suffixes[pp->suffix].suffix);
         if (layer >= 0 && pp->layer != layer)
             continue; /* not loaded: data NULL, nothing expected */
         uint64_t n = 1;

@@ -253,40 +253,42 @@ int plan_lookup(void *envp, const char *name, size_t len, expr_val *out)
         return 1;
     }
     if (len > 6 && strncmp(name, "quant_", 6) == 0) {
+        /* the module's scheme where the expression is about one (a config group), else the config's */
+        const cfg_quant *sq = env->scheme ? env->scheme : c->has_quant ? &c->quant : NULL;
         const char *q = name + 6;
         size_t ql = len - 6;
         if (name_is("method", q, ql)) {
             out->is_str = 1;
-            out->s = c->has_quant ? c->quant.method : "none";
+            out->s = sq ? sq->method : "none";
             out->slen = strlen(out->s);
             return 1;
         }
         if (name_is("bits", q, ql)) {
-            out->v = c->has_quant ? c->quant.bits : 16;
+            out->v = sq ? sq->bits : 16;
             return 1;
         }
         if (name_is("input_bits", q, ql)) {
-            out->v = c->has_quant ? c->quant.input_bits : 16;
+            out->v = sq ? sq->input_bits : 16;
             return 1;
         }
         if (name_is("static_input", q, ql)) {
-            out->v = c->has_quant && c->quant.static_input == 1;
+            out->v = sq && sq->static_input == 1;
             return 1;
         }
         if (name_is("desc_act", q, ql)) {
-            out->v = c->has_quant && c->quant.desc_act == 1;
+            out->v = sq && sq->desc_act == 1;
             return 1;
         }
         if (name_is("symmetric", q, ql)) {
-            out->v = !c->has_quant || c->quant.symmetric != 0; /* unknown: symmetric */
+            out->v = !sq || sq->symmetric != 0; /* unknown: symmetric */
             return 1;
         }
         if (name_is("group_size", q, ql)) {
-            out->v = c->has_quant ? c->quant.group_size : 0;
+            out->v = sq ? sq->group_size : 0;
             return 1;
         }
         if (name_is("block_n", q, ql) || name_is("block_k", q, ql)) {
-            out->v = c->has_quant ? c->quant.block[q[6] == 'n' ? 0 : 1] : 0;
+            out->v = sq ? sq->block[q[6] == 'n' ? 0 : 1] : 0;
             return 1;
         }
     }
@@ -407,7 +409,7 @@ static const char *tp_sizes(int64_t size, int64_t unit, int64_t heads, char *buf
 /* config.json's num_attention_heads, 0 when it has none. */
 static int64_t plan_heads(const plan *p)
 {
-    plan_env env = {p, NULL, NULL, NULL, NULL, 0};
+    plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL};
     expr_val v;
     return plan_lookup(&env, "num_attention_heads", 19, &v) && !v.is_null && !v.is_str ? v.v : 0;
 }
@@ -424,14 +426,71 @@ static int64_t split(expander *x, int64_t size, int ways, const char *what)
     return size / ways;
 }
 
+/* The module a linear template names with the current captures: vLLM's prefix (strip_prefix put
+ * back, less ".weight"), "" when it cannot be formed. */
+static void module_name(expander *x, char *mod, size_t size)
+{
+    const rules_param *t = x->t;
+    int si = pattern_cap_index(&t->name, "suffix", 6);
+    if (si >= 0) {
+        x->vals[si].s = "weight";
+        x->vals[si].len = 6;
+    }
+    size_t sp = strlen(x->p->rules->strip_prefix);
+    snprintf(mod, size, "%s", x->p->rules->strip_prefix);
+    if (sp < size && pattern_format(&t->name, x->vals, mod + sp, size - sp) > 7)
+        mod[strlen(mod) - 7] = 0;
+    else
+        mod[0] = 0;
+}
+
+/* vLLM's packed_modules_mapping of these families: a fused module's components. */
+static const struct {
+    const char *fused, *parts[4];
+} packed_modules[] = {{"qkv_proj", {"q_proj", "k_proj", "v_proj", NULL}}, {"gate_up_proj", {"gate_proj", "up_proj", NULL}}};
+
+/* The scheme of linear module mod (config_scheme, with a fused module's components). */
+static const cfg_quant *module_scheme(const plan *p, const char *mod)
+{
+    const char *dot = strrchr(mod, '.'), *leaf = dot ? dot + 1 : mod;
+    for (unsigned i = 0; i < sizeof packed_modules / sizeof *packed_modules; i++) {
+        if (strcmp(leaf, packed_modules[i].fused) != 0)
+            continue;
+        char names[4][512];
+        const char *parts[5] = {NULL};
+        for (int k = 0; k < 4 && packed_modules[i].parts[k]; k++) {
+            snprintf(names[k], sizeof names[k], "%.*s%s", (int)(leaf - mod), mod, packed_modules[i].parts[k]);
+            parts[k] = names[k];
+        }
+        return config_scheme(p->cfg, mod, parts);
+    }
+    return config_scheme(p->cfg, mod, NULL);
+}
+
+/* The filtered variant of scheme q (one of p->schemes; NULL: unquantized, the config's). */
+static const rules_quant *scheme_rules(const plan *p, const cfg_quant *q)
+{
+    for (int i = 0; i < p->n_schemes; i++)
+        if (p->schemes[i].q == q)
+            return &p->schemes[i].v;
+    return p->quant;
+}
+
 static int emit(expander *x, size_t *cap, int layer)
 {
     plan *p = x->p;
     const rules_param *t = x->t;
-    const rules_quant *q = p->quant;
+    /* a linear's scheme: its config group's where the config has groups, else the config's */
+    const cfg_quant *sq = p->cfg->has_quant ? &p->cfg->quant : NULL;
+    if (t->linear && p->cfg->n_groups) {
+        char mod[512];
+        module_name(x, mod, sizeof mod);
+        sq = t->experts ? config_scheme_experts(p->cfg) : module_scheme(p, mod);
+    }
+    const rules_quant *q = scheme_rules(p, sq);
     int nsuf = t->linear ? q->n_suffixes : 1;
     int tp = p->layout.tp, ep = p->layout.ep;
-    plan_env env = {p, &t->name, x->vals, NULL, NULL, 0};
+    plan_env env = {p, &t->name, x->vals, NULL, NULL, 0, sq};
     int64_t full[PLAN_MAX_DIMS] = {0}, out = 0, in = 0, experts = 0;
     if (t->experts && eval_int(p, t->experts, &env, t->line, &experts, x->err))
         return -1;
@@ -444,9 +503,9 @@ static int emit(expander *x, size_t *cap, int layer)
     }
     /* the TP split of a linear's [out, in] */
     int64_t lout = out, lin = in;
-    int block_n = p->cfg->has_quant ? p->cfg->quant.block[0] : 0;
-    int block_k = p->cfg->has_quant ? p->cfg->quant.block[1] : 0;
-    int fp8_block = p->cfg->has_quant && strcmp(p->cfg->quant.method, "fp8") == 0 && block_n > 0;
+    int block_n = sq ? sq->block[0] : 0;
+    int block_k = sq ? sq->block[1] : 0;
+    int fp8_block = sq && strcmp(sq->method, "fp8") == 0 && block_n > 0;
     if (!t->linear && t->shard == SHARD_COLUMN && t->n_parts) /* a fused bias, say */
         out = full[0];
     if (t->linear || (t->shard == SHARD_COLUMN && t->n_parts)) {
@@ -493,7 +552,7 @@ static int emit(expander *x, size_t *cap, int layer)
         /* AWQ: vLLM's CUDA kernels need whole groups per shard and whole int32 words of output
          * (AutoAWQLinearMethod.create_weights, where Marlin does not take the layer); its CPU path
          * floors the groups and loads the layer without scales */
-        const cfg_quant *aq = p->cfg->has_quant ? &p->cfg->quant : NULL;
+        const cfg_quant *aq = sq;
         if (t->linear && !t->experts && aq && strcmp(aq->method, "awq") == 0) {
             int pf = 32 / (aq->bits > 0 ? aq->bits : 4);
             char sizes[256];
@@ -510,23 +569,17 @@ static int emit(expander *x, size_t *cap, int layer)
         }
         /* compressed-tensors WNA16 (pack-quantized, group strategy): every shard holds whole
          * quant groups (vLLM's verify_group_size_divides_partition) */
-        const cfg_quant *cq = p->cfg->has_quant ? &p->cfg->quant : NULL;
+        const cfg_quant *cq = sq;
         if (t->linear && !t->experts && cq && strcmp(cq->method, "compressed-tensors") == 0 &&
             strcmp(cq->fmt, "pack-quantized") == 0 && cq->group_size > 0 && lin % cq->group_size) {
-            char mod[512] = "";
-            int si = pattern_cap_index(&t->name, "suffix", 6);
-            if (si >= 0) {
-                x->vals[si].s = "weight";
-                x->vals[si].len = 6;
-            }
-            if (pattern_format(&t->name, x->vals, mod, sizeof mod) > 7)
-                mod[strlen(mod) - 7] = 0; /* less ".weight" */
+            char mod[512];
+            module_name(x, mod, sizeof mod);
             char sizes[256];
-            construct_finding(x, "ValueError: Weight input_size_per_partition=%lld for layer '%s%s' is "
+            construct_finding(x, "ValueError: Weight input_size_per_partition=%lld for layer '%s' is "
                               "not divisible by group_size=%d. This happens when tensor_parallel_size "
                               "splits the layer input into shards that are not a whole number of quant "
                               "groups. Consider reducing tensor_parallel_size. (--tp sizes that keep whole "
-                              "groups here: %s)", (long long)lin, p->rules->strip_prefix, mod, cq->group_size,
+                              "groups here: %s)", (long long)lin, mod, cq->group_size,
                               tp_sizes(in, cq->group_size, plan_heads(p), sizes, sizeof sizes));
         }
     }
@@ -534,18 +587,11 @@ static int emit(expander *x, size_t *cap, int layer)
     shard_expert_range(p, experts, 0, &first, &lexperts); /* the most any rank holds: rank 0's */
     /* a module the config or the checkpoint leaves unquantized (AWQ/GPTQ modules_to_not_convert,
      * or what vLLM derives from the stored dtypes): a plain weight */
-    int plain = 0;
-    if (t->linear && !t->experts && (p->cfg->not_convert || p->layout.unconverted)) {
-        char mod[512] = "";
-        int si = pattern_cap_index(&t->name, "suffix", 6);
-        if (si >= 0) {
-            x->vals[si].s = "weight";
-            x->vals[si].len = 6;
-        }
-        size_t sp = strlen(p->rules->strip_prefix);
-        snprintf(mod, sizeof mod, "%s", p->rules->strip_prefix);
-        if (pattern_format(&t->name, x->vals, mod + sp, sizeof mod - sp) > 7) {
-            mod[strlen(mod) - 7] = 0; /* less ".weight" */
+    int plain = t->linear && p->cfg->has_quant && !sq; /* no config group targets it */
+    if (t->linear && !t->experts && !plain && (p->cfg->not_convert || p->layout.unconverted)) {
+        char mod[512];
+        module_name(x, mod, sizeof mod);
+        if (mod[0]) {
             /* compressed-tensors and fp8 match names exactly (or "re:" patterns), AWQ and GPTQ
              * by substring, ModelOpt by substring or wildcard */
             const char *qm = p->cfg->has_quant ? p->cfg->quant.method : "";
@@ -561,6 +607,8 @@ static int emit(expander *x, size_t *cap, int layer)
         memset(&pp, 0, sizeof pp);
         pp.tmpl = x->tmpl;
         pp.suffix = t->linear ? s : -1;
+        pp.quant = q;
+        pp.scheme = sq;
         pp.layer = layer;
         pp.out = out;
         pp.in = in;
@@ -587,7 +635,7 @@ static int emit(expander *x, size_t *cap, int layer)
             for (int pass = 0; pass < 2; pass++) {
                 const char *names[3] = {"out", "in", "parts"}; /* parts: the fused parts, 1 if none */
                 int64_t v[3] = {pass ? lout : out, pass ? lin : in, t->n_parts ? t->n_parts : 1};
-                plan_env e2 = {p, &t->name, x->vals, v, names, 3};
+                plan_env e2 = {p, &t->name, x->vals, v, names, 3, sq};
                 int nd = 0;
                 for (int d = 0; d < q->suffixes[s].ndim && d0 + nd < PLAN_MAX_DIMS; d++) {
                     int64_t dim;
@@ -636,7 +684,7 @@ static int expand(expander *x, size_t *cap, int k)
 {
     const rules_param *t = x->t;
     plan *p = x->p;
-    plan_env env = {p, &t->name, x->vals, NULL, NULL, 0};
+    plan_env env = {p, &t->name, x->vals, NULL, NULL, 0, NULL};
     if (k == t->name.n_caps) {
         if (t->when) {
             expr_val w;
@@ -690,7 +738,7 @@ static int stage_require(plan *p, const rules_stage_req *q, ck_findings *f, ck_e
 {
     const rules_file *r = p->rules;
     if (q->when) {
-        plan_env env = {p, NULL, NULL, NULL, NULL, 0};
+        plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL};
         expr_val v;
         if (plan_eval(p, q->when, &env, q->line, &v, err))
             return -1;
@@ -726,6 +774,61 @@ static int stage_require(plan *p, const rules_stage_req *q, ck_findings *f, ck_e
     return 0;
 }
 
+/* The rules' variant for scheme q (NULL: unquantized) into *out, less the suffixes whose "when"
+ * does not hold on it. The variant is chosen by "method:format:strategy" first (compressed-tensors
+ * FP8 per tensor keeps one scale per fused part, per channel one per row), then "method::strategy"
+ * for any format (fp8 per tensor), "method:format" (compressed-tensors stores int-quantized and
+ * pack-quantized weights under different suffixes), and the method alone. group: the config
+ * group it is (for the error), -1 the config's own. */
+static int scheme_variant(plan *p, const cfg_quant *q, int group, plan_scheme *out, ck_err *err)
+{
+    const rules_file *r = p->rules;
+    static const rules_quant no_quant = {"none", NULL, 0};
+    const char *method = q ? q->method : "none";
+    const rules_quant *v = NULL;
+    char cand[4][120];
+    snprintf(cand[0], sizeof cand[0], "%s:%s:%s", method, q ? q->fmt : "", q ? q->strategy : "");
+    snprintf(cand[1], sizeof cand[1], "%s::%s", method, q ? q->strategy : "");
+    snprintf(cand[2], sizeof cand[2], "%s:%s", method, q ? q->fmt : "");
+    snprintf(cand[3], sizeof cand[3], "%s", method);
+    for (int c = 0; c < 4 && !v; c++)
+        for (int i = 0; i < r->n_quants && !v; i++)
+            if (strcmp(r->quants[i].method, cand[c]) == 0)
+                v = &r->quants[i];
+    if (!v && !r->builds_model)
+        v = &no_quant; /* a converter keeps whatever suffixes the checkpoint has */
+    if (!v && group >= 0)
+        return ck_err_set(err, CK_EUSAGE, r->path, NULL, CK_NO_OFFSET, "the rules have no variant for config "
+                          "group %d's scheme \"%s\" (their \"quant\" section lists the methods they know)",
+                          group, cand[2]);
+    if (!v)
+        return ck_err_set(err, CK_EUSAGE, r->path, NULL, CK_NO_OFFSET, "the rules have no variant "
+                          "for quant_method \"%s\" (their \"quant\" section lists the methods they "
+                          "know)", method);
+    out->q = q;
+    out->v = *v;
+    out->v.suffixes = calloc((size_t)v->n_suffixes + 1, sizeof *v->suffixes);
+    if (!out->v.suffixes)
+        return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    out->v.n_suffixes = 0;
+    /* suffixes that exist only on some configs (a zero point when the weights are asymmetric) */
+    for (int i = 0; i < v->n_suffixes; i++) {
+        if (v->suffixes[i].when) {
+            plan_env env = {p, NULL, NULL, NULL, NULL, 0, q};
+            expr_val x;
+            if (plan_eval(p, v->suffixes[i].when, &env, 0, &x, err)) {
+                free(out->v.suffixes);
+                out->v.suffixes = NULL;
+                return CK_EFORMAT;
+            }
+            if (x.is_null || !x.v)
+                continue;
+        }
+        out->v.suffixes[out->v.n_suffixes++] = v->suffixes[i];
+    }
+    return CK_OK;
+}
+
 int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay, plan *p,
                ck_findings *f, ck_err *err)
 {
@@ -736,62 +839,19 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
     if (lay->tp < 1 || lay->pp < 1 || lay->pp > PLAN_MAX_PP)
         return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "--tp must be >= 1 and --pp "
                           "1..%d", PLAN_MAX_PP);
-    const char *method = cfg->has_quant ? cfg->quant.method : "none";
-    static const rules_quant no_quant = {"none", NULL, 0};
-    /* "method:format" first (compressed-tensors stores int-quantized and pack-quantized weights
-     * under different suffixes), then the method alone */
-    char mf[80], mfs[100], ms[100];
-    snprintf(mf, sizeof mf, "%s:%s", method, cfg->has_quant ? cfg->quant.fmt : "");
-    /* "method:format:strategy" before that (compressed-tensors FP8 per tensor keeps one scale per
-     * fused part, per channel one per row), and "method::strategy" for any format (fp8 per tensor) */
-    snprintf(mfs, sizeof mfs, "%s:%s", mf, cfg->has_quant ? cfg->quant.strategy : "");
-    snprintf(ms, sizeof ms, "%s::%s", method, cfg->has_quant ? cfg->quant.strategy : "");
-    for (int i = 0; i < r->n_quants && !p->quant; i++)
-        if (strcmp(r->quants[i].method, mfs) == 0)
-            p->quant = &r->quants[i];
-    for (int i = 0; i < r->n_quants && !p->quant; i++)
-        if (strcmp(r->quants[i].method, ms) == 0)
-            p->quant = &r->quants[i];
-    for (int i = 0; i < r->n_quants && !p->quant; i++)
-        if (strcmp(r->quants[i].method, mf) == 0)
-            p->quant = &r->quants[i];
-    for (int i = 0; i < r->n_quants && !p->quant; i++)
-        if (strcmp(r->quants[i].method, method) == 0)
-            p->quant = &r->quants[i];
-    if (!p->quant && !r->builds_model)
-        p->quant = &no_quant; /* a converter keeps whatever suffixes the checkpoint has */
-    if (!p->quant)
-        return ck_err_set(err, CK_EUSAGE, r->path, NULL, CK_NO_OFFSET, "the rules have no variant "
-                          "for quant_method \"%s\" (their \"quant\" section lists the methods they "
-                          "know)", method);
-    /* suffixes that exist only on some configs (a zero point when the weights are asymmetric) */
-    int conditional = 0;
-    for (int i = 0; i < p->quant->n_suffixes; i++)
-        conditional |= p->quant->suffixes[i].when != NULL;
-    if (conditional) {
-        const rules_quant *q = p->quant;
-        p->quant_own = *q;
-        p->quant_own.suffixes = calloc((size_t)q->n_suffixes + 1, sizeof *q->suffixes);
-        if (!p->quant_own.suffixes) {
-            memset(&p->quant_own, 0, sizeof p->quant_own);
-            return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    p->schemes = calloc((size_t)cfg->n_groups + 1, sizeof *p->schemes);
+    if (!p->schemes)
+        return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    for (int g = -1; g < cfg->n_groups; g++) { /* the config's scheme, then each group's */
+        int rc = scheme_variant(p, g < 0 ? (cfg->has_quant ? &cfg->quant : NULL) : &cfg->groups[g].q, g,
+                                &p->schemes[p->n_schemes], err);
+        if (rc) {
+            plan_free(p);
+            return rc;
         }
-        p->quant_own.n_suffixes = 0;
-        p->quant = &p->quant_own;
-        for (int i = 0; i < q->n_suffixes; i++) {
-            if (q->suffixes[i].when) {
-                plan_env env = {p, NULL, NULL, NULL, NULL, 0};
-                expr_val v;
-                if (plan_eval(p, q->suffixes[i].when, &env, 0, &v, err)) {
-                    plan_free(p);
-                    return CK_EFORMAT;
-                }
-                if (v.is_null || !v.v)
-                    continue;
-            }
-            p->quant_own.suffixes[p->quant_own.n_suffixes++] = q->suffixes[i];
-        }
+        p->n_schemes++;
     }
+    p->quant = &p->schemes[0].v;
     p->lets = calloc((size_t)r->n_lets + 1, sizeof *p->lets);
     p->stages = calloc((size_t)lay->pp, sizeof *p->stages);
     if (!p->lets || !p->stages) {
@@ -800,7 +860,7 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
     }
     /* lets in order: each sees the ones before it (later ones are not yet known) */
     for (int i = 0; i < r->n_lets; i++) {
-        plan_env env = {p, NULL, NULL, NULL, NULL, 0};
+        plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL};
         if (plan_eval(p, r->lets[i].value, &env, 0, &p->lets[i], err)) {
             snprintf(err->key, sizeof err->key, "let %s", r->lets[i].name);
             plan_free(p);
@@ -809,7 +869,7 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
         p->n_lets = i + 1;
     }
     int64_t layers = 0;
-    plan_env env = {p, NULL, NULL, NULL, NULL, 0};
+    plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL};
     expr_val lv;
     if (!plan_lookup(&env, "num_hidden_layers", 17, &lv) || lv.is_null || lv.is_str || lv.v < 1) {
         plan_free(p);
@@ -876,7 +936,7 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
     }
     p->strict = r->strict_error != NULL;
     if (r->strict_when) {
-        plan_env senv = {p, NULL, NULL, NULL, NULL, 0};
+        plan_env senv = {p, NULL, NULL, NULL, NULL, 0, NULL};
         expr_val v;
         if (plan_eval(p, r->strict_when, &senv, r->strict_line, &v, err)) {
             plan_free(p);
@@ -910,6 +970,8 @@ void plan_free(plan *p)
         }
     free(p->stages);
     free(p->lets);
-    free(p->quant_own.suffixes);
+    for (int i = 0; i < p->n_schemes; i++)
+        free(p->schemes[i].v.suffixes);
+    free(p->schemes);
     memset(p, 0, sizeof *p);
 }

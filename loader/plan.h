@@ -39,6 +39,8 @@ typedef struct {
     char *name;                  /* as the loader's params_dict spells it */
     int tmpl;                    /* index into rules->params */
     int suffix;                  /* index into the quant variant's suffixes, -1 if not linear */
+    const rules_quant *quant;    /* that variant (the module's scheme's: plan->schemes[].v) */
+    const cfg_quant *scheme;     /* the module's scheme (a config group's), NULL: unquantized */
     int layer;                   /* the {layer} capture, -1 when none */
     int ndim;
     uint64_t full[PLAN_MAX_DIMS];  /* unsharded shape */
@@ -58,12 +60,20 @@ typedef struct {
                                   * stage_requires), "" when it can */
 } plan_stage;
 
+/* A quantization scheme (the config's, or one config group's) and the rules' variant for it,
+ * less the suffixes whose "when" does not hold on it (the suffixes borrowed from the rules). */
+typedef struct {
+    const cfg_quant *q;          /* borrowed from the config; NULL: unquantized */
+    rules_quant v;
+} plan_scheme;
+
 typedef struct {
     const rules_file *rules;     /* borrowed, must outlive the plan */
     const ck_config *cfg;        /* borrowed */
     const rules_quant *quant;    /* the variant chosen by quantization_config, less the suffixes
-                                  * whose "when" does not hold on this config */
-    rules_quant quant_own;       /* that filtered copy (its suffixes borrowed from the rules) */
+                                  * whose "when" does not hold on this config: schemes[0].v */
+    plan_scheme *schemes;        /* (n_schemes) the config's scheme, then each config group's */
+    int n_schemes;
     plan_layout layout;
     int num_layers;              /* num_hidden_layers */
     expr_val *lets;              /* (n_lets) the rules' lets evaluated so far, in order */
@@ -115,6 +125,7 @@ typedef struct {
     const int64_t *extra_v;      /* extra integer names (out, in) */
     const char *const *extra_n;
     int n_extra;
+    const cfg_quant *scheme;     /* the quant_* names: this module's scheme; NULL: the config's */
 } plan_env;
 int plan_lookup(void *env, const char *name, size_t len, expr_val *out);
 /* Evaluates e in env; on error fills err naming the rules file line `line`. */

@@ -54,7 +54,7 @@ static const rules_skip *skip_meant_for(const plan *p, int layer)
             v[c].s = ""; /* other captures: empty names */
         v[li].s = NULL;
         v[li].v = layer;
-        plan_env env = {p, &sk->key, v, NULL, NULL, 0};
+        plan_env env = {p, &sk->key, v, NULL, NULL, 0, NULL};
         expr_val w;
         ck_err e;
         ck_err_clear(&e);
@@ -182,7 +182,7 @@ static void class_of(const plan *p, const char *path, char *out, size_t size)
         pattern_value vals[PATTERN_MAX_CAPS];
         if (!pattern_match(&r->class_pat[i], path, strlen(path), vals))
             continue;
-        plan_env env = {p, &r->class_pat[i], vals, NULL, NULL, 0};
+        plan_env env = {p, &r->class_pat[i], vals, NULL, NULL, 0, NULL};
         expr_val v;
         ck_err err;
         ck_err_clear(&err);
@@ -604,7 +604,7 @@ void sim_run_checks(sim *s)
                 memset(v, 0, sizeof v);
                 if (li >= 0)
                     v[li].v = layer;
-                plan_env env = {p, &c->module, v, NULL, NULL, 0};
+                plan_env env = {p, &c->module, v, NULL, NULL, 0, NULL};
                 if (c->when) {
                     expr_val w;
                     ck_err e2;
@@ -737,7 +737,7 @@ void sim_check_dtypes(sim *s)
         if (!k->has_tensor || kp->own_st < 0)
             continue; /* an index entry without its shard's header, or a key skipped */
         const plan_param *pp = &p->stages[kp->own_st].params[kp->own_pi];
-        const rules_suffix *sf = pp->suffix >= 0 ? &p->quant->suffixes[pp->suffix] : NULL;
+        const rules_suffix *sf = pp->suffix >= 0 ? &pp->quant->suffixes[pp->suffix] : NULL;
         ck_dtype want;
         if (!sf || !sf->dtype || dtype_parse(sf->dtype, strlen(sf->dtype), &want) != 0 || dtype_bits(want) > 8 ||
             (strcmp(sf->suffix, "weight") != 0 && strcmp(sf->suffix, "weight_packed") != 0))
@@ -754,7 +754,7 @@ void sim_check_dtypes(sim *s)
                         "%s values where %s quantization stores %s codes beside a scale: vLLM copies them "
                         "into its %s parameter as they are and loads without an error, so '%s' computes "
                         "garbage; quantize this module too, or name it in quantization_config's %s so "
-                        "that vLLM builds it unquantized", dtype_name(got), p->quant->method,
+                        "that vLLM builds it unquantized", dtype_name(got), pp->quant->method,
                         dtype_name(want), dtype_name(want), key_param(s, k)->param, list);
     }
 }

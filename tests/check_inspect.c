@@ -683,6 +683,58 @@ START_TEST(test_config_quant_summary)
 }
 END_TEST
 
+/* Which config group a module takes, as vLLM's compressed-tensors and GPTQ pick it: a target
+ * naming the module or a regular expression (Python's syntax) matching it from the start, a fused
+ * module by its components, a class-name target last; GPTQ's dynamic rules in order. */
+START_TEST(test_config_schemes)
+{
+    ck_config c;
+    ck_findings f;
+    findings_init(&f);
+    ck_assert_int_eq(config_load("fixtures/quant/tiny-llama-mixed-fp8/config.json", &c, &f), 0);
+    ck_assert_int_eq(c.n_groups, 3);
+    const cfg_quant *a = config_scheme(&c, "model.layers.0.self_attn.o_proj", NULL);
+    ck_assert_ptr_eq(a, &c.groups[0].q);
+    ck_assert_str_eq(a->fmt, "float-quantized"); /* the group's own format over "mixed-precision" */
+    ck_assert_int_eq(a->input_bits, 8);
+    ck_assert_ptr_eq(config_scheme(&c, "model.layers.1.mlp.gate_proj", NULL), &c.groups[2].q);
+    ck_assert_str_eq(c.groups[2].q.fmt, "pack-quantized");
+    ck_assert_int_eq(c.groups[2].q.bits, 4);
+    ck_assert_ptr_null(config_scheme(&c, "model.layers.1.mlp.down_proj", NULL)); /* no target: unquantized */
+    const char *const gu[] = {"model.layers.1.mlp.gate_proj", "model.layers.1.mlp.up_proj", NULL};
+    ck_assert_ptr_eq(config_scheme(&c, "model.layers.1.mlp.gate_up_proj", gu), &c.groups[2].q);
+    const char *const half[] = {"model.layers.1.mlp.gate_proj", "model.layers.1.mlp.down_proj", NULL};
+    ck_assert_ptr_null(config_scheme(&c, "model.layers.1.mlp.fused", half)); /* not every component */
+    config_free(&c);
+    ck_assert_int_eq(config_load("fixtures/quant/tiny-llama-w4a16/config.json", &c, &f), 0);
+    ck_assert_int_eq(c.n_groups, 1); /* targets ["Linear"]: any linear layer's class */
+    ck_assert_ptr_eq(config_scheme(&c, "model.layers.0.mlp.down_proj", NULL), &c.groups[0].q);
+    ck_assert_ptr_eq(config_scheme_experts(&c), &c.groups[0].q);
+    config_free(&c);
+    ck_assert_int_eq(config_load("fixtures/oracle/models/tiny-llama-hd64-gptq-dynamic/config.json", &c, &f), 0);
+    ck_assert_int_eq(c.n_groups, 2);
+    const cfg_quant *g1 = config_scheme(&c, "model.layers.1.self_attn.qkv_proj", NULL);
+    ck_assert_ptr_nonnull(g1);
+    ck_assert_int_eq(g1->group_size, 32);
+    ck_assert_int_eq(g1->bits, 4);
+    ck_assert_ptr_null(config_scheme(&c, "model.layers.0.mlp.down_proj", NULL)); /* "-:" */
+    ck_assert_ptr_eq(config_scheme(&c, "model.layers.0.mlp.gate_up_proj", NULL), &c.quant);
+    ck_assert_int_eq(c.quant.group_size, 64);
+    config_free(&c);
+    /* the Python regular expressions of real configs, in POSIX terms */
+    static const struct { const char *target, *name; int hit; } re[] = {
+        {"re:.*\\.(?:1[0-5])\\..*", "model.layers.12.mlp", 1}, {"re:.*\\.(?:1[0-5])\\..*", "model.layers.16.mlp", 0},
+        {"re:model\\.layers\\.\\d+\\.mlp", "model.layers.7.mlp.down_proj", 1},
+        {"re:layers", "model.layers.0", 0}, /* re.match: from the start */
+        {"model.layers.0.mlp", "model.layers.0.mlp", 1}, {"model.layers.0.mlp", "model.layers.0.mlp.x", 0}};
+    for (unsigned i = 0; i < sizeof re / sizeof *re; i++)
+        ck_assert_msg(config_target_matches(re[i].target, strlen(re[i].target), re[i].name) == re[i].hit, "%s ~ %s",
+                      re[i].target, re[i].name);
+    ck_assert_int_eq(f.n, 0);
+    findings_free(&f);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------------------------ */
 /* --verify */
 
@@ -1110,6 +1162,7 @@ static Suite *inspect_suite(void)
     tcase_add_test(core, test_side_work);
     tcase_add_test(core, test_folder_download_error_and_config);
     tcase_add_test(core, test_config_quant_summary);
+    tcase_add_test(core, test_config_schemes);
     tcase_add_test(core, test_verify_data);
     tcase_add_test(core, test_verify_manifests);
     tcase_add_test(core, test_cli_exit_codes_and_json);

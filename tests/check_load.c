@@ -801,6 +801,16 @@ START_TEST(test_asymmetric_w4a16)
 }
 END_TEST
 
+/* several config groups, each module dequantized by its own group's scheme (attention W8A16 and
+ * MLP W4A16; attention FP8 and MLP W4A16, one MLP module in no group and left float32), as
+ * fixtures/oracle/make_mixed.py wrote them with the library's compressors. */
+START_TEST(test_config_groups)
+{
+    equals_library("fixtures/quant/tiny-llama-mixed", "fixtures/quant/tiny-llama-mixed.dequantized.safetensors");
+    equals_library("fixtures/quant/tiny-llama-mixed-fp8", "fixtures/quant/tiny-llama-mixed-fp8.dequantized.safetensors");
+}
+END_TEST
+
 /* NVFP4 (FP4 codes, FP8 group scales of 16, a global divisor shared by fused parts), W4A4 and
  * W4A16 (fixtures/oracle/make_nvfp4.py wrote them with the library's compressor). */
 START_TEST(test_nvfp4)
@@ -881,6 +891,7 @@ static Suite *load_suite(void)
     tcase_add_test(core, test_against_exact);
     tcase_add_test(core, test_asymmetric_w4a16);
     tcase_add_test(core, test_nvfp4);
+    tcase_add_test(core, test_config_groups);
     tcase_add_test(core, test_load_slices);
     tcase_add_test(core, test_shard_slices);
     tcase_add_test(core, test_check_cli);

@@ -781,6 +781,28 @@ START_TEST(test_more_families)
                           "The available parameters belonging to  (Gemma2ForCausalLM) are: {'model.embed_tokens.weight', "
                           "'model.layers.0.input_layernorm.weight', ", 200) == 0, "%s", first);
     findings_free(&f);
+    static const int lay[][2] = {{1, 1}, {2, 1}, {4, 1}, {1, 2}, {2, 2}, {1, 3}};
+    /* several config groups: each module's own scheme (W8A16 attention and W4A16 MLP; FP8 attention,
+     * W4A16 MLP, one module in no group built unquantized); at TP 4 o_proj's 16 inputs per rank are
+     * not whole groups of 32, vLLM's error exactly. GPTQ's dynamic rules likewise, and without them
+     * the layer-1 scales are the wrong size */
+    for (unsigned i = 0; i < sizeof lay / sizeof *lay; i++) {
+        int tp4 = lay[i][0] == 4;
+        ck_assert_uint_eq(lint("fixtures/quant/tiny-llama-mixed", "llama", lay[i][0], lay[i][1], 0, NULL, 0, &f),
+                          tp4 ? 1 : 0);
+        if (tp4)
+            ck_assert_ptr_nonnull(strstr(findings_find(&f, "lint.tp_indivisible")->msg,
+                                         "ValueError: Weight input_size_per_partition=16 for layer "
+                                         "'model.layers.0.self_attn.o_proj' is not divisible by group_size=32."));
+        findings_free(&f);
+        ck_assert_uint_eq(lint("fixtures/quant/tiny-llama-mixed-fp8", "llama", lay[i][0], lay[i][1], 0, NULL, 0, NULL), 0);
+        if (!tp4)
+            ck_assert_uint_eq(lint("fixtures/oracle/models/tiny-llama-hd64-gptq-dynamic", "llama", lay[i][0], lay[i][1],
+                                   0, NULL, 0, NULL), 0);
+    }
+    ck_assert_uint_ge(lint("fixtures/oracle/variants/gptq-dynamic-dropped", "llama", 1, 1, 0, NULL, 0, &f), 12);
+    ck_assert_ptr_nonnull(strstr(findings_find(&f, "lint.shape")->msg, "does not match"));
+    findings_free(&f);
     /* NVFP4 W4A4 carries an input_global_scale per module, W4A16 none: each is vLLM's error under
      * the other's config (a W4A16 config over W4A4 tensors, here) */
     ck_assert_uint_eq(lint("fixtures/oracle/variants/nvfp4-a16-config", "llama", 1, 1, 0, first, sizeof first, &f), 14);
@@ -789,7 +811,6 @@ START_TEST(test_more_families)
     /* FP8 per tensor (quant_method fp8, no weight_block_size): scalar scales lint clean at every
      * layout; an input_scale the config's dynamic scheme does not build is vLLM's error, with the
      * reason; a float weight among FP8 ones is lint.dtype (vLLM loads it as codes, unscaled) */
-    static const int lay[][2] = {{1, 1}, {2, 1}, {4, 1}, {1, 2}, {2, 2}, {1, 3}};
     for (unsigned i = 0; i < sizeof lay / sizeof *lay; i++) {
         ck_assert_uint_eq(lint("fixtures/quant/tiny-llama-fp8-static", "llama", lay[i][0], lay[i][1], 0, NULL, 0,
                                NULL), 0);
