@@ -4,6 +4,10 @@
 
 enum { EXIT_CLEAN = 0, EXIT_FINDINGS = 1, EXIT_USAGE = 2 };
 
+#ifndef CKPTDOC_VERSION
+#define CKPTDOC_VERSION "0.1.0" /* --version, SARIF's driver version */
+#endif
+
 int cmd_inspect(int argc, char **argv);
 int cmd_lint(int argc, char **argv);
 int cmd_explain(int argc, char **argv);

@@ -17,19 +17,21 @@
 typedef struct {
     const char *path;
     int json, list, verify, no_color, threads, cuda;
+    int annotate;                /* --format github (1) or sarif (2): the findings only */
     const char *manifest;
 } inspect_args;
 
 static void usage_inspect(FILE *fp)
 {
     fprintf(fp,
-            "usage: ckptdoc inspect DIR|FILE [--format text|json] [--list] [--verify]\n"
+            "usage: ckptdoc inspect DIR|FILE [--format text|json|github|sarif] [--list] [--verify]\n"
             "                       [--manifest FILE|DIR] [--device cpu|cuda] [--threads N]\n"
             "                       [--no-color]\n"
             "Reads a Hugging Face model folder (config.json, model.safetensors or an index and its\n"
             "shards) or one .safetensors file from its headers alone, validates every file as the\n"
             "safetensors reference reader does, and says what is wrong in words you can act on.\n"
             "  --format json   machine-readable report (schema " SCHEMA ")\n"
+            "  --format github workflow annotations of the findings; sarif: SARIF 2.1.0\n"
             "  --list          every tensor: name, dtype, shape, file, byte offsets\n"
             "  --verify        also read the data: sha256 of every file, statistics of every\n"
             "                  float tensor, NaN/Inf, all-zero tensors, bad FP8 scales\n"
@@ -56,8 +58,10 @@ static int parse_args(int argc, char **argv, inspect_args *a)
         case 'f':
             if (strcmp(optarg, "json") == 0)
                 a->json = 1;
+            else if (strcmp(optarg, "github") == 0 || strcmp(optarg, "sarif") == 0)
+                a->annotate = optarg[0] == 'g' ? 1 : 2;
             else if (strcmp(optarg, "text") != 0) {
-                fprintf(stderr, "ckptdoc inspect: --format must be text or json, not '%s'\n", optarg);
+                fprintf(stderr, "ckptdoc inspect: --format must be text, json, github or sarif, not '%s'\n", optarg);
                 return -1;
             }
             break;
@@ -391,7 +395,7 @@ int cmd_inspect(int argc, char **argv)
         return EXIT_USAGE;
     }
     out_style st;
-    out_style_detect(&st, stdout, a.no_color || a.json);
+    out_style_detect(&st, stdout, a.no_color || a.json || a.annotate);
     ck_checkpoint ck;
     ck_err err;
     ck_err_clear(&err);
@@ -413,6 +417,10 @@ int cmd_inspect(int argc, char **argv)
     }
     if (a.json)
         print_json(&ck, &a, vrp);
+    else if (a.annotate == 1)
+        out_findings_github(&ck.findings, &ck);
+    else if (a.annotate == 2)
+        out_findings_sarif(&ck.findings, &ck, "inspect");
     else
         print_text(&ck, &a, vrp, &st);
     int rc = findings_count(&ck.findings, SEV_ERROR) ? EXIT_FINDINGS : EXIT_CLEAN;

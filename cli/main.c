@@ -6,9 +6,6 @@
 
 #include "cli/cli.h"
 
-#ifndef CKPTDOC_VERSION
-#define CKPTDOC_VERSION "0.1.0"
-#endif
 
 static void usage(FILE *fp)
 {

@@ -193,3 +193,138 @@ const char *out_catalogue_nearest(const char *code, size_t *len)
     }
     return near;
 }
+
+static void gh_escape(const char *s, int prop)
+{
+    for (; *s; s++) {
+        if (*s == '%')
+            fputs("%25", stdout);
+        else if (*s == '\r')
+            fputs("%0D", stdout);
+        else if (*s == '\n')
+            fputs("%0A", stdout);
+        else if (prop && *s == ':')
+            fputs("%3A", stdout);
+        else if (prop && *s == ',')
+            fputs("%2C", stdout);
+        else
+            putchar(*s);
+    }
+}
+
+/* GitHub workflow annotations, one line per finding: `::error file=F,title=CODE::KEY: MESSAGE`,
+ * properties after a space and separated by commas, values escaped as GitHub reads them. file is
+ * the path as given on the command line (relative to the workspace when the folder was): a shard
+ * named by the finding is joined to the checkpoint's folder; a rules location names no file. */
+/* The file a finding is about as a path from where lint runs: its name under the model folder (a
+ * path it already carries, or the file given, as it is); 0 when it names no file of the checkpoint
+ * (the whole checkpoint, or a built-in rules file). */
+static int finding_path(const ck_finding *x, const ck_checkpoint *ck, char *path, size_t size)
+{
+    if (!x->file[0] || strncmp(x->file, "builtin:", 8) == 0)
+        return 0;
+    if (strchr(x->file, '/') || ck->single_file)
+        snprintf(path, size, "%s", x->file);
+    else
+        snprintf(path, size, "%s/%s", ck->root, x->file);
+    return 1;
+}
+
+void out_findings_github(const ck_findings *f, const ck_checkpoint *ck)
+{
+    for (size_t i = 0; i < f->n; i++) {
+        const ck_finding *x = &f->v[i];
+        const char *level = x->sev == SEV_ERROR ? "error" : x->sev == SEV_WARNING ? "warning" : "notice";
+        printf("::%s ", level);
+        char path[2048];
+        if (finding_path(x, ck, path, sizeof path)) {
+            fputs("file=", stdout);
+            gh_escape(path, 1);
+            putchar(',');
+        }
+        fputs("title=", stdout);
+        gh_escape(x->code, 1);
+        fputs("::", stdout);
+        if (x->key[0]) {
+            gh_escape(x->key, 0);
+            fputs(": ", stdout);
+        }
+        gh_escape(x->msg, 0);
+        putchar('\n');
+    }
+}
+
+/* A finding code's catalogue entry as one paragraph of plain text (markdown emphasis and
+ * backquotes dropped), or "" when the catalogue lacks it. */
+static void code_help(const char *code, char *buf, size_t size)
+{
+    size_t len, n = 0;
+    const char *q = out_catalogue_entry(code, &len);
+    for (size_t i = 0; q && i < len && n + 1 < size; i++)
+        if (q[i] != '*' && q[i] != '`')
+            buf[n++] = q[i] == '\n' ? ' ' : q[i];
+    while (n && buf[n - 1] == ' ')
+        n--;
+    buf[n] = 0;
+}
+
+/* --format sarif: SARIF 2.1.0, one run, a rule per code (described from docs/findings.md), a
+ * result per finding located in its file (the path as github's annotations give it) with the key
+ * as a logical location. */
+void out_findings_sarif(const ck_findings *f, const ck_checkpoint *ck, const char *cmd)
+{
+    cJSON *root = cJSON_CreateObject(), *runs = cJSON_AddArrayToObject(root, "runs");
+    cJSON_AddStringToObject(root, "$schema", "https://json.schemastore.org/sarif-2.1.0.json");
+    cJSON_AddStringToObject(root, "version", "2.1.0");
+    cJSON *run = cJSON_CreateObject(), *driver = cJSON_CreateObject(), *tool = cJSON_CreateObject();
+    cJSON_AddItemToArray(runs, run);
+    cJSON_AddItemToObject(run, "tool", tool);
+    cJSON_AddItemToObject(tool, "driver", driver);
+    cJSON_AddStringToObject(driver, "name", "ckptdoc");
+    cJSON_AddStringToObject(driver, "version", CKPTDOC_VERSION);
+    cJSON *rules = cJSON_AddArrayToObject(driver, "rules"), *results = cJSON_AddArrayToObject(run, "results");
+    char help[2048];
+    for (size_t i = 0; i < f->n; i++) {
+        const ck_finding *x = &f->v[i];
+        int seen = 0;
+        for (size_t j = 0; j < i && !seen; j++)
+            seen = strcmp(f->v[j].code, x->code) == 0;
+        if (!seen) {
+            cJSON *r = cJSON_CreateObject(), *sd = cJSON_CreateObject();
+            cJSON_AddStringToObject(r, "id", x->code);
+            code_help(x->code, help, sizeof help);
+            cJSON_AddStringToObject(sd, "text", help[0] ? help : x->code);
+            cJSON_AddItemToObject(r, "fullDescription", sd);
+            cJSON_AddItemToArray(rules, r);
+        }
+        cJSON *res = cJSON_CreateObject(), *msg = cJSON_CreateObject();
+        cJSON_AddStringToObject(res, "ruleId", x->code);
+        cJSON_AddStringToObject(res, "level", x->sev == SEV_ERROR ? "error" : x->sev == SEV_WARNING ? "warning" : "note");
+        char text[4096];
+        snprintf(text, sizeof text, "%s%s%s", x->key[0] ? x->key : "", x->key[0] ? ": " : "", x->msg);
+        cJSON_AddStringToObject(msg, "text", text);
+        cJSON_AddItemToObject(res, "message", msg);
+        cJSON *locs = cJSON_AddArrayToObject(res, "locations"), *loc = cJSON_CreateObject();
+        cJSON_AddItemToArray(locs, loc);
+        char path[2048];
+        if (!finding_path(x, ck, path, sizeof path)) /* about the whole checkpoint: its config.json */
+            snprintf(path, sizeof path, "%s%s", ck->root, ck->single_file ? "" : "/config.json");
+        cJSON *phys = cJSON_CreateObject(), *art = cJSON_CreateObject();
+        cJSON_AddStringToObject(art, "uri", path);
+        cJSON_AddItemToObject(phys, "artifactLocation", art);
+        cJSON_AddItemToObject(loc, "physicalLocation", phys);
+        if (x->key[0]) {
+            cJSON *ll = cJSON_AddArrayToObject(loc, "logicalLocations"), *l = cJSON_CreateObject();
+            cJSON_AddStringToObject(l, "fullyQualifiedName", x->key);
+            cJSON_AddItemToArray(ll, l);
+        }
+        cJSON_AddItemToArray(results, res);
+    }
+    char *out = cJSON_Print(root);
+    if (out) {
+        puts(out);
+        free(out);
+    } else
+        fprintf(stderr, "ckptdoc %s: out of memory printing SARIF\n", cmd);
+    cJSON_Delete(root);
+}

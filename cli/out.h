@@ -7,6 +7,7 @@
 #include <stdio.h>
 
 #include "base/finding.h"
+#include "inspect/ckpt.h"
 
 typedef struct {
     int color;     /* emit ANSI colors */
@@ -39,5 +40,11 @@ const char *out_catalogue_nearest(const char *code, size_t *len);
 struct cJSON;
 /* Adds "counts" and "findings" (code, severity, file, key, offset, message) to a JSON object. */
 void out_findings_json(struct cJSON *root, const ck_findings *f);
+/* --format github: one workflow annotation per finding (`::error file=F,title=CODE::KEY: MESSAGE`),
+ * the file as a path from where the command runs. */
+void out_findings_github(const ck_findings *f, const ck_checkpoint *ck);
+/* --format sarif: SARIF 2.1.0 on stdout, a rule per code (described from the catalogue), a result
+ * per finding located in its file; cmd names the command in errors. */
+void out_findings_sarif(const ck_findings *f, const ck_checkpoint *ck, const char *cmd);
 
 #endif

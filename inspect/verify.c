@@ -396,7 +396,8 @@ static void check_manifest(ck_checkpoint *ck, verify_result *r, const mentry *m,
 static int is_scale_name(const char *name)
 {
     size_t l = strlen(name);
-    static const char *suffix[] = {".weight_scale_inv", ".weight_scale", ".input_scale", ".scales"};
+    static const char *suffix[] = {".weight_scale_inv", ".weight_scale", ".input_scale", ".scales",
+                                   ".weight_global_scale", ".input_global_scale"};
     for (unsigned i = 0; i < sizeof suffix / sizeof *suffix; i++) {
         size_t s = strlen(suffix[i]);
         if (l >= s && strcmp(name + l - s, suffix[i]) == 0)

@@ -360,7 +360,7 @@ START_TEST(test_finding_catalogue)
     char *doc = (char *)tu_read_file("docs/findings.md", &dlen), *list = NULL;
     ck_assert_ptr_nonnull(doc);
     ck_assert_int_eq(tu_run("ls base/*.c cli/*.c inspect/*.c loader/*.c rules/*.c tui/*.c", 0, &list), 0);
-    static const char *const prefixes[] = {"st.", "file.", "index.", "config.", "ckpt.", "verify.", "lint."};
+    static const char *const prefixes[] = {"st.", "file.", "index.", "config.", "ckpt.", "verify.", "data.", "lint."};
     int codes = 0;
     for (char *save = NULL, *f = strtok_r(list, "\n", &save); f; f = strtok_r(NULL, "\n", &save)) {
         size_t len;
@@ -481,10 +481,11 @@ END_TEST
 
 /* --format sarif: SARIF 2.1.0 as upload-sarif reads it, checked against the specification's
  * required properties: version, runs[].tool.driver.name, a rule per code, each result's ruleId
- * naming a rule, a level of none/note/warning/error, message.text and an artifact location. */
-START_TEST(test_sarif)
+ * naming a rule, a level of none/note/warning/error, message.text and an artifact location under
+ * the folder given; each rule described from the catalogue. */
+static void sarif_valid(const char *args, const char *uri_prefix, int min_results)
 {
-    char *out = tu_cli(1, NULL, "lint fixtures/folders/lfs-pointers --tp 2 --format sarif");
+    char *out = tu_cli(1, NULL, "%s", args);
     cJSON *j = cJSON_Parse(out);
     ck_assert_msg(j != NULL, "%s", out);
     ck_assert_str_eq(cJSON_GetObjectItem(j, "version")->valuestring, "2.1.0");
@@ -493,7 +494,7 @@ START_TEST(test_sarif)
     cJSON *run = cJSON_GetArrayItem(runs, 0), *driver = cJSON_GetObjectItem(cJSON_GetObjectItem(run, "tool"), "driver");
     ck_assert_str_eq(cJSON_GetObjectItem(driver, "name")->valuestring, "ckptdoc");
     cJSON *rules = cJSON_GetObjectItem(driver, "rules"), *results = cJSON_GetObjectItem(run, "results"), *r;
-    ck_assert_int_gt(cJSON_GetArraySize(results), 2);
+    ck_assert_int_ge(cJSON_GetArraySize(results), min_results);
     int errors = 0;
     cJSON_ArrayForEach(r, results)
     {
@@ -509,14 +510,28 @@ START_TEST(test_sarif)
         cJSON *loc = cJSON_GetArrayItem(cJSON_GetObjectItem(r, "locations"), 0);
         cJSON *uri = cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(loc, "physicalLocation"),
                                                              "artifactLocation"), "uri");
-        ck_assert(cJSON_IsString(uri) && strncmp(uri->valuestring, "fixtures/folders/lfs-pointers/", 30) == 0);
+        ck_assert(cJSON_IsString(uri) && strncmp(uri->valuestring, uri_prefix, strlen(uri_prefix)) == 0);
     }
     ck_assert_int_gt(errors, 0);
-    /* each rule described from the catalogue */
     cJSON_ArrayForEach(r, rules)
-        ck_assert(strstr(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "fullDescription"), "text")->valuestring, "Fix") ||
-                  strstr(cJSON_GetObjectItem(cJSON_GetObjectItem(r, "fullDescription"), "text")->valuestring, "error:"));
+    {
+        const char *d = cJSON_GetObjectItem(cJSON_GetObjectItem(r, "fullDescription"), "text")->valuestring;
+        ck_assert_msg(strstr(d, "Fix") || strstr(d, "error:"), "%s: %s", cJSON_GetObjectItem(r, "id")->valuestring, d);
+    }
     cJSON_Delete(j);
+    free(out);
+}
+
+START_TEST(test_sarif)
+{
+    sarif_valid("lint fixtures/folders/lfs-pointers --tp 2 --format sarif", "fixtures/folders/lfs-pointers/", 3);
+    /* inspect: the headers' findings, and with --verify the data's */
+    sarif_valid("inspect fixtures/folders/lfs-pointers --format sarif", "fixtures/folders/lfs-pointers/", 2);
+    sarif_valid("inspect fixtures/folders/verify-data --verify --format sarif", "fixtures/folders/verify-data/", 3);
+    /* and the same findings as workflow annotations */
+    char *out = tu_cli(1, NULL, "inspect fixtures/folders/verify-data --verify --format github");
+    ck_assert_ptr_nonnull(strstr(out, "::error file=fixtures/folders/verify-data/model.safetensors,title=data.nan::"
+                                      "model.embed_tokens.weight: 1 of 8 values are NaN\n"));
     free(out);
 }
 END_TEST

@@ -10,7 +10,7 @@ _ckptdoc()
         return
     fi
     case "$prev" in
-        --format) COMPREPLY=($(compgen -W "text json github" -- "$cur")); return ;;
+        --format) COMPREPLY=($(compgen -W "text json github sarif" -- "$cur")); return ;;
         --device) COMPREPLY=($(compgen -W "cpu cuda" -- "$cur")); return ;;
         --rules) COMPREPLY=($(compgen -W "$(ckptdoc rules list 2>/dev/null | awk '/^[a-z]/ {print $1}')" -f -- "$cur")); return ;;
         --tp|--pp|-tp|-pp|--tensor-parallel-size|--pipeline-parallel-size) COMPREPLY=($(compgen -W "1 2 4 8 16" -- "$cur")); return ;;
