@@ -2,9 +2,11 @@
  * [--tokens 1,2,..]`: loads every rank of the layout for real (read-only, from the data) and of
  * the unsharded layout, runs the same tokens through both, and compares: the sharded load must
  * give the unsharded logits, or the report names the layer and sub-block where they part. */
+#include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,32 @@ typedef struct {
     uint64_t dev_bytes;   /* device memory the parameters took, counted by the allocator */
     uint64_t plan_bytes;  /* what the plan says every rank's parameters take (fp32) */
 } dev_run;
+
+/* --format json: the report being built (NULL in text mode, where say() prints). */
+static cJSON *report;
+
+/* A line of the text report (nothing with --format json, whose report() carries the same). */
+static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static void say(const char *fmt, ...)
+{
+    if (report)
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vprintf(fmt, ap);
+    va_end(ap);
+}
+
+/* The report's verdict: pass, and the sentence the text report gives. */
+static void report_verdict(int pass, const char *message)
+{
+    if (!report)
+        return;
+    cJSON *v = cJSON_CreateObject();
+    cJSON_AddBoolToObject(v, "pass", pass);
+    cJSON_AddStringToObject(v, "message", message);
+    cJSON_ReplaceItemInObject(report, "verdict", v) || (cJSON_AddItemToObject(report, "verdict", v), 1);
+}
 
 static double now_s(void)
 {
@@ -183,15 +211,15 @@ static int load_figures(const ck_checkpoint *ck, const rules_file *r, const plan
         say_error("", &err);
         return rc == CK_EFORMAT ? EXIT_FINDINGS : EXIT_USAGE;
     }
-    printf("%s: TP %d x PP %d%s loaded %s: %.1f MB read in %.3f s, %.2f GB/s\n", dir, lay->tp, lay->pp,
+    say("%s: TP %d x PP %d%s loaded %s: %.1f MB read in %.3f s, %.2f GB/s\n", dir, lay->tp, lay->pp,
            lay->ep ? " (EP)" : "", dv->stager ? "onto the GPU through pinned staging" : "on the host",
            bytes / 1e6, dv->load_s, dv->load_s > 0 ? bytes / dv->load_s / 1e9 : 0.0);
     if (dv->stager)
-        printf("  device memory  %.1f MB of parameters (the plan's fp32 bytes: %.1f MB) + %.1f MB staging "
+        say("  device memory  %.1f MB of parameters (the plan's fp32 bytes: %.1f MB) + %.1f MB staging "
                "(pinned host buffers and device scratch)\n", dv->dev_bytes / 1e6, dv->plan_bytes / 1e6,
                kdev_stager_bytes(dv->stager) / 1e6);
     else
-        printf("  host memory    %.1f MB of parameters (fp32)\n", dv->plan_bytes / 1e6);
+        say("  host memory    %.1f MB of parameters (fp32)\n", dv->plan_bytes / 1e6);
     return EXIT_CLEAN;
 }
 
@@ -380,7 +408,7 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const rul
             fprintf(stderr, "ckptdoc check: --against %s: %s\n", dir, lo && to ? ck_err_str(&err, buf, sizeof buf)
                                                                               : "out of memory");
         else {
-            printf("against %s (%s, %s): relative error of each block's output\n", dir,
+            say("against %s (%s, %s): relative error of each block's output\n", dir,
                    other->cfg.has_quant ? other->cfg.quant.summary : "unquantized",
                    mine->cfg.has_quant ? "this one dequantized as read" : "this one unquantized");
             size_t nb = 2 * (size_t)layers, n = (size_t)T * (size_t)hidden;
@@ -388,7 +416,21 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const rul
             for (size_t b2 = 0; e && sorted && b2 < nb; b2++)
                 e[b2] = rel_err(t1 + b2 * n, to + b2 * n, n);
             for (int64_t l = 0; e && l < layers; l++)
-                printf("  layer %-4lld attention %.3g   MLP %.3g\n", (long long)l, e[2 * l], e[2 * l + 1]);
+                say("  layer %-4lld attention %.3g   MLP %.3g\n", (long long)l, e[2 * l], e[2 * l + 1]);
+            cJSON *aj = report ? cJSON_AddObjectToObject(report, "against") : NULL, *blocks = NULL;
+            if (aj) {
+                cJSON_AddStringToObject(aj, "dir", dir);
+                cJSON_AddStringToObject(aj, "quantization", other->cfg.has_quant ? other->cfg.quant.summary
+                                                                                : "unquantized");
+                blocks = cJSON_AddArrayToObject(aj, "blocks");
+            }
+            for (int64_t l = 0; blocks && e && l < layers; l++) {
+                cJSON *bj = cJSON_CreateObject();
+                cJSON_AddNumberToObject(bj, "layer", (double)l);
+                cJSON_AddNumberToObject(bj, "attention", e[2 * l]);
+                cJSON_AddNumberToObject(bj, "mlp", e[2 * l + 1]);
+                cJSON_AddItemToArray(blocks, bj);
+            }
             /* quantization spreads its error over every block; a load that went wrong makes one
              * block stand out: the first above 3x the median (and above the fp32 tolerance). With
              * config groups (attention and MLP quantized differently) each kind has its own median */
@@ -410,7 +452,18 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const rul
             for (int t = 0; t < T; t++)
                 agree += argmax(l1 + (size_t)t * (size_t)vocab, (size_t)vocab) ==
                          argmax(lo + (size_t)t * (size_t)vocab, (size_t)vocab);
-            printf("  logits     relative error %.3g, top-1 tokens agree %d/%d\n", rel_err(l1, lo, nl), agree, T);
+            say("  logits     relative error %.3g, top-1 tokens agree %d/%d\n", rel_err(l1, lo, nl), agree, T);
+            if (aj) {
+                cJSON_AddNumberToObject(aj, "logits_relative_error", rel_err(l1, lo, nl));
+                cJSON_AddNumberToObject(aj, "top1_agree", agree);
+                cJSON_AddBoolToObject(aj, "pass", bad < 0);
+                if (bad >= 0) {
+                    cJSON *sj = cJSON_AddObjectToObject(aj, "stands_out");
+                    cJSON_AddNumberToObject(sj, "layer", (double)(bad / 2));
+                    cJSON_AddStringToObject(sj, "block", bad % 2 ? "mlp" : "attention");
+                    cJSON_AddNumberToObject(sj, "relative_error", e[bad]);
+                }
+            }
             char against_med[96];
             double bmed = bad >= 0 ? med_of[bad % 2] : med;
             if (bmed > 0)
@@ -423,33 +476,39 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const rul
             double ce = bad >= 0 && exact ? block_culprit(mine, mine_r, other, &so.r, bad / 2, (int)(bad % 2),
                                                           culprit, sizeof culprit) : -1;
             if (ce > TOL)
-                printf("  verdict    FAIL: layer %lld, %s is the first block above the tolerance %.0e (relative "
+                say("  verdict    FAIL: layer %lld, %s is the first block above the tolerance %.0e (relative "
                        "error %.3g; neither checkpoint is quantized, so every block must match): its parameter "
                        "%s differs from %s's by %.3g; compare it with the original's ('ckptdoc tui' "
                        "statistics) and re-export it\n",
                        (long long)(bad / 2), bad % 2 ? "the MLP" : "attention", TOL, e[bad], culprit, dir, ce);
             else if (bad >= 0 && exact)
-                printf("  verdict    FAIL: layer %lld, %s is the first block above the tolerance %.0e (relative "
+                say("  verdict    FAIL: layer %lld, %s is the first block above the tolerance %.0e (relative "
                        "error %.3g; neither checkpoint is quantized, so every block must match): its parameters "
                        "(layers.%lld.%s) do not compute what %s's do\n",
                        (long long)(bad / 2), bad % 2 ? "the MLP" : "attention", TOL, e[bad], (long long)(bad / 2),
                        block_module(mine, mine_r, (int)(bad % 2), mod, sizeof mod), dir);
             else if (bad >= 0)
-                printf("  verdict    FAIL: layer %lld, %s stands out (relative error %.3g, %s): its parameters "
+                say("  verdict    FAIL: layer %lld, %s stands out (relative error %.3g, %s): its parameters "
                        "(layers.%lld.%s) do not hold what %s's do; compare those tensors with the original's "
                        "('ckptdoc tui' statistics) and re-export them\n",
                        (long long)(bad / 2), bad % 2 ? "the MLP" : "attention", e[bad], against_med,
                        (long long)(bad / 2), block_module(mine, mine_r, (int)(bad % 2), mod, sizeof mod), dir);
             else if (exact)
-                printf("  verdict    PASS: every block matches within the tolerance %.0e\n", TOL);
+                say("  verdict    PASS: every block matches within the tolerance %.0e\n", TOL);
             else if (per_kind)
-                printf("  verdict    PASS: the error is spread evenly over the attention blocks (median %.3g) and "
+                say("  verdict    PASS: the error is spread evenly over the attention blocks (median %.3g) and "
                        "the MLP blocks (median %.3g), as quantization spreads it (config groups quantize them "
                        "apart)\n", med_of[0], med_of[1]);
             else
-                printf("  verdict    PASS: the error is spread evenly over the blocks (median %.3g), as quantization "
+                say("  verdict    PASS: the error is spread evenly over the blocks (median %.3g), as quantization "
                        "spreads it\n", med);
             rc = bad >= 0 ? 1 : 0;
+            if (rc) {
+                char vm[512];
+                snprintf(vm, sizeof vm, "layer %lld, %s stands out against %s (relative error %.3g, %s)",
+                         (long long)(bad / 2), bad % 2 ? "the MLP" : "attention", dir, e[bad], against_med);
+                report_verdict(0, vm);
+            }
             free(e);
             free(sorted);
         }
@@ -491,7 +550,7 @@ static int check_layers(const ck_checkpoint *ck, const rules_file *r, const plan
                 f.v[0].msg);
         goto out;
     }
-    printf("%s: rules %s, layer by layer, TP %d x PP %d%s against TP 1, %d random hidden states each\n", dir,
+    say("%s: rules %s, layer by layer, TP %d x PP %d%s against TP 1, %d random hidden states each\n", dir,
            r->name, lay->tp, lay->pp, lay->ep ? " with expert parallelism" : "", T);
     size_t H = (size_t)d.hidden, n = (size_t)T * H;
     int failed = 0;
@@ -546,11 +605,11 @@ static int check_layers(const ck_checkpoint *ck, const rules_file *r, const plan
             double ea = rel_err(an, a1, n), eo = rel_err(xn, x1, n);
             int ok = ea <= TOL && eo <= TOL;
             failed |= !ok;
-            printf("  layer %-4lld stage %d: %.2f MB read, %.2f MB held; attention %.3g, output %.3g  %s\n",
+            say("  layer %-4lld stage %d: %.2f MB read, %.2f MB held; attention %.3g, output %.3g  %s\n",
                    (long long)l, st, bytes / 1e6, need / 1e6, ea, eo,
                    ok ? "PASS" : ea > TOL ? "FAIL in attention" : "FAIL in the MLP");
         } else if (err.code == CK_EFORMAT) {
-            printf("  layer %-4lld FAIL: %s\n", (long long)l, ck_err_str(&err, buf, sizeof buf));
+            say("  layer %-4lld FAIL: %s\n", (long long)l, ck_err_str(&err, buf, sizeof buf));
             failed = 1;
         } else {
             char what[48];
@@ -570,7 +629,7 @@ static int check_layers(const ck_checkpoint *ck, const rules_file *r, const plan
         ck_err_clear(&err);
     }
     if (status == EXIT_CLEAN) {
-        printf("  verdict    %s\n", failed ? "FAIL: a sharded layer computes something else"
+        say("  verdict    %s\n", failed ? "FAIL: a sharded layer computes something else"
                                            : "PASS: every layer checked computes what the unsharded one does");
         status = failed ? EXIT_FINDINGS : EXIT_CLEAN;
     }
@@ -629,6 +688,7 @@ typedef struct {
     int n_only;
     uint64_t max_mem;     /* --max-memory, 0: no limit */
     int tokens[64], T, tokens_given, load_only;
+    int json;             /* --format json */
 } check_args;
 
 /* 0; 1 after --help (usage printed); -1 on a usage error (message printed). */
@@ -638,7 +698,7 @@ static int check_args_parse(int argc, char **argv, check_args *a)
         LAYOUT_OPTIONS, {"device", required_argument, 0, 'd'}, {"tokens", required_argument, 0, 'k'},
         {"against", required_argument, 0, 'a'}, {"layers", required_argument, 0, 'L'},
         {"max-memory", required_argument, 0, 'M'}, {"reference", required_argument, 0, 'R'},
-        {"load-only", no_argument, 0, 'O'}, {0, 0, 0, 0}};
+        {"load-only", no_argument, 0, 'O'}, {"format", required_argument, 0, 'F'}, {0, 0, 0, 0}};
     static const int default_tokens[8] = {1, 7, 42, 100, 3, 250, 17, 9};
     memset(a, 0, sizeof *a);
     layout_opts_init(&a->lo, "check");
@@ -678,6 +738,13 @@ static int check_args_parse(int argc, char **argv, check_args *a)
         case 'a': a->against = optarg; break;
         case 'R': a->reference = optarg; break;
         case 'O': a->load_only = 1; break;
+        case 'F':
+            if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
+                fprintf(stderr, "ckptdoc check: --format must be text or json, not '%s'\n", optarg);
+                return -1;
+            }
+            a->json = optarg[0] == 'j';
+            break;
         case 'L':
             for (char *q = optarg; *q;) {
                 char *end2;
@@ -702,12 +769,14 @@ static int check_args_parse(int argc, char **argv, check_args *a)
         }
     }
     if (a->lo.help) {
-        printf("usage: ckptdoc check DIR [--tp N] [--pp N] [--ep] [--pp-partition A,B,..] [--rules NAME|FILE] "
+        say("usage: ckptdoc check DIR [--tp N] [--pp N] [--ep] [--pp-partition A,B,..] [--rules NAME|FILE] "
                "[--device cpu|cuda] [--tokens 1,2,...] [--against DIR]\n"
-               "       [--layers 0,3,61] [--max-memory SIZE] [--reference FILE] [--load-only]\nLoads every rank of "
+               "       [--layers 0,3,61] [--max-memory SIZE] [--reference FILE] [--load-only] [--format text|json]\n"
+               "Loads every rank of "
                "the layout from the data and the unsharded model, runs the tokens through both and compares the "
                "logits. --against DIR: the same tokens through another checkpoint of the same model (say the BF16 "
-               "original of a quantized one), layer by layer.\n");
+               "original of a quantized one), layer by layer. --format json: the report in schema ckptdoc.check/1 "
+               "(docs/check-json.md).\n");
         return 1;
     }
     if (optind != argc - 1 || layout_opts_finish(&a->lo)) {
@@ -715,6 +784,10 @@ static int check_args_parse(int argc, char **argv, check_args *a)
         return -1;
     }
     a->dir = argv[optind];
+    if (a->json && (a->load_only || a->n_only)) {
+        fprintf(stderr, "ckptdoc check: --format json reports the whole check; leave out --load-only and --layers\n");
+        return -1;
+    }
     return 0;
 }
 
@@ -817,8 +890,9 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
     else if (run_layout(&s->ck, &s->r, &lay, a->tokens, a->T, ln, tn, &bn, a->max_mem, dv, &f, &err) != CK_OK) {
         /* the unsharded model ran: a slice that does not fit is this layout's failure */
         if (err.code == CK_EFORMAT) {
-            printf("%s: rules %s, TP %d x PP %d against TP 1 x PP 1\n  verdict    FAIL: %s\n", dir, s->r.name,
+            say("%s: rules %s, TP %d x PP %d against TP 1 x PP 1\n  verdict    FAIL: %s\n", dir, s->r.name,
                    lay.tp, lay.pp, ck_err_str(&err, buf, sizeof buf));
+            report_verdict(0, buf);
             status = EXIT_FINDINGS;
         } else
             say_error("", &err);
@@ -828,17 +902,30 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
         for (int t = 0; t < a->T; t++)
             agree += argmax(ln + (size_t)t * (size_t)vocab, (size_t)vocab) ==
                      argmax(l1 + (size_t)t * (size_t)vocab, (size_t)vocab);
-        printf("%s: rules %s, TP %d x PP %d%s against TP 1 x PP 1, %d tokens, fp32 %s\n", dir, s->r.name,
+        say("%s: rules %s, TP %d x PP %d%s against TP 1 x PP 1, %d tokens, fp32 %s\n", dir, s->r.name,
                lay.tp, lay.pp, lay.ep ? " with expert parallelism" : "", a->T,
                dv ? "on the GPU (cuBLAS) against the C reference on the CPU" : "on the CPU");
+        if (report) {
+            cJSON_AddStringToObject(report, "device", dv ? "cuda" : "cpu");
+            cJSON *br = cJSON_AddObjectToObject(report, "bytes_read");
+            cJSON_AddNumberToObject(br, "layout", (double)bn);
+            cJSON_AddNumberToObject(br, "unsharded", (double)b1);
+        }
         if (dv)
-            printf("  device     %.2f MB read and loaded onto the GPU in %.3f s; parameters take %.2f MB of device "
+            say("  device     %.2f MB read and loaded onto the GPU in %.3f s; parameters take %.2f MB of device "
                    "memory (the plan's fp32 bytes: %.2f MB) + %.2f MB of staging\n", bn / 1e6, dvr->load_s,
                    dvr->dev_bytes / 1e6, dvr->plan_bytes / 1e6, kdev_stager_bytes(dvr->stager) / 1e6);
-        printf("  loaded     %.2f MB read once for the %d ranks of the layout (each tensor once per stage), "
+        say("  loaded     %.2f MB read once for the %d ranks of the layout (each tensor once per stage), "
                "%.2f MB for the unsharded model\n", bn / 1e6, lay.tp * lay.pp, b1 / 1e6);
-        printf("  logits     relative error %.3g (tolerance %.0e), top-1 tokens agree %d/%d\n", e, TOL, agree, a->T);
+        say("  logits     relative error %.3g (tolerance %.0e), top-1 tokens agree %d/%d\n", e, TOL, agree, a->T);
         int ok = e <= TOL && agree == a->T;
+        if (report) {
+            cJSON *lj = cJSON_AddObjectToObject(report, "logits");
+            cJSON_AddNumberToObject(lj, "relative_error", e);
+            cJSON_AddNumberToObject(lj, "tolerance", TOL);
+            cJSON_AddNumberToObject(lj, "top1_agree", agree);
+            cJSON_AddNumberToObject(lj, "tokens", a->T);
+        }
         if (!ok) {
             /* where the two first part: the residual stream after each attention and MLP */
             for (int64_t l = 0; l < layers * 2; l++) {
@@ -846,20 +933,36 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
                 double le = rel_err(tn + off, t1 + off, (size_t)a->T * (size_t)hidden);
                 if (le > TOL) {
                     char mod[32];
-                    printf("  diverges   at layer %lld, %s: relative error %.3g of its output "
+                    say("  diverges   at layer %lld, %s: relative error %.3g of its output "
                            "(parameters layers.%lld.%s)\n", (long long)(l / 2), l % 2 ? "the MLP" : "attention",
                            le, (long long)(l / 2), block_module(&s->ck, &s->r, (int)(l % 2), mod, sizeof mod));
+                    if (report) {
+                        cJSON *dj = cJSON_AddObjectToObject(report, "diverges");
+                        cJSON_AddNumberToObject(dj, "layer", (double)(l / 2));
+                        cJSON_AddStringToObject(dj, "block", l % 2 ? "mlp" : "attention");
+                        cJSON_AddNumberToObject(dj, "relative_error", le);
+                        char pm[64];
+                        snprintf(pm, sizeof pm, "layers.%lld.%s", (long long)(l / 2), mod);
+                        cJSON_AddStringToObject(dj, "parameters", pm);
+                    }
                     break;
                 }
             }
         }
-        printf("  verdict    %s\n", ok ? "PASS: the sharded load computes what the unsharded one does"
+        say("  verdict    %s\n", ok ? "PASS: the sharded load computes what the unsharded one does"
                                        : "FAIL: the sharded load computes something else");
+        report_verdict(ok, ok ? "the sharded load computes what the unsharded one does"
+                              : "the sharded load computes something else");
         status = ok ? EXIT_CLEAN : EXIT_FINDINGS;
         if (have_ref) {
             int same = ref_V == vocab && ref_T == a->T && memcmp(ref_tok, a->tokens, (size_t)a->T * sizeof *a->tokens) == 0;
+            cJSON *rj = report ? cJSON_AddObjectToObject(report, "reference") : NULL;
+            if (rj) {
+                cJSON_AddStringToObject(rj, "file", a->reference ? a->reference : refpath);
+                cJSON_AddBoolToObject(rj, "compared", same);
+            }
             if (!same)
-                printf("  reference  %s is for other tokens or another vocabulary: not compared\n",
+                say("  reference  %s is for other tokens or another vocabulary: not compared\n",
                        a->reference ? a->reference : refpath);
             else {
                 double e1 = rel_err(l1, ref_lg, nl), en = rel_err(ln, ref_lg, nl);
@@ -868,7 +971,15 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
                     agree1 += argmax(l1 + (size_t)t * (size_t)vocab, (size_t)vocab) ==
                               argmax(ref_lg + (size_t)t * (size_t)vocab, (size_t)vocab);
                 int rok = e1 <= TOL && en <= TOL && agree1 == a->T;
-                printf("  reference  transformers' logits (%s): relative error %.3g unsharded, %.3g sharded, "
+                if (rj) {
+                    cJSON_AddNumberToObject(rj, "relative_error_unsharded", e1);
+                    cJSON_AddNumberToObject(rj, "relative_error_sharded", en);
+                    cJSON_AddNumberToObject(rj, "top1_agree", agree1);
+                    cJSON_AddBoolToObject(rj, "pass", rok);
+                }
+                if (!rok)
+                    report_verdict(0, "these weights, loaded this way, do not compute the reference logits");
+                say("  reference  transformers' logits (%s): relative error %.3g unsharded, %.3g sharded, "
                        "top-1 tokens agree %d/%d: %s\n", a->reference ? a->reference : "reference.logits", e1, en, agree1,
                        a->T, rok ? "PASS" : "FAIL: these weights, loaded this way, do not compute the reference logits");
                 if (!rok)
@@ -890,6 +1001,31 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
     return status;
 }
 
+/* The end of a check: with --format json the report on stdout (its exit status and tokens added),
+ * unless the check could not run (usage or unreadable input: the reason is on stderr). */
+static int check_done(const check_args *a, int status)
+{
+    if (!report)
+        return status;
+    if (status != EXIT_USAGE) {
+        cJSON *tj = cJSON_AddArrayToObject(report, "tokens");
+        for (int i = 0; i < a->T; i++)
+            cJSON_AddItemToArray(tj, cJSON_CreateNumber(a->tokens[i]));
+        cJSON_AddNumberToObject(report, "exit", status);
+        char *text = cJSON_PrintUnformatted(report);
+        if (text)
+            puts(text);
+        else {
+            fprintf(stderr, "ckptdoc check: out of memory printing JSON\n");
+            status = EXIT_USAGE;
+        }
+        free(text);
+    }
+    cJSON_Delete(report);
+    report = NULL;
+    return status;
+}
+
 int cmd_check(int argc, char **argv)
 {
     check_args a;
@@ -899,6 +1035,18 @@ int cmd_check(int argc, char **argv)
     plan_layout lay = a.lo.layout;
     const char *dir = a.dir;
     char why[256], buf[1600];
+    if (a.json && !(report = cJSON_CreateObject())) {
+        fprintf(stderr, "ckptdoc check: out of memory\n");
+        return EXIT_USAGE;
+    }
+    if (report) {
+        cJSON_AddStringToObject(report, "schema", "ckptdoc.check/1");
+        cJSON_AddStringToObject(report, "path", dir);
+        cJSON *lj = cJSON_AddObjectToObject(report, "layout");
+        cJSON_AddNumberToObject(lj, "tp", lay.tp);
+        cJSON_AddNumberToObject(lj, "pp", lay.pp);
+        cJSON_AddBoolToObject(lj, "ep", lay.ep);
+    }
     /* the layout under test runs on the GPU when there is one; the unsharded model it is compared
      * with always runs on the CPU (the C a.reference) */
     dev_run dvr = {NULL, 0, 0, 0}, *dv = NULL;
@@ -908,9 +1056,9 @@ int cmd_check(int argc, char **argv)
             if (a.device) { /* asked for by name: the CPU would not be what was asked */
                 fprintf(stderr, "ckptdoc check: --device cuda: no GPU to run on (%s); leave --device out to "
                         "run on the CPU when there is none, or --device cpu\n", why);
-                return EXIT_USAGE;
+                return check_done(&a, EXIT_USAGE);
             }
-            printf("no GPU (%s): running on the CPU\n", why);
+            fprintf(a.json ? stderr : stdout, "no GPU (%s): running on the CPU\n", why);
         } else
             want_dev = 1;
     }
@@ -928,7 +1076,7 @@ int cmd_check(int argc, char **argv)
     if (s.stage < SESSION_OPENED) {
         say_error("", &err);
         session_free(&s);
-        return EXIT_USAGE;
+        return check_done(&a, EXIT_USAGE);
     }
     if (findings_count(&s.ck.findings, SEV_ERROR)) {
         /* the data cannot be read as it is (a git-lfs pointer, a broken header): nothing to load */
@@ -941,28 +1089,31 @@ int cmd_check(int argc, char **argv)
         fprintf(stderr, "ckptdoc check: %zu errors reading %s; nothing is loaded ('ckptdoc inspect' lists them)\n",
                 findings_count(&s.ck.findings, SEV_ERROR), dir);
         session_free(&s);
-        return EXIT_USAGE;
+        return check_done(&a, EXIT_USAGE);
     }
     if (opened != CK_OK) {
         fprintf(stderr, "ckptdoc check: %s\n", ck_err_str(&err, buf, sizeof buf));
         session_free(&s);
-        return EXIT_USAGE;
+        return check_done(&a, EXIT_USAGE);
     }
     /* a layout the real loader refuses or fails on is not loaded as if it worked */
     char failure[4096];
     if (predicted_failure(&s, &lay, failure, sizeof failure)) {
-        printf("%s: rules %s (%s), TP %d x PP %d%s\n  verdict    FAIL: the load fails before any logit: %s; "
+        say("%s: rules %s (%s), TP %d x PP %d%s\n  verdict    FAIL: the load fails before any logit: %s; "
                "'ckptdoc lint %s' lists every finding\n", dir, s.r.name,
                s.r.loader_version ? s.r.loader_version : s.r.loader, lay.tp, lay.pp,
                lay.ep ? " with expert parallelism" : "", failure, dir);
+        char msg[4200];
+        snprintf(msg, sizeof msg, "the load fails before any logit: %s", failure);
+        report_verdict(0, msg);
         session_free(&s);
-        return EXIT_FINDINGS;
+        return check_done(&a, EXIT_FINDINGS);
     }
     if (want_dev) {
         ck_err de;
         ck_err_clear(&de);
         if (kdev_stager_new(0, &dvr.stager, &de) != CK_OK)
-            printf("no GPU (%s): running on the CPU\n", ck_err_str(&de, buf, sizeof buf));
+            fprintf(a.json ? stderr : stdout, "no GPU (%s): running on the CPU\n", ck_err_str(&de, buf, sizeof buf));
         else
             dv = &dvr;
     }
@@ -978,8 +1129,12 @@ int cmd_check(int argc, char **argv)
         session_free(&s);
         return st;
     }
+    if (report) {
+        cJSON_AddStringToObject(report, "rules", s.r.name);
+        cJSON_AddStringToObject(report, "loader", s.r.loader_version ? s.r.loader_version : s.r.loader);
+    }
     int status = check_full(&s, &a, &dvr, dv);
     kdev_stager_free(dvr.stager);
     session_free(&s);
-    return status;
+    return check_done(&a, status);
 }

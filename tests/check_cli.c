@@ -536,8 +536,8 @@ START_TEST(test_sarif)
 }
 END_TEST
 
-/* Every field lint --format json writes is documented in docs/lint-json.md. */
-static void doc_has_keys(const cJSON *j, const char *doc)
+/* Every field a --format json report writes is documented in its docs file (lint-json.md, ...). */
+static void doc_has_keys(const cJSON *j, const char *doc, const char *docname)
 {
     const cJSON *c;
     cJSON_ArrayForEach(c, j)
@@ -545,10 +545,10 @@ static void doc_has_keys(const cJSON *j, const char *doc)
         if (c->string) {
             char q[96];
             snprintf(q, sizeof q, "\"%s\":", c->string);
-            ck_assert_msg(strstr(doc, q) != NULL, "docs/lint-json.md does not document \"%s\"", c->string);
+            ck_assert_msg(strstr(doc, q) != NULL, "%s does not document \"%s\"", docname, c->string);
         }
         if (cJSON_IsObject(c) || cJSON_IsArray(c))
-            doc_has_keys(c, doc);
+            doc_has_keys(c, doc, docname);
     }
 }
 
@@ -562,9 +562,56 @@ START_TEST(test_lint_json_documented)
     cJSON *j = cJSON_Parse(out);
     ck_assert_ptr_nonnull(j);
     ck_assert_str_eq(cJSON_GetObjectItem(j, "schema")->valuestring, "ckptdoc.lint/1");
-    doc_has_keys(j, doc);
+    doc_has_keys(j, doc, "docs/lint-json.md");
     cJSON_Delete(j);
     free(out);
+    free(doc);
+}
+END_TEST
+
+/* check --format json: one object on standard output (the no-GPU line goes to standard error),
+ * every field documented in docs/check-json.md, the verdict's pass exactly when the exit status
+ * is 0; a check that cannot run prints nothing there. */
+START_TEST(test_check_json)
+{
+    size_t len;
+    char *doc = (char *)tu_read_file("docs/check-json.md", &len);
+    ck_assert_ptr_nonnull(doc);
+    static const struct {
+        const char *args, *has;
+        int exit;
+    } runs[] = {
+        {"fixtures/real/tiny-qwen2 --tp 2 --pp 2", "reference", 0},
+        {"fixtures/negative/fp8-o-proj-transposed --against fixtures/quant/tiny-llama-f32", "against", 1},
+        {"fixtures/real/tiny-deepseek-v3 --tp 2", "verdict", 1}};
+    for (unsigned i = 0; i < sizeof runs / sizeof *runs; i++) {
+        char cmd[1024], *out = NULL;
+        snprintf(cmd, sizeof cmd, "%s check --format json %s", tu_bin(), runs[i].args);
+        ck_assert_int_eq(tu_run(cmd, 0, &out), runs[i].exit);
+        cJSON *j = cJSON_Parse(out);
+        ck_assert_msg(j != NULL, "%s: %s", cmd, out);
+        ck_assert_str_eq(cJSON_GetObjectItem(j, "schema")->valuestring, "ckptdoc.check/1");
+        ck_assert_ptr_nonnull(cJSON_GetObjectItem(j, runs[i].has));
+        cJSON *v = cJSON_GetObjectItem(j, "verdict");
+        ck_assert_int_eq(cJSON_IsTrue(cJSON_GetObjectItem(v, "pass")), runs[i].exit == 0);
+        ck_assert_int_eq(cJSON_GetObjectItem(j, "exit")->valueint, runs[i].exit);
+        doc_has_keys(j, doc, "docs/check-json.md");
+        if (i == 1) { /* the transposed o_proj is layer 0's attention */
+            cJSON *so = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "against"), "stands_out");
+            ck_assert_int_eq(cJSON_GetObjectItem(so, "layer")->valueint, 0);
+            ck_assert_str_eq(cJSON_GetObjectItem(so, "block")->valuestring, "attention");
+        }
+        if (i == 2)
+            ck_assert_ptr_nonnull(strstr(cJSON_GetObjectItem(v, "message")->valuestring, "KeyError"));
+        cJSON_Delete(j);
+        free(out);
+    }
+    char cmd[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s check --format json fixtures/no-such-folder", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 0, &out), 2);
+    ck_assert_str_eq(out, "");
+    free(out);
+    free(tu_cli(2, "leave out --load-only", "check --format json --load-only fixtures/real/tiny-qwen2"));
     free(doc);
 }
 END_TEST
@@ -586,6 +633,7 @@ int main(void)
     tcase_add_test(core, test_integrations);
     tcase_add_test(core, test_sarif);
     tcase_add_test(core, test_lint_json_documented);
+    tcase_add_test(core, test_check_json);
     suite_add_tcase(s, core);
     if (!getenv("CKPTDOC_GOLDEN_WRITE")) {
         TCase *limits = tcase_create("limits");
