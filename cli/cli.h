@@ -22,5 +22,16 @@ size_t cli_edit_distance(const char *a, const char *b);
 /* After a usage error of command cmd (its message printed): for every --option not in opts (may
  * be NULL), the known one at most two edits away, then one line on where the help is. */
 void cli_misuse(const char *cmd, int argc, char **argv, const struct option *opts);
+/* Configuration files: the options of command cmd (opts, its getopt_long table) written in
+ * .ckptdoc.json, {"lint": {"tp": 8, "ignore": ["lint.skipped"]}, "check": {...}}, a key per long
+ * option (true for a flag, a list for a comma-separated value). Files: the nearest .ckptdoc.json
+ * from the current directory up to the repository's root (a directory with .git), then the
+ * model folder's own (the last argument that is a directory); the command line's options come
+ * last, so they win, then the folder's, then the repository's. CKPTDOC_CONFIG=PATH reads that
+ * file alone, CKPTDOC_CONFIG=none none. Replaces *argv (program and command name first) with one
+ * that holds the files' options before the given ones; 0, or -1 with the file and the key
+ * named on stderr (a file that is not JSON, a key that is no option of cmd, a wrong value). */
+int cli_config_args(const char *cmd, const struct option *opts, int *argc, char ***argv);
+
 
 #endif

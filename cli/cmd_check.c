@@ -705,6 +705,8 @@ static int check_args_parse(int argc, char **argv, check_args *a)
     memcpy(a->tokens, default_tokens, sizeof default_tokens);
     a->T = 8;
     int c, taken;
+    if (cli_config_args("check", opts, &argc, &argv) != 0)
+        return -1;
     optind = 1;
     while ((c = getopt_long(argc, argv, LAYOUT_SHORT "d:k:a:L:M:R:", opts, NULL)) != -1) {
         char *end;

@@ -29,6 +29,8 @@ static int parse_common(int argc, char **argv, common_args *a, const char *cmd)
 {
     static const struct option opts[] = {LAYOUT_OPTIONS, {0, 0, 0, 0}};
     layout_opts_init(&a->o, cmd);
+    if (cli_config_args(cmd, opts, &argc, &argv) != 0)
+        return -1;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, LAYOUT_SHORT, opts, NULL)) != -1)

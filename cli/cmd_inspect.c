@@ -51,6 +51,8 @@ static const struct option inspect_opts[] = {
 static int parse_args(int argc, char **argv, inspect_args *a)
 {
     memset(a, 0, sizeof *a);
+    if (cli_config_args("inspect", inspect_opts, &argc, &argv) != 0)
+        return -1;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "f:lvm:t:d:h", inspect_opts, NULL)) != -1) {

@@ -93,6 +93,8 @@ static int parse_args(int argc, char **argv, lint_args *a)
     memset(a, 0, sizeof *a);
     layout_opts *lo = &a->lo;
     layout_opts_init(lo, "lint");
+    if (cli_config_args("lint", lint_opts, &argc, &argv) != 0)
+        return -1;
     optind = 1;
     int c, taken;
     while ((c = getopt_long(argc, argv, LAYOUT_SHORT "f:sCqI:S:o:X", lint_opts, NULL)) != -1) {

@@ -114,6 +114,8 @@ int cmd_tui(int argc, char **argv)
     layout_opts lo;
     layout_opts_init(&lo, "tui");
     int first_only = 0, c, taken;
+    if (cli_config_args("tui", opts, &argc, &argv) != 0)
+        return EXIT_USAGE;
     optind = 1;
     while ((c = getopt_long(argc, argv, LAYOUT_SHORT, opts, NULL)) != -1) {
         if ((taken = layout_opt_take(&lo, c, optarg)) < 0)

@@ -2,8 +2,13 @@
 #include "cli/options.h"
 #include "cli/cli.h"
 
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 void layout_opts_init(layout_opts *o, const char *cmd)
 {
@@ -112,4 +117,259 @@ void cli_misuse(const char *cmd, int argc, char **argv, const struct option *opt
             fprintf(stderr, "ckptdoc %s: did you mean --%s (not --%s)?\n", cmd, near, name);
     }
     fprintf(stderr, "Run 'ckptdoc %s --help' for its options.\n", cmd);
+}
+
+#define CONFIG_NAME ".ckptdoc.json"
+
+static int is_dir(const char *path)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The nearest .ckptdoc.json from the current directory up to the repository's root (or /) into
+ * path; 0 when there is none. */
+static int repo_config(char *path, size_t size)
+{
+    char dir[PATH_MAX];
+    if (!getcwd(dir, sizeof dir))
+        return 0;
+    for (;;) {
+        struct stat st;
+        snprintf(path, size, "%s/%s", dir, CONFIG_NAME);
+        if (stat(path, &st) == 0)
+            return 1;
+        char git[PATH_MAX + 8];
+        snprintf(git, sizeof git, "%s/.git", dir);
+        char *slash = strrchr(dir, '/');
+        if (stat(git, &st) == 0 || !slash || slash == dir)
+            return 0;
+        *slash = 0;
+    }
+}
+
+/* One option from a config file's key and value into out[*n] (and out[*n + 1]); 0, or -1 with
+ * the message printed. */
+static int config_option(const char *file, const char *cmd, const struct option *opts, const cJSON *v,
+                         char **out, int *n)
+{
+    char name[64];
+    snprintf(name, sizeof name, "%s", v->string);
+    for (char *c = name; *c; c++)
+        if (*c == '_')
+            *c = '-';
+    const struct option *o = NULL, *near = NULL;
+    size_t best = 3;
+    for (const struct option *k = opts; k->name; k++) {
+        size_t d = cli_edit_distance(name, k->name);
+        if (d == 0)
+            o = k;
+        else if (d < best)
+            best = d, near = k;
+    }
+    if (!o || strcmp(o->name, "help") == 0) {
+        fprintf(stderr, "ckptdoc %s: %s: \"%s\".\"%s\" is not an option of ckptdoc %s%s%s%s\n", cmd, file, cmd,
+                v->string, cmd, near ? " (did you mean \"" : "", near ? near->name : "", near ? "\"?)" : "");
+        return -1;
+    }
+    char val[2048] = "";
+    if (o->has_arg == no_argument) {
+        if (!cJSON_IsBool(v)) {
+            fprintf(stderr, "ckptdoc %s: %s: \"%s\".\"%s\" is a flag: write true or false\n", cmd, file, cmd,
+                    v->string);
+            return -1;
+        }
+        if (cJSON_IsFalse(v))
+            return 0;
+    } else if (cJSON_IsString(v))
+        snprintf(val, sizeof val, "%s", v->valuestring);
+    else if (cJSON_IsNumber(v))
+        snprintf(val, sizeof val, "%.17g", v->valuedouble);
+    else if (cJSON_IsArray(v) && cJSON_GetArraySize(v) > 0) {
+        const cJSON *e;
+        size_t len = 0;
+        cJSON_ArrayForEach(e, v)
+        {
+            if (!cJSON_IsString(e) && !cJSON_IsNumber(e)) {
+                fprintf(stderr, "ckptdoc %s: %s: \"%s\".\"%s\": a list holds strings or numbers\n", cmd, file,
+                        cmd, v->string);
+                return -1;
+            }
+            if (cJSON_IsString(e))
+                len += (size_t)snprintf(val + len, sizeof val - len, "%s%s", len ? "," : "", e->valuestring);
+            else
+                len += (size_t)snprintf(val + len, sizeof val - len, "%s%.17g", len ? "," : "", e->valuedouble);
+            if (len >= sizeof val)
+                len = sizeof val - 1;
+        }
+    } else {
+        fprintf(stderr, "ckptdoc %s: %s: \"%s\".\"%s\" takes a value: a string, a number or a list\n", cmd,
+                file, cmd, v->string);
+        return -1;
+    }
+    char flag[80];
+    snprintf(flag, sizeof flag, "--%s", o->name);
+    if (!(out[(*n)++] = strdup(flag)) || (o->has_arg != no_argument && !(out[(*n)++] = strdup(val)))) {
+        fprintf(stderr, "ckptdoc %s: out of memory\n", cmd);
+        return -1;
+    }
+    return 0;
+}
+
+/* The options of cmd in config file path, appended to out (*n of cap used); 0, or -1. */
+static int config_file(const char *path, const char *cmd, const struct option *opts, char **out, int *n, int cap)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        fprintf(stderr, "ckptdoc %s: %s: %s\n", cmd, path, strerror(errno));
+        return -1;
+    }
+    char *text = NULL;
+    size_t len = 0, got;
+    char chunk[4096];
+    while ((got = fread(chunk, 1, sizeof chunk, fp)) > 0 && len < (1u << 20)) {
+        char *t = realloc(text, len + got + 1);
+        if (!t) {
+            free(text);
+            fclose(fp);
+            fprintf(stderr, "ckptdoc %s: out of memory\n", cmd);
+            return -1;
+        }
+        text = t;
+        memcpy(text + len, chunk, got);
+        len += got;
+    }
+    fclose(fp);
+    if (!text && !(text = calloc(1, 1)))
+        return -1;
+    text[len] = 0;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithOpts(text, &end, 0);
+    int rc = 0;
+    if (!cJSON_IsObject(root)) {
+        int line = 1, col = 1;
+        for (const char *q = text; end && q < end; q++)
+            line += *q == '\n', col = *q == '\n' ? 1 : col + 1;
+        fprintf(stderr, "ckptdoc %s: %s: line %d, column %d: %s\n", cmd, path, line, col,
+                root ? "the file holds one JSON object, {\"lint\": {...}, ...}" : "not valid JSON");
+        rc = -1;
+    }
+    static const char *const cmds[] = {"inspect", "lint", "explain", "check", "tui"};
+    const cJSON *sec, *sections = rc ? NULL : root;
+    cJSON_ArrayForEach(sec, sections)
+    {
+        const char *near = NULL;
+        int known = 0;
+        for (unsigned k = 0; k < sizeof cmds / sizeof *cmds; k++) {
+            known |= strcmp(sec->string, cmds[k]) == 0;
+            if (cli_edit_distance(sec->string, cmds[k]) <= 2 && strcmp(sec->string, cmds[k]))
+                near = cmds[k];
+        }
+        if (!known) {
+            fprintf(stderr, "ckptdoc %s: %s: \"%s\" is not a command (inspect, lint, explain, check, tui)%s%s%s\n",
+                    cmd, path, sec->string, near ? "; did you mean \"" : "", near ? near : "", near ? "\"?" : "");
+            rc = -1;
+            break;
+        }
+        if (strcmp(sec->string, cmd) != 0)
+            continue;
+        if (!cJSON_IsObject(sec)) {
+            fprintf(stderr, "ckptdoc %s: %s: \"%s\" holds an object of options\n", cmd, path, cmd);
+            rc = -1;
+            break;
+        }
+        const cJSON *v;
+        cJSON_ArrayForEach(v, sec)
+        {
+            if (*n + 2 > cap) {
+                fprintf(stderr, "ckptdoc %s: %s: too many options\n", cmd, path);
+                rc = -1;
+                break;
+            }
+            if ((rc = config_option(path, cmd, opts, v, out, n)) != 0)
+                break;
+        }
+    }
+    cJSON_Delete(root);
+    free(text);
+    return rc;
+}
+
+/* The argv cli_config_args made and the option strings it holds, freed at exit. */
+static char **made_argv, **made_opts;
+static int made_n;
+
+static void free_made(void)
+{
+    for (int i = 0; i < made_n; i++)
+        free(made_opts[i]);
+    free(made_opts);
+    free(made_argv);
+    made_argv = made_opts = NULL;
+    made_n = 0;
+}
+
+int cli_config_args(const char *cmd, const struct option *opts, int *argc, char ***argv)
+{
+    char files[2][PATH_MAX + 32], real[2][PATH_MAX];
+    int nf = 0;
+    const char *env = getenv("CKPTDOC_CONFIG");
+    if (env && strcmp(env, "none") == 0)
+        return 0;
+    if (env && *env)
+        snprintf(files[nf++], sizeof files[0], "%s", env);
+    else {
+        if (repo_config(files[nf], sizeof files[nf]))
+            nf++;
+        for (int i = *argc - 1; i >= 1; i--) /* the model folder: the last argument that is one */
+            if ((*argv)[i][0] != '-' && is_dir((*argv)[i])) {
+                struct stat st;
+                snprintf(files[nf], sizeof files[nf], "%s/%s", (*argv)[i], CONFIG_NAME);
+                if (stat(files[nf], &st) == 0 && !(nf == 1 && realpath(files[0], real[0]) &&
+                                                   realpath(files[1], real[1]) && strcmp(real[0], real[1]) == 0))
+                    nf++;
+                break;
+            }
+    }
+    if (!nf)
+        return 0;
+    int cap = *argc + 256, n = 0;
+    char **extra = calloc((size_t)cap, sizeof *extra);
+    if (!extra) {
+        fprintf(stderr, "ckptdoc %s: out of memory\n", cmd);
+        return -1;
+    }
+    for (int f = 0; f < nf; f++)
+        if (config_file(files[f], cmd, opts, extra, &n, 256) != 0) {
+            for (int i = 0; i < n; i++)
+                free(extra[i]);
+            free(extra);
+            return -1;
+        }
+    int head = 1; /* argv[0], the command's name, stays first */
+    char **nv = calloc((size_t)(*argc + n + 1), sizeof *nv);
+    if (!nv) {
+        for (int i = 0; i < n; i++)
+            free(extra[i]);
+        free(extra);
+        fprintf(stderr, "ckptdoc %s: out of memory\n", cmd);
+        return -1;
+    }
+    int k = 0;
+    for (int i = 0; i < head && i < *argc; i++)
+        nv[k++] = (*argv)[i];
+    for (int i = 0; i < n; i++)
+        nv[k++] = extra[i];
+    for (int i = head; i < *argc; i++)
+        nv[k++] = (*argv)[i];
+    static int registered;
+    free_made(); /* a second call (a test running commands in one process) replaces the first */
+    if (!registered++)
+        atexit(free_made);
+    made_argv = nv;
+    made_opts = extra;
+    made_n = n;
+    *argc = k;
+    *argv = made_argv;
+    return 0;
 }

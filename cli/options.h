@@ -35,4 +35,5 @@ int layout_opt_take(layout_opts *o, int c, const char *arg);
 /* Once the options are read: --pp-partition against --pp. 0, or -1 with the message printed. */
 int layout_opts_finish(layout_opts *o);
 
+
 #endif

@@ -616,6 +616,57 @@ START_TEST(test_check_json)
 }
 END_TEST
 
+/* .ckptdoc.json: a folder's options apply, the command line's win over them, a repository's
+ * (the nearest from the current directory up to .git) come first and the folder's override them;
+ * a key that is no option, a command that does not exist and a broken file are usage errors
+ * naming the file and the key; CKPTDOC_CONFIG=none reads none. */
+START_TEST(test_config_file)
+{
+    char *tmp = tu_tmpdir(), cmd[8192], bin[4096], *out = NULL, path[700];
+    ck_assert_ptr_nonnull(realpath(tu_bin(), bin));
+    snprintf(cmd, sizeof cmd, "mkdir -p %s/repo/.git %s/repo/models && cp -r fixtures/lint/r1-tiny %s/repo/models/r1",
+             tmp, tmp, tmp);
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 0);
+    free(out);
+    static const struct {
+        const char *repo, *folder, *args, *env, *want;
+        int exit;
+    } runs[] = {
+        {NULL, "{\"lint\": {\"tp\": 8, \"pp\": 2, \"ignore\": [\"lint.skipped\"]}}", "", "",
+         "TP 8 x PP 2 = 16 ranks", 0},
+        {NULL, "{\"lint\": {\"tp\": 8, \"pp\": 2}}", "--tp 2", "", "TP 2 x PP 2 = 4 ranks", 0},
+        {"{\"lint\": {\"tp\": 4, \"ep\": true}, \"check\": {\"device\": \"cpu\"}}", NULL, "", "",
+         "TP 4 x PP 1 with expert parallelism", 0},
+        {"{\"lint\": {\"tp\": 4, \"pp\": 2}}", "{\"lint\": {\"tp\": 2}}", "", "", "TP 2 x PP 2", 0},
+        {NULL, "{\"lint\": {\"tp\": 8}}", "", "CKPTDOC_CONFIG=none ", "TP 1 x PP 1", 0},
+        {NULL, "{\"lint\": {\"tpp\": 8}}", "", "", "\"lint\".\"tpp\" is not an option of ckptdoc lint (did you "
+         "mean \"tp\"?)", 2},
+        {NULL, "{\"lnt\": {}}", "", "", "\"lnt\" is not a command (inspect, lint, explain, check, tui); did you mean "
+         "\"lint\"?", 2},
+        {NULL, "{\"lint\": {\"tp\": 8,}", "", "", ".ckptdoc.json: line 1, column 20: not valid JSON", 2},
+        {NULL, "{\"lint\": {\"strict\": 1}}", "", "", "\"lint\".\"strict\" is a flag: write true or false", 2}};
+    for (unsigned i = 0; i < sizeof runs / sizeof *runs; i++) {
+        const char *files[2][2] = {{"repo", runs[i].repo}, {"repo/models/r1", runs[i].folder}};
+        for (int k = 0; k < 2; k++) {
+            snprintf(path, sizeof path, "%s/%s/.ckptdoc.json", tmp, files[k][0]);
+            unlink(path);
+            if (files[k][1]) {
+                FILE *fp = fopen(path, "w");
+                ck_assert_ptr_nonnull(fp);
+                fputs(files[k][1], fp);
+                fclose(fp);
+            }
+        }
+        snprintf(cmd, sizeof cmd, "cd %s/repo/models && %s%s lint %s r1", tmp, runs[i].env, bin, runs[i].args);
+        ck_assert_int_eq(tu_run(cmd, 1, &out), runs[i].exit);
+        ck_assert_msg(strstr(out, runs[i].want) != NULL, "run %u: no '%s' in:\n%s", i, runs[i].want, out);
+        free(out);
+    }
+    tu_rmtree(tmp);
+    free(tmp);
+}
+END_TEST
+
 int main(void)
 {
     if (cases_load() != 0)
@@ -634,6 +685,7 @@ int main(void)
     tcase_add_test(core, test_sarif);
     tcase_add_test(core, test_lint_json_documented);
     tcase_add_test(core, test_check_json);
+    tcase_add_test(core, test_config_file);
     suite_add_tcase(s, core);
     if (!getenv("CKPTDOC_GOLDEN_WRITE")) {
         TCase *limits = tcase_create("limits");
