@@ -27,7 +27,8 @@ CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-saniti
 LDFLAGS  += -fsanitize=address,undefined
 endif
 
-BASE_SRC := base/ckerr.c base/fileio.c base/thread.c base/dtype.c base/finding.c base/strmap.c base/jscan.c
+BASE_SRC := base/ckerr.c base/fileio.c base/thread.c base/dtype.c base/finding.c base/strmap.c base/jscan.c \
+            base/text.c
 LIB_SRC := $(BASE_SRC) \
            inspect/st.c inspect/sniff.c inspect/config.c inspect/ckpt.c inspect/verify.c inspect/hfcache.c \
            tui/tree.c tui/tstats.c tui/tui_state.c tui/tui.c \
@@ -154,7 +155,7 @@ bench: deps $(BIN)
 # libFuzzer over the safetensors header parser (clang); new inputs land in build/fuzz-corpus.
 FUZZ_SRC := tests/fuzz_st_header.c inspect/st.c inspect/sniff.c $(BASE_SRC)
 FUZZ_RULES_SRC := tests/fuzz_rules.c rules/rules.c rules/expr.c rules/pattern.c rules/builtin.c \
-            base/jscan.c base/ckerr.c
+            base/jscan.c base/ckerr.c base/text.c
 fuzz: deps
 	@command -v clang >/dev/null || { echo "make fuzz needs clang: apt-get install clang"; exit 2; }
 	@mkdir -p $(BUILD)/fuzz-corpus

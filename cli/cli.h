@@ -17,8 +17,6 @@ int cmd_check(int argc, char **argv);
 
 #include <stddef.h>
 struct option;
-/* Edits (insertions, deletions, substitutions) between two short names; 64 past 62 characters. */
-size_t cli_edit_distance(const char *a, const char *b);
 /* After a usage error of command cmd (its message printed): for every --option not in opts (may
  * be NULL), the known one at most two edits away, then one line on where the help is. */
 void cli_misuse(const char *cmd, int argc, char **argv, const struct option *opts);
@@ -32,6 +30,9 @@ void cli_misuse(const char *cmd, int argc, char **argv, const struct option *opt
  * that holds the files' options before the given ones; 0, or -1 with the file and the key
  * named on stderr (a file that is not JSON, a key that is no option of cmd, a wrong value). */
 int cli_config_args(const char *cmd, const struct option *opts, int *argc, char ***argv);
+/* The index of value among choices (n), or -1 after "ckptdoc CMD: --OPT must be a, b or c, not
+ * 'x' (did you mean b?)" on stderr. */
+int cli_choice(const char *cmd, const char *opt, const char *value, const char *const *choices, size_t n);
 
 
 #endif

@@ -717,12 +717,15 @@ static int check_args_parse(int argc, char **argv, check_args *a)
             continue;
         switch (c) {
         case 'd':
+        {
+            static const char *const devs[] = {"cpu", "cuda"};
+            if (strcmp(optarg, "gpu") == 0) /* what people call it */
+                optarg = "cuda";
             a->device = optarg;
-            if (strcmp(a->device, "cpu") && strcmp(a->device, "cuda")) {
-                fprintf(stderr, "ckptdoc check: --device must be cpu or cuda, not '%s'\n", a->device);
+            if (cli_choice("check", "device", optarg, devs, 2) < 0)
                 return -1;
-            }
             break;
+        }
         case 'k':
             a->T = 0;
             a->tokens_given = 1;
@@ -741,12 +744,14 @@ static int check_args_parse(int argc, char **argv, check_args *a)
         case 'R': a->reference = optarg; break;
         case 'O': a->load_only = 1; break;
         case 'F':
-            if (strcmp(optarg, "json") && strcmp(optarg, "text")) {
-                fprintf(stderr, "ckptdoc check: --format must be text or json, not '%s'\n", optarg);
+        {
+            static const char *const fmts[] = {"text", "json"};
+            int k = cli_choice("check", "format", optarg, fmts, 2);
+            if (k < 0)
                 return -1;
-            }
-            a->json = optarg[0] == 'j';
+            a->json = k == 1;
             break;
+        }
         case 'L':
             for (char *q = optarg; *q;) {
                 char *end2;

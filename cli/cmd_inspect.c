@@ -58,14 +58,14 @@ static int parse_args(int argc, char **argv, inspect_args *a)
     while ((c = getopt_long(argc, argv, "f:lvm:t:d:h", inspect_opts, NULL)) != -1) {
         switch (c) {
         case 'f':
-            if (strcmp(optarg, "json") == 0)
-                a->json = 1;
-            else if (strcmp(optarg, "github") == 0 || strcmp(optarg, "sarif") == 0)
-                a->annotate = optarg[0] == 'g' ? 1 : 2;
-            else if (strcmp(optarg, "text") != 0) {
-                fprintf(stderr, "ckptdoc inspect: --format must be text, json, github or sarif, not '%s'\n", optarg);
+        {
+            static const char *const fmts[] = {"text", "json", "github", "sarif"};
+            int k = cli_choice("inspect", "format", optarg, fmts, 4);
+            if (k < 0)
                 return -1;
-            }
+            a->json = k == 1;
+            a->annotate = k >= 2 ? k - 1 : 0;
+        }
             break;
         case 'l': a->list = 1; break;
         case 'v': a->verify = 1; break;
@@ -78,14 +78,16 @@ static int parse_args(int argc, char **argv, inspect_args *a)
                 return -1;
             }
             break;
-        case 'd':
-            if (strcmp(optarg, "cuda") == 0)
-                a->cuda = 1;
-            else if (strcmp(optarg, "cpu") != 0) {
-                fprintf(stderr, "ckptdoc inspect: --device must be cpu or cuda, not '%s'\n", optarg);
+        case 'd': {
+            static const char *const devs[] = {"cpu", "cuda"};
+            if (strcmp(optarg, "gpu") == 0) /* what people call it */
+                optarg = "cuda";
+            int k = cli_choice("inspect", "device", optarg, devs, 2);
+            if (k < 0)
                 return -1;
-            }
+            a->cuda = k == 1;
             break;
+        }
         case 'h':
             usage_inspect(stdout);
             exit(0);

@@ -103,19 +103,21 @@ static int parse_args(int argc, char **argv, lint_args *a)
         if (taken)
             continue;
         switch (c) {
-        case 'f':
-            a->fmt = strcmp(optarg, "json") == 0 ? FMT_JSON : strcmp(optarg, "github") == 0 ? FMT_GITHUB
-                   : strcmp(optarg, "sarif") == 0 ? FMT_SARIF : strcmp(optarg, "text") == 0 ? FMT_TEXT : -1;
-            if (a->fmt < 0) {
-                fprintf(stderr, "ckptdoc lint: --format must be text, json, github or sarif, not '%s'\n", optarg);
+        case 'f': {
+            static const char *const fmts[] = {"text", "json", "github", "sarif"}; /* FMT_* order */
+            if ((a->fmt = cli_choice("lint", "format", optarg, fmts, 4)) < 0)
                 return -1;
-            }
             break;
+        }
         case 's': a->strict = 1; break;
         case 'C': a->no_color = 1; break;
         case 'q': a->quiet = 1; break;
-        case 'I': a->ignore = optarg; break;
-        case 'S': a->select = optarg; break;
+        case 'I':
+        case 'S':
+            if (out_codes_valid("lint", c == 'I' ? "ignore" : "select", optarg) != 0)
+                return -1;
+            *(c == 'I' ? &a->ignore : &a->select) = optarg;
+            break;
         case 'o': a->output = optarg; break;
         case 'X': a->index_only = 1; break;
         default:

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "base/text.h"
 
 
 static void usage(FILE *fp)
@@ -90,7 +91,7 @@ int main(int argc, char **argv)
     const char *near = NULL;
     size_t best = 3; /* at most two edits away */
     for (unsigned i = 0; i < sizeof cmds / sizeof *cmds; i++) {
-        size_t d = cli_edit_distance(cmd, cmds[i]);
+        size_t d = text_edit_distance(cmd, cmds[i]);
         if (d < best)
             best = d, near = cmds[i];
     }

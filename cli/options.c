@@ -1,6 +1,7 @@
 /* options.c - the layout options every command shares (see options.h). */
 #include "cli/options.h"
 #include "cli/cli.h"
+#include "base/text.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -74,29 +75,6 @@ int layout_opts_finish(layout_opts *o)
     return 0;
 }
 
-size_t cli_edit_distance(const char *a, const char *b)
-{
-    size_t la = strlen(a), lb = strlen(b), row[64];
-    if (la >= 63 || lb >= 63)
-        return 64;
-    for (size_t j = 0; j <= lb; j++)
-        row[j] = j;
-    for (size_t i = 1; i <= la; i++) {
-        size_t diag = row[0];
-        row[0] = i;
-        for (size_t j = 1; j <= lb; j++) {
-            size_t up = row[j], best = diag + (a[i - 1] != b[j - 1]);
-            if (up + 1 < best)
-                best = up + 1;
-            if (row[j - 1] + 1 < best)
-                best = row[j - 1] + 1;
-            diag = up;
-            row[j] = best;
-        }
-    }
-    return row[lb];
-}
-
 void cli_misuse(const char *cmd, int argc, char **argv, const struct option *opts)
 {
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
@@ -108,7 +86,7 @@ void cli_misuse(const char *cmd, int argc, char **argv, const struct option *opt
         size_t best = 3; /* at most two edits away */
         int known = 0;
         for (const struct option *o = opts; o && o->name; o++) {
-            size_t d = cli_edit_distance(name, o->name);
+            size_t d = text_edit_distance(name, o->name);
             known |= d == 0;
             if (d < best)
                 best = d, near = o->name;
@@ -161,7 +139,7 @@ static int config_option(const char *file, const char *cmd, const struct option 
     const struct option *o = NULL, *near = NULL;
     size_t best = 3;
     for (const struct option *k = opts; k->name; k++) {
-        size_t d = cli_edit_distance(name, k->name);
+        size_t d = text_edit_distance(name, k->name);
         if (d == 0)
             o = k;
         else if (d < best)
@@ -262,7 +240,7 @@ static int config_file(const char *path, const char *cmd, const struct option *o
         int known = 0;
         for (unsigned k = 0; k < sizeof cmds / sizeof *cmds; k++) {
             known |= strcmp(sec->string, cmds[k]) == 0;
-            if (cli_edit_distance(sec->string, cmds[k]) <= 2 && strcmp(sec->string, cmds[k]))
+            if (text_edit_distance(sec->string, cmds[k]) <= 2 && strcmp(sec->string, cmds[k]))
                 near = cmds[k];
         }
         if (!known) {
@@ -372,4 +350,20 @@ int cli_config_args(const char *cmd, const struct option *opts, int *argc, char 
     *argc = k;
     *argv = made_argv;
     return 0;
+}
+
+int cli_choice(const char *cmd, const char *opt, const char *value, const char *const *choices, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(value, choices[i]) == 0)
+            return (int)i;
+    char list[256] = "";
+    for (size_t i = 0; i < n; i++) {
+        size_t l = strlen(list);
+        snprintf(list + l, sizeof list - l, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ", choices[i]);
+    }
+    const char *near = text_nearest(value, choices, n, 2);
+    fprintf(stderr, "ckptdoc %s: --%s must be %s, not '%s'%s%s%s\n", cmd, opt, list, value,
+            near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
+    return -1;
 }

@@ -1,6 +1,7 @@
 /* out.c - terminal output helpers. */
 #include "cli/out.h"
 #include "cli/cli.h"
+#include "base/text.h"
 #include "base/strmap.h"
 
 #include <cjson/cJSON.h>
@@ -187,7 +188,7 @@ const char *out_catalogue_nearest(const char *code, size_t *len)
         char name[96];
         size_t l = strcspn(h + 4, "\n");
         snprintf(name, sizeof name, "%.*s", (int)l, h + 4);
-        size_t d = cli_edit_distance(code, name);
+        size_t d = text_edit_distance(code, name);
         if (d < best)
             best = d, near = h + 4, *len = l;
     }
@@ -327,4 +328,32 @@ void out_findings_sarif(const ck_findings *f, const ck_checkpoint *ck, const cha
     } else
         fprintf(stderr, "ckptdoc %s: out of memory printing SARIF\n", cmd);
     cJSON_Delete(root);
+}
+
+int out_codes_valid(const char *cmd, const char *opt, const char *list)
+{
+    for (const char *p = list; p && *p;) {
+        size_t n = strcspn(p, ",");
+        char code[96];
+        snprintf(code, sizeof code, "%.*s", (int)(n < sizeof code - 1 ? n : sizeof code - 1), p);
+        size_t cl = strlen(code);
+        if (cl && code[cl - 1] == '.')
+            code[--cl] = 0; /* "st." as "st" */
+        /* a code ("lint.missing") or a category ("lint"): some catalogue heading starts with it */
+        char head[112];
+        snprintf(head, sizeof head, "\n## %s", code);
+        int known = 0;
+        for (const char *h = strstr(ck_findings_doc, head); h && !known; h = strstr(h + 1, head))
+            known = h[strlen(head)] == '\n' || h[strlen(head)] == '.';
+        if (!cl || !known) {
+            size_t len = 0;
+            const char *near = cl ? out_catalogue_nearest(code, &len) : NULL;
+            fprintf(stderr, "ckptdoc %s: --%s: '%s' is no finding code or category%s%.*s%s ('ckptdoc explain "
+                    "CODE' describes one; docs/findings.md lists them)\n", cmd, opt, code,
+                    near ? " (did you mean " : "", (int)len, near ? near : "", near ? "?)" : "");
+            return -1;
+        }
+        p += n + (p[n] == ',');
+    }
+    return 0;
 }

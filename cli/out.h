@@ -35,6 +35,9 @@ void out_findings(const ck_findings *f, const out_style *s);
 /* A finding code's entry in the catalogue (docs/findings.md, embedded by catalogue.S): its text
  * after the heading, *len bytes (up to the next entry); NULL when the catalogue lacks the code. */
 const char *out_catalogue_entry(const char *code, size_t *len);
+/* Whether every entry of a comma-separated list (--select, --ignore) is a code or a category of
+ * the catalogue: 0, or -1 after naming the first that is not (and the nearest code) on stderr. */
+int out_codes_valid(const char *cmd, const char *opt, const char *list);
 /* The catalogue's code nearest to code (at most three edits), or NULL; *len its length. */
 const char *out_catalogue_nearest(const char *code, size_t *len);
 struct cJSON;

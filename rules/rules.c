@@ -2,6 +2,7 @@
  * rules_file; an error names the JSON path, and the scanner of base/jscan.c walks the text
  * along that path to find its line and column. */
 #include "rules/rules.h"
+#include "base/text.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -993,12 +994,18 @@ int rules_load_builtin(const char *name, rules_file *r, ck_err *err)
             return rules_parse(text, len, path, r, err);
         }
     char list[512] = "";
+    const char *names[64];
+    size_t n = 0;
     for (size_t i = 0; i < rules_builtin_count(); i++) {
         size_t l = strlen(list);
         snprintf(list + l, sizeof list - l, "%s%s", l ? ", " : "", rules_builtin_name(i));
+        if (n < 64)
+            names[n++] = rules_builtin_name(i);
     }
-    return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "no built-in rules named \"%s\" "
-                      "(built in: %s)", name, list);
+    const char *near = text_nearest(name, names, n, 2);
+    return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "no built-in rules named \"%s\"%s%s%s "
+                      "(built in: %s)", name, near ? "; did you mean \"" : "", near ? near : "", near ? "\"?" : "",
+                      list);
 }
 
 static void free_exprs(expr **e, int n)

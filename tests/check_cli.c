@@ -667,6 +667,28 @@ START_TEST(test_config_file)
 }
 END_TEST
 
+/* A mistyped value gets the nearest valid one: formats, devices, built-in rules names and finding
+ * codes for --select/--ignore (which matched nothing, silently, before). */
+START_TEST(test_value_typos)
+{
+    static const struct { const char *args, *want; } runs[] = {
+        {"lint --format jsno fixtures/real/tiny-qwen2", "--format must be text, json, github or sarif, not 'jsno' (did "
+                                                        "you mean json?)"},
+        {"inspect --format sarf fixtures/real/tiny-qwen2", "not 'sarf' (did you mean sarif?)"},
+        {"check --format jsn fixtures/real/tiny-qwen2", "--format must be text or json, not 'jsn' (did you mean json?)"},
+        {"check --device cudaa fixtures/real/tiny-qwen2", "--device must be cpu or cuda, not 'cudaa' (did you mean cuda?)"},
+        {"lint --rules deepseekv3 fixtures/real/tiny-qwen2", "no built-in rules named \"deepseekv3\"; did you mean "
+                                                            "\"deepseek_v3\"?"},
+        {"lint --select lint.keyeror fixtures/real/tiny-qwen2", "--select: 'lint.keyeror' is no finding code or category "
+                                                               "(did you mean lint.keyerror?)"},
+        {"lint --ignore st,lint.skiped fixtures/real/tiny-qwen2", "--ignore: 'lint.skiped' is no finding code"}};
+    for (unsigned i = 0; i < sizeof runs / sizeof *runs; i++)
+        free(tu_cli(2, runs[i].want, "%s", runs[i].args));
+    /* categories and codes that exist are taken */
+    free(tu_cli(0, "0 errors", "lint --select lint,st. --ignore lint.skipped,data fixtures/real/tiny-qwen2"));
+}
+END_TEST
+
 int main(void)
 {
     if (cases_load() != 0)
@@ -686,6 +708,7 @@ int main(void)
     tcase_add_test(core, test_lint_json_documented);
     tcase_add_test(core, test_check_json);
     tcase_add_test(core, test_config_file);
+    tcase_add_test(core, test_value_typos);
     suite_add_tcase(s, core);
     if (!getenv("CKPTDOC_GOLDEN_WRITE")) {
         TCase *limits = tcase_create("limits");
