@@ -22,6 +22,12 @@ CFLAGS   := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wstric
 CURSES_LIBS := $(shell pkg-config --libs ncurses 2>/dev/null || echo -lncurses)
 LDLIBS   := -lcjson $(CURSES_LIBS) -lpthread -lm -ldl
 CHECKLIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm -lpthread)
+# libcurl reads from the Hub (inspect/hub.c); without it the build works and says so at run time
+CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null)
+ifneq ($(CURL_LIBS),)
+CPPFLAGS += -DHAVE_CURL
+LDLIBS   += $(CURL_LIBS)
+endif
 ifeq ($(SAN),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
@@ -31,6 +37,7 @@ BASE_SRC := base/ckerr.c base/fileio.c base/thread.c base/dtype.c base/finding.c
             base/text.c
 LIB_SRC := $(BASE_SRC) \
            inspect/st.c inspect/sniff.c inspect/config.c inspect/ckpt.c inspect/verify.c inspect/hfcache.c \
+           inspect/hub.c \
            tui/tree.c tui/tstats.c tui/tui_state.c tui/tui.c \
            rules/expr.c rules/pattern.c rules/rules.c rules/builtin.c \
            loader/plan.c loader/shard.c loader/simulate.c loader/keyorder.c loader/keymap.c loader/stages.c loader/load.c loader/forward.c \
@@ -99,7 +106,7 @@ $(BIN): $(CLI_OBJ) $(LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/suiteutil.o $(BUILD)/obj/tests/testutil.o $(LIB_OBJ)
+$(BUILD)/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/suiteutil.o $(BUILD)/obj/tests/testutil.o $(BUILD)/obj/tests/httpd.o $(LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CHECKLIBS) $(LDLIBS)
 
@@ -196,7 +203,7 @@ clean:
 	rm -rf build
 
 # Debian packages the build, the tests and the bench need; installs only what is missing.
-DEB_PKGS := gcc make pkg-config libcjson-dev check libncurses-dev libssl-dev tmux python3
+DEB_PKGS := gcc make pkg-config libcjson-dev check libncurses-dev libssl-dev libcurl4-openssl-dev tmux python3
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \

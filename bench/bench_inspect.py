@@ -84,6 +84,85 @@ def awq_72b(ckptdoc, work):
     print("  ratio ckptdoc/python     %.2f (median), goal < 0.33" % (l_med / p_med))
 
 
+HUB_SERVER = r"""
+import http.server, os, re, sys
+root = sys.argv[1]
+sent = [0]
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def do_GET(self):
+        if self.path == "/sent":  # bytes served so far, for the bench
+            body = str(sent[0]).encode()
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            return
+        m = re.match(r"^/bench/dsv3/resolve/main/(.+)$", self.path)
+        path = os.path.join(root, m.group(1)) if m else None
+        if not path or not os.path.isfile(path):
+            self.wfile.write(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+            return
+        size = os.path.getsize(path)
+        rg = re.match(r"bytes=(\d+)-(\d+)", self.headers.get("Range", ""))
+        a, b = (int(rg.group(1)), min(int(rg.group(2)), size - 1)) if rg else (0, size - 1)
+        with open(path, "rb") as f:
+            f.seek(a)
+            body = f.read(b - a + 1)
+        head = "HTTP/1.1 %s\r\nContent-Length: %d\r\n" % ("206 Partial Content" if rg else "200 OK", len(body))
+        if rg:
+            head += "Content-Range: bytes %d-%d/%d\r\n" % (a, b, size)
+        self.wfile.write(head.encode() + b"\r\n" + body)  # one write, as servers answer
+        sent[0] += len(body)
+
+
+http.server.ThreadingHTTPServer.request_queue_size = 128  # the default 5 drops parallel connects
+srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+print(srv.server_address[1], flush=True)
+srv.serve_forever()
+"""
+
+
+def hub_dsv3(ckptdoc, dsv3, work):
+    """lint ORG/NAME --tp 8 --pp 2 of the full-scale DeepSeek-V3 layout served by a local server
+    (its own process) with the Hub's URL layout and range support: wall time and bytes fetched,
+    against lint of the folder (goal: < 15 MB fetched, < 3x the local lint on loopback)."""
+    import urllib.request
+    srv = subprocess.Popen([sys.executable, "-c", HUB_SERVER, dsv3], stdout=subprocess.PIPE, text=True)
+    port = int(srv.stdout.readline())
+    env = dict(os.environ, HF_ENDPOINT="http://127.0.0.1:%d" % port, HF_TOKEN="")
+
+    def served():
+        return int(urllib.request.urlopen("http://127.0.0.1:%d/sent" % port).read())
+    walls, sent = [], []
+    for k in range(5):
+        env["CKPTDOC_CACHE"] = os.path.join(work, "hub-cache-%d" % k)
+        shutil.rmtree(env["CKPTDOC_CACHE"], ignore_errors=True)
+        before = served()
+        t = time.perf_counter()
+        rc = subprocess.run([ckptdoc, "lint", "--tp", "8", "--pp", "2", "bench/dsv3"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL).returncode
+        walls.append(time.perf_counter() - t)
+        sent.append(served() - before)
+    t = time.perf_counter()
+    subprocess.run([ckptdoc, "lint", "--tp", "8", "--pp", "2", "bench/dsv3"], env=env, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL)
+    cached = time.perf_counter() - t
+    local = [run_timed([ckptdoc, "lint", "--tp", "8", "--pp", "2", dsv3])[0] for _ in range(5)]
+    srv.terminate()
+    srv.wait()
+    w, loc = statistics.median(walls), statistics.median(local)
+    print("lint from a Hub-layout server on loopback, full-scale DeepSeek-V3 (163 shards), --tp 8 --pp 2:")
+    print("  ckptdoc lint bench/dsv3  median %.0f ms  exit %d  served %.2f MB (goal < 15 MB; the index is %.1f MB "
+          "of it, sent uncompressed by this server)" % (w * 1e3, rc, statistics.median(sent) / 1e6,
+                                                        os.path.getsize(os.path.join(dsv3, "model.safetensors.index.json")) / 1e6))
+    print("  the same folder, local   median %.0f ms; ratio %.2f (goal < 3); again from the cache %.0f ms"
+          % (loc * 1e3, w / loc, cached * 1e3))
+
+
 def main():
     ckptdoc, work = sys.argv[1], sys.argv[2]
     gb = float(sys.argv[sys.argv.index("--verify-gb") + 1]) if "--verify-gb" in sys.argv else 4.0
@@ -126,6 +205,7 @@ def main():
     print("  ckptdoc lint --tp 8 --pp 2, index alone     median %.1f ms  peak RSS %.1f MB  exit %d  ratio %.2f"
           % (lio_med * 1e3, max(r[1] for r in lio) / 1024, lio[0][2], lio_med / p_med))
     awq_72b(ckptdoc, work)
+    hub_dsv3(ckptdoc, dsv3, work)
     tui_first_screen(ckptdoc, dsv3)
     # --verify throughput on real data, from the page cache
     vdir = os.path.join(work, "verify-%dgb-256mb" % int(gb))

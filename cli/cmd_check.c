@@ -1085,6 +1085,13 @@ int cmd_check(int argc, char **argv)
         session_free(&s);
         return check_done(&a, EXIT_USAGE);
     }
+    if (s.ck.headers_only) {
+        fprintf(stderr, "ckptdoc check: %s holds headers only, fetched from the Hub (enough for lint, inspect "
+                "and explain): check needs the tensor data; download the checkpoint (hf download %s) and check "
+                "that folder\n", s.ck.root, dir);
+        session_free(&s);
+        return check_done(&a, EXIT_USAGE);
+    }
     if (findings_count(&s.ck.findings, SEV_ERROR)) {
         /* the data cannot be read as it is (a git-lfs pointer, a broken header): nothing to load */
         for (size_t i = 0, k = 0; i < s.ck.findings.n && k < 3; i++)

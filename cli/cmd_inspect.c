@@ -409,6 +409,13 @@ int cmd_inspect(int argc, char **argv)
         return EXIT_USAGE;
     }
     verify_result vr, *vrp = NULL;
+    if (a.verify && ck.headers_only) {
+        fprintf(stderr, "ckptdoc inspect: --verify: %s holds headers only, fetched from the Hub: the data to "
+                "verify is not there; download the checkpoint (hf download %s) and verify that folder\n", ck.root,
+                a.path);
+        ckpt_free(&ck);
+        return EXIT_USAGE;
+    }
     if (a.verify) {
         verify_opts vo = {a.threads, a.cuda, a.manifest, st.progress ? out_progress : NULL, &st};
         if (verify_run(&ck, &vo, &vr, &err) != CK_OK) {

@@ -5,6 +5,7 @@
 #include "base/jscan.h"
 #include "base/thread.h"
 #include "inspect/hfcache.h"
+#include "inspect/hub.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -1019,14 +1020,20 @@ int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_chec
     struct stat st;
     char snap[4096];
     if (stat(path, &st) != 0 && errno == ENOENT && hf_repo_id_like(path)) {
-        /* a repo id: the snapshot the local Hugging Face cache holds */
-        if (!hf_cache_find(path, snap, sizeof snap))
-            return ck_err_set(err, CK_EIO, path, NULL, CK_NO_OFFSET, "no such folder, and no Hugging Face cache "
-                              "($HF_HUB_CACHE, $HF_HOME/hub, ~/.cache/huggingface/hub) holds a snapshot of this repo "
-                              "id: download it (hf download %s), or what lint reads from it alone: hf download %s "
-                              "--include config.json model.safetensors.index.json (lint then works from the index)",
-                              path, path);
-        fprintf(stderr, "ckptdoc: %s: reading the Hugging Face cache's snapshot %s\n", path, snap);
+        /* a repo id: the snapshot the local Hugging Face cache holds, else its headers from the Hub */
+        if (hf_cache_find(path, snap, sizeof snap))
+            fprintf(stderr, "ckptdoc: %s: reading the Hugging Face cache's snapshot %s\n", path, snap);
+        else { /* the headers over HTTP (or fetched before: the only way with HF_HUB_OFFLINE) */
+            hub_stats hs;
+            int rc = hub_fetch(path, snap, sizeof snap, &hs, err);
+            if (rc != CK_OK)
+                return rc;
+            if (hs.cached)
+                fprintf(stderr, "ckptdoc: %s: the headers fetched before, from %s\n", path, snap);
+            else
+                fprintf(stderr, "ckptdoc: %s: %d shard header%s and the config read from the Hub (%.2f MB) into "
+                        "%s\n", path, hs.files, hs.files == 1 ? "" : "s", hs.bytes / 1e6, snap);
+        }
         path = snap;
     }
     if (stat(path, &st) != 0)
@@ -1034,6 +1041,11 @@ int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_chec
     ck->root = strdup(path);
     if (!ck->root)
         return ck_err_set(err, CK_ENOMEM, path, NULL, CK_NO_OFFSET, "out of memory");
+    if (S_ISDIR(st.st_mode)) {
+        char mk[4200];
+        snprintf(mk, sizeof mk, "%s/%s", path, HUB_MARKER);
+        ck->headers_only = access(mk, F_OK) == 0;
+    }
     size_t cap = 0;
     strmap shard_ix;
     strmap_init(&shard_ix);

@@ -48,6 +48,8 @@ typedef struct {        /* 8 bytes: one per tensor (positions fit 32 bits, as in
 typedef struct {
     char *root;               /* the folder, or the file given */
     int single_file;          /* inspect FILE */
+    int headers_only;         /* a folder of headers fetched from the Hub (hub.h): its shards hold
+                               * no tensor data, so nothing may read it */
     ck_config cfg;
     int has_index;
     char *index_name;

@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "tests/suiteutil.h"
+#include "tests/httpd.h"
 #include "tests/testutil.h"
 
 #define CASES "tests/golden/cases.txt"
@@ -295,8 +296,11 @@ START_TEST(test_not_a_folder)
     ck_assert_ptr_nonnull(strstr(out, "0 errors, 0 warnings"));
     free(out);
     free(tu_cli(0, "models--org--tiny/snapshots/0123abcd", "inspect org/tiny@0123abcd"));
-    free(tu_cli(2, "no such folder, and no Hugging Face cache", "lint org/other"));
+    /* not in the cache, and the network forbidden (tests never reach the Hub: test_hub serves it) */
+    setenv("HF_HUB_OFFLINE", "1", 1);
+    free(tu_cli(2, "no such folder, no Hugging Face cache", "lint org/other"));
     free(tu_cli(2, "hf download org/other --include config.json model.safetensors.index.json", "lint org/other"));
+    unsetenv("HF_HUB_OFFLINE");
     unsetenv("HF_HUB_CACHE");
     if (home)
         setenv("HOME", home, 1);
@@ -689,6 +693,100 @@ START_TEST(test_value_typos)
 }
 END_TEST
 
+/* ckptdoc lint ORG/NAME against a local server with the Hub's URL layout (tests/httpd.c): the
+ * report equals the downloaded folder's, for an index of shards, 18 shards and a single file,
+ * with ranges honoured or ignored and through a redirect; what it fetched is cached and read
+ * again offline; a gated repo needs the token, a missing one is a 404 naming it, a slow server
+ * times out, a size the server misstates is a finding; check refuses headers alone. */
+static char *hub_run(const httpd *h, const char *cache, const char *env, const char *args, int want)
+{
+    char cmd[4096], *out = NULL;
+    snprintf(cmd, sizeof cmd, "HF_ENDPOINT=http://127.0.0.1:%d CKPTDOC_CACHE=%s HF_TOKEN= HF_HOME=%s %s %s %s", h->port,
+             cache, cache, env, tu_bin(), args);
+    int rc = tu_run(cmd, 1, &out);
+    ck_assert_msg(rc == want, "%s: exit %d, want %d:\n%s", cmd, rc, want, out);
+    return out;
+}
+
+/* The report after its first line (the folder it read), without the line that says where. */
+static const char *report_body(const char *out)
+{
+    const char *p = strstr(out, "\n  family");
+    return p ? p : out;
+}
+
+START_TEST(test_hub)
+{
+    static const char *const repos[] = {"test/qwen2", "fixtures/real/tiny-qwen2", "test/r1", "fixtures/lint/r1-tiny",
+                                        "test/single", "fixtures/quant/tiny-llama-f32",
+                                        "gated/qwen2", "fixtures/real/tiny-qwen2", NULL};
+    char *tmp = tu_tmpdir(), cache[700];
+    static const struct { int no_ranges, redirect; } modes[] = {{0, 0}, {1, 0}, {0, 1}};
+    for (unsigned m = 0; m < 3; m++) {
+        httpd h = {repos, modes[m].no_ranges, modes[m].redirect, 0, 0, 0, 0, 0, 0, 0};
+        ck_assert_int_eq(httpd_start(&h), 0);
+        snprintf(cache, sizeof cache, "%s/cache%u", tmp, m);
+        for (int i = 0; i < 6; i += 2) {
+            char args[512], *local = NULL;
+            snprintf(args, sizeof args, "lint %s --tp 2", repos[i]);
+            char *out = hub_run(&h, cache, "", args, strcmp(repos[i], "test/r1") == 0 ? 0 : 0);
+            snprintf(args, sizeof args, "%s lint %s --tp 2", tu_bin(), repos[i + 1]);
+            tu_run(args, 0, &local);
+            ck_assert_msg(strstr(out, "read from the Hub") != NULL, "%s", out);
+            ck_assert_msg(strstr(out, report_body(local)) != NULL, "mode %u, %s:\n%s\nthe folder's:\n%s", m, repos[i],
+                          out, local);
+            free(out);
+            free(local);
+        }
+        httpd_stop(&h);
+    }
+    /* the cache answers again with the network off */
+    httpd h = {repos, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    ck_assert_int_eq(httpd_start(&h), 0);
+    snprintf(cache, sizeof cache, "%s/cache0", tmp);
+    char *out = hub_run(&h, cache, "HF_HUB_OFFLINE=1", "lint test/r1 --tp 8 --pp 2", 0);
+    ck_assert_ptr_nonnull(strstr(out, "the headers fetched before"));
+    free(out);
+    ck_assert_int_eq(h.requests, 0);
+    /* headers alone cannot be checked */
+    out = hub_run(&h, cache, "", "check test/qwen2", 2);
+    ck_assert_ptr_nonnull(strstr(out, "headers only"));
+    free(out);
+    /* gated: 401 without the token, read with it */
+    snprintf(cache, sizeof cache, "%s/cache-gated", tmp);
+    out = hub_run(&h, cache, "", "lint gated/qwen2", 2);
+    ck_assert_ptr_nonnull(strstr(out, "the Hub answered 401: a gated or private repo"));
+    free(out);
+    out = hub_run(&h, cache, "HF_TOKEN=good-token", "lint gated/qwen2", 0);
+    ck_assert_ptr_nonnull(strstr(out, "0 errors"));
+    free(out);
+    /* a repo the server does not have */
+    out = hub_run(&h, cache, "", "lint test/nothing-here", 2);
+    ck_assert_ptr_nonnull(strstr(out, "not found (404)"));
+    ck_assert_ptr_nonnull(strstr(out, "test/nothing-here/resolve/main/config.json"));
+    free(out);
+    httpd_stop(&h);
+    /* a server slower than the time allowed */
+    httpd slow = {repos, 0, 0, 3000, 0, 0, 0, 0, 0, 0};
+    ck_assert_int_eq(httpd_start(&slow), 0);
+    snprintf(cache, sizeof cache, "%s/cache-slow", tmp);
+    out = hub_run(&slow, cache, "CKPTDOC_HTTP_TIMEOUT=1", "lint test/qwen2", 2);
+    ck_assert_ptr_nonnull(strstr(out, "tried 3 times"));
+    free(out);
+    httpd_stop(&slow);
+    /* a shard whose size the server overstates: its data ends before the file does */
+    httpd lie = {repos, 0, 0, 0, 1, 0, 0, 0, 0, 0};
+    ck_assert_int_eq(httpd_start(&lie), 0);
+    snprintf(cache, sizeof cache, "%s/cache-lie", tmp);
+    out = hub_run(&lie, cache, "", "inspect test/single", 1);
+    ck_assert_msg(strstr(out, "4096") != NULL, "%s", out);
+    free(out);
+    httpd_stop(&lie);
+    tu_rmtree(tmp);
+    free(tmp);
+}
+END_TEST
+
 int main(void)
 {
     if (cases_load() != 0)
@@ -709,6 +807,7 @@ int main(void)
     tcase_add_test(core, test_check_json);
     tcase_add_test(core, test_config_file);
     tcase_add_test(core, test_value_typos);
+    tcase_add_test(core, test_hub);
     suite_add_tcase(s, core);
     if (!getenv("CKPTDOC_GOLDEN_WRITE")) {
         TCase *limits = tcase_create("limits");
