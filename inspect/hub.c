@@ -326,6 +326,18 @@ static int fetch_shards(hub_conn *h, const char *dir, char **files, int n, FILE 
     return rc;
 }
 
+/* $a as it is, else $b/b_sub, else ~/home_sub. */
+static void env_path(char *out, size_t n, const char *a, const char *b, const char *b_sub, const char *home_sub)
+{
+    const char *va = getenv(a), *vb = getenv(b), *home = getenv("HOME");
+    if (va && *va)
+        snprintf(out, n, "%s", va);
+    else if (vb && *vb)
+        snprintf(out, n, "%s/%s", vb, b_sub);
+    else
+        snprintf(out, n, "%s/%s", home ? home : "/tmp", home_sub);
+}
+
 int hub_fetch(const char *repo_id, char *out, size_t n, hub_stats *st, ck_err *err)
 {
     memset(st, 0, sizeof *st);
@@ -336,14 +348,8 @@ int hub_fetch(const char *repo_id, char *out, size_t n, hub_stats *st, ck_err *e
         snprintf(rev, sizeof rev, "%s", at + 1);
         *at = 0;
     }
-    const char *cache = getenv("CKPTDOC_CACHE"), *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     char root[2048], dir[4096], tmp[4200], flat[512], frev[256];
-    if (cache && *cache)
-        snprintf(root, sizeof root, "%s", cache);
-    else if (xdg && *xdg)
-        snprintf(root, sizeof root, "%s/ckptdoc", xdg);
-    else
-        snprintf(root, sizeof root, "%s/.cache/ckptdoc", home ? home : "/tmp");
+    env_path(root, sizeof root, "CKPTDOC_CACHE", "XDG_CACHE_HOME", "ckptdoc", ".cache/ckptdoc");
     size_t k = 0; /* ORG/NAME as ORG--NAME */
     for (const char *s = repo; *s && k + 3 < sizeof flat; s++) {
         if (*s == '/')
@@ -388,16 +394,11 @@ int hub_fetch(const char *repo_id, char *out, size_t n, hub_stats *st, ck_err *e
         h.timeout = atol(to);
     /* the token: $HF_TOKEN, else the token file hf auth login writes */
     char token[512] = "", tpath[2048];
-    const char *tk = getenv("HF_TOKEN"), *tp = getenv("HF_TOKEN_PATH"), *hh = getenv("HF_HOME");
+    const char *tk = getenv("HF_TOKEN");
     if (tk && *tk)
         snprintf(token, sizeof token, "%s", tk);
     else {
-        if (tp && *tp)
-            snprintf(tpath, sizeof tpath, "%s", tp);
-        else if (hh && *hh)
-            snprintf(tpath, sizeof tpath, "%s/token", hh);
-        else
-            snprintf(tpath, sizeof tpath, "%s/.cache/huggingface/token", home ? home : "");
+        env_path(tpath, sizeof tpath, "HF_TOKEN_PATH", "HF_HOME", "token", ".cache/huggingface/token");
         FILE *fp = fopen(tpath, "r");
         if (fp) {
             if (!fgets(token, sizeof token, fp))
