@@ -1019,13 +1019,19 @@ int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_chec
     findings_init(&ck->findings);
     struct stat st;
     char snap[4096];
-    if (stat(path, &st) != 0 && errno == ENOENT && hf_repo_id_like(path)) {
+    char url_ep[1024], url_repo[600];
+    const char *endpoint = NULL;
+    if (hub_url(path, url_ep, sizeof url_ep, url_repo, sizeof url_repo)) { /* a folder's URL on a Hub */
+        endpoint = url_ep;
+        path = url_repo;
+    }
+    if (endpoint || (stat(path, &st) != 0 && errno == ENOENT && hf_repo_id_like(path))) {
         /* a repo id: the snapshot the local Hugging Face cache holds, else its headers from the Hub */
-        if (hf_cache_find(path, snap, sizeof snap))
+        if (!endpoint && hf_cache_find(path, snap, sizeof snap))
             fprintf(stderr, "ckptdoc: %s: reading the Hugging Face cache's snapshot %s\n", path, snap);
         else { /* the headers over HTTP (or fetched before: the only way with HF_HUB_OFFLINE) */
             hub_stats hs;
-            int rc = hub_fetch(path, snap, sizeof snap, &hs, err);
+            int rc = hub_fetch(path, endpoint, snap, sizeof snap, &hs, err);
             if (rc != CK_OK)
                 return rc;
             if (hs.cached)

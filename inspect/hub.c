@@ -19,11 +19,24 @@ int hub_offline(void)
     return v && (strcmp(v, "1") == 0 || strcasecmp(v, "true") == 0 || strcasecmp(v, "yes") == 0);
 }
 
+int hub_url(const char *url, char *endpoint, size_t en, char *repo_id, size_t rn)
+{
+    const char *p = strncmp(url, "https://", 8) == 0 ? url + 8 : strncmp(url, "http://", 7) == 0 ? url + 7 : NULL;
+    const char *slash = p ? strchr(p, '/') : NULL;
+    char org[256], name[256], kind[16], rev[256] = "";
+    int got = slash ? sscanf(slash, "/%255[^/]/%255[^/]/%15[^/]/%255[^/]", org, name, kind, rev) : 0;
+    if (got < 2 || (got >= 3 && strcmp(kind, "tree") != 0 && strcmp(kind, "resolve") != 0) || got == 3)
+        return 0;
+    snprintf(endpoint, en, "%.*s", (int)(slash - url), url);
+    snprintf(repo_id, rn, "%s/%s%s%s", org, name, rev[0] ? "@" : "", rev);
+    return 1;
+}
+
 #ifndef HAVE_CURL
 
-int hub_fetch(const char *repo_id, char *out, size_t n, hub_stats *st, ck_err *err)
+int hub_fetch(const char *repo_id, const char *endpoint, char *out, size_t n, hub_stats *st, ck_err *err)
 {
-    (void)out, (void)n, (void)st;
+    (void)endpoint, (void)out, (void)n, (void)st;
     return ck_err_set(err, CK_EUSAGE, repo_id, NULL, CK_NO_OFFSET, "this ckptdoc was built without libcurl "
                       "(apt-get install libcurl4-openssl-dev, then make) and cannot read from the Hub; download "
                       "what lint needs: hf download %s --include config.json model.safetensors.index.json",
@@ -91,6 +104,8 @@ typedef struct {
     const char *repo;
     long timeout;
     uint64_t received;
+    int progress, finished;  /* a progress line on stderr (a terminal), batch requests done */
+    const char *phase;       /* what the batch fetches, for that line */
 } hub_conn;
 
 /* GET file (bytes [from, to] when to > 0) into x; *status the HTTP status. CK_OK, or CK_EIO
@@ -239,6 +254,9 @@ static int get_batch(hub_conn *h, range_req *r, int n, ck_err *err)
             curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &q->status);
             q->done = (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && q->x.len == q->limit)) && q->status < 500;
             h->received += q->x.len;
+            if (h->progress) /* on a terminal: how far the headers are */
+                fprintf(stderr, "\rckptdoc: %s: %s %d/%d, %.2f MB ", h->repo, h->phase, ++h->finished, n,
+                        h->received / 1e6);
             curl_multi_remove_handle(m, msg->easy_handle);
             running--;
         }
@@ -278,6 +296,8 @@ static int fetch_shards(hub_conn *h, const char *dir, char **files, int n, FILE 
     int rc = first && rest ? CK_OK : ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
     for (int i = 0; rc == CK_OK && i < n; i++)
         first[i] = (range_req){files[i], 0, SPECULATIVE - 1, SPECULATIVE, {0}, 0, 0};
+    h->phase = "shard headers";
+    h->finished = 0;
     if (rc == CK_OK)
         rc = get_batch(h, first, n, err);
     int nrest = 0;
@@ -291,8 +311,12 @@ static int fetch_shards(hub_conn *h, const char *dir, char **files, int n, FILE 
             rest[nrest++] = (range_req){files[i], first[i].x.len, 8 + hl - 1, (size_t)(8 + hl - first[i].x.len),
                                         {0}, 0, 0};
     }
+    h->phase = "the rest of long headers";
+    h->finished = 0;
     if (rc == CK_OK && nrest)
         rc = get_batch(h, rest, nrest, err);
+    if (h->progress)
+        fprintf(stderr, "\r\033[K"); /* the line is cleared: the summary follows */
     for (int i = 0, k = 0; rc == CK_OK && i < n; i++) {
         xfer *x = &first[i].x;
         uint64_t hl = header_len(x), total = x->have_total ? x->total : x->len;
@@ -338,7 +362,7 @@ static void env_path(char *out, size_t n, const char *a, const char *b, const ch
         snprintf(out, n, "%s/%s", home ? home : "/tmp", home_sub);
 }
 
-int hub_fetch(const char *repo_id, char *out, size_t n, hub_stats *st, ck_err *err)
+int hub_fetch(const char *repo_id, const char *endpoint_arg, char *out, size_t n, hub_stats *st, ck_err *err)
 {
     memset(st, 0, sizeof *st);
     char repo[512], rev[256] = "main";
@@ -381,10 +405,10 @@ int hub_fetch(const char *repo_id, char *out, size_t n, hub_stats *st, ck_err *e
     static int curl_ready;
     if (!curl_ready++ && curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
         return ck_err_set(err, CK_EIO, repo_id, NULL, CK_NO_OFFSET, "libcurl could not start");
-    hub_conn h = {curl_easy_init(), NULL, "", repo_id, 60, 0};
+    hub_conn h = {curl_easy_init(), NULL, "", repo_id, 60, 0, isatty(2) && !getenv("NO_PROGRESS"), 0, ""};
     if (!h.c)
         return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
-    const char *ep = getenv("HF_ENDPOINT"), *to = getenv("CKPTDOC_HTTP_TIMEOUT");
+    const char *ep = endpoint_arg ? endpoint_arg : getenv("HF_ENDPOINT"), *to = getenv("CKPTDOC_HTTP_TIMEOUT");
     char endpoint[1024];
     snprintf(endpoint, sizeof endpoint, "%s", ep && *ep ? ep : "https://huggingface.co");
     while (strlen(endpoint) > 1 && endpoint[strlen(endpoint) - 1] == '/')

@@ -32,10 +32,15 @@ typedef struct {
 
 /* Whether the network must not be used: HF_HUB_OFFLINE set to 1 (or true, yes). */
 int hub_offline(void);
-/* The repo id ORG/NAME[@REV] read from the Hub into the cache; out (size n) gets the folder.
+/* The repo id ORG/NAME[@REV] read from the Hub (endpoint, or NULL: $HF_ENDPOINT, else the public
+ * Hub) into the cache; out (size n) gets the folder.
  * CK_OK; CK_EIO with err saying what failed: the repo or revision not found (404), a gated repo
  * without a token that opens it (401/403, and how to log in), a file the index names that the
  * repo lacks, the server unreachable or too slow. */
-int hub_fetch(const char *repo_id, char *out, size_t n, hub_stats *st, ck_err *err);
+int hub_fetch(const char *repo_id, const char *endpoint, char *out, size_t n, hub_stats *st, ck_err *err);
+/* A folder's URL on a Hub, http(s)://HOST/ORG/NAME, optionally followed by /tree/REV or
+ * /resolve/REV: 1 with the endpoint (http(s)://HOST) and the repo id (ORG/NAME[@REV]); 0 when
+ * url is not one. */
+int hub_url(const char *url, char *endpoint, size_t en, char *repo_id, size_t rn);
 
 #endif

@@ -740,6 +740,46 @@ START_TEST(test_hub)
         }
         httpd_stop(&h);
     }
+    /* every fixture folder served: the same report as the folder's (and its exit status), and
+     * through the folder's URL on the server */
+    {
+        char *list = NULL, cmd[1024];
+        ck_assert_int_eq(tu_run("ls -d fixtures/real/*/ fixtures/moe/*/ fixtures/quant/*/ fixtures/lint/*/ "
+                                "fixtures/oracle/models/*/", 0, &list), 0);
+        const char *all[512];
+        char names[256][128];
+        int na = 0, k = 0;
+        for (char *save = NULL, *d = strtok_r(list, "\n", &save); d && k < 255; d = strtok_r(NULL, "\n", &save)) {
+            d[strlen(d) - 1] = 0; /* the slash */
+            char cfg[600];
+            snprintf(cfg, sizeof cfg, "%s/config.json", d);
+            if (access(cfg, F_OK) != 0)
+                continue;
+            snprintf(names[k], sizeof names[k], "fx/%s", strrchr(d, '/') + 1);
+            all[na++] = names[k++];
+            all[na++] = d;
+        }
+        all[na] = NULL;
+        ck_assert_int_gt(k, 40);
+        httpd every = {all, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+        ck_assert_int_eq(httpd_start(&every), 0);
+        snprintf(cache, sizeof cache, "%s/cache-all", tmp);
+        for (int i = 0; i < na; i += 2) {
+            char args[700], *local = NULL;
+            snprintf(cmd, sizeof cmd, "%s lint %s --tp 2", tu_bin(), all[i + 1]);
+            int want = tu_run(cmd, 0, &local);
+            if (i == 0) /* the folder's URL, once */
+                snprintf(args, sizeof args, "lint http://127.0.0.1:%d/%s --tp 2", every.port, all[i]);
+            else
+                snprintf(args, sizeof args, "lint %s --tp 2", all[i]);
+            char *out = hub_run(&every, cache, "", args, want);
+            ck_assert_msg(strstr(out, report_body(local)) != NULL, "%s:\n%s\nthe folder's:\n%s", all[i], out, local);
+            free(out);
+            free(local);
+        }
+        httpd_stop(&every);
+        free(list);
+    }
     /* the cache answers again with the network off */
     httpd h = {repos, 0, 0, 0, 0, 0, 0, 0, 0, 0};
     ck_assert_int_eq(httpd_start(&h), 0);
