@@ -1035,7 +1035,8 @@ int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_chec
             if (rc != CK_OK)
                 return rc;
             if (hs.cached)
-                fprintf(stderr, "ckptdoc: %s: the headers fetched before, from %s\n", path, snap);
+                fprintf(stderr, "ckptdoc: %s: the headers fetched before, from %s%s\n", path, snap,
+                        hs.cached == 2 ? " (the Hub did not answer: not checked for a newer revision)" : "");
             else
                 fprintf(stderr, "ckptdoc: %s: %d shard header%s and the config read from the Hub (%.2f MB) into "
                         "%s\n", path, hs.files, hs.files == 1 ? "" : "s", hs.bytes / 1e6, snap);

@@ -56,6 +56,7 @@ typedef struct {
     size_t len, cap, limit; /* limit: stop receiving past it (a server that ignores Range) */
     uint64_t total;         /* the file's size: Content-Range's total, else Content-Length */
     int have_total;
+    char version[160];      /* X-Repo-Commit (the Hub's), else ETag: what the revision is now */
 } xfer;
 
 static size_t on_body(char *p, size_t sz, size_t nm, void *ud)
@@ -93,6 +94,12 @@ static size_t on_header(char *p, size_t sz, size_t nm, void *ud)
     } else if (strncasecmp(line, "content-length:", 15) == 0 && x->have_total < 2 && sscanf(line + 15, " %llu", &t) == 1) {
         x->total = t;
         x->have_total = 1;
+    } else if (strncasecmp(line, "x-repo-commit:", 14) == 0 ||
+               (strncasecmp(line, "etag:", 5) == 0 && strncmp(x->version, "commit ", 7) != 0)) {
+        int commit = line[0] == 'x' || line[0] == 'X';
+        const char *v = line + (commit ? 14 : 5);
+        v += strspn(v, " \t");
+        snprintf(x->version, sizeof x->version, "%s %.*s", commit ? "commit" : "etag", (int)strcspn(v, "\r\n"), v);
     }
     return n;
 }
@@ -390,7 +397,9 @@ int hub_fetch(const char *repo_id, const char *endpoint_arg, char *out, size_t n
     snprintf(marker, sizeof marker, "%s/%s", dir, HUB_MARKER);
     const char *refresh = getenv("CKPTDOC_REFRESH");
     struct stat sb;
-    if (stat(marker, &sb) == 0 && !(refresh && strcmp(refresh, "1") == 0)) {
+    int cached = stat(marker, &sb) == 0 && !(refresh && strcmp(refresh, "1") == 0);
+    int pinned = strlen(rev) == 40 && strspn(rev, "0123456789abcdef") == 40; /* a commit never moves */
+    if (cached && (hub_offline() || pinned)) {
         snprintf(out, n, "%s", dir);
         st->cached = 1;
         return CK_OK;
@@ -446,12 +455,36 @@ int hub_fetch(const char *repo_id, const char *endpoint_arg, char *out, size_t n
     curl_easy_setopt(h.c, CURLOPT_HEADERFUNCTION, on_header);
     curl_easy_setopt(h.c, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(h.c, CURLOPT_ACCEPT_ENCODING, ""); /* the index compresses tenfold */
+    xfer x = {0};
+    long status = 0;
+    int rc;
+    if (cached) { /* the revision may have moved since: one byte of config.json says what it is now */
+        char was[200] = "", line[256];
+        FILE *fp = fopen(marker, "r");
+        while (fp && fgets(line, sizeof line, fp))
+            if (strncmp(line, "# version ", 10) == 0)
+                snprintf(was, sizeof was, "%.*s", (int)strcspn(line + 10, "\n"), line + 10);
+        if (fp)
+            fclose(fp);
+        ck_err quiet;
+        ck_err_clear(&quiet);
+        rc = get(&h, "config.json", 0, 1, 2, &x, &status, &quiet);
+        if (rc != CK_OK || (status != 200 && status != 206) || !x.version[0] || strcmp(x.version, was) == 0) {
+            free(x.buf);
+            curl_slist_free_all(h.hdr);
+            curl_easy_cleanup(h.c);
+            snprintf(out, n, "%s", dir);
+            st->cached = 1 + (rc != CK_OK); /* 2: not revalidated (no answer) */
+            return CK_OK;
+        }
+        x.version[0] = 0; /* moved: fetched again */
+    }
     snprintf(tmp, sizeof tmp, "%s.partial-%ld", dir, (long)getpid());
     rmtree(tmp);
     mkdirs(tmp);
-    xfer x = {0};
-    long status = 0;
-    int rc = get(&h, "config.json", 0, 0, 8u << 20, &x, &status, err);
+    rc = get(&h, "config.json", 0, 0, 8u << 20, &x, &status, err);
+    char version[160];
+    snprintf(version, sizeof version, "%s", x.version);
     if (rc == CK_OK && status != 200)
         rc = http_error(&h, "config.json", status, err);
     if (rc == CK_OK)
@@ -492,7 +525,7 @@ int hub_fetch(const char *repo_id, const char *endpoint_arg, char *out, size_t n
         snprintf(mp, sizeof mp, "%s/%s", tmp, HUB_MARKER);
         mk = fopen(mp, "w");
         if (mk)
-            fprintf(mk, "# ckptdoc: headers only, fetched from %s\n", h.base);
+            fprintf(mk, "# ckptdoc: headers only, fetched from %s\n# version %s\n", h.base, version);
     }
     if (rc == CK_OK)
         rc = fetch_shards(&h, tmp, files, nfiles, mk, st, err);

@@ -4,7 +4,9 @@
  * cache folder, CACHE/hub/ORG--NAME/REV/, where each shard is a sparse file of the shard's real
  * size (from the response's Content-Range total) holding its header at the start: every reader
  * of this program opens it as it opens a downloaded folder, and a second run is instant and works
- * offline. A file .ckptdoc-headers-only marks such a folder: commands that need the data
+ * offline. Online, a cached revision that is not a commit hash is checked first with one byte of
+ * config.json: the same X-Repo-Commit (else ETag) as when it was fetched keeps the cache, another
+ * fetches again; no answer keeps it too. A file .ckptdoc-headers-only marks such a folder: commands that need the data
  * (check, inspect --verify) refuse it (ckpt.h: ck->headers_only).
  *
  * The endpoint is $HF_ENDPOINT (default https://huggingface.co): GET
@@ -27,7 +29,8 @@
 typedef struct {
     int files;           /* shards whose headers were fetched */
     uint64_t bytes;      /* bytes received, config and index included */
-    int cached;          /* 1: the cache held it already, nothing was fetched */
+    int cached;          /* 1: the cache held it already (revalidated, or a commit, or offline),
+                          * 2: held it but the server did not answer the check */
 } hub_stats;
 
 /* Whether the network must not be used: HF_HUB_OFFLINE set to 1 (or true, yes). */

@@ -723,7 +723,7 @@ START_TEST(test_hub)
     char *tmp = tu_tmpdir(), cache[700];
     static const struct { int no_ranges, redirect; } modes[] = {{0, 0}, {1, 0}, {0, 1}};
     for (unsigned m = 0; m < 3; m++) {
-        httpd h = {repos, modes[m].no_ranges, modes[m].redirect, 0, 0, 0, 0, 0, 0, 0};
+        httpd h = {repos, modes[m].no_ranges, modes[m].redirect, 0, 0, NULL, 0, 0, 0, 0, 0};
         ck_assert_int_eq(httpd_start(&h), 0);
         snprintf(cache, sizeof cache, "%s/cache%u", tmp, m);
         for (int i = 0; i < 6; i += 2) {
@@ -761,7 +761,7 @@ START_TEST(test_hub)
         }
         all[na] = NULL;
         ck_assert_int_gt(k, 40);
-        httpd every = {all, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+        httpd every = {all, 0, 0, 0, 0, NULL, 0, 0, 0, 0, 0};
         ck_assert_int_eq(httpd_start(&every), 0);
         snprintf(cache, sizeof cache, "%s/cache-all", tmp);
         for (int i = 0; i < na; i += 2) {
@@ -781,13 +781,38 @@ START_TEST(test_hub)
         free(list);
     }
     /* the cache answers again with the network off */
-    httpd h = {repos, 0, 0, 0, 0, 0, 0, 0, 0, 0};
+    httpd h = {repos, 0, 0, 0, 0, NULL, 0, 0, 0, 0, 0};
     ck_assert_int_eq(httpd_start(&h), 0);
     snprintf(cache, sizeof cache, "%s/cache0", tmp);
     char *out = hub_run(&h, cache, "HF_HUB_OFFLINE=1", "lint test/r1 --tp 8 --pp 2", 0);
     ck_assert_ptr_nonnull(strstr(out, "the headers fetched before"));
     free(out);
     ck_assert_int_eq(h.requests, 0);
+    httpd_stop(&h);
+    /* a revision that moves: the cache is kept while the server's X-Repo-Commit is the one it was
+     * fetched at (one request), fetched again when it changes, kept when the server is gone */
+    h.commit = "1111111111111111111111111111111111111111";
+    ck_assert_int_eq(httpd_start(&h), 0);
+    snprintf(cache, sizeof cache, "%s/cache-moving", tmp);
+    free(hub_run(&h, cache, "", "lint test/qwen2", 0));
+    int before = h.requests;
+    out = hub_run(&h, cache, "", "lint test/qwen2", 0);
+    ck_assert_ptr_nonnull(strstr(out, "the headers fetched before"));
+    ck_assert_int_eq(h.requests, before + 1);
+    free(out);
+    h.commit = "2222222222222222222222222222222222222222";
+    out = hub_run(&h, cache, "", "lint test/qwen2", 0);
+    ck_assert_ptr_nonnull(strstr(out, "read from the Hub"));
+    free(out);
+    int port = h.port;
+    httpd_stop(&h);
+    h.port = port;
+    out = hub_run(&h, cache, "", "lint test/qwen2", 0);
+    ck_assert_ptr_nonnull(strstr(out, "not checked for a newer revision"));
+    free(out);
+    h.commit = NULL;
+    ck_assert_int_eq(httpd_start(&h), 0);
+    snprintf(cache, sizeof cache, "%s/cache0", tmp);
     /* headers alone cannot be checked */
     out = hub_run(&h, cache, "", "check test/qwen2", 2);
     ck_assert_ptr_nonnull(strstr(out, "headers only"));
@@ -807,7 +832,7 @@ START_TEST(test_hub)
     free(out);
     httpd_stop(&h);
     /* a server slower than the time allowed */
-    httpd slow = {repos, 0, 0, 3000, 0, 0, 0, 0, 0, 0};
+    httpd slow = {repos, 0, 0, 3000, 0, NULL, 0, 0, 0, 0, 0};
     ck_assert_int_eq(httpd_start(&slow), 0);
     snprintf(cache, sizeof cache, "%s/cache-slow", tmp);
     out = hub_run(&slow, cache, "CKPTDOC_HTTP_TIMEOUT=1", "lint test/qwen2", 2);
@@ -815,7 +840,7 @@ START_TEST(test_hub)
     free(out);
     httpd_stop(&slow);
     /* a shard whose size the server overstates: its data ends before the file does */
-    httpd lie = {repos, 0, 0, 0, 1, 0, 0, 0, 0, 0};
+    httpd lie = {repos, 0, 0, 0, 1, NULL, 0, 0, 0, 0, 0};
     ck_assert_int_eq(httpd_start(&lie), 0);
     snprintf(cache, sizeof cache, "%s/cache-lie", tmp);
     out = hub_run(&lie, cache, "", "inspect test/single", 1);

@@ -109,15 +109,18 @@ static void serve(httpd *h, int fd)
     fclose(fp);
     unsigned long long a, b;
     const char *rg = strcasestr(req, "\r\nRange: bytes=");
+    char extra[512] = "";
+    if (h->commit)
+        snprintf(extra, sizeof extra, "X-Repo-Commit: %s\r\n", h->commit);
     if (!h->no_ranges && rg && sscanf(rg + 15, "%llu-%llu", &a, &b) == 2 && a < size) {
         if (b >= size)
             b = size - 1;
-        char extra[256];
-        snprintf(extra, sizeof extra, "Content-Range: bytes %llu-%llu/%llu\r\n", a, b,
+        size_t l = strlen(extra);
+        snprintf(extra + l, sizeof extra - l, "Content-Range: bytes %llu-%llu/%llu\r\n", a, b,
                  (unsigned long long)size + (h->lie_size ? 4096u : 0u));
         answer(fd, 206, "Partial Content", extra, data + a, (size_t)(b - a + 1));
     } else
-        answer(fd, 200, "OK", NULL, data, size);
+        answer(fd, 200, "OK", extra, data, size);
     free(data);
 }
 

@@ -17,6 +17,7 @@ typedef struct {
     int redirect;             /* /resolve/ answers 302 to /cdn/ORG/NAME/REV/FILE */
     int delay_ms;             /* wait before each answer */
     int lie_size;             /* Content-Range totals 4096 bytes more than the file */
+    const char *commit;       /* sent as X-Repo-Commit with every file (NULL: none) */
     /* filled by httpd_start */
     int port;
     int requests;             /* answered so far */
