@@ -831,6 +831,31 @@ START_TEST(test_hub)
     ck_assert_ptr_nonnull(strstr(out, "test/nothing-here/resolve/main/config.json"));
     free(out);
     httpd_stop(&h);
+    /* what a broken repo serves is found as in a broken folder, never a crash: a 3-byte shard, a
+     * shard whose header length runs past the file, an index naming a file outside the repo */
+    {
+        char bad[800], f[900];
+        snprintf(bad, sizeof bad, "%s/badrepo", tmp);
+        mkdir(bad, 0755);
+        snprintf(f, sizeof f, "%s/config.json", bad);
+        tu_write_file(f, "{\"architectures\": [\"Qwen2ForCausalLM\"], \"model_type\": \"qwen2\"}");
+        snprintf(f, sizeof f, "%s/model.safetensors.index.json", bad);
+        tu_write_file(f, "{\"weight_map\": {\"a\": \"tiny.safetensors\", \"b\": \"long.safetensors\", "
+                         "\"c\": \"../../etc/passwd\"}}");
+        snprintf(f, sizeof f, "%s/tiny.safetensors", bad);
+        tu_write_file(f, "abc");
+        snprintf(f, sizeof f, "%s/long.safetensors", bad);
+        tu_write_file(f, "\xff\xff\x00\x00\x00\x00\x00\x00{\"a\":");
+        const char *const broken[] = {"test/broken", bad, NULL};
+        httpd hb = {broken, 0, 0, 0, 0, NULL, 0, 0, 0, 0, 0};
+        ck_assert_int_eq(httpd_start(&hb), 0);
+        snprintf(cache, sizeof cache, "%s/cache-broken", tmp);
+        out = hub_run(&hb, cache, "", "inspect test/broken", 1);
+        ck_assert_msg(strstr(out, "tiny.safetensors") && strstr(out, "long.safetensors"), "%s", out);
+        ck_assert_ptr_null(strstr(out, "passwd: "));
+        free(out);
+        httpd_stop(&hb);
+    }
     /* a server slower than the time allowed */
     httpd slow = {repos, 0, 0, 3000, 0, NULL, 0, 0, 0, 0, 0};
     ck_assert_int_eq(httpd_start(&slow), 0);
