@@ -86,7 +86,7 @@ def awq_72b(ckptdoc, work):
 
 HUB_SERVER = r"""
 import http.server, os, re, sys
-root = sys.argv[1]
+root, GZIP = sys.argv[1], sys.argv[2] == "gzip"
 sent = [0]
 
 
@@ -112,7 +112,13 @@ class Handler(http.server.BaseHTTPRequestHandler):
         with open(path, "rb") as f:
             f.seek(a)
             body = f.read(b - a + 1)
+        gz = GZIP and not rg and path.endswith(".json") and "gzip" in self.headers.get("Accept-Encoding", "")
+        if gz:  # as nginx or a CDN compresses text when the client accepts it
+            import gzip
+            body = gzip.compress(body, 6)
         head = "HTTP/1.1 %s\r\nContent-Length: %d\r\n" % ("206 Partial Content" if rg else "200 OK", len(body))
+        if gz:
+            head += "Content-Encoding: gzip\r\n"
         if rg:
             head += "Content-Range: bytes %d-%d/%d\r\n" % (a, b, size)
         self.wfile.write(head.encode() + b"\r\n" + body)  # one write, as servers answer
@@ -128,10 +134,17 @@ srv.serve_forever()
 
 def hub_dsv3(ckptdoc, dsv3, work):
     """lint ORG/NAME --tp 8 --pp 2 of the full-scale DeepSeek-V3 layout served by a local server
-    (its own process) with the Hub's URL layout and range support: wall time and bytes fetched,
-    against lint of the folder (goal: < 15 MB fetched, < 3x the local lint on loopback)."""
+    (its own process) with the Hub's URL layout and range support, JSON sent as it is and then
+    compressed: wall time and bytes served, against lint of the folder (goal: < 15 MB fetched,
+    < 3x the local lint on loopback)."""
+    print("lint from a Hub-layout server on loopback, full-scale DeepSeek-V3 (163 shards), --tp 8 --pp 2:")
+    for mode in ("plain", "gzip"):
+        hub_dsv3_run(ckptdoc, dsv3, work, mode)
+
+
+def hub_dsv3_run(ckptdoc, dsv3, work, mode):
     import urllib.request
-    srv = subprocess.Popen([sys.executable, "-c", HUB_SERVER, dsv3], stdout=subprocess.PIPE, text=True)
+    srv = subprocess.Popen([sys.executable, "-c", HUB_SERVER, dsv3, mode], stdout=subprocess.PIPE, text=True)
     port = int(srv.stdout.readline())
     env = dict(os.environ, HF_ENDPOINT="http://127.0.0.1:%d" % port, HF_TOKEN="")
 
@@ -155,10 +168,9 @@ def hub_dsv3(ckptdoc, dsv3, work):
     srv.terminate()
     srv.wait()
     w, loc = statistics.median(walls), statistics.median(local)
-    print("lint from a Hub-layout server on loopback, full-scale DeepSeek-V3 (163 shards), --tp 8 --pp 2:")
-    print("  ckptdoc lint bench/dsv3  median %.0f ms  exit %d  served %.2f MB (goal < 15 MB; the index is %.1f MB "
-          "of it, sent uncompressed by this server)" % (w * 1e3, rc, statistics.median(sent) / 1e6,
-                                                        os.path.getsize(os.path.join(dsv3, "model.safetensors.index.json")) / 1e6))
+    print("  JSON %-5s lint bench/dsv3  median %.0f ms  exit %d  served %.2f MB (goal < 15 MB; the index is %.1f MB "
+          "uncompressed)" % (mode, w * 1e3, rc, statistics.median(sent) / 1e6,
+                             os.path.getsize(os.path.join(dsv3, "model.safetensors.index.json")) / 1e6))
     print("  the same folder, local   median %.0f ms; ratio %.2f (goal < 3); again from the cache %.0f ms"
           % (loc * 1e3, w / loc, cached * 1e3))
 
