@@ -69,10 +69,16 @@ static void say(const char *fmt, ...)
 }
 
 /* The report's verdict: pass, and the sentence the text report gives. */
-static void report_verdict(int pass, const char *message)
+/* --format github|sarif: each failed verdict as a finding (check.load_fails, check.mismatch,
+ * check.reference, check.against), written at the end */
+static ck_findings verdicts;
+
+static void report_verdict(int pass, const char *code, const char *message)
 {
     if (!report)
         return;
+    if (!pass)
+        findings_add(&verdicts, code, SEV_ERROR, NULL, NULL, CK_NO_OFFSET, "%s", message);
     cJSON *v = cJSON_CreateObject();
     cJSON_AddBoolToObject(v, "pass", pass);
     cJSON_AddStringToObject(v, "message", message);
@@ -507,7 +513,7 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const rul
                 char vm[512];
                 snprintf(vm, sizeof vm, "layer %lld, %s stands out against %s (relative error %.3g, %s)",
                          (long long)(bad / 2), bad % 2 ? "the MLP" : "attention", dir, e[bad], against_med);
-                report_verdict(0, vm);
+                report_verdict(0, "check.against", vm);
             }
             free(e);
             free(sorted);
@@ -688,7 +694,7 @@ typedef struct {
     int n_only;
     uint64_t max_mem;     /* --max-memory, 0: no limit */
     int tokens[64], T, tokens_given, load_only;
-    int json;             /* --format json */
+    int json;             /* --format json (1), github (2) or sarif (3): a report instead of text */
 } check_args;
 
 /* 0; 1 after --help (usage printed); -1 on a usage error (message printed). */
@@ -745,11 +751,11 @@ static int check_args_parse(int argc, char **argv, check_args *a)
         case 'O': a->load_only = 1; break;
         case 'F':
         {
-            static const char *const fmts[] = {"text", "json"};
-            int k = cli_choice("check", "format", optarg, fmts, 2);
+            static const char *const fmts[] = {"text", "json", "github", "sarif"};
+            int k = cli_choice("check", "format", optarg, fmts, 4);
             if (k < 0)
                 return -1;
-            a->json = k == 1;
+            a->json = k;
             break;
         }
         case 'L':
@@ -778,12 +784,12 @@ static int check_args_parse(int argc, char **argv, check_args *a)
     if (a->lo.help) {
         say("usage: ckptdoc check DIR [--tp N] [--pp N] [--ep] [--pp-partition A,B,..] [--rules NAME|FILE] "
                "[--device cpu|cuda] [--tokens 1,2,...] [--against DIR]\n"
-               "       [--layers 0,3,61] [--max-memory SIZE] [--reference FILE] [--load-only] [--format text|json]\n"
+               "       [--layers 0,3,61] [--max-memory SIZE] [--reference FILE] [--load-only] [--format text|json|github|sarif]\n"
                "Loads every rank of "
                "the layout from the data and the unsharded model, runs the tokens through both and compares the "
                "logits. --against DIR: the same tokens through another checkpoint of the same model (say the BF16 "
                "original of a quantized one), layer by layer. --format json: the report in schema ckptdoc.check/1 "
-               "(docs/check-json.md).\n");
+               "(docs/check-json.md); github or sarif: a failed verdict as a workflow annotation or SARIF.\n");
         return 1;
     }
     if (optind != argc - 1 || layout_opts_finish(&a->lo)) {
@@ -792,7 +798,8 @@ static int check_args_parse(int argc, char **argv, check_args *a)
     }
     a->dir = argv[optind];
     if (a->json && (a->load_only || a->n_only)) {
-        fprintf(stderr, "ckptdoc check: --format json reports the whole check; leave out --load-only and --layers\n");
+        fprintf(stderr, "ckptdoc check: --format json, github and sarif report the whole check; leave out --load-only "
+                "and --layers\n");
         return -1;
     }
     return 0;
@@ -899,7 +906,7 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
         if (err.code == CK_EFORMAT) {
             say("%s: rules %s, TP %d x PP %d against TP 1 x PP 1\n  verdict    FAIL: %s\n", dir, s->r.name,
                    lay.tp, lay.pp, ck_err_str(&err, buf, sizeof buf));
-            report_verdict(0, buf);
+            report_verdict(0, "check.load_fails", buf);
             status = EXIT_FINDINGS;
         } else
             say_error("", &err);
@@ -958,7 +965,7 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
         }
         say("  verdict    %s\n", ok ? "PASS: the sharded load computes what the unsharded one does"
                                        : "FAIL: the sharded load computes something else");
-        report_verdict(ok, ok ? "the sharded load computes what the unsharded one does"
+        report_verdict(ok, "check.mismatch", ok ? "the sharded load computes what the unsharded one does"
                               : "the sharded load computes something else");
         status = ok ? EXIT_CLEAN : EXIT_FINDINGS;
         if (have_ref) {
@@ -985,7 +992,7 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
                     cJSON_AddBoolToObject(rj, "pass", rok);
                 }
                 if (!rok)
-                    report_verdict(0, "these weights, loaded this way, do not compute the reference logits");
+                    report_verdict(0, "check.reference", "these weights, loaded this way, do not compute the reference logits");
                 say("  reference  transformers' logits (%s): relative error %.3g unsharded, %.3g sharded, "
                        "top-1 tokens agree %d/%d: %s\n", a->reference ? a->reference : "reference.logits", e1, en, agree1,
                        a->T, rok ? "PASS" : "FAIL: these weights, loaded this way, do not compute the reference logits");
@@ -1014,7 +1021,15 @@ static int check_done(const check_args *a, int status)
 {
     if (!report)
         return status;
-    if (status != EXIT_USAGE) {
+    if (status != EXIT_USAGE && a->json >= 2) { /* the failed verdicts as annotations or SARIF */
+        ck_checkpoint where;
+        memset(&where, 0, sizeof where);
+        where.root = (char *)a->dir; /* findings about the checkpoint are located at its config.json */
+        if (a->json == 2)
+            out_findings_github(&verdicts, &where);
+        else
+            out_findings_sarif(&verdicts, &where, "check");
+    } else if (status != EXIT_USAGE) {
         cJSON *tj = cJSON_AddArrayToObject(report, "tokens");
         for (int i = 0; i < a->T; i++)
             cJSON_AddItemToArray(tj, cJSON_CreateNumber(a->tokens[i]));
@@ -1030,6 +1045,7 @@ static int check_done(const check_args *a, int status)
     }
     cJSON_Delete(report);
     report = NULL;
+    findings_free(&verdicts);
     return status;
 }
 
@@ -1119,7 +1135,7 @@ int cmd_check(int argc, char **argv)
                lay.ep ? " with expert parallelism" : "", failure, dir);
         char msg[4200];
         snprintf(msg, sizeof msg, "the load fails before any logit: %s", failure);
-        report_verdict(0, msg);
+        report_verdict(0, "check.load_fails", msg);
         session_free(&s);
         return check_done(&a, EXIT_FINDINGS);
     }

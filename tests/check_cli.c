@@ -364,7 +364,8 @@ START_TEST(test_finding_catalogue)
     char *doc = (char *)tu_read_file("docs/findings.md", &dlen), *list = NULL;
     ck_assert_ptr_nonnull(doc);
     ck_assert_int_eq(tu_run("ls base/*.c cli/*.c inspect/*.c loader/*.c rules/*.c tui/*.c", 0, &list), 0);
-    static const char *const prefixes[] = {"st.", "file.", "index.", "config.", "ckpt.", "verify.", "data.", "lint."};
+    static const char *const prefixes[] = {"st.", "file.", "index.", "config.", "ckpt.", "verify.", "data.", "lint.",
+                                           "check."};
     int codes = 0;
     for (char *save = NULL, *f = strtok_r(list, "\n", &save); f; f = strtok_r(NULL, "\n", &save)) {
         size_t len;
@@ -489,7 +490,9 @@ END_TEST
  * the folder given; each rule described from the catalogue. */
 static void sarif_valid(const char *args, const char *uri_prefix, int min_results)
 {
-    char *out = tu_cli(1, NULL, "%s", args);
+    char cmd[1024], *out = NULL; /* standard output alone: check says on stderr that it runs on the CPU */
+    snprintf(cmd, sizeof cmd, "%s %s", tu_bin(), args);
+    ck_assert_int_eq(tu_run(cmd, 0, &out), 1);
     cJSON *j = cJSON_Parse(out);
     ck_assert_msg(j != NULL, "%s", out);
     ck_assert_str_eq(cJSON_GetObjectItem(j, "version")->valuestring, "2.1.0");
@@ -532,6 +535,20 @@ START_TEST(test_sarif)
     /* inspect: the headers' findings, and with --verify the data's */
     sarif_valid("inspect fixtures/folders/lfs-pointers --format sarif", "fixtures/folders/lfs-pointers/", 2);
     sarif_valid("inspect fixtures/folders/verify-data --verify --format sarif", "fixtures/folders/verify-data/", 3);
+    /* check: a failed verdict is a result, located at the checkpoint's config.json */
+    sarif_valid("check fixtures/real/tiny-deepseek-v3 --tp 2 --format sarif", "fixtures/real/tiny-deepseek-v3/config.json",
+                1);
+    char *gh = NULL, cmd[1024];
+    snprintf(cmd, sizeof cmd, "%s check fixtures/negative/fp8-o-proj-transposed --against fixtures/quant/tiny-llama-f32 "
+             "--format github", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 0, &gh), 1);
+    ck_assert_msg(strncmp(gh, "::error title=check.against::layer 0, attention stands out against "
+                          "fixtures/quant/tiny-llama-f32", 92) == 0, "%s", gh);
+    free(gh);
+    snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --format github", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 0, &gh), 0);
+    ck_assert_str_eq(gh, ""); /* a pass: nothing to annotate */
+    free(gh);
     /* and the same findings as workflow annotations */
     char *out = tu_cli(1, NULL, "inspect fixtures/folders/verify-data --verify --format github");
     ck_assert_ptr_nonnull(strstr(out, "::error file=fixtures/folders/verify-data/model.safetensors,title=data.nan::"
@@ -679,7 +696,8 @@ START_TEST(test_value_typos)
         {"lint --format jsno fixtures/real/tiny-qwen2", "--format must be text, json, github or sarif, not 'jsno' (did "
                                                         "you mean json?)"},
         {"inspect --format sarf fixtures/real/tiny-qwen2", "not 'sarf' (did you mean sarif?)"},
-        {"check --format jsn fixtures/real/tiny-qwen2", "--format must be text or json, not 'jsn' (did you mean json?)"},
+        {"check --format jsn fixtures/real/tiny-qwen2", "--format must be text, json, github or sarif, not 'jsn' (did you "
+                                                          "mean json?)"},
         {"check --device cudaa fixtures/real/tiny-qwen2", "--device must be cpu or cuda, not 'cudaa' (did you mean cuda?)"},
         {"lint --rules deepseekv3 fixtures/real/tiny-qwen2", "no built-in rules named \"deepseekv3\"; did you mean "
                                                             "\"deepseek_v3\"?"},
