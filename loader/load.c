@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -159,6 +160,36 @@ static int read_floats(const ck_checkpoint *ck, ck_tensor_ref ref, float **out, 
     return read_floats_to(ck, ref, NULL, 0, 0, out, n, bytes, err);
 }
 
+/* An E8M0 scale tensor (uint8 biased exponents, MXFP4's) as floats 2^(e - 127), in the context's
+ * slot 3 as read_floats_to leaves its floats (on the device when the load runs there). */
+static int read_e8m0_to(const ck_checkpoint *ck, ck_tensor_ref ref, mem_ctx *m, float **out, uint64_t *n,
+                        uint64_t *bytes, ck_err *err)
+{
+    const st_tensor *t = ckpt_tensor(ck, ref);
+    void *raw = NULL;
+    float *f = NULL;
+    *out = NULL;
+    *n = elements(t);
+    if (t->dtype != DT_U8)
+        return ck_err_set(err, CK_EFORMAT, ck->shards[ref.shard].path, t->name, CK_NO_OFFSET, "MXFP4 scales of "
+                          "%s: E8M0 exponents are stored as U8", dtype_name(t->dtype));
+    int rc = read_raw_to(ck, ref, NULL, 0, &raw, bytes, err);
+    size_t nb = (size_t)*n * sizeof *f;
+    if (rc == CK_OK && ON_DEV(m) && !(f = malloc(nb ? nb : 1)))
+        rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    else if (rc == CK_OK && !ON_DEV(m))
+        rc = mem_buf(m, 3, nb, (void **)&f, err);
+    for (uint64_t k = 0; rc == CK_OK && k < *n; k++)
+        f[k] = ldexpf(1.0f, (int)((const uint8_t *)raw)[k] - 127);
+    free(raw);
+    if (rc == CK_OK && ON_DEV(m)) {
+        rc = to_kernel(m, 3, f, nb, (void **)out, err);
+        free(f);
+    } else if (rc == CK_OK)
+        *out = f;
+    return rc;
+}
+
 static int ends_with(const char *s, size_t len, const char *suf)
 {
     size_t n = strlen(suf);
@@ -274,12 +305,16 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
     float *scale = NULL;
     uint64_t n;
     int rc = CK_OK;
-    if (ends_with(ten->name, len, ".weight_packed") && ten->dtype == DT_U8 && strcmp(q->fmt, "nvfp4-pack-quantized") == 0) {
-        /* NVFP4: two E2M1 codes a byte, FP8 group scales, one global divisor */
+    int mx = strcmp(q->fmt, "mxfp4-pack-quantized") == 0;
+    if (ends_with(ten->name, len, ".weight_packed") && ten->dtype == DT_U8 &&
+        (mx || strcmp(q->fmt, "nvfp4-pack-quantized") == 0)) {
+        /* NVFP4: two E2M1 codes a byte, FP8 group scales, one global divisor; MXFP4: the same
+         * codes, E8M0 group scales (2^(e - 127)), no global scale */
         size_t blen = len - strlen("_packed");
         ck_tensor_ref gref;
-        int group = q->group_size > 0 ? q->group_size : 16;
-        if (!find_sibling(ck, ten->name, blen, "_scale", &sref) || !find_sibling(ck, ten->name, blen, "_global_scale", &gref))
+        int group = q->group_size > 0 ? q->group_size : mx ? 32 : 16;
+        if (!find_sibling(ck, ten->name, blen, "_scale", &sref) ||
+            (!mx && !find_sibling(ck, ten->name, blen, "_global_scale", &gref)))
             return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "an NVFP4 weight_packed needs its "
                               "weight_scale and weight_global_scale beside it: the index or a shard lacks them; "
                               "download the shard that holds them or re-export");
@@ -288,14 +323,18 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
             return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "NVFP4 weight_packed with %u dims "
                               "and %llu columns: not [rows, columns / 2] bytes of whole groups of %d",
                               ten->ndim, (unsigned long long)cols, group);
-        float *glob = NULL;
-        uint64_t ng = 0;
-        if ((rc = read_floats(ck, gref, &glob, &ng, bytes, err)) == CK_OK && (ng != 1 || !(glob[0] > 0)))
+        float *glob = NULL, one = 1;
+        uint64_t ng = 1;
+        if (mx)
+            glob = &one;
+        else if ((rc = read_floats(ck, gref, &glob, &ng, bytes, err)) == CK_OK && (ng != 1 || !(glob[0] > 0)))
             rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, gref)->name, CK_NO_OFFSET, "%llu values%s: the "
                             "global scale is one positive number", (unsigned long long)ng,
                             ng == 1 ? ", not positive" : "");
         if (rc == CK_OK && (rc = read_raw_to(ck, ck->tensors[i], m, 0, &raw, bytes, err)) == CK_OK &&
-            (rc = read_floats_to(ck, sref, m, 2, 3, &scale, &n, bytes, err)) == CK_OK && n != rows * (cols / (uint64_t)group))
+            (rc = mx ? read_e8m0_to(ck, sref, m, &scale, &n, bytes, err) : read_floats_to(ck, sref, m, 2, 3, &scale, &n,
+                                                                                         bytes, err)) == CK_OK &&
+            n != rows * (cols / (uint64_t)group))
             rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, sref)->name, CK_NO_OFFSET, "%llu scales for "
                             "%llu rows x %llu groups of %d: the scale does not belong to this weight; re-export "
                             "the checkpoint", (unsigned long long)n, (unsigned long long)rows,
@@ -306,7 +345,8 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
             rc = kern_dequant_nvfp4_cuda(raw, rows, cols, scale, group, glob[0], *out, err);
         else if (rc == CK_OK)
             kern_dequant_nvfp4_ref(raw, rows, cols, scale, group, glob[0], *out);
-        free(glob);
+        if (!mx)
+            free(glob);
         shape[0] = rows;
         shape[1] = cols;
     } else if (ends_with(ten->name, len, ".weight_packed")) {

@@ -819,6 +819,8 @@ START_TEST(test_nvfp4)
 {
     equals_library("fixtures/quant/tiny-llama-nvfp4", "fixtures/quant/tiny-llama-nvfp4.dequantized.safetensors");
     equals_library("fixtures/quant/tiny-llama-nvfp4a16", "fixtures/quant/tiny-llama-nvfp4.dequantized.safetensors");
+    /* MXFP4: the same codes with E8M0 power-of-two scales per 32 inputs, no global scale */
+    equals_library("fixtures/quant/tiny-llama-mxfp4", "fixtures/quant/tiny-llama-mxfp4.dequantized.safetensors");
 }
 END_TEST
 

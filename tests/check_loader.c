@@ -822,6 +822,8 @@ START_TEST(test_more_families)
                                NULL), 0);
         ck_assert_uint_eq(lint("fixtures/quant/tiny-llama-int8-static", "llama", lay[i][0], lay[i][1], 0, NULL, 0,
                                NULL), 0);
+        ck_assert_uint_eq(lint("fixtures/quant/tiny-llama-mxfp4", "llama", lay[i][0], lay[i][1], 0, NULL, 0,
+                               NULL), 0);
         ck_assert_uint_eq(lint("fixtures/quant/tiny-llama-nvfp4a16", "llama", lay[i][0], lay[i][1], 0, NULL, 0,
                                NULL), 0);
         ck_assert_uint_eq(lint("fixtures/moe/tiny-mixtral-fp8", "mixtral", lay[i][0], lay[i][1], 0, NULL, 0,
