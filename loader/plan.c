@@ -444,27 +444,41 @@ static void module_name(expander *x, char *mod, size_t size)
         mod[0] = 0;
 }
 
-/* vLLM's packed_modules_mapping of these families: a fused module's components. */
-static const struct {
-    const char *fused, *parts[4];
-} packed_modules[] = {{"qkv_proj", {"q_proj", "k_proj", "v_proj", NULL}}, {"gate_up_proj", {"gate_proj", "up_proj", NULL}}};
-
-/* The scheme of linear module mod (config_scheme, with a fused module's components). */
-static const cfg_quant *module_scheme(const plan *p, const char *mod)
+/* The scheme of the linear module x's template names with its captures (mod, vLLM's prefix):
+ * config_scheme, with a fused module's components (vLLM's packed_modules_mapping) taken from the
+ * rules themselves: the key rules that fill a part of this template, formatted with the same
+ * captures ("layers.0.self_attn.q_proj", "...k_proj", "...v_proj" for qkv_proj). */
+static const cfg_quant *module_scheme(expander *x, const char *mod)
 {
-    const char *dot = strrchr(mod, '.'), *leaf = dot ? dot + 1 : mod;
-    for (unsigned i = 0; i < sizeof packed_modules / sizeof *packed_modules; i++) {
-        if (strcmp(leaf, packed_modules[i].fused) != 0)
+    const plan *p = x->p;
+    const rules_param *t = x->t;
+    const rules_file *r = p->rules;
+    char names[8][512];
+    const char *parts[9] = {NULL};
+    int n = 0;
+    size_t sp = strlen(r->strip_prefix);
+    for (int i = 0; t->n_parts && i < r->n_keys && n < 8; i++) {
+        const rules_key *k = &r->keys[i];
+        if (!k->part || strcmp(k->param.text, t->name.text) != 0)
             continue;
-        char names[4][512];
-        const char *parts[5] = {NULL};
-        for (int k = 0; k < 4 && packed_modules[i].parts[k]; k++) {
-            snprintf(names[k], sizeof names[k], "%.*s%s", (int)(leaf - mod), mod, packed_modules[i].parts[k]);
-            parts[k] = names[k];
+        pattern_value v[PATTERN_MAX_CAPS];
+        memset(v, 0, sizeof v);
+        for (int c = 0; c < k->key.n_caps; c++) { /* the key's captures by name from the template's */
+            const char *cn = k->key.caps[c].name;
+            int tc = pattern_cap_index(&t->name, cn, strlen(cn));
+            if (tc >= 0)
+                v[c] = x->vals[tc];
+            else if (strcmp(cn, "suffix") == 0)
+                v[c] = (pattern_value){"weight", 6, 0};
         }
-        return config_scheme(p->cfg, mod, parts);
+        snprintf(names[n], sizeof names[n], "%s", r->strip_prefix);
+        if (pattern_format(&k->key, v, names[n] + sp, sizeof names[n] - sp) > 7) {
+            names[n][strlen(names[n]) - 7] = 0; /* less ".weight" */
+            parts[n] = names[n];
+            n++;
+        }
     }
-    return config_scheme(p->cfg, mod, NULL);
+    return config_scheme(p->cfg, mod, n ? parts : NULL);
 }
 
 /* The filtered variant of scheme q (one of p->schemes; NULL: unquantized, the config's). */
@@ -485,7 +499,7 @@ static int emit(expander *x, size_t *cap, int layer)
     if (t->linear && p->cfg->n_groups) {
         char mod[512];
         module_name(x, mod, sizeof mod);
-        sq = t->experts ? config_scheme_experts(p->cfg) : module_scheme(p, mod);
+        sq = t->experts ? config_scheme_experts(p->cfg) : module_scheme(x, mod);
     }
     const rules_quant *q = scheme_rules(p, sq);
     int nsuf = t->linear ? q->n_suffixes : 1;
