@@ -3,6 +3,9 @@
 #include "base/thread.h"
 
 #include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <pthread.h>
 #include <unistd.h>
 
@@ -71,4 +74,36 @@ int ck_pread_par(int fd, void *buf, size_t len, uint64_t off, int threads)
             return -1;
         }
     return 0;
+}
+
+char *ck_read_small(const char *path, size_t max, size_t *len, const char **why)
+{
+    FILE *fp = fopen(path, "rb");
+    if (!fp) {
+        *why = strerror(errno);
+        return NULL;
+    }
+    if (fseek(fp, 0, SEEK_END) != 0) {
+        *why = strerror(errno);
+        fclose(fp);
+        return NULL;
+    }
+    long sz = ftell(fp);
+    if (sz < 0 || (unsigned long)sz > max) {
+        *why = sz < 0 ? strerror(errno) : "file too large";
+        fclose(fp);
+        return NULL;
+    }
+    rewind(fp);
+    char *buf = malloc((size_t)sz + 1);
+    if (!buf || fread(buf, 1, (size_t)sz, fp) != (size_t)sz) {
+        *why = buf ? "short read" : "out of memory";
+        free(buf);
+        fclose(fp);
+        return NULL;
+    }
+    fclose(fp);
+    buf[sz] = 0;
+    *len = (size_t)sz;
+    return buf;
 }

@@ -19,6 +19,10 @@ int ck_pread_full(int fd, void *buf, size_t len, uint64_t off);
  * of the first slice that failed); slices whose thread cannot start are read on this thread.
  * On -1 buf may be partly written. */
 int ck_pread_par(int fd, void *buf, size_t len, uint64_t off, int threads);
+/* A whole small file (config.json, a .ckptdoc.json) of at most max bytes, NUL-terminated, *len
+ * its size; NULL with *why saying why (strerror, too large, short read, out of memory). The
+ * caller frees it. */
+char *ck_read_small(const char *path, size_t max, size_t *len, const char **why);
 
 #ifdef __cplusplus
 }

@@ -37,3 +37,16 @@ const char *text_nearest(const char *word, const char *const *names, size_t n, s
     }
     return near;
 }
+
+void text_line_col(const char *text, size_t off, int *line, int *col)
+{
+    *line = 1;
+    *col = 1;
+    for (size_t i = 0; i < off && text[i]; i++) {
+        if (text[i] == '\n') {
+            (*line)++;
+            *col = 1;
+        } else
+            (*col)++;
+    }
+}

@@ -10,5 +10,7 @@ size_t text_edit_distance(const char *a, const char *b);
 /* The entry of names (n of them) nearest to word, at most max_edits away and not equal to it;
  * NULL when none is. */
 const char *text_nearest(const char *word, const char *const *names, size_t n, size_t max_edits);
+/* The 1-based line and column of byte off of text (stopping at a NUL), for messages. */
+void text_line_col(const char *text, size_t off, int *line, int *col);
 
 #endif

@@ -1,6 +1,7 @@
 /* options.c - the layout options every command shares (see options.h). */
 #include "cli/options.h"
 #include "cli/cli.h"
+#include "base/fileio.h"
 #include "base/text.h"
 
 #include <cjson/cJSON.h>
@@ -197,37 +198,19 @@ static int config_option(const char *file, const char *cmd, const struct option 
 /* The options of cmd in config file path, appended to out (*n of cap used); 0, or -1. */
 static int config_file(const char *path, const char *cmd, const struct option *opts, char **out, int *n, int cap)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        fprintf(stderr, "ckptdoc %s: %s: %s\n", cmd, path, strerror(errno));
+    size_t len;
+    const char *why = NULL;
+    char *text = ck_read_small(path, 1u << 20, &len, &why);
+    if (!text) {
+        fprintf(stderr, "ckptdoc %s: %s: %s\n", cmd, path, why);
         return -1;
     }
-    char *text = NULL;
-    size_t len = 0, got;
-    char chunk[4096];
-    while ((got = fread(chunk, 1, sizeof chunk, fp)) > 0 && len < (1u << 20)) {
-        char *t = realloc(text, len + got + 1);
-        if (!t) {
-            free(text);
-            fclose(fp);
-            fprintf(stderr, "ckptdoc %s: out of memory\n", cmd);
-            return -1;
-        }
-        text = t;
-        memcpy(text + len, chunk, got);
-        len += got;
-    }
-    fclose(fp);
-    if (!text && !(text = calloc(1, 1)))
-        return -1;
-    text[len] = 0;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithOpts(text, &end, 0);
     int rc = 0;
     if (!cJSON_IsObject(root)) {
-        int line = 1, col = 1;
-        for (const char *q = text; end && q < end; q++)
-            line += *q == '\n', col = *q == '\n' ? 1 : col + 1;
+        int line, col;
+        text_line_col(text, end ? (size_t)(end - text) : 0, &line, &col);
         fprintf(stderr, "ckptdoc %s: %s: line %d, column %d: %s\n", cmd, path, line, col,
                 root ? "the file holds one JSON object, {\"lint\": {...}, ...}" : "not valid JSON");
         rc = -1;

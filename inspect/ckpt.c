@@ -6,6 +6,7 @@
 #include "base/thread.h"
 #include "inspect/hfcache.h"
 #include "inspect/hub.h"
+#include "base/text.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -518,13 +519,8 @@ static int index_load(ck_checkpoint *ck, const char *path, index_ctx *x)
     else
         rc = index_scan(ck, &j, x);
     if (j.status) {
-        int line = 1, col = 1;
-        for (size_t k = 0; k < j.off && k < got; k++)
-            if (text[k] == '\n') {
-                line++;
-                col = 1;
-            } else
-                col++;
+        int line, col;
+        text_line_col(text, j.off < got ? j.off : got, &line, &col);
         const char *m = strncmp(j.msg, "header is not valid JSON: ", 26) == 0 ? j.msg + 26 : j.msg;
         findings_add(&ck->findings, "index.invalid", SEV_ERROR, iname, j.key, j.off,
                      "%s at line %d, column %d: %s; loaders cannot read this index",

@@ -1,5 +1,7 @@
 /* config.c - config.json through cJSON; the tree is copied into ck_config and deleted here. */
 #include "inspect/config.h"
+#include "base/fileio.h"
+#include "base/text.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -17,52 +19,6 @@
 static char *dup_or_empty(const char *s)
 {
     return strdup(s ? s : "");
-}
-
-/* Reads a whole small text file; returns NULL and sets *why on failure. */
-static char *slurp(const char *path, size_t *len, const char **why)
-{
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        *why = strerror(errno);
-        return NULL;
-    }
-    if (fseek(fp, 0, SEEK_END) != 0) {
-        *why = strerror(errno);
-        fclose(fp);
-        return NULL;
-    }
-    long sz = ftell(fp);
-    if (sz < 0 || (unsigned long)sz > CONFIG_MAX_BYTES) {
-        *why = sz < 0 ? strerror(errno) : "file larger than 64 MiB";
-        fclose(fp);
-        return NULL;
-    }
-    rewind(fp);
-    char *buf = malloc((size_t)sz + 1);
-    if (!buf || fread(buf, 1, (size_t)sz, fp) != (size_t)sz) {
-        *why = buf ? "short read" : "out of memory";
-        free(buf);
-        fclose(fp);
-        return NULL;
-    }
-    fclose(fp);
-    buf[sz] = 0;
-    *len = (size_t)sz;
-    return buf;
-}
-
-static void line_col(const char *text, const char *at, int *line, int *col)
-{
-    *line = 1;
-    *col = 1;
-    for (const char *p = text; p < at && *p; p++) {
-        if (*p == '\n') {
-            (*line)++;
-            *col = 1;
-        } else
-            (*col)++;
-    }
 }
 
 static const char *jstr(const cJSON *o, const char *name)
@@ -360,7 +316,7 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
     cfg->n_layer_types = -1;
     size_t len = 0;
     const char *why = NULL;
-    char *text = slurp(path, &len, &why);
+    char *text = ck_read_small(path, CONFIG_MAX_BYTES, &len, &why);
     if (!text) {
         if (errno == ENOENT)
             return 0;
@@ -373,7 +329,7 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
     if (!root || !cJSON_IsObject(root)) {
         int line, col;
         const char *at = root ? text : (cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() : text);
-        line_col(text, at, &line, &col);
+        text_line_col(text, (size_t)(at - text), &line, &col);
         findings_add(f, "config.invalid", SEV_ERROR, path, NULL, (uint64_t)(at - text),
                      root ? "config.json is not a JSON object" :
                      "config.json is not valid JSON at line %d, column %d", line, col);

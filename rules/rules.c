@@ -81,19 +81,6 @@ static int locate(jscan *j, const char *path)
     return 0;
 }
 
-static void line_col(const char *text, size_t off, int *line, int *col)
-{
-    *line = 1;
-    *col = 1;
-    for (size_t i = 0; i < off && text[i]; i++) {
-        if (text[i] == '\n') {
-            (*line)++;
-            *col = 1;
-        } else
-            (*col)++;
-    }
-}
-
 /* ------------------------------------------------------------------------------------------ */
 
 typedef struct {
@@ -135,7 +122,7 @@ static int rfail(rctx *c, const char *path, int col_in, const char *fmt, ...)
         size_t off = j.i;
         if (col_in > 0 && off < c->len && c->text[off] == '"')
             off += (size_t)col_in; /* past the quote, to the column inside the string */
-        line_col(c->text, off, &c->err->line, &c->err->col);
+        text_line_col(c->text, off, &c->err->line, &c->err->col);
     }
     free(j.arena);
     return -1;
@@ -314,7 +301,7 @@ static int line_of(rctx *c, const char *path)
         text_scan(c, &j);
         if (locate(&j, path) != 0)
             return 0;
-        line_col(c->text, j.i, &line, &col);
+        text_line_col(c->text, j.i, &line, &col);
     }
     c->lo_idx = idx;
     if (idx >= 0) {
@@ -938,7 +925,7 @@ int rules_parse(const char *text, size_t len, const char *path, rules_file *r, c
         const char *at = cJSON_GetErrorPtr();
         size_t off = at && at >= text && at <= text + len ? (size_t)(at - text) : 0;
         ck_err_set(err, CK_EFORMAT, path, "$", off, "not valid JSON");
-        line_col(text, off, &err->line, &err->col);
+        text_line_col(text, off, &err->line, &err->col);
         return CK_EFORMAT;
     }
     /* trailing text after the object */
@@ -947,7 +934,7 @@ int rules_parse(const char *text, size_t len, const char *path, rules_file *r, c
     if (end && (size_t)(end - text) < len && *end) {
         size_t off = (size_t)(end - text);
         ck_err_set(err, CK_EFORMAT, path, "$", off, "not valid JSON: text after the object");
-        line_col(text, off, &err->line, &err->col);
+        text_line_col(text, off, &err->line, &err->col);
         cJSON_Delete(root);
         return CK_EFORMAT;
     }
