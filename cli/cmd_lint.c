@@ -167,9 +167,15 @@ static void print_text(const lint_args *a, const ck_checkpoint *ck, const rules_
     /* several config groups: the variant of each; GPTQ's per-module rules: how many */
     if (ck->cfg.n_groups && strcmp(ck->cfg.quant.method, "gptq") == 0)
         printf(" (%d dynamic per-module rule%s)", ck->cfg.n_groups, ck->cfg.n_groups == 1 ? "" : "s");
-    for (int i = 1; ck->cfg.n_groups > 1 && strcmp(ck->cfg.quant.method, "gptq") != 0 && i < p->n_schemes; i++)
-        printf("%s%s%s", i == 1 ? " (config groups: " : ", ", p->schemes[i].v.method,
-               i == p->n_schemes - 1 ? ")" : "");
+    char seen[512] = "", one[128];
+    for (int i = 1; ck->cfg.n_groups > 1 && strcmp(ck->cfg.quant.method, "gptq") != 0 && i < p->n_schemes; i++) {
+        const cfg_quant *q = p->schemes[i].q;
+        snprintf(one, sizeof one, "%s W%d%s", p->schemes[i].v.method, q->bits, q->activation);
+        if (!strstr(seen, one)) /* each scheme once */
+            snprintf(seen + strlen(seen), sizeof seen - strlen(seen), "%s%s", seen[0] ? ", " : "", one);
+    }
+    if (seen[0])
+        printf(" (config groups: %s)", seen);
     printf("\n");
     int64_t n_exp = plan_experts(p);
     if (n_exp && lay->ep && lay->tp > 1) {

@@ -307,7 +307,6 @@ int cli_config_args(const char *cmd, const struct option *opts, int *argc, char 
             free(extra);
             return -1;
         }
-    int head = 1; /* argv[0], the command's name, stays first */
     char **nv = calloc((size_t)(*argc + n + 1), sizeof *nv);
     if (!nv) {
         for (int i = 0; i < n; i++)
@@ -317,11 +316,10 @@ int cli_config_args(const char *cmd, const struct option *opts, int *argc, char 
         return -1;
     }
     int k = 0;
-    for (int i = 0; i < head && i < *argc; i++)
-        nv[k++] = (*argv)[i];
+    nv[k++] = (*argv)[0]; /* the command's name stays first */
     for (int i = 0; i < n; i++)
         nv[k++] = extra[i];
-    for (int i = head; i < *argc; i++)
+    for (int i = 1; i < *argc; i++)
         nv[k++] = (*argv)[i];
     static int registered;
     free_made(); /* a second call (a test running commands in one process) replaces the first */

@@ -160,7 +160,8 @@ static int http_error(const hub_conn *h, const char *file, long status, ck_err *
                           "hf auth login)", status);
     if (status == 404)
         return ck_err_set(err, CK_EIO, h->repo, file, CK_NO_OFFSET, "not found (404) at %s%s: the repo, the "
-                          "revision or the file does not exist", h->base, file);
+                          "revision or the file does not exist; check the repo id and revision (ORG/NAME@REV) "
+                          "on the Hub, and HF_ENDPOINT if it is set", h->base, file);
     return ck_err_set(err, CK_EIO, h->repo, file, CK_NO_OFFSET, "the Hub answered %ld for %s%s", status, h->base,
                       file);
 }

@@ -172,7 +172,8 @@ static int read_e8m0_to(const ck_checkpoint *ck, ck_tensor_ref ref, mem_ctx *m, 
     *n = elements(t);
     if (t->dtype != DT_U8)
         return ck_err_set(err, CK_EFORMAT, ck->shards[ref.shard].path, t->name, CK_NO_OFFSET, "MXFP4 scales of "
-                          "%s: E8M0 exponents are stored as U8", dtype_name(t->dtype));
+                          "%s: E8M0 exponents are stored as U8; the checkpoint was not written in "
+                          "compressed-tensors' mxfp4-pack-quantized format: re-export it", dtype_name(t->dtype));
     int rc = read_raw_to(ck, ref, NULL, 0, &raw, bytes, err);
     size_t nb = (size_t)*n * sizeof *f;
     if (rc == CK_OK && ON_DEV(m) && !(f = malloc(nb ? nb : 1)))
