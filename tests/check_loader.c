@@ -811,21 +811,16 @@ START_TEST(test_more_families)
     /* FP8 per tensor (quant_method fp8, no weight_block_size): scalar scales lint clean at every
      * layout; an input_scale the config's dynamic scheme does not build is vLLM's error, with the
      * reason; a float weight among FP8 ones is lint.dtype (vLLM loads it as codes, unscaled) */
+    static const char *const clean[] = {"tiny-llama-fp8-static", "tiny-llama-fp8-dynamic", "tiny-llama-modelopt-fp8",
+                                        "tiny-llama-nvfp4", "tiny-llama-int8-static", "tiny-llama-mxfp4",
+                                        "tiny-llama-nvfp4a16"};
+    char dir[256];
     for (unsigned i = 0; i < sizeof lay / sizeof *lay; i++) {
-        ck_assert_uint_eq(lint("fixtures/quant/tiny-llama-fp8-static", "llama", lay[i][0], lay[i][1], 0, NULL, 0,
-                               NULL), 0);
-        ck_assert_uint_eq(lint("fixtures/quant/tiny-llama-fp8-dynamic", "llama", lay[i][0], lay[i][1], 0, NULL, 0,
-                               NULL), 0);
-        ck_assert_uint_eq(lint("fixtures/quant/tiny-llama-modelopt-fp8", "llama", lay[i][0], lay[i][1], 0, NULL, 0,
-                               NULL), 0);
-        ck_assert_uint_eq(lint("fixtures/quant/tiny-llama-nvfp4", "llama", lay[i][0], lay[i][1], 0, NULL, 0,
-                               NULL), 0);
-        ck_assert_uint_eq(lint("fixtures/quant/tiny-llama-int8-static", "llama", lay[i][0], lay[i][1], 0, NULL, 0,
-                               NULL), 0);
-        ck_assert_uint_eq(lint("fixtures/quant/tiny-llama-mxfp4", "llama", lay[i][0], lay[i][1], 0, NULL, 0,
-                               NULL), 0);
-        ck_assert_uint_eq(lint("fixtures/quant/tiny-llama-nvfp4a16", "llama", lay[i][0], lay[i][1], 0, NULL, 0,
-                               NULL), 0);
+        for (unsigned k = 0; k < sizeof clean / sizeof *clean; k++) {
+            snprintf(dir, sizeof dir, "fixtures/quant/%s", clean[k]);
+            ck_assert_msg(lint(dir, "llama", lay[i][0], lay[i][1], 0, NULL, 0, NULL) == 0, "%s at TP %d x PP %d",
+                          dir, lay[i][0], lay[i][1]);
+        }
         ck_assert_uint_eq(lint("fixtures/moe/tiny-mixtral-fp8", "mixtral", lay[i][0], lay[i][1], 0, NULL, 0,
                                NULL), lay[i][1] == 3 ? 1 : 0); /* 2 layers on 3 stages: vLLM raises */
     }
