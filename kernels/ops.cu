@@ -182,11 +182,13 @@ __global__ void attention_kernel(const float *q, const float *k, const float *v,
     }
     __syncthreads();
     if (threadIdx.x == 0) {
-        double m = -INFINITY, sm = 0;
+        double m = o.sinks ? (double)o.sinks[h] : -INFINITY, sm = 0;
         for (size_t s = lo; s <= t; s++)
             m = p[s] > m ? p[s] : m;
         for (size_t s = lo; s <= t; s++)
             sm += (p[s] = exp(p[s] - m));
+        if (o.sinks) /* the sink's share of the softmax goes nowhere */
+            sm += exp((double)o.sinks[h] - m);
         sum = sm;
     }
     __syncthreads();
@@ -211,7 +213,7 @@ extern "C" int fwd_attention_cuda(const float *q, const float *k, const float *v
     if (shm > 48 * 1024)
         return ck_err_set(err, CK_EUSAGE, NULL, "fwd_attention_cuda", CK_NO_OFFSET, "%zu tokens: at most %d",
                           T, 48 * 1024 / (int)sizeof(double));
-    fwd_attn_opts oo = {0, 0, 0};
+    fwd_attn_opts oo = {0, 0, 0, NULL};
     if (o)
         oo = *o;
     attention_kernel<<<(unsigned)(T * hq), 128, shm>>>(q, k, v, T, hq, hkv, hd, oo, out);
@@ -224,7 +226,7 @@ __global__ void act_mul_kernel(const float *gu, size_t T, size_t n, fwd_act act,
 {
     for (size_t j = blockIdx.x * (size_t)blockDim.x + threadIdx.x; j < T * n; j += (size_t)gridDim.x * blockDim.x) {
         size_t t = j / n, i = j % n;
-        out[j] = ck_act(act, gu[t * 2 * n + i]) * gu[t * 2 * n + n + i];
+        out[j] = ck_gated(act, gu + t * 2 * n, n, i);
     }
 }
 

@@ -35,6 +35,9 @@ typedef struct {
                          * 0: none */
     size_t window;      /* sliding window: a token sees itself and the window - 1 tokens before it
                          * (vLLM's and transformers' sliding_window); 0: every earlier token */
+    const float *sinks; /* [hq] a logit per query head that joins the softmax's denominator and
+                         * attends to nothing (gpt-oss's attention sinks); NULL: none. On the
+                         * device for the CUDA version */
 } fwd_attn_opts;
 /* Causal attention with grouped key/value heads: q[T, hq*hd], k and v [T, hkv*hd], query head j
  * reads key/value head j / (hq / hkv); the scores as o says (NULL: all defaults). out[T, hq*hd].
@@ -45,10 +48,12 @@ void fwd_attention(const float *q, const float *k, const float *v, size_t T, siz
 /* The gated MLP's activation: act(gate) * up. */
 typedef enum {
     FWD_SILU,           /* silu(g) = g / (1 + e^-g) (SwiGLU: Llama, Qwen, DeepSeek) */
-    FWD_GELU_TANH       /* 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))) (GeGLU: Gemma's
+    FWD_GELU_TANH,      /* 0.5 g (1 + tanh(sqrt(2/pi) (g + 0.044715 g^3))) (GeGLU: Gemma's
                          * gelu_pytorch_tanh) */
+    FWD_SWIGLUOAI       /* gpt-oss: gate and up interleaved (gu[2i], gu[2i + 1]), the gate capped
+                         * at 7 and up clamped to [-7, 7], then (up + 1) * g * sigmoid(1.702 g) */
 } fwd_act;
-/* out[T, n] = act(gu[:, :n]) * gu[:, n:] for gu[T, 2n]. */
+/* out[T, n] = act(gu[:, :n]) * gu[:, n:] for gu[T, 2n] (FWD_SWIGLUOAI: the pairs interleaved). */
 void fwd_act_mul(const float *gu, size_t T, size_t n, fwd_act act, float *out);
 
 int fwd_linear_cuda(const float *x, size_t T, size_t K, const float *w, size_t N, const float *bias, float *y,

@@ -16,6 +16,19 @@ CK_HD float ck_act(fwd_act act, float g)
     return g / (1.0f + expf(-g));
 }
 
+/* Output i of the gated activation over one row gu[2n] (gate then up, or pairs for
+ * FWD_SWIGLUOAI, whose constants are gpt-oss's: alpha 1.702, limit 7). */
+CK_HD float ck_gated(fwd_act act, const float *gu, size_t n, size_t i)
+{
+    if (act == FWD_SWIGLUOAI) {
+        float g = gu[2 * i], u = gu[2 * i + 1];
+        g = g < 7.0f ? g : 7.0f;
+        u = u < -7.0f ? -7.0f : u > 7.0f ? 7.0f : u;
+        return (u + 1.0f) * (g / (1.0f + expf(-1.702f * g)));
+    }
+    return ck_act(act, gu[i]) * gu[n + i];
+}
+
 /* An attention score: q.k times the scale, then soft-capped when cap > 0. */
 CK_HD double ck_score(double dot, double scale, double cap)
 {

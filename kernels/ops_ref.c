@@ -112,7 +112,7 @@ void fwd_attention(const float *q, const float *k, const float *v, size_t T, siz
         for (size_t t = 0; t < T; t++) {
             const float *qv = q + (t * hq + h) * hd;
             size_t lo = ck_window_start(t, win);
-            double mx = -INFINITY, sum = 0;
+            double mx = o && o->sinks ? o->sinks[h] : -INFINITY, sum = 0;
             for (size_t s = lo; s <= t; s++) {
                 const float *kv = k + (s * hkv + kh) * hd;
                 double d = 0;
@@ -123,6 +123,8 @@ void fwd_attention(const float *q, const float *k, const float *v, size_t T, siz
             }
             for (size_t s = lo; s <= t; s++)
                 sum += (p[s] = exp(p[s] - mx));
+            if (o && o->sinks) /* the sink's share of the softmax goes nowhere */
+                sum += exp(o->sinks[h] - mx);
             float *ov = out + (t * hq + h) * hd;
             for (size_t i = 0; i < hd; i++) {
                 double a = 0;
@@ -139,7 +141,6 @@ void fwd_act_mul(const float *gu, size_t T, size_t n, fwd_act act, float *out)
 {
     for (size_t t = 0; t < T; t++)
         for (size_t i = 0; i < n; i++) {
-            float g = gu[t * 2 * n + i], u = gu[t * 2 * n + n + i];
-            out[t * n + i] = ck_act(act, g) * u;
+            out[t * n + i] = ck_gated(act, gu + t * 2 * n, n, i);
         }
 }

@@ -264,8 +264,10 @@ static int variant_dims(const plan *p, dense_dims *d, ck_err *err)
         d->act = FWD_SILU;
     else if (strcmp(act, "gelu_pytorch_tanh") == 0)
         d->act = FWD_GELU_TANH;
+    else if (strcmp(act, "swigluoai") == 0)
+        d->act = FWD_SWIGLUOAI;
     else
-        return fwd_unknown(p, FWD_ACT, act, "silu, gelu_pytorch_tanh", err);
+        return fwd_unknown(p, FWD_ACT, act, "silu, gelu_pytorch_tanh, swigluoai", err);
     d->embed_scale = 1;
     if (strcmp(escale, "sqrt_hidden") == 0)
         d->embed_scale = (double)sqrtf((float)d->hidden); /* transformers' fp32 buffer */
@@ -324,6 +326,9 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         (rc = fwd_int(p, FWD_RENORM, 0, &renorm, err)) || (rc = fwd_int(p, FWD_GROUPS, 1, &d->n_group, err)) ||
         (rc = fwd_int(p, FWD_TOPK_GROUPS, 1, &d->topk_group, err)) ||
         (rc = fwd_str(p, FWD_MOE, "mlp", d->moe, sizeof d->moe, err)) ||
+        (rc = fwd_str(p, FWD_GATE, "gate", d->gate, sizeof d->gate, err)) ||
+        (rc = fwd_str(p, FWD_ATTN_MODULE, "self_attn", d->attn_mod, sizeof d->attn_mod, err)) ||
+        (rc = fwd_str(p, FWD_EMBEDDING, "embed_tokens.weight", d->embedding, sizeof d->embedding, err)) ||
         (rc = fwd_str(p, FWD_SHARED, "none", shared, sizeof shared, err)))
         return rc;
     if ((rc = variant_dims(p, d, err)) != CK_OK)
@@ -508,13 +513,18 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
 {
     int tp = p->layout.tp;
     size_t H = (size_t)d->hidden, E = (size_t)d->experts, K = (size_t)d->topk;
-    char gname[128], bname[160]; /* the router and its bias, in the module the rules name */
-    snprintf(gname, sizeof gname, "layers.%%lld.%s.gate.weight", d->moe);
-    snprintf(bname, sizeof bname, "layers.%%lld.%s.gate.e_score_correction_bias", d->moe);
+    char gname[128], bname[160], lname[128]; /* the router, its correction bias and its own bias, in the
+                                              * module the rules name */
+    snprintf(gname, sizeof gname, "layers.%%lld.%s.%s.weight", d->moe, d->gate);
+    snprintf(bname, sizeof bname, "layers.%%lld.%s.%s.e_score_correction_bias", d->moe, d->gate);
+    snprintf(lname, sizeof lname, "layers.%%lld.%s.%s.bias", d->moe, d->gate);
     const float *gate = W(R[0], p, gname, l, 1, E * H, err), *bias = NULL;
     if (!gate)
         return err->code;
     if (d->noaux && !(bias = W(R[0], p, bname, l, 1, E, err)))
+        return err->code;
+    const float *lbias = W(R[0], p, lname, l, 0, E, err); /* gpt-oss's router bias */
+    if (!lbias && err->code)
         return err->code;
     float *logit = fmalloc(d, E * sizeof *logit), *gu = NULL, *act = NULL, *y = fmalloc(d, H * sizeof *y);
     size_t *sel = fmalloc(d, K * sizeof *sel);
@@ -525,7 +535,7 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
             rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
             break;
         }
-        op_linear(d, h + t * H, 1, H, gate, E, NULL, logit, 0);
+        op_linear(d, h + t * H, 1, H, gate, E, lbias, logit, 0);
         double mx = logit[0], sum = 0, ksum = 0;
         for (size_t e = 1; e < E; e++)
             mx = logit[e] > mx ? logit[e] : mx;
@@ -555,12 +565,16 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
             ksum += wt[k];
         }
         for (int r = 0; r < tp && rc == CK_OK; r++) {
-            const load_param *w13, *w2;
-            char n13[160], n2[160];
+            const load_param *w13, *w2, *b13, *b2;
+            char n13[160], n2[160], nb[160];
             snprintf(n13, sizeof n13, "layers.%lld.%s.experts.routed_experts.w13_weight", (long long)l, d->moe);
             snprintf(n2, sizeof n2, "layers.%lld.%s.experts.routed_experts.w2_weight", (long long)l, d->moe);
             w13 = rank_param(R[r], p, n13);
             w2 = rank_param(R[r], p, n2);
+            snprintf(nb, sizeof nb, "layers.%lld.%s.experts.routed_experts.w13_bias", (long long)l, d->moe);
+            b13 = rank_param(R[r], p, nb); /* gpt-oss's expert biases; w2's zero but on TP rank 0 */
+            snprintf(nb, sizeof nb, "layers.%lld.%s.experts.routed_experts.w2_bias", (long long)l, d->moe);
+            b2 = rank_param(R[r], p, nb);
             if (!w13 || !w2) {
                 rc = ck_err_set(err, CK_EUSAGE, p->rules->path, n13, CK_NO_OFFSET, "rank %d has no routed experts "
                                 "of layer %lld", r, (long long)l);
@@ -572,6 +586,11 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
                                 "%llu] and [%llu x %llu] do not make an MLP of hidden %zu", r,
                                 (unsigned long long)w13->pp->local[1], (unsigned long long)w13->pp->local[2],
                                 (unsigned long long)w2->pp->local[1], (unsigned long long)w2->pp->local[2], H);
+                break;
+            }
+            if ((b13 && b13->n != w13->n / H) || (b2 && b2->n != w2->n / Il)) { /* a bias per expert slot */
+                rc = ck_err_set(err, CK_EFORMAT, p->rules->path, nb, CK_NO_OFFSET, "rank %d: the experts' biases do "
+                                "not match their [%zu x %zu] and [%zu x %zu] weights", r, 2 * Il, H, H, Il);
                 break;
             }
             if (!gu) {
@@ -586,9 +605,11 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
                 int64_t le = (int64_t)sel[k] - w13->expert0;
                 if (le < 0 || le >= w13->n_experts)
                     continue; /* another rank's expert */
-                op_linear(d, h + t * H, 1, H, w13->data + (size_t)le * 2 * Il * H, 2 * Il, NULL, gu, 0);
+                op_linear(d, h + t * H, 1, H, w13->data + (size_t)le * 2 * Il * H, 2 * Il,
+                          b13 ? b13->data + (size_t)le * 2 * Il : NULL, gu, 0);
                 op_act_mul(d, gu, 1, Il, act);
-                op_linear(d, act, 1, Il, w2->data + (size_t)le * H * Il, H, NULL, y, 0);
+                op_linear(d, act, 1, Il, w2->data + (size_t)le * H * Il, H, b2 ? b2->data + (size_t)le * H : NULL,
+                          y, 0);
                 double wk = (d->renorm ? wt[k] / ksum : wt[k]) * d->rscale;
                 for (size_t i = 0; i < H; i++)
                     x[t * H + i] += (float)wk * y[i];
@@ -888,7 +909,15 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     float *sink = own ? blk : x; /* where the row-parallel partial sums go */
     int rc = CK_OK;
     const float *ln, *pln = NULL;
-    fwd_attn_opts ao = {d->attn_scale, d->attn_softcap, 0};
+    fwd_attn_opts ao = {d->attn_scale, d->attn_softcap, 0, NULL};
+    char aq[96], ab[96], ao_w[96], ao_b[96], aqn[96], akn[96], asn[96]; /* the attention's parameters */
+    snprintf(aq, sizeof aq, "layers.%%lld.%s.qkv_proj.weight", d->attn_mod);
+    snprintf(ab, sizeof ab, "layers.%%lld.%s.qkv_proj.bias", d->attn_mod);
+    snprintf(ao_w, sizeof ao_w, "layers.%%lld.%s.o_proj.weight", d->attn_mod);
+    snprintf(ao_b, sizeof ao_b, "layers.%%lld.%s.o_proj.bias", d->attn_mod);
+    snprintf(aqn, sizeof aqn, "layers.%%lld.%s.q_norm.weight", d->attn_mod);
+    snprintf(akn, sizeof akn, "layers.%%lld.%s.k_norm.weight", d->attn_mod);
+    snprintf(asn, sizeof asn, "layers.%%lld.%s.sinks", d->attn_mod);
     if (!h || !a || !q || !k || !v || !o || !gu || !act || (own && !blk)) {
         rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         goto done;
@@ -920,10 +949,13 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         if ((rc = mla_rank(p, d, R[r], l, h, Tz, x, err)) != CK_OK)
             goto done;
     for (int r = 0; !d->mla && r < tp; r++) {
-        const float *wqkv = W(R[r], p, "layers.%lld.self_attn.qkv_proj.weight", l, 1, qkv * H, err);
-        const float *bqkv = W(R[r], p, "layers.%lld.self_attn.qkv_proj.bias", l, 0, qkv, err);
-        const float *wo = W(R[r], p, "layers.%lld.self_attn.o_proj.weight", l, 1, H * hq * hd, err);
-        if (!wqkv || !wo || (!bqkv && err->code)) {
+        const float *wqkv = W(R[r], p, aq, l, 1, qkv * H, err);
+        const float *bqkv = W(R[r], p, ab, l, 0, qkv, err);
+        const float *wo = W(R[r], p, ao_w, l, 1, H * hq * hd, err);
+        /* a row-parallel o_proj's bias is whole on every rank and added once (vLLM: by rank 0) */
+        const float *bo = r == 0 ? W(R[r], p, ao_b, l, 0, H, err) : NULL;
+        ao.sinks = W(R[r], p, asn, l, 0, hq, err); /* gpt-oss: this rank's heads' sink logits */
+        if (!wqkv || !wo || err->code) {
             rc = err->code;
             goto done;
         }
@@ -935,7 +967,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         }
         /* Qwen3: RMSNorm over each head of q and k before the rotation, one weight for all heads */
         char qname[96];
-        snprintf(qname, sizeof qname, "layers.%lld.self_attn.q_norm.weight", (long long)l);
+        snprintf(qname, sizeof qname, aqn, (long long)l);
         const load_param *qp = rank_param(R[r], p, qname);
         if (qp && hq > 1 && qp->n == hq * hd) {
             rc = ck_err_set(err, CK_EUSAGE, p->rules->path, qname, CK_NO_OFFSET, "q_norm and k_norm hold a "
@@ -943,8 +975,8 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
                             "by every head; check cannot compute this model (lint still applies)");
             goto done;
         }
-        const float *qn = W(R[r], p, "layers.%lld.self_attn.q_norm.weight", l, 0, hd, err);
-        const float *kn = W(R[r], p, "layers.%lld.self_attn.k_norm.weight", l, 0, hd, err);
+        const float *qn = W(R[r], p, aqn, l, 0, hd, err);
+        const float *kn = W(R[r], p, akn, l, 0, hd, err);
         if ((!qn || !kn) && err->code) {
             rc = err->code;
             goto done;
@@ -970,7 +1002,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
                 }
         }
         op_attention(d, q, k, v, Tz, hq, hkv, hd, &ao, o);
-        op_linear(d, o, Tz, hq * hd, wo, H, NULL, sink, 1);
+        op_linear(d, o, Tz, hq * hd, wo, H, bo, sink, 1);
     }
     if (blk && (rc = add_block(p, d, R[0], "layers.%lld.post_attention_layernorm.weight", l, blk, h, Tz, x, err)))
         goto done;
@@ -1039,7 +1071,7 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
     }
     /* vocabulary-parallel embedding: each rank adds the rows it holds */
     for (int r = 0; r < tp; r++) {
-        const float *emb = W(ranks[r], p, "embed_tokens.weight", 0, 1, Vl * H, err);
+        const float *emb = W(ranks[r], p, d->embedding, 0, 1, Vl * H, err);
         if (!emb) {
             rc = err->code;
             goto done;
@@ -1075,7 +1107,7 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
     }
     op_norm(d, x, Tz, H, nw, h);
     for (int r = 0; r < tp; r++) {
-        const float *head = W(R[r], p, d->tied ? "embed_tokens.weight" : "lm_head.weight", 0, 1, Vl * H, err);
+        const float *head = W(R[r], p, d->tied ? d->embedding : "lm_head.weight", 0, 1, Vl * H, err);
         if (!head) {
             rc = err->code;
             goto done;

@@ -8,8 +8,8 @@
  * under EP; a layer without experts runs the dense MLP), and DeepSeek-V2-style multi-head latent
  * attention with its MoE (softmax scores, greedy top-k, routed_scaling_factor, shared experts,
  * dense layers first), Gemma 2's sandwich norms, (1 + w) RMSNorm, GeGLU, scaled embeddings,
- * soft-capped scores and logits and sliding windows, fp32, with the C reference on the CPU or with
- * CUDA (dense_dims.device).
+ * soft-capped scores and logits and sliding windows, gpt-oss's attention sinks, router and expert
+ * biases and clamped SwiGLU, fp32, with the C reference on the CPU or with CUDA (dense_dims.device).
  * Which of these a model uses is read from its rules' "forward" section (docs/rules.md), never
  * from its model_type. */
 #ifndef CK_FORWARD_PASS_H
@@ -24,6 +24,11 @@ typedef struct {
     int64_t experts, topk;   /* routed experts, 0 for a dense model */
     int renorm;              /* the top-k weights renormalized (Mixtral; norm_topk_prob) */
     char moe[32];            /* the sparse block's module: "block_sparse_moe" (Mixtral) or "mlp" (Qwen-MoE) */
+    char gate[32];           /* the router's module under moe: "gate", or gpt-oss's "router" (its
+                              * bias, where the model has one, added to the logits) */
+    char attn_mod[32];       /* the attention's module: "self_attn", or gpt-oss's "attn" */
+    char embedding[64];      /* the embedding parameter: "embed_tokens.weight", gpt-oss's
+                              * "embedding.weight" */
     double rscale;           /* routed_scaling_factor (DeepSeek), 1 elsewhere */
     /* DeepSeek-V2/V3 multi-head latent attention (mla = 1): q_lora 0 means a plain q_proj */
     int mla;

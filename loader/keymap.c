@@ -795,6 +795,11 @@ int sim_expected_shape(const sim *s, const sim_key *k, uint64_t *want, int *nd, 
         } else
             want[0] = (uint64_t)size;
     }
+    if (k->rule >= 0 && r->keys[k->rule].transposed && *nd >= 2) { /* stored input-major */
+        uint64_t w = want[*nd - 1];
+        want[*nd - 1] = want[*nd - 2];
+        want[*nd - 2] = w;
+    }
     *st_out = st;
     *t_out = t;
     return 1;

@@ -610,6 +610,26 @@ static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slic
                       nr ? 1 : 0, err);
 }
 
+/* Swaps the last two dims of tensor t's floats at v in place ([..., a, b] to [..., b, a]). */
+static int transpose_last2(float *v, const st_tensor *t, ck_err *err)
+{
+    uint64_t a = t->shape[t->ndim - 2], b = t->shape[t->ndim - 1], blocks = 1;
+    for (uint32_t d = 0; d + 2 < t->ndim; d++)
+        blocks *= t->shape[d];
+    float *tmp = malloc((size_t)(a * b > 0 ? a * b : 1) * sizeof *tmp);
+    if (!tmp)
+        return ck_err_set(err, CK_ENOMEM, NULL, t->name, CK_NO_OFFSET, "out of memory");
+    for (uint64_t k = 0; k < blocks; k++) {
+        float *blk = v + k * a * b;
+        memcpy(tmp, blk, (size_t)(a * b) * sizeof *tmp);
+        for (uint64_t i = 0; i < a; i++)
+            for (uint64_t j = 0; j < b; j++)
+                blk[j * a + i] = tmp[i * b + j];
+    }
+    free(tmp);
+    return CK_OK;
+}
+
 /* Places TP rank `rank`'s cut of checkpoint tensor t (filling `part` of lp's parameter, of routed
  * expert e or -1) into lp; a routed expert this rank does not hold is skipped. */
 static int place(const plan *p, load_param *lp, const char *part, int64_t e, const float *src,
@@ -675,6 +695,10 @@ static int place(const plan *p, load_param *lp, const char *part, int64_t e, con
     int rc = shard_slice_of(p, pp, part, e, rank, &c, err);
     if (rc != CK_OK || c.dim == -2)
         return rc; /* -2: an expert another rank holds */
+    if (c.dim == -3) { /* zeros on this rank: its block stays as allocated */
+        lp->filled += lrows * lcols;
+        return CK_OK;
+    }
     return place_cut(t, pp, &c, src, rows, cols, dst, lrows, lcols, &lp->filled, m, err);
 }
 
@@ -788,9 +812,21 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
                 ten = &as_float;
             }
         }
-        uint64_t n;
+        uint64_t n, tshape[PLAN_MAX_DIMS];
         if (!src)
             rc = read_floats_to(ck, ck->tensors[i], m, 0, 1, &src, &n, bytes_read, err);
+        if (rc == CK_OK && e.rule >= 0 && p->rules->keys[e.rule].transposed && ten->ndim >= 2 &&
+            ten->ndim <= PLAN_MAX_DIMS) { /* stored input-major: the last two dims swapped back */
+            memcpy(tshape, ten->shape, ten->ndim * sizeof *tshape);
+            tshape[ten->ndim - 1] = ten->shape[ten->ndim - 2];
+            tshape[ten->ndim - 2] = ten->shape[ten->ndim - 1];
+            if ((rc = transpose_last2(src, ten, err)) == CK_OK) {
+                if (ten != &as_float)
+                    as_float = *ten;
+                as_float.shape = tshape;
+                ten = &as_float;
+            }
+        }
         src_tensor from = {ck->shards[ck->tensors[i].shard].path, ckpt_tensor(ck, ck->tensors[i])->name, ten};
         for (int k = 0; k < n_ranks && rc == CK_OK; k++)
             rc = place(p, &out[k].params[pi], e.part, e.expert, src, &from, rank0 + k, m, err);

@@ -683,6 +683,10 @@ static int emit(expander *x, size_t *cap, int layer)
                 pp.local[d0] = (uint64_t)split(x, full[0], tp, "size");
             else if (t->shard == SHARD_ROW && t->ndim >= 2)
                 pp.local[d0 + 1] = (uint64_t)split(x, full[1], tp, "size");
+            else if (t->shard == SHARD_EXPERT && !ep && t->expert_dim == 1 && t->ndim >= 1)
+                pp.local[d0] = (uint64_t)split(x, full[0], tp, "size"); /* an expert's bias, sliced */
+            else if (t->shard == SHARD_EXPERT && !ep && t->expert_dim == 2 && t->ndim >= 2)
+                pp.local[d0 + 1] = (uint64_t)split(x, full[1], tp, "size");
         }
         if (stage_add(x->st, cap, &pp) != 0) {
             free(pp.name);
@@ -747,25 +751,33 @@ int64_t plan_experts(const plan *p)
     return 0;
 }
 
-/* A stage without a parameter of the template q names cannot be built: its error, and a finding. */
+/* A stage without a parameter of the template q names cannot be built, nor any stage with decoder
+ * layers where q's assertion (one a layer's construction makes) fails: its error, and a finding. */
 static int stage_require(plan *p, const rules_stage_req *q, ck_findings *f, ck_err *err)
 {
     const rules_file *r = p->rules;
+    plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL};
+    expr_val v;
     if (q->when) {
-        plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL};
-        expr_val v;
         if (plan_eval(p, q->when, &env, q->line, &v, err))
             return -1;
         if (!v.v)
             return 0;
     }
+    int holds = 0;
+    if (q->cond) {
+        if (plan_eval(p, q->cond, &env, q->line, &v, err))
+            return -1;
+        holds = !v.is_null && !v.is_str && v.v != 0;
+    }
     int t = 0;
-    while (t < r->n_params && strcmp(r->params[t].name.text, q->param) != 0)
+    while (q->param && t < r->n_params && strcmp(r->params[t].name.text, q->param) != 0)
         t++;
     for (int s = 0; s < p->layout.pp; s++) {
         plan_stage *st = &p->stages[s];
-        int has = 0;
-        for (size_t i = 0; i < st->n && !has; i++)
+        int has = holds || (q->cond && st->layer_end == st->layer_start); /* a decoder layer's
+                                                                             * assertion: no layer, none */
+        for (size_t i = 0; q->param && i < st->n && !has; i++)
             has = st->params[i].tmpl == t;
         if (has || st->build_error[0])
             continue;
@@ -780,10 +792,15 @@ static int stage_require(plan *p, const rules_stage_req *q, ck_findings *f, ck_e
             snprintf(lay, sizeof lay, "layers %d-%d", st->layer_start, st->layer_end - 1);
         else
             snprintf(lay, sizeof lay, "no layers");
-        findings_add(f, "lint.stage_unbuilt", SEV_ERROR, where, q->param, UINT64_MAX,
-                     "%s (PP stage %d), %s: the model cannot be built: %s (this stage has no "
-                     "%s: choose a --pp-partition that gives every stage one)", ranks, s, lay, q->error,
-                     q->param);
+        if (q->cond)
+            findings_add(f, "lint.stage_unbuilt", SEV_ERROR, where, "", UINT64_MAX, "%s (PP stage %d), %s: the "
+                         "model cannot be built: %s (its construction asserts %s, false at --tp %d --pp %d)",
+                         ranks, s, lay, q->error, expr_text(q->cond), p->layout.tp, p->layout.pp);
+        else
+            findings_add(f, "lint.stage_unbuilt", SEV_ERROR, where, q->param, UINT64_MAX,
+                         "%s (PP stage %d), %s: the model cannot be built: %s (this stage has no "
+                         "%s: choose a --pp-partition that gives every stage one)", ranks, s, lay, q->error,
+                         q->param);
     }
     return 0;
 }

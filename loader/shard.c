@@ -56,7 +56,9 @@ const char *shard_words(const rules_param *t, int ep)
     case SHARD_COLUMN: return "rows split over TP";
     case SHARD_ROW: return "columns split over TP";
     case SHARD_VOCAB: return "vocabulary rows split over TP (padded to 64)";
-    case SHARD_EXPERT: return ep ? "whole experts split over the ranks (EP)" : "every expert sliced over TP";
+    case SHARD_EXPERT: return ep ? "whole experts split over the ranks (EP)"
+                              : t->expert_dim == 3 ? "every expert whole on TP rank 0, zeros on the others"
+                              : "every expert sliced over TP";
     default: return "replicated on every rank";
     }
 }
@@ -109,6 +111,10 @@ int shard_slice_of(const plan *p, const plan_param *pp, const char *part, int64_
         }
         if (ep) /* whole experts: a fused part whole, at its offset */
             return t->n_parts ? part_cut(p, t, 1, 0, s, err) : CK_OK;
+        if (t->expert_dim == 3 && rank != 0) { /* "first": zeros but on TP rank 0 */
+            s->dim = -3;
+            return CK_OK;
+        }
     }
     int col = t->shard == SHARD_COLUMN || t->shard == SHARD_VOCAB || (t->shard == SHARD_EXPERT && t->expert_dim == 1);
     int row = t->shard == SHARD_ROW || (t->shard == SHARD_EXPERT && t->expert_dim == 2);

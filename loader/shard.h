@@ -10,7 +10,8 @@
  *   expert: under EP (expert parallelism with TP > 1) whole experts, E / tp per rank and the
  *           first E % tp ranks one more (vLLM's linear placement, determine_expert_map); else
  *           every expert on every rank, cut inside the expert as the rules' expert_shard says
- *           (1: rows, as w1/w3 of w13; 2: columns, as w2).
+ *           (1: rows, as w1/w3 of w13; 2: columns, as w2; 3: whole on TP rank 0, zeros on the
+ *           others, as gpt-oss's w2 bias).
  * Nothing here allocates or prints; every function may be called from several threads. */
 #ifndef CK_SHARD_H
 #define CK_SHARD_H
@@ -23,7 +24,10 @@
 /* One rank's cut of one checkpoint tensor, in the tensor's own rows and columns (a routed
  * expert's tensor is one expert's, without the experts dim). */
 typedef struct {
-    int dim;        /* -2: this rank does not hold the tensor's expert; -1: the whole tensor
+    int dim;        /* -3: the rank holds zeros in its place (an expert parameter whose rule says
+                     * expert_shard "first", on TP ranks other than 0: vLLM zeroes gpt-oss's
+                     * down_proj bias there so that the all-reduce adds it once);
+                     * -2: this rank does not hold the tensor's expert; -1: the whole tensor
                      * (a fused part's: its rows [0, len)); 0: rows [start, start + len);
                      * 1: columns [start, start + len) */
     int64_t start, len;

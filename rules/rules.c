@@ -373,11 +373,11 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
     if (get_string(c, o, path, "expert_shard", 0, &s))
         return -1;
     if (s) {
-        pr->expert_dim = strcmp(s, "column") == 0 ? 1 : strcmp(s, "row") == 0 ? 2 : -1;
+        pr->expert_dim = strcmp(s, "column") == 0 ? 1 : strcmp(s, "row") == 0 ? 2 : strcmp(s, "first") == 0 ? 3 : -1;
         free(s);
         if (pr->expert_dim < 0 || pr->shard != SHARD_EXPERT)
             return rfail(c, path_of(p, sizeof p, path, "expert_shard", 0), 0, "\"expert_shard\" "
-                         "is column or row, and only with \"shard\": \"expert\"");
+                         "is column, row or first, and only with \"shard\": \"expert\"");
     }
     const cJSON *strict = cJSON_GetObjectItemCaseSensitive(o, "strict");
     if (strict && !cJSON_IsBool(strict))
@@ -433,7 +433,8 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
 
 static int parse_key(rctx *c, const cJSON *o, const char *path, rules_key *k)
 {
-    static const char *const known[] = {"key", "param", "when", "part", "expert", "pp_guard", "dim", "hazard", NULL};
+    static const char *const known[] = {"key", "param", "when", "part", "expert", "pp_guard", "dim", "hazard",
+                                        "transposed", NULL};
     char p[512];
     if (!cJSON_IsObject(o))
         return rfail(c, path, 0, "a key rule must be an object");
@@ -451,6 +452,10 @@ static int parse_key(rctx *c, const cJSON *o, const char *path, rules_key *k)
     if (g && !cJSON_IsBool(g))
         return rfail(c, path_of(p, sizeof p, path, "pp_guard", 0), 0, "must be true or false");
     k->pp_guard = g ? cJSON_IsTrue(g) : -1;
+    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(o, "transposed");
+    if (tr && !cJSON_IsBool(tr))
+        return rfail(c, path_of(p, sizeof p, path, "transposed", 0), 0, "must be true or false");
+    k->transposed = tr && cJSON_IsTrue(tr);
     const cJSON *dm = cJSON_GetObjectItemCaseSensitive(o, "dim");
     k->dim = -1;
     if (dm && !cJSON_IsNull(dm)) {
@@ -501,13 +506,20 @@ static int parse_assert(rctx *c, const cJSON *o, const char *path, rules_assert 
 
 static int parse_stage_req(rctx *c, const cJSON *o, const char *path, rules_stage_req *q)
 {
-    static const char *const known[] = {"param", "when", "error", NULL};
+    static const char *const known[] = {"param", "assert", "when", "error", NULL};
     if (!cJSON_IsObject(o))
-        return rfail(c, path, 0, "a stage requirement is {\"param\": NAME, \"error\": TEXT}");
-    if (check_fields(c, o, path, known) || get_string(c, o, path, "param", 1, &q->param) ||
-        get_opt_expr(c, o, path, "when", &q->when) || get_string(c, o, path, "error", 1, &q->error))
+        return rfail(c, path, 0, "a stage requirement is {\"param\": NAME, \"error\": TEXT} or "
+                     "{\"assert\": EXPR, \"error\": TEXT}");
+    if (check_fields(c, o, path, known) || get_string(c, o, path, "param", 0, &q->param) ||
+        get_opt_expr(c, o, path, "assert", &q->cond) || get_opt_expr(c, o, path, "when", &q->when) ||
+        get_string(c, o, path, "error", 1, &q->error))
         return -1;
     q->line = line_of(c, path);
+    if (!q->param == !q->cond)
+        return rfail(c, path, 0, "a stage requirement names a \"param\" or makes an \"assert\", one of "
+                     "the two");
+    if (q->cond)
+        return 0;
     for (int i = 0; i < c->r->n_params; i++)
         if (strcmp(c->r->params[i].name.text, q->param) == 0)
             return 0;
@@ -1103,6 +1115,7 @@ void rules_free(rules_file *r)
     if (r->stage_reqs)
         for (int i = 0; i <= r->n_stage_reqs; i++) {
             free(r->stage_reqs[i].param);
+            expr_free(r->stage_reqs[i].cond);
             expr_free(r->stage_reqs[i].when);
             free(r->stage_reqs[i].error);
         }
@@ -1143,6 +1156,6 @@ const char *rules_forward_name(int which)
                                                  "embed_scale", "attn_scale_dim", "attn_softcap", "final_softcap",
                                                  "window", "sliding", "embed_multiplier", "residual_multiplier",
                                                  "attn_scale", "logit_scale", "logit_divisor", "norm", "rope_style",
-                                                 "rope"};
+                                                 "rope", "gate", "attn_module", "embedding"};
     return which >= 0 && which < FWD_COUNT ? names[which] : "?";
 }

@@ -71,6 +71,8 @@ typedef struct {
     int pp_guard;        /* 1/0: this loader path does / does not skip parameters of layers
                           * other stages own; -1: as the loader's pp_guard */
     int dim;             /* -1, or the tensor dim a converter splits over TP (asserting it divides) */
+    int transposed;      /* the tensor stores the parameter's last two dims swapped (gpt-oss's
+                          * BF16 experts, input-major): the loader transposes it */
     char *hazard;        /* a naming hazard this rule reproduces (a substring rename that mangles
                           * an already-fused name), said when its key fails; NULL otherwise */
     int line;
@@ -87,7 +89,10 @@ typedef struct {
  * that stage (vLLM's MoE models look for one MoE layer among the stage's layers and raise
  * `error` when there is none). */
 typedef struct {
-    char *param;         /* a params[] name, as written ("layers.{layer}.mlp.gate.weight") */
+    char *param;         /* a params[] name, as written ("layers.{layer}.mlp.gate.weight"), or NULL
+                          * for an assertion */
+    expr *cond;          /* an assertion the model's construction makes on the config and the
+                          * layout (tp_size, pp_size): every stage fails to build where it is false */
     expr *when;          /* NULL: always */
     char *error;         /* the exception text, "RuntimeError: No Glm4MoE layer found in model.layers." */
     int line;
@@ -150,7 +155,8 @@ typedef enum {
                           * (Gemma 2/3: each block's output normed again before it is added) or
                           * "parallel" (Cohere: x += attn(norm(x)) + mlp(norm(x)), one norm) */
     FWD_ACT,             /* the gated MLP's activation as config.json names it: "silu" (default)
-                          * or "gelu_pytorch_tanh" */
+                          * or "gelu_pytorch_tanh"; "swigluoai" (gpt-oss: gate and up
+                          * interleaved, clamped at 7, (up + 1) * gate * sigmoid(1.702 gate)) */
     FWD_EMBED_SCALE,     /* "none" (default) or "sqrt_hidden": embeddings times sqrt(hidden_size) */
     FWD_ATTN_SCALE_DIM,  /* attention scores times this^-1/2 (default head_dim; Gemma:
                           * query_pre_attn_scalar) */
@@ -171,6 +177,11 @@ typedef enum {
     FWD_ROPE_STYLE,      /* "neox" (default: pairs (i, i + d/2)) or "interleaved" (pairs (2i, 2i+1)) */
     FWD_ROPE_LAYERS,     /* whether decoder layer `layer` rotates q and k at all (default: all;
                           * Cohere 2's global layers do not) */
+    FWD_GATE,            /* the router's module under "moe": "gate" (default) or gpt-oss's
+                          * "router"; its bias is added to the logits where the model has one */
+    FWD_ATTN_MODULE,     /* the attention's module: "self_attn" (default) or gpt-oss's "attn" */
+    FWD_EMBEDDING,       /* the embedding parameter: "embed_tokens.weight" (default) or gpt-oss's
+                          * "embedding.weight" */
     FWD_COUNT
 } rules_fwd;
 

@@ -702,6 +702,57 @@ START_TEST(test_edited_configs)
 }
 END_TEST
 
+/* gpt-oss as transformers writes it: the input-major experts transposed, lint clean where vLLM
+ * builds it, and the two assertions its decoder layers make where it does not (the oracle's
+ * tiny-gpt-oss): the intermediate size over the whole world (TP x PP), on the stages that build
+ * layers only, and the kv heads divided by TP without a floor of one. */
+START_TEST(test_gpt_oss)
+{
+    static const char *dir = "fixtures/moe/tiny-gpt-oss";
+    static const int ok[][2] = {{1, 1}, {2, 1}, {1, 2}, {2, 2}};
+    ck_findings f;
+    for (unsigned i = 0; i < sizeof ok / sizeof *ok; i++) {
+        ck_assert_uint_eq(lint(dir, "gpt_oss", ok[i][0], ok[i][1], 0, NULL, 0, &f), 0);
+        findings_free(&f);
+    }
+    /* 128 intermediate over 3 stages: stages 0 and 1 hold a layer each and fail, stage 2 builds */
+    ck_assert_uint_eq(lint(dir, "gpt_oss", 1, 3, 0, NULL, 0, &f), 2);
+    for (size_t i = 0; i < f.n; i++) {
+        ck_assert_str_eq(f.v[i].code, "lint.stage_unbuilt");
+        ck_assert_ptr_nonnull(strstr(f.v[i].msg, "the model cannot be built: AssertionError:  (its construction "
+                                                 "asserts intermediate_size % (tp_size * pp_size) == 0, false at "
+                                                 "--tp 1 --pp 3)"));
+        ck_assert_ptr_null(strstr(f.v[i].msg, "PP stage 2"));
+    }
+    findings_free(&f);
+    ck_assert_uint_eq(lint(dir, "gpt_oss", 4, 1, 0, NULL, 0, &f), 1);
+    ck_assert_ptr_nonnull(strstr(f.v[0].msg, "ZeroDivisionError: integer modulo by zero"));
+    findings_free(&f);
+    /* the experts' shapes are checked as stored: [E, H, 2 x I] and [E, I, H] */
+    tu_planned x;
+    tu_planned_open(&x, dir, 2, "gpt_oss", 2, 1);
+    ck_assert(x.planned);
+    const plan_param *w13 = NULL, *b2 = NULL;
+    size_t pi;
+    if (strmap_get(&x.p.stages[0].by_name, "layers.0.mlp.experts.routed_experts.w13_weight", &pi))
+        w13 = &x.p.stages[0].params[pi];
+    if (strmap_get(&x.p.stages[0].by_name, "layers.0.mlp.experts.routed_experts.w2_bias", &pi))
+        b2 = &x.p.stages[0].params[pi];
+    ck_assert_ptr_nonnull(w13);
+    ck_assert_ptr_nonnull(b2);
+    ck_assert_uint_eq(w13->local[1], 128); /* 2 x 128 / TP 2, gate and up still interleaved */
+    ck_assert_uint_eq(w13->local[2], 64);
+    shard_slice c;
+    ck_err e;
+    ck_err_clear(&e);
+    ck_assert_int_eq(shard_slice_of(&x.p, b2, NULL, 3, 1, &c, &e), CK_OK);
+    ck_assert_int_eq(c.dim, -3); /* zeros on TP rank 1 */
+    ck_assert_int_eq(shard_slice_of(&x.p, b2, NULL, 3, 0, &c, &e), CK_OK);
+    ck_assert_int_eq(c.dim, -1);
+    tu_planned_close(&x);
+}
+END_TEST
+
 /* The other built-in families lint clean at every layout, their config-driven layer kinds
  * (mlp_only_layers, first_k_dense_replace, the GLM MTP layer) matter, and a checkpoint that
  * already ships fused names is the naming hazard of substring renames. */
@@ -1042,6 +1093,7 @@ static Suite *loader_suite(void)
     tcase_add_test(seeds, test_edited_configs);
     tcase_add_test(seeds, test_shape_findings);
     tcase_add_test(seeds, test_more_families);
+    tcase_add_test(seeds, test_gpt_oss);
     tcase_add_test(seeds, test_xtuner_notice);
     tcase_add_test(seeds, test_hf_rules);
     tcase_add_test(seeds, test_ep_placement);
