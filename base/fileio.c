@@ -3,6 +3,8 @@
 #include "base/thread.h"
 
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,13 +78,43 @@ int ck_pread_par(int fd, void *buf, size_t len, uint64_t off, int threads)
     return 0;
 }
 
+int ck_open_ro(const char *path, const char **why)
+{
+    /* O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+    struct stat st;
+    if (fd < 0) {
+        *why = strerror(errno);
+        return -1;
+    }
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        *why = "not a regular file (a FIFO, a device or a directory)";
+        close(fd);
+        errno = EINVAL;
+        return -1;
+    }
+    int fl = fcntl(fd, F_GETFL);
+    if (fl >= 0)
+        (void)fcntl(fd, F_SETFL, fl & ~O_NONBLOCK);
+    return fd;
+}
+
+FILE *ck_fopen_ro(const char *path, const char **why)
+{
+    int fd = ck_open_ro(path, why);
+    FILE *fp = fd >= 0 ? fdopen(fd, "rb") : NULL;
+    if (fd >= 0 && !fp) {
+        *why = strerror(errno);
+        close(fd);
+    }
+    return fp;
+}
+
 char *ck_read_small(const char *path, size_t max, size_t *len, const char **why)
 {
-    FILE *fp = fopen(path, "rb");
-    if (!fp) {
-        *why = strerror(errno);
+    FILE *fp = ck_fopen_ro(path, why);
+    if (!fp)
         return NULL;
-    }
     if (fseek(fp, 0, SEEK_END) != 0) {
         *why = strerror(errno);
         fclose(fp);

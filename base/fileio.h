@@ -19,6 +19,12 @@ int ck_pread_full(int fd, void *buf, size_t len, uint64_t off);
  * of the first slice that failed); slices whose thread cannot start are read on this thread.
  * On -1 buf may be partly written. */
 int ck_pread_par(int fd, void *buf, size_t len, uint64_t off, int threads);
+/* Opens path read-only if it is a regular file, without blocking on a FIFO or a device: the fd,
+ * or -1 with *why saying why (strerror, or "not a regular file (a FIFO, a device or a
+ * directory)", errno EINVAL). ck_fopen_ro is the same as a FILE (binary). */
+int ck_open_ro(const char *path, const char **why);
+#include <stdio.h>
+FILE *ck_fopen_ro(const char *path, const char **why);
 /* A whole small file (config.json, a .ckptdoc.json) of at most max bytes, NUL-terminated, *len
  * its size; NULL with *why saying why (strerror, too large, short read, out of memory). The
  * caller frees it. */

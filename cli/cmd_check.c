@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "inspect/ckpt.h"
+#include "base/fileio.h"
 #include "kernels/convert.h"
 #include "kernels/devmem.h"
 #include "loader/forward.h"
@@ -234,7 +235,7 @@ static uint64_t parse_size(const char *s)
 {
     char *end;
     double v = strtod(s, &end);
-    if (end == s || v <= 0)
+    if (end == s || !(v > 0) || !isfinite(v)) /* nan and inf are no sizes */
         return 0;
     switch (*end) {
     case 'K': case 'k': v *= 1e3; end++; break;
@@ -245,7 +246,7 @@ static uint64_t parse_size(const char *s)
     }
     if (*end == 'B' || *end == 'b')
         end++;
-    return *end ? 0 : (uint64_t)v;
+    return *end || v >= 1.8e19 ? 0 : (uint64_t)v;
 }
 
 
@@ -655,7 +656,12 @@ out:
  * when the file is absent, -1 (message printed) when it is not one. */
 static int read_reference(const char *path, int *T, int64_t *V, int **tok, float **lg)
 {
-    FILE *fp = fopen(path, "rb");
+    const char *why;
+    FILE *fp = ck_fopen_ro(path, &why);
+    if (!fp && errno != ENOENT) {
+        fprintf(stderr, "ckptdoc check: %s: cannot read the reference logits: %s\n", path, why);
+        return -1;
+    }
     if (!fp)
         return 0;
     char magic[8];
@@ -735,15 +741,22 @@ static int check_args_parse(int argc, char **argv, check_args *a)
         case 'k':
             a->T = 0;
             a->tokens_given = 1;
-            for (char *s = optarg; *s && a->T < 64;) {
+            for (char *s = optarg;;) {
+                errno = 0;
                 v = strtol(s, &end, 10);
-                if (end == s || v < 0) {
-                    fprintf(stderr, "ckptdoc check: --tokens takes token ids separated by commas, not '%s'\n",
-                            optarg);
+                if (end == s || v < 0 || v > INT32_MAX || errno || (*end && *end != ',')) {
+                    fprintf(stderr, "ckptdoc check: --tokens takes token ids (0 to %d) separated by commas, "
+                            "not '%s'\n", INT32_MAX, optarg);
+                    return -1;
+                }
+                if (a->T == 64) {
+                    fprintf(stderr, "ckptdoc check: --tokens takes at most 64 ids, not more\n");
                     return -1;
                 }
                 a->tokens[a->T++] = (int)v;
-                s = *end == ',' ? end + 1 : end;
+                if (!*end)
+                    break;
+                s = end + 1;
             }
             break;
         case 'a': a->against = optarg; break;
@@ -759,6 +772,11 @@ static int check_args_parse(int argc, char **argv, check_args *a)
             break;
         }
         case 'L':
+            if (!*optarg) {
+                fprintf(stderr, "ckptdoc check: --layers takes layer indices separated by commas, not an empty "
+                        "list\n");
+                return -1;
+            }
             for (char *q = optarg; *q;) {
                 char *end2;
                 long lv = strtol(q, &end2, 10);

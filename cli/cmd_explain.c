@@ -510,7 +510,11 @@ int cmd_rules(int argc, char **argv)
         fputs(usage, stdout);
         return EXIT_CLEAN;
     }
-    if (argc >= 2 && strcmp(argv[1], "list") == 0) {
+    if (argc > 2 && strcmp(argv[1], "list") == 0) {
+        fprintf(stderr, "ckptdoc rules list: takes no arguments, not '%s'\n%s", argv[2], usage);
+        return EXIT_USAGE;
+    }
+    if (argc == 2 && strcmp(argv[1], "list") == 0) {
         for (size_t i = 0; i < rules_builtin_count(); i++) {
             rules_file r;
             ck_err err;

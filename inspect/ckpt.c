@@ -2,6 +2,7 @@
  * say what the files that are not safetensors are, and cross-check the index against the
  * headers. */
 #include "inspect/ckpt.h"
+#include "base/fileio.h"
 #include "base/jscan.h"
 #include "base/thread.h"
 #include "inspect/hfcache.h"
@@ -101,15 +102,15 @@ typedef struct {
 static void shard_read(ck_shard *s, ck_findings *f, ck_err *err, st_scratch *scratch)
 {
     s->status = ST_NOMEM;
-    int fd = open(s->path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-        ck_err_set(err, CK_EIO, s->path, NULL, CK_NO_OFFSET, "cannot open: %s", strerror(errno));
-        return;
-    }
+    const char *why;
+    int fd = ck_open_ro(s->path, &why);
     struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        ck_err_set(err, CK_EIO, s->path, NULL, CK_NO_OFFSET, "not a regular file");
-        close(fd);
+    if (fd < 0 || fstat(fd, &st) != 0) {
+        int e = errno;
+        ck_err_set(err, CK_EIO, s->path, NULL, CK_NO_OFFSET, "cannot open: %s", fd < 0 ? why : strerror(e));
+        s->exists = fd >= 0 || e == EINVAL; /* there, but a FIFO or a device: unreadable, said */
+        if (fd >= 0)
+            close(fd);
         return;
     }
     s->exists = 1;
@@ -477,11 +478,12 @@ static int index_scan(ck_checkpoint *ck, jscan *j, index_ctx *x)
 static int index_load(ck_checkpoint *ck, const char *path, index_ctx *x)
 {
     const char *iname = ck->index_name;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    const char *why = NULL;
+    int fd = ck_open_ro(path, &why);
     struct stat st;
     if (fd < 0 || fstat(fd, &st) != 0) {
         findings_add(&ck->findings, "index.invalid", SEV_ERROR, iname, NULL, CK_NO_OFFSET,
-                     "cannot read the index: %s", strerror(errno));
+                     "cannot read the index: %s", fd < 0 ? why : strerror(errno));
         if (fd >= 0)
             close(fd);
         return 0;

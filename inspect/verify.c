@@ -107,7 +107,8 @@ static int by_begin(const void *a, const void *b)
 static int verify_file(vctx *c, size_t si, uint8_t *buf, EVP_MD_CTX *md)
 {
     ck_shard *s = &c->ck->shards[si];
-    int fd = open(s->path, O_RDONLY | O_CLOEXEC);
+    const char *why;
+    int fd = ck_open_ro(s->path, &why);
     if (fd < 0)
         return -1;
     posix_fadvise(fd, 0, 0, POSIX_FADV_SEQUENTIAL);
@@ -260,7 +261,8 @@ static int manifest_load(const char *path, mentry **v, size_t *n, ck_err *err)
                 continue;
             char p[4096];
             snprintf(p, sizeof p, "%s/%s", path, de->d_name);
-            FILE *fp = fopen(p, "rb");
+            const char *why;
+            FILE *fp = ck_fopen_ro(p, &why); /* a FIFO among the files is no pointer */
             if (!fp)
                 continue;
             uint8_t b[SNIFF_BYTES];
@@ -280,10 +282,10 @@ static int manifest_load(const char *path, mentry **v, size_t *n, ck_err *err)
                               "git-lfs pointer files to check against");
         return CK_OK;
     }
-    FILE *fp = fopen(path, "r");
+    const char *why;
+    FILE *fp = ck_fopen_ro(path, &why);
     if (!fp)
-        return ck_err_set(err, CK_EIO, path, NULL, CK_NO_OFFSET, "cannot open the manifest: %s",
-                          strerror(errno));
+        return ck_err_set(err, CK_EIO, path, NULL, CK_NO_OFFSET, "cannot open the manifest: %s", why);
     char line[4096];
     int ln = 0;
     while (fgets(line, sizeof line, fp)) {
@@ -315,7 +317,8 @@ static int manifest_load(const char *path, mentry **v, size_t *n, ck_err *err)
 /* sha256 of a small file that is not a shard (config.json named in a manifest, say). */
 static int hash_file(const char *path, char out[65])
 {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    const char *why;
+    int fd = ck_open_ro(path, &why);
     if (fd < 0)
         return -1;
     EVP_MD_CTX *md = C.ctx_new();

@@ -96,14 +96,17 @@ static int read_raw_to(const ck_checkpoint *ck, ck_tensor_ref ref, mem_ctx *m, i
         *out = NULL;
         return rc;
     }
-    int fd = open(sh->path, O_RDONLY | O_CLOEXEC);
+    const char *why;
+    int fd = ck_open_ro(sh->path, &why);
     uint64_t off = sh->h.data_start + t->begin;
     if (fd >= 0 && ON_DEV(m)) {
         if ((rc = kdev_read_fd(m->stager, fd, off, nb, *out, sh->path, err)) == CK_OK)
             *bytes += nb;
         else if (!err->key[0])
             snprintf(err->key, sizeof err->key, "%s", t->name);
-    } else if (fd < 0 || ck_pread_par(fd, *out, nb, off, 0) != 0)
+    } else if (fd < 0)
+        rc = ck_err_set(err, CK_EIO, sh->path, t->name, off, "cannot open: %s", why);
+    else if (ck_pread_par(fd, *out, nb, off, 0) != 0)
         rc = ck_err_set(err, CK_EIO, sh->path, t->name, off, "cannot read %llu bytes: %s",
                         (unsigned long long)nb, errno ? strerror(errno) : "the file ends early");
     else

@@ -2,6 +2,7 @@
  * rules_file; an error names the JSON path, and the scanner of base/jscan.c walks the text
  * along that path to find its line and column. */
 #include "rules/rules.h"
+#include "base/fileio.h"
 #include "base/text.h"
 
 #include <cjson/cJSON.h>
@@ -966,10 +967,10 @@ int rules_parse(const char *text, size_t len, const char *path, rules_file *r, c
 int rules_load_file(const char *path, rules_file *r, ck_err *err)
 {
     memset(r, 0, sizeof *r);
-    FILE *fp = fopen(path, "rb");
+    const char *why;
+    FILE *fp = ck_fopen_ro(path, &why);
     if (!fp)
-        return ck_err_set(err, CK_EIO, path, NULL, CK_NO_OFFSET, "cannot open the rules file: %s",
-                          strerror(errno));
+        return ck_err_set(err, CK_EIO, path, NULL, CK_NO_OFFSET, "cannot open the rules file: %s", why);
     char *buf = malloc(RULES_MAX_BYTES + 1);
     size_t n = buf ? fread(buf, 1, RULES_MAX_BYTES + 1, fp) : 0;
     fclose(fp);

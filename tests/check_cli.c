@@ -711,6 +711,51 @@ START_TEST(test_value_typos)
 }
 END_TEST
 
+/* Arguments that would be cut, wrapped or ignored are usage errors (exit 2) naming the option. */
+START_TEST(test_bad_values_refused)
+{
+    static const struct { const char *args, *want; } runs[] = {
+        {"check --tokens '' fixtures/real/tiny-qwen2", "--tokens takes token ids (0 to 2147483647) separated by commas"},
+        {"check --tokens 1,2,4294967297 fixtures/real/tiny-qwen2", "not '1,2,4294967297'"},
+        {"check --tokens 1,,2 fixtures/real/tiny-qwen2", "not '1,,2'"},
+        {"check --tokens 1,2x fixtures/real/tiny-qwen2", "not '1,2x'"},
+        {"check --tokens 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,"
+         "1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1 fixtures/real/tiny-qwen2", "--tokens takes at most 64 ids"},
+        {"check --layers '' fixtures/real/tiny-qwen2", "--layers takes layer indices separated by commas, not an empty"},
+        {"check --max-memory nan fixtures/real/tiny-qwen2", "--max-memory takes a size (512M, 2G), not 'nan'"},
+        {"check --max-memory inf fixtures/real/tiny-qwen2", "not 'inf'"},
+        {"rules list --bogus", "rules list: takes no arguments, not '--bogus'"}};
+    for (unsigned i = 0; i < sizeof runs / sizeof *runs; i++)
+        free(tu_cli(2, runs[i].want, "%s", runs[i].args));
+    free(tu_cli(0, "2 tokens", "check --tokens 3,4 fixtures/real/tiny-qwen2"));
+}
+END_TEST
+
+/* A FIFO given where a file is read (config.json, a shard, --rules, --manifest, --reference) is
+ * refused at once as not a regular file: nothing waits for a writer. */
+START_TEST(test_fifo_not_read)
+{
+    char *dir = tu_tmpdir(), path[1024], cmd[4096], *out = NULL;
+    snprintf(path, sizeof path, "%s/fifo", dir);
+    ck_assert_int_eq(mkfifo(path, 0600), 0);
+    snprintf(cmd, sizeof cmd, "mkdir %s/m && cp fixtures/real/tiny-llama-bf16/*.safetensors %s/m/ && ln -s ../fifo "
+             "%s/m/config.json", dir, dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    static const char *const why = "not a regular file (a FIFO, a device or a directory)";
+    out = tu_cli(2, why, "lint %s/m", dir); /* config.json */
+    free(out);
+    snprintf(cmd, sizeof cmd, "rm %s/m/config.json && cp fixtures/real/tiny-llama-bf16/config.json %s/m/ && "
+             "ln -s ../fifo %s/m/extra.safetensors", dir, dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    free(tu_cli(1, "error   file.unreadable extra.safetensors: cannot open: not a regular file", "inspect %s/m", dir));
+    free(tu_cli(2, why, "lint %s/m --rules %s", dir, path));
+    free(tu_cli(2, why, "inspect fixtures/real/tiny-llama-bf16 --verify --manifest %s", path));
+    free(tu_cli(2, why, "check fixtures/real/tiny-llama-bf16 --reference %s", path));
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 /* ckptdoc lint ORG/NAME against a local server with the Hub's URL layout (tests/httpd.c): the
  * report equals the downloaded folder's, for an index of shards, 18 shards and a single file,
  * with ranges honoured or ignored and through a redirect; what it fetched is cached and read
@@ -915,6 +960,8 @@ int main(void)
     tcase_add_test(core, test_check_json);
     tcase_add_test(core, test_config_file);
     tcase_add_test(core, test_value_typos);
+    tcase_add_test(core, test_bad_values_refused);
+    tcase_add_test(core, test_fifo_not_read);
     tcase_add_test(core, test_hub);
     suite_add_tcase(s, core);
     if (!getenv("CKPTDOC_GOLDEN_WRITE")) {

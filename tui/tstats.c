@@ -74,13 +74,14 @@ static int load_scale(const ck_checkpoint *ck, reader *rd, tensor_summary *out, 
     uint64_t nb = st_tensor_nbytes(s);
     uint8_t *raw = malloc(nb ? nb : 1);
     rd->scale = malloc(n * sizeof *rd->scale);
-    int fd = open(sh->path, O_RDONLY | O_CLOEXEC);
+    const char *why = "";
+    int fd = ck_open_ro(sh->path, &why);
     int rc = CK_OK;
     if (!raw || !rd->scale)
         rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
     else if (fd < 0 || ck_pread_full(fd, raw, nb, sh->h.data_start + s->begin) != 0)
         rc = ck_err_set(err, CK_EIO, sh->path, s->name, sh->h.data_start + s->begin, "cannot read: %s",
-                        errno ? strerror(errno) : "the file ends early");
+                        fd < 0 ? why : errno ? strerror(errno) : "the file ends early");
     else
         kern_convert_ref(s->dtype, raw, n, rd->scale);
     if (fd >= 0)
@@ -132,11 +133,12 @@ int tensor_summarize(const ck_checkpoint *ck, size_t i, int block_n, int block_k
     }
     rd.raw = malloc(rd.chunk_rows * rd.cols * esz);
     rd.vals = malloc(rd.chunk_rows * rd.cols * sizeof *rd.vals);
-    rd.fd = open(rd.sh->path, O_RDONLY | O_CLOEXEC);
+    const char *why = "";
+    rd.fd = ck_open_ro(rd.sh->path, &why);
     if (!rd.raw || !rd.vals)
         rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
     else if (rd.fd < 0)
-        rc = ck_err_set(err, CK_EIO, rd.sh->path, NULL, CK_NO_OFFSET, "cannot open: %s", strerror(errno));
+        rc = ck_err_set(err, CK_EIO, rd.sh->path, NULL, CK_NO_OFFSET, "cannot open: %s", why);
     for (uint64_t r = 0; rc == CK_OK && r < rd.rows; r += rd.chunk_rows) {
         size_t nr = (size_t)(rd.rows - r < rd.chunk_rows ? rd.rows - r : rd.chunk_rows);
         if ((rc = read_rows(&rd, r, nr, err)) != CK_OK)
