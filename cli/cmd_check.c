@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -898,7 +899,8 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
     config_int(&s->ck.cfg, "num_hidden_layers", &layers);
     for (int i = 0; i < a->T; i++) {
         if (!a->tokens_given && vocab > 0)
-            a->tokens[i] %= (int)vocab; /* the default ids fit any vocabulary */
+            a->tokens[i] = (int)(a->tokens[i] % vocab); /* the default ids fit any vocabulary (64-bit: a
+                                                         * vocabulary of 2^32 is no division by zero) */
         if (vocab <= 0 || a->tokens[i] >= vocab) {
             fprintf(stderr, "ckptdoc check: token %d is not below vocab_size %lld of %s: pass --tokens with smaller ids\n",
                     a->tokens[i], (long long)vocab, s->ck.cfg.path);
@@ -908,15 +910,22 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
         }
     }
     size_t nl = (size_t)a->T * (size_t)vocab, nt = 2 * (size_t)(layers > 0 ? layers : 0) * (size_t)a->T * (size_t)hidden;
-    float *l1 = malloc(nl * sizeof *l1), *ln = malloc(nl * sizeof *ln);
-    float *t1 = malloc((nt ? nt : 1) * sizeof *t1), *tn = malloc((nt ? nt : 1) * sizeof *tn);
+    /* more than the machine holds is refused before asking: config.json's sizes are untrusted */
+    long pages = sysconf(_SC_PHYS_PAGES), psz = sysconf(_SC_PAGESIZE);
+    double need = 2.0 * ((double)nl + (double)nt) * sizeof(float);
+    int fits = !(pages > 0 && psz > 0 && need > (double)pages * (double)psz);
+    float *l1 = fits ? malloc(nl * sizeof *l1) : NULL, *ln = fits ? malloc(nl * sizeof *ln) : NULL;
+    float *t1 = fits ? malloc((nt ? nt : 1) * sizeof *t1) : NULL, *tn = fits ? malloc((nt ? nt : 1) * sizeof *tn) : NULL;
     plan_layout one = {1, 1, 0, {0}, 0, plan_unties_embeddings(&s->ck), NULL};
     uint64_t b1 = 0, bn = 0;
     ck_findings f;
     findings_init(&f);
     int status = EXIT_USAGE;
     if (!l1 || !ln || !t1 || !tn)
-        fprintf(stderr, "ckptdoc check: out of memory\n");
+        fprintf(stderr, "ckptdoc check: out of memory for the logits and the layers' outputs: %d tokens x "
+                "vocab_size %lld, and hidden_size %lld x %lld layers, from %s (is config.json right? 'ckptdoc lint "
+                "%s' compares it with the tensors)\n", a->T, (long long)vocab, (long long)hidden, (long long)layers,
+                s->ck.cfg.path ? s->ck.cfg.path : "config.json", dir);
     else if (run_layout(&s->ck, &s->r, &one, a->tokens, a->T, l1, t1, &b1, a->max_mem, NULL, &f, &err) != CK_OK)
         say_error("", &err);
     else if (run_layout(&s->ck, &s->r, &lay, a->tokens, a->T, ln, tn, &bn, a->max_mem, dv, &f, &err) != CK_OK) {

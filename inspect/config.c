@@ -497,6 +497,21 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
         fl->name = strdup(it->string ? it->string : "");
         cfg->n_fields++;
     }
+    /* sizes and counts the model is built from: Python's range() and torch's shapes take
+     * integers only, where a C cast would quietly take 7 of 7.5 */
+    static const char *const sizes[] = {"num_hidden_layers", "hidden_size", "intermediate_size", "vocab_size",
+                                        "num_attention_heads", "num_key_value_heads", "head_dim",
+                                        "moe_intermediate_size", "num_local_experts", "n_routed_experts", "num_experts",
+                                        "num_experts_per_tok", "n_shared_experts", "first_k_dense_replace",
+                                        "kv_lora_rank", "q_lora_rank", "qk_nope_head_dim", "qk_rope_head_dim",
+                                        "v_head_dim", "max_position_embeddings", "sliding_window"};
+    for (size_t i = 0; i < sizeof sizes / sizeof *sizes; i++) {
+        const cfg_field *sf = config_field(cfg, sizes[i]);
+        if (sf && sf->kind == CFG_NUMBER && (!(fabs(sf->num) < 9e15) || sf->num != floor(sf->num)))
+            findings_add(f, "config.invalid", SEV_ERROR, path, sizes[i], UINT64_MAX, "%s is %.17g, not an integer: "
+                         "the model's sizes and layer counts must be whole numbers (Python's range() refuses it)",
+                         sizes[i], sf->num);
+    }
     cJSON_Delete(root);
     free(text);
     return 0;

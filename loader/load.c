@@ -740,8 +740,11 @@ static int alloc_rank(const plan *p, int stage, int tp_rank, int64_t layer, int 
                 snprintf(err->key, sizeof err->key, "%s", pp->name);
                 return err->code;
             }
-        } else if (!(lp->data = calloc(n ? n : 1, sizeof *lp->data)))
-            return ck_err_set(err, CK_ENOMEM, NULL, pp->name, CK_NO_OFFSET, "out of memory");
+        } else if (n > SIZE_MAX / sizeof *lp->data || !(lp->data = calloc(n ? n : 1, sizeof *lp->data)))
+            return ck_err_set(err, CK_ENOMEM, p->cfg->path, pp->name, CK_NO_OFFSET, "out of memory for parameter "
+                              "'%s' of rank %d: %llu fp32 values, a shape config.json makes ('ckptdoc lint' "
+                              "says whether the checkpoint's tensors agree)", pp->name, tp_rank,
+                              (unsigned long long)n);
     }
     return CK_OK;
 }

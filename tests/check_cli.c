@@ -756,6 +756,25 @@ START_TEST(test_fifo_not_read)
 }
 END_TEST
 
+/* Config arithmetic: a layer count of 7.5 is an error naming the field (not 7 layers), and a
+ * vocabulary too large to hold says which field made it instead of a bare "out of memory". */
+START_TEST(test_config_sizes)
+{
+    char *dir = tu_tmpdir(), cmd[4096];
+    snprintf(cmd, sizeof cmd, "mkdir %s/a %s/b && cp fixtures/real/tiny-llama-bf16/model.safetensors %s/a/ && "
+             "cp fixtures/real/tiny-llama-bf16/model.safetensors %s/b/ && "
+             "sed 's/\"num_hidden_layers\": 2/\"num_hidden_layers\": 7.5/' fixtures/real/tiny-llama-bf16/config.json "
+             "> %s/a/config.json && sed 's/\"vocab_size\": 256/\"vocab_size\": 4294967296/' "
+             "fixtures/real/tiny-llama-bf16/config.json > %s/b/config.json", dir, dir, dir, dir, dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    free(tu_cli(1, "config.invalid", "lint %s/a", dir));
+    free(tu_cli(1, "num_hidden_layers is 7.5, not an integer", "inspect %s/a", dir));
+    free(tu_cli(2, "8 tokens x vocab_size 4294967296", "check %s/b", dir));
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 /* ckptdoc lint ORG/NAME against a local server with the Hub's URL layout (tests/httpd.c): the
  * report equals the downloaded folder's, for an index of shards, 18 shards and a single file,
  * with ranges honoured or ignored and through a redirect; what it fetched is cached and read
@@ -962,6 +981,7 @@ int main(void)
     tcase_add_test(core, test_value_typos);
     tcase_add_test(core, test_bad_values_refused);
     tcase_add_test(core, test_fifo_not_read);
+    tcase_add_test(core, test_config_sizes);
     tcase_add_test(core, test_hub);
     suite_add_tcase(s, core);
     if (!getenv("CKPTDOC_GOLDEN_WRITE")) {
