@@ -814,7 +814,7 @@ static int stage_require(plan *p, const rules_stage_req *q, ck_findings *f, ck_e
 static int scheme_variant(plan *p, const cfg_quant *q, int group, plan_scheme *out, ck_err *err)
 {
     const rules_file *r = p->rules;
-    static const rules_quant no_quant = {"none", NULL, 0};
+    static const rules_quant no_quant = {"none", NULL, 0, 0};
     const char *method = q ? q->method : "none";
     const rules_quant *v = NULL;
     char cand[4][120];

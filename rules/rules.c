@@ -564,9 +564,21 @@ static int parse_quant(rctx *c, const cJSON *o, const char *path)
         rules_quant *q = &r->quants[r->n_quants++];
         if (!(q->method = strdup(m->string)))
             return rfail(c, mp, 0, "out of memory");
+        if (cJSON_IsString(m)) { /* the same suffixes as a variant written before it */
+            for (int k = 0; k + 1 < r->n_quants; k++)
+                if (strcmp(r->quants[k].method, m->valuestring) == 0) {
+                    q->suffixes = r->quants[k].suffixes;
+                    q->n_suffixes = r->quants[k].n_suffixes;
+                    q->shared = 1;
+                }
+            if (!q->shared)
+                return rfail(c, mp, 0, "names variant \"%s\", which is not one written before it",
+                             m->valuestring);
+            continue;
+        }
         if (!cJSON_IsObject(m) || !m->child)
             return rfail(c, mp, 0, "must map each suffix (\"weight\", \"weight_scale_inv\") to "
-                         "{\"shape\": [...], \"dtype\": ...}");
+                         "{\"shape\": [...], \"dtype\": ...}, or name a variant written before it");
         q->suffixes = calloc((size_t)cJSON_GetArraySize(m), sizeof *q->suffixes);
         if (!q->suffixes)
             return rfail(c, mp, 0, "out of memory");
@@ -1129,13 +1141,14 @@ void rules_free(rules_file *r)
     free(r->class_expr);
     if (r->quants)
         for (int i = 0; i <= r->n_quants; i++) {
-            for (int k = 0; k < r->quants[i].n_suffixes; k++) {
+            for (int k = 0; !r->quants[i].shared && k < r->quants[i].n_suffixes; k++) {
                 free(r->quants[i].suffixes[k].suffix);
                 free(r->quants[i].suffixes[k].dtype);
                 expr_free(r->quants[i].suffixes[k].when);
                 free_exprs(r->quants[i].suffixes[k].shape, r->quants[i].suffixes[k].ndim);
             }
-            free(r->quants[i].suffixes);
+            if (!r->quants[i].shared)
+                free(r->quants[i].suffixes);
             free(r->quants[i].method);
         }
     free(r->quants);

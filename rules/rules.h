@@ -118,6 +118,8 @@ typedef struct {
     char *method;        /* quantization_config.quant_method, or "none" */
     rules_suffix *suffixes;
     int n_suffixes;
+    int shared;          /* the suffixes are another variant's (this one was written as its
+                          * name: "modelopt::tensor": "fp8::tensor"), freed with that one */
 } rules_quant;
 
 /* A check the model runs after loading (vLLM's process_weights_after_loading): a module must

@@ -245,6 +245,7 @@ START_TEST(test_builtin_rules_load)
                                       * its int- and float-quantized (per tensor too) */
     ck_assert_str_eq(r.quants[2].method, "fp8::tensor");
     ck_assert_str_eq(r.quants[3].method, "modelopt::tensor");
+    ck_assert(r.quants[3].shared && r.quants[3].suffixes == r.quants[2].suffixes); /* named as fp8::tensor */
     ck_assert_str_eq(r.quants[5].method, "compressed-tensors:int-quantized");
     ck_assert_int_gt(r.params[0].line, 1);
     /* the fused-expert names vLLM used before 0.32, for explain */
@@ -331,6 +332,8 @@ START_TEST(test_rules_errors)
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
          " \"params\": [{\"name\": \"a.w\", \"shape\": [1], \"strict\": 1}]}", "$.params[0].strict", 2, 53, "must be true or false"},
         {"{\"ckptdoc_rules\": 1,\n \"name\": \"x\",,}", "$", 2, 15, "not valid JSON"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"quant\": {\"a\": \"b\"}}", "$.quant.a", 2, 17, "names variant \"b\", which is not one written before it"},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
         rules_file r;
