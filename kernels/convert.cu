@@ -115,6 +115,27 @@ extern "C" int kern_convert_cuda_async(ck_dtype dt, const void *d_src, size_t n,
     return CK_OK;
 }
 
+/* One thread per destination element, grid-stride. */
+__global__ void transpose_last2_kernel(const float *src, size_t blocks, size_t a, size_t b, float *dst)
+{
+    size_t n = blocks * a * b;
+    for (size_t o = blockIdx.x * (size_t)blockDim.x + threadIdx.x; o < n; o += (size_t)gridDim.x * blockDim.x) {
+        size_t k = o / (a * b), r = o % (a * b), j = r / a, i = r % a;
+        dst[o] = src[(k * a + i) * b + j];
+    }
+}
+
+extern "C" int kern_transpose_last2_cuda_async(const float *d_src, size_t blocks, size_t a, size_t b, float *d_dst,
+                                               void *stream, ck_err *err)
+{
+    size_t n = blocks * a * b;
+    if (n == 0)
+        return CK_OK;
+    transpose_last2_kernel<<<blocks_for(n), THREADS, 0, (cudaStream_t)stream>>>(d_src, blocks, a, b, d_dst);
+    CK_CUDA_LAUNCH(err, "transpose_last2_kernel");
+    return CK_OK;
+}
+
 extern "C" int kern_convert_cuda(ck_dtype dt, const void *d_src, size_t n, float *d_dst, ck_err *err)
 {
     int rc = kern_convert_cuda_async(dt, d_src, n, d_dst, NULL, err); /* the default stream */

@@ -59,6 +59,12 @@ int kern_stats_cuda(ck_dtype dt, const void *d_src, size_t n, kern_stats *acc, c
 /* kern_convert_cuda queued on a CUDA stream (a cudaStream_t given as void *) without waiting:
  * launch errors are returned, execution errors show at the stream's next synchronization. */
 int kern_convert_cuda_async(ck_dtype dt, const void *d_src, size_t n, float *d_dst, void *stream, ck_err *err);
+/* The last two dims of blocks x [a, b] floats swapped, into dst ([blocks, b, a]): a tensor
+ * stored input-major (gpt-oss's experts) turned into the parameter's [out, in]. src and dst must
+ * not overlap. The C reference and the CUDA version queued on a stream as kern_convert_cuda_async. */
+void kern_transpose_last2_ref(const float *src, size_t blocks, size_t a, size_t b, float *dst);
+int kern_transpose_last2_cuda_async(const float *d_src, size_t blocks, size_t a, size_t b, float *d_dst, void *stream,
+                                    ck_err *err);
 /* Host-memory convenience for both: copies src to the device, runs, copies back. */
 int kern_convert_cuda_host(ck_dtype dt, const void *src, size_t n, float *dst, ck_err *err);
 int kern_stats_cuda_host(ck_dtype dt, const void *src, size_t n, kern_stats *acc, ck_err *err);

@@ -77,6 +77,14 @@ static inline float load_one(ck_dtype dt, const uint8_t *p, size_t i)
     }
 }
 
+void kern_transpose_last2_ref(const float *src, size_t blocks, size_t a, size_t b, float *dst)
+{
+    for (size_t k = 0; k < blocks; k++)
+        for (size_t i = 0; i < a; i++)
+            for (size_t j = 0; j < b; j++)
+                dst[(k * b + j) * a + i] = src[(k * a + i) * b + j];
+}
+
 int kern_convert_ref(ck_dtype dt, const void *src, size_t n, float *dst)
 {
     if (!kern_convert_supported(dt))

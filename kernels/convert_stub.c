@@ -28,6 +28,13 @@ int kern_convert_cuda_async(ck_dtype dt, const void *d_src, size_t n, float *d_d
     STUB("kern_convert_cuda_async");
 }
 
+int kern_transpose_last2_cuda_async(const float *d_src, size_t blocks, size_t a, size_t b, float *d_dst, void *stream,
+                                    ck_err *err)
+{
+    (void)d_src, (void)blocks, (void)a, (void)b, (void)d_dst, (void)stream;
+    STUB("kern_transpose_last2_cuda_async");
+}
+
 int kern_stats_cuda(ck_dtype dt, const void *d_src, size_t n, kern_stats *acc, ck_err *err)
 {
     (void)dt, (void)d_src, (void)n, (void)acc;

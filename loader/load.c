@@ -613,23 +613,25 @@ static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slic
                       nr ? 1 : 0, err);
 }
 
-/* Swaps the last two dims of tensor t's floats at v in place ([..., a, b] to [..., b, a]). */
-static int transpose_last2(float *v, const st_tensor *t, ck_err *err)
+/* Tensor t's floats at *v (in the context's slot 1) with their last two dims swapped, into slot 2
+ * (on the device when the load runs there); *v then points at them. */
+static int transpose_last2(mem_ctx *m, float **v, const st_tensor *t, ck_err *err)
 {
     uint64_t a = t->shape[t->ndim - 2], b = t->shape[t->ndim - 1], blocks = 1;
     for (uint32_t d = 0; d + 2 < t->ndim; d++)
         blocks *= t->shape[d];
-    float *tmp = malloc((size_t)(a * b > 0 ? a * b : 1) * sizeof *tmp);
-    if (!tmp)
-        return ck_err_set(err, CK_ENOMEM, NULL, t->name, CK_NO_OFFSET, "out of memory");
-    for (uint64_t k = 0; k < blocks; k++) {
-        float *blk = v + k * a * b;
-        memcpy(tmp, blk, (size_t)(a * b) * sizeof *tmp);
-        for (uint64_t i = 0; i < a; i++)
-            for (uint64_t j = 0; j < b; j++)
-                blk[j * a + i] = tmp[i * b + j];
-    }
-    free(tmp);
+    float *dst = NULL;
+    void *stream;
+    int rc = mem_buf(m, 2, (size_t)(blocks * a * b) * sizeof *dst, (void **)&dst, err);
+    if (rc != CK_OK)
+        return rc;
+    if (!ON_DEV(m))
+        kern_transpose_last2_ref(*v, (size_t)blocks, (size_t)a, (size_t)b, dst);
+    else if ((rc = kdev_stream(&stream, err)) != CK_OK ||
+             (rc = kern_transpose_last2_cuda_async(*v, (size_t)blocks, (size_t)a, (size_t)b, dst, stream, err)) != CK_OK)
+        return rc; /* queued behind the conversion on the load stream */
+    mem_release(m, *v);
+    *v = dst;
     return CK_OK;
 }
 
@@ -826,7 +828,7 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
             memcpy(tshape, ten->shape, ten->ndim * sizeof *tshape);
             tshape[ten->ndim - 1] = ten->shape[ten->ndim - 2];
             tshape[ten->ndim - 2] = ten->shape[ten->ndim - 1];
-            if ((rc = transpose_last2(src, ten, err)) == CK_OK) {
+            if ((rc = transpose_last2(m, &src, ten, err)) == CK_OK) {
                 if (ten != &as_float)
                     as_float = *ten;
                 as_float.shape = tshape;

@@ -816,6 +816,20 @@ START_TEST(test_forward_cuda_vs_ref)
         ck_assert_msg(fwd_act_mul_cuda(dy, T, 40, (fwd_act)act, dout, &err) == CK_OK, "%s", err.msg);
         ck_assert_msg(rel_err(dout, o, T * 40) < 1e-6, "act_mul %d: %g", act, rel_err(dout, o, T * 40));
     }
+    /* a stored input-major expert tensor [3, 40, 56] turned into [3, 56, 40], on the load stream */
+    float *ts = malloc(3 * 40 * 56 * 4), *tr = malloc(3 * 40 * 56 * 4), *dtr;
+    fill_random(ts, 3 * 40 * 56, 9);
+    float *dts = dev_copy(ts, 3 * 40 * 56);
+    ck_assert_msg(kdev_alloc((void **)&dtr, 3 * 40 * 56 * 4, &err) == CK_OK, "%s", err.msg);
+    kern_transpose_last2_ref(ts, 3, 40, 56, tr);
+    void *stream;
+    ck_assert_msg(kdev_stream(&stream, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(kern_transpose_last2_cuda_async(dts, 3, 40, 56, dtr, stream, &err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(kdev_sync(&err) == CK_OK, "%s", err.msg);
+    ck_assert_msg(rel_err(dtr, tr, 3 * 40 * 56) == 0, "transpose: %g", rel_err(dtr, tr, 3 * 40 * 56));
+    kdev_free(dtr);
+    kdev_free(dts);
+    free(tr), free(ts);
     /* an impossible head grouping is refused, not launched */
     ck_assert_int_eq(fwd_attention_cuda(dq, dk, dv, T, 5, 2, hd, NULL, dout, &err), CK_EUSAGE);
     float *dev[] = {dx, dw, db, dy, dq, dk, dv, dout};
@@ -914,6 +928,12 @@ START_TEST(test_forward_ops)
     ck_assert(s[0] == 0);
     ck_assert_float_eq_tol(s[1], (float)(0.5 * 2 * (1 + tanh(0.7978845608 * (2 + 0.044715 * 8))) * 5), 1e-5f);
     ck_assert_float_eq_tol(s[1], 1.9545977f * 5, 1e-4f); /* torch.nn.functional.gelu(2, approximate="tanh") */
+    /* the last two dims swapped, block by block: [2, 2, 3] */
+    float tin[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, tout[12];
+    kern_transpose_last2_ref(tin, 2, 2, 3, tout);
+    static const float twant[12] = {0, 3, 1, 4, 2, 5, 6, 9, 7, 10, 8, 11};
+    for (int i = 0; i < 12; i++)
+        ck_assert_float_eq(tout[i], twant[i]);
     /* gpt-oss's: pairs (gate, up); the gate capped at 7, up clamped to [-7, 7], (up + 1) times
      * gate * sigmoid(1.702 gate) */
     float oai[4] = {8, 10, 1, -0.5f};
