@@ -86,7 +86,7 @@ static int mapping(void *vctx, const char *key, char lines[][256], int max)
             }
             if (cut.dim == -2)
                 o += snprintf(lines[n] + o, 256 - (size_t)o, " TP%d -", r);
-            else if (cut.dim == -3)
+            else if (cut.dim == SLICE_ZEROS)
                 o += snprintf(lines[n] + o, 256 - (size_t)o, " TP%d zeros", r);
             else if (cut.dim < 0)
                 o += snprintf(lines[n] + o, 256 - (size_t)o, " TP%d all", r);

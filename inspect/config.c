@@ -430,15 +430,19 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
             config_free(cfg);
             return -1;
         }
-        if (strcmp(cfg->quant.method, "awq") == 0 || strcmp(cfg->quant.method, "gptq") == 0)
-            cfg->not_convert = string_lines(q, "modules_to_not_convert");
-        else if (strcmp(cfg->quant.method, "compressed-tensors") == 0)
-            cfg->not_convert = string_lines(q, "ignore");
-        else if (strcmp(cfg->quant.method, "modelopt") == 0 && !(cfg->not_convert = string_lines(q, "ignore")))
-            cfg->not_convert = string_lines(q, "exclude_modules");
-        else if (strcmp(cfg->quant.method, "fp8") == 0 && !(cfg->not_convert = string_lines(q, "ignored_layers")))
-            cfg->not_convert = string_lines(q, "modules_to_not_convert"); /* vLLM's Fp8Config: the
-                                                                             first that is not empty */
+        /* each method's list of modules left unquantized: the first of its keys that is not empty
+         * (vLLM's Fp8Config and ModelOptFp8Config take a second name) */
+        static const struct { const char *method, *keys[2]; } lists[] = {
+            {"awq", {"modules_to_not_convert"}}, {"gptq", {"modules_to_not_convert"}},
+            {"compressed-tensors", {"ignore"}}, {"modelopt", {"ignore", "exclude_modules"}},
+            {"fp8", {"ignored_layers", "modules_to_not_convert"}}};
+        for (size_t k = 0; k < sizeof lists / sizeof *lists; k++)
+            if (strcmp(cfg->quant.method, lists[k].method) == 0) {
+                cfg->not_convert_key = lists[k].keys[0];
+                for (int j = 0; j < 2 && lists[k].keys[j] && !cfg->not_convert; j++)
+                    if ((cfg->not_convert = string_lines(q, lists[k].keys[j])))
+                        cfg->not_convert_key = lists[k].keys[j];
+            }
     }
     int n = 0;
     const cJSON *it;

@@ -59,6 +59,8 @@ typedef struct {
                           * (compressed-tensors: names, or "re:" regular expressions) or
                           * ignored_layers (fp8, else its modules_to_not_convert), one per line,
                           * owned; NULL when absent or empty */
+    const char *not_convert_key; /* the key of quantization_config it was read from, or the one
+                          * the method reads first when none is given (static); NULL: no list */
     char *path;          /* owned */
     char *architectures; /* comma-joined, owned; "" when absent */
     char *model_type;    /* owned; "" when absent */

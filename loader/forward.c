@@ -508,6 +508,48 @@ static int group_kept(const dense_dims *d, const float *logit, size_t E, size_t 
     return better < (size_t)d->topk_group;
 }
 
+/* One rank's routed experts of layer l: w13 [E, 2 x Il, H] and w2 [E, H, Il], and their biases
+ * where the model has them (gpt-oss; w2's zero but on TP rank 0), each checked against the
+ * others so that the products stay inside them. */
+typedef struct {
+    const load_param *w13, *w2, *b13, *b2;
+    size_t Il;
+} rank_experts;
+
+static int experts_of(const plan *p, const dense_dims *d, const rank_load *R, int64_t l, rank_experts *ex,
+                      ck_err *err)
+{
+    static const char *const what[4] = {"w13_weight", "w2_weight", "w13_bias", "w2_bias"};
+    const load_param *lp[4];
+    char name[4][160];
+    size_t H = (size_t)d->hidden;
+    for (int i = 0; i < 4; i++) {
+        snprintf(name[i], sizeof name[i], "layers.%lld.%s.experts.routed_experts.%s", (long long)l, d->moe, what[i]);
+        lp[i] = rank_param(R, p, name[i]);
+    }
+    if (!lp[0] || !lp[1])
+        return ck_err_set(err, CK_EUSAGE, p->rules->path, name[0], CK_NO_OFFSET, "TP rank %d of stage %d has no "
+                          "routed experts of layer %lld ('%s' and '%s'), which the rules' \"forward\" section "
+                          "routes to: add the parameters, or set forward.experts (docs/rules.md)", R->tp_rank,
+                          R->stage, (long long)l, name[0], name[1]);
+    *ex = (rank_experts){lp[0], lp[1], lp[2], lp[3], (size_t)lp[1]->pp->local[2]};
+    if (lp[0]->pp->local[1] != 2 * ex->Il || lp[0]->pp->local[2] != H || lp[1]->pp->local[1] != H)
+        return ck_err_set(err, CK_EFORMAT, p->rules->path, name[0], CK_NO_OFFSET, "TP rank %d: experts of [%llu x "
+                          "%llu] and [%llu x %llu] do not make an MLP of hidden %zu: the rules' shapes for w13 and "
+                          "w2 disagree", R->tp_rank, (unsigned long long)lp[0]->pp->local[1],
+                          (unsigned long long)lp[0]->pp->local[2], (unsigned long long)lp[1]->pp->local[1],
+                          (unsigned long long)lp[1]->pp->local[2], H);
+    for (int i = 2; i < 4; i++) { /* a bias per expert slot: 2 x Il values for w13, H for w2 */
+        uint64_t want = lp[i - 2]->n / (i == 2 ? H : ex->Il);
+        if (lp[i] && lp[i]->n != want)
+            return ck_err_set(err, CK_EFORMAT, p->rules->path, name[i], CK_NO_OFFSET, "TP rank %d holds %llu "
+                              "values of '%s' where its experts' '%s' needs %llu (a bias per output of each "
+                              "expert it holds): the rules' shape for the bias is not the weight's", R->tp_rank,
+                              (unsigned long long)lp[i]->n, name[i], what[i - 2], (unsigned long long)want);
+    }
+    return CK_OK;
+}
+
 static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, const float *h, size_t T,
                      float *x, ck_err *err)
 {
@@ -526,6 +568,14 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
     const float *lbias = W(R[0], p, lname, l, 0, E, err); /* gpt-oss's router bias */
     if (!lbias && err->code)
         return err->code;
+    rank_experts *X = calloc((size_t)tp, sizeof *X); /* each rank's, looked up once */
+    if (!X)
+        return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    for (int r = 0; r < tp; r++)
+        if (experts_of(p, d, R[r], l, &X[r], err) != CK_OK) {
+            free(X);
+            return err->code;
+        }
     float *logit = fmalloc(d, E * sizeof *logit), *gu = NULL, *act = NULL, *y = fmalloc(d, H * sizeof *y);
     size_t *sel = fmalloc(d, K * sizeof *sel);
     double *wt = fmalloc(d, K * sizeof *wt);
@@ -565,34 +615,8 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
             ksum += wt[k];
         }
         for (int r = 0; r < tp && rc == CK_OK; r++) {
-            const load_param *w13, *w2, *b13, *b2;
-            char n13[160], n2[160], nb[160];
-            snprintf(n13, sizeof n13, "layers.%lld.%s.experts.routed_experts.w13_weight", (long long)l, d->moe);
-            snprintf(n2, sizeof n2, "layers.%lld.%s.experts.routed_experts.w2_weight", (long long)l, d->moe);
-            w13 = rank_param(R[r], p, n13);
-            w2 = rank_param(R[r], p, n2);
-            snprintf(nb, sizeof nb, "layers.%lld.%s.experts.routed_experts.w13_bias", (long long)l, d->moe);
-            b13 = rank_param(R[r], p, nb); /* gpt-oss's expert biases; w2's zero but on TP rank 0 */
-            snprintf(nb, sizeof nb, "layers.%lld.%s.experts.routed_experts.w2_bias", (long long)l, d->moe);
-            b2 = rank_param(R[r], p, nb);
-            if (!w13 || !w2) {
-                rc = ck_err_set(err, CK_EUSAGE, p->rules->path, n13, CK_NO_OFFSET, "rank %d has no routed experts "
-                                "of layer %lld", r, (long long)l);
-                break;
-            }
-            size_t Il = (size_t)w2->pp->local[2];
-            if (w13->pp->local[1] != 2 * Il || w13->pp->local[2] != H || w2->pp->local[1] != H) {
-                rc = ck_err_set(err, CK_EFORMAT, p->rules->path, n13, CK_NO_OFFSET, "rank %d: experts of [%llu x "
-                                "%llu] and [%llu x %llu] do not make an MLP of hidden %zu", r,
-                                (unsigned long long)w13->pp->local[1], (unsigned long long)w13->pp->local[2],
-                                (unsigned long long)w2->pp->local[1], (unsigned long long)w2->pp->local[2], H);
-                break;
-            }
-            if ((b13 && b13->n != w13->n / H) || (b2 && b2->n != w2->n / Il)) { /* a bias per expert slot */
-                rc = ck_err_set(err, CK_EFORMAT, p->rules->path, nb, CK_NO_OFFSET, "rank %d: the experts' biases do "
-                                "not match their [%zu x %zu] and [%zu x %zu] weights", r, 2 * Il, H, H, Il);
-                break;
-            }
+            const rank_experts *ex = &X[r];
+            size_t Il = ex->Il;
             if (!gu) {
                 gu = fmalloc(d, 2 * Il * sizeof *gu);
                 act = fmalloc(d, Il * sizeof *act);
@@ -602,14 +626,14 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
                 }
             }
             for (size_t k = 0; k < K; k++) {
-                int64_t le = (int64_t)sel[k] - w13->expert0;
-                if (le < 0 || le >= w13->n_experts)
+                int64_t le = (int64_t)sel[k] - ex->w13->expert0;
+                if (le < 0 || le >= ex->w13->n_experts)
                     continue; /* another rank's expert */
-                op_linear(d, h + t * H, 1, H, w13->data + (size_t)le * 2 * Il * H, 2 * Il,
-                          b13 ? b13->data + (size_t)le * 2 * Il : NULL, gu, 0);
+                op_linear(d, h + t * H, 1, H, ex->w13->data + (size_t)le * 2 * Il * H, 2 * Il,
+                          ex->b13 ? ex->b13->data + (size_t)le * 2 * Il : NULL, gu, 0);
                 op_act_mul(d, gu, 1, Il, act);
-                op_linear(d, act, 1, Il, w2->data + (size_t)le * H * Il, H, b2 ? b2->data + (size_t)le * H : NULL,
-                          y, 0);
+                op_linear(d, act, 1, Il, ex->w2->data + (size_t)le * H * Il, H,
+                          ex->b2 ? ex->b2->data + (size_t)le * H : NULL, y, 0);
                 double wk = (d->renorm ? wt[k] / ksum : wt[k]) * d->rscale;
                 for (size_t i = 0; i < H; i++)
                     x[t * H + i] += (float)wk * y[i];
@@ -622,6 +646,7 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
     ffree(d, y);
     ffree(d, sel);
     ffree(d, wt);
+    free(X);
     return rc;
 }
 

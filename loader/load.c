@@ -317,15 +317,20 @@ static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, m
         size_t blen = len - strlen("_packed");
         ck_tensor_ref gref;
         int group = q->group_size > 0 ? q->group_size : mx ? 32 : 16;
-        if (!find_sibling(ck, ten->name, blen, "_scale", &sref) ||
-            (!mx && !find_sibling(ck, ten->name, blen, "_global_scale", &gref)))
-            return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "an NVFP4 weight_packed needs its "
-                              "weight_scale and weight_global_scale beside it: the index or a shard lacks them; "
-                              "download the shard that holds them or re-export");
+        const char *fmt = mx ? "MXFP4" : "NVFP4", *lacks = NULL;
+        if (!find_sibling(ck, ten->name, blen, "_scale", &sref))
+            lacks = "_scale";
+        else if (!mx && !find_sibling(ck, ten->name, blen, "_global_scale", &gref))
+            lacks = "_global_scale";
+        if (lacks)
+            return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "this %s weight needs '%.*s%s' beside "
+                              "it, which no shard holds (nor the index names): download the shard that holds it, or "
+                              "export the checkpoint again", fmt, (int)blen, ten->name, lacks);
         uint64_t rows = ten->ndim == 2 ? ten->shape[0] : 0, cols = ten->ndim == 2 ? ten->shape[1] * 2 : 0;
         if (ten->ndim != 2 || cols % (uint64_t)group)
-            return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "NVFP4 weight_packed with %u dims "
-                              "and %llu columns: not [rows, columns / 2] bytes of whole groups of %d",
+            return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "%s weight_packed with %u dims "
+                              "and %llu columns: not [rows, columns / 2] bytes of whole groups of %d (group_size "
+                              "of quantization_config): 'ckptdoc lint' names the shape config.json makes", fmt,
                               ten->ndim, (unsigned long long)cols, group);
         float *glob = NULL, one = 1;
         uint64_t ng = 1;
@@ -700,7 +705,7 @@ static int place(const plan *p, load_param *lp, const char *part, int64_t e, con
     int rc = shard_slice_of(p, pp, part, e, rank, &c, err);
     if (rc != CK_OK || c.dim == -2)
         return rc; /* -2: an expert another rank holds */
-    if (c.dim == -3) { /* zeros on this rank: its block stays as allocated */
+    if (c.dim == SLICE_ZEROS) { /* zeros on this rank: its block stays as allocated */
         lp->filled += lrows * lcols;
         return CK_OK;
     }

@@ -7,7 +7,6 @@
 #include <string.h>
 
 #include <fnmatch.h>
-#include <regex.h>
 
 #include "loader/shard.h"
 
@@ -157,19 +156,7 @@ static int listed(const char *lines, const char *mod, int exact)
             q = e ? e + 1 : q + l;
             continue;
         }
-        char line[512];
-        snprintf(line, sizeof line, "%.*s", (int)(l < sizeof line - 1 ? l : sizeof line - 1), q);
-        if (strncmp(line, "re:", 3) == 0) {
-            regex_t re;
-            char pat[600];
-            snprintf(pat, sizeof pat, "^(%s)", line + 3);
-            if (regcomp(&re, pat, REG_EXTENDED | REG_NOSUB) == 0) {
-                int hit = regexec(&re, mod, 0, NULL, 0) == 0;
-                regfree(&re);
-                if (hit)
-                    return 1;
-            }
-        } else if (strcmp(line, mod) == 0)
+        if (config_target_matches(q, l, mod)) /* the name, or "re:" as Python's re.match */
             return 1;
         q = e ? e + 1 : q + l;
     }
@@ -523,8 +510,8 @@ static int emit(expander *x, size_t *cap, int layer)
     if (!t->linear && t->shard == SHARD_COLUMN && t->n_parts) /* a fused bias, say */
         out = full[0];
     if (t->linear || (t->shard == SHARD_COLUMN && t->n_parts)) {
-        int col = t->shard == SHARD_COLUMN || (t->shard == SHARD_EXPERT && t->expert_dim == 1 && !ep);
-        int row = t->shard == SHARD_ROW || (t->shard == SHARD_EXPERT && t->expert_dim == 2 && !ep);
+        int col = t->shard == SHARD_COLUMN || (t->shard == SHARD_EXPERT && t->expert_shard == EXPERT_SHARD_COLUMN && !ep);
+        int row = t->shard == SHARD_ROW || (t->shard == SHARD_EXPERT && t->expert_shard == EXPERT_SHARD_ROW && !ep);
         if (col && t->n_parts) {
             lout = 0;
             for (int k = 0; k < t->n_parts; k++) {
@@ -683,9 +670,9 @@ static int emit(expander *x, size_t *cap, int layer)
                 pp.local[d0] = (uint64_t)split(x, full[0], tp, "size");
             else if (t->shard == SHARD_ROW && t->ndim >= 2)
                 pp.local[d0 + 1] = (uint64_t)split(x, full[1], tp, "size");
-            else if (t->shard == SHARD_EXPERT && !ep && t->expert_dim == 1 && t->ndim >= 1)
+            else if (t->shard == SHARD_EXPERT && !ep && t->expert_shard == EXPERT_SHARD_COLUMN && t->ndim >= 1)
                 pp.local[d0] = (uint64_t)split(x, full[0], tp, "size"); /* an expert's bias, sliced */
-            else if (t->shard == SHARD_EXPERT && !ep && t->expert_dim == 2 && t->ndim >= 2)
+            else if (t->shard == SHARD_EXPERT && !ep && t->expert_shard == EXPERT_SHARD_ROW && t->ndim >= 2)
                 pp.local[d0 + 1] = (uint64_t)split(x, full[1], tp, "size");
         }
         if (stage_add(x->st, cap, &pp) != 0) {
@@ -751,56 +738,106 @@ int64_t plan_experts(const plan *p)
     return 0;
 }
 
-/* A stage without a parameter of the template q names cannot be built, nor any stage with decoder
- * layers where q's assertion (one a layer's construction makes) fails: its error, and a finding. */
+/* "ranks 0-3 (PP stage 1), layers 4-7": where a stage's finding is. */
+static void stage_where(const plan *p, int s, char *buf, size_t n)
+{
+    const plan_stage *st = &p->stages[s];
+    int w = p->layout.tp > 1 ? snprintf(buf, n, "ranks %d-%d (PP stage %d), ", s * p->layout.tp,
+                                        (s + 1) * p->layout.tp - 1, s)
+                             : snprintf(buf, n, "rank %d (PP stage %d), ", s, s);
+    if (st->layer_end > st->layer_start)
+        snprintf(buf + w, n - (size_t)w, "layers %d-%d", st->layer_start, st->layer_end - 1);
+    else
+        snprintf(buf + w, n - (size_t)w, "no layers");
+}
+
+/* Whether q's assertion holds at TP tp x PP pp (the plan's layout otherwise): 1, 0, or -1 on a
+ * rules error. */
+static int assert_holds(plan *p, const rules_stage_req *q, int tp, int pp, ck_err *err)
+{
+    plan_layout keep = p->layout;
+    p->layout.tp = tp;
+    p->layout.pp = pp;
+    plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL};
+    expr_val v;
+    int rc = plan_eval(p, q->cond, &env, q->line, &v, err);
+    p->layout = keep;
+    return rc ? -1 : !v.is_null && !v.is_str && v.v != 0;
+}
+
+/* An assertion a decoder layer's construction makes on the config and the layout: where it
+ * fails, every stage that builds a layer cannot be built; the finding says which --tp at this
+ * --pp, and which --pp at this --tp, would hold. */
+static int stage_assert(plan *p, const rules_stage_req *q, ck_findings *f, ck_err *err)
+{
+    int holds = assert_holds(p, q, p->layout.tp, p->layout.pp, err);
+    if (holds != 0)
+        return holds < 0 ? -1 : 0;
+    char tps[160] = "", pps[160] = "", where[64], at[96];
+    size_t wt = 0, wp = 0;
+    for (int t = 1; t <= 64; t *= 2) {
+        int h = assert_holds(p, q, t, p->layout.pp, err);
+        if (h < 0)
+            return -1;
+        if (h)
+            wt += (size_t)snprintf(tps + wt, sizeof tps - wt, "%s%d", wt ? ", " : "--tp ", t);
+    }
+    snprintf(tps + wt, sizeof tps - wt, wt ? " hold it at --pp %d" : "no --tp up to 64 holds it at --pp %d",
+             p->layout.pp);
+    for (int pp = 1; pp <= 16 && wp < sizeof pps - 8; pp++) {
+        int h = assert_holds(p, q, p->layout.tp, pp, err);
+        if (h < 0)
+            return -1;
+        if (h)
+            wp += (size_t)snprintf(pps + wp, sizeof pps - wp, "%s%d", wp ? ", " : "--pp ", pp);
+    }
+    snprintf(pps + wp, sizeof pps - wp, wp ? " hold it at --tp %d" : "no --pp up to 16 does at --tp %d", p->layout.tp);
+    snprintf(where, sizeof where, "%s:%d", p->rules->path, q->line);
+    for (int s = 0; s < p->layout.pp; s++) {
+        plan_stage *st = &p->stages[s];
+        if (st->layer_end == st->layer_start || st->build_error[0])
+            continue; /* no layer is built there, so nothing asserts */
+        snprintf(st->build_error, sizeof st->build_error, "%s", q->error);
+        stage_where(p, s, at, sizeof at);
+        findings_add(f, "lint.stage_unbuilt", SEV_ERROR, where, "", UINT64_MAX, "%s: the model cannot be built: %s "
+                     "(its construction asserts %s, false at --tp %d --pp %d; %s; %s)", at, q->error,
+                     expr_text(q->cond), p->layout.tp, p->layout.pp, tps, pps);
+    }
+    return 0;
+}
+
+/* A stage without a parameter of the template q names cannot be built (or, for an assertion,
+ * stage_assert): its error, and a finding. */
 static int stage_require(plan *p, const rules_stage_req *q, ck_findings *f, ck_err *err)
 {
     const rules_file *r = p->rules;
-    plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL};
-    expr_val v;
     if (q->when) {
+        plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL};
+        expr_val v;
         if (plan_eval(p, q->when, &env, q->line, &v, err))
             return -1;
         if (!v.v)
             return 0;
     }
-    int holds = 0;
-    if (q->cond) {
-        if (plan_eval(p, q->cond, &env, q->line, &v, err))
-            return -1;
-        holds = !v.is_null && !v.is_str && v.v != 0;
-    }
+    if (q->cond)
+        return stage_assert(p, q, f, err);
     int t = 0;
-    while (q->param && t < r->n_params && strcmp(r->params[t].name.text, q->param) != 0)
+    while (t < r->n_params && strcmp(r->params[t].name.text, q->param) != 0)
         t++;
     for (int s = 0; s < p->layout.pp; s++) {
         plan_stage *st = &p->stages[s];
-        int has = holds || (q->cond && st->layer_end == st->layer_start); /* a decoder layer's
-                                                                             * assertion: no layer, none */
-        for (size_t i = 0; q->param && i < st->n && !has; i++)
+        int has = 0;
+        for (size_t i = 0; i < st->n && !has; i++)
             has = st->params[i].tmpl == t;
         if (has || st->build_error[0])
             continue;
         snprintf(st->build_error, sizeof st->build_error, "%s", q->error);
-        char where[64], lay[48], ranks[48];
-        if (p->layout.tp > 1)
-            snprintf(ranks, sizeof ranks, "ranks %d-%d", s * p->layout.tp, (s + 1) * p->layout.tp - 1);
-        else
-            snprintf(ranks, sizeof ranks, "rank %d", s);
+        char where[64], at[96];
         snprintf(where, sizeof where, "%s:%d", r->path, q->line);
-        if (st->layer_end > st->layer_start)
-            snprintf(lay, sizeof lay, "layers %d-%d", st->layer_start, st->layer_end - 1);
-        else
-            snprintf(lay, sizeof lay, "no layers");
-        if (q->cond)
-            findings_add(f, "lint.stage_unbuilt", SEV_ERROR, where, "", UINT64_MAX, "%s (PP stage %d), %s: the "
-                         "model cannot be built: %s (its construction asserts %s, false at --tp %d --pp %d)",
-                         ranks, s, lay, q->error, expr_text(q->cond), p->layout.tp, p->layout.pp);
-        else
-            findings_add(f, "lint.stage_unbuilt", SEV_ERROR, where, q->param, UINT64_MAX,
-                         "%s (PP stage %d), %s: the model cannot be built: %s (this stage has no "
-                         "%s: choose a --pp-partition that gives every stage one)", ranks, s, lay, q->error,
-                         q->param);
+        stage_where(p, s, at, sizeof at);
+        findings_add(f, "lint.stage_unbuilt", SEV_ERROR, where, q->param, UINT64_MAX,
+                     "%s: the model cannot be built: %s (this stage has no %s: choose a --pp-partition that "
+                     "gives every stage one)", at, q->error, q->param);
     }
     return 0;
 }

@@ -57,7 +57,7 @@ const char *shard_words(const rules_param *t, int ep)
     case SHARD_ROW: return "columns split over TP";
     case SHARD_VOCAB: return "vocabulary rows split over TP (padded to 64)";
     case SHARD_EXPERT: return ep ? "whole experts split over the ranks (EP)"
-                              : t->expert_dim == 3 ? "every expert whole on TP rank 0, zeros on the others"
+                              : t->expert_shard == EXPERT_SHARD_FIRST ? "every expert whole on TP rank 0, zeros on the others"
                               : "every expert sliced over TP";
     default: return "replicated on every rank";
     }
@@ -111,13 +111,13 @@ int shard_slice_of(const plan *p, const plan_param *pp, const char *part, int64_
         }
         if (ep) /* whole experts: a fused part whole, at its offset */
             return t->n_parts ? part_cut(p, t, 1, 0, s, err) : CK_OK;
-        if (t->expert_dim == 3 && rank != 0) { /* "first": zeros but on TP rank 0 */
-            s->dim = -3;
+        if (t->expert_shard == EXPERT_SHARD_FIRST && rank != 0) { /* "first": zeros but on TP rank 0 */
+            s->dim = SLICE_ZEROS;
             return CK_OK;
         }
     }
-    int col = t->shard == SHARD_COLUMN || t->shard == SHARD_VOCAB || (t->shard == SHARD_EXPERT && t->expert_dim == 1);
-    int row = t->shard == SHARD_ROW || (t->shard == SHARD_EXPERT && t->expert_dim == 2);
+    int col = t->shard == SHARD_COLUMN || t->shard == SHARD_VOCAB || (t->shard == SHARD_EXPERT && t->expert_shard == EXPERT_SHARD_COLUMN);
+    int row = t->shard == SHARD_ROW || (t->shard == SHARD_EXPERT && t->expert_shard == EXPERT_SHARD_ROW);
     int d0 = pp->experts ? 1 : 0;
     if (t->n_parts) {
         if (row)

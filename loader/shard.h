@@ -21,10 +21,12 @@
 #include "base/ckerr.h"
 #include "loader/plan.h"
 
+#define SLICE_ZEROS (-3)
+
 /* One rank's cut of one checkpoint tensor, in the tensor's own rows and columns (a routed
  * expert's tensor is one expert's, without the experts dim). */
 typedef struct {
-    int dim;        /* -3: the rank holds zeros in its place (an expert parameter whose rule says
+    int dim;        /* SLICE_ZEROS (-3): the rank holds zeros in its place (an expert parameter whose rule says
                      * expert_shard "first", on TP ranks other than 0: vLLM zeroes gpt-oss's
                      * down_proj bias there so that the all-reduce adds it once);
                      * -2: this rank does not hold the tensor's expert; -1: the whole tensor

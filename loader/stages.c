@@ -747,9 +747,7 @@ void sim_check_dtypes(sim *s)
         ck_dtype got = ten->dtype;
         if (got != DT_F16 && got != DT_BF16 && got != DT_F32 && got != DT_F64)
             continue;
-        const char *m = p->cfg->has_quant ? p->cfg->quant.method : "";
-        const char *list = strcmp(m, "fp8") == 0 ? "ignored_layers" : strcmp(m, "compressed-tensors") == 0 ||
-                           strcmp(m, "modelopt") == 0 ? "ignore" : "modules_to_not_convert";
+        const char *list = p->cfg->not_convert_key ? p->cfg->not_convert_key : "modules_to_not_convert";
         sim_finding_add(s, "lint.dtype", SEV_ERROR, kp->own_st, s->ck->shards[k->shard].name, key_name(s, k),
                         "%s values where %s quantization stores %s codes beside a scale: vLLM copies them "
                         "into its %s parameter as they are and loads without an error, so '%s' computes "

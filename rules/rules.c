@@ -374,9 +374,13 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
     if (get_string(c, o, path, "expert_shard", 0, &s))
         return -1;
     if (s) {
-        pr->expert_dim = strcmp(s, "column") == 0 ? 1 : strcmp(s, "row") == 0 ? 2 : strcmp(s, "first") == 0 ? 3 : -1;
+        static const char *const kinds[] = {"column", "row", "first"};
+        int k = 0;
+        while (k < 3 && strcmp(s, kinds[k]) != 0)
+            k++;
         free(s);
-        if (pr->expert_dim < 0 || pr->shard != SHARD_EXPERT)
+        pr->expert_shard = k < 3 ? (expert_shard_kind)(EXPERT_SHARD_COLUMN + k) : EXPERT_SHARD_NONE;
+        if (k == 3 || pr->shard != SHARD_EXPERT)
             return rfail(c, path_of(p, sizeof p, path, "expert_shard", 0), 0, "\"expert_shard\" "
                          "is column, row or first, and only with \"shard\": \"expert\"");
     }

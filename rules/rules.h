@@ -30,6 +30,14 @@ typedef enum {
     SHARD_COUNT
 } shard_kind;
 
+/* How TP cuts inside each expert of a SHARD_EXPERT parameter without EP (its "expert_shard"). */
+typedef enum {
+    EXPERT_SHARD_NONE = 0, /* every rank holds each expert whole */
+    EXPERT_SHARD_COLUMN,   /* rows (outputs) split, as w1/w3 of w13 */
+    EXPERT_SHARD_ROW,      /* columns (inputs) split, as w2 */
+    EXPERT_SHARD_FIRST     /* whole on TP rank 0, zeros on the others (gpt-oss's w2 bias) */
+} expert_shard_kind;
+
 typedef enum { STAGE_LAYER = 0, STAGE_FIRST, STAGE_LAST, STAGE_ALL, STAGE_EDGES } stage_kind;
 /* STAGE_EDGES: the first and the last stage (a tied embedding lives on both). */
 
@@ -51,7 +59,7 @@ typedef struct {
                           * quantization variant (weight, weight_scale_inv, ...) */
     expr *experts;       /* a fused expert parameter: this many experts lead the shape */
     shard_kind shard;
-    int expert_dim;      /* SHARD_EXPERT: 1 + the dim split over TP inside an expert, 0: none */
+    expert_shard_kind expert_shard; /* SHARD_EXPERT without EP: how TP cuts inside each expert */
     stage_kind stage;
     rules_part *parts;   /* (n_parts) fused parts in order, with their sizes */
     int n_parts;
