@@ -24,15 +24,18 @@ void cli_misuse(const char *cmd, int argc, char **argv, const struct option *opt
  * .ckptdoc.json, {"lint": {"tp": 8, "ignore": ["lint.skipped"]}, "check": {...}}, a key per long
  * option (true for a flag, a list for a comma-separated value). Files: the nearest .ckptdoc.json
  * from the current directory up to the repository's root (a directory with .git), then the
- * model folder's own (the last argument that is a directory); the command line's options come
- * last, so they win, then the folder's, then the repository's. CKPTDOC_CONFIG=PATH reads that
- * file alone, CKPTDOC_CONFIG=none none. Replaces *argv (program and command name first) with one
+ * model folder's own (the first argument that is a directory and no option's value); the
+ * command line's options come last, so they win, then the folder's, then the repository's.
+ * CKPTDOC_CONFIG=PATH reads that file alone, CKPTDOC_CONFIG=none none. Replaces *argv (program and command name first) with one
  * that holds the files' options before the given ones; 0, or -1 with the file and the key
  * named on stderr (a file that is not JSON, a key that is no option of cmd, a wrong value). */
 int cli_config_args(const char *cmd, const struct option *opts, int *argc, char ***argv);
 /* The index of value among choices (n), or -1 after "ckptdoc CMD: --OPT must be a, b or c, not
  * 'x' (did you mean b?)" on stderr. */
 int cli_choice(const char *cmd, const char *opt, const char *value, const char *const *choices, size_t n);
+/* The config file (.ckptdoc.json, CKPTDOC_CONFIG) an option value came from, when value is one
+ * cli_config_args put into argv; NULL when the command line gave it. For messages. */
+const char *cli_value_origin(const char *value);
 
 
 #endif

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -655,16 +656,18 @@ out:
 /* reference.logits (fixtures/make_reference_logits.py): "CKLOGIT1", u32 version 1, u32 T, u32 V,
  * i32 tokens[T], f32 logits[T][V], little-endian. Returns 1 and fills *tok and *lg (caller frees), 0
  * when the file is absent, -1 (message printed) when it is not one. */
-static int read_reference(const char *path, int *T, int64_t *V, int **tok, float **lg)
+static int read_reference(const char *path, int required, int *T, int64_t *V, int **tok, float **lg)
 {
     const char *why;
     FILE *fp = ck_fopen_ro(path, &why);
-    if (!fp && errno != ENOENT) {
-        fprintf(stderr, "ckptdoc check: %s: cannot read the reference logits: %s\n", path, why);
+    if (!fp && (required || errno != ENOENT)) {
+        fprintf(stderr, "ckptdoc check: %s: cannot read the reference logits: %s%s\n", path, why,
+                required ? " (--reference names a file written by fixtures/make_reference_logits.py)" : "");
         return -1;
     }
     if (!fp)
         return 0;
+    struct stat st;
     char magic[8];
     uint32_t h[3];
     int rc = -1;
@@ -674,6 +677,10 @@ static int read_reference(const char *path, int *T, int64_t *V, int **tok, float
         !h[1] || h[1] > 64 || !h[2] || h[2] > (1u << 24))
         fprintf(stderr, "ckptdoc check: %s: not a reference logits file (magic CKLOGIT1, version 1); write one "
                 "with fixtures/make_reference_logits.py\n", path);
+    else if (fstat(fileno(fp), &st) != 0 || (uint64_t)st.st_size < 20 + 4ull * h[1] * (1 + (uint64_t)h[2]))
+        fprintf(stderr, "ckptdoc check: %s: the file ends early (%u tokens x %u logits announced, %lld bytes): it "
+                "was cut short; write it again with fixtures/make_reference_logits.py\n", path, h[1], h[2],
+                (long long)st.st_size);
     else if (!(*tok = malloc(h[1] * sizeof **tok)) || !(*lg = malloc((size_t)h[1] * h[2] * sizeof **lg)) ||
              fread(*tok, 4, h[1], fp) != h[1] || fread(*lg, 4, (size_t)h[1] * h[2], fp) != (size_t)h[1] * h[2])
         fprintf(stderr, "ckptdoc check: %s: the file ends early (%u tokens x %u logits announced): it was cut "
@@ -877,17 +884,16 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
     ck_err_clear(&err);
     /* transformers' own logits for fixed tokens, when the checkpoint carries them */
     char refpath[1200];
-    snprintf(refpath, sizeof refpath, "%s/reference.logits", dir);
+    /* beside the shards: a repo id or URL resolves to a snapshot folder, not to DIR as typed */
+    snprintf(refpath, sizeof refpath, "%s/reference.logits", s->ck.root ? s->ck.root : dir);
     int ref_T = 0;
     int64_t ref_V = 0;
     int *ref_tok = NULL;
     float *ref_lg = NULL;
-    int have_ref = read_reference(a->reference ? a->reference : refpath, &ref_T, &ref_V, &ref_tok, &ref_lg);
-    if (have_ref < 0 || (a->reference && !have_ref)) {
-        if (!have_ref)
-            fprintf(stderr, "ckptdoc check: --reference %s: cannot open: %s\n", a->reference, strerror(errno));
+    int have_ref = read_reference(a->reference ? a->reference : refpath, a->reference != NULL, &ref_T, &ref_V,
+                                  &ref_tok, &ref_lg);
+    if (have_ref < 0)
         return EXIT_USAGE;
-    }
     if (have_ref && !a->tokens_given) {
         a->T = ref_T;
         memcpy(a->tokens, ref_tok, (size_t)a->T * sizeof *a->tokens);

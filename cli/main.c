@@ -88,13 +88,7 @@ int main(int argc, char **argv)
         return EXIT_CLEAN;
     }
     static const char *const cmds[] = {"inspect", "lint", "explain", "rules", "check", "tui"};
-    const char *near = NULL;
-    size_t best = 3; /* at most two edits away */
-    for (unsigned i = 0; i < sizeof cmds / sizeof *cmds; i++) {
-        size_t d = text_edit_distance(cmd, cmds[i]);
-        if (d < best)
-            best = d, near = cmds[i];
-    }
+    const char *near = text_nearest(cmd, cmds, sizeof cmds / sizeof *cmds, 2);
     if (near)
         fprintf(stderr, "ckptdoc: unknown command '%s'; did you mean '%s'?\n", cmd, near);
     else

@@ -76,6 +76,22 @@ int layout_opts_finish(layout_opts *o)
     return 0;
 }
 
+/* The option named name, or NULL with *near the nearest (at most two edits away) or NULL. */
+static const struct option *option_named(const struct option *opts, const char *name, const char **near)
+{
+    const char *names[128];
+    size_t n = 0;
+    *near = NULL;
+    for (const struct option *o = opts; o && o->name; o++) {
+        if (strcmp(o->name, name) == 0)
+            return o;
+        if (n < sizeof names / sizeof *names)
+            names[n++] = o->name;
+    }
+    *near = text_nearest(name, names, n, 2);
+    return NULL;
+}
+
 void cli_misuse(const char *cmd, int argc, char **argv, const struct option *opts)
 {
     for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
@@ -83,16 +99,8 @@ void cli_misuse(const char *cmd, int argc, char **argv, const struct option *opt
             continue;
         char name[64];
         snprintf(name, sizeof name, "%.*s", (int)strcspn(argv[i] + 2, "="), argv[i] + 2);
-        const char *near = NULL;
-        size_t best = 3; /* at most two edits away */
-        int known = 0;
-        for (const struct option *o = opts; o && o->name; o++) {
-            size_t d = text_edit_distance(name, o->name);
-            known |= d == 0;
-            if (d < best)
-                best = d, near = o->name;
-        }
-        if (!known && near)
+        const char *near;
+        if (!option_named(opts, name, &near) && near)
             fprintf(stderr, "ckptdoc %s: did you mean --%s (not --%s)?\n", cmd, near, name);
     }
     fprintf(stderr, "Run 'ckptdoc %s --help' for its options.\n", cmd);
@@ -137,18 +145,11 @@ static int config_option(const char *file, const char *cmd, const struct option 
     for (char *c = name; *c; c++)
         if (*c == '_')
             *c = '-';
-    const struct option *o = NULL, *near = NULL;
-    size_t best = 3;
-    for (const struct option *k = opts; k->name; k++) {
-        size_t d = text_edit_distance(name, k->name);
-        if (d == 0)
-            o = k;
-        else if (d < best)
-            best = d, near = k;
-    }
+    const char *near;
+    const struct option *o = option_named(opts, name, &near);
     if (!o || strcmp(o->name, "help") == 0) {
         fprintf(stderr, "ckptdoc %s: %s: \"%s\".\"%s\" is not an option of ckptdoc %s%s%s%s\n", cmd, file, cmd,
-                v->string, cmd, near ? " (did you mean \"" : "", near ? near->name : "", near ? "\"?)" : "");
+                v->string, cmd, near ? " (did you mean \"" : "", near ? near : "", near ? "\"?)" : "");
         return -1;
     }
     char val[2048] = "";
@@ -202,7 +203,10 @@ static int config_file(const char *path, const char *cmd, const struct option *o
     const char *why = NULL;
     char *text = ck_read_small(path, 1u << 20, &len, &why);
     if (!text) {
-        fprintf(stderr, "ckptdoc %s: %s: %s\n", cmd, path, why);
+        const char *env = getenv("CKPTDOC_CONFIG");
+        fprintf(stderr, "ckptdoc %s: %s: %s%s%s\n", cmd, path, why, strcmp(why, "file too large") == 0 ? " (a "
+                "config file holds at most 1 MiB)" : "", env && *env ? "; it is CKPTDOC_CONFIG's: fix or unset it, or "
+                "set CKPTDOC_CONFIG=none to read no config file" : "");
         return -1;
     }
     const char *end = NULL;
@@ -219,13 +223,10 @@ static int config_file(const char *path, const char *cmd, const struct option *o
     const cJSON *sec, *sections = rc ? NULL : root;
     cJSON_ArrayForEach(sec, sections)
     {
-        const char *near = NULL;
         int known = 0;
-        for (unsigned k = 0; k < sizeof cmds / sizeof *cmds; k++) {
+        for (unsigned k = 0; k < sizeof cmds / sizeof *cmds; k++)
             known |= strcmp(sec->string, cmds[k]) == 0;
-            if (text_edit_distance(sec->string, cmds[k]) <= 2 && strcmp(sec->string, cmds[k]))
-                near = cmds[k];
-        }
+        const char *near = text_nearest(sec->string, cmds, sizeof cmds / sizeof *cmds, 2);
         if (!known) {
             fprintf(stderr, "ckptdoc %s: %s: \"%s\" is not a command (inspect, lint, explain, check, tui)%s%s%s\n",
                     cmd, path, sec->string, near ? "; did you mean \"" : "", near ? near : "", near ? "\"?" : "");
@@ -256,9 +257,20 @@ static int config_file(const char *path, const char *cmd, const struct option *o
     return rc;
 }
 
-/* The argv cli_config_args made and the option strings it holds, freed at exit. */
+/* The argv cli_config_args made and the option strings it holds, freed at exit; the file each
+ * came from. */
 static char **made_argv, **made_opts;
 static int made_n;
+static char made_files[2][sizeof(char[PATH_MAX + 32])];
+static int *made_file;
+
+const char *cli_value_origin(const char *value)
+{
+    for (int i = 0; i < made_n; i++)
+        if (made_opts[i] == value)
+            return made_files[made_file[i]];
+    return NULL;
+}
 
 static void free_made(void)
 {
@@ -266,6 +278,8 @@ static void free_made(void)
         free(made_opts[i]);
     free(made_opts);
     free(made_argv);
+    free(made_file);
+    made_file = NULL;
     made_argv = made_opts = NULL;
     made_n = 0;
 }
@@ -282,15 +296,32 @@ int cli_config_args(const char *cmd, const struct option *opts, int *argc, char 
     else {
         if (repo_config(files[nf], sizeof files[nf]))
             nf++;
-        for (int i = *argc - 1; i >= 1; i--) /* the model folder: the last argument that is one */
-            if ((*argv)[i][0] != '-' && is_dir((*argv)[i])) {
-                struct stat st;
-                snprintf(files[nf], sizeof files[nf], "%s/%s", (*argv)[i], CONFIG_NAME);
-                if (stat(files[nf], &st) == 0 && !(nf == 1 && realpath(files[0], real[0]) &&
-                                                   realpath(files[1], real[1]) && strcmp(real[0], real[1]) == 0))
-                    nf++;
-                break;
+        int options = 1; /* until "--" */
+        for (int i = 1; i < *argc; i++) { /* the model folder: the first argument that is neither an
+                                            * option nor an option's value (--against DIR is not it) */
+            const char *a = (*argv)[i];
+            if (options && strcmp(a, "--") == 0) {
+                options = 0;
+                continue;
             }
+            if (options && a[0] == '-' && a[1]) {
+                char name[64];
+                const char *near, *s = a + strspn(a, "-");
+                snprintf(name, sizeof name, "%.*s", (int)strcspn(s, "="), s);
+                const struct option *o = option_named(opts, name, &near);
+                if (o && o->has_arg == required_argument && !strchr(s, '='))
+                    i++; /* its value */
+                continue;
+            }
+            if (!is_dir(a))
+                continue;
+            struct stat st;
+            snprintf(files[nf], sizeof files[nf], "%s/%s", a, CONFIG_NAME);
+            if (stat(files[nf], &st) == 0 && !(nf == 1 && realpath(files[0], real[0]) &&
+                                               realpath(files[1], real[1]) && strcmp(real[0], real[1]) == 0))
+                nf++;
+            break;
+        }
     }
     if (!nf)
         return 0;
@@ -300,18 +331,25 @@ int cli_config_args(const char *cmd, const struct option *opts, int *argc, char 
         fprintf(stderr, "ckptdoc %s: out of memory\n", cmd);
         return -1;
     }
-    for (int f = 0; f < nf; f++)
+    int *from = calloc((size_t)cap, sizeof *from);
+    for (int f = 0; f < nf && from; f++) {
+        int before = n;
         if (config_file(files[f], cmd, opts, extra, &n, 256) != 0) {
             for (int i = 0; i < n; i++)
                 free(extra[i]);
             free(extra);
+            free(from);
             return -1;
         }
-    char **nv = calloc((size_t)(*argc + n + 1), sizeof *nv);
+        for (int i = before; i < n; i++)
+            from[i] = f;
+    }
+    char **nv = from ? calloc((size_t)(*argc + n + 1), sizeof *nv) : NULL;
     if (!nv) {
         for (int i = 0; i < n; i++)
             free(extra[i]);
         free(extra);
+        free(from);
         fprintf(stderr, "ckptdoc %s: out of memory\n", cmd);
         return -1;
     }
@@ -328,6 +366,9 @@ int cli_config_args(const char *cmd, const struct option *opts, int *argc, char 
     made_argv = nv;
     made_opts = extra;
     made_n = n;
+    made_file = from;
+    for (int f = 0; f < nf; f++)
+        memcpy(made_files[f], files[f], sizeof made_files[f]);
     *argc = k;
     *argv = made_argv;
     return 0;
@@ -343,8 +384,9 @@ int cli_choice(const char *cmd, const char *opt, const char *value, const char *
         size_t l = strlen(list);
         snprintf(list + l, sizeof list - l, "%s%s", i == 0 ? "" : i + 1 == n ? " or " : ", ", choices[i]);
     }
-    const char *near = text_nearest(value, choices, n, 2);
-    fprintf(stderr, "ckptdoc %s: --%s must be %s, not '%s'%s%s%s\n", cmd, opt, list, value,
-            near ? " (did you mean " : "", near ? near : "", near ? "?)" : "");
+    const char *near = text_nearest(value, choices, n, 2), *file = cli_value_origin(value);
+    fprintf(stderr, "ckptdoc %s: --%s must be %s, not '%s'%s%s%s%s%s%s\n", cmd, opt, list, value,
+            near ? " (did you mean " : "", near ? near : "", near ? "?)" : "", file ? " (set in " : "",
+            file ? file : "", file ? ")" : "");
     return -1;
 }

@@ -665,7 +665,10 @@ START_TEST(test_config_file)
         {NULL, "{\"lnt\": {}}", "", "", "\"lnt\" is not a command (inspect, lint, explain, check, tui); did you mean "
          "\"lint\"?", 2},
         {NULL, "{\"lint\": {\"tp\": 8,}", "", "", ".ckptdoc.json: line 1, column 20: not valid JSON", 2},
-        {NULL, "{\"lint\": {\"strict\": 1}}", "", "", "\"lint\".\"strict\" is a flag: write true or false", 2}};
+        {NULL, "{\"lint\": {\"strict\": 1}}", "", "", "\"lint\".\"strict\" is a flag: write true or false", 2},
+        {NULL, "{\"lint\": {\"format\": \"jsn\"}}", "", "", "not 'jsn' (did you mean json?) (set in r1/.ckptdoc.json)", 2},
+        {NULL, NULL, "", "CKPTDOC_CONFIG=nope.json ", "nope.json: No such file or directory; it is CKPTDOC_CONFIG's: "
+         "fix or unset it, or set CKPTDOC_CONFIG=none to read no config file", 2}};
     for (unsigned i = 0; i < sizeof runs / sizeof *runs; i++) {
         const char *files[2][2] = {{"repo", runs[i].repo}, {"repo/models/r1", runs[i].folder}};
         for (int k = 0; k < 2; k++) {
@@ -683,6 +686,13 @@ START_TEST(test_config_file)
         ck_assert_msg(strstr(out, runs[i].want) != NULL, "run %u: no '%s' in:\n%s", i, runs[i].want, out);
         free(out);
     }
+    /* the model folder is the command's argument, not an option's value that is a folder too */
+    snprintf(cmd, sizeof cmd, "mkdir %s/repo/other && echo '{\"inspect\": {\"format\": \"jsn\"}}' > "
+             "%s/repo/other/.ckptdoc.json && cd %s/repo/models && %s inspect r1 --verify --manifest ../other", tmp, tmp,
+             tmp, bin);
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
+    ck_assert_msg(strstr(out, "no git-lfs pointer files") && !strstr(out, "jsn"), "%s", out);
+    free(out);
     tu_rmtree(tmp);
     free(tmp);
 }
