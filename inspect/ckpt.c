@@ -44,8 +44,7 @@ static int ends_with(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
-/* A shard name from the index must stay inside the folder: no absolute path, no ".." part. */
-static int name_is_safe(const char *name)
+int ckpt_name_is_safe(const char *name)
 {
     if (!name[0] || name[0] == '/')
         return 0;
@@ -321,7 +320,7 @@ static long index_shard(ck_checkpoint *ck, index_ctx *x, const char *sname, cons
     x->pend_keys[x->npend] = 1;
     char shown[256];
     key_str(shown, sizeof shown, key, key_len);
-    if (!name_is_safe(sname))
+    if (!ckpt_name_is_safe(sname))
         findings_add(&ck->findings, "index.unsafe_shard_name", SEV_ERROR, ck->index_name, shown,
                      CK_NO_OFFSET, "shard name \"%s\" points outside the model folder (absolute "
                      "path or '..'); it was not opened. A shard must be a file inside the folder",
@@ -335,7 +334,7 @@ static long index_pending_append(ck_checkpoint *ck, index_ctx *x, size_t *cap)
 {
     size_t first = ck->n_shards;
     for (size_t k = 0; k < x->npend; k++) {
-        int safe = name_is_safe(x->pend[k]);
+        int safe = ckpt_name_is_safe(x->pend[k]);
         char *p = safe ? path_join(ck->root, x->pend[k]) : strdup("");
         ck_shard *sh = p ? shard_add(ck, cap, x->pend[k], p) : NULL;
         free(p);

@@ -71,6 +71,9 @@ typedef struct {
     ck_findings findings;
 } ck_checkpoint;
 
+/* Whether a shard name from an index stays inside the folder: not empty, no absolute path, no
+ * ".." part. */
+int ckpt_name_is_safe(const char *name);
 /* Opens a folder or a single .safetensors file. Returns CK_OK, or an error code with err filled
  * when the input is unusable as a whole (path missing, a folder with no safetensors and no index),
  * or CK_ENOMEM when memory runs out (ck->findings.oom set included).

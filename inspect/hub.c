@@ -47,6 +47,9 @@ int hub_fetch(const char *repo_id, const char *endpoint, char *out, size_t n, hu
 
 #include <curl/curl.h>
 
+#include "base/fileio.h"
+#include "inspect/ckpt.h"
+
 #define SPECULATIVE (64u * 1024u) /* one range that holds the length and most headers (a 671B
                                    * DeepSeek-V3 shard's is about 75 KB: a second range then) */
 #define MAX_HEADER (100u * 1024u * 1024u)
@@ -113,7 +116,24 @@ typedef struct {
     uint64_t received;
     int progress, finished;  /* a progress line on stderr (a terminal), batch requests done */
     const char *phase;       /* what the batch fetches, for that line */
+    char token_from[2100];   /* where the token sent came from (HF_TOKEN or a file), "" for none */
 } hub_conn;
+
+/* What to do about a transfer that failed with rc, for a message. */
+static const char *transfer_advice(CURLcode rc)
+{
+    switch (rc) {
+    case CURLE_OPERATION_TIMEDOUT:
+        return "a slow server: set CKPTDOC_HTTP_TIMEOUT to more seconds";
+    case CURLE_COULDNT_RESOLVE_HOST: case CURLE_COULDNT_RESOLVE_PROXY: case CURLE_COULDNT_CONNECT:
+        return "no connection: check the network and HF_ENDPOINT, or download the files (hf download ORG/NAME "
+               "--include config.json '*.json') and pass the folder";
+    case CURLE_SSL_CONNECT_ERROR: case CURLE_PEER_FAILED_VERIFICATION: case CURLE_SSL_CACERT_BADFILE:
+        return "the TLS handshake failed: check the system's CA certificates, or HF_ENDPOINT";
+    default:
+        return "check the network and HF_ENDPOINT, or download the files and pass the folder";
+    }
+}
 
 /* GET file (bytes [from, to] when to > 0) into x; *status the HTTP status. CK_OK, or CK_EIO
  * when no answer came (after retries). */
@@ -138,14 +158,22 @@ static int get(hub_conn *h, const char *file, uint64_t from, uint64_t to, size_t
         *status = 0;
         curl_easy_getinfo(h->c, CURLINFO_RESPONSE_CODE, status);
         h->received += x->len;
-        int stopped = rc == CURLE_WRITE_ERROR && x->len == limit; /* we had what we needed */
-        if ((rc == CURLE_OK || stopped) && *status < 500)
+        /* a range read stops once it has what it needs; a whole file may not be larger than limit */
+        int full = rc == CURLE_WRITE_ERROR && x->len == limit;
+        if (full && !to)
+            return ck_err_set(err, CK_EIO, h->repo, file, CK_NO_OFFSET, "%s is larger than %zu bytes, the most "
+                              "this reads of such a file: download it (hf download) and pass the folder", url, limit);
+        if ((rc == CURLE_OK || full) && *status < 500)
             return CK_OK;
-        if (attempt == 2 || rc == CURLE_WRITE_ERROR)
-            return ck_err_set(err, CK_EIO, h->repo, file, CK_NO_OFFSET, "%s: %s%s (tried 3 times; a slow or "
-                              "unreachable server: set HF_ENDPOINT, or CKPTDOC_HTTP_TIMEOUT above %ld seconds)",
-                              url, rc == CURLE_OK ? "the server answered " : curl_easy_strerror(rc),
-                              rc == CURLE_OK ? (*status >= 500 ? "with an error (5xx)" : "") : "", h->timeout);
+        if (rc == CURLE_WRITE_ERROR) /* not the limit: the buffer could not grow */
+            return ck_err_set(err, CK_ENOMEM, h->repo, file, CK_NO_OFFSET, "out of memory reading %s", url);
+        if (attempt == 2)
+            return rc == CURLE_OK
+                   ? ck_err_set(err, CK_EIO, h->repo, file, CK_NO_OFFSET, "%s: the server answered %ld, 3 times "
+                                "(a server error): try again later, or download the files and pass the folder", url,
+                                *status)
+                   : ck_err_set(err, CK_EIO, h->repo, file, CK_NO_OFFSET, "%s: %s, 3 times (timeout %ld s): %s", url,
+                                curl_easy_strerror(rc), h->timeout, transfer_advice(rc));
         struct timespec ts = {0, 500000000L * (attempt + 1)};
         nanosleep(&ts, NULL);
     }
@@ -154,10 +182,14 @@ static int get(hub_conn *h, const char *file, uint64_t from, uint64_t to, size_t
 /* The message for a status that is not a success. */
 static int http_error(const hub_conn *h, const char *file, long status, ck_err *err)
 {
+    if ((status == 401 || status == 403) && h->token_from[0])
+        return ck_err_set(err, CK_EIO, h->repo, file, CK_NO_OFFSET, "the Hub answered %ld to the token from %s: a "
+                          "gated or private repo that token has no access to. Request access on its page, or set "
+                          "HF_TOKEN to a token that has it", status, h->token_from);
     if (status == 401 || status == 403)
-        return ck_err_set(err, CK_EIO, h->repo, file, CK_NO_OFFSET, "the Hub answered %ld: a gated or private "
-                          "repo. Request access on its page, then set HF_TOKEN to a token that has it (or log in: "
-                          "hf auth login)", status);
+        return ck_err_set(err, CK_EIO, h->repo, file, CK_NO_OFFSET, "the Hub answered %ld and no token was sent "
+                          "(neither HF_TOKEN nor a token file): a gated or private repo. Request access on its "
+                          "page, then set HF_TOKEN to a token that has it (or log in: hf auth login)", status);
     if (status == 404)
         return ck_err_set(err, CK_EIO, h->repo, file, CK_NO_OFFSET, "not found (404) at %s%s: the repo, the "
                           "revision or the file does not exist; check the repo id and revision (ORG/NAME@REV) "
@@ -415,7 +447,7 @@ int hub_fetch(const char *repo_id, const char *endpoint_arg, char *out, size_t n
     static int curl_ready;
     if (!curl_ready++ && curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
         return ck_err_set(err, CK_EIO, repo_id, NULL, CK_NO_OFFSET, "libcurl could not start");
-    hub_conn h = {curl_easy_init(), NULL, "", repo_id, 60, 0, isatty(2) && !getenv("NO_PROGRESS"), 0, ""};
+    hub_conn h = {curl_easy_init(), NULL, "", repo_id, 60, 0, isatty(2) && !getenv("NO_PROGRESS"), 0, "", ""};
     if (!h.c)
         return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
     const char *ep = endpoint_arg ? endpoint_arg : getenv("HF_ENDPOINT"), *to = getenv("CKPTDOC_HTTP_TIMEOUT");
@@ -426,19 +458,26 @@ int hub_fetch(const char *repo_id, const char *endpoint_arg, char *out, size_t n
     snprintf(h.base, sizeof h.base, "%s/%s/resolve/%s/", endpoint, repo, rev);
     if (to && atol(to) > 0)
         h.timeout = atol(to);
-    /* the token: $HF_TOKEN, else the token file hf auth login writes */
+    /* the token: $HF_TOKEN, else the token file hf auth login writes ($HF_TOKEN_PATH, $HF_HOME/token,
+     * $XDG_CACHE_HOME/huggingface/token, ~/.cache/huggingface/token, as huggingface_hub looks) */
     char token[512] = "", tpath[2048];
-    const char *tk = getenv("HF_TOKEN");
-    if (tk && *tk)
+    const char *tk = getenv("HF_TOKEN"), *xdg = getenv("XDG_CACHE_HOME");
+    if (tk && *tk) {
         snprintf(token, sizeof token, "%s", tk);
-    else {
-        env_path(tpath, sizeof tpath, "HF_TOKEN_PATH", "HF_HOME", "token", ".cache/huggingface/token");
-        FILE *fp = fopen(tpath, "r");
-        if (fp) {
-            if (!fgets(token, sizeof token, fp))
-                token[0] = 0;
-            fclose(fp);
-            token[strcspn(token, "\r\n")] = 0;
+        snprintf(h.token_from, sizeof h.token_from, "HF_TOKEN");
+    } else {
+        if (xdg && *xdg && !getenv("HF_TOKEN_PATH") && !getenv("HF_HOME"))
+            snprintf(tpath, sizeof tpath, "%s/huggingface/token", xdg);
+        else
+            env_path(tpath, sizeof tpath, "HF_TOKEN_PATH", "HF_HOME", "token", ".cache/huggingface/token");
+        size_t tlen;
+        const char *why;
+        char *text = ck_read_small(tpath, sizeof token - 1, &tlen, &why);
+        if (text) {
+            snprintf(token, sizeof token, "%.*s", (int)strcspn(text, "\r\n"), text);
+            if (token[0])
+                snprintf(h.token_from, sizeof h.token_from, "%s", tpath);
+            free(text);
         }
     }
     if (token[0]) {
@@ -509,8 +548,8 @@ int hub_fetch(const char *repo_id, const char *endpoint_arg, char *out, size_t n
             int seen = !cJSON_IsString(e) || !files;
             for (int i = 0; !seen && i < nfiles; i++)
                 seen = strcmp(files[i], e->valuestring) == 0;
-            if (!seen && (strstr(e->valuestring, "..") || e->valuestring[0] == '/'))
-                seen = 1; /* never outside the cache folder */
+            if (!seen && !ckpt_name_is_safe(e->valuestring))
+                seen = 1; /* never outside the cache folder (ckpt_open reports the name) */
             if (!seen)
                 files[nfiles++] = e->valuestring;
         }

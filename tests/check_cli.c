@@ -905,7 +905,11 @@ START_TEST(test_hub)
     /* gated: 401 without the token, read with it */
     snprintf(cache, sizeof cache, "%s/cache-gated", tmp);
     out = hub_run(&h, cache, "", "lint gated/qwen2", 2);
-    ck_assert_ptr_nonnull(strstr(out, "the Hub answered 401: a gated or private repo"));
+    ck_assert_ptr_nonnull(strstr(out, "the Hub answered 401 and no token was sent (neither HF_TOKEN nor a token "
+                                      "file): a gated or private repo"));
+    free(out);
+    out = hub_run(&h, cache, "HF_TOKEN=stale-token", "lint gated/qwen2", 2); /* a token without access */
+    ck_assert_ptr_nonnull(strstr(out, "answered 401 to the token from HF_TOKEN"));
     free(out);
     out = hub_run(&h, cache, "HF_TOKEN=good-token", "lint gated/qwen2", 0);
     ck_assert_ptr_nonnull(strstr(out, "0 errors"));
@@ -946,7 +950,8 @@ START_TEST(test_hub)
     ck_assert_int_eq(httpd_start(&slow), 0);
     snprintf(cache, sizeof cache, "%s/cache-slow", tmp);
     out = hub_run(&slow, cache, "CKPTDOC_HTTP_TIMEOUT=1", "lint test/qwen2", 2);
-    ck_assert_ptr_nonnull(strstr(out, "tried 3 times"));
+    ck_assert_msg(strstr(out, ", 3 times (timeout 1 s): a slow server: set CKPTDOC_HTTP_TIMEOUT to more seconds"),
+                  "%s", out);
     free(out);
     httpd_stop(&slow);
     /* a shard whose size the server overstates: its data ends before the file does */
