@@ -799,6 +799,14 @@ static void equals_library(const char *dir, const char *deq)
  * them; fixtures/oracle/make_asym.py wrote both files). */
 START_TEST(test_asymmetric_w4a16)
 {
+    ck_config cfg;
+    ck_findings f;
+    findings_init(&f);
+    ck_assert_int_eq(config_load("fixtures/quant/tiny-llama-w4a16-asym/config.json", &cfg, &f), 0);
+    ck_assert(cfg.present && cfg.has_quant);
+    ck_assert_int_eq(cfg.quant.symmetric, 0); /* the fixture really is asymmetric */
+    config_free(&cfg);
+    findings_free(&f);
     equals_library("fixtures/quant/tiny-llama-w4a16-asym", "fixtures/quant/tiny-llama-w4a16-asym.dequantized.safetensors");
 }
 END_TEST

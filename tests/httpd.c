@@ -54,8 +54,8 @@ static void serve(httpd *h, int fd)
         n += (size_t)r;
         req[n] = 0;
     }
-    if (h->delay_ms) {
-        struct timespec ts = {h->delay_ms / 1000, (long)(h->delay_ms % 1000) * 1000000L};
+    for (int waited = 0; waited < h->delay_ms && !h->stop; waited += 50) { /* slow, but not past a stop */
+        struct timespec ts = {0, 50 * 1000000L};
         nanosleep(&ts, NULL);
     }
     char method[16], path[2048];
@@ -134,8 +134,8 @@ static void *loop(void *arg)
         int c = accept(h->fd, NULL, NULL);
         if (c < 0)
             continue;
+        h->requests++; /* before the answer: a client done with it may read the count at once */
         serve(h, c);
-        h->requests++;
         close(c);
     }
     return NULL;

@@ -20,7 +20,7 @@ typedef struct {
     const char *commit;       /* sent as X-Repo-Commit with every file (NULL: none) */
     /* filled by httpd_start */
     int port;
-    int requests;             /* answered so far */
+    _Atomic int requests;     /* accepted so far */
     int fd;
     volatile int stop;
     pthread_t th;
