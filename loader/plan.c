@@ -642,7 +642,7 @@ static int emit(expander *x, size_t *cap, int layer)
                     int64_t dim;
                     /* per-tensor scales of unfused experts (w2) are one value per expert: vLLM's
                      * FusedMoE keeps [experts], not [experts, 1] */
-                    if (experts && !t->n_parts && strcmp(expr_text(q->suffixes[s].shape[d]), "parts") == 0)
+                    if (experts && !t->n_parts && q->suffixes[s].per_part)
                         continue;
                     if (eval_int(p, q->suffixes[s].shape[d], &e2, t->line, &dim, x->err)) {
                         free(pp.name);

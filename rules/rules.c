@@ -592,13 +592,24 @@ static int parse_quant(rctx *c, const cJSON *o, const char *path)
             char sp[512];
             path_of(sp, sizeof sp, mp, sfx->string, 0);
             rules_suffix *s = &q->suffixes[q->n_suffixes++];
-            static const char *const sk[] = {"shape", "dtype", "when", NULL};
+            static const char *const sk[] = {"shape", "dtype", "when", "per_part", NULL};
             if (!(s->suffix = strdup(sfx->string)))
                 return rfail(c, sp, 0, "out of memory");
             if (!cJSON_IsObject(sfx) || check_fields(c, sfx, sp, sk) ||
                 get_string(c, sfx, sp, "dtype", 0, &s->dtype) || get_opt_expr(c, sfx, sp, "when", &s->when))
                 return c->err->code ? -1 : rfail(c, sp, 0, "must be an object");
             const cJSON *sh = cJSON_GetObjectItemCaseSensitive(sfx, "shape");
+            const cJSON *pp = cJSON_GetObjectItemCaseSensitive(sfx, "per_part");
+            if (pp && (!cJSON_IsBool(pp) || sh))
+                return rfail(c, path_of(p, sizeof p, sp, "per_part", 0), 0, "\"per_part\" is true or false, "
+                             "and takes the place of \"shape\"");
+            if (pp && cJSON_IsTrue(pp)) { /* the shape [parts] */
+                expr_err ee;
+                s->per_part = 1;
+                if (!(s->shape = calloc(1, sizeof *s->shape)) || !(s->shape[0] = expr_compile("parts", &ee)))
+                    return rfail(c, sp, 0, "out of memory");
+                s->ndim = 1;
+            }
             if (sh && get_expr_array(c, sh, path_of(p, sizeof p, sp, "shape", 0), &s->shape, &s->ndim))
                 return -1;
         }

@@ -120,6 +120,8 @@ typedef struct {
     char *dtype;         /* expected dtype, or NULL for any */
     expr *when;          /* NULL: always; else the suffix exists only where it holds on the
                           * config (quant_symmetric, ...) */
+    int per_part;        /* "per_part": one value per fused part (FP8 per-tensor scales): shape
+                          * [parts] on a linear, [E, parts] on fused experts, [E] on unfused ones */
 } rules_suffix;
 
 typedef struct {

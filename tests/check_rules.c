@@ -334,6 +334,9 @@ START_TEST(test_rules_errors)
         {"{\"ckptdoc_rules\": 1,\n \"name\": \"x\",,}", "$", 2, 15, "not valid JSON"},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
          " \"quant\": {\"a\": \"b\"}}", "$.quant.a", 2, 17, "names variant \"b\", which is not one written before it"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"quant\": {\"a\": {\"s\": {\"shape\": [\"1\"], \"per_part\": true}}}}", "$.quant.a.s.per_part", 2, 52,
+         "\"per_part\" is true or false, and takes the place of \"shape\""},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
         rules_file r;
