@@ -483,11 +483,11 @@ static int emit(expander *x, size_t *cap, int layer)
     const rules_param *t = x->t;
     /* a linear's scheme: its config group's where the config has groups, else the config's */
     const cfg_quant *sq = p->cfg->has_quant ? &p->cfg->quant : NULL;
-    if (t->linear && p->cfg->n_groups) {
-        char mod[512];
+    char mod[512] = ""; /* a linear's module as the checkpoint names it (config groups, lists, messages) */
+    if (t->linear)
         module_name(x, mod, sizeof mod);
+    if (t->linear && p->cfg->n_groups)
         sq = t->experts ? config_scheme_experts(p->cfg) : module_scheme(x, mod);
-    }
     const rules_quant *q = scheme_rules(p, sq);
     int nsuf = t->linear ? q->n_suffixes : 1;
     int tp = p->layout.tp, ep = p->layout.ep;
@@ -573,8 +573,6 @@ static int emit(expander *x, size_t *cap, int layer)
         const cfg_quant *cq = sq;
         if (t->linear && !t->experts && cq && strcmp(cq->method, "compressed-tensors") == 0 &&
             strcmp(cq->fmt, "pack-quantized") == 0 && cq->group_size > 0 && lin % cq->group_size) {
-            char mod[512];
-            module_name(x, mod, sizeof mod);
             char sizes[256];
             construct_finding(x, "ValueError: Weight input_size_per_partition=%lld for layer '%s' is "
                               "not divisible by group_size=%d. This happens when tensor_parallel_size "
@@ -590,8 +588,6 @@ static int emit(expander *x, size_t *cap, int layer)
      * or what vLLM derives from the stored dtypes): a plain weight */
     int plain = t->linear && p->cfg->has_quant && !sq; /* no config group targets it */
     if (t->linear && !t->experts && !plain && (p->cfg->not_convert || p->layout.unconverted)) {
-        char mod[512];
-        module_name(x, mod, sizeof mod);
         if (mod[0]) {
             /* compressed-tensors and fp8 match names exactly (or "re:" patterns), AWQ and GPTQ
              * by substring, ModelOpt by substring or wildcard */
