@@ -43,3 +43,24 @@ const char *ck_err_str(const ck_err *e, char *buf, unsigned size)
         snprintf(buf + n, size - n, "%s", e->msg);
     return buf;
 }
+
+static ck_notice_fn notice_fn;
+static void *notice_ctx;
+
+void ck_notice_hook(ck_notice_fn fn, void *ctx)
+{
+    notice_fn = fn;
+    notice_ctx = ctx;
+}
+
+void ck_notice(int transient, const char *fmt, ...)
+{
+    if (!notice_fn)
+        return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    notice_fn(line, transient, notice_ctx);
+}

@@ -39,6 +39,15 @@ void ck_err_clear(ck_err *e);
  * them sets them afterwards. */
 int ck_err_set(ck_err *e, int code, const char *path, const char *key, uint64_t offset,
                const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+/* What library code has to tell the user that is neither an error nor a finding (where a
+ * checkpoint was read from; how far a download is): library code never prints, it calls
+ * ck_notice, and the program that wants the lines sets the hook (the command line prints them on
+ * stderr). transient: a progress line that the next one replaces (the hook may drop it). Without
+ * a hook the lines go nowhere. */
+typedef void (*ck_notice_fn)(const char *line, int transient, void *ctx);
+void ck_notice_hook(ck_notice_fn fn, void *ctx);
+void ck_notice(int transient, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Formats e as "path: key 'k': at offset N: msg" into buf (size >= 1; always NUL-terminated,
  * truncated to fit). Returns buf. */
 const char *ck_err_str(const ck_err *e, char *buf, unsigned size);

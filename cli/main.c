@@ -6,6 +6,7 @@
 
 #include "cli/cli.h"
 #include "base/text.h"
+#include "cli/out.h"
 
 
 static void usage(FILE *fp)
@@ -70,6 +71,9 @@ int main(int argc, char **argv)
      * by what each allocation needs: the reader threads grew theirs in some 300 system calls
      * (brk, mprotect) that each hold up the other threads' page faults. */
     mallopt(M_TOP_PAD, 16 << 20);
+    static out_style notices; /* what the library has to say, on stderr */
+    out_style_detect(&notices, stderr, 1);
+    ck_notice_hook(out_notice, &notices);
     const char *cmd = argv[1];
     if (strcmp(cmd, "inspect") == 0)
         return cmd_inspect(argc - 1, argv + 1);

@@ -94,6 +94,17 @@ void out_progress(uint64_t done, uint64_t total, void *ctx)
     fflush(stderr);
 }
 
+void out_notice(const char *line, int transient, void *ctx)
+{
+    static int shown; /* a transient line is on the terminal */
+    const out_style *s = ctx;
+    if (transient && !(s && s->progress))
+        return;
+    fprintf(stderr, transient ? "\r%s\033[K" : shown ? "\r\033[K%s\n" : "%s\n", line);
+    shown = transient;
+    fflush(stderr);
+}
+
 #define SHOW_PER_CODE 5
 
 void out_findings(const ck_findings *f, const out_style *st)

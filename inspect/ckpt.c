@@ -1025,18 +1025,18 @@ int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_chec
     if (endpoint || (stat(path, &st) != 0 && errno == ENOENT && hf_repo_id_like(path))) {
         /* a repo id: the snapshot the local Hugging Face cache holds, else its headers from the Hub */
         if (!endpoint && hf_cache_find(path, snap, sizeof snap))
-            fprintf(stderr, "ckptdoc: %s: reading the Hugging Face cache's snapshot %s\n", path, snap);
+            ck_notice(0, "ckptdoc: %s: reading the Hugging Face cache's snapshot %s", path, snap);
         else { /* the headers over HTTP (or fetched before: the only way with HF_HUB_OFFLINE) */
             hub_stats hs;
             int rc = hub_fetch(path, endpoint, snap, sizeof snap, &hs, err);
             if (rc != CK_OK)
                 return rc;
             if (hs.cached)
-                fprintf(stderr, "ckptdoc: %s: the headers fetched before, from %s%s\n", path, snap,
-                        hs.cached == 2 ? " (the Hub did not answer: not checked for a newer revision)" : "");
+                ck_notice(0, "ckptdoc: %s: the headers fetched before, from %s%s", path, snap,
+                          hs.cached == 2 ? " (the Hub did not answer: not checked for a newer revision)" : "");
             else
-                fprintf(stderr, "ckptdoc: %s: %d shard header%s and the config read from the Hub (%.2f MB) into "
-                        "%s\n", path, hs.files, hs.files == 1 ? "" : "s", hs.bytes / 1e6, snap);
+                ck_notice(0, "ckptdoc: %s: %d shard header%s and the config read from the Hub (%.2f MB) into %s",
+                          path, hs.files, hs.files == 1 ? "" : "s", hs.bytes / 1e6, snap);
         }
         path = snap;
     }

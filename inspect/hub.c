@@ -114,7 +114,7 @@ typedef struct {
     const char *repo;
     long timeout;
     uint64_t received;
-    int progress, finished;  /* a progress line on stderr (a terminal), batch requests done */
+    int finished;            /* batch requests done, for the progress notices */
     const char *phase;       /* what the batch fetches, for that line */
     char token_from[2100];   /* where the token sent came from (HF_TOKEN or a file), "" for none */
 } hub_conn;
@@ -294,9 +294,8 @@ static int get_batch(hub_conn *h, range_req *r, int n, ck_err *err)
             curl_easy_getinfo(msg->easy_handle, CURLINFO_RESPONSE_CODE, &q->status);
             q->done = (rc == CURLE_OK || (rc == CURLE_WRITE_ERROR && q->x.len == q->limit)) && q->status < 500;
             h->received += q->x.len;
-            if (h->progress) /* on a terminal: how far the headers are */
-                fprintf(stderr, "\rckptdoc: %s: %s %d/%d, %.2f MB ", h->repo, h->phase, ++h->finished, n,
-                        h->received / 1e6);
+            ck_notice(1, "ckptdoc: %s: %s %d/%d, %.2f MB", h->repo, h->phase, ++h->finished, n,
+                      h->received / 1e6); /* how far the headers are */
             curl_multi_remove_handle(m, msg->easy_handle);
             running--;
         }
@@ -355,8 +354,6 @@ static int fetch_shards(hub_conn *h, const char *dir, char **files, int n, FILE 
     h->finished = 0;
     if (rc == CK_OK && nrest)
         rc = get_batch(h, rest, nrest, err);
-    if (h->progress)
-        fprintf(stderr, "\r\033[K"); /* the line is cleared: the summary follows */
     for (int i = 0, k = 0; rc == CK_OK && i < n; i++) {
         xfer *x = &first[i].x;
         uint64_t hl = header_len(x), total = x->have_total ? x->total : x->len;
@@ -447,7 +444,7 @@ int hub_fetch(const char *repo_id, const char *endpoint_arg, char *out, size_t n
     static int curl_ready;
     if (!curl_ready++ && curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
         return ck_err_set(err, CK_EIO, repo_id, NULL, CK_NO_OFFSET, "libcurl could not start");
-    hub_conn h = {curl_easy_init(), NULL, "", repo_id, 60, 0, isatty(2) && !getenv("NO_PROGRESS"), 0, "", ""};
+    hub_conn h = {curl_easy_init(), NULL, "", repo_id, 60, 0, 0, "", ""};
     if (!h.c)
         return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
     const char *ep = endpoint_arg ? endpoint_arg : getenv("HF_ENDPOINT"), *to = getenv("CKPTDOC_HTTP_TIMEOUT");
