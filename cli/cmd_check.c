@@ -1134,10 +1134,8 @@ int cmd_check(int argc, char **argv)
         session_free(&s);
         return check_done(&a, EXIT_USAGE);
     }
-    if (s.ck.headers_only) {
-        fprintf(stderr, "ckptdoc check: %s holds headers only, fetched from the Hub (enough for lint, inspect "
-                "and explain): check needs the tensor data; download the checkpoint (hf download %s) and check "
-                "that folder\n", s.ck.root, dir);
+    if (ckpt_require_data(&s.ck, "check", &err) != CK_OK) {
+        say_error("", &err);
         session_free(&s);
         return check_done(&a, EXIT_USAGE);
     }

@@ -409,10 +409,9 @@ int cmd_inspect(int argc, char **argv)
         return EXIT_USAGE;
     }
     verify_result vr, *vrp = NULL;
-    if (a.verify && ck.headers_only) {
-        fprintf(stderr, "ckptdoc inspect: --verify: %s holds headers only, fetched from the Hub: the data to "
-                "verify is not there; download the checkpoint (hf download %s) and verify that folder\n", ck.root,
-                a.path);
+    if (a.verify && ckpt_require_data(&ck, "--verify", &err) != CK_OK) {
+        char buf[1400];
+        fprintf(stderr, "ckptdoc inspect: %s\n", ck_err_str(&err, buf, sizeof buf));
         ckpt_free(&ck);
         return EXIT_USAGE;
     }

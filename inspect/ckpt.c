@@ -44,6 +44,15 @@ static int ends_with(const char *s, const char *suffix)
     return a >= b && strcmp(s + a - b, suffix) == 0;
 }
 
+int ckpt_require_data(const ck_checkpoint *ck, const char *what, ck_err *err)
+{
+    if (!ck->headers_only)
+        return CK_OK;
+    return ck_err_set(err, CK_EUSAGE, ck->root, NULL, CK_NO_OFFSET, "holds headers only, fetched from the Hub "
+                      "(enough for lint, inspect and explain): %s needs the tensor data; download the checkpoint "
+                      "(hf download ORG/NAME --local-dir DIR) and give that folder", what);
+}
+
 int ckpt_name_is_safe(const char *name)
 {
     if (!name[0] || name[0] == '/')

@@ -74,6 +74,10 @@ typedef struct {
 /* Whether a shard name from an index stays inside the folder: not empty, no absolute path, no
  * ".." part. */
 int ckpt_name_is_safe(const char *name);
+/* CK_OK when ck holds tensor data; CK_EUSAGE for a folder of headers fetched from the Hub, err
+ * saying that `what` (check, --verify, statistics) needs the data and how to download it. Every
+ * reader of tensor data asks first. */
+int ckpt_require_data(const ck_checkpoint *ck, const char *what, ck_err *err);
 /* Opens a folder or a single .safetensors file. Returns CK_OK, or an error code with err filled
  * when the input is unusable as a whole (path missing, a folder with no safetensors and no index),
  * or CK_ENOMEM when memory runs out (ck->findings.oom set included).

@@ -442,6 +442,8 @@ static void data_findings(ck_checkpoint *ck, const verify_result *r)
 int verify_run(ck_checkpoint *ck, const verify_opts *o, verify_result *r, ck_err *err)
 {
     memset(r, 0, sizeof *r);
+    if (ckpt_require_data(ck, "--verify", err) != CK_OK)
+        return err->code;
     if (crypto_load(err) != CK_OK)
         return err->code;
     double t0 = now_s();

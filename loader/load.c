@@ -765,6 +765,8 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
     if (stage < 0 || stage >= p->layout.pp || rank0 < 0 || n_ranks < 1 || rank0 + n_ranks > p->layout.tp)
         return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "no ranks %d..%d of stage %d", rank0,
                           rank0 + n_ranks - 1, stage);
+    if (ckpt_require_data(ck, "loading the weights", err) != CK_OK)
+        return err->code;
     const plan_stage *st = &p->stages[stage];
     /* the map of the keys: the caller's when it was built for this plan, else one for this load */
     memset(out, 0, (size_t)n_ranks * sizeof *out);

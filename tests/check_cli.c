@@ -913,6 +913,13 @@ START_TEST(test_hub)
     out = hub_run(&h, cache, "", "check test/qwen2", 2);
     ck_assert_ptr_nonnull(strstr(out, "headers only"));
     free(out);
+    { /* nor compared against: the loader itself refuses the sparse shards */
+        char cmd[2048];
+        snprintf(cmd, sizeof cmd, "%s check fixtures/real/tiny-qwen2 --against %s/hub/test--qwen2/*", tu_bin(), cache);
+        ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
+        ck_assert_msg(strstr(out, "holds headers only, fetched from the Hub") != NULL, "%s", out);
+        free(out);
+    }
     /* gated: 401 without the token, read with it */
     snprintf(cache, sizeof cache, "%s/cache-gated", tmp);
     out = hub_run(&h, cache, "", "lint gated/qwen2", 2);

@@ -99,9 +99,8 @@ int tensor_summarize(const ck_checkpoint *ck, size_t i, int block_n, int block_k
     kern_stats_init(&out->st);
     if (i >= ck->n_tensors)
         return ck_err_set(err, CK_EUSAGE, ck->root, NULL, CK_NO_OFFSET, "no tensor %zu", i);
-    if (ck->headers_only)
-        return ck_err_set(err, CK_EUSAGE, ck->root, NULL, CK_NO_OFFSET, "headers only, fetched from the Hub: "
-                          "no data to take statistics of (download the checkpoint for them)");
+    if (ckpt_require_data(ck, "statistics", err) != CK_OK)
+        return err->code;
     reader rd;
     memset(&rd, 0, sizeof rd);
     rd.fd = -1;
