@@ -772,8 +772,7 @@ static int check_args_parse(int argc, char **argv, check_args *a)
         case 'O': a->load_only = 1; break;
         case 'F':
         {
-            static const char *const fmts[] = {"text", "json", "github", "sarif"};
-            int k = cli_choice("check", "format", optarg, fmts, 4);
+            int k = cli_choice("check", "format", optarg, out_formats, OUT_FORMATS);
             if (k < 0)
                 return -1;
             a->json = k;

@@ -59,8 +59,7 @@ static int parse_args(int argc, char **argv, inspect_args *a)
         switch (c) {
         case 'f':
         {
-            static const char *const fmts[] = {"text", "json", "github", "sarif"};
-            int k = cli_choice("inspect", "format", optarg, fmts, 4);
+            int k = cli_choice("inspect", "format", optarg, out_formats, OUT_FORMATS);
             if (k < 0)
                 return -1;
             a->json = k == 1;

@@ -57,7 +57,6 @@ static int keep_finding(const ck_finding *x, void *ctx)
     return !a->quiet || x->sev == SEV_ERROR;
 }
 
-enum { FMT_TEXT, FMT_JSON, FMT_GITHUB, FMT_SARIF };
 
 
 static void usage_lint(FILE *fp)
@@ -104,8 +103,7 @@ static int parse_args(int argc, char **argv, lint_args *a)
             continue;
         switch (c) {
         case 'f': {
-            static const char *const fmts[] = {"text", "json", "github", "sarif"}; /* FMT_* order */
-            if ((a->fmt = cli_choice("lint", "format", optarg, fmts, 4)) < 0)
+            if ((a->fmt = cli_choice("lint", "format", optarg, out_formats, OUT_FORMATS)) < 0)
                 return -1;
             break;
         }
@@ -282,8 +280,6 @@ static void print_json(const lint_args *a, const ck_checkpoint *ck, const rules_
     cJSON_Delete(root);
 }
 
-/* Writes s escaped for a GitHub workflow command: %, CR and LF always; ':' and ',' too in a
- * property value (prop). */
 typedef struct {
     char keys[3][200];
     int n;
@@ -366,7 +362,7 @@ int cmd_lint(int argc, char **argv)
         return EXIT_USAGE;
     }
     out_style st;
-    out_style_detect(&st, stdout, a.no_color || a.fmt != FMT_TEXT || a.output);
+    out_style_detect(&st, stdout, a.no_color || a.fmt != OUT_FMT_TEXT || a.output);
     ck_err err;
     char buf[1600];
     ck_err_clear(&err);
@@ -407,9 +403,9 @@ int cmd_lint(int argc, char **argv)
                      "the model these rules build cannot be derived from this config.json (%s): %s",
                      where, err.msg);
         findings_keep(&f, keep_finding, &a);
-        if (a.fmt == FMT_SARIF)
+        if (a.fmt == OUT_FMT_SARIF)
             out_findings_sarif(&f, ck, "lint");
-        else if (a.fmt == FMT_GITHUB)
+        else if (a.fmt == OUT_FMT_GITHUB)
             out_findings_github(&f, ck);
         else
             out_findings(&f, &st);
@@ -438,11 +434,11 @@ int cmd_lint(int argc, char **argv)
         if (a.index_only)
             index_only(&f, ck);
         findings_keep(&f, keep_finding, &a);
-        if (a.fmt == FMT_JSON)
+        if (a.fmt == OUT_FMT_JSON)
             print_json(&a, ck, rp, pl, &res, &f);
-        else if (a.fmt == FMT_SARIF)
+        else if (a.fmt == OUT_FMT_SARIF)
             out_findings_sarif(&f, ck, "lint");
-        else if (a.fmt == FMT_GITHUB)
+        else if (a.fmt == OUT_FMT_GITHUB)
             out_findings_github(&f, ck);
         else
             print_text(&a, ck, rp, pl, &res, &f, &st);

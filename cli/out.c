@@ -94,6 +94,8 @@ void out_progress(uint64_t done, uint64_t total, void *ctx)
     fflush(stderr);
 }
 
+const char *const out_formats[OUT_FORMATS] = {"text", "json", "github", "sarif"};
+
 void out_notice(const char *line, int transient, void *ctx)
 {
     static int shown; /* a transient line is on the terminal */
@@ -206,6 +208,8 @@ const char *out_catalogue_nearest(const char *code, size_t *len)
     return near;
 }
 
+/* Writes s escaped for a GitHub workflow command: %, CR and LF always; ':' and ',' too in a
+ * property value (prop). */
 static void gh_escape(const char *s, int prop)
 {
     for (; *s; s++) {
@@ -224,10 +228,6 @@ static void gh_escape(const char *s, int prop)
     }
 }
 
-/* GitHub workflow annotations, one line per finding: `::error file=F,title=CODE::KEY: MESSAGE`,
- * properties after a space and separated by commas, values escaped as GitHub reads them. file is
- * the path as given on the command line (relative to the workspace when the folder was): a shard
- * named by the finding is joined to the checkpoint's folder; a rules location names no file. */
 /* The file a finding is about as a path from where lint runs: its name under the model folder (a
  * path it already carries, or the file given, as it is); 0 when it names no file of the checkpoint
  * (the whole checkpoint, or a built-in rules file). */
@@ -242,6 +242,10 @@ static int finding_path(const ck_finding *x, const ck_checkpoint *ck, char *path
     return 1;
 }
 
+/* GitHub workflow annotations, one line per finding: `::error file=F,title=CODE::KEY: MESSAGE`,
+ * properties after a space and separated by commas, values escaped as GitHub reads them. file is
+ * the path as given on the command line (relative to the workspace when the folder was): a shard
+ * named by the finding is joined to the checkpoint's folder; a rules location names no file. */
 void out_findings_github(const ck_findings *f, const ck_checkpoint *ck)
 {
     for (size_t i = 0; i < f->n; i++) {

@@ -29,6 +29,9 @@ const char *out_count(uint64_t n, char *buf, size_t size);
 /* Progress callback: ctx is an out_style*. Draws "verify [#####     ] 45% 12.3 GB/27 GB" (the
  * style's label in place of "verify") and clears the line when done reaches total. */
 void out_progress(uint64_t done, uint64_t total, void *ctx);
+/* The report formats the commands take with --format, in OUT_FMT_* order. */
+enum { OUT_FMT_TEXT, OUT_FMT_JSON, OUT_FMT_GITHUB, OUT_FMT_SARIF, OUT_FORMATS };
+extern const char *const out_formats[OUT_FORMATS];
 /* The library's notices (ck_notice_hook; ctx an out_style for stderr): a line on stderr; a
  * transient one only where a progress bar would be drawn, replaced by the next. */
 void out_notice(const char *line, int transient, void *ctx);
