@@ -230,6 +230,22 @@ __global__ void act_mul_kernel(const float *gu, size_t T, size_t n, fwd_act act,
     }
 }
 
+__global__ void act_kernel(const float *x, size_t n, fwd_act act, float *out)
+{
+    for (size_t j = blockIdx.x * (size_t)blockDim.x + threadIdx.x; j < n; j += (size_t)gridDim.x * blockDim.x)
+        out[j] = ck_act(act, x[j]);
+}
+
+extern "C" int fwd_act_each_cuda(const float *x, size_t n, fwd_act act, float *out, ck_err *err)
+{
+    if (!n)
+        return CK_OK;
+    act_kernel<<<blocks_for(n), THREADS>>>(x, n, act, out);
+    CK_CUDA_LAUNCH(err, "act_kernel");
+    CK_CUDA(err, cudaDeviceSynchronize());
+    return CK_OK;
+}
+
 extern "C" int fwd_act_mul_cuda(const float *gu, size_t T, size_t n, fwd_act act, float *out, ck_err *err)
 {
     if (!T || !n)

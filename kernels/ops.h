@@ -55,6 +55,10 @@ typedef enum {
 } fwd_act;
 /* out[T, n] = act(gu[:, :n]) * gu[:, n:] for gu[T, 2n] (FWD_SWIGLUOAI: the pairs interleaved). */
 void fwd_act_mul(const float *gu, size_t T, size_t n, fwd_act act, float *out);
+/* The plain (ungated) MLP's activation, element by element: out[i] = act(x[i]) for n elements
+ * (StarCoder2's gelu_pytorch_tanh after c_fc); FWD_SWIGLUOAI, a gated form, is not one. out may
+ * be x. */
+void fwd_act_each(const float *x, size_t n, fwd_act act, float *out);
 
 int fwd_linear_cuda(const float *x, size_t T, size_t K, const float *w, size_t N, const float *bias, float *y,
                     int acc, ck_err *err);
@@ -63,6 +67,7 @@ int fwd_rope_freqs_cuda(float *x, size_t T, size_t heads, size_t hd, size_t rot,
 int fwd_attention_cuda(const float *q, const float *k, const float *v, size_t T, size_t hq, size_t hkv, size_t hd,
                        const fwd_attn_opts *o, float *out, ck_err *err);
 int fwd_act_mul_cuda(const float *gu, size_t T, size_t n, fwd_act act, float *out, ck_err *err);
+int fwd_act_each_cuda(const float *x, size_t n, fwd_act act, float *out, ck_err *err);
 
 #ifdef __cplusplus
 }

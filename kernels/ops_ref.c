@@ -137,6 +137,12 @@ void fwd_attention(const float *q, const float *k, const float *v, size_t T, siz
     free(p);
 }
 
+void fwd_act_each(const float *x, size_t n, fwd_act act, float *out)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = ck_act(act, x[i]);
+}
+
 void fwd_act_mul(const float *gu, size_t T, size_t n, fwd_act act, float *out)
 {
     for (size_t t = 0; t < T; t++)

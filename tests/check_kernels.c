@@ -816,6 +816,12 @@ START_TEST(test_forward_cuda_vs_ref)
         ck_assert_msg(fwd_act_mul_cuda(dy, T, 40, (fwd_act)act, dout, &err) == CK_OK, "%s", err.msg);
         ck_assert_msg(rel_err(dout, o, T * 40) < 1e-6, "act_mul %d: %g", act, rel_err(dout, o, T * 40));
     }
+    /* the plain MLP's SiLU and GELU over every element of [T, 80] */
+    for (int act = FWD_SILU; act <= FWD_GELU_TANH; act++) {
+        fwd_act_each(dy, T * 80, (fwd_act)act, o);
+        ck_assert_msg(fwd_act_each_cuda(dy, T * 80, (fwd_act)act, dout, &err) == CK_OK, "%s", err.msg);
+        ck_assert_msg(rel_err(dout, o, T * 80) < 1e-6, "act %d: %g", act, rel_err(dout, o, T * 80));
+    }
     /* a stored input-major expert tensor [3, 40, 56] turned into [3, 56, 40], on the load stream */
     float *ts = malloc(3 * 40 * 56 * 4), *tr = malloc(3 * 40 * 56 * 4), *dtr;
     fill_random(ts, 3 * 40 * 56, 9);
@@ -928,6 +934,12 @@ START_TEST(test_forward_ops)
     ck_assert(s[0] == 0);
     ck_assert_float_eq_tol(s[1], (float)(0.5 * 2 * (1 + tanh(0.7978845608 * (2 + 0.044715 * 8))) * 5), 1e-5f);
     ck_assert_float_eq_tol(s[1], 1.9545977f * 5, 1e-4f); /* torch.nn.functional.gelu(2, approximate="tanh") */
+    /* ungated: each element on its own (StarCoder2's c_fc output), in place */
+    float pg[3] = {2, -1, 0};
+    fwd_act_each(pg, 3, FWD_GELU_TANH, pg);
+    ck_assert_float_eq_tol(pg[0], 1.9545977f, 1e-5f);
+    ck_assert_float_eq_tol(pg[1], -0.15880801f, 1e-5f); /* torch gelu(-1, approximate="tanh") */
+    ck_assert(pg[2] == 0);
     /* the last two dims swapped, block by block: [2, 2, 3] */
     float tin[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, tout[12];
     kern_transpose_last2_ref(tin, 2, 2, 3, tout);
