@@ -91,6 +91,14 @@ static void op_attention(const dense_dims *d, const float *q, const float *k, co
         fwd_attention(q, k, v, T, hq, hkv, hd, o, out);
 }
 
+static void op_act(const dense_dims *d, const float *x, size_t n, float *out)
+{
+    if (d->device)
+        DEV_OP(d, fwd_act_each_cuda(x, n, (fwd_act)d->act, out, &e_));
+    else
+        fwd_act_each(x, n, (fwd_act)d->act, out);
+}
+
 static void op_act_mul(const dense_dims *d, const float *gu, size_t T, size_t n, float *out)
 {
     if (d->device)
@@ -226,7 +234,7 @@ static int fwd_field(const plan *p, int which, double dflt, double *out, ck_err 
  * residual and logit scales, soft caps and the sliding window. */
 static int variant_dims(const plan *p, dense_dims *d, ck_err *err)
 {
-    char block[16], act[32], escale[16], norm[16], rstyle[16];
+    char block[16], act[32], escale[16], norm[16], rstyle[16], qkn[16], mlp[16];
     int64_t noff, sdim;
     int rc;
     if ((rc = fwd_int(p, FWD_NORM_OFFSET, 0, &noff, err)) || (rc = fwd_str(p, FWD_BLOCK, "pre", block, sizeof block, err)) ||
@@ -242,13 +250,23 @@ static int variant_dims(const plan *p, dense_dims *d, ck_err *err)
         return rc;
     d->logit_mult = lmul / ldiv;
     if ((rc = fwd_str(p, FWD_NORM, "rms", norm, sizeof norm, err)) ||
-        (rc = fwd_str(p, FWD_ROPE_STYLE, "neox", rstyle, sizeof rstyle, err)))
+        (rc = fwd_str(p, FWD_ROPE_STYLE, "neox", rstyle, sizeof rstyle, err)) ||
+        (rc = fwd_str(p, FWD_QK_NORM, "head", qkn, sizeof qkn, err)) || (rc = fwd_str(p, FWD_MLP, "gated", mlp, sizeof mlp, err)) ||
+        (rc = fwd_str(p, FWD_MLP_IN, "gate_up_proj", d->mlp_in, sizeof d->mlp_in, err)) ||
+        (rc = fwd_str(p, FWD_MLP_OUT, "down_proj", d->mlp_out, sizeof d->mlp_out, err)))
         return rc;
     d->norm_off = (double)noff;
     d->sandwich = strcmp(block, "sandwich") == 0;
     d->parallel = strcmp(block, "parallel") == 0;
-    if (!d->sandwich && !d->parallel && strcmp(block, "pre") != 0)
-        return fwd_unknown(p, FWD_BLOCK, block, "pre, sandwich, parallel", err);
+    d->post = strcmp(block, "post") == 0;
+    if (!d->sandwich && !d->parallel && !d->post && strcmp(block, "pre") != 0)
+        return fwd_unknown(p, FWD_BLOCK, block, "pre, sandwich, parallel, post", err);
+    d->qk_whole = strcmp(qkn, "whole") == 0;
+    if (!d->qk_whole && strcmp(qkn, "head") != 0)
+        return fwd_unknown(p, FWD_QK_NORM, qkn, "head, whole", err);
+    d->plain_mlp = strcmp(mlp, "plain") == 0;
+    if (!d->plain_mlp && strcmp(mlp, "gated") != 0)
+        return fwd_unknown(p, FWD_MLP, mlp, "gated, plain", err);
     d->layernorm = strcmp(norm, "layernorm") == 0;
     if (!d->layernorm && strcmp(norm, "rms") != 0)
         return fwd_unknown(p, FWD_NORM, norm, "rms, layernorm", err);
@@ -260,6 +278,8 @@ static int variant_dims(const plan *p, dense_dims *d, ck_err *err)
         if (!config_field(p->cfg, "rms_norm_eps") && le && le->kind == CFG_NUMBER)
             d->eps = le->num;
     }
+    if ((rc = fwd_field(p, FWD_NORM_EPS, d->eps, &d->eps, err))) /* StarCoder2's norm_epsilon */
+        return rc;
     if (strcmp(act, "silu") == 0)
         d->act = FWD_SILU;
     else if (strcmp(act, "gelu_pytorch_tanh") == 0)
@@ -341,9 +361,10 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     if (d->mla && (d->window || d->attn_softcap > 0 || d->attn_scale > 0))
         return fwd_fail(p, FWD_ATTENTION, CK_EUSAGE, err, "latent attention with a sliding window, soft cap or "
                         "scale", "", "these for grouped-query attention only");
-    if ((d->sandwich || d->parallel) && (d->mla || d->experts))
-        return fwd_fail(p, FWD_BLOCK, CK_EUSAGE, err, "sandwich norms or a parallel block with latent attention "
-                        "or experts", "", "them for dense grouped-query decoders only");
+    if ((d->sandwich || d->parallel || d->post || d->qk_whole || d->plain_mlp) && (d->mla || d->experts))
+        return fwd_fail(p, d->plain_mlp ? FWD_MLP : d->qk_whole ? FWD_QK_NORM : FWD_BLOCK, CK_EUSAGE, err,
+                        "sandwich or post norms, a parallel block, whole-projection q/k norms or a plain MLP with "
+                        "latent attention or experts", "", "them for dense grouped-query decoders only");
     if (!d->shared_ungated && strcmp(shared, "gated") != 0 && strcmp(shared, "none") != 0)
         return fwd_unknown(p, FWD_SHARED, shared, "gated, ungated, none", err);
     if (strcmp(c->rope_type, "default") != 0 && strcmp(c->rope_type, "llama3") != 0 &&
@@ -899,21 +920,108 @@ done:
     return rc;
 }
 
-/* x += r * blk, blk normed first by the layer's norm named by fmt under sandwich norms (Gemma's
- * post-block norms), r the residual multiplier (Granite); h is scratch. */
+/* y = the norm whose weight fmt names (a printf format taking the layer) applied to x, rows of the
+ * hidden size, its bias added where the model stores one (StarCoder2's LayerNorms). */
+static int norm_named(const plan *p, const dense_dims *d, const rank_load *R0, const char *fmt, int64_t l,
+                      const float *x, size_t T, float *y, ck_err *err)
+{
+    size_t H = (size_t)d->hidden, n = strlen(fmt);
+    char bfmt[160];
+    const float *w = W(R0, p, fmt, l, 1, H, err), *b = NULL;
+    if (!w)
+        return err->code;
+    if (n > 6 && strcmp(fmt + n - 6, "weight") == 0) {
+        snprintf(bfmt, sizeof bfmt, "%.*sbias", (int)(n - 6), fmt);
+        if (!(b = W(R0, p, bfmt, l, 0, H, err)) && err->code)
+            return err->code;
+    }
+    op_norm(d, x, T, H, w, y);
+    for (size_t t = 0; b && t < T; t++) /* on the host: the device ops wait before they return */
+        for (size_t i = 0; i < H; i++)
+            y[t * H + i] += b[i];
+    return CK_OK;
+}
+
+/* x += r * blk, blk normed first by the layer's norm named by fmt where each block's output is
+ * normed (Gemma's sandwich, OLMo 2's post norms), r the residual multiplier (Granite); h is scratch. */
 static int add_block(const plan *p, const dense_dims *d, const rank_load *R0, const char *fmt, int64_t l,
                      const float *blk, float *h, size_t T, float *x, ck_err *err)
 {
     size_t H = (size_t)d->hidden;
-    if (d->sandwich) {
-        const float *w = W(R0, p, fmt, l, 1, H, err);
-        if (!w)
-            return err->code;
-        op_norm(d, blk, T, H, w, h);
+    int rc;
+    if (d->sandwich || d->post) {
+        if ((rc = norm_named(p, d, R0, fmt, l, blk, T, h, err)) != CK_OK)
+            return rc;
         blk = h;
     }
     for (size_t i = 0; i < T * H; i++)
         x[i] += (float)(d->residual_mult * blk[i]);
+    return CK_OK;
+}
+
+/* OLMo 2's q_norm and k_norm over the whole projections: every rank's q (and k) of a token are one
+ * vector of heads * head_dim, normed as vLLM's TP-aware RMSNorm gathers them, each rank scaling its
+ * slice by its part of the whole weight. a holds each rank's [T, qkv] projection (q, then k, then v). */
+static int qk_norm_whole(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, float *a,
+                         size_t T, size_t hq, size_t hkv, const char *qfmt, const char *kfmt, ck_err *err)
+{
+    int tp = p->layout.tp;
+    size_t hd = (size_t)d->head_dim, qkv = (hq + 2 * hkv) * hd;
+    if (d->kv_heads % tp != 0) { /* replicated key/value heads do not tile the whole k */
+        char name[96];
+        snprintf(name, sizeof name, kfmt, (long long)l);
+        return ck_err_set(err, CK_EUSAGE, p->rules->path, name, CK_NO_OFFSET, "vLLM loads this layout, but its "
+                          "first forward pass raises ValueError: Cannot gather norm of width %lld: a TP-sharded "
+                          "input of width %zu does not tile it evenly across %d ranks (replicated or uneven "
+                          "sharding). check cannot compute it either: use a --tp that divides "
+                          "num_key_value_heads (%lld)", (long long)(d->kv_heads * d->head_dim), hkv * hd, tp,
+                          (long long)d->kv_heads);
+    }
+    for (int part = 0; part < 2; part++) { /* q, then k */
+        size_t w = part ? hkv * hd : hq * hd, off = part ? hq * hd : 0, whole = w * (size_t)tp;
+        for (size_t t = 0; t < T; t++) {
+            double ss = 0;
+            for (int r = 0; r < tp; r++)
+                for (size_t i = 0; i < w; i++)
+                    ss += (double)a[((size_t)r * T + t) * qkv + off + i] * a[((size_t)r * T + t) * qkv + off + i];
+            float inv = (float)(1.0 / sqrt(ss / (double)whole + d->eps));
+            for (int r = 0; r < tp; r++) {
+                const float *nw = W(R[r], p, part ? kfmt : qfmt, l, 1, whole, err);
+                if (!nw)
+                    return err->code;
+                float *y = a + ((size_t)r * T + t) * qkv + off;
+                for (size_t i = 0; i < w; i++)
+                    y[i] = y[i] * inv * (float)(nw[(size_t)r * w + i] + d->norm_off);
+            }
+        }
+    }
+    return CK_OK;
+}
+
+/* The MLP of one layer on every rank, its row-parallel partial sums into sink: gated (act(gate) *
+ * up over mlp_in) or plain (act(mlp_in)); each linear's bias where the model stores one, the
+ * row-parallel one once (vLLM adds it on rank 0). */
+static int dense_mlp(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, const float *h, size_t T,
+                     float *gu, float *act, float *sink, ck_err *err)
+{
+    size_t H = (size_t)d->hidden, Il = (size_t)(d->inter / p->layout.tp), win = d->plain_mlp ? Il : 2 * Il;
+    char fi[96], fib[96], fo[96], fob[96];
+    snprintf(fi, sizeof fi, "layers.%%lld.mlp.%s.weight", d->mlp_in);
+    snprintf(fib, sizeof fib, "layers.%%lld.mlp.%s.bias", d->mlp_in);
+    snprintf(fo, sizeof fo, "layers.%%lld.mlp.%s.weight", d->mlp_out);
+    snprintf(fob, sizeof fob, "layers.%%lld.mlp.%s.bias", d->mlp_out);
+    for (int r = 0; r < p->layout.tp; r++) {
+        const float *wi = W(R[r], p, fi, l, 1, win * H, err), *wo = W(R[r], p, fo, l, 1, H * Il, err);
+        const float *bi = W(R[r], p, fib, l, 0, win, err), *bo = r == 0 ? W(R[r], p, fob, l, 0, H, err) : NULL;
+        if (!wi || !wo || err->code)
+            return err->code;
+        op_linear(d, h, T, H, wi, win, bi, gu, 0);
+        if (d->plain_mlp)
+            op_act(d, gu, T * Il, act);
+        else
+            op_act_mul(d, gu, T, Il, act);
+        op_linear(d, act, T, Il, wo, H, bo, sink, 1);
+    }
     return CK_OK;
 }
 
@@ -924,16 +1032,16 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     size_t H = (size_t)d->hidden, hd = (size_t)d->head_dim, Tz = (size_t)T;
     size_t hq = (size_t)(d->heads / tp), hkv = (size_t)(d->kv_heads >= tp ? d->kv_heads / tp : 1);
     size_t Il = (size_t)(d->inter / tp), qkv = (hq + 2 * hkv) * hd;
-    float *h = fmalloc(d, Tz * H * sizeof *h), *a = fmalloc(d, Tz * qkv * sizeof *a), *q = fmalloc(d, Tz * hq * hd * sizeof *q);
+    float *h = fmalloc(d, Tz * H * sizeof *h), *a = fmalloc(d, (size_t)tp * Tz * qkv * sizeof *a);
+    float *q = fmalloc(d, Tz * hq * hd * sizeof *q);
     float *k = fmalloc(d, Tz * hkv * hd * sizeof *k), *v = fmalloc(d, Tz * hkv * hd * sizeof *v);
     float *o = fmalloc(d, Tz * hq * hd * sizeof *o), *gu = fmalloc(d, Tz * 2 * Il * sizeof *gu);
     float *act = fmalloc(d, Tz * Il * sizeof *act);
-    /* sandwich norms: each block's output, summed over the ranks, normed before it is added */
-    int own = d->sandwich || d->residual_mult != 1; /* a block's output kept apart before it is added */
+    /* sandwich or post norms: each block's output, summed over the ranks, normed before it is added */
+    int own = d->sandwich || d->post || d->residual_mult != 1; /* a block's output kept apart before it is added */
     float *blk = own ? fmalloc(d, Tz * H * sizeof *blk) : NULL;
     float *sink = own ? blk : x; /* where the row-parallel partial sums go */
     int rc = CK_OK;
-    const float *ln, *pln = NULL;
     fwd_attn_opts ao = {d->attn_scale, d->attn_softcap, 0, NULL};
     char aq[96], ab[96], ao_w[96], ao_b[96], aqn[96], akn[96], asn[96]; /* the attention's parameters */
     snprintf(aq, sizeof aq, "layers.%%lld.%s.qkv_proj.weight", d->attn_mod);
@@ -962,12 +1070,11 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         rope_freqs(&lc, rot, inv, &af, &smul);
     } else
         rope_freqs(p->cfg, rot, inv, &af, &smul); /* default, linear or llama3 (yarn is DeepSeek's, in mla_rank) */
-    /* attention: every rank its heads, o_proj partial sums added */
-    if (!(ln = W(R[0], p, "layers.%lld.input_layernorm.weight", l, 1, H, err))) {
-        rc = err->code;
+    /* attention: every rank its heads, o_proj partial sums added; OLMo 2 reads x as it is */
+    if (d->post)
+        memcpy(h, x, Tz * H * sizeof *h);
+    else if ((rc = norm_named(p, d, R[0], "layers.%lld.input_layernorm.weight", l, x, Tz, h, err)) != CK_OK)
         goto done;
-    }
-    op_norm(d, x, Tz, H, ln, h);
     if (blk)
         memset(blk, 0, Tz * H * sizeof *blk);
     for (int r = 0; d->mla && r < tp; r++)
@@ -976,32 +1083,41 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     for (int r = 0; !d->mla && r < tp; r++) {
         const float *wqkv = W(R[r], p, aq, l, 1, qkv * H, err);
         const float *bqkv = W(R[r], p, ab, l, 0, qkv, err);
+        if (!wqkv || err->code) {
+            rc = err->code;
+            goto done;
+        }
+        op_linear(d, h, Tz, H, wqkv, qkv, bqkv, a + (size_t)r * Tz * qkv, 0); /* all before any is normed */
+    }
+    if (!d->mla && d->qk_whole && (rc = qk_norm_whole(p, d, R, l, a, Tz, hq, hkv, aqn, akn, err)) != CK_OK)
+        goto done;
+    for (int r = 0; !d->mla && r < tp; r++) {
         const float *wo = W(R[r], p, ao_w, l, 1, H * hq * hd, err);
         /* a row-parallel o_proj's bias is whole on every rank and added once (vLLM: by rank 0) */
         const float *bo = r == 0 ? W(R[r], p, ao_b, l, 0, H, err) : NULL;
         ao.sinks = W(R[r], p, asn, l, 0, hq, err); /* gpt-oss: this rank's heads' sink logits */
-        if (!wqkv || !wo || err->code) {
+        if (!wo || err->code) {
             rc = err->code;
             goto done;
         }
-        op_linear(d, h, Tz, H, wqkv, qkv, bqkv, a, 0);
+        const float *ar = a + (size_t)r * Tz * qkv; /* this rank's q/k/v projection */
         for (size_t t = 0; t < Tz; t++) {
-            memcpy(q + t * hq * hd, a + t * qkv, hq * hd * sizeof *q);
-            memcpy(k + t * hkv * hd, a + t * qkv + hq * hd, hkv * hd * sizeof *k);
-            memcpy(v + t * hkv * hd, a + t * qkv + (hq + hkv) * hd, hkv * hd * sizeof *v);
+            memcpy(q + t * hq * hd, ar + t * qkv, hq * hd * sizeof *q);
+            memcpy(k + t * hkv * hd, ar + t * qkv + hq * hd, hkv * hd * sizeof *k);
+            memcpy(v + t * hkv * hd, ar + t * qkv + (hq + hkv) * hd, hkv * hd * sizeof *v);
         }
         /* Qwen3: RMSNorm over each head of q and k before the rotation, one weight for all heads */
         char qname[96];
         snprintf(qname, sizeof qname, aqn, (long long)l);
         const load_param *qp = rank_param(R[r], p, qname);
-        if (qp && hq > 1 && qp->n == hq * hd) {
+        if (!d->qk_whole && qp && hq > 1 && qp->n == hq * hd) {
             rc = ck_err_set(err, CK_EUSAGE, p->rules->path, qname, CK_NO_OFFSET, "q_norm and k_norm hold a "
                             "weight per head (Cohere's use_qk_norm): this version computes one weight shared "
                             "by every head; check cannot compute this model (lint still applies)");
             goto done;
         }
-        const float *qn = W(R[r], p, aqn, l, 0, hd, err);
-        const float *kn = W(R[r], p, akn, l, 0, hd, err);
+        const float *qn = d->qk_whole ? NULL : W(R[r], p, aqn, l, 0, hd, err);
+        const float *kn = d->qk_whole ? NULL : W(R[r], p, akn, l, 0, hd, err);
         if ((!qn || !kn) && err->code) {
             rc = err->code;
             goto done;
@@ -1034,14 +1150,13 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     if (after_attn)
         memcpy(after_attn, x, Tz * H * sizeof *x);
     /* MLP: gate_up column-parallel, down_proj row-parallel partial sums added (or the experts); a
-     * parallel block's MLP reads what the attention read (h, the layer's one norm of x) */
-    if (!d->parallel && !(pln = W(R[0], p, d->sandwich ? "layers.%lld.pre_feedforward_layernorm.weight"
-                                                       : "layers.%lld.post_attention_layernorm.weight", l, 1, H, err))) {
-        rc = err->code;
+     * parallel block's MLP reads what the attention read (h, the layer's one norm of x), OLMo 2's x */
+    if (d->post)
+        memcpy(h, x, Tz * H * sizeof *h);
+    else if (!d->parallel &&
+             (rc = norm_named(p, d, R[0], d->sandwich ? "layers.%lld.pre_feedforward_layernorm.weight"
+                                                      : "layers.%lld.post_attention_layernorm.weight", l, x, Tz, h, err)))
         goto done;
-    }
-    if (!d->parallel)
-        op_norm(d, x, Tz, H, pln, h);
     if (blk)
         memset(blk, 0, Tz * H * sizeof *blk);
     char n13[160];
@@ -1053,18 +1168,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
             rc = add_block(p, d, R[0], "layers.%lld.post_feedforward_layernorm.weight", l, blk, h, Tz, x, err);
         goto done;
     }
-    for (int r = 0; r < tp; r++) {
-        const float *wgu = W(R[r], p, "layers.%lld.mlp.gate_up_proj.weight", l, 1, 2 * Il * H, err);
-        const float *wd = W(R[r], p, "layers.%lld.mlp.down_proj.weight", l, 1, H * Il, err);
-        if (!wgu || !wd) {
-            rc = err->code;
-            goto done;
-        }
-        op_linear(d, h, Tz, H, wgu, 2 * Il, NULL, gu, 0);
-        op_act_mul(d, gu, Tz, Il, act);
-        op_linear(d, act, Tz, Il, wd, H, NULL, sink, 1);
-    }
-    if (blk)
+    if ((rc = dense_mlp(p, d, R, l, h, Tz, gu, act, sink, err)) == CK_OK && blk)
         rc = add_block(p, d, R[0], "layers.%lld.post_feedforward_layernorm.weight", l, blk, h, Tz, x, err);
 done:
     ffree(d, blk);
@@ -1089,7 +1193,6 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
     float *full = fmalloc(d, Tz * Vp * sizeof *full), *part = fmalloc(d, Tz * Vl * sizeof *part);
     int rc = CK_OK;
     rank_load *const *R;
-    const float *nw;
     if (!x || !h || !full || !part) {
         rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         goto done;
@@ -1126,11 +1229,8 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
         }
     /* the last stage: final norm, vocabulary-parallel lm_head gathered */
     R = ranks + (size_t)(p->layout.pp - 1) * (size_t)tp;
-    if (!(nw = W(R[0], p, "norm.weight", 0, 1, H, err))) {
-        rc = err->code;
+    if ((rc = norm_named(p, d, R[0], "norm.weight", 0, x, Tz, h, err)) != CK_OK)
         goto done;
-    }
-    op_norm(d, x, Tz, H, nw, h);
     for (int r = 0; r < tp; r++) {
         const float *head = W(R[r], p, d->tied ? d->embedding : "lm_head.weight", 0, 1, Vl * H, err);
         if (!head) {

@@ -54,6 +54,13 @@ typedef struct {
     int64_t window;          /* sliding window of the layers the rules' "sliding" names, 0: none */
     double residual_mult;    /* each block's output times this before it is added (Granite; 1) */
     int parallel;            /* attention and MLP both read norm(x) and add to x (Cohere) */
+    int post;                /* no norm before the blocks, each block's output normed
+                              * (post_attention_layernorm, post_feedforward_layernorm) before it
+                              * is added (OLMo 2) */
+    int qk_whole;            /* q_norm and k_norm over the whole q and k projections, summed over
+                              * the ranks (OLMo 2), not over each head */
+    int plain_mlp;           /* act(mlp_in(x)) then mlp_out, no gate (StarCoder2) */
+    char mlp_in[32], mlp_out[32]; /* the MLP's modules: gate_up_proj and down_proj, or c_fc and c_proj */
     int layernorm;           /* norms subtract the mean first (Cohere's LayerNorm, no bias) */
     int interleaved;         /* rotary pairs (2i, 2i+1), as GPT-J and Cohere rotate */
     double logit_mult;       /* the logits times this after any soft cap (Cohere's logit_scale,

@@ -210,7 +210,9 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
                        char *buf, size_t size)
 {
     const rules_file *r = p->rules;
-    /* a key without strip_prefix is looked up from the model above it (loader.outer) */
+    /* a key without strip_prefix is looked up from the model above it (loader.outer); with
+     * loader.outer.top every key is, and the names keep the prefix */
+    int top = r->outer_top && r->outer_class && r->strip_prefix[0] && !outer;
     outer = outer && r->outer_class && r->strip_prefix[0];
     size_t pl = strlen(r->strip_prefix);
     size_t n = 0;
@@ -243,15 +245,19 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
             put(buf, size, &n, mod, mlen);
             q += 7;
         } else if (strncmp(q, "{missing}", 9) == 0) {
+            if (top)
+                put(buf, size, &n, r->strip_prefix, pl);
             put(buf, size, &n, seen, miss);
             q += 8;
         } else if (strncmp(q, "{owner}", 7) == 0) {
+            if (top) /* the stripped model itself: its name without the dot */
+                put(buf, size, &n, r->strip_prefix, owner ? pl : pl - 1);
             put(buf, size, &n, seen, owner);
             q += 6;
         } else if (strncmp(q, "{owner_class}", 13) == 0 || strncmp(q, "{model_class}", 13) == 0) {
             char path[512];
             snprintf(path, sizeof path, "%.*s", q[1] == 'o' ? (int)owner : 0, seen);
-            if (outer && !path[0])
+            if ((outer && !path[0]) || (top && q[1] == 'm'))
                 snprintf(cls, sizeof cls, "%s", r->outer_class);
             else
                 class_of(p, path, cls, sizeof cls);
@@ -260,7 +266,7 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
         } else if (strncmp(q, "{owner_params}", 14) == 0) {
             /* Python's repr of the set, in sorted order */
             const char **names = malloc((st->n ? st->n : 1) * sizeof *names);
-            char **full = outer && !owner ? calloc(st->n ? st->n : 1, sizeof *full) : NULL;
+            char **full = (outer && !owner) || top ? calloc(st->n ? st->n : 1, sizeof *full) : NULL;
             size_t k = 0;
             for (size_t i = 0; names && i < st->n; i++) {
                 const char *nm = st->params[i].name;
@@ -320,9 +326,9 @@ static void converter_key(const sim *s, const sim_key *k, sim_stage *out, ck_fin
     out->loaded++;
 }
 
-/* A key whose parameter stage si does not have: dropped (a bias), skipped (another stage owns
- * its layer and the path has the guard), or the loader's exception. */
-static void key_not_here(const sim *s, int si, const sim_key *k, const sim_param *kp, sim_stage *out,
+/* A key whose parameter stage si does not have: dropped (a bias the model lacks: returns 1),
+ * skipped (another stage owns its layer and the path has the guard), or the loader's exception. */
+static int key_not_here(const sim *s, int si, const sim_key *k, const sim_param *kp, sim_stage *out,
                          ck_findings *o)
 {
     const plan *p = s->p;
@@ -330,10 +336,10 @@ static void key_not_here(const sim *s, int si, const sim_key *k, const sim_param
     const plan_stage *st = &p->stages[si];
     size_t pl = r->builds_model && !kp->stages ? strlen(kp->param) : 0;
     if (pl > 5 && strcmp(kp->param + pl - 5, ".bias") == 0)
-        return; /* the loaders drop a bias the model does not have */
+        return 1; /* the loaders drop a bias the model does not have */
     if (key_guard(r, k) && sim_pp_missing(p, st, kp->param, kp->layer)) {
         out->skipped_pp++;
-        return;
+        return 0;
     }
     const char *kname = key_name(s, k); /* only now: a loaded key is never named */
     char why[768], line[2048];
@@ -349,7 +355,7 @@ static void key_not_here(const sim *s, int si, const sim_key *k, const sim_param
                      "not used when initializing %s\") and drops it: %s", r->loader,
                      s->ck->root, s->p->cfg->architectures, why);
         out->unexpected++;
-        return;
+        return 0;
     }
     if (!out->error[0]) {
         snprintf(out->error, sizeof out->error, "%s", line);
@@ -364,6 +370,7 @@ static void key_not_here(const sim *s, int si, const sim_key *k, const sim_param
         findings_add(o, "lint.unexpected", SEV_ERROR, file, kname, CK_NO_OFFSET, "maps to "
                      "'%s', which these ranks do not have (%s): %s", kp->param, line, why);
     out->unexpected++;
+    return 0;
 }
 
 /* The loader's strict check after the last key (loader.strict): its text with {params} the full
@@ -457,6 +464,8 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
     size_t *nbits = calloc(st->n ? st->n : 1, sizeof *nbits);
     size_t *skip_count = calloc((size_t)r->n_skips + 1, sizeof *skip_count);
     const char **skip_example = calloc((size_t)r->n_skips + 1, sizeof *skip_example);
+    size_t dropped = 0; /* stored biases of linears the model builds without one */
+    const char *dropped_example = NULL;
     if (!bits || !nbits || !skip_count || !skip_example) {
         o->oom = 1;
         goto out;
@@ -479,7 +488,8 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
         if (found)
             pi = si == kp->own_st ? kp->own_pi : (strmap_get(&st->by_name, kp->param, &pi), pi);
         if (!found) {
-            key_not_here(s, si, k, kp, out, o);
+            if (key_not_here(s, si, k, kp, out, o) && !dropped++)
+                dropped_example = key_name(s, k);
             continue;
         }
         /* loaded: record the part and expert it fills */
@@ -528,6 +538,15 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
             findings_add(o, "lint.skipped", SEV_NOTE, "", skip_example[j], CK_NO_OFFSET, "%zu key%s "
                          "skipped (like this one): %s", skip_count[j], skip_count[j] == 1 ? "" : "s",
                          r->skips[j].reason);
+    if (dropped) /* the weights hold what the model will not compute: unless they are zero (as
+                  * AutoGPTQ saves them), another model */
+        findings_add(o, "lint.dropped_bias", p->cfg->has_quant ? SEV_NOTE : SEV_WARNING, "", dropped_example,
+                     CK_NO_OFFSET, "%zu stored bias tensor%s (like this one) belong%s to linears that config.json "
+                     "builds without a bias, and %s drops %s without a word: the model computes as if %s "
+                     "zero. Harmless only if %s zero; otherwise config.json is wrong (attention_bias, mlp_bias "
+                     "or use_bias false) and every output differs from the trained model's", dropped,
+                     dropped == 1 ? "" : "s", dropped == 1 ? "s" : "", r->loader, dropped == 1 ? "it" : "them",
+                     dropped == 1 ? "it were" : "they were all", dropped == 1 ? "it is" : "they are all");
 out:
     if (bits)
         for (size_t pi = 0; pi < st->n; pi++)

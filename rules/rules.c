@@ -707,13 +707,17 @@ static int parse_loader(rctx *c, const cJSON *root)
     }
     const cJSON *ou = cJSON_GetObjectItemCaseSensitive(ld, "outer");
     if (ou) {
-        static const char *const ok[] = {"class", "modules", NULL};
+        static const char *const ok[] = {"class", "modules", "top", NULL};
         const cJSON *om = cJSON_IsObject(ou) ? cJSON_GetObjectItemCaseSensitive(ou, "modules") : NULL;
         if (!cJSON_IsObject(ou))
             return rfail(c, "$.loader.outer", 0, "must be an object: {\"class\": NAME, \"modules\": [NAME, ...]}");
         if (check_fields(c, ou, "$.loader.outer", ok) || get_string(c, ou, "$.loader.outer", "class", 1, &r->outer_class) ||
             (om && get_string_array(c, om, "$.loader.outer.modules", &r->outer_modules, &r->n_outer_modules)))
             return -1;
+        const cJSON *top = cJSON_GetObjectItemCaseSensitive(ou, "top");
+        if (top && !cJSON_IsBool(top))
+            return rfail(c, "$.loader.outer.top", 0, "must be true or false");
+        r->outer_top = cJSON_IsTrue(top);
     }
     if (!r->strip_prefix && !(r->strip_prefix = strdup("")))
         return rfail(c, "$.loader", 0, "out of memory");
@@ -1185,6 +1189,7 @@ const char *rules_forward_name(int which)
                                                  "embed_scale", "attn_scale_dim", "attn_softcap", "final_softcap",
                                                  "window", "sliding", "embed_multiplier", "residual_multiplier",
                                                  "attn_scale", "logit_scale", "logit_divisor", "norm", "rope_style",
-                                                 "rope", "gate", "attn_module", "embedding"};
+                                                 "rope", "gate", "attn_module", "embedding", "qk_norm", "mlp", "mlp_in",
+                                                 "mlp_out", "norm_eps"};
     return which >= 0 && which < FWD_COUNT ? names[which] : "?";
 }

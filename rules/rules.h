@@ -165,7 +165,8 @@ typedef enum {
     FWD_NORM_OFFSET,     /* added to every RMSNorm weight before it scales (Gemma's 1 + w; 0) */
     FWD_BLOCK,           /* "pre" (default: x += attn(norm(x)), x += mlp(norm(x))), "sandwich"
                           * (Gemma 2/3: each block's output normed again before it is added) or
-                          * "parallel" (Cohere: x += attn(norm(x)) + mlp(norm(x)), one norm) */
+                          * "parallel" (Cohere: x += attn(norm(x)) + mlp(norm(x)), one norm) or
+                          * "post" (OLMo 2: x += norm(attn(x)), x += norm(mlp(x))) */
     FWD_ACT,             /* the gated MLP's activation as config.json names it: "silu" (default)
                           * or "gelu_pytorch_tanh"; "swigluoai" (gpt-oss: gate and up
                           * interleaved, clamped at 7, (up + 1) * gate * sigmoid(1.702 gate)) */
@@ -194,6 +195,16 @@ typedef enum {
     FWD_ATTN_MODULE,     /* the attention's module: "self_attn" (default) or gpt-oss's "attn" */
     FWD_EMBEDDING,       /* the embedding parameter: "embed_tokens.weight" (default) or gpt-oss's
                           * "embedding.weight" */
+    FWD_QK_NORM,         /* q_norm and k_norm: "head" (default: each head normed, one weight for
+                          * all, Qwen3) or "whole" (the whole q and k projections, their weights
+                          * whole on every rank: OLMo 2) */
+    FWD_MLP,             /* "gated" (default: act(gate) * up over the fused gate_up_proj) or
+                          * "plain" (act(up), StarCoder2's c_fc -> c_proj, biases where stored) */
+    FWD_MLP_IN,          /* the MLP's input and output modules: "gate_up_proj" and "down_proj"
+                          * (default), StarCoder2's "c_fc" and "c_proj" */
+    FWD_MLP_OUT,
+    FWD_NORM_EPS,        /* the config field holding the norms' epsilon where it is neither
+                          * rms_norm_eps nor layer_norm_eps (StarCoder2's norm_epsilon) */
     FWD_COUNT
 } rules_fwd;
 
@@ -236,6 +247,10 @@ typedef struct {
     char **outer_modules;/* its modules beside the stripped one ("lm_head"), whose parameters keep
                           * their names there; (n_outer_modules) */
     int n_outer_modules;
+    int outer_top;       /* loader.outer.top: the loader walks every key from the outer model
+                          * (vLLM's Transformers backend: AutoWeightsLoader over
+                          * TransformersForCausalLM), so its errors name keys and parameters with
+                          * strip_prefix and the model as the outer class */
     int pp_guard;        /* the loader skips parameters of layers other stages own */
     expr *strict_when;   /* loader.strict: after the last key, the loader raises strict_error when
                           * a parameter whose template is strict was filled by no key (vLLM's

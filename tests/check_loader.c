@@ -403,11 +403,11 @@ START_TEST(test_wrong_family_cli)
     char *tmp = tu_tmpdir(), cfg[600];
     tu_link_folder("fixtures/real/tiny-qwen2", tmp, "config.json");
     snprintf(cfg, sizeof cfg, "%s/config.json", tmp);
-    tu_write_file(cfg, "{\"model_type\": \"starcoder2\", \"architectures\": [\"Starcoder2ForCausalLM\"], "
+    tu_write_file(cfg, "{\"model_type\": \"jamba\", \"architectures\": [\"JambaForCausalLM\"], "
                        "\"num_hidden_layers\": 2, \"hidden_size\": 64}");
     snprintf(cmd, sizeof cmd, "%s lint %s", tu_bin(), tmp);
     ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
-    ck_assert_msg(strstr(out, "no built-in rules for model_type \"starcoder2\"") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "no built-in rules for model_type \"jamba\"") != NULL, "%s", out);
     free(out);
     tu_rmtree(tmp);
     free(tmp);
