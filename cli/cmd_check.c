@@ -292,13 +292,20 @@ static int argmax(const float *v, size_t n)
 /* The module of a layer's attention ("self_attn") or MLP in the loader's names, the MLP's as the
  * rules' forward section says ("mlp", Mixtral's "block_sparse_moe"): asked only by a report of a
  * divergence, which then builds the plan it needs. */
+/* The unsharded layout of ck, for a deployment's max_model_len (0: vLLM's default). */
+static plan_layout unsharded(const ck_checkpoint *ck, int64_t max_len)
+{
+    plan_layout one = {1, 1, 0, {0}, 0, plan_unties_embeddings(ck), NULL, max_len};
+    return one;
+}
+
 static const char *block_module(const ck_checkpoint *ck, const rules_file *r, int mlp, char *buf, size_t size)
 {
     if (!mlp)
         return "self_attn";
     ck_config plain = ck->cfg;
     plain.has_quant = 0;
-    plan_layout one = {1, 1, 0, {0}, 0, plan_unties_embeddings(ck), NULL};
+    plan_layout one = unsharded(ck, 0);
     plan p;
     ck_findings f;
     ck_err err;
@@ -332,7 +339,7 @@ static int in_block(const char *name, int64_t l, int mlp)
  * unquantized checkpoints of one model, each loaded unsharded: its name into buf and its relative
  * error, or -1 when the layer cannot be loaded or no parameter of the block is in both. */
 static double block_culprit(const ck_checkpoint *a, const rules_file *ra, const ck_checkpoint *b,
-                            const rules_file *rb, int64_t l, int mlp, char *buf, size_t size)
+                            const rules_file *rb, int64_t l, int mlp, int64_t max_len, char *buf, size_t size)
 {
     plan pa, pb;
     rank_load la, lb;
@@ -342,7 +349,7 @@ static double block_culprit(const ck_checkpoint *a, const rules_file *ra, const 
     double worst = -1;
     findings_init(&f);
     ck_err_clear(&err);
-    plan_layout oa = {1, 1, 0, {0}, 0, plan_unties_embeddings(a), NULL}, ob = {1, 1, 0, {0}, 0, plan_unties_embeddings(b), NULL};
+    plan_layout oa = unsharded(a, max_len), ob = unsharded(b, max_len);
     load_opts o = {0};
     o.layer = l;
     int ok_a = plan_build(ra, &a->cfg, &oa, &pa, &f, &err) == CK_OK;
@@ -377,7 +384,8 @@ static double block_culprit(const ck_checkpoint *a, const rules_file *ra, const 
 /* This checkpoint (unsharded, dequantized as read) against another of the same model: the relative
  * error of the residual stream after every attention and MLP, and of the logits. */
 static int compare_against(const char *dir, const ck_checkpoint *mine, const rules_file *mine_r, const int *tokens,
-                           int T, const float *l1, const float *t1, int64_t layers, int64_t hidden, int64_t vocab)
+                           int T, const float *l1, const float *t1, int64_t layers, int64_t hidden, int64_t vocab,
+                           int64_t max_len)
 {
     session so; /* the other checkpoint and the rules its config.json matches */
     layout_opts lo1;
@@ -399,7 +407,7 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const rul
     int rc = -1;
     size_t nl = (size_t)T * (size_t)vocab, nt = 2 * (size_t)layers * (size_t)T * (size_t)hidden;
     float *lo = malloc(nl * sizeof *lo), *to = malloc((nt ? nt : 1) * sizeof *to);
-    plan_layout one = {1, 1, 0, {0}, 0, plan_unties_embeddings(other), NULL};
+    plan_layout one = unsharded(other, max_len);
     uint64_t b = 0;
     ck_findings f;
     findings_init(&f);
@@ -483,7 +491,7 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const rul
                 snprintf(against_med, sizeof against_med, "while most blocks match exactly");
             char mod[32], culprit[512];
             double ce = bad >= 0 && exact ? block_culprit(mine, mine_r, other, &so.r, bad / 2, (int)(bad % 2),
-                                                          culprit, sizeof culprit) : -1;
+                                                          max_len, culprit, sizeof culprit) : -1;
             if (ce > TOL)
                 say("  verdict    FAIL: layer %lld, %s is the first block above the tolerance %.0e (relative "
                        "error %.3g; neither checkpoint is quantized, so every block must match): its parameter "
@@ -539,7 +547,7 @@ static int check_layers(const ck_checkpoint *ck, const rules_file *r, const plan
     const cfg_quant *deq = ck->cfg.has_quant ? &ck->cfg.quant : NULL;
     const ck_config *cfg = deq ? &plain : &ck->cfg;
     plan ps, p1;
-    plan_layout one = {1, 1, 0, {0}, 0, plan_unties_embeddings(ck), NULL};
+    plan_layout one = unsharded(ck, lay->max_model_len);
     ck_findings f;
     ck_err err;
     char buf[1600];
@@ -718,7 +726,8 @@ static int check_args_parse(int argc, char **argv, check_args *a)
         LAYOUT_OPTIONS, {"device", required_argument, 0, 'd'}, {"tokens", required_argument, 0, 'k'},
         {"against", required_argument, 0, 'a'}, {"layers", required_argument, 0, 'L'},
         {"max-memory", required_argument, 0, 'M'}, {"reference", required_argument, 0, 'R'},
-        {"load-only", no_argument, 0, 'O'}, {"format", required_argument, 0, 'F'}, {0, 0, 0, 0}};
+        {"load-only", no_argument, 0, 'O'}, {"format", required_argument, 0, 'F'},
+        {"max-model-len", required_argument, 0, 'N'}, {0, 0, 0, 0}};
     static const int default_tokens[8] = {1, 7, 42, 100, 3, 250, 17, 9};
     memset(a, 0, sizeof *a);
     layout_opts_init(&a->lo, "check");
@@ -796,6 +805,16 @@ static int check_args_parse(int argc, char **argv, check_args *a)
                 q = *end2 ? end2 + 1 : end2;
             }
             break;
+        case 'N': /* vLLM's: the longest context the deployment serves (longrope picks its factors by it) */
+            errno = 0;
+            v = strtol(optarg, &end, 10);
+            if (end == optarg || *end || errno || v < 1) {
+                fprintf(stderr, "ckptdoc check: --max-model-len takes a number of tokens (vLLM's --max-model-len), "
+                        "not '%s'\n", optarg);
+                return -1;
+            }
+            a->lo.layout.max_model_len = v;
+            break;
         case 'M':
             if (!(a->max_mem = parse_size(optarg))) {
                 fprintf(stderr, "ckptdoc check: --max-memory takes a size (512M, 2G), not '%s'\n", optarg);
@@ -810,11 +829,14 @@ static int check_args_parse(int argc, char **argv, check_args *a)
         say("usage: ckptdoc check DIR [--tp N] [--pp N] [--ep] [--pp-partition A,B,..] [--rules NAME|FILE] "
                "[--device cpu|cuda] [--tokens 1,2,...] [--against DIR]\n"
                "       [--layers 0,3,61] [--max-memory SIZE] [--reference FILE] [--load-only] [--format text|json|github|sarif]\n"
+               "       [--max-model-len N]\n"
                "Loads every rank of "
                "the layout from the data and the unsharded model, runs the tokens through both and compares the "
                "logits. --against DIR: the same tokens through another checkpoint of the same model (say the BF16 "
                "original of a quantized one), layer by layer. --format json: the report in schema ckptdoc.check/1 "
-               "(docs/check-json.md); github or sarif: a failed verdict as a workflow annotation or SARIF.\n");
+               "(docs/check-json.md); github or sarif: a failed verdict as a workflow annotation or SARIF. "
+               "--max-model-len N: vLLM's, the context the deployment serves (its default: the model's; for "
+               "longrope, original_max_position_embeddings), which picks longrope's short or long factors.\n");
         return 1;
     }
     if (optind != argc - 1 || layout_opts_finish(&a->lo)) {
@@ -921,7 +943,7 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
     int fits = !(pages > 0 && psz > 0 && need > (double)pages * (double)psz);
     float *l1 = fits ? malloc(nl * sizeof *l1) : NULL, *ln = fits ? malloc(nl * sizeof *ln) : NULL;
     float *t1 = fits ? malloc((nt ? nt : 1) * sizeof *t1) : NULL, *tn = fits ? malloc((nt ? nt : 1) * sizeof *tn) : NULL;
-    plan_layout one = {1, 1, 0, {0}, 0, plan_unties_embeddings(&s->ck), NULL};
+    plan_layout one = unsharded(&s->ck, a->lo.layout.max_model_len);
     uint64_t b1 = 0, bn = 0;
     ck_findings f;
     findings_init(&f);
@@ -963,6 +985,13 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
                    dvr->dev_bytes / 1e6, dvr->plan_bytes / 1e6, kdev_stager_bytes(dvr->stager) / 1e6);
         say("  loaded     %.2f MB read once for the %d ranks of the layout (each tensor once per stage), "
                "%.2f MB for the unsharded model\n", bn / 1e6, lay.tp * lay.pp, b1 / 1e6);
+        if (strcmp(s->ck.cfg.rope_type, "longrope") == 0) { /* which factors: a deployment setting */
+            int lng = lay.max_model_len > 0 && (double)lay.max_model_len > s->ck.cfg.rope_orig_max;
+            say("  rotary     longrope, the %s factors: %s %.0f tokens, as vLLM takes them for every position "
+                "(transformers: by the sequence's own length)\n", lng ? "long" : "short",
+                lng ? "--max-model-len over original_max_position_embeddings" : "vLLM's default max_model_len, "
+                "original_max_position_embeddings,", s->ck.cfg.rope_orig_max);
+        }
         say("  logits     relative error %.3g (tolerance %.0e), top-1 tokens agree %d/%d\n", e, TOL, agree, a->T);
         int ok = e <= TOL && agree == a->T;
         if (report) {
@@ -1033,7 +1062,8 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
             }
         }
         if (a->against) {
-            int ca = compare_against(a->against, &s->ck, &s->r, a->tokens, a->T, l1, t1, layers, hidden, vocab);
+            int ca = compare_against(a->against, &s->ck, &s->r, a->tokens, a->T, l1, t1, layers, hidden, vocab,
+                                     a->lo.layout.max_model_len);
             status = ca < 0 ? EXIT_USAGE : ca > 0 ? EXIT_FINDINGS : status;
         }
     }

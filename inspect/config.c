@@ -402,11 +402,36 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
             {"low_freq_factor", offsetof(ck_config, rope_low_freq_factor)},
             {"high_freq_factor", offsetof(ck_config, rope_high_freq_factor)},
             {"partial_rotary_factor", offsetof(ck_config, rope_partial)},
-            {"max_trained_positions", offsetof(ck_config, rope_max_trained)}};
+            {"max_trained_positions", offsetof(ck_config, rope_max_trained)},
+            {"short_mscale", offsetof(ck_config, rope_short_mscale)},
+            {"long_mscale", offsetof(ck_config, rope_long_mscale)}};
         for (unsigned n = 0; n < sizeof num / sizeof *num; n++) {
             const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, num[n].name);
             if (cJSON_IsNumber(x))
                 *(double *)(void *)((char *)cfg + num[n].off) = x->valuedouble;
+        }
+        static const struct { const char *name; size_t off, noff; } arr[] = {
+            {"short_factor", offsetof(ck_config, rope_short), offsetof(ck_config, n_rope_short)},
+            {"long_factor", offsetof(ck_config, rope_long), offsetof(ck_config, n_rope_long)}};
+        for (unsigned n = 0; n < 2; n++) { /* longrope's factors, one per rotary pair */
+            const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, arr[n].name), *x;
+            double **dst = (double **)(void *)((char *)cfg + arr[n].off);
+            int *cnt = (int *)(void *)((char *)cfg + arr[n].noff), m = 0;
+            if (!cJSON_IsArray(a))
+                continue;
+            free(*dst);
+            *dst = malloc(((size_t)cJSON_GetArraySize(a) + 1) * sizeof **dst);
+            *cnt = 0;
+            if (!*dst) {
+                findings_add(f, "config.invalid", SEV_ERROR, path, NULL, UINT64_MAX, "out of memory");
+                cJSON_Delete(root);
+                free(text);
+                config_free(cfg);
+                return -1;
+            }
+            cJSON_ArrayForEach(x, a)
+                (*dst)[m++] = cJSON_IsNumber(x) ? x->valuedouble : -1; /* refused where used */
+            *cnt = m;
         }
         const cJSON *tr = cJSON_GetObjectItemCaseSensitive(o, "truncate");
         if (cJSON_IsBool(tr))
@@ -417,6 +442,10 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
         if (cJSON_IsString(ty))
             snprintf(cfg->rope_type, sizeof cfg->rope_type, "%s", ty->valuestring);
     }
+    const cJSON *omp = cJSON_GetObjectItemCaseSensitive(root, "original_max_position_embeddings");
+    if (!(cfg->rope_orig_max > 0) && cJSON_IsNumber(omp) && strcmp(cfg->rope_type, "longrope") == 0)
+        /* Phi-3 keeps longrope's at the top */
+        cfg->rope_orig_max = omp->valuedouble;
     const cJSON *q = cJSON_GetObjectItemCaseSensitive(root, "quantization_config");
     if (!cJSON_IsObject(q))
         q = cJSON_GetObjectItemCaseSensitive(root, "compression_config");
@@ -539,6 +568,8 @@ void config_free(ck_config *cfg)
     free(cfg->model_type);
     free(cfg->torch_dtype);
     free(cfg->not_convert);
+    free(cfg->rope_short);
+    free(cfg->rope_long);
     for (int i = 0; i < cfg->n_groups; i++)
         free(cfg->groups[i].targets);
     free(cfg->groups);

@@ -77,6 +77,10 @@ typedef struct {
     double rope_low_freq_factor, rope_high_freq_factor;                /* llama3: 0 when absent */
     double rope_partial;  /* partial_rotary_factor (top level or in the rope object); 0 when absent */
     double rope_max_trained; /* dynamic: max_trained_positions; 0 when absent */
+    double *rope_short, *rope_long; /* longrope: short_factor and long_factor, one per rotary pair;
+                                     * owned, NULL when absent */
+    int n_rope_short, n_rope_long;
+    double rope_short_mscale, rope_long_mscale; /* longrope: 0 when absent */
     int rope_truncate;   /* yarn's "truncate" (default 1) */
     int has_rope_local;  /* sliding-window layers rotate by their own settings (Gemma 3's
                           * rope_local_base_freq, or rope_parameters.sliding_attention) */

@@ -368,9 +368,11 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     if (!d->shared_ungated && strcmp(shared, "gated") != 0 && strcmp(shared, "none") != 0)
         return fwd_unknown(p, FWD_SHARED, shared, "gated, ungated, none", err);
     if (strcmp(c->rope_type, "default") != 0 && strcmp(c->rope_type, "llama3") != 0 &&
-        strcmp(c->rope_type, "linear") != 0 && strcmp(c->rope_type, "yarn") != 0 && strcmp(c->rope_type, "dynamic") != 0)
+        strcmp(c->rope_type, "linear") != 0 && strcmp(c->rope_type, "yarn") != 0 && strcmp(c->rope_type, "dynamic") != 0 &&
+        strcmp(c->rope_type, "longrope") != 0)
         return ck_err_set(err, CK_EUSAGE, c->path, "rope_type", CK_NO_OFFSET, "rope_type \"%s\" is not "
-                          "computed by this version (default, linear, dynamic, yarn and llama3 rotary)", c->rope_type);
+                          "computed by this version (default, linear, dynamic, yarn, llama3 and longrope rotary)",
+                          c->rope_type);
     if (c->has_rope_local && strcmp(c->rope_type_local, "default") != 0 && strcmp(c->rope_type_local, "linear") != 0)
         return ck_err_set(err, CK_EUSAGE, c->path, "rope_parameters.sliding_attention.rope_type", CK_NO_OFFSET,
                           "rope_type \"%s\" of the sliding layers is not computed by this version (default and "
@@ -387,6 +389,21 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         return ck_err_set(err, CK_EUSAGE, c->path, "head_dim", CK_NO_OFFSET, "%lld rotary dims: this version "
                           "computes at most %d (is head_dim %lld right?)", (long long)d->rot, 2 * ROPE_MAX_PAIRS,
                           (long long)d->head_dim);
+    d->max_len = p->layout.max_model_len;
+    if (strcmp(c->rope_type, "longrope") == 0) { /* a factor per rotary pair, both lists */
+        const char *bad = c->n_rope_short != d->rot / 2 ? "short_factor" : c->n_rope_long != d->rot / 2 ? "long_factor" : NULL;
+        for (int i = 0; !bad && i < c->n_rope_short; i++)
+            bad = c->rope_short[i] > 0 ? NULL : "short_factor";
+        for (int i = 0; !bad && i < c->n_rope_long; i++)
+            bad = c->rope_long[i] > 0 ? NULL : "long_factor";
+        if (bad)
+            return ck_err_set(err, CK_EUSAGE, c->path, bad, CK_NO_OFFSET, "longrope needs %lld positive numbers in %s, "
+                              "one per rotary pair (%lld rotary dims), not %d", (long long)(d->rot / 2), bad,
+                              (long long)d->rot, bad[0] == 's' ? c->n_rope_short : c->n_rope_long);
+        if (!(c->rope_orig_max > 0))
+            return ck_err_set(err, CK_EUSAGE, c->path, "original_max_position_embeddings", CK_NO_OFFSET, "longrope "
+                              "needs original_max_position_embeddings (in rope_parameters or at the top)");
+    }
     if (d->mla) {
         d->q_lora = cfg_int(c, "q_lora_rank", 0);
         d->kv_lora = cfg_int(c, "kv_lora_rank", 0);
@@ -750,14 +767,31 @@ static double yarn_mscale(double scale, double m)
 }
 
 /* Inverse frequencies of a rotary dim (default, or yarn as DeepSeek configures it), the factor
- * on cos/sin, and the factor on the softmax scale. */
-static void rope_freqs(const ck_config *c, size_t dim, double *inv, double *af, double *smul)
+ * on cos/sin, and the factor on the softmax scale; max_len is the deployment's max_model_len (0:
+ * vLLM's default), which picks longrope's factors. */
+static void rope_freqs(const ck_config *c, size_t dim, int64_t max_len, double *inv, double *af, double *smul)
 {
     double base = c->rope_theta;
     *af = 1.0;
     *smul = 1.0;
     for (size_t i = 0; i < dim / 2; i++)
         inv[i] = 1.0 / pow(base, 2.0 * (double)i / (double)dim);
+    if (strcmp(c->rope_type, "longrope") == 0) {
+        /* Phi-3's (vLLM's Phi3LongRoPEScaledRotaryEmbedding): the long factors for every position
+         * when max_model_len exceeds original_max_position_embeddings (vLLM's default max_model_len
+         * is that original length: the short ones), cos and sin times sqrt(1 + ln(s) / ln(orig)),
+         * s = max_position_embeddings / orig, unless short_mscale or long_mscale says */
+        int64_t mpe = 0;
+        config_int(c, "max_position_embeddings", &mpe);
+        double orig = c->rope_orig_max, s = orig > 0 ? (double)mpe / orig : 1;
+        int lng = max_len > 0 && (double)max_len > orig;
+        const double *fac = lng ? c->rope_long : c->rope_short;
+        double ms = lng ? c->rope_long_mscale : c->rope_short_mscale;
+        for (size_t i = 0; i < dim / 2; i++) /* lengths checked by dense_dims_of */
+            inv[i] /= fac[i];
+        *af = ms > 0 ? ms : s <= 1 ? 1.0 : sqrt(1 + log(s) / log(orig));
+        return;
+    }
     if (strcmp(c->rope_type, "llama3") == 0) { /* Llama 3.1: long wavelengths slowed by factor, a smooth band */
         double factor = c->rope_factor > 0 ? c->rope_factor : 8, lf = c->rope_low_freq_factor > 0 ? c->rope_low_freq_factor : 1;
         double hf = c->rope_high_freq_factor > 0 ? c->rope_high_freq_factor : 4, old = c->rope_orig_max > 0 ? c->rope_orig_max : 8192;
@@ -880,7 +914,7 @@ static int mla_rank(const plan *p, const dense_dims *d, const rank_load *R, int6
         memcpy(c + t * kvl, a + t * (ql + kva) + ql, kvl * sizeof *c);
     op_norm(d, c, T, kvl, wkvn, c);
     double inv[ROPE_MAX_PAIRS], af, smul; /* qk_rope <= 2 * ROPE_MAX_PAIRS (dense_dims_of) */
-    rope_freqs(p->cfg, rope, inv, &af, &smul);
+    rope_freqs(p->cfg, rope, d->max_len, inv, &af, &smul);
     rope_interleaved(q, T, hq, qk, nope, rope, inv, af);
     rope_interleaved(a, T, 1, ql + kva, ql + kvl, rope, inv, af); /* k_pe, one head shared by all */
     op_linear(d, c, T, kvl, wkvb, hq * (nope + vh), NULL, kv, 0);
@@ -1067,9 +1101,9 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         lc.rope_theta = lc.rope_theta_local;
         lc.rope_factor = lc.rope_factor_local;
         snprintf(lc.rope_type, sizeof lc.rope_type, "%s", lc.rope_type_local);
-        rope_freqs(&lc, rot, inv, &af, &smul);
+        rope_freqs(&lc, rot, d->max_len, inv, &af, &smul);
     } else
-        rope_freqs(p->cfg, rot, inv, &af, &smul); /* default, linear or llama3 (yarn is DeepSeek's, in mla_rank) */
+        rope_freqs(p->cfg, rot, d->max_len, inv, &af, &smul); /* yarn and longrope scale cos/sin by af */
     /* attention: every rank its heads, o_proj partial sums added; OLMo 2 reads x as it is */
     if (d->post)
         memcpy(h, x, Tz * H * sizeof *h);

@@ -41,6 +41,7 @@ typedef struct {
                               * the topk_group groups whose best expert scores highest */
     int shared_ungated;      /* shared experts under mlp.shared_experts, added as they are (DeepSeek, GLM) */
     int64_t rot;             /* rotary dims of a head (partial_rotary_factor), head_dim otherwise */
+    int64_t max_len;         /* the deployment's max_model_len (plan_layout), 0: vLLM's default */
     /* what Gemma-style decoders change (rules "forward": norm_offset, block, act, embed_scale,
      * attn_scale_dim, attn_softcap, final_softcap, window, sliding) */
     double norm_off;         /* added to every RMSNorm weight (Gemma: 1) */

@@ -33,6 +33,8 @@ typedef struct {
                                   * AWQ/GPTQ maybe_update_config derives them when
                                   * modules_to_not_convert is empty: plan_unconverted), borrowed;
                                   * NULL: none */
+    int64_t max_model_len;       /* vLLM's --max-model-len, 0: its default (for check's rotary:
+                                  * longrope's factors); lint does not use it */
 } plan_layout;
 
 typedef struct {

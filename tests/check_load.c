@@ -75,7 +75,7 @@ START_TEST(test_load_slices)
     for (unsigned ti = 0; ti < 3; ti++)
         for (int pp = 1; pp <= 2; pp++) {
             int t = tps[ti];
-            plan_layout lay = {t, pp, 0, {0}, 0, 0, NULL};
+            plan_layout lay = {t, pp, 0, {0}, 0, 0, NULL, 0};
             plan p;
             ck_findings f;
             findings_init(&f);
@@ -140,7 +140,7 @@ START_TEST(test_load_slices)
     ck_assert_int_eq(ckpt_open("fixtures/moe/tiny-mixtral", 1, &ck, &err), CK_OK);
     ck_assert_int_eq(rules_load_builtin("mixtral", &r, &err), CK_OK);
     for (int ep = 0; ep <= 1; ep++) {
-        plan_layout lay = {2, 1, ep, {0}, 0, 0, NULL};
+        plan_layout lay = {2, 1, ep, {0}, 0, 0, NULL, 0};
         plan p;
         ck_findings f;
         findings_init(&f);
@@ -194,7 +194,7 @@ START_TEST(test_shard_slices)
     ck_assert_int_eq(rules_load_builtin("qwen2", &r, &err), CK_OK);
     /* what each rank takes, as the TUI shows it: GQA heads replicated in pairs at TP 4 */
     {
-        plan_layout lay = {4, 1, 0, {0}, 0, 0, NULL};
+        plan_layout lay = {4, 1, 0, {0}, 0, 0, NULL, 0};
         plan p;
         ck_findings f;
         findings_init(&f);
@@ -389,7 +389,7 @@ START_TEST(test_check_cli_reference)
                                  "real/tiny-gemma2", "real/tiny-mistral", "real/tiny-gemma3", "real/tiny-phi3",
                                  "real/tiny-granite", "moe/tiny-granitemoe", "real/tiny-cohere", "real/tiny-cohere2",
                                  "real/tiny-deepseek-v2-grouped", "real/tiny-qwen2-yarn", "moe/tiny-gpt-oss",
-                                 "real/tiny-olmo2", "real/tiny-starcoder2"};
+                                 "real/tiny-olmo2", "real/tiny-starcoder2", "real/tiny-phi3-longrope"};
     for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s --tp 2%s", refd[i], strstr(refd[i], "glm4-moe") ? "" : " --pp 2");
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
@@ -410,6 +410,14 @@ START_TEST(test_check_cli_reference)
     free(tu_cli(2, "vLLM loads this layout, but its first forward pass raises ValueError: Cannot gather norm of "
                 "width 32: a TP-sharded input of width 16 does not tile it evenly across 4 ranks",
                 "check fixtures/real/tiny-olmo2 --tp 4"));
+    /* longrope: vLLM takes the long factors for every position once --max-model-len passes
+     * original_max_position_embeddings; transformers' reference (8 tokens) has the short ones, so
+     * check says which it computes and the reference no longer holds */
+    out = tu_cli(1, "rotary     longrope, the long factors", "check fixtures/real/tiny-phi3-longrope --max-model-len 128");
+    ck_assert_msg(strstr(out, "relative error 0.261 unsharded") != NULL, "%s", out);
+    free(out);
+    free(tu_cli(0, "rotary     longrope, the short factors", "check fixtures/real/tiny-phi3-longrope --max-model-len 32"));
+    free(tu_cli(2, "--max-model-len takes a number of tokens", "check fixtures/real/tiny-phi3-longrope --max-model-len 0"));
     /* another model's logits for the same tokens */
     out = tu_cli(1, NULL, "check fixtures/real/tiny-qwen2 --reference fixtures/moe/tiny-mixtral/reference.logits");
     ck_assert_ptr_nonnull(strstr(out, "top-1 tokens agree 0/8: FAIL"));
@@ -479,11 +487,17 @@ START_TEST(test_check_cli_reference)
     /* what this version does not compute: a clear usage error */
     char *tmp = tu_tmpdir();
     ck_assert_ptr_nonnull(tmp);
-    snprintf(cmd, sizeof cmd, "cp fixtures/real/tiny-llama3-rope/* %s/ && sed -i 's/\"llama3\"/\"longrope\"/' "
+    snprintf(cmd, sizeof cmd, "cp fixtures/real/tiny-llama3-rope/* %s/ && sed -i 's/\"llama3\"/\"su\"/' "
              "%s/config.json && %s check %s", tmp, tmp, tu_bin(), tmp);
     ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
-    ck_assert_ptr_nonnull(strstr(out, "rope_type \"longrope\" is not computed by this version (default, linear, "
-                                      "dynamic, yarn and llama3 rotary)"));
+    ck_assert_ptr_nonnull(strstr(out, "rope_type \"su\" is not computed by this version (default, linear, "
+                                      "dynamic, yarn, llama3 and longrope rotary)"));
+    free(out);
+    /* longrope without its factors: the field is named with the count it needs */
+    snprintf(cmd, sizeof cmd, "sed -i 's/\"su\"/\"longrope\"/' %s/config.json && %s check %s", tmp, tu_bin(), tmp);
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
+    ck_assert_msg(strstr(out, "'short_factor': longrope needs 8 positive numbers in short_factor, one per rotary "
+                              "pair (16 rotary dims), not 0") != NULL, "%s", out);
     free(out);
     /* rotary dims the config makes odd: the fields to look at are named */
     snprintf(cmd, sizeof cmd, "sed -i 's/\"longrope\"/\"llama3\"/; s/^{/{\"partial_rotary_factor\": 0.1, /' "
@@ -634,7 +648,7 @@ START_TEST(test_device_load)
         ck_config plain = ck.cfg;
         plain.has_quant = 0;
         const cfg_quant *deq = ck.cfg.has_quant ? &ck.cfg.quant : NULL;
-        plan_layout lay = {2, 2, 0, {0}, 0, 0, NULL};
+        plan_layout lay = {2, 2, 0, {0}, 0, 0, NULL, 0};
         plan p;
         ck_findings f;
         findings_init(&f);
@@ -755,7 +769,7 @@ static void equals_library(const char *dir, const char *deq)
     ck_assert_int_eq(rules_load_builtin("llama", &r, &err), CK_OK);
     ck_config plain = ck.cfg;
     plain.has_quant = 0;
-    plan_layout lay = {1, 1, 0, {0}, 0, 0, NULL};
+    plan_layout lay = {1, 1, 0, {0}, 0, 0, NULL, 0};
     plan p;
     ck_findings f;
     findings_init(&f);

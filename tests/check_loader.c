@@ -26,7 +26,7 @@ START_TEST(test_pp_indices)
         {2, {31, 30}}, {3, {20, 21, 20}}, {4, {15, 15, 16, 15}}, {8, {7, 7, 8, 8, 8, 8, 8, 7}},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
-        plan_layout lay = {1, t[i].pp, 0, {0}, 0, 0, NULL};
+        plan_layout lay = {1, t[i].pp, 0, {0}, 0, 0, NULL, 0};
         int expect_start = 0;
         for (int s = 0; s < t[i].pp; s++) {
             int a, b;
@@ -39,13 +39,13 @@ START_TEST(test_pp_indices)
         }
         ck_assert_int_eq(expect_start, 61);
     }
-    plan_layout lay = {1, 3, 0, {22, 20, 19}, 1, 0, NULL}; /* #16450's VLLM_PP_LAYER_PARTITION */
+    plan_layout lay = {1, 3, 0, {22, 20, 19}, 1, 0, NULL, 0}; /* #16450's VLLM_PP_LAYER_PARTITION */
     int a, b;
     ck_err err;
     ck_err_clear(&err);
     ck_assert_int_eq(plan_pp_indices(61, &lay, 1, &a, &b, &err), CK_OK);
     ck_assert(a == 22 && b == 42);
-    plan_layout bad = {1, 2, 0, {30, 30}, 1, 0, NULL};
+    plan_layout bad = {1, 2, 0, {30, 30}, 1, 0, NULL, 0};
     ck_assert_int_eq(plan_pp_indices(61, &bad, 0, &a, &b, &err), CK_EUSAGE);
     ck_assert_ptr_nonnull(strstr(err.msg, "sum(partitions)=60 does not match num_hidden_layers=61."));
 }

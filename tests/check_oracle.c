@@ -608,6 +608,7 @@ START_TEST(oracle_logits)
             layout_opts_init(&o, "oracle");
             o.layout.tp = tp;
             o.layout.pp = pp;
+            o.layout.max_model_len = 64; /* run.py's LLM(max_model_len=64): longrope's long factors */
             session s;
             ck_err err;
             ck_err_clear(&err);

@@ -38,7 +38,7 @@ static void open_fx(fx *x, const char *dir, const char *rules)
     ck_assert_int_eq(tree_build(&x->ck, &x->t), 0);
     if (rules) {
         ck_assert_int_eq(rules_load_file(rules, &x->r, &err), CK_OK);
-        plan_layout lay = {8, 2, 0, {0}, 0, 0, NULL};
+        plan_layout lay = {8, 2, 0, {0}, 0, 0, NULL, 0};
         ck_assert_int_eq(plan_build(&x->r, &x->ck.cfg, &lay, &x->p, &x->f, &err), CK_OK);
         sim_result res;
         ck_assert_int_eq(simulate_run(&x->ck, &x->p, &res, &x->f, &err), CK_OK);

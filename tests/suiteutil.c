@@ -43,7 +43,7 @@ void tu_planned_open(tu_planned *x, const char *dir, int threads, const char *ru
     int rc = strchr(rules, '/') ? rules_load_file(rules, &x->r, &x->err)
                                 : rules_load_builtin(rules, &x->r, &x->err);
     ck_assert_msg(rc == CK_OK, "%s: %s", rules, x->err.msg);
-    plan_layout lay = {tp, pp, 0, {0}, 0, 0, NULL};
+    plan_layout lay = {tp, pp, 0, {0}, 0, 0, NULL, 0};
     findings_init(&x->f);
     x->planned = plan_build(&x->r, &x->ck.cfg, &lay, &x->p, &x->f, &x->err) == CK_OK;
 }
