@@ -280,6 +280,14 @@ static int variant_dims(const plan *p, dense_dims *d, ck_err *err)
     }
     if ((rc = fwd_field(p, FWD_NORM_EPS, d->eps, &d->eps, err))) /* StarCoder2's norm_epsilon */
         return rc;
+    double depth, wbase; /* MiniCPM: blocks times scale_depth / sqrt(layers), logits over hidden / dim_model_base */
+    if ((rc = fwd_field(p, FWD_RESIDUAL_DEPTH, 0, &depth, err)) || (rc = fwd_field(p, FWD_LOGIT_WIDTH, 0, &wbase, err)))
+        return rc;
+    int64_t nl = cfg_int(p->cfg, "num_hidden_layers", 0);
+    if (depth > 0 && nl > 0)
+        d->residual_mult *= depth / sqrt((double)nl);
+    if (wbase > 0)
+        d->logit_mult *= wbase / (double)d->hidden;
     if (strcmp(act, "silu") == 0)
         d->act = FWD_SILU;
     else if (strcmp(act, "gelu_pytorch_tanh") == 0)
@@ -746,17 +754,20 @@ static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R
 
 /* Rotary embedding on interleaved pairs (2i, 2i+1), as DeepSeek's latent attention applies it,
  * with per-pair inverse frequencies and cos/sin scaled by af (yarn's attention factor). */
-static void rope_interleaved(float *x, size_t T, size_t heads, size_t stride, size_t off, size_t dim,
-                             const double *inv, double af)
+/* Rotary on the host over dims [off, off + dim) of each head (rows of stride): pairs (2i, 2i+1)
+ * when interleaved (GPT-J, Cohere, DeepSeek's latent attention), else (i, i + dim/2) (MiniCPM3's). */
+static void rope_host(float *x, size_t T, size_t heads, size_t stride, size_t off, size_t dim, const double *inv,
+                      double af, int interleaved)
 {
+    size_t step = interleaved ? 2 : 1, other = interleaved ? 1 : dim / 2;
     for (size_t t = 0; t < T; t++)
         for (size_t h = 0; h < heads; h++) {
             float *v = x + (t * heads + h) * stride + off;
             for (size_t i = 0; i < dim / 2; i++) {
                 double f = inv[i] * (double)t;
-                float c = (float)(cos(f) * af), sn = (float)(sin(f) * af), a = v[2 * i], b = v[2 * i + 1];
-                v[2 * i] = a * c - b * sn;
-                v[2 * i + 1] = a * sn + b * c;
+                float c = (float)(cos(f) * af), sn = (float)(sin(f) * af), a = v[step * i], b = v[step * i + other];
+                v[step * i] = a * c - b * sn;
+                v[step * i + other] = a * sn + b * c;
             }
         }
 }
@@ -874,11 +885,19 @@ static int mla_rank(const plan *p, const dense_dims *d, const rank_load *R, int6
     double *pr = fmalloc(d, T * sizeof *pr);
     int rc = CK_OK;
     const float *wq = NULL, *wqa = NULL, *wqn = NULL, *wkva, *wkvn, *wkvb, *wo;
+    char qan[96];
+    snprintf(qan, sizeof qan, "layers.%lld.self_attn.q_a_proj.weight", (long long)l);
+    int sep = ql && rank_param(R, p, qan) != NULL; /* q_a_proj apart from kv_a_proj_with_mqa */
     if (!q || !a || !c || !kv || !o || !pr || (ql && !qa)) {
         rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         goto done;
     }
-    if (ql) {
+    if (ql && sep) { /* MiniCPM3: q_a_proj and kv_a_proj_with_mqa kept apart */
+        wqa = W(R, p, "layers.%lld.self_attn.q_a_proj.weight", l, 1, ql * H, err);
+        wkva = W(R, p, "layers.%lld.self_attn.kv_a_proj_with_mqa.weight", l, 1, kva * H, err);
+        wqn = W(R, p, "layers.%lld.self_attn.q_a_layernorm.weight", l, 1, ql, err);
+        wq = W(R, p, "layers.%lld.self_attn.q_b_proj.weight", l, 1, hq * qk * ql, err);
+    } else if (ql) {
         wkva = W(R, p, "layers.%lld.self_attn.fused_qkv_a_proj.weight", l, 1, (ql + kva) * H, err);
         wqn = W(R, p, "layers.%lld.self_attn.q_a_layernorm.weight", l, 1, ql, err);
         wq = W(R, p, "layers.%lld.self_attn.q_b_proj.weight", l, 1, hq * qk * ql, err);
@@ -902,7 +921,21 @@ static int mla_rank(const plan *p, const dense_dims *d, const rank_load *R, int6
         goto done;
     }
     /* the latent: [q_a |] c_kv | k_pe, replicated on every rank */
-    op_linear(d, h, T, H, wkva, ql + kva, NULL, a, 0);
+    if (sep) { /* two products, laid out as the fused one's */
+        float *kvp = fmalloc(d, T * kva * sizeof *kvp);
+        if (!kvp) {
+            rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+            goto done;
+        }
+        op_linear(d, h, T, H, wqa, ql, NULL, qa, 0);
+        op_linear(d, h, T, H, wkva, kva, NULL, kvp, 0);
+        for (size_t t = 0; t < T; t++) {
+            memcpy(a + t * (ql + kva), qa + t * ql, ql * sizeof *a);
+            memcpy(a + t * (ql + kva) + ql, kvp + t * kva, kva * sizeof *a);
+        }
+        ffree(d, kvp);
+    } else
+        op_linear(d, h, T, H, wkva, ql + kva, NULL, a, 0);
     if (ql) {
         for (size_t t = 0; t < T; t++)
             memcpy(qa + t * ql, a + t * (ql + kva), ql * sizeof *qa);
@@ -915,8 +948,8 @@ static int mla_rank(const plan *p, const dense_dims *d, const rank_load *R, int6
     op_norm(d, c, T, kvl, wkvn, c);
     double inv[ROPE_MAX_PAIRS], af, smul; /* qk_rope <= 2 * ROPE_MAX_PAIRS (dense_dims_of) */
     rope_freqs(p->cfg, rope, d->max_len, inv, &af, &smul);
-    rope_interleaved(q, T, hq, qk, nope, rope, inv, af);
-    rope_interleaved(a, T, 1, ql + kva, ql + kvl, rope, inv, af); /* k_pe, one head shared by all */
+    rope_host(q, T, hq, qk, nope, rope, inv, af, d->interleaved);
+    rope_host(a, T, 1, ql + kva, ql + kvl, rope, inv, af, d->interleaved); /* k_pe, one head shared by all */
     op_linear(d, c, T, kvl, wkvb, hq * (nope + vh), NULL, kv, 0);
     double scale = smul / sqrt((double)qk);
     for (size_t hh = 0; hh < hq; hh++)
@@ -1112,7 +1145,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     if (blk)
         memset(blk, 0, Tz * H * sizeof *blk);
     for (int r = 0; d->mla && r < tp; r++)
-        if ((rc = mla_rank(p, d, R[r], l, h, Tz, x, err)) != CK_OK)
+        if ((rc = mla_rank(p, d, R[r], l, h, Tz, sink, err)) != CK_OK)
             goto done;
     for (int r = 0; !d->mla && r < tp; r++) {
         const float *wqkv = W(R[r], p, aq, l, 1, qkv * H, err);
@@ -1161,8 +1194,8 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
             op_norm(d, k, Tz * hkv, hd, kn, k);
         }
         if (rotates && d->interleaved) { /* GPT-J / Cohere pairs, on the host (managed memory on a device) */
-            rope_interleaved(q, Tz, hq, hd, 0, rot, inv, af);
-            rope_interleaved(k, Tz, hkv, hd, 0, rot, inv, af);
+            rope_host(q, Tz, hq, hd, 0, rot, inv, af, 1);
+            rope_host(k, Tz, hkv, hd, 0, rot, inv, af, 1);
         } else if (rotates) {
             op_rope_freqs(d, q, Tz, hq, hd, rot, inv);
             op_rope_freqs(d, k, Tz, hkv, hd, rot, inv);

@@ -1190,6 +1190,6 @@ const char *rules_forward_name(int which)
                                                  "window", "sliding", "embed_multiplier", "residual_multiplier",
                                                  "attn_scale", "logit_scale", "logit_divisor", "norm", "rope_style",
                                                  "rope", "gate", "attn_module", "embedding", "qk_norm", "mlp", "mlp_in",
-                                                 "mlp_out", "norm_eps"};
+                                                 "mlp_out", "norm_eps", "residual_depth_scale", "logit_width_base"};
     return which >= 0 && which < FWD_COUNT ? names[which] : "?";
 }

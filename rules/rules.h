@@ -205,6 +205,10 @@ typedef enum {
     FWD_MLP_OUT,
     FWD_NORM_EPS,        /* the config field holding the norms' epsilon where it is neither
                           * rms_norm_eps nor layer_norm_eps (StarCoder2's norm_epsilon) */
+    FWD_RESIDUAL_DEPTH,  /* the config field that, over sqrt(num_hidden_layers), multiplies each
+                          * block's output before it is added (MiniCPM's scale_depth) */
+    FWD_LOGIT_WIDTH,     /* the config field the hidden size is divided by to give the divisor of
+                          * the final hidden state (MiniCPM's dim_model_base: hidden / it) */
     FWD_COUNT
 } rules_fwd;
 

@@ -389,7 +389,8 @@ START_TEST(test_check_cli_reference)
                                  "real/tiny-gemma2", "real/tiny-mistral", "real/tiny-gemma3", "real/tiny-phi3",
                                  "real/tiny-granite", "moe/tiny-granitemoe", "real/tiny-cohere", "real/tiny-cohere2",
                                  "real/tiny-deepseek-v2-grouped", "real/tiny-qwen2-yarn", "moe/tiny-gpt-oss",
-                                 "real/tiny-olmo2", "real/tiny-starcoder2", "real/tiny-phi3-longrope"};
+                                 "real/tiny-olmo2", "real/tiny-starcoder2", "real/tiny-phi3-longrope",
+                                 "real/tiny-minicpm3"};
     for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s --tp 2%s", refd[i], strstr(refd[i], "glm4-moe") ? "" : " --pp 2");
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
