@@ -20,7 +20,9 @@ endif
 CPPFLAGS += -I.
 CFLAGS   := -std=c11 -D_GNU_SOURCE -O2 -g -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -MMD -MP
 CURSES_LIBS := $(shell pkg-config --libs ncurses 2>/dev/null || echo -lncurses)
-LDLIBS   := -lcjson $(CURSES_LIBS) -lpthread -lm -ldl
+CJSON_LIBS := $(shell pkg-config --libs libcjson 2>/dev/null || echo -lcjson)
+CPPFLAGS += $(shell pkg-config --cflags libcjson 2>/dev/null)
+LDLIBS   := $(CJSON_LIBS) $(CURSES_LIBS) -lpthread -lm -ldl
 CHECKLIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm -lpthread)
 # libcurl reads from the Hub (inspect/hub.c); without it the build works and says so at run time
 CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null)
@@ -52,7 +54,9 @@ NVFLAGS   := -O2 -std=c++17 $(CPPFLAGS) -Xcompiler -Wall,-Wextra,-Werror,-fno-ex
              -gencode arch=compute_90,code=compute_90
 CUDA_OBJ  := $(BUILD)/obj/kernels/convert.cu.o $(BUILD)/obj/kernels/dequant.cu.o $(BUILD)/obj/kernels/devmem.cu.o \
              $(BUILD)/obj/kernels/ops.cu.o
-LDLIBS    += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcudart -ldl
+# the CUDA runtime linked in statically: a CUDA build still runs inspect and lint (and says why
+# there is no device) on a machine without it; cuBLAS is opened at run time
+LDLIBS    += -L$(CUDA_HOME)/lib64 -lcudart_static -lrt -ldl
 else
 HAVE_CUDA := 0
 CUDA_OBJ  := $(BUILD)/obj/kernels/convert_stub.o $(BUILD)/obj/kernels/devmem_stub.o
@@ -171,14 +175,14 @@ fuzz: deps
 	    $(BUILD)/fuzz-corpus fixtures/fuzz-corpus
 	@mkdir -p $(BUILD)/fuzz-rules
 	$(Q)clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz_rules \
-	    $(FUZZ_RULES_SRC) -I$(BUILD)/gen rules/builtin.S -lcjson
+	    $(FUZZ_RULES_SRC) -I$(BUILD)/gen rules/builtin.S $(CJSON_LIBS)
 	$(Q)./$(BUILD)/fuzz_rules -max_total_time=$(FUZZ_TIME) -rss_limit_mb=1024 -timeout=5 \
 	    $(BUILD)/fuzz-rules fixtures/fuzz-rules
 	@mkdir -p $(BUILD)/fuzz-folder
 	$(Q)clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz_folder \
 	    tests/fuzz_folder.c $(BASE_SRC) $(filter inspect/%,$(LIB_SRC)) kernels/convert_ref.c \
 	    kernels/dequant_ref.c kernels/convert_stub.c \
-	    -lcjson -lpthread -lm -ldl
+	    $(CJSON_LIBS) -lpthread -lm -ldl
 	$(Q)./$(BUILD)/fuzz_folder -max_total_time=$(FUZZ_TIME) -rss_limit_mb=1024 -timeout=5 \
 	    $(BUILD)/fuzz-folder fixtures/fuzz-folder
 

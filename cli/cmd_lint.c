@@ -3,11 +3,13 @@
  * (headers, or the index alone) and reports, per rank, what it would raise. */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "inspect/ckpt.h"
 #include "loader/plan.h"
@@ -357,9 +359,16 @@ int cmd_lint(int argc, char **argv)
         cli_misuse("lint", argc, argv, lint_opts);
         return EXIT_USAGE;
     }
-    if (a.output && !freopen(a.output, "w", stdout)) {
-        fprintf(stderr, "ckptdoc lint: --output %s: cannot write: %s\n", a.output, strerror(errno));
-        return EXIT_USAGE;
+    if (a.output) { /* the report into the file: stdout's descriptor, whatever stream writes it */
+        fflush(stdout);
+        int fd = open(a.output, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+        if (fd < 0 || dup2(fd, STDOUT_FILENO) < 0) {
+            fprintf(stderr, "ckptdoc lint: --output %s: cannot write: %s\n", a.output, strerror(errno));
+            if (fd >= 0)
+                close(fd);
+            return EXIT_USAGE;
+        }
+        close(fd);
     }
     out_style st;
     out_style_detect(&st, stdout, a.no_color || a.fmt != OUT_FMT_TEXT || a.output);

@@ -75,6 +75,8 @@ int main(int argc, char **argv)
     out_style_detect(&notices, stderr, 1);
     ck_notice_hook(out_notice, &notices);
     const char *cmd = argv[1];
+    if (strcmp(cmd, "tui") != 0) /* the TUI owns the terminal; everything else is text */
+        out_guard_streams();
     if (strcmp(cmd, "inspect") == 0)
         return cmd_inspect(argc - 1, argv + 1);
     if (strcmp(cmd, "lint") == 0)

@@ -6,6 +6,7 @@
 
 #include <cjson/cJSON.h>
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -95,6 +96,144 @@ void out_progress(uint64_t done, uint64_t total, void *ctx)
 }
 
 const char *const out_formats[OUT_FORMATS] = {"text", "json", "github", "sarif"};
+
+/* The escape sequences ckptdoc writes itself, which the guard lets through. */
+static const char *const own_seq[] = {"\033[0m", "\033[1m", "\033[2m", "\033[36m", "\033[1;31m", "\033[1;33m",
+                                      "\033[K"};
+#define OWN_SEQ_MAX 8
+
+typedef struct {
+    int fd, err;             /* the descriptor written; err: stderr (progress's \r allowed) */
+    char held[OWN_SEQ_MAX];  /* the start of an escape sequence a write ended in */
+    size_t n_held;
+} guard;
+
+static int put_fd(int fd, const char *s, size_t n)
+{
+    while (n) {
+        ssize_t w = write(fd, s, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        s += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* 1: s[0..n) is one of ckptdoc's own sequences; 0: none is; -1: it may become one. */
+static int own_prefix(const char *s, size_t n)
+{
+    int maybe = 0;
+    for (size_t k = 0; k < sizeof own_seq / sizeof *own_seq; k++) {
+        size_t len = strlen(own_seq[k]);
+        if (n >= len && memcmp(s, own_seq[k], len) == 0)
+            return 1;
+        if (n < len && memcmp(s, own_seq[k], n) == 0)
+            maybe = 1;
+    }
+    return maybe ? -1 : 0;
+}
+
+/* One piece of at most 4096 bytes through the guard. */
+static int guard_piece(guard *g, const char *buf, size_t take)
+{
+    char out[4096], tmp[OWN_SEQ_MAX + 4096];
+    size_t o = 0, n = g->n_held + take;
+    memcpy(tmp, g->held, g->n_held); /* what an earlier write held back comes first */
+    memcpy(tmp + g->n_held, buf, take);
+    g->n_held = 0;
+    for (size_t i = 0; i < n;) {
+        unsigned char c = (unsigned char)tmp[i];
+        if (o + 8 > sizeof out) {
+            if (put_fd(g->fd, out, o) < 0)
+                return -1;
+            o = 0;
+        }
+        if (c == 033) {
+            int own = own_prefix(tmp + i, n - i);
+            if (own < 0 && n - i < OWN_SEQ_MAX) { /* it may finish in the next write */
+                memcpy(g->held, tmp + i, n - i);
+                g->n_held = n - i;
+                break;
+            }
+            for (size_t k = 0; own == 1 && k < sizeof own_seq / sizeof *own_seq; k++) {
+                size_t len = strlen(own_seq[k]);
+                if (n - i >= len && memcmp(tmp + i, own_seq[k], len) == 0) {
+                    memcpy(out + o, tmp + i, len);
+                    o += len;
+                    i += len;
+                    break;
+                }
+            }
+            if (own == 1)
+                continue;
+        }
+        if (c == 0xc2 && i + 1 == n && n - i < OWN_SEQ_MAX && take) { /* a C1 control's first byte */
+            g->held[0] = (char)c;
+            g->n_held = 1;
+            break;
+        }
+        if ((c < 0x20 && c != '\n' && c != '\t' && !(c == '\r' && g->err)) || c == 0x7f) {
+            o += (size_t)snprintf(out + o, sizeof out - o, "\\x%02x", c);
+            i++;
+        } else if (c == 0xc2 && i + 1 < n && (unsigned char)tmp[i + 1] >= 0x80 && (unsigned char)tmp[i + 1] <= 0x9f) {
+            o += (size_t)snprintf(out + o, sizeof out - o, "\\u00%02x", (unsigned char)tmp[i + 1]);
+            i += 2; /* a C1 control (U+0080-U+009F: 0x9b is a CSI) */
+        } else
+            out[o++] = tmp[i++];
+    }
+    return o ? put_fd(g->fd, out, o) : 0;
+}
+
+static ssize_t guard_write(void *cookie, const char *buf, size_t size)
+{
+    for (size_t done = 0; done < size;) {
+        size_t take = size - done > 4096 ? 4096 : size - done;
+        if (guard_piece(cookie, buf + done, take) < 0)
+            return done ? (ssize_t)done : -1;
+        done += take;
+    }
+    return (ssize_t)size;
+}
+
+/* At the stream's end, what a write held back goes out escaped (it finished no sequence). */
+static int guard_close(void *cookie)
+{
+    guard *g = cookie;
+    char out[8 * OWN_SEQ_MAX];
+    size_t o = 0;
+    for (size_t i = 0; i < g->n_held; i++)
+        o += (size_t)snprintf(out + o, sizeof out - o, "\\x%02x", (unsigned char)g->held[i]);
+    g->n_held = 0;
+    return o ? put_fd(g->fd, out, o) : 0;
+}
+
+static FILE *guarded(FILE *fp, int fd, int err)
+{
+    static guard gs[2];
+    guard *g = &gs[err];
+    g->fd = fd;
+    g->err = err;
+    cookie_io_functions_t io = {NULL, guard_write, NULL, guard_close};
+    FILE *f = fopencookie(g, "w", io);
+    if (!f)
+        return NULL;
+    fflush(fp);
+    setvbuf(f, NULL, err ? _IONBF : isatty(fd) ? _IOLBF : _IOFBF, 0);
+    return f;
+}
+
+int out_guard_streams(void)
+{
+    FILE *o = guarded(stdout, STDOUT_FILENO, 0), *e = guarded(stderr, STDERR_FILENO, 1);
+    if (o)
+        stdout = o;
+    if (e)
+        stderr = e;
+    return o && e ? 0 : -1;
+}
 
 void out_notice(const char *line, int transient, void *ctx)
 {

@@ -347,6 +347,14 @@ START_TEST(test_install)
     ck_assert_int_eq(tu_run(cmd, 1, &out), 0);
     ck_assert_ptr_nonnull(strstr(out, "-F _ckptdoc"));
     free(out);
+    /* the CUDA runtime is linked in, not a library the binary needs: inspect and lint run where
+     * it is absent (readelf comes with gcc's binutils) */
+    snprintf(cmd, sizeof cmd, "readelf -d %s/usr/bin/ckptdoc", tmp);
+    if (tu_run(cmd, 1, &out) == 0) {
+        ck_assert_ptr_nonnull(strstr(out, "NEEDED"));
+        ck_assert_msg(strstr(out, "libcudart") == NULL, "%s", out);
+    }
+    free(out);
     snprintf(cmd, sizeof cmd, "make -s uninstall DESTDIR=%s PREFIX=/usr && test ! -e %s/usr/bin/ckptdoc && "
              "test ! -e %s/usr/share/ckptdoc", tmp, tmp, tmp);
     ck_assert_msg(tu_run(cmd, 1, &out) == 0, "%s", out);
@@ -734,6 +742,44 @@ START_TEST(test_value_typos)
 }
 END_TEST
 
+/* Terminal escape sequences a checkpoint carries (a tensor name that clears the screen, a
+ * model_type that sets the window title, a C1 CSI) are printed escaped, never sent to the
+ * terminal; on stderr too. */
+START_TEST(test_escapes_not_sent)
+{
+    char *dir = tu_tmpdir(), path[1024], *out = NULL;
+    static const char hdr[] = "{\"w\\u001b[2Jevil\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},"
+                              "\"c1\\u009b31m\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[8,16]}}";
+    unsigned char buf[512] = {0};
+    size_t hl = strlen(hdr);
+    for (int i = 0; i < 8; i++)
+        buf[i] = (unsigned char)(hl >> (8 * i));
+    memcpy(buf + 8, hdr, hl);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    FILE *f = fopen(path, "wb");
+    ck_assert_ptr_nonnull(f);
+    ck_assert_uint_eq(fwrite(buf, 1, 8 + hl + 16, f), 8 + hl + 16);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    tu_write_file(path, "{\"model_type\": \"qwen2\\u001b]0;pwned\\u0007\", \"architectures\": [\"Qwen2ForCausalLM\"]}");
+    static const struct { const char *fmt; int rc; } cmds[] = {{"inspect %s --list", 0}, {"lint %s --rules qwen2", 2},
+                                                               {"lint %s", 2}, {"inspect %s --format github", 0}};
+    for (unsigned i = 0; i < sizeof cmds / sizeof *cmds; i++) {
+        char cmd[1200];
+        snprintf(cmd, sizeof cmd, cmds[i].fmt, dir);
+        out = tu_cli(cmds[i].rc, NULL, "%s", cmd);
+        ck_assert_msg(strchr(out, '\033') == NULL && strchr(out, '\007') == NULL && strstr(out, "\xc2\x9b") == NULL,
+                      "%s: a raw control character reached the terminal: %s", cmd, out);
+        free(out);
+    }
+    free(tu_cli(0, "w\\x1b[2Jevil", "inspect %s --list", dir));
+    free(tu_cli(0, "c1\\u009b31m", "inspect %s --list", dir));
+    free(tu_cli(0, "qwen2\\x1b]0;pwned\\x07", "inspect %s", dir));
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 /* A FIFO given where a file is read (config.json, a shard, --rules, --manifest, --reference) is
  * refused at once as not a regular file: nothing waits for a writer. */
 START_TEST(test_fifo_not_read)
@@ -995,6 +1041,7 @@ int main(void)
     tcase_add_test(core, test_config_file);
     tcase_add_test(core, test_value_typos);
     tcase_add_test(core, test_fifo_not_read);
+    tcase_add_test(core, test_escapes_not_sent);
     tcase_add_test(core, test_config_sizes);
     tcase_add_test(core, test_hub);
     suite_add_tcase(s, core);

@@ -19,7 +19,7 @@ _ckptdoc()
     case "$cmd" in
         inspect) COMPREPLY=($(compgen -W "--format --list --verify --manifest --device --threads --no-color --help" -- "$cur")) ;;
         lint) COMPREPLY=($(compgen -W "$layout --format --strict --no-color" -- "$cur")) ;;
-        check) COMPREPLY=($(compgen -W "$layout --device --tokens --against --layers --max-memory --reference --load-only --format" -- "$cur")) ;;
+        check) COMPREPLY=($(compgen -W "$layout --device --tokens --against --layers --max-memory --max-model-len --reference --load-only --format" -- "$cur")) ;;
         tui|explain) COMPREPLY=($(compgen -W "$layout" -- "$cur")) ;;
         rules) COMPREPLY=($(compgen -W "list show explain" -- "$cur")) ;;
     esac
