@@ -2,6 +2,8 @@
 #include "inspect/config.h"
 #include "base/fileio.h"
 #include "base/text.h"
+#include "base/jscan.h"
+#include "base/strmap.h"
 
 #include <cjson/cJSON.h>
 #include <ctype.h>
@@ -310,6 +312,58 @@ static int quant_groups(const cJSON *q, ck_config *cfg)
     return 0;
 }
 
+/* Python's json keeps the last of a key given twice in an object, cJSON answers the first: every
+ * earlier duplicate is dropped (a warning each, naming the value kept), in every object. 0, or -1
+ * out of memory. */
+static int keep_last(cJSON *o, const char *path, ck_findings *f, int depth)
+{
+    if (depth > 64) /* config.json nests a few levels; deeper objects are left as they are */
+        return 0;
+    strmap seen;
+    strmap_init(&seen);
+    int rc = 0;
+    cJSON *c = o->child ? o->child->prev : NULL; /* cJSON keeps the last child as child->prev */
+    while (c && rc == 0) {
+        cJSON *before = c == o->child ? NULL : c->prev;
+        if (cJSON_IsObject(c) || cJSON_IsArray(c))
+            rc = keep_last(c, path, f, depth + 1);
+        if (cJSON_IsObject(o) && c->string && rc == 0) {
+            if (strmap_get(&seen, c->string, NULL)) {
+                const cJSON *last = NULL;
+                for (const cJSON *x = c->next; x; x = x->next)
+                    if (x->string && strcmp(x->string, c->string) == 0)
+                        last = x;
+                char *lv = last ? cJSON_PrintUnformatted(last) : NULL;
+                findings_add(f, "config.duplicate_key", SEV_WARNING, path, c->string, UINT64_MAX, "given more "
+                             "than once in one object; Python's json (transformers, vLLM) keeps the last, %.200s, so "
+                             "ckptdoc does too", lv ? lv : "the last value");
+                free(lv);
+                cJSON_Delete(cJSON_DetachItemViaPointer(o, c));
+            } else if (strmap_put(&seen, c->string, 1, NULL) < 0)
+                rc = -1;
+        }
+        c = before;
+    }
+    strmap_free(&seen);
+    return rc;
+}
+
+/* The first string of the document that holds \u0000 (a C string ends there; Python keeps the
+ * rest), or NULL. */
+static const cJSON *nul_string(const cJSON *o, const char *text, size_t len)
+{
+    for (size_t i = 0; i + 6 <= len; i++)
+        if (text[i] == '\\' && text[i + 1] == 'u' && text[i + 2] == '0' && text[i + 3] == '0' && text[i + 4] == '0' &&
+            text[i + 5] == '0') {
+            size_t bs = 0; /* an escaped backslash before it makes it text, not an escape */
+            for (size_t k = i; k > 0 && text[k - 1] == '\\'; k--)
+                bs++;
+            if (bs % 2 == 0)
+                return o;
+        }
+    return NULL;
+}
+
 int config_load(const char *path, ck_config *cfg, ck_findings *f)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -324,6 +378,16 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
                      "cannot read config.json: %s", why);
         return -1;
     }
+    size_t bad = jscan_utf8_invalid_at((const uint8_t *)text, len);
+    if (bad != SIZE_MAX) { /* transformers reads it as UTF-8: UnicodeDecodeError */
+        int line, col;
+        text_line_col(text, bad, &line, &col);
+        findings_add(f, "config.invalid", SEV_ERROR, path, NULL, (uint64_t)bad, "config.json is not UTF-8 (byte "
+                     "0x%02x at line %d, column %d): transformers cannot read it (UnicodeDecodeError)",
+                     (unsigned char)text[bad], line, col);
+        free(text);
+        return -1;
+    }
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(text, len + 1, &end, 1);
     if (!root || !cJSON_IsObject(root)) {
@@ -333,6 +397,20 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
         findings_add(f, "config.invalid", SEV_ERROR, path, NULL, (uint64_t)(at - text),
                      root ? "config.json is not a JSON object" :
                      "config.json is not valid JSON at line %d, column %d", line, col);
+        cJSON_Delete(root);
+        free(text);
+        return -1;
+    }
+    if (nul_string(root, text, len)) {
+        findings_add(f, "config.invalid", SEV_ERROR, path, NULL, UINT64_MAX, "config.json holds a \\u0000 (a NUL "
+                     "character) in a string: no model type, architecture or field has one, and a C reader would "
+                     "stop the string there while Python keeps the rest");
+        cJSON_Delete(root);
+        free(text);
+        return -1;
+    }
+    if (keep_last(root, path, f, 0) != 0) {
+        findings_add(f, "config.invalid", SEV_ERROR, path, NULL, UINT64_MAX, "out of memory");
         cJSON_Delete(root);
         free(text);
         return -1;

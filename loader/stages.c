@@ -335,8 +335,14 @@ static int key_not_here(const sim *s, int si, const sim_key *k, const sim_param 
     const rules_file *r = p->rules;
     const plan_stage *st = &p->stages[si];
     size_t pl = r->builds_model && !kp->stages ? strlen(kp->param) : 0;
-    if (pl > 5 && strcmp(kp->param + pl - 5, ".bias") == 0)
-        return 1; /* the loaders drop a bias the model does not have */
+    if (pl > 5 && strcmp(kp->param + pl - 5, ".bias") == 0) { /* the loaders drop a bias the model lacks */
+        char wname[512]; /* counted where the model has the linear (not a layer beyond its own) */
+        snprintf(wname, sizeof wname, "%.*s.weight", (int)(pl - 5), kp->param);
+        for (int i = 0; i < p->layout.pp; i++)
+            if (strmap_get(&p->stages[i].by_name, wname, NULL))
+                return 1;
+        return 0;
+    }
     if (key_guard(r, k) && sim_pp_missing(p, st, kp->param, kp->layer)) {
         out->skipped_pp++;
         return 0;

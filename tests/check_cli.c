@@ -819,6 +819,23 @@ START_TEST(test_config_sizes)
     free(tu_cli(1, "config.invalid", "lint %s/a", dir));
     free(tu_cli(1, "num_hidden_layers is 7.5, not an integer", "inspect %s/a", dir));
     free(tu_cli(2, "8 tokens x vocab_size 4294967296", "check %s/b", dir));
+    /* a key given twice: Python keeps the last, and so does lint (layer 1 is then beyond the
+     * model); a byte that is not UTF-8 and a \u0000 in a string are errors naming them */
+    snprintf(cmd, sizeof cmd, "sed 's/\"num_hidden_layers\": 2,/\"num_hidden_layers\": 2, \"num_hidden_layers\": 1,/' "
+             "fixtures/real/tiny-llama-bf16/config.json > %s/a/config.json", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    char *out = tu_cli(1, "warning config.duplicate_key", "lint %s/a", dir);
+    ck_assert_msg(strstr(out, "keeps the last, 1, so ckptdoc does too") && strstr(out, "layer 1 is at or beyond "
+                  "num_hidden_layers=1"), "%s", out);
+    free(out);
+    snprintf(cmd, sizeof cmd, "sed 's/LlamaForCausalLM/Llama\\xffForCausalLM/' fixtures/real/tiny-llama-bf16/config.json "
+             "> %s/a/config.json", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    free(tu_cli(1, "config.json is not UTF-8 (byte 0xff at line", "inspect %s/a", dir));
+    snprintf(cmd, sizeof cmd, "sed 's/\"llama\"/\"llama\\\\u0000x\"/' fixtures/real/tiny-llama-bf16/config.json "
+             "> %s/a/config.json", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    free(tu_cli(1, "holds a \\u0000 (a NUL character) in a string", "inspect %s/a", dir));
     tu_rmtree(dir);
     free(dir);
 }
