@@ -134,10 +134,26 @@ static int cap_bind(const pattern_cap *c, const char *key, size_t pos, size_t e,
     return 1;
 }
 
-/* Matches captures k.. and the literal after each against key[pos..). */
+/* A match's search state: after MATCH_STEPS calls without memo, the search restarts with one
+ * that remembers every (capture, position) that failed, so a key the captures can split many ways
+ * ("a.a.a.a..." against several :any captures) costs captures x length steps, not exponentially
+ * many. */
+#define MATCH_STEPS 4096
+typedef struct {
+    uint8_t *failed;     /* (n_caps + 1) x (n + 1), NULL on the first try */
+    size_t stride;
+    size_t steps;
+} match_ctx;
+
+/* Matches captures k.. and the literal after each against key[pos..); -1 when the first try runs
+ * out of steps. */
 static int match_from(const pattern *p, int k, const char *key, size_t n, size_t pos,
-                      pattern_value *vals)
+                      pattern_value *vals, match_ctx *m)
 {
+    if (!m->failed && ++m->steps > MATCH_STEPS)
+        return -1;
+    if (m->failed && m->failed[(size_t)k * m->stride + pos])
+        return 0;
     const char *lit = p->lit[k];
     size_t ll = p->lit_len[k];
     if (k == p->n_caps)
@@ -145,6 +161,7 @@ static int match_from(const pattern *p, int k, const char *key, size_t n, size_t
     /* lit[k] precedes capture k */
     if (n - pos < ll || memcmp(key + pos, lit, ll) != 0)
         return 0;
+    size_t at = pos;
     pos += ll;
     const pattern_cap *c = &p->caps[k];
     if (k == p->n_caps - 1) {
@@ -165,9 +182,15 @@ static int match_from(const pattern *p, int k, const char *key, size_t n, size_t
      * character the capture cannot hold, only the longest can be followed by it */
     char next = p->lit[k + 1][0];
     size_t shortest = next && !cap_holds(c, next) ? end : pos + 1;
-    for (size_t e = end; e > pos && e >= shortest; e--)
-        if (cap_bind(c, key, pos, e, &vals[k]) && match_from(p, k + 1, key, n, e, vals))
-            return 1;
+    for (size_t e = end; e > pos && e >= shortest; e--) {
+        if (!cap_bind(c, key, pos, e, &vals[k]))
+            continue;
+        int r = match_from(p, k + 1, key, n, e, vals, m);
+        if (r != 0)
+            return r;
+    }
+    if (m->failed)
+        m->failed[(size_t)k * m->stride + at] = 1;
     return 0;
 }
 
@@ -177,7 +200,17 @@ int pattern_match(const pattern *p, const char *key, size_t key_len, pattern_val
     size_t tl = p->lit_len[p->n_caps];
     if (tl > key_len || (tl && memcmp(key + key_len - tl, p->lit[p->n_caps], tl) != 0))
         return 0;
-    return match_from(p, 0, key, key_len, 0, vals);
+    match_ctx m = {NULL, 0, 0};
+    int r = match_from(p, 0, key, key_len, 0, vals, &m);
+    if (r >= 0)
+        return r;
+    m.stride = key_len + 1;
+    m.failed = calloc((size_t)(p->n_caps + 1) * m.stride, 1);
+    if (!m.failed)
+        return 0; /* out of memory: no match (the key is then reported, never mis-mapped) */
+    r = match_from(p, 0, key, key_len, 0, vals, &m);
+    free(m.failed);
+    return r > 0;
 }
 
 int pattern_format(const pattern *p, const pattern_value *vals, char *buf, size_t size)

@@ -193,6 +193,24 @@ START_TEST(test_pattern_match)
     ck_assert(v[0].len == 7 && strncmp(v[0].s, "gate_up", 7) == 0);
     ck_assert(v[1].len == 12);
     pattern_free(&p);
+    /* seven :any captures and a key they can split in very many ways: the search remembers what
+     * failed instead of trying every split (exponential: this did not end), and still finds a
+     * match where there is one */
+    ck_assert_int_eq(pattern_compile("{a:any}.{b:any}.{c:any}.{d:any}.{e:any}.{f:any}.{g:any}.x{h:any}", &p, why,
+                                     sizeof why, &col), 0);
+    char longkey[1024];
+    size_t n = 0;
+    for (int i = 0; i < 300; i++) {
+        longkey[n++] = 'a';
+        longkey[n++] = '.';
+    }
+    memcpy(longkey + n, "yz", 3);
+    ck_assert(!pattern_match(&p, longkey, n + 2, v));
+    memcpy(longkey + n, "xyz", 4);
+    ck_assert(pattern_match(&p, longkey, n + 3, v));
+    ck_assert(v[7].len == 2 && strncmp(v[7].s, "yz", 2) == 0);
+    ck_assert(v[0].len == 1 + 2 * 293); /* the first capture the longest, as before */
+    pattern_free(&p);
 }
 END_TEST
 
