@@ -341,7 +341,13 @@ typedef struct {
     ck_findings *f;
     ck_err *err;
     int reported;       /* construction findings already given for this template */
+    uint64_t visits;    /* bindings of the template's captures tried (PLAN_MAX_BINDINGS) */
 } expander;
+
+/* The most bindings one parameter template may have on a stage: a DeepSeek-V3 template has 61
+ * (one per layer; experts are one fused parameter); nested ranges of 1000 x 1000 x 1000 would
+ * take a billion parameters and tens of GB before anything is said. */
+#define PLAN_MAX_BINDINGS 200000
 
 static int stage_add(plan_stage *st, size_t *cap, const plan_param *pp)
 {
@@ -687,6 +693,11 @@ static int expand(expander *x, size_t *cap, int k)
     plan *p = x->p;
     plan_env env = {p, &t->name, x->vals, NULL, NULL, 0, NULL};
     if (k == t->name.n_caps) {
+        if (++x->visits > PLAN_MAX_BINDINGS)
+            return ck_err_set(x->err, CK_EFORMAT, p->rules->path, t->name.text, CK_NO_OFFSET, "params line %d: "
+                              "the ranges of this template's captures bind it more than %d times on one stage: "
+                              "no model has that many parameters of one kind (nested ranges multiply)", t->line,
+                              PLAN_MAX_BINDINGS);
         if (t->when) {
             expr_val w;
             if (plan_eval(p, t->when, &env, t->line, &w, x->err))

@@ -836,6 +836,13 @@ START_TEST(test_config_sizes)
              "> %s/a/config.json", dir);
     ck_assert_int_eq(system(cmd), 0);
     free(tu_cli(1, "holds a \\u0000 (a NUL character) in a string", "inspect %s/a", dir));
+    /* rules whose nested ranges would bind one template a billion times: refused at once */
+    snprintf(cmd, sizeof cmd, "sed 's/\"ranges\": {\"layer\": \"0 .. L\"},/\"ranges\": {\"layer\": \"0 .. L\", \"a\": "
+             "\"0 .. 1000\", \"b\": \"0 .. 1000\", \"c\": \"0 .. 1000\"},/; s/\"params\": \\[/\"params\": [{\"name\": "
+             "\"x.{a}.{b}.{c}.weight\", \"shape\": [\"4\"]},/' rules/builtin/qwen3.json > %s/nested.json", dir);
+    ck_assert_int_eq(system(cmd), 0);
+    free(tu_cli(2, "the ranges of this template's captures bind it more than 200000 times on one stage",
+                "lint fixtures/real/tiny-qwen3 --rules %s/nested.json", dir));
     tu_rmtree(dir);
     free(dir);
 }
