@@ -125,17 +125,24 @@ $(BUILD)/fuzz_replay_folder: $(BUILD)/obj/tests/fuzz_folder.o $(BUILD)/obj/tests
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/fuzz_replay_lint: $(BUILD)/obj/tests/fuzz_lint.o $(BUILD)/obj/tests/fuzz_replay.o $(BUILD)/obj/tests/testutil.o $(LIB_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/fuzz_replay_rules: $(BUILD)/obj/tests/fuzz_rules.o $(BUILD)/obj/tests/fuzz_replay.o $(BUILD)/obj/tests/testutil.o $(LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Runs the suites of one build (BUILD, SAN) from the repository root.
-test-run: $(BIN) $(TESTS:%=$(BUILD)/%) $(BUILD)/fuzz_replay $(BUILD)/fuzz_replay_rules $(BUILD)/fuzz_replay_folder
+test-run: $(BIN) $(TESTS:%=$(BUILD)/%) $(BUILD)/fuzz_replay $(BUILD)/fuzz_replay_rules $(BUILD)/fuzz_replay_folder \
+          $(BUILD)/fuzz_replay_lint
 	@for t in $(TESTS); do echo "== $(BUILD)/$$t"; CKPTDOC_BIN=$(BIN) ./$(BUILD)/$$t || exit 1; done
 	@echo "== $(BUILD)/fuzz_replay fixtures/fuzz-corpus"
 	$(Q)./$(BUILD)/fuzz_replay fixtures/fuzz-corpus fixtures/malformed
 	@echo "== $(BUILD)/fuzz_replay_rules fixtures/fuzz-rules"
 	$(Q)./$(BUILD)/fuzz_replay_rules fixtures/fuzz-rules
+	@echo "== $(BUILD)/fuzz_replay_lint fixtures/fuzz-lint"
+	$(Q)./$(BUILD)/fuzz_replay_lint fixtures/fuzz-lint
 	@echo "== $(BUILD)/fuzz_replay_folder fixtures/fuzz-folder"
 	$(Q)./$(BUILD)/fuzz_replay_folder fixtures/fuzz-folder
 
@@ -165,8 +172,7 @@ bench: deps $(BIN)
 
 # libFuzzer over the safetensors header parser (clang); new inputs land in build/fuzz-corpus.
 FUZZ_SRC := tests/fuzz_st_header.c inspect/st.c inspect/sniff.c $(BASE_SRC)
-FUZZ_RULES_SRC := tests/fuzz_rules.c rules/rules.c rules/expr.c rules/pattern.c rules/builtin.c \
-            base/jscan.c base/ckerr.c base/text.c
+FUZZ_RULES_SRC := tests/fuzz_rules.c rules/rules.c rules/expr.c rules/pattern.c rules/builtin.c $(BASE_SRC)
 fuzz: deps
 	@command -v clang >/dev/null || { echo "make fuzz needs clang: apt-get install clang"; exit 2; }
 	@mkdir -p $(BUILD)/fuzz-corpus
@@ -185,6 +191,13 @@ fuzz: deps
 	    $(CJSON_LIBS) -lpthread -lm -ldl
 	$(Q)./$(BUILD)/fuzz_folder -max_total_time=$(FUZZ_TIME) -rss_limit_mb=1024 -timeout=5 \
 	    $(BUILD)/fuzz-folder fixtures/fuzz-folder
+	@mkdir -p $(BUILD)/fuzz-lint
+	$(Q)clang -std=c11 -D_GNU_SOURCE -I. $(shell pkg-config --cflags libcjson 2>/dev/null) -g -O1 \
+	    -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz_lint tests/fuzz_lint.c \
+	    $(filter-out tui/%,$(LIB_SRC)) kernels/convert_stub.c kernels/devmem_stub.c -I$(BUILD)/gen rules/builtin.S \
+	    $(CJSON_LIBS) -lpthread -lm -ldl
+	$(Q)./$(BUILD)/fuzz_lint -max_total_time=$(FUZZ_TIME) -rss_limit_mb=2048 -timeout=10 \
+	    $(BUILD)/fuzz-lint fixtures/fuzz-lint
 
 # The binary (its rules are built in), the man page, bash and zsh completions, and the built-in
 # rules files as reading matter (share/ckptdoc/rules: `ckptdoc lint --rules FILE` takes an edited copy).

@@ -53,9 +53,21 @@ int ckpt_require_data(const ck_checkpoint *ck, const char *what, ck_err *err)
                       "(hf download ORG/NAME --local-dir DIR) and give that folder", what);
 }
 
+/* Why shard name is not one ckptdoc opens, or NULL: outside the folder, or a character no
+ * file name holds as the index means it (a NUL it carried as \u0000, kept as that text). */
+static const char *unsafe_why(const char *name)
+{
+    if (strstr(name, "\\u0000"))
+        return "holds a NUL character (\\u0000), which no file name can: Python's open() raises "
+               "ValueError: embedded null byte, and a C reader would open the name cut short there";
+    if (!ckpt_name_is_safe(name))
+        return "points outside the model folder (absolute path or '..')";
+    return NULL;
+}
+
 int ckpt_name_is_safe(const char *name)
 {
-    if (!name[0] || name[0] == '/')
+    if (!name[0] || name[0] == '/' || strstr(name, "\\u0000"))
         return 0;
     const char *p = name;
     while (*p) {
@@ -329,11 +341,11 @@ static long index_shard(ck_checkpoint *ck, index_ctx *x, const char *sname, cons
     x->pend_keys[x->npend] = 1;
     char shown[256];
     key_str(shown, sizeof shown, key, key_len);
-    if (!ckpt_name_is_safe(sname))
+    const char *why = unsafe_why(sname);
+    if (why)
         findings_add(&ck->findings, "index.unsafe_shard_name", SEV_ERROR, ck->index_name, shown,
-                     CK_NO_OFFSET, "shard name \"%s\" points outside the model folder (absolute "
-                     "path or '..'); it was not opened. A shard must be a file inside the folder",
-                     sname);
+                     CK_NO_OFFSET, "shard name \"%s\" %s; it was not opened. A shard must be a file inside "
+                     "the folder", sname, why);
     return (long)(PENDING | x->npend++);
 }
 
@@ -427,6 +439,7 @@ static int index_scan(ck_checkpoint *ck, jscan *j, index_ctx *x)
         size_t prev_len = 0;
         int prev_plain = 0; /* prev is its own JSON text: no '"', '\\' or control character */
         long prev_si = -1;
+        char nulname[1024]; /* a shard name with \u0000 in it, as text (never a prev) */
         while ((r = jscan_next(j, '}', &st, "in weight_map")) > 0) {
             size_t key_len;
             const char *key = jscan_string_ref(j, &key_len);
@@ -451,15 +464,23 @@ static int index_scan(ck_checkpoint *ck, jscan *j, index_ctx *x)
                 j->i = at + prev_len + 1;
             else if (!(sname = jscan_string(j, 1, &sl)))
                 return 0;
+            else if (strlen(sname) != sl) { /* a \u0000 inside: the name as the index wrote it */
+                size_t w = 0;
+                for (size_t q = 0; q < sl && w + 7 < sizeof nulname; q++)
+                    w += sname[q] ? (size_t)snprintf(nulname + w, sizeof nulname - w, "%c", sname[q])
+                                  : (size_t)snprintf(nulname + w, sizeof nulname - w, "\\u0000");
+                sname = nulname;
+                sl = w;
+            }
             else
                 same = prev && strcmp(prev, sname) == 0;
             long si = same ? prev_si : index_shard(ck, x, sname, key, key_len);
             if (si < 0 || entry_add(ck, &ecap, key, key_len, (uint32_t)si) != 0)
                 return -1;
             if (!same) {
-                prev = sname;
-                prev_len = sl;
-                prev_plain = jscan_plain_end((const uint8_t *)sname, 0, sl) == sl;
+                prev = sname == nulname ? NULL : sname;
+                prev_len = prev ? sl : 0;
+                prev_plain = prev && jscan_plain_end((const uint8_t *)sname, 0, sl) == sl;
                 prev_si = si;
                 continue;
             }

@@ -836,6 +836,14 @@ START_TEST(test_config_sizes)
              "> %s/a/config.json", dir);
     ck_assert_int_eq(system(cmd), 0);
     free(tu_cli(1, "holds a \\u0000 (a NUL character) in a string", "inspect %s/a", dir));
+    /* a shard name with \u0000 in the index: shown as written, never opened (cut at the NUL it
+     * would name a real shard) */
+    snprintf(cmd, sizeof cmd, "mkdir %s/c && cp fixtures/real/tiny-qwen2/*.safetensors fixtures/real/tiny-qwen2/config.json "
+             "%s/c/ && sed '0,/safetensors\"/s//safetensors\\\\u0000..\\/x\"/' "
+             "fixtures/real/tiny-qwen2/model.safetensors.index.json > %s/c/model.safetensors.index.json", dir, dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    free(tu_cli(1, "safetensors\\u0000../x\" holds a NUL character (\\u0000), which no file name can", "inspect %s/c",
+                dir));
     /* rules whose nested ranges would bind one template a billion times: refused at once */
     snprintf(cmd, sizeof cmd, "sed 's/\"ranges\": {\"layer\": \"0 .. L\"},/\"ranges\": {\"layer\": \"0 .. L\", \"a\": "
              "\"0 .. 1000\", \"b\": \"0 .. 1000\", \"c\": \"0 .. 1000\"},/; s/\"params\": \\[/\"params\": [{\"name\": "
