@@ -742,6 +742,29 @@ START_TEST(test_value_typos)
 }
 END_TEST
 
+/* The README stays a front page (under 12 KB) and keeps the two set-up commands a newcomer needs;
+ * the documents it points to exist. */
+START_TEST(test_readme)
+{
+    size_t len;
+    char *r = (char *)tu_read_file("README.md", &len);
+    ck_assert_ptr_nonnull(r);
+    ck_assert_msg(len < 12 * 1024, "README.md is %zu bytes: details belong in docs/", len);
+    ck_assert_ptr_nonnull(strstr(r, "    make demo "));
+    ck_assert_ptr_nonnull(strstr(r, "    make check "));
+    for (char *q = r; (q = strstr(q, "](")) != NULL; q += 2) { /* every relative link resolves */
+        char path[256];
+        size_t n = strcspn(q + 2, ")#");
+        if (n == 0 || n >= sizeof path || strncmp(q + 2, "http", 4) == 0)
+            continue;
+        memcpy(path, q + 2, n);
+        path[n] = 0;
+        ck_assert_msg(access(path, F_OK) == 0, "README.md links %s, which does not exist", path);
+    }
+    free(r);
+}
+END_TEST
+
 /* Terminal escape sequences a checkpoint carries (a tensor name that clears the screen, a
  * model_type that sets the window title, a C1 CSI) are printed escaped, never sent to the
  * terminal; on stderr too. */
@@ -1074,6 +1097,7 @@ int main(void)
     tcase_add_test(core, test_value_typos);
     tcase_add_test(core, test_fifo_not_read);
     tcase_add_test(core, test_escapes_not_sent);
+    tcase_add_test(core, test_readme);
     tcase_add_test(core, test_config_sizes);
     tcase_add_test(core, test_hub);
     suite_add_tcase(s, core);
