@@ -8,6 +8,8 @@
 
 #include <errno.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
+#include <time.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -24,10 +26,13 @@ static int color_allowed(void)
 
 void out_style_detect(out_style *s, FILE *fp, int no_color_flag)
 {
-    s->color = !no_color_flag && isatty(fileno(fp)) && color_allowed();
+    /* the guarded streams (out_guard_streams) have no descriptor of their own */
+    int fd = fp == stdout ? STDOUT_FILENO : fp == stderr ? STDERR_FILENO : fileno(fp);
+    s->color = !no_color_flag && fd >= 0 && isatty(fd) && color_allowed();
     s->progress = isatty(STDERR_FILENO) && getenv("TERM") && strcmp(getenv("TERM"), "dumb") != 0;
     s->label = NULL;
     s->last_pct = -1;
+    s->t0 = s->last_t = 0;
 }
 
 const char *out_sev_color(const out_style *s, ck_severity sev)
@@ -73,25 +78,58 @@ const char *out_count(uint64_t n, char *buf, size_t size)
     return buf;
 }
 
+static double mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
+}
+
 void out_progress(uint64_t done, uint64_t total, void *ctx)
 {
     out_style *s = ctx;
     if (!s || !s->progress)
         return;
-    char a[32], b[32], bar[41];
-    int pct = total ? (int)(done * 100 / total) : 100;
-    if (pct == s->last_pct && done < total)
+    double now = mono_s();
+    if (s->last_pct < 0 && s->t0 == 0)
+        s->t0 = now;
+    if (done >= total) { /* the line goes away: erased, nothing left behind */
+        if (s->last_pct >= 0)
+            fprintf(stderr, "\r\033[K");
+        s->last_pct = -1;
+        s->t0 = 0;
+        fflush(stderr);
         return;
-    s->last_pct = done < total ? pct : -1;
-    int fill = pct * 40 / 100;
-    for (int i = 0; i < 40; i++)
-        bar[i] = i < fill ? '#' : ' ';
-    bar[40] = 0;
-    fprintf(stderr, "\r%s [%s] %3d%% %s / %s ", s->label ? s->label : "verify", bar, pct,
-            out_bytes(done, a, sizeof a),
-            out_bytes(total, b, sizeof b));
-    if (done >= total)
-        fprintf(stderr, "\r%*s\r", 80, "");
+    }
+    int pct = total ? (int)(done * 100 / total) : 100;
+    if (s->last_pct >= 0 && now - s->last_t < 0.1) /* at most ten redraws a second */
+        return;
+    s->last_pct = pct;
+    s->last_t = now;
+    struct winsize ws;
+    int cols = ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col ? ws.ws_col : 80;
+    char a[32], b[32], rate[32] = "", eta[32] = "", bar[61];
+    double el = now - s->t0;
+    if (el > 0.5 && done) {
+        snprintf(rate, sizeof rate, " %s/s", out_bytes((uint64_t)((double)done / el), a, sizeof a));
+        double left = (double)(total - done) * el / (double)done;
+        snprintf(eta, sizeof eta, left >= 60 ? " %.0f min left" : " %.0f s left", left >= 60 ? left / 60 : left);
+    }
+    char tail[160];
+    int tl = snprintf(tail, sizeof tail, " %3d%% %s / %s%s%s", pct, out_bytes(done, a, sizeof a),
+                      out_bytes(total, b, sizeof b), rate, eta);
+    const char *label = s->label ? s->label : "verify";
+    int w = cols - 1 - (int)strlen(label) - 3 - tl; /* "label [bar]tail" fits the terminal */
+    w = w > 60 ? 60 : w;
+    if (w < 10) /* a narrow terminal: the numbers alone */
+        fprintf(stderr, "\r\033[K%.*s", cols > 1 ? cols - 1 : 1, tail + 1);
+    else {
+        int fill = pct * w / 100;
+        for (int i = 0; i < w; i++)
+            bar[i] = i < fill ? '#' : ' ';
+        bar[w] = 0;
+        fprintf(stderr, "\r\033[K%s [%s]%s", label, bar, tail);
+    }
     fflush(stderr);
 }
 

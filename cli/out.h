@@ -13,7 +13,8 @@ typedef struct {
     int color;     /* emit ANSI colors */
     int progress;  /* draw a progress bar on stderr */
     const char *label; /* the progress bar's word, "verify" when NULL */
-    int last_pct;  /* the percentage drawn last (the bar is redrawn when it changes) */
+    int last_pct;  /* the percentage drawn last, -1 before the first draw */
+    double t0, last_t; /* when the bar began and was drawn last (monotonic seconds) */
 } out_style;
 
 /* Decides colors for stream fp and the progress bar for stderr from isatty, NO_COLOR and TERM. */
@@ -26,8 +27,9 @@ const char *out_reset(const out_style *s);
 const char *out_bytes(uint64_t n, char *buf, size_t size);
 /* "671.0 B", "1.50 M" */
 const char *out_count(uint64_t n, char *buf, size_t size);
-/* Progress callback: ctx is an out_style*. Draws "verify [#####     ] 45% 12.3 GB/27 GB" (the
- * style's label in place of "verify") and clears the line when done reaches total. */
+/* Progress callback: ctx is an out_style*. Draws "verify [#####     ]  45% 12.3 GB / 27 GB
+ * 1.2 GB/s 12 s left" on stderr (the style's label in place of "verify"), as wide as the
+ * terminal, at most ten times a second, and erases the line when done reaches total. */
 void out_progress(uint64_t done, uint64_t total, void *ctx);
 /* The report formats the commands take with --format, in OUT_FMT_* order. */
 enum { OUT_FMT_TEXT, OUT_FMT_JSON, OUT_FMT_GITHUB, OUT_FMT_SARIF, OUT_FORMATS };

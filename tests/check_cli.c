@@ -742,6 +742,23 @@ START_TEST(test_value_typos)
 }
 END_TEST
 
+/* On a terminal (script(1) gives one) the progress line is drawn and then erased with \r and
+ * erase-line, leaving no run of spaces behind; colors reach the terminal, nothing else does. */
+START_TEST(test_progress_on_terminal)
+{
+    char cmd[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd, "command -v script >/dev/null && TERM=xterm script -qec '%s inspect "
+             "fixtures/real/tiny-qwen2 --verify' /dev/null", tu_bin());
+    if (tu_run(cmd, 1, &out) != 0 || !out || !strstr(out, "verify [")) { /* no script(1) here */
+        free(out);
+        return;
+    }
+    ck_assert_msg(strstr(out, "\r\033[K\033[1mfixtures/real/tiny-qwen2\033[0m") != NULL, "%s", out);
+    ck_assert_msg(strstr(out, "          \r") == NULL, "spaces left behind: %s", out);
+    free(out);
+}
+END_TEST
+
 /* The README stays a front page (under 12 KB) and keeps the two set-up commands a newcomer needs;
  * the documents it points to exist. */
 START_TEST(test_readme)
@@ -1098,6 +1115,7 @@ int main(void)
     tcase_add_test(core, test_fifo_not_read);
     tcase_add_test(core, test_escapes_not_sent);
     tcase_add_test(core, test_readme);
+    tcase_add_test(core, test_progress_on_terminal);
     tcase_add_test(core, test_config_sizes);
     tcase_add_test(core, test_hub);
     suite_add_tcase(s, core);
