@@ -987,10 +987,10 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
                "%.2f MB for the unsharded model\n", bn / 1e6, lay.tp * lay.pp, b1 / 1e6);
         if (strcmp(s->ck.cfg.rope_type, "longrope") == 0) { /* which factors: a deployment setting */
             int lng = lay.max_model_len > 0 && (double)lay.max_model_len > s->ck.cfg.rope_orig_max;
-            say("  rotary     longrope, the %s factors: %s %.0f tokens, as vLLM takes them for every position "
-                "(transformers: by the sequence's own length)\n", lng ? "long" : "short",
-                lng ? "--max-model-len over original_max_position_embeddings" : "vLLM's default max_model_len, "
-                "original_max_position_embeddings,", s->ck.cfg.rope_orig_max);
+            say("  rotary     longrope, the %s factors: %s original_max_position_embeddings %.0f, as vLLM takes them "
+                "for every position (transformers: by the sequence's own length)\n", lng ? "long" : "short",
+                lng ? "--max-model-len over" : lay.max_model_len ? "--max-model-len within" : "vLLM's default "
+                "max_model_len,", s->ck.cfg.rope_orig_max);
         }
         say("  logits     relative error %.3g (tolerance %.0e), top-1 tokens agree %d/%d\n", e, TOL, agree, a->T);
         int ok = e <= TOL && agree == a->T;

@@ -91,7 +91,7 @@ void out_progress(uint64_t done, uint64_t total, void *ctx)
     if (!s || !s->progress)
         return;
     double now = mono_s();
-    if (s->last_pct < 0 && s->t0 == 0)
+    if ((s->last_pct < 0 && s->t0 == 0) || done == 0) /* a new operation: its own rate */
         s->t0 = now;
     if (done >= total) { /* the line goes away: erased, nothing left behind */
         if (s->last_pct >= 0)
@@ -137,7 +137,7 @@ const char *const out_formats[OUT_FORMATS] = {"text", "json", "github", "sarif"}
 
 /* The escape sequences ckptdoc writes itself, which the guard lets through. */
 static const char *const own_seq[] = {"\033[0m", "\033[1m", "\033[2m", "\033[36m", "\033[1;31m", "\033[1;33m",
-                                      "\033[K"};
+                                      "\033[K", "\r\033[K"};
 #define OWN_SEQ_MAX 8
 
 typedef struct {
@@ -145,6 +145,8 @@ typedef struct {
     char held[OWN_SEQ_MAX];  /* the start of an escape sequence a write ended in */
     size_t n_held;
 } guard;
+
+static guard guard_gs[2];
 
 static int put_fd(int fd, const char *s, size_t n)
 {
@@ -189,7 +191,7 @@ static int guard_piece(guard *g, const char *buf, size_t take)
                 return -1;
             o = 0;
         }
-        if (c == 033) {
+        if (c == 033 || (c == '\r' && g->err)) { /* \r only as the progress line's \r + erase-line */
             int own = own_prefix(tmp + i, n - i);
             if (own < 0 && n - i < OWN_SEQ_MAX) { /* it may finish in the next write */
                 memcpy(g->held, tmp + i, n - i);
@@ -213,8 +215,8 @@ static int guard_piece(guard *g, const char *buf, size_t take)
             g->n_held = 1;
             break;
         }
-        if ((c < 0x20 && c != '\n' && c != '\t' && !(c == '\r' && g->err)) || c == 0x7f) {
-            o += (size_t)snprintf(out + o, sizeof out - o, "\\x%02x", c);
+        if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7f) { /* \u00XX: valid inside JSON strings too */
+            o += (size_t)snprintf(out + o, sizeof out - o, "\\u%04x", c);
             i++;
         } else if (c == 0xc2 && i + 1 < n && (unsigned char)tmp[i + 1] >= 0x80 && (unsigned char)tmp[i + 1] <= 0x9f) {
             o += (size_t)snprintf(out + o, sizeof out - o, "\\u00%02x", (unsigned char)tmp[i + 1]);
@@ -243,15 +245,28 @@ static int guard_close(void *cookie)
     char out[8 * OWN_SEQ_MAX];
     size_t o = 0;
     for (size_t i = 0; i < g->n_held; i++)
-        o += (size_t)snprintf(out + o, sizeof out - o, "\\x%02x", (unsigned char)g->held[i]);
+        o += (size_t)snprintf(out + o, sizeof out - o, "\\u%04x", (unsigned char)g->held[i]);
     g->n_held = 0;
     return o ? put_fd(g->fd, out, o) : 0;
 }
 
+#ifdef __GLIBC__
+static FILE *guard_files[2];
+
+/* At exit the streams are flushed but not closed: what a write held back goes out here. */
+static void guard_atexit(void)
+{
+    for (int i = 0; i < 2; i++)
+        if (guard_files[i])
+            fflush(guard_files[i]);
+    for (int i = 0; i < 2; i++)
+        if (guard_files[i])
+            guard_close(&guard_gs[i]);
+}
+
 static FILE *guarded(FILE *fp, int fd, int err)
 {
-    static guard gs[2];
-    guard *g = &gs[err];
+    guard *g = &guard_gs[err];
     g->fd = fd;
     g->err = err;
     cookie_io_functions_t io = {NULL, guard_write, NULL, guard_close};
@@ -263,14 +278,22 @@ static FILE *guarded(FILE *fp, int fd, int err)
     return f;
 }
 
+#endif
+
 int out_guard_streams(void)
 {
+#ifdef __GLIBC__ /* fopencookie, and stdout as a variable */
     FILE *o = guarded(stdout, STDOUT_FILENO, 0), *e = guarded(stderr, STDERR_FILENO, 1);
     if (o)
-        stdout = o;
+        stdout = guard_files[0] = o;
     if (e)
-        stderr = e;
+        stderr = guard_files[1] = e;
+    if (o || e)
+        atexit(guard_atexit);
     return o && e ? 0 : -1;
+#else
+    return -1;
+#endif
 }
 
 void out_notice(const char *line, int transient, void *ctx)
@@ -279,7 +302,7 @@ void out_notice(const char *line, int transient, void *ctx)
     const out_style *s = ctx;
     if (transient && !(s && s->progress))
         return;
-    fprintf(stderr, transient ? "\r%s\033[K" : shown ? "\r\033[K%s\n" : "%s\n", line);
+    fprintf(stderr, transient ? "\r\033[K%s" : shown ? "\r\033[K%s\n" : "%s\n", line);
     shown = transient;
     fflush(stderr);
 }

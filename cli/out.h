@@ -38,8 +38,8 @@ extern const char *const out_formats[OUT_FORMATS];
  * transient one only where a progress bar would be drawn, replaced by the next. */
 void out_notice(const char *line, int transient, void *ctx);
 /* Puts stdout and stderr behind a filter that writes every control character a checkpoint's or
- * config's text may carry (names, model_type, paths) visibly escaped (\x1b, \x07, \u009b, ...)
- * instead of sending it to the terminal; \n and \t pass, and so do the few sequences ckptdoc
+ * config's text may carry (names, model_type, paths) visibly escaped as \u001b, \u0007, \u009b (valid in JSON
+ * strings too) instead of sending it to the terminal; \n and \t pass, and so do the few sequences ckptdoc
  * itself writes (its colors, and \r with erase-line on stderr for progress). Not for the TUI,
  * which owns the terminal. 0, or -1 when a stream could not be wrapped (output then goes
  * unfiltered). */

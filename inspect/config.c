@@ -313,55 +313,92 @@ static int quant_groups(const cJSON *q, ck_config *cfg)
 }
 
 /* Python's json keeps the last of a key given twice in an object, cJSON answers the first: every
- * earlier duplicate is dropped (a warning each, naming the value kept), in every object. 0, or -1
- * out of memory. */
+ * earlier duplicate is dropped (a warning each, the first 20 of an object, naming the value
+ * kept), in every object. Linear in the object's size. 0, or -1 out of memory. */
+#define DUP_WARNINGS 20
 static int keep_last(cJSON *o, const char *path, ck_findings *f, int depth)
 {
     if (depth > 64) /* config.json nests a few levels; deeper objects are left as they are */
         return 0;
-    strmap seen;
-    strmap_init(&seen);
-    int rc = 0;
-    cJSON *c = o->child ? o->child->prev : NULL; /* cJSON keeps the last child as child->prev */
-    while (c && rc == 0) {
-        cJSON *before = c == o->child ? NULL : c->prev;
-        if (cJSON_IsObject(c) || cJSON_IsArray(c))
-            rc = keep_last(c, path, f, depth + 1);
-        if (cJSON_IsObject(o) && c->string && rc == 0) {
-            if (strmap_get(&seen, c->string, NULL)) {
-                const cJSON *last = NULL;
-                for (const cJSON *x = c->next; x; x = x->next)
-                    if (x->string && strcmp(x->string, c->string) == 0)
-                        last = x;
-                char *lv = last ? cJSON_PrintUnformatted(last) : NULL;
-                findings_add(f, "config.duplicate_key", SEV_WARNING, path, c->string, UINT64_MAX, "given more "
+    size_t n = 0, dropped = 0;
+    for (const cJSON *c = o->child; c; c = c->next)
+        n++;
+    if (cJSON_IsObject(o) && n > 1) {
+        cJSON **kids = n < UINT32_MAX ? malloc(n * sizeof *kids) : NULL;
+        if (!kids)
+            return -1;
+        strmap seen; /* a key -> the index of its last child, the one kept */
+        strmap_init(&seen);
+        size_t i = 0;
+        for (cJSON *c = o->child; c; c = c->next)
+            kids[i++] = c;
+        int rc = 0;
+        for (i = n; i-- > 0 && rc == 0;) {
+            size_t keep;
+            if (!kids[i]->string)
+                continue;
+            if (!strmap_get(&seen, kids[i]->string, &keep)) {
+                rc = strmap_put(&seen, kids[i]->string, i, NULL) < 0 ? -1 : 0;
+                continue;
+            }
+            if (dropped++ < DUP_WARNINGS) {
+                char *lv = cJSON_PrintUnformatted(kids[keep]);
+                findings_add(f, "config.duplicate_key", SEV_WARNING, path, kids[i]->string, UINT64_MAX, "given more "
                              "than once in one object; Python's json (transformers, vLLM) keeps the last, %.200s, so "
                              "ckptdoc does too", lv ? lv : "the last value");
                 free(lv);
-                cJSON_Delete(cJSON_DetachItemViaPointer(o, c));
-            } else if (strmap_put(&seen, c->string, 1, NULL) < 0)
-                rc = -1;
+            }
+            cJSON_Delete(cJSON_DetachItemViaPointer(o, kids[i]));
         }
-        c = before;
+        if (dropped > DUP_WARNINGS)
+            findings_add(f, "config.duplicate_key", SEV_WARNING, path, NULL, UINT64_MAX, "and %zu more keys given "
+                         "more than once in one object, each kept at its last value", dropped - DUP_WARNINGS);
+        strmap_free(&seen);
+        free(kids);
+        if (rc)
+            return -1;
     }
-    strmap_free(&seen);
-    return rc;
+    for (cJSON *c = o->child; c; c = c->next) /* what is kept, one level down */
+        if ((cJSON_IsObject(c) || cJSON_IsArray(c)) && keep_last(c, path, f, depth + 1) != 0)
+            return -1;
+    return 0;
 }
 
-/* The first string of the document that holds \u0000 (a C string ends there; Python keeps the
- * rest), or NULL. */
-static const cJSON *nul_string(const cJSON *o, const char *text, size_t len)
+/* Why a string of the document is one Python's json reads otherwise, or NULL: a \u0000 escape
+ * (a C string ends there; Python keeps the rest), or a raw control character, which Python's
+ * strict json refuses ("Invalid control character") and cJSON takes. */
+static const char *string_problem(const char *text, size_t len, size_t *at)
 {
-    for (size_t i = 0; i + 6 <= len; i++)
-        if (text[i] == '\\' && text[i + 1] == 'u' && text[i + 2] == '0' && text[i + 3] == '0' && text[i + 4] == '0' &&
-            text[i + 5] == '0') {
-            size_t bs = 0; /* an escaped backslash before it makes it text, not an escape */
-            for (size_t k = i; k > 0 && text[k - 1] == '\\'; k--)
-                bs++;
-            if (bs % 2 == 0)
-                return o;
+    int in = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)text[i];
+        if (!in) {
+            in = c == '"';
+            continue;
         }
+        if (c == '\\') {
+            if (i + 5 < len && memcmp(text + i + 1, "u0000", 5) == 0)
+                return *at = i, "holds a \\u0000 (a NUL character) in a string: no model type, architecture or "
+                                  "field has one, and a C reader would stop the string there while Python keeps "
+                                  "the rest";
+            i++; /* the escaped character */
+        } else if (c == '"')
+            in = 0;
+        else if (c < 0x20)
+            return *at = i, "holds a raw control character in a string, which Python's json refuses (Invalid "
+                            "control character): transformers cannot read it";
+    }
     return NULL;
+}
+
+/* Out of memory while config.json is read: the finding, and everything freed. Returns -1. */
+static int config_oom(ck_findings *f, const char *path, cJSON *root, char *text, ck_config *cfg)
+{
+    findings_add(f, "config.invalid", SEV_ERROR, path, NULL, UINT64_MAX, "out of memory");
+    cJSON_Delete(root);
+    free(text);
+    config_free(cfg);
+    return -1;
 }
 
 int config_load(const char *path, ck_config *cfg, ck_findings *f)
@@ -401,20 +438,19 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
         free(text);
         return -1;
     }
-    if (nul_string(root, text, len)) {
-        findings_add(f, "config.invalid", SEV_ERROR, path, NULL, UINT64_MAX, "config.json holds a \\u0000 (a NUL "
-                     "character) in a string: no model type, architecture or field has one, and a C reader would "
-                     "stop the string there while Python keeps the rest");
+    size_t sat;
+    const char *sp = string_problem(text, len, &sat);
+    if (sp) {
+        int line, col;
+        text_line_col(text, sat, &line, &col);
+        findings_add(f, "config.invalid", SEV_ERROR, path, NULL, (uint64_t)sat, "config.json %s (line %d, column %d)", sp,
+                     line, col);
         cJSON_Delete(root);
         free(text);
         return -1;
     }
-    if (keep_last(root, path, f, 0) != 0) {
-        findings_add(f, "config.invalid", SEV_ERROR, path, NULL, UINT64_MAX, "out of memory");
-        cJSON_Delete(root);
-        free(text);
-        return -1;
-    }
+    if (keep_last(root, path, f, 0) != 0)
+        return config_oom(f, path, root, text, cfg);
     cfg->present = 1;
     cfg->path = strdup(path);
     const cJSON *arch = cJSON_GetObjectItemCaseSensitive(root, "architectures");
@@ -501,11 +537,7 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
             *dst = malloc(((size_t)cJSON_GetArraySize(a) + 1) * sizeof **dst);
             *cnt = 0;
             if (!*dst) {
-                findings_add(f, "config.invalid", SEV_ERROR, path, NULL, UINT64_MAX, "out of memory");
-                cJSON_Delete(root);
-                free(text);
-                config_free(cfg);
-                return -1;
+                return config_oom(f, path, root, text, cfg);
             }
             cJSON_ArrayForEach(x, a)
                 (*dst)[m++] = cJSON_IsNumber(x) ? x->valuedouble : -1; /* refused where used */
@@ -531,11 +563,7 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
         cfg->has_quant = 1;
         quant_summarize(q, &cfg->quant);
         if (quant_groups(q, cfg) != 0) {
-            findings_add(f, "config.invalid", SEV_ERROR, path, NULL, UINT64_MAX, "out of memory");
-            cJSON_Delete(root);
-            free(text);
-            config_free(cfg);
-            return -1;
+            return config_oom(f, path, root, text, cfg);
         }
         /* each method's list of modules left unquantized: the first of its keys that is not empty
          * (vLLM's Fp8Config and ModelOptFp8Config take a second name) */
@@ -556,11 +584,7 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
     cJSON_ArrayForEach(it, root) n++;
     cfg->fields = calloc(n ? (size_t)n : 1, sizeof *cfg->fields);
     if (!cfg->fields || !cfg->architectures || !cfg->model_type || !cfg->torch_dtype || !cfg->path) {
-        findings_add(f, "config.invalid", SEV_ERROR, path, NULL, UINT64_MAX, "out of memory");
-        cJSON_Delete(root);
-        free(text);
-        config_free(cfg);
-        return -1;
+        return config_oom(f, path, root, text, cfg);
     }
     cJSON_ArrayForEach(it, root)
     {

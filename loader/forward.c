@@ -296,6 +296,9 @@ static int variant_dims(const plan *p, dense_dims *d, ck_err *err)
         d->act = FWD_SWIGLUOAI;
     else
         return fwd_unknown(p, FWD_ACT, act, "silu, gelu_pytorch_tanh, swigluoai", err);
+    if (d->plain_mlp && d->act == FWD_SWIGLUOAI)
+        return fwd_fail(p, FWD_ACT, CK_EUSAGE, err, "swigluoai (a gated activation) with a plain MLP", "",
+                        "silu or gelu_pytorch_tanh for a plain MLP");
     d->embed_scale = 1;
     if (strcmp(escale, "sqrt_hidden") == 0)
         d->embed_scale = (double)sqrtf((float)d->hidden); /* transformers' fp32 buffer */
@@ -363,6 +366,8 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         return rc;
     d->renorm = renorm != 0;
     d->mla = strcmp(attn, "mla") == 0;
+    if (d->mla && !r->forward[FWD_ROPE_STYLE]) /* DeepSeek's latent attention rotates interleaved pairs */
+        d->interleaved = 1;
     d->shared_ungated = strcmp(shared, "ungated") == 0;
     if (!d->mla && strcmp(attn, "gqa") != 0)
         return fwd_unknown(p, FWD_ATTENTION, attn, "gqa, mla", err);
@@ -398,16 +403,18 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
                           "computes at most %d (is head_dim %lld right?)", (long long)d->rot, 2 * ROPE_MAX_PAIRS,
                           (long long)d->head_dim);
     d->max_len = p->layout.max_model_len;
-    if (strcmp(c->rope_type, "longrope") == 0) { /* a factor per rotary pair, both lists */
-        const char *bad = c->n_rope_short != d->rot / 2 ? "short_factor" : c->n_rope_long != d->rot / 2 ? "long_factor" : NULL;
+    if (strcmp(c->rope_type, "longrope") == 0) { /* a factor per rotary pair (latent attention: of its
+                                                    * rope part), both lists */
+        int64_t rd = d->mla ? cfg_int(c, "qk_rope_head_dim", 0) : d->rot;
+        const char *bad = c->n_rope_short != rd / 2 ? "short_factor" : c->n_rope_long != rd / 2 ? "long_factor" : NULL;
         for (int i = 0; !bad && i < c->n_rope_short; i++)
             bad = c->rope_short[i] > 0 ? NULL : "short_factor";
         for (int i = 0; !bad && i < c->n_rope_long; i++)
             bad = c->rope_long[i] > 0 ? NULL : "long_factor";
         if (bad)
             return ck_err_set(err, CK_EUSAGE, c->path, bad, CK_NO_OFFSET, "longrope needs %lld positive numbers in %s, "
-                              "one per rotary pair (%lld rotary dims), not %d", (long long)(d->rot / 2), bad,
-                              (long long)d->rot, bad[0] == 's' ? c->n_rope_short : c->n_rope_long);
+                              "one per rotary pair (%lld rotary dims), not %d", (long long)(rd / 2), bad,
+                              (long long)rd, bad[0] == 's' ? c->n_rope_short : c->n_rope_long);
         if (!(c->rope_orig_max > 0))
             return ck_err_set(err, CK_EUSAGE, c->path, "original_max_position_embeddings", CK_NO_OFFSET, "longrope "
                               "needs original_max_position_embeddings (in rope_parameters or at the top)");
@@ -797,8 +804,9 @@ static void rope_freqs(const ck_config *c, size_t dim, int64_t max_len, double *
         double orig = c->rope_orig_max, s = orig > 0 ? (double)mpe / orig : 1;
         int lng = max_len > 0 && (double)max_len > orig;
         const double *fac = lng ? c->rope_long : c->rope_short;
+        size_t nf = (size_t)(lng ? c->n_rope_long : c->n_rope_short);
         double ms = lng ? c->rope_long_mscale : c->rope_short_mscale;
-        for (size_t i = 0; i < dim / 2; i++) /* lengths checked by dense_dims_of */
+        for (size_t i = 0; i < dim / 2 && i < nf; i++) /* lengths checked by dense_dims_of */
             inv[i] /= fac[i];
         *af = ms > 0 ? ms : s <= 1 ? 1.0 : sqrt(1 + log(s) / log(orig));
         return;

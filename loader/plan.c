@@ -341,7 +341,7 @@ typedef struct {
     ck_findings *f;
     ck_err *err;
     int reported;       /* construction findings already given for this template */
-    uint64_t visits;    /* bindings of the template's captures tried (PLAN_MAX_BINDINGS) */
+    uint64_t visits;    /* values its captures' ranges were bound to, all levels (PLAN_MAX_BINDINGS) */
 } expander;
 
 /* The most bindings one parameter template may have on a stage: a DeepSeek-V3 template has 61
@@ -693,11 +693,6 @@ static int expand(expander *x, size_t *cap, int k)
     plan *p = x->p;
     plan_env env = {p, &t->name, x->vals, NULL, NULL, 0, NULL};
     if (k == t->name.n_caps) {
-        if (++x->visits > PLAN_MAX_BINDINGS)
-            return ck_err_set(x->err, CK_EFORMAT, p->rules->path, t->name.text, CK_NO_OFFSET, "params line %d: "
-                              "the ranges of this template's captures bind it more than %d times on one stage: "
-                              "no model has that many parameters of one kind (nested ranges multiply)", t->line,
-                              PLAN_MAX_BINDINGS);
         if (t->when) {
             expr_val w;
             if (plan_eval(p, t->when, &env, t->line, &w, x->err))
@@ -729,6 +724,11 @@ static int expand(expander *x, size_t *cap, int k)
         return ck_err_set(x->err, CK_EFORMAT, p->rules->path, NULL, CK_NO_OFFSET, "range of {%s} "
                           "has %lld values", t->name.caps[k].name, (long long)(hi - lo));
     for (int64_t v = lo; v < hi; v++) {
+        if (++x->visits > PLAN_MAX_BINDINGS) /* every binding tried counts, not only the last capture's */
+            return ck_err_set(x->err, CK_EFORMAT, p->rules->path, t->name.text, CK_NO_OFFSET, "params line %d: "
+                              "the ranges of this template's captures bind it more than %d times on one stage: "
+                              "no model has that many parameters of one kind (nested ranges multiply)", t->line,
+                              PLAN_MAX_BINDINGS);
         x->vals[k].v = v;
         if (expand(x, cap, k + 1))
             return -1;

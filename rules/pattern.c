@@ -136,9 +136,11 @@ static int cap_bind(const pattern_cap *c, const char *key, size_t pos, size_t e,
 
 /* A match's search state: after MATCH_STEPS calls without memo, the search restarts with one
  * that remembers every (capture, position) that failed, so a key the captures can split many ways
- * ("a.a.a.a..." against several :any captures) costs captures x length steps, not exponentially
- * many. */
+ * ("a.a.a.a..." against several :any captures) costs at most captures x length^2 steps, not
+ * exponentially many; a key longer than MATCH_MEMO_MAX that needs the memo does not match (no
+ * checkpoint names a tensor with thousands of characters). */
 #define MATCH_STEPS 4096
+#define MATCH_MEMO_MAX 4096
 typedef struct {
     uint8_t *failed;     /* (n_caps + 1) x (n + 1), NULL on the first try */
     size_t stride;
@@ -204,6 +206,8 @@ int pattern_match(const pattern *p, const char *key, size_t key_len, pattern_val
     int r = match_from(p, 0, key, key_len, 0, vals, &m);
     if (r >= 0)
         return r;
+    if (key_len > MATCH_MEMO_MAX)
+        return 0;
     m.stride = key_len + 1;
     m.failed = calloc((size_t)(p->n_caps + 1) * m.stride, 1);
     if (!m.failed)

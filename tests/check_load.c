@@ -419,6 +419,15 @@ START_TEST(test_check_cli_reference)
     free(out);
     free(tu_cli(0, "rotary     longrope, the short factors", "check fixtures/real/tiny-phi3-longrope --max-model-len 32"));
     free(tu_cli(2, "--max-model-len takes a number of tokens", "check fixtures/real/tiny-phi3-longrope --max-model-len 0"));
+    /* latent attention counts its factors over the rope part of a head (qk_rope_head_dim), not
+     * over head_dim: MiniCPM3-4B's config.json has no head_dim (hidden / heads is 64, the rope
+     * part 32) */
+    char *m3 = tu_tmpdir();
+    snprintf(cmd, sizeof cmd, "cp fixtures/real/tiny-minicpm3/* %s/ && sed -i '/\"head_dim\"/d' %s/config.json", m3, m3);
+    ck_assert_int_eq(system(cmd), 0);
+    free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check %s --tp 2", m3));
+    tu_rmtree(m3);
+    free(m3);
     /* another model's logits for the same tokens */
     out = tu_cli(1, NULL, "check fixtures/real/tiny-qwen2 --reference fixtures/moe/tiny-mixtral/reference.logits");
     ck_assert_ptr_nonnull(strstr(out, "top-1 tokens agree 0/8: FAIL"));
