@@ -739,6 +739,7 @@ START_TEST(test_value_typos)
     /* categories and codes that exist are taken */
     free(tu_cli(0, "0 errors", "lint --select lint,st. --ignore lint.skipped,data fixtures/real/tiny-qwen2"));
     free(tu_cli(0, "2 tokens", "check --tokens 3,4 fixtures/real/tiny-qwen2"));
+    free(tu_cli(2, "--threads must be 1..64, not '4abc'", "inspect fixtures/real/tiny-qwen2 --threads 4abc"));
 }
 END_TEST
 
