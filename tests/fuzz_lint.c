@@ -13,6 +13,7 @@
 #include "loader/plan.h"
 #include "loader/simulate.h"
 #include "rules/rules.h"
+#include "tests/fuzz_text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -28,11 +29,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             abort(); /* run from the repository root */
         opened = 1;
     }
-    char *text = malloc(size + 1);
+    char *text = fuzz_text(data, size);
     if (!text)
         return 0;
-    memcpy(text, data, size);
-    text[size] = 0;
     rules_file r;
     if (rules_parse(text, size, "fuzz.json", &r, &err) != CK_OK) {
         if (!err.msg[0])

@@ -7,16 +7,15 @@
 #include <string.h>
 
 #include "rules/rules.h"
+#include "tests/fuzz_text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *text = malloc(size + 1);
+    char *text = fuzz_text(data, size);
     if (!text)
         return 0;
-    memcpy(text, data, size);
-    text[size] = 0;
     rules_file r;
     ck_err err;
     ck_err_clear(&err);
