@@ -894,6 +894,36 @@ static int predicted_failure(const session *s, const plan_layout *lay, char *buf
     return bad;
 }
 
+/* vLLM's check of a user's --max-model-len against the length config.json allows: the smallest
+ * max_position_embeddings, times the rotary factor where the rotary type does not scale it
+ * itself (not longrope, llama3 or yarn; Gemma 3 never); model_max_length may allow more. 1 and
+ * the message on stderr when vLLM would refuse it (as it prints the length: a float after the
+ * factor). */
+static int max_len_refused(const ck_config *c, int64_t n)
+{
+    int64_t mpe = 0, mml = 0;
+    if (n <= 0 || !config_int(c, "max_position_embeddings", &mpe) || mpe <= 0)
+        return 0;
+    int has_mml = config_int(c, "model_max_length", &mml);
+    static const char *const own[] = {"su", "longrope", "llama3", "yarn", "deepseek_yarn", "deepseek_llama_scaling"};
+    int scales = c->rope_factor > 0 && !strstr(c->model_type, "gemma3");
+    for (unsigned i = 0; scales && i < sizeof own / sizeof *own; i++)
+        scales = strcmp(c->rope_type, own[i]) != 0;
+    double derived = (double)mpe * (scales ? c->rope_factor : 1.0);
+    if ((double)n <= derived || (has_mml && n <= mml))
+        return 0;
+    char ml[32];
+    if (has_mml)
+        snprintf(ml, sizeof ml, "%lld", (long long)mml);
+    else
+        snprintf(ml, sizeof ml, "None");
+    fprintf(stderr, "ckptdoc check: --max-model-len %lld: vLLM refuses it: ValueError: User-specified max_model_len "
+            "(%lld) is greater than the derived max_model_len (max_position_embeddings=%.1f or model_max_length=%s "
+            "in model's config.json). To allow overriding this maximum, set the env var "
+            "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1.\n", (long long)n, (long long)n, derived, ml);
+    return 1;
+}
+
 static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv)
 {
     const char *dir = a->dir;
@@ -1183,6 +1213,10 @@ int cmd_check(int argc, char **argv)
     }
     if (opened != CK_OK) {
         fprintf(stderr, "ckptdoc check: %s\n", ck_err_str(&err, buf, sizeof buf));
+        session_free(&s);
+        return check_done(&a, EXIT_USAGE);
+    }
+    if (max_len_refused(&s.ck.cfg, lay.max_model_len)) {
         session_free(&s);
         return check_done(&a, EXIT_USAGE);
     }

@@ -419,6 +419,13 @@ START_TEST(test_check_cli_reference)
     free(out);
     free(tu_cli(0, "rotary     longrope, the short factors", "check fixtures/real/tiny-phi3-longrope --max-model-len 32"));
     free(tu_cli(2, "--max-model-len takes a number of tokens", "check fixtures/real/tiny-phi3-longrope --max-model-len 0"));
+    /* past the length config.json allows vLLM refuses it (its text; dynamic rotary's factor 2
+     * doubles the allowance, longrope's does not) */
+    free(tu_cli(2, "vLLM refuses it: ValueError: User-specified max_model_len (256) is greater than the derived "
+                "max_model_len (max_position_embeddings=128.0 or model_max_length=None in model's config.json)",
+                "check fixtures/real/tiny-phi3-longrope --max-model-len 256"));
+    free(tu_cli(2, "(max_position_embeddings=256.0 or model_max_length=None",
+                "check fixtures/oracle/models/tiny-llama-hd64-dynamic --max-model-len 300"));
     /* latent attention counts its factors over the rope part of a head (qk_rope_head_dim), not
      * over head_dim: MiniCPM3-4B's config.json has no head_dim (hidden / heads is 64, the rope
      * part 32) */
