@@ -162,14 +162,15 @@ static int put_fd(int fd, const char *s, size_t n)
     return 0;
 }
 
-/* 1: s[0..n) is one of ckptdoc's own sequences; 0: none is; -1: it may become one. */
-static int own_prefix(const char *s, size_t n)
+/* The length of the one of ckptdoc's own sequences s[0..n) starts with; 0: none does; -1: s may
+ * still become one (it ends first). */
+static long own_seq_at(const char *s, size_t n)
 {
     int maybe = 0;
     for (size_t k = 0; k < sizeof own_seq / sizeof *own_seq; k++) {
         size_t len = strlen(own_seq[k]);
         if (n >= len && memcmp(s, own_seq[k], len) == 0)
-            return 1;
+            return (long)len;
         if (n < len && memcmp(s, own_seq[k], n) == 0)
             maybe = 1;
     }
@@ -192,23 +193,18 @@ static int guard_piece(guard *g, const char *buf, size_t take)
             o = 0;
         }
         if (c == 033 || (c == '\r' && g->err)) { /* \r only as the progress line's \r + erase-line */
-            int own = own_prefix(tmp + i, n - i);
-            if (own < 0 && n - i < OWN_SEQ_MAX) { /* it may finish in the next write */
+            long len = own_seq_at(tmp + i, n - i);
+            if (len < 0 && n - i < OWN_SEQ_MAX) { /* it may finish in the next write */
                 memcpy(g->held, tmp + i, n - i);
                 g->n_held = n - i;
                 break;
             }
-            for (size_t k = 0; own == 1 && k < sizeof own_seq / sizeof *own_seq; k++) {
-                size_t len = strlen(own_seq[k]);
-                if (n - i >= len && memcmp(tmp + i, own_seq[k], len) == 0) {
-                    memcpy(out + o, tmp + i, len);
-                    o += len;
-                    i += len;
-                    break;
-                }
-            }
-            if (own == 1)
+            if (len > 0) {
+                memcpy(out + o, tmp + i, (size_t)len);
+                o += (size_t)len;
+                i += (size_t)len;
                 continue;
+            }
         }
         if (c == 0xc2 && i + 1 == n && n - i < OWN_SEQ_MAX && take) { /* a C1 control's first byte */
             g->held[0] = (char)c;
