@@ -336,15 +336,17 @@ static int key_not_here(const sim *s, int si, const sim_key *k, const sim_param 
     const plan_stage *st = &p->stages[si];
     size_t pl = r->builds_model && !kp->stages ? strlen(kp->param) : 0;
     if (pl > 5 && strcmp(kp->param + pl - 5, ".bias") == 0) { /* the loaders drop a bias the model lacks */
-        /* counted where the model has the linear (not a layer beyond its own), in any format */
-        static const char *const w[] = {"weight", "qweight", "weight_packed"};
+        /* counted where the model has the linear (not a layer beyond its own): a parameter of
+         * the module under any suffix a scheme of this plan gives it, or an unconverted "weight" */
         char wname[512];
-        for (unsigned j = 0; j < sizeof w / sizeof *w; j++) {
-            snprintf(wname, sizeof wname, "%.*s.%s", (int)(pl - 5), kp->param, w[j]);
-            for (int i = 0; i < p->layout.pp; i++)
-                if (strmap_get(&p->stages[i].by_name, wname, NULL))
-                    return 1;
-        }
+        for (int sc = -1; sc < p->n_schemes; sc++)
+            for (int j = 0; j < (sc < 0 ? 1 : p->schemes[sc].v.n_suffixes); j++) {
+                snprintf(wname, sizeof wname, "%.*s.%s", (int)(pl - 5), kp->param,
+                         sc < 0 ? "weight" : p->schemes[sc].v.suffixes[j].suffix);
+                for (int i = 0; i < p->layout.pp; i++)
+                    if (strmap_get(&p->stages[i].by_name, wname, NULL))
+                        return 1;
+            }
         return 0;
     }
     if (key_guard(r, k) && sim_pp_missing(p, st, kp->param, kp->layer)) {
