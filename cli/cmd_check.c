@@ -920,7 +920,8 @@ static int max_len_refused(const ck_config *c, int64_t n)
     fprintf(stderr, "ckptdoc check: --max-model-len %lld: vLLM refuses it: ValueError: User-specified max_model_len "
             "(%lld) is greater than the derived max_model_len (max_position_embeddings=%.1f or model_max_length=%s "
             "in model's config.json). To allow overriding this maximum, set the env var "
-            "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1.\n", (long long)n, (long long)n, derived, ml);
+            "VLLM_ALLOW_LONG_MAX_MODEL_LEN=1. Pass --max-model-len %lld or less (config.json: %s)\n", (long long)n,
+            (long long)n, derived, ml, (long long)(has_mml && mml > derived ? mml : (int64_t)derived), c->path);
     return 1;
 }
 

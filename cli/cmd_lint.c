@@ -391,9 +391,9 @@ int cmd_lint(int argc, char **argv)
     }
     /* the reader's own errors (a pointer shard, a broken header) matter to the load too */
     findings_append(&f, &ck->findings, SEV_ERROR);
-    for (size_t i = 0; i < ck->findings.n; i++) { /* and a config value other than the one read first */
+    for (size_t i = 0; i < ck->findings.n; i++) { /* and config.json's warnings: every size follows from it */
         const ck_finding *x = &ck->findings.v[i];
-        if (x->sev < SEV_ERROR && strcmp(x->code, "config.duplicate_key") == 0)
+        if (x->sev < SEV_ERROR && strncmp(x->code, "config.", 7) == 0)
             findings_add(&f, x->code, x->sev, x->file, x->key, x->offset, "%s", x->msg);
     }
     int wrong = !rules_match(rp, &ck->cfg);

@@ -727,8 +727,8 @@ static int expand(expander *x, size_t *cap, int k)
         if (++x->visits > PLAN_MAX_BINDINGS) /* every binding tried counts, not only the last capture's */
             return ck_err_set(x->err, CK_EFORMAT, p->rules->path, t->name.text, CK_NO_OFFSET, "params line %d: "
                               "the ranges of this template's captures bind it more than %d times on one stage: "
-                              "no model has that many parameters of one kind (nested ranges multiply)", t->line,
-                              PLAN_MAX_BINDINGS);
+                              "no model has that many parameters of one kind (nested ranges multiply): narrow the "
+                              "\"ranges\" its captures use", t->line, PLAN_MAX_BINDINGS);
         x->vals[k].v = v;
         if (expand(x, cap, k + 1))
             return -1;
