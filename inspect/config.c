@@ -172,6 +172,17 @@ static void quant_summarize(const cJSON *q, cfg_quant *out)
         snprintf(out->summary, sizeof out->summary, "%s%s%s %d-bit, %s%s%s", out->method, layout ? " " : "",
                  layout ? layout : "", out->bits, grp, out->desc_act == 1 ? ", desc_act" : "",
                  out->symmetric == 0 ? (awq ? ", zero points" : ", asymmetric") : out->symmetric == 1 ? ", symmetric" : "");
+    } else if (strcmp(out->method, "mxfp4") == 0) {
+        /* gpt-oss's own: the MoE experts alone, vLLM's Mxfp4Config builds the rest unquantized
+         * whatever modules_to_not_convert lists */
+        out->bits = 4;
+        out->group_size = 32;
+        out->input_bits = 16;
+        snprintf(out->type, sizeof out->type, "float");
+        snprintf(out->strategy, sizeof out->strategy, "group");
+        snprintf(out->summary, sizeof out->summary, "mxfp4, the MoE experts in FP4 (E2M1) with an E8M0 scale per "
+                 "32 (_blocks, _scales), every other linear unquantized");
+        return;
     } else {
         snprintf(out->summary, sizeof out->summary, "%s", out->method);
     }

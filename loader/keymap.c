@@ -808,6 +808,16 @@ int sim_expected_shape(const sim *s, const sim_key *k, uint64_t *want, int *nd, 
 static int shape_is(const sim *s, const sim_key *k, const uint64_t *want, int nd)
 {
     const st_tensor *ten = key_tensor(s->ck, k);
+    if (k->rule >= 0 && s->p->rules->keys[k->rule].view && (int)ten->ndim > nd && nd >= 1) {
+        /* viewed: the trailing dims make the parameter's last one */
+        uint64_t last = 1;
+        for (unsigned d = (unsigned)nd - 1; d < ten->ndim; d++)
+            last *= ten->shape[d];
+        int same = last == want[nd - 1];
+        for (int d = 0; same && d < nd - 1; d++)
+            same = ten->shape[d] == want[d];
+        return same;
+    }
     int same = (int)ten->ndim == nd;
     for (int d = 0; same && d < nd; d++)
         same = ten->shape[d] == want[d];

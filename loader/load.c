@@ -287,17 +287,70 @@ static int read_qweight_scales(const ck_checkpoint *ck, size_t i, ck_tensor_ref 
     return rc;
 }
 
+/* gpt-oss's MXFP4 experts (quant_method "mxfp4"): X_blocks, uint8 [..., rows, groups, 16] (two
+ * E2M1 codes a byte, the even element in the low nibble) beside X_scales, uint8 E8M0 exponents
+ * [..., rows, groups], as float [..., rows, groups x 32] into *out (shape and *nd set): the same
+ * codes and group scales as compressed-tensors' MXFP4, so the same kernel with no global scale. */
+static int read_mx_blocks(const ck_checkpoint *ck, size_t i, mem_ctx *m, float **out, uint64_t *shape, unsigned *nd,
+                          uint64_t *bytes, ck_err *err)
+{
+    const st_tensor *ten = ckpt_tensor(ck, ck->tensors[i]);
+    const char *path = ck->shards[ck->tensors[i].shard].path;
+    size_t blen = strlen(ten->name) - strlen("_blocks");
+    ck_tensor_ref sref;
+    if (!find_sibling(ck, ten->name, blen, "_scales", &sref))
+        return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "these MXFP4 blocks need '%.*s_scales' "
+                          "beside them, which no shard holds (nor the index names): download the shard that holds "
+                          "it", (int)blen, ten->name);
+    if (ten->dtype != DT_U8 || ten->ndim < 3 || ten->ndim > PLAN_MAX_DIMS || ten->shape[ten->ndim - 1] != 16)
+        return ck_err_set(err, CK_EFORMAT, path, ten->name, CK_NO_OFFSET, "MXFP4 blocks of %s with %u dims: not "
+                          "uint8 [..., rows, groups, 16] (32 E2M1 codes per group, two a byte) as gpt-oss stores "
+                          "them; 'ckptdoc lint' names the shape config.json makes", dtype_name(ten->dtype), ten->ndim);
+    uint64_t rows = 1, groups = ten->shape[ten->ndim - 2], cols = groups * 32, n = 0;
+    for (unsigned d = 0; d + 2 < ten->ndim; d++)
+        rows *= ten->shape[d];
+    void *raw = NULL;
+    float *scale = NULL;
+    int rc = read_raw_to(ck, ck->tensors[i], m, 0, &raw, bytes, err);
+    if (rc == CK_OK && (rc = read_e8m0_to(ck, sref, m, &scale, &n, bytes, err)) == CK_OK && n != rows * groups)
+        rc = ck_err_set(err, CK_EFORMAT, path, ckpt_tensor(ck, sref)->name, CK_NO_OFFSET, "%llu scales for %llu rows "
+                        "x %llu groups of 32: the scales do not belong to these blocks; re-export the checkpoint",
+                        (unsigned long long)n, (unsigned long long)rows, (unsigned long long)groups);
+    if (rc == CK_OK)
+        rc = mem_buf(m, 1, (size_t)(rows * cols) * sizeof **out, (void **)out, err);
+    if (rc == CK_OK && ON_DEV(m))
+        rc = kern_dequant_nvfp4_cuda(raw, rows, cols, scale, 32, 1.0f, *out, err);
+    else if (rc == CK_OK)
+        kern_dequant_nvfp4_ref(raw, rows, cols, scale, 32, 1.0f, *out);
+    mem_release(m, raw);
+    mem_release(m, scale);
+    if (rc != CK_OK) {
+        mem_release(m, *out);
+        *out = NULL;
+        return rc;
+    }
+    *nd = ten->ndim - 1;
+    for (unsigned d = 0; d + 2 < ten->ndim; d++)
+        shape[d] = ten->shape[d];
+    shape[*nd - 1] = cols;
+    return rc;
+}
+
 /* A quantized weight as float: compressed-tensors weight_packed (+ weight_scale, optional
- * weight_zero_point and weight_shape) or a block-FP8 weight (+ weight_scale_inv), dequantized
- * with the kernels' reference. *shape gets [out, in]. 0 with *out NULL when `ten` is not one. */
+ * weight_zero_point and weight_shape), a block-FP8 weight (+ weight_scale_inv) or gpt-oss's MXFP4
+ * blocks (+ scales), dequantized with the kernels' reference. *shape gets [out, in] (*nd 2; more
+ * dims for fused experts' blocks). 0 with *out NULL when `ten` is not one. */
 static int read_dequant(const ck_checkpoint *ck, size_t i, const cfg_quant *q, mem_ctx *m, float **out,
-                        uint64_t shape[2], uint64_t *bytes, ck_err *err)
+                        uint64_t shape[PLAN_MAX_DIMS], unsigned *nd, uint64_t *bytes, ck_err *err)
 {
     const st_tensor *ten = ckpt_tensor(ck, ck->tensors[i]);
     const char *path = ck->shards[ck->tensors[i].shard].path;
     size_t len = strlen(ten->name);
     ck_tensor_ref sref, wref;
     *out = NULL;
+    *nd = 2;
+    if (strcmp(q->method, "mxfp4") == 0)
+        return ends_with(ten->name, len, "_blocks") ? read_mx_blocks(ck, i, m, out, shape, nd, bytes, err) : CK_OK;
     const char *dot = strrchr(ten->name, '.');
     if (ck->cfg.n_groups && dot && (size_t)(dot - ten->name) < 512) { /* its module's config group */
         char mod[512];
@@ -557,6 +610,13 @@ static int is_quant_companion(const char *name)
     return 0;
 }
 
+/* gpt-oss's MXFP4 X_scales, read with the X_blocks beside it. */
+static int mx_scales_of_blocks(const ck_checkpoint *ck, const char *name, size_t len)
+{
+    ck_tensor_ref ref;
+    return ends_with(name, len, "_scales") && find_sibling(ck, name, len - strlen("_scales"), "_blocks", &ref);
+}
+
 /* The checkpoint tensor being placed, for errors: its file and key. */
 typedef struct {
     const char *file;      /* the shard's path */
@@ -597,11 +657,12 @@ static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slic
         snprintf(what, sizeof what, "the [%llu x %llu] tensor, cut into columns [%lld, %lld) where config.json "
                  "makes %lld columns,", (unsigned long long)rows, (unsigned long long)cols, (long long)c->start,
                  (long long)(c->start + c->len), (long long)c->full);
-        if (rows != lrows || cols != (uint64_t)c->full || (uint64_t)c->len != lcols ||
-            (uint64_t)(c->start + c->len) > cols)
+        /* a share rounded up to whole units (tp_granule) may be short of the block: padding, zero */
+        if (rows != lrows || cols != (uint64_t)c->full || (uint64_t)c->len > lcols ||
+            (!c->padded && (uint64_t)c->len != lcols) || (uint64_t)(c->start + c->len) > cols)
             return misfit(t, pp, what, lrows, lcols, err);
         *filled += rows * lcols;
-        return mem_copy2d(m, dst, (size_t)lcols * F, src + c->start, (size_t)cols * F, (size_t)lcols * F,
+        return mem_copy2d(m, dst, (size_t)lcols * F, src + c->start, (size_t)cols * F, (size_t)c->len * F,
                           (size_t)rows, err);
     }
     /* rows: a cut of them, or a whole fused part at its offset */
@@ -609,11 +670,13 @@ static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slic
     snprintf(what, sizeof what, "the [%llu x %llu] tensor, cut into rows [%llu, %llu) placed from row %lld where "
              "config.json makes %lld rows,", (unsigned long long)rows, (unsigned long long)cols,
              (unsigned long long)r0, (unsigned long long)(r0 + n), (long long)c->dst, (long long)c->full);
-    if (rows != (uint64_t)c->full || cols != lcols || (c->part >= 0 && (r0 + n > rows || (uint64_t)c->dst + n > lrows)))
+    if (rows != (uint64_t)c->full || cols != lcols || (c->part >= 0 && (r0 + n > rows || (uint64_t)c->dst + n > lrows)) ||
+        (c->part < 0 && (uint64_t)c->dst + n > lrows))
         return misfit(t, pp, what, lrows, lcols, err);
-    /* vocabulary padding rows (beyond the tensor's) stay zero */
+    /* vocabulary padding rows (beyond the tensor's) stay zero, as do the rows a share rounded up
+     * to whole units (tp_granule) lacks */
     uint64_t nr = r0 >= rows ? 0 : rows - r0 < n ? rows - r0 : n;
-    *filled += n * lcols;
+    *filled += (c->part < 0 ? lrows : n) * lcols;
     return mem_copy2d(m, dst + (uint64_t)c->dst * lcols, 0, src + r0 * cols, 0, (size_t)(nr * cols) * F,
                       nr ? 1 : 0, err);
 }
@@ -789,12 +852,13 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
         }
         st_tensor as_float = *ten; /* a dequantized weight goes in under its unquantized name */
         char fname[600];
-        uint64_t fshape[2];
+        uint64_t fshape[PLAN_MAX_DIMS];
+        unsigned fnd = 2;
         float *src = NULL;
         size_t len = strlen(ten->name);
         const char *mapname = ten->name;
         if (deq) {
-            if (is_quant_companion(ten->name))
+            if (is_quant_companion(ten->name) || mx_scales_of_blocks(ck, ten->name, len))
                 continue;
             if (ends_with(ten->name, len, ".weight_packed")) {
                 snprintf(fname, sizeof fname, "%.*s.weight", (int)(len - strlen(".weight_packed")), ten->name);
@@ -818,12 +882,12 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
             (layer >= 0 && st->params[pi].layer != layer))
             continue;
         if (deq) {
-            if ((rc = read_dequant(ck, i, deq, m, &src, fshape, bytes_read, err)) != CK_OK)
+            if ((rc = read_dequant(ck, i, deq, m, &src, fshape, &fnd, bytes_read, err)) != CK_OK)
                 break;
             if (src) {
                 as_float.name = mapname;
                 as_float.shape = fshape;
-                as_float.ndim = 2;
+                as_float.ndim = fnd;
                 ten = &as_float;
             }
         }

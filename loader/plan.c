@@ -419,6 +419,15 @@ static int64_t split(expander *x, int64_t size, int ways, const char *what)
     return size / ways;
 }
 
+/* A TP rank's share of `size` (the split dim) where the rule rounds shares to whole units of
+ * `granule` (> 1): ceil_div(size / granule, ways) units, the last ranks less (see shard.c). */
+static int64_t split_granule(int64_t size, int64_t granule, int ways)
+{
+    if (ways <= 1 || granule <= 1)
+        return ways <= 1 ? size : size / ways;
+    return (size / granule + ways - 1) / ways * granule;
+}
+
 /* The module a linear template names with the current captures: vLLM's prefix (strip_prefix put
  * back, less ".weight"), "" when it cannot be formed. */
 static void module_name(expander *x, char *mod, size_t size)
@@ -513,6 +522,9 @@ static int emit(expander *x, size_t *cap, int layer)
     int block_n = sq ? sq->block[0] : 0;
     int block_k = sq ? sq->block[1] : 0;
     int fp8_block = sq && strcmp(sq->method, "fp8") == 0 && block_n > 0;
+    int64_t granule = 1; /* shares rounded to whole units of it (tp_granule) */
+    if (t->tp_granule && eval_int(p, t->tp_granule, &env, t->line, &granule, x->err))
+        return -1;
     if (!t->linear && t->shard == SHARD_COLUMN && t->n_parts) /* a fused bias, say */
         out = full[0];
     if (t->linear || (t->shard == SHARD_COLUMN && t->n_parts)) {
@@ -542,13 +554,17 @@ static int emit(expander *x, size_t *cap, int layer)
                                       "weight quantization block_n = %d.", (long long)lp, block_n);
                 lout += lp;
             }
+        } else if (col && granule > 1) {
+            lout = split_granule(out, granule, tp);
         } else if (col) {
             lout = split(x, out, tp, "output size");
             if (fp8_block && tp > 1 && lout % block_n)
                 construct_finding(x, "Weight output_partition_size = %lld is not divisible by "
                                   "weight quantization block_n = %d.", (long long)lout, block_n);
         }
-        if (row) {
+        if (row && granule > 1)
+            lin = split_granule(in, granule, tp);
+        else if (row) {
             lin = split(x, in, tp, "input size");
             if (fp8_block && tp > 1 && lin % block_k)
                 construct_finding(x, t->experts ? "The input_size of down's weight = %lld is not "
@@ -592,7 +608,8 @@ static int emit(expander *x, size_t *cap, int layer)
     shard_expert_range(p, experts, 0, &first, &lexperts); /* the most any rank holds: rank 0's */
     /* a module the config or the checkpoint leaves unquantized (AWQ/GPTQ modules_to_not_convert,
      * or what vLLM derives from the stored dtypes): a plain weight */
-    int plain = t->linear && p->cfg->has_quant && !sq; /* no config group targets it */
+    /* no config group targets it, or the method quantizes the experts alone */
+    int plain = t->linear && p->cfg->has_quant && (!sq || (q->experts_only && !t->experts));
     if (t->linear && !t->experts && !plain && (p->cfg->not_convert || p->layout.unconverted)) {
         if (mod[0]) {
             /* compressed-tensors and fp8 match names exactly (or "re:" patterns), AWQ and GPTQ
@@ -673,7 +690,8 @@ static int emit(expander *x, size_t *cap, int layer)
             else if (t->shard == SHARD_ROW && t->ndim >= 2)
                 pp.local[d0 + 1] = (uint64_t)split(x, full[1], tp, "size");
             else if (t->shard == SHARD_EXPERT && !ep && t->expert_shard == EXPERT_SHARD_COLUMN && t->ndim >= 1)
-                pp.local[d0] = (uint64_t)split(x, full[0], tp, "size"); /* an expert's bias, sliced */
+                pp.local[d0] = (uint64_t)(granule > 1 ? split_granule(full[0], granule, tp)
+                                                      : split(x, full[0], tp, "size")); /* an expert's bias */
             else if (t->shard == SHARD_EXPERT && !ep && t->expert_shard == EXPERT_SHARD_ROW && t->ndim >= 2)
                 pp.local[d0 + 1] = (uint64_t)split(x, full[1], tp, "size");
         }
@@ -858,7 +876,7 @@ static int stage_require(plan *p, const rules_stage_req *q, ck_findings *f, ck_e
 static int scheme_variant(plan *p, const cfg_quant *q, int group, plan_scheme *out, ck_err *err)
 {
     const rules_file *r = p->rules;
-    static const rules_quant no_quant = {"none", NULL, 0, 0};
+    static const rules_quant no_quant = {"none", NULL, 0, 0, 0};
     const char *method = q ? q->method : "none";
     const rules_quant *v = NULL;
     char cand[4][120];

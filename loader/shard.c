@@ -138,5 +138,13 @@ int shard_slice_of(const plan *p, const plan_param *pp, const char *part, int64_
         s->start = rank * s->len;
         s->full = (int64_t)pp->full[d0 + 1];
     }
+    if (t->tp_granule && s->dim >= 0) {
+        /* shares rounded up to whole units: the last ranks take what is left, or nothing (zeros) */
+        s->padded = 1;
+        if (s->start >= s->full)
+            s->dim = SLICE_ZEROS;
+        else if (s->start + s->len > s->full)
+            s->len = s->full - s->start;
+    }
     return CK_OK;
 }

@@ -12,6 +12,8 @@
  *           every expert on every rank, cut inside the expert as the rules' expert_shard says
  *           (1: rows, as w1/w3 of w13; 2: columns, as w2; 3: whole on TP rank 0, zeros on the
  *           others, as gpt-oss's w2 bias).
+ * A rule's tp_granule rounds each rank's share up to whole units: ranks take ceil_div(units, tp)
+ * units in order, the last ones less or none (their parameters padded with zeros).
  * Nothing here allocates or prints; every function may be called from several threads. */
 #ifndef CK_SHARD_H
 #define CK_SHARD_H
@@ -38,6 +40,8 @@ typedef struct {
     int64_t dst;    /* the row of the local parameter (of its expert) where the cut begins: a
                      * fused part's offset, 0 otherwise */
     int part;       /* index of the fused part in the parameter's rule, -1 when none */
+    int padded;     /* the rule rounds shares to whole units (tp_granule): the cut may be shorter
+                     * than the rank's block, the rest zero */
 } shard_slice;
 
 /* What TP rank `rank` takes of a checkpoint tensor that fills `part` (NULL: none) of parameter

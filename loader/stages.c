@@ -765,8 +765,9 @@ void sim_check_dtypes(sim *s)
     for (size_t i = 0; i < s->n; i++) {
         const sim_key *k = &s->keys[i];
         const sim_param *kp = key_param(s, k);
-        if (!k->has_tensor || kp->own_st < 0)
-            continue; /* an index entry without its shard's header, or a key skipped */
+        if (!k->has_tensor || kp->own_st < 0 || k->bad_shape)
+            continue; /* an index entry without its shard's header, a key skipped, or one whose
+                       * shape is wrong too (lint.shape says so; the copy fails on it) */
         const plan_param *pp = &p->stages[kp->own_st].params[kp->own_pi];
         const rules_suffix *sf = pp->suffix >= 0 ? &pp->quant->suffixes[pp->suffix] : NULL;
         ck_dtype want;

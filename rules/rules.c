@@ -325,7 +325,7 @@ static int range_known(const rules_file *r, const char *name)
 static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *pr)
 {
     static const char *const known[] = {"name", "when", "shape", "linear", "experts", "shard",
-                                        "expert_shard", "stage", "parts", "strict", NULL};
+                                        "expert_shard", "stage", "parts", "strict", "tp_granule", NULL};
     char p[512];
     if (!cJSON_IsObject(o))
         return rfail(c, path, 0, "a parameter must be an object");
@@ -384,6 +384,12 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
             return rfail(c, path_of(p, sizeof p, path, "expert_shard", 0), 0, "\"expert_shard\" "
                          "is column, row or first, and only with \"shard\": \"expert\"");
     }
+    if (get_opt_expr(c, o, path, "tp_granule", &pr->tp_granule))
+        return -1;
+    if (pr->tp_granule && pr->shard != SHARD_EXPERT && pr->shard != SHARD_COLUMN &&
+        pr->shard != SHARD_ROW)
+        return rfail(c, path_of(p, sizeof p, path, "tp_granule", 0), 0, "\"tp_granule\" rounds a TP "
+                     "share: only with \"shard\" column, row or expert");
     const cJSON *strict = cJSON_GetObjectItemCaseSensitive(o, "strict");
     if (strict && !cJSON_IsBool(strict))
         return rfail(c, path_of(p, sizeof p, path, "strict", 0), 0, "must be true or false");
@@ -439,7 +445,7 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
 static int parse_key(rctx *c, const cJSON *o, const char *path, rules_key *k)
 {
     static const char *const known[] = {"key", "param", "when", "part", "expert", "pp_guard", "dim", "hazard",
-                                        "transposed", NULL};
+                                        "transposed", "view", NULL};
     char p[512];
     if (!cJSON_IsObject(o))
         return rfail(c, path, 0, "a key rule must be an object");
@@ -461,6 +467,12 @@ static int parse_key(rctx *c, const cJSON *o, const char *path, rules_key *k)
     if (tr && !cJSON_IsBool(tr))
         return rfail(c, path_of(p, sizeof p, path, "transposed", 0), 0, "must be true or false");
     k->transposed = tr && cJSON_IsTrue(tr);
+    const cJSON *vw = cJSON_GetObjectItemCaseSensitive(o, "view");
+    if (vw && !cJSON_IsBool(vw))
+        return rfail(c, path_of(p, sizeof p, path, "view", 0), 0, "must be true or false");
+    k->view = vw && cJSON_IsTrue(vw);
+    if (k->view && k->transposed)
+        return rfail(c, path_of(p, sizeof p, path, "view", 0), 0, "a key is viewed or transposed, not both");
     const cJSON *dm = cJSON_GetObjectItemCaseSensitive(o, "dim");
     k->dim = -1;
     if (dm && !cJSON_IsNull(dm)) {
@@ -573,6 +585,7 @@ static int parse_quant(rctx *c, const cJSON *o, const char *path)
                 if (strcmp(r->quants[k].method, m->valuestring) == 0) {
                     q->suffixes = r->quants[k].suffixes;
                     q->n_suffixes = r->quants[k].n_suffixes;
+                    q->experts_only = r->quants[k].experts_only;
                     q->shared = 1;
                 }
             if (!q->shared)
@@ -591,6 +604,12 @@ static int parse_quant(rctx *c, const cJSON *o, const char *path)
         {
             char sp[512];
             path_of(sp, sizeof sp, mp, sfx->string, 0);
+            if (strcmp(sfx->string, "experts_only") == 0) { /* a flag of the variant, not a suffix */
+                if (!cJSON_IsBool(sfx))
+                    return rfail(c, sp, 0, "\"experts_only\" is true or false");
+                q->experts_only = cJSON_IsTrue(sfx);
+                continue;
+            }
             rules_suffix *s = &q->suffixes[q->n_suffixes++];
             static const char *const sk[] = {"shape", "dtype", "when", "per_part", NULL};
             if (!(s->suffix = strdup(sfx->string)))
@@ -1103,6 +1122,7 @@ void rules_free(rules_file *r)
             pattern_free(&p->name);
             expr_free(p->when);
             expr_free(p->experts);
+            expr_free(p->tp_granule);
             free_exprs(p->shape, p->ndim);
             for (int k = 0; k < p->n_parts; k++) {
                 free(p->parts[k].id);

@@ -63,6 +63,10 @@ typedef struct {
     stage_kind stage;
     rules_part *parts;   /* (n_parts) fused parts in order, with their sizes */
     int n_parts;
+    expr *tp_granule;    /* NULL, or the unit (of the split dim, unpacked) a rank's TP share is
+                          * rounded up to: each rank takes ceil_div(size / unit, tp) units, the
+                          * last ranks less (or nothing), the parameter padded with zeros (vLLM's
+                          * MXFP4 experts of gpt-oss, cut in whole groups of 32) */
     int strict;          /* the loader's strict check (loader.strict) raises when no key fills it;
                           * default: not for a linear, an expert or a vocabulary parameter, whose
                           * modules vLLM exempts (their quant_method prepares them after loading) */
@@ -81,6 +85,9 @@ typedef struct {
     int dim;             /* -1, or the tensor dim a converter splits over TP (asserting it divides) */
     int transposed;      /* the tensor stores the parameter's last two dims swapped (gpt-oss's
                           * BF16 experts, input-major): the loader transposes it */
+    int view;            /* the tensor has more dims than the parameter: the loader views its
+                          * trailing dims as the parameter's last one (gpt-oss's MXFP4 blocks,
+                          * [E, rows, groups, 16] bytes, as [E, rows, groups x 16]) */
     char *hazard;        /* a naming hazard this rule reproduces (a substring rename that mangles
                           * an already-fused name), said when its key fails; NULL otherwise */
     int line;
@@ -130,6 +137,8 @@ typedef struct {
     int n_suffixes;
     int shared;          /* the suffixes are another variant's (this one was written as its
                           * name: "modelopt::tensor": "fp8::tensor"), freed with that one */
+    int experts_only;    /* the method quantizes the MoE experts alone: every other linear is
+                          * built unquantized, a plain weight (vLLM's Mxfp4Config) */
 } rules_quant;
 
 /* A check the model runs after loading (vLLM's process_weights_after_loading): a module must

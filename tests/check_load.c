@@ -390,7 +390,7 @@ START_TEST(test_check_cli_reference)
                                  "real/tiny-granite", "moe/tiny-granitemoe", "real/tiny-cohere", "real/tiny-cohere2",
                                  "real/tiny-deepseek-v2-grouped", "real/tiny-qwen2-yarn", "moe/tiny-gpt-oss",
                                  "real/tiny-olmo2", "real/tiny-starcoder2", "real/tiny-phi3-longrope",
-                                 "real/tiny-minicpm3"};
+                                 "real/tiny-minicpm3", "moe/tiny-gpt-oss-mxfp4"};
     for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s --tp 2%s", refd[i], strstr(refd[i], "glm4-moe") ? "" : " --pp 2");
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
@@ -406,6 +406,12 @@ START_TEST(test_check_cli_reference)
                      "'layers.1.mlp.gate.e_score_correction_bias'", "check fixtures/%s --tp 2", noaux[i]);
         free(out);
     }
+    /* gpt-oss's MXFP4 experts dequantized as read (transformers' dequantization gave the
+     * reference), under EP too; blocks whose scales are gone are named with what to do */
+    free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/moe/tiny-gpt-oss-mxfp4 --tp 2 --ep"));
+    free(tu_cli(2, "'model.layers.1.mlp.experts.down_proj_blocks': these MXFP4 blocks need "
+                "'model.layers.1.mlp.experts.down_proj_scales' beside them, which no shard holds",
+                "check fixtures/oracle/variants/gpt-oss-mxfp4-no-scales"));
     /* OLMo 2's whole-projection k_norm cannot gather key/value heads that TP 4 replicates: vLLM
      * loads the layout and fails on its first forward; check says so instead of computing */
     free(tu_cli(2, "vLLM loads this layout, but its first forward pass raises ValueError: Cannot gather norm of "

@@ -754,6 +754,68 @@ START_TEST(test_gpt_oss)
 }
 END_TEST
 
+/* gpt-oss as OpenAI releases it: MXFP4 experts (uint8 blocks viewed as [E, rows, in / 2], E8M0
+ * scales), every other linear unquantized, and each rank's share of the intermediate size rounded
+ * up to whole groups of 32 (96 over TP 2: rank 0 two groups, rank 1 the one left, padded) as vLLM
+ * 0.32 sizes and fills them (the oracle's tiny-gpt-oss-mxfp4). */
+START_TEST(test_gpt_oss_mxfp4)
+{
+    static const char *dir = "fixtures/moe/tiny-gpt-oss-mxfp4";
+    static const int ok[][2] = {{1, 1}, {2, 1}, {1, 2}, {2, 2}, {1, 3}};
+    ck_findings f;
+    for (unsigned i = 0; i < sizeof ok / sizeof *ok; i++) {
+        ck_assert_msg(lint(dir, "gpt_oss", ok[i][0], ok[i][1], 0, NULL, 0, &f) == 0, "TP%d PP%d: %s", ok[i][0],
+                      ok[i][1], f.n ? f.v[0].msg : "");
+        findings_free(&f);
+    }
+    tu_planned x;
+    tu_planned_open(&x, dir, 2, "gpt_oss", 2, 1);
+    ck_assert(x.planned);
+    static const struct { const char *name; uint64_t local[3]; int dim; int64_t start1, len1; } w[] = {
+        {"layers.0.mlp.experts.routed_experts.w13_weight", {8, 128, 32}, 0, 128, 64},
+        {"layers.0.mlp.experts.routed_experts.w13_weight_scale", {8, 128, 2}, 0, 128, 64},
+        {"layers.0.mlp.experts.routed_experts.w13_bias", {8, 128, 0}, 0, 128, 64},
+        {"layers.0.mlp.experts.routed_experts.w2_weight", {8, 64, 32}, 1, 32, 16},
+        {"layers.0.mlp.experts.routed_experts.w2_weight_scale", {8, 64, 2}, 1, 2, 1},
+        {"layers.0.attn.qkv_proj.weight", {64, 64, 0}, 0, 0, 0}};
+    for (unsigned i = 0; i < sizeof w / sizeof *w; i++) {
+        size_t pi;
+        ck_assert_msg(strmap_get(&x.p.stages[0].by_name, w[i].name, &pi), "%s not planned", w[i].name);
+        const plan_param *pp = &x.p.stages[0].params[pi];
+        for (int d = 0; d < 3 && w[i].local[d]; d++)
+            ck_assert_msg(pp->local[d] == w[i].local[d], "%s dim %d: %llu", w[i].name, d,
+                          (unsigned long long)pp->local[d]);
+        if (!pp->experts)
+            continue;
+        shard_slice c;
+        ck_err e;
+        ck_err_clear(&e);
+        ck_assert_int_eq(shard_slice_of(&x.p, pp, NULL, -1, 1, &c, &e), CK_OK);
+        ck_assert_msg(c.dim == w[i].dim && c.start == w[i].start1 && c.len == w[i].len1 && c.padded,
+                      "%s rank 1: dim %d [%lld, +%lld)", w[i].name, c.dim, (long long)c.start, (long long)c.len);
+        ck_assert_int_eq(shard_slice_of(&x.p, pp, NULL, -1, 0, &c, &e), CK_OK);
+        ck_assert_int_eq(c.start, 0);
+        ck_assert_int_eq(c.len, (int64_t)pp->local[1 + w[i].dim]);
+    }
+    tu_planned_close(&x);
+    /* BF16 experts under a config that says mxfp4: their shapes are not the packed ones (said once
+     * each, without a dtype finding too) and no scales fill theirs */
+    ck_assert_uint_eq(lint("fixtures/oracle/variants/gpt-oss-bf16-mxfp4-config", "gpt_oss", 1, 1, 0, NULL, 0, &f), 8);
+    size_t shapes = 0, missing = 0;
+    for (size_t i = 0; i < f.n; i++) {
+        shapes += strcmp(f.v[i].code, "lint.shape") == 0;
+        missing += strcmp(f.v[i].code, "lint.missing") == 0 && strstr(f.v[i].key, "_weight_scale") != NULL;
+    }
+    ck_assert_uint_eq(shapes, 4);
+    ck_assert_uint_eq(missing, 4);
+    const ck_finding *sh = findings_find(&f, "lint.shape");
+    ck_assert_ptr_nonnull(sh);
+    ck_assert_ptr_nonnull(strstr(sh->msg, "shape [8, 128, 64] does not match [8, 64, 64] expected for "
+                                          "'layers.0.mlp.experts.routed_experts.w2_weight'"));
+    findings_free(&f);
+}
+END_TEST
+
 /* The other built-in families lint clean at every layout, their config-driven layer kinds
  * (mlp_only_layers, first_k_dense_replace, the GLM MTP layer) matter, and a checkpoint that
  * already ships fused names is the naming hazard of substring renames. */
@@ -1095,6 +1157,7 @@ static Suite *loader_suite(void)
     tcase_add_test(seeds, test_shape_findings);
     tcase_add_test(seeds, test_more_families);
     tcase_add_test(seeds, test_gpt_oss);
+    tcase_add_test(seeds, test_gpt_oss_mxfp4);
     tcase_add_test(seeds, test_xtuner_notice);
     tcase_add_test(seeds, test_hf_rules);
     tcase_add_test(seeds, test_ep_placement);

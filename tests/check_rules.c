@@ -349,6 +349,15 @@ START_TEST(test_rules_errors)
          "$.loader.strict.error", 2, 46, "the text must name the parameters with {params}"},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
          " \"params\": [{\"name\": \"a.w\", \"shape\": [1], \"strict\": 1}]}", "$.params[0].strict", 2, 53, "must be true or false"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"params\": [{\"name\": \"a.w\", \"shape\": [64], \"tp_granule\": \"32\"}]}", "$.params[0].tp_granule", 2, 58,
+         "\"tp_granule\" rounds a TP share: only with \"shard\" column, row or expert"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"keys\": [{\"key\": \"a\", \"param\": \"b\", \"view\": true, \"transposed\": true}]}", "$.keys[0].view", 2, 46,
+         "a key is viewed or transposed, not both"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"quant\": {\"mxfp4\": {\"experts_only\": 1, \"weight\": {}}}}", "$.quant.mxfp4.experts_only", 2, 38,
+         "\"experts_only\" is true or false"},
         {"{\"ckptdoc_rules\": 1,\n \"name\": \"x\",,}", "$", 2, 15, "not valid JSON"},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
          " \"quant\": {\"a\": \"b\"}}", "$.quant.a", 2, 17, "names variant \"b\", which is not one written before it"},
