@@ -478,25 +478,30 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
     cfg->model_type = dup_or_empty(jstr(root, "model_type"));
     const char *td = jstr(root, "torch_dtype") ? jstr(root, "torch_dtype") : jstr(root, "dtype");
     cfg->torch_dtype = dup_or_empty(td);
+    /* a vision-language wrapper keeps its text model's settings under text_config (vLLM's
+     * get_text_config()): they are the model's, the wrapper's own fields the fallback */
+    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(root, "text_config");
+    if (!cJSON_IsObject(tc))
+        tc = root;
     /* rotary settings: top level (transformers v4) or rope_parameters / rope_scaling (v5) */
     cfg->rope_theta = 10000.0;
     cfg->rope_truncate = 1;
     snprintf(cfg->rope_type, sizeof cfg->rope_type, "default");
     static const char *const rope_objs[] = {"rope_parameters", "rope_scaling"};
-    const cJSON *th = cJSON_GetObjectItemCaseSensitive(root, "rope_theta");
+    const cJSON *th = cJSON_GetObjectItemCaseSensitive(tc, "rope_theta");
     if (cJSON_IsNumber(th))
         cfg->rope_theta = th->valuedouble;
-    const cJSON *prf = cJSON_GetObjectItemCaseSensitive(root, "partial_rotary_factor");
+    const cJSON *prf = cJSON_GetObjectItemCaseSensitive(tc, "partial_rotary_factor");
     if (cJSON_IsNumber(prf))
         cfg->rope_partial = prf->valuedouble;
-    const cJSON *lb = cJSON_GetObjectItemCaseSensitive(root, "rope_local_base_freq");
+    const cJSON *lb = cJSON_GetObjectItemCaseSensitive(tc, "rope_local_base_freq");
     if (cJSON_IsNumber(lb)) { /* Gemma 3 as transformers 4 wrote it */
         cfg->has_rope_local = 1;
         cfg->rope_theta_local = lb->valuedouble;
         snprintf(cfg->rope_type_local, sizeof cfg->rope_type_local, "default");
     }
     for (int k = 1; k >= 0; k--) {
-        const cJSON *o = cJSON_GetObjectItemCaseSensitive(root, rope_objs[k]);
+        const cJSON *o = cJSON_GetObjectItemCaseSensitive(tc, rope_objs[k]);
         if (!cJSON_IsObject(o))
             continue;
         /* transformers 5 keys them by layer type (Gemma 3): the full layers' are the model's */
@@ -563,7 +568,7 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
         if (cJSON_IsString(ty))
             snprintf(cfg->rope_type, sizeof cfg->rope_type, "%s", ty->valuestring);
     }
-    const cJSON *omp = cJSON_GetObjectItemCaseSensitive(root, "original_max_position_embeddings");
+    const cJSON *omp = cJSON_GetObjectItemCaseSensitive(tc, "original_max_position_embeddings");
     if (!(cfg->rope_orig_max > 0) && cJSON_IsNumber(omp) && strcmp(cfg->rope_type, "longrope") == 0)
         /* Phi-3 keeps longrope's at the top */
         cfg->rope_orig_max = omp->valuedouble;
@@ -591,57 +596,70 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
             }
     }
     int n = 0;
-    const cJSON *it;
+    const cJSON *it, *vc = cJSON_GetObjectItemCaseSensitive(root, "vision_config");
     cJSON_ArrayForEach(it, root) n++;
+    if (tc != root)
+        cJSON_ArrayForEach(it, tc) n++;
+    if (cJSON_IsObject(vc))
+        cJSON_ArrayForEach(it, vc) n++;
     cfg->fields = calloc(n ? (size_t)n : 1, sizeof *cfg->fields);
     if (!cfg->fields || !cfg->architectures || !cfg->model_type || !cfg->torch_dtype || !cfg->path) {
         return config_oom(f, path, root, text, cfg);
     }
-    cJSON_ArrayForEach(it, root)
-    {
-        cfg_field *fl = &cfg->fields[cfg->n_fields];
-        if (cJSON_IsNull(it))
-            fl->kind = CFG_NULL;
-        else if (cJSON_IsBool(it)) {
-            fl->kind = CFG_BOOL;
-            fl->num = cJSON_IsTrue(it);
-        } else if (cJSON_IsNumber(it)) {
-            fl->kind = CFG_NUMBER;
-            fl->num = it->valuedouble;
-        } else if (cJSON_IsString(it)) {
-            fl->kind = CFG_STRING;
-            fl->str = strdup(it->valuestring);
-        } else if (cJSON_IsArray(it)) {
-            int m = cJSON_GetArraySize(it), ok = 1;
-            if (it->string && strcmp(it->string, "layer_types") == 0)
-                cfg->n_layer_types = m;
-            const cJSON *x;
-            int strs = 1;
-            cJSON_ArrayForEach(x, it)
-            {
-                ok &= cJSON_IsNumber(x) && fabs(x->valuedouble) < 9e15 &&
-                      x->valuedouble == (double)(int64_t)x->valuedouble;
-                strs &= cJSON_IsString(x);
-            }
-            if (!ok && !(strs && m))
-                continue; /* only lists of integers (layer lists) or strings (layer_types) are kept */
-            fl->kind = CFG_LIST;
-            if (ok) {
-                fl->list = malloc((m ? (size_t)m : 1) * sizeof *fl->list);
-                if (fl->list)
-                    cJSON_ArrayForEach(x, it) fl->list[fl->n_list++] = (int64_t)x->valuedouble;
-            } else if ((fl->strs = calloc((size_t)m, sizeof *fl->strs)) != NULL) {
+    /* the text model's fields first (they win a name both have), then the wrapper's, then the
+     * vision tower's as vision_config.NAME */
+    const cJSON *objs[3] = {tc, tc != root ? root : NULL, cJSON_IsObject(vc) ? vc : NULL};
+    for (int o = 0; o < 3; o++) {
+        cJSON_ArrayForEach(it, objs[o])
+        {
+            if (!it->string || (o == 1 && cJSON_GetObjectItemCaseSensitive(tc, it->string)))
+                continue;
+            cfg_field *fl = &cfg->fields[cfg->n_fields];
+            if (cJSON_IsNull(it))
+                fl->kind = CFG_NULL;
+            else if (cJSON_IsBool(it)) {
+                fl->kind = CFG_BOOL;
+                fl->num = cJSON_IsTrue(it);
+            } else if (cJSON_IsNumber(it)) {
+                fl->kind = CFG_NUMBER;
+                fl->num = it->valuedouble;
+            } else if (cJSON_IsString(it)) {
+                fl->kind = CFG_STRING;
+                fl->str = strdup(it->valuestring);
+            } else if (cJSON_IsArray(it)) {
+                int m = cJSON_GetArraySize(it), ok = 1;
+                if (it->string && strcmp(it->string, "layer_types") == 0)
+                    cfg->n_layer_types = m;
+                const cJSON *x;
+                int strs = 1;
                 cJSON_ArrayForEach(x, it)
                 {
-                    if (!(fl->strs[fl->n_list] = strdup(x->valuestring)))
-                        break;
-                    fl->n_list++;
+                    ok &= cJSON_IsNumber(x) && fabs(x->valuedouble) < 9e15 &&
+                          x->valuedouble == (double)(int64_t)x->valuedouble;
+                    strs &= cJSON_IsString(x);
                 }
-            }
-        } else
-            continue;
-        fl->name = strdup(it->string ? it->string : "");
-        cfg->n_fields++;
+                if (!ok && !(strs && m))
+                    continue; /* only lists of integers (layer lists) or strings (layer_types) are kept */
+                fl->kind = CFG_LIST;
+                if (ok) {
+                    fl->list = malloc((m ? (size_t)m : 1) * sizeof *fl->list);
+                    if (fl->list)
+                        cJSON_ArrayForEach(x, it) fl->list[fl->n_list++] = (int64_t)x->valuedouble;
+                } else if ((fl->strs = calloc((size_t)m, sizeof *fl->strs)) != NULL) {
+                    cJSON_ArrayForEach(x, it)
+                    {
+                        if (!(fl->strs[fl->n_list] = strdup(x->valuestring)))
+                            break;
+                        fl->n_list++;
+                    }
+                }
+            } else
+                continue;
+            char vname[160];
+            snprintf(vname, sizeof vname, "vision_config.%s", it->string);
+            fl->name = strdup(o == 2 ? vname : it->string);
+            cfg->n_fields++;
+        }
     }
     /* sizes and counts the model is built from: Python's range() and torch's shapes take
      * integers only, where a C cast would quietly take 7 of 7.5 */

@@ -330,10 +330,19 @@ static void memo_recipe(cap_plan *pl, const rules_key *kr)
     }
 }
 
-/* The name the loader sees: the key without the rules' strip_prefix. */
+/* The name the loader sees: the key without the rules' strip_prefix (or one of also_strip,
+ * tried first). */
 static void key_seen(const sim *s, sim_key *k)
 {
-    const char *strip = s->p->rules->strip_prefix;
+    const rules_file *r = s->p->rules;
+    for (int i = 0; i < r->n_also_strip; i++) {
+        size_t al = strlen(r->also_strip[i]);
+        if (key_len(s, k) >= al && memcmp(key_name(s, k), r->also_strip[i], al) == 0) {
+            k->seen_off = (uint16_t)al;
+            return;
+        }
+    }
+    const char *strip = r->strip_prefix;
     size_t spl = strlen(strip);
     k->seen_off = spl && spl <= UINT16_MAX && key_len(s, k) >= spl && memcmp(key_name(s, k), strip, spl) == 0
                   ? (uint16_t)spl : 0;

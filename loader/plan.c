@@ -793,6 +793,28 @@ static int assert_holds(plan *p, const rules_stage_req *q, int tp, int pp, ck_er
 /* An assertion a decoder layer's construction makes on the config and the layout: where it
  * fails, every stage that builds a layer cannot be built; the finding says which --tp at this
  * --pp, and which --pp at this --tp, would hold. */
+/* An assertion's error text with each {NAME} an expression could use (a config field, a let,
+ * tp_size) replaced by its integer value, as Python's message would print it; other braces stay. */
+static void fill_names(const plan *p, const char *text, char *buf, size_t size)
+{
+    plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL};
+    size_t n = 0;
+    for (const char *c = text; *c && n + 1 < size; c++) {
+        const char *e = *c == '{' ? strchr(c, '}') : NULL;
+        expr_val v;
+        if (e && e > c + 1 && plan_lookup(&env, c + 1, (size_t)(e - c - 1), &v) && !v.is_null && !v.is_str &&
+            !v.is_list) {
+            n += (size_t)snprintf(buf + n, size - n, "%lld", (long long)v.v);
+            if (n >= size)
+                n = size - 1;
+            c = e;
+            continue;
+        }
+        buf[n++] = *c;
+    }
+    buf[n] = 0;
+}
+
 static int stage_assert(plan *p, const rules_stage_req *q, ck_findings *f, ck_err *err)
 {
     int holds = assert_holds(p, q, p->layout.tp, p->layout.pp, err);
@@ -822,10 +844,10 @@ static int stage_assert(plan *p, const rules_stage_req *q, ck_findings *f, ck_er
         plan_stage *st = &p->stages[s];
         if (st->layer_end == st->layer_start || st->build_error[0])
             continue; /* no layer is built there, so nothing asserts */
-        snprintf(st->build_error, sizeof st->build_error, "%s", q->error);
+        fill_names(p, q->error, st->build_error, sizeof st->build_error);
         stage_where(p, s, at, sizeof at);
         findings_add(f, "lint.stage_unbuilt", SEV_ERROR, where, "", UINT64_MAX, "%s: the model cannot be built: %s "
-                     "(its construction asserts %s, false at --tp %d --pp %d; %s; %s)", at, q->error,
+                     "(its construction asserts %s, false at --tp %d --pp %d; %s; %s)", at, st->build_error,
                      expr_text(q->cond), p->layout.tp, p->layout.pp, tps, pps);
     }
     return 0;
@@ -972,6 +994,17 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
     }
     layers = lv.v;
     p->num_layers = (int)layers;
+    /* a model under a wrapper (a vision-language model's text decoder): vLLM's names start with it */
+    p->wrapper = "";
+    if (r->wrapper_prefix) {
+        expr_val wv = {0};
+        if (r->wrapper_when && plan_eval(p, r->wrapper_when, &env, 0, &wv, err)) {
+            plan_free(p);
+            return CK_EFORMAT;
+        }
+        if (!r->wrapper_when || (!wv.is_null && (wv.is_str || wv.v)))
+            p->wrapper = r->wrapper_prefix;
+    }
     /* transformers' config classes validate layer_types when vLLM loads config.json */
     if (cfg->n_layer_types >= 0 && cfg->n_layer_types != layers)
         findings_add(f, "lint.config_refused", SEV_ERROR, cfg->path ? cfg->path : "config.json",

@@ -78,6 +78,8 @@ typedef struct {
     int n_schemes;
     plan_layout layout;
     int num_layers;              /* num_hidden_layers */
+    const char *wrapper;         /* the module of a wrapper the model sits under, as vLLM names it
+                                  * ("language_model." of a vision-language model), "" when none */
     expr_val *lets;              /* (n_lets) the rules' lets evaluated so far, in order */
     int n_lets;
     plan_stage *stages;          /* (layout.pp) */

@@ -90,6 +90,14 @@ static int is_id(char c)
     return is_id0(c) || (c >= '0' && c <= '9');
 }
 
+/* Past a name at p->i: letters, digits and underscores, and dots before a letter (a nested
+ * config field, vision_config.num_heads). */
+static void skip_name(parser *p)
+{
+    while (is_id(p->s[p->i]) || (p->s[p->i] == '.' && is_id0(p->s[p->i + 1])))
+        p->i++;
+}
+
 static int accept(parser *p, const char *tok)
 {
     ws(p);
@@ -157,8 +165,7 @@ static int parse_primary(parser *p)
     if (!is_id0(c))
         return perr(p, at, "unexpected '%c'", c);
     size_t b = p->i;
-    while (is_id(p->s[p->i]))
-        p->i++;
+    skip_name(p);
     size_t len = p->i - b;
     if (len == 4 && strncmp(p->s + b, "null", 4) == 0)
         return add_node(p, N_NULL, at);
@@ -197,8 +204,7 @@ static int parse_primary(parser *p)
     if (funcs[fi].id == F_DEFINED || funcs[fi].id == F_CONTAINS || funcs[fi].id == F_AT) {
         ws(p);
         size_t nb = p->i;
-        while (is_id(p->s[p->i]))
-            p->i++;
+        skip_name(p);
         if (p->i == nb || !is_id0(p->s[nb]))
             return perr(p, nb, "%s() takes a name first", funcs[fi].name);
         p->e->n[k].name = nb;

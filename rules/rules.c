@@ -646,7 +646,7 @@ static int parse_loader(rctx *c, const cJSON *root)
                      "loader simulated (name, strip_prefix, error, pp_guard)");
     static const char *const lk[] = {"name", "strip_prefix", "error", "pp_guard", "builds_model",
                                      "raises", "notice", "notice_reason", "classes", "version", "old_names",
-                                     "strict", "outer", NULL};
+                                     "strict", "outer", "also_strip", "wrapper", NULL};
     if (check_fields(c, ld, "$.loader", lk) || get_string(c, ld, "$.loader", "name", 1, &r->loader) ||
         get_string(c, ld, "$.loader", "strip_prefix", 0, &r->strip_prefix) ||
         get_string(c, ld, "$.loader", "error", 0, &r->error_format) ||
@@ -737,6 +737,22 @@ static int parse_loader(rctx *c, const cJSON *root)
         if (top && !cJSON_IsBool(top))
             return rfail(c, "$.loader.outer.top", 0, "must be true or false");
         r->outer_top = cJSON_IsTrue(top);
+    }
+    const cJSON *as = cJSON_GetObjectItemCaseSensitive(ld, "also_strip");
+    if (as && get_string_array(c, as, "$.loader.also_strip", &r->also_strip, &r->n_also_strip))
+        return -1;
+    for (int i = 0; i < r->n_also_strip; i++)
+        if (!r->also_strip[i][0] || strlen(r->also_strip[i]) > UINT16_MAX)
+            return rfail(c, "$.loader.also_strip", 0, "a prefix is a non-empty string");
+    const cJSON *wr = cJSON_GetObjectItemCaseSensitive(ld, "wrapper");
+    if (wr) {
+        static const char *const wk[] = {"when", "prefix", NULL};
+        if (!cJSON_IsObject(wr))
+            return rfail(c, "$.loader.wrapper", 0, "must be an object: {\"when\": EXPR, \"prefix\": NAME}");
+        if (check_fields(c, wr, "$.loader.wrapper", wk) ||
+            get_string(c, wr, "$.loader.wrapper", "prefix", 1, &r->wrapper_prefix) ||
+            get_opt_expr(c, wr, "$.loader.wrapper", "when", &r->wrapper_when))
+            return -1;
     }
     if (!r->strip_prefix && !(r->strip_prefix = strdup("")))
         return rfail(c, "$.loader", 0, "out of memory");
@@ -1075,6 +1091,11 @@ void rules_free(rules_file *r)
     free(r->loader);
     free(r->loader_version);
     free(r->strip_prefix);
+    for (int i = 0; r->also_strip && i < r->n_also_strip; i++)
+        free(r->also_strip[i]);
+    free(r->also_strip);
+    free(r->wrapper_prefix);
+    expr_free(r->wrapper_when);
     for (int i = 0; i < r->n_old_names; i++) {
         free(r->old_from[i]);
         free(r->old_to[i]);

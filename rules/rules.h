@@ -264,6 +264,15 @@ typedef struct {
                           * (vLLM's Transformers backend: AutoWeightsLoader over
                           * TransformersForCausalLM), so its errors name keys and parameters with
                           * strip_prefix and the model as the outer class */
+    char **also_strip;   /* loader.also_strip: other prefixes a checkpoint may put before the names
+                          * the loader sees, tried before strip_prefix ("model.language_model.",
+                          * transformers 4.52-4.57's vision-language checkpoints); (n_also_strip) */
+    int n_also_strip;
+    char *wrapper_prefix;/* loader.wrapper: where the configuration says so (wrapper_when, NULL:
+                          * always), the model sits under this module of a wrapper ("language_model."
+                          * of a vision-language model): vLLM's full names of its parameters start
+                          * with it; NULL when the rules do not say */
+    expr *wrapper_when;
     int pp_guard;        /* the loader skips parameters of layers other stages own */
     expr *strict_when;   /* loader.strict: after the last key, the loader raises strict_error when
                           * a parameter whose template is strict was filled by no key (vLLM's

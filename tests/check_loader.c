@@ -816,6 +816,45 @@ START_TEST(test_gpt_oss_mxfp4)
 }
 END_TEST
 
+/* Qwen2.5-VL: the Qwen2 decoder under text_config and a vision tower the rules skip with their
+ * reason, whichever naming the checkpoint has (transformers 5's model.* and visual.*, or 4.52-4.57's
+ * model.language_model.* and model.visual.*); the vision tower's TP split asserts its heads
+ * divide by TP (vLLM's text, its numbers filled in), and vLLM names the decoder language_model. */
+START_TEST(test_qwen2_5_vl)
+{
+    static const char *dirs[] = {"fixtures/real/tiny-qwen2_5-vl", "fixtures/oracle/variants/qwen2_5-vl-language-model-names"};
+    static const int ok[][2] = {{1, 1}, {2, 1}, {1, 2}, {2, 2}, {1, 3}};
+    for (unsigned d = 0; d < 2; d++) {
+        for (unsigned i = 0; i < sizeof ok / sizeof *ok; i++) {
+            ck_findings f;
+            ck_assert_msg(lint(dirs[d], "qwen2", ok[i][0], ok[i][1], 0, NULL, 0, &f) == 0, "%s TP%d PP%d: %s",
+                          dirs[d], ok[i][0], ok[i][1], f.n ? f.v[0].msg : "");
+            const ck_finding *sk = findings_find(&f, "lint.skipped");
+            ck_assert_ptr_nonnull(sk);
+            ck_assert_ptr_nonnull(strstr(sk->msg, "30 keys skipped (like this one): the vision tower"));
+            ck_assert_ptr_nonnull(strstr(sk->key, d ? "model.visual." : "visual."));
+            findings_free(&f);
+        }
+        ck_findings f;
+        ck_assert_uint_eq(lint(dirs[d], "qwen2", 4, 1, 0, NULL, 0, &f), 1);
+        ck_assert_str_eq(f.v[0].code, "lint.stage_unbuilt");
+        ck_assert_ptr_nonnull(strstr(f.v[0].msg, "the model cannot be built: AssertionError: 2 is not divisible by 4 "
+                                                 "(its construction asserts vision_config.num_heads % tp_size == 0"));
+        findings_free(&f);
+    }
+    tu_planned x;
+    tu_planned_open(&x, dirs[0], 1, "qwen2", 1, 1);
+    ck_assert(x.planned);
+    ck_assert_str_eq(x.p.wrapper, "language_model.");
+    ck_assert_int_eq(x.p.num_layers, 2); /* text_config's, not the vision tower's depth */
+    tu_planned_close(&x);
+    tu_planned_open(&x, "fixtures/real/tiny-qwen2", 1, "qwen2", 1, 1);
+    ck_assert(x.planned);
+    ck_assert_str_eq(x.p.wrapper, "");
+    tu_planned_close(&x);
+}
+END_TEST
+
 /* The other built-in families lint clean at every layout, their config-driven layer kinds
  * (mlp_only_layers, first_k_dense_replace, the GLM MTP layer) matter, and a checkpoint that
  * already ships fused names is the naming hazard of substring renames. */
@@ -1158,6 +1197,7 @@ static Suite *loader_suite(void)
     tcase_add_test(seeds, test_more_families);
     tcase_add_test(seeds, test_gpt_oss);
     tcase_add_test(seeds, test_gpt_oss_mxfp4);
+    tcase_add_test(seeds, test_qwen2_5_vl);
     tcase_add_test(seeds, test_xtuner_notice);
     tcase_add_test(seeds, test_hf_rules);
     tcase_add_test(seeds, test_ep_placement);

@@ -18,6 +18,7 @@ static int lookup(void *ctx, const char *name, size_t len, expr_val *out)
         {"hidden_size", 0, 7168},      {"q_lora_rank", 0, 1536},
         {"kv_lora_rank", 0, 512},      {"qk_rope_head_dim", 0, 64},
         {"vocab_size", 0, 129280},     {"first_k_dense_replace", 0, 3},
+        {"vision_config.num_heads", 0, 16},
         {"sliding_window", 1, 0},      {"layer", 0, 61},
     };
     static const int64_t only[] = {0, 5, 7};
@@ -73,6 +74,7 @@ START_TEST(test_expr_values)
         {"sliding_window ?? 4096", 4096},
         {"defined(q_lora_rank) && !defined(sliding_window) && !defined(nope)", 1},
         {"q_lora_rank == null ? 1 : 2", 2},
+        {"vision_config.num_heads % 8 + defined(vision_config.num_heads) + defined(vision_config.depth)", 1},
         {"-5 % 3", -2},
         {"10 - 2 - 3", 5},
         {"true || 1 / 0", 1},
@@ -102,6 +104,7 @@ START_TEST(test_expr_errors)
         {"foo(1, 2)", 0, 1, "unknown function 'foo'"},
         {"1 2", 0, 3, "unexpected '2' after the expression"},
         {"12abc", 0, 3, "unexpected 'a' after a number"},
+        {"vision_config. + 1", 0, 14, "unexpected '.' after the expression"},
         {"a ? b", 0, 6, "expected ':'"},
         {"hidden_size / 0", 1, 13, "division by zero"},
         {"nope + 1", 1, 1, "'nope' is not in config.json"},
@@ -358,6 +361,8 @@ START_TEST(test_rules_errors)
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
          " \"quant\": {\"mxfp4\": {\"experts_only\": 1, \"weight\": {}}}}", "$.quant.mxfp4.experts_only", 2, 38,
          "\"experts_only\" is true or false"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n \"loader\": {\"name\": \"l\", \"wrapper\": {\"when\": \"1\"}}}",
+         "$.loader.wrapper", 2, 37, "missing field \"prefix\""},
         {"{\"ckptdoc_rules\": 1,\n \"name\": \"x\",,}", "$", 2, 15, "not valid JSON"},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
          " \"quant\": {\"a\": \"b\"}}", "$.quant.a", 2, 17, "names variant \"b\", which is not one written before it"},
