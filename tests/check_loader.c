@@ -816,34 +816,37 @@ START_TEST(test_gpt_oss_mxfp4)
 }
 END_TEST
 
-/* Qwen2.5-VL: the Qwen2 decoder under text_config and a vision tower the rules skip with their
+/* Qwen2.5-VL and Qwen3-VL: the Qwen2 (Qwen3) decoder under text_config and a vision tower the rules skip with their
  * reason, whichever naming the checkpoint has (transformers 5's model.* and visual.*, or 4.52-4.57's
  * model.language_model.* and model.visual.*); the vision tower's TP split asserts its heads
  * divide by TP (vLLM's text, its numbers filled in), and vLLM names the decoder language_model. */
 START_TEST(test_qwen2_5_vl)
 {
-    static const char *dirs[] = {"fixtures/real/tiny-qwen2_5-vl", "fixtures/oracle/variants/qwen2_5-vl-language-model-names"};
+    static const struct { const char *dir, *rules, *skipped; } fx[] = {
+        {"fixtures/real/tiny-qwen2_5-vl", "qwen2", "30 keys skipped (like this one): the vision tower"},
+        {"fixtures/oracle/variants/qwen2_5-vl-language-model-names", "qwen2", "30 keys skipped (like this one): the vision tower"},
+        {"fixtures/real/tiny-qwen3-vl", "qwen3", "39 keys skipped (like this one): the vision tower"}};
     static const int ok[][2] = {{1, 1}, {2, 1}, {1, 2}, {2, 2}, {1, 3}};
-    for (unsigned d = 0; d < 2; d++) {
+    for (unsigned d = 0; d < sizeof fx / sizeof *fx; d++) {
         for (unsigned i = 0; i < sizeof ok / sizeof *ok; i++) {
             ck_findings f;
-            ck_assert_msg(lint(dirs[d], "qwen2", ok[i][0], ok[i][1], 0, NULL, 0, &f) == 0, "%s TP%d PP%d: %s",
-                          dirs[d], ok[i][0], ok[i][1], f.n ? f.v[0].msg : "");
+            ck_assert_msg(lint(fx[d].dir, fx[d].rules, ok[i][0], ok[i][1], 0, NULL, 0, &f) == 0, "%s TP%d PP%d: %s",
+                          fx[d].dir, ok[i][0], ok[i][1], f.n ? f.v[0].msg : "");
             const ck_finding *sk = findings_find(&f, "lint.skipped");
             ck_assert_ptr_nonnull(sk);
-            ck_assert_ptr_nonnull(strstr(sk->msg, "30 keys skipped (like this one): the vision tower"));
+            ck_assert_ptr_nonnull(strstr(sk->msg, fx[d].skipped));
             ck_assert_ptr_nonnull(strstr(sk->key, d ? "model.visual." : "visual."));
             findings_free(&f);
         }
         ck_findings f;
-        ck_assert_uint_eq(lint(dirs[d], "qwen2", 4, 1, 0, NULL, 0, &f), 1);
+        ck_assert_uint_eq(lint(fx[d].dir, fx[d].rules, 4, 1, 0, NULL, 0, &f), 1);
         ck_assert_str_eq(f.v[0].code, "lint.stage_unbuilt");
         ck_assert_ptr_nonnull(strstr(f.v[0].msg, "the model cannot be built: AssertionError: 2 is not divisible by 4 "
                                                  "(its construction asserts vision_config.num_heads % tp_size == 0"));
         findings_free(&f);
     }
     tu_planned x;
-    tu_planned_open(&x, dirs[0], 1, "qwen2", 1, 1);
+    tu_planned_open(&x, fx[0].dir, 1, "qwen2", 1, 1);
     ck_assert(x.planned);
     ck_assert_str_eq(x.p.wrapper, "language_model.");
     ck_assert_int_eq(x.p.num_layers, 2); /* text_config's, not the vision tower's depth */
