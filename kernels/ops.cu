@@ -170,7 +170,7 @@ __global__ void attention_kernel(const float *q, const float *k, const float *v,
 {
     extern __shared__ double p[];
     __shared__ double sum;
-    size_t t = blockIdx.x / hq, h = blockIdx.x % hq, kh = h / (hq / hkv), lo = ck_window_start(t, o.window);
+    size_t t = blockIdx.x / hq, h = blockIdx.x % hq, kh = h / (hq / hkv), lo = ck_window_start(t, o.window, o.chunk);
     double scale = o.scale > 0 ? o.scale : 1.0 / sqrt((double)hd);
     const float *qv = q + (t * hq + h) * hd;
     for (size_t s = lo + threadIdx.x; s <= t; s += blockDim.x) {
@@ -213,7 +213,7 @@ extern "C" int fwd_attention_cuda(const float *q, const float *k, const float *v
     if (shm > 48 * 1024)
         return ck_err_set(err, CK_EUSAGE, NULL, "fwd_attention_cuda", CK_NO_OFFSET, "%zu tokens: at most %d",
                           T, 48 * 1024 / (int)sizeof(double));
-    fwd_attn_opts oo = {0, 0, 0, NULL};
+    fwd_attn_opts oo = {0, 0, 0, 0, NULL};
     if (o)
         oo = *o;
     attention_kernel<<<(unsigned)(T * hq), 128, shm>>>(q, k, v, T, hq, hkv, hd, oo, out);

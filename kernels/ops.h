@@ -35,6 +35,8 @@ typedef struct {
                          * 0: none */
     size_t window;      /* sliding window: a token sees itself and the window - 1 tokens before it
                          * (vLLM's and transformers' sliding_window); 0: every earlier token */
+    size_t chunk;       /* chunked attention: a token sees the earlier tokens of its own chunk of
+                         * this many (Llama 4's attention_chunk_size); 0: none */
     const float *sinks; /* [hq] a logit per query head that joins the softmax's denominator and
                          * attends to nothing (gpt-oss's attention sinks); NULL: none. On the
                          * device for the CUDA version */

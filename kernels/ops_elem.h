@@ -35,10 +35,12 @@ CK_HD double ck_score(double dot, double scale, double cap)
     return cap > 0 ? cap * tanh(dot * scale / cap) : dot * scale;
 }
 
-/* The first key token t sees under a sliding window of win tokens (0: none). */
-CK_HD size_t ck_window_start(size_t t, size_t win)
+/* The first key token t sees under a sliding window of win tokens (0: none) and in chunks of
+ * chunk tokens (0: none). */
+CK_HD size_t ck_window_start(size_t t, size_t win, size_t chunk)
 {
-    return win && t + 1 > win ? t + 1 - win : 0;
+    size_t lo = win && t + 1 > win ? t + 1 - win : 0, c0 = chunk ? t / chunk * chunk : 0;
+    return c0 > lo ? c0 : lo;
 }
 
 #endif

@@ -111,7 +111,7 @@ void fwd_attention(const float *q, const float *k, const float *v, size_t T, siz
         size_t kh = h / group;
         for (size_t t = 0; t < T; t++) {
             const float *qv = q + (t * hq + h) * hd;
-            size_t lo = ck_window_start(t, win);
+            size_t lo = ck_window_start(t, win, o ? o->chunk : 0);
             double mx = o && o->sinks ? o->sinks[h] : -INFINITY, sum = 0;
             for (size_t s = lo; s <= t; s++) {
                 const float *kv = k + (s * hkv + kh) * hd;

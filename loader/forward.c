@@ -253,8 +253,14 @@ static int variant_dims(const plan *p, dense_dims *d, ck_err *err)
         (rc = fwd_str(p, FWD_ROPE_STYLE, "neox", rstyle, sizeof rstyle, err)) ||
         (rc = fwd_str(p, FWD_QK_NORM, "head", qkn, sizeof qkn, err)) || (rc = fwd_str(p, FWD_MLP, "gated", mlp, sizeof mlp, err)) ||
         (rc = fwd_str(p, FWD_MLP_IN, "gate_up_proj", d->mlp_in, sizeof d->mlp_in, err)) ||
-        (rc = fwd_str(p, FWD_MLP_OUT, "down_proj", d->mlp_out, sizeof d->mlp_out, err)))
+        (rc = fwd_str(p, FWD_MLP_OUT, "down_proj", d->mlp_out, sizeof d->mlp_out, err)) ||
+        (rc = fwd_str(p, FWD_MLP_MODULE, "mlp", d->mlp_mod, sizeof d->mlp_mod, err)) ||
+        (rc = fwd_int(p, FWD_CHUNK, 0, &d->chunk, err)))
         return rc;
+    double mi;
+    if ((rc = fwd_field(p, FWD_MLP_INTER, (double)d->inter, &mi, err)))
+        return rc;
+    d->mlp_inter = (int64_t)mi;
     d->norm_off = (double)noff;
     d->sandwich = strcmp(block, "sandwich") == 0;
     d->parallel = strcmp(block, "parallel") == 0;
@@ -262,8 +268,9 @@ static int variant_dims(const plan *p, dense_dims *d, ck_err *err)
     if (!d->sandwich && !d->parallel && !d->post && strcmp(block, "pre") != 0)
         return fwd_unknown(p, FWD_BLOCK, block, "pre, sandwich, parallel, post", err);
     d->qk_whole = strcmp(qkn, "whole") == 0;
-    if (!d->qk_whole && strcmp(qkn, "head") != 0)
-        return fwd_unknown(p, FWD_QK_NORM, qkn, "head, whole", err);
+    d->qk_l2 = strcmp(qkn, "l2_after_rope") == 0;
+    if (!d->qk_whole && !d->qk_l2 && strcmp(qkn, "head") != 0)
+        return fwd_unknown(p, FWD_QK_NORM, qkn, "head, whole, l2_after_rope", err);
     d->plain_mlp = strcmp(mlp, "plain") == 0;
     if (!d->plain_mlp && strcmp(mlp, "gated") != 0)
         return fwd_unknown(p, FWD_MLP, mlp, "gated, plain", err);
@@ -304,9 +311,17 @@ static int variant_dims(const plan *p, dense_dims *d, ck_err *err)
         d->embed_scale = (double)sqrtf((float)d->hidden); /* transformers' fp32 buffer */
     else if (strcmp(escale, "none") != 0)
         return fwd_unknown(p, FWD_EMBED_SCALE, escale, "none, sqrt_hidden", err);
-    if (sdim < 0 || d->window < 0)
-        return fwd_fail(p, sdim < 0 ? FWD_ATTN_SCALE_DIM : FWD_WINDOW, CK_EUSAGE, err, "must not be negative", "",
-                        NULL);
+    if (sdim < 0 || d->window < 0 || d->chunk < 0 || d->mlp_inter < 1)
+        return fwd_fail(p, sdim < 0 ? FWD_ATTN_SCALE_DIM : d->window < 0 ? FWD_WINDOW : d->chunk < 0 ? FWD_CHUNK
+                        : FWD_MLP_INTER, CK_EUSAGE, err, d->mlp_inter < 1 ? "must be positive" : "must not be negative",
+                        "", NULL);
+    /* Llama 4's temperature tuning scales q on its layers without rotary by
+     * log(floor((pos + 1) / floor_scale) + 1) * attn_scale + 1: exactly 1 below floor_scale - 1 */
+    const cfg_field *tt = config_field(p->cfg, "attn_temperature_tuning");
+    if (tt && tt->kind == CFG_BOOL && tt->num != 0) {
+        const cfg_field *fs = config_field(p->cfg, "floor_scale");
+        d->temp_floor = fs && fs->kind == CFG_NUMBER ? fs->num : 8192.0;
+    }
     d->attn_scale = ascale > 0 ? ascale : sdim ? 1.0 / sqrt((double)sdim) : 0;
     d->embed_scale *= emul;
     return CK_OK;
@@ -369,6 +384,7 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     if (d->mla && !r->forward[FWD_ROPE_STYLE]) /* DeepSeek's latent attention rotates interleaved pairs */
         d->interleaved = 1;
     d->shared_ungated = strcmp(shared, "ungated") == 0;
+    d->shared_plain = strcmp(shared, "plain") == 0;
     if (!d->mla && strcmp(attn, "gqa") != 0)
         return fwd_unknown(p, FWD_ATTENTION, attn, "gqa, mla", err);
     if (d->mla && (d->window || d->attn_softcap > 0 || d->attn_scale > 0))
@@ -378,8 +394,8 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         return fwd_fail(p, d->plain_mlp ? FWD_MLP : d->qk_whole ? FWD_QK_NORM : FWD_BLOCK, CK_EUSAGE, err,
                         "sandwich or post norms, a parallel block, whole-projection q/k norms or a plain MLP with "
                         "latent attention or experts", "", "them for dense grouped-query decoders only");
-    if (!d->shared_ungated && strcmp(shared, "gated") != 0 && strcmp(shared, "none") != 0)
-        return fwd_unknown(p, FWD_SHARED, shared, "gated, ungated, none", err);
+    if (!d->shared_ungated && !d->shared_plain && strcmp(shared, "gated") != 0 && strcmp(shared, "none") != 0)
+        return fwd_unknown(p, FWD_SHARED, shared, "gated, ungated, plain, none", err);
     if (strcmp(c->rope_type, "default") != 0 && strcmp(c->rope_type, "llama3") != 0 &&
         strcmp(c->rope_type, "linear") != 0 && strcmp(c->rope_type, "yarn") != 0 && strcmp(c->rope_type, "dynamic") != 0 &&
         strcmp(c->rope_type, "longrope") != 0)
@@ -442,14 +458,16 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         return CK_OK;
     }
     d->noaux = strcmp(router, "grouped_sigmoid") == 0;
+    d->router_input = strcmp(router, "sigmoid_input") == 0;
     d->grouped_softmax = strcmp(router, "group_limited_greedy") == 0;
     if (d->grouped_softmax && (d->n_group < 1 || d->experts % d->n_group || d->topk_group < 1 ||
                                d->topk_group > d->n_group || d->topk_group * (d->experts / d->n_group) < d->topk))
         return ck_err_set(err, CK_EUSAGE, p->cfg->path, "n_group", CK_NO_OFFSET, "%lld experts in %lld groups, %lld "
                           "chosen, top %lld: not a group-limited routing; check n_group and topk_group in config.json",
                           (long long)d->experts, (long long)d->n_group, (long long)d->topk_group, (long long)d->topk);
-    if (!d->noaux && !d->grouped_softmax && strcmp(router, "softmax") != 0)
-        return fwd_unknown(p, FWD_ROUTER, router, "softmax, group_limited_greedy, grouped_sigmoid", err);
+    if (!d->noaux && !d->grouped_softmax && !d->router_input && strcmp(router, "softmax") != 0)
+        return fwd_unknown(p, FWD_ROUTER, router, "softmax, group_limited_greedy, grouped_sigmoid, sigmoid_input",
+                           err);
     if (d->experts < 1 || d->experts > 65536 || d->topk < 1 || d->topk > d->experts)
         return ck_err_set(err, CK_EUSAGE, c->path, "num_experts_per_tok", CK_NO_OFFSET, "%lld experts, top %lld: "
                           "not a routing (rules %s, forward.experts and forward.topk): check the expert count and "
@@ -630,11 +648,12 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
             return err->code;
         }
     float *logit = fmalloc(d, E * sizeof *logit), *gu = NULL, *act = NULL, *y = fmalloc(d, H * sizeof *y);
+    float *xin = d->router_input ? fmalloc(d, H * sizeof *xin) : NULL; /* an expert's scaled input */
     size_t *sel = fmalloc(d, K * sizeof *sel);
     double *wt = fmalloc(d, K * sizeof *wt);
     int rc = CK_OK;
     for (size_t t = 0; t < T && rc == CK_OK; t++) {
-        if (!logit || !y || !sel || !wt) {
+        if (!logit || !y || !sel || !wt || (d->router_input && !xin)) {
             rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
             break;
         }
@@ -664,7 +683,8 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
                     best = e;
             }
             sel[k] = best;
-            wt[k] = exp(logit[best] - mx) / sum;
+            /* Llama 4: the sigmoid of the chosen logit scales the expert's input */
+            wt[k] = d->router_input ? 1.0 / (1.0 + exp(-(double)logit[best])) : exp(logit[best] - mx) / sum;
             ksum += wt[k];
         }
         for (int r = 0; r < tp && rc == CK_OK; r++) {
@@ -682,18 +702,25 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
                 int64_t le = (int64_t)sel[k] - ex->w13->expert0;
                 if (le < 0 || le >= ex->w13->n_experts)
                     continue; /* another rank's expert */
-                op_linear(d, h + t * H, 1, H, ex->w13->data + (size_t)le * 2 * Il * H, 2 * Il,
+                const float *in = h + t * H;
+                if (d->router_input) { /* the weight on the input, the output added as it is */
+                    for (size_t i = 0; i < H; i++)
+                        xin[i] = (float)(wt[k] * in[i]);
+                    in = xin;
+                }
+                op_linear(d, in, 1, H, ex->w13->data + (size_t)le * 2 * Il * H, 2 * Il,
                           ex->b13 ? ex->b13->data + (size_t)le * 2 * Il : NULL, gu, 0);
                 op_act_mul(d, gu, 1, Il, act);
                 op_linear(d, act, 1, Il, ex->w2->data + (size_t)le * H * Il, H,
                           ex->b2 ? ex->b2->data + (size_t)le * H : NULL, y, 0);
-                double wk = (d->renorm ? wt[k] / ksum : wt[k]) * d->rscale;
+                double wk = d->router_input ? 1.0 : (d->renorm ? wt[k] / ksum : wt[k]) * d->rscale;
                 for (size_t i = 0; i < H; i++)
                     x[t * H + i] += (float)wk * y[i];
             }
         }
     }
     ffree(d, logit);
+    ffree(d, xin);
     ffree(d, gu);
     ffree(d, act);
     ffree(d, y);
@@ -704,26 +731,28 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
 }
 
 /* Qwen2-MoE's shared expert: a column/row-parallel SwiGLU MLP scaled per token by
- * sigmoid(h . shared_expert_gate); nothing when the layer has none. */
+ * sigmoid(h . shared_expert_gate) (DeepSeek's shared_experts and Llama 4's shared_expert: as
+ * they are), in the MoE's module; nothing when the layer has none. */
 static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, const float *h,
                          size_t T, float *x, ck_err *err)
 {
     char ngu[160], nd[160], ng[160];
     const char *mod = d->shared_ungated ? "shared_experts" : "shared_expert"; /* DeepSeek's, GLM's: ungated */
-    snprintf(ngu, sizeof ngu, "layers.%lld.mlp.%s.gate_up_proj.weight", (long long)l, mod);
-    snprintf(nd, sizeof nd, "layers.%lld.mlp.%s.down_proj.weight", (long long)l, mod);
-    snprintf(ng, sizeof ng, "layers.%lld.mlp.shared_expert_gate.weight", (long long)l);
+    int ungated = d->shared_ungated || d->shared_plain;
+    snprintf(ngu, sizeof ngu, "layers.%lld.%s.%s.gate_up_proj.weight", (long long)l, d->moe, mod);
+    snprintf(nd, sizeof nd, "layers.%lld.%s.%s.down_proj.weight", (long long)l, d->moe, mod);
+    snprintf(ng, sizeof ng, "layers.%lld.%s.shared_expert_gate.weight", (long long)l, d->moe);
     const load_param *g = rank_param(R[0], p, ng);
     size_t H = (size_t)d->hidden;
     if (!rank_param(R[0], p, ngu))
         return CK_OK;
-    if (!d->shared_ungated && (!g || g->n != H))
+    if (!ungated && (!g || g->n != H))
         return ck_err_set(err, CK_EFORMAT, p->rules->path, ng, CK_NO_OFFSET, "a shared expert without its [1, %zu] "
                           "gate", H);
     float *gs = fmalloc(d, T * sizeof *gs);
     if (!gs)
         return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
-    if (d->shared_ungated)
+    if (ungated)
         for (size_t t = 0; t < T; t++)
             gs[t] = 1.0f;
     else {
@@ -1079,12 +1108,12 @@ static int qk_norm_whole(const plan *p, const dense_dims *d, rank_load *const *R
 static int dense_mlp(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, const float *h, size_t T,
                      float *gu, float *act, float *sink, ck_err *err)
 {
-    size_t H = (size_t)d->hidden, Il = (size_t)(d->inter / p->layout.tp), win = d->plain_mlp ? Il : 2 * Il;
+    size_t H = (size_t)d->hidden, Il = (size_t)(d->mlp_inter / p->layout.tp), win = d->plain_mlp ? Il : 2 * Il;
     char fi[96], fib[96], fo[96], fob[96];
-    snprintf(fi, sizeof fi, "layers.%%lld.mlp.%s.weight", d->mlp_in);
-    snprintf(fib, sizeof fib, "layers.%%lld.mlp.%s.bias", d->mlp_in);
-    snprintf(fo, sizeof fo, "layers.%%lld.mlp.%s.weight", d->mlp_out);
-    snprintf(fob, sizeof fob, "layers.%%lld.mlp.%s.bias", d->mlp_out);
+    snprintf(fi, sizeof fi, "layers.%%lld.%s.%s.weight", d->mlp_mod, d->mlp_in);
+    snprintf(fib, sizeof fib, "layers.%%lld.%s.%s.bias", d->mlp_mod, d->mlp_in);
+    snprintf(fo, sizeof fo, "layers.%%lld.%s.%s.weight", d->mlp_mod, d->mlp_out);
+    snprintf(fob, sizeof fob, "layers.%%lld.%s.%s.bias", d->mlp_mod, d->mlp_out);
     for (int r = 0; r < p->layout.tp; r++) {
         const float *wi = W(R[r], p, fi, l, 1, win * H, err), *wo = W(R[r], p, fo, l, 1, H * Il, err);
         const float *bi = W(R[r], p, fib, l, 0, win, err), *bo = r == 0 ? W(R[r], p, fob, l, 0, H, err) : NULL;
@@ -1106,7 +1135,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     int tp = p->layout.tp;
     size_t H = (size_t)d->hidden, hd = (size_t)d->head_dim, Tz = (size_t)T;
     size_t hq = (size_t)(d->heads / tp), hkv = (size_t)(d->kv_heads >= tp ? d->kv_heads / tp : 1);
-    size_t Il = (size_t)(d->inter / tp), qkv = (hq + 2 * hkv) * hd;
+    size_t Il = (size_t)((d->inter > d->mlp_inter ? d->inter : d->mlp_inter) / tp), qkv = (hq + 2 * hkv) * hd;
     float *h = fmalloc(d, Tz * H * sizeof *h), *a = fmalloc(d, (size_t)tp * Tz * qkv * sizeof *a);
     float *q = fmalloc(d, Tz * hq * hd * sizeof *q);
     float *k = fmalloc(d, Tz * hkv * hd * sizeof *k), *v = fmalloc(d, Tz * hkv * hd * sizeof *v);
@@ -1117,7 +1146,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     float *blk = own ? fmalloc(d, Tz * H * sizeof *blk) : NULL;
     float *sink = own ? blk : x; /* where the row-parallel partial sums go */
     int rc = CK_OK;
-    fwd_attn_opts ao = {d->attn_scale, d->attn_softcap, 0, NULL};
+    fwd_attn_opts ao = {d->attn_scale, d->attn_softcap, 0, 0, NULL};
     char aq[96], ab[96], ao_w[96], ao_b[96], aqn[96], akn[96], asn[96]; /* the attention's parameters */
     snprintf(aq, sizeof aq, "layers.%%lld.%s.qkv_proj.weight", d->attn_mod);
     snprintf(ab, sizeof ab, "layers.%%lld.%s.qkv_proj.bias", d->attn_mod);
@@ -1132,11 +1161,20 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     }
     double inv[ROPE_MAX_PAIRS], af, smul; /* d->rot <= 2 * ROPE_MAX_PAIRS (dense_dims_of) */
     size_t rot = (size_t)d->rot;
-    int rotates, slides; /* the rules' per-layer "rope" and "sliding" (a window only where one is set) */
+    int rotates, slides, chunks; /* the rules' per-layer "rope", "sliding" and "chunked" */
     if ((rc = fwd_layer_flag(p, FWD_ROPE_LAYERS, l, 1, &rotates, err)) != CK_OK ||
-        (rc = fwd_layer_flag(p, FWD_SLIDING, l, 1, &slides, err)) != CK_OK)
+        (rc = fwd_layer_flag(p, FWD_SLIDING, l, 1, &slides, err)) != CK_OK ||
+        (rc = fwd_layer_flag(p, FWD_CHUNKED, l, 1, &chunks, err)) != CK_OK)
         goto done;
     ao.window = slides ? (size_t)d->window : 0;
+    ao.chunk = chunks ? (size_t)d->chunk : 0;
+    if (!rotates && d->temp_floor > 0 && (double)Tz >= d->temp_floor) {
+        rc = ck_err_set(err, CK_EUSAGE, p->cfg->path, "attn_temperature_tuning", CK_NO_OFFSET, "%zu tokens reach "
+                        "position floor_scale - 1 = %.0f, from which Llama 4's attention temperature tuning scales q "
+                        "on the layers without rotary: not computed by this version; check fewer tokens", Tz,
+                        d->temp_floor - 1);
+        goto done;
+    }
     if (ao.window && p->cfg->has_rope_local) { /* Gemma 3: the sliding layers' own rotary */
         ck_config lc = *p->cfg;
         lc.rope_theta = lc.rope_theta_local;
@@ -1216,6 +1254,18 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
                         for (size_t i = 0; i < rot; i++)
                             k[(t * hkv + j) * hd + i] = (float)(k[(t * hkv + j) * hd + i] * af);
                 }
+        }
+        if (rotates && d->qk_l2) { /* Llama 4: each head of q and k RMS-normed, no weight, after the rotary */
+            float *one = fmalloc(d, hd * sizeof *one);
+            if (!one) {
+                rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+                goto done;
+            }
+            for (size_t i = 0; i < hd; i++)
+                one[i] = 1.0f;
+            op_rmsnorm(d, q, Tz * hq, hd, one, (float)d->eps, q);
+            op_rmsnorm(d, k, Tz * hkv, hd, one, (float)d->eps, k);
+            ffree(d, one);
         }
         op_attention(d, q, k, v, Tz, hq, hkv, hd, &ao, o);
         op_linear(d, o, Tz, hq * hd, wo, H, bo, sink, 1);

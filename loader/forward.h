@@ -39,7 +39,18 @@ typedef struct {
     int64_t n_group, topk_group;
     int grouped_softmax;     /* DeepSeek-V2's group_limited_greedy: softmax scores, the top-k among
                               * the topk_group groups whose best expert scores highest */
-    int shared_ungated;      /* shared experts under mlp.shared_experts, added as they are (DeepSeek, GLM) */
+    int shared_ungated;      /* shared experts under MOE.shared_experts, added as they are (DeepSeek, GLM) */
+    int shared_plain;        /* one shared expert under MOE.shared_expert without a gate (Llama 4) */
+    int router_input;        /* top-k of the logits, each expert's input times the sigmoid of its
+                              * logit (Llama 4) */
+    int qk_l2;               /* q and k heads RMS-normed without a weight after the rotary, on the
+                              * layers that rotate (Llama 4) */
+    int64_t chunk;           /* chunked attention's chunk on the layers the rules' "chunked" names, 0: none */
+    char mlp_mod[32];        /* the dense MLP's module: "mlp", Llama 4's "feed_forward" */
+    int64_t mlp_inter;       /* the dense MLP's intermediate size (Llama 4's intermediate_size_mlp;
+                              * intermediate_size elsewhere) */
+    double temp_floor;       /* Llama 4's attention temperature tuning on the layers without rotary:
+                              * floor_scale, past which it changes the scores (0: off) */
     int64_t rot;             /* rotary dims of a head (partial_rotary_factor), head_dim otherwise */
     int64_t max_len;         /* the deployment's max_model_len (plan_layout), 0: vLLM's default */
     /* what Gemma-style decoders change (rules "forward": norm_offset, block, act, embed_scale,

@@ -703,6 +703,37 @@ static int transpose_last2(mem_ctx *m, float **v, const st_tensor *t, ck_err *er
     return CK_OK;
 }
 
+/* blocks x [a, b] of floats at *v (slot `from`) transposed into slot `to`; *v then points at them. */
+static int transpose_blocks(mem_ctx *m, float **v, uint64_t blocks, uint64_t a, uint64_t b, int to, ck_err *err)
+{
+    float *dst = NULL;
+    void *stream;
+    int rc = mem_buf(m, to, (size_t)(blocks * a * b) * sizeof *dst, (void **)&dst, err);
+    if (rc != CK_OK)
+        return rc;
+    if (!ON_DEV(m))
+        kern_transpose_last2_ref(*v, (size_t)blocks, (size_t)a, (size_t)b, dst);
+    else if ((rc = kdev_stream(&stream, err)) != CK_OK ||
+             (rc = kern_transpose_last2_cuda_async(*v, (size_t)blocks, (size_t)a, (size_t)b, dst, stream, err)) != CK_OK)
+        return rc;
+    mem_release(m, *v);
+    *v = dst;
+    return CK_OK;
+}
+
+/* The rows of a [rows, cols] tensor, in heads of hd, from interleaved rotary pairs (2i, 2i + 1)
+ * to halves (i, i + hd / 2): [rows, cols] to [cols, rows], each head's [hd / 2, 2] to [2, hd / 2],
+ * and back (slots 1 and 2 in turn). */
+static int rotary_pairs_to_halves(mem_ctx *m, float **v, uint64_t rows, uint64_t cols, uint64_t hd, int slot,
+                                  ck_err *err)
+{
+    int other = slot == 1 ? 2 : 1, rc;
+    if ((rc = transpose_blocks(m, v, 1, rows, cols, other, err)) != CK_OK ||
+        (rc = transpose_blocks(m, v, cols * (rows / hd), hd / 2, 2, slot, err)) != CK_OK)
+        return rc;
+    return transpose_blocks(m, v, 1, cols, rows, other, err);
+}
+
 /* Places TP rank `rank`'s cut of checkpoint tensor t (filling `part` of lp's parameter, of routed
  * expert e or -1) into lp; a routed expert this rank does not hold is skipped. */
 static int place(const plan *p, load_param *lp, const char *part, int64_t e, const float *src,
@@ -905,6 +936,20 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
                 as_float.shape = tshape;
                 ten = &as_float;
             }
+        }
+        const expr *pairs = rc == CK_OK && e.rule >= 0 ? p->rules->keys[e.rule].rotary_pairs : NULL;
+        if (pairs) { /* Llama 4's q and k rows: interleaved rotary pairs reordered to halves */
+            plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL};
+            expr_val hv;
+            if ((rc = plan_eval(p, pairs, &env, p->rules->keys[e.rule].line, &hv, err)) == CK_OK &&
+                (hv.is_null || hv.is_str || hv.v < 2 || hv.v % 2 || ten->ndim != 2 || ten->shape[0] % (uint64_t)hv.v))
+                rc = ck_err_set(err, CK_EFORMAT, ck->shards[ck->tensors[i].shard].path, ten->name, CK_NO_OFFSET,
+                                "its rows are reordered from interleaved rotary pairs in heads of %lld (rules line "
+                                "%d), which a [%s] tensor is not made of", (long long)hv.v,
+                                p->rules->keys[e.rule].line, ten->ndim == 2 ? "rows, cols" : "other");
+            else if (rc == CK_OK) /* the floats sit in slot 1, or 2 once transposed */
+                rc = rotary_pairs_to_halves(m, &src, ten->shape[0], ten->shape[1], (uint64_t)hv.v,
+                                            ten == &as_float && as_float.shape == tshape ? 2 : 1, err);
         }
         src_tensor from = {ck->shards[ck->tensors[i].shard].path, ckpt_tensor(ck, ck->tensors[i])->name, ten};
         for (int k = 0; k < n_ranks && rc == CK_OK; k++)

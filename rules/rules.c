@@ -445,7 +445,7 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
 static int parse_key(rctx *c, const cJSON *o, const char *path, rules_key *k)
 {
     static const char *const known[] = {"key", "param", "when", "part", "expert", "pp_guard", "dim", "hazard",
-                                        "transposed", "view", NULL};
+                                        "transposed", "view", "rotary_pairs", NULL};
     char p[512];
     if (!cJSON_IsObject(o))
         return rfail(c, path, 0, "a key rule must be an object");
@@ -471,6 +471,8 @@ static int parse_key(rctx *c, const cJSON *o, const char *path, rules_key *k)
     if (vw && !cJSON_IsBool(vw))
         return rfail(c, path_of(p, sizeof p, path, "view", 0), 0, "must be true or false");
     k->view = vw && cJSON_IsTrue(vw);
+    if (get_opt_expr(c, o, path, "rotary_pairs", &k->rotary_pairs))
+        return -1;
     if (k->view && k->transposed)
         return rfail(c, path_of(p, sizeof p, path, "view", 0), 0, "a key is viewed or transposed, not both");
     const cJSON *dm = cJSON_GetObjectItemCaseSensitive(o, "dim");
@@ -1158,6 +1160,7 @@ void rules_free(rules_file *r)
             pattern_free(&r->keys[i].key);
             pattern_free(&r->keys[i].param);
             expr_free(r->keys[i].when);
+            expr_free(r->keys[i].rotary_pairs);
             free(r->keys[i].part);
             free(r->keys[i].hazard);
         }
@@ -1231,6 +1234,7 @@ const char *rules_forward_name(int which)
                                                  "window", "sliding", "embed_multiplier", "residual_multiplier",
                                                  "attn_scale", "logit_scale", "logit_divisor", "norm", "rope_style",
                                                  "rope", "gate", "attn_module", "embedding", "qk_norm", "mlp", "mlp_in",
-                                                 "mlp_out", "norm_eps", "residual_depth_scale", "logit_width_base"};
+                                                 "mlp_out", "norm_eps", "residual_depth_scale", "logit_width_base",
+                                                 "mlp_module", "mlp_inter", "chunk", "chunked"};
     return which >= 0 && which < FWD_COUNT ? names[which] : "?";
 }

@@ -85,6 +85,9 @@ typedef struct {
     int dim;             /* -1, or the tensor dim a converter splits over TP (asserting it divides) */
     int transposed;      /* the tensor stores the parameter's last two dims swapped (gpt-oss's
                           * BF16 experts, input-major): the loader transposes it */
+    expr *rotary_pairs;  /* NULL, or the head size over which the loader reorders the tensor's rows
+                          * from interleaved rotary pairs (2i, 2i + 1) to halves (i, i + size / 2)
+                          * as it loads (vLLM's Llama 4 permute_qk_weight_for_rotary) */
     int view;            /* the tensor has more dims than the parameter: the loader views its
                           * trailing dims as the parameter's last one (gpt-oss's MXFP4 blocks,
                           * [E, rows, groups, 16] bytes, as [E, rows, groups x 16]) */
@@ -164,13 +167,16 @@ typedef enum {
     FWD_EXPERTS,         /* routed experts per MoE layer (0: dense) */
     FWD_TOPK,            /* experts each token takes */
     FWD_ROUTER,          /* "softmax" (top-k of the softmax) or "grouped_sigmoid" (DeepSeek-V3:
-                          * sigmoid scores, e_score_correction_bias for the choice, groups) */
+                          * sigmoid scores, e_score_correction_bias for the choice, groups) or
+                          * "sigmoid_input" (Llama 4: top-k of the logits, each expert's input
+                          * times the sigmoid of its logit, its output added as it is) */
     FWD_RENORM,          /* the chosen weights renormalized to sum 1 */
     FWD_GROUPS,          /* grouped_sigmoid: expert groups, and how many of them are chosen */
     FWD_TOPK_GROUPS,
     FWD_MOE,             /* the module holding gate and experts: "mlp" or "block_sparse_moe" */
-    FWD_SHARED,          /* shared experts: "gated" (mlp.shared_expert + shared_expert_gate),
-                          * "ungated" (mlp.shared_experts), "none" (default) */
+    FWD_SHARED,          /* shared experts: "gated" (MOE.shared_expert + shared_expert_gate),
+                          * "ungated" (MOE.shared_experts), "plain" (MOE.shared_expert without a
+                          * gate: Llama 4), "none" (default) */
     FWD_NORM_OFFSET,     /* added to every RMSNorm weight before it scales (Gemma's 1 + w; 0) */
     FWD_BLOCK,           /* "pre" (default: x += attn(norm(x)), x += mlp(norm(x))), "sandwich"
                           * (Gemma 2/3: each block's output normed again before it is added) or
@@ -206,7 +212,9 @@ typedef enum {
                           * "embedding.weight" */
     FWD_QK_NORM,         /* q_norm and k_norm: "head" (default: each head normed, one weight for
                           * all, Qwen3) or "whole" (the whole q and k projections, their weights
-                          * whole on every rank: OLMo 2) */
+                          * whole on every rank: OLMo 2) or "l2_after_rope" (each head of q and
+                          * k RMS-normed without a weight after the rotary, on the layers that
+                          * rotate: Llama 4's use_qk_norm) */
     FWD_MLP,             /* "gated" (default: act(gate) * up over the fused gate_up_proj) or
                           * "plain" (act(up), StarCoder2's c_fc -> c_proj, biases where stored) */
     FWD_MLP_IN,          /* the MLP's input and output modules: "gate_up_proj" and "down_proj"
@@ -218,6 +226,13 @@ typedef enum {
                           * block's output before it is added (MiniCPM's scale_depth) */
     FWD_LOGIT_WIDTH,     /* the config field the hidden size is divided by to give the divisor of
                           * the final hidden state (MiniCPM's dim_model_base: hidden / it) */
+    FWD_MLP_MODULE,      /* the dense MLP's module: "mlp" (default), Llama 4's "feed_forward" */
+    FWD_MLP_INTER,       /* the config field holding the dense MLP's intermediate size where it is
+                          * not intermediate_size (Llama 4's intermediate_size_mlp; the experts
+                          * keep intermediate_size) */
+    FWD_CHUNK,           /* chunked attention: a token sees the earlier tokens of its own chunk of
+                          * this many (Llama 4's attention_chunk_size; 0: none) */
+    FWD_CHUNKED,         /* whether decoder layer `layer` attends in chunks (default: all) */
     FWD_COUNT
 } rules_fwd;
 

@@ -792,8 +792,9 @@ START_TEST(test_forward_cuda_vs_ref)
     ck_assert_msg(fwd_rope_freqs_cuda(dq, T, heads, hd, 24, inv, &err) == CK_OK, "%s", err.msg);
     ck_assert_msg(rel_err(dq, q, T * heads * hd) < 1e-6, "rope: %g", rel_err(dq, q, T * heads * hd));
     /* causal attention, three query heads per key/value head; then with Gemma's scale, soft cap
-     * (small enough to bend the scores) and a sliding window shorter than T */
-    static const fwd_attn_opts opts[] = {{0, 0, 0, NULL}, {1.0 / 12, 0.3, 3, NULL}, {0, 0, 1, NULL}};
+     * (small enough to bend the scores), a sliding window shorter than T and chunks (Llama 4's) */
+    static const fwd_attn_opts opts[] = {{0, 0, 0, 0, NULL}, {1.0 / 12, 0.3, 3, 0, NULL}, {0, 0, 1, 0, NULL},
+                                         {0, 0, 0, 4, NULL}, {0, 0, 3, 5, NULL}}; /* and chunks (Llama 4) */
     for (unsigned i = 0; i < sizeof opts / sizeof *opts; i++) {
         fwd_attention(q, k, v, T, heads, kvh, hd, i ? &opts[i] : NULL, o);
         ck_assert_msg(fwd_attention_cuda(dq, dk, dv, T, heads, kvh, hd, i ? &opts[i] : NULL, dout, &err) == CK_OK,
@@ -805,7 +806,7 @@ START_TEST(test_forward_cuda_vs_ref)
     float sk[64];
     fill_random(sk, heads, 8);
     float *dsk = dev_copy(sk, heads);
-    fwd_attn_opts so = {0, 0, 3, dsk};
+    fwd_attn_opts so = {0, 0, 3, 0, dsk};
     fwd_attention(q, k, v, T, heads, kvh, hd, &so, o);
     ck_assert_msg(fwd_attention_cuda(dq, dk, dv, T, heads, kvh, hd, &so, dout, &err) == CK_OK, "%s", err.msg);
     ck_assert_msg(rel_err(dout, o, T * heads * hd) < 1e-6, "attention with sinks: %g", rel_err(dout, o, T * heads * hd));
@@ -917,14 +918,21 @@ START_TEST(test_forward_ops)
     ck_assert_float_eq_tol(a[4], (float)(w0 * 2 + (1 - w0) * 6), 1e-5f);
     ck_assert_float_eq_tol(a[6], (float)((1 - w0) * 2 + w0 * 6), 1e-5f); /* head 1 prefers key 1 */
     /* scale 2 and a soft cap of 1: score tanh(1 * 2 / 1) = tanh(2) for key 0, 0 for key 1 */
-    fwd_attn_opts ao = {2.0, 1.0, 0, NULL};
+    fwd_attn_opts ao = {2.0, 1.0, 0, 0, NULL};
     fwd_attention(q, k, vv, 2, 2, 1, 2, &ao, a);
     double c0 = exp(tanh(2.0)), c1 = 1, u0 = c0 / (c0 + c1);
     ck_assert_float_eq_tol(a[4], (float)(u0 * 2 + (1 - u0) * 6), 1e-5f);
     /* a window of one token: each token sees only itself */
-    ao = (fwd_attn_opts){0, 0, 1, NULL};
+    ao = (fwd_attn_opts){.window = 1};
     fwd_attention(q, k, vv, 2, 2, 1, 2, &ao, a);
     ck_assert(a[4] == 6 && a[5] == 8 && a[6] == 6 && a[7] == 8);
+    /* chunks of one token: the same; chunks of two: token 1 sees token 0 again */
+    ao = (fwd_attn_opts){.chunk = 1};
+    fwd_attention(q, k, vv, 2, 2, 1, 2, &ao, a);
+    ck_assert(a[4] == 6 && a[5] == 8 && a[6] == 6 && a[7] == 8);
+    ao = (fwd_attn_opts){.chunk = 2};
+    fwd_attention(q, k, vv, 2, 2, 1, 2, &ao, a);
+    ck_assert_float_eq_tol(a[4], (float)(w0 * 2 + (1 - w0) * 6), 1e-5f);
     /* SwiGLU and GeGLU (tanh form: gelu(2) = 0.5 * 2 * (1 + tanh(0.79788456 * (2 + 0.044715 * 8)))) */
     float gu[4] = {0, 2, 3, 5}, s[2];
     fwd_act_mul(gu, 1, 2, FWD_SILU, s);
@@ -954,7 +962,7 @@ START_TEST(test_forward_ops)
     ck_assert_float_eq_tol(s[1], (float)(0.5 / (1 + exp(-1.702))), 1e-6f);
     /* a sink of logit 0.5 takes its share of token 0's softmax and gives nothing back */
     float sinks[2] = {0.5f, 0.5f};
-    ao = (fwd_attn_opts){0, 0, 0, sinks};
+    ao = (fwd_attn_opts){.sinks = sinks};
     fwd_attention(q, k, vv, 2, 2, 1, 2, &ao, a);
     double z0 = exp(1 / sqrt(2.0)), zs = exp(0.5);
     ck_assert_float_eq_tol(a[0], (float)(2 * z0 / (z0 + zs)), 1e-5f);

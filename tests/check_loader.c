@@ -858,6 +858,43 @@ START_TEST(test_qwen2_5_vl)
 }
 END_TEST
 
+/* Llama 4's decoder: dense and MoE layers interleaved, the experts fused input-major (gate then
+ * up halves) or one key per expert, lint clean at every layout its heads allow (EP: the oracle
+ * and check's CLI suite); the q and k rows vLLM reorders for its rotary keep their shapes. */
+START_TEST(test_llama4)
+{
+    static const char *dirs[] = {"fixtures/moe/tiny-llama4", "fixtures/oracle/variants/llama4-per-expert-keys"};
+    static const int lay[][2] = {{1, 1}, {2, 1}, {4, 1}, {1, 2}, {2, 2}, {1, 3}};
+    for (unsigned d = 0; d < 2; d++)
+        for (unsigned i = 0; i < sizeof lay / sizeof *lay; i++) {
+            ck_findings f;
+            ck_assert_msg(lint(dirs[d], "llama4", lay[i][0], lay[i][1], 0, NULL, 0, &f) == 0, "%s TP%d PP%d: %s",
+                          dirs[d], lay[i][0], lay[i][1], f.n ? f.v[0].msg : "");
+            findings_free(&f);
+        }
+    tu_planned x;
+    tu_planned_open(&x, dirs[0], 1, "llama4", 2, 1);
+    ck_assert(x.planned);
+    static const struct { const char *name; int present; uint64_t l0, l1; } w[] = {
+        {"layers.0.feed_forward.gate_up_proj.weight", 1, 128, 64},  /* dense: 2 x 128 / TP 2 */
+        {"layers.1.feed_forward.gate_up_proj.weight", 0, 0, 0},
+        {"layers.1.feed_forward.router.weight", 1, 4, 64},
+        {"layers.1.feed_forward.shared_expert.gate_up_proj.weight", 1, 32, 64},
+        {"layers.1.feed_forward.experts.routed_experts.w13_weight", 1, 4, 32},
+        {"layers.2.feed_forward.experts.routed_experts.w13_weight", 0, 0, 0}};
+    for (unsigned i = 0; i < sizeof w / sizeof *w; i++) {
+        size_t pi;
+        int has = strmap_get(&x.p.stages[0].by_name, w[i].name, &pi);
+        ck_assert_msg(has == w[i].present, "%s: planned %d", w[i].name, has);
+        if (has)
+            ck_assert_msg(x.p.stages[0].params[pi].local[0] == w[i].l0 && x.p.stages[0].params[pi].local[1] == w[i].l1,
+                          "%s: %llu x %llu", w[i].name, (unsigned long long)x.p.stages[0].params[pi].local[0],
+                          (unsigned long long)x.p.stages[0].params[pi].local[1]);
+    }
+    tu_planned_close(&x);
+}
+END_TEST
+
 /* The other built-in families lint clean at every layout, their config-driven layer kinds
  * (mlp_only_layers, first_k_dense_replace, the GLM MTP layer) matter, and a checkpoint that
  * already ships fused names is the naming hazard of substring renames. */
@@ -1201,6 +1238,7 @@ static Suite *loader_suite(void)
     tcase_add_test(seeds, test_gpt_oss);
     tcase_add_test(seeds, test_gpt_oss_mxfp4);
     tcase_add_test(seeds, test_qwen2_5_vl);
+    tcase_add_test(seeds, test_llama4);
     tcase_add_test(seeds, test_xtuner_notice);
     tcase_add_test(seeds, test_hf_rules);
     tcase_add_test(seeds, test_ep_placement);
