@@ -104,6 +104,13 @@ int fwd_attention_cuda(const float *q, const float *k, const float *v, size_t T,
     STUB("fwd_attention_cuda");
 }
 
+int fwd_gated_delta_cuda(const float *q, const float *k, const float *v, const float *g, const float *beta, size_t T,
+                         size_t nh, size_t dk, size_t dv, float *out, ck_err *err)
+{
+    (void)q, (void)k, (void)v, (void)g, (void)beta, (void)T, (void)nh, (void)dk, (void)dv, (void)out;
+    STUB("fwd_gated_delta_cuda");
+}
+
 int fwd_act_each_cuda(const float *x, size_t n, fwd_act act, float *out, ck_err *err)
 {
     (void)x, (void)n, (void)act, (void)out;

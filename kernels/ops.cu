@@ -246,6 +246,61 @@ extern "C" int fwd_act_each_cuda(const float *x, size_t n, fwd_act act, float *o
     return CK_OK;
 }
 
+/* The gated delta rule: block h a head, thread j column j of its state (columns never mix), the
+ * state in global scratch s [nh][dv][dk]; q and k normalized per token into qk [T][nh][2][dk]. */
+__global__ void delta_norm_kernel(const float *q, const float *k, size_t T, size_t nh, size_t dk, float *qk)
+{
+    for (size_t j = blockIdx.x * (size_t)blockDim.x + threadIdx.x; j < T * nh; j += (size_t)gridDim.x * blockDim.x) {
+        ck_delta_norm(q + j * dk, dk, 1.0 / sqrt((double)dk), qk + j * 2 * dk);
+        ck_delta_norm(k + j * dk, dk, 1.0, qk + j * 2 * dk + dk);
+    }
+}
+
+__global__ void delta_kernel(const float *qk, const float *v, const float *g, const float *beta, size_t T, size_t nh,
+                             size_t dk, size_t dv, float *s, float *out)
+{
+    size_t h = blockIdx.x;
+    for (size_t j = threadIdx.x; j < dv; j += blockDim.x) {
+        float *col = s + (h * dv + j) * dk;
+        for (size_t i = 0; i < dk; i++)
+            col[i] = 0;
+        for (size_t t = 0; t < T; t++) {
+            const float *qn = qk + (t * nh + h) * 2 * dk;
+            out[(t * nh + h) * dv + j] = ck_delta_column(col, qn + dk, qn, dk, expf(g[t * nh + h]), beta[t * nh + h],
+                                                         v[(t * nh + h) * dv + j]);
+        }
+    }
+}
+
+extern "C" int fwd_gated_delta_cuda(const float *q, const float *k, const float *v, const float *g, const float *beta,
+                                    size_t T, size_t nh, size_t dk, size_t dv, float *out, ck_err *err)
+{
+    if (!T || !nh || !dk || !dv)
+        return CK_OK;
+    float *qk = NULL, *s = NULL;
+    CK_CUDA(err, cudaMalloc((void **)&qk, T * nh * 2 * dk * sizeof *qk));
+    cudaError_t ce = cudaMalloc((void **)&s, nh * dv * dk * sizeof *s);
+    if (ce != cudaSuccess) {
+        cudaFree(qk);
+        return ck_err_set(err, CK_ECUDA, __FILE__, "cudaMalloc", CK_NO_OFFSET, "line %d: %s", __LINE__,
+                          cudaGetErrorString(ce));
+    }
+    delta_norm_kernel<<<blocks_for(T * nh), THREADS>>>(q, k, T, nh, dk, qk);
+    ce = cudaGetLastError();
+    if (ce == cudaSuccess) {
+        delta_kernel<<<(unsigned)nh, THREADS>>>(qk, v, g, beta, T, nh, dk, dv, s, out);
+        ce = cudaGetLastError();
+    }
+    if (ce == cudaSuccess)
+        ce = cudaDeviceSynchronize();
+    cudaFree(qk);
+    cudaFree(s);
+    if (ce != cudaSuccess)
+        return ck_err_set(err, CK_ECUDA, __FILE__, "delta_kernel", CK_NO_OFFSET, "line %d: %s", __LINE__,
+                          cudaGetErrorString(ce));
+    return CK_OK;
+}
+
 extern "C" int fwd_act_mul_cuda(const float *gu, size_t T, size_t n, fwd_act act, float *out, ck_err *err)
 {
     if (!T || !n)

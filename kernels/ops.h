@@ -47,6 +47,13 @@ typedef struct {
  * 6144 tokens). */
 void fwd_attention(const float *q, const float *k, const float *v, size_t T, size_t hq, size_t hkv, size_t hd,
                    const fwd_attn_opts *o, float *out);
+/* The gated delta rule (Qwen3-Next's linear attention), each of nh heads on its own over T tokens:
+ * q and k [T, nh*dk] (one key head per value head: expanded by the caller), each token's head
+ * L2-normalized here (x / sqrt(|x|^2 + 1e-6)) and q then scaled by dk^-1/2; v [T, nh*dv]; g and
+ * beta [T, nh]. A state S [dk, dv] per head starts at zero and for each token t:
+ * S *= exp(g_t); delta = (v_t - k_t S) * beta_t; S += k_t^T delta; out_t = q_t S. out [T, nh*dv]. */
+void fwd_gated_delta(const float *q, const float *k, const float *v, const float *g, const float *beta, size_t T,
+                     size_t nh, size_t dk, size_t dv, float *out);
 /* The gated MLP's activation: act(gate) * up. */
 typedef enum {
     FWD_SILU,           /* silu(g) = g / (1 + e^-g) (SwiGLU: Llama, Qwen, DeepSeek) */
@@ -70,6 +77,8 @@ int fwd_attention_cuda(const float *q, const float *k, const float *v, size_t T,
                        const fwd_attn_opts *o, float *out, ck_err *err);
 int fwd_act_mul_cuda(const float *gu, size_t T, size_t n, fwd_act act, float *out, ck_err *err);
 int fwd_act_each_cuda(const float *x, size_t n, fwd_act act, float *out, ck_err *err);
+int fwd_gated_delta_cuda(const float *q, const float *k, const float *v, const float *g, const float *beta, size_t T,
+                         size_t nh, size_t dk, size_t dv, float *out, ck_err *err);
 
 #ifdef __cplusplus
 }

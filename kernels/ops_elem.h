@@ -43,4 +43,33 @@ CK_HD size_t ck_window_start(size_t t, size_t win, size_t chunk)
     return c0 > lo ? c0 : lo;
 }
 
+/* One head's q or k of a token for the gated delta rule: x / sqrt(|x|^2 + 1e-6) * scale. */
+CK_HD void ck_delta_norm(const float *x, size_t n, double scale, float *out)
+{
+    double ss = 0;
+    for (size_t i = 0; i < n; i++)
+        ss += (double)x[i] * x[i];
+    double r = scale / sqrt(ss + 1e-6);
+    for (size_t i = 0; i < n; i++)
+        out[i] = (float)(x[i] * r);
+}
+
+/* Column j of a gated delta rule state (s, dk values) through one token: decayed, corrected
+ * toward value v by beta along key k, then read by query q (the column's output). */
+CK_HD float ck_delta_column(float *s, const float *k, const float *q, size_t dk, float decay, float beta, float v)
+{
+    double kv = 0;
+    for (size_t i = 0; i < dk; i++) {
+        s[i] *= decay;
+        kv += (double)k[i] * s[i];
+    }
+    float delta = (float)((v - kv) * beta);
+    double o = 0;
+    for (size_t i = 0; i < dk; i++) {
+        s[i] += k[i] * delta;
+        o += (double)q[i] * s[i];
+    }
+    return (float)o;
+}
+
 #endif

@@ -6,6 +6,7 @@
 #include <math.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 typedef struct {
     const float *x, *w, *bias;
@@ -135,6 +136,29 @@ void fwd_attention(const float *q, const float *k, const float *v, size_t T, siz
         }
     }
     free(p);
+}
+
+void fwd_gated_delta(const float *q, const float *k, const float *v, const float *g, const float *beta, size_t T,
+                     size_t nh, size_t dk, size_t dv, float *out)
+{
+    float *S = malloc((dk * dv > 0 ? dk * dv : 1) * sizeof *S), *qn = malloc((dk ? dk : 1) * sizeof *qn);
+    float *kn = malloc((dk ? dk : 1) * sizeof *kn);
+    if (!S || !qn || !kn)
+        abort(); /* as fwd_attention's scratch */
+    for (size_t h = 0; h < nh; h++) {
+        memset(S, 0, dk * dv * sizeof *S);
+        for (size_t t = 0; t < T; t++) {
+            ck_delta_norm(q + (t * nh + h) * dk, dk, 1.0 / sqrt((double)dk), qn);
+            ck_delta_norm(k + (t * nh + h) * dk, dk, 1.0, kn);
+            float decay = expf(g[t * nh + h]), b = beta[t * nh + h];
+            const float *vt = v + (t * nh + h) * dv;
+            for (size_t j = 0; j < dv; j++) /* each column of S on its own */
+                out[(t * nh + h) * dv + j] = ck_delta_column(S + j * dk, kn, qn, dk, decay, b, vt[j]);
+        }
+    }
+    free(S);
+    free(qn);
+    free(kn);
 }
 
 void fwd_act_each(const float *x, size_t n, fwd_act act, float *out)

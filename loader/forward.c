@@ -82,6 +82,15 @@ static void op_rope_freqs(const dense_dims *d, float *x, size_t T, size_t heads,
         fwd_rope_freqs(x, T, heads, hd, rot, inv);
 }
 
+static void op_gated_delta(const dense_dims *d, const float *q, const float *k, const float *v, const float *g,
+                           const float *beta, size_t T, size_t nh, size_t dk, size_t dv, float *out)
+{
+    if (d->device)
+        DEV_OP(d, fwd_gated_delta_cuda(q, k, v, g, beta, T, nh, dk, dv, out, &e_));
+    else
+        fwd_gated_delta(q, k, v, g, beta, T, nh, dk, dv, out);
+}
+
 static void op_attention(const dense_dims *d, const float *q, const float *k, const float *v, size_t T, size_t hq,
                          size_t hkv, size_t hd, const fwd_attn_opts *o, float *out)
 {
@@ -381,12 +390,34 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         return rc;
     d->renorm = renorm != 0;
     d->mla = strcmp(attn, "mla") == 0;
+    d->deltanet = d->attn_gate = strcmp(attn, "gated_deltanet") == 0;
+    if (d->deltanet) { /* Qwen3-Next's linear attention: its heads from config.json */
+        d->lin_kh = cfg_int(c, "linear_num_key_heads", 0);
+        d->lin_vh = cfg_int(c, "linear_num_value_heads", 0);
+        d->lin_kd = cfg_int(c, "linear_key_head_dim", 0);
+        d->lin_vd = cfg_int(c, "linear_value_head_dim", 0);
+        d->lin_conv = cfg_int(c, "linear_conv_kernel_dim", 0);
+        if (d->lin_kh < 1 || d->lin_vh < 1 || d->lin_kd < 1 || d->lin_vd < 1 || d->lin_conv < 1 ||
+            d->lin_vh % d->lin_kh)
+            return ck_err_set(err, CK_EUSAGE, c->path, "linear_num_value_heads", CK_NO_OFFSET, "the gated "
+                              "DeltaNet's heads (linear_num_key_heads %lld, linear_num_value_heads %lld, widths "
+                              "%lld and %lld, conv kernel %lld) are missing or the value heads are not whole "
+                              "groups of key heads", (long long)d->lin_kh, (long long)d->lin_vh, (long long)d->lin_kd,
+                              (long long)d->lin_vd, (long long)d->lin_conv);
+        if (d->lin_kh % p->layout.tp)
+            return ck_err_set(err, CK_EUSAGE, c->path, "linear_num_key_heads", CK_NO_OFFSET, "the gated DeltaNet's "
+                              "%lld key heads do not divide over TP %d: vLLM loads the layout (each rank part of a "
+                              "key-head group), but its forward pass reshapes a rank's share into %lld // %d = %lld "
+                              "groups (fix_query_key_value_ordering) and cannot compute it; check a --tp that divides "
+                              "%lld (lint still applies)", (long long)d->lin_kh, p->layout.tp, (long long)d->lin_kh,
+                              p->layout.tp, (long long)(d->lin_kh / p->layout.tp), (long long)d->lin_kh);
+    }
     if (d->mla && !r->forward[FWD_ROPE_STYLE]) /* DeepSeek's latent attention rotates interleaved pairs */
         d->interleaved = 1;
     d->shared_ungated = strcmp(shared, "ungated") == 0;
     d->shared_plain = strcmp(shared, "plain") == 0;
-    if (!d->mla && strcmp(attn, "gqa") != 0)
-        return fwd_unknown(p, FWD_ATTENTION, attn, "gqa, mla", err);
+    if (!d->mla && !d->deltanet && strcmp(attn, "gqa") != 0)
+        return fwd_unknown(p, FWD_ATTENTION, attn, "gqa, mla, gated_deltanet", err);
     if (d->mla && (d->window || d->attn_softcap > 0 || d->attn_scale > 0))
         return fwd_fail(p, FWD_ATTENTION, CK_EUSAGE, err, "latent attention with a sliding window, soft cap or "
                         "scale", "", "these for grouped-query attention only");
@@ -1129,17 +1160,107 @@ static int dense_mlp(const plan *p, const dense_dims *d, rank_load *const *R, in
     return CK_OK;
 }
 
+/* Qwen3-Next's gated DeltaNet on one TP rank (its key-head groups, their value heads): in_proj_qkvz
+ * and in_proj_ba give per group q, k, v, z and b, a; q, k and v pass the causal depthwise conv1d
+ * and SiLU; beta = sigmoid(b), g = -exp(A_log) softplus(a + dt_bias); the gated delta rule over the
+ * tokens (each value head reading its group's key head); each head's output RMS-normed, times the
+ * norm's weight and silu(z); out_proj's partial sums added into sink. */
+static int deltanet_rank(const plan *p, const dense_dims *d, const rank_load *R, int64_t l, const float *h,
+                         size_t T, float *sink, ck_err *err)
+{
+    int tp = p->layout.tp;
+    size_t H = (size_t)d->hidden, nk = (size_t)(d->lin_kh / tp), nv = (size_t)(d->lin_vh / tp);
+    size_t hk = (size_t)d->lin_kd, hv = (size_t)d->lin_vd, rv = nv / nk, K = (size_t)d->lin_conv;
+    size_t grp = 2 * hk + 2 * rv * hv, nqkvz = nk * grp, nba = 2 * nv, conv = 2 * nk * hk + nv * hv;
+    const float *wqkvz = W(R, p, "layers.%lld.linear_attn.in_proj_qkvz.weight", l, 1, nqkvz * H, err);
+    const float *wba = W(R, p, "layers.%lld.linear_attn.in_proj_ba.weight", l, 1, nba * H, err);
+    const float *wc = W(R, p, "layers.%lld.linear_attn.conv1d.weight", l, 1, conv * K, err);
+    const float *alog = W(R, p, "layers.%lld.linear_attn.A_log", l, 1, nv, err);
+    const float *dtb = W(R, p, "layers.%lld.linear_attn.dt_bias", l, 1, nv, err);
+    const float *wn = W(R, p, "layers.%lld.linear_attn.norm.weight", l, 1, hv, err);
+    const float *wo = W(R, p, "layers.%lld.linear_attn.out_proj.weight", l, 1, H * nv * hv, err);
+    if (!wqkvz || !wba || !wc || !alog || !dtb || !wn || !wo)
+        return err->code;
+    float *qkvz = fmalloc(d, T * nqkvz * sizeof *qkvz), *ba = fmalloc(d, T * nba * sizeof *ba);
+    float *mix = fmalloc(d, T * conv * sizeof *mix), *cv = fmalloc(d, T * conv * sizeof *cv);
+    float *qe = fmalloc(d, T * nv * hk * sizeof *qe), *ke = fmalloc(d, T * nv * hk * sizeof *ke);
+    float *ve = fmalloc(d, T * nv * hv * sizeof *ve);
+    float *g = fmalloc(d, T * nv * sizeof *g), *beta = fmalloc(d, T * nv * sizeof *beta);
+    float *o = fmalloc(d, T * nv * hv * sizeof *o);
+    int rc = CK_OK;
+    if (!qkvz || !ba || !mix || !cv || !qe || !ke || !ve || !g || !beta || !o) {
+        rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+        goto done;
+    }
+    op_linear(d, h, T, H, wqkvz, nqkvz, NULL, qkvz, 0);
+    op_linear(d, h, T, H, wba, nba, NULL, ba, 0);
+    for (size_t t = 0; t < T; t++) /* [q | k | v] of every group, in group order (the conv's channels) */
+        for (size_t gi = 0; gi < nk; gi++) {
+            const float *src = qkvz + t * nqkvz + gi * grp;
+            memcpy(mix + t * conv + gi * hk, src, hk * sizeof *mix);
+            memcpy(mix + t * conv + nk * hk + gi * hk, src + hk, hk * sizeof *mix);
+            memcpy(mix + t * conv + 2 * nk * hk + gi * rv * hv, src + 2 * hk, rv * hv * sizeof *mix);
+        }
+    for (size_t t = 0; t < T; t++) /* causal depthwise convolution, then SiLU */
+        for (size_t c = 0; c < conv; c++) {
+            double a = 0;
+            for (size_t j = 0; j < K; j++)
+                if (t + j + 1 >= K)
+                    a += (double)wc[c * K + j] * mix[(t + j + 1 - K) * conv + c];
+            cv[t * conv + c] = (float)(a / (1.0 + exp(-a)));
+        }
+    for (size_t t = 0; t < T; t++)
+        for (size_t hh = 0; hh < nv; hh++) { /* value head hh reads key head hh / rv */
+            size_t kh = hh / rv;
+            memcpy(qe + (t * nv + hh) * hk, cv + t * conv + kh * hk, hk * sizeof *qe);
+            memcpy(ke + (t * nv + hh) * hk, cv + t * conv + nk * hk + kh * hk, hk * sizeof *ke);
+            memcpy(ve + (t * nv + hh) * hv, cv + t * conv + 2 * nk * hk + hh * hv, hv * sizeof *ve);
+            const float *bg = ba + t * nba + (hh / rv) * 2 * rv;
+            double bv = bg[hh % rv], av = bg[rv + hh % rv] + (double)dtb[hh];
+            beta[t * nv + hh] = (float)(1.0 / (1.0 + exp(-bv)));
+            double sp = av > 20 ? av : log1p(exp(av)); /* softplus, torch's threshold */
+            g[t * nv + hh] = (float)(-exp((double)alog[hh]) * sp);
+        }
+    op_gated_delta(d, qe, ke, ve, g, beta, T, nv, hk, hv, o);
+    for (size_t t = 0; t < T; t++)
+        for (size_t hh = 0; hh < nv; hh++) { /* RMSNorm (plain weight) times silu(z) */
+            float *oh = o + (t * nv + hh) * hv;
+            const float *z = qkvz + t * nqkvz + (hh / rv) * grp + 2 * hk + rv * hv + (hh % rv) * hv;
+            double ss = 0;
+            for (size_t i = 0; i < hv; i++)
+                ss += (double)oh[i] * oh[i];
+            double r = 1.0 / sqrt(ss / (double)hv + d->eps);
+            for (size_t i = 0; i < hv; i++)
+                oh[i] = (float)(oh[i] * r * wn[i] * (z[i] / (1.0 + exp(-(double)z[i]))));
+        }
+    op_linear(d, o, T, nv * hv, wo, H, NULL, sink, 1);
+done:
+    ffree(d, qkvz);
+    ffree(d, ba);
+    ffree(d, mix);
+    ffree(d, cv);
+    ffree(d, qe);
+    ffree(d, ke);
+    ffree(d, ve);
+    ffree(d, g);
+    ffree(d, beta);
+    ffree(d, o);
+    return rc;
+}
+
 static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, float *x, int T,
                       float *after_attn, ck_err *err)
 {
     int tp = p->layout.tp;
     size_t H = (size_t)d->hidden, hd = (size_t)d->head_dim, Tz = (size_t)T;
     size_t hq = (size_t)(d->heads / tp), hkv = (size_t)(d->kv_heads >= tp ? d->kv_heads / tp : 1);
-    size_t Il = (size_t)((d->inter > d->mlp_inter ? d->inter : d->mlp_inter) / tp), qkv = (hq + 2 * hkv) * hd;
+    size_t Il = (size_t)((d->inter > d->mlp_inter ? d->inter : d->mlp_inter) / tp);
+    size_t qkv = (hq * (d->attn_gate ? 2 : 1) + 2 * hkv) * hd; /* Qwen3-Next: a gate beside each query head */
     float *h = fmalloc(d, Tz * H * sizeof *h), *a = fmalloc(d, (size_t)tp * Tz * qkv * sizeof *a);
     float *q = fmalloc(d, Tz * hq * hd * sizeof *q);
     float *k = fmalloc(d, Tz * hkv * hd * sizeof *k), *v = fmalloc(d, Tz * hkv * hd * sizeof *v);
     float *o = fmalloc(d, Tz * hq * hd * sizeof *o), *gu = fmalloc(d, Tz * 2 * Il * sizeof *gu);
+    float *gate = d->attn_gate ? fmalloc(d, Tz * hq * hd * sizeof *gate) : NULL;
     float *act = fmalloc(d, Tz * Il * sizeof *act);
     /* sandwich or post norms: each block's output, summed over the ranks, normed before it is added */
     int own = d->sandwich || d->post || d->residual_mult != 1; /* a block's output kept apart before it is added */
@@ -1155,7 +1276,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     snprintf(aqn, sizeof aqn, "layers.%%lld.%s.q_norm.weight", d->attn_mod);
     snprintf(akn, sizeof akn, "layers.%%lld.%s.k_norm.weight", d->attn_mod);
     snprintf(asn, sizeof asn, "layers.%%lld.%s.sinks", d->attn_mod);
-    if (!h || !a || !q || !k || !v || !o || !gu || !act || (own && !blk)) {
+    if (!h || !a || !q || !k || !v || !o || !gu || !act || (own && !blk) || (d->attn_gate && !gate)) {
         rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         goto done;
     }
@@ -1193,7 +1314,13 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     for (int r = 0; d->mla && r < tp; r++)
         if ((rc = mla_rank(p, d, R[r], l, h, Tz, sink, err)) != CK_OK)
             goto done;
-    for (int r = 0; !d->mla && r < tp; r++) {
+    char lin[96]; /* Qwen3-Next: a layer with a gated DeltaNet in place of attention */
+    snprintf(lin, sizeof lin, "layers.%lld.linear_attn.in_proj_qkvz.weight", (long long)l);
+    int linear = d->deltanet && rank_param(R[0], p, lin);
+    for (int r = 0; linear && r < tp; r++)
+        if ((rc = deltanet_rank(p, d, R[r], l, h, Tz, sink, err)) != CK_OK)
+            goto done;
+    for (int r = 0; !d->mla && !linear && r < tp; r++) {
         const float *wqkv = W(R[r], p, aq, l, 1, qkv * H, err);
         const float *bqkv = W(R[r], p, ab, l, 0, qkv, err);
         if (!wqkv || err->code) {
@@ -1204,7 +1331,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     }
     if (!d->mla && d->qk_whole && (rc = qk_norm_whole(p, d, R, l, a, Tz, hq, hkv, aqn, akn, err)) != CK_OK)
         goto done;
-    for (int r = 0; !d->mla && r < tp; r++) {
+    for (int r = 0; !d->mla && !linear && r < tp; r++) {
         const float *wo = W(R[r], p, ao_w, l, 1, H * hq * hd, err);
         /* a row-parallel o_proj's bias is whole on every rank and added once (vLLM: by rank 0) */
         const float *bo = r == 0 ? W(R[r], p, ao_b, l, 0, H, err) : NULL;
@@ -1214,10 +1341,17 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
             goto done;
         }
         const float *ar = a + (size_t)r * Tz * qkv; /* this rank's q/k/v projection */
+        size_t qw = d->attn_gate ? 2 * hq * hd : hq * hd; /* the query part: [q, gate] per head when gated */
         for (size_t t = 0; t < Tz; t++) {
-            memcpy(q + t * hq * hd, ar + t * qkv, hq * hd * sizeof *q);
-            memcpy(k + t * hkv * hd, ar + t * qkv + hq * hd, hkv * hd * sizeof *k);
-            memcpy(v + t * hkv * hd, ar + t * qkv + (hq + hkv) * hd, hkv * hd * sizeof *v);
+            if (d->attn_gate)
+                for (size_t j = 0; j < hq; j++) {
+                    memcpy(q + (t * hq + j) * hd, ar + t * qkv + j * 2 * hd, hd * sizeof *q);
+                    memcpy(gate + (t * hq + j) * hd, ar + t * qkv + j * 2 * hd + hd, hd * sizeof *gate);
+                }
+            else
+                memcpy(q + t * hq * hd, ar + t * qkv, hq * hd * sizeof *q);
+            memcpy(k + t * hkv * hd, ar + t * qkv + qw, hkv * hd * sizeof *k);
+            memcpy(v + t * hkv * hd, ar + t * qkv + qw + hkv * hd, hkv * hd * sizeof *v);
         }
         /* Qwen3: RMSNorm over each head of q and k before the rotation, one weight for all heads */
         char qname[96];
@@ -1268,6 +1402,8 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
             ffree(d, one);
         }
         op_attention(d, q, k, v, Tz, hq, hkv, hd, &ao, o);
+        for (size_t i = 0; d->attn_gate && i < Tz * hq * hd; i++) /* Qwen3-Next: times sigmoid(gate) */
+            o[i] = (float)(o[i] / (1.0 + exp(-(double)gate[i])));
         op_linear(d, o, Tz, hq * hd, wo, H, bo, sink, 1);
     }
     if (blk && (rc = add_block(p, d, R[0], "layers.%lld.post_attention_layernorm.weight", l, blk, h, Tz, x, err)))
@@ -1296,6 +1432,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     if ((rc = dense_mlp(p, d, R, l, h, Tz, gu, act, sink, err)) == CK_OK && blk)
         rc = add_block(p, d, R[0], "layers.%lld.post_feedforward_layernorm.weight", l, blk, h, Tz, x, err);
 done:
+    ffree(d, gate);
     ffree(d, blk);
     ffree(d, h);
     ffree(d, a);

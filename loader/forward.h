@@ -49,6 +49,12 @@ typedef struct {
     char mlp_mod[32];        /* the dense MLP's module: "mlp", Llama 4's "feed_forward" */
     int64_t mlp_inter;       /* the dense MLP's intermediate size (Llama 4's intermediate_size_mlp;
                               * intermediate_size elsewhere) */
+    int deltanet;            /* Qwen3-Next (attention "gated_deltanet"): layers holding linear_attn run
+                              * the gated DeltaNet; the others a gated attention (attn_gate) */
+    int attn_gate;           /* q_proj carries a gate beside each query head: the attention's output
+                              * times its sigmoid before o_proj (Qwen3-Next) */
+    int64_t lin_kh, lin_vh, lin_kd, lin_vd, lin_conv; /* the DeltaNet's key and value heads, their
+                              * widths, and its causal convolution's kernel */
     double temp_floor;       /* Llama 4's attention temperature tuning on the layers without rotary:
                               * floor_scale, past which it changes the scores (0: off) */
     int64_t rot;             /* rotary dims of a head (partial_rotary_factor), head_dim otherwise */

@@ -811,6 +811,29 @@ START_TEST(test_forward_cuda_vs_ref)
     ck_assert_msg(fwd_attention_cuda(dq, dk, dv, T, heads, kvh, hd, &so, dout, &err) == CK_OK, "%s", err.msg);
     ck_assert_msg(rel_err(dout, o, T * heads * hd) < 1e-6, "attention with sinks: %g", rel_err(dout, o, T * heads * hd));
     kdev_free(dsk);
+    /* the gated delta rule (Qwen3-Next), 3 heads of keys 24 and values 20 over T tokens */
+    {
+        size_t nh = 3, kw = 24, dvv = 20;
+        float *gq = malloc(T * nh * kw * 4), *gk = malloc(T * nh * kw * 4), *gv = malloc(T * nh * dvv * 4);
+        float *gg = malloc(T * nh * 4), *gb = malloc(T * nh * 4), *go = malloc(T * nh * dvv * 4);
+        fill_random(gq, T * nh * kw, 11);
+        fill_random(gk, T * nh * kw, 12);
+        fill_random(gv, T * nh * dvv, 13);
+        fill_random(gg, T * nh, 14);
+        fill_random(gb, T * nh, 15);
+        for (size_t i = 0; i < T * nh; i++) { /* decays below 0, betas in (0, 1), as the model makes them */
+            gg[i] = -fabsf(gg[i]);
+            gb[i] = 1.0f / (1.0f + expf(-gb[i]));
+        }
+        float *d_q = dev_copy(gq, T * nh * kw), *d_k = dev_copy(gk, T * nh * kw), *d_v = dev_copy(gv, T * nh * dvv);
+        float *d_g = dev_copy(gg, T * nh), *d_b = dev_copy(gb, T * nh), *d_o;
+        ck_assert_msg(kdev_alloc((void **)&d_o, T * nh * dvv * 4, &err) == CK_OK, "%s", err.msg);
+        fwd_gated_delta(gq, gk, gv, gg, gb, T, nh, kw, dvv, go);
+        ck_assert_msg(fwd_gated_delta_cuda(d_q, d_k, d_v, d_g, d_b, T, nh, kw, dvv, d_o, &err) == CK_OK, "%s", err.msg);
+        ck_assert_msg(rel_err(d_o, go, T * nh * dvv) < 1e-5, "gated delta: %g", rel_err(d_o, go, T * nh * dvv));
+        kdev_free(d_q), kdev_free(d_k), kdev_free(d_v), kdev_free(d_g), kdev_free(d_b), kdev_free(d_o);
+        free(gq), free(gk), free(gv), free(gg), free(gb), free(go);
+    }
     /* SwiGLU, GeGLU and gpt-oss's clamped SwiGLU over [T, 2 * 40] */
     for (int act = FWD_SILU; act <= FWD_SWIGLUOAI; act++) {
         fwd_act_mul(dy, T, 40, (fwd_act)act, o);
@@ -960,6 +983,18 @@ START_TEST(test_forward_ops)
     fwd_act_mul(oai, 1, 2, FWD_SWIGLUOAI, s);
     ck_assert_float_eq_tol(s[0], (float)(8 * 7 / (1 + exp(-1.702 * 7))), 1e-5f);
     ck_assert_float_eq_tol(s[1], (float)(0.5 / (1 + exp(-1.702))), 1e-6f);
+    /* the gated delta rule, worked by hand: token 0 writes v = 2 along k = (1, 0) and q = (1, 0) / sqrt(2)
+     * reads it; token 1 halves the state (g = ln 0.5), writes (3 - 0) * beta 0.5 along (0, 1), and
+     * q = (0, 1) / sqrt(2) reads 1.5 / sqrt(2) */
+    float dq[4] = {1, 0, 0, 1}, dk[4] = {1, 0, 0, 1}, dv2[2] = {2, 3}, dg[2] = {0, logf(0.5f)}, db[2] = {1, 0.5f}, dout[2];
+    fwd_gated_delta(dq, dk, dv2, dg, db, 2, 1, 2, 1, dout);
+    ck_assert_float_eq_tol(dout[0], 2 / sqrtf(2), 1e-5f);
+    ck_assert_float_eq_tol(dout[1], 1.5f / sqrtf(2), 1e-5f);
+    /* token 1 with token 0's key: the state decays to 1 along it, which k reads back (kv = 1), so it
+     * corrects by (3 - 1) * 0.5 = 1 to 2, and q = (1, 0) / sqrt(2) reads 2 / sqrt(2) */
+    float dk2[4] = {1, 0, 1, 0}, dq2[4] = {1, 0, 1, 0};
+    fwd_gated_delta(dq2, dk2, dv2, dg, db, 2, 1, 2, 1, dout);
+    ck_assert_float_eq_tol(dout[1], 2 / sqrtf(2), 1e-5f);
     /* a sink of logit 0.5 takes its share of token 0's softmax and gives nothing back */
     float sinks[2] = {0.5f, 0.5f};
     ao = (fwd_attn_opts){.sinks = sinks};
