@@ -968,6 +968,19 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
     return rc;
 }
 
+int load_dequant_tensor(const ck_checkpoint *ck, size_t i, float **out, uint64_t shape[PLAN_MAX_DIMS], unsigned *nd,
+                        ck_err *err)
+{
+    *out = NULL;
+    *nd = 0;
+    if (!ck->cfg.has_quant || i >= ck->n_tensors)
+        return CK_OK;
+    if (ckpt_require_data(ck, "dequantizing a weight", err) != CK_OK)
+        return err->code;
+    uint64_t bytes = 0;
+    return read_dequant(ck, i, &ck->cfg.quant, NULL, out, shape, nd, &bytes, err);
+}
+
 int load_rank(const ck_checkpoint *ck, const plan *p, int stage, int tp_rank, rank_load *out, ck_err *err)
 {
     memset(out, 0, sizeof *out);

@@ -55,6 +55,13 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
 /* Loads stage `stage`, TP rank `tp_rank` of p from ck. Returns CK_OK, CK_EUSAGE for what this
  * version does not load, CK_EIO / CK_ENOMEM with err naming the file, key and offset. */
 int load_rank(const ck_checkpoint *ck, const plan *p, int stage, int tp_rank, rank_load *out, ck_err *err);
+/* Checkpoint tensor i dequantized on the host as a load with the checkpoint's quantization would
+ * (compressed-tensors pack- and int-quantized, FP8 with its scales, AWQ, GPTQ, NVFP4, MXFP4 and
+ * gpt-oss's MXFP4 blocks), its scales read from beside it: *out malloc'ed floats of *nd dims in
+ * shape (the caller frees it), or NULL when the tensor is not a quantized weight (a scale, a
+ * float tensor, an unquantized checkpoint). CK_OK, or an error naming the file and key. */
+int load_dequant_tensor(const ck_checkpoint *ck, size_t i, float **out, uint64_t shape[PLAN_MAX_DIMS], unsigned *nd,
+                        ck_err *err);
 /* Frees the rank's parameters (host or device) and leaves r zeroed; accepts NULL and a zeroed one. */
 void rank_load_free(rank_load *r);
 /* Host bytes (fp32) the stage's parameters of one TP rank take; layer >= 0: only that layer's. */

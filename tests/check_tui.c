@@ -283,6 +283,66 @@ START_TEST(test_stats_match_torch)
 }
 END_TEST
 
+/* The other quantized weights are shown as check loads them: each format's packed codes (and
+ * gpt-oss's MXFP4 blocks) dequantized whole, the same values as the format's own library's
+ * dequantization (the fixtures' .dequantized.safetensors); a scale beside them stays raw. */
+START_TEST(test_stats_packed_dequant)
+{
+    static const struct { const char *dir, *key; } pk[] = {
+        {"fixtures/quant/tiny-llama-mxfp4", "model.layers.0.self_attn.q_proj.weight_packed"},
+        {"fixtures/quant/tiny-llama-nvfp4", "model.layers.0.self_attn.q_proj.weight_packed"},
+        {"fixtures/quant/tiny-llama-w4a16-asym", "model.layers.0.self_attn.q_proj.weight_packed"}};
+    for (unsigned k = 0; k < sizeof pk / sizeof *pk; k++) {
+        ck_checkpoint ck, ref;
+        ck_err err;
+        ck_err_clear(&err);
+        char rpath[256];
+        snprintf(rpath, sizeof rpath, "%s.dequantized.safetensors", pk[k].dir);
+        ck_assert_int_eq(ckpt_open(pk[k].dir, 1, &ck, &err), CK_OK);
+        ck_assert_int_eq(ckpt_open(rpath, 1, &ref, &err), CK_OK);
+        size_t i, j;
+        ck_assert(ckpt_find_index(&ck, pk[k].key, &i));
+        ck_assert(ckpt_find_index(&ref, "model.layers.0.self_attn.q_proj.weight", &j));
+        tensor_summary ts, tr;
+        ck_assert_msg(tensor_summarize(&ck, i, 0, 0, &ts, &err) == CK_OK, "%s: %s", pk[k].dir, err.msg);
+        ck_assert_int_eq(tensor_summarize(&ref, j, 0, 0, &tr, &err), CK_OK);
+        ck_assert_int_eq(ts.dequantized, 1);
+        ck_assert_int_eq(ts.block_n, 0);
+        ck_assert_ptr_nonnull(strstr(ts.scale_name, "compressed-tensors"));
+        ck_assert_uint_eq(ts.st.count, tr.st.count);
+        /* the same values to float rounding (NVFP4 divides by its global scale where the library
+         * multiplies by its inverse) */
+        ck_assert_msg(fabs(ts.st.sum - tr.st.sum) < 1e-4 * (tr.st.sumsq + 1) && fabs(ts.st.min - tr.st.min) < 1e-6 &&
+                      fabs(ts.st.max - tr.st.max) < 1e-6, "%s: sum %g min %g max %g, the library's %g %g %g",
+                      pk[k].dir, ts.st.sum, ts.st.min, ts.st.max, tr.st.sum, tr.st.min, tr.st.max);
+        uint64_t in_bins = 0; /* (4-bit codes sit on bin edges: the bins themselves shift with an ulp) */
+        for (int b = 0; b < TSTATS_BINS; b++)
+            in_bins += ts.hist[b];
+        ck_assert_uint_eq(in_bins, ts.st.count);
+        ck_assert(ckpt_find_index(&ck, "model.layers.0.self_attn.q_proj.weight_scale", &i));
+        if (ckpt_tensor(&ck, ck.tensors[i])->dtype != DT_U8) { /* MXFP4's E8M0 bytes have no float dtype */
+            ck_assert_int_eq(tensor_summarize(&ck, i, 0, 0, &ts, &err), CK_OK);
+            ck_assert_int_eq(ts.dequantized, 0);
+        }
+        ckpt_free(&ck);
+        ckpt_free(&ref);
+    }
+    /* gpt-oss's experts: blocks [E, rows, groups, 16] become [E, rows, groups x 32] values */
+    ck_checkpoint ck;
+    ck_err err;
+    ck_err_clear(&err);
+    ck_assert_int_eq(ckpt_open("fixtures/moe/tiny-gpt-oss-mxfp4", 1, &ck, &err), CK_OK);
+    size_t i;
+    ck_assert(ckpt_find_index(&ck, "model.layers.0.mlp.experts.down_proj_blocks", &i));
+    tensor_summary ts;
+    ck_assert_msg(tensor_summarize(&ck, i, 0, 0, &ts, &err) == CK_OK, "%s", err.msg);
+    ck_assert_int_eq(ts.dequantized, 1);
+    ck_assert_uint_eq(ts.st.count, 8 * 64 * 96);
+    ck_assert(ts.st.min < 0 && ts.st.max > 0);
+    ckpt_free(&ck);
+}
+END_TEST
+
 /* Block-FP8 is shown dequantized: weight x weight_scale_inv per (2 x 3) block, edges included. */
 START_TEST(test_stats_fp8_dequant)
 {
@@ -495,6 +555,7 @@ static Suite *tui_suite(void)
     tcase_add_test(core, test_state_keys);
     tcase_add_test(core, test_stats_match_torch);
     tcase_add_test(core, test_stats_fp8_dequant);
+    tcase_add_test(core, test_stats_packed_dequant);
     suite_add_tcase(s, core);
     TCase *e2e = tcase_create("e2e");
     tcase_set_timeout(e2e, 120);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "base/fileio.h"
+#include "loader/load.h"
 
 #define CHUNK_BYTES (8u << 20)
 
@@ -92,6 +93,52 @@ static int load_scale(const ck_checkpoint *ck, reader *rd, tensor_summary *out, 
     return rc;
 }
 
+/* The statistics, preview and histogram of n values in memory. */
+static void summarize_values(const float *v, size_t n, tensor_summary *out)
+{
+    kern_stats_ref(DT_F32, v, n, &out->st);
+    for (size_t k = 0; k < n && out->n_preview < TSTATS_PREVIEW; k++)
+        out->preview[out->n_preview++] = v[k];
+    if (!out->st.finite)
+        return;
+    out->lo = out->st.min;
+    out->hi = out->st.max;
+    double w = (out->hi - out->lo) / TSTATS_BINS;
+    for (size_t k = 0; k < n; k++) {
+        if (!isfinite(v[k]))
+            continue;
+        int b = w > 0 ? (int)((v[k] - out->lo) / w) : 0;
+        out->hist[b < 0 ? 0 : b >= TSTATS_BINS ? TSTATS_BINS - 1 : b]++;
+    }
+}
+
+/* A quantized weight of a format the load dequantizes (packed codes, FP8, int8, MXFP4 blocks)
+ * whose stored bytes are at most DEQUANT_MAX: dequantized whole, as check loads it. 1 when done
+ * (or failed: rc set), 0 when the tensor is not one. */
+#define DEQUANT_MAX (16u << 20)
+static int summarize_dequantized(const ck_checkpoint *ck, size_t i, tensor_summary *out, int *rc, ck_err *err)
+{
+    const st_tensor *t = ckpt_tensor(ck, ck->tensors[i]);
+    if (!ck->cfg.has_quant || st_tensor_nbytes(t) > DEQUANT_MAX ||
+        (t->dtype == DT_F8_E4M3 && ck->cfg.quant.block[0] > 0)) /* block-FP8: by rows, below */
+        return 0;
+    float *v = NULL;
+    uint64_t shape[PLAN_MAX_DIMS];
+    unsigned nd = 0;
+    if ((*rc = load_dequant_tensor(ck, i, &v, shape, &nd, err)) != CK_OK)
+        return 1;
+    if (!v)
+        return 0;
+    uint64_t n = 1;
+    for (unsigned d = 0; d < nd; d++)
+        n *= shape[d];
+    summarize_values(v, (size_t)n, out);
+    free(v);
+    out->dequantized = 1;
+    snprintf(out->scale_name, sizeof out->scale_name, "%s", ck->cfg.quant.summary);
+    return 1;
+}
+
 int tensor_summarize(const ck_checkpoint *ck, size_t i, int block_n, int block_k, tensor_summary *out,
                      ck_err *err)
 {
@@ -106,6 +153,9 @@ int tensor_summarize(const ck_checkpoint *ck, size_t i, int block_n, int block_k
     rd.fd = -1;
     rd.sh = &ck->shards[ck->tensors[i].shard];
     rd.t = ckpt_tensor(ck, ck->tensors[i]);
+    int drc = CK_OK;
+    if (summarize_dequantized(ck, i, out, &drc, err))
+        return drc;
     if (!kern_convert_supported(rd.t->dtype))
         return ck_err_set(err, CK_EUSAGE, rd.sh->path, rd.t->name, CK_NO_OFFSET, "dtype %s has no "
                           "float conversion: statistics are for floating-point tensors",

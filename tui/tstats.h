@@ -1,7 +1,9 @@
 /* tstats.h - the values of one tensor, read on demand: statistics, a histogram and a preview,
  * through the kernels' dtype conversion. Only that tensor's bytes are read (pread, read-only),
  * in chunks, so memory stays bounded whatever its size. Block-FP8 weights are shown dequantized
- * with their weight_scale_inv when the checkpoint has one beside them. A tensor_summary holds no
+ * with their weight_scale_inv when the checkpoint has one beside them; the other quantized weights
+ * check dequantizes (packed codes, per-tensor or per-channel FP8, int8, MXFP4 blocks) are shown
+ * dequantized as it loads them, whole, up to 16 MiB of stored codes. A tensor_summary holds no
  * pointers (nothing to free); the files are opened and closed within the call. */
 #ifndef CK_TSTATS_H
 #define CK_TSTATS_H
@@ -18,9 +20,10 @@ typedef struct {
     uint64_t hist[TSTATS_BINS];
     float preview[TSTATS_PREVIEW]; /* the first values, row-major */
     int n_preview;
-    int dequantized;           /* 1: multiplied by scale_name's blocks */
+    int dequantized;           /* 1: multiplied by scale_name's blocks (block_n > 0), or dequantized
+                                * as check loads it (scale_name: the quantization's summary) */
     char scale_name[512];
-    int block_n, block_k;      /* the scale blocks used */
+    int block_n, block_k;      /* the scale blocks used; 0 for the other formats */
 } tensor_summary;
 
 /* Summarizes ck->tensors[i]. block_n/block_k: the FP8 scale block (0: 128). Returns CK_OK, or

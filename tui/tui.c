@@ -330,7 +330,10 @@ static void draw_stats(const tui_ctx *c, const tui_state *s)
     put(0, 1, COLS - 2, line);
     attroff(A_BOLD);
     if (ts.dequantized) {
-        snprintf(line, sizeof line, "dequantized: x %s (%dx%d blocks)", ts.scale_name, ts.block_n, ts.block_k);
+        if (ts.block_n > 0)
+            snprintf(line, sizeof line, "dequantized: x %s (%dx%d blocks)", ts.scale_name, ts.block_n, ts.block_k);
+        else
+            snprintf(line, sizeof line, "dequantized as check loads it: %s", ts.scale_name);
         put(y++, 1, COLS - 2, line);
     }
     snprintf(line, sizeof line, "min %.6g   max %.6g   mean %.6g   std %.6g", ts.st.finite ? ts.st.min : NAN,
