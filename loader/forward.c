@@ -363,7 +363,7 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     d->inter = cfg_int(c, "intermediate_size", 0);
     d->vocab = cfg_int(c, "vocab_size", 0);
     d->layers = p->num_layers;
-    d->tied = cfg_int(c, "tie_word_embeddings", 0) != 0;
+    d->tied = cfg_int(c, "tie_word_embeddings", 0) != 0 && !p->layout.untie_embeddings; /* vLLM unties for a stored lm_head */
     const cfg_field *e = config_field(c, "rms_norm_eps");
     d->eps = e && e->kind == CFG_NUMBER ? e->num : 1e-6;
     d->theta = c->rope_theta;

@@ -748,11 +748,21 @@ void sim_check_shapes(sim *s)
         char a[128], b[128];
         st_shape_str(ten->shape, ten->ndim, a, sizeof a);
         st_shape_str(want, (uint32_t)nd, b, sizeof b);
+        /* the expected shape with the last two dims swapped: stored the other way round */
+        int swapped = nd >= 2 && (int)ten->ndim == nd && ten->shape[nd - 1] == want[nd - 2] &&
+                      ten->shape[nd - 2] == want[nd - 1] && want[nd - 1] != want[nd - 2];
+        for (int d = 0; swapped && d < nd - 2; d++)
+            swapped = ten->shape[d] == want[d];
+        int tr = k->rule >= 0 && s->p->rules->keys[k->rule].transposed;
         sim_finding_add(s, "lint.shape", SEV_ERROR, st, s->ck->shards[k->shard].name, key_name(s, k),
                   "shape %s does not match %s expected for '%s'%s%s (from config.json and rules "
-                  "line %d)", a, b, key_param(s, k)->param, key_part(s->p->rules, k) ? " part " : "",
+                  "line %d)%s", a, b, key_param(s, k)->param, key_part(s->p->rules, k) ? " part " : "",
                   key_part(s->p->rules, k) ? key_part(s->p->rules, k) : "",
-                  t->line);
+                  t->line, !swapped ? "" : tr ? ": its last two dims are swapped: the loader reads this key "
+                  "input-major ([in, out], transposing it as it loads) and the tensor is stored output-major "
+                  "(as transformers 5.17's save_pretrained writes Qwen3-VL-MoE's fused experts): transpose "
+                  "its last two dims" : ": its last two dims are swapped: the loader reads this key "
+                  "output-major and the tensor is stored input-major: transpose its last two dims");
     }
 }
 

@@ -392,7 +392,8 @@ START_TEST(test_check_cli_reference)
                                  "real/tiny-olmo2", "real/tiny-starcoder2", "real/tiny-phi3-longrope",
                                  "real/tiny-minicpm3", "moe/tiny-gpt-oss-mxfp4", "real/tiny-qwen2_5-vl",
                                  "oracle/variants/qwen2_5-vl-language-model-names", "real/tiny-qwen3-vl",
-                                 "moe/tiny-llama4", "oracle/variants/llama4-per-expert-keys", "moe/tiny-qwen3-next"};
+                                 "moe/tiny-llama4", "oracle/variants/llama4-per-expert-keys", "moe/tiny-qwen3-next",
+                                 "moe/tiny-qwen3-vl-moe"};
     for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s --tp 2%s", refd[i], strstr(refd[i], "glm4-moe") ? "" : " --pp 2");
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&

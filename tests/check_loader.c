@@ -845,6 +845,20 @@ START_TEST(test_qwen2_5_vl)
                                                  "(its construction asserts vision_config.num_heads % tp_size == 0"));
         findings_free(&f);
     }
+    /* Qwen3-VL-MoE: the Qwen3-MoE decoder, its experts fused input-major; a stage without a MoE
+     * layer is vLLM's own text for the wrapper, and so is a text config without norm_topk_prob */
+    static const char *vm = "fixtures/moe/tiny-qwen3-vl-moe";
+    static const int vok[][2] = {{1, 1}, {2, 1}, {1, 2}, {2, 2}};
+    for (unsigned i = 0; i < sizeof vok / sizeof *vok; i++) {
+        ck_findings f;
+        ck_assert_msg(lint(vm, "qwen2_moe", vok[i][0], vok[i][1], 0, NULL, 0, &f) == 0, "TP%d PP%d: %s", vok[i][0],
+                      vok[i][1], f.n ? f.v[0].msg : "");
+        findings_free(&f);
+    }
+    ck_findings vf;
+    ck_assert_uint_eq(lint(vm, "qwen2_moe", 1, 3, 0, NULL, 0, &vf), 1);
+    ck_assert_ptr_nonnull(strstr(vf.v[0].msg, "RuntimeError: No Qwen3Moe layer found in the language_model."));
+    findings_free(&vf);
     tu_planned x;
     tu_planned_open(&x, fx[0].dir, 1, "qwen2", 1, 1);
     ck_assert(x.planned);
