@@ -683,27 +683,8 @@ static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slic
 
 /* Tensor t's floats at *v (in the context's slot 1) with their last two dims swapped, into slot 2
  * (on the device when the load runs there); *v then points at them. */
-static int transpose_last2(mem_ctx *m, float **v, const st_tensor *t, ck_err *err)
-{
-    uint64_t a = t->shape[t->ndim - 2], b = t->shape[t->ndim - 1], blocks = 1;
-    for (uint32_t d = 0; d + 2 < t->ndim; d++)
-        blocks *= t->shape[d];
-    float *dst = NULL;
-    void *stream;
-    int rc = mem_buf(m, 2, (size_t)(blocks * a * b) * sizeof *dst, (void **)&dst, err);
-    if (rc != CK_OK)
-        return rc;
-    if (!ON_DEV(m))
-        kern_transpose_last2_ref(*v, (size_t)blocks, (size_t)a, (size_t)b, dst);
-    else if ((rc = kdev_stream(&stream, err)) != CK_OK ||
-             (rc = kern_transpose_last2_cuda_async(*v, (size_t)blocks, (size_t)a, (size_t)b, dst, stream, err)) != CK_OK)
-        return rc; /* queued behind the conversion on the load stream */
-    mem_release(m, *v);
-    *v = dst;
-    return CK_OK;
-}
-
-/* blocks x [a, b] of floats at *v (slot `from`) transposed into slot `to`; *v then points at them. */
+/* blocks x [a, b] of floats at *v transposed into slot `to` (on the device: queued behind the
+ * conversion on the load stream); *v then points at them. */
 static int transpose_blocks(mem_ctx *m, float **v, uint64_t blocks, uint64_t a, uint64_t b, int to, ck_err *err)
 {
     float *dst = NULL;
@@ -719,6 +700,14 @@ static int transpose_blocks(mem_ctx *m, float **v, uint64_t blocks, uint64_t a, 
     mem_release(m, *v);
     *v = dst;
     return CK_OK;
+}
+
+static int transpose_last2(mem_ctx *m, float **v, const st_tensor *t, ck_err *err)
+{
+    uint64_t blocks = 1;
+    for (uint32_t d = 0; d + 2 < t->ndim; d++)
+        blocks *= t->shape[d];
+    return transpose_blocks(m, v, blocks, t->shape[t->ndim - 2], t->shape[t->ndim - 1], 2, err);
 }
 
 /* The rows of a [rows, cols] tensor, in heads of hd, from interleaved rotary pairs (2i, 2i + 1)
