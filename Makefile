@@ -25,10 +25,10 @@ CPPFLAGS += $(shell pkg-config --cflags libcjson 2>/dev/null)
 LDLIBS   := $(CJSON_LIBS) $(CURSES_LIBS) -lpthread -lm -ldl
 CHECKLIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm -lpthread)
 # libcurl reads from the Hub (inspect/hub.c); without it the build works and says so at run time
+# (its headers at build time; the library itself is opened when the Hub is first read)
 CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null)
 ifneq ($(CURL_LIBS),)
 CPPFLAGS += -DHAVE_CURL
-LDLIBS   += $(CURL_LIBS)
 endif
 ifeq ($(SAN),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all

@@ -412,6 +412,14 @@ static int config_oom(ck_findings *f, const char *path, cJSON *root, char *text,
     return -1;
 }
 
+/* A field of the text model's settings (tc: text_config, or the config itself), else the
+ * wrapper's own (root). */
+static const cJSON *text_item(const cJSON *tc, const cJSON *root, const char *name)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(tc, name);
+    return x || tc == root ? x : cJSON_GetObjectItemCaseSensitive(root, name);
+}
+
 int config_load(const char *path, ck_config *cfg, ck_findings *f)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -488,20 +496,20 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
     cfg->rope_truncate = 1;
     snprintf(cfg->rope_type, sizeof cfg->rope_type, "default");
     static const char *const rope_objs[] = {"rope_parameters", "rope_scaling"};
-    const cJSON *th = cJSON_GetObjectItemCaseSensitive(tc, "rope_theta");
+    const cJSON *th = text_item(tc, root, "rope_theta");
     if (cJSON_IsNumber(th))
         cfg->rope_theta = th->valuedouble;
-    const cJSON *prf = cJSON_GetObjectItemCaseSensitive(tc, "partial_rotary_factor");
+    const cJSON *prf = text_item(tc, root, "partial_rotary_factor");
     if (cJSON_IsNumber(prf))
         cfg->rope_partial = prf->valuedouble;
-    const cJSON *lb = cJSON_GetObjectItemCaseSensitive(tc, "rope_local_base_freq");
+    const cJSON *lb = text_item(tc, root, "rope_local_base_freq");
     if (cJSON_IsNumber(lb)) { /* Gemma 3 as transformers 4 wrote it */
         cfg->has_rope_local = 1;
         cfg->rope_theta_local = lb->valuedouble;
         snprintf(cfg->rope_type_local, sizeof cfg->rope_type_local, "default");
     }
     for (int k = 1; k >= 0; k--) {
-        const cJSON *o = cJSON_GetObjectItemCaseSensitive(tc, rope_objs[k]);
+        const cJSON *o = text_item(tc, root, rope_objs[k]);
         if (!cJSON_IsObject(o))
             continue;
         /* transformers 5 keys them by layer type (Gemma 3): the full layers' are the model's */
@@ -568,7 +576,7 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
         if (cJSON_IsString(ty))
             snprintf(cfg->rope_type, sizeof cfg->rope_type, "%s", ty->valuestring);
     }
-    const cJSON *omp = cJSON_GetObjectItemCaseSensitive(tc, "original_max_position_embeddings");
+    const cJSON *omp = text_item(tc, root, "original_max_position_embeddings");
     if (!(cfg->rope_orig_max > 0) && cJSON_IsNumber(omp) && strcmp(cfg->rope_type, "longrope") == 0)
         /* Phi-3 keeps longrope's at the top */
         cfg->rope_orig_max = omp->valuedouble;
@@ -628,7 +636,7 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
                 fl->str = strdup(it->valuestring);
             } else if (cJSON_IsArray(it)) {
                 int m = cJSON_GetArraySize(it), ok = 1;
-                if (it->string && strcmp(it->string, "layer_types") == 0)
+                if (o != 2 && it->string && strcmp(it->string, "layer_types") == 0) /* the decoder's */
                     cfg->n_layer_types = m;
                 const cJSON *x;
                 int strs = 1;

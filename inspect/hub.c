@@ -45,10 +45,82 @@ int hub_fetch(const char *repo_id, const char *endpoint, char *out, size_t n, hu
 
 #else
 
+#define CURL_DISABLE_TYPECHECK /* its checking macros would wrap the calls the table below takes */
 #include <curl/curl.h>
+#include <dlfcn.h>
 
 #include "base/fileio.h"
 #include "inspect/ckpt.h"
+
+/* libcurl, opened the first time the Hub is read: linked in, it and the TLS, Kerberos and LDAP
+ * libraries it pulls would be loaded (and relocated) at every start of every command, about
+ * 4 ms, most of a lint's time on a local folder. */
+static struct {
+    CURLcode (*global_init)(long);
+    CURL *(*easy_init)(void);
+    CURL *(*easy_duphandle)(CURL *);
+    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
+    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
+    CURLcode (*easy_perform)(CURL *);
+    void (*easy_cleanup)(CURL *);
+    const char *(*easy_strerror)(CURLcode);
+    CURLM *(*multi_init)(void);
+    CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
+    CURLMcode (*multi_add_handle)(CURLM *, CURL *);
+    CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
+    CURLMcode (*multi_perform)(CURLM *, int *);
+    CURLMcode (*multi_poll)(CURLM *, struct curl_waitfd[], unsigned int, int, int *);
+    CURLMsg *(*multi_info_read)(CURLM *, int *);
+    CURLMcode (*multi_cleanup)(CURLM *);
+    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
+    void (*slist_free_all)(struct curl_slist *);
+} C;
+#undef curl_easy_setopt /* curl.h's own macros for these three */
+#undef curl_easy_getinfo
+#undef curl_multi_setopt
+#define curl_global_init C.global_init
+#define curl_easy_init C.easy_init
+#define curl_easy_duphandle C.easy_duphandle
+#define curl_easy_setopt C.easy_setopt
+#define curl_easy_getinfo C.easy_getinfo
+#define curl_easy_perform C.easy_perform
+#define curl_easy_cleanup C.easy_cleanup
+#define curl_easy_strerror C.easy_strerror
+#define curl_multi_init C.multi_init
+#define curl_multi_setopt C.multi_setopt
+#define curl_multi_add_handle C.multi_add_handle
+#define curl_multi_remove_handle C.multi_remove_handle
+#define curl_multi_perform C.multi_perform
+#define curl_multi_poll C.multi_poll
+#define curl_multi_info_read C.multi_info_read
+#define curl_multi_cleanup C.multi_cleanup
+#define curl_slist_append C.slist_append
+#define curl_slist_free_all C.slist_free_all
+
+/* Opens libcurl and takes every function above (once); CK_EIO naming what is missing. */
+static int curl_open(const char *repo_id, ck_err *err)
+{
+    static const char *const names[] = {
+        "curl_global_init", "curl_easy_init", "curl_easy_duphandle", "curl_easy_setopt", "curl_easy_getinfo",
+        "curl_easy_perform", "curl_easy_cleanup", "curl_easy_strerror", "curl_multi_init", "curl_multi_setopt",
+        "curl_multi_add_handle", "curl_multi_remove_handle", "curl_multi_perform", "curl_multi_poll",
+        "curl_multi_info_read", "curl_multi_cleanup", "curl_slist_append", "curl_slist_free_all"};
+    static int opened;
+    if (opened)
+        return CK_OK;
+    void *lib = dlopen("libcurl.so.4", RTLD_NOW | RTLD_LOCAL);
+    if (!lib)
+        return ck_err_set(err, CK_EIO, repo_id, NULL, CK_NO_OFFSET, "reading from the Hub needs libcurl, which "
+                          "cannot be opened (%s): apt-get install libcurl4, or download what lint needs: hf download "
+                          "%s --include config.json model.safetensors.index.json", dlerror(), repo_id);
+    void **slot = (void **)&C;
+    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
+        if (!(slot[i] = dlsym(lib, names[i])))
+            return ck_err_set(err, CK_EIO, repo_id, NULL, CK_NO_OFFSET, "libcurl.so.4 lacks %s (a libcurl "
+                              "older than 7.66): update libcurl4", names[i]);
+    opened = 1;
+    return CK_OK;
+}
 
 #define SPECULATIVE (64u * 1024u) /* one range that holds the length and most headers (a 671B
                                    * DeepSeek-V3 shard's is about 75 KB: a second range then) */
@@ -442,6 +514,8 @@ int hub_fetch(const char *repo_id, const char *endpoint_arg, char *out, size_t n
                           "config.json model.safetensors.index.json (lint then works from the index)", dir, repo_id,
                           repo_id);
     static int curl_ready;
+    if (curl_open(repo_id, err) != CK_OK)
+        return err->code;
     if (!curl_ready++ && curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
         return ck_err_set(err, CK_EIO, repo_id, NULL, CK_NO_OFFSET, "libcurl could not start");
     hub_conn h = {curl_easy_init(), NULL, "", repo_id, 60, 0, 0, "", ""};

@@ -326,11 +326,12 @@ static int variant_dims(const plan *p, dense_dims *d, ck_err *err)
                         "", NULL);
     /* Llama 4's temperature tuning scales q on its layers without rotary by
      * log(floor((pos + 1) / floor_scale) + 1) * attn_scale + 1: exactly 1 below floor_scale - 1 */
+    /* (vLLM turns it on from generation_config.json or for max_model_len past 32768, whatever
+     * config.json says, whose releases give a number: any model that has it is held to this) */
     const cfg_field *tt = config_field(p->cfg, "attn_temperature_tuning");
-    if (tt && tt->kind == CFG_BOOL && tt->num != 0) {
-        const cfg_field *fs = config_field(p->cfg, "floor_scale");
-        d->temp_floor = fs && fs->kind == CFG_NUMBER ? fs->num : 8192.0;
-    }
+    const cfg_field *fs = config_field(p->cfg, "floor_scale");
+    if ((tt && tt->kind != CFG_NULL) || (fs && fs->kind == CFG_NUMBER))
+        d->temp_floor = fs && fs->kind == CFG_NUMBER && fs->num > 0 ? fs->num : 8192.0;
     d->attn_scale = ascale > 0 ? ascale : sdim ? 1.0 / sqrt((double)sdim) : 0;
     d->embed_scale *= emul;
     return CK_OK;

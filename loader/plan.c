@@ -420,7 +420,8 @@ static int64_t split(expander *x, int64_t size, int ways, const char *what)
 }
 
 /* A TP rank's share of `size` (the split dim) where the rule rounds shares to whole units of
- * `granule` (> 1): ceil_div(size / granule, ways) units, the last ranks less (see shard.c). */
+ * `granule` (> 1): ceil_div(size / granule, ways) units, the last ranks less (see shard.c); the
+ * whole units, as vLLM's MXFP4 loader counts them (intermediate_size // 32). */
 static int64_t split_granule(int64_t size, int64_t granule, int ways)
 {
     if (ways <= 1 || granule <= 1)
@@ -790,11 +791,8 @@ static int assert_holds(plan *p, const rules_stage_req *q, int tp, int pp, ck_er
     return rc ? -1 : !v.is_null && !v.is_str && v.v != 0;
 }
 
-/* An assertion a decoder layer's construction makes on the config and the layout: where it
- * fails, every stage that builds a layer cannot be built; the finding says which --tp at this
- * --pp, and which --pp at this --tp, would hold. */
 /* An assertion's error text with each {NAME} an expression could use (a config field, a let,
- * tp_size) replaced by its integer value, as Python's message would print it; other braces stay. */
+ * tp_size) replaced by its integer value (the sizes Python's message prints); other braces stay. */
 static void fill_names(const plan *p, const char *text, char *buf, size_t size)
 {
     plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL};
@@ -815,6 +813,9 @@ static void fill_names(const plan *p, const char *text, char *buf, size_t size)
     buf[n] = 0;
 }
 
+/* An assertion a decoder layer's construction makes on the config and the layout: where it
+ * fails, every stage that builds a layer cannot be built; the finding says which --tp at this
+ * --pp, and which --pp at this --tp, would hold. */
 static int stage_assert(plan *p, const rules_stage_req *q, ck_findings *f, ck_err *err)
 {
     int holds = assert_holds(p, q, p->layout.tp, p->layout.pp, err);

@@ -386,6 +386,9 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
     }
     if (get_opt_expr(c, o, path, "tp_granule", &pr->tp_granule))
         return -1;
+    if (pr->tp_granule && cJSON_GetObjectItemCaseSensitive(o, "parts"))
+        return rfail(c, path_of(p, sizeof p, path, "tp_granule", 0), 0, "\"tp_granule\" and \"parts\" do not go "
+                     "together: a fused parameter's parts are cut on their own");
     if (pr->tp_granule && pr->shard != SHARD_EXPERT && pr->shard != SHARD_COLUMN &&
         pr->shard != SHARD_ROW)
         return rfail(c, path_of(p, sizeof p, path, "tp_granule", 0), 0, "\"tp_granule\" rounds a TP "
@@ -634,6 +637,8 @@ static int parse_quant(rctx *c, const cJSON *o, const char *path)
             if (sh && get_expr_array(c, sh, path_of(p, sizeof p, sp, "shape", 0), &s->shape, &s->ndim))
                 return -1;
         }
+        if (!q->n_suffixes)
+            return rfail(c, mp, 0, "names no suffix (\"weight\", ...): every linear of the variant needs one");
     }
     return 0;
 }

@@ -735,6 +735,40 @@ START_TEST(test_config_schemes)
 }
 END_TEST
 
+/* A vision-language config.json: the text model's settings under text_config are the names, the
+ * wrapper's own fill what it lacks (its rotary too), the vision tower's are vision_config.NAME
+ * and do not count as the decoder's layer_types. */
+START_TEST(test_config_text_config)
+{
+    char *tmp = tu_tmpdir();
+    char path[600];
+    snprintf(path, sizeof path, "%s/config.json", tmp);
+    FILE *fp = fopen(path, "w");
+    ck_assert_ptr_nonnull(fp);
+    fputs("{\"model_type\": \"qwen2_5_vl\", \"rope_theta\": 1000000.0, \"tie_word_embeddings\": false,\n"
+          " \"text_config\": {\"model_type\": \"qwen2_5_vl_text\", \"hidden_size\": 64, \"num_hidden_layers\": 2,\n"
+          "                 \"tie_word_embeddings\": true, \"layer_types\": [\"full_attention\", \"full_attention\"]},\n"
+          " \"vision_config\": {\"depth\": 3, \"num_heads\": 16, \"layer_types\": [\"a\", \"b\", \"c\"]}}\n", fp);
+    fclose(fp);
+    ck_config c;
+    ck_findings f;
+    findings_init(&f);
+    ck_assert_int_eq(config_load(path, &c, &f), 0);
+    ck_assert_str_eq(c.model_type, "qwen2_5_vl"); /* the wrapper's, which picks the rules */
+    int64_t v;
+    ck_assert(config_int(&c, "hidden_size", &v) && v == 64);
+    ck_assert(config_int(&c, "tie_word_embeddings", &v) && v == 1); /* the text model's first */
+    ck_assert(config_int(&c, "vision_config.num_heads", &v) && v == 16);
+    ck_assert_double_eq(c.rope_theta, 1000000.0); /* the wrapper's, text_config having none */
+    ck_assert_int_eq(c.n_layer_types, 2);
+    ck_assert_int_eq(f.n, 0);
+    config_free(&c);
+    findings_free(&f);
+    tu_rmtree(tmp);
+    free(tmp);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------------------------ */
 /* --verify */
 
@@ -1163,6 +1197,7 @@ static Suite *inspect_suite(void)
     tcase_add_test(core, test_folder_download_error_and_config);
     tcase_add_test(core, test_config_quant_summary);
     tcase_add_test(core, test_config_schemes);
+    tcase_add_test(core, test_config_text_config);
     tcase_add_test(core, test_verify_data);
     tcase_add_test(core, test_verify_manifests);
     tcase_add_test(core, test_cli_exit_codes_and_json);

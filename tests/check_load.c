@@ -417,7 +417,16 @@ START_TEST(test_check_cli_reference)
     free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/moe/tiny-qwen3-next --tp 2 --ep"));
     free(tu_cli(2, "the gated DeltaNet's 2 key heads do not divide over TP 4: vLLM loads the layout",
                 "check fixtures/moe/tiny-qwen3-next --tp 4"));
-    /* Llama 4: experts placed whole under EP; its q/k rows reordered to halves as vLLM loads them */
+    /* Llama 4: experts placed whole under EP; its q/k rows reordered to halves as vLLM loads them;
+     * past floor_scale tokens its temperature tuning would scale q, which check refuses to skip */
+    char *l4 = tu_tmpdir();
+    snprintf(cmd, sizeof cmd, "cp fixtures/moe/tiny-llama4/* %s/ && sed -i 's/\"floor_scale\": 8192/\"floor_scale\": 4/' "
+             "%s/config.json", l4, l4);
+    ck_assert_int_eq(system(cmd), 0);
+    free(tu_cli(2, "8 tokens reach position floor_scale - 1 = 3, from which Llama 4's attention temperature tuning "
+                "scales q", "check %s", l4));
+    tu_rmtree(l4);
+    free(l4);
     free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/moe/tiny-llama4 --tp 4 --ep"));
     free(tu_cli(2, "'model.layers.1.mlp.experts.down_proj_blocks': these MXFP4 blocks need "
                 "'model.layers.1.mlp.experts.down_proj_scales' beside them, which no shard holds",

@@ -363,6 +363,13 @@ START_TEST(test_rules_errors)
          "\"experts_only\" is true or false"},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n \"loader\": {\"name\": \"l\", \"wrapper\": {\"when\": \"1\"}}}",
          "$.loader.wrapper", 2, 37, "missing field \"prefix\""},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"quant\": {\"mxfp4\": {\"experts_only\": true}}}", "$.quant.mxfp4", 2, 21,
+         "names no suffix"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"params\": [{\"name\": \"a.w\", \"shape\": [64], \"shard\": \"column\", \"tp_granule\": \"32\",\n"
+         "   \"parts\": [{\"id\": \"a\", \"size\": \"32\"}, {\"id\": \"b\", \"size\": \"32\"}]}]}",
+         "$.params[0].tp_granule", 2, 77, "\"tp_granule\" and \"parts\" do not go together"},
         {"{\"ckptdoc_rules\": 1,\n \"name\": \"x\",,}", "$", 2, 15, "not valid JSON"},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
          " \"quant\": {\"a\": \"b\"}}", "$.quant.a", 2, 17, "names variant \"b\", which is not one written before it"},
