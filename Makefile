@@ -133,9 +133,14 @@ $(BUILD)/fuzz_replay_rules: $(BUILD)/obj/tests/fuzz_rules.o $(BUILD)/obj/tests/f
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/fuzz_replay_explain: $(BUILD)/obj/tests/fuzz_explain.o $(BUILD)/obj/tests/fuzz_replay.o $(BUILD)/obj/tests/testutil.o \
+                              $(filter-out $(BUILD)/obj/cli/main.o,$(CLI_OBJ)) $(LIB_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 # Runs the suites of one build (BUILD, SAN) from the repository root.
 test-run: $(BIN) $(TESTS:%=$(BUILD)/%) $(BUILD)/fuzz_replay $(BUILD)/fuzz_replay_rules $(BUILD)/fuzz_replay_folder \
-          $(BUILD)/fuzz_replay_lint
+          $(BUILD)/fuzz_replay_lint $(BUILD)/fuzz_replay_explain
 	@for t in $(TESTS); do echo "== $(BUILD)/$$t"; CKPTDOC_BIN=$(BIN) ./$(BUILD)/$$t || exit 1; done
 	@echo "== $(BUILD)/fuzz_replay fixtures/fuzz-corpus"
 	$(Q)./$(BUILD)/fuzz_replay fixtures/fuzz-corpus fixtures/malformed
@@ -145,6 +150,8 @@ test-run: $(BIN) $(TESTS:%=$(BUILD)/%) $(BUILD)/fuzz_replay $(BUILD)/fuzz_replay
 	$(Q)./$(BUILD)/fuzz_replay_lint fixtures/fuzz-lint
 	@echo "== $(BUILD)/fuzz_replay_folder fixtures/fuzz-folder"
 	$(Q)./$(BUILD)/fuzz_replay_folder fixtures/fuzz-folder
+	@echo "== $(BUILD)/fuzz_replay_explain fixtures/fuzz-explain"
+	$(Q)./$(BUILD)/fuzz_replay_explain fixtures/fuzz-explain
 
 # The README's test command: plain build, then ASan+UBSan build.
 check: deps
@@ -198,6 +205,13 @@ fuzz: deps
 	    $(CJSON_LIBS) -lpthread -lm -ldl
 	$(Q)./$(BUILD)/fuzz_lint -max_total_time=$(FUZZ_TIME) -rss_limit_mb=2048 -timeout=10 \
 	    $(BUILD)/fuzz-lint fixtures/fuzz-lint
+	@mkdir -p $(BUILD)/fuzz-explain
+	$(Q)clang -std=c11 -D_GNU_SOURCE -I. $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
+	    -o $(BUILD)/fuzz_explain tests/fuzz_explain.c $(filter-out cli/main.c,$(CLI_SRC)) cli/catalogue.S \
+	    $(LIB_SRC) kernels/convert_stub.c kernels/devmem_stub.c -I$(BUILD)/gen rules/builtin.S \
+	    $(CJSON_LIBS) $(CURSES_LIBS) -lpthread -lm -ldl
+	$(Q)./$(BUILD)/fuzz_explain -max_total_time=$(FUZZ_TIME) -rss_limit_mb=2048 -timeout=10 \
+	    $(BUILD)/fuzz-explain fixtures/fuzz-explain
 
 # The binary (its rules are built in), the man page, bash and zsh completions, and the built-in
 # rules files as reading matter (share/ckptdoc/rules: `ckptdoc lint --rules FILE` takes an edited copy).
