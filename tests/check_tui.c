@@ -343,6 +343,39 @@ START_TEST(test_stats_packed_dequant)
 }
 END_TEST
 
+/* Statistics on a thread of their own, as the browser runs them: the same summary, progress that
+ * ends at both passes' bytes, and a request to stop that ends the summary after its chunk. */
+START_TEST(test_stats_background)
+{
+    ck_checkpoint ck;
+    ck_err err;
+    ck_err_clear(&err);
+    ck_assert_int_eq(ckpt_open("fixtures/real/tiny-qwen2", 1, &ck, &err), CK_OK);
+    size_t i;
+    ck_assert(ckpt_find_index(&ck, "model.embed_tokens.weight", &i));
+    tensor_summary want;
+    ck_assert_int_eq(tensor_summarize(&ck, i, 0, 0, &want, &err), CK_OK);
+    static tstats_job j;
+    ck_assert_int_eq(tstats_start(&j, &ck, i, 0, 0), 0);
+    ck_assert_int_eq(tstats_finish(&j), CK_OK);
+    ck_assert_int_eq(atomic_load(&j.finished), 1);
+    ck_assert_uint_eq(atomic_load(&j.pg.done), j.pg.total);
+    ck_assert_uint_eq(j.pg.total, 2 * st_tensor_nbytes(ckpt_tensor(&ck, ck.tensors[i])));
+    ck_assert_double_eq(j.out.st.sum, want.st.sum);
+    ck_assert_uint_eq(j.out.hist[3], want.hist[3]);
+    tstats_progress pg;
+    atomic_init(&pg.done, 0);
+    atomic_init(&pg.cancel, 1);
+    pg.total = 0;
+    tensor_summary ts;
+    ck_assert_int_eq(tensor_summarize_with(&ck, i, 0, 0, &ts, &pg, &err), CK_EUSAGE);
+    ck_assert_str_eq(err.msg, "cancelled");
+    ck_assert_uint_gt(atomic_load(&pg.done), 0); /* one chunk, then it stopped */
+    ck_assert_uint_lt(atomic_load(&pg.done), j.pg.total);
+    ckpt_free(&ck);
+}
+END_TEST
+
 /* Block-FP8 is shown dequantized: weight x weight_scale_inv per (2 x 3) block, edges included. */
 START_TEST(test_stats_fp8_dequant)
 {
@@ -556,6 +589,7 @@ static Suite *tui_suite(void)
     tcase_add_test(core, test_stats_match_torch);
     tcase_add_test(core, test_stats_fp8_dequant);
     tcase_add_test(core, test_stats_packed_dequant);
+    tcase_add_test(core, test_stats_background);
     suite_add_tcase(s, core);
     TCase *e2e = tcase_create("e2e");
     tcase_set_timeout(e2e, 120);

@@ -139,8 +139,26 @@ static int summarize_dequantized(const ck_checkpoint *ck, size_t i, tensor_summa
     return 1;
 }
 
+/* What a pass over a chunk of rows reports: bytes done (two passes: statistics, then the
+ * histogram), and whether the caller asked to stop. */
+static int chunk_done(tstats_progress *pg, uint64_t bytes, ck_err *err)
+{
+    if (!pg)
+        return CK_OK;
+    atomic_fetch_add(&pg->done, bytes);
+    if (atomic_load(&pg->cancel))
+        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "cancelled");
+    return CK_OK;
+}
+
 int tensor_summarize(const ck_checkpoint *ck, size_t i, int block_n, int block_k, tensor_summary *out,
                      ck_err *err)
+{
+    return tensor_summarize_with(ck, i, block_n, block_k, out, NULL, err);
+}
+
+int tensor_summarize_with(const ck_checkpoint *ck, size_t i, int block_n, int block_k, tensor_summary *out,
+                          tstats_progress *pg, ck_err *err)
 {
     memset(out, 0, sizeof *out);
     kern_stats_init(&out->st);
@@ -193,6 +211,8 @@ int tensor_summarize(const ck_checkpoint *ck, size_t i, int block_n, int block_k
         if ((rc = read_rows(&rd, r, nr, err)) != CK_OK)
             break;
         size_t n = nr * rd.cols;
+        if ((rc = chunk_done(pg, n * esz, err)) != CK_OK)
+            break;
         kern_stats_ref(DT_F32, rd.vals, n, &out->st);
         for (size_t k = 0; k < n && out->n_preview < TSTATS_PREVIEW; k++)
             out->preview[out->n_preview++] = rd.vals[k];
@@ -203,7 +223,7 @@ int tensor_summarize(const ck_checkpoint *ck, size_t i, int block_n, int block_k
         double w = (out->hi - out->lo) / TSTATS_BINS;
         for (uint64_t r = 0; rc == CK_OK && r < rd.rows; r += rd.chunk_rows) {
             size_t nr = (size_t)(rd.rows - r < rd.chunk_rows ? rd.rows - r : rd.chunk_rows);
-            if ((rc = read_rows(&rd, r, nr, err)) != CK_OK)
+            if ((rc = read_rows(&rd, r, nr, err)) != CK_OK || (rc = chunk_done(pg, nr * rd.cols * esz, err)) != CK_OK)
                 break;
             for (size_t k = 0; k < nr * rd.cols; k++) {
                 double v = rd.vals[k];
@@ -220,4 +240,40 @@ int tensor_summarize(const ck_checkpoint *ck, size_t i, int block_n, int block_k
     free(rd.vals);
     free(rd.scale);
     return rc;
+}
+
+static void *job_run(void *arg)
+{
+    tstats_job *j = arg;
+    j->rc = tensor_summarize_with(j->ck, j->i, j->block_n, j->block_k, &j->out, &j->pg, &j->err);
+    atomic_store(&j->finished, 1);
+    return NULL;
+}
+
+int tstats_start(tstats_job *j, const ck_checkpoint *ck, size_t i, int block_n, int block_k)
+{
+    memset(j, 0, sizeof *j);
+    j->ck = ck;
+    j->i = i;
+    j->block_n = block_n;
+    j->block_k = block_k;
+    ck_err_clear(&j->err);
+    atomic_init(&j->pg.done, 0);
+    atomic_init(&j->pg.cancel, 0);
+    atomic_init(&j->finished, 0);
+    j->pg.total = i < ck->n_tensors ? 2 * st_tensor_nbytes(ckpt_tensor(ck, ck->tensors[i])) : 0;
+    if (pthread_create(&j->tid, NULL, job_run, j) != 0) { /* no thread: here and now */
+        job_run(j);
+        return 0;
+    }
+    j->started = 1;
+    return 0;
+}
+
+int tstats_finish(tstats_job *j)
+{
+    if (j->started)
+        pthread_join(j->tid, NULL);
+    j->started = 0;
+    return j->rc;
 }

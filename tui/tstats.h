@@ -8,6 +8,9 @@
 #ifndef CK_TSTATS_H
 #define CK_TSTATS_H
 
+#include <pthread.h>
+#include <stdatomic.h>
+
 #include "kernels/convert.h"
 #include "inspect/ckpt.h"
 
@@ -32,5 +35,35 @@ typedef struct {
  * range and CK_ENOMEM when its buffers cannot be allocated. On error *out is partly filled. */
 int tensor_summarize(const ck_checkpoint *ck, size_t i, int block_n, int block_k, tensor_summary *out,
                      ck_err *err);
+
+/* How far a summary has come (bytes converted, two passes: total is twice the tensor's bytes;
+ * a dequantized weight reports nothing until it is done), and a request to stop: the summary then
+ * ends with CK_EUSAGE "cancelled" after the chunk it is on. */
+typedef struct {
+    atomic_uint_least64_t done;
+    uint64_t total;
+    atomic_int cancel;
+} tstats_progress;
+/* tensor_summarize with progress and cancellation (pg may be NULL). */
+int tensor_summarize_with(const ck_checkpoint *ck, size_t i, int block_n, int block_k, tensor_summary *out,
+                          tstats_progress *pg, ck_err *err);
+
+/* A summary computed on a thread of its own while the screen stays live: tstats_start, then poll
+ * finished and pg.done, set pg.cancel to stop, and tstats_finish (joins; the summary's return
+ * code, out and err filled). ck must outlive the job. */
+typedef struct {
+    const ck_checkpoint *ck;
+    size_t i;
+    int block_n, block_k;
+    tensor_summary out;
+    ck_err err;
+    int rc;
+    tstats_progress pg;
+    atomic_int finished;
+    pthread_t tid;
+    int started;
+} tstats_job;
+int tstats_start(tstats_job *j, const ck_checkpoint *ck, size_t i, int block_n, int block_k);
+int tstats_finish(tstats_job *j);
 
 #endif

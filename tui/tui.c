@@ -310,11 +310,31 @@ static void draw_stats(const tui_ctx *c, const tui_state *s)
     put(0, 1, COLS - 2, line);
     attroff(A_BOLD);
     refresh();
-    tensor_summary ts;
-    ck_err err;
-    ck_err_clear(&err);
+    /* read on a thread of its own: the screen says how far it is, Esc or q stops it */
+    static tstats_job job;
+    tstats_start(&job, c->ck, (size_t)x->tensor, c->block_n, c->block_k);
+    timeout(100);
+    double t0 = now();
+    while (!atomic_load(&job.finished)) {
+        int ch = getch();
+        if (ch == 27 || ch == 'q' || interrupted)
+            atomic_store(&job.pg.cancel, 1);
+        uint64_t done = atomic_load(&job.pg.done), total = job.pg.total ? job.pg.total : 1;
+        double el = now() - t0, rate = el > 0 ? (double)done / el : 0;
+        char b1[32], b2[32];
+        snprintf(line, sizeof line, "%s of %s read (%.0f%%)%s%.0f s left   Esc or q stops", hsize(done / 2, b1, sizeof b1),
+                 hsize(total / 2, b2, sizeof b2), 100.0 * (double)done / (double)total,
+                 rate > 0 ? ", about " : "", rate > 0 ? (double)(total - (done < total ? done : total)) / rate : 0);
+        put(2, 1, COLS - 2, line);
+        clrtoeol();
+        refresh();
+    }
+    timeout(-1);
+    tstats_finish(&job);
+    tensor_summary ts = job.out;
+    ck_err err = job.err;
     int y = 2;
-    if (tensor_summarize(c->ck, (size_t)x->tensor, c->block_n, c->block_k, &ts, &err) != CK_OK) {
+    if (job.rc != CK_OK) {
         char eb[1200];
         put(0, 1, COLS - 2, x->path);
         clrtoeol();
