@@ -82,6 +82,11 @@ static void op_rope_freqs(const dense_dims *d, float *x, size_t T, size_t heads,
         fwd_rope_freqs(x, T, heads, hd, rot, inv);
 }
 
+static double sigmoid(double x)
+{
+    return 1.0 / (1.0 + exp(-x));
+}
+
 static void op_gated_delta(const dense_dims *d, const float *q, const float *k, const float *v, const float *g,
                            const float *beta, size_t T, size_t nh, size_t dk, size_t dv, float *out)
 {
@@ -324,14 +329,10 @@ static int variant_dims(const plan *p, dense_dims *d, ck_err *err)
         return fwd_fail(p, sdim < 0 ? FWD_ATTN_SCALE_DIM : d->window < 0 ? FWD_WINDOW : d->chunk < 0 ? FWD_CHUNK
                         : FWD_MLP_INTER, CK_EUSAGE, err, d->mlp_inter < 1 ? "must be positive" : "must not be negative",
                         "", NULL);
-    /* Llama 4's temperature tuning scales q on its layers without rotary by
-     * log(floor((pos + 1) / floor_scale) + 1) * attn_scale + 1: exactly 1 below floor_scale - 1 */
-    /* (vLLM turns it on from generation_config.json or for max_model_len past 32768, whatever
-     * config.json says, whose releases give a number: any model that has it is held to this) */
-    const cfg_field *tt = config_field(p->cfg, "attn_temperature_tuning");
-    const cfg_field *fs = config_field(p->cfg, "floor_scale");
-    if ((tt && tt->kind != CFG_NULL) || (fs && fs->kind == CFG_NUMBER))
-        d->temp_floor = fs && fs->kind == CFG_NUMBER && fs->num > 0 ? fs->num : 8192.0;
+    int64_t tf;
+    if ((rc = fwd_int(p, FWD_TEMP_FLOOR, 0, &tf, err)))
+        return rc;
+    d->temp_floor = tf > 0 ? (double)tf : 0;
     d->attn_scale = ascale > 0 ? ascale : sdim ? 1.0 / sqrt((double)sdim) : 0;
     d->embed_scale *= emul;
     return CK_OK;
@@ -550,7 +551,7 @@ static int noaux_select(const dense_dims *d, const float *logit, const float *bi
         return -1;
     }
     for (size_t e = 0; e < E; e++) {
-        sc[e] = 1.0 / (1.0 + exp(-(double)logit[e]));
+        sc[e] = sigmoid(logit[e]);
         ch[e] = sc[e] + bias[e];
     }
     for (size_t g = 0; g < G; g++) {
@@ -716,7 +717,7 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
             }
             sel[k] = best;
             /* Llama 4: the sigmoid of the chosen logit scales the expert's input */
-            wt[k] = d->router_input ? 1.0 / (1.0 + exp(-(double)logit[best])) : exp(logit[best] - mx) / sum;
+            wt[k] = d->router_input ? sigmoid(logit[best]) : exp(logit[best] - mx) / sum;
             ksum += wt[k];
         }
         for (int r = 0; r < tp && rc == CK_OK; r++) {
@@ -1208,7 +1209,7 @@ static int deltanet_rank(const plan *p, const dense_dims *d, const rank_load *R,
             for (size_t j = 0; j < K; j++)
                 if (t + j + 1 >= K)
                     a += (double)wc[c * K + j] * mix[(t + j + 1 - K) * conv + c];
-            cv[t * conv + c] = (float)(a / (1.0 + exp(-a)));
+            cv[t * conv + c] = (float)(a * sigmoid(a));
         }
     for (size_t t = 0; t < T; t++)
         for (size_t hh = 0; hh < nv; hh++) { /* value head hh reads key head hh / rv */
@@ -1218,21 +1219,18 @@ static int deltanet_rank(const plan *p, const dense_dims *d, const rank_load *R,
             memcpy(ve + (t * nv + hh) * hv, cv + t * conv + 2 * nk * hk + hh * hv, hv * sizeof *ve);
             const float *bg = ba + t * nba + (hh / rv) * 2 * rv;
             double bv = bg[hh % rv], av = bg[rv + hh % rv] + (double)dtb[hh];
-            beta[t * nv + hh] = (float)(1.0 / (1.0 + exp(-bv)));
+            beta[t * nv + hh] = (float)sigmoid(bv);
             double sp = av > 20 ? av : log1p(exp(av)); /* softplus, torch's threshold */
             g[t * nv + hh] = (float)(-exp((double)alog[hh]) * sp);
         }
     op_gated_delta(d, qe, ke, ve, g, beta, T, nv, hk, hv, o);
+    op_rmsnorm(d, o, T * nv, hv, wn, (float)d->eps, o); /* each head, the plain weight (not 1 + w) */
     for (size_t t = 0; t < T; t++)
-        for (size_t hh = 0; hh < nv; hh++) { /* RMSNorm (plain weight) times silu(z) */
+        for (size_t hh = 0; hh < nv; hh++) { /* times silu(z) */
             float *oh = o + (t * nv + hh) * hv;
             const float *z = qkvz + t * nqkvz + (hh / rv) * grp + 2 * hk + rv * hv + (hh % rv) * hv;
-            double ss = 0;
             for (size_t i = 0; i < hv; i++)
-                ss += (double)oh[i] * oh[i];
-            double r = 1.0 / sqrt(ss / (double)hv + d->eps);
-            for (size_t i = 0; i < hv; i++)
-                oh[i] = (float)(oh[i] * r * wn[i] * (z[i] / (1.0 + exp(-(double)z[i]))));
+                oh[i] = (float)(oh[i] * z[i] * sigmoid(z[i]));
         }
     op_linear(d, o, T, nv * hv, wo, H, NULL, sink, 1);
 done:
@@ -1404,7 +1402,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         }
         op_attention(d, q, k, v, Tz, hq, hkv, hd, &ao, o);
         for (size_t i = 0; d->attn_gate && i < Tz * hq * hd; i++) /* Qwen3-Next: times sigmoid(gate) */
-            o[i] = (float)(o[i] / (1.0 + exp(-(double)gate[i])));
+            o[i] = (float)(o[i] * sigmoid(gate[i]));
         op_linear(d, o, Tz, hq * hd, wo, H, bo, sink, 1);
     }
     if (blk && (rc = add_block(p, d, R[0], "layers.%lld.post_attention_layernorm.weight", l, blk, h, Tz, x, err)))

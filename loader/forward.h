@@ -55,8 +55,9 @@ typedef struct {
                               * times its sigmoid before o_proj (Qwen3-Next) */
     int64_t lin_kh, lin_vh, lin_kd, lin_vd, lin_conv; /* the DeltaNet's key and value heads, their
                               * widths, and its causal convolution's kernel */
-    double temp_floor;       /* Llama 4's attention temperature tuning on the layers without rotary:
-                              * floor_scale, past which it changes the scores (0: off) */
+    double temp_floor;       /* the rules' attn_temperature_floor: the position from which Llama 4's
+                              * temperature tuning changes the scores of its layers without rotary
+                              * (floor_scale); 0: none */
     int64_t rot;             /* rotary dims of a head (partial_rotary_factor), head_dim otherwise */
     int64_t max_len;         /* the deployment's max_model_len (plan_layout), 0: vLLM's default */
     /* what Gemma-style decoders change (rules "forward": norm_offset, block, act, embed_scale,

@@ -933,9 +933,11 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
             if ((rc = plan_eval(p, pairs, &env, p->rules->keys[e.rule].line, &hv, err)) == CK_OK &&
                 (hv.is_null || hv.is_str || hv.v < 2 || hv.v % 2 || ten->ndim != 2 || ten->shape[0] % (uint64_t)hv.v))
                 rc = ck_err_set(err, CK_EFORMAT, ck->shards[ck->tensors[i].shard].path, ten->name, CK_NO_OFFSET,
-                                "its rows are reordered from interleaved rotary pairs in heads of %lld (rules line "
-                                "%d), which a [%s] tensor is not made of", (long long)hv.v,
-                                p->rules->keys[e.rule].line, ten->ndim == 2 ? "rows, cols" : "other");
+                                "the loader reorders its rows head by head (rotary_pairs %lld, rules line %d), but "
+                                "it has %u dims and %llu rows, not [rows, cols] in whole heads of an even size: "
+                                "'ckptdoc lint' names the shape config.json makes for it", (long long)hv.v,
+                                p->rules->keys[e.rule].line, ten->ndim,
+                                (unsigned long long)(ten->ndim ? ten->shape[0] : 0));
             else if (rc == CK_OK) /* the floats sit in slot 1, or 2 once transposed */
                 rc = rotary_pairs_to_halves(m, &src, ten->shape[0], ten->shape[1], (uint64_t)hv.v,
                                             ten == &as_float && as_float.shape == tshape ? 2 : 1, err);

@@ -760,8 +760,8 @@ void sim_check_shapes(sim *s)
                   key_part(s->p->rules, k) ? key_part(s->p->rules, k) : "",
                   t->line, !swapped ? "" : tr ? ": its last two dims are swapped: the loader reads this key "
                   "input-major ([in, out], transposing it as it loads) and the tensor is stored output-major "
-                  "(as transformers 5.17's save_pretrained writes Qwen3-VL-MoE's fused experts): transpose "
-                  "its last two dims" : ": its last two dims are swapped: the loader reads this key "
+                  "(as transformers 5's save_pretrained writes some models' fused experts): transpose its "
+                  "last two dims" : ": its last two dims are swapped: the loader reads this key "
                   "output-major and the tensor is stored input-major: transpose its last two dims");
     }
 }

@@ -1240,6 +1240,6 @@ const char *rules_forward_name(int which)
                                                  "attn_scale", "logit_scale", "logit_divisor", "norm", "rope_style",
                                                  "rope", "gate", "attn_module", "embedding", "qk_norm", "mlp", "mlp_in",
                                                  "mlp_out", "norm_eps", "residual_depth_scale", "logit_width_base",
-                                                 "mlp_module", "mlp_inter", "chunk", "chunked"};
+                                                 "mlp_module", "mlp_inter", "chunk", "chunked", "attn_temperature_floor"};
     return which >= 0 && which < FWD_COUNT ? names[which] : "?";
 }

@@ -233,6 +233,9 @@ typedef enum {
     FWD_CHUNK,           /* chunked attention: a token sees the earlier tokens of its own chunk of
                           * this many (Llama 4's attention_chunk_size; 0: none) */
     FWD_CHUNKED,         /* whether decoder layer `layer` attends in chunks (default: all) */
+    FWD_TEMP_FLOOR,      /* the position from which attention temperature tuning changes the
+                          * scores on the layers without rotary (Llama 4's floor_scale; 0: none):
+                          * check refuses that many tokens */
     FWD_COUNT
 } rules_fwd;
 

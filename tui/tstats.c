@@ -94,15 +94,27 @@ static int load_scale(const ck_checkpoint *ck, reader *rd, tensor_summary *out, 
 }
 
 /* The statistics, preview and histogram of n values in memory. */
-static void summarize_values(const float *v, size_t n, tensor_summary *out)
+/* The first pass over values: statistics and the preview. */
+static void add_stats(const float *v, size_t n, tensor_summary *out)
 {
     kern_stats_ref(DT_F32, v, n, &out->st);
     for (size_t k = 0; k < n && out->n_preview < TSTATS_PREVIEW; k++)
         out->preview[out->n_preview++] = v[k];
+}
+
+/* The histogram's range from the first pass: 1 when there are finite values to bin. */
+static int hist_range(tensor_summary *out)
+{
     if (!out->st.finite)
-        return;
+        return 0;
     out->lo = out->st.min;
     out->hi = out->st.max;
+    return 1;
+}
+
+/* The second pass: the finite values binned over [lo, hi]. */
+static void add_hist(const float *v, size_t n, tensor_summary *out)
+{
     double w = (out->hi - out->lo) / TSTATS_BINS;
     for (size_t k = 0; k < n; k++) {
         if (!isfinite(v[k]))
@@ -110,6 +122,13 @@ static void summarize_values(const float *v, size_t n, tensor_summary *out)
         int b = w > 0 ? (int)((v[k] - out->lo) / w) : 0;
         out->hist[b < 0 ? 0 : b >= TSTATS_BINS ? TSTATS_BINS - 1 : b]++;
     }
+}
+
+static void summarize_values(const float *v, size_t n, tensor_summary *out)
+{
+    add_stats(v, n, out);
+    if (hist_range(out))
+        add_hist(v, n, out);
 }
 
 /* A quantized weight of a format the load dequantizes (packed codes, FP8, int8, MXFP4 blocks)
@@ -213,27 +232,15 @@ int tensor_summarize_with(const ck_checkpoint *ck, size_t i, int block_n, int bl
         size_t n = nr * rd.cols;
         if ((rc = chunk_done(pg, n * esz, err)) != CK_OK)
             break;
-        kern_stats_ref(DT_F32, rd.vals, n, &out->st);
-        for (size_t k = 0; k < n && out->n_preview < TSTATS_PREVIEW; k++)
-            out->preview[out->n_preview++] = rd.vals[k];
+        add_stats(rd.vals, n, out);
     }
-    if (rc == CK_OK && out->st.finite) {
-        out->lo = out->st.min;
-        out->hi = out->st.max;
-        double w = (out->hi - out->lo) / TSTATS_BINS;
+    if (rc == CK_OK && hist_range(out))
         for (uint64_t r = 0; rc == CK_OK && r < rd.rows; r += rd.chunk_rows) {
             size_t nr = (size_t)(rd.rows - r < rd.chunk_rows ? rd.rows - r : rd.chunk_rows);
             if ((rc = read_rows(&rd, r, nr, err)) != CK_OK || (rc = chunk_done(pg, nr * rd.cols * esz, err)) != CK_OK)
                 break;
-            for (size_t k = 0; k < nr * rd.cols; k++) {
-                double v = rd.vals[k];
-                if (!isfinite(v))
-                    continue;
-                int b = w > 0 ? (int)((v - out->lo) / w) : 0;
-                out->hist[b < 0 ? 0 : b >= TSTATS_BINS ? TSTATS_BINS - 1 : b]++;
-            }
+            add_hist(rd.vals, nr * rd.cols, out);
         }
-    }
     if (rd.fd >= 0)
         close(rd.fd);
     free(rd.raw);
