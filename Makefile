@@ -30,6 +30,12 @@ CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null)
 ifneq ($(CURL_LIBS),)
 CPPFLAGS += -DHAVE_CURL
 endif
+# OpenBLAS does the CPU forward's matrix products (kernels/blas_cpu.c): its header at build
+# time, the library opened when check first multiplies; without it the C reference does them
+OPENBLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
+ifneq ($(OPENBLAS_CFLAGS),)
+CPPFLAGS += -DHAVE_OPENBLAS $(OPENBLAS_CFLAGS)
+endif
 ifeq ($(SAN),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
@@ -43,7 +49,7 @@ LIB_SRC := $(BASE_SRC) \
            tui/tree.c tui/tstats.c tui/tui_state.c tui/tui.c \
            rules/expr.c rules/pattern.c rules/rules.c rules/builtin.c \
            loader/plan.c loader/shard.c loader/simulate.c loader/keyorder.c loader/keymap.c loader/stages.c loader/load.c loader/forward.c \
-           kernels/convert_ref.c kernels/dequant_ref.c kernels/ops_ref.c
+           kernels/convert_ref.c kernels/dequant_ref.c kernels/ops_ref.c kernels/blas_cpu.c
 CLI_SRC := cli/main.c cli/out.c cli/options.c cli/session.c cli/cmd_inspect.c cli/cmd_lint.c cli/cmd_explain.c cli/cmd_tui.c cli/cmd_check.c
 TESTS   := check_base check_st check_inspect check_rules check_loader check_load check_kernels check_tui check_cli check_oracle
 
@@ -234,7 +240,8 @@ clean:
 	rm -rf build
 
 # Debian packages the build, the tests and the bench need; installs only what is missing.
-DEB_PKGS := gcc make pkg-config libcjson-dev check libncurses-dev libssl-dev libcurl4-openssl-dev tmux python3
+DEB_PKGS := gcc make pkg-config libcjson-dev check libncurses-dev libssl-dev libcurl4-openssl-dev libopenblas-dev \
+            tmux python3
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \

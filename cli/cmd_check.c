@@ -18,6 +18,7 @@
 #include "base/fileio.h"
 #include "kernels/convert.h"
 #include "kernels/devmem.h"
+#include "kernels/ops.h"
 #include "loader/forward.h"
 #include "loader/plan.h"
 #include "loader/simulate.h"
@@ -106,6 +107,10 @@ static uint64_t layout_bytes(const plan *p, int64_t layer)
 
 /* Loads every rank of the layout (on the device when dv has a stager; dv gets the load's time)
  * and, when logits is not NULL, runs the tokens through it. */
+/* the last two forward passes run_layout timed, for the report: the unsharded model's, then the
+ * layout's */
+static double forward_s[2];
+
 static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_layout *lay, const int *tokens,
                       int T, float *logits, float *trace, uint64_t *bytes, uint64_t max_mem, dev_run *dv,
                       ck_findings *f, ck_err *err)
@@ -191,7 +196,10 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
         dv->dev_bytes = kdev_bytes_in_use() - dev0;
         dv->plan_bytes = need;
     }
+    double t1 = now_s();
     rc = logits ? forward_dense(&L.p, &d, L.ptrs, tokens, T, logits, trace, err) : CK_OK;
+    forward_s[0] = forward_s[1];
+    forward_s[1] = now_s() - t1;
     run_free(&L);
     return rc;
 }
@@ -1010,6 +1018,12 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
             cJSON *br = cJSON_AddObjectToObject(report, "bytes_read");
             cJSON_AddNumberToObject(br, "layout", (double)bn);
             cJSON_AddNumberToObject(br, "unsharded", (double)b1);
+            cJSON *fw = cJSON_AddObjectToObject(report, "forward");
+            cJSON_AddNumberToObject(cJSON_AddObjectToObject(fw, "layout"), "seconds", forward_s[1]);
+            cJSON_AddNumberToObject(cJSON_AddObjectToObject(fw, "unsharded"), "seconds", forward_s[0]);
+            char bl[320];
+            cJSON_AddStringToObject(fw, "cpu_products", strncmp(fwd_blas_name(bl, sizeof bl), "OpenBLAS", 8) == 0
+                                    ? "openblas" : "reference");
         }
         if (dv)
             say("  device     %.2f MB read and loaded onto the GPU in %.3f s; parameters take %.2f MB of device "

@@ -20,6 +20,12 @@ extern "C" {
 
 /* y[T, N] = x[T, K] @ w[N, K]^T (+ bias[N] when not NULL); accumulate into y when acc. */
 void fwd_linear(const float *x, size_t T, size_t K, const float *w, size_t N, const float *bias, float *y, int acc);
+/* The same product with OpenBLAS's sgemm (float sums), opened on first use: returns 1 when it
+ * ran, 0 when OpenBLAS is not there (built without it, or not found), and the caller runs
+ * fwd_linear. fwd_blas_name says which of the two the CPU products use, and why. */
+int fwd_linear_blas(const float *x, size_t T, size_t K, const float *w, size_t N, const float *bias, float *y,
+                    int acc);
+const char *fwd_blas_name(char *buf, size_t size);
 /* y[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, rows of n. y may be x. */
 void fwd_rmsnorm(const float *x, size_t T, size_t n, const float *w, float eps, float *y);
 /* Rotary embedding in the "rotate half" layout (Llama, Qwen2): for each of `heads` heads of

@@ -61,7 +61,7 @@ static void op_linear(const dense_dims *d, const float *x, size_t T, size_t K, c
 {
     if (d->device)
         DEV_OP(d, fwd_linear_cuda(x, T, K, w, N, bias, y, acc, &e_));
-    else
+    else if (!fwd_linear_blas(x, T, K, w, N, bias, y, acc))
         fwd_linear(x, T, K, w, N, bias, y, acc);
 }
 

@@ -910,6 +910,42 @@ START_TEST(test_linear_threads)
 }
 END_TEST
 
+/* OpenBLAS's product against the C reference on random inputs, with and without bias and
+ * accumulation, shapes that are not multiples of its blocks, and one token; a build with
+ * OpenBLAS's header must find the library. */
+START_TEST(test_linear_blas_vs_ref)
+{
+    char name[320];
+    fwd_blas_name(name, sizeof name);
+#ifdef HAVE_OPENBLAS
+    ck_assert_msg(strstr(name, "OpenBLAS") == name, "built with OpenBLAS, but the products use %s", name);
+#else
+    ck_assert_msg(strstr(name, "the C reference") == name, "%s", name);
+    return;
+#endif
+    static const size_t shapes[][3] = {{7, 301, 203}, {1, 64, 1000}, {33, 17, 5}};
+    for (unsigned s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        size_t T = shapes[s][0], K = shapes[s][1], N = shapes[s][2];
+        float *x = malloc(T * K * 4), *w = malloc(N * K * 4), *b = malloc(N * 4), *y0 = malloc(T * N * 4);
+        float *y1 = malloc(T * N * 4);
+        fill_random(x, T * K, 21 + s);
+        fill_random(w, N * K, 22 + s);
+        fill_random(b, N, 23 + s);
+        for (int c = 0; c < 4; c++) {
+            int acc = c & 1;
+            const float *bias = c & 2 ? b : NULL;
+            fill_random(y0, T * N, 24 + s);
+            memcpy(y1, y0, T * N * 4);
+            fwd_linear(x, T, K, w, N, bias, y0, acc);
+            ck_assert(fwd_linear_blas(x, T, K, w, N, bias, y1, acc));
+            double e = rel_err(y1, y0, T * N);
+            ck_assert_msg(e < 1e-5, "shape %u, acc %d, bias %d: relative error %g", s, acc, bias != NULL, e);
+        }
+        free(x), free(w), free(b), free(y0), free(y1);
+    }
+}
+END_TEST
+
 /* The forward operations on cases with known answers. */
 START_TEST(test_forward_ops)
 {
@@ -1021,6 +1057,7 @@ static Suite *kernels_suite(void)
     tcase_add_test(core, test_forward_ops);
     tcase_add_test(core, test_device_stubs_say_why);
     tcase_add_test(core, test_linear_threads);
+    tcase_add_test(core, test_linear_blas_vs_ref);
     suite_add_tcase(s, core);
     TCase *cuda = tcase_create("cuda");
     tcase_add_loop_test(cuda, test_cuda_vs_ref, 0, N_DTYPES * N_SIZES);
