@@ -36,6 +36,12 @@ OPENBLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
 ifneq ($(OPENBLAS_CFLAGS),)
 CPPFLAGS += -DHAVE_OPENBLAS $(OPENBLAS_CFLAGS)
 endif
+# Open MPI runs check with one process per rank (loader/comm.c): its header at build time, the
+# library opened only in a process an MPI launcher started; without it the build works and says so
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
+ifneq ($(shell pkg-config --exists ompi-c 2>/dev/null && echo yes),)
+CPPFLAGS += -DHAVE_MPI $(MPI_CFLAGS)
+endif
 ifeq ($(SAN),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 LDFLAGS  += -fsanitize=address,undefined
@@ -48,7 +54,7 @@ LIB_SRC := $(BASE_SRC) \
            inspect/hub.c \
            tui/tree.c tui/tstats.c tui/tui_state.c tui/tui.c \
            rules/expr.c rules/pattern.c rules/rules.c rules/builtin.c \
-           loader/plan.c loader/shard.c loader/simulate.c loader/keyorder.c loader/keymap.c loader/stages.c loader/load.c loader/forward.c \
+           loader/plan.c loader/shard.c loader/simulate.c loader/keyorder.c loader/keymap.c loader/stages.c loader/load.c loader/forward.c loader/comm.c \
            kernels/convert_ref.c kernels/dequant_ref.c kernels/ops_ref.c kernels/blas_cpu.c
 CLI_SRC := cli/main.c cli/out.c cli/options.c cli/session.c cli/cmd_inspect.c cli/cmd_lint.c cli/cmd_explain.c cli/cmd_tui.c cli/cmd_check.c
 TESTS   := check_base check_st check_inspect check_rules check_loader check_load check_kernels check_tui check_cli check_oracle
@@ -241,7 +247,7 @@ clean:
 
 # Debian packages the build, the tests and the bench need; installs only what is missing.
 DEB_PKGS := gcc make pkg-config libcjson-dev check libncurses-dev libssl-dev libcurl4-openssl-dev libopenblas-dev \
-            tmux python3
+            openmpi-bin libopenmpi-dev tmux python3
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	    dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "ok installed" || missing="$$missing $$p"; \

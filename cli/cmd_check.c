@@ -4,8 +4,10 @@
  * give the unsharded logits, or the report names the layer and sub-block where they part. */
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <stdarg.h>
@@ -19,6 +21,7 @@
 #include "kernels/convert.h"
 #include "kernels/devmem.h"
 #include "kernels/ops.h"
+#include "loader/comm.h"
 #include "loader/forward.h"
 #include "loader/plan.h"
 #include "loader/simulate.h"
@@ -107,6 +110,35 @@ static uint64_t layout_bytes(const plan *p, int64_t layer)
 
 /* Loads every rank of the layout (on the device when dv has a stager; dv gets the load's time)
  * and, when logits is not NULL, runs the tokens through it. */
+/* One process per rank (started by mpirun or srun): this process's place, NULL otherwise; and
+ * what each rank's load took, gathered on every process: MPI_FIGS values per world rank. */
+static fwd_comm mpi_c, *mpi;
+enum { FIG_BYTES, FIG_PLAN, FIG_RCHAR, FIG_LOAD_US, FIG_RSS_KB, MPI_FIGS };
+static uint64_t *mpi_figs;
+
+/* This process's read(2) bytes so far (/proc/self/io rchar), 0 where unknown. */
+static uint64_t rchar_now(void)
+{
+    FILE *f = fopen("/proc/self/io", "r");
+    unsigned long long v = 0;
+    char line[128];
+    while (f && fgets(line, sizeof line, f))
+        if (sscanf(line, "rchar: %llu", &v) == 1)
+            break;
+    if (f)
+        fclose(f);
+    return v;
+}
+
+/* A rank that failed stops every process of the layout, naming itself. */
+static void mpi_fail(const fwd_comm *c, const char *what, const ck_err *err)
+{
+    char buf[1600];
+    fprintf(stderr, "ckptdoc check: rank %d (stage %d, TP rank %d) %s: %s; stopping every rank\n", c->rank, c->stage,
+            c->tp_rank, what, ck_err_str(err, buf, sizeof buf));
+    comm_abort(c, err->code == CK_EFORMAT ? EXIT_FINDINGS : EXIT_USAGE);
+}
+
 /* the last two forward passes run_layout timed, for the report: the unsharded model's, then the
  * layout's */
 static double forward_s[2];
@@ -170,7 +202,36 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
     }
     double t0 = now_s();
     uint64_t dev0 = kdev_bytes_in_use();
-    for (int s = 0; s < lay->pp; s++) {
+    /* one process per rank: this process loads its own rank, the others are left empty */
+    const fwd_comm *c = mpi && lay->tp == mpi->tp && lay->pp == mpi->pp ? mpi : NULL;
+    d.comm = c;
+    if (c) {
+        uint64_t fig[MPI_FIGS] = {0}, rc0 = rchar_now();
+        snprintf(label, sizeof label, "load rank %d (stage %d, TP rank %d)", c->rank, c->stage, c->tp_rank);
+        rank_load *mine = &L.ranks[c->rank];
+        if ((rc = load_stage(ck, &L.p, c->stage, c->tp_rank, 1, mine, &fig[FIG_BYTES], &lo, err)) != CK_OK)
+            mpi_fail(c, "cannot load its parameters", err);
+        for (size_t i = 0; i < mine->n; i++)
+            if (mine->params[i].filled < mine->params[i].expect) {
+                ck_err_set(err, CK_EFORMAT, ck->root, mine->params[i].pp->name, CK_NO_OFFSET, "only %llu of %llu "
+                           "values of this parameter came from the checkpoint; 'ckptdoc lint --tp %d --pp %d' names "
+                           "the keys that are missing", (unsigned long long)mine->params[i].filled,
+                           (unsigned long long)mine->params[i].expect, lay->tp, lay->pp);
+                mpi_fail(c, "cannot load its parameters", err);
+            }
+        L.ptrs[c->rank] = mine;
+        fig[FIG_RCHAR] = rchar_now() - rc0;
+        fig[FIG_LOAD_US] = (uint64_t)((now_s() - t0) * 1e6);
+        fig[FIG_PLAN] = load_bytes(&L.p, c->stage, c->tp_rank, -1);
+        struct rusage ru;
+        fig[FIG_RSS_KB] = getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_maxrss : 0;
+        *bytes += fig[FIG_BYTES];
+        free(mpi_figs);
+        mpi_figs = calloc((size_t)c->size * MPI_FIGS, sizeof *mpi_figs);
+        if (!mpi_figs || comm_gather_u64(c, fig, MPI_FIGS, mpi_figs, err) != CK_OK)
+            mpi_fail(c, "cannot gather the load's figures", err);
+    }
+    for (int s = 0; !c && s < lay->pp; s++) {
         snprintf(label, sizeof label, "load TP %d x PP %d, stage %d%s", lay->tp, lay->pp, s, on_dev ? " (GPU)" : "");
         if ((rc = load_stage(ck, &L.p, s, 0, lay->tp, &L.ranks[s * lay->tp], bytes, &lo, err)) != CK_OK) {
             run_free(&L);
@@ -200,6 +261,8 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
     rc = logits ? forward_dense(&L.p, &d, L.ptrs, tokens, T, logits, trace, err) : CK_OK;
     forward_s[0] = forward_s[1];
     forward_s[1] = now_s() - t1;
+    if (c && rc != CK_OK)
+        mpi_fail(c, "failed in the forward pass", err);
     run_free(&L);
     return rc;
 }
@@ -845,7 +908,9 @@ static int check_args_parse(int argc, char **argv, check_args *a)
                "original of a quantized one), layer by layer. --format json: the report in schema ckptdoc.check/1 "
                "(docs/check-json.md); github or sarif: a failed verdict as a workflow annotation or SARIF. "
                "--max-model-len N: vLLM's, the context the deployment serves (its default: the model's; for "
-               "longrope, original_max_position_embeddings), which picks longrope's short or long factors.\n");
+               "longrope, original_max_position_embeddings), which picks longrope's short or long factors. "
+               "One process per rank: 'mpirun -np TPxPP ckptdoc check DIR --tp N --pp N' (Open MPI: Debian's "
+               "openmpi-bin; rank 0 reports, on the CPU).\n");
         return 1;
     }
     if (optind != argc - 1 || layout_opts_finish(&a->lo)) {
@@ -993,7 +1058,8 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
                 "vocab_size %lld, and hidden_size %lld x %lld layers, from %s (is config.json right? 'ckptdoc lint "
                 "%s' compares it with the tensors)\n", a->T, (long long)vocab, (long long)hidden, (long long)layers,
                 s->ck.cfg.path ? s->ck.cfg.path : "config.json", dir);
-    else if (run_layout(&s->ck, &s->r, &one, a->tokens, a->T, l1, t1, &b1, a->max_mem, NULL, &f, &err) != CK_OK)
+    else if (!(mpi && mpi->rank) && /* one process per rank: rank 0 runs the unsharded model */
+             run_layout(&s->ck, &s->r, &one, a->tokens, a->T, l1, t1, &b1, a->max_mem, NULL, &f, &err) != CK_OK)
         say_error("", &err);
     else if (run_layout(&s->ck, &s->r, &lay, a->tokens, a->T, ln, tn, &bn, a->max_mem, dv, &f, &err) != CK_OK) {
         /* the unsharded model ran: a slice that does not fit is this layout's failure */
@@ -1005,6 +1071,15 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
         } else
             say_error("", &err);
     } else {
+        if (mpi && mpi->rank) { /* rank 0 compares and reports; the others' status is its */
+            memcpy(l1, ln, nl * sizeof *l1);
+            memcpy(t1, tn, (nt ? nt : 1) * sizeof *t1);
+        }
+        if (mpi && mpi_figs) { /* what every process read */
+            bn = 0;
+            for (int r = 0; r < mpi->size; r++)
+                bn += mpi_figs[(size_t)r * MPI_FIGS + FIG_BYTES];
+        }
         double e = rel_err(ln, l1, nl);
         int agree = 0;
         for (int t = 0; t < a->T; t++)
@@ -1029,8 +1104,32 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
             say("  device     %.2f MB read and loaded onto the GPU in %.3f s; parameters take %.2f MB of device "
                    "memory (the plan's fp32 bytes: %.2f MB) + %.2f MB of staging\n", bn / 1e6, dvr->load_s,
                    dvr->dev_bytes / 1e6, dvr->plan_bytes / 1e6, kdev_stager_bytes(dvr->stager) / 1e6);
-        say("  loaded     %.2f MB read once for the %d ranks of the layout (each tensor once per stage), "
-               "%.2f MB for the unsharded model\n", bn / 1e6, lay.tp * lay.pp, b1 / 1e6);
+        if (mpi && mpi_figs) { /* one process per rank: each read its own slices */
+            say("  loaded     %.2f MB read by %d processes, one per rank, each only its rank's slices; "
+                "%.2f MB for the unsharded model (rank 0)\n", bn / 1e6, mpi->size, b1 / 1e6);
+            cJSON *pj = report ? cJSON_AddArrayToObject(report, "processes") : NULL;
+            for (int r = 0; r < mpi->size; r++) {
+                const uint64_t *g = mpi_figs + (size_t)r * MPI_FIGS;
+                say("  rank %-4d  stage %d, TP rank %d: %.2f MB read (read(2): %.2f MB), %.2f MB of parameters "
+                    "(fp32), loaded in %.3f s, peak memory %.1f MB\n", r, r / lay.tp, r % lay.tp,
+                    g[FIG_BYTES] / 1e6, g[FIG_RCHAR] / 1e6, g[FIG_PLAN] / 1e6, g[FIG_LOAD_US] / 1e6,
+                    g[FIG_RSS_KB] / 1e3);
+                cJSON *o = pj ? cJSON_CreateObject() : NULL;
+                if (!o)
+                    continue;
+                cJSON_AddNumberToObject(o, "rank", r);
+                cJSON_AddNumberToObject(o, "stage", r / lay.tp);
+                cJSON_AddNumberToObject(o, "tp_rank", r % lay.tp);
+                cJSON_AddNumberToObject(o, "bytes_read", (double)g[FIG_BYTES]);
+                cJSON_AddNumberToObject(o, "read_syscall_bytes", (double)g[FIG_RCHAR]);
+                cJSON_AddNumberToObject(o, "parameter_bytes", (double)g[FIG_PLAN]);
+                cJSON_AddNumberToObject(cJSON_AddObjectToObject(o, "load"), "seconds", g[FIG_LOAD_US] / 1e6);
+                cJSON_AddNumberToObject(o, "peak_rss_bytes", (double)g[FIG_RSS_KB] * 1024.0);
+                cJSON_AddItemToArray(pj, o);
+            }
+        } else
+            say("  loaded     %.2f MB read once for the %d ranks of the layout (each tensor once per stage), "
+                "%.2f MB for the unsharded model\n", bn / 1e6, lay.tp * lay.pp, b1 / 1e6);
         if (strcmp(s->ck.cfg.rope_type, "longrope") == 0) { /* which factors: a deployment setting */
             int lng = lay.max_model_len > 0 && (double)lay.max_model_len > s->ck.cfg.rope_orig_max;
             say("  rotary     longrope, the %s factors: %s original_max_position_embeddings %.0f, as vLLM takes them "
@@ -1157,12 +1256,76 @@ static int check_done(const check_args *a, int status)
     return status;
 }
 
+/* Started by mpirun or srun: one process per rank of the layout (world rank = stage * tp +
+ * tp_rank). Rank 0 reports; the others print nothing on stdout. CK_OK when launched and ready,
+ * 1 when not launched, else the exit status (every process says and returns the same). */
+static int mpi_start(check_args *a)
+{
+    int n = comm_launched();
+    if (n <= 1)
+        return 1;
+    const char *also = a->against ? "--against" : a->n_only ? "--layers" : a->load_only ? "--load-only" : NULL;
+    if (also) {
+        fprintf(stderr, "ckptdoc check: %s runs in one process: leave out mpirun, or %s\n", also, also);
+        return EXIT_USAGE;
+    }
+    if (a->device && strcmp(a->device, "cuda") == 0) {
+        fprintf(stderr, "ckptdoc check: one process per rank runs on the CPU in this version (NCCL between GPUs is "
+                "not built yet): --device cpu, or one process with --device cuda\n");
+        return EXIT_USAGE;
+    }
+    ck_err err;
+    ck_err_clear(&err);
+    if (comm_init(&mpi_c, a->lo.layout.tp, a->lo.layout.pp, &err) != CK_OK) {
+        char buf[1600];
+        if (mpi_c.rank == 0)
+            fprintf(stderr, "ckptdoc check: %s\n", ck_err_str(&err, buf, sizeof buf));
+        if (mpi_c.world)
+            comm_end(&mpi_c);
+        return EXIT_USAGE;
+    }
+    mpi = &mpi_c;
+    a->device = "cpu";
+    if (mpi->rank != 0) { /* rank 0 reports */
+        int fd = open("/dev/null", O_WRONLY);
+        if (fd >= 0) {
+            fflush(stdout);
+            dup2(fd, STDOUT_FILENO);
+            close(fd);
+        }
+    }
+    return CK_OK;
+}
+
+static int check_run(check_args *a);
+
 int cmd_check(int argc, char **argv)
 {
     check_args a;
     int parsed = check_args_parse(argc, argv, &a);
     if (parsed != 0)
         return parsed > 0 ? EXIT_CLEAN : EXIT_USAGE;
+    int st = mpi_start(&a);
+    if (st > 1)
+        return st;
+    st = check_run(&a);
+    if (mpi) { /* every process exits with rank 0's verdict */
+        ck_err err;
+        ck_err_clear(&err);
+        int32_t v = st;
+        if (comm_bcast(mpi, &v, sizeof v, 0, &err) == CK_OK)
+            st = v;
+        comm_end(mpi);
+        mpi = NULL;
+        free(mpi_figs);
+        mpi_figs = NULL;
+    }
+    return st;
+}
+
+static int check_run(check_args *ap)
+{
+    check_args a = *ap;
     plan_layout lay = a.lo.layout;
     const char *dir = a.dir;
     char why[256], buf[1600];

@@ -516,6 +516,33 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
 
 /* The rank's parameter (fmt with the layer), checked to hold exactly `want` values: a slice of
  * another size would make the products read past it. */
+/* Whether this process computes TP rank r: all of them, or with one process per rank its own. */
+static int rank_here(const dense_dims *d, int r)
+{
+    return !d->comm || d->comm->tp_rank == r;
+}
+
+/* A rank this process holds, for the parameters every rank holds whole (norms, routers). */
+#define RH(d, R) ((R)[(d)->comm ? (d)->comm->tp_rank : 0])
+
+/* Row-parallel partial sums: rank r's part of n values is made in parts[r * n ..], zeroed here,
+ * and parts_add adds them to sink in rank order, after gathering them in the stage's group when
+ * each rank is a process of its own, so both ways add the same floats in the same order. */
+static float *parts_new(const dense_dims *d, int tp, size_t n)
+{
+    return fcalloc(d, (size_t)tp * n, sizeof(float));
+}
+
+static int parts_add(const dense_dims *d, float *parts, int tp, size_t n, float *sink, ck_err *err)
+{
+    if (d->comm && comm_allgather(d->comm, parts, n, err) != CK_OK)
+        return err->code;
+    for (int r = 0; r < tp; r++)
+        for (size_t i = 0; i < n; i++)
+            sink[i] += parts[(size_t)r * n + i];
+    return CK_OK;
+}
+
 static const float *W(const rank_load *r, const plan *p, const char *fmt, int64_t layer, int need, uint64_t want,
                       ck_err *err)
 {
@@ -664,29 +691,30 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
     snprintf(gname, sizeof gname, "layers.%%lld.%s.%s.weight", d->moe, d->gate);
     snprintf(bname, sizeof bname, "layers.%%lld.%s.%s.e_score_correction_bias", d->moe, d->gate);
     snprintf(lname, sizeof lname, "layers.%%lld.%s.%s.bias", d->moe, d->gate);
-    const float *gate = W(R[0], p, gname, l, 1, E * H, err), *bias = NULL;
+    const float *gate = W(RH(d, R), p, gname, l, 1, E * H, err), *bias = NULL;
     if (!gate)
         return err->code;
-    if (d->noaux && !(bias = W(R[0], p, bname, l, 1, E, err)))
+    if (d->noaux && !(bias = W(RH(d, R), p, bname, l, 1, E, err)))
         return err->code;
-    const float *lbias = W(R[0], p, lname, l, 0, E, err); /* gpt-oss's router bias */
+    const float *lbias = W(RH(d, R), p, lname, l, 0, E, err); /* gpt-oss's router bias */
     if (!lbias && err->code)
         return err->code;
     rank_experts *X = calloc((size_t)tp, sizeof *X); /* each rank's, looked up once */
     if (!X)
         return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
     for (int r = 0; r < tp; r++)
-        if (experts_of(p, d, R[r], l, &X[r], err) != CK_OK) {
+        if (rank_here(d, r) && experts_of(p, d, R[r], l, &X[r], err) != CK_OK) {
             free(X);
             return err->code;
         }
     float *logit = fmalloc(d, E * sizeof *logit), *gu = NULL, *act = NULL, *y = fmalloc(d, H * sizeof *y);
+    float *parts = parts_new(d, tp, T * H); /* each rank's experts' outputs, added in rank order */
     float *xin = d->router_input ? fmalloc(d, H * sizeof *xin) : NULL; /* an expert's scaled input */
     size_t *sel = fmalloc(d, K * sizeof *sel);
     double *wt = fmalloc(d, K * sizeof *wt);
     int rc = CK_OK;
     for (size_t t = 0; t < T && rc == CK_OK; t++) {
-        if (!logit || !y || !sel || !wt || (d->router_input && !xin)) {
+        if (!logit || !y || !sel || !wt || !parts || (d->router_input && !xin)) {
             rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
             break;
         }
@@ -721,6 +749,8 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
             ksum += wt[k];
         }
         for (int r = 0; r < tp && rc == CK_OK; r++) {
+            if (!rank_here(d, r))
+                continue;
             const rank_experts *ex = &X[r];
             size_t Il = ex->Il;
             if (!gu) {
@@ -747,11 +777,15 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
                 op_linear(d, act, 1, Il, ex->w2->data + (size_t)le * H * Il, H,
                           ex->b2 ? ex->b2->data + (size_t)le * H : NULL, y, 0);
                 double wk = d->router_input ? 1.0 : (d->renorm ? wt[k] / ksum : wt[k]) * d->rscale;
+                float *pr = parts + ((size_t)r * T + t) * H;
                 for (size_t i = 0; i < H; i++)
-                    x[t * H + i] += (float)wk * y[i];
+                    pr[i] += (float)wk * y[i];
             }
         }
     }
+    if (rc == CK_OK)
+        rc = parts_add(d, parts, tp, T * H, x, err);
+    ffree(d, parts);
     ffree(d, logit);
     ffree(d, xin);
     ffree(d, gu);
@@ -775,16 +809,20 @@ static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R
     snprintf(ngu, sizeof ngu, "layers.%lld.%s.%s.gate_up_proj.weight", (long long)l, d->moe, mod);
     snprintf(nd, sizeof nd, "layers.%lld.%s.%s.down_proj.weight", (long long)l, d->moe, mod);
     snprintf(ng, sizeof ng, "layers.%lld.%s.shared_expert_gate.weight", (long long)l, d->moe);
-    const load_param *g = rank_param(R[0], p, ng);
+    const load_param *g = rank_param(RH(d, R), p, ng);
     size_t H = (size_t)d->hidden;
-    if (!rank_param(R[0], p, ngu))
+    int tp = p->layout.tp;
+    if (!rank_param(RH(d, R), p, ngu))
         return CK_OK;
     if (!ungated && (!g || g->n != H))
         return ck_err_set(err, CK_EFORMAT, p->rules->path, ng, CK_NO_OFFSET, "a shared expert without its [1, %zu] "
                           "gate", H);
-    float *gs = fmalloc(d, T * sizeof *gs);
-    if (!gs)
+    float *gs = fmalloc(d, T * sizeof *gs), *parts = parts_new(d, tp, T * H);
+    if (!gs || !parts) {
+        ffree(d, gs);
+        ffree(d, parts);
         return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    }
     if (ungated)
         for (size_t t = 0; t < T; t++)
             gs[t] = 1.0f;
@@ -794,7 +832,9 @@ static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R
             gs[t] = 1.0f / (1.0f + expf(-gs[t]));
     }
     int rc = CK_OK;
-    for (int r = 0; r < p->layout.tp && rc == CK_OK; r++) {
+    for (int r = 0; r < tp && rc == CK_OK; r++) {
+        if (!rank_here(d, r))
+            continue;
         const load_param *gu = rank_param(R[r], p, ngu), *dn = rank_param(R[r], p, nd);
         if (!gu || !dn || dn->pp->ndim != 2 || dn->pp->local[0] != H || gu->n != 2 * dn->pp->local[1] * H) {
             rc = ck_err_set(err, CK_EFORMAT, p->rules->path, ngu, CK_NO_OFFSET, "rank %d: the shared expert's "
@@ -809,14 +849,18 @@ static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R
             op_linear(d, h, T, H, gu->data, 2 * Is, NULL, a, 0);
             op_act_mul(d, a, T, Is, act);
             op_linear(d, act, T, Is, dn->data, H, NULL, y, 0);
+            float *pr = parts + (size_t)r * T * H;
             for (size_t t = 0; t < T; t++)
                 for (size_t i = 0; i < H; i++)
-                    x[t * H + i] += gs[t] * y[t * H + i];
+                    pr[t * H + i] += gs[t] * y[t * H + i];
         }
         ffree(d, a);
         ffree(d, act);
         ffree(d, y);
     }
+    if (rc == CK_OK)
+        rc = parts_add(d, parts, tp, T * H, x, err);
+    ffree(d, parts);
     ffree(d, gs);
     return rc;
 }
@@ -1147,19 +1191,31 @@ static int dense_mlp(const plan *p, const dense_dims *d, rank_load *const *R, in
     snprintf(fib, sizeof fib, "layers.%%lld.%s.%s.bias", d->mlp_mod, d->mlp_in);
     snprintf(fo, sizeof fo, "layers.%%lld.%s.%s.weight", d->mlp_mod, d->mlp_out);
     snprintf(fob, sizeof fob, "layers.%%lld.%s.%s.bias", d->mlp_mod, d->mlp_out);
-    for (int r = 0; r < p->layout.tp; r++) {
+    int tp = p->layout.tp;
+    float *parts = parts_new(d, tp, T * H);
+    if (!parts)
+        return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    int rc = CK_OK;
+    for (int r = 0; r < tp && rc == CK_OK; r++) {
+        if (!rank_here(d, r))
+            continue;
         const float *wi = W(R[r], p, fi, l, 1, win * H, err), *wo = W(R[r], p, fo, l, 1, H * Il, err);
         const float *bi = W(R[r], p, fib, l, 0, win, err), *bo = r == 0 ? W(R[r], p, fob, l, 0, H, err) : NULL;
-        if (!wi || !wo || err->code)
-            return err->code;
+        if (!wi || !wo || err->code) {
+            rc = err->code;
+            break;
+        }
         op_linear(d, h, T, H, wi, win, bi, gu, 0);
         if (d->plain_mlp)
             op_act(d, gu, T * Il, act);
         else
             op_act_mul(d, gu, T, Il, act);
-        op_linear(d, act, T, Il, wo, H, bo, sink, 1);
+        op_linear(d, act, T, Il, wo, H, bo, parts + (size_t)r * T * H, 0);
     }
-    return CK_OK;
+    if (rc == CK_OK)
+        rc = parts_add(d, parts, tp, T * H, sink, err);
+    ffree(d, parts);
+    return rc;
 }
 
 /* Qwen3-Next's gated DeltaNet on one TP rank (its key-head groups, their value heads): in_proj_qkvz
@@ -1265,6 +1321,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     int own = d->sandwich || d->post || d->residual_mult != 1; /* a block's output kept apart before it is added */
     float *blk = own ? fmalloc(d, Tz * H * sizeof *blk) : NULL;
     float *sink = own ? blk : x; /* where the row-parallel partial sums go */
+    float *parts = parts_new(d, tp, Tz * H); /* the attention's, each rank's apart */
     int rc = CK_OK;
     fwd_attn_opts ao = {d->attn_scale, d->attn_softcap, 0, 0, NULL};
     char aq[96], ab[96], ao_w[96], ao_b[96], aqn[96], akn[96], asn[96]; /* the attention's parameters */
@@ -1275,7 +1332,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     snprintf(aqn, sizeof aqn, "layers.%%lld.%s.q_norm.weight", d->attn_mod);
     snprintf(akn, sizeof akn, "layers.%%lld.%s.k_norm.weight", d->attn_mod);
     snprintf(asn, sizeof asn, "layers.%%lld.%s.sinks", d->attn_mod);
-    if (!h || !a || !q || !k || !v || !o || !gu || !act || (own && !blk) || (d->attn_gate && !gate)) {
+    if (!h || !a || !q || !k || !v || !o || !gu || !act || !parts || (own && !blk) || (d->attn_gate && !gate)) {
         rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         goto done;
     }
@@ -1306,20 +1363,28 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     /* attention: every rank its heads, o_proj partial sums added; OLMo 2 reads x as it is */
     if (d->post)
         memcpy(h, x, Tz * H * sizeof *h);
-    else if ((rc = norm_named(p, d, R[0], "layers.%lld.input_layernorm.weight", l, x, Tz, h, err)) != CK_OK)
+    else if ((rc = norm_named(p, d, RH(d, R), "layers.%lld.input_layernorm.weight", l, x, Tz, h, err)) != CK_OK)
         goto done;
     if (blk)
         memset(blk, 0, Tz * H * sizeof *blk);
     for (int r = 0; d->mla && r < tp; r++)
-        if ((rc = mla_rank(p, d, R[r], l, h, Tz, sink, err)) != CK_OK)
+        if (rank_here(d, r) && (rc = mla_rank(p, d, R[r], l, h, Tz, parts + (size_t)r * Tz * H, err)) != CK_OK)
             goto done;
     char lin[96]; /* Qwen3-Next: a layer with a gated DeltaNet in place of attention */
     snprintf(lin, sizeof lin, "layers.%lld.linear_attn.in_proj_qkvz.weight", (long long)l);
-    int linear = d->deltanet && rank_param(R[0], p, lin);
+    int linear = d->deltanet && rank_param(RH(d, R), p, lin);
     for (int r = 0; linear && r < tp; r++)
-        if ((rc = deltanet_rank(p, d, R[r], l, h, Tz, sink, err)) != CK_OK)
+        if (rank_here(d, r) && (rc = deltanet_rank(p, d, R[r], l, h, Tz, parts + (size_t)r * Tz * H, err)) != CK_OK)
             goto done;
+    if (!d->mla && d->qk_whole && d->comm) {
+        rc = ck_err_set(err, CK_EUSAGE, p->rules->path, "forward.qk_norm", CK_NO_OFFSET, "q_norm and k_norm over "
+                        "the whole projections (OLMo 2) need every rank's q and k: check it in one process (no "
+                        "mpirun)");
+        goto done;
+    }
     for (int r = 0; !d->mla && !linear && r < tp; r++) {
+        if (!rank_here(d, r))
+            continue;
         const float *wqkv = W(R[r], p, aq, l, 1, qkv * H, err);
         const float *bqkv = W(R[r], p, ab, l, 0, qkv, err);
         if (!wqkv || err->code) {
@@ -1331,6 +1396,8 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     if (!d->mla && d->qk_whole && (rc = qk_norm_whole(p, d, R, l, a, Tz, hq, hkv, aqn, akn, err)) != CK_OK)
         goto done;
     for (int r = 0; !d->mla && !linear && r < tp; r++) {
+        if (!rank_here(d, r))
+            continue;
         const float *wo = W(R[r], p, ao_w, l, 1, H * hq * hd, err);
         /* a row-parallel o_proj's bias is whole on every rank and added once (vLLM: by rank 0) */
         const float *bo = r == 0 ? W(R[r], p, ao_b, l, 0, H, err) : NULL;
@@ -1403,9 +1470,11 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         op_attention(d, q, k, v, Tz, hq, hkv, hd, &ao, o);
         for (size_t i = 0; d->attn_gate && i < Tz * hq * hd; i++) /* Qwen3-Next: times sigmoid(gate) */
             o[i] = (float)(o[i] * sigmoid(gate[i]));
-        op_linear(d, o, Tz, hq * hd, wo, H, bo, sink, 1);
+        op_linear(d, o, Tz, hq * hd, wo, H, bo, parts + (size_t)r * Tz * H, 0);
     }
-    if (blk && (rc = add_block(p, d, R[0], "layers.%lld.post_attention_layernorm.weight", l, blk, h, Tz, x, err)))
+    if ((rc = parts_add(d, parts, tp, Tz * H, sink, err)) != CK_OK)
+        goto done;
+    if (blk && (rc = add_block(p, d, RH(d, R), "layers.%lld.post_attention_layernorm.weight", l, blk, h, Tz, x, err)))
         goto done;
     if (after_attn)
         memcpy(after_attn, x, Tz * H * sizeof *x);
@@ -1414,23 +1483,24 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     if (d->post)
         memcpy(h, x, Tz * H * sizeof *h);
     else if (!d->parallel &&
-             (rc = norm_named(p, d, R[0], d->sandwich ? "layers.%lld.pre_feedforward_layernorm.weight"
+             (rc = norm_named(p, d, RH(d, R), d->sandwich ? "layers.%lld.pre_feedforward_layernorm.weight"
                                                       : "layers.%lld.post_attention_layernorm.weight", l, x, Tz, h, err)))
         goto done;
     if (blk)
         memset(blk, 0, Tz * H * sizeof *blk);
     char n13[160];
     snprintf(n13, sizeof n13, "layers.%lld.%s.experts.routed_experts.w13_weight", (long long)l, d->experts ? d->moe : "");
-    if (d->experts && rank_param(R[0], p, n13)) {
+    if (d->experts && rank_param(RH(d, R), p, n13)) {
         if ((rc = moe_block(p, d, R, l, h, Tz, sink, err)) == CK_OK)
             rc = shared_expert(p, d, R, l, h, Tz, sink, err);
         if (rc == CK_OK && blk)
-            rc = add_block(p, d, R[0], "layers.%lld.post_feedforward_layernorm.weight", l, blk, h, Tz, x, err);
+            rc = add_block(p, d, RH(d, R), "layers.%lld.post_feedforward_layernorm.weight", l, blk, h, Tz, x, err);
         goto done;
     }
     if ((rc = dense_mlp(p, d, R, l, h, Tz, gu, act, sink, err)) == CK_OK && blk)
-        rc = add_block(p, d, R[0], "layers.%lld.post_feedforward_layernorm.weight", l, blk, h, Tz, x, err);
+        rc = add_block(p, d, RH(d, R), "layers.%lld.post_feedforward_layernorm.weight", l, blk, h, Tz, x, err);
 done:
+    ffree(d, parts);
     ffree(d, gate);
     ffree(d, blk);
     ffree(d, h);
@@ -1451,32 +1521,40 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
     size_t H = (size_t)d->hidden, Tz = (size_t)T;
     size_t Vp = (size_t)((d->vocab + 63) / 64 * 64), Vl = Vp / (size_t)tp;
     float *x = fcalloc(d, Tz * H, sizeof *x), *h = fmalloc(d, Tz * H * sizeof *h);
-    float *full = fmalloc(d, Tz * Vp * sizeof *full), *part = fmalloc(d, Tz * Vl * sizeof *part);
-    int rc = CK_OK;
+    float *full = fmalloc(d, Tz * Vp * sizeof *full);
+    float *parts = parts_new(d, tp, Tz * (H > Vl ? H : Vl)); /* the embedding's and the lm_head's */
+    const fwd_comm *c = d->comm;
+    int rc = CK_OK, first = !c || c->stage == 0, last = !c || c->stage == p->layout.pp - 1;
     rank_load *const *R;
-    if (!x || !h || !full || !part) {
+    if (!x || !h || !full || !parts) {
         rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         goto done;
     }
-    /* vocabulary-parallel embedding: each rank adds the rows it holds */
-    for (int r = 0; r < tp; r++) {
-        const float *emb = W(ranks[r], p, d->embedding, 0, 1, Vl * H, err);
+    /* vocabulary-parallel embedding: each rank the rows it holds (the first stage's) */
+    for (int r = 0; first && r < tp; r++) {
+        if (!rank_here(d, r))
+            continue;
+        const float *emb = W(ranks[c ? c->rank : r], p, d->embedding, 0, 1, Vl * H, err);
         if (!emb) {
             rc = err->code;
             goto done;
         }
+        float *pr = parts + (size_t)r * Tz * H;
         for (size_t t = 0; t < Tz; t++) {
             size_t id = (size_t)tokens[t];
             if (id >= (size_t)r * Vl && id < (size_t)(r + 1) * Vl)
                 for (size_t i = 0; i < H; i++)
-                    x[t * H + i] += emb[(id - (size_t)r * Vl) * H + i];
+                    pr[t * H + i] += emb[(id - (size_t)r * Vl) * H + i];
         }
     }
+    if (first && (rc = parts_add(d, parts, tp, Tz * H, x, err)) != CK_OK)
+        goto done;
     if (d->embed_scale != 1) /* Gemma: the embeddings times sqrt(hidden_size) */
         for (size_t i = 0; i < Tz * H; i++)
             x[i] = (float)(x[i] * d->embed_scale);
-    for (int st = 0; st < p->layout.pp; st++)
-        for (int64_t l = p->stages[st].layer_start; l < p->stages[st].layer_end; l++) {
+    for (int st = 0; st < p->layout.pp; st++) {
+        const plan_stage *sr = &p->stages[st];
+        for (int64_t l = sr->layer_start; (!c || c->stage == st) && l < sr->layer_end; l++) {
             float *ta = trace ? trace + (size_t)(2 * l) * Tz * H : NULL, *tm = ta ? ta + Tz * H : NULL;
             if (trace)
                 memcpy(h, x, Tz * H * sizeof *x); /* the stream entering the layer */
@@ -1488,20 +1566,37 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
                     ta[i] -= h[i];
                 }
         }
+        /* one process per rank: the stage's first rank passes the stream (and what its layers
+         * added) on to every process; its TP ranks all hold the same */
+        if (c && p->layout.pp > 1 &&
+            ((rc = comm_bcast(c, x, Tz * H * sizeof *x, st * tp, err)) != CK_OK ||
+             (trace && sr->layer_end > sr->layer_start &&
+              (rc = comm_bcast(c, trace + (size_t)(2 * sr->layer_start) * Tz * H, (size_t)(2 * (sr->layer_end -
+                               sr->layer_start)) * Tz * H * sizeof *trace, st * tp, err)) != CK_OK)))
+            goto done;
+    }
     /* the last stage: final norm, vocabulary-parallel lm_head gathered */
     R = ranks + (size_t)(p->layout.pp - 1) * (size_t)tp;
-    if ((rc = norm_named(p, d, R[0], "norm.weight", 0, x, Tz, h, err)) != CK_OK)
+    if (last && (rc = norm_named(p, d, RH(d, R), "norm.weight", 0, x, Tz, h, err)) != CK_OK)
         goto done;
-    for (int r = 0; r < tp; r++) {
+    for (int r = 0; last && r < tp; r++) {
+        if (!rank_here(d, r))
+            continue;
         const float *head = W(R[r], p, d->tied ? d->embedding : "lm_head.weight", 0, 1, Vl * H, err);
         if (!head) {
             rc = err->code;
             goto done;
         }
-        op_linear(d, h, Tz, H, head, Vl, NULL, part, 0); /* this rank's vocabulary columns */
-        for (size_t t = 0; t < Tz; t++)
-            memcpy(full + t * Vp + (size_t)r * Vl, part + t * Vl, Vl * sizeof *full);
+        op_linear(d, h, Tz, H, head, Vl, NULL, parts + (size_t)r * Tz * Vl, 0); /* this rank's vocabulary columns */
     }
+    if (last && c && (rc = comm_allgather(c, parts, Tz * Vl, err)) != CK_OK)
+        goto done;
+    for (int r = 0; last && r < tp; r++)
+        for (size_t t = 0; t < Tz; t++)
+            memcpy(full + t * Vp + (size_t)r * Vl, parts + ((size_t)r * Tz + t) * Vl, Vl * sizeof *full);
+    if (c && p->layout.pp > 1 &&
+        (rc = comm_bcast(c, full, Tz * Vp * sizeof *full, (p->layout.pp - 1) * tp, err)) != CK_OK)
+        goto done;
     for (size_t t = 0; t < Tz; t++)
         memcpy(logits + t * (size_t)d->vocab, full + t * Vp, (size_t)d->vocab * sizeof *full);
     if (d->final_softcap > 0) /* Gemma 2: cap * tanh(logit / cap) */
@@ -1511,10 +1606,10 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
         for (size_t i = 0; i < Tz * (size_t)d->vocab; i++)
             logits[i] = (float)(logits[i] * d->logit_mult);
 done:
+    ffree(d, parts);
     ffree(d, x);
     ffree(d, h);
     ffree(d, full);
-    ffree(d, part);
     return rc;
 }
 

@@ -15,6 +15,7 @@
 #ifndef CK_FORWARD_PASS_H
 #define CK_FORWARD_PASS_H
 
+#include "loader/comm.h"
 #include "loader/load.h"
 
 typedef struct {
@@ -88,13 +89,19 @@ typedef struct {
                               * (managed) memory: the ranks must have been loaded onto the device */
     ck_err *dev_err;         /* set by forward_dense/forward_layer for the pass: its first device
                               * error, returned when the pass ends (the caller leaves it NULL) */
+    const fwd_comm *comm;    /* one process per rank: this process holds ranks[comm->rank] only,
+                              * TP partial sums and the lm_head's columns are gathered in its
+                              * stage's group, the stream passed from stage to stage; NULL: this
+                              * process holds every rank */
 } dense_dims;
 
 /* Reads the dimensions from the plan's config and what the model computes from its rules'
  * "forward" section; CK_EUSAGE (or CK_EFORMAT for a malformed entry) naming the config field or
  * the rules entry and its line. */
 int dense_dims_of(const plan *p, dense_dims *d, ck_err *err);
-/* Runs tokens[0..T) through ranks[stage * tp + rank] (every rank of every stage loaded).
+/* Runs tokens[0..T) through ranks[stage * tp + rank] (every rank of every stage loaded; with
+ * d->comm, only this process's, and every process gets the logits and the trace). Row-parallel
+ * partial sums are each made apart and added in rank order, so both give the same floats.
  * logits: [T, vocab]. trace (optional): [2 * layers][T * hidden], what each layer's attention
  * and its MLP added to the residual stream (their outputs). */
 int forward_dense(const plan *p, const dense_dims *d, rank_load *const *ranks, const int *tokens, int T,

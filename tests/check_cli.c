@@ -604,6 +604,70 @@ END_TEST
 /* check --format json: one object on standard output (the no-GPU line goes to standard error),
  * every field documented in docs/check-json.md, the verdict's pass exactly when the exit status
  * is 0; a check that cannot run prints nothing there. */
+/* One process per rank under mpirun: the same logits as one process holding every rank (the
+ * relative errors, printed in full, equal), each process reading what its load counted, and a
+ * process count that is not TP x PP refused with the count to start. Open MPI's own allocations
+ * are not this program's leaks. */
+START_TEST(test_mpi_ranks)
+{
+#ifndef HAVE_MPI
+    printf("SKIP test_mpi_ranks: built without MPI\n");
+    return;
+#endif
+    if (tu_run("command -v mpirun >/dev/null", 0, NULL) != 0) {
+        printf("SKIP test_mpi_ranks: mpirun is not installed (openmpi-bin)\n");
+        return;
+    }
+    static const struct {
+        const char *dir;
+        int tp, pp;
+    } runs[] = {{"fixtures/real/tiny-qwen2", 2, 2}, {"fixtures/real/tiny-deepseek-v2", 2, 1},
+                {"fixtures/moe/tiny-qwen2-moe", 2, 2}, {"fixtures/real/tiny-gemma2", 1, 3}};
+    static const char mpi[] = "ASAN_OPTIONS=\"$ASAN_OPTIONS:detect_leaks=0\" mpirun --allow-run-as-root "
+                              "--oversubscribe -np";
+    for (unsigned i = 0; i < sizeof runs / sizeof *runs; i++) {
+        char cmd[1024], *one = NULL, *many = NULL;
+        snprintf(cmd, sizeof cmd, "%s check --format json --device cpu %s --tp %d --pp %d", tu_bin(),
+                 runs[i].dir, runs[i].tp, runs[i].pp);
+        ck_assert_int_eq(tu_run(cmd, 0, &one), 0);
+        snprintf(cmd, sizeof cmd, "%s %d %s check --format json %s --tp %d --pp %d", mpi, runs[i].tp * runs[i].pp,
+                 tu_bin(), runs[i].dir, runs[i].tp, runs[i].pp);
+        ck_assert_msg(tu_run(cmd, 0, &many) == 0, "%s: %s", cmd, many);
+        cJSON *a = cJSON_Parse(one), *b = cJSON_Parse(many);
+        ck_assert_msg(a && b, "%s: %s", cmd, many);
+        double ea = cJSON_GetObjectItem(cJSON_GetObjectItem(a, "logits"), "relative_error")->valuedouble;
+        double eb = cJSON_GetObjectItem(cJSON_GetObjectItem(b, "logits"), "relative_error")->valuedouble;
+        ck_assert_msg(ea == eb, "%s: relative error %.17g under mpirun, %.17g in one process", runs[i].dir, eb, ea);
+        cJSON *ra = cJSON_GetObjectItem(a, "reference"), *rb = cJSON_GetObjectItem(b, "reference");
+        if (ra)
+            ck_assert(cJSON_GetObjectItem(ra, "relative_error_sharded")->valuedouble ==
+                      cJSON_GetObjectItem(rb, "relative_error_sharded")->valuedouble);
+        cJSON *procs = cJSON_GetObjectItem(b, "processes");
+        ck_assert_int_eq(cJSON_GetArraySize(procs), runs[i].tp * runs[i].pp);
+        double sum = 0;
+        for (int r = 0; r < cJSON_GetArraySize(procs); r++) {
+            cJSON *pr = cJSON_GetArrayItem(procs, r);
+            double got = cJSON_GetObjectItem(pr, "bytes_read")->valuedouble;
+            double sys = cJSON_GetObjectItem(pr, "read_syscall_bytes")->valuedouble;
+            ck_assert_int_eq(cJSON_GetObjectItem(pr, "stage")->valueint, r / runs[i].tp);
+            ck_assert_msg(got > 0 && sys >= got && sys <= got + 65536, "%s rank %d: read(2) %.0f bytes, the load "
+                          "counted %.0f", runs[i].dir, r, sys, got);
+            sum += got;
+        }
+        ck_assert(sum == cJSON_GetObjectItem(cJSON_GetObjectItem(b, "bytes_read"), "layout")->valuedouble);
+        cJSON_Delete(a);
+        cJSON_Delete(b);
+        free(one);
+        free(many);
+    }
+    char cmd[1024], *out = NULL;
+    snprintf(cmd, sizeof cmd, "%s 3 %s check fixtures/real/tiny-qwen2 --tp 2 --pp 2", mpi, tu_bin());
+    ck_assert_int_ne(tu_run(cmd, 1, &out), 0);
+    ck_assert_msg(strstr(out, "TP 2 x PP 2 is 4 ranks, but 3 processes were started") != NULL, "%s", out);
+    free(out);
+}
+END_TEST
+
 START_TEST(test_check_json)
 {
     size_t len;
@@ -1137,6 +1201,7 @@ int main(void)
     tcase_add_test(core, test_sarif);
     tcase_add_test(core, test_lint_json_documented);
     tcase_add_test(core, test_check_json);
+    tcase_add_test(core, test_mpi_ranks);
     tcase_add_test(core, test_config_file);
     tcase_add_test(core, test_value_typos);
     tcase_add_test(core, test_fifo_not_read);

@@ -1,0 +1,204 @@
+/* comm.c - one process per rank over Open MPI, opened at run time (comm.h). */
+#include "loader/comm.h"
+
+#include <dlfcn.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+int comm_launched(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE", "SLURM_NTASKS"};
+    for (unsigned i = 0; i < sizeof vars / sizeof *vars; i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v) {
+            long n = strtol(v, NULL, 10);
+            /* SLURM_NTASKS is also set in a batch script's shell: only a task srun started counts */
+            if (i == 3 && !getenv("SLURM_PROCID"))
+                continue;
+            return n > 0 && n < INT_MAX ? (int)n : 0;
+        }
+    }
+    return 0;
+}
+
+#if defined(HAVE_MPI)
+#include <mpi.h>
+
+#if !defined(OPEN_MPI)
+#error "comm.c opens Open MPI at run time; build with Open MPI's mpi.h (libopenmpi-dev) or without MPI"
+#endif
+
+static struct {
+    int ready;
+    __typeof__(&MPI_Init) init;
+    __typeof__(&MPI_Initialized) initialized;
+    __typeof__(&MPI_Comm_rank) rank;
+    __typeof__(&MPI_Comm_size) size;
+    __typeof__(&MPI_Comm_split) split;
+    __typeof__(&MPI_Allgather) allgather;
+    __typeof__(&MPI_Bcast) bcast;
+    __typeof__(&MPI_Abort) abort_;
+    __typeof__(&MPI_Finalize) finalize;
+    __typeof__(&MPI_Error_string) error_string;
+    void *world, *t_float, *t_byte, *t_u64; /* Open MPI's predefined handles are global objects */
+} M;
+
+static int mpi_load(ck_err *err)
+{
+    if (M.ready)
+        return CK_OK;
+    static const char *const names[] = {"libmpi.so.40", "libmpi.so"};
+    void *lib = NULL;
+    for (unsigned i = 0; i < sizeof names / sizeof *names && !lib; i++)
+        lib = dlopen(names[i], RTLD_NOW | RTLD_GLOBAL); /* its components resolve libmpi's symbols */
+    if (!lib)
+        return ck_err_set(err, CK_EUSAGE, "libmpi", NULL, CK_NO_OFFSET, "started by an MPI launcher, but Open "
+                          "MPI cannot be loaded (%s): install openmpi-bin and libopenmpi-dev (Debian)", dlerror());
+    *(void **)&M.init = dlsym(lib, "MPI_Init");
+    *(void **)&M.initialized = dlsym(lib, "MPI_Initialized");
+    *(void **)&M.rank = dlsym(lib, "MPI_Comm_rank");
+    *(void **)&M.size = dlsym(lib, "MPI_Comm_size");
+    *(void **)&M.split = dlsym(lib, "MPI_Comm_split");
+    *(void **)&M.allgather = dlsym(lib, "MPI_Allgather");
+    *(void **)&M.bcast = dlsym(lib, "MPI_Bcast");
+    *(void **)&M.abort_ = dlsym(lib, "MPI_Abort");
+    *(void **)&M.finalize = dlsym(lib, "MPI_Finalize");
+    *(void **)&M.error_string = dlsym(lib, "MPI_Error_string");
+    M.world = dlsym(lib, "ompi_mpi_comm_world");
+    M.t_float = dlsym(lib, "ompi_mpi_float");
+    M.t_byte = dlsym(lib, "ompi_mpi_byte");
+    M.t_u64 = dlsym(lib, "ompi_mpi_uint64_t");
+    if (!M.init || !M.initialized || !M.rank || !M.size || !M.split || !M.allgather || !M.bcast || !M.abort_ ||
+        !M.finalize || !M.error_string || !M.world || !M.t_float || !M.t_byte || !M.t_u64)
+        return ck_err_set(err, CK_EUSAGE, "libmpi", NULL, CK_NO_OFFSET, "the libmpi found is not Open MPI's "
+                          "(a symbol is missing: %s); run with Open MPI's mpirun", dlerror());
+    M.ready = 1;
+    return CK_OK;
+}
+
+static int mpi_fail(int rc, const char *call, ck_err *err)
+{
+    char s[MPI_MAX_ERROR_STRING] = "";
+    int n = 0;
+    M.error_string(rc, s, &n);
+    return ck_err_set(err, CK_EIO, "MPI", call, CK_NO_OFFSET, "%s", s);
+}
+
+#define MPI_CALL(err, call)                                       \
+    do {                                                          \
+        int mpi_rc_ = (call);                                     \
+        if (mpi_rc_ != MPI_SUCCESS)                               \
+            return mpi_fail(mpi_rc_, #call, (err));               \
+    } while (0)
+
+int comm_init(fwd_comm *c, int tp, int pp, ck_err *err)
+{
+    memset(c, 0, sizeof *c);
+    if (mpi_load(err) != CK_OK)
+        return err->code;
+    int up = 0;
+    MPI_CALL(err, M.initialized(&up));
+    if (!up)
+        MPI_CALL(err, M.init(NULL, NULL));
+    MPI_Comm w = (MPI_Comm)M.world;
+    MPI_CALL(err, M.rank(w, &c->rank));
+    MPI_CALL(err, M.size(w, &c->size));
+    c->world = M.world;
+    c->tp = tp;
+    c->pp = pp;
+    if ((long long)tp * pp != c->size)
+        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "TP %d x PP %d is %lld ranks, but %d processes "
+                          "were started: start one per rank (mpirun -np %lld ckptdoc check ...)", tp, pp,
+                          (long long)tp * pp, c->size, (long long)tp * pp);
+    c->tp_rank = c->rank % tp;
+    c->stage = c->rank / tp;
+    MPI_Comm g;
+    MPI_CALL(err, M.split(w, c->stage, c->tp_rank, &g));
+    c->tp_group = (void *)g;
+    return CK_OK;
+}
+
+int comm_allgather(const fwd_comm *c, float *all, size_t n, ck_err *err)
+{
+    if (n > INT_MAX)
+        return ck_err_set(err, CK_EUSAGE, "MPI", "MPI_Allgather", CK_NO_OFFSET, "%zu values are more than one "
+                          "message carries", n);
+    MPI_CALL(err, M.allgather(MPI_IN_PLACE, 0, (MPI_Datatype)M.t_float, all, (int)n, (MPI_Datatype)M.t_float,
+                              (MPI_Comm)c->tp_group));
+    return CK_OK;
+}
+
+int comm_bcast(const fwd_comm *c, void *buf, size_t bytes, int root, ck_err *err)
+{
+    for (size_t off = 0; off < bytes;) { /* in messages of at most 1 GiB */
+        size_t n = bytes - off < ((size_t)1 << 30) ? bytes - off : (size_t)1 << 30;
+        MPI_CALL(err, M.bcast((char *)buf + off, (int)n, (MPI_Datatype)M.t_byte, root, (MPI_Comm)c->world));
+        off += n;
+    }
+    return CK_OK;
+}
+
+int comm_gather_u64(const fwd_comm *c, const uint64_t *mine, size_t n, uint64_t *all, ck_err *err)
+{
+    MPI_CALL(err, M.allgather(mine, (int)n, (MPI_Datatype)M.t_u64, all, (int)n, (MPI_Datatype)M.t_u64,
+                              (MPI_Comm)c->world));
+    return CK_OK;
+}
+
+void comm_abort(const fwd_comm *c, int status)
+{
+    fflush(stdout);
+    fflush(stderr);
+    M.abort_((MPI_Comm)c->world, status);
+    exit(status); /* not reached */
+}
+
+void comm_end(fwd_comm *c)
+{
+    if (M.ready && c->world)
+        M.finalize();
+    c->world = NULL;
+}
+
+#else /* built without MPI */
+
+int comm_init(fwd_comm *c, int tp, int pp, ck_err *err)
+{
+    memset(c, 0, sizeof *c);
+    (void)tp, (void)pp;
+    return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "started by an MPI launcher, but this ckptdoc was "
+                      "built without MPI: install libopenmpi-dev (make deps) and build again");
+}
+
+int comm_allgather(const fwd_comm *c, float *all, size_t n, ck_err *err)
+{
+    (void)c, (void)all, (void)n;
+    return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "built without MPI");
+}
+
+int comm_bcast(const fwd_comm *c, void *buf, size_t bytes, int root, ck_err *err)
+{
+    (void)c, (void)buf, (void)bytes, (void)root;
+    return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "built without MPI");
+}
+
+int comm_gather_u64(const fwd_comm *c, const uint64_t *mine, size_t n, uint64_t *all, ck_err *err)
+{
+    (void)c, (void)mine, (void)n, (void)all;
+    return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "built without MPI");
+}
+
+void comm_abort(const fwd_comm *c, int status)
+{
+    (void)c;
+    exit(status);
+}
+
+void comm_end(fwd_comm *c)
+{
+    c->world = NULL;
+}
+
+#endif
