@@ -139,3 +139,17 @@ char *ck_read_small(const char *path, size_t max, size_t *len, const char **why)
     *len = (size_t)sz;
     return buf;
 }
+
+uint64_t ck_rchar(void)
+{
+    FILE *fp = fopen("/proc/self/io", "r");
+    if (!fp)
+        return 0;
+    char line[256];
+    unsigned long long v = 0;
+    while (fgets(line, sizeof line, fp))
+        if (sscanf(line, "rchar: %llu", &v) == 1)
+            break;
+    fclose(fp);
+    return v;
+}

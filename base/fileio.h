@@ -29,6 +29,9 @@ FILE *ck_fopen_ro(const char *path, const char **why);
  * its size; NULL with *why saying why (strerror, too large, short read, out of memory). The
  * caller frees it. */
 char *ck_read_small(const char *path, size_t max, size_t *len, const char **why);
+/* Bytes this process has read through read/pread so far (/proc/self/io rchar), 0 where the
+ * kernel does not say. */
+uint64_t ck_rchar(void);
 
 #ifdef __cplusplus
 }

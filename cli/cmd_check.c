@@ -108,27 +108,11 @@ static uint64_t layout_bytes(const plan *p, int64_t layer)
     return b;
 }
 
-/* Loads every rank of the layout (on the device when dv has a stager; dv gets the load's time)
- * and, when logits is not NULL, runs the tokens through it. */
 /* One process per rank (started by mpirun or srun): this process's place, NULL otherwise; and
  * what each rank's load took, gathered on every process: MPI_FIGS values per world rank. */
 static fwd_comm mpi_c, *mpi;
 enum { FIG_BYTES, FIG_PLAN, FIG_RCHAR, FIG_LOAD_US, FIG_RSS_KB, MPI_FIGS };
 static uint64_t *mpi_figs;
-
-/* This process's read(2) bytes so far (/proc/self/io rchar), 0 where unknown. */
-static uint64_t rchar_now(void)
-{
-    FILE *f = fopen("/proc/self/io", "r");
-    unsigned long long v = 0;
-    char line[128];
-    while (f && fgets(line, sizeof line, f))
-        if (sscanf(line, "rchar: %llu", &v) == 1)
-            break;
-    if (f)
-        fclose(f);
-    return v;
-}
 
 /* A rank that failed stops every process of the layout, naming itself. */
 static void mpi_fail(const fwd_comm *c, const char *what, const ck_err *err)
@@ -139,13 +123,46 @@ static void mpi_fail(const fwd_comm *c, const char *what, const ck_err *err)
     comm_abort(c, err->code == CK_EFORMAT ? EXIT_FINDINGS : EXIT_USAGE);
 }
 
-/* the last two forward passes run_layout timed, for the report: the unsharded model's, then the
- * layout's */
-static double forward_s[2];
+/* This process's load figures (bytes its load read, read(2) bytes and seconds since rchar0 and
+ * t0) gathered from every process into mpi_figs. */
+static void mpi_gather_figures(const fwd_comm *c, const plan *p, uint64_t bytes, uint64_t rchar0, double t0)
+{
+    uint64_t fig[MPI_FIGS] = {0};
+    fig[FIG_BYTES] = bytes;
+    fig[FIG_RCHAR] = ck_rchar() - rchar0;
+    fig[FIG_LOAD_US] = (uint64_t)((now_s() - t0) * 1e6);
+    fig[FIG_PLAN] = load_bytes(p, c->stage, c->tp_rank, -1);
+    struct rusage ru;
+    fig[FIG_RSS_KB] = getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_maxrss : 0;
+    ck_err err;
+    ck_err_clear(&err);
+    free(mpi_figs);
+    mpi_figs = calloc((size_t)c->size * MPI_FIGS, sizeof *mpi_figs);
+    if (!mpi_figs)
+        ck_err_set(&err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    if (!mpi_figs || comm_allgather_u64(c, fig, MPI_FIGS, mpi_figs, &err) != CK_OK)
+        mpi_fail(c, "cannot gather the load's figures", &err);
+}
 
+/* CK_OK when every parameter of TP rank k of stage s came whole from the checkpoint. */
+static int rank_filled(const ck_checkpoint *ck, const rank_load *rl, int k, int s, const plan_layout *lay, ck_err *err)
+{
+    for (size_t i = 0; i < rl->n; i++)
+        if (rl->params[i].filled < rl->params[i].expect)
+            return ck_err_set(err, CK_EFORMAT, ck->root, rl->params[i].pp->name, CK_NO_OFFSET, "rank %d of stage %d: "
+                              "only %llu of %llu values of this parameter came from the checkpoint; 'ckptdoc lint "
+                              "--tp %d --pp %d' names the keys that are missing", k, s,
+                              (unsigned long long)rl->params[i].filled, (unsigned long long)rl->params[i].expect,
+                              lay->tp, lay->pp);
+    return CK_OK;
+}
+
+/* Loads every rank of the layout (on the device when dv has a stager; dv gets the load's time),
+ * or under mpirun this process's rank only, and, when logits is not NULL, runs the tokens
+ * through it (*fwd_s, when not NULL, gets the forward pass's seconds). */
 static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_layout *lay, const int *tokens,
                       int T, float *logits, float *trace, uint64_t *bytes, uint64_t max_mem, dev_run *dv,
-                      ck_findings *f, ck_err *err)
+                      double *fwd_s, ck_findings *f, ck_err *err)
 {
     layout_run L;
     memset(&L, 0, sizeof L);
@@ -205,53 +222,24 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
     /* one process per rank: this process loads its own rank, the others are left empty */
     const fwd_comm *c = mpi && lay->tp == mpi->tp && lay->pp == mpi->pp ? mpi : NULL;
     d.comm = c;
-    if (c) {
-        uint64_t fig[MPI_FIGS] = {0}, rc0 = rchar_now();
-        snprintf(label, sizeof label, "load rank %d (stage %d, TP rank %d)", c->rank, c->stage, c->tp_rank);
-        rank_load *mine = &L.ranks[c->rank];
-        if ((rc = load_stage(ck, &L.p, c->stage, c->tp_rank, 1, mine, &fig[FIG_BYTES], &lo, err)) != CK_OK)
-            mpi_fail(c, "cannot load its parameters", err);
-        for (size_t i = 0; i < mine->n; i++)
-            if (mine->params[i].filled < mine->params[i].expect) {
-                ck_err_set(err, CK_EFORMAT, ck->root, mine->params[i].pp->name, CK_NO_OFFSET, "only %llu of %llu "
-                           "values of this parameter came from the checkpoint; 'ckptdoc lint --tp %d --pp %d' names "
-                           "the keys that are missing", (unsigned long long)mine->params[i].filled,
-                           (unsigned long long)mine->params[i].expect, lay->tp, lay->pp);
-                mpi_fail(c, "cannot load its parameters", err);
-            }
-        L.ptrs[c->rank] = mine;
-        fig[FIG_RCHAR] = rchar_now() - rc0;
-        fig[FIG_LOAD_US] = (uint64_t)((now_s() - t0) * 1e6);
-        fig[FIG_PLAN] = load_bytes(&L.p, c->stage, c->tp_rank, -1);
-        struct rusage ru;
-        fig[FIG_RSS_KB] = getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_maxrss : 0;
-        *bytes += fig[FIG_BYTES];
-        free(mpi_figs);
-        mpi_figs = calloc((size_t)c->size * MPI_FIGS, sizeof *mpi_figs);
-        if (!mpi_figs || comm_gather_u64(c, fig, MPI_FIGS, mpi_figs, err) != CK_OK)
-            mpi_fail(c, "cannot gather the load's figures", err);
-    }
-    for (int s = 0; !c && s < lay->pp; s++) {
+    uint64_t bytes0 = *bytes, rchar0 = ck_rchar();
+    int k0 = c ? c->tp_rank : 0, nk = c ? 1 : lay->tp;
+    for (int s = c ? c->stage : 0; s < (c ? c->stage + 1 : lay->pp); s++) {
         snprintf(label, sizeof label, "load TP %d x PP %d, stage %d%s", lay->tp, lay->pp, s, on_dev ? " (GPU)" : "");
-        if ((rc = load_stage(ck, &L.p, s, 0, lay->tp, &L.ranks[s * lay->tp], bytes, &lo, err)) != CK_OK) {
+        rc = load_stage(ck, &L.p, s, k0, nk, &L.ranks[s * lay->tp + k0], bytes, &lo, err);
+        for (int k = k0; rc == CK_OK && k < k0 + nk; k++) {
+            L.ptrs[s * lay->tp + k] = &L.ranks[s * lay->tp + k];
+            rc = rank_filled(ck, L.ptrs[s * lay->tp + k], k, s, lay, err);
+        }
+        if (rc != CK_OK) {
+            if (c)
+                mpi_fail(c, "cannot load its parameters", err);
             run_free(&L);
             return rc;
         }
-        for (int k = 0; k < lay->tp; k++) {
-            rank_load *rl = &L.ranks[s * lay->tp + k];
-            L.ptrs[s * lay->tp + k] = rl;
-            for (size_t i = 0; i < rl->n; i++)
-                if (rl->params[i].filled < rl->params[i].expect) {
-                    ck_err_set(err, CK_EFORMAT, ck->root, rl->params[i].pp->name, CK_NO_OFFSET, "rank %d of "
-                               "stage %d: only %llu of %llu values of this parameter came from the checkpoint; "
-                               "'ckptdoc lint --tp %d --pp %d' names the keys that are missing", k, s,
-                               (unsigned long long)rl->params[i].filled, (unsigned long long)rl->params[i].expect,
-                               lay->tp, lay->pp);
-                    run_free(&L);
-                    return CK_EFORMAT;
-                }
-        }
     }
+    if (c)
+        mpi_gather_figures(c, &L.p, *bytes - bytes0, rchar0, t0);
     if (dv) {
         dv->load_s = now_s() - t0;
         dv->dev_bytes = kdev_bytes_in_use() - dev0;
@@ -259,8 +247,8 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
     }
     double t1 = now_s();
     rc = logits ? forward_dense(&L.p, &d, L.ptrs, tokens, T, logits, trace, err) : CK_OK;
-    forward_s[0] = forward_s[1];
-    forward_s[1] = now_s() - t1;
+    if (fwd_s)
+        *fwd_s = now_s() - t1;
     if (c && rc != CK_OK)
         mpi_fail(c, "failed in the forward pass", err);
     run_free(&L);
@@ -286,7 +274,7 @@ static int load_figures(const ck_checkpoint *ck, const rules_file *r, const plan
     uint64_t bytes = 0;
     findings_init(&f);
     ck_err_clear(&err);
-    int rc = run_layout(ck, r, lay, NULL, 0, NULL, NULL, &bytes, max_mem, dv, &f, &err);
+    int rc = run_layout(ck, r, lay, NULL, 0, NULL, NULL, &bytes, max_mem, dv, NULL, &f, &err);
     findings_free(&f);
     if (rc != CK_OK) {
         say_error("", &err);
@@ -493,7 +481,7 @@ static int compare_against(const char *dir, const ck_checkpoint *mine, const rul
     else if (so.stage < SESSION_RULES)
         fprintf(stderr, "ckptdoc check: --against %s: %s\n", dir, ck_err_str(&err, buf, sizeof buf));
     else {
-        if (!lo || !to || run_layout(other, &so.r, &one, tokens, T, lo, to, &b, 0, NULL, &f, &err) != CK_OK)
+        if (!lo || !to || run_layout(other, &so.r, &one, tokens, T, lo, to, &b, 0, NULL, NULL, &f, &err) != CK_OK)
             fprintf(stderr, "ckptdoc check: --against %s: %s\n", dir, lo && to ? ck_err_str(&err, buf, sizeof buf)
                                                                               : "out of memory");
         else {
@@ -1050,6 +1038,7 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
     float *t1 = fits ? malloc((nt ? nt : 1) * sizeof *t1) : NULL, *tn = fits ? malloc((nt ? nt : 1) * sizeof *tn) : NULL;
     plan_layout one = unsharded(&s->ck, a->lo.layout.max_model_len);
     uint64_t b1 = 0, bn = 0;
+    double fwd1 = 0, fwdn = 0; /* the forward passes' seconds */
     ck_findings f;
     findings_init(&f);
     int status = EXIT_USAGE;
@@ -1059,9 +1048,9 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
                 "%s' compares it with the tensors)\n", a->T, (long long)vocab, (long long)hidden, (long long)layers,
                 s->ck.cfg.path ? s->ck.cfg.path : "config.json", dir);
     else if (!(mpi && mpi->rank) && /* one process per rank: rank 0 runs the unsharded model */
-             run_layout(&s->ck, &s->r, &one, a->tokens, a->T, l1, t1, &b1, a->max_mem, NULL, &f, &err) != CK_OK)
+             run_layout(&s->ck, &s->r, &one, a->tokens, a->T, l1, t1, &b1, a->max_mem, NULL, &fwd1, &f, &err) != CK_OK)
         say_error("", &err);
-    else if (run_layout(&s->ck, &s->r, &lay, a->tokens, a->T, ln, tn, &bn, a->max_mem, dv, &f, &err) != CK_OK) {
+    else if (run_layout(&s->ck, &s->r, &lay, a->tokens, a->T, ln, tn, &bn, a->max_mem, dv, &fwdn, &f, &err) != CK_OK) {
         /* the unsharded model ran: a slice that does not fit is this layout's failure */
         if (err.code == CK_EFORMAT) {
             say("%s: rules %s, TP %d x PP %d against TP 1 x PP 1\n  verdict    FAIL: %s\n", dir, s->r.name,
@@ -1094,11 +1083,9 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
             cJSON_AddNumberToObject(br, "layout", (double)bn);
             cJSON_AddNumberToObject(br, "unsharded", (double)b1);
             cJSON *fw = cJSON_AddObjectToObject(report, "forward");
-            cJSON_AddNumberToObject(cJSON_AddObjectToObject(fw, "layout"), "seconds", forward_s[1]);
-            cJSON_AddNumberToObject(cJSON_AddObjectToObject(fw, "unsharded"), "seconds", forward_s[0]);
-            char bl[320];
-            cJSON_AddStringToObject(fw, "cpu_products", strncmp(fwd_blas_name(bl, sizeof bl), "OpenBLAS", 8) == 0
-                                    ? "openblas" : "reference");
+            cJSON_AddNumberToObject(cJSON_AddObjectToObject(fw, "layout"), "seconds", fwdn);
+            cJSON_AddNumberToObject(cJSON_AddObjectToObject(fw, "unsharded"), "seconds", fwd1);
+            cJSON_AddStringToObject(fw, "cpu_products", fwd_blas_ready(NULL, 0) ? "openblas" : "reference");
         }
         if (dv)
             say("  device     %.2f MB read and loaded onto the GPU in %.3f s; parameters take %.2f MB of device "
@@ -1257,13 +1244,12 @@ static int check_done(const check_args *a, int status)
 }
 
 /* Started by mpirun or srun: one process per rank of the layout (world rank = stage * tp +
- * tp_rank). Rank 0 reports; the others print nothing on stdout. CK_OK when launched and ready,
- * 1 when not launched, else the exit status (every process says and returns the same). */
+ * tp_rank), mpi set. Rank 0 reports; the others print nothing on stdout. 0 to go on (launched
+ * and ready, or not launched), else the exit status (every process says and returns the same). */
 static int mpi_start(check_args *a)
 {
-    int n = comm_launched();
-    if (n <= 1)
-        return 1;
+    if (comm_launched() <= 1)
+        return 0;
     const char *also = a->against ? "--against" : a->n_only ? "--layers" : a->load_only ? "--load-only" : NULL;
     if (also) {
         fprintf(stderr, "ckptdoc check: %s runs in one process: leave out mpirun, or %s\n", also, also);
@@ -1294,7 +1280,7 @@ static int mpi_start(check_args *a)
             close(fd);
         }
     }
-    return CK_OK;
+    return 0;
 }
 
 static int check_run(check_args *a);
@@ -1306,7 +1292,7 @@ int cmd_check(int argc, char **argv)
     if (parsed != 0)
         return parsed > 0 ? EXIT_CLEAN : EXIT_USAGE;
     int st = mpi_start(&a);
-    if (st > 1)
+    if (st != 0)
         return st;
     st = check_run(&a);
     if (mpi) { /* every process exits with rank 0's verdict */

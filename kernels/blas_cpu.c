@@ -12,8 +12,6 @@
 
 static struct {
     __typeof__(&cblas_sgemm) sgemm;
-    char *(*config)(void);
-    int (*threads)(void);
     char why[256];
 } O;
 
@@ -30,28 +28,24 @@ static void openblas_load(void)
         return;
     }
     *(void **)&O.sgemm = dlsym(lib, "cblas_sgemm");
-    *(void **)&O.config = dlsym(lib, "openblas_get_config");
-    *(void **)&O.threads = dlsym(lib, "openblas_get_num_threads");
     if (!O.sgemm)
         snprintf(O.why, sizeof O.why, "the OpenBLAS found lacks cblas_sgemm (%s)", dlerror());
 }
 #endif
 
-const char *fwd_blas_name(char *buf, size_t size)
+int fwd_blas_ready(char *why, size_t size)
 {
 #ifdef HAVE_OPENBLAS
     pthread_once(&once, openblas_load);
-    if (O.sgemm) {
-        const char *c = O.config ? O.config() : "OpenBLAS";
-        int n = O.threads ? O.threads() : 0;
-        snprintf(buf, size, "%s, %d thread%s", c, n, n == 1 ? "" : "s");
-        return buf;
-    }
-    snprintf(buf, size, "the C reference: %s", O.why);
+    if (O.sgemm)
+        return 1;
+    if (why)
+        snprintf(why, size, "%s", O.why);
 #else
-    snprintf(buf, size, "the C reference: built without OpenBLAS (make deps installs libopenblas-dev)");
+    if (why)
+        snprintf(why, size, "built without OpenBLAS: make deps installs libopenblas-dev, then build again");
 #endif
-    return buf;
+    return 0;
 }
 
 int fwd_linear_blas(const float *x, size_t T, size_t K, const float *w, size_t N, const float *bias, float *y, int acc)

@@ -22,10 +22,11 @@ extern "C" {
 void fwd_linear(const float *x, size_t T, size_t K, const float *w, size_t N, const float *bias, float *y, int acc);
 /* The same product with OpenBLAS's sgemm (float sums), opened on first use: returns 1 when it
  * ran, 0 when OpenBLAS is not there (built without it, or not found), and the caller runs
- * fwd_linear. fwd_blas_name says which of the two the CPU products use, and why. */
+ * fwd_linear. fwd_blas_ready: 1 when the CPU products use OpenBLAS, else 0 with why (when not
+ * NULL) saying what to install. */
 int fwd_linear_blas(const float *x, size_t T, size_t K, const float *w, size_t N, const float *bias, float *y,
                     int acc);
-const char *fwd_blas_name(char *buf, size_t size);
+int fwd_blas_ready(char *why, size_t size);
 /* y[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, rows of n. y may be x. */
 void fwd_rmsnorm(const float *x, size_t T, size_t n, const float *w, float eps, float *y);
 /* Rotary embedding in the "rotate half" layout (Llama, Qwen2): for each of `heads` heads of

@@ -9,14 +9,16 @@
 
 int comm_launched(void)
 {
-    static const char *const vars[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_SIZE", "PMI_SIZE", "SLURM_NTASKS"};
+    /* each launcher's world size, and a variable only its tasks have (SLURM_NTASKS is also set
+     * in a batch script's own shell, SLURM_PROCID only in a task srun started) */
+    static const struct {
+        const char *size, *task;
+    } vars[] = {{"OMPI_COMM_WORLD_SIZE", NULL}, {"PMIX_SIZE", NULL}, {"PMI_SIZE", NULL},
+                {"SLURM_NTASKS", "SLURM_PROCID"}};
     for (unsigned i = 0; i < sizeof vars / sizeof *vars; i++) {
-        const char *v = getenv(vars[i]);
-        if (v && *v) {
+        const char *v = getenv(vars[i].size);
+        if (v && *v && (!vars[i].task || getenv(vars[i].task))) {
             long n = strtol(v, NULL, 10);
-            /* SLURM_NTASKS is also set in a batch script's shell: only a task srun started counts */
-            if (i == 3 && !getenv("SLURM_PROCID"))
-                continue;
             return n > 0 && n < INT_MAX ? (int)n : 0;
         }
     }
@@ -78,7 +80,7 @@ static int mpi_load(ck_err *err)
     return CK_OK;
 }
 
-static int mpi_fail(int rc, const char *call, ck_err *err)
+static int mpi_error(int rc, const char *call, ck_err *err)
 {
     char s[MPI_MAX_ERROR_STRING] = "";
     int n = 0;
@@ -90,7 +92,7 @@ static int mpi_fail(int rc, const char *call, ck_err *err)
     do {                                                          \
         int mpi_rc_ = (call);                                     \
         if (mpi_rc_ != MPI_SUCCESS)                               \
-            return mpi_fail(mpi_rc_, #call, (err));               \
+            return mpi_error(mpi_rc_, #call, (err));              \
     } while (0)
 
 int comm_init(fwd_comm *c, int tp, int pp, ck_err *err)
@@ -140,7 +142,7 @@ int comm_bcast(const fwd_comm *c, void *buf, size_t bytes, int root, ck_err *err
     return CK_OK;
 }
 
-int comm_gather_u64(const fwd_comm *c, const uint64_t *mine, size_t n, uint64_t *all, ck_err *err)
+int comm_allgather_u64(const fwd_comm *c, const uint64_t *mine, size_t n, uint64_t *all, ck_err *err)
 {
     MPI_CALL(err, M.allgather(mine, (int)n, (MPI_Datatype)M.t_u64, all, (int)n, (MPI_Datatype)M.t_u64,
                               (MPI_Comm)c->world));
@@ -184,7 +186,7 @@ int comm_bcast(const fwd_comm *c, void *buf, size_t bytes, int root, ck_err *err
     return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "built without MPI");
 }
 
-int comm_gather_u64(const fwd_comm *c, const uint64_t *mine, size_t n, uint64_t *all, ck_err *err)
+int comm_allgather_u64(const fwd_comm *c, const uint64_t *mine, size_t n, uint64_t *all, ck_err *err)
 {
     (void)c, (void)mine, (void)n, (void)all;
     return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "built without MPI");

@@ -30,7 +30,7 @@ int comm_allgather(const fwd_comm *c, float *all, size_t n, ck_err *err);
 /* Over the world: bytes from world rank root to every process. */
 int comm_bcast(const fwd_comm *c, void *buf, size_t bytes, int root, ck_err *err);
 /* Over the world: each process's n 64-bit values gathered into all[size * n] (all ranks get it). */
-int comm_gather_u64(const fwd_comm *c, const uint64_t *mine, size_t n, uint64_t *all, ck_err *err);
+int comm_allgather_u64(const fwd_comm *c, const uint64_t *mine, size_t n, uint64_t *all, ck_err *err);
 /* Stops every process of the world with this exit status (MPI_Abort): a rank that failed says
  * why on its stderr first, and no other rank waits for it in a collective. */
 void comm_abort(const fwd_comm *c, int status);

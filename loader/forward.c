@@ -514,8 +514,6 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     return CK_OK;
 }
 
-/* The rank's parameter (fmt with the layer), checked to hold exactly `want` values: a slice of
- * another size would make the products read past it. */
 /* Whether this process computes TP rank r: all of them, or with one process per rank its own. */
 static int rank_here(const dense_dims *d, int r)
 {
@@ -543,6 +541,8 @@ static int parts_add(const dense_dims *d, float *parts, int tp, size_t n, float 
     return CK_OK;
 }
 
+/* The rank's parameter (fmt with the layer), checked to hold exactly `want` values: a slice of
+ * another size would make the products read past it. */
 static const float *W(const rank_load *r, const plan *p, const char *fmt, int64_t layer, int need, uint64_t want,
                       ck_err *err)
 {
@@ -1534,7 +1534,7 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
     for (int r = 0; first && r < tp; r++) {
         if (!rank_here(d, r))
             continue;
-        const float *emb = W(ranks[c ? c->rank : r], p, d->embedding, 0, 1, Vl * H, err);
+        const float *emb = W(ranks[r], p, d->embedding, 0, 1, Vl * H, err); /* stage 0: world rank r */
         if (!emb) {
             rc = err->code;
             goto done;

@@ -873,12 +873,12 @@ START_TEST(test_headers_only_reads)
     ck_assert_int_eq(write(fd, hdr, (size_t)hl), hl);
     ck_assert_int_eq(ftruncate(fd, (off_t)(8 + hl + n)), 0);
     close(fd);
-    uint64_t before = tu_rchar();
+    uint64_t before = ck_rchar();
     ck_checkpoint ck;
     ck_err err;
     ck_err_clear(&err);
     ck_assert_int_eq(ckpt_open(tmp, 1, &ck, &err), CK_OK);
-    uint64_t read = tu_rchar() - before;
+    uint64_t read = ck_rchar() - before;
     ck_assert_uint_eq(ck.n_tensors, 1);
     ck_assert_uint_eq(ck.bytes, n);
     ck_assert_msg(read < 8 + (uint64_t)hl + 4096, "read %llu bytes for a %d-byte header",

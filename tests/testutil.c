@@ -62,20 +62,6 @@ const char *tu_bin(void)
     return b && b[0] ? b : "build/ckptdoc";
 }
 
-uint64_t tu_rchar(void)
-{
-    FILE *fp = fopen("/proc/self/io", "r");
-    if (!fp)
-        return 0;
-    char line[256];
-    unsigned long long v = 0;
-    while (fgets(line, sizeof line, fp))
-        if (sscanf(line, "rchar: %llu", &v) == 1)
-            break;
-    fclose(fp);
-    return v;
-}
-
 char *tu_tmpdir(void)
 {
     const char *t = getenv("TMPDIR");

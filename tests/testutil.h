@@ -12,8 +12,6 @@ uint8_t *tu_read_file(const char *path, size_t *len);
 int tu_run(const char *cmd, int merge, char **out);
 /* The ckptdoc binary under test ($CKPTDOC_BIN, default build/ckptdoc). */
 const char *tu_bin(void);
-/* Bytes this process has read through read/pread so far (/proc/self/io rchar). */
-uint64_t tu_rchar(void);
 /* A fresh temporary folder (mkdtemp under $TMPDIR or /tmp); caller removes it with tu_rmtree. */
 char *tu_tmpdir(void);
 void tu_rmtree(const char *dir);
