@@ -135,6 +135,7 @@ void out_progress(uint64_t done, uint64_t total, void *ctx)
 
 const char *const out_formats[OUT_FORMATS] = {"text", "json", "github", "sarif"};
 
+#ifdef __GLIBC__ /* the guard is a fopencookie stream put in place of stdout and stderr */
 /* The escape sequences ckptdoc writes itself, which the guard lets through. */
 static const char *const own_seq[] = {"\033[0m", "\033[1m", "\033[2m", "\033[36m", "\033[1;31m", "\033[1;33m",
                                       "\033[K", "\r\033[K"};
@@ -246,7 +247,6 @@ static int guard_close(void *cookie)
     return o ? put_fd(g->fd, out, o) : 0;
 }
 
-#ifdef __GLIBC__
 static FILE *guard_files[2];
 
 /* At exit the streams are flushed but not closed: what a write held back goes out here. */
