@@ -30,6 +30,8 @@ void cli_misuse(const char *cmd, int argc, char **argv, const struct option *opt
  * that holds the files' options before the given ones; 0, or -1 with the file and the key
  * named on stderr (a file that is not JSON, a key that is no option of cmd, a wrong value). */
 int cli_config_args(const char *cmd, const struct option *opts, int *argc, char ***argv);
+/* A decimal integer in [lo, hi] that is the whole of s ("4abc" is none) into *out: 0, or -1. */
+int cli_int(const char *s, long lo, long hi, int *out);
 /* The index of value among choices (n), or -1 after "ckptdoc CMD: --OPT must be a, b or c, not
  * 'x' (did you mean b?)" on stderr. */
 int cli_choice(const char *cmd, const char *opt, const char *value, const char *const *choices, size_t n);

@@ -1,7 +1,6 @@
 /* cmd_inspect.c - `ckptdoc inspect DIR|FILE`: the summary, --list, --format json, --verify.
  * The JSON schema is documented in docs/inspect-json.md; change it only by bumping "schema". */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <getopt.h>
 #include <math.h>
 #include <stdio.h>
@@ -72,13 +71,7 @@ static int parse_args(int argc, char **argv, inspect_args *a)
         case 'm': a->manifest = optarg; break;
         case 'C': a->no_color = 1; break;
         case 't':
-        {
-            char *end;
-            errno = 0;
-            long v = strtol(optarg, &end, 10); /* the whole argument: "4abc" is no number */
-            a->threads = end != optarg && !*end && !errno && v > 0 && v <= 64 ? (int)v : 0;
-        }
-            if (a->threads <= 0 || a->threads > 64) {
+            if (cli_int(optarg, 1, 64, &a->threads)) {
                 fprintf(stderr, "ckptdoc inspect: --threads must be 1..64, not '%s'\n", optarg);
                 return -1;
             }

@@ -19,12 +19,12 @@ void layout_opts_init(layout_opts *o, const char *cmd)
     o->layout.tp = o->layout.pp = 1;
 }
 
-/* A decimal integer in [lo, hi] that is the whole of s; 0, or -1. */
-static int parse_int(const char *s, long lo, long hi, int *out)
+int cli_int(const char *s, long lo, long hi, int *out)
 {
     char *end;
+    errno = 0;
     long v = strtol(s, &end, 10);
-    if (end == s || *end || v < lo || v > hi)
+    if (end == s || *end || errno || v < lo || v > hi)
         return -1;
     *out = (int)v;
     return 0;
@@ -37,7 +37,7 @@ int layout_opt_take(layout_opts *o, int c, const char *arg)
     case 't':
     case 'p': {
         int max = c == 'p' ? PLAN_MAX_PP : 4096;
-        if (parse_int(arg, 1, max, c == 't' ? &o->layout.tp : &o->layout.pp)) {
+        if (cli_int(arg, 1, max, c == 't' ? &o->layout.tp : &o->layout.pp)) {
             fprintf(stderr, "ckptdoc %s: --%s must be an integer from 1 to %d, not '%s'\n", o->cmd,
                     c == 't' ? "tp" : "pp", max, arg);
             return -1;
@@ -61,7 +61,7 @@ int layout_opts_finish(layout_opts *o)
     memset(o->layout.partition, 0, sizeof o->layout.partition);
     o->layout.has_partition = 1;
     for (char *save = NULL, *t = strtok_r(buf, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
-        if (n == PLAN_MAX_PP || parse_int(t, 0, 1 << 20, &o->layout.partition[n])) {
+        if (n == PLAN_MAX_PP || cli_int(t, 0, 1 << 20, &o->layout.partition[n])) {
             fprintf(stderr, "ckptdoc %s: --pp-partition: \"%s\" is not a list of layer counts "
                     "(vLLM: \"Invalid partition string: %s\")\n", o->cmd, o->partition, o->partition);
             return -1;
