@@ -170,10 +170,7 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
     ck_config plain = ck->cfg;
     plain.has_quant = 0;
     const cfg_quant *deq = ck->cfg.has_quant ? &ck->cfg.quant : NULL;
-    int modelopt_fp8 = deq && strcmp(deq->method, "modelopt") == 0 && strcmp(deq->fmt, "FP8") == 0;
-    if (deq && strcmp(deq->method, "compressed-tensors") != 0 && strcmp(deq->method, "fp8") != 0 &&
-        strcmp(deq->method, "awq") != 0 && strcmp(deq->method, "gptq") != 0 && strcmp(deq->method, "mxfp4") != 0 &&
-        !modelopt_fp8)
+    if (deq && !load_dequantizes(deq))
         return ck_err_set(err, CK_EUSAGE, ck->cfg.path, "quantization_config", CK_NO_OFFSET, "quant_method "
                           "\"%s\"%s%s is not dequantized by this version (compressed-tensors, fp8, awq, gptq, "
                           "mxfp4, modelopt FP8)", deq->method, deq->fmt[0] ? " " : "", deq->fmt);

@@ -681,8 +681,6 @@ static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slic
                       nr ? 1 : 0, err);
 }
 
-/* Tensor t's floats at *v (in the context's slot 1) with their last two dims swapped, into slot 2
- * (on the device when the load runs there); *v then points at them. */
 /* blocks x [a, b] of floats at *v transposed into slot `to` (on the device: queued behind the
  * conversion on the load stream); *v then points at them. */
 static int transpose_blocks(mem_ctx *m, float **v, uint64_t blocks, uint64_t a, uint64_t b, int to, ck_err *err)
@@ -702,6 +700,8 @@ static int transpose_blocks(mem_ctx *m, float **v, uint64_t blocks, uint64_t a, 
     return CK_OK;
 }
 
+/* Tensor t's floats at *v (in the context's slot 1) with their last two dims swapped, into slot 2
+ * (on the device when the load runs there); *v then points at them. */
 static int transpose_last2(mem_ctx *m, float **v, const st_tensor *t, ck_err *err)
 {
     uint64_t blocks = 1;
@@ -711,16 +711,23 @@ static int transpose_last2(mem_ctx *m, float **v, const st_tensor *t, ck_err *er
 }
 
 /* The rows of a [rows, cols] tensor, in heads of hd, from interleaved rotary pairs (2i, 2i + 1)
- * to halves (i, i + hd / 2): [rows, cols] to [cols, rows], each head's [hd / 2, 2] to [2, hd / 2],
- * and back (slots 1 and 2 in turn). */
-static int rotary_pairs_to_halves(mem_ctx *m, float **v, uint64_t rows, uint64_t cols, uint64_t hd, int slot,
-                                  ck_err *err)
+ * to halves (i, i + hd / 2): each head's even rows, then its odd ones, copied into slot 3 (free
+ * once the scales of a dequantization are consumed; on the device, on the load stream); *v then
+ * points at them. */
+static int rotary_pairs_to_halves(mem_ctx *m, float **v, uint64_t rows, uint64_t cols, uint64_t hd, ck_err *err)
 {
-    int other = slot == 1 ? 2 : 1, rc;
-    if ((rc = transpose_blocks(m, v, 1, rows, cols, other, err)) != CK_OK ||
-        (rc = transpose_blocks(m, v, cols * (rows / hd), hd / 2, 2, slot, err)) != CK_OK)
+    float *dst = NULL;
+    size_t row = (size_t)cols * sizeof *dst;
+    int rc = mem_buf(m, 3, (size_t)rows * row, (void **)&dst, err);
+    for (uint64_t h = 0; rc == CK_OK && h < rows / hd; h++)
+        for (uint64_t odd = 0; rc == CK_OK && odd < 2; odd++)
+            rc = mem_copy2d(m, dst + (h * hd + odd * (hd / 2)) * cols, row, *v + (h * hd + odd) * cols, 2 * row, row,
+                            (size_t)(hd / 2), err);
+    if (rc != CK_OK)
         return rc;
-    return transpose_blocks(m, v, 1, cols, rows, other, err);
+    mem_release(m, *v);
+    *v = dst;
+    return CK_OK;
 }
 
 /* Places TP rank `rank`'s cut of checkpoint tensor t (filling `part` of lp's parameter, of routed
@@ -938,9 +945,8 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
                                 "'ckptdoc lint' names the shape config.json makes for it", (long long)hv.v,
                                 p->rules->keys[e.rule].line, ten->ndim,
                                 (unsigned long long)(ten->ndim ? ten->shape[0] : 0));
-            else if (rc == CK_OK) /* the floats sit in slot 1, or 2 once transposed */
-                rc = rotary_pairs_to_halves(m, &src, ten->shape[0], ten->shape[1], (uint64_t)hv.v,
-                                            ten == &as_float && as_float.shape == tshape ? 2 : 1, err);
+            else if (rc == CK_OK)
+                rc = rotary_pairs_to_halves(m, &src, ten->shape[0], ten->shape[1], (uint64_t)hv.v, err);
         }
         src_tensor from = {ck->shards[ck->tensors[i].shard].path, ckpt_tensor(ck, ck->tensors[i])->name, ten};
         for (int k = 0; k < n_ranks && rc == CK_OK; k++)
@@ -1016,4 +1022,13 @@ const load_param *rank_param(const rank_load *r, const plan *p, const char *name
     if (!strmap_get(&p->stages[r->stage].by_name, name, &i) || i >= r->n)
         return NULL;
     return &r->params[i];
+}
+
+int load_dequantizes(const cfg_quant *q)
+{
+    static const char *const methods[] = {"compressed-tensors", "fp8", "awq", "gptq", "mxfp4"};
+    for (size_t i = 0; i < sizeof methods / sizeof *methods; i++)
+        if (strcmp(q->method, methods[i]) == 0)
+            return 1;
+    return strcmp(q->method, "modelopt") == 0 && strcmp(q->fmt, "FP8") == 0;
 }

@@ -62,6 +62,9 @@ int load_rank(const ck_checkpoint *ck, const plan *p, int stage, int tp_rank, ra
  * float tensor, an unquantized checkpoint). CK_OK, or an error naming the file and key. */
 int load_dequant_tensor(const ck_checkpoint *ck, size_t i, float **out, uint64_t shape[PLAN_MAX_DIMS], unsigned *nd,
                         ck_err *err);
+/* Whether load_stage (with deq) dequantizes this quantization as it reads: compressed-tensors,
+ * fp8, awq, gptq, mxfp4 and ModelOpt's FP8. */
+int load_dequantizes(const cfg_quant *q);
 /* Frees the rank's parameters (host or device) and leaves r zeroed; accepts NULL and a zeroed one. */
 void rank_load_free(rank_load *r);
 /* Host bytes (fp32) the stage's parameters of one TP rank take; layer >= 0: only that layer's. */
