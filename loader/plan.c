@@ -419,14 +419,14 @@ static int64_t split(expander *x, int64_t size, int ways, const char *what)
     return size / ways;
 }
 
-/* A TP rank's share of `size` (the split dim) where the rule rounds shares to whole units of
- * `granule` (> 1): ceil_div(size / granule, ways) units, the last ranks less (see shard.c); the
+/* split(), or a TP rank's share of `size` (the split dim) where the rule rounds shares to whole
+ * units of `granule` (> 1): ceil_div(size / granule, ways) units, the last ranks less (see shard.c); the
  * whole units, as vLLM's MXFP4 loader counts them (intermediate_size // 32). */
-static int64_t split_granule(int64_t size, int64_t granule, int ways)
+static int64_t split_units(expander *x, int64_t size, int ways, int64_t granule, const char *what)
 {
-    if (ways <= 1 || granule <= 1)
-        return ways <= 1 ? size : size / ways;
-    return (size / granule + ways - 1) / ways * granule;
+    if (granule <= 1)
+        return split(x, size, ways, what);
+    return ways <= 1 ? size : (size / granule + ways - 1) / ways * granule;
 }
 
 /* The module a linear template names with the current captures: vLLM's prefix (strip_prefix put
@@ -555,18 +555,14 @@ static int emit(expander *x, size_t *cap, int layer)
                                       "weight quantization block_n = %d.", (long long)lp, block_n);
                 lout += lp;
             }
-        } else if (col && granule > 1) {
-            lout = split_granule(out, granule, tp);
         } else if (col) {
-            lout = split(x, out, tp, "output size");
+            lout = split_units(x, out, tp, granule, "output size");
             if (fp8_block && tp > 1 && lout % block_n)
                 construct_finding(x, "Weight output_partition_size = %lld is not divisible by "
                                   "weight quantization block_n = %d.", (long long)lout, block_n);
         }
-        if (row && granule > 1)
-            lin = split_granule(in, granule, tp);
-        else if (row) {
-            lin = split(x, in, tp, "input size");
+        if (row) {
+            lin = split_units(x, in, tp, granule, "input size");
             if (fp8_block && tp > 1 && lin % block_k)
                 construct_finding(x, t->experts ? "The input_size of down's weight = %lld is not "
                                   "divisible by weight quantization block_k = %d."
@@ -691,8 +687,7 @@ static int emit(expander *x, size_t *cap, int layer)
             else if (t->shard == SHARD_ROW && t->ndim >= 2)
                 pp.local[d0 + 1] = (uint64_t)split(x, full[1], tp, "size");
             else if (t->shard == SHARD_EXPERT && !ep && t->expert_shard == EXPERT_SHARD_COLUMN && t->ndim >= 1)
-                pp.local[d0] = (uint64_t)(granule > 1 ? split_granule(full[0], granule, tp)
-                                                      : split(x, full[0], tp, "size")); /* an expert's bias */
+                pp.local[d0] = (uint64_t)split_units(x, full[0], tp, granule, "size"); /* an expert's bias */
             else if (t->shard == SHARD_EXPERT && !ep && t->expert_shard == EXPERT_SHARD_ROW && t->ndim >= 2)
                 pp.local[d0 + 1] = (uint64_t)split(x, full[1], tp, "size");
         }
