@@ -414,8 +414,6 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
                               "%lld (lint still applies)", (long long)d->lin_kh, p->layout.tp, (long long)d->lin_kh,
                               p->layout.tp, (long long)(d->lin_kh / p->layout.tp), (long long)d->lin_kh);
     }
-    if (d->mla && !r->forward[FWD_ROPE_STYLE]) /* DeepSeek's latent attention rotates interleaved pairs */
-        d->interleaved = 1;
     d->shared_ungated = strcmp(shared, "ungated") == 0;
     d->shared_plain = strcmp(shared, "plain") == 0;
     if (!d->mla && !d->deltanet && strcmp(attn, "gqa") != 0)
@@ -1316,6 +1314,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     float *k = fmalloc(d, Tz * hkv * hd * sizeof *k), *v = fmalloc(d, Tz * hkv * hd * sizeof *v);
     float *o = fmalloc(d, Tz * hq * hd * sizeof *o), *gu = fmalloc(d, Tz * 2 * Il * sizeof *gu);
     float *gate = d->attn_gate ? fmalloc(d, Tz * hq * hd * sizeof *gate) : NULL;
+    float *one = d->qk_l2 ? fmalloc(d, hd * sizeof *one) : NULL; /* Llama 4's weightless q/k norm */
     float *act = fmalloc(d, Tz * Il * sizeof *act);
     /* sandwich or post norms: each block's output, summed over the ranks, normed before it is added */
     int own = d->sandwich || d->post || d->residual_mult != 1; /* a block's output kept apart before it is added */
@@ -1332,10 +1331,13 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     snprintf(aqn, sizeof aqn, "layers.%%lld.%s.q_norm.weight", d->attn_mod);
     snprintf(akn, sizeof akn, "layers.%%lld.%s.k_norm.weight", d->attn_mod);
     snprintf(asn, sizeof asn, "layers.%%lld.%s.sinks", d->attn_mod);
-    if (!h || !a || !q || !k || !v || !o || !gu || !act || !parts || (own && !blk) || (d->attn_gate && !gate)) {
+    if (!h || !a || !q || !k || !v || !o || !gu || !act || !parts || (own && !blk) || (d->attn_gate && !gate) ||
+        (d->qk_l2 && !one)) {
         rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         goto done;
     }
+    for (size_t i = 0; one && i < hd; i++)
+        one[i] = 1.0f;
     double inv[ROPE_MAX_PAIRS], af, smul; /* d->rot <= 2 * ROPE_MAX_PAIRS (dense_dims_of) */
     size_t rot = (size_t)d->rot;
     int rotates, slides, chunks; /* the rules' per-layer "rope", "sliding" and "chunked" */
@@ -1456,16 +1458,8 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
                 }
         }
         if (rotates && d->qk_l2) { /* Llama 4: each head of q and k RMS-normed, no weight, after the rotary */
-            float *one = fmalloc(d, hd * sizeof *one);
-            if (!one) {
-                rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
-                goto done;
-            }
-            for (size_t i = 0; i < hd; i++)
-                one[i] = 1.0f;
             op_rmsnorm(d, q, Tz * hq, hd, one, (float)d->eps, q);
             op_rmsnorm(d, k, Tz * hkv, hd, one, (float)d->eps, k);
-            ffree(d, one);
         }
         op_attention(d, q, k, v, Tz, hq, hkv, hd, &ao, o);
         for (size_t i = 0; d->attn_gate && i < Tz * hq * hd; i++) /* Qwen3-Next: times sigmoid(gate) */
@@ -1500,6 +1494,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     if ((rc = dense_mlp(p, d, R, l, h, Tz, gu, act, sink, err)) == CK_OK && blk)
         rc = add_block(p, d, RH(d, R), "layers.%lld.post_feedforward_layernorm.weight", l, blk, h, Tz, x, err);
 done:
+    ffree(d, one);
     ffree(d, parts);
     ffree(d, gate);
     ffree(d, blk);
