@@ -391,13 +391,14 @@ static const char *string_problem(const char *text, size_t len, size_t *at)
             if (i + 5 < len && memcmp(text + i + 1, "u0000", 5) == 0)
                 return *at = i, "holds a \\u0000 (a NUL character) in a string: no model type, architecture or "
                                   "field has one, and a C reader would stop the string there while Python keeps "
-                                  "the rest";
+                                  "the rest: remove it from config.json";
             i++; /* the escaped character */
         } else if (c == '"')
             in = 0;
         else if (c < 0x20)
             return *at = i, "holds a raw control character in a string, which Python's json refuses (Invalid "
-                            "control character): transformers cannot read it";
+                            "control character): transformers cannot read it; write it escaped (\\n, \\t or \\u00XX) "
+                            "or remove it from config.json";
     }
     return NULL;
 }
@@ -439,7 +440,8 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
         int line, col;
         text_line_col(text, bad, &line, &col);
         findings_add(f, "config.invalid", SEV_ERROR, path, NULL, (uint64_t)bad, "config.json is not UTF-8 (byte "
-                     "0x%02x at line %d, column %d): transformers cannot read it (UnicodeDecodeError)",
+                     "0x%02x at line %d, column %d): transformers cannot read it (UnicodeDecodeError); save the "
+                     "file as UTF-8, or write that character as \\uXXXX",
                      (unsigned char)text[bad], line, col);
         free(text);
         return -1;

@@ -93,7 +93,6 @@ static int load_scale(const ck_checkpoint *ck, reader *rd, tensor_summary *out, 
     return rc;
 }
 
-/* The statistics, preview and histogram of n values in memory. */
 /* The first pass over values: statistics and the preview. */
 static void add_stats(const float *v, size_t n, tensor_summary *out)
 {
