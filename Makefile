@@ -26,21 +26,18 @@ LDLIBS   := $(CJSON_LIBS) $(CURSES_LIBS) -lpthread -lm -ldl
 CHECKLIBS := $(shell pkg-config --libs check 2>/dev/null || echo -lcheck -lsubunit -lrt -lm -lpthread)
 # libcurl reads from the Hub (inspect/hub.c); without it the build works and says so at run time
 # (its headers at build time; the library itself is opened when the Hub is first read)
-CURL_LIBS := $(shell pkg-config --libs libcurl 2>/dev/null)
-ifneq ($(CURL_LIBS),)
-CPPFLAGS += -DHAVE_CURL
+ifneq ($(shell pkg-config --exists libcurl 2>/dev/null && echo yes),)
+CPPFLAGS += -DHAVE_CURL $(shell pkg-config --cflags libcurl)
 endif
 # OpenBLAS does the CPU forward's matrix products (kernels/blas_cpu.c): its header at build
 # time, the library opened when check first multiplies; without it the C reference does them
-OPENBLAS_CFLAGS := $(shell pkg-config --cflags openblas 2>/dev/null)
-ifneq ($(OPENBLAS_CFLAGS),)
-CPPFLAGS += -DHAVE_OPENBLAS $(OPENBLAS_CFLAGS)
+ifneq ($(shell pkg-config --exists openblas 2>/dev/null && echo yes),)
+CPPFLAGS += -DHAVE_OPENBLAS $(shell pkg-config --cflags openblas)
 endif
 # Open MPI runs check with one process per rank (loader/comm.c): its header at build time, the
 # library opened only in a process an MPI launcher started; without it the build works and says so
-MPI_CFLAGS := $(shell pkg-config --cflags ompi-c 2>/dev/null)
 ifneq ($(shell pkg-config --exists ompi-c 2>/dev/null && echo yes),)
-CPPFLAGS += -DHAVE_MPI $(MPI_CFLAGS)
+CPPFLAGS += -DHAVE_MPI $(shell pkg-config --cflags ompi-c)
 endif
 ifeq ($(SAN),1)
 CFLAGS   += -O1 -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all

@@ -55,29 +55,17 @@ int hub_fetch(const char *repo_id, const char *endpoint, char *out, size_t n, hu
 /* libcurl, opened the first time the Hub is read: linked in, it and the TLS, Kerberos and LDAP
  * libraries it pulls would be loaded (and relocated) at every start of every command, about
  * 4 ms, most of a lint's time on a local folder. */
-static struct {
-    CURLcode (*global_init)(long);
-    CURL *(*easy_init)(void);
-    CURL *(*easy_duphandle)(CURL *);
-    CURLcode (*easy_setopt)(CURL *, CURLoption, ...);
-    CURLcode (*easy_getinfo)(CURL *, CURLINFO, ...);
-    CURLcode (*easy_perform)(CURL *);
-    void (*easy_cleanup)(CURL *);
-    const char *(*easy_strerror)(CURLcode);
-    CURLM *(*multi_init)(void);
-    CURLMcode (*multi_setopt)(CURLM *, CURLMoption, ...);
-    CURLMcode (*multi_add_handle)(CURLM *, CURL *);
-    CURLMcode (*multi_remove_handle)(CURLM *, CURL *);
-    CURLMcode (*multi_perform)(CURLM *, int *);
-    CURLMcode (*multi_poll)(CURLM *, struct curl_waitfd[], unsigned int, int, int *);
-    CURLMsg *(*multi_info_read)(CURLM *, int *);
-    CURLMcode (*multi_cleanup)(CURLM *);
-    struct curl_slist *(*slist_append)(struct curl_slist *, const char *);
-    void (*slist_free_all)(struct curl_slist *);
-} C;
-#undef curl_easy_setopt /* curl.h's own macros for these three */
+#undef curl_easy_setopt /* curl.h's own type-checking macros for these three */
 #undef curl_easy_getinfo
 #undef curl_multi_setopt
+#define CURL_FUNCS(X)                                                                                         \
+    X(global_init) X(easy_init) X(easy_duphandle) X(easy_setopt) X(easy_getinfo) X(easy_perform)              \
+    X(easy_cleanup) X(easy_strerror) X(multi_init) X(multi_setopt) X(multi_add_handle) X(multi_remove_handle) \
+    X(multi_perform) X(multi_poll) X(multi_info_read) X(multi_cleanup) X(slist_append) X(slist_free_all)
+#define CURL_FIELD(n) __typeof__(&curl_##n) n;
+static struct {
+    CURL_FUNCS(CURL_FIELD)
+} C;
 #define curl_global_init C.global_init
 #define curl_easy_init C.easy_init
 #define curl_easy_duphandle C.easy_duphandle
@@ -97,14 +85,10 @@ static struct {
 #define curl_slist_append C.slist_append
 #define curl_slist_free_all C.slist_free_all
 
-/* Opens libcurl and takes every function above (once); CK_EIO naming what is missing. */
+/* Opens libcurl, takes every function above and starts it (once); CK_EIO naming what is
+ * missing. */
 static int curl_open(const char *repo_id, ck_err *err)
 {
-    static const char *const names[] = {
-        "curl_global_init", "curl_easy_init", "curl_easy_duphandle", "curl_easy_setopt", "curl_easy_getinfo",
-        "curl_easy_perform", "curl_easy_cleanup", "curl_easy_strerror", "curl_multi_init", "curl_multi_setopt",
-        "curl_multi_add_handle", "curl_multi_remove_handle", "curl_multi_perform", "curl_multi_poll",
-        "curl_multi_info_read", "curl_multi_cleanup", "curl_slist_append", "curl_slist_free_all"};
     static int opened;
     if (opened)
         return CK_OK;
@@ -113,11 +97,13 @@ static int curl_open(const char *repo_id, ck_err *err)
         return ck_err_set(err, CK_EIO, repo_id, NULL, CK_NO_OFFSET, "reading from the Hub needs libcurl, which "
                           "cannot be opened (%s): apt-get install libcurl4, or download what lint needs: hf download "
                           "%s --include config.json model.safetensors.index.json", dlerror(), repo_id);
-    void **slot = (void **)&C;
-    for (size_t i = 0; i < sizeof names / sizeof *names; i++)
-        if (!(slot[i] = dlsym(lib, names[i])))
-            return ck_err_set(err, CK_EIO, repo_id, NULL, CK_NO_OFFSET, "libcurl.so.4 lacks %s (a libcurl "
-                              "older than 7.66): update libcurl4", names[i]);
+#define CURL_TAKE(n)                                                                                  \
+    if (!(*(void **)&C.n = dlsym(lib, "curl_" #n)))                                                 \
+        return ck_err_set(err, CK_EIO, repo_id, NULL, CK_NO_OFFSET, "libcurl.so.4 lacks curl_" #n " (a " \
+                          "libcurl older than 7.66): update libcurl4");
+    CURL_FUNCS(CURL_TAKE)
+    if (curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
+        return ck_err_set(err, CK_EIO, repo_id, NULL, CK_NO_OFFSET, "libcurl could not start (curl_global_init)");
     opened = 1;
     return CK_OK;
 }
@@ -513,11 +499,8 @@ int hub_fetch(const char *repo_id, const char *endpoint_arg, char *out, size_t n
                           "download it (hf download %s), or what lint reads from it alone: hf download %s --include "
                           "config.json model.safetensors.index.json (lint then works from the index)", dir, repo_id,
                           repo_id);
-    static int curl_ready;
     if (curl_open(repo_id, err) != CK_OK)
         return err->code;
-    if (!curl_ready++ && curl_global_init(CURL_GLOBAL_DEFAULT) != 0)
-        return ck_err_set(err, CK_EIO, repo_id, NULL, CK_NO_OFFSET, "libcurl could not start");
     hub_conn h = {curl_easy_init(), NULL, "", repo_id, 60, 0, 0, "", ""};
     if (!h.c)
         return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
