@@ -237,6 +237,15 @@ START_TEST(test_state_keys)
 }
 END_TEST
 
+/* Opens dir and finds tensor key in it (*i its index). */
+static void open_tensor(const char *dir, const char *key, ck_checkpoint *ck, size_t *i)
+{
+    ck_err err;
+    ck_err_clear(&err);
+    ck_assert_msg(ckpt_open(dir, 1, ck, &err) == CK_OK, "%s: %s", dir, err.msg);
+    ck_assert_msg(ckpt_find_index(ck, key, i), "%s: no %s", dir, key);
+}
+
 /* Statistics through the kernels' conversion equal torch's own (fixtures/real/st-dtypes.stats). */
 START_TEST(test_stats_match_torch)
 {
@@ -331,9 +340,8 @@ START_TEST(test_stats_packed_dequant)
     ck_checkpoint ck;
     ck_err err;
     ck_err_clear(&err);
-    ck_assert_int_eq(ckpt_open("fixtures/moe/tiny-gpt-oss-mxfp4", 1, &ck, &err), CK_OK);
     size_t i;
-    ck_assert(ckpt_find_index(&ck, "model.layers.0.mlp.experts.down_proj_blocks", &i));
+    open_tensor("fixtures/moe/tiny-gpt-oss-mxfp4", "model.layers.0.mlp.experts.down_proj_blocks", &ck, &i);
     tensor_summary ts;
     ck_assert_msg(tensor_summarize(&ck, i, 0, 0, &ts, &err) == CK_OK, "%s", err.msg);
     ck_assert_int_eq(ts.dequantized, 1);
@@ -350,9 +358,8 @@ START_TEST(test_stats_background)
     ck_checkpoint ck;
     ck_err err;
     ck_err_clear(&err);
-    ck_assert_int_eq(ckpt_open("fixtures/real/tiny-qwen2", 1, &ck, &err), CK_OK);
     size_t i;
-    ck_assert(ckpt_find_index(&ck, "model.embed_tokens.weight", &i));
+    open_tensor("fixtures/real/tiny-qwen2", "model.embed_tokens.weight", &ck, &i);
     tensor_summary want;
     ck_assert_int_eq(tensor_summarize(&ck, i, 0, 0, &want, &err), CK_OK);
     static tstats_job j;
