@@ -772,18 +772,45 @@ static void stage_where(const plan *p, int s, char *buf, size_t n)
         snprintf(buf + w, n - (size_t)w, "no layers");
 }
 
-/* Whether q's assertion holds at TP tp x PP pp (the plan's layout otherwise): 1, 0, or -1 on a
- * rules error. */
-static int assert_holds(plan *p, const rules_stage_req *q, int tp, int pp, ck_err *err)
+/* Whether q's assertion holds on pipeline stage s, whose first layer is start, of the layout
+ * tp x pp: 1, 0, or -1 with err filled. Besides the config, lets and tp_size/pp_size, the
+ * assertion may name the stage: pp_rank and start_layer. */
+static int assert_holds(plan *p, const rules_stage_req *q, int tp, int pp, int s, int start, ck_err *err)
 {
+    static const char *const names[] = {"pp_rank", "start_layer"};
+    const int64_t vals[] = {s, start};
     plan_layout keep = p->layout;
     p->layout.tp = tp;
     p->layout.pp = pp;
-    plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL};
+    plan_env env = {p, NULL, NULL, vals, names, 2, NULL};
     expr_val v;
     int rc = plan_eval(p, q->cond, &env, q->line, &v, err);
     p->layout = keep;
     return rc ? -1 : !v.is_null && !v.is_str && v.v != 0;
+}
+
+/* Whether q's assertion holds on every stage of tp x pp that makes it (each stage for a model's
+ * assertion, the stages that build a layer for a layer's), the stages split as the layout's own
+ * --pp-partition when own is set, else by vLLM's default split: 1, 0, or -1 with err. */
+static int assert_holds_all(plan *p, const rules_stage_req *q, int tp, int pp, int own, ck_err *err)
+{
+    plan_layout lay = p->layout;
+    if (!own) {
+        lay.has_partition = 0;
+        memset(lay.partition, 0, sizeof lay.partition);
+    }
+    lay.pp = pp;
+    for (int s = 0; s < pp; s++) {
+        int a, b;
+        if (plan_pp_indices(p->num_layers, &lay, s, &a, &b, err) != CK_OK)
+            return -1;
+        if (a == b && !q->model)
+            continue;
+        int h = assert_holds(p, q, tp, pp, s, a, err);
+        if (h <= 0)
+            return h;
+    }
+    return 1;
 }
 
 /* An assertion's error text with each {NAME} an expression could use (a config field, a let,
@@ -813,13 +840,13 @@ static void fill_names(const plan *p, const char *text, char *buf, size_t size)
  * --pp, and which --pp at this --tp, would hold. */
 static int stage_assert(plan *p, const rules_stage_req *q, ck_findings *f, ck_err *err)
 {
-    int holds = assert_holds(p, q, p->layout.tp, p->layout.pp, err);
+    int holds = assert_holds_all(p, q, p->layout.tp, p->layout.pp, 1, err);
     if (holds != 0)
         return holds < 0 ? -1 : 0;
-    char tps[160] = "", pps[160] = "", where[64], at[96];
+    char tps[160] = "", pps[200] = "", where[64], at[96];
     size_t wt = 0, wp = 0;
     for (int t = 1; t <= 64; t *= 2) {
-        int h = assert_holds(p, q, t, p->layout.pp, err);
+        int h = assert_holds_all(p, q, t, p->layout.pp, 1, err);
         if (h < 0)
             return -1;
         if (h)
@@ -827,19 +854,25 @@ static int stage_assert(plan *p, const rules_stage_req *q, ck_findings *f, ck_er
     }
     snprintf(tps + wt, sizeof tps - wt, wt ? " hold it at --pp %d" : "no --tp up to 64 holds it at --pp %d",
              p->layout.pp);
-    for (int pp = 1; pp <= 16 && wp < sizeof pps - 8; pp++) {
-        int h = assert_holds(p, q, p->layout.tp, pp, err);
+    for (int pp = 1; pp <= 16 && pp <= PLAN_MAX_PP && wp < sizeof pps - 8; pp++) {
+        int h = assert_holds_all(p, q, p->layout.tp, pp, 0, err);
         if (h < 0)
             return -1;
         if (h)
             wp += (size_t)snprintf(pps + wp, sizeof pps - wp, "%s%d", wp ? ", " : "--pp ", pp);
     }
-    snprintf(pps + wp, sizeof pps - wp, wp ? " hold it at --tp %d" : "no --pp up to 16 does at --tp %d", p->layout.tp);
+    snprintf(pps + wp, sizeof pps - wp, "%s at --tp %d%s", wp ? " hold it" : "no --pp up to 16 does",
+             p->layout.tp, p->layout.has_partition ? " with vLLM's default split" : "");
     snprintf(where, sizeof where, "%s:%d", p->rules->path, q->line);
     for (int s = 0; s < p->layout.pp; s++) {
         plan_stage *st = &p->stages[s];
-        if (st->layer_end == st->layer_start || st->build_error[0])
-            continue; /* no layer is built there, so nothing asserts */
+        if ((st->layer_end == st->layer_start && !q->model) || st->build_error[0])
+            continue; /* no layer is built there, so a layer's assertion is not made */
+        int h = assert_holds(p, q, p->layout.tp, p->layout.pp, s, st->layer_start, err);
+        if (h < 0)
+            return -1;
+        if (h)
+            continue;
         fill_names(p, q->error, st->build_error, sizeof st->build_error);
         stage_where(p, s, at, sizeof at);
         findings_add(f, "lint.stage_unbuilt", SEV_ERROR, where, "", UINT64_MAX, "%s: the model cannot be built: %s "

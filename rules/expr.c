@@ -11,9 +11,10 @@ typedef enum {
 } node_kind;
 
 typedef enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MOD, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE } bin_op;
-typedef enum { F_CEIL_DIV, F_MIN, F_MAX, F_ROUND_UP, F_DEFINED, F_CONTAINS, F_AT } func_id;
+typedef enum { F_CEIL_DIV, F_MIN, F_MAX, F_ROUND_UP, F_DEFINED, F_CONTAINS, F_AT, F_LEN } func_id;
 /* the functions whose first argument is a name, not a value */
-#define NAMED_CALL(x) ((x)->kind == N_CALL && ((x)->v == F_DEFINED || (x)->v == F_CONTAINS || (x)->v == F_AT))
+#define NAMED_ONLY(id) ((id) == F_DEFINED || (id) == F_LEN) /* f(NAME) */
+#define NAMED_CALL(x) ((x)->kind == N_CALL && (NAMED_ONLY((x)->v) || (x)->v == F_CONTAINS || (x)->v == F_AT))
 
 typedef struct {
     node_kind kind;
@@ -188,20 +189,20 @@ static int parse_primary(parser *p)
     static const struct { const char *name; func_id id; int args; } funcs[] = {
         {"ceil_div", F_CEIL_DIV, 2}, {"min", F_MIN, 2}, {"max", F_MAX, 2},
         {"round_up", F_ROUND_UP, 2}, {"defined", F_DEFINED, 1}, {"contains", F_CONTAINS, 2},
-        {"at", F_AT, 2}};
+        {"at", F_AT, 2}, {"len", F_LEN, 1}};
     int fi = -1;
     for (unsigned k = 0; k < sizeof funcs / sizeof *funcs; k++)
         if (strlen(funcs[k].name) == len && strncmp(funcs[k].name, p->s + b, len) == 0)
             fi = (int)k;
     if (fi < 0)
-        return perr(p, at, "unknown function '%.*s' (known: ceil_div, min, max, round_up, defined, contains, at)",
+        return perr(p, at, "unknown function '%.*s' (known: ceil_div, min, max, round_up, defined, contains, at, len)",
                     (int)len, p->s + b);
     p->i++;
     int k = add_node(p, N_CALL, at);
     if (k < 0)
         return -1;
     p->e->n[k].v = funcs[fi].id;
-    if (funcs[fi].id == F_DEFINED || funcs[fi].id == F_CONTAINS || funcs[fi].id == F_AT) {
+    if (NAMED_ONLY(funcs[fi].id) || funcs[fi].id == F_CONTAINS || funcs[fi].id == F_AT) {
         ws(p);
         size_t nb = p->i;
         skip_name(p);
@@ -209,7 +210,7 @@ static int parse_primary(parser *p)
             return perr(p, nb, "%s() takes a name first", funcs[fi].name);
         p->e->n[k].name = nb;
         p->e->n[k].len = p->i - nb;
-        if (funcs[fi].id != F_DEFINED) {
+        if (!NAMED_ONLY(funcs[fi].id)) {
             ws(p);
             if (!accept(p, ","))
                 return perr(p, p->i, "expected ',' in %s()", funcs[fi].name);
@@ -512,7 +513,7 @@ static int eval_bin(evaluator *ev, const node *x, expr_val *out)
     }
 }
 
-/* A function call: defined(), contains(), at(), min, max, ceil_div, round_up. */
+/* A function call: defined(), contains(), at(), len(), min, max, ceil_div, round_up. */
 static int eval_call(evaluator *ev, const node *x, expr_val *out)
 {
     int64_t a, b;
@@ -534,6 +535,19 @@ static int eval_call(evaluator *ev, const node *x, expr_val *out)
             out->slen = strlen(v.strs[a]);
         } else
             out->v = v.list[a];
+        return 0;
+    }
+    if (x->v == F_LEN) { /* the length of a config list, null when absent */
+        expr_val v;
+        memset(&v, 0, sizeof v);
+        int found = ev->lookup && ev->lookup(ev->ctx, ev->e->text + x->name, x->len, &v);
+        if (!found || v.is_null) {
+            out->is_null = 1;
+            return 0;
+        }
+        if (!v.is_list)
+            return eerr(ev, x, "len() of '%.*s', which is not a list", (int)x->len, ev->e->text + x->name);
+        out->v = v.nlist;
         return 0;
     }
     if (x->v == F_DEFINED) {

@@ -6,7 +6,8 @@
  *   functions: ceil_div(a, b), min(a, b), max(a, b), round_up(a, b) (a rounded up to a multiple
  *   of b), defined(NAME) (1 when NAME is present and not null), contains(NAME, x) (1 when the
  *   config list NAME holds x; 0 when NAME is absent, null or empty), at(NAME, i) (element i of
- *   the config list NAME, an integer or a string; null when NAME is absent or i past its end).
+ *   the config list NAME, an integer or a string; null when NAME is absent or i past its end),
+ *   len(NAME) (the number of elements of the config list NAME; null when NAME is absent or null).
  *
  * Values are 64-bit integers, strings (compared with == and != only) or null; booleans are 0 and 1.
  * `a ?? b` is b when a is null or absent. Any other use of null, an absent name, a division by
@@ -26,7 +27,7 @@ typedef struct {
     int64_t v;
     const char *s;      /* is_str: slen bytes, borrowed from the lookup or the expression */
     size_t slen;
-    int is_list;        /* a list from config.json; only contains() and at() read it */
+    int is_list;        /* a list from config.json; only contains(), at() and len() read it */
     const int64_t *list;/* integers, or NULL when the list holds strings (strs) */
     const char *const *strs;
     int nlist;

@@ -528,7 +528,7 @@ static int parse_assert(rctx *c, const cJSON *o, const char *path, rules_assert 
 
 static int parse_stage_req(rctx *c, const cJSON *o, const char *path, rules_stage_req *q)
 {
-    static const char *const known[] = {"param", "assert", "when", "error", NULL};
+    static const char *const known[] = {"param", "assert", "model", "when", "error", NULL};
     if (!cJSON_IsObject(o))
         return rfail(c, path, 0, "a stage requirement is {\"param\": NAME, \"error\": TEXT} or "
                      "{\"assert\": EXPR, \"error\": TEXT}");
@@ -540,6 +540,10 @@ static int parse_stage_req(rctx *c, const cJSON *o, const char *path, rules_stag
     if (!q->param == !q->cond)
         return rfail(c, path, 0, "a stage requirement names a \"param\" or makes an \"assert\", one of "
                      "the two");
+    const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "model");
+    if (m && (!cJSON_IsBool(m) || !q->cond))
+        return rfail(c, path, 0, "\"model\" is true or false, and only with \"assert\"");
+    q->model = m && cJSON_IsTrue(m);
     if (q->cond)
         return 0;
     for (int i = 0; i < c->r->n_params; i++)

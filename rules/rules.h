@@ -110,7 +110,10 @@ typedef struct {
     char *param;         /* a params[] name, as written ("layers.{layer}.mlp.gate.weight"), or NULL
                           * for an assertion */
     expr *cond;          /* an assertion the model's construction makes on the config and the
-                          * layout (tp_size, pp_size): every stage fails to build where it is false */
+                          * layout (tp_size, pp_size, and the stage's pp_rank and start_layer):
+                          * every stage fails to build where it is false */
+    int model;           /* the assertion is the model's own (made on every stage), not a decoder
+                          * layer's (made only on stages that build a layer) */
     expr *when;          /* NULL: always */
     char *error;         /* the exception text, "RuntimeError: No Glm4MoE layer found in model.layers." */
     int line;

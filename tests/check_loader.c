@@ -859,6 +859,22 @@ START_TEST(test_qwen2_5_vl)
     ck_assert_uint_eq(lint(vm, "qwen2_moe", 1, 3, 0, NULL, 0, &vf), 1);
     ck_assert_ptr_nonnull(strstr(vf.v[0].msg, "RuntimeError: No Qwen3Moe layer found in the language_model."));
     findings_free(&vf);
+    /* Qwen3-VL's and Qwen3-VL-MoE's own assertion: a stage after the first starts at or after
+     * layer len(deepstack_visual_indexes); the model makes it, so a stage without layers makes it
+     * too, after the language model's construction and before the MoE layer search (the oracle's
+     * partitions) */
+    static const char *ds = "AssertionError: start_layer should be greater than or equal to "
+                            "len(deepstack_visual_indexes)";
+    char want[256];
+    snprintf(want, sizeof want, "rank 1 (PP stage 1), layers 0-1: the model cannot be built: %s", ds);
+    free(tu_cli(1, want, "lint --pp 2 --pp-partition 0,2 fixtures/real/tiny-qwen3-vl"));
+    snprintf(want, sizeof want, "rank 1 (PP stage 1), no layers: the model cannot be built: %s", ds);
+    free(tu_cli(1, want, "lint --pp 3 --pp-partition 0,0,2 %s", vm));
+    free(tu_cli(1, "rank 0 (PP stage 0), no layers: the model cannot be built: RuntimeError: No Qwen3Moe layer",
+                "lint --pp 3 --pp-partition 0,0,2 %s", vm));
+    free(tu_cli(1, "--pp 1, 2, 3 hold it at --tp 1 with vLLM's default split",
+                "lint --pp 2 --pp-partition 0,2 fixtures/real/tiny-qwen3-vl"));
+    free(tu_cli(0, NULL, "lint --pp 2 --pp-partition 1,1 fixtures/real/tiny-qwen3-vl"));
     tu_planned x;
     tu_planned_open(&x, fx[0].dir, 1, "qwen2", 1, 1);
     ck_assert(x.planned);

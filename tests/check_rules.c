@@ -85,6 +85,9 @@ START_TEST(test_expr_values)
         {"contains(mlp_only_layers, layer - 56)", 1},
         {"contains(mlp_only_layers, 6)", 0},
         {"contains(absent_list, 6) || contains(sliding_window, 1)", 0},
+        {"len(mlp_only_layers)", 3},
+        {"len(absent_list) ?? 9", 9},
+        {"len(sliding_window) ?? 9", 9},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
         expr_val v = run(t[i].text);
@@ -116,6 +119,9 @@ START_TEST(test_expr_errors)
         {"mlp_only_layers + 1", 1, 1, "a list where a number is needed"},
         {"contains(hidden_size, 1)", 1, 1, "'hidden_size' is not a list of integers"},
         {"contains(1, 2)", 0, 10, "contains() takes a name first"},
+        {"len(hidden_size)", 1, 1, "len() of 'hidden_size', which is not a list"},
+        {"len(1)", 0, 5, "len() takes a name first"},
+        {"len(mlp_only_layers, 1)", 0, 20, "expected ')' closing len("},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
         expr_err err;
@@ -376,6 +382,9 @@ START_TEST(test_rules_errors)
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
          " \"quant\": {\"a\": {\"s\": {\"shape\": [\"1\"], \"per_part\": true}}}}", "$.quant.a.s.per_part", 2, 52,
          "\"per_part\" is true or false, and takes the place of \"shape\""},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"stage_requires\": [{\"param\": \"a.w\", \"model\": true, \"error\": \"E\"}]}", "$.stage_requires[0]", 2, 21,
+         "\"model\" is true or false, and only with \"assert\""},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
         rules_file r;
