@@ -386,7 +386,7 @@ static int key_not_here(const sim *s, int si, const sim_key *k, const sim_param 
 }
 
 /* The loader's strict check after the last key (loader.strict): its text with {params} the full
- * names (strip_prefix put back) of the strict parameters no key filled, as Python prints the set
+ * names (the wrapper's module and strip_prefix put back) of the strict parameters no key filled, as Python prints the set
  * (sorted); "" when there are none or the check does not run. */
 static void strict_line(const plan *p, const plan_stage *st, uint8_t *const *bits, char *buf, size_t size)
 {
@@ -408,7 +408,9 @@ static void strict_line(const plan *p, const plan_stage *st, uint8_t *const *bit
             put(buf, size, &n, q, 1);
             continue;
         }
-        put_pyset(buf, size, &n, names, k, r->strip_prefix);
+        char prefix[256]; /* vLLM's full names: under the wrapper, if any, then strip_prefix */
+        snprintf(prefix, sizeof prefix, "%s%s", p->wrapper ? p->wrapper : "", r->strip_prefix);
+        put_pyset(buf, size, &n, names, k, prefix);
         q += 7;
     }
     free(names);

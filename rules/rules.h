@@ -286,7 +286,7 @@ typedef struct {
                           * TransformersForCausalLM), so its errors name keys and parameters with
                           * strip_prefix and the model as the outer class */
     char **also_strip;   /* loader.also_strip: other prefixes a checkpoint may put before the names
-                          * the loader sees, tried before strip_prefix ("model.language_model.",
+                          * the loader sees, tried before strip_prefix under the wrapper ("model.language_model.",
                           * transformers 4.52-4.57's vision-language checkpoints); (n_also_strip) */
     int n_also_strip;
     char *wrapper_prefix;/* loader.wrapper: where the configuration says so (wrapper_when, NULL:

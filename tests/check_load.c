@@ -393,7 +393,8 @@ START_TEST(test_check_cli_reference)
                                  "real/tiny-minicpm3", "moe/tiny-gpt-oss-mxfp4", "real/tiny-qwen2_5-vl",
                                  "oracle/variants/qwen2_5-vl-language-model-names", "real/tiny-qwen3-vl",
                                  "moe/tiny-llama4", "oracle/variants/llama4-per-expert-keys", "moe/tiny-qwen3-next",
-                                 "moe/tiny-qwen3-vl-moe"};
+                                 "moe/tiny-qwen3-vl-moe", "moe/tiny-kimi-k25",
+                                 "oracle/variants/kimi-k25-legacy-layer-names"};
     for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s --tp 2%s", refd[i], strstr(refd[i], "glm4-moe") ? "" : " --pp 2");
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
@@ -412,6 +413,7 @@ START_TEST(test_check_cli_reference)
     /* gpt-oss's MXFP4 experts dequantized as read (transformers' dequantization gave the
      * reference), under EP too; blocks whose scales are gone are named with what to do */
     free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/moe/tiny-gpt-oss-mxfp4 --tp 2 --ep"));
+    free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/moe/tiny-kimi-k25 --tp 2 --ep"));
     /* Qwen3-Next's gated DeltaNet layers under EP too; its 2 key heads over TP 4: vLLM loads, its
      * forward cannot run, and check says why */
     free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/moe/tiny-qwen3-next --tp 2 --ep"));

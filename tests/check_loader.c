@@ -621,10 +621,10 @@ START_TEST(test_shape_findings)
     } cases[] = {
         {"fixtures/lint/r1-tiny", "model.layers.3.mlp.experts.1.gate_proj.weight_scale_inv",
          "shape [8, 4] does not match [6, 4] expected for 'layers.3.mlp.experts.routed_experts.w13_weight_scale_inv' part w1 "
-         "(from config.json and rules line 70)", 1740},
+         "(from config.json and rules line 74)", 1740},
         {"fixtures/lint/v3-w8a16-tiny", "model.layers.3.mlp.experts.1.gate_proj.weight_packed",
          "shape [64, 8] does not match [48, 8] expected for 'layers.3.mlp.experts.routed_experts.w13_weight_packed' part w1 "
-         "(from config.json and rules line 70)", 75},
+         "(from config.json and rules line 74)", 75},
     };
     for (unsigned c = 0; c < 2; c++) {
         char *tmp = tu_tmpdir();
@@ -884,6 +884,43 @@ START_TEST(test_qwen2_5_vl)
     tu_planned_open(&x, "fixtures/real/tiny-qwen2", 1, "qwen2", 1, 1);
     ck_assert(x.planned);
     ck_assert_str_eq(x.p.wrapper, "");
+    tu_planned_close(&x);
+}
+END_TEST
+
+/* Kimi-K2.5: the DeepSeek-V3 decoder under language_model (the Hub's language_model.model.* and
+ * language_model.lm_head, or the legacy release's language_model.layers.*), the MoonViT tower and
+ * its projector skipped with their reasons; lint clean wherever its heads allow, a dropped text
+ * key named as vLLM names it (the wrapper's module put back), as the oracle recorded. */
+START_TEST(test_kimi_k25)
+{
+    static const char *dirs[] = {"fixtures/moe/tiny-kimi-k25", "fixtures/oracle/variants/kimi-k25-legacy-layer-names"};
+    static const int ok[][2] = {{1, 1}, {2, 1}, {4, 1}, {1, 2}, {2, 2}, {1, 3}};
+    for (unsigned d = 0; d < 2; d++)
+        for (unsigned i = 0; i < sizeof ok / sizeof *ok; i++) {
+            ck_findings f;
+            ck_assert_msg(lint(dirs[d], "deepseek_v3", ok[i][0], ok[i][1], 0, NULL, 0, &f) == 0, "%s TP%d PP%d: %s",
+                          dirs[d], ok[i][0], ok[i][1], f.n ? f.v[0].msg : "");
+            size_t skipped = 0;
+            for (size_t k = 0; k < f.n; k++)
+                if (strcmp(f.v[k].code, "lint.skipped") == 0) {
+                    skipped++;
+                    ck_assert_msg(strncmp(f.v[k].key, "vision_tower.", 13) == 0 ||
+                                  strncmp(f.v[k].key, "mm_projector.", 13) == 0, "%s", f.v[k].key);
+                }
+            ck_assert_uint_eq(skipped, 2);
+            findings_free(&f);
+        }
+    free(tu_cli(0, "29 keys skipped (like this one): the vision tower of Kimi-K2.5", "lint %s", dirs[0]));
+    free(tu_cli(0, "6 keys skipped (like this one): Kimi-K2.5's vision projector", "lint %s", dirs[0]));
+    free(tu_cli(1, "ValueError: Following weights were not initialized from checkpoint: "
+                "{'language_model.model.layers.1.self_attn.kv_a_layernorm.weight'}",
+                "lint --tp 2 fixtures/oracle/variants/kimi-k25-dropped-kv-a-norm"));
+    tu_planned x;
+    tu_planned_open(&x, dirs[0], 1, "deepseek_v3", 1, 1);
+    ck_assert(x.planned);
+    ck_assert_str_eq(x.p.wrapper, "language_model.");
+    ck_assert_int_eq(x.p.num_layers, 2); /* text_config's, not the vision tower's */
     tu_planned_close(&x);
 }
 END_TEST
@@ -1269,6 +1306,7 @@ static Suite *loader_suite(void)
     tcase_add_test(seeds, test_gpt_oss_mxfp4);
     tcase_add_test(seeds, test_qwen2_5_vl);
     tcase_add_test(seeds, test_llama4);
+    tcase_add_test(seeds, test_kimi_k25);
     tcase_add_test(seeds, test_xtuner_notice);
     tcase_add_test(seeds, test_hf_rules);
     tcase_add_test(seeds, test_ep_placement);
