@@ -76,7 +76,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/cli/catalogue.o
 BIN     := $(BUILD)/ckptdoc
 
 .SECONDARY:
-.PHONY: all check test-run golden sweep bench fuzz install uninstall clean deps demo fixtures oracle
+.PHONY: all check test-run golden sweep bench fuzz install uninstall clean deps demo fixtures oracle sarif
 all: $(BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -281,6 +281,15 @@ oracle: $(BIN) $(BUILD)/check_oracle
 	PYTHONHASHSEED=0 $(ORACLE_VENV)/bin/python fixtures/oracle/run_hf.py
 	PYTHONHASHSEED=0 VLLM_CPU_KVCACHE_SPACE=1 $(ORACLE_VENV)/bin/python fixtures/oracle/run.py --logits
 	./$(BUILD)/check_oracle
+
+# Validates the SARIF output against the SARIF 2.1.0 schema with the jsonschema library and
+# records the validated files (fixtures/sarif, docs in the script); make check holds the output to
+# them. Never part of `make check`; what it writes is committed.
+SARIF_VENV ?= build/sarif-venv
+sarif: $(BIN)
+	test -x $(SARIF_VENV)/bin/python || { python3 -m venv $(SARIF_VENV) && \
+	    $(SARIF_VENV)/bin/python -m pip install --disable-pip-version-check -q jsonschema==4.26.0; }
+	$(SARIF_VENV)/bin/python fixtures/sarif/validate.py $(BIN)
 
 # Regenerates the committed fixtures that need only Python's standard library.
 fixtures:

@@ -540,6 +540,47 @@ static void sarif_valid(const char *args, const char *uri_prefix, int min_result
     free(out);
 }
 
+/* The SARIF output is what the SARIF 2.1.0 JSON schema validated (`make sarif`,
+ * fixtures/sarif/validate.py, with the jsonschema library): each recorded command prints, byte for
+ * byte, the file validated, and that file is the one the record's sha256 names. */
+START_TEST(test_sarif_schema)
+{
+    size_t len = 0;
+    char *rec = (char *)tu_read_file("fixtures/sarif/validated.txt", &len);
+    ck_assert_ptr_nonnull(rec);
+    ck_assert_ptr_nonnull(strstr(rec, "\nschema sarif-2.1.0-rtm.4.json sha256 "));
+    int n = 0;
+    char *save = NULL;
+    for (char *line = strtok_r(rec, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char name[64], sha[65], verdict[16], path[128], cmd[1024], *sum = NULL, *out = NULL;
+        int rc = -1, off = 0;
+        if (strncmp(line, "case ", 5) != 0)
+            continue;
+        ck_assert_msg(sscanf(line, "case %63s exit %d sha256 %64s %15s %n", name, &rc, sha, verdict, &off) == 4 && off,
+                      "bad record line: %s", line);
+        ck_assert_msg(strcmp(verdict, "valid") == 0, "%s: the schema did not validate it", name);
+        snprintf(path, sizeof path, "fixtures/sarif/%s.sarif", name);
+        snprintf(cmd, sizeof cmd, "sha256sum %s", path);
+        ck_assert_int_eq(tu_run(cmd, 0, &sum), 0);
+        ck_assert_msg(strncmp(sum, sha, 64) == 0, "%s is not the file the schema validated: run make sarif", path);
+        snprintf(cmd, sizeof cmd, "NO_COLOR=1 OPENBLAS_CORETYPE=Haswell OPENBLAS_NUM_THREADS=1 %s %s 2>/dev/null",
+                 tu_bin(), line + off);
+        ck_assert_int_eq(tu_run(cmd, 0, &out), rc);
+        size_t vl = 0;
+        char *valid = (char *)tu_read_file(path, &vl);
+        ck_assert_ptr_nonnull(valid);
+        ck_assert_msg(vl == strlen(out) && memcmp(valid, out, vl) == 0, "'ckptdoc %s' no longer prints the SARIF "
+                      "the schema validated (%s): run make sarif", line + off, path);
+        free(valid);
+        free(out);
+        free(sum);
+        n++;
+    }
+    ck_assert_int_ge(n, 8);
+    free(rec);
+}
+END_TEST
+
 START_TEST(test_sarif)
 {
     sarif_valid("lint fixtures/folders/lfs-pointers --tp 2 --format sarif", "fixtures/folders/lfs-pointers/", 3);
@@ -1199,6 +1240,7 @@ int main(void)
     tcase_add_test(core, test_finding_catalogue);
     tcase_add_test(core, test_integrations);
     tcase_add_test(core, test_sarif);
+    tcase_add_test(core, test_sarif_schema);
     tcase_add_test(core, test_lint_json_documented);
     tcase_add_test(core, test_check_json);
     tcase_add_test(core, test_mpi_ranks);
