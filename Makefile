@@ -123,6 +123,11 @@ $(BUILD)/%: $(BUILD)/obj/tests/%.o $(BUILD)/obj/tests/suiteutil.o $(BUILD)/obj/t
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(CHECKLIBS) $(LDLIBS)
 
+# make bench's Hub-layout server (the tests' HTTP server with a main)
+$(BUILD)/bench_hubd: bench/hubd.c tests/httpd.c tests/httpd.h
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ bench/hubd.c tests/httpd.c -lpthread
+
 # the oracle suite opens checkpoints as the commands do
 $(BUILD)/check_oracle: $(BUILD)/obj/cli/session.o $(BUILD)/obj/cli/options.o
 
@@ -183,7 +188,7 @@ SWEEP_OUT ?= $(BUILD)/sweep
 sweep: $(BIN)
 	$(Q)bash tests/golden/sweep.sh $(BIN) $(SWEEP_OUT)
 
-bench: deps $(BIN)
+bench: deps $(BIN) $(BUILD)/bench_hubd
 	$(Q)bash bench/bench_inspect.sh $(BIN)
 
 # libFuzzer over the safetensors header parser (clang); new inputs land in build/fuzz-corpus.

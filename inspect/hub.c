@@ -1,7 +1,6 @@
 /* hub.c - see hub.h. */
 #include "inspect/hub.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
@@ -50,6 +49,8 @@ int hub_fetch(const char *repo_id, const char *endpoint, char *out, size_t n, hu
 #include <dlfcn.h>
 
 #include "base/fileio.h"
+#include "base/jscan.h"
+#include "base/strmap.h"
 #include "inspect/ckpt.h"
 
 /* libcurl, opened the first time the Hub is read: linked in, it and the TLS, Kerberos and LDAP
@@ -457,6 +458,103 @@ static void env_path(char *out, size_t n, const char *a, const char *b, const ch
         snprintf(out, n, "%s/%s", home ? home : "/tmp", home_sub);
 }
 
+/* The files the weight_map of index text buf names, each once in the order of first mention
+ * (into *out, the caller frees it; the names are decoded into arena, which holds len + 1 bytes and
+ * must outlive them). A name that would leave the folder is left out (ckpt_open reports it).
+ * Returns the count; -1 when the text is not a JSON object whose weight_map maps keys to names
+ * (ckpt_open reports what is wrong with it); -2 out of memory. ~92,000 entries over ~160 files
+ * in a full-scale index: most name the file the one before named, the others are looked up. */
+static int index_files(const char *buf, size_t len, char *arena, char ***out)
+{
+    jscan j;
+    memset(&j, 0, sizeof j);
+    j.b = (const uint8_t *)buf;
+    j.n = len;
+    j.syntax = 1;
+    j.doc = "index";
+    j.arena = arena;
+    *out = NULL;
+    if (jscan_expect(&j, '{', "'{'") != 0)
+        return -1;
+    for (;;) { /* the top-level keys up to weight_map */
+        jscan_ws(&j);
+        size_t kl;
+        const char *k = jscan_string(&j, 1, &kl);
+        if (!k || jscan_expect(&j, ':', "':'") != 0)
+            return -1;
+        jscan_ws(&j);
+        if (strcmp(k, "weight_map") == 0 && j.i < j.n && j.b[j.i] == '{')
+            break;
+        if (jscan_skip(&j) != 0)
+            return -1;
+        jscan_ws(&j);
+        if (j.i >= j.n || j.b[j.i] != ',')
+            return 0; /* no weight_map */
+        j.i++;
+    }
+    j.i++;
+    strmap named;
+    strmap_init(&named);
+    char **files = NULL;
+    size_t cap = 0, n = 0;
+    const char *prev = NULL;
+    int rc = 0;
+    jscan_ws(&j);
+    if (j.i < j.n && j.b[j.i] == '}')
+        j.i = j.n; /* empty */
+    while (j.i < j.n) {
+        size_t nl, dummy;
+        jscan_ws(&j);
+        if (!jscan_string(&j, 0, NULL) || jscan_expect(&j, ':', "':'") != 0) {
+            rc = -1;
+            break;
+        }
+        jscan_ws(&j);
+        size_t mark = j.arena_n;
+        const char *name = jscan_string(&j, 1, &nl);
+        if (!name || strlen(name) != nl) { /* not a string, or a \u0000 inside */
+            rc = -1;
+            break;
+        }
+        int seen = (prev && strcmp(prev, name) == 0) || strmap_get(&named, name, &dummy) || !ckpt_name_is_safe(name);
+        if (seen)
+            j.arena_n = mark; /* known: drop the copy */
+        else {
+            if (n + 1 >= cap) {
+                size_t nc = cap ? 2 * cap : 256;
+                char **g = realloc(files, nc * sizeof *g);
+                if (!g) {
+                    rc = -2;
+                    break;
+                }
+                files = g;
+                cap = nc;
+            }
+            if (strmap_put(&named, name, n, NULL) < 0) {
+                rc = -2;
+                break;
+            }
+            files[n++] = (char *)name;
+            prev = name;
+        }
+        jscan_ws(&j);
+        if (j.i < j.n && j.b[j.i] == ',') {
+            j.i++;
+            continue;
+        }
+        if (j.i >= j.n || j.b[j.i] != '}')
+            rc = -1;
+        break;
+    }
+    strmap_free(&named);
+    if (rc < 0) {
+        free(files);
+        return rc;
+    }
+    *out = files;
+    return (int)n;
+}
+
 int hub_fetch(const char *repo_id, const char *endpoint_arg, char *out, size_t n, hub_stats *st, ck_err *err)
 {
     memset(st, 0, sizeof *st);
@@ -583,31 +681,24 @@ int hub_fetch(const char *repo_id, const char *endpoint_arg, char *out, size_t n
         rc = http_error(&h, "config.json", status, err);
     if (rc == CK_OK)
         rc = write_file(tmp, "config.json", x.buf, x.len, x.len, err);
-    cJSON *index = NULL;
+    int index = 0; /* an index was fetched and its weight_map read (-1: not JSON of that shape) */
+    char **files = NULL, *arena = NULL;
+    int nfiles = 0;
     if (rc == CK_OK)
         rc = get(&h, "model.safetensors.index.json", 0, 0, 64u << 20, &x, &status, err);
     if (rc == CK_OK && status == 200) {
-        index = cJSON_ParseWithLength(x.buf, x.len);
-        rc = write_file(tmp, "model.safetensors.index.json", x.buf, x.len, x.len, err);
+        /* the shards: the index's files once each */
+        arena = malloc(x.len + 1);
+        nfiles = arena ? index_files(x.buf, x.len, arena, &files) : -2;
+        if (nfiles == -2)
+            rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+        index = nfiles < 0 ? -1 : 1;
+        nfiles = nfiles < 0 ? 0 : nfiles;
+        if (rc == CK_OK)
+            rc = write_file(tmp, "model.safetensors.index.json", x.buf, x.len, x.len, err);
     } else if (rc == CK_OK && status != 404)
         rc = http_error(&h, "model.safetensors.index.json", status, err);
-    /* the shards: the index's files once each, or model.safetensors */
-    const cJSON *wm = cJSON_GetObjectItemCaseSensitive(index, "weight_map"), *e;
-    char **files = NULL;
-    int nfiles = 0;
-    if (rc == CK_OK && cJSON_IsObject(wm)) {
-        files = calloc((size_t)cJSON_GetArraySize(wm) + 1, sizeof *files);
-        cJSON_ArrayForEach(e, wm)
-        {
-            int seen = !cJSON_IsString(e) || !files;
-            for (int i = 0; !seen && i < nfiles; i++)
-                seen = strcmp(files[i], e->valuestring) == 0;
-            if (!seen && !ckpt_name_is_safe(e->valuestring))
-                seen = 1; /* never outside the cache folder (ckpt_open reports the name) */
-            if (!seen)
-                files[nfiles++] = e->valuestring;
-        }
-    } else if (rc == CK_OK && !index) {
+    if (rc == CK_OK && index != 1) { /* no index (or not one ckpt_open will read): one file */
         static char single[] = "model.safetensors";
         files = calloc(2, sizeof *files);
         if (files)
@@ -626,7 +717,7 @@ int hub_fetch(const char *repo_id, const char *endpoint_arg, char *out, size_t n
     if (mk && fclose(mk) != 0 && rc == CK_OK)
         rc = ck_err_set(err, CK_EIO, tmp, HUB_MARKER, CK_NO_OFFSET, "cannot write: %s", strerror(errno));
     free(files);
-    cJSON_Delete(index);
+    free(arena);
     free(x.buf);
     st->bytes = h.received;
     curl_slist_free_all(h.hdr);

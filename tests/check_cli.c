@@ -1209,6 +1209,41 @@ START_TEST(test_hub)
         ck_assert_ptr_null(strstr(out, "passwd: "));
         free(out);
     }
+    /* the index's files listed once each whatever the index does: names repeated, out of order,
+     * escaped (\u0031 is "1"), outside the repo, in a weight_map after other keys: the Hub's
+     * report is the folder's */
+    {
+        char dup[700], f[900], cmd[4096], *local = NULL;
+        snprintf(dup, sizeof dup, "%s/duprepo", tmp);
+        snprintf(cmd, sizeof cmd, "mkdir -p %s && cp fixtures/folders/index-problems/config.json "
+                 "fixtures/folders/index-problems/model-0000[12]-of-00003.safetensors %s/ && "
+                 "cp fixtures/folders/index-problems/model-00002-of-00003.safetensors %s/model-00003-of-00003.safetensors",
+                 dup, dup, dup);
+        ck_assert_int_eq(system(cmd), 0);
+        snprintf(f, sizeof f, "%s/model.safetensors.index.json", dup);
+        tu_write_file(f, "{\"metadata\": {\"total_size\": 12345, \"x\": [1, {\"weight_map\": 2}]},\n"
+                         " \"weight_map\": {\"model.embed_tokens.weight\": \"model-0000\\u0031-of-00003.safetensors\",\n"
+                         "  \"model.norm.weight\": \"model-00001-of-00003.safetensors\",\n"
+                         "  \"model.layers.0.mlp.down_proj.weight\": \"model-00003-of-00003.safetensors\",\n"
+                         "  \"model.evil.weight\": \"../outside.safetensors\",\n"
+                         "  \"model.layers.0.ghost.weight\": \"model-00002-of-00003.safetensors\",\n"
+                         "  \"lm_head.weight\": \"model-00001-of-00003.safetensors\",\n"
+                         "  \"model.norm.weight\": \"model-00003-of-00003.safetensors\"}}\n");
+        snprintf(cmd, sizeof cmd, "%s lint %s", tu_bin(), dup);
+        int want = tu_run(cmd, 0, &local);
+        const char *const dups[] = {"test/dup", dup, NULL};
+        out = hub_once((httpd){.repos = dups}, tmp, "cache-dup", "", "lint test/dup", want);
+        char snap[800];
+        const char *nl = strchr(out, '\n');
+        const char *l2 = nl ? nl + 1 : out, *e2 = strchr(l2, '\n');
+        snprintf(snap, sizeof snap, "%.*s", e2 ? (int)(e2 - l2) : 0, l2);
+        drop_dir(out, snap);
+        drop_dir(local, dup);
+        ck_assert_msg(strstr(out, report_body(local)) != NULL, "%s\nthe folder's:\n%s", out, local);
+        ck_assert_ptr_nonnull(strstr(out, "index.unsafe_shard_name"));
+        free(out);
+        free(local);
+    }
     /* a server slower than the time allowed */
     out = hub_once((httpd){.repos = repos, .delay_ms = 3000}, tmp, "cache-slow", "CKPTDOC_HTTP_TIMEOUT=1",
                    "lint test/qwen2", 2);

@@ -99,28 +99,32 @@ static void serve(httpd *h, int fd)
         return;
     }
     size_t size = (size_t)st.st_size;
-    char *data = malloc(size ? size : 1);
-    if (!data || fread(data, 1, size, fp) != size) {
+    unsigned long long a = 0, b = size ? size - 1 : 0;
+    const char *rg = strcasestr(req, "\r\nRange: bytes=");
+    int ranged = !h->no_ranges && rg && sscanf(rg + 15, "%llu-%llu", &a, &b) == 2 && a < size;
+    if (!ranged)
+        a = 0, b = size ? size - 1 : 0;
+    if (b >= size)
+        b = size ? size - 1 : 0;
+    size_t len = size ? (size_t)(b - a + 1) : 0; /* only the bytes answered are read (sparse files) */
+    char *data = malloc(len ? len : 1);
+    if (!data || (len && pread(fileno(fp), data, len, (off_t)a) != (ssize_t)len)) {
         fclose(fp);
         free(data);
         answer(fd, 500, "Internal Server Error", NULL, "", 0);
         return;
     }
     fclose(fp);
-    unsigned long long a, b;
-    const char *rg = strcasestr(req, "\r\nRange: bytes=");
     char extra[512] = "";
     if (h->commit)
         snprintf(extra, sizeof extra, "X-Repo-Commit: %s\r\n", h->commit);
-    if (!h->no_ranges && rg && sscanf(rg + 15, "%llu-%llu", &a, &b) == 2 && a < size) {
-        if (b >= size)
-            b = size - 1;
+    if (ranged) {
         size_t l = strlen(extra);
         snprintf(extra + l, sizeof extra - l, "Content-Range: bytes %llu-%llu/%llu\r\n", a, b,
                  (unsigned long long)size + (h->lie_size ? 4096u : 0u));
-        answer(fd, 206, "Partial Content", extra, data + a, (size_t)(b - a + 1));
+        answer(fd, 206, "Partial Content", extra, data, len);
     } else
-        answer(fd, 200, "OK", extra, data, size);
+        answer(fd, 200, "OK", extra, data, len);
     free(data);
 }
 
@@ -155,7 +159,7 @@ int httpd_start(httpd *h)
     sa.sin_family = AF_INET;
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     socklen_t sl = sizeof sa;
-    if (bind(h->fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(h->fd, 16) != 0 ||
+    if (bind(h->fd, (struct sockaddr *)&sa, sizeof sa) != 0 || listen(h->fd, 256) != 0 ||
         getsockname(h->fd, (struct sockaddr *)&sa, &sl) != 0 || pthread_create(&h->th, NULL, loop, h) != 0) {
         close(h->fd);
         return -1;
