@@ -4,7 +4,8 @@ threads, in the same run. The model is a 331M-parameter BF16 Llama that transfor
 (4 shards) into WORKDIR the first time. Both run in fp32; torch's figure is its steady forward
 (the median of 5 after one warm-up), ckptdoc's the layout's forward pass its JSON report times
 (the median of 3 runs of `check --tp 1`). Skipped, saying so, when torch or transformers is not
-installed. Usage: bench_forward.py CKPTDOC WORKDIR"""
+installed. Then TP 2 x PP 2 under mpirun against the single process (mpi_ranks).
+Usage: bench_forward.py CKPTDOC WORKDIR"""
 import json
 import os
 import statistics
@@ -60,6 +61,56 @@ def main():
     print("  ckptdoc check --tp 1     median %.3f s  (products: %s)" % (c_med, runs[0]["forward"]["cpu_products"]))
     print("  torch %s           median %.3f s" % (torch.__version__.split("+")[0], t_med))
     print("  ratio ckptdoc/torch      %.2f, goal <= 1" % (c_med / t_med))
+    mpi_ranks(ckptdoc, d)
+
+
+def timed(cmd, env=None):
+    """Wall seconds, peak RSS (bytes), exit status and standard output of cmd."""
+    t = time.perf_counter()
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env, text=True)
+    out = p.stdout.read()
+    _, status, ru = os.wait4(p.pid, 0)
+    return time.perf_counter() - t, ru.ru_maxrss * 1024, os.waitstatus_to_exitcode(status), out
+
+
+def mpi_ranks(ckptdoc, d):
+    """TP 2 x PP 2 as one process per rank under mpirun against the single process, on the same
+    model: each rank's load time and peak memory (from check's JSON report) against the single
+    process's load of all four ranks (check --load-only) and its peak memory; the whole check's
+    wall time both ways (which includes the unsharded model rank 0 or the one process computes).
+    Skipped, saying so, without mpirun."""
+    import re
+    import shutil
+    mpirun = shutil.which("mpirun")
+    if not mpirun:
+        print("check under mpirun: skipped (no mpirun; make deps installs Open MPI)")
+        return
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    lay = ["--tp", "2", "--pp", "2"]
+    single, multi, loads = [], [], []
+    for _ in range(3):
+        loads.append(timed([ckptdoc, "check", d, "--load-only"] + lay, env))
+        single.append(timed([ckptdoc, "check", d, "--format", "json"] + lay, env))
+        multi.append(timed([mpirun, "--allow-run-as-root", "--oversubscribe", "-np", "4", ckptdoc, "check", d,
+                            "--format", "json"] + lay, env))
+    if any(r[2] != 0 for r in single + multi):
+        print("check under mpirun: skipped (exit %s)" % sorted({r[2] for r in single + multi}))
+        return
+    m = re.search(r"read in ([0-9.]+) s", loads[0][3])
+    load_s = statistics.median(float(re.search(r"read in ([0-9.]+) s", r[3]).group(1)) for r in loads) if m else 0
+    procs = [json.loads(r[3])["processes"] for r in multi]
+    print("check --tp 2 --pp 2 of the same model, one process against one per rank (mpirun -np 4), medians of 3:")
+    print("  one process   load of the 4 ranks %.2f s, peak memory %.0f MB (--load-only); whole check %.2f s, "
+          "peak %.0f MB" % (load_s, statistics.median(r[1] for r in loads) / 1e6,
+                            statistics.median(r[0] for r in single), statistics.median(r[1] for r in single) / 1e6))
+    for k in range(len(procs[0])):
+        pr = [p[k] for p in procs]
+        print("  rank %d (stage %d, TP rank %d)  load %.2f s, peak memory %.0f MB, read %.0f MB"
+              % (k, pr[0]["stage"], pr[0]["tp_rank"], statistics.median(x["load"]["seconds"] for x in pr),
+                 statistics.median(x["peak_rss_bytes"] for x in pr) / 1e6,
+                 statistics.median(x["bytes_read"] for x in pr) / 1e6))
+    print("  mpirun -np 4  whole check %.2f s (rank 0 also computes the unsharded model)"
+          % statistics.median(r[0] for r in multi))
 
 
 if __name__ == "__main__":
