@@ -667,9 +667,9 @@ static int parse_loader(rctx *c, const cJSON *root)
     if (cJSON_GetObjectItemCaseSensitive(ld, "notice")) {
         if (get_pattern(c, ld, "$.loader", "notice", &r->notice))
             return -1;
+        r->has_notice = 1; /* compiled: rules_free frees it, whatever follows */
         if (pattern_cap_index(&r->notice, "param", 5) < 0 || !r->notice_reason)
             return rfail(c, "$.loader.notice", 0, "a notice needs a {param} capture and a notice_reason");
-        r->has_notice = 1;
     }
     const cJSON *cl = cJSON_GetObjectItemCaseSensitive(ld, "classes");
     if (cl) {
