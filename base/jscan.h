@@ -29,6 +29,17 @@ typedef struct {
     size_t arena_n;
 } jscan;
 
+/* A scanner over the n bytes at b, its strings decoded into arena (n + 1 bytes, may be NULL when
+ * none is kept), syntax errors recorded with status syntax, the text named doc in messages. */
+static inline void jscan_init(jscan *s, const void *b, size_t n, char *arena, int syntax, const char *doc)
+{
+    memset(s, 0, sizeof *s);
+    s->b = (const uint8_t *)b;
+    s->n = n;
+    s->arena = arena;
+    s->syntax = syntax;
+    s->doc = doc;
+}
 /* Records an error (the first wins) at position at; returns -1. */
 int jscan_fail(jscan *s, int status, const char *key, size_t at, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));

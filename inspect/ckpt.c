@@ -537,12 +537,7 @@ static int index_load(ck_checkpoint *ck, const char *path, index_ctx *x)
     if (!ck->index_arena)
         return -1;
     jscan j;
-    memset(&j, 0, sizeof j);
-    j.b = (const uint8_t *)text;
-    j.n = got;
-    j.syntax = 1;
-    j.doc = "index";
-    j.arena = ck->index_arena;
+    jscan_init(&j, text, got, ck->index_arena, 1, "index");
     int rc = 0;
     size_t bad = jscan_utf8_invalid_at(j.b, j.n);
     if (bad != SIZE_MAX)

@@ -460,19 +460,15 @@ static void env_path(char *out, size_t n, const char *a, const char *b, const ch
 
 /* The files the weight_map of index text buf names, each once in the order of first mention
  * (into *out, the caller frees it; the names are decoded into arena, which holds len + 1 bytes and
- * must outlive them). A name that would leave the folder is left out (ckpt_open reports it).
+ * must outlive them). A name that would leave the folder, or holds a \u0000, is left out
+ * (ckpt_open reports it).
  * Returns the count; -1 when the text is not a JSON object whose weight_map maps keys to names
  * (ckpt_open reports what is wrong with it); -2 out of memory. ~92,000 entries over ~160 files
  * in a full-scale index: most name the file the one before named, the others are looked up. */
 static int index_files(const char *buf, size_t len, char *arena, char ***out)
 {
     jscan j;
-    memset(&j, 0, sizeof j);
-    j.b = (const uint8_t *)buf;
-    j.n = len;
-    j.syntax = 1;
-    j.doc = "index";
-    j.arena = arena;
+    jscan_init(&j, buf, len, arena, 1, "index");
     *out = NULL;
     if (jscan_expect(&j, '{', "'{'") != 0)
         return -1;
@@ -512,11 +508,13 @@ static int index_files(const char *buf, size_t len, char *arena, char ***out)
         jscan_ws(&j);
         size_t mark = j.arena_n;
         const char *name = jscan_string(&j, 1, &nl);
-        if (!name || strlen(name) != nl) { /* not a string, or a \u0000 inside */
+        if (!name) { /* not a string */
             rc = -1;
             break;
         }
-        int seen = (prev && strcmp(prev, name) == 0) || strmap_get(&named, name, &dummy) || !ckpt_name_is_safe(name);
+        /* a \u0000 inside, or a name outside the folder: left out (ckpt_open reports it) */
+        int seen = strlen(name) != nl || (prev && strcmp(prev, name) == 0) || strmap_get(&named, name, &dummy) ||
+                   !ckpt_name_is_safe(name);
         if (seen)
             j.arena_n = mark; /* known: drop the copy */
         else {

@@ -114,11 +114,7 @@ static int rfail(rctx *c, const char *path, int col_in, const char *fmt, ...)
     va_end(ap);
     ck_err_set(c->err, CK_EFORMAT, c->file, path, CK_NO_OFFSET, "%s", msg);
     jscan j;
-    memset(&j, 0, sizeof j);
-    j.b = (const uint8_t *)c->text;
-    j.n = c->len;
-    j.syntax = 1;
-    j.arena = malloc(c->len + 1);
+    jscan_init(&j, c->text, c->len, malloc(c->len + 1), 1, NULL);
     if (j.arena && locate(&j, path) == 0) {
         size_t off = j.i;
         if (col_in > 0 && off < c->len && c->text[off] == '"')
@@ -267,11 +263,7 @@ static int get_string_array(rctx *c, const cJSON *x, const char *path, char ***o
 /* A scanner over the rules text from its start. */
 static void text_scan(const rctx *c, jscan *j)
 {
-    memset(j, 0, sizeof *j);
-    j->b = (const uint8_t *)c->text;
-    j->n = c->len;
-    j->syntax = 1;
-    j->arena = c->arena;
+    jscan_init(j, c->text, c->len, c->arena, 1, NULL);
 }
 
 static int line_of(rctx *c, const char *path)
