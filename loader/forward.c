@@ -170,7 +170,7 @@ static int64_t cfg_int(const ck_config *c, const char *name, int64_t dflt)
 static int fwd_eval(const plan *p, int which, const int64_t *layer, expr_val *v, ck_err *err)
 {
     static const char *const names[] = {"layer"}; /* per-layer entries (sliding, rope) see it */
-    plan_env env = {p, NULL, NULL, layer, layer ? names : NULL, layer ? 1 : 0, NULL};
+    plan_env env = {p, NULL, NULL, layer, layer ? names : NULL, layer ? 1 : 0, NULL, NULL};
     if (plan_eval(p, p->rules->forward[which], &env, p->rules->forward_line[which], v, err) != CK_OK) {
         snprintf(err->key, sizeof err->key, "forward.%s", rules_forward_name(which));
         return err->code;

@@ -96,7 +96,7 @@ static int when_true(sim *s, when_memo *m, const pattern *pt, const expr *when, 
     int64_t key = m->cap >= 0 ? v[m->cap].v : m->cap == CONSTANT ? 0 : -1;
     if (m->memo && key >= 0 && key < MEMO_N && m->memo[key] >= 0)
         return m->memo[key];
-    plan_env env = {s->p, pt, v, NULL, NULL, 0, NULL};
+    plan_env env = {s->p, pt, v, NULL, NULL, 0, NULL, NULL};
     expr_val w;
     if (plan_eval(s->p, when, &env, line, &w, err))
         return -1;
@@ -783,7 +783,7 @@ int sim_expected_shape(const sim *s, const sim_key *k, uint64_t *want, int *nd, 
                                       size, pp->in, {0}};
                 const char *names[3] = {"out", "in", "parts"}; /* one part: this key's */
                 int64_t v[3] = {size, pp->in, 1};
-                plan_env e3 = {p, NULL, NULL, v, names, 3, pp->scheme};
+                plan_env e3 = {p, NULL, NULL, v, names, 3, pp->scheme, NULL};
                 ck_err e2;
                 ck_err_clear(&e2);
                 for (int d = 0; d < fresh.nd && fresh.ok; d++) {
@@ -1022,7 +1022,7 @@ static int part_sizes(sim *s)
     for (int t = 0, b = 0; t <= r->n_params; t++) {
         s->pbase[t] = (size_t)b;
         for (int j = 0; t < r->n_params && j < r->params[t].n_parts; j++) {
-            plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL};
+            plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL, NULL};
             expr_val ps;
             ck_err e2;
             ck_err_clear(&e2);

@@ -935,7 +935,7 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
         }
         const expr *pairs = rc == CK_OK && e.rule >= 0 ? p->rules->keys[e.rule].rotary_pairs : NULL;
         if (pairs) { /* Llama 4's q and k rows: interleaved rotary pairs reordered to halves */
-            plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL};
+            plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL, NULL};
             expr_val hv;
             if ((rc = plan_eval(p, pairs, &env, p->rules->keys[e.rule].line, &hv, err)) == CK_OK &&
                 (hv.is_null || hv.is_str || hv.v < 2 || hv.v % 2 || ten->ndim != 2 || ten->shape[0] % (uint64_t)hv.v))

@@ -213,6 +213,8 @@ int plan_lookup(void *envp, const char *name, size_t len, expr_val *out)
     if (env->caps)
         for (int i = 0; i < env->caps->n_caps; i++)
             if (name_is(env->caps->caps[i].name, name, len)) {
+                if (env->uses)
+                    *env->uses |= PLAN_USES_CAPS;
                 if (env->caps->caps[i].kind == CAP_INT || !env->vals[i].s)
                     out->v = env->vals[i].v; /* an integer capture, or a range variable */
                 else {
@@ -224,6 +226,8 @@ int plan_lookup(void *envp, const char *name, size_t len, expr_val *out)
             }
     for (int i = 0; i < env->n_extra; i++)
         if (name_is(env->extra_n[i], name, len)) {
+            if (env->uses)
+                *env->uses |= PLAN_USES_EXTRA;
             out->v = env->extra_v[i];
             return 1;
         }
@@ -315,21 +319,6 @@ int plan_eval(const plan *p, const expr *e, plan_env *env, int line, expr_val *o
     return CK_EFORMAT;
 }
 
-static int eval_int(const plan *p, const expr *e, plan_env *env, int line, int64_t *v, ck_err *err)
-{
-    expr_val x;
-    if (plan_eval(p, e, env, line, &x, err))
-        return CK_EFORMAT;
-    if (x.is_null || x.is_str) {
-        ck_err_set(err, CK_EFORMAT, p->rules->path, NULL, CK_NO_OFFSET, "\"%s\" is %s where a "
-                   "number is needed", expr_text(e), x.is_null ? "null" : "a string");
-        err->line = line;
-        return CK_EFORMAT;
-    }
-    *v = x.v;
-    return CK_OK;
-}
-
 /* ------------------------------------------------------------------------------------------ */
 
 typedef struct {
@@ -342,7 +331,64 @@ typedef struct {
     ck_err *err;
     int reported;       /* construction findings already given for this template */
     uint64_t visits;    /* values its captures' ranges were bound to, all levels (PLAN_MAX_BINDINGS) */
+    struct {            /* values of its expressions that no capture decided (x_eval) */
+        const expr *e;
+        const cfg_quant *scheme;
+        int uses;       /* PLAN_USES_EXTRA: the extra names' values below are part of the key */
+        int64_t extra[3];
+        expr_val v;
+    } memo[24];
+    int n_memo;
 } expander;
+
+/* e evaluated on env (plan_eval), remembered while the template is expanded when no capture
+ * decided it: the lets, config.json and the layout stay as they are for the whole expansion, so
+ * such a value changes only with the module's scheme and the extra names' values (out, in),
+ * which are part of the key. Shapes that are the same on every layer are evaluated once. */
+static int x_eval(expander *x, const expr *e, plan_env *env, int line, expr_val *out)
+{
+    for (int i = 0; i < x->n_memo; i++) {
+        if (x->memo[i].e != e || x->memo[i].scheme != env->scheme)
+            continue;
+        int same = 1;
+        for (int k = 0; same && (x->memo[i].uses & PLAN_USES_EXTRA) && k < env->n_extra && k < 3; k++)
+            same = x->memo[i].extra[k] == env->extra_v[k];
+        if (same) {
+            *out = x->memo[i].v;
+            return CK_OK;
+        }
+    }
+    int uses = 0;
+    env->uses = &uses;
+    int rc = plan_eval(x->p, e, env, line, out, x->err);
+    env->uses = NULL;
+    if (rc == CK_OK && !(uses & PLAN_USES_CAPS) && env->n_extra <= 3 &&
+        x->n_memo < (int)(sizeof x->memo / sizeof *x->memo)) {
+        x->memo[x->n_memo].e = e;
+        x->memo[x->n_memo].scheme = env->scheme;
+        x->memo[x->n_memo].uses = uses;
+        for (int k = 0; k < 3; k++)
+            x->memo[x->n_memo].extra[k] = k < env->n_extra ? env->extra_v[k] : 0;
+        x->memo[x->n_memo++].v = *out;
+    }
+    return rc;
+}
+
+/* x_eval of an integer (eval_int's checks). */
+static int x_eval_int(expander *x, const expr *e, plan_env *env, int line, int64_t *v)
+{
+    expr_val r;
+    if (x_eval(x, e, env, line, &r))
+        return CK_EFORMAT;
+    if (r.is_null || r.is_str) {
+        ck_err_set(x->err, CK_EFORMAT, x->p->rules->path, NULL, CK_NO_OFFSET, "\"%s\" is %s where a "
+                   "number is needed", expr_text(e), r.is_null ? "null" : "a string");
+        x->err->line = line;
+        return CK_EFORMAT;
+    }
+    *v = r.v;
+    return CK_OK;
+}
 
 /* The most bindings one parameter template may have on a stage: a DeepSeek-V3 template has 61
  * (one per layer; experts are one fused parameter); nested ranges of 1000 x 1000 x 1000 would
@@ -402,7 +448,7 @@ static const char *tp_sizes(int64_t size, int64_t unit, int64_t heads, char *buf
 /* config.json's num_attention_heads, 0 when it has none. */
 static int64_t plan_heads(const plan *p)
 {
-    plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL};
+    plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL, NULL};
     expr_val v;
     return plan_lookup(&env, "num_attention_heads", 19, &v) && !v.is_null && !v.is_str ? v.v : 0;
 }
@@ -507,12 +553,12 @@ static int emit(expander *x, size_t *cap, int layer)
     const rules_quant *q = scheme_rules(p, sq);
     int nsuf = t->linear ? q->n_suffixes : 1;
     int tp = p->layout.tp, ep = p->layout.ep;
-    plan_env env = {p, &t->name, x->vals, NULL, NULL, 0, sq};
+    plan_env env = {p, &t->name, x->vals, NULL, NULL, 0, sq, NULL};
     int64_t full[PLAN_MAX_DIMS] = {0}, out = 0, in = 0, experts = 0;
-    if (t->experts && eval_int(p, t->experts, &env, t->line, &experts, x->err))
+    if (t->experts && x_eval_int(x, t->experts, &env, t->line, &experts))
         return -1;
     for (int d = 0; d < t->ndim; d++)
-        if (eval_int(p, t->shape[d], &env, t->line, &full[d], x->err))
+        if (x_eval_int(x, t->shape[d], &env, t->line, &full[d]))
             return -1;
     if (t->linear) {
         out = full[0];
@@ -524,7 +570,7 @@ static int emit(expander *x, size_t *cap, int layer)
     int block_k = sq ? sq->block[1] : 0;
     int fp8_block = sq && strcmp(sq->method, "fp8") == 0 && block_n > 0;
     int64_t granule = 1; /* shares rounded to whole units of it (tp_granule) */
-    if (t->tp_granule && eval_int(p, t->tp_granule, &env, t->line, &granule, x->err))
+    if (t->tp_granule && x_eval_int(x, t->tp_granule, &env, t->line, &granule))
         return -1;
     if (!t->linear && t->shard == SHARD_COLUMN && t->n_parts) /* a fused bias, say */
         out = full[0];
@@ -535,8 +581,8 @@ static int emit(expander *x, size_t *cap, int layer)
             lout = 0;
             for (int k = 0; k < t->n_parts; k++) {
                 int64_t ps, heads = 0, lp;
-                if (eval_int(p, t->parts[k].size, &env, t->line, &ps, x->err) ||
-                    (t->parts[k].heads && eval_int(p, t->parts[k].heads, &env, t->line, &heads, x->err)))
+                if (x_eval_int(x, t->parts[k].size, &env, t->line, &ps) ||
+                    (t->parts[k].heads && x_eval_int(x, t->parts[k].heads, &env, t->line, &heads)))
                     return -1;
                 /* vLLM's QKVParallelLinear: fewer kv heads than ranks, one head per rank */
                 if (heads > 0 && heads < tp && tp % heads)
@@ -652,7 +698,7 @@ static int emit(expander *x, size_t *cap, int layer)
             for (int pass = 0; pass < 2; pass++) {
                 const char *names[3] = {"out", "in", "parts"}; /* parts: the fused parts, 1 if none */
                 int64_t v[3] = {pass ? lout : out, pass ? lin : in, t->n_parts ? t->n_parts : 1};
-                plan_env e2 = {p, &t->name, x->vals, v, names, 3, sq};
+                plan_env e2 = {p, &t->name, x->vals, v, names, 3, sq, NULL};
                 int nd = 0;
                 for (int d = 0; d < q->suffixes[s].ndim && d0 + nd < PLAN_MAX_DIMS; d++) {
                     int64_t dim;
@@ -660,7 +706,7 @@ static int emit(expander *x, size_t *cap, int layer)
                      * FusedMoE keeps [experts], not [experts, 1] */
                     if (experts && !t->n_parts && q->suffixes[s].per_part)
                         continue;
-                    if (eval_int(p, q->suffixes[s].shape[d], &e2, t->line, &dim, x->err)) {
+                    if (x_eval_int(x, q->suffixes[s].shape[d], &e2, t->line, &dim)) {
                         free(pp.name);
                         return -1;
                     }
@@ -705,11 +751,11 @@ static int expand(expander *x, size_t *cap, int k)
 {
     const rules_param *t = x->t;
     plan *p = x->p;
-    plan_env env = {p, &t->name, x->vals, NULL, NULL, 0, NULL};
+    plan_env env = {p, &t->name, x->vals, NULL, NULL, 0, NULL, NULL};
     if (k == t->name.n_caps) {
         if (t->when) {
             expr_val w;
-            if (plan_eval(p, t->when, &env, t->line, &w, x->err))
+            if (x_eval(x, t->when, &env, t->line, &w))
                 return -1;
             if (w.is_null || (!w.is_str && !w.v))
                 return 0;
@@ -730,8 +776,7 @@ static int expand(expander *x, size_t *cap, int k)
         if (strcmp(p->rules->ranges[i].name, t->name.caps[k].name) == 0)
             rg = &p->rules->ranges[i];
     int64_t lo, hi;
-    if (!rg || eval_int(p, rg->lo, &env, t->line, &lo, x->err) ||
-        eval_int(p, rg->hi, &env, t->line, &hi, x->err))
+    if (!rg || x_eval_int(x, rg->lo, &env, t->line, &lo) || x_eval_int(x, rg->hi, &env, t->line, &hi))
         return rg ? -1 : ck_err_set(x->err, CK_EFORMAT, p->rules->path, NULL, CK_NO_OFFSET,
                                     "no range for {%s}", t->name.caps[k].name);
     if (hi - lo > 1000000)
@@ -782,7 +827,7 @@ static int assert_holds(plan *p, const rules_stage_req *q, int tp, int pp, int s
     plan_layout keep = p->layout;
     p->layout.tp = tp;
     p->layout.pp = pp;
-    plan_env env = {p, NULL, NULL, vals, names, 2, NULL};
+    plan_env env = {p, NULL, NULL, vals, names, 2, NULL, NULL};
     expr_val v;
     int rc = plan_eval(p, q->cond, &env, q->line, &v, err);
     p->layout = keep;
@@ -817,7 +862,7 @@ static int assert_holds_all(plan *p, const rules_stage_req *q, int tp, int pp, i
  * tp_size) replaced by its integer value (the sizes Python's message prints); other braces stay. */
 static void fill_names(const plan *p, const char *text, char *buf, size_t size)
 {
-    plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL};
+    plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL, NULL};
     size_t n = 0;
     for (const char *c = text; *c && n + 1 < size; c++) {
         const char *e = *c == '{' ? strchr(c, '}') : NULL;
@@ -888,7 +933,7 @@ static int stage_require(plan *p, const rules_stage_req *q, ck_findings *f, ck_e
 {
     const rules_file *r = p->rules;
     if (q->when) {
-        plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL};
+        plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL, NULL};
         expr_val v;
         if (plan_eval(p, q->when, &env, q->line, &v, err))
             return -1;
@@ -958,7 +1003,7 @@ static int scheme_variant(plan *p, const cfg_quant *q, int group, plan_scheme *o
     /* suffixes that exist only on some configs (a zero point when the weights are asymmetric) */
     for (int i = 0; i < v->n_suffixes; i++) {
         if (v->suffixes[i].when) {
-            plan_env env = {p, NULL, NULL, NULL, NULL, 0, q};
+            plan_env env = {p, NULL, NULL, NULL, NULL, 0, q, NULL};
             expr_val x;
             if (plan_eval(p, v->suffixes[i].when, &env, 0, &x, err)) {
                 free(out->v.suffixes);
@@ -1004,7 +1049,7 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
     }
     /* lets in order: each sees the ones before it (later ones are not yet known) */
     for (int i = 0; i < r->n_lets; i++) {
-        plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL};
+        plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL, NULL};
         if (plan_eval(p, r->lets[i].value, &env, 0, &p->lets[i], err)) {
             snprintf(err->key, sizeof err->key, "let %s", r->lets[i].name);
             plan_free(p);
@@ -1013,7 +1058,7 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
         p->n_lets = i + 1;
     }
     int64_t layers = 0;
-    plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL};
+    plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL, NULL};
     expr_val lv;
     if (!plan_lookup(&env, "num_hidden_layers", 17, &lv) || lv.is_null || lv.is_str || lv.v < 1) {
         plan_free(p);
@@ -1091,7 +1136,7 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
     }
     p->strict = r->strict_error != NULL;
     if (r->strict_when) {
-        plan_env senv = {p, NULL, NULL, NULL, NULL, 0, NULL};
+        plan_env senv = {p, NULL, NULL, NULL, NULL, 0, NULL, NULL};
         expr_val v;
         if (plan_eval(p, r->strict_when, &senv, r->strict_line, &v, err)) {
             plan_free(p);

@@ -130,7 +130,10 @@ typedef struct {
     const char *const *extra_n;
     int n_extra;
     const cfg_quant *scheme;     /* the quant_* names: this module's scheme; NULL: the config's */
+    int *uses;                   /* when set, plan_lookup ORs in PLAN_USES_CAPS when a capture
+                                  * answered and PLAN_USES_EXTRA when an extra name did */
 } plan_env;
+enum { PLAN_USES_CAPS = 1, PLAN_USES_EXTRA = 2 };
 int plan_lookup(void *env, const char *name, size_t len, expr_val *out);
 /* Evaluates e in env; on error fills err naming the rules file line `line`. */
 int plan_eval(const plan *p, const expr *e, plan_env *env, int line, expr_val *out, ck_err *err);

@@ -68,7 +68,7 @@ const char *shard_words(const rules_param *t, int ep)
  * the same way). Part sizes are evaluated without captures (a size depends on config.json alone). */
 static int part_cut(const plan *p, const rules_param *t, int ways, int rank, shard_slice *s, ck_err *err)
 {
-    plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL};
+    plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL, NULL};
     s->dst = 0;
     for (int k = 0; k <= s->part; k++) {
         expr_val sz, hv;

@@ -54,7 +54,7 @@ static const rules_skip *skip_meant_for(const plan *p, int layer)
             v[c].s = ""; /* other captures: empty names */
         v[li].s = NULL;
         v[li].v = layer;
-        plan_env env = {p, &sk->key, v, NULL, NULL, 0, NULL};
+        plan_env env = {p, &sk->key, v, NULL, NULL, 0, NULL, NULL};
         expr_val w;
         ck_err e;
         ck_err_clear(&e);
@@ -182,7 +182,7 @@ static void class_of(const plan *p, const char *path, char *out, size_t size)
         pattern_value vals[PATTERN_MAX_CAPS];
         if (!pattern_match(&r->class_pat[i], path, strlen(path), vals))
             continue;
-        plan_env env = {p, &r->class_pat[i], vals, NULL, NULL, 0, NULL};
+        plan_env env = {p, &r->class_pat[i], vals, NULL, NULL, 0, NULL, NULL};
         expr_val v;
         ck_err err;
         ck_err_clear(&err);
@@ -637,7 +637,7 @@ void sim_run_checks(sim *s)
                 memset(v, 0, sizeof v);
                 if (li >= 0)
                     v[li].v = layer;
-                plan_env env = {p, &c->module, v, NULL, NULL, 0, NULL};
+                plan_env env = {p, &c->module, v, NULL, NULL, 0, NULL, NULL};
                 if (c->when) {
                     expr_val w;
                     ck_err e2;
