@@ -7,6 +7,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "base/jscan.h"
 #include "cli/session.h"
 
 /* The family a checkpoint's key names suggest: the built-in rules whose match.keys patterns all
@@ -54,15 +55,47 @@ int rules_match(const rules_file *r, const ck_config *c)
     return 0;
 }
 
+/* Where the top-level "match" value of rules text sits ([*at, *end)), found by skipping the
+ * values before it: 1, or 0 when the text has none or is not a JSON object up to it. */
+static int match_section(const char *text, size_t len, size_t *at, size_t *end)
+{
+    jscan j;
+    jscan_init(&j, text, len, NULL, 1, "rules");
+    if (jscan_expect(&j, '{', "'{'") != 0)
+        return 0;
+    for (;;) {
+        jscan_ws(&j);
+        size_t key = j.i; /* the key as written (validated, not decoded: no arena) */
+        if (!jscan_string(&j, 0, NULL) || jscan_expect(&j, ':', "':'") != 0)
+            return 0;
+        int is_match = j.i - key >= 7 && memcmp(text + key, "\"match\"", 7) == 0;
+        jscan_ws(&j);
+        size_t start = j.i;
+        if (jscan_skip(&j) != 0)
+            return 0;
+        if (is_match) {
+            *at = start;
+            *end = j.i;
+            return 1;
+        }
+        jscan_ws(&j);
+        if (j.i >= j.n || j.b[j.i] != ',')
+            return 0;
+        j.i++;
+    }
+}
+
 /* Whether built-in rules i can be the ones config.json chooses, from their "match" section alone
  * (auto, model_type, architectures, as rules_match reads them): only the one that can is then
  * parsed in full. 1 when the section cannot be read that way (the full parse says why). */
 static int builtin_may_match(size_t i, const ck_config *cfg)
 {
-    size_t len = 0;
+    size_t len = 0, at = 0, end = 0;
     const char *text = rules_builtin_text(i, &len);
-    cJSON *root = text ? cJSON_ParseWithLength(text, len) : NULL;
-    const cJSON *m = root ? cJSON_GetObjectItemCaseSensitive(root, "match") : NULL, *e;
+    if (!text || !match_section(text, len, &at, &end))
+        return 1;
+    cJSON *m = cJSON_ParseWithLength(text + at, end - at); /* the section alone, not the whole file */
+    const cJSON *e;
     int may = 1;
     if (cJSON_IsObject(m)) {
         const cJSON *au = cJSON_GetObjectItemCaseSensitive(m, "auto");
@@ -76,7 +109,7 @@ static int builtin_may_match(size_t i, const ck_config *cfg)
             cJSON_ArrayForEach(e, ar) may |= cJSON_IsString(e) ? strstr(cfg->architectures, e->valuestring) != NULL : 1;
         }
     }
-    cJSON_Delete(root);
+    cJSON_Delete(m);
     return may;
 }
 
