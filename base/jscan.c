@@ -193,7 +193,7 @@ const char *jscan_string(jscan *s, int keep, size_t *len_out)
         return NULL;
     }
     s->i++;
-    char *dst = s->arena + s->arena_n;
+    char *dst = keep ? s->arena + s->arena_n : NULL; /* no arena needed to validate */
     size_t dn = 0;
     for (;;) {
         size_t start = s->i;

@@ -29,8 +29,9 @@ typedef struct {
     size_t arena_n;
 } jscan;
 
-/* A scanner over the n bytes at b, its strings decoded into arena (n + 1 bytes, may be NULL when
- * none is kept), syntax errors recorded with status syntax, the text named doc in messages. */
+/* A scanner over the n bytes at b, its strings decoded into arena (n + 1 bytes; NULL when no
+ * string is kept: jscan_string with keep 0 and jscan_skip need none), syntax errors recorded with
+ * status syntax, the text named doc in messages. */
 static inline void jscan_init(jscan *s, const void *b, size_t n, char *arena, int syntax, const char *doc)
 {
     memset(s, 0, sizeof *s);

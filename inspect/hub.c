@@ -460,34 +460,44 @@ static void env_path(char *out, size_t n, const char *a, const char *b, const ch
 
 /* The files the weight_map of index text buf names, each once in the order of first mention
  * (into *out, the caller frees it; the names are decoded into arena, which holds len + 1 bytes and
- * must outlive them). A name that would leave the folder, or holds a \u0000, is left out
- * (ckpt_open reports it).
- * Returns the count; -1 when the text is not a JSON object whose weight_map maps keys to names
- * (ckpt_open reports what is wrong with it); -2 out of memory. ~92,000 entries over ~160 files
- * in a full-scale index: most name the file the one before named, the others are looked up. */
+ * must outlive them). A name that would leave the folder, or holds a \u0000, and a value that is
+ * not a string are left out (ckpt_open reports them). Returns the count (0 when the text is JSON
+ * but no object with a weight_map object); -1 when it is not JSON (then it is no index to read);
+ * -2 out of memory. ~92,000 entries over ~160 files in a full-scale index: most name the file the
+ * one before named, the others are looked up. */
 static int index_files(const char *buf, size_t len, char *arena, char ***out)
 {
     jscan j;
-    jscan_init(&j, buf, len, arena, 1, "index");
     *out = NULL;
-    if (jscan_expect(&j, '{', "'{'") != 0)
+    jscan_init(&j, buf, len, NULL, 1, "index");
+    if (jscan_skip(&j) != 0) /* not JSON at all */
         return -1;
-    for (;;) { /* the top-level keys up to weight_map */
+    jscan_init(&j, buf, len, arena, 1, "index");
+    jscan_ws(&j);
+    if (j.i >= j.n || j.b[j.i] != '{')
+        return 0;
+    j.i++;
+    jscan_ws(&j);
+    if (j.i < j.n && j.b[j.i] == '}')
+        return 0;
+    for (;;) { /* the top-level keys up to weight_map (the text is valid JSON) */
         jscan_ws(&j);
-        size_t kl;
-        const char *k = jscan_string(&j, 1, &kl);
-        if (!k || jscan_expect(&j, ':', "':'") != 0)
-            return -1;
+        size_t key = j.i;
+        if (!jscan_string(&j, 0, NULL) || jscan_expect(&j, ':', "':'") != 0)
+            return 0;
+        int is_map = j.i - key >= 12 && memcmp(buf + key, "\"weight_map\"", 12) == 0;
         jscan_ws(&j);
-        if (strcmp(k, "weight_map") == 0 && j.i < j.n && j.b[j.i] == '{')
+        if (is_map)
             break;
         if (jscan_skip(&j) != 0)
-            return -1;
+            return 0;
         jscan_ws(&j);
         if (j.i >= j.n || j.b[j.i] != ',')
             return 0; /* no weight_map */
         j.i++;
     }
+    if (j.i >= j.n || j.b[j.i] != '{')
+        return 0; /* a weight_map that is not an object names no file */
     j.i++;
     strmap named;
     strmap_init(&named);
@@ -501,20 +511,16 @@ static int index_files(const char *buf, size_t len, char *arena, char ***out)
     while (j.i < j.n) {
         size_t nl, dummy;
         jscan_ws(&j);
-        if (!jscan_string(&j, 0, NULL) || jscan_expect(&j, ':', "':'") != 0) {
-            rc = -1;
+        if (!jscan_string(&j, 0, NULL) || jscan_expect(&j, ':', "':'") != 0)
             break;
-        }
         jscan_ws(&j);
         size_t mark = j.arena_n;
-        const char *name = jscan_string(&j, 1, &nl);
-        if (!name) { /* not a string */
-            rc = -1;
+        const char *name = j.i < j.n && j.b[j.i] == '"' ? jscan_string(&j, 1, &nl) : NULL;
+        if (!name && jscan_skip(&j) != 0) /* not a string: skipped */
             break;
-        }
         /* a \u0000 inside, or a name outside the folder: left out (ckpt_open reports it) */
-        int seen = strlen(name) != nl || (prev && strcmp(prev, name) == 0) || strmap_get(&named, name, &dummy) ||
-                   !ckpt_name_is_safe(name);
+        int seen = !name || strlen(name) != nl || (prev && strcmp(prev, name) == 0) ||
+                   strmap_get(&named, name, &dummy) || !ckpt_name_is_safe(name);
         if (seen)
             j.arena_n = mark; /* known: drop the copy */
         else {
@@ -536,13 +542,9 @@ static int index_files(const char *buf, size_t len, char *arena, char ***out)
             prev = name;
         }
         jscan_ws(&j);
-        if (j.i < j.n && j.b[j.i] == ',') {
-            j.i++;
-            continue;
-        }
-        if (j.i >= j.n || j.b[j.i] != '}')
-            rc = -1;
-        break;
+        if (j.i >= j.n || j.b[j.i] != ',')
+            break;
+        j.i++;
     }
     strmap_free(&named);
     if (rc < 0) {
@@ -679,7 +681,7 @@ int hub_fetch(const char *repo_id, const char *endpoint_arg, char *out, size_t n
         rc = http_error(&h, "config.json", status, err);
     if (rc == CK_OK)
         rc = write_file(tmp, "config.json", x.buf, x.len, x.len, err);
-    int index = 0; /* an index was fetched and its weight_map read (-1: not JSON of that shape) */
+    int index = 0; /* an index was fetched and read (-1: it is not JSON, so no index to follow) */
     char **files = NULL, *arena = NULL;
     int nfiles = 0;
     if (rc == CK_OK)

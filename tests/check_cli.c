@@ -1210,8 +1210,8 @@ START_TEST(test_hub)
         free(out);
     }
     /* the index's files listed once each whatever the index does: names repeated, out of order,
-     * escaped (\u0031 is "1"), outside the repo, holding a \u0000, in a weight_map after other
-     * keys: the Hub's report is the folder's */
+     * escaped (\u0031 is "1"), outside the repo, holding a \u0000, a number in place of a name, in
+     * a weight_map after other keys: the Hub's report is the folder's */
     {
         char dup[700], f[900], cmd[4096], *local = NULL;
         snprintf(dup, sizeof dup, "%s/duprepo", tmp);
@@ -1227,6 +1227,7 @@ START_TEST(test_hub)
                          "  \"model.layers.0.mlp.down_proj.weight\": \"model-00003-of-00003.safetensors\",\n"
                          "  \"model.evil.weight\": \"../outside.safetensors\",\n"
                          "  \"model.nul.weight\": \"model-00001\\u0000-of-00003.safetensors\",\n"
+                         "  \"model.num.weight\": 5,\n"
                          "  \"model.layers.0.ghost.weight\": \"model-00002-of-00003.safetensors\",\n"
                          "  \"lm_head.weight\": \"model-00001-of-00003.safetensors\",\n"
                          "  \"model.norm.weight\": \"model-00003-of-00003.safetensors\"}}\n");
