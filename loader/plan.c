@@ -819,15 +819,17 @@ static void stage_where(const plan *p, int s, char *buf, size_t n)
 
 /* Whether q's assertion holds on pipeline stage s, whose first layer is start, of the layout
  * tp x pp: 1, 0, or -1 with err filled. Besides the config, lets and tp_size/pp_size, the
- * assertion may name the stage: pp_rank and start_layer. */
-static int assert_holds(plan *p, const rules_stage_req *q, int tp, int pp, int s, int start, ck_err *err)
+ * assertion may name the stage: pp_rank and start_layer (then PLAN_USES_EXTRA is ORed into *uses,
+ * when uses is not NULL). */
+static int assert_holds(plan *p, const rules_stage_req *q, int tp, int pp, int s, int start, int *uses,
+                        ck_err *err)
 {
     static const char *const names[] = {"pp_rank", "start_layer"};
     const int64_t vals[] = {s, start};
     plan_layout keep = p->layout;
     p->layout.tp = tp;
     p->layout.pp = pp;
-    plan_env env = {p, NULL, NULL, vals, names, 2, NULL, NULL};
+    plan_env env = {p, NULL, NULL, vals, names, 2, NULL, uses};
     expr_val v;
     int rc = plan_eval(p, q->cond, &env, q->line, &v, err);
     p->layout = keep;
@@ -837,7 +839,7 @@ static int assert_holds(plan *p, const rules_stage_req *q, int tp, int pp, int s
 /* Whether q's assertion holds on every stage of tp x pp that makes it (each stage for a model's
  * assertion, the stages that build a layer for a layer's), the stages split as the layout's own
  * --pp-partition when own is set, else by vLLM's default split: 1, 0, or -1 with err. */
-static int assert_holds_all(plan *p, const rules_stage_req *q, int tp, int pp, int own, ck_err *err)
+static int assert_holds_all(plan *p, const rules_stage_req *q, int tp, int pp, int own, int *uses, ck_err *err)
 {
     plan_layout lay = p->layout;
     if (!own) {
@@ -851,7 +853,7 @@ static int assert_holds_all(plan *p, const rules_stage_req *q, int tp, int pp, i
             return -1;
         if (a == b && !q->model)
             continue;
-        int h = assert_holds(p, q, tp, pp, s, a, err);
+        int h = assert_holds(p, q, tp, pp, s, a, uses, err);
         if (h <= 0)
             return h;
     }
@@ -880,18 +882,20 @@ static void fill_names(const plan *p, const char *text, char *buf, size_t size)
     buf[n] = 0;
 }
 
-/* An assertion a decoder layer's construction makes on the config and the layout: where it
- * fails, every stage that builds a layer cannot be built; the finding says which --tp at this
- * --pp, and which --pp at this --tp, would hold. */
+/* An assertion the construction makes on the config and the layout (a decoder layer's, made on
+ * the stages that build a layer, or with "model" the model's own, made on every stage): each
+ * stage where it is false cannot be built, and gets a finding that says which --tp at this --pp,
+ * and which --pp at this --tp, would hold. */
 static int stage_assert(plan *p, const rules_stage_req *q, ck_findings *f, ck_err *err)
 {
-    int holds = assert_holds_all(p, q, p->layout.tp, p->layout.pp, 1, err);
+    int stage_dep = 0; /* whether the assertion names the stage: the split then matters */
+    int holds = assert_holds_all(p, q, p->layout.tp, p->layout.pp, 1, &stage_dep, err);
     if (holds != 0)
         return holds < 0 ? -1 : 0;
     char tps[160] = "", pps[200] = "", where[64], at[96];
     size_t wt = 0, wp = 0;
     for (int t = 1; t <= 64; t *= 2) {
-        int h = assert_holds_all(p, q, t, p->layout.pp, 1, err);
+        int h = assert_holds_all(p, q, t, p->layout.pp, 1, NULL, err);
         if (h < 0)
             return -1;
         if (h)
@@ -900,20 +904,20 @@ static int stage_assert(plan *p, const rules_stage_req *q, ck_findings *f, ck_er
     snprintf(tps + wt, sizeof tps - wt, wt ? " hold it at --pp %d" : "no --tp up to 64 holds it at --pp %d",
              p->layout.pp);
     for (int pp = 1; pp <= 16 && pp <= PLAN_MAX_PP && wp < sizeof pps - 8; pp++) {
-        int h = assert_holds_all(p, q, p->layout.tp, pp, 0, err);
+        int h = assert_holds_all(p, q, p->layout.tp, pp, 0, NULL, err);
         if (h < 0)
             return -1;
         if (h)
             wp += (size_t)snprintf(pps + wp, sizeof pps - wp, "%s%d", wp ? ", " : "--pp ", pp);
     }
     snprintf(pps + wp, sizeof pps - wp, "%s at --tp %d%s", wp ? " hold it" : "no --pp up to 16 does",
-             p->layout.tp, p->layout.has_partition ? " with vLLM's default split" : "");
+             p->layout.tp, p->layout.has_partition && stage_dep ? " with vLLM's default split" : "");
     snprintf(where, sizeof where, "%s:%d", p->rules->path, q->line);
     for (int s = 0; s < p->layout.pp; s++) {
         plan_stage *st = &p->stages[s];
         if ((st->layer_end == st->layer_start && !q->model) || st->build_error[0])
             continue; /* no layer is built there, so a layer's assertion is not made */
-        int h = assert_holds(p, q, p->layout.tp, p->layout.pp, s, st->layer_start, err);
+        int h = assert_holds(p, q, p->layout.tp, p->layout.pp, s, st->layer_start, NULL, err);
         if (h < 0)
             return -1;
         if (h)

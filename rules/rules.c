@@ -757,6 +757,9 @@ static int parse_loader(rctx *c, const cJSON *root)
             get_opt_expr(c, wr, "$.loader.wrapper", "when", &r->wrapper_when))
             return -1;
     }
+    if (r->n_also_strip && !wr) /* the prefixes are what the wrapper's WeightsMapper maps */
+        return rfail(c, "$.loader.also_strip", 0, "other prefixes to strip come with a \"wrapper\": they "
+                     "apply where the model sits under it");
     if (!r->strip_prefix && !(r->strip_prefix = strdup("")))
         return rfail(c, "$.loader", 0, "out of memory");
     if (!r->error_format && !(r->error_format = strdup("KeyError: '{param}'")))

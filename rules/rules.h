@@ -111,7 +111,7 @@ typedef struct {
                           * for an assertion */
     expr *cond;          /* an assertion the model's construction makes on the config and the
                           * layout (tp_size, pp_size, and the stage's pp_rank and start_layer):
-                          * every stage fails to build where it is false */
+                          * a stage that makes it fails to build where it is false there */
     int model;           /* the assertion is the model's own (made on every stage), not a decoder
                           * layer's (made only on stages that build a layer) */
     expr *when;          /* NULL: always */

@@ -385,6 +385,8 @@ START_TEST(test_rules_errors)
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
          " \"stage_requires\": [{\"param\": \"a.w\", \"model\": true, \"error\": \"E\"}]}", "$.stage_requires[0]", 2, 21,
          "\"model\" is true or false, and only with \"assert\""},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n \"loader\": {\"name\": \"l\", \"also_strip\": [\"lm.\"]}}",
+         "$.loader.also_strip", 2, 40, "other prefixes to strip come with a \"wrapper\""},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
         rules_file r;
