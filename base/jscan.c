@@ -439,3 +439,25 @@ int jscan_next(jscan *s, char close, int *state, const char *what)
     s->i++;
     return 0;
 }
+
+int jscan_member(jscan *s, const char *key)
+{
+    size_t kl = strlen(key);
+    jscan_ws(s);
+    if (s->i >= s->n || s->b[s->i] != '{')
+        return 0;
+    s->i++;
+    int state = 0, r;
+    while ((r = jscan_next(s, '}', &state, "in an object")) == 1) {
+        size_t at = s->i; /* the key as written, its quotes included */
+        if (!jscan_string(s, 0, NULL) || jscan_expect(s, ':', "':' after a key") != 0)
+            return -1;
+        if (s->i - at >= kl + 2 && s->b[at + kl + 1] == '"' && memcmp(s->b + at + 1, key, kl) == 0) {
+            jscan_ws(s);
+            return 1;
+        }
+        if (jscan_skip(s) != 0)
+            return -1;
+    }
+    return r;
+}

@@ -113,5 +113,9 @@ int jscan_literal(jscan *s, const char *lit);
 int jscan_next(jscan *s, char close, int *state, const char *what);
 /* Validates and skips one value of any type: 0, or -1 on error. */
 int jscan_skip(jscan *s);
+/* In the object at the cursor, the value of its member key (compared as written, without
+ * escapes), the members before it skipped: 1 with the cursor at that value; 0 when the value at
+ * the cursor is not an object or has no such member; -1 on a syntax error before it. */
+int jscan_member(jscan *s, const char *key);
 
 #endif

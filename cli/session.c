@@ -61,28 +61,13 @@ static int match_section(const char *text, size_t len, size_t *at, size_t *end)
 {
     jscan j;
     jscan_init(&j, text, len, NULL, 1, "rules");
-    if (jscan_expect(&j, '{', "'{'") != 0)
+    if (jscan_member(&j, "match") != 1)
         return 0;
-    for (;;) {
-        jscan_ws(&j);
-        size_t key = j.i; /* the key as written (validated, not decoded: no arena) */
-        if (!jscan_string(&j, 0, NULL) || jscan_expect(&j, ':', "':'") != 0)
-            return 0;
-        int is_match = j.i - key >= 7 && memcmp(text + key, "\"match\"", 7) == 0;
-        jscan_ws(&j);
-        size_t start = j.i;
-        if (jscan_skip(&j) != 0)
-            return 0;
-        if (is_match) {
-            *at = start;
-            *end = j.i;
-            return 1;
-        }
-        jscan_ws(&j);
-        if (j.i >= j.n || j.b[j.i] != ',')
-            return 0;
-        j.i++;
-    }
+    *at = j.i;
+    if (jscan_skip(&j) != 0)
+        return 0;
+    *end = j.i;
+    return 1;
 }
 
 /* Whether built-in rules i can be the ones config.json chooses, from their "match" section alone

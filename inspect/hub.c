@@ -473,44 +473,17 @@ static int index_files(const char *buf, size_t len, char *arena, char ***out)
     if (jscan_skip(&j) != 0) /* not JSON at all */
         return -1;
     jscan_init(&j, buf, len, arena, 1, "index");
-    jscan_ws(&j);
-    if (j.i >= j.n || j.b[j.i] != '{')
-        return 0;
-    j.i++;
-    jscan_ws(&j);
-    if (j.i < j.n && j.b[j.i] == '}')
-        return 0;
-    for (;;) { /* the top-level keys up to weight_map (the text is valid JSON) */
-        jscan_ws(&j);
-        size_t key = j.i;
-        if (!jscan_string(&j, 0, NULL) || jscan_expect(&j, ':', "':'") != 0)
-            return 0;
-        int is_map = j.i - key >= 12 && memcmp(buf + key, "\"weight_map\"", 12) == 0;
-        jscan_ws(&j);
-        if (is_map)
-            break;
-        if (jscan_skip(&j) != 0)
-            return 0;
-        jscan_ws(&j);
-        if (j.i >= j.n || j.b[j.i] != ',')
-            return 0; /* no weight_map */
-        j.i++;
-    }
-    if (j.i >= j.n || j.b[j.i] != '{')
-        return 0; /* a weight_map that is not an object names no file */
+    if (jscan_member(&j, "weight_map") != 1 || j.i >= j.n || j.b[j.i] != '{')
+        return 0; /* no weight_map, or one that is not an object: it names no file */
     j.i++;
     strmap named;
     strmap_init(&named);
     char **files = NULL;
     size_t cap = 0, n = 0;
     const char *prev = NULL;
-    int rc = 0;
-    jscan_ws(&j);
-    if (j.i < j.n && j.b[j.i] == '}')
-        j.i = j.n; /* empty */
-    while (j.i < j.n) {
+    int rc = 0, state = 0;
+    while (jscan_next(&j, '}', &state, "in weight_map") == 1) {
         size_t nl, dummy;
-        jscan_ws(&j);
         if (!jscan_string(&j, 0, NULL) || jscan_expect(&j, ':', "':'") != 0)
             break;
         jscan_ws(&j);
@@ -541,10 +514,6 @@ static int index_files(const char *buf, size_t len, char *arena, char ***out)
             files[n++] = (char *)name;
             prev = name;
         }
-        jscan_ws(&j);
-        if (j.i >= j.n || j.b[j.i] != ',')
-            break;
-        j.i++;
     }
     strmap_free(&named);
     if (rc < 0) {

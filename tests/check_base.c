@@ -106,6 +106,33 @@ END_TEST
 
 /* The name map: lookups by pointer and length, keys that are prefixes of others, a length that
  * runs past a stored key's end, a NUL inside the key looked up, growth past the reserved size. */
+/* jscan_member: the value of one member of an object, whatever comes before it; none in an
+ * object without it, in a value that is no object, nor a longer or shorter key of the same start;
+ * -1 where the text stops being JSON before it. */
+START_TEST(test_jscan_member)
+{
+    static const struct { const char *text, *key; int want; const char *at; } t[] = {
+        {"{\"a\": [1, {\"match\": 2}], \"matches\": 3, \"match\" : {\"x\": 1}}", "match", 1, "{\"x\": 1}}"},
+        {" { \"match\":true}", "match", 1, "true}"},
+        {"{\"matc\": 1, \"m\": 2}", "match", 0, NULL},
+        {"{}", "match", 0, NULL},
+        {"[{\"match\": 1}]", "match", 0, NULL},
+        {"{\"a\": 1 \"match\": 2}", "match", -1, NULL},
+        {"{\"a\": tru, \"match\": 2}", "match", -1, NULL},
+    };
+    for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
+        jscan j;
+        jscan_init(&j, t[i].text, strlen(t[i].text), NULL, 1, "text");
+        int r = jscan_member(&j, t[i].key);
+        ck_assert_msg(r == t[i].want, "case %u: %d, want %d", i, r, t[i].want);
+        if (t[i].at)
+            ck_assert_str_eq((const char *)j.b + j.i, t[i].at);
+        if (r < 0)
+            ck_assert_int_ne(j.status, 0);
+    }
+}
+END_TEST
+
 START_TEST(test_strmap_lookups)
 {
     strmap m;
@@ -209,6 +236,7 @@ static Suite *base_suite(void)
     tcase_add_test(core, test_thread_start);
     tcase_add_test(core, test_utf8_positions);
     tcase_add_test(core, test_strmap_lookups);
+    tcase_add_test(core, test_jscan_member);
     tcase_add_test(core, test_pread_par);
     tcase_add_test(core, test_findings_append);
     tcase_set_timeout(core, 60);
