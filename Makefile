@@ -53,7 +53,7 @@ LIB_SRC := $(BASE_SRC) \
            rules/expr.c rules/pattern.c rules/rules.c rules/builtin.c \
            loader/plan.c loader/shard.c loader/simulate.c loader/keyorder.c loader/keymap.c loader/stages.c loader/load.c loader/forward.c loader/comm.c \
            kernels/convert_ref.c kernels/dequant_ref.c kernels/ops_ref.c kernels/blas_cpu.c
-CLI_SRC := cli/main.c cli/out.c cli/options.c cli/session.c cli/cmd_inspect.c cli/cmd_lint.c cli/cmd_explain.c cli/cmd_tui.c cli/cmd_check.c
+CLI_SRC := cli/main.c cli/run.c cli/out.c cli/options.c cli/session.c cli/cmd_inspect.c cli/cmd_lint.c cli/cmd_explain.c cli/cmd_tui.c cli/cmd_check.c
 TESTS   := check_base check_st check_inspect check_rules check_loader check_load check_kernels check_tui check_cli check_oracle
 
 ifneq ($(NVCC),)
@@ -76,7 +76,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/cli/catalogue.o
 BIN     := $(BUILD)/ckptdoc
 
 .SECONDARY:
-.PHONY: all check test-run golden sweep bench fuzz install uninstall clean deps demo fixtures oracle sarif
+.PHONY: all check test-run golden sweep bench fuzz fuzz-st_header fuzz-rules fuzz-folder fuzz-lint fuzz-explain fuzz-cli install uninstall clean deps demo fixtures oracle sarif
 all: $(BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -147,14 +147,14 @@ $(BUILD)/fuzz_replay_rules: $(BUILD)/obj/tests/fuzz_rules.o $(BUILD)/obj/tests/f
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-$(BUILD)/fuzz_replay_explain: $(BUILD)/obj/tests/fuzz_explain.o $(BUILD)/obj/tests/fuzz_replay.o $(BUILD)/obj/tests/testutil.o \
-                              $(filter-out $(BUILD)/obj/cli/main.o,$(CLI_OBJ)) $(LIB_OBJ)
+$(BUILD)/fuzz_replay_explain $(BUILD)/fuzz_replay_cli: $(BUILD)/fuzz_replay_%: $(BUILD)/obj/tests/fuzz_%.o \
+        $(BUILD)/obj/tests/fuzz_replay.o $(BUILD)/obj/tests/testutil.o $(filter-out $(BUILD)/obj/cli/main.o,$(CLI_OBJ)) $(LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 # Runs the suites of one build (BUILD, SAN) from the repository root.
 test-run: $(BIN) $(TESTS:%=$(BUILD)/%) $(BUILD)/fuzz_replay $(BUILD)/fuzz_replay_rules $(BUILD)/fuzz_replay_folder \
-          $(BUILD)/fuzz_replay_lint $(BUILD)/fuzz_replay_explain
+          $(BUILD)/fuzz_replay_lint $(BUILD)/fuzz_replay_explain $(BUILD)/fuzz_replay_cli
 	@for t in $(TESTS); do echo "== $(BUILD)/$$t"; CKPTDOC_BIN=$(BIN) ./$(BUILD)/$$t || exit 1; done
 	@echo "== $(BUILD)/fuzz_replay fixtures/fuzz-corpus"
 	$(Q)./$(BUILD)/fuzz_replay fixtures/fuzz-corpus fixtures/malformed
@@ -166,6 +166,8 @@ test-run: $(BIN) $(TESTS:%=$(BUILD)/%) $(BUILD)/fuzz_replay $(BUILD)/fuzz_replay
 	$(Q)./$(BUILD)/fuzz_replay_folder fixtures/fuzz-folder
 	@echo "== $(BUILD)/fuzz_replay_explain fixtures/fuzz-explain"
 	$(Q)./$(BUILD)/fuzz_replay_explain fixtures/fuzz-explain
+	@echo "== $(BUILD)/fuzz_replay_cli fixtures/fuzz-cli"
+	$(Q)./$(BUILD)/fuzz_replay_cli fixtures/fuzz-cli
 
 # The README's test command: plain build, then ASan+UBSan build.
 check: deps
@@ -191,41 +193,45 @@ sweep: $(BIN)
 bench: deps $(BIN) $(BUILD)/bench_hubd
 	$(Q)bash bench/bench_inspect.sh $(BIN)
 
-# libFuzzer over the safetensors header parser (clang); new inputs land in build/fuzz-corpus.
-FUZZ_SRC := tests/fuzz_st_header.c inspect/st.c inspect/sniff.c $(BASE_SRC)
-FUZZ_RULES_SRC := tests/fuzz_rules.c rules/rules.c rules/expr.c rules/pattern.c rules/builtin.c $(BASE_SRC)
+# libFuzzer targets (clang), each run FUZZ_TIME seconds from its committed corpus
+# (fixtures/fuzz-*); new inputs land in build/fuzz-*. FUZZ_TARGETS picks some:
+# make fuzz FUZZ_TARGETS="lint cli" FUZZ_TIME=3600.
+FUZZ_TARGETS ?= st_header rules folder lint explain cli
+FUZZ_CC := clang -std=c11 -D_GNU_SOURCE $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined
+FUZZ_RUN = ./$(BUILD)/fuzz_$(1) -max_total_time=$(FUZZ_TIME) -rss_limit_mb=$(2) -timeout=$(3) $(BUILD)/fuzz-$(4) fixtures/fuzz-$(4)
+FUZZ_CLI_SRC := $(filter-out cli/main.c,$(CLI_SRC)) cli/catalogue.S $(LIB_SRC) kernels/convert_stub.c \
+                kernels/devmem_stub.c -I$(BUILD)/gen rules/builtin.S $(CJSON_LIBS) $(CURSES_LIBS) -lpthread -lm -ldl
 fuzz: deps
 	@command -v clang >/dev/null || { echo "make fuzz needs clang: apt-get install clang"; exit 2; }
+	$(Q)for t in $(FUZZ_TARGETS); do $(MAKE) --no-print-directory fuzz-$$t || exit 1; done
+
+fuzz-st_header: # the safetensors header parser; corpus fixtures/fuzz-corpus
 	@mkdir -p $(BUILD)/fuzz-corpus
-	$(Q)clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz_st_header $(FUZZ_SRC)
-	$(Q)./$(BUILD)/fuzz_st_header -max_total_time=$(FUZZ_TIME) -rss_limit_mb=1024 -timeout=5 \
-	    $(BUILD)/fuzz-corpus fixtures/fuzz-corpus
+	$(Q)$(FUZZ_CC) -o $(BUILD)/fuzz_st_header tests/fuzz_st_header.c inspect/st.c inspect/sniff.c $(BASE_SRC)
+	$(Q)$(call FUZZ_RUN,st_header,1024,5,corpus)
+fuzz-rules: # a rules file read and checked
 	@mkdir -p $(BUILD)/fuzz-rules
-	$(Q)clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz_rules \
-	    $(FUZZ_RULES_SRC) -I$(BUILD)/gen rules/builtin.S $(CJSON_LIBS)
-	$(Q)./$(BUILD)/fuzz_rules -max_total_time=$(FUZZ_TIME) -rss_limit_mb=1024 -timeout=5 \
-	    $(BUILD)/fuzz-rules fixtures/fuzz-rules
+	$(Q)$(FUZZ_CC) -o $(BUILD)/fuzz_rules tests/fuzz_rules.c rules/rules.c rules/expr.c rules/pattern.c \
+	    rules/builtin.c $(BASE_SRC) -I$(BUILD)/gen rules/builtin.S $(CJSON_LIBS)
+	$(Q)$(call FUZZ_RUN,rules,1024,5,rules)
+fuzz-folder: # a checkpoint folder: config.json, the index, the shards
 	@mkdir -p $(BUILD)/fuzz-folder
-	$(Q)clang -std=c11 -D_GNU_SOURCE -I. -g -O1 -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz_folder \
-	    tests/fuzz_folder.c $(BASE_SRC) $(filter inspect/%,$(LIB_SRC)) kernels/convert_ref.c \
-	    kernels/dequant_ref.c kernels/convert_stub.c \
-	    $(CJSON_LIBS) -lpthread -lm -ldl
-	$(Q)./$(BUILD)/fuzz_folder -max_total_time=$(FUZZ_TIME) -rss_limit_mb=1024 -timeout=5 \
-	    $(BUILD)/fuzz-folder fixtures/fuzz-folder
+	$(Q)$(FUZZ_CC) -o $(BUILD)/fuzz_folder tests/fuzz_folder.c $(BASE_SRC) $(filter inspect/%,$(LIB_SRC)) \
+	    kernels/convert_ref.c kernels/dequant_ref.c kernels/convert_stub.c $(CJSON_LIBS) -lpthread -lm -ldl
+	$(Q)$(call FUZZ_RUN,folder,1024,5,folder)
+fuzz-lint: # lint --rules: rules, plan and simulation
 	@mkdir -p $(BUILD)/fuzz-lint
-	$(Q)clang -std=c11 -D_GNU_SOURCE -I. $(shell pkg-config --cflags libcjson 2>/dev/null) -g -O1 \
-	    -fsanitize=fuzzer,address,undefined -o $(BUILD)/fuzz_lint tests/fuzz_lint.c \
-	    $(filter-out tui/%,$(LIB_SRC)) kernels/convert_stub.c kernels/devmem_stub.c -I$(BUILD)/gen rules/builtin.S \
-	    $(CJSON_LIBS) -lpthread -lm -ldl
-	$(Q)./$(BUILD)/fuzz_lint -max_total_time=$(FUZZ_TIME) -rss_limit_mb=2048 -timeout=10 \
-	    $(BUILD)/fuzz-lint fixtures/fuzz-lint
+	$(Q)$(FUZZ_CC) -o $(BUILD)/fuzz_lint tests/fuzz_lint.c $(filter-out tui/%,$(LIB_SRC)) kernels/convert_stub.c \
+	    kernels/devmem_stub.c -I$(BUILD)/gen rules/builtin.S $(CJSON_LIBS) -lpthread -lm -ldl
+	$(Q)$(call FUZZ_RUN,lint,2048,10,lint)
+fuzz-explain: # explain's reader of pasted error text and finding codes
 	@mkdir -p $(BUILD)/fuzz-explain
-	$(Q)clang -std=c11 -D_GNU_SOURCE -I. $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined \
-	    -o $(BUILD)/fuzz_explain tests/fuzz_explain.c $(filter-out cli/main.c,$(CLI_SRC)) cli/catalogue.S \
-	    $(LIB_SRC) kernels/convert_stub.c kernels/devmem_stub.c -I$(BUILD)/gen rules/builtin.S \
-	    $(CJSON_LIBS) $(CURSES_LIBS) -lpthread -lm -ldl
-	$(Q)./$(BUILD)/fuzz_explain -max_total_time=$(FUZZ_TIME) -rss_limit_mb=2048 -timeout=10 \
-	    $(BUILD)/fuzz-explain fixtures/fuzz-explain
+	$(Q)$(FUZZ_CC) -o $(BUILD)/fuzz_explain tests/fuzz_explain.c $(FUZZ_CLI_SRC)
+	$(Q)$(call FUZZ_RUN,explain,2048,10,explain)
+fuzz-cli: # the command line's arguments and .ckptdoc.json over real fixtures
+	@mkdir -p $(BUILD)/fuzz-cli
+	$(Q)$(FUZZ_CC) -o $(BUILD)/fuzz_cli tests/fuzz_cli.c $(FUZZ_CLI_SRC)
+	$(Q)$(call FUZZ_RUN,cli,2048,10,cli)
 
 # The binary (its rules are built in), the man page, bash and zsh completions, and the built-in
 # rules files as reading matter (share/ckptdoc/rules: `ckptdoc lint --rules FILE` takes an edited copy).

@@ -14,6 +14,8 @@ int cmd_explain(int argc, char **argv);
 int cmd_rules(int argc, char **argv);
 int cmd_tui(int argc, char **argv);
 int cmd_check(int argc, char **argv);
+/* The whole command line (argv[0] the program, argv[1] the command): the command's exit status. */
+int cli_run(int argc, char **argv);
 
 #include <stddef.h>
 struct option;

@@ -793,7 +793,7 @@ static int check_args_parse(int argc, char **argv, check_args *a)
     int c, taken;
     if (cli_config_args("check", opts, &argc, &argv) != 0)
         return -1;
-    optind = 1;
+    optind = 0; /* glibc: a full restart, also of a half-read "-abc" from an earlier parse */
     while ((c = getopt_long(argc, argv, LAYOUT_SHORT "d:k:a:L:M:R:", opts, NULL)) != -1) {
         char *end;
         long v;

@@ -31,7 +31,7 @@ static int parse_common(int argc, char **argv, common_args *a, const char *cmd)
     layout_opts_init(&a->o, cmd);
     if (cli_config_args(cmd, opts, &argc, &argv) != 0)
         return -1;
-    optind = 1;
+    optind = 0; /* glibc: a full restart, also of a half-read "-abc" from an earlier parse */
     int c;
     while ((c = getopt_long(argc, argv, LAYOUT_SHORT, opts, NULL)) != -1)
         if (layout_opt_take(&a->o, c, optarg) <= 0)

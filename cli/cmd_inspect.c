@@ -48,12 +48,13 @@ static const struct option inspect_opts[] = {
     {"device", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'},
     {0, 0, 0, 0}};
 
+/* 0, 1 after --help (printed), or -1 after a usage error (said). */
 static int parse_args(int argc, char **argv, inspect_args *a)
 {
     memset(a, 0, sizeof *a);
     if (cli_config_args("inspect", inspect_opts, &argc, &argv) != 0)
         return -1;
-    optind = 1;
+    optind = 0; /* glibc: a full restart, also of a half-read "-abc" from an earlier parse */
     int c;
     while ((c = getopt_long(argc, argv, "f:lvm:t:d:h", inspect_opts, NULL)) != -1) {
         switch (c) {
@@ -88,7 +89,7 @@ static int parse_args(int argc, char **argv, inspect_args *a)
         }
         case 'h':
             usage_inspect(stdout);
-            exit(0);
+            return 1;
         default:
             return -1;
         }
@@ -392,7 +393,10 @@ static void print_json(const ck_checkpoint *ck, const inspect_args *a, const ver
 int cmd_inspect(int argc, char **argv)
 {
     inspect_args a;
-    if (parse_args(argc, argv, &a) != 0) { /* --help printed and exited */
+    int parsed = parse_args(argc, argv, &a);
+    if (parsed > 0) /* --help, printed */
+        return EXIT_CLEAN;
+    if (parsed != 0) {
         cli_misuse("inspect", argc, argv, inspect_opts);
         return EXIT_USAGE;
     }

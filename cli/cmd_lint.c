@@ -96,7 +96,7 @@ static int parse_args(int argc, char **argv, lint_args *a)
     layout_opts_init(lo, "lint");
     if (cli_config_args("lint", lint_opts, &argc, &argv) != 0)
         return -1;
-    optind = 1;
+    optind = 0; /* glibc: a full restart, also of a half-read "-abc" from an earlier parse */
     int c, taken;
     while ((c = getopt_long(argc, argv, LAYOUT_SHORT "f:sCqI:S:o:X", lint_opts, NULL)) != -1) {
         if ((taken = layout_opt_take(lo, c, optarg)) < 0)

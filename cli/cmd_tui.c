@@ -118,7 +118,7 @@ int cmd_tui(int argc, char **argv)
     int first_only = 0, c, taken;
     if (cli_config_args("tui", opts, &argc, &argv) != 0)
         return EXIT_USAGE;
-    optind = 1;
+    optind = 0; /* glibc: a full restart, also of a half-read "-abc" from an earlier parse */
     while ((c = getopt_long(argc, argv, LAYOUT_SHORT, opts, NULL)) != -1) {
         if ((taken = layout_opt_take(&lo, c, optarg)) < 0)
             return EXIT_USAGE;

@@ -1,67 +1,15 @@
-/* main.c - ckptdoc: dispatches the subcommand. The only place, with cmd_*.c, that prints
- * reports or picks an exit status. */
+/* main.c - ckptdoc: the process's settings (memory, streams, notices), then the command line
+ * (cli_run). */
 #include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
-#include "base/text.h"
+#include "base/ckerr.h"
 #include "cli/out.h"
-
-
-static void usage(FILE *fp)
-{
-    fprintf(fp,
-            "ckptdoc %s - a checkpoint doctor for large LLM safetensors checkpoints\n"
-            "usage: ckptdoc COMMAND [ARGS]\n"
-            "  inspect DIR|FILE   what is in a checkpoint; is every file sound (headers only,\n"
-            "                     --verify to read the data)\n"
-            "  lint DIR           would it load under this TP/PP layout: the exception each rank\n"
-            "                     raises, keys skipped, parameters left empty (headers only)\n"
-            "  explain DIR ERROR  from a pasted \"KeyError: '...'\" back to the keys, ranks and cause\n"
-            "  rules list | show NAME | explain KEY DIR   the rules files and what maps a key\n"
-            "  tui DIR            browse the keys as a tree with the findings on them; statistics\n"
-            "                     of a tensor on demand\n"
-            "  check DIR          load every rank of a TP/PP layout from the data and prove the\n"
-            "                     forward pass equals the unsharded one (GPU, or the CPU)\n"
-            "DIR may be a Hugging Face repo id (ORG/NAME[@REV]) whose snapshot is in the local\n"
-            "Hugging Face cache. vLLM's spellings -tp N and -pp N are accepted.\n"
-            "Run 'ckptdoc COMMAND --help' for a command's options; --version anywhere.\n"
-            "Exit status: 0 clean, 1 findings of error severity, 2 usage or unreadable input.\n",
-            CKPTDOC_VERSION);
-}
-
-/* vLLM's short spellings -tp and -pp (argparse aliases) become --tp and --pp, which every command
- * takes; getopt would read "-tp 2" as -t with the value "p". */
-static void vllm_spellings(int argc, char **argv)
-{
-    static char tp[] = "--tp", pp[] = "--pp", eq[8][32];
-    int neq = 0;
-    for (int i = 2; i < argc && strcmp(argv[i], "--") != 0; i++) {
-        if (strcmp(argv[i], "-tp") == 0)
-            argv[i] = tp;
-        else if (strcmp(argv[i], "-pp") == 0)
-            argv[i] = pp;
-        else if ((strncmp(argv[i], "-tp=", 4) == 0 || strncmp(argv[i], "-pp=", 4) == 0) && neq < 8 &&
-                 strlen(argv[i]) < sizeof eq[0] - 1) {
-            snprintf(eq[neq], sizeof eq[neq], "-%s", argv[i]);
-            argv[i] = eq[neq++];
-        }
-    }
-}
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) {
-        usage(stderr);
-        return EXIT_USAGE;
-    }
-    vllm_spellings(argc, argv);
-    for (int i = 1; i < argc && strcmp(argv[i], "--") != 0; i++)
-        if (strcmp(argv[i], "--version") == 0 || strcmp(argv[i], "-V") == 0) {
-            printf("ckptdoc %s\n", CKPTDOC_VERSION);
-            return EXIT_CLEAN;
-        }
     /* Keep freed memory in the process: inspect allocates and frees per-shard buffers 163 times
      * over, and returning them to the kernel only to fault them in again costs more than the
      * parse itself on a DeepSeek-size checkpoint. */
@@ -74,31 +22,7 @@ int main(int argc, char **argv)
     static out_style notices; /* what the library has to say, on stderr */
     out_style_detect(&notices, stderr, 1);
     ck_notice_hook(out_notice, &notices);
-    const char *cmd = argv[1];
-    if (strcmp(cmd, "tui") != 0) /* the TUI owns the terminal; everything else is text */
+    if (argc < 2 || strcmp(argv[1], "tui") != 0) /* the TUI owns the terminal; everything else is text */
         out_guard_streams();
-    if (strcmp(cmd, "inspect") == 0)
-        return cmd_inspect(argc - 1, argv + 1);
-    if (strcmp(cmd, "lint") == 0)
-        return cmd_lint(argc - 1, argv + 1);
-    if (strcmp(cmd, "explain") == 0)
-        return cmd_explain(argc - 1, argv + 1);
-    if (strcmp(cmd, "rules") == 0)
-        return cmd_rules(argc - 1, argv + 1);
-    if (strcmp(cmd, "check") == 0)
-        return cmd_check(argc - 1, argv + 1);
-    if (strcmp(cmd, "tui") == 0)
-        return cmd_tui(argc - 1, argv + 1);
-    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
-        usage(stdout);
-        return EXIT_CLEAN;
-    }
-    static const char *const cmds[] = {"inspect", "lint", "explain", "rules", "check", "tui"};
-    const char *near = text_nearest(cmd, cmds, sizeof cmds / sizeof *cmds, 2);
-    if (near)
-        fprintf(stderr, "ckptdoc: unknown command '%s'; did you mean '%s'?\n", cmd, near);
-    else
-        fprintf(stderr, "ckptdoc: unknown command '%s' (commands: inspect, lint, explain, rules, check, tui)\n", cmd);
-    fprintf(stderr, "Run 'ckptdoc --help' for what each does.\n");
-    return EXIT_USAGE;
+    return cli_run(argc, argv);
 }
