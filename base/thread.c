@@ -49,7 +49,13 @@ int ck_thread_start(pthread_t *t, void *(*fn)(void *), void *arg)
 int ck_thread_count(int want, int max, size_t n)
 {
     if (want <= 0) {
-        long c = sysconf(_SC_NPROCESSORS_ONLN);
+        /* glibc reads /sys/devices/system/cpu/online at every call: once per process is enough */
+        static long cores;
+        long c = __atomic_load_n(&cores, __ATOMIC_RELAXED);
+        if (c <= 0) {
+            c = sysconf(_SC_NPROCESSORS_ONLN);
+            __atomic_store_n(&cores, c, __ATOMIC_RELAXED);
+        }
         want = c > 0 ? (c > max ? max : (int)c) : 1;
     }
     if (want > max)

@@ -1089,8 +1089,8 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
                    "memory (the plan's fp32 bytes: %.2f MB) + %.2f MB of staging\n", bn / 1e6, dvr->load_s,
                    dvr->dev_bytes / 1e6, dvr->plan_bytes / 1e6, kdev_stager_bytes(dvr->stager) / 1e6);
         if (mpi && mpi_figs) { /* one process per rank: each read its own slices */
-            say("  loaded     %.2f MB read by %d processes, one per rank (each reads its stage's tensors "
-                "and keeps its rank's slices); %.2f MB for the unsharded model (rank 0)\n", bn / 1e6, mpi->size, b1 / 1e6);
+            say("  loaded     %.2f MB read by %d processes, one per rank (each reads its own rank's slices); "
+                "%.2f MB for the unsharded model (rank 0)\n", bn / 1e6, mpi->size, b1 / 1e6);
             cJSON *pj = report ? cJSON_AddArrayToObject(report, "processes") : NULL;
             for (int r = 0; r < mpi->size; r++) {
                 const uint64_t *g = mpi_figs + (size_t)r * MPI_FIGS;

@@ -638,10 +638,12 @@ static int misfit(const src_tensor *t, const plan_param *pp, const char *what, u
 /* Copies cut c of one checkpoint tensor (src, rows x cols as stored) into a local block of
  * lrows x lcols floats at dst (the parameter, or its expert's slot), as shard.h describes the
  * cut; adds the elements it fills to *filled. A tensor is cut only when its extent along the cut
- * is the one config.json makes (c->full): a smaller config must not silently take a prefix. */
+ * is the one config.json makes (c->full): a smaller config must not silently take a prefix.
+ * cut_only: src holds the cut alone (read_own_cut), its rows or its band of columns, compact;
+ * rows and cols are still the whole tensor's. */
 static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slice *c, const float *src,
-                     uint64_t rows, uint64_t cols, float *dst, uint64_t lrows, uint64_t lcols, uint64_t *filled,
-                     const mem_ctx *m, ck_err *err)
+                     int cut_only, uint64_t rows, uint64_t cols, float *dst, uint64_t lrows, uint64_t lcols,
+                     uint64_t *filled, const mem_ctx *m, ck_err *err)
 {
     const size_t F = sizeof *src;
     char what[160];
@@ -662,8 +664,8 @@ static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slic
             (!c->padded && (uint64_t)c->len != lcols) || (uint64_t)(c->start + c->len) > cols)
             return misfit(t, pp, what, lrows, lcols, err);
         *filled += rows * lcols;
-        return mem_copy2d(m, dst, (size_t)lcols * F, src + c->start, (size_t)cols * F, (size_t)c->len * F,
-                          (size_t)rows, err);
+        return mem_copy2d(m, dst, (size_t)lcols * F, cut_only ? src : src + c->start,
+                          (size_t)(cut_only ? (uint64_t)c->len : cols) * F, (size_t)c->len * F, (size_t)rows, err);
     }
     /* rows: a cut of them, or a whole fused part at its offset */
     uint64_t r0 = (uint64_t)c->start, n = (uint64_t)c->len;
@@ -677,8 +679,8 @@ static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slic
      * to whole units (tp_granule) lacks */
     uint64_t nr = r0 >= rows ? 0 : rows - r0 < n ? rows - r0 : n;
     *filled += (c->part < 0 ? lrows : n) * lcols;
-    return mem_copy2d(m, dst + (uint64_t)c->dst * lcols, 0, src + r0 * cols, 0, (size_t)(nr * cols) * F,
-                      nr ? 1 : 0, err);
+    return mem_copy2d(m, dst + (uint64_t)c->dst * lcols, 0, cut_only ? src : src + r0 * cols, 0,
+                      (size_t)(nr * cols) * F, nr ? 1 : 0, err);
 }
 
 /* blocks x [a, b] of floats at *v transposed into slot `to` (on the device: queued behind the
@@ -731,8 +733,9 @@ static int rotary_pairs_to_halves(mem_ctx *m, float **v, uint64_t rows, uint64_t
 }
 
 /* Places TP rank `rank`'s cut of checkpoint tensor t (filling `part` of lp's parameter, of routed
- * expert e or -1) into lp; a routed expert this rank does not hold is skipped. */
-static int place(const plan *p, load_param *lp, const char *part, int64_t e, const float *src,
+ * expert e or -1) into lp; a routed expert this rank does not hold is skipped. cut_only: src is
+ * that cut alone, as read_own_cut read it. */
+static int place(const plan *p, load_param *lp, const char *part, int64_t e, const float *src, int cut_only,
                  const src_tensor *t, int rank, const mem_ctx *m, ck_err *err)
 {
     const plan_param *pp = lp->pp;
@@ -759,7 +762,7 @@ static int place(const plan *p, load_param *lp, const char *part, int64_t e, con
         for (uint32_t d = 0; d < sub.ndim; d++)
             per *= sub.shape[d];
         for (int64_t x = 0; x < pp->experts; x++) {
-            int rc = place(p, lp, part, x, src + (uint64_t)x * per, &one, rank, m, err);
+            int rc = place(p, lp, part, x, src + (uint64_t)x * per, 0, &one, rank, m, err);
             if (rc != CK_OK)
                 return rc;
         }
@@ -783,7 +786,7 @@ static int place(const plan *p, load_param *lp, const char *part, int64_t e, con
                 return rc; /* -2: an expert another rank holds */
             if (off + (uint64_t)c.full > rows)
                 break;
-            if ((rc = place_cut(t, pp, &c, src + off * cols, (uint64_t)c.full, cols, dst, lrows, lcols,
+            if ((rc = place_cut(t, pp, &c, src + off * cols, 0, (uint64_t)c.full, cols, dst, lrows, lcols,
                                 &lp->filled, m, err)) != CK_OK)
                 return rc;
             off += (uint64_t)c.full;
@@ -799,7 +802,87 @@ static int place(const plan *p, load_param *lp, const char *part, int64_t e, con
         lp->filled += lrows * lcols;
         return CK_OK;
     }
-    return place_cut(t, pp, &c, src, rows, cols, dst, lrows, lcols, &lp->filled, m, err);
+    return place_cut(t, pp, &c, src, cut_only, rows, cols, dst, lrows, lcols, &lp->filled, m, err);
+}
+
+/* Rows [r0, r0 + nr) x columns [c0, c0 + nc) of tensor ref seen as [rows, cols] (as stored): those
+ * bytes alone read (one read for whole rows, one per row for a band of columns), compact, in slot
+ * 0, and as floats in slot 1 at *out. On the host. */
+static int read_cut_floats(const ck_checkpoint *ck, ck_tensor_ref ref, uint64_t cols, uint64_t r0, uint64_t nr,
+                           uint64_t c0, uint64_t nc, mem_ctx *m, float **out, uint64_t *bytes, ck_err *err)
+{
+    const ck_shard *sh = &ck->shards[ref.shard];
+    const st_tensor *t = ckpt_tensor(ck, ref);
+    size_t es = dtype_bits(t->dtype) / 8, n = (size_t)(nr * nc);
+    void *raw, *fl;
+    int rc = mem_buf(m, 0, n * es, &raw, err);
+    if (rc == CK_OK)
+        rc = mem_buf(m, 1, n * sizeof(float), &fl, err);
+    if (rc != CK_OK)
+        return rc;
+    const char *why;
+    uint64_t base = sh->h.data_start + t->begin, off = base + (r0 * cols + c0) * es;
+    int fd = ck_open_ro(sh->path, &why);
+    if (fd < 0)
+        return ck_err_set(err, CK_EIO, sh->path, t->name, off, "cannot open: %s", why);
+    int bad = 0;
+    size_t want = n * es;
+    if (nc == cols)
+        bad = n && ck_pread_par(fd, raw, want, off, 0) != 0;
+    for (uint64_t r = 0; nc != cols && r < nr && !bad; r++) {
+        off = base + ((r0 + r) * cols + c0) * es;
+        want = (size_t)nc * es;
+        bad = ck_pread_full(fd, (char *)raw + r * want, want, off) != 0;
+    }
+    int saved = errno;
+    close(fd);
+    if (bad)
+        return ck_err_set(err, CK_EIO, sh->path, t->name, off, "cannot read %zu bytes: %s", want,
+                          saved ? strerror(saved) : "the file ends early");
+    *bytes += n * es;
+    kern_convert_ref(t->dtype, raw, n, fl);
+    *out = fl;
+    return CK_OK;
+}
+
+/* When one rank is loaded (a process of its own), checkpoint tensor i, mapped by e into lp, is
+ * read as that rank's cut alone where the cut is a band of rows or of columns of a tensor stored
+ * as it is used: *cut 1 and the cut's floats at *out. *cut 2: the rank takes nothing of it (an
+ * expert another rank holds, or zeros), so nothing is read. *cut 0: read it whole (a whole or
+ * fused tensor, one reordered on the way, a shape place() must name as wrong). */
+static int read_own_cut(const ck_checkpoint *ck, size_t i, const plan *p, const load_param *lp, const keymap_entry *e,
+                        int rank, mem_ctx *m, float **out, int *cut, uint64_t *bytes, ck_err *err)
+{
+    const plan_param *pp = lp->pp;
+    const rules_param *rt = &p->rules->params[pp->tmpl];
+    const st_tensor *t = ckpt_tensor(ck, ck->tensors[i]);
+    *cut = 0;
+    if ((e->rule >= 0 && (p->rules->keys[e->rule].transposed || p->rules->keys[e->rule].rotary_pairs)) ||
+        (pp->experts && e->expert < 0) || (!e->part && rt->n_parts) || t->ndim < 1 ||
+        dtype_bits(t->dtype) % 8 || !dtype_bits(t->dtype) || !kern_convert_supported(t->dtype))
+        return CK_OK;
+    shard_slice c;
+    ck_err ignored;
+    if (shard_slice_of(p, pp, e->part, e->expert, rank, &c, &ignored) != CK_OK)
+        return CK_OK; /* place() says what is wrong */
+    if (c.dim == -2 || c.dim == SLICE_ZEROS) {
+        *cut = 2;
+        return CK_OK;
+    }
+    uint64_t rows = t->shape[0], cols = 1;
+    for (uint32_t d = 1; d < t->ndim; d++)
+        cols *= t->shape[d];
+    if (c.dim == 0 && rows == (uint64_t)c.full) {
+        uint64_t r0 = (uint64_t)c.start, n = (uint64_t)c.len, nr = r0 >= rows ? 0 : rows - r0 < n ? rows - r0 : n;
+        *cut = 1;
+        return read_cut_floats(ck, ck->tensors[i], cols, nr ? r0 : 0, nr, 0, cols, m, out, bytes, err);
+    }
+    if (c.dim == 1 && cols == (uint64_t)c.full && (uint64_t)(c.start + c.len) <= cols) {
+        *cut = 1;
+        return read_cut_floats(ck, ck->tensors[i], cols, 0, rows, (uint64_t)c.start, (uint64_t)c.len, m, out, bytes,
+                               err);
+    }
+    return CK_OK;
 }
 
 /* Allocates rank `tp_rank`'s buffers of the stage. */
@@ -919,9 +1002,12 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
             }
         }
         uint64_t n, tshape[PLAN_MAX_DIMS];
-        if (!src)
+        int cut = 0; /* 1: src is this process's rank's cut alone; 2: it takes nothing of the tensor */
+        if (!src && n_ranks == 1 && !ON_DEV(m))
+            rc = read_own_cut(ck, i, p, &out[0].params[pi], &e, rank0, m, &src, &cut, bytes_read, err);
+        if (rc == CK_OK && !src && !cut)
             rc = read_floats_to(ck, ck->tensors[i], m, 0, 1, &src, &n, bytes_read, err);
-        if (rc == CK_OK && e.rule >= 0 && p->rules->keys[e.rule].transposed && ten->ndim >= 2 &&
+        if (rc == CK_OK && !cut && e.rule >= 0 && p->rules->keys[e.rule].transposed && ten->ndim >= 2 &&
             ten->ndim <= PLAN_MAX_DIMS) { /* stored input-major: the last two dims swapped back */
             memcpy(tshape, ten->shape, ten->ndim * sizeof *tshape);
             tshape[ten->ndim - 1] = ten->shape[ten->ndim - 2];
@@ -933,7 +1019,7 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
                 ten = &as_float;
             }
         }
-        const expr *pairs = rc == CK_OK && e.rule >= 0 ? p->rules->keys[e.rule].rotary_pairs : NULL;
+        const expr *pairs = rc == CK_OK && !cut && e.rule >= 0 ? p->rules->keys[e.rule].rotary_pairs : NULL;
         if (pairs) { /* Llama 4's q and k rows: interleaved rotary pairs reordered to halves */
             plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL, NULL};
             expr_val hv;
@@ -950,7 +1036,7 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
         }
         src_tensor from = {ck->shards[ck->tensors[i].shard].path, ckpt_tensor(ck, ck->tensors[i])->name, ten};
         for (int k = 0; k < n_ranks && rc == CK_OK; k++)
-            rc = place(p, &out[k].params[pi], e.part, e.expert, src, &from, rank0 + k, m, err);
+            rc = place(p, &out[k].params[pi], e.part, e.expert, src, cut == 1, &from, rank0 + k, m, err);
         mem_release(m, src);
         if (rc != CK_OK && !err->key[0])
             snprintf(err->key, sizeof err->key, "%s", from.key);

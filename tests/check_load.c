@@ -2,6 +2,7 @@
  * tensors' own bytes at TP 1/2/4 and PP 1/2, the check command end to end on every fixture family,
  * the load onto a CUDA device against the host's, and the load's progress. */
 #include <check.h>
+#include <fcntl.h>
 #include <math.h>
 #include <stdarg.h>
 #include <cjson/cJSON.h>
@@ -10,6 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "base/thread.h"
 #include "inspect/ckpt.h"
 #include "kernels/convert.h"
 #include "kernels/devmem.h"
@@ -58,10 +60,45 @@ static size_t take(const ck_checkpoint *ck, const char *name, uint64_t r0, uint6
     return at;
 }
 
+/* The process's rchar (bytes read, /proc/self/io) before this read of it; *self: what this read
+ * itself adds to it. */
+static uint64_t rchar_before(uint64_t *self)
+{
+    char text[4096];
+    int fd = open("/proc/self/io", O_RDONLY);
+    ck_assert_int_ge(fd, 0);
+    ssize_t n = read(fd, text, sizeof text - 1);
+    close(fd);
+    ck_assert_int_gt(n, 0);
+    text[n] = 0;
+    const char *r = strstr(text, "rchar: ");
+    ck_assert_ptr_nonnull(r);
+    *self = (uint64_t)n;
+    return strtoull(r + 7, NULL, 10);
+}
+
+/* load_rank of one rank of an F32 checkpoint, as a process of its own loads its rank: it reads
+ * the stored bytes of that rank's parameters and nothing more (no other rank's slice, no expert
+ * another rank holds), by the kernel's count. */
+static void load_own_rank(ck_checkpoint *ck, const plan *p, int st, int rank, rank_load *rl)
+{
+    ck_err err;
+    ck_err_clear(&err);
+    ck_thread_count(0, 64, 64); /* the process reads the number of cores (/sys) once, before this */
+    uint64_t self, before = rchar_before(&self), self2;
+    ck_assert_msg(load_rank(ck, p, st, rank, rl, &err) == CK_OK, "%s: %s", err.key, err.msg);
+    uint64_t read = rchar_before(&self2) - before - self, own = 0;
+    for (size_t i = 0; i < rl->n; i++)
+        own += rl->params[i].n * sizeof(float);
+    ck_assert_msg(read == own, "stage %d rank %d read %llu bytes, its parameters are %llu", st, rank,
+                  (unsigned long long)read, (unsigned long long)own);
+    ck_assert_uint_eq(rl->bytes_read, own);
+}
+
 /* Each rank's slice of a transformers-written Qwen2 (4 query heads, 2 key/value heads of 16,
  * ffn 128, vocab 256) is what vLLM's loaders give that rank: checked tensor by tensor against
  * slices cut here from the checkpoint, at TP 1, 2 and 4 (where each key/value head is
- * replicated on two ranks) and PP 1 and 2. */
+ * replicated on two ranks) and PP 1 and 2; each rank loaded alone reads its slices alone. */
 START_TEST(test_load_slices)
 {
     ck_checkpoint ck;
@@ -84,7 +121,7 @@ START_TEST(test_load_slices)
             for (int st = 0; st < pp; st++)
                 for (int rank = 0; rank < t; rank++) {
                     rank_load rl;
-                    ck_assert_msg(load_rank(&ck, &p, st, rank, &rl, &err) == CK_OK, "%s: %s", err.key, err.msg);
+                    load_own_rank(&ck, &p, st, rank, &rl);
                     for (size_t i = 0; i < rl.n; i++) {
                         const load_param *lp = &rl.params[i];
                         const char *name = lp->pp->name;
@@ -147,7 +184,7 @@ START_TEST(test_load_slices)
         ck_assert_int_eq(plan_build(&r, &ck.cfg, &lay, &p, &f, &err), CK_OK);
         for (int rank = 0; rank < 2; rank++) {
             rank_load rl;
-            ck_assert_msg(load_rank(&ck, &p, 0, rank, &rl, &err) == CK_OK, "%s", err.msg);
+            load_own_rank(&ck, &p, 0, rank, &rl);
             const load_param *w13 = rank_param(&rl, &p, "layers.1.block_sparse_moe.experts.routed_experts.w13_weight");
             const load_param *w2 = rank_param(&rl, &p, "layers.1.block_sparse_moe.experts.routed_experts.w2_weight");
             ck_assert_ptr_nonnull(w13);
