@@ -3,9 +3,12 @@
 
 #include <dlfcn.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 int comm_launched(void)
 {
@@ -25,8 +28,91 @@ int comm_launched(void)
     return 0;
 }
 
+int comm_timeout_s(void)
+{
+    const char *v = getenv("CKPTDOC_MPI_TIMEOUT");
+    char *end;
+    long s = v && *v ? strtol(v, &end, 10) : 0;
+    return v && *v && *end == 0 && s > 0 && s <= 86400 * 7 ? (int)s : COMM_TIMEOUT_DEFAULT;
+}
+
 #if defined(HAVE_MPI)
 #include <mpi.h>
+
+/* The watchdog: a thread that ends the process when one collective call has waited longer than
+ * the time-out. MPI's collectives wait without end for a process that hangs, or never started;
+ * the launcher stops every other process once one ends without MPI_Finalize. */
+static struct {
+    pthread_t thread;
+    int started, timeout_s;
+    long long since_ns; /* when the pending call began (CLOCK_MONOTONIC), 0: none pending */
+    const char *what;   /* the pending call */
+    int rank;           /* this process's world rank, -1 before MPI_Init says it */
+} W = {.rank = -1};
+
+static long long mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+/* "MPI_Allgather" for the text of the call "M.allgather(...)". */
+static const char *call_name(const char *text)
+{
+    static const char *const names[][2] = {{"M.init(", "MPI_Init"}, {"M.initialized(", "MPI_Initialized"},
+                                           {"M.rank(", "MPI_Comm_rank"}, {"M.size(", "MPI_Comm_size"},
+                                           {"M.split(", "MPI_Comm_split"}, {"M.allgather(", "MPI_Allgather"},
+                                           {"M.bcast(", "MPI_Bcast"}};
+    for (unsigned i = 0; i < sizeof names / sizeof *names; i++)
+        if (strncmp(text, names[i][0], strlen(names[i][0])) == 0)
+            return names[i][1];
+    return text;
+}
+
+static void *watch(void *arg)
+{
+    (void)arg;
+    for (;;) {
+        struct timespec nap = {0, 100 * 1000 * 1000};
+        nanosleep(&nap, NULL);
+        long long since = __atomic_load_n(&W.since_ns, __ATOMIC_ACQUIRE);
+        if (!since || mono_ns() - since < (long long)W.timeout_s * 1000000000LL)
+            continue;
+        const char *what = __atomic_load_n(&W.what, __ATOMIC_ACQUIRE);
+        int rank = __atomic_load_n(&W.rank, __ATOMIC_RELAXED);
+        if (rank < 0) { /* before MPI_Init answered: the launcher's number for this process */
+            static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+            for (unsigned i = 0; i < sizeof vars / sizeof *vars && rank < 0; i++)
+                if (getenv(vars[i]))
+                    rank = atoi(getenv(vars[i]));
+        }
+        char line[512];
+        int n = snprintf(line, sizeof line, "ckptdoc check: rank %d waited %d s in %s for the other processes: "
+                         "one of them is stuck, or was never started; stopping (CKPTDOC_MPI_TIMEOUT sets the "
+                         "time-out in seconds)\n", rank, W.timeout_s, call_name(what));
+        if (n > 0 && write(STDERR_FILENO, line, (size_t)n < sizeof line ? (size_t)n : sizeof line - 1) < 0)
+            n = 0;
+        _exit(2); /* MPI_Abort is for the main thread, which is the one waiting */
+    }
+    return NULL;
+}
+
+/* A collective call begins (what: its name) or ends (NULL). */
+static void watch_call(const char *what)
+{
+    if (!W.started) {
+        W.timeout_s = comm_timeout_s();
+        pthread_attr_t at;
+        pthread_attr_init(&at);
+        pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+        W.started = pthread_create(&W.thread, &at, watch, NULL) == 0;
+        pthread_attr_destroy(&at);
+    }
+    if (what)
+        __atomic_store_n(&W.what, what, __ATOMIC_RELEASE);
+    __atomic_store_n(&W.since_ns, what ? mono_ns() : 0, __ATOMIC_RELEASE);
+}
 
 #if !defined(OPEN_MPI)
 #error "comm.c opens Open MPI at run time; build with Open MPI's mpi.h (libopenmpi-dev) or without MPI"
@@ -90,7 +176,9 @@ static int mpi_error(int rc, const char *call, ck_err *err)
 
 #define MPI_CALL(err, call)                                       \
     do {                                                          \
+        watch_call(#call);                                        \
         int mpi_rc_ = (call);                                     \
+        watch_call(NULL);                                         \
         if (mpi_rc_ != MPI_SUCCESS)                               \
             return mpi_error(mpi_rc_, #call, (err));              \
     } while (0)
@@ -106,6 +194,7 @@ int comm_init(fwd_comm *c, int tp, int pp, ck_err *err)
         MPI_CALL(err, M.init(NULL, NULL));
     MPI_Comm w = (MPI_Comm)M.world;
     MPI_CALL(err, M.rank(w, &c->rank));
+    __atomic_store_n(&W.rank, c->rank, __ATOMIC_RELAXED);
     MPI_CALL(err, M.size(w, &c->size));
     c->world = M.world;
     c->tp = tp;
@@ -159,8 +248,11 @@ void comm_abort(const fwd_comm *c, int status)
 
 void comm_end(fwd_comm *c)
 {
-    if (M.ready && c->world)
+    if (M.ready && c->world) {
+        watch_call("MPI_Finalize");
         M.finalize();
+        watch_call(NULL);
+    }
     c->world = NULL;
 }
 

@@ -21,6 +21,12 @@ typedef struct fwd_comm {
 /* The size of the world a launcher started this process in (Open MPI's OMPI_COMM_WORLD_SIZE,
  * PMI_SIZE or PMIX_SIZE, Slurm's SLURM_NTASKS under srun), 0 when none did. */
 int comm_launched(void);
+/* Every MPI call waits at most this many seconds for the other processes (CKPTDOC_MPI_TIMEOUT,
+ * else COMM_TIMEOUT_DEFAULT); past it the process says which call and which rank waited, and
+ * ends with status 2, which makes the launcher stop every other process: a process that hangs,
+ * or was never started, stops the check instead of holding every rank forever. */
+#define COMM_TIMEOUT_DEFAULT 900
+int comm_timeout_s(void);
 /* MPI_Init and the world's rank and size; then the TP groups of tp x pp, which must be the
  * world's size (else CK_EUSAGE saying how many processes to start). */
 int comm_init(fwd_comm *c, int tp, int pp, ck_err *err);

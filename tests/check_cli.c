@@ -646,8 +646,9 @@ END_TEST
  * every field documented in docs/check-json.md, the verdict's pass exactly when the exit status
  * is 0; a check that cannot run prints nothing there. */
 /* One process per rank under mpirun: the same logits as one process holding every rank (the
- * relative errors, printed in full, equal), each process reading what its load counted, and a
- * process count that is not TP x PP refused with the count to start. Open MPI's own allocations
+ * relative errors, printed in full, equal), each process reading what its load counted, a
+ * process count that is not TP x PP refused with the count to start, and a process that never
+ * joins stopping the others after the time-out. Open MPI's own allocations
  * are not this program's leaks. */
 START_TEST(test_mpi_ranks)
 {
@@ -705,6 +706,14 @@ START_TEST(test_mpi_ranks)
     snprintf(cmd, sizeof cmd, "%s 3 %s check fixtures/real/tiny-qwen2 --tp 2 --pp 2", mpi, tu_bin());
     ck_assert_int_ne(tu_run(cmd, 1, &out), 0);
     ck_assert_msg(strstr(out, "TP 2 x PP 2 is 4 ranks, but 3 processes were started") != NULL, "%s", out);
+    free(out);
+    /* a process that never joins (here: not ckptdoc at all) stops the others after the time-out
+     * instead of holding them in MPI_Init for ever; the launcher then stops it too */
+    snprintf(cmd, sizeof cmd, "CKPTDOC_MPI_TIMEOUT=2 %s 1 -x CKPTDOC_MPI_TIMEOUT %s check fixtures/real/tiny-qwen2 "
+             "--tp 2 : -np 1 sleep 300", mpi, tu_bin());
+    ck_assert_int_ne(tu_run(cmd, 1, &out), 0);
+    ck_assert_msg(strstr(out, "ckptdoc check: rank 0 waited 2 s in MPI_Init for the other processes") != NULL, "%s",
+                  out);
     free(out);
 }
 END_TEST
