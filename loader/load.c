@@ -7,9 +7,11 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include "base/fileio.h"
+#include "base/thread.h"
 #include "kernels/convert.h"
 #include "kernels/dequant.h"
 #include "kernels/devmem.h"
@@ -80,6 +82,65 @@ static int mem_copy2d(const mem_ctx *m, void *dst, size_t dpitch, const void *sr
         return kdev_copy2d(dst, dpitch, src, spitch, width, height, err);
     for (size_t r = 0; r < height; r++)
         memcpy((char *)dst + r * dpitch, (const char *)src + r * spitch, width);
+    return CK_OK;
+}
+
+/* Converts n values of dtype dt at src into floats at dst, in up to 4 threads when there are
+ * millions of them (a copy out of one read buffer into fresh memory, bound by one core each). */
+typedef struct {
+    ck_dtype dt;
+    const uint8_t *src;
+    size_t n;
+    float *dst;
+} conv_job;
+
+static void *conv_run(void *arg)
+{
+    const conv_job *j = arg;
+    kern_convert_ref(j->dt, j->src, j->n, j->dst);
+    return NULL;
+}
+
+static void convert_par(ck_dtype dt, const void *src, size_t n, float *dst)
+{
+    enum { PIECE = 1 << 20, MAXT = 4 };
+    int nt = n < 2 * (size_t)PIECE ? 1 : ck_thread_count(0, MAXT, n / PIECE);
+    conv_job jobs[MAXT];
+    pthread_t th[MAXT];
+    int started[MAXT] = {0};
+    size_t es = dtype_bits(dt) / 8, per = (n + (size_t)nt - 1) / (size_t)nt;
+    for (int k = 0; k < nt; k++) {
+        size_t a = (size_t)k * per, b = a + per < n ? a + per : n;
+        jobs[k] = (conv_job){dt, (const uint8_t *)src + a * es, b > a ? b - a : 0, dst + a};
+        if (k > 0)
+            started[k] = ck_thread_start(&th[k], conv_run, &jobs[k]) == 0;
+    }
+    conv_run(&jobs[0]);
+    for (int k = 1; k < nt; k++)
+        if (started[k])
+            pthread_join(th[k], NULL);
+        else
+            conv_run(&jobs[k]);
+}
+
+/* height rows of width values of dtype sdt, spitch values apart at src, into floats dpitch values
+ * apart at dst: converted as they are copied on the host; on the device (floats already) a cut. */
+static int put_rows(const mem_ctx *m, float *dst, size_t dpitch, const void *src, ck_dtype sdt, size_t spitch,
+                    size_t width, size_t height, ck_err *err)
+{
+    const size_t F = sizeof *dst;
+    if (ON_DEV(m) || sdt == DT_F32) {
+        if (ON_DEV(m) && sdt != DT_F32)
+            return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "a device load places floats only");
+        return mem_copy2d(m, dst, dpitch * F, src, spitch * F, width * F, height, err);
+    }
+    size_t es = dtype_bits(sdt) / 8;
+    if (height == 1 || (dpitch == width && spitch == width)) {
+        convert_par(sdt, src, width * height, dst);
+        return CK_OK;
+    }
+    for (size_t r = 0; r < height; r++)
+        kern_convert_ref(sdt, (const uint8_t *)src + r * spitch * es, width, dst + r * dpitch);
     return CK_OK;
 }
 
@@ -641,11 +702,12 @@ static int misfit(const src_tensor *t, const plan_param *pp, const char *what, u
  * is the one config.json makes (c->full): a smaller config must not silently take a prefix.
  * cut_only: src holds the cut alone (read_own_cut), its rows or its band of columns, compact;
  * rows and cols are still the whole tensor's. */
-static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slice *c, const float *src,
-                     int cut_only, uint64_t rows, uint64_t cols, float *dst, uint64_t lrows, uint64_t lcols,
-                     uint64_t *filled, const mem_ctx *m, ck_err *err)
+static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slice *c, const void *src,
+                     ck_dtype sdt, int cut_only, uint64_t rows, uint64_t cols, float *dst, uint64_t lrows,
+                     uint64_t lcols, uint64_t *filled, const mem_ctx *m, ck_err *err)
 {
-    const size_t F = sizeof *src;
+    const size_t es = dtype_bits(sdt) / 8;
+    const uint8_t *s8 = src;
     char what[160];
     if (c->dim == -1 && c->part < 0) {
         snprintf(what, sizeof what, "the whole [%llu x %llu] tensor", (unsigned long long)rows,
@@ -653,7 +715,7 @@ static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slic
         if (rows * cols != lrows * lcols)
             return misfit(t, pp, what, lrows, lcols, err);
         *filled += lrows * lcols;
-        return mem_copy2d(m, dst, 0, src, 0, (size_t)(lrows * lcols) * F, 1, err);
+        return put_rows(m, dst, 0, src, sdt, 0, (size_t)(lrows * lcols), 1, err);
     }
     if (c->dim == 1) {
         snprintf(what, sizeof what, "the [%llu x %llu] tensor, cut into columns [%lld, %lld) where config.json "
@@ -664,8 +726,8 @@ static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slic
             (!c->padded && (uint64_t)c->len != lcols) || (uint64_t)(c->start + c->len) > cols)
             return misfit(t, pp, what, lrows, lcols, err);
         *filled += rows * lcols;
-        return mem_copy2d(m, dst, (size_t)lcols * F, cut_only ? src : src + c->start,
-                          (size_t)(cut_only ? (uint64_t)c->len : cols) * F, (size_t)c->len * F, (size_t)rows, err);
+        return put_rows(m, dst, (size_t)lcols, cut_only ? s8 : s8 + (size_t)c->start * es, sdt,
+                        (size_t)(cut_only ? (uint64_t)c->len : cols), (size_t)c->len, (size_t)rows, err);
     }
     /* rows: a cut of them, or a whole fused part at its offset */
     uint64_t r0 = (uint64_t)c->start, n = (uint64_t)c->len;
@@ -679,8 +741,8 @@ static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slic
      * to whole units (tp_granule) lacks */
     uint64_t nr = r0 >= rows ? 0 : rows - r0 < n ? rows - r0 : n;
     *filled += (c->part < 0 ? lrows : n) * lcols;
-    return mem_copy2d(m, dst + (uint64_t)c->dst * lcols, 0, cut_only ? src : src + r0 * cols, 0,
-                      (size_t)(nr * cols) * F, nr ? 1 : 0, err);
+    return put_rows(m, dst + (uint64_t)c->dst * lcols, 0, cut_only ? s8 : s8 + (size_t)(r0 * cols) * es, sdt, 0,
+                    (size_t)(nr * cols), nr ? 1 : 0, err);
 }
 
 /* blocks x [a, b] of floats at *v transposed into slot `to` (on the device: queued behind the
@@ -735,9 +797,10 @@ static int rotary_pairs_to_halves(mem_ctx *m, float **v, uint64_t rows, uint64_t
 /* Places TP rank `rank`'s cut of checkpoint tensor t (filling `part` of lp's parameter, of routed
  * expert e or -1) into lp; a routed expert this rank does not hold is skipped. cut_only: src is
  * that cut alone, as read_own_cut read it. */
-static int place(const plan *p, load_param *lp, const char *part, int64_t e, const float *src, int cut_only,
-                 const src_tensor *t, int rank, const mem_ctx *m, ck_err *err)
+static int place(const plan *p, load_param *lp, const char *part, int64_t e, const void *src, ck_dtype sdt,
+                 int cut_only, const src_tensor *t, int rank, const mem_ctx *m, ck_err *err)
 {
+    const size_t es = dtype_bits(sdt) / 8;
     const plan_param *pp = lp->pp;
     const rules_param *rt = &p->rules->params[pp->tmpl];
     const st_tensor *ten = t->ten;
@@ -762,7 +825,8 @@ static int place(const plan *p, load_param *lp, const char *part, int64_t e, con
         for (uint32_t d = 0; d < sub.ndim; d++)
             per *= sub.shape[d];
         for (int64_t x = 0; x < pp->experts; x++) {
-            int rc = place(p, lp, part, x, src + (uint64_t)x * per, 0, &one, rank, m, err);
+            int rc = place(p, lp, part, x, (const uint8_t *)src + (size_t)((uint64_t)x * per) * es, sdt, 0, &one,
+                           rank, m, err);
             if (rc != CK_OK)
                 return rc;
         }
@@ -786,8 +850,8 @@ static int place(const plan *p, load_param *lp, const char *part, int64_t e, con
                 return rc; /* -2: an expert another rank holds */
             if (off + (uint64_t)c.full > rows)
                 break;
-            if ((rc = place_cut(t, pp, &c, src + off * cols, 0, (uint64_t)c.full, cols, dst, lrows, lcols,
-                                &lp->filled, m, err)) != CK_OK)
+            if ((rc = place_cut(t, pp, &c, (const uint8_t *)src + (size_t)(off * cols) * es, sdt, 0,
+                                (uint64_t)c.full, cols, dst, lrows, lcols, &lp->filled, m, err)) != CK_OK)
                 return rc;
             off += (uint64_t)c.full;
         }
@@ -802,22 +866,20 @@ static int place(const plan *p, load_param *lp, const char *part, int64_t e, con
         lp->filled += lrows * lcols;
         return CK_OK;
     }
-    return place_cut(t, pp, &c, src, cut_only, rows, cols, dst, lrows, lcols, &lp->filled, m, err);
+    return place_cut(t, pp, &c, src, sdt, cut_only, rows, cols, dst, lrows, lcols, &lp->filled, m, err);
 }
 
 /* Rows [r0, r0 + nr) x columns [c0, c0 + nc) of tensor ref seen as [rows, cols] (as stored): those
- * bytes alone read (one read for whole rows, one per row for a band of columns), compact, in slot
- * 0, and as floats in slot 1 at *out. On the host. */
-static int read_cut_floats(const ck_checkpoint *ck, ck_tensor_ref ref, uint64_t cols, uint64_t r0, uint64_t nr,
-                           uint64_t c0, uint64_t nc, mem_ctx *m, float **out, uint64_t *bytes, ck_err *err)
+ * bytes alone read (one read for whole rows, one per row for a band of columns), compact, into
+ * slot 0 at *out, in the stored dtype. On the host. */
+static int read_cut_raw(const ck_checkpoint *ck, ck_tensor_ref ref, uint64_t cols, uint64_t r0, uint64_t nr,
+                        uint64_t c0, uint64_t nc, mem_ctx *m, void **out, uint64_t *bytes, ck_err *err)
 {
     const ck_shard *sh = &ck->shards[ref.shard];
     const st_tensor *t = ckpt_tensor(ck, ref);
     size_t es = dtype_bits(t->dtype) / 8, n = (size_t)(nr * nc);
-    void *raw, *fl;
+    void *raw;
     int rc = mem_buf(m, 0, n * es, &raw, err);
-    if (rc == CK_OK)
-        rc = mem_buf(m, 1, n * sizeof(float), &fl, err);
     if (rc != CK_OK)
         return rc;
     const char *why;
@@ -840,18 +902,17 @@ static int read_cut_floats(const ck_checkpoint *ck, ck_tensor_ref ref, uint64_t 
         return ck_err_set(err, CK_EIO, sh->path, t->name, off, "cannot read %zu bytes: %s", want,
                           saved ? strerror(saved) : "the file ends early");
     *bytes += n * es;
-    kern_convert_ref(t->dtype, raw, n, fl);
-    *out = fl;
+    *out = raw;
     return CK_OK;
 }
 
 /* When one rank is loaded (a process of its own), checkpoint tensor i, mapped by e into lp, is
  * read as that rank's cut alone where the cut is a band of rows or of columns of a tensor stored
- * as it is used: *cut 1 and the cut's floats at *out. *cut 2: the rank takes nothing of it (an
+ * as it is used: *cut 1 and the cut's stored bytes at *out. *cut 2: the rank takes nothing of it (an
  * expert another rank holds, or zeros), so nothing is read. *cut 0: read it whole (a whole or
  * fused tensor, one reordered on the way, a shape place() must name as wrong). */
 static int read_own_cut(const ck_checkpoint *ck, size_t i, const plan *p, const load_param *lp, const keymap_entry *e,
-                        int rank, mem_ctx *m, float **out, int *cut, uint64_t *bytes, ck_err *err)
+                        int rank, mem_ctx *m, void **out, int *cut, uint64_t *bytes, ck_err *err)
 {
     const plan_param *pp = lp->pp;
     const rules_param *rt = &p->rules->params[pp->tmpl];
@@ -875,14 +936,41 @@ static int read_own_cut(const ck_checkpoint *ck, size_t i, const plan *p, const 
     if (c.dim == 0 && rows == (uint64_t)c.full) {
         uint64_t r0 = (uint64_t)c.start, n = (uint64_t)c.len, nr = r0 >= rows ? 0 : rows - r0 < n ? rows - r0 : n;
         *cut = 1;
-        return read_cut_floats(ck, ck->tensors[i], cols, nr ? r0 : 0, nr, 0, cols, m, out, bytes, err);
+        return read_cut_raw(ck, ck->tensors[i], cols, nr ? r0 : 0, nr, 0, cols, m, out, bytes, err);
     }
     if (c.dim == 1 && cols == (uint64_t)c.full && (uint64_t)(c.start + c.len) <= cols) {
         *cut = 1;
-        return read_cut_floats(ck, ck->tensors[i], cols, 0, rows, (uint64_t)c.start, (uint64_t)c.len, m, out, bytes,
-                               err);
+        return read_cut_raw(ck, ck->tensors[i], cols, 0, rows, (uint64_t)c.start, (uint64_t)c.len, m, out, bytes, err);
     }
     return CK_OK;
+}
+
+/* A host parameter of n floats, zeroed: a large one in pages of its own (mmap, already zero, in
+ * huge pages where the kernel gives them), so that nothing clears it before the load writes it
+ * and it costs few page faults; a small one from the heap. */
+enum { PARAM_MAP_MIN = 1 << 20 };
+
+static float *param_alloc(uint64_t n)
+{
+    size_t bytes = (size_t)(n ? n : 1) * sizeof(float);
+    if (bytes < PARAM_MAP_MIN)
+        return calloc(1, bytes);
+    void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return NULL;
+#ifdef MADV_HUGEPAGE
+    madvise(p, bytes, MADV_HUGEPAGE);
+#endif
+    return p;
+}
+
+static void param_free(float *data, uint64_t n)
+{
+    size_t bytes = (size_t)(n ? n : 1) * sizeof(float);
+    if (data && bytes >= PARAM_MAP_MIN)
+        munmap(data, bytes);
+    else
+        free(data);
 }
 
 /* Allocates rank `tp_rank`'s buffers of the stage. */
@@ -920,7 +1008,7 @@ static int alloc_rank(const plan *p, int stage, int tp_rank, int64_t layer, int 
                 snprintf(err->key, sizeof err->key, "%s", pp->name);
                 return err->code;
             }
-        } else if (n > SIZE_MAX / sizeof *lp->data || !(lp->data = calloc(n ? n : 1, sizeof *lp->data)))
+        } else if (n > SIZE_MAX / sizeof *lp->data || !(lp->data = param_alloc(n)))
             return ck_err_set(err, CK_ENOMEM, p->cfg->path, pp->name, CK_NO_OFFSET, "out of memory for parameter "
                               "'%s' of rank %d: %llu fp32 values, a shape config.json makes ('ckptdoc lint' "
                               "says whether the checkpoint's tensors agree)", pp->name, tp_rank,
@@ -1002,12 +1090,17 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
             }
         }
         uint64_t n, tshape[PLAN_MAX_DIMS];
-        int cut = 0; /* 1: src is this process's rank's cut alone; 2: it takes nothing of the tensor */
+        int cut = 0; /* 1: raw is this process's rank's cut alone; 2: it takes nothing of the tensor */
+        void *raw = NULL; /* on the host, the stored bytes, converted as they are placed */
+        int reorder = e.rule >= 0 && (p->rules->keys[e.rule].transposed || p->rules->keys[e.rule].rotary_pairs);
         if (!src && n_ranks == 1 && !ON_DEV(m))
-            rc = read_own_cut(ck, i, p, &out[0].params[pi], &e, rank0, m, &src, &cut, bytes_read, err);
-        if (rc == CK_OK && !src && !cut)
+            rc = read_own_cut(ck, i, p, &out[0].params[pi], &e, rank0, m, &raw, &cut, bytes_read, err);
+        if (rc == CK_OK && !src && !cut && !ON_DEV(m) && !reorder && kern_convert_supported(ten->dtype) &&
+            dtype_bits(ten->dtype) % 8 == 0)
+            rc = read_raw_to(ck, ck->tensors[i], m, 0, &raw, bytes_read, err);
+        if (rc == CK_OK && !src && !raw && !cut)
             rc = read_floats_to(ck, ck->tensors[i], m, 0, 1, &src, &n, bytes_read, err);
-        if (rc == CK_OK && !cut && e.rule >= 0 && p->rules->keys[e.rule].transposed && ten->ndim >= 2 &&
+        if (rc == CK_OK && src && e.rule >= 0 && p->rules->keys[e.rule].transposed && ten->ndim >= 2 &&
             ten->ndim <= PLAN_MAX_DIMS) { /* stored input-major: the last two dims swapped back */
             memcpy(tshape, ten->shape, ten->ndim * sizeof *tshape);
             tshape[ten->ndim - 1] = ten->shape[ten->ndim - 2];
@@ -1019,7 +1112,7 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
                 ten = &as_float;
             }
         }
-        const expr *pairs = rc == CK_OK && !cut && e.rule >= 0 ? p->rules->keys[e.rule].rotary_pairs : NULL;
+        const expr *pairs = rc == CK_OK && src && e.rule >= 0 ? p->rules->keys[e.rule].rotary_pairs : NULL;
         if (pairs) { /* Llama 4's q and k rows: interleaved rotary pairs reordered to halves */
             plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL, NULL};
             expr_val hv;
@@ -1036,7 +1129,8 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
         }
         src_tensor from = {ck->shards[ck->tensors[i].shard].path, ckpt_tensor(ck, ck->tensors[i])->name, ten};
         for (int k = 0; k < n_ranks && rc == CK_OK; k++)
-            rc = place(p, &out[k].params[pi], e.part, e.expert, src, cut == 1, &from, rank0 + k, m, err);
+            rc = place(p, &out[k].params[pi], e.part, e.expert, src ? (const void *)src : raw,
+                       src ? DT_F32 : ten->dtype, cut == 1, &from, rank0 + k, m, err);
         mem_release(m, src);
         if (rc != CK_OK && !err->key[0])
             snprintf(err->key, sizeof err->key, "%s", from.key);
@@ -1097,7 +1191,7 @@ void rank_load_free(rank_load *r)
         if (r->device)
             kdev_free(r->params[i].data);
         else
-            free(r->params[i].data);
+            param_free(r->params[i].data, r->params[i].n);
     free(r->params);
     memset(r, 0, sizeof *r);
 }

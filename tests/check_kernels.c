@@ -79,6 +79,22 @@ START_TEST(test_exhaustive_patterns)
         memcpy(&want, &w, 4);
         ck_assert_msg(same_float(got, want), "BF16 0x%04x", u);
     }
+    /* BF16 in one call, as a load converts a tensor (8 at a time, then the rest one by one), from
+     * an odd address: every pattern's bits exactly the high half of its float */
+    uint8_t *all = malloc(2 * 65536 + 1);
+    uint32_t *bits = malloc(4 * 65536);
+    ck_assert(all && bits);
+    for (uint32_t u = 0; u < 65536; u++)
+        memcpy(all + 1 + 2 * u, &(uint16_t){(uint16_t)u}, 2);
+    for (size_t n = 65536; n >= 65536 - 7; n--) {
+        memset(bits, 0xa5, 4 * 65536);
+        kern_convert_ref(DT_BF16, all + 1, n, (float *)bits);
+        for (uint32_t u = 0; u < n; u++)
+            ck_assert_msg(bits[u] == u << 16, "BF16 0x%04x of %zu: 0x%08x", u, n, bits[u]);
+        ck_assert_uint_eq(bits[n < 65536 ? n : 0], n < 65536 ? 0xa5a5a5a5u : 0);
+    }
+    free(all);
+    free(bits);
     for (uint32_t u = 0; u < 256; u++) {
         uint8_t b = (uint8_t)u;
         float got;
