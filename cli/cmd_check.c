@@ -58,6 +58,7 @@ typedef struct {
     double load_s;        /* reading, copying, converting and cutting every rank's parameters */
     uint64_t dev_bytes;   /* device memory the parameters took, counted by the allocator */
     uint64_t plan_bytes;  /* what the plan says every rank's parameters take (fp32) */
+    uint64_t held_bytes;  /* what they take on the host as held (BF16/F16 matrices in 16 bits) */
 } dev_run;
 
 /* --format json: the report being built (NULL in text mode, where say() prints). */
@@ -124,14 +125,14 @@ static void mpi_fail(const fwd_comm *c, const char *what, const ck_err *err)
 }
 
 /* This process's load figures (bytes its load read, read(2) bytes and seconds since rchar0 and
- * t0) gathered from every process into mpi_figs. */
-static void mpi_gather_figures(const fwd_comm *c, const plan *p, uint64_t bytes, uint64_t rchar0, double t0)
+ * t0, the bytes its parameters take as held) gathered from every process into mpi_figs. */
+static void mpi_gather_figures(const fwd_comm *c, const rank_load *mine, uint64_t bytes, uint64_t rchar0, double t0)
 {
     uint64_t fig[MPI_FIGS] = {0};
     fig[FIG_BYTES] = bytes;
     fig[FIG_RCHAR] = ck_rchar() - rchar0;
     fig[FIG_LOAD_US] = (uint64_t)((now_s() - t0) * 1e6);
-    fig[FIG_PLAN] = load_bytes(p, c->stage, c->tp_rank, -1);
+    fig[FIG_PLAN] = rank_held_bytes(mine);
     struct rusage ru;
     fig[FIG_RSS_KB] = getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_maxrss : 0;
     ck_err err;
@@ -178,7 +179,8 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
     char label[64];
     out_style_detect(&bar, stdout, 1);
     bar.label = label;
-    load_opts lo = {deq, -1, dv ? dv->stager : NULL, out_progress, &bar, NULL};
+    /* on the host, BF16/F16 matrices stay in their stored dtype (the forward converts each layer's) */
+    load_opts lo = {deq, -1, dv ? dv->stager : NULL, out_progress, &bar, NULL, !(dv && dv->stager)};
     int on_dev = dv && dv->stager;
     int rc = plan_build(r, deq ? &plain : &ck->cfg, lay, &L.p, f, err);
     if (rc != CK_OK)
@@ -236,11 +238,14 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
         }
     }
     if (c)
-        mpi_gather_figures(c, &L.p, *bytes - bytes0, rchar0, t0);
+        mpi_gather_figures(c, &L.ranks[c->stage * lay->tp + c->tp_rank], *bytes - bytes0, rchar0, t0);
     if (dv) {
         dv->load_s = now_s() - t0;
         dv->dev_bytes = kdev_bytes_in_use() - dev0;
         dv->plan_bytes = need;
+        dv->held_bytes = 0;
+        for (int k = 0; k < L.n; k++)
+            dv->held_bytes += rank_held_bytes(&L.ranks[k]);
     }
     double t1 = now_s();
     rc = logits ? forward_dense(&L.p, &d, L.ptrs, tokens, T, logits, trace, err) : CK_OK;
@@ -284,6 +289,9 @@ static int load_figures(const ck_checkpoint *ck, const rules_file *r, const plan
         say("  device memory  %.1f MB of parameters (the plan's fp32 bytes: %.1f MB) + %.1f MB staging "
                "(pinned host buffers and device scratch)\n", dv->dev_bytes / 1e6, dv->plan_bytes / 1e6,
                kdev_stager_bytes(dv->stager) / 1e6);
+    else if (dv->held_bytes < dv->plan_bytes)
+        say("  host memory    %.1f MB of parameters, BF16/F16 matrices held as stored (%.1f MB in fp32)\n",
+            dv->held_bytes / 1e6, dv->plan_bytes / 1e6);
     else
         say("  host memory    %.1f MB of parameters (fp32)\n", dv->plan_bytes / 1e6);
     return EXIT_CLEAN;
@@ -654,7 +662,7 @@ static int check_layers(const ck_checkpoint *ck, const rules_file *r, const plan
         float *x1 = malloc(n * sizeof *x1), *xn = malloc(n * sizeof *xn);
         float *a1 = malloc(n * sizeof *a1), *an = malloc(n * sizeof *an);
         uint64_t bytes = 0;
-        load_opts lo = {deq, l, NULL, NULL, NULL, km1}, lod = {deq, l, dv ? dv->stager : NULL, NULL, NULL, kms};
+        load_opts lo = {deq, l, NULL, NULL, NULL, km1, 0}, lod = {deq, l, dv ? dv->stager : NULL, NULL, NULL, kms, 0};
         dense_dims dd = d;
         dd.device = dv != NULL;
         memset(&r1, 0, sizeof r1);
@@ -1094,8 +1102,8 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
             cJSON *pj = report ? cJSON_AddArrayToObject(report, "processes") : NULL;
             for (int r = 0; r < mpi->size; r++) {
                 const uint64_t *g = mpi_figs + (size_t)r * MPI_FIGS;
-                say("  rank %-4d  stage %d, TP rank %d: %.2f MB read (read(2): %.2f MB), %.2f MB of parameters "
-                    "(fp32), loaded in %.3f s, peak memory %.1f MB\n", r, r / lay.tp, r % lay.tp,
+                say("  rank %-4d  stage %d, TP rank %d: %.2f MB read (read(2): %.2f MB), %.2f MB of parameters, "
+                    "loaded in %.3f s, peak memory %.1f MB\n", r, r / lay.tp, r % lay.tp,
                     g[FIG_BYTES] / 1e6, g[FIG_RCHAR] / 1e6, g[FIG_PLAN] / 1e6, g[FIG_LOAD_US] / 1e6,
                     g[FIG_RSS_KB] / 1e3);
                 cJSON *o = pj ? cJSON_CreateObject() : NULL;
@@ -1326,7 +1334,7 @@ static int check_run(check_args *ap)
     }
     /* the layout under test runs on the GPU when there is one; the unsharded model it is compared
      * with always runs on the CPU (the C a.reference) */
-    dev_run dvr = {NULL, 0, 0, 0}, *dv = NULL;
+    dev_run dvr = {NULL, 0, 0, 0, 0}, *dv = NULL;
     int want_dev = 0;
     if (!a.device || strcmp(a.device, "cuda") == 0) {
         if (!kern_cuda_available(why, sizeof why)) {

@@ -540,9 +540,10 @@ static int parts_add(const dense_dims *d, float *parts, int tp, size_t n, float 
 }
 
 /* The rank's parameter (fmt with the layer), checked to hold exactly `want` values: a slice of
- * another size would make the products read past it. */
-static const float *W(const rank_load *r, const plan *p, const char *fmt, int64_t layer, int need, uint64_t want,
-                      ck_err *err)
+ * another size would make the products read past it. NULL when there is none (an error when
+ * need) or on a wrong size. */
+static const load_param *Wp(const rank_load *r, const plan *p, const char *fmt, int64_t layer, int need,
+                            uint64_t want, ck_err *err)
 {
     char name[256];
     snprintf(name, sizeof name, fmt, (long long)layer);
@@ -559,7 +560,45 @@ static const float *W(const rank_load *r, const plan *p, const char *fmt, int64_
                    (unsigned long long)want);
         return NULL;
     }
-    return lp ? lp->data : NULL;
+    return lp;
+}
+
+/* Wp's parameter as floats (a compact one converted, until the next layer). */
+static const float *W(const rank_load *r, const plan *p, const char *fmt, int64_t layer, int need, uint64_t want,
+                      ck_err *err)
+{
+    const load_param *lp = Wp(r, p, fmt, layer, need, want, err);
+    return lp ? load_param_floats(r, lp, err) : NULL;
+}
+
+/* h[T, H] times the lm_head's V rows (a rank's vocabulary) into y[T, V]; a compact head in
+ * blocks of rows converted in turn, so that its floats never exist whole. */
+static int lm_head(const dense_dims *d, const load_param *hl, const float *h, size_t T, size_t H, size_t V, float *y,
+                   ck_err *err)
+{
+    if (!hl->half) {
+        op_linear(d, h, T, H, hl->data, V, NULL, y, 0);
+        return CK_OK;
+    }
+    size_t rows = ((size_t)8 << 20) / (H * sizeof(float)); /* 8 MB of floats a block */
+    rows = rows < 64 ? 64 : rows / 64 * 64;
+    rows = rows < V ? rows : V;
+    float *w = malloc(rows * H * sizeof *w), *yb = malloc(T * rows * sizeof *yb);
+    if (!w || !yb) {
+        free(w);
+        free(yb);
+        return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    }
+    for (size_t r0 = 0; r0 < V; r0 += rows) {
+        size_t n = V - r0 < rows ? V - r0 : rows;
+        load_param_rows(hl, r0, n, w);
+        op_linear(d, h, T, H, w, n, NULL, yb, 0);
+        for (size_t t = 0; t < T; t++)
+            memcpy(y + t * V + r0, yb + t * n, n * sizeof *y);
+    }
+    free(w);
+    free(yb);
+    return CK_OK;
 }
 
 /* DeepSeek-V3's choice of experts for one token: scores sigmoid(logit); the choice ranks
@@ -825,7 +864,13 @@ static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R
         for (size_t t = 0; t < T; t++)
             gs[t] = 1.0f;
     else {
-        op_linear(d, h, T, H, g->data, 1, NULL, gs, 0);
+        const float *gw = load_param_floats(RH(d, R), g, err);
+        if (!gw) {
+            ffree(d, gs);
+            ffree(d, parts);
+            return err->code;
+        }
+        op_linear(d, h, T, H, gw, 1, NULL, gs, 0);
         for (size_t t = 0; t < T; t++)
             gs[t] = 1.0f / (1.0f + expf(-gs[t]));
     }
@@ -841,12 +886,15 @@ static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R
         }
         size_t Is = (size_t)dn->pp->local[1];
         float *a = fmalloc(d, T * 2 * Is * sizeof *a), *act = fmalloc(d, T * Is * sizeof *act), *y = fmalloc(d, T * H * sizeof *y);
-        if (!a || !act || !y)
+        const float *wgu = load_param_floats(R[r], gu, err), *wdn = wgu ? load_param_floats(R[r], dn, err) : NULL;
+        if (!wgu || !wdn)
+            rc = err->code;
+        else if (!a || !act || !y)
             rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         else {
-            op_linear(d, h, T, H, gu->data, 2 * Is, NULL, a, 0);
+            op_linear(d, h, T, H, wgu, 2 * Is, NULL, a, 0);
             op_act_mul(d, a, T, Is, act);
-            op_linear(d, act, T, Is, dn->data, H, NULL, y, 0);
+            op_linear(d, act, T, Is, wdn, H, NULL, y, 0);
             float *pr = parts + (size_t)r * T * H;
             for (size_t t = 0; t < T; t++)
                 for (size_t i = 0; i < H; i++)
@@ -1314,6 +1362,8 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     float *k = fmalloc(d, Tz * hkv * hd * sizeof *k), *v = fmalloc(d, Tz * hkv * hd * sizeof *v);
     float *o = fmalloc(d, Tz * hq * hd * sizeof *o), *gu = fmalloc(d, Tz * 2 * Il * sizeof *gu);
     float *gate = d->attn_gate ? fmalloc(d, Tz * hq * hd * sizeof *gate) : NULL;
+    for (int r = 0; r < tp; r++) /* the floats of the last layer's compact matrices are free again */
+        rank_scratch_reset(R[r]);
     float *one = d->qk_l2 ? fmalloc(d, hd * sizeof *one) : NULL; /* Llama 4's weightless q/k norm */
     float *act = fmalloc(d, Tz * Il * sizeof *act);
     /* sandwich or post norms: each block's output, summed over the ranks, normed before it is added */
@@ -1529,17 +1579,19 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
     for (int r = 0; first && r < tp; r++) {
         if (!rank_here(d, r))
             continue;
-        const float *emb = W(ranks[r], p, d->embedding, 0, 1, Vl * H, err); /* stage 0: world rank r */
-        if (!emb) {
+        const load_param *el = Wp(ranks[r], p, d->embedding, 0, 1, Vl * H, err); /* stage 0: world rank r */
+        if (!el) {
             rc = err->code;
             goto done;
         }
         float *pr = parts + (size_t)r * Tz * H;
         for (size_t t = 0; t < Tz; t++) {
             size_t id = (size_t)tokens[t];
+            if (id >= (size_t)r * Vl && id < (size_t)(r + 1) * Vl && !d->device)
+                load_param_rows(el, id - (size_t)r * Vl, 1, h); /* the token's row, as floats */
             if (id >= (size_t)r * Vl && id < (size_t)(r + 1) * Vl)
                 for (size_t i = 0; i < H; i++)
-                    pr[t * H + i] += emb[(id - (size_t)r * Vl) * H + i];
+                    pr[t * H + i] += d->device ? el->data[(id - (size_t)r * Vl) * H + i] : h[i];
         }
     }
     if (first && (rc = parts_add(d, parts, tp, Tz * H, x, err)) != CK_OK)
@@ -1577,12 +1629,13 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
     for (int r = 0; last && r < tp; r++) {
         if (!rank_here(d, r))
             continue;
-        const float *head = W(R[r], p, d->tied ? d->embedding : "lm_head.weight", 0, 1, Vl * H, err);
-        if (!head) {
+        const load_param *hl = Wp(R[r], p, d->tied ? d->embedding : "lm_head.weight", 0, 1, Vl * H, err);
+        if (!hl) {
             rc = err->code;
             goto done;
         }
-        op_linear(d, h, Tz, H, head, Vl, NULL, parts + (size_t)r * Tz * Vl, 0); /* this rank's vocabulary columns */
+        if ((rc = lm_head(d, hl, h, Tz, H, Vl, parts + (size_t)r * Tz * Vl, err)) != CK_OK) /* this rank's columns */
+            goto done;
     }
     if (last && c && (rc = comm_allgather(c, parts, Tz * Vl, err)) != CK_OK)
         goto done;

@@ -123,12 +123,25 @@ static void convert_par(ck_dtype dt, const void *src, size_t n, float *dst)
             conv_run(&jobs[k]);
 }
 
-/* height rows of width values of dtype sdt, spitch values apart at src, into floats dpitch values
- * apart at dst: converted as they are copied on the host; on the device (floats already) a cut. */
-static int put_rows(const mem_ctx *m, float *dst, size_t dpitch, const void *src, ck_dtype sdt, size_t spitch,
-                    size_t width, size_t height, ck_err *err)
+/* height rows of width values of dtype sdt, spitch values apart at src, into values of dtype ddt
+ * dpitch values apart at dst: floats converted as they are copied on the host (on the device,
+ * floats already, a cut); a compact parameter's 16-bit values copied as they are. */
+static int put_rows(const mem_ctx *m, void *dst, ck_dtype ddt, size_t dpitch, const void *src, ck_dtype sdt,
+                    size_t spitch, size_t width, size_t height, ck_err *err)
 {
-    const size_t F = sizeof *dst;
+    if (ddt != DT_F32) { /* compact: every tensor of the parameter is stored in its dtype */
+        if (sdt != ddt || ON_DEV(m))
+            return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "a %s tensor into a parameter held "
+                              "as %s", dtype_name(sdt), dtype_name(ddt));
+        size_t es = dtype_bits(ddt) / 8;
+        if (height == 1 || (dpitch == width && spitch == width))
+            memcpy(dst, src, width * height * es);
+        else
+            for (size_t r = 0; r < height; r++)
+                memcpy((uint8_t *)dst + r * dpitch * es, (const uint8_t *)src + r * spitch * es, width * es);
+        return CK_OK;
+    }
+    const size_t F = sizeof(float);
     if (ON_DEV(m) || sdt == DT_F32) {
         if (ON_DEV(m) && sdt != DT_F32)
             return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "a device load places floats only");
@@ -140,7 +153,7 @@ static int put_rows(const mem_ctx *m, float *dst, size_t dpitch, const void *src
         return CK_OK;
     }
     for (size_t r = 0; r < height; r++)
-        kern_convert_ref(sdt, (const uint8_t *)src + r * spitch * es, width, dst + r * dpitch);
+        kern_convert_ref(sdt, (const uint8_t *)src + r * spitch * es, width, (float *)dst + r * dpitch);
     return CK_OK;
 }
 
@@ -703,9 +716,10 @@ static int misfit(const src_tensor *t, const plan_param *pp, const char *what, u
  * cut_only: src holds the cut alone (read_own_cut), its rows or its band of columns, compact;
  * rows and cols are still the whole tensor's. */
 static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slice *c, const void *src,
-                     ck_dtype sdt, int cut_only, uint64_t rows, uint64_t cols, float *dst, uint64_t lrows,
-                     uint64_t lcols, uint64_t *filled, const mem_ctx *m, ck_err *err)
+                     ck_dtype sdt, int cut_only, uint64_t rows, uint64_t cols, void *dst, ck_dtype ddt,
+                     uint64_t lrows, uint64_t lcols, uint64_t *filled, const mem_ctx *m, ck_err *err)
 {
+    const size_t des = dtype_bits(ddt) / 8;
     const size_t es = dtype_bits(sdt) / 8;
     const uint8_t *s8 = src;
     char what[160];
@@ -715,7 +729,7 @@ static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slic
         if (rows * cols != lrows * lcols)
             return misfit(t, pp, what, lrows, lcols, err);
         *filled += lrows * lcols;
-        return put_rows(m, dst, 0, src, sdt, 0, (size_t)(lrows * lcols), 1, err);
+        return put_rows(m, dst, ddt, 0, src, sdt, 0, (size_t)(lrows * lcols), 1, err);
     }
     if (c->dim == 1) {
         snprintf(what, sizeof what, "the [%llu x %llu] tensor, cut into columns [%lld, %lld) where config.json "
@@ -726,7 +740,7 @@ static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slic
             (!c->padded && (uint64_t)c->len != lcols) || (uint64_t)(c->start + c->len) > cols)
             return misfit(t, pp, what, lrows, lcols, err);
         *filled += rows * lcols;
-        return put_rows(m, dst, (size_t)lcols, cut_only ? s8 : s8 + (size_t)c->start * es, sdt,
+        return put_rows(m, dst, ddt, (size_t)lcols, cut_only ? s8 : s8 + (size_t)c->start * es, sdt,
                         (size_t)(cut_only ? (uint64_t)c->len : cols), (size_t)c->len, (size_t)rows, err);
     }
     /* rows: a cut of them, or a whole fused part at its offset */
@@ -741,8 +755,8 @@ static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slic
      * to whole units (tp_granule) lacks */
     uint64_t nr = r0 >= rows ? 0 : rows - r0 < n ? rows - r0 : n;
     *filled += (c->part < 0 ? lrows : n) * lcols;
-    return put_rows(m, dst + (uint64_t)c->dst * lcols, 0, cut_only ? s8 : s8 + (size_t)(r0 * cols) * es, sdt, 0,
-                    (size_t)(nr * cols), nr ? 1 : 0, err);
+    return put_rows(m, (uint8_t *)dst + (size_t)((uint64_t)c->dst * lcols) * des, ddt, 0,
+                    cut_only ? s8 : s8 + (size_t)(r0 * cols) * es, sdt, 0, (size_t)(nr * cols), nr ? 1 : 0, err);
 }
 
 /* blocks x [a, b] of floats at *v transposed into slot `to` (on the device: queued behind the
@@ -832,11 +846,12 @@ static int place(const plan *p, load_param *lp, const char *part, int64_t e, con
         }
         return CK_OK;
     }
-    /* the block the cut lands in: the parameter, or its expert's slot */
-    float *dst = lp->data;
+    /* the block the cut lands in: the parameter (floats, or its compact values), or its expert's slot */
+    ck_dtype ddt = lp->half ? lp->half_dt : DT_F32;
+    uint8_t *dst = lp->half ? lp->half : (void *)lp->data;
     uint64_t lrows = pp->ndim ? pp->local[0] : 1, lcols = pp->ndim > 1 ? lp->n / pp->local[0] : 1;
     if (pp->experts && e >= lp->expert0 && e < lp->expert0 + lp->n_experts) {
-        dst += (uint64_t)(e - lp->expert0) * (lp->n / pp->local[0]);
+        dst += (size_t)((uint64_t)(e - lp->expert0) * (lp->n / pp->local[0])) * (dtype_bits(ddt) / 8);
         lrows = pp->local[1];
         lcols = pp->ndim > 2 ? pp->local[2] : 1;
     }
@@ -851,7 +866,7 @@ static int place(const plan *p, load_param *lp, const char *part, int64_t e, con
             if (off + (uint64_t)c.full > rows)
                 break;
             if ((rc = place_cut(t, pp, &c, (const uint8_t *)src + (size_t)(off * cols) * es, sdt, 0,
-                                (uint64_t)c.full, cols, dst, lrows, lcols, &lp->filled, m, err)) != CK_OK)
+                                (uint64_t)c.full, cols, dst, ddt, lrows, lcols, &lp->filled, m, err)) != CK_OK)
                 return rc;
             off += (uint64_t)c.full;
         }
@@ -866,7 +881,7 @@ static int place(const plan *p, load_param *lp, const char *part, int64_t e, con
         lp->filled += lrows * lcols;
         return CK_OK;
     }
-    return place_cut(t, pp, &c, src, sdt, cut_only, rows, cols, dst, lrows, lcols, &lp->filled, m, err);
+    return place_cut(t, pp, &c, src, sdt, cut_only, rows, cols, dst, ddt, lrows, lcols, &lp->filled, m, err);
 }
 
 /* Rows [r0, r0 + nr) x columns [c0, c0 + nc) of tensor ref seen as [rows, cols] (as stored): those
@@ -950,9 +965,9 @@ static int read_own_cut(const ck_checkpoint *ck, size_t i, const plan *p, const 
  * and it costs few page faults; a small one from the heap. */
 enum { PARAM_MAP_MIN = 1 << 20 };
 
-static float *param_alloc(uint64_t n)
+static void *param_alloc(size_t bytes)
 {
-    size_t bytes = (size_t)(n ? n : 1) * sizeof(float);
+    bytes = bytes ? bytes : 1;
     if (bytes < PARAM_MAP_MIN)
         return calloc(1, bytes);
     void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -964,18 +979,138 @@ static float *param_alloc(uint64_t n)
     return p;
 }
 
-static void param_free(float *data, uint64_t n)
+static void param_free(void *data, size_t bytes)
 {
-    size_t bytes = (size_t)(n ? n : 1) * sizeof(float);
+    bytes = bytes ? bytes : 1;
     if (data && bytes >= PARAM_MAP_MIN)
         munmap(data, bytes);
     else
         free(data);
 }
 
+/* The floats made of compact parameters for a forward: blocks kept from one layer to the next
+ * (the next layer's matrices have the same sizes, so they take the same blocks again). */
+typedef struct rank_scratch {
+    struct {
+        float *p;
+        size_t cap; /* floats */
+        int used;
+    } *b;
+    size_t n, cap;
+} rank_scratch;
+
+static void scratch_free(rank_scratch *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        param_free(s->b[i].p, s->b[i].cap * sizeof(float));
+    free(s->b);
+    free(s);
+}
+
+/* A free block of at least n floats (the smallest that fits), or a new one; NULL: out of memory. */
+static float *scratch_take(rank_scratch *s, size_t n)
+{
+    size_t best = s->n;
+    for (size_t i = 0; i < s->n; i++)
+        if (!s->b[i].used && s->b[i].cap >= n && (best == s->n || s->b[i].cap < s->b[best].cap))
+            best = i;
+    if (best == s->n) {
+        if (s->n == s->cap) {
+            size_t cap = s->cap ? 2 * s->cap : 16;
+            void *nb = realloc(s->b, cap * sizeof *s->b);
+            if (!nb)
+                return NULL;
+            s->b = nb;
+            s->cap = cap;
+        }
+        float *p = param_alloc((n ? n : 1) * sizeof(float));
+        if (!p)
+            return NULL;
+        s->b[s->n].p = p;
+        s->b[s->n].cap = n ? n : 1;
+        s->b[s->n].used = 0;
+        s->n++;
+    }
+    s->b[best].used = 1;
+    return s->b[best].p;
+}
+
+const float *load_param_floats(const rank_load *r, const load_param *lp, ck_err *err)
+{
+    if (lp->data || !lp->half)
+        return lp->data;
+    float *f = r->scratch ? scratch_take(r->scratch, (size_t)lp->n) : NULL;
+    if (!f) {
+        ck_err_set(err, CK_ENOMEM, NULL, lp->pp->name, CK_NO_OFFSET, "out of memory converting parameter '%s' "
+                   "(%llu values) to floats for the forward pass", lp->pp->name, (unsigned long long)lp->n);
+        return NULL;
+    }
+    convert_par(lp->half_dt, lp->half, (size_t)lp->n, f);
+    return f;
+}
+
+void load_param_rows(const load_param *lp, uint64_t row0, uint64_t nrows, float *out)
+{
+    uint64_t cols = lp->pp->ndim && lp->pp->local[0] ? lp->n / lp->pp->local[0] : lp->n;
+    if (lp->half)
+        kern_convert_ref(lp->half_dt, (const uint8_t *)lp->half + (size_t)(row0 * cols) * 2, (size_t)(nrows * cols), out);
+    else if (lp->data)
+        memcpy(out, lp->data + row0 * cols, (size_t)(nrows * cols) * sizeof *out);
+}
+
+void rank_scratch_reset(const rank_load *r)
+{
+    for (size_t i = 0; r && r->scratch && i < r->scratch->n; i++)
+        r->scratch->b[i].used = 0;
+}
+
+uint64_t rank_held_bytes(const rank_load *r)
+{
+    uint64_t b = 0;
+    for (size_t i = 0; r && i < r->n; i++)
+        b += r->params[i].half ? r->params[i].n * 2 : r->params[i].data ? r->params[i].n * sizeof(float) : 0;
+    return b;
+}
+
+/* Which parameters of the stage a compact load holds in 16 bits: out[i] the dtype of parameter i,
+ * or 0 (floats). A matrix (2 dims, no experts) all of whose tensors are stored BF16, or all F16,
+ * and put in place as they are stored. */
+static int compact_params(const ck_checkpoint *ck, const plan *p, const plan_stage *st, const keymap *km,
+                          int64_t layer, int *out, ck_err *err)
+{
+    for (size_t i = 0; i < ck->n_tensors; i++) {
+        const st_tensor *t = ckpt_tensor(ck, ck->tensors[i]);
+        keymap_entry e;
+        sim_mapping mp;
+        size_t pi;
+        if (!keymap_get(km, i, &e)) {
+            if (simulate_map_key(p, t->name, &mp, err) != CK_OK)
+                return err->code;
+            e = (keymap_entry){mp.skip, mp.rule, mp.skip >= 0 ? NULL : mp.param, mp.part, mp.expert};
+        }
+        if (e.skip >= 0 || !e.param || !strmap_get(&st->by_name, e.param, &pi) ||
+            (layer >= 0 && st->params[pi].layer != layer))
+            continue;
+        int reorder = e.rule >= 0 && (p->rules->keys[e.rule].transposed || p->rules->keys[e.rule].rotary_pairs);
+        int dt = (t->dtype == DT_BF16 || t->dtype == DT_F16) && !reorder ? (int)t->dtype : -1;
+        out[pi] = out[pi] == 0 ? dt : out[pi] == dt ? dt : -1; /* -1: mixed, floats */
+    }
+    for (size_t i = 0; i < st->n; i++) {
+        const plan_param *pp = &st->params[i];
+        uint64_t n = 1;
+        for (int d = 0; d < pp->ndim; d++)
+            n *= pp->local[d];
+        if (out[i] <= 0 || pp->ndim != 2 || pp->experts || !n)
+            out[i] = 0;
+    }
+    return CK_OK;
+}
+
 /* Allocates rank `tp_rank`'s buffers of the stage. */
-static int alloc_rank(const plan *p, int stage, int tp_rank, int64_t layer, int device, rank_load *out,
-                      ck_err *err)
+static int alloc_rank(const plan *p, int stage, int tp_rank, int64_t layer, int device, const int *compact,
+                      rank_load *out, ck_err *err)
 {
     memset(out, 0, sizeof *out);
     out->device = device;
@@ -1008,7 +1143,13 @@ static int alloc_rank(const plan *p, int stage, int tp_rank, int64_t layer, int 
                 snprintf(err->key, sizeof err->key, "%s", pp->name);
                 return err->code;
             }
-        } else if (n > SIZE_MAX / sizeof *lp->data || !(lp->data = param_alloc(n)))
+        } else if (compact && compact[i] > 0 && n <= SIZE_MAX / 2) { /* its stored 16-bit values */
+            lp->half_dt = (ck_dtype)compact[i];
+            if (!(lp->half = param_alloc((size_t)n * 2)))
+                return ck_err_set(err, CK_ENOMEM, p->cfg->path, pp->name, CK_NO_OFFSET, "out of memory for "
+                                  "parameter '%s' of rank %d: %llu 16-bit values", pp->name, tp_rank,
+                                  (unsigned long long)n);
+        } else if (n > SIZE_MAX / sizeof *lp->data || !(lp->data = param_alloc((size_t)(n ? n : 1) * sizeof *lp->data)))
             return ck_err_set(err, CK_ENOMEM, p->cfg->path, pp->name, CK_NO_OFFSET, "out of memory for parameter "
                               "'%s' of rank %d: %llu fp32 values, a shape config.json makes ('ckptdoc lint' "
                               "says whether the checkpoint's tensors agree)", pp->name, tp_rank,
@@ -1038,8 +1179,19 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
         return rc;
     if (!km)
         km = own;
-    for (int k = 0; k < n_ranks && rc == CK_OK; k++)
-        rc = alloc_rank(p, stage, rank0 + k, layer, ON_DEV(m), &out[k], err);
+    int *compact = NULL; /* which parameters are held in their stored 16 bits */
+    if (o && o->compact && !deq && !ON_DEV(m) && st->n) {
+        if (!(compact = calloc(st->n, sizeof *compact)))
+            rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+        else
+            rc = compact_params(ck, p, st, km, layer, compact, err);
+    }
+    for (int k = 0; k < n_ranks && rc == CK_OK; k++) {
+        rc = alloc_rank(p, stage, rank0 + k, layer, ON_DEV(m), compact, &out[k], err);
+        if (rc == CK_OK && compact && !(out[k].scratch = calloc(1, sizeof *out[k].scratch)))
+            rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    }
+    free(compact);
     /* every key once: read, converted, then cut for each rank */
     uint64_t seen = 0;
     for (size_t i = 0; i < ck->n_tensors && rc == CK_OK; i++) {
@@ -1190,8 +1342,11 @@ void rank_load_free(rank_load *r)
     for (size_t i = 0; i < r->n; i++)
         if (r->device)
             kdev_free(r->params[i].data);
-        else
-            param_free(r->params[i].data, r->params[i].n);
+        else {
+            param_free(r->params[i].data, (size_t)r->params[i].n * sizeof(float));
+            param_free(r->params[i].half, (size_t)r->params[i].n * 2);
+        }
+    scratch_free(r->scratch);
     free(r->params);
     memset(r, 0, sizeof *r);
 }

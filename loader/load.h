@@ -13,7 +13,11 @@
 
 typedef struct {
     const plan_param *pp;  /* borrowed from the plan */
-    float *data;           /* pp->local shape, row-major */
+    float *data;           /* pp->local shape, row-major; NULL when held compact (half) */
+    void *half;            /* load_opts.compact: the same values in the 16-bit dtype half_dt that
+                            * every tensor filling it is stored in (BF16 or F16), data NULL;
+                            * load_param_floats gives them as floats */
+    ck_dtype half_dt;
     uint64_t n;            /* elements */
     uint64_t filled;       /* elements written by some key */
     uint64_t expect;       /* elements some key must write (under EP a rank may hold fewer
@@ -27,6 +31,7 @@ typedef struct {
     load_param *params;    /* (n) in the plan stage's order */
     size_t n;
     uint64_t bytes_read;
+    struct rank_scratch *scratch; /* the floats load_param_floats made of compact parameters */
 } rank_load;
 
 /* Loads TP ranks rank0 .. rank0 + n_ranks - 1 of stage `stage` into out[0 .. n_ranks), reading
@@ -45,6 +50,10 @@ typedef struct {
     void *progress_ctx;
     const keymap *km;      /* the map of the keys built for this plan (keymap_build), shared by
                             * every stage and rank the caller loads; NULL: one is built per call */
+    int compact;           /* on the host, without deq: a matrix (2 dims, no experts) whose
+                            * tensors are all stored BF16 (or all F16), none reordered on the way,
+                            * is held in that dtype (load_param.half): half the memory of floats,
+                            * and its bytes copied, not converted */
 } load_opts;
 
 /* Returns CK_OK; on failure an error code with err naming the file and key, and out[0 .. n_ranks)
@@ -65,6 +74,16 @@ int load_dequant_tensor(const ck_checkpoint *ck, size_t i, float **out, uint64_t
 /* Whether load_stage (with deq) dequantizes this quantization as it reads: compressed-tensors,
  * fp8, awq, gptq, mxfp4 and ModelOpt's FP8. */
 int load_dequantizes(const cfg_quant *q);
+/* The parameter's values as floats: lp->data, or for a compact one a conversion held in r's
+ * scratch until rank_scratch_reset(r) (the forward resets it layer by layer); NULL with err set
+ * when memory runs out. */
+const float *load_param_floats(const rank_load *r, const load_param *lp, ck_err *err);
+/* Rows [row0, row0 + nrows) of a parameter seen as [local[0], rest] into out, as floats. */
+void load_param_rows(const load_param *lp, uint64_t row0, uint64_t nrows, float *out);
+/* The floats load_param_floats handed out for r become free for the next ones. */
+void rank_scratch_reset(const rank_load *r);
+/* Host bytes r's parameters take as held (compact ones at 2 bytes a value), scratch excluded. */
+uint64_t rank_held_bytes(const rank_load *r);
 /* Frees the rank's parameters (host or device) and leaves r zeroed; accepts NULL and a zeroed one. */
 void rank_load_free(rank_load *r);
 /* Host bytes (fp32) the stage's parameters of one TP rank take; layer >= 0: only that layer's. */

@@ -736,7 +736,7 @@ START_TEST(test_device_load)
         ck_assert_int_eq(plan_build(&r, deq ? &plain : &ck.cfg, &lay, &p, &f, &err), CK_OK);
         rank_load host[4], dev[4];
         rank_load *hp[4], *dp[4];
-        load_opts ho = {deq, -1, NULL, NULL, NULL, NULL}, dO = {deq, -1, sg, NULL, NULL, NULL};
+        load_opts ho = {deq, -1, NULL, NULL, NULL, NULL, 0}, dO = {deq, -1, sg, NULL, NULL, NULL, 0};
         for (int st = 0; st < 2; st++) {
             uint64_t bh = 0, bd = 0;
             ck_assert_msg(load_stage(&ck, &p, st, 0, 2, host + 2 * st, &bh, &ho, &err) == CK_OK, "%s", err.msg);
@@ -792,6 +792,92 @@ START_TEST(test_device_load)
 }
 END_TEST
 
+/* A compact load (load_opts.compact: BF16 matrices held as stored) holds the same values as the
+ * fp32 load, in half the bytes for those matrices, and the forward pass over it gives the same
+ * logits bit for bit: a Llama, Llama 3's rotary and gpt-oss (its experts stay fp32), at TP 2 x
+ * PP 2, every rank of a stage at once and each rank alone. */
+START_TEST(test_compact_load)
+{
+    static const struct {
+        const char *dir, *rules;
+    } cases[] = {{"fixtures/real/tiny-llama-bf16", "llama"}, {"fixtures/real/tiny-llama3-rope", "llama"},
+                 {"fixtures/moe/tiny-gpt-oss", "gpt_oss"}};
+    ck_err err;
+    ck_err_clear(&err);
+    for (unsigned ci = 0; ci < sizeof cases / sizeof *cases; ci++)
+        for (int alone = 0; alone <= 1; alone++) {
+            ck_checkpoint ck;
+            ck_assert_int_eq(ckpt_open(cases[ci].dir, 1, &ck, &err), CK_OK);
+            rules_file r;
+            ck_assert_int_eq(rules_load_builtin(cases[ci].rules, &r, &err), CK_OK);
+            plan_layout lay = {2, 2, 0, {0}, 0, 0, NULL, 0};
+            plan p;
+            ck_findings f;
+            findings_init(&f);
+            ck_assert_int_eq(plan_build(&r, &ck.cfg, &lay, &p, &f, &err), CK_OK);
+            rank_load full[4], half[4];
+            rank_load *fp[4], *hp[4];
+            load_opts fo = {NULL, -1, NULL, NULL, NULL, NULL, 0}, ho = {NULL, -1, NULL, NULL, NULL, NULL, 1};
+            for (int st = 0; st < 2; st++)
+                for (int k0 = 0; k0 < 2; k0 += alone ? 1 : 2) {
+                    uint64_t bf = 0, bh = 0;
+                    int nk = alone ? 1 : 2;
+                    ck_assert_msg(load_stage(&ck, &p, st, k0, nk, full + 2 * st + k0, &bf, &fo, &err) == CK_OK,
+                                  "%s", err.msg);
+                    ck_assert_msg(load_stage(&ck, &p, st, k0, nk, half + 2 * st + k0, &bh, &ho, &err) == CK_OK,
+                                  "%s: %s", err.key, err.msg);
+                    ck_assert_uint_eq(bf, bh);
+                }
+            size_t compact = 0;
+            for (int k = 0; k < 4; k++) {
+                fp[k] = &full[k];
+                hp[k] = &half[k];
+                uint64_t held = 0;
+                for (size_t i = 0; i < half[k].n; i++) {
+                    const load_param *a = &full[k].params[i], *b = &half[k].params[i];
+                    ck_assert_uint_eq(a->filled, b->filled);
+                    held += b->half ? b->n * 2 : b->n * 4;
+                    if (!b->half)
+                        continue;
+                    compact++;
+                    ck_assert(!b->data && b->half_dt == DT_BF16 && b->pp->ndim == 2 && !b->pp->experts);
+                    const float *v = load_param_floats(&half[k], b, &err);
+                    ck_assert_ptr_nonnull(v);
+                    ck_assert_msg(memcmp(v, a->data, a->n * sizeof *v) == 0, "%s rank %d: %s differs when compact",
+                                  cases[ci].dir, k, b->pp->name);
+                    float row[4096];
+                    uint64_t cols = b->n / b->pp->local[0], last = b->pp->local[0] - 1;
+                    ck_assert(cols <= 4096);
+                    load_param_rows(b, last, 1, row);
+                    ck_assert(memcmp(row, a->data + last * cols, cols * sizeof *row) == 0);
+                }
+                ck_assert_uint_eq(rank_held_bytes(&half[k]), held);
+                ck_assert_uint_lt(rank_held_bytes(&half[k]), rank_held_bytes(&full[k]));
+                rank_scratch_reset(&half[k]);
+            }
+            ck_assert_msg(compact >= 4 * 4, "%s: only %zu compact parameters", cases[ci].dir, compact);
+            dense_dims d;
+            ck_assert_int_eq(dense_dims_of(&p, &d, &err), CK_OK);
+            int tok[5] = {1, 7, 42, 3, 9};
+            size_t nv = 5 * (size_t)d.vocab;
+            float *lf = malloc(nv * 4), *lh = malloc(nv * 4);
+            ck_assert_int_eq(forward_dense(&p, &d, fp, tok, 5, lf, NULL, &err), CK_OK);
+            ck_assert_msg(forward_dense(&p, &d, hp, tok, 5, lh, NULL, &err) == CK_OK, "%s", err.msg);
+            ck_assert_msg(memcmp(lf, lh, nv * 4) == 0, "%s: the compact load's logits differ", cases[ci].dir);
+            free(lf);
+            free(lh);
+            for (int k = 0; k < 4; k++) {
+                rank_load_free(&full[k]);
+                rank_load_free(&half[k]);
+            }
+            plan_free(&p);
+            findings_free(&f);
+            rules_free(&r);
+            ckpt_free(&ck);
+        }
+}
+END_TEST
+
 typedef struct {
     uint64_t last, total;
     size_t calls;
@@ -818,7 +904,7 @@ START_TEST(test_load_progress)
     const ck_checkpoint *ck = &x.ck;
     for (int st = 0; st < 2; st++) {
         progress_log g = {0, 0, 0, 0};
-        load_opts o = {NULL, -1, NULL, note_progress, &g, NULL};
+        load_opts o = {NULL, -1, NULL, note_progress, &g, NULL, 0};
         rank_load rl[2];
         uint64_t bytes = 0;
         ck_assert_int_eq(load_stage(ck, &x.p, st, 0, 2, rl, &bytes, &o, &x.err), CK_OK);
@@ -857,7 +943,7 @@ static void equals_library(const char *dir, const char *deq)
     ck_assert_int_eq(plan_build(&r, &plain, &lay, &p, &f, &err), CK_OK);
     rank_load rl;
     uint64_t bytes = 0;
-    load_opts o = {&ck.cfg.quant, -1, NULL, NULL, NULL, NULL};
+    load_opts o = {&ck.cfg.quant, -1, NULL, NULL, NULL, NULL, 0};
     ck_assert_msg(load_stage(&ck, &p, 0, 0, 1, &rl, &bytes, &o, &err) == CK_OK, "%s", err.msg);
     static const struct {
         const char *param, *parts[3];
@@ -1013,6 +1099,7 @@ static Suite *load_suite(void)
     tcase_add_test(core, test_no_config);
     tcase_add_test(core, test_device_load);
     tcase_add_test(core, test_load_progress);
+    tcase_add_test(core, test_compact_load);
     tcase_set_timeout(core, 120);
     suite_add_tcase(s, core);
     return s;
