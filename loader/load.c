@@ -709,27 +709,29 @@ static int misfit(const src_tensor *t, const plan_param *pp, const char *what, u
                       (unsigned long long)lcols, pp->name);
 }
 
-/* Copies cut c of one checkpoint tensor (src, rows x cols as stored) into a local block of
- * lrows x lcols floats at dst (the parameter, or its expert's slot), as shard.h describes the
- * cut; adds the elements it fills to *filled. A tensor is cut only when its extent along the cut
- * is the one config.json makes (c->full): a smaller config must not silently take a prefix.
- * cut_only: src holds the cut alone (read_own_cut), its rows or its band of columns, compact;
- * rows and cols are still the whole tensor's. */
-static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slice *c, const void *src,
-                     ck_dtype sdt, int cut_only, uint64_t rows, uint64_t cols, void *dst, ck_dtype ddt,
-                     uint64_t lrows, uint64_t lcols, uint64_t *filled, const mem_ctx *m, ck_err *err)
+/* What cut c of one checkpoint tensor (rows x cols as stored) copies into a local block of
+ * lrows x lcols values (the parameter, or its expert's slot), as shard.h describes the cut:
+ * height rows of width values, from src_off of the tensor (or of the cut alone, cut_only: what
+ * read_own_cut read, its rows or its band of columns) src_pitch apart, to dst_off dst_pitch apart,
+ * all counted in values; filled: the values of the block it fills. A tensor is cut only when its
+ * extent along the cut is the one config.json makes (c->full): a smaller config must not
+ * silently take a prefix. */
+typedef struct {
+    uint64_t src_off, src_pitch, dst_off, dst_pitch, width, height, filled;
+} cut_copy;
+
+static int cut_plan(const src_tensor *t, const plan_param *pp, const shard_slice *c, int cut_only, uint64_t rows,
+                    uint64_t cols, uint64_t lrows, uint64_t lcols, cut_copy *k, ck_err *err)
 {
-    const size_t des = dtype_bits(ddt) / 8;
-    const size_t es = dtype_bits(sdt) / 8;
-    const uint8_t *s8 = src;
     char what[160];
+    memset(k, 0, sizeof *k);
     if (c->dim == -1 && c->part < 0) {
         snprintf(what, sizeof what, "the whole [%llu x %llu] tensor", (unsigned long long)rows,
                  (unsigned long long)cols);
         if (rows * cols != lrows * lcols)
             return misfit(t, pp, what, lrows, lcols, err);
-        *filled += lrows * lcols;
-        return put_rows(m, dst, ddt, 0, src, sdt, 0, (size_t)(lrows * lcols), 1, err);
+        *k = (cut_copy){0, 0, 0, 0, lrows * lcols, 1, lrows * lcols};
+        return CK_OK;
     }
     if (c->dim == 1) {
         snprintf(what, sizeof what, "the [%llu x %llu] tensor, cut into columns [%lld, %lld) where config.json "
@@ -739,9 +741,9 @@ static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slic
         if (rows != lrows || cols != (uint64_t)c->full || (uint64_t)c->len > lcols ||
             (!c->padded && (uint64_t)c->len != lcols) || (uint64_t)(c->start + c->len) > cols)
             return misfit(t, pp, what, lrows, lcols, err);
-        *filled += rows * lcols;
-        return put_rows(m, dst, ddt, (size_t)lcols, cut_only ? s8 : s8 + (size_t)c->start * es, sdt,
-                        (size_t)(cut_only ? (uint64_t)c->len : cols), (size_t)c->len, (size_t)rows, err);
+        *k = (cut_copy){cut_only ? 0 : (uint64_t)c->start, cut_only ? (uint64_t)c->len : cols, 0, lcols,
+                        (uint64_t)c->len, rows, rows * lcols};
+        return CK_OK;
     }
     /* rows: a cut of them, or a whole fused part at its offset */
     uint64_t r0 = (uint64_t)c->start, n = (uint64_t)c->len;
@@ -754,9 +756,25 @@ static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slic
     /* vocabulary padding rows (beyond the tensor's) stay zero, as do the rows a share rounded up
      * to whole units (tp_granule) lacks */
     uint64_t nr = r0 >= rows ? 0 : rows - r0 < n ? rows - r0 : n;
-    *filled += (c->part < 0 ? lrows : n) * lcols;
-    return put_rows(m, (uint8_t *)dst + (size_t)((uint64_t)c->dst * lcols) * des, ddt, 0,
-                    cut_only ? s8 : s8 + (size_t)(r0 * cols) * es, sdt, 0, (size_t)(nr * cols), nr ? 1 : 0, err);
+    *k = (cut_copy){cut_only ? 0 : r0 * cols, 0, (uint64_t)c->dst * lcols, 0, nr * cols, nr ? 1 : 0,
+                    (c->part < 0 ? lrows : n) * lcols};
+    return CK_OK;
+}
+
+/* Copies cut c of one checkpoint tensor (src, of dtype sdt, rows x cols as stored) into the local
+ * block at dst (values of dtype ddt), as cut_plan says; adds the values it fills to *filled. */
+static int place_cut(const src_tensor *t, const plan_param *pp, const shard_slice *c, const void *src,
+                     ck_dtype sdt, int cut_only, uint64_t rows, uint64_t cols, void *dst, ck_dtype ddt,
+                     uint64_t lrows, uint64_t lcols, uint64_t *filled, const mem_ctx *m, ck_err *err)
+{
+    cut_copy k;
+    int rc = cut_plan(t, pp, c, cut_only, rows, cols, lrows, lcols, &k, err);
+    if (rc != CK_OK)
+        return rc;
+    *filled += k.filled;
+    return put_rows(m, (uint8_t *)dst + (size_t)k.dst_off * (dtype_bits(ddt) / 8), ddt, (size_t)k.dst_pitch,
+                    (const uint8_t *)src + (size_t)k.src_off * (dtype_bits(sdt) / 8), sdt, (size_t)k.src_pitch,
+                    (size_t)k.width, (size_t)k.height, err);
 }
 
 /* blocks x [a, b] of floats at *v transposed into slot `to` (on the device: queued behind the
@@ -1108,6 +1126,58 @@ static int compact_params(const ck_checkpoint *ck, const plan *p, const plan_sta
     return CK_OK;
 }
 
+/* One rank loaded alone on the host: a compact parameter's cut of tensor i (stored in its dtype)
+ * read from the file straight into its place, no buffer between. *done 1 when it was; 0 when the
+ * cut is not rows or columns of one tensor as stored (a fused tensor, experts, a shape place()
+ * must name as wrong), which the usual path then takes. */
+static int read_direct(const ck_checkpoint *ck, size_t i, const plan *p, load_param *lp, const keymap_entry *e,
+                       int rank, int *done, uint64_t *bytes, ck_err *err)
+{
+    const plan_param *pp = lp->pp;
+    const st_tensor *t = ckpt_tensor(ck, ck->tensors[i]);
+    const ck_shard *sh = &ck->shards[ck->tensors[i].shard];
+    *done = 0;
+    if (!lp->half || t->dtype != lp->half_dt || pp->experts || (!e->part && p->rules->params[pp->tmpl].n_parts) ||
+        t->ndim < 1 || pp->ndim != 2 || !pp->local[0])
+        return CK_OK;
+    shard_slice c;
+    cut_copy k;
+    ck_err ignored;
+    uint64_t rows = t->shape[0], cols = 1;
+    for (uint32_t d = 1; d < t->ndim; d++)
+        cols *= t->shape[d];
+    src_tensor from = {sh->path, t->name, t};
+    if (shard_slice_of(p, pp, e->part, e->expert, rank, &c, &ignored) != CK_OK || c.dim < -1 ||
+        cut_plan(&from, pp, &c, 0, rows, cols, pp->local[0], lp->n / pp->local[0], &k, &ignored) != CK_OK)
+        return CK_OK;
+    const size_t es = 2;
+    const char *why;
+    uint64_t base = sh->h.data_start + t->begin, off = base + k.src_off * es;
+    int fd = ck_open_ro(sh->path, &why);
+    if (fd < 0)
+        return ck_err_set(err, CK_EIO, sh->path, t->name, off, "cannot open: %s", why);
+    uint8_t *dst = (uint8_t *)lp->half + k.dst_off * es;
+    size_t want = (size_t)(k.width * k.height) * es;
+    int bad = 0;
+    if (k.height <= 1 || (k.src_pitch == k.width && k.dst_pitch == k.width))
+        bad = want && ck_pread_par(fd, dst, want, off, 0) != 0;
+    for (uint64_t r = 0; !(k.height <= 1 || (k.src_pitch == k.width && k.dst_pitch == k.width)) && r < k.height && !bad;
+         r++) {
+        off = base + (k.src_off + r * k.src_pitch) * es;
+        want = (size_t)k.width * es;
+        bad = ck_pread_full(fd, dst + (size_t)(r * k.dst_pitch) * es, want, off) != 0;
+    }
+    int saved = errno;
+    close(fd);
+    if (bad)
+        return ck_err_set(err, CK_EIO, sh->path, t->name, off, "cannot read %zu bytes: %s", want,
+                          saved ? strerror(saved) : "the file ends early");
+    lp->filled += k.filled;
+    *bytes += k.width * k.height * es;
+    *done = 1;
+    return CK_OK;
+}
+
 /* Allocates rank `tp_rank`'s buffers of the stage. */
 static int alloc_rank(const plan *p, int stage, int tp_rank, int64_t layer, int device, const int *compact,
                       rank_load *out, ck_err *err)
@@ -1245,6 +1315,12 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
         int cut = 0; /* 1: raw is this process's rank's cut alone; 2: it takes nothing of the tensor */
         void *raw = NULL; /* on the host, the stored bytes, converted as they are placed */
         int reorder = e.rule >= 0 && (p->rules->keys[e.rule].transposed || p->rules->keys[e.rule].rotary_pairs);
+        int direct = 0; /* read straight into a compact parameter */
+        if (!src && n_ranks == 1 && !ON_DEV(m) && !reorder &&
+            (rc = read_direct(ck, i, p, &out[0].params[pi], &e, rank0, &direct, bytes_read, err)) != CK_OK)
+            break;
+        if (direct)
+            continue;
         if (!src && n_ranks == 1 && !ON_DEV(m))
             rc = read_own_cut(ck, i, p, &out[0].params[pi], &e, rank0, m, &raw, &cut, bytes_read, err);
         if (rc == CK_OK && !src && !cut && !ON_DEV(m) && !reorder && kern_convert_supported(ten->dtype) &&
