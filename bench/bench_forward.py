@@ -61,6 +61,7 @@ def main():
     print("  ckptdoc check --tp 1     median %.3f s  (products: %s)" % (c_med, runs[0]["forward"]["cpu_products"]))
     print("  torch %s           median %.3f s" % (torch.__version__.split("+")[0], t_med))
     print("  ratio ckptdoc/torch      %.2f, goal <= 1" % (c_med / t_med))
+    load_vs_cat(ckptdoc, d)
     mpi_ranks(ckptdoc, d)
 
 
@@ -71,6 +72,27 @@ def timed(cmd, env=None):
     out = p.stdout.read()
     _, status, ru = os.wait4(p.pid, 0)
     return time.perf_counter() - t, ru.ru_maxrss * 1024, os.waitstatus_to_exitcode(status), out
+
+
+def load_vs_cat(ckptdoc, d):
+    """check --load-only --tp 1 (the whole command) against cat of the same files, both from the
+    page cache, medians of 5; and its peak memory against the bytes stored (goals: at least half
+    of cat's speed, at most 1.1x the stored bytes)."""
+    import glob
+    files = sorted(glob.glob(os.path.join(d, "*.safetensors")))
+    stored = sum(os.path.getsize(f) for f in files)
+    subprocess.run(["cat"] + files, stdout=subprocess.DEVNULL, check=True)
+    cats, loads = [], []
+    for _ in range(5):
+        cats.append(timed(["sh", "-c", 'cat "$@" >/dev/null', "cat"] + files))
+        loads.append(timed([ckptdoc, "check", d, "--tp", "1", "--load-only"]))
+    c_med, l_med = statistics.median(r[0] for r in cats), statistics.median(r[0] for r in loads)
+    rss = statistics.median(r[1] for r in loads)
+    print("load, the same model from the page cache (%.0f MB in %d files), medians of 5:" % (stored / 1e6, len(files)))
+    print("  ckptdoc check --load-only --tp 1   %.3f s, peak memory %.0f MB (%.2fx the stored bytes, goal <= 1.1)"
+          % (l_med, rss / 1e6, rss / stored))
+    print("  cat FILES >/dev/null               %.3f s" % c_med)
+    print("  speed against cat                  %.2f, goal >= 0.5" % (c_med / l_med))
 
 
 def mpi_ranks(ckptdoc, d):
