@@ -21,6 +21,14 @@ int ck_thread_start(pthread_t *t, void *(*fn)(void *), void *arg);
  * at most n (the pieces of work there are), and at least 1. */
 int ck_thread_count(int want, int max, size_t n);
 
+/* Runs fn(ctx, k, n) for k = 0 .. n - 1 at once: k = 0 on the calling thread, the others on
+ * helper threads the pool keeps from call to call (started on first use, at most CK_POOL_MAX in
+ * all), and returns when every part is done. A call made while the pool is busy (from a part,
+ * or from another thread) runs its parts one after the other on the calling thread. For work
+ * split many times a second, where starting threads each time would cost more than the work. */
+#define CK_POOL_MAX 64
+void ck_pool_run(int n, void (*fn)(void *ctx, int k, int n), void *ctx);
+
 #ifdef __cplusplus
 }
 #endif

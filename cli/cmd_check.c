@@ -1091,6 +1091,8 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
             cJSON_AddNumberToObject(cJSON_AddObjectToObject(fw, "layout"), "seconds", fwdn);
             cJSON_AddNumberToObject(cJSON_AddObjectToObject(fw, "unsharded"), "seconds", fwd1);
             cJSON_AddStringToObject(fw, "cpu_products", fwd_blas_ready(NULL, 0) ? "openblas" : "reference");
+            if (fwd_blas_core())
+                cJSON_AddStringToObject(fw, "openblas_core", fwd_blas_core());
         }
         if (dv)
             say("  device     %.2f MB read and loaded onto the GPU in %.3f s; parameters take %.2f MB of device "

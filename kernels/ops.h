@@ -26,7 +26,16 @@ void fwd_linear(const float *x, size_t T, size_t K, const float *w, size_t N, co
  * NULL) saying what to install. */
 int fwd_linear_blas(const float *x, size_t T, size_t K, const float *w, size_t N, const float *bias, float *y,
                     int acc);
+/* The same into the first N columns of rows ldy apart (y a block of a wider output), on the
+ * calling thread alone (fwd_linear_blas splits its columns over fwd_blas_threads() threads). */
+int fwd_blas_threads(void);
+int fwd_linear_blas_ld(const float *x, size_t T, size_t K, const float *w, size_t N, const float *bias, float *y,
+                       size_t ldy, int acc);
 int fwd_blas_ready(char *why, size_t size);
+/* The kernels OpenBLAS runs ("SkylakeX", "Haswell", ...), NULL without it. When the user has not
+ * set OPENBLAS_CORETYPE, the first product sets it from the CPU's features (AVX-512: SkylakeX,
+ * AVX2 and FMA: Haswell), since an OpenBLAS older than the CPU falls back to SSE3 kernels. */
+const char *fwd_blas_core(void);
 /* y[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, rows of n. y may be x. */
 void fwd_rmsnorm(const float *x, size_t T, size_t n, const float *w, float eps, float *y);
 /* Rotary embedding in the "rotate half" layout (Llama, Qwen2): for each of `heads` heads of

@@ -1,6 +1,8 @@
 /* forward.c - the dense decoder over rank-local weights (see forward.h). */
 #include "loader/forward.h"
 
+#include "base/thread.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -571,36 +573,65 @@ static const float *W(const rank_load *r, const plan *p, const char *fmt, int64_
     return lp ? load_param_floats(r, lp, err) : NULL;
 }
 
-/* h[T, H] times the lm_head's V rows (a rank's vocabulary) into y[T, V]; a compact head in
- * blocks of rows converted in turn, so that its floats never exist whole. */
-static int lm_head(const dense_dims *d, const load_param *hl, const float *h, size_t T, size_t H, size_t V, float *y,
-                   ck_err *err)
+/* x[T, K] times parameter lp's N rows (+ bias) into y[T, N] (added to it when acc), as
+ * op_linear. A compact parameter on the host goes in blocks of rows, each converted to floats
+ * while it fits the cache and multiplied into its columns of y (the same sums as one product),
+ * so that its floats never exist whole and the product reads 16 bits a weight from memory. */
+enum { LINEAR_BLOCK_BYTES = 1 << 18 }; /* 256 KB of floats: a block stays in a core's L2 while OpenBLAS packs it */
+
+typedef struct {
+    const float *x;
+    size_t T, K;
+    const load_param *lp;
+    size_t N;
+    const float *bias;
+    float *y;
+    int acc;
+    size_t rows; /* a block's */
+    int oom;
+} linear_lp_job;
+
+/* Part k of n of op_linear_lp: its share of the rows (whole blocks of 16), block by block. */
+static void linear_lp_part(void *ctx, int k, int n)
 {
-    if (!hl->half) {
-        op_linear(d, h, T, H, hl->data, V, NULL, y, 0);
-        return CK_OK;
+    linear_lp_job *j = ctx;
+    size_t b16 = (j->N + 15) / 16, r0 = b16 * (size_t)k / (size_t)n * 16, r1 = b16 * (size_t)(k + 1) / (size_t)n * 16;
+    r1 = r1 < j->N ? r1 : j->N;
+    if (r1 <= r0)
+        return;
+    size_t rows = j->rows < r1 - r0 ? j->rows : r1 - r0;
+    float *w = malloc(rows * j->K * sizeof *w);
+    if (!w) {
+        __atomic_store_n(&j->oom, 1, __ATOMIC_RELAXED);
+        return;
     }
-    size_t rows = ((size_t)8 << 20) / (H * sizeof(float)); /* 8 MB of floats a block */
-    rows = rows < 64 ? 64 : rows / 64 * 64;
-    rows = rows < V ? rows : V;
-    float *w = malloc(rows * H * sizeof *w), *yb = malloc(T * rows * sizeof *yb);
-    if (!w || !yb) {
-        free(w);
-        free(yb);
-        return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
-    }
-    for (size_t r0 = 0; r0 < V; r0 += rows) {
-        size_t n = V - r0 < rows ? V - r0 : rows;
-        load_param_rows(hl, r0, n, w);
-        op_linear(d, h, T, H, w, n, NULL, yb, 0);
-        for (size_t t = 0; t < T; t++)
-            memcpy(y + t * V + r0, yb + t * n, n * sizeof *y);
+    for (size_t n0 = r0; n0 < r1; n0 += rows) {
+        size_t m = r1 - n0 < rows ? r1 - n0 : rows;
+        load_param_rows(j->lp, n0, m, w);
+        fwd_linear_blas_ld(j->x, j->T, j->K, w, m, j->bias ? j->bias + n0 : NULL, j->y + n0, j->N, j->acc);
     }
     free(w);
-    free(yb);
-    return CK_OK;
 }
 
+static int op_linear_lp(const dense_dims *d, const rank_load *r, const float *x, size_t T, size_t K,
+                        const load_param *lp, size_t N, const float *bias, float *y, int acc, ck_err *err)
+{
+    if (d->device || !lp->half || !K || !fwd_blas_ready(NULL, 0)) {
+        const float *w = load_param_floats(r, lp, err);
+        if (!w)
+            return err->code;
+        op_linear(d, x, T, K, w, N, bias, y, acc);
+        return CK_OK;
+    }
+    size_t rows = LINEAR_BLOCK_BYTES / (K * sizeof(float));
+    rows = rows < 16 ? 16 : rows / 16 * 16;
+    linear_lp_job j = {x, T, K, lp, N, bias, y, acc, rows, 0};
+    int n = fwd_blas_threads();
+    if ((size_t)n > (N + 15) / 16)
+        n = (int)((N + 15) / 16);
+    ck_pool_run(n, linear_lp_part, &j);
+    return j.oom ? ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory") : CK_OK;
+}
 /* DeepSeek-V3's choice of experts for one token: scores sigmoid(logit); the choice ranks
  * score + bias within the topk_group groups whose two best choices sum highest; the weights are
  * the scores of the chosen (renormalized later when norm_topk_prob). */
@@ -1245,18 +1276,18 @@ static int dense_mlp(const plan *p, const dense_dims *d, rank_load *const *R, in
     for (int r = 0; r < tp && rc == CK_OK; r++) {
         if (!rank_here(d, r))
             continue;
-        const float *wi = W(R[r], p, fi, l, 1, win * H, err), *wo = W(R[r], p, fo, l, 1, H * Il, err);
+        const load_param *wi = Wp(R[r], p, fi, l, 1, win * H, err), *wo = Wp(R[r], p, fo, l, 1, H * Il, err);
         const float *bi = W(R[r], p, fib, l, 0, win, err), *bo = r == 0 ? W(R[r], p, fob, l, 0, H, err) : NULL;
-        if (!wi || !wo || err->code) {
+        if (!wi || !wo || err->code || (rc = op_linear_lp(d, R[r], h, T, H, wi, win, bi, gu, 0, err)) != CK_OK) {
             rc = err->code;
             break;
         }
-        op_linear(d, h, T, H, wi, win, bi, gu, 0);
         if (d->plain_mlp)
             op_act(d, gu, T * Il, act);
         else
             op_act_mul(d, gu, T, Il, act);
-        op_linear(d, act, T, Il, wo, H, bo, parts + (size_t)r * T * H, 0);
+        if ((rc = op_linear_lp(d, R[r], act, T, Il, wo, H, bo, parts + (size_t)r * T * H, 0, err)) != CK_OK)
+            break;
     }
     if (rc == CK_OK)
         rc = parts_add(d, parts, tp, T * H, sink, err);
@@ -1437,20 +1468,20 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     for (int r = 0; !d->mla && !linear && r < tp; r++) {
         if (!rank_here(d, r))
             continue;
-        const float *wqkv = W(R[r], p, aq, l, 1, qkv * H, err);
+        const load_param *wqkv = Wp(R[r], p, aq, l, 1, qkv * H, err);
         const float *bqkv = W(R[r], p, ab, l, 0, qkv, err);
-        if (!wqkv || err->code) {
-            rc = err->code;
+        if (!wqkv || err->code ||
+            (rc = op_linear_lp(d, R[r], h, Tz, H, wqkv, qkv, bqkv, a + (size_t)r * Tz * qkv, 0, err)) != CK_OK) {
+            rc = err->code; /* the products all made before any is normed */
             goto done;
         }
-        op_linear(d, h, Tz, H, wqkv, qkv, bqkv, a + (size_t)r * Tz * qkv, 0); /* all before any is normed */
     }
     if (!d->mla && d->qk_whole && (rc = qk_norm_whole(p, d, R, l, a, Tz, hq, hkv, aqn, akn, err)) != CK_OK)
         goto done;
     for (int r = 0; !d->mla && !linear && r < tp; r++) {
         if (!rank_here(d, r))
             continue;
-        const float *wo = W(R[r], p, ao_w, l, 1, H * hq * hd, err);
+        const load_param *wo = Wp(R[r], p, ao_w, l, 1, H * hq * hd, err);
         /* a row-parallel o_proj's bias is whole on every rank and added once (vLLM: by rank 0) */
         const float *bo = r == 0 ? W(R[r], p, ao_b, l, 0, H, err) : NULL;
         ao.sinks = W(R[r], p, asn, l, 0, hq, err); /* gpt-oss: this rank's heads' sink logits */
@@ -1514,7 +1545,8 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         op_attention(d, q, k, v, Tz, hq, hkv, hd, &ao, o);
         for (size_t i = 0; d->attn_gate && i < Tz * hq * hd; i++) /* Qwen3-Next: times sigmoid(gate) */
             o[i] = (float)(o[i] * sigmoid(gate[i]));
-        op_linear(d, o, Tz, hq * hd, wo, H, bo, parts + (size_t)r * Tz * H, 0);
+        if ((rc = op_linear_lp(d, R[r], o, Tz, hq * hd, wo, H, bo, parts + (size_t)r * Tz * H, 0, err)) != CK_OK)
+            goto done;
     }
     if ((rc = parts_add(d, parts, tp, Tz * H, sink, err)) != CK_OK)
         goto done;
@@ -1634,8 +1666,8 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
             rc = err->code;
             goto done;
         }
-        if ((rc = lm_head(d, hl, h, Tz, H, Vl, parts + (size_t)r * Tz * Vl, err)) != CK_OK) /* this rank's columns */
-            goto done;
+        if ((rc = op_linear_lp(d, R[r], h, Tz, H, hl, Vl, NULL, parts + (size_t)r * Tz * Vl, 0, err)) != CK_OK)
+            goto done; /* this rank's vocabulary columns */
     }
     if (last && c && (rc = comm_allgather(c, parts, Tz * Vl, err)) != CK_OK)
         goto done;

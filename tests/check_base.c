@@ -228,6 +228,52 @@ START_TEST(test_findings_append)
 }
 END_TEST
 
+typedef struct {
+    int runs[CK_POOL_MAX + 8];
+    int n_seen[CK_POOL_MAX + 8];
+    int nested;
+} pool_log;
+
+static void pool_inner(void *ctx, int k, int n)
+{
+    (void)n;
+    __atomic_fetch_add(&((pool_log *)ctx)->runs[k], 1, __ATOMIC_RELAXED);
+}
+
+static void pool_part(void *ctx, int k, int n)
+{
+    pool_log *g = ctx;
+    __atomic_fetch_add(&g->runs[k], 1, __ATOMIC_RELAXED);
+    g->n_seen[k] = n;
+    if (g->nested && k == 1) { /* the pool is busy: these run on this thread, one after the other */
+        pool_log inner = {{0}, {0}, 0};
+        ck_pool_run(3, pool_inner, &inner);
+        for (int i = 0; i < 3; i++)
+            ck_assert_int_eq(inner.runs[i], 1);
+    }
+}
+
+/* ck_pool_run runs every part exactly once, each told the same count, again and again with the
+ * same helpers; a call from inside a part runs its own parts on that thread; more parts than the
+ * pool holds all run. */
+START_TEST(test_pool_run)
+{
+    static const int ns[] = {1, 2, 3, 2, 7, 1, CK_POOL_MAX + 5};
+    for (int round = 0; round < 50; round++)
+        for (unsigned i = 0; i < sizeof ns / sizeof *ns; i++) {
+            pool_log g = {{0}, {0}, round % 2};
+            ck_pool_run(ns[i], pool_part, &g);
+            int n = ns[i] > CK_POOL_MAX ? CK_POOL_MAX : ns[i];
+            for (int k = 0; k < CK_POOL_MAX + 8; k++) {
+                ck_assert_msg(g.runs[k] == (k < n), "round %d, %d parts: part %d ran %d times", round, ns[i], k,
+                              g.runs[k]);
+                if (k < n)
+                    ck_assert_int_eq(g.n_seen[k], n);
+            }
+        }
+}
+END_TEST
+
 static Suite *base_suite(void)
 {
     Suite *s = suite_create("base");
@@ -238,6 +284,7 @@ static Suite *base_suite(void)
     tcase_add_test(core, test_strmap_lookups);
     tcase_add_test(core, test_jscan_member);
     tcase_add_test(core, test_pread_par);
+    tcase_add_test(core, test_pool_run);
     tcase_add_test(core, test_findings_append);
     tcase_set_timeout(core, 60);
     suite_add_tcase(s, core);
