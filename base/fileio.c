@@ -153,3 +153,17 @@ uint64_t ck_rchar(void)
     fclose(fp);
     return v;
 }
+
+uint64_t ck_peak_rss(void)
+{
+    FILE *fp = fopen("/proc/self/status", "r");
+    if (!fp)
+        return 0;
+    char line[256];
+    unsigned long long kb = 0;
+    while (fgets(line, sizeof line, fp))
+        if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
+            break;
+    fclose(fp);
+    return (uint64_t)kb * 1024;
+}

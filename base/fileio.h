@@ -32,6 +32,10 @@ char *ck_read_small(const char *path, size_t max, size_t *len, const char **why)
 /* Bytes this process has read through read/pread so far (/proc/self/io rchar), 0 where the
  * kernel does not say. */
 uint64_t ck_rchar(void);
+/* The process's peak resident memory in bytes (VmHWM of /proc/self/status; 0 where it cannot be
+ * read). Not getrusage's ru_maxrss, which keeps the peak of the process image before exec: a
+ * child started by a large process (Python with a model loaded) would report its parent's. */
+uint64_t ck_peak_rss(void);
 
 #ifdef __cplusplus
 }

@@ -7,7 +7,6 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <math.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 #include <stdarg.h>
@@ -133,8 +132,7 @@ static void mpi_gather_figures(const fwd_comm *c, const rank_load *mine, uint64_
     fig[FIG_RCHAR] = ck_rchar() - rchar0;
     fig[FIG_LOAD_US] = (uint64_t)((now_s() - t0) * 1e6);
     fig[FIG_PLAN] = rank_held_bytes(mine);
-    struct rusage ru;
-    fig[FIG_RSS_KB] = getrusage(RUSAGE_SELF, &ru) == 0 ? (uint64_t)ru.ru_maxrss : 0;
+    fig[FIG_RSS_KB] = ck_peak_rss() / 1024;
     ck_err err;
     ck_err_clear(&err);
     free(mpi_figs);
@@ -290,10 +288,11 @@ static int load_figures(const ck_checkpoint *ck, const rules_file *r, const plan
                "(pinned host buffers and device scratch)\n", dv->dev_bytes / 1e6, dv->plan_bytes / 1e6,
                kdev_stager_bytes(dv->stager) / 1e6);
     else if (dv->held_bytes < dv->plan_bytes)
-        say("  host memory    %.1f MB of parameters, BF16/F16 matrices held as stored (%.1f MB in fp32)\n",
-            dv->held_bytes / 1e6, dv->plan_bytes / 1e6);
+        say("  host memory    %.1f MB of parameters, BF16/F16 matrices held as stored (%.1f MB in fp32); "
+            "peak %.1f MB\n", dv->held_bytes / 1e6, dv->plan_bytes / 1e6, ck_peak_rss() / 1e6);
     else
-        say("  host memory    %.1f MB of parameters (fp32)\n", dv->plan_bytes / 1e6);
+        say("  host memory    %.1f MB of parameters (fp32); peak %.1f MB\n", dv->plan_bytes / 1e6,
+            ck_peak_rss() / 1e6);
     return EXIT_CLEAN;
 }
 
@@ -1093,6 +1092,7 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
             cJSON_AddStringToObject(fw, "cpu_products", fwd_blas_ready(NULL, 0) ? "openblas" : "reference");
             if (fwd_blas_core())
                 cJSON_AddStringToObject(fw, "openblas_core", fwd_blas_core());
+            cJSON_AddNumberToObject(report, "peak_rss_bytes", (double)ck_peak_rss());
         }
         if (dv)
             say("  device     %.2f MB read and loaded onto the GPU in %.3f s; parameters take %.2f MB of device "

@@ -95,9 +95,20 @@ static char *skip_rate(char *s)
 }
 
 /* Masks elapsed times with their rates, "in 0.01 s (1.23 GB/s)" and "in 0.001 s, 0.43 GB/s",
- * and JSON's "seconds":0.0054 (the only output that depends on the machine's speed), in place. */
+ * JSON's "seconds":0.0054 (the only output that depends on the machine's speed) and the peak
+ * memory, "; peak 20.1 MB" and "peak_rss_bytes":20103168 (which depend on the C library and the
+ * kernel), in place. */
 static void mask_timings(char *s)
 {
+    static const char pk[] = "; peak ";
+    for (char *p = s; (p = strstr(p, pk)) != NULL;) {
+        p += sizeof pk - 1;
+        char *q = skip_number(p);
+        if (q > p && strncmp(q, " MB", 3) == 0) {
+            memmove(p + 1, q, strlen(q) + 1);
+            *p = 'M';
+        }
+    }
     static const char m[] = " in T s (R)";
     for (char *p = s; (p = strstr(p, " in ")) != NULL;) {
         char *q = skip_number(p + 4), *r = NULL;
@@ -115,15 +126,16 @@ static void mask_timings(char *s)
         memcpy(p, m, sizeof m - 1);
         p += sizeof m - 1;
     }
-    static const char js[] = "\"seconds\":";
-    for (char *p = s; (p = strstr(p, js)) != NULL;) {
-        p += sizeof js - 1;
-        char *q = p + strspn(p, "0123456789.eE+-");
-        if (q > p) {
-            memmove(p + 1, q, strlen(q) + 1);
-            *p = 'T';
+    static const char *const js[] = {"\"seconds\":", "\"peak_rss_bytes\":"};
+    for (int k = 0; k < 2; k++)
+        for (char *p = s; (p = strstr(p, js[k])) != NULL;) {
+            p += strlen(js[k]);
+            char *q = p + strspn(p, "0123456789.eE+-");
+            if (q > p) {
+                memmove(p + 1, q, strlen(q) + 1);
+                *p = k ? 'M' : 'T';
+            }
         }
-    }
 }
 
 /* Runs case c; returns the text its golden file holds (caller frees). */
