@@ -139,7 +139,7 @@ static void mpi_gather_figures(const fwd_comm *c, const rank_load *mine, uint64_
     mpi_figs = calloc((size_t)c->size * MPI_FIGS, sizeof *mpi_figs);
     if (!mpi_figs)
         ck_err_set(&err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
-    if (!mpi_figs || comm_allgather_u64(c, fig, MPI_FIGS, mpi_figs, &err) != CK_OK)
+    if (!mpi_figs || comm_allgather_u64(c, fig, MPI_FIGS, mpi_figs, 1, &err) != CK_OK)
         mpi_fail(c, "cannot gather the load's figures", &err);
 }
 
@@ -1052,8 +1052,11 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
                 "%s' compares it with the tensors)\n", a->T, (long long)vocab, (long long)hidden, (long long)layers,
                 s->ck.cfg.path ? s->ck.cfg.path : "config.json", dir);
     else if (!(mpi && mpi->rank) && /* one process per rank: rank 0 runs the unsharded model */
-             run_layout(&s->ck, &s->r, &one, a->tokens, a->T, l1, t1, &b1, a->max_mem, NULL, &fwd1, &f, &err) != CK_OK)
+             run_layout(&s->ck, &s->r, &one, a->tokens, a->T, l1, t1, &b1, a->max_mem, NULL, &fwd1, &f, &err) != CK_OK) {
+        if (mpi) /* the other ranks wait for it (untimed): stop them all */
+            mpi_fail(mpi, "cannot run the unsharded model it compares with", &err);
         say_error("", &err);
+    }
     else if (run_layout(&s->ck, &s->r, &lay, a->tokens, a->T, ln, tn, &bn, a->max_mem, dv, &fwdn, &f, &err) != CK_OK) {
         /* the unsharded model ran: a slice that does not fit is this layout's failure */
         if (err.code == CK_EFORMAT) {
@@ -1298,6 +1301,7 @@ int cmd_check(int argc, char **argv)
     int parsed = check_args_parse(argc, argv, &a);
     if (parsed != 0)
         return parsed > 0 ? EXIT_CLEAN : EXIT_USAGE;
+    fwd_blas_choose_core(); /* the environment changed before MPI's and the loads' threads run */
     int st = mpi_start(&a);
     if (st != 0)
         return st;
@@ -1306,7 +1310,7 @@ int cmd_check(int argc, char **argv)
         ck_err err;
         ck_err_clear(&err);
         int32_t v = st;
-        if (comm_bcast(mpi, &v, sizeof v, 0, &err) == CK_OK)
+        if (comm_bcast(mpi, &v, sizeof v, 0, 0, &err) == CK_OK)
             st = v;
         comm_end(mpi);
         mpi = NULL;

@@ -1,5 +1,6 @@
 /* blas_cpu.c - the CPU forward's matrix products with OpenBLAS, opened when the first product
- * runs: every other command starts without it (OpenBLAS starts its thread pool when loaded). */
+ * runs: every other command starts without it. Each product's columns are split over this
+ * program's pool of threads (ck_pool_run), each part a one-thread sgemm. */
 #include "kernels/ops.h"
 
 #include "base/thread.h"
@@ -20,33 +21,13 @@ static struct {
     char why[256];
 } O;
 
-/* OpenBLAS picks its kernels by the CPU's model number, and a model newer than the library
- * (Debian 12's 0.3.21 on an Emerald Rapids Xeon, model 207) gets the SSE3 kernels of 2004's
- * Prescott: two to three times slower products. Unless the user chose (OPENBLAS_CORETYPE), name
- * the kernels the CPU's features allow: AVX-512 (F, BW, DQ, VL) SkylakeX's, AVX2 with FMA
- * Haswell's. */
-static void openblas_core(void)
-{
-#if defined(__x86_64__) && defined(__GNUC__)
-    const char *set = getenv("OPENBLAS_CORETYPE");
-    if (set && *set)
-        return;
-    __builtin_cpu_init();
-    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
-        setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
-    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
-        setenv("OPENBLAS_CORETYPE", "Haswell", 1);
-#endif
-}
-
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
 static void openblas_load(void)
 {
     static const char *const names[] = {"libopenblas.so.0", "libopenblas.so"};
     void *lib = NULL;
-    openblas_core();
+    fwd_blas_choose_core();
     for (unsigned i = 0; i < sizeof names / sizeof *names && !lib; i++)
         lib = dlopen(names[i], RTLD_NOW | RTLD_LOCAL);
     if (!lib) {
@@ -71,6 +52,26 @@ static void openblas_load(void)
         snprintf(O.why, sizeof O.why, "the OpenBLAS found lacks cblas_sgemm (%s)", dlerror());
 }
 #endif
+
+/* OpenBLAS picks its kernels by the CPU's model number, and a model newer than the library
+ * (Debian 12's 0.3.21 on an Emerald Rapids Xeon, model 207) gets the SSE3 kernels of 2004's
+ * Prescott: two to three times slower products. Unless the user chose (OPENBLAS_CORETYPE), name
+ * the kernels the CPU's features allow: AVX-512 (F, BW, DQ, VL) SkylakeX's, AVX2 with FMA
+ * Haswell's. */
+void fwd_blas_choose_core(void)
+{
+#if defined(HAVE_OPENBLAS) && defined(__x86_64__) && defined(__GNUC__)
+    const char *set = getenv("OPENBLAS_CORETYPE");
+    if (set && *set)
+        return;
+    __builtin_cpu_init();
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+        setenv("OPENBLAS_CORETYPE", "SkylakeX", 1);
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+        setenv("OPENBLAS_CORETYPE", "Haswell", 1);
+#endif
+}
 
 #ifdef HAVE_OPENBLAS
 typedef struct {

@@ -36,6 +36,9 @@ int fwd_blas_ready(char *why, size_t size);
  * set OPENBLAS_CORETYPE, the first product sets it from the CPU's features (AVX-512: SkylakeX,
  * AVX2 and FMA: Haswell), since an OpenBLAS older than the CPU falls back to SSE3 kernels. */
 const char *fwd_blas_core(void);
+/* Sets OPENBLAS_CORETYPE as fwd_blas_core says, when the user has not: the first product does it,
+ * and a command calls it first, before it starts threads that read the environment. */
+void fwd_blas_choose_core(void);
 /* y[t] = x[t] / sqrt(mean(x[t]^2) + eps) * w, rows of n. y may be x. */
 void fwd_rmsnorm(const float *x, size_t T, size_t n, const float *w, float eps, float *y);
 /* Rotary embedding in the "rotate half" layout (Llama, Qwen2): for each of `heads` heads of

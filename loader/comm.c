@@ -174,14 +174,17 @@ static int mpi_error(int rc, const char *call, ck_err *err)
     return ck_err_set(err, CK_EIO, "MPI", call, CK_NO_OFFSET, "%s", s);
 }
 
-#define MPI_CALL(err, call)                                       \
+/* An MPI call, timed by the watchdog unless it may wait long for others' work (patient). */
+#define MPI_CALL_P(err, call, patient)                            \
     do {                                                          \
-        watch_call(#call);                                        \
+        if (!(patient))                                           \
+            watch_call(#call);                                    \
         int mpi_rc_ = (call);                                     \
         watch_call(NULL);                                         \
         if (mpi_rc_ != MPI_SUCCESS)                               \
             return mpi_error(mpi_rc_, #call, (err));              \
     } while (0)
+#define MPI_CALL(err, call) MPI_CALL_P(err, call, 0)
 
 int comm_init(fwd_comm *c, int tp, int pp, ck_err *err)
 {
@@ -221,20 +224,21 @@ int comm_allgather(const fwd_comm *c, float *all, size_t n, ck_err *err)
     return CK_OK;
 }
 
-int comm_bcast(const fwd_comm *c, void *buf, size_t bytes, int root, ck_err *err)
+int comm_bcast(const fwd_comm *c, void *buf, size_t bytes, int root, int patient, ck_err *err)
 {
     for (size_t off = 0; off < bytes;) { /* in messages of at most 1 GiB */
         size_t n = bytes - off < ((size_t)1 << 30) ? bytes - off : (size_t)1 << 30;
-        MPI_CALL(err, M.bcast((char *)buf + off, (int)n, (MPI_Datatype)M.t_byte, root, (MPI_Comm)c->world));
+        MPI_CALL_P(err, M.bcast((char *)buf + off, (int)n, (MPI_Datatype)M.t_byte, root, (MPI_Comm)c->world),
+                   patient);
         off += n;
     }
     return CK_OK;
 }
 
-int comm_allgather_u64(const fwd_comm *c, const uint64_t *mine, size_t n, uint64_t *all, ck_err *err)
+int comm_allgather_u64(const fwd_comm *c, const uint64_t *mine, size_t n, uint64_t *all, int patient, ck_err *err)
 {
-    MPI_CALL(err, M.allgather(mine, (int)n, (MPI_Datatype)M.t_u64, all, (int)n, (MPI_Datatype)M.t_u64,
-                              (MPI_Comm)c->world));
+    MPI_CALL_P(err, M.allgather(mine, (int)n, (MPI_Datatype)M.t_u64, all, (int)n, (MPI_Datatype)M.t_u64,
+                                (MPI_Comm)c->world), patient);
     return CK_OK;
 }
 
@@ -272,15 +276,15 @@ int comm_allgather(const fwd_comm *c, float *all, size_t n, ck_err *err)
     return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "built without MPI");
 }
 
-int comm_bcast(const fwd_comm *c, void *buf, size_t bytes, int root, ck_err *err)
+int comm_bcast(const fwd_comm *c, void *buf, size_t bytes, int root, int patient, ck_err *err)
 {
-    (void)c, (void)buf, (void)bytes, (void)root;
+    (void)c, (void)buf, (void)bytes, (void)root, (void)patient;
     return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "built without MPI");
 }
 
-int comm_allgather_u64(const fwd_comm *c, const uint64_t *mine, size_t n, uint64_t *all, ck_err *err)
+int comm_allgather_u64(const fwd_comm *c, const uint64_t *mine, size_t n, uint64_t *all, int patient, ck_err *err)
 {
-    (void)c, (void)mine, (void)n, (void)all;
+    (void)c, (void)mine, (void)n, (void)all, (void)patient;
     return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "built without MPI");
 }
 

@@ -24,7 +24,9 @@ int comm_launched(void);
 /* Every MPI call waits at most this many seconds for the other processes (CKPTDOC_MPI_TIMEOUT,
  * else COMM_TIMEOUT_DEFAULT); past it the process says which call and which rank waited, and
  * ends with status 2, which makes the launcher stop every other process: a process that hangs,
- * or was never started, stops the check instead of holding every rank forever. */
+ * or was never started, stops the check instead of holding every rank forever. Calls that wait
+ * for other ranks' long work (patient) are not timed: starting up, the tensor-parallel gathers
+ * of each layer (which the ranks of a stage reach together) and the end are. */
 #define COMM_TIMEOUT_DEFAULT 900
 int comm_timeout_s(void);
 /* MPI_Init and the world's rank and size; then the TP groups of tp x pp, which must be the
@@ -33,10 +35,13 @@ int comm_init(fwd_comm *c, int tp, int pp, ck_err *err);
 /* Within this stage's TP group: every rank's n floats of all[tp_rank * n ..] gathered into all,
  * in place. */
 int comm_allgather(const fwd_comm *c, float *all, size_t n, ck_err *err);
-/* Over the world: bytes from world rank root to every process. */
-int comm_bcast(const fwd_comm *c, void *buf, size_t bytes, int root, ck_err *err);
-/* Over the world: each process's n 64-bit values gathered into all[size * n] (all ranks get it). */
-int comm_allgather_u64(const fwd_comm *c, const uint64_t *mine, size_t n, uint64_t *all, ck_err *err);
+/* Over the world: bytes from world rank root to every process. patient: the others may be busy
+ * for long before they get there (rank 0's unsharded model, an earlier pipeline stage's layers),
+ * so the wait is not timed. */
+int comm_bcast(const fwd_comm *c, void *buf, size_t bytes, int root, int patient, ck_err *err);
+/* Over the world: each process's n 64-bit values gathered into all[size * n] (all ranks get it);
+ * patient as for comm_bcast. */
+int comm_allgather_u64(const fwd_comm *c, const uint64_t *mine, size_t n, uint64_t *all, int patient, ck_err *err);
 /* Stops every process of the world with this exit status (MPI_Abort): a rank that failed says
  * why on its stderr first, and no other rank waits for it in a collective. */
 void comm_abort(const fwd_comm *c, int status);

@@ -713,6 +713,7 @@ static int group_kept(const dense_dims *d, const float *logit, size_t E, size_t 
 typedef struct {
     const load_param *w13, *w2, *b13, *b2;
     size_t Il;
+    const float *w13d, *w2d, *b13d, *b2d; /* their values as floats (a bias may be held compact) */
 } rank_experts;
 
 static int experts_of(const plan *p, const dense_dims *d, const rank_load *R, int64_t l, rank_experts *ex,
@@ -731,7 +732,7 @@ static int experts_of(const plan *p, const dense_dims *d, const rank_load *R, in
                           "routed experts of layer %lld ('%s' and '%s'), which the rules' \"forward\" section "
                           "routes to: add the parameters, or set forward.experts (docs/rules.md)", R->tp_rank,
                           R->stage, (long long)l, name[0], name[1]);
-    *ex = (rank_experts){lp[0], lp[1], lp[2], lp[3], (size_t)lp[1]->pp->local[2]};
+    *ex = (rank_experts){lp[0], lp[1], lp[2], lp[3], (size_t)lp[1]->pp->local[2], NULL, NULL, NULL, NULL};
     if (lp[0]->pp->local[1] != 2 * ex->Il || lp[0]->pp->local[2] != H || lp[1]->pp->local[1] != H)
         return ck_err_set(err, CK_EFORMAT, p->rules->path, name[0], CK_NO_OFFSET, "TP rank %d: experts of [%llu x "
                           "%llu] and [%llu x %llu] do not make an MLP of hidden %zu: the rules' shapes for w13 and "
@@ -746,6 +747,10 @@ static int experts_of(const plan *p, const dense_dims *d, const rank_load *R, in
                               "expert it holds): the rules' shape for the bias is not the weight's", R->tp_rank,
                               (unsigned long long)lp[i]->n, name[i], what[i - 2], (unsigned long long)want);
     }
+    const float **d4[4] = {&ex->w13d, &ex->w2d, &ex->b13d, &ex->b2d};
+    for (int i = 0; i < 4; i++)
+        if (lp[i] && !(*d4[i] = load_param_floats(R, lp[i], err)))
+            return err->code;
     return CK_OK;
 }
 
@@ -839,11 +844,11 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
                         xin[i] = (float)(wt[k] * in[i]);
                     in = xin;
                 }
-                op_linear(d, in, 1, H, ex->w13->data + (size_t)le * 2 * Il * H, 2 * Il,
-                          ex->b13 ? ex->b13->data + (size_t)le * 2 * Il : NULL, gu, 0);
+                op_linear(d, in, 1, H, ex->w13d + (size_t)le * 2 * Il * H, 2 * Il,
+                          ex->b13d ? ex->b13d + (size_t)le * 2 * Il : NULL, gu, 0);
                 op_act_mul(d, gu, 1, Il, act);
-                op_linear(d, act, 1, Il, ex->w2->data + (size_t)le * H * Il, H,
-                          ex->b2 ? ex->b2->data + (size_t)le * H : NULL, y, 0);
+                op_linear(d, act, 1, Il, ex->w2d + (size_t)le * H * Il, H,
+                          ex->b2d ? ex->b2d + (size_t)le * H : NULL, y, 0);
                 double wk = d->router_input ? 1.0 : (d->renorm ? wt[k] / ksum : wt[k]) * d->rscale;
                 float *pr = parts + ((size_t)r * T + t) * H;
                 for (size_t i = 0; i < H; i++)
@@ -1648,10 +1653,10 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
         /* one process per rank: the stage's first rank passes the stream (and what its layers
          * added) on to every process; its TP ranks all hold the same */
         if (c && p->layout.pp > 1 &&
-            ((rc = comm_bcast(c, x, Tz * H * sizeof *x, st * tp, err)) != CK_OK ||
+            ((rc = comm_bcast(c, x, Tz * H * sizeof *x, st * tp, 1, err)) != CK_OK ||
              (trace && sr->layer_end > sr->layer_start &&
               (rc = comm_bcast(c, trace + (size_t)(2 * sr->layer_start) * Tz * H, (size_t)(2 * (sr->layer_end -
-                               sr->layer_start)) * Tz * H * sizeof *trace, st * tp, err)) != CK_OK)))
+                               sr->layer_start)) * Tz * H * sizeof *trace, st * tp, 1, err)) != CK_OK)))
             goto done;
     }
     /* the last stage: final norm, vocabulary-parallel lm_head gathered */
@@ -1675,7 +1680,7 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
         for (size_t t = 0; t < Tz; t++)
             memcpy(full + t * Vp + (size_t)r * Vl, parts + ((size_t)r * Tz + t) * Vl, Vl * sizeof *full);
     if (c && p->layout.pp > 1 &&
-        (rc = comm_bcast(c, full, Tz * Vp * sizeof *full, (p->layout.pp - 1) * tp, err)) != CK_OK)
+        (rc = comm_bcast(c, full, Tz * Vp * sizeof *full, (p->layout.pp - 1) * tp, 1, err)) != CK_OK)
         goto done;
     for (size_t t = 0; t < Tz; t++)
         memcpy(logits + t * (size_t)d->vocab, full + t * Vp, (size_t)d->vocab * sizeof *full);
