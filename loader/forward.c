@@ -616,7 +616,8 @@ static void linear_lp_part(void *ctx, int k, int n)
 static int op_linear_lp(const dense_dims *d, const rank_load *r, const float *x, size_t T, size_t K,
                         const load_param *lp, size_t N, const float *bias, float *y, int acc, ck_err *err)
 {
-    if (d->device || !lp->half || !K || !fwd_blas_ready(NULL, 0)) {
+    if (d->device || !lp->half || !K || lp->pp->ndim != 2 || (size_t)lp->pp->local[0] != N ||
+        !fwd_blas_ready(NULL, 0)) { /* whole: a block of rows must be [rows, K] */
         const float *w = load_param_floats(r, lp, err);
         if (!w)
             return err->code;
