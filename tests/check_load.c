@@ -421,7 +421,7 @@ START_TEST(test_check_cli_reference)
      * for it (fixtures/make_reference_logits.py), sharded and unsharded agree with them */
     static const char *refd[] = {"real/tiny-deepseek-v2", "oracle/variants/deepseek-v3-noaux-tc", "real/tiny-llama3-rope",
                                  "real/tiny-glm4-moe", "oracle/variants/glm5-noaux-tc", "real/tiny-qwen2", "real/tiny-llama-bf16",
-                                 "quant/tiny-llama-f32", "moe/tiny-mixtral", "moe/tiny-qwen2-moe",
+                                 "real/tiny-llama-f16", "quant/tiny-llama-f32", "moe/tiny-mixtral", "moe/tiny-qwen2-moe",
                                  "moe/tiny-qwen3-moe", "real/tiny-qwen3",
                                  "real/tiny-gemma2", "real/tiny-mistral", "real/tiny-gemma3", "real/tiny-phi3",
                                  "real/tiny-granite", "moe/tiny-granitemoe", "real/tiny-cohere", "real/tiny-cohere2",
@@ -792,16 +792,18 @@ START_TEST(test_device_load)
 }
 END_TEST
 
-/* A compact load (load_opts.compact: BF16 matrices held as stored) holds the same values as the
- * fp32 load, in half the bytes for those matrices, and the forward pass over it gives the same
- * logits bit for bit: a Llama, Llama 3's rotary and gpt-oss (its experts stay fp32), at TP 2 x
- * PP 2, every rank of a stage at once and each rank alone. */
+/* A compact load (load_opts.compact: BF16/F16 matrices held as stored) holds the same values as
+ * the fp32 load, in half the bytes for those matrices, and the forward pass over it gives the
+ * same logits bit for bit: a Llama, Llama 3's rotary, an F16 Llama with tied embeddings and
+ * gpt-oss (its experts stay fp32), at TP 2 x PP 2, every rank of a stage at once and each rank
+ * alone. */
 START_TEST(test_compact_load)
 {
     static const struct {
         const char *dir, *rules;
-    } cases[] = {{"fixtures/real/tiny-llama-bf16", "llama"}, {"fixtures/real/tiny-llama3-rope", "llama"},
-                 {"fixtures/moe/tiny-gpt-oss", "gpt_oss"}};
+        ck_dtype dt;
+    } cases[] = {{"fixtures/real/tiny-llama-bf16", "llama", DT_BF16}, {"fixtures/real/tiny-llama3-rope", "llama", DT_BF16},
+                 {"fixtures/real/tiny-llama-f16", "llama", DT_F16}, {"fixtures/moe/tiny-gpt-oss", "gpt_oss", DT_BF16}};
     ck_err err;
     ck_err_clear(&err);
     for (unsigned ci = 0; ci < sizeof cases / sizeof *cases; ci++)
@@ -840,7 +842,7 @@ START_TEST(test_compact_load)
                     if (!b->half)
                         continue;
                     compact++;
-                    ck_assert(!b->data && b->half_dt == DT_BF16 && b->pp->ndim == 2 && !b->pp->experts);
+                    ck_assert(!b->data && b->half_dt == cases[ci].dt && b->pp->ndim == 2 && !b->pp->experts);
                     const float *v = load_param_floats(&half[k], b, &err);
                     ck_assert_ptr_nonnull(v);
                     ck_assert_msg(memcmp(v, a->data, a->n * sizeof *v) == 0, "%s rank %d: %s differs when compact",
