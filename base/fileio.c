@@ -140,30 +140,28 @@ char *ck_read_small(const char *path, size_t max, size_t *len, const char **why)
     return buf;
 }
 
-uint64_t ck_rchar(void)
+/* The number after `key` on its line of a /proc file, 0 when there is none. */
+static uint64_t proc_number(const char *path, const char *key)
 {
-    FILE *fp = fopen("/proc/self/io", "r");
+    FILE *fp = fopen(path, "r");
     if (!fp)
         return 0;
     char line[256];
     unsigned long long v = 0;
+    size_t kl = strlen(key);
     while (fgets(line, sizeof line, fp))
-        if (sscanf(line, "rchar: %llu", &v) == 1)
+        if (strncmp(line, key, kl) == 0 && sscanf(line + kl, "%llu", &v) == 1)
             break;
     fclose(fp);
     return v;
 }
 
+uint64_t ck_rchar(void)
+{
+    return proc_number("/proc/self/io", "rchar:");
+}
+
 uint64_t ck_peak_rss(void)
 {
-    FILE *fp = fopen("/proc/self/status", "r");
-    if (!fp)
-        return 0;
-    char line[256];
-    unsigned long long kb = 0;
-    while (fgets(line, sizeof line, fp))
-        if (sscanf(line, "VmHWM: %llu kB", &kb) == 1)
-            break;
-    fclose(fp);
-    return (uint64_t)kb * 1024;
+    return proc_number("/proc/self/status", "VmHWM:") * 1024; /* in kB */
 }

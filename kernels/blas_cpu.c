@@ -53,6 +53,13 @@ static void openblas_load(void)
 }
 #endif
 
+void fwd_share16(size_t N, int k, int n, size_t *c0, size_t *c1)
+{
+    size_t blocks = (N + 15) / 16, b0 = blocks * (size_t)k / (size_t)n, b1 = blocks * (size_t)(k + 1) / (size_t)n;
+    *c0 = b0 * 16 < N ? b0 * 16 : N;
+    *c1 = b1 * 16 < N ? b1 * 16 : N;
+}
+
 /* OpenBLAS picks its kernels by the CPU's model number, and a model newer than the library
  * (Debian 12's 0.3.21 on an Emerald Rapids Xeon, model 207) gets the SSE3 kernels of 2004's
  * Prescott: two to three times slower products. Unless the user chose (OPENBLAS_CORETYPE), name
@@ -89,8 +96,8 @@ typedef struct {
 static void linear_part(void *ctx, int k, int n)
 {
     const linear_job *j = ctx;
-    size_t blocks = (j->N + 15) / 16, b0 = blocks * (size_t)k / (size_t)n, b1 = blocks * (size_t)(k + 1) / (size_t)n;
-    size_t c0 = b0 * 16, c1 = b1 * 16 < j->N ? b1 * 16 : j->N;
+    size_t c0, c1;
+    fwd_share16(j->N, k, n, &c0, &c1);
     if (c1 > c0)
         fwd_linear_blas_ld(j->x, j->T, j->K, j->w + c0 * j->K, c1 - c0, j->bias ? j->bias + c0 : NULL, j->y + c0,
                            j->ldy, j->acc);

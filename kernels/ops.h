@@ -29,6 +29,9 @@ int fwd_linear_blas(const float *x, size_t T, size_t K, const float *w, size_t N
 /* The same into the first N columns of rows ldy apart (y a block of a wider output), on the
  * calling thread alone (fwd_linear_blas splits its columns over fwd_blas_threads() threads). */
 int fwd_blas_threads(void);
+/* The columns [*c0, *c1) that part k of n takes of N when a product is split over threads: whole
+ * blocks of 16 (the kernels' width), the last one short. */
+void fwd_share16(size_t N, int k, int n, size_t *c0, size_t *c1);
 int fwd_linear_blas_ld(const float *x, size_t T, size_t K, const float *w, size_t N, const float *bias, float *y,
                        size_t ldy, int acc);
 int fwd_blas_ready(char *why, size_t size);

@@ -595,8 +595,8 @@ typedef struct {
 static void linear_lp_part(void *ctx, int k, int n)
 {
     linear_lp_job *j = ctx;
-    size_t b16 = (j->N + 15) / 16, r0 = b16 * (size_t)k / (size_t)n * 16, r1 = b16 * (size_t)(k + 1) / (size_t)n * 16;
-    r1 = r1 < j->N ? r1 : j->N;
+    size_t r0, r1;
+    fwd_share16(j->N, k, n, &r0, &r1);
     if (r1 <= r0)
         return;
     size_t rows = j->rows < r1 - r0 ? j->rows : r1 - r0;

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "tests/fuzz_text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -184,20 +185,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (show)
         for (int i = 0; i < argc; i++)
             fprintf(stderr, "%s'%s'%s", i ? " " : "fuzz_cli: ", argv[i], i == argc - 1 ? "\n" : "");
-    fflush(stdout);
-    fflush(stderr);
-    int out = dup(1), err = dup(2), null = open(show ? "/dev/stderr" : "/dev/null", O_WRONLY);
-    must(out >= 0 && err >= 0 && null >= 0, "fuzz_cli: dup");
-    dup2(null, 1);
-    dup2(null, 2);
-    int rc = cli_run(argc, argv);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(out, 1);
-    dup2(err, 2);
-    close(out);
-    close(err);
-    close(null);
+    int rc = fuzz_quietly(cli_run, argc, argv, show);
     empty_folder(rundir);
     must(fchdir(back) == 0, "fuzz_cli: fchdir");
     close(back);

@@ -17,27 +17,6 @@
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-/* fn(argc, argv) with stdout and stderr on /dev/null; its exit status. */
-static int quietly(int (*fn)(int, char **), int argc, char **argv)
-{
-    fflush(stdout);
-    fflush(stderr);
-    int out = dup(1), err = dup(2), null = open("/dev/null", O_WRONLY);
-    if (out < 0 || err < 0 || null < 0)
-        abort();
-    dup2(null, 1);
-    dup2(null, 2);
-    int rc = fn(argc, argv);
-    fflush(stdout);
-    fflush(stderr);
-    dup2(out, 1);
-    dup2(err, 2);
-    close(out);
-    close(err);
-    close(null);
-    return rc;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     if (size < 1)
@@ -55,11 +34,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         argv[argc++] = rulo;
         argv[argc++] = xt;
     }
-    int rc = quietly(cmd_explain, argc, argv);
+    int rc = fuzz_quietly(cmd_explain, argc, argv, 0);
     if (rc < 0 || rc > 2)
         abort();
     char *code[3] = {cmd, text, NULL}; /* the text as a finding code */
-    rc = quietly(cmd_explain, 2, code);
+    rc = fuzz_quietly(cmd_explain, 2, code, 0);
     if (rc < 0 || rc > 2)
         abort();
     free(text);
