@@ -195,12 +195,15 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
         return rc;
     }
     d.device = on_dev;
-    uint64_t need = layout_bytes(&L.p, -1);
+    /* one process per rank: this process loads its own rank, the others are left empty */
+    const fwd_comm *c = mpi && lay->tp == mpi->tp && lay->pp == mpi->pp ? mpi : NULL;
+    uint64_t need = c ? load_bytes(&L.p, c->stage, c->tp_rank, -1) : layout_bytes(&L.p, -1);
     if (max_mem && need > max_mem) {
         run_free(&L);
         return ck_err_set(err, CK_EUSAGE, ck->root, NULL, CK_NO_OFFSET, "TP %d x PP %d needs %.1f MB on the %s "
-                          "(fp32, every rank), over --max-memory %.1f MB: check it layer by layer with --layers",
-                          lay->tp, lay->pp, need / 1e6, on_dev ? "device" : "host", max_mem / 1e6);
+                          "(fp32, %s), over --max-memory %.1f MB: check it layer by layer with --layers", lay->tp,
+                          lay->pp, need / 1e6, on_dev ? "device" : "host", c ? "this process's rank" : "every rank",
+                          max_mem / 1e6);
     }
     if ((rc = keymap_build(ck, &L.p, &L.km, err)) != CK_OK) {
         run_free(&L);
@@ -216,8 +219,6 @@ static int run_layout(const ck_checkpoint *ck, const rules_file *r, const plan_l
     }
     double t0 = now_s();
     uint64_t dev0 = kdev_bytes_in_use();
-    /* one process per rank: this process loads its own rank, the others are left empty */
-    const fwd_comm *c = mpi && lay->tp == mpi->tp && lay->pp == mpi->pp ? mpi : NULL;
     d.comm = c;
     uint64_t bytes0 = *bytes, rchar0 = ck_rchar();
     int k0 = c ? c->tp_rank : 0, nk = c ? 1 : lay->tp;
@@ -361,6 +362,24 @@ static plan_layout unsharded(const ck_checkpoint *ck, int64_t max_len)
 {
     plan_layout one = {1, 1, 0, {0}, 0, plan_unties_embeddings(ck), NULL, max_len};
     return one;
+}
+
+/* What the unsharded model's parameters take as fp32 (0 when it cannot be planned: the run then
+ * says why). */
+static uint64_t unsharded_bytes(const ck_checkpoint *ck, const rules_file *r, const plan_layout *one)
+{
+    ck_config plain = ck->cfg;
+    plain.has_quant = 0;
+    plan p;
+    ck_findings f;
+    ck_err err;
+    findings_init(&f);
+    ck_err_clear(&err);
+    uint64_t b = plan_build(r, ck->cfg.has_quant ? &plain : &ck->cfg, one, &p, &f, &err) == CK_OK ? layout_bytes(&p, -1) : 0;
+    if (err.code == CK_OK)
+        plan_free(&p);
+    findings_free(&f);
+    return b;
 }
 
 static const char *block_module(const ck_checkpoint *ck, const rules_file *r, int mlp, char *buf, size_t size)
@@ -1046,12 +1065,39 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
     ck_findings f;
     findings_init(&f);
     int status = EXIT_USAGE;
-    if (!l1 || !ln || !t1 || !tn)
-        fprintf(stderr, "ckptdoc check: out of memory for the logits and the layers' outputs: %d tokens x "
-                "vocab_size %lld, and hidden_size %lld x %lld layers, from %s (is config.json right? 'ckptdoc lint "
-                "%s' compares it with the tensors)\n", a->T, (long long)vocab, (long long)hidden, (long long)layers,
-                s->ck.cfg.path ? s->ck.cfg.path : "config.json", dir);
-    else if (!(mpi && mpi->rank) && /* one process per rank: rank 0 runs the unsharded model */
+    /* one process per rank: rank 0 runs the unsharded model where it fits (--max-memory, else the
+     * machine's memory); where it does not, the layout is compared with transformers' logits for
+     * the same tokens alone, or the check stops saying how to give them */
+    int ref_same = have_ref && ref_V == vocab && ref_T == a->T &&
+                   memcmp(ref_tok, a->tokens, (size_t)a->T * sizeof *a->tokens) == 0;
+    int no_one = 0;
+    uint64_t need1 = 0, room = 0;
+    if (mpi && !mpi->rank && l1) {
+        need1 = unsharded_bytes(&s->ck, &s->r, &one);
+        room = a->max_mem ? a->max_mem : pages > 0 && psz > 0 ? (uint64_t)pages * (uint64_t)psz : 0;
+        if (room && need1 > room) {
+            if (!ref_same) {
+                ck_err_set(&err, CK_EUSAGE, dir, NULL, CK_NO_OFFSET, "the unsharded model needs %.1f MB (fp32), "
+                           "over the %.1f MB %s; give transformers' logits for these tokens to compare the layout "
+                           "with instead (--reference FILE, or reference.logits beside the shards; "
+                           "fixtures/make_reference_logits.py writes them), or check it layer by layer in one "
+                           "process (--layers)", need1 / 1e6, room / 1e6,
+                           a->max_mem ? "of --max-memory" : "this machine holds");
+                mpi_fail(mpi, "cannot run the unsharded model it compares with", &err);
+            }
+            no_one = 1;
+            memcpy(l1, ref_lg, nl * sizeof *l1);
+        }
+    }
+    if (!l1 || !ln || !t1 || !tn) {
+        ck_err_set(&err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory for the logits and the layers' outputs: "
+                   "%d tokens x vocab_size %lld, and hidden_size %lld x %lld layers, from %s (is config.json right? "
+                   "'ckptdoc lint %s' compares it with the tensors)", a->T, (long long)vocab, (long long)hidden,
+                   (long long)layers, s->ck.cfg.path ? s->ck.cfg.path : "config.json", dir);
+        if (mpi)
+            mpi_fail(mpi, "cannot hold the logits", &err);
+        say_error("", &err);
+    } else if (!(mpi && mpi->rank) && !no_one &&
              run_layout(&s->ck, &s->r, &one, a->tokens, a->T, l1, t1, &b1, a->max_mem, NULL, &fwd1, &f, &err) != CK_OK) {
         if (mpi) /* the other ranks wait for it (untimed): stop them all */
             mpi_fail(mpi, "cannot run the unsharded model it compares with", &err);
@@ -1081,9 +1127,9 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
         for (int t = 0; t < a->T; t++)
             agree += argmax(ln + (size_t)t * (size_t)vocab, (size_t)vocab) ==
                      argmax(l1 + (size_t)t * (size_t)vocab, (size_t)vocab);
-        say("%s: rules %s, TP %d x PP %d%s against TP 1 x PP 1, %d tokens, fp32 %s\n", dir, s->r.name,
-               lay.tp, lay.pp, lay.ep ? " with expert parallelism" : "", a->T,
-               dv ? "on the GPU (cuBLAS) against the C reference on the CPU" : "on the CPU");
+        say("%s: rules %s, TP %d x PP %d%s against %s, %d tokens, fp32 %s\n", dir, s->r.name, lay.tp, lay.pp,
+            lay.ep ? " with expert parallelism" : "", no_one ? "transformers' logits" : "TP 1 x PP 1", a->T,
+            dv ? "on the GPU (cuBLAS) against the C reference on the CPU" : "on the CPU");
         if (report) {
             cJSON_AddStringToObject(report, "device", dv ? "cuda" : "cpu");
             cJSON *br = cJSON_AddObjectToObject(report, "bytes_read");
@@ -1096,14 +1142,25 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
             if (fwd_blas_core())
                 cJSON_AddStringToObject(fw, "openblas_core", fwd_blas_core());
             cJSON_AddNumberToObject(report, "peak_rss_bytes", (double)ck_peak_rss());
+            if (no_one) {
+                cJSON *uj = cJSON_AddObjectToObject(report, "unsharded");
+                cJSON_AddBoolToObject(uj, "run", 0);
+                cJSON_AddNumberToObject(uj, "needs_bytes", (double)need1);
+                cJSON_AddNumberToObject(uj, "room_bytes", (double)room);
+            }
         }
         if (dv)
             say("  device     %.2f MB read and loaded onto the GPU in %.3f s; parameters take %.2f MB of device "
                    "memory (the plan's fp32 bytes: %.2f MB) + %.2f MB of staging\n", bn / 1e6, dvr->load_s,
                    dvr->dev_bytes / 1e6, dvr->plan_bytes / 1e6, kdev_stager_bytes(dvr->stager) / 1e6);
         if (mpi && mpi_figs) { /* one process per rank: each read its own slices */
-            say("  loaded     %.2f MB read by %d processes, one per rank (each reads its own rank's slices); "
-                "%.2f MB for the unsharded model (rank 0)\n", bn / 1e6, mpi->size, b1 / 1e6);
+            say("  loaded     %.2f MB read by %d processes, one per rank (each reads its own rank's slices); ",
+                bn / 1e6, mpi->size);
+            if (no_one)
+                say("the unsharded model not run: it needs %.1f MB (fp32), over the %.1f MB rank 0 has, so the "
+                    "layout is compared with %s\n", need1 / 1e6, room / 1e6, a->reference ? a->reference : refpath);
+            else
+                say("%.2f MB for the unsharded model (rank 0)\n", b1 / 1e6);
             cJSON *pj = report ? cJSON_AddArrayToObject(report, "processes") : NULL;
             for (int r = 0; r < mpi->size; r++) {
                 const uint64_t *g = mpi_figs + (size_t)r * MPI_FIGS;
@@ -1134,7 +1191,8 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
                 lng ? "--max-model-len over" : lay.max_model_len ? "--max-model-len within" : "vLLM's default "
                 "max_model_len,", s->ck.cfg.rope_orig_max);
         }
-        say("  logits     relative error %.3g (tolerance %.0e), top-1 tokens agree %d/%d\n", e, TOL, agree, a->T);
+        say("  logits     relative error %.3g (tolerance %.0e)%s, top-1 tokens agree %d/%d\n", e, TOL,
+            no_one ? " against transformers'" : "", agree, a->T);
         int ok = e <= TOL && agree == a->T;
         if (report) {
             cJSON *lj = cJSON_AddObjectToObject(report, "logits");
@@ -1143,7 +1201,11 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
             cJSON_AddNumberToObject(lj, "top1_agree", agree);
             cJSON_AddNumberToObject(lj, "tokens", a->T);
         }
-        if (!ok) {
+        if (report && no_one)
+            cJSON_AddStringToObject(cJSON_GetObjectItem(report, "logits"), "against", "reference");
+        if (!ok && no_one)
+            say("  diverges   not located: the unsharded model, whose layers would say where, was not run\n");
+        if (!ok && !no_one) {
             /* where the two first part: the residual stream after each attention and MLP */
             for (int64_t l = 0; l < layers * 2; l++) {
                 size_t off = (size_t)l * (size_t)a->T * (size_t)hidden;
@@ -1166,12 +1228,14 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
                 }
             }
         }
-        say("  verdict    %s\n", ok ? "PASS: the sharded load computes what the unsharded one does"
-                                       : "FAIL: the sharded load computes something else");
-        report_verdict(ok, "check.mismatch", ok ? "the sharded load computes what the unsharded one does"
-                              : "the sharded load computes something else");
+        const char *vmsg = no_one ? (ok ? "the sharded load computes transformers' logits"
+                                        : "the sharded load does not compute transformers' logits")
+                                  : ok ? "the sharded load computes what the unsharded one does"
+                                       : "the sharded load computes something else";
+        say("  verdict    %s: %s\n", ok ? "PASS" : "FAIL", vmsg);
+        report_verdict(ok, no_one ? "check.reference" : "check.mismatch", vmsg);
         status = ok ? EXIT_CLEAN : EXIT_FINDINGS;
-        if (have_ref) {
+        if (have_ref && !no_one) {
             int same = ref_V == vocab && ref_T == a->T && memcmp(ref_tok, a->tokens, (size_t)a->T * sizeof *a->tokens) == 0;
             cJSON *rj = report ? cJSON_AddObjectToObject(report, "reference") : NULL;
             if (rj) {
@@ -1203,7 +1267,9 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
                     status = EXIT_FINDINGS;
             }
         }
-        if (a->against) {
+        if (a->against && no_one)
+            say("  against    not compared: it needs the unsharded model's layers, which were not run\n");
+        else if (a->against) {
             int ca = compare_against(a->against, &s->ck, &s->r, a->tokens, a->T, l1, t1, layers, hidden, vocab,
                                      a->lo.layout.max_model_len);
             status = ca < 0 ? EXIT_USAGE : ca > 0 ? EXIT_FINDINGS : status;

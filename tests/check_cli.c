@@ -659,8 +659,9 @@ END_TEST
  * is 0; a check that cannot run prints nothing there. */
 /* One process per rank under mpirun: the same logits as one process holding every rank (the
  * relative errors, printed in full, equal), each process reading what its load counted, a
- * process count that is not TP x PP refused with the count to start, and a process that never
- * joins stopping the others after the time-out. Open MPI's own allocations
+ * process count that is not TP x PP refused with the count to start, an unsharded model too
+ * large for rank 0 replaced by the reference logits (or the check stopped), and a process that
+ * never joins stopping the others after the time-out. Open MPI's own allocations
  * are not this program's leaks. */
 START_TEST(test_mpi_ranks)
 {
@@ -719,6 +720,27 @@ START_TEST(test_mpi_ranks)
     ck_assert_int_ne(tu_run(cmd, 1, &out), 0);
     ck_assert_msg(strstr(out, "TP 2 x PP 2 is 4 ranks, but 3 processes were started") != NULL, "%s", out);
     free(out);
+    /* an unsharded model over rank 0's memory: the layout is compared with transformers' logits
+     * alone, and without them the check stops saying how to give them */
+    snprintf(cmd, sizeof cmd, "%s 4 %s check --format json fixtures/real/tiny-qwen2 --tp 2 --pp 2 --max-memory 300K",
+             mpi, tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 0, &out), 0);
+    cJSON *j = cJSON_Parse(out);
+    ck_assert_msg(j && cJSON_IsFalse(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "unsharded"), "run")) &&
+                  strcmp(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "logits"), "against")->valuestring, "reference") == 0 &&
+                  cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(j, "verdict"), "pass")) &&
+                  cJSON_GetObjectItem(cJSON_GetObjectItem(j, "logits"), "relative_error")->valuedouble < 1e-5, "%s", out);
+    cJSON_Delete(j);
+    free(out);
+    char *noref = tu_tmpdir();
+    snprintf(cmd, sizeof cmd, "cp fixtures/real/tiny-qwen2/*.json fixtures/real/tiny-qwen2/*.safetensors %s/ && "
+             "%s 4 %s check %s --tp 2 --pp 2 --max-memory 300K", noref, mpi, tu_bin(), noref);
+    ck_assert_int_ne(tu_run(cmd, 1, &out), 0);
+    ck_assert_msg(strstr(out, "the unsharded model needs 0.4 MB (fp32), over the 0.3 MB of --max-memory; give "
+                              "transformers' logits for these tokens") != NULL, "%s", out);
+    free(out);
+    tu_rmtree(noref);
+    free(noref);
     /* a process that never joins (here: not ckptdoc at all) stops the others after the time-out
      * instead of holding them in MPI_Init for ever; the launcher then stops it too */
     snprintf(cmd, sizeof cmd, "CKPTDOC_MPI_TIMEOUT=2 %s 1 -x CKPTDOC_MPI_TIMEOUT %s check fixtures/real/tiny-qwen2 "
