@@ -573,8 +573,8 @@ static const float *W(const rank_load *r, const plan *p, const char *fmt, int64_
     return lp ? load_param_floats(r, lp, err) : NULL;
 }
 
-/* x[T, K] times parameter lp's N rows (+ bias) into y[T, N] (added to it when acc), as
- * op_linear. A compact parameter on the host goes in blocks of rows, each converted to floats
+/* x[T, K] times rows [row0, row0 + N) of parameter lp, rows of K values (+ bias), into y[T, N]
+ * (added to it when acc), as op_linear: a matrix's rows, or one routed expert's. A compact parameter on the host goes in blocks of rows, each converted to floats
  * while it fits the cache and multiplied into its columns of y (the same sums as one product),
  * so that its floats never exist whole and the product reads 16 bits a weight from memory. */
 enum { LINEAR_BLOCK_BYTES = 1 << 18 }; /* 256 KB of floats: a block stays in a core's L2 while OpenBLAS packs it */
@@ -583,7 +583,7 @@ typedef struct {
     const float *x;
     size_t T, K;
     const load_param *lp;
-    size_t N;
+    size_t row0, N; /* the parameter's rows [row0, row0 + N), of K values */
     const float *bias;
     float *y;
     int acc;
@@ -607,27 +607,30 @@ static void linear_lp_part(void *ctx, int k, int n)
     }
     for (size_t n0 = r0; n0 < r1; n0 += rows) {
         size_t m = r1 - n0 < rows ? r1 - n0 : rows;
-        load_param_rows(j->lp, n0, m, w);
+        load_param_rows(j->lp, j->K, j->row0 + n0, m, w);
         fwd_linear_blas_ld(j->x, j->T, j->K, w, m, j->bias ? j->bias + n0 : NULL, j->y + n0, j->N, j->acc);
     }
     free(w);
 }
 
 static int op_linear_lp(const dense_dims *d, const rank_load *r, const float *x, size_t T, size_t K,
-                        const load_param *lp, size_t N, const float *bias, float *y, int acc, ck_err *err)
+                        const load_param *lp, size_t row0, size_t N, const float *bias, float *y, int acc,
+                        ck_err *err)
 {
-    if (d->device || !lp->half || !K || lp->pp->ndim != 2 || (size_t)lp->pp->local[0] != N ||
-        !fwd_blas_ready(NULL, 0)) { /* whole: a block of rows must be [rows, K] */
+    if (!K || lp->n % K || row0 + N > lp->n / K)
+        return ck_err_set(err, CK_EFORMAT, NULL, lp->pp->name, CK_NO_OFFSET, "parameter '%s' holds %llu values, "
+                          "not rows %zu .. %zu of %zu", lp->pp->name, (unsigned long long)lp->n, row0, row0 + N, K);
+    if (d->device || !lp->half || !fwd_blas_ready(NULL, 0)) {
         const float *w = load_param_floats(r, lp, err);
         if (!w)
             return err->code;
-        op_linear(d, x, T, K, w, N, bias, y, acc);
+        op_linear(d, x, T, K, w + row0 * K, N, bias, y, acc);
         return CK_OK;
     }
     size_t rows = LINEAR_BLOCK_BYTES / (K * sizeof(float));
     rows = rows < 16 ? 16 : rows / 16 * 16;
-    linear_lp_job j = {x, T, K, lp, N, bias, y, acc, rows, 0};
-    int n = fwd_blas_threads();
+    linear_lp_job j = {x, T, K, lp, row0, N, bias, y, acc, rows, 0};
+    int n = N * K < ((size_t)1 << 16) ? 1 : fwd_blas_threads(); /* a small product: one thread */
     if ((size_t)n > (N + 15) / 16)
         n = (int)((N + 15) / 16);
     ck_pool_run(n, linear_lp_part, &j);
@@ -714,7 +717,8 @@ static int group_kept(const dense_dims *d, const float *logit, size_t E, size_t 
 typedef struct {
     const load_param *w13, *w2, *b13, *b2;
     size_t Il;
-    const float *w13d, *w2d, *b13d, *b2d; /* their values as floats (a bias may be held compact) */
+    const float *b13d, *b2d; /* the biases' values as floats (one a rules file declares without
+                              * "experts" may be held compact); the weights go by op_linear_lp */
 } rank_experts;
 
 static int experts_of(const plan *p, const dense_dims *d, const rank_load *R, int64_t l, rank_experts *ex,
@@ -733,7 +737,7 @@ static int experts_of(const plan *p, const dense_dims *d, const rank_load *R, in
                           "routed experts of layer %lld ('%s' and '%s'), which the rules' \"forward\" section "
                           "routes to: add the parameters, or set forward.experts (docs/rules.md)", R->tp_rank,
                           R->stage, (long long)l, name[0], name[1]);
-    *ex = (rank_experts){lp[0], lp[1], lp[2], lp[3], (size_t)lp[1]->pp->local[2], NULL, NULL, NULL, NULL};
+    *ex = (rank_experts){lp[0], lp[1], lp[2], lp[3], (size_t)lp[1]->pp->local[2], NULL, NULL};
     if (lp[0]->pp->local[1] != 2 * ex->Il || lp[0]->pp->local[2] != H || lp[1]->pp->local[1] != H)
         return ck_err_set(err, CK_EFORMAT, p->rules->path, name[0], CK_NO_OFFSET, "TP rank %d: experts of [%llu x "
                           "%llu] and [%llu x %llu] do not make an MLP of hidden %zu: the rules' shapes for w13 and "
@@ -748,10 +752,9 @@ static int experts_of(const plan *p, const dense_dims *d, const rank_load *R, in
                               "expert it holds): the rules' shape for the bias is not the weight's", R->tp_rank,
                               (unsigned long long)lp[i]->n, name[i], what[i - 2], (unsigned long long)want);
     }
-    const float **d4[4] = {&ex->w13d, &ex->w2d, &ex->b13d, &ex->b2d};
-    for (int i = 0; i < 4; i++)
-        if (lp[i] && !(*d4[i] = load_param_floats(R, lp[i], err)))
-            return err->code;
+    if ((lp[2] && !(ex->b13d = load_param_floats(R, lp[2], err))) ||
+        (lp[3] && !(ex->b2d = load_param_floats(R, lp[3], err))))
+        return err->code;
     return CK_OK;
 }
 
@@ -845,11 +848,14 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
                         xin[i] = (float)(wt[k] * in[i]);
                     in = xin;
                 }
-                op_linear(d, in, 1, H, ex->w13d + (size_t)le * 2 * Il * H, 2 * Il,
-                          ex->b13d ? ex->b13d + (size_t)le * 2 * Il : NULL, gu, 0);
+                /* the expert's rows of the [experts x rows, cols] parameters (converted alone when compact) */
+                if ((rc = op_linear_lp(d, R[r], in, 1, H, ex->w13, (size_t)le * 2 * Il, 2 * Il,
+                                       ex->b13d ? ex->b13d + (size_t)le * 2 * Il : NULL, gu, 0, err)) != CK_OK)
+                    break;
                 op_act_mul(d, gu, 1, Il, act);
-                op_linear(d, act, 1, Il, ex->w2d + (size_t)le * H * Il, H,
-                          ex->b2d ? ex->b2d + (size_t)le * H : NULL, y, 0);
+                if ((rc = op_linear_lp(d, R[r], act, 1, Il, ex->w2, (size_t)le * H, H,
+                                       ex->b2d ? ex->b2d + (size_t)le * H : NULL, y, 0, err)) != CK_OK)
+                    break;
                 double wk = d->router_input ? 1.0 : (d->renorm ? wt[k] / ksum : wt[k]) * d->rscale;
                 float *pr = parts + ((size_t)r * T + t) * H;
                 for (size_t i = 0; i < H; i++)
@@ -1284,7 +1290,7 @@ static int dense_mlp(const plan *p, const dense_dims *d, rank_load *const *R, in
             continue;
         const load_param *wi = Wp(R[r], p, fi, l, 1, win * H, err), *wo = Wp(R[r], p, fo, l, 1, H * Il, err);
         const float *bi = W(R[r], p, fib, l, 0, win, err), *bo = r == 0 ? W(R[r], p, fob, l, 0, H, err) : NULL;
-        if (!wi || !wo || err->code || (rc = op_linear_lp(d, R[r], h, T, H, wi, win, bi, gu, 0, err)) != CK_OK) {
+        if (!wi || !wo || err->code || (rc = op_linear_lp(d, R[r], h, T, H, wi, 0, win, bi, gu, 0, err)) != CK_OK) {
             rc = err->code;
             break;
         }
@@ -1292,7 +1298,7 @@ static int dense_mlp(const plan *p, const dense_dims *d, rank_load *const *R, in
             op_act(d, gu, T * Il, act);
         else
             op_act_mul(d, gu, T, Il, act);
-        if ((rc = op_linear_lp(d, R[r], act, T, Il, wo, H, bo, parts + (size_t)r * T * H, 0, err)) != CK_OK)
+        if ((rc = op_linear_lp(d, R[r], act, T, Il, wo, 0, H, bo, parts + (size_t)r * T * H, 0, err)) != CK_OK)
             break;
     }
     if (rc == CK_OK)
@@ -1477,7 +1483,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         const load_param *wqkv = Wp(R[r], p, aq, l, 1, qkv * H, err);
         const float *bqkv = W(R[r], p, ab, l, 0, qkv, err);
         if (!wqkv || err->code ||
-            (rc = op_linear_lp(d, R[r], h, Tz, H, wqkv, qkv, bqkv, a + (size_t)r * Tz * qkv, 0, err)) != CK_OK) {
+            (rc = op_linear_lp(d, R[r], h, Tz, H, wqkv, 0, qkv, bqkv, a + (size_t)r * Tz * qkv, 0, err)) != CK_OK) {
             rc = err->code; /* the products all made before any is normed */
             goto done;
         }
@@ -1551,7 +1557,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         op_attention(d, q, k, v, Tz, hq, hkv, hd, &ao, o);
         for (size_t i = 0; d->attn_gate && i < Tz * hq * hd; i++) /* Qwen3-Next: times sigmoid(gate) */
             o[i] = (float)(o[i] * sigmoid(gate[i]));
-        if ((rc = op_linear_lp(d, R[r], o, Tz, hq * hd, wo, H, bo, parts + (size_t)r * Tz * H, 0, err)) != CK_OK)
+        if ((rc = op_linear_lp(d, R[r], o, Tz, hq * hd, wo, 0, H, bo, parts + (size_t)r * Tz * H, 0, err)) != CK_OK)
             goto done;
     }
     if ((rc = parts_add(d, parts, tp, Tz * H, sink, err)) != CK_OK)
@@ -1626,7 +1632,7 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
         for (size_t t = 0; t < Tz; t++) {
             size_t id = (size_t)tokens[t];
             if (id >= (size_t)r * Vl && id < (size_t)(r + 1) * Vl && !d->device)
-                load_param_rows(el, id - (size_t)r * Vl, 1, h); /* the token's row, as floats */
+                load_param_rows(el, H, id - (size_t)r * Vl, 1, h); /* the token's row, as floats */
             if (id >= (size_t)r * Vl && id < (size_t)(r + 1) * Vl)
                 for (size_t i = 0; i < H; i++)
                     pr[t * H + i] += d->device ? el->data[(id - (size_t)r * Vl) * H + i] : h[i];
@@ -1672,7 +1678,7 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
             rc = err->code;
             goto done;
         }
-        if ((rc = op_linear_lp(d, R[r], h, Tz, H, hl, Vl, NULL, parts + (size_t)r * Tz * Vl, 0, err)) != CK_OK)
+        if ((rc = op_linear_lp(d, R[r], h, Tz, H, hl, 0, Vl, NULL, parts + (size_t)r * Tz * Vl, 0, err)) != CK_OK)
             goto done; /* this rank's vocabulary columns */
     }
     if (last && c && (rc = comm_allgather(c, parts, Tz * Vl, err)) != CK_OK)

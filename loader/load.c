@@ -1069,9 +1069,8 @@ const float *load_param_floats(const rank_load *r, const load_param *lp, ck_err 
     return f;
 }
 
-void load_param_rows(const load_param *lp, uint64_t row0, uint64_t nrows, float *out)
+void load_param_rows(const load_param *lp, uint64_t cols, uint64_t row0, uint64_t nrows, float *out)
 {
-    uint64_t cols = lp->pp->ndim && lp->pp->local[0] ? lp->n / lp->pp->local[0] : lp->n;
     if (lp->half)
         kern_convert_ref(lp->half_dt, (const uint8_t *)lp->half + (size_t)(row0 * cols) * 2, (size_t)(nrows * cols), out);
     else if (lp->data)
@@ -1093,8 +1092,8 @@ uint64_t rank_held_bytes(const rank_load *r)
 }
 
 /* Which parameters of the stage a compact load holds in 16 bits: out[i] the dtype of parameter i,
- * or 0 (floats). A matrix (2 dims, no experts) all of whose tensors are stored BF16, or all F16,
- * and put in place as they are stored. */
+ * or 0 (floats). A matrix (2 dims), or routed experts' matrices (3 dims), all of whose tensors are
+ * stored BF16, or all F16, and put in place as they are stored. */
 static int compact_params(const ck_checkpoint *ck, const plan *p, const plan_stage *st, const keymap *km,
                           int64_t layer, int *out, ck_err *err)
 {
@@ -1120,7 +1119,7 @@ static int compact_params(const ck_checkpoint *ck, const plan *p, const plan_sta
         uint64_t n = 1;
         for (int d = 0; d < pp->ndim; d++)
             n *= pp->local[d];
-        if (out[i] <= 0 || pp->ndim != 2 || pp->experts || !n)
+        if (out[i] <= 0 || !((pp->ndim == 2 && !pp->experts) || (pp->ndim == 3 && pp->experts)) || !n)
             out[i] = 0;
     }
     return CK_OK;

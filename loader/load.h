@@ -50,10 +50,10 @@ typedef struct {
     void *progress_ctx;
     const keymap *km;      /* the map of the keys built for this plan (keymap_build), shared by
                             * every stage and rank the caller loads; NULL: one is built per call */
-    int compact;           /* on the host, without deq: a matrix (2 dims, no experts) whose
-                            * tensors are all stored BF16 (or all F16), none reordered on the way,
-                            * is held in that dtype (load_param.half): half the memory of floats,
-                            * and its bytes copied, not converted */
+    int compact;           /* on the host, without deq: a matrix (2 dims), or routed experts' matrices
+                            * (3 dims), whose tensors are all stored BF16 (or all F16), none
+                            * reordered on the way, is held in that dtype (load_param.half): half
+                            * the memory of floats, and its bytes copied, not converted */
 } load_opts;
 
 /* Returns CK_OK; on failure an error code with err naming the file and key, and out[0 .. n_ranks)
@@ -78,8 +78,8 @@ int load_dequantizes(const cfg_quant *q);
  * scratch until rank_scratch_reset(r) (the forward resets it layer by layer); NULL with err set
  * when memory runs out. */
 const float *load_param_floats(const rank_load *r, const load_param *lp, ck_err *err);
-/* Rows [row0, row0 + nrows) of a parameter seen as [local[0], rest] into out, as floats. */
-void load_param_rows(const load_param *lp, uint64_t row0, uint64_t nrows, float *out);
+/* Rows [row0, row0 + nrows) of a parameter seen as rows of `cols` values into out, as floats. */
+void load_param_rows(const load_param *lp, uint64_t cols, uint64_t row0, uint64_t nrows, float *out);
 /* The floats load_param_floats handed out for r become free for the next ones. */
 void rank_scratch_reset(const rank_load *r);
 /* Host bytes r's parameters take as held (compact ones at 2 bytes a value), scratch excluded. */
