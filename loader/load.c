@@ -132,7 +132,9 @@ static int put_rows(const mem_ctx *m, void *dst, ck_dtype ddt, size_t dpitch, co
     if (ddt != DT_F32) { /* compact: every tensor of the parameter is stored in its dtype */
         if (sdt != ddt || ON_DEV(m))
             return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "a %s tensor into a parameter held "
-                              "as %s", dtype_name(sdt), dtype_name(ddt));
+                              "as %s: the load chose to hold it in its stored dtype although not every tensor "
+                              "filling it has that dtype (a bug in ckptdoc; check --layers loads it as floats)",
+                              dtype_name(sdt), dtype_name(ddt));
         size_t es = dtype_bits(ddt) / 8;
         if (height == 1 || (dpitch == width && spitch == width))
             memcpy(dst, src, width * height * es);
@@ -902,41 +904,46 @@ static int place(const plan *p, load_param *lp, const char *part, int64_t e, con
     return place_cut(t, pp, &c, src, sdt, cut_only, rows, cols, dst, ddt, lrows, lcols, &lp->filled, m, err);
 }
 
-/* Rows [r0, r0 + nr) x columns [c0, c0 + nc) of tensor ref seen as [rows, cols] (as stored): those
- * bytes alone read (one read for whole rows, one per row for a band of columns), compact, into
- * slot 0 at *out, in the stored dtype. On the host. */
-static int read_cut_raw(const ck_checkpoint *ck, ck_tensor_ref ref, uint64_t cols, uint64_t r0, uint64_t nr,
-                        uint64_t c0, uint64_t nc, mem_ctx *m, void **out, uint64_t *bytes, ck_err *err)
+/* What cut k copies of tensor ref (k->height rows of k->width values, from k->src_off of the
+ * tensor, k->src_pitch apart, all as stored) read from its file into dst, rows dst_pitch values
+ * apart: one read when the rows are contiguous, else one per row. Adds the bytes to *bytes. On
+ * the host: a one-rank load's cut alone, into a buffer or straight into a compact parameter. */
+static int read_cut_to(const ck_checkpoint *ck, ck_tensor_ref ref, const cut_copy *k, void *dst, uint64_t dst_pitch,
+                       uint64_t *bytes, ck_err *err)
 {
     const ck_shard *sh = &ck->shards[ref.shard];
     const st_tensor *t = ckpt_tensor(ck, ref);
-    size_t es = dtype_bits(t->dtype) / 8, n = (size_t)(nr * nc);
-    void *raw;
-    int rc = mem_buf(m, 0, n * es, &raw, err);
-    if (rc != CK_OK)
-        return rc;
+    size_t es = dtype_bits(t->dtype) / 8, want = (size_t)(k->width * k->height) * es;
     const char *why;
-    uint64_t base = sh->h.data_start + t->begin, off = base + (r0 * cols + c0) * es;
+    uint64_t base = sh->h.data_start + t->begin, off = base + k->src_off * es;
     int fd = ck_open_ro(sh->path, &why);
     if (fd < 0)
         return ck_err_set(err, CK_EIO, sh->path, t->name, off, "cannot open: %s", why);
-    int bad = 0;
-    size_t want = n * es;
-    if (nc == cols)
-        bad = n && ck_pread_par(fd, raw, want, off, 0) != 0;
-    for (uint64_t r = 0; nc != cols && r < nr && !bad; r++) {
-        off = base + ((r0 + r) * cols + c0) * es;
-        want = (size_t)nc * es;
-        bad = ck_pread_full(fd, (char *)raw + r * want, want, off) != 0;
+    int whole = k->height <= 1 || (k->src_pitch == k->width && dst_pitch == k->width), bad = 0;
+    if (whole)
+        bad = want && ck_pread_par(fd, dst, want, off, 0) != 0;
+    for (uint64_t r = 0; !whole && r < k->height && !bad; r++) {
+        off = base + (k->src_off + r * k->src_pitch) * es;
+        want = (size_t)k->width * es;
+        bad = ck_pread_full(fd, (uint8_t *)dst + (size_t)(r * dst_pitch) * es, want, off) != 0;
     }
     int saved = errno;
     close(fd);
     if (bad)
         return ck_err_set(err, CK_EIO, sh->path, t->name, off, "cannot read %zu bytes: %s", want,
                           saved ? strerror(saved) : "the file ends early");
-    *bytes += n * es;
-    *out = raw;
+    *bytes += k->width * k->height * es;
     return CK_OK;
+}
+
+/* Rows [r0, r0 + nr) x columns [c0, c0 + nc) of tensor ref seen as [rows, cols], compact, into
+ * slot 0 at *out, in the stored dtype. */
+static int read_cut_raw(const ck_checkpoint *ck, ck_tensor_ref ref, uint64_t cols, uint64_t r0, uint64_t nr,
+                        uint64_t c0, uint64_t nc, mem_ctx *m, void **out, uint64_t *bytes, ck_err *err)
+{
+    cut_copy k = {r0 * cols + c0, cols, 0, nc, nc, nr, 0};
+    int rc = mem_buf(m, 0, (size_t)(nr * nc) * (dtype_bits(ckpt_tensor(ck, ref)->dtype) / 8), out, err);
+    return rc == CK_OK ? read_cut_to(ck, ref, &k, *out, nc, bytes, err) : rc;
 }
 
 /* When one rank is loaded (a process of its own), checkpoint tensor i, mapped by e into lp, is
@@ -1149,30 +1156,10 @@ static int read_direct(const ck_checkpoint *ck, size_t i, const plan *p, load_pa
     if (shard_slice_of(p, pp, e->part, e->expert, rank, &c, &ignored) != CK_OK || c.dim < -1 ||
         cut_plan(&from, pp, &c, 0, rows, cols, pp->local[0], lp->n / pp->local[0], &k, &ignored) != CK_OK)
         return CK_OK;
-    const size_t es = 2;
-    const char *why;
-    uint64_t base = sh->h.data_start + t->begin, off = base + k.src_off * es;
-    int fd = ck_open_ro(sh->path, &why);
-    if (fd < 0)
-        return ck_err_set(err, CK_EIO, sh->path, t->name, off, "cannot open: %s", why);
-    uint8_t *dst = (uint8_t *)lp->half + k.dst_off * es;
-    size_t want = (size_t)(k.width * k.height) * es;
-    int bad = 0;
-    if (k.height <= 1 || (k.src_pitch == k.width && k.dst_pitch == k.width))
-        bad = want && ck_pread_par(fd, dst, want, off, 0) != 0;
-    for (uint64_t r = 0; !(k.height <= 1 || (k.src_pitch == k.width && k.dst_pitch == k.width)) && r < k.height && !bad;
-         r++) {
-        off = base + (k.src_off + r * k.src_pitch) * es;
-        want = (size_t)k.width * es;
-        bad = ck_pread_full(fd, dst + (size_t)(r * k.dst_pitch) * es, want, off) != 0;
-    }
-    int saved = errno;
-    close(fd);
-    if (bad)
-        return ck_err_set(err, CK_EIO, sh->path, t->name, off, "cannot read %zu bytes: %s", want,
-                          saved ? strerror(saved) : "the file ends early");
+    int rc = read_cut_to(ck, ck->tensors[i], &k, (uint8_t *)lp->half + k.dst_off * 2, k.dst_pitch, bytes, err);
+    if (rc != CK_OK)
+        return rc;
     lp->filled += k.filled;
-    *bytes += k.width * k.height * es;
     *done = 1;
     return CK_OK;
 }
