@@ -619,7 +619,10 @@ static int op_linear_lp(const dense_dims *d, const rank_load *r, const float *x,
 {
     if (!K || lp->n % K || row0 + N > lp->n / K)
         return ck_err_set(err, CK_EFORMAT, NULL, lp->pp->name, CK_NO_OFFSET, "parameter '%s' holds %llu values, "
-                          "not rows %zu .. %zu of %zu", lp->pp->name, (unsigned long long)lp->n, row0, row0 + N, K);
+                          "which are not rows %zu .. %zu of %zu values each, as the forward pass multiplies by it: "
+                          "the rules file's shape for it is not the one its \"forward\" section computes with "
+                          "(docs/rules.md; 'ckptdoc lint' shows the planned shape)", lp->pp->name,
+                          (unsigned long long)lp->n, row0, row0 + N, K);
     if (d->device || !lp->half || !fwd_blas_ready(NULL, 0)) {
         const float *w = load_param_floats(r, lp, err);
         if (!w)
