@@ -60,24 +60,16 @@ int cli_run(int argc, char **argv)
             printf("ckptdoc %s\n", CKPTDOC_VERSION);
             return EXIT_CLEAN;
         }
+    static const char *const cmds[] = {"inspect", "lint", "explain", "rules", "check", "tui"};
+    static int (*const fns[])(int, char **) = {cmd_inspect, cmd_lint, cmd_explain, cmd_rules, cmd_check, cmd_tui};
     const char *cmd = argv[1];
-    if (strcmp(cmd, "inspect") == 0)
-        return cmd_inspect(argc - 1, argv + 1);
-    if (strcmp(cmd, "lint") == 0)
-        return cmd_lint(argc - 1, argv + 1);
-    if (strcmp(cmd, "explain") == 0)
-        return cmd_explain(argc - 1, argv + 1);
-    if (strcmp(cmd, "rules") == 0)
-        return cmd_rules(argc - 1, argv + 1);
-    if (strcmp(cmd, "check") == 0)
-        return cmd_check(argc - 1, argv + 1);
-    if (strcmp(cmd, "tui") == 0)
-        return cmd_tui(argc - 1, argv + 1);
+    for (size_t i = 0; i < sizeof cmds / sizeof *cmds; i++)
+        if (strcmp(cmd, cmds[i]) == 0)
+            return fns[i](argc - 1, argv + 1);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
         usage(stdout);
         return EXIT_CLEAN;
     }
-    static const char *const cmds[] = {"inspect", "lint", "explain", "rules", "check", "tui"};
     const char *near = text_nearest(cmd, cmds, sizeof cmds / sizeof *cmds, 2);
     if (near)
         fprintf(stderr, "ckptdoc: unknown command '%s'; did you mean '%s'?\n", cmd, near);
