@@ -921,7 +921,8 @@ static int check_args_parse(int argc, char **argv, check_args *a)
                "--max-model-len N: vLLM's, the context the deployment serves (its default: the model's; for "
                "longrope, original_max_position_embeddings), which picks longrope's short or long factors. "
                "One process per rank: 'mpirun -np TPxPP ckptdoc check DIR --tp N --pp N' (Open MPI: Debian's "
-               "openmpi-bin; rank 0 reports, on the CPU).\n");
+               "openmpi-bin; rank 0 reports, on the CPU), or under Slurm 'srun --mpi=pmix -K -n TPxPP ckptdoc "
+               "check ...'.\n");
         return 1;
     }
     if (optind != argc - 1 || layout_opts_finish(&a->lo)) {
@@ -1321,18 +1322,22 @@ static int check_done(const check_args *a, int status)
 
 /* Started by mpirun or srun: one process per rank of the layout (world rank = stage * tp +
  * tp_rank), mpi set. Rank 0 reports; the others print nothing on stdout. 0 to go on (launched
- * and ready, or not launched), else the exit status (every process says and returns the same). */
+ * and ready, or not launched), else the exit status (every process returns it, the first says why). */
 static int mpi_start(check_args *a)
 {
     if (comm_launched() <= 1)
         return 0;
     const char *also = a->against ? "--against" : a->n_only ? "--layers" : a->load_only ? "--load-only" : NULL;
+    int first = comm_launcher_rank() == 0; /* one process says why they all stop */
     if (also) {
-        fprintf(stderr, "ckptdoc check: %s runs in one process: leave out mpirun, or %s\n", also, also);
+        if (first)
+            fprintf(stderr, "ckptdoc check: %s runs in one process: leave out %s, or %s\n", also, comm_launcher(),
+                    also);
         return EXIT_USAGE;
     }
     if (a->device && strcmp(a->device, "cuda") == 0) {
-        fprintf(stderr, "ckptdoc check: one process per rank runs on the CPU in this version (NCCL between GPUs is "
+        if (first)
+            fprintf(stderr, "ckptdoc check: one process per rank runs on the CPU in this version (NCCL between GPUs is "
                 "not built yet): --device cpu, or one process with --device cuda\n");
         return EXIT_USAGE;
     }

@@ -28,6 +28,20 @@ int comm_launched(void)
     return 0;
 }
 
+int comm_launcher_rank(void)
+{
+    static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+    for (unsigned i = 0; i < sizeof vars / sizeof *vars; i++)
+        if (getenv(vars[i]))
+            return atoi(getenv(vars[i]));
+    return 0;
+}
+
+const char *comm_launcher(void)
+{
+    return getenv("SLURM_PROCID") && !getenv("OMPI_COMM_WORLD_RANK") ? "srun" : "mpirun";
+}
+
 int comm_timeout_s(void)
 {
     const char *v = getenv("CKPTDOC_MPI_TIMEOUT");
@@ -81,12 +95,8 @@ static void *watch(void *arg)
             continue;
         const char *what = __atomic_load_n(&W.what, __ATOMIC_ACQUIRE);
         int rank = __atomic_load_n(&W.rank, __ATOMIC_RELAXED);
-        if (rank < 0) { /* before MPI_Init answered: the launcher's number for this process */
-            static const char *const vars[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
-            for (unsigned i = 0; i < sizeof vars / sizeof *vars && rank < 0; i++)
-                if (getenv(vars[i]))
-                    rank = atoi(getenv(vars[i]));
-        }
+        if (rank < 0) /* before MPI_Init answered */
+            rank = comm_launcher_rank();
         char line[512];
         int n = snprintf(line, sizeof line, "ckptdoc check: rank %d waited %d s in %s for the other processes: "
                          "one of them is stuck, or was never started; stopping (CKPTDOC_MPI_TIMEOUT sets the "
@@ -186,10 +196,48 @@ static int mpi_error(int rc, const char *call, ck_err *err)
     } while (0)
 #define MPI_CALL(err, call) MPI_CALL_P(err, call, 0)
 
+/* Under srun, Open MPI joins Slurm's tasks through PMIx (srun --mpi=pmix), or through PMI-1/2
+ * when it was built with Slurm's PMI library (its pmix components s1 and s2). Started any other
+ * way, it stops inside MPI_Init with a page of advice, exit status 1 and no way to catch it: say
+ * it in one line first, and exit 2. Open MPI's components lie next to libmpi (Debian:
+ * openmpi/lib/openmpi3, a plain build: openmpi); where none is found, MPI_Init tries. */
+static int srun_check(ck_err *err)
+{
+    if (strcmp(comm_launcher(), "srun") != 0 || getenv("PMIX_RANK"))
+        return CK_OK;
+    Dl_info info;
+    char lib[PATH_MAX];
+    if (!dladdr(*(void **)&M.init, &info) || !info.dli_fname || !realpath(info.dli_fname, lib))
+        return CK_OK;
+    char *slash = strrchr(lib, '/');
+    if (!slash)
+        return CK_OK;
+    *slash = 0;
+    static const char *const dirs[] = {"openmpi3", "openmpi", "openmpi/lib/openmpi3", "openmpi/lib/openmpi"};
+    for (unsigned i = 0; i < sizeof dirs / sizeof *dirs; i++) {
+        char dir[PATH_MAX + 64], s1[PATH_MAX + 96], s2[PATH_MAX + 96], any[PATH_MAX + 96];
+        snprintf(dir, sizeof dir, "%s/%s", lib, dirs[i]);
+        snprintf(any, sizeof any, "%s/mca_btl_self.so", dir);
+        if (access(any, F_OK) != 0)
+            continue;
+        snprintf(s1, sizeof s1, "%s/mca_pmix_s1.so", dir);
+        snprintf(s2, sizeof s2, "%s/mca_pmix_s2.so", dir);
+        if (access(s1, F_OK) == 0 || access(s2, F_OK) == 0)
+            return CK_OK;
+        const char *type = getenv("SLURM_MPI_TYPE");
+        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "srun started this task with --mpi=%s, but "
+                          "this Open MPI (%s) joins Slurm's tasks only through PMIx: start with 'srun --mpi=pmix "
+                          "-n TPxPP ckptdoc check ...' ('srun --mpi=list' shows this Slurm's plugins; MpiDefault="
+                          "pmix in slurm.conf makes it the default)", type && *type ? type : "none", dir);
+    }
+    return CK_OK;
+}
+
 int comm_init(fwd_comm *c, int tp, int pp, ck_err *err)
 {
     memset(c, 0, sizeof *c);
-    if (mpi_load(err) != CK_OK)
+    c->rank = comm_launcher_rank(); /* until MPI_Init says it */
+    if (mpi_load(err) != CK_OK || srun_check(err) != CK_OK)
         return err->code;
     int up = 0;
     MPI_CALL(err, M.initialized(&up));
@@ -204,8 +252,8 @@ int comm_init(fwd_comm *c, int tp, int pp, ck_err *err)
     c->pp = pp;
     if ((long long)tp * pp != c->size)
         return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "TP %d x PP %d is %lld ranks, but %d processes "
-                          "were started: start one per rank (mpirun -np %lld ckptdoc check ...)", tp, pp,
-                          (long long)tp * pp, c->size, (long long)tp * pp);
+                          "were started: start one per rank (%s -n %lld ckptdoc check ...)", tp, pp,
+                          (long long)tp * pp, c->size, comm_launcher(), (long long)tp * pp);
     c->tp_rank = c->rank % tp;
     c->stage = c->rank / tp;
     MPI_Comm g;
@@ -265,6 +313,7 @@ void comm_end(fwd_comm *c)
 int comm_init(fwd_comm *c, int tp, int pp, ck_err *err)
 {
     memset(c, 0, sizeof *c);
+    c->rank = comm_launcher_rank(); /* only the first process says it */
     (void)tp, (void)pp;
     return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "started by an MPI launcher, but this ckptdoc was "
                       "built without MPI: install libopenmpi-dev (make deps) and build again");

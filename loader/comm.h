@@ -21,6 +21,10 @@ typedef struct fwd_comm {
 /* The size of the world a launcher started this process in (Open MPI's OMPI_COMM_WORLD_SIZE,
  * PMI_SIZE or PMIX_SIZE, Slurm's SLURM_NTASKS under srun), 0 when none did. */
 int comm_launched(void);
+/* This process's number from its launcher's variables (before MPI_Init), 0 when it gave none. */
+int comm_launcher_rank(void);
+/* "srun" when Slurm's srun started this process itself, else "mpirun": the launcher to name. */
+const char *comm_launcher(void);
 /* Every MPI call waits at most this many seconds for the other processes (CKPTDOC_MPI_TIMEOUT,
  * else COMM_TIMEOUT_DEFAULT); past it the process says which call and which rank waited, and
  * ends with status 2, which makes the launcher stop every other process: a process that hangs,

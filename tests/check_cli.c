@@ -752,6 +752,86 @@ START_TEST(test_mpi_ranks)
 }
 END_TEST
 
+/* One process per rank started by Slurm's srun itself (asked for, where a Slurm partition is up:
+ * .ci/run starts a one-machine one): the logits of one process holding every rank, each process reporting; a
+ * wrong task count, a one-process flag and a task started without a process-management interface
+ * Open MPI can use are each one line and exit 2; a task that never joins stops the step. */
+START_TEST(test_srun_ranks)
+{
+#ifndef HAVE_MPI
+    printf("SKIP test_srun_ranks: built without MPI\n");
+    return;
+#endif
+    const char *want = getenv("CKPTDOC_TEST_SRUN"); /* never jobs on a cluster unasked */
+    if (!want || strcmp(want, "1") != 0) {
+        printf("SKIP test_srun_ranks: CKPTDOC_TEST_SRUN=1 runs it on the Slurm at hand (tests/slurm-local.sh "
+               "starts a one-machine one)\n");
+        return;
+    }
+    if (tu_run("command -v srun >/dev/null && timeout 10 sinfo -h -o %a | grep -q up", 0, NULL) != 0) {
+        printf("SKIP test_srun_ranks: no Slurm partition is up here (srun, sinfo)\n");
+        return;
+    }
+    static const char srun[] = "ASAN_OPTIONS=\"$ASAN_OPTIONS:detect_leaks=0\" timeout 300 srun --mpi=pmix -O -n";
+    char cmd[1024], *one = NULL, *many = NULL;
+    snprintf(cmd, sizeof cmd, "%s check --format json --device cpu fixtures/real/tiny-qwen2 --tp 2 --pp 2", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 0, &one), 0);
+    snprintf(cmd, sizeof cmd, "%s 4 %s check --format json fixtures/real/tiny-qwen2 --tp 2 --pp 2", srun, tu_bin());
+    ck_assert_msg(tu_run(cmd, 0, &many) == 0, "%s: %s", cmd, many);
+    cJSON *a = cJSON_Parse(one), *b = cJSON_Parse(many);
+    ck_assert_msg(a && b, "%s: %s", cmd, many);
+    double ea = cJSON_GetObjectItem(cJSON_GetObjectItem(a, "logits"), "relative_error")->valuedouble;
+    double eb = cJSON_GetObjectItem(cJSON_GetObjectItem(b, "logits"), "relative_error")->valuedouble;
+    ck_assert_msg(ea == eb, "relative error %.17g under srun, %.17g in one process", eb, ea);
+    ck_assert_int_eq(cJSON_GetArraySize(cJSON_GetObjectItem(b, "processes")), 4);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    free(one);
+    free(many);
+    static const struct {
+        const char *args, *says;
+    } bad[] = {{"3 %s check fixtures/real/tiny-qwen2 --tp 2 --pp 2", "start one per rank (srun -n 4 ckptdoc check"},
+               {"4 %s check fixtures/real/tiny-qwen2 --tp 2 --pp 2 --load-only",
+                "--load-only runs in one process: leave out srun, or --load-only"}};
+    for (unsigned i = 0; i < sizeof bad / sizeof *bad; i++) {
+        char args[512], *out = NULL;
+        snprintf(args, sizeof args, bad[i].args, tu_bin());
+        snprintf(cmd, sizeof cmd, "%s %s", srun, args);
+        ck_assert_int_ne(tu_run(cmd, 1, &out), 0);
+        const char *at = strstr(out, bad[i].says);
+        ck_assert_msg(at && !strstr(at + 1, bad[i].says), "said once? %s", out);
+        ck_assert_msg(strstr(out, "Exited with exit code 2"), "%s", out);
+        free(out);
+    }
+    /* without PMIx, Debian's Open MPI cannot join the tasks: one line naming the flag, exit 2;
+     * an Open MPI built with Slurm's PMI library runs */
+    char *out = NULL;
+    snprintf(cmd, sizeof cmd, "{ ASAN_OPTIONS=\"$ASAN_OPTIONS:detect_leaks=0\" timeout 300 srun --mpi=none -O -n 2 %s "
+             "check fixtures/real/tiny-deepseek-v2 --tp 2; echo \"status $?\"; }", tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 1, &out), 0);
+    if (!strstr(out, "status 0")) {
+        const char *at = strstr(out, "joins Slurm's tasks only through PMIx: start with 'srun --mpi=pmix");
+        ck_assert_msg(at && !strstr(at + 1, "joins Slurm") && strstr(out, "Exited with exit code 2") &&
+                      !strstr(out, "MPI_Init"), "%s", out);
+    }
+    free(out);
+    /* a task that never joins: the others stop after the time-out, and -K ends the step */
+    char *dir = tu_tmpdir(), conf[600];
+    snprintf(conf, sizeof conf, "%s/tasks.conf", dir);
+    FILE *f = fopen(conf, "w");
+    ck_assert_ptr_nonnull(f);
+    fprintf(f, "0 %s check fixtures/real/tiny-qwen2 --tp 2\n1 sleep 300\n", tu_bin());
+    fclose(f);
+    snprintf(cmd, sizeof cmd, "CKPTDOC_MPI_TIMEOUT=2 timeout 300 srun --mpi=pmix -K -O -n 2 --multi-prog %s", conf);
+    ck_assert_int_ne(tu_run(cmd, 1, &out), 0);
+    ck_assert_msg(strstr(out, "ckptdoc check: rank 0 waited 2 s in MPI_Init for the other processes") != NULL, "%s",
+                  out);
+    free(out);
+    tu_rmtree(dir);
+    free(dir);
+}
+END_TEST
+
 START_TEST(test_check_json)
 {
     size_t len;
@@ -1324,6 +1404,7 @@ int main(void)
     tcase_add_test(core, test_lint_json_documented);
     tcase_add_test(core, test_check_json);
     tcase_add_test(core, test_mpi_ranks);
+    tcase_add_test(core, test_srun_ranks);
     tcase_add_test(core, test_config_file);
     tcase_add_test(core, test_value_typos);
     tcase_add_test(core, test_fifo_not_read);
