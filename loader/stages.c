@@ -206,13 +206,30 @@ static int outer_param(const rules_file *r, const char *name)
     return 0;
 }
 
+/* Whether a name is in one of the wrapper's own modules (loader.wrapper.modules), where the model
+ * sits under a wrapper: vLLM names it as it is. */
+static int wrapper_param(const plan *p, const char *name)
+{
+    const rules_file *r = p->rules;
+    for (int i = 0; p->wrapper && p->wrapper[0] && i < r->n_wrapper_modules; i++) {
+        size_t n = strlen(r->wrapper_modules[i]);
+        if (strncmp(name, r->wrapper_modules[i], n) == 0 && (name[n] == '.' || !name[n]))
+            return 1;
+    }
+    return 0;
+}
+
 static void error_line(const plan *p, const plan_stage *st, const char *param, const char *seen, int outer,
                        char *buf, size_t size)
 {
     const rules_file *r = p->rules;
+    /* a key of the wrapper's own modules is looked up from the wrapper, by its own names */
+    const char *wclass = wrapper_param(p, seen) ? r->wrapper_class : NULL;
+    if (wclass)
+        outer = 0;
     /* a key without strip_prefix is looked up from the model above it (loader.outer); with
      * loader.outer.top every key is, and the names keep the prefix */
-    int top = r->outer_top && r->outer_class && r->strip_prefix[0] && !outer;
+    int top = r->outer_top && r->outer_class && r->strip_prefix[0] && !outer && !wclass;
     outer = outer && r->outer_class && r->strip_prefix[0];
     size_t pl = strlen(r->strip_prefix);
     size_t n = 0;
@@ -257,7 +274,9 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
         } else if (strncmp(q, "{owner_class}", 13) == 0 || strncmp(q, "{model_class}", 13) == 0) {
             char path[512];
             snprintf(path, sizeof path, "%.*s", q[1] == 'o' ? (int)owner : 0, seen);
-            if ((outer && !path[0]) || (top && q[1] == 'm'))
+            if (wclass && (q[1] == 'm' || !path[0]))
+                snprintf(cls, sizeof cls, "%s", wclass);
+            else if ((outer && !path[0]) || (top && q[1] == 'm'))
                 snprintf(cls, sizeof cls, "%s", r->outer_class);
             else
                 class_of(p, path, cls, sizeof cls);
@@ -395,24 +414,34 @@ static void strict_line(const plan *p, const plan_stage *st, uint8_t *const *bit
     if (!p->strict || !r->raises || !r->builds_model)
         return;
     const char **names = malloc((st->n ? st->n : 1) * sizeof *names);
-    size_t k = 0, n = 0;
-    for (size_t i = 0; names && i < st->n; i++)
-        if (!bits[i] && r->params[st->params[i].tmpl].strict)
-            names[k++] = st->params[i].name;
-    if (!k) {
-        free(names);
-        return;
+    char **full = calloc(st->n ? st->n : 1, sizeof *full);
+    char prefix[256]; /* vLLM's full names: under the wrapper, if any, then strip_prefix */
+    snprintf(prefix, sizeof prefix, "%s%s", p->wrapper ? p->wrapper : "", r->strip_prefix);
+    size_t k = 0, n = 0, pl = strlen(prefix);
+    for (size_t i = 0; names && full && i < st->n; i++) {
+        const char *nm = st->params[i].name;
+        if (bits[i] || !r->params[st->params[i].tmpl].strict)
+            continue;
+        if (!wrapper_param(p, nm)) { /* the wrapper's own modules' names are as they are */
+            if (!(full[k] = malloc(pl + strlen(nm) + 1)))
+                continue;
+            memcpy(full[k], prefix, pl);
+            strcpy(full[k] + pl, nm);
+            nm = full[k];
+        }
+        names[k++] = nm;
     }
-    for (const char *q = r->strict_error; *q && n + 1 < size; q++) {
+    for (const char *q = r->strict_error; k && *q && n + 1 < size; q++) {
         if (strncmp(q, "{params}", 8) != 0) {
             put(buf, size, &n, q, 1);
             continue;
         }
-        char prefix[256]; /* vLLM's full names: under the wrapper, if any, then strip_prefix */
-        snprintf(prefix, sizeof prefix, "%s%s", p->wrapper ? p->wrapper : "", r->strip_prefix);
-        put_pyset(buf, size, &n, names, k, prefix);
+        put_pyset(buf, size, &n, names, k, "");
         q += 7;
     }
+    for (size_t i = 0; full && i < k; i++)
+        free(full[i]);
+    free(full);
     free(names);
 }
 

@@ -749,13 +749,22 @@ static int parse_loader(rctx *c, const cJSON *root)
             return rfail(c, "$.loader.also_strip", 0, "a prefix is a non-empty string");
     const cJSON *wr = cJSON_GetObjectItemCaseSensitive(ld, "wrapper");
     if (wr) {
-        static const char *const wk[] = {"when", "prefix", NULL};
+        static const char *const wk[] = {"when", "prefix", "class", "modules", NULL};
         if (!cJSON_IsObject(wr))
             return rfail(c, "$.loader.wrapper", 0, "must be an object: {\"when\": EXPR, \"prefix\": NAME}");
+        const cJSON *wm = cJSON_GetObjectItemCaseSensitive(wr, "modules");
         if (check_fields(c, wr, "$.loader.wrapper", wk) ||
             get_string(c, wr, "$.loader.wrapper", "prefix", 1, &r->wrapper_prefix) ||
-            get_opt_expr(c, wr, "$.loader.wrapper", "when", &r->wrapper_when))
+            get_opt_expr(c, wr, "$.loader.wrapper", "when", &r->wrapper_when) ||
+            get_string(c, wr, "$.loader.wrapper", "class", 0, &r->wrapper_class) ||
+            (wm && get_string_array(c, wm, "$.loader.wrapper.modules", &r->wrapper_modules, &r->n_wrapper_modules)))
             return -1;
+        for (int i = 0; i < r->n_wrapper_modules; i++)
+            if (!r->wrapper_modules[i][0] || strchr(r->wrapper_modules[i], '.'))
+                return rfail(c, "$.loader.wrapper.modules", 0, "a module is a name without dots");
+        if (r->n_wrapper_modules && !r->wrapper_class)
+            return rfail(c, "$.loader.wrapper", 0, "\"modules\" come with the wrapper's \"class\", which names "
+                         "the errors of their keys");
     }
     if (r->n_also_strip && !wr) /* the prefixes are what the wrapper's WeightsMapper maps */
         return rfail(c, "$.loader.also_strip", 0, "other prefixes to strip come with a \"wrapper\": they "
@@ -1102,6 +1111,10 @@ void rules_free(rules_file *r)
     free(r->also_strip);
     free(r->wrapper_prefix);
     expr_free(r->wrapper_when);
+    free(r->wrapper_class);
+    for (int i = 0; i < r->n_wrapper_modules; i++)
+        free(r->wrapper_modules[i]);
+    free(r->wrapper_modules);
     for (int i = 0; i < r->n_old_names; i++) {
         free(r->old_from[i]);
         free(r->old_to[i]);

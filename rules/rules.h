@@ -294,6 +294,14 @@ typedef struct {
                           * of a vision-language model): vLLM's full names of its parameters start
                           * with it; NULL when the rules do not say */
     expr *wrapper_when;
+    char *wrapper_class; /* loader.wrapper.class: the wrapper's class (vLLM's
+                          * Gemma3ForConditionalGeneration), which names the error for a key of
+                          * its own modules; NULL when the rules do not say */
+    char **wrapper_modules;/* loader.wrapper.modules: the wrapper's modules beside the model
+                          * ("vision_tower"): their parameters, written in params under these
+                          * names, are named so by vLLM, without the wrapper's prefix or
+                          * strip_prefix; (n_wrapper_modules) */
+    int n_wrapper_modules;
     int pp_guard;        /* the loader skips parameters of layers other stages own */
     expr *strict_when;   /* loader.strict: after the last key, the loader raises strict_error when
                           * a parameter whose template is strict was filled by no key (vLLM's

@@ -387,6 +387,11 @@ START_TEST(test_rules_errors)
          "\"model\" is true or false, and only with \"assert\""},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n \"loader\": {\"name\": \"l\", \"also_strip\": [\"lm.\"]}}",
          "$.loader.also_strip", 2, 40, "other prefixes to strip come with a \"wrapper\""},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n \"loader\": {\"name\": \"l\", \"wrapper\": {\"prefix\": \"lm.\", "
+         "\"modules\": [\"vision_tower\"]}}}", "$.loader.wrapper", 2, 37, "\"modules\" come with the wrapper's \"class\""},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n \"loader\": {\"name\": \"l\", \"wrapper\": {\"prefix\": \"lm.\", "
+         "\"class\": \"W\", \"modules\": [\"vision_tower.x\"]}}}", "$.loader.wrapper.modules", 2, 80,
+         "a module is a name without dots"},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
         rules_file r;
