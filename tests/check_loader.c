@@ -820,6 +820,52 @@ END_TEST
  * reason, whichever naming the checkpoint has (transformers 5's model.* and visual.*, or 4.52-4.57's
  * model.language_model.* and model.visual.*); the vision tower's TP split asserts its heads
  * divide by TP (vLLM's text, its numbers filled in), and vLLM names the decoder language_model. */
+/* Gemma 3's multimodal releases (Gemma3ForConditionalGeneration): the Gemma 3 decoder under
+ * text_config, and the wrapper's own SigLIP tower and projector, checked by vLLM's names and
+ * shapes on every stage whichever naming the checkpoint has; the tower's heads divide by TP; a
+ * tower without its vision_model level and missing norms fail in vLLM's words, the wrapper's
+ * modules named as vLLM names them beside the decoder's language_model.model.* (all as the oracle
+ * recorded). */
+START_TEST(test_gemma3_mm)
+{
+    static const char *const dirs[] = {"fixtures/real/tiny-gemma3-mm", "fixtures/oracle/variants/gemma3-mm-language-model-names"};
+    static const int ok[][2] = {{1, 1}, {2, 1}, {1, 2}, {2, 2}, {1, 3}};
+    for (unsigned d = 0; d < 2; d++)
+        for (unsigned i = 0; i < sizeof ok / sizeof *ok; i++) {
+            ck_findings f;
+            ck_assert_msg(lint(dirs[d], "gemma3", ok[i][0], ok[i][1], 0, NULL, 0, &f) == 0, "%s TP%d PP%d: %s",
+                          dirs[d], ok[i][0], ok[i][1], f.n ? f.v[0].msg : "");
+            ck_assert_ptr_null(findings_find(&f, "lint.skipped")); /* the tower is loaded, not skipped */
+            findings_free(&f);
+        }
+    ck_findings f;
+    ck_assert_uint_eq(lint(dirs[0], "gemma3", 4, 1, 0, NULL, 0, &f), 1);
+    ck_assert_str_eq(f.v[0].code, "lint.stage_unbuilt");
+    ck_assert_ptr_nonnull(strstr(f.v[0].msg, "AssertionError: 2 is not divisible by 4 (its construction asserts "
+                                             "vision_config.num_attention_heads % tp_size == 0"));
+    findings_free(&f);
+    char first[4096];
+    lint("fixtures/oracle/variants/gemma3-mm-tower-without-vision-model", "gemma3", 2, 1, 0, first, sizeof first, NULL);
+    ck_assert_msg(strncmp(first, "ValueError: There is no module or parameter named 'vision_tower.embeddings' in "
+                                 "Gemma3ForConditionalGeneration. The available parameters belonging to vision_tower "
+                                 "(SiglipVisionModel) are: {'vision_tower.vision_model.embeddings.patch_embedding.bias', ",
+                          strlen("ValueError: There is no module or parameter named 'vision_tower.embeddings' in "
+                                 "Gemma3ForConditionalGeneration. The available parameters belonging to vision_tower "
+                                 "(SiglipVisionModel) are: {'vision_tower.vision_model.embeddings.patch_embedding.bias', ")) == 0,
+                  "%s", first);
+    static const char *const dropped = "fixtures/oracle/variants/gemma3-mm-dropped-norms";
+    lint(dropped, "gemma3", 1, 2, 0, first, sizeof first, NULL);
+    ck_assert_str_eq(first, "ValueError: Following weights were not initialized from checkpoint: "
+                            "{'language_model.model.layers.1.post_feedforward_layernorm.weight', "
+                            "'multi_modal_projector.mm_soft_emb_norm.weight', "
+                            "'vision_tower.vision_model.post_layernorm.weight'}");
+    lint(dropped, "gemma3", 1, 2, 1, first, sizeof first, NULL);
+    ck_assert_str_eq(first, "ValueError: Following weights were not initialized from checkpoint: "
+                            "{'multi_modal_projector.mm_soft_emb_norm.weight', "
+                            "'vision_tower.vision_model.post_layernorm.weight'}");
+}
+END_TEST
+
 START_TEST(test_qwen2_5_vl)
 {
     static const struct { const char *dir, *rules, *skipped; } fx[] = {
@@ -1305,6 +1351,7 @@ static Suite *loader_suite(void)
     tcase_add_test(seeds, test_gpt_oss);
     tcase_add_test(seeds, test_gpt_oss_mxfp4);
     tcase_add_test(seeds, test_qwen2_5_vl);
+    tcase_add_test(seeds, test_gemma3_mm);
     tcase_add_test(seeds, test_llama4);
     tcase_add_test(seeds, test_kimi_k25);
     tcase_add_test(seeds, test_xtuner_notice);
