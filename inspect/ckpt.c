@@ -818,10 +818,19 @@ static void check_index(ck_checkpoint *ck, size_t valid)
     for (size_t i = 0; i < ck->n_shards; i++) {
         ck_shard *s = &ck->shards[i];
         if (!s->referenced) {
-            findings_add(&ck->findings, "index.stray_shard", SEV_WARNING, s->name, NULL,
-                         CK_NO_OFFSET, "file is not referenced by %s: loaders that follow the "
-                         "index (transformers) ignore it, loaders that glob *.safetensors (vLLM) "
-                         "read it too. Delete it or add its tensors to the index", iname);
+            if (strncmp(s->name, "consolidated", 12) == 0) /* Mistral's own layout beside HF's */
+                findings_add(&ck->findings, "index.mistral_consolidated", SEV_NOTE, s->name, NULL, CK_NO_OFFSET,
+                             "Mistral's own layout beside the files %s names: vLLM 0.32's default "
+                             "(--load-format auto) reads consolidated*.safetensors instead, under Mistral's "
+                             "names, which MistralForCausalLM maps (and params.json, when there is one, "
+                             "instead of config.json); transformers reads the files the index names, and so "
+                             "does vLLM with --load-format safetensors: those are what ckptdoc checks", iname);
+            else
+                findings_add(&ck->findings, "index.stray_shard", SEV_WARNING, s->name, NULL, CK_NO_OFFSET,
+                             "file is not named by %s, so no loader reads it (vLLM keeps the *.safetensors "
+                             "files the index names, transformers opens those) and ckptdoc leaves its "
+                             "tensors out: if they belong to the model, the index is stale; otherwise "
+                             "delete the file", iname);
             continue;
         }
         if (s->path[0] && !s->exists)

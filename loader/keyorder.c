@@ -116,7 +116,9 @@ void sim_sort_names(name_pos *v, name_pos *tmp, size_t *runs, size_t n)
 
 /* The keys, grouped by shard in the loader's order (file names in natural order); each shard's
  * keys are sorted by name when they are mapped (sim_map_keys). s->direct: from the headers before the
- * reader's cross-checks, every readable shard's tensors taken (no copy dropped). */
+ * reader's cross-checks, every readable shard's tensors taken (no copy dropped). A file the index
+ * does not name is read by no loader (vLLM keeps the *.safetensors the index names, transformers
+ * opens those): its keys are not taken. */
 int sim_collect_keys(sim *s)
 {
     const ck_checkpoint *ck = s->ck;
@@ -140,13 +142,15 @@ int sim_collect_keys(sim *s)
         rank[order[i]] = i;
     /* shards whose headers cannot be read: their keys come from the index */
 #define FROM_INDEX(e) (ck->shards[(e)->shard].status != ST_OK || !ck->shards[(e)->shard].exists)
+#define TAKEN(i) (ck->shards[(i)].referenced)
     if (s->direct) {
         for (size_t i = 0; i < ck->n_shards; i++)
-            if (ck->shards[i].status == ST_OK)
+            if (ck->shards[i].status == ST_OK && TAKEN(i))
                 start[rank[i] + 1] += ck->shards[i].h.n_tensors;
     } else
         for (size_t i = 0; i < ck->n_tensors; i++)
-            start[rank[ck->tensors[i].shard] + 1]++;
+            if (TAKEN(ck->tensors[i].shard))
+                start[rank[ck->tensors[i].shard] + 1]++;
     for (size_t i = 0; i < ck->n_index; i++)
         if (FROM_INDEX(&ck->index[i]))
             start[rank[ck->index[i].shard] + 1]++;
@@ -171,14 +175,18 @@ int sim_collect_keys(sim *s)
     for (size_t i = 0; i < ns; i++)
         s->seg_first[i] = SIZE_MAX;
     for (size_t i = 0; i < ck->n_shards && s->direct; i++)
-        if (ck->shards[i].status == ST_OK) {
+        if (ck->shards[i].status == ST_OK && TAKEN(i)) {
             s->seg_first[rank[i]] = i;
             s->seg_count[rank[i]] = ck->shards[i].h.n_tensors;
         }
+    size_t prev = SIZE_MAX; /* the last tensor taken */
     for (size_t i = 0; i < ck->n_tensors && !s->direct; i++) {
+        if (!TAKEN(ck->tensors[i].shard))
+            continue;
         size_t g = rank[ck->tensors[i].shard];
-        if (i && ck->tensors[i].shard < ck->tensors[i - 1].shard)
-            grouped = 0;
+        if (prev != SIZE_MAX && (ck->tensors[i].shard < ck->tensors[prev].shard || i != prev + 1))
+            grouped = 0; /* a segment is a run of ck->tensors */
+        prev = i;
         if (s->seg_first[g] == SIZE_MAX)
             s->seg_first[g] = i;
         s->seg_count[g]++;
@@ -190,6 +198,8 @@ int sim_collect_keys(sim *s)
             s->seg_first[g] = SIZE_MAX;
     }
     for (size_t i = 0; i < ck->n_tensors && !grouped; i++) {
+        if (!TAKEN(ck->tensors[i].shard))
+            continue;
         sim_key *k = &s->keys[at[rank[ck->tensors[i].shard]]++];
         memset(k, 0, sizeof *k);
         k->shard = (uint32_t)ck->tensors[i].shard;
@@ -218,6 +228,7 @@ int sim_collect_keys(sim *s)
         used += e->key_len + 1;
     }
 #undef FROM_INDEX
+#undef TAKEN
     s->seg = start;
     s->n_seg = ns;
     free(order);

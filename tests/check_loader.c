@@ -820,6 +820,32 @@ END_TEST
  * reason, whichever naming the checkpoint has (transformers 5's model.* and visual.*, or 4.52-4.57's
  * model.language_model.* and model.visual.*); the vision tower's TP split asserts its heads
  * divide by TP (vLLM's text, its numbers filled in), and vLLM names the decoder language_model. */
+/* Files the index does not name are read by no loader (vLLM keeps the *.safetensors the index
+ * names, as the oracle recorded): a leftover file's keys and Mistral's own consolidated.safetensors
+ * beside the HF shards are left out of the lint, which inspect says (a warning for the leftover, a
+ * note saying what vLLM's default load format reads for Mistral's). */
+START_TEST(test_unindexed_files)
+{
+    static const struct { const char *dir, *rules, *code; } fx[] = {
+        {"fixtures/oracle/variants/qwen2-stray-shard", "qwen2", "warning index.stray_shard model-stray.safetensors"},
+        {"fixtures/oracle/variants/mistral-consolidated-beside-index", "llama",
+         "note    index.mistral_consolidated consolidated.safetensors: Mistral's own layout beside the files "
+         "model.safetensors.index.json names: vLLM 0.32's default (--load-format auto) reads "
+         "consolidated*.safetensors instead"}};
+    for (unsigned d = 0; d < sizeof fx / sizeof *fx; d++) {
+        for (int tp = 1; tp <= 2; tp++) {
+            ck_findings f;
+            ck_assert_msg(lint(fx[d].dir, fx[d].rules, tp, 1, 0, NULL, 0, &f) == 0, "%s TP%d: %s", fx[d].dir, tp,
+                          f.n ? f.v[0].msg : "");
+            ck_assert_ptr_null(findings_find(&f, "lint.unexpected"));
+            findings_free(&f);
+        }
+        free(tu_cli(0, fx[d].code, "inspect %s", fx[d].dir));
+    }
+    free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/oracle/variants/mistral-consolidated-beside-index --tp 2"));
+}
+END_TEST
+
 /* Gemma 3's multimodal releases (Gemma3ForConditionalGeneration): the Gemma 3 decoder under
  * text_config, and the wrapper's own SigLIP tower and projector, checked by vLLM's names and
  * shapes on every stage whichever naming the checkpoint has; the tower's heads divide by TP; a
@@ -1352,6 +1378,7 @@ static Suite *loader_suite(void)
     tcase_add_test(seeds, test_gpt_oss_mxfp4);
     tcase_add_test(seeds, test_qwen2_5_vl);
     tcase_add_test(seeds, test_gemma3_mm);
+    tcase_add_test(seeds, test_unindexed_files);
     tcase_add_test(seeds, test_llama4);
     tcase_add_test(seeds, test_kimi_k25);
     tcase_add_test(seeds, test_xtuner_notice);
