@@ -820,6 +820,35 @@ END_TEST
  * reason, whichever naming the checkpoint has (transformers 5's model.* and visual.*, or 4.52-4.57's
  * model.language_model.* and model.visual.*); the vision tower's TP split asserts its heads
  * divide by TP (vLLM's text, its numbers filled in), and vLLM names the decoder language_model. */
+/* Mistral Small 3.1/3.2 as released (Mistral3ForConditionalGeneration): a MistralForCausalLM under
+ * text_config with its lm_head stored as language_model.lm_head.weight (or lm_head.weight in
+ * transformers 4.52-4.57's names), and the wrapper's Pixtral tower and projector checked on every
+ * stage; the tower's heads divide by TP (vLLM's text, as the oracle recorded). */
+START_TEST(test_mistral3)
+{
+    static const char *const dirs[] = {"fixtures/real/tiny-mistral3", "fixtures/oracle/variants/mistral3-language-model-names"};
+    static const int ok[][2] = {{1, 1}, {2, 1}, {1, 2}, {2, 2}, {1, 3}};
+    for (unsigned d = 0; d < 2; d++)
+        for (unsigned i = 0; i < sizeof ok / sizeof *ok; i++) {
+            ck_findings f;
+            ck_assert_msg(lint(dirs[d], "llama", ok[i][0], ok[i][1], 0, NULL, 0, &f) == 0, "%s TP%d PP%d: %s",
+                          dirs[d], ok[i][0], ok[i][1], f.n ? f.v[0].msg : "");
+            ck_assert_ptr_null(findings_find(&f, "lint.skipped"));
+            findings_free(&f);
+        }
+    ck_findings f;
+    ck_assert_uint_eq(lint(dirs[0], "llama", 4, 1, 0, NULL, 0, &f), 1);
+    ck_assert_str_eq(f.v[0].code, "lint.stage_unbuilt");
+    ck_assert_ptr_nonnull(strstr(f.v[0].msg, "AssertionError: 2 is not divisible by 4 (its construction asserts "
+                                             "vision_config.num_attention_heads % tp_size == 0"));
+    findings_free(&f);
+    free(tu_cli(0, "family     Mistral3ForConditionalGeneration (mistral3)", "lint %s --tp 2", dirs[0]));
+    /* features from the tower's next-to-last layer: vLLM builds one layer fewer and drops its keys */
+    free(tu_cli(0, "9 keys skipped (like this one): a vision tower layer above vision_feature_layer",
+                "lint fixtures/oracle/variants/mistral3-feature-layer-2 --tp 2"));
+}
+END_TEST
+
 /* Files the index does not name are read by no loader (vLLM keeps the *.safetensors the index
  * names, as the oracle recorded): a leftover file's keys and Mistral's own consolidated.safetensors
  * beside the HF shards are left out of the lint, which inspect says (a warning for the leftover, a
@@ -1379,6 +1408,7 @@ static Suite *loader_suite(void)
     tcase_add_test(seeds, test_qwen2_5_vl);
     tcase_add_test(seeds, test_gemma3_mm);
     tcase_add_test(seeds, test_unindexed_files);
+    tcase_add_test(seeds, test_mistral3);
     tcase_add_test(seeds, test_llama4);
     tcase_add_test(seeds, test_kimi_k25);
     tcase_add_test(seeds, test_xtuner_notice);
