@@ -18,7 +18,7 @@
 #include "base/strmap.h"
 #include "rules/rules.h"
 
-#define PLAN_MAX_DIMS 4
+#define PLAN_MAX_DIMS (RULES_MAX_DIMS + 1) /* the rules' dims and an expert dim */
 #define PLAN_MAX_PP 64
 
 typedef struct {

@@ -340,6 +340,8 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
                        &pr->shape, &pr->ndim))
         return -1;
     pr->linear = lin != NULL;
+    if (pr->ndim > RULES_MAX_DIMS)
+        return rfail(c, p, 0, "a shape has at most %d dims, not %d", RULES_MAX_DIMS, pr->ndim);
     if (pr->linear && pr->ndim != 2)
         return rfail(c, p, 0, "\"linear\" is [out, in]: 2 expressions, not %d", pr->ndim);
     if (pr->linear && pattern_cap_index(&pr->name, "suffix", 6) < 0)
@@ -632,6 +634,8 @@ static int parse_quant(rctx *c, const cJSON *o, const char *path)
             }
             if (sh && get_expr_array(c, sh, path_of(p, sizeof p, sp, "shape", 0), &s->shape, &s->ndim))
                 return -1;
+            if (s->ndim > RULES_MAX_DIMS)
+                return rfail(c, p, 0, "a shape has at most %d dims, not %d", RULES_MAX_DIMS, s->ndim);
         }
         if (!q->n_suffixes)
             return rfail(c, mp, 0, "names no suffix (\"weight\", ...): every linear of the variant needs one");

@@ -41,6 +41,10 @@ typedef enum {
 typedef enum { STAGE_LAYER = 0, STAGE_FIRST, STAGE_LAST, STAGE_ALL, STAGE_EDGES } stage_kind;
 /* STAGE_EDGES: the first and the last stage (a tied embedding lives on both). */
 
+/* The most dims a shape in a rules file has (a vision tower's 5-D convolution: [out, in, t, h, w]);
+ * an expert dim may go before them. */
+#define RULES_MAX_DIMS 5
+
 typedef struct {
     char *id;            /* "q", "w1", 0-based index as text, ... */
     expr *size;          /* rows of the fused parameter this part fills (before TP) */

@@ -389,6 +389,9 @@ START_TEST(test_rules_errors)
          "$.loader.also_strip", 2, 40, "other prefixes to strip come with a \"wrapper\""},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n \"loader\": {\"name\": \"l\", \"wrapper\": {\"prefix\": \"lm.\", "
          "\"modules\": [\"vision_tower\"]}}}", "$.loader.wrapper", 2, 37, "\"modules\" come with the wrapper's \"class\""},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"params\": [{\"name\": \"a.w\", \"shape\": [\"1\", \"2\", \"3\", \"4\", \"5\", \"6\"]}]}", "$.params[0].shape", 2, 38,
+         "a shape has at most 5 dims, not 6"},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n \"loader\": {\"name\": \"l\", \"wrapper\": {\"prefix\": \"lm.\", "
          "\"class\": \"W\", \"modules\": [\"vision_tower.x\"]}}}", "$.loader.wrapper.modules", 2, 80,
          "a module is a name without dots"},
