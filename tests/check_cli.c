@@ -1123,8 +1123,8 @@ START_TEST(test_config_sizes)
     free(tu_cli(1, "safetensors\\u0000../x\" holds a NUL character (\\u0000), which no file name can", "inspect %s/c",
                 dir));
     /* rules whose nested ranges would bind one template a billion times: refused at once */
-    snprintf(cmd, sizeof cmd, "sed 's/\"ranges\": {\"layer\": \"0 .. L\"},/\"ranges\": {\"layer\": \"0 .. L\", \"a\": "
-             "\"0 .. 1000\", \"b\": \"0 .. 1000\", \"c\": \"0 .. 1000\"},/; s/\"params\": \\[/\"params\": [{\"name\": "
+    snprintf(cmd, sizeof cmd, "sed 's/\"ranges\": {\"layer\": \"0 .. L\",/\"ranges\": {\"layer\": \"0 .. L\", \"a\": "
+             "\"0 .. 1000\", \"b\": \"0 .. 1000\", \"c\": \"0 .. 1000\",/; s/\"params\": \\[/\"params\": [{\"name\": "
              "\"x.{a}.{b}.{c}.weight\", \"shape\": [\"4\"]},/' rules/builtin/qwen3.json > %s/nested.json", dir);
     ck_assert_int_eq(system(cmd), 0);
     free(tu_cli(2, "the ranges of this template's captures bind it more than 200000 times on one stage",
