@@ -121,57 +121,110 @@ int kern_convert_ref(ck_dtype dt, const void *src, size_t n, float *dst)
     return 0;
 }
 
-/* Statistics are taken of the values as converted to float (F64 too), like the CUDA side.
- * Four lanes of partial results break the dependency chain of the double sums; NaN and Inf are
- * rare, so their branch is predictable. */
-#define STATS_LOOP(EXPR)                                                                          \
-    {                                                                                             \
-        float mn_[4] = {INFINITY, INFINITY, INFINITY, INFINITY};                                  \
-        float mx_[4] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY};                              \
-        double sum_[4] = {0, 0, 0, 0}, sq_[4] = {0, 0, 0, 0};                                     \
-        uint64_t zero_[4] = {0, 0, 0, 0};                                                         \
-        for (size_t i = 0; i < n; i++) {                                                          \
-            float v = (EXPR);                                                                     \
-            unsigned l = (unsigned)(i & 3);                                                       \
-            if (!isfinite(v)) {                                                                   \
-                if (isnan(v))                                                                     \
-                    s.nan++;                                                                      \
-                else                                                                              \
-                    s.inf++;                                                                      \
-                continue;                                                                         \
-            }                                                                                     \
-            zero_[l] += v == 0.0f;                                                                \
-            mn_[l] = v < mn_[l] ? v : mn_[l];                                                     \
-            mx_[l] = v > mx_[l] ? v : mx_[l];                                                     \
-            sum_[l] += v;                                                                         \
-            sq_[l] += (double)v * v;                                                              \
-        }                                                                                         \
-        for (int l = 0; l < 4; l++) {                                                             \
-            mn = mn_[l] < mn ? mn_[l] : mn;                                                       \
-            mx = mx_[l] > mx ? mx_[l] : mx;                                                       \
-            sum += sum_[l];                                                                       \
-            sumsq += sq_[l];                                                                      \
-            s.zeros += zero_[l];                                                                  \
-        }                                                                                         \
+/* Statistics are taken of the values as converted to float (F64 too), like the CUDA side, in
+ * four lanes (element i in lane i % 4) that break the dependency chain of the double sums and
+ * are folded in lane order at the end. The values are converted a block at a time; a block
+ * without NaN or Inf (nearly all) goes through SSE2 with the same four lanes, in the same order,
+ * so the sums are those of the scalar loop bit for bit; a block with one takes the scalar loop. */
+typedef struct {
+    float mn[4], mx[4];
+    double sum[4], sq[4];
+    uint64_t zero[4], nan, inf;
+} stats_lanes;
+
+#define STATS_BLOCK 1024 /* a multiple of 4: every block starts in lane 0 */
+
+static void stats_scalar(stats_lanes *L, const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        unsigned l = (unsigned)(i & 3);
+        float x = v[i];
+        if (!isfinite(x)) {
+            if (isnan(x))
+                L->nan++;
+            else
+                L->inf++;
+            continue;
+        }
+        L->zero[l] += x == 0.0f;
+        L->mn[l] = x < L->mn[l] ? x : L->mn[l];
+        L->mx[l] = x > L->mx[l] ? x : L->mx[l];
+        L->sum[l] += x;
+        L->sq[l] += (double)x * x;
     }
+}
+
+static void stats_block(stats_lanes *L, const float *v, size_t n)
+{
+#if defined(__SSE2__)
+    /* any exponent all ones (NaN or Inf) */
+    const __m128i ones = _mm_set1_epi32(0x7f800000);
+    __m128i hit = _mm_setzero_si128();
+    for (size_t i = 0; i + 4 <= n; i += 4)
+        hit = _mm_or_si128(hit, _mm_cmpeq_epi32(_mm_and_si128(_mm_loadu_si128((const __m128i *)(v + i)), ones), ones));
+    if (!_mm_movemask_epi8(hit) && n % 4 == 0) {
+        __m128 mn = _mm_loadu_ps(L->mn), mx = _mm_loadu_ps(L->mx), zero = _mm_setzero_ps();
+        __m128d s01 = _mm_loadu_pd(L->sum), s23 = _mm_loadu_pd(L->sum + 2);
+        __m128d q01 = _mm_loadu_pd(L->sq), q23 = _mm_loadu_pd(L->sq + 2);
+        __m128i z = _mm_setzero_si128();
+        for (size_t i = 0; i < n; i += 4) {
+            __m128 x = _mm_loadu_ps(v + i);
+            mn = _mm_min_ps(x, mn); /* the second operand when equal: keeps the earlier, as x < mn ? x : mn */
+            mx = _mm_max_ps(x, mx);
+            z = _mm_sub_epi32(z, _mm_castps_si128(_mm_cmpeq_ps(x, zero))); /* -1 per zero */
+            __m128d lo = _mm_cvtps_pd(x), hi = _mm_cvtps_pd(_mm_movehl_ps(x, x));
+            s01 = _mm_add_pd(s01, lo);
+            s23 = _mm_add_pd(s23, hi);
+            q01 = _mm_add_pd(q01, _mm_mul_pd(lo, lo));
+            q23 = _mm_add_pd(q23, _mm_mul_pd(hi, hi));
+        }
+        _mm_storeu_ps(L->mn, mn);
+        _mm_storeu_ps(L->mx, mx);
+        _mm_storeu_pd(L->sum, s01);
+        _mm_storeu_pd(L->sum + 2, s23);
+        _mm_storeu_pd(L->sq, q01);
+        _mm_storeu_pd(L->sq + 2, q23);
+        uint32_t zc[4];
+        _mm_storeu_si128((__m128i *)zc, z);
+        for (int l = 0; l < 4; l++)
+            L->zero[l] += zc[l];
+        return;
+    }
+#endif
+    stats_scalar(L, v, n);
+}
 
 int kern_stats_ref(ck_dtype dt, const void *src, size_t n, kern_stats *acc)
 {
     if (!kern_convert_supported(dt))
         return -1;
     const uint8_t *p = src;
+    size_t eb = dtype_bits(dt) / 8; /* every supported dtype is whole bytes */
+    stats_lanes L;
+    memset(&L, 0, sizeof L);
+    for (int l = 0; l < 4; l++) {
+        L.mn[l] = INFINITY;
+        L.mx[l] = -INFINITY;
+    }
+    float buf[STATS_BLOCK];
+    for (size_t off = 0; off < n; off += STATS_BLOCK) {
+        size_t m = n - off < STATS_BLOCK ? n - off : STATS_BLOCK;
+        kern_convert_ref(dt, p + off * eb, m, buf);
+        stats_block(&L, buf, m);
+    }
     kern_stats s;
     kern_stats_init(&s);
     float mn = INFINITY, mx = -INFINITY;
     double sum = 0, sumsq = 0;
-    switch (dt) { /* one loop per dtype so that each inner loop is branch-light */
-    case DT_BF16: STATS_LOOP(load_one(DT_BF16, p, i)) break;
-    case DT_F16: STATS_LOOP(load_one(DT_F16, p, i)) break;
-    case DT_F8_E4M3: STATS_LOOP(load_one(DT_F8_E4M3, p, i)) break;
-    case DT_F8_E5M2: STATS_LOOP(load_one(DT_F8_E5M2, p, i)) break;
-    case DT_F32: STATS_LOOP(load_one(DT_F32, p, i)) break;
-    default: STATS_LOOP(load_one(DT_F64, p, i)) break;
+    for (int l = 0; l < 4; l++) {
+        mn = L.mn[l] < mn ? L.mn[l] : mn;
+        mx = L.mx[l] > mx ? L.mx[l] : mx;
+        sum += L.sum[l];
+        sumsq += L.sq[l];
+        s.zeros += L.zero[l];
     }
+    s.nan = L.nan;
+    s.inf = L.inf;
     s.count = n;
     s.finite = n - s.nan - s.inf;
     s.min = mn;
