@@ -123,9 +123,9 @@ int kern_convert_ref(ck_dtype dt, const void *src, size_t n, float *dst)
 
 /* Statistics are taken of the values as converted to float (F64 too), like the CUDA side, in
  * four lanes (element i in lane i % 4) that break the dependency chain of the double sums and
- * are folded in lane order at the end. The values are converted a block at a time; a block
- * without NaN or Inf (nearly all) goes through SSE2 with the same four lanes, in the same order,
- * so the sums are those of the scalar loop bit for bit; a block with one takes the scalar loop. */
+ * are folded in lane order at the end. The values are converted a block at a time and go
+ * through SSE2 in the same four lanes, in the same order, so every sum, extreme and count is
+ * the scalar loop's bit for bit (the scalar loop takes the last n % 4, and all without SSE2). */
 typedef struct {
     float mn[4], mx[4];
     double sum[4], sq[4];
@@ -156,42 +156,51 @@ static void stats_scalar(stats_lanes *L, const float *v, size_t n)
 
 static void stats_block(stats_lanes *L, const float *v, size_t n)
 {
+    size_t i = 0;
 #if defined(__SSE2__)
-    /* any exponent all ones (NaN or Inf) */
-    const __m128i ones = _mm_set1_epi32(0x7f800000);
-    __m128i hit = _mm_setzero_si128();
-    for (size_t i = 0; i + 4 <= n; i += 4)
-        hit = _mm_or_si128(hit, _mm_cmpeq_epi32(_mm_and_si128(_mm_loadu_si128((const __m128i *)(v + i)), ones), ones));
-    if (!_mm_movemask_epi8(hit) && n % 4 == 0) {
-        __m128 mn = _mm_loadu_ps(L->mn), mx = _mm_loadu_ps(L->mx), zero = _mm_setzero_ps();
-        __m128d s01 = _mm_loadu_pd(L->sum), s23 = _mm_loadu_pd(L->sum + 2);
-        __m128d q01 = _mm_loadu_pd(L->sq), q23 = _mm_loadu_pd(L->sq + 2);
-        __m128i z = _mm_setzero_si128();
-        for (size_t i = 0; i < n; i += 4) {
-            __m128 x = _mm_loadu_ps(v + i);
-            mn = _mm_min_ps(x, mn); /* the second operand when equal: keeps the earlier, as x < mn ? x : mn */
-            mx = _mm_max_ps(x, mx);
-            z = _mm_sub_epi32(z, _mm_castps_si128(_mm_cmpeq_ps(x, zero))); /* -1 per zero */
-            __m128d lo = _mm_cvtps_pd(x), hi = _mm_cvtps_pd(_mm_movehl_ps(x, x));
-            s01 = _mm_add_pd(s01, lo);
-            s23 = _mm_add_pd(s23, hi);
-            q01 = _mm_add_pd(q01, _mm_mul_pd(lo, lo));
-            q23 = _mm_add_pd(q23, _mm_mul_pd(hi, hi));
-        }
-        _mm_storeu_ps(L->mn, mn);
-        _mm_storeu_ps(L->mx, mx);
-        _mm_storeu_pd(L->sum, s01);
-        _mm_storeu_pd(L->sum + 2, s23);
-        _mm_storeu_pd(L->sq, q01);
-        _mm_storeu_pd(L->sq + 2, q23);
-        uint32_t zc[4];
-        _mm_storeu_si128((__m128i *)zc, z);
-        for (int l = 0; l < 4; l++)
-            L->zero[l] += zc[l];
-        return;
+    /* a NaN or Inf lane is left out as the scalar loop leaves it out: +0.0 added to the sums
+     * (which never hold -0.0), +Inf to the minimum, -Inf to the maximum, counted apart */
+    const __m128i expo = _mm_set1_epi32(0x7f800000), mant = _mm_set1_epi32(0x007fffff);
+    const __m128 pinf = _mm_set1_ps(INFINITY), ninf = _mm_set1_ps(-INFINITY), zero = _mm_setzero_ps();
+    __m128 mn = _mm_loadu_ps(L->mn), mx = _mm_loadu_ps(L->mx);
+    __m128d s01 = _mm_loadu_pd(L->sum), s23 = _mm_loadu_pd(L->sum + 2);
+    __m128d q01 = _mm_loadu_pd(L->sq), q23 = _mm_loadu_pd(L->sq + 2);
+    __m128i z = _mm_setzero_si128(), nan = _mm_setzero_si128(), inf = _mm_setzero_si128();
+    for (; i + 4 <= n; i += 4) {
+        __m128i u = _mm_loadu_si128((const __m128i *)(v + i));
+        __m128i special = _mm_cmpeq_epi32(_mm_and_si128(u, expo), expo);
+        __m128i no_mant = _mm_cmpeq_epi32(_mm_and_si128(u, mant), _mm_setzero_si128());
+        nan = _mm_sub_epi32(nan, _mm_andnot_si128(no_mant, special)); /* -1 per NaN */
+        inf = _mm_sub_epi32(inf, _mm_and_si128(no_mant, special));
+        __m128 sp = _mm_castsi128_ps(special), x = _mm_castsi128_ps(u);
+        __m128 xf = _mm_andnot_ps(sp, x); /* +0.0 where not finite */
+        /* the second operand when equal: keeps the earlier, as x < mn ? x : mn does */
+        mn = _mm_min_ps(_mm_or_ps(xf, _mm_and_ps(sp, pinf)), mn);
+        mx = _mm_max_ps(_mm_or_ps(xf, _mm_and_ps(sp, ninf)), mx);
+        z = _mm_sub_epi32(z, _mm_castps_si128(_mm_cmpeq_ps(x, zero))); /* NaN and Inf are never 0 */
+        __m128d lo = _mm_cvtps_pd(xf), hi = _mm_cvtps_pd(_mm_movehl_ps(xf, xf));
+        s01 = _mm_add_pd(s01, lo);
+        s23 = _mm_add_pd(s23, hi);
+        q01 = _mm_add_pd(q01, _mm_mul_pd(lo, lo));
+        q23 = _mm_add_pd(q23, _mm_mul_pd(hi, hi));
+    }
+    _mm_storeu_ps(L->mn, mn);
+    _mm_storeu_ps(L->mx, mx);
+    _mm_storeu_pd(L->sum, s01);
+    _mm_storeu_pd(L->sum + 2, s23);
+    _mm_storeu_pd(L->sq, q01);
+    _mm_storeu_pd(L->sq + 2, q23);
+    uint32_t c[3][4];
+    _mm_storeu_si128((__m128i *)c[0], z);
+    _mm_storeu_si128((__m128i *)c[1], nan);
+    _mm_storeu_si128((__m128i *)c[2], inf);
+    for (int l = 0; l < 4; l++) {
+        L->zero[l] += c[0][l];
+        L->nan += c[1][l];
+        L->inf += c[2][l];
     }
 #endif
-    stats_scalar(L, v, n);
+    stats_scalar(L, v + i, n - i); /* the last n % 4, from lane 0 as i is a multiple of 4 */
 }
 
 int kern_stats_ref(ck_dtype dt, const void *src, size_t n, kern_stats *acc)
