@@ -149,12 +149,13 @@ START_TEST(test_stats_ref_against_naive)
         kern_stats_ref(dtypes[d], src, 5000, &s);
         kern_stats_ref(dtypes[d], (uint8_t *)src + 5000 * eb, n - 5000, &s);
         uint64_t nan = 0, inf = 0, zeros = 0;
-        double sum = 0, mn = INFINITY, mx = -INFINITY;
+        double sum = 0, sumsq = 0, mn = INFINITY, mx = -INFINITY;
         for (size_t i = 0; i < n; i++) {
             if (isnan(v[i])) { nan++; continue; }
             if (isinf(v[i])) { inf++; continue; }
             zeros += v[i] == 0;
             sum += v[i];
+            sumsq += (double)v[i] * v[i];
             mn = fmin(mn, v[i]);
             mx = fmax(mx, v[i]);
         }
@@ -164,6 +165,7 @@ START_TEST(test_stats_ref_against_naive)
         ck_assert_uint_eq(s.zeros, zeros);
         ck_assert(s.min == mn && s.max == mx);
         ck_assert_msg(fabs(s.sum - sum) <= 1e-9 * fabs(sum) + 1e-6, "%s sum", dtype_name(dtypes[d]));
+        ck_assert_msg(fabs(s.sumsq - sumsq) <= 1e-9 * sumsq + 1e-6, "%s sum of squares", dtype_name(dtypes[d]));
         ck_assert_uint_gt(s.finite, 0);
         free(v);
         free(src);
