@@ -225,6 +225,13 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
     const rules_file *r = p->rules;
     /* a key of the wrapper's own modules is looked up from the wrapper, by its own names */
     const char *wclass = wrapper_param(p, seen) ? r->wrapper_class : NULL;
+    /* a key none of the wrapper's prefixes took, outside the model's own outer modules, is
+     * looked up from the wrapper too (its WeightsMapper maps only those): every parameter is
+     * listed by its full name */
+    int wtop = !wclass && outer && p->wrapper && p->wrapper[0] && r->wrapper_class &&
+               !outer_param(r, seen) && strncmp(seen, "lm_head.", 8) != 0;
+    if (wtop)
+        wclass = r->wrapper_class;
     if (wclass)
         outer = 0;
     /* a key without strip_prefix is looked up from the model above it (loader.outer); with
@@ -285,15 +292,26 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
         } else if (strncmp(q, "{owner_params}", 14) == 0) {
             /* Python's repr of the set, in sorted order */
             const char **names = malloc((st->n ? st->n : 1) * sizeof *names);
-            char **full = (outer && !owner) || top ? calloc(st->n ? st->n : 1, sizeof *full) : NULL;
+            char **full = (outer && !owner) || top || wtop ? calloc(st->n ? st->n : 1, sizeof *full) : NULL;
             size_t k = 0;
             for (size_t i = 0; names && i < st->n; i++) {
                 const char *nm = st->params[i].name;
                 if (owner && !(strncmp(nm, seen, owner) == 0 && nm[owner] == '.'))
                     continue;
-                if (full && !outer_param(r, nm) && (full[k] = malloc(pl + strlen(nm) + 1)) != NULL) {
-                    memcpy(full[k], r->strip_prefix, pl); /* the outer model's name of it */
-                    strcpy(full[k] + pl, nm);
+                /* the outer model's name of it (strip_prefix put back), or the wrapper's: its own
+                 * modules' as they are, the model's outer modules' and lm_head under its prefix */
+                const char *pre1 = "", *pre2 = "";
+                if (wtop && !wrapper_param(p, nm)) {
+                    pre1 = p->wrapper;
+                    if (!outer_param(r, nm) && strncmp(nm, "lm_head.", 8) != 0)
+                        pre2 = r->strip_prefix;
+                } else if (!wtop && !outer_param(r, nm))
+                    pre2 = r->strip_prefix;
+                size_t l1 = strlen(pre1), l2 = strlen(pre2);
+                if (full && (l1 || l2) && (full[k] = malloc(l1 + l2 + strlen(nm) + 1)) != NULL) {
+                    memcpy(full[k], pre1, l1);
+                    memcpy(full[k] + l1, pre2, l2);
+                    strcpy(full[k] + l1 + l2, nm);
                     nm = full[k];
                 }
                 names[k++] = nm;

@@ -908,6 +908,14 @@ START_TEST(test_gemma3_mm)
                                  "Gemma3ForConditionalGeneration. The available parameters belonging to vision_tower "
                                  "(SiglipVisionModel) are: {'vision_tower.vision_model.embeddings.patch_embedding.bias', ")) == 0,
                   "%s", first);
+    /* a key under none of the wrapper's modules is looked up from the wrapper, which lists every
+     * parameter by its full name */
+    lint("fixtures/oracle/variants/gemma3-mm-unknown-top-key", "gemma3", 1, 1, 0, first, sizeof first, NULL);
+    static const char top[] = "ValueError: There is no module or parameter named 'image_newline' in "
+                              "Gemma3ForConditionalGeneration. The available parameters belonging to  "
+                              "(Gemma3ForConditionalGeneration) are: {'language_model.model.embed_tokens.weight', "
+                              "'language_model.model.layers.0.input_layernorm.weight', ";
+    ck_assert_msg(strncmp(first, top, strlen(top)) == 0, "%s", first);
     static const char *const dropped = "fixtures/oracle/variants/gemma3-mm-dropped-norms";
     lint(dropped, "gemma3", 1, 2, 0, first, sizeof first, NULL);
     ck_assert_str_eq(first, "ValueError: Following weights were not initialized from checkpoint: "

@@ -438,7 +438,12 @@ START_TEST(oracle_case)
             if (!build || !strstr(build, r->error))
                 say(rp, "rank %d: vLLM cannot build the model (%s); lint: %s", r->rank, r->error, lint);
         } else if (!r->loads) {
-            if (build || strcmp(ss->error, r->error) != 0)
+            /* lint keeps an exception's first sizeof ss->error - 1 characters: vLLM's lists of
+             * every parameter of a large model run longer */
+            size_t kept = strlen(ss->error);
+            int same = strcmp(ss->error, r->error) == 0 ||
+                       (kept == sizeof ss->error - 1 && strncmp(ss->error, r->error, kept) == 0);
+            if (build || !same)
                 say(rp, "rank %d: vLLM builds the model and raises in the load (%s); lint: %s", r->rank,
                     r->error, lint);
         } else if (build || ss->error[0]) {
