@@ -816,10 +816,21 @@ START_TEST(test_gpt_oss_mxfp4)
 }
 END_TEST
 
-/* Qwen2.5-VL and Qwen3-VL: the Qwen2 (Qwen3) decoder under text_config and the vision tower checked by
- * vLLM's names and shapes (Qwen3-VL's with its deepstack mergers), whichever naming the checkpoint has (transformers 5's model.* and visual.*, or 4.52-4.57's
- * model.language_model.* and model.visual.*); the vision tower's TP split asserts its heads
- * divide by TP (vLLM's text, its numbers filled in), and vLLM names the decoder language_model. */
+/* A vision-language checkpoint in each of its namings lints clean at TP 1/2 x PP 1/2/3 with
+ * nothing skipped: the wrapper's tower and projector are modelled. */
+static void lint_clean_grid(const char *const *dirs, unsigned n, const char *rules)
+{
+    static const int ok[][2] = {{1, 1}, {2, 1}, {1, 2}, {2, 2}, {1, 3}};
+    for (unsigned d = 0; d < n; d++)
+        for (unsigned i = 0; i < sizeof ok / sizeof *ok; i++) {
+            ck_findings f;
+            ck_assert_msg(lint(dirs[d], rules, ok[i][0], ok[i][1], 0, NULL, 0, &f) == 0, "%s TP%d PP%d: %s",
+                          dirs[d], ok[i][0], ok[i][1], f.n ? f.v[0].msg : "");
+            ck_assert_ptr_null(findings_find(&f, "lint.skipped"));
+            findings_free(&f);
+        }
+}
+
 /* Mistral Small 3.1/3.2 as released (Mistral3ForConditionalGeneration): a MistralForCausalLM under
  * text_config with its lm_head stored as language_model.lm_head.weight (or lm_head.weight in
  * transformers 4.52-4.57's names), and the wrapper's Pixtral tower and projector checked on every
@@ -827,15 +838,7 @@ END_TEST
 START_TEST(test_mistral3)
 {
     static const char *const dirs[] = {"fixtures/real/tiny-mistral3", "fixtures/oracle/variants/mistral3-language-model-names"};
-    static const int ok[][2] = {{1, 1}, {2, 1}, {1, 2}, {2, 2}, {1, 3}};
-    for (unsigned d = 0; d < 2; d++)
-        for (unsigned i = 0; i < sizeof ok / sizeof *ok; i++) {
-            ck_findings f;
-            ck_assert_msg(lint(dirs[d], "llama", ok[i][0], ok[i][1], 0, NULL, 0, &f) == 0, "%s TP%d PP%d: %s",
-                          dirs[d], ok[i][0], ok[i][1], f.n ? f.v[0].msg : "");
-            ck_assert_ptr_null(findings_find(&f, "lint.skipped"));
-            findings_free(&f);
-        }
+    lint_clean_grid(dirs, 2, "llama");
     ck_findings f;
     ck_assert_uint_eq(lint(dirs[0], "llama", 4, 1, 0, NULL, 0, &f), 1);
     ck_assert_str_eq(f.v[0].code, "lint.stage_unbuilt");
@@ -884,15 +887,7 @@ END_TEST
 START_TEST(test_gemma3_mm)
 {
     static const char *const dirs[] = {"fixtures/real/tiny-gemma3-mm", "fixtures/oracle/variants/gemma3-mm-language-model-names"};
-    static const int ok[][2] = {{1, 1}, {2, 1}, {1, 2}, {2, 2}, {1, 3}};
-    for (unsigned d = 0; d < 2; d++)
-        for (unsigned i = 0; i < sizeof ok / sizeof *ok; i++) {
-            ck_findings f;
-            ck_assert_msg(lint(dirs[d], "gemma3", ok[i][0], ok[i][1], 0, NULL, 0, &f) == 0, "%s TP%d PP%d: %s",
-                          dirs[d], ok[i][0], ok[i][1], f.n ? f.v[0].msg : "");
-            ck_assert_ptr_null(findings_find(&f, "lint.skipped")); /* the tower is loaded, not skipped */
-            findings_free(&f);
-        }
+    lint_clean_grid(dirs, 2, "gemma3");
     ck_findings f;
     ck_assert_uint_eq(lint(dirs[0], "gemma3", 4, 1, 0, NULL, 0, &f), 1);
     ck_assert_str_eq(f.v[0].code, "lint.stage_unbuilt");
@@ -929,6 +924,11 @@ START_TEST(test_gemma3_mm)
 }
 END_TEST
 
+/* Qwen2.5-VL and Qwen3-VL: the Qwen2 (Qwen3) decoder under text_config and the vision tower checked
+ * by vLLM's names and shapes (Qwen3-VL's with its deepstack mergers), whichever naming the
+ * checkpoint has (transformers 5's model.* and visual.*, or 4.52-4.57's model.language_model.* and
+ * model.visual.*); the vision tower's TP split asserts its heads divide by TP (vLLM's text, its
+ * numbers filled in), and vLLM names the decoder language_model. */
 START_TEST(test_qwen2_5_vl)
 {
     static const struct { const char *dir, *rules, *skipped; } fx[] = {
