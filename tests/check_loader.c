@@ -817,8 +817,9 @@ START_TEST(test_gpt_oss_mxfp4)
 END_TEST
 
 /* A vision-language checkpoint in each of its namings lints clean at TP 1/2 x PP 1/2/3 with
- * nothing skipped: the wrapper's tower and projector are modelled. */
-static void lint_clean_grid(const char *const *dirs, unsigned n, const char *rules)
+ * nothing skipped (the wrapper's tower and projector are modelled), and at TP 4 its tower's 2
+ * heads stop the model's construction, in vLLM's words. */
+static void lint_vl_layouts(const char *const *dirs, unsigned n, const char *rules)
 {
     static const int ok[][2] = {{1, 1}, {2, 1}, {1, 2}, {2, 2}, {1, 3}};
     for (unsigned d = 0; d < n; d++)
@@ -829,6 +830,12 @@ static void lint_clean_grid(const char *const *dirs, unsigned n, const char *rul
             ck_assert_ptr_null(findings_find(&f, "lint.skipped"));
             findings_free(&f);
         }
+    ck_findings f;
+    ck_assert_uint_eq(lint(dirs[0], rules, 4, 1, 0, NULL, 0, &f), 1);
+    ck_assert_str_eq(f.v[0].code, "lint.stage_unbuilt");
+    ck_assert_ptr_nonnull(strstr(f.v[0].msg, "AssertionError: 2 is not divisible by 4 (its construction asserts "
+                                             "vision_config.num_attention_heads % tp_size == 0"));
+    findings_free(&f);
 }
 
 /* Mistral Small 3.1/3.2 as released (Mistral3ForConditionalGeneration): a MistralForCausalLM under
@@ -838,13 +845,7 @@ static void lint_clean_grid(const char *const *dirs, unsigned n, const char *rul
 START_TEST(test_mistral3)
 {
     static const char *const dirs[] = {"fixtures/real/tiny-mistral3", "fixtures/oracle/variants/mistral3-language-model-names"};
-    lint_clean_grid(dirs, 2, "llama");
-    ck_findings f;
-    ck_assert_uint_eq(lint(dirs[0], "llama", 4, 1, 0, NULL, 0, &f), 1);
-    ck_assert_str_eq(f.v[0].code, "lint.stage_unbuilt");
-    ck_assert_ptr_nonnull(strstr(f.v[0].msg, "AssertionError: 2 is not divisible by 4 (its construction asserts "
-                                             "vision_config.num_attention_heads % tp_size == 0"));
-    findings_free(&f);
+    lint_vl_layouts(dirs, 2, "llama");
     free(tu_cli(0, "family     Mistral3ForConditionalGeneration (mistral3)", "lint %s --tp 2", dirs[0]));
     /* features from the tower's next-to-last layer: vLLM builds one layer fewer and drops its keys */
     free(tu_cli(0, "9 keys skipped (like this one): a vision tower layer above vision_feature_layer",
@@ -887,13 +888,7 @@ END_TEST
 START_TEST(test_gemma3_mm)
 {
     static const char *const dirs[] = {"fixtures/real/tiny-gemma3-mm", "fixtures/oracle/variants/gemma3-mm-language-model-names"};
-    lint_clean_grid(dirs, 2, "gemma3");
-    ck_findings f;
-    ck_assert_uint_eq(lint(dirs[0], "gemma3", 4, 1, 0, NULL, 0, &f), 1);
-    ck_assert_str_eq(f.v[0].code, "lint.stage_unbuilt");
-    ck_assert_ptr_nonnull(strstr(f.v[0].msg, "AssertionError: 2 is not divisible by 4 (its construction asserts "
-                                             "vision_config.num_attention_heads % tp_size == 0"));
-    findings_free(&f);
+    lint_vl_layouts(dirs, 2, "gemma3");
     char first[4096];
     lint("fixtures/oracle/variants/gemma3-mm-tower-without-vision-model", "gemma3", 2, 1, 0, first, sizeof first, NULL);
     ck_assert_msg(strncmp(first, "ValueError: There is no module or parameter named 'vision_tower.embeddings' in "
