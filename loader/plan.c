@@ -1082,6 +1082,15 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
         }
         if (!r->wrapper_when || (!wv.is_null && (wv.is_str || wv.v)))
             p->wrapper = r->wrapper_prefix;
+        expr_val cv = {0};
+        if (p->wrapper[0] && r->wrapper_class) {
+            if (plan_eval(p, r->wrapper_class, &env, 0, &cv, err)) {
+                plan_free(p);
+                return CK_EFORMAT;
+            }
+            if (cv.is_str)
+                snprintf(p->wrapper_class, sizeof p->wrapper_class, "%.*s", (int)cv.slen, cv.s);
+        }
     }
     /* transformers' config classes validate layer_types when vLLM loads config.json */
     if (cfg->n_layer_types >= 0 && cfg->n_layer_types != layers)

@@ -80,6 +80,8 @@ typedef struct {
     int num_layers;              /* num_hidden_layers */
     const char *wrapper;         /* the module of a wrapper the model sits under, as vLLM names it
                                   * ("language_model." of a vision-language model), "" when none */
+    char wrapper_class[128];     /* the wrapper's class (loader.wrapper.class on this config), ""
+                                  * when none or the rules do not say */
     expr_val *lets;              /* (n_lets) the rules' lets evaluated so far, in order */
     int n_lets;
     plan_stage *stages;          /* (layout.pp) */

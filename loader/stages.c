@@ -224,14 +224,15 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
 {
     const rules_file *r = p->rules;
     /* a key of the wrapper's own modules is looked up from the wrapper, by its own names */
-    const char *wclass = wrapper_param(p, seen) ? r->wrapper_class : NULL;
+    const char *pclass = p->wrapper_class[0] ? p->wrapper_class : NULL;
+    const char *wclass = pclass && wrapper_param(p, seen) ? pclass : NULL;
     /* a key none of the wrapper's prefixes took, outside the model's own outer modules, is
      * looked up from the wrapper too (its WeightsMapper maps only those): every parameter is
      * listed by its full name */
-    int wtop = !wclass && outer && p->wrapper && p->wrapper[0] && r->wrapper_class &&
+    int wtop = !wclass && outer && p->wrapper && p->wrapper[0] && pclass &&
                !outer_param(r, seen) && strncmp(seen, "lm_head.", 8) != 0;
     if (wtop)
-        wclass = r->wrapper_class;
+        wclass = pclass;
     if (wclass)
         outer = 0;
     /* a key without strip_prefix is looked up from the model above it (loader.outer); with

@@ -760,7 +760,7 @@ static int parse_loader(rctx *c, const cJSON *root)
         if (check_fields(c, wr, "$.loader.wrapper", wk) ||
             get_string(c, wr, "$.loader.wrapper", "prefix", 1, &r->wrapper_prefix) ||
             get_opt_expr(c, wr, "$.loader.wrapper", "when", &r->wrapper_when) ||
-            get_string(c, wr, "$.loader.wrapper", "class", 0, &r->wrapper_class) ||
+            get_opt_expr(c, wr, "$.loader.wrapper", "class", &r->wrapper_class) ||
             (wm && get_string_array(c, wm, "$.loader.wrapper.modules", &r->wrapper_modules, &r->n_wrapper_modules)))
             return -1;
         for (int i = 0; i < r->n_wrapper_modules; i++)
@@ -1115,7 +1115,7 @@ void rules_free(rules_file *r)
     free(r->also_strip);
     free(r->wrapper_prefix);
     expr_free(r->wrapper_when);
-    free(r->wrapper_class);
+    expr_free(r->wrapper_class);
     for (int i = 0; i < r->n_wrapper_modules; i++)
         free(r->wrapper_modules[i]);
     free(r->wrapper_modules);

@@ -298,7 +298,7 @@ typedef struct {
                           * of a vision-language model): vLLM's full names of its parameters start
                           * with it; NULL when the rules do not say */
     expr *wrapper_when;
-    char *wrapper_class; /* loader.wrapper.class: the wrapper's class (vLLM's
+    expr *wrapper_class; /* loader.wrapper.class: an expression of the wrapper's class (vLLM's
                           * Gemma3ForConditionalGeneration), which names the error for a key of
                           * its own modules; NULL when the rules do not say */
     char **wrapper_modules;/* loader.wrapper.modules: the wrapper's modules beside the model

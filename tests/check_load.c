@@ -433,7 +433,7 @@ START_TEST(test_check_cli_reference)
                                  "moe/tiny-qwen3-vl-moe", "moe/tiny-kimi-k25", "moe/tiny-qwen3-moe-bf16",
                                  "oracle/variants/kimi-k25-legacy-layer-names", "real/tiny-gemma3-mm",
                                  "oracle/variants/gemma3-mm-language-model-names", "real/tiny-mistral3",
-                                 "oracle/variants/mistral3-language-model-names"};
+                                 "oracle/variants/mistral3-language-model-names", "real/tiny-qwen2-vl"};
     for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s --tp 2%s", refd[i], strstr(refd[i], "glm4-moe") ? "" : " --pp 2");
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&

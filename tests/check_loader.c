@@ -929,7 +929,7 @@ START_TEST(test_qwen2_5_vl)
     static const struct { const char *dir, *rules, *skipped; } fx[] = {
         {"fixtures/real/tiny-qwen2_5-vl", "qwen2", NULL}, /* Qwen2.5-VL's tower is checked, not skipped */
         {"fixtures/oracle/variants/qwen2_5-vl-language-model-names", "qwen2", NULL},
-        {"fixtures/real/tiny-qwen3-vl", "qwen3", NULL}};
+        {"fixtures/real/tiny-qwen3-vl", "qwen3", NULL}, {"fixtures/real/tiny-qwen2-vl", "qwen2", NULL}};
     static const int ok[][2] = {{1, 1}, {2, 1}, {1, 2}, {2, 2}, {1, 3}};
     for (unsigned d = 0; d < sizeof fx / sizeof *fx; d++) {
         for (unsigned i = 0; i < sizeof ok / sizeof *ok; i++) {
