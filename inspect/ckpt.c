@@ -304,6 +304,8 @@ typedef struct {
     char **pend;          /* (npend) owned names */
     size_t *pend_keys;    /* (npend) index entries naming each */
     size_t npend, cappend;
+    int unusable;         /* the index cannot be read as a whole (no file, not JSON): no loader
+                           * can follow it, so every listed file counts as named */
 } index_ctx;
 
 /* The shard named sname: its position in ck->shards, PENDING | id, or -1 (no memory). */
@@ -515,12 +517,14 @@ static int index_load(ck_checkpoint *ck, const char *path, index_ctx *x)
                      "cannot read the index: %s", fd < 0 ? why : strerror(errno));
         if (fd >= 0)
             close(fd);
+        x->unusable = 1;
         return 0;
     }
     if ((uint64_t)st.st_size > INDEX_MAX_BYTES) {
         findings_add(&ck->findings, "index.invalid", SEV_ERROR, iname, NULL, CK_NO_OFFSET,
                      "the index is %llu bytes, larger than 1 GiB", (unsigned long long)st.st_size);
         close(fd);
+        x->unusable = 1;
         return 0;
     }
     size_t len = (size_t)st.st_size, got = len;
@@ -529,6 +533,7 @@ static int index_load(ck_checkpoint *ck, const char *path, index_ctx *x)
     if (len && text == MAP_FAILED) {
         findings_add(&ck->findings, "index.invalid", SEV_ERROR, iname, NULL, CK_NO_OFFSET,
                      "cannot map the index: %s", strerror(errno));
+        x->unusable = 1;
         return 0;
     }
     ck->index_map = text;
@@ -545,6 +550,7 @@ static int index_load(ck_checkpoint *ck, const char *path, index_ctx *x)
     else
         rc = index_scan(ck, &j, x);
     if (j.status) {
+        x->unusable = 1;
         int line, col;
         text_line_col(text, j.off < got ? j.off : got, &line, &col);
         const char *m = strncmp(j.msg, "header is not valid JSON: ", 26) == 0 ? j.msg + 26 : j.msg;
@@ -635,8 +641,9 @@ static int by_position(const void *a, const void *b)
 }
 
 /* Tensors stored twice, while ck->tensors still lists every tensor (a position is an index into
- * it): for each later copy, its position << 32 | the position of the first copy, in *dup (n_dup
- * of them, in order of position). ck->names is sorted by hash, so names are compared only where
+ * it): for each copy but the one kept, its position << 32 | the position of the copy kept (the
+ * first in a file the index names, else the first), in *dup (n_dup of them, in order of
+ * position). ck->names is sorted by hash, so names are compared only where
  * hashes are equal. 0, or -1 out of memory. */
 static int find_copies(const ck_checkpoint *ck, uint64_t **dup, size_t *n_dup)
 {
@@ -646,25 +653,39 @@ static int find_copies(const ck_checkpoint *ck, uint64_t **dup, size_t *n_dup)
     for (size_t a = 0, b; a < n; a = b) {
         for (b = a + 1; b < n && ck->names[b] >> 32 == ck->names[a] >> 32; b++)
             ;
-        for (size_t j = a + 1; j < b; j++) {
+        if (b - a < 2)
+            continue;
+        for (size_t j = a; j < b; j++) {
             const st_tensor *x = ckpt_tensor(ck, ck->tensors[(uint32_t)ck->names[j]]);
-            for (size_t k = a; k < j; k++) { /* equal hashes are in position order: the first copy first */
-                const st_tensor *y = ckpt_tensor(ck, ck->tensors[(uint32_t)ck->names[k]]);
-                if (x->name_len != y->name_len || strcmp(x->name, y->name) != 0)
+            /* the copy kept of this name: the first in a file the index names (no loader reads
+             * the others: a stale shard left beside a re-sharded checkpoint), else the first;
+             * equal hashes are in position order */
+            size_t keep = SIZE_MAX, first = SIZE_MAX;
+            for (size_t k = a; k < b && keep == SIZE_MAX; k++) {
+                ck_tensor_ref rk = ck->tensors[(uint32_t)ck->names[k]];
+                const st_tensor *y = ckpt_tensor(ck, rk);
+                if (y->name_len != x->name_len || strcmp(y->name, x->name) != 0)
                     continue;
-                if (*n_dup == cap) {
-                    cap = cap ? cap * 2 : 16;
-                    uint64_t *d = realloc(*dup, cap * sizeof *d);
-                    if (!d) {
-                        free(*dup);
-                        *dup = NULL;
-                        return -1;
-                    }
-                    *dup = d;
-                }
-                (*dup)[(*n_dup)++] = (ck->names[j] & UINT32_MAX) << 32 | (ck->names[k] & UINT32_MAX);
-                break;
+                if (first == SIZE_MAX)
+                    first = k;
+                if (ck->shards[rk.shard].referenced)
+                    keep = k;
             }
+            if (keep == SIZE_MAX)
+                keep = first;
+            if (keep == j)
+                continue;
+            if (*n_dup == cap) {
+                cap = cap ? cap * 2 : 16;
+                uint64_t *d = realloc(*dup, cap * sizeof *d);
+                if (!d) {
+                    free(*dup);
+                    *dup = NULL;
+                    return -1;
+                }
+                *dup = d;
+            }
+            (*dup)[(*n_dup)++] = (ck->names[j] & UINT32_MAX) << 32 | (ck->names[keep] & UINT32_MAX);
         }
     }
     if (*n_dup)
@@ -673,7 +694,9 @@ static int find_copies(const ck_checkpoint *ck, uint64_t **dup, size_t *n_dup)
 }
 
 /* Leaves the copies out of ck->tensors (in place), its totals and ck->names, each reported
- * against the file of its first copy, in file order. 0, or -1 out of memory. */
+ * against the file of the copy kept, in file order, where both files are read (a copy in a
+ * file the index does not name is read by no loader: index.stray_shard says so). 0, or -1 out
+ * of memory. */
 static int drop_copies(ck_checkpoint *ck, const uint64_t *dup, size_t n_dup)
 {
     size_t n = ck->n_tensors, d = 0, w = 0;
@@ -685,11 +708,13 @@ static int drop_copies(ck_checkpoint *ck, const uint64_t *dup, size_t n_dup)
         const st_tensor *x = ckpt_tensor(ck, r);
         if (d < n_dup && dup[d] >> 32 == p) {
             const ck_shard *s = &ck->shards[r.shard];
-            const ck_shard *f = &ck->shards[ck->tensors[kept[(uint32_t)dup[d++]]].shard]; /* kept */
+            uint32_t kp = (uint32_t)dup[d++]; /* the kept copy: not moved yet if it comes later */
+            const ck_shard *f = &ck->shards[(kp > p ? ck->tensors[kp] : ck->tensors[kept[kp]]).shard];
             kept[p] = CK_NO_TENSOR;
-            findings_add(&ck->findings, "ckpt.duplicate_tensor", SEV_ERROR, s->name, x->name,
-                         CK_NO_OFFSET, "tensor is stored in two files, %s and %s; loaders "
-                         "silently keep whichever they read last. Remove one copy", f->name, s->name);
+            if (s->referenced && f->referenced)
+                findings_add(&ck->findings, "ckpt.duplicate_tensor", SEV_ERROR, s->name, x->name,
+                             CK_NO_OFFSET, "tensor is stored in two files, %s and %s; loaders "
+                             "silently keep whichever they read last. Remove one copy", f->name, s->name);
             ck->params -= st_tensor_numel(x);
             ck->bytes -= st_tensor_nbytes(x);
             ck->dtype_bytes[x->dtype] -= st_tensor_nbytes(x);
@@ -1167,6 +1192,8 @@ int ckpt_open_with(const char *path, int threads, const ckpt_side *side, ck_chec
         }
         free(ip);
         shards_finish(ck, &job);
+        for (size_t i = 0; x.unusable && i < ck->n_shards; i++)
+            ck->shards[i].referenced = 1;
         long first = irc == 0 ? index_pending_append(ck, &x, &cap) : -1;
         index_ctx_free(&x);
         if (first < 0)

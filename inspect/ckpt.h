@@ -60,7 +60,8 @@ typedef struct {
     char *index_arena;        /* decoded strings that had escapes */
     void *index_map;          /* the index file, mapped read-only */
     size_t index_map_len;
-    ck_shard *shards;         /* (n_shards) index order first, then unreferenced files */
+    ck_shard *shards;         /* (n_shards) the folder's *.safetensors in name order, then the
+                               * files the index names that the folder lacks */
     size_t n_shards;
     ck_tensor_ref *tensors;   /* (n_tensors) all valid tensors, shard by shard, header order */
     size_t n_tensors;

@@ -861,6 +861,9 @@ START_TEST(test_unindexed_files)
 {
     static const struct { const char *dir, *rules, *code; } fx[] = {
         {"fixtures/oracle/variants/qwen2-stray-shard", "qwen2", "warning index.stray_shard model-stray.safetensors"},
+        /* an earlier save's files holding the same tensors, sorted first: the copies kept are the
+         * named files', and no duplicate is reported */
+        {"fixtures/oracle/variants/qwen2-stale-shards", "qwen2", "warning index.stray_shard model-00001-of-00002.safetensors"},
         {"fixtures/oracle/variants/mistral-consolidated-beside-index", "llama",
          "note    index.mistral_consolidated consolidated.safetensors: Mistral's own layout beside the files "
          "model.safetensors.index.json names: vLLM 0.32's default (--load-format auto) reads "
@@ -876,6 +879,18 @@ START_TEST(test_unindexed_files)
         free(tu_cli(0, fx[d].code, "inspect %s", fx[d].dir));
     }
     free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/oracle/variants/mistral-consolidated-beside-index --tp 2"));
+    free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/oracle/variants/qwen2-stale-shards --tp 2"));
+    char *out = tu_cli(0, "index.stray_shard", "inspect fixtures/oracle/variants/qwen2-stale-shards");
+    ck_assert_msg(!strstr(out, "ckpt.duplicate_tensor"), "%s", out);
+    free(out);
+    /* an index no loader can read names no file: every file is taken, and the one error is the index's */
+    char *dir = tu_tmpdir(), cmd[1024];
+    snprintf(cmd, sizeof cmd, "cp fixtures/real/tiny-qwen2/* %s/ && printf '{\"weight_map\": {' > "
+             "%s/model.safetensors.index.json", dir, dir);
+    ck_assert_int_eq(system(cmd), 0);
+    free(tu_cli(1, "findings   1 error, 0 warnings", "lint %s", dir));
+    tu_rmtree(dir);
+    free(dir);
 }
 END_TEST
 
