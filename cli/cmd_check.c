@@ -1345,7 +1345,9 @@ static int mpi_start(check_args *a)
     ck_err_clear(&err);
     if (comm_init(&mpi_c, a->lo.layout.tp, a->lo.layout.pp, &err) != CK_OK) {
         char buf[1600];
-        if (mpi_c.rank == 0)
+        if (!mpi_c.world) /* before MPI_Init: this node's installation, which may differ by node */
+            fprintf(stderr, "ckptdoc check: rank %d: %s\n", mpi_c.rank, ck_err_str(&err, buf, sizeof buf));
+        else if (mpi_c.rank == 0)
             fprintf(stderr, "ckptdoc check: %s\n", ck_err_str(&err, buf, sizeof buf));
         if (mpi_c.world)
             comm_end(&mpi_c);

@@ -225,10 +225,11 @@ static int srun_check(ck_err *err)
         if (access(s1, F_OK) == 0 || access(s2, F_OK) == 0)
             return CK_OK;
         const char *type = getenv("SLURM_MPI_TYPE");
-        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "srun started this task with --mpi=%s, but "
-                          "this Open MPI (%s) joins Slurm's tasks only through PMIx: start with 'srun --mpi=pmix "
-                          "-n TPxPP ckptdoc check ...' ('srun --mpi=list' shows this Slurm's plugins; MpiDefault="
-                          "pmix in slurm.conf makes it the default)", type && *type ? type : "none", dir);
+        return ck_err_set(err, CK_EUSAGE, NULL, NULL, CK_NO_OFFSET, "srun started this task without PMIx "
+                          "(SLURM_MPI_TYPE=%s), but this Open MPI (%s) joins Slurm's tasks only through PMIx: "
+                          "start with 'srun --mpi=pmix -K -n TPxPP ckptdoc check ...' ('srun --mpi=list' shows "
+                          "this Slurm's plugins; MpiDefault=pmix in slurm.conf makes it the default)",
+                          type && *type ? type : "unset", dir);
     }
     return CK_OK;
 }

@@ -249,7 +249,10 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
     size_t mlen = dot ? (size_t)(dot - mod) : strlen(mod);
     /* AutoWeightsLoader descends one dotted part at a time while it finds a child module */
     size_t miss = 0, owner = 0;
-    if (strstr(r->error_format, "{missing}") || strstr(r->error_format, "{owner")) {
+    if (wtop) { /* the wrapper has no child of the first part's name */
+        const char *d1 = strchr(seen, '.');
+        miss = d1 ? (size_t)(d1 - seen) : strlen(seen);
+    } else if (strstr(r->error_format, "{missing}") || strstr(r->error_format, "{owner")) {
         for (const char *q = seen;; q++)
             if (*q == '.' || !*q) {
                 size_t len = (size_t)(q - seen);
@@ -306,7 +309,7 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
                     pre1 = p->wrapper;
                     if (!outer_param(r, nm) && strncmp(nm, "lm_head.", 8) != 0)
                         pre2 = r->strip_prefix;
-                } else if (!wtop && !outer_param(r, nm))
+                } else if (!wtop && !outer_param(r, nm) && !wrapper_param(p, nm))
                     pre2 = r->strip_prefix;
                 size_t l1 = strlen(pre1), l2 = strlen(pre2);
                 if (full && (l1 || l2) && (full[k] = malloc(l1 + l2 + strlen(nm) + 1)) != NULL) {
@@ -441,9 +444,8 @@ static void strict_line(const plan *p, const plan_stage *st, uint8_t *const *bit
         const char *nm = st->params[i].name;
         if (bits[i] || !r->params[st->params[i].tmpl].strict)
             continue;
-        if (!wrapper_param(p, nm)) { /* the wrapper's own modules' names are as they are */
-            if (!(full[k] = malloc(pl + strlen(nm) + 1)))
-                continue;
+        /* the wrapper's own modules' names are as they are; out of memory, the bare name */
+        if (!wrapper_param(p, nm) && (full[k] = malloc(pl + strlen(nm) + 1)) != NULL) {
             memcpy(full[k], prefix, pl);
             strcpy(full[k] + pl, nm);
             nm = full[k];
