@@ -343,9 +343,20 @@ static void key_seen(const sim *s, sim_key *k)
         }
     }
     const char *strip = r->strip_prefix;
-    size_t spl = strlen(strip);
-    k->seen_off = spl && spl <= UINT16_MAX && key_len(s, k) >= spl && memcmp(key_name(s, k), strip, spl) == 0
+    size_t spl = strlen(strip), kl = key_len(s, k);
+    k->seen_off = spl && spl <= UINT16_MAX && kl >= spl && memcmp(key_name(s, k), strip, spl) == 0
                   ? (uint16_t)spl : 0;
+    /* under a wrapper that maps strip_prefix only before its own modules, the rest stays whole */
+    if (k->seen_off && s->p->wrapper && s->p->wrapper[0] && r->wrapper_strip_modules_only) {
+        const char *rest = key_name(s, k) + spl;
+        int mod = 0;
+        for (int i = 0; i < r->n_wrapper_modules && !mod; i++) {
+            size_t ml = strlen(r->wrapper_modules[i]);
+            mod = kl - spl > ml && memcmp(rest, r->wrapper_modules[i], ml) == 0 && rest[ml] == '.';
+        }
+        if (!mod)
+            k->seen_off = 0;
+    }
 }
 
 /* The rule after j (-1: the first) that can match: the next bit of the shape's candidates

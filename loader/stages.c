@@ -235,6 +235,8 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
         wclass = pclass;
     if (wclass)
         outer = 0;
+    /* the wrapper's loader words its own errors (loader.wrapper.error), the model's loader its */
+    const char *fmt = wclass && r->wrapper_error ? r->wrapper_error : r->error_format;
     /* a key without strip_prefix is looked up from the model above it (loader.outer); with
      * loader.outer.top every key is, and the names keep the prefix */
     int top = r->outer_top && r->outer_class && r->strip_prefix[0] && !outer && !wclass;
@@ -252,7 +254,7 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
     if (wtop) { /* the wrapper has no child of the first part's name */
         const char *d1 = strchr(seen, '.');
         miss = d1 ? (size_t)(d1 - seen) : strlen(seen);
-    } else if (strstr(r->error_format, "{missing}") || strstr(r->error_format, "{owner")) {
+    } else if (strstr(fmt, "{missing}") || strstr(fmt, "{owner")) {
         for (const char *q = seen;; q++)
             if (*q == '.' || !*q) {
                 size_t len = (size_t)(q - seen);
@@ -264,7 +266,7 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
             }
     }
     buf[0] = 0;
-    for (const char *q = r->error_format; *q && n + 1 < size; q++) {
+    for (const char *q = fmt; *q && n + 1 < size; q++) {
         char cls[128];
         if (strncmp(q, "{param}", 7) == 0) {
             put(buf, size, &n, param ? param : seen, strlen(param ? param : seen));

@@ -753,7 +753,7 @@ static int parse_loader(rctx *c, const cJSON *root)
             return rfail(c, "$.loader.also_strip", 0, "a prefix is a non-empty string");
     const cJSON *wr = cJSON_GetObjectItemCaseSensitive(ld, "wrapper");
     if (wr) {
-        static const char *const wk[] = {"when", "prefix", "class", "modules", NULL};
+        static const char *const wk[] = {"when", "prefix", "class", "modules", "strip_modules_only", "error", NULL};
         if (!cJSON_IsObject(wr))
             return rfail(c, "$.loader.wrapper", 0, "must be an object: {\"when\": EXPR, \"prefix\": NAME}");
         const cJSON *wm = cJSON_GetObjectItemCaseSensitive(wr, "modules");
@@ -766,6 +766,12 @@ static int parse_loader(rctx *c, const cJSON *root)
         for (int i = 0; i < r->n_wrapper_modules; i++)
             if (!r->wrapper_modules[i][0] || strchr(r->wrapper_modules[i], '.'))
                 return rfail(c, "$.loader.wrapper.modules", 0, "a module is a name without dots");
+        if (get_string(c, wr, "$.loader.wrapper", "error", 0, &r->wrapper_error))
+            return -1;
+        const cJSON *smo = cJSON_GetObjectItemCaseSensitive(wr, "strip_modules_only");
+        if (smo && !cJSON_IsBool(smo))
+            return rfail(c, "$.loader.wrapper.strip_modules_only", 0, "must be true or false");
+        r->wrapper_strip_modules_only = cJSON_IsTrue(smo);
         if (r->n_wrapper_modules && !r->wrapper_class)
             return rfail(c, "$.loader.wrapper", 0, "\"modules\" come with the wrapper's \"class\", which names "
                          "the errors of their keys");
@@ -1116,6 +1122,7 @@ void rules_free(rules_file *r)
     free(r->wrapper_prefix);
     expr_free(r->wrapper_when);
     expr_free(r->wrapper_class);
+    free(r->wrapper_error);
     for (int i = 0; i < r->n_wrapper_modules; i++)
         free(r->wrapper_modules[i]);
     free(r->wrapper_modules);

@@ -306,6 +306,12 @@ typedef struct {
                           * names, are named so by vLLM, without the wrapper's prefix or
                           * strip_prefix; (n_wrapper_modules) */
     int n_wrapper_modules;
+    char *wrapper_error; /* loader.wrapper.error: the text of a key the wrapper itself looks up
+                          * (its AutoWeightsLoader's), as loader.error; NULL: loader.error */
+    int wrapper_strip_modules_only; /* loader.wrapper.strip_modules_only: under the wrapper,
+                          * strip_prefix comes off only before one of its modules (its
+                          * WeightsMapper maps model.visual. but not model.): a key model.* of the
+                          * decoder is then looked up from the wrapper, which has no module model */
     int pp_guard;        /* the loader skips parameters of layers other stages own */
     expr *strict_when;   /* loader.strict: after the last key, the loader raises strict_error when
                           * a parameter whose template is strict was filled by no key (vLLM's

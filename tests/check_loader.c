@@ -921,6 +921,12 @@ START_TEST(test_gemma3_mm)
                               "(Gemma3ForConditionalGeneration) are: {'language_model.model.embed_tokens.weight', "
                               "'language_model.model.layers.0.input_layernorm.weight', ";
     ck_assert_msg(strncmp(first, top, strlen(top)) == 0, "%s", first);
+    /* the decoder saved as model.*: Gemma 3's WeightsMapper maps model. only before its own
+     * modules, so the wrapper looks model up and has none (Mistral 3's maps it and loads) */
+    lint("fixtures/oracle/variants/gemma3-mm-bare-model-names", "gemma3", 1, 1, 0, first, sizeof first, NULL);
+    static const char bare[] = "ValueError: There is no module or parameter named 'model' in Gemma3ForConditionalGeneration.";
+    ck_assert_msg(strncmp(first, bare, strlen(bare)) == 0, "%s", first);
+    free(tu_cli(0, "- loads", "lint fixtures/oracle/variants/mistral3-bare-model-names"));
     static const char *const dropped = "fixtures/oracle/variants/gemma3-mm-dropped-norms";
     lint(dropped, "gemma3", 1, 2, 0, first, sizeof first, NULL);
     ck_assert_str_eq(first, "ValueError: Following weights were not initialized from checkpoint: "

@@ -395,6 +395,8 @@ START_TEST(test_rules_errors)
          " \"params\": [{\"name\": \"a.w\", \"shape\": [\"1\", \"2\", \"3\", \"4\", \"5\", \"6\"]}]}", "$.params[0].shape", 2, 38,
          "a shape has at most 5 dims, not 6"},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n \"loader\": {\"name\": \"l\", \"wrapper\": {\"prefix\": \"lm.\", "
+         "\"strip_modules_only\": 1}}}", "$.loader.wrapper.strip_modules_only", 2, 77, "must be true or false"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n \"loader\": {\"name\": \"l\", \"wrapper\": {\"prefix\": \"lm.\", "
          "\"class\": \"W\", \"modules\": [\"vision_tower.x\"]}}}", "$.loader.wrapper.modules", 2, 80,
          "a module is a name without dots"},
     };
