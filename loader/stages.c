@@ -206,17 +206,50 @@ static int outer_param(const rules_file *r, const char *name)
     return 0;
 }
 
-/* Whether a name is in one of the wrapper's own modules (loader.wrapper.modules), where the model
- * sits under a wrapper: vLLM names it as it is. */
-static int wrapper_param(const plan *p, const char *name)
+/* Whether name is in one of mods[0 .. n) (a module, or a name under it), where the model sits
+ * under a wrapper. */
+static int in_wrapper_list(const plan *p, char *const *mods, int n, const char *name)
 {
-    const rules_file *r = p->rules;
-    for (int i = 0; p->wrapper && p->wrapper[0] && i < r->n_wrapper_modules; i++) {
-        size_t n = strlen(r->wrapper_modules[i]);
-        if (strncmp(name, r->wrapper_modules[i], n) == 0 && (name[n] == '.' || !name[n]))
+    for (int i = 0; p->wrapper && p->wrapper[0] && i < n; i++) {
+        size_t l = strlen(mods[i]);
+        if (strncmp(name, mods[i], l) == 0 && (name[l] == '.' || !name[l]))
             return 1;
     }
     return 0;
+}
+
+/* A name in one of the wrapper's own modules (loader.wrapper.modules): vLLM names it as it is. */
+static int wrapper_param(const plan *p, const char *name)
+{
+    return in_wrapper_list(p, p->rules->wrapper_modules, p->rules->n_wrapper_modules, name);
+}
+
+/* A name in one of the model's modules that the wrapper sends on under its own name
+ * (loader.wrapper.keeps: lm_head). */
+static int wrapper_kept(const plan *p, const char *name)
+{
+    return in_wrapper_list(p, p->rules->wrapper_keeps, p->rules->n_wrapper_keeps, name);
+}
+
+/* vLLM's full name of the stage parameter nm, as the model above strip_prefix lists it
+ * (strip_prefix put back, except in its outer modules and those the wrapper keeps), or, from
+ * the wrapper, as the wrapper lists it (the same under its prefix; its own modules' as they are).
+ * A copy to free, or NULL when the name is nm itself (or there is no memory for it). */
+static char *vllm_name(const plan *p, const char *nm, int from_wrapper)
+{
+    const rules_file *r = p->rules;
+    if (wrapper_param(p, nm))
+        return NULL;
+    const char *pre1 = from_wrapper && p->wrapper ? p->wrapper : "";
+    const char *pre2 = outer_param(r, nm) || wrapper_kept(p, nm) ? "" : r->strip_prefix;
+    size_t l1 = strlen(pre1), l2 = strlen(pre2);
+    char *full = l1 || l2 ? malloc(l1 + l2 + strlen(nm) + 1) : NULL;
+    if (full) {
+        memcpy(full, pre1, l1);
+        memcpy(full + l1, pre2, l2);
+        strcpy(full + l1 + l2, nm);
+    }
+    return full;
 }
 
 static void error_line(const plan *p, const plan_stage *st, const char *param, const char *seen, int outer,
@@ -229,8 +262,8 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
     /* a key none of the wrapper's prefixes took, outside the model's own outer modules, is
      * looked up from the wrapper too (its WeightsMapper maps only those): every parameter is
      * listed by its full name */
-    int wtop = !wclass && outer && p->wrapper && p->wrapper[0] && pclass &&
-               !outer_param(r, seen) && strncmp(seen, "lm_head.", 8) != 0;
+    int wtop = !wclass && outer && p->wrapper && p->wrapper[0] && pclass && !outer_param(r, seen) &&
+               !wrapper_kept(p, seen);
     if (wtop)
         wclass = pclass;
     if (wclass)
@@ -304,22 +337,8 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
                 const char *nm = st->params[i].name;
                 if (owner && !(strncmp(nm, seen, owner) == 0 && nm[owner] == '.'))
                     continue;
-                /* the outer model's name of it (strip_prefix put back), or the wrapper's: its own
-                 * modules' as they are, the model's outer modules' and lm_head under its prefix */
-                const char *pre1 = "", *pre2 = "";
-                if (wtop && !wrapper_param(p, nm)) {
-                    pre1 = p->wrapper;
-                    if (!outer_param(r, nm) && strncmp(nm, "lm_head.", 8) != 0)
-                        pre2 = r->strip_prefix;
-                } else if (!wtop && !outer_param(r, nm) && !wrapper_param(p, nm))
-                    pre2 = r->strip_prefix;
-                size_t l1 = strlen(pre1), l2 = strlen(pre2);
-                if (full && (l1 || l2) && (full[k] = malloc(l1 + l2 + strlen(nm) + 1)) != NULL) {
-                    memcpy(full[k], pre1, l1);
-                    memcpy(full[k] + l1, pre2, l2);
-                    strcpy(full[k] + l1 + l2, nm);
+                if (full && (full[k] = vllm_name(p, nm, wtop)) != NULL)
                     nm = full[k];
-                }
                 names[k++] = nm;
             }
             if (names)
@@ -439,19 +458,13 @@ static void strict_line(const plan *p, const plan_stage *st, uint8_t *const *bit
         return;
     const char **names = malloc((st->n ? st->n : 1) * sizeof *names);
     char **full = calloc(st->n ? st->n : 1, sizeof *full);
-    char prefix[256]; /* vLLM's full names: under the wrapper, if any, then strip_prefix */
-    snprintf(prefix, sizeof prefix, "%s%s", p->wrapper ? p->wrapper : "", r->strip_prefix);
-    size_t k = 0, n = 0, pl = strlen(prefix);
+    size_t k = 0, n = 0;
     for (size_t i = 0; names && full && i < st->n; i++) {
         const char *nm = st->params[i].name;
         if (bits[i] || !r->params[st->params[i].tmpl].strict)
             continue;
-        /* the wrapper's own modules' names are as they are; out of memory, the bare name */
-        if (!wrapper_param(p, nm) && (full[k] = malloc(pl + strlen(nm) + 1)) != NULL) {
-            memcpy(full[k], prefix, pl);
-            strcpy(full[k] + pl, nm);
+        if ((full[k] = vllm_name(p, nm, 1)) != NULL) /* out of memory: the bare name */
             nm = full[k];
-        }
         names[k++] = nm;
     }
     for (const char *q = r->strict_error; k && *q && n + 1 < size; q++) {

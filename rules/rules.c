@@ -753,15 +753,18 @@ static int parse_loader(rctx *c, const cJSON *root)
             return rfail(c, "$.loader.also_strip", 0, "a prefix is a non-empty string");
     const cJSON *wr = cJSON_GetObjectItemCaseSensitive(ld, "wrapper");
     if (wr) {
-        static const char *const wk[] = {"when", "prefix", "class", "modules", "strip_modules_only", "error", NULL};
+        static const char *const wk[] = {"when", "prefix", "class", "modules", "keeps", "strip_modules_only", "error",
+                                         NULL};
         if (!cJSON_IsObject(wr))
             return rfail(c, "$.loader.wrapper", 0, "must be an object: {\"when\": EXPR, \"prefix\": NAME}");
         const cJSON *wm = cJSON_GetObjectItemCaseSensitive(wr, "modules");
+        const cJSON *wkp = cJSON_GetObjectItemCaseSensitive(wr, "keeps");
         if (check_fields(c, wr, "$.loader.wrapper", wk) ||
             get_string(c, wr, "$.loader.wrapper", "prefix", 1, &r->wrapper_prefix) ||
             get_opt_expr(c, wr, "$.loader.wrapper", "when", &r->wrapper_when) ||
             get_opt_expr(c, wr, "$.loader.wrapper", "class", &r->wrapper_class) ||
-            (wm && get_string_array(c, wm, "$.loader.wrapper.modules", &r->wrapper_modules, &r->n_wrapper_modules)))
+            (wm && get_string_array(c, wm, "$.loader.wrapper.modules", &r->wrapper_modules, &r->n_wrapper_modules)) ||
+            (wkp && get_string_array(c, wkp, "$.loader.wrapper.keeps", &r->wrapper_keeps, &r->n_wrapper_keeps)))
             return -1;
         for (int i = 0; i < r->n_wrapper_modules; i++)
             if (!r->wrapper_modules[i][0] || strchr(r->wrapper_modules[i], '.'))
@@ -1126,6 +1129,9 @@ void rules_free(rules_file *r)
     for (int i = 0; i < r->n_wrapper_modules; i++)
         free(r->wrapper_modules[i]);
     free(r->wrapper_modules);
+    for (int i = 0; i < r->n_wrapper_keeps; i++)
+        free(r->wrapper_keeps[i]);
+    free(r->wrapper_keeps);
     for (int i = 0; i < r->n_old_names; i++) {
         free(r->old_from[i]);
         free(r->old_to[i]);

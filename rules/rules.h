@@ -306,6 +306,10 @@ typedef struct {
                           * names, are named so by vLLM, without the wrapper's prefix or
                           * strip_prefix; (n_wrapper_modules) */
     int n_wrapper_modules;
+    char **wrapper_keeps;/* loader.wrapper.keeps: the model's modules that the wrapper's
+                          * WeightsMapper sends on under their own names ("lm_head":
+                          * lm_head. -> language_model.lm_head.); (n_wrapper_keeps) */
+    int n_wrapper_keeps;
     char *wrapper_error; /* loader.wrapper.error: the text of a key the wrapper itself looks up
                           * (its AutoWeightsLoader's), as loader.error; NULL: loader.error */
     int wrapper_strip_modules_only; /* loader.wrapper.strip_modules_only: under the wrapper,
