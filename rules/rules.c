@@ -1109,6 +1109,14 @@ static void free_exprs(expr **e, int n)
     free(e);
 }
 
+/* Frees n strings of get_string_array and the array (NULL: nothing). */
+static void free_strings(char **v, int n)
+{
+    for (int i = 0; v && i < n; i++)
+        free(v[i]);
+    free(v);
+}
+
 void rules_free(rules_file *r)
 {
     if (!r)
@@ -1119,19 +1127,13 @@ void rules_free(rules_file *r)
     free(r->loader);
     free(r->loader_version);
     free(r->strip_prefix);
-    for (int i = 0; r->also_strip && i < r->n_also_strip; i++)
-        free(r->also_strip[i]);
-    free(r->also_strip);
+    free_strings(r->also_strip, r->n_also_strip);
     free(r->wrapper_prefix);
     expr_free(r->wrapper_when);
     expr_free(r->wrapper_class);
     free(r->wrapper_error);
-    for (int i = 0; i < r->n_wrapper_modules; i++)
-        free(r->wrapper_modules[i]);
-    free(r->wrapper_modules);
-    for (int i = 0; i < r->n_wrapper_keeps; i++)
-        free(r->wrapper_keeps[i]);
-    free(r->wrapper_keeps);
+    free_strings(r->wrapper_modules, r->n_wrapper_modules);
+    free_strings(r->wrapper_keeps, r->n_wrapper_keeps);
     for (int i = 0; i < r->n_old_names; i++) {
         free(r->old_from[i]);
         free(r->old_to[i]);
@@ -1141,16 +1143,10 @@ void rules_free(rules_file *r)
     free(r->error_format);
     free(r->strict_error);
     free(r->outer_class);
-    for (int i = 0; i < r->n_outer_modules; i++)
-        free(r->outer_modules[i]);
-    free(r->outer_modules);
+    free_strings(r->outer_modules, r->n_outer_modules);
     expr_free(r->strict_when);
-    for (int i = 0; i < r->n_model_types; i++)
-        free(r->model_types[i]);
-    free(r->model_types);
-    for (int i = 0; i < r->n_architectures; i++)
-        free(r->architectures[i]);
-    free(r->architectures);
+    free_strings(r->model_types, r->n_model_types);
+    free_strings(r->architectures, r->n_architectures);
     for (int i = 0; i < r->n_family_keys; i++)
         pattern_free(&r->family_keys[i]);
     if (r->has_notice)
