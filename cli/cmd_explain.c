@@ -95,14 +95,9 @@ static int print_mapping(const plan *p, const rules_file *r, const sim_mapping *
         printf("  skipped on %s: another stage owns layer %d\n",
                sim_ranks_str(p, m->pp_skipped, ranks, sizeof ranks), m->layer);
     uint64_t fails = all & ~m->stages & ~m->pp_skipped;
-    if (fails) {
-        const char *ph = strstr(r->error_format, "{param}");
-        char line[1024];
-        if (ph)
-            snprintf(line, sizeof line, "%.*s%s%s", (int)(ph - r->error_format), r->error_format,
-                     m->param, ph + 7);
-        else
-            snprintf(line, sizeof line, "%s", r->error_format);
+    if (fails) { /* in the words of the first stage that fails */
+        char line[2048];
+        sim_error_line(p, __builtin_ctzll(fails), m, line, sizeof line);
         printf("  %s raise %s: %s\n", sim_ranks_str(p, fails, ranks, sizeof ranks), line, m->why);
     }
     return fails != 0;

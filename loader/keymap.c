@@ -335,6 +335,7 @@ static void memo_recipe(cap_plan *pl, const rules_key *kr)
 static void key_seen(const sim *s, sim_key *k)
 {
     const rules_file *r = s->p->rules;
+    k->outside = 0;
     for (int i = 0; s->p->wrapper && s->p->wrapper[0] && i < r->n_also_strip; i++) {
         size_t al = strlen(r->also_strip[i]);
         if (key_len(s, k) >= al && memcmp(key_name(s, k), r->also_strip[i], al) == 0) {
@@ -347,16 +348,21 @@ static void key_seen(const sim *s, sim_key *k)
     k->seen_off = spl && spl <= UINT16_MAX && kl >= spl && memcmp(key_name(s, k), strip, spl) == 0
                   ? (uint16_t)spl : 0;
     /* under a wrapper that maps strip_prefix only before its own modules, the rest stays whole */
-    if (k->seen_off && s->p->wrapper && s->p->wrapper[0] && r->wrapper_strip_modules_only) {
-        const char *rest = key_name(s, k) + spl;
-        int mod = 0;
-        for (int i = 0; i < r->n_wrapper_modules && !mod; i++) {
-            size_t ml = strlen(r->wrapper_modules[i]);
-            mod = kl - spl > ml && memcmp(rest, r->wrapper_modules[i], ml) == 0 && rest[ml] == '.';
-        }
-        if (!mod)
-            k->seen_off = 0;
-    }
+    if (k->seen_off && s->p->wrapper && s->p->wrapper[0] && r->wrapper_strip_modules_only &&
+        !under_module(key_name(s, k) + spl, kl - spl, r->wrapper_modules, r->n_wrapper_modules))
+        k->seen_off = 0;
+    /* a key without strip_prefix is looked up from the model above it (loader.outer, or the
+     * wrapper), which has its own modules beside the stripped one and no other */
+    const plan *p = s->p;
+    const char *nm = key_name(s, k);
+    int wrapped = p->wrapper && p->wrapper[0] && p->wrapper_class[0];
+    size_t wl = wrapped ? strlen(p->wrapper) : 0; /* the wrapper's module that holds the model */
+    k->outside = !k->seen_off && spl && !r->outer_top && (p->outer_class[0] || wrapped) &&
+                 !(wrapped && kl > wl && memcmp(nm, p->wrapper, wl) == 0) &&
+                 !under_module(nm, kl, r->outer_modules, r->n_outer_modules) &&
+                 !(p->outer_maps && under_module(nm, kl, r->outer_maps, r->n_outer_maps)) &&
+                 !(wrapped && (under_module(nm, kl, r->wrapper_modules, r->n_wrapper_modules) ||
+                               under_module(nm, kl, r->wrapper_keeps, r->n_wrapper_keeps)));
 }
 
 /* The rule after j (-1: the first) that can match: the next bit of the shape's candidates
@@ -400,6 +406,10 @@ static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, const key_s
     }
     if (k->skip >= 0)
         return 0;
+    if (k->outside) { /* the model above never hands it to the rules' loader */
+        sp->param = seen;
+        return 0;
+    }
     const uint64_t *kcand = cand ? cand + 1 : NULL;
     for (int j = next_rule(kcand, -1, r->n_keys); j < r->n_keys && k->rule < 0;
          j = next_rule(kcand, j, r->n_keys)) {
@@ -1157,6 +1167,8 @@ void sim_mapping_fill(const sim *s, const sim_key *k, const char *param, sim_map
     m->guard = key_guard(r, k);
     m->part = key_part(r, k);
     snprintf(m->seen, sizeof m->seen, "%s", key_seen_name(s, k));
+    m->outer = k->seen_off == 0;
+    m->outside = k->outside;
     if (param) {
         snprintf(m->param, sizeof m->param, "%s", param);
         m->layer = param_layer(p, param);
@@ -1164,6 +1176,8 @@ void sim_mapping_fill(const sim *s, const sim_key *k, const char *param, sim_map
         m->layer = -1;
     for (int st = 0; st < p->layout.pp; st++) {
         size_t pi;
+        if (k->outside)
+            continue; /* no stage's model is handed it */
         if (param && strmap_get(&p->stages[st].by_name, param, &pi))
             m->stages |= 1ull << st;
         else if (param && m->guard && sim_pp_missing(p, &p->stages[st], param, m->layer))

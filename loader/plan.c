@@ -1092,6 +1092,26 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
                 snprintf(p->wrapper_class, sizeof p->wrapper_class, "%.*s", (int)cv.slen, cv.s);
         }
     }
+    /* the model above strip_prefix, which looks up a key without the prefix */
+    if (r->outer_class)
+        snprintf(p->outer_class, sizeof p->outer_class, "%s", r->outer_class);
+    else if (r->outer_class_expr) {
+        expr_val cv = {0};
+        if (plan_eval(p, r->outer_class_expr, &env, 0, &cv, err)) {
+            plan_free(p);
+            return CK_EFORMAT;
+        }
+        if (cv.is_str)
+            snprintf(p->outer_class, sizeof p->outer_class, "%.*s", (int)cv.slen, cv.s);
+    }
+    if (r->n_outer_maps) {
+        expr_val mv = {0};
+        if (r->outer_maps_when && plan_eval(p, r->outer_maps_when, &env, 0, &mv, err)) {
+            plan_free(p);
+            return CK_EFORMAT;
+        }
+        p->outer_maps = !r->outer_maps_when || (!mv.is_null && (mv.is_str || mv.v));
+    }
     /* transformers' config classes validate layer_types when vLLM loads config.json */
     if (cfg->n_layer_types >= 0 && cfg->n_layer_types != layers)
         findings_add(f, "lint.config_refused", SEV_ERROR, cfg->path ? cfg->path : "config.json",

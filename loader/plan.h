@@ -82,6 +82,9 @@ typedef struct {
                                   * ("language_model." of a vision-language model), "" when none */
     char wrapper_class[128];     /* the wrapper's class (loader.wrapper.class on this config), ""
                                   * when none or the rules do not say */
+    char outer_class[128];       /* the class of the model above strip_prefix (loader.outer.class
+                                  * on this config), "" when the rules do not say */
+    int outer_maps;              /* loader.outer.maps applies to this config */
     expr_val *lets;              /* (n_lets) the rules' lets evaluated so far, in order */
     int n_lets;
     plan_stage *stages;          /* (layout.pp) */

@@ -24,6 +24,8 @@ typedef struct {          /* 32 bytes: one per key, ~92k of them for DeepSeek-V3
     uint16_t seen_off;    /* the name the loader sees starts here (strip_prefix) */
     uint8_t has_tensor : 1;
     uint8_t bad_shape : 1; /* the tensor's shape is not what its parameter expects */
+    uint8_t outside : 1;  /* without strip_prefix, under none of the modules of the model above
+                           * it (loader.outer, or the wrapper): that model has no such module */
 } sim_key;
 _Static_assert(sizeof(sim_key) == 32, "sim_key grew: it is allocated once per key");
 
@@ -110,6 +112,17 @@ static inline const char *key_name(const sim *s, const sim_key *k)
 static inline const char *key_seen_name(const sim *s, const sim_key *k)
 {
     return key_name(s, k) + k->seen_off;
+}
+
+/* Whether name (len bytes) is one of the modules mods[0 .. n) or a name under one. */
+static inline int under_module(const char *name, size_t len, char *const *mods, int n)
+{
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(mods[i]);
+        if (len >= l && memcmp(name, mods[i], l) == 0 && (len == l || name[l] == '.'))
+            return 1;
+    }
+    return 0;
 }
 
 /* strlen(key_name(s, k)), known for keys with a tensor */

@@ -267,7 +267,7 @@ int keymap_get(const keymap *km, size_t i, keymap_entry *e)
     const sim_param *kp = key_param(&km->s, k);
     e->skip = k->skip;
     e->rule = k->rule;
-    e->param = kp->param;
+    e->param = k->outside ? NULL : kp->param; /* the model above has no module for it */
     e->part = key_part(km->s.p->rules, k);
     e->expert = k->expert;
     return 1;

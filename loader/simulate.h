@@ -43,7 +43,8 @@ const plan *keymap_plan(const keymap *km);
 typedef struct {
     int skip;             /* the skip rule that takes it, -1 */
     int rule;             /* the key rule that maps it, -1: the generic path */
-    const char *param;    /* the parameter it fills, NULL when skipped (valid while km lives) */
+    const char *param;    /* the parameter it fills, NULL when skipped or when the model above
+                           * strip_prefix has no module for it (valid while km lives) */
     const char *part;     /* the fused part, or NULL (the rules') */
     int64_t expert;       /* its routed expert, -1 */
 } keymap_entry;
@@ -87,7 +88,13 @@ typedef struct {
     uint64_t stages;      /* stages that have param */
     uint64_t pp_skipped;  /* stages that skip it (another stage owns it) */
     char why[768];        /* why a stage lacks it, when one does */
+    int outer;            /* the key has no strip_prefix: the model above looks it up */
+    int outside;          /* ... and has no module for it (no stage's model is handed it) */
 } sim_mapping;
+
+/* The loader's exception on stage `stage`'s ranks for a key that m maps and that stage lacks,
+ * in vLLM's words (the stage's error in lint), in buf. */
+void sim_error_line(const plan *p, int stage, const sim_mapping *m, char *buf, size_t size);
 
 /* One key alone, as if known from the index (the key need not be in any checkpoint: `rules
  * explain`): CK_OK, or CK_ENOMEM / CK_EFORMAT with err filled. */

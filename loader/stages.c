@@ -64,11 +64,62 @@ static const rules_skip *skip_meant_for(const plan *p, int layer)
     return NULL;
 }
 
+static void put(char *buf, size_t size, size_t *n, const char *s, size_t len);
+static int is_module(const plan_stage *st, const char *path, size_t len);
+
+/* Appends the names (each without `cut` at its end), joined by ", " (and one before the first
+ * where buf holds some already). */
+static void put_list(char *buf, size_t size, size_t *n, char *const *names, int k, const char *cut)
+{
+    for (int i = 0; i < k; i++) {
+        size_t l = strlen(names[i]), c = strlen(cut);
+        put(buf, size, n, ", ", *n ? 2 : 0);
+        put(buf, size, n, names[i], l >= c && strcmp(names[i] + l - c, cut) == 0 ? l - c : l);
+    }
+}
+
+/* Why a key the model above strip_prefix looks up (sim_key.outside) fails, in a sentence. */
+static void outside_why(const plan *p, const char *seen, char *buf, size_t size)
+{
+    const rules_file *r = p->rules;
+    const char *d = strchr(seen, '.');
+    int first = d ? (int)(d - seen) : (int)strlen(seen), inner = 0;
+    for (int i = 0; i < p->layout.pp && !inner; i++)
+        inner = is_module(&p->stages[i], seen, (size_t)first);
+    char mods[256], pres[256];
+    size_t n = 0, m = 0;
+    if (p->wrapper && p->wrapper[0] && p->wrapper_class[0]) {
+        char *w = (char *)p->wrapper;
+        put_list(mods, sizeof mods, &n, &w, 1, ".");
+        put_list(mods, sizeof mods, &n, r->wrapper_modules, r->n_wrapper_modules, "");
+        put_list(pres, sizeof pres, &m, r->also_strip, r->n_also_strip, "");
+        if (!r->wrapper_strip_modules_only)
+            put_list(pres, sizeof pres, &m, (char **)&r->strip_prefix, 1, "");
+        snprintf(buf, size, "the key starts with none of the prefixes %s hands to its text model (%s), "
+                 "so it looks the key up among its own modules (%s) and finds no '%.*s' there%s",
+                 p->wrapper_class, pres, mods, first, seen, inner ? "; the text model was saved without "
+                 "the prefix its names need (put one back before every such key)" : ", nor has the text model one");
+        return;
+    }
+    char *sp = r->strip_prefix;
+    put_list(mods, sizeof mods, &n, &sp, 1, ".");
+    put_list(mods, sizeof mods, &n, r->outer_modules, r->n_outer_modules, "");
+    snprintf(buf, size, "the key does not start with '%s', so %s looks it up among its own modules (%s) "
+             "and finds no '%.*s' there%s%s%s", r->strip_prefix, p->outer_class, mods, first, seen,
+             inner ? "; the checkpoint was saved from the inner model without the '" : ", nor has the model "
+             "under it one", inner ? r->strip_prefix : "", inner ? "' its names need (put it back before every "
+             "such key)" : "");
+}
+
 /* Why k's parameter is not one of the stage's, in a sentence (seen: the name the loader sees). */
 void sim_explain_missing(const plan *p, const sim_key *k, const sim_param *kp, const char *seen,
                             char *buf, size_t size)
 {
     const rules_file *r = p->rules;
+    if (k->outside) {
+        outside_why(p, seen, buf, size);
+        return;
+    }
     int other = stage_owning(p, kp->param);
     if (k->rule >= 0 && r->keys[k->rule].hazard) {
         snprintf(buf, size, "%s (the key rule at %s line %d)", r->keys[k->rule].hazard, r->path,
@@ -198,24 +249,14 @@ static void class_of(const plan *p, const char *path, char *out, size_t size)
 /* Whether a parameter sits in one of the outer model's own modules (loader.outer.modules). */
 static int outer_param(const rules_file *r, const char *name)
 {
-    for (int i = 0; i < r->n_outer_modules; i++) {
-        size_t n = strlen(r->outer_modules[i]);
-        if (strncmp(name, r->outer_modules[i], n) == 0 && name[n] == '.')
-            return 1;
-    }
-    return 0;
+    return under_module(name, strlen(name), r->outer_modules, r->n_outer_modules);
 }
 
 /* Whether name is in one of mods[0 .. n) (a module, or a name under it), where the model sits
  * under a wrapper. */
 static int in_wrapper_list(const plan *p, char *const *mods, int n, const char *name)
 {
-    for (int i = 0; p->wrapper && p->wrapper[0] && i < n; i++) {
-        size_t l = strlen(mods[i]);
-        if (strncmp(name, mods[i], l) == 0 && (name[l] == '.' || !name[l]))
-            return 1;
-    }
-    return 0;
+    return p->wrapper && p->wrapper[0] && under_module(name, strlen(name), mods, n);
 }
 
 /* A name in one of the wrapper's own modules (loader.wrapper.modules): vLLM names it as it is. */
@@ -253,7 +294,7 @@ static char *vllm_name(const plan *p, const char *nm, int from_wrapper)
 }
 
 static void error_line(const plan *p, const plan_stage *st, const char *param, const char *seen, int outer,
-                       char *buf, size_t size)
+                       int outside, char *buf, size_t size)
 {
     const rules_file *r = p->rules;
     /* a key of the wrapper's own modules is looked up from the wrapper, by its own names */
@@ -262,18 +303,19 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
     /* a key none of the wrapper's prefixes took, outside the model's own outer modules, is
      * looked up from the wrapper too (its WeightsMapper maps only those): every parameter is
      * listed by its full name */
-    int wtop = !wclass && outer && p->wrapper && p->wrapper[0] && pclass && !outer_param(r, seen) &&
-               !wrapper_kept(p, seen);
+    int wtop = !wclass && outside && p->wrapper && p->wrapper[0] && pclass;
     if (wtop)
         wclass = pclass;
     if (wclass)
         outer = 0;
-    /* the wrapper's loader words its own errors (loader.wrapper.error), the model's loader its */
-    const char *fmt = wclass && r->wrapper_error ? r->wrapper_error : r->error_format;
     /* a key without strip_prefix is looked up from the model above it (loader.outer); with
      * loader.outer.top every key is, and the names keep the prefix */
-    int top = r->outer_top && r->outer_class && r->strip_prefix[0] && !outer && !wclass;
-    outer = outer && r->outer_class && r->strip_prefix[0];
+    int top = r->outer_top && p->outer_class[0] && r->strip_prefix[0] && !outer && !wclass;
+    outer = outer && p->outer_class[0] && r->strip_prefix[0];
+    /* the wrapper's loader words its own errors (loader.wrapper.error), the model above its
+     * (loader.outer.error), the model's loader its */
+    const char *fmt = wclass && r->wrapper_error ? r->wrapper_error
+                    : outer && outside && r->outer_error ? r->outer_error : r->error_format;
     size_t pl = strlen(r->strip_prefix);
     size_t n = 0;
     const char *dot = strrchr(seen, '.'), *prev = NULL;
@@ -284,7 +326,7 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
     size_t mlen = dot ? (size_t)(dot - mod) : strlen(mod);
     /* AutoWeightsLoader descends one dotted part at a time while it finds a child module */
     size_t miss = 0, owner = 0;
-    if (wtop) { /* the wrapper has no child of the first part's name */
+    if (wtop || (outer && outside)) { /* the model above has no child of the first part's name */
         const char *d1 = strchr(seen, '.');
         miss = d1 ? (size_t)(d1 - seen) : strlen(seen);
     } else if (strstr(fmt, "{missing}") || strstr(fmt, "{owner")) {
@@ -323,7 +365,7 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
             if (wclass && (q[1] == 'm' || !path[0]))
                 snprintf(cls, sizeof cls, "%s", wclass);
             else if ((outer && !path[0]) || (top && q[1] == 'm'))
-                snprintf(cls, sizeof cls, "%s", r->outer_class);
+                snprintf(cls, sizeof cls, "%s", p->outer_class);
             else
                 class_of(p, path, cls, sizeof cls);
             put(buf, size, &n, cls, strlen(cls));
@@ -388,6 +430,11 @@ static void converter_key(const sim *s, const sim_key *k, sim_stage *out, ck_fin
     out->loaded++;
 }
 
+void sim_error_line(const plan *p, int stage, const sim_mapping *m, char *buf, size_t size)
+{
+    error_line(p, &p->stages[stage], m->param, m->seen, m->outer, m->outside, buf, size);
+}
+
 /* A key whose parameter stage si does not have: dropped (a bias the model lacks: returns 1),
  * skipped (another stage owns its layer and the path has the guard), or the loader's exception. */
 static int key_not_here(const sim *s, int si, const sim_key *k, const sim_param *kp, sim_stage *out,
@@ -396,7 +443,7 @@ static int key_not_here(const sim *s, int si, const sim_key *k, const sim_param 
     const plan *p = s->p;
     const rules_file *r = p->rules;
     const plan_stage *st = &p->stages[si];
-    size_t pl = r->builds_model && !kp->stages ? strlen(kp->param) : 0;
+    size_t pl = r->builds_model && !kp->stages && !k->outside ? strlen(kp->param) : 0;
     if (pl > 5 && strcmp(kp->param + pl - 5, ".bias") == 0) { /* the loaders drop a bias the model lacks */
         /* counted where the model has the linear (not a layer beyond its own): a parameter of
          * the module under any suffix a scheme of this plan gives it, or an unconverted "weight" */
@@ -411,7 +458,7 @@ static int key_not_here(const sim *s, int si, const sim_key *k, const sim_param 
             }
         return 0;
     }
-    if (key_guard(r, k) && sim_pp_missing(p, st, kp->param, kp->layer)) {
+    if (!k->outside && key_guard(r, k) && sim_pp_missing(p, st, kp->param, kp->layer)) {
         out->skipped_pp++;
         return 0;
     }
@@ -421,7 +468,7 @@ static int key_not_here(const sim *s, int si, const sim_key *k, const sim_param 
         sim_explain_missing(p, k, kp, kname + k->seen_off, why, sizeof why);
     else
         snprintf(why, sizeof why, "no rule of %s takes this name", r->name);
-    error_line(p, st, kp->param, kname + k->seen_off, k->seen_off == 0, line, sizeof line);
+    error_line(p, st, kp->param, kname + k->seen_off, k->seen_off == 0, k->outside, line, sizeof line);
     const char *file = s->ck->shards[k->shard].name;
     if (!r->raises) {
         findings_add(o, "lint.unused", SEV_WARNING, file, kname, CK_NO_OFFSET, "%s warns "
@@ -435,11 +482,19 @@ static int key_not_here(const sim *s, int si, const sim_key *k, const sim_param 
         snprintf(out->error, sizeof out->error, "%s", line);
         snprintf(out->error_key, sizeof out->error_key, "%s", kname);
         snprintf(out->error_file, sizeof out->error_file, "%s", file);
+        /* vLLM's list of parameters may fill the finding: cut it so that the reason still fits
+         * (the stage's error keeps it whole) */
+        int room = 1800 - (int)strlen(why), ll = (int)strlen(line);
+        if (room < 200)
+            room = 200;
         findings_add(o, "lint.keyerror", SEV_ERROR, file, kname, CK_NO_OFFSET, "the load "
-                     "fails here first: %s: %s", line, why);
+                     "fails here first: %.*s%s: %s", ll > room ? room : ll, line, ll > room ? " ..." : "", why);
     } else if (!r->builds_model)
         findings_add(o, "lint.unexpected", SEV_ERROR, file, kname, CK_NO_OFFSET, "is not in "
                      "the converter's table either (%s)", line);
+    else if (k->outside)
+        findings_add(o, "lint.unexpected", SEV_ERROR, file, kname, CK_NO_OFFSET, "lacks the "
+                     "prefix too, and the model above has no module for it either (%s)", line);
     else
         findings_add(o, "lint.unexpected", SEV_ERROR, file, kname, CK_NO_OFFSET, "maps to "
                      "'%s', which these ranks do not have (%s): %s", kp->param, line, why);
@@ -563,7 +618,7 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
             converter_key(s, k, out, o);
             continue;
         }
-        int found = r->builds_model && (kp->stages >> si & 1);
+        int found = r->builds_model && !k->outside && (kp->stages >> si & 1);
         if (found)
             pi = si == kp->own_st ? kp->own_pi : (strmap_get(&st->by_name, kp->param, &pi), pi);
         if (!found) {

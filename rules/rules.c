@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdarg.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +188,17 @@ static int get_expr(rctx *c, const cJSON *x, const char *path, expr **out)
         return rfail(c, path, e.col, "bad expression \"%s\": column %d: %s", x->valuestring,
                      e.col, e.msg);
     return 0;
+}
+
+/* Whether s is a name: a letter or '_', then letters, digits and '_'. */
+static int is_identifier(const char *s)
+{
+    if (!(isalpha((unsigned char)*s) || *s == '_'))
+        return 0;
+    while (*++s)
+        if (!(isalnum((unsigned char)*s) || *s == '_'))
+            return 0;
+    return 1;
 }
 
 static int get_opt_expr(rctx *c, const cJSON *obj, const char *path, const char *key, expr **out)
@@ -733,13 +745,37 @@ static int parse_loader(rctx *c, const cJSON *root)
     }
     const cJSON *ou = cJSON_GetObjectItemCaseSensitive(ld, "outer");
     if (ou) {
-        static const char *const ok[] = {"class", "modules", "top", NULL};
+        static const char *const ok[] = {"class", "modules", "top", "maps", "error", NULL};
+        static const char *const mk[] = {"when", "modules", NULL};
         const cJSON *om = cJSON_IsObject(ou) ? cJSON_GetObjectItemCaseSensitive(ou, "modules") : NULL;
+        const cJSON *oc = cJSON_IsObject(ou) ? cJSON_GetObjectItemCaseSensitive(ou, "class") : NULL;
+        const cJSON *mp = cJSON_IsObject(ou) ? cJSON_GetObjectItemCaseSensitive(ou, "maps") : NULL;
         if (!cJSON_IsObject(ou))
             return rfail(c, "$.loader.outer", 0, "must be an object: {\"class\": NAME, \"modules\": [NAME, ...]}");
-        if (check_fields(c, ou, "$.loader.outer", ok) || get_string(c, ou, "$.loader.outer", "class", 1, &r->outer_class) ||
-            (om && get_string_array(c, om, "$.loader.outer.modules", &r->outer_modules, &r->n_outer_modules)))
+        if (check_fields(c, ou, "$.loader.outer", ok) ||
+            (om && get_string_array(c, om, "$.loader.outer.modules", &r->outer_modules, &r->n_outer_modules)) ||
+            get_string(c, ou, "$.loader.outer", "error", 0, &r->outer_error))
             return -1;
+        /* a class name as it is, or an expression that gives one */
+        if (cJSON_IsString(oc) && is_identifier(oc->valuestring)) {
+            if (get_string(c, ou, "$.loader.outer", "class", 1, &r->outer_class))
+                return -1;
+        } else if (!oc)
+            return rfail(c, "$.loader.outer", 0, "missing field \"class\"");
+        else if (get_opt_expr(c, ou, "$.loader.outer", "class", &r->outer_class_expr))
+            return -1;
+        if (mp) {
+            const cJSON *mm = cJSON_IsObject(mp) ? cJSON_GetObjectItemCaseSensitive(mp, "modules") : NULL;
+            if (!mm)
+                return rfail(c, "$.loader.outer.maps", 0, "must be an object: {\"when\": EXPR, \"modules\": [NAME, ...]}");
+            if (check_fields(c, mp, "$.loader.outer.maps", mk) ||
+                get_string_array(c, mm, "$.loader.outer.maps.modules", &r->outer_maps, &r->n_outer_maps) ||
+                get_opt_expr(c, mp, "$.loader.outer.maps", "when", &r->outer_maps_when))
+                return -1;
+            for (int i = 0; i < r->n_outer_maps; i++)
+                if (!r->outer_maps[i][0] || strchr(r->outer_maps[i], '.'))
+                    return rfail(c, "$.loader.outer.maps.modules", 0, "a module is a name without dots");
+        }
         const cJSON *top = cJSON_GetObjectItemCaseSensitive(ou, "top");
         if (top && !cJSON_IsBool(top))
             return rfail(c, "$.loader.outer.top", 0, "must be true or false");
@@ -1143,7 +1179,11 @@ void rules_free(rules_file *r)
     free(r->error_format);
     free(r->strict_error);
     free(r->outer_class);
+    expr_free(r->outer_class_expr);
     free_strings(r->outer_modules, r->n_outer_modules);
+    free_strings(r->outer_maps, r->n_outer_maps);
+    expr_free(r->outer_maps_when);
+    free(r->outer_error);
     expr_free(r->strict_when);
     free_strings(r->model_types, r->n_model_types);
     free_strings(r->architectures, r->n_architectures);

@@ -281,10 +281,20 @@ typedef struct {
     int n_classes;
     char *outer_class;   /* loader.outer: the class of the model above strip_prefix (vLLM's
                           * *ForCausalLM), which names the error for a key without the prefix;
-                          * NULL when the rules do not say */
+                          * NULL when the rules do not say or give it by an expression */
+    expr *outer_class_expr; /* loader.outer.class as an expression of the configuration (one
+                          * rules file for several architectures), or NULL */
     char **outer_modules;/* its modules beside the stripped one ("lm_head"), whose parameters keep
                           * their names there; (n_outer_modules) */
     int n_outer_modules;
+    char **outer_maps;   /* loader.outer.maps: modules of the stripped model that the outer model's
+                          * loader also takes without the prefix, where outer_maps_when holds
+                          * (MistralForCausalLM's consolidated names: layers, norm); (n_outer_maps) */
+    int n_outer_maps;
+    expr *outer_maps_when;
+    char *outer_error;   /* loader.outer.error: how the outer model raises for a key it has no
+                          * module for, where error_format is the stripped model's own loader's
+                          * (DeepSeek's KeyError); NULL: error_format */
     int outer_top;       /* loader.outer.top: the loader walks every key from the outer model
                           * (vLLM's Transformers backend: AutoWeightsLoader over
                           * TransformersForCausalLM), so its errors name keys and parameters with

@@ -399,6 +399,15 @@ START_TEST(test_rules_errors)
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n \"loader\": {\"name\": \"l\", \"wrapper\": {\"prefix\": \"lm.\", "
          "\"class\": \"W\", \"modules\": [\"vision_tower.x\"]}}}", "$.loader.wrapper.modules", 2, 80,
          "a module is a name without dots"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n \"loader\": {\"name\": \"l\", \"outer\": {\"modules\": []}}}",
+         "$.loader.outer", 2, 35, "missing field \"class\""},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n \"loader\": {\"name\": \"l\", \"outer\": {\"class\": \"A ?\"}}}",
+         "$.loader.outer.class", 2, 49, "bad expression \"A ?\""},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n \"loader\": {\"name\": \"l\", \"outer\": {\"class\": \"A\", "
+         "\"maps\": {\"modules\": [\"layers.0\"]}}}}", "$.loader.outer.maps.modules", 2, 70,
+         "a module is a name without dots"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n \"loader\": {\"name\": \"l\", \"outer\": {\"class\": \"A\", "
+         "\"maps\": [\"layers\"]}}}", "$.loader.outer.maps", 2, 58, "must be an object"},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
         rules_file r;
