@@ -283,10 +283,11 @@ static int variant_dims(const plan *p, dense_dims *d, ck_err *err)
     d->post = strcmp(block, "post") == 0;
     if (!d->sandwich && !d->parallel && !d->post && strcmp(block, "pre") != 0)
         return fwd_unknown(p, FWD_BLOCK, block, "pre, sandwich, parallel, post", err);
-    d->qk_whole = strcmp(qkn, "whole") == 0;
+    d->qk_tp = strcmp(qkn, "whole_tp") == 0;
+    d->qk_whole = d->qk_tp || strcmp(qkn, "whole") == 0;
     d->qk_l2 = strcmp(qkn, "l2_after_rope") == 0;
     if (!d->qk_whole && !d->qk_l2 && strcmp(qkn, "head") != 0)
-        return fwd_unknown(p, FWD_QK_NORM, qkn, "head, whole, l2_after_rope", err);
+        return fwd_unknown(p, FWD_QK_NORM, qkn, "head, whole, whole_tp, l2_after_rope", err);
     d->plain_mlp = strcmp(mlp, "plain") == 0;
     if (!d->plain_mlp && strcmp(mlp, "gated") != 0)
         return fwd_unknown(p, FWD_MLP, mlp, "gated, plain", err);
@@ -423,10 +424,13 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     if (d->mla && (d->window || d->attn_softcap > 0 || d->attn_scale > 0))
         return fwd_fail(p, FWD_ATTENTION, CK_EUSAGE, err, "latent attention with a sliding window, soft cap or "
                         "scale", "", "these for grouped-query attention only");
-    if ((d->sandwich || d->parallel || d->post || d->qk_whole || d->plain_mlp) && (d->mla || d->experts))
-        return fwd_fail(p, d->plain_mlp ? FWD_MLP : d->qk_whole ? FWD_QK_NORM : FWD_BLOCK, CK_EUSAGE, err,
-                        "sandwich or post norms, a parallel block, whole-projection q/k norms or a plain MLP with "
-                        "latent attention or experts", "", "them for dense grouped-query decoders only");
+    if ((d->sandwich || d->parallel || d->post || d->plain_mlp) && (d->mla || d->experts))
+        return fwd_fail(p, d->plain_mlp ? FWD_MLP : FWD_BLOCK, CK_EUSAGE, err,
+                        "sandwich or post norms, a parallel block or a plain MLP with latent attention or experts",
+                        "", "them for dense grouped-query decoders only");
+    if (d->qk_whole && d->mla)
+        return fwd_fail(p, FWD_QK_NORM, CK_EUSAGE, err, "whole-projection q/k norms with latent attention", "",
+                        "them for grouped-query attention only");
     if (!d->shared_ungated && !d->shared_plain && strcmp(shared, "gated") != 0 && strcmp(shared, "none") != 0)
         return fwd_unknown(p, FWD_SHARED, shared, "gated, ungated, plain, none", err);
     if (strcmp(c->rope_type, "default") != 0 && strcmp(c->rope_type, "llama3") != 0 &&
@@ -442,7 +446,11 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     const cfg_field *rs = config_field(c, "routed_scaling_factor");
     d->rscale = rs && rs->kind == CFG_NUMBER ? rs->num : 1.0;
     d->index_topk = cfg_int(c, "index_topk", 0);
-    d->rot = c->rope_partial > 0 && c->rope_partial < 1 ? (int64_t)((double)d->head_dim * c->rope_partial) : d->head_dim;
+    int64_t rdim = 0; /* the rules' rotary dims where the config has no partial_rotary_factor */
+    if ((rc = fwd_int(p, FWD_ROTARY_DIM, d->head_dim, &rdim, err)))
+        return rc;
+    d->rot = c->rope_partial > 0 && c->rope_partial < 1 ? (int64_t)((double)d->head_dim * c->rope_partial)
+           : c->rope_partial > 0 ? d->head_dim : rdim;
     if (d->rot % 2 || d->rot < 2)
         return ck_err_set(err, CK_EUSAGE, c->path, "partial_rotary_factor", CK_NO_OFFSET, "%lld rotary dims of a "
                           "%lld-wide head: not an even number of at least 2; check head_dim and "
@@ -654,7 +662,7 @@ static int noaux_select(const dense_dims *d, const float *logit, const float *bi
     }
     for (size_t e = 0; e < E; e++) {
         sc[e] = sigmoid(logit[e]);
-        ch[e] = sc[e] + bias[e];
+        ch[e] = sc[e] + (bias ? bias[e] : 0);
     }
     for (size_t g = 0; g < G; g++) {
         double a = -INFINITY, b = -INFINITY;
@@ -774,8 +782,15 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
     const float *gate = W(RH(d, R), p, gname, l, 1, E * H, err), *bias = NULL;
     if (!gate)
         return err->code;
-    if (d->noaux && !(bias = W(RH(d, R), p, bname, l, 1, E, err)))
-        return err->code;
+    if (d->noaux) { /* the correction bias under the gate (DeepSeek) or beside it (MiniMax-M2), or
+                     * none (MiniMax-M2 without use_routing_bias: the scores alone choose) */
+        if (!(bias = W(RH(d, R), p, bname, l, 0, E, err)) && !err->code) {
+            snprintf(bname, sizeof bname, "layers.%%lld.%s.e_score_correction_bias", d->moe);
+            bias = W(RH(d, R), p, bname, l, 0, E, err);
+        }
+        if (err->code)
+            return err->code;
+    }
     const float *lbias = W(RH(d, R), p, lname, l, 0, E, err); /* gpt-oss's router bias */
     if (!lbias && err->code)
         return err->code;
@@ -1240,7 +1255,7 @@ static int qk_norm_whole(const plan *p, const dense_dims *d, rank_load *const *R
 {
     int tp = p->layout.tp;
     size_t hd = (size_t)d->head_dim, qkv = (hq + 2 * hkv) * hd;
-    if (d->kv_heads % tp != 0) { /* replicated key/value heads do not tile the whole k */
+    if (!d->qk_tp && d->kv_heads % tp != 0) { /* replicated key/value heads do not tile the whole k */
         char name[96];
         snprintf(name, sizeof name, kfmt, (long long)l);
         return ck_err_set(err, CK_EUSAGE, p->rules->path, name, CK_NO_OFFSET, "vLLM loads this layout, but its "
@@ -1257,14 +1272,17 @@ static int qk_norm_whole(const plan *p, const dense_dims *d, rank_load *const *R
             for (int r = 0; r < tp; r++)
                 for (size_t i = 0; i < w; i++)
                     ss += (double)a[((size_t)r * T + t) * qkv + off + i] * a[((size_t)r * T + t) * qkv + off + i];
+            /* the mean over ranks of each one's mean square (replicated heads counted each time) */
             float inv = (float)(1.0 / sqrt(ss / (double)whole + d->eps));
             for (int r = 0; r < tp; r++) {
-                const float *nw = W(R[r], p, part ? kfmt : qfmt, l, 1, whole, err);
+                const float *nw = W(R[r], p, part ? kfmt : qfmt, l, 1, d->qk_tp ? w : whole, err);
                 if (!nw)
                     return err->code;
+                if (!d->qk_tp) /* whole on every rank: this rank's part of it */
+                    nw += (size_t)r * w;
                 float *y = a + ((size_t)r * T + t) * qkv + off;
                 for (size_t i = 0; i < w; i++)
-                    y[i] = y[i] * inv * (float)(nw[(size_t)r * w + i] + d->norm_off);
+                    y[i] = y[i] * inv * (float)(nw[i] + d->norm_off);
             }
         }
     }

@@ -59,7 +59,8 @@ typedef struct {
     double temp_floor;       /* the rules' attn_temperature_floor: the position from which Llama 4's
                               * temperature tuning changes the scores of its layers without rotary
                               * (floor_scale); 0: none */
-    int64_t rot;             /* rotary dims of a head (partial_rotary_factor), head_dim otherwise */
+    int64_t rot;             /* rotary dims of a head (partial_rotary_factor, else the rules'
+                              * rotary_dim), head_dim otherwise */
     int64_t max_len;         /* the deployment's max_model_len (plan_layout), 0: vLLM's default */
     /* what Gemma-style decoders change (rules "forward": norm_offset, block, act, embed_scale,
      * attn_scale_dim, attn_softcap, final_softcap, window, sliding) */
@@ -79,6 +80,7 @@ typedef struct {
                               * is added (OLMo 2) */
     int qk_whole;            /* q_norm and k_norm over the whole q and k projections, summed over
                               * the ranks (OLMo 2), not over each head */
+    int qk_tp;               /* ... with each rank's slice of the weights (MiniMax-M2: "whole_tp") */
     int plain_mlp;           /* act(mlp_in(x)) then mlp_out, no gate (StarCoder2) */
     char mlp_in[32], mlp_out[32]; /* the MLP's modules: gate_up_proj and down_proj, or c_fc and c_proj */
     int layernorm;           /* norms subtract the mean first (Cohere's LayerNorm, no bias) */

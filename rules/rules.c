@@ -424,8 +424,8 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
     if (parts) {
         char pp[512];
         path_of(pp, sizeof pp, path, "parts", 0);
-        if (!cJSON_IsArray(parts) || cJSON_GetArraySize(parts) < 2)
-            return rfail(c, pp, 0, "\"parts\" must list at least two parts");
+        if (!cJSON_IsArray(parts) || cJSON_GetArraySize(parts) < 1)
+            return rfail(c, pp, 0, "\"parts\" must list at least two parts, or one that gives its \"heads\"");
         pr->parts = calloc((size_t)cJSON_GetArraySize(parts), sizeof *pr->parts);
         if (!pr->parts)
             return rfail(c, pp, 0, "out of memory");
@@ -447,6 +447,9 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
                 get_opt_expr(c, e, ep, "heads", &part->heads))
                 return -1;
         }
+        /* one part alone is a split by heads (MiniMax-M2's k_norm, replicated with its heads) */
+        if (pr->n_parts == 1 && !pr->parts[0].heads)
+            return rfail(c, pp, 0, "\"parts\" must list at least two parts, or one that gives its \"heads\"");
     }
     return 0;
 }
@@ -1305,6 +1308,7 @@ const char *rules_forward_name(int which)
                                                  "attn_scale", "logit_scale", "logit_divisor", "norm", "rope_style",
                                                  "rope", "gate", "attn_module", "embedding", "qk_norm", "mlp", "mlp_in",
                                                  "mlp_out", "norm_eps", "residual_depth_scale", "logit_width_base",
-                                                 "mlp_module", "mlp_inter", "chunk", "chunked", "attn_temperature_floor"};
+                                                 "mlp_module", "mlp_inter", "chunk", "chunked", "attn_temperature_floor",
+                                                 "rotary_dim"};
     return which >= 0 && which < FWD_COUNT ? names[which] : "?";
 }

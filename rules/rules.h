@@ -221,7 +221,9 @@ typedef enum {
                           * all, Qwen3) or "whole" (the whole q and k projections, their weights
                           * whole on every rank: OLMo 2) or "l2_after_rope" (each head of q and
                           * k RMS-normed without a weight after the rotary, on the layers that
-                          * rotate: Llama 4's use_qk_norm) */
+                          * rotate: Llama 4's use_qk_norm) or "whole_tp" (the whole projections
+                          * as "whole", each rank holding its slice of the weights, k's cut by
+                          * key-value head where TP replicates them: MiniMax-M2) */
     FWD_MLP,             /* "gated" (default: act(gate) * up over the fused gate_up_proj) or
                           * "plain" (act(up), StarCoder2's c_fc -> c_proj, biases where stored) */
     FWD_MLP_IN,          /* the MLP's input and output modules: "gate_up_proj" and "down_proj"
@@ -243,6 +245,8 @@ typedef enum {
     FWD_TEMP_FLOOR,      /* the position from which attention temperature tuning changes the
                           * scores on the layers without rotary (Llama 4's floor_scale; 0: none):
                           * check refuses that many tokens */
+    FWD_ROTARY_DIM,      /* the rotary dims of a head where the config gives no
+                          * partial_rotary_factor (MiniMax-M2's rotary_dim; default head_dim) */
     FWD_COUNT
 } rules_fwd;
 

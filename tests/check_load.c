@@ -433,7 +433,8 @@ START_TEST(test_check_cli_reference)
                                  "moe/tiny-qwen3-vl-moe", "moe/tiny-kimi-k25", "moe/tiny-qwen3-moe-bf16",
                                  "oracle/variants/kimi-k25-legacy-layer-names", "real/tiny-gemma3-mm",
                                  "oracle/variants/gemma3-mm-language-model-names", "real/tiny-mistral3",
-                                 "oracle/variants/mistral3-language-model-names", "real/tiny-qwen2-vl"};
+                                 "oracle/variants/mistral3-language-model-names", "real/tiny-qwen2-vl",
+                                 "moe/tiny-minimax-m2", "oracle/variants/minimax-m2-mtp-module"};
     for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s --tp 2%s", refd[i], strstr(refd[i], "glm4-moe") ? "" : " --pp 2");
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
@@ -453,6 +454,10 @@ START_TEST(test_check_cli_reference)
      * reference), under EP too; blocks whose scales are gone are named with what to do */
     free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/moe/tiny-gpt-oss-mxfp4 --tp 2 --ep"));
     free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/moe/tiny-kimi-k25 --tp 2 --ep"));
+    /* MiniMax-M2's q/k norms over the whole projections, each rank its slice of the weights: at TP 4
+     * its 2 key/value heads are replicated and k_norm cut by head, the variance the ranks' mean */
+    free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/moe/tiny-minimax-m2 --tp 4"));
+    free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/moe/tiny-minimax-m2 --tp 4 --ep"));
     /* Qwen3-Next's gated DeltaNet layers under EP too; its 2 key heads over TP 4: vLLM loads, its
      * forward cannot run, and check says why */
     free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/moe/tiny-qwen3-next --tp 2 --ep"));
