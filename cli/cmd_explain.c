@@ -63,7 +63,9 @@ static int print_mapping(const plan *p, const rules_file *r, const sim_mapping *
                r->skips[m->skip].reason);
         return 0;
     }
-    if (m->rule >= 0)
+    if (m->outside)
+        printf("  '%s' lacks the model's prefix: the model above looks it up among its own modules\n", m->seen);
+    else if (m->rule >= 0)
         printf("  maps to '%s'%s%s by the key rule at %s line %d\n", m->param,
                m->part ? ", part " : "", m->part ? m->part : "", r->path, r->keys[m->rule].line);
     else

@@ -44,6 +44,11 @@ static int mapping(void *vctx, const char *key, char lines[][256], int max)
                  c->r->skips[m.skip].line, c->r->skips[m.skip].reason);
         return n;
     }
+    if (m.outside) {
+        snprintf(lines[n++], 256, "lacks the model's prefix: the model above looks it up and has no "
+                 "module for it, so every rank raises");
+        return n;
+    }
     char how[120];
     if (m.rule >= 0)
         snprintf(how, sizeof how, "key rule at %.80s line %d", c->r->path, c->r->keys[m.rule].line);

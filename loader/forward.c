@@ -446,6 +446,10 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     const cfg_field *rs = config_field(c, "routed_scaling_factor");
     d->rscale = rs && rs->kind == CFG_NUMBER ? rs->num : 1.0;
     d->index_topk = cfg_int(c, "index_topk", 0);
+    int64_t cb = 1;
+    if ((rc = fwd_int(p, FWD_CORR_BIAS, 1, &cb, err)))
+        return rc;
+    d->corr_bias = cb != 0;
     int64_t rdim = 0; /* the rules' rotary dims where the config has no partial_rotary_factor */
     if ((rc = fwd_int(p, FWD_ROTARY_DIM, d->head_dim, &rdim, err)))
         return rc;
@@ -782,13 +786,14 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
     const float *gate = W(RH(d, R), p, gname, l, 1, E * H, err), *bias = NULL;
     if (!gate)
         return err->code;
-    if (d->noaux) { /* the correction bias under the gate (DeepSeek) or beside it (MiniMax-M2), or
-                     * none (MiniMax-M2 without use_routing_bias: the scores alone choose) */
+    if (d->noaux && d->corr_bias) { /* the correction bias under the gate (DeepSeek) or beside it
+                                     * (MiniMax-M2); without it (MiniMax-M2 without use_routing_bias)
+                                     * the scores alone choose */
         if (!(bias = W(RH(d, R), p, bname, l, 0, E, err)) && !err->code) {
             snprintf(bname, sizeof bname, "layers.%%lld.%s.e_score_correction_bias", d->moe);
-            bias = W(RH(d, R), p, bname, l, 0, E, err);
+            bias = W(RH(d, R), p, bname, l, 1, E, err);
         }
-        if (err->code)
+        if (!bias)
             return err->code;
     }
     const float *lbias = W(RH(d, R), p, lname, l, 0, E, err); /* gpt-oss's router bias */

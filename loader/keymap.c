@@ -360,7 +360,8 @@ static void key_seen(const sim *s, sim_key *k)
     k->outside = !k->seen_off && spl && !r->outer_top && (p->outer_class[0] || wrapped) &&
                  !(wrapped && kl > wl && memcmp(nm, p->wrapper, wl) == 0) &&
                  !under_module(nm, kl, r->outer_modules, r->n_outer_modules) &&
-                 !(p->outer_maps && under_module(nm, kl, r->outer_maps, r->n_outer_maps)) &&
+                 /* the model above maps these itself; a wrapper's mapper does not */
+                 !(!wrapped && p->outer_maps && under_module(nm, kl, r->outer_maps, r->n_outer_maps)) &&
                  !(wrapped && (under_module(nm, kl, r->wrapper_modules, r->n_wrapper_modules) ||
                                under_module(nm, kl, r->wrapper_keeps, r->n_wrapper_keeps)));
 }
@@ -396,7 +397,7 @@ static int map_one(sim *s, sim_key *k, when_memo *sm, when_memo *km, const key_s
     for (int j = next_rule(cand, -1, r->n_skips); j < r->n_skips && k->skip < 0;
          j = next_rule(cand, j, r->n_skips)) {
         const rules_skip *sk = &r->skips[j];
-        if (!match_key(sc, 0, j, &sk->key, seen, sl, v, &pl))
+        if ((k->outside && sk->inner) || !match_key(sc, 0, j, &sk->key, seen, sl, v, &pl))
             continue;
         int t = when_true(s, &sm[j], &sk->key, sk->when, sk->line, v, err);
         if (t < 0)
@@ -998,7 +999,7 @@ static void *map_worker_run(void *arg)
                 w->failed = 1;
                 goto out;
             }
-            if (k->has_tensor && k->skip < 0)
+            if (k->has_tensor && k->skip < 0 && !k->outside) /* an outside key is copied nowhere */
                 k->bad_shape = !shape_expected(s, k, smemo, wmemo);
         }
     }

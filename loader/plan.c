@@ -1101,8 +1101,13 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
             plan_free(p);
             return CK_EFORMAT;
         }
-        if (cv.is_str)
-            snprintf(p->outer_class, sizeof p->outer_class, "%.*s", (int)cv.slen, cv.s);
+        if (!cv.is_str) {
+            ck_err_set(err, CK_EFORMAT, r->path, "$.loader.outer.class", CK_NO_OFFSET, "the expression gives "
+                       "no class name (a string) on this config.json");
+            plan_free(p);
+            return CK_EFORMAT;
+        }
+        snprintf(p->outer_class, sizeof p->outer_class, "%.*s", (int)cv.slen, cv.s);
     }
     if (r->n_outer_maps) {
         expr_val mv = {0};

@@ -86,7 +86,7 @@ static void outside_why(const plan *p, const char *seen, char *buf, size_t size)
     int first = d ? (int)(d - seen) : (int)strlen(seen), inner = 0;
     for (int i = 0; i < p->layout.pp && !inner; i++)
         inner = is_module(&p->stages[i], seen, (size_t)first);
-    char mods[256], pres[256];
+    char mods[256] = "", pres[256] = "";
     size_t n = 0, m = 0;
     if (p->wrapper && p->wrapper[0] && p->wrapper_class[0]) {
         char *w = (char *)p->wrapper;
@@ -897,7 +897,7 @@ void sim_check_dtypes(sim *s)
     for (size_t i = 0; i < s->n; i++) {
         const sim_key *k = &s->keys[i];
         const sim_param *kp = key_param(s, k);
-        if (!k->has_tensor || kp->own_st < 0 || k->bad_shape)
+        if (!k->has_tensor || kp->own_st < 0 || k->bad_shape || k->outside)
             continue; /* an index entry without its shard's header, a key skipped, or one whose
                        * shape is wrong too (lint.shape says so; the copy fails on it) */
         const plan_param *pp = &p->stages[kp->own_st].params[kp->own_pi];

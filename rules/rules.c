@@ -511,12 +511,18 @@ static int parse_key(rctx *c, const cJSON *o, const char *path, rules_key *k)
 
 static int parse_skip(rctx *c, const cJSON *o, const char *path, rules_skip *s)
 {
-    static const char *const known[] = {"key", "when", "reason", NULL};
+    static const char *const known[] = {"key", "when", "reason", "inner", NULL};
     if (!cJSON_IsObject(o))
         return rfail(c, path, 0, "a skip must be an object");
     if (check_fields(c, o, path, known) || get_pattern(c, o, path, "key", &s->key) ||
         get_opt_expr(c, o, path, "when", &s->when) || get_string(c, o, path, "reason", 1, &s->reason))
         return -1;
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(o, "inner");
+    if (in && !cJSON_IsBool(in)) {
+        char ip[512];
+        return rfail(c, path_of(ip, sizeof ip, path, "inner", 0), 0, "must be true or false");
+    }
+    s->inner = cJSON_IsTrue(in);
     s->line = line_of(c, path);
     return 0;
 }
@@ -1309,6 +1315,6 @@ const char *rules_forward_name(int which)
                                                  "rope", "gate", "attn_module", "embedding", "qk_norm", "mlp", "mlp_in",
                                                  "mlp_out", "norm_eps", "residual_depth_scale", "logit_width_base",
                                                  "mlp_module", "mlp_inter", "chunk", "chunked", "attn_temperature_floor",
-                                                 "rotary_dim"};
+                                                 "rotary_dim", "correction_bias"};
     return which >= 0 && which < FWD_COUNT ? names[which] : "?";
 }

@@ -127,6 +127,8 @@ typedef struct {
     pattern key;
     expr *when;
     char *reason;
+    int inner;           /* "inner": true: the stripped model's loader skips it, so a key without
+                          * strip_prefix, which the model above looks up, is not skipped */
     int line;
 } rules_skip;
 
@@ -247,6 +249,8 @@ typedef enum {
                           * check refuses that many tokens */
     FWD_ROTARY_DIM,      /* the rotary dims of a head where the config gives no
                           * partial_rotary_factor (MiniMax-M2's rotary_dim; default head_dim) */
+    FWD_CORR_BIAS,       /* grouped_sigmoid: whether the choice adds e_score_correction_bias (1,
+                          * under the gate or beside it; MiniMax-M2: use_routing_bias) */
     FWD_COUNT
 } rules_fwd;
 

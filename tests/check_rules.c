@@ -408,6 +408,8 @@ START_TEST(test_rules_errors)
          "a module is a name without dots"},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n \"loader\": {\"name\": \"l\", \"outer\": {\"class\": \"A\", "
          "\"maps\": [\"layers\"]}}}", "$.loader.outer.maps", 2, 58, "must be an object"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"skips\": [{\"key\": \"a\", \"reason\": \"r\", \"inner\": 1}]}", "$.skips[0].inner", 2, 49, "must be true or false"},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
         rules_file r;
