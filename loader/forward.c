@@ -280,6 +280,15 @@ static int variant_dims(const plan *p, dense_dims *d, ck_err *err)
     d->norm_off = (double)noff;
     d->sandwich = strcmp(block, "sandwich") == 0;
     d->parallel = strcmp(block, "parallel") == 0;
+    char pa[48], pm[48], po[48]; /* the norms around the attention and the MLP */
+    if ((rc = fwd_str(p, FWD_POST_ATTN_NORM, "post_attention_layernorm", pa, sizeof pa, err)) ||
+        (rc = fwd_str(p, FWD_PRE_MLP_NORM, d->sandwich ? "pre_feedforward_layernorm" : "post_attention_layernorm",
+                      pm, sizeof pm, err)) ||
+        (rc = fwd_str(p, FWD_POST_MLP_NORM, "post_feedforward_layernorm", po, sizeof po, err)))
+        return rc;
+    snprintf(d->n_post_attn, sizeof d->n_post_attn, "layers.%%lld.%s.weight", pa);
+    snprintf(d->n_pre_mlp, sizeof d->n_pre_mlp, "layers.%%lld.%s.weight", pm);
+    snprintf(d->n_post_mlp, sizeof d->n_post_mlp, "layers.%%lld.%s.weight", po);
     d->post = strcmp(block, "post") == 0;
     if (!d->sandwich && !d->parallel && !d->post && strcmp(block, "pre") != 0)
         return fwd_unknown(p, FWD_BLOCK, block, "pre, sandwich, parallel, post", err);
@@ -1588,7 +1597,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     }
     if ((rc = parts_add(d, parts, tp, Tz * H, sink, err)) != CK_OK)
         goto done;
-    if (blk && (rc = add_block(p, d, RH(d, R), "layers.%lld.post_attention_layernorm.weight", l, blk, h, Tz, x, err)))
+    if (blk && (rc = add_block(p, d, RH(d, R), d->n_post_attn, l, blk, h, Tz, x, err)))
         goto done;
     if (after_attn)
         memcpy(after_attn, x, Tz * H * sizeof *x);
@@ -1597,8 +1606,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     if (d->post)
         memcpy(h, x, Tz * H * sizeof *h);
     else if (!d->parallel &&
-             (rc = norm_named(p, d, RH(d, R), d->sandwich ? "layers.%lld.pre_feedforward_layernorm.weight"
-                                                      : "layers.%lld.post_attention_layernorm.weight", l, x, Tz, h, err)))
+             (rc = norm_named(p, d, RH(d, R), d->n_pre_mlp, l, x, Tz, h, err)))
         goto done;
     if (blk)
         memset(blk, 0, Tz * H * sizeof *blk);
@@ -1608,11 +1616,11 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         if ((rc = moe_block(p, d, R, l, h, Tz, sink, err)) == CK_OK)
             rc = shared_expert(p, d, R, l, h, Tz, sink, err);
         if (rc == CK_OK && blk)
-            rc = add_block(p, d, RH(d, R), "layers.%lld.post_feedforward_layernorm.weight", l, blk, h, Tz, x, err);
+            rc = add_block(p, d, RH(d, R), d->n_post_mlp, l, blk, h, Tz, x, err);
         goto done;
     }
     if ((rc = dense_mlp(p, d, R, l, h, Tz, gu, act, sink, err)) == CK_OK && blk)
-        rc = add_block(p, d, RH(d, R), "layers.%lld.post_feedforward_layernorm.weight", l, blk, h, Tz, x, err);
+        rc = add_block(p, d, RH(d, R), d->n_post_mlp, l, blk, h, Tz, x, err);
 done:
     ffree(d, one);
     ffree(d, parts);

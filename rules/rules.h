@@ -251,6 +251,13 @@ typedef enum {
                           * partial_rotary_factor (MiniMax-M2's rotary_dim; default head_dim) */
     FWD_CORR_BIAS,       /* grouped_sigmoid: whether the choice adds e_score_correction_bias (1,
                           * under the gate or beside it; MiniMax-M2: use_routing_bias) */
+    FWD_POST_ATTN_NORM,  /* the norms' modules: after the attention (sandwich and post blocks:
+                          * "post_attention_layernorm"), before the MLP (pre and sandwich blocks:
+                          * "post_attention_layernorm", "pre_feedforward_layernorm"), after the MLP
+                          * ("post_feedforward_layernorm"); GLM-4's post_self_attn_layernorm,
+                          * post_attention_layernorm, post_mlp_layernorm */
+    FWD_PRE_MLP_NORM,
+    FWD_POST_MLP_NORM,
     FWD_COUNT
 } rules_fwd;
 
