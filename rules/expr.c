@@ -560,17 +560,19 @@ static int eval_call(evaluator *ev, const node *x, expr_val *out)
         expr_val v;
         memset(&v, 0, sizeof v);
         int found = ev->lookup && ev->lookup(ev->ctx, ev->e->text + x->name, x->len, &v);
-        if (eval_int(ev, x->a, &a))
+        expr_val w; /* an integer, or a string for a list of strings (layer_types) */
+        memset(&w, 0, sizeof w);
+        if (eval(ev, x->a, &w))
             return -1;
         if (!found || v.is_null)
             return 0;
-        if (!v.is_list || v.strs)
-            return eerr(ev, x, "'%.*s' is not a list of integers", (int)x->len, ev->e->text + x->name);
-        for (int i = 0; i < v.nlist; i++)
-            if (v.list[i] == a) {
-                out->v = 1;
-                break;
-            }
+        if (!v.is_list)
+            return eerr(ev, x, "'%.*s' is not a list", (int)x->len, ev->e->text + x->name);
+        if (w.is_null || w.is_list || !w.is_str != !v.strs)
+            return eerr(ev, x, "contains() looks for %s in '%.*s', a list of %s", w.is_str ? "a string" : "a number",
+                        (int)x->len, ev->e->text + x->name, v.strs ? "strings" : "integers");
+        for (int i = 0; i < v.nlist && !out->v; i++)
+            out->v = v.strs ? strlen(v.strs[i]) == w.slen && memcmp(v.strs[i], w.s, w.slen) == 0 : v.list[i] == w.v;
         return 0;
     }
     if (eval_int(ev, x->a, &a) || eval_int(ev, x->b, &b))

@@ -29,6 +29,14 @@ static int lookup(void *ctx, const char *name, size_t len, expr_val *out)
         out->nlist = 3;
         return 1;
     }
+    static const char *const types[] = {"sliding_attention", "full_attention"};
+    if (len == 11 && strncmp(name, "layer_types", 11) == 0) {
+        memset(out, 0, sizeof *out);
+        out->is_list = 1;
+        out->strs = types;
+        out->nlist = 2;
+        return 1;
+    }
     if (len == 11 && strncmp(name, "topk_method", 11) == 0) {
         memset(out, 0, sizeof *out);
         out->is_str = 1;
@@ -85,6 +93,8 @@ START_TEST(test_expr_values)
         {"contains(mlp_only_layers, layer - 56)", 1},
         {"contains(mlp_only_layers, 6)", 0},
         {"contains(absent_list, 6) || contains(sliding_window, 1)", 0},
+        {"contains(layer_types, \"full_attention\") + contains(layer_types, \"sliding\")", 1},
+        {"contains(layer_types, topk_method)", 0},
         {"len(mlp_only_layers)", 3},
         {"len(absent_list) ?? 9", 9},
         {"len(sliding_window) ?? 9", 9},
@@ -117,7 +127,9 @@ START_TEST(test_expr_errors)
         {"topk_method + 1", 1, 1, "a string where a number is needed"},
         {"\"abc", 0, 1, "string not terminated"},
         {"mlp_only_layers + 1", 1, 1, "a list where a number is needed"},
-        {"contains(hidden_size, 1)", 1, 1, "'hidden_size' is not a list of integers"},
+        {"contains(hidden_size, 1)", 1, 1, "'hidden_size' is not a list"},
+        {"contains(layer_types, 1)", 1, 1, "contains() looks for a number in 'layer_types', a list of strings"},
+        {"contains(mlp_only_layers, \"a\")", 1, 1, "contains() looks for a string in 'mlp_only_layers', a list of integers"},
         {"contains(1, 2)", 0, 10, "contains() takes a name first"},
         {"len(hidden_size)", 1, 1, "len() of 'hidden_size', which is not a list"},
         {"len(1)", 0, 5, "len() takes a name first"},
