@@ -3,6 +3,7 @@
 
 #include "base/thread.h"
 
+#include <ctype.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -213,9 +214,21 @@ static int fwd_str(const plan *p, int which, const char *dflt, char *buf, size_t
     int rc = fwd_eval(p, which, NULL, &v, err);
     if (rc == CK_OK && !v.is_null && !v.is_str)
         return fwd_fail(p, which, CK_EFORMAT, err, "must be a string", ", not a number", NULL);
-    if (rc == CK_OK && v.is_str)
-        snprintf(buf, size, "%.*s", (int)v.slen, v.s);
-    return rc;
+    if (rc != CK_OK || !v.is_str)
+        return rc;
+    /* never cut short; a module's name (put into the format strings of parameter names) only of
+     * the characters of a name */
+    int module = which == FWD_POST_ATTN_NORM || which == FWD_PRE_MLP_NORM || which == FWD_POST_MLP_NORM ||
+                 which == FWD_MOE || which == FWD_GATE || which == FWD_ATTN_MODULE || which == FWD_MLP_IN ||
+                 which == FWD_MLP_OUT || which == FWD_MLP_MODULE || which == FWD_EMBEDDING;
+    int ok = v.slen < size;
+    for (size_t i = 0; i < v.slen && ok && module; i++)
+        ok = isalnum((unsigned char)v.s[i]) || v.s[i] == '_' || v.s[i] == '.';
+    if (!ok)
+        return fwd_fail(p, which, CK_EFORMAT, err, module ? "must be a module's name (letters, digits, '_' and '.')"
+                        : "is too long", "", NULL);
+    snprintf(buf, size, "%.*s", (int)v.slen, v.s);
+    return CK_OK;
 }
 
 /* A forward entry whose value this version does not compute. */
@@ -456,8 +469,13 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     d->rscale = rs && rs->kind == CFG_NUMBER ? rs->num : 1.0;
     d->index_topk = cfg_int(c, "index_topk", 0);
     int64_t cb = 1;
-    if ((rc = fwd_int(p, FWD_CORR_BIAS, 1, &cb, err)))
+    char srope[16];
+    if ((rc = fwd_int(p, FWD_CORR_BIAS, 1, &cb, err)) ||
+        (rc = fwd_str(p, FWD_SLIDING_ROPE, "", srope, sizeof srope, err)))
         return rc;
+    d->slide_plain = strcmp(srope, "default") == 0;
+    if (!d->slide_plain && srope[0])
+        return fwd_unknown(p, FWD_SLIDING_ROPE, srope, "default", err);
     d->corr_bias = cb != 0;
     int64_t rdim = 0; /* the rules' rotary dims where the config has no partial_rotary_factor */
     if ((rc = fwd_int(p, FWD_ROTARY_DIM, d->head_dim, &rdim, err)))
@@ -1482,11 +1500,14 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
                         d->temp_floor - 1);
         goto done;
     }
-    if (ao.window && p->cfg->has_rope_local) { /* Gemma 3: the sliding layers' own rotary */
+    if (ao.window && (p->cfg->has_rope_local || d->slide_plain)) { /* Gemma 3: the sliding layers' own
+                                                                    * rotary; OLMo 3: plain rotary */
         ck_config lc = *p->cfg;
-        lc.rope_theta = lc.rope_theta_local;
-        lc.rope_factor = lc.rope_factor_local;
-        snprintf(lc.rope_type, sizeof lc.rope_type, "%s", lc.rope_type_local);
+        if (p->cfg->has_rope_local) {
+            lc.rope_theta = lc.rope_theta_local;
+            lc.rope_factor = lc.rope_factor_local;
+        }
+        snprintf(lc.rope_type, sizeof lc.rope_type, "%s", p->cfg->has_rope_local ? lc.rope_type_local : "default");
         rope_freqs(&lc, rot, d->max_len, inv, &af, &smul);
     } else
         rope_freqs(p->cfg, rot, d->max_len, inv, &af, &smul); /* yarn and longrope scale cos/sin by af */

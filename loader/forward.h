@@ -80,6 +80,7 @@ typedef struct {
                               * is added (OLMo 2) */
     int qk_whole;            /* q_norm and k_norm over the whole q and k projections, summed over
                               * the ranks (OLMo 2), not over each head */
+    int slide_plain;         /* sliding layers without their own rotary rotate by plain rotary */
     int corr_bias;           /* grouped_sigmoid adds e_score_correction_bias to the scores it chooses by */
     int qk_tp;               /* ... with each rank's slice of the weights (MiniMax-M2: "whole_tp") */
     int plain_mlp;           /* act(mlp_in(x)) then mlp_out, no gate (StarCoder2) */

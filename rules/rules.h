@@ -258,6 +258,11 @@ typedef enum {
                           * post_attention_layernorm, post_mlp_layernorm */
     FWD_PRE_MLP_NORM,
     FWD_POST_MLP_NORM,
+    FWD_SLIDING_ROPE,    /* "default": where config.json gives the sliding layers no rotary of their
+                          * own, they rotate by plain rotary at rope_theta, the global layers by the
+                          * config's scaling (OLMo 3's legacy top-level rope_scaling, which
+                          * transformers applies to full_attention only); "" (default): as the
+                          * global layers */
     FWD_COUNT
 } rules_fwd;
 
