@@ -21,20 +21,16 @@ static int lookup(void *ctx, const char *name, size_t len, expr_val *out)
         {"vision_config.num_heads", 0, 16},
         {"sliding_window", 1, 0},      {"layer", 0, 61},
     };
+    /* the lists: mlp_only_layers of integers, layer_types of strings */
     static const int64_t only[] = {0, 5, 7};
-    if (len == 15 && strncmp(name, "mlp_only_layers", 15) == 0) {
-        memset(out, 0, sizeof *out);
-        out->is_list = 1;
-        out->list = only;
-        out->nlist = 3;
-        return 1;
-    }
     static const char *const types[] = {"sliding_attention", "full_attention"};
-    if (len == 11 && strncmp(name, "layer_types", 11) == 0) {
+    int ints = len == 15 && strncmp(name, "mlp_only_layers", 15) == 0;
+    if (ints || (len == 11 && strncmp(name, "layer_types", 11) == 0)) {
         memset(out, 0, sizeof *out);
         out->is_list = 1;
-        out->strs = types;
-        out->nlist = 2;
+        out->list = ints ? only : NULL;
+        out->strs = ints ? NULL : types;
+        out->nlist = ints ? 3 : 2;
         return 1;
     }
     if (len == 11 && strncmp(name, "topk_method", 11) == 0) {
