@@ -355,7 +355,7 @@ static void key_seen(const sim *s, sim_key *k)
      * wrapper), which has its own modules beside the stripped one and no other */
     const plan *p = s->p;
     const char *nm = key_name(s, k);
-    int wrapped = p->wrapper && p->wrapper[0] && p->wrapper_class[0];
+    int wrapped = p->wrapper_class[0] != 0; /* set only where the model sits under the wrapper */
     size_t wl = wrapped ? strlen(p->wrapper) : 0; /* the wrapper's module that holds the model */
     k->outside = !k->seen_off && spl && !r->outer_top && (p->outer_class[0] || wrapped) &&
                  !(wrapped && kl > wl && memcmp(nm, p->wrapper, wl) == 0) &&

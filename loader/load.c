@@ -1112,7 +1112,7 @@ static int compact_params(const ck_checkpoint *ck, const plan *p, const plan_sta
         if (!keymap_get(km, i, &e)) {
             if (simulate_map_key(p, t->name, &mp, err) != CK_OK)
                 return err->code;
-            e = (keymap_entry){mp.skip, mp.rule, mp.skip >= 0 || mp.outside ? NULL : mp.param, mp.part, mp.expert};
+            keymap_entry_of(&mp, &e);
         }
         if (e.skip >= 0 || !e.param || !strmap_get(&st->by_name, e.param, &pi) ||
             (layer >= 0 && st->params[pi].layer != layer))
@@ -1314,7 +1314,7 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
         if (mapname != ten->name || !keymap_get(km, i, &e)) {
             if ((rc = simulate_map_key(p, mapname, &mp, err)) != CK_OK)
                 break;
-            e = (keymap_entry){mp.skip, mp.rule, mp.skip >= 0 || mp.outside ? NULL : mp.param, mp.part, mp.expert};
+            keymap_entry_of(&mp, &e);
         }
         if (e.skip >= 0 || !e.param || !strmap_get(&st->by_name, e.param, &pi) ||
             (layer >= 0 && st->params[pi].layer != layer))

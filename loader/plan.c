@@ -1022,6 +1022,33 @@ static int scheme_variant(plan *p, const cfg_quant *q, int group, plan_scheme *o
     return CK_OK;
 }
 
+/* Whether the optional condition e (NULL: always) holds on this config: 1 or 0; -1 with err set. */
+static int plan_holds(const plan *p, const expr *e, plan_env *env, ck_err *err)
+{
+    expr_val v = {0};
+    if (!e)
+        return 1;
+    if (plan_eval(p, e, env, 0, &v, err))
+        return -1;
+    return !v.is_null && (v.is_str || v.v != 0);
+}
+
+/* The class name expression e (the rules' field) gives on this config, into out: CK_OK, or
+ * CK_EFORMAT with err set. */
+static int plan_class_name(const plan *p, const expr *e, plan_env *env, const char *field, char *out, size_t size,
+                           ck_err *err)
+{
+    expr_val v = {0};
+    if (plan_eval(p, e, env, 0, &v, err))
+        return CK_EFORMAT;
+    if (!v.is_str)
+        return ck_err_set(err, CK_EFORMAT, p->rules->path, field, CK_NO_OFFSET, "the expression gives no class "
+                          "name on this config.json: every branch of it must end in a quoted name "
+                          "(\"Qwen2ForCausalLM\")");
+    snprintf(out, size, "%.*s", (int)v.slen, v.s);
+    return CK_OK;
+}
+
 int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay, plan *p,
                ck_findings *f, ck_err *err)
 {
@@ -1074,49 +1101,23 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
     p->num_layers = (int)layers;
     /* a model under a wrapper (a vision-language model's text decoder): vLLM's names start with it */
     p->wrapper = "";
-    if (r->wrapper_prefix) {
-        expr_val wv = {0};
-        if (r->wrapper_when && plan_eval(p, r->wrapper_when, &env, 0, &wv, err)) {
-            plan_free(p);
-            return CK_EFORMAT;
-        }
-        if (!r->wrapper_when || (!wv.is_null && (wv.is_str || wv.v)))
-            p->wrapper = r->wrapper_prefix;
-        expr_val cv = {0};
-        if (p->wrapper[0] && r->wrapper_class) {
-            if (plan_eval(p, r->wrapper_class, &env, 0, &cv, err)) {
-                plan_free(p);
-                return CK_EFORMAT;
-            }
-            if (cv.is_str)
-                snprintf(p->wrapper_class, sizeof p->wrapper_class, "%.*s", (int)cv.slen, cv.s);
-        }
+    int under = r->wrapper_prefix ? plan_holds(p, r->wrapper_when, &env, err) : 0;
+    if (under > 0)
+        p->wrapper = r->wrapper_prefix;
+    /* the wrapper's class, and the model above strip_prefix, which looks up a key without it */
+    int maps = under >= 0 && r->n_outer_maps ? plan_holds(p, r->outer_maps_when, &env, err) : 0;
+    if (under < 0 || maps < 0 ||
+        (p->wrapper[0] && r->wrapper_class &&
+         plan_class_name(p, r->wrapper_class, &env, "$.loader.wrapper.class", p->wrapper_class,
+                         sizeof p->wrapper_class, err)) ||
+        (r->outer_class_expr && plan_class_name(p, r->outer_class_expr, &env, "$.loader.outer.class", p->outer_class,
+                                                sizeof p->outer_class, err))) {
+        plan_free(p);
+        return CK_EFORMAT;
     }
-    /* the model above strip_prefix, which looks up a key without the prefix */
     if (r->outer_class)
         snprintf(p->outer_class, sizeof p->outer_class, "%s", r->outer_class);
-    else if (r->outer_class_expr) {
-        expr_val cv = {0};
-        if (plan_eval(p, r->outer_class_expr, &env, 0, &cv, err)) {
-            plan_free(p);
-            return CK_EFORMAT;
-        }
-        if (!cv.is_str) {
-            ck_err_set(err, CK_EFORMAT, r->path, "$.loader.outer.class", CK_NO_OFFSET, "the expression gives "
-                       "no class name (a string) on this config.json");
-            plan_free(p);
-            return CK_EFORMAT;
-        }
-        snprintf(p->outer_class, sizeof p->outer_class, "%.*s", (int)cv.slen, cv.s);
-    }
-    if (r->n_outer_maps) {
-        expr_val mv = {0};
-        if (r->outer_maps_when && plan_eval(p, r->outer_maps_when, &env, 0, &mv, err)) {
-            plan_free(p);
-            return CK_EFORMAT;
-        }
-        p->outer_maps = !r->outer_maps_when || (!mv.is_null && (mv.is_str || mv.v));
-    }
+    p->outer_maps = maps;
     /* transformers' config classes validate layer_types when vLLM loads config.json */
     if (cfg->n_layer_types >= 0 && cfg->n_layer_types != layers)
         findings_add(f, "lint.config_refused", SEV_ERROR, cfg->path ? cfg->path : "config.json",

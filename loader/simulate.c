@@ -273,6 +273,11 @@ int keymap_get(const keymap *km, size_t i, keymap_entry *e)
     return 1;
 }
 
+void keymap_entry_of(const sim_mapping *m, keymap_entry *e)
+{
+    *e = (keymap_entry){m->skip, m->rule, m->skip >= 0 || m->outside ? NULL : m->param, m->part, m->expert};
+}
+
 int keymap_explain(const keymap *km, size_t i, sim_mapping *m)
 {
     const sim_key *k = keymap_key(km, i);

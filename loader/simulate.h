@@ -92,6 +92,10 @@ typedef struct {
     int outside;          /* ... and has no module for it (no stage's model is handed it) */
 } sim_mapping;
 
+/* The map's entry for a key mapped alone (simulate_map_key): param NULL where keymap_get gives
+ * none (skipped, or looked up by the model above, which has no module for it). */
+void keymap_entry_of(const sim_mapping *m, keymap_entry *e);
+
 /* The loader's exception on stage `stage`'s ranks for a key that m maps and that stage lacks,
  * in vLLM's words (the stage's error in lint), in buf. */
 void sim_error_line(const plan *p, int stage, const sim_mapping *m, char *buf, size_t size);

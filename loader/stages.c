@@ -88,7 +88,7 @@ static void outside_why(const plan *p, const char *seen, char *buf, size_t size)
         inner = is_module(&p->stages[i], seen, (size_t)first);
     char mods[256] = "", pres[256] = "";
     size_t n = 0, m = 0;
-    if (p->wrapper && p->wrapper[0] && p->wrapper_class[0]) {
+    if (p->wrapper_class[0]) { /* under the wrapper, which names its own errors */
         char *w = (char *)p->wrapper;
         put_list(mods, sizeof mods, &n, &w, 1, ".");
         put_list(mods, sizeof mods, &n, r->wrapper_modules, r->n_wrapper_modules, "");
@@ -303,7 +303,7 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
     /* a key none of the wrapper's prefixes took, outside the model's own outer modules, is
      * looked up from the wrapper too (its WeightsMapper maps only those): every parameter is
      * listed by its full name */
-    int wtop = !wclass && outside && p->wrapper && p->wrapper[0] && pclass;
+    int wtop = !wclass && outside && pclass;
     if (wtop)
         wclass = pclass;
     if (wclass)
@@ -315,7 +315,7 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
     /* the wrapper's loader words its own errors (loader.wrapper.error), the model above its
      * (loader.outer.error), the model's loader its */
     const char *fmt = wclass && r->wrapper_error ? r->wrapper_error
-                    : outer && outside && r->outer_error ? r->outer_error : r->error_format;
+                    : outside && !wclass && r->outer_error ? r->outer_error : r->error_format;
     size_t pl = strlen(r->strip_prefix);
     size_t n = 0;
     const char *dot = strrchr(seen, '.'), *prev = NULL;
@@ -326,7 +326,7 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
     size_t mlen = dot ? (size_t)(dot - mod) : strlen(mod);
     /* AutoWeightsLoader descends one dotted part at a time while it finds a child module */
     size_t miss = 0, owner = 0;
-    if (wtop || (outer && outside)) { /* the model above has no child of the first part's name */
+    if (outside) { /* the model above (or the wrapper) has no child of the first part's name */
         const char *d1 = strchr(seen, '.');
         miss = d1 ? (size_t)(d1 - seen) : strlen(seen);
     } else if (strstr(fmt, "{missing}") || strstr(fmt, "{owner")) {
