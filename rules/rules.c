@@ -209,6 +209,17 @@ static int get_opt_expr(rctx *c, const cJSON *obj, const char *path, const char 
     return x ? get_expr(c, x, path_of(p, sizeof p, path, key, 0), out) : 0;
 }
 
+/* An optional true/false field: *out its value, or dflt where it is absent. */
+static int get_bool(rctx *c, const cJSON *obj, const char *path, const char *key, int dflt, int *out)
+{
+    const cJSON *x = cJSON_GetObjectItemCaseSensitive(obj, key);
+    char p[512];
+    if (x && !cJSON_IsBool(x))
+        return rfail(c, path_of(p, sizeof p, path, key, 0), 0, "must be true or false");
+    *out = x ? cJSON_IsTrue(x) : dflt;
+    return 0;
+}
+
 static int get_pattern(rctx *c, const cJSON *obj, const char *path, const char *key, pattern *out)
 {
     char p[512], why[256];
@@ -269,6 +280,17 @@ static int get_string_array(rctx *c, const cJSON *x, const char *path, char ***o
         if (!((*out)[(*n)++] = strdup(e->valuestring)))
             return rfail(c, path, 0, "out of memory");
     }
+    return 0;
+}
+
+/* get_string_array of module names: each non-empty and without dots. */
+static int get_modules(rctx *c, const cJSON *x, const char *path, char ***out, int *n)
+{
+    if (get_string_array(c, x, path, out, n))
+        return -1;
+    for (int i = 0; i < *n; i++)
+        if (!(*out)[i][0] || strchr((*out)[i], '.'))
+            return rfail(c, path, 0, "a module is a name without dots");
     return 0;
 }
 
@@ -399,10 +421,8 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
         pr->shard != SHARD_ROW)
         return rfail(c, path_of(p, sizeof p, path, "tp_granule", 0), 0, "\"tp_granule\" rounds a TP "
                      "share: only with \"shard\" column, row or expert");
-    const cJSON *strict = cJSON_GetObjectItemCaseSensitive(o, "strict");
-    if (strict && !cJSON_IsBool(strict))
-        return rfail(c, path_of(p, sizeof p, path, "strict", 0), 0, "must be true or false");
-    pr->strict = strict ? cJSON_IsTrue(strict) : -1; /* resolved by strict_defaults */
+    if (get_bool(c, o, path, "strict", -1, &pr->strict)) /* -1: resolved by strict_defaults */
+        return -1;
     s = NULL;
     if (get_string(c, o, path, "stage", 0, &s))
         return -1;
@@ -471,18 +491,9 @@ static int parse_key(rctx *c, const cJSON *o, const char *path, rules_key *k)
             return rfail(c, path_of(p, sizeof p, path, "param", 0), 0, "{%s} is not captured by "
                          "\"key\"", k->param.caps[i].name);
     k->expert_cap = -1;
-    const cJSON *g = cJSON_GetObjectItemCaseSensitive(o, "pp_guard");
-    if (g && !cJSON_IsBool(g))
-        return rfail(c, path_of(p, sizeof p, path, "pp_guard", 0), 0, "must be true or false");
-    k->pp_guard = g ? cJSON_IsTrue(g) : -1;
-    const cJSON *tr = cJSON_GetObjectItemCaseSensitive(o, "transposed");
-    if (tr && !cJSON_IsBool(tr))
-        return rfail(c, path_of(p, sizeof p, path, "transposed", 0), 0, "must be true or false");
-    k->transposed = tr && cJSON_IsTrue(tr);
-    const cJSON *vw = cJSON_GetObjectItemCaseSensitive(o, "view");
-    if (vw && !cJSON_IsBool(vw))
-        return rfail(c, path_of(p, sizeof p, path, "view", 0), 0, "must be true or false");
-    k->view = vw && cJSON_IsTrue(vw);
+    if (get_bool(c, o, path, "pp_guard", -1, &k->pp_guard) || get_bool(c, o, path, "transposed", 0, &k->transposed) ||
+        get_bool(c, o, path, "view", 0, &k->view))
+        return -1;
     if (get_opt_expr(c, o, path, "rotary_pairs", &k->rotary_pairs))
         return -1;
     if (k->view && k->transposed)
@@ -517,12 +528,8 @@ static int parse_skip(rctx *c, const cJSON *o, const char *path, rules_skip *s)
     if (check_fields(c, o, path, known) || get_pattern(c, o, path, "key", &s->key) ||
         get_opt_expr(c, o, path, "when", &s->when) || get_string(c, o, path, "reason", 1, &s->reason))
         return -1;
-    const cJSON *in = cJSON_GetObjectItemCaseSensitive(o, "inner");
-    if (in && !cJSON_IsBool(in)) {
-        char ip[512];
-        return rfail(c, path_of(ip, sizeof ip, path, "inner", 0), 0, "must be true or false");
-    }
-    s->inner = cJSON_IsTrue(in);
+    if (get_bool(c, o, path, "inner", 0, &s->inner))
+        return -1;
     s->line = line_of(c, path);
     return 0;
 }
@@ -778,17 +785,12 @@ static int parse_loader(rctx *c, const cJSON *root)
             if (!mm)
                 return rfail(c, "$.loader.outer.maps", 0, "must be an object: {\"when\": EXPR, \"modules\": [NAME, ...]}");
             if (check_fields(c, mp, "$.loader.outer.maps", mk) ||
-                get_string_array(c, mm, "$.loader.outer.maps.modules", &r->outer_maps, &r->n_outer_maps) ||
+                get_modules(c, mm, "$.loader.outer.maps.modules", &r->outer_maps, &r->n_outer_maps) ||
                 get_opt_expr(c, mp, "$.loader.outer.maps", "when", &r->outer_maps_when))
                 return -1;
-            for (int i = 0; i < r->n_outer_maps; i++)
-                if (!r->outer_maps[i][0] || strchr(r->outer_maps[i], '.'))
-                    return rfail(c, "$.loader.outer.maps.modules", 0, "a module is a name without dots");
         }
-        const cJSON *top = cJSON_GetObjectItemCaseSensitive(ou, "top");
-        if (top && !cJSON_IsBool(top))
-            return rfail(c, "$.loader.outer.top", 0, "must be true or false");
-        r->outer_top = cJSON_IsTrue(top);
+        if (get_bool(c, ou, "$.loader.outer", "top", 0, &r->outer_top))
+            return -1;
     }
     const cJSON *as = cJSON_GetObjectItemCaseSensitive(ld, "also_strip");
     if (as && get_string_array(c, as, "$.loader.also_strip", &r->also_strip, &r->n_also_strip))
@@ -808,18 +810,13 @@ static int parse_loader(rctx *c, const cJSON *root)
             get_string(c, wr, "$.loader.wrapper", "prefix", 1, &r->wrapper_prefix) ||
             get_opt_expr(c, wr, "$.loader.wrapper", "when", &r->wrapper_when) ||
             get_opt_expr(c, wr, "$.loader.wrapper", "class", &r->wrapper_class) ||
-            (wm && get_string_array(c, wm, "$.loader.wrapper.modules", &r->wrapper_modules, &r->n_wrapper_modules)) ||
+            (wm && get_modules(c, wm, "$.loader.wrapper.modules", &r->wrapper_modules, &r->n_wrapper_modules)) ||
             (wkp && get_string_array(c, wkp, "$.loader.wrapper.keeps", &r->wrapper_keeps, &r->n_wrapper_keeps)))
             return -1;
-        for (int i = 0; i < r->n_wrapper_modules; i++)
-            if (!r->wrapper_modules[i][0] || strchr(r->wrapper_modules[i], '.'))
-                return rfail(c, "$.loader.wrapper.modules", 0, "a module is a name without dots");
         if (get_string(c, wr, "$.loader.wrapper", "error", 0, &r->wrapper_error))
             return -1;
-        const cJSON *smo = cJSON_GetObjectItemCaseSensitive(wr, "strip_modules_only");
-        if (smo && !cJSON_IsBool(smo))
-            return rfail(c, "$.loader.wrapper.strip_modules_only", 0, "must be true or false");
-        r->wrapper_strip_modules_only = cJSON_IsTrue(smo);
+        if (get_bool(c, wr, "$.loader.wrapper", "strip_modules_only", 0, &r->wrapper_strip_modules_only))
+            return -1;
         if (r->n_wrapper_modules && !r->wrapper_class)
             return rfail(c, "$.loader.wrapper", 0, "\"modules\" come with the wrapper's \"class\", which names "
                          "the errors of their keys");
@@ -831,19 +828,9 @@ static int parse_loader(rctx *c, const cJSON *root)
         return rfail(c, "$.loader", 0, "out of memory");
     if (!r->error_format && !(r->error_format = strdup("KeyError: '{param}'")))
         return rfail(c, "$.loader", 0, "out of memory");
-    const cJSON *g = cJSON_GetObjectItemCaseSensitive(ld, "pp_guard");
-    if (g && !cJSON_IsBool(g))
-        return rfail(c, "$.loader.pp_guard", 0, "must be true or false");
-    r->pp_guard = !g || cJSON_IsTrue(g);
-    const cJSON *bm = cJSON_GetObjectItemCaseSensitive(ld, "builds_model");
-    if (bm && !cJSON_IsBool(bm))
-        return rfail(c, "$.loader.builds_model", 0, "must be true or false");
-    r->builds_model = !bm || cJSON_IsTrue(bm);
-    const cJSON *rs = cJSON_GetObjectItemCaseSensitive(ld, "raises");
-    if (rs && !cJSON_IsBool(rs))
-        return rfail(c, "$.loader.raises", 0, "must be true or false");
-    r->raises = !rs || cJSON_IsTrue(rs);
-    return 0;
+    return get_bool(c, ld, "$.loader", "pp_guard", 1, &r->pp_guard) ||
+           get_bool(c, ld, "$.loader", "builds_model", 1, &r->builds_model) ||
+           get_bool(c, ld, "$.loader", "raises", 1, &r->raises) ? -1 : 0;
 }
 
 /* "match": which checkpoints the rules are for (model types, architectures, key patterns, family). 0, or -1 with c->err filled. */
@@ -860,10 +847,8 @@ static int parse_match(rctx *c, const cJSON *root)
         if ((mt && get_string_array(c, mt, "$.match.model_type", &r->model_types, &r->n_model_types)) ||
             (ar && get_string_array(c, ar, "$.match.architectures", &r->architectures, &r->n_architectures)))
             return -1;
-        const cJSON *au = cJSON_GetObjectItemCaseSensitive(m, "auto");
-        if (au && !cJSON_IsBool(au))
-            return rfail(c, "$.match.auto", 0, "must be true or false");
-        r->auto_choose = !au || cJSON_IsTrue(au);
+        if (get_bool(c, m, "$.match", "auto", 1, &r->auto_choose))
+            return -1;
         const cJSON *fa = cJSON_GetObjectItemCaseSensitive(m, "family");
         if (fa && !cJSON_IsString(fa))
             return rfail(c, "$.match.family", 0, "must be a string");
