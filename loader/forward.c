@@ -220,7 +220,8 @@ static int fwd_str(const plan *p, int which, const char *dflt, char *buf, size_t
      * the characters of a name */
     int module = which == FWD_POST_ATTN_NORM || which == FWD_PRE_MLP_NORM || which == FWD_POST_MLP_NORM ||
                  which == FWD_MOE || which == FWD_GATE || which == FWD_ATTN_MODULE || which == FWD_MLP_IN ||
-                 which == FWD_MLP_OUT || which == FWD_MLP_MODULE || which == FWD_EMBEDDING;
+                 which == FWD_MLP_OUT || which == FWD_MLP_MODULE || which == FWD_EMBEDDING ||
+                 which == FWD_CORR_BIAS;
     int ok = v.slen < size;
     for (size_t i = 0; i < v.slen && ok && module; i++)
         ok = isalnum((unsigned char)v.s[i]) || v.s[i] == '_' || v.s[i] == '.';
@@ -468,15 +469,14 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     const cfg_field *rs = config_field(c, "routed_scaling_factor");
     d->rscale = rs && rs->kind == CFG_NUMBER ? rs->num : 1.0;
     d->index_topk = cfg_int(c, "index_topk", 0);
-    int64_t cb = 1;
-    char srope[16];
-    if ((rc = fwd_int(p, FWD_CORR_BIAS, 1, &cb, err)) ||
+    char srope[16], dbias[64];
+    snprintf(dbias, sizeof dbias, "%s.e_score_correction_bias", d->gate);
+    if ((rc = fwd_str(p, FWD_CORR_BIAS, dbias, d->corr_bias, sizeof d->corr_bias, err)) ||
         (rc = fwd_str(p, FWD_SLIDING_ROPE, "", srope, sizeof srope, err)))
         return rc;
     d->slide_plain = strcmp(srope, "default") == 0;
     if (!d->slide_plain && srope[0])
         return fwd_unknown(p, FWD_SLIDING_ROPE, srope, "default", err);
-    d->corr_bias = cb != 0;
     int64_t rdim = 0; /* the rules' rotary dims where the config has no partial_rotary_factor */
     if ((rc = fwd_int(p, FWD_ROTARY_DIM, d->head_dim, &rdim, err)))
         return rc;
@@ -808,21 +808,15 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
     char gname[128], bname[160], lname[128]; /* the router, its correction bias and its own bias, in the
                                               * module the rules name */
     snprintf(gname, sizeof gname, "layers.%%lld.%s.%s.weight", d->moe, d->gate);
-    snprintf(bname, sizeof bname, "layers.%%lld.%s.%s.e_score_correction_bias", d->moe, d->gate);
+    snprintf(bname, sizeof bname, "layers.%%lld.%s.%s", d->moe, d->corr_bias);
     snprintf(lname, sizeof lname, "layers.%%lld.%s.%s.bias", d->moe, d->gate);
     const float *gate = W(RH(d, R), p, gname, l, 1, E * H, err), *bias = NULL;
     if (!gate)
         return err->code;
-    if (d->noaux && d->corr_bias) { /* the correction bias under the gate (DeepSeek) or beside it
-                                     * (MiniMax-M2); without it (MiniMax-M2 without use_routing_bias)
-                                     * the scores alone choose */
-        if (!(bias = W(RH(d, R), p, bname, l, 0, E, err)) && !err->code) {
-            snprintf(bname, sizeof bname, "layers.%%lld.%s.e_score_correction_bias", d->moe);
-            bias = W(RH(d, R), p, bname, l, 1, E, err);
-        }
-        if (!bias)
-            return err->code;
-    }
+    /* the correction bias where the rules name one (DeepSeek's under the gate, MiniMax-M2's beside
+     * it); without one (MiniMax-M2 without use_routing_bias) the scores alone choose */
+    if (d->noaux && d->corr_bias[0] && !(bias = W(RH(d, R), p, bname, l, 1, E, err)))
+        return err->code;
     const float *lbias = W(RH(d, R), p, lname, l, 0, E, err); /* gpt-oss's router bias */
     if (!lbias && err->code)
         return err->code;

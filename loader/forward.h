@@ -81,7 +81,8 @@ typedef struct {
     int qk_whole;            /* q_norm and k_norm over the whole q and k projections, summed over
                               * the ranks (OLMo 2), not over each head */
     int slide_plain;         /* sliding layers without their own rotary rotate by plain rotary */
-    int corr_bias;           /* grouped_sigmoid adds e_score_correction_bias to the scores it chooses by */
+    char corr_bias[64];      /* grouped_sigmoid: the correction bias added to the scores it chooses by,
+                              * its name under moe ("gate.e_score_correction_bias"; "": none) */
     int qk_tp;               /* ... with each rank's slice of the weights (MiniMax-M2: "whole_tp") */
     int plain_mlp;           /* act(mlp_in(x)) then mlp_out, no gate (StarCoder2) */
     char mlp_in[32], mlp_out[32]; /* the MLP's modules: gate_up_proj and down_proj, or c_fc and c_proj */

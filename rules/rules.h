@@ -249,8 +249,9 @@ typedef enum {
                           * check refuses that many tokens */
     FWD_ROTARY_DIM,      /* the rotary dims of a head where the config gives no
                           * partial_rotary_factor (MiniMax-M2's rotary_dim; default head_dim) */
-    FWD_CORR_BIAS,       /* grouped_sigmoid: whether the choice adds e_score_correction_bias (1,
-                          * under the gate or beside it; MiniMax-M2: use_routing_bias) */
+    FWD_CORR_BIAS,       /* grouped_sigmoid: the correction bias the choice adds, its name under the
+                          * moe module (default "GATE.e_score_correction_bias"; MiniMax-M2's
+                          * "e_score_correction_bias" where use_routing_bias; "": none) */
     FWD_POST_ATTN_NORM,  /* the norms' modules: after the attention (sandwich and post blocks:
                           * "post_attention_layernorm"), before the MLP (pre and sandwich blocks:
                           * "post_attention_layernorm", "pre_feedforward_layernorm"), after the MLP
