@@ -65,10 +65,12 @@ static int print_mapping(const plan *p, const rules_file *r, const sim_mapping *
     }
     if (m->outside)
         printf("  '%s' lacks the model's prefix: the model above looks it up among its own modules\n", m->seen);
-    else if (m->rule >= 0)
+    else if (m->rule >= 0) {
+        char pw[256];
         printf("  maps to '%s'%s%s by the key rule at %s line %d\n", m->param,
-               m->part ? ", part " : "", m->part ? m->part : "", r->path, r->keys[m->rule].line);
-    else
+               !m->part ? "" : r->keys[m->rule].n_parts > 1 ? ", parts " : ", part ",
+               rules_key_parts_text(&r->keys[m->rule], pw, sizeof pw), r->path, r->keys[m->rule].line);
+    } else
         printf("  no key rule takes '%s': the generic path looks up a parameter of that name\n", m->seen);
     if (m->expert >= 0) {
         size_t pi;
@@ -254,8 +256,9 @@ static void show_expected(void *ctx, const char *key, int rule, int64_t expert)
         return;
     const rules_key *kr = rule >= 0 ? &x->s->r.keys[rule] : NULL;
     printf("\ncheckpoint key '%s' is missing: it fills ", key);
+    char pw[256];
     if (kr && kr->part)
-        printf("part %s of ", kr->part);
+        printf("part%s %s of ", kr->n_parts > 1 ? "s" : "", rules_key_parts_text(kr, pw, sizeof pw));
     if (expert >= 0)
         printf("expert %lld of ", (long long)expert);
     printf("'%s'%s\n", x->param, rule >= 0 ? "" : " (its own name)");

@@ -54,8 +54,11 @@ static int mapping(void *vctx, const char *key, char lines[][256], int max)
         snprintf(how, sizeof how, "key rule at %.80s line %d", c->r->path, c->r->keys[m.rule].line);
     else
         snprintf(how, sizeof how, "same name");
-    snprintf(lines[n++], 256, "loads as %.100s%s%.16s%s (%.90s)", m.param, m.part ? ", part " : "",
-             m.part ? m.part : "", m.expert >= 0 ? ", an expert" : "", how);
+    const rules_key *kr = m.rule >= 0 ? &c->r->keys[m.rule] : NULL;
+    char pw[64];
+    snprintf(lines[n++], 256, "loads as %.100s%s%.40s%s (%.90s)", m.param,
+             !m.part ? "" : kr->n_parts > 1 ? ", parts " : ", part ", m.part ? rules_key_parts_text(kr, pw, sizeof pw) : "",
+             m.expert >= 0 ? ", an expert" : "", how);
     /* the parameter as the first stage that has it plans it */
     size_t pi = 0;
     const plan_param *pp = NULL;
@@ -77,7 +80,9 @@ static int mapping(void *vctx, const char *key, char lines[][256], int max)
     }
     /* the slice each rank of the stage takes of this very tensor */
     if (pp && n < max) {
-        int o = snprintf(lines[n], 256, "slices:");
+        /* a key that fills several parts: each is cut alike; the first's rows are shown */
+        int o = snprintf(lines[n], 256, "slices%s%.16s%s:", m.part && kr->n_parts > 1 ? " (part " : "",
+                         m.part && kr->n_parts > 1 ? m.part : "", m.part && kr->n_parts > 1 ? ")" : "");
         for (int r = 0; r < c->p->layout.tp && o < 200; r++) {
             shard_slice cut;
             ck_err e2;

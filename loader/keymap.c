@@ -788,7 +788,11 @@ int sim_expected_shape(const sim *s, const sim_key *k, uint64_t *want, int *nd, 
         want[(*nd)++] = pp->full[d];
     const char *kpart = key_part(r, k);
     int part = key_part_index(s, k, pp->tmpl);
-    int64_t size = part >= 0 ? s->psize[s->pbase[pp->tmpl] + (size_t)part] : NO_SIZE;
+    int64_t size = part >= 0 ? 0 : NO_SIZE;
+    for (int q = part; q >= 0 && q < part + key_span(r, k) && size != NO_SIZE; q++) { /* its parts' rows */
+        int64_t one = s->psize[s->pbase[pp->tmpl] + (size_t)q];
+        size = one == NO_SIZE ? NO_SIZE : size + one;
+    }
     if (part >= 0 && !t->linear) {
         if (size != NO_SIZE)
             want[0] = (uint64_t)size;
@@ -1036,7 +1040,7 @@ static int part_sizes(sim *s)
         return -1;
     for (int j = 0; j < r->n_keys; j++)
         for (int t = 0; t < r->n_params; t++) {
-            s->part_of[(size_t)j * (size_t)r->n_params + (size_t)t] = rules_part_index(&r->params[t], r->keys[j].part);
+            s->part_of[(size_t)j * (size_t)r->n_params + (size_t)t] = rules_key_part_index(&r->params[t], &r->keys[j]);
         }
     s->pbase = malloc(((size_t)r->n_params + 1) * sizeof *s->pbase);
     if (!s->psize || !s->pbase)

@@ -828,10 +828,17 @@ static int rotary_pairs_to_halves(mem_ctx *m, float **v, uint64_t rows, uint64_t
     return CK_OK;
 }
 
+/* How many fused parts the tensor e maps fills from e->part on: 0 or 1 for one (or none), more
+ * for a key rule's "parts" (one tensor that holds several, split as it loads). */
+static int key_parts(const plan *p, const keymap_entry *e)
+{
+    return e->rule >= 0 ? p->rules->keys[e->rule].n_parts : 0;
+}
+
 /* Places TP rank `rank`'s cut of checkpoint tensor t (filling `part` of lp's parameter, of routed
  * expert e or -1) into lp; a routed expert this rank does not hold is skipped. cut_only: src is
  * that cut alone, as read_own_cut read it. */
-static int place(const plan *p, load_param *lp, const char *part, int64_t e, const void *src, ck_dtype sdt,
+static int place(const plan *p, load_param *lp, const char *part, int span, int64_t e, const void *src, ck_dtype sdt,
                  int cut_only, const src_tensor *t, int rank, const mem_ctx *m, ck_err *err)
 {
     const size_t es = dtype_bits(sdt) / 8;
@@ -859,7 +866,7 @@ static int place(const plan *p, load_param *lp, const char *part, int64_t e, con
         for (uint32_t d = 0; d < sub.ndim; d++)
             per *= sub.shape[d];
         for (int64_t x = 0; x < pp->experts; x++) {
-            int rc = place(p, lp, part, x, (const uint8_t *)src + (size_t)((uint64_t)x * per) * es, sdt, 0, &one,
+            int rc = place(p, lp, part, span, x, (const uint8_t *)src + (size_t)((uint64_t)x * per) * es, sdt, 0, &one,
                            rank, m, err);
             if (rc != CK_OK)
                 return rc;
@@ -875,11 +882,13 @@ static int place(const plan *p, load_param *lp, const char *part, int64_t e, con
         lrows = pp->local[1];
         lcols = pp->ndim > 2 ? pp->local[2] : 1;
     }
-    if (!part && rt->n_parts) {
-        /* a checkpoint that ships the fused tensor (qkv_proj, gate_up_proj, an expert's w13): vLLM's
-         * weight loader splits it into its parts by their sizes and loads each as that part */
+    int k0 = part ? rules_part_index(rt, part) : 0, k1 = !part ? rt->n_parts : k0 + span;
+    if ((!part && rt->n_parts) || (span > 1 && k0 >= 0 && k1 <= rt->n_parts)) {
+        /* a checkpoint that ships the fused tensor (qkv_proj, gate_up_proj, an expert's w13), or
+         * several parts of it in one (Qwen3.5's in_proj_qkv): vLLM's weight loader splits it into
+         * its parts by their sizes and loads each as that part */
         uint64_t off = 0;
-        for (int k = 0; k < rt->n_parts; k++) {
+        for (int k = k0; k < k1; k++) {
             int rc = shard_slice_of(p, pp, rt->parts[k].id, e, rank, &c, err);
             if (rc != CK_OK || c.dim == -2)
                 return rc; /* -2: an expert another rank holds */
@@ -959,7 +968,7 @@ static int read_own_cut(const ck_checkpoint *ck, size_t i, const plan *p, const 
     const st_tensor *t = ckpt_tensor(ck, ck->tensors[i]);
     *cut = 0;
     if ((e->rule >= 0 && (p->rules->keys[e->rule].transposed || p->rules->keys[e->rule].rotary_pairs)) ||
-        (pp->experts && e->expert < 0) || (!e->part && rt->n_parts) || t->ndim < 1 ||
+        (pp->experts && e->expert < 0) || (!e->part && rt->n_parts) || key_parts(p, e) > 1 || t->ndim < 1 ||
         dtype_bits(t->dtype) % 8 || !dtype_bits(t->dtype) || !kern_convert_supported(t->dtype))
         return CK_OK;
     shard_slice c;
@@ -1144,6 +1153,7 @@ static int read_direct(const ck_checkpoint *ck, size_t i, const plan *p, load_pa
     const ck_shard *sh = &ck->shards[ck->tensors[i].shard];
     *done = 0;
     if (!lp->half || t->dtype != lp->half_dt || pp->experts || (!e->part && p->rules->params[pp->tmpl].n_parts) ||
+        key_parts(p, e) > 1 ||
         t->ndim < 1 || pp->ndim != 2 || !pp->local[0])
         return CK_OK;
     shard_slice c;
@@ -1375,7 +1385,7 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
         }
         src_tensor from = {ck->shards[ck->tensors[i].shard].path, ckpt_tensor(ck, ck->tensors[i])->name, ten};
         for (int k = 0; k < n_ranks && rc == CK_OK; k++)
-            rc = place(p, &out[k].params[pi], e.part, e.expert, src ? (const void *)src : raw,
+            rc = place(p, &out[k].params[pi], e.part, key_parts(p, &e), e.expert, src ? (const void *)src : raw,
                        src ? DT_F32 : ten->dtype, cut == 1, &from, rank0 + k, m, err);
         mem_release(m, src);
         if (rc != CK_OK && !err->key[0])

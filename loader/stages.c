@@ -430,9 +430,17 @@ static void converter_key(const sim *s, const sim_key *k, sim_stage *out, ck_fin
     out->loaded++;
 }
 
+/* The name the loader walks the model by for a key: the one it sees, or, for a key rule that
+ * reproduces a naming hazard, the mangled name the mapper made of it (its parameter). */
+static const char *walk_name(const rules_file *r, int rule, const char *param, const char *seen)
+{
+    return rule >= 0 && r->keys[rule].hazard && param && param[0] ? param : seen;
+}
+
 void sim_error_line(const plan *p, int stage, const sim_mapping *m, char *buf, size_t size)
 {
-    error_line(p, &p->stages[stage], m->param, m->seen, m->outer, m->outside, buf, size);
+    error_line(p, &p->stages[stage], m->param, walk_name(p->rules, m->rule, m->param, m->seen), m->outer, m->outside,
+               buf, size);
 }
 
 /* A key whose parameter stage si does not have: dropped (a bias the model lacks: returns 1),
@@ -468,7 +476,8 @@ static int key_not_here(const sim *s, int si, const sim_key *k, const sim_param 
         sim_explain_missing(p, k, kp, kname + k->seen_off, why, sizeof why);
     else
         snprintf(why, sizeof why, "no rule of %s takes this name", r->name);
-    error_line(p, st, kp->param, kname + k->seen_off, k->seen_off == 0, k->outside, line, sizeof line);
+    error_line(p, st, kp->param, walk_name(r, k->rule, kp->param, kname + k->seen_off), k->seen_off == 0, k->outside,
+               line, sizeof line);
     const char *file = s->ck->shards[k->shard].name;
     if (!r->raises) {
         findings_add(o, "lint.unused", SEV_WARNING, file, kname, CK_NO_OFFSET, "%s warns "
@@ -655,7 +664,7 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
          * part: vLLM's weight loader splits it by the parts' sizes */
         int whole = !kpart && t->n_parts && (!pp->experts || all_e), dup = 0;
         for (int64_t x = all_e ? 0 : e; x < (all_e ? ne : e + 1); x++)
-            for (int q = whole ? 0 : part; q < (whole ? np : part + 1); q++) {
+            for (int q = whole ? 0 : part; q < (whole ? np : part + key_span(r, k)) && q < np; q++) {
                 size_t b = (size_t)(x * np + q);
                 dup |= bits[pi][b];
                 bits[pi][b] = 1;
@@ -876,10 +885,12 @@ void sim_check_shapes(sim *s)
         for (int d = 0; swapped && d < nd - 2; d++)
             swapped = ten->shape[d] == want[d];
         int tr = k->rule >= 0 && s->p->rules->keys[k->rule].transposed;
+        char pw[128];
         sim_finding_add(s, "lint.shape", SEV_ERROR, st, s->ck->shards[k->shard].name, key_name(s, k),
                   "shape %s does not match %s expected for '%s'%s%s (from config.json and rules "
-                  "line %d)%s", a, b, key_param(s, k)->param, key_part(s->p->rules, k) ? " part " : "",
-                  key_part(s->p->rules, k) ? key_part(s->p->rules, k) : "",
+                  "line %d)%s", a, b, key_param(s, k)->param,
+                  !key_part(s->p->rules, k) ? "" : key_span(s->p->rules, k) > 1 ? " parts " : " part ",
+                  k->rule >= 0 ? rules_key_parts_text(&s->p->rules->keys[k->rule], pw, sizeof pw) : "",
                   t->line, !swapped ? "" : tr ? ": its last two dims are swapped: the loader reads this key "
                   "input-major ([in, out], transposing it as it loads) and the tensor is stored output-major "
                   "(as transformers 5's save_pretrained writes some models' fused experts): transpose its "

@@ -476,16 +476,29 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
 
 static int parse_key(rctx *c, const cJSON *o, const char *path, rules_key *k)
 {
-    static const char *const known[] = {"key", "param", "when", "part", "expert", "pp_guard", "dim", "hazard",
-                                        "transposed", "view", "rotary_pairs", NULL};
+    static const char *const known[] = {"key", "param", "when", "part", "parts", "expert", "pp_guard", "dim",
+                                        "hazard", "transposed", "view", "rotary_pairs", NULL};
     char p[512];
     if (!cJSON_IsObject(o))
         return rfail(c, path, 0, "a key rule must be an object");
     if (check_fields(c, o, path, known) || get_pattern(c, o, path, "key", &k->key) ||
         get_pattern(c, o, path, "param", &k->param) || get_opt_expr(c, o, path, "when", &k->when) ||
-        get_string(c, o, path, "part", 0, &k->part) || get_string(c, o, path, "hazard", 0, &k->hazard))
+        get_string(c, o, path, "hazard", 0, &k->hazard))
         return -1;
     k->line = line_of(c, path);
+    const cJSON *parts = cJSON_GetObjectItemCaseSensitive(o, "parts"), *part = cJSON_GetObjectItemCaseSensitive(o, "part");
+    if (parts && part)
+        return rfail(c, path_of(p, sizeof p, path, "parts", 0), 0, "give \"part\" (one) or \"parts\" (several), "
+                     "not both");
+    if (part && !cJSON_IsString(part))
+        return rfail(c, path_of(p, sizeof p, path, "part", 0), 0, "\"part\" must be a string");
+    if ((parts || part) && get_string_array(c, parts ? parts : part, path_of(p, sizeof p, path, parts ? "parts" : "part", 0),
+                                            &k->parts, &k->n_parts))
+        return -1;
+    if (parts && k->n_parts < 2)
+        return rfail(c, path_of(p, sizeof p, path, "parts", 0), 0, "\"parts\" lists at least two parts "
+                     "(one: write \"part\")");
+    k->part = k->n_parts ? k->parts[0] : NULL;
     for (int i = 0; i < k->param.n_caps; i++)
         if (pattern_cap_index(&k->key, k->param.caps[i].name, strlen(k->param.caps[i].name)) < 0)
             return rfail(c, path_of(p, sizeof p, path, "param", 0), 0, "{%s} is not captured by "
@@ -1225,7 +1238,9 @@ void rules_free(rules_file *r)
             pattern_free(&r->keys[i].param);
             expr_free(r->keys[i].when);
             expr_free(r->keys[i].rotary_pairs);
-            free(r->keys[i].part);
+            for (int j = 0; j < r->keys[i].n_parts; j++)
+                free(r->keys[i].parts[j]);
+            free(r->keys[i].parts);
             free(r->keys[i].hazard);
         }
     free(r->keys);
@@ -1290,6 +1305,26 @@ int rules_part_index(const rules_param *t, const char *id)
     return -1;
 }
 
+int rules_key_part_index(const rules_param *t, const rules_key *k)
+{
+    int first = rules_part_index(t, k->part);
+    for (int i = 1; first >= 0 && i < k->n_parts; i++)
+        if (rules_part_index(t, k->parts[i]) != first + i)
+            return -1;
+    return first;
+}
+
+const char *rules_key_parts_text(const rules_key *k, char *buf, size_t size)
+{
+    size_t n = 0;
+    buf[0] = 0;
+    for (int i = 0; i < k->n_parts && n < size; i++) {
+        int w = snprintf(buf + n, size - n, "%s%s", i == 0 ? "" : i + 1 == k->n_parts ? " and " : ", ", k->parts[i]);
+        n += w > 0 ? (size_t)w : 0;
+    }
+    return buf;
+}
+
 const char *rules_forward_name(int which)
 {
     static const char *const names[FWD_COUNT] = {"attention", "experts", "topk", "router", "renorm", "groups",
@@ -1301,6 +1336,6 @@ const char *rules_forward_name(int which)
                                                  "mlp_out", "norm_eps", "residual_depth_scale", "logit_width_base",
                                                  "mlp_module", "mlp_inter", "chunk", "chunked", "attn_temperature_floor",
                                                  "rotary_dim", "correction_bias", "post_attn_norm", "pre_mlp_norm",
-                                                 "post_mlp_norm", "sliding_rope"};
+                                                 "post_mlp_norm", "sliding_rope", "deltanet_layout"};
     return which >= 0 && which < FWD_COUNT ? names[which] : "?";
 }

@@ -82,7 +82,11 @@ typedef struct {
     pattern key;
     pattern param;       /* template over key's captures */
     expr *when;          /* NULL: always */
-    char *part;          /* fused part id, or NULL */
+    char *part;          /* fused part id (the first of parts), or NULL */
+    char **parts;        /* (n_parts) "parts": consecutive fused parts one tensor fills, laid one
+                          * after the other (vLLM's tuple shard id: Qwen3.5's in_proj_qkv fills q,
+                          * k and v of in_proj_qkvz); "part" alone: that one; NULL: none */
+    int n_parts;
     int expert_cap;      /* capture index of the expert id, or -1 */
     int pp_guard;        /* 1/0: this loader path does / does not skip parameters of layers
                           * other stages own; -1: as the loader's pp_guard */
@@ -264,6 +268,9 @@ typedef enum {
                           * config's scaling (OLMo 3's legacy top-level rope_scaling, which
                           * transformers applies to full_attention only); "" (default): as the
                           * global layers */
+    FWD_DELTANET_LAYOUT, /* gated_deltanet: how a rank's in_proj_qkvz and in_proj_ba lay out their
+                          * parts: "interleaved" (default: q, k, v, z and b, a of each key-head
+                          * group together, Qwen3-Next) or "flat" ([q | k | v | z], [b | a]: Qwen3.5) */
     FWD_COUNT
 } rules_fwd;
 
@@ -420,5 +427,10 @@ const char *rules_builtin_text(size_t i, size_t *len);
 const char *shard_kind_name(shard_kind k);
 /* The index of fused part `id` of t, or -1 (id NULL, or no such part). */
 int rules_part_index(const rules_param *t, const char *id);
+/* The index of the first fused part of t that key rule k fills, or -1: k names no part, or a
+ * part t does not list, or parts that are not consecutive in t. */
+int rules_key_part_index(const rules_param *t, const rules_key *k);
+/* The fused parts key rule k fills, in words ("q", "q, k and v"), in buf; "" when none. */
+const char *rules_key_parts_text(const rules_key *k, char *buf, size_t size);
 
 #endif

@@ -375,6 +375,15 @@ START_TEST(test_rules_errors)
          " \"keys\": [{\"key\": \"a\", \"param\": \"b\", \"view\": true, \"transposed\": true}]}", "$.keys[0].view", 2, 46,
          "a key is viewed or transposed, not both"},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"keys\": [{\"key\": \"a\", \"param\": \"b\", \"part\": \"q\", \"parts\": [\"q\", \"k\"]}]}", "$.keys[0].parts", 2, 60,
+         "give \"part\" (one) or \"parts\" (several), not both"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"keys\": [{\"key\": \"a\", \"param\": \"b\", \"parts\": [\"q\"]}]}", "$.keys[0].parts", 2, 47,
+         "\"parts\" lists at least two parts (one: write \"part\")"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"keys\": [{\"key\": \"a\", \"param\": \"b\", \"part\": [\"q\", \"k\"]}]}", "$.keys[0].part", 2, 46,
+         "\"part\" must be a string"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
          " \"quant\": {\"mxfp4\": {\"experts_only\": 1, \"weight\": {}}}}", "$.quant.mxfp4.experts_only", 2, 38,
          "\"experts_only\" is true or false"},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n \"loader\": {\"name\": \"l\", \"wrapper\": {\"when\": \"1\"}}}",
