@@ -351,6 +351,9 @@ static int variant_dims(const plan *p, dense_dims *d, ck_err *err)
         d->embed_scale = (double)sqrtf((float)d->hidden); /* transformers' fp32 buffer */
     else if (strcmp(escale, "none") != 0)
         return fwd_unknown(p, FWD_EMBED_SCALE, escale, "none, sqrt_hidden", err);
+    if (d->mlp_inter < 1 && !p->rules->forward[FWD_MLP_INTER]) /* no MLP width: the rules may give one (MoE) */
+        return ck_err_set(err, CK_EUSAGE, p->cfg->path, "intermediate_size", CK_NO_OFFSET, "config.json lacks the "
+                          "dense MLP's width (intermediate_size)");
     if (sdim < 0 || d->window < 0 || d->chunk < 0 || d->mlp_inter < 1)
         return fwd_fail(p, sdim < 0 ? FWD_ATTN_SCALE_DIM : d->window < 0 ? FWD_WINDOW : d->chunk < 0 ? FWD_CHUNK
                         : FWD_MLP_INTER, CK_EUSAGE, err, d->mlp_inter < 1 ? "must be positive" : "must not be negative",
@@ -395,9 +398,9 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     const cfg_field *e = config_field(c, "rms_norm_eps");
     d->eps = e && e->kind == CFG_NUMBER ? e->num : 1e-6;
     d->theta = c->rope_theta;
-    if (!d->hidden || !d->heads || !d->kv_heads || !d->head_dim || !d->inter || !d->vocab)
+    if (!d->hidden || !d->heads || !d->kv_heads || !d->head_dim || !d->vocab)
         return ck_err_set(err, CK_EUSAGE, c->path, NULL, CK_NO_OFFSET, "config.json lacks the dimensions of a "
-                          "dense decoder (hidden_size, num_attention_heads, intermediate_size, vocab_size)");
+                          "decoder (hidden_size, num_attention_heads, vocab_size)");
     /* what the model computes, as its rules describe it (their "forward" section) */
     const rules_file *r = p->rules;
     char attn[16], router[48], shared[16];
@@ -432,13 +435,20 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
                               "%lld and %lld, conv kernel %lld) are missing or the value heads are not whole "
                               "groups of key heads", (long long)d->lin_kh, (long long)d->lin_vh, (long long)d->lin_kd,
                               (long long)d->lin_vd, (long long)d->lin_conv);
+        const cfg_field *og = config_field(c, "output_gate_type"), *ls = config_field(c, "layer_scale");
+        if (og && og->kind == CFG_STRING && strcmp(og->str, "silu") != 0 && strcmp(og->str, "swish") != 0)
+            return ck_err_set(err, CK_EUSAGE, c->path, "output_gate_type", CK_NO_OFFSET, "the gated DeltaNet's output "
+                              "gate \"%s\" is not computed by this version (silu, swish)", og->str);
+        if (ls && ls->kind == CFG_BOOL && ls->num != 0)
+            return ck_err_set(err, CK_EUSAGE, c->path, "layer_scale", CK_NO_OFFSET, "layer_scale (each block's "
+                              "output times 1 + a learned scale) is not computed by this version");
         if (d->lin_kh % p->layout.tp)
             return ck_err_set(err, CK_EUSAGE, c->path, "linear_num_key_heads", CK_NO_OFFSET, "the gated DeltaNet's "
                               "%lld key heads do not divide over TP %d: vLLM loads the layout (each rank part of a "
-                              "key-head group), but its forward pass reshapes a rank's share into %lld // %d = %lld "
-                              "groups (fix_query_key_value_ordering) and cannot compute it; check a --tp that divides "
-                              "%lld (lint still applies)", (long long)d->lin_kh, p->layout.tp, (long long)d->lin_kh,
-                              p->layout.tp, (long long)(d->lin_kh / p->layout.tp), (long long)d->lin_kh);
+                              "key head), but its forward pass reshapes a rank's share into %lld // %d = %lld whole "
+                              "key heads and cannot compute it; check a --tp that divides %lld (lint still applies)",
+                              (long long)d->lin_kh, p->layout.tp, (long long)d->lin_kh, p->layout.tp,
+                              (long long)(d->lin_kh / p->layout.tp), (long long)d->lin_kh);
     }
     d->shared_ungated = strcmp(shared, "ungated") == 0;
     d->shared_plain = strcmp(shared, "plain") == 0;
@@ -477,6 +487,12 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     d->slide_plain = strcmp(srope, "default") == 0;
     if (!d->slide_plain && srope[0])
         return fwd_unknown(p, FWD_SLIDING_ROPE, srope, "default", err);
+    char dlay[16];
+    if ((rc = fwd_str(p, FWD_DELTANET_LAYOUT, "interleaved", dlay, sizeof dlay, err)))
+        return rc;
+    d->lin_flat = strcmp(dlay, "flat") == 0;
+    if (!d->lin_flat && strcmp(dlay, "interleaved") != 0)
+        return fwd_unknown(p, FWD_DELTANET_LAYOUT, dlay, "interleaved, flat", err);
     int64_t rdim = 0; /* the rules' rotary dims where the config has no partial_rotary_factor */
     if ((rc = fwd_int(p, FWD_ROTARY_DIM, d->head_dim, &rdim, err)))
         return rc;
@@ -1354,8 +1370,9 @@ static int dense_mlp(const plan *p, const dense_dims *d, rank_load *const *R, in
     return rc;
 }
 
-/* Qwen3-Next's gated DeltaNet on one TP rank (its key-head groups, their value heads): in_proj_qkvz
- * and in_proj_ba give per group q, k, v, z and b, a; q, k and v pass the causal depthwise conv1d
+/* The gated DeltaNet on one TP rank (its key-head groups, their value heads): in_proj_qkvz and
+ * in_proj_ba give per group q, k, v, z and b, a (Qwen3-Next), or q, k, v, z and b, a each whole
+ * (lin_flat: Qwen3.5, whose conv channels are then the first columns); q, k and v pass the causal depthwise conv1d
  * and SiLU; beta = sigmoid(b), g = -exp(A_log) softplus(a + dt_bias); the gated delta rule over the
  * tokens (each value head reading its group's key head); each head's output RMS-normed, times the
  * norm's weight and silu(z); out_proj's partial sums added into sink. */
@@ -1388,7 +1405,9 @@ static int deltanet_rank(const plan *p, const dense_dims *d, const rank_load *R,
     }
     op_linear(d, h, T, H, wqkvz, nqkvz, NULL, qkvz, 0);
     op_linear(d, h, T, H, wba, nba, NULL, ba, 0);
-    for (size_t t = 0; t < T; t++) /* [q | k | v] of every group, in group order (the conv's channels) */
+    for (size_t t = 0; d->lin_flat && t < T; t++) /* [q | k | v] as projected */
+        memcpy(mix + t * conv, qkvz + t * nqkvz, conv * sizeof *mix);
+    for (size_t t = 0; !d->lin_flat && t < T; t++) /* [q | k | v] of every group, in group order (the conv's channels) */
         for (size_t gi = 0; gi < nk; gi++) {
             const float *src = qkvz + t * nqkvz + gi * grp;
             memcpy(mix + t * conv + gi * hk, src, hk * sizeof *mix);
@@ -1409,8 +1428,9 @@ static int deltanet_rank(const plan *p, const dense_dims *d, const rank_load *R,
             memcpy(qe + (t * nv + hh) * hk, cv + t * conv + kh * hk, hk * sizeof *qe);
             memcpy(ke + (t * nv + hh) * hk, cv + t * conv + nk * hk + kh * hk, hk * sizeof *ke);
             memcpy(ve + (t * nv + hh) * hv, cv + t * conv + 2 * nk * hk + hh * hv, hv * sizeof *ve);
-            const float *bg = ba + t * nba + (hh / rv) * 2 * rv;
-            double bv = bg[hh % rv], av = bg[rv + hh % rv] + (double)dtb[hh];
+            const float *bg = ba + t * nba + (d->lin_flat ? 0 : (hh / rv) * 2 * rv);
+            size_t bi = d->lin_flat ? hh : hh % rv, ai = d->lin_flat ? nv + hh : rv + hh % rv;
+            double bv = bg[bi], av = bg[ai] + (double)dtb[hh];
             beta[t * nv + hh] = (float)sigmoid(bv);
             double sp = av > 20 ? av : log1p(exp(av)); /* softplus, torch's threshold */
             g[t * nv + hh] = (float)(-exp((double)alog[hh]) * sp);
@@ -1420,7 +1440,7 @@ static int deltanet_rank(const plan *p, const dense_dims *d, const rank_load *R,
     for (size_t t = 0; t < T; t++)
         for (size_t hh = 0; hh < nv; hh++) { /* times silu(z) */
             float *oh = o + (t * nv + hh) * hv;
-            const float *z = qkvz + t * nqkvz + (hh / rv) * grp + 2 * hk + rv * hv + (hh % rv) * hv;
+            const float *z = qkvz + t * nqkvz + (d->lin_flat ? conv + hh * hv : (hh / rv) * grp + 2 * hk + rv * hv + (hh % rv) * hv);
             for (size_t i = 0; i < hv; i++)
                 oh[i] = (float)(oh[i] * z[i] * sigmoid(z[i]));
         }

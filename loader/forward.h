@@ -56,6 +56,8 @@ typedef struct {
                               * times its sigmoid before o_proj (Qwen3-Next) */
     int64_t lin_kh, lin_vh, lin_kd, lin_vd, lin_conv; /* the DeltaNet's key and value heads, their
                               * widths, and its causal convolution's kernel */
+    int lin_flat;            /* a rank's in_proj_qkvz is [q | k | v | z] and in_proj_ba [b | a]
+                              * (Qwen3.5), not interleaved by key-head group (Qwen3-Next) */
     double temp_floor;       /* the rules' attn_temperature_floor: the position from which Llama 4's
                               * temperature tuning changes the scores of its layers without rotary
                               * (floor_scale); 0: none */
