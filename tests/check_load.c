@@ -436,7 +436,9 @@ START_TEST(test_check_cli_reference)
                                  "oracle/variants/mistral3-language-model-names", "real/tiny-qwen2-vl",
                                  "moe/tiny-minimax-m2", "oracle/variants/minimax-m2-mtp-module", "real/tiny-glm4",
                                  "oracle/variants/glm4-split-mlp", "real/tiny-olmo3",
-                                 "real/tiny-exaone4", "real/tiny-olmo3-yarn"};
+                                 "real/tiny-exaone4", "real/tiny-olmo3-yarn", "real/tiny-qwen3_5",
+                                 "oracle/variants/qwen3_5-text-only",
+                                 "moe/tiny-qwen3_5-moe", "oracle/variants/qwen3_5-moe-per-expert"};
     for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s --tp 2%s", refd[i], strstr(refd[i], "glm4-moe") ? "" : " --pp 2");
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
