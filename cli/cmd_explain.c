@@ -403,19 +403,36 @@ int cmd_explain(int argc, char **argv)
         printf("module path '%s' (rules %s, TP %d x PP %d): %s's AutoWeightsLoader found no module or "
                "parameter of this name in the model it builds\n", param, s.r.name, a.o.layout.tp, a.o.layout.pp,
                s.r.loader);
-        size_t n = strlen(param), shown = 0, spl = strlen(s.r.strip_prefix);
+        size_t n = strlen(param), shown = 0;
+        keymap *km = NULL;
+        ck_err kerr;
+        ck_err_clear(&kerr);
+        if (keymap_build(&s.ck, &s.p, &km, &kerr) != CK_OK) {
+            fprintf(stderr, "ckptdoc explain: %s\n", kerr.msg);
+            session_free(&s);
+            return EXIT_USAGE;
+        }
         for (size_t i = 0; i < s.ck.n_tensors; i++) {
             const st_tensor *t = ckpt_tensor(&s.ck, s.ck.tensors[i]);
-            const char *nm = t->name;
-            if (spl && strncmp(nm, s.r.strip_prefix, spl) == 0)
-                nm += spl;
-            if (strncmp(nm, param, n) == 0 && nm[n] == '.' && shown++ < 8)
+            sim_mapping m;
+            if (!keymap_explain(km, i, &m))
+                continue;
+            /* the name the loader walks: as it sees it, or as a renaming hazard mangled it */
+            const char *hazard = m.rule >= 0 && m.param[0] ? s.r.keys[m.rule].hazard : NULL;
+            const char *nm = hazard ? m.param : m.seen;
+            if (strncmp(nm, param, n) != 0 || nm[n] != '.' || shown++ >= 8)
+                continue;
+            if (hazard)
+                printf("  checkpoint key '%s' (%s) is under it: %s (the key rule at %s line %d)\n", t->name,
+                       s.ck.shards[s.ck.tensors[i].shard].name, hazard, s.r.path, s.r.keys[m.rule].line);
+            else
                 printf("  checkpoint key '%s' (%s) is under it: no rule of %s maps it to a parameter; rename "
                        "it to the name the model has, or convert the checkpoint again\n", t->name,
                        s.ck.shards[s.ck.tensors[i].shard].name, s.r.name);
         }
         if (!shown)
             printf("  no checkpoint key is under it\n");
+        keymap_free(km);
         session_free(&s);
         return EXIT_FINDINGS;
     }

@@ -379,6 +379,9 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
                 const char *nm = st->params[i].name;
                 if (owner && !(strncmp(nm, seen, owner) == 0 && nm[owner] == '.'))
                     continue;
+                /* the stripped model's own: not the model above's modules beside it (lm_head) */
+                if (!owner && !full && under_module(nm, strlen(nm), r->outer_modules, r->n_outer_modules))
+                    continue;
                 if (full && (full[k] = vllm_name(p, nm, wtop)) != NULL)
                     nm = full[k];
                 names[k++] = nm;
@@ -669,10 +672,12 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
                 dup |= bits[pi][b];
                 bits[pi][b] = 1;
             }
+        char pw[128];
         if (dup)
             findings_add(o, "lint.duplicate", SEV_WARNING, s->ck->shards[k->shard].name, key_name(s, k),
                          CK_NO_OFFSET, "fills '%s'%s%s a second time: two checkpoint names for one slot, "
-                         "the later wins", kp->param, kpart ? " part " : "", kpart ? kpart : "");
+                         "the later wins", kp->param, !kpart ? "" : key_span(r, k) > 1 ? " parts " : " part ",
+                         kpart ? rules_key_parts_text(&r->keys[k->rule], pw, sizeof pw) : "");
         out->loaded++;
     }
     report_empty(s, st, bits, nbits, out, o);
