@@ -331,14 +331,17 @@ static void memo_recipe(cap_plan *pl, const rules_key *kr)
 }
 
 /* The name the loader sees: the key without the rules' strip_prefix (or one of also_strip,
- * tried first where the model sits under its wrapper: the wrapper's WeightsMapper maps them). */
+ * tried first where the model sits under its wrapper: the wrapper's WeightsMapper maps them; or
+ * one of outer.also_strip where it does not: the model above's maps them). */
 static void key_seen(const sim *s, sim_key *k)
 {
     const rules_file *r = s->p->rules;
     k->outside = 0;
-    for (int i = 0; s->p->wrapper && s->p->wrapper[0] && i < r->n_also_strip; i++) {
-        size_t al = strlen(r->also_strip[i]);
-        if (key_len(s, k) >= al && memcmp(key_name(s, k), r->also_strip[i], al) == 0) {
+    int in_wrapper = s->p->wrapper && s->p->wrapper[0];
+    char *const *pre = in_wrapper ? r->also_strip : r->outer_strip;
+    for (int i = 0; i < (in_wrapper ? r->n_also_strip : r->n_outer_strip); i++) {
+        size_t al = strlen(pre[i]);
+        if (key_len(s, k) >= al && memcmp(key_name(s, k), pre[i], al) == 0) {
             k->seen_off = (uint16_t)al;
             return;
         }

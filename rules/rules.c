@@ -774,7 +774,7 @@ static int parse_loader(rctx *c, const cJSON *root)
     }
     const cJSON *ou = cJSON_GetObjectItemCaseSensitive(ld, "outer");
     if (ou) {
-        static const char *const ok[] = {"class", "modules", "top", "maps", "error", NULL};
+        static const char *const ok[] = {"class", "modules", "top", "maps", "error", "also_strip", NULL};
         static const char *const mk[] = {"when", "modules", NULL};
         const cJSON *om = cJSON_IsObject(ou) ? cJSON_GetObjectItemCaseSensitive(ou, "modules") : NULL;
         const cJSON *oc = cJSON_IsObject(ou) ? cJSON_GetObjectItemCaseSensitive(ou, "class") : NULL;
@@ -804,6 +804,13 @@ static int parse_loader(rctx *c, const cJSON *root)
         }
         if (get_bool(c, ou, "$.loader.outer", "top", 0, &r->outer_top))
             return -1;
+        const cJSON *os = cJSON_GetObjectItemCaseSensitive(ou, "also_strip");
+        if (os && get_string_array(c, os, "$.loader.outer.also_strip", &r->outer_strip, &r->n_outer_strip))
+            return -1;
+        for (int i = 0; i < r->n_outer_strip; i++)
+            if (!r->outer_strip[i][0] || strlen(r->outer_strip[i]) > UINT16_MAX || !r->strip_prefix[0])
+                return rfail(c, "$.loader.outer.also_strip", 0, "a prefix is a non-empty string, mapped to the "
+                             "loader's strip_prefix (which must be given)");
     }
     const cJSON *as = cJSON_GetObjectItemCaseSensitive(ld, "also_strip");
     if (as && get_string_array(c, as, "$.loader.also_strip", &r->also_strip, &r->n_also_strip))
@@ -1006,6 +1013,33 @@ static void strict_defaults(rules_file *r)
     }
 }
 
+/* A key rule's parts against the parameter rules written with the same name as its param (that
+ * list parts): each listed there and, for several, consecutive from the first (vLLM's tuple shard ids load the
+ * parts of a slice numbered from 0, whatever ids the tuple names). */
+static int check_key_parts(rctx *c, const rules_file *r)
+{
+    char base[32], p[64];
+    for (int i = 0; i < r->n_keys; i++) {
+        const rules_key *k = &r->keys[i];
+        for (int t = 0; k->n_parts && t < r->n_params; t++) {
+            const rules_param *pr = &r->params[t];
+            if (strcmp(pr->name.text, k->param.text) != 0 || (!pr->n_parts && k->n_parts == 1))
+                continue; /* (one part of an unfused expert parameter: the FusedMoE shard id, w2) */
+            int first = rules_key_part_index(pr, k);
+            snprintf(base, sizeof base, "$.keys[%d]", i);
+            if (first < 0)
+                return rfail(c, path_of(p, sizeof p, base, k->n_parts > 1 ? "parts" : "part", 0), 0, "the parameter "
+                             "rule of \"%s\" (line %d) lists %s", pr->name.text, pr->line, k->n_parts > 1 ?
+                             "no such run of consecutive parts" : "no such part");
+            if (k->n_parts > 1 && first != 0)
+                return rfail(c, path_of(p, sizeof p, base, "parts", 0), 0, "vLLM loads a tensor of several parts "
+                             "into the parameter's first parts, whatever their ids: list them from \"%s\"",
+                             pr->parts[0].id);
+        }
+    }
+    return 0;
+}
+
 static int parse_top(rctx *c, const cJSON *root)
 {
     rules_file *r = c->r;
@@ -1052,6 +1086,8 @@ static int parse_top(rctx *c, const cJSON *root)
     ARRAY(params, n_params, rules_param, parse_param, "params");
     strict_defaults(r);
     ARRAY(keys, n_keys, rules_key, parse_key, "keys");
+    if (check_key_parts(c, r))
+        return -1;
     ARRAY(skips, n_skips, rules_skip, parse_skip, "skips");
     ARRAY(checks, n_checks, rules_check, parse_check, "checks");
     ARRAY(asserts, n_asserts, rules_assert, parse_assert, "asserts");
@@ -1189,6 +1225,7 @@ void rules_free(rules_file *r)
     expr_free(r->outer_class_expr);
     free_strings(r->outer_modules, r->n_outer_modules);
     free_strings(r->outer_maps, r->n_outer_maps);
+    free_strings(r->outer_strip, r->n_outer_strip);
     expr_free(r->outer_maps_when);
     free(r->outer_error);
     expr_free(r->strict_when);

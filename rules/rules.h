@@ -331,6 +331,10 @@ typedef struct {
                           * the loader sees, tried before strip_prefix under the wrapper ("model.language_model.",
                           * transformers 4.52-4.57's vision-language checkpoints); (n_also_strip) */
     int n_also_strip;
+    char **outer_strip;  /* loader.outer.also_strip: prefixes the model above's own WeightsMapper
+                          * maps to strip_prefix where no wrapper holds the model
+                          * (Qwen3_5ForCausalLM's "model.language_model."); (n_outer_strip) */
+    int n_outer_strip;
     char *wrapper_prefix;/* loader.wrapper: where the configuration says so (wrapper_when, NULL:
                           * always), the model sits under this module of a wrapper ("language_model."
                           * of a vision-language model): vLLM's full names of its parameters start

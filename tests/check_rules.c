@@ -384,6 +384,16 @@ START_TEST(test_rules_errors)
          " \"keys\": [{\"key\": \"a\", \"param\": \"b\", \"part\": [\"q\", \"k\"]}]}", "$.keys[0].part", 2, 46,
          "\"part\" must be a string"},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"params\": [{\"name\": \"f.w\", \"shape\": [6], \"shard\": \"column\", \"parts\": [{\"id\": \"a\", \"size\": 2},"
+         " {\"id\": \"b\", \"size\": 2}, {\"id\": \"c\", \"size\": 2}]}],\n"
+         " \"keys\": [{\"key\": \"g.w\", \"param\": \"f.w\", \"parts\": [\"b\", \"c\"]}]}", "$.keys[0].parts", 3, 51,
+         "vLLM loads a tensor of several parts into the parameter's first parts"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"params\": [{\"name\": \"f.w\", \"shape\": [6], \"shard\": \"column\", \"parts\": [{\"id\": \"a\", \"size\": 2},"
+         " {\"id\": \"b\", \"size\": 2}, {\"id\": \"c\", \"size\": 2}]}],\n"
+         " \"keys\": [{\"key\": \"g.w\", \"param\": \"f.w\", \"parts\": [\"a\", \"c\"]}]}", "$.keys[0].parts", 3, 51,
+         "the parameter rule of \"f.w\" (line 2) lists no such run of consecutive parts"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
          " \"quant\": {\"mxfp4\": {\"experts_only\": 1, \"weight\": {}}}}", "$.quant.mxfp4.experts_only", 2, 38,
          "\"experts_only\" is true or false"},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n \"loader\": {\"name\": \"l\", \"wrapper\": {\"when\": \"1\"}}}",
