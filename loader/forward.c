@@ -422,7 +422,13 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     d->renorm = renorm != 0;
     d->mla = strcmp(attn, "mla") == 0;
     d->deltanet = d->attn_gate = strcmp(attn, "gated_deltanet") == 0;
-    if (d->deltanet) { /* Qwen3-Next's linear attention: its heads from config.json */
+    char dlay[16];
+    if ((rc = fwd_str(p, FWD_DELTANET_LAYOUT, "interleaved", dlay, sizeof dlay, err)))
+        return rc;
+    d->lin_flat = strcmp(dlay, "flat") == 0;
+    if (!d->lin_flat && strcmp(dlay, "interleaved") != 0)
+        return fwd_unknown(p, FWD_DELTANET_LAYOUT, dlay, "interleaved, flat", err);
+    if (d->deltanet) { /* the linear attention of Qwen3-Next and Qwen3.5: its heads from config.json */
         d->lin_kh = cfg_int(c, "linear_num_key_heads", 0);
         d->lin_vh = cfg_int(c, "linear_num_value_heads", 0);
         d->lin_kd = cfg_int(c, "linear_key_head_dim", 0);
@@ -445,10 +451,12 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         if (d->lin_kh % p->layout.tp)
             return ck_err_set(err, CK_EUSAGE, c->path, "linear_num_key_heads", CK_NO_OFFSET, "the gated DeltaNet's "
                               "%lld key heads do not divide over TP %d: vLLM loads the layout (each rank part of a "
-                              "key head), but its forward pass reshapes a rank's share into %lld // %d = %lld whole "
-                              "key heads and cannot compute it; check a --tp that divides %lld (lint still applies)",
-                              (long long)d->lin_kh, p->layout.tp, (long long)d->lin_kh, p->layout.tp,
-                              (long long)(d->lin_kh / p->layout.tp), (long long)d->lin_kh);
+                              "key-head %s), but its forward pass reshapes a rank's share into %lld // %d = %lld %s "
+                              "and cannot compute it; check a --tp that divides %lld (lint still applies)",
+                              (long long)d->lin_kh, p->layout.tp, d->lin_flat ? "row block" : "group",
+                              (long long)d->lin_kh, p->layout.tp, (long long)(d->lin_kh / p->layout.tp),
+                              d->lin_flat ? "whole key heads" : "groups (fix_query_key_value_ordering)",
+                              (long long)d->lin_kh);
     }
     d->shared_ungated = strcmp(shared, "ungated") == 0;
     d->shared_plain = strcmp(shared, "plain") == 0;
@@ -487,12 +495,6 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     d->slide_plain = strcmp(srope, "default") == 0;
     if (!d->slide_plain && srope[0])
         return fwd_unknown(p, FWD_SLIDING_ROPE, srope, "default", err);
-    char dlay[16];
-    if ((rc = fwd_str(p, FWD_DELTANET_LAYOUT, "interleaved", dlay, sizeof dlay, err)))
-        return rc;
-    d->lin_flat = strcmp(dlay, "flat") == 0;
-    if (!d->lin_flat && strcmp(dlay, "interleaved") != 0)
-        return fwd_unknown(p, FWD_DELTANET_LAYOUT, dlay, "interleaved, flat", err);
     int64_t rdim = 0; /* the rules' rotary dims where the config has no partial_rotary_factor */
     if ((rc = fwd_int(p, FWD_ROTARY_DIM, d->head_dim, &rdim, err)))
         return rc;
