@@ -95,9 +95,12 @@ static int print_mapping(const plan *p, const rules_file *r, const sim_mapping *
     uint64_t all = p->layout.pp >= 64 ? ~0ull : (1ull << p->layout.pp) - 1;
     if (m->stages)
         printf("  loaded on %s\n", sim_ranks_str(p, m->stages, ranks, sizeof ranks));
-    if (m->pp_skipped)
+    if (m->pp_skipped && m->layer >= 0)
         printf("  skipped on %s: another stage owns layer %d\n",
                sim_ranks_str(p, m->pp_skipped, ranks, sizeof ranks), m->layer);
+    else if (m->pp_skipped) /* a module outside the layers that only some stages build */
+        printf("  skipped on %s: another stage holds it (a PPMissingLayer here, whose keys the loader passes by)\n",
+               sim_ranks_str(p, m->pp_skipped, ranks, sizeof ranks));
     uint64_t fails = all & ~m->stages & ~m->pp_skipped;
     if (fails) { /* in the words of the first stage that fails */
         char line[2048];

@@ -106,9 +106,12 @@ static int mapping(void *vctx, const char *key, char lines[][256], int max)
         }
         n++;
     }
-    if (m.pp_skipped && n < max)
+    if (m.pp_skipped && n < max && m.layer >= 0)
         snprintf(lines[n++], 256, "skipped on %s: another stage owns layer %d",
                  sim_ranks_str(c->p, m.pp_skipped, ranks, sizeof ranks), m.layer);
+    else if (m.pp_skipped && n < max)
+        snprintf(lines[n++], 256, "skipped on %s: another stage holds it (a PPMissingLayer here)",
+                 sim_ranks_str(c->p, m.pp_skipped, ranks, sizeof ranks));
     uint64_t all = c->p->layout.pp >= 64 ? ~0ull : (1ull << c->p->layout.pp) - 1;
     if ((all & ~m.stages & ~m.pp_skipped) && n < max)
         snprintf(lines[n++], 256, "%.60s: %.180s", sim_ranks_str(c->p, all & ~m.stages & ~m.pp_skipped, ranks,
