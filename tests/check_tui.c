@@ -567,6 +567,18 @@ START_TEST(test_e2e_tmux)
     keys("Escape");
     free(wait_for("Enter open"));
     keys("q");
+    /* one tensor that fills three parts (Qwen3.5's in_proj_qkv): named, and the first part's cut */
+    start("tui fixtures/real/tiny-qwen3_5 --tp 2", 160, 30);
+    free(wait_for("model/"));
+    keys("/");
+    keys("layers.0.linear_attn.in_proj_qkv.weight");
+    keys("Enter");
+    s = wait_for("keys match");
+    ck_assert_msg(s && strstr(s, "loads as layers.0.linear_attn.in_proj_qkvz.weight, parts q, k and v"), "%s",
+                  s ? s : "");
+    ck_assert_msg(strstr(s, "slices (part q): TP0 rows 0-15 TP1 rows 16-31") != NULL, "%s", s);
+    free(s);
+    keys("q");
     /* Ctrl-C: the terminal given back and exit 130, as every command exits on SIGINT */
     start("tui fixtures/real/tiny-qwen2; echo tui-exit=\\$?", 100, 30);
     free(wait_for("model/"));
