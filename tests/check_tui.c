@@ -501,6 +501,18 @@ static void start(const char *args, int w, int h)
     free(out);
 }
 
+/* ckptdoc tui with args in a w x h pane, the tensor `key` searched: the screen that shows its
+ * mapping (the caller frees it). */
+static char *tui_search(const char *args, int w, int h, const char *key)
+{
+    start(args, w, h);
+    free(wait_for("model/"));
+    keys("/");
+    keys(key);
+    keys("Enter");
+    return wait_for("keys match");
+}
+
 START_TEST(test_e2e_tmux)
 {
     char *out = NULL;
@@ -548,12 +560,7 @@ START_TEST(test_e2e_tmux)
     free(s);
     keys("q");
     /* a real Qwen2 (transformers-written): search a tensor, its statistics and histogram */
-    start("tui fixtures/real/tiny-qwen2", 100, 30);
-    free(wait_for("model/"));
-    keys("/");
-    keys("layers.1.mlp.down_proj.weight");
-    keys("Enter");
-    s = wait_for("keys match");
+    s = tui_search("tui fixtures/real/tiny-qwen2", 100, 30, "layers.1.mlp.down_proj.weight");
     ck_assert_msg(s && strstr(s, "model > layers > 1 > mlp > down_proj"), "%s", s ? s : "");
     ck_assert_ptr_nonnull(strstr(s, "loads as layers.1.mlp.down_proj.weight"));
     ck_assert_msg(strstr(s, "slices: TP0 cols 0-127") != NULL, "%s", s);
@@ -568,12 +575,7 @@ START_TEST(test_e2e_tmux)
     free(wait_for("Enter open"));
     keys("q");
     /* one tensor that fills three parts (Qwen3.5's in_proj_qkv): named, and the first part's cut */
-    start("tui fixtures/real/tiny-qwen3_5 --tp 2", 160, 30);
-    free(wait_for("model/"));
-    keys("/");
-    keys("layers.0.linear_attn.in_proj_qkv.weight");
-    keys("Enter");
-    s = wait_for("keys match");
+    s = tui_search("tui fixtures/real/tiny-qwen3_5 --tp 2", 160, 30, "layers.0.linear_attn.in_proj_qkv.weight");
     ck_assert_msg(s && strstr(s, "loads as layers.0.linear_attn.in_proj_qkvz.weight, parts q, k and v"), "%s",
                   s ? s : "");
     ck_assert_msg(strstr(s, "slices (part q): TP0 rows 0-15 TP1 rows 16-31") != NULL, "%s", s);
