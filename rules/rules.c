@@ -294,6 +294,18 @@ static int get_modules(rctx *c, const cJSON *x, const char *path, char ***out, i
     return 0;
 }
 
+/* get_string_array of name prefixes a key may start with: each non-empty and short enough to be
+ * an offset into a key name. */
+static int get_prefixes(rctx *c, const cJSON *x, const char *path, char ***out, int *n)
+{
+    if (get_string_array(c, x, path, out, n))
+        return -1;
+    for (int i = 0; i < *n; i++)
+        if (!(*out)[i][0] || strlen((*out)[i]) > UINT16_MAX)
+            return rfail(c, path, 0, "a prefix is a non-empty string");
+    return 0;
+}
+
 /* A scanner over the rules text from its start. */
 static void text_scan(const rctx *c, jscan *j)
 {
@@ -805,19 +817,15 @@ static int parse_loader(rctx *c, const cJSON *root)
         if (get_bool(c, ou, "$.loader.outer", "top", 0, &r->outer_top))
             return -1;
         const cJSON *os = cJSON_GetObjectItemCaseSensitive(ou, "also_strip");
-        if (os && get_string_array(c, os, "$.loader.outer.also_strip", &r->outer_strip, &r->n_outer_strip))
+        if (os && get_prefixes(c, os, "$.loader.outer.also_strip", &r->outer_strip, &r->n_outer_strip))
             return -1;
-        for (int i = 0; i < r->n_outer_strip; i++)
-            if (!r->outer_strip[i][0] || strlen(r->outer_strip[i]) > UINT16_MAX || !r->strip_prefix[0])
-                return rfail(c, "$.loader.outer.also_strip", 0, "a prefix is a non-empty string, mapped to the "
-                             "loader's strip_prefix (which must be given)");
+        if (r->n_outer_strip && (!r->strip_prefix || !r->strip_prefix[0])) /* (defaulted to "" below) */
+            return rfail(c, "$.loader.outer.also_strip", 0, "the prefixes are mapped to the loader's strip_prefix, "
+                         "which this rules file does not give: add \"strip_prefix\" to \"loader\"");
     }
     const cJSON *as = cJSON_GetObjectItemCaseSensitive(ld, "also_strip");
-    if (as && get_string_array(c, as, "$.loader.also_strip", &r->also_strip, &r->n_also_strip))
+    if (as && get_prefixes(c, as, "$.loader.also_strip", &r->also_strip, &r->n_also_strip))
         return -1;
-    for (int i = 0; i < r->n_also_strip; i++)
-        if (!r->also_strip[i][0] || strlen(r->also_strip[i]) > UINT16_MAX)
-            return rfail(c, "$.loader.also_strip", 0, "a prefix is a non-empty string");
     const cJSON *wr = cJSON_GetObjectItemCaseSensitive(ld, "wrapper");
     if (wr) {
         static const char *const wk[] = {"when", "prefix", "class", "modules", "keeps", "strip_modules_only", "error",

@@ -383,6 +383,12 @@ START_TEST(test_rules_errors)
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
          " \"keys\": [{\"key\": \"a\", \"param\": \"b\", \"part\": [\"q\", \"k\"]}]}", "$.keys[0].part", 2, 46,
          "\"part\" must be a string"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n"
+         " \"loader\": {\"name\": \"l\", \"outer\": {\"class\": \"A\", \"also_strip\": [\"m.\"]}}}",
+         "$.loader.outer.also_strip", 2, 64, "the prefixes are mapped to the loader's strip_prefix"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\",\n"
+         " \"loader\": {\"name\": \"l\", \"strip_prefix\": \"model.\", \"outer\": {\"class\": \"A\", \"also_strip\": [\"\"]}}}",
+         "$.loader.outer.also_strip", 2, 90, "a prefix is a non-empty string"},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
          " \"params\": [{\"name\": \"f.w\", \"shape\": [6], \"shard\": \"column\", \"parts\": [{\"id\": \"a\", \"size\": 2},"
          " {\"id\": \"b\", \"size\": 2}, {\"id\": \"c\", \"size\": 2}]}],\n"
