@@ -30,11 +30,6 @@ static uint32_t param_add(sim *s, int t, const sim_param *pr)
 }
 
 
-int sim_truthy(const expr_val *v)
-{
-    return !v->is_null && (v->is_str || v->v != 0);
-}
-
 /* A rule's `when` usually reads one integer capture ({layer}) and config values: its value is
  * remembered per value of that capture, so 90k keys cost ~60 evaluations. */
 typedef struct {
@@ -100,7 +95,7 @@ static int when_true(sim *s, when_memo *m, const pattern *pt, const expr *when, 
     expr_val w;
     if (plan_eval(s->p, when, &env, line, &w, err))
         return -1;
-    int t = sim_truthy(&w);
+    int t = expr_truthy(&w);
     if (m->memo && key >= 0 && key < MEMO_N)
         m->memo[key] = (int8_t)t;
     return t;

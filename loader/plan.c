@@ -757,7 +757,7 @@ static int expand(expander *x, size_t *cap, int k)
             expr_val w;
             if (x_eval(x, t->when, &env, t->line, &w))
                 return -1;
-            if (w.is_null || (!w.is_str && !w.v))
+            if (!expr_truthy(&w))
                 return 0;
         }
         int li = pattern_cap_index(&t->name, "layer", 5);
@@ -1030,7 +1030,7 @@ static int plan_holds(const plan *p, const expr *e, plan_env *env, ck_err *err)
         return 1;
     if (plan_eval(p, e, env, 0, &v, err))
         return -1;
-    return !v.is_null && (v.is_str || v.v != 0);
+    return expr_truthy(&v);
 }
 
 /* The class name expression e (the rules' field) gives on this config, into out: CK_OK, or

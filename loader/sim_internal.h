@@ -178,7 +178,6 @@ int sim_map_keys(sim *s);
 map_run *sim_map_start(sim *s);
 int sim_map_finish(sim *s, map_run *m);
 void sim_map_abandon(sim *s, map_run *m);
-int sim_truthy(const expr_val *v);
 /* What the loader does with mapped key k (param: its parameter, NULL when skipped), for reports. */
 void sim_mapping_fill(const sim *s, const sim_key *k, const char *param, sim_mapping *m);
 struct suffix_memo;

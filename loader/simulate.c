@@ -143,7 +143,7 @@ static int sim_tail(sim *s, const sim_listing *l, sim_result *res, ck_findings *
         expr_val v;
         if (plan_eval(p, a->cond, &env, a->line, &v, err))
             return err->code;
-        if (sim_truthy(&v))
+        if (expr_truthy(&v))
             continue;
         for (int st = 0; st < p->layout.pp; st++) {
             snprintf(res->stages[st].error, sizeof res->stages[st].error, "%s", a->error);

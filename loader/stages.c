@@ -58,7 +58,7 @@ static const rules_skip *skip_meant_for(const plan *p, int layer)
         expr_val w;
         ck_err e;
         ck_err_clear(&e);
-        if (plan_eval(p, sk->when, &env, sk->line, &w, &e) == CK_OK && sim_truthy(&w))
+        if (plan_eval(p, sk->when, &env, sk->line, &w, &e) == CK_OK && expr_truthy(&w))
             return sk;
     }
     return NULL;
@@ -776,7 +776,7 @@ void sim_run_checks(sim *s)
                     expr_val w;
                     ck_err e2;
                     ck_err_clear(&e2);
-                    if (plan_eval(p, c->when, &env, c->line, &w, &e2) || !sim_truthy(&w))
+                    if (plan_eval(p, c->when, &env, c->line, &w, &e2) || !expr_truthy(&w))
                         continue;
                 }
                 char mod[512], name[640];

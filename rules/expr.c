@@ -445,6 +445,11 @@ static int eerr(evaluator *ev, const node *x, const char *fmt, ...)
     return -1;
 }
 
+int expr_truthy(const expr_val *v)
+{
+    return !v->is_null && (v->is_str || v->v != 0);
+}
+
 static int eval(evaluator *ev, int k, expr_val *out);
 
 static int eval_int(evaluator *ev, int k, int64_t *v)
@@ -631,7 +636,7 @@ static int eval(evaluator *ev, int k, expr_val *out)
         expr_val v;
         if (eval(ev, x->a, &v))
             return -1;
-        out->v = v.is_null || (!v.is_str && v.v == 0);
+        out->v = !expr_truthy(&v);
         out->is_str = 0;
         return 0;
     }
@@ -640,14 +645,14 @@ static int eval(evaluator *ev, int k, expr_val *out)
         expr_val v;
         if (eval(ev, x->a, &v))
             return -1;
-        int t = !v.is_null && (v.is_str || v.v != 0);
+        int t = expr_truthy(&v);
         if (x->kind == N_AND ? !t : t) {
             out->v = t;
             return 0;
         }
         if (eval(ev, x->b, &v))
             return -1;
-        out->v = !v.is_null && (v.is_str || v.v != 0);
+        out->v = expr_truthy(&v);
         return 0;
     }
     case N_COAL: {
@@ -665,7 +670,7 @@ static int eval(evaluator *ev, int k, expr_val *out)
         expr_val v;
         if (eval(ev, x->a, &v))
             return -1;
-        return eval(ev, !v.is_null && (v.is_str || v.v) ? x->b : x->c, out);
+        return eval(ev, expr_truthy(&v) ? x->b : x->c, out);
     }
     case N_BIN:
         return eval_bin(ev, x, out);

@@ -51,6 +51,9 @@ void expr_free(expr *e);
 /* Evaluates e; 0 and *out, or -1 with *err filled. A string or list in *out is borrowed: from e's
  * text (valid until expr_free) or from what lookup returned. */
 int expr_eval(const expr *e, expr_lookup lookup, void *ctx, expr_val *out, expr_err *err);
+/* Whether a value counts as true (in !, &&, || and ?:, and in a rule's "when"): not null, and a
+ * string or a non-zero number. */
+int expr_truthy(const expr_val *v);
 /* The text e was compiled from (e's copy, valid until expr_free). */
 const char *expr_text(const expr *e);
 /* Calls fn for every distinct name e reads (functions excluded); name points into e's text and is
