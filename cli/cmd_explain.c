@@ -67,8 +67,7 @@ static int print_mapping(const plan *p, const rules_file *r, const sim_mapping *
         printf("  '%s' lacks the model's prefix: the model above looks it up among its own modules\n", m->seen);
     else if (m->rule >= 0) {
         char pw[256];
-        printf("  maps to '%s'%s%s by the key rule at %s line %d\n", m->param,
-               !m->part ? "" : r->keys[m->rule].n_parts > 1 ? ", parts " : ", part ",
+        printf("  maps to '%s'%s%s by the key rule at %s line %d\n", m->param, m->part ? ", " : "",
                rules_key_parts_text(&r->keys[m->rule], pw, sizeof pw), r->path, r->keys[m->rule].line);
     } else
         printf("  no key rule takes '%s': the generic path looks up a parameter of that name\n", m->seen);
@@ -261,7 +260,7 @@ static void show_expected(void *ctx, const char *key, int rule, int64_t expert)
     printf("\ncheckpoint key '%s' is missing: it fills ", key);
     char pw[256];
     if (kr && kr->part)
-        printf("part%s %s of ", kr->n_parts > 1 ? "s" : "", rules_key_parts_text(kr, pw, sizeof pw));
+        printf("%s of ", rules_key_parts_text(kr, pw, sizeof pw));
     if (expert >= 0)
         printf("expert %lld of ", (long long)expert);
     printf("'%s'%s\n", x->param, rule >= 0 ? "" : " (its own name)");
@@ -420,12 +419,11 @@ int cmd_explain(int argc, char **argv)
             sim_mapping m;
             if (!keymap_explain(km, i, &m))
                 continue;
-            /* the name the loader walks: as it sees it, or as a renaming hazard mangled it */
-            const char *hazard = m.rule >= 0 && m.param[0] ? s.r.keys[m.rule].hazard : NULL;
-            const char *nm = hazard ? m.param : m.seen;
+            const char *nm = sim_walk_name(&s.r, &m);
             if (strncmp(nm, param, n) != 0 || nm[n] != '.' || shown++ >= 8)
                 continue;
-            if (hazard)
+            const char *hazard = m.rule >= 0 ? s.r.keys[m.rule].hazard : NULL;
+            if (hazard && nm != m.seen)
                 printf("  checkpoint key '%s' (%s) is under it: %s (the key rule at %s line %d)\n", t->name,
                        s.ck.shards[s.ck.tensors[i].shard].name, hazard, s.r.path, s.r.keys[m.rule].line);
             else

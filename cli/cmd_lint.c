@@ -285,15 +285,17 @@ static void print_json(const lint_args *a, const ck_checkpoint *ck, const rules_
 typedef struct {
     char keys[3][200];
     int n;
+    const rules_file *r;  /* the rules whose key rules name the parts */
 } notice_keys;
 
 static void collect_key(void *ctx, const char *key, const char *file, const sim_mapping *m)
 {
     notice_keys *k = ctx;
     (void)file;
+    char pw[64];
     if (k->n < 3)
-        snprintf(k->keys[k->n], sizeof k->keys[0], "%s%s%s%s", key, m->part ? " (part " : "",
-                 m->part ? m->part : "", m->part ? ")" : "");
+        snprintf(k->keys[k->n], sizeof k->keys[0], "%s%s%s%s", key, m->part ? " (" : "",
+                 m->part ? rules_key_parts_text(&k->r->keys[m->rule], pw, sizeof pw) : "", m->part ? ")" : "");
     k->n++;
 }
 
@@ -434,7 +436,7 @@ int cmd_lint(int argc, char **argv)
     /* the keys of the loader's notice are listed by the same pass */
     size_t n_notice = 0;
     const char *notice = rp->has_notice ? notice_param(ck, pl, &n_notice) : NULL;
-    notice_keys nk = {{{0}}, 0};
+    notice_keys nk = {{{0}}, 0, pl->rules};
     sim_listing listing = {notice, collect_key, &nk};
     sim_early *e = early; /* begun while the reader cross-checked the headers */
     early = NULL;

@@ -56,9 +56,8 @@ static int mapping(void *vctx, const char *key, char lines[][256], int max)
         snprintf(how, sizeof how, "same name");
     const rules_key *kr = m.rule >= 0 ? &c->r->keys[m.rule] : NULL;
     char pw[64];
-    snprintf(lines[n++], 256, "loads as %.100s%s%.40s%s (%.90s)", m.param,
-             !m.part ? "" : kr->n_parts > 1 ? ", parts " : ", part ", m.part ? rules_key_parts_text(kr, pw, sizeof pw) : "",
-             m.expert >= 0 ? ", an expert" : "", how);
+    snprintf(lines[n++], 256, "loads as %.100s%s%.48s%s (%.90s)", m.param, m.part ? ", " : "",
+             m.part ? rules_key_parts_text(kr, pw, sizeof pw) : "", m.expert >= 0 ? ", an expert" : "", how);
     /* the parameter as the first stage that has it plans it */
     size_t pi = 0;
     const plan_param *pp = NULL;

@@ -828,11 +828,11 @@ static int rotary_pairs_to_halves(mem_ctx *m, float **v, uint64_t rows, uint64_t
     return CK_OK;
 }
 
-/* How many fused parts the tensor e maps fills from e->part on: 0 or 1 for one (or none), more
- * for a key rule's "parts" (one tensor that holds several, split as it loads). */
+/* How many fused parts the tensor e maps fills from e->part on: 1 for one (or none), more for a
+ * key rule's "parts" (one tensor that holds several, split as it loads). */
 static int key_parts(const plan *p, const keymap_entry *e)
 {
-    return e->rule >= 0 ? p->rules->keys[e->rule].n_parts : 0;
+    return e->rule >= 0 ? rules_key_span(&p->rules->keys[e->rule]) : 1;
 }
 
 /* Places TP rank `rank`'s cut of checkpoint tensor t (filling `part` of lp's parameter, of routed

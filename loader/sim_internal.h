@@ -57,7 +57,7 @@ static inline const char *key_part(const rules_file *r, const sim_key *k)
 /* How many consecutive fused parts, from key_part on, the key's tensor fills (1 for one part). */
 static inline int key_span(const rules_file *r, const sim_key *k)
 {
-    return k->rule >= 0 && r->keys[k->rule].n_parts > 1 ? r->keys[k->rule].n_parts : 1;
+    return k->rule >= 0 ? rules_key_span(&r->keys[k->rule]) : 1;
 }
 
 static inline const st_tensor *key_tensor(const ck_checkpoint *ck, const sim_key *k)

@@ -96,6 +96,10 @@ typedef struct {
  * none (skipped, or looked up by the model above, which has no module for it). */
 void keymap_entry_of(const sim_mapping *m, keymap_entry *e);
 
+/* The name the loader walks the model by for the key m maps: the one it sees, or, for a key
+ * rule that reproduces a naming hazard, the mangled name the mapper made of it (its parameter). */
+const char *sim_walk_name(const rules_file *r, const sim_mapping *m);
+
 /* The loader's exception on stage `stage`'s ranks for a key that m maps and that stage lacks,
  * in vLLM's words (the stage's error in lint), in buf. */
 void sim_error_line(const plan *p, int stage, const sim_mapping *m, char *buf, size_t size);

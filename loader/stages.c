@@ -433,17 +433,19 @@ static void converter_key(const sim *s, const sim_key *k, sim_stage *out, ck_fin
     out->loaded++;
 }
 
-/* The name the loader walks the model by for a key: the one it sees, or, for a key rule that
- * reproduces a naming hazard, the mangled name the mapper made of it (its parameter). */
 static const char *walk_name(const rules_file *r, int rule, const char *param, const char *seen)
 {
     return rule >= 0 && r->keys[rule].hazard && param && param[0] ? param : seen;
 }
 
+const char *sim_walk_name(const rules_file *r, const sim_mapping *m)
+{
+    return walk_name(r, m->rule, m->param, m->seen);
+}
+
 void sim_error_line(const plan *p, int stage, const sim_mapping *m, char *buf, size_t size)
 {
-    error_line(p, &p->stages[stage], m->param, walk_name(p->rules, m->rule, m->param, m->seen), m->outer, m->outside,
-               buf, size);
+    error_line(p, &p->stages[stage], m->param, sim_walk_name(p->rules, m), m->outer, m->outside, buf, size);
 }
 
 /* A key whose parameter stage si does not have: dropped (a bias the model lacks: returns 1),
@@ -676,7 +678,7 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
         if (dup)
             findings_add(o, "lint.duplicate", SEV_WARNING, s->ck->shards[k->shard].name, key_name(s, k),
                          CK_NO_OFFSET, "fills '%s'%s%s a second time: two checkpoint names for one slot, "
-                         "the later wins", kp->param, !kpart ? "" : key_span(r, k) > 1 ? " parts " : " part ",
+                         "the later wins", kp->param, kpart ? " " : "",
                          kpart ? rules_key_parts_text(&r->keys[k->rule], pw, sizeof pw) : "");
         out->loaded++;
     }
@@ -894,7 +896,7 @@ void sim_check_shapes(sim *s)
         sim_finding_add(s, "lint.shape", SEV_ERROR, st, s->ck->shards[k->shard].name, key_name(s, k),
                   "shape %s does not match %s expected for '%s'%s%s (from config.json and rules "
                   "line %d)%s", a, b, key_param(s, k)->param,
-                  !key_part(s->p->rules, k) ? "" : key_span(s->p->rules, k) > 1 ? " parts " : " part ",
+                  key_part(s->p->rules, k) ? " " : "",
                   k->rule >= 0 ? rules_key_parts_text(&s->p->rules->keys[k->rule], pw, sizeof pw) : "",
                   t->line, !swapped ? "" : tr ? ": its last two dims are swapped: the loader reads this key "
                   "input-major ([in, out], transposing it as it loads) and the tensor is stored output-major "

@@ -1363,6 +1363,10 @@ const char *rules_key_parts_text(const rules_key *k, char *buf, size_t size)
 {
     size_t n = 0;
     buf[0] = 0;
+    if (k->n_parts) {
+        int w = snprintf(buf, size, "part%s ", k->n_parts > 1 ? "s" : "");
+        n = w > 0 ? (size_t)w : 0;
+    }
     for (int i = 0; i < k->n_parts && n < size; i++) {
         int w = snprintf(buf + n, size - n, "%s%s", i == 0 ? "" : i + 1 == k->n_parts ? " and " : ", ", k->parts[i]);
         n += w > 0 ? (size_t)w : 0;

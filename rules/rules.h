@@ -434,7 +434,14 @@ int rules_part_index(const rules_param *t, const char *id);
 /* The index of the first fused part of t that key rule k fills, or -1: k names no part, or a
  * part t does not list, or parts that are not consecutive in t. */
 int rules_key_part_index(const rules_param *t, const rules_key *k);
-/* The fused parts key rule k fills, in words ("q", "q, k and v"), in buf; "" when none. */
+/* The fused parts key rule k fills, in words ("part q", "parts q, k and v"), in buf; "" when
+ * none. */
 const char *rules_key_parts_text(const rules_key *k, char *buf, size_t size);
+/* How many consecutive fused parts, from its first, a tensor key rule k maps fills: 1 for one
+ * part (or none), more for its "parts". */
+static inline int rules_key_span(const rules_key *k)
+{
+    return k->n_parts > 1 ? k->n_parts : 1;
+}
 
 #endif
