@@ -353,7 +353,8 @@ static int variant_dims(const plan *p, dense_dims *d, ck_err *err)
         return fwd_unknown(p, FWD_EMBED_SCALE, escale, "none, sqrt_hidden", err);
     if (d->mlp_inter < 1 && !p->rules->forward[FWD_MLP_INTER]) /* no MLP width: the rules may give one (MoE) */
         return ck_err_set(err, CK_EUSAGE, p->cfg->path, "intermediate_size", CK_NO_OFFSET, "config.json lacks the "
-                          "dense MLP's width (intermediate_size)");
+                          "dense MLP's width: add intermediate_size as the model's release has it, or, where every "
+                          "layer is MoE, name the field in the rules' forward.mlp_inter (lint still applies)");
     if (sdim < 0 || d->window < 0 || d->chunk < 0 || d->mlp_inter < 1)
         return fwd_fail(p, sdim < 0 ? FWD_ATTN_SCALE_DIM : d->window < 0 ? FWD_WINDOW : d->chunk < 0 ? FWD_CHUNK
                         : FWD_MLP_INTER, CK_EUSAGE, err, d->mlp_inter < 1 ? "must be positive" : "must not be negative",
@@ -444,10 +445,12 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         const cfg_field *og = config_field(c, "output_gate_type"), *ls = config_field(c, "layer_scale");
         if (og && og->kind == CFG_STRING && strcmp(og->str, "silu") != 0 && strcmp(og->str, "swish") != 0)
             return ck_err_set(err, CK_EUSAGE, c->path, "output_gate_type", CK_NO_OFFSET, "the gated DeltaNet's output "
-                              "gate \"%s\" is not computed by this version (silu, swish)", og->str);
+                              "gate \"%s\" is not computed by check in this version (silu and swish are); lint "
+                              "still applies", og->str);
         if (ls && ls->kind == CFG_BOOL && ls->num != 0)
             return ck_err_set(err, CK_EUSAGE, c->path, "layer_scale", CK_NO_OFFSET, "layer_scale (each block's "
-                              "output times 1 + a learned scale) is not computed by this version");
+                              "output times 1 + a learned scale, which transformers has no reference for) is not "
+                              "computed by check in this version; lint still applies");
         if (d->lin_kh % p->layout.tp)
             return ck_err_set(err, CK_EUSAGE, c->path, "linear_num_key_heads", CK_NO_OFFSET, "the gated DeltaNet's "
                               "%lld key heads do not divide over TP %d: vLLM loads the layout (each rank part of a "
