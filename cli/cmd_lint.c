@@ -147,7 +147,7 @@ static const char *stage_verdict(const ck_findings *f, const plan_stage *ps, con
     for (size_t i = 0; i < f->n; i++) {
         refused |= plan_finding_kind(&f->v[i]) == PLAN_REFUSED;
         /* a stage's own construction error is its build_error; a size TP does not divide stops all */
-        unbuilt |= plan_finding_kind(&f->v[i]) == PLAN_UNBUILT && strcmp(f->v[i].code, "lint.stage_unbuilt") != 0;
+        unbuilt |= plan_finding_kind(&f->v[i]) == PLAN_UNBUILT && !plan_finding_stage(&f->v[i]);
     }
     return refused ? "refused" : unbuilt || ps->build_error[0] ? "not built" : x->error[0] ? "raises" : x->missing ? "incomplete" : "loads";
 }

@@ -182,13 +182,18 @@ int plan_unconverts_any(const plan *p, const char *lines)
     return 0;
 }
 
+int plan_finding_stage(const ck_finding *x)
+{
+    return strcmp(x->code, "lint.stage_unbuilt") == 0 || strcmp(x->code, "lint.quant_parts_mixed") == 0;
+}
+
 int plan_finding_kind(const ck_finding *x)
 {
     if (x->sev != SEV_ERROR)
         return 0;
     if (strcmp(x->code, "lint.layout_refused") == 0 || strcmp(x->code, "lint.config_refused") == 0)
         return PLAN_REFUSED;
-    if (strcmp(x->code, "lint.tp_indivisible") == 0 || strcmp(x->code, "lint.stage_unbuilt") == 0)
+    if (strcmp(x->code, "lint.tp_indivisible") == 0 || plan_finding_stage(x))
         return PLAN_UNBUILT;
     return 0;
 }
@@ -412,6 +417,7 @@ static int stage_add(plan_stage *st, size_t *cap, const plan_param *pp)
     return 0;
 }
 
+/* A size the layout's TP does not divide: the model cannot be built (lint.tp_indivisible). */
 static void construct_finding(expander *x, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 static void construct_finding(expander *x, const char *fmt, ...)
@@ -493,20 +499,19 @@ static void module_name(expander *x, char *mod, size_t size)
         mod[0] = 0;
 }
 
-/* The scheme of the linear module x's template names with its captures (mod, vLLM's prefix):
- * config_scheme, with a fused module's components (vLLM's packed_modules_mapping) taken from the
- * rules themselves: the key rules that fill a part of this template, formatted with the same
- * captures ("layers.0.self_attn.q_proj", "...k_proj", "...v_proj" for qkv_proj). */
-static const cfg_quant *module_scheme(expander *x, const char *mod)
+#define MAX_PART_MODULES 8
+
+/* The modules of the key rules that fill a part of x's fused template, formatted with the same
+ * captures, as vLLM's packed_modules_mapping names them (strip_prefix and the key's module:
+ * "model.layers.0.self_attn.q_proj", "...k_proj", "...v_proj" for qkv_proj), into names and
+ * parts (NULL after the last); how many. */
+static int part_modules(expander *x, char names[][512], const char **parts)
 {
-    const plan *p = x->p;
     const rules_param *t = x->t;
-    const rules_file *r = p->rules;
-    char names[8][512];
-    const char *parts[9] = {NULL};
+    const rules_file *r = x->p->rules;
     int n = 0;
     size_t sp = strlen(r->strip_prefix);
-    for (int i = 0; t->n_parts && i < r->n_keys && n < 8; i++) {
+    for (int i = 0; t->n_parts && i < r->n_keys && n < MAX_PART_MODULES; i++) {
         const rules_key *k = &r->keys[i];
         if (!k->part || strcmp(k->param.text, t->name.text) != 0)
             continue;
@@ -527,7 +532,102 @@ static const cfg_quant *module_scheme(expander *x, const char *mod)
             n++;
         }
     }
-    return config_scheme(p->cfg, mod, n ? parts : NULL);
+    parts[n] = NULL;
+    return n;
+}
+
+/* The scheme of the linear module x's template names with its captures (mod, vLLM's prefix):
+ * config_scheme, with a fused module's components (vLLM's packed_modules_mapping) taken from the
+ * rules themselves (part_modules). */
+static const cfg_quant *module_scheme(expander *x, const char *mod)
+{
+    char names[MAX_PART_MODULES][512];
+    const char *parts[MAX_PART_MODULES + 1];
+    int n = part_modules(x, names, parts);
+    return config_scheme(x->p->cfg, mod, n ? parts : NULL);
+}
+
+/* Whether a line of lines names module `mod` (strip_prefix and the loader's name) exactly (or by
+ * "re:"), as the checkpoint names it: vLLM maps the list with the model's WeightsMapper before it
+ * compares, as it maps the checkpoint's keys, so a line names the module where a key named so
+ * would fill it: under the wrapper, one of also_strip in place of strip_prefix (the wrapper's own
+ * modules keep strip_prefix, or all do without strip_modules_only); elsewhere strip_prefix or one
+ * of outer.also_strip. */
+static int listed_as_stored(const plan *p, const char *lines, const char *mod)
+{
+    const rules_file *r = p->rules;
+    size_t sp = strlen(r->strip_prefix);
+    const char *path = mod + sp;
+    int wrapped = p->wrapper && p->wrapper[0];
+    char *const *pre = wrapped ? r->also_strip : r->outer_strip;
+    int npre = wrapped ? r->n_also_strip : r->n_outer_strip;
+    if ((!wrapped || !r->wrapper_strip_modules_only ||
+         under_module(path, strlen(path), r->wrapper_modules, r->n_wrapper_modules)) && listed(lines, mod, 1))
+        return 1;
+    for (int i = 0; i < npre; i++) {
+        char name[1024];
+        if ((size_t)snprintf(name, sizeof name, "%s%s", pre[i], path) < sizeof name && listed(lines, name, 1))
+            return 1;
+    }
+    return 0;
+}
+
+static void stage_where(const plan *p, int s, char *buf, size_t n);
+
+/* vLLM's own name of module mod (strip_prefix and the loader's name): under the wrapper, its
+ * module before it ("language_model.model.layers.0.mlp"), or the wrapper's own modules' names
+ * without strip_prefix ("visual.blocks.0.attn.qkv"). */
+static const char *vllm_module(const plan *p, const char *mod, char *buf, size_t size)
+{
+    const rules_file *r = p->rules;
+    const char *path = mod + strlen(r->strip_prefix);
+    int wrapped = p->wrapper && p->wrapper[0];
+    if (wrapped && under_module(path, strlen(path), r->wrapper_modules, r->n_wrapper_modules))
+        snprintf(buf, size, "%s", path);
+    else
+        snprintf(buf, size, "%s%s", wrapped ? p->wrapper : "", mod);
+    return buf;
+}
+
+/* Whether the fp8 method's ignore list (vLLM's is_layer_skipped) leaves x's module `mod` float:
+ * the fused module named itself, or every part of it; some parts but not all: vLLM refuses. */
+static int fp8_ignored(expander *x, const char *mod, const char *lines)
+{
+    if (listed_as_stored(x->p, lines, mod))
+        return 1;
+    char names[MAX_PART_MODULES][512];
+    const char *parts[MAX_PART_MODULES + 1];
+    int n = part_modules(x, names, parts), hit = 0;
+    for (int i = 0; i < n; i++)
+        hit += listed_as_stored(x->p, lines, parts[i]);
+    if (hit && hit < n) {
+        char in[256], out[256], vname[600];
+        size_t wi = 0, wo = 0;
+        in[0] = out[0] = 0;
+        for (int i = 0; i < n; i++) {
+            const char *leaf = strrchr(parts[i], '.') ? strrchr(parts[i], '.') + 1 : parts[i];
+            if (listed_as_stored(x->p, lines, parts[i]))
+                wi += wi < sizeof in ? (size_t)snprintf(in + wi, sizeof in - wi, "%s%s", wi ? ", " : "", leaf) : 0;
+            else
+                wo += wo < sizeof out ? (size_t)snprintf(out + wo, sizeof out - wo, "%s%s", wo ? ", " : "", leaf) : 0;
+        }
+        /* the stages that build this layer cannot be built (lint.quant_parts_mixed), the first
+         * such module on each says why */
+        plan_stage *st = x->st;
+        if (!st->build_error[0]) {
+            char where[64], at[96];
+            snprintf(st->build_error, sizeof st->build_error, "ValueError: Detected some but not all shards of "
+                     "%.120s are quantized. All shards of fused layers to have the same precision.",
+                     vllm_module(x->p, mod, vname, sizeof vname));
+            snprintf(where, sizeof where, "%s:%d", x->p->rules->path, x->t->line);
+            stage_where(x->p, st->stage, at, sizeof at);
+            findings_add(x->f, "lint.quant_parts_mixed", SEV_ERROR, where, x->t->name.text, UINT64_MAX,
+                         "%s: the model cannot be built: %s (%s names %s and not %s, which vLLM fuses into one "
+                         "module: name all of them, or none, and store them alike)", at, st->build_error,
+                         x->p->cfg->not_convert_key, in, out);
+        }
+    }
+    return n && hit == n;
 }
 
 /* The filtered variant of scheme q (one of p->schemes; NULL: unquantized, the config's). */
@@ -552,6 +652,22 @@ static int emit(expander *x, size_t *cap, int layer)
         sq = t->experts ? config_scheme_experts(p->cfg) : module_scheme(x, mod);
     const rules_quant *q = scheme_rules(p, sq);
     int nsuf = t->linear ? q->n_suffixes : 1;
+    /* a module the config or the checkpoint leaves unquantized (a plain weight): no config group
+     * targets it, or the method quantizes the experts alone, or the config's list names it
+     * (modules_to_not_convert and the like), or vLLM derives so from the stored dtypes */
+    int plain = t->linear && p->cfg->has_quant && (!sq || (q->experts_only && !t->experts));
+    if (t->linear && !t->experts && !plain && (p->cfg->not_convert || p->layout.unconverted)) {
+        if (mod[0]) {
+            /* compressed-tensors and fp8 match names exactly (or "re:" patterns), AWQ and GPTQ
+             * by substring, ModelOpt by substring or wildcard */
+            const char *qm = p->cfg->has_quant ? p->cfg->quant.method : "";
+            int ct = strcmp(qm, "compressed-tensors") == 0 || strcmp(qm, "fp8") == 0 ? 1 :
+                     strcmp(qm, "modelopt") == 0 ? LISTED_WILDCARD : 0;
+            plain = (strcmp(qm, "fp8") == 0 ? fp8_ignored(x, mod, p->cfg->not_convert)
+                                             : listed(p->cfg->not_convert, mod, ct)) ||
+                    listed(p->layout.unconverted, mod, 0);
+        }
+    }
     int tp = p->layout.tp, ep = p->layout.ep;
     plan_env env = {p, &t->name, x->vals, NULL, NULL, 0, sq, NULL};
     int64_t full[PLAN_MAX_DIMS] = {0}, out = 0, in = 0, experts = 0;
@@ -568,7 +684,7 @@ static int emit(expander *x, size_t *cap, int layer)
     int64_t lout = out, lin = in;
     int block_n = sq ? sq->block[0] : 0;
     int block_k = sq ? sq->block[1] : 0;
-    int fp8_block = sq && strcmp(sq->method, "fp8") == 0 && block_n > 0;
+    int fp8_block = !plain && sq && strcmp(sq->method, "fp8") == 0 && block_n > 0; /* a float module: no blocks */
     int64_t granule = 1; /* shares rounded to whole units of it (tp_granule) */
     if (t->tp_granule && x_eval_int(x, t->tp_granule, &env, t->line, &granule))
         return -1;
@@ -594,7 +710,9 @@ static int emit(expander *x, size_t *cap, int layer)
                                       "%d (vLLM: AssertionError: %lld is not divisible by %d)",
                                       (long long)heads, tp, (long long)heads, tp);
                 lp = heads > 0 ? shard_part_rows(ps, heads, tp) : split(x, ps, tp, "output size");
-                if (fp8_block && tp > 1 && lp % block_n)
+                /* a fused linear of several parts, one of which splits a block, skips vLLM's block
+                 * check altogether (_maybe_allow_fp8_block_shape_mismatch); fused experts do not */
+                if (fp8_block && tp > 1 && lp % block_n && (t->experts || t->n_parts == 1))
                     construct_finding(x, t->experts ? "The output_size of gate's and up's weight = %lld "
                                       "is not divisible by weight quantization block_n = %d."
                                       : "Weight output_partition_size = %lld is not divisible by "
@@ -618,7 +736,7 @@ static int emit(expander *x, size_t *cap, int layer)
         /* AWQ: vLLM's CUDA kernels need whole groups per shard and whole int32 words of output
          * (AutoAWQLinearMethod.create_weights, where Marlin does not take the layer); its CPU path
          * floors the groups and loads the layer without scales */
-        const cfg_quant *aq = sq;
+        const cfg_quant *aq = plain ? NULL : sq;
         if (t->linear && !t->experts && aq && strcmp(aq->method, "awq") == 0) {
             int pf = 32 / (aq->bits > 0 ? aq->bits : 4);
             char sizes[256];
@@ -635,7 +753,7 @@ static int emit(expander *x, size_t *cap, int layer)
         }
         /* compressed-tensors WNA16 (pack-quantized, group strategy): every shard holds whole
          * quant groups (vLLM's verify_group_size_divides_partition) */
-        const cfg_quant *cq = sq;
+        const cfg_quant *cq = plain ? NULL : sq;
         if (t->linear && !t->experts && cq && strcmp(cq->method, "compressed-tensors") == 0 &&
             strcmp(cq->fmt, "pack-quantized") == 0 && cq->group_size > 0 && lin % cq->group_size) {
             char sizes[256];
@@ -649,20 +767,6 @@ static int emit(expander *x, size_t *cap, int layer)
     }
     int64_t lexperts = experts, first;
     shard_expert_range(p, experts, 0, &first, &lexperts); /* the most any rank holds: rank 0's */
-    /* a module the config or the checkpoint leaves unquantized (AWQ/GPTQ modules_to_not_convert,
-     * or what vLLM derives from the stored dtypes): a plain weight */
-    /* no config group targets it, or the method quantizes the experts alone */
-    int plain = t->linear && p->cfg->has_quant && (!sq || (q->experts_only && !t->experts));
-    if (t->linear && !t->experts && !plain && (p->cfg->not_convert || p->layout.unconverted)) {
-        if (mod[0]) {
-            /* compressed-tensors and fp8 match names exactly (or "re:" patterns), AWQ and GPTQ
-             * by substring, ModelOpt by substring or wildcard */
-            const char *qm = p->cfg->has_quant ? p->cfg->quant.method : "";
-            int ct = strcmp(qm, "compressed-tensors") == 0 || strcmp(qm, "fp8") == 0 ? 1 :
-                     strcmp(qm, "modelopt") == 0 ? LISTED_WILDCARD : 0;
-            plain = listed(p->cfg->not_convert, mod, ct) || listed(p->layout.unconverted, mod, 0);
-        }
-    }
     if (plain)
         nsuf = 1;
     for (int s = 0; s < nsuf; s++) {

@@ -113,9 +113,12 @@ int plan_unconverts_any(const plan *p, const char *lines);
 /* What a finding plan_build adds says of the whole layout, before any key is read:
  * PLAN_REFUSED (vLLM refuses the configuration or the layout before any rank starts:
  * lint.layout_refused, lint.config_refused), PLAN_UNBUILT (a rank cannot build the model:
- * lint.tp_indivisible, lint.stage_unbuilt), or 0 (anything else, or not an error). */
+ * lint.tp_indivisible, lint.stage_unbuilt, lint.quant_parts_mixed), or 0 (anything else, or not an
+ * error). */
 enum { PLAN_REFUSED = 1, PLAN_UNBUILT = 2 };
 int plan_finding_kind(const ck_finding *x);
+/* Whether such a finding says why some stages cannot be built (their build_error), not all. */
+int plan_finding_stage(const ck_finding *x);
 /* Frees what plan_build made and leaves p zeroed; accepts NULL and a zeroed plan. */
 void plan_free(plan *p);
 /* Experts of the model's routed-expert parameters (the first with an experts dim), 0: none. */

@@ -120,17 +120,6 @@ static inline const char *key_seen_name(const sim *s, const sim_key *k)
     return key_name(s, k) + k->seen_off;
 }
 
-/* Whether name (len bytes) is one of the modules mods[0 .. n) or a name under one. */
-static inline int under_module(const char *name, size_t len, char *const *mods, int n)
-{
-    for (int i = 0; i < n; i++) {
-        size_t l = strlen(mods[i]);
-        if (len >= l && memcmp(name, mods[i], l) == 0 && (len == l || name[l] == '.'))
-            return 1;
-    }
-    return 0;
-}
-
 /* strlen(key_name(s, k)), known for keys with a tensor */
 static inline size_t key_len(const sim *s, const sim_key *k)
 {

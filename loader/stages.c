@@ -906,6 +906,31 @@ void sim_check_shapes(sim *s)
     }
 }
 
+/* Where a line of the ignore list names key's module under another prefix than the key's (the
+ * text-only model's "model.layers.0.x" over a checkpoint that stores "model.language_model.layers.0.x"):
+ * a sentence that says so into buf, else "". seen: the key less the prefix the loader strips. */
+static void listed_elsewhere(const char *lines, const char *key, const char *seen, const char *list, char *buf,
+                             size_t size)
+{
+    const char *dot = strrchr(seen, '.');
+    size_t pl = dot ? (size_t)(dot - seen) : 0;
+    size_t ml = (size_t)(seen - key) + pl; /* the key's module: the key less its ".weight" */
+    buf[0] = 0;
+    if (!pl)
+        return;
+    for (const char *q = lines; q && *q;) {
+        const char *e = strchr(q, '\n');
+        size_t l = e ? (size_t)(e - q) : strlen(q);
+        if (l > pl && q[l - pl - 1] == '.' && memcmp(q + l - pl, seen, pl) == 0 &&
+            !(l == ml && memcmp(q, key, ml) == 0)) {
+            snprintf(buf, size, " (%s names it '%.*s', which vLLM does not map to this module: name it '%.*s', "
+                     "as the checkpoint does)", list, (int)(l < 160 ? l : 160), q, (int)(ml < 160 ? ml : 160), key);
+            return;
+        }
+        q = e ? e + 1 : q + l;
+    }
+}
+
 /* A wide float stored where the quantization variant keeps codes (an FP8 or integer "weight"
  * beside its scale): vLLM copies the values into its parameter of the code dtype with no scale
  * to go with them, and loads without a word. */
@@ -930,12 +955,14 @@ void sim_check_dtypes(sim *s)
         if (got != DT_F16 && got != DT_BF16 && got != DT_F32 && got != DT_F64)
             continue;
         const char *list = p->cfg->not_convert_key ? p->cfg->not_convert_key : "modules_to_not_convert";
+        char near[400] = "";
+        listed_elsewhere(p->cfg->not_convert, key_name(s, k), key_seen_name(s, k), list, near, sizeof near);
         sim_finding_add(s, "lint.dtype", SEV_ERROR, kp->own_st, s->ck->shards[k->shard].name, key_name(s, k),
                         "%s values where %s quantization stores %s codes beside a scale: vLLM copies them "
                         "into its %s parameter as they are and loads without an error, so '%s' computes "
                         "garbage; quantize this module too, or name it in quantization_config's %s so "
-                        "that vLLM builds it unquantized", dtype_name(got), pp->quant->method,
-                        dtype_name(want), dtype_name(want), key_param(s, k)->param, list);
+                        "that vLLM builds it unquantized%s", dtype_name(got), pp->quant->method,
+                        dtype_name(want), dtype_name(want), key_param(s, k)->param, list, near);
     }
 }
 

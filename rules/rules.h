@@ -12,6 +12,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "base/ckerr.h"
 #include "rules/expr.h"
@@ -437,6 +438,18 @@ int rules_key_part_index(const rules_param *t, const rules_key *k);
 /* The fused parts key rule k fills, in words ("part q", "parts q, k and v"), in buf; "" when
  * none. */
 const char *rules_key_parts_text(const rules_key *k, char *buf, size_t size);
+
+/* Whether name (len bytes) is one of the modules mods[0 .. n) (loader.wrapper.modules and the
+ * like) or a name under one. */
+static inline int under_module(const char *name, size_t len, char *const *mods, int n)
+{
+    for (int i = 0; i < n; i++) {
+        size_t l = strlen(mods[i]);
+        if (len >= l && memcmp(name, mods[i], l) == 0 && (len == l || name[l] == '.'))
+            return 1;
+    }
+    return 0;
+}
 /* How many consecutive fused parts, from its first, a tensor key rule k maps fills: 1 for one
  * part (or none), more for its "parts". */
 static inline int rules_key_span(const rules_key *k)

@@ -438,7 +438,8 @@ START_TEST(test_check_cli_reference)
                                  "oracle/variants/glm4-split-mlp", "real/tiny-olmo3",
                                  "real/tiny-exaone4", "real/tiny-olmo3-yarn", "real/tiny-qwen3_5",
                                  "oracle/variants/qwen3_5-text-only",
-                                 "moe/tiny-qwen3_5-moe", "oracle/variants/qwen3_5-moe-per-expert"};
+                                 "moe/tiny-qwen3_5-moe", "oracle/variants/qwen3_5-moe-per-expert",
+                                 "moe/tiny-qwen3_5-moe-fp8", "oracle/variants/qwen3_5-fp8-text-only"};
     for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s --tp 2%s", refd[i], strstr(refd[i], "glm4-moe") ? "" : " --pp 2");
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
@@ -458,6 +459,16 @@ START_TEST(test_check_cli_reference)
      * reference), under EP too; blocks whose scales are gone are named with what to do */
     free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/moe/tiny-gpt-oss-mxfp4 --tp 2 --ep"));
     free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/moe/tiny-kimi-k25 --tp 2 --ep"));
+    /* Qwen3.5's block-FP8 release layout (transformers' FP8 dequantization gave the reference) under
+     * EP; against the float original the error of 8-bit floats, compounded over four layers */
+    free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/moe/tiny-qwen3_5-moe-fp8 --tp 2 --ep"));
+    out = tu_cli(0, "verdict    PASS: the error is spread evenly over the blocks",
+                 "check fixtures/moe/tiny-qwen3_5-moe-fp8 --against fixtures/moe/tiny-qwen3_5-moe");
+    const char *l0 = strstr(out, "layer 0    attention ");
+    ck_assert_ptr_nonnull(l0);
+    double a0 = atof(l0 + strlen("layer 0    attention "));
+    ck_assert_msg(a0 > 1e-3 && a0 < 0.1, "Qwen3.5 FP8 layer 0 attention against float32: %g", a0);
+    free(out);
     /* MiniMax-M2's q/k norms over the whole projections, each rank its slice of the weights: at TP 4
      * its 2 key/value heads are replicated and k_norm cut by head, the variance the ranks' mean */
     free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/moe/tiny-minimax-m2 --tp 4"));

@@ -1259,6 +1259,31 @@ START_TEST(test_more_families)
                             "in LlamaModel. The available parameters belonging to layers.1.mlp.down_proj "
                             "(RowParallelLinear) are: {'layers.1.mlp.down_proj.weight'}");
     findings_free(&f);
+    /* Qwen3.5's block-FP8 release: modules_to_not_convert names the float modules as the checkpoint
+     * stores them (model.language_model.*, model.visual.*), which vLLM maps with the wrapper's
+     * WeightsMapper; in_proj_b and in_proj_a, fused into in_proj_ba, both named: clean at TP 1 and 2
+     * (whose 2 rows of b per rank would split a block of 4: vLLM lets a fused module's parts do so) */
+    for (int tp = 1; tp <= 2; tp++)
+        ck_assert_uint_eq(lint("fixtures/moe/tiny-qwen3_5-moe-fp8", "qwen3_5", tp, 1, 0, NULL, 0, NULL), 0);
+    /* one of the two named: vLLM refuses to build the stage of that layer, and only that stage */
+    ck_assert_uint_gt(lint("fixtures/oracle/variants/qwen3_5-fp8-half-listed", "qwen3_5", 1, 2, 0, NULL, 0, &f), 0);
+    const ck_finding *mx = findings_find(&f, "lint.quant_parts_mixed");
+    ck_assert_ptr_nonnull(mx);
+    ck_assert_ptr_nonnull(strstr(mx->msg, "rank 0 (PP stage 0), layers 0-1: the model cannot be built: ValueError: "
+                                          "Detected some but not all shards of language_model.model.layers.0."
+                                          "linear_attn.in_proj_ba are quantized."));
+    ck_assert_ptr_nonnull(strstr(mx->msg, "modules_to_not_convert names in_proj_b and not in_proj_a"));
+    findings_free(&f);
+    /* named as the text-only model names them: vLLM does not map those names, builds in_proj_ba in
+     * FP8 and copies the floats in; lint.dtype says which name would do */
+    ck_assert_uint_gt(lint("fixtures/oracle/variants/qwen3_5-fp8-causal-names", "qwen3_5", 1, 1, 0, NULL, 0, &f), 0);
+    dt = findings_find(&f, "lint.dtype");
+    ck_assert_ptr_nonnull(dt);
+    ck_assert_ptr_nonnull(strstr(dt->msg, "(modules_to_not_convert names it 'model.layers.0.linear_attn.in_proj_a', "
+                                          "which vLLM does not map to this module: name it "
+                                          "'model.language_model.layers.0.linear_attn.in_proj_a', as the checkpoint "
+                                          "does)"));
+    findings_free(&f);
     /* fused names in the checkpoint: vLLM 0.32 renames '.up_proj' with its dot, so gate_up_proj is
      * left alone and the fused tensors load whole into their parameters */
     ck_assert_uint_eq(lint("fixtures/lint/llama-fused-tiny", "llama", 2, 1, 0, first, sizeof first, &f), 0);
