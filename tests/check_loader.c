@@ -1265,6 +1265,9 @@ START_TEST(test_more_families)
      * (whose 2 rows of b per rank would split a block of 4: vLLM lets a fused module's parts do so) */
     for (int tp = 1; tp <= 2; tp++)
         ck_assert_uint_eq(lint("fixtures/moe/tiny-qwen3_5-moe-fp8", "qwen3_5", tp, 1, 0, NULL, 0, NULL), 0);
+    /* Qwen3-Next's: the fused in_proj_ba named whole, clean up to TP 4 */
+    for (int tp = 1; tp <= 4; tp *= 2)
+        ck_assert_uint_eq(lint("fixtures/moe/tiny-qwen3-next-fp8", "qwen3_next", tp, 1, 0, NULL, 0, NULL), 0);
     /* one of the two named: vLLM refuses to build the stage of that layer, and only that stage */
     ck_assert_uint_gt(lint("fixtures/oracle/variants/qwen3_5-fp8-half-listed", "qwen3_5", 1, 2, 0, NULL, 0, &f), 0);
     const ck_finding *mx = findings_find(&f, "lint.quant_parts_mixed");
