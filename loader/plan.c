@@ -126,18 +126,17 @@ char *plan_unconverted(const ck_checkpoint *ck)
 
 /* Whether module `mod` (the loader's name, vLLM's prefix with strip_prefix put back) is one a line
  * of `lines` names: as vLLM's is_layer_skipped matches AWQ/GPTQ lists (each line a substring of
- * it), or (exact) as compressed-tensors' should_ignore_layer does: the name itself, or "re:" and a
- * regular expression matched from its start; or (LISTED_WILDCARD) as ModelOpt's is_layer_excluded:
- * a substring or a shell wildcard. */
+ * it), or (LISTED_WILDCARD) as ModelOpt's is_layer_excluded: a substring or a shell wildcard.
+ * (fp8 and compressed-tensors lists: listed_as_stored.) */
 #define LISTED_WILDCARD 2
 
-static int listed(const char *lines, const char *mod, int exact)
+static int listed(const char *lines, const char *mod, int mode)
 {
     size_t ml = strlen(mod);
     for (const char *q = lines; q && *q;) {
         const char *e = strchr(q, '\n');
         size_t l = e ? (size_t)(e - q) : strlen(q);
-        if (exact == LISTED_WILDCARD) {
+        if (mode == LISTED_WILDCARD) {
             /* ModelOpt: a substring of the name, or a shell wildcard over it; "path*" is read as
              * "path" and "path.*" (vLLM's apply_vllm_mapper) */
             char line[512];
@@ -147,17 +146,9 @@ static int listed(const char *lines, const char *mod, int exact)
                 line[--ll] = 0; /* "path": its substring test covers "path.*" too */
             if ((ll && memmem(mod, ml, line, ll)) || fnmatch(line, mod, 0) == 0)
                 return 1;
-            q = e ? e + 1 : q + l;
-            continue;
-        }
-        if (!exact) {
-            if (l && l <= ml && memmem(mod, ml, q, l))
-                return 1;
-            q = e ? e + 1 : q + l;
-            continue;
-        }
-        if (config_target_matches(q, l, mod)) /* the name, or "re:" as Python's re.match */
+        } else if (l && l <= ml && memmem(mod, ml, q, l)) {
             return 1;
+        }
         q = e ? e + 1 : q + l;
     }
     return 0;
@@ -547,33 +538,6 @@ static const cfg_quant *module_scheme(expander *x, const char *mod)
     return config_scheme(x->p->cfg, mod, n ? parts : NULL);
 }
 
-/* Whether a line of lines names module `mod` (strip_prefix and the loader's name) exactly (or by
- * "re:"), as the checkpoint names it: vLLM maps the list with the model's WeightsMapper before it
- * compares, as it maps the checkpoint's keys, so a line names the module where a key named so
- * would fill it: under the wrapper, one of also_strip in place of strip_prefix (the wrapper's own
- * modules keep strip_prefix, or all do without strip_modules_only); elsewhere strip_prefix or one
- * of outer.also_strip. */
-static int listed_as_stored(const plan *p, const char *lines, const char *mod)
-{
-    const rules_file *r = p->rules;
-    size_t sp = strlen(r->strip_prefix);
-    const char *path = mod + sp;
-    int wrapped = p->wrapper && p->wrapper[0];
-    char *const *pre = wrapped ? r->also_strip : r->outer_strip;
-    int npre = wrapped ? r->n_also_strip : r->n_outer_strip;
-    if ((!wrapped || !r->wrapper_strip_modules_only ||
-         under_module(path, strlen(path), r->wrapper_modules, r->n_wrapper_modules)) && listed(lines, mod, 1))
-        return 1;
-    for (int i = 0; i < npre; i++) {
-        char name[1024];
-        if ((size_t)snprintf(name, sizeof name, "%s%s", pre[i], path) < sizeof name && listed(lines, name, 1))
-            return 1;
-    }
-    return 0;
-}
-
-static void stage_where(const plan *p, int s, char *buf, size_t n);
-
 /* vLLM's own name of module mod (strip_prefix and the loader's name): under the wrapper, its
  * module before it ("language_model.model.layers.0.mlp"), or the wrapper's own modules' names
  * without strip_prefix ("visual.blocks.0.attn.qkv"). */
@@ -589,24 +553,67 @@ static const char *vllm_module(const plan *p, const char *mod, char *buf, size_t
     return buf;
 }
 
-/* Whether the fp8 method's ignore list (vLLM's is_layer_skipped) leaves x's module `mod` float:
- * the fused module named itself, or every part of it; some parts but not all: vLLM refuses. */
-static int fp8_ignored(expander *x, const char *mod, const char *lines)
+/* Whether a line of lines (an fp8 or compressed-tensors list of float modules) names module `mod`
+ * (strip_prefix and the loader's name). vLLM maps the list with the model's WeightsMapper before
+ * it compares, as it maps the checkpoint's keys, so a name counts as the checkpoint would store
+ * the module: under the wrapper, one of also_strip in place of strip_prefix (the wrapper's own
+ * modules keep strip_prefix, or all do without strip_modules_only); elsewhere strip_prefix or one
+ * of outer.also_strip. A "re:" line (compressed-tensors' only: re) is left alone by the mapper and
+ * matched from the start of vLLM's own name. */
+static int listed_as_stored(const plan *p, const char *lines, const char *mod, int re)
 {
-    if (listed_as_stored(x->p, lines, mod))
+    const rules_file *r = p->rules;
+    size_t sp = strlen(r->strip_prefix);
+    const char *path = mod + sp;
+    int wrapped = p->wrapper && p->wrapper[0];
+    char *const *pre = wrapped ? r->also_strip : r->outer_strip;
+    int npre = wrapped ? r->n_also_strip : r->n_outer_strip;
+    int as_is = !wrapped || !r->wrapper_strip_modules_only ||
+                under_module(path, strlen(path), r->wrapper_modules, r->n_wrapper_modules);
+    char vname[1024];
+    vllm_module(p, mod, vname, sizeof vname);
+    for (const char *q = lines; q && *q;) {
+        const char *e = strchr(q, '\n');
+        size_t l = e ? (size_t)(e - q) : strlen(q);
+        if (re && l > 3 && strncmp(q, "re:", 3) == 0) {
+            if (config_target_matches(q, l, vname))
+                return 1;
+        } else {
+            if (as_is && strlen(mod) == l && strncmp(mod, q, l) == 0)
+                return 1;
+            for (int i = 0; i < npre; i++) {
+                size_t al = strlen(pre[i]);
+                if (l == al + strlen(path) && strncmp(q, pre[i], al) == 0 && strncmp(q + al, path, l - al) == 0)
+                    return 1;
+            }
+        }
+        q = e ? e + 1 : q + l;
+    }
+    return 0;
+}
+
+static void stage_where(const plan *p, int s, char *buf, size_t n);
+
+/* Whether the fp8 or compressed-tensors list of float modules leaves x's module `mod` float (vLLM's
+ * is_layer_skipped, should_ignore_layer): the fused module named itself, or every part of it;
+ * some parts but not all: vLLM refuses to build the layer (a finding). re: whether "re:" lines
+ * are patterns. */
+static int list_ignores(expander *x, const char *mod, const char *lines, int re)
+{
+    if (listed_as_stored(x->p, lines, mod, re))
         return 1;
     char names[MAX_PART_MODULES][512];
     const char *parts[MAX_PART_MODULES + 1];
     int n = part_modules(x, names, parts), hit = 0;
     for (int i = 0; i < n; i++)
-        hit += listed_as_stored(x->p, lines, parts[i]);
+        hit += listed_as_stored(x->p, lines, parts[i], re);
     if (hit && hit < n) {
         char in[256], out[256], vname[600];
         size_t wi = 0, wo = 0;
         in[0] = out[0] = 0;
         for (int i = 0; i < n; i++) {
             const char *leaf = strrchr(parts[i], '.') ? strrchr(parts[i], '.') + 1 : parts[i];
-            if (listed_as_stored(x->p, lines, parts[i]))
+            if (listed_as_stored(x->p, lines, parts[i], re))
                 wi += wi < sizeof in ? (size_t)snprintf(in + wi, sizeof in - wi, "%s%s", wi ? ", " : "", leaf) : 0;
             else
                 wo += wo < sizeof out ? (size_t)snprintf(out + wo, sizeof out - wo, "%s%s", wo ? ", " : "", leaf) : 0;
@@ -616,9 +623,13 @@ static int fp8_ignored(expander *x, const char *mod, const char *lines)
         plan_stage *st = x->st;
         if (!st->build_error[0]) {
             char where[64], at[96];
-            snprintf(st->build_error, sizeof st->build_error, "ValueError: Detected some but not all shards of "
-                     "%.120s are quantized. All shards of fused layers to have the same precision.",
-                     vllm_module(x->p, mod, vname, sizeof vname));
+            vllm_module(x->p, mod, vname, sizeof vname);
+            if (re)
+                snprintf(st->build_error, sizeof st->build_error, "ValueError: Found different quantization "
+                         "schemes for the shards of %.120s. vLLM requires all to use the same scheme.", vname);
+            else
+                snprintf(st->build_error, sizeof st->build_error, "ValueError: Detected some but not all shards "
+                         "of %.120s are quantized. All shards of fused layers to have the same precision.", vname);
             snprintf(where, sizeof where, "%s:%d", x->p->rules->path, x->t->line);
             stage_where(x->p, st->stage, at, sizeof at);
             findings_add(x->f, "lint.quant_parts_mixed", SEV_ERROR, where, x->t->name.text, UINT64_MAX,
@@ -627,7 +638,8 @@ static int fp8_ignored(expander *x, const char *mod, const char *lines)
                          x->p->cfg->not_convert_key, in, out);
         }
     }
-    return n && hit == n;
+    return hit > 0; /* all parts named; or some, where vLLM stops before the load (planned float,
+                     * as the list meant, so that the load says nothing more of them) */
 }
 
 /* The filtered variant of scheme q (one of p->schemes; NULL: unquantized, the config's). */
@@ -658,13 +670,13 @@ static int emit(expander *x, size_t *cap, int layer)
     int plain = t->linear && p->cfg->has_quant && (!sq || (q->experts_only && !t->experts));
     if (t->linear && !t->experts && !plain && (p->cfg->not_convert || p->layout.unconverted)) {
         if (mod[0]) {
-            /* compressed-tensors and fp8 match names exactly (or "re:" patterns), AWQ and GPTQ
-             * by substring, ModelOpt by substring or wildcard */
+            /* compressed-tensors and fp8 match names exactly (compressed-tensors "re:" patterns
+             * too), fused modules part by part; AWQ and GPTQ by substring, ModelOpt by substring
+             * or wildcard */
             const char *qm = p->cfg->has_quant ? p->cfg->quant.method : "";
-            int ct = strcmp(qm, "compressed-tensors") == 0 || strcmp(qm, "fp8") == 0 ? 1 :
-                     strcmp(qm, "modelopt") == 0 ? LISTED_WILDCARD : 0;
-            plain = (strcmp(qm, "fp8") == 0 ? fp8_ignored(x, mod, p->cfg->not_convert)
-                                             : listed(p->cfg->not_convert, mod, ct)) ||
+            int ct = strcmp(qm, "compressed-tensors") == 0;
+            plain = (ct || strcmp(qm, "fp8") == 0 ? list_ignores(x, mod, p->cfg->not_convert, ct)
+                     : listed(p->cfg->not_convert, mod, strcmp(qm, "modelopt") == 0 ? LISTED_WILDCARD : 0)) ||
                     listed(p->layout.unconverted, mod, 0);
         }
     }
@@ -1268,9 +1280,9 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
             x.st = st;
             x.t = &r->params[t];
             x.tmpl = t;
-            x.f = s == 0 ? f : NULL; /* construction findings once, not per stage */
+            x.f = f;
             x.err = err;
-            x.reported = s != 0;
+            x.reported = s != 0; /* construction findings once, not per stage (a stage's own: each) */
             if (expand(&x, &cap, 0) != 0) {
                 plan_free(p);
                 return err->code ? err->code : CK_EFORMAT;

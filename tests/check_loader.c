@@ -1265,6 +1265,18 @@ START_TEST(test_more_families)
      * (whose 2 rows of b per rank would split a block of 4: vLLM lets a fused module's parts do so) */
     for (int tp = 1; tp <= 2; tp++)
         ck_assert_uint_eq(lint("fixtures/moe/tiny-qwen3_5-moe-fp8", "qwen3_5", tp, 1, 0, NULL, 0, NULL), 0);
+    /* compressed-tensors FP8_DYNAMIC (llm-compressor's Qwen3.5 recipe): the ignore list's patterns
+     * matched against vLLM's names, its exact names as the checkpoint stores them; a pattern that
+     * leaves in_proj_a out of in_proj_ba is compressed-tensors' own ValueError */
+    ck_assert_uint_eq(lint("fixtures/moe/tiny-qwen3_5-moe-fp8-dynamic", "qwen3_5", 2, 2, 0, NULL, 0, NULL), 0);
+    ck_assert_uint_eq(lint("fixtures/oracle/variants/qwen3_5-ct-exact-ignore", "qwen3_5", 2, 1, 0, NULL, 0, NULL), 0);
+    ck_assert_uint_eq(lint("fixtures/oracle/variants/qwen3_5-ct-half-ignored", "qwen3_5", 1, 1, 0, NULL, 0, &f), 1);
+    const ck_finding *cm = findings_find(&f, "lint.quant_parts_mixed");
+    ck_assert_ptr_nonnull(cm);
+    ck_assert_ptr_nonnull(strstr(cm->msg, "ValueError: Found different quantization schemes for the shards of "
+                                          "language_model.model.layers.0.linear_attn.in_proj_ba. vLLM requires all "
+                                          "to use the same scheme. (ignore names in_proj_b and not in_proj_a"));
+    findings_free(&f);
     /* Qwen3-Next's: the fused in_proj_ba named whole, clean up to TP 4 */
     for (int tp = 1; tp <= 4; tp *= 2)
         ck_assert_uint_eq(lint("fixtures/moe/tiny-qwen3-next-fp8", "qwen3_next", tp, 1, 0, NULL, 0, NULL), 0);
