@@ -551,6 +551,7 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         return CK_OK;
     }
     d->noaux = strcmp(router, "grouped_sigmoid") == 0;
+    d->softmax_bias = strcmp(router, "softmax_bias") == 0;
     d->router_input = strcmp(router, "sigmoid_input") == 0;
     d->grouped_softmax = strcmp(router, "group_limited_greedy") == 0;
     if (d->grouped_softmax && (d->n_group < 1 || d->experts % d->n_group || d->topk_group < 1 ||
@@ -558,9 +559,9 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         return ck_err_set(err, CK_EUSAGE, p->cfg->path, "n_group", CK_NO_OFFSET, "%lld experts in %lld groups, %lld "
                           "chosen, top %lld: not a group-limited routing; check n_group and topk_group in config.json",
                           (long long)d->experts, (long long)d->n_group, (long long)d->topk_group, (long long)d->topk);
-    if (!d->noaux && !d->grouped_softmax && !d->router_input && strcmp(router, "softmax") != 0)
-        return fwd_unknown(p, FWD_ROUTER, router, "softmax, group_limited_greedy, grouped_sigmoid, sigmoid_input",
-                           err);
+    if (!d->noaux && !d->grouped_softmax && !d->router_input && !d->softmax_bias && strcmp(router, "softmax") != 0)
+        return fwd_unknown(p, FWD_ROUTER, router, "softmax, softmax_bias, group_limited_greedy, grouped_sigmoid, "
+                           "sigmoid_input", err);
     if (d->experts < 1 || d->experts > 65536 || d->topk < 1 || d->topk > d->experts)
         return ck_err_set(err, CK_EUSAGE, c->path, "num_experts_per_tok", CK_NO_OFFSET, "%lld experts, top %lld: "
                           "not a routing (rules %s, forward.experts and forward.topk): check the expert count and "
@@ -836,7 +837,7 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
         return err->code;
     /* the correction bias where the rules name one (DeepSeek's under the gate, MiniMax-M2's beside
      * it); without one (MiniMax-M2 without use_routing_bias) the scores alone choose */
-    if (d->noaux && d->corr_bias[0] && !(bias = W(RH(d, R), p, bname, l, 1, E, err)))
+    if ((d->noaux || d->softmax_bias) && d->corr_bias[0] && !(bias = W(RH(d, R), p, bname, l, 1, E, err)))
         return err->code;
     const float *lbias = W(RH(d, R), p, lname, l, 0, E, err); /* gpt-oss's router bias */
     if (!lbias && err->code)
@@ -882,7 +883,10 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
                     taken |= sel[j] == e;
                 if (!taken && d->grouped_softmax && !group_kept(d, logit, E, e))
                     taken = 1;
-                if (!taken && (best == E || logit[e] > logit[best]))
+                /* ERNIE 4.5: the probability plus the correction bias chooses */
+                if (!taken && (best == E || (bias ? exp(logit[e] - mx) / sum + bias[e] >
+                                                    exp(logit[best] - mx) / sum + bias[best]
+                                                  : logit[e] > logit[best])))
                     best = e;
             }
             sel[k] = best;

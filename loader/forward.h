@@ -38,6 +38,8 @@ typedef struct {
     int noaux;               /* DeepSeek-V3 routing: sigmoid scores, e_score_correction_bias for the
                               * choice only, the best topk_group of n_group groups (top-2 sums) */
     int64_t n_group, topk_group;
+    int softmax_bias;        /* ERNIE 4.5 routing: softmax scores, e_score_correction_bias added for
+                              * the choice only, the softmax of the chosen as their weights */
     int grouped_softmax;     /* DeepSeek-V2's group_limited_greedy: softmax scores, the top-k among
                               * the topk_group groups whose best expert scores highest */
     int shared_ungated;      /* shared experts under MOE.shared_experts, added as they are (DeepSeek, GLM) */

@@ -1277,6 +1277,19 @@ START_TEST(test_more_families)
                                           "language_model.model.layers.0.linear_attn.in_proj_ba. vLLM requires all "
                                           "to use the same scheme. (ignore names in_proj_b and not in_proj_a"));
     findings_free(&f);
+    /* ERNIE 4.5 MoE: clean at TP 2 and under EP; keys holding 'mtp' skipped as vLLM's mapper drops
+     * them; tied, as released, no stage of a PP 2 layout can be built (vLLM 0.32 ties lm_head on
+     * every stage), untied it loads */
+    ck_assert_uint_eq(lint("fixtures/moe/tiny-ernie4_5-moe", "ernie4_5_moe", 2, 1, 0, NULL, 0, NULL), 0);
+    ck_assert_uint_eq(lint("fixtures/oracle/variants/ernie4_5-moe-mtp-keys", "ernie4_5_moe", 2, 1, 0, NULL, 0, &f), 0);
+    ck_assert_ptr_nonnull(findings_find(&f, "lint.skipped"));
+    findings_free(&f);
+    ck_assert_uint_eq(lint("fixtures/moe/tiny-ernie4_5-moe", "ernie4_5_moe", 1, 2, 0, NULL, 0, &f), 2);
+    const ck_finding *su = findings_find(&f, "lint.stage_unbuilt");
+    ck_assert_ptr_nonnull(su);
+    ck_assert_ptr_nonnull(strstr(su->msg, "AttributeError: 'PPMissingLayer' object has no attribute 'tie_weights'"));
+    findings_free(&f);
+    ck_assert_uint_eq(lint("fixtures/oracle/variants/ernie4_5-moe-untied", "ernie4_5_moe", 1, 2, 0, NULL, 0, NULL), 0);
     /* Qwen3-Next's: the fused in_proj_ba named whole, clean up to TP 4 */
     for (int tp = 1; tp <= 4; tp *= 2)
         ck_assert_uint_eq(lint("fixtures/moe/tiny-qwen3-next-fp8", "qwen3_next", tp, 1, 0, NULL, 0, NULL), 0);
