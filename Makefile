@@ -76,7 +76,7 @@ CLI_OBJ := $(CLI_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/cli/catalogue.o
 BIN     := $(BUILD)/ckptdoc
 
 .SECONDARY:
-.PHONY: all check test-run golden sweep bench fuzz fuzz-st_header fuzz-rules fuzz-folder fuzz-lint fuzz-explain fuzz-cli install uninstall clean deps demo fixtures oracle sarif
+.PHONY: all check test-run golden sweep bench fuzz fuzz-st_header fuzz-rules fuzz-folder fuzz-lint fuzz-quant fuzz-explain fuzz-cli install uninstall clean deps demo fixtures oracle sarif
 all: $(BIN)
 
 $(BUILD)/obj/%.o: %.c
@@ -143,6 +143,10 @@ $(BUILD)/fuzz_replay_lint: $(BUILD)/obj/tests/fuzz_lint.o $(BUILD)/obj/tests/fuz
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
+$(BUILD)/fuzz_replay_quant: $(BUILD)/obj/tests/fuzz_quant.o $(BUILD)/obj/tests/fuzz_replay.o $(BUILD)/obj/tests/testutil.o $(LIB_OBJ)
+	@$(if $(Q),echo "  LD      $@")
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
 $(BUILD)/fuzz_replay_rules: $(BUILD)/obj/tests/fuzz_rules.o $(BUILD)/obj/tests/fuzz_replay.o $(BUILD)/obj/tests/testutil.o $(LIB_OBJ)
 	@$(if $(Q),echo "  LD      $@")
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
@@ -154,7 +158,7 @@ $(BUILD)/fuzz_replay_explain $(BUILD)/fuzz_replay_cli: $(BUILD)/fuzz_replay_%: $
 
 # Runs the suites of one build (BUILD, SAN) from the repository root.
 test-run: $(BIN) $(TESTS:%=$(BUILD)/%) $(BUILD)/fuzz_replay $(BUILD)/fuzz_replay_rules $(BUILD)/fuzz_replay_folder \
-          $(BUILD)/fuzz_replay_lint $(BUILD)/fuzz_replay_explain $(BUILD)/fuzz_replay_cli
+          $(BUILD)/fuzz_replay_lint $(BUILD)/fuzz_replay_explain $(BUILD)/fuzz_replay_cli $(BUILD)/fuzz_replay_quant
 	@for t in $(TESTS); do echo "== $(BUILD)/$$t"; CKPTDOC_BIN=$(BIN) ./$(BUILD)/$$t || exit 1; done
 	@echo "== $(BUILD)/fuzz_replay fixtures/fuzz-corpus"
 	$(Q)./$(BUILD)/fuzz_replay fixtures/fuzz-corpus fixtures/malformed
@@ -162,6 +166,8 @@ test-run: $(BIN) $(TESTS:%=$(BUILD)/%) $(BUILD)/fuzz_replay $(BUILD)/fuzz_replay
 	$(Q)./$(BUILD)/fuzz_replay_rules fixtures/fuzz-rules
 	@echo "== $(BUILD)/fuzz_replay_lint fixtures/fuzz-lint"
 	$(Q)./$(BUILD)/fuzz_replay_lint fixtures/fuzz-lint
+	@echo "== $(BUILD)/fuzz_replay_quant fixtures/fuzz-quant"
+	$(Q)./$(BUILD)/fuzz_replay_quant fixtures/fuzz-quant
 	@echo "== $(BUILD)/fuzz_replay_folder fixtures/fuzz-folder"
 	$(Q)./$(BUILD)/fuzz_replay_folder fixtures/fuzz-folder
 	@echo "== $(BUILD)/fuzz_replay_explain fixtures/fuzz-explain"
@@ -196,7 +202,7 @@ bench: deps $(BIN) $(BUILD)/bench_hubd
 # libFuzzer targets (clang), each run FUZZ_TIME seconds from its committed corpus
 # (fixtures/fuzz-*); new inputs land in build/fuzz-*. FUZZ_TARGETS picks some:
 # make fuzz FUZZ_TARGETS="lint cli" FUZZ_TIME=3600.
-FUZZ_TARGETS ?= st_header rules folder lint explain cli
+FUZZ_TARGETS ?= st_header rules folder lint quant explain cli
 FUZZ_CC := clang -std=c11 -D_GNU_SOURCE $(CPPFLAGS) -g -O1 -fsanitize=fuzzer,address,undefined
 FUZZ_RUN = ./$(BUILD)/fuzz_$(1) -max_total_time=$(FUZZ_TIME) -rss_limit_mb=$(2) -timeout=$(3) $(BUILD)/fuzz-$(4) fixtures/fuzz-$(4)
 FUZZ_CLI_SRC := $(filter-out cli/main.c,$(CLI_SRC)) cli/catalogue.S $(LIB_SRC) kernels/convert_stub.c \
@@ -224,6 +230,11 @@ fuzz-lint: # lint --rules: rules, plan and simulation
 	$(Q)$(FUZZ_CC) -o $(BUILD)/fuzz_lint tests/fuzz_lint.c $(filter-out tui/%,$(LIB_SRC)) kernels/convert_stub.c \
 	    kernels/devmem_stub.c -I$(BUILD)/gen rules/builtin.S $(CJSON_LIBS) -lpthread -lm -ldl
 	$(Q)$(call FUZZ_RUN,lint,2048,10,lint)
+fuzz-quant: # a quantization_config planned and simulated over a real quantized checkpoint
+	@mkdir -p $(BUILD)/fuzz-quant
+	$(Q)$(FUZZ_CC) -o $(BUILD)/fuzz_quant tests/fuzz_quant.c $(filter-out tui/%,$(LIB_SRC)) kernels/convert_stub.c \
+	    kernels/devmem_stub.c -I$(BUILD)/gen rules/builtin.S $(CJSON_LIBS) -lpthread -lm -ldl
+	$(Q)$(call FUZZ_RUN,quant,2048,10,quant)
 fuzz-explain: # explain's reader of pasted error text and finding codes
 	@mkdir -p $(BUILD)/fuzz-explain
 	$(Q)$(FUZZ_CC) -o $(BUILD)/fuzz_explain tests/fuzz_explain.c $(FUZZ_CLI_SRC)

@@ -558,8 +558,9 @@ static const char *vllm_module(const plan *p, const char *mod, char *buf, size_t
  * it compares, as it maps the checkpoint's keys, so a name counts as the checkpoint would store
  * the module: under the wrapper, one of also_strip in place of strip_prefix (the wrapper's own
  * modules keep strip_prefix, or all do without strip_modules_only); elsewhere strip_prefix or one
- * of outer.also_strip. A "re:" line (compressed-tensors' only: re) is left alone by the mapper and
- * matched from the start of vLLM's own name. */
+ * of outer.also_strip; or vLLM's own name, which the mapper leaves as it is. A "re:" line
+ * (compressed-tensors' only: re) is left alone by the mapper and matched from the start of vLLM's
+ * own name. */
 static int listed_as_stored(const plan *p, const char *lines, const char *mod, int re)
 {
     const rules_file *r = p->rules;
@@ -579,7 +580,8 @@ static int listed_as_stored(const plan *p, const char *lines, const char *mod, i
             if (config_target_matches(q, l, vname))
                 return 1;
         } else {
-            if (as_is && strlen(mod) == l && strncmp(mod, q, l) == 0)
+            /* as stored, or already in vLLM's own names (which its mapper leaves as they are) */
+            if ((as_is && strlen(mod) == l && strncmp(mod, q, l) == 0) || (strlen(vname) == l && strncmp(vname, q, l) == 0))
                 return 1;
             for (int i = 0; i < npre; i++) {
                 size_t al = strlen(pre[i]);
@@ -605,6 +607,18 @@ static int list_ignores(expander *x, const char *mod, const char *lines, int re)
     char names[MAX_PART_MODULES][512];
     const char *parts[MAX_PART_MODULES + 1];
     int n = part_modules(x, names, parts), hit = 0;
+    if (!re && !n && strstr(mod, "experts")) {
+        /* fp8's exact match, for a module of an "experts" name that fuses nothing (a shared
+         * expert's down_proj): ignored where it is part of a listed name that holds "experts" */
+        const char *path = mod + strlen(x->p->rules->strip_prefix);
+        for (const char *q = lines; q && *q;) {
+            const char *e = strchr(q, '\n');
+            size_t l = e ? (size_t)(e - q) : strlen(q);
+            if (memmem(q, l, "experts", 7) && memmem(q, l, path, strlen(path)))
+                return 1;
+            q = e ? e + 1 : q + l;
+        }
+    }
     for (int i = 0; i < n; i++)
         hit += listed_as_stored(x->p, lines, parts[i], re);
     if (hit && hit < n) {
@@ -668,6 +682,10 @@ static int emit(expander *x, size_t *cap, int layer)
      * targets it, or the method quantizes the experts alone, or the config's list names it
      * (modules_to_not_convert and the like), or vLLM derives so from the stored dtypes */
     int plain = t->linear && p->cfg->has_quant && (!sq || (q->experts_only && !t->experts));
+    /* compressed-tensors checks its ignore list before any target: fused parts it names apart
+     * stop the build even where no config group targets the module */
+    if (plain && !sq && !t->experts && mod[0] && p->cfg->not_convert && strcmp(p->cfg->quant.method, "compressed-tensors") == 0)
+        (void)list_ignores(x, mod, p->cfg->not_convert, 1);
     if (t->linear && !t->experts && !plain && (p->cfg->not_convert || p->layout.unconverted)) {
         if (mod[0]) {
             /* compressed-tensors and fp8 match names exactly (compressed-tensors "re:" patterns
@@ -723,8 +741,9 @@ static int emit(expander *x, size_t *cap, int layer)
                                       (long long)heads, tp, (long long)heads, tp);
                 lp = heads > 0 ? shard_part_rows(ps, heads, tp) : split(x, ps, tp, "output size");
                 /* a fused linear of several parts, one of which splits a block, skips vLLM's block
-                 * check altogether (_maybe_allow_fp8_block_shape_mismatch); fused experts do not */
-                if (fp8_block && tp > 1 && lp % block_n && (t->experts || t->n_parts == 1))
+                 * check altogether (_maybe_allow_fp8_block_shape_mismatch); fused experts do not,
+                 * at any TP (validate_fp8_block_shape_moe) */
+                if (fp8_block && lp % block_n && (t->experts || (tp > 1 && t->n_parts == 1)))
                     construct_finding(x, t->experts ? "The output_size of gate's and up's weight = %lld "
                                       "is not divisible by weight quantization block_n = %d."
                                       : "Weight output_partition_size = %lld is not divisible by "
@@ -744,6 +763,20 @@ static int emit(expander *x, size_t *cap, int layer)
                                   "divisible by weight quantization block_k = %d."
                                   : "Weight input_size_per_partition = %lld is not divisible by "
                                   "weight quantization block_k = %d.", (long long)lin, block_k);
+        }
+        /* expert parallelism: each rank holds its experts whole, and vLLM checks their whole
+         * intermediate size against block_n (and block_k where TP > 1) */
+        if (fp8_block && t->experts && ep) {
+            int64_t isz = in;
+            if (t->expert_shard == EXPERT_SHARD_COLUMN && t->n_parts &&
+                x_eval_int(x, t->parts[0].size, &env, t->line, &isz))
+                return -1;
+            if (t->expert_shard == EXPERT_SHARD_COLUMN && isz % block_n)
+                construct_finding(x, "The output_size of gate's and up's weight = %lld is not divisible by "
+                                  "weight quantization block_n = %d.", (long long)isz, block_n);
+            else if (t->expert_shard == EXPERT_SHARD_ROW && tp > 1 && isz % block_k)
+                construct_finding(x, "The input_size of down's weight = %lld is not divisible by weight "
+                                  "quantization block_k = %d.", (long long)isz, block_k);
         }
         /* AWQ: vLLM's CUDA kernels need whole groups per shard and whole int32 words of output
          * (AutoAWQLinearMethod.create_weights, where Marlin does not take the layer); its CPU path
@@ -1262,6 +1295,12 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
                      "starts: ValueError: Total number of attention heads (%lld) must be divisible "
                      "by tensor parallel size (%d). (--tp %s would be accepted)", (long long)lv.v, lay->tp,
                      tp_sizes(lv.v, 1, 0, sizes, sizeof sizes));
+    /* construction findings once per template, from the first stage that builds it */
+    unsigned char *reported = calloc((size_t)r->n_params + 1, 1);
+    if (!reported) {
+        plan_free(p);
+        return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    }
     for (int s = 0; s < lay->pp; s++) {
         plan_stage *st = &p->stages[s];
         strmap_init(&st->by_name);
@@ -1269,6 +1308,7 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
         st->first = s == 0;
         st->last = s == lay->pp - 1;
         if (plan_pp_indices((int)layers, lay, s, &st->layer_start, &st->layer_end, err) != CK_OK) {
+            free(reported);
             plan_free(p);
             return err->code;
         }
@@ -1282,13 +1322,16 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
             x.tmpl = t;
             x.f = f;
             x.err = err;
-            x.reported = s != 0; /* construction findings once, not per stage (a stage's own: each) */
+            x.reported = reported[t]; /* a stage's own construction findings: on each stage */
             if (expand(&x, &cap, 0) != 0) {
+                free(reported);
                 plan_free(p);
                 return err->code ? err->code : CK_EFORMAT;
             }
+            reported[t] = (unsigned char)x.reported;
         }
     }
+    free(reported);
     p->strict = r->strict_error != NULL;
     if (r->strict_when) {
         plan_env senv = {p, NULL, NULL, NULL, NULL, 0, NULL, NULL};

@@ -909,8 +909,8 @@ void sim_check_shapes(sim *s)
 /* Where a line of the ignore list names key's module under another prefix than the key's (the
  * text-only model's "model.layers.0.x" over a checkpoint that stores "model.language_model.layers.0.x"):
  * a sentence that says so into buf, else "". seen: the key less the prefix the loader strips. */
-static void listed_elsewhere(const char *lines, const char *key, const char *seen, const char *list, char *buf,
-                             size_t size)
+static void listed_elsewhere(const rules_file *r, const char *lines, const char *key, const char *seen,
+                             const char *list, char *buf, size_t size)
 {
     const char *dot = strrchr(seen, '.');
     size_t pl = dot ? (size_t)(dot - seen) : 0;
@@ -921,8 +921,15 @@ static void listed_elsewhere(const char *lines, const char *key, const char *see
     for (const char *q = lines; q && *q;) {
         const char *e = strchr(q, '\n');
         size_t l = e ? (size_t)(e - q) : strlen(q);
-        if (l > pl && q[l - pl - 1] == '.' && memcmp(q + l - pl, seen, pl) == 0 &&
-            !(l == ml && memcmp(q, key, ml) == 0)) {
+        /* the line's prefix one that the rules know for this model (strip_prefix, also_strip or
+         * outer.also_strip), not the key's own: another module of the same path (mtp.*) is not it */
+        size_t lp = l > pl ? l - pl : 0;
+        int known = lp && lp == strlen(r->strip_prefix) && memcmp(q, r->strip_prefix, lp) == 0;
+        for (int i = 0; !known && i < r->n_also_strip; i++)
+            known = lp == strlen(r->also_strip[i]) && memcmp(q, r->also_strip[i], lp) == 0;
+        for (int i = 0; !known && i < r->n_outer_strip; i++)
+            known = lp == strlen(r->outer_strip[i]) && memcmp(q, r->outer_strip[i], lp) == 0;
+        if (known && memcmp(q + lp, seen, pl) == 0 && !(l == ml && memcmp(q, key, ml) == 0)) {
             snprintf(buf, size, " (%s names it '%.*s', which vLLM does not map to this module: name it '%.*s', "
                      "as the checkpoint does)", list, (int)(l < 160 ? l : 160), q, (int)(ml < 160 ? ml : 160), key);
             return;
@@ -955,8 +962,8 @@ void sim_check_dtypes(sim *s)
         if (got != DT_F16 && got != DT_BF16 && got != DT_F32 && got != DT_F64)
             continue;
         const char *list = p->cfg->not_convert_key ? p->cfg->not_convert_key : "modules_to_not_convert";
-        char near[400] = "";
-        listed_elsewhere(p->cfg->not_convert, key_name(s, k), key_seen_name(s, k), list, near, sizeof near);
+        char near[640] = "";
+        listed_elsewhere(p->rules, p->cfg->not_convert, key_name(s, k), key_seen_name(s, k), list, near, sizeof near);
         sim_finding_add(s, "lint.dtype", SEV_ERROR, kp->own_st, s->ck->shards[k->shard].name, key_name(s, k),
                         "%s values where %s quantization stores %s codes beside a scale: vLLM copies them "
                         "into its %s parameter as they are and loads without an error, so '%s' computes "

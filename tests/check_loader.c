@@ -1290,6 +1290,26 @@ START_TEST(test_more_families)
     ck_assert_ptr_nonnull(strstr(su->msg, "AttributeError: 'PPMissingLayer' object has no attribute 'tie_weights'"));
     findings_free(&f);
     ck_assert_uint_eq(lint("fixtures/oracle/variants/ernie4_5-moe-untied", "ernie4_5_moe", 1, 2, 0, NULL, 0, NULL), 0);
+    /* a construction finding of a template the first stage does not build (the experts, where
+     * stage 0 holds dense layer 0 alone) is given from the stage that does */
+    {
+        char *tmp = tu_tmpdir(), cfgp[600];
+        tu_link_folder("fixtures/oracle/variants/ernie4_5-moe-untied", tmp, "config.json");
+        size_t n;
+        char *cfg = (char *)tu_read_file("fixtures/oracle/variants/ernie4_5-moe-untied/config.json", &n);
+        ck_assert_ptr_nonnull(cfg);
+        char *at = strstr(cfg, "\"moe_intermediate_size\": 32");
+        ck_assert_ptr_nonnull(at);
+        memcpy(at, "\"moe_intermediate_size\": 30", strlen("\"moe_intermediate_size\": 30")); /* 30 rows: not 4 ranks */
+        snprintf(cfgp, sizeof cfgp, "%s/config.json", tmp);
+        tu_write_file(cfgp, cfg);
+        char *out = tu_cli(1, NULL, "lint --tp 4 --pp 2 --pp-partition 1,3 %s", tmp);
+        ck_assert_msg(strstr(out, "lint.tp_indivisible") && strstr(out, "mlp.experts.routed_experts.w13_"), "%s", out);
+        free(out);
+        free(cfg);
+        tu_rmtree(tmp);
+        free(tmp);
+    }
     /* Qwen3-Next's: the fused in_proj_ba named whole, clean up to TP 4 */
     for (int tp = 1; tp <= 4; tp *= 2)
         ck_assert_uint_eq(lint("fixtures/moe/tiny-qwen3-next-fp8", "qwen3_next", tp, 1, 0, NULL, 0, NULL), 0);
