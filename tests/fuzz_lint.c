@@ -13,6 +13,7 @@
 #include "loader/plan.h"
 #include "loader/simulate.h"
 #include "rules/rules.h"
+#include "tests/fuzz_plan.h"
 #include "tests/fuzz_text.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -41,19 +42,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     static const int tps[] = {1, 2, 4, 8};
     plan_layout lay = {tps[size % 4], 1 + (int)(size / 4 % 3), (int)(size / 12 % 2), {0}, 0, 0, NULL, 0};
-    plan p;
-    ck_findings f;
-    findings_init(&f);
-    ck_err_clear(&err);
-    if (plan_build(&r, &ck.cfg, &lay, &p, &f, &err) == CK_OK) {
-        sim_result res;
-        memset(&res, 0, sizeof res);
-        if (simulate_run(&ck, &p, &res, &f, &err) == CK_OK)
-            sim_result_free(&res);
-        plan_free(&p);
-    } else if (!err.msg[0])
-        abort(); /* a plan refused says why */
-    findings_free(&f);
+    fuzz_plan_and_simulate(&r, &ck, &lay);
     rules_free(&r);
     free(text);
     return 0;

@@ -14,10 +14,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "inspect/ckpt.h"
-#include "loader/plan.h"
-#include "loader/simulate.h"
-#include "rules/rules.h"
+#include "tests/fuzz_plan.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -77,19 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     static const int tps[] = {1, 2, 4};
     plan_layout lay = {tps[size % 3], 1 + (int)(size / 3 % 2), (int)(size / 6 % 2), {0}, 0, 0, NULL, 0};
-    plan p;
-    ck_findings f;
-    findings_init(&f);
-    ck_err_clear(&err);
-    if (plan_build(&rules, &ck.cfg, &lay, &p, &f, &err) == CK_OK) {
-        sim_result res;
-        memset(&res, 0, sizeof res);
-        if (simulate_run(&ck, &p, &res, &f, &err) == CK_OK)
-            sim_result_free(&res);
-        plan_free(&p);
-    } else if (!err.msg[0])
-        abort(); /* a plan refused says why */
-    findings_free(&f);
+    fuzz_plan_and_simulate(&rules, &ck, &lay);
     ckpt_free(&ck);
     return 0;
 }
