@@ -490,6 +490,12 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     const cfg_field *rs = config_field(c, "routed_scaling_factor");
     d->rscale = rs && rs->kind == CFG_NUMBER ? rs->num : 1.0;
     d->index_topk = cfg_int(c, "index_topk", 0);
+    char refuse[512];
+    if ((rc = fwd_str(p, FWD_REFUSE, "", refuse, sizeof refuse, err)))
+        return rc;
+    if (refuse[0])
+        return ck_err_set(err, CK_EUSAGE, p->cfg->path, NULL, CK_NO_OFFSET, "this version does not compute "
+                          "this model: %s (rules %s, forward.refuse)", refuse, r->name);
     char srope[16], dbias[64];
     snprintf(dbias, sizeof dbias, "%s.e_score_correction_bias", d->gate);
     if ((rc = fwd_str(p, FWD_CORR_BIAS, dbias, d->corr_bias, sizeof d->corr_bias, err)) ||

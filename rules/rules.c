@@ -1385,6 +1385,6 @@ const char *rules_forward_name(int which)
                                                  "mlp_out", "norm_eps", "residual_depth_scale", "logit_width_base",
                                                  "mlp_module", "mlp_inter", "chunk", "chunked", "attn_temperature_floor",
                                                  "rotary_dim", "correction_bias", "post_attn_norm", "pre_mlp_norm",
-                                                 "post_mlp_norm", "sliding_rope", "deltanet_layout"};
+                                                 "post_mlp_norm", "sliding_rope", "deltanet_layout", "refuse"};
     return which >= 0 && which < FWD_COUNT ? names[which] : "?";
 }

@@ -272,6 +272,8 @@ typedef enum {
     FWD_DELTANET_LAYOUT, /* gated_deltanet: how a rank's in_proj_qkvz and in_proj_ba lay out their
                           * parts: "interleaved" (default: q, k, v, z and b, a of each key-head
                           * group together, Qwen3-Next) or "flat" ([q | k | v | z], [b | a]: Qwen3.5) */
+    FWD_REFUSE,          /* a config this version does not compute: a non-empty string is why, and
+                          * check refuses with it rather than compute something else ("": computes) */
     FWD_COUNT
 } rules_fwd;
 

@@ -471,6 +471,29 @@ START_TEST(test_check_cli_reference)
     /* K-EXAONE under EP; its routers' bias stored under the gate is dropped by vLLM's loader, and
      * check stops at the strict check vLLM makes */
     free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/moe/tiny-exaone-moe --tp 2 --ep"));
+    /* a setting the forward does not compute (vLLM's clamped MLPs): check refuses, naming it, and
+     * lint still lints */
+    {
+        char *tmp = tu_tmpdir(), cfgp[600];
+        tu_link_folder("fixtures/moe/tiny-exaone-moe", tmp, "config.json");
+        size_t n;
+        char *cfg = (char *)tu_read_file("fixtures/moe/tiny-exaone-moe/config.json", &n);
+        ck_assert_ptr_nonnull(cfg);
+        char *brace = strchr(cfg, '{');
+        ck_assert_ptr_nonnull(brace);
+        char *edited = malloc(n + 64);
+        ck_assert_ptr_nonnull(edited);
+        snprintf(edited, n + 64, "{\"swiglu_limits\": [0, 0, 7.0, 7.0],%s", brace + 1);
+        snprintf(cfgp, sizeof cfgp, "%s/config.json", tmp);
+        tu_write_file(cfgp, edited);
+        free(tu_cli(2, "this version does not compute this model: swiglu_limits (vLLM clamps the MLPs' "
+                    "activations; check does not) (rules exaone_moe, forward.refuse)", "check %s", tmp));
+        free(tu_cli(0, "0 errors, 0 warnings", "lint %s", tmp));
+        free(edited);
+        free(cfg);
+        tu_rmtree(tmp);
+        free(tmp);
+    }
     free(tu_cli(1, "ValueError: Following weights were not initialized from checkpoint: "
                 "{'model.layers.1.mlp.e_score_correction_bias'", "check fixtures/oracle/variants/exaone-moe-gate-bias"));
     free(tu_cli(1, "verdict    FAIL: the load fails before any logit: ranks 0-1 (PP stage 0), layers 0-1: the model "
