@@ -395,7 +395,9 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     d->inter = cfg_int(c, "intermediate_size", 0);
     d->vocab = cfg_int(c, "vocab_size", 0);
     d->layers = p->num_layers;
-    d->tied = cfg_int(c, "tie_word_embeddings", 0) != 0 && !p->layout.untie_embeddings; /* vLLM unties for a stored lm_head */
+    /* tied where the plan holds no lm_head of its own: the rules decide (their defaults where
+     * config.json is silent, a model that never ties, vLLM untying for a stored lm_head) */
+    d->tied = p->layout.pp > 0 && !strmap_get(&p->stages[p->layout.pp - 1].by_name, "lm_head.weight", NULL);
     const cfg_field *e = config_field(c, "rms_norm_eps");
     d->eps = e && e->kind == CFG_NUMBER ? e->num : 1e-6;
     d->theta = c->rope_theta;

@@ -468,6 +468,24 @@ START_TEST(test_check_cli_reference)
      * and check says so before any logit */
     free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/moe/tiny-ernie4_5-moe --tp 2 --ep"));
     free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/oracle/variants/ernie4_5-moe-bias-flat --tp 2"));
+    /* tie_word_embeddings left out: ERNIE's configuration ties by default, and check follows the
+     * plan (no lm_head of its own) rather than a default of its own */
+    {
+        char *tmp = tu_tmpdir(), cfgp[600];
+        tu_link_folder("fixtures/moe/tiny-ernie4_5-moe", tmp, "config.json");
+        size_t n;
+        char *cfg = (char *)tu_read_file("fixtures/moe/tiny-ernie4_5-moe/config.json", &n);
+        ck_assert_ptr_nonnull(cfg);
+        char *at = strstr(cfg, "\"tie_word_embeddings\": true,");
+        ck_assert_ptr_nonnull(at);
+        memmove(at, at + strlen("\"tie_word_embeddings\": true,"), strlen(at + strlen("\"tie_word_embeddings\": true,")) + 1);
+        snprintf(cfgp, sizeof cfgp, "%s/config.json", tmp);
+        tu_write_file(cfgp, cfg);
+        free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check %s --tp 2", tmp));
+        free(cfg);
+        tu_rmtree(tmp);
+        free(tmp);
+    }
     /* K-EXAONE under EP; its routers' bias stored under the gate is dropped by vLLM's loader, and
      * check stops at the strict check vLLM makes */
     free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check fixtures/moe/tiny-exaone-moe --tp 2 --ep"));
