@@ -443,7 +443,8 @@ START_TEST(test_check_cli_reference)
                                  "moe/tiny-qwen3-next-fp8", "moe/tiny-qwen3_5-moe-fp8-dynamic",
                                  "oracle/variants/qwen3_5-ct-exact-ignore", "oracle/variants/ernie4_5-moe-untied",
                                  "real/tiny-ernie4_5", "real/tiny-smollm3", "real/tiny-seed-oss", "moe/tiny-exaone-moe",
-                                 "oracle/variants/exaone-moe-mtp", "moe/tiny-olmoe"};
+                                 "oracle/variants/exaone-moe-mtp", "moe/tiny-olmoe", "oracle/variants/exaone-moe-fused-experts",
+                                 "oracle/variants/olmoe-fused-experts"};
     for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s --tp 2%s", refd[i], strstr(refd[i], "glm4-moe") ? "" : " --pp 2");
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
