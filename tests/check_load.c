@@ -472,18 +472,8 @@ START_TEST(test_check_cli_reference)
     /* tie_word_embeddings left out: ERNIE's configuration ties by default, and check follows the
      * plan (no lm_head of its own) rather than a default of its own */
     {
-        char *tmp = tu_tmpdir(), cfgp[600];
-        tu_link_folder("fixtures/moe/tiny-ernie4_5-moe", tmp, "config.json");
-        size_t n;
-        char *cfg = (char *)tu_read_file("fixtures/moe/tiny-ernie4_5-moe/config.json", &n);
-        ck_assert_ptr_nonnull(cfg);
-        char *at = strstr(cfg, "\"tie_word_embeddings\": true,");
-        ck_assert_ptr_nonnull(at);
-        memmove(at, at + strlen("\"tie_word_embeddings\": true,"), strlen(at + strlen("\"tie_word_embeddings\": true,")) + 1);
-        snprintf(cfgp, sizeof cfgp, "%s/config.json", tmp);
-        tu_write_file(cfgp, cfg);
+        char *tmp = tu_fixture_config_edit("fixtures/moe/tiny-ernie4_5-moe", "\"tie_word_embeddings\": true,", "");
         free(tu_cli(0, "top-1 tokens agree 8/8: PASS", "check %s --tp 2", tmp));
-        free(cfg);
         tu_rmtree(tmp);
         free(tmp);
     }
@@ -493,23 +483,10 @@ START_TEST(test_check_cli_reference)
     /* a setting the forward does not compute (vLLM's clamped MLPs): check refuses, naming it, and
      * lint still lints */
     {
-        char *tmp = tu_tmpdir(), cfgp[600];
-        tu_link_folder("fixtures/moe/tiny-exaone-moe", tmp, "config.json");
-        size_t n;
-        char *cfg = (char *)tu_read_file("fixtures/moe/tiny-exaone-moe/config.json", &n);
-        ck_assert_ptr_nonnull(cfg);
-        char *brace = strchr(cfg, '{');
-        ck_assert_ptr_nonnull(brace);
-        char *edited = malloc(n + 64);
-        ck_assert_ptr_nonnull(edited);
-        snprintf(edited, n + 64, "{\"swiglu_limits\": [0, 0, 7.0, 7.0],%s", brace + 1);
-        snprintf(cfgp, sizeof cfgp, "%s/config.json", tmp);
-        tu_write_file(cfgp, edited);
+        char *tmp = tu_fixture_config_edit("fixtures/moe/tiny-exaone-moe", "{", "{\"swiglu_limits\": [0, 0, 7.0, 7.0],");
         free(tu_cli(2, "this version does not compute this model: swiglu_limits (vLLM clamps the MLPs' "
                     "activations; check does not) (rules exaone_moe, forward.refuse)", "check %s", tmp));
         free(tu_cli(0, "0 errors, 0 warnings", "lint %s", tmp));
-        free(edited);
-        free(cfg);
         tu_rmtree(tmp);
         free(tmp);
     }

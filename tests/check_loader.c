@@ -1293,20 +1293,12 @@ START_TEST(test_more_families)
     /* a construction finding of a template the first stage does not build (the experts, where
      * stage 0 holds dense layer 0 alone) is given from the stage that does */
     {
-        char *tmp = tu_tmpdir(), cfgp[600];
-        tu_link_folder("fixtures/oracle/variants/ernie4_5-moe-untied", tmp, "config.json");
-        size_t n;
-        char *cfg = (char *)tu_read_file("fixtures/oracle/variants/ernie4_5-moe-untied/config.json", &n);
-        ck_assert_ptr_nonnull(cfg);
-        char *at = strstr(cfg, "\"moe_intermediate_size\": 32");
-        ck_assert_ptr_nonnull(at);
-        memcpy(at, "\"moe_intermediate_size\": 30", strlen("\"moe_intermediate_size\": 30")); /* 30 rows: not 4 ranks */
-        snprintf(cfgp, sizeof cfgp, "%s/config.json", tmp);
-        tu_write_file(cfgp, cfg);
+        /* 30 rows do not split over 4 ranks */
+        char *tmp = tu_fixture_config_edit("fixtures/oracle/variants/ernie4_5-moe-untied", "\"moe_intermediate_size\": 32",
+                                           "\"moe_intermediate_size\": 30");
         char *out = tu_cli(1, NULL, "lint --tp 4 --pp 2 --pp-partition 1,3 %s", tmp);
         ck_assert_msg(strstr(out, "lint.tp_indivisible") && strstr(out, "mlp.experts.routed_experts.w13_"), "%s", out);
         free(out);
-        free(cfg);
         tu_rmtree(tmp);
         free(tmp);
     }

@@ -74,6 +74,30 @@ void tu_link_folder(const char *src, const char *dst, const char *except)
     closedir(d);
 }
 
+char *tu_fixture_config_edit(const char *src, const char *from, const char *to)
+{
+    char *tmp = tu_tmpdir(), path[1200];
+    ck_assert_ptr_nonnull(tmp);
+    tu_link_folder(src, tmp, "config.json");
+    snprintf(path, sizeof path, "%s/config.json", src);
+    size_t n;
+    char *cfg = (char *)tu_read_file(path, &n);
+    ck_assert_msg(cfg != NULL, "cannot read %s", path);
+    char *at = strstr(cfg, from);
+    ck_assert_msg(at != NULL, "%s holds no \"%s\"", path, from);
+    size_t fl = strlen(from), tl = strlen(to);
+    char *out = malloc(n - fl + tl + 1);
+    ck_assert_ptr_nonnull(out);
+    memcpy(out, cfg, (size_t)(at - cfg));
+    memcpy(out + (at - cfg), to, tl);
+    strcpy(out + (at - cfg) + tl, at + fl);
+    snprintf(path, sizeof path, "%s/config.json", tmp);
+    tu_write_file(path, out);
+    free(out);
+    free(cfg);
+    return tmp;
+}
+
 void tu_write_file(const char *path, const char *text)
 {
     FILE *f = fopen(path, "w");

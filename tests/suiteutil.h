@@ -32,6 +32,9 @@ typedef struct {
 void tu_link_folder(const char *src, const char *dst, const char *except);
 /* Writes text to path (replacing it). Asserts. */
 void tu_write_file(const char *path, const char *text);
+/* A scratch folder (tu_tmpdir: free it and tu_rmtree it) holding fixture src linked file by file
+ * but config.json, which is src's with its first `from` replaced by `to`. Asserts. */
+char *tu_fixture_config_edit(const char *src, const char *from, const char *to);
 
 /* Opens dir, loads the rules and plans TP x PP, asserting each step but the plan. */
 void tu_planned_open(tu_planned *x, const char *dir, int threads, const char *rules, int tp, int pp);
