@@ -497,7 +497,8 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         return rc;
     if (refuse[0])
         return ck_err_set(err, CK_EUSAGE, p->cfg->path, NULL, CK_NO_OFFSET, "this version does not compute "
-                          "this model: %s (rules %s, forward.refuse)", refuse, r->name);
+                          "this model: %s (rules %s, forward.refuse); 'ckptdoc lint' still checks how each rank "
+                          "loads it", refuse, r->name);
     char srope[16], dbias[64];
     snprintf(dbias, sizeof dbias, "%s.e_score_correction_bias", d->gate);
     if ((rc = fwd_str(p, FWD_CORR_BIAS, dbias, d->corr_bias, sizeof d->corr_bias, err)) ||
