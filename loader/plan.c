@@ -64,63 +64,63 @@ static int has_lm_head(const ck_checkpoint *ck)
     return 0;
 }
 
-typedef struct {
-    char *mod;
-    int is_float, is_matrix;
-} mod_dtype;
-
-static int cmp_mod(const void *a, const void *b)
-{
-    return strcmp(((const mod_dtype *)a)->mod, ((const mod_dtype *)b)->mod);
-}
-
 char *plan_unconverted(const ck_checkpoint *ck)
 {
     const ck_config *c = &ck->cfg;
     if (!c->has_quant || c->not_convert || (strcmp(c->quant.method, "awq") != 0 && strcmp(c->quant.method, "gptq") != 0))
         return NULL;
-    size_t n = 0, k = 0, len = 0;
+    /* each module once, in the order the headers first name it: its name (the key less its last
+     * dotted part) in one buffer, and whether some tensor of it is not float, some a matrix */
+    size_t n = 0, len = 0, nm = 0;
     for (size_t s = 0; s < ck->n_shards; s++)
-        n += ck->shards[s].h.n_tensors;
-    mod_dtype *v = calloc(n ? n : 1, sizeof *v);
-    if (!v)
-        return NULL;
+        for (size_t t = 0; t < ck->shards[s].h.n_tensors; t++, n++)
+            len += ck->shards[s].h.tensors[t].name_len + 1;
+    char *mods = malloc(len + 1), *w = mods, *out = NULL;
+    size_t *first = malloc((n ? n : 1) * sizeof *first); /* module i: its name's offset in mods */
+    unsigned char *kind = calloc(n ? n : 1, 1);           /* 1: not all float, 2: has a matrix */
+    strmap m;
+    strmap_init(&m);
+    if (!mods || !first || !kind || strmap_reserve(&m, n) != 0)
+        goto done;
     for (size_t s = 0; s < ck->n_shards; s++)
         for (size_t t = 0; t < ck->shards[s].h.n_tensors; t++) {
             const st_tensor *e = &ck->shards[s].h.tensors[t];
             const char *dot = strrchr(e->name, '.');
-            if (!dot || !(v[k].mod = strndup(e->name, (size_t)(dot - e->name))))
+            if (!dot)
                 continue;
-            v[k].is_matrix = e->ndim >= 2;
-            v[k++].is_float = e->dtype == DT_F16 || e->dtype == DT_BF16 || e->dtype == DT_F32;
+            size_t l = (size_t)(dot - e->name), i;
+            if (!strmap_get_n(&m, e->name, l, &i)) {
+                memcpy(w, e->name, l);
+                w[l] = 0;
+                i = nm++;
+                first[i] = (size_t)(w - mods);
+                if (strmap_put_h(&m, w, strmap_hash_n(w, l), i, NULL) < 0)
+                    goto done;
+                w += l + 1;
+            }
+            kind[i] |= (e->dtype == DT_F16 || e->dtype == DT_BF16 || e->dtype == DT_F32 ? 0 : 1) | (e->ndim >= 2 ? 2 : 0);
         }
-    qsort(v, k, sizeof *v, cmp_mod);
-    for (size_t i = 0; i < k; i++)
-        len += strlen(v[i].mod) + 1;
-    char *out = malloc(len + 1), *w = out;
-    for (size_t i = 0, j; out && i < k; i = j) {
-        int all = 1, matrix = 0;
-        for (j = i; j < k && strcmp(v[j].mod, v[i].mod) == 0; j++) {
-            all &= v[j].is_float;
-            matrix |= v[j].is_matrix;
+    /* only a module with a matrix can be a linear layer: norms and biases are left out */
+    if (!(out = malloc(len + 1)))
+        goto done;
+    char *o = out;
+    for (size_t i = 0; i < nm; i++)
+        if (kind[i] == 2) {
+            size_t l = strlen(mods + first[i]);
+            memcpy(o, mods + first[i], l);
+            o += l;
+            *o++ = '\n';
         }
-        /* only a module with a matrix can be a linear layer: norms and biases are left out */
-        if (all && matrix) {
-            size_t l = strlen(v[i].mod);
-            memcpy(w, v[i].mod, l);
-            w += l;
-            *w++ = '\n';
-        }
-    }
-    if (out)
-        *w = 0;
-    for (size_t i = 0; i < k; i++)
-        free(v[i].mod);
-    free(v);
-    if (out && !*out) {
+    *o = 0;
+    if (!*out) {
         free(out);
         out = NULL;
     }
+done:
+    strmap_free(&m);
+    free(mods);
+    free(first);
+    free(kind);
     return out;
 }
 
