@@ -1073,9 +1073,14 @@ static int stage_assert(plan *p, const rules_stage_req *q, ck_findings *f, ck_er
             continue;
         fill_names(p, q->error, st->build_error, sizeof st->build_error);
         stage_where(p, s, at, sizeof at);
-        findings_add(f, "lint.stage_unbuilt", SEV_ERROR, where, "", UINT64_MAX, "%s: the model cannot be built: %s "
-                     "(its construction asserts %s, false at --tp %d --pp %d; %s; %s)", at, st->build_error,
-                     expr_text(q->cond), p->layout.tp, p->layout.pp, tps, pps);
+        if (!wt && !wp) /* no layout helps: a setting of config.json */
+            findings_add(f, "lint.stage_unbuilt", SEV_ERROR, where, "", UINT64_MAX, "%s: the model cannot be "
+                         "built: %s (its construction asserts %s, false whatever the layout (--tp up to 64, --pp "
+                         "up to 16): config.json must change)", at, st->build_error, expr_text(q->cond));
+        else
+            findings_add(f, "lint.stage_unbuilt", SEV_ERROR, where, "", UINT64_MAX, "%s: the model cannot be built: "
+                         "%s (its construction asserts %s, false at --tp %d --pp %d; %s; %s)", at, st->build_error,
+                         expr_text(q->cond), p->layout.tp, p->layout.pp, tps, pps);
     }
     return 0;
 }

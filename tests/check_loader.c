@@ -1329,6 +1329,22 @@ START_TEST(test_more_families)
     ck_assert_uint_eq(lint("fixtures/lint/llama-fused-tiny", "llama", 2, 1, 0, first, sizeof first, &f), 0);
     ck_assert_str_eq(first, "");
     findings_free(&f);
+    /* GLM-4.7-Flash (glm4_moe_lite): DeepSeek's loader with GLM's MoE block, whose model wants one
+     * MoE layer on every stage; its correction bias is built whatever topk_method says */
+    for (int tp = 1; tp <= 4; tp *= 2)
+        for (int pp = 1; pp <= 2; pp++)
+            ck_assert_uint_eq(lint("fixtures/real/tiny-glm4-moe-lite", "deepseek_v3", tp, pp, 0, NULL, 0, NULL), 0);
+    ck_assert_uint_eq(lint("fixtures/real/tiny-glm4-moe-lite", "deepseek_v3", 1, 3, 0, NULL, 0, &f), 1);
+    const ck_finding *nm = findings_find(&f, "lint.stage_unbuilt");
+    ck_assert_ptr_nonnull(nm);
+    ck_assert_ptr_nonnull(strstr(nm->msg, "rank 0 (PP stage 0), layers 0-0: the model cannot be built: "
+                                          "RuntimeError: No Glm4MoE layer found in model.layers."));
+    findings_free(&f);
+    char *lite = tu_fixture_config_edit("fixtures/real/tiny-glm4-moe-lite", "\"topk_method\": \"noaux_tc\"",
+                                        "\"topk_method\": \"greedy\"");
+    ck_assert_uint_eq(lint(lite, "deepseek_v3", 2, 1, 0, NULL, 0, NULL), 0);
+    tu_rmtree(lite);
+    free(lite);
     /* the family the keys look like comes from the rules' match.keys */
     static const struct { const char *rules, *dir, *looks; } wf[] = {
         {"qwen2", "fixtures/lint/glm45-tiny", "the keys look like GLM-4.5-style MoE"},
