@@ -421,6 +421,68 @@ static const cJSON *text_item(const cJSON *tc, const cJSON *root, const char *na
     return x || tc == root ? x : cJSON_GetObjectItemCaseSensitive(root, name);
 }
 
+/* transformers' per-layer settings (Gemma 4's per_layer_config: {"2": {"head_dim": 512}, ...},
+ * each layer's overrides of the model's own values): the field per_layer_config, the number of
+ * layers that override something (so that defined() tells the form apart from the older
+ * global_head_dim), and for each setting a layer overrides, the list per_layer_config.NAME of every
+ * layer's value (the model's own where a layer does not override it), as at() reads a layer list.
+ * A setting the model itself does not give has no list. 0, or -1 out of memory. */
+static int per_layer_lists(ck_config *cfg, const cJSON *tc, const cJSON *root)
+{
+    const cJSON *plc = text_item(tc, root, "per_layer_config"), *layers = text_item(tc, root, "num_hidden_layers");
+    if (!cJSON_IsObject(plc) || !cJSON_IsNumber(layers) || layers->valuedouble < 1 || layers->valuedouble > 4096)
+        return 0;
+    int n_layers = (int)layers->valuedouble;
+    const cJSON *lay, *set;
+    cfg_field *v0 = realloc(cfg->fields, (size_t)(cfg->n_fields + 1) * sizeof *v0);
+    if (!v0)
+        return -1;
+    cfg->fields = v0;
+    memset(&cfg->fields[cfg->n_fields], 0, sizeof *cfg->fields);
+    cfg->fields[cfg->n_fields].kind = CFG_NUMBER;
+    cfg->fields[cfg->n_fields].num = cJSON_GetArraySize(plc);
+    if (!(cfg->fields[cfg->n_fields].name = strdup("per_layer_config")))
+        return -1;
+    cfg->n_fields++;
+    cJSON_ArrayForEach(lay, plc)
+    {
+        cJSON_ArrayForEach(set, lay)
+        {
+            char name[200];
+            const cJSON *own = set->string ? text_item(tc, root, set->string) : NULL;
+            if (!cJSON_IsNumber(set) || !cJSON_IsNumber(own) ||
+                snprintf(name, sizeof name, "per_layer_config.%s", set->string) >= (int)sizeof name ||
+                config_field(cfg, name))
+                continue; /* a list made already, or one that cannot be */
+            cfg_field *v = realloc(cfg->fields, (size_t)(cfg->n_fields + 1) * sizeof *v);
+            if (!v)
+                return -1;
+            cfg->fields = v;
+            cfg_field *fl = &cfg->fields[cfg->n_fields];
+            memset(fl, 0, sizeof *fl);
+            fl->kind = CFG_LIST;
+            if (!(fl->name = strdup(name)) || !(fl->list = malloc((size_t)n_layers * sizeof *fl->list))) {
+                free(fl->name);
+                return -1;
+            }
+            fl->n_list = n_layers;
+            cfg->n_fields++;
+            for (int i = 0; i < n_layers; i++)
+                fl->list[i] = (int64_t)own->valuedouble;
+            const cJSON *l2, *x;
+            cJSON_ArrayForEach(l2, plc) /* the layers that override it */
+            {
+                char *end;
+                long i = l2->string ? strtol(l2->string, &end, 10) : -1;
+                x = cJSON_GetObjectItemCaseSensitive(l2, set->string);
+                if (l2->string && *end == 0 && end != l2->string && i >= 0 && i < n_layers && cJSON_IsNumber(x))
+                    fl->list[i] = (int64_t)x->valuedouble;
+            }
+        }
+    }
+    return 0;
+}
+
 int config_load(const char *path, ck_config *cfg, ck_findings *f)
 {
     memset(cfg, 0, sizeof *cfg);
@@ -671,6 +733,8 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
             cfg->n_fields++;
         }
     }
+    if (per_layer_lists(cfg, tc, root) != 0)
+        return config_oom(f, path, root, text, cfg);
     /* sizes and counts the model is built from: Python's range() and torch's shapes take
      * integers only, where a C cast would quietly take 7 of 7.5 */
     static const char *const sizes[] = {"num_hidden_layers", "hidden_size", "intermediate_size", "vocab_size",

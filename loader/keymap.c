@@ -787,8 +787,19 @@ int sim_expected_shape(const sim *s, const sim_key *k, uint64_t *want, int *nd, 
     const char *kpart = key_part(r, k);
     int part = key_part_index(s, k, pp->tmpl);
     int64_t size = part >= 0 ? 0 : NO_SIZE;
-    for (int q = part; q >= 0 && q < part + key_span(r, k) && size != NO_SIZE; q++) { /* its parts' rows */
+    int copies = k->rule >= 0 && r->keys[k->rule].copies; /* each part the whole tensor: its rows once */
+    for (int q = part; q >= 0 && q < part + (copies ? 1 : key_span(r, k)) && size != NO_SIZE; q++) { /* its parts' rows */
         int64_t one = s->psize[s->pbase[pp->tmpl] + (size_t)q];
+        if (one == NO_SIZE && pp->layer >= 0) { /* a size that depends on the layer (Gemma 4's heads) */
+            static const char *const names[] = {"layer"};
+            const int64_t vals[] = {pp->layer};
+            plan_env env = {p, NULL, NULL, vals, names, 1, NULL, NULL};
+            expr_val ps;
+            ck_err e2;
+            e2.code = 0;
+            if (plan_eval(p, t->parts[q].size, &env, t->line, &ps, &e2) == CK_OK && !ps.is_str && !ps.is_null)
+                one = ps.v;
+        }
         size = one == NO_SIZE ? NO_SIZE : size + one;
     }
     if (part >= 0 && !t->linear) {

@@ -835,11 +835,12 @@ static int key_parts(const plan *p, const keymap_entry *e)
     return e->rule >= 0 ? rules_key_span(&p->rules->keys[e->rule]) : 1;
 }
 
-/* Places TP rank `rank`'s cut of checkpoint tensor t (filling `part` of lp's parameter, of routed
- * expert e or -1) into lp; a routed expert this rank does not hold is skipped. cut_only: src is
- * that cut alone, as read_own_cut read it. */
-static int place(const plan *p, load_param *lp, const char *part, int span, int64_t e, const void *src, ck_dtype sdt,
-                 int cut_only, const src_tensor *t, int rank, const mem_ctx *m, ck_err *err)
+/* Places TP rank `rank`'s cut of checkpoint tensor t (filling `part` of lp's parameter, and the
+ * span - 1 parts after it, of routed expert e or -1) into lp; a routed expert this rank does not
+ * hold is skipped. copies: the tensor fills each of those parts whole. cut_only: src is that cut
+ * alone, as read_own_cut read it. */
+static int place(const plan *p, load_param *lp, const char *part, int span, int copies, int64_t e, const void *src,
+                 ck_dtype sdt, int cut_only, const src_tensor *t, int rank, const mem_ctx *m, ck_err *err)
 {
     const size_t es = dtype_bits(sdt) / 8;
     const plan_param *pp = lp->pp;
@@ -866,7 +867,7 @@ static int place(const plan *p, load_param *lp, const char *part, int span, int6
         for (uint32_t d = 0; d < sub.ndim; d++)
             per *= sub.shape[d];
         for (int64_t x = 0; x < pp->experts; x++) {
-            int rc = place(p, lp, part, span, x, (const uint8_t *)src + (size_t)((uint64_t)x * per) * es, sdt, 0, &one,
+            int rc = place(p, lp, part, span, copies, x, (const uint8_t *)src + (size_t)((uint64_t)x * per) * es, sdt, 0, &one,
                            rank, m, err);
             if (rc != CK_OK)
                 return rc;
@@ -887,19 +888,22 @@ static int place(const plan *p, load_param *lp, const char *part, int span, int6
         /* a checkpoint that ships the fused tensor (qkv_proj, gate_up_proj, an expert's w13), or
          * several parts of it in one (Qwen3.5's in_proj_qkv): vLLM's weight loader splits it into
          * its parts by their sizes and loads each as that part */
+        /* a key rule's "copies": each part is the whole tensor (Gemma 4's k_proj as k and v) */
         uint64_t off = 0;
         for (int k = k0; k < k1; k++) {
             int rc = shard_slice_of(p, pp, rt->parts[k].id, e, rank, &c, err);
             if (rc != CK_OK || c.dim == -2)
                 return rc; /* -2: an expert another rank holds */
-            if (off + (uint64_t)c.full > rows)
-                break;
+            if (copies ? (uint64_t)c.full != rows : off + (uint64_t)c.full > rows)
+                return misfit(t, pp, copies ? "the tensor, whose rows are not those of each part it fills,"
+                                            : "the fused tensor, whose rows are not its parts' added up,",
+                              lrows, lcols, err);
             if ((rc = place_cut(t, pp, &c, (const uint8_t *)src + (size_t)(off * cols) * es, sdt, 0,
                                 (uint64_t)c.full, cols, dst, ddt, lrows, lcols, &lp->filled, m, err)) != CK_OK)
                 return rc;
-            off += (uint64_t)c.full;
+            off += copies ? 0 : (uint64_t)c.full;
         }
-        if (off != rows)
+        if (!copies && off != rows)
             return misfit(t, pp, "the fused tensor, whose rows are not its parts' added up,", lrows, lcols, err);
         return CK_OK;
     }
@@ -1385,7 +1389,7 @@ int load_stage(const ck_checkpoint *ck, const plan *p, int stage, int rank0, int
         }
         src_tensor from = {ck->shards[ck->tensors[i].shard].path, ckpt_tensor(ck, ck->tensors[i])->name, ten};
         for (int k = 0; k < n_ranks && rc == CK_OK; k++)
-            rc = place(p, &out[k].params[pi], e.part, key_parts(p, &e), e.expert, src ? (const void *)src : raw,
+            rc = place(p, &out[k].params[pi], e.part, key_parts(p, &e), e.rule >= 0 && p->rules->keys[e.rule].copies, e.expert, src ? (const void *)src : raw,
                        src ? DT_F32 : ten->dtype, cut == 1, &from, rank0 + k, m, err);
         mem_release(m, src);
         if (rc != CK_OK && !err->key[0])

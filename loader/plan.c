@@ -966,19 +966,19 @@ static void stage_where(const plan *p, int s, char *buf, size_t n)
         snprintf(buf + w, n - (size_t)w, "no layers");
 }
 
-/* Whether q's assertion holds on pipeline stage s, whose first layer is start, of the layout
+/* Whether q's assertion holds on pipeline stage s, whose layers are [start, end), of the layout
  * tp x pp: 1, 0, or -1 with err filled. Besides the config, lets and tp_size/pp_size, the
- * assertion may name the stage: pp_rank and start_layer (then PLAN_USES_EXTRA is ORed into *uses,
- * when uses is not NULL). */
-static int assert_holds(plan *p, const rules_stage_req *q, int tp, int pp, int s, int start, int *uses,
+ * assertion may name the stage: pp_rank, start_layer and end_layer (then PLAN_USES_EXTRA is ORed
+ * into *uses, when uses is not NULL). */
+static int assert_holds(plan *p, const rules_stage_req *q, int tp, int pp, int s, int start, int end, int *uses,
                         ck_err *err)
 {
-    static const char *const names[] = {"pp_rank", "start_layer"};
-    const int64_t vals[] = {s, start};
+    static const char *const names[] = {"pp_rank", "start_layer", "end_layer"};
+    const int64_t vals[] = {s, start, end};
     plan_layout keep = p->layout;
     p->layout.tp = tp;
     p->layout.pp = pp;
-    plan_env env = {p, NULL, NULL, vals, names, 2, NULL, uses};
+    plan_env env = {p, NULL, NULL, vals, names, 3, NULL, uses};
     expr_val v;
     int rc = plan_eval(p, q->cond, &env, q->line, &v, err);
     p->layout = keep;
@@ -1002,31 +1002,40 @@ static int assert_holds_all(plan *p, const rules_stage_req *q, int tp, int pp, i
             return -1;
         if (a == b && !q->model)
             continue;
-        int h = assert_holds(p, q, tp, pp, s, a, uses, err);
+        int h = assert_holds(p, q, tp, pp, s, a, b, uses, err);
         if (h <= 0)
             return h;
     }
     return 1;
 }
 
-/* An assertion's error text with each {NAME} an expression could use (a config field, a let,
- * tp_size) replaced by its integer value (the sizes Python's message prints); other braces stay. */
-static void fill_names(const plan *p, const char *text, char *buf, size_t size)
+/* An assertion's error text with each {EXPR} (a config field, a let, tp_size, or an expression of
+ * them and of stage s's pp_rank, start_layer and end_layer) replaced by its value (the sizes
+ * Python's message prints, a string as it is); braces that hold no such expression stay. */
+static void fill_names(const plan *p, const char *text, int s, char *buf, size_t size)
 {
-    plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL, NULL};
+    static const char *const names[] = {"pp_rank", "start_layer", "end_layer"};
+    const int64_t vals[] = {s, p->stages[s].layer_start, p->stages[s].layer_end};
+    plan_env env = {p, NULL, NULL, vals, names, 3, NULL, NULL};
     size_t n = 0;
     for (const char *c = text; *c && n + 1 < size; c++) {
         const char *e = *c == '{' ? strchr(c, '}') : NULL;
+        char one[2048];
+        expr_err xe;
+        expr *x = e && e > c + 1 && (size_t)(e - c) < sizeof one
+                  ? (snprintf(one, sizeof one, "%.*s", (int)(e - c - 1), c + 1), expr_compile(one, &xe)) : NULL;
         expr_val v;
-        if (e && e > c + 1 && plan_lookup(&env, c + 1, (size_t)(e - c - 1), &v) && !v.is_null && !v.is_str &&
-            !v.is_list) {
-            n += (size_t)snprintf(buf + n, size - n, "%lld", (long long)v.v);
+        ck_err ignored;
+        int ok = x && plan_eval(p, x, &env, 0, &v, &ignored) == 0 && !v.is_null && !v.is_list;
+        if (ok) {
+            n += v.is_str ? (size_t)snprintf(buf + n, size - n, "%.*s", (int)v.slen, v.s)
+                          : (size_t)snprintf(buf + n, size - n, "%lld", (long long)v.v);
             if (n >= size)
                 n = size - 1;
             c = e;
-            continue;
-        }
-        buf[n++] = *c;
+        } else
+            buf[n++] = *c;
+        expr_free(x); /* (after the copy: a string may be the expression's own) */
     }
     buf[n] = 0;
 }
@@ -1043,44 +1052,50 @@ static int stage_assert(plan *p, const rules_stage_req *q, ck_findings *f, ck_er
         return holds < 0 ? -1 : 0;
     char tps[160] = "", pps[200] = "", where[64], at[96];
     size_t wt = 0, wp = 0;
+    int nt = 0, np = 0; /* how many hold: "--pp 1 holds it", "--pp 1, 2 hold it" */
     for (int t = 1; t <= 64; t *= 2) {
         int h = assert_holds_all(p, q, t, p->layout.pp, 1, NULL, err);
         if (h < 0)
             return -1;
-        if (h)
+        if (h && ++nt)
             wt += (size_t)snprintf(tps + wt, sizeof tps - wt, "%s%d", wt ? ", " : "--tp ", t);
     }
-    snprintf(tps + wt, sizeof tps - wt, wt ? " hold it at --pp %d" : "no --tp up to 64 holds it at --pp %d",
+    snprintf(tps + wt, sizeof tps - wt, "%s at --pp %d", !wt ? "no --tp up to 64 holds it" : nt == 1 ? " holds it" : " hold it",
              p->layout.pp);
     for (int pp = 1; pp <= 16 && pp <= PLAN_MAX_PP && wp < sizeof pps - 8; pp++) {
         int h = assert_holds_all(p, q, p->layout.tp, pp, 0, NULL, err);
         if (h < 0)
             return -1;
-        if (h)
+        if (h && ++np)
             wp += (size_t)snprintf(pps + wp, sizeof pps - wp, "%s%d", wp ? ", " : "--pp ", pp);
     }
-    snprintf(pps + wp, sizeof pps - wp, "%s at --tp %d%s", wp ? " hold it" : "no --pp up to 16 does",
+    snprintf(pps + wp, sizeof pps - wp, "%s at --tp %d%s", wp ? np == 1 ? " holds it" : " hold it" : "no --pp up to 16 does",
              p->layout.tp, p->layout.has_partition && stage_dep ? " with vLLM's default split" : "");
     snprintf(where, sizeof where, "%s:%d", p->rules->path, q->line);
     for (int s = 0; s < p->layout.pp; s++) {
         plan_stage *st = &p->stages[s];
         if ((st->layer_end == st->layer_start && !q->model) || st->build_error[0])
             continue; /* no layer is built there, so a layer's assertion is not made */
-        int h = assert_holds(p, q, p->layout.tp, p->layout.pp, s, st->layer_start, NULL, err);
+        int h = assert_holds(p, q, p->layout.tp, p->layout.pp, s, st->layer_start, st->layer_end, NULL, err);
         if (h < 0)
             return -1;
         if (h)
             continue;
-        fill_names(p, q->error, st->build_error, sizeof st->build_error);
+        fill_names(p, q->error, s, st->build_error, sizeof st->build_error);
         stage_where(p, s, at, sizeof at);
+        char cond[200]; /* the condition, or where it is written when it runs long */
+        if (strlen(expr_text(q->cond)) < sizeof cond)
+            snprintf(cond, sizeof cond, "%s", expr_text(q->cond));
+        else
+            snprintf(cond, sizeof cond, "the condition of %s", where);
         if (!wt && !wp) /* no layout helps: a setting of config.json */
             findings_add(f, "lint.stage_unbuilt", SEV_ERROR, where, "", UINT64_MAX, "%s: the model cannot be "
                          "built: %s (its construction asserts %s, false whatever the layout (--tp up to 64, --pp "
-                         "up to 16): config.json must change)", at, st->build_error, expr_text(q->cond));
+                         "up to 16): config.json must change)", at, st->build_error, cond);
         else
             findings_add(f, "lint.stage_unbuilt", SEV_ERROR, where, "", UINT64_MAX, "%s: the model cannot be built: "
                          "%s (its construction asserts %s, false at --tp %d --pp %d; %s; %s)", at, st->build_error,
-                         expr_text(q->cond), p->layout.tp, p->layout.pp, tps, pps);
+                         cond, p->layout.tp, p->layout.pp, tps, pps);
     }
     return 0;
 }

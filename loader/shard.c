@@ -65,10 +65,14 @@ const char *shard_words(const rules_param *t, int ep)
 
 /* Part s->part of rule t as one of `ways` ranks takes it: rows [start, start + len) of the part
  * (full rows in all), written from row dst of the local parameter (the parts before it, each cut
- * the same way). Part sizes are evaluated without captures (a size depends on config.json alone). */
-static int part_cut(const plan *p, const rules_param *t, int ways, int rank, shard_slice *s, ck_err *err)
+ * the same way). Part sizes depend on config.json and the parameter's layer (Gemma 4's head dims
+ * differ by layer). */
+static int part_cut(const plan *p, const plan_param *pp, const rules_param *t, int ways, int rank, shard_slice *s,
+                    ck_err *err)
 {
-    plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL, NULL};
+    static const char *const names[] = {"layer"};
+    const int64_t vals[] = {pp->layer};
+    plan_env env = {p, NULL, NULL, vals, names, pp->layer >= 0, NULL, NULL};
     s->dst = 0;
     for (int k = 0; k <= s->part; k++) {
         expr_val sz, hv;
@@ -110,7 +114,7 @@ int shard_slice_of(const plan *p, const plan_param *pp, const char *part, int64_
             return CK_OK;
         }
         if (ep) /* whole experts: a fused part whole, at its offset */
-            return t->n_parts ? part_cut(p, t, 1, 0, s, err) : CK_OK;
+            return t->n_parts ? part_cut(p, pp, t, 1, 0, s, err) : CK_OK;
         if (t->expert_shard == EXPERT_SHARD_FIRST && rank != 0) { /* "first": zeros but on TP rank 0 */
             s->dim = SLICE_ZEROS;
             return CK_OK;
@@ -125,7 +129,7 @@ int shard_slice_of(const plan *p, const plan_param *pp, const char *part, int64_
                               "parameter whose columns are split over TP: a fused parameter is cut by rows; give "
                               "its rule \"shard\": \"column\" (or \"replicated\") in the rules file");
         s->dim = 0;
-        return part_cut(p, t, col ? tp : 1, col ? rank : 0, s, err);
+        return part_cut(p, pp, t, col ? tp : 1, col ? rank : 0, s, err);
     }
     if (col && pp->ndim > d0) {
         s->dim = 0;

@@ -11,10 +11,11 @@ typedef enum {
 } node_kind;
 
 typedef enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MOD, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE } bin_op;
-typedef enum { F_CEIL_DIV, F_MIN, F_MAX, F_ROUND_UP, F_DEFINED, F_CONTAINS, F_AT, F_LEN } func_id;
+typedef enum { F_CEIL_DIV, F_MIN, F_MAX, F_ROUND_UP, F_DEFINED, F_CONTAINS, F_AT, F_LEN, F_RINDEX, F_INDEX } func_id;
 /* the functions whose first argument is a name, not a value */
 #define NAMED_ONLY(id) ((id) == F_DEFINED || (id) == F_LEN) /* f(NAME) */
-#define NAMED_CALL(x) ((x)->kind == N_CALL && (NAMED_ONLY((x)->v) || (x)->v == F_CONTAINS || (x)->v == F_AT))
+#define NAMED_CALL(x) \
+    ((x)->kind == N_CALL && (NAMED_ONLY((x)->v) || (x)->v == F_CONTAINS || (x)->v == F_AT || (x)->v == F_RINDEX || (x)->v == F_INDEX))
 
 typedef struct {
     node_kind kind;
@@ -189,20 +190,22 @@ static int parse_primary(parser *p)
     static const struct { const char *name; func_id id; int args; } funcs[] = {
         {"ceil_div", F_CEIL_DIV, 2}, {"min", F_MIN, 2}, {"max", F_MAX, 2},
         {"round_up", F_ROUND_UP, 2}, {"defined", F_DEFINED, 1}, {"contains", F_CONTAINS, 2},
-        {"at", F_AT, 2}, {"len", F_LEN, 1}};
+        {"at", F_AT, 2}, {"len", F_LEN, 1}, {"rindex", F_RINDEX, 3}, {"index", F_INDEX, 3}};
     int fi = -1;
     for (unsigned k = 0; k < sizeof funcs / sizeof *funcs; k++)
         if (strlen(funcs[k].name) == len && strncmp(funcs[k].name, p->s + b, len) == 0)
             fi = (int)k;
     if (fi < 0)
-        return perr(p, at, "unknown function '%.*s' (known: ceil_div, min, max, round_up, defined, contains, at, len)",
+        return perr(p, at, "unknown function '%.*s' (known: ceil_div, min, max, round_up, defined, contains, at, len, "
+                    "index, rindex)",
                     (int)len, p->s + b);
     p->i++;
     int k = add_node(p, N_CALL, at);
     if (k < 0)
         return -1;
     p->e->n[k].v = funcs[fi].id;
-    if (NAMED_ONLY(funcs[fi].id) || funcs[fi].id == F_CONTAINS || funcs[fi].id == F_AT) {
+    if (NAMED_ONLY(funcs[fi].id) || funcs[fi].id == F_CONTAINS || funcs[fi].id == F_AT || funcs[fi].id == F_RINDEX ||
+        funcs[fi].id == F_INDEX) {
         ws(p);
         size_t nb = p->i;
         skip_name(p);
@@ -218,6 +221,14 @@ static int parse_primary(parser *p)
             if (a < 0)
                 return -1;
             p->e->n[k].a = a;
+            if (funcs[fi].id == F_RINDEX || funcs[fi].id == F_INDEX) { /* (NAME, value, before or from) */
+                if (!accept(p, ","))
+                    return perr(p, p->i, "expected ',' in %s()", funcs[fi].name);
+                int bb = parse_expr(p);
+                if (bb < 0)
+                    return -1;
+                p->e->n[k].b = bb;
+            }
         }
     } else {
         int a = parse_expr(p);
@@ -559,6 +570,32 @@ static int eval_call(evaluator *ev, const node *x, expr_val *out)
         expr_val v;
         int found = ev->lookup && ev->lookup(ev->ctx, ev->e->text + x->name, x->len, &v);
         out->v = found && !v.is_null;
+        return 0;
+    }
+    if (x->v == F_RINDEX || x->v == F_INDEX) {
+        /* rindex: the last index below `before` holding the value; index: the first from `from` on;
+         * -1 when none */
+        expr_val v, w;
+        memset(&v, 0, sizeof v);
+        memset(&w, 0, sizeof w);
+        int found = ev->lookup && ev->lookup(ev->ctx, ev->e->text + x->name, x->len, &v);
+        if (eval(ev, x->a, &w) || eval_int(ev, x->b, &b))
+            return -1;
+        if (!found || v.is_null) {
+            out->is_null = 1;
+            return 0;
+        }
+        if (!v.is_list)
+            return eerr(ev, x, "'%.*s' is not a list", (int)x->len, ev->e->text + x->name);
+        if (w.is_null || w.is_list || !w.is_str != !v.strs)
+            return eerr(ev, x, "%s() looks for %s in '%.*s', a list of %s", x->v == F_INDEX ? "index" : "rindex",
+                        w.is_str ? "a string" : "a number", (int)x->len, ev->e->text + x->name,
+                        v.strs ? "strings" : "integers");
+        out->v = -1;
+        int64_t i = x->v == F_INDEX ? (b < 0 ? 0 : b) : (b < v.nlist ? b : v.nlist) - 1, step = x->v == F_INDEX ? 1 : -1;
+        for (; i >= 0 && i < v.nlist && out->v < 0; i += step)
+            if (v.strs ? strlen(v.strs[i]) == w.slen && memcmp(v.strs[i], w.s, w.slen) == 0 : v.list[i] == w.v)
+                out->v = i;
         return 0;
     }
     if (x->v == F_CONTAINS) {

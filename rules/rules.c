@@ -489,7 +489,7 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
 static int parse_key(rctx *c, const cJSON *o, const char *path, rules_key *k)
 {
     static const char *const known[] = {"key", "param", "when", "part", "parts", "expert", "pp_guard", "dim",
-                                        "hazard", "transposed", "view", "rotary_pairs", NULL};
+                                        "hazard", "transposed", "view", "rotary_pairs", "copies", NULL};
     char p[512];
     if (!cJSON_IsObject(o))
         return rfail(c, path, 0, "a key rule must be an object");
@@ -517,8 +517,11 @@ static int parse_key(rctx *c, const cJSON *o, const char *path, rules_key *k)
                          "\"key\"", k->param.caps[i].name);
     k->expert_cap = -1;
     if (get_bool(c, o, path, "pp_guard", -1, &k->pp_guard) || get_bool(c, o, path, "transposed", 0, &k->transposed) ||
-        get_bool(c, o, path, "view", 0, &k->view))
+        get_bool(c, o, path, "view", 0, &k->view) || get_bool(c, o, path, "copies", 0, &k->copies))
         return -1;
+    if (k->copies && k->n_parts < 2)
+        return rfail(c, path_of(p, sizeof p, path, "copies", 0), 0, "\"copies\" needs \"parts\": the parts the "
+                     "tensor fills, each whole");
     if (get_opt_expr(c, o, path, "rotary_pairs", &k->rotary_pairs))
         return -1;
     if (k->view && k->transposed)
@@ -1039,7 +1042,7 @@ static int check_key_parts(rctx *c, const rules_file *r)
                 return rfail(c, path_of(p, sizeof p, base, k->n_parts > 1 ? "parts" : "part", 0), 0, "the parameter "
                              "rule of \"%s\" (line %d) lists %s", pr->name.text, pr->line, k->n_parts > 1 ?
                              "no such run of consecutive parts" : "no such part");
-            if (k->n_parts > 1 && first != 0)
+            if (k->n_parts > 1 && first != 0 && !k->copies) /* (a list of shard ids names them) */
                 return rfail(c, path_of(p, sizeof p, base, "parts", 0), 0, "vLLM loads a tensor of several parts "
                              "into the parameter's first parts, whatever their ids: list them from \"%s\"",
                              pr->parts[0].id);
@@ -1371,6 +1374,8 @@ const char *rules_key_parts_text(const rules_key *k, char *buf, size_t size)
         int w = snprintf(buf + n, size - n, "%s%s", i == 0 ? "" : i + 1 == k->n_parts ? " and " : ", ", k->parts[i]);
         n += w > 0 ? (size_t)w : 0;
     }
+    if (k->copies && n < size)
+        snprintf(buf + n, size - n, " (each the whole tensor)");
     return buf;
 }
 

@@ -88,6 +88,9 @@ typedef struct {
                           * after the other (vLLM's tuple shard id: Qwen3.5's in_proj_qkv fills q,
                           * k and v of in_proj_qkvz); "part" alone: that one; NULL: none */
     int n_parts;
+    int copies;          /* with parts: the tensor fills each of them whole, not one after the
+                          * other (a WeightsMapper's list of shard ids: Gemma 4's k_proj loaded as
+                          * both k and v of qkv_proj where attention_k_eq_v) */
     int expert_cap;      /* capture index of the expert id, or -1 */
     int pp_guard;        /* 1/0: this loader path does / does not skip parameters of layers
                           * other stages own; -1: as the loader's pp_guard */

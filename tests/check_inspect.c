@@ -772,6 +772,43 @@ START_TEST(test_config_text_config)
 }
 END_TEST
 
+/* transformers 5's per_layer_config (Gemma 4, under text_config here): each setting a layer
+ * overrides becomes the list per_layer_config.NAME over every layer, the model's own value where a
+ * layer keeps it; per_layer_config itself counts the layers that override something. */
+START_TEST(test_config_per_layer)
+{
+    char *tmp = tu_tmpdir();
+    char path[600];
+    snprintf(path, sizeof path, "%s/config.json", tmp);
+    FILE *fp = fopen(path, "w");
+    ck_assert_ptr_nonnull(fp);
+    fputs("{\"model_type\": \"gemma4\", \"text_config\": {\"num_hidden_layers\": 4, \"head_dim\": 16,\n"
+          " \"num_key_value_heads\": 2, \"per_layer_config\": {\"1\": {\"head_dim\": 32, \"num_key_value_heads\": 1},\n"
+          " \"03\": {\"head_dim\": 64, \"window\": 7}, \"9\": {\"head_dim\": 5}, \"x\": {\"head_dim\": 5}}}}\n", fp);
+    fclose(fp);
+    ck_config c;
+    ck_findings f;
+    findings_init(&f);
+    ck_assert_int_eq(config_load(path, &c, &f), 0);
+    const cfg_field *hd = config_field(&c, "per_layer_config.head_dim");
+    const cfg_field *kv = config_field(&c, "per_layer_config.num_key_value_heads");
+    ck_assert_ptr_nonnull(hd);
+    ck_assert_ptr_nonnull(kv);
+    ck_assert_int_eq(hd->kind, CFG_LIST);
+    ck_assert_int_eq(hd->n_list, 4);
+    ck_assert(hd->list[0] == 16 && hd->list[1] == 32 && hd->list[2] == 16 && hd->list[3] == 64);
+    ck_assert(kv->list[0] == 2 && kv->list[1] == 1 && kv->list[2] == 2 && kv->list[3] == 2);
+    ck_assert_ptr_null(config_field(&c, "per_layer_config.window")); /* the model gives no window of its own */
+    int64_t v;
+    ck_assert(config_int(&c, "per_layer_config", &v) && v == 4);
+    ck_assert_int_eq(f.n, 0);
+    config_free(&c);
+    findings_free(&f);
+    tu_rmtree(tmp);
+    free(tmp);
+}
+END_TEST
+
 /* ------------------------------------------------------------------------------------------ */
 /* --verify */
 
@@ -1201,6 +1238,7 @@ static Suite *inspect_suite(void)
     tcase_add_test(core, test_config_quant_summary);
     tcase_add_test(core, test_config_schemes);
     tcase_add_test(core, test_config_text_config);
+    tcase_add_test(core, test_config_per_layer);
     tcase_add_test(core, test_verify_data);
     tcase_add_test(core, test_verify_manifests);
     tcase_add_test(core, test_cli_exit_codes_and_json);

@@ -1345,6 +1345,30 @@ START_TEST(test_more_families)
     ck_assert_uint_eq(lint(lite, "deepseek_v3", 2, 1, 0, NULL, 0, NULL), 0);
     tu_rmtree(lite);
     free(lite);
+    /* Gemma 4: head dims and key-value heads per layer (transformers 5's per_layer_config, or the
+     * releases' global_head_dim), KV-shared layers, k_proj as both k and v, experts beside the MLP */
+    static const char *const g4[] = {"fixtures/real/tiny-gemma4", "fixtures/moe/tiny-gemma4-moe",
+                                     "fixtures/oracle/variants/gemma4-global-head-dim",
+                                     "fixtures/oracle/variants/gemma4-moe-global-head-dim",
+                                     "fixtures/oracle/variants/gemma4-shared-kv-keys",
+                                     "fixtures/oracle/variants/gemma4-moe-per-expert"};
+    for (unsigned i = 0; i < sizeof g4 / sizeof *g4; i++)
+        for (int tp = 1; tp <= 4; tp *= 2)
+            ck_assert_msg(lint(g4[i], "gemma4", tp, 1, 0, NULL, 0, NULL) == 0, "%s TP %d", g4[i], tp);
+    ck_assert_uint_eq(lint("fixtures/moe/tiny-gemma4-moe", "gemma4", 2, 3, 0, NULL, 0, NULL), 0);
+    /* a stage holding KV-shared layers without the layers they read cannot be built */
+    ck_assert_uint_eq(lint("fixtures/real/tiny-gemma4", "gemma4", 2, 2, 1, first, sizeof first, &f), 1);
+    const ck_finding *kvs = findings_find(&f, "lint.stage_unbuilt");
+    ck_assert_ptr_nonnull(kvs);
+    ck_assert_ptr_nonnull(strstr(kvs->msg, "ranks 2-3 (PP stage 1), layers 3-5: the model cannot be built: ValueError: "
+                                           "Specified KV sharing target layer for model.layers.5.self_attn.attn is not "
+                                           "valid: target layer model.layers.2.self_attn.attn is not a valid Attention "
+                                           "layer in the model."));
+    findings_free(&f);
+    /* a v_proj where attention_k_eq_v makes k_proj the values has no parameter */
+    ck_assert_uint_eq(lint("fixtures/oracle/variants/gemma4-moe-v-proj", "gemma4", 1, 1, 0, first, sizeof first, NULL), 1);
+    ck_assert_ptr_nonnull(strstr(first, "ValueError: There is no module or parameter named "
+                                        "'layers.2.self_attn.v_proj' in Gemma4Model."));
     /* the family the keys look like comes from the rules' match.keys */
     static const struct { const char *rules, *dir, *looks; } wf[] = {
         {"qwen2", "fixtures/lint/glm45-tiny", "the keys look like GLM-4.5-style MoE"},

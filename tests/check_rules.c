@@ -94,6 +94,11 @@ START_TEST(test_expr_values)
         {"len(mlp_only_layers)", 3},
         {"len(absent_list) ?? 9", 9},
         {"len(sliding_window) ?? 9", 9},
+        {"index(mlp_only_layers, 5, 0) * 10 + index(mlp_only_layers, 5, 2)", 9},
+        {"rindex(mlp_only_layers, 7, 3) * 10 + rindex(mlp_only_layers, 7, 2) + 10 * rindex(mlp_only_layers, 0, 99)", 19},
+        {"index(layer_types, \"full_attention\", 0) + rindex(layer_types, \"sliding_attention\", 2)", 1},
+        {"index(layer_types, \"full_attention\", -4) + index(layer_types, \"full_attention\", 2)", 0},
+        {"rindex(absent_list, 1, 3) ?? 6", 6},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
         expr_val v = run(t[i].text);
@@ -130,6 +135,9 @@ START_TEST(test_expr_errors)
         {"len(hidden_size)", 1, 1, "len() of 'hidden_size', which is not a list"},
         {"len(1)", 0, 5, "len() takes a name first"},
         {"len(mlp_only_layers, 1)", 0, 20, "expected ')' closing len("},
+        {"index(layer_types, 1, 0)", 1, 1, "index() looks for a number in 'layer_types', a list of strings"},
+        {"rindex(hidden_size, 1, 0)", 1, 1, "'hidden_size' is not a list"},
+        {"rindex(mlp_only_layers, 1)", 0, 26, "expected ',' in rindex()"},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
         expr_err err;
