@@ -221,7 +221,7 @@ static int fwd_str(const plan *p, int which, const char *dflt, char *buf, size_t
     int module = which == FWD_POST_ATTN_NORM || which == FWD_PRE_MLP_NORM || which == FWD_POST_MLP_NORM ||
                  which == FWD_MOE || which == FWD_GATE || which == FWD_ATTN_MODULE || which == FWD_MLP_IN ||
                  which == FWD_MLP_OUT || which == FWD_MLP_MODULE || which == FWD_EMBEDDING ||
-                 which == FWD_CORR_BIAS;
+                 which == FWD_CORR_BIAS || which == FWD_LAYER_SCALAR;
     int ok = v.slen < size;
     for (size_t i = 0; i < v.slen && ok && module; i++)
         ok = isalnum((unsigned char)v.s[i]) || v.s[i] == '_' || v.s[i] == '.';
@@ -422,6 +422,19 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         return rc;
     if ((rc = variant_dims(p, d, err)) != CK_OK)
         return rc;
+    /* Gemma 4: per-layer head dims, value norms, layers that read others' keys and values, experts
+     * beside the MLP, per-layer inputs, a scalar per layer */
+    int64_t vn, beside;
+    if ((rc = fwd_int(p, FWD_V_NORM, 0, &vn, err)) || (rc = fwd_int(p, FWD_EXPERTS_BESIDE, 0, &beside, err)) ||
+        (rc = fwd_int(p, FWD_PER_LAYER_INPUT, 0, &d->ple, err)) ||
+        (rc = fwd_str(p, FWD_LAYER_SCALAR, "", d->layer_scalar, sizeof d->layer_scalar, err)))
+        return rc;
+    d->v_norm = vn != 0;
+    d->experts_beside = beside != 0;
+    d->kv_share = r->forward[FWD_KV_SOURCE] != NULL;
+    d->per_layer_dims = r->forward[FWD_HEAD_DIM] || r->forward[FWD_KV_HEADS];
+    if (d->ple < 0)
+        return fwd_fail(p, FWD_PER_LAYER_INPUT, CK_EUSAGE, err, "must not be negative", "", NULL);
     d->renorm = renorm != 0;
     d->mla = strcmp(attn, "mla") == 0;
     d->deltanet = d->attn_gate = strcmp(attn, "gated_deltanet") == 0;
@@ -470,21 +483,26 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     if (d->mla && (d->window || d->attn_softcap > 0 || d->attn_scale > 0))
         return fwd_fail(p, FWD_ATTENTION, CK_EUSAGE, err, "latent attention with a sliding window, soft cap or "
                         "scale", "", "these for grouped-query attention only");
-    if ((d->sandwich || d->parallel || d->post || d->plain_mlp) && (d->mla || d->experts))
+    if ((d->sandwich || d->parallel || d->post || d->plain_mlp) && (d->mla || (d->experts && !d->experts_beside)))
         return fwd_fail(p, d->plain_mlp ? FWD_MLP : FWD_BLOCK, CK_EUSAGE, err,
                         "sandwich or post norms, a parallel block or a plain MLP with latent attention or experts",
                         "", "them for dense grouped-query decoders only");
+    if ((d->kv_share || d->ple || d->per_layer_dims) && (d->mla || d->deltanet))
+        return fwd_fail(p, d->kv_share ? FWD_KV_SOURCE : d->ple ? FWD_PER_LAYER_INPUT : FWD_HEAD_DIM, CK_EUSAGE, err,
+                        "shared keys and values, per-layer inputs or head dims with latent attention or a gated "
+                        "DeltaNet", "", "them for grouped-query attention");
     if (d->qk_whole && d->mla)
         return fwd_fail(p, FWD_QK_NORM, CK_EUSAGE, err, "whole-projection q/k norms with latent attention", "",
                         "them for grouped-query attention only");
     if (!d->shared_ungated && !d->shared_plain && strcmp(shared, "gated") != 0 && strcmp(shared, "none") != 0)
         return fwd_unknown(p, FWD_SHARED, shared, "gated, ungated, plain, none", err);
+    d->prop = strcmp(c->rope_type, "proportional") == 0;
     if (strcmp(c->rope_type, "default") != 0 && strcmp(c->rope_type, "llama3") != 0 &&
         strcmp(c->rope_type, "linear") != 0 && strcmp(c->rope_type, "yarn") != 0 && strcmp(c->rope_type, "dynamic") != 0 &&
-        strcmp(c->rope_type, "longrope") != 0)
+        strcmp(c->rope_type, "longrope") != 0 && !d->prop)
         return ck_err_set(err, CK_EUSAGE, c->path, "rope_type", CK_NO_OFFSET, "rope_type \"%s\" is not "
-                          "computed by this version (default, linear, dynamic, yarn, llama3 and longrope rotary)",
-                          c->rope_type);
+                          "computed by this version (default, linear, dynamic, yarn, llama3, longrope and "
+                          "proportional rotary)", c->rope_type);
     if (c->has_rope_local && strcmp(c->rope_type_local, "default") != 0 && strcmp(c->rope_type_local, "linear") != 0)
         return ck_err_set(err, CK_EUSAGE, c->path, "rope_parameters.sliding_attention.rope_type", CK_NO_OFFSET,
                           "rope_type \"%s\" of the sliding layers is not computed by this version (default and "
@@ -560,6 +578,10 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         return CK_OK;
     }
     d->noaux = strcmp(router, "grouped_sigmoid") == 0;
+    d->gemma_router = strcmp(router, "gemma4") == 0;
+    if (d->gemma_router != d->experts_beside)
+        return fwd_fail(p, FWD_ROUTER, CK_EUSAGE, err, "router \"gemma4\" goes with experts_beside, and only with it",
+                        "", NULL);
     d->softmax_bias = strcmp(router, "softmax_bias") == 0;
     d->router_input = strcmp(router, "sigmoid_input") == 0;
     d->grouped_softmax = strcmp(router, "group_limited_greedy") == 0;
@@ -568,9 +590,10 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         return ck_err_set(err, CK_EUSAGE, p->cfg->path, "n_group", CK_NO_OFFSET, "%lld experts in %lld groups, %lld "
                           "chosen, top %lld: not a group-limited routing; check n_group and topk_group in config.json",
                           (long long)d->experts, (long long)d->n_group, (long long)d->topk_group, (long long)d->topk);
-    if (!d->noaux && !d->grouped_softmax && !d->router_input && !d->softmax_bias && strcmp(router, "softmax") != 0)
+    if (!d->noaux && !d->grouped_softmax && !d->router_input && !d->softmax_bias && !d->gemma_router &&
+        strcmp(router, "softmax") != 0)
         return fwd_unknown(p, FWD_ROUTER, router, "softmax, softmax_bias, group_limited_greedy, grouped_sigmoid, "
-                           "sigmoid_input", err);
+                           "sigmoid_input, gemma4", err);
     if (d->experts < 1 || d->experts > 65536 || d->topk < 1 || d->topk > d->experts)
         return ck_err_set(err, CK_EUSAGE, c->path, "num_experts_per_tok", CK_NO_OFFSET, "%lld experts, top %lld: "
                           "not a routing (rules %s, forward.experts and forward.topk): check the expert count and "
@@ -583,6 +606,37 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
                           (long long)d->experts, (long long)d->n_group, (long long)d->topk_group, (long long)d->topk);
     return CK_OK;
 }
+
+/* A per-layer number (head_dim, kv_heads, kv_source) for decoder layer l: dflt when the rules have
+ * none or it is null. */
+static int fwd_layer_int(const plan *p, int which, int64_t l, int64_t dflt, int64_t *out, ck_err *err)
+{
+    expr_val v;
+    *out = dflt;
+    if (!p->rules->forward[which])
+        return CK_OK;
+    int rc = fwd_eval(p, which, &l, &v, err);
+    if (rc == CK_OK && (v.is_str || v.is_list))
+        return fwd_fail(p, which, CK_EFORMAT, err, "must be a number", ", not a string or list", NULL);
+    if (rc == CK_OK && !v.is_null)
+        *out = v.v;
+    return rc;
+}
+
+/* What a pass hands from layer to layer beside the stream: the keys and values each rank made for
+ * each layer, post norm and rotary, when later layers read them (Gemma 4's KV sharing), and the
+ * per-layer inputs [T, layers, ple]. */
+struct fwd_pass {
+    int64_t layers;
+    int tp;
+    float **k, **v; /* [layer * tp + rank], NULL until made */
+    size_t *n;      /* the values of each */
+    float *ple;
+};
+
+/* The dot before the MoE module's name in a parameter's, none where the rules put the experts
+ * and the router under the layer itself (Gemma 4: "moe": ""). */
+#define MOE_DOT(d) ((d)->moe[0] ? "." : "")
 
 /* Whether this process computes TP rank r: all of them, or with one process per rank its own. */
 static int rank_here(const dense_dims *d, int r)
@@ -802,7 +856,8 @@ static int experts_of(const plan *p, const dense_dims *d, const rank_load *R, in
     char name[4][160];
     size_t H = (size_t)d->hidden;
     for (int i = 0; i < 4; i++) {
-        snprintf(name[i], sizeof name[i], "layers.%lld.%s.experts.routed_experts.%s", (long long)l, d->moe, what[i]);
+        snprintf(name[i], sizeof name[i], "layers.%lld%s%s.experts.routed_experts.%s", (long long)l, MOE_DOT(d), d->moe,
+                 what[i]);
         lp[i] = rank_param(R, p, name[i]);
     }
     if (!lp[0] || !lp[1])
@@ -831,16 +886,18 @@ static int experts_of(const plan *p, const dense_dims *d, const rank_load *R, in
     return CK_OK;
 }
 
-static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, const float *h, size_t T,
-                     float *x, ck_err *err)
+/* The routed experts of layer l over h[T, H], their outputs added into x; the router reads rin (h
+ * where NULL; Gemma 4's reads the stream the experts' own norm has not touched). */
+static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, const float *rin,
+                     const float *h, size_t T, float *x, ck_err *err)
 {
     int tp = p->layout.tp;
     size_t H = (size_t)d->hidden, E = (size_t)d->experts, K = (size_t)d->topk;
     char gname[128], bname[160], lname[128]; /* the router, its correction bias and its own bias, in the
                                               * module the rules name */
-    snprintf(gname, sizeof gname, "layers.%%lld.%s.%s.weight", d->moe, d->gate);
-    snprintf(bname, sizeof bname, "layers.%%lld.%s.%s", d->moe, d->corr_bias);
-    snprintf(lname, sizeof lname, "layers.%%lld.%s.%s.bias", d->moe, d->gate);
+    snprintf(gname, sizeof gname, "layers.%%lld%s%s.%s.weight", MOE_DOT(d), d->moe, d->gate);
+    snprintf(bname, sizeof bname, "layers.%%lld%s%s.%s", MOE_DOT(d), d->moe, d->corr_bias);
+    snprintf(lname, sizeof lname, "layers.%%lld%s%s.%s.bias", MOE_DOT(d), d->moe, d->gate);
     const float *gate = W(RH(d, R), p, gname, l, 1, E * H, err), *bias = NULL;
     if (!gate)
         return err->code;
@@ -851,6 +908,16 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
     const float *lbias = W(RH(d, R), p, lname, l, 0, E, err); /* gpt-oss's router bias */
     if (!lbias && err->code)
         return err->code;
+    const float *rsc = NULL, *pes = NULL; /* Gemma 4: the router input's scale, each expert's output scale */
+    if (d->gemma_router) {
+        char sn[128], pn[128];
+        snprintf(sn, sizeof sn, "layers.%%lld%s%s.router.scale", MOE_DOT(d), d->moe);
+        snprintf(pn, sizeof pn, "layers.%%lld%s%s.router.per_expert_scale", MOE_DOT(d), d->moe);
+        if (!(rsc = W(RH(d, R), p, sn, l, 1, H, err)) || !(pes = W(RH(d, R), p, pn, l, 1, E, err)))
+            return err->code;
+    }
+    if (!rin)
+        rin = h;
     rank_experts *X = calloc((size_t)tp, sizeof *X); /* each rank's, looked up once */
     if (!X)
         return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
@@ -861,16 +928,26 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
         }
     float *logit = fmalloc(d, E * sizeof *logit), *gu = NULL, *act = NULL, *y = fmalloc(d, H * sizeof *y);
     float *parts = parts_new(d, tp, T * H); /* each rank's experts' outputs, added in rank order */
-    float *xin = d->router_input ? fmalloc(d, H * sizeof *xin) : NULL; /* an expert's scaled input */
+    /* an expert's scaled input (Llama 4), the router's (Gemma 4) */
+    float *xin = d->router_input || d->gemma_router ? fmalloc(d, H * sizeof *xin) : NULL;
     size_t *sel = fmalloc(d, K * sizeof *sel);
     double *wt = fmalloc(d, K * sizeof *wt);
     int rc = CK_OK;
     for (size_t t = 0; t < T && rc == CK_OK; t++) {
-        if (!logit || !y || !sel || !wt || !parts || (d->router_input && !xin)) {
+        if (!logit || !y || !sel || !wt || !parts || ((d->router_input || d->gemma_router) && !xin)) {
             rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
             break;
         }
-        op_linear(d, h + t * H, 1, H, gate, E, lbias, logit, 0);
+        if (d->gemma_router) { /* RMS-normed without a weight, times hidden_size^-1/2 and router.scale */
+            double ms = 0;
+            for (size_t i = 0; i < H; i++)
+                ms += (double)rin[t * H + i] * rin[t * H + i];
+            float inv = (float)(1.0 / sqrt(ms / (double)H + d->eps)), root = (float)(1.0 / sqrt((double)H));
+            for (size_t i = 0; i < H; i++)
+                xin[i] = rin[t * H + i] * inv * rsc[i] * root;
+            op_linear(d, xin, 1, H, gate, E, lbias, logit, 0);
+        } else
+            op_linear(d, rin + t * H, 1, H, gate, E, lbias, logit, 0);
         double mx = logit[0], sum = 0, ksum = 0;
         for (size_t e = 1; e < E; e++)
             mx = logit[e] > mx ? logit[e] : mx;
@@ -935,6 +1012,8 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
                                        ex->b2d ? ex->b2d + (size_t)le * H : NULL, y, 0, err)) != CK_OK)
                     break;
                 double wk = d->router_input ? 1.0 : (d->renorm ? wt[k] / ksum : wt[k]) * d->rscale;
+                if (pes) /* Gemma 4: each expert's output times its per_expert_scale */
+                    wk *= pes[sel[k]];
                 float *pr = parts + ((size_t)r * T + t) * H;
                 for (size_t i = 0; i < H; i++)
                     pr[i] += (float)wk * y[i];
@@ -964,9 +1043,9 @@ static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R
     char ngu[160], nd[160], ng[160];
     const char *mod = d->shared_ungated ? "shared_experts" : "shared_expert"; /* DeepSeek's, GLM's: ungated */
     int ungated = d->shared_ungated || d->shared_plain;
-    snprintf(ngu, sizeof ngu, "layers.%lld.%s.%s.gate_up_proj.weight", (long long)l, d->moe, mod);
-    snprintf(nd, sizeof nd, "layers.%lld.%s.%s.down_proj.weight", (long long)l, d->moe, mod);
-    snprintf(ng, sizeof ng, "layers.%lld.%s.shared_expert_gate.weight", (long long)l, d->moe);
+    snprintf(ngu, sizeof ngu, "layers.%lld%s%s.%s.gate_up_proj.weight", (long long)l, MOE_DOT(d), d->moe, mod);
+    snprintf(nd, sizeof nd, "layers.%lld%s%s.%s.down_proj.weight", (long long)l, MOE_DOT(d), d->moe, mod);
+    snprintf(ng, sizeof ng, "layers.%lld%s%s.shared_expert_gate.weight", (long long)l, MOE_DOT(d), d->moe);
     const load_param *g = rank_param(RH(d, R), p, ng);
     size_t H = (size_t)d->hidden;
     int tp = p->layout.tp;
@@ -1352,10 +1431,21 @@ static int qk_norm_whole(const plan *p, const dense_dims *d, rank_load *const *R
 /* The MLP of one layer on every rank, its row-parallel partial sums into sink: gated (act(gate) *
  * up over mlp_in) or plain (act(mlp_in)); each linear's bias where the model stores one, the
  * row-parallel one once (vLLM adds it on rank 0). */
+/* Layer l's dense MLP width on one rank: its own parameter's (Gemma 4's KV-shared layers are twice
+ * as wide with use_double_wide_mlp), else the config's. */
+static size_t mlp_rows(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l)
+{
+    char name[128];
+    snprintf(name, sizeof name, "layers.%lld.%s.%s.weight", (long long)l, d->mlp_mod, d->mlp_in);
+    const load_param *lp = rank_param(RH(d, R), p, name);
+    size_t H = (size_t)d->hidden, per = d->plain_mlp ? H : 2 * H;
+    return lp && lp->n % per == 0 ? (size_t)(lp->n / per) : (size_t)(d->mlp_inter / p->layout.tp);
+}
+
 static int dense_mlp(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, const float *h, size_t T,
                      float *gu, float *act, float *sink, ck_err *err)
 {
-    size_t H = (size_t)d->hidden, Il = (size_t)(d->mlp_inter / p->layout.tp), win = d->plain_mlp ? Il : 2 * Il;
+    size_t H = (size_t)d->hidden, Il = mlp_rows(p, d, R, l), win = d->plain_mlp ? Il : 2 * Il;
     char fi[96], fib[96], fo[96], fob[96];
     snprintf(fi, sizeof fi, "layers.%%lld.%s.%s.weight", d->mlp_mod, d->mlp_in);
     snprintf(fib, sizeof fib, "layers.%%lld.%s.%s.bias", d->mlp_mod, d->mlp_in);
@@ -1477,14 +1567,99 @@ done:
     return rc;
 }
 
+/* Gemma 4's feed-forward block, routed experts beside the dense MLP: the MLP of h (the stream
+ * normed by pre_feedforward_layernorm) normed by post_feedforward_layernorm_1, plus the experts of
+ * the stream normed by pre_feedforward_layernorm_2 (routed by the stream itself) normed by
+ * post_feedforward_layernorm_2; their sum normed by post_feedforward_layernorm and added to x.
+ * blk (the block's sums) and h are scratch of [T, H]. */
+static int beside_block(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, float *h, float *x,
+                        size_t T, float *gu, float *act, float *blk, ck_err *err)
+{
+    size_t H = (size_t)d->hidden;
+    if (!blk)
+        return ck_err_set(err, CK_EUSAGE, p->rules->path, "forward.experts_beside", CK_NO_OFFSET, "experts beside "
+                          "the MLP are computed in a sandwich block only (forward.block)");
+    float *h2 = fmalloc(d, T * H * sizeof *h2), *b2 = fcalloc(d, T * H, sizeof *b2);
+    int rc = h2 && b2 ? CK_OK : ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    if (rc == CK_OK && (rc = dense_mlp(p, d, R, l, h, T, gu, act, blk, err)) == CK_OK &&
+        (rc = norm_named(p, d, RH(d, R), "layers.%lld.post_feedforward_layernorm_1.weight", l, blk, T, h, err)) == CK_OK &&
+        (rc = norm_named(p, d, RH(d, R), "layers.%lld.pre_feedforward_layernorm_2.weight", l, x, T, h2, err)) == CK_OK &&
+        (rc = moe_block(p, d, R, l, x, h2, T, b2, err)) == CK_OK &&
+        (rc = norm_named(p, d, RH(d, R), "layers.%lld.post_feedforward_layernorm_2.weight", l, b2, T, blk, err)) == CK_OK) {
+        for (size_t i = 0; i < T * H; i++)
+            blk[i] += h[i];
+        rc = add_block(p, d, RH(d, R), d->n_post_mlp, l, blk, h, T, x, err);
+    }
+    ffree(d, h2);
+    ffree(d, b2);
+    return rc;
+}
+
+/* Gemma 4's per-layer input, after the layer's blocks: x += post_per_layer_input_norm of
+ * per_layer_projection(act(per_layer_input_gate(x)) times the layer's slice of the per-layer
+ * inputs) (both linears replicated). */
+static int per_layer_input(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, float *x, size_t T,
+                           ck_err *err)
+{
+    size_t H = (size_t)d->hidden, P = (size_t)d->ple, L = d->pass ? (size_t)d->pass->layers : 0;
+    if (!d->pass || !d->pass->ple)
+        return ck_err_set(err, CK_EUSAGE, p->rules->path, "forward.per_layer_input", CK_NO_OFFSET, "layer %lld "
+                          "needs the per-layer inputs, which the first stage makes from the tokens: check it in "
+                          "one process (no mpirun)", (long long)l);
+    const float *wg = W(RH(d, R), p, "layers.%lld.per_layer_input_gate.weight", l, 1, P * H, err);
+    const float *wp = wg ? W(RH(d, R), p, "layers.%lld.per_layer_projection.weight", l, 1, H * P, err) : NULL;
+    if (!wg || !wp)
+        return err->code;
+    float *g = fmalloc(d, T * P * sizeof *g), *ga = fmalloc(d, T * P * sizeof *ga);
+    float *c = fmalloc(d, T * H * sizeof *c), *cn = fmalloc(d, T * H * sizeof *cn);
+    int rc = g && ga && c && cn ? CK_OK : ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    if (rc == CK_OK) {
+        op_linear(d, x, T, H, wg, P, NULL, g, 0);
+        op_act(d, g, T * P, ga);
+        for (size_t t = 0; t < T; t++)
+            for (size_t j = 0; j < P; j++)
+                ga[t * P + j] *= d->pass->ple[(t * L + (size_t)l) * P + j];
+        op_linear(d, ga, T, P, wp, H, NULL, c, 0);
+        if ((rc = norm_named(p, d, RH(d, R), "layers.%lld.post_per_layer_input_norm.weight", l, c, T, cn, err)) ==
+            CK_OK)
+            for (size_t i = 0; i < T * H; i++)
+                x[i] += cn[i];
+    }
+    ffree(d, g);
+    ffree(d, ga);
+    ffree(d, c);
+    ffree(d, cn);
+    return rc;
+}
+
 static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, float *x, int T,
                       float *after_attn, ck_err *err)
 {
     int tp = p->layout.tp;
-    size_t H = (size_t)d->hidden, hd = (size_t)d->head_dim, Tz = (size_t)T;
-    size_t hq = (size_t)(d->heads / tp), hkv = (size_t)(d->kv_heads >= tp ? d->kv_heads / tp : 1);
-    size_t Il = (size_t)((d->inter > d->mlp_inter ? d->inter : d->mlp_inter) / tp);
-    size_t qkv = (hq * (d->attn_gate ? 2 : 1) + 2 * hkv) * hd; /* Qwen3-Next: a gate beside each query head */
+    int64_t hd_l = d->head_dim, kv_l = d->kv_heads, src = -1; /* Gemma 4: the layer's own, and whose K/V it reads */
+    if (d->per_layer_dims || d->kv_share) {
+        int prc;
+        if ((prc = fwd_layer_int(p, FWD_HEAD_DIM, l, d->head_dim, &hd_l, err)) ||
+            (prc = fwd_layer_int(p, FWD_KV_HEADS, l, d->kv_heads, &kv_l, err)) ||
+            (prc = fwd_layer_int(p, FWD_KV_SOURCE, l, -1, &src, err)))
+            return prc;
+        if (hd_l < 2 || hd_l % 2 || hd_l > 2 * ROPE_MAX_PAIRS || kv_l < 1 || src >= l)
+            return ck_err_set(err, CK_EUSAGE, p->rules->path, "forward.head_dim", CK_NO_OFFSET, "layer %lld: head_dim "
+                              "%lld, %lld key-value heads, keys and values from layer %lld: not a layer this "
+                              "version computes (an even head_dim up to %d, a layer before it)", (long long)l,
+                              (long long)hd_l, (long long)kv_l, (long long)src, 2 * ROPE_MAX_PAIRS);
+        if (src >= 0 && (!d->pass || !d->pass->k || !d->pass->k[(size_t)src * (size_t)tp]))
+            return ck_err_set(err, CK_EUSAGE, p->rules->path, "forward.kv_source", CK_NO_OFFSET, "layer %lld reads "
+                              "the keys and values of layer %lld, which this pass did not compute (another "
+                              "process's pipeline stage): check it in one process (no mpirun)", (long long)l,
+                              (long long)src);
+    }
+    size_t H = (size_t)d->hidden, hd = (size_t)hd_l, Tz = (size_t)T;
+    size_t hq = (size_t)(d->heads / tp), hkv = (size_t)(kv_l >= tp ? kv_l / tp : 1);
+    size_t Il = (size_t)((d->inter > d->mlp_inter ? d->inter : d->mlp_inter) / tp), Ilw = mlp_rows(p, d, R, l);
+    Il = Ilw > Il ? Ilw : Il;
+    /* Qwen3-Next: a gate beside each query head; a layer reading another's keys and values: q alone */
+    size_t qkv = src >= 0 ? hq * hd : (hq * (d->attn_gate ? 2 : 1) + 2 * hkv) * hd;
     float *h = fmalloc(d, Tz * H * sizeof *h), *a = fmalloc(d, (size_t)tp * Tz * qkv * sizeof *a);
     float *q = fmalloc(d, Tz * hq * hd * sizeof *q);
     float *k = fmalloc(d, Tz * hkv * hd * sizeof *k), *v = fmalloc(d, Tz * hkv * hd * sizeof *v);
@@ -1492,7 +1667,8 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     float *gate = d->attn_gate ? fmalloc(d, Tz * hq * hd * sizeof *gate) : NULL;
     for (int r = 0; r < tp; r++) /* the floats of the last layer's compact matrices are free again */
         rank_scratch_reset(R[r]);
-    float *one = d->qk_l2 ? fmalloc(d, hd * sizeof *one) : NULL; /* Llama 4's weightless q/k norm */
+    float *one = d->qk_l2 || d->v_norm ? fmalloc(d, hd * sizeof *one) : NULL; /* weightless norms (Llama 4's
+                                                                               * q/k, Gemma 4's v) */
     float *act = fmalloc(d, Tz * Il * sizeof *act);
     /* sandwich or post norms: each block's output, summed over the ranks, normed before it is added */
     int own = d->sandwich || d->post || d->residual_mult != 1; /* a block's output kept apart before it is added */
@@ -1502,22 +1678,22 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     int rc = CK_OK;
     fwd_attn_opts ao = {d->attn_scale, d->attn_softcap, 0, 0, NULL};
     char aq[96], ab[96], ao_w[96], ao_b[96], aqn[96], akn[96], asn[96]; /* the attention's parameters */
-    snprintf(aq, sizeof aq, "layers.%%lld.%s.qkv_proj.weight", d->attn_mod);
-    snprintf(ab, sizeof ab, "layers.%%lld.%s.qkv_proj.bias", d->attn_mod);
+    snprintf(aq, sizeof aq, "layers.%%lld.%s.%s.weight", d->attn_mod, src >= 0 ? "q_proj" : "qkv_proj");
+    snprintf(ab, sizeof ab, "layers.%%lld.%s.%s.bias", d->attn_mod, src >= 0 ? "q_proj" : "qkv_proj");
     snprintf(ao_w, sizeof ao_w, "layers.%%lld.%s.o_proj.weight", d->attn_mod);
     snprintf(ao_b, sizeof ao_b, "layers.%%lld.%s.o_proj.bias", d->attn_mod);
     snprintf(aqn, sizeof aqn, "layers.%%lld.%s.q_norm.weight", d->attn_mod);
     snprintf(akn, sizeof akn, "layers.%%lld.%s.k_norm.weight", d->attn_mod);
     snprintf(asn, sizeof asn, "layers.%%lld.%s.sinks", d->attn_mod);
     if (!h || !a || !q || !k || !v || !o || !gu || !act || !parts || (own && !blk) || (d->attn_gate && !gate) ||
-        (d->qk_l2 && !one)) {
+        ((d->qk_l2 || d->v_norm) && !one)) {
         rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         goto done;
     }
     for (size_t i = 0; one && i < hd; i++)
         one[i] = 1.0f;
     double inv[ROPE_MAX_PAIRS], af, smul; /* d->rot <= 2 * ROPE_MAX_PAIRS (dense_dims_of) */
-    size_t rot = (size_t)d->rot;
+    size_t rot = d->prop ? hd : (size_t)d->rot; /* Gemma 4: every pair of the layer's head (some still) */
     int rotates, slides, chunks; /* the rules' per-layer "rope", "sliding" and "chunked" */
     if ((rc = fwd_layer_flag(p, FWD_ROPE_LAYERS, l, 1, &rotates, err)) != CK_OK ||
         (rc = fwd_layer_flag(p, FWD_SLIDING, l, 1, &slides, err)) != CK_OK ||
@@ -1541,6 +1717,14 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         }
         snprintf(lc.rope_type, sizeof lc.rope_type, "%s", p->cfg->has_rope_local ? lc.rope_type_local : "default");
         rope_freqs(&lc, rot, d->max_len, inv, &af, &smul);
+    } else if (d->prop) { /* Gemma 4's full attention: the first partial_rotary_factor of the pairs turn by
+                           * theta^(-2i / head_dim) (over factor), the others not */
+        double part = p->cfg->rope_partial > 0 ? p->cfg->rope_partial : 1.0;
+        size_t turn = (size_t)floor(part * (double)hd / 2.0);
+        double fac = p->cfg->rope_factor > 0 ? p->cfg->rope_factor : 1.0;
+        for (size_t i = 0; i < hd / 2; i++)
+            inv[i] = i < turn ? 1.0 / pow(d->theta, (double)(2 * i) / (double)hd) / fac : 0.0;
+        af = smul = 1;
     } else
         rope_freqs(p->cfg, rot, d->max_len, inv, &af, &smul); /* yarn and longrope scale cos/sin by af */
     /* attention: every rank its heads, o_proj partial sums added; OLMo 2 reads x as it is */
@@ -1599,6 +1783,8 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
                 }
             else
                 memcpy(q + t * hq * hd, ar + t * qkv, hq * hd * sizeof *q);
+            if (src >= 0)
+                continue; /* keys and values of an earlier layer (below) */
             memcpy(k + t * hkv * hd, ar + t * qkv + qw, hkv * hd * sizeof *k);
             memcpy(v + t * hkv * hd, ar + t * qkv + qw + hkv * hd, hkv * hd * sizeof *v);
         }
@@ -1613,34 +1799,66 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
             goto done;
         }
         const float *qn = d->qk_whole ? NULL : W(R[r], p, aqn, l, 0, hd, err);
-        const float *kn = d->qk_whole ? NULL : W(R[r], p, akn, l, 0, hd, err);
+        const float *kn = d->qk_whole || src >= 0 ? NULL : W(R[r], p, akn, l, 0, hd, err);
         if ((!qn || !kn) && err->code) {
             rc = err->code;
             goto done;
         }
-        if (qn && kn) {
+        size_t own_k = src >= 0 ? 0 : hkv; /* the k heads this layer makes (none where it reads another's) */
+        if (qn && (kn || src >= 0)) {
             op_norm(d, q, Tz * hq, hd, qn, q);
-            op_norm(d, k, Tz * hkv, hd, kn, k);
+            if (kn)
+                op_norm(d, k, Tz * hkv, hd, kn, k);
         }
         if (rotates && d->interleaved) { /* GPT-J / Cohere pairs, on the host (managed memory on a device) */
             rope_host(q, Tz, hq, hd, 0, rot, inv, af, 1);
-            rope_host(k, Tz, hkv, hd, 0, rot, inv, af, 1);
+            if (own_k)
+                rope_host(k, Tz, hkv, hd, 0, rot, inv, af, 1);
         } else if (rotates) {
             op_rope_freqs(d, q, Tz, hq, hd, rot, inv);
-            op_rope_freqs(d, k, Tz, hkv, hd, rot, inv);
+            if (own_k)
+                op_rope_freqs(d, k, Tz, hkv, hd, rot, inv);
             if (af != 1) /* yarn: cos and sin times its attention factor, the rotated dims scaled */
                 for (size_t t = 0; t < Tz; t++) {
                     for (size_t j = 0; j < hq; j++)
                         for (size_t i = 0; i < rot; i++)
                             q[(t * hq + j) * hd + i] = (float)(q[(t * hq + j) * hd + i] * af);
-                    for (size_t j = 0; j < hkv; j++)
+                    for (size_t j = 0; j < own_k; j++)
                         for (size_t i = 0; i < rot; i++)
                             k[(t * hkv + j) * hd + i] = (float)(k[(t * hkv + j) * hd + i] * af);
                 }
         }
         if (rotates && d->qk_l2) { /* Llama 4: each head of q and k RMS-normed, no weight, after the rotary */
             op_rmsnorm(d, q, Tz * hq, hd, one, (float)d->eps, q);
-            op_rmsnorm(d, k, Tz * hkv, hd, one, (float)d->eps, k);
+            if (own_k)
+                op_rmsnorm(d, k, Tz * hkv, hd, one, (float)d->eps, k);
+        }
+        if (d->v_norm && own_k) /* Gemma 4: each value head RMS-normed, no weight */
+            op_rmsnorm(d, v, Tz * hkv, hd, one, (float)d->eps, v);
+        struct fwd_pass *fp = d->pass;
+        size_t kvn = Tz * hkv * hd, slot = (size_t)(src >= 0 ? src : l) * (size_t)tp + (size_t)r;
+        if (src >= 0) { /* Gemma 4's KV sharing: the earlier layer's keys and values, as it used them */
+            if (!fp->k[slot] || fp->n[slot] != kvn) {
+                rc = ck_err_set(err, CK_EFORMAT, p->rules->path, "forward.kv_source", CK_NO_OFFSET, "layer %lld "
+                                "reads layer %lld's keys and values, whose heads (%zu values on TP rank %d) are "
+                                "not this layer's (%zu): the rules' head_dim and kv_heads disagree", (long long)l,
+                                (long long)src, fp->k[slot] ? fp->n[slot] : 0, r, kvn);
+                goto done;
+            }
+            memcpy(k, fp->k[slot], kvn * sizeof *k);
+            memcpy(v, fp->v[slot], kvn * sizeof *v);
+        } else if (fp && fp->k && (size_t)l < (size_t)fp->layers) { /* kept for the layers that read them */
+            ffree(d, fp->k[slot]);
+            ffree(d, fp->v[slot]);
+            fp->k[slot] = fmalloc(d, kvn * sizeof *k);
+            fp->v[slot] = fmalloc(d, kvn * sizeof *v);
+            if (!fp->k[slot] || !fp->v[slot]) {
+                rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+                goto done;
+            }
+            memcpy(fp->k[slot], k, kvn * sizeof *k);
+            memcpy(fp->v[slot], v, kvn * sizeof *v);
+            fp->n[slot] = kvn;
         }
         op_attention(d, q, k, v, Tz, hq, hkv, hd, &ao, o);
         for (size_t i = 0; d->attn_gate && i < Tz * hq * hd; i++) /* Qwen3-Next: times sigmoid(gate) */
@@ -1664,16 +1882,28 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     if (blk)
         memset(blk, 0, Tz * H * sizeof *blk);
     char n13[160];
-    snprintf(n13, sizeof n13, "layers.%lld.%s.experts.routed_experts.w13_weight", (long long)l, d->experts ? d->moe : "");
-    if (d->experts && rank_param(RH(d, R), p, n13)) {
-        if ((rc = moe_block(p, d, R, l, h, Tz, sink, err)) == CK_OK)
+    snprintf(n13, sizeof n13, "layers.%lld%s%s.experts.routed_experts.w13_weight", (long long)l, MOE_DOT(d), d->moe);
+    int sparse = d->experts && rank_param(RH(d, R), p, n13);
+    if (sparse && d->experts_beside)
+        rc = beside_block(p, d, R, l, h, x, Tz, gu, act, blk, err);
+    else if (sparse) {
+        if ((rc = moe_block(p, d, R, l, NULL, h, Tz, sink, err)) == CK_OK)
             rc = shared_expert(p, d, R, l, h, Tz, sink, err);
         if (rc == CK_OK && blk)
             rc = add_block(p, d, RH(d, R), d->n_post_mlp, l, blk, h, Tz, x, err);
-        goto done;
-    }
-    if ((rc = dense_mlp(p, d, R, l, h, Tz, gu, act, sink, err)) == CK_OK && blk)
+    } else if ((rc = dense_mlp(p, d, R, l, h, Tz, gu, act, sink, err)) == CK_OK && blk)
         rc = add_block(p, d, RH(d, R), d->n_post_mlp, l, blk, h, Tz, x, err);
+    if (rc == CK_OK && d->ple > 0)
+        rc = per_layer_input(p, d, R, l, x, Tz, err);
+    if (rc == CK_OK && d->layer_scalar[0]) { /* Gemma 4: the layer's output times its scalar (1 where not stored) */
+        char sn[64];
+        snprintf(sn, sizeof sn, "layers.%%lld.%s", d->layer_scalar);
+        const float *s = W(RH(d, R), p, sn, l, 0, 1, err);
+        if (!s && err->code)
+            rc = err->code;
+        for (size_t i = 0; s && i < Tz * H; i++)
+            x[i] *= s[0];
+    }
 done:
     ffree(d, one);
     ffree(d, parts);
@@ -1687,6 +1917,63 @@ done:
     ffree(d, o);
     ffree(d, gu);
     ffree(d, act);
+    return rc;
+}
+
+/* Gemma 4's per-layer inputs, from the tokens and the scaled embeddings x[T, H] on the first
+ * stage's ranks: (norm(per_layer_model_projection(x) / sqrt(hidden)) + embed_tokens_per_layer[token]
+ * * sqrt(ple)) / sqrt(2), [T, layers, ple], into d->pass->ple. The embedding is vocabulary-parallel
+ * (each rank its rows), the projection column-parallel (each rank its outputs, gathered). */
+static int per_layer_inputs(const plan *p, const dense_dims *d, rank_load *const *R, const int *tokens,
+                            const float *x, size_t T, ck_err *err)
+{
+    int tp = p->layout.tp;
+    size_t H = (size_t)d->hidden, P = (size_t)d->ple, L = (size_t)d->pass->layers, LP = L * P, LPl = LP / (size_t)tp;
+    float *tok = fcalloc(d, T * LP, sizeof *tok), *proj = fmalloc(d, T * LP * sizeof *proj);
+    float *one = fmalloc(d, T * LPl * sizeof *one), *row = fmalloc(d, LP * sizeof *row);
+    float *out = fmalloc(d, T * LP * sizeof *out);
+    int rc = tok && proj && one && row && out ? CK_OK : ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET,
+                                                                    "out of memory");
+    for (int r = 0; rc == CK_OK && r < tp; r++) {
+        const load_param *el = rank_param(R[r], p, "embed_tokens_per_layer.weight");
+        const load_param *w = Wp(R[r], p, "per_layer_model_projection.weight", 0, 1, LPl * H, err);
+        if (!el || !w || el->n % LP) {
+            rc = err->code ? err->code : ck_err_set(err, CK_EUSAGE, p->rules->path, "embed_tokens_per_layer.weight",
+                                                    CK_NO_OFFSET, "TP rank %d has no per-layer embeddings of %zu "
+                                                    "values a token, which forward.per_layer_input reads", r, LP);
+            break;
+        }
+        size_t Vl = (size_t)(el->n / LP);
+        for (size_t t = 0; t < T; t++) {
+            size_t id = (size_t)tokens[t];
+            if (id < (size_t)r * Vl || id >= (size_t)(r + 1) * Vl)
+                continue;
+            if (!d->device)
+                load_param_rows(el, LP, id - (size_t)r * Vl, 1, row);
+            for (size_t i = 0; i < LP; i++)
+                tok[t * LP + i] += d->device ? el->data[(id - (size_t)r * Vl) * LP + i] : row[i];
+        }
+        if ((rc = op_linear_lp(d, R[r], x, T, H, w, 0, LPl, NULL, one, 0, err)) != CK_OK)
+            break;
+        for (size_t t = 0; t < T; t++)
+            memcpy(proj + t * LP + (size_t)r * LPl, one + t * LPl, LPl * sizeof *proj);
+    }
+    const float *wn = rc == CK_OK ? W(RH(d, R), p, "per_layer_projection_norm.weight", 0, 1, P, err) : NULL;
+    if (rc == CK_OK && !wn)
+        rc = err->code;
+    if (rc == CK_OK) {
+        float ps = (float)(1.0 / sqrt((double)H)), es = sqrtf((float)P), half = (float)(1.0 / sqrt(2.0));
+        for (size_t i = 0; i < T * LP; i++)
+            proj[i] *= ps;
+        op_norm(d, proj, T * L, P, wn, out);
+        for (size_t i = 0; i < T * LP; i++)
+            d->pass->ple[i] = (out[i] + tok[i] * es) * half;
+    }
+    ffree(d, tok);
+    ffree(d, proj);
+    ffree(d, one);
+    ffree(d, row);
+    ffree(d, out);
     return rc;
 }
 
@@ -1730,6 +2017,14 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
     if (d->embed_scale != 1) /* Gemma: the embeddings times sqrt(hidden_size) */
         for (size_t i = 0; i < Tz * H; i++)
             x[i] = (float)(x[i] * d->embed_scale);
+    if (d->ple > 0 && (c || !d->pass)) {
+        rc = ck_err_set(err, CK_EUSAGE, p->rules->path, "forward.per_layer_input", CK_NO_OFFSET, "the per-layer "
+                        "inputs are made on the first stage and read by every layer: check this model in one "
+                        "process (no mpirun)");
+        goto done;
+    }
+    if (d->ple > 0 && (rc = per_layer_inputs(p, d, ranks, tokens, x, Tz, err)) != CK_OK)
+        goto done;
     for (int st = 0; st < p->layout.pp; st++) {
         const plan_stage *sr = &p->stages[st];
         for (int64_t l = sr->layer_start; (!c || c->stage == st) && l < sr->layer_end; l++) {
@@ -1816,7 +2111,30 @@ int forward_dense(const plan *p, const dense_dims *d, rank_load *const *ranks, c
     dense_dims dd;
     ck_err dev_err;
     pass_begin(d, &dd, &dev_err);
-    return pass_end(&dd, dense_pass(p, &dd, ranks, tokens, T, logits, trace, err), err);
+    /* what layers hand on (Gemma 4): the keys and values of every layer, the per-layer inputs */
+    struct fwd_pass fp = {d->layers, p->layout.tp, NULL, NULL, NULL, NULL};
+    size_t slots = (size_t)d->layers * (size_t)p->layout.tp;
+    int rc = CK_OK;
+    if (d->kv_share || d->ple > 0) {
+        dd.pass = &fp;
+        if (d->kv_share && (!(fp.k = calloc(slots, sizeof *fp.k)) || !(fp.v = calloc(slots, sizeof *fp.v)) ||
+                            !(fp.n = calloc(slots, sizeof *fp.n))))
+            rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+        if (rc == CK_OK && d->ple > 0 &&
+            !(fp.ple = fmalloc(&dd, (size_t)T * (size_t)d->layers * (size_t)d->ple * sizeof *fp.ple)))
+            rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+    }
+    if (rc == CK_OK)
+        rc = dense_pass(p, &dd, ranks, tokens, T, logits, trace, err);
+    for (size_t i = 0; fp.k && fp.v && i < slots; i++) {
+        ffree(&dd, fp.k[i]);
+        ffree(&dd, fp.v[i]);
+    }
+    free(fp.k);
+    free(fp.v);
+    free(fp.n);
+    ffree(&dd, fp.ple);
+    return pass_end(&dd, rc, err);
 }
 
 int forward_layer(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, float *x, int T,

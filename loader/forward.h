@@ -103,6 +103,22 @@ typedef struct {
                               * TP partial sums and the lm_head's columns are gathered in its
                               * stage's group, the stream passed from stage to stage; NULL: this
                               * process holds every rank */
+    int prop;                /* proportional rotary on the layers without a window (Gemma 4's full
+                              * attention): every pair of the head (i, i + head_dim / 2), the first
+                              * partial_rotary_factor of them turning by theta^(-2i / head_dim), the
+                              * others not at all */
+    int per_layer_dims;      /* head_dim and key-value heads per layer (the rules' head_dim, kv_heads) */
+    int v_norm;              /* each value head RMS-normed, no weight */
+    int kv_share;            /* some layers read an earlier layer's keys and values (kv_source) */
+    int experts_beside;      /* routed experts beside the dense MLP (Gemma 4), router "gemma4": its input
+                              * the stream RMS-normed without a weight, times router.scale and
+                              * hidden_size^-1/2; softmax top-k renormalized, each times its
+                              * per_expert_scale */
+    int gemma_router;        /* router "gemma4" (see experts_beside) */
+    int64_t ple;             /* per-layer input width (Gemma 4's per-layer embeddings), 0: none */
+    char layer_scalar[32];   /* each layer's output times layers.N.<this>, "" none */
+    struct fwd_pass *pass;   /* set for one pass: what layers hand on to later ones (keys and values
+                              * a later layer reads, the per-layer inputs) */
 } dense_dims;
 
 /* Reads the dimensions from the plan's config and what the model computes from its rules'

@@ -565,6 +565,8 @@ static void report_empty(const sim *s, const plan_stage *st, uint8_t *const *bit
     for (size_t pi = 0; pi < st->n; pi++) {
         const plan_param *pp = &st->params[pi];
         const rules_param *t = &r->params[pp->tmpl];
+        if (!bits[pi] && t->buffer)
+            continue; /* a buffer keeps its default */
         if (!bits[pi]) {
             out->missing++;
             if (strict[0] && t->strict) /* the whole text once, on the first: it names them all */

@@ -363,7 +363,7 @@ static int range_known(const rules_file *r, const char *name)
 static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *pr)
 {
     static const char *const known[] = {"name", "when", "shape", "linear", "experts", "shard",
-                                        "expert_shard", "stage", "parts", "strict", "tp_granule", NULL};
+                                        "expert_shard", "stage", "parts", "strict", "tp_granule", "buffer", NULL};
     char p[512];
     if (!cJSON_IsObject(o))
         return rfail(c, path, 0, "a parameter must be an object");
@@ -433,8 +433,14 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
         pr->shard != SHARD_ROW)
         return rfail(c, path_of(p, sizeof p, path, "tp_granule", 0), 0, "\"tp_granule\" rounds a TP "
                      "share: only with \"shard\" column, row or expert");
-    if (get_bool(c, o, path, "strict", -1, &pr->strict)) /* -1: resolved by strict_defaults */
+    if (get_bool(c, o, path, "strict", -1, &pr->strict) || /* -1: resolved by strict_defaults */
+        get_bool(c, o, path, "buffer", 0, &pr->buffer))
         return -1;
+    if (pr->buffer && (pr->linear || pr->strict == 1))
+        return rfail(c, path_of(p, sizeof p, path, "buffer", 0), 0, "a buffer is a plain \"shape\" that no strict "
+                     "check counts");
+    if (pr->buffer)
+        pr->strict = 0;
     s = NULL;
     if (get_string(c, o, path, "stage", 0, &s))
         return -1;
@@ -1390,6 +1396,8 @@ const char *rules_forward_name(int which)
                                                  "mlp_out", "norm_eps", "residual_depth_scale", "logit_width_base",
                                                  "mlp_module", "mlp_inter", "chunk", "chunked", "attn_temperature_floor",
                                                  "rotary_dim", "correction_bias", "post_attn_norm", "pre_mlp_norm",
-                                                 "post_mlp_norm", "sliding_rope", "deltanet_layout", "refuse"};
+                                                 "post_mlp_norm", "sliding_rope", "deltanet_layout", "refuse",
+                                                 "head_dim", "kv_heads", "v_norm", "kv_source", "experts_beside",
+                                                 "per_layer_input", "layer_scalar"};
     return which >= 0 && which < FWD_COUNT ? names[which] : "?";
 }

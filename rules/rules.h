@@ -75,6 +75,9 @@ typedef struct {
     int strict;          /* the loader's strict check (loader.strict) raises when no key fills it;
                           * default: not for a linear, an expert or a vocabulary parameter, whose
                           * modules vLLM exempts (their quant_method prepares them after loading) */
+    int buffer;          /* a module's persistent buffer, not a parameter (Gemma 4's layer_scalar):
+                          * loaded where the checkpoint has it, its default kept where not (no
+                          * finding), and not among vLLM's named parameters (the oracle's list) */
     int line;            /* where it was written, for messages */
 } rules_param;
 
@@ -277,6 +280,20 @@ typedef enum {
                           * group together, Qwen3-Next) or "flat" ([q | k | v | z], [b | a]: Qwen3.5) */
     FWD_REFUSE,          /* a config this version does not compute: a non-empty string is why, and
                           * check refuses with it rather than compute something else ("": computes) */
+    FWD_HEAD_DIM,        /* per layer: its heads' width where layers differ (Gemma 4's full-attention
+                          * layers; default head_dim) */
+    FWD_KV_HEADS,        /* per layer: its key-value heads (default num_key_value_heads) */
+    FWD_V_NORM,          /* each value head RMS-normed without a weight before the attention (Gemma 4) */
+    FWD_KV_SOURCE,       /* per layer: the earlier layer whose keys and values it reads, or -1 (its own:
+                          * the default); such a layer holds q_proj alone (Gemma 4's KV sharing) */
+    FWD_EXPERTS_BESIDE,  /* the routed experts run beside the dense MLP, not in place of it (Gemma 4:
+                          * post_feedforward_layernorm_1 of the MLP's output plus
+                          * post_feedforward_layernorm_2 of the experts', whose input is
+                          * pre_feedforward_layernorm_2 of the stream, then the block's own norm) */
+    FWD_PER_LAYER_INPUT, /* the width of the per-layer inputs (Gemma 4's hidden_size_per_layer_input;
+                          * 0: none) */
+    FWD_LAYER_SCALAR,    /* the parameter under each layer the layer's output is multiplied by
+                          * ("layer_scalar"; "": none) */
     FWD_COUNT
 } rules_fwd;
 

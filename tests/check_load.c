@@ -444,11 +444,24 @@ START_TEST(test_check_cli_reference)
                                  "oracle/variants/qwen3_5-ct-exact-ignore", "oracle/variants/ernie4_5-moe-untied",
                                  "real/tiny-ernie4_5", "real/tiny-smollm3", "real/tiny-seed-oss", "moe/tiny-exaone-moe",
                                  "oracle/variants/exaone-moe-mtp", "moe/tiny-olmoe", "oracle/variants/exaone-moe-fused-experts",
-                                 "oracle/variants/olmoe-fused-experts", "real/tiny-glm4-moe-lite"};
+                                 "oracle/variants/olmoe-fused-experts", "real/tiny-glm4-moe-lite",
+                                 "moe/tiny-gemma4-moe", "oracle/variants/gemma4-moe-global-head-dim",
+                                 "oracle/variants/gemma4-moe-per-expert"};
     for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s --tp 2%s", refd[i], strcmp(refd[i], "real/tiny-glm4-moe") == 0 ? "" : " --pp 2");
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
                       strstr(out, "top-1 tokens agree 8/8: PASS") != NULL, "%s: %s", refd[i], out);
+        free(out);
+    }
+    /* Gemma 4 E2B's shape: its KV-shared layers need the layers they read on their own stage, which a
+     * partition gives; the releases' config form and the K/V keys they ship for those layers too */
+    static const char *const g4[][2] = {{"real/tiny-gemma4", "--tp 2"}, {"real/tiny-gemma4", "--tp 2 --pp 2 --pp-partition 1,5"},
+                                        {"oracle/variants/gemma4-global-head-dim", "--tp 4"},
+                                        {"oracle/variants/gemma4-shared-kv-keys", "--tp 2"}};
+    for (unsigned i = 0; i < sizeof g4 / sizeof *g4; i++) {
+        out = tu_cli(0, NULL, "check fixtures/%s %s", g4[i][0], g4[i][1]);
+        ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
+                      strstr(out, "top-1 tokens agree 8/8: PASS") != NULL, "%s %s: %s", g4[i][0], g4[i][1], out);
         free(out);
     }
     /* transformers 5 writes DeepSeek-V3 and GLM-5 configs without topk_method: vLLM 0.32 then builds
@@ -630,7 +643,7 @@ START_TEST(test_check_cli_reference)
              "%s/config.json && %s check %s", tmp, tmp, tu_bin(), tmp);
     ck_assert_int_eq(tu_run(cmd, 1, &out), 2);
     ck_assert_ptr_nonnull(strstr(out, "rope_type \"su\" is not computed by this version (default, linear, "
-                                      "dynamic, yarn, llama3 and longrope rotary)"));
+                                      "dynamic, yarn, llama3, longrope and proportional rotary)"));
     free(out);
     /* longrope without its factors: the field is named with the count it needs */
     snprintf(cmd, sizeof cmd, "sed -i 's/\"su\"/\"longrope\"/' %s/config.json && %s check %s", tmp, tu_bin(), tmp);
