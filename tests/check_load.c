@@ -446,7 +446,7 @@ START_TEST(test_check_cli_reference)
                                  "oracle/variants/exaone-moe-mtp", "moe/tiny-olmoe", "oracle/variants/exaone-moe-fused-experts",
                                  "oracle/variants/olmoe-fused-experts", "real/tiny-glm4-moe-lite",
                                  "moe/tiny-gemma4-moe", "oracle/variants/gemma4-moe-global-head-dim",
-                                 "oracle/variants/gemma4-moe-per-expert"};
+                                 "oracle/variants/gemma4-moe-per-expert", "moe/tiny-gemma4-moe-fp8-dynamic"};
     for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s --tp 2%s", refd[i], strcmp(refd[i], "real/tiny-glm4-moe") == 0 ? "" : " --pp 2");
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
@@ -457,7 +457,8 @@ START_TEST(test_check_cli_reference)
      * partition gives; the releases' config form and the K/V keys they ship for those layers too */
     static const char *const g4[][2] = {{"real/tiny-gemma4", "--tp 2"}, {"real/tiny-gemma4", "--tp 2 --pp 2 --pp-partition 1,5"},
                                         {"oracle/variants/gemma4-global-head-dim", "--tp 4"},
-                                        {"oracle/variants/gemma4-shared-kv-keys", "--tp 2"}};
+                                        {"oracle/variants/gemma4-shared-kv-keys", "--tp 2"},
+                                        {"real/tiny-gemma4-w4a16", "--tp 2"}};
     for (unsigned i = 0; i < sizeof g4 / sizeof *g4; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s %s", g4[i][0], g4[i][1]);
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
