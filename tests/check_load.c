@@ -458,7 +458,7 @@ START_TEST(test_check_cli_reference)
     static const char *const g4[][2] = {{"real/tiny-gemma4", "--tp 2"}, {"real/tiny-gemma4", "--tp 2 --pp 2 --pp-partition 1,5"},
                                         {"oracle/variants/gemma4-global-head-dim", "--tp 4"},
                                         {"oracle/variants/gemma4-shared-kv-keys", "--tp 2"},
-                                        {"real/tiny-gemma4-w4a16", "--tp 2"}};
+                                        {"real/tiny-gemma4-w4a16", "--tp 2"}, {"real/tiny-gemma4-mm", "--tp 4"}};
     for (unsigned i = 0; i < sizeof g4 / sizeof *g4; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s %s", g4[i][0], g4[i][1]);
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
