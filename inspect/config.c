@@ -450,7 +450,8 @@ static int per_layer_lists(ck_config *cfg, const cJSON *tc, const cJSON *root)
         {
             char name[200];
             const cJSON *own = set->string ? text_item(tc, root, set->string) : NULL;
-            if (!cJSON_IsNumber(set) || !cJSON_IsNumber(own) ||
+            if (!cJSON_IsNumber(set) || !cJSON_IsNumber(own) || !(fabs(own->valuedouble) < 9e15) ||
+                own->valuedouble != floor(own->valuedouble) ||
                 snprintf(name, sizeof name, "per_layer_config.%s", set->string) >= (int)sizeof name ||
                 config_field(cfg, name))
                 continue; /* a list made already, or one that cannot be */
@@ -475,8 +476,9 @@ static int per_layer_lists(ck_config *cfg, const cJSON *tc, const cJSON *root)
                 char *end;
                 long i = l2->string ? strtol(l2->string, &end, 10) : -1;
                 x = cJSON_GetObjectItemCaseSensitive(l2, set->string);
-                if (l2->string && *end == 0 && end != l2->string && i >= 0 && i < n_layers && cJSON_IsNumber(x))
-                    fl->list[i] = (int64_t)x->valuedouble;
+                if (l2->string && *end == 0 && end != l2->string && i >= 0 && i < n_layers && cJSON_IsNumber(x) &&
+                    fabs(x->valuedouble) < 9e15 && x->valuedouble == floor(x->valuedouble))
+                    fl->list[i] = (int64_t)x->valuedouble; /* (a value no layer count takes is left out) */
             }
         }
     }

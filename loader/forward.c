@@ -487,16 +487,21 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         return fwd_fail(p, d->plain_mlp ? FWD_MLP : FWD_BLOCK, CK_EUSAGE, err,
                         "sandwich or post norms, a parallel block or a plain MLP with latent attention or experts",
                         "", "them for dense grouped-query decoders only");
-    if ((d->kv_share || d->ple || d->per_layer_dims) && (d->mla || d->deltanet))
+    if ((d->kv_share || d->ple || d->per_layer_dims) && (d->mla || d->deltanet || d->qk_whole))
         return fwd_fail(p, d->kv_share ? FWD_KV_SOURCE : d->ple ? FWD_PER_LAYER_INPUT : FWD_HEAD_DIM, CK_EUSAGE, err,
-                        "shared keys and values, per-layer inputs or head dims with latent attention or a gated "
-                        "DeltaNet", "", "them for grouped-query attention");
+                        "shared keys and values, per-layer inputs or head dims with latent attention, a gated "
+                        "DeltaNet or whole-projection q/k norms", "", "them for grouped-query attention with "
+                        "per-head q/k norms");
     if (d->qk_whole && d->mla)
         return fwd_fail(p, FWD_QK_NORM, CK_EUSAGE, err, "whole-projection q/k norms with latent attention", "",
                         "them for grouped-query attention only");
     if (!d->shared_ungated && !d->shared_plain && strcmp(shared, "gated") != 0 && strcmp(shared, "none") != 0)
         return fwd_unknown(p, FWD_SHARED, shared, "gated, ungated, plain, none", err);
     d->prop = strcmp(c->rope_type, "proportional") == 0;
+    if (d->prop && (d->head_dim % 2 || d->head_dim > 2 * ROPE_MAX_PAIRS))
+        return ck_err_set(err, CK_EUSAGE, c->path, "head_dim", CK_NO_OFFSET, "proportional rotary turns every pair "
+                          "of a head: head_dim %lld must be even and at most %d", (long long)d->head_dim,
+                          2 * ROPE_MAX_PAIRS);
     if (strcmp(c->rope_type, "default") != 0 && strcmp(c->rope_type, "llama3") != 0 &&
         strcmp(c->rope_type, "linear") != 0 && strcmp(c->rope_type, "yarn") != 0 && strcmp(c->rope_type, "dynamic") != 0 &&
         strcmp(c->rope_type, "longrope") != 0 && !d->prop)
@@ -631,6 +636,7 @@ struct fwd_pass {
     int tp;
     float **k, **v; /* [layer * tp + rank], NULL until made */
     size_t *n;      /* the values of each */
+    uint8_t *keep;  /* [layer]: some later layer reads its keys and values */
     float *ple;
 };
 
@@ -1604,8 +1610,8 @@ static int per_layer_input(const plan *p, const dense_dims *d, rank_load *const 
     size_t H = (size_t)d->hidden, P = (size_t)d->ple, L = d->pass ? (size_t)d->pass->layers : 0;
     if (!d->pass || !d->pass->ple)
         return ck_err_set(err, CK_EUSAGE, p->rules->path, "forward.per_layer_input", CK_NO_OFFSET, "layer %lld "
-                          "needs the per-layer inputs, which the first stage makes from the tokens: check it in "
-                          "one process (no mpirun)", (long long)l);
+                          "needs the per-layer inputs, which a whole pass makes from the tokens: check it in one "
+                          "process (no mpirun), not layer by layer", (long long)l);
     const float *wg = W(RH(d, R), p, "layers.%lld.per_layer_input_gate.weight", l, 1, P * H, err);
     const float *wp = wg ? W(RH(d, R), p, "layers.%lld.per_layer_projection.weight", l, 1, H * P, err) : NULL;
     if (!wg || !wp)
@@ -1648,11 +1654,10 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
                               "%lld, %lld key-value heads, keys and values from layer %lld: not a layer this "
                               "version computes (an even head_dim up to %d, a layer before it)", (long long)l,
                               (long long)hd_l, (long long)kv_l, (long long)src, 2 * ROPE_MAX_PAIRS);
-        if (src >= 0 && (!d->pass || !d->pass->k || !d->pass->k[(size_t)src * (size_t)tp]))
+        if (src >= 0 && (!d->pass || !d->pass->k))
             return ck_err_set(err, CK_EUSAGE, p->rules->path, "forward.kv_source", CK_NO_OFFSET, "layer %lld reads "
-                              "the keys and values of layer %lld, which this pass did not compute (another "
-                              "process's pipeline stage): check it in one process (no mpirun)", (long long)l,
-                              (long long)src);
+                              "the keys and values of layer %lld, which a whole pass hands on: check it in one "
+                              "process (no mpirun), not layer by layer", (long long)l, (long long)src);
     }
     size_t H = (size_t)d->hidden, hd = (size_t)hd_l, Tz = (size_t)T;
     size_t hq = (size_t)(d->heads / tp), hkv = (size_t)(kv_l >= tp ? kv_l / tp : 1);
@@ -1694,6 +1699,12 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         one[i] = 1.0f;
     double inv[ROPE_MAX_PAIRS], af, smul; /* d->rot <= 2 * ROPE_MAX_PAIRS (dense_dims_of) */
     size_t rot = d->prop ? hd : (size_t)d->rot; /* Gemma 4: every pair of the layer's head (some still) */
+    if (!d->mla && (rot > hd || rot > 2 * ROPE_MAX_PAIRS || rot % 2)) {
+        rc = ck_err_set(err, CK_EUSAGE, p->cfg->path, "head_dim", CK_NO_OFFSET, "layer %lld: %zu rotary dims of a "
+                        "%zu-wide head: this version rotates an even number of them, up to the head's width and %d",
+                        (long long)l, rot, hd, 2 * ROPE_MAX_PAIRS);
+        goto done;
+    }
     int rotates, slides, chunks; /* the rules' per-layer "rope", "sliding" and "chunked" */
     if ((rc = fwd_layer_flag(p, FWD_ROPE_LAYERS, l, 1, &rotates, err)) != CK_OK ||
         (rc = fwd_layer_flag(p, FWD_SLIDING, l, 1, &slides, err)) != CK_OK ||
@@ -1838,16 +1849,24 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         struct fwd_pass *fp = d->pass;
         size_t kvn = Tz * hkv * hd, slot = (size_t)(src >= 0 ? src : l) * (size_t)tp + (size_t)r;
         if (src >= 0) { /* Gemma 4's KV sharing: the earlier layer's keys and values, as it used them */
-            if (!fp->k[slot] || fp->n[slot] != kvn) {
+            if (!fp->k[slot]) {
+                rc = ck_err_set(err, CK_EUSAGE, p->rules->path, "forward.kv_source", CK_NO_OFFSET, "layer %lld "
+                                "reads layer %lld's keys and values, which this process did not compute (another "
+                                "process's pipeline stage): check it in one process (no mpirun)", (long long)l,
+                                (long long)src);
+                goto done;
+            }
+            if (fp->n[slot] != kvn) {
                 rc = ck_err_set(err, CK_EFORMAT, p->rules->path, "forward.kv_source", CK_NO_OFFSET, "layer %lld "
                                 "reads layer %lld's keys and values, whose heads (%zu values on TP rank %d) are "
                                 "not this layer's (%zu): the rules' head_dim and kv_heads disagree", (long long)l,
-                                (long long)src, fp->k[slot] ? fp->n[slot] : 0, r, kvn);
+                                (long long)src, fp->n[slot], r, kvn);
                 goto done;
             }
             memcpy(k, fp->k[slot], kvn * sizeof *k);
             memcpy(v, fp->v[slot], kvn * sizeof *v);
-        } else if (fp && fp->k && (size_t)l < (size_t)fp->layers) { /* kept for the layers that read them */
+        } else if (fp && fp->k && (size_t)l < (size_t)fp->layers && fp->keep[l]) { /* kept for the layers that
+                                                                                     * read them */
             ffree(d, fp->k[slot]);
             ffree(d, fp->v[slot]);
             fp->k[slot] = fmalloc(d, kvn * sizeof *k);
@@ -1898,7 +1917,11 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     if (rc == CK_OK && d->layer_scalar[0]) { /* Gemma 4: the layer's output times its scalar (1 where not stored) */
         char sn[64];
         snprintf(sn, sizeof sn, "layers.%%lld.%s", d->layer_scalar);
-        const float *s = W(RH(d, R), p, sn, l, 0, 1, err);
+        char sname[96];
+        snprintf(sname, sizeof sname, sn, (long long)l);
+        const load_param *sp = rank_param(RH(d, R), p, sname);
+        /* not stored (nothing filled it): the buffer's 1, as vLLM keeps it */
+        const float *s = sp && sp->filled ? W(RH(d, R), p, sn, l, 0, 1, err) : NULL;
         if (!s && err->code)
             rc = err->code;
         for (size_t i = 0; s && i < Tz * H; i++)
@@ -2112,14 +2135,21 @@ int forward_dense(const plan *p, const dense_dims *d, rank_load *const *ranks, c
     ck_err dev_err;
     pass_begin(d, &dd, &dev_err);
     /* what layers hand on (Gemma 4): the keys and values of every layer, the per-layer inputs */
-    struct fwd_pass fp = {d->layers, p->layout.tp, NULL, NULL, NULL, NULL};
+    struct fwd_pass fp = {d->layers, p->layout.tp, NULL, NULL, NULL, NULL, NULL};
     size_t slots = (size_t)d->layers * (size_t)p->layout.tp;
     int rc = CK_OK;
     if (d->kv_share || d->ple > 0) {
         dd.pass = &fp;
         if (d->kv_share && (!(fp.k = calloc(slots, sizeof *fp.k)) || !(fp.v = calloc(slots, sizeof *fp.v)) ||
-                            !(fp.n = calloc(slots, sizeof *fp.n))))
+                            !(fp.n = calloc(slots, sizeof *fp.n)) ||
+                            !(fp.keep = calloc((size_t)d->layers + 1, 1))))
             rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+        for (int64_t l = 0; rc == CK_OK && fp.keep && l < d->layers; l++) { /* the layers some later one reads */
+            int64_t src = -1;
+            rc = fwd_layer_int(p, FWD_KV_SOURCE, l, -1, &src, err);
+            if (rc == CK_OK && src >= 0 && src < l)
+                fp.keep[src] = 1;
+        }
         if (rc == CK_OK && d->ple > 0 &&
             !(fp.ple = fmalloc(&dd, (size_t)T * (size_t)d->layers * (size_t)d->ple * sizeof *fp.ple)))
             rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
@@ -2133,6 +2163,7 @@ int forward_dense(const plan *p, const dense_dims *d, rank_load *const *ranks, c
     free(fp.k);
     free(fp.v);
     free(fp.n);
+    free(fp.keep);
     ffree(&dd, fp.ple);
     return pass_end(&dd, rc, err);
 }

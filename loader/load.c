@@ -1232,7 +1232,8 @@ static int alloc_rank(const plan *p, int stage, int tp_rank, int64_t layer, int 
         uint64_t n = 1;
         for (int d = 0; d < pp->ndim; d++)
             n *= pp->local[d];
-        lp->n = lp->expect = n;
+        lp->n = n;
+        lp->expect = p->rules->params[pp->tmpl].buffer ? 0 : n; /* a buffer keeps its default where not stored */
         if (pp->experts) {
             shard_expert_range(p, pp->experts, tp_rank, &lp->expert0, &lp->n_experts);
             lp->expect = n / pp->local[0] * (uint64_t)lp->n_experts;

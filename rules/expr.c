@@ -587,6 +587,9 @@ static int eval_call(evaluator *ev, const node *x, expr_val *out)
         }
         if (!v.is_list)
             return eerr(ev, x, "'%.*s' is not a list", (int)x->len, ev->e->text + x->name);
+        out->v = -1;
+        if (!v.nlist || (x->v == F_RINDEX && b <= 0))
+            return 0; /* nothing to find (an empty list has no element type) */
         if (w.is_null || w.is_list || !w.is_str != !v.strs)
             return eerr(ev, x, "%s() looks for %s in '%.*s', a list of %s", x->v == F_INDEX ? "index" : "rindex",
                         w.is_str ? "a string" : "a number", (int)x->len, ev->e->text + x->name,

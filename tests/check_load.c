@@ -465,6 +465,10 @@ START_TEST(test_check_cli_reference)
                       strstr(out, "top-1 tokens agree 8/8: PASS") != NULL, "%s %s: %s", g4[i][0], g4[i][1], out);
         free(out);
     }
+    /* no layer_scalar stored: the buffer keeps its 1 (no value is missing), as in vLLM */
+    out = tu_cli(0, "verdict    PASS: the sharded load computes what the unsharded one does",
+                 "check fixtures/oracle/variants/gemma4-no-layer-scalar --tp 2");
+    free(out);
     /* transformers 5 writes DeepSeek-V3 and GLM-5 configs without topk_method: vLLM 0.32 then builds
      * no score correction bias and fails on the checkpoint's (as the oracle recorded); check says
      * so instead of computing logits no deployment would */

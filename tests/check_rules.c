@@ -99,6 +99,7 @@ START_TEST(test_expr_values)
         {"index(layer_types, \"full_attention\", 0) + rindex(layer_types, \"sliding_attention\", 2)", 1},
         {"index(layer_types, \"full_attention\", -4) + index(layer_types, \"full_attention\", 2)", 0},
         {"rindex(absent_list, 1, 3) ?? 6", 6},
+        {"rindex(mlp_only_layers, 0, -9223372036854775807 - 1) + index(mlp_only_layers, 0, 9223372036854775807)", -2},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
         expr_val v = run(t[i].text);
