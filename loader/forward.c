@@ -368,19 +368,25 @@ static int variant_dims(const plan *p, dense_dims *d, ck_err *err)
     return CK_OK;
 }
 
-/* A per-layer entry (sliding, rope) for decoder layer l, `layer` bound: dflt when the rules have
- * none. */
+/* A per-layer entry for decoder layer l, `layer` bound, into *v (a number or null); *has 0 when
+ * the rules have none. */
+static int fwd_layer_eval(const plan *p, int which, int64_t l, expr_val *v, int *has, ck_err *err)
+{
+    *has = p->rules->forward[which] != NULL;
+    if (!*has)
+        return CK_OK;
+    int rc = fwd_eval(p, which, &l, v, err);
+    if (rc == CK_OK && (v->is_str || v->is_list))
+        return fwd_fail(p, which, CK_EFORMAT, err, "must be a number", ", not a string or list", NULL);
+    return rc;
+}
+
+/* A per-layer flag (sliding, rope): dflt when the rules have none, false when null. */
 static int fwd_layer_flag(const plan *p, int which, int64_t l, int dflt, int *out, ck_err *err)
 {
     expr_val v;
-    *out = dflt;
-    if (!p->rules->forward[which])
-        return CK_OK;
-    int rc = fwd_eval(p, which, &l, &v, err);
-    if (rc == CK_OK && (v.is_str || v.is_list))
-        return fwd_fail(p, which, CK_EFORMAT, err, "must be a number", ", not a string or list", NULL);
-    if (rc == CK_OK)
-        *out = !v.is_null && v.v != 0;
+    int has, rc = fwd_layer_eval(p, which, l, &v, &has, err);
+    *out = rc != CK_OK || !has ? dflt : !v.is_null && v.v != 0;
     return rc;
 }
 
@@ -612,19 +618,12 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     return CK_OK;
 }
 
-/* A per-layer number (head_dim, kv_heads, kv_source) for decoder layer l: dflt when the rules have
- * none or it is null. */
+/* A per-layer number (head_dim, kv_heads, kv_source): dflt when the rules have none or it is null. */
 static int fwd_layer_int(const plan *p, int which, int64_t l, int64_t dflt, int64_t *out, ck_err *err)
 {
     expr_val v;
-    *out = dflt;
-    if (!p->rules->forward[which])
-        return CK_OK;
-    int rc = fwd_eval(p, which, &l, &v, err);
-    if (rc == CK_OK && (v.is_str || v.is_list))
-        return fwd_fail(p, which, CK_EFORMAT, err, "must be a number", ", not a string or list", NULL);
-    if (rc == CK_OK && !v.is_null)
-        *out = v.v;
+    int has, rc = fwd_layer_eval(p, which, l, &v, &has, err);
+    *out = rc == CK_OK && has && !v.is_null ? v.v : dflt;
     return rc;
 }
 

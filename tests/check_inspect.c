@@ -741,22 +741,40 @@ END_TEST
 /* A vision-language config.json: the text model's settings under text_config are the names, the
  * wrapper's own fill what it lacks (its rotary too), the vision tower's are vision_config.NAME
  * and do not count as the decoder's layer_types. */
-START_TEST(test_config_text_config)
+/* config.json of the given text in a scratch folder (*tmp, which the caller removes), read. */
+static void load_config_text(const char *text, char **tmp, ck_config *c, ck_findings *f)
 {
-    char *tmp = tu_tmpdir();
+    *tmp = tu_tmpdir();
     char path[600];
-    snprintf(path, sizeof path, "%s/config.json", tmp);
+    snprintf(path, sizeof path, "%s/config.json", *tmp);
     FILE *fp = fopen(path, "w");
     ck_assert_ptr_nonnull(fp);
-    fputs("{\"model_type\": \"qwen2_5_vl\", \"rope_theta\": 1000000.0, \"tie_word_embeddings\": false,\n"
-          " \"text_config\": {\"model_type\": \"qwen2_5_vl_text\", \"hidden_size\": 64, \"num_hidden_layers\": 2,\n"
-          "                 \"tie_word_embeddings\": true, \"layer_types\": [\"full_attention\", \"full_attention\"]},\n"
-          " \"vision_config\": {\"depth\": 3, \"num_heads\": 16, \"layer_types\": [\"a\", \"b\", \"c\"]}}\n", fp);
+    fputs(text, fp);
     fclose(fp);
+    findings_init(f);
+    ck_assert_int_eq(config_load(path, c, f), 0);
+}
+
+/* What load_config_text made, freed, the config having had no finding. */
+static void unload_config(char *tmp, ck_config *c, ck_findings *f)
+{
+    ck_assert_int_eq(f->n, 0);
+    config_free(c);
+    findings_free(f);
+    tu_rmtree(tmp);
+    free(tmp);
+}
+
+START_TEST(test_config_text_config)
+{
+    char *tmp;
     ck_config c;
     ck_findings f;
-    findings_init(&f);
-    ck_assert_int_eq(config_load(path, &c, &f), 0);
+    load_config_text("{\"model_type\": \"qwen2_5_vl\", \"rope_theta\": 1000000.0, \"tie_word_embeddings\": false,\n"
+          " \"text_config\": {\"model_type\": \"qwen2_5_vl_text\", \"hidden_size\": 64, \"num_hidden_layers\": 2,\n"
+          "                 \"tie_word_embeddings\": true, \"layer_types\": [\"full_attention\", \"full_attention\"]},\n"
+          " \"vision_config\": {\"depth\": 3, \"num_heads\": 16, \"layer_types\": [\"a\", \"b\", \"c\"]}}\n",
+                     &tmp, &c, &f);
     ck_assert_str_eq(c.model_type, "qwen2_5_vl"); /* the wrapper's, which picks the rules */
     int64_t v;
     ck_assert(config_int(&c, "hidden_size", &v) && v == 64);
@@ -764,11 +782,7 @@ START_TEST(test_config_text_config)
     ck_assert(config_int(&c, "vision_config.num_heads", &v) && v == 16);
     ck_assert_double_eq(c.rope_theta, 1000000.0); /* the wrapper's, text_config having none */
     ck_assert_int_eq(c.n_layer_types, 2);
-    ck_assert_int_eq(f.n, 0);
-    config_free(&c);
-    findings_free(&f);
-    tu_rmtree(tmp);
-    free(tmp);
+    unload_config(tmp, &c, &f);
 }
 END_TEST
 
@@ -777,19 +791,13 @@ END_TEST
  * layer keeps it; per_layer_config itself counts the layers that override something. */
 START_TEST(test_config_per_layer)
 {
-    char *tmp = tu_tmpdir();
-    char path[600];
-    snprintf(path, sizeof path, "%s/config.json", tmp);
-    FILE *fp = fopen(path, "w");
-    ck_assert_ptr_nonnull(fp);
-    fputs("{\"model_type\": \"gemma4\", \"text_config\": {\"num_hidden_layers\": 4, \"head_dim\": 16,\n"
-          " \"num_key_value_heads\": 2, \"per_layer_config\": {\"1\": {\"head_dim\": 32, \"num_key_value_heads\": 1},\n"
-          " \"03\": {\"head_dim\": 64, \"window\": 7}, \"9\": {\"head_dim\": 5}, \"x\": {\"head_dim\": 5}}}}\n", fp);
-    fclose(fp);
+    char *tmp;
     ck_config c;
     ck_findings f;
-    findings_init(&f);
-    ck_assert_int_eq(config_load(path, &c, &f), 0);
+    load_config_text("{\"model_type\": \"gemma4\", \"text_config\": {\"num_hidden_layers\": 4, \"head_dim\": 16,\n"
+          " \"num_key_value_heads\": 2, \"per_layer_config\": {\"1\": {\"head_dim\": 32, \"num_key_value_heads\": 1},\n"
+          " \"03\": {\"head_dim\": 64, \"window\": 7}, \"9\": {\"head_dim\": 5}, \"x\": {\"head_dim\": 5}}}}\n",
+                     &tmp, &c, &f);
     const cfg_field *hd = config_field(&c, "per_layer_config.head_dim");
     const cfg_field *kv = config_field(&c, "per_layer_config.num_key_value_heads");
     ck_assert_ptr_nonnull(hd);
@@ -801,11 +809,7 @@ START_TEST(test_config_per_layer)
     ck_assert_ptr_null(config_field(&c, "per_layer_config.window")); /* the model gives no window of its own */
     int64_t v;
     ck_assert(config_int(&c, "per_layer_config", &v) && v == 4);
-    ck_assert_int_eq(f.n, 0);
-    config_free(&c);
-    findings_free(&f);
-    tu_rmtree(tmp);
-    free(tmp);
+    unload_config(tmp, &c, &f);
 }
 END_TEST
 
