@@ -1345,6 +1345,19 @@ START_TEST(test_more_families)
     ck_assert_uint_eq(lint(lite, "deepseek_v3", 2, 1, 0, NULL, 0, NULL), 0);
     tu_rmtree(lite);
     free(lite);
+    /* GLM-4.5V: the GLM-4.5 decoder as language_model beside a vision tower; a text_config without
+     * use_qk_norm (transformers' class does not define it) cannot be built by vLLM */
+    for (int tp = 1; tp <= 2; tp *= 2)
+        ck_assert_uint_eq(lint("fixtures/real/tiny-glm4v-moe", "glm4_moe", tp, 2, 0, NULL, 0, NULL), 0);
+    ck_assert_uint_gt(lint("fixtures/oracle/variants/glm4v-moe-no-qk-norm-field", "glm4_moe", 1, 1, 0, NULL, 0, &f), 0);
+    const ck_finding *qkf = findings_find(&f, "lint.stage_unbuilt");
+    ck_assert_ptr_nonnull(qkf);
+    ck_assert_ptr_nonnull(strstr(qkf->msg, "AttributeError: 'Glm4vMoeTextConfig' object has no attribute 'use_qk_norm'"));
+    findings_free(&f);
+    ck_assert_uint_gt(lint("fixtures/real/tiny-glm4v-moe", "glm4_moe", 4, 1, 0, NULL, 0, &f), 0);
+    ck_assert_ptr_nonnull(findings_find(&f, "lint.stage_unbuilt"));
+    ck_assert_ptr_nonnull(strstr(findings_find(&f, "lint.stage_unbuilt")->msg, "AssertionError: 2 is not divisible by 4"));
+    findings_free(&f);
     /* Gemma 4: head dims and key-value heads per layer (transformers 5's per_layer_config, or the
      * releases' global_head_dim), KV-shared layers, k_proj as both k and v, experts beside the MLP */
     static const char *const g4[] = {"fixtures/real/tiny-gemma4", "fixtures/moe/tiny-gemma4-moe",
