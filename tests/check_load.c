@@ -447,7 +447,7 @@ START_TEST(test_check_cli_reference)
                                  "oracle/variants/olmoe-fused-experts", "real/tiny-glm4-moe-lite",
                                  "moe/tiny-gemma4-moe", "oracle/variants/gemma4-moe-global-head-dim",
                                  "oracle/variants/gemma4-moe-per-expert", "moe/tiny-gemma4-moe-fp8-dynamic",
-                                 "real/tiny-glm4v-moe"};
+                                 "real/tiny-glm4v-moe", "real/tiny-glm4v"};
     for (unsigned i = 0; i < sizeof refd / sizeof *refd; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s --tp 2%s", refd[i], strcmp(refd[i], "real/tiny-glm4-moe") == 0 ? "" : " --pp 2");
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
