@@ -686,7 +686,10 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
     for (int o = 0; o < 3; o++) {
         cJSON_ArrayForEach(it, objs[o])
         {
-            if (!it->string || (o == 1 && cJSON_GetObjectItemCaseSensitive(tc, it->string)))
+            /* architectures are the wrapper's (vLLM builds the class it names; a text_config's own,
+             * often null, says nothing of it) */
+            int archs = it->string && tc != root && strcmp(it->string, "architectures") == 0;
+            if (!it->string || (o == 0 && archs) || (o == 1 && !archs && cJSON_GetObjectItemCaseSensitive(tc, it->string)))
                 continue;
             cfg_field *fl = &cfg->fields[cfg->n_fields];
             if (cJSON_IsNull(it))

@@ -771,7 +771,9 @@ START_TEST(test_config_text_config)
     ck_config c;
     ck_findings f;
     load_config_text("{\"model_type\": \"qwen2_5_vl\", \"rope_theta\": 1000000.0, \"tie_word_embeddings\": false,\n"
+          " \"architectures\": [\"Qwen2_5_VLForConditionalGeneration\"],\n"
           " \"text_config\": {\"model_type\": \"qwen2_5_vl_text\", \"hidden_size\": 64, \"num_hidden_layers\": 2,\n"
+          "                 \"architectures\": null,\n"
           "                 \"tie_word_embeddings\": true, \"layer_types\": [\"full_attention\", \"full_attention\"]},\n"
           " \"vision_config\": {\"depth\": 3, \"num_heads\": 16, \"layer_types\": [\"a\", \"b\", \"c\"]}}\n",
                      &tmp, &c, &f);
@@ -782,6 +784,10 @@ START_TEST(test_config_text_config)
     ck_assert(config_int(&c, "vision_config.num_heads", &v) && v == 16);
     ck_assert_double_eq(c.rope_theta, 1000000.0); /* the wrapper's, text_config having none */
     ck_assert_int_eq(c.n_layer_types, 2);
+    /* the wrapper's architectures, whatever text_config says of its own (null here) */
+    const cfg_field *ar = config_field(&c, "architectures");
+    ck_assert(ar && ar->kind == CFG_LIST && ar->n_list == 1 && ar->strs &&
+              strcmp(ar->strs[0], "Qwen2_5_VLForConditionalGeneration") == 0);
     unload_config(tmp, &c, &f);
 }
 END_TEST
