@@ -1382,11 +1382,11 @@ START_TEST(test_more_families)
      * null as transformers writes them): clean at TP 8, its KV-shared layers on the second stage
      * at PP 2 without the layers they read (layer 18 reads layer 13) */
     char *e2b = NULL;
-    snprintf(cmd, sizeof cmd, "%s lint --index-only --tp 8 fixtures/lint/gemma4-e2b-index", tu_bin());
+    snprintf(cmd, sizeof cmd, "%s lint --index-only --tp 8 fixtures/folders/gemma4-e2b-index", tu_bin());
     ck_assert_int_eq(tu_run(cmd, 0, &e2b), 0);
     ck_assert_msg(strstr(e2b, "0 errors") && strstr(e2b, "rules      gemma4"), "%s", e2b);
     free(e2b);
-    snprintf(cmd, sizeof cmd, "%s lint --index-only --tp 2 --pp 2 fixtures/lint/gemma4-e2b-index", tu_bin());
+    snprintf(cmd, sizeof cmd, "%s lint --index-only --tp 2 --pp 2 fixtures/folders/gemma4-e2b-index", tu_bin());
     ck_assert_int_eq(tu_run(cmd, 0, &e2b), 1);
     ck_assert_msg(strstr(e2b, "Specified KV sharing target layer for language_model.model.layers.18.self_attn.attn is "
                               "not valid: target layer language_model.model.layers.13.self_attn.attn") != NULL, "%s", e2b);
