@@ -21,6 +21,7 @@ typedef struct {
     node_kind kind;
     int col;
     int a, b, c;        /* children (node indices), -1 when unused */
+    int depth;          /* the subtree's height: evaluation recurses as deep */
     int64_t v;          /* N_INT value, N_BIN op, N_CALL func */
     size_t name, len;   /* N_NAME / defined(): offset and length in text */
 } node;
@@ -41,6 +42,10 @@ typedef struct {
 } parser;
 
 #define MAX_DEPTH 64
+/* the tree's height: chains of binary operators (1 + 1 + ... + 1) are built in loops, not by
+ * recursion, so MAX_DEPTH alone would let them grow as deep as the text is long, and evaluating
+ * them overflow the stack */
+#define MAX_HEIGHT 256
 
 static int perr(parser *p, size_t at, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
@@ -73,7 +78,23 @@ static int add_node(parser *p, node_kind k, size_t at)
     x->kind = k;
     x->col = (int)at + 1;
     x->a = x->b = x->c = -1;
+    x->depth = 1;
     return e->nn++;
+}
+
+/* Node r's height from its children's; an error past MAX_HEIGHT. r, or -1. */
+static int deepen(parser *p, int r, size_t at)
+{
+    if (r < 0)
+        return r;
+    node *x = &p->e->n[r];
+    int kids[3] = {x->a, x->b, x->c}, h = 0;
+    for (int i = 0; i < 3; i++)
+        if (kids[i] >= 0 && p->e->n[kids[i]].depth > h)
+            h = p->e->n[kids[i]].depth;
+    x->depth = h + 1;
+    return x->depth > MAX_HEIGHT ? perr(p, at, "expression nested too deeply (more than %d operations deep)",
+                                        MAX_HEIGHT) : r;
 }
 
 static void ws(parser *p)
@@ -244,7 +265,7 @@ static int parse_primary(parser *p)
     }
     if (!accept(p, ")"))
         return perr(p, p->i, "expected ')' closing %s(", funcs[fi].name);
-    return k;
+    return deepen(p, k, at);
 }
 
 static int parse_unary(parser *p)
@@ -262,6 +283,7 @@ static int parse_unary(parser *p)
         r = add_node(p, k, at);
         if (r >= 0)
             p->e->n[r].a = a;
+        r = deepen(p, r, at);
     } else
         r = parse_primary(p);
     p->depth--;
@@ -278,7 +300,7 @@ static int bin(parser *p, node_kind k, int op, int a, int b, size_t at)
         p->e->n[r].b = b;
         p->e->n[r].v = op;
     }
-    return r;
+    return deepen(p, r, at);
 }
 
 static int parse_mul(parser *p)
@@ -377,7 +399,7 @@ static int parse_expr(parser *p)
             p->e->n[r].b = b;
             p->e->n[r].c = c;
         }
-        a = r;
+        a = deepen(p, r, at);
     }
     p->depth--;
     return a;

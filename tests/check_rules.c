@@ -161,6 +161,24 @@ START_TEST(test_expr_errors)
     expr_err err;
     ck_assert_ptr_null(expr_compile(deep, &err));
     ck_assert_ptr_nonnull(strstr(err.msg, "nested too deeply"));
+    /* and so is a long chain of operators, which the parser builds in a loop: its tree is as deep
+     * (evaluating 2,000 of them overflowed the stack under ASan), while 200 compute */
+    for (int n = 200; n <= 2000; n += 1800) {
+        size_t w = 0;
+        for (int i = 0; i < n; i++)
+            w += (size_t)snprintf(deep + w, sizeof deep - w, "%s1", i ? "+" : "");
+        expr *e = expr_compile(deep, &err);
+        if (n == 200) {
+            expr_val v;
+            ck_assert_ptr_nonnull(e);
+            ck_assert_int_eq(expr_eval(e, lookup, NULL, &v, &err), 0);
+            ck_assert_int_eq(v.v, 200);
+            expr_free(e);
+        } else {
+            ck_assert_ptr_null(e);
+            ck_assert_ptr_nonnull(strstr(err.msg, "nested too deeply (more than 256 operations deep)"));
+        }
+    }
 }
 END_TEST
 
