@@ -1071,6 +1071,32 @@ static int stage_assert(plan *p, const rules_stage_req *q, ck_findings *f, ck_er
     }
     snprintf(pps + wp, sizeof pps - wp, "%s at --tp %d%s", wp ? np == 1 ? " holds it" : " hold it" : "no --pp up to 16 does",
              p->layout.tp, p->layout.has_partition && stage_dep ? " with vLLM's default split" : "");
+    /* an assertion on the split (Gemma 4's KV-shared layers with the layers they read): at two
+     * stages, the partitions that hold it, the most even first */
+    if (stage_dep && p->layout.pp == 2 && p->num_layers >= 2) {
+        plan_layout keep = p->layout;
+        char parts[96] = "";
+        size_t wq = 0;
+        int nq = 0, L = p->num_layers;
+        for (int k = 0; k < 2 * L && nq < 3; k++) {
+            int a = L / 2 + (k % 2 ? -(k + 1) / 2 : k / 2); /* L/2, L/2 - 1, L/2 + 1, ... */
+            if (a < 1 || a >= L)
+                continue;
+            p->layout.has_partition = 1;
+            p->layout.partition[0] = a;
+            p->layout.partition[1] = p->num_layers - a;
+            int h = assert_holds_all(p, q, keep.tp, 2, 1, NULL, err);
+            p->layout = keep;
+            if (h < 0)
+                return -1;
+            if (h && wq < sizeof parts - 24)
+                wq += (size_t)snprintf(parts + wq, sizeof parts - wq, "%s%d,%d", nq++ ? " or " : "", a, L - a);
+        }
+        size_t l = strlen(pps);
+        if (nq)
+            snprintf(pps + l, sizeof pps - l, "; at --pp 2, --pp-partition %s%s", parts,
+                     nq == 1 ? " holds it" : " (the most even first) hold it");
+    }
     snprintf(where, sizeof where, "%s:%d", p->rules->path, q->line);
     for (int s = 0; s < p->layout.pp; s++) {
         plan_stage *st = &p->stages[s];

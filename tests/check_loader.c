@@ -1390,6 +1390,13 @@ START_TEST(test_more_families)
     ck_assert_int_eq(tu_run(cmd, 0, &e2b), 1);
     ck_assert_msg(strstr(e2b, "Specified KV sharing target layer for language_model.model.layers.18.self_attn.attn is "
                               "not valid: target layer language_model.model.layers.13.self_attn.attn") != NULL, "%s", e2b);
+    /* with the two-stage partitions that keep them together, the most even first, which lint clean */
+    ck_assert_msg(strstr(e2b, "at --pp 2, --pp-partition 13,22 or 12,23 or 11,24 (the most even first) hold it") != NULL,
+                  "%s", e2b);
+    free(e2b);
+    snprintf(cmd, sizeof cmd, "%s lint --index-only --tp 2 --pp 2 --pp-partition 13,22 fixtures/folders/gemma4-e2b-index",
+             tu_bin());
+    ck_assert_int_eq(tu_run(cmd, 0, &e2b), 0);
     free(e2b);
     /* a v_proj where attention_k_eq_v makes k_proj the values has no parameter */
     ck_assert_uint_eq(lint("fixtures/oracle/variants/gemma4-moe-v-proj", "gemma4", 1, 1, 0, first, sizeof first, NULL), 1);
