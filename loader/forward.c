@@ -1649,10 +1649,13 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
             (prc = fwd_layer_int(p, FWD_KV_SOURCE, l, -1, &src, err)))
             return prc;
         if (hd_l < 2 || hd_l % 2 || hd_l > 2 * ROPE_MAX_PAIRS || kv_l < 1 || src >= l)
-            return ck_err_set(err, CK_EUSAGE, p->rules->path, "forward.head_dim", CK_NO_OFFSET, "layer %lld: head_dim "
-                              "%lld, %lld key-value heads, keys and values from layer %lld: not a layer this "
-                              "version computes (an even head_dim up to %d, a layer before it)", (long long)l,
-                              (long long)hd_l, (long long)kv_l, (long long)src, 2 * ROPE_MAX_PAIRS);
+            return ck_err_set(err, CK_EUSAGE, p->cfg->path, "head_dim", CK_NO_OFFSET, "layer %lld: head_dim %lld, "
+                              "%lld key-value heads, keys and values from layer %lld (what rules %s's forward "
+                              "head_dim, kv_heads and kv_source make of this config.json): check computes an even "
+                              "head_dim up to %d, at least one key-value head and keys from an earlier layer; check "
+                              "the config's head dims (head_dim, global_head_dim, per_layer_config) and "
+                              "num_kv_shared_layers", (long long)l, (long long)hd_l, (long long)kv_l, (long long)src,
+                              p->rules->name, 2 * ROPE_MAX_PAIRS);
         if (src >= 0 && (!d->pass || !d->pass->k))
             return ck_err_set(err, CK_EUSAGE, p->rules->path, "forward.kv_source", CK_NO_OFFSET, "layer %lld reads "
                               "the keys and values of layer %lld, which a whole pass hands on: check it in one "
@@ -1916,11 +1919,9 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     if (rc == CK_OK && d->layer_scalar[0]) { /* Gemma 4: the layer's output times its scalar (1 where not stored) */
         char sn[64];
         snprintf(sn, sizeof sn, "layers.%%lld.%s", d->layer_scalar);
-        char sname[96];
-        snprintf(sname, sizeof sname, sn, (long long)l);
-        const load_param *sp = rank_param(RH(d, R), p, sname);
+        const load_param *sp = Wp(RH(d, R), p, sn, l, 0, 1, err);
         /* not stored (nothing filled it): the buffer's 1, as vLLM keeps it */
-        const float *s = sp && sp->filled ? W(RH(d, R), p, sn, l, 0, 1, err) : NULL;
+        const float *s = sp && sp->filled ? load_param_floats(RH(d, R), sp, err) : NULL;
         if (!s && err->code)
             rc = err->code;
         for (size_t i = 0; s && i < Tz * H; i++)

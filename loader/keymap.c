@@ -790,16 +790,11 @@ int sim_expected_shape(const sim *s, const sim_key *k, uint64_t *want, int *nd, 
     int copies = k->rule >= 0 && r->keys[k->rule].copies; /* each part the whole tensor: its rows once */
     for (int q = part; q >= 0 && q < part + (copies ? 1 : key_span(r, k)) && size != NO_SIZE; q++) { /* its parts' rows */
         int64_t one = s->psize[s->pbase[pp->tmpl] + (size_t)q];
-        if (one == NO_SIZE && pp->layer >= 0) { /* a size that depends on the layer (Gemma 4's heads) */
-            static const char *const names[] = {"layer"};
-            const int64_t vals[] = {pp->layer};
-            plan_env env = {p, NULL, NULL, vals, names, 1, NULL, NULL};
-            expr_val ps;
-            ck_err e2;
-            e2.code = 0;
-            if (plan_eval(p, t->parts[q].size, &env, t->line, &ps, &e2) == CK_OK && !ps.is_str && !ps.is_null)
-                one = ps.v;
-        }
+        int64_t heads;
+        ck_err e2;
+        e2.code = 0; /* (plan_part_dims writes the rest only on an error, which leaves NO_SIZE) */
+        if (one == NO_SIZE && pp->layer >= 0 && plan_part_dims(p, pp, q, &one, &heads, &e2) != CK_OK)
+            one = NO_SIZE; /* a size that depends on the layer (Gemma 4's heads), where it evaluates */
         size = one == NO_SIZE ? NO_SIZE : size + one;
     }
     if (part >= 0 && !t->linear) {

@@ -304,6 +304,26 @@ int plan_lookup(void *envp, const char *name, size_t len, expr_val *out)
     return 0;
 }
 
+int plan_part_dims(const plan *p, const plan_param *pp, int q, int64_t *rows, int64_t *heads, ck_err *err)
+{
+    const rules_param *t = &p->rules->params[pp->tmpl];
+    static const char *const names[] = {"layer"};
+    const int64_t vals[] = {pp->layer};
+    plan_env env = {p, NULL, NULL, vals, names, pp->layer >= 0, NULL, NULL};
+    expr_val sz, hv;
+    *heads = 0;
+    if (plan_eval(p, t->parts[q].size, &env, t->line, &sz, err) ||
+        (t->parts[q].heads && plan_eval(p, t->parts[q].heads, &env, t->line, &hv, err)))
+        return CK_EFORMAT;
+    if (sz.is_str || sz.is_null || sz.is_list)
+        return ck_err_set(err, CK_EFORMAT, p->rules->path, pp->name, CK_NO_OFFSET, "part '%s' of '%s' (rules line "
+                          "%d) has no size here: give it a number", t->parts[q].id, pp->name, t->line);
+    *rows = sz.v;
+    if (t->parts[q].heads)
+        *heads = hv.v;
+    return CK_OK;
+}
+
 int plan_eval(const plan *p, const expr *e, plan_env *env, int line, expr_val *out, ck_err *err)
 {
     expr_err ee;

@@ -145,5 +145,8 @@ enum { PLAN_USES_CAPS = 1, PLAN_USES_EXTRA = 2 };
 int plan_lookup(void *env, const char *name, size_t len, expr_val *out);
 /* Evaluates e in env; on error fills err naming the rules file line `line`. */
 int plan_eval(const plan *p, const expr *e, plan_env *env, int line, expr_val *out, ck_err *err);
+/* Fused part q of parameter pp: its rows and its heads (0 where the rules give none), evaluated
+ * with pp's {layer} bound (Gemma 4's head dims differ by layer). CK_OK, or an error in err. */
+int plan_part_dims(const plan *p, const plan_param *pp, int q, int64_t *rows, int64_t *heads, ck_err *err);
 
 #endif

@@ -67,23 +67,18 @@ const char *shard_words(const rules_param *t, int ep)
  * (full rows in all), written from row dst of the local parameter (the parts before it, each cut
  * the same way). Part sizes depend on config.json and the parameter's layer (Gemma 4's head dims
  * differ by layer). */
-static int part_cut(const plan *p, const plan_param *pp, const rules_param *t, int ways, int rank, shard_slice *s,
-                    ck_err *err)
+static int part_cut(const plan *p, const plan_param *pp, int ways, int rank, shard_slice *s, ck_err *err)
 {
-    static const char *const names[] = {"layer"};
-    const int64_t vals[] = {pp->layer};
-    plan_env env = {p, NULL, NULL, vals, names, pp->layer >= 0, NULL, NULL};
     s->dst = 0;
     for (int k = 0; k <= s->part; k++) {
-        expr_val sz, hv;
-        if (plan_eval(p, t->parts[k].size, &env, t->line, &sz, err) ||
-            (t->parts[k].heads && plan_eval(p, t->parts[k].heads, &env, t->line, &hv, err)))
+        int64_t size, heads;
+        if (plan_part_dims(p, pp, k, &size, &heads, err) != CK_OK)
             return CK_EFORMAT;
-        int64_t heads = t->parts[k].heads ? hv.v : 0, rows = shard_part_rows(sz.v, heads, ways);
+        int64_t rows = shard_part_rows(size, heads, ways);
         if (k == s->part) {
-            s->start = shard_part_start(sz.v, heads, ways, rank);
+            s->start = shard_part_start(size, heads, ways, rank);
             s->len = rows;
-            s->full = sz.v;
+            s->full = size;
             return CK_OK;
         }
         s->dst += rows;
@@ -114,7 +109,7 @@ int shard_slice_of(const plan *p, const plan_param *pp, const char *part, int64_
             return CK_OK;
         }
         if (ep) /* whole experts: a fused part whole, at its offset */
-            return t->n_parts ? part_cut(p, pp, t, 1, 0, s, err) : CK_OK;
+            return t->n_parts ? part_cut(p, pp, 1, 0, s, err) : CK_OK;
         if (t->expert_shard == EXPERT_SHARD_FIRST && rank != 0) { /* "first": zeros but on TP rank 0 */
             s->dim = SLICE_ZEROS;
             return CK_OK;
@@ -129,7 +124,7 @@ int shard_slice_of(const plan *p, const plan_param *pp, const char *part, int64_
                               "parameter whose columns are split over TP: a fused parameter is cut by rows; give "
                               "its rule \"shard\": \"column\" (or \"replicated\") in the rules file");
         s->dim = 0;
-        return part_cut(p, pp, t, col ? tp : 1, col ? rank : 0, s, err);
+        return part_cut(p, pp, col ? tp : 1, col ? rank : 0, s, err);
     }
     if (col && pp->ndim > d0) {
         s->dim = 0;
