@@ -421,6 +421,43 @@ static const cJSON *text_item(const cJSON *tc, const cJSON *root, const char *na
     return x || tc == root ? x : cJSON_GetObjectItemCaseSensitive(root, name);
 }
 
+/* The members of the text config's rotary objects (rope_parameters, rope_scaling) that are numbers,
+ * strings or booleans, as fields rope_parameters.NAME (one level deeper where they are keyed by
+ * layer type: rope_parameters.full_attention.rope_theta), so that rules can tell a rotary base given
+ * from none. 0, or -1 out of memory. */
+static int rope_fields(ck_config *cfg, const cJSON *obj, const char *prefix, int depth)
+{
+    const cJSON *it;
+    cJSON_ArrayForEach(it, obj)
+    {
+        char name[200];
+        if (!it->string || snprintf(name, sizeof name, "%s.%s", prefix, it->string) >= (int)sizeof name ||
+            config_field(cfg, name))
+            continue;
+        if (cJSON_IsObject(it)) {
+            if (depth == 0 && rope_fields(cfg, it, name, 1) != 0)
+                return -1;
+            continue;
+        }
+        if (!cJSON_IsNumber(it) && !cJSON_IsString(it) && !cJSON_IsBool(it))
+            continue;
+        cfg_field *v = realloc(cfg->fields, (size_t)(cfg->n_fields + 1) * sizeof *v);
+        if (!v)
+            return -1;
+        cfg->fields = v;
+        cfg_field *fl = &cfg->fields[cfg->n_fields];
+        memset(fl, 0, sizeof *fl);
+        fl->kind = cJSON_IsNumber(it) ? CFG_NUMBER : cJSON_IsBool(it) ? CFG_BOOL : CFG_STRING;
+        fl->num = cJSON_IsNumber(it) ? it->valuedouble : cJSON_IsTrue(it);
+        if (!(fl->name = strdup(name)) || (fl->kind == CFG_STRING && !(fl->str = strdup(it->valuestring)))) {
+            free(fl->name);
+            return -1;
+        }
+        cfg->n_fields++;
+    }
+    return 0;
+}
+
 /* transformers' per-layer settings (Gemma 4's per_layer_config: {"2": {"head_dim": 512}, ...},
  * each layer's overrides of the model's own values): the field per_layer_config, the number of
  * layers that override something (so that defined() tells the form apart from the older
@@ -740,6 +777,12 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
     }
     if (per_layer_lists(cfg, tc, root) != 0)
         return config_oom(f, path, root, text, cfg);
+    static const char *const rope_objs_f[] = {"rope_parameters", "rope_scaling"};
+    for (int i = 0; i < 2; i++) {
+        const cJSON *ro = text_item(tc, root, rope_objs_f[i]);
+        if (cJSON_IsObject(ro) && rope_fields(cfg, ro, rope_objs_f[i], 0) != 0)
+            return config_oom(f, path, root, text, cfg);
+    }
     /* sizes and counts the model is built from: Python's range() and torch's shapes take
      * integers only, where a C cast would quietly take 7 of 7.5 */
     static const char *const sizes[] = {"num_hidden_layers", "hidden_size", "intermediate_size", "vocab_size",

@@ -221,7 +221,7 @@ static int fwd_str(const plan *p, int which, const char *dflt, char *buf, size_t
     int module = which == FWD_POST_ATTN_NORM || which == FWD_PRE_MLP_NORM || which == FWD_POST_MLP_NORM ||
                  which == FWD_MOE || which == FWD_GATE || which == FWD_ATTN_MODULE || which == FWD_MLP_IN ||
                  which == FWD_MLP_OUT || which == FWD_MLP_MODULE || which == FWD_EMBEDDING ||
-                 which == FWD_CORR_BIAS || which == FWD_LAYER_SCALAR;
+                 which == FWD_CORR_BIAS || which == FWD_LAYER_SCALAR || which == FWD_SHARED_MODULE;
     int ok = v.slen < size;
     for (size_t i = 0; i < v.slen && ok && module; i++)
         ok = isalnum((unsigned char)v.s[i]) || v.s[i] == '_' || v.s[i] == '.';
@@ -242,10 +242,10 @@ static int fwd_unknown(const plan *p, int which, const char *value, const char *
 
 /* A number from config.json by the field the rules' entry names (soft caps, multipliers): dflt
  * when the entry, the field or its value is absent or null; it must be positive. */
-static int fwd_field(const plan *p, int which, double dflt, double *out, ck_err *err)
+static int fwd_field_or(const plan *p, int which, const char *dfield, double dflt, double *out, ck_err *err)
 {
     char field[64];
-    int rc = fwd_str(p, which, "", field, sizeof field, err);
+    int rc = fwd_str(p, which, dfield, field, sizeof field, err);
     *out = dflt;
     if (rc != CK_OK || !field[0])
         return rc;
@@ -257,6 +257,11 @@ static int fwd_field(const plan *p, int which, double dflt, double *out, ck_err 
                           "null (the forward pass's %s, rules %s)", field, rules_forward_name(which), p->rules->name);
     *out = f->num;
     return CK_OK;
+}
+
+static int fwd_field(const plan *p, int which, double dflt, double *out, ck_err *err)
+{
+    return fwd_field_or(p, which, "", dflt, out, err);
 }
 
 /* What decoders beyond Llama's change, from the rules' "forward" entries: norms (offset,
@@ -503,6 +508,9 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
                         "them for grouped-query attention only");
     if (!d->shared_ungated && !d->shared_plain && strcmp(shared, "gated") != 0 && strcmp(shared, "none") != 0)
         return fwd_unknown(p, FWD_SHARED, shared, "gated, ungated, plain, none", err);
+    if ((rc = fwd_str(p, FWD_SHARED_MODULE, d->shared_ungated ? "shared_experts" : "shared_expert", d->shared_mod,
+                      sizeof d->shared_mod, err)))
+        return rc;
     d->prop = strcmp(c->rope_type, "proportional") == 0;
     if (d->prop && (d->head_dim % 2 || d->head_dim > 2 * ROPE_MAX_PAIRS))
         return ck_err_set(err, CK_EUSAGE, c->path, "head_dim", CK_NO_OFFSET, "proportional rotary turns every pair "
@@ -518,8 +526,8 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         return ck_err_set(err, CK_EUSAGE, c->path, "rope_parameters.sliding_attention.rope_type", CK_NO_OFFSET,
                           "rope_type \"%s\" of the sliding layers is not computed by this version (default and "
                           "linear)", c->rope_type_local);
-    const cfg_field *rs = config_field(c, "routed_scaling_factor");
-    d->rscale = rs && rs->kind == CFG_NUMBER ? rs->num : 1.0;
+    if ((rc = fwd_field_or(p, FWD_ROUTED_SCALE, "routed_scaling_factor", 1.0, &d->rscale, err)))
+        return rc;
     d->index_topk = cfg_int(c, "index_topk", 0);
     char refuse[512];
     if ((rc = fwd_str(p, FWD_REFUSE, "", refuse, sizeof refuse, err)))
@@ -1046,7 +1054,7 @@ static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R
                          size_t T, float *x, ck_err *err)
 {
     char ngu[160], nd[160], ng[160];
-    const char *mod = d->shared_ungated ? "shared_experts" : "shared_expert"; /* DeepSeek's, GLM's: ungated */
+    const char *mod = d->shared_mod; /* DeepSeek's, GLM's shared_experts: ungated */
     int ungated = d->shared_ungated || d->shared_plain;
     snprintf(ngu, sizeof ngu, "layers.%lld%s%s.%s.gate_up_proj.weight", (long long)l, MOE_DOT(d), d->moe, mod);
     snprintf(nd, sizeof nd, "layers.%lld%s%s.%s.down_proj.weight", (long long)l, MOE_DOT(d), d->moe, mod);

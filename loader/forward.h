@@ -44,6 +44,8 @@ typedef struct {
                               * the topk_group groups whose best expert scores highest */
     int shared_ungated;      /* shared experts under MOE.shared_experts, added as they are (DeepSeek, GLM) */
     int shared_plain;        /* one shared expert under MOE.shared_expert without a gate (Llama 4) */
+    char shared_mod[48];     /* the shared experts' module under MOE (shared_experts, shared_expert,
+                              * Hunyuan's shared_mlp) */
     int router_input;        /* top-k of the logits, each expert's input times the sigmoid of its
                               * logit (Llama 4) */
     int qk_l2;               /* q and k heads RMS-normed without a weight after the rotary, on the

@@ -1398,6 +1398,7 @@ const char *rules_forward_name(int which)
                                                  "rotary_dim", "correction_bias", "post_attn_norm", "pre_mlp_norm",
                                                  "post_mlp_norm", "sliding_rope", "deltanet_layout", "refuse",
                                                  "head_dim", "kv_heads", "v_norm", "kv_source", "experts_beside",
-                                                 "per_layer_input", "layer_scalar"};
+                                                 "per_layer_input", "layer_scalar", "routed_scale",
+                                                 "shared_module"};
     return which >= 0 && which < FWD_COUNT ? names[which] : "?";
 }

@@ -294,6 +294,10 @@ typedef enum {
                           * 0: none) */
     FWD_LAYER_SCALAR,    /* the parameter under each layer the layer's output is multiplied by
                           * ("layer_scalar"; "": none) */
+    FWD_ROUTED_SCALE,    /* the config field scaling the routed experts' weights
+                          * ("routed_scaling_factor", the default; Hunyuan's router_scaling_factor) */
+    FWD_SHARED_MODULE,   /* the shared experts' module under "moe" (default: "shared_experts" where
+                          * "shared" is "ungated", else "shared_expert"; Hunyuan's "shared_mlp") */
     FWD_COUNT
 } rules_fwd;
 
