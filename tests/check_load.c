@@ -445,6 +445,7 @@ START_TEST(test_check_cli_reference)
                                  "real/tiny-ernie4_5", "real/tiny-smollm3", "real/tiny-seed-oss", "moe/tiny-exaone-moe",
                                  "oracle/variants/exaone-moe-mtp", "moe/tiny-olmoe", "oracle/variants/exaone-moe-fused-experts",
                                  "oracle/variants/olmoe-fused-experts", "real/tiny-glm4-moe-lite",
+                                 "moe/tiny-hy-v3", "oracle/variants/hy-v3-mtp",
                                  "moe/tiny-gemma4-moe", "oracle/variants/gemma4-moe-global-head-dim",
                                  "oracle/variants/gemma4-moe-per-expert", "moe/tiny-gemma4-moe-fp8-dynamic",
                                  "real/tiny-glm4v-moe", "real/tiny-glm4v"};
@@ -711,6 +712,31 @@ START_TEST(test_check_cli_reference)
         ck_assert_msg(strstr(out, gm[g].want) != NULL, "%s: %s", gm[g].entry, out);
         if (g >= 2)
             ck_assert_ptr_nonnull(strstr(out, "reference.logits): relative error"));
+        free(out);
+        free(edited);
+        cJSON_Delete(j);
+        free(text);
+    }
+    /* Hunyuan 3's entries: the scale's config field and the shared experts' module each change the
+     * logits (dropping one fails transformers' reference); a module name that is not one is refused */
+    static const struct { const char *entry, *value, *want; int rc; } hy[] = {
+        {"routed_scale", NULL, "relative error 0.598 unsharded", 1},
+        {"shared_module", NULL, "relative error 0.524 unsharded", 1},
+        {"shared_module", "\"shared mlp\"", "'forward.shared_module': must be a module's name", 2}};
+    for (unsigned g = 0; g < sizeof hy / sizeof *hy; g++) {
+        size_t len;
+        char *text = (char *)tu_read_file("rules/builtin/hy_v3.json", &len), path[600];
+        ck_assert_ptr_nonnull(text);
+        cJSON *j = cJSON_ParseWithLength(text, len), *fw = cJSON_GetObjectItem(j, "forward");
+        if (hy[g].value)
+            cJSON_ReplaceItemInObject(fw, hy[g].entry, cJSON_CreateString(hy[g].value));
+        else
+            cJSON_DeleteItemFromObject(fw, hy[g].entry);
+        char *edited = cJSON_Print(j);
+        snprintf(path, sizeof path, "%s/h%u.json", tmp, g);
+        tu_write_file(path, edited);
+        out = tu_cli(hy[g].rc, NULL, "check fixtures/moe/tiny-hy-v3 --rules %s", path);
+        ck_assert_msg(strstr(out, hy[g].want) != NULL, "%s: %s", hy[g].entry, out);
         free(out);
         free(edited);
         cJSON_Delete(j);
