@@ -221,7 +221,8 @@ static int fwd_str(const plan *p, int which, const char *dflt, char *buf, size_t
     int module = which == FWD_POST_ATTN_NORM || which == FWD_PRE_MLP_NORM || which == FWD_POST_MLP_NORM ||
                  which == FWD_MOE || which == FWD_GATE || which == FWD_ATTN_MODULE || which == FWD_MLP_IN ||
                  which == FWD_MLP_OUT || which == FWD_MLP_MODULE || which == FWD_EMBEDDING ||
-                 which == FWD_CORR_BIAS || which == FWD_LAYER_SCALAR || which == FWD_SHARED_MODULE;
+                 which == FWD_CORR_BIAS || which == FWD_LAYER_SCALAR || which == FWD_SHARED_MODULE ||
+                 which == FWD_ATTN_GATE;
     int ok = v.slen < size;
     for (size_t i = 0; i < v.slen && ok && module; i++)
         ok = isalnum((unsigned char)v.s[i]) || v.s[i] == '_' || v.s[i] == '.';
@@ -494,10 +495,18 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     if (d->mla && (d->window || d->attn_softcap > 0 || d->attn_scale > 0))
         return fwd_fail(p, FWD_ATTENTION, CK_EUSAGE, err, "latent attention with a sliding window, soft cap or "
                         "scale", "", "these for grouped-query attention only");
-    if ((d->sandwich || d->parallel || d->post || d->plain_mlp) && (d->mla || (d->experts && !d->experts_beside)))
+    if ((d->sandwich || d->parallel || d->post || d->plain_mlp) && d->mla)
         return fwd_fail(p, d->plain_mlp ? FWD_MLP : FWD_BLOCK, CK_EUSAGE, err,
-                        "sandwich or post norms, a parallel block or a plain MLP with latent attention or experts",
-                        "", "them for dense grouped-query decoders only");
+                        "sandwich or post norms, a parallel block or a plain MLP with latent attention", "",
+                        "them for grouped-query attention only");
+    if ((d->parallel || d->plain_mlp) && d->experts && !d->experts_beside)
+        return fwd_fail(p, d->plain_mlp ? FWD_MLP : FWD_BLOCK, CK_EUSAGE, err, "a parallel block or a plain MLP "
+                        "with experts", "", "them for dense decoders only");
+    if ((rc = fwd_str(p, FWD_ATTN_GATE, "", d->gate_mod, sizeof d->gate_mod, err)))
+        return rc;
+    if (d->gate_mod[0] && (d->mla || d->deltanet))
+        return fwd_fail(p, FWD_ATTN_GATE, CK_EUSAGE, err, "an attention gate module with latent attention or a "
+                        "gated DeltaNet", "", "it for grouped-query attention only");
     if ((d->kv_share || d->ple || d->per_layer_dims) && (d->mla || d->deltanet || d->qk_whole))
         return fwd_fail(p, d->kv_share ? FWD_KV_SOURCE : d->ple ? FWD_PER_LAYER_INPUT : FWD_HEAD_DIM, CK_EUSAGE, err,
                         "shared keys and values, per-layer inputs or head dims with latent attention, a gated "
@@ -1679,7 +1688,8 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     float *q = fmalloc(d, Tz * hq * hd * sizeof *q);
     float *k = fmalloc(d, Tz * hkv * hd * sizeof *k), *v = fmalloc(d, Tz * hkv * hd * sizeof *v);
     float *o = fmalloc(d, Tz * hq * hd * sizeof *o), *gu = fmalloc(d, Tz * 2 * Il * sizeof *gu);
-    float *gate = d->attn_gate ? fmalloc(d, Tz * hq * hd * sizeof *gate) : NULL;
+    int gated = d->attn_gate || d->gate_mod[0]; /* the attention's output times sigmoid(gate) */
+    float *gate = gated ? fmalloc(d, Tz * hq * hd * sizeof *gate) : NULL;
     for (int r = 0; r < tp; r++) /* the floats of the last layer's compact matrices are free again */
         rank_scratch_reset(R[r]);
     float *one = d->qk_l2 || d->v_norm ? fmalloc(d, hd * sizeof *one) : NULL; /* weightless norms (Llama 4's
@@ -1700,7 +1710,9 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     snprintf(aqn, sizeof aqn, "layers.%%lld.%s.q_norm.weight", d->attn_mod);
     snprintf(akn, sizeof akn, "layers.%%lld.%s.k_norm.weight", d->attn_mod);
     snprintf(asn, sizeof asn, "layers.%%lld.%s.sinks", d->attn_mod);
-    if (!h || !a || !q || !k || !v || !o || !gu || !act || !parts || (own && !blk) || (d->attn_gate && !gate) ||
+    char agw[128]; /* AFMoE: the attention's own gate, column-parallel by heads */
+    snprintf(agw, sizeof agw, "layers.%%lld.%s.%s.weight", d->attn_mod, d->gate_mod);
+    if (!h || !a || !q || !k || !v || !o || !gu || !act || !parts || (own && !blk) || (gated && !gate) ||
         ((d->qk_l2 || d->v_norm) && !one)) {
         rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         goto done;
@@ -1890,7 +1902,16 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
             fp->n[slot] = kvn;
         }
         op_attention(d, q, k, v, Tz, hq, hkv, hd, &ao, o);
-        for (size_t i = 0; d->attn_gate && i < Tz * hq * hd; i++) /* Qwen3-Next: times sigmoid(gate) */
+        if (d->gate_mod[0]) { /* AFMoE: this rank's heads of gate_proj(h) */
+            const load_param *wg = Wp(R[r], p, agw, l, 1, hq * hd * H, err);
+            if (!wg || err->code) {
+                rc = err->code;
+                goto done;
+            }
+            if ((rc = op_linear_lp(d, R[r], h, Tz, H, wg, 0, hq * hd, NULL, gate, 0, err)) != CK_OK)
+                goto done;
+        }
+        for (size_t i = 0; gated && i < Tz * hq * hd; i++) /* Qwen3-Next, AFMoE: times sigmoid(gate) */
             o[i] = (float)(o[i] * sigmoid(gate[i]));
         if ((rc = op_linear_lp(d, R[r], o, Tz, hq * hd, wo, 0, H, bo, parts + (size_t)r * Tz * H, 0, err)) != CK_OK)
             goto done;

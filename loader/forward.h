@@ -56,6 +56,8 @@ typedef struct {
                               * intermediate_size elsewhere) */
     int deltanet;            /* Qwen3-Next (attention "gated_deltanet"): layers holding linear_attn run
                               * the gated DeltaNet; the others a gated attention (attn_gate) */
+    char gate_mod[48];       /* the attention's own gate module (AFMoE's gate_proj): its sigmoid times the
+                              * attention's output, as attn_gate's; "" none */
     int attn_gate;           /* q_proj carries a gate beside each query head: the attention's output
                               * times its sigmoid before o_proj (Qwen3-Next) */
     int64_t lin_kh, lin_vh, lin_kd, lin_vd, lin_conv; /* the DeltaNet's key and value heads, their

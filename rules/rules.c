@@ -1399,6 +1399,6 @@ const char *rules_forward_name(int which)
                                                  "post_mlp_norm", "sliding_rope", "deltanet_layout", "refuse",
                                                  "head_dim", "kv_heads", "v_norm", "kv_source", "experts_beside",
                                                  "per_layer_input", "layer_scalar", "routed_scale",
-                                                 "shared_module"};
+                                                 "shared_module", "attn_gate"};
     return which >= 0 && which < FWD_COUNT ? names[which] : "?";
 }

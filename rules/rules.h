@@ -298,6 +298,8 @@ typedef enum {
                           * ("routed_scaling_factor", the default; Hunyuan's router_scaling_factor) */
     FWD_SHARED_MODULE,   /* the shared experts' module under "moe" (default: "shared_experts" where
                           * "shared" is "ungated", else "shared_expert"; Hunyuan's "shared_mlp") */
+    FWD_ATTN_GATE,       /* the module under the attention whose sigmoid gates the attention's output
+                          * before o_proj, column-parallel by heads (AFMoE's "gate_proj"; "": none) */
     FWD_COUNT
 } rules_fwd;
 
