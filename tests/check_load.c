@@ -445,7 +445,8 @@ START_TEST(test_check_cli_reference)
                                  "real/tiny-ernie4_5", "real/tiny-smollm3", "real/tiny-seed-oss", "moe/tiny-exaone-moe",
                                  "oracle/variants/exaone-moe-mtp", "moe/tiny-olmoe", "oracle/variants/exaone-moe-fused-experts",
                                  "oracle/variants/olmoe-fused-experts", "real/tiny-glm4-moe-lite",
-                                 "moe/tiny-hy-v3", "oracle/variants/hy-v3-mtp",
+                                 "moe/tiny-hy-v3", "oracle/variants/hy-v3-mtp", "moe/tiny-afmoe",
+                                 "oracle/variants/afmoe-fused-experts",
                                  "moe/tiny-gemma4-moe", "oracle/variants/gemma4-moe-global-head-dim",
                                  "oracle/variants/gemma4-moe-per-expert", "moe/tiny-gemma4-moe-fp8-dynamic",
                                  "real/tiny-glm4v-moe", "real/tiny-glm4v"};
@@ -717,26 +718,38 @@ START_TEST(test_check_cli_reference)
         cJSON_Delete(j);
         free(text);
     }
-    /* Hunyuan 3's entries: the scale's config field and the shared experts' module each change the
-     * logits (dropping one fails transformers' reference); a module name that is not one is refused */
-    static const struct { const char *entry, *value, *want; int rc; } hy[] = {
-        {"routed_scale", NULL, "relative error 0.598 unsharded", 1},
-        {"shared_module", NULL, "relative error 0.524 unsharded", 1},
-        {"shared_module", "\"shared mlp\"", "'forward.shared_module': must be a module's name", 2}};
+    /* Hunyuan 3's and AFMoE's entries: the scale's config field, the shared experts' module, the
+     * attention's own gate, muP's embedding scale and the sandwich norms around the experts each
+     * change the logits (dropping one fails transformers' reference); a module name that is not one,
+     * or an attention gate beside latent attention, is refused */
+    static const struct { const char *rules, *dir, *entry, *value, *want; int rc; } hy[] = {
+        {"hy_v3", "moe/tiny-hy-v3", "routed_scale", NULL, "relative error 0.598 unsharded", 1},
+        {"hy_v3", "moe/tiny-hy-v3", "shared_module", NULL, "relative error 0.524 unsharded", 1},
+        {"hy_v3", "moe/tiny-hy-v3", "shared_module", "\"shared mlp\"", "'forward.shared_module': must be a module's name", 2},
+        {"afmoe", "moe/tiny-afmoe", "attn_gate", NULL, "relative error 0.74 unsharded", 1},
+        {"afmoe", "moe/tiny-afmoe", "embed_scale", NULL, "relative error 1.07 unsharded", 1},
+        {"afmoe", "moe/tiny-afmoe", "block", "\"pre\"", "reference.logits): relative error", 1},
+        {"deepseek_v3", "oracle/variants/deepseek-v3-noaux-tc", "attn_gate", "\"gate_proj\"",
+         "an attention gate module with latent attention or a gated DeltaNet", 2}};
     for (unsigned g = 0; g < sizeof hy / sizeof *hy; g++) {
         size_t len;
-        char *text = (char *)tu_read_file("rules/builtin/hy_v3.json", &len), path[600];
+        char rpath[200], *text, path[600];
+        snprintf(rpath, sizeof rpath, "rules/builtin/%s.json", hy[g].rules);
+        text = (char *)tu_read_file(rpath, &len);
         ck_assert_ptr_nonnull(text);
         cJSON *j = cJSON_ParseWithLength(text, len), *fw = cJSON_GetObjectItem(j, "forward");
-        if (hy[g].value)
+        if (hy[g].value && cJSON_GetObjectItem(fw, hy[g].entry))
             cJSON_ReplaceItemInObject(fw, hy[g].entry, cJSON_CreateString(hy[g].value));
+        else if (hy[g].value)
+            cJSON_AddStringToObject(fw, hy[g].entry, hy[g].value);
         else
             cJSON_DeleteItemFromObject(fw, hy[g].entry);
         char *edited = cJSON_Print(j);
         snprintf(path, sizeof path, "%s/h%u.json", tmp, g);
         tu_write_file(path, edited);
-        out = tu_cli(hy[g].rc, NULL, "check fixtures/moe/tiny-hy-v3 --rules %s", path);
-        ck_assert_msg(strstr(out, hy[g].want) != NULL, "%s: %s", hy[g].entry, out);
+        out = tu_cli(hy[g].rc, NULL, "check fixtures/%s --rules %s", hy[g].dir, path);
+        ck_assert_msg(strstr(out, hy[g].want) != NULL && (hy[g].rc != 1 || strstr(out, "FAIL: these weights")),
+                      "%s %s: %s", hy[g].rules, hy[g].entry, out);
         free(out);
         free(edited);
         cJSON_Delete(j);
