@@ -222,7 +222,7 @@ static int fwd_str(const plan *p, int which, const char *dflt, char *buf, size_t
                  which == FWD_MOE || which == FWD_GATE || which == FWD_ATTN_MODULE || which == FWD_MLP_IN ||
                  which == FWD_MLP_OUT || which == FWD_MLP_MODULE || which == FWD_EMBEDDING ||
                  which == FWD_CORR_BIAS || which == FWD_LAYER_SCALAR || which == FWD_SHARED_MODULE ||
-                 which == FWD_ATTN_GATE;
+                 which == FWD_ATTN_GATE || which == FWD_SINKS;
     int ok = v.slen < size;
     for (size_t i = 0; i < v.slen && ok && module; i++)
         ok = isalnum((unsigned char)v.s[i]) || v.s[i] == '_' || v.s[i] == '.';
@@ -444,7 +444,7 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     d->v_norm = vn != 0;
     d->experts_beside = beside != 0;
     d->kv_share = r->forward[FWD_KV_SOURCE] != NULL;
-    d->per_layer_dims = r->forward[FWD_HEAD_DIM] || r->forward[FWD_KV_HEADS];
+    d->per_layer_dims = r->forward[FWD_HEAD_DIM] || r->forward[FWD_KV_HEADS] || r->forward[FWD_V_HEAD_DIM];
     if (d->ple < 0)
         return fwd_fail(p, FWD_PER_LAYER_INPUT, CK_EUSAGE, err, "must not be negative", "", NULL);
     d->renorm = renorm != 0;
@@ -502,8 +502,15 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     if ((d->parallel || d->plain_mlp) && d->experts && !d->experts_beside)
         return fwd_fail(p, d->plain_mlp ? FWD_MLP : FWD_BLOCK, CK_EUSAGE, err, "a parallel block or a plain MLP "
                         "with experts", "", "them for dense decoders only");
-    if ((rc = fwd_str(p, FWD_ATTN_GATE, "", d->gate_mod, sizeof d->gate_mod, err)))
+    if ((rc = fwd_str(p, FWD_ATTN_GATE, "", d->gate_mod, sizeof d->gate_mod, err)) ||
+        (rc = fwd_str(p, FWD_SINKS, "sinks", d->sinks, sizeof d->sinks, err)) ||
+        (rc = fwd_field(p, FWD_V_SCALE, 1.0, &d->v_scale, err)) ||
+        (rc = fwd_field(p, FWD_SLIDING_THETA, 0.0, &d->slide_theta, err)))
         return rc;
+    d->v_dims = r->forward[FWD_V_HEAD_DIM] != NULL;
+    if (d->v_dims && (d->mla || d->deltanet || d->kv_share))
+        return fwd_fail(p, FWD_V_HEAD_DIM, CK_EUSAGE, err, "value heads of their own width with latent attention, "
+                        "a gated DeltaNet or shared keys and values", "", "them for grouped-query attention only");
     if (d->gate_mod[0] && (d->mla || d->deltanet))
         return fwd_fail(p, FWD_ATTN_GATE, CK_EUSAGE, err, "an attention gate module with latent attention or a "
                         "gated DeltaNet", "", "it for grouped-query attention only");
@@ -1659,12 +1666,18 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
 {
     int tp = p->layout.tp;
     int64_t hd_l = d->head_dim, kv_l = d->kv_heads, src = -1; /* Gemma 4: the layer's own, and whose K/V it reads */
+    int64_t vd_l = -1; /* MiMo-V2-Flash: value heads of their own width (-1: the layer's head_dim) */
     if (d->per_layer_dims || d->kv_share) {
         int prc;
         if ((prc = fwd_layer_int(p, FWD_HEAD_DIM, l, d->head_dim, &hd_l, err)) ||
             (prc = fwd_layer_int(p, FWD_KV_HEADS, l, d->kv_heads, &kv_l, err)) ||
-            (prc = fwd_layer_int(p, FWD_KV_SOURCE, l, -1, &src, err)))
+            (prc = fwd_layer_int(p, FWD_KV_SOURCE, l, -1, &src, err)) ||
+            (d->v_dims && (prc = fwd_layer_int(p, FWD_V_HEAD_DIM, l, hd_l, &vd_l, err))))
             return prc;
+        if (d->v_dims && (vd_l < 1 || vd_l > 2 * ROPE_MAX_PAIRS))
+            return ck_err_set(err, CK_EUSAGE, p->cfg->path, "v_head_dim", CK_NO_OFFSET, "layer %lld: value heads "
+                              "%lld wide (rules %s's forward v_head_dim for this config.json): check computes 1 to "
+                              "%d", (long long)l, (long long)vd_l, p->rules->name, 2 * ROPE_MAX_PAIRS);
         if (hd_l < 2 || hd_l % 2 || hd_l > 2 * ROPE_MAX_PAIRS || kv_l < 1 || src >= l)
             return ck_err_set(err, CK_EUSAGE, p->cfg->path, "head_dim", CK_NO_OFFSET, "layer %lld: head_dim %lld, "
                               "%lld key-value heads, keys and values from layer %lld (what rules %s's forward "
@@ -1678,18 +1691,20 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
                               "the keys and values of layer %lld, which a whole pass hands on: check it in one "
                               "process (no mpirun), not layer by layer", (long long)l, (long long)src);
     }
-    size_t H = (size_t)d->hidden, hd = (size_t)hd_l, Tz = (size_t)T;
+    size_t H = (size_t)d->hidden, hd = (size_t)hd_l, Tz = (size_t)T, vd = vd_l > 0 ? (size_t)vd_l : hd;
+    size_t D = vd > hd ? vd : hd; /* the width the attention runs at: q, k and v zero-padded to it */
     size_t hq = (size_t)(d->heads / tp), hkv = (size_t)(kv_l >= tp ? kv_l / tp : 1);
     size_t Il = (size_t)((d->inter > d->mlp_inter ? d->inter : d->mlp_inter) / tp), Ilw = mlp_rows(p, d, R, l);
     Il = Ilw > Il ? Ilw : Il;
     /* Qwen3-Next: a gate beside each query head; a layer reading another's keys and values: q alone */
-    size_t qkv = src >= 0 ? hq * hd : (hq * (d->attn_gate ? 2 : 1) + 2 * hkv) * hd;
+    size_t qkv = src >= 0 ? hq * hd : (hq * (d->attn_gate ? 2 : 1) + hkv) * hd + hkv * vd;
     float *h = fmalloc(d, Tz * H * sizeof *h), *a = fmalloc(d, (size_t)tp * Tz * qkv * sizeof *a);
     float *q = fmalloc(d, Tz * hq * hd * sizeof *q);
-    float *k = fmalloc(d, Tz * hkv * hd * sizeof *k), *v = fmalloc(d, Tz * hkv * hd * sizeof *v);
-    float *o = fmalloc(d, Tz * hq * hd * sizeof *o), *gu = fmalloc(d, Tz * 2 * Il * sizeof *gu);
+    float *k = fmalloc(d, Tz * hkv * hd * sizeof *k), *v = fmalloc(d, Tz * hkv * vd * sizeof *v);
+    float *o = fmalloc(d, Tz * hq * vd * sizeof *o), *gu = fmalloc(d, Tz * 2 * Il * sizeof *gu);
     int gated = d->attn_gate || d->gate_mod[0]; /* the attention's output times sigmoid(gate) */
-    float *gate = gated ? fmalloc(d, Tz * hq * hd * sizeof *gate) : NULL;
+    float *gate = gated ? fmalloc(d, Tz * hq * vd * sizeof *gate) : NULL;
+    float *pad = D != hd || D != vd ? fmalloc(d, Tz * (hq + 2 * hkv + hq) * D * sizeof *pad) : NULL; /* q, k, v, o at D */
     for (int r = 0; r < tp; r++) /* the floats of the last layer's compact matrices are free again */
         rank_scratch_reset(R[r]);
     float *one = d->qk_l2 || d->v_norm ? fmalloc(d, hd * sizeof *one) : NULL; /* weightless norms (Llama 4's
@@ -1709,10 +1724,11 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     snprintf(ao_b, sizeof ao_b, "layers.%%lld.%s.o_proj.bias", d->attn_mod);
     snprintf(aqn, sizeof aqn, "layers.%%lld.%s.q_norm.weight", d->attn_mod);
     snprintf(akn, sizeof akn, "layers.%%lld.%s.k_norm.weight", d->attn_mod);
-    snprintf(asn, sizeof asn, "layers.%%lld.%s.sinks", d->attn_mod);
+    snprintf(asn, sizeof asn, "layers.%%lld.%s.%s", d->attn_mod, d->sinks);
     char agw[128]; /* AFMoE: the attention's own gate, column-parallel by heads */
     snprintf(agw, sizeof agw, "layers.%%lld.%s.%s.weight", d->attn_mod, d->gate_mod);
     if (!h || !a || !q || !k || !v || !o || !gu || !act || !parts || (own && !blk) || (gated && !gate) ||
+        ((D != hd || D != vd) && !pad) ||
         ((d->qk_l2 || d->v_norm) && !one)) {
         rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         goto done;
@@ -1741,14 +1757,19 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
                         d->temp_floor - 1);
         goto done;
     }
-    if (ao.window && (p->cfg->has_rope_local || d->slide_plain)) { /* Gemma 3: the sliding layers' own
-                                                                    * rotary; OLMo 3: plain rotary */
+    if (ao.window && (p->cfg->has_rope_local || d->slide_plain || d->slide_theta > 0)) { /* Gemma 3: the sliding
+                                                        * layers' own rotary; OLMo 3: plain rotary; MiMo-V2-Flash:
+                                                        * plain rotary at swa_rope_theta */
         ck_config lc = *p->cfg;
-        if (p->cfg->has_rope_local) {
+        if (d->slide_theta > 0) {
+            lc.rope_theta = d->slide_theta;
+            lc.rope_factor = 1;
+        } else if (p->cfg->has_rope_local) {
             lc.rope_theta = lc.rope_theta_local;
             lc.rope_factor = lc.rope_factor_local;
         }
-        snprintf(lc.rope_type, sizeof lc.rope_type, "%s", p->cfg->has_rope_local ? lc.rope_type_local : "default");
+        snprintf(lc.rope_type, sizeof lc.rope_type, "%s", p->cfg->has_rope_local && d->slide_theta <= 0 ?
+                 lc.rope_type_local : "default");
         rope_freqs(&lc, rot, d->max_len, inv, &af, &smul);
     } else if (d->prop) { /* Gemma 4's full attention: the first partial_rotary_factor of the pairs turn by
                            * theta^(-2i / head_dim) (over factor), the others not */
@@ -1798,7 +1819,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     for (int r = 0; !d->mla && !linear && r < tp; r++) {
         if (!rank_here(d, r))
             continue;
-        const load_param *wo = Wp(R[r], p, ao_w, l, 1, H * hq * hd, err);
+        const load_param *wo = Wp(R[r], p, ao_w, l, 1, H * hq * vd, err);
         /* a row-parallel o_proj's bias is whole on every rank and added once (vLLM: by rank 0) */
         const float *bo = r == 0 ? W(R[r], p, ao_b, l, 0, H, err) : NULL;
         ao.sinks = W(R[r], p, asn, l, 0, hq, err); /* gpt-oss: this rank's heads' sink logits */
@@ -1819,7 +1840,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
             if (src >= 0)
                 continue; /* keys and values of an earlier layer (below) */
             memcpy(k + t * hkv * hd, ar + t * qkv + qw, hkv * hd * sizeof *k);
-            memcpy(v + t * hkv * hd, ar + t * qkv + qw + hkv * hd, hkv * hd * sizeof *v);
+            memcpy(v + t * hkv * vd, ar + t * qkv + qw + hkv * hd, hkv * vd * sizeof *v);
         }
         /* Qwen3: RMSNorm over each head of q and k before the rotation, one weight for all heads */
         char qname[96];
@@ -1867,7 +1888,9 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
                 op_rmsnorm(d, k, Tz * hkv, hd, one, (float)d->eps, k);
         }
         if (d->v_norm && own_k) /* Gemma 4: each value head RMS-normed, no weight */
-            op_rmsnorm(d, v, Tz * hkv, hd, one, (float)d->eps, v);
+            op_rmsnorm(d, v, Tz * hkv, vd, one, (float)d->eps, v);
+        for (size_t i = 0; d->v_scale != 1 && own_k && i < Tz * hkv * vd; i++) /* MiMo-V2-Flash's value scale */
+            v[i] = (float)(v[i] * d->v_scale);
         struct fwd_pass *fp = d->pass;
         size_t kvn = Tz * hkv * hd, slot = (size_t)(src >= 0 ? src : l) * (size_t)tp + (size_t)r;
         if (src >= 0) { /* Gemma 4's KV sharing: the earlier layer's keys and values, as it used them */
@@ -1901,19 +1924,36 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
             memcpy(fp->v[slot], v, kvn * sizeof *v);
             fp->n[slot] = kvn;
         }
-        op_attention(d, q, k, v, Tz, hq, hkv, hd, &ao, o);
+        if (pad) { /* values of another width than queries and keys: each head zero-padded to D, the
+                    * scores still over the queries' width, the output cut back to the values' */
+            float *pq = pad, *pk = pq + Tz * hq * D, *pv = pk + Tz * hkv * D, *pout = pv + Tz * hkv * D;
+            memset(pad, 0, Tz * (2 * hq + 2 * hkv) * D * sizeof *pad);
+            for (size_t j = 0; j < Tz * hq; j++)
+                memcpy(pq + j * D, q + j * hd, hd * sizeof *q);
+            for (size_t j = 0; j < Tz * hkv; j++) {
+                memcpy(pk + j * D, k + j * hd, hd * sizeof *k);
+                memcpy(pv + j * D, v + j * vd, vd * sizeof *v);
+            }
+            fwd_attn_opts pao = ao;
+            if (pao.scale == 0)
+                pao.scale = 1.0 / sqrt((double)hd);
+            op_attention(d, pq, pk, pv, Tz, hq, hkv, D, &pao, pout);
+            for (size_t j = 0; j < Tz * hq; j++)
+                memcpy(o + j * vd, pout + j * D, vd * sizeof *o);
+        } else
+            op_attention(d, q, k, v, Tz, hq, hkv, hd, &ao, o);
         if (d->gate_mod[0]) { /* AFMoE: this rank's heads of gate_proj(h) */
-            const load_param *wg = Wp(R[r], p, agw, l, 1, hq * hd * H, err);
+            const load_param *wg = Wp(R[r], p, agw, l, 1, hq * vd * H, err);
             if (!wg || err->code) {
                 rc = err->code;
                 goto done;
             }
-            if ((rc = op_linear_lp(d, R[r], h, Tz, H, wg, 0, hq * hd, NULL, gate, 0, err)) != CK_OK)
+            if ((rc = op_linear_lp(d, R[r], h, Tz, H, wg, 0, hq * vd, NULL, gate, 0, err)) != CK_OK)
                 goto done;
         }
-        for (size_t i = 0; gated && i < Tz * hq * hd; i++) /* Qwen3-Next, AFMoE: times sigmoid(gate) */
+        for (size_t i = 0; gated && i < Tz * hq * vd; i++) /* Qwen3-Next, AFMoE: times sigmoid(gate) */
             o[i] = (float)(o[i] * sigmoid(gate[i]));
-        if ((rc = op_linear_lp(d, R[r], o, Tz, hq * hd, wo, 0, H, bo, parts + (size_t)r * Tz * H, 0, err)) != CK_OK)
+        if ((rc = op_linear_lp(d, R[r], o, Tz, hq * vd, wo, 0, H, bo, parts + (size_t)r * Tz * H, 0, err)) != CK_OK)
             goto done;
     }
     if ((rc = parts_add(d, parts, tp, Tz * H, sink, err)) != CK_OK)
@@ -1960,6 +2000,7 @@ done:
     ffree(d, one);
     ffree(d, parts);
     ffree(d, gate);
+    ffree(d, pad);
     ffree(d, blk);
     ffree(d, h);
     ffree(d, a);

@@ -121,6 +121,10 @@ typedef struct {
     int gemma_router;        /* router "gemma4" (see experts_beside) */
     int64_t ple;             /* per-layer input width (Gemma 4's per-layer embeddings), 0: none */
     char layer_scalar[32];   /* each layer's output times layers.N.<this>, "" none */
+    char sinks[48];          /* the attention's sink logits, layers.N.ATTN.<this> (gpt-oss's sinks) */
+    double v_scale;          /* the values times this before the attention (MiMo-V2-Flash; 1) */
+    double slide_theta;      /* the sliding layers' rotary base from its own config field (0: none) */
+    int v_dims;              /* the rules give value heads a width of their own (forward.v_head_dim) */
     struct fwd_pass *pass;   /* set for one pass: what layers hand on to later ones (keys and values
                               * a later layer reads, the per-layer inputs) */
 } dense_dims;

@@ -484,6 +484,13 @@ static int key_not_here(const sim *s, int si, const sim_key *k, const sim_param 
     error_line(p, st, kp->param, walk_name(r, k->rule, kp->param, kname + k->seen_off), k->seen_off == 0, k->outside,
                line, sizeof line);
     const char *file = s->ck->shards[k->shard].name;
+    if (r->drops_unknown && r->raises && !k->outside) {
+        findings_add(o, "lint.dropped", SEV_WARNING, file, kname, CK_NO_OFFSET, "%s skips it without a word "
+                     "(it has no parameter of this name and goes on to the next key): these values are never "
+                     "loaded: %s", r->loader, why);
+        out->unexpected++;
+        return 0;
+    }
     if (!r->raises) {
         findings_add(o, "lint.unused", SEV_WARNING, file, kname, CK_NO_OFFSET, "%s warns "
                      "that it was not used (\"Some weights of the model checkpoint at %s were "

@@ -715,7 +715,7 @@ static int parse_loader(rctx *c, const cJSON *root)
                      "loader simulated (name, strip_prefix, error, pp_guard)");
     static const char *const lk[] = {"name", "strip_prefix", "error", "pp_guard", "builds_model",
                                      "raises", "notice", "notice_reason", "classes", "version", "old_names",
-                                     "strict", "outer", "also_strip", "wrapper", NULL};
+                                     "strict", "outer", "also_strip", "wrapper", "drops_unknown", NULL};
     if (check_fields(c, ld, "$.loader", lk) || get_string(c, ld, "$.loader", "name", 1, &r->loader) ||
         get_string(c, ld, "$.loader", "strip_prefix", 0, &r->strip_prefix) ||
         get_string(c, ld, "$.loader", "error", 0, &r->error_format) ||
@@ -867,7 +867,8 @@ static int parse_loader(rctx *c, const cJSON *root)
         return rfail(c, "$.loader", 0, "out of memory");
     return get_bool(c, ld, "$.loader", "pp_guard", 1, &r->pp_guard) ||
            get_bool(c, ld, "$.loader", "builds_model", 1, &r->builds_model) ||
-           get_bool(c, ld, "$.loader", "raises", 1, &r->raises) ? -1 : 0;
+           get_bool(c, ld, "$.loader", "raises", 1, &r->raises) ||
+           get_bool(c, ld, "$.loader", "drops_unknown", 0, &r->drops_unknown) ? -1 : 0;
 }
 
 /* "match": which checkpoints the rules are for (model types, architectures, key patterns, family). 0, or -1 with c->err filled. */
@@ -1399,6 +1400,7 @@ const char *rules_forward_name(int which)
                                                  "post_mlp_norm", "sliding_rope", "deltanet_layout", "refuse",
                                                  "head_dim", "kv_heads", "v_norm", "kv_source", "experts_beside",
                                                  "per_layer_input", "layer_scalar", "routed_scale",
-                                                 "shared_module", "attn_gate"};
+                                                 "shared_module", "attn_gate", "v_head_dim", "v_scale", "sinks",
+                                                 "sliding_theta"};
     return which >= 0 && which < FWD_COUNT ? names[which] : "?";
 }

@@ -300,6 +300,14 @@ typedef enum {
                           * "shared" is "ungated", else "shared_expert"; Hunyuan's "shared_mlp") */
     FWD_ATTN_GATE,       /* the module under the attention whose sigmoid gates the attention's output
                           * before o_proj, column-parallel by heads (AFMoE's "gate_proj"; "": none) */
+    FWD_V_HEAD_DIM,      /* per layer: its value heads' width where it is not the queries' and keys'
+                          * (MiMo-V2-Flash's v_head_dim; default the layer's head_dim) */
+    FWD_V_SCALE,         /* the config field multiplying the values before the attention
+                          * (MiMo-V2-Flash's attention_value_scale; "": none) */
+    FWD_SINKS,           /* the attention's sink logits, a parameter under the attention module
+                          * ("sinks", gpt-oss's; MiMo-V2-Flash's "attention_sink_bias") */
+    FWD_SLIDING_THETA,   /* the config field holding the sliding layers' rotary base (MiMo-V2-Flash's
+                          * swa_rope_theta; "": the sliding layers' own rotary, else the model's) */
     FWD_COUNT
 } rules_fwd;
 
@@ -393,6 +401,8 @@ typedef struct {
                           * track_weights_loading, on unquantized models); NULL when is always */
     char *strict_error;  /* the text, {params} the full names as a Python set; NULL: no check */
     int strict_line;
+    int drops_unknown;   /* 1: a key under strip_prefix the loader has no parameter for is skipped
+                          * without a word (MiMo-V2's load_weights), keys outside it still raise */
     int raises;          /* 0: the loader warns about unused keys and leaves missing parameters
                           * newly initialized instead of raising (transformers) */
     int builds_model;    /* 0: a converter that renames and shards keys without building a model
