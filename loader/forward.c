@@ -508,7 +508,7 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         (rc = fwd_field(p, FWD_SLIDING_THETA, 0.0, &d->slide_theta, err)))
         return rc;
     d->v_dims = r->forward[FWD_V_HEAD_DIM] != NULL;
-    if (d->v_dims && (d->mla || d->deltanet || d->kv_share))
+    if (d->v_dims && (d->mla || d->deltanet || d->attn_gate || d->kv_share))
         return fwd_fail(p, FWD_V_HEAD_DIM, CK_EUSAGE, err, "value heads of their own width with latent attention, "
                         "a gated DeltaNet or shared keys and values", "", "them for grouped-query attention only");
     if (d->gate_mod[0] && (d->mla || d->deltanet))
@@ -1707,8 +1707,8 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     float *pad = D != hd || D != vd ? fmalloc(d, Tz * (hq + 2 * hkv + hq) * D * sizeof *pad) : NULL; /* q, k, v, o at D */
     for (int r = 0; r < tp; r++) /* the floats of the last layer's compact matrices are free again */
         rank_scratch_reset(R[r]);
-    float *one = d->qk_l2 || d->v_norm ? fmalloc(d, hd * sizeof *one) : NULL; /* weightless norms (Llama 4's
-                                                                               * q/k, Gemma 4's v) */
+    float *one = d->qk_l2 || d->v_norm ? fmalloc(d, D * sizeof *one) : NULL; /* weightless norms (Llama 4's
+                                                                              * q/k, Gemma 4's v) */
     float *act = fmalloc(d, Tz * Il * sizeof *act);
     /* sandwich or post norms: each block's output, summed over the ranks, normed before it is added */
     int own = d->sandwich || d->post || d->residual_mult != 1; /* a block's output kept apart before it is added */
@@ -1733,7 +1733,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         goto done;
     }
-    for (size_t i = 0; one && i < hd; i++)
+    for (size_t i = 0; one && i < D; i++)
         one[i] = 1.0f;
     double inv[ROPE_MAX_PAIRS], af, smul; /* d->rot <= 2 * ROPE_MAX_PAIRS (dense_dims_of) */
     size_t rot = d->prop ? hd : (size_t)d->rot; /* Gemma 4: every pair of the layer's head (some still) */

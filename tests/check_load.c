@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "base/thread.h"
@@ -756,6 +757,29 @@ START_TEST(test_check_cli_reference)
         out = tu_cli(hy[g].rc, NULL, "check fixtures/%s --rules %s", hy[g].dir, path);
         ck_assert_msg(strstr(out, hy[g].want) != NULL && (hy[g].rc != 1 || strstr(out, "FAIL: these weights")),
                       "%s %s: %s", hy[g].rules, hy[g].entry, out);
+        free(out);
+        free(edited);
+        cJSON_Delete(j);
+        free(text);
+    }
+    /* a setting vLLM defaults from its config class, which check cannot read from config.json, is
+     * refused rather than computed otherwise */
+    {
+        char sub[700], cfgp[760];
+        snprintf(sub, sizeof sub, "%s/mimo", tmp);
+        ck_assert_int_eq(mkdir(sub, 0755), 0);
+        tu_link_folder("fixtures/moe/tiny-mimo-v2-flash", sub, "config.json");
+        size_t len;
+        char *text = (char *)tu_read_file("fixtures/moe/tiny-mimo-v2-flash/config.json", &len);
+        ck_assert_ptr_nonnull(text);
+        cJSON *j = cJSON_ParseWithLength(text, len);
+        cJSON_DeleteItemFromObject(j, "attention_value_scale");
+        char *edited = cJSON_Print(j);
+        snprintf(cfgp, sizeof cfgp, "%s/config.json", sub);
+        tu_write_file(cfgp, edited);
+        out = tu_cli(2, NULL, "check %s", sub);
+        ck_assert_msg(strstr(out, "config.json gives no attention_value_scale (vLLM takes MiMoV2FlashConfig's 0.707)"),
+                      "%s", out);
         free(out);
         free(edited);
         cJSON_Delete(j);
