@@ -421,6 +421,72 @@ static const cJSON *text_item(const cJSON *tc, const cJSON *root, const char *na
     return x || tc == root ? x : cJSON_GetObjectItemCaseSensitive(root, name);
 }
 
+/* Nemotron-H's hybrid_override_pattern ("M-M*-E", a letter a layer), where config.json gives no
+ * layers_block_type list, as that list (transformers' own reading: M linear_attention, E moe,
+ * * full_attention, - mlp), so that rules read a layer's kind with at(). 0, or -1 out of memory; a
+ * letter of none of those leaves the list out. */
+static int pattern_list(ck_config *cfg);
+
+/* A config without num_hidden_layers whose layers_block_type lists the layers (transformers'
+ * NemotronHConfig writes no count: it derives it from the list) counts them. 0, or -1 out of memory. */
+static int count_from_list(ck_config *cfg)
+{
+    const cfg_field *lf = config_field(cfg, "layers_block_type");
+    if (config_field(cfg, "num_hidden_layers") || !lf || lf->kind != CFG_LIST || lf->n_list < 1)
+        return 0;
+    int n = lf->n_list;
+    cfg_field *v = realloc(cfg->fields, (size_t)(cfg->n_fields + 1) * sizeof *v);
+    if (!v)
+        return -1;
+    cfg->fields = v;
+    cfg_field *fl = &cfg->fields[cfg->n_fields];
+    memset(fl, 0, sizeof *fl);
+    fl->kind = CFG_NUMBER;
+    fl->num = n;
+    if (!(fl->name = strdup("num_hidden_layers")))
+        return -1;
+    cfg->n_fields++;
+    return 0;
+}
+
+static int pattern_list(ck_config *cfg)
+{
+    const cfg_field *pf = config_field(cfg, "hybrid_override_pattern");
+    if (!pf || pf->kind != CFG_STRING || !pf->str || !pf->str[0] || config_field(cfg, "layers_block_type"))
+        return 0;
+    static const char letters[] = "ME*-";
+    static const char *const kinds[] = {"linear_attention", "moe", "full_attention", "mlp"};
+    size_t n = strlen(pf->str);
+    for (size_t i = 0; i < n; i++)
+        if (!strchr(letters, pf->str[i]))
+            return 0;
+    char *pat = strdup(pf->str); /* pf moves with the realloc */
+    cfg_field *v = pat ? realloc(cfg->fields, (size_t)(cfg->n_fields + 1) * sizeof *v) : NULL;
+    if (!v) {
+        free(pat);
+        return -1;
+    }
+    cfg->fields = v;
+    cfg_field *fl = &cfg->fields[cfg->n_fields];
+    memset(fl, 0, sizeof *fl);
+    fl->kind = CFG_LIST;
+    if (!(fl->name = strdup("layers_block_type")) || !(fl->strs = calloc(n, sizeof *fl->strs))) {
+        free(fl->name);
+        free(pat);
+        return -1;
+    }
+    cfg->n_fields++;
+    for (size_t i = 0; i < n; i++) {
+        if (!(fl->strs[i] = strdup(kinds[strchr(letters, pat[i]) - letters]))) {
+            free(pat);
+            return -1;
+        }
+        fl->n_list++;
+    }
+    free(pat);
+    return 0;
+}
+
 /* The members of the text config's rotary objects (rope_parameters, rope_scaling) that are numbers,
  * strings or booleans, as fields rope_parameters.NAME (one level deeper where they are keyed by
  * layer type: rope_parameters.full_attention.rope_theta), so that rules can tell a rotary base given
@@ -776,6 +842,8 @@ int config_load(const char *path, ck_config *cfg, ck_findings *f)
         }
     }
     if (per_layer_lists(cfg, tc, root) != 0)
+        return config_oom(f, path, root, text, cfg);
+    if (pattern_list(cfg) != 0 || count_from_list(cfg) != 0)
         return config_oom(f, path, root, text, cfg);
     static const char *const rope_objs_f[] = {"rope_parameters", "rope_scaling"};
     for (int i = 0; i < 2; i++) {

@@ -1413,7 +1413,10 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
             plan_free(p);
             return err->code ? err->code : CK_EFORMAT;
         }
-    if (lay->ep && r->builds_model && plan_experts(p) == 0)
+    /* vLLM counts the config's experts (num_experts, n_routed_experts, num_local_experts), whatever
+     * layers use them: a hybrid whose config names experts but whose pattern has none (Nemotron-H's
+     * dense releases, n_routed_experts defaulting to 8) still takes --ep */
+    if (lay->ep && r->builds_model && plan_experts(p) == 0 && config_experts(cfg) == 0)
         findings_add(f, "lint.layout_refused", SEV_ERROR, cfg->path ? cfg->path : "config.json", "",
                      UINT64_MAX, "vLLM refuses this layout before any rank starts: ValueError: "
                      "Number of experts in the model must be greater than 0 when expert "
