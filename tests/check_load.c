@@ -785,6 +785,17 @@ START_TEST(test_check_cli_reference)
         cJSON_Delete(j);
         free(text);
     }
+    /* Nemotron-H: its layers' kinds from either config form; lint holds the Mamba2 groups to TP, and
+     * check says it does not compute the mixers rather than compute something else */
+    out = tu_cli(1, NULL, "lint fixtures/oracle/variants/nemotron-h-hub-config --tp 4");
+    ck_assert_msg(strstr(out, "AssertionError: If tensor parallel world size does not divide num_groups, then "
+                              "num_groups must equal 1."), "%s", out);
+    free(out);
+    out = tu_cli(0, NULL, "lint fixtures/real/tiny-nemotron-h --tp 2 --pp 2 --ep");
+    free(out);
+    out = tu_cli(2, NULL, "check fixtures/real/tiny-nemotron-h");
+    ck_assert_msg(strstr(out, "Mamba2 mixers (M layers) and relu2 MLPs are not computed by this version"), "%s", out);
+    free(out);
     /* a loader that skips what it has no parameter for: the renamed tensor is a warning, the strict
      * check's error names what stayed empty */
     out = tu_cli(1, NULL, "lint fixtures/oracle/variants/mimo-v2-flash-sinks-renamed");
