@@ -222,7 +222,7 @@ static int fwd_str(const plan *p, int which, const char *dflt, char *buf, size_t
                  which == FWD_MOE || which == FWD_GATE || which == FWD_ATTN_MODULE || which == FWD_MLP_IN ||
                  which == FWD_MLP_OUT || which == FWD_MLP_MODULE || which == FWD_EMBEDDING ||
                  which == FWD_CORR_BIAS || which == FWD_LAYER_SCALAR || which == FWD_SHARED_MODULE ||
-                 which == FWD_ATTN_GATE || which == FWD_SINKS;
+                 which == FWD_ATTN_GATE || which == FWD_SINKS || which == FWD_INPUT_NORM || which == FWD_FINAL_NORM;
     int ok = v.slen < size;
     for (size_t i = 0; i < v.slen && ok && module; i++)
         ok = isalnum((unsigned char)v.s[i]) || v.s[i] == '_' || v.s[i] == '.';
@@ -300,12 +300,15 @@ static int variant_dims(const plan *p, dense_dims *d, ck_err *err)
     d->norm_off = (double)noff;
     d->sandwich = strcmp(block, "sandwich") == 0;
     d->parallel = strcmp(block, "parallel") == 0;
-    char pa[48], pm[48], po[48]; /* the norms around the attention and the MLP */
-    if ((rc = fwd_str(p, FWD_POST_ATTN_NORM, "post_attention_layernorm", pa, sizeof pa, err)) ||
+    char pa[48], pm[48], po[48], pin[48]; /* the norms around the attention and the MLP */
+    if ((rc = fwd_str(p, FWD_INPUT_NORM, "input_layernorm", pin, sizeof pin, err)) ||
+        (rc = fwd_str(p, FWD_FINAL_NORM, "norm.weight", d->final_norm, sizeof d->final_norm, err)) ||
+        (rc = fwd_str(p, FWD_POST_ATTN_NORM, "post_attention_layernorm", pa, sizeof pa, err)) ||
         (rc = fwd_str(p, FWD_PRE_MLP_NORM, d->sandwich ? "pre_feedforward_layernorm" : "post_attention_layernorm",
                       pm, sizeof pm, err)) ||
         (rc = fwd_str(p, FWD_POST_MLP_NORM, "post_feedforward_layernorm", po, sizeof po, err)))
         return rc;
+    snprintf(d->n_input, sizeof d->n_input, "layers.%%lld.%s.weight", pin);
     snprintf(d->n_post_attn, sizeof d->n_post_attn, "layers.%%lld.%s.weight", pa);
     snprintf(d->n_pre_mlp, sizeof d->n_pre_mlp, "layers.%%lld.%s.weight", pm);
     snprintf(d->n_post_mlp, sizeof d->n_post_mlp, "layers.%%lld.%s.weight", po);
@@ -347,8 +350,10 @@ static int variant_dims(const plan *p, dense_dims *d, ck_err *err)
         d->act = FWD_GELU_TANH;
     else if (strcmp(act, "swigluoai") == 0)
         d->act = FWD_SWIGLUOAI;
+    else if (strcmp(act, "relu2") == 0)
+        d->act = FWD_RELU2;
     else
-        return fwd_unknown(p, FWD_ACT, act, "silu, gelu_pytorch_tanh, swigluoai", err);
+        return fwd_unknown(p, FWD_ACT, act, "silu, gelu_pytorch_tanh, swigluoai, relu2", err);
     if (d->plain_mlp && d->act == FWD_SWIGLUOAI)
         return fwd_fail(p, FWD_ACT, CK_EUSAGE, err, "swigluoai (a gated activation) with a plain MLP", "",
                         "silu or gelu_pytorch_tanh for a plain MLP");
@@ -507,6 +512,17 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         (rc = fwd_field(p, FWD_V_SCALE, 1.0, &d->v_scale, err)) ||
         (rc = fwd_field(p, FWD_SLIDING_THETA, 0.0, &d->slide_theta, err)))
         return rc;
+    d->kinds = r->forward[FWD_LAYER_KIND] != NULL;
+    if (d->kinds && ((rc = fwd_int(p, FWD_SSM_HEADS, 0, &d->ssm_heads, err)) ||
+                     (rc = fwd_int(p, FWD_SSM_HEAD_DIM, 0, &d->ssm_hd, err)) ||
+                     (rc = fwd_int(p, FWD_SSM_GROUPS, 1, &d->ssm_groups, err)) ||
+                     (rc = fwd_int(p, FWD_SSM_STATE, 0, &d->ssm_state, err)) ||
+                     (rc = fwd_int(p, FWD_SSM_CONV, 4, &d->ssm_conv, err))))
+        return rc;
+    if (d->kinds && (d->mla || d->deltanet || d->sandwich || d->parallel || d->post || d->kv_share || d->ple))
+        return fwd_fail(p, FWD_LAYER_KIND, CK_EUSAGE, err, "a mixer per layer with latent attention, a gated "
+                        "DeltaNet, a block other than pre, shared keys and values or per-layer inputs", "",
+                        "one mixer after each layer's input norm for grouped-query attention, MLPs and Mamba2");
     d->v_dims = r->forward[FWD_V_HEAD_DIM] != NULL;
     if (d->v_dims && (d->mla || d->deltanet || d->attn_gate || d->kv_share))
         return fwd_fail(p, FWD_V_HEAD_DIM, CK_EUSAGE, err, "value heads of their own width with latent attention, "
@@ -1596,6 +1612,117 @@ done:
     return rc;
 }
 
+/* A Mamba2 mixer (Nemotron-H's M layers) over h, the layer's normed input, each TP rank's out_proj
+ * partial sums into parts + r * T * H. A rank holds its heads' share of in_proj, [z | x | B | C | dt]
+ * (its groups of B and C where TP divides them, the one group whole where there is one), and of
+ * the causal depthwise conv1d over [x | B | C] (bias added, then SiLU); dt = softplus(dt + dt_bias),
+ * A = -exp(A_log) (the stored values: vLLM's loader takes the exponent as it loads, ckptdoc here),
+ * each head's state s[P][N] from zero: s = exp(dt A) s + dt x B^T, y = s C + D x. y times silu(z),
+ * RMS-normed over groups of I / n_groups channels across every rank (vLLM's all-reduce where one
+ * group spans them), times the norm's weight, then out_proj. */
+static int mamba2_layer(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, const float *h,
+                        size_t T, float *parts, ck_err *err)
+{
+    int tp = p->layout.tp;
+    int64_t NH = d->ssm_heads, P = d->ssm_hd, G = d->ssm_groups, N = d->ssm_state, K = d->ssm_conv;
+    if (NH < 1 || P < 1 || G < 1 || N < 1 || K < 1 || NH % G || NH % tp || (G % tp && G != 1))
+        return ck_err_set(err, CK_EUSAGE, p->rules->path, "forward.ssm_heads", CK_NO_OFFSET, "layer %lld: a Mamba2 "
+                          "mixer of %lld heads of %lld in %lld groups, a state of %lld and a kernel of %lld over TP %d "
+                          "(rules %s's forward ssm_* for this config.json): check computes heads and groups that TP "
+                          "divides (or one group), every size positive", (long long)l, (long long)NH, (long long)P,
+                          (long long)G, (long long)N, (long long)K, tp, p->rules->name);
+    if (d->comm)
+        return ck_err_set(err, CK_EUSAGE, p->rules->path, "forward.layer_kind", CK_NO_OFFSET, "a Mamba2 mixer's "
+                          "gated norm spans every rank's channels: check it in one process (no mpirun)");
+    size_t H = (size_t)d->hidden, nh = (size_t)(NH / tp), hd = (size_t)P, n = (size_t)N, k = (size_t)K;
+    size_t Ir = nh * hd, I = (size_t)NH * hd, gr = G % tp == 0 ? (size_t)(G / tp) : 1, hpg = (size_t)(NH / G);
+    size_t conv = Ir + 2 * gr * n, rows = 2 * Ir + 2 * gr * n + nh, gs = I / (size_t)G;
+    char fin[128], fib[128], fcw[128], fcb[128], fa[128], fd[128], fdt[128], fnw[128], fo[128], fob[128];
+    const char *m = d->attn_mod;
+    snprintf(fin, sizeof fin, "layers.%%lld.%s.in_proj.weight", m);
+    snprintf(fib, sizeof fib, "layers.%%lld.%s.in_proj.bias", m);
+    snprintf(fcw, sizeof fcw, "layers.%%lld.%s.conv1d.weight", m);
+    snprintf(fcb, sizeof fcb, "layers.%%lld.%s.conv1d.bias", m);
+    snprintf(fa, sizeof fa, "layers.%%lld.%s.A", m);
+    snprintf(fd, sizeof fd, "layers.%%lld.%s.D", m);
+    snprintf(fdt, sizeof fdt, "layers.%%lld.%s.dt_bias", m);
+    snprintf(fnw, sizeof fnw, "layers.%%lld.%s.norm.weight", m);
+    snprintf(fo, sizeof fo, "layers.%%lld.%s.out_proj.weight", m);
+    snprintf(fob, sizeof fob, "layers.%%lld.%s.out_proj.bias", m);
+    float *proj = fmalloc(d, T * rows * sizeof *proj), *cv = fmalloc(d, T * conv * sizeof *cv);
+    float *v = fmalloc(d, T * I * sizeof *v), *vr = fmalloc(d, T * Ir * sizeof *vr);
+    double *st = malloc(hd * n * sizeof *st);
+    int rc = proj && cv && v && vr && st ? CK_OK : ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET,
+                                                              "out of memory");
+    for (int r = 0; rc == CK_OK && r < tp; r++) { /* each rank's heads: y times silu(z), into v */
+        const load_param *win = Wp(R[r], p, fin, l, 1, rows * H, err);
+        const float *bin = W(R[r], p, fib, l, 0, rows, err), *wc = W(R[r], p, fcw, l, 1, conv * k, err);
+        const float *bc = W(R[r], p, fcb, l, 0, conv, err), *alog = W(R[r], p, fa, l, 1, nh, err);
+        const float *dd = W(R[r], p, fd, l, 1, nh, err), *dtb = W(R[r], p, fdt, l, 1, nh, err);
+        if (!win || !wc || !alog || !dd || !dtb || err->code ||
+            (rc = op_linear_lp(d, R[r], h, T, H, win, 0, rows, bin, proj, 0, err)) != CK_OK) {
+            rc = err->code;
+            break;
+        }
+        for (size_t t = 0; t < T; t++) /* causal depthwise convolution over [x | B | C], then SiLU */
+            for (size_t c = 0; c < conv; c++) {
+                double a = bc ? bc[c] : 0;
+                for (size_t j = 0; j < k; j++)
+                    if (t + j + 1 >= k)
+                        a += (double)wc[c * k + j] * proj[(t + j + 1 - k) * rows + Ir + c];
+                cv[t * conv + c] = (float)(a * sigmoid(a));
+            }
+        for (size_t hh = 0; hh < nh; hh++) {
+            size_t lg = G % tp == 0 ? (r * nh + hh) / hpg - (size_t)r * gr : 0; /* the head's group on this rank */
+            double A = -exp((double)alog[hh]);
+            memset(st, 0, hd * n * sizeof *st);
+            for (size_t t = 0; t < T; t++) {
+                double raw = (double)proj[t * rows + 2 * Ir + 2 * gr * n + hh] + dtb[hh];
+                double dt = raw > 20 ? raw : log1p(exp(raw)), da = exp(dt * A); /* softplus, torch's threshold */
+                const float *xh = cv + t * conv + hh * hd, *B = cv + t * conv + Ir + lg * n;
+                const float *C = cv + t * conv + Ir + gr * n + lg * n, *z = proj + t * rows + hh * hd;
+                for (size_t q = 0; q < hd; q++) {
+                    double y = 0;
+                    for (size_t j = 0; j < n; j++) {
+                        st[q * n + j] = da * st[q * n + j] + dt * B[j] * xh[q];
+                        y += C[j] * st[q * n + j];
+                    }
+                    y += (double)dd[hh] * xh[q];
+                    v[t * I + (size_t)r * Ir + hh * hd + q] = (float)(y * z[q] * sigmoid(z[q]));
+                }
+            }
+        }
+    }
+    for (size_t t = 0; rc == CK_OK && t < T; t++) /* RMS over each group of I / n_groups channels */
+        for (size_t g0 = 0; g0 < I; g0 += gs) {
+            double ss = 0;
+            for (size_t i = 0; i < gs; i++)
+                ss += (double)v[t * I + g0 + i] * v[t * I + g0 + i];
+            double sc = 1.0 / sqrt(ss / (double)gs + d->eps);
+            for (size_t i = 0; i < gs; i++)
+                v[t * I + g0 + i] = (float)(v[t * I + g0 + i] * sc);
+        }
+    for (int r = 0; rc == CK_OK && r < tp; r++) { /* the norm's weight, then out_proj's partial sums */
+        const float *wn = W(R[r], p, fnw, l, 1, Ir, err);
+        const load_param *wo = Wp(R[r], p, fo, l, 1, H * Ir, err);
+        const float *bo = r == 0 ? W(R[r], p, fob, l, 0, H, err) : NULL;
+        if (!wn || !wo || err->code) {
+            rc = err->code;
+            break;
+        }
+        for (size_t t = 0; t < T; t++)
+            for (size_t i = 0; i < Ir; i++)
+                vr[t * Ir + i] = v[t * I + (size_t)r * Ir + i] * wn[i];
+        rc = op_linear_lp(d, R[r], vr, T, Ir, wo, 0, H, bo, parts + (size_t)r * T * H, 0, err);
+    }
+    free(st);
+    ffree(d, proj);
+    ffree(d, cv);
+    ffree(d, v);
+    ffree(d, vr);
+    return rc;
+}
+
 /* Gemma 4's feed-forward block, routed experts beside the dense MLP: the MLP of h (the stream
  * normed by pre_feedforward_layernorm) normed by post_feedforward_layernorm_1, plus the experts of
  * the stream normed by pre_feedforward_layernorm_2 (routed by the stream itself) normed by
@@ -1691,6 +1818,26 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
                               "the keys and values of layer %lld, which a whole pass hands on: check it in one "
                               "process (no mpirun), not layer by layer", (long long)l, (long long)src);
     }
+    int kind_mamba = 0, kind_attn = 0, kind_mlp = 0; /* Nemotron-H: the layer's one mixer */
+    if (d->kinds) {
+        expr_val kv;
+        int krc = fwd_eval(p, FWD_LAYER_KIND, &l, &kv, err);
+        if (krc != CK_OK)
+            return krc;
+        if (!kv.is_str)
+            return fwd_fail(p, FWD_LAYER_KIND, CK_EFORMAT, err, "must be a string", ", not a number or list", NULL);
+        char kind[24];
+        snprintf(kind, sizeof kind, "%.*s", (int)(kv.slen < 23 ? kv.slen : 23), kv.s);
+        kind_mamba = strcmp(kind, "mamba2") == 0;
+        kind_attn = strcmp(kind, "attention") == 0;
+        kind_mlp = strcmp(kind, "mlp") == 0;
+        if (!kind_mamba && !kind_attn && !kind_mlp) {
+            char what[96];
+            snprintf(what, sizeof what, "layer %lld's kind \"%s\"", (long long)l, kind);
+            return fwd_fail(p, FWD_LAYER_KIND, CK_EUSAGE, err, what, "not computed",
+                            "mamba2, attention and mlp (not yet moe)");
+        }
+    }
     size_t H = (size_t)d->hidden, hd = (size_t)hd_l, Tz = (size_t)T, vd = vd_l > 0 ? (size_t)vd_l : hd;
     size_t D = vd > hd ? vd : hd; /* the width the attention runs at: q, k and v zero-padded to it */
     size_t hq = (size_t)(d->heads / tp), hkv = (size_t)(kv_l >= tp ? kv_l / tp : 1);
@@ -1735,6 +1882,14 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     }
     for (size_t i = 0; one && i < D; i++)
         one[i] = 1.0f;
+    if (kind_mamba) { /* x += the Mamba2 mixer of the normed stream, its ranks' partial sums added */
+        if ((rc = norm_named(p, d, RH(d, R), d->n_input, l, x, Tz, h, err)) == CK_OK &&
+            (rc = mamba2_layer(p, d, R, l, h, Tz, parts, err)) == CK_OK)
+            rc = parts_add(d, parts, tp, Tz * H, x, err);
+        if (rc == CK_OK && after_attn) /* the mixer stands where the attention block does */
+            memcpy(after_attn, x, Tz * H * sizeof *x);
+        goto done;
+    }
     double inv[ROPE_MAX_PAIRS], af, smul; /* d->rot <= 2 * ROPE_MAX_PAIRS (dense_dims_of) */
     size_t rot = d->prop ? hd : (size_t)d->rot; /* Gemma 4: every pair of the layer's head (some still) */
     if (!d->mla && (rot > hd || rot > 2 * ROPE_MAX_PAIRS || rot % 2)) {
@@ -1781,10 +1936,15 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         af = smul = 1;
     } else
         rope_freqs(p->cfg, rot, d->max_len, inv, &af, &smul); /* yarn and longrope scale cos/sin by af */
+    if (kind_mlp) { /* no attention: the stream after it is the one entering the layer */
+        if (after_attn)
+            memcpy(after_attn, x, Tz * H * sizeof *x);
+        goto mlp_block;
+    }
     /* attention: every rank its heads, o_proj partial sums added; OLMo 2 reads x as it is */
     if (d->post)
         memcpy(h, x, Tz * H * sizeof *h);
-    else if ((rc = norm_named(p, d, RH(d, R), "layers.%lld.input_layernorm.weight", l, x, Tz, h, err)) != CK_OK)
+    else if ((rc = norm_named(p, d, RH(d, R), d->n_input, l, x, Tz, h, err)) != CK_OK)
         goto done;
     if (blk)
         memset(blk, 0, Tz * H * sizeof *blk);
@@ -1962,12 +2122,15 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         goto done;
     if (after_attn)
         memcpy(after_attn, x, Tz * H * sizeof *x);
+    if (kind_attn)
+        goto done; /* the layer's one mixer */
+mlp_block:
     /* MLP: gate_up column-parallel, down_proj row-parallel partial sums added (or the experts); a
      * parallel block's MLP reads what the attention read (h, the layer's one norm of x), OLMo 2's x */
     if (d->post)
         memcpy(h, x, Tz * H * sizeof *h);
     else if (!d->parallel &&
-             (rc = norm_named(p, d, RH(d, R), d->n_pre_mlp, l, x, Tz, h, err)))
+             (rc = norm_named(p, d, RH(d, R), kind_mlp ? d->n_input : d->n_pre_mlp, l, x, Tz, h, err)))
         goto done;
     if (blk)
         memset(blk, 0, Tz * H * sizeof *blk);
@@ -2143,7 +2306,7 @@ static int dense_pass(const plan *p, const dense_dims *d, rank_load *const *rank
     }
     /* the last stage: final norm, vocabulary-parallel lm_head gathered */
     R = ranks + (size_t)(p->layout.pp - 1) * (size_t)tp;
-    if (last && (rc = norm_named(p, d, RH(d, R), "norm.weight", 0, x, Tz, h, err)) != CK_OK)
+    if (last && (rc = norm_named(p, d, RH(d, R), d->final_norm, 0, x, Tz, h, err)) != CK_OK)
         goto done;
     for (int r = 0; last && r < tp; r++) {
         if (!rank_here(d, r))

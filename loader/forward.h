@@ -95,6 +95,10 @@ typedef struct {
     int plain_mlp;           /* act(mlp_in(x)) then mlp_out, no gate (StarCoder2) */
     char mlp_in[32], mlp_out[32]; /* the MLP's modules: gate_up_proj and down_proj, or c_fc and c_proj */
     char n_post_attn[96], n_pre_mlp[96], n_post_mlp[96]; /* the block's norms, "layers.%lld.NAME.weight" */
+    char n_input[96];        /* a layer's input norm, "layers.%lld.NAME.weight" */
+    char final_norm[64];     /* the final norm's parameter ("norm.weight") */
+    int kinds;               /* each layer runs the one mixer forward.layer_kind names (Nemotron-H) */
+    int64_t ssm_heads, ssm_hd, ssm_groups, ssm_state, ssm_conv; /* a Mamba2 mixer's sizes */
     int layernorm;           /* norms subtract the mean first (Cohere's LayerNorm, no bias) */
     int interleaved;         /* rotary pairs (2i, 2i+1), as GPT-J and Cohere rotate */
     double logit_mult;       /* the logits times this after any soft cap (Cohere's logit_scale,

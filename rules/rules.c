@@ -1401,6 +1401,8 @@ const char *rules_forward_name(int which)
                                                  "head_dim", "kv_heads", "v_norm", "kv_source", "experts_beside",
                                                  "per_layer_input", "layer_scalar", "routed_scale",
                                                  "shared_module", "attn_gate", "v_head_dim", "v_scale", "sinks",
-                                                 "sliding_theta"};
+                                                 "sliding_theta", "layer_kind", "input_norm", "final_norm",
+                                                 "ssm_heads", "ssm_head_dim", "ssm_groups", "ssm_state",
+                                                 "ssm_conv"};
     return which >= 0 && which < FWD_COUNT ? names[which] : "?";
 }

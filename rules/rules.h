@@ -308,6 +308,15 @@ typedef enum {
                           * ("sinks", gpt-oss's; MiMo-V2-Flash's "attention_sink_bias") */
     FWD_SLIDING_THETA,   /* the config field holding the sliding layers' rotary base (MiMo-V2-Flash's
                           * swa_rope_theta; "": the sliding layers' own rotary, else the model's) */
+    FWD_LAYER_KIND,      /* per layer: the one mixer it runs after its input norm (Nemotron-H:
+                          * "mamba2", "attention", "mlp" or "moe"); absent: attention then the MLP */
+    FWD_INPUT_NORM,      /* the module of a layer's input norm ("input_layernorm"; Nemotron-H's "norm") */
+    FWD_FINAL_NORM,      /* the final norm's parameter ("norm.weight"; Nemotron-H's "norm_f.weight") */
+    FWD_SSM_HEADS,       /* a Mamba2 mixer's heads, their width, its groups (of B and C), its state */
+    FWD_SSM_HEAD_DIM,    /* size and its causal convolution's kernel (Nemotron-H's mamba_num_heads, */
+    FWD_SSM_GROUPS,      /* mamba_head_dim, n_groups, ssm_state_size, conv_kernel) */
+    FWD_SSM_STATE,
+    FWD_SSM_CONV,
     FWD_COUNT
 } rules_fwd;
 

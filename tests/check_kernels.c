@@ -859,7 +859,9 @@ START_TEST(test_forward_cuda_vs_ref)
         ck_assert_msg(rel_err(dout, o, T * 40) < 1e-6, "act_mul %d: %g", act, rel_err(dout, o, T * 40));
     }
     /* the plain MLP's SiLU and GELU over every element of [T, 80] */
-    for (int act = FWD_SILU; act <= FWD_GELU_TANH; act++) {
+    for (int act = FWD_SILU; act <= FWD_RELU2; act++) {
+        if (act == FWD_SWIGLUOAI)
+            continue; /* a gated form only */
         fwd_act_each(dy, T * 80, (fwd_act)act, o);
         ck_assert_msg(fwd_act_each_cuda(dy, T * 80, (fwd_act)act, dout, &err) == CK_OK, "%s", err.msg);
         ck_assert_msg(rel_err(dout, o, T * 80) < 1e-6, "act %d: %g", act, rel_err(dout, o, T * 80));
@@ -1025,6 +1027,9 @@ START_TEST(test_forward_ops)
     ck_assert_float_eq_tol(pg[0], 1.9545977f, 1e-5f);
     ck_assert_float_eq_tol(pg[1], -0.15880801f, 1e-5f); /* torch gelu(-1, approximate="tanh") */
     ck_assert(pg[2] == 0);
+    float rl[3] = {3, -2, 0.5f}; /* Nemotron-H's relu2: relu(x)^2 */
+    fwd_act_each(rl, 3, FWD_RELU2, rl);
+    ck_assert(rl[0] == 9 && rl[1] == 0 && rl[2] == 0.25f);
     /* the last two dims swapped, block by block: [2, 2, 3] */
     float tin[12] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, tout[12];
     kern_transpose_last2_ref(tin, 2, 2, 3, tout);
