@@ -451,6 +451,19 @@ static int count_from_list(ck_config *cfg)
 
 static int pattern_list(ck_config *cfg)
 {
+    cfg_field *lf = (cfg_field *)config_field(cfg, "layers_block_type");
+    for (int i = 0; lf && lf->kind == CFG_LIST && lf->strs && i < lf->n_list; i++) { /* the Hub's legacy names, as
+                                                                                        * transformers remaps them */
+        const char *now = strcmp(lf->strs[i], "mamba") == 0 ? "linear_attention" :
+                          strcmp(lf->strs[i], "attention") == 0 ? "full_attention" : NULL;
+        char *c = now ? strdup(now) : NULL;
+        if (now && !c)
+            return -1;
+        if (c) {
+            free(lf->strs[i]);
+            lf->strs[i] = c;
+        }
+    }
     const cfg_field *pf = config_field(cfg, "hybrid_override_pattern");
     if (!pf || pf->kind != CFG_STRING || !pf->str || !pf->str[0] || config_field(cfg, "layers_block_type"))
         return 0;

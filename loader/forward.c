@@ -401,6 +401,39 @@ static int fwd_layer_flag(const plan *p, int which, int64_t l, int dflt, int *ou
     return rc;
 }
 
+/* Layer l's one mixer (forward.layer_kind): 1 Mamba2, 2 attention, 3 MLP; anything else refused
+ * with the kinds this version computes. */
+static int layer_kind(const plan *p, int64_t l, int *kind, ck_err *err)
+{
+    expr_val kv;
+    int rc = fwd_eval(p, FWD_LAYER_KIND, &l, &kv, err);
+    if (rc != CK_OK)
+        return rc;
+    if (!kv.is_str)
+        return fwd_fail(p, FWD_LAYER_KIND, CK_EFORMAT, err, "must be a string", ", not a number or list", NULL);
+    char k[24], what[96];
+    snprintf(k, sizeof k, "%.*s", (int)(kv.slen < 23 ? kv.slen : 23), kv.s);
+    *kind = strcmp(k, "mamba2") == 0 ? 1 : strcmp(k, "attention") == 0 ? 2 : strcmp(k, "mlp") == 0 ? 3 : 0;
+    if (*kind)
+        return CK_OK;
+    snprintf(what, sizeof what, "layer %lld's kind \"%s\"", (long long)l, k);
+    return fwd_fail(p, FWD_LAYER_KIND, CK_EUSAGE, err, what, "not computed", "mamba2, attention and mlp (not yet moe)");
+}
+
+/* A Mamba2 mixer's sizes as check computes them over this layout's TP. */
+static int ssm_sizes_ok(const plan *p, const dense_dims *d, int64_t l, ck_err *err)
+{
+    int tp = p->layout.tp;
+    int64_t NH = d->ssm_heads, P = d->ssm_hd, G = d->ssm_groups, N = d->ssm_state, K = d->ssm_conv;
+    if (NH >= 1 && P >= 1 && G >= 1 && N >= 1 && K >= 1 && NH % G == 0 && NH % tp == 0 && (G % tp == 0 || G == 1))
+        return CK_OK;
+    return ck_err_set(err, CK_EUSAGE, p->rules->path, "forward.ssm_heads", CK_NO_OFFSET, "layer %lld: a Mamba2 mixer "
+                      "of %lld heads of %lld in %lld groups, a state of %lld and a kernel of %lld over TP %d (rules "
+                      "%s's forward ssm_* for this config.json): check computes heads and groups that TP divides (or "
+                      "one group), every size positive", (long long)l, (long long)NH, (long long)P, (long long)G,
+                      (long long)N, (long long)K, tp, p->rules->name);
+}
+
 int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
 {
     const ck_config *c = p->cfg;
@@ -504,7 +537,7 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         return fwd_fail(p, d->plain_mlp ? FWD_MLP : FWD_BLOCK, CK_EUSAGE, err,
                         "sandwich or post norms, a parallel block or a plain MLP with latent attention", "",
                         "them for grouped-query attention only");
-    if ((d->parallel || d->plain_mlp) && d->experts && !d->experts_beside)
+    if ((d->parallel || d->plain_mlp) && d->experts && !d->experts_beside && !r->forward[FWD_LAYER_KIND])
         return fwd_fail(p, d->plain_mlp ? FWD_MLP : FWD_BLOCK, CK_EUSAGE, err, "a parallel block or a plain MLP "
                         "with experts", "", "them for dense decoders only");
     if ((rc = fwd_str(p, FWD_ATTN_GATE, "", d->gate_mod, sizeof d->gate_mod, err)) ||
@@ -519,6 +552,11 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
                      (rc = fwd_int(p, FWD_SSM_STATE, 0, &d->ssm_state, err)) ||
                      (rc = fwd_int(p, FWD_SSM_CONV, 4, &d->ssm_conv, err))))
         return rc;
+    for (int64_t l = 0; d->kinds && l < p->num_layers; l++) { /* refused before anything is loaded */
+        int kind;
+        if ((rc = layer_kind(p, l, &kind, err)) || (kind == 1 && (rc = ssm_sizes_ok(p, d, l, err))))
+            return rc;
+    }
     if (d->kinds && (d->mla || d->deltanet || d->sandwich || d->parallel || d->post || d->kv_share || d->ple))
         return fwd_fail(p, FWD_LAYER_KIND, CK_EUSAGE, err, "a mixer per layer with latent attention, a gated "
                         "DeltaNet, a block other than pre, shared keys and values or per-layer inputs", "",
@@ -1625,12 +1663,9 @@ static int mamba2_layer(const plan *p, const dense_dims *d, rank_load *const *R,
 {
     int tp = p->layout.tp;
     int64_t NH = d->ssm_heads, P = d->ssm_hd, G = d->ssm_groups, N = d->ssm_state, K = d->ssm_conv;
-    if (NH < 1 || P < 1 || G < 1 || N < 1 || K < 1 || NH % G || NH % tp || (G % tp && G != 1))
-        return ck_err_set(err, CK_EUSAGE, p->rules->path, "forward.ssm_heads", CK_NO_OFFSET, "layer %lld: a Mamba2 "
-                          "mixer of %lld heads of %lld in %lld groups, a state of %lld and a kernel of %lld over TP %d "
-                          "(rules %s's forward ssm_* for this config.json): check computes heads and groups that TP "
-                          "divides (or one group), every size positive", (long long)l, (long long)NH, (long long)P,
-                          (long long)G, (long long)N, (long long)K, tp, p->rules->name);
+    int rc0 = ssm_sizes_ok(p, d, l, err);
+    if (rc0 != CK_OK)
+        return rc0;
     if (d->comm)
         return ck_err_set(err, CK_EUSAGE, p->rules->path, "forward.layer_kind", CK_NO_OFFSET, "a Mamba2 mixer's "
                           "gated norm spans every rank's channels: check it in one process (no mpirun)");
@@ -1820,23 +1855,12 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     }
     int kind_mamba = 0, kind_attn = 0, kind_mlp = 0; /* Nemotron-H: the layer's one mixer */
     if (d->kinds) {
-        expr_val kv;
-        int krc = fwd_eval(p, FWD_LAYER_KIND, &l, &kv, err);
+        int kind, krc = layer_kind(p, l, &kind, err);
         if (krc != CK_OK)
             return krc;
-        if (!kv.is_str)
-            return fwd_fail(p, FWD_LAYER_KIND, CK_EFORMAT, err, "must be a string", ", not a number or list", NULL);
-        char kind[24];
-        snprintf(kind, sizeof kind, "%.*s", (int)(kv.slen < 23 ? kv.slen : 23), kv.s);
-        kind_mamba = strcmp(kind, "mamba2") == 0;
-        kind_attn = strcmp(kind, "attention") == 0;
-        kind_mlp = strcmp(kind, "mlp") == 0;
-        if (!kind_mamba && !kind_attn && !kind_mlp) {
-            char what[96];
-            snprintf(what, sizeof what, "layer %lld's kind \"%s\"", (long long)l, kind);
-            return fwd_fail(p, FWD_LAYER_KIND, CK_EUSAGE, err, what, "not computed",
-                            "mamba2, attention and mlp (not yet moe)");
-        }
+        kind_mamba = kind == 1;
+        kind_attn = kind == 2;
+        kind_mlp = kind == 3;
     }
     size_t H = (size_t)d->hidden, hd = (size_t)hd_l, Tz = (size_t)T, vd = vd_l > 0 ? (size_t)vd_l : hd;
     size_t D = vd > hd ? vd : hd; /* the width the attention runs at: q, k and v zero-padded to it */
