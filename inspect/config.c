@@ -427,6 +427,24 @@ static const cJSON *text_item(const cJSON *tc, const cJSON *root, const char *na
  * letter of none of those leaves the list out. */
 static int pattern_list(ck_config *cfg);
 
+/* A field named name of kind k appended to cfg's fields, zeroed but for those two, or NULL out of
+ * memory (nothing added). Pointers into the fields do not survive it. */
+static cfg_field *field_add(ck_config *cfg, const char *name, cfg_kind k)
+{
+    char *nm = strdup(name);
+    cfg_field *v = nm ? realloc(cfg->fields, (size_t)(cfg->n_fields + 1) * sizeof *v) : NULL;
+    if (!v) {
+        free(nm);
+        return NULL;
+    }
+    cfg->fields = v;
+    cfg_field *fl = &v[cfg->n_fields++];
+    memset(fl, 0, sizeof *fl);
+    fl->name = nm;
+    fl->kind = k;
+    return fl;
+}
+
 /* A config without num_hidden_layers whose layers_block_type lists the layers (transformers'
  * NemotronHConfig writes no count: it derives it from the list) counts them. 0, or -1 out of memory. */
 static int count_from_list(ck_config *cfg)
@@ -435,17 +453,10 @@ static int count_from_list(ck_config *cfg)
     if (config_field(cfg, "num_hidden_layers") || !lf || lf->kind != CFG_LIST || lf->n_list < 1)
         return 0;
     int n = lf->n_list;
-    cfg_field *v = realloc(cfg->fields, (size_t)(cfg->n_fields + 1) * sizeof *v);
-    if (!v)
+    cfg_field *fl = field_add(cfg, "num_hidden_layers", CFG_NUMBER);
+    if (!fl)
         return -1;
-    cfg->fields = v;
-    cfg_field *fl = &cfg->fields[cfg->n_fields];
-    memset(fl, 0, sizeof *fl);
-    fl->kind = CFG_NUMBER;
     fl->num = n;
-    if (!(fl->name = strdup("num_hidden_layers")))
-        return -1;
-    cfg->n_fields++;
     return 0;
 }
 
@@ -474,21 +485,11 @@ static int pattern_list(ck_config *cfg)
         if (!strchr(letters, pf->str[i]))
             return 0;
     char *pat = strdup(pf->str); /* pf moves with the realloc */
-    cfg_field *v = pat ? realloc(cfg->fields, (size_t)(cfg->n_fields + 1) * sizeof *v) : NULL;
-    if (!v) {
+    cfg_field *fl = pat ? field_add(cfg, "layers_block_type", CFG_LIST) : NULL;
+    if (!fl || !(fl->strs = calloc(n, sizeof *fl->strs))) {
         free(pat);
         return -1;
     }
-    cfg->fields = v;
-    cfg_field *fl = &cfg->fields[cfg->n_fields];
-    memset(fl, 0, sizeof *fl);
-    fl->kind = CFG_LIST;
-    if (!(fl->name = strdup("layers_block_type")) || !(fl->strs = calloc(n, sizeof *fl->strs))) {
-        free(fl->name);
-        free(pat);
-        return -1;
-    }
-    cfg->n_fields++;
     for (size_t i = 0; i < n; i++) {
         if (!(fl->strs[i] = strdup(kinds[strchr(letters, pat[i]) - letters]))) {
             free(pat);
@@ -520,19 +521,10 @@ static int rope_fields(ck_config *cfg, const cJSON *obj, const char *prefix, int
         }
         if (!cJSON_IsNumber(it) && !cJSON_IsString(it) && !cJSON_IsBool(it))
             continue;
-        cfg_field *v = realloc(cfg->fields, (size_t)(cfg->n_fields + 1) * sizeof *v);
-        if (!v)
+        cfg_field *fl = field_add(cfg, name, cJSON_IsNumber(it) ? CFG_NUMBER : cJSON_IsBool(it) ? CFG_BOOL : CFG_STRING);
+        if (!fl || (fl->kind == CFG_STRING && !(fl->str = strdup(it->valuestring))))
             return -1;
-        cfg->fields = v;
-        cfg_field *fl = &cfg->fields[cfg->n_fields];
-        memset(fl, 0, sizeof *fl);
-        fl->kind = cJSON_IsNumber(it) ? CFG_NUMBER : cJSON_IsBool(it) ? CFG_BOOL : CFG_STRING;
         fl->num = cJSON_IsNumber(it) ? it->valuedouble : cJSON_IsTrue(it);
-        if (!(fl->name = strdup(name)) || (fl->kind == CFG_STRING && !(fl->str = strdup(it->valuestring)))) {
-            free(fl->name);
-            return -1;
-        }
-        cfg->n_fields++;
     }
     return 0;
 }
@@ -550,16 +542,10 @@ static int per_layer_lists(ck_config *cfg, const cJSON *tc, const cJSON *root)
         return 0;
     int n_layers = (int)layers->valuedouble;
     const cJSON *lay, *set;
-    cfg_field *v0 = realloc(cfg->fields, (size_t)(cfg->n_fields + 1) * sizeof *v0);
-    if (!v0)
+    cfg_field *pc = field_add(cfg, "per_layer_config", CFG_NUMBER);
+    if (!pc)
         return -1;
-    cfg->fields = v0;
-    memset(&cfg->fields[cfg->n_fields], 0, sizeof *cfg->fields);
-    cfg->fields[cfg->n_fields].kind = CFG_NUMBER;
-    cfg->fields[cfg->n_fields].num = cJSON_GetArraySize(plc);
-    if (!(cfg->fields[cfg->n_fields].name = strdup("per_layer_config")))
-        return -1;
-    cfg->n_fields++;
+    pc->num = cJSON_GetArraySize(plc);
     cJSON_ArrayForEach(lay, plc)
     {
         cJSON_ArrayForEach(set, lay)
@@ -571,19 +557,10 @@ static int per_layer_lists(ck_config *cfg, const cJSON *tc, const cJSON *root)
                 snprintf(name, sizeof name, "per_layer_config.%s", set->string) >= (int)sizeof name ||
                 config_field(cfg, name))
                 continue; /* a list made already, or one that cannot be */
-            cfg_field *v = realloc(cfg->fields, (size_t)(cfg->n_fields + 1) * sizeof *v);
-            if (!v)
+            cfg_field *fl = field_add(cfg, name, CFG_LIST);
+            if (!fl || !(fl->list = malloc((size_t)n_layers * sizeof *fl->list)))
                 return -1;
-            cfg->fields = v;
-            cfg_field *fl = &cfg->fields[cfg->n_fields];
-            memset(fl, 0, sizeof *fl);
-            fl->kind = CFG_LIST;
-            if (!(fl->name = strdup(name)) || !(fl->list = malloc((size_t)n_layers * sizeof *fl->list))) {
-                free(fl->name);
-                return -1;
-            }
             fl->n_list = n_layers;
-            cfg->n_fields++;
             for (int i = 0; i < n_layers; i++)
                 fl->list[i] = (int64_t)own->valuedouble;
             const cJSON *l2, *x;
