@@ -406,7 +406,9 @@ static const char *block_module(const ck_checkpoint *ck, const rules_file *r, in
 }
 
 /* Whether parameter name (the loader's) belongs to layer l's attention block (its input norm and
- * self_attn) or, mlp set, to its MLP block (its post-attention norm and the rest of the layer). */
+ * self_attn) or, mlp set, to its MLP block (its post-attention norm and the rest of the layer). A
+ * layer of one mixer (Nemotron-H's norm and mixer: Mamba2 or attention in the attention block's
+ * place, an MLP in the MLP block's) belongs to whichever block the trace names. */
 static int in_block(const char *name, int64_t l, int mlp)
 {
     char pre[48];
@@ -414,6 +416,8 @@ static int in_block(const char *name, int64_t l, int mlp)
     if (strncmp(name, pre, (size_t)n) != 0)
         return 0;
     const char *rest = name + n;
+    if (strncmp(rest, "norm.", 5) == 0 || strncmp(rest, "mixer.", 6) == 0)
+        return 1;
     int attn = strncmp(rest, "input_layernorm.", 16) == 0 || strncmp(rest, "self_attn.", 10) == 0;
     return mlp ? !attn : attn;
 }
