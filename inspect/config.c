@@ -421,8 +421,9 @@ static const cJSON *text_item(const cJSON *tc, const cJSON *root, const char *na
     return x || tc == root ? x : cJSON_GetObjectItemCaseSensitive(root, name);
 }
 
-/* Nemotron-H's hybrid_override_pattern ("M-M*-E", a letter a layer), where config.json gives no
- * layers_block_type list, as that list (transformers' own reading: M linear_attention, E moe,
+/* The legacy layer kinds of layers_block_type and layer_types ("mamba", "attention") under their
+ * current names; then Nemotron-H's hybrid_override_pattern ("M-M*-E", a letter a layer), where
+ * config.json gives no layers_block_type list, as that list (transformers' own reading: M linear_attention, E moe,
  * * full_attention, - mlp), so that rules read a layer's kind with at(). 0, or -1 out of memory; a
  * letter of none of those leaves the list out. */
 static int pattern_list(ck_config *cfg);
@@ -462,17 +463,20 @@ static int count_from_list(ck_config *cfg)
 
 static int pattern_list(ck_config *cfg)
 {
-    cfg_field *lf = (cfg_field *)config_field(cfg, "layers_block_type");
-    for (int i = 0; lf && lf->kind == CFG_LIST && lf->strs && i < lf->n_list; i++) { /* the Hub's legacy names, as
-                                                                                        * transformers remaps them */
-        const char *now = strcmp(lf->strs[i], "mamba") == 0 ? "linear_attention" :
-                          strcmp(lf->strs[i], "attention") == 0 ? "full_attention" : NULL;
-        char *c = now ? strdup(now) : NULL;
-        if (now && !c)
-            return -1;
-        if (c) {
-            free(lf->strs[i]);
-            lf->strs[i] = c;
+    /* the Hub's legacy layer kinds, as transformers' hybrid config classes remap them
+     * (remap_legacy_layer_types: Nemotron-H's layers_block_type, GraniteMoeHybrid's layer_types) */
+    for (int li = 0; li < 2; li++) {
+        cfg_field *lf = (cfg_field *)config_field(cfg, li ? "layer_types" : "layers_block_type");
+        for (int i = 0; lf && lf->kind == CFG_LIST && lf->strs && i < lf->n_list; i++) {
+            const char *now = !lf->strs[i] ? NULL : strcmp(lf->strs[i], "mamba") == 0 ? "linear_attention" :
+                              strcmp(lf->strs[i], "attention") == 0 ? "full_attention" : NULL;
+            char *c = now ? strdup(now) : NULL;
+            if (now && !c)
+                return -1;
+            if (c) {
+                free(lf->strs[i]);
+                lf->strs[i] = c;
+            }
         }
     }
     const cfg_field *pf = config_field(cfg, "hybrid_override_pattern");

@@ -222,7 +222,8 @@ static int fwd_str(const plan *p, int which, const char *dflt, char *buf, size_t
                  which == FWD_MOE || which == FWD_GATE || which == FWD_ATTN_MODULE || which == FWD_MLP_IN ||
                  which == FWD_MLP_OUT || which == FWD_MLP_MODULE || which == FWD_EMBEDDING ||
                  which == FWD_CORR_BIAS || which == FWD_LAYER_SCALAR || which == FWD_SHARED_MODULE ||
-                 which == FWD_ATTN_GATE || which == FWD_SINKS || which == FWD_INPUT_NORM || which == FWD_FINAL_NORM;
+                 which == FWD_ATTN_GATE || which == FWD_SINKS || which == FWD_INPUT_NORM || which == FWD_FINAL_NORM ||
+                 which == FWD_SSM_MODULE;
     int ok = v.slen < size;
     for (size_t i = 0; i < v.slen && ok && module; i++)
         ok = isalnum((unsigned char)v.s[i]) || v.s[i] == '_' || v.s[i] == '.';
@@ -528,6 +529,7 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     }
     d->shared_ungated = strcmp(shared, "ungated") == 0;
     d->shared_plain = strcmp(shared, "plain") == 0;
+    d->shared_mlp = strcmp(shared, "mlp") == 0;
     if (!d->mla && !d->deltanet && strcmp(attn, "gqa") != 0)
         return fwd_unknown(p, FWD_ATTENTION, attn, "gqa, mla, gated_deltanet", err);
     if (d->mla && (d->window || d->attn_softcap > 0 || d->attn_scale > 0))
@@ -546,7 +548,8 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         (rc = fwd_field(p, FWD_SLIDING_THETA, 0.0, &d->slide_theta, err)))
         return rc;
     d->kinds = r->forward[FWD_LAYER_KIND] != NULL;
-    if (d->kinds && ((rc = fwd_int(p, FWD_SSM_HEADS, 0, &d->ssm_heads, err)) ||
+    if (d->kinds && ((rc = fwd_str(p, FWD_SSM_MODULE, d->attn_mod, d->ssm_mod, sizeof d->ssm_mod, err)) ||
+                     (rc = fwd_int(p, FWD_SSM_HEADS, 0, &d->ssm_heads, err)) ||
                      (rc = fwd_int(p, FWD_SSM_HEAD_DIM, 0, &d->ssm_hd, err)) ||
                      (rc = fwd_int(p, FWD_SSM_GROUPS, 1, &d->ssm_groups, err)) ||
                      (rc = fwd_int(p, FWD_SSM_STATE, 0, &d->ssm_state, err)) ||
@@ -576,8 +579,9 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     if (d->qk_whole && d->mla)
         return fwd_fail(p, FWD_QK_NORM, CK_EUSAGE, err, "whole-projection q/k norms with latent attention", "",
                         "them for grouped-query attention only");
-    if (!d->shared_ungated && !d->shared_plain && strcmp(shared, "gated") != 0 && strcmp(shared, "none") != 0)
-        return fwd_unknown(p, FWD_SHARED, shared, "gated, ungated, plain, none", err);
+    if (!d->shared_ungated && !d->shared_plain && !d->shared_mlp && strcmp(shared, "gated") != 0 &&
+        strcmp(shared, "none") != 0)
+        return fwd_unknown(p, FWD_SHARED, shared, "gated, ungated, plain, mlp, none", err);
     if ((rc = fwd_str(p, FWD_SHARED_MODULE, d->shared_ungated ? "shared_experts" : "shared_expert", d->shared_mod,
                       sizeof d->shared_mod, err)))
         return rc;
@@ -1673,7 +1677,7 @@ static int mamba2_layer(const plan *p, const dense_dims *d, rank_load *const *R,
     size_t Ir = nh * hd, I = (size_t)NH * hd, gr = G % tp == 0 ? (size_t)(G / tp) : 1, hpg = (size_t)(NH / G);
     size_t conv = Ir + 2 * gr * n, rows = 2 * Ir + 2 * gr * n + nh, gs = I / (size_t)G;
     char fin[128], fib[128], fcw[128], fcb[128], fa[128], fd[128], fdt[128], fnw[128], fo[128], fob[128];
-    const char *m = d->attn_mod;
+    const char *m = d->ssm_mod;
     snprintf(fin, sizeof fin, "layers.%%lld.%s.in_proj.weight", m);
     snprintf(fib, sizeof fib, "layers.%%lld.%s.in_proj.bias", m);
     snprintf(fcw, sizeof fcw, "layers.%%lld.%s.conv1d.weight", m);
@@ -1854,8 +1858,11 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
                               "process (no mpirun), not layer by layer", (long long)l, (long long)src);
     }
     int kind_mamba = 0, kind_attn = 0, kind_mlp = 0; /* Nemotron-H: the layer's one mixer */
+    int then_mlp = 0; /* GraniteMoeHybrid: the MLP block after the mixer */
     if (d->kinds) {
         int kind, krc = layer_kind(p, l, &kind, err);
+        if (krc == CK_OK)
+            krc = fwd_layer_flag(p, FWD_LAYER_MLP, l, 0, &then_mlp, err);
         if (krc != CK_OK)
             return krc;
         kind_mamba = kind == 1;
@@ -1906,13 +1913,19 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     }
     for (size_t i = 0; one && i < D; i++)
         one[i] = 1.0f;
-    if (kind_mamba) { /* x += the Mamba2 mixer of the normed stream, its ranks' partial sums added */
+    if (kind_mamba) { /* x += the Mamba2 mixer of the normed stream, its ranks' partial sums added
+                       * (times the residual multiplier) */
+        if (blk)
+            memset(blk, 0, Tz * H * sizeof *blk);
         if ((rc = norm_named(p, d, RH(d, R), d->n_input, l, x, Tz, h, err)) == CK_OK &&
-            (rc = mamba2_layer(p, d, R, l, h, Tz, parts, err)) == CK_OK)
-            rc = parts_add(d, parts, tp, Tz * H, x, err);
+            (rc = mamba2_layer(p, d, R, l, h, Tz, parts, err)) == CK_OK &&
+            (rc = parts_add(d, parts, tp, Tz * H, sink, err)) == CK_OK && blk)
+            rc = add_block(p, d, RH(d, R), d->n_post_attn, l, blk, h, Tz, x, err);
         if (rc == CK_OK && after_attn) /* the mixer stands where the attention block does */
             memcpy(after_attn, x, Tz * H * sizeof *x);
-        goto done;
+        if (rc != CK_OK || !then_mlp)
+            goto done;
+        goto mlp_block;
     }
     double inv[ROPE_MAX_PAIRS], af, smul; /* d->rot <= 2 * ROPE_MAX_PAIRS (dense_dims_of) */
     size_t rot = d->prop ? hd : (size_t)d->rot; /* Gemma 4: every pair of the layer's head (some still) */
@@ -2146,7 +2159,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
         goto done;
     if (after_attn)
         memcpy(after_attn, x, Tz * H * sizeof *x);
-    if (kind_attn)
+    if (kind_attn && !then_mlp)
         goto done; /* the layer's one mixer */
 mlp_block:
     /* MLP: gate_up column-parallel, down_proj row-parallel partial sums added (or the experts); a
@@ -2165,7 +2178,8 @@ mlp_block:
         rc = beside_block(p, d, R, l, h, x, Tz, gu, act, blk, err);
     else if (sparse) {
         if ((rc = moe_block(p, d, R, l, NULL, h, Tz, sink, err)) == CK_OK)
-            rc = shared_expert(p, d, R, l, h, Tz, sink, err);
+            rc = d->shared_mlp ? dense_mlp(p, d, R, l, h, Tz, gu, act, sink, err) /* the layer's own MLP beside */
+                               : shared_expert(p, d, R, l, h, Tz, sink, err);
         if (rc == CK_OK && blk)
             rc = add_block(p, d, RH(d, R), d->n_post_mlp, l, blk, h, Tz, x, err);
     } else if ((rc = dense_mlp(p, d, R, l, h, Tz, gu, act, sink, err)) == CK_OK && blk)

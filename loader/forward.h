@@ -44,6 +44,8 @@ typedef struct {
                               * the topk_group groups whose best expert scores highest */
     int shared_ungated;      /* shared experts under MOE.shared_experts, added as they are (DeepSeek, GLM) */
     int shared_plain;        /* one shared expert under MOE.shared_expert without a gate (Llama 4) */
+    int shared_mlp;          /* the layer's dense MLP (mlp_module) beside the experts, added as it is
+                              * (GraniteMoeHybrid's shared_mlp) */
     char shared_mod[48];     /* the shared experts' module under MOE (shared_experts, shared_expert,
                               * Hunyuan's shared_mlp) */
     int router_input;        /* top-k of the logits, each expert's input times the sigmoid of its
@@ -98,6 +100,7 @@ typedef struct {
     char n_input[96];        /* a layer's input norm, "layers.%lld.NAME.weight" */
     char final_norm[64];     /* the final norm's parameter ("norm.weight") */
     int kinds;               /* each layer runs the one mixer forward.layer_kind names (Nemotron-H) */
+    char ssm_mod[32];        /* the Mamba2 mixer's module ("mixer"; GraniteMoeHybrid's "mamba") */
     int64_t ssm_heads, ssm_hd, ssm_groups, ssm_state, ssm_conv; /* a Mamba2 mixer's sizes */
     int layernorm;           /* norms subtract the mean first (Cohere's LayerNorm, no bias) */
     int interleaved;         /* rotary pairs (2i, 2i+1), as GPT-J and Cohere rotate */

@@ -317,6 +317,11 @@ typedef enum {
     FWD_SSM_GROUPS,      /* mamba_head_dim, n_groups, ssm_state_size, conv_kernel) */
     FWD_SSM_STATE,
     FWD_SSM_CONV,
+    FWD_LAYER_MLP,       /* per layer: whether the MLP block follows the mixer layer_kind names, after
+                          * post_attention_layernorm, as in a decoder layer (GraniteMoeHybrid; false:
+                          * the mixer is the whole layer, Nemotron-H) */
+    FWD_SSM_MODULE,      /* the Mamba2 mixer's module under a layer (default attn_module; GraniteMoeHybrid's
+                          * "mamba") */
     FWD_COUNT
 } rules_fwd;
 
