@@ -138,6 +138,13 @@ void sim_explain_missing(const plan *p, const sim_key *k, const sim_param *kp, c
                      p->num_layers);
         return;
     }
+    if (other >= 0 && k->rule >= 0 && r->keys[k->rule].pp_through) {
+        snprintf(buf, size, "the parameter belongs to PP stage %d (layers %d..%d); this loader path gives "
+                 "the key up where the stage lacks its layer and looks it up under its own name, '%s', "
+                 "which no stage has (its key rule sets \"pp_through\")", other, p->stages[other].layer_start,
+                 p->stages[other].layer_end - 1, seen);
+        return;
+    }
     if (other >= 0) {
         snprintf(buf, size, "the parameter belongs to PP stage %d (layers %d..%d); this loader "
                  "path has no pipeline-stage guard (%s), so the stage that lacks it looks it up "
@@ -481,8 +488,10 @@ static int key_not_here(const sim *s, int si, const sim_key *k, const sim_param 
         sim_explain_missing(p, k, kp, kname + k->seen_off, why, sizeof why);
     else
         snprintf(why, sizeof why, "no rule of %s takes this name", r->name);
-    error_line(p, st, kp->param, walk_name(r, k->rule, kp->param, kname + k->seen_off), k->seen_off == 0, k->outside,
-               line, sizeof line);
+    /* a path the loader leaves where another stage owns the layer: the key is looked up as it is */
+    int through = k->rule >= 0 && r->keys[k->rule].pp_through && stage_owning(p, kp->param) >= 0;
+    error_line(p, st, through ? NULL : kp->param, walk_name(r, k->rule, kp->param, kname + k->seen_off),
+               k->seen_off == 0, k->outside, line, sizeof line);
     const char *file = s->ck->shards[k->shard].name;
     if (r->drops_unknown && r->raises && !k->outside) {
         findings_add(o, "lint.dropped", SEV_WARNING, file, kname, CK_NO_OFFSET, "%s skips it without a word "

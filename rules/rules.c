@@ -495,7 +495,8 @@ static int parse_param(rctx *c, const cJSON *o, const char *path, rules_param *p
 static int parse_key(rctx *c, const cJSON *o, const char *path, rules_key *k)
 {
     static const char *const known[] = {"key", "param", "when", "part", "parts", "expert", "pp_guard", "dim",
-                                        "hazard", "transposed", "view", "rotary_pairs", "copies", NULL};
+                                        "hazard", "transposed", "view", "rotary_pairs", "copies", "pp_through",
+                                        NULL};
     char p[512];
     if (!cJSON_IsObject(o))
         return rfail(c, path, 0, "a key rule must be an object");
@@ -523,8 +524,12 @@ static int parse_key(rctx *c, const cJSON *o, const char *path, rules_key *k)
                          "\"key\"", k->param.caps[i].name);
     k->expert_cap = -1;
     if (get_bool(c, o, path, "pp_guard", -1, &k->pp_guard) || get_bool(c, o, path, "transposed", 0, &k->transposed) ||
-        get_bool(c, o, path, "view", 0, &k->view) || get_bool(c, o, path, "copies", 0, &k->copies))
+        get_bool(c, o, path, "view", 0, &k->view) || get_bool(c, o, path, "copies", 0, &k->copies) ||
+        get_bool(c, o, path, "pp_through", 0, &k->pp_through))
         return -1;
+    if (k->pp_through && k->pp_guard == 1)
+        return rfail(c, path_of(p, sizeof p, path, "pp_through", 0), 0, "a path the loader leaves where another "
+                     "stage owns the layer has no guard: \"pp_through\" with \"pp_guard\": true");
     if (k->copies && k->n_parts < 2)
         return rfail(c, path_of(p, sizeof p, path, "copies", 0), 0, "\"copies\" needs \"parts\": the parts the "
                      "tensor fills, each whole");

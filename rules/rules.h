@@ -97,6 +97,9 @@ typedef struct {
     int expert_cap;      /* capture index of the expert id, or -1 */
     int pp_guard;        /* 1/0: this loader path does / does not skip parameters of layers
                           * other stages own; -1: as the loader's pp_guard */
+    int pp_through;      /* where another stage owns the layer, the loader leaves this path and looks
+                          * the key up under its own name: its error names the key (GraniteMoeHybrid's
+                          * per-expert keys) */
     int dim;             /* -1, or the tensor dim a converter splits over TP (asserting it divides) */
     int transposed;      /* the tensor stores the parameter's last two dims swapped (gpt-oss's
                           * BF16 experts, input-major): the loader transposes it */
