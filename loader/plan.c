@@ -1413,10 +1413,22 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
             plan_free(p);
             return err->code ? err->code : CK_EFORMAT;
         }
-    /* vLLM counts the config's experts (num_experts, n_routed_experts, num_local_experts), whatever
-     * layers use them: a hybrid whose config names experts but whose pattern has none (Nemotron-H's
-     * dense releases, n_routed_experts defaulting to 8) still takes --ep */
-    if (lay->ep && r->builds_model && plan_experts(p) == 0 && config_experts(cfg) == 0)
+    /* vLLM counts the config object's experts (num_experts, n_routed_experts, num_local_experts,
+     * its class's default where config.json has none), whatever layers use them: a hybrid whose
+     * config names experts but whose pattern has none (Nemotron-H's dense releases,
+     * n_routed_experts defaulting to 8) still takes --ep */
+    int64_t cx = config_experts(cfg); /* or the rules' count, which knows the config class's defaults */
+    if (r->config_experts) {
+        plan_env xenv = {p, NULL, NULL, NULL, NULL, 0, NULL, NULL};
+        expr_val xv;
+        if (plan_eval(p, r->config_experts, &xenv, 0, &xv, err)) {
+            snprintf(err->key, sizeof err->key, "loader.config_experts");
+            plan_free(p);
+            return err->code ? err->code : CK_EFORMAT;
+        }
+        cx = xv.is_null || xv.is_str || xv.is_list ? 0 : xv.v;
+    }
+    if (lay->ep && r->builds_model && plan_experts(p) == 0 && cx == 0)
         findings_add(f, "lint.layout_refused", SEV_ERROR, cfg->path ? cfg->path : "config.json", "",
                      UINT64_MAX, "vLLM refuses this layout before any rank starts: ValueError: "
                      "Number of experts in the model must be greater than 0 when expert "

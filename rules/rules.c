@@ -720,7 +720,8 @@ static int parse_loader(rctx *c, const cJSON *root)
                      "loader simulated (name, strip_prefix, error, pp_guard)");
     static const char *const lk[] = {"name", "strip_prefix", "error", "pp_guard", "builds_model",
                                      "raises", "notice", "notice_reason", "classes", "version", "old_names",
-                                     "strict", "outer", "also_strip", "wrapper", "drops_unknown", NULL};
+                                     "strict", "outer", "also_strip", "wrapper", "drops_unknown",
+                                     "config_experts", NULL};
     if (check_fields(c, ld, "$.loader", lk) || get_string(c, ld, "$.loader", "name", 1, &r->loader) ||
         get_string(c, ld, "$.loader", "strip_prefix", 0, &r->strip_prefix) ||
         get_string(c, ld, "$.loader", "error", 0, &r->error_format) ||
@@ -873,7 +874,8 @@ static int parse_loader(rctx *c, const cJSON *root)
     return get_bool(c, ld, "$.loader", "pp_guard", 1, &r->pp_guard) ||
            get_bool(c, ld, "$.loader", "builds_model", 1, &r->builds_model) ||
            get_bool(c, ld, "$.loader", "raises", 1, &r->raises) ||
-           get_bool(c, ld, "$.loader", "drops_unknown", 0, &r->drops_unknown) ? -1 : 0;
+           get_bool(c, ld, "$.loader", "drops_unknown", 0, &r->drops_unknown) ||
+           get_opt_expr(c, ld, "$.loader", "config_experts", &r->config_experts) ? -1 : 0;
 }
 
 /* "match": which checkpoints the rules are for (model types, architectures, key patterns, family). 0, or -1 with c->err filled. */
@@ -1252,6 +1254,7 @@ void rules_free(rules_file *r)
     expr_free(r->outer_maps_when);
     free(r->outer_error);
     expr_free(r->strict_when);
+    expr_free(r->config_experts);
     free_strings(r->model_types, r->n_model_types);
     free_strings(r->architectures, r->n_architectures);
     for (int i = 0; i < r->n_family_keys; i++)

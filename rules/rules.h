@@ -413,6 +413,9 @@ typedef struct {
                           * WeightsMapper maps model.visual. but not model.): a key model.* of the
                           * decoder is then looked up from the wrapper, which has no module model */
     int pp_guard;        /* the loader skips parameters of layers other stages own */
+    expr *config_experts; /* loader.config_experts: the experts vLLM's layout check counts on the
+                          * config object (its class's defaults where config.json has none);
+                          * NULL: those config.json names (num_experts, n_routed_experts, ...) */
     expr *strict_when;   /* loader.strict: after the last key, the loader raises strict_error when
                           * a parameter whose template is strict was filled by no key (vLLM's
                           * track_weights_loading, on unquantized models); NULL when is always */
