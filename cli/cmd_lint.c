@@ -198,6 +198,7 @@ static void print_text(const lint_args *a, const ck_checkpoint *ck, const rules_
     for (int s = 0; s < res->n_stages; s++) {
         const sim_stage *x = &res->stages[s];
         const plan_stage *ps = &p->stages[s];
+        char ep_s[400];
         sim_ranks_str(p, 1ull << s, ranks, sizeof ranks);
         char lay_s[48];
         if (ps->layer_end > ps->layer_start)
@@ -211,11 +212,17 @@ static void print_text(const lint_args *a, const ck_checkpoint *ck, const rules_
             printf(" - %snot started: vLLM refuses the configuration%s", out_sev_color(st, SEV_ERROR), out_reset(st));
         else if (strcmp(v, "not built") == 0)
             printf(" - %sthe model cannot be built%s", out_sev_color(st, SEV_ERROR), out_reset(st));
-        else if (x->error[0])
+        else if (x->error[0]) {
             /* a long exception (a strict check naming hundreds of parameters) is cut on the summary
-             * line; the findings and --format json carry it whole */
-            printf(" - %sraises %.*s%s%s", out_sev_color(st, SEV_ERROR), 600, x->error,
-                   strlen(x->error) > 600 ? " ..." : "", out_reset(st));
+             * line; the findings and --format json carry it whole; the TP rank expert parallelism
+             * spared it, with its own */
+            ep_s[0] = 0;
+            if (x->ep_rank1)
+                snprintf(ep_s, sizeof ep_s, " (TP rank %d: %.300s)", x->ep_rank1 - 1,
+                         x->ep_error[0] ? x->ep_error : "loads");
+            printf(" - %sraises %.*s%s%s%s", out_sev_color(st, SEV_ERROR), 600, x->error,
+                   strlen(x->error) > 600 ? " ..." : "", ep_s, out_reset(st));
+        }
         else if (!x->missing)
             printf(" - loads");
         printf("\n");
@@ -270,6 +277,14 @@ static void print_json(const lint_args *a, const ck_checkpoint *ck, const rules_
             cJSON_AddStringToObject(o, "error", x->error);
             cJSON_AddStringToObject(o, "error_key", x->error_key);
             cJSON_AddStringToObject(o, "error_file", x->error_file);
+            if (x->ep_rank1) { /* the TP rank the error spares (expert parallelism), and its own */
+                cJSON_AddNumberToObject(o, "spared_tp_rank", x->ep_rank1 - 1);
+                if (x->ep_error[0]) {
+                    cJSON_AddStringToObject(o, "spared_error", x->ep_error);
+                    cJSON_AddStringToObject(o, "spared_error_key", x->ep_error_key);
+                } else
+                    cJSON_AddNullToObject(o, "spared_error");
+            }
         } else
             cJSON_AddNullToObject(o, "error");
         cJSON_AddItemToArray(sa, o);

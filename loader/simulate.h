@@ -18,6 +18,12 @@ typedef struct {
     char error[2048];     /* the first exception this stage's ranks raise, "" when none */
     char error_key[512];  /* the checkpoint key that raises it */
     char error_file[256];
+    /* expert parallelism over a path that gives up on an expert the rank does not hold (a key rule's
+     * pp_through): the TP rank holding the expert of the first key that fails so (ep_rank1 - 1; 0:
+     * none) is the one rank error does not name; it raises ep_error, "" when it loads */
+    int ep_rank1;
+    char ep_error[2048];
+    char ep_error_key[512];
     size_t loaded, skipped_rules, skipped_pp, skipped_expert, unexpected, missing;
 } sim_stage;
 

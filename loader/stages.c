@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "base/thread.h"
+#include "loader/shard.h"
 #include "loader/sim_internal.h"
 
 /* Whether stage st's model has a placeholder (vLLM: PPMissingLayer) where name would live: a
@@ -508,6 +509,10 @@ static int key_not_here(const sim *s, int si, const sim_key *k, const sim_param 
         out->unexpected++;
         return 0;
     }
+    if (out->ep_rank1 && !out->ep_error[0]) { /* the rank the first failure spared fails here */
+        snprintf(out->ep_error, sizeof out->ep_error, "%s", line);
+        snprintf(out->ep_error_key, sizeof out->ep_error_key, "%s", kname);
+    }
     if (!out->error[0]) {
         snprintf(out->error, sizeof out->error, "%s", line);
         snprintf(out->error_key, sizeof out->error_key, "%s", kname);
@@ -620,6 +625,49 @@ static void report_empty(const sim *s, const plan_stage *st, uint8_t *const *bit
     }
 }
 
+/* Under expert parallelism, a key of one expert through a path that gives it up where the rank
+ * does not hold that expert (the key rule's pp_through: GraniteMoeHybrid's expert mapping, whose
+ * weight loader reports no success there) falls to the generic lookup of the key's own name: a
+ * KeyError on every TP rank of the stage but the expert's. The first such key is the stage's error
+ * for those ranks; the holder goes on and fails at the next key that spares it no more (ep_error).
+ * The key still fills its expert on the holder. */
+static void ep_gives_up(const sim *s, int si, const sim_key *k, const plan_param *pp, sim_stage *out,
+                        ck_findings *o)
+{
+    const plan *p = s->p;
+    int holder = shard_expert_rank(p, pp->experts, k->expert);
+    /* no EP, an expert beyond the model's (reported as such), every rank failed already, or the key
+     * is the spared rank's own */
+    if (holder < 0 || k->expert >= pp->experts || (out->error[0] && (!out->ep_rank1 || out->ep_error[0])) ||
+        out->ep_rank1 - 1 == holder)
+        return;
+    const char *kname = key_name(s, k), *file = s->ck->shards[k->shard].name;
+    char line[2048];
+    error_line(p, &p->stages[si], NULL, kname + k->seen_off, k->seen_off == 0, k->outside, line, sizeof line);
+    int64_t first, count;
+    shard_expert_range(p, pp->experts, holder, &first, &count);
+    if (!out->error[0]) {
+        snprintf(out->error, sizeof out->error, "%s", line);
+        snprintf(out->error_key, sizeof out->error_key, "%s", kname);
+        snprintf(out->error_file, sizeof out->error_file, "%s", file);
+        out->ep_rank1 = holder + 1;
+        findings_add(o, "lint.keyerror", SEV_ERROR, file, kname, CK_NO_OFFSET, "the load fails here first on "
+                     "every TP rank of the stage but %d, which holds expert %lld (experts %lld-%lld): %s: under "
+                     "expert parallelism the loader's expert mapping gives up on an expert the rank does not "
+                     "hold, and its generic path looks the key up under its own name, which no rank has",
+                     holder, (long long)k->expert, (long long)first, (long long)(first + count - 1), line);
+    } else {
+        snprintf(out->ep_error, sizeof out->ep_error, "%s", line);
+        snprintf(out->ep_error_key, sizeof out->ep_error_key, "%s", kname);
+        int64_t f0, c0;
+        shard_expert_range(p, pp->experts, out->ep_rank1 - 1, &f0, &c0);
+        findings_add(o, "lint.keyerror", SEV_ERROR, file, kname, CK_NO_OFFSET, "TP rank %d of the stage, which "
+                     "holds experts %lld-%lld, fails here first: %s (expert %lld is TP rank %d's)",
+                     out->ep_rank1 - 1, (long long)f0, (long long)(f0 + c0 - 1), line, (long long)k->expert, holder);
+    }
+    out->unexpected++;
+}
+
 static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
 {
     const plan *p = s->p;
@@ -660,6 +708,8 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
         }
         /* loaded: record the part and expert it fills */
         const plan_param *pp = &st->params[pi];
+        if (pp->experts && k->expert >= 0 && k->rule >= 0 && r->keys[k->rule].pp_through)
+            ep_gives_up(s, si, k, pp, out, o);
         const rules_param *t = &r->params[pp->tmpl];
         const char *kpart = key_part(r, k);
         int np = t->n_parts ? t->n_parts : 1, part = key_part_index(s, k, pp->tmpl);
