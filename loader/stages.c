@@ -464,7 +464,7 @@ static int key_not_here(const sim *s, int si, const sim_key *k, const sim_param 
     const plan *p = s->p;
     const rules_file *r = p->rules;
     const plan_stage *st = &p->stages[si];
-    size_t pl = r->builds_model && !kp->stages && !k->outside ? strlen(kp->param) : 0;
+    size_t pl = r->builds_model && r->drops_bias && !kp->stages && !k->outside ? strlen(kp->param) : 0;
     if (pl > 5 && strcmp(kp->param + pl - 5, ".bias") == 0) { /* the loaders drop a bias the model lacks */
         /* counted where the model has the linear (not a layer beyond its own): a parameter of
          * the module under any suffix a scheme of this plan gives it, or an unconverted "weight" */

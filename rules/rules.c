@@ -527,9 +527,10 @@ static int parse_key(rctx *c, const cJSON *o, const char *path, rules_key *k)
         get_bool(c, o, path, "view", 0, &k->view) || get_bool(c, o, path, "copies", 0, &k->copies) ||
         get_bool(c, o, path, "pp_through", 0, &k->pp_through))
         return -1;
-    if (k->pp_through && k->pp_guard == 1)
+    if (k->pp_through && (k->pp_guard == 1 || (k->pp_guard < 0 && c->r->pp_guard)))
         return rfail(c, path_of(p, sizeof p, path, "pp_through", 0), 0, "a path the loader leaves where another "
-                     "stage owns the layer has no guard: \"pp_through\" with \"pp_guard\": true");
+                     "stage owns the layer has no guard: \"pp_through\" needs \"pp_guard\": false (here or "
+                     "the loader's)");
     if (k->copies && k->n_parts < 2)
         return rfail(c, path_of(p, sizeof p, path, "copies", 0), 0, "\"copies\" needs \"parts\": the parts the "
                      "tensor fills, each whole");
@@ -721,7 +722,7 @@ static int parse_loader(rctx *c, const cJSON *root)
     static const char *const lk[] = {"name", "strip_prefix", "error", "pp_guard", "builds_model",
                                      "raises", "notice", "notice_reason", "classes", "version", "old_names",
                                      "strict", "outer", "also_strip", "wrapper", "drops_unknown",
-                                     "config_experts", NULL};
+                                     "config_experts", "drops_bias", NULL};
     if (check_fields(c, ld, "$.loader", lk) || get_string(c, ld, "$.loader", "name", 1, &r->loader) ||
         get_string(c, ld, "$.loader", "strip_prefix", 0, &r->strip_prefix) ||
         get_string(c, ld, "$.loader", "error", 0, &r->error_format) ||
@@ -875,6 +876,7 @@ static int parse_loader(rctx *c, const cJSON *root)
            get_bool(c, ld, "$.loader", "builds_model", 1, &r->builds_model) ||
            get_bool(c, ld, "$.loader", "raises", 1, &r->raises) ||
            get_bool(c, ld, "$.loader", "drops_unknown", 0, &r->drops_unknown) ||
+           get_bool(c, ld, "$.loader", "drops_bias", 1, &r->drops_bias) ||
            get_opt_expr(c, ld, "$.loader", "config_experts", &r->config_experts) ? -1 : 0;
 }
 

@@ -413,6 +413,9 @@ typedef struct {
                           * WeightsMapper maps model.visual. but not model.): a key model.* of the
                           * decoder is then looked up from the wrapper, which has no module model */
     int pp_guard;        /* the loader skips parameters of layers other stages own */
+    int drops_bias;      /* loader.drops_bias: a stored bias of a linear built without one is skipped
+                          * (AutoWeightsLoader's and most load_weights' .bias check); 0: looked up,
+                          * the loader's error (GraniteMoeHybridModel.load_weights) */
     expr *config_experts; /* loader.config_experts: the experts vLLM's layout check counts on the
                           * config object (its class's defaults where config.json has none);
                           * NULL: those config.json names (num_experts, n_routed_experts, ...) */

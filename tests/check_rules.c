@@ -402,6 +402,9 @@ START_TEST(test_rules_errors)
          " \"keys\": [{\"key\": \"a\", \"param\": \"b\", \"view\": true, \"transposed\": true}]}", "$.keys[0].view", 2, 46,
          "a key is viewed or transposed, not both"},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"keys\": [{\"key\": \"a\", \"param\": \"b\", \"pp_through\": true}]}", "$.keys[0].pp_through", 2, 52,
+         "a path the loader leaves where another stage owns the layer has no guard: \"pp_through\" needs"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
          " \"keys\": [{\"key\": \"a\", \"param\": \"b\", \"part\": \"q\", \"parts\": [\"q\", \"k\"]}]}", "$.keys[0].parts", 2, 60,
          "give \"part\" (one) or \"parts\" (several), not both"},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
