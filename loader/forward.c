@@ -402,8 +402,8 @@ static int fwd_layer_flag(const plan *p, int which, int64_t l, int dflt, int *ou
     return rc;
 }
 
-/* Layer l's one mixer (forward.layer_kind): 1 Mamba2, 2 attention, 3 MLP; anything else refused
- * with the kinds this version computes. */
+/* Layer l's one mixer (forward.layer_kind): 1 Mamba2, 2 attention, 3 MLP, 4 the routed experts (and
+ * any shared ones) in place of the MLP; anything else refused with the kinds this version computes. */
 static int layer_kind(const plan *p, int64_t l, int *kind, ck_err *err)
 {
     expr_val kv;
@@ -414,11 +414,12 @@ static int layer_kind(const plan *p, int64_t l, int *kind, ck_err *err)
         return fwd_fail(p, FWD_LAYER_KIND, CK_EFORMAT, err, "must be a string", ", not a number or list", NULL);
     char k[24], what[96];
     snprintf(k, sizeof k, "%.*s", (int)(kv.slen < 23 ? kv.slen : 23), kv.s);
-    *kind = strcmp(k, "mamba2") == 0 ? 1 : strcmp(k, "attention") == 0 ? 2 : strcmp(k, "mlp") == 0 ? 3 : 0;
+    *kind = strcmp(k, "mamba2") == 0 ? 1 : strcmp(k, "attention") == 0 ? 2 : strcmp(k, "mlp") == 0 ? 3
+          : strcmp(k, "moe") == 0 ? 4 : 0;
     if (*kind)
         return CK_OK;
     snprintf(what, sizeof what, "layer %lld's kind \"%s\"", (long long)l, k);
-    return fwd_fail(p, FWD_LAYER_KIND, CK_EUSAGE, err, what, "not computed", "mamba2, attention and mlp (not yet moe)");
+    return fwd_fail(p, FWD_LAYER_KIND, CK_EUSAGE, err, what, "not computed", "mamba2, attention, mlp and moe");
 }
 
 /* A Mamba2 mixer's sizes as check computes them over this layout's TP. */
@@ -600,8 +601,14 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         return ck_err_set(err, CK_EUSAGE, c->path, "rope_parameters.sliding_attention.rope_type", CK_NO_OFFSET,
                           "rope_type \"%s\" of the sliding layers is not computed by this version (default and "
                           "linear)", c->rope_type_local);
-    if ((rc = fwd_field_or(p, FWD_ROUTED_SCALE, "routed_scaling_factor", 1.0, &d->rscale, err)))
+    if ((rc = fwd_field_or(p, FWD_ROUTED_SCALE, "routed_scaling_factor", 1.0, &d->rscale, err)) ||
+        (rc = fwd_int(p, FWD_LATENT, 0, &d->latent, err)))
         return rc;
+    if (d->latent < 0 || d->latent > 1 << 20)
+        return fwd_fail(p, FWD_LATENT, CK_EUSAGE, err, "must be a width from 0 to 1048576", "", NULL);
+    if (d->latent > 0 && (strcmp(router, "sigmoid_input") == 0 || d->experts_beside))
+        return fwd_fail(p, FWD_LATENT, CK_EUSAGE, err, "latent experts with a router that scales their input or "
+                        "experts beside the MLP", "", "them for routers that weigh the outputs");
     d->index_topk = cfg_int(c, "index_topk", 0);
     char refuse[512];
     if ((rc = fwd_str(p, FWD_REFUSE, "", refuse, sizeof refuse, err)))
@@ -925,7 +932,8 @@ static int group_kept(const dense_dims *d, const float *logit, size_t E, size_t 
     return better < (size_t)d->topk_group;
 }
 
-/* One rank's routed experts of layer l: w13 [E, 2 x Il, H] and w2 [E, H, Il], and their biases
+/* One rank's routed experts of layer l: w13 [E, 2 x Il, H] and w2 [E, H, Il] (non-gated experts
+ * of the plain MLP form: w13 [E, Il, H]; a latent MoE: the latent width for H), and their biases
  * where the model has them (gpt-oss; w2's zero but on TP rank 0), each checked against the
  * others so that the products stay inside them. */
 typedef struct {
@@ -941,7 +949,7 @@ static int experts_of(const plan *p, const dense_dims *d, const rank_load *R, in
     static const char *const what[4] = {"w13_weight", "w2_weight", "w13_bias", "w2_bias"};
     const load_param *lp[4];
     char name[4][160];
-    size_t H = (size_t)d->hidden;
+    size_t H = d->latent > 0 ? (size_t)d->latent : (size_t)d->hidden, g = d->plain_mlp ? 1 : 2;
     for (int i = 0; i < 4; i++) {
         snprintf(name[i], sizeof name[i], "layers.%lld%s%s.experts.routed_experts.%s", (long long)l, MOE_DOT(d), d->moe,
                  what[i]);
@@ -953,13 +961,13 @@ static int experts_of(const plan *p, const dense_dims *d, const rank_load *R, in
                           "routes to: add the parameters, or set forward.experts (docs/rules.md)", R->tp_rank,
                           R->stage, (long long)l, name[0], name[1]);
     *ex = (rank_experts){lp[0], lp[1], lp[2], lp[3], (size_t)lp[1]->pp->local[2], NULL, NULL};
-    if (lp[0]->pp->local[1] != 2 * ex->Il || lp[0]->pp->local[2] != H || lp[1]->pp->local[1] != H)
+    if (lp[0]->pp->local[1] != g * ex->Il || lp[0]->pp->local[2] != H || lp[1]->pp->local[1] != H)
         return ck_err_set(err, CK_EFORMAT, p->rules->path, name[0], CK_NO_OFFSET, "TP rank %d: experts of [%llu x "
                           "%llu] and [%llu x %llu] do not make an MLP of hidden %zu: the rules' shapes for w13 and "
                           "w2 disagree", R->tp_rank, (unsigned long long)lp[0]->pp->local[1],
                           (unsigned long long)lp[0]->pp->local[2], (unsigned long long)lp[1]->pp->local[1],
                           (unsigned long long)lp[1]->pp->local[2], H);
-    for (int i = 2; i < 4; i++) { /* a bias per expert slot: 2 x Il values for w13, H for w2 */
+    for (int i = 2; i < 4; i++) { /* a bias per expert slot: g x Il values for w13, H for w2 */
         uint64_t want = lp[i - 2]->n / (i == 2 ? H : ex->Il);
         if (lp[i] && lp[i]->n != want)
             return ck_err_set(err, CK_EFORMAT, p->rules->path, name[i], CK_NO_OFFSET, "TP rank %d holds %llu "
@@ -980,6 +988,8 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
 {
     int tp = p->layout.tp;
     size_t H = (size_t)d->hidden, E = (size_t)d->experts, K = (size_t)d->topk;
+    /* the experts' width (a latent MoE's, behind fc1/fc2_latent_proj) and their gate and up rows */
+    size_t Hx = d->latent > 0 ? (size_t)d->latent : H, g = d->plain_mlp ? 1 : 2;
     char gname[128], bname[160], lname[128]; /* the router, its correction bias and its own bias, in the
                                               * module the rules name */
     snprintf(gname, sizeof gname, "layers.%%lld%s%s.%s.weight", MOE_DOT(d), d->moe, d->gate);
@@ -1005,6 +1015,18 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
     }
     if (!rin)
         rin = h;
+    const float *l1 = NULL, *l1b = NULL, *l2 = NULL, *l2b = NULL; /* Nemotron-H's latent projections */
+    if (d->latent > 0) {
+        char n1[128], n1b[128], n2[128], n2b[128];
+        snprintf(n1, sizeof n1, "layers.%%lld%s%s.fc1_latent_proj.weight", MOE_DOT(d), d->moe);
+        snprintf(n1b, sizeof n1b, "layers.%%lld%s%s.fc1_latent_proj.bias", MOE_DOT(d), d->moe);
+        snprintf(n2, sizeof n2, "layers.%%lld%s%s.fc2_latent_proj.weight", MOE_DOT(d), d->moe);
+        snprintf(n2b, sizeof n2b, "layers.%%lld%s%s.fc2_latent_proj.bias", MOE_DOT(d), d->moe);
+        if (!(l1 = W(RH(d, R), p, n1, l, 1, Hx * H, err)) || !(l2 = W(RH(d, R), p, n2, l, 1, H * Hx, err)) ||
+            (!(l1b = W(RH(d, R), p, n1b, l, 0, Hx, err)) && err->code) ||
+            (!(l2b = W(RH(d, R), p, n2b, l, 0, H, err)) && err->code))
+            return err->code;
+    }
     rank_experts *X = calloc((size_t)tp, sizeof *X); /* each rank's, looked up once */
     if (!X)
         return ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
@@ -1013,15 +1035,20 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
             free(X);
             return err->code;
         }
-    float *logit = fmalloc(d, E * sizeof *logit), *gu = NULL, *act = NULL, *y = fmalloc(d, H * sizeof *y);
-    float *parts = parts_new(d, tp, T * H); /* each rank's experts' outputs, added in rank order */
+    float *logit = fmalloc(d, E * sizeof *logit), *gu = NULL, *act = NULL, *y = fmalloc(d, Hx * sizeof *y);
+    float *parts = parts_new(d, tp, T * Hx); /* each rank's experts' outputs, added in rank order */
+    /* a latent MoE: the experts read fc1_latent_proj(h) and their sum passes fc2_latent_proj */
+    float *zin = l1 ? fmalloc(d, T * Hx * sizeof *zin) : NULL, *zsum = l1 ? fcalloc(d, T * Hx, sizeof *zsum) : NULL;
+    if (l1 && zin && zsum)
+        op_linear(d, h, T, H, l1, Hx, l1b, zin, 0);
     /* an expert's scaled input (Llama 4), the router's (Gemma 4) */
     float *xin = d->router_input || d->gemma_router ? fmalloc(d, H * sizeof *xin) : NULL;
     size_t *sel = fmalloc(d, K * sizeof *sel);
     double *wt = fmalloc(d, K * sizeof *wt);
     int rc = CK_OK;
     for (size_t t = 0; t < T && rc == CK_OK; t++) {
-        if (!logit || !y || !sel || !wt || !parts || ((d->router_input || d->gemma_router) && !xin)) {
+        if (!logit || !y || !sel || !wt || !parts || ((d->router_input || d->gemma_router) && !xin) ||
+            (l1 && (!zin || !zsum))) {
             rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
             break;
         }
@@ -1073,7 +1100,7 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
             const rank_experts *ex = &X[r];
             size_t Il = ex->Il;
             if (!gu) {
-                gu = fmalloc(d, 2 * Il * sizeof *gu);
+                gu = fmalloc(d, g * Il * sizeof *gu);
                 act = fmalloc(d, Il * sizeof *act);
                 if (!gu || !act) {
                     rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
@@ -1084,31 +1111,38 @@ static int moe_block(const plan *p, const dense_dims *d, rank_load *const *R, in
                 int64_t le = (int64_t)sel[k] - ex->w13->expert0;
                 if (le < 0 || le >= ex->w13->n_experts)
                     continue; /* another rank's expert */
-                const float *in = h + t * H;
+                const float *in = zin ? zin + t * Hx : h + t * H;
                 if (d->router_input) { /* the weight on the input, the output added as it is */
                     for (size_t i = 0; i < H; i++)
                         xin[i] = (float)(wt[k] * in[i]);
                     in = xin;
                 }
                 /* the expert's rows of the [experts x rows, cols] parameters (converted alone when compact) */
-                if ((rc = op_linear_lp(d, R[r], in, 1, H, ex->w13, (size_t)le * 2 * Il, 2 * Il,
-                                       ex->b13d ? ex->b13d + (size_t)le * 2 * Il : NULL, gu, 0, err)) != CK_OK)
+                if ((rc = op_linear_lp(d, R[r], in, 1, Hx, ex->w13, (size_t)le * g * Il, g * Il,
+                                       ex->b13d ? ex->b13d + (size_t)le * g * Il : NULL, gu, 0, err)) != CK_OK)
                     break;
-                op_act_mul(d, gu, 1, Il, act);
-                if ((rc = op_linear_lp(d, R[r], act, 1, Il, ex->w2, (size_t)le * H, H,
-                                       ex->b2d ? ex->b2d + (size_t)le * H : NULL, y, 0, err)) != CK_OK)
+                if (g == 1) /* a non-gated expert of the plain MLP form (Nemotron-H's relu2) */
+                    op_act(d, gu, Il, act);
+                else
+                    op_act_mul(d, gu, 1, Il, act);
+                if ((rc = op_linear_lp(d, R[r], act, 1, Il, ex->w2, (size_t)le * Hx, Hx,
+                                       ex->b2d ? ex->b2d + (size_t)le * Hx : NULL, y, 0, err)) != CK_OK)
                     break;
                 double wk = d->router_input ? 1.0 : (d->renorm ? wt[k] / ksum : wt[k]) * d->rscale;
                 if (pes) /* Gemma 4: each expert's output times its per_expert_scale */
                     wk *= pes[sel[k]];
-                float *pr = parts + ((size_t)r * T + t) * H;
-                for (size_t i = 0; i < H; i++)
+                float *pr = parts + ((size_t)r * T + t) * Hx;
+                for (size_t i = 0; i < Hx; i++)
                     pr[i] += (float)wk * y[i];
             }
         }
     }
-    if (rc == CK_OK)
+    if (rc == CK_OK && !l1)
         rc = parts_add(d, parts, tp, T * H, x, err);
+    else if (rc == CK_OK && (rc = parts_add(d, parts, tp, T * Hx, zsum, err)) == CK_OK)
+        op_linear(d, zsum, T, Hx, l2, H, l2b, x, 1); /* back to the hidden size, added into x */
+    ffree(d, zin);
+    ffree(d, zsum);
     ffree(d, parts);
     ffree(d, logit);
     ffree(d, xin);
@@ -1130,8 +1164,11 @@ static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R
     char ngu[160], nd[160], ng[160];
     const char *mod = d->shared_mod; /* DeepSeek's, GLM's shared_experts: ungated */
     int ungated = d->shared_ungated || d->shared_plain;
-    snprintf(ngu, sizeof ngu, "layers.%lld%s%s.%s.gate_up_proj.weight", (long long)l, MOE_DOT(d), d->moe, mod);
-    snprintf(nd, sizeof nd, "layers.%lld%s%s.%s.down_proj.weight", (long long)l, MOE_DOT(d), d->moe, mod);
+    /* the model's MLP form (mlp_in, mlp_out): gated gate_up_proj and down_proj, or Nemotron-H's plain
+     * up_proj and down_proj */
+    size_t gf = d->plain_mlp ? 1 : 2; /* rows of the input linear per output */
+    snprintf(ngu, sizeof ngu, "layers.%lld%s%s.%s.%s.weight", (long long)l, MOE_DOT(d), d->moe, mod, d->mlp_in);
+    snprintf(nd, sizeof nd, "layers.%lld%s%s.%s.%s.weight", (long long)l, MOE_DOT(d), d->moe, mod, d->mlp_out);
     snprintf(ng, sizeof ng, "layers.%lld%s%s.shared_expert_gate.weight", (long long)l, MOE_DOT(d), d->moe);
     const load_param *g = rank_param(RH(d, R), p, ng);
     size_t H = (size_t)d->hidden;
@@ -1166,21 +1203,24 @@ static int shared_expert(const plan *p, const dense_dims *d, rank_load *const *R
         if (!rank_here(d, r))
             continue;
         const load_param *gu = rank_param(R[r], p, ngu), *dn = rank_param(R[r], p, nd);
-        if (!gu || !dn || dn->pp->ndim != 2 || dn->pp->local[0] != H || gu->n != 2 * dn->pp->local[1] * H) {
+        if (!gu || !dn || dn->pp->ndim != 2 || dn->pp->local[0] != H || gu->n != gf * dn->pp->local[1] * H) {
             rc = ck_err_set(err, CK_EFORMAT, p->rules->path, ngu, CK_NO_OFFSET, "rank %d: the shared expert's "
-                            "gate_up_proj and down_proj do not make an MLP of hidden %zu", r, H);
+                            "%s and %s do not make an MLP of hidden %zu", r, d->mlp_in, d->mlp_out, H);
             break;
         }
         size_t Is = (size_t)dn->pp->local[1];
-        float *a = fmalloc(d, T * 2 * Is * sizeof *a), *act = fmalloc(d, T * Is * sizeof *act), *y = fmalloc(d, T * H * sizeof *y);
+        float *a = fmalloc(d, T * gf * Is * sizeof *a), *act = fmalloc(d, T * Is * sizeof *act), *y = fmalloc(d, T * H * sizeof *y);
         const float *wgu = load_param_floats(R[r], gu, err), *wdn = wgu ? load_param_floats(R[r], dn, err) : NULL;
         if (!wgu || !wdn)
             rc = err->code;
         else if (!a || !act || !y)
             rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
         else {
-            op_linear(d, h, T, H, wgu, 2 * Is, NULL, a, 0);
-            op_act_mul(d, a, T, Is, act);
+            op_linear(d, h, T, H, wgu, gf * Is, NULL, a, 0);
+            if (gf == 1)
+                op_act(d, a, T * Is, act);
+            else
+                op_act_mul(d, a, T, Is, act);
             op_linear(d, act, T, Is, wdn, H, NULL, y, 0);
             float *pr = parts + (size_t)r * T * H;
             for (size_t t = 0; t < T; t++)
@@ -1867,7 +1907,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
             return krc;
         kind_mamba = kind == 1;
         kind_attn = kind == 2;
-        kind_mlp = kind == 3;
+        kind_mlp = kind == 3 || kind == 4; /* the MLP block: dense, or the experts where the layer has them */
     }
     size_t H = (size_t)d->hidden, hd = (size_t)hd_l, Tz = (size_t)T, vd = vd_l > 0 ? (size_t)vd_l : hd;
     size_t D = vd > hd ? vd : hd; /* the width the attention runs at: q, k and v zero-padded to it */

@@ -101,6 +101,8 @@ typedef struct {
     char final_norm[64];     /* the final norm's parameter ("norm.weight") */
     int kinds;               /* each layer runs the one mixer forward.layer_kind names (Nemotron-H) */
     char ssm_mod[32];        /* the Mamba2 mixer's module ("mixer"; GraniteMoeHybrid's "mamba") */
+    int64_t latent;          /* the routed experts' width behind fc1/fc2_latent_proj (Nemotron-H's
+                              * latent MoE); 0: the hidden size */
     int64_t ssm_heads, ssm_hd, ssm_groups, ssm_state, ssm_conv; /* a Mamba2 mixer's sizes */
     int layernorm;           /* norms subtract the mean first (Cohere's LayerNorm, no bias) */
     int interleaved;         /* rotary pairs (2i, 2i+1), as GPT-J and Cohere rotate */

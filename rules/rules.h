@@ -325,6 +325,9 @@ typedef enum {
                           * the mixer is the whole layer, Nemotron-H) */
     FWD_SSM_MODULE,      /* the Mamba2 mixer's module under a layer (default attn_module; GraniteMoeHybrid's
                           * "mamba") */
+    FWD_LATENT,          /* the routed experts' width where fc1_latent_proj and fc2_latent_proj (under
+                          * "moe") take the stream down to it and back (Nemotron-H's moe_latent_size);
+                          * absent, null or 0: the hidden size, no projections */
     FWD_COUNT
 } rules_fwd;
 
