@@ -453,6 +453,15 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
     const cfg_field *e = config_field(c, "rms_norm_eps");
     d->eps = e && e->kind == CFG_NUMBER ? e->num : 1e-6;
     d->theta = c->rope_theta;
+    /* a model of one mixer per layer without attention (Mamba2): no heads to read; a layer that
+     * attends is refused below */
+    int attn_free = !d->heads && p->rules->forward[FWD_LAYER_KIND] != NULL;
+    if (attn_free)
+        d->heads = d->kv_heads = 1, d->head_dim = 2;
+    int mlp_free = !d->inter && p->rules->forward[FWD_LAYER_KIND] != NULL; /* nor MLP widths (a layer with an
+                                                                            * MLP is refused below) */
+    if (mlp_free)
+        d->inter = 1;
     if (!d->hidden || !d->heads || !d->kv_heads || !d->head_dim || !d->vocab)
         return ck_err_set(err, CK_EUSAGE, c->path, NULL, CK_NO_OFFSET, "config.json lacks the dimensions of a "
                           "decoder (hidden_size, num_attention_heads, vocab_size)");
@@ -560,6 +569,14 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         int kind;
         if ((rc = layer_kind(p, l, &kind, err)) || (kind == 1 && (rc = ssm_sizes_ok(p, d, l, err))))
             return rc;
+        if (kind == 2 && attn_free)
+            return ck_err_set(err, CK_EUSAGE, c->path, "num_attention_heads", CK_NO_OFFSET, "layer %lld attends "
+                              "(rules %s's forward.layer_kind), but config.json gives no num_attention_heads",
+                              (long long)l, r->name);
+        if (kind == 3 && mlp_free && !r->forward[FWD_MLP_INTER])
+            return ck_err_set(err, CK_EUSAGE, c->path, "intermediate_size", CK_NO_OFFSET, "layer %lld is an MLP "
+                              "(rules %s's forward.layer_kind), but config.json gives no intermediate_size",
+                              (long long)l, r->name);
     }
     if (d->kinds && (d->mla || d->deltanet || d->sandwich || d->parallel || d->post || d->kv_share || d->ple))
         return fwd_fail(p, FWD_LAYER_KIND, CK_EUSAGE, err, "a mixer per layer with latent attention, a gated "

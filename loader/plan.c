@@ -1353,6 +1353,11 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
                      "Unsupported quantization config: bits=%d, sym=%s (it runs symmetric 4- and 8-bit GPTQ)",
                      gq->bits, gq->symmetric ? "True" : "False");
     /* vLLM's ModelConfig.verify_with_parallel_config: refused before any rank starts */
+    if (lay->pp > 1 && !r->supports_pp)
+        findings_add(f, "lint.layout_refused", SEV_ERROR, cfg->path ? cfg->path : "config.json", "", UINT64_MAX,
+                     "vLLM refuses this layout before any rank starts: NotImplementedError: Pipeline parallelism "
+                     "is not supported for this model. Supported models implement the `SupportsPP` interface. "
+                     "(%s: use --pp 1)", cfg->architectures && cfg->architectures[0] ? cfg->architectures : r->name);
     char sizes[256];
     if (lay->tp > 1 && plan_lookup(&env, "num_attention_heads", 19, &lv) && !lv.is_null && !lv.is_str &&
         lv.v > 0 && lv.v % lay->tp)

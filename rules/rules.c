@@ -722,7 +722,7 @@ static int parse_loader(rctx *c, const cJSON *root)
     static const char *const lk[] = {"name", "strip_prefix", "error", "pp_guard", "builds_model",
                                      "raises", "notice", "notice_reason", "classes", "version", "old_names",
                                      "strict", "outer", "also_strip", "wrapper", "drops_unknown",
-                                     "config_experts", "drops_bias", NULL};
+                                     "config_experts", "drops_bias", "supports_pp", NULL};
     if (check_fields(c, ld, "$.loader", lk) || get_string(c, ld, "$.loader", "name", 1, &r->loader) ||
         get_string(c, ld, "$.loader", "strip_prefix", 0, &r->strip_prefix) ||
         get_string(c, ld, "$.loader", "error", 0, &r->error_format) ||
@@ -877,6 +877,7 @@ static int parse_loader(rctx *c, const cJSON *root)
            get_bool(c, ld, "$.loader", "raises", 1, &r->raises) ||
            get_bool(c, ld, "$.loader", "drops_unknown", 0, &r->drops_unknown) ||
            get_bool(c, ld, "$.loader", "drops_bias", 1, &r->drops_bias) ||
+           get_bool(c, ld, "$.loader", "supports_pp", 1, &r->supports_pp) ||
            get_opt_expr(c, ld, "$.loader", "config_experts", &r->config_experts) ? -1 : 0;
 }
 

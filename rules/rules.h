@@ -416,6 +416,8 @@ typedef struct {
                           * WeightsMapper maps model.visual. but not model.): a key model.* of the
                           * decoder is then looked up from the wrapper, which has no module model */
     int pp_guard;        /* the loader skips parameters of layers other stages own */
+    int supports_pp;     /* loader.supports_pp: 0 for a model class without vLLM's SupportsPP, whose
+                          * layouts with PP > 1 vLLM refuses before any rank starts */
     int drops_bias;      /* loader.drops_bias: a stored bias of a linear built without one is skipped
                           * (AutoWeightsLoader's and most load_weights' .bias check); 0: looked up,
                           * the loader's error (GraniteMoeHybridModel.load_weights) */

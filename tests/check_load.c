@@ -804,15 +804,20 @@ START_TEST(test_check_cli_reference)
     }
     /* GraniteMoeHybrid: each layer's Mamba2 mixer or attention, then the experts beside the shared MLP
      * (or the shared MLP alone), held to transformers under TP and EP; at PP 2 vLLM's loader looks up
-     * another stage's norms and router (the oracle's KeyError), so check refuses before any logit */
+     * another stage's norms and router (the oracle's KeyError), so check refuses before any logit.
+     * Mamba2: no attention and no MLP at all, every TP size its heads allow */
     static const char *const gr[][2] = {{"moe/tiny-granitemoehybrid", "--tp 2"}, {"moe/tiny-granitemoehybrid", "--tp 4 --ep"},
-                                        {"real/tiny-granitemoehybrid-dense", "--tp 4"}};
+                                        {"real/tiny-granitemoehybrid-dense", "--tp 4"},
+                                        {"real/tiny-mamba2", "--tp 4"}, {"real/tiny-mamba2", "--tp 8"}};
     for (unsigned i = 0; i < sizeof gr / sizeof *gr; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s %s", gr[i][0], gr[i][1]);
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
                       strstr(out, "top-1 tokens agree 8/8: PASS") != NULL, "%s %s: %s", gr[i][0], gr[i][1], out);
         free(out);
     }
+    out = tu_cli(1, NULL, "lint fixtures/real/tiny-mamba2 --pp 2");
+    ck_assert_msg(strstr(out, "NotImplementedError: Pipeline parallelism is not supported for this model."), "%s", out);
+    free(out);
     out = tu_cli(1, NULL, "lint fixtures/moe/tiny-granitemoehybrid --pp 2");
     ck_assert_msg(strstr(out, "'model.layers.2.block_sparse_moe.router.layer.weight': rank 0 (PP stage 0): the load "
                               "fails here first: KeyError: 'layers.2.block_sparse_moe.gate.weight'"), "%s", out);
