@@ -461,11 +461,18 @@ START_TEST(test_check_cli_reference)
         free(out);
     }
     /* Gemma 4 E2B's shape: its KV-shared layers need the layers they read on their own stage, which a
-     * partition gives; the releases' config form and the K/V keys they ship for those layers too */
+     * partition gives; the releases' config form and the K/V keys they ship for those layers too.
+     * GraniteMoeHybrid: each layer's Mamba2 mixer or attention, then the experts beside the shared MLP
+     * (or the shared MLP alone), under TP and EP (at PP 2 vLLM's loader looks up another stage's
+     * norms and router: the oracle's KeyError, below). Mamba2: no attention and no MLP at all, every
+     * TP size its heads allow */
     static const char *const g4[][2] = {{"real/tiny-gemma4", "--tp 2"}, {"real/tiny-gemma4", "--tp 2 --pp 2 --pp-partition 1,5"},
                                         {"oracle/variants/gemma4-global-head-dim", "--tp 4"},
                                         {"oracle/variants/gemma4-shared-kv-keys", "--tp 2"},
-                                        {"real/tiny-gemma4-w4a16", "--tp 2"}, {"real/tiny-gemma4-mm", "--tp 4"}};
+                                        {"real/tiny-gemma4-w4a16", "--tp 2"}, {"real/tiny-gemma4-mm", "--tp 4"},
+                                        {"moe/tiny-granitemoehybrid", "--tp 2"}, {"moe/tiny-granitemoehybrid", "--tp 4 --ep"},
+                                        {"real/tiny-granitemoehybrid-dense", "--tp 4"},
+                                        {"real/tiny-mamba2", "--tp 4"}, {"real/tiny-mamba2", "--tp 8"}};
     for (unsigned i = 0; i < sizeof g4 / sizeof *g4; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s %s", g4[i][0], g4[i][1]);
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
@@ -802,19 +809,7 @@ START_TEST(test_check_cli_reference)
         cJSON_Delete(j);
         free(text);
     }
-    /* GraniteMoeHybrid: each layer's Mamba2 mixer or attention, then the experts beside the shared MLP
-     * (or the shared MLP alone), held to transformers under TP and EP; at PP 2 vLLM's loader looks up
-     * another stage's norms and router (the oracle's KeyError), so check refuses before any logit.
-     * Mamba2: no attention and no MLP at all, every TP size its heads allow */
-    static const char *const gr[][2] = {{"moe/tiny-granitemoehybrid", "--tp 2"}, {"moe/tiny-granitemoehybrid", "--tp 4 --ep"},
-                                        {"real/tiny-granitemoehybrid-dense", "--tp 4"},
-                                        {"real/tiny-mamba2", "--tp 4"}, {"real/tiny-mamba2", "--tp 8"}};
-    for (unsigned i = 0; i < sizeof gr / sizeof *gr; i++) {
-        out = tu_cli(0, NULL, "check fixtures/%s %s", gr[i][0], gr[i][1]);
-        ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
-                      strstr(out, "top-1 tokens agree 8/8: PASS") != NULL, "%s %s: %s", gr[i][0], gr[i][1], out);
-        free(out);
-    }
+    /* Mamba2 lacks SupportsPP; GraniteMoeHybrid's loader fails at PP 2 */
     out = tu_cli(1, NULL, "lint fixtures/real/tiny-mamba2 --pp 2");
     ck_assert_msg(strstr(out, "NotImplementedError: Pipeline parallelism is not supported for this model."), "%s", out);
     free(out);
