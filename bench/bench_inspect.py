@@ -70,12 +70,15 @@ def awq_72b(ckptdoc, work):
         subprocess.check_call([sys.executable, os.path.join(ROOT, "fixtures", "make_sparse_awq72b.py"), awq])
     files = sorted(glob.glob(os.path.join(awq, "*.safetensors")))
     python_headers(files)
-    py, lint = [], []
+    py, lint, empty, ver = [], [], [], []
     for _ in range(21):
         t = time.perf_counter()
         python_headers(files)
         py.append(time.perf_counter() - t)
         lint.append(run_timed([ckptdoc, "lint", "--tp", "8", awq]))
+        # the floor a command cannot go under: a process that does nothing, and ckptdoc doing nothing
+        empty.append(run_timed(["/bin/true"])[0])
+        ver.append(run_timed([ckptdoc, "--version"])[0])
     # the same reader as a command of its own, as a user runs it: the interpreter's start counted,
     # as ckptdoc's process start is
     reader = [sys.executable, "-c", "import sys, json, struct\n"
@@ -91,6 +94,9 @@ def awq_72b(ckptdoc, work):
     print("  ratio ckptdoc/python     %.2f (median), goal < 0.33" % (l_med / p_med))
     print("  the reader as a command  median %.1f ms (interpreter start included); ratio %.2f" % (
         statistics.median(proc) * 1e3, l_med / statistics.median(proc)))
+    e_med, v_med = statistics.median(empty), statistics.median(ver)
+    print("  /bin/true as a command   median %.2f ms: %.2f of the in-interpreter reader; ckptdoc --version "
+          "%.2f ms (%.2f)" % (e_med * 1e3, e_med / p_med, v_med * 1e3, v_med / p_med))
 
 
 HUB_SERVER = r"""
