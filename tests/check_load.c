@@ -450,7 +450,7 @@ START_TEST(test_check_cli_reference)
                                  "oracle/variants/afmoe-fused-experts", "moe/tiny-mimo-v2-flash",
                                  "oracle/variants/mimo-v2-flash-mtp", "real/tiny-nemotron-h",
                                  "oracle/variants/nemotron-h-hub-config", "moe/tiny-nemotron-h-moe",
-                                 "moe/tiny-nemotron-h-latent",
+                                 "moe/tiny-nemotron-h-latent", "real/tiny-nemotron",
                                  "moe/tiny-gemma4-moe", "oracle/variants/gemma4-moe-global-head-dim",
                                  "oracle/variants/gemma4-moe-per-expert", "moe/tiny-gemma4-moe-fp8-dynamic",
                                  "real/tiny-glm4v-moe", "real/tiny-glm4v"};
@@ -753,6 +753,7 @@ START_TEST(test_check_cli_reference)
         {"nemotron_h", "moe/tiny-nemotron-h-moe", "renorm", NULL, "relative error 0.571 unsharded", 1},
         {"nemotron_h", "moe/tiny-nemotron-h-latent", "shared", NULL, "relative error 0.971 unsharded", 1},
         {"nemotron_h", "moe/tiny-nemotron-h-latent", "groups", NULL, "relative error 0.248 unsharded", 1},
+        {"nemotron", "real/tiny-nemotron", "norm_offset", NULL, "relative error 1.05 unsharded", 1},
         {"nemotron_h", "moe/tiny-nemotron-h-latent", "latent", NULL, "experts of [48 x 32] and [32 x 48] do not make an MLP of hidden 64", 2},
         {"nemotron_h", "real/tiny-nemotron-h", "ssm_groups", "3", "a Mamba2 mixer of 4 heads of 16 in 3 groups", 2},
         {"granitemoehybrid", "moe/tiny-granitemoehybrid", "layer_mlp", NULL, "relative error 0.105 unsharded", 1},
