@@ -571,12 +571,14 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
             return rc;
         if (kind == 2 && attn_free)
             return ck_err_set(err, CK_EUSAGE, c->path, "num_attention_heads", CK_NO_OFFSET, "layer %lld attends "
-                              "(rules %s's forward.layer_kind), but config.json gives no num_attention_heads",
+                              "(rules %s's forward.layer_kind), but config.json gives no num_attention_heads: add "
+                              "it as the model's release has it, or check the config's layer kinds",
                               (long long)l, r->name);
         if (kind == 3 && mlp_free && !r->forward[FWD_MLP_INTER])
             return ck_err_set(err, CK_EUSAGE, c->path, "intermediate_size", CK_NO_OFFSET, "layer %lld is an MLP "
-                              "(rules %s's forward.layer_kind), but config.json gives no intermediate_size",
-                              (long long)l, r->name);
+                              "(rules %s's forward.layer_kind), but config.json gives no intermediate_size: add it "
+                              "as the model's release has it, or check the config's layer kinds", (long long)l,
+                              r->name);
     }
     if (d->kinds && (d->mla || d->deltanet || d->sandwich || d->parallel || d->post || d->kv_share || d->ple))
         return fwd_fail(p, FWD_LAYER_KIND, CK_EUSAGE, err, "a mixer per layer with latent attention, a gated "

@@ -1423,7 +1423,7 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
      * config names experts but whose pattern has none (Nemotron-H's dense releases,
      * n_routed_experts defaulting to 8) still takes --ep */
     int64_t cx = config_experts(cfg); /* or the rules' count, which knows the config class's defaults */
-    if (r->config_experts) {
+    if (lay->ep && r->builds_model && r->config_experts && plan_experts(p) == 0) {
         plan_env xenv = {p, NULL, NULL, NULL, NULL, 0, NULL, NULL};
         expr_val xv;
         if (plan_eval(p, r->config_experts, &xenv, 0, &xv, err)) {

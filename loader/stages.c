@@ -411,6 +411,23 @@ static void error_line(const plan *p, const plan_stage *st, const char *param, c
 /* The stages run on several threads: each keeps its findings in a list of its own (file, key
  * and message; offsets unused), added (sim_finding_put) stage after stage once all have run, so that
  * the order and the merged rank masks are those of one thread. */
+/* Records that the stage's ranks raise line at key kname of file: the stage's first exception
+ * unless one came before, and the first of the TP rank expert parallelism spared that one
+ * (ep_rank1) unless it raised already. 1 when line is the stage's first. */
+static int stage_raises(sim_stage *out, const char *line, const char *kname, const char *file)
+{
+    if (out->ep_rank1 && !out->ep_error[0]) {
+        snprintf(out->ep_error, sizeof out->ep_error, "%s", line);
+        snprintf(out->ep_error_key, sizeof out->ep_error_key, "%s", kname);
+    }
+    if (out->error[0])
+        return 0;
+    snprintf(out->error, sizeof out->error, "%s", line);
+    snprintf(out->error_key, sizeof out->error_key, "%s", kname);
+    snprintf(out->error_file, sizeof out->error_file, "%s", file);
+    return 1;
+}
+
 /* A key a converter (a loader that builds no model) renames: loaded, unless its rule splits a dim
  * that the TP ranks cannot. */
 static void converter_key(const sim *s, const sim_key *k, sim_stage *out, ck_findings *o)
@@ -426,11 +443,7 @@ static void converter_key(const sim *s, const sim_key *k, sim_stage *out, ck_fin
             char line[256];
             snprintf(line, sizeof line, "AssertionError: Dimension %d must be divisible by %d",
                      kr->dim, p->layout.tp);
-            if (!out->error[0]) {
-                snprintf(out->error, sizeof out->error, "%s", line);
-                snprintf(out->error_key, sizeof out->error_key, "%s", kname);
-                snprintf(out->error_file, sizeof out->error_file, "%s", s->ck->shards[k->shard].name);
-            }
+            stage_raises(out, line, kname, s->ck->shards[k->shard].name);
             findings_add(o, out->error[0] && strcmp(out->error_key, kname) ? "lint.unexpected"
                          : "lint.keyerror", SEV_ERROR, s->ck->shards[k->shard].name, kname,
                          CK_NO_OFFSET, "%s: dim %d is %llu, which %d ranks cannot split",
@@ -509,14 +522,7 @@ static int key_not_here(const sim *s, int si, const sim_key *k, const sim_param 
         out->unexpected++;
         return 0;
     }
-    if (out->ep_rank1 && !out->ep_error[0]) { /* the rank the first failure spared fails here */
-        snprintf(out->ep_error, sizeof out->ep_error, "%s", line);
-        snprintf(out->ep_error_key, sizeof out->ep_error_key, "%s", kname);
-    }
-    if (!out->error[0]) {
-        snprintf(out->error, sizeof out->error, "%s", line);
-        snprintf(out->error_key, sizeof out->error_key, "%s", kname);
-        snprintf(out->error_file, sizeof out->error_file, "%s", file);
+    if (stage_raises(out, line, kname, file)) {
         /* vLLM's list of parameters may fill the finding: cut it so that the reason still fits
          * (the stage's error keeps it whole) */
         int room = 1800 - (int)strlen(why), ll = (int)strlen(line);
@@ -579,10 +585,8 @@ static void report_empty(const sim *s, const plan_stage *st, uint8_t *const *bit
     char strict[sizeof out->error];
     int strict_said = 0;
     strict_line(s->p, st, bits, strict, sizeof strict);
-    if (strict[0] && !out->error[0]) {
-        snprintf(out->error, sizeof out->error, "%s", strict);
-        out->error_key[0] = out->error_file[0] = 0;
-    }
+    if (strict[0]) /* after the last key: no key, no file */
+        stage_raises(out, strict, "", "");
     for (size_t pi = 0; pi < st->n; pi++) {
         const plan_param *pp = &st->params[pi];
         const rules_param *t = &r->params[pp->tmpl];
@@ -646,19 +650,14 @@ static void ep_gives_up(const sim *s, int si, const sim_key *k, const plan_param
     error_line(p, &p->stages[si], NULL, kname + k->seen_off, k->seen_off == 0, k->outside, line, sizeof line);
     int64_t first, count;
     shard_expert_range(p, pp->experts, holder, &first, &count);
-    if (!out->error[0]) {
-        snprintf(out->error, sizeof out->error, "%s", line);
-        snprintf(out->error_key, sizeof out->error_key, "%s", kname);
-        snprintf(out->error_file, sizeof out->error_file, "%s", file);
+    if (stage_raises(out, line, kname, file)) { /* every rank but the holder fails here first */
         out->ep_rank1 = holder + 1;
         findings_add(o, "lint.keyerror", SEV_ERROR, file, kname, CK_NO_OFFSET, "the load fails here first on "
                      "every TP rank of the stage but %d, which holds expert %lld (experts %lld-%lld): %s: under "
                      "expert parallelism the loader's expert mapping gives up on an expert the rank does not "
                      "hold, and its generic path looks the key up under its own name, which no rank has",
                      holder, (long long)k->expert, (long long)first, (long long)(first + count - 1), line);
-    } else {
-        snprintf(out->ep_error, sizeof out->ep_error, "%s", line);
-        snprintf(out->ep_error_key, sizeof out->ep_error_key, "%s", kname);
+    } else { /* the rank spared before fails here (stage_raises kept it) */
         int64_t f0, c0;
         shard_expert_range(p, pp->experts, out->ep_rank1 - 1, &f0, &c0);
         findings_add(o, "lint.keyerror", SEV_ERROR, file, kname, CK_NO_OFFSET, "TP rank %d of the stage, which "
