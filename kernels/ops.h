@@ -83,7 +83,9 @@ typedef enum {
                          * gelu_pytorch_tanh) */
     FWD_SWIGLUOAI,      /* gpt-oss: gate and up interleaved (gu[2i], gu[2i + 1]), the gate capped
                          * at 7 and up clamped to [-7, 7], then (up + 1) * g * sigmoid(1.702 g) */
-    FWD_RELU2           /* relu(g)^2 (Nemotron-H's plain MLPs: relu2) */
+    FWD_RELU2,          /* relu(g)^2 (Nemotron-H's plain MLPs: relu2) */
+    FWD_GELU            /* 0.5 g (1 + erf(g / sqrt(2))), exact (GeGLU: Gemma's hidden_activation
+                         * "gelu") */
 } fwd_act;
 /* out[T, n] = act(gu[:, :n]) * gu[:, n:] for gu[T, 2n] (FWD_SWIGLUOAI: the pairs interleaved). */
 void fwd_act_mul(const float *gu, size_t T, size_t n, fwd_act act, float *out);

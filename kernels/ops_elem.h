@@ -13,6 +13,8 @@ CK_HD float ck_act(fwd_act act, float g)
 {
     if (act == FWD_GELU_TANH)
         return 0.5f * g * (1.0f + tanhf(0.7978845608028654f * (g + 0.044715f * g * g * g)));
+    if (act == FWD_GELU)
+        return 0.5f * g * (1.0f + erff(g * 0.7071067811865476f));
     if (act == FWD_RELU2)
         return g > 0.0f ? g * g : 0.0f;
     return g / (1.0f + expf(-g));

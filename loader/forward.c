@@ -347,17 +347,19 @@ static int variant_dims(const plan *p, dense_dims *d, ck_err *err)
         d->logit_mult *= wbase / (double)d->hidden;
     if (strcmp(act, "silu") == 0)
         d->act = FWD_SILU;
-    else if (strcmp(act, "gelu_pytorch_tanh") == 0)
+    else if (strcmp(act, "gelu_pytorch_tanh") == 0 || strcmp(act, "gelu_new") == 0) /* one formula */
         d->act = FWD_GELU_TANH;
     else if (strcmp(act, "swigluoai") == 0)
         d->act = FWD_SWIGLUOAI;
     else if (strcmp(act, "relu2") == 0)
         d->act = FWD_RELU2;
+    else if (strcmp(act, "gelu") == 0)
+        d->act = FWD_GELU;
     else
-        return fwd_unknown(p, FWD_ACT, act, "silu, gelu_pytorch_tanh, swigluoai, relu2", err);
+        return fwd_unknown(p, FWD_ACT, act, "silu, gelu_pytorch_tanh, gelu_new, gelu, swigluoai, relu2", err);
     if (d->plain_mlp && d->act == FWD_SWIGLUOAI)
         return fwd_fail(p, FWD_ACT, CK_EUSAGE, err, "swigluoai (a gated activation) with a plain MLP", "",
-                        "silu or gelu_pytorch_tanh for a plain MLP");
+                        "silu, gelu_pytorch_tanh, gelu or relu2 for a plain MLP");
     d->embed_scale = 1;
     if (strcmp(escale, "sqrt_hidden") == 0)
         d->embed_scale = (double)sqrtf((float)d->hidden); /* transformers' fp32 buffer */

@@ -852,14 +852,14 @@ START_TEST(test_forward_cuda_vs_ref)
         kdev_free(d_q), kdev_free(d_k), kdev_free(d_v), kdev_free(d_g), kdev_free(d_b), kdev_free(d_o);
         free(gq), free(gk), free(gv), free(gg), free(gb), free(go);
     }
-    /* SwiGLU, GeGLU and gpt-oss's clamped SwiGLU over [T, 2 * 40] */
-    for (int act = FWD_SILU; act <= FWD_SWIGLUOAI; act++) {
+    /* SwiGLU, GeGLU (tanh and exact), gpt-oss's clamped SwiGLU and relu2 over [T, 2 * 40] */
+    for (int act = FWD_SILU; act <= FWD_GELU; act++) {
         fwd_act_mul(dy, T, 40, (fwd_act)act, o);
         ck_assert_msg(fwd_act_mul_cuda(dy, T, 40, (fwd_act)act, dout, &err) == CK_OK, "%s", err.msg);
         ck_assert_msg(rel_err(dout, o, T * 40) < 1e-6, "act_mul %d: %g", act, rel_err(dout, o, T * 40));
     }
-    /* the plain MLP's SiLU and GELU over every element of [T, 80] */
-    for (int act = FWD_SILU; act <= FWD_RELU2; act++) {
+    /* the plain MLP's SiLU, GELUs and relu2 over every element of [T, 80] */
+    for (int act = FWD_SILU; act <= FWD_GELU; act++) {
         if (act == FWD_SWIGLUOAI)
             continue; /* a gated form only */
         fwd_act_each(dy, T * 80, (fwd_act)act, o);
@@ -1027,6 +1027,13 @@ START_TEST(test_forward_ops)
     ck_assert_float_eq_tol(pg[0], 1.9545977f, 1e-5f);
     ck_assert_float_eq_tol(pg[1], -0.15880801f, 1e-5f); /* torch gelu(-1, approximate="tanh") */
     ck_assert(pg[2] == 0);
+    float eg[3] = {2, -1, 0}; /* exact: torch.nn.functional.gelu(x) */
+    fwd_act_each(eg, 3, FWD_GELU, eg);
+    ck_assert_float_eq_tol(eg[0], 1.9544997f, 1e-5f);
+    ck_assert_float_eq_tol(eg[1], -0.15865525f, 1e-5f);
+    ck_assert(eg[2] == 0);
+    fwd_act_mul(gu, 1, 2, FWD_GELU, s); /* Gemma's GeGLU with hidden_activation "gelu" */
+    ck_assert_float_eq_tol(s[1], 1.9544997f * 5, 1e-4f);
     float rl[3] = {3, -2, 0.5f}; /* Nemotron-H's relu2: relu(x)^2 */
     fwd_act_each(rl, 3, FWD_RELU2, rl);
     ck_assert(rl[0] == 9 && rl[1] == 0 && rl[2] == 0.25f);
