@@ -30,6 +30,8 @@
 #include "cli/session.h"
 
 #define TOL 1e-4 /* fp32 weights and accumulation: relative error of the logits */
+#define RTOL_ROUNDING 4.0 /* the reference's tolerance at least this times the sharded and unsharded
+                         * forwards' difference (their float32 rounding) */
 
 typedef struct {
     plan p;
@@ -1256,18 +1258,29 @@ static int check_full(const session *s, check_args *a, dev_run *dvr, dev_run *dv
                 for (int t = 0; t < a->T; t++)
                     agree1 += argmax(l1 + (size_t)t * (size_t)vocab, (size_t)vocab) ==
                               argmax(ref_lg + (size_t)t * (size_t)vocab, (size_t)vocab);
-                int rok = e1 <= TOL && en <= TOL && agree1 == a->T;
+                /* transformers' float32 forward rounds as check's does, each differently: the two
+                 * forwards here (the same weights, summed in another order) measure this model's
+                 * float32 rounding, which an ill-conditioned model (a tiny Gemma 4's, 7e-5 with
+                 * AVX-512 kernels) takes past TOL; a reference within 4x that agrees as closely */
+                double rtol = ok && RTOL_ROUNDING * e > TOL ? RTOL_ROUNDING * e : TOL;
+                int rok = e1 <= rtol && en <= rtol && agree1 == a->T;
                 if (rj) {
                     cJSON_AddNumberToObject(rj, "relative_error_unsharded", e1);
                     cJSON_AddNumberToObject(rj, "relative_error_sharded", en);
+                    cJSON_AddNumberToObject(rj, "tolerance", rtol);
                     cJSON_AddNumberToObject(rj, "top1_agree", agree1);
                     cJSON_AddBoolToObject(rj, "pass", rok);
                 }
                 if (!rok)
                     report_verdict(0, "check.reference", "these weights, loaded this way, do not compute the reference logits");
-                say("  reference  transformers' logits (%s): relative error %.3g unsharded, %.3g sharded, "
-                       "top-1 tokens agree %d/%d: %s\n", a->reference ? a->reference : "reference.logits", e1, en, agree1,
-                       a->T, rok ? "PASS" : "FAIL: these weights, loaded this way, do not compute the reference logits");
+                char tnote[160] = "";
+                if (rtol > TOL)
+                    snprintf(tnote, sizeof tnote, " (tolerance %.2g: %gx the float32 rounding the two forwards "
+                             "above show)", rtol, RTOL_ROUNDING);
+                say("  reference  transformers' logits (%s): relative error %.3g unsharded, %.3g sharded%s, "
+                       "top-1 tokens agree %d/%d: %s\n", a->reference ? a->reference : "reference.logits", e1, en,
+                       tnote, agree1, a->T,
+                       rok ? "PASS" : "FAIL: these weights, loaded this way, do not compute the reference logits");
                 if (!rok)
                     status = EXIT_FINDINGS;
             }
