@@ -145,6 +145,11 @@ static int sim_tail(sim *s, const sim_listing *l, sim_result *res, ck_findings *
             return err->code;
         if (expr_truthy(&v))
             continue;
+        if (a->severity < SEV_ERROR) { /* the model loads, and computes otherwise than config.json reads */
+            findings_add(f, "lint.config", (ck_severity)a->severity, s->ck->cfg.path ? s->ck->cfg.path : "config.json",
+                         "", CK_NO_OFFSET, "%s (rules %s, line %d)", a->error, p->rules->name, a->line);
+            continue;
+        }
         for (int st = 0; st < p->layout.pp; st++) {
             snprintf(res->stages[st].error, sizeof res->stages[st].error, "%s", a->error);
             sim_finding_add(s, "lint.assert", SEV_ERROR, st, p->rules->path, "", "the loader stops "

@@ -755,15 +755,32 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
             findings_add(o, "lint.skipped", SEV_NOTE, "", skip_example[j], CK_NO_OFFSET, "%zu key%s "
                          "skipped (like this one): %s", skip_count[j], skip_count[j] == 1 ? "" : "s",
                          r->skips[j].reason);
-    if (dropped) /* the weights hold what the model will not compute: unless they are zero (as
-                  * AutoGPTQ saves them), another model */
-        findings_add(o, "lint.dropped_bias", p->cfg->has_quant ? SEV_NOTE : SEV_WARNING, "", dropped_example,
-                     CK_NO_OFFSET, "%zu stored bias tensor%s (like this one) belong%s to linears that config.json "
-                     "builds without a bias, and %s drops %s without a word: the model computes as if %s "
-                     "zero. Harmless only if %s zero; otherwise config.json is wrong (attention_bias, mlp_bias "
-                     "or use_bias false) and every output differs from the trained model's", dropped,
-                     dropped == 1 ? "" : "s", dropped == 1 ? "s" : "", r->loader, dropped == 1 ? "it" : "them",
-                     dropped == 1 ? "it were" : "they were all", dropped == 1 ? "it is" : "they are all");
+    if (dropped) { /* the weights hold what the model will not compute: unless they are zero (as
+                    * AutoGPTQ saves them), another model */
+        /* config.json may ask for the biases itself where the model class builds none whatever it
+         * says (vLLM's Gemma): then no edit of config.json helps */
+        const char *asked = strstr(dropped_example, "attn.") || strstr(dropped_example, "attention.")
+                                ? "attention_bias" : strstr(dropped_example, ".mlp.") ? "mlp_bias" : NULL;
+        const cfg_field *f = asked ? config_field(p->cfg, asked) : NULL;
+        if (!f || f->kind != CFG_BOOL || f->num == 0)
+            asked = NULL;
+        const char *one = dropped == 1 ? "it" : "them", *were = dropped == 1 ? "it were" : "they were all",
+                   *is = dropped == 1 ? "it is" : "they are all";
+        if (asked)
+            findings_add(o, "lint.dropped_bias", p->cfg->has_quant ? SEV_NOTE : SEV_WARNING, "", dropped_example,
+                         CK_NO_OFFSET, "%zu stored bias tensor%s (like this one): config.json sets %s true, but "
+                         "%s builds these linears without a bias whatever it says and drops %s without a word: "
+                         "the model computes as if %s zero. Harmless only if %s zero; otherwise vLLM cannot "
+                         "serve this checkpoint as it was trained", dropped, dropped == 1 ? "" : "s", asked,
+                         r->loader, one, were, is);
+        else
+            findings_add(o, "lint.dropped_bias", p->cfg->has_quant ? SEV_NOTE : SEV_WARNING, "", dropped_example,
+                         CK_NO_OFFSET, "%zu stored bias tensor%s (like this one) belong%s to linears that "
+                         "config.json builds without a bias, and %s drops %s without a word: the model computes "
+                         "as if %s zero. Harmless only if %s zero; otherwise config.json is wrong (attention_bias, "
+                         "mlp_bias or use_bias false) and every output differs from the trained model's", dropped,
+                         dropped == 1 ? "" : "s", dropped == 1 ? "s" : "", r->loader, one, were, is);
+    }
 out:
     if (bits)
         for (size_t pi = 0; pi < st->n; pi++)

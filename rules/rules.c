@@ -576,11 +576,22 @@ static int parse_skip(rctx *c, const cJSON *o, const char *path, rules_skip *s)
 
 static int parse_assert(rctx *c, const cJSON *o, const char *path, rules_assert *a)
 {
-    static const char *const known[] = {"assert", "error", NULL};
+    static const char *const known[] = {"assert", "error", "warning", "note", NULL};
     if (!cJSON_IsObject(o))
-        return rfail(c, path, 0, "an assertion is {\"assert\": EXPR, \"error\": TEXT}");
-    if (check_fields(c, o, path, known) || get_opt_expr(c, o, path, "assert", &a->cond) ||
-        get_string(c, o, path, "error", 1, &a->error))
+        return rfail(c, path, 0, "an assertion is {\"assert\": EXPR, \"error\": TEXT} (or \"warning\" or "
+                     "\"note\" in place of \"error\")");
+    if (check_fields(c, o, path, known) || get_opt_expr(c, o, path, "assert", &a->cond))
+        return -1;
+    static const char *const sevs[] = {"note", "warning", "error"};
+    int given = 0;
+    for (int i = 0; i < 3; i++)
+        if (cJSON_GetObjectItemCaseSensitive(o, sevs[i])) {
+            a->severity = i;
+            given++;
+        }
+    if (given != 1)
+        return rfail(c, path, 0, "an assertion has one of \"error\", \"warning\" and \"note\"");
+    if (get_string(c, o, path, sevs[a->severity], 1, &a->error))
         return -1;
     if (!a->cond)
         return rfail(c, path, 0, "missing field \"assert\"");

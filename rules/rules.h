@@ -114,10 +114,12 @@ typedef struct {
     int line;
 } rules_key;
 
-/* An assertion the loader makes on the configuration and layout before reading keys. */
+/* An assertion the loader makes on the configuration and layout before reading keys, or (a
+ * warning or a note) a configuration the model computes otherwise than config.json reads. */
 typedef struct {
     expr *cond;          /* must hold; tp_size and pp_size are names it may use */
-    char *error;
+    char *error;         /* the text: the loader's error, or the warning's or note's */
+    int severity;        /* 2: "error" (the loader stops), 1: "warning", 0: "note" (it loads) */
     int line;
 } rules_assert;
 
@@ -206,8 +208,9 @@ typedef enum {
                           * "parallel" (Cohere: x += attn(norm(x)) + mlp(norm(x)), one norm) or
                           * "post" (OLMo 2: x += norm(attn(x)), x += norm(mlp(x))) */
     FWD_ACT,             /* the gated MLP's activation as config.json names it: "silu" (default)
-                          * or "gelu_pytorch_tanh"; "swigluoai" (gpt-oss: gate and up
-                          * interleaved, clamped at 7, (up + 1) * gate * sigmoid(1.702 gate)) */
+                          * "gelu_pytorch_tanh" or "gelu" (exact); "swigluoai" (gpt-oss: gate and up
+                          * interleaved, clamped at 7, (up + 1) * gate * sigmoid(1.702 gate));
+                          * "relu2" */
     FWD_EMBED_SCALE,     /* "none" (default) or "sqrt_hidden": embeddings times sqrt(hidden_size) */
     FWD_ATTN_SCALE_DIM,  /* attention scores times this^-1/2 (default head_dim; Gemma:
                           * query_pre_attn_scalar) */

@@ -473,6 +473,12 @@ START_TEST(test_rules_errors)
          "\"maps\": [\"layers\"]}}}", "$.loader.outer.maps", 2, 58, "must be an object"},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
          " \"skips\": [{\"key\": \"a\", \"reason\": \"r\", \"inner\": 1}]}", "$.skips[0].inner", 2, 49, "must be true or false"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"asserts\": [{\"assert\": \"1\", \"error\": \"E\", \"note\": \"N\"}]}", "$.asserts[0]", 2, 14,
+         "an assertion has one of \"error\", \"warning\" and \"note\""},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"asserts\": [{\"assert\": \"1\"}]}", "$.asserts[0]", 2, 14,
+         "an assertion has one of \"error\", \"warning\" and \"note\""},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
         rules_file r;
