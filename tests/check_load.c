@@ -450,7 +450,7 @@ START_TEST(test_check_cli_reference)
                                  "oracle/variants/afmoe-fused-experts", "moe/tiny-mimo-v2-flash",
                                  "oracle/variants/mimo-v2-flash-mtp", "real/tiny-nemotron-h",
                                  "oracle/variants/nemotron-h-hub-config", "moe/tiny-nemotron-h-moe",
-                                 "moe/tiny-nemotron-h-latent", "real/tiny-nemotron",
+                                 "moe/tiny-nemotron-h-latent", "real/tiny-nemotron", "real/tiny-gemma",
                                  "moe/tiny-gemma4-moe", "oracle/variants/gemma4-moe-global-head-dim",
                                  "oracle/variants/gemma4-moe-per-expert", "moe/tiny-gemma4-moe-fp8-dynamic",
                                  "real/tiny-glm4v-moe", "real/tiny-glm4v"};
@@ -707,7 +707,7 @@ START_TEST(test_check_cli_reference)
     /* Gemma's entries: an activation or block this version does not compute is named with what
      * it does; each entry changes the logits (dropping one fails transformers' reference) */
     static const struct { const char *entry, *value, *want; } gm[] = {
-        {"act", "\"gelu\"", "'forward.act': act \"gelu\" (rules gemma2, line "},
+        {"act", "\"quick_gelu\"", "'forward.act': act \"quick_gelu\" (rules gemma2, line "},
         {"block", "\"prenorm\"", "not computed; this version computes pre, sandwich, parallel, post"},
         {"sliding", "0", "top-1 tokens agree"},
         {"final_softcap", "\"\"", "relative error 1.01 unsharded"}};
@@ -754,6 +754,8 @@ START_TEST(test_check_cli_reference)
         {"nemotron_h", "moe/tiny-nemotron-h-latent", "shared", NULL, "relative error 0.971 unsharded", 1},
         {"nemotron_h", "moe/tiny-nemotron-h-latent", "groups", NULL, "relative error 0.248 unsharded", 1},
         {"nemotron", "real/tiny-nemotron", "norm_offset", NULL, "relative error 1.05 unsharded", 1},
+        {"gemma", "real/tiny-gemma", "norm_offset", NULL, "relative error 0.768 unsharded", 1},
+        {"gemma", "real/tiny-gemma", "embed_scale", NULL, "relative error 1.02 unsharded", 1},
         {"nemotron_h", "moe/tiny-nemotron-h-latent", "latent", NULL, "experts of [48 x 32] and [32 x 48] do not make an MLP of hidden 64", 2},
         {"nemotron_h", "real/tiny-nemotron-h", "ssm_groups", "3", "a Mamba2 mixer of 4 heads of 16 in 3 groups", 2},
         {"granitemoehybrid", "moe/tiny-granitemoehybrid", "layer_mlp", NULL, "relative error 0.105 unsharded", 1},
@@ -810,6 +812,49 @@ START_TEST(test_check_cli_reference)
         cJSON_Delete(j);
         free(text);
     }
+    /* Gemma's GeLU is hidden_activation's (vLLM ignores hidden_act): the exact one where it says
+     * "gelu", against transformers' logits for that config (reference-gelu.logits); the tanh one
+     * where only hidden_act says "gelu", and lint notes it */
+    {
+        static const struct {
+            const char *to, *logits;
+            int rc;
+            const char *want;
+        } ge[] = {
+            {"\"hidden_act\": \"gelu\"", "reference.logits", 0, "top-1 tokens agree 8/8: PASS"},
+            {"\"hidden_act\": \"gelu\", \"hidden_activation\": \"gelu\"", "reference-gelu.logits", 0,
+             "top-1 tokens agree 8/8: PASS"},
+            {"\"hidden_act\": \"gelu\", \"hidden_activation\": \"gelu\"", "reference.logits", 1,
+             "relative error 0.000282 unsharded"}};
+        for (unsigned g = 0; g < sizeof ge / sizeof *ge; g++) {
+            char *dir = tu_fixture_config_edit("fixtures/real/tiny-gemma", "\"hidden_act\": \"gelu_pytorch_tanh\",\n"
+                                               "  \"hidden_activation\": \"gelu_pytorch_tanh\"", ge[g].to);
+            char ref[1200], from[1200], cwd[1024];
+            ck_assert_ptr_nonnull(getcwd(cwd, sizeof cwd));
+            snprintf(ref, sizeof ref, "%s/reference.logits", dir);
+            snprintf(from, sizeof from, "%s/fixtures/real/tiny-gemma/%s", cwd, ge[g].logits);
+            ck_assert_int_eq(unlink(ref), 0);
+            ck_assert_int_eq(symlink(from, ref), 0);
+            out = tu_cli(ge[g].rc, NULL, "check %s --tp 2", dir);
+            ck_assert_msg(strstr(out, ge[g].want) != NULL, "%s: %s", ge[g].to, out);
+            free(out);
+            out = tu_cli(0, NULL, "lint %s", dir);
+            ck_assert_msg((strstr(out, "note    lint.config") != NULL) == (g == 0) &&
+                          (g != 0 || strstr(out, "vLLM computes Gemma's GeGLU with the tanh GeLU (gelu_pytorch_tanh)")),
+                          "%s: %s", ge[g].to, out);
+            free(out);
+            tu_rmtree(dir);
+            free(dir);
+        }
+    }
+    /* a bias config.json asks for and vLLM's Gemma never builds: dropped, and no config edit helps;
+     * where config.json itself leaves the linear without one (StarCoder2), fix the flag */
+    out = tu_cli(0, NULL, "lint fixtures/oracle/variants/gemma-attention-bias --tp 2");
+    ck_assert_msg(strstr(out, "warning lint.dropped_bias 'model.layers.0.self_attn.q_proj.bias': all ranks (0-1): 1 "
+                              "stored bias tensor (like this one): config.json sets attention_bias true, but vLLM "
+                              "GemmaForCausalLM (AutoWeightsLoader) builds these linears without a bias whatever it "
+                              "says and drops it without a word"), "%s", out);
+    free(out);
     /* Mamba2 lacks SupportsPP; GraniteMoeHybrid's loader fails at PP 2 */
     out = tu_cli(1, NULL, "lint fixtures/real/tiny-mamba2 --pp 2");
     ck_assert_msg(strstr(out, "NotImplementedError: Pipeline parallelism is not supported for this model."), "%s", out);
