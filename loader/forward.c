@@ -223,7 +223,7 @@ static int fwd_str(const plan *p, int which, const char *dflt, char *buf, size_t
                  which == FWD_MLP_OUT || which == FWD_MLP_MODULE || which == FWD_EMBEDDING ||
                  which == FWD_CORR_BIAS || which == FWD_LAYER_SCALAR || which == FWD_SHARED_MODULE ||
                  which == FWD_ATTN_GATE || which == FWD_SINKS || which == FWD_INPUT_NORM || which == FWD_FINAL_NORM ||
-                 which == FWD_SSM_MODULE;
+                 which == FWD_SSM_MODULE || which == FWD_O_PROJ || which == FWD_Q_NORM || which == FWD_K_NORM;
     int ok = v.slen < size;
     for (size_t i = 0; i < v.slen && ok && module; i++)
         ok = isalnum((unsigned char)v.s[i]) || v.s[i] == '_' || v.s[i] == '.';
@@ -405,7 +405,8 @@ static int fwd_layer_flag(const plan *p, int which, int64_t l, int dflt, int *ou
 }
 
 /* Layer l's one mixer (forward.layer_kind): 1 Mamba2, 2 attention, 3 MLP, 4 the routed experts (and
- * any shared ones) in place of the MLP; anything else refused with the kinds this version computes. */
+ * any shared ones) in place of the MLP, 5 LFM2's short convolution; anything else refused with the
+ * kinds this version computes. */
 static int layer_kind(const plan *p, int64_t l, int *kind, ck_err *err)
 {
     expr_val kv;
@@ -417,11 +418,11 @@ static int layer_kind(const plan *p, int64_t l, int *kind, ck_err *err)
     char k[24], what[96];
     snprintf(k, sizeof k, "%.*s", (int)(kv.slen < 23 ? kv.slen : 23), kv.s);
     *kind = strcmp(k, "mamba2") == 0 ? 1 : strcmp(k, "attention") == 0 ? 2 : strcmp(k, "mlp") == 0 ? 3
-          : strcmp(k, "moe") == 0 ? 4 : 0;
+          : strcmp(k, "moe") == 0 ? 4 : strcmp(k, "short_conv") == 0 ? 5 : 0;
     if (*kind)
         return CK_OK;
     snprintf(what, sizeof what, "layer %lld's kind \"%s\"", (long long)l, k);
-    return fwd_fail(p, FWD_LAYER_KIND, CK_EUSAGE, err, what, "not computed", "mamba2, attention, mlp and moe");
+    return fwd_fail(p, FWD_LAYER_KIND, CK_EUSAGE, err, what, "not computed", "mamba2, attention, mlp, moe and short_conv");
 }
 
 /* A Mamba2 mixer's sizes as check computes them over this layout's TP. */
@@ -480,6 +481,9 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         (rc = fwd_str(p, FWD_MOE, "mlp", d->moe, sizeof d->moe, err)) ||
         (rc = fwd_str(p, FWD_GATE, "gate", d->gate, sizeof d->gate, err)) ||
         (rc = fwd_str(p, FWD_ATTN_MODULE, "self_attn", d->attn_mod, sizeof d->attn_mod, err)) ||
+        (rc = fwd_str(p, FWD_O_PROJ, "o_proj", d->o_proj, sizeof d->o_proj, err)) ||
+        (rc = fwd_str(p, FWD_Q_NORM, "q_norm", d->q_norm, sizeof d->q_norm, err)) ||
+        (rc = fwd_str(p, FWD_K_NORM, "k_norm", d->k_norm, sizeof d->k_norm, err)) ||
         (rc = fwd_str(p, FWD_EMBEDDING, "embed_tokens.weight", d->embedding, sizeof d->embedding, err)) ||
         (rc = fwd_str(p, FWD_SHARED, "none", shared, sizeof shared, err)))
         return rc;
@@ -1823,6 +1827,65 @@ static int mamba2_layer(const plan *p, const dense_dims *d, rank_load *const *R,
     return rc;
 }
 
+/* LFM2's short convolution over h, the layer's normed input, each TP rank's out_proj partial sums
+ * into parts + r * T * H. A rank holds its channels' share of in_proj's three parts [B | C | x]
+ * (conv_dim each, so each a third of its rows), of the depthwise conv weight [c, 1, taps] and of
+ * out_proj's input: y = C * conv(B * x), the convolution causal over the tokens (tap taps - 1 the
+ * current token), its bias added where there is one. */
+static int short_conv_layer(const plan *p, const dense_dims *d, rank_load *const *R, int64_t l, const float *h,
+                            size_t T, float *parts, ck_err *err)
+{
+    int tp = p->layout.tp;
+    size_t H = (size_t)d->hidden, k = (size_t)d->ssm_conv;
+    char fin[128], fib[128], fcw[128], fcb[128], fo[128], fob[128];
+    const char *m = d->ssm_mod;
+    snprintf(fin, sizeof fin, "layers.%%lld.%s.in_proj.weight", m);
+    snprintf(fib, sizeof fib, "layers.%%lld.%s.in_proj.bias", m);
+    snprintf(fcw, sizeof fcw, "layers.%%lld.%s.conv.weight", m);
+    snprintf(fcb, sizeof fcb, "layers.%%lld.%s.conv.bias", m);
+    snprintf(fo, sizeof fo, "layers.%%lld.%s.out_proj.weight", m);
+    snprintf(fob, sizeof fob, "layers.%%lld.%s.out_proj.bias", m);
+    int rc = CK_OK;
+    for (int r = 0; rc == CK_OK && r < tp; r++) {
+        char name[160];
+        snprintf(name, sizeof name, fin, (long long)l);
+        const load_param *win = rank_param(R[r], p, name);
+        if (!win || win->n % (3 * H) || k == 0) {
+            rc = ck_err_set(err, CK_EUSAGE, p->rules->path, "forward.layer_kind", CK_NO_OFFSET, "layer %lld: TP "
+                            "rank %d has no %s of three parts over the hidden size %zu, which a short_conv "
+                            "layer reads (with forward.ssm_conv taps, %zu)", (long long)l, r, name, H, k);
+            break;
+        }
+        size_t c = win->n / (3 * H); /* this rank's channels */
+        float *proj = fmalloc(d, T * 3 * c * sizeof *proj), *y = fmalloc(d, T * c * sizeof *y);
+        const float *bin = W(R[r], p, fib, l, 0, 3 * c, err), *wc = W(R[r], p, fcw, l, 1, c * k, err);
+        const float *bc = W(R[r], p, fcb, l, 0, c, err);
+        const load_param *wo = Wp(R[r], p, fo, l, 1, H * c, err);
+        const float *bo = r == 0 ? W(R[r], p, fob, l, 0, H, err) : NULL;
+        if (!proj || !y)
+            rc = ck_err_set(err, CK_ENOMEM, NULL, NULL, CK_NO_OFFSET, "out of memory");
+        else if (!wc || !wo || err->code)
+            rc = err->code;
+        else if ((rc = op_linear_lp(d, R[r], h, T, H, win, 0, 3 * c, bin, proj, 0, err)) == CK_OK) {
+            for (size_t t = 0; t < T; t++) /* B * x, the convolution's input, in place of B */
+                for (size_t i = 0; i < c; i++)
+                    proj[t * 3 * c + i] *= proj[t * 3 * c + 2 * c + i];
+            for (size_t t = 0; t < T; t++)
+                for (size_t i = 0; i < c; i++) {
+                    double a = bc ? bc[i] : 0;
+                    for (size_t j = 0; j < k; j++)
+                        if (t + j + 1 >= k)
+                            a += (double)wc[i * k + j] * proj[(t + j + 1 - k) * 3 * c + i];
+                    y[t * c + i] = (float)(a * proj[t * 3 * c + c + i]); /* times C */
+                }
+            rc = op_linear_lp(d, R[r], y, T, c, wo, 0, H, bo, parts + (size_t)r * T * H, 0, err);
+        }
+        ffree(d, proj);
+        ffree(d, y);
+    }
+    return rc;
+}
+
 /* Gemma 4's feed-forward block, routed experts beside the dense MLP: the MLP of h (the stream
  * normed by pre_feedforward_layernorm) normed by post_feedforward_layernorm_1, plus the experts of
  * the stream normed by pre_feedforward_layernorm_2 (routed by the stream itself) normed by
@@ -1918,7 +1981,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
                               "the keys and values of layer %lld, which a whole pass hands on: check it in one "
                               "process (no mpirun), not layer by layer", (long long)l, (long long)src);
     }
-    int kind_mamba = 0, kind_attn = 0, kind_mlp = 0; /* Nemotron-H: the layer's one mixer */
+    int kind_mamba = 0, kind_attn = 0, kind_mlp = 0, kind_conv = 0; /* Nemotron-H: the layer's one mixer */
     int then_mlp = 0; /* GraniteMoeHybrid: the MLP block after the mixer */
     if (d->kinds) {
         int kind, krc = layer_kind(p, l, &kind, err);
@@ -1928,6 +1991,7 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
             return krc;
         kind_mamba = kind == 1;
         kind_attn = kind == 2;
+        kind_conv = kind == 5;
         kind_mlp = kind == 3 || kind == 4; /* the MLP block: dense, or the experts where the layer has them */
     }
     size_t H = (size_t)d->hidden, hd = (size_t)hd_l, Tz = (size_t)T, vd = vd_l > 0 ? (size_t)vd_l : hd;
@@ -1959,10 +2023,10 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     char aq[96], ab[96], ao_w[96], ao_b[96], aqn[96], akn[96], asn[96]; /* the attention's parameters */
     snprintf(aq, sizeof aq, "layers.%%lld.%s.%s.weight", d->attn_mod, src >= 0 ? "q_proj" : "qkv_proj");
     snprintf(ab, sizeof ab, "layers.%%lld.%s.%s.bias", d->attn_mod, src >= 0 ? "q_proj" : "qkv_proj");
-    snprintf(ao_w, sizeof ao_w, "layers.%%lld.%s.o_proj.weight", d->attn_mod);
-    snprintf(ao_b, sizeof ao_b, "layers.%%lld.%s.o_proj.bias", d->attn_mod);
-    snprintf(aqn, sizeof aqn, "layers.%%lld.%s.q_norm.weight", d->attn_mod);
-    snprintf(akn, sizeof akn, "layers.%%lld.%s.k_norm.weight", d->attn_mod);
+    snprintf(ao_w, sizeof ao_w, "layers.%%lld.%s.%s.weight", d->attn_mod, d->o_proj);
+    snprintf(ao_b, sizeof ao_b, "layers.%%lld.%s.%s.bias", d->attn_mod, d->o_proj);
+    snprintf(aqn, sizeof aqn, "layers.%%lld.%s.%s.weight", d->attn_mod, d->q_norm);
+    snprintf(akn, sizeof akn, "layers.%%lld.%s.%s.weight", d->attn_mod, d->k_norm);
     snprintf(asn, sizeof asn, "layers.%%lld.%s.%s", d->attn_mod, d->sinks);
     char agw[128]; /* AFMoE: the attention's own gate, column-parallel by heads */
     snprintf(agw, sizeof agw, "layers.%%lld.%s.%s.weight", d->attn_mod, d->gate_mod);
@@ -1974,12 +2038,13 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
     }
     for (size_t i = 0; one && i < D; i++)
         one[i] = 1.0f;
-    if (kind_mamba) { /* x += the Mamba2 mixer of the normed stream, its ranks' partial sums added
-                       * (times the residual multiplier) */
+    if (kind_mamba || kind_conv) { /* x += the Mamba2 mixer (or LFM2's short convolution) of the normed
+                                    * stream, its ranks' partial sums added (times the residual multiplier) */
         if (blk)
             memset(blk, 0, Tz * H * sizeof *blk);
         if ((rc = norm_named(p, d, RH(d, R), d->n_input, l, x, Tz, h, err)) == CK_OK &&
-            (rc = mamba2_layer(p, d, R, l, h, Tz, parts, err)) == CK_OK &&
+            (rc = kind_conv ? short_conv_layer(p, d, R, l, h, Tz, parts, err)
+                            : mamba2_layer(p, d, R, l, h, Tz, parts, err)) == CK_OK &&
             (rc = parts_add(d, parts, tp, Tz * H, sink, err)) == CK_OK && blk)
             rc = add_block(p, d, RH(d, R), d->n_post_attn, l, blk, h, Tz, x, err);
         if (rc == CK_OK && after_attn) /* the mixer stands where the attention block does */

@@ -1425,6 +1425,7 @@ const char *rules_forward_name(int which)
                                                  "shared_module", "attn_gate", "v_head_dim", "v_scale", "sinks",
                                                  "sliding_theta", "layer_kind", "input_norm", "final_norm",
                                                  "ssm_heads", "ssm_head_dim", "ssm_groups", "ssm_state",
-                                                 "ssm_conv", "layer_mlp", "ssm_module", "latent"};
+                                                 "ssm_conv", "layer_mlp", "ssm_module", "latent", "o_proj",
+                                                 "q_norm", "k_norm"};
     return which >= 0 && which < FWD_COUNT ? names[which] : "?";
 }

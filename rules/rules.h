@@ -331,6 +331,10 @@ typedef enum {
     FWD_LATENT,          /* the routed experts' width where fc1_latent_proj and fc2_latent_proj (under
                           * "moe") take the stream down to it and back (Nemotron-H's moe_latent_size);
                           * absent, null or 0: the hidden size, no projections */
+    FWD_O_PROJ,          /* the attention's output projection under attn_module (default "o_proj"; LFM2's
+                          * "out_proj") */
+    FWD_Q_NORM,          /* the attention's q and k norms under attn_module (default "q_norm" and */
+    FWD_K_NORM,          /* "k_norm"; LFM2's "q_layernorm" and "k_layernorm") */
     FWD_COUNT
 } rules_fwd;
 
