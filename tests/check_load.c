@@ -450,7 +450,8 @@ START_TEST(test_check_cli_reference)
                                  "oracle/variants/afmoe-fused-experts", "moe/tiny-mimo-v2-flash",
                                  "oracle/variants/mimo-v2-flash-mtp", "real/tiny-nemotron-h",
                                  "oracle/variants/nemotron-h-hub-config", "moe/tiny-nemotron-h-moe",
-                                 "moe/tiny-nemotron-h-latent", "real/tiny-nemotron", "real/tiny-gemma",
+                                 "moe/tiny-nemotron-h-latent", "real/tiny-nemotron", "real/tiny-gemma", "real/tiny-lfm2",
+                                 "oracle/variants/lfm2-hub-config",
                                  "moe/tiny-gemma4-moe", "oracle/variants/gemma4-moe-global-head-dim",
                                  "oracle/variants/gemma4-moe-per-expert", "moe/tiny-gemma4-moe-fp8-dynamic",
                                  "real/tiny-glm4v-moe", "real/tiny-glm4v"};
@@ -749,13 +750,20 @@ START_TEST(test_check_cli_reference)
          "value heads of their own width with latent attention", 2},
         {"nemotron_h", "real/tiny-nemotron-h", "act", NULL, "relative error 0.697 unsharded", 1},
         {"nemotron_h", "real/tiny-nemotron-h", "norm_eps", NULL, "relative error 0.484 unsharded", 1},
-        {"nemotron_h", "real/tiny-nemotron-h", "layer_kind", "\"mamba1\"", "not computed; this version computes mamba2, attention, mlp and moe", 2},
+        {"nemotron_h", "real/tiny-nemotron-h", "layer_kind", "\"mamba1\"", "not computed; this version computes mamba2, attention, mlp, moe and short_conv", 2},
         {"nemotron_h", "moe/tiny-nemotron-h-moe", "renorm", NULL, "relative error 0.571 unsharded", 1},
         {"nemotron_h", "moe/tiny-nemotron-h-latent", "shared", NULL, "relative error 0.971 unsharded", 1},
         {"nemotron_h", "moe/tiny-nemotron-h-latent", "groups", NULL, "relative error 0.248 unsharded", 1},
         {"nemotron", "real/tiny-nemotron", "norm_offset", NULL, "relative error 1.05 unsharded", 1},
         {"gemma", "real/tiny-gemma", "norm_offset", NULL, "relative error 0.768 unsharded", 1},
         {"gemma", "real/tiny-gemma", "embed_scale", NULL, "relative error 1.02 unsharded", 1},
+        {"lfm2", "real/tiny-lfm2", "layer_mlp", NULL, "relative error 1.4 unsharded", 1},
+        {"lfm2", "real/tiny-lfm2", "q_norm", NULL, "relative error 0.195 unsharded", 1},
+        {"lfm2", "real/tiny-lfm2", "o_proj", NULL,
+         "has no parameter 'layers.2.self_attn.o_proj.weight', which the forward pass", 2},
+        {"lfm2", "real/tiny-lfm2", "ssm_conv", NULL, "holds 192 values of 'layers.0.short_conv.conv.weight', but the "
+         "model's computation on 1 ranks needs 256", 2},
+        {"lfm2", "real/tiny-lfm2", "layer_kind", "\"conv\"", "layer 0's kind \"conv\"", 2},
         {"nemotron_h", "moe/tiny-nemotron-h-latent", "latent", NULL, "experts of [48 x 32] and [32 x 48] do not make an MLP of hidden 64", 2},
         {"nemotron_h", "real/tiny-nemotron-h", "ssm_groups", "3", "a Mamba2 mixer of 4 heads of 16 in 3 groups", 2},
         {"granitemoehybrid", "moe/tiny-granitemoehybrid", "layer_mlp", NULL, "relative error 0.105 unsharded", 1},
@@ -854,6 +862,14 @@ START_TEST(test_check_cli_reference)
                               "stored bias tensor (like this one): config.json sets attention_bias true, but vLLM "
                               "GemmaForCausalLM (AutoWeightsLoader) builds these linears without a bias whatever it "
                               "says and drops it without a word"), "%s", out);
+    free(out);
+    /* LFM2 as transformers' Lfm2Config saves it: vLLM reads conv_dim where a stage's first layer is a
+     * convolution, block_dim in every layer's feed_forward (the oracle's AttributeErrors) */
+    out = tu_cli(1, NULL, "lint fixtures/oracle/variants/lfm2-no-conv-dim --pp 2");
+    ck_assert_msg(strstr(out, "rank 0 (PP stage 0), layers 0-1: the model cannot be built: AttributeError: "
+                              "'Lfm2Config' object has no attribute 'conv_dim'") &&
+                  strstr(out, "(PP stage 1), layers 2-3: the model cannot be built: AttributeError: 'Lfm2Config' "
+                              "object has no attribute 'block_dim'"), "%s", out);
     free(out);
     /* Mamba2 lacks SupportsPP; GraniteMoeHybrid's loader fails at PP 2 */
     out = tu_cli(1, NULL, "lint fixtures/real/tiny-mamba2 --pp 2");
