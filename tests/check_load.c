@@ -450,7 +450,7 @@ START_TEST(test_check_cli_reference)
                                  "oracle/variants/afmoe-fused-experts", "moe/tiny-mimo-v2-flash",
                                  "oracle/variants/mimo-v2-flash-mtp", "real/tiny-nemotron-h",
                                  "oracle/variants/nemotron-h-hub-config", "moe/tiny-nemotron-h-moe",
-                                 "moe/tiny-nemotron-h-latent", "real/tiny-nemotron", "real/tiny-gemma", "real/tiny-lfm2",
+                                 "moe/tiny-nemotron-h-latent", "real/tiny-nemotron", "real/tiny-gemma", "real/tiny-lfm2", "moe/tiny-lfm2-moe",
                                  "oracle/variants/lfm2-hub-config",
                                  "moe/tiny-gemma4-moe", "oracle/variants/gemma4-moe-global-head-dim",
                                  "oracle/variants/gemma4-moe-per-expert", "moe/tiny-gemma4-moe-fp8-dynamic",
@@ -473,7 +473,8 @@ START_TEST(test_check_cli_reference)
                                         {"real/tiny-gemma4-w4a16", "--tp 2"}, {"real/tiny-gemma4-mm", "--tp 4"},
                                         {"moe/tiny-granitemoehybrid", "--tp 2"}, {"moe/tiny-granitemoehybrid", "--tp 4 --ep"},
                                         {"real/tiny-granitemoehybrid-dense", "--tp 4"},
-                                        {"real/tiny-mamba2", "--tp 4"}, {"real/tiny-mamba2", "--tp 8"}};
+                                        {"real/tiny-mamba2", "--tp 4"}, {"real/tiny-mamba2", "--tp 8"},
+                                        {"moe/tiny-lfm2-moe", "--tp 4 --ep"}};
     for (unsigned i = 0; i < sizeof g4 / sizeof *g4; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s %s", g4[i][0], g4[i][1]);
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
@@ -764,6 +765,8 @@ START_TEST(test_check_cli_reference)
         {"lfm2", "real/tiny-lfm2", "ssm_conv", NULL, "holds 192 values of 'layers.0.short_conv.conv.weight', but the "
          "model's computation on 1 ranks needs 256", 2},
         {"lfm2", "real/tiny-lfm2", "layer_kind", "\"conv\"", "layer 0's kind \"conv\"", 2},
+        {"lfm2_moe", "moe/tiny-lfm2-moe", "correction_bias", "\"\"", "relative error 0.554 unsharded", 1},
+        {"lfm2_moe", "moe/tiny-lfm2-moe", "renorm", NULL, "relative error 0.37 unsharded", 1},
         {"nemotron_h", "moe/tiny-nemotron-h-latent", "latent", NULL, "experts of [48 x 32] and [32 x 48] do not make an MLP of hidden 64", 2},
         {"nemotron_h", "real/tiny-nemotron-h", "ssm_groups", "3", "a Mamba2 mixer of 4 heads of 16 in 3 groups", 2},
         {"granitemoehybrid", "moe/tiny-granitemoehybrid", "layer_mlp", NULL, "relative error 0.105 unsharded", 1},
@@ -870,6 +873,16 @@ START_TEST(test_check_cli_reference)
                               "'Lfm2Config' object has no attribute 'conv_dim'") &&
                   strstr(out, "(PP stage 1), layers 2-3: the model cannot be built: AttributeError: 'Lfm2Config' "
                               "object has no attribute 'block_dim'"), "%s", out);
+    free(out);
+    /* LFM2-MoE: a stage of its dense layer alone cannot be built; an expert_bias the config turns off
+     * is dropped by the loader's _bias rule, and lint says the experts are then chosen without it */
+    out = tu_cli(1, NULL, "lint fixtures/moe/tiny-lfm2-moe --pp 2 --pp-partition 1,3");
+    ck_assert_msg(strstr(out, "rank 0 (PP stage 0), layers 0-0: the model cannot be built: RuntimeError: No "
+                              "Lfm2MoeSparseMoeBlock layer found in the model.layers."), "%s", out);
+    free(out);
+    out = tu_cli(0, NULL, "lint fixtures/oracle/variants/lfm2-moe-expert-bias-off");
+    ck_assert_msg(strstr(out, "note    lint.skipped 'model.layers.1.feed_forward.expert_bias': rank 0: 3 keys skipped "
+                              "(like this one): use_expert_bias is false"), "%s", out);
     free(out);
     /* Mamba2 lacks SupportsPP; GraniteMoeHybrid's loader fails at PP 2 */
     out = tu_cli(1, NULL, "lint fixtures/real/tiny-mamba2 --pp 2");
