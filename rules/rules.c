@@ -175,7 +175,10 @@ static int get_expr(rctx *c, const cJSON *x, const char *path, expr **out)
 {
     if (cJSON_IsNumber(x)) {
         char num[32];
-        snprintf(num, sizeof num, "%lld", (long long)x->valuedouble);
+        double v = x->valuedouble; /* the integers an expression holds (int64), and no fraction */
+        if (!(v > -9.2e18 && v < 9.2e18) || v != (double)(long long)v)
+            return rfail(c, path, 0, "a number here is an integer of at most 18 digits (%g is not)", v);
+        snprintf(num, sizeof num, "%lld", (long long)v);
         expr_err e;
         *out = expr_compile(num, &e);
         return *out ? 0 : rfail(c, path, 0, "%s", e.msg);
@@ -1426,6 +1429,6 @@ const char *rules_forward_name(int which)
                                                  "sliding_theta", "layer_kind", "input_norm", "final_norm",
                                                  "ssm_heads", "ssm_head_dim", "ssm_groups", "ssm_state",
                                                  "ssm_conv", "layer_mlp", "ssm_module", "latent", "o_proj",
-                                                 "q_norm", "k_norm"};
+                                                 "q_norm", "k_norm", "moe_average"};
     return which >= 0 && which < FWD_COUNT ? names[which] : "?";
 }

@@ -443,6 +443,12 @@ START_TEST(test_rules_errors)
          "$.params[0].tp_granule", 2, 77, "\"tp_granule\" and \"parts\" do not go together"},
         {"{\"ckptdoc_rules\": 1,\n \"name\": \"x\",,}", "$", 2, 15, "not valid JSON"},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"params\": [{\"name\": \"a.w\", \"shape\": [-2.6e123]}]}", "$.params[0].shape[0]", 2, 39,
+         "a number here is an integer of at most 18 digits (-2.6e+123 is not)"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
+         " \"params\": [{\"name\": \"a.w\", \"shape\": [1.5]}]}", "$.params[0].shape[0]", 2, 39,
+         "a number here is an integer of at most 18 digits (1.5 is not)"},
+        {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
          " \"quant\": {\"a\": \"b\"}}", "$.quant.a", 2, 17, "names variant \"b\", which is not one written before it"},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
          " \"quant\": {\"a\": {\"s\": {\"shape\": [\"1\"], \"per_part\": true}}}}", "$.quant.a.s.per_part", 2, 52,
