@@ -330,9 +330,10 @@ static int variant_dims(const plan *p, dense_dims *d, ck_err *err)
     d->interleaved = strcmp(rstyle, "interleaved") == 0;
     if (!d->interleaved && strcmp(rstyle, "neox") != 0)
         return fwd_unknown(p, FWD_ROPE_STYLE, rstyle, "neox, interleaved", err);
-    if (d->layernorm) { /* LayerNorm's epsilon where config.json gives no rms_norm_eps */
-        const cfg_field *le = config_field(p->cfg, "layer_norm_eps");
-        if (!config_field(p->cfg, "rms_norm_eps") && le && le->kind == CFG_NUMBER)
+    if (d->layernorm) { /* LayerNorm's epsilon where config.json gives no rms_norm_eps (or null: Cohere 2
+                         * MoE writes it so where it norms by LayerNorm) */
+        const cfg_field *le = config_field(p->cfg, "layer_norm_eps"), *re = config_field(p->cfg, "rms_norm_eps");
+        if ((!re || re->kind == CFG_NULL) && le && le->kind == CFG_NUMBER)
             d->eps = le->num;
     }
     if ((rc = fwd_field(p, FWD_NORM_EPS, d->eps, &d->eps, err))) /* StarCoder2's norm_epsilon */
@@ -555,9 +556,9 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         return fwd_fail(p, d->plain_mlp ? FWD_MLP : FWD_BLOCK, CK_EUSAGE, err,
                         "sandwich or post norms, a parallel block or a plain MLP with latent attention", "",
                         "them for grouped-query attention only");
-    if ((d->parallel || d->plain_mlp) && d->experts && !d->experts_beside && !r->forward[FWD_LAYER_KIND])
-        return fwd_fail(p, d->plain_mlp ? FWD_MLP : FWD_BLOCK, CK_EUSAGE, err, "a parallel block or a plain MLP "
-                        "with experts", "", "them for dense decoders only");
+    /* a parallel block's experts read the one norm the attention reads (Cohere 2 MoE) */
+    if (d->plain_mlp && d->experts && !d->experts_beside && !r->forward[FWD_LAYER_KIND])
+        return fwd_fail(p, FWD_MLP, CK_EUSAGE, err, "a plain MLP with experts", "", "it for dense decoders only");
     if ((rc = fwd_str(p, FWD_ATTN_GATE, "", d->gate_mod, sizeof d->gate_mod, err)) ||
         (rc = fwd_str(p, FWD_SINKS, "sinks", d->sinks, sizeof d->sinks, err)) ||
         (rc = fwd_field(p, FWD_V_SCALE, 1.0, &d->v_scale, err)) ||
@@ -626,9 +627,12 @@ int dense_dims_of(const plan *p, dense_dims *d, ck_err *err)
         return ck_err_set(err, CK_EUSAGE, c->path, "rope_parameters.sliding_attention.rope_type", CK_NO_OFFSET,
                           "rope_type \"%s\" of the sliding layers is not computed by this version (default and "
                           "linear)", c->rope_type_local);
+    int64_t avg;
     if ((rc = fwd_field_or(p, FWD_ROUTED_SCALE, "routed_scaling_factor", 1.0, &d->rscale, err)) ||
-        (rc = fwd_int(p, FWD_LATENT, 0, &d->latent, err)))
+        (rc = fwd_int(p, FWD_LATENT, 0, &d->latent, err)) ||
+        (rc = fwd_int(p, FWD_MOE_AVERAGE, 0, &avg, err)))
         return rc;
+    d->moe_average = avg != 0;
     if (d->latent < 0 || d->latent > 1 << 20)
         return fwd_fail(p, FWD_LATENT, CK_EUSAGE, err, "must be a width from 0 to 1048576", "", NULL);
     if (d->latent > 0 && (strcmp(router, "sigmoid_input") == 0 || d->experts_beside))
@@ -2014,7 +2018,8 @@ static int layer_pass(const plan *p, const dense_dims *d, rank_load *const *R, i
                                                                               * q/k, Gemma 4's v) */
     float *act = fmalloc(d, Tz * Il * sizeof *act);
     /* sandwich or post norms: each block's output, summed over the ranks, normed before it is added */
-    int own = d->sandwich || d->post || d->residual_mult != 1; /* a block's output kept apart before it is added */
+    int own = d->sandwich || d->post || d->residual_mult != 1 || d->moe_average; /* a block's output kept apart
+                                                                                * before it is added */
     float *blk = own ? fmalloc(d, Tz * H * sizeof *blk) : NULL;
     float *sink = own ? blk : x; /* where the row-parallel partial sums go */
     float *parts = parts_new(d, tp, Tz * H); /* the attention's, each rank's apart */
@@ -2306,6 +2311,8 @@ mlp_block:
         if ((rc = moe_block(p, d, R, l, NULL, h, Tz, sink, err)) == CK_OK)
             rc = d->shared_mlp ? dense_mlp(p, d, R, l, h, Tz, gu, act, sink, err) /* the layer's own MLP beside */
                                : shared_expert(p, d, R, l, h, Tz, sink, err);
+        for (size_t i = 0; rc == CK_OK && d->moe_average && i < Tz * H; i++) /* Cohere 2 MoE: routed and shared */
+            blk[i] *= 0.5f;                                                 /* averaged */
         if (rc == CK_OK && blk)
             rc = add_block(p, d, RH(d, R), d->n_post_mlp, l, blk, h, Tz, x, err);
     } else if ((rc = dense_mlp(p, d, R, l, h, Tz, gu, act, sink, err)) == CK_OK && blk)

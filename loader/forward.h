@@ -30,6 +30,7 @@ typedef struct {
     char attn_mod[32];       /* the attention's module: "self_attn", or gpt-oss's "attn" */
     char o_proj[32];         /* its output projection ("o_proj"; LFM2's "out_proj") */
     char q_norm[32], k_norm[32]; /* its q and k norms ("q_norm", "k_norm"; LFM2's "q_layernorm", ...) */
+    int moe_average;         /* a sparse layer's routed plus shared output halved (Cohere 2 MoE) */
     char embedding[64];      /* the embedding parameter: "embed_tokens.weight", gpt-oss's
                               * "embedding.weight" */
     double rscale;           /* routed_scaling_factor (DeepSeek), 1 elsewhere */

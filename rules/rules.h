@@ -335,6 +335,8 @@ typedef enum {
                           * "out_proj") */
     FWD_Q_NORM,          /* the attention's q and k norms under attn_module (default "q_norm" and */
     FWD_K_NORM,          /* "k_norm"; LFM2's "q_layernorm" and "k_layernorm") */
+    FWD_MOE_AVERAGE,     /* whether a sparse layer's output, the routed experts' plus the shared ones', is
+                          * halved (Cohere 2 MoE's shared_expert_combination_strategy "average") */
     FWD_COUNT
 } rules_fwd;
 
