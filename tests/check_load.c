@@ -451,6 +451,7 @@ START_TEST(test_check_cli_reference)
                                  "oracle/variants/mimo-v2-flash-mtp", "real/tiny-nemotron-h",
                                  "oracle/variants/nemotron-h-hub-config", "moe/tiny-nemotron-h-moe",
                                  "moe/tiny-nemotron-h-latent", "real/tiny-nemotron", "real/tiny-gemma", "real/tiny-lfm2", "moe/tiny-lfm2-moe", "moe/tiny-cohere2-moe",
+                                 "moe/tiny-granitemoeshared",
                                  "oracle/variants/cohere2-moe-first-k-dense",
                                  "oracle/variants/lfm2-hub-config",
                                  "moe/tiny-gemma4-moe", "oracle/variants/gemma4-moe-global-head-dim",
@@ -475,7 +476,8 @@ START_TEST(test_check_cli_reference)
                                         {"moe/tiny-granitemoehybrid", "--tp 2"}, {"moe/tiny-granitemoehybrid", "--tp 4 --ep"},
                                         {"real/tiny-granitemoehybrid-dense", "--tp 4"},
                                         {"real/tiny-mamba2", "--tp 4"}, {"real/tiny-mamba2", "--tp 8"},
-                                        {"moe/tiny-lfm2-moe", "--tp 4 --ep"}, {"moe/tiny-cohere2-moe", "--tp 4 --ep"}};
+                                        {"moe/tiny-lfm2-moe", "--tp 4 --ep"}, {"moe/tiny-cohere2-moe", "--tp 4 --ep"},
+                                        {"moe/tiny-granitemoeshared", "--tp 4 --ep"}};
     for (unsigned i = 0; i < sizeof g4 / sizeof *g4; i++) {
         out = tu_cli(0, NULL, "check fixtures/%s %s", g4[i][0], g4[i][1]);
         ck_assert_msg(strstr(out, "reference  transformers' logits (reference.logits)") != NULL &&
@@ -770,6 +772,7 @@ START_TEST(test_check_cli_reference)
         {"lfm2_moe", "moe/tiny-lfm2-moe", "renorm", NULL, "relative error 0.37 unsharded", 1},
         {"cohere2_moe", "moe/tiny-cohere2-moe", "moe_average", NULL, "relative error 0.304 unsharded", 1},
         {"cohere2_moe", "moe/tiny-cohere2-moe", "rope", NULL, "relative error 0.0393 unsharded", 1},
+        {"granitemoeshared", "moe/tiny-granitemoeshared", "shared", NULL, "relative error 0.047 unsharded", 1},
         {"nemotron_h", "moe/tiny-nemotron-h-latent", "latent", NULL, "experts of [48 x 32] and [32 x 48] do not make an MLP of hidden 64", 2},
         {"nemotron_h", "real/tiny-nemotron-h", "ssm_groups", "3", "a Mamba2 mixer of 4 heads of 16 in 3 groups", 2},
         {"granitemoehybrid", "moe/tiny-granitemoehybrid", "layer_mlp", NULL, "relative error 0.105 unsharded", 1},
