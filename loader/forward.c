@@ -1723,6 +1723,13 @@ done:
     return rc;
 }
 
+/* The format strings ("layers.%lld.MODULE.LEAF") of n parameters under a layer's module m. */
+static void module_params(const char *m, size_t n, const char *const *leaf, char (*out)[128])
+{
+    for (size_t i = 0; i < n; i++)
+        snprintf(out[i], sizeof out[i], "layers.%%lld.%s.%s", m, leaf[i]);
+}
+
 /* A Mamba2 mixer (Nemotron-H's M layers) over h, the layer's normed input, each TP rank's out_proj
  * partial sums into parts + r * T * H. A rank holds its heads' share of in_proj, [z | x | B | C | dt]
  * (its groups of B and C where TP divides them, the one group whole where there is one), and of
@@ -1745,18 +1752,12 @@ static int mamba2_layer(const plan *p, const dense_dims *d, rank_load *const *R,
     size_t H = (size_t)d->hidden, nh = (size_t)(NH / tp), hd = (size_t)P, n = (size_t)N, k = (size_t)K;
     size_t Ir = nh * hd, I = (size_t)NH * hd, gr = G % tp == 0 ? (size_t)(G / tp) : 1, hpg = (size_t)(NH / G);
     size_t conv = Ir + 2 * gr * n, rows = 2 * Ir + 2 * gr * n + nh, gs = I / (size_t)G;
-    char fin[128], fib[128], fcw[128], fcb[128], fa[128], fd[128], fdt[128], fnw[128], fo[128], fob[128];
-    const char *m = d->ssm_mod;
-    snprintf(fin, sizeof fin, "layers.%%lld.%s.in_proj.weight", m);
-    snprintf(fib, sizeof fib, "layers.%%lld.%s.in_proj.bias", m);
-    snprintf(fcw, sizeof fcw, "layers.%%lld.%s.conv1d.weight", m);
-    snprintf(fcb, sizeof fcb, "layers.%%lld.%s.conv1d.bias", m);
-    snprintf(fa, sizeof fa, "layers.%%lld.%s.A", m);
-    snprintf(fd, sizeof fd, "layers.%%lld.%s.D", m);
-    snprintf(fdt, sizeof fdt, "layers.%%lld.%s.dt_bias", m);
-    snprintf(fnw, sizeof fnw, "layers.%%lld.%s.norm.weight", m);
-    snprintf(fo, sizeof fo, "layers.%%lld.%s.out_proj.weight", m);
-    snprintf(fob, sizeof fob, "layers.%%lld.%s.out_proj.bias", m);
+    static const char *const leaf[] = {"in_proj.weight", "in_proj.bias", "conv1d.weight", "conv1d.bias", "A", "D",
+                                       "dt_bias", "norm.weight", "out_proj.weight", "out_proj.bias"};
+    char nm[10][128];
+    module_params(d->ssm_mod, 10, leaf, nm);
+    const char *fin = nm[0], *fib = nm[1], *fcw = nm[2], *fcb = nm[3], *fa = nm[4], *fd = nm[5], *fdt = nm[6];
+    const char *fnw = nm[7], *fo = nm[8], *fob = nm[9];
     float *proj = fmalloc(d, T * rows * sizeof *proj), *cv = fmalloc(d, T * conv * sizeof *cv);
     float *v = fmalloc(d, T * I * sizeof *v), *vr = fmalloc(d, T * Ir * sizeof *vr);
     double *st = malloc(hd * n * sizeof *st);
@@ -1841,14 +1842,11 @@ static int short_conv_layer(const plan *p, const dense_dims *d, rank_load *const
 {
     int tp = p->layout.tp;
     size_t H = (size_t)d->hidden, k = (size_t)d->ssm_conv;
-    char fin[128], fib[128], fcw[128], fcb[128], fo[128], fob[128];
-    const char *m = d->ssm_mod;
-    snprintf(fin, sizeof fin, "layers.%%lld.%s.in_proj.weight", m);
-    snprintf(fib, sizeof fib, "layers.%%lld.%s.in_proj.bias", m);
-    snprintf(fcw, sizeof fcw, "layers.%%lld.%s.conv.weight", m);
-    snprintf(fcb, sizeof fcb, "layers.%%lld.%s.conv.bias", m);
-    snprintf(fo, sizeof fo, "layers.%%lld.%s.out_proj.weight", m);
-    snprintf(fob, sizeof fob, "layers.%%lld.%s.out_proj.bias", m);
+    static const char *const leaf[] = {"in_proj.weight", "in_proj.bias", "conv.weight", "conv.bias",
+                                       "out_proj.weight", "out_proj.bias"};
+    char nm[6][128];
+    module_params(d->ssm_mod, 6, leaf, nm);
+    const char *fin = nm[0], *fib = nm[1], *fcw = nm[2], *fcb = nm[3], *fo = nm[4], *fob = nm[5];
     int rc = CK_OK;
     for (int r = 0; rc == CK_OK && r < tp; r++) {
         char name[160];

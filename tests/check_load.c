@@ -864,47 +864,49 @@ START_TEST(test_check_cli_reference)
             free(dir);
         }
     }
-    /* a bias config.json asks for and vLLM's Gemma never builds: dropped, and no config edit helps;
-     * where config.json itself leaves the linear without one (StarCoder2), fix the flag */
-    out = tu_cli(0, NULL, "lint fixtures/oracle/variants/gemma-attention-bias --tp 2");
-    ck_assert_msg(strstr(out, "warning lint.dropped_bias 'model.layers.0.self_attn.q_proj.bias': all ranks (0-1): 1 "
-                              "stored bias tensor (like this one): config.json sets attention_bias true, but vLLM "
-                              "GemmaForCausalLM (AutoWeightsLoader) builds these linears without a bias whatever it "
-                              "says and drops it without a word"), "%s", out);
-    free(out);
-    /* LFM2 as transformers' Lfm2Config saves it: vLLM reads conv_dim where a stage's first layer is a
-     * convolution, block_dim in every layer's feed_forward (the oracle's AttributeErrors) */
-    out = tu_cli(1, NULL, "lint fixtures/oracle/variants/lfm2-no-conv-dim --pp 2");
-    ck_assert_msg(strstr(out, "rank 0 (PP stage 0), layers 0-1: the model cannot be built: AttributeError: "
-                              "'Lfm2Config' object has no attribute 'conv_dim'") &&
-                  strstr(out, "(PP stage 1), layers 2-3: the model cannot be built: AttributeError: 'Lfm2Config' "
-                              "object has no attribute 'block_dim'"), "%s", out);
-    free(out);
-    /* LFM2-MoE: a stage of its dense layer alone cannot be built; an expert_bias the config turns off
-     * is dropped by the loader's _bias rule, and lint says the experts are then chosen without it */
-    out = tu_cli(1, NULL, "lint fixtures/moe/tiny-lfm2-moe --pp 2 --pp-partition 1,3");
-    ck_assert_msg(strstr(out, "rank 0 (PP stage 0), layers 0-0: the model cannot be built: RuntimeError: No "
-                              "Lfm2MoeSparseMoeBlock layer found in the model.layers."), "%s", out);
-    free(out);
-    out = tu_cli(0, NULL, "lint fixtures/oracle/variants/lfm2-moe-expert-bias-off");
-    ck_assert_msg(strstr(out, "note    lint.skipped 'model.layers.1.feed_forward.expert_bias': rank 0: 3 keys skipped "
-                              "(like this one): use_expert_bias is false"), "%s", out);
-    free(out);
-    /* Mamba2 lacks SupportsPP; GraniteMoeHybrid's loader fails at PP 2 */
-    out = tu_cli(1, NULL, "lint fixtures/real/tiny-mamba2 --pp 2");
-    ck_assert_msg(strstr(out, "NotImplementedError: Pipeline parallelism is not supported for this model."), "%s", out);
-    free(out);
-    out = tu_cli(1, NULL, "lint fixtures/moe/tiny-granitemoehybrid --pp 2");
-    ck_assert_msg(strstr(out, "'model.layers.2.block_sparse_moe.router.layer.weight': rank 0 (PP stage 0): the load "
-                              "fails here first: KeyError: 'layers.2.block_sparse_moe.gate.weight'"), "%s", out);
-    free(out);
-    /* Nemotron-H: its layers' kinds from either config form; lint holds the Mamba2 groups to TP */
-    out = tu_cli(1, NULL, "lint fixtures/oracle/variants/nemotron-h-hub-config --tp 4");
-    ck_assert_msg(strstr(out, "AssertionError: If tensor parallel world size does not divide num_groups, then "
-                              "num_groups must equal 1."), "%s", out);
-    free(out);
-    out = tu_cli(0, NULL, "lint fixtures/real/tiny-nemotron-h --tp 2 --pp 2 --ep");
-    free(out);
+    /* lint's words for what vLLM does, each from the oracle's records:
+     * - a bias config.json asks for and vLLM's Gemma never builds: dropped, and no config edit helps
+     *   (where config.json leaves the linear without one, fix the flag: golden lint-dropped-bias);
+     * - LFM2 as transformers' Lfm2Config saves it: vLLM reads conv_dim where a stage's first layer is
+     *   a convolution, block_dim in every layer's feed_forward;
+     * - LFM2-MoE: a stage of its dense layer alone cannot be built; an expert_bias the config turns
+     *   off is dropped by the loader's _bias rule, and lint says the experts are chosen without it;
+     * - Mamba2 lacks SupportsPP; GraniteMoeHybrid's loader fails at PP 2;
+     * - Nemotron-H: its layers' kinds from either config form; lint holds the Mamba2 groups to TP */
+    static const struct {
+        int rc;
+        const char *args, *want, *also;
+    } lw[] = {
+        {0, "fixtures/oracle/variants/gemma-attention-bias --tp 2",
+         "warning lint.dropped_bias 'model.layers.0.self_attn.q_proj.bias': all ranks (0-1): 1 stored bias tensor "
+         "(like this one): config.json sets attention_bias true, but vLLM GemmaForCausalLM (AutoWeightsLoader) builds "
+         "these linears without a bias whatever it says and drops it without a word", NULL},
+        {1, "fixtures/oracle/variants/lfm2-no-conv-dim --pp 2",
+         "rank 0 (PP stage 0), layers 0-1: the model cannot be built: AttributeError: 'Lfm2Config' object has no "
+         "attribute 'conv_dim'",
+         "(PP stage 1), layers 2-3: the model cannot be built: AttributeError: 'Lfm2Config' object has no attribute "
+         "'block_dim'"},
+        {1, "fixtures/moe/tiny-lfm2-moe --pp 2 --pp-partition 1,3",
+         "rank 0 (PP stage 0), layers 0-0: the model cannot be built: RuntimeError: No Lfm2MoeSparseMoeBlock layer "
+         "found in the model.layers.", NULL},
+        {0, "fixtures/oracle/variants/lfm2-moe-expert-bias-off",
+         "note    lint.skipped 'model.layers.1.feed_forward.expert_bias': rank 0: 3 keys skipped (like this one): "
+         "use_expert_bias is false", NULL},
+        {1, "fixtures/real/tiny-mamba2 --pp 2",
+         "NotImplementedError: Pipeline parallelism is not supported for this model.", NULL},
+        {1, "fixtures/moe/tiny-granitemoehybrid --pp 2",
+         "'model.layers.2.block_sparse_moe.router.layer.weight': rank 0 (PP stage 0): the load fails here first: "
+         "KeyError: 'layers.2.block_sparse_moe.gate.weight'", NULL},
+        {1, "fixtures/oracle/variants/nemotron-h-hub-config --tp 4",
+         "AssertionError: If tensor parallel world size does not divide num_groups, then num_groups must equal 1.",
+         NULL},
+        {0, "fixtures/real/tiny-nemotron-h --tp 2 --pp 2 --ep", "0 errors", NULL}};
+    for (unsigned i = 0; i < sizeof lw / sizeof *lw; i++) {
+        out = tu_cli(lw[i].rc, NULL, "lint %s", lw[i].args);
+        ck_assert_msg(strstr(out, lw[i].want) && (!lw[i].also || strstr(out, lw[i].also)), "lint %s: %s", lw[i].args,
+                      out);
+        free(out);
+    }
 
     /* a loader that skips what it has no parameter for: the renamed tensor is a warning, the strict
      * check's error names what stayed empty */
