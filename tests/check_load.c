@@ -451,7 +451,7 @@ START_TEST(test_check_cli_reference)
                                  "oracle/variants/mimo-v2-flash-mtp", "real/tiny-nemotron-h",
                                  "oracle/variants/nemotron-h-hub-config", "moe/tiny-nemotron-h-moe",
                                  "moe/tiny-nemotron-h-latent", "real/tiny-nemotron", "real/tiny-gemma", "real/tiny-lfm2", "moe/tiny-lfm2-moe", "moe/tiny-cohere2-moe",
-                                 "moe/tiny-granitemoeshared",
+                                 "moe/tiny-granitemoeshared", "real/tiny-stablelm",
                                  "oracle/variants/cohere2-moe-first-k-dense",
                                  "oracle/variants/lfm2-hub-config",
                                  "moe/tiny-gemma4-moe", "oracle/variants/gemma4-moe-global-head-dim",
@@ -773,6 +773,7 @@ START_TEST(test_check_cli_reference)
         {"cohere2_moe", "moe/tiny-cohere2-moe", "moe_average", NULL, "relative error 0.304 unsharded", 1},
         {"cohere2_moe", "moe/tiny-cohere2-moe", "rope", NULL, "relative error 0.0393 unsharded", 1},
         {"granitemoeshared", "moe/tiny-granitemoeshared", "shared", NULL, "relative error 0.047 unsharded", 1},
+        {"stablelm", "real/tiny-stablelm", "norm", NULL, "relative error 0.106 unsharded", 1},
         {"nemotron_h", "moe/tiny-nemotron-h-latent", "latent", NULL, "experts of [48 x 32] and [32 x 48] do not make an MLP of hidden 64", 2},
         {"nemotron_h", "real/tiny-nemotron-h", "ssm_groups", "3", "a Mamba2 mixer of 4 heads of 16 in 3 groups", 2},
         {"granitemoehybrid", "moe/tiny-granitemoehybrid", "layer_mlp", NULL, "relative error 0.105 unsharded", 1},
@@ -872,7 +873,8 @@ START_TEST(test_check_cli_reference)
      * - LFM2-MoE: a stage of its dense layer alone cannot be built; an expert_bias the config turns
      *   off is dropped by the loader's _bias rule, and lint says the experts are chosen without it;
      * - Mamba2 lacks SupportsPP; GraniteMoeHybrid's loader fails at PP 2;
-     * - Nemotron-H: its layers' kinds from either config form; lint holds the Mamba2 groups to TP */
+     * - Nemotron-H: its layers' kinds from either config form; lint holds the Mamba2 groups to TP;
+     * - StableLM with use_parallel_residual: vLLM loads it and computes the block in sequence */
     static const struct {
         int rc;
         const char *args, *want, *also;
@@ -900,7 +902,10 @@ START_TEST(test_check_cli_reference)
         {1, "fixtures/oracle/variants/nemotron-h-hub-config --tp 4",
          "AssertionError: If tensor parallel world size does not divide num_groups, then num_groups must equal 1.",
          NULL},
-        {0, "fixtures/real/tiny-nemotron-h --tp 2 --pp 2 --ep", "0 errors", NULL}};
+        {0, "fixtures/real/tiny-nemotron-h --tp 2 --pp 2 --ep", "0 errors", NULL},
+        {0, "fixtures/oracle/variants/stablelm-parallel-residual",
+         "warning lint.config fixtures/oracle/variants/stablelm-parallel-residual/config.json: use_parallel_residual is "
+         "true, but vLLM's StablelmDecoderLayer has no parallel residual", NULL}};
     for (unsigned i = 0; i < sizeof lw / sizeof *lw; i++) {
         out = tu_cli(lw[i].rc, NULL, "lint %s", lw[i].args);
         ck_assert_msg(strstr(out, lw[i].want) && (!lw[i].also || strstr(out, lw[i].also)), "lint %s: %s", lw[i].args,
