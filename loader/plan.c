@@ -1340,6 +1340,20 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
                      "validate_layer_type): ValueError: `num_hidden_layers` (%lld) must be equal to "
                      "the number of `layer_types` (%d); give layer_types one entry per layer",
                      (long long)layers, cfg->n_layer_types);
+    /* the rules' refusals: a config.json transformers' typed config classes will not take */
+    for (int i = 0; i < r->n_asserts; i++) {
+        const rules_assert *a = &r->asserts[i];
+        if (a->severity <= SEV_ERROR)
+            continue;
+        int holds = plan_holds(p, a->cond, &env, err);
+        if (holds < 0) {
+            plan_free(p);
+            return err->code;
+        }
+        if (!holds)
+            findings_add(f, "lint.config_refused", SEV_ERROR, cfg->path ? cfg->path : "config.json", "", UINT64_MAX,
+                         "vLLM cannot load config.json: %s (rules %s, line %d)", a->error, r->name, a->line);
+    }
     /* vLLM 0.32's AutoGPTQConfig: activation order and asymmetric weights are refused */
     const cfg_quant *gq = cfg->has_quant && strcmp(cfg->quant.method, "gptq") == 0 ? &cfg->quant : NULL;
     if (gq && gq->desc_act == 1 && gq->group_size != -1)

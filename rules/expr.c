@@ -11,9 +11,10 @@ typedef enum {
 } node_kind;
 
 typedef enum { OP_ADD, OP_SUB, OP_MUL, OP_DIV, OP_MOD, OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE } bin_op;
-typedef enum { F_CEIL_DIV, F_MIN, F_MAX, F_ROUND_UP, F_DEFINED, F_CONTAINS, F_AT, F_LEN, F_RINDEX, F_INDEX } func_id;
+typedef enum { F_CEIL_DIV, F_MIN, F_MAX, F_ROUND_UP, F_DEFINED, F_CONTAINS, F_AT, F_LEN, F_RINDEX, F_INDEX,
+               F_PRESENT } func_id;
 /* the functions whose first argument is a name, not a value */
-#define NAMED_ONLY(id) ((id) == F_DEFINED || (id) == F_LEN) /* f(NAME) */
+#define NAMED_ONLY(id) ((id) == F_DEFINED || (id) == F_LEN || (id) == F_PRESENT) /* f(NAME) */
 #define NAMED_CALL(x) \
     ((x)->kind == N_CALL && (NAMED_ONLY((x)->v) || (x)->v == F_CONTAINS || (x)->v == F_AT || (x)->v == F_RINDEX || (x)->v == F_INDEX))
 
@@ -211,14 +212,15 @@ static int parse_primary(parser *p)
     static const struct { const char *name; func_id id; int args; } funcs[] = {
         {"ceil_div", F_CEIL_DIV, 2}, {"min", F_MIN, 2}, {"max", F_MAX, 2},
         {"round_up", F_ROUND_UP, 2}, {"defined", F_DEFINED, 1}, {"contains", F_CONTAINS, 2},
-        {"at", F_AT, 2}, {"len", F_LEN, 1}, {"rindex", F_RINDEX, 3}, {"index", F_INDEX, 3}};
+        {"at", F_AT, 2}, {"len", F_LEN, 1}, {"rindex", F_RINDEX, 3}, {"index", F_INDEX, 3},
+        {"present", F_PRESENT, 1}};
     int fi = -1;
     for (unsigned k = 0; k < sizeof funcs / sizeof *funcs; k++)
         if (strlen(funcs[k].name) == len && strncmp(funcs[k].name, p->s + b, len) == 0)
             fi = (int)k;
     if (fi < 0)
-        return perr(p, at, "unknown function '%.*s' (known: ceil_div, min, max, round_up, defined, contains, at, len, "
-                    "index, rindex)",
+        return perr(p, at, "unknown function '%.*s' (known: ceil_div, min, max, round_up, defined, present, contains, at, "
+                    "len, index, rindex)",
                     (int)len, p->s + b);
     p->i++;
     int k = add_node(p, N_CALL, at);
@@ -588,10 +590,10 @@ static int eval_call(evaluator *ev, const node *x, expr_val *out)
         out->v = v.nlist;
         return 0;
     }
-    if (x->v == F_DEFINED) {
+    if (x->v == F_DEFINED || x->v == F_PRESENT) { /* present: given, null included */
         expr_val v;
         int found = ev->lookup && ev->lookup(ev->ctx, ev->e->text + x->name, x->len, &v);
-        out->v = found && !v.is_null;
+        out->v = found && (x->v == F_PRESENT || !v.is_null);
         return 0;
     }
     if (x->v == F_RINDEX || x->v == F_INDEX) {

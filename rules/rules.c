@@ -579,21 +579,21 @@ static int parse_skip(rctx *c, const cJSON *o, const char *path, rules_skip *s)
 
 static int parse_assert(rctx *c, const cJSON *o, const char *path, rules_assert *a)
 {
-    static const char *const known[] = {"assert", "error", "warning", "note", NULL};
+    static const char *const known[] = {"assert", "error", "warning", "note", "refused", NULL};
     if (!cJSON_IsObject(o))
-        return rfail(c, path, 0, "an assertion is {\"assert\": EXPR, \"error\": TEXT} (or \"warning\" or "
-                     "\"note\" in place of \"error\")");
+        return rfail(c, path, 0, "an assertion is {\"assert\": EXPR, \"error\": TEXT} (or \"warning\", "
+                     "\"note\" or \"refused\" in place of \"error\")");
     if (check_fields(c, o, path, known) || get_opt_expr(c, o, path, "assert", &a->cond))
         return -1;
-    static const char *const sevs[] = {"note", "warning", "error"};
+    static const char *const sevs[] = {"note", "warning", "error", "refused"};
     int given = 0;
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         if (cJSON_GetObjectItemCaseSensitive(o, sevs[i])) {
             a->severity = i;
             given++;
         }
     if (given != 1)
-        return rfail(c, path, 0, "an assertion has one of \"error\", \"warning\" and \"note\"");
+        return rfail(c, path, 0, "an assertion has one of \"error\", \"warning\", \"note\" and \"refused\"");
     if (get_string(c, o, path, sevs[a->severity], 1, &a->error))
         return -1;
     if (!a->cond)

@@ -115,11 +115,13 @@ typedef struct {
 } rules_key;
 
 /* An assertion the loader makes on the configuration and layout before reading keys, or (a
- * warning or a note) a configuration the model computes otherwise than config.json reads. */
+ * warning or a note) a configuration the model computes otherwise than config.json reads, or (a
+ * refusal) a config.json vLLM cannot load at all (transformers' typed config classes). */
 typedef struct {
     expr *cond;          /* must hold; tp_size and pp_size are names it may use */
-    char *error;         /* the text: the loader's error, or the warning's or note's */
-    int severity;        /* 2: "error" (the loader stops), 1: "warning", 0: "note" (it loads) */
+    char *error;         /* the text: the loader's error, or the warning's, note's or refusal's */
+    int severity;        /* 3: "refused" (before any rank starts), 2: "error" (the loader stops),
+                          * 1: "warning", 0: "note" (it loads) */
     int line;
 } rules_assert;
 

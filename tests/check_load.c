@@ -874,7 +874,8 @@ START_TEST(test_check_cli_reference)
      *   off is dropped by the loader's _bias rule, and lint says the experts are chosen without it;
      * - Mamba2 lacks SupportsPP; GraniteMoeHybrid's loader fails at PP 2;
      * - Nemotron-H: its layers' kinds from either config form; lint holds the Mamba2 groups to TP;
-     * - StableLM with use_parallel_residual: vLLM loads it and computes the block in sequence */
+     * - StableLM with use_parallel_residual: vLLM loads it and computes the block in sequence;
+     * - LFM2 with a null block_ffn_dim_multiplier: transformers' typed Lfm2Config refuses it */
     static const struct {
         int rc;
         const char *args, *want, *also;
@@ -903,6 +904,9 @@ START_TEST(test_check_cli_reference)
          "AssertionError: If tensor parallel world size does not divide num_groups, then num_groups must equal 1.",
          NULL},
         {0, "fixtures/real/tiny-nemotron-h --tp 2 --pp 2 --ep", "0 errors", NULL},
+        {1, "fixtures/oracle/variants/lfm2-ff-multiplier-null --tp 2",
+         "error   lint.config_refused fixtures/oracle/variants/lfm2-ff-multiplier-null/config.json: vLLM cannot load "
+         "config.json: TypeError: Field 'block_ffn_dim_multiplier' with value None doesn't match any type", NULL},
         {0, "fixtures/oracle/variants/stablelm-parallel-residual",
          "warning lint.config fixtures/oracle/variants/stablelm-parallel-residual/config.json: use_parallel_residual is "
          "true, but vLLM's StablelmDecoderLayer has no parallel residual", NULL}};

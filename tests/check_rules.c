@@ -77,6 +77,8 @@ START_TEST(test_expr_values)
         {"absent_field ?? 7", 7},
         {"sliding_window ?? 4096", 4096},
         {"defined(q_lora_rank) && !defined(sliding_window) && !defined(nope)", 1},
+        /* present: given in config.json, null included (a typed config class refuses the null) */
+        {"present(sliding_window) && present(q_lora_rank) && !present(nope)", 1},
         {"q_lora_rank == null ? 1 : 2", 2},
         {"vision_config.num_heads % 8 + defined(vision_config.num_heads) + defined(vision_config.depth)", 1},
         {"-5 % 3", -2},
@@ -481,10 +483,10 @@ START_TEST(test_rules_errors)
          " \"skips\": [{\"key\": \"a\", \"reason\": \"r\", \"inner\": 1}]}", "$.skips[0].inner", 2, 49, "must be true or false"},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
          " \"asserts\": [{\"assert\": \"1\", \"error\": \"E\", \"note\": \"N\"}]}", "$.asserts[0]", 2, 14,
-         "an assertion has one of \"error\", \"warning\" and \"note\""},
+         "an assertion has one of \"error\", \"warning\", \"note\" and \"refused\""},
         {"{\"ckptdoc_rules\": 1, \"name\": \"x\", \"loader\": {\"name\": \"l\"},\n"
          " \"asserts\": [{\"assert\": \"1\"}]}", "$.asserts[0]", 2, 14,
-         "an assertion has one of \"error\", \"warning\" and \"note\""},
+         "an assertion has one of \"error\", \"warning\", \"note\" and \"refused\""},
     };
     for (unsigned i = 0; i < sizeof t / sizeof *t; i++) {
         rules_file r;
