@@ -1343,7 +1343,7 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
     /* the rules' refusals: a config.json transformers' typed config classes will not take */
     for (int i = 0; i < r->n_asserts; i++) {
         const rules_assert *a = &r->asserts[i];
-        if (a->severity <= SEV_ERROR)
+        if (a->severity != RULES_REFUSED)
             continue;
         int holds = plan_holds(p, a->cond, &env, err);
         if (holds < 0) {
@@ -1352,7 +1352,8 @@ int plan_build(const rules_file *r, const ck_config *cfg, const plan_layout *lay
         }
         if (!holds)
             findings_add(f, "lint.config_refused", SEV_ERROR, cfg->path ? cfg->path : "config.json", "", UINT64_MAX,
-                         "vLLM cannot load config.json: %s (rules %s, line %d)", a->error, r->name, a->line);
+                         "vLLM cannot load config.json: %s (rules %s, line %d: edit config.json until %s holds)",
+                         a->error, r->name, a->line, expr_text(a->cond));
     }
     /* vLLM 0.32's AutoGPTQConfig: activation order and asymmetric weights are refused */
     const cfg_quant *gq = cfg->has_quant && strcmp(cfg->quant.method, "gptq") == 0 ? &cfg->quant : NULL;

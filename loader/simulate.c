@@ -139,8 +139,8 @@ static int sim_tail(sim *s, const sim_listing *l, sim_result *res, ck_findings *
         return rc;
     for (int i = 0; i < p->rules->n_asserts; i++) {
         const rules_assert *a = &p->rules->asserts[i];
-        if (a->severity > SEV_ERROR)
-            continue; /* a refusal: the plan's (lint.config_refused) */
+        if (a->severity == RULES_REFUSED)
+            continue; /* the plan's (lint.config_refused) */
         plan_env env = {p, NULL, NULL, NULL, NULL, 0, NULL, NULL};
         expr_val v;
         if (plan_eval(p, a->cond, &env, a->line, &v, err))

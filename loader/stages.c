@@ -764,22 +764,21 @@ static void run_stage(const sim *s, int si, sim_stage *out, ck_findings *o)
         const cfg_field *f = asked ? config_field(p->cfg, asked) : NULL;
         if (!f || f->kind != CFG_BOOL || f->num == 0)
             asked = NULL;
-        const char *one = dropped == 1 ? "it" : "them", *were = dropped == 1 ? "it were" : "they were all",
-                   *is = dropped == 1 ? "it is" : "they are all";
+        const char *one = dropped == 1 ? "it" : "them", *s1 = dropped == 1 ? "" : "s";
+        char why[512];
         if (asked)
-            findings_add(o, "lint.dropped_bias", p->cfg->has_quant ? SEV_NOTE : SEV_WARNING, "", dropped_example,
-                         CK_NO_OFFSET, "%zu stored bias tensor%s (like this one): config.json sets %s true, but "
-                         "%s builds these linears without a bias whatever it says and drops %s without a word: "
-                         "the model computes as if %s zero. Harmless only if %s zero; otherwise vLLM cannot "
-                         "serve this checkpoint as it was trained", dropped, dropped == 1 ? "" : "s", asked,
-                         r->loader, one, were, is);
+            snprintf(why, sizeof why, "%zu stored bias tensor%s (like this one): config.json sets %s true, but %s "
+                     "builds these linears without a bias whatever it says and drops %s", dropped, s1, asked,
+                     r->loader, one);
         else
-            findings_add(o, "lint.dropped_bias", p->cfg->has_quant ? SEV_NOTE : SEV_WARNING, "", dropped_example,
-                         CK_NO_OFFSET, "%zu stored bias tensor%s (like this one) belong%s to linears that "
-                         "config.json builds without a bias, and %s drops %s without a word: the model computes "
-                         "as if %s zero. Harmless only if %s zero; otherwise config.json is wrong (attention_bias, "
-                         "mlp_bias or use_bias false) and every output differs from the trained model's", dropped,
-                         dropped == 1 ? "" : "s", dropped == 1 ? "s" : "", r->loader, one, were, is);
+            snprintf(why, sizeof why, "%zu stored bias tensor%s (like this one) belong%s to linears that config.json "
+                     "builds without a bias, and %s drops %s", dropped, s1, dropped == 1 ? "s" : "", r->loader, one);
+        findings_add(o, "lint.dropped_bias", p->cfg->has_quant ? SEV_NOTE : SEV_WARNING, "", dropped_example,
+                     CK_NO_OFFSET, "%s without a word: the model computes as if %s zero. Harmless only if %s zero; "
+                     "%s", why, dropped == 1 ? "it were" : "they were all", dropped == 1 ? "it is" : "they are all",
+                     asked ? "otherwise vLLM cannot serve this checkpoint as it was trained"
+                           : "otherwise config.json is wrong (attention_bias, mlp_bias or use_bias false) and every "
+                             "output differs from the trained model's");
     }
 out:
     if (bits)

@@ -120,10 +120,11 @@ typedef struct {
 typedef struct {
     expr *cond;          /* must hold; tp_size and pp_size are names it may use */
     char *error;         /* the text: the loader's error, or the warning's, note's or refusal's */
-    int severity;        /* 3: "refused" (before any rank starts), 2: "error" (the loader stops),
-                          * 1: "warning", 0: "note" (it loads) */
+    int severity;        /* RULES_REFUSED: "refused" (before any rank starts); otherwise a
+                          * ck_severity: "error" (the loader stops), "warning" or "note" (it loads) */
     int line;
 } rules_assert;
+#define RULES_REFUSED 3  /* rules_assert.severity of a refusal, above every ck_severity */
 
 /* What building one pipeline stage's model needs: a parameter of the template named `param` on
  * that stage (vLLM's MoE models look for one MoE layer among the stage's layers and raise
